@@ -1,0 +1,44 @@
+# The one entry point: `make run`, `make test`, `make lint`, `make bench`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export TONGBAN_DATABASE_URL ?= sqlite:///var/tongban.db
+
+.PHONY: run test lint format bench install clean migrate demo
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+migrate: install
+	$(BIN)/tongban db upgrade
+
+demo: migrate
+	$(BIN)/tongban demo
+
+run: demo
+	$(BIN)/tongban serve --host 127.0.0.1 --port 8000
+
+test: install
+	scripts/test.sh
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy src
+
+format: install
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
+
+bench: install
+	scripts/bench.sh
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The service-matter catalogue (事项)."""

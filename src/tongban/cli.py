@@ -1,0 +1,103 @@
+"""The `tongban` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Annotated
+
+import typer
+
+from tongban.config import get_settings
+
+app = typer.Typer(help="通办 tongban — cross-jurisdiction government services", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema")
+demo_app = typer.Typer(help="The demo federation", invoke_without_command=True)
+app.add_typer(db_app, name="db")
+app.add_typer(demo_app, name="demo")
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    worker: Annotated[bool, typer.Option(help="Run the background worker in-process")] = True,
+) -> None:
+    """Serve the web pages and the API (with the worker in-process by default)."""
+    import uvicorn
+
+    from tongban.web.app import create_app
+
+    _logging()
+    settings = get_settings()
+    application = create_app(settings, run_worker=worker and settings.embedded_worker)
+    uvicorn.run(application, host=host, port=port, log_level="info")
+
+
+@app.command("worker")
+def worker_cmd(
+    once: Annotated[bool, typer.Option(help="Run one pass and exit")] = False,
+) -> None:
+    """Run background jobs: message dispatch, deadline marking."""
+    from tongban.db import session_factory
+    from tongban.worker import run_forever, run_once
+
+    _logging()
+    settings = get_settings()
+    factory = session_factory()
+    if once:
+        n = run_once(factory, settings)
+        typer.echo(f"delivered {n} message(s)")
+        return
+    try:
+        run_forever(factory, settings)
+    except KeyboardInterrupt:
+        pass
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Migrate the database to the latest schema."""
+    from tongban.migrate import upgrade
+
+    url = get_settings().database_url
+    upgrade(url, revision)
+    typer.echo(f"database at {revision}")
+
+
+@demo_app.callback()
+def demo(ctx: typer.Context) -> None:
+    """Create the demo federation: regions, catalogue and demo accounts."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from tongban.db import transaction
+    from tongban.demo import load_demo
+
+    with transaction() as session:
+        added = load_demo(session)
+    typer.echo(f"demo federation ready ({added} account(s) added)")
+
+
+@demo_app.command("accounts")
+def demo_accounts(
+    as_json: Annotated[bool, typer.Option("--json", help="Print as a JSON list")] = False,
+) -> None:
+    """List the demo accounts and their passwords."""
+    from tongban.db import transaction
+    from tongban.demo import accounts_as_json
+
+    with transaction() as session:
+        rows = accounts_as_json(session)
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for r in rows:
+        typer.echo(f"{r['username']:40} {r['role']:11} {r['password']}")
+
+
+if __name__ == "__main__":
+    app()

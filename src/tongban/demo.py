@@ -1,0 +1,119 @@
+"""The demo federation: reference data, the catalogue and one account of every kind.
+
+Demo passwords exist only here, for a local demonstration; never load this into a
+production database."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from stdnum.cn import ric, uscc
+
+from tongban.identity.domain import Duty, Role
+from tongban.identity.models import Account
+from tongban.identity.service import hash_password
+from tongban.regions import service as regions
+from tongban.regions.models import Authority, City, Jurisdiction
+
+DEMO_PASSWORD = "tongban-demo-2026"
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    username: str
+    password: str
+    role: str
+    display_name: str
+    jurisdiction_code: str | None
+    city_code: str | None
+    authority: str | None  # authority code
+    duty: str | None = None
+    id_number: str | None = None
+    credit_code: str | None = None
+
+
+def _id_number(area: str, birth: str, seq: str) -> str:
+    body = area + birth + seq
+    return body + ric.calc_check_digit(body)
+
+
+def _credit_code(area: str, org: str) -> str:
+    body = "91" + area + org
+    return body + uscc.calc_check_digit(body)
+
+
+RESIDENTS = [
+    # (username, name, home city, birth date, sequence)
+    ("wangfang", "王芳", "340100", "19900307", "128"),  # 安徽 合肥
+    ("zhangwei", "张伟", "310000", "19851112", "357"),  # 上海
+    ("lina", "李娜", "320500", "19920520", "246"),  # 江苏 苏州
+    ("chenjie", "陈杰", "330100", "19880815", "139"),  # 浙江 杭州
+]
+ENTERPRISES = [
+    ("yrd-tech", "长三角智造科技有限公司", "320500", "MA1XK3P2"),
+]
+
+
+def demo_accounts(session: Session) -> list[DemoAccount]:
+    """Every demo account, derived from the loaded reference data."""
+    out: list[DemoAccount] = [
+        DemoAccount("admin", DEMO_PASSWORD, Role.ADMIN, "平台管理员", None, None, None)
+    ]
+    cities = {c.code: c for c in session.scalars(select(City))}
+    for username, name, city, birth, seq in RESIDENTS:
+        if city in cities:
+            out.append(DemoAccount(
+                username, DEMO_PASSWORD, Role.RESIDENT, name, cities[city].jurisdiction_code,
+                city, None, id_number=_id_number(city[:4] + "02", birth, seq)))
+    for username, name, city, org in ENTERPRISES:
+        if city in cities:
+            out.append(DemoAccount(
+                username, DEMO_PASSWORD, Role.ENTERPRISE, name, cities[city].jurisdiction_code,
+                city, None, credit_code=_credit_code(city, org)))
+    for j in session.scalars(select(Jurisdiction).order_by(Jurisdiction.code)):
+        out.append(DemoAccount(f"supervisor-{j.code}", DEMO_PASSWORD, Role.SUPERVISOR,
+                               f"{j.name}督查督办", j.code, None, None))
+    for c in sorted(cities.values(), key=lambda c: c.code):
+        out.append(DemoAccount(f"clerk-{c.code}", DEMO_PASSWORD, Role.CLERK,
+                               f"{c.name}政务服务中心窗口", c.jurisdiction_code, c.code, None))
+    for a in session.scalars(select(Authority).order_by(Authority.code)):
+        for duty, label in ((Duty.REVIEWER, "审核"), (Duty.APPROVER, "审批")):
+            out.append(DemoAccount(f"{a.code}-{duty.value}", DEMO_PASSWORD, Role.OFFICER,
+                                   f"{a.name}{label}员", a.jurisdiction_code, a.city_code,
+                                   a.code, duty=duty.value))
+    return out
+
+
+def load_demo(session: Session) -> int:
+    """Create the demo federation (idempotent); returns how many accounts were added."""
+    from tongban.catalog import service as catalog
+
+    regions.load_reference_data(session)
+    catalog.load_catalogue(session)
+    existing = set(session.scalars(select(Account.username)))
+    authorities = {a.code: a.id for a in session.scalars(select(Authority))}
+    # One Argon2 hash for the shared demo password: hashing ~1,000 accounts one by one
+    # would take a minute, and these passwords are public anyway.
+    pw_hash = hash_password(DEMO_PASSWORD)
+    added = 0
+    for d in demo_accounts(session):
+        if d.username in existing:
+            continue
+        session.add(Account(
+            username=d.username, password_hash=pw_hash, role=str(d.role),
+            display_name=d.display_name, id_number=d.id_number, credit_code=d.credit_code,
+            jurisdiction_code=d.jurisdiction_code, city_code=d.city_code,
+            authority_id=authorities.get(d.authority) if d.authority else None, duty=d.duty,
+        ))
+        added += 1
+    session.flush()
+    return added
+
+
+def accounts_as_json(session: Session) -> list[dict[str, str | None]]:
+    keys = ("username", "password", "role", "jurisdiction_code", "city_code", "authority",
+            "display_name", "duty")
+    return [{k: (str(v) if v is not None else None) for k, v in asdict(d).items() if k in keys}
+            for d in demo_accounts(session)]

@@ -1,0 +1,59 @@
+"""Typed failures shared by every context, rendered as RFC 9457 problem+json by the web layer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """A failure a user can act on. `type` is a stable slug; `detail` is in Chinese."""
+
+    status: int = 400
+    type: str = "bad-request"
+    title: str = "请求有误"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        type: str | None = None,
+        status: int | None = None,
+        errors: list[dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if type:
+            self.type = type
+        if status:
+            self.status = status
+        self.errors = errors or []
+
+
+class NotFound(DomainError):
+    status = 404
+    type = "not-found"
+    title = "未找到"
+
+
+class PermissionDenied(DomainError):
+    status = 403
+    type = "forbidden"
+    title = "无权操作"
+
+
+class NotAuthenticated(DomainError):
+    status = 401
+    type = "unauthenticated"
+    title = "未登录"
+
+
+class Conflict(DomainError):
+    status = 409
+    type = "conflict"
+    title = "状态冲突"
+
+
+class ValidationFailed(DomainError):
+    status = 422
+    type = "validation-error"
+    title = "输入校验未通过"

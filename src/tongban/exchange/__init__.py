@@ -1,0 +1,1 @@
+"""Everything that crosses a jurisdiction's border: outbox, inbox, dispatcher."""

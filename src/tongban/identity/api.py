@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from fastapi.security import OAuth2PasswordRequestForm
+from sqlalchemy.orm import Session
+
+from tongban.db import utcnow
+from tongban.identity import service
+from tongban.identity.schemas import AccountPublic, TokenPublic
+from tongban.web.deps import CurrentUser, SessionDep, get_session
+
+router = APIRouter(prefix="/api/v1", tags=["identity"])
+
+
+@router.post("/auth/token", response_model=TokenPublic)
+def token(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    # A failed login must still record the failure count, so this session commits
+    # even when authentication fails: it is a separate unit of work.
+    session: Annotated[Session, Depends(get_session, scope="function")],
+) -> TokenPublic:
+    """OAuth2 password grant: exchange username and password for a bearer token."""
+    try:
+        account = service.authenticate(session, form.username, form.password)
+    except Exception:
+        session.commit()
+        raise
+    value, expires = service.issue_token(session, account)
+    return TokenPublic(access_token=value, expires_in=int((expires - utcnow()).total_seconds()))
+
+
+@router.get("/me", response_model=AccountPublic)
+def me(account: CurrentUser) -> object:
+    """The account the request is authenticated as."""
+    return account
+
+
+@router.post("/auth/revoke", status_code=204)
+def revoke(account: CurrentUser, session: SessionDep, token: str) -> None:
+    """Revoke one of your own tokens."""
+    service.revoke_token(session, account, token)

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tongban.db import Base, UTCDateTime, new_id, utcnow
+
+
+class Account(Base):
+    __tablename__ = "account"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20), index=True)
+    display_name: Mapped[str] = mapped_column(String(80))
+    #: Resident: GB 11643 citizen ID number.
+    id_number: Mapped[str | None] = mapped_column(String(18), index=True)
+    #: Enterprise: GB 32100 unified social credit code.
+    credit_code: Mapped[str | None] = mapped_column(String(18), index=True)
+    phone: Mapped[str | None] = mapped_column(String(20))
+    #: Home jurisdiction/city of a resident; the post of a staff member.
+    jurisdiction_code: Mapped[str | None] = mapped_column(ForeignKey("jurisdiction.code"))
+    city_code: Mapped[str | None] = mapped_column(ForeignKey("city.code"))
+    authority_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("authority.id"), index=True)
+    #: Officer duty: reviewer (受理/审核) or approver (审批).
+    duty: Mapped[str | None] = mapped_column(String(20))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ApiToken(Base):
+    """A bearer token for the API; only its SHA-256 is stored."""
+
+    __tablename__ = "api_token"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("account.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(80), default="api")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

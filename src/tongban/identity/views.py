@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from tongban.errors import NotAuthenticated
+from tongban.identity import service
+from tongban.identity.domain import Role
+from tongban.identity.models import Account
+from tongban.web.deps import CsrfChecked, OptionalUser, SessionDep
+from tongban.web.pages import render
+
+router = APIRouter(include_in_schema=False)
+
+HOME_BY_ROLE = {
+    Role.RESIDENT: "/my/cases",
+    Role.ENTERPRISE: "/my/cases",
+    Role.CLERK: "/window",
+    Role.OFFICER: "/workbench",
+    Role.SUPERVISOR: "/workbench",
+    Role.ADMIN: "/",
+}
+
+
+def home_for(account: Account) -> str:
+    return HOME_BY_ROLE.get(Role(account.role), "/")
+
+
+def _safe_next(value: str | None) -> str | None:
+    # Only local paths: never redirect to another site after login.
+    if value and value.startswith("/") and not value.startswith("//"):
+        return value
+    return None
+
+
+@router.get("/login")
+def login_page(request: Request, user: OptionalUser, next: str | None = None) -> Response:
+    return render(request, "identity/login.html", user, next=_safe_next(next) or "", error=None)
+
+
+@router.post("/login", dependencies=[CsrfChecked])
+def login(
+    request: Request,
+    session: SessionDep,
+    username: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        account = service.authenticate(session, username.strip(), password)
+    except NotAuthenticated as e:
+        # The failure counter is part of this request's unit of work and is committed.
+        return render(
+            request, "identity/login.html", None, status_code=400,
+            next=next, error=e.detail, username=username,
+        )
+    request.session.clear()
+    request.session["account_id"] = str(account.id)
+    return RedirectResponse(_safe_next(next) or home_for(account), status_code=303)
+
+
+@router.post("/logout", dependencies=[CsrfChecked])
+def logout(request: Request) -> Response:
+    request.session.clear()
+    return RedirectResponse("/", status_code=303)

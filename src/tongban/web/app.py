@@ -1,0 +1,91 @@
+"""The FastAPI application: every context's routers, pages, static assets, error handling."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.middleware.sessions import SessionMiddleware
+
+from tongban import __version__
+from tongban.config import Settings, get_settings
+from tongban.db import get_engine, session_factory
+from tongban.web import problems
+from tongban.web.templating import make_templates
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: Settings | None = None,
+    factory: sessionmaker[Session] | None = None,
+    *,
+    run_worker: bool = False,
+) -> FastAPI:
+    """Build the app. `run_worker` starts the background worker in-process (embedded default)."""
+    settings = settings or get_settings()
+    factory = factory or session_factory(get_engine(settings.database_url))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        thread = None
+        if run_worker:
+            from tongban.worker import run_forever
+
+            thread = threading.Thread(
+                target=run_forever, args=(factory, settings, stop), daemon=True, name="worker"
+            )
+            thread.start()
+        yield
+        stop.set()
+        if thread is not None:
+            thread.join(timeout=10)
+
+    app = FastAPI(
+        title="tongban 通办",
+        version=__version__,
+        description="长三角政务服务跨省通办平台 API",
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.session_factory = factory
+    app.state.templates = make_templates()
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret_key,
+        session_cookie="tongban_session",
+        same_site="lax",
+        https_only=settings.secure_cookies,
+        max_age=8 * 3600,
+    )
+    problems.install(app)
+    static_dir = resources.files("tongban") / "web" / "static"
+    app.mount("/static", StaticFiles(directory=str(static_dir)), name="static")
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        with factory() as s:
+            s.execute(text("SELECT 1"))
+        return {"status": "ok", "version": __version__, "node": settings.node_id}
+
+    from tongban import cases, catalog, identity, regions
+    from tongban.web.pages import router as pages
+
+    app.include_router(pages)
+
+    for context in (regions, identity, catalog, cases):
+        register = getattr(context, "register", None)
+        if register is not None:
+            register(app)
+    return app

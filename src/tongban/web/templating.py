@@ -1,0 +1,46 @@
+"""Jinja2 environment shared by every context's pages."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from importlib import resources
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from fastapi.templating import Jinja2Templates
+
+from tongban.identity.domain import ROLE_LABELS, Role, mask_id_number
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+CONTEXTS = ("web", "regions", "identity", "calendar", "catalog", "cases", "exchange")
+
+
+def local_dt(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """UTC in the database, Asia/Shanghai on the page."""
+    if value is None:
+        return ""
+    return value.astimezone(SHANGHAI).strftime(fmt)
+
+
+def fmt_date(value: date | None) -> str:
+    return value.strftime("%Y-%m-%d") if value else ""
+
+
+def role_label(role: str) -> str:
+    try:
+        return ROLE_LABELS[Role(role)]
+    except ValueError:
+        return role
+
+
+def make_templates() -> Jinja2Templates:
+    root = Path(str(resources.files("tongban")))
+    dirs = [root / c / "templates" for c in CONTEXTS if (root / c / "templates").is_dir()]
+    templates = Jinja2Templates(directory=dirs)
+    env = templates.env
+    env.filters["local_dt"] = local_dt
+    env.filters["fmt_date"] = fmt_date
+    env.filters["mask_id"] = mask_id_number
+    env.filters["role_label"] = role_label
+    env.globals["site_name"] = "通办 · 长三角政务服务一网通办"
+    return templates

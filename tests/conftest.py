@@ -1,0 +1,151 @@
+"""Test fixtures: databases built by the real migrations, on SQLite and on PostgreSQL,
+one transaction per test rolled back at the end.
+
+PostgreSQL tests need TONGBAN_TEST_PG_URL (a server URL whose user may create
+databases; `make test` starts a throwaway server when it can). With
+TONGBAN_REQUIRE_PG=1 (CI) a missing server fails the run instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from argon2 import PasswordHasher
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from tongban.config import Settings
+from tongban.db import make_engine
+from tongban.identity import service as identity_service
+from tongban.migrate import upgrade
+
+PG_URL = os.environ.get("TONGBAN_TEST_PG_URL")
+REQUIRE_PG = os.environ.get("TONGBAN_REQUIRE_PG") == "1"
+
+# Argon2 with its production cost makes every test account take ~50 ms; the algorithm
+# is the same, only cheaper.
+identity_service._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    if PG_URL:
+        return [f"PostgreSQL tier: {make_url(PG_URL).render_as_string(hide_password=True)}"]
+    return ["!!! PostgreSQL tier SKIPPED: TONGBAN_TEST_PG_URL is not set !!!"]
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: ignore[no-untyped-def]
+    if not PG_URL:
+        terminalreporter.write_sep("!", "PostgreSQL tests were SKIPPED (no server)", red=True)
+
+
+def _create_pg_database() -> tuple[str, str]:
+    assert PG_URL
+    base = make_url(PG_URL)
+    name = f"tongban_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return base.set(drivername="postgresql+psycopg", database=name).render_as_string(
+        hide_password=False
+    ), name
+
+
+def _drop_pg_database(name: str) -> None:
+    assert PG_URL
+    admin = create_engine(make_url(PG_URL).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _seed(engine: Engine) -> None:
+    from tongban.catalog import service as catalog
+    from tongban.regions import service as regions
+
+    with Session(engine) as s:
+        regions.load_reference_data(s)
+        catalog.load_catalogue(s)
+        s.commit()
+
+
+@pytest.fixture(scope="session", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated, seeded database per backend, shared by the whole run."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+        upgrade(url)
+        engine = make_engine(url)
+        _seed(engine)
+        engine.dispose()
+        yield url
+        return
+    if not PG_URL:
+        if REQUIRE_PG:
+            pytest.fail("TONGBAN_REQUIRE_PG=1 but TONGBAN_TEST_PG_URL is not set")
+        pytest.skip("PostgreSQL tier skipped: TONGBAN_TEST_PG_URL is not set")
+    url, name = _create_pg_database()
+    upgrade(url)
+    engine = make_engine(url)
+    _seed(engine)
+    engine.dispose()
+    yield url
+    _drop_pg_database(name)
+
+
+@pytest.fixture(scope="session")
+def engine(db_url: str) -> Iterator[Engine]:
+    eng = make_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def connection(engine: Engine) -> Iterator[Connection]:
+    conn = engine.connect()
+    trans = conn.begin()
+    yield conn
+    trans.rollback()
+    conn.close()
+
+
+@pytest.fixture
+def factory(connection: Connection) -> sessionmaker[Session]:
+    """Sessions joined to the test's transaction: their commits are savepoints."""
+    return sessionmaker(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
+
+
+@pytest.fixture
+def session(factory: sessionmaker[Session]) -> Iterator[Session]:
+    s = factory()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=db_url, secret_key="test-secret", upload_dir=tmp_path / "uploads",
+        max_upload_bytes=200_000, embedded_worker=False,
+    )
+
+
+@pytest.fixture
+def app(settings: Settings, factory: sessionmaker[Session]):  # type: ignore[no-untyped-def]
+    from tongban.web.app import create_app
+
+    return create_app(settings, factory)
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    with TestClient(app) as c:
+        yield c
