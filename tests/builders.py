@@ -19,11 +19,11 @@ _seq = itertools.count(100)
 
 def id_number(city: str = "340100", birth: str = "19900307") -> str:
     body = city[:4] + "02" + birth + f"{next(_seq) % 1000:03d}"
-    return body + ric.calc_check_digit(body)
+    return body + ric.calc_check_digit(body + "0")
 
 
 def credit_code(city: str = "320500") -> str:
-    body = "91" + city + f"MA{next(_seq):06d}"[:8]
+    body = "91" + city + f"MA{next(_seq):07d}"
     return body + uscc.calc_check_digit(body)
 
 
@@ -86,3 +86,56 @@ def token_for(client: TestClient, account: Account) -> dict[str, str]:
     r = client.post("/api/v1/auth/token", data={"username": account.username, "password": PASSWORD})
     assert r.status_code == 200, r.text
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+TINY_PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+#: A city-level 江苏 matter any resident may apply for online: only the ID card is required.
+SIMPLE_MATTER = "YRD-GJJ-0002"
+SIMPLE_FORM = {"proof_purpose": "异地贷款"}
+
+
+def upload(session: Session, actor: Account, material_code: str = "id_card", tmp: Any = None) -> Any:
+    from pathlib import Path
+    import tempfile
+
+    from tongban.cases.attachments import store_upload
+
+    return store_upload(
+        session, actor, material_code=material_code, filename=f"{material_code}.pdf",
+        data=TINY_PDF + str(next(_seq)).encode(),
+        upload_dir=Path(tmp or tempfile.gettempdir()) / "tongban-test-uploads",
+        max_bytes=1_000_000,
+    )
+
+
+def make_case(
+    session: Session,
+    applicant: Account | None = None,
+    *,
+    matter: str = SIMPLE_MATTER,
+    jurisdiction: str = "320000",
+    city: str | None = "320500",
+    form: dict[str, Any] | None = None,
+    dispatch: bool = True,
+    **kw: Any,
+) -> Any:
+    """An online case, forwarded (outbox delivered) unless dispatch=False."""
+    from tongban.cases import service
+    from tongban.exchange.service import apply_locally
+    from tongban.exchange.models import OutboxMessage
+    from sqlalchemy import select
+
+    applicant = applicant or make_resident(session)
+    att = upload(session, applicant)
+    app = service.Application(
+        matter_code=matter, competent_jurisdiction=jurisdiction, competent_city=city,
+        form_data=dict(form or SIMPLE_FORM), consent=True, attachment_ids=[att.id], **kw,
+    )
+    case = service.submit_online(session, applicant, app)
+    if dispatch:
+        for msg in session.scalars(select(OutboxMessage).where(OutboxMessage.status == "pending")):
+            apply_locally(session, msg)
+            msg.status = "delivered"
+        session.flush()
+    return case

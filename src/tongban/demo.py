@@ -36,7 +36,7 @@ class DemoAccount:
 
 def _id_number(area: str, birth: str, seq: str) -> str:
     body = area + birth + seq
-    return body + ric.calc_check_digit(body)
+    return body + ric.calc_check_digit(body + "0")
 
 
 def _credit_code(area: str, org: str) -> str:
@@ -52,7 +52,7 @@ RESIDENTS = [
     ("chenjie", "陈杰", "330100", "19880815", "139"),  # 浙江 杭州
 ]
 ENTERPRISES = [
-    ("yrd-tech", "长三角智造科技有限公司", "320500", "MA1XK3P2"),
+    ("yrd-tech", "长三角智造科技有限公司", "320500", "MA1XK3P2Y"),
 ]
 
 

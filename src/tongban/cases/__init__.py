@@ -7,8 +7,6 @@ def register(app: FastAPI) -> None:
     from tongban.cases.api import router as api
 
     app.include_router(api)
-    try:
-        from tongban.cases.views import router as views
-    except ImportError:  # pages not built yet
-        return
+    from tongban.cases.views import router as views
+
     app.include_router(views)

@@ -250,8 +250,7 @@ def _create(
     session.add(case)
     session.flush()
     for att in attachments:
-        att.case_id = case.id
-        case.attachments.append(att)
+        att.case = case
     actor = clerk or applicant
     comment = "窗口代收，已核验身份与材料" if clerk else "网上申请"
     _record(session, case, "submit", None, CaseState.SUBMITTED, actor, comment)
@@ -517,6 +516,10 @@ def act(
         raise PermissionDenied("只有主管部门的审核/审批人员可以办理该办件")
     if case.handoff != "delivered":
         raise Conflict("办件尚未推送到本部门", type="not-yet-forwarded")
+    try:
+        domain.next_state(CaseState(case.state), action, kind)
+    except domain.IllegalTransition as e:
+        raise Conflict(e.detail, type="illegal-transition") from e
     if action in domain.REASON_REQUIRED and not comment.strip():
         raise ValidationFailed(
             f"“{domain.ACTION_LABELS[action]}”须说明理由",
@@ -595,8 +598,7 @@ def resubmit(
         catalog.validate_form(matter, form_data)
         case.form_data = form_data
     for att in claim_uploads(session, actor, attachment_ids or []):
-        att.case_id = case.id
-        case.attachments.append(att)
+        att.case = case
     return _transition(session, case, Action.RESUBMIT, Actor.APPLICANT, actor, comment or "已补正")
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 07:27:54.195384
+Create Date: 2026-11-23 07:35:34.472002
 """
 
 from collections.abc import Sequence
@@ -36,7 +36,7 @@ def upgrade() -> None:
     sa.Column('type', sa.String(length=60), nullable=False),
     sa.Column('source_jurisdiction', sa.String(length=6), nullable=False),
     sa.Column('target_jurisdiction', sa.String(length=6), nullable=False),
-    sa.Column('received_at', tongban.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('received_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_inbox_message'))
     )
     op.create_table('jurisdiction',
@@ -74,10 +74,10 @@ def upgrade() -> None:
     sa.Column('payload', sa.JSON(), nullable=False),
     sa.Column('status', sa.String(length=12), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('next_attempt_at', tongban.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('last_error', sa.Text(), nullable=True),
-    sa.Column('created_at', tongban.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('delivered_at', tongban.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('delivered_at', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox_message'))
     )
     with op.batch_alter_table('outbox_message', schema=None) as batch_op:
@@ -168,8 +168,8 @@ def upgrade() -> None:
     sa.Column('duty', sa.String(length=20), nullable=True),
     sa.Column('is_active', sa.Boolean(), nullable=False),
     sa.Column('failed_logins', sa.Integer(), nullable=False),
-    sa.Column('locked_until', tongban.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', tongban.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('locked_until', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['authority_id'], ['authority.id'], name=op.f('fk_account_authority_id_authority')),
     sa.ForeignKeyConstraint(['city_code'], ['city.code'], name=op.f('fk_account_city_code_city')),
     sa.ForeignKeyConstraint(['jurisdiction_code'], ['jurisdiction.code'], name=op.f('fk_account_jurisdiction_code_jurisdiction')),
@@ -187,10 +187,10 @@ def upgrade() -> None:
     sa.Column('account_id', sa.Uuid(), nullable=False),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
     sa.Column('name', sa.String(length=80), nullable=False),
-    sa.Column('created_at', tongban.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', tongban.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('last_used_at', tongban.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('revoked_at', tongban.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('last_used_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['account_id'], ['account.id'], name=op.f('fk_api_token_account_id_account')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_api_token')),
     sa.UniqueConstraint('token_hash', name=op.f('uq_api_token_token_hash'))
@@ -226,13 +226,13 @@ def upgrade() -> None:
     sa.Column('delivery_address', sa.String(length=200), nullable=True),
     sa.Column('result_text', sa.Text(), nullable=True),
     sa.Column('time_limit_days', sa.Integer(), nullable=False),
-    sa.Column('submitted_at', tongban.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('accepted_at', tongban.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('submitted_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('accepted_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('deadline', sa.Date(), nullable=True),
     sa.Column('deadline_flag', sa.String(length=12), nullable=False),
-    sa.Column('closed_at', tongban.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('parent_id', sa.Uuid(), nullable=True),
-    sa.Column('updated_at', tongban.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['applicant_id'], ['account.id'], name=op.f('fk_service_case_applicant_id_account')),
     sa.ForeignKeyConstraint(['authority_id'], ['authority.id'], name=op.f('fk_service_case_authority_id_authority')),
     sa.ForeignKeyConstraint(['clerk_id'], ['account.id'], name=op.f('fk_service_case_clerk_id_account')),
@@ -266,7 +266,7 @@ def upgrade() -> None:
     sa.Column('size', sa.Integer(), nullable=False),
     sa.Column('sha256', sa.String(length=64), nullable=False),
     sa.Column('uploaded_by', sa.Uuid(), nullable=True),
-    sa.Column('uploaded_at', tongban.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('uploaded_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['case_id'], ['service_case.id'], name=op.f('fk_attachment_case_id_service_case')),
     sa.ForeignKeyConstraint(['uploaded_by'], ['account.id'], name=op.f('fk_attachment_uploaded_by_account')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_attachment'))
@@ -286,7 +286,7 @@ def upgrade() -> None:
     sa.Column('actor_name', sa.String(length=80), nullable=False),
     sa.Column('actor_role', sa.String(length=20), nullable=False),
     sa.Column('comment', sa.Text(), nullable=False),
-    sa.Column('at', tongban.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['actor_id'], ['account.id'], name=op.f('fk_case_event_actor_id_account')),
     sa.ForeignKeyConstraint(['case_id'], ['service_case.id'], name=op.f('fk_case_event_case_id_service_case')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_case_event')),
@@ -300,7 +300,7 @@ def upgrade() -> None:
     sa.Column('case_id', sa.Uuid(), nullable=False),
     sa.Column('score', sa.Integer(), nullable=False),
     sa.Column('comment', sa.Text(), nullable=False),
-    sa.Column('created_at', tongban.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['case_id'], ['service_case.id'], name=op.f('fk_rating_case_id_service_case')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_rating')),
     sa.UniqueConstraint('case_id', name=op.f('uq_rating_case_id'))
@@ -313,8 +313,8 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=12), nullable=False),
     sa.Column('reason', sa.Text(), nullable=False),
     sa.Column('response', sa.Text(), nullable=True),
-    sa.Column('created_at', tongban.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('closed_at', tongban.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['authority_id'], ['authority.id'], name=op.f('fk_rectification_authority_id_authority')),
     sa.ForeignKeyConstraint(['case_id'], ['service_case.id'], name=op.f('fk_rectification_case_id_service_case')),
     sa.ForeignKeyConstraint(['rating_id'], ['rating.id'], name=op.f('fk_rectification_rating_id_rating')),

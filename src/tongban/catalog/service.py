@@ -1,0 +1,201 @@
+"""Use cases of the matter catalogue. Every function takes the caller's session and never
+commits: the request or the job owns the transaction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from tongban.catalog.domain import (
+    MODE_LABELS,
+    CatalogueInvalid,
+    coerce_form,
+    form_errors,
+    read_catalogue,
+    validate_catalogue,
+)
+from tongban.catalog.models import Matter, MatterImplementation, MatterMaterial
+from tongban.errors import NotFound, ValidationFailed
+from tongban.regions import service as regions
+
+# Re-exported so other contexts (the apply page) reach the catalogue through this module.
+__all__ = [
+    "MODE_LABELS",
+    "CatalogueInvalid",
+    "coerce_form",
+    "get_matter",
+    "implementations",
+    "list_matters",
+    "load_catalogue",
+    "time_limit_for",
+    "validate_form",
+]
+
+_MATTER_FIELDS = (
+    "name", "subjects", "category", "authority_type", "authority_level", "modes",
+    "time_limit_days", "description", "legal_basis", "result_licence_type",
+    "joint_authority_types", "form_schema",
+)  # fmt: skip
+_MATERIAL_FIELDS = ("name", "required", "licence_type", "description")
+
+
+def _sync_materials(matter: Matter, items: list[dict[str, Any]]) -> None:
+    # Update by code rather than replace, so material rows keep their ids.
+    existing = {m.code: m for m in matter.materials}
+    wanted: list[MatterMaterial] = []
+    for seq, item in enumerate(items, start=1):
+        material = existing.pop(item["code"], None) or MatterMaterial(code=item["code"])
+        material.seq = seq
+        for field in _MATERIAL_FIELDS:
+            setattr(material, field, item[field])
+        wanted.append(material)
+    matter.materials = wanted  # dropped ones are deleted (delete-orphan)
+
+
+def load_catalogue(session: Session, path: Path | None = None) -> int:
+    """Load (idempotently) the catalogue file — the shipped `data/matters.json` by default —
+    into matters and their materials, and give every jurisdiction present an implementation
+    of every matter, with the matter's time limit.
+
+    Matters no longer in the file are deactivated, not deleted (cases refer to them); an
+    implementation a jurisdiction already has is left as it is (its time limit and whether
+    it is enabled are the jurisdiction's own). Raises CatalogueInvalid if the file has
+    problems. Returns the number of matters in the file."""
+    items = read_catalogue(path)
+    problems = validate_catalogue(items)
+    if problems:
+        raise CatalogueInvalid(problems)
+
+    existing = {
+        m.code: m for m in session.scalars(select(Matter).options(selectinload(Matter.materials)))
+    }
+    for item in items:
+        matter = existing.get(item["code"])
+        if matter is None:
+            matter = Matter(code=item["code"])
+            session.add(matter)
+            existing[matter.code] = matter
+        for field in _MATTER_FIELDS:
+            setattr(matter, field, item[field])
+        matter.active = True
+        _sync_materials(matter, item["materials"])
+    in_file = {item["code"] for item in items}
+    for code, matter in existing.items():
+        if code not in in_file:
+            matter.active = False
+    session.flush()
+
+    have = {
+        (row[0], row[1])
+        for row in session.execute(
+            select(MatterImplementation.matter_code, MatterImplementation.jurisdiction_code)
+        )
+    }
+    for jurisdiction in regions.list_jurisdictions(session):
+        for item in items:
+            if (item["code"], jurisdiction.code) not in have:
+                session.add(
+                    MatterImplementation(
+                        matter_code=item["code"],
+                        jurisdiction_code=jurisdiction.code,
+                        time_limit_days=item["time_limit_days"],
+                        enabled=True,
+                    )
+                )
+    session.flush()
+    return len(items)
+
+
+def list_matters(
+    session: Session,
+    q: str | None = None,
+    authority_type: str | None = None,
+    mode: str | None = None,
+    subject: str | None = None,
+) -> list[Matter]:
+    """Active matters in code order; `q` searches name, code and category; the other
+    arguments filter exactly (a mode or subject the matter allows)."""
+    stmt = select(Matter).where(Matter.active.is_(True)).order_by(Matter.code)
+    if q and q.strip():
+        term = q.strip()
+        stmt = stmt.where(
+            or_(
+                Matter.name.icontains(term, autoescape=True),
+                Matter.code.icontains(term, autoescape=True),
+                Matter.category.icontains(term, autoescape=True),
+            )
+        )
+    if authority_type:
+        stmt = stmt.where(Matter.authority_type == authority_type)
+    matters = list(session.scalars(stmt))
+    # Modes and subjects are JSON lists; the catalogue is small (hundreds of rows), so
+    # filtering here is portable across SQLite and PostgreSQL at no real cost.
+    if mode:
+        matters = [m for m in matters if mode in m.modes]
+    if subject:
+        matters = [m for m in matters if subject in m.subjects]
+    return matters
+
+
+def get_matter(session: Session, code: str) -> Matter:
+    """The matter with `code` (inactive ones too: old cases still show them); NotFound
+    ("unknown-matter") if there is none."""
+    matter = session.get(Matter, code)
+    if matter is None:
+        raise NotFound(f"事项编码 {code} 不存在", type="unknown-matter")
+    return matter
+
+
+def implementations(session: Session, matter_code: str) -> list[MatterImplementation]:
+    """Each jurisdiction's implementation of the matter, by jurisdiction code."""
+    return list(
+        session.scalars(
+            select(MatterImplementation)
+            .where(MatterImplementation.matter_code == matter_code)
+            .order_by(MatterImplementation.jurisdiction_code)
+        )
+    )
+
+
+def time_limit_for(session: Session, matter: Matter, jurisdiction_code: str) -> int:
+    """The time limit, in working days, of `matter` in the jurisdiction: its own
+    implementation's if it has one, else the standard one. ValidationFailed
+    ("matter-not-implemented") if the jurisdiction has switched the matter off."""
+    impl = session.scalar(
+        select(MatterImplementation).where(
+            MatterImplementation.matter_code == matter.code,
+            MatterImplementation.jurisdiction_code == jurisdiction_code,
+        )
+    )
+    if impl is None:
+        return matter.time_limit_days
+    if not impl.enabled:
+        raise ValidationFailed(
+            f"所选辖区暂未开通“{matter.name}”事项",
+            type="matter-not-implemented",
+            errors=[
+                {
+                    "field": "competent_jurisdiction",
+                    "message": "该辖区暂未开通此事项，请选择其他辖区",
+                }
+            ],
+        )
+    return impl.time_limit_days
+
+
+def validate_form(matter: Matter, data: dict[str, Any]) -> dict[str, Any]:
+    """`data` if it is a valid application form of the matter; otherwise ValidationFailed
+    ("form-invalid") with one error per field, named "form_data.<field>"."""
+    problems = form_errors(matter.form_schema, data)
+    if problems:
+        raise ValidationFailed(
+            "申请表填写有误",
+            type="form-invalid",
+            errors=[
+                {"field": f"form_data.{p['field']}", "message": p["message"]} for p in problems
+            ],
+        )
+    return data

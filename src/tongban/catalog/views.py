@@ -1,0 +1,74 @@
+"""Pages of the matter catalogue: browse and search, and one matter's guide (办事指南)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from tongban.catalog import service
+from tongban.catalog.domain import LEVEL_LABELS, MODE_DESCRIPTIONS, MODE_LABELS, SUBJECTS, Mode
+from tongban.regions import service as regions
+from tongban.regions.domain import AUTHORITY_TYPE_LABELS, AuthorityType
+from tongban.web.deps import OptionalUser, SessionDep
+from tongban.web.pages import render
+
+router = APIRouter(include_in_schema=False)
+
+AUTHORITY_LABELS: dict[str, str] = {t.value: label for t, label in AUTHORITY_TYPE_LABELS.items()}
+
+
+def _labels() -> dict[str, object]:
+    return {
+        "mode_labels": MODE_LABELS,
+        "mode_descriptions": MODE_DESCRIPTIONS,
+        "authority_labels": AUTHORITY_LABELS,
+        "level_labels": LEVEL_LABELS,
+    }
+
+
+def _choice(value: str | None, allowed: set[str]) -> str | None:
+    # A filter a browser made up is ignored rather than an error page.
+    return value if value in allowed else None
+
+
+@router.get("/matters")
+def browse(
+    request: Request,
+    session: SessionDep,
+    user: OptionalUser,
+    q: str | None = None,
+    mode: str | None = None,
+    authority_type: str | None = None,
+    subject: str | None = None,
+) -> Response:
+    mode = _choice(mode, {m.value for m in Mode})
+    authority_type = _choice(authority_type, {t.value for t in AuthorityType})
+    subject = _choice(subject, set(SUBJECTS))
+    q = (q or "").strip()[:60]
+    matters = service.list_matters(
+        session, q=q or None, authority_type=authority_type, mode=mode, subject=subject
+    )
+    return render(
+        request, "catalog/list.html", user,
+        matters=matters, q=q, mode=mode or "", authority_type=authority_type or "",
+        subject=subject or "", subjects=SUBJECTS,
+        filtered=bool(q or mode or authority_type or subject),
+        **_labels(),
+    )  # fmt: skip
+
+
+@router.get("/matters/{code}")
+def guide(request: Request, session: SessionDep, user: OptionalUser, code: str) -> Response:
+    matter = service.get_matter(session, code)
+    names = {j.code: j.name for j in regions.list_jurisdictions(session)}
+    impls = [
+        {"jurisdiction": names.get(i.jurisdiction_code, i.jurisdiction_code),
+         "enabled": i.enabled, "time_limit_days": i.time_limit_days}
+        for i in service.implementations(session, matter.code)
+    ]  # fmt: skip
+    return render(
+        request, "catalog/detail.html", user,
+        matter=matter, implementations=impls,
+        licence_free=[m for m in matter.materials if m.licence_type],
+        **_labels(),
+    )  # fmt: skip

@@ -1,0 +1,322 @@
+"""The pages of applications, driven through the real app: the applicant's portal, the
+window desk and the officer's workbench."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from builders import PASSWORD, id_number, make_clerk, make_officer, make_resident
+from tongban.cases.models import Case, Rectification
+from tongban.exchange.service import dispatch_pending
+from tongban.identity.models import Account
+
+MATTER = "YRD-GA-0002"  # 户籍类证明开具: city level, public security, online + proxy
+PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+FORM = {
+    "proof_type": "亲属关系证明",
+    "subject_name": "王小明",
+    "subject_id_number": "340102199003071234",
+    "purpose": "办理入学",
+}
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_of(html: str) -> str:
+    m = CSRF.search(html)
+    assert m, "no CSRF token on the page"
+    return m.group(1)
+
+
+def login(client: TestClient, account: Account) -> None:
+    page = client.get("/login")
+    r = client.post(
+        "/login",
+        data={"username": account.username, "password": PASSWORD, "csrf_token": csrf_of(page.text)},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+
+
+def application(csrf: str, **overrides: str) -> dict[str, str]:
+    data = {
+        "csrf_token": csrf,
+        "competent_jurisdiction": "320000",
+        "competent_city": "320500",
+        "mode": "online",
+        "delivery_method": "electronic",
+        "consent": "1",
+        **FORM,
+    }
+    data.update(overrides)
+    return data
+
+
+def apply(client: TestClient, **overrides: str) -> str:
+    """Apply through the page; returns the new case's id."""
+    page = client.get(f"/apply/{MATTER}")
+    assert page.status_code == 200
+    r = client.post(
+        f"/apply/{MATTER}",
+        data=application(csrf_of(page.text), **overrides),
+        files={"material_id_card": ("身份证.pdf", PDF, "application/pdf")},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    m = re.fullmatch(r"/my/cases/([0-9a-f-]{36})", r.headers["location"])
+    assert m, r.headers["location"]
+    return m.group(1)
+
+
+def case_count(session: Session, account: Account) -> int:
+    return session.scalar(
+        select(func.count()).select_from(Case).where(Case.applicant_id == account.id)
+    ) or 0
+
+
+def act(client: TestClient, case_id: str, action: str, **fields: str) -> None:
+    page = client.get(f"/workbench/cases/{case_id}")
+    assert page.status_code == 200
+    assert f'name="action" value="{action}"' in page.text, f"{action} not offered"
+    r = client.post(
+        f"/workbench/cases/{case_id}/act",
+        data={"csrf_token": csrf_of(page.text), "action": action, **fields},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+
+
+def test_apply_page_shows_matter_and_only_online_modes(client: TestClient, session: Session) -> None:
+    login(client, make_resident(session))
+    page = client.get(f"/apply/{MATTER}")
+    assert page.status_code == 200
+    assert "户籍类证明开具" in page.text
+    assert "5</strong> 个工作日" in page.text
+    assert 'value="online"' in page.text and 'value="proxy"' not in page.text
+    assert 'name="material_id_card"' in page.text
+    assert "可用电子证照免提交（即将支持）" in page.text
+    assert "我同意为办理本事项跨地区共享和使用本人信息" in page.text
+    assert 'data-j="320000"' in page.text  # cities carry their jurisdiction for the filter
+
+
+def test_resident_applies_with_upload_and_sees_detail(client: TestClient, session: Session) -> None:
+    resident = make_resident(session)
+    login(client, resident)
+    case_id = apply(client)
+
+    detail = client.get(f"/my/cases/{case_id}")
+    assert detail.status_code == 200
+    assert "已提交" in detail.text
+    assert "苏州市公安局" in detail.text
+    assert "证明对象姓名" in detail.text and "王小明" in detail.text  # schema titles
+    assert "身份证.pdf" in detail.text
+    assert "提交申请" in detail.text  # timeline
+    listing = client.get("/my/cases")
+    assert case_id in listing.text and "已提交，待受理" in listing.text
+
+    download = client.get(f"/cases/{case_id}/attachments/"
+                          + re.search(r"/attachments/([0-9a-f-]{36})", detail.text).group(1))
+    assert download.status_code == 200
+    assert download.content == PDF
+    assert download.headers["content-type"] == "application/pdf"
+    assert download.headers["content-disposition"].startswith("attachment")
+
+
+def test_missing_consent_rerenders_and_creates_nothing(client: TestClient, session: Session) -> None:
+    resident = make_resident(session)
+    login(client, resident)
+    page = client.get(f"/apply/{MATTER}")
+    data = application(csrf_of(page.text), subject_name="李四")
+    del data["consent"]
+    r = client.post(f"/apply/{MATTER}", data=data,
+                    files={"material_id_card": ("id.pdf", PDF, "application/pdf")},
+                    follow_redirects=False)
+    assert r.status_code in (400, 422)
+    assert "须同意为办理本事项使用并跨地区共享申请信息" in r.text
+    assert 'value="李四"' in r.text  # what the user entered comes back
+    assert case_count(session, resident) == 0
+
+
+def test_form_errors_show_under_their_fields(client: TestClient, session: Session) -> None:
+    login(client, make_resident(session))
+    page = client.get(f"/apply/{MATTER}")
+    data = application(csrf_of(page.text), subject_id_number="12345")
+    r = client.post(f"/apply/{MATTER}", data=data, follow_redirects=False)
+    assert r.status_code == 422
+    assert 'id="f_subject_id_number_error"' in r.text
+
+
+def test_missing_material_shows_under_file_input(client: TestClient, session: Session) -> None:
+    resident = make_resident(session)
+    login(client, resident)
+    page = client.get(f"/apply/{MATTER}")
+    r = client.post(f"/apply/{MATTER}", data=application(csrf_of(page.text)),
+                    follow_redirects=False)
+    assert r.status_code == 422
+    assert 'id="material_id_card-error"' in r.text
+    assert case_count(session, resident) == 0
+
+
+def test_post_without_csrf_is_refused(client: TestClient, session: Session) -> None:
+    resident = make_resident(session)
+    login(client, resident)
+    data = application("not-the-token")
+    r = client.post(f"/apply/{MATTER}", data=data,
+                    files={"material_id_card": ("id.pdf", PDF, "application/pdf")})
+    assert r.status_code == 403
+    assert case_count(session, resident) == 0
+
+
+def test_wrong_role_gets_403_and_anonymous_is_sent_to_login(
+    client: TestClient, session: Session
+) -> None:
+    r = client.get("/my/cases", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/login?next=")
+    login(client, make_officer(session, "320500-public_security"))
+    assert client.get("/my/cases").status_code == 403
+    assert client.get(f"/apply/{MATTER}").status_code == 403
+    assert client.get("/window").status_code == 403
+
+
+def test_full_handling_through_the_workbench_and_rating(
+    client: TestClient, session: Session, factory: sessionmaker[Session]
+) -> None:
+    resident = make_resident(session)
+    officer = make_officer(session, "320500-public_security", duty="approver")
+    login(client, resident)
+    case_id = apply(client)
+    number = session.get(Case, uuid.UUID(case_id)).number
+
+    login(client, officer)
+    assert number not in client.get("/workbench").text  # not forwarded yet
+    assert dispatch_pending(factory) >= 1
+    queue = client.get("/workbench")
+    assert number in queue.text and "已提交，待受理" in queue.text
+
+    detail = client.get(f"/workbench/cases/{case_id}")
+    assert resident.id_number in detail.text  # unmasked for the competent officer
+    for action in ("accept", "start_review", "approve"):
+        act(client, case_id, action)
+    act(client, case_id, "issue_result", result_text="准予办理，证明编号 A001")
+    act(client, case_id, "deliver")
+    assert "已送达" in client.get(f"/workbench/cases/{case_id}").text
+
+    login(client, resident)
+    detail = client.get(f"/my/cases/{case_id}")
+    assert "准予办理，证明编号 A001" in detail.text
+    assert "非常不满意" in detail.text and 'action="/my/cases/' in detail.text
+    r = client.post(f"/my/cases/{case_id}/rate",
+                    data={"csrf_token": csrf_of(detail.text), "score": "1",
+                          "comment": "等待时间太长"},
+                    follow_redirects=False)
+    assert r.status_code == 303, r.text
+    assert "已评价" in client.get(f"/my/cases/{case_id}").text
+
+    login(client, officer)
+    queue = client.get("/workbench")
+    assert "差评整改待办 1 件" in queue.text
+    items = client.get("/workbench/rectifications")
+    assert "等待时间太长" in items.text and number in items.text
+    item = session.scalar(select(Rectification).where(Rectification.case_id == uuid.UUID(case_id)))
+    r = client.post(f"/workbench/rectifications/{item.id}/close",
+                    data={"csrf_token": csrf_of(items.text), "response": "已增加窗口人员"},
+                    follow_redirects=False)
+    assert r.status_code == 303
+    session.refresh(item)
+    assert item.status == "closed"
+
+
+def test_refusal_without_reason_rerenders_with_message(
+    client: TestClient, session: Session, factory: sessionmaker[Session]
+) -> None:
+    login(client, make_resident(session))
+    case_id = apply(client)
+    dispatch_pending(factory)
+    login(client, make_officer(session, "320500-public_security", duty="reviewer"))
+    page = client.get(f"/workbench/cases/{case_id}")
+    r = client.post(f"/workbench/cases/{case_id}/act",
+                    data={"csrf_token": csrf_of(page.text), "action": "refuse", "comment": " "})
+    assert r.status_code == 422
+    assert "须说明理由" in r.text and "请填写理由" in r.text
+    assert session.get(Case, uuid.UUID(case_id)).state == "submitted"
+
+
+def test_correction_and_resubmission(
+    client: TestClient, session: Session, factory: sessionmaker[Session]
+) -> None:
+    resident = make_resident(session)
+    officer = make_officer(session, "320500-public_security", duty="reviewer")
+    login(client, resident)
+    case_id = apply(client)
+    dispatch_pending(factory)
+    login(client, officer)
+    act(client, case_id, "request_correction", comment="请补充户口簿")
+
+    login(client, resident)
+    detail = client.get(f"/my/cases/{case_id}")
+    assert "补正材料" in detail.text and "请补充户口簿" in detail.text
+    assert 'value="王小明"' in detail.text  # the form comes pre-filled
+    r = client.post(f"/my/cases/{case_id}/resubmit",
+                    data={"csrf_token": csrf_of(detail.text), **FORM, "comment": "已补充"},
+                    files={"material_household_register": ("hk.pdf", PDF, "application/pdf")},
+                    follow_redirects=False)
+    assert r.status_code == 303, r.text
+    case = session.get(Case, uuid.UUID(case_id))
+    session.refresh(case)
+    assert case.state == "submitted"
+    assert {a.material_code for a in case.attachments} == {"id_card", "household_register"}
+
+
+def test_clerk_receives_case_for_another_jurisdiction(client: TestClient, session: Session) -> None:
+    clerk = make_clerk(session, "310000")
+    login(client, clerk)
+    choose = client.get("/window/new")
+    assert choose.status_code == 200 and MATTER in choose.text
+    assert "YRD-GA-0005" not in choose.text  # online only: not received at windows
+    assert client.get("/window/new", params={"matter_code": MATTER},
+                      follow_redirects=False).headers["location"] == f"/window/new/{MATTER}"
+    page = client.get(f"/window/new/{MATTER}")
+    assert "已当面核验申请人身份证件" in page.text
+    ident = id_number("320500")
+    data = {
+        **application(csrf_of(page.text), mode="proxy", delivery_method="window"),
+        "applicant_type": "resident", "applicant_name": "赵六", "applicant_identifier": ident,
+        "materials_checked": "1",
+    }
+    # Without the identity check the clerk is told so and nothing is created.
+    r = client.post(f"/window/new/{MATTER}", data=data,
+                    files={"material_id_card": ("id.pdf", PDF, "application/pdf")})
+    assert r.status_code == 422 and "须当面核验申请人身份证件" in r.text
+    r = client.post(f"/window/new/{MATTER}", data={**data, "identity_verified": "1"},
+                    files={"material_id_card": ("id.pdf", PDF, "application/pdf")},
+                    follow_redirects=False)
+    assert r.status_code == 303, r.text
+    case_id = r.headers["location"].rsplit("/", 1)[1]
+    case = session.get(Case, uuid.UUID(case_id))
+    assert (case.channel, case.mode, case.receiving_city) == ("window", "proxy", "310000")
+    assert case.competent_jurisdiction == "320000"
+    detail = client.get(f"/window/cases/{case_id}")
+    assert detail.status_code == 200 and "赵六" in detail.text and "苏州市公安局" in detail.text
+    assert ident not in detail.text  # masked for the clerk
+    assert case.number in client.get("/window").text
+
+
+def test_other_people_get_404(
+    client: TestClient, session: Session, factory: sessionmaker[Session]
+) -> None:
+    login(client, make_resident(session))
+    case_id = apply(client)
+    dispatch_pending(factory)
+    attachment = session.get(Case, uuid.UUID(case_id)).attachments[0].id
+
+    login(client, make_resident(session))
+    assert client.get(f"/my/cases/{case_id}").status_code == 404
+    assert client.get(f"/cases/{case_id}/attachments/{attachment}").status_code == 404
+
+    login(client, make_officer(session, "320200-public_security"))  # 无锡, not 苏州
+    assert client.get(f"/workbench/cases/{case_id}").status_code == 404
+    assert client.get(f"/cases/{case_id}/attachments/{attachment}").status_code == 404

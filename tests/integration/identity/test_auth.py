@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from builders import PASSWORD, make_resident
+from sqlalchemy import select
+
+from tongban.identity import service
+from tongban.identity.models import ApiToken
+
+
+def test_token_me_and_revocation(client, session):
+    resident = make_resident(session)
+    r = client.post("/api/v1/auth/token", data={"username": resident.username, "password": PASSWORD})
+    assert r.status_code == 200
+    token = r.json()["access_token"]
+    h = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/v1/me", headers=h).json()["username"] == resident.username
+    # Only the hash is stored.
+    stored = session.scalars(select(ApiToken.token_hash)).all()
+    assert token not in stored and len(stored[-1]) == 64
+    assert client.post("/api/v1/auth/revoke", params={"token": token}, headers=h).status_code == 204
+    r = client.get("/api/v1/me", headers=h)
+    assert r.status_code == 401 and r.json()["type"].endswith("invalid-token")
+
+
+def test_bad_credentials_and_lockout(client, session):
+    resident = make_resident(session)
+    for _ in range(5):
+        r = client.post("/api/v1/auth/token", data={"username": resident.username, "password": "wrong-pass"})
+        assert r.status_code == 401 and r.json()["detail"] == "用户名或密码错误"
+    r = client.post("/api/v1/auth/token", data={"username": resident.username, "password": PASSWORD})
+    assert r.status_code == 401 and r.json()["type"].endswith("account-locked")
+    r = client.post("/api/v1/auth/token", data={"username": "nobody", "password": "x"})
+    assert r.status_code == 401
+    r = client.post("/api/v1/auth/token", data={})
+    assert r.status_code == 422
+
+
+def test_passwords_are_argon2_hashed(session):
+    resident = make_resident(session)
+    assert resident.password_hash.startswith("$argon2")
+    assert PASSWORD not in resident.password_hash
+    assert service.authenticate(session, resident.username, PASSWORD).id == resident.id
+
+
+def test_login_page_sets_session_and_requires_csrf(client, session):
+    import re
+
+    resident = make_resident(session)
+    page = client.get("/login")
+    assert page.status_code == 200 and "登录" in page.text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    r = client.post("/login", data={"username": resident.username, "password": PASSWORD},
+                    follow_redirects=False)
+    assert r.status_code == 403  # no CSRF token
+    r = client.post("/login", data={"username": resident.username, "password": "bad-password", "csrf_token": csrf})
+    assert r.status_code == 400 and "用户名或密码错误" in r.text
+    r = client.post("/login", data={"username": resident.username, "password": PASSWORD, "csrf_token": csrf},
+                    follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/my/cases"
+    assert client.get("/api/v1/me").json()["username"] == resident.username
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie
