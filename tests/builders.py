@@ -96,8 +96,8 @@ SIMPLE_FORM = {"proof_purpose": "异地贷款"}
 
 
 def upload(session: Session, actor: Account, material_code: str = "id_card", tmp: Any = None) -> Any:
-    from pathlib import Path
     import tempfile
+    from pathlib import Path
 
     from tongban.cases.attachments import store_upload
 
@@ -121,10 +121,11 @@ def make_case(
     **kw: Any,
 ) -> Any:
     """An online case, forwarded (outbox delivered) unless dispatch=False."""
-    from tongban.cases import service
-    from tongban.exchange.service import apply_locally
-    from tongban.exchange.models import OutboxMessage
     from sqlalchemy import select
+
+    from tongban.cases import service
+    from tongban.exchange.models import OutboxMessage
+    from tongban.exchange.service import apply_locally
 
     applicant = applicant or make_resident(session)
     att = upload(session, applicant)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from typing import Annotated
@@ -53,10 +54,8 @@ def worker_cmd(
         n = run_once(factory, settings)
         typer.echo(f"delivered {n} message(s)")
         return
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         run_forever(factory, settings)
-    except KeyboardInterrupt:
-        pass
 
 
 @db_app.command("upgrade")

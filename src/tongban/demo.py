@@ -114,6 +114,6 @@ def load_demo(session: Session) -> int:
 
 def accounts_as_json(session: Session) -> list[dict[str, str | None]]:
     keys = ("username", "password", "role", "jurisdiction_code", "city_code", "authority",
-            "display_name", "duty")
+            "display_name", "duty", "id_number", "credit_code")
     return [{k: (str(v) if v is not None else None) for k, v in asdict(d).items() if k in keys}
             for d in demo_accounts(session)]

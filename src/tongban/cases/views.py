@@ -37,6 +37,7 @@ router = APIRouter(include_in_schema=False)
 APPLICANTS = (Role.RESIDENT, Role.ENTERPRISE)
 STAFF_DESK = (Role.OFFICER, Role.SUPERVISOR)
 
+STATE_VALUES = {s.value: label for s, label in STATE_LABELS.items()}
 #: Labels of timeline entries: every state-machine action plus the platform's own steps.
 EVENT_LABELS = {
     **{a.value: label for a, label in ACTION_LABELS.items()},
@@ -47,7 +48,7 @@ SCORE_LABELS = {1: "非常不满意", 2: "不满意", 3: "基本满意", 4: "满
 DEADLINE_LABELS = {"ok": "时限内", "approaching": "临近时限", "overdue": "已超时"}
 APPLICANT_TYPE_LABELS = {Role.RESIDENT.value: "个人", Role.ENTERPRISE.value: "法人（企业）"}
 LABELS = {
-    "states": {s.value: label for s, label in STATE_LABELS.items()},
+    "states": STATE_VALUES,
     "actions": {a.value: label for a, label in ACTION_LABELS.items()},
     "events": EVENT_LABELS,
     "modes": {m.value: label for m, label in MODE_LABELS.items()},
@@ -133,8 +134,13 @@ def _store_files(
                 continue
             data = upload.file.read(settings.max_upload_bytes + 1)
             att = store_upload(
-                session, actor, material_code=m.code, filename=upload.filename, data=data,
-                upload_dir=settings.upload_dir, max_bytes=settings.max_upload_bytes,
+                session,
+                actor,
+                material_code=m.code,
+                filename=upload.filename,
+                data=data,
+                upload_dir=settings.upload_dir,
+                max_bytes=settings.max_upload_bytes,
             )
             ids.append(att.id)
     return ids
@@ -167,11 +173,19 @@ def _entered(form: FormData) -> dict[str, Any]:
 
 
 def _application_context(
-    session: Session, matter: Any, *, window: bool, values: dict[str, Any],
-    errors: dict[str, str], message: str | None = None,
+    session: Session,
+    matter: Any,
+    *,
+    window: bool,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    message: str | None = None,
 ) -> dict[str, Any]:
-    modes = [m for m in matter.modes if m != Mode.PROXY] if not window else [
-        m for m in matter.modes if m in (Mode.PROXY, Mode.JOINT)]
+    modes = (
+        [m for m in matter.modes if m != Mode.PROXY]
+        if not window
+        else [m for m in matter.modes if m in (Mode.PROXY, Mode.JOINT)]
+    )
     return {
         "matter": matter,
         "jurisdictions": regions.list_jurisdictions(session),
@@ -228,8 +242,9 @@ def _detail_context(session: Session, actor: Account, case: Case) -> dict[str, A
         "case": case,
         "matter": matter,
         "form_rows": _form_rows(matter, case.form_data or {}),
-        "identifier": case.applicant_identifier if handles else mask_id_number(
-            case.applicant_identifier),
+        "identifier": case.applicant_identifier
+        if handles
+        else mask_id_number(case.applicant_identifier),
         "material_names": materials,
         "rating": service.rating_for(session, case),
         "labels": LABELS,
@@ -250,8 +265,12 @@ def apply_page(
     values: dict[str, Any] = {"delivery_method": "electronic", "phone": user.phone or ""}
     if user.jurisdiction_code:
         values["competent_jurisdiction"] = user.jurisdiction_code
-    return render(request, "cases/apply.html", user,
-                  **_application_context(session, matter, window=False, values=values, errors={}))
+    return render(
+        request,
+        "cases/apply.html",
+        user,
+        **_application_context(session, matter, window=False, values=values, errors={}),
+    )
 
 
 @router.post("/apply/{matter_code}", dependencies=[CsrfChecked])
@@ -270,9 +289,18 @@ def apply(
         form_error(session)
         matter = catalog.get_matter(session, matter_code)
         return render(
-            request, "cases/apply.html", user, status_code=_status(e),
-            **_application_context(session, matter, window=False, values=_entered(form),
-                                   errors=_field_errors(e), message=e.detail),
+            request,
+            "cases/apply.html",
+            user,
+            status_code=_status(e),
+            **_application_context(
+                session,
+                matter,
+                window=False,
+                values=_entered(form),
+                errors=_field_errors(e),
+                message=e.detail,
+            ),
         )
     return RedirectResponse(f"/my/cases/{case.id}", status_code=303)
 
@@ -285,15 +313,25 @@ def my_cases(request: Request, session: SessionDep, user: CurrentUser) -> Respon
 
 
 def _my_detail(
-    request: Request, session: SessionDep, user: Account, case: Case, *, status_code: int = 200,
-    errors: dict[str, str] | None = None, message: str | None = None,
-    values: dict[str, Any] | None = None, rate_values: dict[str, str] | None = None,
+    request: Request,
+    session: SessionDep,
+    user: Account,
+    case: Case,
+    *,
+    status_code: int = 200,
+    errors: dict[str, str] | None = None,
+    message: str | None = None,
+    values: dict[str, Any] | None = None,
+    rate_values: dict[str, str] | None = None,
 ) -> Response:
     ctx = _detail_context(session, user, case)
-    ctx.update(errors=errors or {}, message=message,
-               values=values if values is not None else dict(case.form_data or {}),
-               rate_values=rate_values or {},
-               done=request.query_params.get("done"))
+    ctx.update(
+        errors=errors or {},
+        message=message,
+        values=values if values is not None else dict(case.form_data or {}),
+        rate_values=rate_values or {},
+        done=request.query_params.get("done"),
+    )
     return render(request, "cases/my_detail.html", user, status_code=status_code, **ctx)
 
 
@@ -321,8 +359,16 @@ def my_resubmit(
     except DomainError as e:
         form_error(session)
         case = service.get_case(session, user, cid)
-        return _my_detail(request, session, user, case, status_code=_status(e),
-                          errors=_field_errors(e), message=e.detail, values=_entered(form))
+        return _my_detail(
+            request,
+            session,
+            user,
+            case,
+            status_code=_status(e),
+            errors=_field_errors(e),
+            message=e.detail,
+            values=_entered(form),
+        )
     return RedirectResponse(f"/my/cases/{cid}?done=resubmit", status_code=303)
 
 
@@ -350,9 +396,16 @@ def my_rate(
     except DomainError as e:
         form_error(session)
         case = service.get_case(session, user, cid)
-        return _my_detail(request, session, user, case, status_code=_status(e),
-                          errors=_field_errors(e), message=e.detail,
-                          rate_values={"score": score, "comment": comment})
+        return _my_detail(
+            request,
+            session,
+            user,
+            case,
+            status_code=_status(e),
+            errors=_field_errors(e),
+            message=e.detail,
+            rate_values={"score": score, "comment": comment},
+        )
     return RedirectResponse(f"/my/cases/{cid}?done=rate", status_code=303)
 
 
@@ -370,7 +423,9 @@ def download_attachment(
     if att is None or path is None or not path.is_file():
         raise NotFound("附件不存在", type="unknown-attachment")
     return FileResponse(
-        path, media_type=att.content_type, filename=att.filename,
+        path,
+        media_type=att.content_type,
+        filename=att.filename,
         content_disposition_type="attachment",
         headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"},
     )
@@ -402,11 +457,19 @@ def window_choose(
 
 
 def _window_page(
-    request: Request, session: Session, user: Account, matter: Any, *, values: dict[str, Any],
-    errors: dict[str, str], message: str | None = None, status_code: int = 200,
+    request: Request,
+    session: Session,
+    user: Account,
+    matter: Any,
+    *,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    message: str | None = None,
+    status_code: int = 200,
 ) -> Response:
-    ctx = _application_context(session, matter, window=True, values=values, errors=errors,
-                               message=message)
+    ctx = _application_context(
+        session, matter, window=True, values=values, errors=errors, message=message
+    )
     return render(request, "cases/window_new.html", user, status_code=status_code, **ctx)
 
 
@@ -447,8 +510,16 @@ def window_submit(
     except DomainError as e:
         form_error(session)
         matter = catalog.get_matter(session, matter_code)
-        return _window_page(request, session, user, matter, values=_entered(form),
-                            errors=_field_errors(e), message=e.detail, status_code=_status(e))
+        return _window_page(
+            request,
+            session,
+            user,
+            matter,
+            values=_entered(form),
+            errors=_field_errors(e),
+            message=e.detail,
+            status_code=_status(e),
+        )
     return RedirectResponse(f"/window/cases/{case.id}", status_code=303)
 
 
@@ -456,8 +527,7 @@ def window_submit(
 def window_case(case_id: str, request: Request, session: SessionDep, user: CurrentUser) -> Response:
     _require_clerk(user)
     case = service.get_case(session, user, _case_id(case_id))
-    return render(request, "cases/window_detail.html", user,
-                  **_detail_context(session, user, case))
+    return render(request, "cases/window_detail.html", user, **_detail_context(session, user, case))
 
 
 # --- officer workbench ---------------------------------------------------------------
@@ -477,31 +547,47 @@ def workbench(
     q: str | None = None,
 ) -> Response:
     _require_desk(user)
-    state = state if state in LABELS["states"] else None
+    state = state if state in STATE_VALUES else None
     deadline_flag = deadline_flag if deadline_flag in DEADLINE_LABELS else None
     q = (q or "").strip()[:40] or None
     cases = service.list_cases(session, user, state=state, deadline_flag=deadline_flag, q=q)
     open_items = len(service.list_rectifications(session, user))
     return render(
-        request, "cases/workbench.html", user, cases=cases, labels=LABELS,
+        request,
+        "cases/workbench.html",
+        user,
+        cases=cases,
+        labels=LABELS,
         filters={"state": state or "", "deadline_flag": deadline_flag or "", "q": q or ""},
         open_rectifications=open_items,
     )
 
 
 def _workbench_detail(
-    request: Request, session: Session, user: Account, case: Case, *, status_code: int = 200,
-    errors: dict[str, str] | None = None, message: str | None = None,
+    request: Request,
+    session: Session,
+    user: Account,
+    case: Case,
+    *,
+    status_code: int = 200,
+    errors: dict[str, str] | None = None,
+    message: str | None = None,
     failed: dict[str, str] | None = None,
 ) -> Response:
     ctx = _detail_context(session, user, case)
     ctx.update(
         actions=[
-            {"value": a.value, "label": ACTION_LABELS[a], "reason": a in REASON_REQUIRED,
-             "result": a is Action.ISSUE_RESULT}
+            {
+                "value": a.value,
+                "label": ACTION_LABELS[a],
+                "reason": a in REASON_REQUIRED,
+                "result": a is Action.ISSUE_RESULT,
+            }
             for a in service.available_actions(user, case)
         ],
-        errors=errors or {}, message=message, failed=failed or {},
+        errors=errors or {},
+        message=message,
+        failed=failed or {},
         done=request.query_params.get("done"),
     )
     return render(request, "cases/workbench_detail.html", user, status_code=status_code, **ctx)
@@ -542,7 +628,12 @@ def workbench_act(
         form_error(session)
         case = service.get_case(session, user, cid)
         return _workbench_detail(
-            request, session, user, case, status_code=_status(e), errors=_field_errors(e),
+            request,
+            session,
+            user,
+            case,
+            status_code=_status(e),
+            errors=_field_errors(e),
             message=e.detail,
             failed={"action": action, "comment": comment, "result_text": result_text},
         )
@@ -550,8 +641,13 @@ def workbench_act(
 
 
 def _rectifications_page(
-    request: Request, session: Session, user: Account, *, status_code: int = 200,
-    message: str | None = None, failed: dict[str, str] | None = None,
+    request: Request,
+    session: Session,
+    user: Account,
+    *,
+    status_code: int = 200,
+    message: str | None = None,
+    failed: dict[str, str] | None = None,
 ) -> Response:
     rows = []
     for item in service.list_rectifications(session, user):
@@ -560,9 +656,16 @@ def _rectifications_page(
         except NotFound:
             case = None
         rows.append({"item": item, "case": case})
-    return render(request, "cases/rectifications.html", user, status_code=status_code,
-                  rows=rows, message=message, failed=failed or {},
-                  done=request.query_params.get("done"))
+    return render(
+        request,
+        "cases/rectifications.html",
+        user,
+        status_code=status_code,
+        rows=rows,
+        message=message,
+        failed=failed or {},
+        done=request.query_params.get("done"),
+    )
 
 
 @router.get("/workbench/rectifications")
@@ -590,8 +693,12 @@ def close_rectification(
         raise
     except DomainError as e:
         form_error(session)
-        return _rectifications_page(request, session, user, status_code=_status(e),
-                                    message=e.detail,
-                                    failed={"item": item_id, "response": response})
+        return _rectifications_page(
+            request,
+            session,
+            user,
+            status_code=_status(e),
+            message=e.detail,
+            failed={"item": item_id, "response": response},
+        )
     return RedirectResponse("/workbench/rectifications?done=1", status_code=303)
-

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
@@ -17,7 +19,7 @@ router = APIRouter(include_in_schema=False)
 AUTHORITY_LABELS: dict[str, str] = {t.value: label for t, label in AUTHORITY_TYPE_LABELS.items()}
 
 
-def _labels() -> dict[str, object]:
+def _labels() -> dict[str, Any]:
     return {
         "mode_labels": MODE_LABELS,
         "mode_descriptions": MODE_DESCRIPTIONS,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 import uuid
@@ -96,10 +97,8 @@ def authenticate(session: Session, username: str, password: str) -> Account:
     account = session.scalar(select(Account).where(Account.username == username))
     now = utcnow()
     if account is None:
-        try:
+        with contextlib.suppress(VerificationError):
             _hasher.verify(_DUMMY_HASH, password + "x")
-        except VerificationError:
-            pass
         raise NotAuthenticated("用户名或密码错误", type="bad-credentials")
     if account.locked_until and account.locked_until > now:
         raise NotAuthenticated("登录失败次数过多，账户已暂时锁定，请稍后再试", type="account-locked")

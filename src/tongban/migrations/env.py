@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from alembic import context
+
 from tongban.db import make_engine
 from tongban.models import metadata
 

@@ -4,12 +4,13 @@ with nothing written."""
 from __future__ import annotations
 
 import pytest
-from builders import SIMPLE_FORM, SIMPLE_MATTER, TINY_PDF, make_officer, make_resident, token_for
 from sqlalchemy import func, select
 
 from tongban.cases.models import Attachment, Case
 from tongban.exchange.models import OutboxMessage
 from tongban.exchange.service import dispatch_pending
+
+from builders import SIMPLE_FORM, SIMPLE_MATTER, TINY_PDF, make_officer, make_resident, token_for
 
 
 def _upload(client, headers, code="id_card", data=TINY_PDF, name="id.pdf"):

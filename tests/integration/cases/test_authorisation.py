@@ -4,6 +4,10 @@ pages, the API, the CLI and the jobs share it). A case nobody may see is 'not fo
 from __future__ import annotations
 
 import pytest
+
+from tongban.cases import service
+from tongban.errors import NotFound, PermissionDenied
+
 from builders import (
     SIMPLE_FORM,
     SIMPLE_MATTER,
@@ -17,9 +21,6 @@ from builders import (
     token_for,
     upload,
 )
-
-from tongban.cases import service
-from tongban.errors import NotFound, PermissionDenied
 
 # who -> (may see, may act as officer, may rate as applicant)
 MATRIX = {

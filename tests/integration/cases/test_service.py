@@ -5,6 +5,14 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from sqlalchemy import func, select
+
+from tongban.cases import service
+from tongban.cases.models import Case, CaseEvent, Rectification
+from tongban.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from tongban.exchange.models import InboxMessage, OutboxMessage
+from tongban.exchange.service import dispatch_pending
+
 from builders import (
     SIMPLE_FORM,
     SIMPLE_MATTER,
@@ -14,13 +22,6 @@ from builders import (
     make_resident,
     upload,
 )
-from sqlalchemy import func, select
-
-from tongban.cases import service
-from tongban.cases.models import Case, CaseEvent, Rectification
-from tongban.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from tongban.exchange.models import InboxMessage, OutboxMessage
-from tongban.exchange.service import dispatch_pending
 
 OFFICER_AUTH = "320500-housing_fund"
 
@@ -155,9 +156,8 @@ def test_consent_mode_and_form_are_validated_and_nothing_is_written(session):
         )
         for k, v in overrides.items():
             setattr(app, k, v)
-        with pytest.raises((ValidationFailed, NotFound)):
-            with session.begin_nested():
-                service.submit_online(session, resident, app)
+        with pytest.raises((ValidationFailed, NotFound)), session.begin_nested():
+            service.submit_online(session, resident, app)
     assert session.scalar(select(func.count()).select_from(Case)) == before
 
 

@@ -10,10 +10,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from builders import PASSWORD, id_number, make_clerk, make_officer, make_resident
 from tongban.cases.models import Case, Rectification
 from tongban.exchange.service import dispatch_pending
 from tongban.identity.models import Account
+
+from builders import PASSWORD, id_number, make_clerk, make_officer, make_resident
 
 MATTER = "YRD-GA-0002"  # 户籍类证明开具: city level, public security, online + proxy
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
@@ -73,9 +74,12 @@ def apply(client: TestClient, **overrides: str) -> str:
 
 
 def case_count(session: Session, account: Account) -> int:
-    return session.scalar(
-        select(func.count()).select_from(Case).where(Case.applicant_id == account.id)
-    ) or 0
+    return (
+        session.scalar(
+            select(func.count()).select_from(Case).where(Case.applicant_id == account.id)
+        )
+        or 0
+    )
 
 
 def act(client: TestClient, case_id: str, action: str, **fields: str) -> None:
@@ -90,7 +94,9 @@ def act(client: TestClient, case_id: str, action: str, **fields: str) -> None:
     assert r.status_code == 303, r.text
 
 
-def test_apply_page_shows_matter_and_only_online_modes(client: TestClient, session: Session) -> None:
+def test_apply_page_shows_matter_and_only_online_modes(
+    client: TestClient, session: Session
+) -> None:
     login(client, make_resident(session))
     page = client.get(f"/apply/{MATTER}")
     assert page.status_code == 200
@@ -118,23 +124,30 @@ def test_resident_applies_with_upload_and_sees_detail(client: TestClient, sessio
     listing = client.get("/my/cases")
     assert case_id in listing.text and "已提交，待受理" in listing.text
 
-    download = client.get(f"/cases/{case_id}/attachments/"
-                          + re.search(r"/attachments/([0-9a-f-]{36})", detail.text).group(1))
+    download = client.get(
+        f"/cases/{case_id}/attachments/"
+        + re.search(r"/attachments/([0-9a-f-]{36})", detail.text).group(1)
+    )
     assert download.status_code == 200
     assert download.content == PDF
     assert download.headers["content-type"] == "application/pdf"
     assert download.headers["content-disposition"].startswith("attachment")
 
 
-def test_missing_consent_rerenders_and_creates_nothing(client: TestClient, session: Session) -> None:
+def test_missing_consent_rerenders_and_creates_nothing(
+    client: TestClient, session: Session
+) -> None:
     resident = make_resident(session)
     login(client, resident)
     page = client.get(f"/apply/{MATTER}")
     data = application(csrf_of(page.text), subject_name="李四")
     del data["consent"]
-    r = client.post(f"/apply/{MATTER}", data=data,
-                    files={"material_id_card": ("id.pdf", PDF, "application/pdf")},
-                    follow_redirects=False)
+    r = client.post(
+        f"/apply/{MATTER}",
+        data=data,
+        files={"material_id_card": ("id.pdf", PDF, "application/pdf")},
+        follow_redirects=False,
+    )
     assert r.status_code in (400, 422)
     assert "须同意为办理本事项使用并跨地区共享申请信息" in r.text
     assert 'value="李四"' in r.text  # what the user entered comes back
@@ -154,8 +167,9 @@ def test_missing_material_shows_under_file_input(client: TestClient, session: Se
     resident = make_resident(session)
     login(client, resident)
     page = client.get(f"/apply/{MATTER}")
-    r = client.post(f"/apply/{MATTER}", data=application(csrf_of(page.text)),
-                    follow_redirects=False)
+    r = client.post(
+        f"/apply/{MATTER}", data=application(csrf_of(page.text)), follow_redirects=False
+    )
     assert r.status_code == 422
     assert 'id="material_id_card-error"' in r.text
     assert case_count(session, resident) == 0
@@ -165,8 +179,11 @@ def test_post_without_csrf_is_refused(client: TestClient, session: Session) -> N
     resident = make_resident(session)
     login(client, resident)
     data = application("not-the-token")
-    r = client.post(f"/apply/{MATTER}", data=data,
-                    files={"material_id_card": ("id.pdf", PDF, "application/pdf")})
+    r = client.post(
+        f"/apply/{MATTER}",
+        data=data,
+        files={"material_id_card": ("id.pdf", PDF, "application/pdf")},
+    )
     assert r.status_code == 403
     assert case_count(session, resident) == 0
 
@@ -209,10 +226,11 @@ def test_full_handling_through_the_workbench_and_rating(
     detail = client.get(f"/my/cases/{case_id}")
     assert "准予办理，证明编号 A001" in detail.text
     assert "非常不满意" in detail.text and 'action="/my/cases/' in detail.text
-    r = client.post(f"/my/cases/{case_id}/rate",
-                    data={"csrf_token": csrf_of(detail.text), "score": "1",
-                          "comment": "等待时间太长"},
-                    follow_redirects=False)
+    r = client.post(
+        f"/my/cases/{case_id}/rate",
+        data={"csrf_token": csrf_of(detail.text), "score": "1", "comment": "等待时间太长"},
+        follow_redirects=False,
+    )
     assert r.status_code == 303, r.text
     assert "已评价" in client.get(f"/my/cases/{case_id}").text
 
@@ -222,9 +240,11 @@ def test_full_handling_through_the_workbench_and_rating(
     items = client.get("/workbench/rectifications")
     assert "等待时间太长" in items.text and number in items.text
     item = session.scalar(select(Rectification).where(Rectification.case_id == uuid.UUID(case_id)))
-    r = client.post(f"/workbench/rectifications/{item.id}/close",
-                    data={"csrf_token": csrf_of(items.text), "response": "已增加窗口人员"},
-                    follow_redirects=False)
+    r = client.post(
+        f"/workbench/rectifications/{item.id}/close",
+        data={"csrf_token": csrf_of(items.text), "response": "已增加窗口人员"},
+        follow_redirects=False,
+    )
     assert r.status_code == 303
     session.refresh(item)
     assert item.status == "closed"
@@ -238,8 +258,10 @@ def test_refusal_without_reason_rerenders_with_message(
     dispatch_pending(factory)
     login(client, make_officer(session, "320500-public_security", duty="reviewer"))
     page = client.get(f"/workbench/cases/{case_id}")
-    r = client.post(f"/workbench/cases/{case_id}/act",
-                    data={"csrf_token": csrf_of(page.text), "action": "refuse", "comment": " "})
+    r = client.post(
+        f"/workbench/cases/{case_id}/act",
+        data={"csrf_token": csrf_of(page.text), "action": "refuse", "comment": " "},
+    )
     assert r.status_code == 422
     assert "须说明理由" in r.text and "请填写理由" in r.text
     assert session.get(Case, uuid.UUID(case_id)).state == "submitted"
@@ -260,10 +282,12 @@ def test_correction_and_resubmission(
     detail = client.get(f"/my/cases/{case_id}")
     assert "补正材料" in detail.text and "请补充户口簿" in detail.text
     assert 'value="王小明"' in detail.text  # the form comes pre-filled
-    r = client.post(f"/my/cases/{case_id}/resubmit",
-                    data={"csrf_token": csrf_of(detail.text), **FORM, "comment": "已补充"},
-                    files={"material_household_register": ("hk.pdf", PDF, "application/pdf")},
-                    follow_redirects=False)
+    r = client.post(
+        f"/my/cases/{case_id}/resubmit",
+        data={"csrf_token": csrf_of(detail.text), **FORM, "comment": "已补充"},
+        files={"material_household_register": ("hk.pdf", PDF, "application/pdf")},
+        follow_redirects=False,
+    )
     assert r.status_code == 303, r.text
     case = session.get(Case, uuid.UUID(case_id))
     session.refresh(case)
@@ -277,23 +301,35 @@ def test_clerk_receives_case_for_another_jurisdiction(client: TestClient, sessio
     choose = client.get("/window/new")
     assert choose.status_code == 200 and MATTER in choose.text
     assert "YRD-GA-0005" not in choose.text  # online only: not received at windows
-    assert client.get("/window/new", params={"matter_code": MATTER},
-                      follow_redirects=False).headers["location"] == f"/window/new/{MATTER}"
+    assert (
+        client.get("/window/new", params={"matter_code": MATTER}, follow_redirects=False).headers[
+            "location"
+        ]
+        == f"/window/new/{MATTER}"
+    )
     page = client.get(f"/window/new/{MATTER}")
     assert "已当面核验申请人身份证件" in page.text
     ident = id_number("320500")
     data = {
         **application(csrf_of(page.text), mode="proxy", delivery_method="window"),
-        "applicant_type": "resident", "applicant_name": "赵六", "applicant_identifier": ident,
+        "applicant_type": "resident",
+        "applicant_name": "赵六",
+        "applicant_identifier": ident,
         "materials_checked": "1",
     }
     # Without the identity check the clerk is told so and nothing is created.
-    r = client.post(f"/window/new/{MATTER}", data=data,
-                    files={"material_id_card": ("id.pdf", PDF, "application/pdf")})
+    r = client.post(
+        f"/window/new/{MATTER}",
+        data=data,
+        files={"material_id_card": ("id.pdf", PDF, "application/pdf")},
+    )
     assert r.status_code == 422 and "须当面核验申请人身份证件" in r.text
-    r = client.post(f"/window/new/{MATTER}", data={**data, "identity_verified": "1"},
-                    files={"material_id_card": ("id.pdf", PDF, "application/pdf")},
-                    follow_redirects=False)
+    r = client.post(
+        f"/window/new/{MATTER}",
+        data={**data, "identity_verified": "1"},
+        files={"material_id_card": ("id.pdf", PDF, "application/pdf")},
+        follow_redirects=False,
+    )
     assert r.status_code == 303, r.text
     case_id = r.headers["location"].rsplit("/", 1)[1]
     case = session.get(Case, uuid.UUID(case_id))

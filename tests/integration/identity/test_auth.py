@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from builders import PASSWORD, make_resident
 from sqlalchemy import select
 
 from tongban.identity import service
 from tongban.identity.models import ApiToken
+
+from builders import PASSWORD, make_resident
 
 
 def test_token_me_and_revocation(client, session):
