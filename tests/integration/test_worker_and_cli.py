@@ -1,0 +1,87 @@
+"""The worker delivers the outbox and marks deadlines; the CLI builds the demo federation."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import date
+
+from sqlalchemy import select
+
+from tongban.cases import service
+from tongban.cases.models import Case
+from tongban.exchange.models import OutboxMessage
+from tongban.exchange.service import MAX_ATTEMPTS, dispatch_pending
+from tongban.worker import run_once
+
+from builders import make_case, make_officer
+
+
+def test_worker_pass_delivers_and_flags(session, factory, settings):
+    officer = make_officer(session, "320500-housing_fund")
+    case = make_case(session, dispatch=False)
+    session.commit()
+    assert run_once(factory, settings) >= 1
+    session.expire_all()
+    case = session.get(Case, case.id)
+    assert case.handoff == "delivered"
+    service.act(session, officer, case.id, "accept")
+    case.deadline = date(2020, 1, 6)  # long past
+    session.commit()
+    run_once(factory, settings)
+    session.expire_all()
+    assert session.get(Case, case.id).deadline_flag == "overdue"
+
+
+def test_failed_delivery_backs_off_then_goes_dead(session, factory):
+    msg = OutboxMessage(type="no.such.type", source_jurisdiction="310000",
+                        target_jurisdiction="320000", payload={})
+    session.add(msg)
+    session.commit()
+    dispatch_pending(factory)
+    session.expire_all()
+    msg = session.get(OutboxMessage, msg.id)
+    assert msg.status == "pending" and msg.attempts == 1 and "no handler" in msg.last_error
+    assert msg.next_attempt_at > msg.created_at
+    for _ in range(MAX_ATTEMPTS):
+        msg.next_attempt_at = msg.created_at
+        session.commit()
+        dispatch_pending(factory)
+        session.expire_all()
+        msg = session.get(OutboxMessage, msg.id)
+    assert msg.status == "dead"
+
+
+def test_unserved_jurisdiction_is_not_applied_locally(session, factory):
+    case = make_case(session, dispatch=False)
+    session.commit()
+    dispatch_pending(factory, served="310000,340000")
+    session.expire_all()
+    assert session.get(Case, case.id).handoff == "pending"
+    pending = session.scalars(select(OutboxMessage).where(OutboxMessage.status == "pending")).all()
+    assert any("no node serves" in (m.last_error or "") for m in pending)
+
+
+def test_cli_upgrade_demo_and_accounts(tmp_path):
+    env = {**os.environ, "TONGBAN_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
+
+    def cli(*args: str) -> str:
+        out = subprocess.run([sys.executable, "-m", "tongban", *args], env=env, cwd=tmp_path,
+                             capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    cli("db", "upgrade")
+    assert "demo federation ready" in cli("demo")
+    assert "(0 account(s) added)" in cli("demo")  # idempotent
+    accounts = json.loads(cli("demo", "accounts", "--json"))
+    roles = {a["role"] for a in accounts}
+    assert roles == {"resident", "enterprise", "clerk", "officer", "supervisor", "admin"}
+    for a in accounts:
+        assert {"username", "password", "role", "jurisdiction_code", "city_code", "authority"} <= a.keys()
+    clerks = [a for a in accounts if a["role"] == "clerk"]
+    assert len(clerks) == 41
+    officer = next(a for a in accounts if a["username"] == "320500-public_security-approver")
+    assert officer["authority"] == "320500-public_security" and officer["city_code"] == "320500"
