@@ -189,7 +189,8 @@ def time_limit_for(session: Session, matter: Matter, jurisdiction_code: str) -> 
 def validate_form(matter: Matter, data: dict[str, Any]) -> dict[str, Any]:
     """`data` if it is a valid application form of the matter; otherwise ValidationFailed
     ("form-invalid") with one error per field, named "form_data.<field>"."""
-    problems = form_errors(matter.form_schema, data)
+    # Only the fields the matter defines are stored: an API client cannot smuggle others in.
+    problems = form_errors({**matter.form_schema, "additionalProperties": False}, data)
     if problems:
         raise ValidationFailed(
             "申请表填写有误",

@@ -65,6 +65,7 @@ def test_submit_follow_and_handle_over_the_api(client, session, factory):
         (lambda b: b.update(consent="maybe"), "consent"),
         (lambda b: b.update(form_data={"proof_purpose": "胡乱"}), "form_data.proof_purpose"),
         (lambda b: b.update(form_data={}), "form_data.proof_purpose"),
+        (lambda b: b["form_data"].update(smuggled="x"), "form_data.form"),
         (lambda b: b.update(consent=False), "consent"),
         (lambda b: b.update(mode="teleport"), "mode"),
         (lambda b: b.update(delivery_method="post"), "delivery_address"),
