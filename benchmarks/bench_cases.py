@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import BaseModel, Field
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "var" / "bench" / "cases.json"
@@ -60,10 +61,16 @@ REF_TABLE = "bench_reference_row"
 # --- the reference: the least a FastAPI endpoint writing one row can cost ---------------
 
 
+class RowCreate(BaseModel):
+    """The reference endpoint's body (module level: FastAPI resolves the annotation here)."""
+
+    matter_code: str = Field(min_length=1, max_length=40)
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
 def reference_app(database_url: str) -> Any:
     """One POST endpoint doing a single INSERT of a small row, with tongban's engine setup."""
     from fastapi import FastAPI
-    from pydantic import BaseModel, Field
     from sqlalchemy import JSON, Column, DateTime, MetaData, String, Table, Uuid, insert
 
     from tongban.db import make_engine
@@ -76,10 +83,6 @@ def reference_app(database_url: str) -> Any:
         Column("payload", JSON, nullable=False),
         Column("created_at", DateTime(timezone=True), nullable=False),
     )
-
-    class RowCreate(BaseModel):
-        matter_code: str = Field(min_length=1, max_length=40)
-        payload: dict[str, Any] = Field(default_factory=dict)
 
     app = FastAPI()
 

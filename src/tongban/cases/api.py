@@ -103,6 +103,7 @@ def window_submit(
     applicant = service.WindowApplicant(
         name=body.applicant_name, identifier=body.applicant_identifier,
         applicant_type=body.applicant_type, identity_verified=body.identity_verified,
+        materials_checked=body.materials_checked,
         phone=body.phone,
     )
     case = service.submit_at_window(session, actor, applicant, _application(body))

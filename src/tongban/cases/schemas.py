@@ -31,6 +31,7 @@ class WindowApplicationCreate(ApplicationCreate):
     applicant_identifier: str = Field(min_length=15, max_length=18)
     applicant_type: str = "resident"
     identity_verified: bool = False
+    materials_checked: bool = False
 
 
 class CaseAction(BaseModel):

@@ -56,6 +56,8 @@ class WindowApplicant:
     identifier: str  # ID number (resident) or unified social credit code (enterprise)
     applicant_type: str = Role.RESIDENT.value
     identity_verified: bool = False
+    #: The clerk compared the materials with the originals.
+    materials_checked: bool = False
     phone: str | None = None
 
 
@@ -175,6 +177,9 @@ def _validate_application(session: Session, app: Application) -> tuple[Any, int]
         errors.append({"field": "consent", "message": "须同意为办理本事项使用并跨地区共享申请信息"})
     if app.mode == Mode.JOINT and not app.joint_jurisdictions:
         errors.append({"field": "joint_jurisdictions", "message": "多地联办须选择联办辖区"})
+    if app.mode == Mode.JOINT and app.competent_jurisdiction in app.joint_jurisdictions:
+        errors.append({"field": "joint_jurisdictions",
+                       "message": "联办辖区不能包含牵头办理的辖区"})
     if errors:
         raise ValidationFailed("申请信息有误", errors=errors)
     catalog.validate_form(matter, app.form_data)
@@ -363,6 +368,8 @@ def submit_at_window(
         ident = applicant.identifier
     if not applicant.identity_verified:
         errors.append({"field": "identity_verified", "message": "须当面核验申请人身份证件"})
+    if not applicant.materials_checked:
+        errors.append({"field": "materials_checked", "message": "须核对申请材料原件"})
     if errors:
         raise ValidationFailed("申请人信息有误", errors=errors)
     if app.mode == Mode.ONLINE:

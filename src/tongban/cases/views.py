@@ -490,16 +490,12 @@ def window_submit(
     _require_clerk(user)
     matter = _open_matter(session, matter_code)
     try:
-        if form.get("materials_checked") is None:
-            raise ValidationFailed(
-                "请核对申请材料原件",
-                errors=[{"field": "materials_checked", "message": "须核对申请材料原件后方可受理"}],
-            )
         applicant = service.WindowApplicant(
             name=_text(form, "applicant_name"),
             identifier=_text(form, "applicant_identifier"),
             applicant_type=_text(form, "applicant_type") or Role.RESIDENT.value,
             identity_verified=form.get("identity_verified") is not None,
+            materials_checked=form.get("materials_checked") is not None,
             phone=_text(form, "phone") or None,
         )
         app = _read_application(form, matter, window=True)

@@ -115,7 +115,7 @@ def test_staff_cannot_apply_online(session, world, who):
 def test_only_clerks_receive_at_a_window(session, world, who):
     people, _ = world
     applicant = service.WindowApplicant(name="王芳", identifier=people["owner"].id_number or "",
-                                        identity_verified=True)
+                                        identity_verified=True, materials_checked=True)
     app = service.Application(matter_code="YRD-GA-0002", competent_jurisdiction="320000",
                               competent_city="320500", consent=True)
     with pytest.raises(PermissionDenied):

@@ -198,7 +198,7 @@ def test_window_clerk_receives_for_another_jurisdiction(session):
         consent=True, attachment_ids=[att.id],
     )
     applicant = service.WindowApplicant(name="王芳", identifier=resident.id_number or "",
-                                        identity_verified=False)
+                                        identity_verified=False, materials_checked=True)
     with pytest.raises(ValidationFailed) as e:
         service.submit_at_window(session, clerk, applicant, app)
     assert e.value.errors[0]["field"] == "identity_verified"
@@ -217,7 +217,7 @@ def test_window_clerk_receives_for_another_jurisdiction(session):
 def test_window_applicant_id_number_is_validated(session):
     clerk = make_clerk(session, "310000")
     applicant = service.WindowApplicant(name="某人", identifier="110105194912310021",
-                                        identity_verified=True)
+                                        identity_verified=True, materials_checked=True)
     app = service.Application(matter_code="YRD-GA-0002", competent_jurisdiction="320000",
                               competent_city="320500", consent=True)
     with pytest.raises(ValidationFailed) as e:

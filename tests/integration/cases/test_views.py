@@ -14,7 +14,14 @@ from tongban.cases.models import Case, Rectification
 from tongban.exchange.service import dispatch_pending
 from tongban.identity.models import Account
 
-from builders import PASSWORD, id_number, make_clerk, make_officer, make_resident
+from builders import (
+    PASSWORD,
+    id_number,
+    make_clerk,
+    make_officer,
+    make_resident,
+    make_supervisor,
+)
 
 MATTER = "YRD-GA-0002"  # 户籍类证明开具: city level, public security, online + proxy
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
@@ -317,13 +324,18 @@ def test_clerk_receives_case_for_another_jurisdiction(client: TestClient, sessio
         "applicant_identifier": ident,
         "materials_checked": "1",
     }
-    # Without the identity check the clerk is told so and nothing is created.
+    # Without the two checks the clerk is told about both and nothing is created.
+    unchecked = {k: v for k, v in data.items() if k != "materials_checked"}
     r = client.post(
         f"/window/new/{MATTER}",
-        data=data,
+        data=unchecked,
         files={"material_id_card": ("id.pdf", PDF, "application/pdf")},
     )
-    assert r.status_code == 422 and "须当面核验申请人身份证件" in r.text
+    assert r.status_code == 422
+    assert "须当面核验申请人身份证件" in r.text and "须核对申请材料原件" in r.text
+    assert not session.scalar(
+        select(func.count()).select_from(Case).where(Case.clerk_id == clerk.id)
+    )
     r = client.post(
         f"/window/new/{MATTER}",
         data={**data, "identity_verified": "1"},
@@ -356,3 +368,38 @@ def test_other_people_get_404(
     login(client, make_officer(session, "320200-public_security"))  # 无锡, not 苏州
     assert client.get(f"/workbench/cases/{case_id}").status_code == 404
     assert client.get(f"/cases/{case_id}/attachments/{attachment}").status_code == 404
+
+
+def test_upload_of_wrong_type_is_shown_under_its_input(
+    client: TestClient, session: Session
+) -> None:
+    resident = make_resident(session)
+    login(client, resident)
+    page = client.get(f"/apply/{MATTER}")
+    r = client.post(
+        f"/apply/{MATTER}",
+        data=application(csrf_of(page.text)),
+        files={"material_id_card": ("id.txt", b"just text", "text/plain")},
+    )
+    assert r.status_code == 415
+    assert 'id="material_id_card-error"' in r.text and "仅支持 PDF、PNG、JPEG" in r.text
+    assert case_count(session, resident) == 0
+
+
+def test_supervisor_reads_the_workbench_but_cannot_act(
+    client: TestClient, session: Session, factory: sessionmaker[Session]
+) -> None:
+    login(client, make_resident(session))
+    case_id = apply(client)
+    dispatch_pending(factory)
+    login(client, make_supervisor(session, "320000"))
+    assert session.get(Case, uuid.UUID(case_id)).number in client.get("/workbench").text
+    detail = client.get(f"/workbench/cases/{case_id}")
+    assert detail.status_code == 200
+    assert 'name="action"' not in detail.text and "只读" in detail.text
+    r = client.post(
+        f"/workbench/cases/{case_id}/act",
+        data={"csrf_token": csrf_of(detail.text), "action": "accept"},
+    )
+    assert r.status_code == 403
+    assert session.get(Case, uuid.UUID(case_id)).state == "submitted"
