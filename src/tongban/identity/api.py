@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from tongban.db import utcnow
 from tongban.identity import service
-from tongban.identity.schemas import AccountPublic, TokenPublic
+from tongban.identity.schemas import AccountPublic, RegistrationCreate, TokenPublic
 from tongban.web.deps import CurrentUser, SessionDep, get_session
 
 router = APIRouter(prefix="/api/v1", tags=["identity"])
@@ -41,3 +41,9 @@ def me(account: CurrentUser) -> object:
 def revoke(account: CurrentUser, session: SessionDep, token: str) -> None:
     """Revoke one of your own tokens."""
     service.revoke_token(session, account, token)
+
+
+@router.post("/accounts", response_model=AccountPublic, status_code=201)
+def register(body: RegistrationCreate, session: SessionDep) -> object:
+    """Register a resident (GB 11643 ID number) or an enterprise (GB 32100 credit code)."""
+    return service.register_applicant(session, **body.model_dump())

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class TokenPublic(BaseModel):
@@ -21,3 +21,16 @@ class AccountPublic(BaseModel):
     city_code: str | None
     authority_id: uuid.UUID | None
     duty: str | None
+
+
+class RegistrationCreate(BaseModel):
+    """Self-registration of a resident (ID number) or an enterprise (credit code)."""
+
+    username: str = Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    password: str = Field(min_length=8, max_length=128)
+    role: str = Field(default="resident", pattern="^(resident|enterprise)$")
+    display_name: str = Field(min_length=1, max_length=80)
+    id_number: str | None = Field(default=None, max_length=18)
+    credit_code: str | None = Field(default=None, max_length=18)
+    phone: str | None = Field(default=None, max_length=20)
+    city_code: str = Field(min_length=6, max_length=6)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 import secrets
 import uuid
 from datetime import datetime, timedelta
@@ -53,6 +54,10 @@ def create_account(
     """Create an account after validating what its role requires."""
     role = Role(role)
     errors = []
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{3,64}", username or ""):
+        errors.append({"field": "username", "message": "用户名须为 3–64 位字母、数字或 _ . -"})
+    if not display_name.strip():
+        errors.append({"field": "display_name", "message": "请填写姓名或名称"})
     if len(password) < 8:
         errors.append({"field": "password", "message": "密码至少 8 位"})
     if role is Role.RESIDENT:
@@ -180,3 +185,46 @@ def is_applicant(account: Account) -> bool:
 
 def applicant_identifier(account: Account) -> str:
     return (account.id_number if account.role == Role.RESIDENT else account.credit_code) or ""
+
+
+def register_applicant(
+    session: Session,
+    *,
+    username: str,
+    password: str,
+    role: str,
+    display_name: str,
+    city_code: str,
+    id_number: str | None = None,
+    credit_code: str | None = None,
+    phone: str | None = None,
+) -> Account:
+    """Self-registration: only residents and enterprises may register themselves, in a
+    city of the federation; staff accounts are created by operators."""
+    from tongban.regions import service as regions
+
+    if role not in (Role.RESIDENT, Role.ENTERPRISE):
+        raise ValidationFailed("只能注册个人或法人账户", errors=[{"field": "role", "message": "无效"}])
+    try:
+        city = regions.get_city(session, city_code)
+    except NotFound:
+        raise ValidationFailed(
+            "所在城市无效", errors=[{"field": "city_code", "message": "请选择所在城市"}]
+        ) from None
+    col = Account.id_number if role == Role.RESIDENT else Account.credit_code
+    value = id_number if role == Role.RESIDENT else credit_code
+    try:
+        value = validate_id_number(value or "") if role == Role.RESIDENT else validate_credit_code(value or "")
+    except ValueError:
+        pass  # create_account reports it with the field name
+    else:
+        if session.scalar(select(Account.id).where(col == value)):
+            field = "id_number" if role == Role.RESIDENT else "credit_code"
+            raise Conflict("该证件号码已注册，请直接登录", type="identifier-taken",
+                           errors=[{"field": field, "message": "已注册"}])
+    return create_account(
+        session, username=username, password=password, role=role, display_name=display_name,
+        id_number=id_number if role == Role.RESIDENT else None,
+        credit_code=credit_code if role == Role.ENTERPRISE else None,
+        phone=phone, jurisdiction_code=city.jurisdiction_code, city_code=city.code,
+    )

@@ -61,3 +61,42 @@ def test_login_page_sets_session_and_requires_csrf(client, session):
     assert client.get("/api/v1/me").json()["username"] == resident.username
     cookie = r.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=lax" in cookie
+
+
+def test_resident_registers_through_the_api_and_logs_in(client, session):
+    from builders import credit_code, id_number
+
+    ident = id_number("330100")
+    body = {"username": "new.resident", "password": "long-enough-pw", "role": "resident",
+            "display_name": "周敏", "id_number": ident, "city_code": "330100"}
+    r = client.post("/api/v1/accounts", json=body)
+    assert r.status_code == 201, r.text
+    assert r.json()["jurisdiction_code"] == "330000" and r.json()["role"] == "resident"
+    r = client.post("/api/v1/accounts", json={**body, "username": "another"})
+    assert r.status_code == 409 and r.json()["errors"][0]["field"] == "id_number"
+    r = client.post("/api/v1/accounts", json={**body, "username": "xx2", "id_number": ident[:-1] + "0" if ident[-1] != "0" else ident[:-1] + "1"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "id_number"
+    r = client.post("/api/v1/accounts", json={**body, "username": "boss", "role": "officer"})
+    assert r.status_code == 422
+    r = client.post("/api/v1/accounts", json={"username": "acme", "password": "long-enough-pw",
+                                              "role": "enterprise", "display_name": "某某公司",
+                                              "credit_code": credit_code("320500"), "city_code": "320500"})
+    assert r.status_code == 201
+    r = client.post("/api/v1/auth/token", data={"username": "new.resident", "password": "long-enough-pw"})
+    assert r.status_code == 200
+
+
+def test_registration_page_shows_field_errors_and_logs_in(client, session):
+    import re
+
+    from builders import id_number
+
+    page = client.get("/register")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    bad = {"csrf_token": csrf, "role": "resident", "display_name": "吴昊", "id_number": "123",
+           "city_code": "340100", "username": "wuhao", "password": "long-enough-pw"}
+    r = client.post("/register", data=bad)
+    assert r.status_code == 422 and "身份证号码无效" in r.text and 'value="吴昊"' in r.text
+    r = client.post("/register", data={**bad, "id_number": id_number("340100")}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/my/cases"
+    assert client.get("/api/v1/me").json()["username"] == "wuhao"
