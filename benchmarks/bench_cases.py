@@ -77,7 +77,8 @@ def reference_app(database_url: str) -> Any:
 
     engine = make_engine(database_url)
     rows = Table(
-        REF_TABLE, MetaData(),
+        REF_TABLE,
+        MetaData(),
         Column("id", Uuid, primary_key=True),
         Column("matter_code", String(40), nullable=False),
         Column("payload", JSON, nullable=False),
@@ -94,10 +95,14 @@ def reference_app(database_url: str) -> Any:
     def create(body: RowCreate) -> dict[str, str]:
         row_id = uuid.uuid4()
         with engine.begin() as conn:
-            conn.execute(insert(rows).values(
-                id=row_id, matter_code=body.matter_code, payload=body.payload,
-                created_at=datetime.now(UTC),
-            ))
+            conn.execute(
+                insert(rows).values(
+                    id=row_id,
+                    matter_code=body.matter_code,
+                    payload=body.payload,
+                    created_at=datetime.now(UTC),
+                )
+            )
         return {"id": str(row_id)}
 
     return app
@@ -110,10 +115,12 @@ def create_reference_table(database_url: str) -> None:
 
     engine = make_engine(database_url)
     with engine.begin() as conn:
-        conn.execute(text(
-            f"CREATE TABLE {REF_TABLE} (id uuid PRIMARY KEY, matter_code varchar(40) NOT NULL,"
-            " payload json NOT NULL, created_at timestamptz NOT NULL)"
-        ))
+        conn.execute(
+            text(
+                f"CREATE TABLE {REF_TABLE} (id uuid PRIMARY KEY, matter_code varchar(40) NOT NULL,"
+                " payload json NOT NULL, created_at timestamptz NOT NULL)"
+            )
+        )
     engine.dispose()
 
 
@@ -164,6 +171,18 @@ def prepare(database_url: str) -> str:
     return version
 
 
+def count_cases(database_url: str) -> int:
+    from sqlalchemy import text
+
+    from tongban.db import make_engine
+
+    engine = make_engine(database_url)
+    with engine.connect() as conn:
+        n = int(conn.execute(text("SELECT count(*) FROM service_case")).scalar_one())
+    engine.dispose()
+    return n
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -171,7 +190,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(name: str, argv: list[str], env: dict[str, str], port: int, logdir: Path) -> Iterator[str]:
+def server(
+    name: str, argv: list[str], env: dict[str, str], port: int, logdir: Path
+) -> Iterator[str]:
     """A server subprocess on 127.0.0.1:`port`, ready when GET /healthz answers; always stopped."""
     log_path = logdir / f"{name}.log"
     with log_path.open("wb") as log:
@@ -181,8 +202,10 @@ def server(name: str, argv: list[str], env: dict[str, str], port: int, logdir: P
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"{name} exited with {proc.returncode}:\n"
-                                   + log_path.read_text(errors="replace")[-4000:])
+                raise RuntimeError(
+                    f"{name} exited with {proc.returncode}:\n"
+                    + log_path.read_text(errors="replace")[-4000:]
+                )
             try:
                 if httpx.get(f"{base}/healthz", timeout=2.0).status_code == 200:
                     break
@@ -231,6 +254,7 @@ def drive(
     warmup: int,
     concurrency: int,
     http_requests_each: int = 1,
+    on_measure: Callable[[], None] | None = None,
 ) -> Result:
     """Run `one(client, i)` `warmup` then `requests` times from `concurrency` threads,
     each thread with its own keep-alive client; time the second batch."""
@@ -260,6 +284,8 @@ def drive(
             warm = list(pool.map(timed, range(warmup)))
             if any(err for _, err in warm):
                 raise RuntimeError(f"{name}: warm-up failed: {next(e for _, e in warm if e)}")
+            if on_measure is not None:
+                on_measure()
             t0 = time.perf_counter()
             results = list(pool.map(timed, range(warmup, warmup + requests)))
             seconds = time.perf_counter() - t0
@@ -271,9 +297,13 @@ def drive(
         print(f"{name}: {len(errors)} failed request(s), first: {errors[0]}", file=sys.stderr)
     ms = [t * 1000 for t, _ in results]
     return Result(
-        name=name, requests=requests, http_requests_each=http_requests_each,
-        seconds=round(seconds, 3), per_second=round(requests / seconds, 1),
-        p50_ms=round(percentile(ms, 50), 1), p95_ms=round(percentile(ms, 95), 1),
+        name=name,
+        requests=requests,
+        http_requests_each=http_requests_each,
+        seconds=round(seconds, 3),
+        per_second=round(requests / seconds, 1),
+        p50_ms=round(percentile(ms, 50), 1),
+        p95_ms=round(percentile(ms, 95), 1),
         errors=len(errors),
     )
 
@@ -310,7 +340,9 @@ def sample_form(schema: dict[str, Any]) -> dict[str, Any]:
 
 def check(r: httpx.Response, status: int) -> httpx.Response:
     if r.status_code != status:
-        raise RuntimeError(f"{r.request.method} {r.request.url.path}: {r.status_code} {r.text[:300]}")
+        raise RuntimeError(
+            f"{r.request.method} {r.request.url.path}: {r.status_code} {r.text[:300]}"
+        )
     return r
 
 
@@ -320,7 +352,10 @@ def check(r: httpx.Response, status: int) -> httpx.Response:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from tongban.demo import DEMO_PASSWORD
 
-    with fresh_database(args.pg_url) as db_url, tempfile.TemporaryDirectory(prefix="tongban-bench-") as tmp:
+    with (
+        fresh_database(args.pg_url) as db_url,
+        tempfile.TemporaryDirectory(prefix="tongban-bench-") as tmp,
+    ):
         tmpdir = Path(tmp)
         print("preparing the database (migrations, demo federation) ...", flush=True)
         pg_version = prepare(db_url)
@@ -332,10 +367,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "TONGBAN_SECRET_KEY": "bench-secret-key",
         }
         tongban_port, ref_port = free_port(), free_port()
-        tongban_argv = [sys.executable, "-m", "tongban", "serve", "--host", "127.0.0.1",
-                        "--port", str(tongban_port), "--no-worker"]
-        ref_argv = [sys.executable, str(Path(__file__).resolve()), "--serve-reference",
-                    "--port", str(ref_port), "--database-url", db_url]
+        tongban_argv = [
+            sys.executable,
+            "-m",
+            "tongban",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(tongban_port),
+            "--no-worker",
+        ]
+        ref_argv = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--serve-reference",
+            "--port",
+            str(ref_port),
+            "--database-url",
+            db_url,
+        ]
         load = {"requests": args.requests, "warmup": args.warmup, "concurrency": args.concurrency}
 
         with server("reference", ref_argv, env, ref_port, tmpdir) as base:
@@ -344,51 +395,108 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             def insert(c: httpx.Client, _i: int) -> None:
                 check(c.post("/rows", json=body), 201)
 
-            print(f"reference: {args.requests} requests after {args.warmup} warm-up ...", flush=True)
+            print(
+                f"reference: {args.requests} requests after {args.warmup} warm-up ...", flush=True
+            )
             reference = drive("reference: bare FastAPI INSERT", base, insert, **load)
 
         with server("tongban", tongban_argv, env, tongban_port, tmpdir) as base:
-            token = check(httpx.post(f"{base}/api/v1/auth/token", timeout=REQUEST_TIMEOUT,
-                                     data={"username": RESIDENT, "password": DEMO_PASSWORD}), 200)
+            token = check(
+                httpx.post(
+                    f"{base}/api/v1/auth/token",
+                    timeout=REQUEST_TIMEOUT,
+                    data={"username": RESIDENT, "password": DEMO_PASSWORD},
+                ),
+                200,
+            )
             auth = {"Authorization": f"Bearer {token.json()['access_token']}"}
-            matter = check(httpx.get(f"{base}/api/v1/matters/{MATTER}", headers=auth,
-                                     timeout=REQUEST_TIMEOUT), 200).json()
+            if not args.cold_token:
+                # Use the token once before the concurrent load: its first use records
+                # last_used_at, and that UPDATE, flushed by the async upload endpoint on the
+                # event loop while another request holds the row, can block the loop for
+                # good. --cold-token skips this, to check that this is fixed.
+                check(httpx.get(f"{base}/api/v1/me", headers=auth, timeout=REQUEST_TIMEOUT), 200)
+            matter = check(
+                httpx.get(f"{base}/api/v1/matters/{MATTER}", headers=auth, timeout=REQUEST_TIMEOUT),
+                200,
+            ).json()
             materials = [m["code"] for m in matter["materials"] if m["required"]]
             form = sample_form(matter["form_schema"])
+            parts: dict[str, list[float]] = {"upload": [], "case": []}
+            parts_lock = threading.Lock()
 
             def submit(c: httpx.Client, _i: int) -> None:
+                t0 = time.perf_counter()
                 ids = [
-                    check(c.post("/api/v1/attachments", headers=auth, data={"material_code": m},
-                                 files={"file": (f"{m}.pdf", PDF, "application/pdf")}), 201).json()["id"]
+                    check(
+                        c.post(
+                            "/api/v1/attachments",
+                            headers=auth,
+                            data={"material_code": m},
+                            files={"file": (f"{m}.pdf", PDF, "application/pdf")},
+                        ),
+                        201,
+                    ).json()["id"]
                     for m in materials
                 ]
-                check(c.post("/api/v1/cases", headers=auth, json={
-                    "matter_code": MATTER, "competent_jurisdiction": JURISDICTION,
-                    "competent_city": CITY, "mode": "online", "form_data": form,
-                    "consent": True, "attachment_ids": ids,
-                }), 201)
+                t1 = time.perf_counter()
+                check(
+                    c.post(
+                        "/api/v1/cases",
+                        headers=auth,
+                        json={
+                            "matter_code": MATTER,
+                            "competent_jurisdiction": JURISDICTION,
+                            "competent_city": CITY,
+                            "mode": "online",
+                            "form_data": form,
+                            "consent": True,
+                            "attachment_ids": ids,
+                        },
+                    ),
+                    201,
+                )
+                t2 = time.perf_counter()
+                with parts_lock:
+                    parts["upload"].append((t1 - t0) * 1000)
+                    parts["case"].append((t2 - t1) * 1000)
 
-            print(f"tongban: {args.requests} submissions after {args.warmup} warm-up ...", flush=True)
-            tongban = drive(f"tongban: upload x{len(materials)} + POST /api/v1/cases", base, submit,
-                            http_requests_each=len(materials) + 1, **load)
-            cases = len(check(httpx.get(f"{base}/api/v1/cases", headers=auth,
-                                        timeout=REQUEST_TIMEOUT), 200).json())
+            def reset_parts() -> None:
+                for v in parts.values():
+                    v.clear()
+
+            print(
+                f"tongban: {args.requests} submissions after {args.warmup} warm-up ...", flush=True
+            )
+            tongban = drive(
+                f"tongban: upload x{len(materials)} + POST /api/v1/cases",
+                base,
+                submit,
+                http_requests_each=len(materials) + 1,
+                on_measure=reset_parts,
+                **load,
+            )
+        cases = count_cases(db_url)
 
     return {
         "benchmark": "case submissions per second through the HTTP API on PostgreSQL",
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "submission": f"{len(materials)} upload(s) of the required materials "
-                      f"({', '.join(materials)}) + POST /api/v1/cases, matter {MATTER} "
-                      f"({JURISDICTION}/{CITY}) by {RESIDENT}; the upload counts in the cost",
+        f"({', '.join(materials)}) + POST /api/v1/cases, matter {MATTER} "
+        f"({JURISDICTION}/{CITY}) by {RESIDENT}; the upload counts in the cost",
         "reference": "bare FastAPI app, one sync POST endpoint, one INSERT of a small row, "
-                     "same engine settings (tongban.db.make_engine)",
+        "same engine settings (tongban.db.make_engine)",
         "servers": "uvicorn, 1 process each, 127.0.0.1, log level info; tongban with --no-worker",
         "postgresql": pg_version,
         "python": platform.python_version(),
         "load": load,
         "results": [asdict(tongban), asdict(reference)],
         "ratio_tongban_to_reference": round(tongban.per_second / reference.per_second, 3),
-        "cases_visible_to_resident_after_run": cases,
+        "parts_p50_ms": {
+            "uploads": round(percentile(parts["upload"], 50), 1),
+            "post_case": round(percentile(parts["case"], 50), 1),
+        },
+        "cases_in_database_after_run": cases,
     }
 
 
@@ -399,22 +507,34 @@ def print_table(report: dict[str, Any]) -> None:
     print(head)
     print("-" * len(head))
     for r in rows:
-        print(f"{r['name']:<44} {r['requests']:>8} {r['seconds']:>8.2f} {r['per_second']:>8.1f}"
-              f" {r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f}")
+        print(
+            f"{r['name']:<44} {r['requests']:>8} {r['seconds']:>8.2f} {r['per_second']:>8.1f}"
+            f" {r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f}"
+        )
     print("-" * len(head))
     print(f"ratio tongban/reference: {report['ratio_tongban_to_reference']:.3f}")
     print(f"one submission = {report['submission']}")
+    print(
+        f"p50 of the parts of a submission (ms): {report['parts_p50_ms']}; "
+        f"cases in the database after the run: {report['cases_in_database_after_run']}"
+    )
     print(f"load: {report['load']}; PostgreSQL {report['postgresql']}; {report['servers']}")
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    p.add_argument("--pg-url", default=os.environ.get("TONGBAN_BENCH_PG_URL"),
-                   help="PostgreSQL server URL whose user may create databases")
+    p.add_argument(
+        "--pg-url",
+        default=os.environ.get("TONGBAN_BENCH_PG_URL"),
+        help="PostgreSQL server URL whose user may create databases",
+    )
     p.add_argument("--requests", type=int, default=300)
     p.add_argument("--warmup", type=int, default=20)
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--out", type=Path, default=OUT)
+    p.add_argument(
+        "--cold-token", action="store_true", help="start the load with a token never used before"
+    )
     p.add_argument("--serve-reference", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, help=argparse.SUPPRESS)
     p.add_argument("--database-url", help=argparse.SUPPRESS)
@@ -424,7 +544,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.pg_url:
         p.error("no PostgreSQL server: pass --pg-url or set TONGBAN_BENCH_PG_URL")
-    if not (1 <= args.requests <= 100_000 and 0 <= args.warmup <= 10_000 and 1 <= args.concurrency <= 64):
+    if not (
+        1 <= args.requests <= 100_000 and 0 <= args.warmup <= 10_000 and 1 <= args.concurrency <= 64
+    ):
         p.error("requests, warmup or concurrency out of bounds")
     report = run(args)
     print_table(report)

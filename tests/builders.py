@@ -31,10 +31,15 @@ def make_resident(session: Session, city: str = "340100", **kw: Any) -> Account:
     n = next(_seq)
     c = regions.get_city(session, city)
     return identity.create_account(
-        session, username=kw.pop("username", f"resident{n}"), password=PASSWORD,
-        role="resident", display_name=kw.pop("display_name", f"居民{n}"),
-        id_number=kw.pop("id_number", id_number(city)), jurisdiction_code=c.jurisdiction_code,
-        city_code=city, **kw,
+        session,
+        username=kw.pop("username", f"resident{n}"),
+        password=PASSWORD,
+        role="resident",
+        display_name=kw.pop("display_name", f"居民{n}"),
+        id_number=kw.pop("id_number", id_number(city)),
+        jurisdiction_code=c.jurisdiction_code,
+        city_code=city,
+        **kw,
     )
 
 
@@ -42,9 +47,15 @@ def make_enterprise(session: Session, city: str = "320500", **kw: Any) -> Accoun
     n = next(_seq)
     c = regions.get_city(session, city)
     return identity.create_account(
-        session, username=f"enterprise{n}", password=PASSWORD, role="enterprise",
-        display_name=f"测试企业{n}有限公司", credit_code=credit_code(city),
-        jurisdiction_code=c.jurisdiction_code, city_code=city, **kw,
+        session,
+        username=f"enterprise{n}",
+        password=PASSWORD,
+        role="enterprise",
+        display_name=f"测试企业{n}有限公司",
+        credit_code=credit_code(city),
+        jurisdiction_code=c.jurisdiction_code,
+        city_code=city,
+        **kw,
     )
 
 
@@ -52,9 +63,15 @@ def make_officer(session: Session, authority_code: str, duty: str = "approver") 
     n = next(_seq)
     a = regions.authority_by_code(session, authority_code)
     return identity.create_account(
-        session, username=f"officer{n}", password=PASSWORD, role="officer",
-        display_name=f"{a.name}人员{n}", jurisdiction_code=a.jurisdiction_code,
-        city_code=a.city_code, authority_id=a.id, duty=duty,
+        session,
+        username=f"officer{n}",
+        password=PASSWORD,
+        role="officer",
+        display_name=f"{a.name}人员{n}",
+        jurisdiction_code=a.jurisdiction_code,
+        city_code=a.city_code,
+        authority_id=a.id,
+        duty=duty,
     )
 
 
@@ -62,23 +79,36 @@ def make_clerk(session: Session, city: str = "310000") -> Account:
     n = next(_seq)
     c = regions.get_city(session, city)
     return identity.create_account(
-        session, username=f"clerk{n}", password=PASSWORD, role="clerk",
-        display_name=f"{c.name}窗口{n}", jurisdiction_code=c.jurisdiction_code, city_code=city,
+        session,
+        username=f"clerk{n}",
+        password=PASSWORD,
+        role="clerk",
+        display_name=f"{c.name}窗口{n}",
+        jurisdiction_code=c.jurisdiction_code,
+        city_code=city,
     )
 
 
 def make_supervisor(session: Session, jurisdiction: str = "320000") -> Account:
     n = next(_seq)
     return identity.create_account(
-        session, username=f"supervisor{n}", password=PASSWORD, role="supervisor",
-        display_name=f"督查{n}", jurisdiction_code=jurisdiction,
+        session,
+        username=f"supervisor{n}",
+        password=PASSWORD,
+        role="supervisor",
+        display_name=f"督查{n}",
+        jurisdiction_code=jurisdiction,
     )
 
 
 def make_admin(session: Session) -> Account:
     n = next(_seq)
     return identity.create_account(
-        session, username=f"admin{n}", password=PASSWORD, role="admin", display_name="管理员",
+        session,
+        username=f"admin{n}",
+        password=PASSWORD,
+        role="admin",
+        display_name="管理员",
     )
 
 
@@ -95,14 +125,19 @@ SIMPLE_MATTER = "YRD-GJJ-0002"
 SIMPLE_FORM = {"proof_purpose": "异地贷款"}
 
 
-def upload(session: Session, actor: Account, material_code: str = "id_card", tmp: Any = None) -> Any:
+def upload(
+    session: Session, actor: Account, material_code: str = "id_card", tmp: Any = None
+) -> Any:
     import tempfile
     from pathlib import Path
 
     from tongban.cases.attachments import store_upload
 
     return store_upload(
-        session, actor, material_code=material_code, filename=f"{material_code}.pdf",
+        session,
+        actor,
+        material_code=material_code,
+        filename=f"{material_code}.pdf",
         data=TINY_PDF + str(next(_seq)).encode(),
         upload_dir=Path(tmp or tempfile.gettempdir()) / "tongban-test-uploads",
         max_bytes=1_000_000,
@@ -130,8 +165,13 @@ def make_case(
     applicant = applicant or make_resident(session)
     att = upload(session, applicant)
     app = service.Application(
-        matter_code=matter, competent_jurisdiction=jurisdiction, competent_city=city,
-        form_data=dict(form or SIMPLE_FORM), consent=True, attachment_ids=[att.id], **kw,
+        matter_code=matter,
+        competent_jurisdiction=jurisdiction,
+        competent_city=city,
+        form_data=dict(form or SIMPLE_FORM),
+        consent=True,
+        attachment_ids=[att.id],
+        **kw,
     )
     case = service.submit_online(session, applicant, app)
     if dispatch:

@@ -75,8 +75,12 @@ def _seed(engine: Engine) -> None:
         s.commit()
 
 
-@pytest.fixture(scope="session", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@pytest.fixture(
+    scope="session", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def db_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """A migrated, seeded database per backend, shared by the whole run."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
@@ -133,8 +137,11 @@ def session(factory: sessionmaker[Session]) -> Iterator[Session]:
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Settings:
     return Settings(
-        database_url=db_url, secret_key="test-secret", upload_dir=tmp_path / "uploads",
-        max_upload_bytes=200_000, embedded_worker=False,
+        database_url=db_url,
+        secret_key="test-secret",
+        upload_dir=tmp_path / "uploads",
+        max_upload_bytes=200_000,
+        embedded_worker=False,
     )
 
 

@@ -11,7 +11,9 @@ import typer
 
 from tongban.config import get_settings
 
-app = typer.Typer(help="通办 tongban — cross-jurisdiction government services", no_args_is_help=True)
+app = typer.Typer(
+    help="通办 tongban — cross-jurisdiction government services", no_args_is_help=True
+)
 db_app = typer.Typer(help="Database schema")
 demo_app = typer.Typer(help="The demo federation", invoke_without_command=True)
 app.add_typer(db_app, name="db")
@@ -19,7 +21,9 @@ app.add_typer(demo_app, name="demo")
 
 
 def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
 
 @app.command()

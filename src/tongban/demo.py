@@ -64,25 +64,70 @@ def demo_accounts(session: Session) -> list[DemoAccount]:
     cities = {c.code: c for c in session.scalars(select(City))}
     for username, name, city, birth, seq in RESIDENTS:
         if city in cities:
-            out.append(DemoAccount(
-                username, DEMO_PASSWORD, Role.RESIDENT, name, cities[city].jurisdiction_code,
-                city, None, id_number=_id_number(city[:4] + "02", birth, seq)))
+            out.append(
+                DemoAccount(
+                    username,
+                    DEMO_PASSWORD,
+                    Role.RESIDENT,
+                    name,
+                    cities[city].jurisdiction_code,
+                    city,
+                    None,
+                    id_number=_id_number(city[:4] + "02", birth, seq),
+                )
+            )
     for username, name, city, org in ENTERPRISES:
         if city in cities:
-            out.append(DemoAccount(
-                username, DEMO_PASSWORD, Role.ENTERPRISE, name, cities[city].jurisdiction_code,
-                city, None, credit_code=_credit_code(city, org)))
+            out.append(
+                DemoAccount(
+                    username,
+                    DEMO_PASSWORD,
+                    Role.ENTERPRISE,
+                    name,
+                    cities[city].jurisdiction_code,
+                    city,
+                    None,
+                    credit_code=_credit_code(city, org),
+                )
+            )
     for j in session.scalars(select(Jurisdiction).order_by(Jurisdiction.code)):
-        out.append(DemoAccount(f"supervisor-{j.code}", DEMO_PASSWORD, Role.SUPERVISOR,
-                               f"{j.name}督查督办", j.code, None, None))
+        out.append(
+            DemoAccount(
+                f"supervisor-{j.code}",
+                DEMO_PASSWORD,
+                Role.SUPERVISOR,
+                f"{j.name}督查督办",
+                j.code,
+                None,
+                None,
+            )
+        )
     for c in sorted(cities.values(), key=lambda c: c.code):
-        out.append(DemoAccount(f"clerk-{c.code}", DEMO_PASSWORD, Role.CLERK,
-                               f"{c.name}政务服务中心窗口", c.jurisdiction_code, c.code, None))
+        out.append(
+            DemoAccount(
+                f"clerk-{c.code}",
+                DEMO_PASSWORD,
+                Role.CLERK,
+                f"{c.name}政务服务中心窗口",
+                c.jurisdiction_code,
+                c.code,
+                None,
+            )
+        )
     for a in session.scalars(select(Authority).order_by(Authority.code)):
         for duty, label in ((Duty.REVIEWER, "审核"), (Duty.APPROVER, "审批")):
-            out.append(DemoAccount(f"{a.code}-{duty.value}", DEMO_PASSWORD, Role.OFFICER,
-                                   f"{a.name}{label}员", a.jurisdiction_code, a.city_code,
-                                   a.code, duty=duty.value))
+            out.append(
+                DemoAccount(
+                    f"{a.code}-{duty.value}",
+                    DEMO_PASSWORD,
+                    Role.OFFICER,
+                    f"{a.name}{label}员",
+                    a.jurisdiction_code,
+                    a.city_code,
+                    a.code,
+                    duty=duty.value,
+                )
+            )
     return out
 
 
@@ -101,19 +146,39 @@ def load_demo(session: Session) -> int:
     for d in demo_accounts(session):
         if d.username in existing:
             continue
-        session.add(Account(
-            username=d.username, password_hash=pw_hash, role=str(d.role),
-            display_name=d.display_name, id_number=d.id_number, credit_code=d.credit_code,
-            jurisdiction_code=d.jurisdiction_code, city_code=d.city_code,
-            authority_id=authorities.get(d.authority) if d.authority else None, duty=d.duty,
-        ))
+        session.add(
+            Account(
+                username=d.username,
+                password_hash=pw_hash,
+                role=str(d.role),
+                display_name=d.display_name,
+                id_number=d.id_number,
+                credit_code=d.credit_code,
+                jurisdiction_code=d.jurisdiction_code,
+                city_code=d.city_code,
+                authority_id=authorities.get(d.authority) if d.authority else None,
+                duty=d.duty,
+            )
+        )
         added += 1
     session.flush()
     return added
 
 
 def accounts_as_json(session: Session) -> list[dict[str, str | None]]:
-    keys = ("username", "password", "role", "jurisdiction_code", "city_code", "authority",
-            "display_name", "duty", "id_number", "credit_code")
-    return [{k: (str(v) if v is not None else None) for k, v in asdict(d).items() if k in keys}
-            for d in demo_accounts(session)]
+    keys = (
+        "username",
+        "password",
+        "role",
+        "jurisdiction_code",
+        "city_code",
+        "authority",
+        "display_name",
+        "duty",
+        "id_number",
+        "credit_code",
+    )
+    return [
+        {k: (str(v) if v is not None else None) for k, v in asdict(d).items() if k in keys}
+        for d in demo_accounts(session)
+    ]

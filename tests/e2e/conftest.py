@@ -10,6 +10,7 @@ they are skipped loudly, or fail when TONGBAN_REQUIRE_BROWSER=1 (CI).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -129,8 +130,10 @@ def live_server(node: Node) -> Iterator[str]:
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"tongban serve did not answer /healthz in {STARTUP_TIMEOUT:.0f} s\n"
-                            + _tail(log_path))
+                pytest.fail(
+                    f"tongban serve did not answer /healthz in {STARTUP_TIMEOUT:.0f} s\n"
+                    + _tail(log_path)
+                )
             time.sleep(0.1)
         yield base
     finally:
@@ -214,10 +217,9 @@ def new_page(browser: Any, live_server: str, tmp_path: Path) -> Iterator[Callabl
 
     yield make
     for i, page in enumerate(pages):
-        try:
+        # A failed screenshot must never hide the test's real failure.
+        with contextlib.suppress(Exception):
             page.screenshot(path=str(tmp_path / f"page-{i}.png"), full_page=True)
-        except Exception:  # noqa: BLE001 - a screenshot must never hide the real failure
-            pass
     for ctx in contexts:
         ctx.close()
 

@@ -33,9 +33,7 @@ def wangfang_id_number() -> str:
 
 
 @pytest.fixture(scope="module")
-def matters(
-    live_server: str, login: Callable[[str], dict[str, str]]
-) -> dict[str, dict[str, Any]]:
+def matters(live_server: str, login: Callable[[str], dict[str, str]]) -> dict[str, dict[str, Any]]:
     headers = login("wangfang")
     out = {}
     for code in (WINDOW_MATTER, ONLINE_MATTER):
@@ -132,8 +130,13 @@ def test_window_in_shanghai_officer_in_suzhou_resident_rates(
     link.click()
     officer.wait_for_url(re.compile(r"/workbench/cases/"))
     assert "王芳" in officer.locator("dl.facts").inner_text()
-    steps = [("受理", None), ("开始审查", None), ("准予办理", None),
-             ("出具结果", "准予办理，社会保障卡已制卡"), ("送达", None)]
+    steps = [
+        ("受理", None),
+        ("开始审查", None),
+        ("准予办理", None),
+        ("出具结果", "准予办理，社会保障卡已制卡"),
+        ("送达", None),
+    ]
     for label, result in steps:
         form = officer.locator("form.action-form").filter(
             has=officer.get_by_role("heading", name=label, exact=True)

@@ -75,9 +75,7 @@ def _assert_problem(r: httpx.Response, status: int | tuple[int, ...], field: str
     assert body["status"] == r.status_code and body["type"] and body["detail"], body
     fields = [e["field"] for e in body.get("errors", [])]
     # "attachment_ids.0" names attachment_ids; "form_data.purpose" names purpose.
-    named = [f for f in fields if field in (f, *f.split("."))] + [
-        f for f in fields if f.startswith(field + ".") or f.endswith("." + field)
-    ]
+    named = [f for f in fields if field == f or field in f.split(".")]
     assert named, (field, body)
 
 
@@ -155,11 +153,17 @@ def test_online_application_reaches_the_competent_officer(
     ("change", "status", "field"),
     [
         pytest.param({"competent_jurisdiction": None}, 422, "competent_jurisdiction", id="missing"),
-        pytest.param({"matter_code": "NO-SUCH-MATTER"}, (404, 422), "matter_code", id="unknown-matter"),
+        pytest.param(
+            {"matter_code": "NO-SUCH-MATTER"}, (404, 422), "matter_code", id="unknown-matter"
+        ),
         pytest.param({"consent": "maybe"}, 422, "consent", id="consent-not-bool"),
-        pytest.param({"form_data": ["not", "an", "object"]}, 422, "form_data", id="form-not-object"),
+        pytest.param(
+            {"form_data": ["not", "an", "object"]}, 422, "form_data", id="form-not-object"
+        ),
         pytest.param({"attachment_ids": ["not-a-uuid"]}, 422, "attachment_ids", id="bad-uuid"),
-        pytest.param({"competent_jurisdiction": 320000}, 422, "competent_jurisdiction", id="int-code"),
+        pytest.param(
+            {"competent_jurisdiction": 320000}, 422, "competent_jurisdiction", id="int-code"
+        ),
         pytest.param({"mode": "teleport"}, 422, "mode", id="unknown-mode"),
         pytest.param({"consent": False}, 422, "consent", id="no-consent"),
     ],
@@ -200,8 +204,12 @@ def test_bad_form_data_names_the_form_field(
     missing = matter["form_schema"]["required"][0]
     del form[missing]
     body = {
-        "matter_code": MATTER, "competent_jurisdiction": JURISDICTION, "competent_city": CITY,
-        "mode": "online", "form_data": form, "consent": True,
+        "matter_code": MATTER,
+        "competent_jurisdiction": JURISDICTION,
+        "competent_city": CITY,
+        "mode": "online",
+        "form_data": form,
+        "consent": True,
     }
     r = http.post("/api/v1/cases", json=body, headers=resident)
     _assert_problem(r, 422, missing)
@@ -214,23 +222,27 @@ def test_missing_materials_and_bad_json_are_problems(
     form_for: Callable[[dict[str, Any]], dict[str, Any]],
 ) -> None:
     body = {
-        "matter_code": MATTER, "competent_jurisdiction": JURISDICTION, "competent_city": CITY,
-        "mode": "online", "form_data": form_for(matter["form_schema"]), "consent": True,
+        "matter_code": MATTER,
+        "competent_jurisdiction": JURISDICTION,
+        "competent_city": CITY,
+        "mode": "online",
+        "form_data": form_for(matter["form_schema"]),
+        "consent": True,
     }
     r = http.post("/api/v1/cases", json=body, headers=resident)
     required = next(m["code"] for m in matter["materials"] if m["required"])
     _assert_problem(r, 422, f"materials.{required}")
 
     r = http.post(
-        "/api/v1/cases", content=b"{not json", headers={**resident, "content-type": "application/json"}
+        "/api/v1/cases",
+        content=b"{not json",
+        headers={**resident, "content-type": "application/json"},
     )
     assert 400 <= r.status_code < 500, r.text
     assert r.headers["content-type"].startswith(PROBLEM)
 
 
-def test_bad_action_and_rating_are_problems(
-    http: httpx.Client, resident: dict[str, str]
-) -> None:
+def test_bad_action_and_rating_are_problems(http: httpx.Client, resident: dict[str, str]) -> None:
     r = http.post("/api/v1/cases/not-a-uuid/actions", json={"action": "accept"}, headers=resident)
     _assert_problem(r, 422, "case_id")
     r = http.post(

@@ -36,8 +36,9 @@ def test_worker_pass_delivers_and_flags(session, factory, settings):
 
 
 def test_failed_delivery_backs_off_then_goes_dead(session, factory):
-    msg = OutboxMessage(type="no.such.type", source_jurisdiction="310000",
-                        target_jurisdiction="320000", payload={})
+    msg = OutboxMessage(
+        type="no.such.type", source_jurisdiction="310000", target_jurisdiction="320000", payload={}
+    )
     session.add(msg)
     session.commit()
     dispatch_pending(factory)
@@ -68,8 +69,14 @@ def test_cli_upgrade_demo_and_accounts(tmp_path):
     env = {**os.environ, "TONGBAN_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
 
     def cli(*args: str) -> str:
-        out = subprocess.run([sys.executable, "-m", "tongban", *args], env=env, cwd=tmp_path,
-                             capture_output=True, text=True, timeout=300)
+        out = subprocess.run(
+            [sys.executable, "-m", "tongban", *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert out.returncode == 0, out.stderr
         return out.stdout
 
@@ -80,7 +87,14 @@ def test_cli_upgrade_demo_and_accounts(tmp_path):
     roles = {a["role"] for a in accounts}
     assert roles == {"resident", "enterprise", "clerk", "officer", "supervisor", "admin"}
     for a in accounts:
-        assert {"username", "password", "role", "jurisdiction_code", "city_code", "authority"} <= a.keys()
+        assert {
+            "username",
+            "password",
+            "role",
+            "jurisdiction_code",
+            "city_code",
+            "authority",
+        } <= a.keys()
     clerks = [a for a in accounts if a["role"] == "clerk"]
     assert len(clerks) == 41
     officer = next(a for a in accounts if a["username"] == "320500-public_security-approver")

@@ -67,7 +67,9 @@ def working_days_between(start: date, end: date, overrides: Overrides = _EMPTY) 
     return n
 
 
-def deadline_flag(today: date, deadline: date, warning_days: int, overrides: Overrides = _EMPTY) -> str:
+def deadline_flag(
+    today: date, deadline: date, warning_days: int, overrides: Overrides = _EMPTY
+) -> str:
     """ok | approaching | overdue for an open item due on `deadline`."""
     if today > deadline:
         return "overdue"

@@ -72,7 +72,7 @@ def _application(body: ApplicationCreate) -> service.Application:
 
 
 @router.post("/attachments", response_model=AttachmentPublic, status_code=201)
-async def upload(
+def upload(
     request: Request,
     actor: CurrentUser,
     session: SessionDep,
@@ -81,10 +81,17 @@ async def upload(
 ) -> object:
     """Upload one material (PDF, PNG or JPEG); pass its id in `attachment_ids` when applying."""
     settings = request.app.state.settings
-    data = await file.read(settings.max_upload_bytes + 1)
+    # A plain `def`: the upload is read and stored in the thread pool, never on the event
+    # loop, where a database lock wait would stall every other request.
+    data = file.file.read(settings.max_upload_bytes + 1)
     return store_upload(
-        session, actor, material_code=material_code, filename=file.filename or "upload",
-        data=data, upload_dir=settings.upload_dir, max_bytes=settings.max_upload_bytes,
+        session,
+        actor,
+        material_code=material_code,
+        filename=file.filename or "upload",
+        data=data,
+        upload_dir=settings.upload_dir,
+        max_bytes=settings.max_upload_bytes,
     )
 
 
@@ -101,8 +108,10 @@ def window_submit(
 ) -> CasePublic:
     """A window clerk receives an application for another jurisdiction (异地代收代办)."""
     applicant = service.WindowApplicant(
-        name=body.applicant_name, identifier=body.applicant_identifier,
-        applicant_type=body.applicant_type, identity_verified=body.identity_verified,
+        name=body.applicant_name,
+        identifier=body.applicant_identifier,
+        applicant_type=body.applicant_type,
+        identity_verified=body.identity_verified,
         materials_checked=body.materials_checked,
         phone=body.phone,
     )
@@ -134,7 +143,9 @@ def get_case(case_ref: str, actor: CurrentUser, session: SessionDep) -> CasePubl
 
 
 @router.post("/cases/{case_id}/actions", response_model=CasePublic)
-def act(case_id: uuid.UUID, body: CaseAction, actor: CurrentUser, session: SessionDep) -> CasePublic:
+def act(
+    case_id: uuid.UUID, body: CaseAction, actor: CurrentUser, session: SessionDep
+) -> CasePublic:
     """An officer's step: accept, refuse, request_correction, start_review, approve, deny,
     issue_result, deliver."""
     from tongban.cases.domain import Action
@@ -155,8 +166,9 @@ def resubmit(
     case_id: uuid.UUID, body: Resubmission, actor: CurrentUser, session: SessionDep
 ) -> CasePublic:
     """补正: the applicant resubmits after a correction request."""
-    case = service.resubmit(session, actor, case_id, body.form_data, body.attachment_ids,
-                            body.comment)
+    case = service.resubmit(
+        session, actor, case_id, body.form_data, body.attachment_ids, body.comment
+    )
     return case_public(actor, case)
 
 

@@ -63,9 +63,7 @@ def store_upload(
     content_type = sniff(data)
     if content_type is None:
         field[0]["message"] = f"仅支持 {ALLOWED_LABEL} 文件"
-        raise UploadRejected(
-            f"文件类型不受支持，仅支持 {ALLOWED_LABEL}", status=415, errors=field
-        )
+        raise UploadRejected(f"文件类型不受支持，仅支持 {ALLOWED_LABEL}", status=415, errors=field)
     digest = hashlib.sha256(data).hexdigest()
     path = blob_path(upload_dir, digest)
     if not path.exists():
@@ -94,8 +92,11 @@ def claim_uploads(
     for att_id in attachment_ids:
         att = session.get(Attachment, att_id)
         if att is None:
-            raise NotFound("附件不存在", type="unknown-attachment",
-                           errors=[{"field": "attachment_ids", "message": "附件不存在"}])
+            raise NotFound(
+                "附件不存在",
+                type="unknown-attachment",
+                errors=[{"field": "attachment_ids", "message": "附件不存在"}],
+            )
         if att.uploaded_by != actor.id or att.case_id is not None:
             raise PermissionDenied("不能使用他人或已提交的附件", type="attachment-not-yours")
         found.append(att)

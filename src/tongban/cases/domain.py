@@ -96,9 +96,13 @@ TRANSITIONS: dict[tuple[CaseState, Action], tuple[CaseState, frozenset[Actor]]] 
     (CaseState.CORRECTION, Action.RESUBMIT): (CaseState.SUBMITTED, frozenset({Actor.APPLICANT})),
     (CaseState.ACCEPTED, Action.START_REVIEW): (CaseState.UNDER_REVIEW, _OFFICERS),
     (CaseState.UNDER_REVIEW, Action.APPROVE): (
-        CaseState.APPROVED, frozenset({Actor.APPROVER, Actor.SYSTEM})),
+        CaseState.APPROVED,
+        frozenset({Actor.APPROVER, Actor.SYSTEM}),
+    ),
     (CaseState.UNDER_REVIEW, Action.DENY): (
-        CaseState.DENIED, frozenset({Actor.APPROVER, Actor.SYSTEM})),
+        CaseState.DENIED,
+        frozenset({Actor.APPROVER, Actor.SYSTEM}),
+    ),
     (CaseState.APPROVED, Action.ISSUE_RESULT): (CaseState.RESULT_ISSUED, _OFFICERS),
     (CaseState.DENIED, Action.ISSUE_RESULT): (CaseState.RESULT_ISSUED, _OFFICERS),
     (CaseState.RESULT_ISSUED, Action.DELIVER): (CaseState.DELIVERED, _OFFICERS),
@@ -109,12 +113,21 @@ TRANSITIONS: dict[tuple[CaseState, Action], tuple[CaseState, frozenset[Actor]]] 
 REASON_REQUIRED = frozenset({Action.REFUSE, Action.REQUEST_CORRECTION, Action.DENY})
 
 #: States in which the statutory clock runs and the deadline is watched.
-CLOCK_RUNNING = frozenset({CaseState.ACCEPTED, CaseState.UNDER_REVIEW, CaseState.APPROVED,
-                           CaseState.DENIED})
+CLOCK_RUNNING = frozenset(
+    {CaseState.ACCEPTED, CaseState.UNDER_REVIEW, CaseState.APPROVED, CaseState.DENIED}
+)
 TERMINAL = frozenset({CaseState.REFUSED, CaseState.RATED})
 #: States after which the case is decided (for sub-task completion of 多地联办).
-DECIDED = frozenset({CaseState.APPROVED, CaseState.DENIED, CaseState.RESULT_ISSUED,
-                     CaseState.DELIVERED, CaseState.RATED, CaseState.REFUSED})
+DECIDED = frozenset(
+    {
+        CaseState.APPROVED,
+        CaseState.DENIED,
+        CaseState.RESULT_ISSUED,
+        CaseState.DELIVERED,
+        CaseState.RATED,
+        CaseState.REFUSED,
+    }
+)
 
 
 class IllegalTransition(Exception):
@@ -132,14 +145,13 @@ def next_state(state: CaseState, action: Action, actor: Actor) -> CaseState:
     rule = TRANSITIONS.get((state, action))
     if rule is None:
         raise IllegalTransition(
-            state, action,
+            state,
+            action,
             f"办件当前状态为“{STATE_LABELS[state]}”，不能执行“{ACTION_LABELS[action]}”",
         )
     target, allowed = rule
     if actor not in allowed:
-        raise IllegalTransition(
-            state, action, f"“{ACTION_LABELS[action]}”须由有权限的人员执行"
-        )
+        raise IllegalTransition(state, action, f"“{ACTION_LABELS[action]}”须由有权限的人员执行")
     return target
 
 

@@ -147,8 +147,13 @@ def _snapshot(case: Case) -> dict[str, Any]:
         "submitted_at": case.submitted_at.isoformat(),
         "parent_number": case.parent.number if case.parent else None,
         "attachments": [
-            {"material_code": a.material_code, "filename": a.filename, "sha256": a.sha256,
-             "size": a.size, "content_type": a.content_type}
+            {
+                "material_code": a.material_code,
+                "filename": a.filename,
+                "sha256": a.sha256,
+                "size": a.size,
+                "content_type": a.content_type,
+            }
             for a in case.attachments
         ],
     }
@@ -158,7 +163,11 @@ def _snapshot(case: Case) -> dict[str, Any]:
 
 
 def _validate_application(session: Session, app: Application) -> tuple[Any, int]:
-    matter = catalog.get_matter(session, app.matter_code)
+    try:
+        matter = catalog.get_matter(session, app.matter_code)
+    except NotFound as e:
+        e.errors = [{"field": "matter_code", "message": "事项不存在"}]
+        raise
     errors = []
     try:
         Mode(app.mode)
@@ -178,8 +187,7 @@ def _validate_application(session: Session, app: Application) -> tuple[Any, int]
     if app.mode == Mode.JOINT and not app.joint_jurisdictions:
         errors.append({"field": "joint_jurisdictions", "message": "多地联办须选择联办辖区"})
     if app.mode == Mode.JOINT and app.competent_jurisdiction in app.joint_jurisdictions:
-        errors.append({"field": "joint_jurisdictions",
-                       "message": "联办辖区不能包含牵头办理的辖区"})
+        errors.append({"field": "joint_jurisdictions", "message": "联办辖区不能包含牵头办理的辖区"})
     if errors:
         raise ValidationFailed("申请信息有误", errors=errors)
     catalog.validate_form(matter, app.form_data)
@@ -194,7 +202,9 @@ def _check_required_materials(matter: Any, attachments: list[Any]) -> None:
         raise ValidationFailed(
             "缺少必要材料：" + "、".join(m.name for m in missing),
             type="materials-missing",
-            errors=[{"field": f"materials.{m.code}", "message": f"请上传{m.name}"} for m in missing],
+            errors=[
+                {"field": f"materials.{m.code}", "message": f"请上传{m.name}"} for m in missing
+            ],
         )
 
 
@@ -218,8 +228,11 @@ def _create(
     if applicant_type == Role.RESIDENT and "个人" not in matter.subjects:
         raise ValidationFailed("该事项仅面向法人（企业）办理", type="subject-mismatch")
     authority = regions.competent_authority(
-        session, matter.authority_type, matter.authority_level,
-        app.competent_jurisdiction, app.competent_city,
+        session,
+        matter.authority_type,
+        matter.authority_level,
+        app.competent_jurisdiction,
+        app.competent_city,
     )
     city = regions.get_city(session, receiving_city)
     attachments = claim_uploads(session, uploader, app.attachment_ids)
@@ -265,7 +278,9 @@ def _create(
     return case
 
 
-def _fan_out(session: Session, parent: Case, matter: Any, app: Application, actor: Account | None) -> None:
+def _fan_out(
+    session: Session, parent: Case, matter: Any, app: Application, actor: Account | None
+) -> None:
     """多地联办: one sub-task per other jurisdiction, at the authority of each joint type."""
     types = matter.joint_authority_types or [matter.authority_type]
     seen = set()
@@ -306,13 +321,24 @@ def _fan_out(session: Session, parent: Case, matter: Any, app: Application, acto
             )
             session.add(sub)
             session.flush()
-            _record(session, sub, "submit", None, CaseState.SUBMITTED, actor, f"多地联办子任务，主件 {parent.number}")
+            _record(
+                session,
+                sub,
+                "submit",
+                None,
+                CaseState.SUBMITTED,
+                actor,
+                f"多地联办子任务，主件 {parent.number}",
+            )
             _forward(session, sub)
 
 
 def _forward(session: Session, case: Case) -> None:
     exchange.send(
-        session, MSG_FORWARD, case.receiving_jurisdiction, case.competent_jurisdiction,
+        session,
+        MSG_FORWARD,
+        case.receiving_jurisdiction,
+        case.competent_jurisdiction,
         _snapshot(case),
     )
 
@@ -323,10 +349,14 @@ def submit_online(session: Session, actor: Account, app: Application) -> Case:
     if not identity.is_applicant(actor):
         raise PermissionDenied("只有个人或法人账户可以网上申请")
     if app.mode == Mode.PROXY:
-        raise ValidationFailed("异地代收代办须到窗口办理", errors=[{"field": "mode", "message": "网上申请请选择全程网办或多地联办"}])
+        raise ValidationFailed(
+            "异地代收代办须到窗口办理",
+            errors=[{"field": "mode", "message": "网上申请请选择全程网办或多地联办"}],
+        )
     receiving_city = actor.city_code or _first_city(session, actor.jurisdiction_code)
     return _create(
-        session, app,
+        session,
+        app,
         applicant=actor,
         applicant_type=actor.role,
         applicant_name=actor.display_name,
@@ -379,7 +409,8 @@ def submit_at_window(
     if app.phone is None:
         app.phone = applicant.phone
     return _create(
-        session, app,
+        session,
+        app,
         applicant=account,
         applicant_type=applicant.applicant_type,
         applicant_name=applicant.name.strip(),
@@ -404,8 +435,15 @@ def on_forwarded(session: Session, payload: dict[str, Any], _msg: Any) -> None:
         raise NotImplementedError("cross-node case creation arrives with the federation work")
     if case.handoff != "delivered":
         case.handoff = "delivered"
-        _record(session, case, "forwarded", case.state, case.state, None,
-                f"已推送至{case.authority_name}")
+        _record(
+            session,
+            case,
+            "forwarded",
+            case.state,
+            case.state,
+            None,
+            f"已推送至{case.authority_name}",
+        )
 
 
 @exchange.handler(MSG_STATUS)
@@ -478,8 +516,13 @@ def list_cases(
     if deadline_flag:
         stmt = stmt.where(Case.deadline_flag == deadline_flag)
     if q:
-        stmt = stmt.where(or_(Case.number.contains(q), Case.matter_name.contains(q),
-                              Case.applicant_name.contains(q)))
+        stmt = stmt.where(
+            or_(
+                Case.number.contains(q),
+                Case.matter_name.contains(q),
+                Case.applicant_name.contains(q),
+            )
+        )
     if actor.role == Role.OFFICER:
         stmt = stmt.order_by(Case.deadline.is_(None), Case.deadline, Case.submitted_at)
     else:
@@ -569,12 +612,28 @@ def _transition(
     if target in domain.TERMINAL or target is CaseState.DELIVERED:
         case.closed_at = case.closed_at or now
         case.deadline_flag = "ok"
-    _record(session, case, action.value, from_state, target.value, actor, comment,
-            actor_role=None if actor else "system")
+    _record(
+        session,
+        case,
+        action.value,
+        from_state,
+        target.value,
+        actor,
+        comment,
+        actor_role=None if actor else "system",
+    )
     exchange.send(
-        session, MSG_STATUS, case.competent_jurisdiction, case.receiving_jurisdiction,
-        {"number": case.number, "state": case.state, "seq": len(case.events),
-         "action": action.value, "comment": comment},
+        session,
+        MSG_STATUS,
+        case.competent_jurisdiction,
+        case.receiving_jurisdiction,
+        {
+            "number": case.number,
+            "state": case.state,
+            "seq": len(case.events),
+            "action": action.value,
+            "comment": comment,
+        },
     )
     if case.parent is not None and target in domain.DECIDED:
         _maybe_complete_parent(session, case.parent)
@@ -609,7 +668,9 @@ def resubmit(
     return _transition(session, case, Action.RESUBMIT, Actor.APPLICANT, actor, comment or "已补正")
 
 
-def rate(session: Session, actor: Account, case_id: uuid.UUID, score: int, comment: str = "") -> Rating:
+def rate(
+    session: Session, actor: Account, case_id: uuid.UUID, score: int, comment: str = ""
+) -> Rating:
     """好差评: the applicant rates a delivered case; 1–2 opens a rectification item."""
     case = get_case(session, actor, case_id)
     if actor_kind(actor, case) is not Actor.APPLICANT:
@@ -619,15 +680,22 @@ def rate(session: Session, actor: Account, case_id: uuid.UUID, score: int, comme
     except ValueError as e:
         raise ValidationFailed(str(e), errors=[{"field": "score", "message": str(e)}]) from e
     if domain.rating_opens_rectification(score) and not comment.strip():
-        raise ValidationFailed("差评请说明原因，以便整改",
-                               errors=[{"field": "comment", "message": "请填写不满意的原因"}])
-    _transition(session, case, Action.RATE, Actor.APPLICANT, actor, f"{score} 星：{comment}".strip("："))
+        raise ValidationFailed(
+            "差评请说明原因，以便整改",
+            errors=[{"field": "comment", "message": "请填写不满意的原因"}],
+        )
+    _transition(
+        session, case, Action.RATE, Actor.APPLICANT, actor, f"{score} 星：{comment}".strip("：")
+    )
     rating = Rating(case_id=case.id, score=score, comment=comment)
     session.add(rating)
     session.flush()
     if domain.rating_opens_rectification(score):
-        session.add(Rectification(case_id=case.id, authority_id=case.authority_id,
-                                  rating_id=rating.id, reason=comment))
+        session.add(
+            Rectification(
+                case_id=case.id, authority_id=case.authority_id, rating_id=rating.id, reason=comment
+            )
+        )
         session.flush()
     return rating
 
@@ -636,7 +704,9 @@ def rating_for(session: Session, case: Case) -> Rating | None:
     return session.scalar(select(Rating).where(Rating.case_id == case.id))
 
 
-def list_rectifications(session: Session, actor: Account, status: str | None = "open") -> list[Rectification]:
+def list_rectifications(
+    session: Session, actor: Account, status: str | None = "open"
+) -> list[Rectification]:
     """差评整改 items of the officer's authority (or of the supervisor's jurisdiction)."""
     stmt = select(Rectification).order_by(Rectification.created_at.desc())
     if actor.role == Role.OFFICER:
@@ -645,7 +715,8 @@ def list_rectifications(session: Session, actor: Account, status: str | None = "
         from tongban.regions.models import Authority
 
         stmt = stmt.join(Authority, Authority.id == Rectification.authority_id).where(
-            Authority.jurisdiction_code == actor.jurisdiction_code)
+            Authority.jurisdiction_code == actor.jurisdiction_code
+        )
     else:
         raise PermissionDenied("当前账户无权查看整改事项")
     if status:
@@ -653,7 +724,9 @@ def list_rectifications(session: Session, actor: Account, status: str | None = "
     return list(session.scalars(stmt))
 
 
-def close_rectification(session: Session, actor: Account, item_id: uuid.UUID, response: str) -> Rectification:
+def close_rectification(
+    session: Session, actor: Account, item_id: uuid.UUID, response: str
+) -> Rectification:
     """The authority answers a 差评 with what it changed."""
     item = session.get(Rectification, item_id)
     if item is None or actor.role != Role.OFFICER or item.authority_id != actor.authority_id:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
@@ -29,7 +29,7 @@ from tongban.errors import DomainError, NotFound, PermissionDenied, ValidationFa
 from tongban.identity.domain import Role, mask_id_number
 from tongban.identity.models import Account
 from tongban.regions import service as regions
-from tongban.web.deps import CsrfChecked, CurrentUser, SessionDep
+from tongban.web.deps import CsrfChecked, CurrentUser, FormDep, SessionDep
 from tongban.web.pages import form_error, render
 
 router = APIRouter(include_in_schema=False)
@@ -65,14 +65,6 @@ LABELS = {
 def _require(actor: Account, roles: tuple[Role, ...], message: str) -> None:
     if actor.role not in {r.value for r in roles}:
         raise PermissionDenied(message)
-
-
-async def _form(request: Request) -> FormData:
-    """The submitted form (multipart or urlencoded), read once and cached on the request."""
-    return await request.form()
-
-
-FormDep = Annotated[FormData, Depends(_form)]
 
 
 def _text(form: FormData, name: str) -> str:

@@ -101,9 +101,7 @@ def _claim(session: Session, now: datetime, limit: int) -> list[OutboxMessage]:
     return list(session.scalars(q))
 
 
-def dispatch_pending(
-    factory: sessionmaker[Session], served: str = "*", limit: int = 100
-) -> int:
+def dispatch_pending(factory: sessionmaker[Session], served: str = "*", limit: int = 100) -> int:
     """Deliver due messages, each in its own transaction; returns how many were delivered.
     A failure is recorded on the message and retried with back-off, then parked as dead."""
     delivered = 0
@@ -138,13 +136,19 @@ def _record_failure(factory: sessionmaker[Session], msg_id: uuid.UUID, exc: Exce
         msg.last_error = f"{type(exc).__name__}: {exc}"[:2000]
         if msg.attempts >= MAX_ATTEMPTS:
             msg.status = "dead"
-            log.error("message %s (%s) is dead after %s attempts: %s",
-                      msg.id, msg.type, msg.attempts, msg.last_error)
+            log.error(
+                "message %s (%s) is dead after %s attempts: %s",
+                msg.id,
+                msg.type,
+                msg.attempts,
+                msg.last_error,
+            )
         else:
             delay = BACKOFF_SECONDS[min(msg.attempts - 1, len(BACKOFF_SECONDS) - 1)]
             msg.next_attempt_at = utcnow() + timedelta(seconds=delay)
-            log.warning("message %s (%s) failed, retry in %ss: %s",
-                        msg.id, msg.type, delay, msg.last_error)
+            log.warning(
+                "message %s (%s) failed, retry in %ss: %s", msg.id, msg.type, delay, msg.last_error
+            )
         session.commit()
 
 
@@ -162,7 +166,8 @@ def pending_count(session: Session) -> int:
 def dead_letters(session: Session) -> list[OutboxMessage]:
     return list(
         session.scalars(
-            select(OutboxMessage).where(OutboxMessage.status == "dead").order_by(
-                OutboxMessage.created_at)
+            select(OutboxMessage)
+            .where(OutboxMessage.status == "dead")
+            .order_by(OutboxMessage.created_at)
         )
     )

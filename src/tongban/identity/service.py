@@ -106,7 +106,9 @@ def authenticate(session: Session, username: str, password: str) -> Account:
             _hasher.verify(_DUMMY_HASH, password + "x")
         raise NotAuthenticated("用户名或密码错误", type="bad-credentials")
     if account.locked_until and account.locked_until > now:
-        raise NotAuthenticated("登录失败次数过多，账户已暂时锁定，请稍后再试", type="account-locked")
+        raise NotAuthenticated(
+            "登录失败次数过多，账户已暂时锁定，请稍后再试", type="account-locked"
+        )
     try:
         _hasher.verify(account.password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
@@ -134,7 +136,9 @@ def issue_token(session: Session, account: Account, name: str = "api") -> tuple[
     token = "tb_" + secrets.token_urlsafe(32)
     expires = utcnow() + TOKEN_LIFETIME
     session.add(
-        ApiToken(account_id=account.id, token_hash=_token_hash(token), name=name, expires_at=expires)
+        ApiToken(
+            account_id=account.id, token_hash=_token_hash(token), name=name, expires_at=expires
+        )
     )
     session.flush()
     return token, expires
@@ -204,7 +208,9 @@ def register_applicant(
     from tongban.regions import service as regions
 
     if role not in (Role.RESIDENT, Role.ENTERPRISE):
-        raise ValidationFailed("只能注册个人或法人账户", errors=[{"field": "role", "message": "无效"}])
+        raise ValidationFailed(
+            "只能注册个人或法人账户", errors=[{"field": "role", "message": "无效"}]
+        )
     try:
         city = regions.get_city(session, city_code)
     except NotFound:
@@ -214,17 +220,30 @@ def register_applicant(
     col = Account.id_number if role == Role.RESIDENT else Account.credit_code
     value = id_number if role == Role.RESIDENT else credit_code
     try:
-        value = validate_id_number(value or "") if role == Role.RESIDENT else validate_credit_code(value or "")
+        value = (
+            validate_id_number(value or "")
+            if role == Role.RESIDENT
+            else validate_credit_code(value or "")
+        )
     except ValueError:
         pass  # create_account reports it with the field name
     else:
         if session.scalar(select(Account.id).where(col == value)):
             field = "id_number" if role == Role.RESIDENT else "credit_code"
-            raise Conflict("该证件号码已注册，请直接登录", type="identifier-taken",
-                           errors=[{"field": field, "message": "已注册"}])
+            raise Conflict(
+                "该证件号码已注册，请直接登录",
+                type="identifier-taken",
+                errors=[{"field": field, "message": "已注册"}],
+            )
     return create_account(
-        session, username=username, password=password, role=role, display_name=display_name,
+        session,
+        username=username,
+        password=password,
+        role=role,
+        display_name=display_name,
         id_number=id_number if role == Role.RESIDENT else None,
         credit_code=credit_code if role == Role.ENTERPRISE else None,
-        phone=phone, jurisdiction_code=city.jurisdiction_code, city_code=city.code,
+        phone=phone,
+        jurisdiction_code=city.jurisdiction_code,
+        city_code=city.code,
     )

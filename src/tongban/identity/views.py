@@ -4,13 +4,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
-from starlette.concurrency import run_in_threadpool
 
 from tongban.errors import DomainError, NotAuthenticated
 from tongban.identity import service
 from tongban.identity.domain import Role
 from tongban.identity.models import Account
-from tongban.web.deps import CsrfChecked, OptionalUser, SessionDep
+from tongban.web.deps import CsrfChecked, FormDep, OptionalUser, SessionDep
 from tongban.web.pages import form_error, render
 
 router = APIRouter(include_in_schema=False)
@@ -54,8 +53,13 @@ def login(
     except NotAuthenticated as e:
         # The failure counter is part of this request's unit of work and is committed.
         return render(
-            request, "identity/login.html", None, status_code=400,
-            next=next, error=e.detail, username=username,
+            request,
+            "identity/login.html",
+            None,
+            status_code=400,
+            next=next,
+            error=e.detail,
+            username=username,
         )
     request.session.clear()
     request.session["account_id"] = str(account.id)
@@ -74,8 +78,14 @@ def _register_page(request: Request, session: Any, status_code: int = 200, **ctx
     ctx.setdefault("values", {})
     ctx.setdefault("errors", {})
     ctx.setdefault("message", None)
-    return render(request, "identity/register.html", None, status_code=status_code,
-                  cities=regions.list_cities(session), **ctx)
+    return render(
+        request,
+        "identity/register.html",
+        None,
+        status_code=status_code,
+        cities=regions.list_cities(session),
+        **ctx,
+    )
 
 
 @router.get("/register")
@@ -84,24 +94,30 @@ def register_page(request: Request, session: SessionDep) -> Response:
 
 
 @router.post("/register", dependencies=[CsrfChecked])
-async def register(request: Request, session: SessionDep) -> Response:
-    form = await request.form()
+def register(request: Request, session: SessionDep, form: FormDep) -> Response:
     values = {k: str(v).strip() for k, v in form.items() if k not in ("csrf_token",)}
     role = values.get("role", "resident")
     try:
-        account = await run_in_threadpool(
-            service.register_applicant, session,
-            username=values.get("username", ""), password=str(form.get("password", "")),
-            role=role, display_name=values.get("display_name", ""),
+        account = service.register_applicant(
+            session,
+            username=values.get("username", ""),
+            password=str(form.get("password", "")),
+            role=role,
+            display_name=values.get("display_name", ""),
             city_code=values.get("city_code", ""),
             id_number=values.get("id_number") or None,
-            credit_code=values.get("credit_code") or None, phone=values.get("phone") or None,
+            credit_code=values.get("credit_code") or None,
+            phone=values.get("phone") or None,
         )
     except DomainError as e:
         form_error(session)
         values.pop("password", None)
         return _register_page(
-            request, session, status_code=e.status, values=values, message=e.detail,
+            request,
+            session,
+            status_code=e.status,
+            values=values,
+            message=e.detail,
             errors={err["field"]: err["message"] for err in e.errors},
         )
     request.session.clear()

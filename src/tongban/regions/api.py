@@ -29,7 +29,9 @@ def districts(session: SessionDep) -> object:
 
 @router.get("/authorities", response_model=list[AuthorityPublic])
 def authorities(
-    session: SessionDep, jurisdiction: str | None = None, city: str | None = None,
+    session: SessionDep,
+    jurisdiction: str | None = None,
+    city: str | None = None,
     type: str | None = None,
 ) -> object:
     """Authorities that matters are assigned to."""

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.datastructures import FormData
 
 from tongban.errors import NotAuthenticated, PermissionDenied
 from tongban.identity import service as identity
@@ -83,3 +84,12 @@ async def verify_csrf(request: Request) -> None:
 
 
 CsrfChecked = Depends(verify_csrf)
+
+
+async def _form(request: Request) -> FormData:
+    """The submitted form (multipart or urlencoded), read once and cached on the request,
+    so that page handlers can stay synchronous (database work off the event loop)."""
+    return await request.form()
+
+
+FormDep = Annotated[FormData, Depends(_form)]

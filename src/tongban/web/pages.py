@@ -41,7 +41,9 @@ def home(request: Request, session: SessionDep, user: OptionalUser) -> Response:
     from tongban.regions import service as regions
 
     return render(
-        request, "home.html", user,
+        request,
+        "home.html",
+        user,
         jurisdictions=regions.list_jurisdictions(session),
         city_count=len(regions.list_cities(session)),
     )

@@ -59,7 +59,11 @@ def wants_json(request: Request) -> bool:
 
 
 def problem(
-    status: int, type_: str, title: str, detail: str, errors: list[dict[str, Any]] | None = None,
+    status: int,
+    type_: str,
+    title: str,
+    detail: str,
+    errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
@@ -81,7 +85,9 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
 def _page_error(request: Request, status: int, title: str, detail: str) -> Response:
     templates = request.app.state.templates
     return templates.TemplateResponse(
-        request, "error.html", {"title": title, "detail": detail, "status": status},
+        request,
+        "error.html",
+        {"title": title, "detail": detail, "status": status},
         status_code=status,
     )
 
@@ -117,8 +123,13 @@ def install(app: FastAPI) -> None:
         if exc.status_code == 404:
             detail = "您访问的资源不存在"
         if wants_json(request):
-            return problem(exc.status_code, f"http-{exc.status_code}", title, detail,
-                           headers=getattr(exc, "headers", None))
+            return problem(
+                exc.status_code,
+                f"http-{exc.status_code}",
+                title,
+                detail,
+                headers=getattr(exc, "headers", None),
+            )
         return _page_error(request, exc.status_code, title, detail)
 
     @app.exception_handler(Exception)

@@ -14,21 +14,32 @@ from builders import SIMPLE_FORM, SIMPLE_MATTER, TINY_PDF, make_officer, make_re
 
 
 def _upload(client, headers, code="id_card", data=TINY_PDF, name="id.pdf"):
-    return client.post("/api/v1/attachments", headers=headers, data={"material_code": code},
-                       files={"file": (name, data, "application/pdf")})
+    return client.post(
+        "/api/v1/attachments",
+        headers=headers,
+        data={"material_code": code},
+        files={"file": (name, data, "application/pdf")},
+    )
 
 
 def _body(att_id, **kw):
-    body = {"matter_code": SIMPLE_MATTER, "competent_jurisdiction": "320000",
-            "competent_city": "320500", "form_data": dict(SIMPLE_FORM), "consent": True,
-            "attachment_ids": [att_id]}
+    body = {
+        "matter_code": SIMPLE_MATTER,
+        "competent_jurisdiction": "320000",
+        "competent_city": "320500",
+        "form_data": dict(SIMPLE_FORM),
+        "consent": True,
+        "attachment_ids": [att_id],
+    }
     body.update(kw)
     return body
 
 
 def _counts(session):
-    return (session.scalar(select(func.count()).select_from(Case)),
-            session.scalar(select(func.count()).select_from(OutboxMessage)))
+    return (
+        session.scalar(select(func.count()).select_from(Case)),
+        session.scalar(select(func.count()).select_from(OutboxMessage)),
+    )
 
 
 def test_submit_follow_and_handle_over_the_api(client, session, factory):
@@ -51,7 +62,9 @@ def test_submit_follow_and_handle_over_the_api(client, session, factory):
     for action in ("accept", "start_review", "approve", "issue_result", "deliver"):
         r = client.post(f"/api/v1/cases/{case['id']}/actions", json={"action": action}, headers=oh)
         assert r.status_code == 200, r.text
-    r = client.post(f"/api/v1/cases/{case['id']}/rating", json={"score": 4, "comment": "好"}, headers=h)
+    r = client.post(
+        f"/api/v1/cases/{case['id']}/rating", json={"score": 4, "comment": "好"}, headers=h
+    )
     assert r.status_code == 201 and r.json()["rectification_opened"] is False
     mine = client.get(f"/api/v1/cases/{case['id']}", headers=h).json()
     assert mine["state"] == "rated" and mine["deadline"] is not None
@@ -93,9 +106,13 @@ def test_bad_submissions_get_problem_json_naming_the_field(client, session, muta
 
 def test_unknown_matter_and_malformed_json(client, session):
     h = token_for(client, make_resident(session))
-    r = client.post("/api/v1/cases", json=_body(None, matter_code="NOPE", attachment_ids=[]), headers=h)
+    r = client.post(
+        "/api/v1/cases", json=_body(None, matter_code="NOPE", attachment_ids=[]), headers=h
+    )
     assert r.status_code == 404 and r.json()["type"].endswith("unknown-matter")
-    r = client.post("/api/v1/cases", content=b"{not json", headers={**h, "content-type": "application/json"})
+    r = client.post(
+        "/api/v1/cases", content=b"{not json", headers={**h, "content-type": "application/json"}
+    )
     assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json")
 
 
@@ -118,7 +135,9 @@ def test_unknown_action_and_missing_reason(client, session, factory):
     resident = make_resident(session)
     officer = make_officer(session, "320500-housing_fund")
     h = token_for(client, resident)
-    case = client.post("/api/v1/cases", json=_body(_upload(client, h).json()["id"]), headers=h).json()
+    case = client.post(
+        "/api/v1/cases", json=_body(_upload(client, h).json()["id"]), headers=h
+    ).json()
     dispatch_pending(factory)
     oh = token_for(client, officer)
     r = client.post(f"/api/v1/cases/{case['id']}/actions", json={"action": "fly"}, headers=oh)

@@ -99,14 +99,21 @@ def test_applicant_actions(session, world, who):
         assert case.state == "correction_requested"
 
 
-@pytest.mark.parametrize("who", ["officer_competent", "clerk_receiving_city", "supervisor_competent", "admin"])
+@pytest.mark.parametrize(
+    "who", ["officer_competent", "clerk_receiving_city", "supervisor_competent", "admin"]
+)
 def test_staff_cannot_apply_online(session, world, who):
     people, _ = world
     actor = people[who]
     att = upload(session, actor)
-    app = service.Application(matter_code=SIMPLE_MATTER, competent_jurisdiction="320000",
-                              competent_city="320500", form_data=dict(SIMPLE_FORM), consent=True,
-                              attachment_ids=[att.id])
+    app = service.Application(
+        matter_code=SIMPLE_MATTER,
+        competent_jurisdiction="320000",
+        competent_city="320500",
+        form_data=dict(SIMPLE_FORM),
+        consent=True,
+        attachment_ids=[att.id],
+    )
     with pytest.raises(PermissionDenied):
         service.submit_online(session, actor, app)
 
@@ -114,10 +121,18 @@ def test_staff_cannot_apply_online(session, world, who):
 @pytest.mark.parametrize("who", ["owner", "officer_competent", "supervisor_competent", "admin"])
 def test_only_clerks_receive_at_a_window(session, world, who):
     people, _ = world
-    applicant = service.WindowApplicant(name="王芳", identifier=people["owner"].id_number or "",
-                                        identity_verified=True, materials_checked=True)
-    app = service.Application(matter_code="YRD-GA-0002", competent_jurisdiction="320000",
-                              competent_city="320500", consent=True)
+    applicant = service.WindowApplicant(
+        name="王芳",
+        identifier=people["owner"].id_number or "",
+        identity_verified=True,
+        materials_checked=True,
+    )
+    app = service.Application(
+        matter_code="YRD-GA-0002",
+        competent_jurisdiction="320000",
+        competent_city="320500",
+        consent=True,
+    )
     with pytest.raises(PermissionDenied):
         service.submit_at_window(session, people[who], applicant, app)
 
@@ -137,7 +152,9 @@ def test_api_enforces_the_same_rules(session, world, client):
     r = client.get(f"/api/v1/cases/{case.number}", headers=owner)
     assert r.status_code == 200 and r.json()["available_actions"] == []
     # The owner sees their own identifier masked only where others look; officers see it whole.
-    r = client.get(f"/api/v1/cases/{case.id}", headers=people_token(client, people["supervisor_competent"]))
+    r = client.get(
+        f"/api/v1/cases/{case.id}", headers=people_token(client, people["supervisor_competent"])
+    )
     assert "*" in r.json()["applicant_identifier_masked"]
     r = client.get("/api/v1/cases", headers={})
     assert r.status_code == 401

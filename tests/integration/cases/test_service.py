@@ -40,7 +40,9 @@ def test_online_submission_routes_to_competent_city_authority_through_the_outbox
     assert case.authority_name == "苏州市住房公积金管理中心"
     assert case.receiving_jurisdiction == "340000" and case.competent_jurisdiction == "320000"
     assert case.number.startswith("340100")
-    msg = session.scalar(select(OutboxMessage).where(OutboxMessage.payload["number"].as_string() == case.number))
+    msg = session.scalar(
+        select(OutboxMessage).where(OutboxMessage.payload["number"].as_string() == case.number)
+    )
     assert msg is not None and msg.type == "case.forwarded" and msg.target_jurisdiction == "320000"
     officer = make_officer(session, OFFICER_AUTH)
     # Not in the officer's queue until the handoff message has been delivered.
@@ -73,13 +75,24 @@ def test_full_lifecycle_with_events_deadline_and_rating(session):
     case = service.act(session, reviewer, case.id, "start_review")
     with pytest.raises(Conflict):
         service.act(session, reviewer, case.id, "approve")  # reviewers do not approve
-    case = walk(session, approver, case, ("approve", "符合条件"), ("issue_result", ""), ("deliver", ""))
+    case = walk(
+        session, approver, case, ("approve", "符合条件"), ("issue_result", ""), ("deliver", "")
+    )
     assert case.state == "delivered" and case.result_text
     rating = service.rate(session, resident, case.id, 5, "很方便")
     assert rating.score == 5 and case.state == "rated"
-    events = session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)).all()
+    events = session.scalars(
+        select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq)
+    ).all()
     assert [e.action for e in events] == [
-        "submit", "forwarded", "accept", "start_review", "approve", "issue_result", "deliver", "rate",
+        "submit",
+        "forwarded",
+        "accept",
+        "start_review",
+        "approve",
+        "issue_result",
+        "deliver",
+        "rate",
     ]
     assert events[2].from_state == "submitted" and events[2].to_state == "accepted"
     assert events[2].actor_id == reviewer.id and events[2].comment == "材料齐全"
@@ -112,7 +125,9 @@ def test_correction_and_resubmission(session):
     with pytest.raises(ValidationFailed):
         service.resubmit(session, resident, case.id, {"proof_purpose": "不存在的用途"})
     extra = upload(session, resident, "id_card")
-    case = service.resubmit(session, resident, case.id, {**SIMPLE_FORM, "loan_city": "合肥"}, [extra.id])
+    case = service.resubmit(
+        session, resident, case.id, {**SIMPLE_FORM, "loan_city": "合肥"}, [extra.id]
+    )
     assert case.state == "submitted" and case.form_data["loan_city"] == "合肥"
     assert len(case.attachments) == 2
 
@@ -123,8 +138,16 @@ def test_bad_rating_opens_rectification_for_the_authority(session):
     case = make_case(session, resident)
     with pytest.raises(PermissionDenied):
         service.rate(session, approver, case.id, 1, "x")
-    walk(session, approver, case, ("accept", ""), ("start_review", ""), ("approve", ""),
-         ("issue_result", ""), ("deliver", ""))
+    walk(
+        session,
+        approver,
+        case,
+        ("accept", ""),
+        ("start_review", ""),
+        ("approve", ""),
+        ("issue_result", ""),
+        ("deliver", ""),
+    )
     with pytest.raises(ValidationFailed):
         service.rate(session, resident, case.id, 2, "")  # 差评 must say why
     service.rate(session, resident, case.id, 2, "等待时间过长")
@@ -151,8 +174,12 @@ def test_consent_mode_and_form_are_validated_and_nothing_is_written(session):
     ]
     for overrides in bad:
         app = service.Application(
-            matter_code=SIMPLE_MATTER, competent_jurisdiction="320000", competent_city="320500",
-            form_data=dict(SIMPLE_FORM), consent=True, attachment_ids=[att.id],
+            matter_code=SIMPLE_MATTER,
+            competent_jurisdiction="320000",
+            competent_city="320500",
+            form_data=dict(SIMPLE_FORM),
+            consent=True,
+            attachment_ids=[att.id],
         )
         for k, v in overrides.items():
             setattr(app, k, v)
@@ -164,8 +191,11 @@ def test_consent_mode_and_form_are_validated_and_nothing_is_written(session):
 def test_required_materials_are_enforced(session):
     resident = make_resident(session)
     app = service.Application(
-        matter_code=SIMPLE_MATTER, competent_jurisdiction="320000", competent_city="320500",
-        form_data=dict(SIMPLE_FORM), consent=True,
+        matter_code=SIMPLE_MATTER,
+        competent_jurisdiction="320000",
+        competent_city="320500",
+        form_data=dict(SIMPLE_FORM),
+        consent=True,
     )
     with pytest.raises(ValidationFailed) as e:
         service.submit_online(session, resident, app)
@@ -177,8 +207,12 @@ def test_uploads_cannot_be_reused_or_borrowed(session):
     a, b = make_resident(session), make_resident(session)
     att = upload(session, a)
     app = service.Application(
-        matter_code=SIMPLE_MATTER, competent_jurisdiction="320000", competent_city="320500",
-        form_data=dict(SIMPLE_FORM), consent=True, attachment_ids=[att.id],
+        matter_code=SIMPLE_MATTER,
+        competent_jurisdiction="320000",
+        competent_city="320500",
+        form_data=dict(SIMPLE_FORM),
+        consent=True,
+        attachment_ids=[att.id],
     )
     with pytest.raises(PermissionDenied):
         service.submit_online(session, b, app)
@@ -192,13 +226,24 @@ def test_window_clerk_receives_for_another_jurisdiction(session):
     resident = make_resident(session, city="340100")
     att = upload(session, clerk, "id_card")
     app = service.Application(
-        matter_code="YRD-GA-0002", competent_jurisdiction="320000", competent_city="320500",
-        form_data={"proof_type": "户籍信息证明", "subject_name": "王芳",
-                   "subject_id_number": resident.id_number, "purpose": "办理入学"},
-        consent=True, attachment_ids=[att.id],
+        matter_code="YRD-GA-0002",
+        competent_jurisdiction="320000",
+        competent_city="320500",
+        form_data={
+            "proof_type": "户籍信息证明",
+            "subject_name": "王芳",
+            "subject_id_number": resident.id_number,
+            "purpose": "办理入学",
+        },
+        consent=True,
+        attachment_ids=[att.id],
     )
-    applicant = service.WindowApplicant(name="王芳", identifier=resident.id_number or "",
-                                        identity_verified=False, materials_checked=True)
+    applicant = service.WindowApplicant(
+        name="王芳",
+        identifier=resident.id_number or "",
+        identity_verified=False,
+        materials_checked=True,
+    )
     with pytest.raises(ValidationFailed) as e:
         service.submit_at_window(session, clerk, applicant, app)
     assert e.value.errors[0]["field"] == "identity_verified"
@@ -216,10 +261,15 @@ def test_window_clerk_receives_for_another_jurisdiction(session):
 
 def test_window_applicant_id_number_is_validated(session):
     clerk = make_clerk(session, "310000")
-    applicant = service.WindowApplicant(name="某人", identifier="110105194912310021",
-                                        identity_verified=True, materials_checked=True)
-    app = service.Application(matter_code="YRD-GA-0002", competent_jurisdiction="320000",
-                              competent_city="320500", consent=True)
+    applicant = service.WindowApplicant(
+        name="某人", identifier="110105194912310021", identity_verified=True, materials_checked=True
+    )
+    app = service.Application(
+        matter_code="YRD-GA-0002",
+        competent_jurisdiction="320000",
+        competent_city="320500",
+        consent=True,
+    )
     with pytest.raises(ValidationFailed) as e:
         service.submit_at_window(session, clerk, applicant, app)
     assert any(err["field"] == "applicant_identifier" for err in e.value.errors)
@@ -228,10 +278,19 @@ def test_window_applicant_id_number_is_validated(session):
 def test_joint_application_fans_out_and_completes_when_all_subtasks_do(session):
     resident = make_resident(session, city="340100")
     case = make_case(
-        session, resident, matter="YRD-GJJ-0001", jurisdiction="340000", city="340100",
-        form={"out_center": "苏州市住房公积金管理中心", "out_account": "12345678",
-              "in_center": "合肥市住房公积金管理中心", "new_employer": "合肥某公司"},
-        mode="joint", joint_jurisdictions=["320000"],
+        session,
+        resident,
+        matter="YRD-GJJ-0001",
+        jurisdiction="340000",
+        city="340100",
+        form={
+            "out_center": "苏州市住房公积金管理中心",
+            "out_account": "12345678",
+            "in_center": "合肥市住房公积金管理中心",
+            "new_employer": "合肥某公司",
+        },
+        mode="joint",
+        joint_jurisdictions=["320000"],
     )
     assert len(case.subtasks) == 1
     sub = case.subtasks[0]

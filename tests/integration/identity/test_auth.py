@@ -10,7 +10,9 @@ from builders import PASSWORD, make_resident
 
 def test_token_me_and_revocation(client, session):
     resident = make_resident(session)
-    r = client.post("/api/v1/auth/token", data={"username": resident.username, "password": PASSWORD})
+    r = client.post(
+        "/api/v1/auth/token", data={"username": resident.username, "password": PASSWORD}
+    )
     assert r.status_code == 200
     token = r.json()["access_token"]
     h = {"Authorization": f"Bearer {token}"}
@@ -26,9 +28,13 @@ def test_token_me_and_revocation(client, session):
 def test_bad_credentials_and_lockout(client, session):
     resident = make_resident(session)
     for _ in range(5):
-        r = client.post("/api/v1/auth/token", data={"username": resident.username, "password": "wrong-pass"})
+        r = client.post(
+            "/api/v1/auth/token", data={"username": resident.username, "password": "wrong-pass"}
+        )
         assert r.status_code == 401 and r.json()["detail"] == "用户名或密码错误"
-    r = client.post("/api/v1/auth/token", data={"username": resident.username, "password": PASSWORD})
+    r = client.post(
+        "/api/v1/auth/token", data={"username": resident.username, "password": PASSWORD}
+    )
     assert r.status_code == 401 and r.json()["type"].endswith("account-locked")
     r = client.post("/api/v1/auth/token", data={"username": "nobody", "password": "x"})
     assert r.status_code == 401
@@ -50,13 +56,20 @@ def test_login_page_sets_session_and_requires_csrf(client, session):
     page = client.get("/login")
     assert page.status_code == 200 and "登录" in page.text
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    r = client.post("/login", data={"username": resident.username, "password": PASSWORD},
-                    follow_redirects=False)
+    r = client.post(
+        "/login", data={"username": resident.username, "password": PASSWORD}, follow_redirects=False
+    )
     assert r.status_code == 403  # no CSRF token
-    r = client.post("/login", data={"username": resident.username, "password": "bad-password", "csrf_token": csrf})
+    r = client.post(
+        "/login",
+        data={"username": resident.username, "password": "bad-password", "csrf_token": csrf},
+    )
     assert r.status_code == 400 and "用户名或密码错误" in r.text
-    r = client.post("/login", data={"username": resident.username, "password": PASSWORD, "csrf_token": csrf},
-                    follow_redirects=False)
+    r = client.post(
+        "/login",
+        data={"username": resident.username, "password": PASSWORD, "csrf_token": csrf},
+        follow_redirects=False,
+    )
     assert r.status_code == 303 and r.headers["location"] == "/my/cases"
     assert client.get("/api/v1/me").json()["username"] == resident.username
     cookie = r.headers["set-cookie"].lower()
@@ -67,22 +80,45 @@ def test_resident_registers_through_the_api_and_logs_in(client, session):
     from builders import credit_code, id_number
 
     ident = id_number("330100")
-    body = {"username": "new.resident", "password": "long-enough-pw", "role": "resident",
-            "display_name": "周敏", "id_number": ident, "city_code": "330100"}
+    body = {
+        "username": "new.resident",
+        "password": "long-enough-pw",
+        "role": "resident",
+        "display_name": "周敏",
+        "id_number": ident,
+        "city_code": "330100",
+    }
     r = client.post("/api/v1/accounts", json=body)
     assert r.status_code == 201, r.text
     assert r.json()["jurisdiction_code"] == "330000" and r.json()["role"] == "resident"
     r = client.post("/api/v1/accounts", json={**body, "username": "another"})
     assert r.status_code == 409 and r.json()["errors"][0]["field"] == "id_number"
-    r = client.post("/api/v1/accounts", json={**body, "username": "xx2", "id_number": ident[:-1] + "0" if ident[-1] != "0" else ident[:-1] + "1"})
+    r = client.post(
+        "/api/v1/accounts",
+        json={
+            **body,
+            "username": "xx2",
+            "id_number": ident[:-1] + "0" if ident[-1] != "0" else ident[:-1] + "1",
+        },
+    )
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "id_number"
     r = client.post("/api/v1/accounts", json={**body, "username": "boss", "role": "officer"})
     assert r.status_code == 422
-    r = client.post("/api/v1/accounts", json={"username": "acme", "password": "long-enough-pw",
-                                              "role": "enterprise", "display_name": "某某公司",
-                                              "credit_code": credit_code("320500"), "city_code": "320500"})
+    r = client.post(
+        "/api/v1/accounts",
+        json={
+            "username": "acme",
+            "password": "long-enough-pw",
+            "role": "enterprise",
+            "display_name": "某某公司",
+            "credit_code": credit_code("320500"),
+            "city_code": "320500",
+        },
+    )
     assert r.status_code == 201
-    r = client.post("/api/v1/auth/token", data={"username": "new.resident", "password": "long-enough-pw"})
+    r = client.post(
+        "/api/v1/auth/token", data={"username": "new.resident", "password": "long-enough-pw"}
+    )
     assert r.status_code == 200
 
 
@@ -93,10 +129,19 @@ def test_registration_page_shows_field_errors_and_logs_in(client, session):
 
     page = client.get("/register")
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    bad = {"csrf_token": csrf, "role": "resident", "display_name": "吴昊", "id_number": "123",
-           "city_code": "340100", "username": "wuhao", "password": "long-enough-pw"}
+    bad = {
+        "csrf_token": csrf,
+        "role": "resident",
+        "display_name": "吴昊",
+        "id_number": "123",
+        "city_code": "340100",
+        "username": "wuhao",
+        "password": "long-enough-pw",
+    }
     r = client.post("/register", data=bad)
     assert r.status_code == 422 and "身份证号码无效" in r.text and 'value="吴昊"' in r.text
-    r = client.post("/register", data={**bad, "id_number": id_number("340100")}, follow_redirects=False)
+    r = client.post(
+        "/register", data={**bad, "id_number": id_number("340100")}, follow_redirects=False
+    )
     assert r.status_code == 303 and r.headers["location"] == "/my/cases"
     assert client.get("/api/v1/me").json()["username"] == "wuhao"

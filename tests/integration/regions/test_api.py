@@ -13,8 +13,17 @@ def test_cities_and_jurisdictions(client):
 def test_every_jurisdiction_and_city_has_each_authority(session):
     for city in service.list_cities(session):
         types = {a.type for a in service.list_authorities(session, city_code=city.code)}
-        assert {"public_security", "human_resources", "medical_insurance", "market_regulation",
-                "civil_affairs", "housing_fund", "real_estate", "health", "transport"} <= types
+        assert {
+            "public_security",
+            "human_resources",
+            "medical_insurance",
+            "market_regulation",
+            "civil_affairs",
+            "housing_fund",
+            "real_estate",
+            "health",
+            "transport",
+        } <= types
     prov = service.list_authorities(session, jurisdiction_code="320000", type_="public_security")
     assert {a.name for a in prov} >= {"江苏省公安厅", "苏州市公安局"}
     a = service.competent_authority(session, "public_security", "province", "310000", None)

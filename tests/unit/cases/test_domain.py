@@ -70,7 +70,9 @@ def test_refused_and_rated_are_terminal():
 
 def test_allowed_actions_by_actor():
     assert allowed_actions(CaseState.SUBMITTED, Actor.REVIEWER) == [
-        Action.ACCEPT, Action.REFUSE, Action.REQUEST_CORRECTION,
+        Action.ACCEPT,
+        Action.REFUSE,
+        Action.REQUEST_CORRECTION,
     ]
     assert allowed_actions(CaseState.UNDER_REVIEW, Actor.REVIEWER) == []
     assert allowed_actions(CaseState.UNDER_REVIEW, Actor.APPROVER) == [Action.APPROVE, Action.DENY]

@@ -37,8 +37,12 @@ def test_demonstration_zone_districts_belong_to_their_cities():
 
 
 def test_names_and_abbreviations():
-    assert authority_name("苏州市", AuthorityType.PUBLIC_SECURITY, provincial=False) == "苏州市公安局"
-    assert authority_name("江苏省", AuthorityType.PUBLIC_SECURITY, provincial=True) == "江苏省公安厅"
+    assert (
+        authority_name("苏州市", AuthorityType.PUBLIC_SECURITY, provincial=False) == "苏州市公安局"
+    )
+    assert (
+        authority_name("江苏省", AuthorityType.PUBLIC_SECURITY, provincial=True) == "江苏省公安厅"
+    )
     assert short_name("340000", "安徽省") == "皖"
     assert is_municipality("310000", ["310000"])
     assert not is_municipality("320000", ["320100", "320200"])
