@@ -18,6 +18,8 @@ db_app = typer.Typer(help="Database schema")
 demo_app = typer.Typer(help="The demo federation", invoke_without_command=True)
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
+calendar_app = typer.Typer(help="The working-day calendar")
+app.add_typer(calendar_app, name="calendar")
 
 
 def _logging() -> None:
@@ -100,6 +102,47 @@ def demo_accounts(
         return
     for r in rows:
         typer.echo(f"{r['username']:40} {r['role']:11} {r['password']}")
+
+
+@calendar_app.command("override")
+def calendar_override(
+    day: Annotated[str, typer.Argument(help="YYYY-MM-DD")],
+    holiday: Annotated[
+        bool, typer.Option("--holiday/--workday", help="Declare a holiday or a working day")
+    ] = True,
+    note: Annotated[str, typer.Option(help="e.g. the State Council notice")] = "",
+) -> None:
+    """Declare a day a holiday or a working day (a year the calendar library does not know
+    yet, or a local arrangement); deadlines computed afterwards honour it."""
+    from datetime import date
+
+    from tongban.calendar import service as calendar
+    from tongban.db import transaction
+
+    try:
+        parsed = date.fromisoformat(day)
+    except ValueError:
+        raise typer.BadParameter("日期格式应为 YYYY-MM-DD") from None
+    with transaction() as session:
+        calendar.set_override(session, parsed, is_workday=not holiday, note=note)
+    typer.echo(f"{parsed}: {'holiday' if holiday else 'working day'}")
+
+
+@calendar_app.command("check")
+def calendar_check(
+    year: Annotated[int, typer.Argument(help="Year to check")],
+) -> None:
+    """Say whether the installed calendar library knows the official calendar of a year."""
+    from tongban.calendar.domain import library_covers
+
+    if library_covers(year):
+        typer.echo(f"{year}: official calendar known")
+    else:
+        typer.echo(
+            f"{year}: NOT known to the installed chinese-calendar; Monday-Friday fallback "
+            "plus any overrides (tongban calendar override)"
+        )
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

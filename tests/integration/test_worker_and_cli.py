@@ -99,3 +99,33 @@ def test_cli_upgrade_demo_and_accounts(tmp_path):
     assert len(clerks) == 41
     officer = next(a for a in accounts if a["username"] == "320500-public_security-approver")
     assert officer["authority"] == "320500-public_security" and officer["city_code"] == "320500"
+
+
+def test_cli_calendar_override_changes_deadlines(tmp_path):
+    from datetime import date as d
+
+    from tongban.calendar import service as calendar
+    from tongban.db import make_engine, session_factory
+
+    url = f"sqlite:///{tmp_path / 'cal.db'}"
+    env = {**os.environ, "TONGBAN_DATABASE_URL": url}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "tongban", *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    assert cli("db", "upgrade").returncode == 0
+    assert cli("calendar", "check", "2026").returncode == 0
+    assert cli("calendar", "check", "2099").returncode == 1
+    assert cli("calendar", "override", "2099-01-01", "--holiday", "--note", "元旦").returncode == 0
+    assert cli("calendar", "override", "not-a-date").returncode != 0
+    engine = make_engine(url)
+    with session_factory(engine)() as s:
+        assert calendar.add_working_days(s, d(2098, 12, 31), 1) == d(2099, 1, 2)
+    engine.dispose()
