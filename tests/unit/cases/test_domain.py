@@ -100,3 +100,36 @@ def test_rating_rules():
 
 def test_case_number_is_city_day_sequence():
     assert case_number("320500", "20261123", 42) == "32050020261123000042"
+
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@given(
+    st.lists(st.tuples(st.sampled_from(list(Action)), st.sampled_from(list(Actor))), max_size=30)
+)
+def test_random_walks_only_follow_the_table(steps):
+    """Whatever is attempted, a case only ever moves along TRANSITIONS, by an allowed actor."""
+    state = CaseState.SUBMITTED
+    for action, actor in steps:
+        rule = TRANSITIONS.get((state, action))
+        if rule is not None and actor in rule[1]:
+            assert action in allowed_actions(state, actor)
+            state = next_state(state, action, actor)
+            assert state is rule[0]
+        else:
+            assert action not in allowed_actions(state, actor)
+            with pytest.raises(IllegalTransition):
+                next_state(state, action, actor)
+
+
+def test_every_state_is_reachable_from_submitted():
+    seen, frontier = {CaseState.SUBMITTED}, [CaseState.SUBMITTED]
+    while frontier:
+        s = frontier.pop()
+        for (src, _action), (dst, _who) in TRANSITIONS.items():
+            if src == s and dst not in seen:
+                seen.add(dst)
+                frontier.append(dst)
+    assert seen == set(CaseState)
