@@ -19,7 +19,7 @@ from tongban.cases.domain import Action, Actor, CaseState, DeliveryMethod, Mode
 from tongban.cases.models import Case, CaseEvent, CaseNumberCounter, Rating, Rectification
 from tongban.catalog import service as catalog
 from tongban.db import utcnow
-from tongban.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from tongban.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
 from tongban.exchange import service as exchange
 from tongban.identity import service as identity
 from tongban.identity.domain import Duty, Role, validate_credit_code, validate_id_number
@@ -400,8 +400,15 @@ def submit_at_window(
         errors.append({"field": "identity_verified", "message": "须当面核验申请人身份证件"})
     if not applicant.materials_checked:
         errors.append({"field": "materials_checked", "message": "须核对申请材料原件"})
+    if app.mode == Mode.ONLINE:
+        app.mode = Mode.PROXY.value
     if errors:
-        raise ValidationFailed("申请人信息有误", errors=errors)
+        # Report what is wrong with the application too, so the clerk fixes it all at once.
+        try:
+            _validate_application(session, app)
+        except DomainError as e:
+            errors.extend(e.errors)
+        raise ValidationFailed("申请信息有误", errors=errors)
     if app.mode == Mode.ONLINE:
         app.mode = Mode.PROXY.value
     col = Account.id_number if applicant.applicant_type == Role.RESIDENT else Account.credit_code

@@ -272,7 +272,9 @@ def test_window_applicant_id_number_is_validated(session):
     )
     with pytest.raises(ValidationFailed) as e:
         service.submit_at_window(session, clerk, applicant, app)
-    assert any(err["field"] == "applicant_identifier" for err in e.value.errors)
+    fields = {err["field"] for err in e.value.errors}
+    # The applicant's and the application's faults come back together.
+    assert {"applicant_identifier", "form_data.proof_type"} <= fields
 
 
 def test_joint_application_fans_out_and_completes_when_all_subtasks_do(session):
