@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -28,12 +29,11 @@ def add_working_days(session: Session, start: date, days: int) -> date:
     return domain.add_working_days(start, days, overrides(session))
 
 
-def is_workday(session: Session, day: date) -> bool:
-    return domain.is_workday(day, overrides(session))
-
-
-def deadline_flag(session: Session, today: date, deadline: date, warning_days: int) -> str:
-    return domain.deadline_flag(today, deadline, warning_days, overrides(session))
+def deadline_flagger(session: Session, today: date, warning_days: int) -> Callable[[date], str]:
+    """ok | approaching | overdue for deadlines seen from `today`; the overrides are read
+    once, so a job can flag many items with one query."""
+    days = overrides(session)
+    return lambda deadline: domain.deadline_flag(today, deadline, warning_days, days)
 
 
 def set_override(session: Session, day: date, is_workday: bool, note: str = "") -> None:

@@ -278,6 +278,28 @@ def _create(
     return case
 
 
+#: What a 多地联办 sub-task takes over from its parent application unchanged.
+_INHERITED = (
+    "matter_code",
+    "applicant_id",
+    "applicant_type",
+    "applicant_name",
+    "applicant_identifier",
+    "applicant_phone",
+    "channel",
+    "receiving_jurisdiction",
+    "receiving_city",
+    "clerk_id",
+    "identity_verified",
+    "form_data",
+    "consent",
+    "delivery_method",
+    "delivery_address",
+    "time_limit_days",
+    "submitted_at",
+)
+
+
 def _fan_out(
     session: Session, parent: Case, matter: Any, app: Application, actor: Account | None
 ) -> None:
@@ -292,31 +314,15 @@ def _fan_out(
         for t in types:
             auth = regions.competent_authority(session, t, "province", j.code, None)
             sub = Case(
+                **{c: getattr(parent, c) for c in _INHERITED},
                 number=_next_number(session, parent.receiving_city),
-                matter_code=parent.matter_code,
                 matter_name=f"{parent.matter_name}（联办：{auth.name}）",
-                applicant_id=parent.applicant_id,
-                applicant_type=parent.applicant_type,
-                applicant_name=parent.applicant_name,
-                applicant_identifier=parent.applicant_identifier,
-                applicant_phone=parent.applicant_phone,
-                channel=parent.channel,
                 mode=Mode.JOINT.value,
-                receiving_jurisdiction=parent.receiving_jurisdiction,
-                receiving_city=parent.receiving_city,
-                clerk_id=parent.clerk_id,
-                identity_verified=parent.identity_verified,
                 competent_jurisdiction=auth.jurisdiction_code,
                 competent_city=auth.city_code,
                 authority_id=auth.id,
                 authority_name=auth.name,
                 state=CaseState.SUBMITTED.value,
-                form_data=parent.form_data,
-                consent=parent.consent,
-                delivery_method=parent.delivery_method,
-                delivery_address=parent.delivery_address,
-                time_limit_days=parent.time_limit_days,
-                submitted_at=parent.submitted_at,
                 parent=parent,
             )
             session.add(sub)
@@ -409,8 +415,6 @@ def submit_at_window(
         except DomainError as e:
             errors.extend(e.errors)
         raise ValidationFailed("申请信息有误", errors=errors)
-    if app.mode == Mode.ONLINE:
-        app.mode = Mode.PROXY.value
     col = Account.id_number if applicant.applicant_type == Role.RESIDENT else Account.credit_code
     account = session.scalar(select(Account).where(col == ident))
     if app.phone is None:
@@ -754,15 +758,13 @@ def close_rectification(
 def refresh_deadlines(session: Session, today: date, warning_days: int) -> dict[str, int]:
     """Mark open cases whose deadline approaches or has passed; returns counts per flag."""
     counts = {"ok": 0, "approaching": 0, "overdue": 0}
-    overrides = calendar.overrides(session)
-    from tongban.calendar import domain as cal
-
+    flag_for = calendar.deadline_flagger(session, today, warning_days)
     stmt = select(Case).where(
         Case.state.in_([s.value for s in domain.CLOCK_RUNNING]), Case.deadline.is_not(None)
     )
     for case in session.scalars(stmt):
         assert case.deadline is not None
-        flag = cal.deadline_flag(today, case.deadline, warning_days, overrides)
+        flag = flag_for(case.deadline)
         counts[flag] += 1
         if case.deadline_flag != flag:
             case.deadline_flag = flag

@@ -150,24 +150,3 @@ def _record_failure(factory: sessionmaker[Session], msg_id: uuid.UUID, exc: Exce
                 "message %s (%s) failed, retry in %ss: %s", msg.id, msg.type, delay, msg.last_error
             )
         session.commit()
-
-
-def pending_count(session: Session) -> int:
-    from sqlalchemy import func
-
-    return int(
-        session.scalar(
-            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "pending")
-        )
-        or 0
-    )
-
-
-def dead_letters(session: Session) -> list[OutboxMessage]:
-    return list(
-        session.scalars(
-            select(OutboxMessage)
-            .where(OutboxMessage.status == "dead")
-            .order_by(OutboxMessage.created_at)
-        )
-    )

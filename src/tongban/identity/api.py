@@ -4,12 +4,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from fastapi.security import OAuth2PasswordRequestForm
-from sqlalchemy.orm import Session
 
 from tongban.db import utcnow
+from tongban.errors import NotAuthenticated
 from tongban.identity import service
 from tongban.identity.schemas import AccountPublic, RegistrationCreate, TokenPublic
-from tongban.web.deps import CurrentUser, SessionDep, get_session
+from tongban.web.deps import CurrentUser, SessionDep
 
 router = APIRouter(prefix="/api/v1", tags=["identity"])
 
@@ -17,14 +17,13 @@ router = APIRouter(prefix="/api/v1", tags=["identity"])
 @router.post("/auth/token", response_model=TokenPublic)
 def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
-    # A failed login must still record the failure count, so this session commits
-    # even when authentication fails: it is a separate unit of work.
-    session: Annotated[Session, Depends(get_session, scope="function")],
+    session: SessionDep,
 ) -> TokenPublic:
     """OAuth2 password grant: exchange username and password for a bearer token."""
     try:
         account = service.authenticate(session, form.username, form.password)
-    except Exception:
+    except NotAuthenticated:
+        # The failure count is what throttles guessing: keep it although the request fails.
         session.commit()
         raise
     value, expires = service.issue_token(session, account)

@@ -58,8 +58,3 @@ def mask_id_number(value: str | None) -> str:
     if len(value) <= 8:
         return "*" * len(value)
     return value[:4] + "*" * (len(value) - 8) + value[-4:]
-
-
-def id_number_home_city(value: str) -> str:
-    """The city (GB/T 2260, xxxx00) an ID number was first issued in."""
-    return value[:4] + "00"

@@ -1,7 +1,6 @@
 import pytest
 
 from tongban.identity.domain import (
-    id_number_home_city,
     mask_id_number,
     validate_credit_code,
     validate_id_number,
@@ -30,4 +29,3 @@ def test_credit_code():
 def test_masking():
     assert mask_id_number("320102199001011234") == "3201**********1234"
     assert mask_id_number(None) == ""
-    assert id_number_home_city("320102199001011234") == "320100"
