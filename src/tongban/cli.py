@@ -22,6 +22,25 @@ calendar_app = typer.Typer(help="The working-day calendar")
 app.add_typer(calendar_app, name="calendar")
 
 
+def _add_context_commands() -> None:
+    from tongban.audit.cli import app as audit_app
+    from tongban.exchange.cli import app as exchange_app
+    from tongban.keys.cli import app as keys_app
+    from tongban.licences.cli import app as licence_app
+    from tongban.licences.cli import trust_app
+    from tongban.medical.cli import app as medical_app
+
+    app.add_typer(keys_app, name="keys")
+    app.add_typer(exchange_app, name="exchange")
+    app.add_typer(licence_app, name="licence")
+    app.add_typer(trust_app, name="trust")
+    app.add_typer(audit_app, name="audit")
+    app.add_typer(medical_app, name="medical")
+
+
+_add_context_commands()
+
+
 def _logging() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -65,7 +84,7 @@ def worker_cmd(
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = "head") -> None:
+def db_upgrade(revision: str = "heads") -> None:
     """Migrate the database to the latest schema."""
     from tongban.migrate import upgrade
 

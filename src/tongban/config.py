@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,6 +39,11 @@ class Settings(BaseSettings):
     login_lock_minutes: int = 15
     #: Working days before the deadline at which an open case is flagged as approaching.
     deadline_warning_days: int = 2
+    #: Signature suite of newly generated keys: EdDSA (Ed25519) or SM2 (SM2 with SM3).
+    signature_alg: Literal["EdDSA", "SM2"] = "EdDSA"
+    #: Encrypts the private keys stored in this node's database (PKCS#8); unset stores
+    #: them unencrypted, which is fine only where the database itself is protected.
+    key_passphrase: str | None = None
 
 
 @lru_cache

@@ -79,12 +79,12 @@ def create_app(
             s.execute(text("SELECT 1"))
         return {"status": "ok", "version": __version__, "node": settings.node_id}
 
-    from tongban import cases, catalog, identity, regions
+    from tongban import audit, cases, catalog, evidence, identity, licences, medical, regions
     from tongban.web.pages import router as pages
 
     app.include_router(pages)
 
-    for context in (regions, identity, catalog, cases):
+    for context in (regions, identity, catalog, cases, licences, evidence, audit, medical):
         register = getattr(context, "register", None)
         if register is not None:
             register(app)

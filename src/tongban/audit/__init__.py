@@ -1,0 +1,8 @@
+"""The tamper-evident audit chain of this node: hash-linked entries and signed
+checkpoints. Part of the `exchange` context of DESIGN.md, kept in its own package."""
+
+from fastapi import FastAPI
+
+
+def register(app: FastAPI) -> None:
+    """Mount this context's routers."""

@@ -1,0 +1,149 @@
+"""Use cases on signing keys: the current key for a purpose, rotation, the public set."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tongban.config import get_settings
+from tongban.crypto.signing import Alg, PrivateKey, PublicKey, generate, load_private_pem
+from tongban.crypto.signing import public_from_jwk as _public_from_jwk
+from tongban.db import utcnow
+from tongban.errors import NotFound
+from tongban.keys.models import SigningKey
+
+PURPOSES = ("licence", "node", "audit", "root")
+
+_private_cache: dict[str, PrivateKey] = {}
+
+
+def _passphrase() -> bytes | None:
+    value = get_settings().key_passphrase
+    return value.encode() if value else None
+
+
+def default_alg() -> Alg:
+    """The suite new keys use (TONGBAN_SIGNATURE_ALG: EdDSA or SM2)."""
+    return Alg(get_settings().signature_alg)
+
+
+def _private(row: SigningKey) -> PrivateKey:
+    key = _private_cache.get(row.kid)
+    if key is None:
+        if row.private_pem is None:
+            raise NotFound(f"密钥 {row.kid} 的私钥不在本节点")
+        key = load_private_pem(row.private_pem, _passphrase())
+        _private_cache[row.kid] = key
+    return key
+
+
+def create_key(
+    session: Session, purpose: str, owner: str, alg: Alg | str | None = None
+) -> SigningKey:
+    """Generate and store a new key pair for (purpose, owner)."""
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown key purpose {purpose}")
+    key = generate(alg or default_alg())
+    row = SigningKey(
+        kid=key.kid,
+        purpose=purpose,
+        owner=owner,
+        alg=str(key.alg),
+        public_jwk=key.public().jwk(),
+        private_pem=key.pem(_passphrase()),
+    )
+    session.add(row)
+    session.flush()
+    _private_cache[row.kid] = key
+    return row
+
+
+def current_row(session: Session, purpose: str, owner: str) -> SigningKey | None:
+    """The newest key of (purpose, owner) that still signs, if any."""
+    return session.scalars(
+        select(SigningKey)
+        .where(
+            SigningKey.purpose == purpose,
+            SigningKey.owner == owner,
+            SigningKey.retired_at.is_(None),
+            SigningKey.private_pem.is_not(None),
+        )
+        .order_by(SigningKey.created_at.desc(), SigningKey.kid)
+        .limit(1)
+    ).first()
+
+
+def signing_key(session: Session, purpose: str, owner: str) -> tuple[PrivateKey, SigningKey]:
+    """The key that signs for (purpose, owner) now; generated on first use."""
+    row = current_row(session, purpose, owner) or create_key(session, purpose, owner)
+    return _private(row), row
+
+
+def rotate(session: Session, purpose: str, owner: str, alg: Alg | str | None = None) -> SigningKey:
+    """Retire the current key (it keeps verifying what it signed) and start a new one."""
+    old = current_row(session, purpose, owner)
+    if old is not None:
+        old.retired_at = utcnow()
+    return create_key(session, purpose, owner, alg or (old.alg if old else None))
+
+
+def withdraw(session: Session, kid: str, at: datetime | None = None) -> SigningKey:
+    """A compromised key: nothing it signed after `at` (default now) verifies."""
+    row = session.get(SigningKey, kid)
+    if row is None:
+        raise NotFound("密钥不存在")
+    row.not_after = at or utcnow()
+    if row.retired_at is None:
+        row.retired_at = row.not_after
+    return row
+
+
+def public_rows(
+    session: Session, purpose: str | None = None, owner: str | None = None
+) -> list[SigningKey]:
+    """Every key this node knows (its own and imported), oldest first."""
+    q = select(SigningKey).order_by(SigningKey.created_at, SigningKey.kid)
+    if purpose is not None:
+        q = q.where(SigningKey.purpose == purpose)
+    if owner is not None:
+        q = q.where(SigningKey.owner == owner)
+    return list(session.scalars(q))
+
+
+def public_key(row: SigningKey) -> PublicKey:
+    return _public_from_jwk(row.public_jwk)
+
+
+def import_public(
+    session: Session,
+    purpose: str,
+    owner: str,
+    jwk: dict[str, Any],
+    *,
+    not_before: datetime | None = None,
+    not_after: datetime | None = None,
+    retired_at: datetime | None = None,
+) -> SigningKey:
+    """Record another node's public key (from the trust list or the federation file)."""
+    pub = _public_from_jwk(jwk)
+    row = session.get(SigningKey, pub.kid)
+    if row is None:
+        row = SigningKey(
+            kid=pub.kid,
+            purpose=purpose,
+            owner=owner,
+            alg=str(pub.alg),
+            public_jwk=pub.jwk(),
+            private_pem=None,
+        )
+        session.add(row)
+    if not_before is not None:
+        row.not_before = not_before
+    row.not_after = not_after
+    if retired_at is not None:
+        row.retired_at = retired_at
+    session.flush()
+    return row

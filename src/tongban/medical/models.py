@@ -1,0 +1,3 @@
+"""ORM tables of this context."""
+
+from __future__ import annotations
