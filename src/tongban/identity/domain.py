@@ -15,6 +15,7 @@ class Role(StrEnum):
     OFFICER = "officer"  # 审核/审批人员 of an authority
     SUPERVISOR = "supervisor"  # 督查督办
     ADMIN = "admin"  # federation operator
+    HOSPITAL = "hospital"  # 医疗机构工作人员 (medical settlement counter)
 
 
 ROLE_LABELS = {
@@ -24,6 +25,7 @@ ROLE_LABELS = {
     Role.OFFICER: "审核/审批人员",
     Role.SUPERVISOR: "督查督办人员",
     Role.ADMIN: "平台管理员",
+    Role.HOSPITAL: "医疗机构工作人员",
 }
 
 APPLICANT_ROLES = frozenset({Role.RESIDENT, Role.ENTERPRISE})

@@ -12,7 +12,19 @@ from fastapi.templating import Jinja2Templates
 from tongban.identity.domain import ROLE_LABELS, Role, mask_id_number
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-CONTEXTS = ("web", "regions", "identity", "calendar", "catalog", "cases", "exchange")
+CONTEXTS = (
+    "web",
+    "regions",
+    "identity",
+    "calendar",
+    "catalog",
+    "cases",
+    "exchange",
+    "licences",
+    "evidence",
+    "audit",
+    "medical",
+)
 
 
 def local_dt(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
