@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# `make bench`: case submissions per second through the HTTP API on PostgreSQL, beside a
-# bare FastAPI endpoint doing one INSERT (see benchmarks/bench_cases.py). Uses the server
-# in TONGBAN_BENCH_PG_URL, or starts a throwaway one on 127.0.0.1 and stops it at the end.
-# Extra arguments go to the benchmark (e.g. --requests 100 --concurrency 2).
+# `make bench`: runs every benchmarks/bench_*.py in turn (or only those named in
+# TONGBAN_BENCH, e.g. TONGBAN_BENCH="cases licences"), each printing its table with the
+# ratio to its reference. Every script takes --pg-url (the PostgreSQL server in
+# TONGBAN_BENCH_PG_URL, or a throwaway one started here on 127.0.0.1 and stopped at the
+# end). Extra arguments go to every benchmark.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pgdir=""
@@ -24,4 +25,9 @@ if [ -z "${TONGBAN_BENCH_PG_URL:-}" ]; then
   export TONGBAN_BENCH_PG_URL
   echo "throwaway PostgreSQL at $TONGBAN_BENCH_PG_URL (fsync off: measures CPU and protocol, not disk)"
 fi
-.venv/bin/python benchmarks/bench_cases.py --pg-url "$TONGBAN_BENCH_PG_URL" "$@"
+names=${TONGBAN_BENCH:-$(ls benchmarks/bench_*.py | sed 's|benchmarks/bench_||; s|\.py$||' | tr '\n' ' ')}
+for name in $names; do
+  echo
+  echo "=== benchmarks/bench_$name.py"
+  .venv/bin/python "benchmarks/bench_$name.py" --pg-url "$TONGBAN_BENCH_PG_URL" "$@"
+done
