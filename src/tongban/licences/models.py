@@ -1,3 +1,137 @@
-"""ORM tables of this context."""
+"""ORM tables of this context: issued licences, their append-only events, the status
+lists this node publishes (or has fetched), serial counters and the use of a licence in
+place of a material (免提交)."""
 
 from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from tongban.db import Base, UTCDateTime, new_id, utcnow
+
+
+class Licence(Base):
+    """One issued e-licence (电子证照). The signed SD-JWT VC is kept for the holder's
+    wallet; its status travels in the jurisdiction's status list at (`status_list`,
+    `status_index`)."""
+
+    __tablename__ = "licence"
+    __table_args__ = (
+        UniqueConstraint("jurisdiction_code", "status_list", "status_index"),
+    )
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    #: GB/T 36904 identifier 1.2.156.3005.2.<type>.<issuer>.<serial>.<version>.<check>
+    identifier: Mapped[str] = mapped_column(String(120), unique=True)
+    type_code: Mapped[str] = mapped_column(String(40), index=True)
+    #: resident | enterprise
+    holder_type: Mapped[str] = mapped_column(String(20))
+    #: ID number or unified social credit code of the holder.
+    holder_identifier: Mapped[str] = mapped_column(String(18), index=True)
+    holder_name: Mapped[str] = mapped_column(String(120))
+    holder_account_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("account.id"), index=True
+    )
+    jurisdiction_code: Mapped[str] = mapped_column(ForeignKey("jurisdiction.code"), index=True)
+    authority_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("authority.id"), index=True)
+    authority_name: Mapped[str] = mapped_column(String(80))
+    #: The issuer's 18-character credit code used in the identifier.
+    issuer_code: Mapped[str] = mapped_column(String(18))
+    serial: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    claims: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    valid_from: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: valid | suspended | revoked
+    status: Mapped[str] = mapped_column(String(12), default="valid", index=True)
+    status_list: Mapped[int] = mapped_column(Integer)
+    status_index: Mapped[int] = mapped_column(Integer)
+    status_uri: Mapped[str] = mapped_column(String(300))
+    #: The issued SD-JWT VC (compact, every disclosure included).
+    compact: Mapped[str] = mapped_column(Text)
+    kid: Mapped[str] = mapped_column(String(64))
+    alg: Mapped[str] = mapped_column(String(10))
+    #: The case whose delivery produced it, if any.
+    case_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("service_case.id"), index=True)
+    #: direct | case | bulk | demo
+    source: Mapped[str] = mapped_column(String(10), default="direct")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    events: Mapped[list[LicenceEvent]] = relationship(
+        back_populates="licence", order_by="LicenceEvent.seq", cascade="all, delete-orphan"
+    )
+
+
+class LicenceEvent(Base):
+    """Append-only history of a licence: issued, suspended, reinstated, revoked."""
+
+    __tablename__ = "licence_event"
+    __table_args__ = (UniqueConstraint("licence_id", "seq"),)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    licence_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("licence.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(20))
+    from_status: Mapped[str | None] = mapped_column(String(12))
+    to_status: Mapped[str] = mapped_column(String(12))
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("account.id"))
+    actor_name: Mapped[str] = mapped_column(String(80))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    licence: Mapped[Licence] = relationship(back_populates="events")
+
+
+class LicenceSerial(Base):
+    """Per licence type and issuer, the last GB/T 36904 serial handed out."""
+
+    __tablename__ = "licence_serial"
+    type_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    issuer_code: Mapped[str] = mapped_column(String(18), primary_key=True)
+    last: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class StatusListToken(Base):
+    """A status list as a signed `statuslist+jwt`: built here for the jurisdictions whose
+    licences this node issues (`own`), or fetched from the node that publishes it.
+    `token` NULL means a status changed since it was built: rebuild before serving."""
+
+    __tablename__ = "licence_status_list"
+    jurisdiction_code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    list_no: Mapped[int] = mapped_column(Integer, primary_key=True)
+    own: Mapped[bool] = mapped_column(Boolean, default=True)
+    uri: Mapped[str] = mapped_column(String(300))
+    token: Mapped[str | None] = mapped_column(Text)
+    built_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LicenceUse(Base):
+    """免提交: a case material satisfied by the applicant's licence, with each verification
+    (at submission, again at the decision)."""
+
+    __tablename__ = "licence_use"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("service_case.id"), index=True)
+    material_code: Mapped[str] = mapped_column(String(40))
+    licence_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("licence.id"), index=True)
+    identifier: Mapped[str] = mapped_column(String(120))
+    type_code: Mapped[str] = mapped_column(String(40))
+    #: submission | decision
+    stage: Mapped[str] = mapped_column(String(12))
+    #: valid, or the rejection reason code
+    result: Mapped[str] = mapped_column(String(30))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    verified_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
