@@ -180,3 +180,287 @@ def make_case(
             msg.status = "delivered"
         session.flush()
     return case
+
+
+#: Claims of each licence type used by the licence tests (the holder's name and number are
+#: filled in by make_licence).
+LICENCE_CLAIMS: dict[str, dict[str, Any]] = {
+    "resident_id_card": {
+        "sex": "女",
+        "ethnicity": "汉",
+        "birth_date": "1990-03-07",
+        "address": "安徽省合肥市蜀山区长江西路100号",
+    },
+    "driving_licence": {
+        "sex": "女",
+        "birth_date": "1990-03-07",
+        "address": "安徽省合肥市蜀山区长江西路100号",
+        "licence_class": "C1",
+        "first_issued_on": "2012-05-01",
+    },
+    "business_licence": {
+        "company_type": "有限责任公司",
+        "legal_representative": "王芳",
+        "registered_capital": "1000万元",
+        "established_on": "2020-01-01",
+        "address": "江苏省苏州市工业园区星湖街1号",
+    },
+}
+
+
+def make_licence(
+    session: Session,
+    holder: Account,
+    type_code: str = "resident_id_card",
+    authority: str = "340100-public_security",
+    **claims: Any,
+) -> Any:
+    """A licence issued to `holder` on behalf of `authority` (no officer needed)."""
+    from tongban.licences import service as licences
+
+    ident = holder.credit_code if holder.role == "enterprise" else holder.id_number
+    base: dict[str, Any] = dict(LICENCE_CLAIMS.get(type_code, {}))
+    if type_code == "business_licence":
+        base.update(credit_code=ident, company_name=holder.display_name)
+    else:
+        base.update(name=holder.display_name, id_number=ident)
+    base.update(claims)
+    return licences.issue_as(
+        session,
+        regions.authority_by_code(session, authority),
+        licences.IssueRequest(type_code, ident or "", holder.display_name, base),
+        source="direct",
+    )
+
+
+# --- medical (cross-region outpatient settlement) --------------------------------------
+
+
+def medical_reference(session: Session) -> None:
+    """Load the policies and catalogues of medical/data (idempotent)."""
+    from tongban.medical import service as medical
+
+    medical.load_reference(session)
+
+
+def make_institution(
+    session: Session, city: str = "310000", level: int = 3, district: str | None = None
+) -> Any:
+    from tongban.medical import service as medical
+
+    medical_reference(session)
+    n = next(_seq)
+    return medical.create_institution(
+        session, code=f"H{city}{n:05d}", name=f"测试医院{n}", city_code=city, level=level,
+        district_code=district,
+    )
+
+
+def make_insured(
+    session: Session,
+    city: str = "340100",
+    scheme: str = "employee",
+    balance: int = 0,
+    district: str | None = None,
+) -> Any:
+    from tongban.medical import service as medical
+
+    n = next(_seq)
+    return medical.create_insured(
+        session, id_number=id_number(), name=f"参保人{n}", city_code=city, scheme=scheme,
+        account_balance=balance, district_code=district,
+    )
+
+
+def make_hospital_staff(session: Session, institution: Any) -> Account:
+    from tongban.medical import service as medical
+
+    n = next(_seq)
+    account = identity.create_account(
+        session,
+        username=f"hospital{n}",
+        password=PASSWORD,
+        role="hospital",
+        display_name=f"{institution.name}收费员{n}",
+        jurisdiction_code=institution.jurisdiction_code,
+        city_code=institution.city_code,
+    )
+    medical.assign_staff(session, account, institution)
+    return account
+
+
+def make_filing(session: Session, person: Any, city: str = "310000", **kw: Any) -> Any:
+    from datetime import date
+
+    from tongban.medical import service as medical
+
+    return medical.create_filing(
+        session,
+        person,
+        type=kw.pop("type", "temporary"),
+        valid_from=kw.pop("valid_from", date(2000, 1, 1)),
+        valid_to=kw.pop("valid_to", None),
+        target_city=city,
+        **kw,
+    )
+
+
+def make_medical_officer(session: Session, jurisdiction: str) -> Account:
+    """An officer of the jurisdiction's medical-insurance agency (province level where
+    there is one, the city's for a municipality)."""
+    from sqlalchemy import select
+
+    from tongban.regions.models import Authority
+
+    a = session.scalar(
+        select(Authority)
+        .where(Authority.type == "medical_insurance", Authority.jurisdiction_code == jurisdiction)
+        .order_by(Authority.level.desc())  # "province" before "city"
+    )
+    assert a is not None
+    return make_officer(session, a.code)
+
+
+# --- evidence (EVID) -------------------------------------------------------------------
+
+#: Register data per evidence kind, with fields no request may return (minimisation).
+REGISTER_DATA: dict[str, dict[str, Any]] = {
+    "household": {
+        "name": "测试居民",
+        "address": "安徽省合肥市示范路1号",
+        "registration_authority": "合肥市公安局示范路派出所",
+        "registered_since": "2008-09-01",
+        "household_type": "家庭户",
+        "ethnicity": "汉族",
+        "relation_to_head": "户主",
+    },
+    "social_insurance": {
+        "name": "测试居民",
+        "insured_city": "合肥市",
+        "status": "正常参保",
+        "insurance_types": "职工基本养老保险",
+        "first_paid": "2012-07",
+        "last_paid": "2026-10",
+        "months_paid": 120,
+        "employer": "合肥示范科技有限公司",
+        "monthly_base": 12000,
+    },
+    "licence_status": {
+        "name": "测试居民",
+        "licences": [
+            {
+                "type_name": "机动车驾驶证",
+                "identifier": "JSZ-1",
+                "issuer": "合肥市公安局交通警察支队",
+                "status": "有效",
+                "valid_until": "2030-03-07",
+                "address": "不应返回",
+            }
+        ],
+    },
+}
+
+
+def make_register_record(
+    session: Session,
+    subject: Account | str,
+    kind: str = "household",
+    jurisdiction: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """A record of a provider's register about `subject` (an applicant or an identifier),
+    in their home jurisdiction unless told otherwise."""
+    from tongban.evidence import service as evidence
+    from tongban.evidence.domain import home_jurisdiction
+
+    ident = subject if isinstance(subject, str) else (subject.id_number or subject.credit_code)
+    assert ident
+    enterprise = not isinstance(subject, str) and subject.role == "enterprise"
+    home = home_jurisdiction(ident, "enterprise" if enterprise else "resident")
+    evidence.put_register_record(
+        session, kind, jurisdiction or home, ident, dict(data or REGISTER_DATA[kind])
+    )
+
+
+def drain(factory: Any) -> int:
+    """Dispatch until no message is due: answers and notices sent by handlers go too."""
+    from tongban.exchange.service import dispatch_pending
+
+    total = 0
+    for _ in range(20):
+        n = dispatch_pending(factory)
+        if n == 0:
+            return total
+        total += n
+    raise AssertionError("messages keep coming")
+
+
+# --- tickets (work orders) --------------------------------------------------------------
+
+#: A 1×1 PNG: photos are checked by their leading bytes.
+TINY_PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
+    b"\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00"
+    b"\x00\x00\x00IEND\xaeB`\x82"
+)
+#: On the 吴江 (苏州, 江苏) side, about 160 m from 嘉善 (嘉兴, 浙江): a joint work order.
+BORDER_WUJIANG_JIASHAN = (30.9615, 120.815)
+#: Inside 苏州市区, far from any other jurisdiction.
+INSIDE_SUZHOU = (31.30, 120.62)
+
+
+def make_city_staff(session: Session, role: str, city: str = "320500") -> Account:
+    """A dispatcher (派单员), hotline operator (12345话务员) or grid inspector (网格员)."""
+    n = next(_seq)
+    c = regions.get_city(session, city)
+    return identity.create_account(
+        session,
+        username=f"{role.replace('_', '')}{n}",
+        password=PASSWORD,
+        role=role,
+        display_name=f"{c.name}{role}{n}",
+        jurisdiction_code=c.jurisdiction_code,
+        city_code=city,
+    )
+
+
+def make_photo(session: Session, actor: Account, tmp: Any = None) -> Any:
+    import tempfile
+    from pathlib import Path
+
+    from tongban.tickets import service as tickets
+
+    return tickets.store_photo(
+        session,
+        actor,
+        filename="photo.png",
+        data=TINY_PNG + str(next(_seq)).encode(),
+        upload_dir=Path(tmp or tempfile.gettempdir()) / "tongban-test-uploads",
+        max_bytes=1_000_000,
+    )
+
+
+def make_work_order(
+    session: Session,
+    reporter: Account | None = None,
+    *,
+    where: tuple[float, float] | None = INSIDE_SUZHOU,
+    category: str = "road_damage",
+    urgency: str = "complaint",
+    **kw: Any,
+) -> Any:
+    """A work order reported by a resident (of 苏州 unless given), routed and dispatched."""
+    from tongban.tickets import service as tickets
+
+    reporter = reporter or make_resident(session, city="320500")
+    lat, lon = where if where else (None, None)
+    kw.setdefault("allow_duplicate", True)
+    r = tickets.Report(
+        category_code=category,
+        urgency=urgency,
+        description=kw.pop("description", "路面有一个大坑"),
+        lat=lat,
+        lon=lon,
+        **kw,
+    )
+    return tickets.report(session, reporter, r)

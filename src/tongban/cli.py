@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -29,6 +30,7 @@ def _add_context_commands() -> None:
     from tongban.licences.cli import app as licence_app
     from tongban.licences.cli import trust_app
     from tongban.medical.cli import app as medical_app
+    from tongban.tickets.cli import app as tickets_app
 
     app.add_typer(keys_app, name="keys")
     app.add_typer(exchange_app, name="exchange")
@@ -36,6 +38,7 @@ def _add_context_commands() -> None:
     app.add_typer(trust_app, name="trust")
     app.add_typer(audit_app, name="audit")
     app.add_typer(medical_app, name="medical")
+    app.add_typer(tickets_app, name="tickets")
 
 
 _add_context_commands()
@@ -50,16 +53,27 @@ def _logging() -> None:
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    port: Annotated[
+        int | None, typer.Option(help="Port to listen on (default 8000, or --node's)")
+    ] = None,
     worker: Annotated[bool, typer.Option(help="Run the background worker in-process")] = True,
+    node: Annotated[
+        str | None, typer.Option(help="Run as this node of the federation file")
+    ] = None,
+    federation: Annotated[
+        Path | None, typer.Option(help="Federation file (TOML); or TONGBAN_FEDERATION_FILE")
+    ] = None,
 ) -> None:
     """Serve the web pages and the API (with the worker in-process by default)."""
     import uvicorn
 
+    from tongban.exchange.cli import select_node
     from tongban.web.app import create_app
 
     _logging()
+    node_port = select_node(node, federation)
     settings = get_settings()
+    port = port or node_port or 8000
     application = create_app(settings, run_worker=worker and settings.embedded_worker)
     uvicorn.run(application, host=host, port=port, log_level="info")
 
@@ -67,12 +81,18 @@ def serve(
 @app.command("worker")
 def worker_cmd(
     once: Annotated[bool, typer.Option(help="Run one pass and exit")] = False,
+    node: Annotated[
+        str | None, typer.Option(help="Run as this node of the federation file")
+    ] = None,
+    federation: Annotated[Path | None, typer.Option(help="Federation file (TOML)")] = None,
 ) -> None:
     """Run background jobs: message dispatch, deadline marking."""
     from tongban.db import session_factory
+    from tongban.exchange.cli import select_node
     from tongban.worker import run_forever, run_once
 
     _logging()
+    select_node(node, federation)
     settings = get_settings()
     factory = session_factory()
     if once:

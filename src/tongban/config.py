@@ -44,6 +44,29 @@ class Settings(BaseSettings):
     #: Encrypts the private keys stored in this node's database (PKCS#8); unset stores
     #: them unencrypted, which is fine only where the database itself is protected.
     key_passphrase: str | None = None
+    #: Hash of new audit chain entries: sha-256 or sm3 (recorded per entry, so a change
+    #: applies from the next entry on and the older ones still verify).
+    audit_hash: Literal["sha-256", "sm3"] = "sha-256"
+    #: Seconds between signed audit checkpoints made by the worker (when there are new
+    #: entries).
+    audit_checkpoint_seconds: float = 300.0
+    #: Public base URL of this node: issuer ids (<url>/issuers/<jurisdiction>) and
+    #: status-list URIs of the licences it issues are built from it.
+    public_url: str = "http://127.0.0.1:8000"
+    #: Where `tongban trust sync` keeps the trust list and status lists for offline
+    #: verification (`tongban licence verify`).
+    trust_cache: Path = Path("var/trust-cache")
+    #: Federation file (TOML) naming every node; unset = one embedded node serving "*".
+    #: `tongban serve --node ID` takes node_id and served_jurisdictions from it.
+    federation_file: Path | None = None
+    #: Delivery attempts before a message goes to the dead-letter list.
+    exchange_max_attempts: int = 8
+    #: Seconds between delivery attempts, by attempt number (the last one repeats).
+    exchange_backoff: str = "1,5,30,120,600"
+    #: Accepted clock difference for a signed message's `created` (seconds, ±).
+    exchange_max_skew: int = 300
+    #: HTTP timeout for one delivery to another node (seconds).
+    exchange_timeout: float = 10.0
 
 
 @lru_cache

@@ -115,3 +115,8 @@ def transaction(factory: sessionmaker[Session] | None = None) -> Iterator[Sessio
         raise
     finally:
         session.close()
+
+
+# Audit is a property of the write path: this installs the listener that appends an audit
+# entry for every new row of a class declaring `__audit_kind__` (see tongban.audit.hook).
+from tongban.audit import hook as _audit_hook  # noqa: E402, F401

@@ -114,6 +114,37 @@ def demo_accounts(session: Session) -> list[DemoAccount]:
                 None,
             )
         )
+    # 12345 work orders: each city's dispatcher (派单员) and hotline operator (话务员),
+    # and a grid inspector (网格员) in each demonstration-zone district.
+    for c in sorted(cities.values(), key=lambda c: c.code):
+        for role, prefix, label in (
+            (Role.DISPATCHER, "dispatcher", "12345派单员"),
+            (Role.HOTLINE, "hotline", "12345话务员"),
+        ):
+            out.append(
+                DemoAccount(
+                    f"{prefix}-{c.code}",
+                    DEMO_PASSWORD,
+                    role,
+                    f"{c.name}{label}",
+                    c.jurisdiction_code,
+                    c.code,
+                    None,
+                )
+            )
+    for d in regions.list_districts(session):
+        if d.city_code in cities:
+            out.append(
+                DemoAccount(
+                    f"grid-{d.code}",
+                    DEMO_PASSWORD,
+                    Role.GRID,
+                    f"{d.name}网格员",
+                    cities[d.city_code].jurisdiction_code,
+                    d.city_code,
+                    None,
+                )
+            )
     for a in session.scalars(select(Authority).order_by(Authority.code)):
         for duty, label in ((Duty.REVIEWER, "审核"), (Duty.APPROVER, "审批")):
             out.append(
@@ -128,6 +159,20 @@ def demo_accounts(session: Session) -> list[DemoAccount]:
                     duty=duty.value,
                 )
             )
+    from tongban.medical.demo_data import demo_staff
+
+    for username, name, city in demo_staff(set(cities)):
+        out.append(
+            DemoAccount(
+                username,
+                DEMO_PASSWORD,
+                Role.HOSPITAL,
+                name,
+                cities[city].jurisdiction_code,
+                city,
+                None,
+            )
+        )
     return out
 
 
@@ -162,7 +207,29 @@ def load_demo(session: Session) -> int:
         )
         added += 1
     session.flush()
+    _seed_evidence_registers(session)
+    from tongban.licences.demo_data import seed_demo_licences
+
+    seed_demo_licences(session)
+    from tongban.medical.demo_data import load_medical_demo
+
+    load_medical_demo(session)
     return added
+
+
+def _seed_evidence_registers(session: Session) -> None:
+    """The provider registers (户籍, 社保, 证照) behind the evidence exchange, for every
+    demo resident and enterprise: the data that stays on its own node."""
+    from tongban.evidence import service as evidence
+
+    evidence.seed_demo_registers(
+        session,
+        [
+            (d.id_number or d.credit_code or "", d.display_name, str(d.role), d.city_code)
+            for d in demo_accounts(session)
+            if d.role in (Role.RESIDENT, Role.ENTERPRISE) and d.city_code
+        ],
+    )
 
 
 def accounts_as_json(session: Session) -> list[dict[str, str | None]]:

@@ -12,5 +12,6 @@ from tongban.keys import models as keys_models  # noqa: F401
 from tongban.licences import models as licences_models  # noqa: F401
 from tongban.medical import models as medical_models  # noqa: F401
 from tongban.regions import models as regions_models  # noqa: F401
+from tongban.tickets import models as tickets_models  # noqa: F401
 
 metadata = Base.metadata

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tongban.cases import service as _cases_handlers  # noqa: F401  (registers message handlers)
 from tongban.cases.tasks import mark_deadlines
 from tongban.config import Settings
-from tongban.exchange.service import dispatch_pending
+from tongban.exchange.service import deliver_due
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 DEADLINE_INTERVAL = 300.0
 
 #: Contexts whose `tasks` module may declare periodic jobs in a module-level `JOBS` list.
-JOB_CONTEXTS = ("licences", "evidence", "audit", "medical")
+JOB_CONTEXTS = ("licences", "evidence", "audit", "medical", "tickets")
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def run_once(
 ) -> int:
     """One pass: deliver due messages, (optionally) refresh deadline flags, and run the
     periodic jobs — those due since `last_run`, or every one when it is not given."""
-    delivered = dispatch_pending(factory, settings.served_jurisdictions)
+    delivered = deliver_due(factory, settings)
     if deadlines:
         mark_deadlines(factory, settings)
     run_jobs(factory, settings, {} if last_run is None else last_run, force=last_run is None)
@@ -94,6 +94,9 @@ def run_forever(
     last_deadlines = 0.0
     last_run: dict[str, float] = {}
     log.info("worker started (node %s)", settings.node_id)
+    from tongban.exchange.service import load_handlers
+
+    load_handlers()  # every context's message handlers, not only those imported so far
     while not stop.is_set():
         try:
             due = time.monotonic() - last_deadlines >= DEADLINE_INTERVAL

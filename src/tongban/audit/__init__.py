@@ -6,3 +6,6 @@ from fastapi import FastAPI
 
 def register(app: FastAPI) -> None:
     """Mount this context's routers."""
+    from tongban.audit import views
+
+    app.include_router(views.router)

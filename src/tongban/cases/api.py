@@ -68,6 +68,8 @@ def _application(body: ApplicationCreate) -> service.Application:
         attachment_ids=body.attachment_ids,
         joint_jurisdictions=body.joint_jurisdictions,
         phone=body.phone,
+        evidence_consent=body.evidence_consent,
+        licences=dict(body.licences),
     )
 
 

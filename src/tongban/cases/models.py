@@ -82,6 +82,14 @@ class Case(Base):
 class CaseEvent(Base):
     """Append-only history of a case: who, when, from, to, why."""
 
+    # Each new event is appended to the audit chain (tongban.audit.hook); the comment
+    # enters it only as a digest.
+    __audit_kind__ = "case.event"
+    __audit_subject__ = ("case", "case_id")
+    __audit_actor__ = ("account", "actor_id")
+    __audit_fields__ = ("seq", "action", "from_state", "to_state", "actor_role", "at")
+    __audit_digest__ = ("comment",)
+
     __tablename__ = "case_event"
     __table_args__ = (UniqueConstraint("case_id", "seq"),)
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)

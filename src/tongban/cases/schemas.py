@@ -21,6 +21,10 @@ class ApplicationCreate(BaseModel):
     attachment_ids: list[uuid.UUID] = Field(default_factory=list)
     joint_jurisdictions: list[str] = Field(default_factory=list)
     phone: str | None = Field(default=None, max_length=20)
+    #: Evidence kinds the applicant consents to have fetched for this case (一次授权).
+    evidence_consent: list[str] = Field(default_factory=list, max_length=10)
+    #: 免提交: material code -> id of the applicant's e-licence that stands in for it.
+    licences: dict[str, uuid.UUID] = Field(default_factory=dict, max_length=20)
 
 
 class WindowApplicationCreate(ApplicationCreate):

@@ -13,17 +13,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tongban.calendar import service as calendar
-from tongban.cases import domain
+from tongban.cases import domain, replica
 from tongban.cases.attachments import claim_uploads
 from tongban.cases.domain import Action, Actor, CaseState, DeliveryMethod, Mode
 from tongban.cases.models import Case, CaseEvent, CaseNumberCounter, Rating, Rectification
 from tongban.catalog import service as catalog
 from tongban.db import utcnow
 from tongban.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
+from tongban.evidence import service as evidence
 from tongban.exchange import service as exchange
 from tongban.identity import service as identity
 from tongban.identity.domain import Duty, Role, validate_credit_code, validate_id_number
 from tongban.identity.models import Account
+from tongban.licences import service as licences
 from tongban.regions import service as regions
 
 MSG_FORWARD = "case.forwarded"
@@ -46,6 +48,10 @@ class Application:
     #: 多地联办: the other jurisdictions (and cities) whose authorities take part.
     joint_jurisdictions: list[str] = field(default_factory=list)
     phone: str | None = None
+    #: Evidence kinds the applicant consents to have fetched for this case (evidence).
+    evidence_consent: list[str] = field(default_factory=list)
+    #: 免提交: material code -> id of the applicant's e-licence that stands in for it.
+    licences: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -236,7 +242,8 @@ def _create(
     )
     city = regions.get_city(session, receiving_city)
     attachments = claim_uploads(session, uploader, app.attachment_ids)
-    _check_required_materials(matter, attachments)
+    used = licences.check_for_application(session, applicant, matter, app.licences)
+    _check_required_materials(matter, [*attachments, *used])
     case = Case(
         number=_next_number(session, city.code),
         matter_code=matter.code,
@@ -275,6 +282,8 @@ def _create(
     if app.mode == Mode.JOINT:
         _fan_out(session, case, matter, app, actor)
     _forward(session, case)
+    evidence.record_consent(session, case, app.evidence_consent, recorded_by=clerk or applicant)
+    licences.record_uses(session, case, used)
     return case
 
 
@@ -345,7 +354,7 @@ def _forward(session: Session, case: Case) -> None:
         MSG_FORWARD,
         case.receiving_jurisdiction,
         case.competent_jurisdiction,
-        _snapshot(case),
+        {**_snapshot(case), **replica.snapshot_extra(session, case)},
     )
 
 
@@ -442,11 +451,12 @@ def on_forwarded(session: Session, payload: dict[str, Any], _msg: Any) -> None:
     """The competent jurisdiction takes the case into its queue. On one node the row is
     already there; on a separate node it is created from the snapshot."""
     case = session.scalar(select(Case).where(Case.number == payload["number"]))
+    copy = case is None
     if case is None:
-        raise NotImplementedError("cross-node case creation arrives with the federation work")
+        case = replica.create_copy(session, payload)
     if case.handoff != "delivered":
         case.handoff = "delivered"
-        _record(
+        ev = _record(
             session,
             case,
             "forwarded",
@@ -455,17 +465,25 @@ def on_forwarded(session: Session, payload: dict[str, Any], _msg: Any) -> None:
             None,
             f"已推送至{case.authority_name}",
         )
+        if copy:  # tell the receiving node, whose copy is another row
+            exchange.send(
+                session,
+                MSG_STATUS,
+                case.competent_jurisdiction,
+                case.receiving_jurisdiction,
+                replica.status_payload(case, ev),
+            )
 
 
 @exchange.handler(MSG_STATUS)
 def on_status_changed(session: Session, payload: dict[str, Any], _msg: Any) -> None:
-    """The receiving jurisdiction learns a new state of a case it received."""
+    """The other node's copy of a case learns a new event (the receiving node from the
+    competent authority, or the competent node from the applicant)."""
     case = session.scalar(select(Case).where(Case.number == payload["number"]))
     if case is None:
         raise NotFound(f"办件 {payload['number']} 不存在")
-    # On one node the row already carries the state; a separate node copies it here.
-    if case.state != payload["state"] and payload["seq"] > len(case.events):
-        case.state = payload["state"]
+    # On one node the row already carries the event, and this changes nothing.
+    replica.apply_status(session, case, payload)
 
 
 # --- reading ---------------------------------------------------------------------
@@ -594,6 +612,8 @@ def act(
             raise Conflict("有联办部门不予办理，不能准予办理", type="joint-denied")
     if action is Action.ISSUE_RESULT and not (result_text or "").strip():
         result_text = "准予办理" if case.state == CaseState.APPROVED else "不予办理决定书"
+    if action is Action.APPROVE:
+        licences.reverify_for_decision(session, case)  # 免提交 licences must still verify
     return _transition(session, case, action, kind, actor, comment, result_text)
 
 
@@ -605,6 +625,7 @@ def _transition(
     actor: Account | None,
     comment: str,
     result_text: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Case:
     try:
         target = domain.next_state(CaseState(case.state), action, kind)
@@ -623,7 +644,7 @@ def _transition(
     if target in domain.TERMINAL or target is CaseState.DELIVERED:
         case.closed_at = case.closed_at or now
         case.deadline_flag = "ok"
-    _record(
+    ev = _record(
         session,
         case,
         action.value,
@@ -633,21 +654,15 @@ def _transition(
         comment,
         actor_role=None if actor else "system",
     )
-    exchange.send(
-        session,
-        MSG_STATUS,
-        case.competent_jurisdiction,
-        case.receiving_jurisdiction,
-        {
-            "number": case.number,
-            "state": case.state,
-            "seq": len(case.events),
-            "action": action.value,
-            "comment": comment,
-        },
-    )
+    # To the other copy of the case: the applicant acts on the receiving node's copy,
+    # the authority (and the system) on the competent node's.
+    ends = (case.competent_jurisdiction, case.receiving_jurisdiction)
+    source, target_j = ends[::-1] if kind is Actor.APPLICANT else ends
+    exchange.send(session, MSG_STATUS, source, target_j, replica.status_payload(case, ev, extra))
     if case.parent is not None and target in domain.DECIDED:
         _maybe_complete_parent(session, case.parent)
+    if target is CaseState.DELIVERED:
+        licences.issue_for_case(session, case)  # a matter that produces an e-licence
     return case
 
 
@@ -696,7 +711,13 @@ def rate(
             errors=[{"field": "comment", "message": "请填写不满意的原因"}],
         )
     _transition(
-        session, case, Action.RATE, Actor.APPLICANT, actor, f"{score} 星：{comment}".strip("：")
+        session,
+        case,
+        Action.RATE,
+        Actor.APPLICANT,
+        actor,
+        f"{score} 星：{comment}".strip("："),
+        extra={"rating": {"score": score, "comment": comment}},
     )
     rating = Rating(case_id=case.id, score=score, comment=comment)
     session.add(rating)

@@ -26,8 +26,10 @@ from tongban.cases.models import Case
 from tongban.catalog import domain as catalog_domain
 from tongban.catalog import service as catalog
 from tongban.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
+from tongban.evidence import service as evidence
 from tongban.identity.domain import Role, mask_id_number
 from tongban.identity.models import Account
+from tongban.licences import service as licences
 from tongban.regions import service as regions
 from tongban.web.deps import CsrfChecked, CurrentUser, FormDep, SessionDep
 from tongban.web.pages import form_error, render
@@ -154,6 +156,8 @@ def _read_application(form: FormData, matter: Any, *, window: bool) -> service.A
         consent=form.get("consent") is not None,
         joint_jurisdictions=joint if mode == Mode.JOINT else [],
         phone=_text(form, "phone") or None,
+        evidence_consent=_texts(form, "evidence_consent"),
+        licences={m.code: _text(form, f"licence_{m.code}") for m in matter.materials},
     )
 
 
@@ -188,6 +192,7 @@ def _application_context(
         "errors": errors,
         "message": message,
         "labels": LABELS,
+        "evidence_kinds": evidence.kinds_for_matter(session, matter.code),
     }
 
 
@@ -239,6 +244,7 @@ def _detail_context(session: Session, actor: Account, case: Case) -> dict[str, A
         else mask_id_number(case.applicant_identifier),
         "material_names": materials,
         "rating": service.rating_for(session, case),
+        "licence_uses": licences.uses_for_case(session, case),
         "labels": LABELS,
         "errors": {},
         "message": None,
@@ -261,6 +267,7 @@ def apply_page(
         request,
         "cases/apply.html",
         user,
+        wallet=licences.choices_for_matter(session, user, matter),
         **_application_context(session, matter, window=False, values=values, errors={}),
     )
 
@@ -285,6 +292,7 @@ def apply(
             "cases/apply.html",
             user,
             status_code=_status(e),
+            wallet=licences.choices_for_matter(session, user, matter),
             **_application_context(
                 session,
                 matter,
@@ -577,6 +585,7 @@ def _workbench_detail(
         message=message,
         failed=failed or {},
         done=request.query_params.get("done"),
+        evidence=evidence.panel(session, user, case),
     )
     return render(request, "cases/workbench_detail.html", user, status_code=status_code, **ctx)
 

@@ -6,4 +6,11 @@ from fastapi import FastAPI
 
 
 def register(app: FastAPI) -> None:
-    """Mount this context's routers."""
+    """Mount this context's routers (importing the service registers its message
+    handlers with the exchange dispatcher)."""
+    from tongban.evidence.api import router as api
+
+    app.include_router(api)
+    from tongban.evidence.views import router as views
+
+    app.include_router(views)

@@ -1,7 +1,210 @@
-"""`tongban exchange …` commands."""
+"""`tongban exchange …` commands: this node's key, a local federation, the outbox's
+dead letters and their replay."""
 
 from __future__ import annotations
+
+import getpass
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
 
 import typer
 
 app = typer.Typer(help="Messages between nodes: dead letters, replay", no_args_is_help=True)
+
+
+def select_node(node: str | None, federation_file: Path | None) -> int | None:
+    """Make this process node `node` of `federation_file` (either may come from the
+    environment): sets node id and served jurisdictions from the file. Returns the port
+    of the node's base_url, if any."""
+    from tongban.config import get_settings
+    from tongban.exchange.federation import FederationError, load
+
+    if federation_file is not None:
+        os.environ["TONGBAN_FEDERATION_FILE"] = str(federation_file.resolve())
+    if node is not None:
+        os.environ["TONGBAN_NODE_ID"] = node
+    get_settings.cache_clear()
+    settings = get_settings()
+    if settings.federation_file is None:
+        if node is not None:
+            raise typer.BadParameter("--node needs --federation or TONGBAN_FEDERATION_FILE")
+        return None
+    try:
+        me = load(settings.federation_file).node(settings.node_id)
+    except FederationError as exc:
+        typer.echo(f"federation: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    os.environ["TONGBAN_SERVED_JURISDICTIONS"] = ",".join(me.jurisdictions)
+    get_settings.cache_clear()
+    for problem in _key_problems():
+        typer.echo(f"WARNING: {problem}", err=True)
+    return urlsplit(me.base_url).port
+
+
+def _key_problems() -> list[str]:
+    """Why other nodes would refuse this node's messages (its key vs the file)."""
+    from tongban.config import get_settings
+    from tongban.db import transaction
+    from tongban.exchange.service import federation_for
+    from tongban.keys import service as keys
+
+    settings = get_settings()
+    me = federation_for(settings).node(settings.node_id)
+    try:
+        with transaction() as session:
+            row = keys.current_row(session, "node", settings.node_id)
+    except Exception as exc:  # noqa: BLE001 - e.g. database not migrated yet
+        return [f"cannot read this node's key: {exc}"]
+    if row is None:
+        return [f"node {me.id} has no key yet: run `tongban exchange node-key --create`"]
+    if me.key(row.kid) is None:
+        return [
+            f"this node's key {row.kid} is not in the federation file for {me.id}: "
+            "other nodes will refuse its messages (`tongban exchange node-key`)"
+        ]
+    return []
+
+
+@app.command("node-key")
+def node_key_cmd(
+    create: Annotated[bool, typer.Option(help="Generate the key if there is none")] = False,
+    alg: Annotated[str | None, typer.Option(help="EdDSA or SM2 for a new key")] = None,
+) -> None:
+    """Print this node's message-signing public key (a JWK for the federation file)."""
+    from tongban.config import get_settings
+    from tongban.db import transaction
+    from tongban.keys import service as keys
+
+    node_id = get_settings().node_id
+    with transaction() as session:
+        row = keys.current_row(session, "node", node_id)
+        if row is None:
+            if not create:
+                typer.echo(f"node {node_id} has no key: use --create", err=True)
+                raise typer.Exit(1)
+            row = keys.create_key(session, "node", node_id, alg)
+        jwk = keys.public_key(row).jwk()
+    typer.echo(json.dumps(jwk, ensure_ascii=False))
+
+
+@app.command("init-local")
+def init_local_cmd(
+    nodes: Annotated[int, typer.Option(help="How many nodes (jurisdictions round robin)")] = 4,
+    base_port: Annotated[int, typer.Option(help="Port of the first node")] = 8101,
+    directory: Annotated[Path, typer.Option("--dir", help="Where to put them")] = Path("var/fed"),
+    alg: Annotated[str, typer.Option(help="EdDSA or SM2")] = "EdDSA",
+    demo: Annotated[bool, typer.Option(help="Load the demo accounts on every node")] = True,
+) -> None:
+    """Create N local nodes (databases, keys) and the federation file naming them."""
+    from tongban.exchange.local import init_local
+
+    fed, planned = init_local(directory, nodes, base_port, alg=alg, demo=demo)
+    typer.echo(f"federation file: {fed}")
+    for n in planned:
+        typer.echo(
+            f"  {n.id:12} {','.join(n.jurisdictions):28} {n.base_url}   "
+            f"(cd {n.directory} && tongban serve --node {n.id})"
+        )
+
+
+@app.command("check")
+def check_cmd() -> None:
+    """Check the federation file and this node's place and key in it."""
+    from tongban.config import get_settings
+    from tongban.exchange.federation import FederationError
+    from tongban.exchange.service import federation_for
+
+    settings = get_settings()
+    try:
+        fed = federation_for(settings)
+        me = fed.node(settings.node_id)
+    except FederationError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"federation {fed.name}: {len(fed.nodes)} node(s)")
+    for n in fed.nodes.values():
+        mark = "*" if n.id == me.id else " "
+        typer.echo(f" {mark} {n.id:14} {','.join(n.jurisdictions):28} {n.base_url}")
+    problems = _key_problems() if settings.federation_file else []
+    for p in problems:
+        typer.echo(f"PROBLEM: {p}", err=True)
+    if problems:
+        raise typer.Exit(1)
+
+
+@app.command("status")
+def status_cmd() -> None:
+    """Outbox messages by status and the inbox size."""
+    from tongban.db import transaction
+    from tongban.exchange.service import status_counts
+
+    with transaction() as session:
+        counts = status_counts(session)
+    typer.echo("  ".join(f"{k}={v}" for k, v in counts.items()))
+
+
+@app.command("dead-letters")
+def dead_letters_cmd(
+    as_json: Annotated[bool, typer.Option("--json", help="Print as a JSON list")] = False,
+) -> None:
+    """Messages that gave up (attempts exhausted, or refused by the receiver)."""
+    from tongban.db import transaction
+    from tongban.exchange.service import dead_letters
+
+    with transaction() as session:
+        rows = [
+            {
+                "id": str(m.id),
+                "type": m.type,
+                "source": m.source_jurisdiction,
+                "target": m.target_jurisdiction,
+                "attempts": m.attempts,
+                "last_error": m.last_error,
+                "created_at": m.created_at.isoformat(),
+                "dead_at": m.dead_at.isoformat() if m.dead_at else None,
+                "replays": m.replays,
+            }
+            for m in dead_letters(session)
+        ]
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        typer.echo("no dead letters")
+        return
+    for r in rows:
+        typer.echo(
+            f"{r['id']}  {r['type']:24} -> {r['target']}  attempts={r['attempts']}  "
+            f"created={r['created_at'][:19]}  {(r['last_error'] or '')[:120]}"
+        )
+
+
+@app.command("replay")
+def replay_cmd(
+    ids: Annotated[list[str] | None, typer.Argument(help="Message ids")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every dead letter")] = False,
+    by: Annotated[str | None, typer.Option(help="Operator name recorded")] = None,
+) -> None:
+    """Put dead letters back in the outbox with their attempts reset."""
+    from tongban.db import transaction
+    from tongban.errors import NotFound
+    from tongban.exchange.service import replay
+
+    if bool(ids) == all_:
+        raise typer.BadParameter("give message ids or --all (not both)")
+    try:
+        parsed = None if all_ else [uuid.UUID(i) for i in ids or []]
+    except ValueError:
+        raise typer.BadParameter("not a message id") from None
+    operator = by or os.environ.get("SUDO_USER") or getpass.getuser()
+    try:
+        with transaction() as session:
+            rows = replay(session, parsed, operator)
+    except NotFound as exc:
+        typer.echo(exc.detail, err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"replayed {len(rows)} message(s) (by {operator})")

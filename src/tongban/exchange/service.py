@@ -3,36 +3,64 @@
 Whatever one jurisdiction asks of another is a message written to the outbox in the
 same transaction as the change that caused it. The dispatcher delivers it: to this
 node's own inbox when this node serves the target jurisdiction (the embedded default
-serves them all), otherwise to the target node over HTTP (see the federation work).
-Applying a message is idempotent by its id.
+serves them all), otherwise signed over HTTP to the inbox of the node the federation
+file names for the target (transport.py). Applying a message is idempotent by its id,
+whichever way it came.
 """
 
 from __future__ import annotations
 
+import contextvars
+import importlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from tongban.config import Settings, get_settings
+from tongban.crypto.signing import PrivateKey
 from tongban.db import utcnow
+from tongban.exchange.federation import Federation, Node
 from tongban.exchange.models import InboxMessage, OutboxMessage
+from tongban.exchange.transport import Envelope, HttpTransport, Outcome, Result
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Session, dict[str, Any], OutboxMessage | InboxMessage], None]
+Handler = Callable[[Session, dict[str, Any], Any], None]
+#: Adds to a payload what only a remote receiver needs (e.g. file contents), at send time.
+Enricher = Callable[[Session, dict[str, Any], Settings], dict[str, Any]]
 _handlers: dict[str, Handler] = {}
+_enrichers: dict[str, Enricher] = {}
 
 #: Back-off between delivery attempts, by attempt number; the last applies thereafter.
-BACKOFF_SECONDS = (1, 5, 30, 120, 600)
+#: (Defaults; TONGBAN_EXCHANGE_BACKOFF and TONGBAN_EXCHANGE_MAX_ATTEMPTS override them.)
+BACKOFF_SECONDS: tuple[float, ...] = (1, 5, 30, 120, 600)
 MAX_ATTEMPTS = 8
+#: A claimed message is not claimed again for this long (a crashed worker's messages
+#: come back after it); longer than any one delivery can take.
+LEASE_SECONDS = 60.0
+
+#: Contexts whose `service` / `handlers` modules register message handlers.
+HANDLER_CONTEXTS = ("cases", "evidence", "licences", "medical", "audit", "tickets")
+
+_settings_var: contextvars.ContextVar[Settings | None] = contextvars.ContextVar(
+    "exchange_settings", default=None
+)
 
 
 class NoRoute(Exception):
     """No node known for the target jurisdiction."""
+
+
+class OutOfOrder(Exception):
+    """A handler cannot apply this message before an earlier one: deliver it later.
+    Over HTTP the receiver answers 409, which the sender retries with back-off."""
 
 
 def handler(message_type: str) -> Callable[[Handler], Handler]:
@@ -43,6 +71,50 @@ def handler(message_type: str) -> Callable[[Handler], Handler]:
         return fn
 
     return deco
+
+
+def outgoing(message_type: str) -> Callable[[Enricher], Enricher]:
+    """Register a function that completes a payload of `message_type` when it leaves this
+    node over HTTP (never for local delivery)."""
+
+    def deco(fn: Enricher) -> Enricher:
+        _enrichers[message_type] = fn
+        return fn
+
+    return deco
+
+
+def handler_types() -> frozenset[str]:
+    """Every message type this process can apply."""
+    return frozenset(_handlers)
+
+
+def load_handlers() -> None:
+    """Import every context module that registers handlers (idempotent)."""
+    for ctx in HANDLER_CONTEXTS:
+        for mod in ("service", "handlers"):
+            name = f"tongban.{ctx}.{mod}"
+            try:
+                importlib.import_module(name)
+            except ModuleNotFoundError as exc:
+                if exc.name != name:
+                    log.exception("cannot import %s", name)
+            except Exception:  # noqa: BLE001 - one broken context must not stop the others
+                log.exception("cannot import %s", name)
+
+
+def current_settings() -> Settings:
+    """The settings of the node applying or sending a message (for handlers)."""
+    return _settings_var.get() or get_settings()
+
+
+@contextmanager
+def using_settings(settings: Settings) -> Iterator[None]:
+    token = _settings_var.set(settings)
+    try:
+        yield
+    finally:
+        _settings_var.reset(token)
 
 
 def send(
@@ -69,24 +141,150 @@ def serves(jurisdiction_code: str, served: str = "*") -> bool:
     return served == "*" or jurisdiction_code in {s.strip() for s in served.split(",")}
 
 
-def apply_locally(session: Session, msg: OutboxMessage) -> bool:
-    """Apply `msg` through this node's inbox; False when it had been applied already."""
-    if session.get(InboxMessage, msg.id) is not None:
+def serves_here(jurisdiction_code: str) -> bool:
+    """Whether the node running this code serves `jurisdiction_code`."""
+    return serves(jurisdiction_code, current_settings().served_jurisdictions)
+
+
+def _apply(
+    session: Session,
+    msg_id: uuid.UUID,
+    msg_type: str,
+    source: str,
+    target: str,
+    payload: dict[str, Any],
+    msg: Any,
+    source_node: str | None,
+) -> bool:
+    if session.get(InboxMessage, msg_id) is not None:
         return False
-    fn = _handlers.get(msg.type)
+    fn = _handlers.get(msg_type)
     if fn is None:
-        raise LookupError(f"no handler for message type {msg.type}")
-    fn(session, msg.payload, msg)
+        raise LookupError(f"no handler for message type {msg_type}")
+    fn(session, payload, msg)
     session.add(
         InboxMessage(
-            id=msg.id,
-            type=msg.type,
-            source_jurisdiction=msg.source_jurisdiction,
-            target_jurisdiction=msg.target_jurisdiction,
+            id=msg_id,
+            type=msg_type,
+            source_jurisdiction=source,
+            target_jurisdiction=target,
+            source_node=source_node,
         )
     )
     session.flush()
     return True
+
+
+def apply_locally(session: Session, msg: OutboxMessage) -> bool:
+    """Apply `msg` through this node's inbox; False when it had been applied already."""
+    return _apply(
+        session,
+        msg.id,
+        msg.type,
+        msg.source_jurisdiction,
+        msg.target_jurisdiction,
+        msg.payload,
+        msg,
+        None,
+    )
+
+
+def receive(session: Session, env: Envelope) -> bool:
+    """Apply a verified message from another node; False when applied before (by id)."""
+    return _apply(
+        session,
+        env.id,
+        env.type,
+        env.source_jurisdiction,
+        env.target_jurisdiction,
+        env.payload,
+        env,
+        env.source_node,
+    )
+
+
+def allowed_types(sender: Node) -> frozenset[str]:
+    """The types `sender` may send here: those this node can apply, narrowed by the
+    node's `sends` list in the federation file when it has one."""
+    types = handler_types()
+    return types if sender.sends is None else types & sender.sends
+
+
+# --- routing and the node's identity -----------------------------------------------------
+
+
+@dataclass
+class Remote:
+    """What the dispatcher needs to reach other nodes."""
+
+    node_id: str
+    federation: Federation
+    transport: HttpTransport
+    key: Callable[[Session], PrivateKey]
+    settings: Settings
+
+
+def federation_for(settings: Settings) -> Federation:
+    """The federation of `settings` (the embedded single node when no file is set)."""
+    from tongban.exchange.federation import load
+
+    if settings.federation_file is None:
+        return Federation.embedded(settings.node_id)
+    return load(settings.federation_file)
+
+
+def node_key(session: Session, node_id: str) -> PrivateKey:
+    """This node's message-signing key (purpose "node"), generated on first use."""
+    from tongban.keys import service as keys
+
+    key, _row = keys.signing_key(session, "node", node_id)
+    return key
+
+
+_remotes: dict[tuple[str, str, str], Remote] = {}
+
+
+def remote_for(settings: Settings) -> Remote | None:
+    """The HTTP side of this node, or None for the embedded single node."""
+    if settings.federation_file is None:
+        return None
+    fed = federation_for(settings)
+    cache_key = (settings.node_id, str(settings.federation_file), fed.name)
+    remote = _remotes.get(cache_key)
+    if remote is None or remote.federation is not fed:
+        remote = Remote(
+            node_id=settings.node_id,
+            federation=fed,
+            transport=remote.transport if remote else HttpTransport(settings.exchange_timeout),
+            key=lambda s: node_key(s, settings.node_id),
+            settings=settings,
+        )
+        _remotes[cache_key] = remote
+    return remote
+
+
+def backoff_schedule(settings: Settings) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in settings.exchange_backoff.split(",") if v.strip())
+    except ValueError:
+        values = ()
+    return values or BACKOFF_SECONDS
+
+
+def deliver_due(factory: sessionmaker[Session], settings: Settings, limit: int = 100) -> int:
+    """One dispatcher pass with this node's settings: local and remote delivery."""
+    with using_settings(settings):
+        return dispatch_pending(
+            factory,
+            settings.served_jurisdictions,
+            limit,
+            remote=remote_for(settings),
+            max_attempts=settings.exchange_max_attempts,
+            backoff=backoff_schedule(settings),
+        )
+
+
+# --- the dispatcher ------------------------------------------------------------------
 
 
 def _claim(session: Session, now: datetime, limit: int) -> list[OutboxMessage]:
@@ -101,20 +299,67 @@ def _claim(session: Session, now: datetime, limit: int) -> list[OutboxMessage]:
     return list(session.scalars(q))
 
 
-def dispatch_pending(factory: sessionmaker[Session], served: str = "*", limit: int = 100) -> int:
+def envelope_of(session: Session, msg: OutboxMessage, node_id: str) -> dict[str, Any]:
+    """The wire form of `msg`, its payload completed by the type's enricher if any."""
+    payload = msg.payload
+    enrich = _enrichers.get(msg.type)
+    if enrich is not None:
+        payload = enrich(session, dict(payload), current_settings())
+    return {
+        "id": str(msg.id),
+        "type": msg.type,
+        "source_node": node_id,
+        "source_jurisdiction": msg.source_jurisdiction,
+        "target_jurisdiction": msg.target_jurisdiction,
+        "created_at": msg.created_at.isoformat(),
+        "payload": payload,
+    }
+
+
+def dispatch_pending(
+    factory: sessionmaker[Session],
+    served: str = "*",
+    limit: int = 100,
+    *,
+    remote: Remote | None = None,
+    max_attempts: int | None = None,
+    backoff: tuple[float, ...] | None = None,
+) -> int:
     """Deliver due messages, each in its own transaction; returns how many were delivered.
-    A failure is recorded on the message and retried with back-off, then parked as dead."""
+    A failure is recorded on the message and retried with back-off, then parked as dead;
+    a receiver's permanent refusal (4xx) parks it as dead at once."""
     delivered = 0
+    now = utcnow()
     with factory() as session:
-        ids = [m.id for m in _claim(session, utcnow(), limit)]
-        session.rollback()
+        claimed = _claim(session, now, limit)
+        ids = [m.id for m in claimed]
+        for m in claimed:  # a lease: no other worker takes them while this one works
+            m.next_attempt_at = now + timedelta(seconds=LEASE_SECONDS)
+        session.commit()
+    policy = (max_attempts or MAX_ATTEMPTS, backoff or BACKOFF_SECONDS)
     for msg_id in ids:
         with factory() as session:
             msg = session.get(OutboxMessage, msg_id)
             if msg is None or msg.status != "pending":
                 continue
+            local = serves(msg.target_jurisdiction, served)
+            if not local and remote is not None:
+                result = _send_remote(session, msg, remote)
+                session.rollback()  # no transaction stays open across the network call
+                if result.outcome is Outcome.DELIVERED:
+                    _mark_delivered(factory, msg_id)
+                    delivered += 1
+                else:
+                    _record_failure(
+                        factory,
+                        msg_id,
+                        result.detail,
+                        policy,
+                        dead=result.outcome is Outcome.REFUSED,
+                    )
+                continue
             try:
-                if not serves(msg.target_jurisdiction, served):
+                if not local:
                     raise NoRoute(f"no node serves jurisdiction {msg.target_jurisdiction}")
                 apply_locally(session, msg)
                 msg.status = "delivered"
@@ -123,30 +368,123 @@ def dispatch_pending(factory: sessionmaker[Session], served: str = "*", limit: i
                 delivered += 1
             except Exception as exc:  # noqa: BLE001 - any failure is recorded and retried
                 session.rollback()
-                _record_failure(factory, msg_id, exc)
+                _record_failure(factory, msg_id, f"{type(exc).__name__}: {exc}", policy)
     return delivered
 
 
-def _record_failure(factory: sessionmaker[Session], msg_id: uuid.UUID, exc: Exception) -> None:
+def _send_remote(session: Session, msg: OutboxMessage, remote: Remote) -> Result:
+    node = remote.federation.node_for(msg.target_jurisdiction)
+    if node is None:
+        return Result(Outcome.RETRY, f"NoRoute: no node serves {msg.target_jurisdiction}")
+    if node.id == remote.node_id:
+        return Result(
+            Outcome.REFUSED,
+            f"node {node.id} serves {msg.target_jurisdiction} by the federation file "
+            "but not by TONGBAN_SERVED_JURISDICTIONS",
+        )
+    try:
+        env = envelope_of(session, msg, remote.node_id)
+        key = remote.key(session)
+        session.commit()  # the key may have been generated just now
+    except Exception as exc:  # noqa: BLE001 - e.g. an attachment missing on disk
+        return Result(Outcome.RETRY, f"{type(exc).__name__}: {exc}")
+    return remote.transport.deliver(env, node, key)
+
+
+def _mark_delivered(factory: sessionmaker[Session], msg_id: uuid.UUID) -> None:
+    with factory() as session:
+        msg = session.get(OutboxMessage, msg_id)
+        if msg is not None and msg.status == "pending":
+            msg.status = "delivered"
+            msg.delivered_at = utcnow()
+            msg.last_error = None
+            session.commit()
+
+
+def _record_failure(
+    factory: sessionmaker[Session],
+    msg_id: uuid.UUID,
+    error: str,
+    policy: tuple[int, tuple[float, ...]] = (MAX_ATTEMPTS, BACKOFF_SECONDS),
+    *,
+    dead: bool = False,
+) -> None:
+    max_attempts, backoff = policy
     with factory() as session:
         msg = session.get(OutboxMessage, msg_id)
         if msg is None:
             return
         msg.attempts += 1
-        msg.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-        if msg.attempts >= MAX_ATTEMPTS:
+        msg.last_error = error[:2000]
+        if dead or msg.attempts >= max_attempts:
             msg.status = "dead"
+            msg.dead_at = utcnow()
             log.error(
-                "message %s (%s) is dead after %s attempts: %s",
+                "message %s (%s) is dead after %s attempt(s): %s",
                 msg.id,
                 msg.type,
                 msg.attempts,
                 msg.last_error,
             )
         else:
-            delay = BACKOFF_SECONDS[min(msg.attempts - 1, len(BACKOFF_SECONDS) - 1)]
+            delay = backoff[min(msg.attempts - 1, len(backoff) - 1)]
             msg.next_attempt_at = utcnow() + timedelta(seconds=delay)
             log.warning(
                 "message %s (%s) failed, retry in %ss: %s", msg.id, msg.type, delay, msg.last_error
             )
         session.commit()
+
+
+# --- operating the outbox ------------------------------------------------------------
+
+
+def dead_letters(session: Session, limit: int = 500) -> list[OutboxMessage]:
+    """Messages parked as dead, oldest first."""
+    return list(
+        session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.status == "dead")
+            .order_by(OutboxMessage.created_at)
+            .limit(limit)
+        )
+    )
+
+
+def replay(session: Session, ids: list[uuid.UUID] | None, operator: str) -> list[OutboxMessage]:
+    """Put dead messages (the given ones, or all with None) back to pending with their
+    attempts reset; who and when is recorded on each and logged."""
+    q = select(OutboxMessage).where(OutboxMessage.status == "dead")
+    if ids is not None:
+        q = q.where(OutboxMessage.id.in_(ids))
+    rows = list(session.scalars(q))
+    if ids is not None:
+        found = {m.id for m in rows}
+        missing = [str(i) for i in ids if i not in found]
+        if missing:
+            from tongban.errors import NotFound
+
+            raise NotFound("不在死信列表中：" + "、".join(missing), type="not-dead")
+    now = utcnow()
+    for m in rows:
+        m.status = "pending"
+        m.attempts = 0
+        m.next_attempt_at = now
+        m.dead_at = None
+        m.replays = (m.replays or 0) + 1
+        m.replayed_at = now
+        m.replayed_by = operator[:80]
+        log.warning("message %s (%s) replayed by %s", m.id, m.type, operator)
+    session.flush()
+    return rows
+
+
+def status_counts(session: Session) -> dict[str, int]:
+    """Outbox messages by status, and how many the inbox holds."""
+    counts = {"pending": 0, "delivered": 0, "dead": 0}
+    rows = session.execute(
+        select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+    )
+    for status, n in rows:
+        counts[str(status)] = int(n)
+    counts["inbox"] = int(session.scalar(select(func.count()).select_from(InboxMessage)) or 0)
+    return counts

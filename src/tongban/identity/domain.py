@@ -16,6 +16,9 @@ class Role(StrEnum):
     SUPERVISOR = "supervisor"  # 督查督办
     ADMIN = "admin"  # federation operator
     HOSPITAL = "hospital"  # 医疗机构工作人员 (medical settlement counter)
+    HOTLINE = "hotline"  # 12345话务员: records calls as work orders
+    GRID = "grid_inspector"  # 网格员: reports problems found on patrol
+    DISPATCHER = "dispatcher"  # 派单员 of a city's 12345 centre
 
 
 ROLE_LABELS = {
@@ -26,6 +29,9 @@ ROLE_LABELS = {
     Role.SUPERVISOR: "督查督办人员",
     Role.ADMIN: "平台管理员",
     Role.HOSPITAL: "医疗机构工作人员",
+    Role.HOTLINE: "12345话务员",
+    Role.GRID: "网格员",
+    Role.DISPATCHER: "派单员",
 }
 
 APPLICANT_ROLES = frozenset({Role.RESIDENT, Role.ENTERPRISE})

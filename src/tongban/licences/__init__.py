@@ -6,3 +6,10 @@ from fastapi import FastAPI
 
 def register(app: FastAPI) -> None:
     """Mount this context's routers (API, issuer metadata, pages)."""
+    from tongban.licences.api import router as api
+    from tongban.licences.views import router as views
+    from tongban.licences.wellknown import router as wellknown
+
+    app.include_router(api)
+    app.include_router(wellknown)
+    app.include_router(views)

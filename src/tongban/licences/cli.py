@@ -2,9 +2,126 @@
 
 from __future__ import annotations
 
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
 
 app = typer.Typer(help="E-licences: issue, verify (offline too)", no_args_is_help=True)
 trust_app = typer.Typer(
     help="The federation trust list and status lists cache", no_args_is_help=True
 )
+
+#: Exit codes of `tongban licence verify`.
+EXIT_VALID, EXIT_INVALID, EXIT_NO_CACHE = 0, 1, 2
+
+
+def _cache_dir(cache: Path | None) -> Path:
+    from tongban.config import get_settings
+
+    return cache or get_settings().trust_cache
+
+
+@trust_app.command("sync")
+def sync(
+    url: Annotated[
+        str | None, typer.Option(help="Base URL of a tongban node (default TONGBAN_PUBLIC_URL)")
+    ] = None,
+    cache: Annotated[
+        Path | None, typer.Option(help="Cache directory (default TONGBAN_TRUST_CACHE)")
+    ] = None,
+    root_jwk: Annotated[
+        Path | None,
+        typer.Option(help="Pin these federation root keys (JWK or JWKS file)"),
+    ] = None,
+) -> None:
+    """Download the signed trust list and every status list for offline verification."""
+    from tongban.config import get_settings
+    from tongban.licences import offline
+
+    base = url or get_settings().public_url
+    directory = _cache_dir(cache)
+    try:
+        report = offline.sync(base, directory, root_jwk_file=root_jwk)
+    except offline.SyncFailed as e:
+        typer.echo(f"同步失败：{e}", err=True)
+        raise typer.Exit(1) from None
+    if report.pinned_now and root_jwk is None:
+        typer.echo(
+            "首次同步：已记录联盟根公钥 " + "、".join(report.root_kids) + "（首次使用即信任），"
+            "请与联盟公布的根公钥指纹核对；以后只接受由它签名的信任列表。",
+            err=True,
+        )
+    typer.echo(
+        f"已同步信任列表：{report.issuers} 个签发方、{report.keys} 把密钥；"
+        f"状态列表 {report.lists} 个；缓存目录 {report.cache}"
+    )
+
+
+def _read_input(source: str) -> str:
+    text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    return "".join(text.split())
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+@app.command("verify")
+def verify(
+    source: Annotated[str, typer.Argument(help="File with the presentation, or - for stdin")],
+    cache: Annotated[
+        Path | None, typer.Option(help="Cache directory (default TONGBAN_TRUST_CACHE)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
+) -> None:
+    """Verify a licence offline, from the cache of `tongban trust sync` only (no network).
+    Exit code 0 valid, 1 invalid, 2 no cache."""
+    from tongban.licences import offline
+
+    directory = _cache_dir(cache)
+    try:
+        compact = _read_input(source)
+    except OSError as e:
+        typer.echo(f"无法读取 {source}：{e}", err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    try:
+        loaded = offline.load(directory)
+    except offline.CacheMissing as e:
+        typer.echo(
+            f"没有可用的信任列表缓存（{directory}）：请先运行 tongban trust sync（{e}）", err=True
+        )
+        raise typer.Exit(EXIT_NO_CACHE) from None
+    result = offline.verify_offline(compact, loaded)
+    stale = offline.staleness(loaded)
+    if as_json:
+        out = {k: _jsonable(v) for k, v in result.as_dict().items()}
+        out["cache"] = {
+            "synced_at": loaded.synced_at.isoformat(),
+            "source": loaded.url,
+            "staleness": stale,
+            "warnings": loaded.warnings,
+        }
+        typer.echo(json.dumps(out, ensure_ascii=False, indent=1))
+    else:
+        if result.valid:
+            typer.echo(f"VALID 验证通过：{result.type_name or result.vct}")
+        else:
+            typer.echo(f"INVALID 验证未通过：{result.reason_text}（{result.reason}）")
+            if result.detail:
+                typer.echo(f"  详情：{result.detail}")
+        if result.licence_id:
+            typer.echo(f"  证照标识：{result.licence_id}")
+        if result.issuer:
+            typer.echo(f"  签发方：{result.issuer}")
+        for name, value in result.claims.items():
+            typer.echo(f"  {result.labels.get(name, name)}：{value}")
+    typer.echo(stale, err=as_json)
+    for warning in loaded.warnings:
+        typer.echo(f"警告：{warning}", err=True)
+    raise typer.Exit(EXIT_VALID if result.valid else EXIT_INVALID)

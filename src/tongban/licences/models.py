@@ -29,9 +29,7 @@ class Licence(Base):
     `status_index`)."""
 
     __tablename__ = "licence"
-    __table_args__ = (
-        UniqueConstraint("jurisdiction_code", "status_list", "status_index"),
-    )
+    __table_args__ = (UniqueConstraint("jurisdiction_code", "status_list", "status_index"),)
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     #: GB/T 36904 identifier 1.2.156.3005.2.<type>.<issuer>.<serial>.<version>.<check>
     identifier: Mapped[str] = mapped_column(String(120), unique=True)

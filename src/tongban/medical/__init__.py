@@ -5,3 +5,8 @@ from fastapi import FastAPI
 
 def register(app: FastAPI) -> None:
     """Mount this context's routers."""
+    from tongban.medical.api import router as api
+    from tongban.medical.views import router as views
+
+    app.include_router(api)
+    app.include_router(views)

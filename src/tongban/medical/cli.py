@@ -2,6 +2,130 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 app = typer.Typer(help="Cross-region outpatient settlement and clearing", no_args_is_help=True)
+
+
+def _yuan(fen: int) -> str:
+    from tongban.medical.exports import yuan
+
+    return yuan(fen)
+
+
+@app.command("load")
+def load() -> None:
+    """Load (idempotently) the insured cities' policies and the treatment catalogues."""
+    from tongban.db import transaction
+    from tongban.medical import service
+
+    with transaction() as session:
+        p, i = service.load_reference(session)
+    typer.echo(f"{p} policy row(s), {i} catalogue item(s) added")
+
+
+@app.command("clear")
+def clear(
+    period: Annotated[str, typer.Option(help="Clearing period, YYYY-MM")],
+    cities: Annotated[
+        bool,
+        typer.Option(
+            "--cities/--jurisdictions",
+            help="Print the gross matrix between cities, or between jurisdictions (default)",
+        ),
+    ] = False,
+    close: Annotated[bool, typer.Option(help="Close the period afterwards (immutable)")] = False,
+) -> None:
+    """Clear a period: for every settled, unreversed claim the insured jurisdiction owes
+    the treatment jurisdiction the fund's share. Re-running an open period gives the same
+    result; a closed period is left as it is."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from tongban.db import transaction
+    from tongban.errors import DomainError
+    from tongban.medical import clearing_service as cs
+
+    console = Console()
+    try:
+        with (
+            transaction() as session,
+            Progress(
+                TextColumn("[bold]清算 {task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+            ) as progress,
+        ):
+            task = progress.add_task(period, total=None)
+
+            def advance(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            run = cs.clear_period(session, period, progress=advance)
+            progress.update(task, completed=progress.tasks[0].total or 0)
+            if close and run.status != "closed":
+                run = cs.close_period(session, period, by="cli")
+            names = _names(session)
+            gross = cs.gross(session, run, "city" if cities else "jurisdiction")
+            nets = cs.nets(session, run)
+            table = Table(title=f"{run.period} gross (insured → treatment)")
+            for col in ("debtor", "creditor", "claims", "amount (yuan)"):
+                table.add_column(
+                    col, justify="right" if col[0] in "ca" and col != "creditor" else "left"
+                )
+            for g in gross:
+                table.add_row(
+                    names.get(g.debtor, g.debtor),
+                    names.get(g.creditor, g.creditor),
+                    str(g.claims),
+                    _yuan(g.amount),
+                )
+            net_table = Table(title="net positions (Σ = 0)")
+            for col in ("jurisdiction", "receivable", "payable", "net"):
+                net_table.add_column(col, justify="left" if col == "jurisdiction" else "right")
+            for n in nets:
+                net_table.add_row(
+                    names.get(n.jurisdiction_code, n.jurisdiction_code),
+                    _yuan(n.receivable),
+                    _yuan(n.payable),
+                    _yuan(n.net),
+                )
+    except DomainError as e:
+        typer.echo(e.detail, err=True)
+        raise typer.Exit(1) from None
+    console.print(table)
+    console.print(net_table)
+    console.print(
+        f"{run.period}: {run.claim_count} claim(s), {run.reversal_count} reversal(s), "
+        f"fund {_yuan(run.total_fund)} yuan, cross-jurisdiction {_yuan(run.cross_fund)} yuan; "
+        f"{run.status}; digest {run.digest}"
+    )
+
+
+@app.command("close")
+def close_cmd(period: Annotated[str, typer.Option(help="Clearing period, YYYY-MM")]) -> None:
+    """Close a finished period: recompute it once more and freeze it."""
+    from tongban.db import transaction
+    from tongban.errors import DomainError
+    from tongban.medical import clearing_service as cs
+
+    try:
+        with transaction() as session:
+            run = cs.close_period(session, period, by="cli")
+    except DomainError as e:
+        typer.echo(e.detail, err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{run.period} closed; digest {run.digest}")
+
+
+def _names(session) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    from tongban.regions import service as regions
+
+    names = {c.code: c.name for c in regions.list_cities(session)}
+    names.update({j.code: j.name for j in regions.list_jurisdictions(session)})
+    return names

@@ -1,3 +1,326 @@
-"""ORM tables of this context."""
+"""ORM tables of cross-region outpatient settlement: parties, rules, transactions and
+clearing. Money columns are integers in fen; ratios are integer basis points."""
 
 from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from tongban.db import Base, UTCDateTime, new_id, utcnow
+
+# --- parties -------------------------------------------------------------------------
+
+
+class Institution(Base):
+    """A designated medical institution (定点医疗机构) with its city, district and level."""
+
+    __tablename__ = "med_institution"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    code: Mapped[str] = mapped_column(String(20), unique=True)
+    name: Mapped[str] = mapped_column(String(80))
+    jurisdiction_code: Mapped[str] = mapped_column(ForeignKey("jurisdiction.code"), index=True)
+    city_code: Mapped[str] = mapped_column(ForeignKey("city.code"), index=True)
+    #: GB/T 2260 district (county) code; decides "treated in the demonstration zone".
+    district_code: Mapped[str | None] = mapped_column(String(6))
+    level: Mapped[int] = mapped_column(Integer)  # 1 一级, 2 二级, 3 三级
+
+
+class HospitalStaff(Base):
+    """Which institution a hospital staff account (role `hospital`) works for."""
+
+    __tablename__ = "med_hospital_staff"
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("account.id"), primary_key=True)
+    institution_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("med_institution.id"), index=True)
+
+
+class InsuredPerson(Base):
+    """An insured person (参保人) of a city, with their scheme and personal account."""
+
+    __tablename__ = "med_insured"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    id_number: Mapped[str] = mapped_column(String(18), unique=True)
+    name: Mapped[str] = mapped_column(String(40))
+    jurisdiction_code: Mapped[str] = mapped_column(ForeignKey("jurisdiction.code"), index=True)
+    city_code: Mapped[str] = mapped_column(ForeignKey("city.code"), index=True)
+    #: District of the insured registration; decides "insured in the demonstration zone".
+    district_code: Mapped[str | None] = mapped_column(String(6))
+    scheme: Mapped[str] = mapped_column(String(10))  # employee | resident
+    #: 个人账户余额 (employee scheme), fen.
+    account_balance: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Accumulator(Base):
+    """Yearly accumulators of one insured person; moved by settlements and reversals
+    while the person's row is locked."""
+
+    __tablename__ = "med_accumulator"
+    insured_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("med_insured.id"), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deductible_used: Mapped[int] = mapped_column(BigInteger, default=0)
+    fund_paid: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Filing(Base):
+    """备案 for treatment away from the insured city, with its type and validity."""
+
+    __tablename__ = "med_filing"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    insured_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("med_insured.id"), index=True)
+    type: Mapped[str] = mapped_column(String(12))
+    #: The city covered; NULL with a jurisdiction: all its cities; both NULL: anywhere.
+    target_city: Mapped[str | None] = mapped_column(ForeignKey("city.code"))
+    target_jurisdiction: Mapped[str | None] = mapped_column(ForeignKey("jurisdiction.code"))
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# --- rules ---------------------------------------------------------------------------
+
+
+class PolicyRule(Base):
+    """The insured city's policy for one scheme and hospital level."""
+
+    __tablename__ = "med_policy"
+    __table_args__ = (UniqueConstraint("city_code", "scheme", "level"),)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    city_code: Mapped[str] = mapped_column(ForeignKey("city.code"))
+    scheme: Mapped[str] = mapped_column(String(10))
+    level: Mapped[int] = mapped_column(Integer)
+    deductible: Mapped[int] = mapped_column(BigInteger)  # 起付线, fen per year
+    fund_ratio_bp: Mapped[int] = mapped_column(Integer)  # basis points
+    annual_cap: Mapped[int] = mapped_column(BigInteger)  # 封顶线, fen per year
+
+
+class CatalogueItem(Base):
+    """An item of the treatment jurisdiction's catalogue, with its class (甲/乙/丙)."""
+
+    __tablename__ = "med_catalogue_item"
+    __table_args__ = (UniqueConstraint("jurisdiction_code", "code"),)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    jurisdiction_code: Mapped[str] = mapped_column(ForeignKey("jurisdiction.code"))
+    code: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(80))
+    kind: Mapped[str] = mapped_column(String(10))  # drug | treatment | material
+    item_class: Mapped[str] = mapped_column(String(1))  # A | B | C
+    self_pay_first_bp: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# --- transactions --------------------------------------------------------------------
+
+
+class Visit(Base):
+    """就诊登记: one outpatient visit at an institution, with its fee items."""
+
+    __tablename__ = "med_visit"
+    __table_args__ = (UniqueConstraint("institution_id", "visit_no"),)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    institution_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("med_institution.id"))
+    insured_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("med_insured.id"), index=True)
+    #: The hospital's own visit number (门诊流水号).
+    visit_no: Mapped[str] = mapped_column(String(40))
+    department: Mapped[str] = mapped_column(String(40), default="")
+    diagnosis: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(10), default="open")  # open | settled
+    registered_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("account.id"))
+    registered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    items: Mapped[list[FeeItem]] = relationship(
+        back_populates="visit", order_by="FeeItem.seq", cascade="all, delete-orphan"
+    )
+    institution: Mapped[Institution] = relationship()
+    insured: Mapped[InsuredPerson] = relationship()
+
+
+class FeeItem(Base):
+    """One uploaded fee item, classified by the treatment jurisdiction's catalogue."""
+
+    __tablename__ = "med_fee_item"
+    __table_args__ = (UniqueConstraint("visit_id", "seq"),)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    visit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("med_visit.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(80))
+    kind: Mapped[str] = mapped_column(String(10))
+    item_class: Mapped[str] = mapped_column(String(1))
+    self_pay_first_bp: Mapped[int] = mapped_column(Integer, default=0)
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price: Mapped[int] = mapped_column(BigInteger)  # fen
+    amount: Mapped[int] = mapped_column(BigInteger)  # quantity × unit_price, fen
+
+    visit: Mapped[Visit] = relationship(back_populates="items")
+
+
+class Settlement(Base):
+    """A settled outpatient claim. Idempotent by (institution, hospital transaction id);
+    a reversal (冲正) marks it reversed and carries its own clearing period."""
+
+    __tablename__ = "med_settlement"
+    __table_args__ = (
+        UniqueConstraint("institution_id", "txn_id"),
+        Index("ix_med_settlement_period", "period"),
+        Index("ix_med_settlement_reversal_period", "reversal_period"),
+        Index("ix_med_settlement_institution_day", "institution_id", "settled_day"),
+    )
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    institution_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("med_institution.id"))
+    txn_id: Mapped[str] = mapped_column(String(40))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    visit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("med_visit.id"), index=True)
+    insured_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("med_insured.id"), index=True)
+    scheme: Mapped[str] = mapped_column(String(10))
+    level: Mapped[int] = mapped_column(Integer)
+    insured_jurisdiction: Mapped[str] = mapped_column(String(6))
+    insured_city: Mapped[str] = mapped_column(String(6))
+    treatment_jurisdiction: Mapped[str] = mapped_column(String(6))
+    treatment_city: Mapped[str] = mapped_column(String(6))
+    #: Filing used (NULL when none was needed).
+    filing_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("med_filing.id"))
+    year: Mapped[int] = mapped_column(Integer)
+    settled_day: Mapped[date] = mapped_column(Date)  # local (Asia/Shanghai) date
+    period: Mapped[str] = mapped_column(String(7))  # clearing period YYYY-MM
+    total: Mapped[int] = mapped_column(BigInteger)
+    class_a: Mapped[int] = mapped_column(BigInteger)
+    class_b: Mapped[int] = mapped_column(BigInteger)
+    class_c: Mapped[int] = mapped_column(BigInteger)
+    eligible: Mapped[int] = mapped_column(BigInteger)
+    deductible_part: Mapped[int] = mapped_column(BigInteger)
+    fund: Mapped[int] = mapped_column(BigInteger)
+    account: Mapped[int] = mapped_column(BigInteger)
+    cash: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(10), default="settled")  # settled | reversed
+    settled_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("account.id"))
+    settled_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reversal_txn_id: Mapped[str | None] = mapped_column(String(40))
+    reversal_reason: Mapped[str | None] = mapped_column(String(200))
+    reversed_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("account.id"))
+    reversed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The clearing period the reversal counts in: the claim's own period while that is
+    #: open, otherwise the first open period after it.
+    reversal_period: Mapped[str | None] = mapped_column(String(7))
+
+    visit: Mapped[Visit] = relationship()
+    institution: Mapped[Institution] = relationship()
+    insured: Mapped[InsuredPerson] = relationship()
+
+
+class Reconciliation(Base):
+    """A daily reconciliation (对账) sent by an institution, with its outcome."""
+
+    __tablename__ = "med_reconciliation"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    institution_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("med_institution.id"), index=True)
+    day: Mapped[date] = mapped_column(Date)
+    hospital_count: Mapped[int] = mapped_column(Integer)
+    hospital_total: Mapped[int] = mapped_column(BigInteger)
+    hospital_fund: Mapped[int] = mapped_column(BigInteger)
+    centre_count: Mapped[int] = mapped_column(Integer)
+    centre_total: Mapped[int] = mapped_column(BigInteger)
+    centre_fund: Mapped[int] = mapped_column(BigInteger)
+    balanced: Mapped[bool] = mapped_column(Boolean)
+    differences: Mapped[int] = mapped_column(Integer, default=0)
+    submitted_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("account.id"))
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# --- clearing ------------------------------------------------------------------------
+
+
+class ClearingRun(Base):
+    """One clearing period. Created on demand (a reversal locks it to decide where it
+    lands); `computed_at` is set when it has been cleared; closed is immutable."""
+
+    __tablename__ = "med_clearing_run"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    period: Mapped[str] = mapped_column(String(7), unique=True)
+    status: Mapped[str] = mapped_column(String(10), default="open")  # open | closed
+    computed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claim_count: Mapped[int] = mapped_column(Integer, default=0)
+    reversal_count: Mapped[int] = mapped_column(Integer, default=0)
+    total_fund: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: Σ of the fund shares that cross a jurisdiction border.
+    cross_fund: Mapped[int] = mapped_column(BigInteger, default=0)
+    digest: Mapped[str | None] = mapped_column(String(64))
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_by: Mapped[str | None] = mapped_column(String(80))
+
+
+class ClearingGross(Base):
+    """Gross amount the insured side (debtor) owes the treatment side (creditor), at
+    jurisdiction or city level."""
+
+    __tablename__ = "med_clearing_gross"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("med_clearing_run.id"), index=True)
+    level: Mapped[str] = mapped_column(String(12))  # jurisdiction | city
+    debtor: Mapped[str] = mapped_column(String(6))  # insured jurisdiction / city
+    creditor: Mapped[str] = mapped_column(String(6))  # treatment jurisdiction / city
+    claims: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[int] = mapped_column(BigInteger)
+
+
+class ClearingNet(Base):
+    """A jurisdiction's net position in a period: receivable − payable (Σ = 0)."""
+
+    __tablename__ = "med_clearing_net"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("med_clearing_run.id"), index=True)
+    jurisdiction_code: Mapped[str] = mapped_column(String(6))
+    receivable: Mapped[int] = mapped_column(BigInteger)
+    payable: Mapped[int] = mapped_column(BigInteger)
+    net: Mapped[int] = mapped_column(BigInteger)
+
+
+class ClearingStatement(Base):
+    """The statement between two jurisdictions (a < b by code) for a period, which the
+    medical-insurance agency of each side confirms or disputes."""
+
+    __tablename__ = "med_clearing_statement"
+    __table_args__ = (UniqueConstraint("run_id", "side_a", "side_b"),)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("med_clearing_run.id"), index=True)
+    side_a: Mapped[str] = mapped_column(String(6))
+    side_b: Mapped[str] = mapped_column(String(6))
+    a_owes_b: Mapped[int] = mapped_column(BigInteger)
+    b_owes_a: Mapped[int] = mapped_column(BigInteger)
+    claims_a_to_b: Mapped[int] = mapped_column(Integer)  # claims of a's insured in b
+    claims_b_to_a: Mapped[int] = mapped_column(Integer)
+    a_status: Mapped[str] = mapped_column(String(10), default="pending")
+    a_reason: Mapped[str | None] = mapped_column(Text)
+    a_by: Mapped[str | None] = mapped_column(String(80))
+    a_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    b_status: Mapped[str] = mapped_column(String(10), default="pending")
+    b_reason: Mapped[str | None] = mapped_column(Text)
+    b_by: Mapped[str | None] = mapped_column(String(80))
+    b_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def net_a_to_b(self) -> int:
+        """What a pays b after netting (negative: b pays a)."""
+        return self.a_owes_b - self.b_owes_a
+
+    @property
+    def status(self) -> str:
+        """disputed if either side disputes, confirmed when both confirm, else pending."""
+        if "disputed" in (self.a_status, self.b_status):
+            return "disputed"
+        if self.a_status == self.b_status == "confirmed":
+            return "confirmed"
+        return "pending"

@@ -79,12 +79,34 @@ def create_app(
             s.execute(text("SELECT 1"))
         return {"status": "ok", "version": __version__, "node": settings.node_id}
 
-    from tongban import audit, cases, catalog, evidence, identity, licences, medical, regions
+    from tongban import (
+        audit,
+        cases,
+        catalog,
+        evidence,
+        exchange,
+        identity,
+        licences,
+        medical,
+        regions,
+        tickets,
+    )
     from tongban.web.pages import router as pages
 
     app.include_router(pages)
 
-    for context in (regions, identity, catalog, cases, licences, evidence, audit, medical):
+    for context in (
+        regions,
+        identity,
+        catalog,
+        cases,
+        licences,
+        evidence,
+        audit,
+        medical,
+        exchange,
+        tickets,
+    ):
         register = getattr(context, "register", None)
         if register is not None:
             register(app)

@@ -24,6 +24,7 @@ CONTEXTS = (
     "evidence",
     "audit",
     "medical",
+    "tickets",
 )
 
 

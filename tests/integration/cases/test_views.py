@@ -111,7 +111,7 @@ def test_apply_page_shows_matter_and_only_online_modes(
     assert "5</strong> 个工作日" in page.text
     assert 'value="online"' in page.text and 'value="proxy"' not in page.text
     assert 'name="material_id_card"' in page.text
-    assert "可用电子证照免提交（即将支持）" in page.text
+    assert "可用电子证照免提交" in page.text
     assert "我同意为办理本事项跨地区共享和使用本人信息" in page.text
     assert 'data-j="320000"' in page.text  # cities carry their jurisdiction for the filter
 

@@ -1,0 +1,411 @@
+"""The audit chain's rules: canonical encoding, entry hashes, checkpoint statements and
+the verification of a whole chain. Pure: no SQLAlchemy, no FastAPI; the service feeds it.
+
+An entry's hash is ``H(prev_hash || canonical(entry))`` where ``prev_hash`` is the
+previous entry's hash as 32 raw bytes (32 zero bytes before the first entry) and
+``canonical(entry)`` is the UTF-8 encoding of the JSON object::
+
+    {"actor":…,"alg":…,"at":…,"body":<body text verbatim>,"kind":…,"seq":…,"subject":…}
+
+with the keys in that (sorted) order, no whitespace, non-ASCII characters unescaped,
+``at`` as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (UTC, always 6 fractional digits) and ``body``
+the stored canonical JSON text of the body inserted as is (see `canonical_json`). H is
+SHA-256 or SM3, named per entry by ``alg`` ("sha-256" | "sm3"). docs/audit.md says more.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import Enum, StrEnum
+from typing import Any
+from uuid import UUID
+
+from tongban.crypto.signing import digest
+
+HASH_ALGS = ("sha-256", "sm3")
+#: The hash "before" the first entry.
+GENESIS = "0" * 64
+#: `typ` of a signed checkpoint statement (so that an audit signature means one thing).
+CHECKPOINT_TYP = "tongban-audit-checkpoint/v1"
+
+
+# ---------------------------------------------------------------------------------------
+# Canonical encoding
+
+
+def _plain(value: Any) -> Any:
+    """`value` as JSON-native data: UUIDs, times, decimals and enums become strings."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("audit body: NaN and infinities have no canonical JSON form")
+        return value
+    if isinstance(value, Enum):
+        return _plain(value.value)
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("audit body: naive datetime")
+        return format_at(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, bytes):
+        return base64.urlsafe_b64encode(value).rstrip(b"=").decode("ascii")
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise ValueError("audit body: object keys must be strings")
+            out[k] = _plain(v)
+        return out
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    raise ValueError(f"audit body: {type(value).__name__} has no canonical JSON form")
+
+
+def canonical_json(value: Any) -> str:
+    """The one text of `value`: sorted keys, no whitespace, UTF-8 (non-ASCII unescaped);
+    UUID, datetime (UTC, ``…ffffffZ``), date, Decimal and Enum become strings, bytes
+    base64url."""
+    return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def format_at(at: datetime) -> str:
+    """An instant as it is hashed: UTC, microseconds, ``Z``."""
+    if at.tzinfo is None:
+        raise ValueError("naive datetime")
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def field_digest(alg: str, value: Any) -> str:
+    """Hex digest of a value's canonical JSON: lets an entry pin a field (a comment, a
+    message payload) without copying personal data into the chain."""
+    return digest(alg, canonical_json(value).encode()).hex()
+
+
+# ---------------------------------------------------------------------------------------
+# Entries
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One row of the chain, as stored."""
+
+    seq: int
+    at: datetime
+    kind: str
+    subject: str
+    actor: str
+    body: str
+    alg: str
+    prev_hash: str
+    hash: str
+
+
+def encode(
+    seq: int, at: datetime, kind: str, subject: str, actor: str, body: str, alg: str
+) -> bytes:
+    """The canonical encoding of an entry's content (everything but the hashes)."""
+    j = json.dumps
+    text = (
+        f'{{"actor":{j(actor, ensure_ascii=False)},"alg":{j(alg)},"at":{j(format_at(at))},'
+        f'"body":{body},"kind":{j(kind, ensure_ascii=False)},"seq":{int(seq)},'
+        f'"subject":{j(subject, ensure_ascii=False)}}}'
+    )
+    return text.encode("utf-8")
+
+
+def entry_hash(
+    alg: str, prev_hash: str, seq: int, at: datetime, kind: str, subject: str, actor: str, body: str
+) -> str:
+    """``H(prev_hash || canonical(entry))`` as lowercase hex."""
+    if alg not in HASH_ALGS:
+        raise ValueError(f"unknown audit hash {alg}")
+    try:
+        prev = bytes.fromhex(prev_hash)
+    except (ValueError, TypeError):
+        prev = str(prev_hash).encode()  # a mangled prev_hash still yields a (wrong) hash
+    return digest(alg, prev + encode(seq, at, kind, subject, actor, body, alg)).hex()
+
+
+def recompute(entry: Entry, prev_hash: str | None = None) -> str:
+    """The hash `entry` should carry, linked to `prev_hash` (default: its own)."""
+    try:
+        return entry_hash(
+            entry.alg,
+            entry.prev_hash if prev_hash is None else prev_hash,
+            entry.seq,
+            entry.at,
+            entry.kind,
+            entry.subject,
+            entry.actor,
+            entry.body,
+        )
+    except ValueError:
+        return ""  # unknown alg or unencodable: matches no stored hash
+
+
+def make_entry(
+    prev_seq: int,
+    prev_hash: str,
+    at: datetime,
+    kind: str,
+    subject: str,
+    actor: str,
+    body: Any,
+    alg: str = "sha-256",
+) -> Entry:
+    """The entry that follows (prev_seq, prev_hash)."""
+    body_text = body if isinstance(body, str) else canonical_json(body)
+    seq = prev_seq + 1
+    h = entry_hash(alg, prev_hash, seq, at, kind, subject, actor, body_text)
+    return Entry(seq, at, kind, subject, actor, body_text, alg, prev_hash, h)
+
+
+# ---------------------------------------------------------------------------------------
+# Checkpoints
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A signed statement that the chain of `node_id` had hash `hash` at `seq`."""
+
+    seq: int
+    hash: str
+    at: datetime
+    node_id: str
+    kid: str
+    alg: str
+    signature: str  # base64url
+
+
+def checkpoint_statement(node_id: str, seq: int, hash_: str, at: datetime) -> bytes:
+    """The bytes an audit key signs for a checkpoint."""
+    return canonical_json(
+        {"typ": CHECKPOINT_TYP, "node": node_id, "seq": int(seq), "hash": hash_, "at": at}
+    ).encode("utf-8")
+
+
+# ---------------------------------------------------------------------------------------
+# Verification
+
+
+class Problem(StrEnum):
+    ALTERED = "altered"
+    REMOVED = "removed"
+    REORDERED = "reordered"
+    CHECKPOINT_SIGNATURE = "checkpoint signature invalid"
+    CHECKPOINT_MISMATCH = "checkpoint mismatch"
+    TRUNCATED = "truncated"
+    HEAD_MISMATCH = "head mismatch"
+
+
+@dataclass(frozen=True)
+class Finding:
+    problem: Problem
+    seq: int
+    detail: str
+
+
+@dataclass(frozen=True)
+class Head:
+    """The head row (last seq, last hash) as read before the walk, and `stray_seq`: the
+    first entry found past the head row as it stood at the end of the walk (rows nobody
+    appended through the head; None when there is none)."""
+
+    seq: int
+    hash: str
+    stray_seq: int | None = None
+
+
+@dataclass
+class Report:
+    entries: int = 0
+    checkpoints: int = 0
+    last_seq: int = 0
+    last_hash: str = GENESIS
+    last_checkpoint: int | None = None
+    finding: Finding | None = None
+    algs: set[str] = field(default_factory=set)
+
+    @property
+    def ok(self) -> bool:
+        return self.finding is None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "ok": self.ok,
+            "entries": self.entries,
+            "checkpoints": self.checkpoints,
+            "last_seq": self.last_seq,
+            "last_hash": self.last_hash,
+            "last_checkpoint": self.last_checkpoint,
+            "hash_algs": sorted(self.algs),
+        }
+        if self.finding is not None:
+            out["problem"] = str(self.finding.problem)
+            out["seq"] = self.finding.seq
+            out["detail"] = self.finding.detail
+        return out
+
+
+#: Checks a checkpoint's signature; the service binds it to the node's audit keys.
+SignatureCheck = Callable[[Checkpoint], bool]
+
+
+def _classify_break(entry: Entry, expected: int, prev: str, rest: Iterator[Entry]) -> Finding:
+    """The entry at `expected` does not link to its predecessor (hash `prev`): say why.
+
+    - its stored prev_hash alone was changed (it links once the right one is put back):
+      altered;
+    - its own hash is right, so the predecessor it names was rewritten (and rehashed):
+      the predecessor is altered, unless that predecessor turns up later: reordered;
+    - its own hash is wrong too (its seq or content moved): reordered when the entry it
+      names as predecessor turns up later in the chain, otherwise entries were removed
+      and the rest renumbered.
+    Looking ahead consumes `rest` keeping one hash in memory."""
+    if recompute(entry, prev) == entry.hash:
+        return Finding(Problem.ALTERED, expected, "prev_hash changed")
+    wanted = entry.prev_hash
+    found_later = any(e.hash == wanted for e in rest)
+    if recompute(entry) == entry.hash:
+        if found_later:
+            return Finding(Problem.REORDERED, expected, "entry out of order")
+        return Finding(
+            Problem.ALTERED,
+            max(expected - 1, 1),
+            f"entry {expected} links to a different entry {max(expected - 1, 1)}",
+        )
+    if found_later:
+        return Finding(Problem.REORDERED, expected, "entry out of order")
+    return Finding(Problem.REMOVED, expected, "entries removed and the rest renumbered")
+
+
+def verify_chain(
+    entries: Iterable[Entry],
+    checkpoints: Iterable[Checkpoint],
+    check_signature: SignatureCheck,
+    head: Head | None = None,
+    *,
+    start: tuple[int, str] = (0, GENESIS),
+) -> Report:
+    """Walk `entries` (in seq order, streamed) and the checkpoints; return the counts and
+    the first problem found, in seq order.
+
+    Per entry: seq contiguous from 1 (a gap: removed), prev_hash equal to the previous
+    entry's hash (else reordered / altered, see `_classify_break`), hash recomputed
+    (altered). Per checkpoint: signature (checkpoint signature invalid), hash equal to
+    the chain's hash at its seq (checkpoint mismatch: a rewritten chain), and the chain
+    reaching it (truncated). With `head`: the chain ends exactly at the head row
+    (shorter: truncated; different hash or rows past it: head mismatch). `start` (seq,
+    hash) verifies only the part after a known-good point (the entries fed then begin at
+    seq + 1)."""
+    cps = sorted(checkpoints, key=lambda c: c.seq)
+    report = Report(checkpoints=len(cps))
+    by_seq: dict[int, list[Checkpoint]] = {}
+    for cp in cps:
+        by_seq.setdefault(cp.seq, []).append(cp)
+    bad_sig = {cp.seq for cp in cps if not _safe_check(check_signature, cp)}
+    for cp in cps:
+        if cp.seq < 1:
+            report.finding = Finding(Problem.CHECKPOINT_MISMATCH, cp.seq, "checkpoint before seq 1")
+            return report
+
+    expected = start[0] + 1
+    prev = start[1]
+    report.last_seq, report.last_hash = start
+    it = iter(entries)
+    for entry in it:
+        report.algs.add(entry.alg)
+        if entry.seq > expected:
+            report.finding = Finding(
+                Problem.REMOVED,
+                expected,
+                f"entries {expected}..{entry.seq - 1} missing"
+                if entry.seq - 1 > expected
+                else f"entry {expected} missing",
+            )
+            return report
+        if entry.seq < expected:  # only when the feed is not ordered/unique
+            report.finding = Finding(Problem.REORDERED, entry.seq, "seq repeated or out of order")
+            return report
+        if entry.prev_hash != prev:
+            report.finding = _classify_break(entry, expected, prev, it)
+            return report
+        if recompute(entry) != entry.hash:
+            report.finding = Finding(Problem.ALTERED, expected, "content does not match its hash")
+            return report
+        for cp in by_seq.get(expected, ()):
+            if expected in bad_sig:
+                report.finding = Finding(
+                    Problem.CHECKPOINT_SIGNATURE, expected, f"checkpoint key {cp.kid}"
+                )
+                return report
+            if cp.hash != entry.hash:
+                report.finding = Finding(
+                    Problem.CHECKPOINT_MISMATCH,
+                    expected,
+                    "the chain up to here was rewritten after this checkpoint",
+                )
+                return report
+            report.last_checkpoint = expected
+        prev = entry.hash
+        report.entries += 1
+        report.last_seq = expected
+        report.last_hash = entry.hash
+        expected += 1
+
+    beyond = [cp for cp in cps if cp.seq > report.last_seq]
+    if beyond:
+        cp = beyond[-1]
+        report.finding = Finding(
+            Problem.TRUNCATED,
+            report.last_seq + 1,
+            f"chain ends at {report.last_seq}, a checkpoint covers {cp.seq}",
+        )
+        return report
+    if head is not None:
+        if head.seq > report.last_seq:
+            report.finding = Finding(
+                Problem.TRUNCATED,
+                report.last_seq + 1,
+                f"chain ends at {report.last_seq}, the head row says {head.seq}",
+            )
+        elif head.seq < report.last_seq or head.hash != report.last_hash:
+            report.finding = Finding(
+                Problem.HEAD_MISMATCH, head.seq, "the head row does not match the chain"
+            )
+        elif head.stray_seq is not None:
+            report.finding = Finding(
+                Problem.HEAD_MISMATCH, head.stray_seq, "entry past the head row (not appended)"
+            )
+    return report
+
+
+def _safe_check(check: SignatureCheck, cp: Checkpoint) -> bool:
+    try:
+        return bool(check(cp))
+    except Exception:  # noqa: BLE001 - a malformed signature is simply invalid
+        return False
+
+
+def describe(report: Report) -> str:
+    """One line for people: OK with counts, or the first problem."""
+    if report.finding is None:
+        cp = f", last checkpoint at {report.last_checkpoint}" if report.last_checkpoint else ""
+        return (
+            f"OK: {report.entries} entries, {report.checkpoints} checkpoint(s){cp}; "
+            f"head {report.last_seq} {report.last_hash[:16]}…"
+        )
+    f = report.finding
+    return f"FAILED: entry {f.seq}: {f.problem} ({f.detail}); {report.entries} entries verified before it"

@@ -1,0 +1,224 @@
+"""Use cases of the audit chain: explicit entries, checkpoints, verification, reading.
+
+Entries of audited tables are appended automatically by tongban.audit.hook; `record`
+is for what is not a row of such a table. Every function takes the caller's Session
+and never commits."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tongban.audit import domain, hook
+from tongban.audit.models import AuditCheckpoint, AuditEntry, AuditHead
+from tongban.crypto.signing import b64u, b64u_decode
+from tongban.db import utcnow
+from tongban.keys import service as keys
+from tongban.keys.models import SigningKey
+
+log = logging.getLogger(__name__)
+
+#: Entries fetched per query while verifying: memory stays bounded whatever the length.
+BATCH = 2000
+
+
+def record(
+    session: Session, kind: str, subject: str, actor: str, body: dict[str, Any]
+) -> domain.Entry:
+    """Append an entry to this node's chain in the caller's transaction (it disappears
+    with a rollback). `subject` and `actor` are references like "case:<uuid>" and
+    "account:<uuid>"; `body` is minimised data, made canonical JSON here."""
+    return hook.append(session.connection(), kind, subject, actor, body)
+
+
+def head(session: Session) -> domain.Head | None:
+    """The head row (last seq and hash), None when the table has no row yet."""
+    row = session.get(AuditHead, hook.HEAD_ID, populate_existing=True)
+    return None if row is None else domain.Head(int(row.seq), row.hash)
+
+
+def _as_entry(row: Any) -> domain.Entry:
+    return domain.Entry(
+        seq=int(row.seq),
+        at=row.at,
+        kind=row.kind,
+        subject=row.subject,
+        actor=row.actor,
+        body=row.body,
+        alg=row.alg,
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+    )
+
+
+def iter_entries(
+    session: Session, after: int = 0, upto: int | None = None, batch: int = BATCH
+) -> Iterator[domain.Entry]:
+    """Entries with after < seq <= upto in seq order, fetched `batch` at a time (keyset
+    pagination), so a chain of any length streams in bounded memory."""
+    t = AuditEntry.__table__
+    last = after
+    while True:
+        q = select(t).where(t.c.seq > last).order_by(t.c.seq).limit(batch)
+        if upto is not None:
+            q = q.where(t.c.seq <= upto)
+        rows = session.execute(q).all()
+        for row in rows:
+            yield _as_entry(row)
+        if len(rows) < batch:
+            return
+        last = int(rows[-1].seq)
+
+
+def checkpoints(session: Session) -> list[domain.Checkpoint]:
+    """Every checkpoint, by seq (read with Core: as stored now, whatever the session's
+    identity map holds)."""
+    t = AuditCheckpoint.__table__
+    rows = session.execute(select(t).order_by(t.c.seq))
+    return [
+        domain.Checkpoint(
+            seq=int(r.seq),
+            hash=r.hash,
+            at=r.at,
+            node_id=r.node_id,
+            kid=r.kid,
+            alg=r.alg,
+            signature=r.signature,
+        )
+        for r in rows
+    ]
+
+
+def signature_check(session: Session) -> domain.SignatureCheck:
+    """A checker of checkpoint signatures against the audit keys this node knows (its
+    own, current and retired, and imported ones), chosen by the kid recorded on each
+    checkpoint: rotation does not break old checkpoints. A key must belong to the
+    checkpoint's node, and a withdrawn key (not_after) vouches for nothing after it."""
+    rows: dict[str, SigningKey] = {r.kid: r for r in keys.public_rows(session, "audit")}
+
+    def check(cp: domain.Checkpoint) -> bool:
+        row = rows.get(cp.kid)
+        if row is None or row.owner != cp.node_id or row.alg != cp.alg:
+            return False
+        if row.not_after is not None and cp.at > row.not_after:
+            return False
+        statement = domain.checkpoint_statement(cp.node_id, cp.seq, cp.hash, cp.at)
+        return keys.public_key(row).verify(statement, b64u_decode(cp.signature))
+
+    return check
+
+
+def verify(session: Session, batch: int = BATCH) -> domain.Report:
+    """Verify the whole chain and every checkpoint (see domain.verify_chain); returns
+    the counts and the first problem. Reads checkpoints, then the head, then streams the
+    entries up to the head: entries appended meanwhile are left for the next run."""
+    cps = checkpoints(session)
+    t = AuditEntry.__table__
+    h = AuditHead.__table__
+    row = session.execute(select(h.c.seq, h.c.hash).where(h.c.id == hook.HEAD_ID)).first()
+    # One statement, one snapshot: rows past the head as it stands now were not
+    # appended through it (a concurrent append moves both together).
+    current = select(h.c.seq).where(h.c.id == hook.HEAD_ID).scalar_subquery()
+    stray = session.execute(select(func.min(t.c.seq)).where(t.c.seq > current)).scalar()
+    if row is None:
+        upto = session.execute(select(func.max(t.c.seq))).scalar()
+        first = session.execute(select(func.min(t.c.seq))).scalar()
+        head_now = domain.Head(0, domain.GENESIS, first)
+    else:
+        upto = int(row.seq)
+        head_now = domain.Head(int(row.seq), row.hash, None if stray is None else int(stray))
+    entries = iter_entries(session, 0, upto, batch)
+    return domain.verify_chain(entries, cps, signature_check(session), head_now)
+
+
+def last_checkpoint(session: Session) -> AuditCheckpoint | None:
+    """The newest checkpoint, if any."""
+    return session.scalars(
+        select(AuditCheckpoint).order_by(AuditCheckpoint.seq.desc()).limit(1)
+    ).first()
+
+
+def checkpoint(
+    session: Session, node_id: str, *, min_interval: float | None = None
+) -> AuditCheckpoint | None:
+    """Sign a checkpoint of the current head with this node's audit key, when there are
+    entries the last checkpoint does not cover (and, with `min_interval`, when the last
+    one is at least that many seconds old); None otherwise.
+
+    Before signing it re-verifies the entries since the last checkpoint: a node never
+    vouches for a chain it cannot verify (raises ChainBroken then)."""
+    h = AuditHead.__table__
+    row = session.execute(
+        select(h.c.seq, h.c.hash).where(h.c.id == hook.HEAD_ID).with_for_update()
+    ).first()
+    if row is None or int(row.seq) == 0:
+        return None
+    last = last_checkpoint(session)
+    if last is not None and last.seq >= int(row.seq):
+        return None
+    now = utcnow()
+    if (
+        min_interval is not None
+        and last is not None
+        and (now - last.at).total_seconds() < min_interval
+    ):
+        return None
+    start = (0, domain.GENESIS) if last is None else (int(last.seq), last.hash)
+    report = domain.verify_chain(
+        iter_entries(session, start[0], int(row.seq)),
+        [],
+        lambda cp: True,
+        domain.Head(int(row.seq), row.hash),
+        start=start,
+    )
+    if report.finding is not None:
+        raise ChainBroken(report)
+    key, key_row = keys.signing_key(session, "audit", node_id)
+    statement = domain.checkpoint_statement(node_id, int(row.seq), row.hash, now)
+    cp = AuditCheckpoint(
+        seq=int(row.seq),
+        hash=row.hash,
+        at=now,
+        node_id=node_id,
+        kid=key_row.kid,
+        alg=key_row.alg,
+        signature=b64u(key.sign(statement)),
+    )
+    session.add(cp)
+    session.flush()
+    return cp
+
+
+class ChainBroken(Exception):
+    """The chain failed verification where a checkpoint was to be signed."""
+
+    def __init__(self, report: domain.Report) -> None:
+        super().__init__(domain.describe(report))
+        self.report = report
+
+
+def recent(session: Session, limit: int = 50, before: int | None = None) -> list[domain.Entry]:
+    """The newest entries (optionally those before seq `before`), newest first."""
+    t = AuditEntry.__table__
+    q = select(t).order_by(t.c.seq.desc()).limit(limit)
+    if before is not None:
+        q = q.where(t.c.seq < before)
+    return [_as_entry(r) for r in session.execute(q)]
+
+
+def about(session: Session, subject: str, limit: int = 200) -> list[domain.Entry]:
+    """Entries about one subject ("case:<uuid>", "message:<uuid>" …), oldest first."""
+    t = AuditEntry.__table__
+    q = select(t).where(t.c.subject == subject).order_by(t.c.seq).limit(limit)
+    return [_as_entry(r) for r in session.execute(q)]
+
+
+def counts_by_kind(session: Session) -> dict[str, int]:
+    """How many entries of each kind the chain holds."""
+    t = AuditEntry.__table__
+    rows = session.execute(select(t.c.kind, func.count()).group_by(t.c.kind).order_by(t.c.kind))
+    return {kind: int(n) for kind, n in rows}

@@ -1,0 +1,50 @@
+"""The audit chain's page for administrators and supervisors: read-only."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from tongban.audit import domain, service
+from tongban.errors import PermissionDenied
+from tongban.identity.domain import Role
+from tongban.web.deps import CurrentUser, SessionDep
+from tongban.web.pages import render
+
+router = APIRouter(include_in_schema=False)
+
+READERS = (Role.ADMIN, Role.SUPERVISOR)
+
+PROBLEM_LABELS = {
+    domain.Problem.ALTERED: "条目被篡改",
+    domain.Problem.REMOVED: "条目被删除",
+    domain.Problem.REORDERED: "条目顺序被改动",
+    domain.Problem.CHECKPOINT_SIGNATURE: "检查点签名无效",
+    domain.Problem.CHECKPOINT_MISMATCH: "检查点与链不符（历史被改写）",
+    domain.Problem.TRUNCATED: "链尾被截断",
+    domain.Problem.HEAD_MISMATCH: "链头记录与链不符",
+}
+
+
+@router.get("/audit")
+def audit_page(
+    request: Request, session: SessionDep, user: CurrentUser, verify: bool = False
+) -> Response:
+    """Head, last checkpoint, entries by kind and the newest entries; `?verify=1` runs
+    the full verification (it reads the whole chain, so only on request)."""
+    if user.role not in READERS:
+        raise PermissionDenied("只有管理员和督查人员可以查看审计链")
+    report = service.verify(session) if verify else None
+    return render(
+        request,
+        "audit/chain.html",
+        user,
+        head=service.head(session),
+        checkpoint=service.last_checkpoint(session),
+        kinds=service.counts_by_kind(session),
+        entries=service.recent(session, 50),
+        report=report,
+        problem_label=PROBLEM_LABELS.get(report.finding.problem)
+        if report and report.finding
+        else None,
+    )

@@ -1,0 +1,123 @@
+"""The inbox other nodes post their signed messages to, and this node's public card."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+from tongban.config import Settings
+from tongban.exchange import service
+from tongban.exchange.federation import FederationError
+from tongban.exchange.models import InboxMessage
+from tongban.exchange.transport import Rejected, verify_request
+from tongban.web.problems import problem
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/exchange/v1", tags=["exchange"])
+
+#: Largest message accepted (a case's materials travel inside its forwarding message).
+MAX_BODY_BYTES = 64 * 1024 * 1024
+
+
+def _refuse(exc: Rejected) -> Response:
+    return problem(exc.status, f"exchange/{exc.reason}", "消息被拒收", exc.detail)
+
+
+def _handle(
+    settings: Settings,
+    factory: sessionmaker[Session],
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    body: bytes,
+) -> Response:
+    try:
+        fed = service.federation_for(settings)
+        local = fed.node(settings.node_id)
+    except FederationError as exc:
+        log.error("inbox unusable: %s", exc)
+        return problem(503, "exchange/no-federation", "节点未配置", str(exc))
+    target_uri = local.inbox_url if settings.federation_file is not None else url
+    try:
+        env = verify_request(
+            method=method,
+            target_uri=target_uri,
+            headers=headers,
+            body=body,
+            federation=fed,
+            local=local,
+            allowed_types=service.allowed_types,
+            now=time.time(),
+            max_skew=settings.exchange_max_skew,
+        )
+    except Rejected as exc:
+        log.warning("refused a message: %s %s", exc.reason, exc.detail)
+        return _refuse(exc)
+    with factory() as session, service.using_settings(settings):
+        try:
+            applied = service.receive(session, env)
+            session.commit()
+        except IntegrityError:
+            # The same message delivered twice at once: the other delivery won.
+            session.rollback()
+            if session.get(InboxMessage, env.id) is None:
+                raise
+            applied = False
+        except service.OutOfOrder as exc:
+            session.rollback()
+            return problem(409, "exchange/out-of-order", "消息暂不能处理", str(exc))
+        except Exception as exc:  # noqa: BLE001 - the sender retries with back-off
+            session.rollback()
+            log.exception("message %s (%s) from %s failed", env.id, env.type, env.source_node)
+            return problem(
+                500, "exchange/handler-failed", "消息处理失败", f"{type(exc).__name__}: {exc}"
+            )
+    status = "applied" if applied else "already applied"
+    return JSONResponse({"id": str(env.id), "status": status})
+
+
+@router.post("/inbox", summary="Receive a signed message from another node")
+async def inbox(request: Request) -> Response:
+    """A message from another node, signed per RFC 9421 (see docs/federation.md).
+    200 when applied now or before; 4xx when refused for good (the sender parks it as a
+    dead letter); 409 or 5xx when the sender should retry later."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        return problem(413, "exchange/too-large", "消息过大", f"消息超过 {MAX_BODY_BYTES} 字节")
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        return problem(413, "exchange/too-large", "消息过大", f"消息超过 {MAX_BODY_BYTES} 字节")
+    return await run_in_threadpool(
+        _handle,
+        request.app.state.settings,
+        request.app.state.session_factory,
+        request.method,
+        str(request.url),
+        dict(request.headers),
+        body,
+    )
+
+
+@router.get("/node", summary="This node: id, jurisdictions and public keys")
+def node_card(request: Request) -> dict[str, Any]:
+    """What an operator copies into the federation file (the keys this node signs with
+    are also printed by `tongban exchange node-key`)."""
+    from tongban.db import transaction
+    from tongban.keys import service as keys
+
+    settings: Settings = request.app.state.settings
+    with transaction(request.app.state.session_factory) as session:
+        rows = keys.public_rows(session, "node", settings.node_id)
+        jwks = [keys.public_key(r).jwk() for r in rows if r.retired_at is None]
+    return {
+        "node": settings.node_id,
+        "jurisdictions": settings.served_jurisdictions.split(","),
+        "keys": jwks,
+    }

@@ -1,0 +1,202 @@
+"""JSON API of e-licences: types, issuance (direct and bulk), status changes, the holder's
+licences and presentations, verification, the trust list and the status lists."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from tongban.errors import NotFound
+from tongban.identity.domain import APPLICANT_ROLES
+from tongban.identity.models import Account
+from tongban.licences import service, status, wallet
+from tongban.licences.models import Licence
+from tongban.licences.schemas import (
+    LicenceIssue,
+    LicencePublic,
+    LicenceTypePublic,
+    PresentationCreate,
+    PresentationPublic,
+    StatusChange,
+    StatusListRef,
+    VerifyRequest,
+    VerifyResult,
+)
+from tongban.web.deps import CurrentUser, SessionDep
+
+router = APIRouter(prefix="/api/v1", tags=["licences"])
+
+JWT = "application/jwt"
+STATUSLIST_JWT = "application/statuslist+jwt"
+
+
+def licence_public(lic: Licence) -> LicencePublic:
+    ltype = service.get_type(lic.type_code)
+    return LicencePublic.model_validate(
+        {
+            "id": lic.id,
+            "identifier": lic.identifier,
+            "type_code": lic.type_code,
+            "type_name": ltype.name,
+            "holder_type": lic.holder_type,
+            "holder_name": lic.holder_name,
+            "holder_identifier": lic.holder_identifier,
+            "jurisdiction_code": lic.jurisdiction_code,
+            "authority_name": lic.authority_name,
+            "claims": lic.claims,
+            "issued_at": lic.issued_at,
+            "valid_from": lic.valid_from,
+            "valid_until": lic.valid_until,
+            "status": lic.status,
+            "status_list": {"idx": lic.status_index, "uri": lic.status_uri},
+            "kid": lic.kid,
+            "alg": lic.alg,
+            "source": lic.source,
+            "sd_jwt": lic.compact,
+            "events": lic.events,
+        }
+    )
+
+
+def _request(body: LicenceIssue) -> service.IssueRequest:
+    return service.IssueRequest(
+        type_code=body.type_code,
+        holder_identifier=body.holder_identifier,
+        holder_name=body.holder_name,
+        holder_type=body.holder_type,
+        claims=body.claims,
+        valid_from=body.valid_from,
+        valid_until=body.valid_until,
+    )
+
+
+@router.get("/licence-types", response_model=list[LicenceTypePublic])
+def licence_types() -> object:
+    """Every licence type: fields (personal ones are selectively disclosable), validity,
+    the issuing authority type, the GB/T 36904 type code and the SD-JWT VC `vct`."""
+    return [
+        {**asdict(t), "fields": [asdict(f) for f in t.fields], "holders": list(t.holders)}
+        for t in service.list_types()
+    ]
+
+
+@router.post("/licences", response_model=LicencePublic, status_code=201)
+def issue(body: LicenceIssue, actor: CurrentUser, session: SessionDep) -> LicencePublic:
+    """An officer of the issuing authority type issues a licence in their jurisdiction."""
+    return licence_public(service.issue(session, actor, _request(body)))
+
+
+@router.post("/licences/bulk", response_model=list[LicencePublic], status_code=201)
+def bulk(body: list[LicenceIssue], actor: CurrentUser, session: SessionDep) -> object:
+    """Issue licences from an existing register: all or nothing; a bad row rejects the
+    whole list with every row's problems (`rows.<n>.<field>`) in the problem+json."""
+    return [
+        licence_public(x) for x in service.bulk_issue(session, actor, [_request(b) for b in body])
+    ]
+
+
+@router.get("/licences", response_model=list[LicencePublic])
+def officer_list(
+    actor: CurrentUser, session: SessionDep, q: str | None = None, status: str | None = None
+) -> object:
+    """Licences issued by the officer's authority, newest first."""
+    return [licence_public(x) for x in wallet.list_for_officer(session, actor, q=q, status=status)]
+
+
+@router.post("/licences/verify", response_model=VerifyResult)
+def verify(body: VerifyRequest, session: SessionDep) -> object:
+    """Is this licence valid? 200 with `valid` and, when not, the exact `reason`
+    (bad_signature, unknown_issuer, expired, not_yet_valid, revoked, suspended,
+    tampered_disclosure, malformed, status_unavailable) and the disclosed claims."""
+    return service.verify_presentation(session, body.presentation).as_dict()
+
+
+def _visible(session: SessionDep, actor: Account, licence_id: uuid.UUID) -> Licence:
+    if actor.role in {r.value for r in APPLICANT_ROLES}:
+        return service.get_mine(session, actor, licence_id)
+    return service.get_for_officer(session, actor, licence_id)
+
+
+@router.get("/licences/{licence_id}", response_model=LicencePublic)
+def get_licence(licence_id: uuid.UUID, actor: CurrentUser, session: SessionDep) -> LicencePublic:
+    """One licence, to its holder or to an officer who manages it."""
+    return licence_public(_visible(session, actor, licence_id))
+
+
+@router.post("/licences/{licence_id}/status", response_model=LicencePublic)
+def change_status(
+    licence_id: uuid.UUID, body: StatusChange, actor: CurrentUser, session: SessionDep
+) -> LicencePublic:
+    """Suspend, reinstate or revoke (reason required; revoked is final)."""
+    return licence_public(
+        service.change_status(session, actor, licence_id, body.action, body.reason)
+    )
+
+
+@router.get("/my/licences", response_model=list[LicencePublic])
+def my_licences(actor: CurrentUser, session: SessionDep) -> object:
+    """The caller's own licences (residents and enterprises)."""
+    return [licence_public(x) for x in service.list_mine(session, actor)]
+
+
+@router.post(
+    "/my/licences/{licence_id}/presentations", response_model=PresentationPublic, status_code=201
+)
+def present(
+    licence_id: uuid.UUID, body: PresentationCreate, actor: CurrentUser, session: SessionDep
+) -> PresentationPublic:
+    """A presentation of one of the caller's licences that discloses only `disclose`."""
+    p = service.present(session, actor, licence_id, body.disclose)
+    return PresentationPublic(
+        licence_id=p.licence.id,
+        identifier=p.licence.identifier,
+        disclosed=p.disclosed,
+        presentation=p.compact,
+    )
+
+
+@router.get("/trust-list", response_class=Response, responses={200: {"content": {JWT: {}}}})
+def trust_list(session: SessionDep) -> Response:
+    """The federation trust list: a JWS (`typ: trustlist+jwt`, media type
+    application/jwt) signed by the federation root key, listing every jurisdiction's
+    issuer id and licence keys with their validity (nbf/exp); valid 24 hours."""
+    return Response(
+        service.trust_list_token(session),
+        media_type=JWT,
+        headers={"Cache-Control": "public, max-age=300"},
+    )
+
+
+@router.get("/trust-list/root")
+def trust_root(session: SessionDep) -> dict[str, object]:
+    """The federation root public keys (a JWKS) that sign the trust list — to pin."""
+    return {"keys": service.root_keys(session)}
+
+
+@router.get("/status-lists", response_model=list[StatusListRef])
+def status_lists(session: SessionDep) -> object:
+    """Every status list this node publishes."""
+    return [
+        {"jurisdiction": r.jurisdiction_code, "list": r.list_no, "uri": r.uri}
+        for r in status.list_refs(session)
+    ]
+
+
+@router.get(
+    "/status-lists/{jurisdiction_code}/{list_no}",
+    response_class=Response,
+    responses={200: {"content": {STATUSLIST_JWT: {}}}},
+)
+def status_list(jurisdiction_code: str, list_no: int, session: SessionDep) -> Response:
+    """A Token Status List (`statuslist+jwt`, 2 bits per licence, ZLIB-compressed)."""
+    if not jurisdiction_code.isdigit():
+        raise NotFound("状态列表不存在", type="unknown-status-list")
+    token = service.status_list_token(session, jurisdiction_code, list_no)
+    return Response(
+        token,
+        media_type=STATUSLIST_JWT,
+        headers={"Cache-Control": f"public, max-age={status.STATUS_LIST_TTL}"},
+    )

@@ -1,0 +1,254 @@
+"""Offline verification: a verifier's cache of the federation trust list and the status
+lists (`tongban trust sync`), and verification from that cache alone, saying how stale
+it is (`tongban licence verify`).
+
+Cache layout (a directory, TONGBAN_TRUST_CACHE, default var/trust-cache):
+
+    root.jwks.json          the pinned federation root keys (a JWKS)
+    trust-list.jwt          the signed trust list as fetched
+    status-lists/*.jwt      each signed status list as fetched
+    meta.json               {"synced_at", "url", "lists": {uri: file}}
+
+Root pinning: the first sync records the root keys the node publishes (trust on first
+use) unless `--root-jwk FILE` gives them; later syncs verify the trust list against the
+pinned keys only, so a node that starts serving another root is refused. Everything in
+the cache is verified again when it is used: a tampered file fails like a forged one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from tongban.crypto.signing import PublicKey, public_from_jwk
+from tongban.licences.statuslist import LocalStatuses, StatusListToken, verify_status_list
+from tongban.licences.trustlist import TrustList, verify_trust_list
+from tongban.licences.verification import Verification, check
+from tongban.licences.verify import LicenceRejected, RejectReason
+
+ROOT_FILE = "root.jwks.json"
+TRUST_FILE = "trust-list.jwt"
+META_FILE = "meta.json"
+LISTS_DIR = "status-lists"
+
+
+class CacheMissing(Exception):
+    """No usable cache: run `tongban trust sync` first."""
+
+
+class SyncFailed(Exception):
+    """The trust list or a status list could not be fetched or did not verify."""
+
+
+@dataclass
+class SyncReport:
+    issuers: int
+    keys: int
+    lists: int
+    pinned_now: bool
+    root_kids: list[str]
+    cache: Path
+
+
+@dataclass
+class LoadedCache:
+    trust: TrustList
+    statuses: LocalStatuses
+    synced_at: datetime
+    url: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _read_roots(data: Any) -> list[PublicKey]:
+    items = data.get("keys") if isinstance(data, dict) and "keys" in data else [data]
+    if not isinstance(items, list) or not items:
+        raise SyncFailed("根公钥文件不是 JWK 或 JWKS")
+    try:
+        return [public_from_jwk(k) for k in items]
+    except Exception as e:  # noqa: BLE001 - KeyError_ and shape errors alike
+        raise SyncFailed(f"根公钥无法读取：{e}") from e
+
+
+def _key_for(trust: TrustList) -> Any:
+    def key_for(header: dict[str, Any]) -> PublicKey | None:
+        iss, kid, iat = header.get("iss"), header.get("kid"), header.get("iat")
+        if not isinstance(iss, str) or not isinstance(kid, str) or not isinstance(iat, int):
+            return None
+        return trust.key_for(iss, kid, iat)
+
+    return key_for
+
+
+def _safe_name(jurisdiction: str, list_no: int) -> str:
+    return re.sub(r"[^0-9A-Za-z_-]", "_", f"{jurisdiction}-{list_no}") + ".jwt"
+
+
+def sync(
+    base_url: str,
+    cache: Path,
+    *,
+    root_jwk_file: Path | None = None,
+    client: httpx.Client | None = None,
+) -> SyncReport:
+    """Fetch the trust list and every status list from `base_url` into `cache`, verifying
+    them against the pinned root keys (pinned now from `root_jwk_file`, or on first use
+    from the node's published root keys)."""
+    own = client is None
+    http = client or httpx.Client(base_url=base_url.rstrip("/"), timeout=30)
+    try:
+        root_path = cache / ROOT_FILE
+        pinned_now = False
+        if root_jwk_file is not None:
+            roots_doc = json.loads(root_jwk_file.read_text(encoding="utf-8"))
+            roots = _read_roots(roots_doc)
+            pinned_now = True
+        elif root_path.exists():
+            roots = _read_roots(json.loads(root_path.read_text(encoding="utf-8")))
+        else:
+            r = http.get("/api/v1/trust-list/root")
+            r.raise_for_status()
+            roots = _read_roots(r.json())
+            pinned_now = True
+        r = http.get("/api/v1/trust-list")
+        r.raise_for_status()
+        token = r.text.strip()
+        now = int(time.time())
+        try:
+            trust = verify_trust_list(token, roots, now=now)
+        except LicenceRejected as e:
+            raise SyncFailed(f"信任列表未通过验证：{e.text}（{e.detail}）") from e
+        r = http.get("/api/v1/status-lists")
+        r.raise_for_status()
+        lists: dict[str, str] = {}
+        fetched: list[tuple[str, str]] = []
+        for ref in r.json():
+            path = f"/api/v1/status-lists/{ref['jurisdiction']}/{ref['list']}"
+            resp = http.get(path)
+            resp.raise_for_status()
+            text = resp.text.strip()
+            try:
+                verify_status_list(text, _key_for(trust), now=now, uri=ref["uri"])
+            except LicenceRejected as e:
+                raise SyncFailed(f"状态列表 {ref['uri']} 未通过验证：{e.text}") from e
+            name = _safe_name(str(ref["jurisdiction"]), int(ref["list"]))
+            lists[ref["uri"]] = name
+            fetched.append((name, text))
+    except httpx.HTTPError as e:
+        raise SyncFailed(f"无法从 {base_url} 下载：{e}") from e
+    finally:
+        if own:
+            http.close()
+    # Everything verified: write the cache (the roots last pinned, then the lists).
+    _write(root_path, json.dumps({"keys": [k.jwk() for k in roots]}, ensure_ascii=False))
+    _write(cache / TRUST_FILE, token)
+    for name, text in fetched:
+        _write(cache / LISTS_DIR / name, text)
+    meta = {"synced_at": datetime.now(UTC).isoformat(), "url": base_url, "lists": lists}
+    _write(cache / META_FILE, json.dumps(meta, ensure_ascii=False, indent=1))
+    return SyncReport(
+        issuers=len(trust.issuers),
+        keys=sum(len(i.keys) for i in trust.issuers),
+        lists=len(lists),
+        pinned_now=pinned_now,
+        root_kids=[k.kid for k in roots],
+        cache=cache,
+    )
+
+
+def _verify_list(
+    text: str, trust: TrustList, uri: str, now: int
+) -> tuple[StatusListToken, str | None]:
+    """A cached status list, verified; past its exp it is still used, with a warning."""
+    try:
+        token = verify_status_list(text, _key_for(trust), now=now, uri=uri)
+    except LicenceRejected as e:
+        if e.reason is not RejectReason.EXPIRED:
+            raise
+        token = verify_status_list(text, _key_for(trust), now=0, uri=uri, leeway=2**62)
+        return token, f"状态列表 {uri} 已过期（{_fmt(token.exp)}），注销或暂停可能未反映"
+    if token.ttl is not None and now > token.iat + token.ttl:
+        return token, None  # reported once for all lists by the caller
+    return token, None
+
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def _local(value: datetime) -> str:
+    return value.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+
+
+def _fmt(ts: int | None) -> str:
+    if ts is None:
+        return "—"
+    return _local(datetime.fromtimestamp(ts, UTC))
+
+
+def load(cache: Path, *, now: int | None = None) -> LoadedCache:
+    """Read and verify the cache; CacheMissing when there is none. Lists or a trust list
+    past their validity are used with a warning (offline, stale beats nothing; the
+    warning says so)."""
+    at = int(time.time()) if now is None else now
+    try:
+        meta = json.loads((cache / META_FILE).read_text(encoding="utf-8"))
+        roots = _read_roots(json.loads((cache / ROOT_FILE).read_text(encoding="utf-8")))
+        token = (cache / TRUST_FILE).read_text(encoding="utf-8").strip()
+    except (OSError, ValueError, SyncFailed) as e:
+        raise CacheMissing(str(e)) from e
+    warnings: list[str] = []
+    try:
+        trust = verify_trust_list(token, roots, now=at)
+    except LicenceRejected as e:
+        if e.reason is not RejectReason.EXPIRED:
+            raise CacheMissing(f"缓存的信任列表未通过验证：{e.text}") from e
+        trust = verify_trust_list(token, roots, now=0, leeway=2**62)
+        warnings.append(f"信任列表已于 {_fmt(trust.exp)} 过期，请运行 tongban trust sync")
+    statuses = LocalStatuses()
+    past_ttl = 0
+    for uri, name in (meta.get("lists") or {}).items():
+        try:
+            text = (cache / LISTS_DIR / name).read_text(encoding="utf-8").strip()
+            lst, warning = _verify_list(text, trust, uri, at)
+        except (OSError, LicenceRejected) as e:
+            warnings.append(f"状态列表 {uri} 无法使用：{e}")
+            continue
+        if warning:
+            warnings.append(warning)
+        elif lst.ttl is not None and at > lst.iat + lst.ttl:
+            past_ttl += 1
+        statuses.add(lst)
+    if past_ttl:
+        warnings.append(
+            f"{past_ttl} 个状态列表已超过建议的刷新间隔（ttl），最近的注销或暂停可能未反映；"
+            "联网时请运行 tongban trust sync"
+        )
+    synced = datetime.fromisoformat(meta["synced_at"])
+    return LoadedCache(trust, statuses, synced, str(meta.get("url", "")), warnings)
+
+
+def staleness(loaded: LoadedCache, *, now: datetime | None = None) -> str:
+    """'信任列表缓存于 <time> 更新（N 小时前）'."""
+    at = now or datetime.now(UTC)
+    hours = max(0, int((at - loaded.synced_at).total_seconds() // 3600))
+    return f"信任列表缓存于 {_local(loaded.synced_at)} 更新（{hours} 小时前）"
+
+
+def verify_offline(compact: str, loaded: LoadedCache, *, now: int | None = None) -> Verification:
+    """Verify a presentation from the cache only (no network)."""
+    return check(compact, loaded.trust, loaded.statuses, now=now)

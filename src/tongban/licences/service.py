@@ -1,0 +1,69 @@
+"""Use cases of e-licences, as other contexts and the entry points call them. The work is
+done in the service modules beside this one, one concept each:
+
+- issuing.py — types, direct / bulk / case issuance, authorisation of issuers;
+- status.py — suspend / reinstate / revoke, status lists, this node's StatusSource;
+- trust.py — issuer metadata (JWKS), the signed federation trust list;
+- verification.py — the one verification of a presentation;
+- wallet.py — the holder's licences and presentations, the officer's list;
+- usage.py — 免提交: licences standing in for case materials.
+"""
+
+from __future__ import annotations
+
+from tongban.licences.issuing import (
+    IssueRequest,
+    bulk_issue,
+    get_type,
+    issue,
+    issue_as,
+    issue_for_case,
+    list_types,
+)
+from tongban.licences.status import change_status, get_for_officer, status_list_token
+from tongban.licences.trust import issuer_metadata, local_trust, root_keys, trust_list_token
+from tongban.licences.usage import (
+    LicenceChoice,
+    check_for_application,
+    record_uses,
+    reverify_for_decision,
+    uses_for_case,
+)
+from tongban.licences.verification import Verification, verify_presentation, verify_stored
+from tongban.licences.wallet import (
+    choices_for_matter,
+    get_mine,
+    list_for_officer,
+    list_mine,
+    present,
+)
+
+__all__ = [
+    "IssueRequest",
+    "LicenceChoice",
+    "Verification",
+    "bulk_issue",
+    "change_status",
+    "check_for_application",
+    "choices_for_matter",
+    "get_for_officer",
+    "get_mine",
+    "get_type",
+    "issue",
+    "issue_as",
+    "issue_for_case",
+    "issuer_metadata",
+    "list_for_officer",
+    "list_mine",
+    "list_types",
+    "local_trust",
+    "present",
+    "record_uses",
+    "reverify_for_decision",
+    "root_keys",
+    "status_list_token",
+    "trust_list_token",
+    "uses_for_case",
+    "verify_presentation",
+    "verify_stored",
+]

@@ -1,0 +1,174 @@
+"""The one verification used by the API, the pages, the CLI's online mode and cases:
+a presentation checked against this node's trust list and status lists."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tongban.licences import domain
+from tongban.licences.models import Licence
+from tongban.licences.sdjwt import parse_sd_jwt
+from tongban.licences.status import NodeStatuses
+from tongban.licences.trust import local_trust
+from tongban.licences.trustlist import TrustList
+from tongban.licences.verify import (
+    REASON_TEXT,
+    UNCHECKED,
+    LicenceRejected,
+    RejectReason,
+    StatusSource,
+    verify_licence,
+)
+
+#: Registered claims reported in their own fields, not among `claims`.
+_REGISTERED = frozenset({"iss", "iat", "nbf", "exp", "vct", "licence_id"})
+STATUS_NAMES = {0: "valid", 1: "revoked", 2: "suspended", UNCHECKED: "unchecked"}
+#: Reasons given after the issuer's signature was checked: the payload is genuine, so
+#: which licence it is may be shown.
+_SIGNED_REASONS = frozenset(
+    {
+        RejectReason.EXPIRED,
+        RejectReason.NOT_YET_VALID,
+        RejectReason.REVOKED,
+        RejectReason.SUSPENDED,
+        RejectReason.STATUS_UNAVAILABLE,
+    }
+)
+
+
+@dataclass
+class Verification:
+    """The answer to "is this licence valid?", with the reason when it is not."""
+
+    valid: bool
+    reason: str | None = None
+    reason_text: str = "验证通过"
+    detail: str = ""
+    claims: dict[str, Any] = field(default_factory=dict)
+    issuer: str | None = None
+    jurisdiction: str | None = None
+    licence_id: str | None = None
+    vct: str | None = None
+    issued_at: datetime | None = None
+    expires_at: datetime | None = None
+    status: str | None = None
+    type_code: str | None = None
+    type_name: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "valid": self.valid,
+            "reason": self.reason,
+            "reason_text": self.reason_text,
+            "detail": self.detail,
+            "claims": self.claims,
+            "issuer": self.issuer,
+            "jurisdiction": self.jurisdiction,
+            "licence_id": self.licence_id,
+            "vct": self.vct,
+            "type": self.type_code,
+            "type_name": self.type_name,
+            "issued_at": self.issued_at,
+            "expires_at": self.expires_at,
+            "status": self.status,
+        }
+
+
+def _dt(value: int | None) -> datetime | None:
+    return datetime.fromtimestamp(value, UTC) if isinstance(value, int) else None
+
+
+def check(
+    compact: str,
+    trust: TrustList,
+    statuses: StatusSource | None,
+    *,
+    now: int | None = None,
+) -> Verification:
+    """Verify `compact` against `trust` and `statuses`; never raises for a bad licence."""
+    at = int(time.time()) if now is None else now
+    try:
+        v = verify_licence(compact, trust, statuses, now=at)
+    except LicenceRejected as e:
+        out = Verification(
+            valid=False, reason=e.reason.value, reason_text=REASON_TEXT[e.reason], detail=e.detail
+        )
+        if e.reason in _SIGNED_REASONS:
+            _describe_signed(out, compact, trust)
+        if e.reason is RejectReason.REVOKED:
+            out.status = "revoked"
+        elif e.reason is RejectReason.SUSPENDED:
+            out.status = "suspended"
+        return out
+    ltype = domain.type_by_vct(v.vct)
+    claims = {k: val for k, val in v.claims.items() if k not in _REGISTERED}
+    if ltype is not None:  # the type's order, whatever order the disclosures came in
+        rank = {f.name: n for n, f in enumerate(ltype.fields)}
+        claims = dict(sorted(claims.items(), key=lambda kv: rank.get(kv[0], -1)))
+    return Verification(
+        valid=True,
+        claims=claims,
+        issuer=v.issuer,
+        jurisdiction=v.jurisdiction,
+        licence_id=v.licence_id,
+        vct=v.vct,
+        issued_at=_dt(v.iat),
+        expires_at=_dt(v.exp),
+        status=STATUS_NAMES.get(v.status, str(v.status)),
+        type_code=ltype.code if ltype else None,
+        type_name=ltype.name if ltype else None,
+        labels=_labels(ltype),
+    )
+
+
+def _labels(ltype: domain.LicenceType | None) -> dict[str, str]:
+    base = {"licence_id": "证照标识", "licence_type": "证照类型", "issuing_authority": "发证机关"}
+    base.update({"iss": "签发方", "iat": "签发时间", "nbf": "生效时间", "exp": "有效期至"})
+    base.update({"vct": "证照类型 URI"})
+    if ltype:
+        base.update(ltype.labels)
+    return base
+
+
+def _describe_signed(out: Verification, compact: str, trust: TrustList) -> None:
+    """For a licence whose signature verified but that is not valid now: which one."""
+    try:
+        payload = parse_sd_jwt(compact).jws.payload
+    except LicenceRejected:
+        return
+    iss, vct = payload.get("iss"), payload.get("vct")
+    out.issuer = iss if isinstance(iss, str) else None
+    issuer = trust.issuer(out.issuer) if out.issuer else None
+    out.jurisdiction = issuer.jurisdiction if issuer else None
+    lid = payload.get("licence_id")
+    out.licence_id = lid if isinstance(lid, str) else None
+    out.vct = vct if isinstance(vct, str) else None
+    out.issued_at = _dt(payload.get("iat"))
+    out.expires_at = _dt(payload.get("exp"))
+    ltype = domain.type_by_vct(out.vct or "")
+    if ltype:
+        out.type_code, out.type_name = ltype.code, ltype.name
+
+
+def verify_presentation(session: Session, compact: str, *, now: int | None = None) -> Verification:
+    """Verify a presentation with this node's trust list and status lists."""
+    return check(compact, local_trust(session), NodeStatuses(session), now=now)
+
+
+def verify_stored(session: Session, lic: Licence, *, now: int | None = None) -> Verification:
+    """Verify a licence this node holds (its full SD-JWT), as any verifier would."""
+    return verify_presentation(session, lic.compact, now=now)
+
+
+def licence_for(session: Session, v: Verification) -> Licence | None:
+    """The stored licence a verification names, when this node holds it."""
+    if not v.licence_id:
+        return None
+    return session.scalar(select(Licence).where(Licence.identifier == v.licence_id))

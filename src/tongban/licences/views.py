@@ -1,0 +1,309 @@
+"""Pages of e-licences: the holder's wallet (我的证照) with presentation as QR code and
+text, the officer's licence desk (issue, suspend / reinstate / revoke, history), and a
+verification page for anyone."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from tongban.errors import DomainError, NotFound, PermissionDenied
+from tongban.identity.models import Account
+from tongban.licences import domain, issuing, service, status
+from tongban.licences.domain import ACTION_LABELS, STATUS_LABELS
+from tongban.licences.models import Licence
+from tongban.licences.schemas import MAX_PRESENTATION
+from tongban.web.deps import CsrfChecked, CurrentUser, FormDep, OptionalUser, SessionDep
+from tongban.web.pages import form_error, render
+
+router = APIRouter(include_in_schema=False)
+
+LABELS = {
+    "status": {s.value: label for s, label in STATUS_LABELS.items()},
+    "actions": {a.value: label for a, label in ACTION_LABELS.items()},
+    "reasons_ok": "验证通过",
+}
+
+
+def _id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise NotFound("证照不存在或无权查看", type="unknown-licence") from None
+
+
+def _status_code(e: DomainError) -> int:
+    return e.status if e.status in (400, 409, 422) else 400
+
+
+def _rows(lic: Licence) -> list[tuple[str, Any, bool]]:
+    """(label, value, personal) of each claim, in the type's order."""
+    ltype = issuing.get_type(lic.type_code)
+    return [(f.label, lic.claims[f.name], f.personal) for f in ltype.fields if f.name in lic.claims]
+
+
+def _common(lic: Licence) -> dict[str, Any]:
+    return {
+        "lic": lic,
+        "ltype": issuing.get_type(lic.type_code),
+        "rows": _rows(lic),
+        "labels": LABELS,
+    }
+
+
+# --- the holder's wallet -------------------------------------------------------------------
+
+
+@router.get("/my/licences")
+def my_licences(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    items = [(lic, issuing.get_type(lic.type_code)) for lic in service.list_mine(session, user)]
+    return render(request, "licences/my_list.html", user, items=items, labels=LABELS)
+
+
+@router.get("/my/licences/{licence_id}")
+def my_licence(
+    licence_id: str, request: Request, session: SessionDep, user: CurrentUser
+) -> Response:
+    lic = service.get_mine(session, user, _id(licence_id))
+    return render(request, "licences/my_detail.html", user, **_common(lic))
+
+
+@router.get("/my/licences/{licence_id}/present")
+def present_page(
+    licence_id: str, request: Request, session: SessionDep, user: CurrentUser
+) -> Response:
+    lic = service.get_mine(session, user, _id(licence_id))
+    ctx = _common(lic)
+    return render(request, "licences/present.html", user, chosen=None, presentation=None, **ctx)
+
+
+@router.post("/my/licences/{licence_id}/present", dependencies=[CsrfChecked])
+def present(
+    licence_id: str, request: Request, session: SessionDep, user: CurrentUser, form: FormDep
+) -> Response:
+    lid = _id(licence_id)
+    chosen = [v for v in form.getlist("disclose") if isinstance(v, str)]
+    try:
+        p = service.present(session, user, lid, chosen)
+    except PermissionDenied:
+        raise
+    except DomainError as e:
+        form_error(session)
+        lic = service.get_mine(session, user, lid)
+        return render(
+            request,
+            "licences/present.html",
+            user,
+            status_code=_status_code(e),
+            chosen=chosen,
+            presentation=None,
+            message=e.detail,
+            **_common(lic),
+        )
+    return render(
+        request,
+        "licences/present.html",
+        user,
+        chosen=p.disclosed,
+        presentation=p,
+        **_common(p.licence),
+    )
+
+
+# --- verification, for anyone ---------------------------------------------------------------
+
+
+@router.get("/licences/verify")
+def verify_page(request: Request, user: OptionalUser) -> Response:
+    return render(request, "licences/verify.html", user, result=None, text="")
+
+
+@router.post("/licences/verify", dependencies=[CsrfChecked])
+def verify(
+    request: Request,
+    session: SessionDep,
+    user: OptionalUser,
+    presentation: Annotated[str, Form(max_length=MAX_PRESENTATION)] = "",
+) -> Response:
+    text = "".join(presentation.split())  # copied text may carry line breaks
+    result = service.verify_presentation(session, text) if text else None
+    return render(
+        request,
+        "licences/verify.html",
+        user,
+        result=result,
+        text=text,
+        message=None if text else "请粘贴要核验的电子证照文本",
+    )
+
+
+# --- the officer's desk -----------------------------------------------------------------------
+
+
+def _officer_types(session: Session, user: Account) -> list[domain.LicenceType]:
+    authority = issuing.officer_authority(session, user)
+    return [t for t in service.list_types() if t.authority_type == authority.type]
+
+
+@router.get("/officer/licences")
+def officer_list(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    q: str | None = None,
+    state: str | None = None,
+) -> Response:
+    state = state if state in LABELS["status"] else None
+    q = (q or "").strip()[:60] or None
+    items = [
+        (lic, issuing.get_type(lic.type_code))
+        for lic in service.list_for_officer(session, user, q=q, status=state)
+    ]
+    return render(
+        request,
+        "licences/officer_list.html",
+        user,
+        items=items,
+        types=_officer_types(session, user),
+        authority=issuing.officer_authority(session, user),
+        filters={"q": q or "", "state": state or ""},
+        labels=LABELS,
+    )
+
+
+def _issue_page(
+    request: Request,
+    session: Session,
+    user: Account,
+    ltype: domain.LicenceType,
+    *,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    message: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "licences/officer_issue.html",
+        user,
+        status_code=status_code,
+        ltype=ltype,
+        types=_officer_types(session, user),
+        values=values,
+        errors=errors,
+        message=message,
+    )
+
+
+@router.get("/officer/licences/new")
+def issue_page(
+    request: Request, session: SessionDep, user: CurrentUser, type: str | None = None
+) -> Response:
+    types = _officer_types(session, user)
+    if not types:
+        raise PermissionDenied("本部门不签发电子证照")
+    ltype = next((t for t in types if t.code == type), types[0])
+    return _issue_page(request, session, user, ltype, values={}, errors={})
+
+
+@router.post("/officer/licences/new", dependencies=[CsrfChecked])
+def issue(request: Request, session: SessionDep, user: CurrentUser, form: FormDep) -> Response:
+    def text(name: str) -> str:
+        value = form.get(name)
+        return value.strip() if isinstance(value, str) else ""
+
+    ltype = service.get_type(text("type_code"))
+    claims = {f.name: text(f"claim_{f.name}") for f in ltype.fields}
+    req = service.IssueRequest(
+        type_code=ltype.code,
+        holder_identifier=text("holder_identifier").upper(),
+        holder_name=text("holder_name"),
+        holder_type=text("holder_type") or None,
+        claims={k: v for k, v in claims.items() if v},
+    )
+    try:
+        lic = service.issue(session, user, req)
+    except PermissionDenied:
+        raise
+    except DomainError as e:
+        form_error(session)
+        errors: dict[str, str] = {}
+        for err in e.errors:
+            name = str(err.get("field", "")).replace("claims.", "claim_")
+            errors.setdefault(name, str(err.get("message", "")))
+        values = {k: v for k, v in form.items() if isinstance(v, str)}
+        return _issue_page(
+            request,
+            session,
+            user,
+            ltype,
+            values=values,
+            errors=errors,
+            message=e.detail,
+            status_code=_status_code(e),
+        )
+    return RedirectResponse(f"/officer/licences/{lic.id}?done=issue", status_code=303)
+
+
+def _officer_detail(
+    request: Request,
+    session: Session,
+    user: Account,
+    lic: Licence,
+    *,
+    message: str | None = None,
+    failed: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "licences/officer_detail.html",
+        user,
+        status_code=status_code,
+        actions=[a.value for a in domain.allowed_actions(lic.status)],
+        message=message,
+        failed=failed or {},
+        done=request.query_params.get("done"),
+        **_common(lic),
+    )
+
+
+@router.get("/officer/licences/{licence_id}")
+def officer_detail(
+    licence_id: str, request: Request, session: SessionDep, user: CurrentUser
+) -> Response:
+    lic = status.get_for_officer(session, user, _id(licence_id))
+    return _officer_detail(request, session, user, lic)
+
+
+@router.post("/officer/licences/{licence_id}/status", dependencies=[CsrfChecked])
+def officer_status(
+    licence_id: str,
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    action: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    lid = _id(licence_id)
+    try:
+        service.change_status(session, user, lid, action, reason)
+    except (PermissionDenied, NotFound):
+        raise
+    except DomainError as e:
+        form_error(session)
+        lic = status.get_for_officer(session, user, lid)
+        return _officer_detail(
+            request,
+            session,
+            user,
+            lic,
+            message=e.detail,
+            failed={"action": action, "reason": reason},
+            status_code=_status_code(e),
+        )
+    return RedirectResponse(f"/officer/licences/{lid}?done={action}", status_code=303)

@@ -1,0 +1,144 @@
+"""The holder's wallet (我的证照): their licences, and presentations that disclose only
+the claims they choose, as text and as a QR code. Also the officer's list."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import segno
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from tongban.errors import NotFound, PermissionDenied, ValidationFailed
+from tongban.identity.domain import APPLICANT_ROLES, Role
+from tongban.identity.models import Account
+from tongban.licences import domain, issuing, sdjwt
+from tongban.licences.domain import LicenceStatus, LicenceType
+from tongban.licences.models import Licence
+
+
+@dataclass
+class Presentation:
+    licence: Licence
+    ltype: LicenceType
+    compact: str
+    disclosed: list[str]
+
+    @property
+    def qr_svg(self) -> str:
+        return qr_svg(self.compact)
+
+
+def qr_svg(text: str) -> str:
+    """An inline SVG QR code of `text` (segno; error level L keeps long presentations
+    within QR version 40)."""
+    return str(segno.make(text, error="l", micro=False).svg_inline(scale=2, border=4))
+
+
+def _holder_clause(actor: Account) -> object:
+    ident = actor.credit_code if actor.role == Role.ENTERPRISE else actor.id_number
+    clauses = [Licence.holder_account_id == actor.id]
+    if ident:
+        clauses.append((Licence.holder_identifier == ident) & (Licence.holder_type == actor.role))
+    return or_(*clauses)
+
+
+def _require_holder(actor: Account) -> None:
+    if actor.role not in {r.value for r in APPLICANT_ROLES}:
+        raise PermissionDenied("“我的证照”仅供个人或法人账户使用")
+
+
+def list_mine(
+    session: Session, actor: Account, *, type_code: str | None = None, usable: bool = False
+) -> list[Licence]:
+    """The licences held by `actor` (by account, or by ID number / credit code for those
+    issued from a register before the account existed), newest first; `usable` keeps only
+    valid ones within their validity."""
+    _require_holder(actor)
+    q = select(Licence).where(_holder_clause(actor))  # type: ignore[arg-type]
+    if type_code:
+        q = q.where(Licence.type_code == type_code)
+    if usable:
+        from tongban.db import utcnow
+
+        now = utcnow()
+        q = q.where(
+            Licence.status == LicenceStatus.VALID.value,
+            Licence.valid_from <= now,
+            or_(Licence.valid_until.is_(None), Licence.valid_until > now),
+        )
+    return list(session.scalars(q.order_by(Licence.issued_at.desc())))
+
+
+def get_mine(session: Session, actor: Account, licence_id: uuid.UUID) -> Licence:
+    """One of `actor`'s licences; anybody else's is 'not found'."""
+    _require_holder(actor)
+    lic = session.scalar(
+        select(Licence).where(Licence.id == licence_id, _holder_clause(actor))  # type: ignore[arg-type]
+    )
+    if lic is None:
+        raise NotFound("证照不存在或无权查看", type="unknown-licence")
+    return lic
+
+
+def present(
+    session: Session, actor: Account, licence_id: uuid.UUID, disclose: list[str]
+) -> Presentation:
+    """The holder's presentation of one licence disclosing only `disclose` (personal
+    fields of the type; the others are always shown)."""
+    lic = get_mine(session, actor, licence_id)
+    ltype = issuing.get_type(lic.type_code)
+    try:
+        names = domain.disclosable(ltype, disclose)
+    except ValueError as e:
+        raise ValidationFailed(str(e), errors=[{"field": "disclose", "message": str(e)}]) from e
+    return Presentation(lic, ltype, sdjwt.present(lic.compact, names), names)
+
+
+def list_for_officer(
+    session: Session,
+    actor: Account,
+    *,
+    q: str | None = None,
+    status: str | None = None,
+    limit: int = 200,
+) -> list[Licence]:
+    """Licences issued by the officer's authority, newest first; `q` matches the
+    identifier, the holder's name or identifier."""
+    authority = issuing.officer_authority(session, actor)
+    stmt = select(Licence).where(Licence.authority_id == authority.id)
+    if status:
+        stmt = stmt.where(Licence.status == status)
+    if q:
+        stmt = stmt.where(
+            or_(
+                Licence.identifier.contains(q.upper()),
+                Licence.holder_name.contains(q),
+                Licence.holder_identifier == q.upper(),
+            )
+        )
+    return list(session.scalars(stmt.order_by(Licence.issued_at.desc()).limit(limit)))
+
+
+def choices_for_matter(
+    session: Session, actor: Account, matter: object
+) -> dict[str, list[dict[str, str]]]:
+    """免提交 on the application form: for each licence type that can stand in for one of
+    the matter's materials, the applicant's usable licences as {id, label}."""
+    if actor.role not in {r.value for r in APPLICANT_ROLES}:
+        return {}
+    wanted = {m.licence_type for m in getattr(matter, "materials", []) if m.licence_type}
+    out: dict[str, list[dict[str, str]]] = {}
+    for code in sorted(wanted):
+        ltype = domain.licence_types().get(code)
+        if ltype is None:
+            continue
+        out[code] = [
+            {
+                "id": str(lic.id),
+                "label": f"{ltype.name}（{lic.authority_name}签发，标识 …{lic.identifier[-18:]}）",
+            }
+            for lic in list_mine(session, actor, type_code=code, usable=True)
+        ]
+    return out

@@ -1,0 +1,274 @@
+"""The JSON API of cross-region outpatient settlement, in the shape of the national
+medical-insurance transaction set: eligibility, registration, fee upload, pre-settle,
+settle, reverse, daily reconciliation — for hospital systems authenticated as hospital
+staff with a bearer token — and the clearing results and statements for agencies."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Response
+from sqlalchemy.orm import Session
+
+from tongban.identity.domain import mask_id_number
+from tongban.medical import clearing_service as cs
+from tongban.medical import domain, exports, service, settlement
+from tongban.medical.models import ClearingRun, ClearingStatement, Settlement, Visit
+from tongban.medical.schemas import (
+    AccumulatorsPublic,
+    DifferencePublic,
+    DisputeRequest,
+    EligibilityPublic,
+    EligibilityQuery,
+    FeeUpload,
+    FilingCreate,
+    FilingPublic,
+    GrossPublic,
+    NetPublic,
+    PolicyPublic,
+    PreSettlementPublic,
+    ReconciliationPublic,
+    ReconciliationRequest,
+    ReverseRequest,
+    RunPublic,
+    SettlementPublic,
+    SettleRequest,
+    SplitPublic,
+    StatementPublic,
+    TotalsPublic,
+    VisitCreate,
+    VisitPublic,
+)
+from tongban.web.deps import CurrentUser, SessionDep
+
+router = APIRouter(prefix="/api/v1/medical", tags=["medical"])
+
+
+def split_public(s: domain.Split) -> SplitPublic:
+    return SplitPublic(**s.as_dict(), self_pay_first=s.self_pay_first)
+
+
+def settlement_public(s: Settlement) -> SettlementPublic:
+    return SettlementPublic(
+        id=s.id,
+        txn_id=s.txn_id,
+        visit_id=s.visit_id,
+        status=s.status,
+        period=s.period,
+        settled_at=s.settled_at,
+        settled_day=s.settled_day,
+        insured_city=s.insured_city,
+        treatment_city=s.treatment_city,
+        split=split_public(settlement.split_of(s)),
+        reversal_txn_id=s.reversal_txn_id,
+        reversal_period=s.reversal_period,
+        reversed_at=s.reversed_at,
+    )
+
+
+def _acc(a: domain.Accumulators) -> AccumulatorsPublic:
+    return AccumulatorsPublic(
+        deductible_used=a.deductible_used, fund_paid=a.fund_paid, account_balance=a.account_balance
+    )
+
+
+def _policy(p: domain.Policy) -> PolicyPublic:
+    return PolicyPublic(
+        deductible=p.deductible, fund_ratio_bp=p.fund_ratio_bp, annual_cap=p.annual_cap
+    )
+
+
+@router.post("/eligibility", response_model=EligibilityPublic)
+def eligibility(body: EligibilityQuery, actor: CurrentUser, session: SessionDep) -> object:
+    """参保信息查询: scheme, filing needed/present, policy, this year's accumulators and
+    the personal account balance of an insured person, for the caller's institution."""
+    e = service.eligibility(session, actor, body.id_number)
+    p = e.person
+    return EligibilityPublic(
+        name=p.name,
+        id_number_masked=mask_id_number(p.id_number),
+        insured_jurisdiction=p.jurisdiction_code,
+        insured_city=p.city_code,
+        scheme=p.scheme,
+        scheme_label=domain.SCHEME_LABELS[domain.Scheme(p.scheme)],
+        institution_level=e.institution.level,
+        filing_required=e.decision.required,
+        filing_present=e.filing is not None,
+        may_settle=e.decision.allowed,
+        filing_reason=e.decision.reason,
+        filing=FilingPublic.model_validate(e.filing) if e.filing else None,
+        policy=_policy(e.policy),
+        year=e.year,
+        deductible_used=e.accumulators.deductible_used,
+        fund_paid=e.accumulators.fund_paid,
+        account_balance=e.accumulators.account_balance,
+    )
+
+
+@router.post("/filings", response_model=FilingPublic, status_code=201)
+def file(body: FilingCreate, actor: CurrentUser, session: SessionDep) -> object:
+    """异地就医备案: an insured resident files for treatment away from home."""
+    return service.file_for_self(session, actor, **body.model_dump())
+
+
+@router.post("/visits", response_model=VisitPublic, status_code=201)
+def register(body: VisitCreate, actor: CurrentUser, session: SessionDep) -> Visit:
+    """就诊登记: refused with the reason when a required filing is missing."""
+    return service.register_visit(session, actor, **body.model_dump())
+
+
+@router.get("/visits/{visit_id}", response_model=VisitPublic)
+def get_visit(visit_id: uuid.UUID, actor: CurrentUser, session: SessionDep) -> Visit:
+    return service.get_visit(session, actor, visit_id)
+
+
+@router.put("/visits/{visit_id}/items", response_model=VisitPublic)
+def upload_items(
+    visit_id: uuid.UUID, body: FeeUpload, actor: CurrentUser, session: SessionDep
+) -> Visit:
+    """费用明细上传: replaces the visit's items; every code must be in the treatment
+    jurisdiction's catalogue (an unknown code is refused)."""
+    items = [service.ItemInput(i.code, i.quantity, i.unit_price) for i in body.items]
+    return service.upload_items(session, actor, visit_id, items)
+
+
+@router.post("/visits/{visit_id}/presettle", response_model=PreSettlementPublic)
+def presettle(visit_id: uuid.UUID, actor: CurrentUser, session: SessionDep) -> object:
+    """预结算: the split of the claim now; changes nothing."""
+    pre = settlement.presettle(session, actor, visit_id)
+    return PreSettlementPublic(
+        visit_id=pre.visit.id,
+        split=split_public(pre.split),
+        before=_acc(pre.before),
+        after=_acc(pre.after),
+        policy=_policy(pre.policy),
+    )
+
+
+@router.post("/settlements", response_model=SettlementPublic, status_code=201)
+def settle(
+    body: SettleRequest, actor: CurrentUser, session: SessionDep, response: Response
+) -> SettlementPublic:
+    """结算: 201 with the new settlement; 200 with the same settlement when the same
+    transaction id is sent again for the same claim; 409 when it is reused for another."""
+    s, created = settlement.settle(session, actor, body.visit_id, body.txn_id)
+    if not created:
+        response.status_code = 200
+    return settlement_public(s)
+
+
+@router.get("/settlements/{txn_id}", response_model=SettlementPublic)
+def get_settlement(txn_id: str, actor: CurrentUser, session: SessionDep) -> SettlementPublic:
+    return settlement_public(settlement.get_settlement(session, actor, txn_id))
+
+
+@router.post("/settlements/{txn_id}/reverse", response_model=SettlementPublic)
+def reverse(
+    txn_id: str, body: ReverseRequest, actor: CurrentUser, session: SessionDep
+) -> SettlementPublic:
+    """冲正: undo a settlement exactly; idempotent."""
+    s = settlement.reverse(
+        session, actor, txn_id, reversal_txn_id=body.reversal_txn_id, reason=body.reason
+    )
+    return settlement_public(s)
+
+
+@router.post("/reconciliations", response_model=ReconciliationPublic)
+def reconcile(
+    body: ReconciliationRequest, actor: CurrentUser, session: SessionDep
+) -> ReconciliationPublic:
+    """日对账: the hospital's count and totals of a day (and optionally its details);
+    the differences are listed settlement by settlement."""
+    totals = domain.Totals(body.count, body.total, body.fund, body.account, body.cash)
+    details = [d.model_dump() for d in body.details] if body.details is not None else None
+    r = settlement.reconcile_day(session, actor, day=body.day, totals=totals, details=details)
+    return ReconciliationPublic(
+        day=body.day,
+        balanced=r.balanced,
+        hospital=TotalsPublic(**vars(r.hospital)),
+        centre=TotalsPublic(**vars(r.centre)),
+        differences=[
+            DifferencePublic(
+                txn_id=d.txn_id,
+                kind=d.kind,
+                label=domain.DIFFERENCE_LABELS[d.kind],
+                fields=list(d.fields),
+                hospital=d.hospital,
+                centre=d.centre,
+            )
+            for d in r.differences
+        ],
+    )
+
+
+# --- clearing (agencies) ---------------------------------------------------------------
+
+
+def run_public(session: Session, run: ClearingRun) -> RunPublic:
+    return RunPublic(
+        period=run.period,
+        status=run.status,
+        computed_at=run.computed_at,
+        claim_count=run.claim_count,
+        reversal_count=run.reversal_count,
+        total_fund=run.total_fund,
+        cross_fund=run.cross_fund,
+        digest=run.digest,
+        closed_at=run.closed_at,
+        jurisdictions=[GrossPublic.model_validate(g) for g in cs.gross(session, run)],
+        cities=[GrossPublic.model_validate(g) for g in cs.gross(session, run, "city")],
+        nets=[NetPublic.model_validate(n) for n in cs.nets(session, run)],
+    )
+
+
+@router.get("/clearing/{period}", response_model=RunPublic)
+def clearing_run(period: str, actor: CurrentUser, session: SessionDep) -> RunPublic:
+    """A cleared period: gross matrices (jurisdictions, cities) and net positions."""
+    cs.agency_jurisdiction(session, actor)
+    return run_public(session, cs.get_run(session, period))
+
+
+@router.get("/clearing/{period}/statements", response_model=list[StatementPublic])
+def clearing_statements(period: str, actor: CurrentUser, session: SessionDep) -> object:
+    """The period's statements the caller's agency is a side of."""
+    return cs.statements(session, actor, period)
+
+
+def _download(data: bytes, media: str, filename: str) -> Response:
+    return Response(
+        data,
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.get("/clearing/{period}/statements.csv")
+def statements_csv(period: str, actor: CurrentUser, session: SessionDep) -> Response:
+    sts = cs.statements(session, actor, period)
+    return _download(
+        exports.to_csv(session, period, sts), "text/csv; charset=utf-8", f"statements-{period}.csv"
+    )
+
+
+@router.get("/clearing/{period}/statements.xlsx")
+def statements_xlsx(period: str, actor: CurrentUser, session: SessionDep) -> Response:
+    sts = cs.statements(session, actor, period)
+    return _download(
+        exports.to_xlsx(session, period, sts),
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        f"statements-{period}.xlsx",
+    )
+
+
+@router.post("/clearing/statements/{statement_id}/confirm", response_model=StatementPublic)
+def confirm(statement_id: uuid.UUID, actor: CurrentUser, session: SessionDep) -> ClearingStatement:
+    """The caller's agency confirms its side of a statement."""
+    return cs.confirm_statement(session, actor, statement_id)
+
+
+@router.post("/clearing/statements/{statement_id}/dispute", response_model=StatementPublic)
+def dispute(
+    statement_id: uuid.UUID, body: DisputeRequest, actor: CurrentUser, session: SessionDep
+) -> ClearingStatement:
+    """The caller's agency disputes its side of a statement, with a reason."""
+    return cs.dispute_statement(session, actor, statement_id, body.reason)

@@ -1,0 +1,350 @@
+"""Clearing periods: load a period's claims column-wise, clear them (`clearing.py`),
+store the run, its gross matrices, net positions and statements; the agencies confirm
+or dispute their statements; a period closes and is immutable from then on.
+
+Re-running an open period replaces its results deterministically (statements whose
+amounts did not change keep their confirmations); a closed period is returned as it is.
+A reversal after its claim's period closed carries the next open period (see
+`settlement.reverse`) and is counted there with the opposite sign."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+
+import polars as pl
+from sqlalchemy import Integer, and_, cast, delete, func, literal, not_, or_, select
+from sqlalchemy.orm import Session
+
+from tongban.calendar.service import local_date
+from tongban.db import utcnow
+from tongban.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from tongban.identity.domain import Role
+from tongban.identity.models import Account
+from tongban.medical import clearing, domain
+from tongban.medical.models import (
+    ClearingGross,
+    ClearingNet,
+    ClearingRun,
+    ClearingStatement,
+    Settlement,
+)
+from tongban.medical.service import lock_run
+from tongban.regions import service as regions
+from tongban.regions.domain import AuthorityType
+
+BATCH_ROWS = 200_000
+Progress = Callable[[int, int], None]
+
+
+def _period(period: str) -> str:
+    try:
+        domain.parse_period(period)
+    except ValueError as e:
+        raise ValidationFailed(str(e), errors=[{"field": "period", "message": str(e)}]) from None
+    return period
+
+
+def _claim_queries(period: str):  # type: ignore[no-untyped-def]
+    S = Settlement
+    cols = (
+        cast(S.insured_jurisdiction, Integer).label("insured_j"),
+        cast(S.treatment_jurisdiction, Integer).label("treatment_j"),
+        cast(S.insured_city, Integer).label("insured_city"),
+        cast(S.treatment_city, Integer).label("treatment_city"),
+    )
+    claims = select(*cols, S.fund.label("fund"), literal(1).label("sign")).where(
+        S.period == period,
+        not_(and_(S.status == "reversed", S.reversal_period == period)),
+    )
+    reversals = select(*cols, (-S.fund).label("fund"), literal(-1).label("sign")).where(
+        S.reversal_period == period, S.period != period
+    )
+    return claims, reversals
+
+
+def count_rows(session: Session, period: str) -> int:
+    """How many claim and reversal rows the period's clearing reads."""
+    return sum(
+        session.scalar(select(func.count()).select_from(q.subquery())) or 0
+        for q in _claim_queries(period)
+    )
+
+
+def load_aggregate(session: Session, period: str, progress: Progress | None = None) -> pl.DataFrame:
+    """Read the period's claims in column batches (polars over the session's connection)
+    and aggregate each batch by city pair; never a Python loop over claims."""
+    total = count_rows(session, period) if progress else 0
+    done = 0
+    partials: list[pl.DataFrame] = []
+    conn = session.connection()
+    for q in _claim_queries(period):
+        for batch in pl.read_database(
+            q,
+            connection=conn,
+            iter_batches=True,
+            batch_size=BATCH_ROWS,
+            schema_overrides=clearing.SCHEMA,
+        ):
+            frame = batch.cast(clearing.SCHEMA)  # type: ignore[arg-type]
+            partials.append(clearing.aggregate(frame))
+            done += frame.height
+            if progress:
+                progress(done, total)
+    return clearing.combine(partials)
+
+
+def _month_over(period: str) -> bool:
+    return local_date(utcnow()) >= domain.period_bounds(period)[1]
+
+
+def _store(session: Session, run: ClearingRun, res: clearing.Result) -> None:
+    session.execute(delete(ClearingGross).where(ClearingGross.run_id == run.id))
+    session.execute(delete(ClearingNet).where(ClearingNet.run_id == run.id))
+    for level, rows in (("jurisdiction", res.jurisdictions), ("city", res.cities)):
+        session.add_all(
+            ClearingGross(
+                run_id=run.id,
+                level=level,
+                debtor=g.debtor,
+                creditor=g.creditor,
+                claims=g.claims,
+                amount=g.amount,
+            )
+            for g in rows
+        )
+    session.add_all(
+        ClearingNet(
+            run_id=run.id,
+            jurisdiction_code=n.jurisdiction,
+            receivable=n.receivable,
+            payable=n.payable,
+            net=n.net,
+        )
+        for n in res.nets
+    )
+    old = {
+        (s.side_a, s.side_b): s
+        for s in session.scalars(
+            select(ClearingStatement).where(ClearingStatement.run_id == run.id)
+        )
+    }
+    for p in res.pairs:
+        st = old.pop((p.a, p.b), None)
+        amounts = (p.a_owes_b, p.b_owes_a, p.claims_a_to_b, p.claims_b_to_a)
+        if st is None:
+            st = ClearingStatement(run_id=run.id, side_a=p.a, side_b=p.b)
+            session.add(st)
+        elif (st.a_owes_b, st.b_owes_a, st.claims_a_to_b, st.claims_b_to_a) != amounts:
+            for side in ("a", "b"):  # the amounts changed: confirmations no longer hold
+                setattr(st, f"{side}_status", "pending")
+                for f in ("reason", "by", "at"):
+                    setattr(st, f"{side}_{f}", None)
+        st.a_owes_b, st.b_owes_a, st.claims_a_to_b, st.claims_b_to_a = amounts
+    for st in old.values():
+        session.delete(st)
+    run.claim_count, run.reversal_count = res.claim_count, res.reversal_count
+    run.total_fund, run.cross_fund = res.total_fund, res.cross_fund
+    run.digest = res.digest
+    run.computed_at = utcnow()
+    session.flush()
+
+
+def clear_period(session: Session, period: str, progress: Progress | None = None) -> ClearingRun:
+    """`tongban medical clear`: clear a period (the run row is locked while it is
+    computed). A closed period is returned unchanged."""
+    run = lock_run(session, _period(period))
+    if run.status == "closed":
+        return run
+    res = clearing.finish(load_aggregate(session, period, progress))
+    _store(session, run, res)
+    return run
+
+
+def close_period(session: Session, period: str, by: str) -> ClearingRun:
+    """Close a period once its month is over: recompute it one last time, then freeze it.
+    Later reversals of its claims land in the next open period."""
+    run = lock_run(session, _period(period))
+    if run.status == "closed":
+        return run
+    if not _month_over(period):
+        raise Conflict("清算期间尚未结束，不能关账", type="period-not-over")
+    _store(session, run, clearing.finish(load_aggregate(session, period)))
+    run.status = "closed"
+    run.closed_at = utcnow()
+    run.closed_by = by
+    session.flush()
+    return run
+
+
+def previous_period(day: date) -> str:
+    first = date(day.year, day.month, 1)
+    return domain.period_of(date.fromordinal(first.toordinal() - 1))
+
+
+def clear_previous_month(session: Session) -> ClearingRun | None:
+    """The worker's job: clear the month that just ended, once (not yet computed)."""
+    period = previous_period(local_date(utcnow()))
+    computed = session.scalar(select(ClearingRun.computed_at).where(ClearingRun.period == period))
+    if computed is not None:
+        return None
+    return clear_period(session, period)
+
+
+# --- reading and agencies ------------------------------------------------------------
+
+
+def agency_jurisdiction(session: Session, actor: Account) -> str | None:
+    """The jurisdiction whose medical-insurance agency the actor works for; None for the
+    federation operator (who reads everything and confirms nothing)."""
+    if actor.role == Role.ADMIN:
+        return None
+    if actor.role == Role.OFFICER and actor.authority_id is not None:
+        a = regions.get_authority(session, actor.authority_id)
+        if a.type == AuthorityType.MEDICAL_INSURANCE:
+            return a.jurisdiction_code
+    raise PermissionDenied("只有医疗保障部门工作人员可以查看清算结果")
+
+
+def get_run(session: Session, period: str) -> ClearingRun:
+    run = session.scalar(select(ClearingRun).where(ClearingRun.period == _period(period)))
+    if run is None or run.computed_at is None:
+        raise NotFound(f"{period} 尚未清算", type="not-cleared")
+    return run
+
+
+def list_runs(session: Session, actor: Account) -> list[ClearingRun]:
+    agency_jurisdiction(session, actor)
+    return list(
+        session.scalars(
+            select(ClearingRun)
+            .where(ClearingRun.computed_at.is_not(None))
+            .order_by(ClearingRun.period.desc())
+        )
+    )
+
+
+def gross(session: Session, run: ClearingRun, level: str = "jurisdiction") -> list[ClearingGross]:
+    return list(
+        session.scalars(
+            select(ClearingGross)
+            .where(ClearingGross.run_id == run.id, ClearingGross.level == level)
+            .order_by(ClearingGross.debtor, ClearingGross.creditor)
+        )
+    )
+
+
+def nets(session: Session, run: ClearingRun) -> list[ClearingNet]:
+    return list(
+        session.scalars(
+            select(ClearingNet)
+            .where(ClearingNet.run_id == run.id)
+            .order_by(ClearingNet.jurisdiction_code)
+        )
+    )
+
+
+def statements(session: Session, actor: Account, period: str) -> list[ClearingStatement]:
+    """The period's statements the actor's agency is a side of (all for the operator)."""
+    j = agency_jurisdiction(session, actor)
+    run = get_run(session, period)
+    q = select(ClearingStatement).where(ClearingStatement.run_id == run.id)
+    if j is not None:
+        q = q.where(or_(ClearingStatement.side_a == j, ClearingStatement.side_b == j))
+    return list(session.scalars(q.order_by(ClearingStatement.side_a, ClearingStatement.side_b)))
+
+
+def get_statement(session: Session, actor: Account, statement_id: uuid.UUID) -> ClearingStatement:
+    j = agency_jurisdiction(session, actor)
+    st = session.get(ClearingStatement, statement_id)
+    if st is None or (j is not None and j not in (st.side_a, st.side_b)):
+        raise NotFound("对账单不存在", type="unknown-statement")
+    return st
+
+
+def run_of(session: Session, st: ClearingStatement) -> ClearingRun:
+    run = session.get(ClearingRun, st.run_id)
+    assert run is not None
+    return run
+
+
+def _answer(
+    session: Session, actor: Account, statement_id: uuid.UUID, status: str, reason: str
+) -> ClearingStatement:
+    j = agency_jurisdiction(session, actor)
+    if j is None:
+        raise PermissionDenied("只有对账双方的医疗保障部门可以确认或提出异议")
+    st = get_statement(session, actor, statement_id)
+    run = lock_run(session, run_of(session, st).period)
+    if run.status == "closed":
+        raise Conflict("该清算期间已关账，对账单不可再变更", type="period-closed")
+    side = "a" if st.side_a == j else "b"
+    setattr(st, f"{side}_status", status)
+    setattr(st, f"{side}_reason", reason or None)
+    setattr(st, f"{side}_by", actor.display_name)
+    setattr(st, f"{side}_at", utcnow())
+    session.flush()
+    return st
+
+
+def confirm_statement(
+    session: Session, actor: Account, statement_id: uuid.UUID
+) -> ClearingStatement:
+    """An agency confirms its side of a statement. When every statement of a finished
+    period is confirmed by both sides and a last recomputation changes nothing, the
+    period closes."""
+    st = _answer(session, actor, statement_id, "confirmed", "")
+    run = run_of(session, st)
+    pending = session.scalar(
+        select(func.count())
+        .select_from(ClearingStatement)
+        .where(
+            ClearingStatement.run_id == run.id,
+            or_(
+                ClearingStatement.a_status != "confirmed", ClearingStatement.b_status != "confirmed"
+            ),
+        )
+    )
+    if not pending and _month_over(run.period):
+        digest = run.digest
+        res = clearing.finish(load_aggregate(session, run.period))
+        if res.digest == digest:
+            run.status, run.closed_at, run.closed_by = "closed", utcnow(), "双方确认"
+        else:
+            _store(session, run, res)
+        session.flush()
+    return st
+
+
+def dispute_statement(
+    session: Session, actor: Account, statement_id: uuid.UUID, reason: str
+) -> ClearingStatement:
+    """An agency disputes its side of a statement; the reason is required."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed(
+            "提出异议须说明理由", errors=[{"field": "reason", "message": "必填"}]
+        )
+    return _answer(session, actor, statement_id, "disputed", reason[:1000])
+
+
+@dataclass
+class CityDetail:
+    debtor: str
+    creditor: str
+    claims: int
+    amount: int
+
+
+def city_details(session: Session, st: ClearingStatement) -> list[CityDetail]:
+    """The city pairs behind a statement (both directions)."""
+    cities = {c.code: c.jurisdiction_code for c in regions.list_cities(session)}
+    sides = {st.side_a, st.side_b}
+    out = []
+    for g in gross(session, run_of(session, st), "city"):
+        dj, cj = cities.get(g.debtor), cities.get(g.creditor)
+        if {dj, cj} == sides:
+            out.append(CityDetail(g.debtor, g.creditor, g.claims, g.amount))
+    return out

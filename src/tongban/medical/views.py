@@ -1,0 +1,314 @@
+"""Pages of cross-region outpatient settlement: the hospital counter (look up a patient,
+register, enter items, pre-settle, settle, print a receipt, reverse) and the agencies'
+clearing pages (matrix, net positions, statements to confirm or dispute)."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.datastructures import FormData
+
+from tongban.calendar.service import local_date
+from tongban.db import utcnow
+from tongban.errors import DomainError, NotFound
+from tongban.identity.models import Account
+from tongban.medical import clearing_service as cs
+from tongban.medical import domain, exports, service, settlement
+from tongban.regions import service as regions
+from tongban.web.deps import CsrfChecked, CurrentUser, FormDep, SessionDep
+from tongban.web.pages import form_error, render
+
+router = APIRouter(include_in_schema=False)
+
+LABELS = {
+    "classes": {c.value: label for c, label in domain.CLASS_LABELS.items()},
+    "kinds": {k.value: label for k, label in domain.KIND_LABELS.items()},
+    "schemes": {s.value: label for s, label in domain.SCHEME_LABELS.items()},
+    "levels": domain.LEVEL_LABELS,
+    "filings": {f.value: label for f, label in domain.FILING_LABELS.items()},
+    "visit": {"open": "待结算", "settled": "已结算"},
+    "settlement": {"settled": "已结算", "reversed": "已冲正"},
+    "statement": exports.STATUS_LABELS,
+    "differences": domain.DIFFERENCE_LABELS,
+}
+ITEM_ROWS = 6
+
+
+def _text(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _names(session: Any) -> dict[str, str]:
+    names = {c.code: c.name for c in regions.list_cities(session)}
+    names.update({j.code: j.name for j in regions.list_jurisdictions(session)})
+    return names
+
+
+def _page(
+    request: Request, name: str, user: Account, status_code: int = 200, **ctx: Any
+) -> Response:
+    ctx.setdefault("labels", LABELS)
+    ctx.setdefault("yuan", exports.yuan)
+    return render(request, name, user, status_code=status_code, **ctx)
+
+
+def _fen(value: str) -> int:
+    """A price typed in yuan ("12.5", "12.50") → fen, exactly; more than two decimals is
+    refused rather than rounded."""
+    try:
+        d = Decimal(value)
+    except InvalidOperation:
+        raise ValueError("单价格式无效") from None
+    fen = d * 100
+    if fen != fen.to_integral_value() or fen < 0:
+        raise ValueError("单价须为非负数，最多两位小数")
+    return int(fen)
+
+
+def _status(e: DomainError) -> int:
+    return e.status if e.status in (400, 404, 409, 422) else 400
+
+
+# --- the counter -------------------------------------------------------------------
+
+
+@router.get("/medical/counter")
+def counter(
+    request: Request, session: SessionDep, user: CurrentUser, id_number: str = ""
+) -> Response:
+    inst = service.institution_of(session, user)
+    elig, message = None, None
+    if id_number.strip():
+        try:
+            elig = service.eligibility(session, user, id_number.strip())
+        except DomainError as e:
+            message = e.detail
+    return _page(
+        request,
+        "medical/counter.html",
+        user,
+        institution=inst,
+        elig=elig,
+        message=message,
+        id_number=id_number.strip(),
+        names=_names(session),
+        suggested_visit_no=f"MZ{local_date(utcnow()):%Y%m%d}{secrets.randbelow(10**6):06d}",
+        today=settlement.list_settlements(session, user),
+    )
+
+
+@router.post("/medical/counter/visits", dependencies=[CsrfChecked])
+def register(request: Request, session: SessionDep, user: CurrentUser, form: FormDep) -> Response:
+    id_number = _text(form, "id_number")
+    try:
+        visit = service.register_visit(
+            session,
+            user,
+            id_number=id_number,
+            visit_no=_text(form, "visit_no"),
+            department=_text(form, "department"),
+            diagnosis=_text(form, "diagnosis"),
+        )
+    except DomainError as e:
+        form_error(session)
+        inst = service.institution_of(session, user)
+        return _page(
+            request,
+            "medical/counter.html",
+            user,
+            status_code=_status(e),
+            institution=inst,
+            elig=None,
+            message=e.detail,
+            id_number=id_number,
+            names=_names(session),
+            suggested_visit_no=_text(form, "visit_no"),
+            today=settlement.list_settlements(session, user),
+        )
+    return RedirectResponse(f"/medical/counter/visits/{visit.id}", status_code=303)
+
+
+def _visit_page(
+    request: Request,
+    session: Any,
+    user: Account,
+    visit_id: uuid.UUID,
+    status_code: int = 200,
+    **ctx: Any,
+) -> Response:
+    visit = service.get_visit(session, user, visit_id)
+    ctx.setdefault("pre", None)
+    ctx.setdefault("message", None)
+    ctx.setdefault("rows", [])
+    return _page(
+        request,
+        "medical/visit.html",
+        user,
+        status_code=status_code,
+        visit=visit,
+        catalogue=service.catalogue(session, visit.institution.jurisdiction_code),
+        item_rows=ITEM_ROWS,
+        names=_names(session),
+        **ctx,
+    )
+
+
+def _visit_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise NotFound("就诊记录不存在", type="unknown-visit") from None
+
+
+@router.get("/medical/counter/visits/{visit_id}")
+def visit_page(request: Request, session: SessionDep, user: CurrentUser, visit_id: str) -> Response:
+    return _visit_page(request, session, user, _visit_id(visit_id))
+
+
+@router.post("/medical/counter/visits/{visit_id}/items", dependencies=[CsrfChecked])
+def upload_items(
+    request: Request, session: SessionDep, user: CurrentUser, visit_id: str, form: FormDep
+) -> Response:
+    vid = _visit_id(visit_id)
+    codes, qtys, prices = form.getlist("code"), form.getlist("quantity"), form.getlist("price")
+    items, rows, message = [], [], None
+    for code, qty, price in zip(codes, qtys, prices, strict=False):
+        code, qty, price = str(code).strip(), str(qty).strip(), str(price).strip()
+        if not (code or qty or price):
+            continue
+        rows.append({"code": code, "quantity": qty, "price": price})
+        try:
+            items.append(service.ItemInput(code, int(qty), _fen(price)))
+        except ValueError as e:
+            message = f"第 {len(rows)} 行：{e if '单价' in str(e) else '数量须为整数'}"
+    try:
+        if message:
+            raise DomainError(message, status=422)
+        service.upload_items(session, user, vid, items)
+    except DomainError as e:
+        form_error(session)
+        detail = "；".join(str(x["message"]) for x in e.errors) or e.detail
+        return _visit_page(request, session, user, vid, _status(e), message=detail, rows=rows)
+    return RedirectResponse(f"/medical/counter/visits/{vid}", status_code=303)
+
+
+@router.post("/medical/counter/visits/{visit_id}/presettle", dependencies=[CsrfChecked])
+def presettle(request: Request, session: SessionDep, user: CurrentUser, visit_id: str) -> Response:
+    vid = _visit_id(visit_id)
+    try:
+        pre = settlement.presettle(session, user, vid)
+    except DomainError as e:
+        form_error(session)
+        return _visit_page(request, session, user, vid, _status(e), message=e.detail)
+    # The transaction id is fixed when the split is shown: pressing 结算 twice settles once.
+    txn = f"{pre.visit.visit_no[:24]}-{secrets.token_hex(4)}"
+    return _visit_page(request, session, user, vid, pre=pre, txn_id=txn)
+
+
+@router.post("/medical/counter/visits/{visit_id}/settle", dependencies=[CsrfChecked])
+def settle(
+    request: Request, session: SessionDep, user: CurrentUser, visit_id: str, form: FormDep
+) -> Response:
+    vid = _visit_id(visit_id)
+    try:
+        s, _ = settlement.settle(session, user, vid, _text(form, "txn_id"))
+    except DomainError as e:
+        form_error(session)
+        return _visit_page(request, session, user, vid, _status(e), message=e.detail)
+    return RedirectResponse(f"/medical/counter/settlements/{s.id}", status_code=303)
+
+
+@router.get("/medical/counter/settlements/{settlement_id}")
+def receipt(
+    request: Request, session: SessionDep, user: CurrentUser, settlement_id: str
+) -> Response:
+    s = settlement.get_settlement_by_id(session, user, _visit_id(settlement_id))
+    return _page(
+        request,
+        "medical/receipt.html",
+        user,
+        s=s,
+        split=settlement.split_of(s),
+        names=_names(session),
+        message=None,
+    )
+
+
+@router.post("/medical/counter/settlements/{settlement_id}/reverse", dependencies=[CsrfChecked])
+def reverse(
+    request: Request, session: SessionDep, user: CurrentUser, settlement_id: str, form: FormDep
+) -> Response:
+    s = settlement.get_settlement_by_id(session, user, _visit_id(settlement_id))
+    settlement.reverse(session, user, s.txn_id, reason=_text(form, "reason"))
+    return RedirectResponse(f"/medical/counter/settlements/{s.id}", status_code=303)
+
+
+# --- clearing (agencies) -------------------------------------------------------------
+
+
+@router.get("/medical/clearing")
+def clearing_list(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    runs = cs.list_runs(session, user)
+    return _page(
+        request,
+        "medical/clearing_list.html",
+        user,
+        runs=runs,
+        jurisdiction=cs.agency_jurisdiction(session, user),
+        names=_names(session),
+    )
+
+
+@router.get("/medical/clearing/{period}")
+def clearing_detail(
+    request: Request, session: SessionDep, user: CurrentUser, period: str, message: str = ""
+) -> Response:
+    j = cs.agency_jurisdiction(session, user)
+    run = cs.get_run(session, period)
+    return _page(
+        request,
+        "medical/clearing_detail.html",
+        user,
+        run=run,
+        jurisdiction=j,
+        gross=cs.gross(session, run),
+        cities=cs.gross(session, run, "city"),
+        nets=cs.nets(session, run),
+        statements=cs.statements(session, user, period),
+        names=_names(session),
+        message=message or None,
+    )
+
+
+@router.post("/medical/clearing/statements/{statement_id}/{answer}", dependencies=[CsrfChecked])
+def answer(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    statement_id: str,
+    answer: str,
+    form: FormDep,
+) -> Response:
+    sid = _visit_id(statement_id)
+    st = cs.get_statement(session, user, sid)
+    period = cs.run_of(session, st).period
+    if answer == "confirm":
+        cs.confirm_statement(session, user, sid)
+    elif answer == "dispute":
+        try:
+            cs.dispute_statement(session, user, sid, _text(form, "reason"))
+        except DomainError as e:
+            form_error(session)
+            return RedirectResponse(
+                f"/medical/clearing/{period}?message={quote(e.detail)}", status_code=303
+            )
+    else:
+        raise NotFound("页面不存在")
+    return RedirectResponse(f"/medical/clearing/{period}", status_code=303)

@@ -1,0 +1,295 @@
+"""The Open311 GeoReport v2 view of work orders: services from the taxonomy, service
+requests from work orders (open/closed plus status notes), client API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from tongban.db import utcnow
+from tongban.errors import NotFound, PermissionDenied, ValidationFailed
+from tongban.regions import service as regions
+from tongban.tickets import domain
+from tongban.tickets.domain import Channel, TicketState
+from tongban.tickets.models import Open311Client, WorkOrder
+from tongban.tickets.service import common, intake
+
+#: GeoReport v2: "the default query should return requests from the last 90 days";
+#: servers may cap how many they return.
+DEFAULT_WINDOW = timedelta(days=90)
+MAX_RESULTS = 1000
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_client(session: Session, name: str) -> tuple[Open311Client, str]:
+    """A new API key for an Open311 client; the key is shown once, only its hash kept."""
+    if not name.strip():
+        raise ValidationFailed("请填写客户端名称", errors=[{"field": "name", "message": "必填"}])
+    key = secrets.token_urlsafe(24)
+    client = Open311Client(name=name.strip()[:80], key_hash=_hash(key))
+    session.add(client)
+    session.flush()
+    return client, key
+
+
+def client_for_key(session: Session, key: str | None) -> Open311Client:
+    if not key:
+        raise PermissionDenied("api_key is required to create a service request", status=403)
+    client = session.scalar(select(Open311Client).where(Open311Client.key_hash == _hash(key)))
+    if client is None or client.revoked_at is not None:
+        raise PermissionDenied("Invalid api_key received -- can't proceed with create_request")
+    return client
+
+
+def check_jurisdiction(session: Session, jurisdiction_id: str | None) -> str | None:
+    """A jurisdiction_id is a city's GB/T 2260 code; unknown ones answer 404."""
+    if jurisdiction_id is None or jurisdiction_id == "":
+        return None
+    try:
+        return regions.get_city(session, jurisdiction_id).code
+    except NotFound:
+        raise NotFound(f"jurisdiction_id {jurisdiction_id} not found") from None
+
+
+# --- services --------------------------------------------------------------------------
+
+
+def services(session: Session, city_code: str | None) -> list[dict[str, Any]]:
+    t = common.taxonomy()
+    j = regions.get_city(session, city_code).jurisdiction_code if city_code else ""
+    out = []
+    for c in t.categories.values():
+        rules = "；".join(
+            f"{t.urgencies[u].name}{t.deadline_rule(c.code, u, j, city_code).label}"
+            for u in c.urgencies
+        )
+        out.append(
+            {
+                "service_code": c.code,
+                "service_name": c.name,
+                "description": f"{c.description}（时限：{rules}）",
+                "metadata": True,
+                "type": "realtime",
+                "keywords": c.group,
+                "group": c.group,
+            }
+        )
+    return out
+
+
+def service_definition(service_code: str) -> dict[str, Any]:
+    t = common.taxonomy()
+    c = t.category(service_code)
+    if c is None:
+        raise NotFound(f"service_code {service_code} not found")
+    return {
+        "service_code": c.code,
+        "attributes": [
+            {
+                "variable": True,
+                "code": "urgency",
+                "datatype": "singlevaluelist",
+                "required": False,
+                "datatype_description": "紧急程度，缺省为“投诉”（或该类别的第一项）",
+                "order": 1,
+                "description": "紧急程度",
+                "values": [{"key": u, "name": t.urgencies[u].name} for u in c.urgencies],
+            }
+        ],
+    }
+
+
+# --- requests -----------------------------------------------------------------------------
+
+
+@dataclass
+class PostedRequest:
+    jurisdiction_id: str | None
+    service_code: str
+    lat: float | None
+    long: float | None
+    address_string: str
+    description: str
+    attributes: dict[str, str]
+    email: str | None = None
+    phone: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    device_id: str | None = None
+    account_id: str | None = None
+    media_url: str | None = None
+
+
+def create_request(
+    session: Session, client: Open311Client, req: PostedRequest
+) -> tuple[WorkOrder, str]:
+    """POST requests: a work order through the open311 channel; returns it and its token."""
+    city = check_jurisdiction(session, req.jurisdiction_id)
+    t = common.taxonomy()
+    category = t.category(req.service_code)
+    if category is None:
+        raise NotFound(f"service_code {req.service_code} not found")
+    if req.lat is None and not req.address_string.strip():
+        raise ValidationFailed("lat/long or address_string is required")
+    if req.lat is None and city is None:
+        raise ValidationFailed("jurisdiction_id is required when only address_string is given")
+    urgency = req.attributes.get("urgency") or (
+        "complaint" if "complaint" in category.urgencies else category.urgencies[0]
+    )
+    if urgency not in category.urgencies:
+        raise ValidationFailed(f"attribute[urgency] {urgency} is not valid for this service")
+    if req.lat is not None and city is not None:
+        routing = intake.route(session, category.code, lat=req.lat, lon=req.long)
+        if city != routing.city_code and city not in {a.city_code for a, _ in routing.co_handlers}:
+            raise ValidationFailed(f"the location lies outside jurisdiction_id {city}")
+    name = " ".join(x for x in (req.first_name, req.last_name) if x) or None
+    token = secrets.token_hex(8)
+    wo = intake.report(
+        session,
+        None,
+        intake.Report(
+            category_code=category.code,
+            urgency=urgency,
+            description=req.description,
+            lat=req.lat,
+            lon=req.long,
+            address=req.address_string,
+            city_code=city,
+            reporter_name=name,
+            reporter_phone=req.phone,
+            reporter_email=req.email,
+            allow_duplicate=True,
+        ),
+        channel=Channel.OPEN311,
+        extra={
+            "open311_client_id": client.id,
+            "open311_token": token,
+            "open311_account": req.account_id,
+            "open311_device": req.device_id,
+            "media_url": req.media_url,
+        },
+    )
+    return wo, token
+
+
+def service_notice(wo: WorkOrder) -> str:
+    t = common.taxonomy()
+    urgency = t.urgencies.get(wo.urgency)
+    return f"{urgency.name if urgency else wo.urgency}类诉求，{wo.deadline_rule or '按时限'}办理"
+
+
+def status_notes(wo: WorkOrder) -> str:
+    """The richer state behind GeoReport's open/closed."""
+    if wo.merged_into is not None:
+        master = common.effective(wo)
+        return f"已合并至工单 {master.number}：{domain.STATE_LABELS[TicketState(master.state)]}"
+    note = domain.STATE_LABELS[TicketState(wo.state)]
+    if wo.resolution == domain.Resolution.PARTLY_FIXED:
+        note += "（部分解决）"
+    elif wo.resolution == domain.Resolution.INVALID:
+        note += "（无效工单）"
+    if wo.reopen_count:
+        note += f"；曾因反映人不满意重新办理 {wo.reopen_count} 次"
+    if wo.joint:
+        note += "；跨界联办"
+    return note
+
+
+def as_request(wo: WorkOrder) -> dict[str, Any]:
+    """A work order as a GeoReport v2 service request (no personal data)."""
+    master = common.effective(wo)
+    agency = master.authority_name
+    if master.parties:
+        agency += "（协办：" + "、".join(p.authority_name for p in master.parties) + "）"
+    category = common.taxonomy().category(wo.category_code)
+    return {
+        "service_request_id": wo.number,
+        # A merged report is closed itself; its notes carry the outcome it shares.
+        "status": domain.open311_status(TicketState(wo.state)),
+        "status_notes": status_notes(wo),
+        "service_name": category.name if category else wo.category_code,
+        "service_code": wo.category_code,
+        "description": wo.description,
+        "agency_responsible": agency,
+        "service_notice": service_notice(wo),
+        "requested_datetime": _iso(wo.created_at),
+        "updated_datetime": _iso(max(wo.updated_at, master.updated_at)),
+        "expected_datetime": _iso(master.due_at),
+        "address": wo.address,
+        "address_id": "",
+        "zipcode": "",
+        "lat": wo.lat,
+        "long": wo.lon,
+        "media_url": wo.media_url or "",
+    }
+
+
+def _iso(moment: datetime | None) -> str:
+    if moment is None:
+        return ""
+    return moment.astimezone(common.working_hours().tz).isoformat(timespec="seconds")
+
+
+def search_requests(
+    session: Session,
+    *,
+    city_code: str | None,
+    ids: list[str],
+    codes: list[str],
+    start: datetime | None,
+    end: datetime | None,
+    statuses: list[str],
+) -> list[WorkOrder]:
+    """GET requests: by ids (then nothing else applies, as the spec says), or by service
+    codes, date window (the last 90 days by default) and open/closed status."""
+    stmt = select(WorkOrder).options(
+        selectinload(WorkOrder.parties),
+        selectinload(WorkOrder.merged_into).selectinload(WorkOrder.parties),
+    )
+    if city_code:
+        stmt = stmt.where(WorkOrder.city_code == city_code)
+    if ids:
+        stmt = stmt.where(WorkOrder.number.in_(ids[:MAX_RESULTS]))
+        return list(session.scalars(stmt.order_by(WorkOrder.created_at.desc())))
+    if codes:
+        stmt = stmt.where(WorkOrder.category_code.in_(codes))
+    if start is None and end is None:
+        start = utcnow() - DEFAULT_WINDOW
+    if start is not None:
+        stmt = stmt.where(WorkOrder.created_at >= start)
+    if end is not None:
+        stmt = stmt.where(WorkOrder.created_at <= end)
+    closed = [s.value for s in domain.TERMINAL]
+    want = set(statuses)
+    if want == {"open"}:
+        stmt = stmt.where(WorkOrder.state.not_in(closed))
+    elif want == {"closed"}:
+        stmt = stmt.where(WorkOrder.state.in_(closed))
+    stmt = stmt.order_by(WorkOrder.created_at.desc()).limit(MAX_RESULTS)
+    return list(session.scalars(stmt))
+
+
+def request_by_id(session: Session, number: str, city_code: str | None) -> WorkOrder:
+    stmt = select(WorkOrder).where(WorkOrder.number == number)
+    if city_code:
+        stmt = stmt.where(WorkOrder.city_code == city_code)
+    wo = session.scalar(stmt)
+    if wo is None:
+        raise NotFound(f"service_request_id {number} not found")
+    return wo
+
+
+def request_by_token(session: Session, token: str) -> WorkOrder:
+    wo = session.scalar(select(WorkOrder).where(WorkOrder.open311_token == token))
+    if wo is None:
+        raise NotFound(f"token {token} not found")
+    return wo

@@ -1,0 +1,412 @@
+"""Pages of work orders: report a problem (resident, grid inspector, hotline operator),
+the work-order lists of every role, and the detail page where each party takes its
+step of the loop. Every page parses input, calls the tickets service and renders."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData, UploadFile
+
+from tongban.cases.attachments import blob_path
+from tongban.cases.models import Attachment
+from tongban.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
+from tongban.identity.domain import Role
+from tongban.identity.models import Account
+from tongban.regions import service as regions
+from tongban.tickets import domain, service
+from tongban.tickets.models import WorkOrder
+from tongban.tickets.service import supervision
+from tongban.web.deps import CsrfChecked, CurrentUser, FormDep, SessionDep
+from tongban.web.pages import form_error, render
+
+router = APIRouter(include_in_schema=False)
+
+REPORTERS = (Role.RESIDENT, Role.ENTERPRISE, Role.GRID, Role.HOTLINE)
+DEADLINE_LABELS = {"ok": "时限内", "approaching": "临近时限", "overdue": "已超时"}
+EVENT_LABELS = {
+    **{a.value: label for a, label in domain.ACTION_LABELS.items()},
+    "report": "反映问题",
+    "merged_in": "合并他人反映",
+    "co_note": "协办意见",
+    "remind": "临期提醒",
+    "escalate": "超期升级",
+    "extension_requested": "申请延期",
+    "extension_decided": "延期审批",
+    "supervise": "督办",
+    "supervision_answered": "督办反馈",
+}
+
+
+def labels() -> dict[str, Any]:
+    t = service.taxonomy()
+    return {
+        "states": {s.value: label for s, label in domain.STATE_LABELS.items()},
+        "actions": {a.value: label for a, label in domain.ACTION_LABELS.items()},
+        "events": EVENT_LABELS,
+        "channels": {c.value: label for c, label in domain.CHANNEL_LABELS.items()},
+        "deadline": DEADLINE_LABELS,
+        "categories": {c.code: c.name for c in t.categories.values()},
+        "urgencies": {u.code: u.name for u in t.urgencies.values()},
+        "reason": {a.value for a in domain.REASON_REQUIRED},
+        "evidence": {a.value for a in domain.EVIDENCE_REQUIRED},
+    }
+
+
+def _text(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _float(form: FormData, name: str) -> float | None:
+    raw = _text(form, name)
+    if not raw:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValidationFailed(
+            "经纬度须为数字", errors=[{"field": name, "message": "请填写数字，如 31.2304"}]
+        ) from None
+
+
+def _uuid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise NotFound("工单不存在或无权查看", type="unknown-work-order") from None
+
+
+def _uuids(form: FormData, name: str) -> list[uuid.UUID]:
+    out = []
+    for v in form.getlist(name):
+        if isinstance(v, str) and v.strip():
+            out.append(_uuid(v.strip()))
+    return out
+
+
+def _field_errors(e: DomainError) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for err in e.errors:
+        out.setdefault(str(err.get("field") or ""), str(err.get("message") or e.detail))
+    return out
+
+
+def _status(e: DomainError) -> int:
+    return e.status if e.status in (400, 409, 413, 415, 422) else 400
+
+
+def _store_photos(
+    request: Request, session: Session, actor: Account, form: FormData, name: str = "photos"
+) -> list[uuid.UUID]:
+    settings = request.app.state.settings
+    ids = []
+    for upload in form.getlist(name):
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            continue
+        data = upload.file.read(settings.max_upload_bytes + 1)
+        att = service.store_photo(
+            session,
+            actor,
+            filename=upload.filename,
+            data=data,
+            upload_dir=settings.upload_dir,
+            max_bytes=settings.max_upload_bytes,
+        )
+        ids.append(att.id)
+    return ids
+
+
+# --- reporting ---------------------------------------------------------------------------
+
+
+def _report_page(
+    request: Request,
+    session: Session,
+    user: Account,
+    *,
+    values: dict[str, Any],
+    errors: dict[str, str] | None = None,
+    message: str | None = None,
+    candidates: list[WorkOrder] | None = None,
+    photo_ids: list[uuid.UUID] | None = None,
+    status_code: int = 200,
+) -> Response:
+    t = service.taxonomy()
+    return render(
+        request,
+        "tickets/report.html",
+        user,
+        status_code=status_code,
+        groups=t.groups(),
+        urgencies=t.urgencies,
+        cities=regions.list_cities(session),
+        values=values,
+        errors=errors or {},
+        message=message,
+        candidates=candidates or [],
+        photo_ids=photo_ids or [],
+        hotline=user.role == Role.HOTLINE,
+        labels=labels(),
+    )
+
+
+def _require_reporter(user: Account) -> None:
+    if user.role not in {r.value for r in REPORTERS}:
+        raise PermissionDenied("当前账户不能反映问题")
+
+
+@router.get("/tickets/report")
+def report_page(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    _require_reporter(user)
+    values = {"urgency": "complaint", "city_code": user.city_code or ""}
+    return _report_page(request, session, user, values=values)
+
+
+@router.post("/tickets/report", dependencies=[CsrfChecked])
+def report(request: Request, session: SessionDep, user: CurrentUser, form: FormDep) -> Response:
+    _require_reporter(user)
+    values = {k: v for k, v in form.items() if isinstance(v, str)}
+    photo_ids = _uuids(form, "photo_ids")
+    try:
+        photo_ids += _store_photos(request, session, user, form)
+        merge_into = _text(form, "merge_into")
+        r = service.Report(
+            category_code=_text(form, "category_code"),
+            urgency=_text(form, "urgency"),
+            description=_text(form, "description"),
+            lat=_float(form, "lat"),
+            lon=_float(form, "lon"),
+            address=_text(form, "address"),
+            city_code=_text(form, "city_code") or None,
+            reporter_name=_text(form, "reporter_name") or None,
+            reporter_phone=_text(form, "reporter_phone") or None,
+            photo_ids=photo_ids,
+            merge_into=_uuid(merge_into) if merge_into else None,
+            allow_duplicate=form.get("allow_duplicate") is not None,
+        )
+        wo = service.report(session, user, r)
+    except service.PossibleDuplicate as e:
+        # Nothing but the photos was written: keep them, and offer the choice.
+        return _report_page(
+            request,
+            session,
+            user,
+            values=values,
+            message=e.detail,
+            candidates=e.candidates,
+            photo_ids=photo_ids,
+            status_code=409,
+        )
+    except PermissionDenied:
+        raise
+    except DomainError as e:
+        form_error(session)
+        return _report_page(
+            request,
+            session,
+            user,
+            values=values,
+            errors=_field_errors(e),
+            message=e.detail,
+            status_code=_status(e),
+        )
+    return RedirectResponse(f"/tickets/{wo.id}?done=report", status_code=303)
+
+
+# --- lists -----------------------------------------------------------------------------
+
+
+def _sections(session: Session, user: Account) -> list[tuple[str, list[WorkOrder]]]:
+    """The lists a role works from, most pressing first."""
+    role = Role(user.role)
+    lst = service.list_work_orders
+    if role in (Role.RESIDENT, Role.ENTERPRISE, Role.GRID):
+        return [("我反映的问题", lst(session, user))]
+    if role is Role.OFFICER:
+        return [
+            ("本部门主办", lst(session, user, role="lead")),
+            ("跨界协办（他方主办）", lst(session, user, role="co")),
+        ]
+    if role is Role.DISPATCHER:
+        return [
+            ("退单待审核", lst(session, user, state="returned")),
+            ("办结待核查", lst(session, user, states=["fixed", "partly_fixed"])),
+            ("已超时", lst(session, user, deadline_flag="overdue")),
+            ("全部工单", lst(session, user, limit=100)),
+        ]
+    if role is Role.HOTLINE:
+        return [
+            ("待回访（来电人）", lst(session, user, state="verified")),
+            ("本市工单", lst(session, user, limit=100)),
+        ]
+    if role is Role.SUPERVISOR:
+        return [
+            ("已超时", lst(session, user, deadline_flag="overdue")),
+            ("临近时限", lst(session, user, deadline_flag="approaching")),
+            ("全部工单", lst(session, user, limit=100)),
+        ]
+    return [("全部工单", lst(session, user, limit=100))]
+
+
+@router.get("/tickets")
+def ticket_list(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    notices = (
+        supervision.notices_for(session, user, limit=20)
+        if user.role not in (Role.DISPATCHER, Role.HOTLINE)
+        else []
+    )
+    return render(
+        request,
+        "tickets/list.html",
+        user,
+        sections=_sections(session, user),
+        notices=notices,
+        can_report=user.role in {r.value for r in REPORTERS},
+        labels=labels(),
+    )
+
+
+# --- detail and steps -----------------------------------------------------------------
+
+
+def _detail(
+    request: Request,
+    session: Session,
+    user: Account,
+    wo: WorkOrder,
+    *,
+    status_code: int = 200,
+    message: str | None = None,
+    failed: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+) -> Response:
+    kind = service.actor_kind(user, wo)
+    actions = service.available_actions(user, wo)
+    return render(
+        request,
+        "tickets/detail.html",
+        user,
+        status_code=status_code,
+        wo=wo,
+        master=service.effective(wo),
+        kind=kind.value if kind else None,
+        actions=actions,
+        co_handler=service.is_co_handler(user, wo),
+        authorities=service.redispatch_choices(session, wo)
+        if domain.Action.REDISPATCH in actions
+        else [],
+        extensions=supervision.extensions_of(session, wo),
+        supervisions=supervision.supervision_of(session, wo),
+        category=service.taxonomy().category(wo.category_code),
+        message=message,
+        failed=failed or {},
+        errors=errors or {},
+        done=request.query_params.get("done"),
+        labels=labels(),
+        open_states={s.value for s in domain.CLOCK_RUNNING},
+    )
+
+
+@router.get("/tickets/{ticket_id}")
+def detail(ticket_id: str, request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    wo = service.get(session, user, _uuid(ticket_id))
+    return _detail(request, session, user, wo)
+
+
+def _step(
+    request: Request,
+    session: Session,
+    user: Account,
+    ticket_id: str,
+    form: FormData,
+    work: Any,
+    done: str,
+) -> Response:
+    """Run one step; on a refusal, roll back and show the page with the message."""
+    tid = _uuid(ticket_id)
+    try:
+        work(tid)
+    except DomainError as e:
+        if isinstance(e, NotFound) and e.type == "unknown-work-order":
+            raise
+        form_error(session)
+        wo = service.get(session, user, tid)
+        failed = {k: v for k, v in form.items() if isinstance(v, str)}
+        return _detail(
+            request,
+            session,
+            user,
+            wo,
+            status_code=_status(e) if not isinstance(e, PermissionDenied) else 403,
+            message=e.detail,
+            failed=failed,
+            errors=_field_errors(e),
+        )
+    return RedirectResponse(f"/tickets/{tid}?done={done}", status_code=303)
+
+
+@router.post("/tickets/{ticket_id}/act", dependencies=[CsrfChecked])
+def act(
+    ticket_id: str, request: Request, session: SessionDep, user: CurrentUser, form: FormDep
+) -> Response:
+    action = _text(form, "action")
+
+    def work(tid: uuid.UUID) -> None:
+        photos = (
+            _store_photos(request, session, user, form)
+            if action in {a.value for a in domain.EVIDENCE_REQUIRED}
+            else []
+        )
+        service.act(
+            session,
+            user,
+            tid,
+            action,
+            _text(form, "comment"),
+            authority_code=_text(form, "authority_code") or None,
+            photo_ids=photos,
+        )
+
+    return _step(request, session, user, ticket_id, form, work, action)
+
+
+@router.post("/tickets/{ticket_id}/note", dependencies=[CsrfChecked])
+def note(
+    ticket_id: str, request: Request, session: SessionDep, user: CurrentUser, form: FormDep
+) -> Response:
+    def work(tid: uuid.UUID) -> None:
+        service.co_note(session, user, tid, _text(form, "comment"))
+
+    return _step(request, session, user, ticket_id, form, work, "co_note")
+
+
+@router.post("/tickets/{ticket_id}/merge", dependencies=[CsrfChecked])
+def merge(
+    ticket_id: str, request: Request, session: SessionDep, user: CurrentUser, form: FormDep
+) -> Response:
+    def work(tid: uuid.UUID) -> None:
+        service.merge(session, user, tid, _text(form, "into"))
+
+    return _step(request, session, user, ticket_id, form, work, "merge")
+
+
+@router.get("/tickets/photos/{photo_id}")
+def photo(photo_id: str, request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    """A photo, to whoever may see its work order."""
+    from tongban.tickets.models import TicketPhoto
+
+    p = session.get(TicketPhoto, _uuid(photo_id))
+    if p is None:
+        raise NotFound("照片不存在")
+    service.get(session, user, p.ticket_id)  # raises unless the caller may see it
+    att = session.get(Attachment, p.attachment_id)
+    assert att is not None
+    path = blob_path(request.app.state.settings.upload_dir, att.sha256)
+    if not path.exists():
+        raise NotFound("照片文件缺失")
+    return FileResponse(path, media_type=att.content_type, filename=att.filename)

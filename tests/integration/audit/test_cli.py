@@ -1,0 +1,80 @@
+"""`tongban audit verify` and `tongban audit checkpoint` as an operator runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+
+from sqlalchemy.orm import Session
+
+from tongban.audit import service
+from tongban.db import make_engine
+
+
+def test_verify_and_checkpoint_exit_codes(tmp_path):
+    db = tmp_path / "audit.db"
+    env = {**os.environ, "TONGBAN_DATABASE_URL": f"sqlite:///{db}", "TONGBAN_NODE_ID": "n1"}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "tongban", *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    assert cli("db", "upgrade").returncode == 0
+    empty = cli("audit", "verify")
+    assert empty.returncode == 0 and "OK: 0 entries" in empty.stdout
+    assert "chain is empty" in cli("audit", "checkpoint").stdout
+
+    engine = make_engine(f"sqlite:///{db}")
+    with Session(engine) as s:
+        for i in range(6):
+            service.record(s, "test.cli", f"case:{i}", "system", {"i": i, "城市": "合肥"})
+        s.commit()
+
+    signed = cli("audit", "checkpoint")
+    assert signed.returncode == 0 and "checkpoint at seq 6" in signed.stdout
+    assert "no new entries" in cli("audit", "checkpoint").stdout
+    ok = cli("audit", "verify")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "OK: 6 entries, 1 checkpoint(s)" in ok.stdout
+    report = json.loads(cli("audit", "verify", "--json").stdout)
+    assert report["ok"] is True and report["last_checkpoint"] == 6
+    assert "test.cli" in cli("audit", "tail").stdout
+
+    with Session(engine) as s:
+        service.record(s, "test.cli", "case:7", "system", {"i": 7})
+        s.commit()
+    engine.dispose()
+    con = sqlite3.connect(db)
+    con.execute("""UPDATE audit_entry SET body = '{"i":99}' WHERE seq = 4""")
+    con.commit()
+
+    bad = cli("audit", "verify")
+    assert bad.returncode == 1
+    assert "entry 4: altered" in bad.stdout
+    as_json = cli("audit", "verify", "--json")
+    assert as_json.returncode == 1
+    found = json.loads(as_json.stdout)
+    assert (found["ok"], found["problem"], found["seq"]) == (False, "altered", 4)
+
+    con.execute("""UPDATE audit_entry SET body = '{"i":8}' WHERE seq = 7""")
+    con.commit()
+    refused = cli("audit", "checkpoint")
+    assert refused.returncode == 1 and "refusing to sign" in refused.stderr
+
+    con.execute("DELETE FROM audit_entry WHERE seq >= 5")
+    con.execute('UPDATE audit_entry SET body = \'{"i":3,"城市":"合肥"}\' WHERE seq = 4')
+    con.commit()
+    con.close()
+    truncated = cli("audit", "verify", "--json")
+    assert truncated.returncode == 1
+    cut = json.loads(truncated.stdout)
+    assert (cut["problem"], cut["seq"]) == ("truncated", 5)

@@ -1,0 +1,110 @@
+"""Appenders in separate connections and threads, each committing its own transactions,
+produce one valid chain (no fork, no lost entry); a real rollback leaves nothing.
+
+These tests commit for real (outside the per-test rolled-back transaction), so they
+put the shared database back as they found it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.orm import Session
+
+from tongban.audit import hook, service
+from tongban.audit.models import AuditEntry, AuditHead
+from tongban.exchange.models import OutboxMessage
+
+THREADS = 4
+PER_THREAD = 12
+
+
+@pytest.fixture
+def restore(engine) -> Iterator[None]:
+    """Undo what the test committed: its entries, its messages, the head row."""
+    with Session(engine) as s:
+        start = service.head(s)
+        s.rollback()
+    assert start is not None
+    yield
+    with Session(engine) as s:
+        s.execute(delete(AuditEntry).where(AuditEntry.seq > start.seq))
+        s.execute(delete(OutboxMessage).where(OutboxMessage.type == "audit.test"))
+        s.execute(
+            update(AuditHead)
+            .where(AuditHead.id == hook.HEAD_ID)
+            .values(seq=start.seq, hash=start.hash)
+        )
+        s.commit()
+
+
+def test_concurrent_appenders_make_one_valid_chain(engine, restore):
+    with Session(engine) as s:
+        start = service.head(s).seq
+    barrier = threading.Barrier(THREADS)
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            barrier.wait(timeout=60)
+            for i in range(PER_THREAD):
+                with Session(engine) as s:
+                    if i % 2:
+                        service.record(s, "test.explicit", f"thread:{n}", "system", {"i": i})
+                    else:  # through the write-path hook
+                        s.add(
+                            OutboxMessage(
+                                type="audit.test",
+                                source_jurisdiction="310000",
+                                target_jurisdiction="320000",
+                                payload={"n": n, "i": i},
+                                status="delivered",
+                            )
+                        )
+                        s.flush()
+                    s.commit()
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert not any(t.is_alive() for t in threads)
+    assert errors == []
+
+    with Session(engine) as s:
+        added = s.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.seq > start))
+        assert added == THREADS * PER_THREAD
+        assert service.head(s).seq == start + THREADS * PER_THREAD
+        report = service.verify(s)
+        assert report.ok, report.finding
+        kinds = [e.kind for e in service.iter_entries(s, start)]
+        assert kinds.count("message.sent") == THREADS * PER_THREAD // 2
+        s.rollback()
+
+
+def test_a_rolled_back_transaction_leaves_neither_row_nor_entry(engine, restore):
+    with Session(engine) as s:
+        before = service.head(s)
+        s.add(
+            OutboxMessage(
+                type="audit.test",
+                source_jurisdiction="310000",
+                target_jurisdiction="320000",
+                payload={},
+                status="delivered",
+            )
+        )
+        s.flush()
+        assert service.head(s).seq == before.seq + 1
+        s.rollback()
+    with Session(engine) as s:
+        assert service.head(s) == before
+        n = s.scalar(text("SELECT count(*) FROM outbox_message WHERE type = 'audit.test'"))
+        assert n == 0
+        past = select(func.count()).select_from(AuditEntry).where(AuditEntry.seq > before.seq)
+        assert s.scalar(past) == 0

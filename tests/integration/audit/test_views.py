@@ -1,0 +1,54 @@
+"""The read-only audit page: administrators and supervisors only; verification on request."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from tongban.audit import service
+
+from builders import PASSWORD, make_admin, make_case, make_resident, make_supervisor
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def login(client: TestClient, account) -> None:
+    page = client.get("/login")
+    token = CSRF.search(page.text).group(1)
+    r = client.post(
+        "/login",
+        data={"username": account.username, "password": PASSWORD, "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+
+
+def test_admin_sees_the_chain_and_a_verification(client, session):
+    admin = make_admin(session)
+    make_case(session)
+    session.commit()
+    login(client, admin)
+    page = client.get("/audit")
+    assert page.status_code == 200
+    assert "审计链" in page.text and "case.event" in page.text and "message.sent" in page.text
+    assert "立即完整校验" in page.text
+    ok = client.get("/audit?verify=1")
+    assert "校验通过" in ok.text
+
+    seq = service.head(session).seq - 1
+    session.execute(text("UPDATE audit_entry SET body = '{}' WHERE seq = :s"), {"s": seq})
+    session.commit()
+    bad = client.get("/audit?verify=1")
+    assert f"校验失败：第 {seq} 条 — 条目被篡改" in bad.text
+
+
+def test_supervisor_may_read_a_resident_may_not(client, session):
+    supervisor, resident = make_supervisor(session), make_resident(session)
+    session.commit()
+    login(client, supervisor)
+    assert client.get("/audit").status_code == 200
+    client.cookies.clear()
+    login(client, resident)
+    assert client.get("/audit").status_code == 403

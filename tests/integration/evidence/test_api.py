@@ -1,0 +1,140 @@
+"""The evidence API: consent in the application body, the officer's request, the
+resident's log, the catalogue."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from tongban.cases.models import Case
+from tongban.evidence import service as evidence
+
+from builders import (
+    TINY_PDF,
+    drain,
+    make_officer,
+    make_register_record,
+    make_resident,
+    make_supervisor,
+    token_for,
+)
+
+GJJ = "YRD-GJJ-0001"
+GJJ_FORM = {
+    "out_center": "合肥住房公积金管理中心",
+    "out_account": "12345678",
+    "in_center": "苏州市住房公积金管理中心",
+    "new_employer": "苏州示范有限公司",
+}
+
+
+def _apply(client, headers, **kw):
+    att = client.post(
+        "/api/v1/attachments",
+        headers=headers,
+        data={"material_code": "id_card"},
+        files={"file": ("id.pdf", TINY_PDF, "application/pdf")},
+    )
+    assert att.status_code == 201, att.text
+    body = {
+        "matter_code": GJJ,
+        "competent_jurisdiction": "320000",
+        "competent_city": "320500",
+        "form_data": dict(GJJ_FORM),
+        "consent": True,
+        "attachment_ids": [att.json()["id"]],
+    }
+    body.update(kw)
+    return client.post("/api/v1/cases", json=body, headers=headers)
+
+
+def test_consent_is_given_in_the_application_body(client, session):
+    resident = make_resident(session, city="340100")
+    h = token_for(client, resident)
+    r = _apply(client, h, evidence_consent=["social_insurance"])
+    assert r.status_code == 201, r.text
+    c = evidence.consent_for(session, r.json()["number"])
+    assert c is not None and c.scopes == ["social_insurance"] and c.channel == "online"
+
+
+def test_an_unknown_consent_scope_is_a_problem_naming_the_field_and_writes_nothing(client, session):
+    resident = make_resident(session, city="340100")
+    h = token_for(client, resident)
+    r = _apply(client, h, evidence_consent=["everything"])
+    assert r.status_code == 422
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["errors"] == [
+        {"field": "evidence_consent", "message": "未知的证明类型：everything"}
+    ]
+    assert session.scalar(select(Case).where(Case.applicant_id == resident.id)) is None
+
+
+def test_officer_requests_over_the_api_and_the_resident_sees_it(client, session, factory):
+    resident = make_resident(session, city="340100")
+    officer = make_officer(session, "320500-housing_fund")
+    make_register_record(session, resident, "social_insurance")
+    h = token_for(client, resident)
+    case = _apply(client, h, evidence_consent=["household", "social_insurance"]).json()
+    drain(factory)
+    oh = token_for(client, officer)
+    url = f"/api/v1/cases/{case['id']}/evidence"
+    body = {"kind": "social_insurance", "purpose": "housing_fund_transfer"}
+    r = client.post(url, json=body, headers=oh)
+    assert r.status_code == 201, r.text
+    assert r.json()["status"] == "pending" and r.json()["created"] is True
+    drain(factory)
+    [req] = client.get(url, headers=oh).json()
+    assert req["status"] == "answered" and req["kind_label"] == "社会保险缴费记录"
+    assert req["data"]["months_paid"] == 120 and "monthly_base" not in req["data"]
+    # Once-only: the same request again returns the answered one, 200, no new message.
+    again = client.post(url, json=body, headers=oh)
+    assert again.status_code == 200 and again.json()["id"] == req["id"]
+    assert again.json()["created"] is False
+
+    log = client.get("/api/v1/my/data-use", headers=h).json()
+    assert len(log) == 1
+    entry = log[0]
+    assert entry["requester_authority_name"] == "苏州市住房公积金管理中心"
+    assert entry["kind_label"] == "社会保险缴费记录"
+    assert entry["purpose_label"] == "住房公积金异地转移接续"
+    assert entry["case_number"] == case["number"] and entry["outcome_label"] == "已提供"
+    assert "累计缴费月数" in entry["fields"] and entry["subject_masked"] is None
+
+    stranger = make_resident(session, city="340100")
+    assert client.get("/api/v1/my/data-use", headers=token_for(client, stranger)).json() == []
+    assert client.get("/api/v1/my/data-use", headers=oh).status_code == 403
+    sup = client.get(
+        "/api/v1/supervision/data-use",
+        headers=token_for(client, make_supervisor(session, "340000")),
+    ).json()
+    assert len(sup) == 1 and "*" in sup[0]["subject_masked"]
+
+
+def test_non_handlers_cannot_request_over_the_api(client, session, factory):
+    resident = make_resident(session, city="340100")
+    h = token_for(client, resident)
+    case = _apply(client, h, evidence_consent=["household"]).json()
+    drain(factory)
+    url = f"/api/v1/cases/{case['id']}/evidence"
+    body = {"kind": "household", "purpose": "housing_fund_transfer"}
+    other = token_for(client, make_officer(session, "320500-public_security"))
+    assert client.post(url, json=body, headers=other).status_code == 404
+    assert client.post(url, json=body, headers=h).status_code == 403
+    sup = token_for(client, make_supervisor(session, "320000"))
+    assert client.post(url, json=body, headers=sup).status_code == 403
+    assert client.get(url, headers=sup).json() == []  # read-only view is allowed
+    bad = client.post(
+        url,
+        json={"kind": "dna", "purpose": "x"},
+        headers=token_for(client, make_officer(session, "320500-housing_fund")),
+    )
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "kind"
+
+
+def test_the_catalogue_is_public_reference_data(client):
+    r = client.get("/api/v1/evidence/catalogue")
+    assert r.status_code == 200
+    kinds = {k["code"]: k for k in r.json()["kinds"]}
+    assert kinds["social_insurance"]["provider"] == "choose"
+    assert "monthly_base" not in kinds["social_insurance"]["fields"]
+    purposes = {p["code"]: p for p in r.json()["purposes"]}
+    assert purposes["housing_fund_transfer"]["matters"] == [GJJ]
