@@ -31,7 +31,6 @@ import platform
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -267,8 +266,6 @@ def drive(base: str, visit_id: str, rate: float, seconds: float) -> dict[str, An
         results = list(pool.map(one, range(total)))
     shared.close()
     lat = [r[0] * 1000 for r in results if r[2]]
-    if os.environ.get("BENCH_DEBUG"):
-        print([round(x) for x in lat])
     lag = [r[1] * 1000 for r in results]
     return {
         "rate_per_second": rate,

@@ -8,7 +8,7 @@ import json
 import os
 import uuid
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import typer
@@ -156,7 +156,7 @@ def dead_letters_cmd(
     from tongban.exchange.service import dead_letters
 
     with transaction() as session:
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "id": str(m.id),
                 "type": m.type,

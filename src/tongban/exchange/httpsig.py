@@ -156,7 +156,7 @@ class _Parser:
     def item_or_list(self) -> Item | InnerList:
         if self.peek() == "(":
             self.i += 1
-            items = []
+            items: list[Item] = []
             while True:
                 self.sp()
                 if self.peek() == ")":

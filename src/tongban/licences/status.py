@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -153,6 +153,36 @@ def list_refs(session: Session) -> list[StatusListToken]:
             .order_by(StatusListToken.jurisdiction_code, StatusListToken.list_no)
         )
     )
+
+
+def import_list(
+    session: Session, jurisdiction_code: str, list_no: int, uri: str, token: str
+) -> StatusListToken:
+    """Store a status list fetched from the node that publishes it (a jurisdiction this
+    node does not issue for), after verifying it against the trust list; NodeStatuses
+    answers from it until the next fetch. LicenceRejected when it does not verify."""
+    from tongban.licences.trust import local_trust
+
+    trust = local_trust(session)
+
+    def key_for(header: dict[str, object]) -> object:
+        iss, kid, iat = header.get("iss"), header.get("kid"), header.get("iat")
+        if not isinstance(iss, str) or not isinstance(kid, str) or not isinstance(iat, int):
+            return None
+        return trust.key_for(iss, kid, iat)
+
+    checked = verify_status_list(token, key_for, now=int(time.time()), uri=uri)  # type: ignore[arg-type]
+    row = session.get(StatusListToken, (jurisdiction_code, list_no))
+    if row is not None and row.own:
+        raise Conflict("本节点签发的状态列表不能被导入覆盖", type="own-status-list")
+    if row is None:
+        row = StatusListToken(jurisdiction_code=jurisdiction_code, list_no=list_no, own=False)
+        session.add(row)
+    row.uri, row.token = uri, token
+    row.built_at = utcnow()
+    row.expires_at = datetime.fromtimestamp(checked.exp, UTC) if checked.exp is not None else None
+    session.flush()
+    return row
 
 
 class NodeStatuses:

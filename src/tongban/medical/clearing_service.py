@@ -31,7 +31,7 @@ from tongban.medical.models import (
     ClearingStatement,
     Settlement,
 )
-from tongban.medical.service import lock_run
+from tongban.medical.periods import lock_run
 from tongban.regions import service as regions
 from tongban.regions.domain import AuthorityType
 

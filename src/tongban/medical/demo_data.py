@@ -13,7 +13,7 @@ from tongban.calendar.service import local_date
 from tongban.db import utcnow
 from tongban.identity.models import Account
 from tongban.medical import service
-from tongban.medical.models import Filing, HospitalStaff, InsuredPerson, Institution
+from tongban.medical.models import Filing, HospitalStaff, Institution, InsuredPerson
 from tongban.regions import service as regions
 
 #: (code, name, city, district, level)

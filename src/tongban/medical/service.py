@@ -25,7 +25,6 @@ from tongban.medical.domain import Accumulators, FilingType, Scheme, Split
 from tongban.medical.models import (
     Accumulator,
     CatalogueItem,
-    ClearingRun,
     FeeItem,
     Filing,
     HospitalStaff,
@@ -499,43 +498,6 @@ def visit_fingerprint(visit: Visit) -> str:
     return domain.fingerprint(
         str(visit.id), [(i.code, i.quantity, i.unit_price) for i in visit.items]
     )
-
-
-# --- clearing periods (used by settlement and reversal) -------------------------------
-
-
-def lock_run(session: Session, period: str) -> ClearingRun:
-    """The clearing run row of `period`, created if missing, locked FOR UPDATE: a
-    reversal and the closing of the period are serialised on it."""
-    domain.parse_period(period)
-    for _ in range(3):
-        run = session.scalar(
-            select(ClearingRun)
-            .where(ClearingRun.period == period)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-        if run is not None:
-            return run
-        try:
-            with session.begin_nested():
-                session.add(ClearingRun(period=period))
-        except IntegrityError:
-            continue
-    raise Conflict("清算期间创建冲突，请重试", type="period-conflict")
-
-
-def open_period_from(session: Session, period: str, *, lock: bool = False) -> str:
-    """`period` itself while it is open, else the first open period after it."""
-    while True:
-        status: str | None
-        if lock:
-            status = lock_run(session, period).status
-        else:
-            status = session.scalar(select(ClearingRun.status).where(ClearingRun.period == period))
-        if status != "closed":
-            return period
-        period = domain.next_period(period)
 
 
 def split_for(session: Session, visit: Visit, acc: Accumulators) -> Split:

@@ -29,12 +29,12 @@ from tongban.medical.models import (
     Settlement,
     Visit,
 )
+from tongban.medical.periods import open_period_from
 from tongban.medical.service import (
     accumulators,
     filing_check,
     get_visit,
     institution_of,
-    open_period_from,
     split_for,
     visit_fingerprint,
 )

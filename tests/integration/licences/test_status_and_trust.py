@@ -161,3 +161,30 @@ def test_status_list_cache_rebuilds_only_on_change(session: Session) -> None:
     with pytest.raises(NotFound):
         licences.status_list_token(session, "340000", 999)
     assert status_service.STATUS_LIST_TTL > 0
+
+
+def test_fetched_lists_of_other_nodes_answer_for_their_licences(session: Session) -> None:
+    """A list this node only fetched (own = false) answers from the stored signed token,
+    not from local rows; a forged token is not imported."""
+    from tongban.licences.models import StatusListToken
+    from tongban.licences.verify import LicenceRejected
+
+    lic = make_licence(session, make_resident(session), authority="330100-public_security")
+    officer = make_officer(session, "330100-public_security")
+    token = licences.status_list_token(session, "330000", lic.status_list)  # all valid
+    # Pretend another node publishes 浙江's list: this node holds only the fetched copy.
+    row = session.get(StatusListToken, ("330000", lic.status_list))
+    assert row is not None
+    row.own = False
+    with pytest.raises(LicenceRejected):
+        status_service.import_list(
+            session, "330000", lic.status_list, lic.status_uri, token[:-3] + "AAA"
+        )
+    status_service.import_list(session, "330000", lic.status_list, lic.status_uri, token)
+    lic.status = "revoked"  # a local row that the fetched list does not say
+    session.flush()
+    assert licences.verify_stored(session, lic).valid  # the fetched list says valid
+    row.own = True
+    session.flush()
+    assert licences.verify_stored(session, lic).reason == "revoked"
+    del officer

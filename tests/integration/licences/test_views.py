@@ -7,8 +7,9 @@ import html
 import re
 
 from fastapi.testclient import TestClient
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from tongban.exchange.service import dispatch_pending
 from tongban.identity.models import Account
 from tongban.licences.sdjwt import parse_sd_jwt
 
@@ -127,7 +128,9 @@ def test_officer_issues_and_revokes_on_pages(client: TestClient, session: Sessio
     assert client.get(f"/officer/licences/{lid}").status_code == 404
 
 
-def test_apply_with_licence_and_case_page_shows_it(client: TestClient, session: Session) -> None:
+def test_apply_with_licence_and_case_page_shows_it(
+    client: TestClient, session: Session, factory: sessionmaker[Session]
+) -> None:
     resident = make_resident(session)
     lic = make_licence(session, resident)
     login(client, resident)
@@ -148,3 +151,10 @@ def test_apply_with_licence_and_case_page_shows_it(client: TestClient, session: 
     page = client.get(r.headers["location"])
     assert "已使用电子证照 居民身份证" in page.text and lic.identifier in page.text
     assert "验证通过" in page.text
+    # the officer's page shows it too
+    dispatch_pending(factory)
+    login(client, make_officer(session, "320500-housing_fund"))
+    case_id = r.headers["location"].rsplit("/", 1)[-1]
+    page = client.get(f"/workbench/cases/{case_id}")
+    assert page.status_code == 200
+    assert "已使用电子证照 居民身份证" in page.text and lic.identifier in page.text

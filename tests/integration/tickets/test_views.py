@@ -69,7 +69,6 @@ def test_a_resident_reports_with_a_photo_and_both_sides_see_it(client, session):
         c = TestClient(client.app)
         login(c, make_officer(session, code, duty="reviewer"))
         listing = c.get("/tickets")
-        assert "太浦河" not in listing.text or True
         assert "汾湖边界河段" in listing.text
     stranger = TestClient(client.app)
     login(stranger, make_officer(session, "320100-transport"))
@@ -132,7 +131,7 @@ def test_the_loop_through_the_pages(client, session):
     assert r.status_code == 303
     dispatcher = TestClient(client.app)
     dcsrf = login(dispatcher, make_city_staff(session, "dispatcher", "320500"))
-    assert "办结待核查（1）" in dispatcher.get("/tickets").text or wo.number in dispatcher.get("/tickets").text
+    assert "办结待核查（1）" in dispatcher.get("/tickets").text
     r = dispatcher.post(f"/tickets/{wo.id}/act", data={"csrf_token": dcsrf, "action": "verify"}, follow_redirects=False)
     assert r.status_code == 303
     rcsrf = login(client, resident)
