@@ -251,7 +251,11 @@ def make_institution(
     medical_reference(session)
     n = next(_seq)
     return medical.create_institution(
-        session, code=f"H{city}{n:05d}", name=f"测试医院{n}", city_code=city, level=level,
+        session,
+        code=f"H{city}{n:05d}",
+        name=f"测试医院{n}",
+        city_code=city,
+        level=level,
         district_code=district,
     )
 
@@ -267,8 +271,13 @@ def make_insured(
 
     n = next(_seq)
     return medical.create_insured(
-        session, id_number=id_number(), name=f"参保人{n}", city_code=city, scheme=scheme,
-        account_balance=balance, district_code=district,
+        session,
+        id_number=id_number(),
+        name=f"参保人{n}",
+        city_code=city,
+        scheme=scheme,
+        account_balance=balance,
+        district_code=district,
     )
 
 

@@ -160,23 +160,23 @@ def _visit_page(
     )
 
 
-def _visit_id(value: str) -> uuid.UUID:
+def _uuid(value: str, what: str = "就诊记录") -> uuid.UUID:
     try:
         return uuid.UUID(value)
     except ValueError:
-        raise NotFound("就诊记录不存在", type="unknown-visit") from None
+        raise NotFound(f"{what}不存在") from None
 
 
 @router.get("/medical/counter/visits/{visit_id}")
 def visit_page(request: Request, session: SessionDep, user: CurrentUser, visit_id: str) -> Response:
-    return _visit_page(request, session, user, _visit_id(visit_id))
+    return _visit_page(request, session, user, _uuid(visit_id))
 
 
 @router.post("/medical/counter/visits/{visit_id}/items", dependencies=[CsrfChecked])
 def upload_items(
     request: Request, session: SessionDep, user: CurrentUser, visit_id: str, form: FormDep
 ) -> Response:
-    vid = _visit_id(visit_id)
+    vid = _uuid(visit_id)
     codes, qtys, prices = form.getlist("code"), form.getlist("quantity"), form.getlist("price")
     items, rows, message = [], [], None
     for code, qty, price in zip(codes, qtys, prices, strict=False):
@@ -201,7 +201,7 @@ def upload_items(
 
 @router.post("/medical/counter/visits/{visit_id}/presettle", dependencies=[CsrfChecked])
 def presettle(request: Request, session: SessionDep, user: CurrentUser, visit_id: str) -> Response:
-    vid = _visit_id(visit_id)
+    vid = _uuid(visit_id)
     try:
         pre = settlement.presettle(session, user, vid)
     except DomainError as e:
@@ -216,7 +216,7 @@ def presettle(request: Request, session: SessionDep, user: CurrentUser, visit_id
 def settle(
     request: Request, session: SessionDep, user: CurrentUser, visit_id: str, form: FormDep
 ) -> Response:
-    vid = _visit_id(visit_id)
+    vid = _uuid(visit_id)
     try:
         s, _ = settlement.settle(session, user, vid, _text(form, "txn_id"))
     except DomainError as e:
@@ -229,7 +229,7 @@ def settle(
 def receipt(
     request: Request, session: SessionDep, user: CurrentUser, settlement_id: str
 ) -> Response:
-    s = settlement.get_settlement_by_id(session, user, _visit_id(settlement_id))
+    s = settlement.get_settlement_by_id(session, user, _uuid(settlement_id, "结算记录"))
     return _page(
         request,
         "medical/receipt.html",
@@ -245,7 +245,7 @@ def receipt(
 def reverse(
     request: Request, session: SessionDep, user: CurrentUser, settlement_id: str, form: FormDep
 ) -> Response:
-    s = settlement.get_settlement_by_id(session, user, _visit_id(settlement_id))
+    s = settlement.get_settlement_by_id(session, user, _uuid(settlement_id, "结算记录"))
     settlement.reverse(session, user, s.txn_id, reason=_text(form, "reason"))
     return RedirectResponse(f"/medical/counter/settlements/{s.id}", status_code=303)
 
@@ -296,7 +296,7 @@ def answer(
     answer: str,
     form: FormDep,
 ) -> Response:
-    sid = _visit_id(statement_id)
+    sid = _uuid(statement_id, "对账单")
     st = cs.get_statement(session, user, sid)
     period = cs.run_of(session, st).period
     if answer == "confirm":

@@ -68,7 +68,9 @@ def categories() -> object:
 @router.post("/route", response_model=RoutePublic)
 def route(body: RouteQuery, session: SessionDep) -> RoutePublic:
     """Where a report would go (a dry run: nothing is written)."""
-    r = service.route(session, body.category_code, lat=body.lat, lon=body.lon, city_code=body.city_code)
+    r = service.route(
+        session, body.category_code, lat=body.lat, lon=body.lon, city_code=body.city_code
+    )
     return RoutePublic(
         city_code=r.city_code,
         jurisdiction_code=r.jurisdiction_code,

@@ -91,9 +91,7 @@ class Taxonomy:
 def parse(raw: dict[str, Any]) -> Taxonomy:
     """A taxonomy from its JSON form; raises ValueError when it is inconsistent."""
     urgencies = {
-        code: Urgency(
-            code, u["name"], u.get("description", ""), DeadlineRule.parse(u["deadline"])
-        )
+        code: Urgency(code, u["name"], u.get("description", ""), DeadlineRule.parse(u["deadline"]))
         for code, u in raw["urgencies"].items()
     }
     categories: dict[str, Category] = {}

@@ -70,9 +70,7 @@ def render(fmt: str, root: str, body: Any, status: int = 200) -> Response:
         return Response(text, status_code=status, media_type=XML_TYPE)
     import json
 
-    return Response(
-        json.dumps(body, ensure_ascii=False), status_code=status, media_type=JSON_TYPE
-    )
+    return Response(json.dumps(body, ensure_ascii=False), status_code=status, media_type=JSON_TYPE)
 
 
 def error(fmt: str, status: int, description: str) -> Response:
@@ -146,9 +144,7 @@ def discovery(fmt: str, request: Request, session: SessionDep) -> Response:
 
 
 @router.get("/services.{fmt}")
-def services(
-    fmt: str, session: SessionDep, jurisdiction_id: str | None = None
-) -> Response:
+def services(fmt: str, session: SessionDep, jurisdiction_id: str | None = None) -> Response:
     """The service list (the work-order categories), with each city's deadlines."""
 
     def work() -> Response:
@@ -230,8 +226,7 @@ async def post_request(fmt: str, request: Request, session: SessionDep) -> Respo
                 lat=lat,
                 long=lon,
                 address_string=fields.get("address_string", ""),
-                description=fields.get("description", "").strip()
-                or "（未填写描述）",
+                description=fields.get("description", "").strip() or "（未填写描述）",
                 attributes=attributes,
                 email=fields.get("email") or None,
                 phone=fields.get("phone") or None,
@@ -273,15 +268,15 @@ def get_request(
 
 
 @router.get("/tokens/{token}.{fmt}")
-def get_token(token: str, fmt: str, session: SessionDep, jurisdiction_id: str | None = None) -> Response:
+def get_token(
+    token: str, fmt: str, session: SessionDep, jurisdiction_id: str | None = None
+) -> Response:
     """The service request id a token stands for."""
 
     def work() -> Response:
         svc.check_jurisdiction(session, jurisdiction_id)
         wo = svc.request_by_token(session, token)
-        return render(
-            fmt, "service_requests", [{"service_request_id": wo.number, "token": token}]
-        )
+        return render(fmt, "service_requests", [{"service_request_id": wo.number, "token": token}])
 
     return _guard(fmt, session, work)
 

@@ -103,7 +103,12 @@ def supervise(
 
 @router.post("/tickets/supervision/{order_id}/{step}", dependencies=[CsrfChecked])
 def supervision_step(
-    order_id: str, step: str, request: Request, session: SessionDep, user: CurrentUser, form: FormDep
+    order_id: str,
+    step: str,
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    form: FormDep,
 ) -> Response:
     from tongban.tickets.models import SupervisionOrder
 
@@ -186,13 +191,16 @@ def _milestones(form: FormData) -> list[tuple[str, date]]:
             out.append((title, date.fromisoformat(due)))
         except ValueError:
             raise ValidationFailed(
-                "节点日期格式有误", errors=[{"field": "milestones", "message": "日期格式应为 YYYY-MM-DD"}]
+                "节点日期格式有误",
+                errors=[{"field": "milestones", "message": "日期格式应为 YYYY-MM-DD"}],
             ) from None
     return out
 
 
 @router.post("/tickets/tasks", dependencies=[CsrfChecked])
-def create_task(request: Request, session: SessionDep, user: CurrentUser, form: FormDep) -> Response:
+def create_task(
+    request: Request, session: SessionDep, user: CurrentUser, form: FormDep
+) -> Response:
     try:
         task = majortasks.create_task(
             session,

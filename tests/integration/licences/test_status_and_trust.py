@@ -170,7 +170,6 @@ def test_fetched_lists_of_other_nodes_answer_for_their_licences(session: Session
     from tongban.licences.verify import LicenceRejected
 
     lic = make_licence(session, make_resident(session), authority="330100-public_security")
-    officer = make_officer(session, "330100-public_security")
     token = licences.status_list_token(session, "330000", lic.status_list)  # all valid
     # Pretend another node publishes 浙江's list: this node holds only the fetched copy.
     row = session.get(StatusListToken, ("330000", lic.status_list))
@@ -187,4 +186,3 @@ def test_fetched_lists_of_other_nodes_answer_for_their_licences(session: Session
     row.own = True
     session.flush()
     assert licences.verify_stored(session, lic).reason == "revoked"
-    del officer

@@ -19,7 +19,9 @@ def test_report_route_and_act_over_the_api(client, session):
     resident = make_resident(session, city="320500")
     h = token_for(client, resident)
     cats = client.get("/api/v1/tickets/categories").json()
-    assert any(c["code"] == "noise_social" and c["authority_type"] == "public_security" for c in cats)
+    assert any(
+        c["code"] == "noise_social" and c["authority_type"] == "public_security" for c in cats
+    )
     lat, lon = BORDER_WUJIANG_JIASHAN
     routed = client.post(
         "/api/v1/tickets/route", json={"category_code": "road_damage", "lat": lat, "lon": lon}

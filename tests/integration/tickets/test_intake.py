@@ -88,7 +88,11 @@ def test_hotline_records_a_call_with_an_address_only(session):
     assert wo.authority_name == "嘉兴市公安局"
     assert wo.deadline_rule == "当日办结"
     with pytest.raises(ValidationFailed) as e:
-        service.report(session, operator, service.Report("noise_social", "urgent", "x", address="y", city_code="330400"))
+        service.report(
+            session,
+            operator,
+            service.Report("noise_social", "urgent", "x", address="y", city_code="330400"),
+        )
     assert e.value.errors[0]["field"] == "reporter_phone"
 
 
@@ -105,20 +109,31 @@ def test_bad_reports_are_refused_with_fields(session):
     fields = {err["field"] for err in e.value.errors}
     assert {"description", "lat"} <= fields
     with pytest.raises(ValidationFailed) as e:
-        service.report(session, resident, service.Report("road_damage", "complaint", "坑", lat=39.9, lon=116.4))
+        service.report(
+            session, resident, service.Report("road_damage", "complaint", "坑", lat=39.9, lon=116.4)
+        )
     assert e.value.type == "outside-service-area"
     with pytest.raises(ValidationFailed):
-        service.report(session, resident, service.Report("manhole", "enquiry", "井盖", lat=31.3, lon=120.62))
+        service.report(
+            session, resident, service.Report("manhole", "enquiry", "井盖", lat=31.3, lon=120.62)
+        )
     officer = make_officer(session, "320500-transport")
     with pytest.raises(PermissionDenied):
-        service.report(session, officer, service.Report("road_damage", "complaint", "坑", lat=31.3, lon=120.62))
+        service.report(
+            session, officer, service.Report("road_damage", "complaint", "坑", lat=31.3, lon=120.62)
+        )
 
 
 def test_photos_must_be_images(session, tmp_path):
     resident = make_resident(session)
     with pytest.raises(ValidationFailed):
         service.store_photo(
-            session, resident, filename="x.pdf", data=b"%PDF-1.4 x", upload_dir=tmp_path, max_bytes=1000
+            session,
+            resident,
+            filename="x.pdf",
+            data=b"%PDF-1.4 x",
+            upload_dir=tmp_path,
+            max_bytes=1000,
         )
 
 
@@ -150,7 +165,9 @@ def test_merging_into_an_unrelated_work_order_is_refused(session):
 
 
 def test_route_explains_itself(session):
-    routing = service.route(session, "road_damage", lat=BORDER_WUJIANG_JIASHAN[0], lon=BORDER_WUJIANG_JIASHAN[1])
+    routing = service.route(
+        session, "road_damage", lat=BORDER_WUJIANG_JIASHAN[0], lon=BORDER_WUJIANG_JIASHAN[1]
+    )
     assert routing.lead.name == "苏州市交通运输局"
     assert [a.name for a, _ in routing.co_handlers] == ["嘉兴市交通运输局"]
     assert "吴江区" in routing.note and "浙江省" in routing.note

@@ -71,7 +71,9 @@ def test_return_is_reviewed_and_redispatched_or_rejected(session):
     assert wo.state == "returned"
     with pytest.raises(ValidationFailed):
         service.act(session, dispatcher, wo.id, "redispatch", "改派")
-    service.act(session, dispatcher, wo.id, "redispatch", "改派卫健", authority_code="320500-health")
+    service.act(
+        session, dispatcher, wo.id, "redispatch", "改派卫健", authority_code="320500-health"
+    )
     assert wo.state == "dispatched" and wo.authority_name == "苏州市卫生健康委员会"
     # the first authority no longer sees it; the new one does
     assert wo not in service.list_work_orders(session, officer)
@@ -126,11 +128,16 @@ def test_the_hotline_records_a_callers_feedback(session, tmp_path):
     service.act(session, officer, wo.id, "start")
     fix(session, officer, wo, tmp_path)
     service.act(session, make_city_staff(session, "dispatcher", "320500"), wo.id, "verify")
-    assert [a.value for a in service.available_actions(operator, wo)] == ["satisfied", "unsatisfied"]
+    assert [a.value for a in service.available_actions(operator, wo)] == [
+        "satisfied",
+        "unsatisfied",
+    ]
     service.act(session, operator, wo.id, "satisfied", "电话回访满意")
     assert wo.state == "closed"
     phone_notice = session.scalar(
-        select(TicketNotice).where(TicketNotice.phone == "13900000000", TicketNotice.kind == "closed")
+        select(TicketNotice).where(
+            TicketNotice.phone == "13900000000", TicketNotice.kind == "closed"
+        )
     )
     assert phone_notice is not None
 
@@ -146,7 +153,9 @@ def test_merged_reporters_share_the_outcome(session, tmp_path):
     service.act(session, officer, wo.id, "start")
     fix(session, officer, wo, tmp_path)
     assert service.effective(merged).state == "fixed"
-    texts = session.scalars(select(TicketNotice.text).where(TicketNotice.account_id == second.id)).all()
+    texts = session.scalars(
+        select(TicketNotice.text).where(TicketNotice.account_id == second.id)
+    ).all()
     assert any("合并" in t for t in texts) and any("处置完毕" in t for t in texts)
 
 

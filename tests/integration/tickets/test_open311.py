@@ -125,7 +125,8 @@ def test_get_requests_with_the_standard_filters(client, session):
     ids = {x["service_request_id"] for x in listed}
     assert {a.number, b.number} <= ids and c.number not in ids
     by_code = client.get(
-        f"{BASE}/requests.json", params={"jurisdiction_id": "320500", "service_code": "street_light"}
+        f"{BASE}/requests.json",
+        params={"jurisdiction_id": "320500", "service_code": "street_light"},
     ).json()
     assert {x["service_request_id"] for x in by_code} >= {b.number} and a.number not in {
         x["service_request_id"] for x in by_code
@@ -146,7 +147,12 @@ def test_get_requests_with_the_standard_filters(client, session):
 @pytest.mark.parametrize(
     ("method", "path", "data", "status"),
     [
-        ("post", "/requests.json", {"service_code": "road_damage", "lat": "31.3", "long": "120.6"}, 403),
+        (
+            "post",
+            "/requests.json",
+            {"service_code": "road_damage", "lat": "31.3", "long": "120.6"},
+            403,
+        ),
         ("post", "/requests.json", {"api_key": "wrong", "service_code": "road_damage"}, 403),
         ("get", "/services/nope.json", None, 404),
         ("get", "/requests/GD000.json", None, 404),

@@ -55,7 +55,9 @@ def test_extension_approved_by_the_supervisor_moves_the_deadline(session):
     with pytest.raises(Exception, match="不存在或无权查看"):
         supervision.request_extension(session, make_resident(session, city="320500"), wo.id, 3, "x")
     with pytest.raises(PermissionDenied):  # sees it, but does not own the fix
-        supervision.request_extension(session, make_city_staff(session, "dispatcher"), wo.id, 3, "x")
+        supervision.request_extension(
+            session, make_city_staff(session, "dispatcher"), wo.id, 3, "x"
+        )
     with pytest.raises(ValidationFailed):
         supervision.request_extension(session, officer, wo.id, 0, "")
     ext = supervision.request_extension(session, officer, wo.id, 5, "需协调管线单位")
@@ -94,7 +96,9 @@ def test_a_verified_work_order_without_feedback_closes_itself(session, tmp_path)
     officer = make_officer(session, LEAD)
     service.act(session, officer, wo.id, "accept")
     service.act(session, officer, wo.id, "start")
-    service.act(session, officer, wo.id, "fix", photo_ids=[make_photo(session, officer, tmp_path).id])
+    service.act(
+        session, officer, wo.id, "fix", photo_ids=[make_photo(session, officer, tmp_path).id]
+    )
     service.act(session, make_city_staff(session, "dispatcher"), wo.id, "verify")
     supervision.run_deadlines(session, now=wo.verified_at + timedelta(hours=1))
     assert wo.state == "verified"
@@ -137,19 +141,28 @@ def test_figures_count_on_time_reopen_satisfaction_and_hot_spots(session, tmp_pa
     def close(wo, reporter, reopen=False):
         for step in ("accept", "start"):
             service.act(session, officer, wo.id, step)
-        service.act(session, officer, wo.id, "fix", photo_ids=[make_photo(session, officer, tmp_path).id])
+        service.act(
+            session, officer, wo.id, "fix", photo_ids=[make_photo(session, officer, tmp_path).id]
+        )
         service.act(session, dispatcher, wo.id, "verify")
         if reopen:
             service.act(session, reporter, wo.id, "unsatisfied", "没修好")
             service.act(session, officer, wo.id, "start")
-            service.act(session, officer, wo.id, "fix", photo_ids=[make_photo(session, officer, tmp_path).id])
+            service.act(
+                session,
+                officer,
+                wo.id,
+                "fix",
+                photo_ids=[make_photo(session, officer, tmp_path).id],
+            )
             service.act(session, dispatcher, wo.id, "verify")
         service.act(session, reporter, wo.id, "satisfied")
 
     spot = (31.2255, 120.5455)
     reporters = [make_resident(session, city="320500") for _ in range(3)]
     orders = [
-        make_work_order(session, r, where=(spot[0] + i * 0.0001, spot[1])) for i, r in enumerate(reporters)
+        make_work_order(session, r, where=(spot[0] + i * 0.0001, spot[1]))
+        for i, r in enumerate(reporters)
     ]
     close(orders[0], reporters[0])
     close(orders[1], reporters[1], reopen=True)

@@ -117,7 +117,9 @@ def test_the_loop_through_the_pages(client, session):
     csrf = login(officer_client, make_officer(session, "320500-transport"))
     for action in ("accept", "start"):
         r = officer_client.post(
-            f"/tickets/{wo.id}/act", data={"csrf_token": csrf, "action": action}, follow_redirects=False
+            f"/tickets/{wo.id}/act",
+            data={"csrf_token": csrf, "action": action},
+            follow_redirects=False,
         )
         assert r.status_code == 303, r.text
     r = officer_client.post(f"/tickets/{wo.id}/act", data={"csrf_token": csrf, "action": "fix"})
@@ -132,7 +134,11 @@ def test_the_loop_through_the_pages(client, session):
     dispatcher = TestClient(client.app)
     dcsrf = login(dispatcher, make_city_staff(session, "dispatcher", "320500"))
     assert "办结待核查（1）" in dispatcher.get("/tickets").text
-    r = dispatcher.post(f"/tickets/{wo.id}/act", data={"csrf_token": dcsrf, "action": "verify"}, follow_redirects=False)
+    r = dispatcher.post(
+        f"/tickets/{wo.id}/act",
+        data={"csrf_token": dcsrf, "action": "verify"},
+        follow_redirects=False,
+    )
     assert r.status_code == 303
     rcsrf = login(client, resident)
     r = client.post(f"/tickets/{wo.id}/act", data={"csrf_token": rcsrf, "action": "unsatisfied"})

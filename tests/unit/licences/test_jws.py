@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from licence_kit import enc
@@ -93,6 +93,7 @@ def test_empty_payload_object_is_fine() -> None:
     assert json.loads(b64u_decode(sign_compact({}, {}, key).split(".")[0]))["alg"] == "EdDSA"
 
 
+@settings(deadline=None)  # a loaded shared machine must not fail a correct test
 @given(st.text(alphabet="ABCDEFabcdef0123456789-_+/=. !\n中", max_size=12) | st.binary().map(b64u))
 def test_fast_b64u_decode_matches_signing(text: str) -> None:
     try:

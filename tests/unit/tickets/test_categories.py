@@ -29,9 +29,13 @@ def test_every_category_routes_to_a_known_or_fallback_authority_type():
 def test_overrides_most_specific_wins():
     t = categories.load()
     # 浙江: complaints in 10 working days (jurisdiction override)
-    assert t.deadline_rule("road_damage", "complaint", "330000", "330400") == DeadlineRule("days", 10)
+    assert t.deadline_rule("road_damage", "complaint", "330000", "330400") == DeadlineRule(
+        "days", 10
+    )
     # 江苏: the default
-    assert t.deadline_rule("road_damage", "complaint", "320000", "320500") == DeadlineRule("days", 13)
+    assert t.deadline_rule("road_damage", "complaint", "320000", "320500") == DeadlineRule(
+        "days", 13
+    )
     # 上海: missing manhole covers, 2 working hours (category override)
     assert t.deadline_rule("manhole", "urgent", "310000", "310000") == DeadlineRule("hours", 2)
     assert t.deadline_rule("road_damage", "urgent", "310000", "310000") == DeadlineRule("same_day")
@@ -42,7 +46,13 @@ def test_a_city_override_beats_its_jurisdiction():
         "urgencies": {"complaint": {"name": "投诉", "deadline": {"unit": "days", "amount": 13}}},
         "fallback_authority_type": "government_service",
         "categories": [
-            {"code": "x", "group": "g", "name": "n", "authority_type": "transport", "urgencies": ["complaint"]}
+            {
+                "code": "x",
+                "group": "g",
+                "name": "n",
+                "authority_type": "transport",
+                "urgencies": ["complaint"],
+            }
         ],
         "deadline_overrides": [
             {"area": "320000", "urgency": "complaint", "deadline": {"unit": "days", "amount": 10}},

@@ -80,7 +80,7 @@ def test_reasons_and_evidence_are_demanded_where_it_matters():
     assert A.RETURN in domain.REASON_REQUIRED
     assert A.UNSATISFIED in domain.REASON_REQUIRED
     assert A.FIX not in domain.REASON_REQUIRED
-    assert domain.EVIDENCE_REQUIRED == {A.FIX, A.PARTLY_FIX}
+    assert {A.FIX, A.PARTLY_FIX} == domain.EVIDENCE_REQUIRED
 
 
 def test_open311_sees_only_open_and_closed():

@@ -208,7 +208,8 @@ def can_see(actor: Account, wo: WorkOrder) -> bool:
         )
     if role in (Role.DISPATCHER, Role.HOTLINE):
         return actor.city_code is not None and (
-            wo.city_code == actor.city_code or any(p.city_code == actor.city_code for p in wo.parties)
+            wo.city_code == actor.city_code
+            or any(p.city_code == actor.city_code for p in wo.parties)
         )
     if role is Role.SUPERVISOR:
         return actor.jurisdiction_code is not None and (

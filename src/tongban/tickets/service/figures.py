@@ -131,9 +131,10 @@ def figures(session: Session, actor: Account, days: int = 90) -> Figures:
     ).all()
     spots = []
     for cell, category, count, city in hot:
-        lat_i, lon_i = (int(x) for x in cell.split(":"))
+        key = str(cell)
+        lat_i, lon_i = (int(x) for x in key.split(":"))
         spots.append(
-            HotSpot(cell, (lat_i + 0.5) / 100, (lon_i + 0.5) / 100, category, int(count), city)
+            HotSpot(key, (lat_i + 0.5) / 100, (lon_i + 0.5) / 100, category, int(count), str(city))
         )
     return Figures(
         days,
@@ -142,7 +143,10 @@ def figures(session: Session, actor: Account, days: int = 90) -> Figures:
             (_row(str(r[0]), r[1] or "（未派单）", r[2:]) for r in by_auth),
             key=lambda r: (-r.total, r.name),
         ),
-        sorted((_row(r[0], names.get(r[0], r[0]), r[1:]) for r in by_city), key=lambda r: r.key),
+        sorted(
+            (_row(str(r[0]), names.get(str(r[0]), str(r[0])), r[1:]) for r in by_city),
+            key=lambda r: r.key,
+        ),
         spots,
         _row(scope, "合计", overall),
     )

@@ -81,7 +81,13 @@ class Routing:
 
 
 def store_photo(
-    session: Session, actor: Account, *, filename: str, data: bytes, upload_dir: Path, max_bytes: int
+    session: Session,
+    actor: Account,
+    *,
+    filename: str,
+    data: bytes,
+    upload_dir: Path,
+    max_bytes: int,
 ) -> Attachment:
     """Check (PNG or JPEG only) and store one photo; linked to a work order later."""
     if data and sniff(data) not in PHOTO_TYPES:
@@ -126,13 +132,12 @@ def attach_photos(
 
 def authority_for(session: Session, authority_type: str, city_code: str) -> Authority:
     """The city's authority of `authority_type`, or of the taxonomy's fallback type when
-    the federation has none of that type."""
+    the federation has none of that type (one query for the city's authorities)."""
     city = regions.get_city(session, city_code)
+    by_type = {a.type: a for a in regions.list_authorities(session, city_code=city.code)}
     for t in (authority_type, common.taxonomy().fallback_authority_type):
-        try:
-            return regions.competent_authority(session, t, "city", city.jurisdiction_code, city.code)
-        except NotFound:
-            continue
+        if t in by_type:
+            return by_type[t]
     raise NotFound(f"{city.name}没有可派单的部门", type="no-competent-authority")
 
 
@@ -375,7 +380,13 @@ def _merge(session: Session, wo: WorkOrder, target: WorkOrder, actor: Account | 
     wo.closed_at = utcnow()
     common.record(session, wo, "merge", from_state, wo.state, actor, f"合并至工单 {target.number}")
     common.record(
-        session, target, "merged_in", target.state, target.state, actor, f"工单 {wo.number} 合并至本工单"
+        session,
+        target,
+        "merged_in",
+        target.state,
+        target.state,
+        actor,
+        f"工单 {wo.number} 合并至本工单",
     )
     common.tell_reporters(
         session, wo, "merged", f"已与工单 {target.number} 合并办理，办理结果将同步告知您"

@@ -85,7 +85,9 @@ def list_tasks(session: Session, actor: Account) -> list[MajorTask]:
     elif actor.role == Role.OFFICER and actor.authority_id:
         stmt = stmt.where(
             MajorTask.id.in_(
-                select(MajorTaskUnit.task_id).where(MajorTaskUnit.authority_id == actor.authority_id)
+                select(MajorTaskUnit.task_id).where(
+                    MajorTaskUnit.authority_id == actor.authority_id
+                )
             )
         )
     elif actor.role != Role.ADMIN:

@@ -74,7 +74,9 @@ def run_deadlines(session: Session, now: datetime | None = None) -> dict[str, in
                     f"工单 {wo.number} 已超期，请部门负责人督促办理",
                     authority_id=wo.authority_id,
                 )
-                common.record(session, wo, "escalate", wo.state, wo.state, None, "超期：升级至部门负责人")
+                common.record(
+                    session, wo, "escalate", wo.state, wo.state, None, "超期：升级至部门负责人"
+                )
                 counts["escalated_head"] += 1
             else:
                 common.notify(
@@ -84,7 +86,9 @@ def run_deadlines(session: Session, now: datetime | None = None) -> dict[str, in
                     f"工单 {wo.number}（{wo.authority_name}）严重超期，请督办",
                     jurisdiction_code=wo.jurisdiction_code,
                 )
-                common.record(session, wo, "escalate", wo.state, wo.state, None, "严重超期：升级至督查督办")
+                common.record(
+                    session, wo, "escalate", wo.state, wo.state, None, "严重超期：升级至督查督办"
+                )
                 counts["escalated_supervisor"] += 1
     # Verified work orders whose reporter has not answered in time close themselves.
     for wo in session.scalars(
@@ -96,9 +100,7 @@ def run_deadlines(session: Session, now: datetime | None = None) -> dict[str, in
         if waited >= s.feedback_days * hours.minutes_per_day:
             loop.close_without_feedback(session, wo)
             counts["auto_closed"] += 1
-    for order in session.scalars(
-        select(SupervisionOrder).where(SupervisionOrder.status == "open")
-    ):
+    for order in session.scalars(select(SupervisionOrder).where(SupervisionOrder.status == "open")):
         if not order.overdue and now > order.due_at:
             order.overdue = True
             common.notify(
@@ -146,7 +148,13 @@ def request_extension(
     )
     session.add(ext)
     common.record(
-        session, wo, "extension_requested", wo.state, wo.state, actor, f"申请延期 {working_days} 个工作日：{reason.strip()}"
+        session,
+        wo,
+        "extension_requested",
+        wo.state,
+        wo.state,
+        actor,
+        f"申请延期 {working_days} 个工作日：{reason.strip()}",
     )
     common.notify(
         session,
@@ -191,9 +199,15 @@ def decide_extension(
         wo.escalation_level = 0
         wo.deadline_flag = "ok"
     label = "同意延期" if approve else "不予延期"
-    common.record(session, wo, "extension_decided", wo.state, wo.state, actor, f"{label} {note}".strip())
+    common.record(
+        session, wo, "extension_decided", wo.state, wo.state, actor, f"{label} {note}".strip()
+    )
     common.notify(
-        session, wo, "extension", f"工单 {wo.number} 延期申请：{label}", authority_id=wo.authority_id
+        session,
+        wo,
+        "extension",
+        f"工单 {wo.number} 延期申请：{label}",
+        authority_id=wo.authority_id,
     )
     session.flush()
     return ext
@@ -261,7 +275,13 @@ def issue_supervision(
         wo.due_at = due
         wo.reminded_at = None
     common.record(
-        session, wo, "supervise", wo.state, wo.state, actor, f"督办单 {order.number}：{demand.strip()}（限 {common_local(due)} 前）"
+        session,
+        wo,
+        "supervise",
+        wo.state,
+        wo.state,
+        actor,
+        f"督办单 {order.number}：{demand.strip()}（限 {common_local(due)} 前）",
     )
     common.notify(
         session,
