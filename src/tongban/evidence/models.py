@@ -90,6 +90,23 @@ class DataAccess(Base):
     message or a second notice never logs twice."""
 
     __tablename__ = "evidence_data_access"
+    __audit_kind__ = "evidence.access"
+    __audit_subject__ = ("evidence-request", "request_id")
+    __audit_fields__ = (
+        "requester_authority_code",
+        "requester_jurisdiction",
+        "provider_jurisdiction",
+        "case_number",
+        "kind",
+        "purpose",
+        "outcome",
+        "reason_code",
+        "fields",
+        "requested_at",
+        "at",
+        "source",
+    )
+    __audit_digest__ = ("subject_identifier",)
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     request_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True)
     subject_identifier: Mapped[str] = mapped_column(String(18), index=True)
