@@ -173,6 +173,21 @@ class Settlement(Base):
     a reversal (冲正) marks it reversed and carries its own clearing period."""
 
     __tablename__ = "med_settlement"
+    __audit_kind__ = "medical.settlement"
+    __audit_subject__ = ("settlement", "id")
+    __audit_actor__ = ("account", "settled_by")
+    __audit_fields__ = (
+        "institution_id",
+        "txn_id",
+        "request_hash",
+        "insured_jurisdiction",
+        "treatment_jurisdiction",
+        "period",
+        "total",
+        "fund",
+        "account",
+        "cash",
+    )
     __table_args__ = (
         UniqueConstraint("institution_id", "txn_id"),
         Index("ix_med_settlement_period", "period"),

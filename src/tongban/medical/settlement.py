@@ -15,6 +15,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tongban.audit import service as audit
 from tongban.calendar.service import local_date
 from tongban.db import utcnow
 from tongban.errors import Conflict, NotFound, ValidationFailed
@@ -284,6 +285,21 @@ def reverse(
     assert visit is not None
     visit.status = "open"
     session.flush()
+    # A reversal updates the settlement row, which the audit hook does not see.
+    audit.record(
+        session,
+        "medical.reversal",
+        f"settlement:{s.id}",
+        f"account:{actor.id}",
+        {
+            "txn_id": s.txn_id,
+            "reversal_txn_id": s.reversal_txn_id,
+            "reversal_period": s.reversal_period,
+            "fund": s.fund,
+            "account": s.account,
+            "cash": s.cash,
+        },
+    )
     return s
 
 

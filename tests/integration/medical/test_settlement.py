@@ -3,6 +3,7 @@ idempotent settlement, conflicting reuse, reversal, reconciliation."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import pytest
@@ -230,3 +231,22 @@ def test_daily_reconciliation_lists_differences_item_by_item(session, desk):
     ]
     assert bad.differences[0].fields == ("total", "cash")
     assert bad.record.differences == 3 and bad.centre.count == 2
+
+
+def test_settlement_and_reversal_are_in_the_audit_chain(session, desk):
+    from tongban.audit.models import AuditEntry
+
+    _, staff = desk
+    person = make_insured(session, "340100", balance=1_000_000)
+    make_filing(session, person, "310000")
+    s, _ = settlement.settle(session, staff, _visit(session, staff, person, "V9").id, "T-9")
+    settlement.reverse(session, staff, "T-9", reversal_txn_id="R-9", reason="收费错误")
+    entries = session.scalars(
+        select(AuditEntry)
+        .where(AuditEntry.subject == f"settlement:{s.id}")
+        .order_by(AuditEntry.seq)
+    ).all()
+    assert [e.kind for e in entries] == ["medical.settlement", "medical.reversal"]
+    assert json.loads(entries[0].body)["fund"] == s.fund
+    assert entries[0].actor == f"account:{staff.id}"
+    assert json.loads(entries[1].body)["reversal_txn_id"] == "R-9"
