@@ -6,8 +6,10 @@ on node A (one transaction per message, as the change that causes it would), the
 dispatcher signs each one (RFC 9421, Ed25519 by default), POSTs it to node B's inbox, B
 verifies it (digest, known node, key, signature, freshness, type) and applies it
 idempotently inside one transaction (the inbox row and the handler's writes), and A
-marks the row delivered. The message is a realistic `case.forwarded` (a case snapshot of
-about 1.5 KB), so B's handler creates the case copy, its events and its answer.
+marks the row delivered. The message is an `exchange.ping` carrying a case snapshot
+(about 1.6 KB), whose handler writes nothing beyond the inbox row: that is the cost of the
+exchange itself. A third row sends real `case.forwarded` messages (fewer), whose handler
+also creates the case copy, its events, its answer and the audit entries.
 
 Bare path: the same bodies, unsigned, POSTed over the same kind of httpx client to a
 FastAPI endpoint that parses the JSON and answers 200 — no signing, no persistence.
@@ -218,7 +220,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         stack.enter_context(
             server(
                 "bare",
-                [sys.executable, str(Path(__file__).resolve()), "--serve-bare", "--port", str(bare_port)],
+                [
+                    sys.executable,
+                    str(Path(__file__).resolve()),
+                    "--serve-bare",
+                    "--port",
+                    str(bare_port),
+                ],
                 {**os.environ},
                 bare_url,
                 workdir,
@@ -236,11 +244,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         factory = session_factory(engine)
         exchange.load_handlers()
 
-        def full(count: int, offset: int) -> dict[str, float]:
+        def full(count: int, offset: int, kind: str) -> dict[str, float]:
             t0 = time.perf_counter()
             for i in range(count):
                 with factory() as s:
-                    exchange.send(s, "case.forwarded", "310000", "320000", snapshot(offset + i))
+                    if kind == "ping":
+                        payload = {"note": "bench", "case": snapshot(offset + i)}
+                    else:
+                        payload = snapshot(offset + i)
+                    exchange.send(s, kind, "310000", "320000", payload)
                     s.commit()
             t1 = time.perf_counter()
             delivered = 0
@@ -284,10 +296,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     raise RuntimeError(r.text)
             return time.perf_counter() - t0
 
-        full(warm, 0)
+        full(warm, 0, "exchange.ping")
+        full(min(warm, 50), 10 * n, "case.forwarded")
         bare(warm, 0)
-        f = full(n, warm)
+        f = full(n, warm, "exchange.ping")
         bare_s = bare(n, warm)
+        nc = args.case_messages
+        fc = full(nc, 20 * n, "case.forwarded")
         with factory() as s:
             dead = s.scalar(
                 select(func.count())
@@ -303,14 +318,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         transport.close()
         body_bytes = len(json.dumps(snapshot(0), ensure_ascii=False).encode())
     full_total = f["write_s"] + f["deliver_s"]
+    case_total = fc["write_s"] + fc["deliver_s"]
     results = [
         {
             "name": f"signed + durable + idempotent ({args.alg})",
             "messages": n,
             "seconds": round(full_total, 3),
             "per_second": round(n / full_total, 1),
-            "note": f"outbox writes {f['write_s']:.2f} s + delivery {f['deliver_s']:.2f} s "
-            f"({n / f['deliver_s']:.0f} msg/s delivering)",
+            "note": f"exchange.ping carrying a case snapshot: outbox writes {f['write_s']:.2f} s"
+            f" + delivery {f['deliver_s']:.2f} s ({n / f['deliver_s']:.0f} msg/s delivering)",
         },
         {
             "name": "bare: unsigned, no persistence",
@@ -318,6 +334,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "seconds": round(bare_s, 3),
             "per_second": round(n / bare_s, 1),
             "note": "same bodies, same httpx client, JSON parse + 200",
+        },
+        {
+            "name": "same, case.forwarded applied (case copy made)",
+            "messages": nc,
+            "seconds": round(case_total, 3),
+            "per_second": round(nc / case_total, 1),
+            "note": f"receiver creates the case copy, events, answer, audit entries: outbox "
+            f"{fc['write_s']:.2f} s + delivery {fc['deliver_s']:.2f} s",
         },
     ]
     return {
@@ -358,6 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pg-url", default=os.environ.get("TONGBAN_BENCH_PG_URL"))
     p.add_argument("--messages", type=int, default=2000)
     p.add_argument("--warmup", type=int, default=200)
+    p.add_argument("--case-messages", type=int, default=500)
     p.add_argument("--alg", choices=["EdDSA", "SM2"], default="EdDSA")
     p.add_argument("--out", type=Path, default=OUT)
     p.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
@@ -368,7 +393,11 @@ def main(argv: list[str] | None = None) -> int:
 
         uvicorn.run(bare_app(), host="127.0.0.1", port=args.port, log_level="info")
         return 0
-    if not (1 <= args.messages <= 100_000 and 0 <= args.warmup <= 10_000):
+    if not (
+        1 <= args.messages <= 100_000
+        and 0 <= args.warmup <= 10_000
+        and 1 <= args.case_messages <= 100_000
+    ):
         p.error("messages or warmup out of bounds")
     report = run(args)
     print_table(report)

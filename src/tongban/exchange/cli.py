@@ -136,6 +136,26 @@ def check_cmd() -> None:
         raise typer.Exit(1)
 
 
+@app.command("ping")
+def ping_cmd(
+    jurisdiction: Annotated[str, typer.Argument(help="Target jurisdiction code")],
+    source: Annotated[
+        str | None, typer.Option(help="Source jurisdiction (default: the first served)")
+    ] = None,
+) -> None:
+    """Queue an `exchange.ping` to the node serving JURISDICTION; the worker delivers it
+    (watch `tongban exchange status` or the dead letters)."""
+    from tongban.config import get_settings
+    from tongban.db import transaction
+    from tongban.exchange.service import PING, send
+
+    served = get_settings().served_jurisdictions
+    src = source or (served.split(",")[0] if served != "*" else jurisdiction)
+    with transaction() as session:
+        msg = send(session, PING, src, jurisdiction, {"note": "ping"})
+    typer.echo(f"queued {msg.id}")
+
+
 @app.command("status")
 def status_cmd() -> None:
     """Outbox messages by status and the inbox size."""

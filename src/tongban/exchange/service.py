@@ -84,6 +84,15 @@ def outgoing(message_type: str) -> Callable[[Enricher], Enricher]:
     return deco
 
 
+#: A message that only proves the path: signed, verified, recorded in the inbox.
+PING = "exchange.ping"
+
+
+@handler(PING)
+def on_ping(session: Session, payload: dict[str, Any], msg: Any) -> None:
+    """Nothing to apply: the inbox row written with it is the proof of delivery."""
+
+
 def handler_types() -> frozenset[str]:
     """Every message type this process can apply."""
     return frozenset(_handlers)

@@ -77,6 +77,11 @@ class LicenceEvent(Base):
     """Append-only history of a licence: issued, suspended, reinstated, revoked."""
 
     __tablename__ = "licence_event"
+    __audit_kind__ = "licence.event"
+    __audit_subject__ = ("licence", "licence_id")
+    __audit_actor__ = ("account", "actor_id")
+    __audit_fields__ = ("seq", "action", "from_status", "to_status", "at")
+    __audit_digest__ = ("reason",)
     __table_args__ = (UniqueConstraint("licence_id", "seq"),)
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     licence_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("licence.id"), index=True)

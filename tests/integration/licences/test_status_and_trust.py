@@ -63,6 +63,15 @@ def test_suspend_reinstate_revoke(session: Session) -> None:
         ("revoke", "valid", "revoked", "已换领新证"),
     ]
     assert all(e.actor_id == officer.id for e in lic.events[1:])
+    # Every event is also a link of the node's audit chain.
+    from sqlalchemy import select
+
+    from tongban.audit.models import AuditEntry
+
+    kinds = session.scalars(
+        select(AuditEntry.kind).where(AuditEntry.subject == f"licence:{lic.id}")
+    ).all()
+    assert kinds == ["licence.event"] * 4
 
 
 def test_other_jurisdiction_or_type_cannot_change_status(session: Session) -> None:

@@ -1,4 +1,5 @@
 import pytest
+from stdnum.cn import ric
 
 from tongban.identity.domain import (
     mask_id_number,
@@ -29,3 +30,17 @@ def test_credit_code():
 def test_masking():
     assert mask_id_number("320102199001011234") == "3201**********1234"
     assert mask_id_number(None) == ""
+
+
+def test_area_code_missing_from_stdnum_table_still_checked() -> None:
+    """python-stdnum raises KeyError for county codes it does not list (310002); such a
+    number passes on its check digit and birth date, and fails on either."""
+    body = "310002" + "19851112" + "357"
+    good = body + ric.calc_check_digit(body + "0")
+    assert validate_id_number(good) == good
+    wrong_digit = good[:-1] + ("0" if good[-1] != "0" else "1")
+    with pytest.raises(ValueError, match="身份证号码无效"):
+        validate_id_number(wrong_digit)
+    bad_date = "310002" + "19851340" + "357"
+    with pytest.raises(ValueError, match="身份证号码无效"):
+        validate_id_number(bad_date + ric.calc_check_digit(bad_date + "0"))
