@@ -346,6 +346,7 @@ def dispatch_pending(
             m.next_attempt_at = now + timedelta(seconds=LEASE_SECONDS)
         session.commit()
     policy = (max_attempts or MAX_ATTEMPTS, backoff or BACKOFF_SECONDS)
+    keys: dict[str, PrivateKey] = {}  # this node's signing key, read once per pass
     for msg_id in ids:
         with factory() as session:
             msg = session.get(OutboxMessage, msg_id)
@@ -353,7 +354,7 @@ def dispatch_pending(
                 continue
             local = serves(msg.target_jurisdiction, served)
             if not local and remote is not None:
-                result = _send_remote(session, msg, remote)
+                result = _send_remote(session, msg, remote, keys)
                 session.rollback()  # no transaction stays open across the network call
                 if result.outcome is Outcome.DELIVERED:
                     _mark_delivered(factory, msg_id)
@@ -381,7 +382,9 @@ def dispatch_pending(
     return delivered
 
 
-def _send_remote(session: Session, msg: OutboxMessage, remote: Remote) -> Result:
+def _send_remote(
+    session: Session, msg: OutboxMessage, remote: Remote, keys: dict[str, PrivateKey]
+) -> Result:
     node = remote.federation.node_for(msg.target_jurisdiction)
     if node is None:
         return Result(Outcome.RETRY, f"NoRoute: no node serves {msg.target_jurisdiction}")
@@ -393,8 +396,10 @@ def _send_remote(session: Session, msg: OutboxMessage, remote: Remote) -> Result
         )
     try:
         env = envelope_of(session, msg, remote.node_id)
-        key = remote.key(session)
-        session.commit()  # the key may have been generated just now
+        if "key" not in keys:
+            keys["key"] = remote.key(session)
+            session.commit()  # the key may have been generated just now
+        key = keys["key"]
     except Exception as exc:  # noqa: BLE001 - e.g. an attachment missing on disk
         return Result(Outcome.RETRY, f"{type(exc).__name__}: {exc}")
     return remote.transport.deliver(env, node, key)

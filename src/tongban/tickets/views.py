@@ -241,7 +241,10 @@ def _sections(session: Session, user: Account) -> list[tuple[str, list[WorkOrder
         ]
     if role is Role.HOTLINE:
         return [
-            ("待回访（来电人）", lst(session, user, state="verified")),
+            (
+                "待回访（来电人）",
+                [w for w in lst(session, user, state="verified") if w.reporter_id is None],
+            ),
             ("本市工单", lst(session, user, limit=100)),
         ]
     if role is Role.SUPERVISOR:

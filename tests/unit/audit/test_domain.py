@@ -115,7 +115,11 @@ def test_canonical_json_is_sorted_compact_utf8_and_types_become_strings():
     )
 
 
-@pytest.mark.parametrize("bad", [float("nan"), datetime(2026, 1, 1), object(), {1: "x"}], ids=str)
+@pytest.mark.parametrize(
+    "bad",
+    [float("nan"), datetime(2026, 1, 1), object(), {1: "x"}],
+    ids=["nan", "naive-datetime", "object", "int-key"],
+)
 def test_canonical_json_refuses_what_has_no_single_form(bad):
     with pytest.raises(ValueError):
         canonical_json({"x": bad})

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, load_only, selectinload
 
 from tongban.db import utcnow
 from tongban.errors import NotFound, PermissionDenied, ValidationFailed
@@ -239,6 +239,13 @@ def _iso(moment: datetime | None) -> str:
     return moment.astimezone(common.working_hours().tz).isoformat(timespec="seconds")
 
 
+_SHOWN = (
+    "id", "number", "state", "category_code", "urgency", "description", "authority_name",
+    "deadline_rule", "created_at", "updated_at", "due_at", "address", "lat", "lon",
+    "media_url", "merged_into_id", "joint", "resolution", "reopen_count",
+)  # fmt: skip
+
+
 def search_requests(
     session: Session,
     *,
@@ -251,9 +258,12 @@ def search_requests(
 ) -> list[WorkOrder]:
     """GET requests: by ids (then nothing else applies, as the spec says), or by service
     codes, date window (the last 90 days by default) and open/closed status."""
+    # Only what a GeoReport request shows: a list of 1,000 rows stays cheap to load.
+    shown = load_only(*(getattr(WorkOrder, c) for c in _SHOWN))
     stmt = select(WorkOrder).options(
+        shown,
         selectinload(WorkOrder.parties),
-        selectinload(WorkOrder.merged_into).selectinload(WorkOrder.parties),
+        selectinload(WorkOrder.merged_into).options(shown).selectinload(WorkOrder.parties),
     )
     if city_code:
         stmt = stmt.where(WorkOrder.city_code == city_code)
