@@ -104,7 +104,7 @@ def worker_cmd(
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = "heads") -> None:
+def db_upgrade(revision: str = "head") -> None:
     """Migrate the database to the latest schema."""
     from tongban.migrate import upgrade
 
