@@ -29,6 +29,13 @@ def add_working_days(session: Session, start: date, days: int) -> date:
     return domain.add_working_days(start, days, overrides(session))
 
 
+def workday_predicate(session: Session) -> Callable[[date], bool]:
+    """Whether a day is a working day, with the operator's overrides read once (for
+    jobs and calculations that test many days, e.g. working-hours deadlines)."""
+    days = overrides(session)
+    return lambda day: domain.is_workday(day, days)
+
+
 def deadline_flagger(session: Session, today: date, warning_days: int) -> Callable[[date], str]:
     """ok | approaching | overdue for deadlines seen from `today`; the overrides are read
     once, so a job can flag many items with one query."""

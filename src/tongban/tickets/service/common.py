@@ -13,8 +13,6 @@ from sqlalchemy import exists, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-# The calendar's pure rule for one day; its service gives the operator's overrides.
-from tongban.calendar import domain as calendar_domain
 from tongban.calendar import service as calendar
 from tongban.db import utcnow
 from tongban.errors import Conflict, NotFound
@@ -52,8 +50,7 @@ def working_hours() -> WorkingHours:
 
 def workday_predicate(session: Session) -> Callable[[date], bool]:
     """Working days with the operator's calendar overrides (read once)."""
-    overrides = calendar.overrides(session)
-    return lambda day: calendar_domain.is_workday(day, overrides)
+    return calendar.workday_predicate(session)
 
 
 # --- numbering and history ---------------------------------------------------------------
