@@ -22,17 +22,14 @@ import json
 import os
 import platform
 import re
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -41,10 +38,11 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, Field
 
+from tongban.devserver import free_port, pg_database
+from tongban.devserver import running as server
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "var" / "bench" / "cases.json"
-STARTUP_TIMEOUT = 60.0
-STOP_TIMEOUT = 10.0
 REQUEST_TIMEOUT = 30.0
 
 #: A 江苏 matter a resident of 安徽 applies for online: one required material.
@@ -134,25 +132,6 @@ def serve_reference(database_url: str, port: int) -> None:
 # --- database and servers ---------------------------------------------------------------
 
 
-@contextmanager
-def fresh_database(server_url: str) -> Iterator[str]:
-    """A new database on the server for this run; dropped at the end."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    base = make_url(server_url).set(drivername="postgresql+psycopg")
-    name = f"tongban_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def prepare(database_url: str) -> str:
     """Migrate, load the demo federation and the reference table; returns the server version."""
     from sqlalchemy import text
@@ -181,47 +160,6 @@ def count_cases(database_url: str) -> int:
         n = int(conn.execute(text("SELECT count(*) FROM service_case")).scalar_one())
     engine.dispose()
     return n
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def server(
-    name: str, argv: list[str], env: dict[str, str], port: int, logdir: Path
-) -> Iterator[str]:
-    """A server subprocess on 127.0.0.1:`port`, ready when GET /healthz answers; always stopped."""
-    log_path = logdir / f"{name}.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(argv, env=env, cwd=logdir, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(
-                    f"{name} exited with {proc.returncode}:\n"
-                    + log_path.read_text(errors="replace")[-4000:]
-                )
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2.0).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{name} did not answer /healthz in {STARTUP_TIMEOUT:.0f} s")
-            time.sleep(0.1)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=STOP_TIMEOUT)
 
 
 # --- the load ------------------------------------------------------------------------
@@ -353,7 +291,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from tongban.demo import DEMO_PASSWORD
 
     with (
-        fresh_database(args.pg_url) as db_url,
+        pg_database(args.pg_url, "bench") as db_url,
         tempfile.TemporaryDirectory(prefix="tongban-bench-") as tmp,
     ):
         tmpdir = Path(tmp)

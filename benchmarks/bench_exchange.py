@@ -28,26 +28,22 @@ import argparse
 import json
 import os
 import platform
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from tongban.devserver import free_port, pg_database, running
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "var" / "bench" / "exchange.json"
-STARTUP_TIMEOUT = 60.0
-STOP_TIMEOUT = 10.0
 SENDER, RECEIVER = "node-310000", "node-320000"
 
 
@@ -64,62 +60,6 @@ def bare_app() -> Any:
         return JSONResponse({"id": data["id"], "status": "accepted"})
 
     return app
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def server(
-    name: str, argv: list[str], env: dict[str, str], url: str, logdir: Path
-) -> Iterator[str]:
-    log_path = logdir / f"{name}.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(argv, env=env, cwd=logdir, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(
-                    f"{name} exited:\n" + log_path.read_text(errors="replace")[-4000:]
-                )
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2.0).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{name} did not start in {STARTUP_TIMEOUT:.0f} s")
-            time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=STOP_TIMEOUT)
-
-
-@contextmanager
-def pg_database(server_url: str, tag: str) -> Iterator[str]:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    base = make_url(server_url).set(drivername="postgresql+psycopg")
-    name = f"tongban_bench_ex_{tag}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def snapshot(seq: int) -> dict[str, Any]:
@@ -206,19 +146,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             k, _, v = line.partition("=")
             env_b[k] = v
         stack.enter_context(
-            server(
+            running(
                 "node-b",
                 [sys.executable, "-m", "tongban", "serve", "--node", b.id, "--port", str(port_b)]
                 + ["--no-worker"],
                 env_b,
-                b_url,
+                port_b,
                 workdir,
             )
         )
         bare_port = free_port()
         bare_url = f"http://127.0.0.1:{bare_port}"
         stack.enter_context(
-            server(
+            running(
                 "bare",
                 [
                     sys.executable,
@@ -228,7 +168,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     str(bare_port),
                 ],
                 {**os.environ},
-                bare_url,
+                bare_port,
                 workdir,
             )
         )

@@ -40,15 +40,16 @@ from typing import Any
 
 import httpx
 
+from tongban.devserver import free_port, pg_database
+from tongban.devserver import running as server
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))
 OUT = ROOT / "var" / "bench" / "medical.json"
 PASSWORD = "bench-password-123"
 REQUEST_TIMEOUT = 10.0
 WORKERS = 16
 HUBS = {"310000", "320100", "320500", "330100", "330200", "340100"}
 
-from bench_cases import free_port, fresh_database, server  # noqa: E402
 
 # --- clearing ------------------------------------------------------------------------
 
@@ -286,7 +287,11 @@ def sqlite_database() -> Any:
 
 
 def bench_latency(args: argparse.Namespace) -> dict[str, Any]:
-    db_ctx = sqlite_database() if args.sqlite or not args.pg_url else fresh_database(args.pg_url)
+    db_ctx = (
+        sqlite_database()
+        if args.sqlite or not args.pg_url
+        else pg_database(args.pg_url, "bench_med")
+    )
     with db_ctx as url, tempfile.TemporaryDirectory() as logdir:
         visit_id = prepare(url)
         port = free_port()

@@ -27,9 +27,7 @@ import json
 import os
 import platform
 import random
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,10 +41,10 @@ from typing import Any
 import httpx
 import numpy as np
 
+from tongban.devserver import free_port, running
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "var" / "bench" / "tickets.json"
-STARTUP_TIMEOUT = 60.0
-STOP_TIMEOUT = 10.0
 REQUEST_TIMEOUT = 60.0
 
 
@@ -225,12 +223,6 @@ def load(database_url: str, n: int) -> dict[str, Any]:
     return {"server_version": version, "work_orders": n, "load_seconds": seconds, "sample": sample}
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def server(database_url: str, logdir: Path) -> Iterator[str]:
     port = free_port()
@@ -243,31 +235,8 @@ def server(database_url: str, logdir: Path) -> Iterator[str]:
     }
     argv = [sys.executable, "-m", "tongban", "serve", "--host", "127.0.0.1", "--port", str(port),
             "--no-worker"]  # fmt: skip
-    log_path = logdir / "tongban.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(argv, env=env, cwd=logdir, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(log_path.read_text(errors="replace")[-4000:])
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2.0).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("tongban serve did not start")
-            time.sleep(0.1)
+    with running("tongban", argv, env, port, logdir) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=STOP_TIMEOUT)
 
 
 def percentile(values: list[float], q: float) -> float:

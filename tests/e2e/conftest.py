@@ -13,10 +13,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +23,8 @@ from typing import Any
 import httpx
 import pytest
 
-#: Seconds allowed for the server to answer /healthz after it is started.
-STARTUP_TIMEOUT = 60.0
-#: Seconds allowed for the server to stop after SIGTERM before it is killed.
-STOP_TIMEOUT = 10.0
+from tongban.devserver import ServerFailed, free_port, running
+
 #: Seconds allowed for one CLI command.
 CLI_TIMEOUT = 180.0
 
@@ -69,12 +65,6 @@ class Node:
         return proc
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _tail(path: Path, n: int = 6000) -> str:
     try:
         return path.read_text(errors="replace")[-n:]
@@ -105,44 +95,13 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Node:
 @pytest.fixture(scope="module")
 def live_server(node: Node) -> Iterator[str]:
     """`python -m tongban serve` on a free 127.0.0.1 port; yields its base URL."""
-    port = _free_port()
-    log_path = node.root / f"server-{port}.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tongban", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=node.env,
-            cwd=node.root,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
+    port = free_port()
+    argv = [sys.executable, "-m", "tongban", "serve", "--host", "127.0.0.1", "--port", str(port)]
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(
-                    f"tongban serve exited with {proc.returncode} before it was ready\n"
-                    + _tail(log_path)
-                )
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2.0).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"tongban serve did not answer /healthz in {STARTUP_TIMEOUT:.0f} s\n"
-                    + _tail(log_path)
-                )
-            time.sleep(0.1)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=STOP_TIMEOUT)
+        with running("server", argv, node.env, port, node.root) as base:
+            yield base
+    except ServerFailed as e:
+        pytest.fail(str(e))
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ Everything is bounded: 40 cases, fixed timeouts; the processes are stopped at th
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import socket
@@ -25,10 +24,11 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
+from tongban.devserver import ServerFailed, ServerProcess
+
 CASES = 40
 #: Seconds allowed for every outbox to drain after the restart.
 DRAIN_TIMEOUT = 60.0
-STARTUP_TIMEOUT = 60.0
 MATTER = "YRD-GJJ-0002"  # a city-level online matter of every jurisdiction
 FORM = {"proof_purpose": "异地贷款"}
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -64,43 +64,30 @@ class Proc:
     directory: Path
     url: str
     env: dict[str, str]
-    proc: subprocess.Popen[bytes] | None = None
     tokens: dict[str, str] = field(default_factory=dict)
+    server: ServerProcess = field(init=False)
+
+    def __post_init__(self) -> None:
+        argv = [sys.executable, "-m", "tongban", "serve", "--node", self.node_id]
+        self.server = ServerProcess(
+            self.node_id, argv, self.env, self.url, self.directory / "server.log"
+        )
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes] | None:
+        return self.server.proc
 
     def start(self) -> None:
-        log = (self.directory / "server.log").open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tongban", "serve", "--node", self.node_id],
-            env=self.env,
-            cwd=self.directory,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
+        self.server.start()
 
     def wait_ready(self) -> None:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                pytest.fail(f"{self.node_id} exited\n{self.log()}")
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
-                    return
-            time.sleep(0.1)
-        pytest.fail(f"{self.node_id} did not start\n{self.log()}")
+        try:
+            self.server.wait_ready()
+        except ServerFailed as e:
+            pytest.fail(str(e))
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-
-    def log(self) -> str:
-        return (self.directory / "server.log").read_text(errors="replace")[-4000:]
+        self.server.stop(sig)
 
     def sql(self, query: str, **params: Any) -> list[Any]:
         engine = create_engine(self.env["TONGBAN_DATABASE_URL"])
