@@ -18,8 +18,8 @@ from builders import BORDER_WUJIANG_JIASHAN, TINY_PNG
 pytestmark = pytest.mark.browser
 
 RESIDENT = "lina"  # 李娜, 苏州
-LEAD = "320500-government_service-reviewer"  # 生态环境 is handled via the 12345 centre
-PARTNER = "330400-government_service-reviewer"
+LEAD = "320500-ecology_environment-reviewer"
+PARTNER = "330400-ecology_environment-reviewer"
 DISPATCHER = "dispatcher-320500"
 PLACE = "太浦河汾湖段（吴江—嘉善交界）"
 
@@ -78,7 +78,7 @@ def test_border_problem_joint_fix_reopen_and_confirm(
     no_error(resident, server_log)
     ticket_url = resident.url.split("?")[0]
     facts = resident.locator("dl.facts").inner_text()
-    assert "跨界联办" in facts and "苏州市政务服务中心" in facts and "嘉兴市政务服务中心" in facts
+    assert "跨界联办" in facts and "苏州市生态环境局" in facts and "嘉兴市生态环境局" in facts
     assert resident.locator("img[alt='现场照片']").count() == 1
     resident.screenshot(path=str(tmp_path / "1-reported.png"), full_page=True)
 

@@ -25,6 +25,8 @@ class AuthorityType(StrEnum):
     EDUCATION = "education"
     TAX = "tax"
     GOVERNMENT_SERVICE = "government_service"
+    URBAN_MANAGEMENT = "urban_management"
+    ECOLOGY_ENVIRONMENT = "ecology_environment"
 
 
 #: (name at provincial level, name at city level) for each type.
@@ -41,6 +43,8 @@ AUTHORITY_NAMES: dict[AuthorityType, tuple[str, str]] = {
     AuthorityType.EDUCATION: ("教育厅", "教育局"),
     AuthorityType.TAX: ("税务局", "税务局"),
     AuthorityType.GOVERNMENT_SERVICE: ("政务服务管理办公室", "政务服务中心"),
+    AuthorityType.URBAN_MANAGEMENT: ("住房和城乡建设厅城市管理局", "城市管理综合行政执法局"),
+    AuthorityType.ECOLOGY_ENVIRONMENT: ("生态环境厅", "生态环境局"),
 }
 
 AUTHORITY_TYPE_LABELS: dict[AuthorityType, str] = {
@@ -56,6 +60,8 @@ AUTHORITY_TYPE_LABELS: dict[AuthorityType, str] = {
     AuthorityType.EDUCATION: "教育",
     AuthorityType.TAX: "税务",
     AuthorityType.GOVERNMENT_SERVICE: "政务服务",
+    AuthorityType.URBAN_MANAGEMENT: "城管",
+    AuthorityType.ECOLOGY_ENVIRONMENT: "生态环境",
 }
 
 

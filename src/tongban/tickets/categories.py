@@ -6,10 +6,9 @@ jurisdiction or per city (`deadline_overrides`), optionally for one category onl
 most specific override wins (city + category, city, jurisdiction + category,
 jurisdiction), then the level's default.
 
-Authority types that the `regions` context does not (yet) have — 城管 urban_management,
-生态环境 ecology_environment — fall back to `fallback_authority_type` (the city's
-government service centre, which runs 12345 and hands the work order on): see
-docs/tickets.md.
+A category whose authority type a deployment's reference data lacks falls back to
+`fallback_authority_type` (the city's government service centre, which runs 12345 and
+hands the work order on): see docs/tickets.md.
 """
 
 from __future__ import annotations

@@ -62,10 +62,10 @@ def test_a_resident_reports_with_a_photo_and_both_sides_see_it(client, session):
     )
     assert r.status_code == 303, r.text
     detail = client.get(r.headers["location"])
-    assert "跨界联办" in detail.text and "嘉兴市政务服务中心" in detail.text
+    assert "跨界联办" in detail.text and "嘉兴市生态环境局" in detail.text
     photo = re.search(r'src="(/tickets/photos/[^"]+)"', detail.text)
     assert photo and client.get(photo.group(1)).content.startswith(b"\x89PNG")
-    for code in ("320500-government_service", "330400-government_service"):
+    for code in ("320500-ecology_environment", "330400-ecology_environment"):
         c = TestClient(client.app)
         login(c, make_officer(session, code, duty="reviewer"))
         listing = c.get("/tickets")
