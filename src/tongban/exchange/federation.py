@@ -16,6 +16,9 @@ previous_keys = []
 sends = ["case.forwarded", "case.status_changed"]
 ```
 
+An optional top-level `trust_root = "<node id>"` names the node whose root key signs
+the federation's e-licence trust list (see docs/licences.md, "Across nodes").
+
 Without a file the node is the embedded default: one node serving every jurisdiction
 ("*"), which never needs a key because every message is applied locally.
 """
@@ -67,6 +70,8 @@ class Federation:
     name: str
     nodes: dict[str, Node] = field(default_factory=dict)
     source: Path | None = None
+    #: The node whose root key signs the federation trust list (optional `trust_root`).
+    trust_root: str | None = None
 
     @classmethod
     def embedded(cls, node_id: str = "local") -> Federation:
@@ -170,7 +175,10 @@ def parse(data: dict[str, Any], source: str = "<federation>") -> Federation:
         nodes[n.id] = n
     if "*" in owner and len(nodes) > 1:
         raise FederationError(f"{source}: '*' is only for a federation of one node")
-    return Federation(str(data.get("name", "federation")), nodes)
+    trust_root = data.get("trust_root")
+    if trust_root is not None and (not isinstance(trust_root, str) or trust_root not in nodes):
+        raise FederationError(f"{source}: trust_root must be the id of one of the nodes")
+    return Federation(str(data.get("name", "federation")), nodes, trust_root=trust_root)
 
 
 _cache: dict[tuple[str, float], Federation] = {}
@@ -191,19 +199,19 @@ def load(path: Path | str) -> Federation:
     except tomllib.TOMLDecodeError as exc:
         raise FederationError(f"{p}: not valid TOML ({exc})") from exc
     fed = parse(data, str(p))
-    fed = Federation(fed.name, fed.nodes, p)
+    fed = Federation(fed.name, fed.nodes, p, fed.trust_root)
     _cache[(str(p), mtime)] = fed
     return fed
 
 
-def dump(name: str, nodes: list[dict[str, Any]]) -> str:
+def dump(name: str, nodes: list[dict[str, Any]], trust_root: str | None = None) -> str:
     """A federation file's text for `nodes` (dicts with id, name, jurisdictions,
     base_url, alg and a public_key JWK)."""
 
     def s(v: str) -> str:
         return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
-    out = [f"name = {s(name)}", ""]
+    out = [f"name = {s(name)}", *([f"trust_root = {s(trust_root)}"] if trust_root else []), ""]
     for n in nodes:
         jwk = ", ".join(f"{k} = {s(str(v))}" for k, v in n["public_key"].items())
         out += [

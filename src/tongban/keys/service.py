@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +21,38 @@ from tongban.keys.models import SigningKey
 PURPOSES = ("licence", "node", "audit", "root")
 
 _private_cache: dict[str, PrivateKey] = {}
+
+log = logging.getLogger(__name__)
+
+#: Called as fn(session, row, change) after one of this node's keys was created
+#: ("created", also for the new key of a rotation: the old one is retired by then) or
+#: withdrawn ("withdrawn"), in the caller's transaction. Imports are not changes.
+KeyListener = Callable[[Session, SigningKey, str], None]
+_listeners: list[KeyListener] = []
+#: Modules whose import registers listeners; imported on the first change, so that a
+#: change made by any entry point (e.g. `tongban keys rotate`) reaches them.
+LISTENER_MODULES: tuple[str, ...] = ("tongban.licences.federation",)
+_modules_loaded = False
+
+
+def on_change(fn: KeyListener) -> KeyListener:
+    """Register `fn` to hear of key changes (idempotent; usable as a decorator)."""
+    if fn not in _listeners:
+        _listeners.append(fn)
+    return fn
+
+
+def _notify(session: Session, row: SigningKey, change: str) -> None:
+    global _modules_loaded
+    if not _modules_loaded:
+        _modules_loaded = True
+        for name in LISTENER_MODULES:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - a broken listener must not stop key changes
+                log.exception("cannot import key listener module %s", name)
+    for fn in list(_listeners):
+        fn(session, row, change)
 
 
 def _passphrase() -> bytes | None:
@@ -58,6 +93,7 @@ def create_key(
     session.add(row)
     session.flush()
     _private_cache[row.kid] = key
+    _notify(session, row, "created")
     return row
 
 
@@ -98,6 +134,7 @@ def withdraw(session: Session, kid: str, at: datetime | None = None) -> SigningK
     row.not_after = at or utcnow()
     if row.retired_at is None:
         row.retired_at = row.not_after
+    _notify(session, row, "withdrawn")
     return row
 
 

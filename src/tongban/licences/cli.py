@@ -125,3 +125,18 @@ def verify(
     for warning in loaded.warnings:
         typer.echo(f"警告：{warning}", err=True)
     raise typer.Exit(EXIT_VALID if result.valid else EXIT_INVALID)
+
+
+@app.command("publish-keys")
+def publish_keys() -> None:
+    """Send this node's licence keys and status lists to every other node of the
+    federation (a node that joined later); the worker delivers them."""
+    from tongban.db import transaction
+    from tongban.licences import federation
+
+    if not federation.federated():
+        typer.echo("本节点未加入联盟（未设置 TONGBAN_FEDERATION_FILE），无需发布。")
+        return
+    with transaction() as session:
+        n_keys, n_lists = federation.publish_all(session)
+    typer.echo(f"已排队发送：密钥 {n_keys} 条消息，状态列表 {n_lists} 条消息（由 worker 投递）。")

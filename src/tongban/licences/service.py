@@ -6,11 +6,16 @@ done in the service modules beside this one, one concept each:
 - trust.py — issuer metadata (JWKS), the signed federation trust list;
 - verification.py — the one verification of a presentation;
 - wallet.py — the holder's licences and presentations, the officer's list;
-- usage.py — 免提交: licences standing in for case materials.
+- usage.py — 免提交: licences standing in for case materials;
+- federation.py / handlers.py — keys and status lists published to the other nodes.
 """
 
 from __future__ import annotations
 
+# Imported for their registrations: the key-change and commit listeners that publish
+# keys and status lists to the other nodes, and the handlers of those messages.
+from tongban.licences import federation as _federation  # noqa: F401
+from tongban.licences import handlers as _handlers  # noqa: F401
 from tongban.licences.issuing import (
     IssueRequest,
     bulk_issue,

@@ -18,6 +18,7 @@ from tongban.identity.models import Account
 from tongban.keys import service as keys
 from tongban.licences import domain, issuing
 from tongban.licences.domain import LicenceAction, LicenceStatus
+from tongban.licences.jws import parse_compact
 from tongban.licences.models import Licence, StatusListToken
 from tongban.licences.statuslist import (
     INVALID,
@@ -88,13 +89,17 @@ def change_status(
 
 
 def mark_changed(session: Session, lic: Licence) -> None:
-    """A status in the licence's list changed: drop the built token."""
+    """A status in the licence's list changed: drop the built token (and, in a
+    federation, publish the list to the other nodes when the transaction commits)."""
+    from tongban.licences import federation
+
     row = session.get(StatusListToken, (lic.jurisdiction_code, lic.status_list))
     if row is not None:
         row.token = None
         row.built_at = None
         row.expires_at = None
     session.flush()
+    federation.list_changed(session, lic.jurisdiction_code, lic.status_list)
 
 
 def build_list(session: Session, jurisdiction_code: str, list_no: int) -> StatusList:
@@ -160,7 +165,9 @@ def import_list(
 ) -> StatusListToken:
     """Store a status list fetched from the node that publishes it (a jurisdiction this
     node does not issue for), after verifying it against the trust list; NodeStatuses
-    answers from it until the next fetch. LicenceRejected when it does not verify."""
+    answers from it until the next fetch. LicenceRejected when it does not verify or is
+    not signed by that jurisdiction's issuer; a list older (`iat`) than the one stored
+    is ignored (the stored row is returned unchanged)."""
     from tongban.licences.trust import local_trust
 
     trust = local_trust(session)
@@ -172,9 +179,22 @@ def import_list(
         return trust.key_for(iss, kid, iat)
 
     checked = verify_status_list(token, key_for, now=int(time.time()), uri=uri)  # type: ignore[arg-type]
+    issuer = trust.issuer(checked.iss) if checked.iss else None
+    if issuer is None or issuer.jurisdiction != jurisdiction_code:
+        raise LicenceRejected(
+            RejectReason.BAD_SIGNATURE,
+            f"status list of {jurisdiction_code} not signed by its issuer",
+        )
     row = session.get(StatusListToken, (jurisdiction_code, list_no))
     if row is not None and row.own:
         raise Conflict("本节点签发的状态列表不能被导入覆盖", type="own-status-list")
+    same_uri = session.scalar(select(StatusListToken).where(StatusListToken.uri == uri))
+    if same_uri is not None and same_uri is not row:
+        raise Conflict("状态列表地址已被另一列表使用", type="status-list-uri-taken")
+    if row is not None and row.token and row.uri == uri:
+        stored_iat = parse_compact(row.token).payload.get("iat")
+        if isinstance(stored_iat, int) and stored_iat > checked.iat:
+            return row  # an older list never replaces a newer one
     if row is None:
         row = StatusListToken(jurisdiction_code=jurisdiction_code, list_no=list_no, own=False)
         session.add(row)

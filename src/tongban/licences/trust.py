@@ -49,9 +49,19 @@ def _rows(session: Session, purpose: str) -> list[SigningKey]:
     return keys.public_rows(session, purpose)
 
 
-def _fingerprint(rows: list[SigningKey], roots: list[SigningKey]) -> tuple[Any, ...]:
+def _foreign_issuers(session: Session) -> dict[str, str]:
+    """Issuer ids other nodes announced for the jurisdictions they issue for."""
+    from tongban.licences.federation_models import ForeignIssuer
+
+    return {f.jurisdiction_code: f.issuer for f in session.scalars(select(ForeignIssuer))}
+
+
+def _fingerprint(
+    rows: list[SigningKey], roots: list[SigningKey], foreign: dict[str, str]
+) -> tuple[Any, ...]:
     return (
         get_settings().public_url,
+        tuple(sorted(foreign.items())),
         tuple(
             (r.kid, r.owner, _ts(r.not_before), _ts(r.retired_at), _ts(r.not_after))
             for r in [*rows, *roots]
@@ -74,19 +84,22 @@ def key_window(row: SigningKey) -> tuple[int, int | None]:
 def _issuers(session: Session, rows: list[SigningKey]) -> list[TrustedIssuer]:
     names = {j.code: j.name for j in session.scalars(select(Jurisdiction))}
     url = get_settings().public_url
+    foreign = _foreign_issuers(session)
     by_owner: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         nbf, exp = key_window(row)
         by_owner.setdefault(row.owner, []).append(key_entry(keys.public_key(row), nbf=nbf, exp=exp))
     return [
-        TrustedIssuer(domain.issuer_id(url, code), code, names.get(code, code), entries)
+        TrustedIssuer(
+            foreign.get(code) or domain.issuer_id(url, code), code, names.get(code, code), entries
+        )
         for code, entries in sorted(by_owner.items())
     ]
 
 
 def _current(session: Session) -> _Cached:
     rows, roots = _rows(session, "licence"), _rows(session, "root")
-    fp = _fingerprint(rows, roots)
+    fp = _fingerprint(rows, roots, _foreign_issuers(session))
     with _lock:
         cached = _cache.get("local")
         if cached is not None and cached.fingerprint == fp:
@@ -153,6 +166,7 @@ def issuer_metadata(session: Session, jurisdiction_code: str) -> dict[str, Any]:
             jwk["exp"] = exp  # type: ignore[assignment]
         jwks.append(jwk)
     return {
-        "issuer": domain.issuer_id(get_settings().public_url, jurisdiction_code),
+        "issuer": _foreign_issuers(session).get(jurisdiction_code)
+        or domain.issuer_id(get_settings().public_url, jurisdiction_code),
         "jwks": {"keys": jwks},
     }

@@ -1,0 +1,141 @@
+"""E-licences across nodes: the receiving side of federation.py's messages, and the
+enricher that attaches the signed status list when one leaves this node.
+
+Both handlers refuse (raise) rather than drop what they cannot accept, so that the
+message is retried and, if it never becomes acceptable, parked as a dead letter on the
+sending node where an operator sees it (`tongban exchange dead-letters`):
+
+- a status list signed by no key this node knows yet raises OutOfOrder (409): the key
+  set of that jurisdiction may still be on its way, so it is retried with back-off;
+- a list not signed by the key of its own jurisdiction's issuer, a bad signature, an
+  expired list or a message about a jurisdiction the sender does not issue for raises
+  an error (500): retried, then dead.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from tongban.config import Settings
+from tongban.crypto.signing import KeyError_, public_from_jwk
+from tongban.exchange import service as exchange
+from tongban.keys import service as keys
+from tongban.keys.models import SigningKey
+from tongban.licences import domain, status, trust
+from tongban.licences.federation import KEYS_PUBLISHED, STATUS_LIST_PUBLISHED
+from tongban.licences.federation_models import ForeignIssuer
+from tongban.licences.verify import LicenceRejected, RejectReason
+
+log = logging.getLogger(__name__)
+
+
+class Refused(ValueError):
+    """A licence federation message that must not be applied."""
+
+
+def _instant(value: Any, what: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        at = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise Refused(f"{what} is not an ISO 8601 instant") from None
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    if a is None or b is None:
+        return a or b
+    return min(a.astimezone(UTC), b.astimezone(UTC))
+
+
+def _foreign_jurisdiction(payload: dict[str, Any], msg: Any) -> str:
+    """The jurisdiction a message is about: the one its sender serves (the exchange checked
+    that the sending node serves `source_jurisdiction`), never one this node serves."""
+    code = payload.get("jurisdiction")
+    if not isinstance(code, str) or code != msg.source_jurisdiction:
+        raise Refused(f"jurisdiction {code!r} is not the sender's {msg.source_jurisdiction}")
+    if exchange.serves_here(code):
+        raise Refused(f"this node issues for {code} itself")
+    return code
+
+
+@exchange.handler(KEYS_PUBLISHED)
+def on_keys_published(session: Session, payload: dict[str, Any], msg: Any) -> None:
+    """Import another node's licence keys of one jurisdiction (public halves) and record
+    its issuer id. Retirement and withdrawal only ever move earlier, so a replayed or
+    late older key set cannot bring a withdrawn key back."""
+    code = _foreign_jurisdiction(payload, msg)
+    issuer = payload.get("issuer")
+    if not isinstance(issuer, str) or domain.jurisdiction_of_issuer(issuer) != code:
+        raise Refused(f"issuer {issuer!r} is not an issuer id of {code}")
+    entries = payload.get("keys")
+    if not isinstance(entries, list):
+        raise Refused("keys must be a list")
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("jwk"), dict):
+            raise Refused("a key entry needs a jwk")
+        try:
+            kid = public_from_jwk(entry["jwk"]).kid
+        except KeyError_ as exc:
+            raise Refused(f"unreadable key: {exc}") from exc
+        row = session.get(SigningKey, kid)
+        if row is not None and (row.purpose != "licence" or row.owner != code):
+            raise Refused(f"key {kid} is already known as a {row.purpose} key of {row.owner}")
+        if row is not None and row.private_pem is not None:
+            continue  # our own key: nothing to learn about it from others
+        keys.import_public(
+            session,
+            "licence",
+            code,
+            entry["jwk"],
+            not_before=_instant(entry.get("not_before"), "not_before"),
+            retired_at=(row.retired_at if row is not None else None)
+            or _instant(entry.get("retired_at"), "retired_at"),
+            not_after=_earliest(
+                row.not_after if row is not None else None,
+                _instant(entry.get("not_after"), "not_after"),
+            ),
+        )
+    known = session.get(ForeignIssuer, code)
+    if known is None:
+        session.add(ForeignIssuer(jurisdiction_code=code, issuer=issuer))
+        known = session.get(ForeignIssuer, code)
+    assert known is not None
+    known.issuer = issuer
+    known.node_id = getattr(msg, "source_node", None)
+    session.flush()
+    trust.invalidate()
+
+
+@exchange.handler(STATUS_LIST_PUBLISHED)
+def on_status_list_published(session: Session, payload: dict[str, Any], msg: Any) -> None:
+    """Store another node's status list after verifying it against that jurisdiction's
+    imported issuer keys; an older list (by `iat`) than the one held is ignored."""
+    code = _foreign_jurisdiction(payload, msg)
+    list_no, uri, token = payload.get("list_no"), payload.get("uri"), payload.get("token")
+    if not isinstance(list_no, int) or not isinstance(uri, str) or not isinstance(token, str):
+        raise Refused("list_no, uri and token are required")
+    try:
+        status.import_list(session, code, list_no, uri, token)
+    except LicenceRejected as exc:
+        if exc.reason is RejectReason.UNKNOWN_ISSUER:
+            raise exchange.OutOfOrder(f"status list {uri}: {exc.detail}") from exc
+        log.warning("refused status list %s from %s: %s", uri, msg.source_jurisdiction, exc)
+        raise
+
+
+@exchange.outgoing(STATUS_LIST_PUBLISHED)
+def attach_status_list(
+    session: Session, payload: dict[str, Any], settings: Settings
+) -> dict[str, Any]:
+    """The signed list as it is when the message leaves (not when it was queued)."""
+    if "token" not in payload:
+        payload["token"] = status.status_list_token(
+            session, payload["jurisdiction"], int(payload["list_no"])
+        )
+    return payload

@@ -1,0 +1,36 @@
+"""Background job of e-licences: in a federation, send this node's status lists to the
+other nodes again before the copies they hold expire."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from tongban.config import Settings
+from tongban.db import transaction
+from tongban.exchange import service as exchange
+from tongban.licences import federation
+from tongban.licences.status import STATUS_LIST_LIFETIME
+from tongban.worker import Job
+
+log = logging.getLogger(__name__)
+
+#: A received list is valid STATUS_LIST_LIFETIME seconds after it was signed, and this
+#: node re-signs after half of it: refreshing every quarter keeps every copy valid.
+REFRESH_SECONDS = STATUS_LIST_LIFETIME / 4
+
+
+def refresh_status_lists(factory: sessionmaker[Session], settings: Settings) -> int:
+    """Queue every status list this node publishes for the other nodes (nothing on the
+    embedded single node); how many messages."""
+    if not federation.federated(settings):
+        return 0
+    with exchange.using_settings(settings), transaction(factory) as session:
+        n = federation.publish_all_lists(session)
+    if n:
+        log.info("queued %s status list message(s) for the other nodes", n)
+    return n
+
+
+JOBS = [Job("licences.status_list_refresh", REFRESH_SECONDS, refresh_status_lists)]
