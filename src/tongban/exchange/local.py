@@ -72,6 +72,8 @@ def init_local(
     directory.mkdir(parents=True, exist_ok=True)
     fed_path = (directory / "federation.toml").resolve()
     planned = plan(directory, nodes, base_port, database_urls)
+    # First every node's database and key, so that the federation file exists before the
+    # demo data goes in: licences issued then are announced to the other nodes.
     entries = []
     for n in planned:
         n.directory.mkdir(parents=True, exist_ok=True)
@@ -79,16 +81,11 @@ def init_local(
         engine = make_engine(n.database_url)
         try:
             with transaction(session_factory(engine)) as session:
-                if demo:
-                    from tongban.demo import load_demo
+                from tongban.catalog import service as catalog
+                from tongban.regions import service as regions
 
-                    load_demo(session)
-                else:
-                    from tongban.catalog import service as catalog
-                    from tongban.regions import service as regions
-
-                    regions.load_reference_data(session)
-                    catalog.load_catalogue(session)
+                regions.load_reference_data(session)
+                catalog.load_catalogue(session)
                 row = keys.current_row(session, "node", n.id) or keys.create_key(
                     session, "node", n.id, alg
                 )
@@ -105,6 +102,8 @@ def init_local(
                 "public_key": {k: v for k, v in jwk.items() if k not in ("alg",)},
             }
         )
+    fed_path.write_text(federation.dump("local", entries), encoding="utf-8")
+    for n in planned:
         env = {
             "TONGBAN_DATABASE_URL": n.database_url,
             "TONGBAN_UPLOAD_DIR": str(n.directory / "uploads"),
@@ -112,7 +111,25 @@ def init_local(
             "TONGBAN_NODE_ID": n.id,
             "TONGBAN_FEDERATION_FILE": str(fed_path),
             "TONGBAN_SERVED_JURISDICTIONS": ",".join(n.jurisdictions),
+            "TONGBAN_PUBLIC_URL": n.base_url,
         }
         (n.directory / ".env").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
-    fed_path.write_text(federation.dump("local", entries), encoding="utf-8")
+        if demo:
+            from tongban.config import Settings
+            from tongban.demo import load_demo
+            from tongban.exchange.service import using_settings
+
+            node_settings = Settings(
+                database_url=n.database_url,
+                node_id=n.id,
+                served_jurisdictions=",".join(n.jurisdictions),
+                federation_file=fed_path,
+                public_url=n.base_url,
+            )
+            engine = make_engine(n.database_url)
+            try:
+                with using_settings(node_settings), transaction(session_factory(engine)) as session:
+                    load_demo(session)
+            finally:
+                engine.dispose()
     return fed_path, planned

@@ -354,8 +354,7 @@ def dispatch_pending(
                 continue
             local = serves(msg.target_jurisdiction, served)
             if not local and remote is not None:
-                result = _send_remote(session, msg, remote, keys)
-                session.rollback()  # no transaction stays open across the network call
+                result = _send_remote(session, msg, remote, keys)  # ends its transaction first
                 if result.outcome is Outcome.DELIVERED:
                     _mark_delivered(factory, msg_id)
                     delivered += 1
@@ -402,6 +401,9 @@ def _send_remote(
         key = keys["key"]
     except Exception as exc:  # noqa: BLE001 - e.g. an attachment missing on disk
         return Result(Outcome.RETRY, f"{type(exc).__name__}: {exc}")
+    # End the read transaction before the network call: on SQLite every transaction holds
+    # the write lock (BEGIN IMMEDIATE), and a slow peer must not stall this node's writes.
+    session.rollback()
     return remote.transport.deliver(env, node, key)
 
 

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tongban.errors import DomainError, NotFound
+from tongban.exchange import service as exchange
 from tongban.identity.models import Account
 from tongban.licences.issuing import IssueRequest, issue_as
 from tongban.licences.models import Licence
@@ -74,6 +75,9 @@ def seed_demo_licences(session: Session) -> int:
             authority = regions.authority_by_code(session, authority_code)
         except NotFound:
             continue
+        settings = exchange.current_settings()
+        if not exchange.serves(authority.jurisdiction_code, settings.served_jurisdictions):
+            continue  # in a federation, only the node serving the issuer issues
         claims = dict(extra)
         if type_code == "business_licence":
             claims.update(credit_code=ident, company_name=account.display_name)

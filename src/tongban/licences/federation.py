@@ -27,7 +27,8 @@ from typing import Any
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from tongban.config import Settings, get_settings
+from tongban.config import Settings
+from tongban.exchange import service as _exchange
 from tongban.keys import service as keys
 from tongban.keys.models import SigningKey
 from tongban.licences import domain
@@ -93,7 +94,7 @@ def keys_payload(session: Session, code: str) -> dict[str, Any]:
     rows = keys.public_rows(session, "licence", code)
     return {
         "jurisdiction": code,
-        "issuer": domain.issuer_id(get_settings().public_url, code),
+        "issuer": domain.issuer_id(_exchange.current_settings().public_url, code),
         "keys": [
             {
                 "jwk": keys.public_key(r).jwk(),

@@ -15,9 +15,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tongban.catalog import service as catalog
-from tongban.config import get_settings
 from tongban.db import utcnow
 from tongban.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from tongban.exchange import service as _exchange
 from tongban.identity.domain import Role, validate_credit_code, validate_id_number
 from tongban.identity.models import Account
 from tongban.keys import service as keys
@@ -139,7 +139,9 @@ def ensure_status_list(session: Session, jurisdiction_code: str, list_no: int) -
             jurisdiction_code=jurisdiction_code,
             list_no=list_no,
             own=True,
-            uri=domain.status_list_uri(get_settings().public_url, jurisdiction_code, list_no),
+            uri=domain.status_list_uri(
+                _exchange.current_settings().public_url, jurisdiction_code, list_no
+            ),
         )
         session.add(row)
         session.flush()
@@ -187,7 +189,7 @@ def _sign(
     """The SD-JWT VC of `lic` (compact with every disclosure), kid and alg."""
     key, row = keys.signing_key(session, "licence", jurisdiction_code)
     payload: dict[str, Any] = {
-        "iss": domain.issuer_id(get_settings().public_url, jurisdiction_code),
+        "iss": domain.issuer_id(_exchange.current_settings().public_url, jurisdiction_code),
         "iat": int(lic.issued_at.timestamp()),
         "nbf": int(lic.valid_from.timestamp()),
     }

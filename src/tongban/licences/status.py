@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tongban.config import get_settings
 from tongban.db import utcnow
 from tongban.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from tongban.exchange import service as _exchange
 from tongban.identity.models import Account
 from tongban.keys import service as keys
 from tongban.licences import domain, issuing
@@ -141,7 +141,7 @@ def status_list_token(session: Session, jurisdiction_code: str, list_no: int) ->
         iat=iat,
         exp=iat + STATUS_LIST_LIFETIME,
         ttl=STATUS_LIST_TTL,
-        iss=domain.issuer_id(get_settings().public_url, jurisdiction_code),
+        iss=domain.issuer_id(_exchange.current_settings().public_url, jurisdiction_code),
     )
     row.built_at = now
     row.expires_at = now + timedelta(seconds=STATUS_LIST_LIFETIME)

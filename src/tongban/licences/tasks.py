@@ -1,5 +1,5 @@
-"""Background job of e-licences: in a federation, send this node's status lists to the
-other nodes again before the copies they hold expire."""
+"""Background job of e-licences: in a federation, send this node's licence keys and
+status lists to the other nodes again before the copies they hold expire."""
 
 from __future__ import annotations
 
@@ -22,15 +22,17 @@ REFRESH_SECONDS = STATUS_LIST_LIFETIME / 4
 
 
 def refresh_status_lists(factory: sessionmaker[Session], settings: Settings) -> int:
-    """Queue every status list this node publishes for the other nodes (nothing on the
-    embedded single node); how many messages."""
+    """Queue this node's licence keys and every status list it publishes for the other
+    nodes (nothing on the embedded single node); how many messages. The keys go too, so
+    that a node which missed them (it joined later, or the keys were made before the
+    federation file existed) can check the lists instead of refusing them forever."""
     if not federation.federated(settings):
         return 0
     with exchange.using_settings(settings), transaction(factory) as session:
-        n = federation.publish_all_lists(session)
-    if n:
-        log.info("queued %s status list message(s) for the other nodes", n)
-    return n
+        n_keys, n_lists = federation.publish_all(session)
+    if n_keys or n_lists:
+        log.info("queued %s key and %s status list message(s) for the other nodes", n_keys, n_lists)
+    return n_keys + n_lists
 
 
 JOBS = [Job("licences.status_list_refresh", REFRESH_SECONDS, refresh_status_lists)]

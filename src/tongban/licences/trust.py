@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tongban.config import get_settings
 from tongban.errors import NotFound
+from tongban.exchange import service as _exchange
 from tongban.keys import service as keys
 from tongban.keys.models import SigningKey
 from tongban.licences import domain
@@ -60,7 +60,7 @@ def _fingerprint(
     rows: list[SigningKey], roots: list[SigningKey], foreign: dict[str, str]
 ) -> tuple[Any, ...]:
     return (
-        get_settings().public_url,
+        _exchange.current_settings().public_url,
         tuple(sorted(foreign.items())),
         tuple(
             (r.kid, r.owner, _ts(r.not_before), _ts(r.retired_at), _ts(r.not_after))
@@ -83,7 +83,7 @@ def key_window(row: SigningKey) -> tuple[int, int | None]:
 
 def _issuers(session: Session, rows: list[SigningKey]) -> list[TrustedIssuer]:
     names = {j.code: j.name for j in session.scalars(select(Jurisdiction))}
-    url = get_settings().public_url
+    url = _exchange.current_settings().public_url
     foreign = _foreign_issuers(session)
     by_owner: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
@@ -167,6 +167,6 @@ def issuer_metadata(session: Session, jurisdiction_code: str) -> dict[str, Any]:
         jwks.append(jwk)
     return {
         "issuer": _foreign_issuers(session).get(jurisdiction_code)
-        or domain.issuer_id(get_settings().public_url, jurisdiction_code),
+        or domain.issuer_id(_exchange.current_settings().public_url, jurisdiction_code),
         "jwks": {"keys": jwks},
     }

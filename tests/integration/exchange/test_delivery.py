@@ -156,3 +156,34 @@ def test_cli_lists_and_replays_dead_letters(tmp_path: Path) -> None:
         m = s.get(OutboxMessage, msg_id)
         assert m is not None and m.replayed_by == "ops-bob" and m.attempts == 0
     engine.dispose()
+
+
+def test_no_transaction_is_open_while_a_message_is_on_the_wire(
+    tools: Any, fed: dict[str, Any], hosts: Any
+) -> None:
+    """While the sender waits for the receiver, its own database stays writable: on SQLite
+    every transaction holds the write lock, so a slow peer would otherwise stall every
+    write of the sending node (and, in a federation, its own inbox)."""
+    from sqlalchemy import create_engine, text
+
+    a, b = fed["node-a"], fed["node-b"]
+    tools.submit(a)
+    tools.submit(a)  # the second message of a pass goes with the signing key already read
+    seen: list[str] = []
+    deliver_to_b = hosts.apps[b.host]
+
+    class Probe:
+        def request(self, *args: Any, **kwargs: Any) -> Any:
+            # Another connection writes to A's database while A's message is in flight.
+            probe = create_engine(a.settings.database_url, connect_args={"timeout": 0.5})
+            try:
+                with probe.begin() as c:
+                    c.execute(text("UPDATE outbox_message SET last_error = last_error"))
+                seen.append("written")
+            finally:
+                probe.dispose()
+            return deliver_to_b.request(*args, **kwargs)
+
+    hosts.apps[b.host] = Probe()
+    assert a.dispatch() >= 2
+    assert len(seen) >= 2 and all(s == "written" for s in seen)
