@@ -175,7 +175,11 @@ def test_no_transaction_is_open_while_a_message_is_on_the_wire(
     class Probe:
         def request(self, *args: Any, **kwargs: Any) -> Any:
             # Another connection writes to A's database while A's message is in flight.
-            probe = create_engine(a.settings.database_url, connect_args={"timeout": 0.5})
+            url = a.settings.database_url
+            wait = (
+                {"timeout": 0.5} if url.startswith("sqlite") else {"options": "-c lock_timeout=500"}
+            )
+            probe = create_engine(url, connect_args=wait)
             try:
                 with probe.begin() as c:
                     c.execute(text("UPDATE outbox_message SET last_error = last_error"))
