@@ -104,6 +104,11 @@ class TicketEvent(Base):
     """Append-only history of a work order: who, when, from, to, why."""
 
     __tablename__ = "ticket_event"
+    __audit_kind__ = "ticket.event"
+    __audit_subject__ = ("ticket", "ticket_id")
+    __audit_actor__ = ("account", "actor_id")
+    __audit_fields__ = ("seq", "action", "from_state", "to_state", "actor_role", "at")
+    __audit_digest__ = ("comment",)
     __table_args__ = (UniqueConstraint("ticket_id", "seq"),)
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     ticket_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ticket.id"), index=True)

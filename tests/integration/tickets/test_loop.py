@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import select
 
@@ -59,6 +61,15 @@ def test_report_fix_verify_unsatisfied_reopen_fix_again_satisfied(session, tmp_p
     assert len([p for p in wo.photos if p.kind == "evidence"]) == 2
     told = session.scalars(select(TicketNotice.kind).where(TicketNotice.account_id == resident.id))
     assert {"fixed", "verified", "reopened", "closed"} <= set(told)
+    # Every event is also a link of the node's audit chain, in the same order.
+    from tongban.audit.models import AuditEntry
+
+    audited = session.scalars(
+        select(AuditEntry.body)
+        .where(AuditEntry.subject == f"ticket:{wo.id}")
+        .order_by(AuditEntry.seq)
+    ).all()
+    assert [json.loads(b)["action"] for b in audited] == actions
 
 
 def test_return_is_reviewed_and_redispatched_or_rejected(session):
