@@ -1,0 +1,248 @@
+"""What the pages of applications share: labels, reading and re-rendering forms, the
+context of a case page. The pages themselves are views.py (applicants), views_window.py
+(the window clerk) and views_workbench.py (officers and supervisors)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData, UploadFile
+
+from tongban.cases import service
+from tongban.cases.attachments import store_upload
+from tongban.cases.domain import (
+    ACTION_LABELS,
+    DELIVERY_LABELS,
+    MODE_LABELS,
+    STATE_LABELS,
+    Mode,
+)
+from tongban.cases.models import Case
+from tongban.catalog import domain as catalog_domain
+from tongban.catalog import service as catalog
+from tongban.errors import DomainError, NotFound, PermissionDenied
+from tongban.evidence import service as evidence
+from tongban.identity.domain import Role, mask_id_number
+from tongban.identity.models import Account
+from tongban.licences import service as licences
+from tongban.regions import service as regions
+
+APPLICANTS = (Role.RESIDENT, Role.ENTERPRISE)
+STAFF_DESK = (Role.OFFICER, Role.SUPERVISOR)
+
+STATE_VALUES = {s.value: label for s, label in STATE_LABELS.items()}
+#: Labels of timeline entries: every state-machine action plus the platform's own steps.
+EVENT_LABELS = {
+    **{a.value: label for a, label in ACTION_LABELS.items()},
+    "submit": "提交申请",
+    "forwarded": "推送至主管部门",
+}
+SCORE_LABELS = {1: "非常不满意", 2: "不满意", 3: "基本满意", 4: "满意", 5: "非常满意"}
+DEADLINE_LABELS = {"ok": "时限内", "approaching": "临近时限", "overdue": "已超时"}
+APPLICANT_TYPE_LABELS = {Role.RESIDENT.value: "个人", Role.ENTERPRISE.value: "法人（企业）"}
+LABELS = {
+    "states": STATE_VALUES,
+    "actions": {a.value: label for a, label in ACTION_LABELS.items()},
+    "events": EVENT_LABELS,
+    "modes": {m.value: label for m, label in MODE_LABELS.items()},
+    "delivery": {d.value: label for d, label in DELIVERY_LABELS.items()},
+    "deadline": DEADLINE_LABELS,
+    "scores": SCORE_LABELS,
+    "applicant_types": APPLICANT_TYPE_LABELS,
+}
+
+
+# --- helpers -----------------------------------------------------------------------
+
+
+def require_role(actor: Account, roles: tuple[Role, ...], message: str) -> None:
+    if actor.role not in {r.value for r in roles}:
+        raise PermissionDenied(message)
+
+
+def form_text(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def form_texts(form: FormData, name: str) -> list[str]:
+    return [v.strip() for v in form.getlist(name) if isinstance(v, str) and v.strip()]
+
+
+def field_errors(e: DomainError) -> dict[str, str]:
+    """Service error fields → the input they belong under: `form_data.name` → `name`,
+    `materials.<code>` → `material_<code>`, anything else as named."""
+    out: dict[str, str] = {}
+    for err in e.errors:
+        field = str(err.get("field") or "")
+        message = str(err.get("message") or "") or e.detail
+        if field.startswith("form_data."):
+            key = field.split(".", 2)[1]
+        elif field.startswith("materials."):
+            key = "material_" + field.split(".", 1)[1]
+        else:
+            key = field
+        out.setdefault(key, message)
+    return out
+
+
+def error_status(e: DomainError) -> int:
+    return e.status if e.status in (400, 409, 413, 415, 422) else 400
+
+
+def parse_case_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise NotFound("办件不存在或无权查看", type="unknown-case") from None
+
+
+def raw_form(form: FormData) -> dict[str, Any]:
+    """Text fields of a form: one value per name, a list where a name repeats."""
+    raw: dict[str, Any] = {}
+    for key in form:
+        values = [v for v in form.getlist(key) if isinstance(v, str)]
+        if values:
+            raw[key] = values if len(values) > 1 else values[0]
+    return raw
+
+
+def store_files(
+    request: Request, session: Session, actor: Account, matter: Any, form: FormData
+) -> list[uuid.UUID]:
+    """Store every material file sent as `material_<code>`; returns the attachment ids."""
+    settings = request.app.state.settings
+    ids = []
+    for m in matter.materials:
+        for upload in form.getlist(f"material_{m.code}"):
+            if not isinstance(upload, UploadFile) or not upload.filename:
+                continue
+            data = upload.file.read(settings.max_upload_bytes + 1)
+            att = store_upload(
+                session,
+                actor,
+                material_code=m.code,
+                filename=upload.filename,
+                data=data,
+                upload_dir=settings.upload_dir,
+                max_bytes=settings.max_upload_bytes,
+            )
+            ids.append(att.id)
+    return ids
+
+
+def read_application(form: FormData, matter: Any, *, window: bool) -> service.Application:
+    mode = form_text(form, "mode") or (Mode.PROXY.value if window else Mode.ONLINE.value)
+    jurisdiction = form_text(form, "competent_jurisdiction")
+    joint = [j for j in form_texts(form, "joint_jurisdictions") if j != jurisdiction]
+    delivery = form_text(form, "delivery_method") or "electronic"
+    return service.Application(
+        matter_code=matter.code,
+        competent_jurisdiction=jurisdiction,
+        competent_city=form_text(form, "competent_city") or None,
+        form_data=catalog_domain.coerce_form(matter.form_schema, raw_form(form)),
+        mode=mode,
+        delivery_method=delivery,
+        delivery_address=form_text(form, "delivery_address") or None,
+        consent=form.get("consent") is not None,
+        joint_jurisdictions=joint if mode == Mode.JOINT else [],
+        phone=form_text(form, "phone") or None,
+        evidence_consent=form_texts(form, "evidence_consent"),
+        licences={m.code: form_text(form, f"licence_{m.code}") for m in matter.materials},
+    )
+
+
+def entered_values(form: FormData) -> dict[str, Any]:
+    """What the user typed, to put back into the re-rendered form."""
+    values = raw_form(form)
+    values["joint_jurisdictions"] = form_texts(form, "joint_jurisdictions")
+    return values
+
+
+def application_context(
+    session: Session,
+    matter: Any,
+    *,
+    window: bool,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    message: str | None = None,
+) -> dict[str, Any]:
+    modes = (
+        [m for m in matter.modes if m != Mode.PROXY]
+        if not window
+        else [m for m in matter.modes if m in (Mode.PROXY, Mode.JOINT)]
+    )
+    return {
+        "matter": matter,
+        "jurisdictions": regions.list_jurisdictions(session),
+        "cities": regions.list_cities(session),
+        "modes": modes,
+        "window": window,
+        "values": values,
+        "errors": errors,
+        "message": message,
+        "labels": LABELS,
+        "evidence_kinds": evidence.kinds_for_matter(session, matter.code),
+    }
+
+
+def form_rows(matter: Any, form_data: dict[str, Any]) -> list[tuple[str, str]]:
+    """The applicant's answers under the form's own titles, in the schema's order."""
+    props: dict[str, Any] = (matter.form_schema or {}).get("properties", {}) if matter else {}
+    rows = []
+    for key in [*props, *(k for k in form_data if k not in props)]:
+        if key not in form_data:
+            continue
+        value = form_data[key]
+        if isinstance(value, bool):
+            shown = "是" if value else "否"
+        elif isinstance(value, list):
+            shown = "、".join(str(v) for v in value)
+        elif value is None:
+            shown = ""
+        else:
+            shown = str(value)
+        rows.append((str(props.get(key, {}).get("title") or key), shown))
+    return rows
+
+
+def open_matter(session: Session, code: str) -> Any:
+    """A matter one can still apply for."""
+    matter = catalog.get_matter(session, code)
+    if not matter.active:
+        raise NotFound(f"事项“{matter.name}”已停止办理", type="unknown-matter")
+    return matter
+
+
+def matter_or_none(session: Session, code: str) -> Any:
+    try:
+        return catalog.get_matter(session, code)
+    except NotFound:
+        return None
+
+
+def detail_context(session: Session, actor: Account, case: Case) -> dict[str, Any]:
+    matter = matter_or_none(session, case.matter_code)
+    handles = service.actor_kind(actor, case) is not None
+    materials = {m.code: m.name for m in matter.materials} if matter else {}
+    return {
+        "case": case,
+        "matter": matter,
+        "form_rows": form_rows(matter, case.form_data or {}),
+        "identifier": case.applicant_identifier
+        if handles
+        else mask_id_number(case.applicant_identifier),
+        "material_names": materials,
+        "rating": service.rating_for(session, case),
+        "licence_uses": licences.uses_for_case(session, case),
+        "labels": LABELS,
+        "errors": {},
+        "message": None,
+    }
+
+
+# --- applicant portal --------------------------------------------------------------

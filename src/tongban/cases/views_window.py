@@ -1,0 +1,130 @@
+"""Pages of the window clerk's desk (异地代收): receive an application for another
+jurisdiction's matter on the applicant's behalf."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from tongban.cases import service
+from tongban.cases.domain import Mode
+from tongban.cases.pages import (
+    LABELS,
+    application_context,
+    detail_context,
+    entered_values,
+    error_status,
+    field_errors,
+    form_text,
+    open_matter,
+    parse_case_id,
+    read_application,
+    require_role,
+    store_files,
+)
+from tongban.catalog import service as catalog
+from tongban.errors import DomainError, PermissionDenied
+from tongban.identity.domain import Role
+from tongban.identity.models import Account
+from tongban.web.deps import CsrfChecked, CurrentUser, FormDep, SessionDep
+from tongban.web.pages import form_error, render
+
+router = APIRouter(include_in_schema=False)
+
+
+def _require_clerk(user: Account) -> None:
+    require_role(user, (Role.CLERK,), "窗口受理页面仅供窗口受理员使用")
+
+
+@router.get("/window")
+def window_home(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    _require_clerk(user)
+    cases = service.list_cases(session, user)
+    return render(request, "cases/window_list.html", user, cases=cases, labels=LABELS)
+
+
+@router.get("/window/new")
+def window_choose(
+    request: Request, session: SessionDep, user: CurrentUser, matter_code: str | None = None
+) -> Response:
+    _require_clerk(user)
+    if matter_code:
+        return RedirectResponse(f"/window/new/{matter_code}", status_code=303)
+    matters = [m for m in catalog.list_matters(session) if Mode.PROXY.value in m.modes]
+    return render(request, "cases/window_choose.html", user, matters=matters)
+
+
+def _window_page(
+    request: Request,
+    session: Session,
+    user: Account,
+    matter: Any,
+    *,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    message: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    ctx = application_context(
+        session, matter, window=True, values=values, errors=errors, message=message
+    )
+    return render(request, "cases/window_new.html", user, status_code=status_code, **ctx)
+
+
+@router.get("/window/new/{matter_code}")
+def window_new(
+    matter_code: str, request: Request, session: SessionDep, user: CurrentUser
+) -> Response:
+    _require_clerk(user)
+    matter = open_matter(session, matter_code)
+    values = {"applicant_type": "resident", "delivery_method": "window", "mode": "proxy"}
+    return _window_page(request, session, user, matter, values=values, errors={})
+
+
+@router.post("/window/new/{matter_code}", dependencies=[CsrfChecked])
+def window_submit(
+    matter_code: str, request: Request, session: SessionDep, user: CurrentUser, form: FormDep
+) -> Response:
+    _require_clerk(user)
+    matter = open_matter(session, matter_code)
+    try:
+        applicant = service.WindowApplicant(
+            name=form_text(form, "applicant_name"),
+            identifier=form_text(form, "applicant_identifier"),
+            applicant_type=form_text(form, "applicant_type") or Role.RESIDENT.value,
+            identity_verified=form.get("identity_verified") is not None,
+            materials_checked=form.get("materials_checked") is not None,
+            phone=form_text(form, "phone") or None,
+        )
+        app = read_application(form, matter, window=True)
+        app.attachment_ids = store_files(request, session, user, matter, form)
+        case = service.submit_at_window(session, user, applicant, app)
+    except PermissionDenied:
+        raise
+    except DomainError as e:
+        form_error(session)
+        matter = catalog.get_matter(session, matter_code)
+        return _window_page(
+            request,
+            session,
+            user,
+            matter,
+            values=entered_values(form),
+            errors=field_errors(e),
+            message=e.detail,
+            status_code=error_status(e),
+        )
+    return RedirectResponse(f"/window/cases/{case.id}", status_code=303)
+
+
+@router.get("/window/cases/{case_id}")
+def window_case(case_id: str, request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    _require_clerk(user)
+    case = service.get_case(session, user, parse_case_id(case_id))
+    return render(request, "cases/window_detail.html", user, **detail_context(session, user, case))
+
+
+# --- officer workbench ---------------------------------------------------------------
