@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -86,6 +87,12 @@ class WorkOrder(Base):
     satisfied: Mapped[bool | None] = mapped_column(Boolean)
     reopen_count: Mapped[int] = mapped_column(Integer, default=0)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: A co-handling node's copy of a joint work order whose lead authority is served by
+    #: another node (service/federation.py): read-only here except for findings.
+    replica: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: On a replica, the lead's running deadline (its own due_at stays empty, so that this
+    #: node's deadline worker leaves it alone).
+    lead_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     events: Mapped[list[TicketEvent]] = relationship(
         back_populates="work_order", order_by="TicketEvent.seq", cascade="all, delete-orphan"

@@ -86,8 +86,15 @@ def record(
     to_state: str,
     actor: Account | None,
     comment: str = "",
+    *,
+    actor_name: str | None = None,
+    actor_role: str | None = None,
 ) -> TicketEvent:
-    """Append an event to the work order's history (every change is one)."""
+    """Append an event to the work order's history (every change is one); a joint work
+    order's co-handlers served by other nodes are sent it (service/federation.py).
+    `actor_name`/`actor_role` name an actor without an account here (another node's)."""
+    from tongban.tickets.service import federation
+
     ev = TicketEvent(
         ticket_id=wo.id,
         seq=len(wo.events) + 1,
@@ -95,14 +102,15 @@ def record(
         from_state=from_state,
         to_state=to_state,
         actor_id=actor.id if actor else None,
-        actor_name=actor.display_name if actor else "系统",
-        actor_role=actor.role if actor else "system",
+        actor_name=actor_name or (actor.display_name if actor else "系统"),
+        actor_role=actor_role or (actor.role if actor else "system"),
         comment=comment,
         at=utcnow(),
     )
     wo.events.append(ev)
     wo.updated_at = ev.at
     session.flush()
+    federation.after_record(session, wo, ev)
     return ev
 
 
@@ -218,6 +226,8 @@ def can_see(actor: Account, wo: WorkOrder) -> bool:
 
 def actor_kind(actor: Account, wo: WorkOrder) -> Actor | None:
     """How the state machine sees `actor` on `wo` (None: no part in its loop)."""
+    if wo.replica:  # led on another node: nobody here drives its loop
+        return None
     role = Role(actor.role)
     if wo.reporter_id is not None and wo.reporter_id == actor.id:
         return Actor.REPORTER

@@ -225,6 +225,7 @@ def find_duplicates(
         WorkOrder.category_code == category_code,
         WorkOrder.state.in_(open_states),
         WorkOrder.merged_into_id.is_(None),
+        WorkOrder.replica.is_(False),  # led on another node: never merged into here
     )
     if lat is not None and lon is not None:
         r = common.settings().duplicate_metres
@@ -399,6 +400,8 @@ def merge(session: Session, actor: Account, wo_id: uuid.UUID, into: uuid.UUID | 
     if common.actor_kind(actor, wo) is not domain.Actor.DISPATCHER:
         raise PermissionDenied("只有本市派单员可以合并工单")
     target = common.get(session, actor, into if isinstance(into, uuid.UUID) else into.strip())
+    if target.replica:
+        raise Conflict("该工单由其他节点主办，不能合并", type="merge-not-allowed")
     if target.id == wo.id or target.category_code != wo.category_code:
         raise Conflict("只能合并到相同类别的其他工单", type="merge-not-allowed")
     if TicketState(target.state) in domain.TERMINAL:

@@ -213,8 +213,23 @@ def close_without_feedback(session: Session, wo: WorkOrder) -> None:
 
 
 def co_note(session: Session, actor: Account, wo_id: uuid.UUID, comment: str) -> WorkOrder:
-    """A co-handling (or the lead) authority records its findings on a joint work order."""
+    """A co-handling (or the lead) authority records its findings on a joint work order.
+    On a replica (led on another node) the finding is sent to the lead's node, which
+    records it; it shows here when that event comes back."""
     wo = common.get(session, actor, wo_id)
+    if wo.replica:
+        from tongban.tickets.service import federation
+
+        if not common.is_co_handler(actor, wo):
+            raise PermissionDenied("只有协办部门可以填写联办意见")
+        if not comment.strip():
+            raise ValidationFailed(
+                "请填写联办意见", errors=[{"field": "comment", "message": "必填"}]
+            )
+        if TicketState(wo.state) in domain.TERMINAL:
+            raise Conflict("工单已结案", type="illegal-transition")
+        federation.send_finding(session, actor, wo, comment.strip())
+        return wo
     if not (common.is_co_handler(actor, wo) or common.actor_kind(actor, wo) is Actor.AUTHORITY):
         raise PermissionDenied("只有主办或协办部门可以填写联办意见")
     if not comment.strip():
