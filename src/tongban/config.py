@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     #: Seconds between signed audit checkpoints made by the worker (when there are new
     #: entries).
     audit_checkpoint_seconds: float = 300.0
+    #: The federation's name as residents know it (pages, API title): reference data of a
+    #: deployment, not of the code.
+    federation_name: str = "长三角"
     #: Public base URL of this node: issuer ids (<url>/issuers/<jurisdiction>) and
     #: status-list URIs of the licences it issues are built from it.
     public_url: str = "http://127.0.0.1:8000"
@@ -67,6 +70,10 @@ class Settings(BaseSettings):
     exchange_max_skew: int = 300
     #: HTTP timeout for one delivery to another node (seconds).
     exchange_timeout: float = 10.0
+    #: Messages one dispatcher pass keeps on the wire at once (threads); messages about
+    #: the same case / work order / jurisdiction still go one after another. 1 = one at
+    #: a time.
+    exchange_concurrency: int = Field(default=8, ge=1, le=64)
 
 
 @lru_cache

@@ -275,7 +275,7 @@ def filing_decision(
         and insured.district in zone_districts
         and treated.district in zone_districts
     ):
-        return FilingDecision(required=False, reason="长三角生态绿色一体化发展示范区内就医，免备案")
+        return FilingDecision(required=False, reason="一体化发展示范区内参保并就医，免备案")
     for f in filings:
         if f.covers(treated, day):
             return FilingDecision(required=True, reason="已办理异地就医备案", filing=f)

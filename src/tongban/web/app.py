@@ -52,7 +52,7 @@ def create_app(
     app = FastAPI(
         title="tongban 通办",
         version=__version__,
-        description="长三角政务服务跨省通办平台 API",
+        description=f"{settings.federation_name}政务服务跨域通办平台 API",
         lifespan=lifespan,
         openapi_url="/openapi.json",
         docs_url="/api/docs",
@@ -60,7 +60,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.session_factory = factory
-    app.state.templates = make_templates()
+    app.state.templates = make_templates(settings.federation_name)
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.secret_key,

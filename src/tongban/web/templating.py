@@ -46,7 +46,7 @@ def role_label(role: str) -> str:
         return role
 
 
-def make_templates() -> Jinja2Templates:
+def make_templates(federation_name: str = "") -> Jinja2Templates:
     root = Path(str(resources.files("tongban")))
     dirs = [root / c / "templates" for c in CONTEXTS if (root / c / "templates").is_dir()]
     templates = Jinja2Templates(directory=dirs)
@@ -55,5 +55,5 @@ def make_templates() -> Jinja2Templates:
     env.filters["fmt_date"] = fmt_date
     env.filters["mask_id"] = mask_id_number
     env.filters["role_label"] = role_label
-    env.globals["site_name"] = "通办 · 长三角政务服务一网通办"
+    env.globals["federation_name"] = federation_name
     return templates
