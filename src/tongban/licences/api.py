@@ -8,12 +8,13 @@ from dataclasses import asdict
 
 from fastapi import APIRouter
 from fastapi.responses import Response
+from sqlalchemy import select
 
 from tongban.errors import NotFound
 from tongban.identity.domain import APPLICANT_ROLES
 from tongban.identity.models import Account
 from tongban.licences import service, status, wallet
-from tongban.licences.models import Licence
+from tongban.licences.models import Licence, StatusListToken
 from tongban.licences.schemas import (
     LicenceIssue,
     LicencePublic,
@@ -178,10 +179,17 @@ def trust_root(session: SessionDep) -> dict[str, object]:
 
 @router.get("/status-lists", response_model=list[StatusListRef])
 def status_lists(session: SessionDep) -> object:
-    """Every status list this node publishes."""
+    """Every status list this node publishes, then those of other nodes' jurisdictions
+    it received (under their original URIs; served below as received), so that one
+    `tongban trust sync` against any node of a federation gets them all."""
+    imported = session.scalars(
+        select(StatusListToken)
+        .where(StatusListToken.own.is_(False), StatusListToken.token.is_not(None))
+        .order_by(StatusListToken.jurisdiction_code, StatusListToken.list_no)
+    )
     return [
         {"jurisdiction": r.jurisdiction_code, "list": r.list_no, "uri": r.uri}
-        for r in status.list_refs(session)
+        for r in [*status.list_refs(session), *imported]
     ]
 
 
@@ -191,10 +199,15 @@ def status_lists(session: SessionDep) -> object:
     responses={200: {"content": {STATUSLIST_JWT: {}}}},
 )
 def status_list(jurisdiction_code: str, list_no: int, session: SessionDep) -> Response:
-    """A Token Status List (`statuslist+jwt`, 2 bits per licence, ZLIB-compressed)."""
+    """A Token Status List (`statuslist+jwt`, 2 bits per licence, ZLIB-compressed): one
+    of this node's, or one received from the node that publishes it, as received."""
     if not jurisdiction_code.isdigit():
         raise NotFound("状态列表不存在", type="unknown-status-list")
-    token = service.status_list_token(session, jurisdiction_code, list_no)
+    row = session.get(StatusListToken, (jurisdiction_code, list_no))
+    if row is not None and not row.own and row.token:
+        token = row.token
+    else:
+        token = service.status_list_token(session, jurisdiction_code, list_no)
     return Response(
         token,
         media_type=STATUSLIST_JWT,

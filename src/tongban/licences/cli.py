@@ -17,6 +17,8 @@ trust_app = typer.Typer(
 
 #: Exit codes of `tongban licence verify`.
 EXIT_VALID, EXIT_INVALID, EXIT_NO_CACHE = 0, 1, 2
+#: Exit code of `tongban trust sync` when some status lists failed (the rest is cached).
+EXIT_PARTIAL = 3
 
 
 def _cache_dir(cache: Path | None) -> Path:
@@ -38,7 +40,9 @@ def sync(
         typer.Option(help="Pin these federation root keys (JWK or JWKS file)"),
     ] = None,
 ) -> None:
-    """Download the signed trust list and every status list for offline verification."""
+    """Download the signed trust list (following the trust-root redirect) and every
+    status list the node holds (its own and those received from other nodes) for
+    offline verification. Exit 0 synced, 1 failed, 3 some status lists failed."""
     from tongban.config import get_settings
     from tongban.licences import offline
 
@@ -59,6 +63,13 @@ def sync(
         f"已同步信任列表：{report.issuers} 个签发方、{report.keys} 把密钥；"
         f"状态列表 {report.lists} 个；缓存目录 {report.cache}"
     )
+    typer.echo(f"  信任列表来自 {report.trust_source}")
+    for lst in report.cached:
+        typer.echo(f"  状态列表 {lst.uri}：来自 {lst.source}，{offline.list_age(lst)}")
+    for failure in report.failures:
+        typer.echo(f"警告：{failure}（保留上次缓存的副本，如有）", err=True)
+    if report.failures:
+        raise typer.Exit(EXIT_PARTIAL)
 
 
 def _read_input(source: str) -> str:

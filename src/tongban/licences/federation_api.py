@@ -1,7 +1,7 @@
 """The federation trust list when the federation file names a trust-root node: only that
 node signs and serves it; every other node answers 307 Temporary Redirect to the same
-path on the root (so clients and `tongban trust sync --url <root>` get the one list,
-signed by the one root key). Mounted before api.py, whose routes serve the list when
+path on the root (so clients, and `tongban trust sync` pointed at any node — it follows
+the redirect — get the one list, signed by the one root key). Mounted before api.py, whose routes serve the list when
 this node signs it itself."""
 
 from __future__ import annotations
