@@ -9,6 +9,14 @@ finds nothing to do.
   it when it is the next one, ignores it when it has it already, and asks for a later
   delivery (OutOfOrder -> retried) when an earlier one is still missing.
 
+多地联办 across nodes: the lead authority's node (the parent's competent node) also holds
+a copy of each sub-task, created from the sub-tasks' snapshots carried by the parent's
+`case.forwarded`, and linked to its parent there. Every step of a sub-task reaches it:
+the node that holds the parent without being the lead's node (the receiving node, which
+sees every step of the sub-task) sends it on with `case.status_changed`. So the lead's
+approve guard and the automatic decision of the whole case (`joint_outcome`) work on
+the lead's node, and that decision flows back to the receiving node like any other.
+
 Materials travel inside the message, base64, added only when the message leaves the
 node over HTTP (`exchange.outgoing`), and are stored by content hash on arrival after
 their SHA-256 is checked.
@@ -28,10 +36,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tongban.cases.attachments import blob_path, sniff
-from tongban.cases.domain import Action, rating_opens_rectification
+from tongban.cases.domain import DECIDED, Action, CaseState, rating_opens_rectification
 from tongban.cases.models import Attachment, Case, CaseEvent, Rating, Rectification
 from tongban.config import Settings
-from tongban.errors import ValidationFailed
+from tongban.errors import NotFound, ValidationFailed
 from tongban.exchange import service as exchange
 from tongban.regions import service as regions
 
@@ -274,3 +282,62 @@ def apply_status(session: Session, case: Case, p: dict[str, Any]) -> bool:
             )
             session.flush()
     return True
+
+
+# --- 多地联办: the lead's node follows the sub-tasks -------------------------------------
+
+
+def link_subtasks(session: Session, parent: Case, snapshots: list[dict[str, Any]]) -> None:
+    """On the lead's node: a copy of each sub-task of `parent`, from the snapshots sent
+    with the parent, linked to it (a sub-task handled on this node too is the same row,
+    only linked; on one node there is nothing to do)."""
+    for p in snapshots:
+        sub = session.scalar(select(Case).where(Case.number == p["number"]))
+        if sub is None:
+            sub = create_copy(session, p)
+        if sub.parent_id != parent.id:
+            sub.parent = parent
+    session.flush()
+
+
+def lead_elsewhere(case: Case) -> str | None:
+    """The lead's jurisdiction when this node holds the parent of sub-task `case` but is
+    not the lead's node, so the sub-task's steps must be sent on to it; else None."""
+    parent = case.parent
+    if parent is None or exchange.serves_here(parent.competent_jurisdiction):
+        return None
+    return parent.competent_jurisdiction
+
+
+def to_lead(session: Session, case: Case, source: str, payload: dict[str, Any]) -> None:
+    """Send a sub-task's status change on to the lead's node, if that is another node."""
+    lead = lead_elsewhere(case)
+    if lead is not None:
+        exchange.send(session, MSG_STATUS, source, lead, {**payload, "to_lead": True})
+
+
+def missing_copy(payload: dict[str, Any]) -> Exception:
+    """What to raise when a status change finds no copy of its case here: a sub-task's
+    step sent on to the lead may overtake the parent's forwarding (which brings the
+    copy), so it is retried; any other is an error."""
+    if payload.get("to_lead"):
+        return exchange.OutOfOrder(f"办件 {payload['number']} 的主件尚未送达，稍后重试")
+    return NotFound(f"办件 {payload['number']} 不存在")
+
+
+def relay_payload(case: Case, received: dict[str, Any]) -> dict[str, Any]:
+    """A status change applied here, to be sent on: rebuilt from this copy (materials go
+    as metadata; their bytes are added again when the message leaves)."""
+    extra = {"rating": received["rating"]} if received.get("rating") else None
+    return status_payload(case, case.events[-1], extra)
+
+
+def decides_lead_here(case: Case) -> bool:
+    """Whether a sub-task's status just applied here may decide its parent: this is the
+    lead's node and the sub-task is decided."""
+    parent = case.parent
+    return (
+        parent is not None
+        and exchange.serves_here(parent.competent_jurisdiction)
+        and CaseState(case.state) in DECIDED
+    )

@@ -349,12 +349,13 @@ def _fan_out(
 
 
 def _forward(session: Session, case: Case) -> None:
+    payload = {**_snapshot(case), **replica.snapshot_extra(session, case)}
+    if case.subtasks:  # 多地联办: the lead's node keeps a copy of each sub-task
+        payload["subtasks"] = [
+            {**_snapshot(s), **replica.snapshot_extra(session, s)} for s in case.subtasks
+        ]
     exchange.send(
-        session,
-        MSG_FORWARD,
-        case.receiving_jurisdiction,
-        case.competent_jurisdiction,
-        {**_snapshot(case), **replica.snapshot_extra(session, case)},
+        session, MSG_FORWARD, case.receiving_jurisdiction, case.competent_jurisdiction, payload
     )
 
 
@@ -451,9 +452,10 @@ def on_forwarded(session: Session, payload: dict[str, Any], _msg: Any) -> None:
     """The competent jurisdiction takes the case into its queue. On one node the row is
     already there; on a separate node it is created from the snapshot."""
     case = session.scalar(select(Case).where(Case.number == payload["number"]))
-    copy = case is None
     if case is None:
         case = replica.create_copy(session, payload)
+    if payload.get("subtasks"):
+        replica.link_subtasks(session, case, payload["subtasks"])
     if case.handoff != "delivered":
         case.handoff = "delivered"
         ev = _record(
@@ -465,14 +467,17 @@ def on_forwarded(session: Session, payload: dict[str, Any], _msg: Any) -> None:
             None,
             f"已推送至{case.authority_name}",
         )
-        if copy:  # tell the receiving node, whose copy is another row
+        status = replica.status_payload(case, ev)
+        if not exchange.serves_here(case.receiving_jurisdiction):
+            # tell the receiving node, whose copy is another row
             exchange.send(
                 session,
                 MSG_STATUS,
                 case.competent_jurisdiction,
                 case.receiving_jurisdiction,
-                replica.status_payload(case, ev),
+                status,
             )
+        replica.to_lead(session, case, case.competent_jurisdiction, status)
 
 
 @exchange.handler(MSG_STATUS)
@@ -481,9 +486,17 @@ def on_status_changed(session: Session, payload: dict[str, Any], _msg: Any) -> N
     competent authority, or the competent node from the applicant)."""
     case = session.scalar(select(Case).where(Case.number == payload["number"]))
     if case is None:
-        raise NotFound(f"办件 {payload['number']} 不存在")
+        raise replica.missing_copy(payload)
     # On one node the row already carries the event, and this changes nothing.
-    replica.apply_status(session, case, payload)
+    if not replica.apply_status(session, case, payload):
+        return
+    # 多地联办: a sub-task's step goes on to the lead's node, which decides the whole case.
+    replica.to_lead(
+        session, case, case.receiving_jurisdiction, replica.relay_payload(case, payload)
+    )
+    if replica.decides_lead_here(case):
+        assert case.parent is not None
+        _maybe_complete_parent(session, case.parent)
 
 
 # --- reading ---------------------------------------------------------------------
@@ -658,7 +671,9 @@ def _transition(
     # the authority (and the system) on the competent node's.
     ends = (case.competent_jurisdiction, case.receiving_jurisdiction)
     source, target_j = ends[::-1] if kind is Actor.APPLICANT else ends
-    exchange.send(session, MSG_STATUS, source, target_j, replica.status_payload(case, ev, extra))
+    status = replica.status_payload(case, ev, extra)
+    exchange.send(session, MSG_STATUS, source, target_j, status)
+    replica.to_lead(session, case, source, status)
     if case.parent is not None and target in domain.DECIDED:
         _maybe_complete_parent(session, case.parent)
     if target is CaseState.DELIVERED:
