@@ -289,6 +289,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
         "database": "PostgreSQL (two databases)" if args.pg_url else "SQLite (two files)",
         "payload_bytes": body_bytes,
+        "concurrency": settings.exchange_concurrency,
         "warmup": warm,
         "results": results,
         "ratio_full_to_bare": round(results[0]["per_second"] / results[1]["per_second"], 3),
@@ -312,7 +313,8 @@ def print_table(report: dict[str, Any]) -> None:
     for r in report["results"]:
         print(f"  {r['name']}: {r['note']}")
     print(
-        f"{report['database']}; payload {report['payload_bytes']} bytes; "
+        f"{report['database']}; TONGBAN_EXCHANGE_CONCURRENCY={report['concurrency']}; "
+        f"payload {report['payload_bytes']} bytes; "
         f"warm-up {report['warmup']}; {report['machine']}; check {report['check']}"
     )
 

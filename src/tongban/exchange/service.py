@@ -14,7 +14,8 @@ import contextvars
 import importlib
 import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -290,6 +291,7 @@ def deliver_due(factory: sessionmaker[Session], settings: Settings, limit: int =
             remote=remote_for(settings),
             max_attempts=settings.exchange_max_attempts,
             backoff=backoff_schedule(settings),
+            concurrency=settings.exchange_concurrency,
         )
 
 
@@ -325,6 +327,38 @@ def envelope_of(session: Session, msg: OutboxMessage, node_id: str) -> dict[str,
     }
 
 
+def ordering_key(msg_type: str, payload: Mapping[str, Any], msg_id: uuid.UUID) -> str:
+    """What a message is about, for its delivery order: messages with the same key to the
+    same node leave one after another in the order they were queued, others may overtake
+    each other. The key is a case (by number, also for the evidence messages about it),
+    a work order, a jurisdiction's licence keys and status lists, or an evidence
+    request; else the message itself."""
+
+    def field(name: str) -> str | None:
+        value = payload.get(name)
+        return str(value) if isinstance(value, str | int) and value != "" else None
+
+    family = msg_type.partition(".")[0]
+    if family == "case" and (number := field("number")):
+        return f"case:{number}"
+    if number := field("case_number"):
+        return f"case:{number}"
+    if family == "ticket" and (number := field("number")):
+        return f"ticket:{number}"
+    if family == "licence" and (code := field("jurisdiction")):
+        return f"licence:{code}"
+    if request := field("request_id"):
+        return f"evidence:{request}"
+    return f"message:{msg_id}"
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    id: uuid.UUID
+    target_jurisdiction: str
+    key: str  # ordering_key
+
+
 def dispatch_pending(
     factory: sessionmaker[Session],
     served: str = "*",
@@ -333,52 +367,142 @@ def dispatch_pending(
     remote: Remote | None = None,
     max_attempts: int | None = None,
     backoff: tuple[float, ...] | None = None,
+    concurrency: int | None = None,
 ) -> int:
-    """Deliver due messages, each in its own transaction; returns how many were delivered.
+    """Deliver due messages, each in its own transactions; returns how many were delivered.
     A failure is recorded on the message and retried with back-off, then parked as dead;
-    a receiver's permanent refusal (4xx) parks it as dead at once."""
-    delivered = 0
+    a receiver's permanent refusal (4xx) parks it as dead at once.
+
+    Messages for other nodes go over HTTP on up to `concurrency` threads (default: the
+    remote's TONGBAN_EXCHANGE_CONCURRENCY; 1 = one at a time, in the order claimed):
+    those with the same target node and `ordering_key` form one lane, sent one after
+    another in the order they were queued; lanes run in parallel. Local deliveries run
+    one at a time in the calling thread."""
     now = utcnow()
     with factory() as session:
-        claimed = _claim(session, now, limit)
-        ids = [m.id for m in claimed]
-        for m in claimed:  # a lease: no other worker takes them while this one works
+        claimed = []
+        for m in _claim(session, now, limit):
+            # A lease: no other worker takes them while this one works.
             m.next_attempt_at = now + timedelta(seconds=LEASE_SECONDS)
+            key = ordering_key(m.type, m.payload or {}, m.id)
+            claimed.append(_Claimed(m.id, m.target_jurisdiction, key))
         session.commit()
     policy = (max_attempts or MAX_ATTEMPTS, backoff or BACKOFF_SECONDS)
     keys: dict[str, PrivateKey] = {}  # this node's signing key, read once per pass
-    for msg_id in ids:
-        with factory() as session:
-            msg = session.get(OutboxMessage, msg_id)
-            if msg is None or msg.status != "pending":
-                continue
-            local = serves(msg.target_jurisdiction, served)
-            if not local and remote is not None:
-                result = _send_remote(session, msg, remote, keys)  # ends its transaction first
-                if result.outcome is Outcome.DELIVERED:
-                    _mark_delivered(factory, msg_id)
-                    delivered += 1
-                else:
-                    _record_failure(
-                        factory,
-                        msg_id,
-                        result.detail,
-                        policy,
-                        dead=result.outcome is Outcome.REFUSED,
-                    )
-                continue
+    if concurrency is None:
+        concurrency = remote.settings.exchange_concurrency if remote is not None else 1
+    lanes: dict[tuple[str, str], list[uuid.UUID]] = {}
+    local_ids: list[uuid.UUID] = []
+    if remote is not None and concurrency > 1:
+        for c in claimed:
+            if serves(c.target_jurisdiction, served):
+                local_ids.append(c.id)
+            else:
+                node = remote.federation.node_for(c.target_jurisdiction)
+                target = node.id if node is not None else c.target_jurisdiction
+                lanes.setdefault((target, c.key), []).append(c.id)
+        if len(lanes) > 1 and not _read_key(factory, remote, keys):
+            lanes, local_ids = {}, []  # no key: one at a time, each failure recorded
+    if len(lanes) <= 1:  # one at a time, in the order claimed
+        return sum(_deliver_one(factory, c.id, served, remote, keys, policy) for c in claimed)
+    remote_lanes = list(lanes.values())
+    delivered = 0
+    workers = min(concurrency, len(remote_lanes))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="exchange") as pool:
+        # Each task runs in a copy of this context: handlers and enrichers read the
+        # node's settings from a context variable.
+        futures = [
+            pool.submit(
+                contextvars.copy_context().run,
+                _deliver_lane,
+                factory,
+                ids,
+                served,
+                remote,
+                keys,
+                policy,
+            )
+            for ids in remote_lanes
+        ]
+        errors: list[BaseException] = []
+        for msg_id in local_ids:
             try:
-                if not local:
-                    raise NoRoute(f"no node serves jurisdiction {msg.target_jurisdiction}")
-                apply_locally(session, msg)
-                msg.status = "delivered"
-                msg.delivered_at = utcnow()
-                session.commit()
-                delivered += 1
-            except Exception as exc:  # noqa: BLE001 - any failure is recorded and retried
-                session.rollback()
-                _record_failure(factory, msg_id, f"{type(exc).__name__}: {exc}", policy)
+                delivered += _deliver_one(factory, msg_id, served, remote, keys, policy)
+            except Exception as exc:  # noqa: BLE001 - raised after the lanes are done
+                errors.append(exc)
+                break
+        for future in futures:
+            try:
+                delivered += future.result()
+            except Exception as exc:  # noqa: BLE001 - e.g. the database went away
+                errors.append(exc)
+    if errors:
+        raise errors[0]
     return delivered
+
+
+def _read_key(factory: sessionmaker[Session], remote: Remote, keys: dict[str, PrivateKey]) -> bool:
+    """Read (or generate) the signing key before the threads start, so that they share
+    it and none of them writes it; False when it cannot be read."""
+    with factory() as session:
+        try:
+            keys["key"] = remote.key(session)
+            session.commit()  # the key may have been generated just now
+        except Exception:  # noqa: BLE001 - the sequential path records it on each message
+            session.rollback()
+            log.exception("cannot read this node's signing key")
+            return False
+    return True
+
+
+def _deliver_lane(
+    factory: sessionmaker[Session],
+    ids: list[uuid.UUID],
+    served: str,
+    remote: Remote | None,
+    keys: dict[str, PrivateKey],
+    policy: tuple[int, tuple[float, ...]],
+) -> int:
+    """One lane's messages, one after another (on a worker thread)."""
+    return sum(_deliver_one(factory, msg_id, served, remote, keys, policy) for msg_id in ids)
+
+
+def _deliver_one(
+    factory: sessionmaker[Session],
+    msg_id: uuid.UUID,
+    served: str,
+    remote: Remote | None,
+    keys: dict[str, PrivateKey],
+    policy: tuple[int, tuple[float, ...]],
+) -> int:
+    """Deliver one message in its own sessions; 1 when delivered, else 0 (a failure is
+    recorded on the message)."""
+    with factory() as session:
+        msg = session.get(OutboxMessage, msg_id)
+        if msg is None or msg.status != "pending":
+            return 0
+        local = serves(msg.target_jurisdiction, served)
+        if not local and remote is not None:
+            result = _send_remote(session, msg, remote, keys)  # ends its transaction first
+            if result.outcome is Outcome.DELIVERED:
+                _mark_delivered(factory, msg_id)
+                return 1
+            _record_failure(
+                factory, msg_id, result.detail, policy, dead=result.outcome is Outcome.REFUSED
+            )
+            return 0
+        try:
+            if not local:
+                raise NoRoute(f"no node serves jurisdiction {msg.target_jurisdiction}")
+            apply_locally(session, msg)
+            msg.status = "delivered"
+            msg.delivered_at = utcnow()
+            session.commit()
+            return 1
+        except Exception as exc:  # noqa: BLE001 - any failure is recorded and retried
+            session.rollback()
+            _record_failure(factory, msg_id, f"{type(exc).__name__}: {exc}", policy)
+            return 0
 
 
 def _send_remote(

@@ -191,3 +191,170 @@ def test_no_transaction_is_open_while_a_message_is_on_the_wire(
     hosts.apps[b.host] = Probe()
     assert a.dispatch() >= 2
     assert len(seen) >= 2 and all(s == "written" for s in seen)
+
+
+# --- concurrent delivery (TONGBAN_EXCHANGE_CONCURRENCY) ----------------------------------
+
+
+class _Recorder:
+    """Stands in front of a node's app in `hosts`: records every inbox POST as (message
+    id, type, payload, HTTP status); answers `fail[id]` itself instead of forwarding; and
+    holds the first `meet` requests until they are all in flight at once, which only a
+    dispatcher with that many messages on the wire gets past."""
+
+    def __init__(self, app: Any, meet: int = 0, fail: dict[str, int] | None = None) -> None:
+        import threading
+
+        self.app, self.fail = app, fail or {}
+        self.seen: list[tuple[str, str, dict[str, Any], int]] = []
+        self.lock = threading.Lock()
+        self.meet, self.arrived = meet, 0
+        self.barrier = threading.Barrier(meet) if meet > 1 else None
+
+    def request(self, method: str, url: str, **kwargs: Any) -> Any:
+        import httpx
+
+        env = json.loads(kwargs["content"])
+        with self.lock:
+            self.arrived += 1
+            wait = self.barrier is not None and self.arrived <= self.meet
+        if wait:
+            assert self.barrier is not None
+            self.barrier.wait(timeout=20)  # BrokenBarrierError: not concurrent
+        if env["id"] in self.fail:
+            r: Any = httpx.Response(self.fail[env["id"]], json={"type": "test/unavailable"})
+        else:
+            r = self.app.request(method, url, **kwargs)
+        with self.lock:
+            self.seen.append((env["id"], env["type"], env["payload"], r.status_code))
+        return r
+
+
+def _dispatch(node: Any, concurrency: int, backoff: tuple[float, ...] = (0.0,)) -> int:
+    with exchange.using_settings(node.settings):
+        return exchange.dispatch_pending(
+            node.factory,
+            node.settings.served_jurisdictions,
+            remote=node.remote,
+            max_attempts=node.settings.exchange_max_attempts,
+            backoff=backoff,
+            concurrency=concurrency,
+        )
+
+
+def _pings(node: Any, source: str, target: str, n: int) -> list[uuid.UUID]:
+    with node.session() as s:
+        ids = [exchange.send(s, exchange.PING, source, target, {"i": i}).id for i in range(n)]
+        s.commit()
+    return ids
+
+
+def test_ordering_keys_follow_what_a_message_is_about() -> None:
+    mid = uuid.uuid4()
+    key = exchange.ordering_key
+    assert key("case.forwarded", {"number": "N1", "id": "x"}, mid) == "case:N1"
+    assert key("case.status_changed", {"number": "N1", "seq": 3}, mid) == "case:N1"
+    assert key("evidence.consent_recorded", {"case_number": "N1"}, mid) == "case:N1"
+    assert key("ticket.event", {"number": "N1", "seq": 2}, mid) == "ticket:N1"
+    assert key("licence.keys_published", {"jurisdiction": "310000"}, mid) == "licence:310000"
+    assert key("licence.status_list_published", {"jurisdiction": "310000"}, mid) == (
+        "licence:310000"
+    )
+    assert key("evidence.answered", {"request_id": "r"}, mid) == "evidence:r"
+    assert key(exchange.PING, {"number": "N1"}, mid) == f"message:{mid}"
+
+
+def test_a_concurrent_pass_delivers_every_message_exactly_once(
+    tools: Any, fed: dict[str, Any], hosts: Any
+) -> None:
+    a, b = fed["node-a"], fed["node-b"]
+    cases = [tools.submit(a)[0] for _ in range(2)]  # case.forwarded, materials enriched
+    pings = _pings(a, "340000", "320000", 10)
+    (local,) = _pings(a, "340000", "310000", 1)  # A serves 310000 itself
+    remote_ids = {str(m.id) for m in a.outbox(status="pending")} - {str(local)}
+    assert len(remote_ids) == 12
+    rec = hosts.apps[b.host] = _Recorder(hosts.apps[b.host], meet=3)
+
+    assert _dispatch(a, concurrency=4) == 13
+    assert sorted(r[0] for r in rec.seen) == sorted(remote_ids)  # each posted once
+    assert all(r[3] == 200 for r in rec.seen)
+    assert {m.status for m in a.outbox()} == {"delivered"}
+    with b.session() as s:
+        inbox = set(s.scalars(select(InboxMessage.id).where(InboxMessage.id.in_(pings))))
+    assert inbox == set(pings)
+    for case in cases:  # the materials went with them (enriched on the worker threads)
+        copy = tools.stored_case(b, case.number)
+        assert copy is not None and len(copy.attachments) == 1
+    assert _dispatch(a, concurrency=4) == 0 and len(rec.seen) == 12
+
+
+def test_a_case_s_status_changes_arrive_in_order_beside_other_messages(
+    tools: Any, fed: dict[str, Any], hosts: Any
+) -> None:
+    from tongban.cases import service as cases
+
+    from builders import make_officer
+
+    a, b = fed["node-a"], fed["node-b"]
+    case, _ = tools.submit(a)
+    tools.drain(a, b)
+    with b.session() as s:
+        reviewer = make_officer(s, "320500-housing_fund", duty="reviewer")
+        approver = make_officer(s, "320500-housing_fund")
+        for actor, action in (
+            (reviewer, "accept"),
+            (reviewer, "start_review"),
+            (approver, "approve"),
+            (approver, "issue_result"),
+            (approver, "deliver"),
+        ):
+            cases.act(s, s.get(type(actor), actor.id), case.id, action)
+            s.commit()
+    _pings(b, "320000", "340000", 6)
+    rec = hosts.apps[a.host] = _Recorder(hosts.apps[a.host], meet=2)
+
+    assert _dispatch(b, concurrency=4) == 11  # all in one pass: nothing waits for a retry
+    statuses = [r for r in rec.seen if r[1] == "case.status_changed"]
+    assert [r[2]["seq"] for r in statuses] == [3, 4, 5, 6, 7]
+    assert [r[3] for r in rec.seen].count(409) == 0 and len(rec.seen) == 11
+    mine = tools.stored_case(a, case.number)
+    assert mine is not None and mine.state == "delivered" and len(mine.events) == 7
+    assert {m.status for m in b.outbox()} == {"delivered"}
+
+
+def test_concurrent_failures_back_off_and_go_dead_as_before(
+    tools: Any, fed: dict[str, Any], hosts: Any
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    a, b = fed["node-a"], fed["node-b"]
+    failing = _pings(a, "340000", "320000", 3)
+    passing = _pings(a, "340000", "320000", 2)
+    with a.session() as s:
+        refused = exchange.send(s, "no.such.type", "340000", "320000", {"x": 1}).id
+        s.commit()
+    rec = hosts.apps[b.host] = _Recorder(
+        hosts.apps[b.host], meet=2, fail={str(i): 503 for i in failing}
+    )
+    before = datetime.now(UTC)
+    assert _dispatch(a, concurrency=4, backoff=(30.0,)) == 2
+    for msg_id in failing:  # retried later, with back-off
+        m = a.outbox(id=msg_id)[0]
+        assert m.status == "pending" and m.attempts == 1 and "HTTP 503" in (m.last_error or "")
+        assert m.next_attempt_at >= before + timedelta(seconds=29)
+        assert m.next_attempt_at < before + timedelta(seconds=exchange.LEASE_SECONDS)
+    r = a.outbox(id=refused)[0]  # a permanent refusal: dead at once
+    assert r.status == "dead" and r.attempts == 1 and "HTTP 403" in (r.last_error or "")
+    assert all(a.outbox(id=i)[0].status == "delivered" for i in passing)
+
+    rec.barrier = None
+    for _ in range(a.settings.exchange_max_attempts - 1):
+        for msg_id in failing:
+            _reset_due(a, msg_id)
+        assert _dispatch(a, concurrency=4) == 0
+    for msg_id in failing:
+        m = a.outbox(id=msg_id)[0]
+        assert m.status == "dead" and m.attempts == 3 and m.dead_at is not None
+    with a.session() as s:
+        assert {d.id for d in exchange.dead_letters(s)} == {*failing, refused}
+    assert [x[0] for x in rec.seen].count(str(failing[0])) == 3
