@@ -41,7 +41,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from tongban.devserver import free_port, running
+from tongban.devserver import free_port, pg_database, running
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "var" / "bench" / "tickets.json"
@@ -117,24 +117,6 @@ def bench_route_service(database_url: str, n: int) -> dict[str, Any]:
 
 
 # --- Open311 over 100,000 work orders -------------------------------------------------------
-
-
-@contextmanager
-def fresh_database(server_url: str) -> Iterator[str]:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    base = make_url(server_url).set(drivername="postgresql+psycopg")
-    name = f"tongban_bench_tickets_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def load(database_url: str, n: int) -> dict[str, Any]:
@@ -271,7 +253,7 @@ def bench_open311(server_url: str, n: int, requests: int) -> dict[str, Any]:
 
     cities = sorted(CITY_CENTRES)
     rng = random.Random(5)
-    with fresh_database(server_url) as url, tempfile.TemporaryDirectory() as tmp:
+    with pg_database(server_url, "bench_tickets") as url, tempfile.TemporaryDirectory() as tmp:
         loaded = load(url, n)
         with server(url, Path(tmp)) as base:
             default = [
@@ -304,7 +286,7 @@ def main() -> None:
     p.add_argument("--requests", type=int, default=200)
     args = p.parse_args()
     routing = bench_routing(args.points)
-    with fresh_database(args.pg_url) as url:
+    with pg_database(args.pg_url, "bench_tickets") as url:
         from tongban.db import make_engine, session_factory, transaction
         from tongban.migrate import upgrade
         from tongban.regions import service as regions

@@ -93,6 +93,11 @@ def error_status(e: DomainError) -> int:
     return e.status if e.status in (400, 409, 413, 415, 422) else 400
 
 
+def error_context(e: DomainError) -> dict[str, Any]:
+    """What a page shows when its form fails: the status, each field's message, the detail."""
+    return {"status_code": error_status(e), "errors": field_errors(e), "message": e.detail}
+
+
 def parse_case_id(value: str) -> uuid.UUID:
     try:
         return uuid.UUID(value)

@@ -16,6 +16,7 @@ from tongban.cases.pages import (
     application_context,
     detail_context,
     entered_values,
+    error_context,
     error_status,
     field_errors,
     form_text,
@@ -147,9 +148,7 @@ def my_resubmit(
             session,
             user,
             case,
-            status_code=error_status(e),
-            errors=field_errors(e),
-            message=e.detail,
+            **error_context(e),
             values=entered_values(form),
         )
     return RedirectResponse(f"/my/cases/{cid}?done=resubmit", status_code=303)
@@ -184,9 +183,7 @@ def my_rate(
             session,
             user,
             case,
-            status_code=error_status(e),
-            errors=field_errors(e),
-            message=e.detail,
+            **error_context(e),
             rate_values={"score": score, "comment": comment},
         )
     return RedirectResponse(f"/my/cases/{cid}?done=rate", status_code=303)

@@ -22,8 +22,8 @@ from tongban.cases.pages import (
     STAFF_DESK,
     STATE_VALUES,
     detail_context,
+    error_context,
     error_status,
-    field_errors,
     parse_case_id,
     require_role,
 )
@@ -137,9 +137,7 @@ def workbench_act(
             session,
             user,
             case,
-            status_code=error_status(e),
-            errors=field_errors(e),
-            message=e.detail,
+            **error_context(e),
             failed={"action": action, "comment": comment, "result_text": result_text},
         )
     return RedirectResponse(f"/workbench/cases/{cid}?done={step.value}", status_code=303)
