@@ -4,445 +4,36 @@ authorisation decision is taken here, so pages, API, CLI and jobs share it."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tongban.calendar import service as calendar
 from tongban.cases import domain, replica
+from tongban.cases.access import actor_kind as actor_kind
+from tongban.cases.access import available_actions as available_actions
+from tongban.cases.access import can_see as can_see
+from tongban.cases.access import get_case as get_case
+from tongban.cases.access import list_cases as list_cases
 from tongban.cases.attachments import claim_uploads
-from tongban.cases.domain import Action, Actor, CaseState, DeliveryMethod, Mode
-from tongban.cases.models import Case, CaseEvent, CaseNumberCounter, Rating, Rectification
+from tongban.cases.domain import Action, Actor, CaseState
+from tongban.cases.history import MSG_FORWARD as MSG_FORWARD
+from tongban.cases.history import MSG_STATUS as MSG_STATUS
+from tongban.cases.history import record
+from tongban.cases.models import Case, Rating, Rectification
+from tongban.cases.submission import Application as Application
+from tongban.cases.submission import WindowApplicant as WindowApplicant
+from tongban.cases.submission import submit_at_window as submit_at_window
+from tongban.cases.submission import submit_online as submit_online
 from tongban.catalog import service as catalog
 from tongban.db import utcnow
-from tongban.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
-from tongban.evidence import service as evidence
+from tongban.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from tongban.exchange import service as exchange
-from tongban.identity import service as identity
-from tongban.identity.domain import Duty, Role, validate_credit_code, validate_id_number
+from tongban.identity.domain import Role
 from tongban.identity.models import Account
 from tongban.licences import service as licences
-from tongban.regions import service as regions
-
-MSG_FORWARD = "case.forwarded"
-MSG_STATUS = "case.status_changed"
-
-
-@dataclass
-class Application:
-    """What an applicant (or a window clerk on their behalf) submits."""
-
-    matter_code: str
-    competent_jurisdiction: str
-    competent_city: str | None = None
-    form_data: dict[str, Any] = field(default_factory=dict)
-    mode: str = Mode.ONLINE.value
-    delivery_method: str = DeliveryMethod.ELECTRONIC.value
-    delivery_address: str | None = None
-    consent: bool = False
-    attachment_ids: list[uuid.UUID] = field(default_factory=list)
-    #: 多地联办: the other jurisdictions (and cities) whose authorities take part.
-    joint_jurisdictions: list[str] = field(default_factory=list)
-    phone: str | None = None
-    #: Evidence kinds the applicant consents to have fetched for this case (evidence).
-    evidence_consent: list[str] = field(default_factory=list)
-    #: 免提交: material code -> id of the applicant's e-licence that stands in for it.
-    licences: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class WindowApplicant:
-    """The applicant a window clerk receives in person."""
-
-    name: str
-    identifier: str  # ID number (resident) or unified social credit code (enterprise)
-    applicant_type: str = Role.RESIDENT.value
-    identity_verified: bool = False
-    #: The clerk compared the materials with the originals.
-    materials_checked: bool = False
-    phone: str | None = None
-
-
-# --- numbering -------------------------------------------------------------------
-
-
-def _next_number(session: Session, city_code: str) -> str:
-    day = calendar.local_date(utcnow()).strftime("%Y%m%d")
-    for _ in range(3):
-        row = session.scalar(
-            select(CaseNumberCounter)
-            .where(CaseNumberCounter.city_code == city_code, CaseNumberCounter.day == day)
-            .with_for_update()
-        )
-        if row is not None:
-            row.last += 1
-            session.flush()
-            return domain.case_number(city_code, day, row.last)
-        try:
-            with session.begin_nested():
-                session.add(CaseNumberCounter(city_code=city_code, day=day, last=1))
-            return domain.case_number(city_code, day, 1)
-        except IntegrityError:
-            continue  # another request created today's counter first; lock it and go on
-    raise Conflict("办件编号生成冲突，请重试", type="number-conflict")
-
-
-# --- events ---------------------------------------------------------------------
-
-
-def _record(
-    session: Session,
-    case: Case,
-    action: str,
-    from_state: str | None,
-    to_state: str,
-    actor: Account | None,
-    comment: str = "",
-    actor_role: str | None = None,
-) -> CaseEvent:
-    seq = len(case.events) + 1
-    ev = CaseEvent(
-        case_id=case.id,
-        seq=seq,
-        action=action,
-        from_state=from_state,
-        to_state=to_state,
-        actor_id=actor.id if actor else None,
-        actor_name=actor.display_name if actor else "系统",
-        actor_role=actor_role or (actor.role if actor else "system"),
-        comment=comment,
-        at=utcnow(),
-    )
-    case.events.append(ev)
-    session.flush()
-    return ev
-
-
-def _snapshot(case: Case) -> dict[str, Any]:
-    """What travels between nodes about a case."""
-    return {
-        "number": case.number,
-        "id": str(case.id),
-        "matter_code": case.matter_code,
-        "matter_name": case.matter_name,
-        "applicant_id": str(case.applicant_id) if case.applicant_id else None,
-        "applicant_type": case.applicant_type,
-        "applicant_name": case.applicant_name,
-        "applicant_identifier": case.applicant_identifier,
-        "applicant_phone": case.applicant_phone,
-        "channel": case.channel,
-        "mode": case.mode,
-        "receiving_jurisdiction": case.receiving_jurisdiction,
-        "receiving_city": case.receiving_city,
-        "clerk_id": str(case.clerk_id) if case.clerk_id else None,
-        "identity_verified": case.identity_verified,
-        "competent_jurisdiction": case.competent_jurisdiction,
-        "competent_city": case.competent_city,
-        "authority_id": str(case.authority_id),
-        "authority_name": case.authority_name,
-        "state": case.state,
-        "form_data": case.form_data,
-        "consent": case.consent,
-        "delivery_method": case.delivery_method,
-        "delivery_address": case.delivery_address,
-        "time_limit_days": case.time_limit_days,
-        "submitted_at": case.submitted_at.isoformat(),
-        "parent_number": case.parent.number if case.parent else None,
-        "attachments": [
-            {
-                "material_code": a.material_code,
-                "filename": a.filename,
-                "sha256": a.sha256,
-                "size": a.size,
-                "content_type": a.content_type,
-            }
-            for a in case.attachments
-        ],
-    }
-
-
-# --- submission -------------------------------------------------------------------
-
-
-def _validate_application(session: Session, app: Application) -> tuple[Any, int]:
-    try:
-        matter = catalog.get_matter(session, app.matter_code)
-    except NotFound as e:
-        e.errors = [{"field": "matter_code", "message": "事项不存在"}]
-        raise
-    errors = []
-    try:
-        Mode(app.mode)
-    except ValueError:
-        errors.append({"field": "mode", "message": "办理方式无效"})
-    else:
-        if app.mode not in matter.modes:
-            errors.append({"field": "mode", "message": "该事项不支持所选办理方式"})
-    try:
-        DeliveryMethod(app.delivery_method)
-    except ValueError:
-        errors.append({"field": "delivery_method", "message": "送达方式无效"})
-    if app.delivery_method == DeliveryMethod.POST and not (app.delivery_address or "").strip():
-        errors.append({"field": "delivery_address", "message": "邮寄送达须填写收件地址"})
-    if not app.consent:
-        errors.append({"field": "consent", "message": "须同意为办理本事项使用并跨地区共享申请信息"})
-    if app.mode == Mode.JOINT and not app.joint_jurisdictions:
-        errors.append({"field": "joint_jurisdictions", "message": "多地联办须选择联办辖区"})
-    if app.mode == Mode.JOINT and app.competent_jurisdiction in app.joint_jurisdictions:
-        errors.append({"field": "joint_jurisdictions", "message": "联办辖区不能包含牵头办理的辖区"})
-    if errors:
-        raise ValidationFailed("申请信息有误", errors=errors)
-    catalog.validate_form(matter, app.form_data)
-    limit = catalog.time_limit_for(session, matter, app.competent_jurisdiction)
-    return matter, limit
-
-
-def _check_required_materials(matter: Any, attachments: list[Any]) -> None:
-    have = {a.material_code for a in attachments}
-    missing = [m for m in matter.materials if m.required and m.code not in have]
-    if missing:
-        raise ValidationFailed(
-            "缺少必要材料：" + "、".join(m.name for m in missing),
-            type="materials-missing",
-            errors=[
-                {"field": f"materials.{m.code}", "message": f"请上传{m.name}"} for m in missing
-            ],
-        )
-
-
-def _create(
-    session: Session,
-    app: Application,
-    *,
-    applicant: Account | None,
-    applicant_type: str,
-    applicant_name: str,
-    applicant_identifier: str,
-    channel: str,
-    receiving_city: str,
-    clerk: Account | None,
-    identity_verified: bool,
-    uploader: Account,
-) -> Case:
-    matter, limit = _validate_application(session, app)
-    if applicant_type == Role.ENTERPRISE and "法人" not in matter.subjects:
-        raise ValidationFailed("该事项仅面向个人办理", type="subject-mismatch")
-    if applicant_type == Role.RESIDENT and "个人" not in matter.subjects:
-        raise ValidationFailed("该事项仅面向法人（企业）办理", type="subject-mismatch")
-    authority = regions.competent_authority(
-        session,
-        matter.authority_type,
-        matter.authority_level,
-        app.competent_jurisdiction,
-        app.competent_city,
-    )
-    city = regions.get_city(session, receiving_city)
-    attachments = claim_uploads(session, uploader, app.attachment_ids)
-    used = licences.check_for_application(session, applicant, matter, app.licences)
-    _check_required_materials(matter, [*attachments, *used])
-    case = Case(
-        number=_next_number(session, city.code),
-        matter_code=matter.code,
-        matter_name=matter.name,
-        applicant_id=applicant.id if applicant else None,
-        applicant_type=applicant_type,
-        applicant_name=applicant_name,
-        applicant_identifier=applicant_identifier,
-        applicant_phone=app.phone,
-        channel=channel,
-        mode=app.mode,
-        receiving_jurisdiction=city.jurisdiction_code,
-        receiving_city=city.code,
-        clerk_id=clerk.id if clerk else None,
-        identity_verified=identity_verified,
-        competent_jurisdiction=authority.jurisdiction_code,
-        competent_city=authority.city_code,
-        authority_id=authority.id,
-        authority_name=authority.name,
-        state=CaseState.SUBMITTED.value,
-        handoff="pending",
-        form_data=app.form_data,
-        consent=app.consent,
-        delivery_method=app.delivery_method,
-        delivery_address=app.delivery_address,
-        time_limit_days=limit,
-        submitted_at=utcnow(),
-    )
-    session.add(case)
-    session.flush()
-    for att in attachments:
-        att.case = case
-    actor = clerk or applicant
-    comment = "窗口代收，已核验身份与材料" if clerk else "网上申请"
-    _record(session, case, "submit", None, CaseState.SUBMITTED, actor, comment)
-    if app.mode == Mode.JOINT:
-        _fan_out(session, case, matter, app, actor)
-    _forward(session, case)
-    evidence.record_consent(session, case, app.evidence_consent, recorded_by=clerk or applicant)
-    licences.record_uses(session, case, used)
-    return case
-
-
-#: What a 多地联办 sub-task takes over from its parent application unchanged.
-_INHERITED = (
-    "matter_code",
-    "applicant_id",
-    "applicant_type",
-    "applicant_name",
-    "applicant_identifier",
-    "applicant_phone",
-    "channel",
-    "receiving_jurisdiction",
-    "receiving_city",
-    "clerk_id",
-    "identity_verified",
-    "form_data",
-    "consent",
-    "delivery_method",
-    "delivery_address",
-    "time_limit_days",
-    "submitted_at",
-)
-
-
-def _fan_out(
-    session: Session, parent: Case, matter: Any, app: Application, actor: Account | None
-) -> None:
-    """多地联办: one sub-task per other jurisdiction, at the authority of each joint type."""
-    types = matter.joint_authority_types or [matter.authority_type]
-    seen = set()
-    for j_code in app.joint_jurisdictions:
-        j = regions.get_jurisdiction(session, j_code)
-        if j.code in seen:
-            continue
-        seen.add(j.code)
-        for t in types:
-            auth = regions.competent_authority(session, t, "province", j.code, None)
-            sub = Case(
-                **{c: getattr(parent, c) for c in _INHERITED},
-                number=_next_number(session, parent.receiving_city),
-                matter_name=f"{parent.matter_name}（联办：{auth.name}）",
-                mode=Mode.JOINT.value,
-                competent_jurisdiction=auth.jurisdiction_code,
-                competent_city=auth.city_code,
-                authority_id=auth.id,
-                authority_name=auth.name,
-                state=CaseState.SUBMITTED.value,
-                parent=parent,
-            )
-            session.add(sub)
-            session.flush()
-            _record(
-                session,
-                sub,
-                "submit",
-                None,
-                CaseState.SUBMITTED,
-                actor,
-                f"多地联办子任务，主件 {parent.number}",
-            )
-            _forward(session, sub)
-
-
-def _forward(session: Session, case: Case) -> None:
-    payload = {**_snapshot(case), **replica.snapshot_extra(session, case)}
-    if case.subtasks:  # 多地联办: the lead's node keeps a copy of each sub-task
-        payload["subtasks"] = [
-            {**_snapshot(s), **replica.snapshot_extra(session, s)} for s in case.subtasks
-        ]
-    exchange.send(
-        session, MSG_FORWARD, case.receiving_jurisdiction, case.competent_jurisdiction, payload
-    )
-
-
-def submit_online(session: Session, actor: Account, app: Application) -> Case:
-    """全程网办: an applicant applies for a matter of any jurisdiction; the case is forwarded
-    to the competent authority through the outbox."""
-    if not identity.is_applicant(actor):
-        raise PermissionDenied("只有个人或法人账户可以网上申请")
-    if app.mode == Mode.PROXY:
-        raise ValidationFailed(
-            "异地代收代办须到窗口办理",
-            errors=[{"field": "mode", "message": "网上申请请选择全程网办或多地联办"}],
-        )
-    receiving_city = actor.city_code or _first_city(session, actor.jurisdiction_code)
-    return _create(
-        session,
-        app,
-        applicant=actor,
-        applicant_type=actor.role,
-        applicant_name=actor.display_name,
-        applicant_identifier=identity.applicant_identifier(actor),
-        channel="online",
-        receiving_city=receiving_city,
-        clerk=None,
-        identity_verified=True,  # authenticated account
-        uploader=actor,
-    )
-
-
-def _first_city(session: Session, jurisdiction_code: str | None) -> str:
-    cities = regions.list_cities(session, jurisdiction_code)
-    if not cities:
-        raise ValidationFailed("账户未设置所在城市", type="no-home-city")
-    return cities[0].code
-
-
-def submit_at_window(
-    session: Session, clerk: Account, applicant: WindowApplicant, app: Application
-) -> Case:
-    """异地代收代办: a window clerk receives an application in person for a matter of any
-    jurisdiction, checks identity and materials, and forwards it."""
-    identity.require_role(clerk, Role.CLERK)
-    errors = []
-    if not applicant.name.strip():
-        errors.append({"field": "applicant_name", "message": "请填写申请人姓名"})
-    try:
-        if applicant.applicant_type == Role.ENTERPRISE:
-            ident = validate_credit_code(applicant.identifier)
-        elif applicant.applicant_type == Role.RESIDENT:
-            ident = validate_id_number(applicant.identifier)
-        else:
-            errors.append({"field": "applicant_type", "message": "申请人类型无效"})
-            ident = applicant.identifier
-    except ValueError as e:
-        errors.append({"field": "applicant_identifier", "message": str(e)})
-        ident = applicant.identifier
-    if not applicant.identity_verified:
-        errors.append({"field": "identity_verified", "message": "须当面核验申请人身份证件"})
-    if not applicant.materials_checked:
-        errors.append({"field": "materials_checked", "message": "须核对申请材料原件"})
-    if app.mode == Mode.ONLINE:
-        app.mode = Mode.PROXY.value
-    if errors:
-        # Report what is wrong with the application too, so the clerk fixes it all at once.
-        try:
-            _validate_application(session, app)
-        except DomainError as e:
-            errors.extend(e.errors)
-        raise ValidationFailed("申请信息有误", errors=errors)
-    col = Account.id_number if applicant.applicant_type == Role.RESIDENT else Account.credit_code
-    account = session.scalar(select(Account).where(col == ident))
-    if app.phone is None:
-        app.phone = applicant.phone
-    return _create(
-        session,
-        app,
-        applicant=account,
-        applicant_type=applicant.applicant_type,
-        applicant_name=applicant.name.strip(),
-        applicant_identifier=ident,
-        channel="window",
-        receiving_city=clerk.city_code or "",
-        clerk=clerk,
-        identity_verified=True,
-        uploader=clerk,
-    )
-
 
 # --- messages applied at the receiving end ---------------------------------------------
 
@@ -458,7 +49,7 @@ def on_forwarded(session: Session, payload: dict[str, Any], _msg: Any) -> None:
         replica.link_subtasks(session, case, payload["subtasks"])
     if case.handoff != "delivered":
         case.handoff = "delivered"
-        ev = _record(
+        ev = record(
             session,
             case,
             "forwarded",
@@ -497,95 +88,6 @@ def on_status_changed(session: Session, payload: dict[str, Any], _msg: Any) -> N
     if replica.decides_lead_here(case):
         assert case.parent is not None
         _maybe_complete_parent(session, case.parent)
-
-
-# --- reading ---------------------------------------------------------------------
-
-
-def _visible_clause(actor: Account) -> Any:
-    role = Role(actor.role)
-    if role in (Role.RESIDENT, Role.ENTERPRISE):
-        return Case.applicant_id == actor.id
-    if role is Role.OFFICER:
-        return (Case.authority_id == actor.authority_id) & (Case.handoff == "delivered")
-    if role is Role.CLERK:
-        return (Case.channel == "window") & (Case.receiving_city == actor.city_code)
-    if role is Role.SUPERVISOR:
-        return Case.competent_jurisdiction == actor.jurisdiction_code
-    return None
-
-
-def can_see(actor: Account, case: Case) -> bool:
-    role = Role(actor.role)
-    if role in (Role.RESIDENT, Role.ENTERPRISE):
-        return case.applicant_id == actor.id
-    if role is Role.OFFICER:
-        return case.authority_id == actor.authority_id and case.handoff == "delivered"
-    if role is Role.CLERK:
-        return case.channel == "window" and case.receiving_city == actor.city_code
-    if role is Role.SUPERVISOR:
-        return case.competent_jurisdiction == actor.jurisdiction_code
-    return False
-
-
-def get_case(session: Session, actor: Account, case_ref: uuid.UUID | str) -> Case:
-    """A case by id or number, if `actor` may see it (an unseen case is 'not found')."""
-    if isinstance(case_ref, uuid.UUID):
-        case = session.get(Case, case_ref)
-    else:
-        case = session.scalar(select(Case).where(Case.number == case_ref))
-    if case is None or not can_see(actor, case):
-        raise NotFound("办件不存在或无权查看", type="unknown-case")
-    return case
-
-
-def list_cases(
-    session: Session,
-    actor: Account,
-    *,
-    state: str | None = None,
-    deadline_flag: str | None = None,
-    q: str | None = None,
-    limit: int = 200,
-) -> list[Case]:
-    """The cases `actor` may see, newest first; officers see the most urgent first."""
-    clause = _visible_clause(actor)
-    if clause is None:
-        raise PermissionDenied("当前账户无权查看办件")
-    stmt = select(Case).where(clause)
-    if state:
-        stmt = stmt.where(Case.state == state)
-    if deadline_flag:
-        stmt = stmt.where(Case.deadline_flag == deadline_flag)
-    if q:
-        stmt = stmt.where(
-            or_(
-                Case.number.contains(q),
-                Case.matter_name.contains(q),
-                Case.applicant_name.contains(q),
-            )
-        )
-    if actor.role == Role.OFFICER:
-        stmt = stmt.order_by(Case.deadline.is_(None), Case.deadline, Case.submitted_at)
-    else:
-        stmt = stmt.order_by(Case.submitted_at.desc())
-    return list(session.scalars(stmt.limit(limit)))
-
-
-def actor_kind(actor: Account, case: Case) -> Actor | None:
-    """How the state machine sees `actor` on `case` (None: not a party to it)."""
-    if actor.role in (Role.RESIDENT, Role.ENTERPRISE) and case.applicant_id == actor.id:
-        return Actor.APPLICANT
-    if actor.role == Role.OFFICER and actor.authority_id == case.authority_id:
-        return Actor.APPROVER if actor.duty == Duty.APPROVER else Actor.REVIEWER
-    return None
-
-
-def available_actions(actor: Account, case: Case) -> list[Action]:
-    kind = actor_kind(actor, case)
-    if kind is None or (kind is not Actor.APPLICANT and case.handoff != "delivered"):
-        return []
-    return domain.allowed_actions(CaseState(case.state), kind)
 
 
 # --- acting ---------------------------------------------------------------------
@@ -657,7 +159,7 @@ def _transition(
     if target in domain.TERMINAL or target is CaseState.DELIVERED:
         case.closed_at = case.closed_at or now
         case.deadline_flag = "ok"
-    ev = _record(
+    ev = record(
         session,
         case,
         action.value,
