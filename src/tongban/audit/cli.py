@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -13,20 +13,126 @@ app = typer.Typer(help="The tamper-evident audit chain", no_args_is_help=True)
 @app.command("verify")
 def verify(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
+    witnesses: Annotated[
+        bool, typer.Option("--witnesses", help="Also list which peer node cosigned what")
+    ] = False,
 ) -> None:
-    """Check every entry's hash and link and every signed checkpoint. Prints OK with
-    counts, or the first entry that was altered, removed or reordered; exit code 1 then."""
-    from tongban.audit import domain, service
+    """Check every entry's hash and link, every signed checkpoint and every peer node's
+    cosignature of them. Prints OK with counts, or the first entry that was altered,
+    removed or reordered, or the cosigned checkpoint the chain no longer matches; exit
+    code 1 then."""
+    from tongban.audit import domain, service, witness
     from tongban.db import session_factory
 
     with session_factory()() as session:
         report = service.verify(session)
+        cosigned = witness.cosignatures(session) if witnesses else []
+        peers = witness.peers()
         session.rollback()
     if as_json:
-        typer.echo(json.dumps(report.as_dict(), ensure_ascii=False))
+        out = report.as_dict()
+        if witnesses:
+            out["witnesses"] = [
+                {
+                    "seq": c.seq,
+                    "hash": c.hash,
+                    "witness": c.witness,
+                    "kid": c.kid,
+                    "timestamp": c.timestamp,
+                }
+                for c in cosigned
+            ]
+            out["peers"] = sorted(peers)
+        typer.echo(json.dumps(out, ensure_ascii=False))
     else:
         typer.echo(domain.describe(report))
+        if witnesses:
+            _print_witnesses(cosigned, sorted(peers))
     if not report.ok:
+        raise typer.Exit(1)
+
+
+def _print_witnesses(cosigned: list[Any], peers: list[str]) -> None:
+    from datetime import UTC, datetime
+
+    if not peers:
+        typer.echo("witnesses: none — this node has no peer nodes (one node), nothing is witnessed")
+    else:
+        typer.echo("witnesses: " + ", ".join(peers))
+    if not cosigned:
+        typer.echo("no checkpoint has been cosigned by a peer node yet")
+    for c in cosigned:
+        when = datetime.fromtimestamp(c.timestamp, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+        typer.echo(f"  checkpoint {c.seq} {c.hash[:16]}… cosigned by {c.witness} at {when}")
+
+
+@app.command("witness-status")
+def witness_status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
+) -> None:
+    """As a witness: the peer nodes whose checkpoints this node cosigned (the newest per
+    node) and the alarms raised for checkpoints that contradicted what was cosigned
+    before (a rewritten history). Exit code 1 when there is an alarm."""
+    from datetime import UTC, datetime
+
+    from tongban.audit import witness
+    from tongban.db import session_factory
+
+    with session_factory()() as session:
+        origins, alarms = witness.status(session)
+        peers = witness.peers()
+        session.rollback()
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "peers": sorted(peers),
+                    "origins": [
+                        {
+                            "node": o.origin_node,
+                            "cosigned": o.cosigned,
+                            "last_seq": o.last_seq,
+                            "last_hash": o.last_hash,
+                            "last_cosigned_at": o.last_cosigned_at,
+                        }
+                        for o in origins
+                    ],
+                    "alarms": [
+                        {
+                            "node": a.origin_node,
+                            "at": a.at.isoformat(),
+                            "seq": a.seq,
+                            "hash": a.hash,
+                            "known_seq": a.known_seq,
+                            "known_hash": a.known_hash,
+                            "reason": a.reason,
+                            "detail": a.detail,
+                        }
+                        for a in alarms
+                    ],
+                },
+                ensure_ascii=False,
+            )
+        )
+    else:
+        if not peers and not origins:
+            typer.echo("no peer nodes: this node is the only one, there is nothing to witness")
+        for o in origins:
+            when = datetime.fromtimestamp(o.last_cosigned_at, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+            typer.echo(
+                f"{o.origin_node}: {o.cosigned} checkpoint(s) cosigned, last at seq "
+                f"{o.last_seq} {o.last_hash[:16]}… ({when})"
+            )
+        for p in sorted(set(peers) - {o.origin_node for o in origins}):
+            typer.echo(f"{p}: no checkpoint received yet")
+        for a in alarms:
+            typer.echo(
+                f"ALARM {a.at:%Y-%m-%d %H:%M:%S} {a.origin_node} checkpoint at seq {a.seq} "
+                f"{a.hash[:16]}… refused ({a.reason}): {a.detail}"
+            )
+        if not alarms:
+            typer.echo("no alarms")
+    if alarms:
         raise typer.Exit(1)
 
 
@@ -47,6 +153,13 @@ def checkpoint() -> None:
                 typer.echo(f"no new entries since the last checkpoint ({where})")
                 return
             typer.echo(f"checkpoint at seq {cp.seq} hash {cp.hash} signed by {cp.kid} ({cp.alg})")
+            from tongban.audit import witness
+
+            peers = witness.peers()
+            if peers:
+                typer.echo("sent to witnesses: " + ", ".join(sorted(peers)))
+            else:
+                typer.echo("no peer nodes: nothing to witness (one node)")
     except service.ChainBroken as exc:
         typer.echo(f"refusing to sign: {exc}", err=True)
         raise typer.Exit(1) from None

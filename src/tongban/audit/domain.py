@@ -208,6 +208,8 @@ class Problem(StrEnum):
     CHECKPOINT_MISMATCH = "checkpoint mismatch"
     TRUNCATED = "truncated"
     HEAD_MISMATCH = "head mismatch"
+    COSIGNED_MISMATCH = "cosigned checkpoint mismatch"
+    COSIGNATURE_INVALID = "cosignature invalid"
 
 
 @dataclass(frozen=True)
@@ -236,6 +238,9 @@ class Report:
     last_hash: str = GENESIS
     last_checkpoint: int | None = None
     finding: Finding | None = None
+    cosignatures: int = 0
+    #: The highest seq whose cosignature(s) verified against the chain.
+    last_cosigned: int | None = None
     algs: set[str] = field(default_factory=set)
 
     @property
@@ -251,6 +256,8 @@ class Report:
             "last_hash": self.last_hash,
             "last_checkpoint": self.last_checkpoint,
             "hash_algs": sorted(self.algs),
+            "cosignatures": self.cosignatures,
+            "last_cosigned": self.last_cosigned,
         }
         if self.finding is not None:
             out["problem"] = str(self.finding.problem)
@@ -298,6 +305,8 @@ def verify_chain(
     head: Head | None = None,
     *,
     start: tuple[int, str] = (0, GENESIS),
+    cosignatures: Iterable[Cosignature] = (),
+    check_cosignature: CosignatureCheck | None = None,
 ) -> Report:
     """Walk `entries` (in seq order, streamed) and the checkpoints; return the counts and
     the first problem found, in seq order.
@@ -309,7 +318,12 @@ def verify_chain(
     reaching it (truncated). With `head`: the chain ends exactly at the head row
     (shorter: truncated; different hash or rows past it: head mismatch). `start` (seq,
     hash) verifies only the part after a known-good point (the entries fed then begin at
-    seq + 1)."""
+    seq + 1).
+
+    Per cosignature (a peer node's witness of this chain at a seq): the chain's hash at
+    its seq equals the hash the witness cosigned (else cosigned checkpoint mismatch: the
+    history under it was rewritten, even when the node's own checkpoints were re-signed)
+    and its signature verifies (cosignature invalid)."""
     cps = sorted(checkpoints, key=lambda c: c.seq)
     report = Report(checkpoints=len(cps))
     by_seq: dict[int, list[Checkpoint]] = {}
@@ -320,6 +334,11 @@ def verify_chain(
         if cp.seq < 1:
             report.finding = Finding(Problem.CHECKPOINT_MISMATCH, cp.seq, "checkpoint before seq 1")
             return report
+    cos = sorted(cosignatures, key=lambda c: (c.seq, c.witness))
+    report.cosignatures = len(cos)
+    cos_by_seq: dict[int, list[Cosignature]] = {}
+    for cs in cos:
+        cos_by_seq.setdefault(cs.seq, []).append(cs)
 
     expected = start[0] + 1
     prev = start[1]
@@ -359,13 +378,40 @@ def verify_chain(
                 )
                 return report
             report.last_checkpoint = expected
+        for cs in cos_by_seq.get(expected, ()):
+            when = datetime.fromtimestamp(cs.timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            if cs.hash != entry.hash:
+                report.finding = Finding(
+                    Problem.COSIGNED_MISMATCH,
+                    expected,
+                    f"the chain at the checkpoint of seq {expected} is not what witness "
+                    f"{cs.witness} cosigned at {when} (root {cs.hash[:16]}…): history rewritten",
+                )
+                return report
+            if check_cosignature is None or not _safe_check(check_cosignature, cs):
+                report.finding = Finding(
+                    Problem.COSIGNATURE_INVALID,
+                    expected,
+                    f"cosignature of witness {cs.witness} (key {cs.kid}) does not verify",
+                )
+                return report
+            report.last_cosigned = expected
         prev = entry.hash
         report.entries += 1
         report.last_seq = expected
         report.last_hash = entry.hash
         expected += 1
 
+    beyond_cs = [cs for cs in cos if cs.seq > report.last_seq]
     beyond = [cp for cp in cps if cp.seq > report.last_seq]
+    if beyond_cs and not beyond:
+        cs = beyond_cs[-1]
+        report.finding = Finding(
+            Problem.TRUNCATED,
+            report.last_seq + 1,
+            f"chain ends at {report.last_seq}, witness {cs.witness} cosigned {cs.seq}",
+        )
+        return report
     if beyond:
         cp = beyond[-1]
         report.finding = Finding(
@@ -392,9 +438,9 @@ def verify_chain(
     return report
 
 
-def _safe_check(check: SignatureCheck, cp: Checkpoint) -> bool:
+def _safe_check(check: Callable[[Any], bool], item: Any) -> bool:
     try:
-        return bool(check(cp))
+        return bool(check(item))
     except Exception:  # noqa: BLE001 - a malformed signature is simply invalid
         return False
 
@@ -403,9 +449,180 @@ def describe(report: Report) -> str:
     """One line for people: OK with counts, or the first problem."""
     if report.finding is None:
         cp = f", last checkpoint at {report.last_checkpoint}" if report.last_checkpoint else ""
+        if report.cosignatures:
+            cp += (
+                f", {report.cosignatures} cosignature(s) by peer nodes"
+                f" (last cosigned at {report.last_cosigned})"
+            )
         return (
             f"OK: {report.entries} entries, {report.checkpoints} checkpoint(s){cp}; "
             f"head {report.last_seq} {report.last_hash[:16]}…"
         )
     f = report.finding
     return f"FAILED: entry {f.seq}: {f.problem} ({f.detail}); {report.entries} entries verified before it"
+
+
+# ---------------------------------------------------------------------------------------
+# Witnessing: checkpoints as C2SP notes, cosignatures, consistency of a hash chain
+#
+# A peer node (a witness) keeps the last (size, head hash) it cosigned for each origin.
+# The chain is a hash chain, not a Merkle tree: the proof that a new head extends the
+# old one is the entries between the two sizes; the witness recomputes the chain from
+# the head it holds (docs/audit.md, "Witnessing by peer nodes").
+
+#: First line of the message a witness signs (c2sp.org/tlog-cosignature).
+COSIGNATURE_HEADER = "cosignature/v1"
+#: C2SP signed-note signature types: Ed25519 cosignature/v1 is 0x04; SM2 has no
+#: registered type, tongban uses 0xff with the same key-hash construction.
+_NOTE_SIG_TYPE = {"EdDSA": b"\x04", "SM2": b"\xff"}
+
+
+def origin_of(node_id: str) -> str:
+    """The log origin of a node's chain (first line of its checkpoint notes)."""
+    return f"tongban.{node_id}/audit"
+
+
+def witness_name(node_id: str) -> str:
+    """The name a node cosigns under."""
+    return f"tongban.{node_id}/witness"
+
+
+def checkpoint_note(origin: str, size: int, hash_hex: str) -> str:
+    """The body of a checkpoint in the c2sp.org/tlog-checkpoint shape: origin, tree size
+    (the chain's last seq) and root hash (the chain's head hash), base64, one per line."""
+    root = base64.b64encode(bytes.fromhex(hash_hex)).decode("ascii")
+    return f"{origin}\n{int(size)}\n{root}\n"
+
+
+def cosignature_message(note: str, timestamp: int) -> bytes:
+    """What a witness signs (c2sp.org/tlog-cosignature): a header, the time in seconds
+    since the epoch, then the checkpoint note."""
+    return f"{COSIGNATURE_HEADER}\ntime {int(timestamp)}\n{note}".encode()
+
+
+def note_key_hash(name: str, alg: str, public_raw: bytes) -> bytes:
+    """The 4-byte key id of a signed-note signature line: the first bytes of
+    SHA-256(name || 0x0A || type || public key)."""
+    sig_type = _NOTE_SIG_TYPE.get(alg, b"\xff")
+    return digest("sha-256", name.encode() + b"\n" + sig_type + public_raw)[:4]
+
+
+def cosignature_line(name: str, key_hash: bytes, timestamp: int, signature: bytes) -> str:
+    """A signed-note signature line carrying a cosignature: ``— name base64(key id ||
+    timestamp (8 bytes, big-endian) || signature)``."""
+    blob = key_hash + int(timestamp).to_bytes(8, "big") + signature
+    return f"\u2014 {name} {base64.b64encode(blob).decode('ascii')}\n"
+
+
+@dataclass(frozen=True)
+class Cosignature:
+    """A witness's statement that it saw the chain of this node at (seq, hash)."""
+
+    seq: int
+    hash: str
+    witness: str  # node id of the witness
+    kid: str
+    alg: str
+    timestamp: int  # seconds since the epoch
+    signature: str  # base64url
+
+
+#: Checks a cosignature's signature; the service binds it to the witnesses' audit keys.
+CosignatureCheck = Callable[[Cosignature], bool]
+
+
+class Verdict(StrEnum):
+    """What a witness makes of a new checkpoint of an origin."""
+
+    FIRST = "first"  # nothing seen before for this origin: accepted as is
+    CONSISTENT = "consistent"  # extends the head cosigned before
+    SAME = "same"  # the head cosigned before, again
+    INCONSISTENT = "inconsistent"  # contradicts what was cosigned: an alarm, no cosignature
+    NEED_EARLIER = "need-earlier"  # the proof starts past what this witness holds
+    STALE = "stale"  # older than what was cosigned, and not held: nothing to check
+
+
+@dataclass(frozen=True)
+class Consistency:
+    verdict: Verdict
+    detail: str = ""
+
+
+def check_consistency(
+    known: tuple[int, str] | None,
+    seq: int,
+    hash_: str,
+    proof_from: int,
+    proof: Iterable[Entry],
+    held: Callable[[int], str | None] = lambda seq: None,
+) -> Consistency:
+    """Whether the checkpoint (seq, hash_) is consistent with `known`, the last (seq,
+    hash) this witness cosigned for the origin (None: never).
+
+    `proof` holds the origin's entries proof_from+1..seq; the witness recomputes the
+    chain from its own known hash over the entries after its known seq (the earlier ones
+    are skipped) and needs to arrive at `hash_`. `held(seq)` is the hash of an older
+    checkpoint this witness cosigned at that seq, if any (for a checkpoint older than
+    `known`)."""
+    if known is None:
+        return Consistency(Verdict.FIRST)
+    k_seq, k_hash = known
+    if seq < k_seq:
+        older = held(seq)
+        if older is None:
+            return Consistency(Verdict.STALE, f"older than the cosigned size {k_seq}")
+        if older != hash_:
+            return Consistency(
+                Verdict.INCONSISTENT,
+                f"size {seq} was cosigned with root {older[:16]}…, now {hash_[:16]}…",
+            )
+        return Consistency(Verdict.SAME)
+    if seq == k_seq:
+        if hash_ != k_hash:
+            return Consistency(
+                Verdict.INCONSISTENT,
+                f"size {seq} was cosigned with root {k_hash[:16]}…, now {hash_[:16]}…",
+            )
+        return Consistency(Verdict.SAME)
+    if proof_from > k_seq:
+        return Consistency(
+            Verdict.NEED_EARLIER, f"proof starts at {proof_from}, cosigned size is {k_seq}"
+        )
+    running = k_hash
+    expected = k_seq + 1
+    for entry in proof:
+        if entry.seq <= k_seq:
+            continue
+        if entry.seq != expected:
+            return Consistency(
+                Verdict.INCONSISTENT, f"proof entry {expected} missing (got {entry.seq})"
+            )
+        if entry.prev_hash != running or recompute(entry, running) != entry.hash:
+            return Consistency(
+                Verdict.INCONSISTENT,
+                f"entry {entry.seq} does not extend the chain cosigned at size {k_seq}"
+                if expected == k_seq + 1
+                else f"entry {entry.seq} does not link to entry {entry.seq - 1}",
+            )
+        running = entry.hash
+        if expected == seq:
+            break
+        expected += 1
+    else:
+        return Consistency(Verdict.INCONSISTENT, f"proof ends before size {seq}")
+    if running != hash_:
+        return Consistency(Verdict.INCONSISTENT, f"the proof does not end at root {hash_[:16]}…")
+    return Consistency(Verdict.CONSISTENT)
+
+
+def is_witness_traffic(entry: Entry) -> bool:
+    """An entry recording a witnessing message (sent or applied): the checkpoint job does
+    not sign a checkpoint for those alone, or two nodes would witness each other's
+    witnessing forever."""
+    if entry.kind not in ("message.sent", "message.applied"):
+        return False
+    try:
+        body = json.loads(entry.body)
+    except ValueError:
+        return False
+    return isinstance(body, dict) and str(body.get("type", "")).startswith("audit.")

@@ -1,13 +1,16 @@
-"""ORM tables of this context: the chain's entries, its head and its signed checkpoints."""
+"""ORM tables of this context: the chain's entries, its head and its signed checkpoints;
+the cosignatures peer nodes gave them; and, as a witness, the checkpoints of other nodes
+this node cosigned and the alarms it raised."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Integer, String, Text
+from sqlalchemy import BigInteger, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tongban.db import Base, UTCDateTime, utcnow
+from tongban.db import Base, UTCDateTime, new_id, utcnow
 
 
 class AuditEntry(Base):
@@ -56,3 +59,61 @@ class AuditCheckpoint(Base):
     alg: Mapped[str] = mapped_column(String(10))
     #: base64url signature over domain.checkpoint_statement(node_id, seq, hash, at)
     signature: Mapped[str] = mapped_column(Text)
+
+
+class AuditCosignature(Base):
+    """A peer node's cosignature of one of this node's checkpoints (c2sp.org/tlog-
+    cosignature): "witness W saw this chain at (seq, hash) at `timestamp`". Kept next to
+    the checkpoint; `verify` checks it against the chain, not against the checkpoint row,
+    so re-signing rewritten checkpoints does not hide a rewrite."""
+
+    __tablename__ = "audit_cosignature"
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    witness: Mapped[str] = mapped_column(String(40), primary_key=True)  # node id
+    hash: Mapped[str] = mapped_column(String(64))
+    kid: Mapped[str] = mapped_column(String(64))
+    alg: Mapped[str] = mapped_column(String(10))
+    #: seconds since the epoch, as signed
+    timestamp: Mapped[int] = mapped_column(BigInteger)
+    #: base64url signature over domain.cosignature_message(note, timestamp)
+    signature: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WitnessedCheckpoint(Base):
+    """A checkpoint of another node that this node, as a witness, checked and cosigned.
+    The newest per origin is the head every later checkpoint of it must extend."""
+
+    __tablename__ = "audit_witnessed"
+    origin_node: Mapped[str] = mapped_column(String(40), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[str] = mapped_column(String(64))
+    #: The origin's own signed checkpoint (time, key, signature), as received.
+    checkpoint_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    kid: Mapped[str] = mapped_column(String(64))
+    alg: Mapped[str] = mapped_column(String(10))
+    signature: Mapped[str] = mapped_column(Text)
+    #: Our cosignature.
+    timestamp: Mapped[int] = mapped_column(BigInteger)
+    cosigner_kid: Mapped[str] = mapped_column(String(64))
+    cosignature: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WitnessAlarm(Base):
+    """A checkpoint of another node that contradicts what this node cosigned before (its
+    history was rewritten) or whose signature does not verify: not cosigned."""
+
+    __tablename__ = "audit_witness_alarm"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    origin_node: Mapped[str] = mapped_column(String(40), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+    #: The head this witness held for the origin when it refused (None: none).
+    known_seq: Mapped[int | None] = mapped_column(BigInteger)
+    known_hash: Mapped[str | None] = mapped_column(String(64))
+    #: inconsistent | bad-signature
+    reason: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[str] = mapped_column(Text)
+    message_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)

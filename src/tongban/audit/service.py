@@ -132,7 +132,18 @@ def verify(session: Session, batch: int = BATCH) -> domain.Report:
         upto = int(row.seq)
         head_now = domain.Head(int(row.seq), row.hash, None if stray is None else int(stray))
     entries = iter_entries(session, 0, upto, batch)
-    return domain.verify_chain(entries, cps, signature_check(session), head_now)
+    from tongban.audit import witness
+    from tongban.exchange import service as exchange
+
+    node_id = exchange.current_settings().node_id
+    return domain.verify_chain(
+        entries,
+        cps,
+        signature_check(session),
+        head_now,
+        cosignatures=witness.cosignatures(session),
+        check_cosignature=witness.cosignature_check(session, node_id),
+    )
 
 
 def last_checkpoint(session: Session) -> AuditCheckpoint | None:
@@ -147,10 +158,13 @@ def checkpoint(
 ) -> AuditCheckpoint | None:
     """Sign a checkpoint of the current head with this node's audit key, when there are
     entries the last checkpoint does not cover (and, with `min_interval`, when the last
-    one is at least that many seconds old); None otherwise.
+    one is at least that many seconds old); None otherwise. With `min_interval` (the
+    periodic job), entries that only record witnessing messages do not call for a new
+    checkpoint, or two nodes would witness each other's witnessing forever.
 
     Before signing it re-verifies the entries since the last checkpoint: a node never
-    vouches for a chain it cannot verify (raises ChainBroken then)."""
+    vouches for a chain it cannot verify (raises ChainBroken then). The checkpoint is
+    then queued for the peer nodes to witness (witness.publish; none on one node)."""
     h = AuditHead.__table__
     row = session.execute(
         select(h.c.seq, h.c.hash).where(h.c.id == hook.HEAD_ID).with_for_update()
@@ -177,6 +191,10 @@ def checkpoint(
     )
     if report.finding is not None:
         raise ChainBroken(report)
+    if min_interval is not None and all(
+        domain.is_witness_traffic(e) for e in iter_entries(session, start[0], int(row.seq))
+    ):
+        return None
     key, key_row = keys.signing_key(session, "audit", node_id)
     statement = domain.checkpoint_statement(node_id, int(row.seq), row.hash, now)
     cp = AuditCheckpoint(
@@ -190,6 +208,9 @@ def checkpoint(
     )
     session.add(cp)
     session.flush()
+    from tongban.audit import witness
+
+    witness.publish(session, cp)
     return cp
 
 
