@@ -26,6 +26,7 @@ from tongban.licences.schemas import (
     VerifyRequest,
     VerifyResult,
 )
+from tongban.types import NonNegInt32
 from tongban.web.deps import CurrentUser, SessionDep
 
 router = APIRouter(prefix="/api/v1", tags=["licences"])
@@ -198,7 +199,7 @@ def status_lists(session: SessionDep) -> object:
     response_class=Response,
     responses={200: {"content": {STATUSLIST_JWT: {}}}},
 )
-def status_list(jurisdiction_code: str, list_no: int, session: SessionDep) -> Response:
+def status_list(jurisdiction_code: str, list_no: NonNegInt32, session: SessionDep) -> Response:
     """A Token Status List (`statuslist+jwt`, 2 bits per licence, ZLIB-compressed): one
     of this node's, or one received from the node that publishes it, as received."""
     if not jurisdiction_code.isdigit():

@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tongban.types import SaneDatetime
+
 #: Largest presentation accepted for verification (a licence is ~2 KB).
 MAX_PRESENTATION = 64 * 1024
 
@@ -38,8 +40,8 @@ class LicenceIssue(BaseModel):
     holder_name: str = Field(max_length=120)
     holder_type: str | None = Field(default=None, description="resident or enterprise")
     claims: dict[str, Any] = Field(default_factory=dict)
-    valid_from: datetime | None = None
-    valid_until: datetime | None = None
+    valid_from: SaneDatetime | None = None
+    valid_until: SaneDatetime | None = None
 
 
 class StatusChange(BaseModel):

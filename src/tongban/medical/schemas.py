@@ -8,6 +8,8 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tongban.types import Fen, NonNegInt32, SaneDate
+
 _CODE = r"^[A-Za-z0-9_.-]{1,40}$"
 
 
@@ -32,11 +34,11 @@ class FilingPublic(BaseModel):
 
 
 class FilingCreate(BaseModel):
-    type: str
-    valid_from: date
-    valid_to: date | None = None
-    target_city: str | None = None
-    target_jurisdiction: str | None = None
+    type: str = Field(max_length=20)
+    valid_from: SaneDate
+    valid_to: SaneDate | None = None
+    target_city: str | None = Field(default=None, max_length=6)
+    target_jurisdiction: str | None = Field(default=None, max_length=6)
 
 
 class EligibilityPublic(BaseModel):
@@ -155,19 +157,19 @@ class ReverseRequest(BaseModel):
 
 class ReconciliationDetail(BaseModel):
     txn_id: str = Field(min_length=1, max_length=40)
-    total: int
-    fund: int
-    account: int
-    cash: int
+    total: Fen
+    fund: Fen
+    account: Fen
+    cash: Fen
 
 
 class ReconciliationRequest(BaseModel):
-    day: date
-    count: int = Field(ge=0)
-    total: int
-    fund: int
-    account: int
-    cash: int
+    day: SaneDate
+    count: NonNegInt32
+    total: Fen
+    fund: Fen
+    account: Fen
+    cash: Fen
     details: list[ReconciliationDetail] | None = Field(default=None, max_length=100_000)
 
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from decimal import Decimal, InvalidOperation
-from typing import Any
+from decimal import Decimal
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from pydantic import Field
 from starlette.datastructures import FormData
 
 from tongban.calendar.service import local_date
@@ -21,6 +22,7 @@ from tongban.identity.models import Account
 from tongban.medical import clearing_service as cs
 from tongban.medical import domain, exports, service, settlement
 from tongban.regions import service as regions
+from tongban.types import Yuan, parse_form_value
 from tongban.web.deps import CsrfChecked, CurrentUser, FormDep, SessionDep
 from tongban.web.pages import form_error, render
 
@@ -59,17 +61,26 @@ def _page(
     return render(request, name, user, status_code=status_code, **ctx)
 
 
+#: Largest quantity of one fee item (the API's bound too).
+MAX_QUANTITY = 100_000
+Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
+
+
 def _fen(value: str) -> int:
     """A price typed in yuan ("12.5", "12.50") → fen, exactly; more than two decimals is
-    refused rather than rounded."""
+    refused rather than rounded, and so are NaN, infinities and absurd sizes."""
     try:
-        d = Decimal(value)
-    except InvalidOperation:
-        raise ValueError("单价格式无效") from None
-    fen = d * 100
-    if fen != fen.to_integral_value() or fen < 0:
-        raise ValueError("单价须为非负数，最多两位小数")
-    return int(fen)
+        yuan: Decimal = parse_form_value(Yuan, value)
+    except ValueError as e:
+        raise ValueError(f"单价{e}（须为非负数，最多两位小数）") from None
+    return int(yuan * 100)
+
+
+def _quantity(value: str) -> int:
+    try:
+        return int(parse_form_value(Quantity, value))
+    except ValueError:
+        raise ValueError(f"数量须为 1 至 {MAX_QUANTITY} 的整数") from None
 
 
 def _status(e: DomainError) -> int:
@@ -79,29 +90,42 @@ def _status(e: DomainError) -> int:
 # --- the counter -------------------------------------------------------------------
 
 
-@router.get("/medical/counter")
-def counter(
-    request: Request, session: SessionDep, user: CurrentUser, id_number: str = ""
+def _counter_page(
+    request: Request, session: Any, user: Account, id_number: str, status_code: int = 200
 ) -> Response:
     inst = service.institution_of(session, user)
     elig, message = None, None
-    if id_number.strip():
+    if id_number:
         try:
-            elig = service.eligibility(session, user, id_number.strip())
+            elig = service.eligibility(session, user, id_number)
         except DomainError as e:
-            message = e.detail
+            form_error(session)
+            message, status_code = e.detail, _status(e)
     return _page(
         request,
         "medical/counter.html",
         user,
+        status_code=status_code,
         institution=inst,
         elig=elig,
         message=message,
-        id_number=id_number.strip(),
+        id_number=id_number,
         names=_names(session),
         suggested_visit_no=f"MZ{local_date(utcnow()):%Y%m%d}{secrets.randbelow(10**6):06d}",
         today=settlement.list_settlements(session, user),
     )
+
+
+@router.get("/medical/counter")
+def counter(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    return _counter_page(request, session, user, "")
+
+
+@router.post("/medical/counter", dependencies=[CsrfChecked])
+def lookup(request: Request, session: SessionDep, user: CurrentUser, form: FormDep) -> Response:
+    """The patient's eligibility. The ID number travels in the POST body, never in a URL
+    (URLs end up in access logs, browser history and Referer headers)."""
+    return _counter_page(request, session, user, _text(form, "id_number"))
 
 
 @router.post("/medical/counter/visits", dependencies=[CsrfChecked])
@@ -185,9 +209,9 @@ def upload_items(
             continue
         rows.append({"code": code, "quantity": qty, "price": price})
         try:
-            items.append(service.ItemInput(code, int(qty), _fen(price)))
+            items.append(service.ItemInput(code, _quantity(qty), _fen(price)))
         except ValueError as e:
-            message = f"第 {len(rows)} 行：{e if '单价' in str(e) else '数量须为整数'}"
+            message = f"第 {len(rows)} 行：{e}"
     try:
         if message:
             raise DomainError(message, status=422)

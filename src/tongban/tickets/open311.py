@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from tongban.errors import DomainError, ValidationFailed
 from tongban.tickets.service import open311 as svc
+from tongban.types import Latitude, Longitude, SaneDatetime, parse_form_value
 from tongban.web.deps import SessionDep
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
@@ -103,16 +104,19 @@ def _when(value: str | None, name: str) -> datetime | None:
         raise ValidationFailed(f"{name} is not a w3 date-time: {value}") from None
     if moment.tzinfo is None:
         raise ValidationFailed(f"{name} must carry a timezone")
-    return moment
+    try:
+        return parse_form_value(SaneDatetime, moment.isoformat())  # type: ignore[no-any-return]
+    except ValueError:
+        raise ValidationFailed(f"{name} is out of range: {value}") from None
 
 
 def _float(value: Any, name: str) -> float | None:
     if value in (None, ""):
         return None
     try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ValidationFailed(f"{name} is not a number") from None
+        return float(parse_form_value(Latitude if name == "lat" else Longitude, str(value)))
+    except ValueError:
+        raise ValidationFailed(f"{name} is not a valid coordinate: {value}") from None
 
 
 # --- endpoints ------------------------------------------------------------------------

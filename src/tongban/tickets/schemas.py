@@ -7,6 +7,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tongban.types import Latitude, Longitude
+
 
 class CategoryPublic(BaseModel):
     code: str
@@ -21,8 +23,8 @@ class ReportCreate(BaseModel):
     category_code: str = Field(min_length=1, max_length=40)
     urgency: str = Field(min_length=1, max_length=20)
     description: str = Field(min_length=1, max_length=2000)
-    lat: float | None = Field(default=None, ge=-90, le=90)
-    lon: float | None = Field(default=None, ge=-180, le=180)
+    lat: Latitude | None = None
+    lon: Longitude | None = None
     address: str = Field(default="", max_length=200)
     city_code: str | None = Field(default=None, max_length=6)
     reporter_name: str | None = Field(default=None, max_length=80)
@@ -33,10 +35,10 @@ class ReportCreate(BaseModel):
 
 
 class RouteQuery(BaseModel):
-    category_code: str
-    lat: float | None = None
-    lon: float | None = None
-    city_code: str | None = None
+    category_code: str = Field(min_length=1, max_length=40)
+    lat: Latitude | None = None
+    lon: Longitude | None = None
+    city_code: str | None = Field(default=None, max_length=6)
 
 
 class RoutePublic(BaseModel):

@@ -21,6 +21,7 @@ from tongban.regions import service as regions
 from tongban.tickets import domain, service
 from tongban.tickets.models import WorkOrder
 from tongban.tickets.service import supervision
+from tongban.types import Latitude, Longitude, parse_form_value
 from tongban.web.deps import CsrfChecked, CurrentUser, FormDep, SessionDep
 from tongban.web.pages import form_error, render
 
@@ -67,10 +68,12 @@ def _float(form: FormData, name: str) -> float | None:
     if not raw:
         return None
     try:
-        return float(raw)
+        return float(parse_form_value(Latitude if name == "lat" else Longitude, raw))
     except ValueError:
+        bounds = "-90 至 90" if name == "lat" else "-180 至 180"
         raise ValidationFailed(
-            "经纬度须为数字", errors=[{"field": name, "message": "请填写数字，如 31.2304"}]
+            "经纬度须为有效数字",
+            errors=[{"field": name, "message": f"请填写 {bounds} 之间的数字，如 31.2304"}],
         ) from None
 
 

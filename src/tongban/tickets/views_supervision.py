@@ -19,6 +19,7 @@ from tongban.regions import service as regions
 from tongban.tickets.service import figures as figures_service
 from tongban.tickets.service import majortasks, supervision
 from tongban.tickets.views import _detail, _field_errors, _status, _text, _uuid, labels
+from tongban.types import Int32, SaneDate, parse_form_value
 from tongban.web.deps import CsrfChecked, CurrentUser, FormDep, SessionDep
 from tongban.web.pages import form_error, render
 
@@ -26,8 +27,10 @@ router = APIRouter(include_in_schema=False)
 
 
 def _int(form: FormData, name: str, message: str) -> int:
+    """A whole number typed on a page; anything beyond 32 bits is refused here (the
+    services check the real range, e.g. 0..100 for a percentage)."""
     try:
-        return int(_text(form, name))
+        return int(parse_form_value(Int32, _text(form, name)))
     except ValueError:
         raise ValidationFailed(message, errors=[{"field": name, "message": message}]) from None
 
@@ -188,7 +191,7 @@ def _milestones(form: FormData) -> list[tuple[str, date]]:
         if not title.strip() and not due.strip():
             continue
         try:
-            out.append((title, date.fromisoformat(due)))
+            out.append((title, parse_form_value(SaneDate, due)))
         except ValueError:
             raise ValidationFailed(
                 "节点日期格式有误",

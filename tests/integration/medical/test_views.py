@@ -44,7 +44,13 @@ def test_counter_register_items_presettle_settle_receipt_reverse(client, session
     person = make_insured(session, "340100", balance=20_000)
     make_filing(session, person, "310000")
     login(client, staff)
-    page = client.get("/medical/counter", params={"id_number": person.id_number})
+    page = client.post(
+        "/medical/counter",
+        data={
+            "csrf_token": csrf_of(client.get("/medical/counter").text),
+            "id_number": person.id_number,
+        },
+    )
     assert page.status_code == 200
     assert "可直接结算" in page.text and "个人账户余额" in page.text and "200.00" in page.text
     assert "/medical/counter" in client.get("/").text  # nav link for hospital staff
@@ -98,7 +104,7 @@ def test_counter_register_items_presettle_settle_receipt_reverse(client, session
     )
     assert r2.headers["location"] == receipt_url
     receipt = client.get(receipt_url)
-    assert "异地就医门诊结算单" in receipt.text and "window.print()" in receipt.text
+    assert "异地就医门诊结算单" in receipt.text and "data-print" in receipt.text
     assert "56.00" in receipt.text
     s = session.scalar(select(Settlement))
     assert (s.total, s.fund, s.account, s.cash) == (5_600, 0, 5_600, 0)
@@ -117,7 +123,13 @@ def test_counter_refuses_registration_without_filing(client, session):
     staff = make_hospital_staff(session, make_institution(session, "310000"))
     person = make_insured(session, "340100")
     login(client, staff)
-    page = client.get("/medical/counter", params={"id_number": person.id_number})
+    page = client.post(
+        "/medical/counter",
+        data={
+            "csrf_token": csrf_of(client.get("/medical/counter").text),
+            "id_number": person.id_number,
+        },
+    )
     assert "不可直接结算" in page.text and "登记就诊" not in page.text
     r = client.post(
         "/medical/counter/visits",

@@ -8,6 +8,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, load_only, selectinload
@@ -129,10 +130,45 @@ class PostedRequest:
     media_url: str | None = None
 
 
+#: Longest value of each posted field: the columns it is stored in (reporter_name holds
+#: first and last name together), so a long value is refused, not cut or failed in SQL.
+FIELD_LENGTHS = {
+    "jurisdiction_id": 6,
+    "service_code": 40,
+    "address_string": 200,
+    "description": 2000,
+    "email": 120,
+    "phone": 20,
+    "first_name": 40,
+    "last_name": 39,
+    "device_id": 80,
+    "account_id": 80,
+    "media_url": 500,
+}
+ATTRIBUTE_LENGTH = 40
+
+
+def check_fields(req: PostedRequest) -> None:
+    """Every posted field within its declared length; media_url an absolute http(s) URL
+    (a `javascript:` or `data:` URL would run in whoever opens the link)."""
+    for name, limit in FIELD_LENGTHS.items():
+        value = getattr(req, name, None)
+        if isinstance(value, str) and len(value) > limit:
+            raise ValidationFailed(f"{name} is longer than {limit} characters（{name} 过长）")
+    for key, value in req.attributes.items():
+        if len(key) > ATTRIBUTE_LENGTH or len(value) > ATTRIBUTE_LENGTH:
+            raise ValidationFailed(f"attribute[{key[:40]}] is too long（属性值过长）")
+    if req.media_url is not None:
+        parts = urlsplit(req.media_url)
+        if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+            raise ValidationFailed("media_url must be an http or https URL（须为 http(s) 地址）")
+
+
 def create_request(
     session: Session, client: Open311Client, req: PostedRequest
 ) -> tuple[WorkOrder, str]:
     """POST requests: a work order through the open311 channel; returns it and its token."""
+    check_fields(req)
     city = check_jurisdiction(session, req.jurisdiction_id)
     t = common.taxonomy()
     category = t.category(req.service_code)

@@ -47,3 +47,43 @@ document.addEventListener("submit", function (e) {
     });
   });
 })();
+
+// Behaviour that used to sit in inline handlers: the Content-Security-Policy runs scripts
+// only from this file, so pages mark elements with data-* attributes instead.
+document.addEventListener("click", function (e) {
+  var el = e.target.closest ? e.target.closest("[data-print],[data-back],[data-uncheck]") : null;
+  if (!el) { return; }
+  if (el.hasAttribute("data-print")) { window.print(); }
+  if (el.hasAttribute("data-back") && window.history.length > 1) {
+    e.preventDefault(); window.history.back();
+  }
+  if (el.hasAttribute("data-uncheck")) {
+    var form = el.form || document;
+    form.querySelectorAll("input[name='" + el.getAttribute("data-uncheck") + "']")
+      .forEach(function (r) { r.checked = false; });
+  }
+});
+
+document.addEventListener("DOMContentLoaded", function () {
+  // Work-order report: fill latitude/longitude from the device's position.
+  var locate = document.getElementById("locate");
+  if (locate && navigator.geolocation) {
+    locate.hidden = false;
+    locate.addEventListener("click", function () {
+      navigator.geolocation.getCurrentPosition(function (p) {
+        document.getElementById("lat").value = p.coords.latitude.toFixed(6);
+        document.getElementById("lon").value = p.coords.longitude.toFixed(6);
+      }, function () { window.alert("无法获取当前位置，请手动填写"); });
+    });
+  }
+  // Licence presentation: copy the presentation text.
+  var copy = document.getElementById("copy-presentation");
+  if (copy) {
+    copy.addEventListener("click", function () {
+      var t = document.getElementById("presentation-text");
+      t.select();
+      if (navigator.clipboard) { navigator.clipboard.writeText(t.value); } else { document.execCommand("copy"); }
+      copy.textContent = "已复制";
+    });
+  }
+});
