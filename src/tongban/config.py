@@ -24,9 +24,6 @@ class Settings(BaseSettings):
     upload_dir: Path = Path("var/uploads")
     #: Largest upload accepted, in bytes.
     max_upload_bytes: int = 10 * 1024 * 1024
-    #: Largest request body accepted, in bytes (413 above it); always kept above
-    #: `max_upload_bytes` (raised to it plus 1 MiB), so a full upload and its form fit.
-    max_body_bytes: int = 32 * 1024 * 1024
     #: The node this process runs as; the embedded default serves every jurisdiction.
     node_id: str = "local"
     #: Jurisdiction codes this node serves, comma-separated; "*" serves them all.
@@ -37,9 +34,20 @@ class Settings(BaseSettings):
     worker_interval: float = 1.0
     #: Cookies only over HTTPS (set in production behind TLS).
     secure_cookies: bool = False
-    #: Failed logins before an account is locked for `login_lock_minutes`.
-    login_max_failures: int = 5
-    login_lock_minutes: int = 15
+    #: Sign-in throttling, never a lock of the account: failures are counted per
+    #: (username, client) and per client; past the free failures each further one makes
+    #: that pair (or that client) wait `login_delay_seconds`, doubling up to
+    #: `login_max_delay_seconds` (429 with Retry-After). Counts restart after
+    #: `login_window_minutes` without a failure.
+    login_free_failures: int = Field(default=5, ge=1)
+    login_client_free_failures: int = Field(default=30, ge=1)
+    login_delay_seconds: float = Field(default=2.0, gt=0)
+    login_max_delay_seconds: float = Field(default=900.0, gt=0)
+    login_window_minutes: int = Field(default=30, ge=1)
+    #: Web sessions (server-side, revocable): ended after this many idle minutes and at
+    #: the latest this many minutes after sign-in.
+    session_idle_minutes: int = Field(default=30, ge=1)
+    session_max_minutes: int = Field(default=8 * 60, ge=1)
     #: Working days before the deadline at which an open case is flagged as approaching.
     deadline_warning_days: int = 2
     #: Signature suite of newly generated keys: EdDSA (Ed25519) or SM2 (SM2 with SM3).

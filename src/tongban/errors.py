@@ -57,3 +57,16 @@ class ValidationFailed(DomainError):
     status = 422
     type = "validation-error"
     title = "输入校验未通过"
+
+
+class TooManyRequests(DomainError):
+    """Too many attempts: wait `retry_after` seconds (sent as Retry-After)."""
+
+    status = 429
+    type = "too-many-requests"
+    title = "请求过于频繁"
+
+    def __init__(self, detail: str, *, retry_after: int, type: str | None = None) -> None:
+        super().__init__(detail, type=type)
+        self.retry_after = retry_after
+        self.headers = {"Retry-After": str(retry_after)}

@@ -1,27 +1,44 @@
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
 from tongban.db import utcnow
-from tongban.errors import NotAuthenticated
+from tongban.errors import NotAuthenticated, ValidationFailed
 from tongban.identity import service
-from tongban.identity.schemas import AccountPublic, RegistrationCreate, TokenPublic
-from tongban.web.deps import CurrentUser, SessionDep
+from tongban.identity.schemas import (
+    AccountPublic,
+    PasswordChange,
+    RegistrationCreate,
+    SessionsEnded,
+    TokenPublic,
+)
+from tongban.web.deps import CurrentUser, SessionDep, bearer_token, client_address
 
 router = APIRouter(prefix="/api/v1", tags=["identity"])
 
 
 @router.post("/auth/token", response_model=TokenPublic)
 def token(
+    request: Request,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     session: SessionDep,
 ) -> TokenPublic:
-    """OAuth2 password grant: exchange username and password for a bearer token."""
+    """OAuth2 password grant: exchange username and password for a bearer token.
+
+    A wrong password and an unknown username get the same 401; a client that keeps
+    failing (for one username, or for any) must wait: 429 with Retry-After."""
     try:
-        account = service.authenticate(session, form.username, form.password)
+        account = service.authenticate(
+            session,
+            form.username,
+            form.password,
+            client=client_address(request),
+            settings=request.app.state.settings,
+        )
     except NotAuthenticated:
         # The failure count is what throttles guessing: keep it although the request fails.
         session.commit()
@@ -36,10 +53,83 @@ def me(account: CurrentUser) -> object:
     return account
 
 
-@router.post("/auth/revoke", status_code=204)
-def revoke(account: CurrentUser, session: SessionDep, token: str) -> None:
-    """Revoke one of your own tokens."""
+async def _token_to_revoke(request: Request) -> str | None:
+    """The token named in the body (RFC 7009 form field `token`, or JSON {"token": …});
+    never from the URL, which ends up in access logs and browser history."""
+    if "token" in request.query_params:
+        raise ValidationFailed(
+            "访问令牌不能放在网址中，请放在请求体（token 字段）中提交",
+            type="token-in-url",
+            errors=[{"field": "token", "message": "不能放在网址查询参数中"}],
+        )
+    content_type = request.headers.get("content-type", "")
+    value: object = None
+    if content_type.startswith("application/json"):
+        try:
+            body = await request.json()
+        except ValueError:
+            raise ValidationFailed(
+                "请求内容不是有效的 JSON", errors=[{"field": "body", "message": "JSON 格式错误"}]
+            ) from None
+        value = body.get("token") if isinstance(body, dict) else None
+    elif content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        value = (await request.form()).get("token")
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > 200:
+        raise ValidationFailed("令牌格式错误", errors=[{"field": "token", "message": "格式错误"}])
+    return value
+
+
+_REVOKE_BODY = {
+    "requestBody": {
+        "required": False,
+        "content": {
+            media: {
+                "schema": {
+                    "type": "object",
+                    "properties": {"token": {"type": "string", "maxLength": 200}},
+                }
+            }
+            for media in ("application/x-www-form-urlencoded", "application/json")
+        },
+    }
+}
+
+
+@router.post("/auth/revoke", status_code=204, openapi_extra=_REVOKE_BODY)
+def revoke(
+    request: Request,
+    account: CurrentUser,
+    session: SessionDep,
+    token: Annotated[str | None, Depends(_token_to_revoke)],
+) -> None:
+    """Revoke one of your own tokens: the one in the body's `token` field (form or JSON),
+    or without a body the bearer token of this request itself. Never in the URL."""
+    if token is None:
+        token = bearer_token(request)
+    if token is None:
+        raise ValidationFailed(
+            "请在请求体的 token 字段中提供要作废的令牌",
+            errors=[{"field": "token", "message": "必填"}],
+        )
     service.revoke_token(session, account, token)
+
+
+@router.post("/me/password", status_code=204)
+def change_password(body: PasswordChange, account: CurrentUser, session: SessionDep) -> None:
+    """Change your password. Every web session and every API token of the account ends,
+    the one this request used too: sign in again with the new password."""
+    service.change_password(session, account, body.current_password, body.new_password)
+
+
+@router.post("/accounts/{account_id}/sessions/end", response_model=SessionsEnded)
+def end_account_sessions(
+    account_id: uuid.UUID, admin: CurrentUser, session: SessionDep
+) -> SessionsEnded:
+    """Administrators: sign an account out everywhere (its web sessions end, its API
+    tokens are revoked)."""
+    return SessionsEnded(ended=service.admin_end_sessions(session, admin, account_id))
 
 
 @router.post("/accounts", response_model=AccountPublic, status_code=201)

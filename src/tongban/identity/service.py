@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import re
 import secrets
@@ -14,9 +13,10 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tongban.config import get_settings
+from tongban.config import Settings, get_settings
 from tongban.db import utcnow
 from tongban.errors import Conflict, NotAuthenticated, NotFound, PermissionDenied, ValidationFailed
+from tongban.identity import throttle
 from tongban.identity.domain import (
     APPLICANT_ROLES,
     Duty,
@@ -25,6 +25,17 @@ from tongban.identity.domain import (
     validate_id_number,
 )
 from tongban.identity.models import Account, ApiToken
+from tongban.identity.policy import password_problems
+from tongban.identity.sessions import (  # noqa: F401 (what other contexts call)
+    ActiveSession,
+    EndReason,
+    begin_session,
+    end_session,
+    end_sessions,
+    live_sessions,
+    resume_session,
+    revoke_all_tokens,
+)
 
 _hasher = PasswordHasher()
 TOKEN_LIFETIME = timedelta(hours=12)
@@ -58,8 +69,10 @@ def create_account(
         errors.append({"field": "username", "message": "用户名须为 3–64 位字母、数字或 _ . -"})
     if not display_name.strip():
         errors.append({"field": "display_name", "message": "请填写姓名或名称"})
-    if len(password) < 8:
-        errors.append({"field": "password", "message": "密码至少 8 位"})
+    for problem in password_problems(
+        password, username=username, identifiers=(id_number, credit_code)
+    ):
+        errors.append({"field": "password", "message": problem})
     if role is Role.RESIDENT:
         try:
             id_number = validate_id_number(id_number or "")
@@ -96,35 +109,84 @@ def create_account(
     return account
 
 
-def authenticate(session: Session, username: str, password: str) -> Account:
-    """The account for these credentials; counts failures and locks after too many."""
-    settings = get_settings()
+def authenticate(
+    session: Session,
+    username: str,
+    password: str,
+    *,
+    client: str | None = None,
+    settings: Settings | None = None,
+) -> Account:
+    """The account for these credentials, signing in from `client` (its address).
+
+    Failures are counted per (username, client) and per client, never per account: a
+    client past its free failures waits (TooManyRequests, 429) with increasing delays,
+    whether or not the username exists, while the owner still signs in from a client
+    of their own. An unknown username and a wrong password cost the same hash
+    verification, the same writes, and get the same answer."""
+    settings = settings or get_settings()
+    client = client or "unknown"
+    throttle.check(session, username, client, settings)
     account = session.scalar(select(Account).where(Account.username == username))
-    now = utcnow()
-    if account is None:
-        with contextlib.suppress(VerificationError):
-            _hasher.verify(_DUMMY_HASH, password + "x")
-        raise NotAuthenticated("用户名或密码错误", type="bad-credentials")
-    if account.locked_until and account.locked_until > now:
-        raise NotAuthenticated(
-            "登录失败次数过多，账户已暂时锁定，请稍后再试", type="account-locked"
-        )
     try:
-        _hasher.verify(account.password_hash, password)
+        # An unknown username costs the same verification (of a dummy hash) as a wrong
+        # password, and fails like one.
+        _hasher.verify(account.password_hash if account else _DUMMY_HASH, password)
+        if account is None:
+            raise VerifyMismatchError
     except (VerifyMismatchError, VerificationError, InvalidHashError):
-        account.failed_logins += 1
-        if account.failed_logins >= settings.login_max_failures:
-            account.locked_until = now + timedelta(minutes=settings.login_lock_minutes)
-            account.failed_logins = 0
-        session.flush()
+        throttle.record_failure(session, username, client, settings)
         raise NotAuthenticated("用户名或密码错误", type="bad-credentials") from None
+    throttle.record_success(session, username, client, settings)
     if not account.is_active:
         raise NotAuthenticated("账户已停用", type="account-disabled")
-    account.failed_logins = 0
-    account.locked_until = None
     if _hasher.check_needs_rehash(account.password_hash):
         account.password_hash = hash_password(password)
     return account
+
+
+def change_password(
+    session: Session,
+    account: Account,
+    current_password: str,
+    new_password: str,
+    *,
+    keep_session: uuid.UUID | None = None,
+) -> None:
+    """Replace `account`'s password after checking the current one and the policy; every
+    other session of the account ends (`keep_session`, the one the change was made in,
+    stays) and all its API tokens are revoked."""
+    try:
+        _hasher.verify(account.password_hash, current_password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        raise ValidationFailed(
+            "当前密码不正确",
+            errors=[{"field": "current_password", "message": "当前密码不正确"}],
+        ) from None
+    problems = password_problems(
+        new_password,
+        username=account.username,
+        identifiers=(account.id_number, account.credit_code),
+    )
+    if not problems and secrets.compare_digest(new_password.encode(), current_password.encode()):
+        problems.append("新密码不能与当前密码相同")
+    if problems:
+        raise ValidationFailed(
+            "新密码不符合要求",
+            errors=[{"field": "new_password", "message": p} for p in problems],
+        )
+    account.password_hash = hash_password(new_password)
+    end_sessions(
+        session, account.id, EndReason.PASSWORD_CHANGED, keep=keep_session, revoke_tokens=True
+    )
+
+
+def admin_end_sessions(session: Session, admin: Account, account_id: uuid.UUID) -> int:
+    """An administrator signs an account out everywhere: its sessions end and its API
+    tokens are revoked. Returns how many sessions ended."""
+    require_role(admin, Role.ADMIN)
+    get_account(session, account_id)
+    return end_sessions(session, account_id, EndReason.ADMIN, revoke_tokens=True)
 
 
 def _token_hash(token: str) -> str:
@@ -217,24 +279,10 @@ def register_applicant(
         raise ValidationFailed(
             "所在城市无效", errors=[{"field": "city_code", "message": "请选择所在城市"}]
         ) from None
-    col = Account.id_number if role == Role.RESIDENT else Account.credit_code
-    value = id_number if role == Role.RESIDENT else credit_code
-    try:
-        value = (
-            validate_id_number(value or "")
-            if role == Role.RESIDENT
-            else validate_credit_code(value or "")
-        )
-    except ValueError:
-        pass  # create_account reports it with the field name
-    else:
-        if session.scalar(select(Account.id).where(col == value)):
-            field = "id_number" if role == Role.RESIDENT else "credit_code"
-            raise Conflict(
-                "该证件号码已注册，请直接登录",
-                type="identifier-taken",
-                errors=[{"field": field, "message": "已注册"}],
-            )
+    # Whether an ID number or credit code is already registered is not answered here:
+    # that would tell anyone whose number has an account. A self-registered account only
+    # declares its number (the lowest assurance level, nothing tied to the number is
+    # shown); uniqueness is enforced where the identity is proven (window check, OIDC).
     return create_account(
         session,
         username=username,

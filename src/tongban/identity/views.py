@@ -5,11 +5,20 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from tongban.errors import DomainError, NotAuthenticated
+from tongban.errors import DomainError, NotAuthenticated, TooManyRequests
 from tongban.identity import service
 from tongban.identity.domain import Role
 from tongban.identity.models import Account
-from tongban.web.deps import CsrfChecked, FormDep, OptionalUser, SessionDep
+from tongban.web.deps import (
+    CsrfChecked,
+    CurrentUser,
+    FormDep,
+    OptionalUser,
+    SessionDep,
+    begin_web_session,
+    client_address,
+    end_web_session,
+)
 from tongban.web.pages import form_error, render
 
 router = APIRouter(include_in_schema=False)
@@ -49,27 +58,77 @@ def login(
     next: Annotated[str, Form()] = "",
 ) -> Response:
     try:
-        account = service.authenticate(session, username.strip(), password)
-    except NotAuthenticated as e:
-        # The failure counter is part of this request's unit of work and is committed.
-        return render(
+        account = service.authenticate(
+            session,
+            username.strip(),
+            password,
+            client=client_address(request),
+            settings=request.app.state.settings,
+        )
+    except (NotAuthenticated, TooManyRequests) as e:
+        # The failure count is part of this request's unit of work and is committed.
+        response = render(
             request,
             "identity/login.html",
             None,
-            status_code=400,
+            status_code=e.status if isinstance(e, TooManyRequests) else 400,
             next=next,
             error=e.detail,
             username=username,
         )
-    request.session.clear()
-    request.session["account_id"] = str(account.id)
+        if isinstance(e, TooManyRequests):
+            response.headers["Retry-After"] = str(e.retry_after)
+        return response
+    begin_web_session(request, session, account)
     return RedirectResponse(_safe_next(next) or home_for(account), status_code=303)
 
 
 @router.post("/logout", dependencies=[CsrfChecked])
-def logout(request: Request) -> Response:
-    request.session.clear()
+def logout(request: Request, session: SessionDep) -> Response:
+    end_web_session(request, session, service.EndReason.LOGOUT)
     return RedirectResponse("/", status_code=303)
+
+
+@router.get("/account/password")
+def password_page(request: Request, user: CurrentUser) -> Response:
+    return render(request, "identity/password.html", user, errors={}, message=None, done=False)
+
+
+@router.post("/account/password", dependencies=[CsrfChecked])
+def change_password(
+    request: Request, session: SessionDep, user: CurrentUser, form: FormDep
+) -> Response:
+    """Change one's password: every other session and every API token of the account
+    ends; this session stays."""
+    row = getattr(request.state, "web_session", None)
+    try:
+        service.change_password(
+            session,
+            user,
+            str(form.get("current_password", "")),
+            str(form.get("new_password", "")),
+            keep_session=row.id if row is not None else None,
+        )
+    except DomainError as e:
+        form_error(session)
+        return render(
+            request,
+            "identity/password.html",
+            user,
+            status_code=e.status,
+            errors=_field_errors(e),
+            message=e.detail,
+            done=False,
+        )
+    return render(request, "identity/password.html", user, errors={}, message=None, done=True)
+
+
+def _field_errors(e: DomainError) -> dict[str, str]:
+    """Messages by field; several for one field (a weak password) joined."""
+    errors: dict[str, list[str]] = {}
+    for err in e.errors:
+        errors.setdefault(err["field"], []).append(err["message"])
+    return {field: "；".join(messages) for field, messages in errors.items()}
 
 
 def _register_page(request: Request, session: Any, status_code: int = 200, **ctx: Any) -> Response:
@@ -118,8 +177,7 @@ def register(request: Request, session: SessionDep, form: FormDep) -> Response:
             status_code=e.status,
             values=values,
             message=e.detail,
-            errors={err["field"]: err["message"] for err in e.errors},
+            errors=_field_errors(e),
         )
-    request.session.clear()
-    request.session["account_id"] = str(account.id)
+    begin_web_session(request, session, account)
     return RedirectResponse(home_for(account), status_code=303)

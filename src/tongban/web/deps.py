@@ -32,6 +32,11 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
+def bearer_token(request: Request) -> str | None:
+    """The bearer token of the Authorization header, if any."""
+    return _bearer(request)
+
+
 def _bearer(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
@@ -40,19 +45,56 @@ def _bearer(request: Request) -> str | None:
     return None
 
 
+def client_address(request: Request) -> str:
+    """The client's address as the server sees it (behind a reverse proxy, run uvicorn
+    with --proxy-headers and --forwarded-allow-ips so that this is the real client)."""
+    return request.client.host if request.client else "unknown"
+
+
 def optional_account(request: Request, session: SessionDep) -> Account | None:
+    """The caller: a bearer token, or the server-side web session whose random id the
+    signed cookie carries. A session that has ended (logout, password change …) is
+    refused even if its cookie was copied before."""
     token = _bearer(request)
     if token:
         return identity.account_for_token(session, token)
-    account_id = request.session.get("account_id") if "session" in request.scope else None
-    if account_id:
-        import uuid
-
-        account = session.get(Account, uuid.UUID(account_id))
-        if account is not None and account.is_active:
-            return account
+    if "session" not in request.scope:
+        return None
+    session_id = request.session.get("sid")
+    if not session_id:
+        return None
+    active = identity.resume_session(session, str(session_id), settings=request.app.state.settings)
+    if active is None:
         request.session.clear()
-    return None
+        return None
+    request.state.web_session = active.session
+    return active.account
+
+
+def begin_web_session(request: Request, session: Session, account: Account) -> None:
+    """Sign `account` in on this browser: a new server-side session (never the one from
+    before sign-in: no fixation), its id in the signed cookie, a fresh CSRF token."""
+    session_id, row = identity.begin_session(
+        session,
+        account,
+        client_ip=client_address(request),
+        user_agent=request.headers.get("user-agent"),
+        settings=request.app.state.settings,
+    )
+    request.session.clear()
+    request.session["sid"] = session_id
+    # A copy for pages and middleware that read the cookie; checks use the server's.
+    request.session["csrf"] = row.csrf
+    request.state.web_session = row
+
+
+def end_web_session(request: Request, session: Session, reason: str) -> None:
+    """Sign this browser out: its server-side session ends, the cookie is emptied."""
+    row = getattr(request.state, "web_session", None)
+    if row is not None:
+        identity.end_session(session, row, reason)
+        request.state.web_session = None
+    request.session.clear()
 
 
 def current_account(account: Annotated[Account | None, Depends(optional_account)]) -> Account:
@@ -66,7 +108,11 @@ CurrentUser = Annotated[Account, Depends(current_account)]
 
 
 def csrf_token(request: Request) -> str:
-    """The session's CSRF token, created on first use."""
+    """The CSRF token of the forms: the signed-in server session's own, or before
+    sign-in one kept in the signed cookie, created on first use."""
+    row = getattr(request.state, "web_session", None)
+    if row is not None:
+        return str(row.csrf)
     token = request.session.get("csrf")
     if not token:
         token = secrets.token_urlsafe(24)
@@ -74,11 +120,15 @@ def csrf_token(request: Request) -> str:
     return str(token)
 
 
-async def verify_csrf(request: Request) -> None:
-    """Every state-changing form carries the session's CSRF token."""
+async def verify_csrf(
+    request: Request, _caller: Annotated[Account | None, Depends(optional_account)]
+) -> None:
+    """Every state-changing form carries the session's CSRF token: the server session's
+    when signed in (an ended session's token is worth nothing), else the cookie's."""
     form = await request.form()
     sent = form.get("csrf_token")
-    expected = request.session.get("csrf")
+    row = getattr(request.state, "web_session", None)
+    expected = row.csrf if row is not None else request.session.get("csrf")
     if not expected or not isinstance(sent, str) or not secrets.compare_digest(sent, expected):
         raise PermissionDenied("页面已过期或请求来源无效，请刷新后重试", type="csrf-failed")
 

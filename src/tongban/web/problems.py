@@ -11,7 +11,6 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tongban.errors import DomainError, NotAuthenticated
-from tongban.types import MESSAGES as BOUNDED_TYPE_MESSAGES
 
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
@@ -48,8 +47,6 @@ _PYDANTIC_MESSAGES = {
     "string_type": "应为字符串",
     "value_error": "取值无效",
 }
-# Messages of the bounded input types (tongban.types) where the table above has none.
-_PYDANTIC_MESSAGES = {**BOUNDED_TYPE_MESSAGES, **_PYDANTIC_MESSAGES}
 
 
 def wants_json(request: Request) -> bool:
@@ -100,6 +97,7 @@ def install(app: FastAPI) -> None:
     async def domain_error(request: Request, exc: DomainError) -> Response:
         if wants_json(request):
             headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, NotAuthenticated) else None
+            headers = getattr(exc, "headers", None) or headers  # e.g. Retry-After of a 429
             return problem(exc.status, exc.type, exc.title, exc.detail, exc.errors, headers)
         if isinstance(exc, NotAuthenticated) and request.method == "GET":
             return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
