@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     upload_dir: Path = Path("var/uploads")
     #: Largest upload accepted, in bytes.
     max_upload_bytes: int = 10 * 1024 * 1024
+    #: Largest request body accepted, in bytes (413 above it); always kept above
+    #: `max_upload_bytes` (raised to it plus 1 MiB), so a full upload and its form fit.
+    max_body_bytes: int = 32 * 1024 * 1024
     #: The node this process runs as; the embedded default serves every jurisdiction.
     node_id: str = "local"
     #: Jurisdiction codes this node serves, comma-separated; "*" serves them all.

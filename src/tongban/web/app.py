@@ -17,7 +17,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from tongban import __version__
 from tongban.config import Settings, get_settings
 from tongban.db import get_engine, session_factory
-from tongban.web import problems
+from tongban.web import problems, security
 from tongban.web.templating import make_templates
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,8 @@ def create_app(
     app.state.settings = settings
     app.state.session_factory = factory
     app.state.templates = make_templates(settings.federation_name)
+    # Inside the session middleware: it reads the session's CSRF token.
+    app.add_middleware(security.CookieApiOriginCheck, public_url=settings.public_url)
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.secret_key,
@@ -71,6 +73,12 @@ def create_app(
         # which is what logout, idleness and password changes end.
         max_age=settings.session_max_minutes * 60,
     )
+    # Order matters: the last added runs first. The body limit and headers wrap everything.
+    app.add_middleware(
+        security.BodySizeLimit,
+        limit=max(settings.max_body_bytes, settings.max_upload_bytes + 1024 * 1024),
+    )
+    app.add_middleware(security.SecurityHeaders)
     problems.install(app)
     static_dir = resources.files("tongban") / "web" / "static"
     app.mount("/static", StaticFiles(directory=str(static_dir)), name="static")

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tongban.errors import DomainError, NotAuthenticated
+from tongban.types import MESSAGES as BOUNDED_TYPE_MESSAGES
 
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
@@ -47,6 +48,8 @@ _PYDANTIC_MESSAGES = {
     "string_type": "应为字符串",
     "value_error": "取值无效",
 }
+# Messages of the bounded input types (tongban.types) where the table above has none.
+_PYDANTIC_MESSAGES = {**BOUNDED_TYPE_MESSAGES, **_PYDANTIC_MESSAGES}
 
 
 def wants_json(request: Request) -> bool:
