@@ -4,6 +4,7 @@ Every page, API, CLI command and job asks here (re-exported by cases.service).""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -12,8 +13,9 @@ from sqlalchemy.orm import Session
 from tongban.cases import domain
 from tongban.cases.domain import Action, Actor, CaseState
 from tongban.cases.models import Case
+from tongban.catalog.domain import personal_fields
 from tongban.errors import NotFound, PermissionDenied
-from tongban.identity.domain import Duty, Role
+from tongban.identity.domain import Duty, Role, mask_id_number
 from tongban.identity.models import Account
 
 
@@ -95,6 +97,27 @@ def actor_kind(actor: Account, case: Case) -> Actor | None:
     if actor.role == Role.OFFICER and actor.authority_id == case.authority_id:
         return Actor.APPROVER if actor.duty == Duty.APPROVER else Actor.REVIEWER
     return None
+
+
+def sees_full_identifiers(actor: Account, case: Case) -> bool:
+    """Whether `actor` sees the case's personal identifiers in full (the applicant's ID
+    number and every form field declared `x-personal-id`): the applicant and the officers
+    who handle it; a window clerk, a supervisor or anyone else sees them masked."""
+    return actor_kind(actor, case) is not None
+
+
+def visible_form_data(
+    actor: Account, case: Case, schema: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The case's form as `actor` may see it: fields of `schema` declared as personal
+    identifiers masked unless `actor` sees full identifiers."""
+    data = dict(case.form_data or {})
+    if sees_full_identifiers(actor, case):
+        return data
+    for name in personal_fields(schema):
+        if isinstance(data.get(name), str):
+            data[name] = mask_id_number(data[name])
+    return data
 
 
 def available_actions(actor: Account, case: Case) -> list[Action]:

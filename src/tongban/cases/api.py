@@ -4,8 +4,9 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
+from sqlalchemy.orm import object_session
 
-from tongban.cases import service
+from tongban.cases import access, service
 from tongban.cases.attachments import store_upload
 from tongban.cases.domain import rating_opens_rectification
 from tongban.cases.models import Case
@@ -20,6 +21,7 @@ from tongban.cases.schemas import (
     Resubmission,
     WindowApplicationCreate,
 )
+from tongban.catalog import service as catalog
 from tongban.identity.domain import mask_id_number
 from tongban.identity.models import Account
 from tongban.web.deps import CurrentUser, SessionDep
@@ -28,9 +30,13 @@ router = APIRouter(prefix="/api/v1", tags=["cases"])
 
 
 def case_public(actor: Account, case: Case) -> CasePublic:
-    """A case as the API shows it; the identifier is masked unless the viewer handles it."""
-    handles = service.actor_kind(actor, case) is not None
+    """A case as the API shows it; the identifier and the form's personal identifiers are
+    masked unless the viewer handles it."""
+    handles = access.sees_full_identifiers(actor, case)
     ident = case.applicant_identifier if handles else mask_id_number(case.applicant_identifier)
+    session = object_session(case)
+    schema = catalog.form_schema_of(session, case.matter_code) if session is not None else None
+    form_data = access.visible_form_data(actor, case, schema)
     return CasePublic.model_validate(
         {
             **CaseSummary.model_validate(case).model_dump(),
@@ -40,7 +46,7 @@ def case_public(actor: Account, case: Case) -> CasePublic:
             "competent_city": case.competent_city,
             "authority_id": case.authority_id,
             "handoff": case.handoff,
-            "form_data": case.form_data,
+            "form_data": form_data,
             "delivery_method": case.delivery_method,
             "result_text": case.result_text,
             "time_limit_days": case.time_limit_days,

@@ -11,7 +11,7 @@ from fastapi import Request
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 
-from tongban.cases import service
+from tongban.cases import access, service
 from tongban.cases.attachments import store_upload
 from tongban.cases.domain import (
     ACTION_LABELS,
@@ -232,12 +232,13 @@ def matter_or_none(session: Session, code: str) -> Any:
 
 def detail_context(session: Session, actor: Account, case: Case) -> dict[str, Any]:
     matter = matter_or_none(session, case.matter_code)
-    handles = service.actor_kind(actor, case) is not None
+    handles = access.sees_full_identifiers(actor, case)
     materials = {m.code: m.name for m in matter.materials} if matter else {}
+    form_data = access.visible_form_data(actor, case, matter.form_schema if matter else None)
     return {
         "case": case,
         "matter": matter,
-        "form_rows": form_rows(matter, case.form_data or {}),
+        "form_rows": form_rows(matter, form_data),
         "identifier": case.applicant_identifier
         if handles
         else mask_id_number(case.applicant_identifier),

@@ -64,8 +64,13 @@ MATERIAL_KEYS = frozenset({"code", "name", "required", "licence_type", "descript
 #: Keywords a form property may carry: enough to render it as one HTML input.
 PROPERTY_KEYS = frozenset(
     {"type", "title", "description", "enum", "format", "pattern", "minLength", "maxLength",
-     "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "const", "default"}
+     "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "const", "default",
+     "x-personal-id"}
 )  # fmt: skip
+#: Annotation of a form field that holds a personal identifier (an ID number, a bank or
+#: housing-fund account): shown masked to whoever does not handle the case, like the
+#: applicant's own ID number (cases.access decides who sees full numbers).
+PERSONAL_ID = "x-personal-id"
 SUPPORTED_FORMATS = frozenset({"date"})
 
 # GB/T 39554.1 leaves the coding scheme to the issuer; ours is upper-case segments.
@@ -238,6 +243,16 @@ def coerce_form(schema: Mapping[str, Any], raw: Mapping[str, Any]) -> dict[str, 
     return result
 
 
+def personal_fields(schema: Mapping[str, Any] | None) -> frozenset[str]:
+    """Names of the form's fields declared as personal identifiers (`x-personal-id`)."""
+    props = (schema or {}).get("properties", {})
+    if not isinstance(props, Mapping):
+        return frozenset()
+    return frozenset(
+        name for name, prop in props.items() if isinstance(prop, Mapping) and prop.get(PERSONAL_ID)
+    )
+
+
 # --------------------------------------------------------------------------- the catalogue
 
 
@@ -277,6 +292,8 @@ def _form_schema_problems(where: str, schema: Any) -> list[str]:
         unknown = set(prop) - PROPERTY_KEYS
         if unknown:
             problems.append(f"{at}: unsupported keywords {sorted(unknown)}")
+        if PERSONAL_ID in prop and (prop[PERSONAL_ID] is not True or prop.get("type") != "string"):
+            problems.append(f"{at}: {PERSONAL_ID} must be true on a string field")
         if "format" in prop and prop["format"] not in SUPPORTED_FORMATS:
             problems.append(f"{at}: unsupported format {prop['format']!r}")
         if "enum" in prop and (

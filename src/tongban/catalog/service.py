@@ -186,6 +186,12 @@ def time_limit_for(session: Session, matter: Matter, jurisdiction_code: str) -> 
     return impl.time_limit_days
 
 
+def form_schema_of(session: Session, code: str) -> dict[str, Any] | None:
+    """The form schema of matter `code` (inactive ones too); None for an unknown code."""
+    matter = session.get(Matter, code)
+    return matter.form_schema if matter is not None else None
+
+
 def validate_form(matter: Matter, data: dict[str, Any]) -> dict[str, Any]:
     """`data` if it is a valid application form of the matter; otherwise ValidationFailed
     ("form-invalid") with one error per field, named "form_data.<field>"."""
