@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     #: Where `tongban trust sync` keeps the trust list and status lists for offline
     #: verification (`tongban licence verify`).
     trust_cache: Path = Path("var/trust-cache")
+    #: Licence presentations: does a verifier require holder binding (a KB-JWT by the
+    #: device key in the licence's `cnf`) unless it says otherwise; may a verifier accept
+    #: an unbound (bearer) presentation at all; how old a time-window KB-JWT may be (s).
+    licence_require_binding: bool = False
+    licence_allow_unbound: bool = True
+    licence_kb_window: int = Field(default=300, ge=30, le=86_400)
     #: Federation file (TOML) naming every node; unset = one embedded node serving "*".
     #: `tongban serve --node ID` takes node_id and served_jurisdictions from it.
     federation_file: Path | None = None

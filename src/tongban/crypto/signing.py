@@ -25,7 +25,9 @@ from enum import StrEnum
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes as c_hashes
 from cryptography.hazmat.primitives import serialization as c_ser
+from cryptography.hazmat.primitives.asymmetric import ec as c_ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
@@ -262,3 +264,113 @@ def thumbprint(jwk: dict[str, Any]) -> str:
     members = ("crv", "kty", "x") if jwk["kty"] == "OKP" else ("crv", "kty", "x", "y")
     canonical = json.dumps({m: jwk[m] for m in members}, separators=(",", ":"), sort_keys=True)
     return b64u(hashlib.sha256(canonical.encode()).digest())
+
+
+# --- holder device keys (licence key binding) -------------------------------------------
+#
+# A licence holder's device key signs the key-binding JWT of a presentation. Browsers
+# make it with WebCrypto, where ECDSA P-256 (JOSE ``ES256``) is the one algorithm every
+# engine offers as a non-extractable key; Ed25519 is accepted too (Chromium has it).
+# These keys never sign node messages or licences, so they are kept out of `Alg` and of
+# `public_from_jwk`: a trust list or a peer's key set can never carry one.
+
+ES256 = "ES256"
+
+
+class P256PublicKey:
+    """An ECDSA P-256 (ES256) verification key; signatures are JOSE ``r || s``."""
+
+    __slots__ = ("_key", "_jwk", "kid")
+    alg_name = ES256
+
+    def __init__(self, key: Any) -> None:
+        self._key = key
+        nums = key.public_numbers()
+        self._jwk = {
+            "kty": "EC",
+            "crv": "P-256",
+            "x": b64u(_int32(nums.x)),
+            "y": b64u(_int32(nums.y)),
+        }
+        self.kid = thumbprint(self._jwk)
+
+    def verify(self, data: bytes, signature: bytes) -> bool:
+        """True when `signature` (64 bytes, r || s) is this key's ES256 signature."""
+        if len(signature) != 64:
+            return False
+        r = int.from_bytes(signature[:32], "big")
+        s = int.from_bytes(signature[32:], "big")
+        if not r or not s:
+            return False
+        try:
+            self._key.verify(encode_dss_signature(r, s), data, c_ec.ECDSA(c_hashes.SHA256()))
+        except InvalidSignature:
+            return False
+        return True
+
+    def jwk(self) -> dict[str, str]:
+        """The public JWK (RFC 7518 §6.2), without private members."""
+        return dict(self._jwk)
+
+    def __repr__(self) -> str:
+        return f"P256PublicKey(kid={self.kid})"
+
+
+class P256PrivateKey:
+    """An ES256 signing key: what a holder's device holds (tests and non-browser clients
+    use this class; the server never holds a holder's private key)."""
+
+    __slots__ = ("_key", "_public")
+    alg_name = ES256
+
+    def __init__(self, key: Any) -> None:
+        self._key = key
+        self._public = P256PublicKey(key.public_key())
+
+    @classmethod
+    def generate(cls) -> P256PrivateKey:
+        return cls(c_ec.generate_private_key(c_ec.SECP256R1()))
+
+    @property
+    def kid(self) -> str:
+        return self._public.kid
+
+    def public(self) -> P256PublicKey:
+        return self._public
+
+    def sign(self, data: bytes) -> bytes:
+        r, s = decode_dss_signature(self._key.sign(data, c_ec.ECDSA(c_hashes.SHA256())))
+        return _int32(r) + _int32(s)
+
+
+#: A holder's device key, either suite.
+HolderPublicKey = PublicKey | P256PublicKey
+
+
+def holder_alg(key: HolderPublicKey) -> str:
+    """The JOSE `alg` of a holder key: ``ES256`` or ``EdDSA``."""
+    return key.alg_name if isinstance(key, P256PublicKey) else str(key.alg)
+
+
+def holder_key_from_jwk(jwk: Any) -> HolderPublicKey:
+    """Read a holder device key from its public JWK: EC P-256 (ES256) or OKP Ed25519.
+    Refuses anything else, and any JWK carrying a private member (``d``): a client that
+    sends its private key has leaked it. Raises KeyError_."""
+    if not isinstance(jwk, dict):
+        raise KeyError_("a JWK is a JSON object")
+    if "d" in jwk:
+        raise KeyError_("the JWK carries a private key")
+    if jwk.get("kty") == "EC" and jwk.get("crv") == "P-256":
+        try:
+            raw_x, raw_y = b64u_decode(jwk["x"]), b64u_decode(jwk["y"])
+            if len(raw_x) != 32 or len(raw_y) != 32:
+                raise ValueError("bad coordinate length")
+            nums = c_ec.EllipticCurvePublicNumbers(
+                int.from_bytes(raw_x, "big"), int.from_bytes(raw_y, "big"), c_ec.SECP256R1()
+            )
+            return P256PublicKey(nums.public_key())
+        except Exception as exc:  # noqa: BLE001 - missing members, point not on the curve
+            raise KeyError_("malformed P-256 JWK") from exc
+    if jwk.get("kty") == "OKP" and jwk.get("crv") == "Ed25519":
+        return public_from_jwk({"kty": "OKP", "crv": "Ed25519", "x": jwk.get("x")})
+    raise KeyError_("unsupported holder key (EC P-256 or Ed25519 only)")

@@ -16,6 +16,9 @@ from tongban.identity.models import Account
 from tongban.licences import service, status, wallet
 from tongban.licences.models import Licence, StatusListToken
 from tongban.licences.schemas import (
+    HolderKeyCreate,
+    HolderKeyPublic,
+    HolderKeyRegistered,
     LicenceIssue,
     LicencePublic,
     LicenceTypePublic,
@@ -58,6 +61,7 @@ def licence_public(lic: Licence) -> LicencePublic:
             "alg": lic.alg,
             "source": lic.source,
             "sd_jwt": lic.compact,
+            "cnf_kid": lic.cnf_kid,
             "events": lic.events,
         }
     )
@@ -112,8 +116,16 @@ def officer_list(
 def verify(body: VerifyRequest, session: SessionDep) -> object:
     """Is this licence valid? 200 with `valid` and, when not, the exact `reason`
     (bad_signature, unknown_issuer, expired, not_yet_valid, revoked, suspended,
-    tampered_disclosure, malformed, status_unavailable) and the disclosed claims."""
-    return service.verify_presentation(session, body.presentation).as_dict()
+    tampered_disclosure, malformed, status_unavailable; with holder binding:
+    key_binding_missing, not_holder_bound, key_binding_bad_signature, key_binding_stale,
+    key_binding_audience_mismatch, key_binding_nonce_mismatch,
+    key_binding_sd_hash_mismatch) and the disclosed claims. `binding` says whether the
+    holder binding was verified (`holder_bound`) or the presentation was accepted as a
+    bearer one (`unbound`): pass `require_binding` and your `nonce` to insist on it."""
+    policy = service.binding_policy(
+        require=body.require_binding, nonce=body.nonce, audience=body.audience
+    )
+    return service.verify_presentation(session, body.presentation, binding=policy).as_dict()
 
 
 def _visible(session: SessionDep, actor: Account, licence_id: uuid.UUID) -> Licence:
@@ -144,6 +156,32 @@ def my_licences(actor: CurrentUser, session: SessionDep) -> object:
     return [licence_public(x) for x in service.list_mine(session, actor)]
 
 
+@router.get("/my/holder-keys", response_model=list[HolderKeyPublic])
+def holder_keys(actor: CurrentUser, session: SessionDep) -> object:
+    """The caller's device keys (newest first; withdrawn ones with `revoked_at`)."""
+    return service.list_keys(session, actor)
+
+
+@router.post("/my/holder-keys", response_model=HolderKeyRegistered, status_code=201)
+def register_holder_key(
+    body: HolderKeyCreate, actor: CurrentUser, session: SessionDep
+) -> HolderKeyRegistered:
+    """Register the public JWK of a key the caller's device made and keeps (EC P-256 for
+    ES256, or Ed25519; never a private key): it becomes the current key, and the caller's
+    licences are re-issued with it in `cnf.jwk` (listed in `rebound`)."""
+    key, rebound = service.register_key(session, actor, body.jwk, body.label)
+    return HolderKeyRegistered(
+        key=HolderKeyPublic.model_validate(key), rebound=[lic.id for lic in rebound]
+    )
+
+
+@router.delete("/my/holder-keys/{key_id}", response_model=list[uuid.UUID])
+def withdraw_holder_key(key_id: uuid.UUID, actor: CurrentUser, session: SessionDep) -> object:
+    """Withdraw a device key (lost or replaced device); the licences bound to it are
+    re-issued bound to the next current key, or unbound. Returns their ids."""
+    return [lic.id for lic in service.withdraw_key(session, actor, key_id)]
+
+
 @router.post(
     "/my/licences/{licence_id}/presentations", response_model=PresentationPublic, status_code=201
 )
@@ -157,6 +195,7 @@ def present(
         identifier=p.licence.identifier,
         disclosed=p.disclosed,
         presentation=p.compact,
+        cnf_kid=p.licence.cnf_kid,
     )
 
 

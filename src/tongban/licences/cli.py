@@ -90,10 +90,28 @@ def verify(
         Path | None, typer.Option(help="Cache directory (default TONGBAN_TRUST_CACHE)")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
+    require_binding: Annotated[
+        bool | None,
+        typer.Option(
+            "--require-binding/--allow-unbound",
+            help="Require a KB-JWT by the holder's device key (default "
+            "TONGBAN_LICENCE_REQUIRE_BINDING; always required when "
+            "TONGBAN_LICENCE_ALLOW_UNBOUND=false)",
+        ),
+    ] = None,
+    nonce: Annotated[
+        str | None,
+        typer.Option(help="The challenge you gave the holder (without it: time-window mode)"),
+    ] = None,
+    aud: Annotated[
+        str | None, typer.Option(help="Your verifier id, accepted as the KB-JWT's aud")
+    ] = None,
 ) -> None:
     """Verify a licence offline, from the cache of `tongban trust sync` only (no network).
     Exit code 0 valid, 1 invalid, 2 no cache."""
     from tongban.licences import offline
+    from tongban.licences.keybinding import normalise_nonce
+    from tongban.licences.verification import binding_policy
 
     directory = _cache_dir(cache)
     try:
@@ -108,7 +126,8 @@ def verify(
             f"没有可用的信任列表缓存（{directory}）：请先运行 tongban trust sync（{e}）", err=True
         )
         raise typer.Exit(EXIT_NO_CACHE) from None
-    result = offline.verify_offline(compact, loaded)
+    policy = binding_policy(require=require_binding, nonce=normalise_nonce(nonce), audience=aud)
+    result = offline.verify_offline(compact, loaded, binding=policy)
     stale = offline.staleness(loaded)
     if as_json:
         out = {k: _jsonable(v) for k, v in result.as_dict().items()}
@@ -122,6 +141,7 @@ def verify(
     else:
         if result.valid:
             typer.echo(f"VALID 验证通过：{result.type_name or result.vct}")
+            typer.echo(f"  {result.binding_text}")
         else:
             typer.echo(f"INVALID 验证未通过：{result.reason_text}（{result.reason}）")
             if result.detail:

@@ -39,6 +39,9 @@ class LicenceAction(StrEnum):
     SUSPEND = "suspend"
     REINSTATE = "reinstate"
     REVOKE = "revoke"
+    #: Re-issued bound to the holder's device key (or unbound after its withdrawal);
+    #: the status does not change.
+    BIND = "bind"
 
 
 STATUS_LABELS = {
@@ -51,6 +54,7 @@ ACTION_LABELS = {
     LicenceAction.SUSPEND: "暂停",
     LicenceAction.REINSTATE: "恢复",
     LicenceAction.REVOKE: "注销",
+    LicenceAction.BIND: "重新签发并绑定设备",
 }
 
 #: (from, action) -> to. Revoked is final.

@@ -24,7 +24,13 @@ from tongban.keys import service as keys
 from tongban.licences import domain, sdjwt
 from tongban.licences.domain import LicenceAction, LicenceStatus, LicenceType
 from tongban.licences.identifier import make_identifier
-from tongban.licences.models import Licence, LicenceEvent, LicenceSerial, StatusListToken
+from tongban.licences.models import (
+    HolderKey,
+    Licence,
+    LicenceEvent,
+    LicenceSerial,
+    StatusListToken,
+)
 from tongban.regions import service as regions
 from tongban.regions.models import Authority
 
@@ -205,8 +211,37 @@ def _sign(
         }
     )
     payload.update(lic.claims)
+    device = _holder_device_key(session, lic)
+    if device is not None:  # holder binding: presentations need a KB-JWT by this key
+        payload["cnf"] = {"jwk": device.jwk}
+    lic.cnf_kid = device.thumbprint if device is not None else None
     compact = sdjwt.issue_sd_jwt(payload, [f.name for f in ltype.personal_fields], key)
     return compact, row.kid, row.alg
+
+
+def _holder_device_key(session: Session, lic: Licence) -> HolderKey | None:
+    """The holder's current device key (the newest not revoked), if they registered one."""
+    if lic.holder_account_id is None:
+        return None
+    return session.scalar(
+        select(HolderKey)
+        .where(HolderKey.account_id == lic.holder_account_id, HolderKey.revoked_at.is_(None))
+        .order_by(HolderKey.created_at.desc(), HolderKey.id)
+        .limit(1)
+    )
+
+
+def resign(session: Session, lic: Licence, actor: Account | None, reason: str) -> Licence:
+    """Re-issue `lic` as it is (same identifier, claims, validity and status-list entry)
+    signed now by its jurisdiction's current key, bound to the holder's current device
+    key (or to none): after a device key is registered or withdrawn. The earlier compact
+    form still verifies where a verifier accepts it; recorded as a `bind` event."""
+    ltype = get_type(lic.type_code)
+    lic.issued_at = utcnow()  # iat: within the window of the current licence key
+    lic.compact, lic.kid, lic.alg = _sign(session, lic, ltype, lic.jurisdiction_code)
+    status = LicenceStatus(lic.status)
+    _event(session, lic, LicenceAction.BIND, status, status, actor, reason)
+    return lic
 
 
 def _issue(

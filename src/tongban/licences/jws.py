@@ -109,8 +109,10 @@ def decode_part(part: str, what: str) -> dict[str, Any]:
     return value
 
 
-def parse_compact(token: str) -> ParsedJws:
-    """Split and decode a compact JWS; raises LicenceRejected(MALFORMED) on anything odd."""
+def parse_compact(token: str, algs: frozenset[str] = ALGS) -> ParsedJws:
+    """Split and decode a compact JWS; raises LicenceRejected(MALFORMED) on anything odd,
+    including an `alg` outside `algs` (the issuers' suites unless a caller, such as the
+    key-binding check, names others)."""
     if not isinstance(token, str):
         raise LicenceRejected(RejectReason.MALFORMED, "token is not a string")
     parts = token.split(".")
@@ -118,7 +120,7 @@ def parse_compact(token: str) -> ParsedJws:
         raise LicenceRejected(RejectReason.MALFORMED, f"{len(parts)} parts instead of 3")
     header = decode_part(parts[0], "header")
     alg = header.get("alg")
-    if not isinstance(alg, str) or alg not in ALGS:
+    if not isinstance(alg, str) or alg not in algs:
         raise LicenceRejected(RejectReason.MALFORMED, f"alg {alg!r} not accepted")
     if "crit" in header:
         raise LicenceRejected(RejectReason.MALFORMED, "crit header not understood")

@@ -62,6 +62,9 @@ class Licence(Base):
     compact: Mapped[str] = mapped_column(Text)
     kid: Mapped[str] = mapped_column(String(64))
     alg: Mapped[str] = mapped_column(String(10))
+    #: Thumbprint of the holder's device key in the licence's `cnf.jwk` (HolderKey);
+    #: None for a bearer licence (no holder binding).
+    cnf_kid: Mapped[str | None] = mapped_column(String(64))
     #: The case whose delivery produced it, if any.
     case_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("service_case.id"), index=True)
     #: direct | case | bulk | demo
@@ -138,3 +141,25 @@ class LicenceUse(Base):
     result: Mapped[str] = mapped_column(String(30))
     detail: Mapped[str] = mapped_column(Text, default="")
     verified_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class HolderKey(Base):
+    """A device key of a licence holder (resident or enterprise account): the public JWK
+    of a key their device made and keeps (non-extractable in the browser); the private
+    key never reaches the node. Licences issued or re-issued to the account while it has
+    a key carry it as `cnf.jwk`, and presentations are bound with a KB-JWT it signs."""
+
+    __tablename__ = "holder_key"
+    __table_args__ = (UniqueConstraint("account_id", "thumbprint"),)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("account.id"), index=True)
+    #: The public JWK as registered (EC P-256 or OKP Ed25519, public members only).
+    jwk: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: RFC 7638 thumbprint of the JWK.
+    thumbprint: Mapped[str] = mapped_column(String(64))
+    #: ES256 | EdDSA
+    alg: Mapped[str] = mapped_column(String(10))
+    #: The holder's name for the device (e.g. the browser).
+    label: Mapped[str] = mapped_column(String(80), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

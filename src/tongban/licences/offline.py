@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from tongban.crypto.signing import PublicKey, public_from_jwk
+from tongban.licences.keybinding import BindingPolicy
 from tongban.licences.statuslist import LocalStatuses, StatusListToken, verify_status_list
 from tongban.licences.trustlist import TrustList, verify_trust_list
 from tongban.licences.verification import Verification, check
@@ -354,6 +355,14 @@ def staleness(loaded: LoadedCache, *, now: datetime | None = None) -> str:
     return f"信任列表缓存于 {_local(loaded.synced_at)} 更新（{hours} 小时前）"
 
 
-def verify_offline(compact: str, loaded: LoadedCache, *, now: int | None = None) -> Verification:
-    """Verify a presentation from the cache only (no network)."""
-    return check(compact, loaded.trust, loaded.statuses, now=now)
+def verify_offline(
+    compact: str,
+    loaded: LoadedCache,
+    *,
+    now: int | None = None,
+    binding: BindingPolicy | None = None,
+) -> Verification:
+    """Verify a presentation from the cache only (no network); `binding` is the holder
+    binding required (None: an unbound presentation is accepted, a KB-JWT still checked).
+    Offline, a verifier that cannot hand the holder a nonce uses the time window."""
+    return check(compact, loaded.trust, loaded.statuses, now=now, binding=binding)

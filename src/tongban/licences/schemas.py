@@ -80,11 +80,30 @@ class LicencePublic(BaseModel):
     alg: str
     source: str
     sd_jwt: str = Field(description="The issued SD-JWT VC, every disclosure included")
+    cnf_kid: str | None = Field(
+        default=None, description="thumbprint of the holder device key in cnf (null: unbound)"
+    )
     events: list[EventPublic]
 
 
 class VerifyRequest(BaseModel):
-    presentation: str = Field(max_length=MAX_PRESENTATION, description="compact SD-JWT VC")
+    presentation: str = Field(
+        max_length=MAX_PRESENTATION,
+        description="compact SD-JWT VC, optionally with a KB-JWT after the last '~'",
+    )
+    require_binding: bool | None = Field(
+        default=None,
+        description="refuse a presentation without a valid KB-JWT by the holder's device key"
+        " (null: the deployment's default; always true where unbound presentation is off)",
+    )
+    nonce: str | None = Field(
+        default=None,
+        max_length=200,
+        description="the challenge this verifier gave the holder; null: time-window mode",
+    )
+    audience: str | None = Field(
+        default=None, max_length=300, description="this verifier's id, accepted as KB-JWT aud"
+    )
 
 
 class VerifyResult(BaseModel):
@@ -102,6 +121,36 @@ class VerifyResult(BaseModel):
     issued_at: datetime | None
     expires_at: datetime | None
     status: str | None
+    binding: str | None = Field(
+        default=None,
+        description="valid licences: holder_bound (KB-JWT by the cnf key verified) or unbound"
+        " (accepted as a bearer presentation)",
+    )
+    binding_text: str = ""
+    binding_required: bool = False
+
+
+class HolderKeyCreate(BaseModel):
+    jwk: dict[str, Any] = Field(
+        description="public JWK of the device key: EC P-256 (ES256) or OKP Ed25519"
+    )
+    label: str = Field(default="", max_length=80, description="the holder's name for the device")
+
+
+class HolderKeyPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    thumbprint: str = Field(description="RFC 7638 thumbprint; licences name it as cnf_kid")
+    alg: str
+    label: str
+    jwk: dict[str, Any]
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class HolderKeyRegistered(BaseModel):
+    key: HolderKeyPublic
+    rebound: list[uuid.UUID] = Field(description="licences re-issued bound to this key")
 
 
 class PresentationCreate(BaseModel):
@@ -112,7 +161,13 @@ class PresentationPublic(BaseModel):
     licence_id: uuid.UUID
     identifier: str
     disclosed: list[str]
-    presentation: str
+    presentation: str = Field(
+        description="ends with '~'; a bound licence's holder appends a KB-JWT signed by"
+        " the device key named by cnf_kid (typ kb+jwt; iat, aud, nonce, sd_hash)"
+    )
+    cnf_kid: str | None = Field(
+        default=None, description="thumbprint of the device key this licence is bound to"
+    )
 
 
 class StatusListRef(BaseModel):

@@ -17,12 +17,12 @@ two-element disclosures ``[salt, value]``, recursively — so licences from othe
 conformant issuers (the OpenWallet Foundation's `sd-jwt` adds decoys to nested
 objects, for instance) verify too.
 
-Key binding (KB-JWT) is NOT supported: a compact SD-JWT whose last component is not
-empty (i.e. one that does not end with ``~``) carries a KB-JWT and is refused as
-MALFORMED. Licences are shown by their holder in person (QR code at a counter) or sent
-through a platform session that has already authenticated the holder, so the holder
-binding of a KB-JWT adds nothing yet; refusing it keeps the verifier honest (it never
-claims to have checked a binding it ignored).
+Key binding (KB-JWT, RFC 9901 §4.3): a compact SD-JWT whose last component is not
+empty carries a KB-JWT, ``<issuer-signed JWT>~<Disclosure>~...~<KB-JWT>``. Parsing
+splits it off (`ParsedSdJwt.kb_jwt`, and `sd_part`, the text its ``sd_hash`` covers);
+`keybinding.py` checks it against the ``cnf`` key of the licence and the verifier's
+policy. A presentation missing its final ``~`` reads as one whose KB-JWT is its last
+disclosure, which then fails to parse as a JWS (MALFORMED).
 """
 
 from __future__ import annotations
@@ -74,6 +74,11 @@ class ParsedSdJwt:
     jws: ParsedJws
     disclosures: list[Disclosure]
     issuer_jwt: str
+    #: The key-binding JWT after the last '~', None when the presentation has none.
+    kb_jwt: str | None = None
+    #: Everything before the KB-JWT (issuer JWT, disclosures, the last '~'): what the
+    #: KB-JWT's ``sd_hash`` is computed over.
+    sd_part: str = ""
 
 
 _TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
@@ -132,20 +137,17 @@ def issue_sd_jwt(
     return jwt + "~" + "".join(d.encoded + "~" for d in disclosures)
 
 
-def _split(compact: str) -> tuple[str, list[str]]:
+def _split(compact: str) -> tuple[str, list[str], str]:
+    """(issuer JWT, encoded disclosures, KB-JWT or "")."""
     if not isinstance(compact, str):
         raise LicenceRejected(RejectReason.MALFORMED, "SD-JWT is not a string")
     parts = compact.split("~")
     if len(parts) < 2:
         raise LicenceRejected(RejectReason.MALFORMED, "no '~': not an SD-JWT")
-    if parts[-1] != "":
-        raise LicenceRejected(
-            RejectReason.MALFORMED, "key-binding JWT (or missing final '~') not supported"
-        )
     encoded = parts[1:-1]
     if "" in encoded:
         raise LicenceRejected(RejectReason.MALFORMED, "empty disclosure")
-    return parts[0], encoded
+    return parts[0], encoded, parts[-1]
 
 
 def _decode_disclosure(encoded: str, sd_alg: str) -> Disclosure:
@@ -169,14 +171,21 @@ def _decode_disclosure(encoded: str, sd_alg: str) -> Disclosure:
 
 
 def parse_sd_jwt(compact: str) -> ParsedSdJwt:
-    """Split and decode an SD-JWT (nothing verified yet); LicenceRejected(MALFORMED) when
-    it cannot be read, carries a KB-JWT, or names an unknown `_sd_alg`."""
-    jwt, encoded = _split(compact)
+    """Split and decode an SD-JWT (nothing verified yet; a KB-JWT is split off, not
+    parsed); LicenceRejected(MALFORMED) when it cannot be read or names an unknown
+    `_sd_alg`."""
+    jwt, encoded, kb = _split(compact)
     jws = parse_compact(jwt)
     sd_alg = jws.payload.get("_sd_alg", "sha-256")
     if not isinstance(sd_alg, str) or sd_alg not in SD_ALGS:
         raise LicenceRejected(RejectReason.MALFORMED, f"unknown _sd_alg {sd_alg!r}")
-    return ParsedSdJwt(jws, [_decode_disclosure(e, sd_alg) for e in encoded], jwt)
+    return ParsedSdJwt(
+        jws,
+        [_decode_disclosure(e, sd_alg) for e in encoded],
+        jwt,
+        kb or None,
+        compact[: len(compact) - len(kb)],
+    )
 
 
 class _Unpacker:
@@ -283,8 +292,10 @@ def disclosed_claims(
 def present(compact: str, disclose: Iterable[str]) -> str:
     """The holder's presentation: the issuer-signed JWT unchanged and only the
     disclosures of the claims named in `disclose` (names that this licence does not
-    hold as disclosures are ignored: plain claims are always visible). Ends with ``~``."""
-    jwt, encoded = _split(compact)
+    hold as disclosures are ignored: plain claims are always visible). Ends with ``~``:
+    the holder's device appends a KB-JWT to it (keybinding.bind) when the licence is
+    bound to that device."""
+    jwt, encoded, _kb = _split(compact)
     parse_compact(jwt)  # refuse to present something that is not a JWS at all
     wanted = set(disclose)
     kept = [e for e in encoded if _decode_disclosure(e, "sha-256").name in wanted]

@@ -6,6 +6,7 @@ done in the service modules beside this one, one concept each:
 - trust.py — issuer metadata (JWKS), the signed federation trust list;
 - verification.py — the one verification of a presentation;
 - wallet.py — the holder's licences and presentations, the officer's list;
+- binding.py — the holder's device keys, licences re-issued bound to them (cnf);
 - usage.py — 免提交: licences standing in for case materials;
 - federation.py / handlers.py — keys and status lists published to the other nodes.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 # keys and status lists to the other nodes, and the handlers of those messages.
 from tongban.licences import federation as _federation  # noqa: F401
 from tongban.licences import handlers as _handlers  # noqa: F401
+from tongban.licences.binding import current_key, list_keys, register_key, withdraw_key
 from tongban.licences.issuing import (
     IssueRequest,
     bulk_issue,
@@ -34,8 +36,14 @@ from tongban.licences.usage import (
     reverify_for_decision,
     uses_for_case,
 )
-from tongban.licences.verification import Verification, verify_presentation, verify_stored
+from tongban.licences.verification import (
+    Verification,
+    binding_policy,
+    verify_presentation,
+    verify_stored,
+)
 from tongban.licences.wallet import (
+    bound_presentation,
     choices_for_matter,
     get_mine,
     list_for_officer,
@@ -47,6 +55,12 @@ __all__ = [
     "IssueRequest",
     "LicenceChoice",
     "Verification",
+    "binding_policy",
+    "bound_presentation",
+    "current_key",
+    "list_keys",
+    "register_key",
+    "withdraw_key",
     "bulk_issue",
     "change_status",
     "check_for_application",

@@ -67,7 +67,7 @@ def change_status(
         raise ValidationFailed(
             "未知的证照操作", errors=[{"field": "action", "message": "不是允许的取值"}]
         ) from None
-    if act is LicenceAction.ISSUE:
+    if act in (LicenceAction.ISSUE, LicenceAction.BIND):
         raise ValidationFailed(
             "未知的证照操作", errors=[{"field": "action", "message": "签发请使用签发功能"}]
         )

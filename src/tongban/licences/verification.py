@@ -11,7 +11,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tongban.config import Settings
+from tongban.exchange import service as _exchange
 from tongban.licences import domain
+from tongban.licences.keybinding import ANY_VERIFIER, BindingPolicy
 from tongban.licences.models import Licence
 from tongban.licences.sdjwt import parse_sd_jwt
 from tongban.licences.status import NodeStatuses
@@ -38,8 +41,21 @@ _SIGNED_REASONS = frozenset(
         RejectReason.REVOKED,
         RejectReason.SUSPENDED,
         RejectReason.STATUS_UNAVAILABLE,
+        RejectReason.KEY_BINDING_MISSING,
+        RejectReason.NOT_HOLDER_BOUND,
+        RejectReason.KEY_BINDING_BAD_SIGNATURE,
+        RejectReason.KEY_BINDING_STALE,
+        RejectReason.KEY_BINDING_AUDIENCE_MISMATCH,
+        RejectReason.KEY_BINDING_NONCE_MISMATCH,
+        RejectReason.KEY_BINDING_SD_HASH_MISMATCH,
     }
 )
+#: What `Verification.binding` says, and how the pages say it.
+BOUND, UNBOUND = "holder_bound", "unbound"
+BINDING_TEXT = {
+    BOUND: "已核验持有人绑定",
+    UNBOUND: "未核验持有人绑定（不记名出示）",
+}
 
 
 @dataclass
@@ -61,6 +77,15 @@ class Verification:
     type_code: str | None = None
     type_name: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    #: For a valid licence: BOUND (a KB-JWT by the holder's device key verified) or
+    #: UNBOUND (accepted as a bearer presentation); None when not valid.
+    binding: str | None = None
+    #: Whether the verifier required holder binding.
+    binding_required: bool = False
+
+    @property
+    def binding_text(self) -> str:
+        return BINDING_TEXT.get(self.binding or "", "")
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -78,6 +103,9 @@ class Verification:
             "issued_at": self.issued_at,
             "expires_at": self.expires_at,
             "status": self.status,
+            "binding": self.binding,
+            "binding_text": self.binding_text,
+            "binding_required": self.binding_required,
         }
 
 
@@ -91,14 +119,21 @@ def check(
     statuses: StatusSource | None,
     *,
     now: int | None = None,
+    binding: BindingPolicy | None = None,
 ) -> Verification:
-    """Verify `compact` against `trust` and `statuses`; never raises for a bad licence."""
+    """Verify `compact` against `trust` and `statuses` and the holder `binding` the
+    verifier asks for (None: unbound accepted); never raises for a bad licence."""
     at = int(time.time()) if now is None else now
+    policy = binding or BindingPolicy()
     try:
-        v = verify_licence(compact, trust, statuses, now=at)
+        v = verify_licence(compact, trust, statuses, now=at, binding=policy)
     except LicenceRejected as e:
         out = Verification(
-            valid=False, reason=e.reason.value, reason_text=REASON_TEXT[e.reason], detail=e.detail
+            valid=False,
+            reason=e.reason.value,
+            reason_text=REASON_TEXT[e.reason],
+            detail=e.detail,
+            binding_required=policy.required,
         )
         if e.reason in _SIGNED_REASONS:
             _describe_signed(out, compact, trust)
@@ -125,6 +160,8 @@ def check(
         type_code=ltype.code if ltype else None,
         type_name=ltype.name if ltype else None,
         labels=_labels(ltype),
+        binding=BOUND if v.holder_bound else UNBOUND,
+        binding_required=policy.required,
     )
 
 
@@ -157,14 +194,55 @@ def _describe_signed(out: Verification, compact: str, trust: TrustList) -> None:
         out.type_code, out.type_name = ltype.code, ltype.name
 
 
-def verify_presentation(session: Session, compact: str, *, now: int | None = None) -> Verification:
-    """Verify a presentation with this node's trust list and status lists."""
-    return check(compact, local_trust(session), NodeStatuses(session), now=now)
+def verifier_id(public_url: str) -> str:
+    """The `aud` naming this node's verification page and API in a KB-JWT."""
+    return public_url.rstrip("/") + "/licences/verify"
+
+
+def binding_policy(
+    *,
+    require: bool | None = None,
+    nonce: str | None = None,
+    audience: str | None = None,
+    settings: Settings | None = None,
+) -> BindingPolicy:
+    """The holder binding a verifier of this deployment asks for: `require` as the
+    verifier chose (None: TONGBAN_LICENCE_REQUIRE_BINDING), always required when the
+    deployment forbids unbound presentation (TONGBAN_LICENCE_ALLOW_UNBOUND=false);
+    `nonce` the verifier's challenge (None: time-window mode, TONGBAN_LICENCE_KB_WINDOW);
+    accepted audiences: this node's verifier id, `audience`, and the generic value."""
+    s = settings or _exchange.current_settings()
+    required = s.licence_require_binding if require is None else require
+    audiences = {ANY_VERIFIER, verifier_id(s.public_url)}
+    if audience:
+        audiences.add(audience)
+    return BindingPolicy(
+        required=required or not s.licence_allow_unbound,
+        nonce=nonce or None,
+        audiences=frozenset(audiences),
+        window=s.licence_kb_window,
+    )
+
+
+def verify_presentation(
+    session: Session,
+    compact: str,
+    *,
+    now: int | None = None,
+    binding: BindingPolicy | None = None,
+) -> Verification:
+    """Verify a presentation with this node's trust list and status lists; `binding`
+    (default: the deployment's policy, binding_policy()) says what holder binding the
+    verifier requires."""
+    policy = binding if binding is not None else binding_policy()
+    return check(compact, local_trust(session), NodeStatuses(session), now=now, binding=policy)
 
 
 def verify_stored(session: Session, lic: Licence, *, now: int | None = None) -> Verification:
-    """Verify a licence this node holds (its full SD-JWT), as any verifier would."""
-    return verify_presentation(session, lic.compact, now=now)
+    """Verify a licence this node holds (its full SD-JWT), as any verifier would. The
+    node reads it from its own table, not from a presenter, so no holder binding is asked
+    (免提交: the applicant's session has authenticated the holder)."""
+    return verify_presentation(session, lic.compact, now=now, binding=BindingPolicy())
 
 
 def licence_for(session: Session, v: Verification) -> Licence | None:

@@ -20,6 +20,11 @@ Order of the checks (the first failure is the reason given):
    other non-zero value → REVOKED (fail closed); a source that cannot answer
    → STATUS_UNAVAILABLE. With ``statuses=None`` (an offline check) or a licence without
    a ``status`` claim, no status is checked and ``status`` is -1 ("unchecked").
+7. holder binding — the KB-JWT against ``cnf.jwk`` and the verifier's `BindingPolicy`
+   (keybinding.py): KEY_BINDING_MISSING, NOT_HOLDER_BOUND, KEY_BINDING_BAD_SIGNATURE,
+   KEY_BINDING_STALE, KEY_BINDING_AUDIENCE_MISMATCH, KEY_BINDING_NONCE_MISMATCH,
+   KEY_BINDING_SD_HASH_MISMATCH (MALFORMED for an unreadable KB-JWT). Last, so that a
+   revoked licence is reported as revoked whoever shows it.
 """
 
 from __future__ import annotations
@@ -44,6 +49,13 @@ class RejectReason(StrEnum):
     TAMPERED_DISCLOSURE = "tampered_disclosure"
     MALFORMED = "malformed"
     STATUS_UNAVAILABLE = "status_unavailable"
+    KEY_BINDING_MISSING = "key_binding_missing"
+    NOT_HOLDER_BOUND = "not_holder_bound"
+    KEY_BINDING_BAD_SIGNATURE = "key_binding_bad_signature"
+    KEY_BINDING_STALE = "key_binding_stale"
+    KEY_BINDING_AUDIENCE_MISMATCH = "key_binding_audience_mismatch"
+    KEY_BINDING_NONCE_MISMATCH = "key_binding_nonce_mismatch"
+    KEY_BINDING_SD_HASH_MISMATCH = "key_binding_sd_hash_mismatch"
 
 
 REASON_TEXT: dict[RejectReason, str] = {
@@ -56,6 +68,13 @@ REASON_TEXT: dict[RejectReason, str] = {
     RejectReason.TAMPERED_DISCLOSURE: "披露内容被篡改",
     RejectReason.MALFORMED: "格式错误",
     RejectReason.STATUS_UNAVAILABLE: "无法获取状态",
+    RejectReason.KEY_BINDING_MISSING: "未附持有人绑定证明（不记名出示不被接受）",
+    RejectReason.NOT_HOLDER_BOUND: "证照未绑定持有人设备，无法核验持有人",
+    RejectReason.KEY_BINDING_BAD_SIGNATURE: "持有人绑定签名无效",
+    RejectReason.KEY_BINDING_STALE: "持有人绑定已过时",
+    RejectReason.KEY_BINDING_AUDIENCE_MISMATCH: "持有人绑定不是为本核验方生成的",
+    RejectReason.KEY_BINDING_NONCE_MISMATCH: "持有人绑定的核验码不符",
+    RejectReason.KEY_BINDING_SD_HASH_MISMATCH: "持有人绑定与出示内容不符",
 }
 
 
@@ -103,6 +122,8 @@ class VerifiedLicence:
     status: int
     claims: dict[str, Any]
     disclosed: tuple[str, ...] = ()
+    #: True when a KB-JWT by the licence's `cnf` key was verified (holder binding).
+    holder_bound: bool = False
 
 
 def _int(value: Any) -> TypeIs[int]:
@@ -128,15 +149,17 @@ def status_reference(payload: dict[str, Any]) -> tuple[str, int] | None:
     return uri, idx
 
 
-# sdjwt imports this module (for LicenceRejected), so it is imported on first use
+# sdjwt and keybinding import this module (for LicenceRejected), so they are imported
+# on first use
 _sdjwt: Any = None
+_kb: Any = None
 
 
 def _load_sdjwt() -> Any:
-    global _sdjwt
-    from tongban.licences import sdjwt
+    global _sdjwt, _kb
+    from tongban.licences import keybinding, sdjwt
 
-    _sdjwt = sdjwt
+    _sdjwt, _kb = sdjwt, keybinding
     return sdjwt
 
 
@@ -147,9 +170,12 @@ def verify_licence(
     *,
     now: int,
     leeway: int = 60,
+    binding: Any = None,
 ) -> VerifiedLicence:
-    """Verify a licence presentation (compact SD-JWT VC, no KB-JWT) in the order of the
-    module docstring; returns what it proves or raises LicenceRejected with the reason."""
+    """Verify a licence presentation (compact SD-JWT VC, with or without a KB-JWT) in the
+    order of the module docstring; returns what it proves or raises LicenceRejected with
+    the reason. `binding` is a keybinding.BindingPolicy; None accepts an unbound
+    presentation (and still checks a KB-JWT that is present)."""
     sd = _sdjwt or _load_sdjwt()
     # 1. parse
     parsed = sd.parse_sd_jwt(compact)
@@ -193,6 +219,9 @@ def verify_licence(
             raise LicenceRejected(RejectReason.SUSPENDED, "licence suspended")
         if status != 0:
             raise LicenceRejected(RejectReason.REVOKED, f"licence status {status}")
+    # 7. holder binding
+    kb = _kb
+    bound = kb.check(parsed, binding or kb.BindingPolicy(), now=now)
     issuer = trust.issuer(iss)
     licence_id = claims.get("licence_id")
     for name in TECHNICAL:
@@ -209,4 +238,5 @@ def verify_licence(
         status=status,
         claims=claims,
         disclosed=tuple(d.name for d in parsed.disclosures if d.name is not None),
+        holder_bound=bound,
     )

@@ -4,6 +4,7 @@ verification page for anyone."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Annotated, Any
 
@@ -12,9 +13,11 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from tongban.errors import DomainError, NotFound, PermissionDenied
+from tongban.exchange.service import current_settings
 from tongban.identity.models import Account
 from tongban.licences import domain, issuing, service, status
 from tongban.licences.domain import ACTION_LABELS, STATUS_LABELS
+from tongban.licences.keybinding import new_nonce, normalise_nonce
 from tongban.licences.models import Licence
 from tongban.licences.schemas import MAX_PRESENTATION
 from tongban.web.deps import CsrfChecked, CurrentUser, FormDep, OptionalUser, SessionDep
@@ -62,6 +65,78 @@ def _common(lic: Licence) -> dict[str, Any]:
 def my_licences(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     items = [(lic, issuing.get_type(lic.type_code)) for lic in service.list_mine(session, user)]
     return render(request, "licences/my_list.html", user, items=items, labels=LABELS)
+
+
+# --- the holder's device key (holder binding) -----------------------------------------------
+
+
+_DONE = {
+    "registered": "本设备密钥已登记，证照已重新签发并绑定到本设备。",
+    "withdrawn": "设备密钥已停用。",
+}
+
+
+def _device_page(
+    request: Request,
+    session: Session,
+    user: Account,
+    *,
+    message: str | None = None,
+    done: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "licences/device.html",
+        user,
+        status_code=status_code,
+        keys=service.list_keys(session, user),
+        bound=[
+            (lic, issuing.get_type(lic.type_code))
+            for lic in service.list_mine(session, user)
+            if lic.status != "revoked"
+        ],
+        message=message,
+        done=done,
+    )
+
+
+@router.get("/my/licences/device")
+def device_page(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    done = request.query_params.get("done")
+    return _device_page(request, session, user, done=_DONE.get(done or ""))
+
+
+@router.post("/my/licences/device", dependencies=[CsrfChecked])
+def register_device(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    jwk: Annotated[str, Form(max_length=2000)] = "",
+    label: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    try:
+        parsed = json.loads(jwk) if jwk else None
+        service.register_key(session, user, parsed, label)
+    except ValueError:  # not JSON
+        form_error(session)
+        return _device_page(
+            request, session, user, message="设备公钥格式错误，请重试", status_code=422
+        )
+    except PermissionDenied:
+        raise
+    except DomainError as e:
+        form_error(session)
+        return _device_page(request, session, user, message=e.detail, status_code=_status_code(e))
+    return RedirectResponse("/my/licences/device?done=registered", status_code=303)
+
+
+@router.post("/my/licences/device/{key_id}/withdraw", dependencies=[CsrfChecked])
+def withdraw_device(
+    key_id: str, request: Request, session: SessionDep, user: CurrentUser
+) -> Response:
+    service.withdraw_key(session, user, _id(key_id))
+    return RedirectResponse("/my/licences/device?done=withdrawn", status_code=303)
 
 
 @router.get("/my/licences/{licence_id}")
@@ -114,12 +189,64 @@ def present(
     )
 
 
+@router.post("/my/licences/{licence_id}/present/bound", dependencies=[CsrfChecked])
+def present_bound(
+    licence_id: str,
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    presentation: Annotated[str, Form(max_length=MAX_PRESENTATION)] = "",
+    nonce: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """The presentation the holder's device has just bound (a KB-JWT appended in the
+    browser), shown as QR code and text like any other."""
+    lid = _id(licence_id)
+    try:
+        p = service.bound_presentation(session, user, lid, "".join(presentation.split()))
+    except PermissionDenied:
+        raise
+    except DomainError as e:
+        form_error(session)
+        lic = service.get_mine(session, user, lid)
+        return render(
+            request,
+            "licences/present.html",
+            user,
+            status_code=_status_code(e),
+            chosen=None,
+            presentation=None,
+            message=e.detail,
+            **_common(lic),
+        )
+    return render(
+        request,
+        "licences/present.html",
+        user,
+        chosen=p.disclosed,
+        presentation=p,
+        nonce=normalise_nonce(nonce),
+        kb_window_minutes=max(1, current_settings().licence_kb_window // 60),
+        **_common(p.licence),
+    )
+
+
 # --- verification, for anyone ---------------------------------------------------------------
+
+
+def _verify_context(require: bool | None = None) -> dict[str, Any]:
+    """A fresh challenge (核验码) for the next presentation, and the binding choice."""
+    settings = current_settings()
+    return {
+        "nonce": new_nonce(),
+        "require_binding": settings.licence_require_binding if require is None else require,
+        "unbound_allowed": settings.licence_allow_unbound,
+        "kb_window_minutes": max(1, settings.licence_kb_window // 60),
+    }
 
 
 @router.get("/licences/verify")
 def verify_page(request: Request, user: OptionalUser) -> Response:
-    return render(request, "licences/verify.html", user, result=None, text="")
+    return render(request, "licences/verify.html", user, result=None, text="", **_verify_context())
 
 
 @router.post("/licences/verify", dependencies=[CsrfChecked])
@@ -128,9 +255,16 @@ def verify(
     session: SessionDep,
     user: OptionalUser,
     presentation: Annotated[str, Form(max_length=MAX_PRESENTATION)] = "",
+    nonce: Annotated[str, Form(max_length=200)] = "",
+    require_binding: Annotated[str, Form(max_length=10)] = "",
+    binding_choice: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
     text = "".join(presentation.split())  # copied text may carry line breaks
-    result = service.verify_presentation(session, text) if text else None
+    # the page's form always sends `binding_choice` (an unticked box sends nothing);
+    # a post without it gets the deployment's default
+    require = bool(require_binding) if binding_choice else None
+    policy = service.binding_policy(require=require, nonce=normalise_nonce(nonce))
+    result = service.verify_presentation(session, text, binding=policy) if text else None
     return render(
         request,
         "licences/verify.html",
@@ -138,6 +272,8 @@ def verify(
         result=result,
         text=text,
         message=None if text else "请粘贴要核验的电子证照文本",
+        checked_nonce=policy.nonce,
+        **_verify_context(policy.required),
     )
 
 

@@ -16,6 +16,7 @@ from tongban.identity.models import Account
 from tongban.licences import domain, issuing, sdjwt
 from tongban.licences.domain import LicenceStatus, LicenceType
 from tongban.licences.models import Licence
+from tongban.licences.verify import LicenceRejected
 
 
 @dataclass
@@ -25,6 +26,9 @@ class Presentation:
     compact: str
     disclosed: list[str]
 
+    #: True when the holder's device appended a KB-JWT (holder binding).
+    bound: bool = False
+
     @property
     def qr_svg(self) -> str:
         return qr_svg(self.compact)
@@ -32,8 +36,12 @@ class Presentation:
 
 def qr_svg(text: str) -> str:
     """An inline SVG QR code of `text` (segno; error level L keeps long presentations
-    within QR version 40)."""
-    return str(segno.make(text, error="l", micro=False).svg_inline(scale=2, border=4))
+    within QR version 40); "" when the text does not fit in any QR code (the page then
+    offers the text only)."""
+    try:
+        return str(segno.make(text, error="l", micro=False).svg_inline(scale=2, border=4))
+    except segno.DataOverflowError:
+        return ""
 
 
 def _holder_clause(actor: Account) -> object:
@@ -94,6 +102,33 @@ def present(
     except ValueError as e:
         raise ValidationFailed(str(e), errors=[{"field": "disclose", "message": str(e)}]) from e
     return Presentation(lic, ltype, sdjwt.present(lic.compact, names), names)
+
+
+def bound_presentation(
+    session: Session, actor: Account, licence_id: uuid.UUID, compact: str
+) -> Presentation:
+    """A presentation of one of `actor`'s licences to which their device has appended a
+    KB-JWT (the browser wallet signs it; the node never holds the device key): checked
+    to be this licence's issuer-signed JWT with some of its disclosures and a KB-JWT,
+    then shown like any presentation. Whether the KB-JWT is right is the verifier's
+    check, not the wallet's."""
+    lic = get_mine(session, actor, licence_id)
+    ltype = issuing.get_type(lic.type_code)
+    problem = "出示内容与该证照不符，请重新生成出示码"
+    try:
+        parsed = sdjwt.parse_sd_jwt(compact)
+        issued = sdjwt.parse_sd_jwt(lic.compact)
+    except LicenceRejected:
+        raise ValidationFailed(problem) from None
+    mine = {d.encoded for d in issued.disclosures}
+    if (
+        parsed.issuer_jwt != issued.issuer_jwt
+        or parsed.kb_jwt is None
+        or not {d.encoded for d in parsed.disclosures} <= mine
+    ):
+        raise ValidationFailed(problem)
+    names = [d.name for d in parsed.disclosures if d.name]
+    return Presentation(lic, ltype, compact, names, bound=True)
 
 
 def list_for_officer(
