@@ -23,6 +23,24 @@ def _parse(model: type[Any], payload: dict[str, Any]) -> Any:
         raise witness.Refused(f"bad {model.__name__}: {exc.error_count()} error(s)") from exc
 
 
+def _refuse(detail: str) -> Exception:
+    refused = getattr(exchange, "Refused", None)
+    return witness.Refused(detail) if refused is None else refused("not-allowed", detail)
+
+
+def authorise_checkpoint(session: Session, m: CheckpointMessage, sender: Any) -> None:
+    """Only the node whose chain it is may send its checkpoint, and never to itself."""
+    if sender.node is None or m.node != sender.node:
+        raise _refuse(f"节点 {sender.node or '本节点'} 无权发送 {m.node} 的审计检查点")
+
+
+def authorise_cosigned(session: Session, m: CosignedMessage, sender: Any) -> None:
+    """Only the witness itself may send its cosignature, and only of this node's chain."""
+    node_id = exchange.current_settings().node_id
+    if sender.node is None or m.witness != sender.node or m.node != node_id:
+        raise _refuse(f"节点 {sender.node or '本节点'} 无权发送 {m.witness} 对 {m.node} 的副署")
+
+
 @exchange.handler(witness.CHECKPOINT)
 def on_checkpoint(session: Session, payload: dict[str, Any], msg: Any) -> None:
     """A peer node's checkpoint to witness."""
@@ -42,3 +60,11 @@ def on_cosigned(session: Session, payload: dict[str, Any], msg: Any) -> None:
     witness.receive_cosignature(
         session, _parse(CosignedMessage, payload), getattr(msg, "source_node", None)
     )
+
+
+# The typed contract of each message type (schema + sender's right), where the exchange
+# supports it (exchange.contract).
+_contract = getattr(exchange, "contract", None)
+if _contract is not None:
+    _contract(witness.CHECKPOINT, schema=CheckpointMessage, authorise=authorise_checkpoint)
+    _contract(witness.COSIGNED, schema=CosignedMessage, authorise=authorise_cosigned)

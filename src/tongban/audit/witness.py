@@ -23,6 +23,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -426,13 +427,29 @@ class OriginStatus:
     last_cosigned_at: int
 
 
-def status(session: Session) -> tuple[list[OriginStatus], list[WitnessAlarm]]:
+@dataclass(frozen=True)
+class Alarm:
+    """An alarm as read (plain data, usable after the session ends)."""
+
+    origin_node: str
+    at: datetime
+    seq: int
+    hash: str
+    known_seq: int | None
+    known_hash: str | None
+    reason: str
+    detail: str
+
+
+def status(session: Session) -> tuple[list[OriginStatus], list[Alarm]]:
     """Per peer node, how many of its checkpoints this node cosigned and the newest; and
     every alarm raised, newest first."""
     t = WitnessedCheckpoint
-    counts = dict(
-        session.execute(select(t.origin_node, func.count()).group_by(t.origin_node)).tuples()
-    )
+    counts: dict[str, int] = {}
+    for origin_node, n in session.execute(
+        select(t.origin_node, func.count()).group_by(t.origin_node)
+    ):
+        counts[str(origin_node)] = int(n)
     out = []
     for origin_node in sorted(counts):
         last = latest_witnessed(session, origin_node)
@@ -442,7 +459,19 @@ def status(session: Session) -> tuple[list[OriginStatus], list[WitnessAlarm]]:
                 origin_node, int(counts[origin_node]), int(last.seq), last.hash, int(last.timestamp)
             )
         )
-    alarms = list(session.scalars(select(WitnessAlarm).order_by(WitnessAlarm.at.desc()).limit(200)))
+    alarms = [
+        Alarm(
+            a.origin_node,
+            a.at,
+            int(a.seq),
+            a.hash,
+            None if a.known_seq is None else int(a.known_seq),
+            a.known_hash,
+            a.reason,
+            a.detail,
+        )
+        for a in session.scalars(select(WitnessAlarm).order_by(WitnessAlarm.at.desc()).limit(200))
+    ]
     return out, alarms
 
 
