@@ -119,20 +119,21 @@ def password_problems(
     """What is wrong with `password` (Chinese messages for the password field); empty
     when it is acceptable. `identifiers` are the account's ID number / credit code."""
     problems: list[str] = []
-    # Measured as typed: no stripping, and combining sequences count as what they show.
+    # The password is kept as typed, but spaces around it and combining sequences do not
+    # make up the minimum length: "abc1    " is four characters long.
     normalised = unicodedata.normalize("NFC", password)
-    if len(normalised) < MIN_LENGTH:
-        problems.append(f"密码至少 {MIN_LENGTH} 位")
+    core = normalised.strip()
+    if not core:
+        return ["密码不能全部是空格"]
+    if len(core) < MIN_LENGTH:
+        problems.append(f"密码至少 {MIN_LENGTH} 位（首尾空格不计）")
     if len(normalised) > MAX_LENGTH:
         problems.append(f"密码不能超过 {MAX_LENGTH} 位")
-    if not normalised.strip():
-        problems.append("密码不能全部是空格")
-        return problems
-    if len(set(normalised)) == 1:
+    if len(set(core.lower())) == 1:
         problems.append("密码不能由同一个字符重复组成")
-    elif _classes(normalised) < 2:
+    elif _classes(core) < 2:
         problems.append("密码须包含至少两类字符（字母、数字、符号）")
-    folded = normalised.strip().lower()
+    folded = core.lower()
     if folded in common_passwords():
         problems.append("该密码过于常见，容易被猜中，请换一个")
     if username and folded == username.strip().lower():

@@ -65,6 +65,9 @@ def optional_account(request: Request, session: SessionDep) -> Account | None:
         return None
     active = identity.resume_session(session, str(session_id), settings=request.app.state.settings)
     if active is None:
+        # Keep the end of a session found idle or too old although this request will
+        # likely fail (401) and roll back; nothing else has been written yet.
+        session.commit()
         request.session.clear()
         return None
     request.state.web_session = active.session

@@ -190,3 +190,103 @@ def test_registration_page_shows_field_errors_and_logs_in(client, session):
     )
     assert r.status_code == 303 and r.headers["location"] == "/my/cases"
     assert client.get("/api/v1/me").json()["username"] == "wuhao"
+
+
+def test_registration_does_not_reveal_whether_an_id_number_is_registered(client, session):
+    """Issue 10 item 6: the answer is the same for a registered and a new number."""
+    import re
+
+    from builders import id_number
+
+    taken = make_resident(session).id_number
+    session.commit()
+    fresh = id_number("330100")
+
+    def register(ident: str, username: str):  # type: ignore[no-untyped-def]
+        body = {
+            "username": username,
+            "password": "long-enough-pw",
+            "role": "resident",
+            "display_name": "周敏",
+            "id_number": ident,
+            "city_code": "330100",
+        }
+        return client.post("/api/v1/accounts", json=body)
+
+    a, b = register(taken, "probe.one"), register(fresh, "probe.two")
+    assert a.status_code == b.status_code == 201
+    assert set(a.json()) == set(b.json())
+    assert "已注册" not in a.text
+    # The page too.
+    answers = []
+    for ident, name in ((taken, "probe.three"), (id_number("330100"), "probe.four")):
+        page = client.get("/register")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        r = client.post(
+            "/register",
+            data={
+                "csrf_token": csrf,
+                "role": "resident",
+                "display_name": "周敏",
+                "id_number": ident,
+                "city_code": "330100",
+                "username": name,
+                "password": "long-enough-pw",
+            },
+            follow_redirects=False,
+        )
+        answers.append((r.status_code, r.headers.get("location")))
+        client.cookies.clear()
+    assert answers[0] == answers[1] == (303, "/my/cases")
+
+
+WEAK = {
+    "12345678": "过于常见",
+    "password": "过于常见",
+    "        ": "全部是空格",
+    "abcdefghijk": "两类字符",
+    "abc1    ": "至少 8 位",
+}
+
+
+def test_weak_passwords_are_refused_everywhere_in_chinese(client, session):
+    """Issue 10 item 9: registration (API and page), creation by an operator."""
+    import re
+
+    import pytest
+
+    from tongban.errors import ValidationFailed
+
+    from builders import id_number
+
+    for weak, reason in WEAK.items():
+        body = {
+            "username": "weak.one",
+            "password": weak,
+            "role": "resident",
+            "display_name": "周敏",
+            "id_number": id_number("330100"),
+            "city_code": "330100",
+        }
+        r = client.post("/api/v1/accounts", json=body)
+        assert r.status_code == 422, weak
+        messages = [e["message"] for e in r.json()["errors"] if e["field"] == "password"]
+        assert any(reason in m for m in messages), (weak, messages)
+
+        page = client.get("/register")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        r = client.post("/register", data={**body, "csrf_token": csrf})
+        assert r.status_code == 422 and reason in r.text, weak
+        client.cookies.clear()  # the next API call is not a browser's
+
+        with pytest.raises(ValidationFailed) as e:
+            service.create_account(
+                session, username="new.clerk", password=weak, role="admin", display_name="管理员"
+            )
+        assert any(reason in err["message"] for err in e.value.errors)
+    # The username itself is refused as a password.
+    with pytest.raises(ValidationFailed) as e:
+        service.create_account(
+            session, username="zhou.min88", password="Zhou.Min88", role="admin", display_name="周"
+        )
+    assert e.value.errors[0]["message"] == "密码不能与用户名相同"
