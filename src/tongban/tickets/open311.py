@@ -21,9 +21,28 @@ from sqlalchemy.orm import Session
 from tongban.errors import DomainError, ValidationFailed
 from tongban.tickets.service import open311 as svc
 from tongban.types import Latitude, Longitude, SaneDatetime, parse_form_value
+from tongban.web import problems
 from tongban.web.deps import SessionDep
 
-router = APIRouter(prefix="/open311/v2", tags=["open311"])
+#: How every error of this router is documented: GeoReport's own format, not problem+json.
+GEOREPORT_ERRORS = {
+    "application/json": {
+        "schema": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["code", "description"],
+                "properties": {"code": {"type": "integer"}, "description": {"type": "string"}},
+            },
+        }
+    },
+    "text/xml": {"schema": {"type": "string"}},
+}
+router = APIRouter(
+    prefix="/open311/v2",
+    tags=["open311"],
+    responses=problems.responses(400, 403, 404, content=GEOREPORT_ERRORS),
+)
 
 SPEC = "http://wiki.open311.org/GeoReport_v2"
 CHANGESET = "2026-11-23T00:00:00+08:00"

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
+from fastapi.security import OAuth2PasswordRequestForm
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tongban.errors import DomainError, NotAuthenticated
@@ -50,6 +55,39 @@ _PYDANTIC_MESSAGES = {
 }
 # Messages of the bounded input types (tongban.types) where the table above has none.
 _PYDANTIC_MESSAGES = {**BOUNDED_TYPE_MESSAGES, **_PYDANTIC_MESSAGES}
+
+
+class ProblemFieldError(BaseModel):
+    """One input that failed validation."""
+
+    field: str = Field(description="出错的字段（以点分隔的路径）")
+    message: str = Field(description="出错原因")
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details: the body of every 4xx (and 5xx) answer of the API."""
+
+    type: str = Field(description="问题类型 URI，稳定的标识", examples=[TYPE_BASE + "not-found"])
+    title: str = Field(description="问题类型的简短说明")
+    status: int = Field(description="HTTP 状态码", ge=400, le=599)
+    detail: str = Field(description="本次请求出错的具体说明")
+    instance: str | None = Field(default=None, description="出错的请求（可省略）")
+    errors: list[ProblemFieldError] | None = Field(
+        default=None, description="逐字段的校验错误（仅在输入校验未通过时）"
+    )
+
+
+def responses(
+    *statuses: int, content: dict[str, Any] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a router or route: the 4xx it may answer beyond those `document`
+    infers (auth, parameters, request body); each is documented as a problem+json Problem,
+    or as `content` for a router that answers errors in a format of its own (Open311)."""
+    return {
+        status: {"description": _HTTP_TITLES.get(status, "请求失败")}
+        | ({"content": content} if content else {})
+        for status in statuses
+    }
 
 
 def wants_json(request: Request) -> bool:
@@ -96,6 +134,8 @@ def _page_error(request: Request, status: int, title: str, detail: str) -> Respo
 
 
 def install(app: FastAPI) -> None:
+    install_openapi(app)
+
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> Response:
         if wants_json(request):
@@ -142,3 +182,105 @@ def install(app: FastAPI) -> None:
         if wants_json(request):
             return problem(500, "internal-error", "服务器内部错误", "服务暂时不可用，请稍后重试")
         return _page_error(request, 500, "服务器内部错误", "服务暂时不可用，请稍后重试")
+
+
+# --- the OpenAPI document: every error answer documented as problem+json ----------------
+
+#: Dependencies that identify the caller: a bad or missing token is a 401, a caller
+#: without the right a 403.
+_AUTH_DEPENDENCIES = ("optional_account", "current_account")
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_REF = "#/components/schemas/"
+
+
+def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
+    for sub in dependant.dependencies:
+        if sub.call is not None:
+            yield sub.call
+        yield from _calls(sub)
+
+
+def _api_routes(app: FastAPI) -> Iterator[Any]:
+    """Every API route with its effective path and dependencies (those of the routers it
+    was included through too)."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # FastAPI before lazily included routers: app.routes is flat
+        yield from (r for r in app.routes if isinstance(r, APIRoute))
+        return
+    for context in iter_route_contexts(app.routes):
+        if isinstance(context.original_route, APIRoute):
+            yield context
+
+
+def _inferred_statuses(route: Any, method: str, operation: dict[str, Any]) -> set[int]:
+    """The 4xx any operation of this kind may answer, whatever its context."""
+    statuses: set[int] = set()
+    params = operation.get("parameters", [])
+    has_body = "requestBody" in operation
+    if params or has_body or method not in _SAFE_METHODS:
+        statuses.add(422)  # RequestValidationError, or a service's ValidationFailed
+    calls = list(_calls(route.dependant))
+    if any(getattr(c, "__name__", "") in _AUTH_DEPENDENCIES for c in calls):
+        statuses |= {401, 403}
+    if any(isinstance(c, type) and issubclass(c, OAuth2PasswordRequestForm) for c in calls):
+        statuses |= {401, 429}  # wrong credentials; too many attempts
+    if params or has_body or method not in _SAFE_METHODS:
+        statuses.add(404)  # what the path, the query or the body refers to does not exist
+    if method not in _SAFE_METHODS:
+        statuses |= {400, 409}  # a domain rule refused the change / the state moved on
+    if has_body:
+        statuses.add(413)  # web.security.BodySizeLimit
+        if "multipart/form-data" in operation["requestBody"].get("content", {}):
+            statuses.add(415)  # an upload of a type that is not accepted
+    return statuses
+
+
+def _problem_response(status: int, description: str | None = None) -> dict[str, Any]:
+    return {
+        "description": description or _HTTP_TITLES.get(status, "请求失败"),
+        "content": {PROBLEM: {"schema": {"$ref": _REF + "Problem"}}},
+    }
+
+
+def document(app: FastAPI, schema: dict[str, Any]) -> dict[str, Any]:
+    """Rewrite the generated document so that it matches what the handlers above send:
+    every 4xx of every operation (declared with `responses()` or inferred) is an
+    `application/problem+json` Problem, in place of FastAPI's `HTTPValidationError`."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    problem_schema = Problem.model_json_schema(ref_template=_REF + "{model}")
+    components.update(problem_schema.pop("$defs", {}))
+    components["Problem"] = problem_schema
+    for route in _api_routes(app):
+        if not route.include_in_schema:
+            continue
+        item = schema.get("paths", {}).get(route.path_format, {})
+        for method in route.methods:
+            operation = item.get(method.lower())
+            if operation is None:
+                continue
+            answers = operation.setdefault("responses", {})
+            declared = {int(code) for code in answers if code.isdigit() and 400 <= int(code) < 500}
+            for status in sorted(declared | _inferred_statuses(route, method, operation)):
+                answer = answers.get(str(status), {})
+                if status != 422 and "content" in answer:
+                    continue  # declared with a format of its own (`responses(content=...)`)
+                description = answer.get("description")
+                if status == 422 or description in (None, "Validation Error"):
+                    description = None
+                answers[str(status)] = _problem_response(status, description)
+            operation["responses"] = dict(sorted(answers.items()))
+    for unused in ("HTTPValidationError", "ValidationError"):
+        components.pop(unused, None)
+    return schema
+
+
+def install_openapi(app: FastAPI) -> None:
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document(app, generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
