@@ -27,7 +27,11 @@ def credit_code(city: str = "320500") -> str:
     return body + uscc.calc_check_digit(body)
 
 
-def make_resident(session: Session, city: str = "340100", **kw: Any) -> Account:
+def make_resident(
+    session: Session, city: str = "340100", assurance_level: str = "window_verified", **kw: Any
+) -> Account:
+    """A resident whose identity is proven (a window check) unless `assurance_level` says
+    otherwise (`"self_declared"`: registered without proof)."""
     n = next(_seq)
     c = regions.get_city(session, city)
     return identity.create_account(
@@ -39,11 +43,14 @@ def make_resident(session: Session, city: str = "340100", **kw: Any) -> Account:
         id_number=kw.pop("id_number", id_number(city)),
         jurisdiction_code=c.jurisdiction_code,
         city_code=city,
+        assurance_level=assurance_level,
         **kw,
     )
 
 
-def make_enterprise(session: Session, city: str = "320500", **kw: Any) -> Account:
+def make_enterprise(
+    session: Session, city: str = "320500", assurance_level: str = "window_verified", **kw: Any
+) -> Account:
     n = next(_seq)
     c = regions.get_city(session, city)
     return identity.create_account(
@@ -55,6 +62,7 @@ def make_enterprise(session: Session, city: str = "320500", **kw: Any) -> Accoun
         credit_code=credit_code(city),
         jurisdiction_code=c.jurisdiction_code,
         city_code=city,
+        assurance_level=assurance_level,
         **kw,
     )
 

@@ -7,8 +7,37 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class OidcProvider(BaseModel):
+    """One external OpenID Connect provider (TONGBAN_OIDC_PROVIDERS)."""
+
+    #: Short name in URLs (/login/oidc/<name>).
+    name: str = Field(pattern=r"^[a-z0-9_-]{1,32}$")
+    #: What the login button says.
+    label: str = "统一身份认证平台"
+    #: The issuer identifier; its /.well-known/openid-configuration is read.
+    issuer: str
+    client_id: str
+    client_secret: str = ""
+    #: This node's callback, registered with the provider.
+    redirect_url: str
+    #: The ID-token (or userinfo) claim carrying the GB 11643 ID number.
+    id_number_claim: str = "id_number"
+    #: The level a login through this provider proves.
+    level: Literal["oidc_verified"] = "oidc_verified"
+    scopes: str = "openid profile"
+    #: Signature algorithms accepted for ID tokens (never "none" or HMAC).
+    algorithms: list[Literal["RS256", "PS256", "ES256", "EdDSA"]] = ["RS256", "ES256", "EdDSA"]
+    #: How the client authenticates at the token endpoint.
+    token_auth: Literal["client_secret_basic", "client_secret_post"] = "client_secret_basic"
+    #: Seconds of clock difference accepted on exp/iat.
+    leeway: int = Field(default=60, ge=0, le=600)
+    #: A CA bundle (PEM) to trust for this provider's TLS certificate instead of the
+    #: system's (a provincial platform behind a government CA).
+    ca_file: str | None = None
 
 
 class Settings(BaseSettings):
@@ -94,6 +123,13 @@ class Settings(BaseSettings):
     #: the same case / work order / jurisdiction still go one after another. 1 = one at
     #: a time.
     exchange_concurrency: int = Field(default=8, ge=1, le=64)
+    #: OpenID Connect providers residents may sign in with to prove their identity (a
+    #: provincial unified identity platform), as a JSON list; none by default. Each:
+    #: {"name": "zjzwfw", "label": "浙里办", "issuer": "https://…", "client_id": "…",
+    #: "client_secret": "…", "redirect_url": "<public url>/login/oidc/zjzwfw/callback",
+    #: "id_number_claim": "id_number", "level": "oidc_verified"}
+    #: (see identity.oidc.OidcProvider for the optional fields).
+    oidc_providers: list[OidcProvider] = []
 
 
 @lru_cache

@@ -11,9 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from stdnum.cn import ric, uscc
 
-from tongban.identity.domain import Duty, Role
+from tongban.identity.domain import AssuranceLevel, Duty, Role
 from tongban.identity.models import Account
-from tongban.identity.service import hash_password
+from tongban.identity.service import hash_password, record_initial_level
 from tongban.regions import service as regions
 from tongban.regions.models import Authority, City, Jurisdiction
 
@@ -188,24 +188,38 @@ def load_demo(session: Session) -> int:
     # would take a minute, and these passwords are public anyway.
     pw_hash = hash_password(DEMO_PASSWORD)
     added = 0
+    applicants: list[Account] = []
     for d in demo_accounts(session):
         if d.username in existing:
             continue
-        session.add(
-            Account(
-                username=d.username,
-                password_hash=pw_hash,
-                role=str(d.role),
-                display_name=d.display_name,
-                id_number=d.id_number,
-                credit_code=d.credit_code,
-                jurisdiction_code=d.jurisdiction_code,
-                city_code=d.city_code,
-                authority_id=authorities.get(d.authority) if d.authority else None,
-                duty=d.duty,
-            )
+        is_applicant = d.role in (Role.RESIDENT, Role.ENTERPRISE)
+        account = Account(
+            username=d.username,
+            password_hash=pw_hash,
+            role=str(d.role),
+            display_name=d.display_name,
+            id_number=d.id_number,
+            credit_code=d.credit_code,
+            jurisdiction_code=d.jurisdiction_code,
+            city_code=d.city_code,
+            authority_id=authorities.get(d.authority) if d.authority else None,
+            duty=d.duty,
+            # Demo residents and enterprises count as checked at a window, so the
+            # demo shows their licences; the `created` event says so.
+            assurance_level=AssuranceLevel.WINDOW_VERIFIED.value if is_applicant else None,
         )
+        session.add(account)
+        if is_applicant:
+            applicants.append(account)
         added += 1
+    session.flush()
+    for account in applicants:
+        record_initial_level(
+            session,
+            account,
+            reason="演示账户：视同已在窗口核验身份",
+            evidence={"method": "demo"},
+        )
     session.flush()
     _seed_evidence_registers(session)
     from tongban.licences.demo_data import seed_demo_licences

@@ -269,7 +269,9 @@ def submit_online(session: Session, actor: Account, app: Application) -> Case:
         channel="online",
         receiving_city=receiving_city,
         clerk=None,
-        identity_verified=True,  # authenticated account
+        # A self-declared account may apply (every matter accepts it), but the case tells
+        # the officer its applicant's identity is unproven (issue 10 item 3).
+        identity_verified=identity.is_proven(actor),
         uploader=actor,
     )
 
@@ -315,7 +317,12 @@ def submit_at_window(
             errors.extend(e.errors)
         raise ValidationFailed("申请信息有误", errors=errors)
     col = Account.id_number if applicant.applicant_type == Role.RESIDENT else Account.credit_code
-    account = session.scalar(select(Account).where(col == ident))
+    # The clerk saw this person's card: the case goes to an account proven to hold the
+    # number, never to a self-declared one (which may be somebody else's claim).
+    account = next(
+        (a for a in session.scalars(select(Account).where(col == ident)) if identity.is_proven(a)),
+        None,
+    )
     if app.phone is None:
         app.phone = applicant.phone
     return _create(

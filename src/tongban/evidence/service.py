@@ -36,6 +36,7 @@ from tongban.evidence.handlers import (
 )
 from tongban.evidence.models import Consent, DataAccess, EvidenceRequest
 from tongban.exchange import service as exchange
+from tongban.identity import service as identity
 from tongban.identity.domain import Role
 from tongban.identity.models import Account
 from tongban.regions import service as regions
@@ -366,6 +367,8 @@ def my_data_use(session: Session, actor: Account, limit: int = 500) -> list[Data
     newest first. Only the subject sees their own log."""
     if actor.role not in (Role.RESIDENT, Role.ENTERPRISE):
         raise PermissionDenied("“我的数据使用记录”仅供个人或法人账户查看本人记录")
+    # The log is found by ID number / credit code: only a proven identity sees it.
+    identity.require_assurance(actor)
     ident = subject_identifier(actor)
     if not ident:
         return []

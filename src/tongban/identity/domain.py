@@ -82,3 +82,86 @@ def mask_id_number(value: str | None) -> str:
     if len(value) <= 8:
         return "*" * len(value)
     return value[:4] + "*" * (len(value) - 8) + value[-4:]
+
+
+class AssuranceLevel(StrEnum):
+    """How well an applicant account's identity is proven (身份核验等级).
+
+    Mapped to the eIDAS levels of assurance (Regulation 910/2014, art. 8):
+
+    - ``self_declared`` ~ eIDAS *low*: the person typed an ID number at registration;
+      nothing proves it is theirs. May browse and apply online (the case says the
+      applicant is unverified), sees nothing bound to the ID number.
+    - ``window_verified`` ~ eIDAS *substantial*: a window clerk saw the ID card of the
+      person in front of them (身份证读卡 / 证件核验) and recorded it.
+    - ``oidc_verified`` ~ eIDAS *substantial* (or *high*, if the provider's own proofing
+      is; its rank comes from TONGBAN_OIDC_PROVIDERS' ``level``): signed in through an
+      external OpenID Connect provider (a provincial unified identity platform) whose
+      signed ID token carries the ID number.
+
+    Staff accounts carry no level (None): they act for their post, not as a person
+    whose ID number binds records.
+    """
+
+    SELF_DECLARED = "self_declared"
+    WINDOW_VERIFIED = "window_verified"
+    OIDC_VERIFIED = "oidc_verified"
+
+
+#: Rank of each level; a check compares ranks. Both proofs are "substantial".
+ASSURANCE_RANK = {
+    AssuranceLevel.SELF_DECLARED: 1,
+    AssuranceLevel.WINDOW_VERIFIED: 2,
+    AssuranceLevel.OIDC_VERIFIED: 2,
+}
+
+#: The level anything bound to an ID number or credit code needs (licences, the data-use
+#: log, medical records, cards).
+PROVEN = AssuranceLevel.WINDOW_VERIFIED
+
+ASSURANCE_LABELS = {
+    AssuranceLevel.SELF_DECLARED: "未核验（自行注册）",
+    AssuranceLevel.WINDOW_VERIFIED: "已核验（窗口核验身份证件）",
+    AssuranceLevel.OIDC_VERIFIED: "已核验（统一身份认证平台）",
+}
+
+
+class WindowCheckMethod(StrEnum):
+    """How a window clerk saw the person's identity document."""
+
+    CARD_READER = "id_card_reader"  # 身份证读卡 (the chip read by a reader)
+    DOCUMENT = "document_check"  # 证件核验 (the card or business licence inspected)
+
+
+WINDOW_CHECK_LABELS = {
+    WindowCheckMethod.CARD_READER: "身份证读卡",
+    WindowCheckMethod.DOCUMENT: "证件核验",
+}
+
+
+def meets(level: str | None, required: AssuranceLevel) -> bool:
+    """Whether an account at `level` may do what needs `required` (None: staff, never)."""
+    if level is None:
+        return False
+    try:
+        return ASSURANCE_RANK[AssuranceLevel(level)] >= ASSURANCE_RANK[required]
+    except ValueError:
+        return False
+
+
+def is_raise(current: str | None, new: AssuranceLevel) -> bool:
+    """Whether moving from `current` to `new` is a change worth recording: a higher rank,
+    or the same rank proven another way (window -> OIDC records the second proof)."""
+    if current is None:
+        return True
+    try:
+        cur = AssuranceLevel(current)
+    except ValueError:
+        return True
+    return cur != new and ASSURANCE_RANK[new] >= ASSURANCE_RANK[cur]
+
+
+def area_city_code(id_number: str) -> str:
+    """The GB/T 2260 prefecture code an ID number was issued in (its first four digits
+    and ``00``): a guess at a new account's home city, never an authorisation input."""
+    return id_number[:4] + "00"

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Uuid
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tongban.db import Base, UTCDateTime, new_id, utcnow
@@ -29,6 +30,9 @@ class Account(Base):
     duty: Mapped[str | None] = mapped_column(String(20))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: Identity assurance of an applicant (domain.AssuranceLevel); None for staff. It
+    #: only changes through identity.service.change_assurance, which records an event.
+    assurance_level: Mapped[str | None] = mapped_column(String(20))
 
 
 class ApiToken(Base):
@@ -43,6 +47,45 @@ class ApiToken(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AccountEvent(Base):
+    """Append-only history of an account's identity assurance: who changed it, when,
+    from which level to which, why, and the evidence (the clerk and method of a window
+    check, the issuer and subject of an OIDC login). Joins the audit chain."""
+
+    __tablename__ = "account_event"
+    __audit_kind__ = "account.event"
+    __audit_subject__ = ("account", "account_id")
+    __audit_actor__ = ("account", "actor_id")
+    __audit_fields__ = ("action", "from_level", "to_level", "evidence", "at")
+    __audit_digest__ = ("reason",)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("account.id"), index=True)
+    action: Mapped[str] = mapped_column(String(30))
+    from_level: Mapped[str | None] = mapped_column(String(20))
+    to_level: Mapped[str | None] = mapped_column(String(20))
+    #: The clerk of a window check; None for an OIDC login (the provider is the evidence).
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("account.id"))
+    actor_name: Mapped[str] = mapped_column(String(80))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    #: {"method", "clerk_id", "city_code"} or {"issuer", "sub", "provider"}.
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ExternalIdentity(Base):
+    """An OpenID Connect identity (issuer + subject) linked to an account: the next
+    login through that provider finds the account by it."""
+
+    __tablename__ = "external_identity"
+    __table_args__ = (UniqueConstraint("issuer", "subject"),)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("account.id"), index=True)
+    issuer: Mapped[str] = mapped_column(String(255))
+    subject: Mapped[str] = mapped_column(String(255))
+    linked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class WebSession(Base):

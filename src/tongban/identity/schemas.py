@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,6 +23,9 @@ class AccountPublic(BaseModel):
     city_code: str | None
     authority_id: uuid.UUID | None
     duty: str | None
+    #: Identity assurance of an applicant (self_declared, window_verified, oidc_verified);
+    #: null for staff.
+    assurance_level: str | None = None
 
 
 class RegistrationCreate(BaseModel):
@@ -47,3 +52,45 @@ class PasswordChange(BaseModel):
 
 class SessionsEnded(BaseModel):
     ended: int
+
+
+class AccountEventPublic(BaseModel):
+    """One change of an account's identity assurance level."""
+
+    model_config = ConfigDict(from_attributes=True)
+    action: str
+    from_level: str | None
+    to_level: str | None
+    actor_id: uuid.UUID | None
+    actor_name: str
+    reason: str
+    evidence: dict[str, Any]
+    at: datetime
+
+
+class AssurancePublic(BaseModel):
+    """An account's identity assurance: its level and how it got there."""
+
+    account_id: uuid.UUID
+    username: str
+    display_name: str
+    role: str
+    assurance_level: str | None
+    proven: bool
+    events: list[AccountEventPublic]
+
+
+class WindowCheckCreate(BaseModel):
+    """A window clerk records that they saw the identity document of the account's
+    holder: `identifier` is the number read from that document."""
+
+    account_id: uuid.UUID
+    identifier: str = Field(min_length=15, max_length=18)
+    method: str = Field(pattern="^(id_card_reader|document_check)$")
+    note: str = Field(default="", max_length=200)
+
+
+class WindowSearch(BaseModel):
+    """The number read from the identity document at the window."""
+
+    identifier: str = Field(min_length=15, max_length=18)

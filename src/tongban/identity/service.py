@@ -7,6 +7,7 @@ import re
 import secrets
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -17,8 +18,19 @@ from tongban.config import Settings, get_settings
 from tongban.db import utcnow
 from tongban.errors import Conflict, NotAuthenticated, NotFound, PermissionDenied, ValidationFailed
 from tongban.identity import throttle
+from tongban.identity.assurance import (  # noqa: F401 (the guard other contexts call)
+    AssuranceRequired,
+    account_events,
+    change_assurance,
+    find_for_window,
+    is_proven,
+    record_initial_level,
+    require_assurance,
+    verify_at_window,
+)
 from tongban.identity.domain import (
     APPLICANT_ROLES,
+    AssuranceLevel,
     Duty,
     Role,
     validate_credit_code,
@@ -61,9 +73,17 @@ def create_account(
     city_code: str | None = None,
     authority_id: uuid.UUID | None = None,
     duty: Duty | str | None = None,
+    assurance_level: AssuranceLevel | str | None = None,
+    assurance_reason: str = "账户创建",
+    assurance_evidence: dict[str, Any] | None = None,
 ) -> Account:
-    """Create an account after validating what its role requires."""
+    """Create an account after validating what its role requires. An applicant starts at
+    `assurance_level` (self_declared unless the caller has proof, such as an OIDC login)
+    and its `created` event records it; staff have no level."""
     role = Role(role)
+    level: AssuranceLevel | None = None
+    if role in APPLICANT_ROLES:
+        level = AssuranceLevel(assurance_level or AssuranceLevel.SELF_DECLARED)
     errors = []
     if not re.fullmatch(r"[A-Za-z0-9_.-]{3,64}", username or ""):
         errors.append({"field": "username", "message": "用户名须为 3–64 位字母、数字或 _ . -"})
@@ -103,9 +123,13 @@ def create_account(
         city_code=city_code,
         authority_id=authority_id,
         duty=Duty(duty).value if duty else (Duty.REVIEWER.value if role is Role.OFFICER else None),
+        assurance_level=level.value if level else None,
     )
     session.add(account)
     session.flush()
+    if level is not None:
+        record_initial_level(session, account, reason=assurance_reason, evidence=assurance_evidence)
+        session.flush()
     return account
 
 

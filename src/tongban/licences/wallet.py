@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from tongban.errors import NotFound, PermissionDenied, ValidationFailed
 from tongban.identity.domain import APPLICANT_ROLES, Role
 from tongban.identity.models import Account
+from tongban.identity.service import is_proven, require_assurance
 from tongban.licences import domain, issuing, sdjwt
 from tongban.licences.domain import LicenceStatus, LicenceType
 from tongban.licences.models import Licence
@@ -55,6 +56,9 @@ def _holder_clause(actor: Account) -> object:
 def _require_holder(actor: Account) -> None:
     if actor.role not in {r.value for r in APPLICANT_ROLES}:
         raise PermissionDenied("“我的证照”仅供个人或法人账户使用")
+    # Licences are bound to the ID number / credit code: a self-declared one proves
+    # nothing (issue 10 item 3).
+    require_assurance(actor)
 
 
 def list_mine(
@@ -161,7 +165,7 @@ def choices_for_matter(
 ) -> dict[str, list[dict[str, str]]]:
     """免提交 on the application form: for each licence type that can stand in for one of
     the matter's materials, the applicant's usable licences as {id, label}."""
-    if actor.role not in {r.value for r in APPLICANT_ROLES}:
+    if actor.role not in {r.value for r in APPLICANT_ROLES} or not is_proven(actor):
         return {}
     wanted = {m.licence_type for m in getattr(matter, "materials", []) if m.licence_type}
     out: dict[str, list[dict[str, str]]] = {}

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from tongban.calendar.service import local_date
 from tongban.db import utcnow
 from tongban.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from tongban.identity import service as identity
 from tongban.identity.domain import Role, validate_id_number
 from tongban.identity.models import Account
 from tongban.medical import domain, reference
@@ -241,6 +242,8 @@ def file_for_self(
     """A resident files for themselves online (their own ID number only)."""
     if actor.role != Role.RESIDENT or not actor.id_number:
         raise PermissionDenied("只有参保人本人可以在线备案")
+    # The insured record is found by ID number: only a proven identity may use it.
+    identity.require_assurance(actor)
     person = insured_by_id_number(session, actor.id_number)
     return create_filing(
         session,
