@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -361,3 +362,47 @@ def test_wallet_pages_offer_binding(client: TestClient, session: Session) -> Non
         data={"csrf_token": _csrf(r.text), "presentation": other.compact + "a.b.c"},
     )
     assert r.status_code == 422 and "出示内容与该证照不符" in r.text
+
+
+def test_offline_verifier_checks_binding(
+    client: TestClient, session: Session, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from tongban.licences import offline
+    from tongban.licences.cli import app as licence_cli
+    from tongban.licences.keybinding import BindingPolicy
+
+    resident = make_resident(session)
+    lic = make_licence(session, resident, "driving_licence")
+    device = P256PrivateKey.generate()
+    register(client, token_for(client, resident), device)
+    session.commit()
+    cache = tmp_path / "cache"
+    offline.sync("http://testserver", cache, client=client)
+    loaded = offline.load(cache)
+    session.expire_all()
+    text = service.present(session, resident, lic.id, ["name"]).compact
+    bound = bind(text, device, nonce="offline-wallet", iat=int(time.time()))
+
+    window = BindingPolicy(required=True, nonce=None)  # no channel back: the time window
+    v = offline.verify_offline(bound, loaded, binding=window)
+    assert v.valid and v.binding == "holder_bound"
+    v = offline.verify_offline(text, loaded, binding=window)
+    assert not v.valid and v.reason == "key_binding_missing"
+    old = bind(text, device, nonce="offline-wallet", iat=int(time.time()) - 3600)
+    assert offline.verify_offline(old, loaded, binding=window).reason == "key_binding_stale"
+
+    runner = CliRunner()
+    (tmp_path / "bound.txt").write_text(bound)
+    (tmp_path / "copied.txt").write_text(text)
+    args = ["verify", "--cache", str(cache), "--require-binding"]
+    r = runner.invoke(licence_cli, [*args, str(tmp_path / "bound.txt")])
+    assert r.exit_code == 0, r.output
+    assert "已核验持有人绑定" in r.output
+    r = runner.invoke(licence_cli, [*args, str(tmp_path / "copied.txt")])
+    assert r.exit_code == 1 and "key_binding_missing" in r.output
+    r = runner.invoke(licence_cli, [*args, "--nonce", "OTHER", str(tmp_path / "bound.txt")])
+    assert r.exit_code == 1 and "key_binding_nonce_mismatch" in r.output
+    r = runner.invoke(licence_cli, ["verify", "--cache", str(cache), str(tmp_path / "copied.txt")])
+    assert r.exit_code == 0 and "未核验持有人绑定（不记名出示）" in r.output
