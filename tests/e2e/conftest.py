@@ -165,12 +165,19 @@ def new_page(browser: Any, live_server: str, tmp_path: Path) -> Iterator[Callabl
     opened is screenshotted into the test's tmp dir at the end."""
     contexts: list[Any] = []
     pages: list[Any] = []
+    # A Content-Security-Policy that blocks a page's own script or style fails the test.
+    csp_violations: list[str] = []
+
+    def on_console(message: Any) -> None:
+        if "Content Security Policy" in message.text:
+            csp_violations.append(message.text)
 
     def make() -> Any:
         ctx = browser.new_context(base_url=live_server, locale="zh-CN")
         ctx.set_default_timeout(15_000)
         contexts.append(ctx)
         page = ctx.new_page()
+        page.on("console", on_console)
         pages.append(page)
         return page
 
@@ -181,6 +188,7 @@ def new_page(browser: Any, live_server: str, tmp_path: Path) -> Iterator[Callabl
             page.screenshot(path=str(tmp_path / f"page-{i}.png"), full_page=True)
     for ctx in contexts:
         ctx.close()
+    assert not csp_violations, "CSP blocked part of a page:\n" + "\n".join(csp_violations)
 
 
 # --- test data shared by the e2e tests ------------------------------------------------
