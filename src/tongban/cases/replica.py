@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import uuid
 from datetime import date, datetime
 from pathlib import Path
@@ -35,7 +34,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tongban.cases.attachments import blob_path, sniff
+from tongban.cases.attachments import blob_path, safe_filename, sniff, write_blob
 from tongban.cases.domain import DECIDED, Action, CaseState, rating_opens_rectification
 from tongban.cases.models import Attachment, Case, CaseEvent, Rating, Rectification
 from tongban.config import Settings
@@ -135,8 +134,8 @@ exchange.outgoing(MSG_FORWARD)(_add_contents)
 exchange.outgoing(MSG_STATUS)(_add_contents)
 
 
-def _store_blob(upload_dir: Path, item: dict[str, Any], max_bytes: int) -> None:
-    path = blob_path(upload_dir, item["sha256"])
+def _store_blob(session: Session, upload_dir: Path, item: dict[str, Any], max_bytes: int) -> None:
+    path = blob_path(upload_dir, item["sha256"])  # a SHA-256 under upload_dir, or raises
     if path.exists():
         return
     encoded = item.get("content_b64")
@@ -147,10 +146,7 @@ def _store_blob(upload_dir: Path, item: dict[str, Any], max_bytes: int) -> None:
         raise ValidationFailed("材料超出大小或类型限制", type="material-rejected")
     if hashlib.sha256(data).hexdigest() != item["sha256"]:
         raise ValidationFailed("材料内容与其 SHA-256 不符", type="material-corrupt")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{uuid.uuid4().hex}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    write_blob(session, upload_dir, data)
 
 
 def import_attachments(session: Session, case: Case, items: list[dict[str, Any]]) -> None:
@@ -158,15 +154,16 @@ def import_attachments(session: Session, case: Case, items: list[dict[str, Any]]
     settings = exchange.current_settings()
     have = {(a.sha256, a.material_code, a.filename) for a in case.attachments}
     for item in items:
-        key = (item["sha256"], item["material_code"], item["filename"])
-        if key in have:
+        name = safe_filename(item["filename"], item["content_type"])
+        key = (item["sha256"], item["material_code"], name)
+        if key in have or (item["sha256"], item["material_code"], item["filename"]) in have:
             continue
-        _store_blob(Path(settings.upload_dir), item, settings.max_upload_bytes)
+        _store_blob(session, Path(settings.upload_dir), item, settings.max_upload_bytes)
         session.add(
             Attachment(
                 case=case,
                 material_code=item["material_code"],
-                filename=item["filename"],
+                filename=name,
                 content_type=item["content_type"],
                 size=int(item["size"]),
                 sha256=item["sha256"],

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tongban.calendar import service as calendar
-from tongban.cases import domain, replica
+from tongban.cases import domain, messages, replica
 from tongban.cases.access import actor_kind as actor_kind
 from tongban.cases.access import available_actions as available_actions
 from tongban.cases.access import can_see as can_see
@@ -38,7 +38,7 @@ from tongban.licences import service as licences
 # --- messages applied at the receiving end ---------------------------------------------
 
 
-@exchange.handler(MSG_FORWARD)
+@exchange.handler(MSG_FORWARD, schema=messages.Forwarded, authorise=messages.authorise_forwarded)
 def on_forwarded(session: Session, payload: dict[str, Any], _msg: Any) -> None:
     """The competent jurisdiction takes the case into its queue. On one node the row is
     already there; on a separate node it is created from the snapshot."""
@@ -71,7 +71,7 @@ def on_forwarded(session: Session, payload: dict[str, Any], _msg: Any) -> None:
         replica.to_lead(session, case, case.competent_jurisdiction, status)
 
 
-@exchange.handler(MSG_STATUS)
+@exchange.handler(MSG_STATUS, schema=messages.StatusChanged, authorise=messages.authorise_status)
 def on_status_changed(session: Session, payload: dict[str, Any], _msg: Any) -> None:
     """The other node's copy of a case learns a new event (the receiving node from the
     competent authority, or the competent node from the applicant)."""

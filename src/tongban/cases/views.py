@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 
 from tongban.cases import service
-from tongban.cases.attachments import blob_path
+from tongban.cases.attachments import serve_attachment
 from tongban.cases.models import Case
 from tongban.cases.pages import (
     APPLICANTS,
@@ -29,7 +29,7 @@ from tongban.cases.pages import (
 )
 from tongban.catalog import domain as catalog_domain
 from tongban.catalog import service as catalog
-from tongban.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
+from tongban.errors import DomainError, PermissionDenied, ValidationFailed
 from tongban.identity.models import Account
 from tongban.licences import service as licences
 from tongban.web.deps import CsrfChecked, CurrentUser, FormDep, SessionDep
@@ -199,16 +199,7 @@ def download_attachment(
     """A stored material, to whoever may see its case."""
     case = service.get_case(session, user, parse_case_id(case_id))
     att = next((a for a in case.attachments if str(a.id) == attachment_id), None)
-    path = blob_path(request.app.state.settings.upload_dir, att.sha256) if att else None
-    if att is None or path is None or not path.is_file():
-        raise NotFound("附件不存在", type="unknown-attachment")
-    return FileResponse(
-        path,
-        media_type=att.content_type,
-        filename=att.filename,
-        content_disposition_type="attachment",
-        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"},
-    )
+    return serve_attachment(request.app.state.settings.upload_dir, att)
 
 
 # --- window clerk desk -------------------------------------------------------------

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from tongban.catalog import service as catalog
 from tongban.db import utcnow
 from tongban.errors import NotFound
-from tongban.evidence import domain, registers
+from tongban.evidence import domain, messages, registers
 from tongban.evidence.models import Consent, DataAccess, EvidenceRequest
 from tongban.exchange import service as exchange
 from tongban.regions import service as regions
@@ -55,7 +55,7 @@ def consent_payload(c: Consent) -> dict[str, Any]:
     }
 
 
-@exchange.handler(MSG_CONSENT)
+@exchange.handler(MSG_CONSENT, schema=messages.ConsentIn, authorise=messages.authorise_consent)
 def on_consent_recorded(session: Session, payload: dict[str, Any], _msg: Any) -> None:
     """The competent node keeps a copy of the consent given where the case was received
     (on one node it is the same row)."""
@@ -136,7 +136,7 @@ def access_payload(a: DataAccess) -> dict[str, Any]:
     }
 
 
-@exchange.handler(MSG_REQUESTED)
+@exchange.handler(MSG_REQUESTED, schema=messages.Requested, authorise=messages.authorise_requested)
 def on_requested(session: Session, payload: dict[str, Any], msg: Any) -> None:
     """The provider checks purpose, consent and the requester's authority, logs the
     access (answered or refused), answers the requester and tells the subject's log
@@ -228,7 +228,7 @@ def _pending_request(session: Session, payload: dict[str, Any]) -> EvidenceReque
     return req if req.status == domain.Status.PENDING else None
 
 
-@exchange.handler(MSG_ANSWERED)
+@exchange.handler(MSG_ANSWERED, schema=messages.Answered, authorise=messages.authorise_answered)
 def on_answered(session: Session, payload: dict[str, Any], _msg: Any) -> None:
     """The requester keeps the minimised data on its request."""
     req = _pending_request(session, payload)
@@ -240,7 +240,7 @@ def on_answered(session: Session, payload: dict[str, Any], _msg: Any) -> None:
     session.flush()
 
 
-@exchange.handler(MSG_REFUSED)
+@exchange.handler(MSG_REFUSED, schema=messages.RefusedAnswer, authorise=messages.authorise_refused)
 def on_refused(session: Session, payload: dict[str, Any], _msg: Any) -> None:
     """The requester learns why it was refused."""
     req = _pending_request(session, payload)
@@ -256,7 +256,7 @@ def on_refused(session: Session, payload: dict[str, Any], _msg: Any) -> None:
 # --- the subject's log, complete across nodes ------------------------------------------
 
 
-@exchange.handler(MSG_LOGGED)
+@exchange.handler(MSG_LOGGED, schema=messages.AccessLogged, authorise=messages.authorise_logged)
 def on_access_logged(session: Session, payload: dict[str, Any], _msg: Any) -> None:
     """A log holder keeps a copy of an access decided elsewhere (once)."""
     request_id = uuid.UUID(payload["request_id"])

@@ -62,8 +62,20 @@ def _handle(
         return _refuse(exc)
     with factory() as session, service.using_settings(settings):
         try:
-            applied = service.receive(session, env)
+            applied = service.receive(session, env, fed.nodes.get(env.source_node))
             session.commit()
+        except service.Refused as exc:
+            # Bad payload or no right to send it for that record: refused for good.
+            session.rollback()
+            log.warning(
+                "refused message %s (%s) from %s: %s %s",
+                env.id,
+                env.type,
+                env.source_node,
+                exc.reason,
+                exc.detail,
+            )
+            return problem(exc.status, f"exchange/{exc.reason}", "消息被拒收", exc.detail)
         except IntegrityError:
             # The same message delivered twice at once: the other delivery won.
             session.rollback()

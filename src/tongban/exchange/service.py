@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextvars
 import importlib
+import json
 import logging
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,6 +31,8 @@ from tongban.crypto.signing import PrivateKey
 from tongban.db import utcnow
 from tongban.exchange.federation import Federation, Node
 from tongban.exchange.models import InboxMessage, OutboxMessage
+from tongban.exchange.schema import OpenPayload as OpenPayload
+from tongban.exchange.schema import Payload as Payload
 from tongban.exchange.transport import Envelope, HttpTransport, Outcome, Result
 
 log = logging.getLogger(__name__)
@@ -64,14 +68,131 @@ class OutOfOrder(Exception):
     Over HTTP the receiver answers 409, which the sender retries with back-off."""
 
 
-def handler(message_type: str) -> Callable[[Handler], Handler]:
-    """Register the function that applies messages of `message_type` at the receiver."""
+class Refused(Exception):
+    """A message this node will never apply, and why: its payload does not match the
+    type's schema (`bad-payload`), its sender has no right to send it for that record
+    (`not-allowed`), or its type declares no schema or authoriser (`no-contract`).
+    Over HTTP the inbox answers 4xx (the sender parks it as dead at once); on local
+    delivery it is parked as dead with the reason."""
+
+    def __init__(self, reason: str, detail: str, status: int = 403) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who sent a message: a node of the federation (over HTTP, identified by its
+    signature) or this node itself (local delivery), with the jurisdictions it serves
+    and the envelope's source and target jurisdictions."""
+
+    node: str | None  # None: this node
+    jurisdictions: frozenset[str]  # "*" = every jurisdiction
+    source_jurisdiction: str
+    target_jurisdiction: str
+
+    @property
+    def local(self) -> bool:
+        return self.node is None
+
+    def serves(self, code: str | None) -> bool:
+        return code is not None and ("*" in self.jurisdictions or code in self.jurisdictions)
+
+    def require(self, code: str | None, what: str) -> None:
+        """Refuse unless the sender serves `code`, the jurisdiction of `what` (Chinese)."""
+        if not self.serves(code):
+            raise Refused(
+                "not-allowed",
+                f"发送节点 {self.node or '本节点'} 不服务于{what}（{code or '未知'}），无权发送该消息",
+            )
+
+
+#: (session, parsed payload, sender) -> None; raises Refused when the sender has no right.
+Authoriser = Callable[[Session, Any, Sender], None]
+
+
+@dataclass(frozen=True)
+class Contract:
+    """What a message type must be and who may send it."""
+
+    schema: type[BaseModel]
+    authorise: Authoriser
+
+
+_contracts: dict[str, Contract] = {}
+
+
+def handler(
+    message_type: str,
+    *,
+    schema: type[BaseModel] | None = None,
+    authorise: Authoriser | None = None,
+) -> Callable[[Handler], Handler]:
+    """Register the function that applies messages of `message_type` at the receiver,
+    with the payload's schema and the check of the sender's right. A type registered
+    without both is refused until it gets them (see `contract`)."""
 
     def deco(fn: Handler) -> Handler:
         _handlers[message_type] = fn
+        if schema is not None and authorise is not None:
+            contract(message_type, schema=schema, authorise=authorise)
         return fn
 
     return deco
+
+
+def contract(message_type: str, *, schema: type[BaseModel], authorise: Authoriser) -> None:
+    """Declare the schema and the authoriser of `message_type` (also usable apart from
+    the handler's registration)."""
+    _contracts[message_type] = Contract(schema, authorise)
+
+
+def contract_for(message_type: str) -> Contract | None:
+    return _contracts.get(message_type)
+
+
+def uncovered_types() -> frozenset[str]:
+    """Registered message types without a schema and an authoriser (must be none)."""
+    return frozenset(t for t in _handlers if t not in _contracts)
+
+
+def any_node(_session: Session, _payload: Any, _sender: Sender) -> None:
+    """An authoriser for messages any node of the federation may send (the envelope's
+    source jurisdiction is checked for every message before)."""
+
+
+def _problem_text(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False)[:5]:
+        where = ".".join(str(p) for p in err["loc"]) or "payload"
+        parts.append(f"{where}: {err['msg']}")
+    more = exc.error_count() - len(parts)
+    return "；".join(parts) + (f"；另有 {more} 处错误" if more > 0 else "")
+
+
+def check(session: Session, msg_type: str, payload: Mapping[str, Any], sender: Sender) -> BaseModel:
+    """Parse `payload` into its type's schema and check the sender's right to send it;
+    raise Refused otherwise. Nothing is written."""
+    found = _contracts.get(msg_type)
+    if found is None:
+        raise Refused("no-contract", f"消息类型 {msg_type} 未声明结构与发送权限", 422)
+    if not sender.serves(sender.source_jurisdiction):
+        raise Refused(
+            "not-allowed",
+            f"发送节点 {sender.node or '本节点'} 不服务于来源辖区 {sender.source_jurisdiction}",
+        )
+    try:
+        model = found.schema.model_validate_json(json.dumps(payload, ensure_ascii=False))
+    except ValidationError as exc:
+        raise Refused(
+            "bad-payload", f"{msg_type} 消息内容不合规：{_problem_text(exc)}", 422
+        ) from exc
+    except (TypeError, ValueError) as exc:  # not JSON-serialisable at all
+        raise Refused("bad-payload", f"{msg_type} 消息内容不合规：{exc}", 422) from exc
+    found.authorise(session, model, sender)
+    return model
 
 
 def outgoing(message_type: str) -> Callable[[Enricher], Enricher]:
@@ -89,7 +210,11 @@ def outgoing(message_type: str) -> Callable[[Enricher], Enricher]:
 PING = "exchange.ping"
 
 
-@handler(PING)
+class PingPayload(OpenPayload):
+    note: str = ""
+
+
+@handler(PING, schema=PingPayload, authorise=any_node)
 def on_ping(session: Session, payload: dict[str, Any], msg: Any) -> None:
     """Nothing to apply: the inbox row written with it is the proof of delivery."""
 
@@ -164,13 +289,15 @@ def _apply(
     target: str,
     payload: dict[str, Any],
     msg: Any,
-    source_node: str | None,
+    sender: Sender,
 ) -> bool:
     if session.get(InboxMessage, msg_id) is not None:
         return False
     fn = _handlers.get(msg_type)
     if fn is None:
-        raise LookupError(f"no handler for message type {msg_type}")
+        raise Refused("no-handler", f"本节点不处理 {msg_type} 消息", 422)
+    # Parsed, then authorised, then applied: nothing is written for a refused message.
+    check(session, msg_type, payload, sender)
     fn(session, payload, msg)
     session.add(
         InboxMessage(
@@ -178,7 +305,7 @@ def _apply(
             type=msg_type,
             source_jurisdiction=source,
             target_jurisdiction=target,
-            source_node=source_node,
+            source_node=sender.node,
         )
     )
     session.flush()
@@ -186,7 +313,11 @@ def _apply(
 
 
 def apply_locally(session: Session, msg: OutboxMessage) -> bool:
-    """Apply `msg` through this node's inbox; False when it had been applied already."""
+    """Apply `msg` through this node's inbox; False when it had been applied already.
+    Its sender is this node."""
+    # Only this node's own transactions write its outbox: the trust boundary is the
+    # signed inbox. A local message is still parsed into its schema before it applies.
+    sender = Sender(None, frozenset({"*"}), msg.source_jurisdiction, msg.target_jurisdiction)
     return _apply(
         session,
         msg.id,
@@ -195,12 +326,21 @@ def apply_locally(session: Session, msg: OutboxMessage) -> bool:
         msg.target_jurisdiction,
         msg.payload,
         msg,
-        None,
+        sender,
     )
 
 
-def receive(session: Session, env: Envelope) -> bool:
-    """Apply a verified message from another node; False when applied before (by id)."""
+def receive(session: Session, env: Envelope, node: Node | None = None) -> bool:
+    """Apply a verified message from another node (`node`, the one whose key signed it;
+    looked up in this node's federation file when not given); False when applied before
+    (by id)."""
+    if node is None:
+        node = federation_for(current_settings()).nodes.get(env.source_node)
+    if node is None:
+        raise Refused("unknown-node", f"未知的发送节点 {env.source_node}", 401)
+    sender = Sender(
+        node.id, frozenset(node.jurisdictions), env.source_jurisdiction, env.target_jurisdiction
+    )
     return _apply(
         session,
         env.id,
@@ -209,7 +349,7 @@ def receive(session: Session, env: Envelope) -> bool:
         env.target_jurisdiction,
         env.payload,
         env,
-        env.source_node,
+        sender,
     )
 
 
@@ -499,6 +639,12 @@ def _deliver_one(
             msg.delivered_at = utcnow()
             session.commit()
             return 1
+        except Refused as exc:  # never applicable: parked as dead with its reason
+            session.rollback()
+            _record_failure(
+                factory, msg_id, f"Refused {exc.reason}: {exc.detail}", policy, dead=True
+            )
+            return 0
         except Exception as exc:  # noqa: BLE001 - any failure is recorded and retried
             session.rollback()
             _record_failure(factory, msg_id, f"{type(exc).__name__}: {exc}", policy)

@@ -7,21 +7,25 @@ sending node where an operator sees it (`tongban exchange dead-letters`):
 
 - a status list signed by no key this node knows yet raises OutOfOrder (409): the key
   set of that jurisdiction may still be on its way, so it is retried with back-off;
-- a list not signed by the key of its own jurisdiction's issuer, a bad signature, an
-  expired list or a message about a jurisdiction the sender does not issue for raises
-  an error (500): retried, then dead.
+- a payload that does not match its schema, or a message about a jurisdiction the
+  sending node does not serve (or that this node issues for itself), is refused by the
+  exchange before the handler runs (4xx): dead at once;
+- a list not signed by the key of its own jurisdiction's issuer, a bad signature or an
+  expired list raises an error (500): retried, then dead.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import Field, StringConstraints
 from sqlalchemy.orm import Session
 
 from tongban.config import Settings
 from tongban.crypto.signing import KeyError_, public_from_jwk
+from tongban.exchange import schema
 from tongban.exchange import service as exchange
 from tongban.keys import service as keys
 from tongban.keys.models import SigningKey
@@ -47,6 +51,42 @@ def _instant(value: Any, what: str) -> datetime | None:
     return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
+# --- what a message must be, and who may send it ---------------------------------------
+
+
+class KeyEntry(schema.Payload):
+    jwk: Annotated[dict[str, Any], Field(max_length=20)]
+    not_before: schema.Instant | None = None
+    retired_at: schema.Instant | None = None
+    not_after: schema.Instant | None = None
+
+
+class KeysPublished(schema.Payload):
+    jurisdiction: schema.RegionCode
+    issuer: Annotated[str, StringConstraints(min_length=1, max_length=300)]
+    keys: Annotated[list[KeyEntry], Field(max_length=100)]
+
+
+class StatusListPublished(schema.Payload):
+    jurisdiction: schema.RegionCode
+    list_no: Annotated[int, Field(ge=0, le=1_000_000)]
+    uri: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+    #: Added when the message leaves its node (attach_status_list).
+    token: Annotated[str, StringConstraints(max_length=5_000_000)] | None = None
+
+
+def authorise_issuer(
+    session: Session, p: KeysPublished | StatusListPublished, sender: exchange.Sender
+) -> None:
+    """Only the node issuing for a jurisdiction publishes its keys and status lists,
+    never about a jurisdiction this node issues for itself."""
+    sender.require(p.jurisdiction, "发证辖区")
+    if p.jurisdiction != sender.source_jurisdiction:
+        raise exchange.Refused("not-allowed", "发证辖区须为消息的来源辖区")
+    if not sender.local and exchange.serves_here(p.jurisdiction):
+        raise exchange.Refused("not-allowed", f"本节点自行为 {p.jurisdiction} 发证")
+
+
 def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
     if a is None or b is None:
         return a or b
@@ -64,7 +104,7 @@ def _foreign_jurisdiction(payload: dict[str, Any], msg: Any) -> str:
     return code
 
 
-@exchange.handler(KEYS_PUBLISHED)
+@exchange.handler(KEYS_PUBLISHED, schema=KeysPublished, authorise=authorise_issuer)
 def on_keys_published(session: Session, payload: dict[str, Any], msg: Any) -> None:
     """Import another node's licence keys of one jurisdiction (public halves) and record
     its issuer id. Retirement and withdrawal only ever move earlier, so a replayed or
@@ -112,7 +152,7 @@ def on_keys_published(session: Session, payload: dict[str, Any], msg: Any) -> No
     trust.invalidate()
 
 
-@exchange.handler(STATUS_LIST_PUBLISHED)
+@exchange.handler(STATUS_LIST_PUBLISHED, schema=StatusListPublished, authorise=authorise_issuer)
 def on_status_list_published(session: Session, payload: dict[str, Any], msg: Any) -> None:
     """Store another node's status list after verifying it against that jurisdiction's
     imported issuer keys; an older list (by `iat`) than the one held is ignored."""

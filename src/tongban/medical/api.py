@@ -40,6 +40,7 @@ from tongban.medical.schemas import (
     VisitPublic,
 )
 from tongban.web.deps import CurrentUser, SessionDep
+from tongban.web.downloads import bytes_download
 
 router = APIRouter(prefix="/api/v1/medical", tags=["medical"])
 
@@ -235,11 +236,8 @@ def clearing_statements(period: str, actor: CurrentUser, session: SessionDep) ->
 
 
 def _download(data: bytes, media: str, filename: str) -> Response:
-    return Response(
-        data,
-        media_type=media,
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    # nosniff and a Content-Disposition no file name can break (web/downloads.py).
+    return bytes_download(data, media, filename)
 
 
 @router.get("/clearing/{period}/statements.csv")

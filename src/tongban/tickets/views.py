@@ -8,11 +8,11 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 
-from tongban.cases.attachments import blob_path
+from tongban.cases.attachments import serve_attachment
 from tongban.cases.models import Attachment
 from tongban.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from tongban.identity.domain import Role
@@ -411,8 +411,4 @@ def photo(photo_id: str, request: Request, session: SessionDep, user: CurrentUse
         raise NotFound("照片不存在")
     service.get(session, user, p.ticket_id)  # raises unless the caller may see it
     att = session.get(Attachment, p.attachment_id)
-    assert att is not None
-    path = blob_path(request.app.state.settings.upload_dir, att.sha256)
-    if not path.exists():
-        raise NotFound("照片文件缺失")
-    return FileResponse(path, media_type=att.content_type, filename=att.filename)
+    return serve_attachment(request.app.state.settings.upload_dir, att, "照片文件缺失")

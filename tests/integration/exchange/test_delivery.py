@@ -103,10 +103,11 @@ def test_inbox_answers_problems_and_writes_nothing(
         assert r.status_code in (400, 401, 403), r.text
         assert r.headers["content-type"].startswith("application/problem+json")
         assert r.json()["type"].endswith(expected), r.json()
-    # A well-signed message whose handler fails is a 500 the sender retries.
+    # A well-signed message whose payload is not a case.status_changed is refused for
+    # good (4xx: the sender parks it as dead), before any handler runs.
     body, headers = signed_request(env, _key(a), uri)
     r = client.post(uri, content=body, headers=headers)
-    assert r.status_code == 500 and r.json()["type"].endswith("exchange/handler-failed")
+    assert r.status_code == 422 and r.json()["type"].endswith("exchange/bad-payload")
     with b.session() as s:
         assert s.scalar(select(func.count()).select_from(InboxMessage)) == inbox_before
     card = client.get(f"http://{b.host}/exchange/v1/node").json()

@@ -34,6 +34,7 @@ from tongban.regions import service as regions
 from tongban.tickets import domain
 from tongban.tickets.domain import TicketState
 from tongban.tickets.models import TicketEvent, TicketParty, WorkOrder
+from tongban.tickets.service import messages
 
 MSG_SHARED = "ticket.shared"
 MSG_EVENT = "ticket.event"
@@ -362,7 +363,7 @@ def _replica(session: Session, p: dict[str, Any]) -> WorkOrder | None:
     return session.get(WorkOrder, uuid.UUID(p["id"]))
 
 
-@exchange.handler(MSG_SHARED)
+@exchange.handler(MSG_SHARED, schema=messages.Shared, authorise=messages.authorise_shared)
 def on_shared(session: Session, payload: dict[str, Any], msg: Any) -> None:
     """Create the replica of a joint work order led on the sender's node."""
     if _source(msg) != payload["jurisdiction_code"]:
@@ -370,7 +371,7 @@ def on_shared(session: Session, payload: dict[str, Any], msg: Any) -> None:
     create_replica(session, payload)
 
 
-@exchange.handler(MSG_EVENT)
+@exchange.handler(MSG_EVENT, schema=messages.Event, authorise=messages.authorise_event)
 def on_event(session: Session, payload: dict[str, Any], msg: Any) -> None:
     """Append the lead's next event to the replica (later, if an earlier one is missing)."""
     wo = _replica(session, payload)
@@ -383,7 +384,7 @@ def on_event(session: Session, payload: dict[str, Any], msg: Any) -> None:
     apply_event(session, wo, payload)
 
 
-@exchange.handler(MSG_FINDING)
+@exchange.handler(MSG_FINDING, schema=messages.Finding, authorise=messages.authorise_finding)
 def on_finding(session: Session, payload: dict[str, Any], msg: Any) -> None:
     """Record a co-handler's finding on the lead's work order (as its `co_note`)."""
     from tongban.tickets.service import common

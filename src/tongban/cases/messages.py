@@ -1,0 +1,223 @@
+"""The case messages as a receiving node accepts them: their typed payloads and who may
+send them for which case (see replica.py for what they carry and why).
+
+- `case.forwarded` comes from the node serving the case's receiving jurisdiction (whose
+  city is the prefix of the case number), for an authority this node serves;
+- `case.status_changed` comes from the node serving the competent jurisdiction for the
+  authority's steps (accept … deliver, and its `forwarded` acknowledgement), from the
+  node serving the receiving jurisdiction for the applicant's (resubmit, rate), and for
+  a sub-task's step sent on to the lead (`to_lead`) from the receiving node, which sees
+  every step of it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints, model_validator
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tongban.cases.domain import TRANSITIONS, Action, CaseState, DeliveryMethod, Mode
+from tongban.cases.models import Case
+from tongban.errors import NotFound
+from tongban.exchange import schema as s
+from tongban.exchange import service as exchange
+from tongban.regions import service as regions
+
+#: Event actions besides the state machine's: a submission and the hand-over's receipt.
+EventAction = Literal[
+    "submit",
+    "forwarded",
+    "accept",
+    "refuse",
+    "request_correction",
+    "resubmit",
+    "start_review",
+    "approve",
+    "deny",
+    "issue_result",
+    "deliver",
+    "rate",
+]
+#: Steps the applicant takes on the receiving node's copy.
+APPLICANT_ACTIONS = frozenset({Action.RESUBMIT.value, Action.RATE.value})
+
+Name80 = Annotated[str, StringConstraints(max_length=80)]
+Role20 = Annotated[str, StringConstraints(max_length=20)]
+#: Base64 of a material no larger than the largest message (64 MiB).
+Base64 = Annotated[str, StringConstraints(max_length=90_000_000, pattern=r"^[A-Za-z0-9+/=]*$")]
+
+
+class EventIn(s.Payload):
+    id: s.Uuid
+    seq: s.Seq
+    action: EventAction
+    from_state: CaseState | None
+    to_state: CaseState
+    actor_name: Name80
+    actor_role: Role20
+    comment: s.LongText
+    at: s.Instant
+
+
+class AttachmentIn(s.Payload):
+    material_code: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+    filename: s.FileName
+    sha256: s.Sha256
+    size: Annotated[int, Field(ge=1, le=1_000_000_000)]
+    content_type: s.MaterialType
+    #: Added when the message leaves its node over HTTP (replica._add_contents).
+    content_b64: Base64 | None = None
+
+
+class CaseSnapshot(s.Payload):
+    """A case as `history.snapshot` and `replica.snapshot_extra` write it."""
+
+    number: s.CaseNumber
+    id: s.Uuid
+    matter_code: s.Code
+    matter_name: Annotated[str, StringConstraints(max_length=120)]
+    applicant_id: s.Uuid | None
+    applicant_type: Literal["resident", "enterprise"]
+    applicant_name: Name80
+    applicant_identifier: Annotated[str, StringConstraints(min_length=1, max_length=18)]
+    applicant_phone: Annotated[str, StringConstraints(max_length=20)] | None
+    channel: Literal["online", "window"]
+    mode: Mode
+    receiving_jurisdiction: s.RegionCode
+    receiving_city: s.RegionCode
+    clerk_id: s.Uuid | None
+    identity_verified: bool
+    competent_jurisdiction: s.RegionCode
+    competent_city: s.RegionCode | None
+    authority_id: s.Uuid
+    authority_name: Name80
+    state: CaseState
+    form_data: s.FormData
+    consent: bool
+    delivery_method: DeliveryMethod
+    delivery_address: Annotated[str, StringConstraints(max_length=200)] | None
+    time_limit_days: Annotated[int, Field(ge=0, le=3650)]
+    submitted_at: s.Instant
+    parent_number: s.CaseNumber | None
+    attachments: Annotated[list[AttachmentIn], Field(max_length=200)]
+    authority_code: s.Code
+    events: Annotated[list[EventIn], Field(max_length=1000)]
+
+    @model_validator(mode="after")
+    def _numbered_where_received(self) -> CaseSnapshot:
+        if not self.number.startswith(self.receiving_city):
+            raise ValueError("办件编号须以受理城市代码开头")
+        return self
+
+
+class Forwarded(CaseSnapshot):
+    #: 多地联办: the sub-tasks' snapshots, for the lead's node.
+    subtasks: Annotated[list[CaseSnapshot], Field(max_length=50)] | None = None
+
+
+class CaseFields(s.Payload):
+    state: CaseState
+    handoff: Literal["pending", "delivered"]
+    result_text: s.LongText | None
+    form_data: s.FormData
+    deadline_flag: Literal["ok", "approaching", "overdue"]
+    accepted_at: s.Instant | None
+    deadline: s.Day | None
+    closed_at: s.Instant | None
+
+
+class RatingIn(s.Payload):
+    score: Annotated[int, Field(ge=1, le=5)]
+    comment: s.LongText
+
+
+class StatusChanged(s.Payload):
+    number: s.CaseNumber
+    state: CaseState
+    seq: s.Seq
+    action: EventAction
+    comment: s.LongText
+    event: EventIn
+    case: CaseFields
+    attachments: Annotated[list[AttachmentIn], Field(max_length=200)] | None = None
+    rating: RatingIn | None = None
+    to_lead: bool = False
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StatusChanged:
+        if self.event.seq != self.seq or self.event.action != self.action:
+            raise ValueError("seq 与 action 须与所附事件一致")
+        if self.case.state != self.state:
+            raise ValueError("state 须与办件字段一致")
+        if self.rating is not None and self.action != Action.RATE.value:
+            raise ValueError("只有评价消息可以携带评价")
+        if self.attachments and self.action != Action.RESUBMIT.value:
+            raise ValueError("只有补正消息可以携带材料")
+        ev = self.event
+        if ev.to_state != self.state:
+            raise ValueError("事件的目标状态须与办件状态一致")
+        if ev.action == "forwarded":
+            if ev.from_state != ev.to_state:
+                raise ValueError("推送记录不改变办件状态")
+        elif ev.action == "submit" or ev.from_state is None:
+            raise ValueError("状态变更消息须为一次办理步骤")
+        else:
+            rule = TRANSITIONS.get((ev.from_state, Action(ev.action)))
+            if rule is None or rule[0] is not ev.to_state:
+                raise ValueError(
+                    f"办件状态不能由 {ev.from_state} 经 {ev.action} 变为 {ev.to_state}"
+                )
+        return self
+
+
+def _refuse(detail: str) -> exchange.Refused:
+    return exchange.Refused("not-allowed", detail)
+
+
+def _case(session: Session, number: str) -> Case | None:
+    return session.scalar(select(Case).where(Case.number == number))
+
+
+def authorise_forwarded(session: Session, p: Forwarded, sender: exchange.Sender) -> None:
+    """Only the receiving node hands a case over, only to an authority served here."""
+    for snap in (p, *(p.subtasks or ())):
+        sender.require(snap.receiving_jurisdiction, f"办件 {snap.number} 的受理地")
+        try:
+            city = regions.get_city(session, snap.receiving_city)
+        except NotFound:
+            raise _refuse(f"办件 {snap.number} 的受理城市 {snap.receiving_city} 不存在") from None
+        if city.jurisdiction_code != snap.receiving_jurisdiction:
+            raise _refuse(f"办件 {snap.number} 的受理城市不属于其受理地")
+        existing = _case(session, snap.number)
+        if existing is not None and existing.receiving_jurisdiction != snap.receiving_jurisdiction:
+            raise _refuse(f"办件 {snap.number} 已由其他受理地受理")
+        if snap is not p and snap.parent_number != p.number:
+            raise _refuse(f"子任务 {snap.number} 不属于办件 {p.number}")
+    try:
+        authority = regions.authority_by_code(session, p.authority_code)
+    except NotFound:
+        raise _refuse(f"主管部门 {p.authority_code} 不存在") from None
+    if not exchange.serves(authority.jurisdiction_code, _served_here()):
+        raise _refuse(f"主管部门 {p.authority_code} 不由本节点服务")
+
+
+def _served_here() -> str:
+    return exchange.current_settings().served_jurisdictions
+
+
+def authorise_status(session: Session, p: StatusChanged, sender: exchange.Sender) -> None:
+    """The competent node for the authority's steps, the receiving node for the
+    applicant's and for sub-task steps sent on to the lead."""
+    case = _case(session, p.number)
+    if case is None:
+        return  # nothing to change: the handler asks for a later delivery or fails
+    if p.to_lead or p.action in APPLICANT_ACTIONS:
+        sender.require(case.receiving_jurisdiction, f"办件 {case.number} 的受理地")
+    else:
+        sender.require(case.competent_jurisdiction, f"办件 {case.number} 的主管地")
+    if p.seq == len(case.events) + 1 and p.event.from_state != case.state:
+        raise exchange.Refused(
+            "bad-payload", f"办件 {case.number} 当前为 {case.state}，与该步骤的起始状态不符", 422
+        )
