@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from tongban.audit import domain, service
+from tongban.audit import domain, service, witness
 from tongban.errors import PermissionDenied
 from tongban.identity.domain import Role
 from tongban.web.deps import CurrentUser, SessionDep
@@ -23,6 +23,13 @@ PROBLEM_LABELS = {
     domain.Problem.CHECKPOINT_MISMATCH: "检查点与链不符（历史被改写）",
     domain.Problem.TRUNCATED: "链尾被截断",
     domain.Problem.HEAD_MISMATCH: "链头记录与链不符",
+    domain.Problem.COSIGNED_MISMATCH: "与对等节点副署的检查点不符（历史被改写）",
+    domain.Problem.COSIGNATURE_INVALID: "对等节点的副署签名无效",
+}
+
+ALARM_LABELS = {
+    "inconsistent": "与此前副署的检查点不一致（对方历史被改写）",
+    "bad-signature": "检查点签名无效",
 }
 
 
@@ -35,6 +42,7 @@ def audit_page(
     if user.role not in READERS:
         raise PermissionDenied("只有管理员和督查人员可以查看审计链")
     report = service.verify(session) if verify else None
+    origins, alarms = witness.status(session)
     return render(
         request,
         "audit/chain.html",
@@ -43,6 +51,11 @@ def audit_page(
         checkpoint=service.last_checkpoint(session),
         kinds=service.counts_by_kind(session),
         entries=service.recent(session, 50),
+        peers=sorted(witness.peers()),
+        cosignatures=witness.cosignatures(session)[-20:],
+        origins=origins,
+        alarms=alarms,
+        alarm_labels=ALARM_LABELS,
         report=report,
         problem_label=PROBLEM_LABELS.get(report.finding.problem)
         if report and report.finding
