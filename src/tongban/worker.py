@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 DEADLINE_INTERVAL = 300.0
 
 #: Contexts whose `tasks` module may declare periodic jobs in a module-level `JOBS` list.
-JOB_CONTEXTS = ("licences", "evidence", "audit", "medical", "tickets")
+JOB_CONTEXTS = ("identity", "licences", "evidence", "audit", "medical", "tickets")
 
 
 @dataclass(frozen=True)

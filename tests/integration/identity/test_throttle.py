@@ -148,3 +148,30 @@ def test_the_throttle_table_holds_no_usernames_or_addresses(client_from, session
     for r in rows:
         assert re.fullmatch(r"[0-9a-f]{64}", r.key)
         assert owner.username not in r.key and ATTACKER not in r.key
+
+
+def test_the_worker_forgets_stale_counts_and_old_sessions(factory, settings, session):
+    from datetime import timedelta
+
+    from tongban.db import utcnow
+    from tongban.identity import tasks
+    from tongban.identity.models import WebSession
+    from tongban.worker import periodic_jobs
+
+    assert "identity.prune" in {j.name for j in periodic_jobs()}
+    resident = make_resident(session)
+    long_ago = utcnow() - timedelta(days=200)
+    session.add_all(
+        [
+            LoginThrottle(key="a" * 64, scope="client", failures=3, last_failure_at=long_ago),
+            LoginThrottle(key="b" * 64, scope="client", failures=3, last_failure_at=utcnow()),
+        ]
+    )
+    _, old = service.begin_session(session, resident)
+    _, live = service.begin_session(session, resident)
+    old.ended_at, old.end_reason = long_ago, "logout"
+    session.commit()
+    assert tasks.prune(factory, settings) == (1, 1)
+    session.expire_all()
+    assert {r.key[0] for r in session.query(LoginThrottle).all()} == {"b"}
+    assert [s.id for s in session.query(WebSession).filter_by(account_id=resident.id)] == [live.id]
