@@ -63,3 +63,9 @@ def test_login_delay_grows_past_the_free_failures_and_is_capped():
     assert delays[:5] == [0, 0, 0, 0, 0]
     assert delays[5:] == [2, 4, 8, 16, 32, 60]
     assert login_delay(10_000, free=5, base_seconds=2, max_seconds=60) == 60
+
+
+def test_the_demo_password_meets_the_policy():
+    from tongban.demo import DEMO_PASSWORD
+
+    assert password_problems(DEMO_PASSWORD, username="wangfang") == []
