@@ -78,3 +78,40 @@ def test_verify_and_checkpoint_exit_codes(tmp_path):
     assert truncated.returncode == 1
     cut = json.loads(truncated.stdout)
     assert (cut["problem"], cut["seq"]) == ("truncated", 5)
+
+
+def test_one_node_has_nothing_to_witness(tmp_path):
+    """The embedded single node serves every jurisdiction: no peer nodes, and the CLI says
+    so instead of failing."""
+    db = tmp_path / "audit.db"
+    env = {**os.environ, "TONGBAN_DATABASE_URL": f"sqlite:///{db}", "TONGBAN_NODE_ID": "n1"}
+    env.pop("TONGBAN_FEDERATION_FILE", None)
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "tongban", *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    assert cli("db", "upgrade").returncode == 0
+    engine = make_engine(f"sqlite:///{db}")
+    with Session(engine) as s:
+        service.record(s, "test.cli", "case:1", "system", {"i": 1})
+        s.commit()
+    engine.dispose()
+    signed = cli("audit", "checkpoint")
+    assert signed.returncode == 0, signed.stderr
+    assert "no peer nodes: nothing to witness" in signed.stdout
+    status = cli("audit", "witness-status")
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "no peer nodes: this node is the only one" in status.stdout
+    listed = cli("audit", "verify", "--witnesses")
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert "witnesses: none" in listed.stdout
+    as_json = json.loads(cli("audit", "verify", "--witnesses", "--json").stdout)
+    assert as_json["witnesses"] == [] and as_json["peers"] == []
+    assert json.loads(cli("audit", "witness-status", "--json").stdout)["alarms"] == []

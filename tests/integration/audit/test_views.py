@@ -52,3 +52,28 @@ def test_supervisor_may_read_a_resident_may_not(client, session):
     client.cookies.clear()
     login(client, resident)
     assert client.get("/audit").status_code == 403
+
+
+def test_the_page_shows_witness_alarms_and_says_when_there_are_no_peers(client, session):
+    from tongban.audit.models import WitnessAlarm
+
+    admin = make_admin(session)
+    session.commit()
+    login(client, admin)
+    page = client.get("/audit")
+    assert "没有对等节点见证检查点" in page.text
+    session.add(
+        WitnessAlarm(
+            origin_node="node-x",
+            seq=12,
+            hash="a" * 64,
+            known_seq=10,
+            known_hash="b" * 64,
+            reason="inconsistent",
+            detail="entry 11 does not extend the chain cosigned at size 10",
+        )
+    )
+    session.commit()
+    page = client.get("/audit")
+    assert "见证告警" in page.text and "node-x" in page.text
+    assert "与此前副署的检查点不一致" in page.text
