@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from tongban.crypto.signing import KeyError_, holder_alg, holder_key_from_jwk
 from tongban.db import utcnow
 from tongban.errors import NotFound, ValidationFailed
+from tongban.exchange import service as _exchange
 from tongban.identity.models import Account
 from tongban.licences import issuing, wallet
 from tongban.licences.domain import LicenceStatus
@@ -100,6 +101,8 @@ def rebind(session: Session, actor: Account) -> list[Licence]:
     for lic in wallet.list_mine(session, actor):
         if lic.status == LicenceStatus.REVOKED.value or lic.cnf_kid == want:
             continue
+        if not _exchange.serves_here(lic.jurisdiction_code):
+            continue  # only the node of the licence's jurisdiction holds its signing key
         if lic.holder_account_id is None:  # issued from a register before the account
             lic.holder_account_id = actor.id
         note = f"绑定持有人设备密钥 {want[:12]}…" if want else "持有人设备密钥已停用，取消绑定"

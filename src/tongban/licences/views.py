@@ -118,7 +118,7 @@ def register_device(
     try:
         parsed = json.loads(jwk) if jwk else None
         service.register_key(session, user, parsed, label)
-    except ValueError:  # not JSON
+    except (ValueError, RecursionError):  # not JSON, or nested absurdly deep
         form_error(session)
         return _device_page(
             request, session, user, message="设备公钥格式错误，请重试", status_code=422
