@@ -50,12 +50,16 @@ def _keys(username: str, client: str, settings: Settings) -> list[_Key]:
 
 def check(session: Session, username: str, client: str, settings: Settings) -> None:
     """Refuse (429, Retry-After) while this client, or this client for this username,
-    must wait; the same answer whether or not the username exists."""
+    must wait; the same answer whether or not the username exists.
+
+    The counting rows are taken FOR UPDATE (created if missing) and held until the
+    request ends, so parallel guesses from one client queue behind each other instead of
+    all passing this check before the first failure is counted."""
     now = utcnow()
     wait = 0.0
     for k in _keys(username, client, settings):
-        row = session.get(LoginThrottle, k.key)
-        if row is not None and row.blocked_until is not None and row.blocked_until > now:
+        row = _row(session, k, now)
+        if row.blocked_until is not None and row.blocked_until > now:
             wait = max(wait, (row.blocked_until - now).total_seconds())
     if wait > 0:
         seconds = max(1, math.ceil(wait))
