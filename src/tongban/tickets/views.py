@@ -72,7 +72,7 @@ def _float(form: FormData, name: str) -> float | None:
     except ValueError:
         bounds = "-90 至 90" if name == "lat" else "-180 至 180"
         raise ValidationFailed(
-            "经纬度须为有效数字",
+            "经纬度须为数字",
             errors=[{"field": name, "message": f"请填写 {bounds} 之间的数字，如 31.2304"}],
         ) from None
 
