@@ -1,14 +1,16 @@
 """The audit context's message handlers: witnessing between nodes (see witness.py).
 
-Each payload is parsed into its typed schema (schemas.py) before anything is done; a
-payload that does not parse, or a sender that is not the node the message is about, is
-refused (raised: retried by the sender, then a dead letter an operator sees)."""
+Each type declares its contract with the exchange: the payload's typed schema
+(schemas.py) and who may send it (the node whose chain a checkpoint is; the witness
+itself for a cosignature, and only for this node's chain). The exchange parses and
+authorises before the handler runs; a refusal is permanent (the sender parks the
+message as dead)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from tongban.audit import witness
@@ -16,35 +18,25 @@ from tongban.audit.schemas import CheckpointMessage, CosignedMessage
 from tongban.exchange import service as exchange
 
 
-def _parse(model: type[Any], payload: dict[str, Any]) -> Any:
-    try:
-        return model.model_validate(payload)
-    except ValidationError as exc:
-        raise witness.Refused(f"bad {model.__name__}: {exc.error_count()} error(s)") from exc
-
-
-def _refuse(detail: str) -> Exception:
-    refused = getattr(exchange, "Refused", None)
-    return witness.Refused(detail) if refused is None else refused("not-allowed", detail)
-
-
-def authorise_checkpoint(session: Session, m: CheckpointMessage, sender: Any) -> None:
+def authorise_checkpoint(session: Session, m: CheckpointMessage, sender: exchange.Sender) -> None:
     """Only the node whose chain it is may send its checkpoint, and never to itself."""
     if sender.node is None or m.node != sender.node:
-        raise _refuse(f"节点 {sender.node or '本节点'} 无权发送 {m.node} 的审计检查点")
+        raise witness.Refused(f"节点 {sender.node or '本节点'} 无权发送 {m.node} 的审计检查点")
 
 
-def authorise_cosigned(session: Session, m: CosignedMessage, sender: Any) -> None:
+def authorise_cosigned(session: Session, m: CosignedMessage, sender: exchange.Sender) -> None:
     """Only the witness itself may send its cosignature, and only of this node's chain."""
     node_id = exchange.current_settings().node_id
     if sender.node is None or m.witness != sender.node or m.node != node_id:
-        raise _refuse(f"节点 {sender.node or '本节点'} 无权发送 {m.witness} 对 {m.node} 的副署")
+        raise witness.Refused(
+            f"节点 {sender.node or '本节点'} 无权发送 {m.witness} 对 {m.node} 的副署"
+        )
 
 
-@exchange.handler(witness.CHECKPOINT)
+@exchange.handler(witness.CHECKPOINT, schema=CheckpointMessage, authorise=authorise_checkpoint)
 def on_checkpoint(session: Session, payload: dict[str, Any], msg: Any) -> None:
     """A peer node's checkpoint to witness."""
-    m = _parse(CheckpointMessage, payload)
+    m = CheckpointMessage.model_validate_json(json.dumps(payload, ensure_ascii=False))
     witness.receive_checkpoint(
         session,
         m,
@@ -54,17 +46,8 @@ def on_checkpoint(session: Session, payload: dict[str, Any], msg: Any) -> None:
     )
 
 
-@exchange.handler(witness.COSIGNED)
+@exchange.handler(witness.COSIGNED, schema=CosignedMessage, authorise=authorise_cosigned)
 def on_cosigned(session: Session, payload: dict[str, Any], msg: Any) -> None:
     """A peer node's cosignature of one of this node's checkpoints."""
-    witness.receive_cosignature(
-        session, _parse(CosignedMessage, payload), getattr(msg, "source_node", None)
-    )
-
-
-# The typed contract of each message type (schema + sender's right), where the exchange
-# supports it (exchange.contract).
-_contract = getattr(exchange, "contract", None)
-if _contract is not None:
-    _contract(witness.CHECKPOINT, schema=CheckpointMessage, authorise=authorise_checkpoint)
-    _contract(witness.COSIGNED, schema=CosignedMessage, authorise=authorise_cosigned)
+    m = CosignedMessage.model_validate_json(json.dumps(payload, ensure_ascii=False))
+    witness.receive_cosignature(session, m, getattr(msg, "source_node", None))

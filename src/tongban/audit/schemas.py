@@ -11,9 +11,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field
 
 from tongban.audit import domain
+from tongban.exchange.service import Payload
 
 Hex64 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 NodeId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
@@ -33,8 +34,8 @@ def _aware(value: datetime) -> datetime:
 Instant = Annotated[datetime, AfterValidator(_aware)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Strict(Payload):
+    """Unknown fields refused, no coercion (the exchange's base of every payload)."""
 
 
 class ProofEntry(_Strict):
@@ -67,7 +68,7 @@ class ProofEntry(_Strict):
 class PublicJwk(_Strict):
     """An audit public key (Ed25519 OKP or SM2 EC), as keys.public_key(row).jwk()."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", strict=True, frozen=True)
     kty: Literal["OKP", "EC"]
 
 

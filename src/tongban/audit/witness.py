@@ -49,8 +49,12 @@ CHECKPOINT = "audit.checkpoint"
 COSIGNED = "audit.cosigned"
 
 
-class Refused(ValueError):
-    """A witnessing message that must not be applied (retried, then a dead letter)."""
+class Refused(exchange.Refused):
+    """A witnessing message that must never be applied: refused for good (over HTTP a
+    4xx, so the sender parks it as dead at once, where an operator sees it)."""
+
+    def __init__(self, detail: str, reason: str = "not-allowed", status: int = 403) -> None:
+        super().__init__(reason, detail, status)
 
 
 # --- who the peers are ----------------------------------------------------------------
@@ -170,15 +174,15 @@ def receive_cosignature(session: Session, m: CosignedMessage, sender: str | None
     with the witness's audit key; False when it was kept already."""
     node_id = exchange.current_settings().node_id
     if sender is None or m.witness != sender:
-        raise Refused(f"cosignature of {m.witness} sent by {sender}")
+        raise Refused(f"{m.witness} 的副署不能由 {sender or '本节点'} 发送")
     if m.node != node_id or m.origin != domain.origin_of(node_id):
-        raise Refused(f"cosignature for {m.origin}, this node is {node_id}")
+        raise Refused(f"副署针对 {m.origin}，本节点是 {node_id}")
     if m.witness_name != domain.witness_name(sender):
-        raise Refused(f"witness name {m.witness_name!r} is not {sender}'s")
+        raise Refused(f"见证名 {m.witness_name} 不属于节点 {sender}", "bad-payload", 422)
     pub = _learn_key(session, sender, m.key, m.kid, m.alg)
     note = domain.checkpoint_note(m.origin, m.seq, m.hash)
     if not _verifies(pub, domain.cosignature_message(note, m.timestamp), m.signature):
-        raise Refused(f"cosignature of {sender} for seq {m.seq} does not verify")
+        raise Refused(f"节点 {sender} 对第 {m.seq} 条检查点的副署签名无效", "bad-signature", 422)
     if session.get(AuditCosignature, (m.seq, sender)) is not None:
         return False
     own = session.get(AuditCheckpoint, m.seq)
@@ -215,14 +219,16 @@ def _learn_key(session: Session, owner: str, jwk: Any, kid: str, alg: str) -> Pu
     try:
         pub = public_from_jwk(raw)
     except KeyError_ as exc:
-        raise Refused(f"unreadable audit key: {exc}") from exc
+        raise Refused(f"审计公钥无法读取：{exc}", "bad-payload", 422) from exc
     if pub.kid != kid or str(pub.alg) != alg:
-        raise Refused(f"audit key {pub.kid} ({pub.alg}) is not {kid} ({alg})")
+        raise Refused(
+            f"审计公钥 {pub.kid}（{pub.alg}）与声明的 {kid}（{alg}）不符", "bad-payload", 422
+        )
     row = session.get(SigningKey, kid)
     if row is None:
         keys.import_public(session, "audit", owner, pub.jwk())
     elif row.purpose != "audit" or row.owner != owner:
-        raise Refused(f"key {kid} is known as a {row.purpose} key of {row.owner}")
+        raise Refused(f"密钥 {kid} 已登记为 {row.owner} 的 {row.purpose} 密钥")
     return pub
 
 
@@ -295,11 +301,11 @@ def receive_checkpoint(
     Raises OutOfOrder when the proof starts past what this node holds (retried later)."""
     me = exchange.current_settings().node_id
     if sender is None or sender == me:
-        raise Refused("a node does not witness its own checkpoints")
+        raise Refused("节点不为自己的检查点作见证")
     if m.node != sender or m.origin != domain.origin_of(sender):
-        raise Refused(f"checkpoint of {m.origin} ({m.node}) sent by {sender}")
+        raise Refused(f"{m.origin}（{m.node}）的检查点不能由 {sender} 发送")
     if m.note != domain.checkpoint_note(m.origin, m.seq, m.hash):
-        raise Refused("the note does not match the checkpoint")
+        raise Refused("检查点文本与检查点不符", "bad-payload", 422)
     pub = _learn_key(session, sender, m.key, m.kid, m.alg)
     known = latest_witnessed(session, sender)
     key_row = session.get(SigningKey, m.kid)

@@ -206,3 +206,36 @@ def test_witnessing_alone_does_not_call_for_a_new_checkpoint(fed: dict[str, Any]
     _activity(a, 1)
     with exchange.using_settings(settings_a):
         assert tasks.make_checkpoint(a.factory, settings_a) is not None
+
+
+def test_a_node_cannot_send_another_nodes_checkpoint_or_cosignature(fed: dict[str, Any]) -> None:
+    a, b = fed[A], fed[B]
+    with exchange.using_settings(b.settings), b.session() as s:
+        s.execute(delete(OutboxMessage))
+        forged = _message(s, "node-x", 3, "a" * 64)
+        exchange.send(s, witness.CHECKPOINT, "320000", "310000", forged.model_dump(mode="json"))
+        cos = {
+            "origin": domain.origin_of(A),
+            "node": A,
+            "seq": 1,
+            "hash": "a" * 64,
+            "witness": "node-x",  # B pretends to be another witness
+            "witness_name": domain.witness_name("node-x"),
+            "timestamp": 1700000000,
+            "kid": forged.kid,
+            "alg": forged.alg,
+            "signature": forged.signature,
+            "key": forged.key.model_dump(),
+        }
+        exchange.send(s, witness.COSIGNED, "320000", "310000", cos)
+        s.commit()
+    b.dispatch()
+    dead = b.outbox(status="dead")
+    assert sorted(m.type for m in dead) == [witness.CHECKPOINT, witness.COSIGNED]
+    assert all("not-allowed" in (m.last_error or "") for m in dead)
+    with a.session() as s:
+        assert (
+            s.scalar(select(WitnessedCheckpoint).where(WitnessedCheckpoint.origin_node == "node-x"))
+            is None
+        )
+        assert s.get(AuditCosignature, (1, "node-x")) is None
