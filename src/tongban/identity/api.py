@@ -17,11 +17,12 @@ from tongban.identity.schemas import (
     TokenPublic,
 )
 from tongban.web.deps import CurrentUser, SessionDep, bearer_token, client_address
+from tongban.web.problems import responses
 
 router = APIRouter(prefix="/api/v1", tags=["identity"])
 
 
-@router.post("/auth/token", response_model=TokenPublic)
+@router.post("/auth/token", response_model=TokenPublic, responses=responses(401, 429))
 def token(
     request: Request,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
@@ -97,7 +98,9 @@ _REVOKE_BODY = {
 }
 
 
-@router.post("/auth/revoke", status_code=204, openapi_extra=_REVOKE_BODY)
+@router.post(
+    "/auth/revoke", status_code=204, openapi_extra=_REVOKE_BODY, responses=responses(404, 422)
+)
 def revoke(
     request: Request,
     account: CurrentUser,
@@ -116,14 +119,33 @@ def revoke(
     service.revoke_token(session, account, token)
 
 
-@router.post("/me/password", status_code=204)
-def change_password(body: PasswordChange, account: CurrentUser, session: SessionDep) -> None:
+@router.post("/me/password", status_code=204, responses=responses(422, 429))
+def change_password(
+    request: Request, body: PasswordChange, account: CurrentUser, session: SessionDep
+) -> None:
     """Change your password. Every web session and every API token of the account ends,
-    the one this request used too: sign in again with the new password."""
-    service.change_password(session, account, body.current_password, body.new_password)
+    the one this request used too: sign in again with the new password. Wrong current
+    passwords are throttled like sign-in (429 with Retry-After)."""
+    try:
+        service.change_password(
+            session,
+            account,
+            body.current_password,
+            body.new_password,
+            client=client_address(request),
+            settings=request.app.state.settings,
+        )
+    except ValidationFailed as e:
+        if e.type == "wrong-current-password":
+            session.commit()  # only the failure count was written: keep it
+        raise
 
 
-@router.post("/accounts/{account_id}/sessions/end", response_model=SessionsEnded)
+@router.post(
+    "/accounts/{account_id}/sessions/end",
+    response_model=SessionsEnded,
+    responses=responses(403, 404),
+)
 def end_account_sessions(
     account_id: uuid.UUID, admin: CurrentUser, session: SessionDep
 ) -> SessionsEnded:
@@ -132,7 +154,11 @@ def end_account_sessions(
     return SessionsEnded(ended=service.admin_end_sessions(session, admin, account_id))
 
 
-@router.post("/accounts", response_model=AccountPublic, status_code=201)
+@router.post(
+    "/accounts", response_model=AccountPublic, status_code=201, responses=responses(409, 422)
+)
 def register(body: RegistrationCreate, session: SessionDep) -> object:
-    """Register a resident (GB 11643 ID number) or an enterprise (GB 32100 credit code)."""
+    """Register a resident (GB 11643 ID number) or an enterprise (GB 32100 credit code).
+    The answer does not say whether the number already has an account (409 only for a
+    username in use); the account starts at the lowest assurance level."""
     return service.register_applicant(session, **body.model_dump())

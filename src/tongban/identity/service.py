@@ -176,15 +176,27 @@ def change_password(
     new_password: str,
     *,
     keep_session: uuid.UUID | None = None,
+    client: str | None = None,
+    settings: Settings | None = None,
 ) -> None:
     """Replace `account`'s password after checking the current one and the policy; every
     other session of the account ends (`keep_session`, the one the change was made in,
-    stays) and all its API tokens are revoked."""
+    stays) and all its API tokens are revoked.
+
+    Guesses of the current password (from a stolen session) are throttled like sign-in
+    from `client`: a wrong one is counted (ValidationFailed, type wrong-current-password,
+    after which the caller commits so that the count is kept), too many answer 429."""
+    settings = settings or get_settings()
+    if client is not None:
+        throttle.check(session, account.username, client, settings)
     try:
         _hasher.verify(account.password_hash, current_password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
+        if client is not None:
+            throttle.record_failure(session, account.username, client, settings)
         raise ValidationFailed(
             "当前密码不正确",
+            type="wrong-current-password",
             errors=[{"field": "current_password", "message": "当前密码不正确"}],
         ) from None
     problems = password_problems(

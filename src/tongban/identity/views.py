@@ -108,10 +108,15 @@ def change_password(
             str(form.get("current_password", "")),
             str(form.get("new_password", "")),
             keep_session=row.id if row is not None else None,
+            client=client_address(request),
+            settings=request.app.state.settings,
         )
     except DomainError as e:
-        form_error(session)
-        return render(
+        if e.type == "wrong-current-password":
+            session.commit()  # only the failure count was written: keep it
+        else:
+            form_error(session)
+        response = render(
             request,
             "identity/password.html",
             user,
@@ -120,6 +125,9 @@ def change_password(
             message=e.detail,
             done=False,
         )
+        if isinstance(e, TooManyRequests):
+            response.headers["Retry-After"] = str(e.retry_after)
+        return response
     return render(request, "identity/password.html", user, errors={}, message=None, done=True)
 
 

@@ -205,3 +205,32 @@ def test_end_sessions_keeps_the_one_named(session):
     session.refresh(other)
     assert keep.ended_at is None and other.end_reason == "assurance-changed"
     assert [s.id for s in service.live_sessions(session, resident.id)] == [keep.id]
+
+
+def test_guesses_of_the_current_password_are_throttled(app, client, session):
+    """A stolen session cannot be used to guess the password at full speed."""
+    resident = make_resident(session)
+    session.commit()
+    log_in(client, resident.username)
+    csrf = CSRF.search(client.get("/account/password").text).group(1)
+    answers = [
+        client.post(
+            "/account/password",
+            data={"csrf_token": csrf, "current_password": f"guess-{i}", "new_password": "x"},
+        )
+        for i in range(7)
+    ]
+    assert [a.status_code for a in answers[:6]] == [422] * 6
+    assert answers[6].status_code == 429 and answers[6].headers["retry-after"]
+    # The API too (its own client address, its own count).
+    h = token_for(TestClient(app, client=("192.0.2.201", 41000)), resident)
+    api = TestClient(app, client=("192.0.2.202", 41000))
+    codes = [
+        api.post(
+            "/api/v1/me/password",
+            json={"current_password": f"guess-{i}", "new_password": NEW_PASSWORD},
+            headers=h,
+        ).status_code
+        for i in range(7)
+    ]
+    assert codes == [422] * 6 + [429]
