@@ -219,6 +219,9 @@ class NodeStatuses:
         if row is None:
             raise LicenceRejected(RejectReason.STATUS_UNAVAILABLE, f"no status list {uri}")
         if row.own:
+            # Checked before the query: an index beyond 64 bits cannot even be bound.
+            if not 0 <= idx < domain.STATUS_LIST_SIZE:
+                raise LicenceRejected(RejectReason.STATUS_UNAVAILABLE, "index outside the list")
             status = self.session.scalar(
                 select(Licence.status).where(
                     Licence.jurisdiction_code == row.jurisdiction_code,
@@ -226,8 +229,6 @@ class NodeStatuses:
                     Licence.status_index == idx,
                 )
             )
-            if not 0 <= idx < domain.STATUS_LIST_SIZE:
-                raise LicenceRejected(RejectReason.STATUS_UNAVAILABLE, "index outside the list")
             return _BITS.get(status or LicenceStatus.VALID.value, 0)
         lst = self._decoded.get(uri)
         if lst is None:

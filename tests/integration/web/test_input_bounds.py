@@ -14,6 +14,7 @@ from builders import (
     make_hospital_staff,
     make_institution,
     make_insured,
+    make_licence,
     make_officer,
     make_resident,
     token_for,
@@ -149,3 +150,17 @@ def test_counter_page_refuses_bad_quantities(client, session, qty) -> None:  # t
     )
     assert r.status_code == 422, r.text
     assert "第 1 行" in r.text and "数量" in r.text
+
+
+@pytest.mark.parametrize("idx", [2**64 + 1, 2**63, -1, 2**31])
+def test_status_index_beyond_the_list_is_unavailable_not_a_crash(session, idx) -> None:  # type: ignore[no-untyped-def]
+    """A presentation's status index comes from whoever signed it: beyond 64 bits it used
+    to reach the database query (OverflowError, 500) before the range check."""
+    from tongban.licences.status import NodeStatuses
+    from tongban.licences.verify import LicenceRejected, RejectReason
+
+    lic = make_licence(session, make_resident(session))
+    with pytest.raises(LicenceRejected) as e:
+        NodeStatuses(session).status_of(lic.status_uri, idx)
+    assert e.value.reason is RejectReason.STATUS_UNAVAILABLE
+    assert NodeStatuses(session).status_of(lic.status_uri, lic.status_index) == 0
