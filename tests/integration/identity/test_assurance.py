@@ -311,3 +311,32 @@ def test_a_case_received_at_a_window_goes_only_to_a_proven_account(session: Sess
     second = receive()
     assert second.applicant_id == claimant.id  # type: ignore[attr-defined]
     assert second in cases.list_cases(session, claimant)
+
+
+def test_an_enterprise_is_checked_by_its_credit_code(client: TestClient, session: Session) -> None:
+    from builders import make_enterprise
+
+    firm = make_enterprise(session, assurance_level="self_declared")
+    lic = make_licence(session, firm, "business_licence", authority="320500-market_regulation")
+    clerk = make_clerk(session, "320500")
+    h = token_for(client, firm)
+    _refused(client.get("/api/v1/my/licences", headers=h))
+    ch = token_for(client, clerk)
+    r = client.post(
+        "/api/v1/identity/window-checks/search",
+        json={"identifier": firm.credit_code},
+        headers=ch,
+    )
+    assert [a["account_id"] for a in r.json()] == [str(firm.id)]
+    r = client.post(
+        "/api/v1/identity/window-checks",
+        json={
+            "account_id": str(firm.id),
+            "identifier": firm.credit_code,
+            "method": "document_check",
+        },
+        headers=ch,
+    )
+    assert r.status_code == 200 and r.json()["assurance_level"] == "window_verified"
+    r = client.get("/api/v1/my/licences", headers=token_for(client, firm))
+    assert r.status_code == 200 and [x["id"] for x in r.json()] == [str(lic.id)]
