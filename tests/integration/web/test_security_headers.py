@@ -193,3 +193,25 @@ def test_open311_accepts_an_https_media_url(client, api_key) -> None:  # type: i
     sr = r.json()[0]["service_request_id"]
     (one,) = client.get(f"/open311/v2/requests/{sr}.json").json()
     assert one["media_url"] == "https://img.example.org/p/1.jpg"
+
+
+def test_no_template_has_inline_script_style_or_handler() -> None:
+    """The CSP allows scripts and styles from /static only: no template may rely on an
+    inline <script>, <style>, style="", on*="" handler or javascript: URL."""
+    from importlib import resources
+    from pathlib import Path
+
+    root = Path(str(resources.files("tongban")))
+    bad = []
+    for path in root.glob("*/templates/**/*.html"):
+        text = path.read_text(encoding="utf-8")
+        for pattern in (
+            r"<script(?![^>]*\bsrc=)",
+            r"<style",
+            r"\sstyle=",
+            r"\son[a-z]+=",
+            "javascript:",
+        ):
+            if re.search(pattern, text):
+                bad.append(f"{path.relative_to(root)}: {pattern}")
+    assert not bad, bad
