@@ -6,6 +6,7 @@ a rewritten and re-signed history on A is refused by B with an alarm and named b
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -105,6 +106,19 @@ def test_checkpoints_are_cosigned_and_a_rewrite_is_caught(fed: dict[str, Any]) -
     report = _verify(a)
     assert report.ok, domain.describe(report)
     assert report.cosignatures == 1 and report.last_cosigned == cp1.seq
+
+    # The checkpoint as a signed note with B's cosignature line, checkable with B's key.
+    with a.session() as s:
+        note = witness.note_with_cosignatures(s, s.get(AuditCheckpoint, cp1.seq))
+    body, _, sigs = note.partition("\n\n")
+    assert body + "\n" == domain.checkpoint_note(domain.origin_of(A), cp1.seq, cp1.hash)
+    dash, name, blob_b64 = sigs.strip().split(" ")
+    assert (dash, name) == ("\u2014", domain.witness_name(B))
+    blob = base64.b64decode(blob_b64)
+    ts = int.from_bytes(blob[4:12], "big")
+    with b.session() as s:
+        b_key = keys.public_key(keys.current_row(s, "audit", B))
+    assert b_key.verify(domain.cosignature_message(body + "\n", ts), blob[12:])
 
     # A second checkpoint extends the first: B checks the entries in between.
     _activity(a)
