@@ -29,6 +29,10 @@ class OidcProvider(BaseModel):
     #: The level a login through this provider proves.
     level: Literal["oidc_verified"] = "oidc_verified"
     scopes: str = "openid profile"
+    #: Ask for the ID number in the ID token with the `claims` request parameter (OpenID
+    #: Connect Core 5.5); false for a provider without it, which then must answer the
+    #: claim at its userinfo endpoint for a scope in `scopes`.
+    claims_parameter: bool = True
     #: Signature algorithms accepted for ID tokens (never "none" or HMAC).
     algorithms: list[Literal["RS256", "PS256", "ES256", "EdDSA"]] = ["RS256", "ES256", "EdDSA"]
     #: How the client authenticates at the token endpoint.

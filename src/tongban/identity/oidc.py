@@ -189,9 +189,12 @@ def begin(
         "nonce": nonce,
         "code_challenge": challenge,
         "code_challenge_method": "S256",
-        # Ask for the ID number in the signed ID token itself (Core 5.5).
-        "claims": _json({"id_token": {cfg.id_number_claim: {"essential": True}, "name": None}}),
     }
+    if cfg.claims_parameter:
+        # Ask for the ID number in the signed ID token itself (Core 5.5).
+        params["claims"] = _json(
+            {"id_token": {cfg.id_number_claim: {"essential": True}, "name": None}}
+        )
     pending = {
         "provider": cfg.name,
         "state": state,

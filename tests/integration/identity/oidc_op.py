@@ -74,6 +74,8 @@ provider = Provider(
         for client_id, c in CONFIG["clients"].items()
     },
     Userinfo({name: u["claims"] for name, u in CONFIG["users"].items()}),
+    # A provider-specific scope whose claim is answered at the userinfo endpoint.
+    extra_scopes={"idcard": ["id_number"]},
 )
 
 

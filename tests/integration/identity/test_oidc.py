@@ -295,3 +295,22 @@ def test_tampered_and_foreign_signed_tokens_are_refused(oidc_op) -> None:  # typ
     none = f"{_b64({'alg': 'none'})}.{_b64(forged)}."
     with pytest.raises(oidc.OidcFailed):
         oidc.verify_id_token(_cfg(oidc_op), none, nonce="n-3")
+
+
+def test_the_id_number_may_come_from_userinfo(
+    settings, oidc_op, client: TestClient, session: Session
+) -> None:
+    """A provider without the claims parameter answers the number at its userinfo
+    endpoint (for its own scope), for the ID token's subject."""
+    settings.oidc_providers = [
+        oidc_op.provider(scopes="openid profile idcard", claims_parameter=False)
+    ]
+    auth_url = _start(client)
+    assert "claims=" not in auth_url and "idcard" in auth_url
+    back = _authenticate_at_op(oidc_op, auth_url, "person4")
+    r = client.get(back, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    account = session.scalar(
+        select(Account).where(Account.id_number == oidc_op.users["person4"][1])
+    )
+    assert account is not None and account.assurance_level == "oidc_verified"
