@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
 from tongban.db import utcnow
-from tongban.errors import NotAuthenticated, ValidationFailed
+from tongban.errors import Conflict, NotAuthenticated, ValidationFailed
 from tongban.identity import service
 from tongban.identity.schemas import (
     AccountPublic,
@@ -155,10 +155,20 @@ def end_account_sessions(
 
 
 @router.post(
-    "/accounts", response_model=AccountPublic, status_code=201, responses=responses(409, 422)
+    "/accounts", response_model=AccountPublic, status_code=201, responses=responses(409, 422, 429)
 )
-def register(body: RegistrationCreate, session: SessionDep) -> object:
+def register(request: Request, body: RegistrationCreate, session: SessionDep) -> object:
     """Register a resident (GB 11643 ID number) or an enterprise (GB 32100 credit code).
     The answer does not say whether the number already has an account (409 only for a
     username in use); the account starts at the lowest assurance level."""
-    return service.register_applicant(session, **body.model_dump())
+    try:
+        return service.register_applicant(
+            session,
+            **body.model_dump(),
+            client=client_address(request),
+            settings=request.app.state.settings,
+        )
+    except Conflict as e:
+        if e.type == "username-taken":
+            session.commit()  # only the client's failure count was written: keep it
+        raise

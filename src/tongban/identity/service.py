@@ -300,10 +300,21 @@ def register_applicant(
     id_number: str | None = None,
     credit_code: str | None = None,
     phone: str | None = None,
+    client: str | None = None,
+    settings: Settings | None = None,
 ) -> Account:
     """Self-registration: only residents and enterprises may register themselves, in a
-    city of the federation; staff accounts are created by operators."""
+    city of the federation; staff accounts are created by operators.
+
+    A username already taken is answered (409), so that a person can choose another; to
+    keep that from listing usernames at speed, each such answer counts as a failure of
+    `client` (the sign-in throttle's per-client count): the caller commits after a
+    Conflict of type username-taken so that the count is kept."""
     from tongban.regions import service as regions
+
+    settings = settings or get_settings()
+    if client is not None:
+        throttle.check_client(session, client, settings)
 
     if role not in (Role.RESIDENT, Role.ENTERPRISE):
         raise ValidationFailed(
@@ -319,15 +330,20 @@ def register_applicant(
     # that would tell anyone whose number has an account. A self-registered account only
     # declares its number (the lowest assurance level, nothing tied to the number is
     # shown); uniqueness is enforced where the identity is proven (window check, OIDC).
-    return create_account(
-        session,
-        username=username,
-        password=password,
-        role=role,
-        display_name=display_name,
-        id_number=id_number if role == Role.RESIDENT else None,
-        credit_code=credit_code if role == Role.ENTERPRISE else None,
-        phone=phone,
-        jurisdiction_code=city.jurisdiction_code,
-        city_code=city.code,
-    )
+    try:
+        return create_account(
+            session,
+            username=username,
+            password=password,
+            role=role,
+            display_name=display_name,
+            id_number=id_number if role == Role.RESIDENT else None,
+            credit_code=credit_code if role == Role.ENTERPRISE else None,
+            phone=phone,
+            jurisdiction_code=city.jurisdiction_code,
+            city_code=city.code,
+        )
+    except Conflict as e:
+        if client is not None and e.type == "username-taken":
+            throttle.record_client_failure(session, client, settings)
+        raise

@@ -55,9 +55,24 @@ def check(session: Session, username: str, client: str, settings: Settings) -> N
     The counting rows are taken FOR UPDATE (created if missing) and held until the
     request ends, so parallel guesses from one client queue behind each other instead of
     all passing this check before the first failure is counted."""
+    _check(session, _keys(username, client, settings))
+
+
+def check_client(session: Session, client: str, settings: Settings) -> None:
+    """Refuse (429) while this client must wait (for probes that name no account, such
+    as registration attempts with usernames already taken)."""
+    _check(session, _keys("", client, settings)[1:])
+
+
+def record_client_failure(session: Session, client: str, settings: Settings) -> None:
+    """Count a failed probe of this client (not tied to a username)."""
+    _record(session, _keys("", client, settings)[1:], settings)
+
+
+def _check(session: Session, keys: list[_Key]) -> None:
     now = utcnow()
     wait = 0.0
-    for k in _keys(username, client, settings):
+    for k in keys:
         row = _row(session, k, now)
         if row.blocked_until is not None and row.blocked_until > now:
             wait = max(wait, (row.blocked_until - now).total_seconds())
@@ -85,9 +100,13 @@ def _row(session: Session, k: _Key, now: datetime) -> LoginThrottle:
 
 def record_failure(session: Session, username: str, client: str, settings: Settings) -> None:
     """Count a failed sign-in for this client and this (username, client)."""
+    _record(session, _keys(username, client, settings), settings)
+
+
+def _record(session: Session, keys: list[_Key], settings: Settings) -> None:
     now = utcnow()
     window = timedelta(minutes=settings.login_window_minutes)
-    for k in _keys(username, client, settings):
+    for k in keys:
         row = _row(session, k, now)
         if row.failures and now - row.last_failure_at > window:
             row.failures = 0

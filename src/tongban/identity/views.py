@@ -175,11 +175,16 @@ def register(request: Request, session: SessionDep, form: FormDep) -> Response:
             id_number=values.get("id_number") or None,
             credit_code=values.get("credit_code") or None,
             phone=values.get("phone") or None,
+            client=client_address(request),
+            settings=request.app.state.settings,
         )
     except DomainError as e:
-        form_error(session)
+        if e.type == "username-taken":
+            session.commit()  # only the client's failure count was written: keep it
+        else:
+            form_error(session)
         values.pop("password", None)
-        return _register_page(
+        response = _register_page(
             request,
             session,
             status_code=e.status,
@@ -187,5 +192,8 @@ def register(request: Request, session: SessionDep, form: FormDep) -> Response:
             message=e.detail,
             errors=_field_errors(e),
         )
+        if isinstance(e, TooManyRequests):
+            response.headers["Retry-After"] = str(e.retry_after)
+        return response
     begin_web_session(request, session, account)
     return RedirectResponse(home_for(account), status_code=303)

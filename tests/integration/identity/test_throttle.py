@@ -175,3 +175,39 @@ def test_the_worker_forgets_stale_counts_and_old_sessions(factory, settings, ses
     session.expire_all()
     assert {r.key[0] for r in session.query(LoginThrottle).all()} == {"b"}
     assert [s.id for s in session.query(WebSession).filter_by(account_id=resident.id)] == [live.id]
+
+
+def test_listing_usernames_through_registration_is_throttled(client_from, session):
+    """A taken username must be answered (to choose another), but not at speed."""
+    from builders import id_number
+
+    taken = make_resident(session)
+    session.commit()
+    c = client_from(ATTACKER, login_client_free_failures=3)
+
+    def register(username: str):  # type: ignore[no-untyped-def]
+        body = {
+            "username": username,
+            "password": "long-enough-pw",
+            "role": "resident",
+            "display_name": "周敏",
+            "id_number": id_number("330100"),
+            "city_code": "330100",
+        }
+        return c.post("/api/v1/accounts", json=body)
+
+    codes = [register(taken.username).status_code for _ in range(5)]
+    assert codes == [409, 409, 409, 409, 429]
+    r = register("free.name.1")
+    assert r.status_code == 429 and r.headers["retry-after"]
+    # Another client registers normally.
+    other = client_from(OWNER)
+    body = {
+        "username": "free.name.2",
+        "password": "long-enough-pw",
+        "role": "resident",
+        "display_name": "周敏",
+        "id_number": id_number("330100"),
+        "city_code": "330100",
+    }
+    assert other.post("/api/v1/accounts", json=body).status_code == 201
