@@ -17,7 +17,7 @@ from tongban.exchange import service
 from tongban.exchange.federation import FederationError
 from tongban.exchange.models import InboxMessage
 from tongban.exchange.transport import Rejected, verify_request
-from tongban.web.problems import problem
+from tongban.web.problems import problem, responses
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/exchange/v1", tags=["exchange"])
@@ -95,7 +95,12 @@ def _handle(
     return JSONResponse({"id": str(env.id), "status": status})
 
 
-@router.post("/inbox", summary="Receive a signed message from another node")
+@router.post(
+    "/inbox",
+    summary="Receive a signed message from another node",
+    # Unsigned, stale or from an unknown key; a type the sender may not send; too large.
+    responses=responses(401, 403, 413, 415),
+)
 async def inbox(request: Request) -> Response:
     """A message from another node, signed per RFC 9421 (see docs/federation.md).
     200 when applied now or before; 4xx when refused for good (the sender parks it as a
