@@ -31,6 +31,8 @@ class EndReason:
     ASSURANCE_CHANGED = "assurance-changed"
     ADMIN = "admin"
     ACCOUNT_DISABLED = "account-disabled"
+    #: The browser signed in again (perhaps as someone else): the old session ends.
+    REPLACED = "signed-in-again"
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,11 @@ def optional_account(request: Request, session: SessionDep) -> Account | None:
 
 def begin_web_session(request: Request, session: Session, account: Account) -> None:
     """Sign `account` in on this browser: a new server-side session (never the one from
-    before sign-in: no fixation), its id in the signed cookie, a fresh CSRF token."""
+    before sign-in: no fixation), its id in the signed cookie, a fresh CSRF token. A
+    session this browser was already signed in with ends."""
+    previous = getattr(request.state, "web_session", None)
+    if previous is not None:
+        identity.end_session(session, previous, identity.EndReason.REPLACED)
     session_id, row = identity.begin_session(
         session,
         account,

@@ -234,3 +234,15 @@ def test_guesses_of_the_current_password_are_throttled(app, client, session):
         for i in range(7)
     ]
     assert codes == [422] * 6 + [429]
+
+
+def test_signing_in_again_ends_the_previous_session(app, client, session):
+    first, second = make_resident(session), make_resident(session)
+    session.commit()
+    old_cookie = log_in(client, first.username)
+    log_in(client, second.username)
+    assert client.get("/api/v1/me").json()["username"] == second.username
+    assert replay(app, old_cookie).get("/api/v1/me").status_code == 401
+    row = session.scalars(select(WebSession).where(WebSession.account_id == first.id)).one()
+    session.refresh(row)
+    assert row.end_reason == "signed-in-again"
