@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from typing import Any
 
 import pytest
 import schemathesis
-from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
@@ -46,7 +46,6 @@ from builders import (
     make_resident,
     make_supervisor,
     make_work_order,
-    token_for,
 )
 
 ROLES = ("anonymous", "resident", "clerk", "officer", "supervisor", "hospital", "medical")
@@ -65,10 +64,11 @@ EXCLUDED: dict[str, str] = {}
 
 @pytest.fixture
 def world(app: Any, session: Any) -> dict[str, Any]:
-    """A bearer token per role, for accounts created in the test's database, and records
+    """Accounts of every role (with fresh bearer tokens for each operation) and records
     the resident owns (a case, a licence, a work order) and the hospital serves (a visit):
     half of the calls of an operation with a path parameter name one of them, so that the
     fuzzer goes past "not found" into the rules."""
+    from tongban.identity import service as identity
     from tongban.medical import service as medical
 
     hospital = make_institution(session, "310000")
@@ -90,8 +90,14 @@ def world(app: Any, session: Any) -> dict[str, Any]:
         session, accounts["hospital"], id_number=insured.id_number, visit_no="FUZZ-1"
     )
     session.commit()
-    with TestClient(app) as c:
-        headers = {role: token_for(c, a) for role, a in accounts.items()}
+
+    def fresh_tokens() -> dict[str, dict[str, str]]:
+        """New tokens: an operation may end the sessions of its caller (revoke, password
+        change), which must not turn the calls of the operations after it into 401s."""
+        tokens = {r: identity.issue_token(session, a, name="fuzz")[0] for r, a in accounts.items()}
+        session.commit()
+        return {"anonymous": {}} | {r: {"Authorization": f"Bearer {t}"} for r, t in tokens.items()}
+
     known = {
         "case_id": str(case.id),
         "case_ref": case.number,
@@ -103,13 +109,13 @@ def world(app: Any, session: Any) -> dict[str, Any]:
         "jurisdiction_code": "320000",
         "fmt": "json",
     }
-    return {"tokens": {"anonymous": {}, **headers}, "known": known}
+    return {"fresh_tokens": fresh_tokens, "known": known}
 
 
-def _fuzz(operation: Any, mode: Any, world: dict[str, Any]) -> int:
+def _fuzz(operation: Any, mode: Any, world: dict[str, Any], statuses: Counter[int]) -> int:
     """Run MAX_EXAMPLES generated calls of `operation`; returns how many were sent."""
     sent = 0
-    tokens: dict[str, dict[str, str]] = world["tokens"]
+    tokens: dict[str, dict[str, str]] = world["fresh_tokens"]()
     strategy = operation.as_strategy(generation_mode=mode)
     names = {p.name for p in operation.path_parameters}
     known = {k: v for k, v in world["known"].items() if k in names}
@@ -131,7 +137,8 @@ def _fuzz(operation: Any, mode: Any, world: dict[str, Any]) -> int:
     def run(case: Any, role: str) -> None:
         nonlocal sent
         sent += 1
-        case.call_and_validate(headers=tokens[role], checks=CHECKS)
+        response = case.call_and_validate(headers=tokens[role], checks=CHECKS)
+        statuses[response.status_code] += 1
 
     run()
     return sent
@@ -140,6 +147,7 @@ def _fuzz(operation: Any, mode: Any, world: dict[str, Any]) -> int:
 def test_every_operation_answers_as_documented(app: Any, world: dict[str, Any]) -> None:
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     failures: list[str] = []
+    statuses: Counter[int] = Counter()
     operations = requests = 0
     started = time.monotonic()
     slowest: list[tuple[float, str]] = []
@@ -151,7 +159,7 @@ def test_every_operation_answers_as_documented(app: Any, world: dict[str, Any]) 
         began = time.monotonic()
         for mode in schemathesis.GenerationMode:
             try:
-                requests += _fuzz(operation, mode, world)
+                requests += _fuzz(operation, mode, world, statuses)
             except Unsatisfiable:
                 continue  # nothing to make invalid (an operation without any input)
             except (Exception, BaseExceptionGroup) as exc:  # report every failing operation
@@ -159,6 +167,7 @@ def test_every_operation_answers_as_documented(app: Any, world: dict[str, Any]) 
         slowest.append((time.monotonic() - began, operation.label))
     elapsed = time.monotonic() - started
     print(f"fuzzed {operations} operations with {requests} requests in {elapsed:.1f}s")
+    print("answers:", ", ".join(f"{code}×{n}" for code, n in sorted(statuses.items())))
     print("slowest:", ", ".join(f"{label} {t:.1f}s" for t, label in sorted(slowest)[-5:]))
     assert operations >= 60
     assert not failures, "\n\n".join(failures)
