@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextvars
 import importlib
-import json
 import logging
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -22,13 +21,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tongban.config import Settings, get_settings
 from tongban.crypto.signing import PrivateKey
 from tongban.db import utcnow
+from tongban.exchange.contracts import Authoriser as Authoriser
+from tongban.exchange.contracts import Refused as Refused
+from tongban.exchange.contracts import Sender as Sender
+from tongban.exchange.contracts import any_node as any_node
+from tongban.exchange.contracts import check as check
+from tongban.exchange.contracts import contract as contract
+from tongban.exchange.contracts import contract_for as contract_for
+from tongban.exchange.contracts import covers as covers
 from tongban.exchange.federation import Federation, Node
 from tongban.exchange.models import InboxMessage, OutboxMessage
 from tongban.exchange.schema import OpenPayload as OpenPayload
@@ -68,62 +75,6 @@ class OutOfOrder(Exception):
     Over HTTP the receiver answers 409, which the sender retries with back-off."""
 
 
-class Refused(Exception):
-    """A message this node will never apply, and why: its payload does not match the
-    type's schema (`bad-payload`), its sender has no right to send it for that record
-    (`not-allowed`), or its type declares no schema or authoriser (`no-contract`).
-    Over HTTP the inbox answers 4xx (the sender parks it as dead at once); on local
-    delivery it is parked as dead with the reason."""
-
-    def __init__(self, reason: str, detail: str, status: int = 403) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
-        self.status = status
-
-
-@dataclass(frozen=True)
-class Sender:
-    """Who sent a message: a node of the federation (over HTTP, identified by its
-    signature) or this node itself (local delivery), with the jurisdictions it serves
-    and the envelope's source and target jurisdictions."""
-
-    node: str | None  # None: this node
-    jurisdictions: frozenset[str]  # "*" = every jurisdiction
-    source_jurisdiction: str
-    target_jurisdiction: str
-
-    @property
-    def local(self) -> bool:
-        return self.node is None
-
-    def serves(self, code: str | None) -> bool:
-        return code is not None and ("*" in self.jurisdictions or code in self.jurisdictions)
-
-    def require(self, code: str | None, what: str) -> None:
-        """Refuse unless the sender serves `code`, the jurisdiction of `what` (Chinese)."""
-        if not self.serves(code):
-            raise Refused(
-                "not-allowed",
-                f"发送节点 {self.node or '本节点'} 不服务于{what}（{code or '未知'}），无权发送该消息",
-            )
-
-
-#: (session, parsed payload, sender) -> None; raises Refused when the sender has no right.
-Authoriser = Callable[[Session, Any, Sender], None]
-
-
-@dataclass(frozen=True)
-class Contract:
-    """What a message type must be and who may send it."""
-
-    schema: type[BaseModel]
-    authorise: Authoriser
-
-
-_contracts: dict[str, Contract] = {}
-
-
 def handler(
     message_type: str,
     *,
@@ -141,58 +92,6 @@ def handler(
         return fn
 
     return deco
-
-
-def contract(message_type: str, *, schema: type[BaseModel], authorise: Authoriser) -> None:
-    """Declare the schema and the authoriser of `message_type` (also usable apart from
-    the handler's registration)."""
-    _contracts[message_type] = Contract(schema, authorise)
-
-
-def contract_for(message_type: str) -> Contract | None:
-    return _contracts.get(message_type)
-
-
-def uncovered_types() -> frozenset[str]:
-    """Registered message types without a schema and an authoriser (must be none)."""
-    return frozenset(t for t in _handlers if t not in _contracts)
-
-
-def any_node(_session: Session, _payload: Any, _sender: Sender) -> None:
-    """An authoriser for messages any node of the federation may send (the envelope's
-    source jurisdiction is checked for every message before)."""
-
-
-def _problem_text(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors(include_url=False)[:5]:
-        where = ".".join(str(p) for p in err["loc"]) or "payload"
-        parts.append(f"{where}: {err['msg']}")
-    more = exc.error_count() - len(parts)
-    return "；".join(parts) + (f"；另有 {more} 处错误" if more > 0 else "")
-
-
-def check(session: Session, msg_type: str, payload: Mapping[str, Any], sender: Sender) -> BaseModel:
-    """Parse `payload` into its type's schema and check the sender's right to send it;
-    raise Refused otherwise. Nothing is written."""
-    found = _contracts.get(msg_type)
-    if found is None:
-        raise Refused("no-contract", f"消息类型 {msg_type} 未声明结构与发送权限", 422)
-    if not sender.serves(sender.source_jurisdiction):
-        raise Refused(
-            "not-allowed",
-            f"发送节点 {sender.node or '本节点'} 不服务于来源辖区 {sender.source_jurisdiction}",
-        )
-    try:
-        model = found.schema.model_validate_json(json.dumps(payload, ensure_ascii=False))
-    except ValidationError as exc:
-        raise Refused(
-            "bad-payload", f"{msg_type} 消息内容不合规：{_problem_text(exc)}", 422
-        ) from exc
-    except (TypeError, ValueError) as exc:  # not JSON-serialisable at all
-        raise Refused("bad-payload", f"{msg_type} 消息内容不合规：{exc}", 422) from exc
-    found.authorise(session, model, sender)
-    return model
 
 
 def outgoing(message_type: str) -> Callable[[Enricher], Enricher]:
@@ -217,6 +116,11 @@ class PingPayload(OpenPayload):
 @handler(PING, schema=PingPayload, authorise=any_node)
 def on_ping(session: Session, payload: dict[str, Any], msg: Any) -> None:
     """Nothing to apply: the inbox row written with it is the proof of delivery."""
+
+
+def uncovered_types() -> frozenset[str]:
+    """Registered message types without a schema and an authoriser (must be none)."""
+    return frozenset(t for t in _handlers if not covers(t))
 
 
 def handler_types() -> frozenset[str]:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tongban.exchange import contracts
 from tongban.exchange import service as exchange
 from tongban.exchange.schema import Payload, Sha256
 
@@ -24,7 +25,7 @@ def _only_from_310000(_session: Any, _p: _Blob, sender: exchange.Sender) -> None
 def _contract() -> Any:
     exchange.contract("test.blob", schema=_Blob, authorise=_only_from_310000)
     yield
-    exchange._contracts.pop("test.blob", None)
+    contracts._contracts.pop("test.blob", None)
 
 
 def _sender(*served: str, source: str = "310000") -> exchange.Sender:
@@ -86,4 +87,4 @@ def test_the_decorator_keeps_its_call_style() -> None:
         assert "test.plain" not in exchange.uncovered_types()
     finally:
         exchange._handlers.pop("test.plain", None)
-        exchange._contracts.pop("test.plain", None)
+        contracts._contracts.pop("test.plain", None)
