@@ -8,10 +8,15 @@ import subprocess
 import sys
 from datetime import date
 
+import pytest
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
 from tongban.cases import service
 from tongban.cases.models import Case
+from tongban.exchange import contracts
+from tongban.exchange import service as exchange_service
+from tongban.exchange.contracts import any_node
 from tongban.exchange.models import OutboxMessage
 from tongban.exchange.service import MAX_ATTEMPTS, dispatch_pending
 from tongban.identity.domain import Role
@@ -36,16 +41,34 @@ def test_worker_pass_delivers_and_flags(session, factory, settings):
     assert session.get(Case, case.id).deadline_flag == "overdue"
 
 
-def test_failed_delivery_backs_off_then_goes_dead(session, factory):
+@pytest.fixture
+def flaky_type():
+    """A message type whose handler fails as a transient fault would (a crash, not a
+    refusal): delivery is retried with back-off until the message is dead."""
+    name = "test.flaky"
+
+    class Empty(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+
+    @exchange_service.handler(name, schema=Empty, authorise=any_node)
+    def _boom(session, payload, msg):  # type: ignore[no-untyped-def]
+        raise RuntimeError("transient fault")
+
+    yield name
+    exchange_service._handlers.pop(name, None)
+    contracts._contracts.pop(name, None)
+
+
+def test_failed_delivery_backs_off_then_goes_dead(session, factory, flaky_type):
     msg = OutboxMessage(
-        type="no.such.type", source_jurisdiction="310000", target_jurisdiction="320000", payload={}
+        type=flaky_type, source_jurisdiction="310000", target_jurisdiction="320000", payload={}
     )
     session.add(msg)
     session.commit()
     dispatch_pending(factory)
     session.expire_all()
     msg = session.get(OutboxMessage, msg.id)
-    assert msg.status == "pending" and msg.attempts == 1 and "no handler" in msg.last_error
+    assert msg.status == "pending" and msg.attempts == 1 and "transient fault" in msg.last_error
     assert msg.next_attempt_at > msg.created_at
     for _ in range(MAX_ATTEMPTS):
         msg.next_attempt_at = msg.created_at
@@ -54,6 +77,19 @@ def test_failed_delivery_backs_off_then_goes_dead(session, factory):
         session.expire_all()
         msg = session.get(OutboxMessage, msg.id)
     assert msg.status == "dead"
+
+
+def test_a_message_of_an_unknown_type_is_dead_at_once_with_its_reason(session, factory):
+    msg = OutboxMessage(
+        type="no.such.type", source_jurisdiction="310000", target_jurisdiction="320000", payload={}
+    )
+    session.add(msg)
+    session.commit()
+    dispatch_pending(factory)
+    session.expire_all()
+    msg = session.get(OutboxMessage, msg.id)
+    assert msg.status == "dead" and msg.attempts == 1
+    assert "no.such.type" in msg.last_error
 
 
 def test_unserved_jurisdiction_is_not_applied_locally(session, factory):

@@ -21,6 +21,7 @@ from tongban.licences.schemas import (
     HolderKeyRegistered,
     LicenceIssue,
     LicencePublic,
+    LicenceSearch,
     LicenceTypePublic,
     PresentationCreate,
     PresentationPublic,
@@ -105,11 +106,20 @@ def bulk(body: list[LicenceIssue], actor: CurrentUser, session: SessionDep) -> o
 
 
 @router.get("/licences", response_model=list[LicencePublic])
-def officer_list(
-    actor: CurrentUser, session: SessionDep, q: str | None = None, status: str | None = None
-) -> object:
-    """Licences issued by the officer's authority, newest first."""
-    return [licence_public(x) for x in wallet.list_for_officer(session, actor, q=q, status=status)]
+def officer_list(actor: CurrentUser, session: SessionDep, status: str | None = None) -> object:
+    """Licences issued by the officer's authority, newest first. To search by holder,
+    POST /licences/search: an ID number never travels in a URL."""
+    return [licence_public(x) for x in wallet.list_for_officer(session, actor, status=status)]
+
+
+@router.post("/licences/search", response_model=list[LicencePublic])
+def officer_search(body: LicenceSearch, actor: CurrentUser, session: SessionDep) -> object:
+    """Licences of the officer's authority matching an identifier, a holder's name or
+    a holder's ID number (in the body, not the URL), newest first."""
+    return [
+        licence_public(x)
+        for x in wallet.list_for_officer(session, actor, q=body.q, status=body.status)
+    ]
 
 
 @router.post("/licences/verify", response_model=VerifyResult)

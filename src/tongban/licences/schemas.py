@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -42,6 +42,14 @@ class LicenceIssue(BaseModel):
     claims: dict[str, Any] = Field(default_factory=dict)
     valid_from: SaneDatetime | None = None
     valid_until: SaneDatetime | None = None
+
+
+class LicenceSearch(BaseModel):
+    """An officer's search: the query may be a holder's ID number, so it is a body."""
+
+    model_config = ConfigDict(extra="forbid")
+    q: str | None = Field(default=None, min_length=1, max_length=60)
+    status: Literal["valid", "suspended", "revoked"] | None = None
 
 
 class StatusChange(BaseModel):

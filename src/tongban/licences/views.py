@@ -285,13 +285,8 @@ def _officer_types(session: Session, user: Account) -> list[domain.LicenceType]:
     return [t for t in service.list_types() if t.authority_type == authority.type]
 
 
-@router.get("/officer/licences")
-def officer_list(
-    request: Request,
-    session: SessionDep,
-    user: CurrentUser,
-    q: str | None = None,
-    state: str | None = None,
+def _officer_list_page(
+    request: Request, session: Session, user: Account, q: str | None, state: str | None
 ) -> Response:
     state = state if state in LABELS["status"] else None
     q = (q or "").strip()[:60] or None
@@ -308,6 +303,29 @@ def officer_list(
         authority=issuing.officer_authority(session, user),
         filters={"q": q or "", "state": state or ""},
         labels=LABELS,
+    )
+
+
+@router.get("/officer/licences")
+def officer_list(
+    request: Request, session: SessionDep, user: CurrentUser, state: str | None = None
+) -> Response:
+    """The authority's licences; a search by holder (an ID number) is POSTed, never put
+    in the URL where access logs keep it."""
+    return _officer_list_page(request, session, user, None, state)
+
+
+@router.post("/officer/licences", dependencies=[CsrfChecked])
+def officer_search(
+    request: Request, session: SessionDep, user: CurrentUser, form: FormDep
+) -> Response:
+    q, state = form.get("q"), form.get("state")
+    return _officer_list_page(
+        request,
+        session,
+        user,
+        q if isinstance(q, str) else None,
+        state if isinstance(state, str) else None,
     )
 
 

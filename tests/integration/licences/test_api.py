@@ -221,3 +221,19 @@ def test_trust_list_status_list_and_issuer_metadata(client, session) -> None:  #
     assert body["issuer"].endswith("/issuers/340000")
     assert lic.kid in [k["kid"] for k in body["jwks"]["keys"]]
     assert client.get("/.well-known/jwt-vc-issuer/issuers/999999").status_code == 404
+
+
+def test_officer_search_takes_the_holder_in_the_body(client, session) -> None:  # type: ignore[no-untyped-def]
+    officer = make_officer(session, "340100-public_security")
+    holder, other = make_resident(session), make_resident(session)
+    mine = make_licence(session, holder=holder)
+    make_licence(session, holder=other)
+    session.commit()
+    auth = token_for(client, officer)
+    r = client.post("/api/v1/licences/search", json={"q": holder.id_number}, headers=auth)
+    assert r.status_code == 200
+    assert [x["identifier"] for x in r.json()] == [mine.identifier]
+    unfiltered = client.get(f"/api/v1/licences?q={holder.id_number}", headers=auth)
+    assert len(unfiltered.json()) >= 2  # q in the URL is not read
+    bad = client.post("/api/v1/licences/search", json={"q": "x" * 61}, headers=auth)
+    assert bad.status_code == 422

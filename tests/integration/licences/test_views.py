@@ -158,3 +158,25 @@ def test_apply_with_licence_and_case_page_shows_it(
     page = client.get(f"/workbench/cases/{case_id}")
     assert page.status_code == 200
     assert "已使用电子证照 居民身份证" in page.text and lic.identifier in page.text
+
+
+def test_officer_searches_by_holder_id_number_in_the_body_never_the_url(
+    client: TestClient, session: Session
+) -> None:
+    officer = make_officer(session, "340100-public_security")
+    holder, other = make_resident(session), make_resident(session)
+    mine = make_licence(session, holder=holder)
+    theirs = make_licence(session, holder=other)
+    login(client, officer)
+    listing = client.get("/officer/licences")
+    assert 'method="post" action="/officer/licences"' in listing.text
+    found = client.post(
+        "/officer/licences",
+        data={"csrf_token": csrf_of(listing.text), "q": holder.id_number, "state": ""},
+    )
+    assert found.status_code == 200
+    assert mine.identifier in found.text and theirs.identifier not in found.text
+    # A query string is ignored: the number would sit in access logs.
+    leaked = client.get(f"/officer/licences?q={holder.id_number}")
+    assert theirs.identifier in leaked.text  # unfiltered: the URL's q is not used
+    assert client.post("/officer/licences", data={"q": holder.id_number}).status_code == 403
