@@ -70,3 +70,14 @@ class TooManyRequests(DomainError):
         super().__init__(detail, type=type)
         self.retry_after = retry_after
         self.headers = {"Retry-After": str(retry_after)}
+
+
+class ConcurrentChange(Conflict):
+    """Another request changed the record between reading and writing it (a stale
+    version, a duplicate event number): the user refreshes and tries again."""
+
+    type = "concurrent-change"
+    title = "记录已被修改"
+
+    def __init__(self, detail: str = "该记录已被他人修改，请刷新后重试") -> None:
+        super().__init__(detail)

@@ -1,0 +1,242 @@
+"""History and the version guard of every record with a lifecycle.
+
+A record type declares its history once: the record mixes in ``HasHistory`` (a
+per-record event counter) and ``Versioned`` (an optimistic version column), its event
+table mixes in ``EventRow`` (the columns every event has, a unique (record, seq)
+constraint, and the audit declaration that puts each event into the audit chain)::
+
+    class Permit(Base, HasHistory, Versioned):
+        __tablename__ = "permit"
+        id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+        state: Mapped[str] = mapped_column(String(24))
+        events: Mapped[list[PermitEvent]] = relationship(
+            back_populates="permit", order_by="PermitEvent.seq", cascade="all, delete-orphan"
+        )
+
+    class PermitEvent(Base, EventRow):
+        __tablename__ = "permit_event"
+        __history_key__ = "permit_id"              # -> UniqueConstraint(permit_id, seq)
+        __audit_kind__ = "permit.event"
+        __audit_subject__ = ("permit", "permit_id")
+        permit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("permit.id"), index=True)
+        permit: Mapped[Permit] = relationship(back_populates="events")
+
+    # in a service (never commits):
+    target = MACHINE.next_state(State(permit.state), action, kind)
+    ev = record(session, permit, action, officer, permit.state, target, reason="…")
+    permit.state = target  # or before record(); both are flushed together
+
+``record`` numbers the event from the counter on the record (``event_seq``), not from
+the length of a list, appends it to ``obj.events`` and flushes: the record's UPDATE
+carries ``WHERE version = <the version read>``, so of two requests that read the same
+version only the first flushes; the second gets ``ConcurrentChange`` (a 409
+problem+json, type ``concurrent-change``). The unique (record, seq) constraint makes
+two events with one number impossible even for a writer that bypasses the counter.
+
+Why an optimistic version column rather than ``SELECT … FOR UPDATE``: it guards every
+UPDATE of the record, wherever it comes from (a page, the API, a job, a message
+handler), without each of them having to remember to lock first; a loser gets a 409
+instead of waiting; and it behaves the same on SQLite, where FOR UPDATE does not exist
+(SQLite serialises writers at BEGIN IMMEDIATE, so there the loser re-reads and is
+refused by the state machine instead — also a 409).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar, Protocol
+
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint, Uuid, inspect
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
+from sqlalchemy.orm.exc import StaleDataError
+
+from tongban.db import UTCDateTime, new_id, utcnow
+from tongban.errors import ConcurrentChange
+
+# --- who acts ----------------------------------------------------------------------------
+
+
+class AccountLike(Protocol):
+    """What history needs of an account (tongban.identity.models.Account fits)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def display_name(self) -> str: ...
+
+    @property
+    def role(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Who:
+    """The actor of an event: an account of this node (id), or a name and kind only (the
+    system, another node's officer)."""
+
+    id: uuid.UUID | None
+    name: str
+    kind: str
+
+
+SYSTEM = Who(None, "系统", "system")
+
+
+def who(
+    actor: AccountLike | Who | None, *, name: str | None = None, kind: str | None = None
+) -> Who:
+    """`actor` as a Who (None is the system); `name`/`kind` override its own."""
+    if actor is None:
+        base = SYSTEM
+    elif isinstance(actor, Who):
+        base = actor
+    else:
+        base = Who(actor.id, actor.display_name, str(actor.role))
+    return Who(base.id, name or base.name, kind or base.kind)
+
+
+# --- the mixins --------------------------------------------------------------------------
+
+
+class Versioned:
+    """An optimistic version column: every UPDATE of the row checks and bumps it
+    (SQLAlchemy's ``version_id_col``); a stale writer gets StaleDataError at flush,
+    which ``record`` and ``guarded`` turn into ConcurrentChange (409)."""
+
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:
+        return {"version_id_col": cls.__table__.c.version}  # type: ignore[attr-defined]
+
+
+class HasHistory:
+    """A record with a history: `event_seq` is the number of its last event. The class
+    must have an ``events`` relationship to its EventRow class."""
+
+    event_seq: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+
+
+class EventRow:
+    """The columns of every event table: who, when, from, to, why and a payload.
+
+    A subclass names its record's foreign key in ``__history_key__`` (a unique
+    (key, seq) constraint follows) and its audit kind and subject; every new event is
+    appended to the audit chain by tongban.audit.hook (the comment and the payload
+    enter it only as digests). ``actor_role`` is the actor's kind or role, ``comment``
+    the reason."""
+
+    __history_key__: ClassVar[str]
+    __audit_actor__: ClassVar[tuple[str, str]] = ("account", "actor_id")
+    __audit_fields__: ClassVar[tuple[str, ...]] = (
+        "seq",
+        "action",
+        "from_state",
+        "to_state",
+        "actor_role",
+        "at",
+    )
+    __audit_digest__: ClassVar[tuple[str, ...]] = ("comment", "payload")
+
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple[Any, ...]:
+        return (UniqueConstraint(cls.__history_key__, "seq"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    seq: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(30))
+    from_state: Mapped[str | None] = mapped_column(String(24))
+    to_state: Mapped[str] = mapped_column(String(24))
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("account.id"))
+    actor_name: Mapped[str] = mapped_column(String(80))
+    actor_role: Mapped[str] = mapped_column(String(20))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# --- writing history ---------------------------------------------------------------------
+
+
+_CONCURRENCY_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock
+
+
+@contextmanager
+def guarded() -> Iterator[None]:
+    """Turn the signs of a concurrent change met while flushing into ConcurrentChange
+    (409): a stale version, a duplicate event number, a deadlock or serialization
+    failure. Anything else propagates unchanged."""
+    try:
+        yield
+    except StaleDataError as e:
+        raise ConcurrentChange() from e
+    except IntegrityError as e:
+        if "seq" in str(e.orig) and "event" in str(e.orig):
+            raise ConcurrentChange() from e
+        raise
+    except DBAPIError as e:
+        if getattr(e.orig, "sqlstate", None) in _CONCURRENCY_SQLSTATES:
+            raise ConcurrentChange() from e
+        raise
+
+
+def flush(session: Session) -> None:
+    """``session.flush()``, with concurrent changes reported as ConcurrentChange (409)."""
+    with guarded():
+        session.flush()
+
+
+def event_class(obj: HasHistory) -> type[EventRow]:
+    """The EventRow class of `obj`'s history (the target of its ``events`` relationship)."""
+    cls: type[EventRow] = inspect(type(obj)).relationships["events"].mapper.class_
+    return cls
+
+
+def record(
+    session: Session,
+    obj: HasHistory,
+    action: str,
+    actor: AccountLike | Who | None,
+    from_: str | None,
+    to: str,
+    reason: str = "",
+    payload: dict[str, Any] | None = None,
+) -> EventRow:
+    """Append an event to `obj`'s history (who, when, from, to, why, payload) numbered
+    from the record's own counter, and flush: the record's version is checked and
+    bumped with it, the event joins the audit chain. Raises ConcurrentChange (409)
+    when another transaction changed the record since it was read."""
+    actor_ = who(actor)
+    with guarded():  # loading `events` may autoflush the record's own changes
+        obj.event_seq = (obj.event_seq or 0) + 1
+        make: Any = event_class(obj)  # a mapped subclass: its constructor takes the columns
+        ev: EventRow = make(
+            seq=obj.event_seq,
+            action=str(action),
+            from_state=None if from_ is None else str(from_),
+            to_state=str(to),
+            actor_id=actor_.id,
+            actor_name=actor_.name,
+            actor_role=actor_.kind,
+            comment=reason,
+            payload=payload,
+            at=utcnow(),
+        )
+        obj.events.append(ev)  # type: ignore[attr-defined]
+        session.flush()
+    return ev
+
+
+def adopt(obj: HasHistory, ev: EventRow) -> bool:
+    """Append an event made elsewhere (a copy's event received from another node) with
+    its own number: keeps the counter in step. False when `obj` has it already."""
+    if ev.seq <= (obj.event_seq or 0):
+        return False
+    obj.events.append(ev)  # type: ignore[attr-defined]
+    obj.event_seq = ev.seq
+    return True

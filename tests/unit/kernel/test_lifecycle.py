@@ -1,0 +1,94 @@
+"""The generic state machine: transitions, who may take them, guards, refusals."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import pytest
+
+from tongban.errors import Conflict
+from tongban.kernel.lifecycle import IllegalTransition, StateMachine
+
+
+class S(StrEnum):
+    OPEN = "open"
+    DONE = "done"
+    GONE = "gone"
+
+
+class A(StrEnum):
+    FINISH = "finish"
+    DROP = "drop"
+    REOPEN = "reopen"
+
+
+class K(StrEnum):
+    CLERK = "clerk"
+    BOSS = "boss"
+
+
+def _reason(facts: dict[str, str] | None) -> str | None:
+    return None if facts and facts.get("reason") else "须说明理由"
+
+
+MACHINE = StateMachine(
+    S,
+    A,
+    transitions={
+        (S.OPEN, A.FINISH): S.DONE,  # who: from `who` below
+        (S.OPEN, A.DROP): (S.GONE, {K.BOSS}),
+        (S.DONE, A.REOPEN): (S.OPEN, {K.CLERK, K.BOSS}),
+    },
+    who={A.FINISH: {K.CLERK}},
+    guards={A.DROP: [_reason]},
+    state_labels={S.OPEN: "办理中", S.DONE: "已办结", S.GONE: "已撤销"},
+    action_labels={A.FINISH: "办结", A.DROP: "撤销", A.REOPEN: "重新办理"},
+    noun="工单",
+)
+
+
+def test_a_legal_step_gives_the_target() -> None:
+    assert MACHINE.next_state(S.OPEN, A.FINISH, K.CLERK) is S.DONE
+    assert MACHINE.next_state(S.OPEN, A.DROP, K.BOSS, {"reason": "重复"}) is S.GONE
+
+
+def test_a_step_the_state_does_not_allow_is_a_409_naming_state_and_action() -> None:
+    with pytest.raises(IllegalTransition) as e:
+        MACHINE.next_state(S.DONE, A.FINISH, K.CLERK)
+    assert e.value.why == "state" and e.value.status == 409
+    assert e.value.type == "illegal-transition"
+    assert e.value.detail == "工单当前状态为“已办结”，不能执行“办结”"
+    assert isinstance(e.value, Conflict)
+
+
+def test_the_wrong_actor_is_refused_per_action_and_per_transition() -> None:
+    with pytest.raises(IllegalTransition) as e:
+        MACHINE.next_state(S.OPEN, A.FINISH, K.BOSS)
+    assert e.value.why == "actor" and "须由有权限的人员执行" in e.value.detail
+    with pytest.raises(IllegalTransition):
+        MACHINE.next_state(S.OPEN, A.DROP, K.CLERK, {"reason": "x"})
+
+
+def test_a_guard_refuses_with_its_own_chinese_reason() -> None:
+    with pytest.raises(IllegalTransition) as e:
+        MACHINE.next_state(S.OPEN, A.DROP, K.BOSS, {})
+    assert (e.value.why, e.value.detail) == ("guard", "须说明理由")
+
+
+def test_allowed_actions_follow_state_and_actor_in_declaration_order() -> None:
+    assert MACHINE.allowed_actions(S.OPEN, K.CLERK) == [A.FINISH]
+    assert MACHINE.allowed_actions(S.OPEN, K.BOSS) == [A.DROP]
+    assert MACHINE.allowed_actions(S.DONE, K.BOSS) == [A.REOPEN]
+    assert MACHINE.allowed_actions(S.GONE, K.BOSS) == []
+
+
+def test_without_who_anyone_may_act() -> None:
+    free = StateMachine(S, A, {(S.OPEN, A.FINISH): S.DONE})
+    assert free.next_state(S.OPEN, A.FINISH) is S.DONE
+    assert free.allowed_actions(S.OPEN, "whoever") == [A.FINISH]
+    assert free.targets() == {(S.OPEN, A.FINISH): S.DONE}
+
+
+def test_transitions_of_the_wrong_enums_are_refused_when_built() -> None:
+    with pytest.raises(TypeError):
+        StateMachine(S, A, {(A.FINISH, S.OPEN): S.DONE})  # type: ignore[dict-item]
