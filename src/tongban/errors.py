@@ -2,7 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+
+class FieldError(dict[str, str]):
+    """One input that is wrong: the field's name (a dotted path for nested input, e.g.
+    `form_data.name`) and a Chinese message. A dict `{"field", "message"}`, so it goes
+    into problem+json as it is; pages show `message` next to the input named `field`."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(field=field, message=message)
+
+    @classmethod
+    def of(cls, error: Mapping[str, Any]) -> FieldError:
+        """A FieldError from a plain `{"field": ..., "message": ...}` mapping."""
+        if isinstance(error, FieldError):
+            return error
+        return cls(str(error.get("field") or ""), str(error.get("message") or ""))
+
+    @property
+    def field(self) -> str:
+        return self["field"]
+
+    @property
+    def message(self) -> str:
+        return self["message"]
 
 
 class DomainError(Exception):
@@ -18,7 +43,7 @@ class DomainError(Exception):
         *,
         type: str | None = None,
         status: int | None = None,
-        errors: list[dict[str, Any]] | None = None,
+        errors: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
         super().__init__(detail)
         self.detail = detail
@@ -27,6 +52,15 @@ class DomainError(Exception):
         if status:
             self.status = status
         self.errors = errors or []
+
+    @property
+    def errors(self) -> list[FieldError]:
+        """What is wrong with each input, if the error is about inputs."""
+        return self._errors
+
+    @errors.setter
+    def errors(self, value: Sequence[Mapping[str, Any]]) -> None:
+        self._errors = [FieldError.of(e) for e in value]
 
 
 class NotFound(DomainError):

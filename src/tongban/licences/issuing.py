@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from tongban.catalog import service as catalog
 from tongban.db import utcnow
-from tongban.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from tongban.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
 from tongban.exchange import service as _exchange
 from tongban.identity.domain import Role, validate_credit_code, validate_id_number
 from tongban.identity.models import Account
@@ -385,7 +385,7 @@ def bulk_issue(session: Session, actor: Account, reqs: list[IssueRequest]) -> li
             if problems:
                 raise ValidationFailed("证照字段有误", errors=problems)
         except (ValidationFailed, NotFound, PermissionDenied) as e:
-            for err in e.errors or [{"field": "type_code", "message": e.detail}]:
+            for err in e.errors or [FieldError("type_code", e.detail)]:
                 errors.append(
                     {"field": f"rows.{n}.{err.get('field')}", "message": err.get("message")}
                 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -104,7 +104,7 @@ def problem(
     type_: str,
     title: str,
     detail: str,
-    errors: list[dict[str, Any]] | None = None,
+    errors: Sequence[Mapping[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
