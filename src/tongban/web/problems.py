@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tongban.errors import DomainError, NotAuthenticated
@@ -182,6 +183,18 @@ def install(app: FastAPI) -> None:
         if wants_json(request):
             return problem(500, "internal-error", "服务器内部错误", "服务暂时不可用，请稍后重试")
         return _page_error(request, 500, "服务器内部错误", "服务暂时不可用，请稍后重试")
+
+    @app.exception_handler(DataError)
+    async def data_error(request: Request, exc: DataError) -> Response:
+        """PostgreSQL can neither store nor compare text holding NUL (U+0000), and refuses
+        it before the query is sent: such input (a query parameter, a form or JSON field)
+        is invalid, a 422 rather than a 500. Any other data error is unexpected."""
+        if "NUL" not in str(exc.orig):
+            return await unexpected(request, exc)
+        detail = "输入中含有不允许的空字符（U+0000）"
+        if wants_json(request):
+            return problem(422, "invalid-character", "输入校验未通过", detail)
+        return _page_error(request, 422, "输入校验未通过", detail)
 
 
 # --- the OpenAPI document: every error answer documented as problem+json ----------------
