@@ -21,9 +21,8 @@ from tongban.cases.domain import (
     Mode,
 )
 from tongban.cases.models import Case
-from tongban.catalog import domain as catalog_domain
 from tongban.catalog import service as catalog
-from tongban.errors import DomainError, NotFound, PermissionDenied
+from tongban.errors import NotFound, PermissionDenied
 from tongban.evidence import service as evidence
 from tongban.identity.domain import Role, mask_id_number
 from tongban.identity.models import Account
@@ -72,30 +71,9 @@ def form_texts(form: FormData, name: str) -> list[str]:
     return [v.strip() for v in form.getlist(name) if isinstance(v, str) and v.strip()]
 
 
-def field_errors(e: DomainError) -> dict[str, str]:
-    """Service error fields → the input they belong under: `form_data.name` → `name`,
-    `materials.<code>` → `material_<code>`, anything else as named."""
-    out: dict[str, str] = {}
-    for err in e.errors:
-        field = str(err.get("field") or "")
-        message = str(err.get("message") or "") or e.detail
-        if field.startswith("form_data."):
-            key = field.split(".", 2)[1]
-        elif field.startswith("materials."):
-            key = "material_" + field.split(".", 1)[1]
-        else:
-            key = field
-        out.setdefault(key, message)
-    return out
-
-
-def error_status(e: DomainError) -> int:
-    return e.status if e.status in (400, 409, 413, 415, 422) else 400
-
-
-def error_context(e: DomainError) -> dict[str, Any]:
-    """What a page shows when its form fails: the status, each field's message, the detail."""
-    return {"status_code": error_status(e), "errors": field_errors(e), "message": e.detail}
+#: Where a service's field errors go on an application form: `form_data.name` under the
+#: input `name`, `materials.<code>` under the file input `material_<code>`.
+INPUTS = {"form_data.": "", "materials.": "material_"}
 
 
 def parse_case_id(value: str) -> uuid.UUID:
@@ -148,7 +126,7 @@ def read_application(form: FormData, matter: Any, *, window: bool) -> service.Ap
         matter_code=matter.code,
         competent_jurisdiction=jurisdiction,
         competent_city=form_text(form, "competent_city") or None,
-        form_data=catalog_domain.coerce_form(matter.form_schema, raw_form(form)),
+        form_data=catalog.coerce_form(matter.form_schema, raw_form(form)),
         mode=mode,
         delivery_method=delivery,
         delivery_address=form_text(form, "delivery_address") or None,
@@ -173,7 +151,7 @@ def application_context(
     *,
     window: bool,
     values: dict[str, Any],
-    errors: dict[str, str],
+    errors: dict[str, str] | None = None,
     message: str | None = None,
 ) -> dict[str, Any]:
     modes = (
@@ -188,7 +166,7 @@ def application_context(
         "modes": modes,
         "window": window,
         "values": values,
-        "errors": errors,
+        "errors": errors or {},
         "message": message,
         "labels": LABELS,
         "evidence_kinds": evidence.kinds_for_matter(session, matter.code),

@@ -12,13 +12,11 @@ from tongban.cases.attachments import serve_attachment
 from tongban.cases.models import Case
 from tongban.cases.pages import (
     APPLICANTS,
+    INPUTS,
     LABELS,
     application_context,
     detail_context,
     entered_values,
-    error_context,
-    error_status,
-    field_errors,
     form_text,
     open_matter,
     parse_case_id,
@@ -27,13 +25,12 @@ from tongban.cases.pages import (
     require_role,
     store_files,
 )
-from tongban.catalog import domain as catalog_domain
 from tongban.catalog import service as catalog
 from tongban.errors import DomainError, PermissionDenied, ValidationFailed
 from tongban.identity.models import Account
 from tongban.licences import service as licences
 from tongban.web.deps import CsrfChecked, CurrentUser, FormDep, SessionDep
-from tongban.web.pages import form_error, render
+from tongban.web.pages import form_failure, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -69,23 +66,11 @@ def apply(
     except PermissionDenied:
         raise
     except DomainError as e:
-        form_error(session)
+        refused = form_failure(session, e, inputs=INPUTS)
         matter = catalog.get_matter(session, matter_code)
-        return render(
-            request,
-            "cases/apply.html",
-            user,
-            status_code=error_status(e),
-            wallet=licences.choices_for_matter(session, user, matter),
-            **application_context(
-                session,
-                matter,
-                window=False,
-                values=entered_values(form),
-                errors=field_errors(e),
-                message=e.detail,
-            ),
-        )
+        ctx = application_context(session, matter, window=False, values=entered_values(form))
+        wallet = licences.choices_for_matter(session, user, matter)
+        return render(request, "cases/apply.html", user, wallet=wallet, **ctx | refused.context)
     return RedirectResponse(f"/my/cases/{case.id}", status_code=303)
 
 
@@ -135,21 +120,16 @@ def my_resubmit(
     case = service.get_case(session, user, cid)
     matter = catalog.get_matter(session, case.matter_code)
     try:
-        form_data = catalog_domain.coerce_form(matter.form_schema, raw_form(form))
+        form_data = catalog.coerce_form(matter.form_schema, raw_form(form))
         ids = store_files(request, session, user, matter, form)
         service.resubmit(session, user, cid, form_data, ids, form_text(form, "comment"))
     except PermissionDenied:
         raise
     except DomainError as e:
-        form_error(session)
+        refused = form_failure(session, e, inputs=INPUTS)
         case = service.get_case(session, user, cid)
         return _my_detail(
-            request,
-            session,
-            user,
-            case,
-            **error_context(e),
-            values=entered_values(form),
+            request, session, user, case, **refused.context, values=entered_values(form)
         )
     return RedirectResponse(f"/my/cases/{cid}?done=resubmit", status_code=303)
 
@@ -176,16 +156,10 @@ def my_rate(
     except PermissionDenied:
         raise
     except DomainError as e:
-        form_error(session)
+        refused = form_failure(session, e, inputs=INPUTS)
         case = service.get_case(session, user, cid)
-        return _my_detail(
-            request,
-            session,
-            user,
-            case,
-            **error_context(e),
-            rate_values={"score": score, "comment": comment},
-        )
+        rate_values = {"score": score, "comment": comment}
+        return _my_detail(request, session, user, case, **refused.context, rate_values=rate_values)
     return RedirectResponse(f"/my/cases/{cid}?done=rate", status_code=303)
 
 

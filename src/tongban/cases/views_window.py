@@ -12,12 +12,11 @@ from sqlalchemy.orm import Session
 from tongban.cases import service
 from tongban.cases.domain import Mode
 from tongban.cases.pages import (
+    INPUTS,
     LABELS,
     application_context,
     detail_context,
     entered_values,
-    error_status,
-    field_errors,
     form_text,
     open_matter,
     parse_case_id,
@@ -30,7 +29,7 @@ from tongban.errors import DomainError, PermissionDenied
 from tongban.identity.domain import Role
 from tongban.identity.models import Account
 from tongban.web.deps import CsrfChecked, CurrentUser, FormDep, SessionDep
-from tongban.web.pages import form_error, render
+from tongban.web.pages import form_failure, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -105,18 +104,10 @@ def window_submit(
     except PermissionDenied:
         raise
     except DomainError as e:
-        form_error(session)
+        refused = form_failure(session, e, inputs=INPUTS)
         matter = catalog.get_matter(session, matter_code)
-        return _window_page(
-            request,
-            session,
-            user,
-            matter,
-            values=entered_values(form),
-            errors=field_errors(e),
-            message=e.detail,
-            status_code=error_status(e),
-        )
+        values = entered_values(form)
+        return _window_page(request, session, user, matter, values=values, **refused.context)
     return RedirectResponse(f"/window/cases/{case.id}", status_code=303)
 
 

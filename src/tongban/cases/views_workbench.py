@@ -18,12 +18,11 @@ from tongban.cases.domain import (
 from tongban.cases.models import Case
 from tongban.cases.pages import (
     DEADLINE_LABELS,
+    INPUTS,
     LABELS,
     STAFF_DESK,
     STATE_VALUES,
     detail_context,
-    error_context,
-    error_status,
     parse_case_id,
     require_role,
 )
@@ -32,7 +31,7 @@ from tongban.evidence import service as evidence
 from tongban.identity.domain import Role
 from tongban.identity.models import Account
 from tongban.web.deps import CsrfChecked, CurrentUser, SessionDep
-from tongban.web.pages import form_error, render
+from tongban.web.pages import form_failure, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -130,14 +129,14 @@ def workbench_act(
     except PermissionDenied:
         raise
     except DomainError as e:
-        form_error(session)
+        refused = form_failure(session, e, inputs=INPUTS)
         case = service.get_case(session, user, cid)
         return _workbench_detail(
             request,
             session,
             user,
             case,
-            **error_context(e),
+            **refused.context,
             failed={"action": action, "comment": comment, "result_text": result_text},
         )
     return RedirectResponse(f"/workbench/cases/{cid}?done={step.value}", status_code=303)
@@ -195,13 +194,13 @@ def close_rectification(
     except (PermissionDenied, NotFound):
         raise
     except DomainError as e:
-        form_error(session)
+        refused = form_failure(session, e)
         return _rectifications_page(
             request,
             session,
             user,
-            status_code=error_status(e),
-            message=e.detail,
+            status_code=refused.status_code,
+            message=refused.message,
             failed={"item": item_id, "response": response},
         )
     return RedirectResponse("/workbench/rectifications?done=1", status_code=303)

@@ -1,0 +1,119 @@
+"""One form-error path (issue 11): a refused form is answered with the error's own
+status on a page exactly as in the API, whatever the context."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from fastapi import Request
+from fastapi.responses import Response
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from tongban.errors import (
+    Conflict,
+    DomainError,
+    NotAuthenticated,
+    NotFound,
+    PermissionDenied,
+    TooManyRequests,
+    ValidationFailed,
+)
+from tongban.web.deps import SessionDep
+from tongban.web.pages import render_form_error
+
+from builders import SIMPLE_FORM, SIMPLE_MATTER, TINY_PDF, PASSWORD, make_resident, token_for
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+ERRORS: list[DomainError] = [
+    DomainError("请求有误"),
+    DomainError("自带状态", status=413),
+    NotFound("记录不存在"),
+    PermissionDenied("无权操作"),
+    NotAuthenticated("请先登录"),
+    Conflict("状态已变化"),
+    ValidationFailed("填写有误", errors=[{"field": "name", "message": "必填"}]),
+    TooManyRequests("请稍后再试", retry_after=30),
+]
+
+
+@pytest.mark.parametrize("error", ERRORS, ids=lambda e: f"{type(e).__name__}-{e.status}")
+def test_the_same_error_has_the_same_status_on_a_page_and_in_the_api(
+    app: Any, client: TestClient, error: DomainError
+) -> None:
+    def api_probe() -> None:
+        raise error
+
+    def page_probe(request: Request, session: SessionDep) -> Response:
+        return render_form_error(
+            request, session, "error.html", None, error, title="表单", detail=error.detail
+        )
+
+    app.add_api_route("/api/v1/_probe", api_probe, methods=["POST"])
+    app.add_api_route("/_probe", page_probe, methods=["POST"])
+
+    api = client.post("/api/v1/_probe")
+    page = client.post("/_probe", headers={"accept": "text/html"})
+    assert api.status_code == page.status_code == error.status
+    assert api.json()["status"] == error.status
+    assert api.headers.get("retry-after") == page.headers.get("retry-after")
+    assert error.detail in page.text
+
+
+def _login(client: TestClient, username: str) -> str:
+    page = client.get("/login")
+    csrf = CSRF.search(page.text)
+    assert csrf
+    r = client.post(
+        "/login",
+        data={"username": username, "password": PASSWORD, "csrf_token": csrf.group(1)},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    form = client.get(f"/apply/{SIMPLE_MATTER}")
+    csrf = CSRF.search(form.text)
+    assert csrf
+    return csrf.group(1)
+
+
+def test_an_application_for_an_unknown_jurisdiction_is_refused_alike_on_page_and_api(
+    client: TestClient, session: Session
+) -> None:
+    """Before, the page mapped a NotFound to 400 while the API answered 404."""
+    resident = make_resident(session)
+    headers = token_for(client, resident)
+    upload = client.post(
+        "/api/v1/attachments",
+        headers=headers,
+        data={"material_code": "id_card"},
+        files={"file": ("id.pdf", TINY_PDF, "application/pdf")},
+    )
+    body = {
+        "matter_code": SIMPLE_MATTER,
+        "competent_jurisdiction": "999999",
+        "form_data": dict(SIMPLE_FORM),
+        "consent": True,
+        "attachment_ids": [upload.json()["id"]],
+    }
+    api = client.post("/api/v1/cases", json=body, headers=headers)
+    assert api.status_code == 404, api.text  # an unknown jurisdiction: NotFound
+
+    csrf = _login(client, resident.username)
+    page = client.post(
+        f"/apply/{SIMPLE_MATTER}",
+        data={
+            "csrf_token": csrf,
+            "competent_jurisdiction": "999999",
+            "mode": "online",
+            "delivery_method": "electronic",
+            "consent": "1",
+            **SIMPLE_FORM,
+        },
+        files={"material_id_card": ("id.pdf", TINY_PDF, "application/pdf")},
+        follow_redirects=False,
+    )
+    assert page.status_code == api.status_code, (api.text, page.text[:500])
+    assert api.json()["detail"] in page.text
