@@ -24,7 +24,7 @@ from tongban.errors import (
 from tongban.web.deps import SessionDep
 from tongban.web.pages import render_form_error
 
-from builders import SIMPLE_FORM, SIMPLE_MATTER, TINY_PDF, PASSWORD, make_resident, token_for
+from builders import PASSWORD, SIMPLE_FORM, SIMPLE_MATTER, TINY_PDF, make_resident, token_for
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
