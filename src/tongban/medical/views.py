@@ -24,7 +24,7 @@ from tongban.medical import domain, exports, service, settlement
 from tongban.regions import service as regions
 from tongban.types import Yuan, parse_form_value
 from tongban.web.deps import CsrfChecked, CurrentUser, FormDep, SessionDep
-from tongban.web.pages import form_error, render
+from tongban.web.pages import form_failure, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -83,10 +83,6 @@ def _quantity(value: str) -> int:
         raise ValueError(f"数量须为 1 至 {MAX_QUANTITY} 的整数") from None
 
 
-def _status(e: DomainError) -> int:
-    return e.status if e.status in (400, 404, 409, 422) else 400
-
-
 # --- the counter -------------------------------------------------------------------
 
 
@@ -99,8 +95,8 @@ def _counter_page(
         try:
             elig = service.eligibility(session, user, id_number)
         except DomainError as e:
-            form_error(session)
-            message, status_code = e.detail, _status(e)
+            refused = form_failure(session, e)
+            message, status_code = refused.message, refused.status_code
     return _page(
         request,
         "medical/counter.html",
@@ -141,16 +137,15 @@ def register(request: Request, session: SessionDep, user: CurrentUser, form: For
             diagnosis=_text(form, "diagnosis"),
         )
     except DomainError as e:
-        form_error(session)
+        refused = form_failure(session, e)
         inst = service.institution_of(session, user)
         return _page(
             request,
             "medical/counter.html",
             user,
-            status_code=_status(e),
+            **refused.context,
             institution=inst,
             elig=None,
-            message=e.detail,
             id_number=id_number,
             names=_names(session),
             suggested_visit_no=_text(form, "visit_no"),
@@ -217,9 +212,11 @@ def upload_items(
             raise DomainError(message, status=422)
         service.upload_items(session, user, vid, items)
     except DomainError as e:
-        form_error(session)
-        detail = "；".join(str(x["message"]) for x in e.errors) or e.detail
-        return _visit_page(request, session, user, vid, _status(e), message=detail, rows=rows)
+        refused = form_failure(session, e)
+        detail = "；".join(refused.errors.values()) or refused.message
+        return _visit_page(
+            request, session, user, vid, refused.status_code, message=detail, rows=rows
+        )
     return RedirectResponse(f"/medical/counter/visits/{vid}", status_code=303)
 
 
@@ -229,8 +226,7 @@ def presettle(request: Request, session: SessionDep, user: CurrentUser, visit_id
     try:
         pre = settlement.presettle(session, user, vid)
     except DomainError as e:
-        form_error(session)
-        return _visit_page(request, session, user, vid, _status(e), message=e.detail)
+        return _visit_page(request, session, user, vid, **form_failure(session, e).context)
     # The transaction id is fixed when the split is shown: pressing 结算 twice settles once.
     txn = f"{pre.visit.visit_no[:24]}-{secrets.token_hex(4)}"
     return _visit_page(request, session, user, vid, pre=pre, txn_id=txn)
@@ -244,8 +240,7 @@ def settle(
     try:
         s, _ = settlement.settle(session, user, vid, _text(form, "txn_id"))
     except DomainError as e:
-        form_error(session)
-        return _visit_page(request, session, user, vid, _status(e), message=e.detail)
+        return _visit_page(request, session, user, vid, **form_failure(session, e).context)
     return RedirectResponse(f"/medical/counter/settlements/{s.id}", status_code=303)
 
 
@@ -329,9 +324,9 @@ def answer(
         try:
             cs.dispute_statement(session, user, sid, _text(form, "reason"))
         except DomainError as e:
-            form_error(session)
+            refused = form_failure(session, e)
             return RedirectResponse(
-                f"/medical/clearing/{period}?message={quote(e.detail)}", status_code=303
+                f"/medical/clearing/{period}?message={quote(refused.message)}", status_code=303
             )
     else:
         raise NotFound("页面不存在")
