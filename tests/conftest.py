@@ -21,8 +21,10 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from tongban.config import Settings
+from tongban.contexts import build_node
 from tongban.db import make_engine
 from tongban.identity import service as identity_service
+from tongban.kernel.node import Node
 from tongban.migrate import upgrade
 
 PG_URL = os.environ.get("TONGBAN_TEST_PG_URL")
@@ -146,10 +148,18 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def app(settings: Settings, factory: sessionmaker[Session]):  # type: ignore[no-untyped-def]
+def node(settings: Settings, factory: sessionmaker[Session]) -> Node:
+    """This test's node: its settings, sessions in the test's transaction, every context.
+    A test that needs other settings builds its own: `build_node(settings.model_copy(
+    update={...}), factory)`."""
+    return build_node(settings, factory)
+
+
+@pytest.fixture
+def app(node: Node):  # type: ignore[no-untyped-def]
     from tongban.web.app import create_app
 
-    return create_app(settings, factory)
+    return create_app(node)
 
 
 @pytest.fixture

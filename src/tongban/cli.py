@@ -11,6 +11,8 @@ from typing import Annotated
 import typer
 
 from tongban.config import get_settings
+from tongban.contexts import build_node, registry
+from tongban.kernel.registry import ContextImportError, Registry
 
 app = typer.Typer(
     help="通办 tongban — cross-jurisdiction government services", no_args_is_help=True
@@ -19,29 +21,24 @@ db_app = typer.Typer(help="Database schema")
 demo_app = typer.Typer(help="The demo federation", invoke_without_command=True)
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
-calendar_app = typer.Typer(help="The working-day calendar")
-app.add_typer(calendar_app, name="calendar")
 
 
-def _add_context_commands() -> None:
-    from tongban.audit.cli import app as audit_app
-    from tongban.exchange.cli import app as exchange_app
-    from tongban.keys.cli import app as keys_app
-    from tongban.licences.cli import app as licence_app
-    from tongban.licences.cli import trust_app
-    from tongban.medical.cli import app as medical_app
-    from tongban.tickets.cli import app as tickets_app
-
-    app.add_typer(keys_app, name="keys")
-    app.add_typer(exchange_app, name="exchange")
-    app.add_typer(licence_app, name="licence")
-    app.add_typer(trust_app, name="trust")
-    app.add_typer(audit_app, name="audit")
-    app.add_typer(medical_app, name="medical")
-    app.add_typer(tickets_app, name="tickets")
+def add_context_commands(target: typer.Typer, contexts: Registry) -> None:
+    """Every context's command groups (`tongban keys …`, `tongban licence …`)."""
+    for name, group in contexts.cli():
+        target.add_typer(group, name=name)
 
 
-_add_context_commands()
+def _every_context() -> Registry:
+    """Every context is imported here, so one that fails to import stops `tongban` (serve,
+    worker, …) at once, saying which context and which module."""
+    try:
+        return registry()
+    except ContextImportError as exc:
+        raise SystemExit(f"tongban: {exc}") from exc
+
+
+add_context_commands(app, _every_context())
 
 
 def _logging() -> None:
@@ -74,7 +71,7 @@ def serve(
     node_port = select_node(node, federation)
     settings = get_settings()
     port = port or node_port or 8000
-    application = create_app(settings, run_worker=worker and settings.embedded_worker)
+    application = create_app(build_node(settings), run_worker=worker and settings.embedded_worker)
     uvicorn.run(application, host=host, port=port, log_level="info")
 
 
@@ -87,20 +84,18 @@ def worker_cmd(
     federation: Annotated[Path | None, typer.Option(help="Federation file (TOML)")] = None,
 ) -> None:
     """Run background jobs: message dispatch, deadline marking."""
-    from tongban.db import session_factory
     from tongban.exchange.cli import select_node
     from tongban.worker import run_forever, run_once
 
     _logging()
     select_node(node, federation)
-    settings = get_settings()
-    factory = session_factory()
+    this_node = build_node(get_settings())
     if once:
-        n = run_once(factory, settings)
+        n = run_once(this_node)
         typer.echo(f"delivered {n} message(s)")
         return
     with contextlib.suppress(KeyboardInterrupt):
-        run_forever(factory, settings)
+        run_forever(this_node)
 
 
 @db_app.command("upgrade")
@@ -122,7 +117,7 @@ def demo(ctx: typer.Context) -> None:
     from tongban.demo import load_demo
 
     with transaction() as session:
-        added = load_demo(session)
+        added = load_demo(session, registry())
     typer.echo(f"demo federation ready ({added} account(s) added)")
 
 
@@ -141,47 +136,6 @@ def demo_accounts(
         return
     for r in rows:
         typer.echo(f"{r['username']:40} {r['role']:11} {r['password']}")
-
-
-@calendar_app.command("override")
-def calendar_override(
-    day: Annotated[str, typer.Argument(help="YYYY-MM-DD")],
-    holiday: Annotated[
-        bool, typer.Option("--holiday/--workday", help="Declare a holiday or a working day")
-    ] = True,
-    note: Annotated[str, typer.Option(help="e.g. the State Council notice")] = "",
-) -> None:
-    """Declare a day a holiday or a working day (a year the calendar library does not know
-    yet, or a local arrangement); deadlines computed afterwards honour it."""
-    from datetime import date
-
-    from tongban.calendar import service as calendar
-    from tongban.db import transaction
-
-    try:
-        parsed = date.fromisoformat(day)
-    except ValueError:
-        raise typer.BadParameter("日期格式应为 YYYY-MM-DD") from None
-    with transaction() as session:
-        calendar.set_override(session, parsed, is_workday=not holiday, note=note)
-    typer.echo(f"{parsed}: {'holiday' if holiday else 'working day'}")
-
-
-@calendar_app.command("check")
-def calendar_check(
-    year: Annotated[int, typer.Argument(help="Year to check")],
-) -> None:
-    """Say whether the installed calendar library knows the official calendar of a year."""
-    from tongban.calendar.domain import library_covers
-
-    if library_covers(year):
-        typer.echo(f"{year}: official calendar known")
-    else:
-        typer.echo(
-            f"{year}: NOT known to the installed chinese-calendar; Monday-Friday fallback "
-            "plus any overrides (tongban calendar override)"
-        )
-        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

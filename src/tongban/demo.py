@@ -6,8 +6,9 @@ production database."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from stdnum.cn import ric, uscc
 
@@ -16,6 +17,9 @@ from tongban.identity.models import Account
 from tongban.identity.service import hash_password, record_initial_level
 from tongban.regions import service as regions
 from tongban.regions.models import Authority, City, Jurisdiction
+
+if TYPE_CHECKING:
+    from tongban.kernel.registry import Registry
 
 DEMO_PASSWORD = "tongban-demo-2026"
 
@@ -176,12 +180,21 @@ def demo_accounts(session: Session) -> list[DemoAccount]:
     return out
 
 
-def load_demo(session: Session) -> int:
-    """Create the demo federation (idempotent); returns how many accounts were added."""
-    from tongban.catalog import service as catalog
+def load_demo(session: Session, registry: Registry) -> int:
+    """Create the demo federation (idempotent): every context's demo loader, in the
+    registry's order (reference data, accounts, catalogue, licences, evidence registers,
+    medical data …); returns how many accounts were added."""
+    before = session.scalar(select(func.count()).select_from(Account)) or 0
+    for load in registry.demo_loaders():
+        load(session)
+    session.flush()
+    after = session.scalar(select(func.count()).select_from(Account)) or 0
+    return after - before
 
-    regions.load_reference_data(session)
-    catalog.load_catalogue(session)
+
+def load_accounts(session: Session) -> int:
+    """The demo accounts that are not there yet (needs the regions' reference data);
+    returns how many were added."""
     existing = set(session.scalars(select(Account.username)))
     authorities = {a.code: a.id for a in session.scalars(select(Authority))}
     # One Argon2 hash for the shared demo password: hashing ~1,000 accounts one by one
@@ -221,17 +234,10 @@ def load_demo(session: Session) -> int:
             evidence={"method": "demo"},
         )
     session.flush()
-    _seed_evidence_registers(session)
-    from tongban.licences.demo_data import seed_demo_licences
-
-    seed_demo_licences(session)
-    from tongban.medical.demo_data import load_medical_demo
-
-    load_medical_demo(session)
     return added
 
 
-def _seed_evidence_registers(session: Session) -> None:
+def seed_evidence_registers(session: Session) -> None:
     """The provider registers (户籍, 社保, 证照) behind the evidence exchange, for every
     demo resident and enterprise: the data that stays on its own node."""
     from tongban.evidence import service as evidence

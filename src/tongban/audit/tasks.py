@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tongban.audit import service
 from tongban.config import Settings
 from tongban.db import transaction
-from tongban.worker import Job
+from tongban.kernel.registry import Job
 
 log = logging.getLogger(__name__)
 

@@ -8,6 +8,7 @@ from tongban.calendar.service import local_date
 from tongban.cases import service
 from tongban.config import Settings
 from tongban.db import transaction, utcnow
+from tongban.kernel.registry import Job
 
 
 def mark_deadlines(factory: sessionmaker[Session], settings: Settings) -> dict[str, int]:
@@ -16,3 +17,9 @@ def mark_deadlines(factory: sessionmaker[Session], settings: Settings) -> dict[s
         return service.refresh_deadlines(
             session, local_date(utcnow()), settings.deadline_warning_days
         )
+
+
+#: Seconds between refreshes of the deadline flags of open cases.
+DEADLINE_INTERVAL = 300.0
+
+JOBS = [Job("cases.deadlines", DEADLINE_INTERVAL, mark_deadlines)]

@@ -1,11 +1,4 @@
 """The service-matter catalogue (事项)."""
 
-from fastapi import FastAPI
-
-
-def register(app: FastAPI) -> None:
-    from tongban.catalog.api import router as api
-    from tongban.catalog.views import router as views
-
-    app.include_router(api)
-    app.include_router(views)
+# What this context is (routers, pages, handlers, jobs, CLI, templates, demo, models) is
+# declared once in `tongban.catalog.context`; this package stays import-light.

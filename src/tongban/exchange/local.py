@@ -116,6 +116,7 @@ def init_local(
         (n.directory / ".env").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
         if demo:
             from tongban.config import Settings
+            from tongban.contexts import registry
             from tongban.demo import load_demo
             from tongban.exchange.service import using_settings
 
@@ -129,7 +130,7 @@ def init_local(
             engine = make_engine(n.database_url)
             try:
                 with using_settings(node_settings), transaction(session_factory(engine)) as session:
-                    load_demo(session)
+                    load_demo(session, registry())
             finally:
                 engine.dispose()
     return fed_path, planned

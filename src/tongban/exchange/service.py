@@ -11,7 +11,6 @@ whichever way it came.
 from __future__ import annotations
 
 import contextvars
-import importlib
 import logging
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -57,9 +56,6 @@ MAX_ATTEMPTS = 8
 #: A claimed message is not claimed again for this long (a crashed worker's messages
 #: come back after it); longer than any one delivery can take.
 LEASE_SECONDS = 60.0
-
-#: Contexts whose `service` / `handlers` modules register message handlers.
-HANDLER_CONTEXTS = ("cases", "evidence", "licences", "medical", "audit", "tickets")
 
 _settings_var: contextvars.ContextVar[Settings | None] = contextvars.ContextVar(
     "exchange_settings", default=None
@@ -126,20 +122,6 @@ def uncovered_types() -> frozenset[str]:
 def handler_types() -> frozenset[str]:
     """Every message type this process can apply."""
     return frozenset(_handlers)
-
-
-def load_handlers() -> None:
-    """Import every context module that registers handlers (idempotent)."""
-    for ctx in HANDLER_CONTEXTS:
-        for mod in ("service", "handlers"):
-            name = f"tongban.{ctx}.{mod}"
-            try:
-                importlib.import_module(name)
-            except ModuleNotFoundError as exc:
-                if exc.name != name:
-                    log.exception("cannot import %s", name)
-            except Exception:  # noqa: BLE001 - one broken context must not stop the others
-                log.exception("cannot import %s", name)
 
 
 def current_settings() -> Settings:

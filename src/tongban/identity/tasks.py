@@ -12,7 +12,7 @@ from tongban.config import Settings
 from tongban.db import transaction, utcnow
 from tongban.identity import throttle
 from tongban.identity.models import WebSession
-from tongban.worker import Job
+from tongban.kernel.registry import Job
 
 log = logging.getLogger(__name__)
 

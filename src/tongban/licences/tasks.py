@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from tongban.config import Settings
 from tongban.db import transaction
 from tongban.exchange import service as exchange
+from tongban.kernel.registry import Job
 from tongban.licences import federation
 from tongban.licences.status import STATUS_LIST_LIFETIME
-from tongban.worker import Job
 
 log = logging.getLogger(__name__)
 

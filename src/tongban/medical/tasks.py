@@ -8,8 +8,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tongban.config import Settings
 from tongban.db import transaction
+from tongban.kernel.registry import Job
 from tongban.medical import clearing_service
-from tongban.worker import Job
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,4 @@
 """Jurisdictions, cities (GB/T 2260), districts and authorities."""
 
-from fastapi import FastAPI
-
-
-def register(app: FastAPI) -> None:
-    from tongban.regions.api import router
-
-    app.include_router(router)
+# What this context is (routers, pages, handlers, jobs, CLI, templates, demo, models) is
+# declared once in `tongban.regions.context`; this package stays import-light.

@@ -7,9 +7,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tongban.config import Settings
 from tongban.db import transaction
+from tongban.kernel.registry import Job
 from tongban.tickets.config import get_ticket_settings
 from tongban.tickets.service import common, majortasks, supervision
-from tongban.worker import Job
 
 
 def watch_deadlines(factory: sessionmaker[Session], settings: Settings) -> dict[str, int]:

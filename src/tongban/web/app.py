@@ -11,27 +11,22 @@ from importlib import resources
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
-from sqlalchemy.orm import Session, sessionmaker
 from starlette.middleware.sessions import SessionMiddleware
 
 from tongban import __version__
-from tongban.config import Settings, get_settings
-from tongban.db import get_engine, session_factory
+from tongban.kernel.node import Node
 from tongban.web import problems, security
 from tongban.web.templating import make_templates
 
 log = logging.getLogger(__name__)
 
 
-def create_app(
-    settings: Settings | None = None,
-    factory: sessionmaker[Session] | None = None,
-    *,
-    run_worker: bool = False,
-) -> FastAPI:
-    """Build the app. `run_worker` starts the background worker in-process (embedded default)."""
-    settings = settings or get_settings()
-    factory = factory or session_factory(get_engine(settings.database_url))
+def create_app(node: Node, *, run_worker: bool = False) -> FastAPI:
+    """The app of `node` (`tongban.contexts.build_node`): its settings, its database and
+    every context of its registry. `run_worker` starts the background worker in-process
+    (the embedded default)."""
+    settings = node.settings
+    factory = node.session_factory
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -41,7 +36,7 @@ def create_app(
             from tongban.worker import run_forever
 
             thread = threading.Thread(
-                target=run_forever, args=(factory, settings, stop), daemon=True, name="worker"
+                target=run_forever, args=(node, stop), daemon=True, name="worker"
             )
             thread.start()
         yield
@@ -58,9 +53,10 @@ def create_app(
         docs_url="/api/docs",
         redoc_url=None,
     )
+    app.state.node = node
     app.state.settings = settings
     app.state.session_factory = factory
-    app.state.templates = make_templates(settings.federation_name)
+    app.state.templates = make_templates(node.registry, settings.federation_name)
     # Inside the session middleware: it reads the session's CSRF token.
     app.add_middleware(security.CookieApiOriginCheck, public_url=settings.public_url)
     app.add_middleware(
@@ -89,35 +85,11 @@ def create_app(
             s.execute(text("SELECT 1"))
         return {"status": "ok", "version": __version__, "node": settings.node_id}
 
-    from tongban import (
-        audit,
-        cases,
-        catalog,
-        evidence,
-        exchange,
-        identity,
-        licences,
-        medical,
-        regions,
-        tickets,
-    )
     from tongban.web.pages import router as pages
 
     app.include_router(pages)
-
-    for context in (
-        regions,
-        identity,
-        catalog,
-        cases,
-        licences,
-        evidence,
-        audit,
-        medical,
-        exchange,
-        tickets,
-    ):
-        register = getattr(context, "register", None)
-        if register is not None:
-            register(app)
+    # Context by context, in the registry's order: its APIs, then its pages.
+    for context in node.registry:
+        for router in (*context.routers, *context.pages):
+            app.include_router(router)
     return app

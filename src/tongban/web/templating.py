@@ -10,22 +10,9 @@ from zoneinfo import ZoneInfo
 from fastapi.templating import Jinja2Templates
 
 from tongban.identity.domain import ROLE_LABELS, Role, mask_id_number
+from tongban.kernel.registry import Registry
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-CONTEXTS = (
-    "web",
-    "regions",
-    "identity",
-    "calendar",
-    "catalog",
-    "cases",
-    "exchange",
-    "licences",
-    "evidence",
-    "audit",
-    "medical",
-    "tickets",
-)
 
 
 def local_dt(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -46,9 +33,10 @@ def role_label(role: str) -> str:
         return role
 
 
-def make_templates(federation_name: str = "") -> Jinja2Templates:
+def make_templates(registry: Registry, federation_name: str = "") -> Jinja2Templates:
+    """The shared layout (web/templates) first, then every context's templates."""
     root = Path(str(resources.files("tongban")))
-    dirs = [root / c / "templates" for c in CONTEXTS if (root / c / "templates").is_dir()]
+    dirs = [root / "web" / "templates", *registry.template_dirs()]
     templates = Jinja2Templates(directory=dirs)
     env = templates.env
     env.filters["local_dt"] = local_dt

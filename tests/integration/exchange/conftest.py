@@ -144,6 +144,7 @@ def hosts() -> Hosts:
 def fed(fed_dbs: dict[str, str], tmp_path: Path, hosts: Hosts) -> Iterator[dict[str, FedNode]]:
     """Nodes A and B: keys generated, federation file written, apps mounted, outboxes
     emptied of earlier tests' messages."""
+    from tongban.contexts import build_node
     from tongban.keys import service as keys
     from tongban.web.app import create_app
 
@@ -194,7 +195,7 @@ def fed(fed_dbs: dict[str, str], tmp_path: Path, hosts: Hosts) -> Iterator[dict[
             key=lambda s, n=node_id: exchange.node_key(s, n),
             settings=settings,
         )
-        app = create_app(settings, factory)
+        app = create_app(build_node(settings, factory))
         hosts.apps[f"{node_id}.test"] = TestClient(app, raise_server_exceptions=False)
         nodes[node_id] = FedNode(
             node_id, f"{node_id}.test", settings, engines[node_id], factory, remote, upload_root

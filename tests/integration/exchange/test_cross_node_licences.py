@@ -352,6 +352,7 @@ def test_only_the_trust_root_serves_the_trust_list(
 ) -> None:
     from fastapi.testclient import TestClient
 
+    from tongban.contexts import build_node
     from tongban.web.app import create_app
 
     path = _federation_file(tmp_path / "federation.toml", "b")
@@ -364,7 +365,7 @@ def test_only_the_trust_root_serves_the_trust_list(
             federation_file=path,
             embedded_worker=False,
         )
-        return TestClient(create_app(s, factory), follow_redirects=False)
+        return TestClient(create_app(build_node(s, factory)), follow_redirects=False)
 
     for route in ("/api/v1/trust-list", "/api/v1/trust-list/root"):
         r = client("a", "340000").get(route)

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from tongban.cases import service as cases
 from tongban.cases.attachments import BadBlobPath, blob_path, serve_attachment
 from tongban.cases.models import Attachment, Case
+from tongban.contexts import registry
 from tongban.errors import NotFound
 from tongban.exchange import service as exchange
 from tongban.exchange.models import InboxMessage
@@ -305,7 +306,7 @@ def test_a_refused_message_is_a_dead_letter_on_the_sender(tools: Any, fed: dict[
 
 
 def test_every_message_type_declares_its_schema_and_authoriser() -> None:
-    exchange.load_handlers()
+    registry()  # every context, so every handler
     assert exchange.handler_types()  # the contexts registered theirs
     assert exchange.uncovered_types() == frozenset()
 

@@ -23,12 +23,13 @@ OWNER = "203.0.113.10"
 @pytest.fixture
 def client_from(settings, factory) -> Iterator[Callable[..., TestClient]]:
     """A client at a given address, on an app with the given settings."""
+    from tongban.contexts import build_node
     from tongban.web.app import create_app
 
     opened: list[TestClient] = []
 
     def make(address: str, **overrides: object) -> TestClient:
-        app = create_app(settings.model_copy(update=overrides), factory)
+        app = create_app(build_node(settings.model_copy(update=overrides), factory))
         c = TestClient(app, client=(address, 40000))
         c.__enter__()
         opened.append(c)

@@ -111,9 +111,10 @@ def test_bearer_token_calls_are_not_affected(client, session) -> None:  # type: 
 
 @pytest.fixture
 def small_app(settings, factory):  # type: ignore[no-untyped-def]
+    from tongban.contexts import build_node
     from tongban.web.app import create_app
 
-    return create_app(settings.model_copy(update={"max_body_bytes": 1}), factory)
+    return create_app(build_node(settings.model_copy(update={"max_body_bytes": 1}), factory))
 
 
 def test_oversize_body_is_refused_413(small_app) -> None:  # type: ignore[no-untyped-def]
