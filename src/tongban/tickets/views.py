@@ -23,7 +23,7 @@ from tongban.tickets.models import WorkOrder
 from tongban.tickets.service import supervision
 from tongban.types import Latitude, Longitude, parse_form_value
 from tongban.web.deps import CsrfChecked, CurrentUser, FormDep, SessionDep
-from tongban.web.pages import form_error, render
+from tongban.web.pages import form_failure, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -90,17 +90,6 @@ def _uuids(form: FormData, name: str) -> list[uuid.UUID]:
         if isinstance(v, str) and v.strip():
             out.append(_uuid(v.strip()))
     return out
-
-
-def _field_errors(e: DomainError) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for err in e.errors:
-        out.setdefault(str(err.get("field") or ""), str(err.get("message") or e.detail))
-    return out
-
-
-def _status(e: DomainError) -> int:
-    return e.status if e.status in (400, 409, 413, 415, 422) else 400
 
 
 def _store_photos(
@@ -208,16 +197,8 @@ def report(request: Request, session: SessionDep, user: CurrentUser, form: FormD
     except PermissionDenied:
         raise
     except DomainError as e:
-        form_error(session)
-        return _report_page(
-            request,
-            session,
-            user,
-            values=values,
-            errors=_field_errors(e),
-            message=e.detail,
-            status_code=_status(e),
-        )
+        refused = form_failure(session, e)
+        return _report_page(request, session, user, values=values, **refused.context)
     return RedirectResponse(f"/tickets/{wo.id}?done=report", status_code=303)
 
 
@@ -340,19 +321,10 @@ def _step(
     except DomainError as e:
         if isinstance(e, NotFound) and e.type == "unknown-work-order":
             raise
-        form_error(session)
+        refused = form_failure(session, e)
         wo = service.get(session, user, tid)
         failed = {k: v for k, v in form.items() if isinstance(v, str)}
-        return _detail(
-            request,
-            session,
-            user,
-            wo,
-            status_code=_status(e) if not isinstance(e, PermissionDenied) else 403,
-            message=e.detail,
-            failed=failed,
-            errors=_field_errors(e),
-        )
+        return _detail(request, session, user, wo, **refused.context, failed=failed)
     return RedirectResponse(f"/tickets/{tid}?done={done}", status_code=303)
 
 

@@ -18,10 +18,10 @@ from tongban.identity.models import Account
 from tongban.regions import service as regions
 from tongban.tickets.service import figures as figures_service
 from tongban.tickets.service import majortasks, supervision
-from tongban.tickets.views import _detail, _field_errors, _status, _text, _uuid, labels
+from tongban.tickets.views import _detail, _text, _uuid, labels
 from tongban.types import Int32, SaneDate, parse_form_value
 from tongban.web.deps import CsrfChecked, CurrentUser, FormDep, SessionDep
-from tongban.web.pages import form_error, render
+from tongban.web.pages import form_failure, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -43,20 +43,12 @@ def _back_to_ticket(
     form: FormData,
     e: DomainError,
 ) -> Response:
-    form_error(session)
+    refused = form_failure(session, e)
     from tongban.tickets import service
 
     wo = service.get(session, user, ticket_id)
-    return _detail(
-        request,
-        session,
-        user,
-        wo,
-        status_code=403 if isinstance(e, PermissionDenied) else _status(e),
-        message=e.detail,
-        failed={k: v for k, v in form.items() if isinstance(v, str)},
-        errors=_field_errors(e),
-    )
+    failed = {k: v for k, v in form.items() if isinstance(v, str)}
+    return _detail(request, session, user, wo, **refused.context, failed=failed)
 
 
 @router.post("/tickets/{ticket_id}/extension", dependencies=[CsrfChecked])
@@ -217,16 +209,9 @@ def create_task(
     except PermissionDenied:
         raise
     except DomainError as e:
-        form_error(session)
-        return _tasks_page(
-            request,
-            session,
-            user,
-            errors=_field_errors(e),
-            message=e.detail,
-            values={k: v for k, v in form.items() if isinstance(v, str)},
-            status_code=_status(e),
-        )
+        refused = form_failure(session, e)
+        values = {k: v for k, v in form.items() if isinstance(v, str)}
+        return _tasks_page(request, session, user, values=values, **refused.context)
     return RedirectResponse(f"/tickets/tasks/{task.id}", status_code=303)
 
 
@@ -281,14 +266,5 @@ def task_report(
     except DomainError as e:
         if isinstance(e, NotFound) and "任务" in e.detail:
             raise
-        form_error(session)
-        return _task_page(
-            request,
-            session,
-            user,
-            tid,
-            message=e.detail,
-            errors=_field_errors(e),
-            status_code=403 if isinstance(e, PermissionDenied) else _status(e),
-        )
+        return _task_page(request, session, user, tid, **form_failure(session, e).context)
     return RedirectResponse(f"/tickets/tasks/{tid}?done=report", status_code=303)
