@@ -19,7 +19,36 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
+from tongban.kernel.lifecycle import StateMachine
+
 BP = 10_000  # basis points in one
+
+
+# --- the lifecycle of a settlement ---------------------------------------------------
+
+
+class SettlementState(StrEnum):
+    """A settlement row exists once the claim is settled (预结算 changes nothing)."""
+
+    SETTLED = "settled"  # 已结算
+    REVERSED = "reversed"  # 已冲正
+
+
+class SettlementAction(StrEnum):
+    SETTLE = "settle"  # creates the settlement: its first event, from no state
+    REVERSE = "reverse"
+
+
+#: Reversed is final: a reversal reopens the visit, which is settled again as a new
+#: settlement (another transaction id).
+SETTLEMENT: StateMachine[SettlementState, SettlementAction] = StateMachine(
+    SettlementState,
+    SettlementAction,
+    {(SettlementState.SETTLED, SettlementAction.REVERSE): SettlementState.REVERSED},
+    state_labels={SettlementState.SETTLED: "已结算", SettlementState.REVERSED: "已冲正"},
+    action_labels={SettlementAction.SETTLE: "结算", SettlementAction.REVERSE: "冲正"},
+    noun="结算",
+)
 
 
 class ItemClass(StrEnum):

@@ -21,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tongban.db import Base, UTCDateTime, new_id, utcnow
+from tongban.kernel.history import EventRow, HasHistory, Versioned
 
 # --- parties -------------------------------------------------------------------------
 
@@ -168,9 +169,11 @@ class FeeItem(Base):
     visit: Mapped[Visit] = relationship(back_populates="items")
 
 
-class Settlement(Base):
+class Settlement(Base, HasHistory["SettlementEvent"], Versioned):
     """A settled outpatient claim. Idempotent by (institution, hospital transaction id);
-    a reversal (冲正) marks it reversed and carries its own clearing period."""
+    a reversal (冲正) marks it reversed and carries its own clearing period. Its states
+    are the kernel machine `domain.SETTLEMENT` (settled → reversed); each change is a
+    SettlementEvent, and every UPDATE checks its `version`."""
 
     __tablename__ = "med_settlement"
     __audit_kind__ = "medical.settlement"
@@ -234,6 +237,22 @@ class Settlement(Base):
     visit: Mapped[Visit] = relationship()
     institution: Mapped[Institution] = relationship()
     insured: Mapped[InsuredPerson] = relationship()
+    events: Mapped[list[SettlementEvent]] = relationship(
+        back_populates="settlement", order_by="SettlementEvent.seq", cascade="all, delete-orphan"
+    )
+
+
+class SettlementEvent(Base, EventRow):
+    """Append-only history of a settlement: settled, reversed (who, when, why, and the
+    amounts moved as the payload), each one in the audit chain."""
+
+    __tablename__ = "med_settlement_event"
+    __history_key__ = "settlement_id"
+    __audit_kind__ = "medical.settlement.event"
+    __audit_subject__ = ("settlement", "settlement_id")
+    settlement_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("med_settlement.id"), index=True)
+
+    settlement: Mapped[Settlement] = relationship(back_populates="events")
 
 
 class Reconciliation(Base):

@@ -15,13 +15,13 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tongban.audit import service as audit
 from tongban.calendar.service import local_date
 from tongban.db import utcnow
 from tongban.errors import Conflict, NotFound, ValidationFailed
 from tongban.identity.models import Account
+from tongban.kernel import history
 from tongban.medical import domain
-from tongban.medical.domain import Accumulators, Split
+from tongban.medical.domain import Accumulators, SettlementAction, SettlementState, Split
 from tongban.medical.models import (
     Accumulator,
     Institution,
@@ -204,13 +204,21 @@ def settle(
         fund=split.fund,
         account=split.account,
         cash=split.cash,
-        status="settled",
+        status=SettlementState.SETTLED.value,
         settled_by=actor.id,
         settled_at=now,
     )
     session.add(s)
     visit.status = "settled"
-    session.flush()
+    history.record(
+        session,
+        s,
+        SettlementAction.SETTLE,
+        actor,
+        None,
+        SettlementState.SETTLED,
+        payload={"txn_id": txn_id, "fund": s.fund, "account": s.account, "cash": s.cash},
+    )
     return s, True
 
 
@@ -264,18 +272,20 @@ def reverse(
     person = _lock_person(session, first.insured_id)
     s = _by_txn(session, inst, txn_id, lock=True)  # re-read under the lock
     assert s is not None
-    if s.status == "reversed":
+    if s.status == SettlementState.REVERSED:
         if reversal_txn_id not in (None, s.reversal_txn_id):
             raise Conflict(
                 f"该结算已冲正（冲正流水号 {s.reversal_txn_id}）", type="already-reversed"
             )
         return s
+    before_state = SettlementState(s.status)
+    target = domain.SETTLEMENT.next_state(before_state, SettlementAction.REVERSE)
     acc_row = _accumulator_row(session, person, s.year)
     before = Accumulators(acc_row.deductible_used, acc_row.fund_paid, person.account_balance)
     after = domain.reverse(before, split_of(s))
     acc_row.deductible_used, acc_row.fund_paid = after.deductible_used, after.fund_paid
     person.account_balance = after.account_balance
-    s.status = "reversed"
+    s.status = target.value
     s.reversal_txn_id = reversal_txn_id or f"R{s.txn_id}"[:40]
     s.reversal_reason = reason.strip()[:200] or None
     s.reversed_by = actor.id
@@ -284,14 +294,16 @@ def reverse(
     visit = session.get(Visit, s.visit_id)
     assert visit is not None
     visit.status = "open"
-    session.flush()
-    # A reversal updates the settlement row, which the audit hook does not see.
-    audit.record(
+    # The reversal is the settlement's next event: version-checked, in the audit chain.
+    history.record(
         session,
-        "medical.reversal",
-        f"settlement:{s.id}",
-        f"account:{actor.id}",
-        {
+        s,
+        SettlementAction.REVERSE,
+        actor,
+        before_state,
+        target,
+        s.reversal_reason or "",
+        payload={
             "txn_id": s.txn_id,
             "reversal_txn_id": s.reversal_txn_id,
             "reversal_period": s.reversal_period,

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from tongban.kernel.lifecycle import IllegalTransition as IllegalTransition  # re-exported
+from tongban.kernel.lifecycle import StateMachine
+
 
 class TicketState(StrEnum):
     REPORTED = "reported"  # 已上报，待派单
@@ -174,38 +177,27 @@ WITH_AUTHORITY = frozenset(
 )
 
 
-class IllegalTransition(Exception):
-    """An action the state machine does not allow; `detail` says why, in Chinese."""
-
-    def __init__(self, state: TicketState, action: Action, detail: str) -> None:
-        super().__init__(detail)
-        self.state = state
-        self.action = action
-        self.detail = detail
+#: The work-order lifecycle on the kernel's state machine.
+MACHINE: StateMachine[TicketState, Action] = StateMachine(
+    TicketState,
+    Action,
+    TRANSITIONS,
+    state_labels=STATE_LABELS,
+    action_labels=ACTION_LABELS,
+    noun="工单",
+)
 
 
 def next_state(state: TicketState, action: Action, actor: Actor) -> TicketState:
-    """Where a work order goes when `actor` takes `action`; raises IllegalTransition."""
-    rule = TRANSITIONS.get((state, action))
-    if rule is None:
-        raise IllegalTransition(
-            state,
-            action,
-            f"工单当前状态为“{STATE_LABELS[state]}”，不能执行“{ACTION_LABELS[action]}”",
-        )
-    target, allowed = rule
-    if actor not in allowed:
-        raise IllegalTransition(state, action, f"“{ACTION_LABELS[action]}”须由有权限的人员执行")
-    return target
+    """Where a work order goes when `actor` takes `action`; raises IllegalTransition
+    (a 409 problem+json)."""
+    return MACHINE.next_state(state, action, actor)
 
 
 def allowed_actions(state: TicketState, actor: Actor) -> list[Action]:
-    """The actions `actor` may take on a work order in `state`, in a stable order."""
-    return [
-        a
-        for (s, a), (_, who) in TRANSITIONS.items()
-        if s == state and actor in who and a is not Action.CLOSE_NO_FEEDBACK
-    ]
+    """The actions `actor` may take on a work order in `state`, in a stable order (the
+    worker's automatic closing is not offered to anyone)."""
+    return [a for a in MACHINE.allowed_actions(state, actor) if a is not Action.CLOSE_NO_FEEDBACK]
 
 
 def is_open(state: TicketState) -> bool:

@@ -22,10 +22,13 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tongban.db import Base, UTCDateTime, new_id, utcnow
+from tongban.kernel.history import EventRow, HasHistory, Versioned
 
 
-class WorkOrder(Base):
-    """A reported problem (工单), from intake to closure."""
+class WorkOrder(Base, HasHistory["TicketEvent"], Versioned):
+    """A reported problem (工单), from intake to closure. Its history is `events` (the
+    kernel numbers them), and every UPDATE checks its `version` (two officers acting at
+    once: one succeeds, the other gets a 409)."""
 
     __tablename__ = "ticket"
     #: Open311 GET requests: a city's newest first.
@@ -107,27 +110,15 @@ class WorkOrder(Base):
     merged_into: Mapped[WorkOrder | None] = relationship(back_populates="merged", remote_side=[id])
 
 
-class TicketEvent(Base):
-    """Append-only history of a work order: who, when, from, to, why."""
+class TicketEvent(Base, EventRow):
+    """Append-only history of a work order: who, when, from, to, why (kernel EventRow:
+    unique (ticket_id, seq), each one in the audit chain)."""
 
     __tablename__ = "ticket_event"
+    __history_key__ = "ticket_id"
     __audit_kind__ = "ticket.event"
     __audit_subject__ = ("ticket", "ticket_id")
-    __audit_actor__ = ("account", "actor_id")
-    __audit_fields__ = ("seq", "action", "from_state", "to_state", "actor_role", "at")
-    __audit_digest__ = ("comment",)
-    __table_args__ = (UniqueConstraint("ticket_id", "seq"),)
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     ticket_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ticket.id"), index=True)
-    seq: Mapped[int] = mapped_column(Integer)
-    action: Mapped[str] = mapped_column(String(30))
-    from_state: Mapped[str | None] = mapped_column(String(20))
-    to_state: Mapped[str] = mapped_column(String(20))
-    actor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("account.id"))
-    actor_name: Mapped[str] = mapped_column(String(80))
-    actor_role: Mapped[str] = mapped_column(String(20))
-    comment: Mapped[str] = mapped_column(Text, default="")
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     work_order: Mapped[WorkOrder] = relationship(back_populates="events")
 
@@ -219,15 +210,6 @@ class SupervisionOrder(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     overdue: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class TicketCounter(Base):
-    """Per city and day, the last work-order (and supervision-order) sequence handed out."""
-
-    __tablename__ = "ticket_counter"
-    scope: Mapped[str] = mapped_column(String(12), primary_key=True)
-    day: Mapped[str] = mapped_column(String(8), primary_key=True)
-    last: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Open311Client(Base):

@@ -25,6 +25,7 @@ from tongban.medical.models import (
     InsuredPerson,
     PolicyRule,
     Settlement,
+    SettlementEvent,
     Visit,
 )
 from tongban.medical.service import ItemInput
@@ -35,6 +36,8 @@ from builders import make_filing, make_hospital_staff, make_institution, make_in
 def _cleanup(factory: sessionmaker[Session], person_id, inst_id, account_id) -> None:
     with factory() as s:
         visits = select(Visit.id).where(Visit.insured_id == person_id)
+        settlements = select(Settlement.id).where(Settlement.insured_id == person_id)
+        s.execute(delete(SettlementEvent).where(SettlementEvent.settlement_id.in_(settlements)))
         s.execute(delete(Settlement).where(Settlement.insured_id == person_id))
         s.execute(delete(FeeItem).where(FeeItem.visit_id.in_(visits)))
         s.execute(delete(Visit).where(Visit.insured_id == person_id))

@@ -234,6 +234,7 @@ def test_daily_reconciliation_lists_differences_item_by_item(session, desk):
 
 
 def test_settlement_and_reversal_are_in_the_audit_chain(session, desk):
+    from tongban.audit.domain import field_digest
     from tongban.audit.models import AuditEntry
 
     _, staff = desk
@@ -246,7 +247,21 @@ def test_settlement_and_reversal_are_in_the_audit_chain(session, desk):
         .where(AuditEntry.subject == f"settlement:{s.id}")
         .order_by(AuditEntry.seq)
     ).all()
-    assert [e.kind for e in entries] == ["medical.settlement", "medical.reversal"]
+    assert [e.kind for e in entries] == [
+        "medical.settlement",
+        "medical.settlement.event",
+        "medical.settlement.event",
+    ]
     assert json.loads(entries[0].body)["fund"] == s.fund
-    assert entries[0].actor == f"account:{staff.id}"
-    assert json.loads(entries[1].body)["reversal_txn_id"] == "R-9"
+    assert all(e.actor == f"account:{staff.id}" for e in entries)
+    bodies = [json.loads(e.body) for e in entries[1:]]
+    assert [(b["seq"], b["action"], b["from_state"], b["to_state"]) for b in bodies] == [
+        (1, "settle", None, "settled"),
+        (2, "reverse", "settled", "reversed"),
+    ]
+    # The reversal's details are the event's payload, bound into the chain by digest.
+    assert [(e.seq, e.action) for e in s.events] == [(1, "settle"), (2, "reverse")]
+    reversal = s.events[1]
+    assert reversal.payload is not None and reversal.payload["reversal_txn_id"] == "R-9"
+    assert reversal.comment == "收费错误"
+    assert bodies[1]["payload_digest"] == field_digest(entries[2].alg, reversal.payload)

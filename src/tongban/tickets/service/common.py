@@ -10,19 +10,19 @@ from datetime import date, datetime, time
 from typing import Any
 
 from sqlalchemy import exists, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tongban.calendar import service as calendar
 from tongban.db import utcnow
-from tongban.errors import Conflict, NotFound
+from tongban.errors import NotFound
 from tongban.identity.domain import Duty, Role
 from tongban.identity.models import Account
+from tongban.kernel import history, numbering
 from tongban.tickets import categories, geo
 from tongban.tickets.config import TicketSettings, get_ticket_settings
 from tongban.tickets.deadlines import WorkingHours
 from tongban.tickets.domain import WITH_AUTHORITY, Actor, TicketState
-from tongban.tickets.models import TicketCounter, TicketEvent, TicketNotice, TicketParty, WorkOrder
+from tongban.tickets.models import TicketEvent, TicketNotice, TicketParty, WorkOrder
 
 # --- configuration ------------------------------------------------------------------
 
@@ -57,25 +57,10 @@ def workday_predicate(session: Session) -> Callable[[date], bool]:
 
 
 def next_sequence(session: Session, scope: str) -> tuple[str, int]:
-    """(day, sequence) for `scope` (a city code, or a supervision prefix) today."""
+    """(day, sequence) for `scope` (a city code, or a supervision prefix) today, from
+    the kernel's numbering service."""
     day = calendar.local_date(utcnow()).strftime("%Y%m%d")
-    for _ in range(3):
-        row = session.scalar(
-            select(TicketCounter)
-            .where(TicketCounter.scope == scope, TicketCounter.day == day)
-            .with_for_update()
-        )
-        if row is not None:
-            row.last += 1
-            session.flush()
-            return day, row.last
-        try:
-            with session.begin_nested():
-                session.add(TicketCounter(scope=scope, day=day, last=1))
-            return day, 1
-        except IntegrityError:
-            continue  # another request created today's counter first
-    raise Conflict("工单编号生成冲突，请重试", type="number-conflict")
+    return day, numbering.next_value(session, f"ticket:{scope}", day)
 
 
 def record(
@@ -90,26 +75,24 @@ def record(
     actor_name: str | None = None,
     actor_role: str | None = None,
 ) -> TicketEvent:
-    """Append an event to the work order's history (every change is one); a joint work
+    """Append an event to the work order's history (every change is one) through the
+    kernel: numbered from the work order's counter, its version checked (ConcurrentChange,
+    a 409, when another request changed it meanwhile), in the audit chain. A joint work
     order's co-handlers served by other nodes are sent it (service/federation.py).
     `actor_name`/`actor_role` name an actor without an account here (another node's)."""
     from tongban.tickets.service import federation
 
-    ev = TicketEvent(
-        ticket_id=wo.id,
-        seq=len(wo.events) + 1,
-        action=action,
-        from_state=from_state,
-        to_state=to_state,
-        actor_id=actor.id if actor else None,
-        actor_name=actor_name or (actor.display_name if actor else "系统"),
-        actor_role=actor_role or (actor.role if actor else "system"),
-        comment=comment,
-        at=utcnow(),
+    ev = history.record(
+        session,
+        wo,
+        action,
+        history.who(actor, name=actor_name, kind=actor_role),
+        from_state,
+        to_state,
+        comment,
     )
-    wo.events.append(ev)
+    assert isinstance(ev, TicketEvent)
     wo.updated_at = ev.at
-    session.flush()
     federation.after_record(session, wo, ev)
     return ev
 

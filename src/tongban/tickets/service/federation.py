@@ -30,6 +30,7 @@ from tongban.cases.models import Attachment
 from tongban.errors import NotFound, PermissionDenied, ValidationFailed
 from tongban.exchange import service as exchange
 from tongban.identity.models import Account
+from tongban.kernel import history
 from tongban.regions import service as regions
 from tongban.tickets import domain
 from tongban.tickets.domain import TicketState
@@ -290,7 +291,7 @@ def create_replica(session: Session, p: dict[str, Any]) -> WorkOrder:
             )
         )
     for ev in p["events"]:
-        wo.events.append(_event(wo, ev))
+        history.adopt(wo, _event(wo, ev))
     wo.updated_at = wo.events[-1].at if wo.events else wo.created_at
     session.flush()
     _tell_co_handlers(
@@ -304,14 +305,14 @@ def create_replica(session: Session, p: dict[str, Any]) -> WorkOrder:
 
 def apply_event(session: Session, wo: WorkOrder, p: dict[str, Any]) -> bool:
     """Bring a replica up to an event of its lead; False when it has it already."""
-    seq, have = int(p["seq"]), len(wo.events)
+    seq, have = int(p["seq"]), wo.event_seq or 0
     if seq <= have:
         return False
     if seq > have + 1:
         raise exchange.OutOfOrder(f"工单 {wo.number} 尚缺第 {have + 1} 条记录，稍后重试")
     was_terminal = TicketState(wo.state) in domain.TERMINAL
     ev = _event(wo, p["event"])
-    wo.events.append(ev)
+    history.adopt(wo, ev)
     wo.updated_at = ev.at
     _follow(session, wo, p["order"])
     session.flush()

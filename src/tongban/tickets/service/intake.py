@@ -406,9 +406,6 @@ def merge(session: Session, actor: Account, wo_id: uuid.UUID, into: uuid.UUID | 
         raise Conflict("只能合并到相同类别的其他工单", type="merge-not-allowed")
     if TicketState(target.state) in domain.TERMINAL:
         raise Conflict("目标工单已结案或已合并", type="merge-not-allowed")
-    try:
-        domain.next_state(TicketState(wo.state), Action.MERGE, domain.Actor.DISPATCHER)
-    except domain.IllegalTransition as e:
-        raise Conflict(e.detail, type="illegal-transition") from e
+    domain.next_state(TicketState(wo.state), Action.MERGE, domain.Actor.DISPATCHER)  # 409
     _merge(session, wo, target, actor)
     return wo

@@ -44,10 +44,7 @@ def _transition(
     actor: Account | None,
     comment: str,
 ) -> TicketState:
-    try:
-        target = domain.next_state(TicketState(wo.state), action, kind)
-    except domain.IllegalTransition as e:
-        raise Conflict(e.detail, type="illegal-transition") from e
+    target = domain.next_state(TicketState(wo.state), action, kind)  # 409 if illegal
     from_state = wo.state
     wo.state = target.value
     common.record(session, wo, action.value, from_state, target.value, actor, comment)
@@ -110,10 +107,7 @@ def act(
     kind = common.actor_kind(actor, wo)
     if kind is None:
         raise PermissionDenied("您不是该工单的办理方", type="not-a-party")
-    try:
-        domain.next_state(TicketState(wo.state), action, kind)
-    except domain.IllegalTransition as e:
-        raise Conflict(e.detail, type="illegal-transition") from e
+    domain.next_state(TicketState(wo.state), action, kind)  # 409 if illegal
     comment = comment.strip()
     if action in domain.REASON_REQUIRED and not comment:
         raise ValidationFailed(
