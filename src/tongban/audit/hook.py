@@ -21,6 +21,18 @@ or, for full control, a method ``__audit__(self) -> (subject, actor, body_dict)`
 Not seen by the listener (so not audited): Core ``insert()`` statements and ORM bulk
 inserts (``session.execute(insert(Model), [...])``, ``bulk_save_objects``), and UPDATEs
 and DELETEs — event tables are append-only; write them as ORM objects.
+
+Staged, then chained at commit (issue 11): the listener does not lock the chain's head.
+It *stages* the entry (an INSERT into ``audit_pending``, no lock) and marks the Session;
+just before that Session commits (``before_commit``), or when it reads the chain itself
+(``audit_entry``/``audit_head`` in a statement, or a service reader), `settle` chains the
+staged rows: lock the head, append them in order, delete them. The head lock is thus
+held from the chaining step to the COMMIT, not from the first audited insert to the end
+of the transaction, and concurrent writers only queue for that short step. Once a
+transaction has chained (it holds the lock), later entries in it are appended at once.
+A staged row lives and dies with the writer's transaction (savepoints included): nothing
+is lost if the process dies, nothing is chained for a rolled-back row. ``DEFERRED =
+False`` restores the old path (lock at the first insert), kept for the benchmark.
 """
 
 from __future__ import annotations
@@ -29,13 +41,26 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, event, insert, inspect, select, update
+from sqlalchemy import Table, TextClause, bindparam, delete, event, insert, inspect, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Mapper
+from sqlalchemy.orm import Mapper, ORMExecuteState, Session, SessionTransaction, object_session
+from sqlalchemy.sql import visitors
 
 from tongban.audit.domain import GENESIS, Entry, field_digest, make_entry
 
 HEAD_ID = 1
+
+#: Stage entries and chain them at commit (True), or lock the head at the first audited
+#: insert and hold it to the end of the transaction (False: the path before issue 11,
+#: kept so that benchmarks/bench_audit_writers.py can measure both in one run).
+DEFERRED = True
+
+#: Session.info keys: this transaction staged entries / this transaction chained (and so
+#: holds the head lock until it ends).
+_STAGED = "tongban.audit.staged"
+_CHAINED = "tongban.audit.chained"
+#: Tables whose reading needs the Session's staged entries chained first.
+_CHAIN_TABLES = frozenset({"audit_entry", "audit_head"})
 
 #: (subject, actor, body) of an entry.
 AuditRecord = tuple[str, str, dict[str, Any]]
@@ -150,14 +175,154 @@ def audit_record(obj: Any, alg: str) -> AuditRecord:
     return subject, actor, body
 
 
+@lru_cache(maxsize=1)
+def _pending_statements() -> tuple[Any, Any, Any]:
+    """Stage one row; read the staged rows in order (locking them on PostgreSQL); delete
+    chained ones."""
+    from tongban.audit.models import AuditPending
+
+    t = cast(Table, AuditPending.__table__)
+    stage_one = insert(t)
+    staged = select(t.c.id, t.c.kind, t.c.subject, t.c.actor, t.c.body, t.c.alg).order_by(t.c.id)
+    done = delete(t).where(t.c.id.in_(bindparam("ids", expanding=True)))
+    return stage_one, staged, done
+
+
+def stage(
+    session: Session,
+    kind: str,
+    subject: str,
+    actor: str,
+    body: dict[str, Any] | str,
+    *,
+    alg: str | None = None,
+) -> None:
+    """Add an entry to the chain as part of `session`'s transaction: staged without a
+    lock and chained when the transaction commits (at once when it already holds the
+    head lock, or with DEFERRED off)."""
+    from tongban.audit.domain import canonical_json
+
+    alg = alg or hash_alg()
+    connection = session.connection()
+    if not DEFERRED or session.info.get(_CHAINED):
+        append(connection, kind, subject, actor, body, alg=alg)
+        session.info[_CHAINED] = True
+        return
+    stage_one, _, _ = _pending_statements()
+    text = body if isinstance(body, str) else canonical_json(body)
+    connection.execute(
+        stage_one, {"kind": kind, "subject": subject, "actor": actor, "body": text, "alg": alg}
+    )
+    session.info[_STAGED] = True
+
+
+def chain_pending(connection: Connection) -> int:
+    """Chain every staged row this transaction sees (its own, and any left committed by
+    another), in staging order: lock the head, append each, delete them. Returns how
+    many were chained. The lock is held until the transaction ends."""
+    lock, _, _, _ = _statements()
+    _, staged, done = _pending_statements()
+    if connection.execute(lock).first() is None:
+        _, create, _, _ = _statements()
+        connection.execute(create)
+    rows = connection.execute(staged).all()
+    for row in rows:
+        append(connection, row.kind, row.subject, row.actor, row.body, alg=row.alg)
+    if rows:
+        connection.execute(done, {"ids": [row.id for row in rows]})
+    return len(rows)
+
+
+def sequence(session: Session) -> int:
+    """Chain every staged row visible to `session` (its own and any committed but not
+    chained: a writer that bypassed the Session's commit); for the audit job and
+    checkpoints. Takes the head lock for the rest of the transaction."""
+    session.info.pop(_STAGED, None)
+    session.info[_CHAINED] = True
+    return chain_pending(session.connection())
+
+
+def settle(session: Session) -> int:
+    """Chain what `session`'s transaction staged, so that it can read its own entries
+    (and before it commits). A no-op when it staged nothing."""
+    if not session.info.get(_STAGED):
+        return 0
+    session.info.pop(_STAGED, None)
+    session.info[_CHAINED] = True
+    return chain_pending(session.connection())
+
+
 def _after_insert(mapper: Mapper[Any], connection: Connection, target: Any) -> None:
     kind = getattr(mapper.class_, "__audit_kind__", None)
     if not kind:
         return
     alg = hash_alg()
     subject, actor, body = audit_record(target, alg)
-    append(connection, kind, subject, actor, body, alg=alg)
+    session = object_session(target)
+    if session is None or not DEFERRED or session.info.get(_CHAINED):
+        append(connection, kind, subject, actor, body, alg=alg)
+        if session is not None:
+            session.info[_CHAINED] = True
+        return
+    stage_one, _, _ = _pending_statements()
+    from tongban.audit.domain import canonical_json
+
+    connection.execute(
+        stage_one,
+        {
+            "kind": kind,
+            "subject": subject,
+            "actor": actor,
+            "body": canonical_json(body),
+            "alg": alg,
+        },
+    )
+    session.info[_STAGED] = True
+
+
+def _before_commit(session: Session) -> None:
+    if not session.info.get(_STAGED):
+        return
+    session.flush()  # the last flush may stage more: chain after it
+    settle(session)
+
+
+def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the Session's outermost transaction ended
+        session.info.pop(_STAGED, None)
+        session.info.pop(_CHAINED, None)
+
+
+def _after_soft_rollback(session: Session, previous_transaction: SessionTransaction) -> None:
+    # A rolled-back savepoint takes its staged rows with it, but may also have taken
+    # rows it chained (and its head lock, on PostgreSQL): chain again from the staging
+    # table at commit, and lock again before appending directly.
+    if session.info.pop(_CHAINED, None):
+        session.info[_STAGED] = True
+
+
+def _touches_chain(statement: Any) -> bool:
+    if isinstance(statement, TextClause):
+        return any(name in statement.text for name in _CHAIN_TABLES)
+    return any(
+        isinstance(element, Table) and element.name in _CHAIN_TABLES
+        for element in visitors.iterate(statement)
+    )
+
+
+def _do_orm_execute(state: ORMExecuteState) -> None:
+    # A transaction reading the chain sees its own entries: chain its staged rows first.
+    if state.session.info.get(_STAGED) and _touches_chain(state.statement):
+        settle(state.session)
 
 
 if not event.contains(Mapper, "after_insert", _after_insert):
     event.listen(Mapper, "after_insert", _after_insert)
+for _name, _fn in (
+    ("before_commit", _before_commit),
+    ("after_transaction_end", _after_transaction_end),
+    ("after_soft_rollback", _after_soft_rollback),
+    ("do_orm_execute", _do_orm_execute),
+):
+    if not event.contains(Session, _name, _fn):
+        event.listen(Session, _name, _fn)

@@ -35,9 +35,27 @@ class AuditEntry(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class AuditPending(Base):
+    """An entry staged by a writer's transaction and not chained yet (see hook.py). A
+    writer inserts here without any lock; just before that transaction commits (or when
+    it reads the chain) its staged rows are chained under the head lock and deleted, so
+    the lock is held for the commit step only, not for the whole transaction. A staged
+    row commits or rolls back with the writer's rows; one left committed (a writer that
+    bypassed the Session's commit) is chained by the next chaining step or the audit job.
+    Never verified or checkpointed: only chained entries are."""
+
+    __tablename__ = "audit_pending"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    subject: Mapped[str] = mapped_column(String(120))
+    actor: Mapped[str] = mapped_column(String(120))
+    body: Mapped[str] = mapped_column(Text)
+    alg: Mapped[str] = mapped_column(String(10))
+
+
 class AuditHead(Base):
-    """The one row (id 1) holding the chain's last seq and hash. Appenders lock it (FOR
-    UPDATE on PostgreSQL), so the chain is serialised per node and never forks."""
+    """The one row (id 1) holding the chain's last seq and hash. The chaining step locks
+    it (FOR UPDATE on PostgreSQL), so the chain is serialised per node and never forks."""
 
     __tablename__ = "audit_head"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)

@@ -26,18 +26,62 @@ log = logging.getLogger(__name__)
 BATCH = 2000
 
 
-def record(
-    session: Session, kind: str, subject: str, actor: str, body: dict[str, Any]
-) -> domain.Entry:
-    """Append an entry to this node's chain in the caller's transaction (it disappears
-    with a rollback). `subject` and `actor` are references like "case:<uuid>" and
+def record(session: Session, kind: str, subject: str, actor: str, body: dict[str, Any]) -> None:
+    """Add an entry to this node's chain in the caller's transaction (it disappears with
+    a rollback): staged now, chained when the transaction commits or reads the chain
+    (hook.stage). `subject` and `actor` are references like "case:<uuid>" and
     "account:<uuid>"; `body` is minimised data, made canonical JSON here."""
-    return hook.append(session.connection(), kind, subject, actor, body)
+    hook.stage(session, kind, subject, actor, body)
+
+
+#: kind of the entries recording an in-place change (record_change).
+CHANGE_KIND = "change"
+
+
+def record_change(
+    session: Session,
+    what: str,
+    subject: str,
+    actor: str,
+    *,
+    before: Any = None,
+    after: Any = None,
+    reason: str | None = None,
+    **detail: Any,
+) -> None:
+    """Record a change made in place (a key rotated, a calendar day overridden, a role
+    granted …) as an entry of the chain: kind "change", body {"what", "before", "after",
+    "reason", …}. `what` names the change ("key.rotated", "calendar.override.added" …);
+    `before`/`after` are the minimised values it replaced (no personal data beyond what
+    the record itself holds); `actor` "account:<uuid>", "node:<id>" or "system". The
+    entry is in the caller's transaction, like `record`."""
+    body: dict[str, Any] = {"what": what, "before": before, "after": after}
+    if reason:
+        body["reason"] = reason
+    body.update(detail)
+    hook.stage(session, CHANGE_KIND, subject, actor, body)
+
+
+def digest(value: Any) -> str:
+    """Hex digest of a value's canonical JSON in the chain's hash: a change entry pins a
+    large value (a form schema, a legal text) without copying it."""
+    return domain.field_digest(hook.hash_alg(), value)
+
+
+def changes(session: Session, subject: str | None = None, limit: int = 200) -> list[domain.Entry]:
+    """The change entries (record_change), oldest first; of one subject if given."""
+    hook.settle(session)
+    t = AuditEntry.__table__
+    q = select(t).where(t.c.kind == CHANGE_KIND).order_by(t.c.seq.desc()).limit(limit)
+    if subject is not None:
+        q = q.where(t.c.subject == subject)
+    return [_as_entry(r) for r in reversed(session.execute(q).all())]
 
 
 def head(session: Session) -> domain.Head | None:
     """The head row (last seq and hash), None when the table has no row yet."""
     row = session.get(AuditHead, hook.HEAD_ID, populate_existing=True)
+    hook.settle(session)
     return None if row is None else domain.Head(int(row.seq), row.hash)
 
 
@@ -61,6 +105,7 @@ def iter_entries(
     """Entries with after < seq <= upto in seq order, fetched `batch` at a time (keyset
     pagination), so a chain of any length streams in bounded memory."""
     t = AuditEntry.__table__
+    hook.settle(session)
     last = after
     while True:
         q = select(t).where(t.c.seq > last).order_by(t.c.seq).limit(batch)
@@ -115,7 +160,9 @@ def signature_check(session: Session) -> domain.SignatureCheck:
 def verify(session: Session, batch: int = BATCH) -> domain.Report:
     """Verify the whole chain and every checkpoint (see domain.verify_chain); returns
     the counts and the first problem. Reads checkpoints, then the head, then streams the
-    entries up to the head: entries appended meanwhile are left for the next run."""
+    entries up to the head: entries appended meanwhile are left for the next run. Entries
+    still staged by other transactions (audit_pending) are not in the chain yet."""
+    hook.settle(session)
     cps = checkpoints(session)
     t = AuditEntry.__table__
     h = AuditHead.__table__
@@ -164,7 +211,9 @@ def checkpoint(
 
     Before signing it re-verifies the entries since the last checkpoint: a node never
     vouches for a chain it cannot verify (raises ChainBroken then). The checkpoint is
-    then queued for the peer nodes to witness (witness.publish; none on one node)."""
+    then queued for the peer nodes to witness (witness.publish; none on one node).
+    Staged entries left committed are chained first (hook.sequence)."""
+    hook.sequence(session)
     h = AuditHead.__table__
     row = session.execute(
         select(h.c.seq, h.c.hash).where(h.c.id == hook.HEAD_ID).with_for_update()
@@ -224,6 +273,7 @@ class ChainBroken(Exception):
 
 def recent(session: Session, limit: int = 50, before: int | None = None) -> list[domain.Entry]:
     """The newest entries (optionally those before seq `before`), newest first."""
+    hook.settle(session)
     t = AuditEntry.__table__
     q = select(t).order_by(t.c.seq.desc()).limit(limit)
     if before is not None:
@@ -233,6 +283,7 @@ def recent(session: Session, limit: int = 50, before: int | None = None) -> list
 
 def about(session: Session, subject: str, limit: int = 200) -> list[domain.Entry]:
     """Entries about one subject ("case:<uuid>", "message:<uuid>" …), oldest first."""
+    hook.settle(session)
     t = AuditEntry.__table__
     q = select(t).where(t.c.subject == subject).order_by(t.c.seq).limit(limit)
     return [_as_entry(r) for r in session.execute(q)]
@@ -240,6 +291,7 @@ def about(session: Session, subject: str, limit: int = 200) -> list[domain.Entry
 
 def counts_by_kind(session: Session) -> dict[str, int]:
     """How many entries of each kind the chain holds."""
+    hook.settle(session)
     t = AuditEntry.__table__
     rows = session.execute(select(t.c.kind, func.count()).group_by(t.c.kind).order_by(t.c.kind))
     return {kind: int(n) for kind, n in rows}

@@ -106,8 +106,9 @@ def test_rollback_leaves_neither_the_event_nor_the_entry(session):
 
 
 def test_explicit_record_is_canonical_and_in_the_chain(session):
-    e = service.record(session, "evidence.access", "case:x", "account:y", {"b": 2, "a": "苏州"})
-    assert e.body == '{"a":"苏州","b":2}'
+    service.record(session, "evidence.access", "case:x", "account:y", {"b": 2, "a": "苏州"})
+    e = service.recent(session, 1)[0]
+    assert e.kind == "evidence.access" and e.body == '{"a":"苏州","b":2}'
     stored = session.get(AuditEntry, e.seq)
     assert stored.hash == e.hash and stored.prev_hash == e.prev_hash
     assert service.verify(session).ok
