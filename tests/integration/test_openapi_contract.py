@@ -70,7 +70,9 @@ def test_the_statuses_follow_what_an_operation_takes(spec: dict[str, Any]) -> No
     assert {"401", "403"} <= set(me)
     paths = spec["paths"]
     # Found by the fuzzer: what these operations really answered, undocumented before.
-    assert {"401", "429"} <= set(paths["/api/v1/auth/token"]["post"]["responses"])
+    token = paths["/api/v1/auth/token"]["post"]["responses"]
+    assert {"401", "429"} <= set(token)
+    assert "Retry-After" in token["429"]["headers"]
     assert "415" in paths["/api/v1/attachments"]["post"]["responses"]
     assert "404" in paths["/api/v1/cases"]["post"]["responses"]  # an unknown matter
     assert {"401", "403", "415"} <= set(paths["/exchange/v1/inbox"]["post"]["responses"])

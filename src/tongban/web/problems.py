@@ -249,11 +249,21 @@ def _inferred_statuses(route: Any, method: str, operation: dict[str, Any]) -> se
     return statuses
 
 
+#: Headers sent with some problems (see the handlers above).
+_PROBLEM_HEADERS = {
+    401: {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}},
+    429: {"Retry-After": {"description": "几秒后可重试", "schema": {"type": "integer"}}},
+}
+
+
 def _problem_response(status: int, description: str | None = None) -> dict[str, Any]:
-    return {
+    answer: dict[str, Any] = {
         "description": description or _HTTP_TITLES.get(status, "请求失败"),
         "content": {PROBLEM: {"schema": {"$ref": _REF + "Problem"}}},
     }
+    if status in _PROBLEM_HEADERS:
+        answer["headers"] = _PROBLEM_HEADERS[status]
+    return answer
 
 
 def document(app: FastAPI, schema: dict[str, Any]) -> dict[str, Any]:
