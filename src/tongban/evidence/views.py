@@ -17,7 +17,7 @@ from tongban.identity.domain import Role
 from tongban.identity.models import Account
 from tongban.regions import service as regions
 from tongban.web.deps import CsrfChecked, CurrentUser, SessionDep
-from tongban.web.pages import form_error, render
+from tongban.web.pages import form_failure, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -93,14 +93,14 @@ def request_evidence(
     except (PermissionDenied, NotFound):
         raise
     except DomainError as e:
-        form_error(session)
+        refused = form_failure(session, e)
         return _evidence_page(
             request,
             session,
             user,
             cid,
-            status_code=e.status if e.status in (400, 409, 422) else 400,
-            message=e.detail,
+            status_code=refused.status_code,
+            message=refused.message,
             failed={"kind": kind, "purpose": purpose},
         )
     done = "evidence-requested" if created else "evidence-reused"

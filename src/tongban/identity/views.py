@@ -19,7 +19,7 @@ from tongban.web.deps import (
     client_address,
     end_web_session,
 )
-from tongban.web.pages import form_error, render
+from tongban.web.pages import form_failure, render, render_form_error
 
 router = APIRouter(include_in_schema=False)
 
@@ -67,17 +67,17 @@ def login(
         )
     except (NotAuthenticated, TooManyRequests) as e:
         # The failure count is part of this request's unit of work and is committed.
+        refused = form_failure(session, e, keep_writes=True)
         response = render(
             request,
             "identity/login.html",
             None,
-            status_code=e.status if isinstance(e, TooManyRequests) else 400,
+            status_code=refused.status_code,
             next=next,
-            error=e.detail,
+            error=refused.message,
             username=username,
         )
-        if isinstance(e, TooManyRequests):
-            response.headers["Retry-After"] = str(e.retry_after)
+        response.headers.update(refused.headers)
         return response
     begin_web_session(request, session, account)
     return RedirectResponse(_safe_next(next) or home_for(account), status_code=303)
@@ -112,31 +112,12 @@ def change_password(
             settings=request.app.state.settings,
         )
     except DomainError as e:
-        if e.type == "wrong-current-password":
-            session.commit()  # only the failure count was written: keep it
-        else:
-            form_error(session)
-        response = render(
-            request,
-            "identity/password.html",
-            user,
-            status_code=e.status,
-            errors=_field_errors(e),
-            message=e.detail,
-            done=False,
+        # A wrong current password: only the failure count was written, and it is kept.
+        keep = e.type == "wrong-current-password"
+        return render_form_error(
+            request, session, "identity/password.html", user, e, keep_writes=keep, done=False
         )
-        if isinstance(e, TooManyRequests):
-            response.headers["Retry-After"] = str(e.retry_after)
-        return response
     return render(request, "identity/password.html", user, errors={}, message=None, done=True)
-
-
-def _field_errors(e: DomainError) -> dict[str, str]:
-    """Messages by field; several for one field (a weak password) joined."""
-    errors: dict[str, list[str]] = {}
-    for err in e.errors:
-        errors.setdefault(err["field"], []).append(err["message"])
-    return {field: "；".join(messages) for field, messages in errors.items()}
 
 
 def _register_page(request: Request, session: Any, status_code: int = 200, **ctx: Any) -> Response:
@@ -179,21 +160,11 @@ def register(request: Request, session: SessionDep, form: FormDep) -> Response:
             settings=request.app.state.settings,
         )
     except DomainError as e:
-        if e.type == "username-taken":
-            session.commit()  # only the client's failure count was written: keep it
-        else:
-            form_error(session)
+        # A taken username: only the client's failure count was written, and it is kept.
+        refused = form_failure(session, e, keep_writes=e.type == "username-taken")
         values.pop("password", None)
-        response = _register_page(
-            request,
-            session,
-            status_code=e.status,
-            values=values,
-            message=e.detail,
-            errors=_field_errors(e),
-        )
-        if isinstance(e, TooManyRequests):
-            response.headers["Retry-After"] = str(e.retry_after)
+        response = _register_page(request, session, values=values, **refused.context)
+        response.headers.update(refused.headers)
         return response
     begin_web_session(request, session, account)
     return RedirectResponse(home_for(account), status_code=303)

