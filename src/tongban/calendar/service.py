@@ -43,12 +43,72 @@ def deadline_flagger(session: Session, today: date, warning_days: int) -> Callab
     return lambda deadline: domain.deadline_flag(today, deadline, warning_days, days)
 
 
-def set_override(session: Session, day: date, is_workday: bool, note: str = "") -> None:
-    """Declare `day` a working day or a holiday (e.g. from a newly published State Council notice)."""
+def _override_state(row: CalendarOverride | None) -> dict[str, object] | None:
+    return None if row is None else {"is_workday": row.is_workday, "note": row.note}
+
+
+def _record_change(
+    session: Session,
+    what: str,
+    day: date,
+    actor: str,
+    before: dict[str, object] | None,
+    after: dict[str, object] | None,
+    reason: str | None,
+) -> None:
+    from tongban.audit import service as audit
+
+    audit.record_change(
+        session,
+        what,
+        f"calendar:{day.isoformat()}",
+        actor,
+        before=before,
+        after=after,
+        reason=reason,
+        day=day,
+    )
+
+
+def set_override(
+    session: Session,
+    day: date,
+    is_workday: bool,
+    note: str = "",
+    *,
+    actor: str = "system",
+    reason: str | None = None,
+) -> None:
+    """Declare `day` a working day or a holiday (e.g. from a newly published State Council
+    notice). Statutory deadlines move with it, so the change is an entry of the audit
+    chain ("change", calendar.override.set): who, when, the day, before and after, why
+    (`reason`, default the note)."""
     row = session.get(CalendarOverride, day)
+    before = _override_state(row)
     if row is None:
-        session.add(CalendarOverride(day=day, is_workday=is_workday, note=note))
+        row = CalendarOverride(day=day, is_workday=is_workday, note=note)
+        session.add(row)
     else:
         row.is_workday = is_workday
         row.note = note
     session.flush()
+    after = _override_state(row)
+    if after != before:
+        _record_change(
+            session, "calendar.override.set", day, actor, before, after, reason or note or None
+        )
+
+
+def remove_override(
+    session: Session, day: date, *, actor: str = "system", reason: str | None = None
+) -> bool:
+    """Drop the operator's override of `day` (the library's calendar applies again);
+    False when there was none. An entry of the audit chain (calendar.override.removed)."""
+    row = session.get(CalendarOverride, day)
+    if row is None:
+        return False
+    before = _override_state(row)
+    session.delete(row)
+    session.flush()
+    _record_change(session, "calendar.override.removed", day, actor, before, None, reason)
+    return True

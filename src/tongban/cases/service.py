@@ -287,6 +287,17 @@ def close_rectification(
     item.status = "closed"
     item.response = response
     item.closed_at = utcnow()
+    from tongban.audit import service as audit  # the close is history: in the chain
+
+    audit.record_change(
+        session,
+        "rectification.closed",
+        f"rectification:{item.id}",
+        f"account:{actor.id}",
+        before={"status": "open"},
+        after={"status": "closed", "response_digest": audit.digest(response)},
+        case_id=item.case_id,
+    )
     return item
 
 

@@ -55,7 +55,61 @@ def _sync_materials(matter: Matter, items: list[dict[str, Any]]) -> None:
     matter.materials = wanted  # dropped ones are deleted (delete-orphan)
 
 
-def load_catalogue(session: Session, path: Path | None = None) -> int:
+def _matter_state(matter: Matter) -> dict[str, Any]:
+    state = {field: getattr(matter, field) for field in _MATTER_FIELDS}
+    state["active"] = matter.active
+    state["materials"] = [
+        {"code": m.code, **{f: getattr(m, f) for f in _MATERIAL_FIELDS}}
+        for m in sorted(matter.materials, key=lambda m: m.seq)
+    ]
+    return state
+
+
+#: Fields whose value a change entry pins by digest rather than copies (long texts).
+_DIGESTED = ("form_schema", "description", "legal_basis", "materials")
+
+
+def _record_catalogue_change(
+    session: Session, before: dict[str, dict[str, Any]], matters: dict[str, Matter], actor: str
+) -> None:
+    """One audit-chain entry per load that changed the catalogue (matters are public):
+    which matters were added, which fields of which changed (before/after; long values
+    as digests) and which were deactivated. Nothing when the load changed nothing."""
+    from tongban.audit import service as audit
+
+    def shown(field: str, value: Any) -> Any:
+        return {"digest": audit.digest(value)} if field in _DIGESTED else value
+
+    added: list[str] = []
+    changed: dict[str, dict[str, Any]] = {}
+    for code, matter in sorted(matters.items()):
+        now = _matter_state(matter)
+        old = before.get(code)
+        if old is None:
+            added.append(code)
+            continue
+        diff = {
+            f: {"before": shown(f, old[f]), "after": shown(f, now[f])}
+            for f in now
+            if old[f] != now[f]
+        }
+        if diff:
+            changed[code] = diff
+    if not added and not changed:
+        return
+    audit.record_change(
+        session,
+        "catalogue.loaded",
+        "catalogue:matters",
+        actor,
+        before=None,
+        after=None,
+        added=added,
+        changed=changed,
+    )
+
+
+def load_catalogue(session: Session, path: Path | None = None, *, actor: str = "system") -> int:
     """Load (idempotently) the catalogue file — the shipped `data/matters.json` by default —
     into matters and their materials, and give every jurisdiction present an implementation
     of every matter, with the matter's time limit.
@@ -63,7 +117,9 @@ def load_catalogue(session: Session, path: Path | None = None) -> int:
     Matters no longer in the file are deactivated, not deleted (cases refer to them); an
     implementation a jurisdiction already has is left as it is (its time limit and whether
     it is enabled are the jurisdiction's own). Raises CatalogueInvalid if the file has
-    problems. Returns the number of matters in the file."""
+    problems. Returns the number of matters in the file. A load that changes matters is
+    an entry of the audit chain ("change", catalogue.loaded: added, changed fields with
+    before/after, deactivated as `active` false)."""
     items = read_catalogue(path)
     problems = validate_catalogue(items)
     if problems:
@@ -72,6 +128,7 @@ def load_catalogue(session: Session, path: Path | None = None) -> int:
     existing = {
         m.code: m for m in session.scalars(select(Matter).options(selectinload(Matter.materials)))
     }
+    before = {code: _matter_state(m) for code, m in existing.items()}
     for item in items:
         matter = existing.get(item["code"])
         if matter is None:
@@ -87,6 +144,7 @@ def load_catalogue(session: Session, path: Path | None = None) -> int:
         if code not in in_file:
             matter.active = False
     session.flush()
+    _record_catalogue_change(session, before, existing, actor)
 
     have = {
         (row[0], row[1])

@@ -624,7 +624,8 @@ def dead_letters(session: Session, limit: int = 500) -> list[OutboxMessage]:
 
 def replay(session: Session, ids: list[uuid.UUID] | None, operator: str) -> list[OutboxMessage]:
     """Put dead messages (the given ones, or all with None) back to pending with their
-    attempts reset; who and when is recorded on each and logged."""
+    attempts reset; who and when is recorded on each, logged, and an entry of the audit
+    chain per message ("change", message.replayed)."""
     q = select(OutboxMessage).where(OutboxMessage.status == "dead")
     if ids is not None:
         q = q.where(OutboxMessage.id.in_(ids))
@@ -636,7 +637,10 @@ def replay(session: Session, ids: list[uuid.UUID] | None, operator: str) -> list
             from tongban.errors import NotFound
 
             raise NotFound("不在死信列表中：" + "、".join(missing), type="not-dead")
+    from tongban.audit import service as audit
+
     now = utcnow()
+    before = {m.id: (m.attempts, m.dead_at) for m in rows}
     for m in rows:
         m.status = "pending"
         m.attempts = 0
@@ -646,6 +650,15 @@ def replay(session: Session, ids: list[uuid.UUID] | None, operator: str) -> list
         m.replayed_at = now
         m.replayed_by = operator[:80]
         log.warning("message %s (%s) replayed by %s", m.id, m.type, operator)
+        audit.record_change(
+            session,
+            "message.replayed",
+            f"message:{m.id}",
+            operator if ":" in operator else f"operator:{operator[:80]}",
+            before={"status": "dead", "attempts": before[m.id][0], "dead_at": before[m.id][1]},
+            after={"status": "pending", "replays": m.replays},
+            type=m.type,
+        )
     session.flush()
     return rows
 

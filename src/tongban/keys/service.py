@@ -118,22 +118,80 @@ def signing_key(session: Session, purpose: str, owner: str) -> tuple[PrivateKey,
     return _private(row), row
 
 
-def rotate(session: Session, purpose: str, owner: str, alg: Alg | str | None = None) -> SigningKey:
-    """Retire the current key (it keeps verifying what it signed) and start a new one."""
+def _key_state(row: SigningKey | None) -> dict[str, Any] | None:
+    """What a change of a key replaced or became, for its audit entry (public data)."""
+    if row is None:
+        return None
+    return {
+        "kid": row.kid,
+        "alg": row.alg,
+        "retired_at": row.retired_at,
+        "not_after": row.not_after,
+    }
+
+
+def _record_change(
+    session: Session,
+    what: str,
+    subject: str,
+    actor: str,
+    before: Any,
+    after: Any,
+    reason: str | None,
+) -> None:
+    from tongban.audit import service as audit  # audit verifies with keys: import late
+
+    audit.record_change(session, what, subject, actor, before=before, after=after, reason=reason)
+
+
+def rotate(
+    session: Session,
+    purpose: str,
+    owner: str,
+    alg: Alg | str | None = None,
+    *,
+    actor: str = "system",
+    reason: str | None = None,
+) -> SigningKey:
+    """Retire the current key (it keeps verifying what it signed) and start a new one.
+    The rotation is an entry of the audit chain ("change", key.rotated)."""
     old = current_row(session, purpose, owner)
+    before = _key_state(old)
     if old is not None:
         old.retired_at = utcnow()
-    return create_key(session, purpose, owner, alg or (old.alg if old else None))
+    row = create_key(session, purpose, owner, alg or (old.alg if old else None))
+    _record_change(
+        session,
+        "key.rotated",
+        f"keys:{purpose}:{owner}",
+        actor,
+        before,
+        _key_state(row),
+        reason,
+    )
+    return row
 
 
-def withdraw(session: Session, kid: str, at: datetime | None = None) -> SigningKey:
-    """A compromised key: nothing it signed after `at` (default now) verifies."""
+def withdraw(
+    session: Session,
+    kid: str,
+    at: datetime | None = None,
+    *,
+    actor: str = "system",
+    reason: str | None = None,
+) -> SigningKey:
+    """A compromised key: nothing it signed after `at` (default now) verifies. The
+    withdrawal is an entry of the audit chain ("change", key.withdrawn)."""
     row = session.get(SigningKey, kid)
     if row is None:
         raise NotFound("密钥不存在")
+    before = _key_state(row)
     row.not_after = at or utcnow()
     if row.retired_at is None:
         row.retired_at = row.not_after
+    _record_change(
+        session, "key.withdrawn", f"key:{row.kid}", actor, before, _key_state(row), reason
+    )
     _notify(session, row, "withdrawn")
     return row
 
@@ -177,10 +235,17 @@ def import_public(
             private_pem=None,
         )
         session.add(row)
+    before = None if row.created_at is None else _key_state(row)
     if not_before is not None:
         row.not_before = not_before
     row.not_after = not_after
     if retired_at is not None:
         row.retired_at = retired_at
     session.flush()
+    after = _key_state(row)
+    if before is not None and before != after:
+        # A peer's key withdrawn or retired (trust list, federation file): in the chain.
+        _record_change(
+            session, "key.imported.changed", f"key:{row.kid}", "system", before, after, None
+        )
     return row

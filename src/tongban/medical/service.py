@@ -41,11 +41,14 @@ from tongban.regions import service as regions
 
 def load_reference(session: Session, data_dir: Path | None = None) -> tuple[int, int]:
     """Load (idempotently) every city's policies and every jurisdiction's catalogue from
-    the CSV files; returns (policies added, catalogue items added)."""
+    the CSV files; returns (policies added, catalogue items added). What a load adds is
+    an entry of the audit chain ("change", medical.reference.loaded)."""
     cities = {c.code: c.jurisdiction_code for c in regions.list_cities(session)}
     jurisdictions = [j.code for j in regions.list_jurisdictions(session)]
     have_p = set(session.execute(select(PolicyRule.city_code, PolicyRule.scheme, PolicyRule.level)))
     added_p = 0
+    new_policies: list[dict[str, object]] = []
+    new_items: list[list[object]] = []
     for (city, scheme, level), p in sorted(
         reference.resolve_policies(reference.read_policies(data_dir), cities).items()
     ):
@@ -60,6 +63,16 @@ def load_reference(session: Session, data_dir: Path | None = None) -> tuple[int,
                 fund_ratio_bp=p.fund_ratio_bp,
                 annual_cap=p.annual_cap,
             )
+        )
+        new_policies.append(
+            {
+                "city": city,
+                "scheme": scheme.value,
+                "level": level,
+                "deductible": p.deductible,
+                "fund_ratio_bp": p.fund_ratio_bp,
+                "annual_cap": p.annual_cap,
+            }
         )
         added_p += 1
     have_i = set(session.execute(select(CatalogueItem.jurisdiction_code, CatalogueItem.code)))
@@ -79,8 +92,21 @@ def load_reference(session: Session, data_dir: Path | None = None) -> tuple[int,
                 self_pay_first_bp=r.self_pay_first_bp,
             )
         )
+        new_items.append([jur, code, r.item_class.value, r.self_pay_first_bp])
         added_i += 1
     session.flush()
+    if new_policies or new_items:
+        from tongban.audit import service as audit  # policies move money: in the chain
+
+        audit.record_change(
+            session,
+            "medical.reference.loaded",
+            "medical:reference",
+            "system",
+            policies_added=new_policies,
+            catalogue_items_added=len(new_items),
+            catalogue_items_digest=audit.digest(new_items),
+        )
     return added_p, added_i
 
 

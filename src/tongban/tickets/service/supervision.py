@@ -333,6 +333,17 @@ def close_supervision(session: Session, actor: Account, order_id: uuid.UUID) -> 
         raise Conflict("督办单尚未反馈，不能办结", type="supervision-open")
     order.status = "closed"
     order.closed_at = common.now()
+    from tongban.audit import service as audit  # the close is history: in the chain
+
+    audit.record_change(
+        session,
+        "supervision.closed",
+        f"ticket_supervision:{order.id}",
+        f"account:{actor.id}",
+        before={"status": "answered"},
+        after={"status": "closed"},
+        ticket_id=order.ticket_id,
+    )
     session.flush()
     return order
 
