@@ -32,6 +32,7 @@ lint: install
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy src
+	$(BIN)/lint-imports --no-cache
 
 format: install
 	$(BIN)/ruff format src tests benchmarks

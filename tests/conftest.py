@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,6 +28,20 @@ from tongban.db import make_engine
 from tongban.identity import service as identity_service
 from tongban.kernel.node import Node
 from tongban.migrate import upgrade
+
+# One Hypothesis profile for the whole suite: no per-example deadline (two xdist workers
+# beside PostgreSQL and Chromium on a small machine make timings meaningless: a slow
+# example is not a failure) and no too_slow health check. `make test` (scripts/test.sh)
+# uses "ci", which also derandomizes: the same examples on every run, so a red run is
+# reproducible; a developer's plain `pytest` explores new ones. A test's own @settings
+# still overrides these (max_examples, phases).
+hypothesis_settings.register_profile(
+    "dev", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+hypothesis_settings.register_profile(
+    "ci", parent=hypothesis_settings.get_profile("dev"), derandomize=True
+)
+hypothesis_settings.load_profile(os.environ.get("TONGBAN_HYPOTHESIS_PROFILE", "dev"))
 
 PG_URL = os.environ.get("TONGBAN_TEST_PG_URL")
 REQUIRE_PG = os.environ.get("TONGBAN_REQUIRE_PG") == "1"

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import DateTime, MetaData, create_engine, event
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import DeclarativeBase, Mapper, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from tongban.config import get_settings
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -90,8 +93,6 @@ def make_engine(url: str) -> Engine:
 
 
 def get_engine(url: str | None = None) -> Engine:
-    from tongban.config import get_settings
-
     url = url or get_settings().database_url
     if url not in _engines:
         _engines[url] = make_engine(url)
@@ -117,6 +118,29 @@ def transaction(factory: sessionmaker[Session] | None = None) -> Iterator[Sessio
         session.close()
 
 
-# Audit is a property of the write path: this installs the listener that appends an audit
-# entry for every new row of a class declaring `__audit_kind__` (see tongban.audit.hook).
-from tongban.audit import hook as _audit_hook  # noqa: E402, F401
+#: Called for every row an ORM flush INSERTs, on the flush's own connection (so inside
+#: the writer's transaction). Contexts plug in here — the audit chain does (see
+#: tongban.audit.hook) — so that this module, which every context imports, imports none.
+InsertHook = Callable[[Mapper[Any], Connection, Any], None]
+_insert_hooks: list[InsertHook] = []
+
+
+def on_insert(hook: InsertHook) -> InsertHook:
+    """Register `hook` for every row INSERTed by a flush (idempotent; usable as a
+    decorator)."""
+    if hook not in _insert_hooks:
+        _insert_hooks.append(hook)
+    return hook
+
+
+def insert_hooks() -> tuple[InsertHook, ...]:
+    return tuple(_insert_hooks)
+
+
+def _after_insert(mapper: Mapper[Any], connection: Connection, target: Any) -> None:
+    for hook in _insert_hooks:
+        hook(mapper, connection, target)
+
+
+if not event.contains(Mapper, "after_insert", _after_insert):
+    event.listen(Mapper, "after_insert", _after_insert)

@@ -1,7 +1,10 @@
 """Audit as a property of the write path.
 
-Importing this module (tongban.db does, so every process that maps a table has it)
-installs one mapper-level ``after_insert`` listener for all mapped classes. When a row
+Importing this module plugs one ``after_insert`` hook into tongban.db's write path
+(``db.on_insert``), for all mapped classes. It is imported by the audit context (its
+service, and so its registry entry and its message handlers) and by tongban.models:
+every process that runs the app, the worker, the CLI or the migrations has it;
+``tests/integration/audit/test_hook_wiring.py`` keeps it so. When a row
 of a class that declares ``__audit_kind__`` is INSERTed by a flush, the listener appends
 an entry to the chain on the flush's own connection: inside the writer's transaction,
 so a rollback leaves neither the row nor its entry, and after SQLAlchemy has set the
@@ -47,6 +50,9 @@ from sqlalchemy.orm import Mapper, ORMExecuteState, Session, SessionTransaction,
 from sqlalchemy.sql import visitors
 
 from tongban.audit.domain import GENESIS, Entry, field_digest, make_entry
+from tongban.audit.models import AuditEntry, AuditHead
+from tongban.config import get_settings
+from tongban.db import on_insert, utcnow
 
 HEAD_ID = 1
 
@@ -68,8 +74,6 @@ AuditRecord = tuple[str, str, dict[str, Any]]
 
 def hash_alg() -> str:
     """The hash new entries use (TONGBAN_AUDIT_HASH: sha-256 or sm3)."""
-    from tongban.config import get_settings
-
     return get_settings().audit_hash
 
 
@@ -77,8 +81,6 @@ def hash_alg() -> str:
 def _statements() -> tuple[Any, Any, Any, Any]:
     """The four statements of an append, built once (building Core statements costs
     more than running them)."""
-    from tongban.audit.models import AuditEntry, AuditHead
-
     head_t = cast(Table, AuditHead.__table__)
     entry_t = cast(Table, AuditEntry.__table__)
     lock = select(head_t.c.seq, head_t.c.hash).where(head_t.c.id == HEAD_ID).with_for_update()
@@ -106,8 +108,6 @@ def append(
     UPDATE on PostgreSQL; SQLite writers are serialised by BEGIN IMMEDIATE), insert the
     entry after it, move the head. The lock is held until that transaction ends, so
     concurrent appenders queue instead of forking the chain."""
-    from tongban.db import utcnow
-
     lock, create, add, move = _statements()
     row = connection.execute(lock).first()
     if row is None:  # a database made without the migrations (which insert the row)
@@ -316,8 +316,7 @@ def _do_orm_execute(state: ORMExecuteState) -> None:
         settle(state.session)
 
 
-if not event.contains(Mapper, "after_insert", _after_insert):
-    event.listen(Mapper, "after_insert", _after_insert)
+on_insert(_after_insert)
 for _name, _fn in (
     ("before_commit", _before_commit),
     ("after_transaction_end", _after_transaction_end),

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from tongban.cases import domain
 from tongban.cases.domain import Action, Actor, CaseState
 from tongban.cases.models import Case
-from tongban.catalog.domain import personal_fields
+from tongban.catalog.service import personal_fields
 from tongban.errors import NotFound, PermissionDenied
 from tongban.identity.domain import Duty, Role, mask_id_number
 from tongban.identity.models import Account

@@ -18,6 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tongban.db import Base, UTCDateTime, new_id, utcnow
+from tongban.files.models import Attachment as Attachment
 
 
 class Case(Base):
@@ -72,9 +73,8 @@ class Case(Base):
     events: Mapped[list[CaseEvent]] = relationship(
         back_populates="case", order_by="CaseEvent.seq", cascade="all, delete-orphan"
     )
-    attachments: Mapped[list[Attachment]] = relationship(
-        back_populates="case", order_by="Attachment.uploaded_at"
-    )
+    # The shared attachment store (tongban.files) knows no case: linked from this side only.
+    attachments: Mapped[list[Attachment]] = relationship(order_by="Attachment.uploaded_at")
     subtasks: Mapped[list[Case]] = relationship(back_populates="parent")
     parent: Mapped[Case | None] = relationship(back_populates="subtasks", remote_side=[id])
 
@@ -114,23 +114,6 @@ class CaseNumberCounter(Base):
     city_code: Mapped[str] = mapped_column(String(6), primary_key=True)
     day: Mapped[str] = mapped_column(String(8), primary_key=True)
     last: Mapped[int] = mapped_column(Integer, default=0)
-
-
-class Attachment(Base):
-    """A material uploaded for a case; the bytes live on disk under their SHA-256."""
-
-    __tablename__ = "attachment"
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    case_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("service_case.id"), index=True)
-    material_code: Mapped[str] = mapped_column(String(40))
-    filename: Mapped[str] = mapped_column(String(200))
-    content_type: Mapped[str] = mapped_column(String(80))
-    size: Mapped[int] = mapped_column(Integer)
-    sha256: Mapped[str] = mapped_column(String(64), index=True)
-    uploaded_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("account.id"))
-    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-    case: Mapped[Case | None] = relationship(back_populates="attachments")
 
 
 class Rating(Base):

@@ -23,9 +23,9 @@ from tongban.cases.domain import (
 from tongban.cases.models import Case
 from tongban.catalog import service as catalog
 from tongban.errors import NotFound, PermissionDenied
-from tongban.evidence import service as evidence
 from tongban.identity.domain import Role, mask_id_number
 from tongban.identity.models import Account
+from tongban.kernel import events
 from tongban.licences import service as licences
 from tongban.regions import service as regions
 
@@ -169,7 +169,8 @@ def application_context(
         "errors": errors or {},
         "message": message,
         "labels": LABELS,
-        "evidence_kinds": evidence.kinds_for_matter(session, matter.code),
+        # What other contexts add to the form: evidence_kinds (the consent checkboxes).
+        **events.gather(session, events.ApplicationFormShown(matter.code)),
     }
 
 

@@ -33,7 +33,7 @@ from tongban.errors import Conflict, NotFound, PermissionDenied, ValidationFaile
 from tongban.exchange import service as exchange
 from tongban.identity.domain import Role
 from tongban.identity.models import Account
-from tongban.licences import service as licences
+from tongban.kernel import events
 
 # --- messages applied at the receiving end ---------------------------------------------
 
@@ -128,7 +128,8 @@ def act(
     if action is Action.ISSUE_RESULT and not (result_text or "").strip():
         result_text = "准予办理" if case.state == CaseState.APPROVED else "不予办理决定书"
     if action is Action.APPROVE:
-        licences.reverify_for_decision(session, case)  # 免提交 licences must still verify
+        # Licences verify again what the applicant presented (免提交), and may refuse.
+        events.publish(session, events.CaseApproving(case.id))
     return _transition(session, case, action, kind, actor, comment, result_text)
 
 
@@ -179,8 +180,22 @@ def _transition(
     if case.parent is not None and target in domain.DECIDED:
         _maybe_complete_parent(session, case.parent)
     if target is CaseState.DELIVERED:
-        licences.issue_for_case(session, case)  # a matter that produces an e-licence
+        events.publish(session, delivered(case))  # licences issue what the matter produces
     return case
+
+
+def delivered(case: Case) -> events.CaseDelivered:
+    """What cases announce when a case's result is delivered."""
+    return events.CaseDelivered(
+        case_id=case.id,
+        matter_code=case.matter_code,
+        authority_id=case.authority_id,
+        applicant_type=case.applicant_type,
+        applicant_name=case.applicant_name,
+        applicant_identifier=case.applicant_identifier,
+        approved=any(ev.to_state == CaseState.APPROVED for ev in case.events),
+        form_data=dict(case.form_data or {}),
+    )
 
 
 def _maybe_complete_parent(session: Session, parent: Case) -> None:
@@ -207,7 +222,7 @@ def resubmit(
         catalog.validate_form(matter, form_data)
         case.form_data = form_data
     for att in claim_uploads(session, actor, attachment_ids or []):
-        att.case = case
+        case.attachments.append(att)
     return _transition(session, case, Action.RESUBMIT, Actor.APPLICANT, actor, comment or "已补正")
 
 
@@ -247,6 +262,15 @@ def rate(
         )
         session.flush()
     return rating
+
+
+def case_by_id(session: Session, case_id: uuid.UUID) -> Case:
+    """A case by id with no access check, for a context reacting to what cases announced
+    (kernel.events): the publisher has checked who acts."""
+    case = session.get(Case, case_id)
+    if case is None:
+        raise NotFound("办件不存在", type="unknown-case")
+    return case
 
 
 def rating_for(session: Session, case: Case) -> Rating | None:

@@ -22,10 +22,10 @@ from tongban.cases.models import Case
 from tongban.catalog import service as catalog
 from tongban.db import utcnow
 from tongban.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
-from tongban.evidence import service as evidence
 from tongban.identity import service as identity
 from tongban.identity.domain import Role, validate_credit_code, validate_id_number
 from tongban.identity.models import Account
+from tongban.kernel import events
 from tongban.licences import service as licences
 from tongban.regions import service as regions
 
@@ -175,14 +175,19 @@ def _create(
     session.add(case)
     session.flush()
     for att in attachments:
-        att.case = case
+        case.attachments.append(att)
     actor = clerk or applicant
     comment = "窗口代收，已核验身份与材料" if clerk else "网上申请"
     record(session, case, "submit", None, CaseState.SUBMITTED, actor, comment)
     if app.mode == Mode.JOINT:
         _fan_out(session, case, matter, app, actor)
     forward(session, case)
-    evidence.record_consent(session, case, app.evidence_consent, recorded_by=clerk or applicant)
+    # Evidence records the consent (and may refuse a kind the matter does not use).
+    recorder = clerk or applicant
+    submitted = events.CaseSubmitted(
+        case.id, tuple(app.evidence_consent), recorder.id if recorder else None
+    )
+    events.publish(session, submitted)
     licences.record_uses(session, case, used)
     return case
 

@@ -27,9 +27,9 @@ from tongban.cases.pages import (
     require_role,
 )
 from tongban.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
-from tongban.evidence import service as evidence
 from tongban.identity.domain import Role
 from tongban.identity.models import Account
+from tongban.kernel import events
 from tongban.web.deps import CsrfChecked, CurrentUser, SessionDep
 from tongban.web.pages import form_failure, render
 
@@ -92,7 +92,10 @@ def _workbench_detail(
         message=message,
         failed=failed or {},
         done=request.query_params.get("done"),
-        evidence=evidence.panel(session, user, case),
+        # The 调取证明 panel, from the evidence context.
+        evidence=events.gather(session, events.CasePageShown(case.id, user.id)).get(
+            "evidence_panel", {"visible": False}
+        ),
     )
     return render(request, "cases/workbench_detail.html", user, status_code=status_code, **ctx)
 

@@ -14,6 +14,7 @@ from tongban.catalog.domain import (
     CatalogueInvalid,
     coerce_form,
     form_errors,
+    personal_fields,
     read_catalogue,
     validate_catalogue,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "implementations",
     "list_matters",
     "load_catalogue",
+    "personal_fields",
     "time_limit_for",
     "validate_form",
 ]

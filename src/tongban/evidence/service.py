@@ -39,6 +39,7 @@ from tongban.exchange import service as exchange
 from tongban.identity import service as identity
 from tongban.identity.domain import Role
 from tongban.identity.models import Account
+from tongban.kernel import events
 from tongban.regions import service as regions
 
 __all__ = [
@@ -426,3 +427,29 @@ def seed_demo_registers(session: Session, subjects: Iterable[tuple[str, str, str
                 registers.upsert(session, kind, jurisdiction, identifier, data)
                 n += 1
     return n
+
+
+# --- what evidence does when cases announce (kernel.events) -------------------------
+
+
+@events.subscribe(events.CaseSubmitted)
+def record_submitted_consent(session: Session, event: events.CaseSubmitted) -> None:
+    """At submission: the applicant's consent to fetch evidence for the case."""
+    recorder = session.get(Account, event.recorded_by) if event.recorded_by else None
+    case = cases.case_by_id(session, event.case_id)
+    record_consent(session, case, event.evidence_consent, recorded_by=recorder)
+
+
+@events.subscribe(events.ApplicationFormShown)
+def evidence_kinds(session: Session, event: events.ApplicationFormShown) -> list[Any]:
+    """The consent checkboxes of the application form."""
+    return kinds_for_matter(session, event.matter_code)
+
+
+@events.subscribe(events.CasePageShown)
+def evidence_panel(session: Session, event: events.CasePageShown) -> dict[str, Any]:
+    """The 调取证明 panel of the officer's case page."""
+    actor = session.get(Account, event.actor_id)
+    if actor is None:
+        return {"visible": False}
+    return panel(session, actor, cases.case_by_id(session, event.case_id))

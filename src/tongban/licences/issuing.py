@@ -20,6 +20,7 @@ from tongban.errors import Conflict, FieldError, NotFound, PermissionDenied, Val
 from tongban.exchange import service as _exchange
 from tongban.identity.domain import Role, validate_credit_code, validate_id_number
 from tongban.identity.models import Account
+from tongban.kernel.events import CaseDelivered
 from tongban.keys import service as keys
 from tongban.licences import domain, sdjwt
 from tongban.licences.domain import LicenceAction, LicenceStatus, LicenceType
@@ -401,7 +402,7 @@ def bulk_issue(session: Session, actor: Account, reqs: list[IssueRequest]) -> li
     ]
 
 
-def _seed_claims(session: Session, ltype: LicenceType, case: Any) -> dict[str, Any]:
+def _seed_claims(session: Session, ltype: LicenceType, case: CaseDelivered) -> dict[str, Any]:
     """Claims of a licence produced by a case: the holder's earlier licences (same type
     first, then the ID card) give the personal details, the case's form overrides them."""
     claims: dict[str, Any] = {}
@@ -429,9 +430,10 @@ def _seed_claims(session: Session, ltype: LicenceType, case: Any) -> dict[str, A
     return claims
 
 
-def issue_for_case(session: Session, case: Any) -> Licence | None:
-    """Called when a case is delivered: when its matter produces a licence and the case
-    was approved, the competent authority issues it to the applicant (once)."""
+def issue_for_case(session: Session, case: CaseDelivered) -> Licence | None:
+    """When a case is delivered (licences.subscribers): when its matter produces a
+    licence and the case was approved, the competent authority issues it to the
+    applicant (once)."""
     try:
         matter = catalog.get_matter(session, case.matter_code)
     except NotFound:
@@ -439,9 +441,9 @@ def issue_for_case(session: Session, case: Any) -> Licence | None:
     code = matter.result_licence_type
     if not code or code not in domain.licence_types():
         return None
-    if not any(ev.to_state == "approved" for ev in case.events):
+    if not case.approved:
         return None
-    existing = session.scalar(select(Licence).where(Licence.case_id == case.id))
+    existing = session.scalar(select(Licence).where(Licence.case_id == case.case_id))
     if existing is not None:
         return existing
     ltype = get_type(code)
@@ -454,7 +456,14 @@ def issue_for_case(session: Session, case: Any) -> Licence | None:
         claims=_seed_claims(session, ltype, case),
     )
     return _issue(
-        session, ltype, authority, req, actor=None, source="case", case_id=case.id, strict=False
+        session,
+        ltype,
+        authority,
+        req,
+        actor=None,
+        source="case",
+        case_id=case.case_id,
+        strict=False,
     )
 
 

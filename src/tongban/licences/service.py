@@ -14,9 +14,11 @@ done in the service modules beside this one, one concept each:
 from __future__ import annotations
 
 # Imported for their registrations: the key-change and commit listeners that publish
-# keys and status lists to the other nodes, and the handlers of those messages.
+# keys and status lists to the other nodes, the handlers of those messages, and the
+# subscribers to what cases announce (kernel.events).
 from tongban.licences import federation as _federation  # noqa: F401
 from tongban.licences import handlers as _handlers  # noqa: F401
+from tongban.licences import subscribers as _subscribers  # noqa: F401
 from tongban.licences.binding import current_key, list_keys, register_key, withdraw_key
 from tongban.licences.issuing import (
     IssueRequest,

@@ -128,16 +128,16 @@ def _submitted(session: Session, case_id: uuid.UUID) -> list[LicenceUse]:
     )
 
 
-def reverify_for_decision(session: Session, case: Any) -> None:
+def reverify_for_decision(session: Session, case_id: uuid.UUID) -> None:
     """Before the officer decides: verify every licence the case used again. One that no
     longer verifies (revoked, suspended, expired …) refuses the decision (Conflict)."""
     failures = []
-    for use in _submitted(session, case.id):
+    for use in _submitted(session, case_id):
         lic = session.get(Licence, use.licence_id)
         if lic is None:
             continue
         v = verify_stored(session, lic)
-        _record(session, case.id, use.material_code, lic, "decision", v)
+        _record(session, case_id, use.material_code, lic, "decision", v)
         if not v.valid:
             name = domain.licence_types().get(lic.type_code)
             failures.append(

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from tongban.errors import DomainError, NotFound, PermissionDenied
+from tongban.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from tongban.exchange.service import current_settings
 from tongban.identity.models import Account
 from tongban.licences import domain, issuing, service, status
@@ -21,7 +21,7 @@ from tongban.licences.keybinding import new_nonce, normalise_nonce
 from tongban.licences.models import Licence
 from tongban.licences.schemas import MAX_PRESENTATION
 from tongban.web.deps import CsrfChecked, CurrentUser, FormDep, OptionalUser, SessionDep
-from tongban.web.pages import form_error, render
+from tongban.web.pages import form_failure, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -37,10 +37,6 @@ def _id(value: str) -> uuid.UUID:
         return uuid.UUID(value)
     except ValueError:
         raise NotFound("证照不存在或无权查看", type="unknown-licence") from None
-
-
-def _status_code(e: DomainError) -> int:
-    return e.status if e.status in (400, 409, 422) else 400
 
 
 def _rows(lic: Licence) -> list[tuple[str, Any, bool]]:
@@ -82,6 +78,7 @@ def _device_page(
     user: Account,
     *,
     message: str | None = None,
+    errors: dict[str, str] | None = None,
     done: str | None = None,
     status_code: int = 200,
 ) -> Response:
@@ -90,6 +87,7 @@ def _device_page(
         "licences/device.html",
         user,
         status_code=status_code,
+        errors=errors or {},
         keys=service.list_keys(session, user),
         bound=[
             (lic, issuing.get_type(lic.type_code))
@@ -119,15 +117,12 @@ def register_device(
         parsed = json.loads(jwk) if jwk else None
         service.register_key(session, user, parsed, label)
     except (ValueError, RecursionError):  # not JSON, or nested absurdly deep
-        form_error(session)
-        return _device_page(
-            request, session, user, message="设备公钥格式错误，请重试", status_code=422
-        )
+        refused = form_failure(session, ValidationFailed("设备公钥格式错误，请重试"))
+        return _device_page(request, session, user, **refused.context)
     except PermissionDenied:
         raise
     except DomainError as e:
-        form_error(session)
-        return _device_page(request, session, user, message=e.detail, status_code=_status_code(e))
+        return _device_page(request, session, user, **form_failure(session, e).context)
     return RedirectResponse("/my/licences/device?done=registered", status_code=303)
 
 
@@ -167,16 +162,15 @@ def present(
     except PermissionDenied:
         raise
     except DomainError as e:
-        form_error(session)
+        refused = form_failure(session, e)
         lic = service.get_mine(session, user, lid)
         return render(
             request,
             "licences/present.html",
             user,
-            status_code=_status_code(e),
             chosen=chosen,
             presentation=None,
-            message=e.detail,
+            **refused.context,
             **_common(lic),
         )
     return render(
@@ -206,16 +200,15 @@ def present_bound(
     except PermissionDenied:
         raise
     except DomainError as e:
-        form_error(session)
+        refused = form_failure(session, e)
         lic = service.get_mine(session, user, lid)
         return render(
             request,
             "licences/present.html",
             user,
-            status_code=_status_code(e),
             chosen=None,
             presentation=None,
-            message=e.detail,
+            **refused.context,
             **_common(lic),
         )
     return render(
@@ -384,22 +377,9 @@ def issue(request: Request, session: SessionDep, user: CurrentUser, form: FormDe
     except PermissionDenied:
         raise
     except DomainError as e:
-        form_error(session)
-        errors: dict[str, str] = {}
-        for err in e.errors:
-            name = str(err.get("field", "")).replace("claims.", "claim_")
-            errors.setdefault(name, str(err.get("message", "")))
+        refused = form_failure(session, e, inputs={"claims.": "claim_"})
         values = {k: v for k, v in form.items() if isinstance(v, str)}
-        return _issue_page(
-            request,
-            session,
-            user,
-            ltype,
-            values=values,
-            errors=errors,
-            message=e.detail,
-            status_code=_status_code(e),
-        )
+        return _issue_page(request, session, user, ltype, values=values, **refused.context)
     return RedirectResponse(f"/officer/licences/{lic.id}?done=issue", status_code=303)
 
 
@@ -410,6 +390,7 @@ def _officer_detail(
     lic: Licence,
     *,
     message: str | None = None,
+    errors: dict[str, str] | None = None,
     failed: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
@@ -418,6 +399,7 @@ def _officer_detail(
         "licences/officer_detail.html",
         user,
         status_code=status_code,
+        errors=errors or {},
         actions=[a.value for a in domain.allowed_actions(lic.status)],
         message=message,
         failed=failed or {},
@@ -449,15 +431,8 @@ def officer_status(
     except (PermissionDenied, NotFound):
         raise
     except DomainError as e:
-        form_error(session)
+        refused = form_failure(session, e)
         lic = status.get_for_officer(session, user, lid)
-        return _officer_detail(
-            request,
-            session,
-            user,
-            lic,
-            message=e.detail,
-            failed={"action": action, "reason": reason},
-            status_code=_status_code(e),
-        )
+        failed = {"action": action, "reason": reason}
+        return _officer_detail(request, session, user, lic, **refused.context, failed=failed)
     return RedirectResponse(f"/officer/licences/{lid}?done={action}", status_code=303)

@@ -12,9 +12,9 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 
-from tongban.cases.attachments import serve_attachment
-from tongban.cases.models import Attachment
 from tongban.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
+from tongban.files.models import Attachment
+from tongban.files.service import serve_attachment
 from tongban.identity.domain import Role
 from tongban.identity.models import Account
 from tongban.regions import service as regions

@@ -26,9 +26,9 @@ from typing import Any
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from tongban.cases.models import Attachment
 from tongban.errors import NotFound, PermissionDenied, ValidationFailed
 from tongban.exchange import service as exchange
+from tongban.files.models import Attachment
 from tongban.identity.models import Account
 from tongban.kernel import history
 from tongban.regions import service as regions

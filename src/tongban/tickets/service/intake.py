@@ -13,10 +13,10 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tongban.cases.attachments import sniff, store_upload
-from tongban.cases.models import Attachment
 from tongban.db import utcnow
 from tongban.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from tongban.files.models import Attachment
+from tongban.files.service import sniff, store_upload
 from tongban.identity.domain import Role
 from tongban.identity.models import Account
 from tongban.regions import service as regions

@@ -1,0 +1,1 @@
+"""Uploaded files: the attachment store shared by every context that takes uploads."""

@@ -1,0 +1,133 @@
+"""In-process domain events: a context announces what happened, others react, and neither
+imports the other.
+
+`publish(session, event)` calls every subscriber of the event's type (and of its base
+classes) at once, in the publisher's transaction and in the order they subscribed: a
+subscriber's writes commit or roll back with the change that caused them, and a
+subscriber that raises a `DomainError` refuses that change (the request answers the
+error, nothing is written). Subscribers register with `@subscribe(EventType)` when their
+module is imported — a context's registry entry imports it, so every process that loads
+the contexts (app, worker, CLI, migrations, tests) has them. What crosses a border to
+another node still travels as an exchange message; these events stay in one process.
+
+`gather(session, question)` is the same dispatch for a question whose subscribers answer
+(a page of one context showing a panel of another): it returns their answers by
+subscriber name.
+
+The events themselves are plain, typed data (ids and values, never ORM rows), defined
+here because publisher and subscriber cannot import each other: cases announce
+decisions that licences act on while cases also read the licence wallet, so the
+announcement cannot live in either.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy.orm import Session
+
+E = TypeVar("E", bound="Event")
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happened (or is about to: see `CaseApproving`)."""
+
+
+Subscriber = Callable[[Session, Any], Any]
+_subscribers: dict[type[Event], list[Subscriber]] = {}
+
+
+def subscribe(event_type: type[E]) -> Callable[[Callable[[Session, E], Any]], Callable[..., Any]]:
+    """Decorator: call the function with (session, event) for every `event_type` (or
+    subclass) published. Registering the same function twice has no effect."""
+
+    def register(fn: Callable[[Session, E], Any]) -> Callable[..., Any]:
+        found = _subscribers.setdefault(event_type, [])
+        if fn not in found:
+            found.append(fn)
+        return fn
+
+    return register
+
+
+def subscribers(event_type: type[Event]) -> list[Subscriber]:
+    """Subscribers of `event_type` and of its base classes, most general last."""
+    out: list[Subscriber] = []
+    for cls in event_type.__mro__:
+        for fn in _subscribers.get(cls, ()):  # type: ignore[call-overload]
+            if fn not in out:
+                out.append(fn)
+    return out
+
+
+def publish(session: Session, event: Event) -> None:
+    """Tell every subscriber, now, in `session`'s transaction. An exception from one
+    stops the others and propagates to the publisher."""
+    for fn in subscribers(type(event)):
+        fn(session, event)
+
+
+def gather(session: Session, question: Event) -> dict[str, Any]:
+    """Every subscriber's answer to `question`, keyed by the subscriber's name (its
+    function name, e.g. ``evidence_panel``)."""
+    return {fn.__name__: fn(session, question) for fn in subscribers(type(question))}
+
+
+# --- what cases announce ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaseSubmitted(Event):
+    """An application was received (online or at a window); `evidence_consent` lists the
+    evidence kinds the applicant agreed to have fetched for it."""
+
+    case_id: uuid.UUID
+    evidence_consent: tuple[str, ...] = ()
+    #: The account that recorded the submission (the applicant, or the window clerk).
+    recorded_by: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class CaseApproving(Event):
+    """An officer is about to approve a case. A subscriber that raises a DomainError
+    refuses the approval (a licence the applicant relied on no longer verifies)."""
+
+    case_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class CaseDelivered(Event):
+    """The result of a case was delivered to the applicant: what a context issuing
+    something for the case (an e-licence) needs to know of it."""
+
+    case_id: uuid.UUID
+    matter_code: str
+    authority_id: uuid.UUID
+    applicant_type: str
+    applicant_name: str
+    applicant_identifier: str
+    #: Whether the case was approved at some point (a denial is delivered too).
+    approved: bool
+    form_data: dict[str, Any] = field(default_factory=dict)
+
+
+# --- what case pages ask ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApplicationFormShown(Event):
+    """The application form of a matter is being shown: contributions to it."""
+
+    matter_code: str
+
+
+@dataclass(frozen=True)
+class CasePageShown(Event):
+    """An officer's page of a case is being shown to `actor_id`: panels for it."""
+
+    case_id: uuid.UUID
+    actor_id: uuid.UUID
