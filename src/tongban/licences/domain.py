@@ -19,6 +19,8 @@ from typing import Any
 
 from stdnum.cn import uscc
 
+from tongban.kernel.lifecycle import IllegalTransition, StateMachine
+
 #: Entries per status list: 2^17 licences, 2 bits each (32 KiB before compression).
 STATUS_LIST_SIZE = 2**17
 #: A list takes new licences until this share of its indices is used; then the next one
@@ -66,24 +68,28 @@ TRANSITIONS: dict[tuple[LicenceStatus, LicenceAction], LicenceStatus] = {
 }
 
 
-class IllegalStatusChange(ValueError):
-    """An action that the licence's current status does not allow (message in Chinese)."""
+#: The licence lifecycle on the kernel's state machine (issuing creates a valid licence;
+#: re-issuing bound to a device key, `bind`, changes no status and is only an event).
+MACHINE: StateMachine[LicenceStatus, LicenceAction] = StateMachine(
+    LicenceStatus,
+    LicenceAction,
+    TRANSITIONS,
+    state_labels=STATUS_LABELS,
+    action_labels=ACTION_LABELS,
+    noun="证照",
+)
+
+#: An action that the licence's current status does not allow (message in Chinese).
+IllegalStatusChange = IllegalTransition
 
 
 def next_status(current: LicenceStatus | str, action: LicenceAction | str) -> LicenceStatus:
     """Where a licence goes on `action`; raises IllegalStatusChange."""
-    cur, act = LicenceStatus(current), LicenceAction(action)
-    try:
-        return TRANSITIONS[(cur, act)]
-    except KeyError:
-        raise IllegalStatusChange(
-            f"证照当前状态为“{STATUS_LABELS[cur]}”，不能{ACTION_LABELS[act]}"
-        ) from None
+    return MACHINE.next_state(LicenceStatus(current), LicenceAction(action))
 
 
 def allowed_actions(current: LicenceStatus | str) -> list[LicenceAction]:
-    cur = LicenceStatus(current)
-    return [a for (s, a) in TRANSITIONS if s is cur]
+    return MACHINE.allowed_actions(LicenceStatus(current))
 
 
 # --- the type catalogue ---------------------------------------------------------------

@@ -20,6 +20,7 @@ from tongban.errors import Conflict, FieldError, NotFound, PermissionDenied, Val
 from tongban.exchange import service as _exchange
 from tongban.identity.domain import Role, validate_credit_code, validate_id_number
 from tongban.identity.models import Account
+from tongban.kernel import history, numbering
 from tongban.kernel.events import CaseDelivered
 from tongban.keys import service as keys
 from tongban.licences import domain, sdjwt
@@ -29,7 +30,6 @@ from tongban.licences.models import (
     HolderKey,
     Licence,
     LicenceEvent,
-    LicenceSerial,
     StatusListToken,
 )
 from tongban.regions import service as regions
@@ -91,23 +91,8 @@ def require_issuer(session: Session, actor: Account, ltype: LicenceType) -> Auth
 
 
 def _next_serial(session: Session, type_code: str, issuer_code: str) -> int:
-    for _ in range(3):
-        row = session.scalar(
-            select(LicenceSerial)
-            .where(LicenceSerial.type_code == type_code, LicenceSerial.issuer_code == issuer_code)
-            .with_for_update()
-        )
-        if row is not None:
-            row.last += 1
-            session.flush()
-            return row.last
-        try:
-            with session.begin_nested():
-                session.add(LicenceSerial(type_code=type_code, issuer_code=issuer_code, last=1))
-            return 1
-        except IntegrityError:
-            continue  # another request created the counter first; lock it and go on
-    raise Conflict("证照流水号生成冲突，请重试", type="serial-conflict")
+    """The next GB/T 36904 serial of (type, issuer), from the kernel's numbering."""
+    return numbering.next_value(session, f"licence:{type_code}:{issuer_code}")
 
 
 def _current_list(session: Session, jurisdiction_code: str) -> int:
@@ -343,20 +328,17 @@ def _event(
     actor: Account | None,
     reason: str,
 ) -> LicenceEvent:
-    ev = LicenceEvent(
-        licence_id=lic.id,
-        seq=len(lic.events) + 1,
-        action=action.value,
-        from_status=from_status.value if from_status else None,
-        to_status=to_status.value,
-        actor_id=actor.id if actor else None,
-        actor_name=actor.display_name if actor else "系统",
-        reason=reason,
-        at=utcnow(),
+    """The licence's next event through the kernel: numbered from its counter, its
+    version checked (a 409 when another request changed it meanwhile), audited."""
+    return history.record(
+        session,
+        lic,
+        action.value,
+        actor,
+        from_status.value if from_status else None,
+        to_status.value,
+        reason,
     )
-    lic.events.append(ev)
-    session.flush()
-    return ev
 
 
 def issue(session: Session, actor: Account, req: IssueRequest) -> Licence:

@@ -21,12 +21,15 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tongban.db import Base, UTCDateTime, new_id, utcnow
+from tongban.kernel.history import EventRow, HasHistory
 
 
-class Licence(Base):
+class Licence(Base, HasHistory["LicenceEvent"]):
     """One issued e-licence (电子证照). The signed SD-JWT VC is kept for the holder's
     wallet; its status travels in the jurisdiction's status list at (`status_list`,
-    `status_index`)."""
+    `status_index`). Its history is `events` (numbered by the kernel); every UPDATE
+    checks `row_version` (the kernel's version guard under another name: `version` is
+    the GB/T 36904 identifier's version)."""
 
     __tablename__ = "licence"
     __table_args__ = (UniqueConstraint("jurisdiction_code", "status_list", "status_index"),)
@@ -70,43 +73,43 @@ class Licence(Base):
     #: direct | case | bulk | demo
     source: Mapped[str] = mapped_column(String(10), default="direct")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    row_version: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
+    __mapper_args__ = {"version_id_col": row_version}
 
     events: Mapped[list[LicenceEvent]] = relationship(
         back_populates="licence", order_by="LicenceEvent.seq", cascade="all, delete-orphan"
     )
 
 
-class LicenceEvent(Base):
-    """Append-only history of a licence: issued, suspended, reinstated, revoked."""
+class LicenceEvent(Base, EventRow):
+    """Append-only history of a licence: issued, suspended, reinstated, revoked, re-bound
+    (kernel EventRow: unique (licence_id, seq), each one in the audit chain). The
+    columns keep their names of before the kernel (from_status, to_status, reason)."""
 
     __tablename__ = "licence_event"
+    __history_key__ = "licence_id"
     __audit_kind__ = "licence.event"
     __audit_subject__ = ("licence", "licence_id")
-    __audit_actor__ = ("account", "actor_id")
-    __audit_fields__ = ("seq", "action", "from_status", "to_status", "at")
-    __audit_digest__ = ("reason",)
-    __table_args__ = (UniqueConstraint("licence_id", "seq"),)
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     licence_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("licence.id"), index=True)
-    seq: Mapped[int] = mapped_column(Integer)
     action: Mapped[str] = mapped_column(String(20))
-    from_status: Mapped[str | None] = mapped_column(String(12))
-    to_status: Mapped[str] = mapped_column(String(12))
-    actor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("account.id"))
-    actor_name: Mapped[str] = mapped_column(String(80))
-    reason: Mapped[str] = mapped_column(Text, default="")
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    from_state: Mapped[str | None] = mapped_column("from_status", String(12))
+    to_state: Mapped[str] = mapped_column("to_status", String(12))
+    comment: Mapped[str] = mapped_column("reason", Text, default="")
 
     licence: Mapped[Licence] = relationship(back_populates="events")
 
+    # The names the API (EventPublic) and the pages use.
+    @property
+    def from_status(self) -> str | None:
+        return self.from_state
 
-class LicenceSerial(Base):
-    """Per licence type and issuer, the last GB/T 36904 serial handed out."""
+    @property
+    def to_status(self) -> str:
+        return self.to_state
 
-    __tablename__ = "licence_serial"
-    type_code: Mapped[str] = mapped_column(String(40), primary_key=True)
-    issuer_code: Mapped[str] = mapped_column(String(18), primary_key=True)
-    last: Mapped[int] = mapped_column(Integer, default=0)
+    @property
+    def reason(self) -> str:
+        return self.comment
 
 
 class StatusListToken(Base):

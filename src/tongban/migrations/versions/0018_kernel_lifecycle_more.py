@@ -10,6 +10,10 @@ guard and numbering
   (settled, reversed), unique (settlement_id, seq). Settlements made before this
   revision have no events (their settling and any reversal are in the audit chain as
   `medical.settlement` / `medical.reversal` entries); their next change is event 1.
+- licence gets `row_version` (the guard; `version` is the identifier's) and
+  `event_seq`; licence_event gets `actor_role` (filled from the account, else
+  "system") and `payload`, and keeps its column names; licence_serial's rows move to
+  number_counter (scope "licence:<type>:<issuer>", no period) and the table goes.
 
 Revision ID: 0018
 Revises: 0017
@@ -37,6 +41,60 @@ def _unversioned(table: str) -> None:
     with op.batch_alter_table(table) as batch:
         batch.drop_column("event_seq")
         batch.drop_column("version")
+
+
+def _licences_up() -> None:
+    with op.batch_alter_table("licence") as batch:
+        batch.add_column(sa.Column("row_version", sa.Integer(), server_default="1", nullable=False))
+        batch.add_column(sa.Column("event_seq", sa.Integer(), server_default="0", nullable=False))
+    op.execute(
+        "UPDATE licence SET event_seq = COALESCE("
+        "(SELECT MAX(seq) FROM licence_event WHERE licence_event.licence_id = licence.id), 0)"
+    )
+    with op.batch_alter_table("licence_event") as batch:
+        batch.add_column(
+            sa.Column("actor_role", sa.String(length=20), server_default="system", nullable=False)
+        )
+        batch.add_column(sa.Column("payload", sa.JSON(), nullable=True))
+    op.execute(
+        "UPDATE licence_event SET actor_role = COALESCE("
+        "(SELECT role FROM account WHERE account.id = licence_event.actor_id), 'system')"
+    )
+    with op.batch_alter_table("licence_event") as batch:
+        batch.alter_column(
+            "actor_role",
+            existing_type=sa.String(length=20),
+            existing_nullable=False,
+            server_default=None,
+        )
+    op.execute(
+        "INSERT INTO number_counter (scope, period, last) "
+        "SELECT 'licence:' || type_code || ':' || issuer_code, '', last FROM licence_serial"
+    )
+    op.drop_table("licence_serial")
+
+
+def _licences_down() -> None:
+    op.create_table(
+        "licence_serial",
+        sa.Column("type_code", sa.String(length=40), nullable=False),
+        sa.Column("issuer_code", sa.String(length=18), nullable=False),
+        sa.Column("last", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("type_code", "issuer_code", name=op.f("pk_licence_serial")),
+    )
+    # scope = 'licence:' (8) + type + ':' + issuer (18 characters)
+    op.execute(
+        "INSERT INTO licence_serial (type_code, issuer_code, last) "
+        "SELECT SUBSTR(scope, 9, LENGTH(scope) - 27), SUBSTR(scope, LENGTH(scope) - 17), last "
+        "FROM number_counter WHERE scope LIKE 'licence:%'"
+    )
+    op.execute("DELETE FROM number_counter WHERE scope LIKE 'licence:%'")
+    with op.batch_alter_table("licence_event") as batch:
+        batch.drop_column("payload")
+        batch.drop_column("actor_role")
+    with op.batch_alter_table("licence") as batch:
+        batch.drop_column("event_seq")
+        batch.drop_column("row_version")
 
 
 def upgrade() -> None:
@@ -97,8 +155,13 @@ def upgrade() -> None:
             batch.f("ix_med_settlement_event_settlement_id"), ["settlement_id"], unique=False
         )
 
+    # --- licences ---
+    _licences_up()
+
 
 def downgrade() -> None:
+    _licences_down()
+
     # --- settlements ---
     with op.batch_alter_table("med_settlement_event") as batch:
         batch.drop_index(batch.f("ix_med_settlement_event_settlement_id"))
