@@ -53,6 +53,7 @@ from tongban.audit.domain import GENESIS, Entry, field_digest, make_entry
 from tongban.audit.models import AuditEntry, AuditHead
 from tongban.config import get_settings
 from tongban.db import on_insert, utcnow
+from tongban.kernel import events
 
 HEAD_ID = 1
 
@@ -317,6 +318,19 @@ def _do_orm_execute(state: ORMExecuteState) -> None:
 
 
 on_insert(_after_insert)
+
+
+@events.subscribe(events.Changed)
+def _record_changed(session: Session, event: events.Changed) -> None:
+    """A change announced through kernel.events: the same entry as
+    audit.service.record_change writes (kind "change")."""
+    body: dict[str, Any] = {"what": event.what, "before": event.before, "after": event.after}
+    if event.reason:
+        body["reason"] = event.reason
+    body.update(event.detail)
+    stage(session, "change", event.subject, event.actor, body)
+
+
 for _name, _fn in (
     ("before_commit", _before_commit),
     ("after_transaction_end", _after_transaction_end),

@@ -40,6 +40,7 @@ from tongban.exchange.models import InboxMessage, OutboxMessage
 from tongban.exchange.schema import OpenPayload as OpenPayload
 from tongban.exchange.schema import Payload as Payload
 from tongban.exchange.transport import Envelope, HttpTransport, Outcome, Result
+from tongban.kernel import events
 
 log = logging.getLogger(__name__)
 
@@ -637,8 +638,6 @@ def replay(session: Session, ids: list[uuid.UUID] | None, operator: str) -> list
             from tongban.errors import NotFound
 
             raise NotFound("不在死信列表中：" + "、".join(missing), type="not-dead")
-    from tongban.audit import service as audit
-
     now = utcnow()
     before = {m.id: (m.attempts, m.dead_at) for m in rows}
     for m in rows:
@@ -650,15 +649,16 @@ def replay(session: Session, ids: list[uuid.UUID] | None, operator: str) -> list
         m.replayed_at = now
         m.replayed_by = operator[:80]
         log.warning("message %s (%s) replayed by %s", m.id, m.type, operator)
-        audit.record_change(
-            session,
+        # In the audit chain as a change entry (the audit context subscribes).
+        changed = events.Changed(
             "message.replayed",
             f"message:{m.id}",
             operator if ":" in operator else f"operator:{operator[:80]}",
             before={"status": "dead", "attempts": before[m.id][0], "dead_at": before[m.id][1]},
             after={"status": "pending", "replays": m.replays},
-            type=m.type,
+            detail={"type": m.type},
         )
+        events.publish(session, changed)
     session.flush()
     return rows
 

@@ -77,6 +77,26 @@ def gather(session: Session, question: Event) -> dict[str, Any]:
     return {fn.__name__: fn(session, question) for fn in subscribers(type(question))}
 
 
+# --- what any module announces -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Changed(Event):
+    """Something was changed in place (a dead message replayed, a key rotated …): the
+    audit chain records it as a "change" entry (tongban.audit.hook), so that modules the
+    audit context may not be imported by (exchange, the kernel) keep history too.
+    `before`/`after` are minimised values; `actor` is "account:<uuid>", "node:<id>",
+    "operator:<name>" or "system"."""
+
+    what: str
+    subject: str
+    actor: str
+    before: Any = None
+    after: Any = None
+    reason: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
 # --- what cases announce ---------------------------------------------------------------
 
 
