@@ -117,3 +117,26 @@ def test_an_application_for_an_unknown_jurisdiction_is_refused_alike_on_page_and
     )
     assert page.status_code == api.status_code, (api.text, page.text[:500])
     assert api.json()["detail"] in page.text
+
+
+def test_field_messages_are_tied_to_their_inputs_by_the_shared_macro(client: TestClient) -> None:
+    """Registration (identity) and the application form (cases) show a refused input's
+    message the same way: under the input, named by aria-describedby."""
+    page = client.get("/register")
+    csrf = CSRF.search(page.text)
+    assert csrf
+    r = client.post(
+        "/register",
+        data={
+            "csrf_token": csrf.group(1),
+            "role": "resident",
+            "username": "weak_password_user",
+            "password": "123",
+            "display_name": "张三",
+            "city_code": "320500",
+        },
+    )
+    assert r.status_code == 422, r.text[:500]
+    assert 'aria-describedby="password-error"' in r.text
+    assert re.search(r'<p class="field-error" id="password-error">[^<]+</p>', r.text)
+    assert '<div class="alert error" role="alert">' in r.text
