@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from tongban.kernel.lifecycle import IllegalTransition, StateMachine
+
+__all__ = ["IllegalTransition"]  # re-exported: what next_state raises
+
 
 class CaseState(StrEnum):
     SUBMITTED = "submitted"  # 已提交，待受理
@@ -130,34 +134,25 @@ DECIDED = frozenset(
 )
 
 
-class IllegalTransition(Exception):
-    """An action that the state machine does not allow; `detail` says why, in Chinese."""
-
-    def __init__(self, state: CaseState, action: Action, detail: str) -> None:
-        super().__init__(detail)
-        self.state = state
-        self.action = action
-        self.detail = detail
+#: The case lifecycle on the kernel's state machine (the table above is its declaration).
+MACHINE: StateMachine[CaseState, Action] = StateMachine(
+    CaseState,
+    Action,
+    TRANSITIONS,
+    state_labels=STATE_LABELS,
+    action_labels=ACTION_LABELS,
+    noun="办件",
+)
 
 
 def next_state(state: CaseState, action: Action, actor: Actor) -> CaseState:
-    """Where a case goes when `actor` takes `action`; raises IllegalTransition."""
-    rule = TRANSITIONS.get((state, action))
-    if rule is None:
-        raise IllegalTransition(
-            state,
-            action,
-            f"办件当前状态为“{STATE_LABELS[state]}”，不能执行“{ACTION_LABELS[action]}”",
-        )
-    target, allowed = rule
-    if actor not in allowed:
-        raise IllegalTransition(state, action, f"“{ACTION_LABELS[action]}”须由有权限的人员执行")
-    return target
+    """Where a case goes when `actor` takes `action`; raises IllegalTransition (a 409)."""
+    return MACHINE.next_state(state, action, actor)
 
 
 def allowed_actions(state: CaseState, actor: Actor) -> list[Action]:
     """The actions `actor` may take on a case in `state`, in a stable order."""
-    return [a for (s, a), (_, who) in TRANSITIONS.items() if s == state and actor in who]
+    return MACHINE.allowed_actions(state, actor)
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,11 @@
-"""What every use case of applications writes: case numbers, events and the message
-that hands a case to the competent jurisdiction (with the snapshot that travels)."""
+"""What every use case of applications writes: case numbers (kernel numbering) and the
+message that hands a case to the competent jurisdiction (with the snapshot that
+travels). Events are written by the kernel: ``tongban.kernel.history.record``."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tongban.calendar import service as calendar
@@ -16,11 +15,10 @@ from tongban.cases.access import available_actions as available_actions
 from tongban.cases.access import can_see as can_see
 from tongban.cases.access import get_case as get_case
 from tongban.cases.access import list_cases as list_cases
-from tongban.cases.models import Case, CaseEvent, CaseNumberCounter
+from tongban.cases.models import Case
 from tongban.db import utcnow
-from tongban.errors import Conflict
 from tongban.exchange import service as exchange
-from tongban.identity.models import Account
+from tongban.kernel import numbering
 
 MSG_FORWARD = "case.forwarded"
 MSG_STATUS = "case.status_changed"
@@ -30,57 +28,11 @@ MSG_STATUS = "case.status_changed"
 
 
 def next_number(session: Session, city_code: str) -> str:
-    """The next case number of `city_code` today (per-city daily counter, row-locked)."""
+    """The next case number of `city_code` today (the kernel's per-scope daily counter)."""
     day = calendar.local_date(utcnow()).strftime("%Y%m%d")
-    for _ in range(3):
-        row = session.scalar(
-            select(CaseNumberCounter)
-            .where(CaseNumberCounter.city_code == city_code, CaseNumberCounter.day == day)
-            .with_for_update()
-        )
-        if row is not None:
-            row.last += 1
-            session.flush()
-            return domain.case_number(city_code, day, row.last)
-        try:
-            with session.begin_nested():
-                session.add(CaseNumberCounter(city_code=city_code, day=day, last=1))
-            return domain.case_number(city_code, day, 1)
-        except IntegrityError:
-            continue  # another request created today's counter first; lock it and go on
-    raise Conflict("办件编号生成冲突，请重试", type="number-conflict")
-
-
-# --- events ---------------------------------------------------------------------
-
-
-def record(
-    session: Session,
-    case: Case,
-    action: str,
-    from_state: str | None,
-    to_state: str,
-    actor: Account | None,
-    comment: str = "",
-    actor_role: str | None = None,
-) -> CaseEvent:
-    """Append an event to `case` (who, when, from, to, why)."""
-    seq = len(case.events) + 1
-    ev = CaseEvent(
-        case_id=case.id,
-        seq=seq,
-        action=action,
-        from_state=from_state,
-        to_state=to_state,
-        actor_id=actor.id if actor else None,
-        actor_name=actor.display_name if actor else "系统",
-        actor_role=actor_role or (actor.role if actor else "system"),
-        comment=comment,
-        at=utcnow(),
+    return domain.case_number(
+        city_code, day, numbering.next_value(session, f"case:{city_code}", day)
     )
-    case.events.append(ev)
-    session.flush()
-    return ev
 
 
 def snapshot(case: Case) -> dict[str, Any]:

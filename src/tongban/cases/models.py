@@ -12,19 +12,23 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
-    UniqueConstraint,
     Uuid,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tongban.db import Base, UTCDateTime, new_id, utcnow
 from tongban.files.models import Attachment as Attachment
+from tongban.kernel.history import EventRow, HasHistory, Versioned
+
+# The counter of case numbers is the kernel's table: in the metadata with the cases.
+from tongban.kernel.numbering import NumberCounter as NumberCounter
 
 
-class Case(Base):
+class Case(Base, HasHistory["CaseEvent"], Versioned):
     """An application (办件). On one node there is one row per case; when the receiving
     and the competent jurisdiction run separate nodes, each holds its copy, kept in step
-    by exchange messages keyed on `number`."""
+    by exchange messages keyed on `number`. Its history is kept by the kernel
+    (`event_seq` numbers the events, `version` guards every change)."""
 
     __tablename__ = "service_case"
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
@@ -79,41 +83,19 @@ class Case(Base):
     parent: Mapped[Case | None] = relationship(back_populates="subtasks", remote_side=[id])
 
 
-class CaseEvent(Base):
-    """Append-only history of a case: who, when, from, to, why."""
+class CaseEvent(Base, EventRow):
+    """Append-only history of a case: who, when, from, to, why (kernel EventRow)."""
 
     # Each new event is appended to the audit chain (tongban.audit.hook); the comment
-    # enters it only as a digest.
+    # and the payload enter it only as digests.
     __audit_kind__ = "case.event"
     __audit_subject__ = ("case", "case_id")
-    __audit_actor__ = ("account", "actor_id")
-    __audit_fields__ = ("seq", "action", "from_state", "to_state", "actor_role", "at")
-    __audit_digest__ = ("comment",)
 
     __tablename__ = "case_event"
-    __table_args__ = (UniqueConstraint("case_id", "seq"),)
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    __history_key__ = "case_id"
     case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("service_case.id"), index=True)
-    seq: Mapped[int] = mapped_column(Integer)
-    action: Mapped[str] = mapped_column(String(30))
-    from_state: Mapped[str | None] = mapped_column(String(24))
-    to_state: Mapped[str] = mapped_column(String(24))
-    actor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("account.id"))
-    actor_name: Mapped[str] = mapped_column(String(80))
-    actor_role: Mapped[str] = mapped_column(String(20))
-    comment: Mapped[str] = mapped_column(Text, default="")
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     case: Mapped[Case] = relationship(back_populates="events")
-
-
-class CaseNumberCounter(Base):
-    """Per receiving city and day, the last sequence number handed out."""
-
-    __tablename__ = "case_number_counter"
-    city_code: Mapped[str] = mapped_column(String(6), primary_key=True)
-    day: Mapped[str] = mapped_column(String(8), primary_key=True)
-    last: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Rating(Base):

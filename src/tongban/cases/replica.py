@@ -40,6 +40,7 @@ from tongban.cases.models import Attachment, Case, CaseEvent, Rating, Rectificat
 from tongban.config import Settings
 from tongban.errors import NotFound, ValidationFailed
 from tongban.exchange import service as exchange
+from tongban.kernel import history
 from tongban.regions import service as regions
 
 MSG_FORWARD = "case.forwarded"
@@ -236,8 +237,8 @@ def create_copy(session: Session, p: dict[str, Any]) -> Case:
     )
     session.add(case)
     session.flush()
-    for ev in p.get("events", []):
-        case.events.append(_event(case, ev))
+    for ev in sorted(p.get("events", []), key=lambda e: int(e["seq"])):
+        history.adopt(case, _event(case, ev))
     session.flush()
     import_attachments(session, case, p.get("attachments", []))
     return case
@@ -246,12 +247,12 @@ def create_copy(session: Session, p: dict[str, Any]) -> Case:
 def apply_status(session: Session, case: Case, p: dict[str, Any]) -> bool:
     """Bring this node's copy up to a status change made on the other node; False when
     the copy has it already (always so on one node, where the copy is the same row)."""
-    seq, have = int(p["seq"]), len(case.events)
+    seq, have = int(p["seq"]), case.event_seq
     if seq <= have:
         return False
     if seq > have + 1 or "event" not in p:
         raise exchange.OutOfOrder(f"办件 {case.number} 尚缺第 {have + 1} 条记录，稍后重试")
-    case.events.append(_event(case, p["event"]))
+    history.adopt(case, _event(case, p["event"]))
     fields = p["case"]
     for c in _TRACKED:
         setattr(case, c, fields[c])

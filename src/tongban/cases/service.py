@@ -21,7 +21,6 @@ from tongban.cases.attachments import claim_uploads
 from tongban.cases.domain import Action, Actor, CaseState
 from tongban.cases.history import MSG_FORWARD as MSG_FORWARD
 from tongban.cases.history import MSG_STATUS as MSG_STATUS
-from tongban.cases.history import record
 from tongban.cases.models import Case, Rating, Rectification
 from tongban.cases.submission import Application as Application
 from tongban.cases.submission import WindowApplicant as WindowApplicant
@@ -33,7 +32,7 @@ from tongban.errors import Conflict, NotFound, PermissionDenied, ValidationFaile
 from tongban.exchange import service as exchange
 from tongban.identity.domain import Role
 from tongban.identity.models import Account
-from tongban.kernel import events
+from tongban.kernel import events, history
 
 # --- messages applied at the receiving end ---------------------------------------------
 
@@ -49,13 +48,13 @@ def on_forwarded(session: Session, payload: dict[str, Any], _msg: Any) -> None:
         replica.link_subtasks(session, case, payload["subtasks"])
     if case.handoff != "delivered":
         case.handoff = "delivered"
-        ev = record(
+        ev = history.record(
             session,
             case,
             "forwarded",
-            case.state,
-            case.state,
             None,
+            case.state,
+            case.state,
             f"已推送至{case.authority_name}",
         )
         status = replica.status_payload(case, ev)
@@ -110,10 +109,7 @@ def act(
         raise PermissionDenied("只有主管部门的审核/审批人员可以办理该办件")
     if case.handoff != "delivered":
         raise Conflict("办件尚未推送到本部门", type="not-yet-forwarded")
-    try:
-        domain.next_state(CaseState(case.state), action, kind)
-    except domain.IllegalTransition as e:
-        raise Conflict(e.detail, type="illegal-transition") from e
+    domain.next_state(CaseState(case.state), action, kind)  # IllegalTransition is a 409
     if action in domain.REASON_REQUIRED and not comment.strip():
         raise ValidationFailed(
             f"“{domain.ACTION_LABELS[action]}”须说明理由",
@@ -143,10 +139,7 @@ def _transition(
     result_text: str | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Case:
-    try:
-        target = domain.next_state(CaseState(case.state), action, kind)
-    except domain.IllegalTransition as e:
-        raise Conflict(e.detail, type="illegal-transition") from e
+    target = domain.next_state(CaseState(case.state), action, kind)
     from_state = case.state
     case.state = target.value
     now = utcnow()
@@ -160,16 +153,7 @@ def _transition(
     if target in domain.TERMINAL or target is CaseState.DELIVERED:
         case.closed_at = case.closed_at or now
         case.deadline_flag = "ok"
-    ev = record(
-        session,
-        case,
-        action.value,
-        from_state,
-        target.value,
-        actor,
-        comment,
-        actor_role=None if actor else "system",
-    )
+    ev = history.record(session, case, action.value, actor, from_state, target.value, comment)
     # To the other copy of the case: the applicant acts on the receiving node's copy,
     # the authority (and the system) on the competent node's.
     ends = (case.competent_jurisdiction, case.receiving_jurisdiction)

@@ -17,7 +17,7 @@ from tongban.cases.access import get_case as get_case
 from tongban.cases.access import list_cases as list_cases
 from tongban.cases.attachments import claim_uploads
 from tongban.cases.domain import CaseState, DeliveryMethod, Mode
-from tongban.cases.history import forward, next_number, record
+from tongban.cases.history import forward, next_number
 from tongban.cases.models import Case
 from tongban.catalog import service as catalog
 from tongban.db import utcnow
@@ -25,7 +25,7 @@ from tongban.errors import DomainError, NotFound, PermissionDenied, ValidationFa
 from tongban.identity import service as identity
 from tongban.identity.domain import Role, validate_credit_code, validate_id_number
 from tongban.identity.models import Account
-from tongban.kernel import events
+from tongban.kernel import events, history
 from tongban.licences import service as licences
 from tongban.regions import service as regions
 
@@ -178,7 +178,7 @@ def _create(
         case.attachments.append(att)
     actor = clerk or applicant
     comment = "窗口代收，已核验身份与材料" if clerk else "网上申请"
-    record(session, case, "submit", None, CaseState.SUBMITTED, actor, comment)
+    history.record(session, case, "submit", actor, None, CaseState.SUBMITTED, comment)
     if app.mode == Mode.JOINT:
         _fan_out(session, case, matter, app, actor)
     forward(session, case)
@@ -241,13 +241,13 @@ def _fan_out(
             )
             session.add(sub)
             session.flush()
-            record(
+            history.record(
                 session,
                 sub,
                 "submit",
+                actor,
                 None,
                 CaseState.SUBMITTED,
-                actor,
                 f"多地联办子任务，主件 {parent.number}",
             )
             forward(session, sub)

@@ -5,7 +5,7 @@ per-record event counter) and ``Versioned`` (an optimistic version column), its 
 table mixes in ``EventRow`` (the columns every event has, a unique (record, seq)
 constraint, and the audit declaration that puts each event into the audit chain)::
 
-    class Permit(Base, HasHistory, Versioned):
+    class Permit(Base, HasHistory["PermitEvent"], Versioned):
         __tablename__ = "permit"
         id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
         state: Mapped[str] = mapped_column(String(24))
@@ -48,7 +48,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint, Uuid, inspect
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -103,6 +103,9 @@ def who(
 # --- the mixins --------------------------------------------------------------------------
 
 
+E = TypeVar("E", bound="EventRow")
+
+
 class Versioned:
     """An optimistic version column: every UPDATE of the row checks and bumps it
     (SQLAlchemy's ``version_id_col``); a stale writer gets StaleDataError at flush,
@@ -115,9 +118,10 @@ class Versioned:
         return {"version_id_col": cls.__table__.c.version}  # type: ignore[attr-defined]
 
 
-class HasHistory:
+class HasHistory(Generic[E]):
     """A record with a history: `event_seq` is the number of its last event. The class
-    must have an ``events`` relationship to its EventRow class."""
+    must have an ``events`` relationship to its EventRow class ``E`` (name it in the
+    base, ``HasHistory["PermitEvent"]``, and ``record`` returns that class)."""
 
     event_seq: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
 
@@ -191,22 +195,22 @@ def flush(session: Session) -> None:
         session.flush()
 
 
-def event_class(obj: HasHistory) -> type[EventRow]:
+def event_class(obj: HasHistory[E]) -> type[E]:
     """The EventRow class of `obj`'s history (the target of its ``events`` relationship)."""
-    cls: type[EventRow] = inspect(type(obj)).relationships["events"].mapper.class_
+    cls: type[E] = inspect(type(obj)).relationships["events"].mapper.class_
     return cls
 
 
 def record(
     session: Session,
-    obj: HasHistory,
+    obj: HasHistory[E],
     action: str,
     actor: AccountLike | Who | None,
     from_: str | None,
     to: str,
     reason: str = "",
     payload: dict[str, Any] | None = None,
-) -> EventRow:
+) -> E:
     """Append an event to `obj`'s history (who, when, from, to, why, payload) numbered
     from the record's own counter, and flush: the record's version is checked and
     bumped with it, the event joins the audit chain. Raises ConcurrentChange (409)
@@ -215,7 +219,7 @@ def record(
     with guarded():  # loading `events` may autoflush the record's own changes
         obj.event_seq = (obj.event_seq or 0) + 1
         make: Any = event_class(obj)  # a mapped subclass: its constructor takes the columns
-        ev: EventRow = make(
+        ev: E = make(
             seq=obj.event_seq,
             action=str(action),
             from_state=None if from_ is None else str(from_),
@@ -232,7 +236,7 @@ def record(
     return ev
 
 
-def adopt(obj: HasHistory, ev: EventRow) -> bool:
+def adopt(obj: HasHistory[E], ev: E) -> bool:
     """Append an event made elsewhere (a copy's event received from another node) with
     its own number: keeps the counter in step. False when `obj` has it already."""
     if ev.seq <= (obj.event_seq or 0):
