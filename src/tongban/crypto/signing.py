@@ -73,7 +73,7 @@ def sm3(data: bytes) -> bytes:
     """The SM3 digest (GB/T 32905), 32 bytes."""
     h = t_hashes.Hash(t_hashes.SM3())
     h.update(data)
-    return h.finalize()
+    return bytes(h.finalize())
 
 
 def digest(name: str, data: bytes) -> bytes:
@@ -134,13 +134,16 @@ class PublicKey:
         return {**self._jwk, "kid": self.kid, "alg": str(self.alg), **extra}
 
     def pem(self) -> str:
+        pem: bytes
         if self.alg is Alg.EDDSA:
-            return self._key.public_bytes(
+            pem = self._key.public_bytes(
                 c_ser.Encoding.PEM, c_ser.PublicFormat.SubjectPublicKeyInfo
-            ).decode()
-        return self._key.public_bytes(
-            t_ser.Encoding.PEM, t_ser.PublicFormat.SubjectPublicKeyInfo
-        ).decode()
+            )
+        else:
+            pem = self._key.public_bytes(
+                t_ser.Encoding.PEM, t_ser.PublicFormat.SubjectPublicKeyInfo
+            )
+        return pem.decode()
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, PublicKey) and other.kid == self.kid
@@ -182,11 +185,11 @@ class PrivateKey:
             enc: Any = (
                 c_ser.BestAvailableEncryption(passphrase) if passphrase else c_ser.NoEncryption()
             )
-            return self._key.private_bytes(
-                c_ser.Encoding.PEM, c_ser.PrivateFormat.PKCS8, enc
-            ).decode()
+            pem: bytes = self._key.private_bytes(c_ser.Encoding.PEM, c_ser.PrivateFormat.PKCS8, enc)
+            return pem.decode()
         enc = t_ser.BestAvailableEncryption(passphrase) if passphrase else t_ser.NoEncryption()
-        return self._key.private_bytes(t_ser.Encoding.PEM, t_ser.PrivateFormat.PKCS8, enc).decode()
+        pem = self._key.private_bytes(t_ser.Encoding.PEM, t_ser.PrivateFormat.PKCS8, enc)
+        return pem.decode()
 
     def __repr__(self) -> str:
         return f"PrivateKey({self.alg}, kid={self.kid})"

@@ -18,16 +18,16 @@ from tongban.config import Settings, get_settings
 from tongban.db import utcnow
 from tongban.errors import Conflict, NotAuthenticated, NotFound, PermissionDenied, ValidationFailed
 from tongban.identity import throttle
-from tongban.identity.assurance import (  # noqa: F401 (the guard other contexts call)
-    AssuranceRequired,
-    account_events,
-    change_assurance,
-    find_for_window,
-    is_proven,
-    record_initial_level,
-    require_assurance,
-    verify_at_window,
-)
+
+# Re-exported: the assurance guard other contexts call.
+from tongban.identity.assurance import AssuranceRequired as AssuranceRequired
+from tongban.identity.assurance import account_events as account_events
+from tongban.identity.assurance import change_assurance as change_assurance
+from tongban.identity.assurance import find_for_window as find_for_window
+from tongban.identity.assurance import is_proven as is_proven
+from tongban.identity.assurance import record_initial_level as record_initial_level
+from tongban.identity.assurance import require_assurance as require_assurance
+from tongban.identity.assurance import verify_at_window as verify_at_window
 from tongban.identity.domain import (
     APPLICANT_ROLES,
     AssuranceLevel,
@@ -38,16 +38,16 @@ from tongban.identity.domain import (
 )
 from tongban.identity.models import Account, ApiToken
 from tongban.identity.policy import password_problems
-from tongban.identity.sessions import (  # noqa: F401 (what other contexts call)
-    ActiveSession,
-    EndReason,
-    begin_session,
-    end_session,
-    end_sessions,
-    live_sessions,
-    resume_session,
-    revoke_all_tokens,
-)
+
+# Re-exported: the sessions other contexts use.
+from tongban.identity.sessions import ActiveSession as ActiveSession
+from tongban.identity.sessions import EndReason as EndReason
+from tongban.identity.sessions import begin_session as begin_session
+from tongban.identity.sessions import end_session as end_session
+from tongban.identity.sessions import end_sessions as end_sessions
+from tongban.identity.sessions import live_sessions as live_sessions
+from tongban.identity.sessions import resume_session as resume_session
+from tongban.identity.sessions import revoke_all_tokens as revoke_all_tokens
 
 _hasher = PasswordHasher()
 TOKEN_LIFETIME = timedelta(hours=12)

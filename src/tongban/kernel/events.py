@@ -58,7 +58,7 @@ def subscribers(event_type: type[Event]) -> list[Subscriber]:
     """Subscribers of `event_type` and of its base classes, most general last."""
     out: list[Subscriber] = []
     for cls in event_type.__mro__:
-        for fn in _subscribers.get(cls, ()):  # type: ignore[call-overload]
+        for fn in _subscribers.get(cls, ()):
             if fn not in out:
                 out.append(fn)
     return out

@@ -25,9 +25,10 @@ def render(
     """A page with the current user and the session's CSRF token always in its context."""
     context.setdefault("user", user)
     context.setdefault("csrf", csrf_token(request))
-    return request.app.state.templates.TemplateResponse(
+    response: Response = request.app.state.templates.TemplateResponse(
         request, name, context, status_code=status_code
     )
+    return response
 
 
 # --- one form-error path -------------------------------------------------------------

@@ -126,12 +126,13 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
 
 def _page_error(request: Request, status: int, title: str, detail: str) -> Response:
     templates = request.app.state.templates
-    return templates.TemplateResponse(
+    response: Response = templates.TemplateResponse(
         request,
         "error.html",
         {"title": title, "detail": detail, "status": status},
         status_code=status,
     )
+    return response
 
 
 def install(app: FastAPI) -> None:
