@@ -26,7 +26,7 @@ from tongban.cases.pages import (
     store_files,
 )
 from tongban.catalog import service as catalog
-from tongban.errors import DomainError, PermissionDenied, ValidationFailed
+from tongban.errors import DomainError, FieldError, PermissionDenied, ValidationFailed
 from tongban.identity.models import Account
 from tongban.licences import service as licences
 from tongban.web.deps import CsrfChecked, CurrentUser, FormDep, SessionDep
@@ -150,7 +150,7 @@ def my_rate(
             value = int(score)
         except ValueError:
             raise ValidationFailed(
-                "请选择评价等级", errors=[{"field": "score", "message": "请选择 1 至 5 之一"}]
+                "请选择评价等级", errors=[FieldError("score", "请选择 1 至 5 之一")]
             ) from None
         service.rate(session, user, cid, value, comment.strip())
     except PermissionDenied:

@@ -26,7 +26,7 @@ from tongban.cases.pages import (
     parse_case_id,
     require_role,
 )
-from tongban.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
+from tongban.errors import DomainError, FieldError, NotFound, PermissionDenied, ValidationFailed
 from tongban.identity.domain import Role
 from tongban.identity.models import Account
 from tongban.kernel import events
@@ -126,7 +126,7 @@ def workbench_act(
             step = Action(action)
         except ValueError:
             raise ValidationFailed(
-                "未知的办理动作", errors=[{"field": "action", "message": "不是允许的取值"}]
+                "未知的办理动作", errors=[FieldError("action", "不是允许的取值")]
             ) from None
         service.act(session, user, cid, step, comment.strip(), result_text.strip() or None)
     except PermissionDenied:

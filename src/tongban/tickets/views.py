@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 
-from tongban.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
+from tongban.errors import DomainError, FieldError, NotFound, PermissionDenied, ValidationFailed
 from tongban.files.models import Attachment
 from tongban.files.service import serve_attachment
 from tongban.identity.domain import Role
@@ -73,7 +73,7 @@ def _float(form: FormData, name: str) -> float | None:
         bounds = "-90 至 90" if name == "lat" else "-180 至 180"
         raise ValidationFailed(
             "经纬度须为数字",
-            errors=[{"field": name, "message": f"请填写 {bounds} 之间的数字，如 31.2304"}],
+            errors=[FieldError(name, f"请填写 {bounds} 之间的数字，如 31.2304")],
         ) from None
 
 

@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from tongban.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
+from tongban.errors import DomainError, FieldError, NotFound, PermissionDenied, ValidationFailed
 from tongban.identity.domain import Role
 from tongban.identity.models import Account
 from tongban.regions import service as regions
@@ -32,7 +32,7 @@ def _int(form: FormData, name: str, message: str) -> int:
     try:
         return int(parse_form_value(Int32, _text(form, name)))
     except ValueError:
-        raise ValidationFailed(message, errors=[{"field": name, "message": message}]) from None
+        raise ValidationFailed(message, errors=[FieldError(name, message)]) from None
 
 
 def _back_to_ticket(
@@ -187,7 +187,7 @@ def _milestones(form: FormData) -> list[tuple[str, date]]:
         except ValueError:
             raise ValidationFailed(
                 "节点日期格式有误",
-                errors=[{"field": "milestones", "message": "日期格式应为 YYYY-MM-DD"}],
+                errors=[FieldError("milestones", "日期格式应为 YYYY-MM-DD")],
             ) from None
     return out
 
