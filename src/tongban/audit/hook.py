@@ -178,15 +178,16 @@ def audit_record(obj: Any, alg: str) -> AuditRecord:
 
 @lru_cache(maxsize=1)
 def _pending_statements() -> tuple[Any, Any, Any]:
-    """Stage one row; read the staged rows in order (locking them on PostgreSQL); delete
-    chained ones."""
+    """Stage one row; read the staged rows in order; take them (delete, returning what
+    they hold)."""
     from tongban.audit.models import AuditPending
 
     t = cast(Table, AuditPending.__table__)
+    cols = (t.c.id, t.c.kind, t.c.subject, t.c.actor, t.c.body, t.c.alg)
     stage_one = insert(t)
-    staged = select(t.c.id, t.c.kind, t.c.subject, t.c.actor, t.c.body, t.c.alg).order_by(t.c.id)
-    done = delete(t).where(t.c.id.in_(bindparam("ids", expanding=True)))
-    return stage_one, staged, done
+    staged = select(*cols).order_by(t.c.id)
+    take = delete(t).returning(*cols)
+    return stage_one, staged, take
 
 
 def stage(
@@ -219,18 +220,42 @@ def stage(
 
 def chain_pending(connection: Connection) -> int:
     """Chain every staged row this transaction sees (its own, and any left committed by
-    another), in staging order: lock the head, append each, delete them. Returns how
-    many were chained. The lock is held until the transaction ends."""
-    lock, _, _, _ = _statements()
-    _, staged, done = _pending_statements()
-    if connection.execute(lock).first() is None:
-        _, create, _, _ = _statements()
+    another), in staging order: lock the head, take the staged rows (one DELETE …
+    RETURNING), insert their entries (one executemany) and move the head once: four
+    statements under the lock whatever the number of entries. Returns how many were
+    chained. The lock is held until the transaction ends."""
+    from tongban.db import utcnow
+
+    lock, create, add, move = _statements()
+    _, _, take = _pending_statements()
+    head = connection.execute(lock).first()
+    if head is None:  # a database made without the migrations (which insert the row)
         connection.execute(create)
-    rows = connection.execute(staged).all()
+        head = connection.execute(lock).first()
+        assert head is not None
+    rows = sorted(connection.execute(take).all(), key=lambda r: r.id)
+    if not rows:
+        return 0
+    seq, prev, at = int(head.seq), head.hash, utcnow()  # taken under the lock
+    params: list[dict[str, Any]] = []
     for row in rows:
-        append(connection, row.kind, row.subject, row.actor, row.body, alg=row.alg)
-    if rows:
-        connection.execute(done, {"ids": [row.id for row in rows]})
+        entry = make_entry(seq, prev, at, row.kind, row.subject, row.actor, row.body, row.alg)
+        params.append(
+            {
+                "seq": entry.seq,
+                "at": entry.at,
+                "kind": entry.kind,
+                "subject": entry.subject,
+                "actor": entry.actor,
+                "body": entry.body,
+                "alg": entry.alg,
+                "prev_hash": entry.prev_hash,
+                "hash": entry.hash,
+            }
+        )
+        seq, prev = entry.seq, entry.hash
+    connection.execute(add, params)
+    connection.execute(move, {"new_seq": seq, "new_hash": prev})
     return len(rows)
 
 

@@ -76,8 +76,12 @@ def _record_catalogue_change(
 ) -> None:
     """One audit-chain entry per load that changed the catalogue (matters are public):
     which matters were added, which fields of which changed (before/after; long values
-    as digests) and which were deactivated. Nothing when the load changed nothing."""
+    as digests) and which were deactivated. Nothing when the load changed nothing, nor
+    for the first load into an empty catalogue (installing is not changing)."""
     from tongban.audit import service as audit
+
+    if not before:
+        return
 
     def shown(field: str, value: Any) -> Any:
         return {"digest": audit.digest(value)} if field in _DIGESTED else value

@@ -41,8 +41,9 @@ from tongban.regions import service as regions
 
 def load_reference(session: Session, data_dir: Path | None = None) -> tuple[int, int]:
     """Load (idempotently) every city's policies and every jurisdiction's catalogue from
-    the CSV files; returns (policies added, catalogue items added). What a load adds is
-    an entry of the audit chain ("change", medical.reference.loaded)."""
+    the CSV files; returns (policies added, catalogue items added). What a load adds to
+    existing reference data is an entry of the audit chain ("change",
+    medical.reference.loaded); the first load (installing) is not."""
     cities = {c.code: c.jurisdiction_code for c in regions.list_cities(session)}
     jurisdictions = [j.code for j in regions.list_jurisdictions(session)]
     have_p = set(session.execute(select(PolicyRule.city_code, PolicyRule.scheme, PolicyRule.level)))
@@ -95,7 +96,7 @@ def load_reference(session: Session, data_dir: Path | None = None) -> tuple[int,
         new_items.append([jur, code, r.item_class.value, r.self_pay_first_bp])
         added_i += 1
     session.flush()
-    if new_policies or new_items:
+    if (new_policies or new_items) and (have_p or have_i):  # not the first load
         from tongban.audit import service as audit  # policies move money: in the chain
 
         audit.record_change(
