@@ -14,7 +14,7 @@ rule is stated once, the other way round.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import grimp
 from importlinter import Contract, ContractCheck, fields, output
@@ -31,7 +31,7 @@ class PublicModulesContract(Contract):
 
     def _public_names(self) -> dict[str, set[str]]:
         names: dict[str, set[str]] = {}
-        for item in self.public or []:  # type: ignore[attr-defined]
+        for item in cast(list[str], self.public or []):
             ctx, _, mods = str(item).partition(":")
             names.setdefault(ctx.strip(), set()).update(m.strip() for m in mods.split(",") if m)
         return names
@@ -43,7 +43,7 @@ class PublicModulesContract(Contract):
             unmatched_alerting=contract_utils.AlertLevel.ERROR,
         )
         public = self._public_names()
-        roots = [str(r) for r in self.allowed_importers or []]  # type: ignore[attr-defined]
+        roots = [str(r) for r in cast(list[str], self.allowed_importers or [])]
 
         def is_root(module: str) -> bool:
             return any(module == r or module.startswith(r + ".") for r in roots)
