@@ -140,20 +140,22 @@ def _transition(
     extra: dict[str, Any] | None = None,
 ) -> Case:
     target = domain.next_state(CaseState(case.state), action, kind)
-    from_state = case.state
-    case.state = target.value
-    now = utcnow()
-    if action is Action.ACCEPT:
-        case.accepted_at = now
-        case.deadline = calendar.add_working_days(
-            session, calendar.local_date(now), case.time_limit_days
-        )
-    if action is Action.ISSUE_RESULT:
-        case.result_text = result_text
-    if target in domain.TERMINAL or target is CaseState.DELIVERED:
-        case.closed_at = case.closed_at or now
-        case.deadline_flag = "ok"
-    ev = history.record(session, case, action.value, actor, from_state, target.value, comment)
+    # A query below may flush the case early: a stale version is a 409 wherever it shows.
+    with history.guarded():
+        from_state = case.state
+        case.state = target.value
+        now = utcnow()
+        if action is Action.ACCEPT:
+            case.accepted_at = now
+            case.deadline = calendar.add_working_days(
+                session, calendar.local_date(now), case.time_limit_days
+            )
+        if action is Action.ISSUE_RESULT:
+            case.result_text = result_text
+        if target in domain.TERMINAL or target is CaseState.DELIVERED:
+            case.closed_at = case.closed_at or now
+            case.deadline_flag = "ok"
+        ev = history.record(session, case, action.value, actor, from_state, target.value, comment)
     # To the other copy of the case: the applicant acts on the receiving node's copy,
     # the authority (and the system) on the competent node's.
     ends = (case.competent_jurisdiction, case.receiving_jurisdiction)

@@ -14,9 +14,10 @@ from fastapi.routing import APIRoute
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError
+from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tongban.errors import DomainError, NotAuthenticated
+from tongban.errors import ConcurrentChange, DomainError, NotAuthenticated
 from tongban.types import MESSAGES as BOUNDED_TYPE_MESSAGES
 
 log = logging.getLogger(__name__)
@@ -184,6 +185,12 @@ def install(app: FastAPI) -> None:
         if wants_json(request):
             return problem(500, "internal-error", "服务器内部错误", "服务暂时不可用，请稍后重试")
         return _page_error(request, 500, "服务器内部错误", "服务暂时不可用，请稍后重试")
+
+    @app.exception_handler(StaleDataError)
+    async def stale_data(request: Request, exc: StaleDataError) -> Response:
+        """A versioned row (kernel.history.Versioned) changed by another request since
+        this one read it, found at a flush outside the kernel's guard: a 409, not a 500."""
+        return await domain_error(request, ConcurrentChange())
 
     @app.exception_handler(DataError)
     async def data_error(request: Request, exc: DataError) -> Response:
