@@ -223,7 +223,7 @@ def detail_context(session: Session, actor: Account, case: Case) -> dict[str, An
         else mask_id_number(case.applicant_identifier),
         "material_names": materials,
         "rating": service.rating_for(session, case),
-        "licence_uses": licences.uses_for_case(session, case),
+        "licence_uses": licences.uses_for_case(session, case.id),
         "labels": LABELS,
         "errors": {},
         "message": None,

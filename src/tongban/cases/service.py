@@ -21,7 +21,8 @@ from tongban.cases.attachments import claim_uploads
 from tongban.cases.domain import Action, Actor, CaseState
 from tongban.cases.history import MSG_FORWARD as MSG_FORWARD
 from tongban.cases.history import MSG_STATUS as MSG_STATUS
-from tongban.cases.models import Case, Rating, Rectification
+from tongban.cases.models import Case as Case
+from tongban.cases.models import Rating, Rectification
 from tongban.cases.submission import Application as Application
 from tongban.cases.submission import WindowApplicant as WindowApplicant
 from tongban.cases.submission import submit_at_window as submit_at_window

@@ -188,7 +188,7 @@ def _create(
         case.id, tuple(app.evidence_consent), recorder.id if recorder else None
     )
     events.publish(session, submitted)
-    licences.record_uses(session, case, used)
+    licences.record_uses(session, case.id, used)
     return case
 
 

@@ -82,7 +82,7 @@ def kinds_for_matter(
 
 
 def record_consent(
-    session: Session, case: Any, scopes: Iterable[str], *, recorded_by: Account | None
+    session: Session, case: cases.Case, scopes: Iterable[str], *, recorded_by: Account | None
 ) -> list[Consent]:
     """Store the applicant's consent, given at submission, to fetch the evidence kinds
     in `scopes` for `case` (and its 多地联办 sub-tasks), and send a copy to the competent
@@ -148,13 +148,13 @@ def _snapshot(c: Consent | None) -> dict[str, Any] | None:
 # --- requests -------------------------------------------------------------------------
 
 
-def _require_handler(actor: Account, case: Any) -> None:
+def _require_handler(actor: Account, case: cases.Case) -> None:
     if actor.role != Role.OFFICER or cases.actor_kind(actor, case) is None:
         raise PermissionDenied("只有承办本办件的审核/审批人员可以调取证明", type="not-case-handler")
 
 
 def provider_for(
-    session: Session, kind: domain.EvidenceKind, case: Any, chosen: str | None = None
+    session: Session, kind: domain.EvidenceKind, case: cases.Case, chosen: str | None = None
 ) -> str:
     """Where the evidence lives: the subject's registered home for `home` kinds; for
     `choose` kinds the jurisdiction the officer names, the home by default."""
@@ -304,7 +304,7 @@ class KindOption:
     existing: EvidenceRequest | None
 
 
-def panel(session: Session, actor: Account, case: Any) -> dict[str, Any]:
+def panel(session: Session, actor: Account, case: cases.Case) -> dict[str, Any]:
     """What the 调取证明 panel of the workbench case page shows to `actor`."""
     if actor.role not in (Role.OFFICER, Role.SUPERVISOR):
         return {"visible": False}

@@ -88,10 +88,10 @@ def check_for_application(
     return choices
 
 
-def record_uses(session: Session, case: Any, choices: list[LicenceChoice]) -> None:
-    """Record the submission-time verification of each licence used for `case`."""
+def record_uses(session: Session, case_id: uuid.UUID, choices: list[LicenceChoice]) -> None:
+    """Record the submission-time verification of each licence used for a case."""
     for c in choices:
-        _record(session, case.id, c.material_code, c.licence, "submission", c.verification)
+        _record(session, case_id, c.material_code, c.licence, "submission", c.verification)
     session.flush()
 
 
@@ -158,11 +158,11 @@ def _reason_text(result: str) -> str:
         return "验证通过" if result == "valid" else result
 
 
-def uses_for_case(session: Session, case: Any) -> list[dict[str, Any]]:
+def uses_for_case(session: Session, case_id: uuid.UUID) -> list[dict[str, Any]]:
     """For the case pages: per material, the licence used and its latest verification."""
     rows = session.scalars(
         select(LicenceUse)
-        .where(LicenceUse.case_id == case.id)
+        .where(LicenceUse.case_id == case_id)
         .order_by(LicenceUse.verified_at, LicenceUse.id)
     ).all()
     latest: dict[str, LicenceUse] = {}

@@ -47,7 +47,7 @@ def test_licence_replaces_the_upload_and_is_reverified(session: Session) -> None
     lic = make_licence(session, resident)
     case = _apply(session, resident, {"id_card": lic.id})
     assert case.attachments == []
-    uses = licences.uses_for_case(session, case)
+    uses = licences.uses_for_case(session, case.id)
     assert [(u["material_code"], u["identifier"], u["valid"], u["stage"]) for u in uses] == [
         ("id_card", lic.identifier, True, "submission")
     ]
@@ -74,7 +74,7 @@ def test_approval_records_the_second_verification(session: Session) -> None:
         select(LicenceUse.stage).where(LicenceUse.case_id == case.id).order_by(LicenceUse.stage)
     ).all()
     assert stages == ["decision", "submission"]
-    assert licences.uses_for_case(session, case)[0]["stage"] == "decision"
+    assert licences.uses_for_case(session, case.id)[0]["stage"] == "decision"
 
 
 def test_rejected_licence_fails_the_material(session: Session) -> None:
