@@ -136,6 +136,7 @@ def prepare(database_url: str) -> str:
     """Migrate, load the demo federation and the reference table; returns the server version."""
     from sqlalchemy import text
 
+    from tongban.contexts import registry
     from tongban.db import make_engine, session_factory, transaction
     from tongban.demo import load_demo
     from tongban.migrate import upgrade
@@ -143,7 +144,7 @@ def prepare(database_url: str) -> str:
     upgrade(database_url)
     engine = make_engine(database_url)
     with transaction(session_factory(engine)) as session:
-        load_demo(session)
+        load_demo(session, registry())
         version = str(session.execute(text("SHOW server_version")).scalar())
     engine.dispose()
     create_reference_table(database_url)
