@@ -49,8 +49,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapper, ORMExecuteState, Session, SessionTransaction, object_session
 from sqlalchemy.sql import visitors
 
-from tongban.audit.domain import GENESIS, Entry, field_digest, make_entry
-from tongban.audit.models import AuditEntry, AuditHead
+from tongban.audit.domain import GENESIS, Entry, canonical_json, field_digest, make_entry
+from tongban.audit.models import AuditEntry, AuditHead, AuditPending
 from tongban.config import get_settings
 from tongban.db import on_insert, utcnow
 from tongban.kernel import events
@@ -180,8 +180,6 @@ def audit_record(obj: Any, alg: str) -> AuditRecord:
 def _pending_statements() -> tuple[Any, Any, Any]:
     """Stage one row; read the staged rows in order; take them (delete, returning what
     they hold)."""
-    from tongban.audit.models import AuditPending
-
     t = cast(Table, AuditPending.__table__)
     cols = (t.c.id, t.c.kind, t.c.subject, t.c.actor, t.c.body, t.c.alg)
     stage_one = insert(t)
@@ -202,8 +200,6 @@ def stage(
     """Add an entry to the chain as part of `session`'s transaction: staged without a
     lock and chained when the transaction commits (at once when it already holds the
     head lock, or with DEFERRED off)."""
-    from tongban.audit.domain import canonical_json
-
     alg = alg or hash_alg()
     connection = session.connection()
     if not DEFERRED or session.info.get(_CHAINED):
@@ -224,8 +220,6 @@ def chain_pending(connection: Connection) -> int:
     RETURNING), insert their entries (one executemany) and move the head once: four
     statements under the lock whatever the number of entries. Returns how many were
     chained. The lock is held until the transaction ends."""
-    from tongban.db import utcnow
-
     lock, create, add, move = _statements()
     _, _, take = _pending_statements()
     head = connection.execute(lock).first()
@@ -291,8 +285,6 @@ def _after_insert(mapper: Mapper[Any], connection: Connection, target: Any) -> N
             session.info[_CHAINED] = True
         return
     stage_one, _, _ = _pending_statements()
-    from tongban.audit.domain import canonical_json
-
     connection.execute(
         stage_one,
         {
