@@ -86,7 +86,7 @@ def list_mine(
 def get_mine(session: Session, actor: Account, licence_id: uuid.UUID) -> Licence:
     """One of `actor`'s licences; anybody else's is 'not found'."""
     _require_holder(actor)
-    lic = session.scalar(
+    lic: Licence | None = session.scalar(
         select(Licence).where(Licence.id == licence_id, _holder_clause(actor))  # type: ignore[arg-type]
     )
     if lic is None:

@@ -347,7 +347,7 @@ def report(
         reporter_email=r.reporter_email,
         recorded_by=actor.id if (actor and not self_report) else None,
         created_at=utcnow(),
-        **(extra or {}),  # type: ignore[arg-type]
+        **(extra or {}),
     )
     session.add(wo)
     session.flush()
