@@ -1,5 +1,5 @@
-"""Regressions of what the API fuzz test (tests/e2e/test_api_fuzz.py) found: each answer
-is a documented 4xx, never a 500."""
+"""Regressions of what the API fuzz test (tests/integration/test_api_fuzz.py) found: each
+answer is a documented 4xx, never a 500."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The OpenAPI document promises the errors the server really sends: every 4xx of every
 operation is an `application/problem+json` Problem (the shape of `web/problems.py`),
-never FastAPI's default `HTTPValidationError`; the fuzz test (tests/e2e/test_api_fuzz.py)
-checks the promise against real answers."""
+never FastAPI's default `HTTPValidationError`; the fuzz test
+(tests/integration/test_api_fuzz.py) checks the promise against real answers."""
 
 from __future__ import annotations
 

@@ -51,7 +51,7 @@ from builders import (
 #: Hypothesis draws the first more often than the others: anonymous calls come last.
 ROLES = ("resident", "officer", "clerk", "hospital", "medical", "supervisor", "anonymous")
 #: Examples per operation and generation mode (each sent as one of ROLES); a deeper run
-#: by hand: TONGBAN_FUZZ_EXAMPLES=200 pytest tests/e2e/test_api_fuzz.py
+#: by hand: TONGBAN_FUZZ_EXAMPLES=200 pytest tests/integration/test_api_fuzz.py
 MAX_EXAMPLES = int(os.environ.get("TONGBAN_FUZZ_EXAMPLES", "8"))
 CHECKS = [
     not_a_server_error,
