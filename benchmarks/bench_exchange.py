@@ -120,7 +120,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from sqlalchemy import func, select, text
 
     from tongban.config import Settings
-    from tongban.contexts import build_node
     from tongban.db import make_engine, session_factory
     from tongban.exchange import service as exchange
     from tongban.exchange.local import init_local
@@ -182,8 +181,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             embedded_worker=False,
         )
         engine = make_engine(a.database_url)
-        # Node A in this process: its sessions carry its settings, its contexts' handlers.
-        factory = build_node(settings, session_factory(engine)).session_factory
+        factory = session_factory(engine)
+        exchange.load_handlers()
 
         def full(count: int, offset: int, kind: str) -> dict[str, float]:
             t0 = time.perf_counter()

@@ -26,7 +26,7 @@ from tongban.config import Settings
 from tongban.contexts import build_node
 from tongban.db import make_engine
 from tongban.identity import service as identity_service
-from tongban.kernel.node import Node
+from tongban.kernel.node import Node, bind_settings
 from tongban.migrate import upgrade
 
 # One Hypothesis profile for the whole suite: no per-example deadline (two xdist workers
@@ -138,10 +138,14 @@ def connection(engine: Engine) -> Iterator[Connection]:
 
 
 @pytest.fixture
-def factory(connection: Connection) -> sessionmaker[Session]:
-    """Sessions joined to the test's transaction: their commits are savepoints."""
-    return sessionmaker(
-        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+def factory(connection: Connection, settings: Settings) -> sessionmaker[Session]:
+    """Sessions joined to the test's transaction: their commits are savepoints. They
+    carry the test's `settings` (kernel.node.settings_of), like a node's sessions."""
+    return bind_settings(
+        sessionmaker(
+            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+        ),
+        settings,
     )
 
 

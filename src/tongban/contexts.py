@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session, sessionmaker
 
 from tongban.config import Settings
-from tongban.kernel.node import Node
+from tongban.kernel.node import Node, bind_settings
 from tongban.kernel.registry import Registry, load
 
 CONTEXTS: tuple[str, ...] = (
@@ -43,10 +43,15 @@ def build_node(
     *,
     contexts: Registry | None = None,
 ) -> Node:
-    """The node of `settings`: its database sessions (`factory`, or one on
-    `settings.database_url`) and its contexts (`contexts`, or every registered one)."""
+    """The node of `settings`: its database sessions (like `factory`'s, or on
+    `settings.database_url`; each carries `settings`, see kernel.node.settings_of) and its
+    contexts (`contexts`, or every registered one)."""
     if factory is None:
         from tongban.db import get_engine, session_factory
 
         factory = session_factory(get_engine(settings.database_url))
-    return Node(settings, factory, contexts if contexts is not None else registry())
+    return Node(
+        settings,
+        bind_settings(factory, settings),
+        contexts if contexts is not None else registry(),
+    )

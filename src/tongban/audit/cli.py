@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
+from tongban.kernel.node import settings_of
+
 app = typer.Typer(help="The tamper-evident audit chain", no_args_is_help=True)
 
 
@@ -27,7 +29,7 @@ def verify(
     with session_factory()() as session:
         report = service.verify(session)
         cosigned = witness.cosignatures(session) if witnesses else []
-        peers = witness.peers()
+        peers = witness.peers(settings_of(session))
         session.rollback()
     if as_json:
         out = report.as_dict()
@@ -80,7 +82,7 @@ def witness_status(
 
     with session_factory()() as session:
         origins, alarms = witness.status(session)
-        peers = witness.peers()
+        peers = witness.peers(settings_of(session))
         session.rollback()
     if as_json:
         typer.echo(
@@ -155,7 +157,7 @@ def checkpoint() -> None:
             typer.echo(f"checkpoint at seq {cp.seq} hash {cp.hash} signed by {cp.kid} ({cp.alg})")
             from tongban.audit import witness
 
-            peers = witness.peers()
+            peers = witness.peers(settings_of(session))
             if peers:
                 typer.echo("sent to witnesses: " + ", ".join(sorted(peers)))
             else:

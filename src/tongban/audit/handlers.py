@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from tongban.audit import witness
 from tongban.audit.schemas import CheckpointMessage, CosignedMessage
 from tongban.exchange import service as exchange
+from tongban.kernel.node import settings_of
 
 
 def authorise_checkpoint(session: Session, m: CheckpointMessage, sender: exchange.Sender) -> None:
@@ -26,7 +27,7 @@ def authorise_checkpoint(session: Session, m: CheckpointMessage, sender: exchang
 
 def authorise_cosigned(session: Session, m: CosignedMessage, sender: exchange.Sender) -> None:
     """Only the witness itself may send its cosignature, and only of this node's chain."""
-    node_id = exchange.current_settings().node_id
+    node_id = settings_of(session).node_id
     if sender.node is None or m.witness != sender.node or m.node != node_id:
         raise witness.Refused(
             f"节点 {sender.node or '本节点'} 无权发送 {m.witness} 对 {m.node} 的副署"

@@ -17,6 +17,7 @@ from tongban.audit import domain, hook
 from tongban.audit.models import AuditCheckpoint, AuditEntry, AuditHead
 from tongban.crypto.signing import b64u, b64u_decode
 from tongban.db import utcnow
+from tongban.kernel.node import settings_of
 from tongban.keys import service as keys
 from tongban.keys.models import SigningKey
 
@@ -180,9 +181,8 @@ def verify(session: Session, batch: int = BATCH) -> domain.Report:
         head_now = domain.Head(int(row.seq), row.hash, None if stray is None else int(stray))
     entries = iter_entries(session, 0, upto, batch)
     from tongban.audit import witness
-    from tongban.exchange import service as exchange
 
-    node_id = exchange.current_settings().node_id
+    node_id = settings_of(session).node_id
     return domain.verify_chain(
         entries,
         cps,

@@ -8,6 +8,7 @@ from fastapi.responses import Response
 from tongban.audit import domain, service, witness
 from tongban.errors import PermissionDenied
 from tongban.identity.domain import Role
+from tongban.kernel.node import settings_of
 from tongban.web.deps import CurrentUser, SessionDep
 from tongban.web.pages import render
 
@@ -51,7 +52,7 @@ def audit_page(
         checkpoint=service.last_checkpoint(session),
         kinds=service.counts_by_kind(session),
         entries=service.recent(session, 50),
-        peers=sorted(witness.peers()),
+        peers=sorted(witness.peers(settings_of(session))),
         cosignatures=witness.cosignatures(session)[-20:],
         origins=origins,
         alarms=alarms,

@@ -40,6 +40,7 @@ from tongban.audit.schemas import MAX_PROOF_ENTRIES, CheckpointMessage, Cosigned
 from tongban.config import Settings
 from tongban.crypto.signing import KeyError_, PublicKey, b64u, b64u_decode, public_from_jwk
 from tongban.exchange import service as exchange
+from tongban.kernel.node import settings_of
 from tongban.keys import service as keys
 from tongban.keys.models import SigningKey
 
@@ -60,9 +61,9 @@ class Refused(exchange.Refused):
 # --- who the peers are ----------------------------------------------------------------
 
 
-def federated(settings: Settings | None = None) -> bool:
+def federated(settings: Settings) -> bool:
     """Whether this node is one of several (a federation file, not serving '*')."""
-    s = settings or exchange.current_settings()
+    s = settings
     return s.federation_file is not None and s.served_jurisdictions.strip() != "*"
 
 
@@ -70,10 +71,10 @@ def _codes(served: str) -> list[str]:
     return [c.strip() for c in served.split(",") if c.strip() and c.strip() != "*"]
 
 
-def peers(settings: Settings | None = None) -> dict[str, str]:
+def peers(settings: Settings) -> dict[str, str]:
     """Every other node of the federation -> one jurisdiction it serves (a message is
     addressed to a jurisdiction; which of the node's carries it does not matter)."""
-    s = settings or exchange.current_settings()
+    s = settings
     if not federated(s):
         return {}
     own = set(_codes(s.served_jurisdictions))
@@ -113,7 +114,7 @@ def publish(session: Session, cp: AuditCheckpoint, settings: Settings | None = N
     missed checkpoints catches up); for a witness that never cosigned, at the previous
     checkpoint (a first checkpoint is accepted as it is). It is read when the message
     leaves (`attach_proof`), so the outbox row stays small."""
-    s = settings or exchange.current_settings()
+    s = settings or settings_of(session)
     targets = peers(s)
     if not targets:
         return 0
@@ -172,7 +173,7 @@ def attach_proof(session: Session, payload: dict[str, Any], settings: Settings) 
 def receive_cosignature(session: Session, m: CosignedMessage, sender: str | None) -> bool:
     """Keep a witness's cosignature of one of this node's checkpoints after verifying it
     with the witness's audit key; False when it was kept already."""
-    node_id = exchange.current_settings().node_id
+    node_id = settings_of(session).node_id
     if sender is None or m.witness != sender:
         raise Refused(f"{m.witness} 的副署不能由 {sender or '本节点'} 发送")
     if m.node != node_id or m.origin != domain.origin_of(node_id):
@@ -299,7 +300,7 @@ def receive_checkpoint(
     what this node cosigned before for that origin, then cosign, keep and send the
     cosignature back; an inconsistent or badly signed checkpoint raises an alarm instead.
     Raises OutOfOrder when the proof starts past what this node holds (retried later)."""
-    me = exchange.current_settings().node_id
+    me = settings_of(session).node_id
     if sender is None or sender == me:
         raise Refused("节点不为自己的检查点作见证")
     if m.node != sender or m.origin != domain.origin_of(sender):

@@ -199,12 +199,8 @@ def authorise_forwarded(session: Session, p: Forwarded, sender: exchange.Sender)
         authority = regions.authority_by_code(session, p.authority_code)
     except NotFound:
         raise _refuse(f"主管部门 {p.authority_code} 不存在") from None
-    if not exchange.serves(authority.jurisdiction_code, _served_here()):
+    if not exchange.serves_here(session, authority.jurisdiction_code):
         raise _refuse(f"主管部门 {p.authority_code} 不由本节点服务")
-
-
-def _served_here() -> str:
-    return exchange.current_settings().served_jurisdictions
 
 
 def authorise_status(session: Session, p: StatusChanged, sender: exchange.Sender) -> None:

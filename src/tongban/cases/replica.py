@@ -41,6 +41,7 @@ from tongban.config import Settings
 from tongban.errors import NotFound, ValidationFailed
 from tongban.exchange import service as exchange
 from tongban.kernel import history
+from tongban.kernel.node import settings_of
 from tongban.regions import service as regions
 
 MSG_FORWARD = "case.forwarded"
@@ -152,7 +153,7 @@ def _store_blob(session: Session, upload_dir: Path, item: dict[str, Any], max_by
 
 def import_attachments(session: Session, case: Case, items: list[dict[str, Any]]) -> None:
     """Store the materials that arrived with a message and link the missing ones."""
-    settings = exchange.current_settings()
+    settings = settings_of(session)
     have = {(a.sha256, a.material_code, a.filename) for a in case.attachments}
     for item in items:
         name = safe_filename(item["filename"], item["content_type"])
@@ -160,8 +161,9 @@ def import_attachments(session: Session, case: Case, items: list[dict[str, Any]]
         if key in have or (item["sha256"], item["material_code"], item["filename"]) in have:
             continue
         _store_blob(session, Path(settings.upload_dir), item, settings.max_upload_bytes)
-        case.attachments.append(
+        session.add(
             Attachment(
+                case=case,
                 material_code=item["material_code"],
                 filename=name,
                 content_type=item["content_type"],
@@ -267,7 +269,7 @@ def apply_status(session: Session, case: Case, p: dict[str, Any]) -> bool:
         session.add(row)
         session.flush()
         if rating_opens_rectification(row.score) and exchange.serves_here(
-            case.competent_jurisdiction
+            session, case.competent_jurisdiction
         ):
             session.add(
                 Rectification(
@@ -297,18 +299,18 @@ def link_subtasks(session: Session, parent: Case, snapshots: list[dict[str, Any]
     session.flush()
 
 
-def lead_elsewhere(case: Case) -> str | None:
+def lead_elsewhere(session: Session, case: Case) -> str | None:
     """The lead's jurisdiction when this node holds the parent of sub-task `case` but is
     not the lead's node, so the sub-task's steps must be sent on to it; else None."""
     parent = case.parent
-    if parent is None or exchange.serves_here(parent.competent_jurisdiction):
+    if parent is None or exchange.serves_here(session, parent.competent_jurisdiction):
         return None
     return parent.competent_jurisdiction
 
 
 def to_lead(session: Session, case: Case, source: str, payload: dict[str, Any]) -> None:
     """Send a sub-task's status change on to the lead's node, if that is another node."""
-    lead = lead_elsewhere(case)
+    lead = lead_elsewhere(session, case)
     if lead is not None:
         exchange.send(session, MSG_STATUS, source, lead, {**payload, "to_lead": True})
 
@@ -329,12 +331,12 @@ def relay_payload(case: Case, received: dict[str, Any]) -> dict[str, Any]:
     return status_payload(case, case.events[-1], extra)
 
 
-def decides_lead_here(case: Case) -> bool:
+def decides_lead_here(session: Session, case: Case) -> bool:
     """Whether a sub-task's status just applied here may decide its parent: this is the
     lead's node and the sub-task is decided."""
     parent = case.parent
     return (
         parent is not None
-        and exchange.serves_here(parent.competent_jurisdiction)
+        and exchange.serves_here(session, parent.competent_jurisdiction)
         and CaseState(case.state) in DECIDED
     )

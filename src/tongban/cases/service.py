@@ -59,7 +59,7 @@ def on_forwarded(session: Session, payload: dict[str, Any], _msg: Any) -> None:
             f"已推送至{case.authority_name}",
         )
         status = replica.status_payload(case, ev)
-        if not exchange.serves_here(case.receiving_jurisdiction):
+        if not exchange.serves_here(session, case.receiving_jurisdiction):
             # tell the receiving node, whose copy is another row
             exchange.send(
                 session,
@@ -85,7 +85,7 @@ def on_status_changed(session: Session, payload: dict[str, Any], _msg: Any) -> N
     replica.to_lead(
         session, case, case.receiving_jurisdiction, replica.relay_payload(case, payload)
     )
-    if replica.decides_lead_here(case):
+    if replica.decides_lead_here(session, case):
         assert case.parent is not None
         _maybe_complete_parent(session, case.parent)
 

@@ -60,7 +60,7 @@ def _handle(
     except Rejected as exc:
         log.warning("refused a message: %s %s", exc.reason, exc.detail)
         return _refuse(exc)
-    with factory() as session, service.using_settings(settings):
+    with factory() as session:  # the node's: its sessions carry `settings`
         try:
             applied = service.receive(session, env, fed.nodes.get(env.source_node))
             session.commit()

@@ -118,7 +118,7 @@ def init_local(
             from tongban.config import Settings
             from tongban.contexts import registry
             from tongban.demo import load_demo
-            from tongban.exchange.service import using_settings
+            from tongban.kernel.node import bind_settings
 
             node_settings = Settings(
                 database_url=n.database_url,
@@ -129,7 +129,8 @@ def init_local(
             )
             engine = make_engine(n.database_url)
             try:
-                with using_settings(node_settings), transaction(session_factory(engine)) as session:
+                factory = bind_settings(session_factory(engine), node_settings)
+                with transaction(factory) as session:
                     load_demo(session, registry())
             finally:
                 engine.dispose()

@@ -10,12 +10,10 @@ whichever way it came.
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,7 +22,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from tongban.config import Settings, get_settings
+from tongban.config import Settings
 from tongban.crypto.signing import PrivateKey
 from tongban.db import utcnow
 from tongban.exchange.contracts import Authoriser as Authoriser
@@ -41,6 +39,7 @@ from tongban.exchange.schema import OpenPayload as OpenPayload
 from tongban.exchange.schema import Payload as Payload
 from tongban.exchange.transport import Envelope, HttpTransport, Outcome, Result
 from tongban.kernel import events
+from tongban.kernel.node import settings_of
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +56,6 @@ MAX_ATTEMPTS = 8
 #: A claimed message is not claimed again for this long (a crashed worker's messages
 #: come back after it); longer than any one delivery can take.
 LEASE_SECONDS = 60.0
-
-_settings_var: contextvars.ContextVar[Settings | None] = contextvars.ContextVar(
-    "exchange_settings", default=None
-)
 
 
 class NoRoute(Exception):
@@ -125,20 +120,6 @@ def handler_types() -> frozenset[str]:
     return frozenset(_handlers)
 
 
-def current_settings() -> Settings:
-    """The settings of the node applying or sending a message (for handlers)."""
-    return _settings_var.get() or get_settings()
-
-
-@contextmanager
-def using_settings(settings: Settings) -> Iterator[None]:
-    token = _settings_var.set(settings)
-    try:
-        yield
-    finally:
-        _settings_var.reset(token)
-
-
 def send(
     session: Session,
     message_type: str,
@@ -163,9 +144,9 @@ def serves(jurisdiction_code: str, served: str = "*") -> bool:
     return served == "*" or jurisdiction_code in {s.strip() for s in served.split(",")}
 
 
-def serves_here(jurisdiction_code: str) -> bool:
-    """Whether the node running this code serves `jurisdiction_code`."""
-    return serves(jurisdiction_code, current_settings().served_jurisdictions)
+def serves_here(session: Session, jurisdiction_code: str) -> bool:
+    """Whether the node whose unit of work `session` is serves `jurisdiction_code`."""
+    return serves(jurisdiction_code, settings_of(session).served_jurisdictions)
 
 
 def _apply(
@@ -222,7 +203,7 @@ def receive(session: Session, env: Envelope, node: Node | None = None) -> bool:
     looked up in this node's federation file when not given); False when applied before
     (by id)."""
     if node is None:
-        node = federation_for(current_settings()).nodes.get(env.source_node)
+        node = federation_for(settings_of(session)).nodes.get(env.source_node)
     if node is None:
         raise Refused("unknown-node", f"未知的发送节点 {env.source_node}", 401)
     sender = Sender(
@@ -309,17 +290,17 @@ def backoff_schedule(settings: Settings) -> tuple[float, ...]:
 
 
 def deliver_due(factory: sessionmaker[Session], settings: Settings, limit: int = 100) -> int:
-    """One dispatcher pass with this node's settings: local and remote delivery."""
-    with using_settings(settings):
-        return dispatch_pending(
-            factory,
-            settings.served_jurisdictions,
-            limit,
-            remote=remote_for(settings),
-            max_attempts=settings.exchange_max_attempts,
-            backoff=backoff_schedule(settings),
-            concurrency=settings.exchange_concurrency,
-        )
+    """One dispatcher pass with this node's settings (`factory` is the node's: its
+    sessions carry them to the handlers): local and remote delivery."""
+    return dispatch_pending(
+        factory,
+        settings.served_jurisdictions,
+        limit,
+        remote=remote_for(settings),
+        max_attempts=settings.exchange_max_attempts,
+        backoff=backoff_schedule(settings),
+        concurrency=settings.exchange_concurrency,
+    )
 
 
 # --- the dispatcher ------------------------------------------------------------------
@@ -342,7 +323,7 @@ def envelope_of(session: Session, msg: OutboxMessage, node_id: str) -> dict[str,
     payload = msg.payload
     enrich = _enrichers.get(msg.type)
     if enrich is not None:
-        payload = enrich(session, dict(payload), current_settings())
+        payload = enrich(session, dict(payload), settings_of(session))
     return {
         "id": str(msg.id),
         "type": msg.type,
@@ -436,11 +417,8 @@ def dispatch_pending(
     delivered = 0
     workers = min(concurrency, len(remote_lanes))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="exchange") as pool:
-        # Each task runs in a copy of this context: handlers and enrichers read the
-        # node's settings from a context variable.
         futures = [
             pool.submit(
-                contextvars.copy_context().run,
                 _deliver_lane,
                 factory,
                 ids,

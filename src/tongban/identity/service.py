@@ -14,7 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tongban.config import Settings, get_settings
+from tongban.config import Settings
 from tongban.db import utcnow
 from tongban.errors import Conflict, NotAuthenticated, NotFound, PermissionDenied, ValidationFailed
 from tongban.identity import throttle
@@ -48,6 +48,7 @@ from tongban.identity.sessions import end_sessions as end_sessions
 from tongban.identity.sessions import live_sessions as live_sessions
 from tongban.identity.sessions import resume_session as resume_session
 from tongban.identity.sessions import revoke_all_tokens as revoke_all_tokens
+from tongban.kernel.node import settings_of
 
 _hasher = PasswordHasher()
 TOKEN_LIFETIME = timedelta(hours=12)
@@ -148,7 +149,7 @@ def authenticate(
     whether or not the username exists, while the owner still signs in from a client
     of their own. An unknown username and a wrong password cost the same hash
     verification, the same writes, and get the same answer."""
-    settings = settings or get_settings()
+    settings = settings or settings_of(session)
     client = client or "unknown"
     throttle.check(session, username, client, settings)
     account = session.scalar(select(Account).where(Account.username == username))
@@ -186,7 +187,7 @@ def change_password(
     Guesses of the current password (from a stolen session) are throttled like sign-in
     from `client`: a wrong one is counted (ValidationFailed, type wrong-current-password,
     after which the caller commits so that the count is kept), too many answer 429."""
-    settings = settings or get_settings()
+    settings = settings or settings_of(session)
     if client is not None:
         throttle.check(session, account.username, client, settings)
     try:
@@ -390,7 +391,7 @@ def register_applicant(
     Conflict of type username-taken so that the count is kept."""
     from tongban.regions import service as regions
 
-    settings = settings or get_settings()
+    settings = settings or settings_of(session)
     if client is not None:
         throttle.check_client(session, client, settings)
 

@@ -13,9 +13,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from tongban.config import Settings, get_settings
+from tongban.config import Settings
 from tongban.db import utcnow
 from tongban.identity.models import Account, ApiToken, WebSession
+from tongban.kernel.node import settings_of
 
 #: last_seen_at is written at most this often: a page view need not be a write.
 _TOUCH_EVERY = timedelta(minutes=1)
@@ -57,7 +58,7 @@ def begin_session(
 ) -> tuple[str, WebSession]:
     """A new session for `account`: the random id for the cookie (returned once, only its
     hash is stored) and the row, whose `csrf` is the token of this session's forms."""
-    settings = settings or get_settings()
+    settings = settings or settings_of(session)
     session_id = secrets.token_urlsafe(32)
     now = utcnow()
     row = WebSession(
@@ -80,7 +81,7 @@ def resume_session(
 ) -> ActiveSession | None:
     """The live session with this id and its account, or None (unknown, ended, idle too
     long, too old, account disabled). A session found too idle or too old is ended."""
-    settings = settings or get_settings()
+    settings = settings or settings_of(session)
     row = session.scalar(select(WebSession).where(WebSession.id_hash == _hash(session_id)))
     if row is None or row.ended_at is not None:
         return None

@@ -11,11 +11,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tongban.config import get_settings
 from tongban.crypto.signing import Alg, PrivateKey, PublicKey, generate, load_private_pem
 from tongban.crypto.signing import public_from_jwk as _public_from_jwk
 from tongban.db import utcnow
 from tongban.errors import NotFound
+from tongban.kernel.node import settings_of
 from tongban.keys.models import SigningKey
 
 PURPOSES = ("licence", "node", "audit", "root")
@@ -55,22 +55,23 @@ def _notify(session: Session, row: SigningKey, change: str) -> None:
         fn(session, row, change)
 
 
-def _passphrase() -> bytes | None:
-    value = get_settings().key_passphrase
+def _passphrase(session: Session) -> bytes | None:
+    """TONGBAN_KEY_PASSPHRASE of the node whose session this is."""
+    value = settings_of(session).key_passphrase
     return value.encode() if value else None
 
 
-def default_alg() -> Alg:
+def default_alg(session: Session) -> Alg:
     """The suite new keys use (TONGBAN_SIGNATURE_ALG: EdDSA or SM2)."""
-    return Alg(get_settings().signature_alg)
+    return Alg(settings_of(session).signature_alg)
 
 
-def _private(row: SigningKey) -> PrivateKey:
+def _private(session: Session, row: SigningKey) -> PrivateKey:
     key = _private_cache.get(row.kid)
     if key is None:
         if row.private_pem is None:
             raise NotFound(f"密钥 {row.kid} 的私钥不在本节点")
-        key = load_private_pem(row.private_pem, _passphrase())
+        key = load_private_pem(row.private_pem, _passphrase(session))
         _private_cache[row.kid] = key
     return key
 
@@ -81,14 +82,14 @@ def create_key(
     """Generate and store a new key pair for (purpose, owner)."""
     if purpose not in PURPOSES:
         raise ValueError(f"unknown key purpose {purpose}")
-    key = generate(alg or default_alg())
+    key = generate(alg or default_alg(session))
     row = SigningKey(
         kid=key.kid,
         purpose=purpose,
         owner=owner,
         alg=str(key.alg),
         public_jwk=key.public().jwk(),
-        private_pem=key.pem(_passphrase()),
+        private_pem=key.pem(_passphrase(session)),
     )
     session.add(row)
     session.flush()
@@ -115,7 +116,7 @@ def current_row(session: Session, purpose: str, owner: str) -> SigningKey | None
 def signing_key(session: Session, purpose: str, owner: str) -> tuple[PrivateKey, SigningKey]:
     """The key that signs for (purpose, owner) now; generated on first use."""
     row = current_row(session, purpose, owner) or create_key(session, purpose, owner)
-    return _private(row), row
+    return _private(session, row), row
 
 
 def _key_state(row: SigningKey | None) -> dict[str, Any] | None:

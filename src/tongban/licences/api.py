@@ -13,6 +13,7 @@ from sqlalchemy import select
 from tongban.errors import NotFound
 from tongban.identity.domain import APPLICANT_ROLES
 from tongban.identity.models import Account
+from tongban.kernel.node import settings_of
 from tongban.licences import service, status, wallet
 from tongban.licences.models import Licence, StatusListToken
 from tongban.licences.schemas import (
@@ -133,7 +134,10 @@ def verify(body: VerifyRequest, session: SessionDep) -> object:
     holder binding was verified (`holder_bound`) or the presentation was accepted as a
     bearer one (`unbound`): pass `require_binding` and your `nonce` to insist on it."""
     policy = service.binding_policy(
-        require=body.require_binding, nonce=body.nonce, audience=body.audience
+        require=body.require_binding,
+        nonce=body.nonce,
+        audience=body.audience,
+        settings=settings_of(session),
     )
     return service.verify_presentation(session, body.presentation, binding=policy).as_dict()
 

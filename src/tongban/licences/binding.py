@@ -101,7 +101,7 @@ def rebind(session: Session, actor: Account) -> list[Licence]:
     for lic in wallet.list_mine(session, actor):
         if lic.status == LicenceStatus.REVOKED.value or lic.cnf_kid == want:
             continue
-        if not _exchange.serves_here(lic.jurisdiction_code):
+        if not _exchange.serves_here(session, lic.jurisdiction_code):
             continue  # only the node of the licence's jurisdiction holds its signing key
         if lic.holder_account_id is None:  # issued from a register before the account
             lic.holder_account_id = actor.id

@@ -126,7 +126,14 @@ def verify(
             f"没有可用的信任列表缓存（{directory}）：请先运行 tongban trust sync（{e}）", err=True
         )
         raise typer.Exit(EXIT_NO_CACHE) from None
-    policy = binding_policy(require=require_binding, nonce=normalise_nonce(nonce), audience=aud)
+    from tongban.config import get_settings
+
+    policy = binding_policy(
+        require=require_binding,
+        nonce=normalise_nonce(nonce),
+        audience=aud,
+        settings=get_settings(),
+    )
     result = offline.verify_offline(compact, loaded, binding=policy)
     stale = offline.staleness(loaded)
     if as_json:
@@ -162,10 +169,11 @@ def verify(
 def publish_keys() -> None:
     """Send this node's licence keys and status lists to every other node of the
     federation (a node that joined later); the worker delivers them."""
+    from tongban.config import get_settings
     from tongban.db import transaction
     from tongban.licences import federation
 
-    if not federation.federated():
+    if not federation.federated(get_settings()):
         typer.echo("本节点未加入联盟（未设置 TONGBAN_FEDERATION_FILE），无需发布。")
         return
     with transaction() as session:

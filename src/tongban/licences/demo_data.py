@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from tongban.errors import DomainError, NotFound
 from tongban.exchange import service as exchange
 from tongban.identity.models import Account
+from tongban.kernel.node import settings_of
 from tongban.licences.issuing import IssueRequest, issue_as
 from tongban.licences.models import Licence
 from tongban.regions import service as regions
@@ -75,7 +76,7 @@ def seed_demo_licences(session: Session) -> int:
             authority = regions.authority_by_code(session, authority_code)
         except NotFound:
             continue
-        settings = exchange.current_settings()
+        settings = settings_of(session)
         if not exchange.serves(authority.jurisdiction_code, settings.served_jurisdictions):
             continue  # in a federation, only the node serving the issuer issues
         claims = dict(extra)

@@ -28,7 +28,7 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from tongban.config import Settings
-from tongban.exchange import service as _exchange
+from tongban.kernel.node import settings_of
 from tongban.keys import service as keys
 from tongban.keys.models import SigningKey
 from tongban.licences import domain
@@ -48,15 +48,9 @@ class _Pending:
     lists: set[tuple[str, int]] = field(default_factory=set)
 
 
-def _settings() -> Settings:
-    from tongban.exchange import service as exchange
-
-    return exchange.current_settings()
-
-
-def federated(settings: Settings | None = None) -> bool:
+def federated(settings: Settings) -> bool:
     """Whether this node is one of several (a federation file, not serving '*')."""
-    s = settings or _settings()
+    s = settings
     return s.federation_file is not None and s.served_jurisdictions.strip() != "*"
 
 
@@ -66,12 +60,12 @@ def _serves(code: str, settings: Settings) -> bool:
     return exchange.serves(code, settings.served_jurisdictions)
 
 
-def targets(settings: Settings | None = None) -> list[str]:
+def targets(settings: Settings) -> list[str]:
     """One jurisdiction of every other node of the federation (the message is applied
     once per node; which of its jurisdictions carries it does not matter)."""
     from tongban.exchange import service as exchange
 
-    s = settings or _settings()
+    s = settings
     if not federated(s):
         return []
     out = []
@@ -94,7 +88,7 @@ def keys_payload(session: Session, code: str) -> dict[str, Any]:
     rows = keys.public_rows(session, "licence", code)
     return {
         "jurisdiction": code,
-        "issuer": domain.issuer_id(_exchange.current_settings().public_url, code),
+        "issuer": domain.issuer_id(settings_of(session).public_url, code),
         "keys": [
             {
                 "jwk": keys.public_key(r).jwk(),
@@ -111,7 +105,7 @@ def publish_keys(session: Session, code: str, to: list[str] | None = None) -> in
     """Queue jurisdiction `code`'s licence keys for every other node; how many messages."""
     from tongban.exchange import service as exchange
 
-    to = targets() if to is None else to
+    to = targets(settings_of(session)) if to is None else to
     payload = keys_payload(session, code)
     for target in to:
         exchange.send(session, KEYS_PUBLISHED, code, target, payload)
@@ -125,7 +119,7 @@ def publish_list(session: Session, code: str, list_no: int, to: list[str] | None
     row = session.get(StatusListToken, (code, list_no))
     if row is None or not row.own:
         return 0
-    to = targets() if to is None else to
+    to = targets(settings_of(session)) if to is None else to
     for target in to:
         exchange.send(
             session,
@@ -141,7 +135,7 @@ def publish_all_lists(session: Session) -> int:
     """Queue every status list of the jurisdictions this node serves for every other node
     (the periodic refresh: a received list expires STATUS_LIST_LIFETIME after it was
     signed); how many messages."""
-    s = _settings()
+    s = settings_of(session)
     to = targets(s)
     if not to:
         return 0
@@ -161,7 +155,7 @@ def publish_all(session: Session) -> tuple[int, int]:
     """Queue every licence key set and status list of the jurisdictions this node serves
     for every other node (a node that joined later, or after a lost message):
     (key-set messages, status-list messages)."""
-    s = _settings()
+    s = settings_of(session)
     to = targets(s)
     if not to:
         return 0, 0
@@ -182,14 +176,14 @@ def _pending(session: Session) -> _Pending:
 
 def keys_changed(session: Session, code: str) -> None:
     """A licence key of `code` changed: publish the key set when the transaction commits."""
-    s = _settings()
+    s = settings_of(session)
     if federated(s) and _serves(code, s):
         _pending(session).keys.add(code)
 
 
 def list_changed(session: Session, code: str, list_no: int) -> None:
     """A status in a list of `code` changed (or the list is new): publish it at commit."""
-    s = _settings()
+    s = settings_of(session)
     if federated(s) and _serves(code, s):
         _pending(session).lists.add((code, list_no))
 
@@ -205,7 +199,7 @@ def _new_lists(session: Session, _flush_context: Any, _instances: Any) -> None:
     # A status list is created with the first licence placed in it: the other nodes
     # need it (all valid) to answer for that licence. Only noted here: no flush inside
     # a flush; the message is written at commit.
-    if _settings().federation_file is None:
+    if settings_of(session).federation_file is None:
         return
     for obj in session.new:
         if isinstance(obj, StatusListToken) and obj.own:
@@ -217,7 +211,7 @@ def _publish_pending(session: Session) -> None:
     pending: _Pending | None = session.info.pop(_PENDING, None)
     if pending is None or not (pending.keys or pending.lists):
         return
-    to = targets()
+    to = targets(settings_of(session))
     if not to:
         return
     for code in sorted(pending.keys):  # keys first: a list verifies against them

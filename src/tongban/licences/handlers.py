@@ -83,7 +83,7 @@ def authorise_issuer(
     sender.require(p.jurisdiction, "发证辖区")
     if p.jurisdiction != sender.source_jurisdiction:
         raise exchange.Refused("not-allowed", "发证辖区须为消息的来源辖区")
-    if not sender.local and exchange.serves_here(p.jurisdiction):
+    if not sender.local and exchange.serves_here(session, p.jurisdiction):
         raise exchange.Refused("not-allowed", f"本节点自行为 {p.jurisdiction} 发证")
 
 
@@ -93,13 +93,13 @@ def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
     return min(a.astimezone(UTC), b.astimezone(UTC))
 
 
-def _foreign_jurisdiction(payload: dict[str, Any], msg: Any) -> str:
+def _foreign_jurisdiction(session: Session, payload: dict[str, Any], msg: Any) -> str:
     """The jurisdiction a message is about: the one its sender serves (the exchange checked
     that the sending node serves `source_jurisdiction`), never one this node serves."""
     code = payload.get("jurisdiction")
     if not isinstance(code, str) or code != msg.source_jurisdiction:
         raise Refused(f"jurisdiction {code!r} is not the sender's {msg.source_jurisdiction}")
-    if exchange.serves_here(code):
+    if exchange.serves_here(session, code):
         raise Refused(f"this node issues for {code} itself")
     return code
 
@@ -109,7 +109,7 @@ def on_keys_published(session: Session, payload: dict[str, Any], msg: Any) -> No
     """Import another node's licence keys of one jurisdiction (public halves) and record
     its issuer id. Retirement and withdrawal only ever move earlier, so a replayed or
     late older key set cannot bring a withdrawn key back."""
-    code = _foreign_jurisdiction(payload, msg)
+    code = _foreign_jurisdiction(session, payload, msg)
     issuer = payload.get("issuer")
     if not isinstance(issuer, str) or domain.jurisdiction_of_issuer(issuer) != code:
         raise Refused(f"issuer {issuer!r} is not an issuer id of {code}")
@@ -156,7 +156,7 @@ def on_keys_published(session: Session, payload: dict[str, Any], msg: Any) -> No
 def on_status_list_published(session: Session, payload: dict[str, Any], msg: Any) -> None:
     """Store another node's status list after verifying it against that jurisdiction's
     imported issuer keys; an older list (by `iat`) than the one held is ignored."""
-    code = _foreign_jurisdiction(payload, msg)
+    code = _foreign_jurisdiction(session, payload, msg)
     list_no, uri, token = payload.get("list_no"), payload.get("uri"), payload.get("token")
     if not isinstance(list_no, int) or not isinstance(uri, str) or not isinstance(token, str):
         raise Refused("list_no, uri and token are required")

@@ -17,11 +17,11 @@ from sqlalchemy.orm import Session
 from tongban.catalog import service as catalog
 from tongban.db import utcnow
 from tongban.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
-from tongban.exchange import service as _exchange
 from tongban.identity.domain import Role, validate_credit_code, validate_id_number
 from tongban.identity.models import Account
 from tongban.kernel import history, numbering
 from tongban.kernel.events import CaseDelivered
+from tongban.kernel.node import settings_of
 from tongban.keys import service as keys
 from tongban.licences import domain, sdjwt
 from tongban.licences.domain import LicenceAction, LicenceStatus, LicenceType
@@ -131,9 +131,7 @@ def ensure_status_list(session: Session, jurisdiction_code: str, list_no: int) -
             jurisdiction_code=jurisdiction_code,
             list_no=list_no,
             own=True,
-            uri=domain.status_list_uri(
-                _exchange.current_settings().public_url, jurisdiction_code, list_no
-            ),
+            uri=domain.status_list_uri(settings_of(session).public_url, jurisdiction_code, list_no),
         )
         session.add(row)
         session.flush()
@@ -181,7 +179,7 @@ def _sign(
     """The SD-JWT VC of `lic` (compact with every disclosure), kid and alg."""
     key, row = keys.signing_key(session, "licence", jurisdiction_code)
     payload: dict[str, Any] = {
-        "iss": domain.issuer_id(_exchange.current_settings().public_url, jurisdiction_code),
+        "iss": domain.issuer_id(settings_of(session).public_url, jurisdiction_code),
         "iat": int(lic.issued_at.timestamp()),
         "nbf": int(lic.valid_from.timestamp()),
     }

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from tongban.db import utcnow
 from tongban.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from tongban.exchange import service as _exchange
 from tongban.identity.models import Account
+from tongban.kernel.node import settings_of
 from tongban.keys import service as keys
 from tongban.licences import domain, issuing
 from tongban.licences.domain import LicenceAction, LicenceStatus
@@ -141,7 +141,7 @@ def status_list_token(session: Session, jurisdiction_code: str, list_no: int) ->
         iat=iat,
         exp=iat + STATUS_LIST_LIFETIME,
         ttl=STATUS_LIST_TTL,
-        iss=domain.issuer_id(_exchange.current_settings().public_url, jurisdiction_code),
+        iss=domain.issuer_id(settings_of(session).public_url, jurisdiction_code),
     )
     row.built_at = now
     row.expires_at = now + timedelta(seconds=STATUS_LIST_LIFETIME)

@@ -9,7 +9,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tongban.config import Settings
 from tongban.db import transaction
-from tongban.exchange import service as exchange
 from tongban.kernel.registry import Job
 from tongban.licences import federation
 from tongban.licences.status import STATUS_LIST_LIFETIME
@@ -28,7 +27,7 @@ def refresh_status_lists(factory: sessionmaker[Session], settings: Settings) -> 
     federation file existed) can check the lists instead of refusing them forever."""
     if not federation.federated(settings):
         return 0
-    with exchange.using_settings(settings), transaction(factory) as session:
+    with transaction(factory) as session:
         n_keys, n_lists = federation.publish_all(session)
     if n_keys or n_lists:
         log.info("queued %s key and %s status list message(s) for the other nodes", n_keys, n_lists)

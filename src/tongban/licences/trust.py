@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tongban.errors import NotFound
-from tongban.exchange import service as _exchange
+from tongban.kernel.node import settings_of
 from tongban.keys import service as keys
 from tongban.keys.models import SigningKey
 from tongban.licences import domain
@@ -57,10 +57,10 @@ def _foreign_issuers(session: Session) -> dict[str, str]:
 
 
 def _fingerprint(
-    rows: list[SigningKey], roots: list[SigningKey], foreign: dict[str, str]
+    public_url: str, rows: list[SigningKey], roots: list[SigningKey], foreign: dict[str, str]
 ) -> tuple[Any, ...]:
     return (
-        _exchange.current_settings().public_url,
+        public_url,
         tuple(sorted(foreign.items())),
         tuple(
             (r.kid, r.owner, _ts(r.not_before), _ts(r.retired_at), _ts(r.not_after))
@@ -83,7 +83,7 @@ def key_window(row: SigningKey) -> tuple[int, int | None]:
 
 def _issuers(session: Session, rows: list[SigningKey]) -> list[TrustedIssuer]:
     names = {j.code: j.name for j in session.scalars(select(Jurisdiction))}
-    url = _exchange.current_settings().public_url
+    url = settings_of(session).public_url
     foreign = _foreign_issuers(session)
     by_owner: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
@@ -99,7 +99,7 @@ def _issuers(session: Session, rows: list[SigningKey]) -> list[TrustedIssuer]:
 
 def _current(session: Session) -> _Cached:
     rows, roots = _rows(session, "licence"), _rows(session, "root")
-    fp = _fingerprint(rows, roots, _foreign_issuers(session))
+    fp = _fingerprint(settings_of(session).public_url, rows, roots, _foreign_issuers(session))
     with _lock:
         cached = _cache.get("local")
         if cached is not None and cached.fingerprint == fp:
@@ -167,6 +167,6 @@ def issuer_metadata(session: Session, jurisdiction_code: str) -> dict[str, Any]:
         jwks.append(jwk)
     return {
         "issuer": _foreign_issuers(session).get(jurisdiction_code)
-        or domain.issuer_id(_exchange.current_settings().public_url, jurisdiction_code),
+        or domain.issuer_id(settings_of(session).public_url, jurisdiction_code),
         "jwks": {"keys": jwks},
     }

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tongban.config import Settings
-from tongban.exchange import service as _exchange
+from tongban.kernel.node import settings_of
 from tongban.licences import domain
 from tongban.licences.keybinding import ANY_VERIFIER, BindingPolicy
 from tongban.licences.models import Licence
@@ -204,14 +204,14 @@ def binding_policy(
     require: bool | None = None,
     nonce: str | None = None,
     audience: str | None = None,
-    settings: Settings | None = None,
+    settings: Settings,
 ) -> BindingPolicy:
     """The holder binding a verifier of this deployment asks for: `require` as the
     verifier chose (None: TONGBAN_LICENCE_REQUIRE_BINDING), always required when the
     deployment forbids unbound presentation (TONGBAN_LICENCE_ALLOW_UNBOUND=false);
     `nonce` the verifier's challenge (None: time-window mode, TONGBAN_LICENCE_KB_WINDOW);
     accepted audiences: this node's verifier id, `audience`, and the generic value."""
-    s = settings or _exchange.current_settings()
+    s = settings
     required = s.licence_require_binding if require is None else require
     audiences = {ANY_VERIFIER, verifier_id(s.public_url)}
     if audience:
@@ -234,7 +234,7 @@ def verify_presentation(
     """Verify a presentation with this node's trust list and status lists; `binding`
     (default: the deployment's policy, binding_policy()) says what holder binding the
     verifier requires."""
-    policy = binding if binding is not None else binding_policy()
+    policy = binding if binding is not None else binding_policy(settings=settings_of(session))
     return check(compact, local_trust(session), NodeStatuses(session), now=now, binding=policy)
 
 

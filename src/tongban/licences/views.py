@@ -12,9 +12,10 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from tongban.config import Settings
 from tongban.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
-from tongban.exchange.service import current_settings
 from tongban.identity.models import Account
+from tongban.kernel.node import settings_of
 from tongban.licences import domain, issuing, service, status
 from tongban.licences.domain import ACTION_LABELS, STATUS_LABELS
 from tongban.licences.keybinding import new_nonce, normalise_nonce
@@ -218,7 +219,7 @@ def present_bound(
         chosen=p.disclosed,
         presentation=p,
         nonce=normalise_nonce(nonce),
-        kb_window_minutes=max(1, current_settings().licence_kb_window // 60),
+        kb_window_minutes=max(1, settings_of(session).licence_kb_window // 60),
         **_common(p.licence),
     )
 
@@ -226,9 +227,8 @@ def present_bound(
 # --- verification, for anyone ---------------------------------------------------------------
 
 
-def _verify_context(require: bool | None = None) -> dict[str, Any]:
+def _verify_context(settings: Settings, require: bool | None = None) -> dict[str, Any]:
     """A fresh challenge (核验码) for the next presentation, and the binding choice."""
-    settings = current_settings()
     return {
         "nonce": new_nonce(),
         "require_binding": settings.licence_require_binding if require is None else require,
@@ -239,7 +239,14 @@ def _verify_context(require: bool | None = None) -> dict[str, Any]:
 
 @router.get("/licences/verify")
 def verify_page(request: Request, user: OptionalUser) -> Response:
-    return render(request, "licences/verify.html", user, result=None, text="", **_verify_context())
+    return render(
+        request,
+        "licences/verify.html",
+        user,
+        result=None,
+        text="",
+        **_verify_context(request.app.state.node.settings),
+    )
 
 
 @router.post("/licences/verify", dependencies=[CsrfChecked])
@@ -256,7 +263,9 @@ def verify(
     # the page's form always sends `binding_choice` (an unticked box sends nothing);
     # a post without it gets the deployment's default
     require = bool(require_binding) if binding_choice else None
-    policy = service.binding_policy(require=require, nonce=normalise_nonce(nonce))
+    policy = service.binding_policy(
+        require=require, nonce=normalise_nonce(nonce), settings=settings_of(session)
+    )
     result = service.verify_presentation(session, text, binding=policy) if text else None
     return render(
         request,
@@ -266,7 +275,7 @@ def verify(
         text=text,
         message=None if text else "请粘贴要核验的电子证照文本",
         checked_nonce=policy.nonce,
-        **_verify_context(policy.required),
+        **_verify_context(settings_of(session), policy.required),
     )
 
 

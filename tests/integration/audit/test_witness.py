@@ -47,7 +47,7 @@ def _activity(node: Any, n: int = 3) -> None:
 
 
 def _checkpoint(node: Any) -> AuditCheckpoint:
-    with exchange.using_settings(node.settings), node.session() as s:
+    with node.session() as s:
         cp = service.checkpoint(s, node.id)
         assert cp is not None
         s.commit()
@@ -55,7 +55,7 @@ def _checkpoint(node: Any) -> AuditCheckpoint:
 
 
 def _verify(node: Any) -> domain.Report:
-    with exchange.using_settings(node.settings), node.session() as s:
+    with node.session() as s:
         return service.verify(s)
 
 
@@ -180,7 +180,7 @@ def test_the_witness_refuses_what_it_cannot_vouch_for(fed: dict[str, Any]) -> No
     b = fed[B]
     _reset(b)
     reply = witness.Reply("320000", "310000")
-    with exchange.using_settings(b.settings), b.session() as s:
+    with b.session() as s:
         m = _message(s, "node-x", 3, "a" * 64)
         # Only the node itself may send its checkpoint; never to itself.
         with pytest.raises(witness.Refused):
@@ -213,18 +213,15 @@ def test_witnessing_alone_does_not_call_for_a_new_checkpoint(fed: dict[str, Any]
     drain(a, b)  # a message.sent on A, message.applied + message.sent on B, …
     settings_a = a.settings.model_copy(update={"audit_checkpoint_seconds": 0.0})
     settings_b = b.settings.model_copy(update={"audit_checkpoint_seconds": 0.0})
-    with exchange.using_settings(settings_a):
-        assert tasks.make_checkpoint(a.factory, settings_a) is None
-    with exchange.using_settings(settings_b):
-        assert tasks.make_checkpoint(b.factory, settings_b) is None
+    assert tasks.make_checkpoint(a.factory, settings_a) is None
+    assert tasks.make_checkpoint(b.factory, settings_b) is None
     _activity(a, 1)
-    with exchange.using_settings(settings_a):
-        assert tasks.make_checkpoint(a.factory, settings_a) is not None
+    assert tasks.make_checkpoint(a.factory, settings_a) is not None
 
 
 def test_a_node_cannot_send_another_nodes_checkpoint_or_cosignature(fed: dict[str, Any]) -> None:
     a, b = fed[A], fed[B]
-    with exchange.using_settings(b.settings), b.session() as s:
+    with b.session() as s:
         s.execute(delete(OutboxMessage))
         forged = _message(s, "node-x", 3, "a" * 64)
         exchange.send(s, witness.CHECKPOINT, "320000", "310000", forged.model_dump(mode="json"))

@@ -86,14 +86,13 @@ class FedNode:
         return self.factory()
 
     def dispatch(self) -> int:
-        with exchange.using_settings(self.settings):
-            return exchange.dispatch_pending(
-                self.factory,
-                self.settings.served_jurisdictions,
-                remote=self.remote,
-                max_attempts=self.settings.exchange_max_attempts,
-                backoff=(0.0,),
-            )
+        return exchange.dispatch_pending(
+            self.factory,
+            self.settings.served_jurisdictions,
+            remote=self.remote,
+            max_attempts=self.settings.exchange_max_attempts,
+            backoff=(0.0,),
+        )
 
     def outbox(self, **where: Any) -> list[OutboxMessage]:
         with self.factory() as s:
@@ -145,6 +144,7 @@ def fed(fed_dbs: dict[str, str], tmp_path: Path, hosts: Hosts) -> Iterator[dict[
     """Nodes A and B: keys generated, federation file written, apps mounted, outboxes
     emptied of earlier tests' messages."""
     from tongban.contexts import build_node
+    from tongban.kernel.node import bind_settings
     from tongban.keys import service as keys
     from tongban.web.app import create_app
 
@@ -187,7 +187,10 @@ def fed(fed_dbs: dict[str, str], tmp_path: Path, hosts: Hosts) -> Iterator[dict[
             federation_file=fed_path,
             exchange_max_attempts=3,
         )
-        factory = sessionmaker(bind=engines[node_id], expire_on_commit=False)
+        # The node's own sessions carry its settings (kernel.node.settings_of).
+        factory = bind_settings(
+            sessionmaker(bind=engines[node_id], expire_on_commit=False), settings
+        )
         remote = exchange.Remote(
             node_id=node_id,
             federation=federation,

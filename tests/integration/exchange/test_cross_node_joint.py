@@ -14,7 +14,6 @@ from sqlalchemy import select
 from tongban.cases import service as cases
 from tongban.cases.models import Case
 from tongban.errors import Conflict
-from tongban.exchange import service as exchange
 from tongban.regions.models import Authority
 
 from builders import make_officer, make_resident, upload
@@ -34,7 +33,7 @@ def _submit_joint(
 ) -> tuple[uuid.UUID, str, str]:
     """A joint application on `node`; returns the parent's id and number and the number
     of its (single) sub-task."""
-    with exchange.using_settings(node.settings), node.session() as s:
+    with node.session() as s:
         resident = make_resident(s, home_city)
         att = upload(s, resident, tmp=node.upload_root)
         case = cases.submit_online(
@@ -68,7 +67,7 @@ def _officer(node: Any, number: str, duty: str = "approver") -> Any:
 
 
 def _walk(node: Any, officer: Any, number: str, *steps: tuple[str, str]) -> None:
-    with exchange.using_settings(node.settings), node.session() as s:
+    with node.session() as s:
         case = s.scalar(select(Case).where(Case.number == number))
         assert case is not None
         for action, comment in steps:
@@ -107,7 +106,7 @@ def test_lead_node_follows_a_subtask_handled_on_the_receiving_node(
 
     lead = _officer(a, parent_no)
     _walk(a, lead, parent_no, ("accept", ""), ("start_review", ""))
-    with exchange.using_settings(a.settings), a.session() as s, pytest.raises(Conflict) as e:
+    with a.session() as s, pytest.raises(Conflict) as e:
         cases.act(s, s.get(type(lead), lead.id), parent_id, "approve")
     assert e.value.type == "joint-incomplete"
 
@@ -186,7 +185,7 @@ def test_lead_and_subtask_on_the_same_remote_node(tools: Any, fed: dict[str, Any
         assert parent is not None and [t.number for t in parent.subtasks] == [sub_no]
     lead = _officer(b, parent_no)
     _walk(b, lead, parent_no, ("accept", ""), ("start_review", ""))
-    with exchange.using_settings(b.settings), b.session() as s, pytest.raises(Conflict):
+    with b.session() as s, pytest.raises(Conflict):
         cases.act(s, s.get(type(lead), lead.id), parent_id, "approve")
     _walk(b, _officer(b, sub_no), sub_no, ("accept", ""), ("start_review", ""), ("approve", ""))
     tools.drain(a, b)

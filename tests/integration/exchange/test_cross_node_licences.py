@@ -20,6 +20,7 @@ from tongban.db import utcnow
 from tongban.exchange import service as exchange
 from tongban.exchange.federation import dump
 from tongban.exchange.models import OutboxMessage
+from tongban.kernel.node import bind_settings
 from tongban.keys import service as keys
 from tongban.keys.models import SigningKey
 from tongban.licences import domain, federation, handlers, status, trust
@@ -35,14 +36,14 @@ LICENCE_TYPES = {federation.KEYS_PUBLISHED, federation.STATUS_LIST_PUBLISHED}
 
 def _issue(node: Any) -> Licence:
     """A licence issued on `node` (安徽 公安) to a new 安徽 resident, committed."""
-    with exchange.using_settings(node.settings), node.session() as s:
+    with node.session() as s:
         lic = make_licence(s, make_resident(s, "340100"))
         s.commit()
         return lic
 
 
 def _verify(node: Any, compact: str) -> licences.Verification:
-    with exchange.using_settings(node.settings), node.session() as s:
+    with node.session() as s:
         return licences.verify_presentation(s, compact)
 
 
@@ -54,14 +55,14 @@ def _verify_api(hosts: Any, node: Any, compact: str) -> dict[str, Any]:
 
 
 def _rotate(node: Any, code: str = "340000") -> str:
-    with exchange.using_settings(node.settings), node.session() as s:
+    with node.session() as s:
         row = keys.rotate(s, "licence", code)
         s.commit()
         return row.kid
 
 
 def _revoke(node: Any, lic: Licence) -> None:
-    with exchange.using_settings(node.settings), node.session() as s:
+    with node.session() as s:
         officer = make_officer(s, "340100-public_security")
         licences.change_status(s, officer, lic.id, "revoke", "以欺骗手段取得")
         s.commit()
@@ -149,7 +150,7 @@ def test_a_withdrawal_on_a_is_not_undone_by_an_older_key_set(
     a, b = fed["node-a"], fed["node-b"]
     lic = _issue(a)
     tools.drain(a, b)
-    with exchange.using_settings(a.settings), a.session() as s:
+    with a.session() as s:
         stale = federation.keys_payload(s, "340000")  # before the withdrawal
         keys.withdraw(s, lic.kid, at=lic.issued_at)
         s.commit()
@@ -157,7 +158,7 @@ def test_a_withdrawal_on_a_is_not_undone_by_an_older_key_set(
     v = _verify(b, lic.compact)
     assert not v.valid and v.reason == "unknown_issuer"
     # The older key set arrives late (a replay): the withdrawal stays.
-    with exchange.using_settings(a.settings), a.session() as s:
+    with a.session() as s:
         exchange.send(s, federation.KEYS_PUBLISHED, "340000", "320000", stale)
         s.commit()
     tools.drain(a, b)
@@ -183,7 +184,7 @@ def _forged_list(lic: Licence, key: Any, iss_code: str = "340000", iat: int = 5)
 def test_a_status_list_not_signed_by_the_issuer_is_refused(tools: Any, fed: dict[str, Any]) -> None:
     a, b = fed["node-a"], fed["node-b"]
     lic = _issue(a)
-    with exchange.using_settings(a.settings), a.session() as s:
+    with a.session() as s:
         other, _row = keys.signing_key(s, "licence", "310000")  # 上海's key: trusted, not 安徽's
         federation.publish_keys(s, "310000")
         s.commit()
@@ -195,7 +196,7 @@ def test_a_status_list_not_signed_by_the_issuer_is_refused(tools: Any, fed: dict
         "by an unknown key": _forged_list(lic, generate()),
     }
     ids = {}
-    with exchange.using_settings(a.settings), a.session() as s:
+    with a.session() as s:
         for what, token in forged.items():
             msg = exchange.send(
                 s,
@@ -223,21 +224,21 @@ def test_a_status_list_not_signed_by_the_issuer_is_refused(tools: Any, fed: dict
 
 def test_an_older_status_list_does_not_replace_a_newer_one(tools: Any, fed: dict[str, Any]) -> None:
     a, b = fed["node-a"], fed["node-b"]
-    with exchange.using_settings(a.settings), a.session() as s:
+    with a.session() as s:
         # a key valid since two hours ago, so that a list signed an hour ago verifies
         row = keys.rotate(s, "licence", "340000")
         row.not_before = utcnow() - timedelta(hours=2)
         s.commit()
     lic = _issue(a)
-    with exchange.using_settings(a.settings), a.session() as s:
+    with a.session() as s:
         key, _row = keys.signing_key(s, "licence", "340000")
         newer = _forged_list(lic, key)  # 安徽's key, says revoked, iat now + 5
-    with exchange.using_settings(a.settings), a.session() as s:
+    with a.session() as s:
         status.mark_changed(s, s.get(Licence, lic.id))  # type: ignore[arg-type]
         s.commit()
     tools.drain(a, b)
     # B holds a list signed now; a list signed at an earlier iat must not replace it.
-    with exchange.using_settings(b.settings), b.session() as s:
+    with b.session() as s:
         stored = s.scalar(select(StatusListToken).where(StatusListToken.uri == lic.status_uri))
         assert stored is not None and stored.token is not None
         held = stored.token
@@ -256,7 +257,7 @@ def test_publish_keys_sends_the_current_set_to_a_node_that_joined_later(
     a, b = fed["node-a"], fed["node-b"]
     _issue(a)
     tools.drain(a, b)
-    with exchange.using_settings(a.settings), a.session() as s:
+    with a.session() as s:
         n_keys, n_lists = federation.publish_all(s)
         s.commit()
     # 安徽 (and 上海 if an earlier test made its key) to node B; every list of A.
@@ -283,13 +284,15 @@ def test_the_single_node_default_sends_no_licence_messages(session: Session) -> 
     assert federation.publish_all(session) == (0, 0)
 
 
-def test_the_same_steps_on_a_federated_node_do_send(session: Session, tmp_path: Path) -> None:
+def test_the_same_steps_on_a_federated_node_do_send(
+    factory: sessionmaker[Session], tmp_path: Path
+) -> None:
     """The control of the test above: what makes the difference is the federation."""
     path = _federation_file(tmp_path / "federation.toml", None)
     node_a = Settings(
         secret_key="x", node_id="a", served_jurisdictions="340000", federation_file=path
     )
-    with exchange.using_settings(node_a):
+    with bind_settings(factory, node_a)() as session:  # a session of node A
         lic = make_licence(session, make_resident(session, "340100"))
         session.commit()
         sent = _licence_messages(session)
@@ -304,7 +307,7 @@ def test_the_same_steps_on_a_federated_node_do_send(session: Session, tmp_path: 
     assert len(lists) == 4  # two changes in one transaction: one message per node
 
 
-def test_keys_published_records_the_announced_issuer(session: Session) -> None:
+def test_keys_published_records_the_announced_issuer(factory: sessionmaker[Session]) -> None:
     """Another node's issuer id (built from its public URL, not ours) is what B's trust
     list uses for that jurisdiction."""
     key = generate()
@@ -319,7 +322,7 @@ def test_keys_published_records_the_announced_issuer(session: Session) -> None:
         "issuer": "https://ah.node.example/issuers/340000",
         "keys": [{"jwk": key.public().jwk(), "not_before": "2026-01-01T00:00:00+00:00"}],
     }
-    with exchange.using_settings(node_b):
+    with bind_settings(factory, node_b)() as session:  # a session of node B
         handlers.on_keys_published(session, payload, Msg())
         t = trust.local_trust(session)
     issuer = t.issuer_of_jurisdiction("340000")

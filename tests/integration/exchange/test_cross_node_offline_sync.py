@@ -18,7 +18,6 @@ import pytest
 from typer.testing import CliRunner
 
 from tongban.cli import app as main_cli
-from tongban.exchange import service as exchange
 from tongban.keys import service as keys
 from tongban.licences import cli, domain, offline
 from tongban.licences import service as licences
@@ -29,14 +28,14 @@ from builders import make_licence, make_officer, make_resident
 
 
 def _issue(node: Any, city: str = "340100", authority: str = "340100-public_security") -> Licence:
-    with exchange.using_settings(node.settings), node.session() as s:
+    with node.session() as s:
         lic = make_licence(s, make_resident(s, city), authority=authority)
         s.commit()
         return lic
 
 
 def _revoke(node: Any, lic: Licence) -> None:
-    with exchange.using_settings(node.settings), node.session() as s:
+    with node.session() as s:
         officer = make_officer(s, "340100-public_security")
         licences.change_status(s, officer, lic.id, "revoke", "以欺骗手段取得")
         s.commit()
@@ -97,7 +96,7 @@ def test_a_list_not_signed_by_its_issuer_is_refused_the_others_cached(
     assert _sync(hosts, b, cache).failures == []
 
     # B now holds a copy of 安徽's list signed by 上海's key (trusted, wrong issuer).
-    with exchange.using_settings(a.settings), a.session() as s:
+    with a.session() as s:
         shanghai_key, _ = keys.signing_key(s, "licence", "310000")
     lst = StatusList(domain.STATUS_BITS, domain.STATUS_LIST_SIZE)
     lst.set(lic.status_index, INVALID)

@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy import func, select
 
 from tongban.errors import PermissionDenied
-from tongban.exchange import service as exchange
 from tongban.exchange.models import InboxMessage
 from tongban.regions import service as regions
 from tongban.tickets import service as tickets
@@ -33,7 +32,7 @@ TICKET_TYPES = (federation.MSG_SHARED, federation.MSG_EVENT, federation.MSG_FIND
 
 def _report(a: Any) -> tuple[WorkOrder, Any, str]:
     """A resident of 上海 reports a pothole on the border, with a photo, on node A."""
-    with exchange.using_settings(a.settings), a.session() as s:
+    with a.session() as s:
         resident = make_resident(s, "310000")
         photo = make_photo(s, resident, a.upload_root)
         wo = make_work_order(s, resident, where=BORDER_QINGPU_KUNSHAN, photo_ids=[photo.id])
@@ -77,7 +76,7 @@ def test_a_border_report_on_a_reaches_b_and_findings_and_the_loop_cross(
     assert copy.state == "dispatched" and copy.reporter_id is None and copy.reporter_phone is None
     assert copy.due_at is None and copy.lead_due_at is not None  # the worker leaves it alone
     assert _actions(copy) == [(1, "report"), (2, "dispatch")]
-    with exchange.using_settings(b.settings), b.session() as s:
+    with b.session() as s:
         co_officer = make_officer(s, co_code, duty="reviewer")
         supervisor = make_supervisor(s, "320000")
         dispatcher = make_city_staff(s, "dispatcher", "320500")
@@ -115,7 +114,7 @@ def test_a_border_report_on_a_reaches_b_and_findings_and_the_loop_cross(
     assert _actions(_replica(b, wo.number))[-1] == (3, "co_note")
 
     # The lead's loop on A: accept, start, fix, verify, feedback.
-    with exchange.using_settings(a.settings), a.session() as s:
+    with a.session() as s:
         officer = make_officer(s, lead_code, duty="reviewer")
         dispatcher_a = make_city_staff(s, "dispatcher", "310000")
         me = s.get(type(resident), resident.id)
@@ -133,7 +132,7 @@ def test_a_border_report_on_a_reaches_b_and_findings_and_the_loop_cross(
     assert [a_[1] for a_ in _actions(copy)[3:]] == ["accept", "start", "fix", "verify", "satisfied"]
     assert (copy.state, copy.resolution, copy.satisfied) == ("closed", "fixed", True)
     assert copy.closed_at is not None and copy.fixed_at is not None
-    with exchange.using_settings(b.settings), b.session() as s:
+    with b.session() as s:
         closed = s.scalar(
             select(TicketNotice).where(
                 TicketNotice.ticket_id == wo.id, TicketNotice.kind == "closed"
@@ -152,7 +151,7 @@ def test_events_arriving_ahead_of_their_predecessor_wait_and_redelivery_is_idemp
     a, b = fed["node-a"], fed["node-b"]
     wo, _, codes = _report(a)
     tools.drain(a, b)
-    with exchange.using_settings(a.settings), a.session() as s:
+    with a.session() as s:
         officer = make_officer(s, codes.split("|")[0], duty="reviewer")
         tickets.act(s, officer, wo.id, "accept")
         tickets.act(s, officer, wo.id, "start")
@@ -163,14 +162,14 @@ def test_events_arriving_ahead_of_their_predecessor_wait_and_redelivery_is_idemp
         if m.payload["id"] == str(wo.id)
     ]
     assert (first.payload["seq"], second.payload["seq"]) == (3, 4)
-    with exchange.using_settings(a.settings), a.session() as s:  # hold back the first one
+    with a.session() as s:  # hold back the first one
         s.get(type(first), first.id).next_attempt_at = first.created_at.replace(year=2999)  # type: ignore[union-attr]
         s.commit()
     a.dispatch()
     held = a.outbox(id=second.id)[0]
     assert held.status == "pending" and "409" in (held.last_error or "")
     assert _replica(b, wo.number).state == "dispatched"  # type: ignore[union-attr]
-    with exchange.using_settings(a.settings), a.session() as s:
+    with a.session() as s:
         for m in (first, second):
             s.get(type(m), m.id).next_attempt_at = m.created_at  # type: ignore[union-attr]
         s.commit()
@@ -181,17 +180,14 @@ def test_events_arriving_ahead_of_their_predecessor_wait_and_redelivery_is_idemp
 
     # Redelivery of what B has applied already changes nothing.
     (shared,) = [m for m in a.outbox(type=federation.MSG_SHARED) if m.payload["id"] == str(wo.id)]
-    with (
-        exchange.using_settings(a.settings),
-        a.session() as s,
-    ):  # as if the sender never heard the answers
+    with a.session() as s:  # as if the sender never heard the answers
         for m in (shared, second):
             row = s.get(type(m), m.id)
             assert row is not None
             row.status, row.next_attempt_at = "pending", row.created_at
         s.commit()
     assert a.dispatch() == 2
-    with exchange.using_settings(b.settings), b.session() as s:
+    with b.session() as s:
         assert s.scalar(select(func.count()).where(WorkOrder.number == wo.number)) == 1
         assert s.scalar(select(func.count()).where(InboxMessage.id == second.id)) == 1
     assert _actions(_replica(b, wo.number)) == _actions(copy)

@@ -232,15 +232,14 @@ class _Recorder:
 
 
 def _dispatch(node: Any, concurrency: int, backoff: tuple[float, ...] = (0.0,)) -> int:
-    with exchange.using_settings(node.settings):
-        return exchange.dispatch_pending(
-            node.factory,
-            node.settings.served_jurisdictions,
-            remote=node.remote,
-            max_attempts=node.settings.exchange_max_attempts,
-            backoff=backoff,
-            concurrency=concurrency,
-        )
+    return exchange.dispatch_pending(
+        node.factory,
+        node.settings.served_jurisdictions,
+        remote=node.remote,
+        max_attempts=node.settings.exchange_max_attempts,
+        backoff=backoff,
+        concurrency=concurrency,
+    )
 
 
 def _pings(node: Any, source: str, target: str, n: int) -> list[uuid.UUID]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +15,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tongban.config import get_settings
+from tongban.config import Settings
 from tongban.crypto.signing import P256PrivateKey, generate
-from tongban.exchange import service as exchange
 from tongban.licences import service
 from tongban.licences.keybinding import ANY_VERIFIER, bind
 from tongban.licences.models import HolderKey, Licence
@@ -32,18 +30,15 @@ NONCE = re.compile(r'data-nonce="([A-Z0-9]+)"')
 
 
 @pytest.fixture
-def settings_with(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """Run with some TONGBAN_LICENCE_* settings changed."""
-    stack: list[Any] = []
+def settings_with(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Any:
+    """Change some TONGBAN_LICENCE_* settings of this test's node (its app and sessions
+    hold this very `settings`), for the rest of the test."""
 
     def use(**values: Any) -> None:
-        cm = exchange.using_settings(get_settings().model_copy(update=values))
-        cm.__enter__()
-        stack.append(cm)
+        for name, value in values.items():
+            monkeypatch.setattr(settings, name, value)
 
-    yield use
-    for cm in reversed(stack):
-        cm.__exit__(None, None, None)
+    return use
 
 
 def register(client: TestClient, headers: dict[str, str], device: Any) -> dict[str, Any]:

@@ -66,13 +66,15 @@ def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def foreign_jurisdictions(wo: WorkOrder) -> list[str]:
+def foreign_jurisdictions(session: Session, wo: WorkOrder) -> list[str]:
     """The co-handlers' jurisdictions of `wo` that another node serves (in order)."""
     if not wo.joint or wo.replica:
         return []
     out: list[str] = []
     for p in wo.parties:
-        if p.jurisdiction_code not in out and not exchange.serves_here(p.jurisdiction_code):
+        if p.jurisdiction_code not in out and not exchange.serves_here(
+            session, p.jurisdiction_code
+        ):
             out.append(p.jurisdiction_code)
     return out
 
@@ -180,7 +182,7 @@ def after_record(session: Session, wo: WorkOrder, ev: TicketEvent) -> None:
     co-handlers (with its first event), then send them each later one. The use case
     goes on changing the work order after recording its event (a deadline, a time of
     acceptance…), so the payloads are completed when the transaction commits."""
-    for target in foreign_jurisdictions(wo):
+    for target in foreign_jurisdictions(session, wo):
         if ev.seq == 1:
             payload = snapshot(session, wo)
             msg = exchange.send(session, MSG_SHARED, wo.jurisdiction_code, target, payload)
@@ -244,7 +246,7 @@ def _tell_co_handlers(session: Session, wo: WorkOrder, kind: str, text: str) -> 
     from tongban.tickets.service import common
 
     for p in wo.parties:
-        if exchange.serves_here(p.jurisdiction_code):
+        if exchange.serves_here(session, p.jurisdiction_code):
             common.notify(session, wo, kind, text, authority_id=p.authority_id)
 
 
