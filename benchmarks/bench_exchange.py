@@ -120,6 +120,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from sqlalchemy import func, select, text
 
     from tongban.config import Settings
+    from tongban.contexts import build_node
     from tongban.db import make_engine, session_factory
     from tongban.exchange import service as exchange
     from tongban.exchange.local import init_local
@@ -181,8 +182,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             embedded_worker=False,
         )
         engine = make_engine(a.database_url)
-        factory = session_factory(engine)
-        exchange.load_handlers()
+        # Node A in this process: its sessions carry its settings, its contexts' handlers.
+        factory = build_node(settings, session_factory(engine)).session_factory
 
         def full(count: int, offset: int, kind: str) -> dict[str, float]:
             t0 = time.perf_counter()

@@ -161,9 +161,8 @@ def import_attachments(session: Session, case: Case, items: list[dict[str, Any]]
         if key in have or (item["sha256"], item["material_code"], item["filename"]) in have:
             continue
         _store_blob(session, Path(settings.upload_dir), item, settings.max_upload_bytes)
-        session.add(
+        case.attachments.append(
             Attachment(
-                case=case,
                 material_code=item["material_code"],
                 filename=name,
                 content_type=item["content_type"],
