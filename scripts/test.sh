@@ -5,10 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin
-# The modules whose coverage has a floor, and the floor (percent of lines and branches):
-# measured by the whole suite at issue 11, a few points below.
+# The modules whose coverage has a floor, and the floor (percent of lines and branches).
+# At issue 11 the unit tests with the cases, tickets, medical, evidence, licences and
+# identity integration tests (SQLite) covered 77% of them; the whole suite covers more.
+# The floor is a few points below that; raise it as the figure printed below grows.
 COVERED="src/tongban/*/service.py,src/tongban/*/service/*.py,src/tongban/*/*_service.py,src/tongban/*/domain.py"
-FLOOR=80
+FLOOR=75
 pgdir=""
 cleanup() { [ -n "$pgdir" ] && scripts/pg-test-server.sh stop "$pgdir"; [ -n "$pgdir" ] && rm -rf "$pgdir"; true; }
 trap cleanup EXIT
