@@ -168,18 +168,19 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def node(settings: Settings, factory: sessionmaker[Session]) -> Node:
+def kernel_node(settings: Settings, factory: sessionmaker[Session]) -> Node:
     """This test's node: its settings, sessions in the test's transaction, every context.
+    (Not named `node`: tests/e2e has a `node` fixture of its own, a CLI installation.)
     A test that needs other settings builds its own: `build_node(settings.model_copy(
     update={...}), factory)`."""
     return build_node(settings, factory)
 
 
 @pytest.fixture
-def app(node: Node):  # type: ignore[no-untyped-def]
+def app(kernel_node: Node):  # type: ignore[no-untyped-def]
     from tongban.web.app import create_app
 
-    return create_app(node)
+    return create_app(kernel_node)
 
 
 @pytest.fixture

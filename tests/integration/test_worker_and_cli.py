@@ -25,18 +25,18 @@ from tongban.worker import run_once
 from builders import make_case, make_officer
 
 
-def test_worker_pass_delivers_and_flags(session, node):
+def test_worker_pass_delivers_and_flags(session, kernel_node):
     officer = make_officer(session, "320500-housing_fund")
     case = make_case(session, dispatch=False)
     session.commit()
-    assert run_once(node) >= 1
+    assert run_once(kernel_node) >= 1
     session.expire_all()
     case = session.get(Case, case.id)
     assert case.handoff == "delivered"
     service.act(session, officer, case.id, "accept")
     case.deadline = date(2020, 1, 6)  # long past
     session.commit()
-    run_once(node)
+    run_once(kernel_node)
     session.expire_all()
     assert session.get(Case, case.id).deadline_flag == "overdue"
 
