@@ -38,7 +38,7 @@ from joserfc.jwk import KeySet
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tongban.config import OidcProvider, Settings, get_settings
+from tongban.config import OidcProvider, Settings
 from tongban.db import utcnow
 from tongban.errors import DomainError, NotFound, PermissionDenied
 from tongban.identity import assurance
@@ -88,11 +88,12 @@ class ProvenIdentity:
 # --- configuration and provider metadata ---------------------------------------------------
 
 
-def providers(settings: Settings | None = None) -> list[OidcProvider]:
-    return list((settings or get_settings()).oidc_providers)
+def providers(settings: Settings) -> list[OidcProvider]:
+    """The OpenID Connect providers configured for this node."""
+    return list(settings.oidc_providers)
 
 
-def provider(name: str, settings: Settings | None = None) -> OidcProvider:
+def provider(name: str, settings: Settings) -> OidcProvider:
     for p in providers(settings):
         if p.name == name:
             return p
