@@ -81,8 +81,8 @@ def changes(session: Session, subject: str | None = None, limit: int = 200) -> l
 
 def head(session: Session) -> domain.Head | None:
     """The head row (last seq and hash), None when the table has no row yet."""
-    row = session.get(AuditHead, hook.HEAD_ID, populate_existing=True)
     hook.settle(session)
+    row = session.get(AuditHead, hook.HEAD_ID, populate_existing=True)
     return None if row is None else domain.Head(int(row.seq), row.hash)
 
 
@@ -105,8 +105,8 @@ def iter_entries(
 ) -> Iterator[domain.Entry]:
     """Entries with after < seq <= upto in seq order, fetched `batch` at a time (keyset
     pagination), so a chain of any length streams in bounded memory."""
-    t = AuditEntry.__table__
     hook.settle(session)
+    t = AuditEntry.__table__
     last = after
     while True:
         q = select(t).where(t.c.seq > last).order_by(t.c.seq).limit(batch)
