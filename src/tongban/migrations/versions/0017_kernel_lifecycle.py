@@ -39,9 +39,7 @@ def upgrade() -> None:
     op.drop_table("case_number_counter")
     with op.batch_alter_table("service_case") as batch:
         batch.add_column(sa.Column("version", sa.Integer(), server_default="1", nullable=False))
-        batch.add_column(
-            sa.Column("event_seq", sa.Integer(), server_default="0", nullable=False)
-        )
+        batch.add_column(sa.Column("event_seq", sa.Integer(), server_default="0", nullable=False))
     op.execute(
         "UPDATE service_case SET event_seq = COALESCE("
         "(SELECT MAX(seq) FROM case_event WHERE case_event.case_id = service_case.id), 0)"
