@@ -6,9 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin
 # The modules whose coverage has a floor, and the floor (percent of lines and branches).
-# At issue 11 the unit tests with the cases, tickets, medical, evidence, licences and
-# identity integration tests (SQLite) covered 77% of them; the whole suite covers more.
-# The floor is a few points below that; raise it as the figure printed below grows.
+# The whole suite covered 91% of them at the end of issue 11's first session; the floor
+# is a few points below that; raise it as the figure printed below grows.
 COVERED="src/tongban/*/service.py,src/tongban/*/service/*.py,src/tongban/*/*_service.py,src/tongban/*/domain.py"
 FLOOR=88
 pgdir=""
