@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, UploadFile
 from sqlalchemy.orm import object_session
 
 from tongban.cases import access, service
@@ -24,7 +24,7 @@ from tongban.cases.schemas import (
 from tongban.catalog import service as catalog
 from tongban.identity.domain import mask_id_number
 from tongban.identity.models import Account
-from tongban.web.deps import CurrentUser, SessionDep
+from tongban.web.deps import CurrentUser, SessionDep, SettingsDep
 
 router = APIRouter(prefix="/api/v1", tags=["cases"])
 
@@ -81,14 +81,13 @@ def _application(body: ApplicationCreate) -> service.Application:
 
 @router.post("/attachments", response_model=AttachmentPublic, status_code=201)
 def upload(
-    request: Request,
     actor: CurrentUser,
     session: SessionDep,
+    settings: SettingsDep,
     material_code: Annotated[str, Form(min_length=1, max_length=40)],
     file: Annotated[UploadFile, File()],
 ) -> object:
     """Upload one material (PDF, PNG or JPEG); pass its id in `attachment_ids` when applying."""
-    settings = request.app.state.settings
     # A plain `def`: the upload is read and stored in the thread pool, never on the event
     # loop, where a database lock wait would stall every other request.
     data = file.file.read(settings.max_upload_bytes + 1)

@@ -28,6 +28,7 @@ from tongban.identity.models import Account
 from tongban.kernel import events
 from tongban.licences import service as licences
 from tongban.regions import service as regions
+from tongban.web.deps import node_settings
 
 APPLICANTS = (Role.RESIDENT, Role.ENTERPRISE)
 STAFF_DESK = (Role.OFFICER, Role.SUPERVISOR)
@@ -97,7 +98,7 @@ def store_files(
     request: Request, session: Session, actor: Account, matter: Any, form: FormData
 ) -> list[uuid.UUID]:
     """Store every material file sent as `material_<code>`; returns the attachment ids."""
-    settings = request.app.state.settings
+    settings = node_settings(request)
     ids = []
     for m in matter.materials:
         for upload in form.getlist(f"material_{m.code}"):

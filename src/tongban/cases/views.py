@@ -29,7 +29,7 @@ from tongban.catalog import service as catalog
 from tongban.errors import DomainError, FieldError, PermissionDenied, ValidationFailed
 from tongban.identity.models import Account
 from tongban.licences import service as licences
-from tongban.web.deps import CsrfChecked, CurrentUser, FormDep, SessionDep
+from tongban.web.deps import CsrfChecked, CurrentUser, FormDep, SessionDep, SettingsDep
 from tongban.web.pages import form_failure, render
 
 router = APIRouter(include_in_schema=False)
@@ -168,12 +168,16 @@ def my_rate(
 
 @router.get("/cases/{case_id}/attachments/{attachment_id}")
 def download_attachment(
-    case_id: str, attachment_id: str, request: Request, session: SessionDep, user: CurrentUser
+    case_id: str,
+    attachment_id: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: CurrentUser,
 ) -> Response:
     """A stored material, to whoever may see its case."""
     case = service.get_case(session, user, parse_case_id(case_id))
     att = next((a for a in case.attachments if str(a.id) == attachment_id), None)
-    return serve_attachment(request.app.state.settings.upload_dir, att)
+    return serve_attachment(settings.upload_dir, att)
 
 
 # --- window clerk desk -------------------------------------------------------------

@@ -17,6 +17,7 @@ from tongban.exchange import service
 from tongban.exchange.federation import FederationError
 from tongban.exchange.models import InboxMessage
 from tongban.exchange.transport import Rejected, verify_request
+from tongban.web.deps import SettingsDep
 from tongban.web.problems import problem, responses
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ def _handle(
     # Unsigned, stale or from an unknown key; a type the sender may not send; too large.
     responses=responses(401, 403, 413, 415),
 )
-async def inbox(request: Request) -> Response:
+async def inbox(request: Request, settings: SettingsDep) -> Response:
     """A message from another node, signed per RFC 9421 (see docs/federation.md).
     200 when applied now or before; 4xx when refused for good (the sender parks it as a
     dead letter); 409 or 5xx when the sender should retry later."""
@@ -113,7 +114,7 @@ async def inbox(request: Request) -> Response:
         return problem(413, "exchange/too-large", "消息过大", f"消息超过 {MAX_BODY_BYTES} 字节")
     return await run_in_threadpool(
         _handle,
-        request.app.state.settings,
+        settings,
         request.app.state.session_factory,
         request.method,
         str(request.url),
@@ -123,13 +124,12 @@ async def inbox(request: Request) -> Response:
 
 
 @router.get("/node", summary="This node: id, jurisdictions and public keys")
-def node_card(request: Request) -> dict[str, Any]:
+def node_card(request: Request, settings: SettingsDep) -> dict[str, Any]:
     """What an operator copies into the federation file (the keys this node signs with
     are also printed by `tongban exchange node-key`)."""
     from tongban.db import transaction
     from tongban.keys import service as keys
 
-    settings: Settings = request.app.state.settings
     with transaction(request.app.state.session_factory) as session:
         rows = keys.public_rows(session, "node", settings.node_id)
         jwks = [keys.public_key(r).jwk() for r in rows if r.retired_at is None]

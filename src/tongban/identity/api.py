@@ -16,7 +16,7 @@ from tongban.identity.schemas import (
     SessionsEnded,
     TokenPublic,
 )
-from tongban.web.deps import CurrentUser, SessionDep, bearer_token, client_address
+from tongban.web.deps import CurrentUser, SessionDep, SettingsDep, bearer_token, client_address
 from tongban.web.problems import responses
 
 router = APIRouter(prefix="/api/v1", tags=["identity"])
@@ -27,6 +27,7 @@ def token(
     request: Request,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     session: SessionDep,
+    settings: SettingsDep,
 ) -> TokenPublic:
     """OAuth2 password grant: exchange username and password for a bearer token.
 
@@ -38,7 +39,7 @@ def token(
             form.username,
             form.password,
             client=client_address(request),
-            settings=request.app.state.settings,
+            settings=settings,
         )
     except NotAuthenticated:
         # The failure count is what throttles guessing: keep it although the request fails.
@@ -121,7 +122,11 @@ def revoke(
 
 @router.post("/me/password", status_code=204, responses=responses(422, 429))
 def change_password(
-    request: Request, body: PasswordChange, account: CurrentUser, session: SessionDep
+    request: Request,
+    body: PasswordChange,
+    account: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> None:
     """Change your password. Every web session and every API token of the account ends,
     the one this request used too: sign in again with the new password. Wrong current
@@ -133,7 +138,7 @@ def change_password(
             body.current_password,
             body.new_password,
             client=client_address(request),
-            settings=request.app.state.settings,
+            settings=settings,
         )
     except ValidationFailed as e:
         if e.type == "wrong-current-password":
@@ -157,7 +162,9 @@ def end_account_sessions(
 @router.post(
     "/accounts", response_model=AccountPublic, status_code=201, responses=responses(409, 422, 429)
 )
-def register(request: Request, body: RegistrationCreate, session: SessionDep) -> object:
+def register(
+    request: Request, body: RegistrationCreate, session: SessionDep, settings: SettingsDep
+) -> object:
     """Register a resident (GB 11643 ID number) or an enterprise (GB 32100 credit code).
     The answer does not say whether the number already has an account (409 only for a
     username in use); the account starts at the lowest assurance level."""
@@ -166,7 +173,7 @@ def register(request: Request, body: RegistrationCreate, session: SessionDep) ->
             session,
             **body.model_dump(),
             client=client_address(request),
-            settings=request.app.state.settings,
+            settings=settings,
         )
     except Conflict as e:
         if e.type == "username-taken":

@@ -15,6 +15,7 @@ from tongban.web.deps import (
     FormDep,
     OptionalUser,
     SessionDep,
+    SettingsDep,
     begin_web_session,
     client_address,
     end_web_session,
@@ -53,6 +54,7 @@ def login_page(request: Request, user: OptionalUser, next: str | None = None) ->
 def login(
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     username: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "",
@@ -63,7 +65,7 @@ def login(
             username.strip(),
             password,
             client=client_address(request),
-            settings=request.app.state.settings,
+            settings=settings,
         )
     except (NotAuthenticated, TooManyRequests) as e:
         # The failure count is part of this request's unit of work and is committed.
@@ -96,7 +98,7 @@ def password_page(request: Request, user: CurrentUser) -> Response:
 
 @router.post("/account/password", dependencies=[CsrfChecked])
 def change_password(
-    request: Request, session: SessionDep, user: CurrentUser, form: FormDep
+    request: Request, session: SessionDep, settings: SettingsDep, user: CurrentUser, form: FormDep
 ) -> Response:
     """Change one's password: every other session and every API token of the account
     ends; this session stays."""
@@ -109,7 +111,7 @@ def change_password(
             str(form.get("new_password", "")),
             keep_session=row.id if row is not None else None,
             client=client_address(request),
-            settings=request.app.state.settings,
+            settings=settings,
         )
     except DomainError as e:
         # A wrong current password: only the failure count was written, and it is kept.
@@ -142,7 +144,9 @@ def register_page(request: Request, session: SessionDep) -> Response:
 
 
 @router.post("/register", dependencies=[CsrfChecked])
-def register(request: Request, session: SessionDep, form: FormDep) -> Response:
+def register(
+    request: Request, session: SessionDep, settings: SettingsDep, form: FormDep
+) -> Response:
     values = {k: str(v).strip() for k, v in form.items() if k not in ("csrf_token",)}
     role = values.get("role", "resident")
     try:
@@ -157,7 +161,7 @@ def register(request: Request, session: SessionDep, form: FormDep) -> Response:
             credit_code=values.get("credit_code") or None,
             phone=values.get("phone") or None,
             client=client_address(request),
-            settings=request.app.state.settings,
+            settings=settings,
         )
     except DomainError as e:
         # A taken username: only the client's failure count was written, and it is kept.

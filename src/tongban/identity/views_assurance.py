@@ -15,7 +15,14 @@ from tongban.identity import assurance, oidc
 from tongban.identity.domain import APPLICANT_ROLES, ASSURANCE_LABELS, WINDOW_CHECK_LABELS, Role
 from tongban.identity.models import Account
 from tongban.identity.views import home_for
-from tongban.web.deps import CsrfChecked, CurrentUser, FormDep, OptionalUser, SessionDep
+from tongban.web.deps import (
+    CsrfChecked,
+    CurrentUser,
+    FormDep,
+    OptionalUser,
+    SessionDep,
+    SettingsDep,
+)
 from tongban.web.pages import form_failure, render
 
 router = APIRouter(include_in_schema=False)
@@ -35,7 +42,9 @@ def _labels() -> dict[str, Any]:
 
 
 @router.get("/my/identity")
-def my_identity(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+def my_identity(
+    request: Request, session: SessionDep, settings: SettingsDep, user: CurrentUser
+) -> Response:
     return render(
         request,
         "identity/my_identity.html",
@@ -43,7 +52,7 @@ def my_identity(request: Request, session: SessionDep, user: CurrentUser) -> Res
         proven=assurance.is_proven(user),
         level=assurance.level_label(user),
         events=assurance.account_events(session, user),
-        providers=oidc.providers(request.app.state.settings),
+        providers=oidc.providers(settings),
         how_to=assurance.HOW_TO_RAISE,
         labels=_labels(),
     )
@@ -140,10 +149,10 @@ def window_verify(
 
 
 @router.get("/login/oidc/{name}")
-def oidc_start(name: str, request: Request, user: OptionalUser) -> Response:
+def oidc_start(name: str, request: Request, settings: SettingsDep, user: OptionalUser) -> Response:
     """Send the browser to the provider. Signed in as a resident, the login proves the
     identity of that account; otherwise it signs in (or creates) the proven person's."""
-    cfg = oidc.provider(name, request.app.state.settings)
+    cfg = oidc.provider(name, settings)
     link = user.id if user is not None and Role(user.role) in APPLICANT_ROLES else None
     url, pending = oidc.begin(cfg, link_account=link)
     request.session[_PENDING] = pending
@@ -155,6 +164,7 @@ def oidc_callback(
     name: str,
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     user: OptionalUser,
     code: str | None = None,
     state: str | None = None,
@@ -164,7 +174,7 @@ def oidc_callback(
     and raised, and this browser signed in to it in a new session."""
     from tongban.web.deps import begin_web_session
 
-    cfg = oidc.provider(name, request.app.state.settings)
+    cfg = oidc.provider(name, settings)
     pending = request.session.pop(_PENDING, None)
     proven = oidc.complete(cfg, pending, state=state, code=code, error=error)
     current = None

@@ -10,13 +10,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from tongban.licences import api, federation
-from tongban.web.deps import SessionDep
+from tongban.web.deps import SessionDep, node_settings
 
 router = APIRouter(prefix="/api/v1", tags=["licences"])
 
 
 def _at_root(request: Request, path: str) -> RedirectResponse | None:
-    root = federation.trust_root_url(request.app.state.settings)
+    root = federation.trust_root_url(node_settings(request))
     return RedirectResponse(f"{root}{path}", status_code=307) if root else None
 
 

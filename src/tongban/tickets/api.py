@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, File, Request, UploadFile
+from fastapi import APIRouter, File, UploadFile
 
 from tongban.identity.models import Account
 from tongban.tickets import service
@@ -20,7 +20,7 @@ from tongban.tickets.schemas import (
     TicketPublic,
     TicketSummary,
 )
-from tongban.web.deps import CurrentUser, SessionDep
+from tongban.web.deps import CurrentUser, SessionDep, SettingsDep
 
 router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"])
 
@@ -84,10 +84,12 @@ def route(body: RouteQuery, session: SessionDep) -> RoutePublic:
 
 @router.post("/photos", response_model=PhotoPublic, status_code=201)
 def upload_photo(
-    request: Request, actor: CurrentUser, session: SessionDep, file: Annotated[UploadFile, File()]
+    actor: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    file: Annotated[UploadFile, File()],
 ) -> object:
     """Upload one photo (PNG or JPEG); pass its id in `photo_ids`."""
-    settings = request.app.state.settings
     data = file.file.read(settings.max_upload_bytes + 1)
     return service.store_photo(
         session,

@@ -22,7 +22,14 @@ from tongban.tickets import domain, service
 from tongban.tickets.models import WorkOrder
 from tongban.tickets.service import supervision
 from tongban.types import Latitude, Longitude, parse_form_value
-from tongban.web.deps import CsrfChecked, CurrentUser, FormDep, SessionDep
+from tongban.web.deps import (
+    CsrfChecked,
+    CurrentUser,
+    FormDep,
+    SessionDep,
+    SettingsDep,
+    node_settings,
+)
 from tongban.web.pages import form_failure, render
 
 router = APIRouter(include_in_schema=False)
@@ -95,7 +102,7 @@ def _uuids(form: FormData, name: str) -> list[uuid.UUID]:
 def _store_photos(
     request: Request, session: Session, actor: Account, form: FormData, name: str = "photos"
 ) -> list[uuid.UUID]:
-    settings = request.app.state.settings
+    settings = node_settings(request)
     ids = []
     for upload in form.getlist(name):
         if not isinstance(upload, UploadFile) or not upload.filename:
@@ -374,7 +381,7 @@ def merge(
 
 
 @router.get("/tickets/photos/{photo_id}")
-def photo(photo_id: str, request: Request, session: SessionDep, user: CurrentUser) -> Response:
+def photo(photo_id: str, session: SessionDep, settings: SettingsDep, user: CurrentUser) -> Response:
     """A photo, to whoever may see its work order."""
     from tongban.tickets.models import TicketPhoto
 
@@ -383,4 +390,4 @@ def photo(photo_id: str, request: Request, session: SessionDep, user: CurrentUse
         raise NotFound("照片不存在")
     service.get(session, user, p.ticket_id)  # raises unless the caller may see it
     att = session.get(Attachment, p.attachment_id)
-    return serve_attachment(request.app.state.settings.upload_dir, att, "照片文件缺失")
+    return serve_attachment(settings.upload_dir, att, "照片文件缺失")

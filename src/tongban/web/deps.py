@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import FormData
 
+from tongban.config import Settings
 from tongban.errors import NotAuthenticated, PermissionDenied
 from tongban.identity import service as identity
 from tongban.identity.models import Account
@@ -32,6 +33,15 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
+def node_settings(request: Request) -> Settings:
+    """The settings of the node this app serves (the composition root, `create_app(node)`)."""
+    settings: Settings = request.app.state.node.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(node_settings)]
+
+
 def bearer_token(request: Request) -> str | None:
     """The bearer token of the Authorization header, if any."""
     return _bearer(request)
@@ -51,7 +61,9 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def optional_account(request: Request, session: SessionDep) -> Account | None:
+def optional_account(
+    request: Request, session: SessionDep, settings: SettingsDep
+) -> Account | None:
     """The caller: a bearer token, or the server-side web session whose random id the
     signed cookie carries. A session that has ended (logout, password change …) is
     refused even if its cookie was copied before."""
@@ -63,7 +75,7 @@ def optional_account(request: Request, session: SessionDep) -> Account | None:
     session_id = request.session.get("sid")
     if not session_id:
         return None
-    active = identity.resume_session(session, str(session_id), settings=request.app.state.settings)
+    active = identity.resume_session(session, str(session_id), settings=settings)
     if active is None:
         # Keep the end of a session found idle or too old although this request will
         # likely fail (401) and roll back; nothing else has been written yet.
@@ -86,7 +98,7 @@ def begin_web_session(request: Request, session: Session, account: Account) -> N
         account,
         client_ip=client_address(request),
         user_agent=request.headers.get("user-agent"),
-        settings=request.app.state.settings,
+        settings=node_settings(request),
     )
     request.session.clear()
     request.session["sid"] = session_id
