@@ -5,13 +5,16 @@ parses a payload into its schema, then checks the sender's right, then applies i
 
 Contexts declare a contract with their handler, `@exchange.handler(type, schema=…,
 authorise=…)`, or apart with `contract(type, schema=…, authorise=…)`; a registered type
-without one is refused (`no-contract`), and a test checks that none is left.
+without one is refused (`no-contract`), and a test checks that none is left. Every
+message carries its schema's version (the envelope's `version`, 1 when absent); a
+contract names the versions it accepts (`versions=`, {1} by default) and any other is
+refused before the payload is parsed (`unknown-version`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +25,8 @@ from sqlalchemy.orm import Session
 class Refused(Exception):
     """A message this node will never apply, and why: its payload does not match the
     type's schema (`bad-payload`), its sender has no right to send it for that record
-    (`not-allowed`), or its type declares no schema or authoriser (`no-contract`).
+    (`not-allowed`), its type declares no schema or authoriser (`no-contract`), or its
+    schema version is not one the type accepts (`unknown-version`).
     Over HTTP the inbox answers 4xx (the sender parks it as dead at once); on local
     delivery it is parked as dead with the reason."""
 
@@ -64,25 +68,52 @@ class Sender:
 Authoriser = Callable[[Session, Any, Sender], None]
 
 
+#: The schema version of a message that names none (every message before versions).
+DEFAULT_VERSION = 1
+
+
 @dataclass(frozen=True)
 class Contract:
     """What a message type must be and who may send it."""
 
     schema: type[BaseModel]
     authorise: Authoriser
+    #: The schema versions this node accepts; it sends the highest.
+    versions: frozenset[int] = frozenset({DEFAULT_VERSION})
+
+    @property
+    def current(self) -> int:
+        return max(self.versions)
 
 
 _contracts: dict[str, Contract] = {}
 
 
-def contract(message_type: str, *, schema: type[BaseModel], authorise: Authoriser) -> None:
-    """Declare the schema and the authoriser of `message_type` (also usable apart from
-    the handler's registration)."""
-    _contracts[message_type] = Contract(schema, authorise)
+def contract(
+    message_type: str,
+    *,
+    schema: type[BaseModel],
+    authorise: Authoriser,
+    versions: Iterable[int] = (DEFAULT_VERSION,),
+) -> None:
+    """Declare the schema, the authoriser and the accepted schema versions of
+    `message_type` (also usable apart from the handler's registration)."""
+    accepted = frozenset(versions)
+    if not accepted or any(
+        isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in accepted
+    ):
+        raise ValueError(f"{message_type}: versions must be positive integers, got {versions!r}")
+    _contracts[message_type] = Contract(schema, authorise, accepted)
 
 
 def contract_for(message_type: str) -> Contract | None:
     return _contracts.get(message_type)
+
+
+def version_for(message_type: str) -> int:
+    """The schema version this node writes for `message_type` (the highest it accepts)."""
+    found = _contracts.get(message_type)
+    return DEFAULT_VERSION if found is None else found.current
 
 
 def any_node(_session: Session, _payload: Any, _sender: Sender) -> None:
@@ -99,9 +130,16 @@ def _problem_text(exc: ValidationError) -> str:
     return "；".join(parts) + (f"；另有 {more} 处错误" if more > 0 else "")
 
 
-def check(session: Session, msg_type: str, payload: Mapping[str, Any], sender: Sender) -> BaseModel:
-    """Parse `payload` into its type's schema and check the sender's right to send it;
-    raise Refused otherwise. Nothing is written."""
+def check(
+    session: Session,
+    msg_type: str,
+    payload: Mapping[str, Any],
+    sender: Sender,
+    version: int = DEFAULT_VERSION,
+) -> BaseModel:
+    """Check that `version` is one the type accepts, parse `payload` into its type's
+    schema and check the sender's right to send it; raise Refused otherwise. Nothing is
+    written."""
     found = _contracts.get(msg_type)
     if found is None:
         raise Refused("no-contract", f"消息类型 {msg_type} 未声明结构与发送权限", 422)
@@ -109,6 +147,13 @@ def check(session: Session, msg_type: str, payload: Mapping[str, Any], sender: S
         raise Refused(
             "not-allowed",
             f"发送节点 {sender.node or '本节点'} 不服务于来源辖区 {sender.source_jurisdiction}",
+        )
+    if version not in found.versions:
+        accepted = "、".join(str(v) for v in sorted(found.versions))
+        raise Refused(
+            "unknown-version",
+            f"本节点不接受第 {version} 版的 {msg_type} 消息（接受的版本：{accepted}）",
+            422,
         )
     try:
         model = found.schema.model_validate_json(json.dumps(payload, ensure_ascii=False))

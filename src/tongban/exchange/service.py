@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tongban.config import Settings
 from tongban.crypto.signing import PrivateKey
 from tongban.db import utcnow
+from tongban.exchange.contracts import DEFAULT_VERSION as DEFAULT_VERSION
 from tongban.exchange.contracts import Authoriser as Authoriser
 from tongban.exchange.contracts import Refused as Refused
 from tongban.exchange.contracts import Sender as Sender
@@ -33,6 +34,7 @@ from tongban.exchange.contracts import check as check
 from tongban.exchange.contracts import contract as contract
 from tongban.exchange.contracts import contract_for as contract_for
 from tongban.exchange.contracts import covers as covers
+from tongban.exchange.contracts import version_for as version_for
 from tongban.exchange.federation import Federation, Node
 from tongban.exchange.models import InboxMessage, OutboxMessage
 from tongban.exchange.schema import OpenPayload as OpenPayload
@@ -72,6 +74,7 @@ def handler(
     *,
     schema: type[BaseModel] | None = None,
     authorise: Authoriser | None = None,
+    versions: Iterable[int] = (DEFAULT_VERSION,),
 ) -> Callable[[Handler], Handler]:
     """Register the function that applies messages of `message_type` at the receiver,
     with the payload's schema and the check of the sender's right. A type registered
@@ -80,7 +83,7 @@ def handler(
     def deco(fn: Handler) -> Handler:
         _handlers[message_type] = fn
         if schema is not None and authorise is not None:
-            contract(message_type, schema=schema, authorise=authorise)
+            contract(message_type, schema=schema, authorise=authorise, versions=versions)
         return fn
 
     return deco
@@ -158,6 +161,7 @@ def _apply(
     payload: dict[str, Any],
     msg: Any,
     sender: Sender,
+    version: int = DEFAULT_VERSION,
 ) -> bool:
     if session.get(InboxMessage, msg_id) is not None:
         return False
@@ -165,7 +169,7 @@ def _apply(
     if fn is None:
         raise Refused("no-handler", f"本节点不处理 {msg_type} 消息", 422)
     # Parsed, then authorised, then applied: nothing is written for a refused message.
-    check(session, msg_type, payload, sender)
+    check(session, msg_type, payload, sender, version)
     fn(session, payload, msg)
     session.add(
         InboxMessage(
@@ -195,6 +199,7 @@ def apply_locally(session: Session, msg: OutboxMessage) -> bool:
         msg.payload,
         msg,
         sender,
+        version_for(msg.type),  # written by this node, at the version it writes
     )
 
 
@@ -218,6 +223,7 @@ def receive(session: Session, env: Envelope, node: Node | None = None) -> bool:
         env.payload,
         env,
         sender,
+        env.version,
     )
 
 
@@ -331,6 +337,7 @@ def envelope_of(session: Session, msg: OutboxMessage, node_id: str) -> dict[str,
         "source_jurisdiction": msg.source_jurisdiction,
         "target_jurisdiction": msg.target_jurisdiction,
         "created_at": msg.created_at.isoformat(),
+        "version": version_for(msg.type),
         "payload": payload,
     }
 

@@ -5,7 +5,10 @@ Body (``Content-Type: application/json``)::
 
     {"id": "<uuid>", "type": "case.forwarded", "source_node": "sh",
      "source_jurisdiction": "310000", "target_jurisdiction": "320000",
-     "created_at": "2026-11-23T08:00:00+00:00", "payload": {…}}
+     "created_at": "2026-11-23T08:00:00+00:00", "version": 1, "payload": {…}}
+
+``version`` is the payload's schema version (a positive integer; 1 when absent, as
+from nodes that predate it). It is in the signed body, so it is covered by the digest.
 
 Headers: ``Content-Digest`` (RFC 9530, sha-256) and a signature labelled ``tongban``
 covering ``"@method" "@target-uri" "content-digest" "content-type"`` with the parameters
@@ -65,6 +68,8 @@ class Envelope:
     target_jurisdiction: str
     created_at: str
     payload: dict[str, Any]
+    #: The payload's schema version (1 when the sender named none).
+    version: int = 1
 
 
 def encode(envelope: Mapping[str, Any]) -> bytes:
@@ -173,6 +178,9 @@ def _envelope(body: bytes) -> Envelope:
         msg_id = uuid.UUID(data["id"])
     except ValueError as exc:
         raise Rejected("bad-message", 400, "消息 id 不是 UUID") from exc
+    version = data.get("version", 1)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise Rejected("bad-message", 400, "消息 version 须为正整数")
     return Envelope(
         id=msg_id,
         type=data["type"],
@@ -181,6 +189,7 @@ def _envelope(body: bytes) -> Envelope:
         target_jurisdiction=data["target_jurisdiction"],
         created_at=data["created_at"],
         payload=data["payload"],
+        version=version,
     )
 
 

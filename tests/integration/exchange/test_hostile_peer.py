@@ -288,6 +288,40 @@ def test_an_invalid_state_is_refused_and_the_case_still_answers(
         assert stored.state == "submitted"
 
 
+def test_a_message_of_an_unknown_version_is_refused_with_its_own_reason(
+    tools: Any, fed: dict[str, Any], hosts: Any
+) -> None:
+    """Issue 11: B signs a well-formed step under a schema version A does not know:
+    refused (422 unknown-version) before its payload is read, nothing written; the same
+    step as version 1 (or naming none) is applied."""
+    a, b = fed["node-a"], fed["node-b"]
+    case, _ = tools.submit(a)
+    tools.drain(a, b)
+    before = _case_state(a, case.number)
+    inbox = _inbox_count(a)
+    payload = _next_status(a, case.number, "accept", "accepted")
+    for version in (2, 999):
+        env = _envelope("case.status_changed", "320000", "340000", "node-b", payload)
+        env["version"] = version
+        r = _post(hosts, b, a, env)
+        assert r.status_code == 422, r.text
+        assert r.json()["type"].endswith("exchange/unknown-version"), r.json()
+        assert "case.status_changed" in r.json()["detail"] and str(version) in r.json()["detail"]
+    # Not a version at all: the envelope itself is malformed.
+    for version in ("1", 0, True):
+        env = _envelope("case.status_changed", "320000", "340000", "node-b", payload)
+        env["version"] = version
+        r = _post(hosts, b, a, env)
+        assert r.status_code == 400 and r.json()["type"].endswith("exchange/bad-message"), r.text
+    assert _case_state(a, case.number) == before
+    assert _inbox_count(a) == inbox
+    env = _envelope("case.status_changed", "320000", "340000", "node-b", payload)
+    env["version"] = 1
+    r = _post(hosts, b, a, env)
+    assert r.status_code == 200, r.text
+    assert _case_state(a, case.number)[0] == "accepted"
+
+
 def test_a_refused_message_is_a_dead_letter_on_the_sender(tools: Any, fed: dict[str, Any]) -> None:
     """Over HTTP (422 -> dead at once) and on local delivery (dead with the reason)."""
     a, b = fed["node-a"], fed["node-b"]

@@ -88,3 +88,26 @@ def test_the_decorator_keeps_its_call_style() -> None:
     finally:
         exchange._handlers.pop("test.plain", None)
         contracts._contracts.pop("test.plain", None)
+
+
+@pytest.mark.parametrize("version", [0, 2, 99])
+def test_a_version_the_type_does_not_accept_is_refused_before_parsing(version: int) -> None:
+    # The payload is off its schema too: the version is the reason, checked first.
+    with pytest.raises(exchange.Refused) as e:
+        exchange.check(None, "test.blob", {"size": "x"}, _sender("310000"), version)  # type: ignore[arg-type]
+    assert e.value.reason == "unknown-version" and e.value.status == 422
+    assert "test.blob" in e.value.detail and f"第 {version} 版" in e.value.detail
+
+
+def test_a_contract_names_the_versions_it_accepts() -> None:
+    sha = "0f" * 32
+    assert exchange.version_for("test.blob") == 1  # default {1}
+    exchange.contract("test.blob", schema=_Blob, authorise=_only_from_310000, versions={1, 2})
+    assert exchange.version_for("test.blob") == 2  # a node writes the highest it accepts
+    for v in (1, 2):
+        exchange.check(None, "test.blob", {"sha256": sha, "size": 3}, _sender("310000"), v)  # type: ignore[arg-type]
+    with pytest.raises(exchange.Refused) as e:
+        exchange.check(None, "test.blob", {"sha256": sha, "size": 3}, _sender("310000"), 3)  # type: ignore[arg-type]
+    assert e.value.reason == "unknown-version"
+    with pytest.raises(ValueError):
+        exchange.contract("test.blob", schema=_Blob, authorise=_only_from_310000, versions=())
