@@ -95,6 +95,21 @@ def _statements() -> tuple[Any, Any, Any, Any]:
     return lock, create, add, move
 
 
+def _row(entry: Entry) -> dict[str, Any]:
+    """The `audit_entry` columns of `entry`, as the insert statement binds them."""
+    return {
+        "seq": entry.seq,
+        "at": entry.at,
+        "kind": entry.kind,
+        "subject": entry.subject,
+        "actor": entry.actor,
+        "body": entry.body,
+        "alg": entry.alg,
+        "prev_hash": entry.prev_hash,
+        "hash": entry.hash,
+    }
+
+
 def append(
     connection: Connection,
     kind: str,
@@ -125,20 +140,7 @@ def append(
         body,
         alg or hash_alg(),
     )
-    connection.execute(
-        add,
-        {
-            "seq": entry.seq,
-            "at": entry.at,
-            "kind": entry.kind,
-            "subject": entry.subject,
-            "actor": entry.actor,
-            "body": entry.body,
-            "alg": entry.alg,
-            "prev_hash": entry.prev_hash,
-            "hash": entry.hash,
-        },
-    )
+    connection.execute(add, _row(entry))
     connection.execute(move, {"new_seq": entry.seq, "new_hash": entry.hash})
     return entry
 
@@ -234,19 +236,7 @@ def chain_pending(connection: Connection) -> int:
     params: list[dict[str, Any]] = []
     for row in rows:
         entry = make_entry(seq, prev, at, row.kind, row.subject, row.actor, row.body, row.alg)
-        params.append(
-            {
-                "seq": entry.seq,
-                "at": entry.at,
-                "kind": entry.kind,
-                "subject": entry.subject,
-                "actor": entry.actor,
-                "body": entry.body,
-                "alg": entry.alg,
-                "prev_hash": entry.prev_hash,
-                "hash": entry.hash,
-            }
-        )
+        params.append(_row(entry))
         seq, prev = entry.seq, entry.hash
     connection.execute(add, params)
     connection.execute(move, {"new_seq": seq, "new_hash": prev})

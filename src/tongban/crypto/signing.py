@@ -85,6 +85,18 @@ def digest(name: str, data: bytes) -> bytes:
     raise ValueError(f"unknown digest {name}")
 
 
+def _der_from_raw(signature: bytes) -> bytes | None:
+    """A raw 64-byte r || s signature (JWS, SM2 as sent here) as the DER that the
+    verifiers take; None when it cannot be a signature at all."""
+    if len(signature) != 64:
+        return None
+    r = int.from_bytes(signature[:32], "big")
+    s = int.from_bytes(signature[32:], "big")
+    if not r or not s:
+        return None
+    return encode_dss_signature(r, s)
+
+
 def _int32(value: int) -> bytes:
     return value.to_bytes(32, "big")
 
@@ -117,14 +129,11 @@ class PublicKey:
             except InvalidSignature:
                 return False
             return True
-        if len(signature) != 64:
-            return False
-        r = int.from_bytes(signature[:32], "big")
-        s = int.from_bytes(signature[32:], "big")
-        if not r or not s:
+        der = _der_from_raw(signature)
+        if der is None:
             return False
         try:
-            self._key.verify(encode_dss_signature(r, s), data, t_ec.ECDSA(t_hashes.SM3()))
+            self._key.verify(der, data, t_ec.ECDSA(t_hashes.SM3()))
         except Exception:  # noqa: BLE001 - tongsuopy raises its own InvalidSignature
             return False
         return True
@@ -299,14 +308,11 @@ class P256PublicKey:
 
     def verify(self, data: bytes, signature: bytes) -> bool:
         """True when `signature` (64 bytes, r || s) is this key's ES256 signature."""
-        if len(signature) != 64:
-            return False
-        r = int.from_bytes(signature[:32], "big")
-        s = int.from_bytes(signature[32:], "big")
-        if not r or not s:
+        der = _der_from_raw(signature)
+        if der is None:
             return False
         try:
-            self._key.verify(encode_dss_signature(r, s), data, c_ec.ECDSA(c_hashes.SHA256()))
+            self._key.verify(der, data, c_ec.ECDSA(c_hashes.SHA256()))
         except InvalidSignature:
             return False
         return True
