@@ -32,6 +32,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_port_block(count: int, start: int = 21000, step: int = 37) -> int:
+    """The first port of `count` consecutive free ports on 127.0.0.1, searched from
+    `start` in steps of `step` (`tongban exchange init-local --base-port` numbers its
+    nodes' ports consecutively). Callers that may run at once start apart."""
+    for base in range(start, 40000, step):
+        try:
+            for port in range(base, base + count):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise ServerFailed(f"no {count} consecutive free ports from {start}")
+
+
 class ServerProcess:
     """One server subprocess with its log file (appended to across restarts)."""
 

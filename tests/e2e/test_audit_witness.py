@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -28,27 +27,12 @@ from sqlalchemy import create_engine, text
 
 from tongban.audit import domain
 from tongban.crypto.signing import b64u, load_private_pem
-from tongban.devserver import ServerFailed, ServerProcess
+from tongban.devserver import ServerFailed, ServerProcess, free_port_block
 
 #: Seconds allowed for a message to go to the peer and the answer to come back.
 WAIT = 45.0
 CLI_TIMEOUT = 120.0
 A, B = "node-310000", "node-320000"
-
-
-def _free_base(count: int) -> int:
-    for base in range(24100, 40000, 41):
-        ok = True
-        for port in range(base, base + count):
-            with socket.socket() as s:
-                try:
-                    s.bind(("127.0.0.1", port))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
-            return base
-    raise RuntimeError("no free ports")
 
 
 @dataclass
@@ -109,7 +93,7 @@ def _wait_for(what: str, probe: Callable[[], Any], procs: list[Proc]) -> Any:
 @pytest.fixture(scope="module")
 def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Proc]]:
     root = tmp_path_factory.mktemp("witness")
-    base = _free_base(2)
+    base = free_port_block(2, start=24100, step=41)
     out = subprocess.run(
         [sys.executable, "-m", "tongban", "exchange", "init-local", "--nodes", "2"]
         + ["--base-port", str(base), "--dir", str(root), "--no-demo"],

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from tongban.devserver import ServerFailed, ServerProcess
+from tongban.devserver import ServerFailed, ServerProcess, free_port_block
 
 CASES = 40
 #: Seconds allowed for every outbox to drain after the restart.
@@ -40,21 +39,6 @@ PEOPLE = {
     "340000": ("wangfang", "340100"),
 }
 VICTIM = "320000"  # the node killed half-way
-
-
-def _free_base(count: int) -> int:
-    for base in range(21000, 40000, 37):
-        ok = True
-        for port in range(base, base + count):
-            with socket.socket() as s:
-                try:
-                    s.bind(("127.0.0.1", port))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
-            return base
-    raise RuntimeError("no free ports")
 
 
 @dataclass
@@ -111,7 +95,7 @@ class Proc:
 @pytest.fixture(scope="module")
 def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Proc]]:
     root = tmp_path_factory.mktemp("federation")
-    base = _free_base(4)
+    base = free_port_block(4, start=21000, step=37)
     out = subprocess.run(
         [sys.executable, "-m", "tongban", "exchange", "init-local", "--nodes", "4"]
         + ["--base-port", str(base), "--dir", str(root)],

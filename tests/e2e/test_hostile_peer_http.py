@@ -12,7 +12,6 @@ Bounded: two processes, fixed timeouts, stopped at the end."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import uuid
@@ -26,7 +25,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from tongban.devserver import ServerFailed, ServerProcess
+from tongban.devserver import ServerFailed, ServerProcess, free_port_block
 from tongban.exchange import service as exchange
 from tongban.exchange.transport import signed_request
 
@@ -71,22 +70,10 @@ class Proc:
         return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
-def _free_base(count: int) -> int:
-    for base in range(24000, 40000, 41):
-        try:
-            for port in range(base, base + count):
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no free ports")
-
-
 @pytest.fixture(scope="module")
 def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Proc]]:
     root = tmp_path_factory.mktemp("hostile")
-    base = _free_base(2)
+    base = free_port_block(2, start=24000, step=41)
     out = subprocess.run(
         [sys.executable, "-m", "tongban", "exchange", "init-local", "--nodes", "2"]
         + ["--base-port", str(base), "--dir", str(root)],
