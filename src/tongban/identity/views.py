@@ -46,8 +46,17 @@ def _safe_next(value: str | None) -> str | None:
 
 
 @router.get("/login")
-def login_page(request: Request, user: OptionalUser, next: str | None = None) -> Response:
-    return render(request, "identity/login.html", user, next=_safe_next(next) or "", error=None)
+def login_page(
+    request: Request, user: OptionalUser, settings: SettingsDep, next: str | None = None
+) -> Response:
+    return render(
+        request,
+        "identity/login.html",
+        user,
+        next=_safe_next(next) or "",
+        error=None,
+        oidc_providers=settings.oidc_providers,
+    )
 
 
 @router.post("/login", dependencies=[CsrfChecked])
@@ -78,6 +87,7 @@ def login(
             next=next,
             error=refused.message,
             username=username,
+            oidc_providers=settings.oidc_providers,
         )
         response.headers.update(refused.headers)
         return response

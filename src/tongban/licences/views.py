@@ -21,7 +21,14 @@ from tongban.licences.domain import ACTION_LABELS, STATUS_LABELS
 from tongban.licences.keybinding import new_nonce, normalise_nonce
 from tongban.licences.models import Licence
 from tongban.licences.schemas import MAX_PRESENTATION
-from tongban.web.deps import CsrfChecked, CurrentUser, FormDep, OptionalUser, SessionDep
+from tongban.web.deps import (
+    CsrfChecked,
+    CurrentUser,
+    FormDep,
+    OptionalUser,
+    SessionDep,
+    SettingsDep,
+)
 from tongban.web.pages import form_failure, render
 
 router = APIRouter(include_in_schema=False)
@@ -238,14 +245,14 @@ def _verify_context(settings: Settings, require: bool | None = None) -> dict[str
 
 
 @router.get("/licences/verify")
-def verify_page(request: Request, user: OptionalUser) -> Response:
+def verify_page(request: Request, user: OptionalUser, settings: SettingsDep) -> Response:
     return render(
         request,
         "licences/verify.html",
         user,
         result=None,
         text="",
-        **_verify_context(request.app.state.node.settings),
+        **_verify_context(settings),
     )
 
 
