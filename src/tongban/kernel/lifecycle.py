@@ -29,8 +29,22 @@ A context declares its states, actions and who may take each action once, in its
 
 A transition's value is the target state (anyone may take it) or ``(target, who)``;
 ``who`` may also be given per action (``who={Action.CLOSE: {...}}``), a transition's
-own set winning. Guards are callables taking the caller's ``facts`` (any object) and
-returning a Chinese refusal or None; they run only once state and actor are allowed.
+own set winning.
+
+Guards carry the rules that depend on the request's facts rather than on state and
+actor (a reason is given, every sub-task is decided, evidence is attached …). A guard
+is a callable taking the caller's ``facts`` (any object; a context usually passes a
+small frozen dataclass) and returning None to allow the step, or a refusal:
+
+* a Chinese sentence: the step is refused as ``IllegalTransition`` (409
+  ``illegal-transition``, ``why == "guard"``);
+* a typed failure (a ``DomainError``, e.g. ``ValidationFailed`` naming the input, or a
+  ``Conflict`` of its own type): raised as it is, so a missing reason stays a 422 with
+  its field and a rule with a stable problem type keeps it.
+
+Guards run only once state and actor are allowed, in their declared order; the first
+refusal wins. ``allowed_actions`` and ``can`` do not consult them (they need the facts
+of one request).
 """
 
 from __future__ import annotations
@@ -40,13 +54,14 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Generic, Literal, TypeVar
 
-from tongban.errors import Conflict
+from tongban.errors import Conflict, DomainError
 
 S = TypeVar("S", bound=Enum)
 A = TypeVar("A", bound=Enum)
 
-#: A guard: takes the caller's facts, returns a Chinese refusal (or None to allow).
-Guard = Callable[[Any], str | None]
+#: A guard: takes the caller's facts, returns None to allow, or a refusal: a Chinese
+#: sentence (an IllegalTransition) or a typed failure raised as it is.
+Guard = Callable[[Any], str | DomainError | None]
 
 #: Why a step was refused: the state does not allow it, the actor may not take it, or
 #: a guard said no.
@@ -124,7 +139,8 @@ class StateMachine(Generic[S, A]):
 
     def next_state(self, state: S, action: A, actor: Hashable = None, facts: Any = None) -> S:
         """Where a record in `state` goes when `actor` takes `action`; raises
-        IllegalTransition (state not allowing it, actor not entitled, or a guard's refusal)."""
+        IllegalTransition (state not allowing it, actor not entitled, or a guard's refusal
+        in words), or the typed failure a guard returned."""
         rule = self.rules.get((state, action))
         if rule is None:
             raise IllegalTransition(
@@ -139,6 +155,8 @@ class StateMachine(Generic[S, A]):
             )
         for guard in self.guards.get(action, ()):
             refusal = guard(facts)
+            if isinstance(refusal, DomainError):
+                raise refusal
             if refusal:
                 raise IllegalTransition(state, action, refusal, "guard")
         return rule.target

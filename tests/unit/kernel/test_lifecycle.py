@@ -6,7 +6,7 @@ from enum import StrEnum
 
 import pytest
 
-from tongban.errors import Conflict
+from tongban.errors import Conflict, ValidationFailed
 from tongban.kernel.lifecycle import IllegalTransition, StateMachine
 
 
@@ -73,6 +73,51 @@ def test_a_guard_refuses_with_its_own_chinese_reason() -> None:
     with pytest.raises(IllegalTransition) as e:
         MACHINE.next_state(S.OPEN, A.DROP, K.BOSS, {})
     assert (e.value.why, e.value.detail) == ("guard", "须说明理由")
+
+
+def _reason_field(facts: dict[str, str]) -> ValidationFailed | None:
+    if facts.get("reason"):
+        return None
+    return ValidationFailed("须说明理由", errors=[{"field": "reason", "message": "请填写理由"}])
+
+
+def _not_locked(facts: dict[str, str]) -> Conflict | None:
+    return Conflict("已锁定", type="locked") if facts.get("locked") else None
+
+
+TYPED = StateMachine(
+    S,
+    A,
+    {(S.OPEN, A.DROP): S.GONE, (S.DONE, A.REOPEN): S.OPEN},
+    guards={A.DROP: [_reason_field, _not_locked]},
+)
+
+
+def test_a_guard_may_refuse_with_a_typed_failure_raised_as_it_is() -> None:
+    with pytest.raises(ValidationFailed) as e:
+        TYPED.next_state(S.OPEN, A.DROP, None, {})
+    assert (e.value.status, e.value.type) == (422, "validation-error")
+    assert e.value.errors == [{"field": "reason", "message": "请填写理由"}]
+    with pytest.raises(Conflict) as c:
+        TYPED.next_state(S.OPEN, A.DROP, None, {"reason": "重复", "locked": "1"})
+    assert (c.value.status, c.value.type) == (409, "locked")
+    assert not isinstance(c.value, IllegalTransition)
+    assert TYPED.next_state(S.OPEN, A.DROP, None, {"reason": "重复"}) is S.GONE
+
+
+def test_guards_run_in_order_and_only_after_state_and_actor() -> None:
+    # both guards would refuse: the first declared wins
+    with pytest.raises(ValidationFailed):
+        TYPED.next_state(S.OPEN, A.DROP, None, {"locked": "1"})
+    # a state that does not allow the step is refused before any guard is asked
+    with pytest.raises(IllegalTransition) as e:
+        TYPED.next_state(S.GONE, A.DROP, None, {})
+    assert e.value.why == "state"
+    with pytest.raises(IllegalTransition) as e:
+        MACHINE.next_state(S.OPEN, A.DROP, K.CLERK, {})
+    assert e.value.why == "actor"
+    # an action without guards ignores the facts
+    assert TYPED.next_state(S.DONE, A.REOPEN, None, None) is S.OPEN
 
 
 def test_allowed_actions_follow_state_and_actor_in_declaration_order() -> None:
