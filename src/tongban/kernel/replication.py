@@ -317,7 +317,13 @@ def send_now(session: Session) -> int:
     """Write this transaction's pending replication messages to the outbox now (also
     done when it commits); how many."""
     pending: list[_Outgoing] | None = session.info.pop(_PENDING, None)
+    later: dict[tuple[str, Any], _Later] | None = session.info.pop(_LATER, None)
     n = 0
+    for item in sorted((later or {}).values(), key=lambda x: x.rank):
+        built = item.build(session)
+        if built is not None:
+            source, targets, payload = built
+            n += item.published.publish(session, source, targets, payload)
     for out in pending or ():
         if out.rec not in session or (out.ev is not None and out.ev not in session):
             continue  # rolled back with a savepoint
@@ -381,11 +387,36 @@ class Published:
         return len(targets)
 
 
+_LATER = "tongban.kernel.replication.later"
+
+
+@dataclass
+class _Later:
+    published: Published
+    build: Callable[[Session], tuple[str, Sequence[str], Payload] | None]
+    rank: int
+
+
+def publish_at_commit(
+    session: Session,
+    published: Published,
+    key: Any,
+    build: Callable[[Session], tuple[str, Sequence[str], Payload] | None],
+    rank: int = 0,
+) -> None:
+    """Publish record `key` of `published` when the transaction commits, however many
+    times it changed in it: `build(session)` then gives (source, targets, payload), or
+    None for nothing to send. Lower `rank`s are sent first (a key set before the
+    status lists signed with it)."""
+    later: dict[tuple[str, Any], _Later] = session.info.setdefault(_LATER, {})
+    later.setdefault((published.message_type, key), _Later(published, build, rank))
+
+
 # Before any other before_commit listener (insert=True): the messages written here are
 # then in the transaction's last flush, which the audit chain settles after.
 @event.listens_for(Session, "before_commit", insert=True)
 def _send_pending(session: Session) -> None:
-    if session.info.get(_PENDING):
+    if session.info.get(_PENDING) or session.info.get(_LATER):
         send_now(session)
         session.flush()
 
@@ -394,6 +425,7 @@ def _send_pending(session: Session) -> None:
 def _forget_pending(session: Session, previous: Any) -> None:
     if not session.in_transaction():
         session.info.pop(_PENDING, None)
+        session.info.pop(_LATER, None)
 
 
 __all__ = [
@@ -402,6 +434,7 @@ __all__ = [
     "Published",
     "event_dict",
     "event_row",
+    "publish_at_commit",
     "register",
     "send_now",
     "share",

@@ -265,3 +265,27 @@ def test_a_published_state_is_applied_only_when_newer(db: Session):
     assert not keys.newer(db, second.payload)  # replayed
     assert keys.newer(db, {"jurisdiction": "310000"})  # version 1: no sequence, applied
     assert keys.newer(db, {"jurisdiction": "340000", "seq": 1})  # another record's own order
+
+
+def test_a_state_changed_several_times_in_a_transaction_is_published_once_at_commit(
+    db: Session,
+):
+    keys = replication.Published("test.keys", scope=lambda p: f"k:{p['jurisdiction']}")
+    lists = replication.Published("test.list", scope=lambda p: f"l:{p['jurisdiction']}")
+    built: list[str] = []
+
+    def build(kind: str) -> Any:
+        def _build(_session: Session) -> tuple[str, list[str], dict[str, Any]]:
+            built.append(kind)
+            return "310000", ["320000"], {"jurisdiction": "310000", "kind": kind}
+
+        return _build
+
+    replication.publish_at_commit(db, lists, ("310000", 0), build("list"), rank=1)
+    for _ in range(3):  # three key changes in one transaction
+        replication.publish_at_commit(db, keys, "310000", build("keys"))
+    replication.publish_at_commit(db, lists, ("310000", 1), lambda _s: None, rank=1)
+    assert _outbox(db) == []
+    db.commit()
+    assert built == ["keys", "list"]  # the key set first, each built once
+    assert [m.type for m in _outbox(db)] == ["test.keys", "test.list"]
