@@ -1,9 +1,15 @@
-"""Case submissions per second through the HTTP API on PostgreSQL, beside a bare FastAPI
-endpoint doing one INSERT into the same database: the ratio is the figure.
+"""Case submissions per second through the HTTP API on PostgreSQL, for the tree before
+issue 11's kernel work and the working tree in the same run, beside a bare FastAPI
+endpoint doing one INSERT into the same database: the ratios after/before and
+after/reference are the figures.
 
-Both servers run the same way — uvicorn in a subprocess on 127.0.0.1, one worker
-process, the same log level — and are driven identically: a bounded number of requests
-after a warm-up, from a small fixed number of client threads using httpx.
+Every server runs the same way — uvicorn in a subprocess on 127.0.0.1, one worker
+process, the same log level — and is driven identically: a bounded number of requests
+after a warm-up, from a small fixed number of client threads using httpx. The two
+tongban servers (benchmarks/_before.py: PYTHONPATH at each tree's src) each get a
+database of their own, migrated and loaded by their own code. The measured requests are
+split into rounds, and in each round the reference, before and after take turns (the
+order reversed every other round), so a change in the machine's load falls on all alike.
 
 Every matter of the catalogue requires at least one material, and an uploaded material
 belongs to one case only, so one tongban "submission" is an upload of each required
@@ -12,6 +18,7 @@ of the submission's cost, as it is for a real applicant.
 
 Usage (`make bench` starts a throwaway PostgreSQL server and runs this):
     python benchmarks/bench_cases.py --pg-url postgresql+psycopg://user@127.0.0.1:5432/postgres
+        [--requests 300] [--rounds 4] [--quick]
 Writes var/bench/cases.json. Everything stays on 127.0.0.1 and stops by itself.
 """
 
@@ -23,6 +30,7 @@ import os
 import platform
 import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -30,18 +38,22 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import _before
 import httpx
+from _before import Tree
 from pydantic import BaseModel, Field
 
-from tongban.devserver import free_port, pg_database
+from tongban.devserver import ServerFailed, free_port, pg_database
 from tongban.devserver import running as server
 
-ROOT = Path(__file__).resolve().parent.parent
+THIS = Path(__file__).resolve()
+ROOT = THIS.parent.parent
 OUT = ROOT / "var" / "bench" / "cases.json"
 REQUEST_TIMEOUT = 30.0
 
@@ -133,22 +145,46 @@ def serve_reference(database_url: str, port: int) -> None:
 
 
 def prepare(database_url: str) -> str:
-    """Migrate, load the demo federation and the reference table; returns the server version."""
+    """Migrate and load the demo federation with the code of the tree this process
+    imports (run as `--prepare` with that tree's PYTHONPATH); returns the server version."""
     from sqlalchemy import text
 
-    from tongban.contexts import registry
     from tongban.db import make_engine, session_factory, transaction
     from tongban.demo import load_demo
     from tongban.migrate import upgrade
 
     upgrade(database_url)
     engine = make_engine(database_url)
-    with transaction(session_factory(engine)) as session:
-        load_demo(session, registry())
-        version = str(session.execute(text("SHOW server_version")).scalar())
+    factory = session_factory(engine)
+    try:
+        from tongban.config import Settings
+        from tongban.contexts import build_node, registry
+    except ImportError:  # the tree before the kernel: one demo loader, global settings
+        with transaction(factory) as session:
+            load_demo(session)  # type: ignore[call-arg]
+            version = str(session.execute(text("SHOW server_version")).scalar())
+    else:  # sessions of a node, which carry its settings to the contexts' loaders
+        settings = Settings(database_url=database_url, embedded_worker=False)
+        with transaction(build_node(settings, factory).session_factory) as session:
+            load_demo(session, registry())
+            version = str(session.execute(text("SHOW server_version")).scalar())
     engine.dispose()
-    create_reference_table(database_url)
     return version
+
+
+def prepare_tree(tree: Tree, database_url: str) -> str:
+    """`prepare` in a process of `tree`'s own; returns the server version."""
+    r = subprocess.run(
+        [sys.executable, str(THIS), "--prepare", "--database-url", database_url],
+        env=tree.env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if r.returncode != 0:
+        tail = "\n".join(r.stderr.strip().splitlines()[-5:])
+        raise RuntimeError(f"{tree.title}: preparing the database failed:\n{tail}")
+    return r.stdout.strip().splitlines()[-1]
 
 
 def count_cases(database_url: str) -> int:
@@ -169,6 +205,7 @@ def count_cases(database_url: str) -> int:
 @dataclass
 class Result:
     name: str
+    tree: str
     requests: int
     http_requests_each: int
     seconds: float
@@ -179,72 +216,95 @@ class Result:
 
 
 def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
     if len(values) == 1:
         return values[0]
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
-def drive(
-    name: str,
-    base: str,
-    one: Callable[[httpx.Client, int], None],
-    *,
-    requests: int,
-    warmup: int,
-    concurrency: int,
-    http_requests_each: int = 1,
-    on_measure: Callable[[], None] | None = None,
-) -> Result:
-    """Run `one(client, i)` `warmup` then `requests` times from `concurrency` threads,
-    each thread with its own keep-alive client; time the second batch."""
-    local = threading.local()
-    clients: list[httpx.Client] = []
-    lock = threading.Lock()
+@dataclass
+class Target:
+    """One server under load, and what its measured rounds added up to."""
 
-    def client() -> httpx.Client:
-        c = getattr(local, "client", None)
-        if c is None:
-            c = httpx.Client(base_url=base, timeout=REQUEST_TIMEOUT)
-            local.client = c
-            with lock:
-                clients.append(c)
-        return c
+    key: str  # "reference", "before", "after"
+    name: str
+    base: str
+    one: Callable[[httpx.Client, int], None]
+    http_requests_each: int = 1
+    parts: dict[str, list[float]] = field(default_factory=dict)
+    seconds: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    done: int = 0
 
-    def timed(i: int) -> tuple[float, str | None]:
-        t0 = time.perf_counter()
-        try:
-            one(client(), i)
-        except Exception as e:  # noqa: BLE001 - counted and reported, never hidden
-            return time.perf_counter() - t0, f"{type(e).__name__}: {e}"
-        return time.perf_counter() - t0, None
+    def batch(self, start: int, count: int, concurrency: int) -> tuple[float, list[str]]:
+        """Run `one(client, i)` for i in [start, start + count) from `concurrency`
+        threads, each with its own keep-alive client; returns the seconds and the errors,
+        and adds the latencies to this target's."""
+        local = threading.local()
+        clients: list[httpx.Client] = []
+        lock = threading.Lock()
 
-    try:
-        with ThreadPoolExecutor(concurrency, thread_name_prefix=name) as pool:
-            warm = list(pool.map(timed, range(warmup)))
-            if any(err for _, err in warm):
-                raise RuntimeError(f"{name}: warm-up failed: {next(e for _, e in warm if e)}")
-            if on_measure is not None:
-                on_measure()
+        def client() -> httpx.Client:
+            c = getattr(local, "client", None)
+            if c is None:
+                c = httpx.Client(base_url=self.base, timeout=REQUEST_TIMEOUT)
+                local.client = c
+                with lock:
+                    clients.append(c)
+            return c
+
+        def timed(i: int) -> tuple[float, str | None]:
             t0 = time.perf_counter()
-            results = list(pool.map(timed, range(warmup, warmup + requests)))
-            seconds = time.perf_counter() - t0
-    finally:
-        for c in clients:
-            c.close()
-    errors = [e for _, e in results if e]
-    if errors:
-        print(f"{name}: {len(errors)} failed request(s), first: {errors[0]}", file=sys.stderr)
-    ms = [t * 1000 for t, _ in results]
-    return Result(
-        name=name,
-        requests=requests,
-        http_requests_each=http_requests_each,
-        seconds=round(seconds, 3),
-        per_second=round(requests / seconds, 1),
-        p50_ms=round(percentile(ms, 50), 1),
-        p95_ms=round(percentile(ms, 95), 1),
-        errors=len(errors),
-    )
+            try:
+                self.one(client(), i)
+            except Exception as e:  # noqa: BLE001 - counted and reported, never hidden
+                return time.perf_counter() - t0, f"{type(e).__name__}: {e}"
+            return time.perf_counter() - t0, None
+
+        try:
+            with ThreadPoolExecutor(concurrency, thread_name_prefix=self.key) as pool:
+                t0 = time.perf_counter()
+                results = list(pool.map(timed, range(start, start + count)))
+                seconds = time.perf_counter() - t0
+        finally:
+            for c in clients:
+                c.close()
+        self.latencies_ms.extend(t * 1000 for t, _ in results)
+        return seconds, [e for _, e in results if e]
+
+    def warm(self, count: int, concurrency: int) -> None:
+        _, errors = self.batch(0, count, concurrency)
+        self.latencies_ms.clear()
+        for v in self.parts.values():
+            v.clear()
+        if errors:
+            raise RuntimeError(f"{self.name}: warm-up failed: {errors[0]}")
+
+    def measure(self, start: int, count: int, concurrency: int) -> None:
+        seconds, errors = self.batch(start, count, concurrency)
+        self.seconds += seconds
+        self.done += count
+        self.errors.extend(errors)
+
+    def result(self) -> Result:
+        if self.errors:
+            print(
+                f"{self.name}: {len(self.errors)} failed request(s), first: {self.errors[0]}",
+                file=sys.stderr,
+            )
+        return Result(
+            name=self.name,
+            tree=self.key,
+            requests=self.done,
+            http_requests_each=self.http_requests_each,
+            seconds=round(self.seconds, 3),
+            per_second=round(self.done / self.seconds, 1) if self.seconds else 0.0,
+            p50_ms=round(percentile(self.latencies_ms, 50), 1),
+            p95_ms=round(percentile(self.latencies_ms, 95), 1),
+            errors=len(self.errors),
+        )
 
 
 # --- a valid application ---------------------------------------------------------------
@@ -288,152 +348,221 @@ def check(r: httpx.Response, status: int) -> httpx.Response:
 # --- main ----------------------------------------------------------------------------
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def reference_target(base: str) -> Target:
+    body = {"matter_code": MATTER, "payload": {"applicant": "王芳", "city": CITY}}
+
+    def insert(c: httpx.Client, _i: int) -> None:
+        check(c.post("/rows", json=body), 201)
+
+    return Target("reference", "reference: bare FastAPI INSERT", base, insert)
+
+
+def tongban_target(tree: Tree, base: str, *, cold_token: bool) -> Target:
+    """A resident's submission on the server of `tree`: log in, read the matter, then
+    upload each required material and POST the case."""
     from tongban.demo import DEMO_PASSWORD
 
-    with (
-        pg_database(args.pg_url, "bench") as db_url,
-        tempfile.TemporaryDirectory(prefix="tongban-bench-") as tmp,
-    ):
-        tmpdir = Path(tmp)
-        print("preparing the database (migrations, demo federation) ...", flush=True)
-        pg_version = prepare(db_url)
-        env = {
-            **os.environ,
-            "TONGBAN_DATABASE_URL": db_url,
-            "TONGBAN_EMBEDDED_WORKER": "false",
-            "TONGBAN_UPLOAD_DIR": str(tmpdir / "uploads"),
-            "TONGBAN_SECRET_KEY": "bench-secret-key",
-        }
-        tongban_port, ref_port = free_port(), free_port()
-        tongban_argv = [
-            sys.executable,
-            "-m",
-            "tongban",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(tongban_port),
-            "--no-worker",
+    token = check(
+        httpx.post(
+            f"{base}/api/v1/auth/token",
+            timeout=REQUEST_TIMEOUT,
+            data={"username": RESIDENT, "password": DEMO_PASSWORD},
+        ),
+        200,
+    )
+    auth = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    if not cold_token:
+        # Use the token once before the concurrent load: its first use records
+        # last_used_at, and that UPDATE, flushed by the async upload endpoint on the
+        # event loop while another request holds the row, can block the loop for
+        # good. --cold-token skips this, to check that this is fixed.
+        check(httpx.get(f"{base}/api/v1/me", headers=auth, timeout=REQUEST_TIMEOUT), 200)
+    matter = check(
+        httpx.get(f"{base}/api/v1/matters/{MATTER}", headers=auth, timeout=REQUEST_TIMEOUT),
+        200,
+    ).json()
+    materials = [m["code"] for m in matter["materials"] if m["required"]]
+    form = sample_form(matter["form_schema"])
+    parts: dict[str, list[float]] = {"upload": [], "case": []}
+    parts_lock = threading.Lock()
+
+    def submit(c: httpx.Client, _i: int) -> None:
+        t0 = time.perf_counter()
+        ids = [
+            check(
+                c.post(
+                    "/api/v1/attachments",
+                    headers=auth,
+                    data={"material_code": m},
+                    files={"file": (f"{m}.pdf", PDF, "application/pdf")},
+                ),
+                201,
+            ).json()["id"]
+            for m in materials
         ]
+        t1 = time.perf_counter()
+        check(
+            c.post(
+                "/api/v1/cases",
+                headers=auth,
+                json={
+                    "matter_code": MATTER,
+                    "competent_jurisdiction": JURISDICTION,
+                    "competent_city": CITY,
+                    "mode": "online",
+                    "form_data": form,
+                    "consent": True,
+                    "attachment_ids": ids,
+                },
+            ),
+            201,
+        )
+        t2 = time.perf_counter()
+        with parts_lock:
+            parts["upload"].append((t1 - t0) * 1000)
+            parts["case"].append((t2 - t1) * 1000)
+
+    return Target(
+        tree.label,
+        f"{tree.title}: upload x{len(materials)} + POST /api/v1/cases",
+        base,
+        submit,
+        http_requests_each=len(materials) + 1,
+        parts=parts,
+    )
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    trees = _before.trees()
+    before: Tree | None = trees[0] if trees[0].label == "before" else None
+    after = trees[-1]
+    with ExitStack() as stack:
+        tmpdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tongban-bench-")))
+        dbs = {
+            t.label: stack.enter_context(pg_database(args.pg_url, f"bench_{t.label}"))
+            for t in trees
+        }
+        print(
+            "preparing the databases (migrations, demo federation), each with its tree's code ...",
+            flush=True,
+        )
+        pg_version = prepare_tree(after, dbs["after"])
+        if before is not None:
+            try:
+                prepare_tree(before, dbs["before"])
+            except RuntimeError as exc:
+                print(f"before: unavailable ({exc}); measuring after only", flush=True)
+                before = None
+        create_reference_table(dbs["after"])
+
+        ref_port = free_port()
         ref_argv = [
             sys.executable,
-            str(Path(__file__).resolve()),
+            str(THIS),
             "--serve-reference",
             "--port",
             str(ref_port),
             "--database-url",
-            db_url,
+            dbs["after"],
         ]
-        load = {"requests": args.requests, "warmup": args.warmup, "concurrency": args.concurrency}
-
-        with server("reference", ref_argv, env, ref_port, tmpdir) as base:
-            body = {"matter_code": MATTER, "payload": {"applicant": "王芳", "city": CITY}}
-
-            def insert(c: httpx.Client, _i: int) -> None:
-                check(c.post("/rows", json=body), 201)
-
-            print(
-                f"reference: {args.requests} requests after {args.warmup} warm-up ...", flush=True
+        targets = [
+            reference_target(
+                stack.enter_context(server("reference", ref_argv, after.env(), ref_port, tmpdir))
             )
-            reference = drive("reference: bare FastAPI INSERT", base, insert, **load)
-
-        with server("tongban", tongban_argv, env, tongban_port, tmpdir) as base:
-            token = check(
-                httpx.post(
-                    f"{base}/api/v1/auth/token",
-                    timeout=REQUEST_TIMEOUT,
-                    data={"username": RESIDENT, "password": DEMO_PASSWORD},
-                ),
-                200,
+        ]
+        for tree in [t for t in (before, after) if t is not None]:
+            port = free_port()
+            env = tree.env(
+                {
+                    **os.environ,
+                    "TONGBAN_DATABASE_URL": dbs[tree.label],
+                    "TONGBAN_EMBEDDED_WORKER": "false",
+                    "TONGBAN_UPLOAD_DIR": str(tmpdir / f"uploads-{tree.label}"),
+                    "TONGBAN_SECRET_KEY": "bench-secret-key",
+                }
             )
-            auth = {"Authorization": f"Bearer {token.json()['access_token']}"}
-            if not args.cold_token:
-                # Use the token once before the concurrent load: its first use records
-                # last_used_at, and that UPDATE, flushed by the async upload endpoint on the
-                # event loop while another request holds the row, can block the loop for
-                # good. --cold-token skips this, to check that this is fixed.
-                check(httpx.get(f"{base}/api/v1/me", headers=auth, timeout=REQUEST_TIMEOUT), 200)
-            matter = check(
-                httpx.get(f"{base}/api/v1/matters/{MATTER}", headers=auth, timeout=REQUEST_TIMEOUT),
-                200,
-            ).json()
-            materials = [m["code"] for m in matter["materials"] if m["required"]]
-            form = sample_form(matter["form_schema"])
-            parts: dict[str, list[float]] = {"upload": [], "case": []}
-            parts_lock = threading.Lock()
+            argv = [sys.executable, "-m", "tongban", "serve", "--host", "127.0.0.1"]
+            argv += ["--port", str(port), "--no-worker"]
+            try:
+                base = stack.enter_context(server(f"tongban-{tree.label}", argv, env, port, tmpdir))
+                target = tongban_target(tree, base, cold_token=args.cold_token)
+                print(f"{target.name}: {args.warmup} warm-up ...", flush=True)
+                target.warm(args.warmup, args.concurrency)
+            except (ServerFailed, RuntimeError) as exc:
+                if tree is after:
+                    raise
+                print(f"before: unavailable ({exc}); measuring after only", flush=True)
+                before = None
+                continue
+            targets.append(target)
+        targets[0].warm(args.warmup, args.concurrency)
 
-            def submit(c: httpx.Client, _i: int) -> None:
-                t0 = time.perf_counter()
-                ids = [
-                    check(
-                        c.post(
-                            "/api/v1/attachments",
-                            headers=auth,
-                            data={"material_code": m},
-                            files={"file": (f"{m}.pdf", PDF, "application/pdf")},
-                        ),
-                        201,
-                    ).json()["id"]
-                    for m in materials
-                ]
-                t1 = time.perf_counter()
-                check(
-                    c.post(
-                        "/api/v1/cases",
-                        headers=auth,
-                        json={
-                            "matter_code": MATTER,
-                            "competent_jurisdiction": JURISDICTION,
-                            "competent_city": CITY,
-                            "mode": "online",
-                            "form_data": form,
-                            "consent": True,
-                            "attachment_ids": ids,
-                        },
-                    ),
-                    201,
-                )
-                t2 = time.perf_counter()
-                with parts_lock:
-                    parts["upload"].append((t1 - t0) * 1000)
-                    parts["case"].append((t2 - t1) * 1000)
+        rounds = _before.split(args.requests, args.rounds)
+        print(
+            f"measuring {args.requests} requests each in {len(rounds)} rounds, "
+            f"{' / '.join(t.key for t in targets)} taking turns ...",
+            flush=True,
+        )
+        start = args.warmup
+        for r, count in enumerate(rounds):
+            for target in _before.round_order(targets, r):
+                target.measure(start, count, args.concurrency)
+            start += count
+        cases = {t.key: count_cases(dbs[t.key]) for t in targets if t.key != "reference"}
 
-            def reset_parts() -> None:
-                for v in parts.values():
-                    v.clear()
+    by_key = {t.key: t for t in targets}
+    res = {key: t.result() for key, t in by_key.items()}
+    ref = res["reference"]
+    now, old = res["after"], res.get("before")
 
-            print(
-                f"tongban: {args.requests} submissions after {args.warmup} warm-up ...", flush=True
-            )
-            tongban = drive(
-                f"tongban: upload x{len(materials)} + POST /api/v1/cases",
-                base,
-                submit,
-                http_requests_each=len(materials) + 1,
-                on_measure=reset_parts,
-                **load,
-            )
-        cases = count_cases(db_url)
+    def ratio(a: Result | None, b: Result | None) -> float | None:
+        return round(a.per_second / b.per_second, 3) if a and b and b.per_second else None
 
+    materials = by_key["after"].http_requests_each - 1
     return {
-        "benchmark": "case submissions per second through the HTTP API on PostgreSQL",
+        "benchmark": "case submissions per second through the HTTP API on PostgreSQL, "
+        "before and after issue 11's kernel work, in one run",
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "submission": f"{len(materials)} upload(s) of the required materials "
-        f"({', '.join(materials)}) + POST /api/v1/cases, matter {MATTER} "
+        "trees": {
+            "before": before.commit if before is not None else "unavailable",
+            "after": after.commit,
+        },
+        "submission": f"{materials} upload(s) of the required materials "
+        f"+ POST /api/v1/cases, matter {MATTER} "
         f"({JURISDICTION}/{CITY}) by {RESIDENT}; the upload counts in the cost",
         "reference": "bare FastAPI app, one sync POST endpoint, one INSERT of a small row, "
         "same engine settings (tongban.db.make_engine)",
         "servers": "uvicorn, 1 process each, 127.0.0.1, log level info; tongban with --no-worker",
         "postgresql": pg_version,
         "python": platform.python_version(),
-        "load": load,
-        "results": [asdict(tongban), asdict(reference)],
-        "ratio_tongban_to_reference": round(tongban.per_second / reference.per_second, 3),
+        "load": {
+            "requests": args.requests,
+            "warmup": args.warmup,
+            "concurrency": args.concurrency,
+            "rounds": len(rounds),
+        },
+        "machine_load": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "results": [asdict(r) for r in (now, old, ref) if r is not None],
+        "ratio_tongban_to_reference": ratio(now, ref),
+        "ratio_before_to_reference": ratio(old, ref),
+        "ratio_after_to_before": ratio(now, old),
+        "before_after": [
+            _before.comparison(
+                "case submission (upload + POST /api/v1/cases)",
+                "submissions/s",
+                old.per_second if old else None,
+                now.per_second,
+                tree=before,
+                note=f"reference {ref.per_second}/s; after/reference {ratio(now, ref)}",
+            )
+        ],
         "parts_p50_ms": {
-            "uploads": round(percentile(parts["upload"], 50), 1),
-            "post_case": round(percentile(parts["case"], 50), 1),
+            t.key: {
+                "uploads": round(percentile(t.parts["upload"], 50), 1),
+                "post_case": round(percentile(t.parts["case"], 50), 1),
+            }
+            for t in targets
+            if t.parts
         },
         "cases_in_database_after_run": cases,
     }
@@ -441,21 +570,30 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def print_table(report: dict[str, Any]) -> None:
     rows = report["results"]
-    head = f"{'name':<44} {'requests':>8} {'seconds':>8} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8}"
+    head = f"{'name':<50} {'requests':>8} {'seconds':>8} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8}"
     print()
     print(head)
     print("-" * len(head))
     for r in rows:
         print(
-            f"{r['name']:<44} {r['requests']:>8} {r['seconds']:>8.2f} {r['per_second']:>8.1f}"
+            f"{r['name']:<50} {r['requests']:>8} {r['seconds']:>8.2f} {r['per_second']:>8.1f}"
             f" {r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f}"
         )
     print("-" * len(head))
-    print(f"ratio tongban/reference: {report['ratio_tongban_to_reference']:.3f}")
+
+    def shown(v: float | None) -> str:
+        return "-" if v is None else f"{v:.3f}"
+
+    print(
+        f"ratio after/before: {shown(report['ratio_after_to_before'])}; "
+        f"after/reference: {shown(report['ratio_tongban_to_reference'])}; "
+        f"before/reference: {shown(report['ratio_before_to_reference'])}"
+    )
+    print(f"trees: {report['trees']}")
     print(f"one submission = {report['submission']}")
     print(
         f"p50 of the parts of a submission (ms): {report['parts_p50_ms']}; "
-        f"cases in the database after the run: {report['cases_in_database_after_run']}"
+        f"cases in the databases after the run: {report['cases_in_database_after_run']}"
     )
     print(f"load: {report['load']}; PostgreSQL {report['postgresql']}; {report['servers']}")
 
@@ -467,26 +605,37 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("TONGBAN_BENCH_PG_URL"),
         help="PostgreSQL server URL whose user may create databases",
     )
-    p.add_argument("--requests", type=int, default=300)
+    p.add_argument("--requests", type=int, default=300, help="measured, for each server")
     p.add_argument("--warmup", type=int, default=20)
     p.add_argument("--concurrency", type=int, default=4)
+    p.add_argument("--rounds", type=int, default=4, help="turns taken by the servers")
+    p.add_argument("--quick", action="store_true", help="100 requests, 10 warm-up, 2 rounds")
     p.add_argument("--out", type=Path, default=OUT)
     p.add_argument(
         "--cold-token", action="store_true", help="start the load with a token never used before"
     )
     p.add_argument("--serve-reference", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, help=argparse.SUPPRESS)
     p.add_argument("--database-url", help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
+    args, _unknown = p.parse_known_args(argv)  # make bench passes its extra arguments to all
     if args.serve_reference:
         serve_reference(args.database_url, args.port)
         return 0
+    if args.prepare:
+        print(prepare(args.database_url))
+        return 0
+    if args.quick:
+        args.requests, args.warmup, args.rounds = 100, 10, 2
     if not args.pg_url:
         p.error("no PostgreSQL server: pass --pg-url or set TONGBAN_BENCH_PG_URL")
     if not (
-        1 <= args.requests <= 100_000 and 0 <= args.warmup <= 10_000 and 1 <= args.concurrency <= 64
+        1 <= args.requests <= 100_000
+        and 0 <= args.warmup <= 10_000
+        and 1 <= args.concurrency <= 64
+        and 1 <= args.rounds <= 100
     ):
-        p.error("requests, warmup or concurrency out of bounds")
+        p.error("requests, warmup, concurrency or rounds out of bounds")
     report = run(args)
     print_table(report)
     args.out.parent.mkdir(parents=True, exist_ok=True)
