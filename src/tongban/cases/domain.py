@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from tongban.kernel.lifecycle import IllegalTransition, StateMachine
+from tongban.errors import Conflict, DomainError, FieldError, ValidationFailed
+from tongban.kernel.lifecycle import Guard, IllegalTransition, StateMachine
 
 __all__ = ["IllegalTransition"]  # re-exported: what next_state raises
 
@@ -134,20 +135,99 @@ DECIDED = frozenset(
 )
 
 
+@dataclass(frozen=True)
+class StepFacts:
+    """What the rules of a step look at besides state and actor; the service builds it
+    from the request and the case. The defaults know nothing, so a guarded step taken
+    without facts is refused (a missing fact never lets a step through)."""
+
+    #: The reason or note given with the step.
+    comment: str = ""
+    #: Whether the case has reached the competent authority (its handoff is delivered).
+    forwarded: bool = False
+    #: 多地联办: the states of the parent's sub-tasks (empty for any other case).
+    subtask_states: tuple[CaseState, ...] = ()
+    #: 好差评: the score given with a rating.
+    score: int | None = None
+
+
+def _forwarded(facts: StepFacts) -> DomainError | None:
+    if facts.forwarded:
+        return None
+    return Conflict("办件尚未推送到本部门", type="not-yet-forwarded")
+
+
+def _reason_given(action: Action) -> Guard:
+    def guard(facts: StepFacts) -> DomainError | None:
+        if facts.comment.strip():
+            return None
+        return ValidationFailed(
+            f"“{ACTION_LABELS[action]}”须说明理由", errors=[FieldError("comment", "请填写理由")]
+        )
+
+    return guard
+
+
+def _joint_decided(facts: StepFacts) -> DomainError | None:
+    """多地联办: the whole case is approved only once every sub-task is decided and none
+    was refused or denied."""
+    if not facts.subtask_states:
+        return None
+    outcome = joint_outcome(list(facts.subtask_states))
+    if not outcome.complete:
+        return Conflict("多地联办的子任务尚未全部办结", type="joint-incomplete")
+    if not outcome.approved:
+        return Conflict("有联办部门不予办理，不能准予办理", type="joint-denied")
+    return None
+
+
+def _bad_rating_says_why(facts: StepFacts) -> DomainError | None:
+    if facts.score is None or not rating_opens_rectification(facts.score):
+        return None
+    if facts.comment.strip():
+        return None
+    return ValidationFailed(
+        "差评请说明原因，以便整改", errors=[FieldError("comment", "请填写不满意的原因")]
+    )
+
+
+#: Actions the competent authority (or the platform) takes: only on a forwarded case.
+_AUTHORITY_STEPS = frozenset(a for (_s, a), (_t, who) in TRANSITIONS.items() if who & _OFFICERS)
+
+#: Per action, the rules on the step's facts, in the order they are checked.
+GUARDS: dict[Action, list[Guard]] = {
+    a: [
+        *([_forwarded] if a in _AUTHORITY_STEPS else []),
+        *([_reason_given(a)] if a in REASON_REQUIRED else []),
+        *([_joint_decided] if a is Action.APPROVE else []),
+        *([_bad_rating_says_why] if a is Action.RATE else []),
+    ]
+    for a in Action
+}
+
 #: The case lifecycle on the kernel's state machine (the table above is its declaration).
 MACHINE: StateMachine[CaseState, Action] = StateMachine(
     CaseState,
     Action,
     TRANSITIONS,
+    guards=GUARDS,
     state_labels=STATE_LABELS,
     action_labels=ACTION_LABELS,
     noun="办件",
 )
 
 
-def next_state(state: CaseState, action: Action, actor: Actor) -> CaseState:
-    """Where a case goes when `actor` takes `action`; raises IllegalTransition (a 409)."""
-    return MACHINE.next_state(state, action, actor)
+#: No facts known: every guarded step is refused.
+NO_FACTS = StepFacts()
+
+
+def next_state(
+    state: CaseState, action: Action, actor: Actor, facts: StepFacts = NO_FACTS
+) -> CaseState:
+    """Where a case goes when `actor` takes `action` with `facts`; raises
+    IllegalTransition (a 409), or a guard's own failure: a missing reason is a 422 naming
+    `comment`; an unforwarded case or an undecided 多地联办 is a 409 of its own type."""
+    return MACHINE.next_state(state, action, actor, facts)
 
 
 def allowed_actions(state: CaseState, actor: Actor) -> list[Action]:

@@ -108,26 +108,26 @@ def act(
     kind = actor_kind(actor, case)
     if kind is None or kind is Actor.APPLICANT:
         raise PermissionDenied("只有主管部门的审核/审批人员可以办理该办件")
-    if case.handoff != "delivered":
-        raise Conflict("办件尚未推送到本部门", type="not-yet-forwarded")
-    domain.next_state(CaseState(case.state), action, kind)  # IllegalTransition is a 409
-    if action in domain.REASON_REQUIRED and not comment.strip():
-        raise ValidationFailed(
-            f"“{domain.ACTION_LABELS[action]}”须说明理由",
-            errors=[{"field": "comment", "message": "请填写理由"}],
-        )
-    if action is Action.APPROVE and case.subtasks:
-        outcome = domain.joint_outcome([CaseState(s.state) for s in case.subtasks])
-        if not outcome.complete:
-            raise Conflict("多地联办的子任务尚未全部办结", type="joint-incomplete")
-        if not outcome.approved:
-            raise Conflict("有联办部门不予办理，不能准予办理", type="joint-denied")
+    # State, actor and the rules on the facts (forwarded, a reason, 多地联办 decided):
+    # refused here, before licences are asked to verify anything.
+    facts = _facts(case, comment)
+    domain.next_state(CaseState(case.state), action, kind, facts)
     if action is Action.ISSUE_RESULT and not (result_text or "").strip():
         result_text = "准予办理" if case.state == CaseState.APPROVED else "不予办理决定书"
     if action is Action.APPROVE:
         # Licences verify again what the applicant presented (免提交), and may refuse.
         events.publish(session, events.CaseApproving(case.id))
-    return _transition(session, case, action, kind, actor, comment, result_text)
+    return _transition(session, case, action, kind, actor, comment, result_text, facts=facts)
+
+
+def _facts(case: Case, comment: str, score: int | None = None) -> domain.StepFacts:
+    """What the case's rules look at when a step is taken on `case` with `comment`."""
+    return domain.StepFacts(
+        comment=comment,
+        forwarded=case.handoff == "delivered",
+        subtask_states=tuple(CaseState(s.state) for s in case.subtasks),
+        score=score,
+    )
 
 
 def _transition(
@@ -139,8 +139,13 @@ def _transition(
     comment: str,
     result_text: str | None = None,
     extra: dict[str, Any] | None = None,
+    facts: domain.StepFacts | None = None,
 ) -> Case:
-    target = domain.next_state(CaseState(case.state), action, kind)
+    """Take the step (every caller passes here: the rules hold for officers, applicants
+    and the platform alike), record it and tell the other copies."""
+    if facts is None:
+        facts = _facts(case, comment)
+    target = domain.next_state(CaseState(case.state), action, kind, facts)
     # A query below may flush the case early: a stale version is a 409 wherever it shows.
     with history.guarded():
         from_state = case.state
@@ -224,12 +229,7 @@ def rate(
         domain.validate_score(score)
     except ValueError as e:
         raise ValidationFailed(str(e), errors=[{"field": "score", "message": str(e)}]) from e
-    if domain.rating_opens_rectification(score) and not comment.strip():
-        raise ValidationFailed(
-            "差评请说明原因，以便整改",
-            errors=[{"field": "comment", "message": "请填写不满意的原因"}],
-        )
-    _transition(
+    _transition(  # a 差评 without a reason is refused by the machine (422, comment)
         session,
         case,
         Action.RATE,
@@ -237,6 +237,7 @@ def rate(
         actor,
         f"{score} 星：{comment}".strip("："),
         extra={"rating": {"score": score, "comment": comment}},
+        facts=_facts(case, comment, score),
     )
     rating = Rating(case_id=case.id, score=score, comment=comment)
     session.add(rating)

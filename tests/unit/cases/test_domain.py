@@ -6,6 +6,7 @@ from tongban.cases.domain import (
     Actor,
     CaseState,
     IllegalTransition,
+    StepFacts,
     allowed_actions,
     case_number,
     joint_outcome,
@@ -13,6 +14,10 @@ from tongban.cases.domain import (
     rating_opens_rectification,
     validate_score,
 )
+from tongban.errors import Conflict, ValidationFailed
+
+#: Facts every guard allows: a forwarded case, a reason given, no sub-tasks, a good score.
+OK = StepFacts(comment="已审查", forwarded=True, score=5)
 
 HAPPY_PATH = [
     (Action.ACCEPT, Actor.REVIEWER, CaseState.ACCEPTED),
@@ -27,20 +32,20 @@ HAPPY_PATH = [
 def test_happy_path_reaches_rated():
     state = CaseState.SUBMITTED
     for action, actor, expected in HAPPY_PATH:
-        state = next_state(state, action, actor)
+        state = next_state(state, action, actor, OK)
         assert state is expected
 
 
 def test_correction_loop_returns_to_submitted():
-    s = next_state(CaseState.SUBMITTED, Action.REQUEST_CORRECTION, Actor.REVIEWER)
+    s = next_state(CaseState.SUBMITTED, Action.REQUEST_CORRECTION, Actor.REVIEWER, OK)
     assert s is CaseState.CORRECTION
-    assert next_state(s, Action.RESUBMIT, Actor.APPLICANT) is CaseState.SUBMITTED
+    assert next_state(s, Action.RESUBMIT, Actor.APPLICANT, OK) is CaseState.SUBMITTED
 
 
 def test_denied_case_still_gets_a_decision_and_delivery():
-    s = next_state(CaseState.UNDER_REVIEW, Action.DENY, Actor.APPROVER)
+    s = next_state(CaseState.UNDER_REVIEW, Action.DENY, Actor.APPROVER, OK)
     assert s is CaseState.DENIED
-    assert next_state(s, Action.ISSUE_RESULT, Actor.REVIEWER) is CaseState.RESULT_ISSUED
+    assert next_state(s, Action.ISSUE_RESULT, Actor.REVIEWER, OK) is CaseState.RESULT_ISSUED
 
 
 @pytest.mark.parametrize("state", list(CaseState))
@@ -89,6 +94,78 @@ def test_joint_outcome():
     assert not joint_outcome([CaseState.REFUSED, CaseState.APPROVED]).approved
 
 
+@pytest.mark.parametrize("action", [Action.REFUSE, Action.REQUEST_CORRECTION, Action.DENY])
+def test_a_refusal_correction_or_denial_without_a_reason_is_a_422_naming_comment(action):
+    state = CaseState.UNDER_REVIEW if action is Action.DENY else CaseState.SUBMITTED
+    for blank in ("", "  "):
+        with pytest.raises(ValidationFailed) as e:
+            next_state(state, action, Actor.APPROVER, StepFacts(comment=blank, forwarded=True))
+        assert e.value.status == 422
+        assert e.value.errors == [{"field": "comment", "message": "请填写理由"}]
+        assert "须说明理由" in e.value.detail
+    assert next_state(state, action, Actor.APPROVER, OK) is TRANSITIONS[(state, action)][0]
+    # a step that needs no reason goes without one
+    assert (
+        next_state(CaseState.SUBMITTED, Action.ACCEPT, Actor.REVIEWER, StepFacts(forwarded=True))
+        is CaseState.ACCEPTED
+    )
+
+
+def test_the_authority_acts_only_on_a_forwarded_case():
+    unforwarded = StepFacts(comment="理由", forwarded=False)
+    for action in (Action.ACCEPT, Action.REFUSE):
+        with pytest.raises(Conflict) as e:
+            next_state(CaseState.SUBMITTED, action, Actor.REVIEWER, unforwarded)
+        assert (e.value.status, e.value.type) == (409, "not-yet-forwarded")
+    # the applicant's steps are not the authority's: they do not wait for the handoff
+    assert (
+        next_state(CaseState.CORRECTION, Action.RESUBMIT, Actor.APPLICANT, unforwarded)
+        is CaseState.SUBMITTED
+    )
+    # a step the state does not allow is refused as such, before any fact is looked at
+    with pytest.raises(IllegalTransition) as illegal:
+        next_state(CaseState.SUBMITTED, Action.DELIVER, Actor.REVIEWER, unforwarded)
+    assert illegal.value.why == "state"
+
+
+def test_a_joint_case_is_approved_only_when_every_subtask_is_decided_and_none_denied():
+    def approve(*subtasks):
+        facts = StepFacts(forwarded=True, subtask_states=subtasks)
+        return next_state(CaseState.UNDER_REVIEW, Action.APPROVE, Actor.APPROVER, facts)
+
+    with pytest.raises(Conflict) as e:
+        approve(CaseState.APPROVED, CaseState.UNDER_REVIEW)
+    assert (e.value.status, e.value.type) == (409, "joint-incomplete")
+    with pytest.raises(Conflict) as e:
+        approve(CaseState.DELIVERED, CaseState.DENIED)
+    assert (e.value.status, e.value.type) == (409, "joint-denied")
+    assert approve(CaseState.APPROVED, CaseState.DELIVERED) is CaseState.APPROVED
+    assert approve() is CaseState.APPROVED  # not a joint case
+    # denying needs no decided sub-tasks, only a reason
+    facts = StepFacts(comment="材料不实", forwarded=True, subtask_states=(CaseState.SUBMITTED,))
+    assert next_state(CaseState.UNDER_REVIEW, Action.DENY, Actor.APPROVER, facts) is (
+        CaseState.DENIED
+    )
+
+
+def test_a_bad_rating_must_say_why_a_good_one_need_not():
+    for score in (1, 2):
+        with pytest.raises(ValidationFailed) as e:
+            next_state(CaseState.DELIVERED, Action.RATE, Actor.APPLICANT, StepFacts(score=score))
+        assert e.value.errors == [{"field": "comment", "message": "请填写不满意的原因"}]
+        facts = StepFacts(comment="等待太久", score=score)
+        assert next_state(CaseState.DELIVERED, Action.RATE, Actor.APPLICANT, facts) is (
+            CaseState.RATED
+        )
+    good = StepFacts(score=3)
+    assert next_state(CaseState.DELIVERED, Action.RATE, Actor.APPLICANT, good) is CaseState.RATED
+
+
+def test_without_facts_a_guarded_step_is_refused():
+    with pytest.raises(Conflict):
+        next_state(CaseState.SUBMITTED, Action.ACCEPT, Actor.REVIEWER)
+
+
 def test_rating_rules():
     assert rating_opens_rectification(1) and rating_opens_rectification(2)
     assert not rating_opens_rectification(3)
@@ -116,12 +193,12 @@ def test_random_walks_only_follow_the_table(steps):
         rule = TRANSITIONS.get((state, action))
         if rule is not None and actor in rule[1]:
             assert action in allowed_actions(state, actor)
-            state = next_state(state, action, actor)
+            state = next_state(state, action, actor, OK)
             assert state is rule[0]
         else:
             assert action not in allowed_actions(state, actor)
             with pytest.raises(IllegalTransition):
-                next_state(state, action, actor)
+                next_state(state, action, actor, OK)
 
 
 def test_every_state_is_reachable_from_submitted():
