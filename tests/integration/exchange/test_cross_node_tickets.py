@@ -5,8 +5,10 @@ event of the lead's loop comes back, in order."""
 
 from __future__ import annotations
 
+import types
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from tongban.errors import PermissionDenied
@@ -193,7 +195,12 @@ def test_events_arriving_ahead_of_their_predecessor_wait_and_redelivery_is_idemp
     assert _actions(_replica(b, wo.number)) == _actions(copy)
 
 
-def test_one_node_serving_both_sides_sends_no_ticket_messages(session: Any) -> None:
+def test_one_node_serving_both_sides_sends_through_its_outbox_and_changes_nothing(
+    session: Any,
+) -> None:
+    """One code path: on one node the copies' messages still go through the outbox (at
+    commit), and their local delivery finds the work order itself, holding every event."""
+    from tongban.exchange import service as exchange
     from tongban.exchange.models import OutboxMessage
 
     wo = make_work_order(session, where=BORDER_QINGPU_KUNSHAN)
@@ -202,14 +209,47 @@ def test_one_node_serving_both_sides_sends_no_ticket_messages(session: Any) -> N
     partner = make_officer(session, regions.get_authority(session, party.authority_id).code)
     tickets.co_note(session, partner, wo.id, "本地联办意见")
     assert wo.events[-1].action == "co_note"  # recorded at once, on the same row
-    sent = session.scalars(select(OutboxMessage).where(OutboxMessage.type.in_(TICKET_TYPES))).all()
-    assert sent == []
+
+    def sent() -> list[OutboxMessage]:
+        q = select(OutboxMessage).where(OutboxMessage.type.in_(TICKET_TYPES))
+        return list(session.scalars(q.order_by(OutboxMessage.created_at)))
+
+    assert sent() == []  # built when the transaction commits
+    session.commit()
+    messages = sent()
+    assert [(m.type, m.target_jurisdiction) for m in messages] == [
+        (federation.MSG_SHARED, "320000"),
+        (federation.MSG_EVENT, "320000"),  # dispatch
+        (federation.MSG_EVENT, "320000"),  # co_note
+    ]
+    shared = messages[0].payload
+    assert [e["action"] for e in shared["events"]] == ["report", "dispatch", "co_note"]
+    assert [m.payload["seq"] for m in messages[1:]] == [2, 3]
+
+    events, version = _actions(wo), wo.version
+    notices = session.scalar(select(func.count()).select_from(TicketNotice))
+    for m in messages:
+        assert exchange.apply_locally(session, m)  # applied (in the inbox), changing nothing
+    session.flush()
+    assert _actions(wo) == events and wo.version == version and not wo.replica
+    assert session.scalar(select(func.count()).select_from(TicketNotice)) == notices
+    assert session.scalar(select(func.count()).where(WorkOrder.number == wo.number)) == 1
+
+
+def _finding(session: Any, payload: dict[str, Any], source: str) -> None:
+    """`payload` as node B (serving 江苏 and 浙江) sends it from `source`, through the
+    inbox's checks."""
+    from tongban.exchange import service as exchange
+
+    sender = exchange.Sender("node-b", frozenset({"320000", "330000"}), source, "310000")
+    exchange.check(session, federation.MSG_FINDING, payload, sender)
+    federation.on_finding(session, payload, types.SimpleNamespace(source_jurisdiction=source))
 
 
 def test_a_finding_from_a_jurisdiction_that_is_not_the_co_handlers_is_refused(
     session: Any,
 ) -> None:
-    import types
+    from tongban.exchange import service as exchange
 
     wo = make_work_order(session, where=BORDER_QINGPU_KUNSHAN)
     (party,) = wo.parties
@@ -220,11 +260,19 @@ def test_a_finding_from_a_jurisdiction_that_is_not_the_co_handlers_is_refused(
         "actor_name": "冒名者",
         "comment": "伪造的意见",
     }
-    try:
-        federation.on_finding(session, payload, types.SimpleNamespace(source_jurisdiction="330000"))
-        raise AssertionError("a finding from 浙江 was recorded for 苏州")
-    except PermissionDenied:
-        pass
+    # 浙江's jurisdiction is served by the same node as 苏州's, but the finding is 苏州's.
+    with pytest.raises(exchange.Refused) as refused:
+        _finding(session, payload, "330000")
+    assert refused.value.reason == "not-allowed" and "320000" in refused.value.detail
+    # A node that does not serve 江苏 at all.
+    with pytest.raises(exchange.Refused) as refused:
+        exchange.check(
+            session,
+            federation.MSG_FINDING,
+            payload,
+            exchange.Sender("node-c", frozenset({"330000"}), "330000", "310000"),
+        )
+    assert refused.value.reason == "not-allowed"
     assert [e.action for e in wo.events] == ["report", "dispatch"]
-    federation.on_finding(session, payload, types.SimpleNamespace(source_jurisdiction="320000"))
+    _finding(session, payload, "320000")
     assert wo.events[-1].action == "co_note" and wo.events[-1].actor_name.startswith("冒名者")

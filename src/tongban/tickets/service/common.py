@@ -78,7 +78,8 @@ def record(
     """Append an event to the work order's history (every change is one) through the
     kernel: numbered from the work order's counter, its version checked (ConcurrentChange,
     a 409, when another request changed it meanwhile), in the audit chain. A joint work
-    order's co-handlers served by other nodes are sent it (service/federation.py).
+    order's copies in its co-handlers' jurisdictions are sent it at commit, through the
+    outbox (service/federation.py, on the kernel's replication).
     `actor_name`/`actor_role` name an actor without an account here (another node's)."""
     from tongban.tickets.service import federation
 

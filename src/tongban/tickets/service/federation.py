@@ -1,40 +1,46 @@
-"""Joint work orders across nodes. A border work order is led by the node serving the
-lead authority's jurisdiction; when a co-handling authority (TicketParty) belongs to a
-jurisdiction this node does not serve, the co-handler's node keeps a *replica* — a row
-of the same `ticket` tables with `replica = True` — kept in step by exchange messages:
+"""Joint work orders across nodes, on the kernel's replication (`kernel.replication`).
 
-- `ticket.shared`  (lead -> co-handler's jurisdiction): a minimised snapshot (no
-  reporter data; photos' metadata only) sent with the work order's first event;
-- `ticket.event`   (lead -> co-handler's jurisdiction): every later event with its
-  sequence number and the fields it moved; a replica appends the next one, ignores
-  one it has, and asks for a later delivery (OutOfOrder -> 409, retried) when an
+A border work order is led by the node serving the lead authority's jurisdiction; every
+co-handling authority (TicketParty) of another jurisdiction gets a *replica* on the node
+serving that jurisdiction — a row of the same `ticket` tables with `replica = True`. The
+work order declares once, as `WORK_ORDERS`, how its copy is made and kept in step; the
+kernel does the rest, as for cases:
+
+- `ticket.shared`  (lead -> co-handler's jurisdiction): the snapshot (no reporter data;
+  photos' metadata only; every event so far) queued with the work order's first event;
+- `ticket.event`   (lead -> co-handler's jurisdiction): each later event with its
+  sequence number and the fields it moved; the kernel appends the next one, ignores one
+  the replica holds, and asks for a later delivery (OutOfOrder -> 409, retried) when an
   earlier one is missing;
 - `ticket.finding` (co-handler -> lead's jurisdiction): a finding (联办意见) written on
   the replica, recorded by the lead as the co-handler's `co_note` event — which then
-  comes back to the replica as a `ticket.event`.
+  comes back to the replica as a `ticket.event`. A plain message, not replication.
 
-On one node serving both sides nothing here sends anything: `after_record` finds no
-co-handler in a jurisdiction served elsewhere.
+Both replication messages are built when the transaction commits, from the work order
+as the use case left it, and always go through the outbox — also when this node serves
+the co-handler's jurisdiction: the local delivery then finds the work order itself,
+holding every event, and changes nothing (one code path on one node and on many).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tongban.errors import NotFound, PermissionDenied, ValidationFailed
+from tongban.errors import PermissionDenied, ValidationFailed
 from tongban.exchange import service as exchange
 from tongban.files.models import Attachment
 from tongban.identity.models import Account
-from tongban.kernel import history
+from tongban.kernel import history, replication
 from tongban.regions import service as regions
 from tongban.tickets import domain
 from tongban.tickets.domain import TicketState
-from tongban.tickets.models import TicketEvent, TicketParty, WorkOrder
+from tongban.tickets.models import TicketParty, WorkOrder
 from tongban.tickets.service import messages
 
 MSG_SHARED = "ticket.shared"
@@ -56,6 +62,8 @@ _TRACKED = (
 #: Moments copied too. The lead's `due_at` goes to the replica's `lead_due_at`, and
 #: `verified_at` is not copied: this node's deadline worker must leave a replica alone.
 _MOMENTS = ("dispatched_at", "accepted_at", "fixed_at", "closed_at")
+#: Events whose change carries the photos' metadata (the evidence of a fix).
+_WITH_PHOTOS = frozenset({domain.Action.FIX.value, domain.Action.PARTLY_FIX.value})
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -66,34 +74,19 @@ def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def foreign_jurisdictions(session: Session, wo: WorkOrder) -> list[str]:
-    """The co-handlers' jurisdictions of `wo` that another node serves (in order)."""
+def co_handler_jurisdictions(wo: WorkOrder) -> list[str]:
+    """The jurisdictions, other than the lead's own, of `wo`'s co-handlers (in order):
+    where its copies live, whichever node serves them. None for a replica (its copies
+    are the lead's to keep)."""
     if not wo.joint or wo.replica:
         return []
-    out: list[str] = []
-    for p in wo.parties:
-        if p.jurisdiction_code not in out and not exchange.serves_here(
-            session, p.jurisdiction_code
-        ):
-            out.append(p.jurisdiction_code)
-    return out
+    lead = wo.jurisdiction_code
+    return list(
+        dict.fromkeys(p.jurisdiction_code for p in wo.parties if p.jurisdiction_code != lead)
+    )
 
 
-# --- payloads ---------------------------------------------------------------------------
-
-
-def event_dict(ev: TicketEvent) -> dict[str, Any]:
-    return {
-        "id": str(ev.id),
-        "seq": ev.seq,
-        "action": ev.action,
-        "from_state": ev.from_state,
-        "to_state": ev.to_state,
-        "actor_name": ev.actor_name,
-        "actor_role": ev.actor_role,
-        "comment": ev.comment,
-        "at": ev.at.isoformat(),
-    }
+# --- what travels -----------------------------------------------------------------------
 
 
 def _order_fields(session: Session, wo: WorkOrder) -> dict[str, Any]:
@@ -126,7 +119,8 @@ def _photos(session: Session, wo: WorkOrder) -> list[dict[str, Any]]:
 
 
 def snapshot(session: Session, wo: WorkOrder) -> dict[str, Any]:
-    """A `ticket.shared` payload: what the co-handler needs, and no reporter data."""
+    """A `ticket.shared` payload but its events (the kernel adds them): what the
+    co-handler needs, and no reporter data."""
     return {
         "id": str(wo.id),
         "number": wo.number,
@@ -156,82 +150,30 @@ def snapshot(session: Session, wo: WorkOrder) -> dict[str, Any]:
         ],
         # Metadata only: the photos stay on the lead's node (see docs/tickets.md).
         "photos": _photos(session, wo),
-        "events": [event_dict(e) for e in wo.events],
     }
 
 
-def event_payload(session: Session, wo: WorkOrder, ev: TicketEvent) -> dict[str, Any]:
-    """A `ticket.event` payload: one new event and the work-order fields it moved."""
+def change(session: Session, wo: WorkOrder, ev: history.EventRow) -> dict[str, Any]:
+    """A `ticket.event` payload but its `seq` and `event` (the kernel adds them): the
+    work-order fields as they stand, and the photos' metadata after a fix."""
     payload: dict[str, Any] = {
         "id": str(wo.id),
         "number": wo.number,
-        "seq": ev.seq,
-        "event": event_dict(ev),
         "order": _order_fields(session, wo),
     }
-    if ev.action in (domain.Action.FIX.value, domain.Action.PARTLY_FIX.value):
+    if ev.action in _WITH_PHOTOS:
         payload["photos"] = _photos(session, wo)
     return payload
-
-
-_PENDING = "tickets.federation.pending"
-
-
-def after_record(session: Session, wo: WorkOrder, ev: TicketEvent) -> None:
-    """Called for every new event: share a joint work order with the nodes of its
-    co-handlers (with its first event), then send them each later one. The use case
-    goes on changing the work order after recording its event (a deadline, a time of
-    acceptance…), so the payloads are completed when the transaction commits."""
-    for target in foreign_jurisdictions(session, wo):
-        if ev.seq == 1:
-            payload = snapshot(session, wo)
-            msg = exchange.send(session, MSG_SHARED, wo.jurisdiction_code, target, payload)
-        else:
-            payload = event_payload(session, wo, ev)
-            msg = exchange.send(session, MSG_EVENT, wo.jurisdiction_code, target, payload)
-        session.info.setdefault(_PENDING, []).append((msg, wo, ev))
-
-
-@event.listens_for(Session, "before_commit")
-def _complete_payloads(session: Session) -> None:
-    """Rebuild this transaction's ticket messages from the work orders as they stand at
-    commit: a snapshot with every event so far (later `ticket.event`s it already holds
-    are then ignored), an event with the fields as the use case left them."""
-    pending = session.info.pop(_PENDING, None)
-    for msg, wo, ev in pending or ():
-        if msg not in session or wo not in session:
-            continue  # rolled back with a savepoint
-        if msg.type == MSG_SHARED:
-            msg.payload = snapshot(session, wo)
-        else:
-            msg.payload = event_payload(session, wo, ev)
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget_payloads(session: Session) -> None:
-    session.info.pop(_PENDING, None)
 
 
 # --- the replica ------------------------------------------------------------------------
 
 
-def _event(wo: WorkOrder, ev: dict[str, Any]) -> TicketEvent:
-    return TicketEvent(
-        id=uuid.UUID(ev["id"]),
-        ticket_id=wo.id,
-        seq=int(ev["seq"]),
-        action=ev["action"],
-        from_state=ev["from_state"],
-        to_state=ev["to_state"],
-        actor_id=None,
-        actor_name=ev["actor_name"][:80],
-        actor_role=ev["actor_role"][:20],
-        comment=ev["comment"],
-        at=datetime.fromisoformat(ev["at"]),
-    )
+def _find(session: Session, p: Mapping[str, Any]) -> WorkOrder | None:
+    return session.get(WorkOrder, uuid.UUID(str(p["id"])))
 
 
-def _follow(session: Session, wo: WorkOrder, fields: dict[str, Any]) -> None:
+def _follow_order(session: Session, wo: WorkOrder, fields: Mapping[str, Any]) -> None:
     for c in _TRACKED:
         setattr(wo, c, fields[c])
     for c in _MOMENTS:
@@ -242,22 +184,13 @@ def _follow(session: Session, wo: WorkOrder, fields: dict[str, Any]) -> None:
         wo.authority_id = lead.id
 
 
-def _tell_co_handlers(session: Session, wo: WorkOrder, kind: str, text: str) -> None:
-    from tongban.tickets.service import common
-
-    for p in wo.parties:
-        if exchange.serves_here(session, p.jurisdiction_code):
-            common.notify(session, wo, kind, text, authority_id=p.authority_id)
-
-
-def create_replica(session: Session, p: dict[str, Any]) -> WorkOrder:
-    """This node's copy of a joint work order led on another node, from its snapshot."""
-    existing = session.get(WorkOrder, uuid.UUID(p["id"]))
-    if existing is not None:
-        return existing  # on one node, or shared twice: nothing to add
-    fields = p["order"]
+def _create(session: Session, p: Mapping[str, Any]) -> WorkOrder:
+    """This node's replica of a joint work order led on another node, from its snapshot,
+    with its parties (the kernel adopts the events)."""
+    events = p.get("events") or ()
+    created_at = datetime.fromisoformat(p["created_at"])
     wo = WorkOrder(
-        id=uuid.UUID(p["id"]),
+        id=uuid.UUID(str(p["id"])),
         number=p["number"],
         channel=p["channel"],
         category_code=p["category_code"],
@@ -275,9 +208,10 @@ def create_replica(session: Session, p: dict[str, Any]) -> WorkOrder:
         replica=True,
         # The reporter stays on the lead's node (minimised).
         reporter_name="",
-        created_at=datetime.fromisoformat(p["created_at"]),
+        created_at=created_at,
+        updated_at=max((datetime.fromisoformat(e["at"]) for e in events), default=created_at),
     )
-    _follow(session, wo, fields)
+    _follow_order(session, wo, p["order"])
     session.add(wo)
     session.flush()
     for party in p["parties"]:
@@ -292,37 +226,85 @@ def create_replica(session: Session, p: dict[str, Any]) -> WorkOrder:
                 distance_m=float(party["distance_m"]),
             )
         )
-    for ev in p["events"]:
-        history.adopt(wo, _event(wo, ev))
-    wo.updated_at = wo.events[-1].at if wo.events else wo.created_at
-    session.flush()
-    _tell_co_handlers(
-        session,
-        wo,
-        "dispatched",
-        f"跨界联办工单 {wo.number}（协办，主办：{wo.authority_name}）",
-    )
     return wo
 
 
-def apply_event(session: Session, wo: WorkOrder, p: dict[str, Any]) -> bool:
-    """Bring a replica up to an event of its lead; False when it has it already."""
-    seq, have = int(p["seq"]), wo.event_seq or 0
-    if seq <= have:
-        return False
-    if seq > have + 1:
-        raise exchange.OutOfOrder(f"工单 {wo.number} 尚缺第 {have + 1} 条记录，稍后重试")
-    was_terminal = TicketState(wo.state) in domain.TERMINAL
-    ev = _event(wo, p["event"])
-    history.adopt(wo, ev)
-    wo.updated_at = ev.at
-    _follow(session, wo, p["order"])
-    session.flush()
-    if not was_terminal and TicketState(wo.state) in domain.TERMINAL:
+def _follow(session: Session, wo: WorkOrder, p: Mapping[str, Any]) -> None:
+    """The replica takes the lead's fields after the change's event was adopted."""
+    _follow_order(session, wo, p["order"])
+    wo.updated_at = datetime.fromisoformat(p["event"]["at"])
+
+
+WORK_ORDERS: replication.Copies[WorkOrder] = replication.Copies(
+    noun="工单",
+    snapshot_type=MSG_SHARED,
+    snapshot_schema=messages.Shared,
+    change_type=MSG_EVENT,
+    change_schema=messages.Event,
+    find=_find,
+    create=_create,
+    follow=_follow,
+    snapshot=snapshot,
+    change=change,
+    shared_by=lambda p: p.jurisdiction_code,  # the lead's jurisdiction
+    changed_by=lambda wo, _p: wo.jurisdiction_code,
+    label=lambda p: str(p["number"]),
+    check_snapshot=messages.check_shared,
+    check_change=messages.check_event,
+)
+
+
+def after_record(session: Session, wo: WorkOrder, ev: history.EventRow) -> None:
+    """Called for every new event: a joint work order's first event shares it with its
+    co-handlers' jurisdictions, each later one is sent to them — when the transaction
+    commits, from the work order as the use case left it."""
+    replication.share(
+        session,
+        WORK_ORDERS,
+        wo,
+        None if ev.seq == 1 else ev,
+        wo.jurisdiction_code,
+        co_handler_jurisdictions(wo),
+    )
+
+
+def _tell_co_handlers(session: Session, wo: WorkOrder, kind: str, text: str) -> None:
+    from tongban.tickets.service import common
+
+    for p in wo.parties:
+        if exchange.serves_here(session, p.jurisdiction_code):
+            common.notify(session, wo, kind, text, authority_id=p.authority_id)
+
+
+def _on_shared(
+    session: Session, wo: WorkOrder, created: bool, payload: Mapping[str, Any], msg: Any
+) -> None:
+    """A new replica: its co-handling authorities here are told."""
+    if created:
+        _tell_co_handlers(
+            session,
+            wo,
+            "dispatched",
+            f"跨界联办工单 {wo.number}（协办，主办：{wo.authority_name}）",
+        )
+
+
+def _on_event(session: Session, wo: WorkOrder, payload: Mapping[str, Any], msg: Any) -> None:
+    """A replica's event applied: when it closed the work order, the co-handlers are told."""
+    ev = payload["event"]
+    became_terminal = TicketState(ev["to_state"]) in domain.TERMINAL and (
+        ev["from_state"] is None or TicketState(ev["from_state"]) not in domain.TERMINAL
+    )
+    if became_terminal:
         _tell_co_handlers(
             session, wo, "closed", f"跨界联办工单 {wo.number} 已由{wo.authority_name}办结"
         )
-    return True
+
+
+replication.register(WORK_ORDERS, on_snapshot=_on_shared, on_change=_on_event)
+
+
+# --- findings ---------------------------------------------------------------------------
 
 
 def send_finding(session: Session, actor: Account, wo: WorkOrder, comment: str) -> None:
@@ -355,49 +337,15 @@ def send_finding(session: Session, actor: Account, wo: WorkOrder, comment: str) 
     )
 
 
-# --- handlers ---------------------------------------------------------------------------
-
-
-def _source(msg: Any) -> str:
-    return str(getattr(msg, "source_jurisdiction", ""))
-
-
-def _replica(session: Session, p: dict[str, Any]) -> WorkOrder | None:
-    return session.get(WorkOrder, uuid.UUID(p["id"]))
-
-
-@exchange.handler(MSG_SHARED, schema=messages.Shared, authorise=messages.authorise_shared)
-def on_shared(session: Session, payload: dict[str, Any], msg: Any) -> None:
-    """Create the replica of a joint work order led on the sender's node."""
-    if _source(msg) != payload["jurisdiction_code"]:
-        raise PermissionDenied("只有主办地可以共享工单", type="not-the-lead")
-    create_replica(session, payload)
-
-
-@exchange.handler(MSG_EVENT, schema=messages.Event, authorise=messages.authorise_event)
-def on_event(session: Session, payload: dict[str, Any], msg: Any) -> None:
-    """Append the lead's next event to the replica (later, if an earlier one is missing)."""
-    wo = _replica(session, payload)
-    if wo is None:
-        raise exchange.OutOfOrder(f"工单 {payload['number']} 尚未共享至本节点，稍后重试")
-    if not wo.replica:
-        return  # this node leads it: the event is its own
-    if _source(msg) != wo.jurisdiction_code:
-        raise PermissionDenied("只有主办地可以更新工单", type="not-the-lead")
-    apply_event(session, wo, payload)
-
-
 @exchange.handler(MSG_FINDING, schema=messages.Finding, authorise=messages.authorise_finding)
 def on_finding(session: Session, payload: dict[str, Any], msg: Any) -> None:
-    """Record a co-handler's finding on the lead's work order (as its `co_note`)."""
+    """Record a co-handler's finding on the lead's work order (as its `co_note`); the
+    sender's right was checked by `messages.authorise_finding`."""
     from tongban.tickets.service import common
 
-    wo = _replica(session, payload)
-    if wo is None or wo.replica:
-        raise NotFound(f"工单 {payload['number']} 不由本节点主办", type="unknown-work-order")
-    authority = regions.authority_by_code(session, payload["authority_code"])
-    party = next((p for p in wo.parties if p.authority_id == authority.id), None)
-    if party is None or party.jurisdiction_code != _source(msg):
+    wo = _find(session, payload)
+    party = messages.finding_party(session, wo, payload["authority_code"]) if wo else None
+    if wo is None or party is None:  # only when called around the contract
         raise PermissionDenied("发送方不是该工单的协办部门", type="not-a-party")
     comment = str(payload["comment"]).strip()
     if not comment:
@@ -416,18 +364,20 @@ def on_finding(session: Session, payload: dict[str, Any], msg: Any) -> None:
     )
 
 
+def replicas(session: Session) -> list[WorkOrder]:
+    """Replicas held on this node (operators' view)."""
+    return list(session.scalars(select(WorkOrder).where(WorkOrder.replica.is_(True))))
+
+
 __all__ = [
     "MSG_EVENT",
     "MSG_FINDING",
     "MSG_SHARED",
+    "WORK_ORDERS",
     "after_record",
-    "apply_event",
-    "create_replica",
+    "co_handler_jurisdictions",
+    "on_finding",
+    "replicas",
     "send_finding",
     "snapshot",
 ]
-
-
-def replicas(session: Session) -> list[WorkOrder]:
-    """Replicas held on this node (operators' view)."""
-    return list(session.scalars(select(WorkOrder).where(WorkOrder.replica.is_(True))))

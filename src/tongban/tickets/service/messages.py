@@ -1,15 +1,16 @@
 """The joint work-order messages as a receiving node accepts them (see federation.py):
 typed payloads, and who may send them for which work order.
 
-- `ticket.shared` and `ticket.event` come from the node serving the lead's
-  jurisdiction (the work order's `jurisdiction_code`), to a co-handler's jurisdiction;
+- `ticket.shared` and `ticket.event` are the snapshot and the change of the kernel's
+  replication (`federation.WORK_ORDERS`): the kernel checks that they come from the node
+  serving the lead's jurisdiction (the work order's `jurisdiction_code`); the checks
+  only work orders have are `check_shared` and `check_event` below;
 - `ticket.finding` comes from the node serving the jurisdiction of the co-handling
-  party it names, to the lead.
+  party it names, to the lead (`authorise_finding`).
 """
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
 from pydantic import Field, StringConstraints
@@ -18,27 +19,22 @@ from sqlalchemy.orm import Session
 from tongban.errors import NotFound
 from tongban.exchange import schema as s
 from tongban.exchange import service as exchange
+from tongban.kernel import replication
 from tongban.regions import service as regions
 from tongban.tickets.domain import Resolution, TicketState
-from tongban.tickets.models import WorkOrder
+from tongban.tickets.models import TicketParty, WorkOrder
 
 TicketNumber = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,24}$")]
 Str = Annotated[str, StringConstraints(max_length=200)]
-ActionName = Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,30}$")]
 Latitude = Annotated[float, Field(ge=-90, le=90)]
 Longitude = Annotated[float, Field(ge=-180, le=180)]
 
 
-class TicketEventIn(s.Payload):
-    id: s.Uuid
-    seq: s.Seq
-    action: ActionName
+class TicketEventIn(replication.EventIn):
+    """A work order's event as it travels: its states are work-order states."""
+
     from_state: TicketState | None
     to_state: TicketState
-    actor_name: Str
-    actor_role: Str
-    comment: s.LongText
-    at: s.Instant
 
 
 class OrderFields(s.Payload):
@@ -79,6 +75,8 @@ class PartyIn(s.Payload):
 
 
 class Shared(s.Payload):
+    """`ticket.shared`: the snapshot that creates a co-handler's replica."""
+
     id: s.Uuid
     number: TicketNumber
     channel: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,10}$")]
@@ -101,6 +99,8 @@ class Shared(s.Payload):
 
 
 class Event(s.Payload):
+    """`ticket.event`: the lead's next event and the work-order fields as they stand."""
+
     id: s.Uuid
     number: TicketNumber
     seq: s.Seq
@@ -110,6 +110,8 @@ class Event(s.Payload):
 
 
 class Finding(s.Payload):
+    """`ticket.finding`: a co-handler's finding (联办意见), for the lead to record."""
+
     id: s.Uuid
     number: TicketNumber
     authority_code: s.Code
@@ -121,11 +123,9 @@ def _refuse(detail: str) -> exchange.Refused:
     return exchange.Refused("not-allowed", detail)
 
 
-def authorise_shared(session: Session, p: Shared, sender: exchange.Sender) -> None:
-    """The lead's node shares its work order with a co-handler's jurisdiction."""
-    sender.require(p.jurisdiction_code, f"工单 {p.number} 的主办地")
-    if p.jurisdiction_code != sender.source_jurisdiction:
-        raise _refuse("只有主办地可以共享工单")
+def check_shared(session: Session, p: Shared, sender: exchange.Sender) -> None:
+    """Besides the lead's right (the kernel's): the snapshot goes to a co-handler's
+    jurisdiction, and never replaces a work order another jurisdiction leads here."""
     if sender.target_jurisdiction not in {party.jurisdiction_code for party in p.parties}:
         raise _refuse(f"工单 {p.number} 没有本辖区的协办部门")
     existing = session.get(WorkOrder, p.id)
@@ -133,26 +133,37 @@ def authorise_shared(session: Session, p: Shared, sender: exchange.Sender) -> No
         raise _refuse(f"工单 {p.number} 已由其他辖区主办")
 
 
-def authorise_event(session: Session, p: Event, sender: exchange.Sender) -> None:
-    """Only the lead's node moves a work order."""
-    wo = session.get(WorkOrder, p.id)
-    if wo is None:
-        return  # not shared here yet: the handler asks for a later delivery
+def check_event(session: Session, p: Event, sender: exchange.Sender, wo: WorkOrder) -> None:
+    """Besides the lead's right (the kernel's): the number is the work order's, and only
+    this node moves a work order it leads (another node's change to it is refused; on
+    one node the lead's own change comes back and is found held already)."""
     if wo.number != p.number:
         raise _refuse(f"工单编号 {p.number} 与本节点记录不符")
-    sender.require(wo.jurisdiction_code, f"工单 {wo.number} 的主办地")
+    if not wo.replica and not sender.local:
+        raise _refuse(f"工单 {wo.number} 由本节点主办，不接受其他节点的更新")
+
+
+def finding_party(session: Session, wo: WorkOrder, authority_code: str) -> TicketParty | None:
+    """The co-handling party of `wo` whose authority has `authority_code` (None: none)."""
+    try:
+        authority = regions.authority_by_code(session, authority_code)
+    except NotFound:
+        return None
+    return next((x for x in wo.parties if x.authority_id == authority.id), None)
 
 
 def authorise_finding(session: Session, p: Finding, sender: exchange.Sender) -> None:
-    """Only the node of a co-handling party sends its finding."""
-    wo = session.get(WorkOrder, uuid.UUID(str(p.id)))
+    """Only the node of a co-handling party sends its finding, for that party's
+    jurisdiction, about a work order this node leads."""
+    wo = session.get(WorkOrder, p.id)
     if wo is None or wo.replica:
         raise _refuse(f"工单 {p.number} 不由本节点主办")
-    try:
-        authority = regions.authority_by_code(session, p.authority_code)
-    except NotFound:
-        raise _refuse(f"部门 {p.authority_code} 不存在") from None
-    party = next((x for x in wo.parties if x.authority_id == authority.id), None)
+    party = finding_party(session, wo, p.authority_code)
     if party is None:
         raise _refuse(f"部门 {p.authority_code} 不是工单 {wo.number} 的协办部门")
     sender.require(party.jurisdiction_code, f"协办部门 {p.authority_code} 所在辖区")
+    if party.jurisdiction_code != sender.source_jurisdiction:
+        raise _refuse(
+            f"联办意见只能由协办部门所在辖区（{party.jurisdiction_code}）发送，"
+            f"而非 {sender.source_jurisdiction}"
+        )
