@@ -618,6 +618,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, help=argparse.SUPPRESS)
     p.add_argument("--database-url", help=argparse.SUPPRESS)
+    if p.parse_known_args(argv)[0].quick:  # smaller defaults; counts given still win
+        p.set_defaults(requests=100, warmup=10, rounds=2)
     args, _unknown = p.parse_known_args(argv)  # make bench passes its extra arguments to all
     if args.serve_reference:
         serve_reference(args.database_url, args.port)
@@ -625,8 +627,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.prepare:
         print(prepare(args.database_url))
         return 0
-    if args.quick:
-        args.requests, args.warmup, args.rounds = 100, 10, 2
     if not args.pg_url:
         p.error("no PostgreSQL server: pass --pg-url or set TONGBAN_BENCH_PG_URL")
     if not (

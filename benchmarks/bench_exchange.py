@@ -1,5 +1,7 @@
-"""Signed messages per second delivered node to node on loopback, beside the same
-messages sent over the same HTTP client to a bare endpoint: the ratio is the figure.
+"""Signed messages per second delivered node to node on loopback, for the tree before
+issue 11's kernel work and the working tree in the same run, beside the same messages
+sent over the same HTTP client to a bare endpoint: after/before and after/bare are the
+figures.
 
 Full path (what the federation does for every message): a durable outbox row committed
 on node A (one transaction per message, as the change that causes it would), then A's
@@ -8,18 +10,23 @@ verifies it (digest, known node, key, signature, freshness, type) and applies it
 idempotently inside one transaction (the inbox row and the handler's writes), and A
 marks the row delivered. The message is an `exchange.ping` carrying a case snapshot
 (about 1.6 KB), whose handler writes nothing beyond the inbox row: that is the cost of the
-exchange itself. A third row sends real `case.forwarded` messages (fewer), whose handler
+exchange itself. Further rows send real `case.forwarded` messages (fewer), whose handler
 also creates the case copy, its events, its answer and the audit entries.
 
 Bare path: the same bodies, unsigned, POSTed over the same kind of httpx client to a
 FastAPI endpoint that parses the JSON and answers 200 — no signing, no persistence.
 
-Node B runs as `tongban serve --node … --no-worker` and the bare endpoint as uvicorn,
-each in its own process on 127.0.0.1; node A's dispatcher runs in this process. With
---pg-url both nodes get a fresh PostgreSQL database (dropped at the end), else SQLite
-files. Writes var/bench/exchange.json. Everything stays on 127.0.0.1 and stops by itself.
+Each tree (benchmarks/_before.py) gets a pair of nodes of its own: node A in a worker
+process (`--worker`, PYTHONPATH at the tree's src) that this script drives over a pipe,
+node B as `tongban serve --node … --no-worker` of the same tree; the bare endpoint runs
+as uvicorn and is driven from this process. The measured messages are split into rounds
+in which before, after and bare take turns (the order reversed every other round), so a
+change in the machine's load falls on all alike. With --pg-url every node gets a fresh
+PostgreSQL database (dropped at the end), else SQLite files. Writes
+var/bench/exchange.json. Everything stays on 127.0.0.1 and stops by itself.
 
-    python benchmarks/bench_exchange.py [--pg-url URL] [--messages 2000] [--alg SM2]
+    python benchmarks/bench_exchange.py [--pg-url URL] [--messages 1000] [--alg SM2]
+        [--rounds 4] [--quick]
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,14 +45,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import _before
+from _before import Tree
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from tongban.devserver import free_port, pg_database, running
-
-ROOT = Path(__file__).resolve().parent.parent
+THIS = Path(__file__).resolve()
+ROOT = THIS.parent.parent
 OUT = ROOT / "var" / "bench" / "exchange.json"
 SENDER, RECEIVER = "node-310000", "node-320000"
+PING, CASE = "exchange.ping", "case.forwarded"
 
 
 def bare_app() -> Any:
@@ -116,23 +126,31 @@ def snapshot(seq: int) -> dict[str, Any]:
     }
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+# --- node A of one tree: a worker process driven over a pipe ------------------------
+
+
+def worker(args: argparse.Namespace) -> int:
+    """Node A of the tree this process imports (PYTHONPATH), with its node B in a server
+    process of the same tree. Reads one JSON command a line on stdin and answers one
+    JSON line: {"op": "full", "kind", "count", "offset"} -> seconds writing and
+    delivering; {"op": "check"} -> counts; {"op": "quit"}."""
+    # The protocol has stdout to itself; anything the code prints goes to stderr (the log).
+    proto = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+
     from sqlalchemy import func, select, text
 
     from tongban.config import Settings
-    from tongban.contexts import build_node
     from tongban.db import make_engine, session_factory
+    from tongban.devserver import free_port, running
     from tongban.exchange import service as exchange
     from tongban.exchange.local import init_local
     from tongban.exchange.models import OutboxMessage
-    from tongban.exchange.transport import HttpTransport
 
-    n, warm = args.messages, args.warmup
+    workdir = Path(args.workdir)
+    urls = [args.db_a, args.db_b] if args.db_a else None
     with ExitStack() as stack:
-        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-ex-")))
-        urls = None
-        if args.pg_url:
-            urls = [stack.enter_context(pg_database(args.pg_url, t)) for t in ("a", "b")]
         port_a, port_b = free_port(), free_port()
         fed_path, planned = init_local(
             workdir / "fed", 2, port_a, alg=args.alg, database_urls=urls, demo=False
@@ -140,37 +158,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         a, b = planned  # a: 310000+330000, b: 320000+340000
         b_url = f"http://127.0.0.1:{port_b}"
         # init_local numbers the ports from the first; B listens on its own free port.
-        fed_text = fed_path.read_text().replace(b.base_url, b_url)
-        fed_path.write_text(fed_text)
+        fed_path.write_text(fed_path.read_text().replace(b.base_url, b_url))
         env_b = {**os.environ, "PYTHONUNBUFFERED": "1"}
         for line in (b.directory / ".env").read_text().splitlines():
             k, _, v = line.partition("=")
             env_b[k] = v
+        argv_b = [sys.executable, "-m", "tongban", "serve", "--node", b.id]
         stack.enter_context(
             running(
-                "node-b",
-                [sys.executable, "-m", "tongban", "serve", "--node", b.id, "--port", str(port_b)]
-                + ["--no-worker"],
-                env_b,
-                port_b,
-                workdir,
-            )
-        )
-        bare_port = free_port()
-        bare_url = f"http://127.0.0.1:{bare_port}"
-        stack.enter_context(
-            running(
-                "bare",
-                [
-                    sys.executable,
-                    str(Path(__file__).resolve()),
-                    "--serve-bare",
-                    "--port",
-                    str(bare_port),
-                ],
-                {**os.environ},
-                bare_port,
-                workdir,
+                "node-b", argv_b + ["--port", str(port_b), "--no-worker"], env_b, port_b, workdir
             )
         )
         settings = Settings(
@@ -182,17 +178,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             embedded_worker=False,
         )
         engine = make_engine(a.database_url)
-        # Node A in this process: its sessions carry its settings, its contexts' handlers.
-        factory = build_node(settings, session_factory(engine)).session_factory
+        stack.callback(engine.dispose)
+        try:
+            from tongban.contexts import build_node
+        except ImportError:  # the tree before the kernel: handlers loaded by the exchange
+            factory = session_factory(engine)
+            exchange.load_handlers()  # type: ignore[attr-defined]
+        else:  # node A's sessions carry its settings, its contexts' handlers
+            factory = build_node(settings, session_factory(engine)).session_factory
 
-        def full(count: int, offset: int, kind: str) -> dict[str, float]:
+        def full(kind: str, count: int, offset: int) -> dict[str, float]:
             t0 = time.perf_counter()
             for i in range(count):
                 with factory() as s:
-                    if kind == "ping":
-                        payload = {"note": "bench", "case": snapshot(offset + i)}
-                    else:
-                        payload = snapshot(offset + i)
+                    case = snapshot(offset + i)
+                    payload = {"note": "bench", "case": case} if kind == PING else case
                     exchange.send(s, kind, "310000", "320000", payload)
                     s.commit()
             t1 = time.perf_counter()
@@ -206,148 +206,375 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 raise RuntimeError(f"delivered {delivered} of {count}")
             return {"write_s": t1 - t0, "deliver_s": t2 - t1}
 
-        transport = HttpTransport(settings.exchange_timeout)
-
-        def bare(count: int, offset: int) -> float:
-            bodies = []
-            for i in range(count):
-                bodies.append(
-                    json.dumps(
-                        {
-                            "id": str(uuid.uuid4()),
-                            "type": "case.forwarded",
-                            "source_node": a.id,
-                            "source_jurisdiction": "310000",
-                            "target_jurisdiction": "320000",
-                            "created_at": datetime.now(UTC).isoformat(),
-                            "payload": snapshot(offset + i),
-                        },
-                        ensure_ascii=False,
-                        separators=(",", ":"),
-                    ).encode()
+        def check() -> dict[str, Any]:
+            with factory() as s:
+                dead = s.scalar(
+                    select(func.count())
+                    .select_from(OutboxMessage)
+                    .where(OutboxMessage.status != "delivered")
                 )
+            b_engine = make_engine(b.database_url)
+            with b_engine.connect() as c:
+                inbox_b = int(c.execute(text("SELECT count(*) FROM inbox_message")).scalar_one())
+                cases_b = int(c.execute(text("SELECT count(*) FROM service_case")).scalar_one())
+            b_engine.dispose()
+            return {
+                "undelivered_on_sender": int(dead or 0),
+                "inbox_on_receiver": inbox_b,
+                "cases_on_receiver": cases_b,
+            }
+
+        proto.write(
+            json.dumps({"ready": True, "concurrency": settings.exchange_concurrency}) + "\n"
+        )
+        for line in sys.stdin:
+            cmd = json.loads(line)
+            if cmd["op"] == "quit":
+                break
+            try:
+                if cmd["op"] == "full":
+                    out: dict[str, Any] = full(cmd["kind"], cmd["count"], cmd["offset"])
+                else:
+                    out = check()
+            except Exception as exc:  # noqa: BLE001 - sent back, the parent reports it
+                out = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+            proto.write(json.dumps(out) + "\n")
+    return 0
+
+
+class Pair:
+    """One tree's pair of nodes: node A in a worker process, driven from here."""
+
+    def __init__(self, tree: Tree, workdir: Path, alg: str, urls: list[str] | None) -> None:
+        self.tree = tree
+        workdir.mkdir(parents=True)
+        self.log = workdir / "worker.log"
+        argv = [sys.executable, str(THIS), "--worker", "--workdir", str(workdir), "--alg", alg]
+        if urls:
+            argv += ["--db-a", urls[0], "--db-b", urls[1]]
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                argv,
+                env=tree.env({**os.environ, "PYTHONUNBUFFERED": "1"}),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                cwd=workdir,
+            )
+        self.offset = 0
+        self.totals: dict[str, dict[str, float]] = {
+            k: {"messages": 0, "write_s": 0.0, "deliver_s": 0.0} for k in (PING, CASE)
+        }
+        try:
+            self.concurrency = self._answer()["concurrency"]
+        except Exception:
+            self.close()
+            raise
+
+    def _answer(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            self.proc.wait(10)
+            tail = "\n".join(self.log.read_text(errors="replace").splitlines()[-8:])
+            raise RuntimeError(f"{self.tree.title}: node A exited ({self.proc.returncode})\n{tail}")
+        out: dict[str, Any] = json.loads(line)
+        if "error" in out:
+            raise RuntimeError(f"{self.tree.title}: {out['error']}")
+        return out
+
+    def call(self, op: str, **kw: Any) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"op": op, **kw}) + "\n")
+        self.proc.stdin.flush()
+        return self._answer()
+
+    def full(self, kind: str, count: int, *, measured: bool = True) -> None:
+        """`count` messages of `kind` written on A, then delivered to B."""
+        out = self.call("full", kind=kind, count=count, offset=self.offset)
+        self.offset += count
+        if measured:
+            t = self.totals[kind]
+            t["messages"] += count
+            t["write_s"] += out["write_s"]
+            t["deliver_s"] += out["deliver_s"]
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                assert self.proc.stdin is not None
+                self.proc.stdin.write(json.dumps({"op": "quit"}) + "\n")
+                self.proc.stdin.close()
+                self.proc.wait(30)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+
+
+def bare_bodies(count: int, offset: int, node: str) -> list[bytes]:
+    return [
+        json.dumps(
+            {
+                "id": str(uuid.uuid4()),
+                "type": CASE,
+                "source_node": node,
+                "source_jurisdiction": "310000",
+                "target_jurisdiction": "320000",
+                "created_at": datetime.now(UTC).isoformat(),
+                "payload": snapshot(offset + i),
+            },
+            ensure_ascii=False,
+            separators=(",", ":"),
+        ).encode()
+        for i in range(count)
+    ]
+
+
+def row(name: str, totals: dict[str, float], note: str) -> dict[str, Any]:
+    n, w, d = int(totals["messages"]), totals["write_s"], totals["deliver_s"]
+    return {
+        "name": name,
+        "messages": n,
+        "seconds": round(w + d, 3),
+        "per_second": round(n / (w + d), 1) if w + d else 0.0,
+        "note": f"{note}: outbox writes {w:.2f} s + delivery {d:.2f} s"
+        f" ({n / d if d else 0:.0f} msg/s delivering)",
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from tongban.devserver import free_port, pg_database, running
+    from tongban.exchange.transport import HttpTransport
+
+    trees = _before.trees()
+    n, warm, nc = args.messages, args.warmup, args.case_messages
+    pairs: list[Pair] = []
+    with ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-ex-")))
+        print("preparing a pair of nodes for each tree (databases, keys) ...", flush=True)
+        for tree in trees:
+            urls = None
+            if args.pg_url:
+                urls = [
+                    stack.enter_context(pg_database(args.pg_url, f"{t}_{tree.label}"))
+                    for t in ("a", "b")
+                ]
+            try:
+                pair = Pair(tree, workdir / tree.label, args.alg, urls)
+            except RuntimeError as exc:
+                if tree.label == "after":
+                    raise
+                print(f"before: unavailable ({exc}); measuring after only", flush=True)
+                continue
+            stack.callback(pair.close)
+            pairs.append(pair)
+        bare_port = free_port()
+        bare_url = f"http://127.0.0.1:{bare_port}/exchange/v1/inbox"
+        bare_argv = [sys.executable, str(THIS), "--serve-bare", "--port", str(bare_port)]
+        stack.enter_context(running("bare", bare_argv, {**os.environ}, bare_port, workdir))
+        transport = HttpTransport(10.0)
+        stack.callback(transport.close)
+        bare_total = {"messages": 0, "seconds": 0.0}
+
+        def bare(count: int, offset: int, *, measured: bool = True) -> None:
+            bodies = bare_bodies(count, offset, SENDER)
             t0 = time.perf_counter()
             for body in bodies:
                 r = transport.client.post(
-                    f"{bare_url}/exchange/v1/inbox",
-                    content=body,
-                    headers={"Content-Type": "application/json"},
+                    bare_url, content=body, headers={"Content-Type": "application/json"}
                 )
                 if r.status_code != 200:
                     raise RuntimeError(r.text)
-            return time.perf_counter() - t0
+            if measured:
+                bare_total["messages"] += count
+                bare_total["seconds"] += time.perf_counter() - t0
 
-        full(warm, 0, "exchange.ping")
-        full(min(warm, 50), 10 * n, "case.forwarded")
-        bare(warm, 0)
-        f = full(n, warm, "exchange.ping")
-        bare_s = bare(n, warm)
-        nc = args.case_messages
-        fc = full(nc, 20 * n, "case.forwarded")
-        with factory() as s:
-            dead = s.scalar(
-                select(func.count())
-                .select_from(OutboxMessage)
-                .where(OutboxMessage.status != "delivered")
-            )
-        b_engine = make_engine(b.database_url)
-        with b_engine.connect() as c:
-            inbox_b = int(c.execute(text("SELECT count(*) FROM inbox_message")).scalar_one())
-            cases_b = int(c.execute(text("SELECT count(*) FROM service_case")).scalar_one())
-        b_engine.dispose()
-        engine.dispose()
-        transport.close()
+        print(f"warm-up: {warm} pings and {min(warm, 50)} case.forwarded each ...", flush=True)
+        for pair in list(pairs):
+            try:
+                pair.full(PING, warm, measured=False)
+                pair.full(CASE, min(warm, 50), measured=False)
+            except RuntimeError as exc:
+                if pair.tree.label == "after":
+                    raise
+                print(f"before: unavailable ({exc}); measuring after only", flush=True)
+                pairs.remove(pair)
+        bare(warm, 0, measured=False)
+
+        turns: list[Pair | None] = [*pairs, None]  # None: the bare endpoint
+        names = " / ".join(p.tree.label if p else "bare" for p in turns)
+        print(f"{n} pings each in rounds, {names} taking turns ...", flush=True)
+        offset = warm
+        for r, count in enumerate(_before.split(n, args.rounds)):
+            for turn in _before.round_order(turns, r):
+                if turn is None:
+                    bare(count, offset)
+                else:
+                    turn.full(PING, count)
+            offset += count
+        print(f"{nc} case.forwarded each in rounds ...", flush=True)
+        for r, count in enumerate(_before.split(nc, args.rounds)):
+            for pair in _before.round_order(pairs, r):
+                pair.full(CASE, count)
+        checks = {p.tree.label: p.call("check") for p in pairs}
+        concurrency = pairs[-1].concurrency
         body_bytes = len(json.dumps(snapshot(0), ensure_ascii=False).encode())
-    full_total = f["write_s"] + f["deliver_s"]
-    case_total = fc["write_s"] + fc["deliver_s"]
+    # (the pairs are closed and the databases dropped here)
+
+    by = {p.tree.label: p for p in pairs}
+    before, after = by.get("before"), by["after"]
     results = [
-        {
-            "name": f"signed + durable + idempotent ({args.alg})",
-            "messages": n,
-            "seconds": round(full_total, 3),
-            "per_second": round(n / full_total, 1),
-            "note": f"exchange.ping carrying a case snapshot: outbox writes {f['write_s']:.2f} s"
-            f" + delivery {f['deliver_s']:.2f} s ({n / f['deliver_s']:.0f} msg/s delivering)",
-        },
+        row(f"{p.tree.title}: signed + durable + idempotent ({args.alg})", p.totals[PING], PING)
+        for p in (after, before)
+        if p is not None
+    ]
+    results.append(
         {
             "name": "bare: unsigned, no persistence",
-            "messages": n,
-            "seconds": round(bare_s, 3),
-            "per_second": round(n / bare_s, 1),
+            "messages": bare_total["messages"],
+            "seconds": round(bare_total["seconds"], 3),
+            "per_second": round(bare_total["messages"] / bare_total["seconds"], 1),
             "note": "same bodies, same httpx client, JSON parse + 200",
-        },
-        {
-            "name": "same, case.forwarded applied (case copy made)",
-            "messages": nc,
-            "seconds": round(case_total, 3),
-            "per_second": round(nc / case_total, 1),
-            "note": f"receiver creates the case copy, events, answer, audit entries: outbox "
-            f"{fc['write_s']:.2f} s + delivery {fc['deliver_s']:.2f} s",
-        },
+        }
+    )
+    results += [
+        row(
+            f"{p.tree.title}: case.forwarded applied (case copy made)",
+            p.totals[CASE],
+            "receiver creates the case copy, events, answer, audit entries",
+        )
+        for p in (after, before)
+        if p is not None
     ]
+    per = {r["name"]: r["per_second"] for r in results}
+
+    def rate(p: Pair | None, kind: str) -> float | None:
+        if p is None:
+            return None
+        suffix = (
+            f"signed + durable + idempotent ({args.alg})"
+            if kind == PING
+            else ("case.forwarded applied (case copy made)")
+        )
+        return per[f"{p.tree.title}: {suffix}"]
+
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return round(a / b, 3) if a is not None and b else None
+
+    bare_ps = per["bare: unsigned, no persistence"]
+    before_tree = before.tree if before is not None else None
     return {
         "when": datetime.now(UTC).isoformat(),
-        "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
-        "database": "PostgreSQL (two databases)" if args.pg_url else "SQLite (two files)",
-        "payload_bytes": body_bytes,
-        "concurrency": settings.exchange_concurrency,
-        "warmup": warm,
-        "results": results,
-        "ratio_full_to_bare": round(results[0]["per_second"] / results[1]["per_second"], 3),
-        "check": {
-            "undelivered_on_sender": dead,
-            "inbox_on_receiver": inbox_b,
-            "cases_on_receiver": cases_b,
+        "trees": {
+            "before": before_tree.commit if before_tree is not None else "unavailable",
+            "after": after.tree.commit,
         },
+        "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
+        "machine_load": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "database": "PostgreSQL (two databases a tree)"
+        if args.pg_url
+        else "SQLite (two files a tree)",
+        "payload_bytes": body_bytes,
+        "concurrency": concurrency,
+        "warmup": warm,
+        "rounds": len(_before.split(n, args.rounds)),
+        "results": results,
+        "ratio_full_to_bare": ratio(rate(after, PING), bare_ps),
+        "ratio_before_full_to_bare": ratio(rate(before, PING), bare_ps),
+        "ratio_after_to_before": ratio(rate(after, PING), rate(before, PING)),
+        "ratio_after_to_before_case": ratio(rate(after, CASE), rate(before, CASE)),
+        "before_after": [
+            _before.comparison(
+                "exchange delivery (signed exchange.ping, outbox + delivery)",
+                "msg/s",
+                rate(before, PING),
+                rate(after, PING) or 0.0,
+                tree=before_tree,
+                note=f"bare {bare_ps}/s; after/bare {ratio(rate(after, PING), bare_ps)}",
+            ),
+            _before.comparison(
+                "exchange delivery of case.forwarded (case copy made)",
+                "msg/s",
+                rate(before, CASE),
+                rate(after, CASE) or 0.0,
+                tree=before_tree,
+            ),
+        ],
+        "check": checks,
     }
 
 
 def print_table(report: dict[str, Any]) -> None:
-    head = f"{'path':<44} {'messages':>8} {'seconds':>8} {'msg/s':>8}"
+    head = f"{'path':<58} {'messages':>8} {'seconds':>8} {'msg/s':>8}"
     print()
     print(head)
     print("-" * len(head))
     for r in report["results"]:
-        print(f"{r['name']:<44} {r['messages']:>8} {r['seconds']:>8.2f} {r['per_second']:>8.1f}")
+        print(f"{r['name']:<58} {r['messages']:>8} {r['seconds']:>8.2f} {r['per_second']:>8.1f}")
     print("-" * len(head))
-    print(f"ratio full/bare: {report['ratio_full_to_bare']:.3f}")
+
+    def shown(v: float | None) -> str:
+        return "-" if v is None else f"{v:.3f}"
+
+    print(
+        f"ratio after/before: {shown(report['ratio_after_to_before'])} (ping), "
+        f"{shown(report['ratio_after_to_before_case'])} (case.forwarded); "
+        f"full/bare: after {shown(report['ratio_full_to_bare'])}, "
+        f"before {shown(report['ratio_before_full_to_bare'])}"
+    )
     for r in report["results"]:
         print(f"  {r['name']}: {r['note']}")
+    print(f"trees: {report['trees']}")
     print(
         f"{report['database']}; TONGBAN_EXCHANGE_CONCURRENCY={report['concurrency']}; "
-        f"payload {report['payload_bytes']} bytes; "
-        f"warm-up {report['warmup']}; {report['machine']}; check {report['check']}"
+        f"payload {report['payload_bytes']} bytes; warm-up {report['warmup']}; "
+        f"{report['rounds']} rounds; {report['machine']}; check {report['check']}"
     )
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--pg-url", default=os.environ.get("TONGBAN_BENCH_PG_URL"))
-    p.add_argument("--messages", type=int, default=2000)
-    p.add_argument("--warmup", type=int, default=200)
-    p.add_argument("--case-messages", type=int, default=500)
+    p.add_argument("--messages", type=int, default=1000, help="pings measured, for each tree")
+    p.add_argument("--warmup", type=int, default=100)
+    p.add_argument("--case-messages", type=int, default=250)
+    p.add_argument("--rounds", type=int, default=4, help="turns taken by before, after, bare")
+    p.add_argument(
+        "--quick", action="store_true", help="300 pings, 80 case.forwarded, 40 warm-up, 2 rounds"
+    )
     p.add_argument("--alg", choices=["EdDSA", "SM2"], default="EdDSA")
     p.add_argument("--out", type=Path, default=OUT)
     p.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--workdir", help=argparse.SUPPRESS)
+    p.add_argument("--db-a", help=argparse.SUPPRESS)
+    p.add_argument("--db-b", help=argparse.SUPPRESS)
+    if p.parse_known_args(argv)[0].quick:  # smaller defaults; counts given still win
+        p.set_defaults(messages=300, case_messages=80, warmup=40, rounds=2)
+    args, _unknown = p.parse_known_args(argv)  # make bench passes its extra arguments to all
     if args.serve_bare:
         import uvicorn
 
         uvicorn.run(bare_app(), host="127.0.0.1", port=args.port, log_level="info")
         return 0
+    if args.worker:
+        return worker(args)
     if not (
         1 <= args.messages <= 100_000
         and 0 <= args.warmup <= 10_000
         and 1 <= args.case_messages <= 100_000
+        and 1 <= args.rounds <= 100
     ):
-        p.error("messages or warmup out of bounds")
+        p.error("messages, warmup or rounds out of bounds")
     report = run(args)
     print_table(report)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
     print(f"written to {args.out}")
-    return 0 if report["check"]["undelivered_on_sender"] == 0 else 1
+    undelivered = sum(c["undelivered_on_sender"] for c in report["check"].values())
+    return 0 if undelivered == 0 else 1
 
 
 if __name__ == "__main__":
