@@ -11,10 +11,12 @@ reported ─invalidate→ closed                         verified ─close_no_fe
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
+from tongban.errors import DomainError, FieldError, ValidationFailed
+from tongban.kernel.lifecycle import Guard, StateMachine
 from tongban.kernel.lifecycle import IllegalTransition as IllegalTransition  # re-exported
-from tongban.kernel.lifecycle import StateMachine
 
 
 class TicketState(StrEnum):
@@ -177,21 +179,70 @@ WITH_AUTHORITY = frozenset(
 )
 
 
+@dataclass(frozen=True)
+class StepFacts:
+    """What the rules of a step look at besides state and actor, from the request. The
+    defaults know nothing, so a guarded step taken without facts is refused."""
+
+    #: The reason or note given with the step.
+    comment: str = ""
+    #: How many evidence photos come with the step.
+    photos: int = 0
+
+
+#: No facts known: every guarded step is refused.
+NO_FACTS = StepFacts()
+
+
+def _reason_given(action: Action) -> Guard:
+    def guard(facts: StepFacts) -> DomainError | None:
+        if facts.comment.strip():
+            return None
+        return ValidationFailed(
+            f"“{ACTION_LABELS[action]}”须说明理由", errors=[FieldError("comment", "请填写理由")]
+        )
+
+    return guard
+
+
+def _evidence_attached(facts: StepFacts) -> DomainError | None:
+    if facts.photos > 0:
+        return None
+    return ValidationFailed(
+        "办结须上传处置后的现场照片",
+        type="evidence-required",
+        errors=[FieldError("photos", "请上传至少一张处置照片")],
+    )
+
+
+#: Per action, the rules on the step's facts, in the order they are checked.
+GUARDS: dict[Action, list[Guard]] = {
+    a: [
+        *([_reason_given(a)] if a in REASON_REQUIRED else []),
+        *([_evidence_attached] if a in EVIDENCE_REQUIRED else []),
+    ]
+    for a in Action
+}
+
 #: The work-order lifecycle on the kernel's state machine.
 MACHINE: StateMachine[TicketState, Action] = StateMachine(
     TicketState,
     Action,
     TRANSITIONS,
+    guards=GUARDS,
     state_labels=STATE_LABELS,
     action_labels=ACTION_LABELS,
     noun="工单",
 )
 
 
-def next_state(state: TicketState, action: Action, actor: Actor) -> TicketState:
-    """Where a work order goes when `actor` takes `action`; raises IllegalTransition
-    (a 409 problem+json)."""
-    return MACHINE.next_state(state, action, actor)
+def next_state(
+    state: TicketState, action: Action, actor: Actor, facts: StepFacts = NO_FACTS
+) -> TicketState:
+    """Where a work order goes when `actor` takes `action` with `facts`; raises
+    IllegalTransition (a 409 problem+json), or a guard's 422 naming the missing input
+    (`comment` for a reason, `photos` for evidence)."""
+    return MACHINE.next_state(state, action, actor, facts)
 
 
 def allowed_actions(state: TicketState, actor: Actor) -> list[Action]:

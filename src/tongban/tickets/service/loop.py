@@ -43,8 +43,12 @@ def _transition(
     kind: Actor,
     actor: Account | None,
     comment: str,
+    facts: domain.StepFacts | None = None,
 ) -> TicketState:
-    target = domain.next_state(TicketState(wo.state), action, kind)  # 409 if illegal
+    if facts is None:
+        facts = domain.StepFacts(comment=comment)
+    # 409 if illegal, 422 if a reason or evidence the step needs is missing
+    target = domain.next_state(TicketState(wo.state), action, kind, facts)
     from_state = wo.state
     wo.state = target.value
     common.record(session, wo, action.value, from_state, target.value, actor, comment)
@@ -107,19 +111,9 @@ def act(
     kind = common.actor_kind(actor, wo)
     if kind is None:
         raise PermissionDenied("您不是该工单的办理方", type="not-a-party")
-    domain.next_state(TicketState(wo.state), action, kind)  # 409 if illegal
     comment = comment.strip()
-    if action in domain.REASON_REQUIRED and not comment:
-        raise ValidationFailed(
-            f"“{domain.ACTION_LABELS[action]}”须说明理由",
-            errors=[{"field": "comment", "message": "请填写理由"}],
-        )
-    if action in domain.EVIDENCE_REQUIRED and not photo_ids:
-        raise ValidationFailed(
-            "办结须上传处置后的现场照片",
-            type="evidence-required",
-            errors=[{"field": "photos", "message": "请上传至少一张处置照片"}],
-        )
+    facts = domain.StepFacts(comment=comment, photos=len(photo_ids or []))
+    domain.next_state(TicketState(wo.state), action, kind, facts)  # before any write
     now = common.now()
     if action is Action.REDISPATCH:
         if not authority_code:
@@ -137,7 +131,7 @@ def act(
         return wo
     if action in domain.EVIDENCE_REQUIRED:
         attach_photos(session, actor, wo, photo_ids or [], "evidence")
-    target_state = _transition(session, wo, action, kind, actor, comment)
+    target_state = _transition(session, wo, action, kind, actor, comment, facts)
     if action is Action.ACCEPT:
         wo.accepted_at = now
     elif action is Action.RETURN:
