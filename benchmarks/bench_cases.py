@@ -548,7 +548,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "ratio_after_to_before": ratio(now, old),
         "before_after": [
             _before.comparison(
-                "case submission (upload + POST /api/v1/cases)",
+                "case submission (uploads + POST /api/v1/cases)",
                 "submissions/s",
                 old.per_second if old else None,
                 now.per_second,

@@ -486,7 +486,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "ratio_after_to_before_case": ratio(rate(after, CASE), rate(before, CASE)),
         "before_after": [
             _before.comparison(
-                "exchange delivery (signed exchange.ping, outbox + delivery)",
+                "exchange delivery: signed ping, outbox to inbox",
                 "msg/s",
                 rate(before, PING),
                 rate(after, PING) or 0.0,
@@ -494,7 +494,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 note=f"bare {bare_ps}/s; after/bare {ratio(rate(after, PING), bare_ps)}",
             ),
             _before.comparison(
-                "exchange delivery of case.forwarded (case copy made)",
+                "exchange delivery: case.forwarded applied",
                 "msg/s",
                 rate(before, CASE),
                 rate(after, CASE) or 0.0,
