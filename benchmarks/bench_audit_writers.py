@@ -40,9 +40,20 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "var" / "bench" / "audit_writers.json"
 
 
+def node_sessions(factory: Any, url: str) -> Any:
+    """`factory`, whose sessions carry a node's settings where the code reads them from
+    the session (kernel.node.settings_of), as a node's own sessions do."""
+    try:
+        from tongban.config import Settings
+        from tongban.kernel.node import bind_settings
+    except ImportError:  # code from before the kernel: settings are process-wide
+        return factory
+    return bind_settings(factory, Settings(database_url=url, embedded_worker=False))
+
+
 def run_mode(url: str, mode: str, threads: int, per_thread: int, work_ms: float) -> dict[str, Any]:
     from sqlalchemy import create_engine, func, insert, select, text
-    from sqlalchemy.orm import Session
+    from sqlalchemy.orm import sessionmaker
 
     from tongban.audit import hook, service
     from tongban.audit.models import AuditEntry
@@ -50,7 +61,8 @@ def run_mode(url: str, mode: str, threads: int, per_thread: int, work_ms: float)
 
     hook.DEFERRED = mode != "old"
     engine = create_engine(url, pool_size=threads + 2, max_overflow=0)
-    with Session(engine) as s:
+    sessions = node_sessions(sessionmaker(engine), url)
+    with sessions() as s:
         start_seq = service.head(s).seq  # type: ignore[union-attr]
         s.rollback()
     barrier = threading.Barrier(threads + 1)
@@ -73,7 +85,7 @@ def run_mode(url: str, mode: str, threads: int, per_thread: int, work_ms: float)
             barrier.wait()
             for i in range(per_thread):
                 t0 = time.perf_counter()
-                with Session(engine) as s:
+                with sessions() as s:
                     for k in (0, 1):
                         if mode == "unaudited":
                             s.execute(insert(OutboxMessage), [row(n, i, k)])
@@ -110,7 +122,7 @@ def run_mode(url: str, mode: str, threads: int, per_thread: int, work_ms: float)
         "first_error": errors[0] if errors else None,
     }
     if mode != "unaudited":
-        with Session(engine) as s:
+        with sessions() as s:
             added = s.scalar(
                 select(func.count()).select_from(AuditEntry).where(AuditEntry.seq > start_seq)
             )

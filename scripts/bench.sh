@@ -35,7 +35,9 @@ names=${TONGBAN_BENCH:-$(ls benchmarks/bench_*.py | sed 's|benchmarks/bench_||; 
 # second part of the summary.
 mkdir -p var/bench/previous
 for name in $names; do
-  if [ -f "var/bench/$name.json" ]; then cp "var/bench/$name.json" "var/bench/previous/$name.json"; fi
+  # Moved, not copied: a benchmark that fails leaves no figures of an older run behind
+  # for the summary to show as this run's.
+  if [ -f "var/bench/$name.json" ]; then mv "var/bench/$name.json" "var/bench/previous/$name.json"; fi
 done
 # The before tree, unpacked once here (each benchmark reuses it), or why there is none:
 # then the benchmarks measure the working tree only, and the run goes on.
