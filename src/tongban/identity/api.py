@@ -13,6 +13,7 @@ from tongban.identity.schemas import (
     AccountPublic,
     PasswordChange,
     RegistrationCreate,
+    RoleChange,
     SessionsEnded,
     TokenPublic,
 )
@@ -157,6 +158,32 @@ def end_account_sessions(
     """Administrators: sign an account out everywhere (its web sessions end, its API
     tokens are revoked)."""
     return SessionsEnded(ended=service.admin_end_sessions(session, admin, account_id))
+
+
+@router.put(
+    "/accounts/{account_id}/role",
+    response_model=AccountPublic,
+    responses=responses(403, 404, 422),
+)
+def change_role(
+    account_id: uuid.UUID, body: RoleChange, admin: CurrentUser, session: SessionDep
+) -> object:
+    """Administrators: give a staff account a role and its post, with a reason. The change
+    is an account event in the audit chain (from, to, who, why) and ends every session
+    and API token of the account. Refused: an applicant account or role, the caller's own
+    account (another administrator changes it), a missing reason, an unknown department,
+    city or jurisdiction (422 naming the field). The same role and post again: no change."""
+    return service.change_role(
+        session,
+        admin,
+        account_id,
+        body.role,
+        reason=body.reason,
+        duty=body.duty,
+        authority_id=body.authority_id,
+        city_code=body.city_code,
+        jurisdiction_code=body.jurisdiction_code,
+    )
 
 
 @router.post(

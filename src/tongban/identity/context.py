@@ -1,13 +1,21 @@
 """The identity context as the registry sees it."""
 
 from tongban import demo
-from tongban.identity import api, api_assurance, models, tasks, views, views_assurance
+from tongban.identity import (
+    api,
+    api_assurance,
+    models,
+    tasks,
+    views,
+    views_admin,
+    views_assurance,
+)
 from tongban.kernel.registry import Context, templates_of
 
 CONTEXT = Context(
     name="identity",
     routers=[api.router, api_assurance.router],
-    pages=[views.router, views_assurance.router],
+    pages=[views.router, views_assurance.router, views_admin.router],
     jobs=tasks.JOBS,
     templates=templates_of(__file__),
     # The demo federation's accounts (after the regions' reference data they belong to).

@@ -43,6 +43,60 @@ class Duty(StrEnum):
     APPROVER = "approver"
 
 
+DUTY_LABELS = {Duty.REVIEWER: "受理/审核", Duty.APPROVER: "审批"}
+
+#: The roles an administrator may give an account: every staff role. An applicant's role
+#: is what it registered as, and staff never become applicants (nor the reverse).
+ASSIGNABLE_ROLES = tuple(r for r in Role if r not in APPLICANT_ROLES)
+
+
+class Post(StrEnum):
+    """Where the holder of a staff role is posted: the scope its powers cover, and so what
+    a change of role must name."""
+
+    AUTHORITY = "authority"  # an officer acts for one department (and its city/jurisdiction)
+    CITY = "city"  # a window, a 12345 centre, a grid, a hospital counter: one city
+    JURISDICTION = "jurisdiction"  # a supervisor oversees a jurisdiction
+    NONE = "none"  # the federation's administrator: no post
+
+
+POST_OF_ROLE = {
+    Role.OFFICER: Post.AUTHORITY,
+    Role.CLERK: Post.CITY,
+    Role.HOSPITAL: Post.CITY,
+    Role.HOTLINE: Post.CITY,
+    Role.GRID: Post.CITY,
+    Role.DISPATCHER: Post.CITY,
+    Role.SUPERVISOR: Post.JURISDICTION,
+    Role.ADMIN: Post.NONE,
+}
+
+#: The longest reason a change of role may carry.
+ROLE_REASON_MAX = 500
+
+
+def assignable_role(value: str) -> Role:
+    """The staff role named `value`; raises ValueError in Chinese for an unknown role or an
+    applicant's (resident, enterprise), which no administrator gives."""
+    try:
+        role = Role((value or "").strip())
+    except ValueError:
+        raise ValueError("不是有效的角色") from None
+    if role not in ASSIGNABLE_ROLES:
+        raise ValueError("只能授予工作人员角色（个人、法人账户的角色不能变更）")
+    return role
+
+
+def role_reason_problem(reason: str) -> str | None:
+    """What is wrong with the reason of a change of role, in Chinese; None when it will do."""
+    text = (reason or "").strip()
+    if not text:
+        return "请填写变更原因"
+    if len(text) > ROLE_REASON_MAX:
+        return f"变更原因不能超过 {ROLE_REASON_MAX} 字"
+    return None
+
+
 def validate_id_number(value: str) -> str:
     """A GB 11643 citizen ID number, normalised; raises ValueError in Chinese."""
     try:

@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tongban.identity.domain import ROLE_REASON_MAX, Duty, Role
+
 
 class TokenPublic(BaseModel):
     access_token: str
@@ -48,6 +50,20 @@ class PasswordChange(BaseModel):
 
     current_password: str = Field(max_length=128)
     new_password: str = Field(max_length=128)
+
+
+class RoleChange(BaseModel):
+    """An administrator gives a staff account a role and the post it needs: an officer a
+    department (`authority_id`) and a duty; a clerk, 12345 operator, dispatcher, grid
+    inspector or hospital cashier a city (`city_code`); a supervisor a jurisdiction
+    (`jurisdiction_code`). What is left out stays as it is where the role allows."""
+
+    role: Role = Field(description="工作人员角色（个人、法人账户的角色不能变更）")
+    reason: str = Field(min_length=1, max_length=ROLE_REASON_MAX, description="变更原因（必填）")
+    duty: Duty | None = Field(default=None, description="审核/审批人员的职责")
+    authority_id: uuid.UUID | None = Field(default=None, description="所属部门")
+    city_code: str | None = Field(default=None, min_length=6, max_length=6)
+    jurisdiction_code: str | None = Field(default=None, min_length=6, max_length=6)
 
 
 class SessionsEnded(BaseModel):

@@ -39,6 +39,13 @@ from tongban.identity.domain import (
 from tongban.identity.models import Account, ApiToken
 from tongban.identity.policy import password_problems
 
+# Re-exported: an administrator's change of a staff account's role.
+from tongban.identity.roles import ROLE_CHANGED as ROLE_CHANGED
+from tongban.identity.roles import change_role as change_role
+from tongban.identity.roles import role_events as role_events
+from tongban.identity.roles import staff_account as staff_account
+from tongban.identity.roles import staff_accounts as staff_accounts
+
 # Re-exported: the sessions other contexts use.
 from tongban.identity.sessions import ActiveSession as ActiveSession
 from tongban.identity.sessions import EndReason as EndReason
@@ -224,84 +231,6 @@ def admin_end_sessions(session: Session, admin: Account, account_id: uuid.UUID) 
     require_role(admin, Role.ADMIN)
     get_account(session, account_id)
     return end_sessions(session, account_id, EndReason.ADMIN, revoke_tokens=True)
-
-
-#: account_event.action of a change of role or duty (assurance.Action holds the others).
-ROLE_CHANGED = "role_changed"
-
-
-def change_role(
-    session: Session,
-    admin: Account,
-    account_id: uuid.UUID,
-    role: Role | str,
-    *,
-    reason: str,
-    duty: Duty | str | None = None,
-    authority_id: uuid.UUID | None = None,
-    city_code: str | None = None,
-) -> Account:
-    """An administrator changes a staff account's role (and duty, authority, city). Like
-    a change of assurance level it is an `account_event` (action role_changed: from and
-    to in `evidence`), so it joins the audit chain; the account's sessions and tokens end
-    (what it may do changed). Applicants' roles are what they registered as: refused."""
-    from tongban.identity.models import AccountEvent
-
-    require_role(admin, Role.ADMIN)
-    account = get_account(session, account_id)
-    new_role = Role(role)
-    if new_role in APPLICANT_ROLES or is_applicant(account):
-        raise ValidationFailed(
-            "只能变更工作人员的角色", errors=[{"field": "role", "message": "无效"}]
-        )
-    if not reason.strip():
-        raise ValidationFailed("请填写变更原因", errors=[{"field": "reason", "message": "必填"}])
-    new_duty = (
-        Duty(duty).value if duty else (Duty.REVIEWER.value if new_role is Role.OFFICER else None)
-    )
-    new_authority = authority_id if new_role is Role.OFFICER else None
-    new_city = city_code if city_code is not None else account.city_code
-    if new_role is Role.OFFICER and new_authority is None:
-        raise ValidationFailed(
-            "审核/审批人员必须隶属于一个部门",
-            errors=[{"field": "authority_id", "message": "必填"}],
-        )
-    if new_role is Role.CLERK and new_city is None:
-        raise ValidationFailed(
-            "窗口受理员必须隶属于一个城市", errors=[{"field": "city_code", "message": "必填"}]
-        )
-
-    def state(role_: str, duty_: str | None, authority_: Any, city_: str | None) -> dict[str, Any]:
-        return {
-            "role": role_,
-            "duty": duty_,
-            "authority_id": None if authority_ is None else str(authority_),
-            "city_code": city_,
-        }
-
-    before = state(account.role, account.duty, account.authority_id, account.city_code)
-    after = state(new_role.value, new_duty, new_authority, new_city)
-    if before == after:
-        return account
-    account.role = new_role.value
-    account.duty = new_duty
-    account.authority_id = new_authority
-    account.city_code = new_city
-    session.add(
-        AccountEvent(
-            account_id=account.id,
-            action=ROLE_CHANGED,
-            from_level=account.assurance_level,
-            to_level=account.assurance_level,
-            actor_id=admin.id,
-            actor_name=admin.display_name,
-            reason=reason.strip(),
-            evidence={"from": before, "to": after},
-        )
-    )
-    session.flush()
-    end_sessions(session, account.id, EndReason.ADMIN, revoke_tokens=True)
-    return account
 
 
 def _token_hash(token: str) -> str:

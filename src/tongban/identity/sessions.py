@@ -1,6 +1,6 @@
 """Server-side web sessions: begun at sign-in, ended by logout, idleness, age, a password
-change, an assurance-level change or an administrator. Other contexts call these through
-identity.service (`end_sessions`)."""
+change, an assurance-level change, a change of role or an administrator. Other contexts
+call these through identity.service (`end_sessions`)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,8 @@ class EndReason:
     PASSWORD_CHANGED = "password-changed"
     ASSURANCE_CHANGED = "assurance-changed"
     ADMIN = "admin"
+    #: An administrator changed the account's role or post: what it may do changed.
+    ROLE_CHANGED = "role-changed"
     ACCOUNT_DISABLED = "account-disabled"
     #: The browser signed in again (perhaps as someone else): the old session ends.
     REPLACED = "signed-in-again"
