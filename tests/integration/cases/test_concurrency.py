@@ -11,28 +11,30 @@ the second path."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from conftest import PG_URL, _create_pg_database, _drop_pg_database, _seed
+from concurrency import (
+    BACKENDS,
+    LOSER_TYPES,
+    assert_numbered,
+    at_once,
+    node_on,
+    one_wins,
+    own_database,
+    race,
+)
 from tongban.cases import service
 from tongban.cases.models import Case, CaseEvent
-from tongban.config import Settings
-from tongban.contexts import build_node
-from tongban.db import make_engine
 from tongban.errors import ConcurrentChange, Conflict
 from tongban.identity import service as identity
 from tongban.kernel.node import Node
-from tongban.migrate import upgrade
 from tongban.web.app import create_app
 
 from builders import make_case, make_officer
@@ -40,40 +42,16 @@ from builders import make_case, make_officer
 AUTHORITY = "320500-housing_fund"
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(scope="module", params=BACKENDS)
 def own_db(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Engine]:
-    """A migrated, seeded database that only this module writes to (its rows are
-    committed, so they must not meet the other tests' rolled-back transactions)."""
-    name = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('race') / 'race.db'}"
-    else:
-        if not PG_URL:
-            pytest.skip("PostgreSQL tier skipped: TONGBAN_TEST_PG_URL is not set")
-        url, name = _create_pg_database()
-    upgrade(url)
-    engine = make_engine(url)
-    _seed(engine)
-    yield engine
-    engine.dispose()
-    if name:
-        _drop_pg_database(name)
+    yield from own_database(request.param, tmp_path_factory)
 
 
 @pytest.fixture
 def own_node(own_db: Engine, tmp_path: Path) -> Node:
-    settings = Settings(
-        database_url=own_db.url.render_as_string(hide_password=False),
-        secret_key="test-secret",
-        upload_dir=tmp_path / "uploads",
-        max_upload_bytes=200_000,
-        embedded_worker=False,
-    )
-    return build_node(settings, sessionmaker(bind=own_db, expire_on_commit=False))
+    return node_on(own_db, tmp_path)
 
 
 def _forwarded_case(factory: sessionmaker[Session], officers: int) -> tuple[Any, list[Any]]:
@@ -126,10 +104,8 @@ def test_two_officers_act_on_one_case_at_once_in_the_service(own_node: Node) -> 
     """Two threads, two sessions, one barrier: one accept wins, the other is a 409."""
     factory = own_node.session_factory
     case_id, staff = _forwarded_case(factory, 2)
-    barrier = threading.Barrier(2)
 
     def accept(n: int) -> str:
-        barrier.wait(timeout=30)  # before the first read: SQLite locks at BEGIN
         with factory() as s:
             officer = s.merge(staff[n])
             try:
@@ -140,12 +116,11 @@ def test_two_officers_act_on_one_case_at_once_in_the_service(own_node: Node) -> 
                 s.rollback()
                 return e.type
 
-    with ThreadPoolExecutor(2) as pool:
-        outcomes = sorted(pool.map(accept, range(2)))
-    assert outcomes[0] in {"concurrent-change", "illegal-transition"}, outcomes
+    outcomes = sorted(at_once(accept))
+    assert outcomes[0] in LOSER_TYPES, outcomes
     assert outcomes[1] == "ok", outcomes
     events = _events(factory, case_id)
-    assert [seq for seq, _ in events] == list(range(1, len(events) + 1))
+    assert_numbered([seq for seq, _ in events])
     assert [a for _, a in events].count("accept") == 1
 
 
@@ -156,27 +131,15 @@ def test_two_officers_post_one_action_at_once_through_the_api(own_node: Node) ->
     with factory() as s:
         tokens = [identity.issue_token(s, s.merge(o))[0] for o in staff]
         s.commit()
-    app = create_app(own_node)
-    barrier = threading.Barrier(2)
-
-    def accept(n: int) -> tuple[int, str, dict[str, Any]]:
-        with TestClient(app) as c:
-            barrier.wait(timeout=30)
-            r = c.post(
-                f"/api/v1/cases/{case_id}/actions",
-                headers={"Authorization": f"Bearer {tokens[n]}"},
-                json={"action": "accept"},
-            )
-            return r.status_code, r.headers.get("content-type", ""), r.json()
-
-    with ThreadPoolExecutor(2) as pool:
-        results = sorted(pool.map(accept, range(2)), key=lambda r: r[0])
-    (ok, _, won), (lost, ctype, problem) = results
-    assert (ok, lost) == (200, 409), results
+    answers = race(
+        create_app(own_node),
+        tokens,
+        lambda c, h, _n: c.post(
+            f"/api/v1/cases/{case_id}/actions", headers=h, json={"action": "accept"}
+        ),
+    )
+    won, _ = one_wins(answers)
     assert won["state"] == "accepted"
-    assert ctype.startswith("application/problem+json")
-    assert problem["status"] == 409
-    assert problem["type"].endswith(("concurrent-change", "illegal-transition")), problem
     events = _events(factory, case_id)
-    assert [seq for seq, _ in events] == list(range(1, len(events) + 1))
+    assert_numbered([seq for seq, _ in events])
     assert [a for _, a in events].count("accept") == 1
