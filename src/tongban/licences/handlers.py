@@ -1,15 +1,29 @@
 """E-licences across nodes: the receiving side of federation.py's messages, and the
 enricher that attaches the signed status list when one leaves this node.
 
+Each message is a ``kernel.replication.Published`` state: parsed into its schema
+(versions 1 and 2, see federation.VERSIONS), its sender's right checked in one place
+(`authorise_issuer`: only the node issuing for a jurisdiction publishes its keys and
+lists), then applied only when its ``seq`` is newer than the one this node applied for
+that key set or list (a late, replayed or older one changes nothing; a version-1 payload
+has no ``seq`` and is applied). The receivers keep their own safety too (defence in
+depth): retirement and withdrawal of a key only ever move earlier, and a status list
+older (``iat``) than the one held is ignored.
+
+On one node the message comes back to this node (federation.recipients): a message this
+node sent about a jurisdiction it serves itself is its own state and changes nothing. The
+same message from another node is refused (``not-allowed``).
+
 Both handlers refuse (raise) rather than drop what they cannot accept, so that the
 message is retried and, if it never becomes acceptable, parked as a dead letter on the
 sending node where an operator sees it (`tongban exchange dead-letters`):
 
 - a status list signed by no key this node knows yet raises OutOfOrder (409): the key
   set of that jurisdiction may still be on its way, so it is retried with back-off;
-- a payload that does not match its schema, or a message about a jurisdiction the
-  sending node does not serve (or that this node issues for itself), is refused by the
-  exchange before the handler runs (4xx): dead at once;
+- a payload that does not match its schema, a schema version other than 1 or 2, or a
+  message about a jurisdiction the sending node does not serve (or that this node
+  issues for itself) is refused by the exchange before the handler runs (4xx): dead at
+  once;
 - a list not signed by the key of its own jurisdiction's issuer, a bad signature or an
   expired list raises an error (500): retried, then dead.
 """
@@ -27,10 +41,17 @@ from tongban.config import Settings
 from tongban.crypto.signing import KeyError_, public_from_jwk
 from tongban.exchange import schema
 from tongban.exchange import service as exchange
+from tongban.exchange.models import OutboxMessage
 from tongban.keys import service as keys
 from tongban.keys.models import SigningKey
 from tongban.licences import domain, status, trust
-from tongban.licences.federation import KEYS_PUBLISHED, STATUS_LIST_PUBLISHED
+from tongban.licences.federation import (
+    KEYS,
+    KEYS_PUBLISHED,
+    LISTS,
+    STATUS_LIST_PUBLISHED,
+    VERSIONS,
+)
 from tongban.licences.federation_models import ForeignIssuer
 from tongban.licences.verify import LicenceRejected, RejectReason
 
@@ -54,6 +75,11 @@ def _instant(value: Any, what: str) -> datetime | None:
 # --- what a message must be, and who may send it ---------------------------------------
 
 
+#: A key set's or a list's number from its sender's counter (schema version 2); the
+#: counter is an Integer column, so a 32-bit signed value.
+PublishedSeq = Annotated[int, Field(ge=1, le=2**31 - 1)]
+
+
 class KeyEntry(schema.Payload):
     jwk: Annotated[dict[str, Any], Field(max_length=20)]
     not_before: schema.Instant | None = None
@@ -65,6 +91,8 @@ class KeysPublished(schema.Payload):
     jurisdiction: schema.RegionCode
     issuer: Annotated[str, StringConstraints(min_length=1, max_length=300)]
     keys: Annotated[list[KeyEntry], Field(max_length=100)]
+    #: Version 2; absent in version 1.
+    seq: PublishedSeq | None = None
 
 
 class StatusListPublished(schema.Payload):
@@ -73,6 +101,8 @@ class StatusListPublished(schema.Payload):
     uri: Annotated[str, StringConstraints(min_length=1, max_length=500)]
     #: Added when the message leaves its node (attach_status_list).
     token: Annotated[str, StringConstraints(max_length=5_000_000)] | None = None
+    #: Version 2; absent in version 1.
+    seq: PublishedSeq | None = None
 
 
 def authorise_issuer(
@@ -93,23 +123,32 @@ def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
     return min(a.astimezone(UTC), b.astimezone(UTC))
 
 
-def _foreign_jurisdiction(session: Session, payload: dict[str, Any], msg: Any) -> str:
+def _foreign_jurisdiction(session: Session, payload: dict[str, Any], msg: Any) -> str | None:
     """The jurisdiction a message is about: the one its sender serves (the exchange checked
-    that the sending node serves `source_jurisdiction`), never one this node serves."""
+    that the sending node serves `source_jurisdiction`), never one this node serves —
+    except that this node's own message about one (on one node, federation.recipients)
+    is its own state: None, nothing to apply."""
     code = payload.get("jurisdiction")
     if not isinstance(code, str) or code != msg.source_jurisdiction:
         raise Refused(f"jurisdiction {code!r} is not the sender's {msg.source_jurisdiction}")
     if exchange.serves_here(session, code):
+        if isinstance(msg, OutboxMessage):  # delivered locally: sent by this node
+            return None
         raise Refused(f"this node issues for {code} itself")
     return code
 
 
-@exchange.handler(KEYS_PUBLISHED, schema=KeysPublished, authorise=authorise_issuer)
+@exchange.handler(
+    KEYS_PUBLISHED, schema=KeysPublished, authorise=authorise_issuer, versions=VERSIONS
+)
 def on_keys_published(session: Session, payload: dict[str, Any], msg: Any) -> None:
     """Import another node's licence keys of one jurisdiction (public halves) and record
-    its issuer id. Retirement and withdrawal only ever move earlier, so a replayed or
-    late older key set cannot bring a withdrawn key back."""
+    its issuer id, when the key set is newer than the one applied. Retirement and
+    withdrawal only ever move earlier too, so even a key set without a sequence (version
+    1), replayed or late, cannot bring a withdrawn key back."""
     code = _foreign_jurisdiction(session, payload, msg)
+    if code is None or not KEYS.newer(session, payload):
+        return
     issuer = payload.get("issuer")
     if not isinstance(issuer, str) or domain.jurisdiction_of_issuer(issuer) != code:
         raise Refused(f"issuer {issuer!r} is not an issuer id of {code}")
@@ -152,11 +191,20 @@ def on_keys_published(session: Session, payload: dict[str, Any], msg: Any) -> No
     trust.invalidate()
 
 
-@exchange.handler(STATUS_LIST_PUBLISHED, schema=StatusListPublished, authorise=authorise_issuer)
+@exchange.handler(
+    STATUS_LIST_PUBLISHED,
+    schema=StatusListPublished,
+    authorise=authorise_issuer,
+    versions=VERSIONS,
+)
 def on_status_list_published(session: Session, payload: dict[str, Any], msg: Any) -> None:
-    """Store another node's status list after verifying it against that jurisdiction's
-    imported issuer keys; an older list (by `iat`) than the one held is ignored."""
+    """Store another node's status list, when newer than the one applied, after verifying
+    it against that jurisdiction's imported issuer keys; a list older (by `iat`) than
+    the one held is ignored too. A refusal rolls back the sequence with the rest, so a
+    retried list is still newer."""
     code = _foreign_jurisdiction(session, payload, msg)
+    if code is None or not LISTS.newer(session, payload):
+        return
     list_no, uri, token = payload.get("list_no"), payload.get("uri"), payload.get("token")
     if not isinstance(list_no, int) or not isinstance(uri, str) or not isinstance(token, str):
         raise Refused("list_no, uri and token are required")

@@ -1,7 +1,8 @@
 """E-licences across two nodes: a licence issued on node A (安徽) verifies online on node B
 (江苏) once A's licence keys and status list have arrived there as signed messages;
 revocation and key rotation on A reach B the same way; a status list not signed by the
-issuer's key is refused; the embedded single node sends none of these messages."""
+issuer's key is refused; the embedded single node sends the same messages through its
+outbox to one jurisdiction it serves, where they are applied and change nothing."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from tongban.db import utcnow
 from tongban.exchange import service as exchange
 from tongban.exchange.federation import dump
 from tongban.exchange.models import OutboxMessage
+from tongban.kernel import numbering
 from tongban.kernel.node import bind_settings
 from tongban.keys import service as keys
 from tongban.keys.models import SigningKey
@@ -274,20 +276,76 @@ def _licence_messages(session: Session) -> list[OutboxMessage]:
     return list(session.scalars(select(OutboxMessage).where(OutboxMessage.type.in_(LICENCE_TYPES))))
 
 
-def test_the_single_node_default_sends_no_licence_messages(session: Session) -> None:
+def test_the_single_node_default_sends_them_to_itself_and_they_change_nothing(
+    session: Session, factory: sessionmaker[Session]
+) -> None:
+    """One code path: the embedded single node (no federation file, serving every
+    jurisdiction) publishes through its outbox too, to one jurisdiction it serves other
+    than the issuer's; delivered locally, the handler finds the jurisdiction is this
+    node's own and applies nothing (no refusal, no dead letter)."""
     lic = make_licence(session, make_resident(session, "340100"))
     keys.rotate(session, "licence", "340000")
     officer = make_officer(session, "340100-public_security")
     licences.change_status(session, officer, lic.id, "suspend", "核查中")
     session.commit()
-    assert _licence_messages(session) == []
+    sent = _licence_messages(session)
+    # One key set and one list per commit (make_licence commits once, the rest once).
+    assert sorted((m.type, m.payload["seq"]) for m in sent) == sorted(
+        (t, seq) for t in LICENCE_TYPES for seq in (1, 2)
+    )
+    assert {(m.source_jurisdiction, m.target_jurisdiction) for m in sent} == {
+        ("340000", "310000")  # the first jurisdiction served here that is not 安徽
+    }
+    row = session.get(StatusListToken, (lic.jurisdiction_code, lic.status_list))
+    assert row is not None and row.own
+    before = (row.uri, row.token, row.own)
+    key_rows = {r.kid: (r.retired_at, r.not_after) for r in keys.public_rows(session, "licence")}
+
+    assert exchange.dispatch_pending(factory) >= len(sent)
+    session.expire_all()
+    assert {m.status for m in _licence_messages(session)} == {"delivered"}
+    # Nothing changed: no foreign issuer, no imported list or key, no received sequence.
+    assert session.get(ForeignIssuer, "340000") is None
+    row = session.get(StatusListToken, (lic.jurisdiction_code, lic.status_list))
+    assert row is not None and (row.uri, row.token, row.own) == before
+    assert {
+        r.kid: (r.retired_at, r.not_after) for r in keys.public_rows(session, "licence")
+    } == key_rows
+    assert numbering.peek(session, "in:licence.keys:340000") == 0
+    # The resend to other nodes (a node that joined later) has no one to go to here.
     assert federation.publish_all(session) == (0, 0)
+
+
+def test_a_licence_message_about_a_jurisdiction_served_here_from_another_node_is_refused(
+    session: Session,
+) -> None:
+    """What the single node's own messages may do, another node's may not."""
+    key = generate()
+    payload = {
+        "jurisdiction": "340000",
+        "issuer": "https://ah.node.example/issuers/340000",
+        "keys": [{"jwk": key.public().jwk()}],
+        "seq": 1,
+    }
+    sender = exchange.Sender("node-x", frozenset({"340000"}), "340000", "310000")
+    with pytest.raises(exchange.Refused) as refused:
+        exchange.check(session, federation.KEYS_PUBLISHED, payload, sender, 2)
+    assert refused.value.reason == "not-allowed"
+
+    class Remote:  # the handler's own defence, should a message get past the check
+        source_jurisdiction = "340000"
+        source_node = "node-x"
+
+    with pytest.raises(handlers.Refused, match="issues for 340000 itself"):
+        handlers.on_keys_published(session, payload, Remote())
+    assert session.get(ForeignIssuer, "340000") is None
 
 
 def test_the_same_steps_on_a_federated_node_do_send(
     factory: sessionmaker[Session], tmp_path: Path
 ) -> None:
-    """The control of the test above: what makes the difference is the federation."""
+    """The control of the single-node test above: in a federation the same steps go to
+    one jurisdiction of every other node."""
     path = _federation_file(tmp_path / "federation.toml", None)
     node_a = Settings(
         secret_key="x", node_id="a", served_jurisdictions="340000", federation_file=path
