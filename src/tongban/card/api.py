@@ -1,0 +1,104 @@
+"""JSON API of the card context: the holder's cards and their actions, a window clerk's
+search and actions for a walk-in."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter
+from sqlalchemy.orm import Session
+
+from tongban.card import domain, service
+from tongban.card.domain import CardStatus
+from tongban.card.models import Card
+from tongban.card.schemas import (
+    CardActionIn,
+    CardActionOut,
+    CardEventPublic,
+    CardPublic,
+    CardSearch,
+)
+from tongban.identity.domain import mask_id_number
+from tongban.identity.models import Account
+from tongban.web.deps import CurrentUser, SessionDep
+
+router = APIRouter(prefix="/api/v1", tags=["card"])
+
+
+def card_public(session: Session, user: Account, card: Card) -> CardPublic:
+    replaced = session.get(Card, card.replaces_id) if card.replaces_id else None
+    return CardPublic(
+        id=card.id,
+        number=card.number,
+        jurisdiction_code=card.jurisdiction_code,
+        city_code=card.city_code,
+        holder_name=card.holder_name,
+        holder_id_number=mask_id_number(card.holder_id_number),
+        generation=card.generation,
+        transport=card.transport,
+        state=CardStatus(card.state).value,
+        state_label=domain.STATUS_LABELS[CardStatus(card.state)],
+        concessions=domain.concession_labels(card.concessions),
+        issued_at=card.issued_at,
+        replaces=replaced.number if replaced is not None else None,
+        version=card.version,
+        allowed_actions=[a.value for a in service.allowed_actions(user, card)],
+        events=[CardEventPublic.model_validate(e) for e in card.events],
+    )
+
+
+def _outcome(session: Session, user: Account, outcome: service.Outcome) -> CardActionOut:
+    return CardActionOut(
+        card=card_public(session, user, outcome.card),
+        replacement=(
+            card_public(session, user, outcome.replacement)
+            if outcome.replacement is not None
+            else None
+        ),
+    )
+
+
+# --- the holder --------------------------------------------------------------------------
+
+
+@router.get("/me/cards", response_model=list[CardPublic])
+def my_cards(session: SessionDep, user: CurrentUser) -> list[CardPublic]:
+    """The caller's social-security cards, newest first (a proven resident's only)."""
+    return [card_public(session, user, c) for c in service.list_mine(session, user)]
+
+
+@router.get("/me/cards/{card_id}", response_model=CardPublic)
+def my_card(card_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> CardPublic:
+    return card_public(session, user, service.get_for(session, user, card_id))
+
+
+@router.post("/me/cards/{card_id}/actions", response_model=CardActionOut)
+def my_card_action(
+    card_id: uuid.UUID, body: CardActionIn, session: SessionDep, user: CurrentUser
+) -> CardActionOut:
+    """挂失 (report_lost), 解除挂失 (found) or 补换 (replace) one's own card."""
+    return _outcome(session, user, service.act(session, user, card_id, body.action, body.reason))
+
+
+# --- a window clerk, for a walk-in ---------------------------------------------------------
+
+
+@router.post("/cards/search", response_model=list[CardPublic])
+def search_cards(body: CardSearch, session: SessionDep, user: CurrentUser) -> list[CardPublic]:
+    """A clerk finds a walk-in's cards by ID number (in the clerk's jurisdiction)."""
+    cards = service.find_for_clerk(session, user, body.id_number)
+    return [card_public(session, user, c) for c in cards]
+
+
+@router.get("/cards/{card_id}", response_model=CardPublic)
+def get_card(card_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> CardPublic:
+    return card_public(session, user, service.get_for(session, user, card_id))
+
+
+@router.post("/cards/{card_id}/actions", response_model=CardActionOut)
+def card_action(
+    card_id: uuid.UUID, body: CardActionIn, session: SessionDep, user: CurrentUser
+) -> CardActionOut:
+    """A clerk (or the holder) acts on a card: 挂失, 解除挂失, 补换, 注销 (clerk, with a
+    reason)."""
+    return _outcome(session, user, service.act(session, user, card_id, body.action, body.reason))

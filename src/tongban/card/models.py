@@ -1,0 +1,91 @@
+"""ORM tables of the card context: cards and their history (the kernel's EventRow, in the
+audit chain), and the short-lived credentials a holder's node issued to their devices."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, Uuid
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from tongban.db import Base, UTCDateTime, new_id, utcnow
+from tongban.kernel.history import EventRow, HasHistory, Versioned
+
+
+class Card(Base, HasHistory["CardEvent"], Versioned):
+    """One social-security card (社会保障卡) of a holder. It lives on the node of its
+    jurisdiction (the holder's); other nodes learn only the pseudonymous references of
+    its credentials once it is lost, replaced or cancelled (the revocation set)."""
+
+    __tablename__ = "card"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    #: The issuing city, an 8-digit sequence and a Luhn digit (domain.card_number).
+    number: Mapped[str] = mapped_column(String(20), unique=True)
+    jurisdiction_code: Mapped[str] = mapped_column(ForeignKey("jurisdiction.code"), index=True)
+    city_code: Mapped[str] = mapped_column(ForeignKey("city.code"), index=True)
+    holder_account_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("account.id"), index=True
+    )
+    #: The holder's citizen ID number (社会保障号码 is the ID number).
+    holder_id_number: Mapped[str] = mapped_column(String(18), index=True)
+    holder_name: Mapped[str] = mapped_column(String(80))
+    #: For the age band a credential carries; never put in a code.
+    birth_date: Mapped[date | None] = mapped_column(Date)
+    #: domain.Concession bits.
+    concessions: Mapped[int] = mapped_column(Integer, default=0)
+    #: domain.Generation: 2 or 3.
+    generation: Mapped[int] = mapped_column(Integer, default=3)
+    #: The transport function (交通联合).
+    transport: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: domain.CardStatus.
+    state: Mapped[str] = mapped_column(String(12), default="normal", index=True)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: The card this one replaced (补换), if any.
+    replaces_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("card.id"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    events: Mapped[list[CardEvent]] = relationship(
+        back_populates="card", order_by="CardEvent.seq", cascade="all, delete-orphan"
+    )
+
+
+class CardEvent(Base, EventRow):
+    """Append-only history of a card: issued, reported lost, found, replaced, cancelled,
+    a device enrolled (kernel EventRow: numbered per card, each one in the audit chain)."""
+
+    __tablename__ = "card_event"
+    __history_key__ = "card_id"
+    __audit_kind__ = "card.event"
+    __audit_subject__ = ("card", "card_id")
+    card_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("card.id"), index=True)
+    card: Mapped[Card] = relationship(back_populates="events")
+
+
+class CardCredential(Base):
+    """A short-lived credential the card's node signed for one device key of the holder
+    (codec.Credential): the device signs every dynamic code with that key. `ref` is the
+    pseudonymous reference the credential carries instead of the card number: random,
+    fresh for every credential, so gates cannot link one day's codes to another's. A
+    credential of a card that is no longer normal, or superseded by another device's, is
+    in the revocation set until it expires."""
+
+    __tablename__ = "card_credential"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    card_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("card.id"), index=True)
+    #: 8 random bytes, as 16 lowercase hex characters.
+    ref: Mapped[str] = mapped_column(String(16), unique=True)
+    #: RFC 7638 thumbprint of the device's public key, its JOSE alg and public JWK.
+    device_kid: Mapped[str] = mapped_column(String(64), index=True)
+    device_alg: Mapped[str] = mapped_column(String(10))
+    device_jwk: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: Kid and alg of the issuing (jurisdiction's) key.
+    issuer_kid: Mapped[str] = mapped_column(String(64))
+    issuer_alg: Mapped[str] = mapped_column(String(10))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    #: Another device took over, or the holder withdrew this one: refused from then on.
+    superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The account that enrolled the device (the holder, or a clerk's kiosk).
+    enrolled_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("account.id"))

@@ -1,0 +1,242 @@
+"""Pages of the card context: the holder's 我的社保卡 (card, status, 挂失 / 补换, usage
+history) and a window clerk's card service for walk-ins."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from tongban.card import domain, service
+from tongban.card.domain import CardAction
+from tongban.card.models import Card
+from tongban.errors import DomainError, NotFound, PermissionDenied
+from tongban.identity.domain import Role
+from tongban.identity.models import Account
+from tongban.regions import service as regions
+from tongban.web.deps import CsrfChecked, CurrentUser, SessionDep
+from tongban.web.pages import form_failure, render
+
+router = APIRouter(include_in_schema=False)
+
+#: Why each action exists, said on its form.
+EXPLAIN = {
+    CardAction.REPORT_LOST.value: "卡片遗失或被盗时办理：实体卡和电子社保卡码立即停用，各地闸机同步后拒绝。",
+    CardAction.FOUND.value: "找回卡片后办理：卡片恢复正常使用。",
+    CardAction.REPLACE.value: "卡片遗失、损坏或信息变更时办理：原卡作废，制作新卡（新卡号）。",
+    CardAction.CANCEL.value: "注销后卡片不可恢复。",
+}
+
+DONE = {
+    CardAction.REPORT_LOST.value: "已挂失，卡片和电子社保卡码已停用。",
+    CardAction.FOUND.value: "已解除挂失，卡片恢复正常。",
+    CardAction.REPLACE.value: "已补换，新卡已制作，原卡作废。",
+    CardAction.CANCEL.value: "已注销。",
+}
+
+LABELS: dict[str, Any] = {
+    "status": {s.value: label for s, label in domain.STATUS_LABELS.items()},
+    "actions": {a.value: label for a, label in domain.ACTION_LABELS.items()},
+    "generation": {int(g): label for g, label in domain.GENERATION_LABELS.items()},
+    "concessions": domain.concession_labels,
+    "explain": EXPLAIN,
+}
+
+
+def _cities(session: Session) -> dict[str, str]:
+    return {c.code: c.name for c in regions.list_cities(session)}
+
+
+def _card_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise NotFound("社保卡不存在或无权查看", type="unknown-card") from None
+
+
+def _failed(action: str, reason: str, exc: DomainError) -> dict[str, str]:
+    return {"action": action, "reason": reason, "error": exc.detail}
+
+
+# --- the holder ----------------------------------------------------------------------------
+
+
+def _my_page(
+    request: Request,
+    session: Session,
+    user: Account,
+    *,
+    done: str | None = None,
+    failed: dict[str, str] | None = None,
+    message: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    cards = service.list_mine(session, user)
+    current = service.current_card(session, user)
+    return render(
+        request,
+        "card/my_card.html",
+        user,
+        status_code=status_code,
+        cards=cards,
+        current=current,
+        actions=[a.value for a in service.allowed_actions(user, current)] if current else [],
+        usage=[],
+        labels=LABELS,
+        cities=_cities(session),
+        done=done,
+        failed=failed or {},
+        message=message,
+    )
+
+
+@router.get("/my/card")
+def my_card(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    done = request.query_params.get("done") or ""
+    return _my_page(request, session, user, done=DONE.get(done))
+
+
+@router.post("/my/card/{card_id}/act", dependencies=[CsrfChecked])
+def my_card_act(
+    card_id: str,
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    action: Annotated[str, Form(max_length=30)] = "",
+    reason: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    try:
+        service.act(session, user, _card_id(card_id), action, reason)
+    except (NotFound, PermissionDenied):
+        raise
+    except DomainError as e:
+        refused = form_failure(session, e)
+        return _my_page(
+            request,
+            session,
+            user,
+            failed=_failed(action, reason, e),
+            message=refused.message,
+            status_code=refused.status_code,
+        )
+    return RedirectResponse(f"/my/card?done={action}", status_code=303)
+
+
+# --- a window clerk ------------------------------------------------------------------------
+
+
+def _require_clerk(user: Account) -> None:
+    if user.role != Role.CLERK.value:
+        raise PermissionDenied("仅窗口工作人员可使用社保卡窗口服务")
+
+
+@router.get("/window/cards")
+def window_cards(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    _require_clerk(user)
+    return render(request, "card/window_search.html", user, labels=LABELS, searched=False)
+
+
+@router.post("/window/cards", dependencies=[CsrfChecked])
+def window_search(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    id_number: Annotated[str, Form(max_length=40)] = "",
+) -> Response:
+    _require_clerk(user)
+    try:
+        cards = service.find_for_clerk(session, user, id_number)
+    except DomainError as e:
+        refused = form_failure(session, e)
+        return render(
+            request,
+            "card/window_search.html",
+            user,
+            labels=LABELS,
+            searched=False,
+            id_number=id_number,
+            **refused.context,
+        )
+    return render(
+        request,
+        "card/window_search.html",
+        user,
+        labels=LABELS,
+        searched=True,
+        cards=cards,
+        id_number=id_number,
+        cities=_cities(session),
+    )
+
+
+def _window_page(
+    request: Request,
+    session: Session,
+    user: Account,
+    card: Card,
+    *,
+    done: str | None = None,
+    failed: dict[str, str] | None = None,
+    message: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    replacement = None
+    if card.state == domain.CardStatus.REPLACED.value:
+        replacement = next(
+            (c for c in service.find_replacements(session, card) if c.id != card.id), None
+        )
+    return render(
+        request,
+        "card/window_card.html",
+        user,
+        status_code=status_code,
+        card=card,
+        replacement=replacement,
+        actions=[a.value for a in service.allowed_actions(user, card)],
+        labels=LABELS,
+        cities=_cities(session),
+        done=done,
+        failed=failed or {},
+        message=message,
+    )
+
+
+@router.get("/window/cards/{card_id}")
+def window_card(card_id: str, request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    _require_clerk(user)
+    card = service.get_for(session, user, _card_id(card_id))
+    done = request.query_params.get("done") or ""
+    return _window_page(request, session, user, card, done=DONE.get(done))
+
+
+@router.post("/window/cards/{card_id}/act", dependencies=[CsrfChecked])
+def window_card_act(
+    card_id: str,
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    action: Annotated[str, Form(max_length=30)] = "",
+    reason: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    _require_clerk(user)
+    cid = _card_id(card_id)
+    try:
+        service.act(session, user, cid, action, reason)
+    except (NotFound, PermissionDenied):
+        raise
+    except DomainError as e:
+        refused = form_failure(session, e)
+        card = service.get_for(session, user, cid)
+        return _window_page(
+            request,
+            session,
+            user,
+            card,
+            failed=_failed(action, reason, e),
+            message=refused.message,
+            status_code=refused.status_code,
+        )
+    return RedirectResponse(f"/window/cards/{cid}?done={action}", status_code=303)
