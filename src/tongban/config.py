@@ -127,6 +127,9 @@ class Settings(BaseSettings):
     #: the same case / work order / jurisdiction still go one after another. 1 = one at
     #: a time.
     exchange_concurrency: int = Field(default=8, ge=1, le=64)
+    #: Deadline of one synchronous query to another node, in milliseconds (what a person
+    #: waits for at a counter: eligibility, the reservation of medical accumulators).
+    query_timeout_ms: int = Field(default=2000, ge=10, le=60_000)
     #: OpenID Connect providers residents may sign in with to prove their identity (a
     #: provincial unified identity platform), as a JSON list; none by default. Each:
     #: {"name": "zjzwfw", "label": "浙里办", "issuer": "https://…", "client_id": "…",
