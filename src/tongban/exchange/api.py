@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from tongban.config import Settings
+from tongban.exchange import query as queries
 from tongban.exchange import service
 from tongban.exchange.federation import FederationError
 from tongban.exchange.models import InboxMessage
@@ -25,6 +26,8 @@ router = APIRouter(prefix="/exchange/v1", tags=["exchange"])
 
 #: Largest message accepted (a case's materials travel inside its forwarding message).
 MAX_BODY_BYTES = 64 * 1024 * 1024
+#: Largest query accepted: a query is what a person waits for, never a file.
+MAX_QUERY_BYTES = 1024 * 1024
 
 
 def _refuse(exc: Rejected) -> Response:
@@ -121,6 +124,33 @@ async def inbox(request: Request, settings: SettingsDep) -> Response:
         dict(request.headers),
         body,
     )
+
+
+@router.post(
+    "/query",
+    summary="Answer a signed synchronous query from another node",
+    responses=responses(401, 403, 409, 413, 415, 422),
+)
+async def query(request: Request, settings: SettingsDep) -> Response:
+    """A query from another node, signed per RFC 9421 like a message (see
+    docs/federation.md, "Synchronous queries"); the answer — or the refusal, as RFC 9457
+    problem+json — is signed by this node."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_QUERY_BYTES:
+        return problem(413, "exchange/too-large", "查询过大", f"查询超过 {MAX_QUERY_BYTES} 字节")
+    body = await request.body()
+    if len(body) > MAX_QUERY_BYTES:
+        return problem(413, "exchange/too-large", "查询过大", f"查询超过 {MAX_QUERY_BYTES} 字节")
+    out = await run_in_threadpool(
+        queries.handle_http,
+        settings,
+        request.app.state.session_factory,
+        request.method,
+        str(request.url),
+        dict(request.headers),
+        body,
+    )
+    return Response(out.body, status_code=out.status, headers=out.headers)
 
 
 @router.get("/node", summary="This node: id, jurisdictions and public keys")

@@ -144,7 +144,7 @@ def fed(fed_dbs: dict[str, str], tmp_path: Path, hosts: Hosts) -> Iterator[dict[
     """Nodes A and B: keys generated, federation file written, apps mounted, outboxes
     emptied of earlier tests' messages."""
     from tongban.contexts import build_node
-    from tongban.kernel.node import bind_settings
+    from tongban.kernel.node import SETTINGS_KEY, bind_settings
     from tongban.keys import service as keys
     from tongban.web.app import create_app
 
@@ -154,7 +154,8 @@ def fed(fed_dbs: dict[str, str], tmp_path: Path, hosts: Hosts) -> Iterator[dict[
     for node_id, url in fed_dbs.items():
         engine = make_engine(url)
         engines[node_id] = engine
-        with Session(engine) as s:
+        # A session of the node (it carries the node's settings: the key's algorithm).
+        with Session(engine, info={SETTINGS_KEY: Settings(node_id=node_id)}) as s:
             s.execute(delete(OutboxMessage))
             row = keys.current_row(s, "node", node_id) or keys.create_key(s, "node", node_id)
             jwk = {k: v for k, v in keys.public_key(row).jwk().items() if k != "alg"}
