@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -27,6 +28,13 @@ def credit_code(city: str = "320500") -> str:
     return body + uscc.calc_check_digit(body)
 
 
+def _account(session: Session, role: str, username: str, display_name: str, **kw: Any) -> Account:
+    """An account with the test password; `kw` are create_account's other fields."""
+    return identity.create_account(
+        session, username=username, password=PASSWORD, role=role, display_name=display_name, **kw
+    )
+
+
 def make_resident(
     session: Session, city: str = "340100", assurance_level: str = "window_verified", **kw: Any
 ) -> Account:
@@ -34,12 +42,11 @@ def make_resident(
     otherwise (`"self_declared"`: registered without proof)."""
     n = next(_seq)
     c = regions.get_city(session, city)
-    return identity.create_account(
+    return _account(
         session,
-        username=kw.pop("username", f"resident{n}"),
-        password=PASSWORD,
-        role="resident",
-        display_name=kw.pop("display_name", f"居民{n}"),
+        "resident",
+        kw.pop("username", f"resident{n}"),
+        kw.pop("display_name", f"居民{n}"),
         id_number=kw.pop("id_number", id_number(city)),
         jurisdiction_code=c.jurisdiction_code,
         city_code=city,
@@ -53,12 +60,11 @@ def make_enterprise(
 ) -> Account:
     n = next(_seq)
     c = regions.get_city(session, city)
-    return identity.create_account(
+    return _account(
         session,
-        username=f"enterprise{n}",
-        password=PASSWORD,
-        role="enterprise",
-        display_name=f"测试企业{n}有限公司",
+        "enterprise",
+        f"enterprise{n}",
+        f"测试企业{n}有限公司",
         credit_code=credit_code(city),
         jurisdiction_code=c.jurisdiction_code,
         city_code=city,
@@ -70,12 +76,11 @@ def make_enterprise(
 def make_officer(session: Session, authority_code: str, duty: str = "approver") -> Account:
     n = next(_seq)
     a = regions.authority_by_code(session, authority_code)
-    return identity.create_account(
+    return _account(
         session,
-        username=f"officer{n}",
-        password=PASSWORD,
-        role="officer",
-        display_name=f"{a.name}人员{n}",
+        "officer",
+        f"officer{n}",
+        f"{a.name}人员{n}",
         jurisdiction_code=a.jurisdiction_code,
         city_code=a.city_code,
         authority_id=a.id,
@@ -86,12 +91,11 @@ def make_officer(session: Session, authority_code: str, duty: str = "approver") 
 def make_clerk(session: Session, city: str = "310000") -> Account:
     n = next(_seq)
     c = regions.get_city(session, city)
-    return identity.create_account(
+    return _account(
         session,
-        username=f"clerk{n}",
-        password=PASSWORD,
-        role="clerk",
-        display_name=f"{c.name}窗口{n}",
+        "clerk",
+        f"clerk{n}",
+        f"{c.name}窗口{n}",
         jurisdiction_code=c.jurisdiction_code,
         city_code=city,
     )
@@ -99,31 +103,60 @@ def make_clerk(session: Session, city: str = "310000") -> Account:
 
 def make_supervisor(session: Session, jurisdiction: str = "320000") -> Account:
     n = next(_seq)
-    return identity.create_account(
-        session,
-        username=f"supervisor{n}",
-        password=PASSWORD,
-        role="supervisor",
-        display_name=f"督查{n}",
-        jurisdiction_code=jurisdiction,
+    return _account(
+        session, "supervisor", f"supervisor{n}", f"督查{n}", jurisdiction_code=jurisdiction
     )
 
 
 def make_admin(session: Session) -> Account:
     n = next(_seq)
-    return identity.create_account(
-        session,
-        username=f"admin{n}",
-        password=PASSWORD,
-        role="admin",
-        display_name="管理员",
-    )
+    return _account(session, "admin", f"admin{n}", "管理员")
 
 
 def token_for(client: TestClient, account: Account) -> dict[str, str]:
     r = client.post("/api/v1/auth/token", data={"username": account.username, "password": PASSWORD})
     assert r.status_code == 200, r.text
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+#: The hidden field every form of the site carries.
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token of a page's form."""
+    m = CSRF.search(html)
+    assert m, "no CSRF token on the page"
+    return m.group(1)
+
+
+def apply_form(csrf: str, form: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """What the /apply page posts: an online application to 苏州 (江苏) with consent, the
+    result delivered electronically, the matter's `form` filled in; `fields` add to it or
+    replace (None leaves a field out)."""
+    data = {
+        "csrf_token": csrf,
+        "competent_jurisdiction": "320000",
+        "competent_city": "320500",
+        "mode": "online",
+        "delivery_method": "electronic",
+        "consent": "1",
+        **form,
+        **fields,
+    }
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def sign_in(client: TestClient, who: Account | str, password: str = PASSWORD) -> None:
+    """Sign in through the login page: `client` holds the session cookie afterwards."""
+    page = client.get("/login")
+    username = who if isinstance(who, str) else who.username
+    r = client.post(
+        "/login",
+        data={"username": username, "password": password, "csrf_token": csrf_of(page.text)},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
 
 
 TINY_PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -133,22 +166,35 @@ SIMPLE_MATTER = "YRD-GJJ-0002"
 SIMPLE_FORM = {"proof_purpose": "异地贷款"}
 
 
-def upload(
-    session: Session, actor: Account, material_code: str = "id_card", tmp: Any = None
-) -> Any:
+def _stored(store: Any, session: Session, actor: Account, head: bytes, tmp: Any, **kw: Any) -> Any:
+    """A small file kept by a context's `store` function: `head` (the leading bytes its
+    type is checked by) and a counter, so that no two files are alike."""
     import tempfile
     from pathlib import Path
 
-    from tongban.cases.attachments import store_upload
-
-    return store_upload(
+    return store(
         session,
         actor,
-        material_code=material_code,
-        filename=f"{material_code}.pdf",
-        data=TINY_PDF + str(next(_seq)).encode(),
+        data=head + str(next(_seq)).encode(),
         upload_dir=Path(tmp or tempfile.gettempdir()) / "tongban-test-uploads",
         max_bytes=1_000_000,
+        **kw,
+    )
+
+
+def upload(
+    session: Session, actor: Account, material_code: str = "id_card", tmp: Any = None
+) -> Any:
+    from tongban.cases.attachments import store_upload
+
+    return _stored(
+        store_upload,
+        session,
+        actor,
+        TINY_PDF,
+        tmp,
+        material_code=material_code,
+        filename=f"{material_code}.pdf",
     )
 
 
@@ -190,6 +236,88 @@ def make_case(
     return case
 
 
+def window_application(
+    session: Session,
+    clerk: Account,
+    identifier: str,
+    *,
+    subject: tuple[str, str] | None = None,
+    identity_verified: bool = True,
+) -> tuple[Any, Any]:
+    """What a window clerk enters for 王芳 (ID number `identifier`) applying for a 户籍信息证明
+    of 苏州 for `subject` (name, ID number; herself unless given), her ID card scanned:
+    the (WindowApplicant, Application) pair cases' submit_at_window takes."""
+    from tongban.cases import service
+
+    name, number = subject or ("王芳", identifier)
+    app = service.Application(
+        matter_code="YRD-GA-0002",
+        competent_jurisdiction="320000",
+        competent_city="320500",
+        form_data={
+            "proof_type": "户籍信息证明",
+            "subject_name": name,
+            "subject_id_number": number,
+            "purpose": "办理入学",
+        },
+        consent=True,
+        attachment_ids=[upload(session, clerk, "id_card").id],
+    )
+    applicant = service.WindowApplicant(
+        name="王芳",
+        identifier=identifier,
+        identity_verified=identity_verified,
+        materials_checked=True,
+    )
+    return applicant, app
+
+
+def status_changed(
+    number: str,
+    seq: int,
+    action: str,
+    from_state: str,
+    to_state: str,
+    form: dict[str, Any],
+    **extra: Any,
+) -> dict[str, Any]:
+    """The payload of a well-formed `case.status_changed` message: case `number` moved by
+    an officer from `from_state` to `to_state` as its event `seq`, now."""
+    import uuid
+    from datetime import UTC, datetime
+
+    at = datetime.now(UTC).isoformat()
+    return {
+        "number": number,
+        "state": to_state,
+        "seq": seq,
+        "action": action,
+        "comment": "",
+        "event": {
+            "id": str(uuid.uuid4()),
+            "seq": seq,
+            "action": action,
+            "from_state": from_state,
+            "to_state": to_state,
+            "actor_name": "某人",
+            "actor_role": "officer",
+            "comment": "",
+            "at": at,
+        },
+        "case": {
+            "state": to_state,
+            "handoff": "delivered",
+            "result_text": None,
+            "form_data": form,
+            "deadline_flag": "ok",
+            "accepted_at": at,
+            "deadline": None,
+            "closed_at": None,
+        },
+        **extra,
+    }
+
+
 #: Claims of each licence type used by the licence tests (the holder's name and number are
 #: filled in by make_licence).
 LICENCE_CLAIMS: dict[str, dict[str, Any]] = {
@@ -214,6 +342,25 @@ LICENCE_CLAIMS: dict[str, dict[str, Any]] = {
         "address": "江苏省苏州市工业园区星湖街1号",
     },
 }
+
+
+def id_card_request(
+    holder: Account, claims: dict[str, Any] | None = None, **fields: Any
+) -> dict[str, Any]:
+    """The body of POST /api/v1/licences issuing `holder` a 居民身份证 (the test claims, and
+    `claims` on top); `fields` add to the body or replace its fields."""
+    return {
+        "type_code": "resident_id_card",
+        "holder_identifier": holder.id_number,
+        "holder_name": holder.display_name,
+        "claims": {
+            "name": holder.display_name,
+            "id_number": holder.id_number,
+            **LICENCE_CLAIMS["resident_id_card"],
+            **(claims or {}),
+        },
+        **fields,
+    }
 
 
 def make_licence(
@@ -293,12 +440,11 @@ def make_hospital_staff(session: Session, institution: Any) -> Account:
     from tongban.medical import service as medical
 
     n = next(_seq)
-    account = identity.create_account(
+    account = _account(
         session,
-        username=f"hospital{n}",
-        password=PASSWORD,
-        role="hospital",
-        display_name=f"{institution.name}收费员{n}",
+        "hospital",
+        f"hospital{n}",
+        f"{institution.name}收费员{n}",
         jurisdiction_code=institution.jurisdiction_code,
         city_code=institution.city_code,
     )
@@ -339,6 +485,16 @@ def make_medical_officer(session: Session, jurisdiction: str) -> Account:
 
 
 # --- evidence (EVID) -------------------------------------------------------------------
+
+#: 住房公积金异地转移接续: a housing-fund matter of 苏州 (city level, online) that asks for
+#: evidence from the applicant's home registers; and a valid form for it.
+GJJ = "YRD-GJJ-0001"
+GJJ_FORM = {
+    "out_center": "合肥住房公积金管理中心",
+    "out_account": "12345678",
+    "in_center": "苏州市住房公积金管理中心",
+    "new_employer": "苏州示范有限公司",
+}
 
 #: Register data per evidence kind, with fields no request may return (minimisation).
 REGISTER_DATA: dict[str, dict[str, Any]] = {
@@ -430,31 +586,20 @@ def make_city_staff(session: Session, role: str, city: str = "320500") -> Accoun
     """A dispatcher (派单员), hotline operator (12345话务员) or grid inspector (网格员)."""
     n = next(_seq)
     c = regions.get_city(session, city)
-    return identity.create_account(
+    return _account(
         session,
-        username=f"{role.replace('_', '')}{n}",
-        password=PASSWORD,
-        role=role,
-        display_name=f"{c.name}{role}{n}",
+        role,
+        f"{role.replace('_', '')}{n}",
+        f"{c.name}{role}{n}",
         jurisdiction_code=c.jurisdiction_code,
         city_code=city,
     )
 
 
 def make_photo(session: Session, actor: Account, tmp: Any = None) -> Any:
-    import tempfile
-    from pathlib import Path
-
     from tongban.tickets import service as tickets
 
-    return tickets.store_photo(
-        session,
-        actor,
-        filename="photo.png",
-        data=TINY_PNG + str(next(_seq)).encode(),
-        upload_dir=Path(tmp or tempfile.gettempdir()) / "tongban-test-uploads",
-        max_bytes=1_000_000,
-    )
+    return _stored(tickets.store_photo, session, actor, TINY_PNG, tmp, filename="photo.png")
 
 
 def make_work_order(
