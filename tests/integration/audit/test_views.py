@@ -2,34 +2,18 @@
 
 from __future__ import annotations
 
-import re
-
-from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from tongban.audit import service
 
-from builders import PASSWORD, make_admin, make_case, make_resident, make_supervisor
-
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def login(client: TestClient, account) -> None:
-    page = client.get("/login")
-    token = CSRF.search(page.text).group(1)
-    r = client.post(
-        "/login",
-        data={"username": account.username, "password": PASSWORD, "csrf_token": token},
-        follow_redirects=False,
-    )
-    assert r.status_code == 303, r.text
+from builders import make_admin, make_case, make_resident, make_supervisor, sign_in
 
 
 def test_admin_sees_the_chain_and_a_verification(client, session):
     admin = make_admin(session)
     make_case(session)
     session.commit()
-    login(client, admin)
+    sign_in(client, admin)
     page = client.get("/audit")
     assert page.status_code == 200
     assert "审计链" in page.text and "case.event" in page.text and "message.sent" in page.text
@@ -47,10 +31,10 @@ def test_admin_sees_the_chain_and_a_verification(client, session):
 def test_supervisor_may_read_a_resident_may_not(client, session):
     supervisor, resident = make_supervisor(session), make_resident(session)
     session.commit()
-    login(client, supervisor)
+    sign_in(client, supervisor)
     assert client.get("/audit").status_code == 200
     client.cookies.clear()
-    login(client, resident)
+    sign_in(client, resident)
     assert client.get("/audit").status_code == 403
 
 
@@ -59,7 +43,7 @@ def test_the_page_shows_witness_alarms_and_says_when_there_are_no_peers(client, 
 
     admin = make_admin(session)
     session.commit()
-    login(client, admin)
+    sign_in(client, admin)
     page = client.get("/audit")
     assert "没有对等节点见证检查点" in page.text
     session.add(

@@ -9,6 +9,8 @@ from tongban.cases.models import Case
 from tongban.evidence import service as evidence
 
 from builders import (
+    GJJ,
+    GJJ_FORM,
     TINY_PDF,
     drain,
     make_officer,
@@ -17,14 +19,6 @@ from builders import (
     make_supervisor,
     token_for,
 )
-
-GJJ = "YRD-GJJ-0001"
-GJJ_FORM = {
-    "out_center": "合肥住房公积金管理中心",
-    "out_account": "12345678",
-    "in_center": "苏州市住房公积金管理中心",
-    "new_employer": "苏州示范有限公司",
-}
 
 
 def _apply(client, headers, **kw):

@@ -16,6 +16,8 @@ from tongban.evidence.models import Consent, DataAccess, EvidenceRequest
 from tongban.exchange.models import OutboxMessage
 
 from builders import (
+    GJJ,
+    GJJ_FORM,
     drain,
     make_case,
     make_clerk,
@@ -26,13 +28,6 @@ from builders import (
     upload,
 )
 
-GJJ = "YRD-GJJ-0001"  # 住房公积金异地转移接续: housing fund, online
-GJJ_FORM = {
-    "out_center": "合肥住房公积金管理中心",
-    "out_account": "12345678",
-    "in_center": "苏州市住房公积金管理中心",
-    "new_employer": "苏州示范有限公司",
-}
 GJJ_AUTH = "320500-housing_fund"
 BOTH = ["household", "social_insurance"]
 

@@ -3,8 +3,6 @@ forms, the officer's 调取证明 panel, 我的数据使用记录 and the superv
 
 from __future__ import annotations
 
-import re
-
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,7 +12,10 @@ from tongban.evidence import service as evidence
 from tongban.identity.models import Account
 
 from builders import (
-    PASSWORD,
+    GJJ,
+    GJJ_FORM,
+    apply_form,
+    csrf_of,
     drain,
     make_case,
     make_clerk,
@@ -22,35 +23,17 @@ from builders import (
     make_register_record,
     make_resident,
     make_supervisor,
+    sign_in,
 )
 
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-GJJ = "YRD-GJJ-0001"
-GJJ_FORM = {
-    "out_center": "合肥住房公积金管理中心",
-    "out_account": "12345678",
-    "in_center": "苏州市住房公积金管理中心",
-    "new_employer": "苏州示范有限公司",
-}
 GJJ_AUTH = "320500-housing_fund"
 
 
-def csrf_of(html: str) -> str:
-    m = CSRF.search(html)
-    assert m, "no CSRF token on the page"
-    return m.group(1)
-
-
 def login(client: TestClient, account: Account) -> None:
+    """Sign in as `account` alone: the previous user's cookies go first."""
     client.cookies.clear()
-    page = client.get("/login")
-    r = client.post(
-        "/login",
-        data={"username": account.username, "password": PASSWORD, "csrf_token": csrf_of(page.text)},
-        follow_redirects=False,
-    )
-    assert r.status_code == 303, r.text
+    sign_in(client, account)
 
 
 def test_apply_page_offers_consent_for_the_matters_evidence_and_records_it(
@@ -66,16 +49,7 @@ def test_apply_page_offers_consent_for_the_matters_evidence_and_records_it(
     assert 'value="licence_status"' not in page.text  # not needed for this matter
     r = client.post(
         f"/apply/{GJJ}",
-        data={
-            "csrf_token": csrf_of(page.text),
-            "competent_jurisdiction": "320000",
-            "competent_city": "320500",
-            "mode": "online",
-            "delivery_method": "electronic",
-            "consent": "1",
-            "evidence_consent": "social_insurance",
-            **GJJ_FORM,
-        },
+        data=apply_form(csrf_of(page.text), GJJ_FORM, evidence_consent="social_insurance"),
         files={"material_id_card": ("身份证.pdf", PDF, "application/pdf")},
         follow_redirects=False,
     )

@@ -5,7 +5,6 @@ the ID card; every level change is an account event and an audit-chain entry."""
 from __future__ import annotations
 
 import json
-import re
 from datetime import date
 
 from fastapi.testclient import TestClient
@@ -22,33 +21,19 @@ from tongban.medical import service as medical
 
 from builders import (
     PASSWORD,
+    csrf_of,
     id_number,
     make_clerk,
     make_licence,
     make_officer,
     make_resident,
     medical_reference,
+    sign_in,
     token_for,
+    window_application,
 )
 
 PROBLEM = "application/problem+json"
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def _csrf(page: str) -> str:
-    m = CSRF.search(page)
-    assert m, "no CSRF token on the page"
-    return m.group(1)
-
-
-def _login(client: TestClient, username: str) -> None:
-    page = client.get("/login")
-    r = client.post(
-        "/login",
-        data={"username": username, "password": PASSWORD, "csrf_token": _csrf(page.text)},
-        follow_redirects=False,
-    )
-    assert r.status_code == 303, r.text
 
 
 def _register(client: TestClient, ident: str, username: str = "claimant") -> Account:
@@ -113,7 +98,7 @@ def test_impostor_sees_nothing_bound_to_the_id_number_until_a_window_check(
     _refused(client.post("/api/v1/medical/filings", json=filing, headers=h))
 
     # Pages say the same, in Chinese.
-    _login(client, account.username)
+    sign_in(client, account.username)
     for path in ("/my/licences", f"/my/licences/{lic.id}", "/my/data-use"):
         page = client.get(path)
         assert page.status_code == 403, path
@@ -230,12 +215,12 @@ def test_the_window_check_needs_a_clerk_and_the_same_number(session: Session) ->
 def test_window_page_raises_the_level(client: TestClient, session: Session) -> None:
     resident = make_resident(session, assurance_level="self_declared")
     clerk = make_clerk(session, "310000")
-    _login(client, clerk.username)
+    sign_in(client, clerk.username)
     page = client.get("/window/identity")
     assert page.status_code == 200 and "窗口身份核验" in page.text
     found = client.post(
         "/window/identity",
-        data={"identifier": resident.id_number, "csrf_token": _csrf(page.text)},
+        data={"identifier": resident.id_number, "csrf_token": csrf_of(page.text)},
     )
     assert found.status_code == 200 and resident.username in found.text
     done = client.post(
@@ -245,7 +230,7 @@ def test_window_page_raises_the_level(client: TestClient, session: Session) -> N
             "identifier": resident.id_number,
             "method": "id_card_reader",
             "seen": "1",
-            "csrf_token": _csrf(found.text),
+            "csrf_token": csrf_of(found.text),
         },
     )
     assert done.status_code == 200 and "已核验" in done.text, done.text
@@ -253,7 +238,7 @@ def test_window_page_raises_the_level(client: TestClient, session: Session) -> N
     assert resident.assurance_level == "window_verified"
     # A resident cannot use the clerk's page.
     client.cookies.clear()
-    _login(client, resident.username)
+    sign_in(client, resident.username)
     assert client.get("/window/identity").status_code == 403
 
 
@@ -274,32 +259,11 @@ def test_unverified_applicant_may_apply_and_the_case_says_so(session: Session) -
 def test_a_case_received_at_a_window_goes_only_to_a_proven_account(session: Session) -> None:
     """The clerk saw the applicant's card; a self-declared account that claims the same
     number must not receive (and see) the case, a proven one does."""
-    from builders import upload
-
     claimant = make_resident(session, "320500", assurance_level="self_declared")
     clerk = make_clerk(session, "310000")
 
     def receive() -> object:
-        att = upload(session, clerk, "id_card")
-        app = cases.Application(
-            matter_code="YRD-GA-0002",
-            competent_jurisdiction="320000",
-            competent_city="320500",
-            form_data={
-                "proof_type": "户籍信息证明",
-                "subject_name": "王芳",
-                "subject_id_number": claimant.id_number,
-                "purpose": "办理入学",
-            },
-            consent=True,
-            attachment_ids=[att.id],
-        )
-        applicant = cases.WindowApplicant(
-            name="王芳",
-            identifier=claimant.id_number or "",
-            identity_verified=True,
-            materials_checked=True,
-        )
+        applicant, app = window_application(session, clerk, claimant.id_number or "")
         return cases.submit_at_window(session, clerk, applicant, app)
 
     first = receive()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import re
 from datetime import timedelta
 
 from fastapi.testclient import TestClient
@@ -16,21 +15,14 @@ from tongban.db import utcnow
 from tongban.identity import service
 from tongban.identity.models import ApiToken, WebSession
 
-from builders import PASSWORD, make_admin, make_resident, token_for
+from builders import PASSWORD, csrf_of, make_admin, make_resident, sign_in, token_for
 
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 NEW_PASSWORD = "another-horse-2027"
 
 
 def log_in(c: TestClient, username: str, password: str = PASSWORD) -> str:
     """Sign in through the page; returns the session cookie."""
-    csrf = CSRF.search(c.get("/login").text).group(1)
-    r = c.post(
-        "/login",
-        data={"username": username, "password": password, "csrf_token": csrf},
-        follow_redirects=False,
-    )
-    assert r.status_code == 303, r.text
+    sign_in(c, username, password)
     return str(c.cookies.get("tongban_session"))
 
 
@@ -53,7 +45,7 @@ def test_a_cookie_copied_before_logout_is_refused_after_it(app, client, session)
     copy = replay(app, cookie)
     assert copy.get("/api/v1/me").json()["username"] == resident.username
     page = client.get("/my/cases")
-    csrf = CSRF.search(page.text).group(1)
+    csrf = csrf_of(page.text)
     assert (
         client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False).status_code == 303
     )
@@ -89,9 +81,9 @@ def test_only_a_hash_of_the_session_id_is_stored(client, session):
 def test_a_new_session_and_csrf_token_at_each_sign_in(client, session):
     resident = make_resident(session)
     session.commit()
-    anonymous_csrf = CSRF.search(client.get("/login").text).group(1)
+    anonymous_csrf = csrf_of(client.get("/login").text)
     log_in(client, resident.username)
-    signed_in_csrf = CSRF.search(client.get("/my/cases").text).group(1)
+    signed_in_csrf = csrf_of(client.get("/my/cases").text)
     assert signed_in_csrf != anonymous_csrf
     row = session.scalars(select(WebSession).where(WebSession.account_id == resident.id)).one()
     assert row.csrf == signed_in_csrf
@@ -103,7 +95,7 @@ def test_password_change_ends_other_sessions_and_every_token(app, client, sessio
     other_cookie = log_in(TestClient(app), resident.username)
     token = token_for(client, resident)
     log_in(client, resident.username)
-    csrf = CSRF.search(client.get("/account/password").text).group(1)
+    csrf = csrf_of(client.get("/account/password").text)
     # A weak new password is refused with the reason, nothing ends.
     r = client.post(
         "/account/password",
@@ -212,7 +204,7 @@ def test_guesses_of_the_current_password_are_throttled(app, client, session):
     resident = make_resident(session)
     session.commit()
     log_in(client, resident.username)
-    csrf = CSRF.search(client.get("/account/password").text).group(1)
+    csrf = csrf_of(client.get("/account/password").text)
     answers = [
         client.post(
             "/account/password",

@@ -13,9 +13,8 @@ from fastapi.testclient import TestClient
 from tongban.identity import service
 from tongban.identity.models import LoginThrottle
 
-from builders import PASSWORD, make_resident
+from builders import PASSWORD, csrf_of, make_resident, sign_in
 
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 ATTACKER = "198.51.100.66"
 OWNER = "203.0.113.10"
 
@@ -56,13 +55,7 @@ def test_strangers_failures_do_not_stop_the_owner(client_from, session):
     # … but the owner, from a client of their own, signs in at once: API and page.
     assert _token(client_from(OWNER), owner.username, PASSWORD).status_code == 200
     browser = client_from("203.0.113.11")
-    csrf = CSRF.search(browser.get("/login").text).group(1)
-    r = browser.post(
-        "/login",
-        data={"username": owner.username, "password": PASSWORD, "csrf_token": csrf},
-        follow_redirects=False,
-    )
-    assert r.status_code == 303
+    sign_in(browser, owner)
     assert browser.get("/api/v1/me").json()["username"] == owner.username
 
 
@@ -117,7 +110,7 @@ def test_a_hammering_client_gets_429_problem_json_with_retry_after(client_from, 
     assert int(r.headers["retry-after"]) >= 1
     assert r.json()["type"].endswith("login-throttled") and "秒后再试" in r.json()["detail"]
     # The page answers 429 with the same message and Retry-After.
-    csrf = CSRF.search(c.get("/login").text).group(1)
+    csrf = csrf_of(c.get("/login").text)
     page = c.post("/login", data={"username": "spray9", "password": "x", "csrf_token": csrf})
     assert page.status_code == 429 and "秒后再试" in page.text and page.headers["retry-after"]
     # Another client is not affected.

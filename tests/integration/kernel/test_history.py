@@ -65,38 +65,32 @@ def test_each_event_joins_the_audit_chain_with_payload_and_comment_as_digests(se
     assert "comment" not in body and "payload" not in body
 
 
+def _add_first_event_again(session, case, action: str) -> None:  # type: ignore[no-untyped-def]
+    """Write a second event numbered 1 on `case` past the kernel (as a racing writer would)."""
+    session.add(
+        CaseEvent(
+            case_id=case.id,
+            seq=1,
+            action=action,
+            from_state=None,
+            to_state="submitted",
+            actor_name="x",
+            actor_role="system",
+        )
+    )
+    session.flush()
+
+
 def test_two_events_with_one_number_are_impossible(session):
     case = make_case(session)
     with pytest.raises(IntegrityError), session.begin_nested():
-        session.add(
-            CaseEvent(
-                case_id=case.id,
-                seq=1,
-                action="forged",
-                from_state=None,
-                to_state="submitted",
-                actor_name="x",
-                actor_role="system",
-            )
-        )
-        session.flush()
+        _add_first_event_again(session, case, "forged")
 
 
 def test_guarded_turns_a_duplicate_number_into_a_409(session):
     case = make_case(session)
     with pytest.raises(ConcurrentChange) as e, session.begin_nested(), history.guarded():
-        session.add(
-            CaseEvent(
-                case_id=case.id,
-                seq=1,
-                action="again",
-                from_state=None,
-                to_state="submitted",
-                actor_name="x",
-                actor_role="system",
-            )
-        )
-        session.flush()
+        _add_first_event_again(session, case, "again")
     assert (e.value.status, e.value.type) == (409, "concurrent-change")
 
 

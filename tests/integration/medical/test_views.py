@@ -11,31 +11,23 @@ from tongban.medical import clearing_service as cs
 from tongban.medical.models import Settlement
 
 from builders import (
-    PASSWORD,
+    csrf_of,
     make_filing,
     make_hospital_staff,
     make_institution,
     make_insured,
     make_medical_officer,
+    sign_in,
 )
 
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
-
-def csrf_of(html: str) -> str:
-    m = CSRF.search(html)
-    assert m, "no CSRF token on the page"
-    return m.group(1)
-
-
-def login(client, account) -> None:
-    page = client.get("/login")
-    r = client.post(
-        "/login",
-        data={"username": account.username, "password": PASSWORD, "csrf_token": csrf_of(page.text)},
-        follow_redirects=False,
+def _look_up(client, person):  # type: ignore[no-untyped-def]
+    """The counter page's answer for an insured person's ID number."""
+    form = client.get("/medical/counter")
+    return client.post(
+        "/medical/counter",
+        data={"csrf_token": csrf_of(form.text), "id_number": person.id_number},
     )
-    assert r.status_code == 303, r.text
 
 
 def test_counter_register_items_presettle_settle_receipt_reverse(client, session):
@@ -43,14 +35,8 @@ def test_counter_register_items_presettle_settle_receipt_reverse(client, session
     staff = make_hospital_staff(session, inst)
     person = make_insured(session, "340100", balance=20_000)
     make_filing(session, person, "310000")
-    login(client, staff)
-    page = client.post(
-        "/medical/counter",
-        data={
-            "csrf_token": csrf_of(client.get("/medical/counter").text),
-            "id_number": person.id_number,
-        },
-    )
+    sign_in(client, staff)
+    page = _look_up(client, person)
     assert page.status_code == 200
     assert "可直接结算" in page.text and "个人账户余额" in page.text and "200.00" in page.text
     assert "/medical/counter" in client.get("/").text  # nav link for hospital staff
@@ -122,14 +108,8 @@ def test_counter_register_items_presettle_settle_receipt_reverse(client, session
 def test_counter_refuses_registration_without_filing(client, session):
     staff = make_hospital_staff(session, make_institution(session, "310000"))
     person = make_insured(session, "340100")
-    login(client, staff)
-    page = client.post(
-        "/medical/counter",
-        data={
-            "csrf_token": csrf_of(client.get("/medical/counter").text),
-            "id_number": person.id_number,
-        },
-    )
+    sign_in(client, staff)
+    page = _look_up(client, person)
     assert "不可直接结算" in page.text and "登记就诊" not in page.text
     r = client.post(
         "/medical/counter/visits",
@@ -150,7 +130,7 @@ def test_agency_clearing_page_confirm_and_dispute(client, session):
     s, _ = settlement.settle(session, staff, v.id, "T1")
     cs.clear_period(session, s.period)
     officer = make_medical_officer(session, "340000")
-    login(client, officer)
+    sign_in(client, officer)
     page = client.get(f"/medical/clearing/{s.period}")
     assert page.status_code == 200
     assert "安徽省" in page.text and "江苏省" in page.text and "下载 Excel" in page.text

@@ -24,9 +24,16 @@ from tongban.errors import (
 from tongban.web.deps import SessionDep
 from tongban.web.pages import render_form_error
 
-from builders import PASSWORD, SIMPLE_FORM, SIMPLE_MATTER, TINY_PDF, make_resident, token_for
-
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+from builders import (
+    SIMPLE_FORM,
+    SIMPLE_MATTER,
+    TINY_PDF,
+    apply_form,
+    csrf_of,
+    make_resident,
+    sign_in,
+    token_for,
+)
 
 ERRORS: list[DomainError] = [
     DomainError("请求有误"),
@@ -64,19 +71,9 @@ def test_the_same_error_has_the_same_status_on_a_page_and_in_the_api(
 
 
 def _login(client: TestClient, username: str) -> str:
-    page = client.get("/login")
-    csrf = CSRF.search(page.text)
-    assert csrf
-    r = client.post(
-        "/login",
-        data={"username": username, "password": PASSWORD, "csrf_token": csrf.group(1)},
-        follow_redirects=False,
-    )
-    assert r.status_code == 303, r.text
-    form = client.get(f"/apply/{SIMPLE_MATTER}")
-    csrf = CSRF.search(form.text)
-    assert csrf
-    return csrf.group(1)
+    """Sign in through the page; the CSRF token of the application form."""
+    sign_in(client, username)
+    return csrf_of(client.get(f"/apply/{SIMPLE_MATTER}").text)
 
 
 def test_an_application_for_an_unknown_jurisdiction_is_refused_alike_on_page_and_api(
@@ -104,14 +101,7 @@ def test_an_application_for_an_unknown_jurisdiction_is_refused_alike_on_page_and
     csrf = _login(client, resident.username)
     page = client.post(
         f"/apply/{SIMPLE_MATTER}",
-        data={
-            "csrf_token": csrf,
-            "competent_jurisdiction": "999999",
-            "mode": "online",
-            "delivery_method": "electronic",
-            "consent": "1",
-            **SIMPLE_FORM,
-        },
+        data=apply_form(csrf, SIMPLE_FORM, competent_jurisdiction="999999", competent_city=None),
         files={"material_id_card": ("id.pdf", TINY_PDF, "application/pdf")},
         follow_redirects=False,
     )
@@ -123,12 +113,10 @@ def test_field_messages_are_tied_to_their_inputs_by_the_shared_macro(client: Tes
     """Registration (identity) and the application form (cases) show a refused input's
     message the same way: under the input, named by aria-describedby."""
     page = client.get("/register")
-    csrf = CSRF.search(page.text)
-    assert csrf
     r = client.post(
         "/register",
         data={
-            "csrf_token": csrf.group(1),
+            "csrf_token": csrf_of(page.text),
             "role": "resident",
             "username": "weak_password_user",
             "password": "123",

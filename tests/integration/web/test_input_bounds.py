@@ -3,13 +3,11 @@ field (API) or the counter page re-rendered with a Chinese message."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from builders import (
-    LICENCE_CLAIMS,
-    PASSWORD,
+    csrf_of,
+    id_card_request,
     make_filing,
     make_hospital_staff,
     make_institution,
@@ -17,11 +15,11 @@ from builders import (
     make_licence,
     make_officer,
     make_resident,
+    sign_in,
     token_for,
 )
 
 PROBLEM = "application/problem+json"
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 def _fields(r) -> list[str]:  # type: ignore[no-untyped-def]
@@ -45,20 +43,6 @@ def test_route_refuses_non_finite_coordinates(client, lat, lon) -> None:  # type
     assert set(_fields(r)) & {"lat", "lon"}
 
 
-def _issue_body(holder, **extra):  # type: ignore[no-untyped-def]
-    return {
-        "type_code": "resident_id_card",
-        "holder_identifier": holder.id_number,
-        "holder_name": holder.display_name,
-        "claims": {
-            "name": holder.display_name,
-            "id_number": holder.id_number,
-            **LICENCE_CLAIMS["resident_id_card"],
-        },
-        **extra,
-    }
-
-
 @pytest.mark.parametrize(
     "field,value",
     [
@@ -70,7 +54,9 @@ def _issue_body(holder, **extra):  # type: ignore[no-untyped-def]
 def test_licence_issuance_refuses_naive_and_far_datetimes(client, session, field, value) -> None:  # type: ignore[no-untyped-def]
     resident = make_resident(session)
     oh = token_for(client, make_officer(session, "340100-public_security"))
-    r = client.post("/api/v1/licences", headers=oh, json=_issue_body(resident, **{field: value}))
+    r = client.post(
+        "/api/v1/licences", headers=oh, json=id_card_request(resident, **{field: value})
+    )
     assert r.status_code == 422, r.text
     assert field in _fields(r)
 
@@ -92,36 +78,27 @@ def test_reconciliation_refuses_amounts_beyond_bounds(client, session) -> None: 
     assert "details.0.fund" in _fields(r)
 
 
-def _login(client, account) -> None:  # type: ignore[no-untyped-def]
-    page = client.get("/login")
-    r = client.post(
-        "/login",
-        data={
-            "username": account.username,
-            "password": PASSWORD,
-            "csrf_token": CSRF.search(page.text).group(1),
-        },
-        follow_redirects=False,
-    )
-    assert r.status_code == 303, r.text
-
-
-@pytest.mark.parametrize("price", ["sNaN", "Infinity", "-Infinity", "NaN", "1e400", "1e20"])
-def test_counter_page_refuses_non_finite_prices(client, session, price) -> None:  # type: ignore[no-untyped-def]
+def _counter_visit(client, session) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """A hospital's staff member signed in, with a visit of an insured person from
+    elsewhere opened on the counter page: the visit's URL and the page's CSRF token."""
     inst = make_institution(session, "310000", level=3)
     staff = make_hospital_staff(session, inst)
     person = make_insured(session, "340100")
     make_filing(session, person, "310000")
-    _login(client, staff)
-    page = client.get("/medical/counter")
-    csrf = CSRF.search(page.text).group(1)
+    sign_in(client, staff)
+    csrf = csrf_of(client.get("/medical/counter").text)
     r = client.post(
         "/medical/counter/visits",
         data={"csrf_token": csrf, "id_number": person.id_number, "visit_no": "MZ1"},
         follow_redirects=False,
     )
     assert r.status_code == 303, r.text
-    visit_url = r.headers["location"]
+    return r.headers["location"], csrf
+
+
+@pytest.mark.parametrize("price", ["sNaN", "Infinity", "-Infinity", "NaN", "1e400", "1e20"])
+def test_counter_page_refuses_non_finite_prices(client, session, price) -> None:  # type: ignore[no-untyped-def]
+    visit_url, csrf = _counter_visit(client, session)
     r = client.post(
         visit_url + "/items",
         data={"csrf_token": csrf, "code": ["T0001"], "quantity": ["1"], "price": [price]},
@@ -133,19 +110,9 @@ def test_counter_page_refuses_non_finite_prices(client, session, price) -> None:
 
 @pytest.mark.parametrize("qty", ["1e3", "99999999999999999999", "-1", "abc"])
 def test_counter_page_refuses_bad_quantities(client, session, qty) -> None:  # type: ignore[no-untyped-def]
-    inst = make_institution(session, "310000", level=3)
-    staff = make_hospital_staff(session, inst)
-    person = make_insured(session, "340100")
-    make_filing(session, person, "310000")
-    _login(client, staff)
-    csrf = CSRF.search(client.get("/medical/counter").text).group(1)
+    visit_url, csrf = _counter_visit(client, session)
     r = client.post(
-        "/medical/counter/visits",
-        data={"csrf_token": csrf, "id_number": person.id_number, "visit_no": "MZ1"},
-        follow_redirects=False,
-    )
-    r = client.post(
-        r.headers["location"] + "/items",
+        visit_url + "/items",
         data={"csrf_token": csrf, "code": ["T0001"], "quantity": [qty], "price": ["1"]},
     )
     assert r.status_code == 422, r.text

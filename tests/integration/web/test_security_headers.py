@@ -11,23 +11,16 @@ from fastapi.testclient import TestClient
 
 from tongban.tickets.service import open311
 
-from builders import BORDER_WUJIANG_JIASHAN, PASSWORD, make_resident, token_for
+from builders import BORDER_WUJIANG_JIASHAN, csrf_of, make_resident, sign_in, token_for
 
 PROBLEM = "application/problem+json"
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 EVIL = "https://evil.example"
 
 
 def _login(client, account) -> str:  # type: ignore[no-untyped-def]
-    page = client.get("/login")
-    csrf = CSRF.search(page.text).group(1)
-    r = client.post(
-        "/login",
-        data={"username": account.username, "password": PASSWORD, "csrf_token": csrf},
-        follow_redirects=False,
-    )
-    assert r.status_code == 303, r.text
-    return CSRF.search(client.get("/").text).group(1)
+    """Sign in through the page; the session's CSRF token."""
+    sign_in(client, account)
+    return csrf_of(client.get("/").text)
 
 
 @pytest.mark.parametrize("path", ["/", "/login", "/matters", "/licences/verify"])
