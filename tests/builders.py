@@ -215,6 +215,7 @@ def make_case(
     from tongban.cases import service
     from tongban.exchange.models import OutboxMessage
     from tongban.exchange.service import apply_locally
+    from tongban.kernel import replication
 
     applicant = applicant or make_resident(session)
     att = upload(session, applicant)
@@ -229,6 +230,7 @@ def make_case(
     )
     case = service.submit_online(session, applicant, app)
     if dispatch:
+        replication.send_now(session)  # the hand-over is written at commit: now
         for msg in session.scalars(select(OutboxMessage).where(OutboxMessage.status == "pending")):
             apply_locally(session, msg)
             msg.status = "delivered"

@@ -1,13 +1,16 @@
 """The case messages as a receiving node accepts them: their typed payloads and who may
-send them for which case (see replica.py for what they carry and why).
+send them for which case. They are the two messages of the cases' `replication.Copies`
+(replica.CASES): the kernel parses a payload into its schema here, checks the sender's
+right with the functions here, then applies it.
 
-- `case.forwarded` comes from the node serving the case's receiving jurisdiction (whose
-  city is the prefix of the case number), for an authority this node serves;
-- `case.status_changed` comes from the node serving the competent jurisdiction for the
-  authority's steps (accept … deliver, and its `forwarded` acknowledgement), from the
-  node serving the receiving jurisdiction for the applicant's (resubmit, rate), and for
-  a sub-task's step sent on to the lead (`to_lead`) from the receiving node, which sees
-  every step of it.
+- `case.forwarded` (the snapshot) comes from the node serving the case's receiving
+  jurisdiction (whose city is the prefix of the case number), for an authority this
+  node serves;
+- `case.status_changed` (a change) comes from the node serving the competent
+  jurisdiction for the authority's steps (accept … deliver, and its `forwarded`
+  acknowledgement), from the node serving the receiving jurisdiction for the applicant's
+  (resubmit, rate), and for a sub-task's step sent on to the lead (`to_lead`) from the
+  receiving node, which sees every step of it.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from tongban.cases.models import Case
 from tongban.errors import NotFound
 from tongban.exchange import schema as s
 from tongban.exchange import service as exchange
+from tongban.kernel import replication
 from tongban.regions import service as regions
 
 #: Event actions besides the state machine's: a submission and the hand-over's receipt.
@@ -49,16 +53,15 @@ Role20 = Annotated[str, StringConstraints(max_length=20)]
 Base64 = Annotated[str, StringConstraints(max_length=90_000_000, pattern=r"^[A-Za-z0-9+/=]*$")]
 
 
-class EventIn(s.Payload):
-    id: s.Uuid
-    seq: s.Seq
+class EventIn(replication.EventIn):
+    """A case event as it travels: the kernel's, narrowed to the case's actions and
+    states and to the columns' lengths."""
+
     action: EventAction
     from_state: CaseState | None
     to_state: CaseState
     actor_name: Name80
     actor_role: Role20
-    comment: s.LongText
-    at: s.Instant
 
 
 class AttachmentIn(s.Payload):
@@ -72,7 +75,7 @@ class AttachmentIn(s.Payload):
 
 
 class CaseSnapshot(s.Payload):
-    """A case as `history.snapshot` and `replica.snapshot_extra` write it."""
+    """A case as `replica.snapshot` writes it (the kernel adds `events`)."""
 
     number: s.CaseNumber
     id: s.Uuid
@@ -180,8 +183,10 @@ def _case(session: Session, number: str) -> Case | None:
     return session.scalar(select(Case).where(Case.number == number))
 
 
-def authorise_forwarded(session: Session, p: Forwarded, sender: exchange.Sender) -> None:
-    """Only the receiving node hands a case over, only to an authority served here."""
+def check_forwarded(session: Session, p: Forwarded, sender: exchange.Sender) -> None:
+    """Beyond the kernel's check that the receiving jurisdiction's node shares the case:
+    its sub-tasks too, each numbered in a city of that jurisdiction and not received
+    elsewhere, and only to an authority this node serves."""
     for snap in (p, *(p.subtasks or ())):
         sender.require(snap.receiving_jurisdiction, f"办件 {snap.number} 的受理地")
         try:
@@ -203,17 +208,18 @@ def authorise_forwarded(session: Session, p: Forwarded, sender: exchange.Sender)
         raise _refuse(f"主管部门 {p.authority_code} 不由本节点服务")
 
 
-def authorise_status(session: Session, p: StatusChanged, sender: exchange.Sender) -> None:
-    """The competent node for the authority's steps, the receiving node for the
-    applicant's and for sub-task steps sent on to the lead."""
-    case = _case(session, p.number)
-    if case is None:
-        return  # nothing to change: the handler asks for a later delivery or fails
+def changed_by(case: Case, p: StatusChanged) -> str:
+    """The jurisdiction whose node may send step `p` of `case`: the receiving one for the
+    applicant's steps and for sub-task steps sent on to the lead, the competent one for
+    the authority's (and the platform's)."""
     if p.to_lead or p.action in APPLICANT_ACTIONS:
-        sender.require(case.receiving_jurisdiction, f"办件 {case.number} 的受理地")
-    else:
-        sender.require(case.competent_jurisdiction, f"办件 {case.number} 的主管地")
-    if p.seq == len(case.events) + 1 and p.event.from_state != case.state:
+        return case.receiving_jurisdiction
+    return case.competent_jurisdiction
+
+
+def check_status(session: Session, p: StatusChanged, sender: exchange.Sender, case: Case) -> None:
+    """The next step of `case` must start from the state the case is in here."""
+    if p.seq == (case.event_seq or 0) + 1 and p.event.from_state != case.state:
         raise exchange.Refused(
             "bad-payload", f"办件 {case.number} 当前为 {case.state}，与该步骤的起始状态不符", 422
         )

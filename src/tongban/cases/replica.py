@@ -1,21 +1,26 @@
 """A case on two nodes: the receiving node (where the applicant's account lives) and the
-competent node (where the authority handles it) each hold a copy, kept in step by
-exchange messages. On one node both copies are the same row, and every function here
-finds nothing to do.
+competent node (where the authority handles it) each hold a copy, kept in step by the
+kernel's replication (`tongban.kernel.replication`): ``CASES`` below declares what only
+cases know, the kernel does the rest the same way as for every record with copies.
 
-- `case.forwarded` carries a snapshot (applicant, form, events, materials) from which the
-  competent node creates its copy, with the same id and number;
-- `case.status_changed` carries one new event with its sequence number: a copy appends
-  it when it is the next one, ignores it when it has it already, and asks for a later
-  delivery (OutOfOrder -> retried) when an earlier one is still missing.
+- `case.forwarded` is the snapshot (applicant, form, events, materials) from which the
+  competent node creates its copy, with the same id and number; the receiving node's
+  node shares it (`history.forward`);
+- `case.status_changed` is a change: one new event with its sequence number and the
+  case fields it moved. A copy appends it when it is the next one, ignores it when it
+  has it already, and asks for a later delivery (OutOfOrder -> retried) when an earlier
+  one is still missing.
+
+Every message goes through the outbox, also when the other copy is on this node: there
+both copies are the same row, and the local delivery finds it has nothing to do.
 
 多地联办 across nodes: the lead authority's node (the parent's competent node) also holds
 a copy of each sub-task, created from the sub-tasks' snapshots carried by the parent's
 `case.forwarded`, and linked to its parent there. Every step of a sub-task reaches it:
-the node that holds the parent without being the lead's node (the receiving node, which
-sees every step of the sub-task) sends it on with `case.status_changed`. So the lead's
-approve guard and the automatic decision of the whole case (`joint_outcome`) work on
-the lead's node, and that decision flows back to the receiving node like any other.
+the node that holds the parent (the receiving node, which sees every step of the
+sub-task) sends it on with `case.status_changed` marked `to_lead`. So the lead's approve
+guard and the automatic decision of the whole case (`joint_outcome`) work on the lead's
+node, and that decision flows back to the receiving node like any other.
 
 Materials travel inside the message, base64, added only when the message leaves the
 node over HTTP (`exchange.outgoing`), and are stored by content hash on arrival after
@@ -27,6 +32,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import uuid
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -34,18 +40,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tongban.cases import messages
 from tongban.cases.attachments import blob_path, safe_filename, sniff, write_blob
 from tongban.cases.domain import DECIDED, Action, CaseState, rating_opens_rectification
 from tongban.cases.models import Attachment, Case, CaseEvent, Rating, Rectification
 from tongban.config import Settings
 from tongban.errors import NotFound, ValidationFailed
 from tongban.exchange import service as exchange
-from tongban.kernel import history
+from tongban.kernel import replication
 from tongban.kernel.node import settings_of
 from tongban.regions import service as regions
-
-MSG_FORWARD = "case.forwarded"
-MSG_STATUS = "case.status_changed"
 
 #: Case columns a status change may move, copied as they are on the acting node.
 _TRACKED = ("state", "handoff", "result_text", "form_data", "deadline_flag")
@@ -55,21 +59,15 @@ def _iso(value: datetime | date | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def event_dict(ev: CaseEvent) -> dict[str, Any]:
-    return {
-        "id": str(ev.id),
-        "seq": ev.seq,
-        "action": ev.action,
-        "from_state": ev.from_state,
-        "to_state": ev.to_state,
-        "actor_name": ev.actor_name,
-        "actor_role": ev.actor_role,
-        "comment": ev.comment,
-        "at": ev.at.isoformat(),
-    }
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+# --- what travels ----------------------------------------------------------------------
 
 
 def attachment_dicts(case: Case) -> list[dict[str, Any]]:
+    """The materials' metadata (their bytes are added when a message leaves over HTTP)."""
     return [
         {
             "material_code": a.material_code,
@@ -82,27 +80,58 @@ def attachment_dicts(case: Case) -> list[dict[str, Any]]:
     ]
 
 
-def snapshot_extra(session: Session, case: Case) -> dict[str, Any]:
-    """What the competent node needs beyond the case's summary to make its own copy."""
-    return {
-        "authority_code": regions.get_authority(session, case.authority_id).code,
-        "events": [event_dict(e) for e in case.events],
-    }
-
-
-def status_payload(
-    case: Case, ev: CaseEvent, extra: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """A `case.status_changed` payload: the new event and the case fields it moved."""
+def snapshot(session: Session, case: Case) -> dict[str, Any]:
+    """What the competent node needs to make its own copy of `case` (messages.Forwarded;
+    the kernel adds the events), with its sub-tasks' snapshots for the lead's node."""
     payload: dict[str, Any] = {
         "number": case.number,
+        "id": str(case.id),
+        "matter_code": case.matter_code,
+        "matter_name": case.matter_name,
+        "applicant_id": str(case.applicant_id) if case.applicant_id else None,
+        "applicant_type": case.applicant_type,
+        "applicant_name": case.applicant_name,
+        "applicant_identifier": case.applicant_identifier,
+        "applicant_phone": case.applicant_phone,
+        "channel": case.channel,
+        "mode": case.mode,
+        "receiving_jurisdiction": case.receiving_jurisdiction,
+        "receiving_city": case.receiving_city,
+        "clerk_id": str(case.clerk_id) if case.clerk_id else None,
+        "identity_verified": case.identity_verified,
+        "competent_jurisdiction": case.competent_jurisdiction,
+        "competent_city": case.competent_city,
+        "authority_id": str(case.authority_id),
+        "authority_code": regions.get_authority(session, case.authority_id).code,
+        "authority_name": case.authority_name,
         "state": case.state,
-        "seq": ev.seq,
+        "form_data": case.form_data,
+        "consent": case.consent,
+        "delivery_method": case.delivery_method,
+        "delivery_address": case.delivery_address,
+        "time_limit_days": case.time_limit_days,
+        "submitted_at": case.submitted_at.isoformat(),
+        "parent_number": case.parent.number if case.parent else None,
+        "attachments": attachment_dicts(case),
+    }
+    if case.subtasks:  # 多地联办: the lead's node keeps a copy of each sub-task
+        payload["subtasks"] = [CASES.snapshot_payload(session, s) for s in case.subtasks]
+    return payload
+
+
+def change(session: Session, case: Case, ev: CaseEvent) -> dict[str, Any]:
+    """What a `case.status_changed` carries besides the event and its number: the case
+    fields the step moved (messages.StatusChanged). The state is the event's: a case that
+    took two steps in one transaction sends both, each consistent with its event; the
+    other fields are as the transaction left them, so the copy ends where the case is."""
+    payload: dict[str, Any] = {
+        "number": case.number,
+        "state": ev.to_state,
         "action": ev.action,
         "comment": ev.comment,
-        "event": event_dict(ev),
         "case": {
             **{c: getattr(case, c) for c in _TRACKED},
+            "state": ev.to_state,
             "accepted_at": _iso(case.accepted_at),
             "deadline": _iso(case.deadline),
             "closed_at": _iso(case.closed_at),
@@ -110,8 +139,6 @@ def status_payload(
     }
     if ev.action == Action.RESUBMIT:
         payload["attachments"] = attachment_dicts(case)
-    if extra:
-        payload.update(extra)
     return payload
 
 
@@ -132,10 +159,6 @@ def _add_contents(session: Session, payload: dict[str, Any], settings: Settings)
     return {**payload, "attachments": out}
 
 
-exchange.outgoing(MSG_FORWARD)(_add_contents)
-exchange.outgoing(MSG_STATUS)(_add_contents)
-
-
 def _store_blob(session: Session, upload_dir: Path, item: dict[str, Any], max_bytes: int) -> None:
     path = blob_path(upload_dir, item["sha256"])  # a SHA-256 under upload_dir, or raises
     if path.exists():
@@ -151,7 +174,7 @@ def _store_blob(session: Session, upload_dir: Path, item: dict[str, Any], max_by
     write_blob(session, upload_dir, data)
 
 
-def import_attachments(session: Session, case: Case, items: list[dict[str, Any]]) -> None:
+def import_attachments(session: Session, case: Case, items: Iterable[dict[str, Any]]) -> None:
     """Store the materials that arrived with a message and link the missing ones."""
     settings = settings_of(session)
     have = {(a.sha256, a.material_code, a.filename) for a in case.attachments}
@@ -178,28 +201,14 @@ def import_attachments(session: Session, case: Case, items: list[dict[str, Any]]
 # --- the copies -------------------------------------------------------------------------
 
 
-def _dt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
+def find(session: Session, p: Mapping[str, Any]) -> Case | None:
+    """This node's copy of the case a payload is about (on one node, the case itself)."""
+    return session.scalar(select(Case).where(Case.number == p["number"]))
 
 
-def _event(case: Case, ev: dict[str, Any]) -> CaseEvent:
-    return CaseEvent(
-        id=uuid.UUID(ev["id"]),
-        case_id=case.id,
-        seq=int(ev["seq"]),
-        action=ev["action"],
-        from_state=ev["from_state"],
-        to_state=ev["to_state"],
-        actor_id=None,
-        actor_name=ev["actor_name"],
-        actor_role=ev["actor_role"],
-        comment=ev["comment"],
-        at=datetime.fromisoformat(ev["at"]),
-    )
-
-
-def create_copy(session: Session, p: dict[str, Any]) -> Case:
-    """The competent node's copy of a case received on another node, from its snapshot."""
+def create_copy(session: Session, p: Mapping[str, Any]) -> Case:
+    """The competent node's copy of a case received on another node, from its snapshot
+    (the kernel adopts its events)."""
     authority = regions.authority_by_code(session, p["authority_code"])
     parent = None
     if p.get("parent_number"):
@@ -237,22 +246,14 @@ def create_copy(session: Session, p: dict[str, Any]) -> Case:
     )
     session.add(case)
     session.flush()
-    for ev in sorted(p.get("events", []), key=lambda e: int(e["seq"])):
-        history.adopt(case, _event(case, ev))
-    session.flush()
-    import_attachments(session, case, p.get("attachments", []))
+    import_attachments(session, case, p.get("attachments") or ())
     return case
 
 
-def apply_status(session: Session, case: Case, p: dict[str, Any]) -> bool:
-    """Bring this node's copy up to a status change made on the other node; False when
-    the copy has it already (always so on one node, where the copy is the same row)."""
-    seq, have = int(p["seq"]), case.event_seq
-    if seq <= have:
-        return False
-    if seq > have + 1 or "event" not in p:
-        raise exchange.OutOfOrder(f"办件 {case.number} 尚缺第 {have + 1} 条记录，稍后重试")
-    history.adopt(case, _event(case, p["event"]))
+def follow(session: Session, case: Case, p: Mapping[str, Any]) -> None:
+    """The copy takes the fields a step moved on the other node (its event is adopted
+    already): the tracked columns, a resubmission's materials, a rating with the
+    差评整改 item it opens on the competent node."""
     fields = p["case"]
     for c in _TRACKED:
         setattr(case, c, fields[c])
@@ -278,43 +279,9 @@ def apply_status(session: Session, case: Case, p: dict[str, Any]) -> bool:
                     reason=row.comment,
                 )
             )
-            session.flush()
-    return True
 
 
-# --- 多地联办: the lead's node follows the sub-tasks -------------------------------------
-
-
-def link_subtasks(session: Session, parent: Case, snapshots: list[dict[str, Any]]) -> None:
-    """On the lead's node: a copy of each sub-task of `parent`, from the snapshots sent
-    with the parent, linked to it (a sub-task handled on this node too is the same row,
-    only linked; on one node there is nothing to do)."""
-    for p in snapshots:
-        sub = session.scalar(select(Case).where(Case.number == p["number"]))
-        if sub is None:
-            sub = create_copy(session, p)
-        if sub.parent_id != parent.id:
-            sub.parent = parent
-    session.flush()
-
-
-def lead_elsewhere(session: Session, case: Case) -> str | None:
-    """The lead's jurisdiction when this node holds the parent of sub-task `case` but is
-    not the lead's node, so the sub-task's steps must be sent on to it; else None."""
-    parent = case.parent
-    if parent is None or exchange.serves_here(session, parent.competent_jurisdiction):
-        return None
-    return parent.competent_jurisdiction
-
-
-def to_lead(session: Session, case: Case, source: str, payload: dict[str, Any]) -> None:
-    """Send a sub-task's status change on to the lead's node, if that is another node."""
-    lead = lead_elsewhere(session, case)
-    if lead is not None:
-        exchange.send(session, MSG_STATUS, source, lead, {**payload, "to_lead": True})
-
-
-def missing_copy(payload: dict[str, Any]) -> Exception:
+def missing_copy(payload: Mapping[str, Any]) -> Exception:
     """What to raise when a status change finds no copy of its case here: a sub-task's
     step sent on to the lead may overtake the parent's forwarding (which brings the
     copy), so it is retried; any other is an error."""
@@ -323,11 +290,85 @@ def missing_copy(payload: dict[str, Any]) -> Exception:
     return NotFound(f"办件 {payload['number']} 不存在")
 
 
-def relay_payload(case: Case, received: dict[str, Any]) -> dict[str, Any]:
-    """A status change applied here, to be sent on: rebuilt from this copy (materials go
-    as metadata; their bytes are added again when the message leaves)."""
-    extra = {"rating": received["rating"]} if received.get("rating") else None
-    return status_payload(case, case.events[-1], extra)
+CASES: replication.Copies[Case] = replication.Copies(
+    noun="办件",
+    snapshot_type="case.forwarded",
+    snapshot_schema=messages.Forwarded,
+    change_type="case.status_changed",
+    change_schema=messages.StatusChanged,
+    find=find,
+    create=create_copy,
+    follow=follow,
+    snapshot=snapshot,
+    change=change,
+    shared_by=lambda p: p.receiving_jurisdiction,
+    changed_by=messages.changed_by,
+    label=lambda p: str(p["number"]),
+    check_snapshot=messages.check_forwarded,
+    check_change=messages.check_status,
+    missing=missing_copy,
+)
+
+exchange.outgoing(CASES.snapshot_type)(_add_contents)
+exchange.outgoing(CASES.change_type)(_add_contents)
+
+
+# --- sending ---------------------------------------------------------------------------
+
+
+def forward(session: Session, case: Case) -> None:
+    """Hand `case` over to its competent jurisdiction: its snapshot (and its sub-tasks'),
+    sent when the transaction commits."""
+    replication.share(
+        session, CASES, case, None, case.receiving_jurisdiction, [case.competent_jurisdiction]
+    )
+
+
+def share_step(
+    session: Session,
+    case: Case,
+    ev: CaseEvent,
+    source: str,
+    target: str,
+    extra: Mapping[str, Any] | None = None,
+) -> None:
+    """Send step `ev` of `case`, taken on the `source` side, to the copy on the `target`
+    side (`extra` rides along: a rating) and, for a sub-task, on to the lead."""
+    replication.share(session, CASES, case, ev, source, [target], extra)
+    to_lead(session, case, ev, extra, reached=(source, target))
+
+
+def to_lead(
+    session: Session,
+    case: Case,
+    ev: CaseEvent,
+    extra: Mapping[str, Any] | None = None,
+    reached: Iterable[str] = (),
+) -> None:
+    """多地联办: send sub-task `case`'s step `ev` on to the lead's copy, from the receiving
+    jurisdiction, when this node holds the parent (the receiving node does, and the
+    lead's: there it is a no-op) and the lead is not one of the jurisdictions the step
+    `reached` already."""
+    parent = case.parent
+    if parent is None:
+        return
+    lead = parent.competent_jurisdiction
+    if lead == case.receiving_jurisdiction or lead in set(reached):
+        return
+    replication.share(
+        session,
+        CASES,
+        case,
+        ev,
+        case.receiving_jurisdiction,
+        [lead],
+        {**(extra or {}), "to_lead": True},
+    )
+
+
+def event_of(case: Case, seq: int) -> CaseEvent:
+    """Event number `seq` of `case` (one this node holds)."""
+    return next(e for e in reversed(case.events) if e.seq == seq)
 
 
 def decides_lead_here(session: Session, case: Case) -> bool:
@@ -339,3 +380,17 @@ def decides_lead_here(session: Session, case: Case) -> bool:
         and exchange.serves_here(session, parent.competent_jurisdiction)
         and CaseState(case.state) in DECIDED
     )
+
+
+# --- 多地联办: the lead's node follows the sub-tasks -------------------------------------
+
+
+def link_subtasks(session: Session, parent: Case, snapshots: Iterable[Mapping[str, Any]]) -> None:
+    """On the lead's node: a copy of each sub-task of `parent`, from the snapshots sent
+    with the parent, linked to it (a sub-task handled on this node too is the same row,
+    only linked; on one node there is nothing to do)."""
+    for p in snapshots:
+        sub, _created = CASES.receive_snapshot(session, p)
+        if sub.parent_id != parent.id:
+            sub.parent = parent
+    session.flush()

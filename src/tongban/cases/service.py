@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tongban.calendar import service as calendar
-from tongban.cases import domain, messages, replica
+from tongban.cases import domain, replica
 from tongban.cases.access import actor_kind as actor_kind
 from tongban.cases.access import available_actions as available_actions
 from tongban.cases.access import can_see as can_see
@@ -19,8 +19,6 @@ from tongban.cases.access import get_case as get_case
 from tongban.cases.access import list_cases as list_cases
 from tongban.cases.attachments import claim_uploads
 from tongban.cases.domain import Action, Actor, CaseState
-from tongban.cases.history import MSG_FORWARD as MSG_FORWARD
-from tongban.cases.history import MSG_STATUS as MSG_STATUS
 from tongban.cases.models import Case as Case
 from tongban.cases.models import Rating, Rectification
 from tongban.cases.submission import Application as Application
@@ -30,21 +28,21 @@ from tongban.cases.submission import submit_online as submit_online
 from tongban.catalog import service as catalog
 from tongban.db import utcnow
 from tongban.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from tongban.exchange import service as exchange
 from tongban.identity.domain import Role
 from tongban.identity.models import Account
-from tongban.kernel import events, history
+from tongban.kernel import events, history, replication
 
 # --- messages applied at the receiving end ---------------------------------------------
+# The kernel (replica.CASES) parses each message, checks its sender's right, creates the
+# copy from a snapshot or appends a step in order; these react to what it applied.
 
 
-@exchange.handler(MSG_FORWARD, schema=messages.Forwarded, authorise=messages.authorise_forwarded)
-def on_forwarded(session: Session, payload: dict[str, Any], _msg: Any) -> None:
-    """The competent jurisdiction takes the case into its queue. On one node the row is
-    already there; on a separate node it is created from the snapshot."""
-    case = session.scalar(select(Case).where(Case.number == payload["number"]))
-    if case is None:
-        case = replica.create_copy(session, payload)
+def on_forwarded(
+    session: Session, case: Case, _created: bool, payload: dict[str, Any], _msg: Any
+) -> None:
+    """The competent jurisdiction takes the case into its queue (on one node the row is
+    already there; on a separate node the kernel created it from the snapshot), and its
+    receipt goes back to the receiving side (on one node: a no-op there)."""
     if payload.get("subtasks"):
         replica.link_subtasks(session, case, payload["subtasks"])
     if case.handoff != "delivered":
@@ -58,36 +56,25 @@ def on_forwarded(session: Session, payload: dict[str, Any], _msg: Any) -> None:
             case.state,
             f"已推送至{case.authority_name}",
         )
-        status = replica.status_payload(case, ev)
-        if not exchange.serves_here(session, case.receiving_jurisdiction):
-            # tell the receiving node, whose copy is another row
-            exchange.send(
-                session,
-                MSG_STATUS,
-                case.competent_jurisdiction,
-                case.receiving_jurisdiction,
-                status,
-            )
-        replica.to_lead(session, case, case.competent_jurisdiction, status)
+        replica.share_step(
+            session, case, ev, case.competent_jurisdiction, case.receiving_jurisdiction
+        )
 
 
-@exchange.handler(MSG_STATUS, schema=messages.StatusChanged, authorise=messages.authorise_status)
-def on_status_changed(session: Session, payload: dict[str, Any], _msg: Any) -> None:
-    """The other node's copy of a case learns a new event (the receiving node from the
-    competent authority, or the competent node from the applicant)."""
-    case = session.scalar(select(Case).where(Case.number == payload["number"]))
-    if case is None:
-        raise replica.missing_copy(payload)
-    # On one node the row already carries the event, and this changes nothing.
-    if not replica.apply_status(session, case, payload):
-        return
-    # 多地联办: a sub-task's step goes on to the lead's node, which decides the whole case.
-    replica.to_lead(
-        session, case, case.receiving_jurisdiction, replica.relay_payload(case, payload)
-    )
+def on_status_changed(session: Session, case: Case, payload: dict[str, Any], msg: Any) -> None:
+    """A step taken on the other node was applied to this copy (the receiving node's from
+    the competent authority, the competent node's from the applicant). 多地联办: a
+    sub-task's step goes on to the lead's node, which decides the whole case."""
+    if not payload.get("to_lead"):
+        rating = {"rating": payload["rating"]} if payload.get("rating") else None
+        ev = replica.event_of(case, int(payload["seq"]))
+        replica.to_lead(session, case, ev, rating, reached=(msg.target_jurisdiction,))
     if replica.decides_lead_here(session, case):
         assert case.parent is not None
         _maybe_complete_parent(session, case.parent)
+
+
+replication.register(replica.CASES, on_snapshot=on_forwarded, on_change=on_status_changed)
 
 
 # --- acting ---------------------------------------------------------------------
@@ -166,9 +153,7 @@ def _transition(
     # the authority (and the system) on the competent node's.
     ends = (case.competent_jurisdiction, case.receiving_jurisdiction)
     source, target_j = ends[::-1] if kind is Actor.APPLICANT else ends
-    status = replica.status_payload(case, ev, extra)
-    exchange.send(session, MSG_STATUS, source, target_j, status)
-    replica.to_lead(session, case, source, status)
+    replica.share_step(session, case, ev, source, target_j, extra)
     if case.parent is not None and target in domain.DECIDED:
         _maybe_complete_parent(session, case.parent)
     if target is CaseState.DELIVERED:

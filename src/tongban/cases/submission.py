@@ -17,8 +17,9 @@ from tongban.cases.access import get_case as get_case
 from tongban.cases.access import list_cases as list_cases
 from tongban.cases.attachments import claim_uploads
 from tongban.cases.domain import CaseState, DeliveryMethod, Mode
-from tongban.cases.history import forward, next_number
+from tongban.cases.history import next_number
 from tongban.cases.models import Case
+from tongban.cases.replica import forward
 from tongban.catalog import service as catalog
 from tongban.db import utcnow
 from tongban.errors import DomainError, NotFound, PermissionDenied, ValidationFailed

@@ -55,7 +55,9 @@ def window_case(session):  # type: ignore[no-untyped-def]
 
     from tongban.exchange.models import OutboxMessage
     from tongban.exchange.service import apply_locally
+    from tongban.kernel import replication
 
+    replication.send_now(session)  # the hand-over is written at commit: now
     for msg in session.scalars(select(OutboxMessage).where(OutboxMessage.status == "pending")):
         apply_locally(session, msg)
         msg.status = "delivered"

@@ -40,10 +40,20 @@ def test_online_submission_routes_to_competent_city_authority_through_the_outbox
     assert case.authority_name == "苏州市住房公积金管理中心"
     assert case.receiving_jurisdiction == "340000" and case.competent_jurisdiction == "320000"
     assert case.number.startswith("340100")
-    msg = session.scalar(
-        select(OutboxMessage).where(OutboxMessage.payload["number"].as_string() == case.number)
-    )
+
+    def forwarded() -> OutboxMessage | None:
+        return session.scalar(
+            select(OutboxMessage).where(OutboxMessage.payload["number"].as_string() == case.number)
+        )
+
+    # The snapshot is built when the submission commits, from the case as it is then.
+    assert forwarded() is None
+    session.commit()
+    msg = forwarded()
     assert msg is not None and msg.type == "case.forwarded" and msg.target_jurisdiction == "320000"
+    assert [e["action"] for e in msg.payload["events"]] == ["submit"]
+    assert msg.payload["authority_code"] == OFFICER_AUTH
+    assert [a["sha256"] for a in msg.payload["attachments"]] == [a.sha256 for a in case.attachments]
     officer = make_officer(session, OFFICER_AUTH)
     # Not in the officer's queue until the handoff message has been delivered.
     assert case not in service.list_cases(session, officer)
@@ -57,7 +67,17 @@ def test_dispatcher_delivers_once_and_is_idempotent(session, factory):
     session.expire_all()
     assert session.get(Case, case.id).handoff == "delivered"
     assert case.id in {c.id for c in service.list_cases(session, officer)}
-    # A second pass finds nothing to do; the inbox holds each message once.
+    events = [e.action for e in session.get(Case, case.id).events]
+    assert events == ["submit", "forwarded"]
+    # The receipt goes back to the receiving side through the outbox like any step: on
+    # one node its copy is the same row, and applying it changes nothing.
+    (receipt,) = session.scalars(select(OutboxMessage).where(OutboxMessage.status == "pending"))
+    assert receipt.type == "case.status_changed" and receipt.target_jurisdiction == "340000"
+    assert receipt.payload["event"]["action"] == "forwarded" and receipt.payload["seq"] == 2
+    assert dispatch_pending(factory) == 1
+    session.expire_all()
+    assert [e.action for e in session.get(Case, case.id).events] == events
+    # A further pass finds nothing to do; the inbox holds each message once.
     assert dispatch_pending(factory) == 0
     n = session.scalar(select(func.count()).select_from(InboxMessage))
     assert n == session.scalar(

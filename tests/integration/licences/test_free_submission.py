@@ -12,6 +12,7 @@ from tongban.cases import service as cases
 from tongban.errors import Conflict, ValidationFailed
 from tongban.exchange.models import OutboxMessage
 from tongban.exchange.service import apply_locally
+from tongban.kernel import replication
 from tongban.licences import service as licences
 from tongban.licences.models import LicenceUse
 
@@ -35,6 +36,7 @@ def _apply(session: Session, resident, chosen):  # type: ignore[no-untyped-def]
         licences=chosen,
     )
     case = cases.submit_online(session, resident, app)
+    replication.send_now(session)  # the hand-over is written at commit: now
     for msg in session.scalars(select(OutboxMessage).where(OutboxMessage.status == "pending")):
         apply_locally(session, msg)
         msg.status = "delivered"

@@ -158,6 +158,7 @@ def driving_case(session: Session, resident, **kw):  # type: ignore[no-untyped-d
     """A 驾驶证换领 application (result: driving_licence) to 苏州, forwarded."""
     from tongban.exchange.models import OutboxMessage
     from tongban.exchange.service import apply_locally
+    from tongban.kernel import replication
 
     from builders import upload
 
@@ -175,6 +176,7 @@ def driving_case(session: Session, resident, **kw):  # type: ignore[no-untyped-d
         **kw,
     )
     case = cases.submit_online(session, resident, app)
+    replication.send_now(session)  # the hand-over is written at commit: now
     for msg in session.scalars(select(OutboxMessage).where(OutboxMessage.status == "pending")):
         apply_locally(session, msg)
         msg.status = "delivered"
