@@ -47,9 +47,9 @@ def request_public(req: EvidenceRequest, created: bool = True) -> EvidenceReques
 
 
 def access_public(a: DataAccess, *, with_subject: bool = False) -> DataAccessPublic:
-    cat = service.catalogue()
-    kind = cat.kind(a.kind)
-    purpose = cat.purpose(a.purpose)
+    kinds, purposes = service.data_use_labels()
+    kind = kinds.get(a.kind)
+    purpose = purposes.get(a.purpose)
     labels = kind.field_labels if kind else {}
     return DataAccessPublic(
         at=a.at,

@@ -32,11 +32,11 @@ def _case_id(value: str) -> uuid.UUID:
 
 
 def _log_context(session: Session, rows: list[Any]) -> dict[str, Any]:
-    cat = service.catalogue()
+    kinds, purposes = service.data_use_labels()
     return {
         "rows": rows,
-        "kinds": cat.kinds,
-        "purposes": cat.purposes,
+        "kinds": kinds,
+        "purposes": purposes,
         "outcomes": OUTCOME_LABELS,
         "jurisdictions": {j.code: j.name for j in regions.list_jurisdictions(session)},
     }

@@ -64,6 +64,7 @@ def settlement_public(s: Settlement) -> SettlementPublic:
         reversal_txn_id=s.reversal_txn_id,
         reversal_period=s.reversal_period,
         reversed_at=s.reversed_at,
+        insured_ack=s.insured_ack,
     )
 
 
@@ -83,7 +84,7 @@ def _policy(p: domain.Policy) -> PolicyPublic:
 def eligibility(body: EligibilityQuery, actor: CurrentUser, session: SessionDep) -> object:
     """参保信息查询: scheme, filing needed/present, policy, this year's accumulators and
     the personal account balance of an insured person, for the caller's institution."""
-    e = service.eligibility(session, actor, body.id_number)
+    e = service.eligibility(session, actor, body.id_number, body.insured_city)
     p = e.person
     return EligibilityPublic(
         name=p.name,
@@ -114,7 +115,8 @@ def file(body: FilingCreate, actor: CurrentUser, session: SessionDep) -> object:
 
 @router.post("/visits", response_model=VisitPublic, status_code=201)
 def register(body: VisitCreate, actor: CurrentUser, session: SessionDep) -> Visit:
-    """就诊登记: refused with the reason when a required filing is missing."""
+    """就诊登记: the insured node is asked who the person is; refused with the reason
+    when a required filing is missing."""
     return service.register_visit(session, actor, **body.model_dump())
 
 
@@ -151,11 +153,21 @@ def settle(
     body: SettleRequest, actor: CurrentUser, session: SessionDep, response: Response
 ) -> SettlementPublic:
     """结算: 201 with the new settlement; 200 with the same settlement when the same
-    transaction id is sent again for the same claim; 409 when it is reused for another."""
+    transaction id is sent again for the same claim; 409 when it is reused for another;
+    503 when the insured person's node does not answer in time (nothing settled)."""
     s, created = settlement.settle(session, actor, body.visit_id, body.txn_id)
     if not created:
         response.status_code = 200
+    _then_tell_the_insured_node(session, s)
     return settlement_public(s)
+
+
+def _then_tell_the_insured_node(session: Session, s: Settlement) -> None:
+    """Commit the hospital's transaction (the settlement or reversal exists from here
+    on), then confirm or reverse on the insured node; what it does not acknowledge now,
+    the worker sends later (see settlement.sync_with_insured)."""
+    session.commit()
+    settlement.sync_with_insured(session, s)
 
 
 @router.get("/settlements/{txn_id}", response_model=SettlementPublic)
@@ -171,6 +183,7 @@ def reverse(
     s = settlement.reverse(
         session, actor, txn_id, reversal_txn_id=body.reversal_txn_id, reason=body.reason
     )
+    _then_tell_the_insured_node(session, s)
     return settlement_public(s)
 
 

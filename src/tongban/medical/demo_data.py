@@ -1,6 +1,7 @@
 """Demo data of the medical context: institutions (three of them in the demonstration
 zone), hospital staff accounts, insured persons for the demo residents, and filings.
-Loaded by `tongban demo` (src/tongban/demo.py); idempotent."""
+Loaded by `tongban demo` (src/tongban/demo.py); idempotent. An insured person is
+enrolled only on the node serving their jurisdiction: the other nodes ask it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from tongban.calendar.service import local_date
 from tongban.db import utcnow
+from tongban.exchange import service as exchange
 from tongban.identity.models import Account
 from tongban.medical import service
 from tongban.medical.models import Filing, HospitalStaff, Institution, InsuredPerson
@@ -69,6 +71,8 @@ def load_medical_demo(session: Session) -> None:
         account = session.scalar(select(Account).where(Account.username == username))
         if account is None or not account.id_number or not account.city_code:
             continue
+        if not exchange.serves_here(session, account.jurisdiction_code or ""):
+            continue  # insured elsewhere: their record lives on their own node
         if session.scalar(
             select(InsuredPerson).where(InsuredPerson.id_number == account.id_number)
         ):

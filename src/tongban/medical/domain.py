@@ -51,6 +51,94 @@ SETTLEMENT: StateMachine[SettlementState, SettlementAction] = StateMachine(
 )
 
 
+# --- the reservation of accumulators on the insured person's node ---------------------
+
+
+class ReservationState(StrEnum):
+    """What the insured node holds for one hospital transaction. A reservation moves the
+    accumulators when it is made, so while it is reserved or confirmed it counts: the
+    same deductible, cap or balance can never be used twice. Released, expired and
+    reversed give back exactly what it took."""
+
+    RESERVED = "reserved"  # 已预留: waiting for the hospital's confirmation
+    CONFIRMED = "confirmed"  # 已确认: the hospital's settlement exists
+    RELEASED = "released"  # 已释放: the hospital's settlement failed
+    EXPIRED = "expired"  # 已过期: overdue, and the hospital holds no settlement for it
+    REVERSED = "reversed"  # 已冲正
+
+
+class ReservationAction(StrEnum):
+    RESERVE = "reserve"  # creates the reservation: its first event, from no state
+    CONFIRM = "confirm"
+    RELEASE = "release"
+    EXPIRE = "expire"
+    REVERSE = "reverse"
+
+
+#: Confirmed, released, expired and reversed are final (a reversed claim is settled again
+#: under another transaction id). A reversal may reach a reservation whose confirmation
+#: has not arrived yet (the hospital settled, then reversed, while the link was down).
+RESERVATION: StateMachine[ReservationState, ReservationAction] = StateMachine(
+    ReservationState,
+    ReservationAction,
+    {
+        (ReservationState.RESERVED, ReservationAction.CONFIRM): ReservationState.CONFIRMED,
+        (ReservationState.RESERVED, ReservationAction.RELEASE): ReservationState.RELEASED,
+        (ReservationState.RESERVED, ReservationAction.EXPIRE): ReservationState.EXPIRED,
+        (ReservationState.RESERVED, ReservationAction.REVERSE): ReservationState.REVERSED,
+        (ReservationState.CONFIRMED, ReservationAction.REVERSE): ReservationState.REVERSED,
+    },
+    state_labels={
+        ReservationState.RESERVED: "已预留",
+        ReservationState.CONFIRMED: "已确认",
+        ReservationState.RELEASED: "已释放",
+        ReservationState.EXPIRED: "已过期",
+        ReservationState.REVERSED: "已冲正",
+    },
+    action_labels={
+        ReservationAction.RESERVE: "预留",
+        ReservationAction.CONFIRM: "确认",
+        ReservationAction.RELEASE: "释放",
+        ReservationAction.EXPIRE: "过期释放",
+        ReservationAction.REVERSE: "冲正",
+    },
+    noun="累计额预留",
+)
+
+#: The states in which a reservation's amounts are part of the accumulators.
+COUNTING = frozenset({ReservationState.RESERVED, ReservationState.CONFIRMED})
+
+
+def gives_back(state: ReservationState, target: ReservationState) -> bool:
+    """Whether moving a reservation from `state` to `target` returns its amounts to the
+    accumulators (it counted before and does not after)."""
+    return state in COUNTING and target not in COUNTING
+
+
+def overdue_outcome(hospital_status: str | None) -> ReservationAction:
+    """What an overdue reservation becomes once the hospital's node has said what it
+    holds for the transaction: its settlement (confirm), its reversed settlement
+    (reverse), or nothing (expire: the settlement never came)."""
+    if hospital_status == SettlementState.SETTLED:
+        return ReservationAction.CONFIRM
+    if hospital_status == SettlementState.REVERSED:
+        return ReservationAction.REVERSE
+    return ReservationAction.EXPIRE
+
+
+def pending_step(
+    settlement: SettlementState, acknowledged: ReservationState
+) -> ReservationAction | None:
+    """What the hospital's node still owes the insured node for one settlement, given
+    the reservation state the insured node last acknowledged: confirm a settled claim,
+    reverse a reversed one; None when the two agree."""
+    if settlement is SettlementState.SETTLED and acknowledged is ReservationState.RESERVED:
+        return ReservationAction.CONFIRM
+    if settlement is SettlementState.REVERSED and acknowledged in COUNTING:
+        return ReservationAction.REVERSE
+    return None
+
+
 class ItemClass(StrEnum):
     """Catalogue class of an item in the treatment region's catalogue."""
 

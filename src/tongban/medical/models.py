@@ -127,13 +127,20 @@ class CatalogueItem(Base):
 
 
 class Visit(Base):
-    """就诊登记: one outpatient visit at an institution, with its fee items."""
+    """就诊登记: one outpatient visit at an institution, with its fee items. The insured
+    person is who the insured node said they are at registration (their record stays
+    on that node): ID number, name, where and in which scheme they are insured."""
 
     __tablename__ = "med_visit"
     __table_args__ = (UniqueConstraint("institution_id", "visit_no"),)
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     institution_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("med_institution.id"))
-    insured_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("med_insured.id"), index=True)
+    id_number: Mapped[str] = mapped_column(String(18), index=True)
+    insured_name: Mapped[str] = mapped_column(String(40))
+    insured_jurisdiction: Mapped[str] = mapped_column(String(6))
+    insured_city: Mapped[str] = mapped_column(String(6))
+    insured_district: Mapped[str | None] = mapped_column(String(6))
+    scheme: Mapped[str] = mapped_column(String(10))
     #: The hospital's own visit number (门诊流水号).
     visit_no: Mapped[str] = mapped_column(String(40))
     department: Mapped[str] = mapped_column(String(40), default="")
@@ -146,7 +153,6 @@ class Visit(Base):
         back_populates="visit", order_by="FeeItem.seq", cascade="all, delete-orphan"
     )
     institution: Mapped[Institution] = relationship()
-    insured: Mapped[InsuredPerson] = relationship()
 
 
 class FeeItem(Base):
@@ -170,10 +176,13 @@ class FeeItem(Base):
 
 
 class Settlement(Base, HasHistory["SettlementEvent"], Versioned):
-    """A settled outpatient claim. Idempotent by (institution, hospital transaction id);
-    a reversal (冲正) marks it reversed and carries its own clearing period. Its states
-    are the kernel machine `domain.SETTLEMENT` (settled → reversed); each change is a
-    SettlementEvent, and every UPDATE checks its `version`."""
+    """A settled outpatient claim, on the treatment (hospital's) node. Idempotent by
+    (institution, hospital transaction id); a reversal (冲正) marks it reversed and
+    carries its own clearing period. Its states are the kernel machine
+    `domain.SETTLEMENT` (settled → reversed); each change is a SettlementEvent, and every
+    UPDATE checks its `version`. The accumulators it moved are the insured node's
+    reservation (`reservation_id`); `insured_ack` is the reservation state the insured
+    node last acknowledged, so the worker knows what it is still owed (confirm, reverse)."""
 
     __tablename__ = "med_settlement"
     __audit_kind__ = "medical.settlement"
@@ -202,15 +211,22 @@ class Settlement(Base, HasHistory["SettlementEvent"], Versioned):
     txn_id: Mapped[str] = mapped_column(String(40))
     request_hash: Mapped[str] = mapped_column(String(64))
     visit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("med_visit.id"), index=True)
-    insured_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("med_insured.id"), index=True)
+    id_number: Mapped[str] = mapped_column(String(18), index=True)
+    insured_name: Mapped[str] = mapped_column(String(40))
     scheme: Mapped[str] = mapped_column(String(10))
     level: Mapped[int] = mapped_column(Integer)
     insured_jurisdiction: Mapped[str] = mapped_column(String(6))
     insured_city: Mapped[str] = mapped_column(String(6))
     treatment_jurisdiction: Mapped[str] = mapped_column(String(6))
     treatment_city: Mapped[str] = mapped_column(String(6))
-    #: Filing used (NULL when none was needed).
-    filing_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("med_filing.id"))
+    #: Filing used, on the insured node (NULL when none was needed).
+    filing_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    #: The insured node's reservation of the accumulators this claim moved.
+    reservation_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    #: reserved (confirmation owed) | confirmed | reversed (see domain.pending_step).
+    insured_ack: Mapped[str] = mapped_column(
+        String(10), default="reserved", server_default="confirmed", index=True
+    )
     year: Mapped[int] = mapped_column(Integer)
     settled_day: Mapped[date] = mapped_column(Date)  # local (Asia/Shanghai) date
     period: Mapped[str] = mapped_column(String(7))  # clearing period YYYY-MM
@@ -236,7 +252,6 @@ class Settlement(Base, HasHistory["SettlementEvent"], Versioned):
 
     visit: Mapped[Visit] = relationship()
     institution: Mapped[Institution] = relationship()
-    insured: Mapped[InsuredPerson] = relationship()
     events: Mapped[list[SettlementEvent]] = relationship(
         back_populates="settlement", order_by="SettlementEvent.seq", cascade="all, delete-orphan"
     )
@@ -253,6 +268,83 @@ class SettlementEvent(Base, EventRow):
     settlement_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("med_settlement.id"), index=True)
 
     settlement: Mapped[Settlement] = relationship(back_populates="events")
+
+
+class Reservation(Base, HasHistory["ReservationEvent"], Versioned):
+    """On the insured person's node: the accumulators one hospital transaction took
+    (deductible part, fund, personal account), keyed by (institution, transaction id).
+    Its states are the kernel machine `domain.RESERVATION` (reserved → confirmed /
+    released / expired / reversed); the accumulators move when it is made and move back
+    when it is released, expires or is reversed, each under the person's row lock."""
+
+    __tablename__ = "med_reservation"
+    __audit_kind__ = "medical.reservation"
+    __audit_subject__ = ("reservation", "id")
+    __audit_fields__ = (
+        "insured_id",
+        "institution_code",
+        "txn_id",
+        "request_hash",
+        "treatment_jurisdiction",
+        "year",
+        "deductible_part",
+        "fund",
+        "account",
+        "expires_at",
+    )
+    __table_args__ = (
+        UniqueConstraint("institution_code", "txn_id"),
+        Index("ix_med_reservation_state_expires", "state", "expires_at"),
+    )
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    insured_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("med_insured.id"), index=True)
+    institution_code: Mapped[str] = mapped_column(String(20))
+    institution_name: Mapped[str] = mapped_column(String(80))
+    treatment_jurisdiction: Mapped[str] = mapped_column(String(6))
+    treatment_city: Mapped[str] = mapped_column(String(6))
+    level: Mapped[int] = mapped_column(Integer)
+    txn_id: Mapped[str] = mapped_column(String(40))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    filing_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("med_filing.id"))
+    year: Mapped[int] = mapped_column(Integer)
+    #: The split, as computed here under the person's lock (fen).
+    total: Mapped[int] = mapped_column(BigInteger)
+    class_a: Mapped[int] = mapped_column(BigInteger)
+    class_b: Mapped[int] = mapped_column(BigInteger)
+    class_c: Mapped[int] = mapped_column(BigInteger)
+    eligible: Mapped[int] = mapped_column(BigInteger)
+    deductible_part: Mapped[int] = mapped_column(BigInteger)
+    fund: Mapped[int] = mapped_column(BigInteger)
+    account: Mapped[int] = mapped_column(BigInteger)
+    cash: Mapped[int] = mapped_column(BigInteger)
+    #: The accumulators it started from.
+    before_deductible_used: Mapped[int] = mapped_column(BigInteger)
+    before_fund_paid: Mapped[int] = mapped_column(BigInteger)
+    before_balance: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(10), default="reserved")
+    reserved_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: After this the worker asks the hospital's node what became of the transaction.
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    insured: Mapped[InsuredPerson] = relationship()
+    events: Mapped[list[ReservationEvent]] = relationship(
+        back_populates="reservation", order_by="ReservationEvent.seq", cascade="all, delete-orphan"
+    )
+
+
+class ReservationEvent(Base, EventRow):
+    """Append-only history of a reservation (reserved, confirmed, released, expired,
+    reversed: who — the hospital's node or the worker — when, and the amounts), each one
+    in the audit chain."""
+
+    __tablename__ = "med_reservation_event"
+    __history_key__ = "reservation_id"
+    __audit_kind__ = "medical.reservation.event"
+    __audit_subject__ = ("reservation", "reservation_id")
+    reservation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("med_reservation.id"), index=True)
+
+    reservation: Mapped[Reservation] = relationship(back_populates="events")
 
 
 class Reconciliation(Base):

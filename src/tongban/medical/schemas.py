@@ -13,8 +13,14 @@ from tongban.types import Fen, NonNegInt32, SaneDate
 _CODE = r"^[A-Za-z0-9_.-]{1,40}$"
 
 
+_CITY = r"^[0-9]{6}$"
+
+
 class EligibilityQuery(BaseModel):
     id_number: str = Field(min_length=15, max_length=18)
+    #: 参保地 (the insured city on the person's medical-insurance card); when absent, the
+    #: area of the ID number decides which node is asked.
+    insured_city: str | None = Field(default=None, pattern=_CITY)
 
 
 class PolicyPublic(BaseModel):
@@ -63,6 +69,7 @@ class EligibilityPublic(BaseModel):
 
 class VisitCreate(BaseModel):
     id_number: str = Field(min_length=15, max_length=18)
+    insured_city: str | None = Field(default=None, pattern=_CITY)
     visit_no: str = Field(pattern=_CODE)
     department: str = Field(default="", max_length=40)
     diagnosis: str = Field(default="", max_length=200)
@@ -148,6 +155,9 @@ class SettlementPublic(BaseModel):
     reversal_txn_id: str | None
     reversal_period: str | None
     reversed_at: datetime | None
+    #: What the insured node last acknowledged of this claim's reservation: reserved
+    #: (its confirmation is on its way), confirmed, reversed — or refused.
+    insured_ack: str
 
 
 class ReverseRequest(BaseModel):

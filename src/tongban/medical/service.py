@@ -15,13 +15,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from tongban.calendar.service import local_date
-from tongban.db import utcnow
 from tongban.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from tongban.identity import service as identity
 from tongban.identity.domain import Role, validate_id_number
 from tongban.identity.models import Account
-from tongban.medical import domain, reference
+from tongban.medical import domain, queries, reference
 from tongban.medical.domain import Accumulators, FilingType, Scheme, Split
 from tongban.medical.models import (
     Accumulator,
@@ -339,14 +337,16 @@ def _filing_record(f: Filing) -> domain.FilingRecord:
 
 
 def filing_check(
-    session: Session, person: InsuredPerson, inst: Institution, day: date
+    session: Session, person: InsuredPerson, treated: domain.Place, day: date
 ) -> tuple[domain.FilingDecision, Filing | None]:
-    """Whether treatment at `inst` on `day` needs a filing, and the filing that covers it."""
+    """Whether treatment at the place `treated` (an institution's city, jurisdiction and
+    district) on `day` needs a filing, and the filing that covers it. On the insured
+    node, where the person's filings are."""
     rows = filings_of(session, person)
     records = {id(r): _filing_record(r) for r in rows}
     decision = domain.filing_decision(
         domain.Place(person.city_code, person.jurisdiction_code, person.district_code),
-        domain.Place(inst.city_code, inst.jurisdiction_code, inst.district_code),
+        treated,
         list(records.values()),
         day,
         _zone(session),
@@ -374,34 +374,81 @@ def accumulators(session: Session, person: InsuredPerson, year: int) -> Accumula
     )
 
 
+@dataclass(frozen=True)
+class Person:
+    """An insured person as their insured node described them to this (treatment) node."""
+
+    id_number: str
+    name: str
+    jurisdiction_code: str
+    city_code: str
+    district_code: str | None
+    scheme: str
+
+
 @dataclass
 class Eligibility:
-    """参保信息查询: who the person is, whether they may settle here, and their year."""
+    """参保信息查询: who the person is, whether they may settle here, and their year, as
+    their insured node answered."""
 
-    person: InsuredPerson
+    person: Person
     institution: Institution
     decision: domain.FilingDecision
-    filing: Filing | None
+    filing: queries.FilingOut | None
     policy: domain.Policy
     accumulators: Accumulators
     year: int
 
 
-def eligibility(session: Session, actor: Account, id_number: str) -> Eligibility:
+def _id_number(value: str) -> str:
+    value = (value or "").strip().upper()
+    try:
+        return validate_id_number(value)
+    except ValueError as e:
+        raise ValidationFailed(
+            "身份证号码有误", errors=[{"field": "id_number", "message": str(e)}]
+        ) from None
+
+
+def eligibility(
+    session: Session, actor: Account, id_number: str, insured_city: str | None = None
+) -> Eligibility:
     """Eligibility of an insured person for direct settlement at the actor's institution
-    today: scheme, filing needed/present, policy of their city, accumulators, balance."""
+    today — scheme, filing needed/present, policy of their city, accumulators, balance —
+    asked of their insured node (`insured_city`, from their medical-insurance card, or
+    the area of their ID number, says which). The node down or slow is a 503 in Chinese."""
     inst = institution_of(session, actor)
-    person = insured_by_id_number(session, id_number)
-    today = local_date(utcnow())
-    decision, used = filing_check(session, person, inst, today)
+    id_number = _id_number(id_number)
+    target = queries.insured_jurisdiction(session, id_number, insured_city)
+    ask = queries.EligibilityAsk(
+        id_number=id_number,
+        institution=queries.institution_ref(inst),
+        operator=actor.display_name[:200],
+    )
+    a: queries.EligibilityAnswer = queries.ask(
+        session, queries.ELIGIBILITY, source=inst.jurisdiction_code, target=target, payload=ask
+    )
+    f = a.filing
+    record = (
+        domain.FilingRecord(f.type, f.valid_from, f.valid_to, f.target_city, f.target_jurisdiction)
+        if f is not None
+        else None
+    )
     return Eligibility(
-        person=person,
+        person=Person(
+            id_number=id_number,
+            name=a.person.name,
+            jurisdiction_code=a.person.jurisdiction,
+            city_code=a.person.city,
+            district_code=a.person.district,
+            scheme=a.person.scheme.value,
+        ),
         institution=inst,
-        decision=decision,
-        filing=used,
-        policy=policy_for(session, person.city_code, person.scheme, inst.level),
-        accumulators=accumulators(session, person, today.year),
-        year=today.year,
+        decision=domain.FilingDecision(a.filing_required, a.filing_reason, record),
+        filing=f,
+        policy=queries.policy_in(a.policy),
+        accumulators=queries.acc_in(a.accumulators),
+        year=a.year,
     )
 
 
@@ -418,28 +465,36 @@ def register_visit(
     visit_no: str,
     department: str = "",
     diagnosis: str = "",
+    insured_city: str | None = None,
 ) -> Visit:
-    """就诊登记: open an outpatient visit; refused (with the reason) when a required
-    filing is missing. Registering the same visit number twice returns the first."""
+    """就诊登记: open an outpatient visit for the person their insured node describes;
+    refused (with the reason) when a required filing is missing. Registering the same
+    visit number twice returns the first."""
     inst = institution_of(session, actor)
     if not _VISIT_NO.fullmatch(visit_no or ""):
         raise ValidationFailed(
             "门诊流水号须为 1–40 位字母、数字或 _ . -",
             errors=[{"field": "visit_no", "message": "格式无效"}],
         )
-    person = insured_by_id_number(session, id_number)
+    id_number = _id_number(id_number)
     existing = session.scalar(
         select(Visit).where(Visit.institution_id == inst.id, Visit.visit_no == visit_no)
     )
     if existing is not None:
-        if existing.insured_id != person.id:
+        if existing.id_number != id_number:
             raise Conflict("门诊流水号已用于其他参保人", type="visit-no-taken")
         return existing
-    decision, _ = filing_check(session, person, inst, local_date(utcnow()))
-    _refuse_without_filing(decision)
+    elig = eligibility(session, actor, id_number, insured_city)
+    _refuse_without_filing(elig.decision)
+    p = elig.person
     visit = Visit(
         institution_id=inst.id,
-        insured_id=person.id,
+        id_number=p.id_number,
+        insured_name=p.name,
+        insured_jurisdiction=p.jurisdiction_code,
+        insured_city=p.city_code,
+        insured_district=p.district_code,
+        scheme=p.scheme,
         visit_no=visit_no,
         department=department.strip()[:40],
         diagnosis=diagnosis.strip()[:200],
@@ -530,7 +585,7 @@ def visit_fingerprint(visit: Visit) -> str:
     )
 
 
-def split_for(session: Session, visit: Visit, acc: Accumulators) -> Split:
-    person, inst = visit.insured, visit.institution
-    policy = policy_for(session, person.city_code, person.scheme, inst.level)
-    return domain.split_claim(lines_of(visit), policy, acc, Scheme(person.scheme))
+def split_for(visit: Visit, policy: domain.Policy, acc: Accumulators) -> Split:
+    """The visit's claim split with the insured node's policy and accumulators (the
+    pure rule, domain.split_claim)."""
+    return domain.split_claim(lines_of(visit), policy, acc, Scheme(visit.scheme))

@@ -1,4 +1,6 @@
-"""Background jobs of the medical context: clear the month that just ended."""
+"""Background jobs of the medical context: clear the month that just ended; send the
+insured nodes what this node still owes them (confirmations, reversals); resolve the
+reservations this node holds that no confirmation reached in time."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tongban.config import Settings
 from tongban.db import transaction
 from tongban.kernel.registry import Job
-from tongban.medical import clearing_service
+from tongban.medical import clearing_service, insured, settlement
 
 log = logging.getLogger(__name__)
 
@@ -25,4 +27,12 @@ def clear_previous_month(factory: sessionmaker[Session], settings: Settings) -> 
         return run.period
 
 
-JOBS = [Job("medical.clear_previous_month", 3600.0, clear_previous_month)]
+JOBS = [
+    Job("medical.clear_previous_month", 3600.0, clear_previous_month),
+    # The hospital's side: a confirmation or reversal the insured node did not
+    # acknowledge when it was made.
+    Job("medical.sync_insured", 15.0, settlement.sync_owed),
+    # The insured side: reservations past their expiry, resolved by asking the
+    # hospital's node whether its settlement exists.
+    Job("medical.resolve_reservations", 60.0, insured.resolve_overdue),
+]

@@ -86,14 +86,23 @@ def _quantity(value: str) -> int:
 # --- the counter -------------------------------------------------------------------
 
 
+def _cities(session: Any) -> list[Any]:
+    return regions.list_cities(session)
+
+
 def _counter_page(
-    request: Request, session: Any, user: Account, id_number: str, status_code: int = 200
+    request: Request,
+    session: Any,
+    user: Account,
+    id_number: str,
+    insured_city: str = "",
+    status_code: int = 200,
 ) -> Response:
     inst = service.institution_of(session, user)
     elig, message = None, None
     if id_number:
         try:
-            elig = service.eligibility(session, user, id_number)
+            elig = service.eligibility(session, user, id_number, insured_city or None)
         except DomainError as e:
             refused = form_failure(session, e)
             message, status_code = refused.message, refused.status_code
@@ -106,6 +115,8 @@ def _counter_page(
         elig=elig,
         message=message,
         id_number=id_number,
+        insured_city=insured_city,
+        cities=_cities(session),
         names=_names(session),
         suggested_visit_no=f"MZ{local_date(utcnow()):%Y%m%d}{secrets.randbelow(10**6):06d}",
         today=settlement.list_settlements(session, user),
@@ -121,12 +132,14 @@ def counter(request: Request, session: SessionDep, user: CurrentUser) -> Respons
 def lookup(request: Request, session: SessionDep, user: CurrentUser, form: FormDep) -> Response:
     """The patient's eligibility. The ID number travels in the POST body, never in a URL
     (URLs end up in access logs, browser history and Referer headers)."""
-    return _counter_page(request, session, user, _text(form, "id_number"))
+    return _counter_page(
+        request, session, user, _text(form, "id_number"), _text(form, "insured_city")
+    )
 
 
 @router.post("/medical/counter/visits", dependencies=[CsrfChecked])
 def register(request: Request, session: SessionDep, user: CurrentUser, form: FormDep) -> Response:
-    id_number = _text(form, "id_number")
+    id_number, insured_city = _text(form, "id_number"), _text(form, "insured_city")
     try:
         visit = service.register_visit(
             session,
@@ -135,6 +148,7 @@ def register(request: Request, session: SessionDep, user: CurrentUser, form: For
             visit_no=_text(form, "visit_no"),
             department=_text(form, "department"),
             diagnosis=_text(form, "diagnosis"),
+            insured_city=insured_city or None,
         )
     except DomainError as e:
         refused = form_failure(session, e)
@@ -147,6 +161,8 @@ def register(request: Request, session: SessionDep, user: CurrentUser, form: For
             institution=inst,
             elig=None,
             id_number=id_number,
+            insured_city=insured_city,
+            cities=_cities(session),
             names=_names(session),
             suggested_visit_no=_text(form, "visit_no"),
             today=settlement.list_settlements(session, user),
@@ -241,7 +257,15 @@ def settle(
         s, _ = settlement.settle(session, user, vid, _text(form, "txn_id"))
     except DomainError as e:
         return _visit_page(request, session, user, vid, **form_failure(session, e).context)
+    _then_tell_the_insured_node(session, s)
     return RedirectResponse(f"/medical/counter/settlements/{s.id}", status_code=303)
+
+
+def _then_tell_the_insured_node(session: Any, s: Any) -> None:
+    """Commit the hospital's transaction, then confirm or reverse on the insured node
+    (the worker sends later what it does not acknowledge now)."""
+    session.commit()
+    settlement.sync_with_insured(session, s)
 
 
 @router.get("/medical/counter/settlements/{settlement_id}")
@@ -266,6 +290,7 @@ def reverse(
 ) -> Response:
     s = settlement.get_settlement_by_id(session, user, _uuid(settlement_id, "结算记录"))
     settlement.reverse(session, user, s.txn_id, reason=_text(form, "reason"))
+    _then_tell_the_insured_node(session, s)
     return RedirectResponse(f"/medical/counter/settlements/{s.id}", status_code=303)
 
 

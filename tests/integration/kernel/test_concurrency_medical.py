@@ -16,8 +16,11 @@ from concurrency import one_wins, race
 from tongban.calendar.service import local_date
 from tongban.contexts import build_node
 from tongban.db import utcnow
+from tongban.evidence.models import DataAccess
+from tongban.exchange.models import ExchangeQuery
 from tongban.identity import service as identity
 from tongban.identity.models import Account, ApiToken
+from tongban.kernel.node import bind_settings
 from tongban.medical import service, settlement
 from tongban.medical.models import (
     Accumulator,
@@ -28,6 +31,8 @@ from tongban.medical.models import (
     Institution,
     InsuredPerson,
     PolicyRule,
+    Reservation,
+    ReservationEvent,
     Settlement,
     SettlementEvent,
     Visit,
@@ -42,12 +47,18 @@ def _cleanup(
     factory: sessionmaker[Session], person_id: Any, inst_id: Any, staff: list[Any]
 ) -> None:
     with factory() as s:
-        visits = select(Visit.id).where(Visit.insured_id == person_id)
-        settlements = select(Settlement.id).where(Settlement.insured_id == person_id)
+        id_number = s.get(InsuredPerson, person_id).id_number  # type: ignore[union-attr]
+        visits = select(Visit.id).where(Visit.id_number == id_number)
+        settlements = select(Settlement.id).where(Settlement.id_number == id_number)
+        reservations = select(Reservation.id).where(Reservation.insured_id == person_id)
         s.execute(delete(SettlementEvent).where(SettlementEvent.settlement_id.in_(settlements)))
-        s.execute(delete(Settlement).where(Settlement.insured_id == person_id))
+        s.execute(delete(Settlement).where(Settlement.id_number == id_number))
         s.execute(delete(FeeItem).where(FeeItem.visit_id.in_(visits)))
-        s.execute(delete(Visit).where(Visit.insured_id == person_id))
+        s.execute(delete(Visit).where(Visit.id_number == id_number))
+        s.execute(delete(ReservationEvent).where(ReservationEvent.reservation_id.in_(reservations)))
+        s.execute(delete(Reservation).where(Reservation.insured_id == person_id))
+        s.execute(delete(DataAccess).where(DataAccess.subject_identifier == id_number))
+        s.execute(delete(ExchangeQuery))
         s.execute(delete(Accumulator).where(Accumulator.insured_id == person_id))
         s.execute(delete(Filing).where(Filing.insured_id == person_id))
         s.execute(delete(InsuredPerson).where(InsuredPerson.id == person_id))
@@ -88,14 +99,15 @@ def _events(factory: sessionmaker[Session], person_id: uuid.UUID) -> list[tuple[
         rows = s.execute(
             select(SettlementEvent.seq, SettlementEvent.action)
             .join(Settlement, Settlement.id == SettlementEvent.settlement_id)
-            .where(Settlement.insured_id == person_id)
+            .join(InsuredPerson, InsuredPerson.id_number == Settlement.id_number)
+            .where(InsuredPerson.id == person_id)
             .order_by(SettlementEvent.seq)
         ).all()
         return [(r[0], r[1]) for r in rows]
 
 
 def test_two_counters_reverse_one_settlement_at_once(engine, settings):
-    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    factory = bind_settings(sessionmaker(bind=engine, expire_on_commit=False), settings)
     ids = _setup(factory, settled=True)
     try:
         answers = race(
@@ -122,7 +134,7 @@ def test_two_counters_reverse_one_settlement_at_once(engine, settings):
 
 
 def test_two_counters_settle_one_visit_at_once(engine, settings):
-    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    factory = bind_settings(sessionmaker(bind=engine, expire_on_commit=False), settings)
     ids = _setup(factory, settled=False)
     try:
         answers = race(

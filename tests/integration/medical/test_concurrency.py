@@ -1,7 +1,8 @@
 """Two settlements for the same insured person at the same moment, from two threads
-with their own connections and real commits: they must not both use the same remaining
-deductible (the person's row is locked FOR UPDATE on PostgreSQL; SQLite serialises
-writers). Everything created here is deleted at the end."""
+with their own connections and real commits: their reservations on the insured side
+must not both use the same remaining deductible (the person's row is locked FOR UPDATE
+on PostgreSQL; SQLite serialises writers). Everything created here is deleted at the
+end."""
 
 from __future__ import annotations
 
@@ -13,7 +14,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tongban.calendar.service import local_date
 from tongban.db import utcnow
+from tongban.evidence.models import DataAccess
+from tongban.exchange.models import ExchangeQuery
 from tongban.identity.models import Account, ApiToken
+from tongban.kernel.node import bind_settings
 from tongban.medical import service, settlement
 from tongban.medical.models import (
     Accumulator,
@@ -24,6 +28,8 @@ from tongban.medical.models import (
     Institution,
     InsuredPerson,
     PolicyRule,
+    Reservation,
+    ReservationEvent,
     Settlement,
     SettlementEvent,
     Visit,
@@ -33,14 +39,19 @@ from tongban.medical.service import ItemInput
 from builders import make_filing, make_hospital_staff, make_institution, make_insured
 
 
-def _cleanup(factory: sessionmaker[Session], person_id, inst_id, account_id) -> None:
+def _cleanup(factory: sessionmaker[Session], person_id, inst_id, account_id, id_number) -> None:
     with factory() as s:
-        visits = select(Visit.id).where(Visit.insured_id == person_id)
-        settlements = select(Settlement.id).where(Settlement.insured_id == person_id)
+        visits = select(Visit.id).where(Visit.id_number == id_number)
+        settlements = select(Settlement.id).where(Settlement.id_number == id_number)
+        reservations = select(Reservation.id).where(Reservation.insured_id == person_id)
         s.execute(delete(SettlementEvent).where(SettlementEvent.settlement_id.in_(settlements)))
-        s.execute(delete(Settlement).where(Settlement.insured_id == person_id))
+        s.execute(delete(Settlement).where(Settlement.id_number == id_number))
         s.execute(delete(FeeItem).where(FeeItem.visit_id.in_(visits)))
-        s.execute(delete(Visit).where(Visit.insured_id == person_id))
+        s.execute(delete(Visit).where(Visit.id_number == id_number))
+        s.execute(delete(ReservationEvent).where(ReservationEvent.reservation_id.in_(reservations)))
+        s.execute(delete(Reservation).where(Reservation.insured_id == person_id))
+        s.execute(delete(DataAccess).where(DataAccess.subject_identifier == id_number))
+        s.execute(delete(ExchangeQuery))
         s.execute(delete(Accumulator).where(Accumulator.insured_id == person_id))
         s.execute(delete(Filing).where(Filing.insured_id == person_id))
         s.execute(delete(InsuredPerson).where(InsuredPerson.id == person_id))
@@ -53,8 +64,8 @@ def _cleanup(factory: sessionmaker[Session], person_id, inst_id, account_id) -> 
         s.commit()
 
 
-def test_concurrent_settlements_share_the_deductible_correctly(engine):
-    factory = sessionmaker(bind=engine, expire_on_commit=False)
+def test_concurrent_settlements_share_the_deductible_correctly(engine, settings):
+    factory = bind_settings(sessionmaker(bind=engine, expire_on_commit=False), settings)
     with factory() as s:
         inst = make_institution(s, "310000", level=3)
         staff = make_hospital_staff(s, inst)
@@ -68,7 +79,7 @@ def test_concurrent_settlements_share_the_deductible_correctly(engine):
             service.upload_items(s, staff, v.id, [ItemInput("T0002", 1, 80_000)])
             visits.append(v.id)
         s.commit()
-        ids = (person.id, inst.id, staff.id)
+        ids = (person.id, inst.id, staff.id, person.id_number)
     try:
         barrier = threading.Barrier(2)
 

@@ -1,5 +1,7 @@
-"""Settlement services on a real database: filing refusal, demonstration-zone exemption,
-idempotent settlement, conflicting reuse, reversal, reconciliation."""
+"""Settlement services on a real database, on one node (it serves every jurisdiction, so
+the insured side answers in-process through the same queries): filing refusal,
+demonstration-zone exemption, idempotent settlement, conflicting reuse, reversal,
+reconciliation."""
 
 from __future__ import annotations
 
@@ -41,6 +43,13 @@ def _visit(session, staff, person, no="V1", items=ITEMS):
     return service.upload_items(session, staff, v.id, list(items))
 
 
+def _reverse(session, staff, txn_id, **kw):
+    """A reversal as the counter makes it: written here, then sent to the insured side."""
+    s = settlement.reverse(session, staff, txn_id, **kw)
+    settlement.sync_with_insured(session, s)
+    return s
+
+
 def _acc(session, person):
     session.refresh(person)
     row = session.get(Accumulator, (person.id, local_date(utcnow()).year))
@@ -63,7 +72,7 @@ def test_filing_allows_and_expiry_between_registration_and_settlement_refuses(se
     person = make_insured(session, "340100", balance=50_000)
     f = make_filing(session, person, "310000")
     visit = _visit(session, staff, person)
-    assert service.eligibility(session, staff, person.id_number).filing is f
+    assert service.eligibility(session, staff, person.id_number).filing.id == f.id
     f.valid_to = date(2001, 1, 1)  # the filing lapses before the claim is settled
     session.flush()
     with pytest.raises(ValidationFailed) as e:
@@ -146,11 +155,16 @@ def test_reversal_restores_accumulators_exactly_and_is_idempotent(session, desk)
     assert _acc(session, person) != start
     r = settlement.reverse(session, staff, "T-1", reversal_txn_id="R-1", reason="收费错误")
     assert r.status == "reversed" and r.reversal_period == s.period
+    # Written here first; the amounts keep counting until the insured side has it.
+    assert _acc(session, person) != start and r.insured_ack == "reserved"
+    assert settlement.sync_with_insured(session, r) and r.insured_ack == "reversed"
     assert _acc(session, person) == start
-    again = settlement.reverse(session, staff, "T-1", reversal_txn_id="R-1")
+    assert settlement.sync_with_insured(session, r)  # nothing owed: nothing moves
+    assert _acc(session, person) == start
+    again = _reverse(session, staff, "T-1", reversal_txn_id="R-1")
     assert again.id == r.id and _acc(session, person) == start
     with pytest.raises(Conflict):
-        settlement.reverse(session, staff, "T-1", reversal_txn_id="R-OTHER")
+        _reverse(session, staff, "T-1", reversal_txn_id="R-OTHER")
     # The visit is open again: corrected items can be settled under a new id.
     service.upload_items(session, staff, visit.id, [ItemInput("T0001", 1, 2_500)])
     s2, created = settlement.settle(session, staff, visit.id, "T-1B")
@@ -196,7 +210,7 @@ def test_daily_reconciliation_lists_differences_item_by_item(session, desk):
     sa, _ = settlement.settle(session, staff, _visit(session, staff, person, "V1").id, "T-A")
     sb, _ = settlement.settle(session, staff, _visit(session, staff, person, "V2").id, "T-B")
     sc, _ = settlement.settle(session, staff, _visit(session, staff, person, "V3").id, "T-C")
-    settlement.reverse(session, staff, "T-C")  # reversed: not in the day's settlements
+    _reverse(session, staff, "T-C")  # reversed: not in the day's settlements
     today = local_date(utcnow())
 
     def amounts(s):
