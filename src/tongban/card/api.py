@@ -1,14 +1,17 @@
 """JSON API of the card context: the holder's cards and their actions, a window clerk's
-search and actions for a walk-in."""
+search and actions for a walk-in, a device's credential for the dynamic code, and what
+gates sync (the revocation lists; the trust list is e-licences' /api/v1/trust-list)."""
 
 from __future__ import annotations
 
 import uuid
 
 from fastapi import APIRouter
+from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from tongban.card import domain, service
+from tongban.card.codec import QR_PREFIX
 from tongban.card.domain import CardStatus
 from tongban.card.models import Card
 from tongban.card.schemas import (
@@ -17,9 +20,15 @@ from tongban.card.schemas import (
     CardEventPublic,
     CardPublic,
     CardSearch,
+    CredentialIn,
+    CredentialOut,
+    RevocationsRef,
 )
+from tongban.crypto.signing import b64u
+from tongban.errors import NotFound
 from tongban.identity.domain import mask_id_number
 from tongban.identity.models import Account
+from tongban.regions import service as regions
 from tongban.web.deps import CurrentUser, SessionDep
 
 router = APIRouter(prefix="/api/v1", tags=["card"])
@@ -102,3 +111,66 @@ def card_action(
     """A clerk (or the holder) acts on a card: 挂失, 解除挂失, 补换, 注销 (clerk, with a
     reason)."""
     return _outcome(session, user, service.act(session, user, card_id, body.action, body.reason))
+
+
+# --- the dynamic code ------------------------------------------------------------------------
+
+#: How often a device makes a new code (seconds).
+REFRESH_SECONDS = 30
+
+
+def credential_out(session: Session, issued: service.Issued) -> CredentialOut:
+    card, cred = issued.card, issued.credential
+    name = card.holder_name
+    return CredentialOut(
+        credential=b64u(issued.data),
+        issued_at=issued.row.issued_at,
+        expires_at=issued.row.expires_at,
+        device_kid=issued.row.device_kid,
+        card_number=card.number,
+        holder_name=name[0] + "*" * (len(name) - 1) if len(name) > 1 else name,
+        city_code=card.city_code,
+        city_name=regions.get_city(session, card.city_code).name,
+        age_band=domain.AGE_BAND_LABELS[cred.age_band],
+        concessions=domain.concession_labels(cred.concessions),
+        transport=cred.transport,
+        qr_prefix=QR_PREFIX,
+        refresh_seconds=REFRESH_SECONDS,
+    )
+
+
+@router.post("/me/card/credential", response_model=CredentialOut)
+def card_credential(body: CredentialIn, session: SessionDep, user: CurrentUser) -> CredentialOut:
+    """A 24-hour credential binding the caller's device key (public JWK, P-256 or
+    Ed25519) to their current card: the device signs each dynamic code with that key.
+    A new device supersedes the others (their codes are refused once gates sync); 409
+    `card-not-usable` when the card is lost, replaced or cancelled."""
+    return credential_out(session, service.enrol(session, user, body.jwk))
+
+
+# --- what gates sync -------------------------------------------------------------------------
+
+OCTETS = "application/octet-stream"
+
+
+@router.get("/card/revocations", response_model=list[RevocationsRef])
+def revocation_lists(session: SessionDep) -> list[RevocationsRef]:
+    """Every card revocation list a gate needs from this node: the jurisdictions it
+    serves, and those it received from the other nodes (docs/card-format.md)."""
+    return [RevocationsRef(**vars(s)) for s in service.served(session)]
+
+
+@router.get(
+    "/card/revocations/{jurisdiction}",
+    response_class=Response,
+    responses={200: {"content": {OCTETS: {}}}},
+)
+def revocation_list_bytes(jurisdiction: str, session: SessionDep) -> Response:
+    """One jurisdiction's signed revocation list (binary, docs/card-format.md)."""
+    if len(jurisdiction) != 6 or not jurisdiction.isdigit():
+        raise NotFound("吊销名单不存在", type="unknown-revocation-list")
+    return Response(
+        service.list_bytes(session, jurisdiction),
+        media_type=OCTETS,
+        headers={"Cache-Control": "no-store"},
+    )

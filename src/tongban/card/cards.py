@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from tongban.card import domain
+from tongban.card import domain, revocations
 from tongban.card.domain import Actor, CardAction, CardStatus, Concession, Generation, StepFacts
 from tongban.card.models import Card
 from tongban.db import utcnow
@@ -221,7 +221,7 @@ def act(
         raise ValidationFailed(
             "未知的操作", errors=[{"field": "action", "message": "未知的操作"}]
         ) from None
-    if step is CardAction.ISSUE:
+    if step in (CardAction.ISSUE, CardAction.ENROL):
         raise ValidationFailed("未知的操作", errors=[{"field": "action", "message": "未知的操作"}])
     kind = actor_kind(user, card)
     reason = reason.strip()
@@ -242,6 +242,9 @@ def act(
     # read it in one state, the second fails here (409) and its replacement rolls back.
     card.state = target.value
     history.record(session, card, step, user, current, target, reason, payload)
+    if (current in domain.REVOKED_STATUSES) != (target in domain.REVOKED_STATUSES):
+        # Its credentials enter (or leave, when found) the revocation list.
+        revocations.revocations_changed(session, card.jurisdiction_code)
     return Outcome(card, replacement)
 
 

@@ -34,6 +34,8 @@ class CardAction(StrEnum):
     FOUND = "found"
     REPLACE = "replace"
     CANCEL = "cancel"
+    #: A new device of the holder was enrolled for the dynamic code (not a transition).
+    ENROL = "enrol_device"
 
 
 class Actor(StrEnum):
@@ -57,6 +59,7 @@ ACTION_LABELS = {
     CardAction.FOUND: "解除挂失",
     CardAction.REPLACE: "补换",
     CardAction.CANCEL: "注销",
+    CardAction.ENROL: "登记电子社保卡设备",
 }
 ACTOR_LABELS = {Actor.HOLDER: "持卡人", Actor.CLERK: "窗口工作人员", Actor.SYSTEM: "系统"}
 

@@ -1,5 +1,6 @@
 """ORM tables of the card context: cards and their history (the kernel's EventRow, in the
-audit chain), and the short-lived credentials a holder's node issued to their devices."""
+audit chain), the short-lived credentials a holder's node issued to their devices, the
+revocation lists received from the other nodes, and the uses of codes at gates."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, Uuid
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, LargeBinary, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tongban.db import Base, UTCDateTime, new_id, utcnow
@@ -89,3 +90,53 @@ class CardCredential(Base):
     superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: The account that enrolled the device (the holder, or a clerk's kiosk).
     enrolled_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("account.id"))
+
+
+class ReceivedRevocations(Base):
+    """The newest revocation list of another node's jurisdiction (federation.py), as
+    received and verified: passed on unchanged to this node's gates."""
+
+    __tablename__ = "card_revocations_received"
+    jurisdiction_code: Mapped[str] = mapped_column(
+        ForeignKey("jurisdiction.code"), primary_key=True
+    )
+    #: The signed list (codec.RevocationList bytes).
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    seq: Mapped[int] = mapped_column(Integer)
+    count: Mapped[int] = mapped_column(Integer)
+    iat: Mapped[datetime] = mapped_column(UTCDateTime)
+    exp: Mapped[datetime] = mapped_column(UTCDateTime)
+    source_node: Mapped[str | None] = mapped_column(String(40))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CardUse(Base):
+    """A code shown at a gate or venue: admitted or refused, why, and the benefit rule
+    that applied. A gate keeps it and uploads it later under its own id (store and
+    forward: the upload is idempotent); the gate's node keeps it and forwards it to the
+    node of the card's jurisdiction, which links it to the card (its holder's 用卡记录).
+    The gate learns no card number: `card_ref` is the credential's reference."""
+
+    __tablename__ = "card_use"
+    #: Made by the gate: the same record uploaded twice is stored once.
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    gate_id: Mapped[str] = mapped_column(String(64), index=True)
+    venue_code: Mapped[str] = mapped_column(String(60), index=True)
+    venue_name: Mapped[str] = mapped_column(String(120))
+    venue_city: Mapped[str] = mapped_column(String(6))
+    #: The jurisdiction and reference of the credential shown (None: unreadable code).
+    card_jurisdiction: Mapped[str | None] = mapped_column(String(6), index=True)
+    card_ref: Mapped[str | None] = mapped_column(String(16), index=True)
+    #: On the card's own node: the card the reference belongs to.
+    card_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("card.id"), index=True)
+    used_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    admitted: Mapped[bool] = mapped_column(Boolean)
+    #: verifier.Refusal of a refused code.
+    reason: Mapped[str | None] = mapped_column(String(20))
+    #: The benefit rule that decided, and the benefit and why, in Chinese.
+    rule: Mapped[str | None] = mapped_column(String(80))
+    benefit: Mapped[str | None] = mapped_column(String(120))
+    why: Mapped[str | None] = mapped_column(String(300))
+    #: Admitted by a gate whose sync was stale (policy "admit and flag").
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -64,3 +64,41 @@ class CardSearch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id_number: str = Field(min_length=15, max_length=18)
+
+
+class CredentialIn(BaseModel):
+    """A device's public key (JWK: EC P-256 or OKP Ed25519, no private member)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    jwk: dict[str, object] = Field(max_length=12)
+
+
+class CredentialOut(BaseModel):
+    """A credential for the device: it makes the codes itself until `expires_at`."""
+
+    credential: str = Field(description="the credential, base64url (docs/card-format.md)")
+    issued_at: datetime
+    expires_at: datetime
+    device_kid: str
+    card_number: str
+    holder_name: str
+    city_code: str
+    city_name: str
+    age_band: str
+    concessions: list[str]
+    transport: bool
+    qr_prefix: str
+    refresh_seconds: int
+
+
+class RevocationsRef(BaseModel):
+    """A jurisdiction's revocation list this node serves to gates (its own, signed now,
+    or received from the jurisdiction's node)."""
+
+    jurisdiction: str
+    own: bool
+    seq: int
+    count: int | None = None
+    iat: datetime | None = None
+    exp: datetime | None = None

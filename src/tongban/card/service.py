@@ -1,11 +1,19 @@
 """Use cases of the card context, as other contexts and the entry points call them. The
 work is done in the modules beside this one, one concept each:
 
-- cards.py — cards and holders: issue, 挂失 / 解除挂失 / 补换 / 注销, who may act, demo.
+- cards.py — cards and holders: issue, 挂失 / 解除挂失 / 补换 / 注销, who may act, demo;
+- credentials.py — device credentials (enrolment, the daily renewal);
+- revocations.py — each jurisdiction's signed revocation list;
+- federation.py / handlers.py — revocation lists published to and received from the
+  other nodes;
+- codec.py, verifier.py, devicekeys.py — the code's format and its offline verification
+  (pure: what gates and the reference device use).
 """
 
 from __future__ import annotations
 
+# Imported for its registration: the handler of the other nodes' revocation lists.
+from tongban.card import handlers as _handlers  # noqa: F401
 from tongban.card.cards import (
     Holder,
     Outcome,
@@ -21,8 +29,19 @@ from tongban.card.cards import (
     list_mine,
     load_demo_cards,
 )
+from tongban.card.credentials import CREDENTIAL_LIFETIME, CardNotUsable, Issued, enrol
+from tongban.card.revocations import Served, list_bytes, revocation_list, revoked_refs, served
 
 __all__ = [
+    "CREDENTIAL_LIFETIME",
+    "CardNotUsable",
+    "Issued",
+    "enrol",
+    "Served",
+    "list_bytes",
+    "served",
+    "revocation_list",
+    "revoked_refs",
     "Holder",
     "Outcome",
     "act",

@@ -1,13 +1,15 @@
 """Pages of the card context: the holder's 我的社保卡 (card, status, 挂失 / 补换, usage
-history) and a window clerk's card service for walk-ins."""
+history), the dynamic code page (its script and service worker, served from this node),
+and a window clerk's card service for walk-ins."""
 
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import FileResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from tongban.card import domain, service
@@ -123,6 +125,53 @@ def my_card_act(
             status_code=refused.status_code,
         )
     return RedirectResponse(f"/my/card?done={action}", status_code=303)
+
+
+# --- the dynamic code ---------------------------------------------------------------------
+
+STATIC = Path(__file__).with_name("static")
+#: What /card/assets serves (nothing else is read from the directory).
+ASSETS = {"card-code.js": "text/javascript", "card.css": "text/css"}
+
+
+@router.get("/my/card/code")
+def code_page(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    card = service.current_card(session, user)
+    problem = None
+    if card is None:
+        problem = "您名下没有社保卡，请到窗口申领。"
+    elif card.state != domain.CardStatus.NORMAL.value:
+        label = domain.STATUS_LABELS[domain.CardStatus(card.state)]
+        problem = f"社保卡当前状态为“{label}”，不能出示电子社保卡码。"
+    response = render(
+        request, "card/code.html", user, card=None if problem else card, problem=problem
+    )
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+@router.get("/my/card/sw.js")
+def service_worker() -> Response:
+    """The code page's service worker (its scope is /my/card/)."""
+    return FileResponse(
+        STATIC / "sw.js",
+        media_type="text/javascript",
+        headers={
+            "Cache-Control": "no-cache",
+            "Service-Worker-Allowed": "/my/card/",
+            # A worker runs under its own script's policy: it may fetch from this node
+            # (to keep the page and its scripts), nothing else.
+            "Content-Security-Policy": "default-src 'none'; connect-src 'self'",
+        },
+    )
+
+
+@router.get("/card/assets/{name}")
+def asset(name: str) -> Response:
+    media_type = ASSETS.get(name)
+    if media_type is None:
+        raise NotFound("文件不存在")
+    return FileResponse(STATIC / name, media_type=media_type, headers={"Cache-Control": "no-cache"})
 
 
 # --- a window clerk ------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from tongban.licences.issuing import (
 )
 from tongban.licences.status import change_status, get_for_officer, status_list_token
 from tongban.licences.trust import issuer_metadata, local_trust, root_keys, trust_list_token
+from tongban.licences.trustlist import TrustList, verify_trust_list
 from tongban.licences.usage import (
     LicenceChoice,
     check_for_application,
@@ -44,6 +45,7 @@ from tongban.licences.verification import (
     verify_presentation,
     verify_stored,
 )
+from tongban.licences.verify import LicenceRejected
 from tongban.licences.wallet import (
     bound_presentation,
     choices_for_matter,
@@ -56,6 +58,8 @@ from tongban.licences.wallet import (
 __all__ = [
     "IssueRequest",
     "LicenceChoice",
+    "LicenceRejected",
+    "TrustList",
     "Verification",
     "binding_policy",
     "bound_presentation",
@@ -87,4 +91,5 @@ __all__ = [
     "uses_for_case",
     "verify_presentation",
     "verify_stored",
+    "verify_trust_list",
 ]

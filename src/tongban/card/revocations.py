@@ -1,0 +1,142 @@
+"""The revocation list of each jurisdiction whose cards live on this node: the
+references of credentials that are still within their validity but must be refused
+(their card is lost, replaced or cancelled, or another device of the holder superseded
+them), signed by the jurisdiction's issuing key. Gates sync it; the other nodes receive
+it as a published state (federation.py) and pass it on to their gates. Never commits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from tongban.card import codec, domain
+from tongban.card.codec import IssuerAlg
+from tongban.card.models import Card, CardCredential
+from tongban.card.verifier import kid8
+from tongban.crypto.signing import Alg, PrivateKey
+from tongban.db import utcnow
+from tongban.errors import NotFound
+from tongban.exchange import service as exchange
+from tongban.kernel import numbering
+from tongban.keys import service as keys
+from tongban.regions.models import Jurisdiction
+
+#: How long a revocation list is valid: a gate needs a newer one within this time.
+REVOCATIONS_LIFETIME = timedelta(hours=24)
+#: The key purpose that signs credentials and revocation lists: the jurisdiction's
+#: issuing key, which the federation trust list carries to every node and gate.
+ISSUING_PURPOSE = "licence"
+
+
+def issuer_alg_of(key: PrivateKey) -> IssuerAlg:
+    return IssuerAlg.SM2 if key.alg is Alg.SM2 else IssuerAlg.ED25519
+
+
+def issuing_key(session: Session, jurisdiction: str) -> tuple[PrivateKey, str]:
+    """This node's key that signs for `jurisdiction`'s cards, and its kid."""
+    if session.get(Jurisdiction, jurisdiction) is None or not exchange.serves_here(
+        session, jurisdiction
+    ):
+        raise NotFound(f"本节点不为 {jurisdiction} 签发社保卡", type="unknown-issuer")
+    key, row = keys.signing_key(session, ISSUING_PURPOSE, jurisdiction)
+    return key, row.kid
+
+
+def revoked_refs(session: Session, jurisdiction: str, now: datetime) -> list[bytes]:
+    """References of `jurisdiction`'s credentials that are still within their validity
+    but must be refused: their card is lost, replaced or cancelled, or another device
+    superseded them. Ascending."""
+    rows = session.scalars(
+        select(CardCredential.ref)
+        .join(Card, Card.id == CardCredential.card_id)
+        .where(
+            Card.jurisdiction_code == jurisdiction,
+            CardCredential.expires_at > now,
+            or_(
+                Card.state.in_([s.value for s in domain.REVOKED_STATUSES]),
+                CardCredential.superseded_at.is_not(None),
+            ),
+        )
+    )
+    return sorted(bytes.fromhex(r) for r in rows)
+
+
+def revocations_seq(session: Session, jurisdiction: str) -> int:
+    """How many times `jurisdiction`'s revocation list changed (its sequence)."""
+    return numbering.peek(session, f"card.revocations:{jurisdiction}")
+
+
+def revocations_changed(session: Session, jurisdiction: str) -> None:
+    """The revocation list of `jurisdiction` changed: its sequence moves, and it is
+    published to the other nodes when the transaction commits (once, however many
+    changes it made)."""
+    numbering.next_value(session, f"card.revocations:{jurisdiction}")
+    from tongban.card import federation
+
+    federation.revocations_changed(session, jurisdiction)
+
+
+def revocation_list(
+    session: Session, jurisdiction: str, *, now: datetime | None = None
+) -> codec.RevocationList:
+    """`jurisdiction`'s current revocation list, signed by its issuing key."""
+    now = now or utcnow()
+    key, kid = issuing_key(session, jurisdiction)
+    unsigned = codec.RevocationList(
+        issuer_alg=issuer_alg_of(key),
+        jurisdiction=jurisdiction,
+        kid8=kid8(kid),
+        iat=int(now.timestamp()),
+        exp=int((now + REVOCATIONS_LIFETIME).timestamp()),
+        seq=revocations_seq(session, jurisdiction),
+        refs=tuple(revoked_refs(session, jurisdiction, now)),
+    )
+    return replace(unsigned, signature=key.sign(unsigned.signing_input()))
+
+
+@dataclass(frozen=True)
+class Served:
+    """A revocation list this node serves to its gates."""
+
+    jurisdiction: str
+    own: bool
+    seq: int
+    count: int | None = None
+    iat: datetime | None = None
+    exp: datetime | None = None
+
+
+def served(session: Session) -> list[Served]:
+    """Every revocation list a gate syncing with this node gets: those of the
+    jurisdictions this node serves that have cards (signed when fetched), then those
+    received from the other nodes (as received)."""
+    from tongban.card.models import ReceivedRevocations
+
+    own_codes = sorted(
+        c
+        for c in session.scalars(select(Card.jurisdiction_code).distinct())
+        if exchange.serves_here(session, c)
+    )
+    out = [Served(c, True, revocations_seq(session, c)) for c in own_codes]
+    for row in session.scalars(
+        select(ReceivedRevocations).order_by(ReceivedRevocations.jurisdiction_code)
+    ):
+        if row.jurisdiction_code not in own_codes:
+            out.append(Served(row.jurisdiction_code, False, row.seq, row.count, row.iat, row.exp))
+    return out
+
+
+def list_bytes(session: Session, jurisdiction: str) -> bytes:
+    """The signed revocation list of `jurisdiction` for a gate: this node's own, signed
+    now, or the one received from the jurisdiction's node. NotFound otherwise."""
+    from tongban.card.models import ReceivedRevocations
+
+    if exchange.serves_here(session, jurisdiction):
+        return revocation_list(session, jurisdiction).to_bytes()
+    row = session.get(ReceivedRevocations, jurisdiction)
+    if row is None:
+        raise NotFound(f"本节点没有 {jurisdiction} 的吊销名单", type="unknown-revocation-list")
+    return bytes(row.data)
