@@ -40,13 +40,16 @@ from tongban.medical.models import (
 from tongban.medical.service import ItemInput
 
 from builders import (
+    csrf_of,
     make_filing,
     make_hospital_staff,
     make_institution,
     make_insured,
     medical_reference,
+    sign_in,
 )
 
+UNAVAILABLE = "参保地系统暂不可用，请稍后结算或转为手工报销"
 #: 苏州 三级 catalogue; 合肥 employee policy: deductible 1000.00, 75%, cap 4000.00.
 ITEMS = [ItemInput("T0006", 1, 300_000)]  # CT, 乙 10%: beyond the deductible
 
@@ -497,3 +500,30 @@ def test_a_reversal_travels_to_the_insured_node_and_is_retried(world: Any) -> No
     assert _reservations(w) == [("T-10", "reversed")]
     assert _events(w, "T-10") == ["reserve", "confirm", "reverse"]
     assert _acc_a(w) == (0, 0, 100_000)
+
+
+def test_the_counter_pages_say_so_when_the_insured_node_is_down(world: Any) -> None:
+    w = world
+    visit_id = _visit(w)
+    with w.b.session() as s:
+        username = _staff(s, w).username
+    page = TestClient(w.hosts.apps[w.b.host].app, raise_server_exceptions=False)
+    sign_in(page, username)
+    w.hosts.down.add(w.a.host)
+    try:
+        counter = page.get("/medical/counter")
+        r = page.post(
+            "/medical/counter",
+            data={"csrf_token": csrf_of(counter.text), "id_number": w.id_number},
+        )
+        assert r.status_code == 503
+        assert UNAVAILABLE in r.text and 'role="alert"' in r.text
+        visit = page.get(f"/medical/counter/visits/{visit_id}")
+        r = page.post(
+            f"/medical/counter/visits/{visit_id}/settle",
+            data={"csrf_token": csrf_of(visit.text), "txn_id": "T-11"},
+        )
+        assert r.status_code == 503 and UNAVAILABLE in r.text
+    finally:
+        w.hosts.down.discard(w.a.host)
+    assert _settlement_b(w, "T-11") is None
