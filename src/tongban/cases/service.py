@@ -28,6 +28,7 @@ from tongban.cases.submission import submit_online as submit_online
 from tongban.catalog import service as catalog
 from tongban.db import utcnow
 from tongban.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from tongban.exchange import service as exchange
 from tongban.identity.domain import Role
 from tongban.identity.models import Account
 from tongban.kernel import events, history, replication
@@ -176,6 +177,12 @@ def delivered(case: Case) -> events.CaseDelivered:
 
 
 def _maybe_complete_parent(session: Session, parent: Case) -> None:
+    """多地联办: decide the whole case once every sub-task is decided — only on the lead's
+    (the parent's competent) node. Another node holding the parent (the receiving node
+    handling a sub-task itself) would number the decision as the lead does, and the
+    lead's own event would then be ignored there: it learns the decision as a change."""
+    if not exchange.serves_here(session, parent.competent_jurisdiction):
+        return
     outcome = domain.joint_outcome([CaseState(s.state) for s in parent.subtasks])
     if outcome.complete and parent.state == CaseState.UNDER_REVIEW:
         action = Action.APPROVE if outcome.approved else Action.DENY

@@ -87,6 +87,13 @@ def _history(node: Any, number: str) -> list[tuple[int, str]]:
         return [(e.seq, e.action) for e in case.events]
 
 
+def _event_ids(node: Any, number: str) -> list[str]:
+    with node.session() as s:
+        case = s.scalar(select(Case).where(Case.number == number))
+        assert case is not None
+        return [str(e.id) for e in case.events]
+
+
 def test_lead_node_follows_a_subtask_handled_on_the_receiving_node(
     tools: Any, fed: dict[str, Any]
 ) -> None:
@@ -125,6 +132,8 @@ def test_lead_node_follows_a_subtask_handled_on_the_receiving_node(
     # … and the decision came back to B, the receiving node.
     assert _state(b, parent_no) == "approved"
     assert _history(b, parent_no) == _history(a, parent_no)
+    # The very events of A: B, which also holds the parent, did not decide it itself.
+    assert _event_ids(b, parent_no) == _event_ids(a, parent_no)
     assert _history(a, sub_no) == _history(b, sub_no)
 
     _walk(a, lead, parent_no, ("issue_result", ""), ("deliver", ""))
