@@ -1,0 +1,191 @@
+"""Cross-region settlement across two node processes on 127.0.0.1 (`tongban serve --node`
+each, made by `exchange init-local --nodes 2`: node-310000 serves 上海 and 浙江,
+node-320000 江苏 and 安徽). The 上海 demo hospital settles the bill of a 合肥 resident
+over its own node's API; her insurance record, policy and accumulators are on 安徽's
+node, which answers the signed queries and reserves; the accumulators move there and
+nowhere else. With 安徽's node stopped, the counter gets a 503 in Chinese within the
+deadline and nothing is settled. SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from nodes import FAST_RETRIES, PeerNode, read_env_file
+from tongban.devserver import free_port_block
+from tongban.exchange.local import init_local
+
+PG_URL = os.environ.get("TONGBAN_TEST_PG_URL")
+HOSPITAL = "hospital-H310000001"  # 复旦大学附属中山医院, 上海, 三级
+RESIDENT = "wangfang"  # 合肥 employee, filed for treatment in 上海
+UNAVAILABLE = "参保地系统暂不可用，请稍后结算或转为手工报销"
+
+
+def _admin(statement: str) -> None:
+    assert PG_URL
+    admin = create_engine(make_url(PG_URL).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(statement))
+    admin.dispose()
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def pair(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, PeerNode]]:
+    """The two nodes, made and started; stopped (and their PostgreSQL databases dropped)
+    at the end."""
+    root = tmp_path_factory.mktemp("medfed")
+    names: list[str] = []
+    urls: list[str] | None = None
+    if request.param == "postgresql":
+        if not PG_URL:
+            pytest.skip("PostgreSQL tier skipped: TONGBAN_TEST_PG_URL is not set")
+        urls = []
+        for _ in range(2):
+            name = f"tongban_medfed_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+            _admin(f'CREATE DATABASE "{name}"')
+            names.append(name)
+            urls.append(
+                make_url(PG_URL)
+                .set(drivername="postgresql+psycopg", database=name)
+                .render_as_string(hide_password=False)
+            )
+    base = free_port_block(2, start=23100, step=43)
+    init_local(root, 2, base, database_urls=urls)
+    nodes: dict[str, PeerNode] = {}
+    for directory in sorted(root.glob("node-*")):
+        env = {
+            **os.environ,
+            **read_env_file(directory / ".env"),
+            "TONGBAN_WORKER_INTERVAL": "0.2",
+            "PYTHONUNBUFFERED": "1",
+            **FAST_RETRIES,
+        }
+        node = PeerNode(directory, env)
+        nodes[node.jurisdiction] = node
+    assert sorted(nodes) == ["310000", "320000"]
+    try:
+        for node in nodes.values():
+            node.start()
+        for node in nodes.values():
+            node.wait_ready()
+        yield nodes
+    finally:
+        for node in nodes.values():
+            node.stop()
+        for name in names:
+            _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _accumulators(node: PeerNode, id_number: str) -> list[tuple[int, int, int]]:
+    return [
+        tuple(r)
+        for r in node.sql(
+            "SELECT a.deductible_used, a.fund_paid, p.account_balance FROM med_accumulator a "
+            "JOIN med_insured p ON p.id = a.insured_id WHERE p.id_number = :n",
+            n=id_number,
+        )
+    ]
+
+
+def _visit(http: httpx.Client, sh: PeerNode, h: dict[str, str], id_number: str, no: str) -> str:
+    v = http.post(
+        f"{sh.url}/api/v1/medical/visits", headers=h, json={"id_number": id_number, "visit_no": no}
+    )
+    assert v.status_code == 201, v.text
+    items = {"items": [{"code": "T0006", "quantity": 1, "unit_price": 350_000}]}
+    r = http.put(f"{sh.url}/api/v1/medical/visits/{v.json()['id']}/items", headers=h, json=items)
+    assert r.status_code == 200, r.text
+    return str(v.json()["id"])
+
+
+def test_a_shanghai_hospital_settles_a_hefei_resident_against_anhuis_node(
+    pair: dict[str, PeerNode],
+) -> None:
+    sh, ah = pair["310000"], pair["320000"]  # 安徽 is served by node-320000
+    [(id_number,)] = ah.sql("SELECT id_number FROM account WHERE username = :u", u=RESIDENT)
+    # Her insurance record is on 安徽's node only.
+    assert ah.sql("SELECT count(*) FROM med_insured WHERE id_number = :n", n=id_number) == [(1,)]
+    assert sh.sql("SELECT count(*) FROM med_insured WHERE id_number = :n", n=id_number) == [(0,)]
+    before = _accumulators(ah, id_number)
+    with httpx.Client(timeout=30) as http:
+        h = sh.token(http, HOSPITAL)
+        e = http.post(
+            f"{sh.url}/api/v1/medical/eligibility", headers=h, json={"id_number": id_number}
+        )
+        assert e.status_code == 200, e.text
+        assert (e.json()["insured_jurisdiction"], e.json()["insured_city"]) == ("340000", "340100")
+        assert e.json()["may_settle"] and e.json()["filing_present"]
+        vid = _visit(http, sh, h, id_number, "FED-1")
+        pre = http.post(f"{sh.url}/api/v1/medical/visits/{vid}/presettle", headers=h)
+        assert pre.status_code == 200, pre.text
+        s = http.post(
+            f"{sh.url}/api/v1/medical/settlements",
+            headers=h,
+            json={"visit_id": vid, "txn_id": "FED-T1"},
+        )
+        assert s.status_code == 201, s.text
+        body = s.json()
+        assert body["split"] == pre.json()["split"]
+        assert body["insured_ack"] == "confirmed"  # confirmed after the hospital's commit
+        split = body["split"]
+        assert split["fund"] > 0 and split["account"] > 0
+
+    # The accumulators moved on 安徽's node, by exactly this claim, and nowhere else.
+    used0, paid0, balance0 = before[0] if before else (0, 0, 150_000)
+    assert _accumulators(ah, id_number) == [
+        (used0 + split["deductible_part"], paid0 + split["fund"], balance0 - split["account"])
+    ]
+    assert sh.sql("SELECT count(*) FROM med_accumulator") == [(0,)]
+    assert ah.sql("SELECT state, fund FROM med_reservation WHERE txn_id = 'FED-T1'") == [
+        ("confirmed", split["fund"])
+    ]
+    assert sh.sql(
+        "SELECT insured_jurisdiction, insured_ack FROM med_settlement WHERE txn_id = 'FED-T1'"
+    ) == [("340000", "confirmed")]
+    # Each query is on both nodes under the same id.
+    asked = set(sh.sql("SELECT id, type FROM exchange_query WHERE role = 'asked'"))
+    answered = set(ah.sql("SELECT id, type FROM exchange_query WHERE role = 'answered'"))
+    assert asked and asked == answered
+    assert {t for _, t in asked} >= {"medical.eligibility", "medical.reserve", "medical.confirm"}
+
+
+def test_with_anhuis_node_down_the_counter_gets_a_clear_503_within_the_deadline(
+    pair: dict[str, PeerNode],
+) -> None:
+    sh, ah = pair["310000"], pair["320000"]
+    [(id_number,)] = ah.sql("SELECT id_number FROM account WHERE username = :u", u=RESIDENT)
+    with httpx.Client(timeout=30) as http:
+        h = sh.token(http, HOSPITAL)
+        vid = _visit(http, sh, h, id_number, "FED-2")
+        before = _accumulators(ah, id_number)
+        ah.stop(signal.SIGKILL)
+        try:
+            started = time.monotonic()
+            r = http.post(
+                f"{sh.url}/api/v1/medical/settlements",
+                headers=h,
+                json={"visit_id": vid, "txn_id": "FED-T2"},
+            )
+            elapsed = time.monotonic() - started
+        finally:
+            ah.start()
+            ah.wait_ready()
+        assert r.status_code == 503, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert r.json()["detail"] == UNAVAILABLE
+        assert elapsed < 2.5  # the default deadline is 2 s
+    assert sh.sql("SELECT count(*) FROM med_settlement WHERE txn_id = 'FED-T2'") == [(0,)]
+    assert ah.sql("SELECT count(*) FROM med_reservation WHERE txn_id = 'FED-T2'") == [(0,)]
+    assert _accumulators(ah, id_number) == before
