@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tongban.config import Settings
 from tongban.contexts import build_node
-from tongban.db import make_engine
+from tongban.db import make_engine, session_factory
 from tongban.identity import service as identity_service
 from tongban.kernel.node import Node, bind_settings
 from tongban.migrate import upgrade
@@ -87,10 +87,11 @@ def _seed(engine: Engine) -> None:
     from tongban.catalog import service as catalog
     from tongban.regions import service as regions
 
-    with Session(engine) as s:
+    url = engine.url.render_as_string(hide_password=False)
+    node = build_node(Settings(database_url=url), session_factory(engine))
+    with node.transaction() as s:
         regions.load_reference_data(s)
         catalog.load_catalogue(s)
-        s.commit()
 
 
 @pytest.fixture(
@@ -147,6 +148,13 @@ def factory(connection: Connection, settings: Settings) -> sessionmaker[Session]
         ),
         settings,
     )
+
+
+@pytest.fixture
+def committing_factory(engine: Engine, settings: Settings) -> sessionmaker[Session]:
+    """Sessions of the test's node on their own connections, outside the test's
+    transaction: their commits are real (concurrency tests), so the test cleans up."""
+    return build_node(settings, session_factory(engine)).session_factory
 
 
 @pytest.fixture

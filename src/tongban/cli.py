@@ -12,7 +12,11 @@ import typer
 
 from tongban.config import get_settings
 from tongban.contexts import build_node, registry
+from tongban.demo import accounts_as_json, load_demo
+from tongban.exchange.cli import select_node, warn_key_problems
+from tongban.kernel.node import LazyNode, cli_node, cli_settings
 from tongban.kernel.registry import ContextImportError, Registry
+from tongban.worker import run_forever, run_once
 
 app = typer.Typer(
     help="通办 tongban — cross-jurisdiction government services", no_args_is_help=True
@@ -41,6 +45,17 @@ def _every_context() -> Registry:
 add_context_commands(app, _every_context())
 
 
+@app.callback()
+def main(ctx: typer.Context) -> None:
+    """通办 tongban — cross-jurisdiction government services"""
+    # The composition root of every command: the node of the process's settings, built
+    # when a command first asks for it (kernel.node.cli_node). A test passes its own node
+    # (CliRunner().invoke(app, args, obj=node)); serve and worker build theirs after
+    # --node has chosen the settings.
+    if ctx.obj is None:
+        ctx.obj = LazyNode(get_settings(), build_node)
+
+
 def _logging() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -62,16 +77,18 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the web pages and the API (with the worker in-process by default)."""
+    # Only serving needs the ASGI server and the app factory (~0.1 s of every other
+    # command's start).
     import uvicorn
 
-    from tongban.exchange.cli import select_node
     from tongban.web.app import create_app
 
     _logging()
-    node_port = select_node(node, federation)
-    settings = get_settings()
+    settings, node_port = select_node(get_settings(), node, federation)
     port = port or node_port or 8000
-    application = create_app(build_node(settings), run_worker=worker and settings.embedded_worker)
+    this_node = build_node(settings)
+    warn_key_problems(this_node)
+    application = create_app(this_node, run_worker=worker and settings.embedded_worker)
     uvicorn.run(application, host=host, port=port, log_level="info")
 
 
@@ -84,12 +101,10 @@ def worker_cmd(
     federation: Annotated[Path | None, typer.Option(help="Federation file (TOML)")] = None,
 ) -> None:
     """Run background jobs: message dispatch, deadline marking."""
-    from tongban.exchange.cli import select_node
-    from tongban.worker import run_forever, run_once
-
     _logging()
-    select_node(node, federation)
-    this_node = build_node(get_settings())
+    settings, _ = select_node(get_settings(), node, federation)
+    this_node = build_node(settings)
+    warn_key_problems(this_node)
     if once:
         n = run_once(this_node)
         typer.echo(f"delivered {n} message(s)")
@@ -99,12 +114,11 @@ def worker_cmd(
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = "head") -> None:
+def db_upgrade(ctx: typer.Context, revision: str = "head") -> None:
     """Migrate the database to the latest schema."""
-    from tongban.migrate import upgrade
+    from tongban.migrate import upgrade  # Alembic: ~0.4 s that only this command needs
 
-    url = get_settings().database_url
-    upgrade(url, revision)
+    upgrade(cli_settings(ctx).database_url, revision)
     typer.echo(f"database at {revision}")
 
 
@@ -113,23 +127,19 @@ def demo(ctx: typer.Context) -> None:
     """Create the demo federation: regions, catalogue and demo accounts."""
     if ctx.invoked_subcommand is not None:
         return
-    from tongban.db import transaction
-    from tongban.demo import load_demo
-
-    with transaction() as session:
-        added = load_demo(session, registry())
+    node = cli_node(ctx)
+    with node.transaction() as session:
+        added = load_demo(session, node.registry)
     typer.echo(f"demo federation ready ({added} account(s) added)")
 
 
 @demo_app.command("accounts")
 def demo_accounts(
+    ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print as a JSON list")] = False,
 ) -> None:
     """List the demo accounts and their passwords."""
-    from tongban.db import transaction
-    from tongban.demo import accounts_as_json
-
-    with transaction() as session:
+    with cli_node(ctx).transaction() as session:
         rows = accounts_as_json(session)
     if as_json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))

@@ -14,8 +14,6 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapper, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-from tongban.config import get_settings
-
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -92,21 +90,24 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
-def get_engine(url: str | None = None) -> Engine:
-    url = url or get_settings().database_url
+def get_engine(url: str) -> Engine:
+    """The process's one engine for `url` (made on first use)."""
     if url not in _engines:
         _engines[url] = make_engine(url)
     return _engines[url]
 
 
-def session_factory(engine: Engine | None = None) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine or get_engine(), expire_on_commit=False)
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions on `engine` that carry no settings: a node's factory is this one bound to
+    the node's settings (contexts.build_node); a service given such a session cannot read
+    settings (kernel.node.settings_of)."""
+    return sessionmaker(bind=engine, expire_on_commit=False)
 
 
 @contextmanager
-def transaction(factory: sessionmaker[Session] | None = None) -> Iterator[Session]:
-    """One unit of work for a job or a CLI command: commit at the end, roll back on error."""
-    factory = factory or session_factory()
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One unit of work for a job or a CLI command, on a session of `factory` (a node's:
+    `Node.transaction()`): commit at the end, roll back on error."""
     session = factory()
     try:
         yield session

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
 
-from tongban.kernel.node import settings_of
+from tongban.audit import domain, service, witness
+from tongban.kernel.node import cli_node, settings_of
 
 app = typer.Typer(help="The tamper-evident audit chain", no_args_is_help=True)
 
 
 @app.command("verify")
 def verify(
+    ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
     witnesses: Annotated[
         bool, typer.Option("--witnesses", help="Also list which peer node cosigned what")
@@ -23,10 +26,7 @@ def verify(
     cosignature of them. Prints OK with counts, or the first entry that was altered,
     removed or reordered, or the cosigned checkpoint the chain no longer matches; exit
     code 1 then."""
-    from tongban.audit import domain, service, witness
-    from tongban.db import session_factory
-
-    with session_factory()() as session:
+    with cli_node(ctx).session_factory() as session:
         report = service.verify(session)
         cosigned = witness.cosignatures(session) if witnesses else []
         peers = witness.peers(settings_of(session))
@@ -55,8 +55,6 @@ def verify(
 
 
 def _print_witnesses(cosigned: list[Any], peers: list[str]) -> None:
-    from datetime import UTC, datetime
-
     if not peers:
         typer.echo("witnesses: none — this node has no peer nodes (one node), nothing is witnessed")
     else:
@@ -70,17 +68,13 @@ def _print_witnesses(cosigned: list[Any], peers: list[str]) -> None:
 
 @app.command("witness-status")
 def witness_status(
+    ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
 ) -> None:
     """As a witness: the peer nodes whose checkpoints this node cosigned (the newest per
     node) and the alarms raised for checkpoints that contradicted what was cosigned
     before (a rewritten history). Exit code 1 when there is an alarm."""
-    from datetime import UTC, datetime
-
-    from tongban.audit import witness
-    from tongban.db import session_factory
-
-    with session_factory()() as session:
+    with cli_node(ctx).session_factory() as session:
         origins, alarms = witness.status(session)
         peers = witness.peers(settings_of(session))
         session.rollback()
@@ -139,24 +133,18 @@ def witness_status(
 
 
 @app.command("checkpoint")
-def checkpoint() -> None:
+def checkpoint(ctx: typer.Context) -> None:
     """Sign a checkpoint of the chain's head now (when it has new entries)."""
-    from tongban.audit import service
-    from tongban.config import get_settings
-    from tongban.db import transaction
-
-    node = get_settings().node_id
+    node = cli_node(ctx)
     try:
-        with transaction() as session:
-            cp = service.checkpoint(session, node)
+        with node.transaction() as session:
+            cp = service.checkpoint(session, node.settings.node_id)
             if cp is None:
                 last = service.last_checkpoint(session)
                 where = f"seq {last.seq}" if last else "nothing to sign: the chain is empty"
                 typer.echo(f"no new entries since the last checkpoint ({where})")
                 return
             typer.echo(f"checkpoint at seq {cp.seq} hash {cp.hash} signed by {cp.kid} ({cp.alg})")
-            from tongban.audit import witness
-
             peers = witness.peers(settings_of(session))
             if peers:
                 typer.echo("sent to witnesses: " + ", ".join(sorted(peers)))
@@ -169,12 +157,10 @@ def checkpoint() -> None:
 
 @app.command("tail")
 def tail(
+    ctx: typer.Context,
     limit: Annotated[int, typer.Option(help="How many entries")] = 20,
 ) -> None:
     """Show the newest entries of the chain."""
-    from tongban.audit import service
-    from tongban.db import transaction
-
-    with transaction() as session:
+    with cli_node(ctx).transaction() as session:
         for e in reversed(service.recent(session, limit)):
             typer.echo(f"{e.seq:>8} {e.at:%Y-%m-%d %H:%M:%S} {e.kind:18} {e.subject} {e.actor}")

@@ -51,9 +51,9 @@ from sqlalchemy.sql import visitors
 
 from tongban.audit.domain import GENESIS, Entry, canonical_json, field_digest, make_entry
 from tongban.audit.models import AuditEntry, AuditHead, AuditPending
-from tongban.config import get_settings
 from tongban.db import on_insert, utcnow
 from tongban.kernel import events
+from tongban.kernel.node import settings_of
 
 HEAD_ID = 1
 
@@ -73,9 +73,9 @@ _CHAIN_TABLES = frozenset({"audit_entry", "audit_head"})
 AuditRecord = tuple[str, str, dict[str, Any]]
 
 
-def hash_alg() -> str:
-    """The hash new entries use (TONGBAN_AUDIT_HASH: sha-256 or sm3)."""
-    return get_settings().audit_hash
+def hash_alg(session: Session) -> str:
+    """The hash new entries of `session`'s node use (TONGBAN_AUDIT_HASH: sha-256 or sm3)."""
+    return settings_of(session).audit_hash
 
 
 @lru_cache(maxsize=1)
@@ -117,7 +117,7 @@ def append(
     actor: str,
     body: dict[str, Any] | str,
     *,
-    alg: str | None = None,
+    alg: str,
     at: datetime | None = None,
 ) -> Entry:
     """Append one entry in the transaction of `connection`: lock the head row (FOR
@@ -138,7 +138,7 @@ def append(
         subject,
         actor,
         body,
-        alg or hash_alg(),
+        alg,
     )
     connection.execute(add, _row(entry))
     connection.execute(move, {"new_seq": entry.seq, "new_hash": entry.hash})
@@ -202,7 +202,7 @@ def stage(
     """Add an entry to the chain as part of `session`'s transaction: staged without a
     lock and chained when the transaction commits (at once when it already holds the
     head lock, or with DEFERRED off)."""
-    alg = alg or hash_alg()
+    alg = alg or hash_alg(session)
     connection = session.connection()
     if not DEFERRED or session.info.get(_CHAINED):
         append(connection, kind, subject, actor, body, alg=alg)
@@ -266,13 +266,13 @@ def _after_insert(mapper: Mapper[Any], connection: Connection, target: Any) -> N
     kind = getattr(mapper.class_, "__audit_kind__", None)
     if not kind:
         return
-    alg = hash_alg()
-    subject, actor, body = audit_record(target, alg)
     session = object_session(target)
-    if session is None or not DEFERRED or session.info.get(_CHAINED):
+    assert session is not None  # a flushed object belongs to the flushing Session
+    alg = hash_alg(session)
+    subject, actor, body = audit_record(target, alg)
+    if not DEFERRED or session.info.get(_CHAINED):
         append(connection, kind, subject, actor, body, alg=alg)
-        if session is not None:
-            session.info[_CHAINED] = True
+        session.info[_CHAINED] = True
         return
     stage_one, _, _ = _pending_statements()
     connection.execute(

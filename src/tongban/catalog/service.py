@@ -84,7 +84,7 @@ def _record_catalogue_change(
         return
 
     def shown(field: str, value: Any) -> Any:
-        return {"digest": audit.digest(value)} if field in _DIGESTED else value
+        return {"digest": audit.digest(value, session)} if field in _DIGESTED else value
 
     added: list[str] = []
     changed: dict[str, dict[str, Any]] = {}

@@ -13,49 +13,63 @@ from urllib.parse import urlsplit
 
 import typer
 
+from tongban.config import Settings
+from tongban.errors import NotFound
+from tongban.exchange.federation import FederationError, load
+from tongban.exchange.local import init_local
+from tongban.exchange.service import (
+    PING,
+    dead_letters,
+    federation_for,
+    replay,
+    send,
+    status_counts,
+)
+from tongban.kernel.node import Node, cli_node, cli_settings
+from tongban.keys import service as keys
+
 app = typer.Typer(help="Messages between nodes: dead letters, replay", no_args_is_help=True)
 
 
-def select_node(node: str | None, federation_file: Path | None) -> int | None:
-    """Make this process node `node` of `federation_file` (either may come from the
-    environment): sets node id and served jurisdictions from the file. Returns the port
-    of the node's base_url, if any."""
-    from tongban.config import get_settings
-    from tongban.exchange.federation import FederationError, load
-
+def select_node(
+    settings: Settings, node: str | None, federation_file: Path | None
+) -> tuple[Settings, int | None]:
+    """`settings` made those of node `node` of `federation_file` (either may already be
+    in `settings`, from TONGBAN_NODE_ID and TONGBAN_FEDERATION_FILE): node id, federation
+    file and served jurisdictions from the file. Returns them and the port of the node's
+    base_url, if any."""
     if federation_file is not None:
-        os.environ["TONGBAN_FEDERATION_FILE"] = str(federation_file.resolve())
+        settings = settings.model_copy(update={"federation_file": federation_file.resolve()})
     if node is not None:
-        os.environ["TONGBAN_NODE_ID"] = node
-    get_settings.cache_clear()
-    settings = get_settings()
+        settings = settings.model_copy(update={"node_id": node})
     if settings.federation_file is None:
         if node is not None:
             raise typer.BadParameter("--node needs --federation or TONGBAN_FEDERATION_FILE")
-        return None
+        return settings, None
     try:
         me = load(settings.federation_file).node(settings.node_id)
     except FederationError as exc:
         typer.echo(f"federation: {exc}", err=True)
         raise typer.Exit(2) from exc
-    os.environ["TONGBAN_SERVED_JURISDICTIONS"] = ",".join(me.jurisdictions)
-    get_settings.cache_clear()
-    for problem in _key_problems():
+    settings = settings.model_copy(update={"served_jurisdictions": ",".join(me.jurisdictions)})
+    return settings, urlsplit(me.base_url).port
+
+
+def warn_key_problems(node: Node) -> None:
+    """Say on stderr why other nodes of the federation would refuse `node`'s messages
+    (nothing for a node outside any federation)."""
+    if node.settings.federation_file is None:
+        return
+    for problem in _key_problems(node):
         typer.echo(f"WARNING: {problem}", err=True)
-    return urlsplit(me.base_url).port
 
 
-def _key_problems() -> list[str]:
+def _key_problems(node: Node) -> list[str]:
     """Why other nodes would refuse this node's messages (its key vs the file)."""
-    from tongban.config import get_settings
-    from tongban.db import transaction
-    from tongban.exchange.service import federation_for
-    from tongban.keys import service as keys
-
-    settings = get_settings()
+    settings = node.settings
     me = federation_for(settings).node(settings.node_id)
     try:
-        with transaction() as session:
+        with node.transaction() as session:
             row = keys.current_row(session, "node", settings.node_id)
     except Exception as exc:  # noqa: BLE001 - e.g. database not migrated yet
         return [f"cannot read this node's key: {exc}"]
@@ -71,16 +85,14 @@ def _key_problems() -> list[str]:
 
 @app.command("node-key")
 def node_key_cmd(
+    ctx: typer.Context,
     create: Annotated[bool, typer.Option(help="Generate the key if there is none")] = False,
     alg: Annotated[str | None, typer.Option(help="EdDSA or SM2 for a new key")] = None,
 ) -> None:
     """Print this node's message-signing public key (a JWK for the federation file)."""
-    from tongban.config import get_settings
-    from tongban.db import transaction
-    from tongban.keys import service as keys
-
-    node_id = get_settings().node_id
-    with transaction() as session:
+    node = cli_node(ctx)
+    node_id = node.settings.node_id
+    with node.transaction() as session:
         row = keys.current_row(session, "node", node_id)
         if row is None:
             if not create:
@@ -100,8 +112,6 @@ def init_local_cmd(
     demo: Annotated[bool, typer.Option(help="Load the demo accounts on every node")] = True,
 ) -> None:
     """Create N local nodes (databases, keys) and the federation file naming them."""
-    from tongban.exchange.local import init_local
-
     fed, planned = init_local(directory, nodes, base_port, alg=alg, demo=demo)
     typer.echo(f"federation file: {fed}")
     for n in planned:
@@ -112,13 +122,9 @@ def init_local_cmd(
 
 
 @app.command("check")
-def check_cmd() -> None:
+def check_cmd(ctx: typer.Context) -> None:
     """Check the federation file and this node's place and key in it."""
-    from tongban.config import get_settings
-    from tongban.exchange.federation import FederationError
-    from tongban.exchange.service import federation_for
-
-    settings = get_settings()
+    settings = cli_settings(ctx)
     try:
         fed = federation_for(settings)
         me = fed.node(settings.node_id)
@@ -129,7 +135,7 @@ def check_cmd() -> None:
     for n in fed.nodes.values():
         mark = "*" if n.id == me.id else " "
         typer.echo(f" {mark} {n.id:14} {','.join(n.jurisdictions):28} {n.base_url}")
-    problems = _key_problems() if settings.federation_file else []
+    problems = _key_problems(cli_node(ctx)) if settings.federation_file else []
     for p in problems:
         typer.echo(f"PROBLEM: {p}", err=True)
     if problems:
@@ -138,6 +144,7 @@ def check_cmd() -> None:
 
 @app.command("ping")
 def ping_cmd(
+    ctx: typer.Context,
     jurisdiction: Annotated[str, typer.Argument(help="Target jurisdiction code")],
     source: Annotated[
         str | None, typer.Option(help="Source jurisdiction (default: the first served)")
@@ -145,37 +152,29 @@ def ping_cmd(
 ) -> None:
     """Queue an `exchange.ping` to the node serving JURISDICTION; the worker delivers it
     (watch `tongban exchange status` or the dead letters)."""
-    from tongban.config import get_settings
-    from tongban.db import transaction
-    from tongban.exchange.service import PING, send
-
-    served = get_settings().served_jurisdictions
+    node = cli_node(ctx)
+    served = node.settings.served_jurisdictions
     src = source or (served.split(",")[0] if served != "*" else jurisdiction)
-    with transaction() as session:
+    with node.transaction() as session:
         msg = send(session, PING, src, jurisdiction, {"note": "ping"})
     typer.echo(f"queued {msg.id}")
 
 
 @app.command("status")
-def status_cmd() -> None:
+def status_cmd(ctx: typer.Context) -> None:
     """Outbox messages by status and the inbox size."""
-    from tongban.db import transaction
-    from tongban.exchange.service import status_counts
-
-    with transaction() as session:
+    with cli_node(ctx).transaction() as session:
         counts = status_counts(session)
     typer.echo("  ".join(f"{k}={v}" for k, v in counts.items()))
 
 
 @app.command("dead-letters")
 def dead_letters_cmd(
+    ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print as a JSON list")] = False,
 ) -> None:
     """Messages that gave up (attempts exhausted, or refused by the receiver)."""
-    from tongban.db import transaction
-    from tongban.exchange.service import dead_letters
-
-    with transaction() as session:
+    with cli_node(ctx).transaction() as session:
         rows: list[dict[str, Any]] = [
             {
                 "id": str(m.id),
@@ -205,15 +204,12 @@ def dead_letters_cmd(
 
 @app.command("replay")
 def replay_cmd(
+    ctx: typer.Context,
     ids: Annotated[list[str] | None, typer.Argument(help="Message ids")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Every dead letter")] = False,
     by: Annotated[str | None, typer.Option(help="Operator name recorded")] = None,
 ) -> None:
     """Put dead letters back in the outbox with their attempts reset."""
-    from tongban.db import transaction
-    from tongban.errors import NotFound
-    from tongban.exchange.service import replay
-
     if bool(ids) == all_:
         raise typer.BadParameter("give message ids or --all (not both)")
     try:
@@ -222,7 +218,7 @@ def replay_cmd(
         raise typer.BadParameter("not a message id") from None
     operator = by or os.environ.get("SUDO_USER") or getpass.getuser()
     try:
-        with transaction() as session:
+        with cli_node(ctx).transaction() as session:
             rows = replay(session, parsed, operator)
     except NotFound as exc:
         typer.echo(exc.detail, err=True)

@@ -8,6 +8,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from tongban.config import Settings
 from tongban.crypto.signing import Alg
 from tongban.exchange import federation
 
@@ -65,9 +66,13 @@ def init_local(
 ) -> tuple[Path, list[LocalNode]]:
     """Create the nodes (databases migrated and loaded, keys generated) and write
     `<directory>/federation.toml` and each node's `.env`; returns the file and nodes."""
-    from tongban.db import make_engine, session_factory, transaction
+    from tongban.catalog import service as catalog
+    from tongban.contexts import build_node, registry
+    from tongban.db import make_engine, session_factory
+    from tongban.demo import load_demo
     from tongban.keys import service as keys
     from tongban.migrate import upgrade
+    from tongban.regions import service as regions
 
     directory.mkdir(parents=True, exist_ok=True)
     fed_path = (directory / "federation.toml").resolve()
@@ -80,10 +85,9 @@ def init_local(
         upgrade(n.database_url)
         engine = make_engine(n.database_url)
         try:
-            with transaction(session_factory(engine)) as session:
-                from tongban.catalog import service as catalog
-                from tongban.regions import service as regions
-
+            # The node before it joins the federation (whose file is written below).
+            alone = build_node(_node_settings(n, None), session_factory(engine))
+            with alone.transaction() as session:
                 regions.load_reference_data(session)
                 catalog.load_catalogue(session)
                 row = keys.current_row(session, "node", n.id) or keys.create_key(
@@ -115,23 +119,22 @@ def init_local(
         }
         (n.directory / ".env").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
         if demo:
-            from tongban.config import Settings
-            from tongban.contexts import registry
-            from tongban.demo import load_demo
-            from tongban.kernel.node import bind_settings
-
-            node_settings = Settings(
-                database_url=n.database_url,
-                node_id=n.id,
-                served_jurisdictions=",".join(n.jurisdictions),
-                federation_file=fed_path,
-                public_url=n.base_url,
-            )
             engine = make_engine(n.database_url)
             try:
-                factory = bind_settings(session_factory(engine), node_settings)
-                with transaction(factory) as session:
+                member = build_node(_node_settings(n, fed_path), session_factory(engine))
+                with member.transaction() as session:
                     load_demo(session, registry())
             finally:
                 engine.dispose()
     return fed_path, planned
+
+
+def _node_settings(n: LocalNode, federation_file: Path | None) -> Settings:
+    """The settings node `n` runs with (as its .env says), in `federation_file` if any."""
+    return Settings(
+        database_url=n.database_url,
+        node_id=n.id,
+        served_jurisdictions=",".join(n.jurisdictions),
+        federation_file=federation_file,
+        public_url=n.base_url,
+    )

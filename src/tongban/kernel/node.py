@@ -6,16 +6,27 @@ Services never look settings up in a global or a context variable: the node's se
 factory opens every session with the node's settings in `Session.info`, so a service (or a
 message handler) reads the settings of the node whose unit of work it is running in with
 `settings_of(session)` — two nodes in one process (the federation tests) each see their
-own, with no wrapper around the call."""
+own, with no wrapper around the call. A session opened outside any node carries none, and
+`settings_of` refuses it rather than guess.
+
+A CLI command gets its node from the click context (`cli_node(ctx)`): `tongban`'s main
+callback puts a `LazyNode` there, built from the process's settings on first use, and a
+test passes its own (`CliRunner().invoke(app, args, obj=node)`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from tongban.db import transaction
+
 if TYPE_CHECKING:
+    import typer
+
     from tongban.config import Settings
     from tongban.kernel.registry import Registry
 
@@ -33,14 +44,14 @@ def bind_settings(factory: sessionmaker[Session], settings: Settings) -> session
 
 def settings_of(session: Session) -> Settings:
     """The settings of the node that opened `session` (its session factory put them in
-    `session.info`). A session opened outside any node — a CLI command's
-    `db.transaction()` — gets the process's settings (`config.get_settings`), which at that
-    outermost entry point are the node's."""
+    `session.info`). Raises RuntimeError for a session opened outside any node: there is
+    no process-wide fallback, so a service can never read another node's settings."""
     settings = session.info.get(SETTINGS_KEY)
     if settings is None:
-        from tongban.config import get_settings
-
-        return get_settings()
+        raise RuntimeError(
+            "this session carries no node settings: open it from a node's session factory "
+            "(contexts.build_node(settings).session_factory, or kernel.node.bind_settings)"
+        )
     return settings  # type: ignore[no-any-return]
 
 
@@ -55,3 +66,46 @@ class Node:
     def with_settings(self, settings: Settings) -> Node:
         """The same node with other settings (same database and contexts)."""
         return Node(settings, bind_settings(self.session_factory, settings), self.registry)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One unit of work on this node (a CLI command's, a job's): commit at the end,
+        roll back on error; the session carries this node's settings."""
+        with transaction(self.session_factory) as session:
+            yield session
+
+
+@dataclass
+class LazyNode:
+    """A node built from `settings` on first use: a CLI command that needs no database
+    (`tongban calendar check`, `tongban licence verify` from its cache) opens none."""
+
+    settings: Settings
+    build: Callable[[Settings], Node]
+    _node: Node | None = field(default=None, init=False, repr=False)
+
+    def get(self) -> Node:
+        if self._node is None:
+            self._node = self.build(self.settings)
+        return self._node
+
+
+def _cli_object(ctx: typer.Context) -> Node | LazyNode:
+    obj = ctx.obj
+    if isinstance(obj, Node | LazyNode):
+        return obj
+    raise RuntimeError(
+        "no node in the command's context: run it through `tongban` (tongban.cli builds "
+        "the node) or pass one, CliRunner().invoke(app, args, obj=node)"
+    )
+
+
+def cli_node(ctx: typer.Context) -> Node:
+    """The node a CLI command runs as (see the module's docstring)."""
+    obj = _cli_object(ctx)
+    return obj.get() if isinstance(obj, LazyNode) else obj
+
+
+def cli_settings(ctx: typer.Context) -> Settings:
+    """The settings of the node a CLI command runs as, without opening its database."""
+    return _cli_object(ctx).settings

@@ -6,18 +6,19 @@ from typing import Annotated
 
 import typer
 
+from tongban.kernel.node import cli_node
+from tongban.keys import service as keys
+
 app = typer.Typer(help="Signing keys of this node", no_args_is_help=True)
 
 
 @app.command("list")
 def list_keys(
+    ctx: typer.Context,
     purpose: Annotated[str | None, typer.Option(help="licence, node, audit or root")] = None,
 ) -> None:
     """List the keys this node holds or knows, newest last."""
-    from tongban.db import transaction
-    from tongban.keys import service as keys
-
-    with transaction() as session:
+    with cli_node(ctx).transaction() as session:
         for row in keys.public_rows(session, purpose):
             state = "withdrawn" if row.not_after else "retired" if row.retired_at else "active"
             own = "private" if row.private_pem else "public-only"
@@ -26,6 +27,7 @@ def list_keys(
 
 @app.command("rotate")
 def rotate(
+    ctx: typer.Context,
     purpose: Annotated[str, typer.Argument(help="licence, node, audit or root")],
     owner: Annotated[str, typer.Argument(help="jurisdiction code, node id or 'federation'")],
     alg: Annotated[
@@ -33,9 +35,6 @@ def rotate(
     ] = None,
 ) -> None:
     """Start a new key; the old one stops signing but keeps verifying what it signed."""
-    from tongban.db import transaction
-    from tongban.keys import service as keys
-
-    with transaction() as session:
+    with cli_node(ctx).transaction() as session:
         row = keys.rotate(session, purpose, owner, alg)
         typer.echo(f"new {row.purpose} key for {row.owner}: {row.kid} ({row.alg})")

@@ -10,6 +10,11 @@ from typing import Annotated, Any
 
 import typer
 
+from tongban.kernel.node import cli_node, cli_settings
+from tongban.licences import federation, offline
+from tongban.licences.keybinding import normalise_nonce
+from tongban.licences.verification import binding_policy
+
 app = typer.Typer(help="E-licences: issue, verify (offline too)", no_args_is_help=True)
 trust_app = typer.Typer(
     help="The federation trust list and status lists cache", no_args_is_help=True
@@ -21,14 +26,13 @@ EXIT_VALID, EXIT_INVALID, EXIT_NO_CACHE = 0, 1, 2
 EXIT_PARTIAL = 3
 
 
-def _cache_dir(cache: Path | None) -> Path:
-    from tongban.config import get_settings
-
-    return cache or get_settings().trust_cache
+def _cache_dir(ctx: typer.Context, cache: Path | None) -> Path:
+    return cache or cli_settings(ctx).trust_cache
 
 
 @trust_app.command("sync")
 def sync(
+    ctx: typer.Context,
     url: Annotated[
         str | None, typer.Option(help="Base URL of a tongban node (default TONGBAN_PUBLIC_URL)")
     ] = None,
@@ -43,11 +47,8 @@ def sync(
     """Download the signed trust list (following the trust-root redirect) and every
     status list the node holds (its own and those received from other nodes) for
     offline verification. Exit 0 synced, 1 failed, 3 some status lists failed."""
-    from tongban.config import get_settings
-    from tongban.licences import offline
-
-    base = url or get_settings().public_url
-    directory = _cache_dir(cache)
+    base = url or cli_settings(ctx).public_url
+    directory = _cache_dir(ctx, cache)
     try:
         report = offline.sync(base, directory, root_jwk_file=root_jwk)
     except offline.SyncFailed as e:
@@ -85,6 +86,7 @@ def _jsonable(value: Any) -> Any:
 
 @app.command("verify")
 def verify(
+    ctx: typer.Context,
     source: Annotated[str, typer.Argument(help="File with the presentation, or - for stdin")],
     cache: Annotated[
         Path | None, typer.Option(help="Cache directory (default TONGBAN_TRUST_CACHE)")
@@ -109,11 +111,7 @@ def verify(
 ) -> None:
     """Verify a licence offline, from the cache of `tongban trust sync` only (no network).
     Exit code 0 valid, 1 invalid, 2 no cache."""
-    from tongban.licences import offline
-    from tongban.licences.keybinding import normalise_nonce
-    from tongban.licences.verification import binding_policy
-
-    directory = _cache_dir(cache)
+    directory = _cache_dir(ctx, cache)
     try:
         compact = _read_input(source)
     except OSError as e:
@@ -126,13 +124,11 @@ def verify(
             f"没有可用的信任列表缓存（{directory}）：请先运行 tongban trust sync（{e}）", err=True
         )
         raise typer.Exit(EXIT_NO_CACHE) from None
-    from tongban.config import get_settings
-
     policy = binding_policy(
         require=require_binding,
         nonce=normalise_nonce(nonce),
         audience=aud,
-        settings=get_settings(),
+        settings=cli_settings(ctx),
     )
     result = offline.verify_offline(compact, loaded, binding=policy)
     stale = offline.staleness(loaded)
@@ -166,16 +162,13 @@ def verify(
 
 
 @app.command("publish-keys")
-def publish_keys() -> None:
+def publish_keys(ctx: typer.Context) -> None:
     """Send this node's licence keys and status lists to every other node of the
     federation (a node that joined later); the worker delivers them."""
-    from tongban.config import get_settings
-    from tongban.db import transaction
-    from tongban.licences import federation
-
-    if not federation.federated(get_settings()):
+    node = cli_node(ctx)
+    if not federation.federated(node.settings):
         typer.echo("本节点未加入联盟（未设置 TONGBAN_FEDERATION_FILE），无需发布。")
         return
-    with transaction() as session:
+    with node.transaction() as session:
         n_keys, n_lists = federation.publish_all(session)
     typer.echo(f"已排队发送：密钥 {n_keys} 条消息，状态列表 {n_lists} 条消息（由 worker 投递）。")

@@ -5,29 +5,32 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+from tongban.errors import DomainError
+from tongban.kernel.node import cli_node
+from tongban.medical import clearing_service as cs
+from tongban.medical import service
+from tongban.medical.exports import yuan as _yuan
+from tongban.regions import service as regions
 
 app = typer.Typer(help="Cross-region outpatient settlement and clearing", no_args_is_help=True)
 
 
-def _yuan(fen: int) -> str:
-    from tongban.medical.exports import yuan
-
-    return yuan(fen)
-
-
 @app.command("load")
-def load() -> None:
+def load(ctx: typer.Context) -> None:
     """Load (idempotently) the insured cities' policies and the treatment catalogues."""
-    from tongban.db import transaction
-    from tongban.medical import service
-
-    with transaction() as session:
+    with cli_node(ctx).transaction() as session:
         p, i = service.load_reference(session)
     typer.echo(f"{p} policy row(s), {i} catalogue item(s) added")
 
 
 @app.command("clear")
 def clear(
+    ctx: typer.Context,
     period: Annotated[str, typer.Option(help="Clearing period, YYYY-MM")],
     cities: Annotated[
         bool,
@@ -41,18 +44,10 @@ def clear(
     """Clear a period: for every settled, unreversed claim the insured jurisdiction owes
     the treatment jurisdiction the fund's share. Re-running an open period gives the same
     result; a closed period is left as it is."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-    from rich.table import Table
-
-    from tongban.db import transaction
-    from tongban.errors import DomainError
-    from tongban.medical import clearing_service as cs
-
     console = Console()
     try:
         with (
-            transaction() as session,
+            cli_node(ctx).transaction() as session,
             Progress(
                 TextColumn("[bold]清算 {task.description}"),
                 BarColumn(),
@@ -108,14 +103,12 @@ def clear(
 
 
 @app.command("close")
-def close_cmd(period: Annotated[str, typer.Option(help="Clearing period, YYYY-MM")]) -> None:
+def close_cmd(
+    ctx: typer.Context, period: Annotated[str, typer.Option(help="Clearing period, YYYY-MM")]
+) -> None:
     """Close a finished period: recompute it once more and freeze it."""
-    from tongban.db import transaction
-    from tongban.errors import DomainError
-    from tongban.medical import clearing_service as cs
-
     try:
-        with transaction() as session:
+        with cli_node(ctx).transaction() as session:
             run = cs.close_period(session, period, by="cli")
     except DomainError as e:
         typer.echo(e.detail, err=True)
@@ -123,9 +116,7 @@ def close_cmd(period: Annotated[str, typer.Option(help="Clearing period, YYYY-MM
     typer.echo(f"{run.period} closed; digest {run.digest}")
 
 
-def _names(session) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    from tongban.regions import service as regions
-
+def _names(session: Session) -> dict[str, str]:
     names = {c.code: c.name for c in regions.list_cities(session)}
     names.update({j.code: j.name for j in regions.list_jurisdictions(session)})
     return names

@@ -9,13 +9,14 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import func, select, text
 
-from tongban.audit import domain, hook, service, tasks
+from tongban.audit import domain, service, tasks
 from tongban.audit.domain import Problem
 from tongban.audit.models import AuditCheckpoint, AuditEntry
 from tongban.cases import service as cases
 from tongban.cases.models import CaseEvent
 from tongban.exchange.models import OutboxMessage
 from tongban.kernel import replication
+from tongban.kernel.node import bind_settings
 from tongban.keys import service as keys
 
 from builders import make_case, make_officer, make_resident
@@ -119,10 +120,14 @@ def test_explicit_record_is_canonical_and_in_the_chain(session):
     assert service.verify(session).ok
 
 
-def test_sm3_chain_from_the_setting(session, monkeypatch):
+def test_sm3_chain_from_the_setting(session, factory, settings):
+    """The hash comes from the settings of the node whose session writes (the test's
+    process has none set): the same database chained by a node switched to SM3."""
     service.record(session, "test.sha", "s", "a", {})
-    monkeypatch.setattr(hook, "hash_alg", lambda: "sm3")
-    activity(session, 1)
+    session.commit()
+    sm3 = bind_settings(factory, settings.model_copy(update={"audit_hash": "sm3"}))
+    with sm3() as s:
+        activity(s, 1)
     report = service.verify(session)
     assert report.ok and "sm3" in report.algs and "sha-256" in report.algs
     last = service.recent(session, 1)[0]

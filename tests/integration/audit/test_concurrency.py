@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import delete, func, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from tongban.audit import hook, service
 from tongban.audit.models import AuditEntry, AuditHead
@@ -22,14 +22,14 @@ PER_THREAD = 12
 
 
 @pytest.fixture
-def restore(engine) -> Iterator[None]:
+def restore(committing_factory: sessionmaker[Session]) -> Iterator[None]:
     """Undo what the test committed: its entries, its messages, the head row."""
-    with Session(engine) as s:
+    with committing_factory() as s:
         start = service.head(s)
         s.rollback()
     assert start is not None
     yield
-    with Session(engine) as s:
+    with committing_factory() as s:
         s.execute(delete(AuditEntry).where(AuditEntry.seq > start.seq))
         s.execute(delete(OutboxMessage).where(OutboxMessage.type == "audit.test"))
         s.execute(text("DELETE FROM audit_pending"))  # a test's stray staged row
@@ -41,8 +41,8 @@ def restore(engine) -> Iterator[None]:
         s.commit()
 
 
-def test_concurrent_appenders_make_one_valid_chain(engine, restore):
-    with Session(engine) as s:
+def test_concurrent_appenders_make_one_valid_chain(committing_factory, restore):
+    with committing_factory() as s:
         start = service.head(s).seq
     barrier = threading.Barrier(THREADS)
     errors: list[BaseException] = []
@@ -51,7 +51,7 @@ def test_concurrent_appenders_make_one_valid_chain(engine, restore):
         try:
             barrier.wait(timeout=60)
             for i in range(PER_THREAD):
-                with Session(engine) as s:
+                with committing_factory() as s:
                     if i % 2:
                         service.record(s, "test.explicit", f"thread:{n}", "system", {"i": i})
                     else:  # through the write-path hook
@@ -77,7 +77,7 @@ def test_concurrent_appenders_make_one_valid_chain(engine, restore):
     assert not any(t.is_alive() for t in threads)
     assert errors == []
 
-    with Session(engine) as s:
+    with committing_factory() as s:
         added = s.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.seq > start))
         assert added == THREADS * PER_THREAD
         assert service.head(s).seq == start + THREADS * PER_THREAD
@@ -88,8 +88,8 @@ def test_concurrent_appenders_make_one_valid_chain(engine, restore):
         s.rollback()
 
 
-def test_a_rolled_back_transaction_leaves_neither_row_nor_entry(engine, restore):
-    with Session(engine) as s:
+def test_a_rolled_back_transaction_leaves_neither_row_nor_entry(committing_factory, restore):
+    with committing_factory() as s:
         before = service.head(s)
         s.add(
             OutboxMessage(
@@ -103,7 +103,7 @@ def test_a_rolled_back_transaction_leaves_neither_row_nor_entry(engine, restore)
         s.flush()
         assert service.head(s).seq == before.seq + 1
         s.rollback()
-    with Session(engine) as s:
+    with committing_factory() as s:
         assert service.head(s) == before
         n = s.scalar(text("SELECT count(*) FROM outbox_message WHERE type = 'audit.test'"))
         assert n == 0
@@ -121,7 +121,9 @@ def _message(n: int) -> OutboxMessage:
     )
 
 
-def test_an_open_writer_does_not_hold_up_another_writers_commit(engine, restore):
+def test_an_open_writer_does_not_hold_up_another_writers_commit(
+    engine, committing_factory, restore
+):
     """Issue 11: the chain no longer serialises every write behind one row lock for the
     whole transaction. Writer A makes an audited insert and keeps its transaction open;
     writer B makes one and commits meanwhile, at once (before: B waited on A's lock of the
@@ -129,9 +131,9 @@ def test_an_open_writer_does_not_hold_up_another_writers_commit(engine, restore)
     order, and it verifies. (SQLite serialises whole write transactions by itself.)"""
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite writers are serialised by BEGIN IMMEDIATE")
-    with Session(engine) as s:
+    with committing_factory() as s:
         start = service.head(s).seq
-    a = Session(engine)
+    a = committing_factory()
     try:
         a.add(_message(1))
         a.flush()  # A's entry is staged; A stays open
@@ -140,7 +142,7 @@ def test_an_open_writer_does_not_hold_up_another_writers_commit(engine, restore)
 
         def writer_b() -> None:
             try:
-                with Session(engine) as b:
+                with committing_factory() as b:
                     b.execute(text("SET LOCAL lock_timeout = '5s'"))
                     b.add(_message(2))
                     b.flush()
@@ -156,7 +158,7 @@ def test_an_open_writer_does_not_hold_up_another_writers_commit(engine, restore)
         a.commit()
     finally:
         a.close()
-    with Session(engine) as s:
+    with committing_factory() as s:
         entries = list(service.iter_entries(s, start))
         assert [e.kind for e in entries] == [
             "message.sent",
@@ -167,13 +169,15 @@ def test_an_open_writer_does_not_hold_up_another_writers_commit(engine, restore)
         s.rollback()
 
 
-def test_staged_entries_left_committed_are_chained_by_the_next_checkpoint(engine, restore):
+def test_staged_entries_left_committed_are_chained_by_the_next_checkpoint(
+    committing_factory, restore
+):
     """A staged row that got committed without being chained (a writer that bypassed the
     Session's commit) is not lost: it is not part of the chain for verify, and the next
     checkpoint chains it first."""
     from tongban.audit import witness  # noqa: F401 - checkpoint publishes through it
 
-    with Session(engine) as s:
+    with committing_factory() as s:
         start = service.head(s).seq
         s.connection().execute(
             text(
@@ -182,7 +186,7 @@ def test_staged_entries_left_committed_are_chained_by_the_next_checkpoint(engine
             )
         )
         s.connection().commit()  # the Session's before_commit never ran
-    with Session(engine) as s:
+    with committing_factory() as s:
         assert service.head(s).seq == start and service.verify(s).ok
         service.checkpoint(s, "node-stray")
         assert [e.kind for e in service.iter_entries(s, start)] == ["test.stray"]

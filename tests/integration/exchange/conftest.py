@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from tongban.cases import service as cases
 from tongban.cases.models import Case
 from tongban.config import Settings
-from tongban.db import make_engine
+from tongban.contexts import build_node
+from tongban.db import make_engine, session_factory
 from tongban.exchange import service as exchange
 from tongban.exchange.federation import dump, load
 from tongban.exchange.models import OutboxMessage
@@ -123,10 +124,11 @@ def fed_dbs(
             names.append(name)
         upgrade(url)
         engine = make_engine(url)
-        with Session(engine) as s:
+        # Loaded as the node (its sessions carry its settings), before it has a federation.
+        seeding = build_node(Settings(database_url=url, node_id=node_id), session_factory(engine))
+        with seeding.transaction() as s:
             regions.load_reference_data(s)
             catalog.load_catalogue(s)
-            s.commit()
         engine.dispose()
         urls[node_id] = url
     yield urls
@@ -143,7 +145,6 @@ def hosts() -> Hosts:
 def fed(fed_dbs: dict[str, str], tmp_path: Path, hosts: Hosts) -> Iterator[dict[str, FedNode]]:
     """Nodes A and B: keys generated, federation file written, apps mounted, outboxes
     emptied of earlier tests' messages."""
-    from tongban.contexts import build_node
     from tongban.kernel.node import SETTINGS_KEY, bind_settings
     from tongban.keys import service as keys
     from tongban.web.app import create_app

@@ -100,17 +100,11 @@ def test_a_licence_issued_on_a_verifies_on_b_after_the_keys_and_list_arrive(
         assert row is not None and row.private_pem is None and row.owner == "340000"
         known = s.get(ForeignIssuer, "340000")
         assert known is not None and known.node_id == "node-a"
-        assert known.issuer == domain.issuer_id(_public_url(), "340000")
+        assert known.issuer == domain.issuer_id(a.settings.public_url, "340000")
         imported = s.scalar(select(StatusListToken).where(StatusListToken.uri == lic.status_uri))
         assert imported is not None and imported.own is False and imported.token
     # Applied once: delivering the same messages again changes nothing.
     assert tools.drain(a, b) == 0
-
-
-def _public_url() -> str:
-    from tongban.config import get_settings
-
-    return get_settings().public_url
 
 
 def test_revocation_on_a_reaches_b(tools: Any, fed: dict[str, Any], hosts: Any) -> None:
@@ -167,7 +161,10 @@ def test_a_withdrawal_on_a_is_not_undone_by_an_older_key_set(
     assert _verify(b, lic.compact).reason == "unknown_issuer"
 
 
-def _forged_list(lic: Licence, key: Any, iss_code: str = "340000", iat: int = 5) -> str:
+def _forged_list(
+    issuer: Any, lic: Licence, key: Any, iss_code: str = "340000", iat: int = 5
+) -> str:
+    """A status list for `lic` signed with `key`, as if by `issuer` (a node)'s issuer id."""
     lst = StatusList(domain.STATUS_BITS, domain.STATUS_LIST_SIZE)
     lst.set(lic.status_index, INVALID)
     now = int(time.time())
@@ -179,7 +176,7 @@ def _forged_list(lic: Licence, key: Any, iss_code: str = "340000", iat: int = 5)
         iat=now + iat,
         exp=now + 3600,
         ttl=300,
-        iss=domain.issuer_id(_public_url(), iss_code),
+        iss=domain.issuer_id(issuer.settings.public_url, iss_code),
     )
 
 
@@ -194,8 +191,8 @@ def test_a_status_list_not_signed_by_the_issuer_is_refused(tools: Any, fed: dict
     assert _verify(b, lic.compact).valid
 
     forged = {
-        "by another issuer": _forged_list(lic, other, "310000"),
-        "by an unknown key": _forged_list(lic, generate()),
+        "by another issuer": _forged_list(a, lic, other, "310000"),
+        "by an unknown key": _forged_list(a, lic, generate()),
     }
     ids = {}
     with a.session() as s:
@@ -234,7 +231,7 @@ def test_an_older_status_list_does_not_replace_a_newer_one(tools: Any, fed: dict
     lic = _issue(a)
     with a.session() as s:
         key, _row = keys.signing_key(s, "licence", "340000")
-        newer = _forged_list(lic, key)  # 安徽's key, says revoked, iat now + 5
+        newer = _forged_list(a, lic, key)  # 安徽's key, says revoked, iat now + 5
     with a.session() as s:
         status.mark_changed(s, s.get(Licence, lic.id))  # type: ignore[arg-type]
         s.commit()
@@ -244,7 +241,7 @@ def test_an_older_status_list_does_not_replace_a_newer_one(tools: Any, fed: dict
         stored = s.scalar(select(StatusListToken).where(StatusListToken.uri == lic.status_uri))
         assert stored is not None and stored.token is not None
         held = stored.token
-        stale = _forged_list(lic, key, iat=-3600)
+        stale = _forged_list(a, lic, key, iat=-3600)
         status.import_list(s, "340000", lic.status_list, lic.status_uri, stale)
         assert stored.token == held
         # A newer one does.

@@ -15,6 +15,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from tongban.config import Settings
+from tongban.contexts import build_node
 from tongban.crypto.signing import Alg, generate
 from tongban.exchange import service as exchange
 from tongban.exchange.models import InboxMessage, OutboxMessage
@@ -127,10 +129,10 @@ def test_cli_lists_and_replays_dead_letters(tmp_path: Path) -> None:
     from tongban.db import make_engine, session_factory
 
     engine = make_engine(url)
-    with session_factory(engine)() as s:
+    node = build_node(Settings(database_url=url), session_factory(engine))
+    with node.transaction() as s:
         msg = exchange.send(s, "case.forwarded", "310000", "320000", {"number": "n"})
         msg.status, msg.attempts, msg.last_error = "dead", 8, "HTTP 503 from node-b"
-        s.commit()
         msg_id = msg.id
     env = {**os.environ, "TONGBAN_DATABASE_URL": url}
 
@@ -153,7 +155,7 @@ def test_cli_lists_and_replays_dead_letters(tmp_path: Path) -> None:
     assert out.returncode == 0 and "replayed 1" in out.stdout, out.stderr
     status = cli("status")
     assert "pending=1" in status.stdout and "dead=0" in status.stdout
-    with session_factory(engine)() as s:
+    with node.session_factory() as s:
         m = s.get(OutboxMessage, msg_id)
         assert m is not None and m.replayed_by == "ops-bob" and m.attempts == 0
     engine.dispose()

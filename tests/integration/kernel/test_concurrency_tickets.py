@@ -32,8 +32,8 @@ def _cleanup(factory: sessionmaker[Session], wo_id: Any, account_ids: list[Any])
         s.commit()
 
 
-def test_two_officers_accept_one_work_order_at_once(engine, settings):
-    factory = sessionmaker(bind=engine, expire_on_commit=False)
+def test_two_officers_accept_one_work_order_at_once(committing_factory, settings):
+    factory = committing_factory
     with factory() as s:
         wo = make_work_order(s)
         assert wo.state == "dispatched" and wo.authority_id is not None

@@ -8,7 +8,6 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import delete
-from sqlalchemy.orm import sessionmaker
 
 from tongban.kernel import numbering
 from tongban.kernel.numbering import NumberCounter
@@ -34,10 +33,10 @@ def test_case_numbers_keep_their_format_and_count_on(session):
     assert numbering.peek(session, f"case:{first.receiving_city}", day) == int(second.number[-6:])
 
 
-def test_concurrent_takers_never_get_one_number(engine):
+def test_concurrent_takers_never_get_one_number(committing_factory):
     """Eight threads with their own sessions take numbers of one scope at once and
     commit: every number is handed out exactly once."""
-    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    factory = committing_factory
     scope = f"test:{uuid.uuid4().hex[:8]}"
     barrier = threading.Barrier(4)
 

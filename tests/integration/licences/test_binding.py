@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from tongban.config import Settings
 from tongban.crypto.signing import P256PrivateKey, generate
+from tongban.kernel.node import Node
 from tongban.licences import service
 from tongban.licences.keybinding import ANY_VERIFIER, bind
 from tongban.licences.models import HolderKey, Licence
@@ -360,12 +361,12 @@ def test_wallet_pages_offer_binding(client: TestClient, session: Session) -> Non
 
 
 def test_offline_verifier_checks_binding(
-    client: TestClient, session: Session, tmp_path: Path
+    client: TestClient, session: Session, kernel_node: Node, tmp_path: Path
 ) -> None:
     from typer.testing import CliRunner
 
+    from tongban.cli import app as cli
     from tongban.licences import offline
-    from tongban.licences.cli import app as licence_cli
     from tongban.licences.keybinding import BindingPolicy
 
     resident = make_resident(session)
@@ -391,13 +392,29 @@ def test_offline_verifier_checks_binding(
     runner = CliRunner()
     (tmp_path / "bound.txt").write_text(bound)
     (tmp_path / "copied.txt").write_text(text)
-    args = ["verify", "--cache", str(cache), "--require-binding"]
-    r = runner.invoke(licence_cli, [*args, str(tmp_path / "bound.txt")])
+    args = ["licence", "verify", "--cache", str(cache), "--require-binding"]
+    r = runner.invoke(cli, [*args, str(tmp_path / "bound.txt")], obj=kernel_node)
     assert r.exit_code == 0, r.output
     assert "已核验持有人绑定" in r.output
-    r = runner.invoke(licence_cli, [*args, str(tmp_path / "copied.txt")])
+    r = runner.invoke(cli, [*args, str(tmp_path / "copied.txt")], obj=kernel_node)
     assert r.exit_code == 1 and "key_binding_missing" in r.output
-    r = runner.invoke(licence_cli, [*args, "--nonce", "OTHER", str(tmp_path / "bound.txt")])
+    r = runner.invoke(
+        cli, [*args, "--nonce", "OTHER", str(tmp_path / "bound.txt")], obj=kernel_node
+    )
     assert r.exit_code == 1 and "key_binding_nonce_mismatch" in r.output
-    r = runner.invoke(licence_cli, ["verify", "--cache", str(cache), str(tmp_path / "copied.txt")])
+    r = runner.invoke(
+        cli,
+        ["licence", "verify", "--cache", str(cache), str(tmp_path / "copied.txt")],
+        obj=kernel_node,
+    )
     assert r.exit_code == 0 and "未核验持有人绑定（不记名出示）" in r.output
+    # The node's settings decide, not the process's: this node refuses an unbound one.
+    strict = kernel_node.with_settings(
+        kernel_node.settings.model_copy(update={"licence_allow_unbound": False})
+    )
+    r = runner.invoke(
+        cli,
+        ["licence", "verify", "--cache", str(cache), str(tmp_path / "copied.txt")],
+        obj=strict,
+    )
+    assert r.exit_code == 1 and "key_binding_missing" in r.output
