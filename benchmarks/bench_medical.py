@@ -165,7 +165,9 @@ def prepare(database_url: str) -> str:
     insured person of 合肥 with a filing, and one registered visit with three items."""
     from datetime import date
 
-    from tongban.db import make_engine, session_factory, transaction
+    from tongban.config import Settings
+    from tongban.contexts import build_node
+    from tongban.db import make_engine, session_factory
     from tongban.identity import service as identity
     from tongban.medical import service
     from tongban.migrate import upgrade
@@ -173,7 +175,9 @@ def prepare(database_url: str) -> str:
 
     upgrade(database_url)
     engine = make_engine(database_url)
-    with transaction(session_factory(engine)) as s:
+    # Loaded as the node the server runs as (its sessions carry its settings).
+    node = build_node(Settings(database_url=database_url), session_factory(engine))
+    with node.transaction() as s:
         regions.load_reference_data(s)
         service.load_reference(s)
         inst = service.create_institution(

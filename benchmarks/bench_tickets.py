@@ -97,12 +97,16 @@ def bench_routing(n: int) -> dict[str, Any]:
 
 def bench_route_service(database_url: str, n: int) -> dict[str, Any]:
     """`service.route` (geometry + authority lookups) against the database."""
+    from tongban.config import Settings
+    from tongban.contexts import build_node
     from tongban.db import make_engine, session_factory
     from tongban.tickets import service
 
     lons, lats = random_points(n, seed=7)
     engine = make_engine(database_url)
-    factory = session_factory(engine)
+    factory = build_node(
+        Settings(database_url=database_url), session_factory(engine)
+    ).session_factory
     codes = list(service.taxonomy().categories)
     rng = random.Random(7)
     with factory() as session:
@@ -123,6 +127,8 @@ def load(database_url: str, n: int) -> dict[str, Any]:
     """Migrate, load the reference data and bulk-insert `n` work orders."""
     from sqlalchemy import insert, select, text
 
+    from tongban.config import Settings
+    from tongban.contexts import build_node
     from tongban.db import make_engine, session_factory, transaction
     from tongban.migrate import upgrade
     from tongban.regions import service as regions
@@ -133,7 +139,9 @@ def load(database_url: str, n: int) -> dict[str, Any]:
 
     upgrade(database_url)
     engine = make_engine(database_url)
-    factory = session_factory(engine)
+    factory = build_node(
+        Settings(database_url=database_url), session_factory(engine)
+    ).session_factory
     with transaction(factory) as session:
         regions.load_reference_data(session)
         version = str(session.execute(text("SHOW server_version")).scalar())
@@ -287,13 +295,15 @@ def main() -> None:
     args = p.parse_args()
     routing = bench_routing(args.points)
     with pg_database(args.pg_url, "bench_tickets") as url:
-        from tongban.db import make_engine, session_factory, transaction
+        from tongban.config import Settings
+        from tongban.contexts import build_node
+        from tongban.db import make_engine, session_factory
         from tongban.migrate import upgrade
         from tongban.regions import service as regions
 
         upgrade(url)
         engine = make_engine(url)
-        with transaction(session_factory(engine)) as s:
+        with build_node(Settings(database_url=url), session_factory(engine)).transaction() as s:
             regions.load_reference_data(s)
         engine.dispose()
         route_service = bench_route_service(url, min(5000, args.points))
