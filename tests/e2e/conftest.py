@@ -23,10 +23,8 @@ from typing import Any
 import httpx
 import pytest
 
+from nodes import run_cli
 from tongban.devserver import ServerFailed, free_port, running
-
-#: Seconds allowed for one CLI command.
-CLI_TIMEOUT = 180.0
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -47,16 +45,13 @@ class Node:
     database_url: str
     env: dict[str, str]
 
-    def cli(self, *args: str, timeout: float = CLI_TIMEOUT) -> subprocess.CompletedProcess[str]:
+    def run(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run `python -m tongban ARGS` against this node, its exit code kept."""
+        return run_cli(self.env, self.root, *args, stdin=stdin)
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run `python -m tongban ARGS` against this node; fails the test on a non-zero exit."""
-        proc = subprocess.run(
-            [sys.executable, "-m", "tongban", *args],
-            env=self.env,
-            cwd=self.root,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
+        proc = self.run(*args)
         if proc.returncode != 0:
             pytest.fail(
                 f"`tongban {' '.join(args)}` exited with {proc.returncode}\n"
@@ -102,6 +97,13 @@ def live_server(node: Node) -> Iterator[str]:
             yield base
     except ServerFailed as e:
         pytest.fail(str(e))
+
+
+@pytest.fixture(scope="module")
+def http(live_server: str) -> Iterator[httpx.Client]:
+    """An HTTP client on the live server (relative URLs)."""
+    with httpx.Client(base_url=live_server, timeout=30) as c:
+        yield c
 
 
 @pytest.fixture(scope="module")
@@ -189,6 +191,40 @@ def new_page(browser: Any, live_server: str, tmp_path: Path) -> Iterator[Callabl
     for ctx in contexts:
         ctx.close()
     assert not csp_violations, "CSP blocked part of a page:\n" + "\n".join(csp_violations)
+
+
+def log_in(page: Any, username: str, password: str) -> None:
+    """Sign in on the login page; fails with the page's alert when it stays there."""
+    page.goto("/login")
+    page.get_by_label("用户名").fill(username)
+    page.get_by_label("密码").fill(password)
+    page.get_by_role("button", name="登录", exact=True).click()
+    page.wait_for_load_state()
+    assert "/login" not in page.url, page.locator("[role=alert]").all_inner_texts()
+
+
+@pytest.fixture
+def signed_in(new_page: Callable[[], Any], demo_password: str) -> Callable[[str], Any]:
+    """`signed_in(username)`: a new page (its own cookies) signed in as a demo account."""
+
+    def make(username: str) -> Any:
+        page = new_page()
+        log_in(page, username, demo_password)
+        return page
+
+    return make
+
+
+@pytest.fixture
+def no_error(server_log: Callable[[], str]) -> Callable[[Any], None]:
+    """`no_error(page)`: fails with the page's error messages and the server log's tail
+    when the page shows any."""
+
+    def check(page: Any) -> None:
+        alerts = page.locator(".alert.error, .field-error").all_inner_texts()
+        assert not alerts, f"{alerts}\n--- server log\n{server_log()}"
+
+    return check
 
 
 # --- test data shared by the e2e tests ------------------------------------------------

@@ -13,124 +13,38 @@ Bounded: fixed timeouts; the processes are stopped at the end."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
 
+from nodes import FAST_RETRIES, PeerNode, federation, wait_until
 from tongban.audit import domain
 from tongban.crypto.signing import b64u, load_private_pem
-from tongban.devserver import ServerFailed, ServerProcess, free_port_block
 
 #: Seconds allowed for a message to go to the peer and the answer to come back.
 WAIT = 45.0
-CLI_TIMEOUT = 120.0
 A, B = "node-310000", "node-320000"
 
 
-@dataclass
-class Proc:
-    node_id: str
-    directory: Path
-    url: str
-    env: dict[str, str]
-    server: ServerProcess = field(init=False)
+def _wait_for(what: str, probe: Callable[[], Any], procs: list[PeerNode]) -> Any:
+    def logs() -> str:
+        return "\n".join(f"--- {p.node_id}\n{p.server.log_tail(3000)}" for p in procs)
 
-    def __post_init__(self) -> None:
-        argv = [sys.executable, "-m", "tongban", "serve", "--node", self.node_id]
-        self.server = ServerProcess(
-            self.node_id, argv, self.env, self.url, self.directory / "server.log"
-        )
-
-    def start(self) -> None:
-        self.server.start()
-        try:
-            self.server.wait_ready()
-        except ServerFailed as e:
-            pytest.fail(str(e))
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "tongban", *args],
-            env=self.env,
-            cwd=self.directory,
-            capture_output=True,
-            text=True,
-            timeout=CLI_TIMEOUT,
-        )
-
-    def sql(self, query: str, **params: Any) -> list[Any]:
-        engine = create_engine(self.env["TONGBAN_DATABASE_URL"])
-        try:
-            with engine.begin() as c:
-                result = c.execute(text(query), params)
-                return list(result) if result.returns_rows else []
-        finally:
-            engine.dispose()
-
-
-def _wait_for(what: str, probe: Callable[[], Any], procs: list[Proc]) -> Any:
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.3)
-    logs = "\n".join(f"--- {p.node_id}\n{p.server.log_tail(3000)}" for p in procs)
-    pytest.fail(f"{what} not seen within {WAIT} s\n{logs}")
+    return wait_until(what, probe, WAIT, logs)
 
 
 @pytest.fixture(scope="module")
-def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Proc]]:
+def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, PeerNode]]:
     root = tmp_path_factory.mktemp("witness")
-    base = free_port_block(2, start=24100, step=41)
-    out = subprocess.run(
-        [sys.executable, "-m", "tongban", "exchange", "init-local", "--nodes", "2"]
-        + ["--base-port", str(base), "--dir", str(root), "--no-demo"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=root,
-    )
-    assert out.returncode == 0, out.stderr
-    procs: dict[str, Proc] = {}
-    for i, node_id in enumerate((A, B)):
-        directory = root / node_id
-        env = dict(os.environ)
-        for line in (directory / ".env").read_text().splitlines():
-            key, _, value = line.partition("=")
-            env[key] = value
-        env.update(
-            {
-                "TONGBAN_WORKER_INTERVAL": "0.2",
-                "TONGBAN_EXCHANGE_BACKOFF": "0.3,0.6,1",
-                "TONGBAN_EXCHANGE_MAX_ATTEMPTS": "1000",
-                # Checkpoints come from the CLI in this test, not from the timer.
-                "TONGBAN_AUDIT_CHECKPOINT_SECONDS": "3600",
-                "PYTHONUNBUFFERED": "1",
-            }
-        )
-        procs[node_id] = Proc(node_id, directory, f"http://127.0.0.1:{base + i}", env)
-    try:
-        for p in procs.values():
-            p.start()
-        yield procs
-    finally:
-        for p in procs.values():
-            p.stop()
+    # Checkpoints come from the CLI in this test, not from the timer.
+    env = {**FAST_RETRIES, "TONGBAN_AUDIT_CHECKPOINT_SECONDS": "3600"}
+    with federation(root, 2, port_start=24100, port_step=41, env=env, demo=False) as procs:
+        yield {p.node_id: p for p in procs.values()}
 
 
-def _rewrite_history(a: Proc, victim: int) -> None:
+def _rewrite_history(a: PeerNode, victim: int) -> None:
     """What a malicious operator of A does: change entry `victim`, rehash every entry
     after it and the head row, and re-sign A's own checkpoints at or after it with A's
     audit key, so that A's chain and A's checkpoints agree again."""
@@ -185,7 +99,7 @@ def _parse_at(value: str) -> Any:
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
-def test_a_rewritten_tail_is_caught_by_the_witness(nodes: dict[str, Proc]) -> None:
+def test_a_rewritten_tail_is_caught_by_the_witness(nodes: dict[str, PeerNode]) -> None:
     a, b = nodes[A], nodes[B]
     procs = [a, b]
 
@@ -234,6 +148,7 @@ def test_a_rewritten_tail_is_caught_by_the_witness(nodes: dict[str, Proc]) -> No
     n2 = int(r.stdout.split("checkpoint at seq ")[1].split()[0])
     assert n2 > n1
     a.start()
+    a.wait_ready()
 
     # B refuses the new checkpoint: it does not extend the head B cosigned.
     alarms = _wait_for(

@@ -6,8 +6,6 @@ revocation reaches the offline verifier with the next sync."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,22 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-#: Seconds allowed for one CLI command.
-CLI_TIMEOUT = 180.0
-Node = Any  # tests/e2e/conftest.py's Node: root, env, cli()
-
-
-def run(node: Node, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    """The CLI with its exit code kept (Node.cli fails the test on a non-zero exit)."""
-    return subprocess.run(
-        [sys.executable, "-m", "tongban", *args],
-        env=node.env,
-        cwd=node.root,
-        capture_output=True,
-        text=True,
-        timeout=CLI_TIMEOUT,
-        input=stdin,
-    )
+Node = Any  # tests/e2e/conftest.py's Node: root, env, run() (exit code kept), cli() (checked)
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +52,7 @@ def test_sync_then_verify_offline(
     lic_file.write_text(present(live_server, resident, dl["id"], ["name", "licence_class"]))
 
     # no cache yet: exit 2, and no network is tried
-    proc = run(node, "licence", "verify", str(lic_file), "--cache", str(cache))
+    proc = node.run("licence", "verify", str(lic_file), "--cache", str(cache))
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "tongban trust sync" in proc.stderr
 
@@ -77,14 +60,14 @@ def test_sync_then_verify_offline(
     assert "已同步信任列表" in proc.stdout and "首次同步" in proc.stderr
     assert (cache / "root.jwks.json").exists() and (cache / "trust-list.jwt").exists()
 
-    proc = run(node, "licence", "verify", str(lic_file), "--cache", str(cache))
+    proc = node.run("licence", "verify", str(lic_file), "--cache", str(cache))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.startswith("VALID")
     assert "准驾车型：C1" in proc.stdout and "住址" not in proc.stdout
     assert "信任列表缓存于" in proc.stdout and "（0 小时前）" in proc.stdout
 
-    proc = run(
-        node, "licence", "verify", "-", "--cache", str(cache), "--json", stdin=lic_file.read_text()
+    proc = node.run(
+        "licence", "verify", "-", "--cache", str(cache), "--json", stdin=lic_file.read_text()
     )
     assert proc.returncode == 0, proc.stderr
     body = json.loads(proc.stdout)
@@ -99,7 +82,7 @@ def test_sync_then_verify_offline(
     jwt, rest = text.split("~", 1)
     head, payload, sig = jwt.split(".")
     forged = ".".join([head, payload[:-2] + ("AA" if payload[-2:] != "AA" else "BB"), sig])
-    proc = run(node, "licence", "verify", "-", "--cache", str(cache), stdin=forged + "~" + rest)
+    proc = node.run("licence", "verify", "-", "--cache", str(cache), stdin=forged + "~" + rest)
     assert proc.returncode == 1 and proc.stdout.startswith("INVALID"), proc.stdout
 
     # an officer of 合肥市公安局 revokes it: the stale cache cannot know, the next sync does
@@ -111,10 +94,10 @@ def test_sync_then_verify_offline(
         timeout=30,
     )
     assert r.status_code == 200, r.text
-    proc = run(node, "licence", "verify", str(lic_file), "--cache", str(cache))
+    proc = node.run("licence", "verify", str(lic_file), "--cache", str(cache))
     assert proc.returncode == 0
     node.cli("trust", "sync", "--url", live_server, "--cache", str(cache))
-    proc = run(node, "licence", "verify", str(lic_file), "--cache", str(cache))
+    proc = node.run("licence", "verify", str(lic_file), "--cache", str(cache))
     assert proc.returncode == 1, proc.stdout
     assert "INVALID" in proc.stdout and "已撤销" in proc.stdout and "revoked" in proc.stdout
 
@@ -123,7 +106,7 @@ def test_sync_then_verify_offline(
     meta = json.loads(meta_path.read_text())
     meta["synced_at"] = (datetime.now(UTC) - timedelta(hours=5, minutes=10)).isoformat()
     meta_path.write_text(json.dumps(meta))
-    proc = run(node, "licence", "verify", str(lic_file), "--cache", str(cache))
+    proc = node.run("licence", "verify", str(lic_file), "--cache", str(cache))
     assert "（5 小时前）" in proc.stdout
 
 
@@ -135,8 +118,8 @@ def test_sync_refuses_a_trust_list_of_another_root(
     other = tmp_path / "root.json"
     other.write_text(json.dumps(generate().public().jwk()))
     cache = tmp_path / "cache"
-    proc = run(
-        node, "trust", "sync", "--url", live_server, "--cache", str(cache), "--root-jwk", str(other)
+    proc = node.run(
+        "trust", "sync", "--url", live_server, "--cache", str(cache), "--root-jwk", str(other)
     )
     assert proc.returncode == 1 and "信任列表未通过验证" in proc.stderr, proc.stderr
     assert not (cache / "trust-list.jwt").exists()

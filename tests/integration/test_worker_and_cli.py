@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from datetime import date
+from functools import partial
 
 import pytest
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
+from nodes import run_cli
 from tongban.cases import service
 from tongban.cases.models import Case
 from tongban.exchange import contracts
@@ -106,14 +106,7 @@ def test_cli_upgrade_demo_and_accounts(tmp_path):
     env = {**os.environ, "TONGBAN_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
 
     def cli(*args: str) -> str:
-        out = subprocess.run(
-            [sys.executable, "-m", "tongban", *args],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        out = run_cli(env, tmp_path, *args, timeout=300)
         assert out.returncode == 0, out.stderr
         return out.stdout
 
@@ -148,15 +141,7 @@ def test_cli_calendar_override_changes_deadlines(tmp_path):
     url = f"sqlite:///{tmp_path / 'cal.db'}"
     env = {**os.environ, "TONGBAN_DATABASE_URL": url}
 
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "tongban", *args],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+    cli = partial(run_cli, env, tmp_path)
 
     assert cli("db", "upgrade").returncode == 0
     assert cli("calendar", "check", "2026").returncode == 0

@@ -5,28 +5,20 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import subprocess
-import sys
+from functools import partial
 
-from sqlalchemy.orm import Session
-
+from nodes import run_cli
 from tongban.audit import service
-from tongban.db import make_engine
+from tongban.config import Settings
+from tongban.contexts import build_node
+from tongban.db import make_engine, session_factory
 
 
 def test_verify_and_checkpoint_exit_codes(tmp_path):
     db = tmp_path / "audit.db"
     env = {**os.environ, "TONGBAN_DATABASE_URL": f"sqlite:///{db}", "TONGBAN_NODE_ID": "n1"}
 
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "tongban", *args],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+    cli = partial(run_cli, env, tmp_path)
 
     assert cli("db", "upgrade").returncode == 0
     empty = cli("audit", "verify")
@@ -34,10 +26,12 @@ def test_verify_and_checkpoint_exit_codes(tmp_path):
     assert "chain is empty" in cli("audit", "checkpoint").stdout
 
     engine = make_engine(f"sqlite:///{db}")
-    with Session(engine) as s:
+    node = build_node(
+        Settings(database_url=f"sqlite:///{db}", node_id="n1"), session_factory(engine)
+    )
+    with node.transaction() as s:
         for i in range(6):
             service.record(s, "test.cli", f"case:{i}", "system", {"i": i, "城市": "合肥"})
-        s.commit()
 
     signed = cli("audit", "checkpoint")
     assert signed.returncode == 0 and "checkpoint at seq 6" in signed.stdout
@@ -49,9 +43,8 @@ def test_verify_and_checkpoint_exit_codes(tmp_path):
     assert report["ok"] is True and report["last_checkpoint"] == 6
     assert "test.cli" in cli("audit", "tail").stdout
 
-    with Session(engine) as s:
+    with node.transaction() as s:
         service.record(s, "test.cli", "case:7", "system", {"i": 7})
-        s.commit()
     engine.dispose()
     con = sqlite3.connect(db)
     con.execute("""UPDATE audit_entry SET body = '{"i":99}' WHERE seq = 4""")
@@ -87,21 +80,15 @@ def test_one_node_has_nothing_to_witness(tmp_path):
     env = {**os.environ, "TONGBAN_DATABASE_URL": f"sqlite:///{db}", "TONGBAN_NODE_ID": "n1"}
     env.pop("TONGBAN_FEDERATION_FILE", None)
 
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "tongban", *args],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+    cli = partial(run_cli, env, tmp_path)
 
     assert cli("db", "upgrade").returncode == 0
     engine = make_engine(f"sqlite:///{db}")
-    with Session(engine) as s:
+    node = build_node(
+        Settings(database_url=f"sqlite:///{db}", node_id="n1"), session_factory(engine)
+    )
+    with node.transaction() as s:
         service.record(s, "test.cli", "case:1", "system", {"i": 1})
-        s.commit()
     engine.dispose()
     signed = cli("audit", "checkpoint")
     assert signed.returncode == 0, signed.stderr
