@@ -25,6 +25,10 @@ ONLINE_MATTER = "YRD-YB-0001"  # 异地就医登记备案
 JURISDICTION, CITY = "320000", "320500"
 FORWARD_TIMEOUT = 15.0
 
+SignedIn = Callable[[str], Any]
+NoError = Callable[[Any], None]
+Matters = dict[str, dict[str, Any]]
+
 
 def wangfang_id_number() -> str:
     """王芳's ID number, built as the demo federation builds it."""
@@ -33,7 +37,7 @@ def wangfang_id_number() -> str:
 
 
 @pytest.fixture(scope="module")
-def matters(live_server: str, login: Callable[[str], dict[str, str]]) -> dict[str, dict[str, Any]]:
+def matters(live_server: str, login: Callable[[str], dict[str, str]]) -> Matters:
     headers = login("wangfang")
     out = {}
     for code in (WINDOW_MATTER, ONLINE_MATTER):
@@ -43,82 +47,65 @@ def matters(live_server: str, login: Callable[[str], dict[str, str]]) -> dict[st
     return out
 
 
-def log_in(page: Any, username: str, password: str) -> None:
-    page.goto("/login")
-    page.get_by_label("用户名").fill(username)
-    page.get_by_label("密码").fill(password)
-    page.get_by_role("button", name="登录", exact=True).click()
-    page.wait_for_load_state()
-    assert "/login" not in page.url, page.locator("[role=alert]").all_inner_texts()
+Fill = Callable[[Any, dict[str, Any]], None]
 
 
+@pytest.fixture
 def fill_application(
-    page: Any,
-    matter: dict[str, Any],
-    form_for: Callable[[dict[str, Any]], dict[str, Any]],
-    files: Path,
-    pdf: bytes,
-) -> None:
-    """The parts shared by /apply and /window/new: where, the form, the materials."""
-    page.get_by_label("有管辖权的省（市）").select_option(JURISDICTION)
-    page.get_by_label("办理城市").select_option(CITY)
-    schema = matter["form_schema"]
-    for name, value in form_for(schema).items():
-        field = page.locator(f"#f_{name}")  # ids are the schema's keys; labels its titles
-        prop = schema["properties"][name]
-        if prop.get("enum"):
-            field.select_option(str(value))
-        elif prop.get("type") == "boolean":
-            field.set_checked(bool(value))
-        else:
-            field.fill(str(value))
-    for m in matter["materials"]:
-        if m["required"]:
-            path = files / f"{m['code']}.pdf"
-            path.write_bytes(pdf)
-            page.locator(f"#material_{m['code']}").set_input_files(str(path))
+    form_for: Callable[[dict[str, Any]], dict[str, Any]], pdf_bytes: bytes, tmp_path: Path
+) -> Fill:
+    """`fill_application(page, matter)`: the parts shared by /apply and /window/new:
+    where, the form, the materials."""
 
+    def fill(page: Any, matter: dict[str, Any]) -> None:
+        page.get_by_label("有管辖权的省（市）").select_option(JURISDICTION)
+        page.get_by_label("办理城市").select_option(CITY)
+        schema = matter["form_schema"]
+        for name, value in form_for(schema).items():
+            field = page.locator(f"#f_{name}")  # ids are the schema's keys; labels its titles
+            prop = schema["properties"][name]
+            if prop.get("enum"):
+                field.select_option(str(value))
+            elif prop.get("type") == "boolean":
+                field.set_checked(bool(value))
+            else:
+                field.fill(str(value))
+        for m in matter["materials"]:
+            if m["required"]:
+                path = tmp_path / f"{m['code']}.pdf"
+                path.write_bytes(pdf_bytes)
+                page.locator(f"#material_{m['code']}").set_input_files(str(path))
 
-def expect_no_error(page: Any, server_log: Callable[[], str]) -> None:
-    alerts = page.locator(".alert.error, .field-error").all_inner_texts()
-    assert not alerts, f"{alerts}\n--- server log\n{server_log()}"
+    return fill
 
 
 def test_window_in_shanghai_officer_in_suzhou_resident_rates(
-    new_page: Callable[[], Any],
-    demo_password: str,
-    matters: dict[str, dict[str, Any]],
-    form_for: Callable[[dict[str, Any]], dict[str, Any]],
-    pdf_bytes: bytes,
-    tmp_path: Path,
-    server_log: Callable[[], str],
+    signed_in: SignedIn, no_error: NoError, matters: Matters, fill_application: Fill, tmp_path: Path
 ) -> None:
     matter = matters[WINDOW_MATTER]
     assert "proxy" in matter["modes"] and matter["authority_level"] == "city"
 
     # 上海 window: the clerk receives 王芳's application for a 苏州 matter.
-    clerk = new_page()
-    log_in(clerk, "clerk-310000", demo_password)
+    clerk = signed_in("clerk-310000")
     clerk.goto(f"/window/new/{WINDOW_MATTER}")
     clerk.get_by_label("个人", exact=True).check()
     clerk.get_by_label("申请人姓名（名称）").fill("王芳")
     clerk.get_by_label("身份证号码 / 统一社会信用代码").fill(wangfang_id_number())
     clerk.get_by_label("已当面核验申请人身份证件").check()
-    fill_application(clerk, matter, form_for, tmp_path, pdf_bytes)
+    fill_application(clerk, matter)
     clerk.get_by_label("异地代收代办").check()
     clerk.get_by_label("申请人已同意为办理本事项跨地区共享和使用本人信息").check()
     clerk.get_by_label("已核对申请材料原件，扫描件与原件一致").check()
     clerk.get_by_role("button", name="代收并推送").click()
     clerk.wait_for_url(re.compile(r"/window/cases/[0-9a-f-]{36}$"))
-    expect_no_error(clerk, server_log)
+    no_error(clerk)
     number = clerk.locator("dl.facts dt:text-is('办件编号') + dd").inner_text().strip()
     assert number, "the window page shows no case number"
     assert "异地代收代办" in clerk.locator("dl.facts").inner_text()
     clerk.screenshot(path=str(tmp_path / "1-window.png"), full_page=True)
 
     # 苏州: the competent officer finds it on the workbench once the worker forwarded it.
-    officer = new_page()
-    log_in(officer, f"{CITY}-{matter['authority_type']}-approver", demo_password)
+    officer = signed_in(f"{CITY}-{matter['authority_type']}-approver")
     deadline = time.monotonic() + FORWARD_TIMEOUT
     while True:
         officer.goto("/workbench")
@@ -145,14 +132,13 @@ def test_window_in_shanghai_officer_in_suzhou_resident_rates(
             form.get_by_label("结果内容").fill(result)
         form.get_by_role("button", name=label, exact=True).click()
         officer.wait_for_load_state()
-        expect_no_error(officer, server_log)
+        no_error(officer)
         assert officer.get_by_role("status").inner_text().strip() == f"已{label}。"
     assert "已送达" in officer.locator("dl.facts").inner_text()
     officer.screenshot(path=str(tmp_path / "2-workbench.png"), full_page=True)
 
     # 合肥: 王芳 sees the case under 我的办件, follows its timeline and rates it.
-    resident = new_page()
-    log_in(resident, "wangfang", demo_password)
+    resident = signed_in("wangfang")
     resident.goto("/my/cases")
     resident.get_by_role("link", name=number, exact=True).click()
     resident.wait_for_url(re.compile(r"/my/cases/[0-9a-f-]{36}$"))
@@ -164,7 +150,7 @@ def test_window_in_shanghai_officer_in_suzhou_resident_rates(
     resident.get_by_label("评价内容").fill("在上海窗口就办成了苏州的事，非常方便")
     resident.get_by_role("button", name="提交评价").click()
     resident.wait_for_url(re.compile(r"done=rate"))
-    expect_no_error(resident, server_log)
+    no_error(resident)
     assert "已评价" in resident.locator("dl.facts").inner_text()
     assert "感谢您的评价" in resident.get_by_role("status").inner_text()
     assert "非常满意" in resident.locator("main").inner_text()
@@ -173,25 +159,18 @@ def test_window_in_shanghai_officer_in_suzhou_resident_rates(
 
 
 def test_resident_applies_online_for_a_jiangsu_matter(
-    new_page: Callable[[], Any],
-    demo_password: str,
-    matters: dict[str, dict[str, Any]],
-    form_for: Callable[[dict[str, Any]], dict[str, Any]],
-    pdf_bytes: bytes,
-    tmp_path: Path,
-    server_log: Callable[[], str],
+    signed_in: SignedIn, no_error: NoError, matters: Matters, fill_application: Fill, tmp_path: Path
 ) -> None:
     matter = matters[ONLINE_MATTER]
-    page = new_page()
-    log_in(page, "wangfang", demo_password)
+    page = signed_in("wangfang")
     page.goto(f"/apply/{ONLINE_MATTER}")
     assert matter["name"] in page.get_by_role("heading", level=1).inner_text()
-    fill_application(page, matter, form_for, tmp_path, pdf_bytes)
+    fill_application(page, matter)
     page.get_by_label("全程网办").check()
     page.get_by_label("我同意为办理本事项跨地区共享和使用本人信息").check()
     page.get_by_role("button", name="提交申请").click()
     page.wait_for_url(re.compile(r"/my/cases/[0-9a-f-]{36}$"))
-    expect_no_error(page, server_log)
+    no_error(page)
     facts = page.locator("dl.facts").inner_text()
     assert "全程网办" in facts and "网上申请" in facts
     assert "苏州" in facts  # the competent authority is 苏州's

@@ -5,7 +5,7 @@ bad input answered with problem+json (never a 500)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -17,12 +17,7 @@ JURISDICTION, CITY = "320000", "320500"
 #: The forwarding message is delivered by the embedded worker; allow it this long.
 FORWARD_TIMEOUT = 15.0
 PROBLEM = "application/problem+json"
-
-
-@pytest.fixture(scope="module")
-def http(live_server: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=live_server, timeout=30) as c:
-        yield c
+Form = dict[str, Any]
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +32,12 @@ def matter(http: httpx.Client, resident: dict[str, str]) -> dict[str, Any]:
     return r.json()
 
 
+@pytest.fixture
+def form(matter: dict[str, Any], form_for: Callable[[dict[str, Any]], dict[str, Any]]) -> Form:
+    """A valid form_data for MATTER (a fresh dict each test)."""
+    return form_for(matter["form_schema"])
+
+
 def _upload(http: httpx.Client, headers: dict[str, str], material: str, pdf: bytes) -> str:
     r = http.post(
         "/api/v1/attachments",
@@ -48,23 +49,29 @@ def _upload(http: httpx.Client, headers: dict[str, str], material: str, pdf: byt
     return str(r.json()["id"])
 
 
+def _body(form_data: dict[str, Any], **more: Any) -> dict[str, Any]:
+    """An application for MATTER in 苏州, online, with consent."""
+    return {
+        "matter_code": MATTER,
+        "competent_jurisdiction": JURISDICTION,
+        "competent_city": CITY,
+        "mode": "online",
+        "form_data": form_data,
+        "consent": True,
+        **more,
+    }
+
+
 def _application(
     http: httpx.Client,
     headers: dict[str, str],
     matter: dict[str, Any],
-    form_for: Callable[[dict[str, Any]], dict[str, Any]],
+    form: Form,
     pdf: bytes,
 ) -> dict[str, Any]:
     required = [m["code"] for m in matter["materials"] if m["required"]]
-    return {
-        "matter_code": matter["code"],
-        "competent_jurisdiction": JURISDICTION,
-        "competent_city": CITY,
-        "mode": "online",
-        "form_data": form_for(matter["form_schema"]),
-        "consent": True,
-        "attachment_ids": [_upload(http, headers, code, pdf) for code in required],
-    }
+    ids = [_upload(http, headers, code, pdf) for code in required]
+    return _body(form, attachment_ids=ids)
 
 
 def _assert_problem(r: httpx.Response, status: int | tuple[int, ...], field: str) -> None:
@@ -110,10 +117,10 @@ def test_online_application_reaches_the_competent_officer(
     login: Callable[[str], dict[str, str]],
     resident: dict[str, str],
     matter: dict[str, Any],
-    form_for: Callable[[dict[str, Any]], dict[str, Any]],
+    form: Form,
     pdf_bytes: bytes,
 ) -> None:
-    body = _application(http, resident, matter, form_for, pdf_bytes)
+    body = _application(http, resident, matter, form, pdf_bytes)
     r = http.post("/api/v1/cases", json=body, headers=resident)
     assert r.status_code == 201, r.text
     case = r.json()
@@ -171,20 +178,12 @@ def test_online_application_reaches_the_competent_officer(
 def test_bad_application_is_a_problem_not_a_500(
     http: httpx.Client,
     resident: dict[str, str],
-    matter: dict[str, Any],
-    form_for: Callable[[dict[str, Any]], dict[str, Any]],
+    form: Form,
     change: dict[str, Any],
     status: int | tuple[int, ...],
     field: str,
 ) -> None:
-    body: dict[str, Any] = {
-        "matter_code": MATTER,
-        "competent_jurisdiction": JURISDICTION,
-        "competent_city": CITY,
-        "mode": "online",
-        "form_data": form_for(matter["form_schema"]),
-        "consent": True,
-    }
+    body = _body(form)
     for key, value in change.items():
         if value is None:
             del body[key]
@@ -195,41 +194,18 @@ def test_bad_application_is_a_problem_not_a_500(
 
 
 def test_bad_form_data_names_the_form_field(
-    http: httpx.Client,
-    resident: dict[str, str],
-    matter: dict[str, Any],
-    form_for: Callable[[dict[str, Any]], dict[str, Any]],
+    http: httpx.Client, resident: dict[str, str], matter: dict[str, Any], form: Form
 ) -> None:
-    form = form_for(matter["form_schema"])
     missing = matter["form_schema"]["required"][0]
     del form[missing]
-    body = {
-        "matter_code": MATTER,
-        "competent_jurisdiction": JURISDICTION,
-        "competent_city": CITY,
-        "mode": "online",
-        "form_data": form,
-        "consent": True,
-    }
-    r = http.post("/api/v1/cases", json=body, headers=resident)
+    r = http.post("/api/v1/cases", json=_body(form), headers=resident)
     _assert_problem(r, 422, missing)
 
 
 def test_missing_materials_and_bad_json_are_problems(
-    http: httpx.Client,
-    resident: dict[str, str],
-    matter: dict[str, Any],
-    form_for: Callable[[dict[str, Any]], dict[str, Any]],
+    http: httpx.Client, resident: dict[str, str], matter: dict[str, Any], form: Form
 ) -> None:
-    body = {
-        "matter_code": MATTER,
-        "competent_jurisdiction": JURISDICTION,
-        "competent_city": CITY,
-        "mode": "online",
-        "form_data": form_for(matter["form_schema"]),
-        "consent": True,
-    }
-    r = http.post("/api/v1/cases", json=body, headers=resident)
+    r = http.post("/api/v1/cases", json=_body(form), headers=resident)
     required = next(m["code"] for m in matter["materials"] if m["required"])
     _assert_problem(r, 422, f"materials.{required}")
 

@@ -21,15 +21,6 @@ pytestmark = pytest.mark.browser
 WIDTHS = (1280, 390)
 
 
-def log_in(page: Any, username: str, password: str) -> None:
-    page.goto("/login")
-    page.get_by_label("用户名").fill(username)
-    page.get_by_label("密码").fill(password)
-    page.get_by_role("button", name="登录", exact=True).click()
-    page.wait_for_load_state()
-    assert "/login" not in page.url, page.locator("[role=alert]").all_inner_texts()
-
-
 def shots(page: Any, directory: Path, name: str) -> None:
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})
@@ -37,13 +28,19 @@ def shots(page: Any, directory: Path, name: str) -> None:
     page.set_viewport_size({"width": 1280, "height": 900})
 
 
+def verify(verifier: Any, text: str, *, require_binding: bool) -> None:
+    """Ask the verify page about `text`, holder binding required or not."""
+    verifier.get_by_label("证照文本").fill(text)
+    verifier.locator("#require-binding").set_checked(require_binding)
+    verifier.get_by_role("button", name="核验").click()
+
+
 def test_presentation_bound_in_the_browser_verifies_with_binding(
-    new_page: Callable[[], Any], demo_password: str, tmp_path: Path
+    new_page: Callable[[], Any], signed_in: Callable[[str], Any], tmp_path: Path
 ) -> None:
     out = Path(os.environ.get("TONGBAN_SHOTS_DIR") or tmp_path)
     out.mkdir(parents=True, exist_ok=True)
-    holder = new_page()
-    log_in(holder, "wangfang", demo_password)
+    holder = signed_in("wangfang")
 
     # 1. the device key: made in the browser, registered, the licences re-issued with it
     holder.goto("/my/licences")
@@ -103,9 +100,7 @@ def test_presentation_bound_in_the_browser_verifies_with_binding(
     shots(holder, out, "wallet-present-signed")
 
     # 4. the verifier requires binding: the signed text passes, and the page says so
-    verifier.get_by_label("证照文本").fill(signed)
-    verifier.locator("#require-binding").check()
-    verifier.get_by_role("button", name="核验").click()
+    verify(verifier, signed, require_binding=True)
     result = verifier.locator("#result")
     result.wait_for()
     assert result.locator("[data-valid=true]").count() == 1, result.inner_text()
@@ -117,26 +112,20 @@ def test_presentation_bound_in_the_browser_verifies_with_binding(
 
     # 5. the copied, unsigned text is refused by a verifier requiring binding ...
     verifier.goto("/licences/verify")
-    verifier.get_by_label("证照文本").fill(copied)
-    verifier.locator("#require-binding").check()
-    verifier.get_by_role("button", name="核验").click()
+    verify(verifier, copied, require_binding=True)
     refused = verifier.locator("#result [data-valid=false]")
     refused.wait_for()
     assert refused.get_attribute("data-reason") == "key_binding_missing"
     assert "未附持有人绑定证明" in refused.inner_text()
     shots(verifier, out, "verify-refused")
     # ... and the signed one cannot be replayed against the next challenge
-    verifier.get_by_label("证照文本").fill(signed)
-    verifier.locator("#require-binding").check()
-    verifier.get_by_role("button", name="核验").click()
+    verify(verifier, signed, require_binding=True)
     replay = verifier.locator("#result [data-valid=false]")
     replay.wait_for()
     assert replay.get_attribute("data-reason") == "key_binding_nonce_mismatch"
 
     # 6. where binding is not asked, the copy is valid but shown as a bearer presentation
-    verifier.get_by_label("证照文本").fill(copied)
-    verifier.locator("#require-binding").uncheck()
-    verifier.get_by_role("button", name="核验").click()
+    verify(verifier, copied, require_binding=False)
     verifier.locator("#result [data-valid=true]").wait_for()
     assert "未核验持有人绑定（不记名出示）" in verifier.locator("#result").inner_text()
     shots(verifier, out, "verify-bearer")

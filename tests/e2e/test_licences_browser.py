@@ -13,20 +13,10 @@ import pytest
 pytestmark = pytest.mark.browser
 
 
-def log_in(page: Any, username: str, password: str) -> None:
-    page.goto("/login")
-    page.get_by_label("用户名").fill(username)
-    page.get_by_label("密码").fill(password)
-    page.get_by_role("button", name="登录", exact=True).click()
-    page.wait_for_load_state()
-    assert "/login" not in page.url, page.locator("[role=alert]").all_inner_texts()
-
-
 def test_wallet_presentation_verified_on_the_verify_page(
-    new_page: Callable[[], Any], demo_password: str, tmp_path: Path
+    new_page: Callable[[], Any], signed_in: Callable[[str], Any], tmp_path: Path
 ) -> None:
-    holder = new_page()
-    log_in(holder, "wangfang", demo_password)
+    holder = signed_in("wangfang")
     holder.get_by_role("link", name="我的证照").click()
     holder.wait_for_url("**/my/licences")
     holder.get_by_role("link", name="机动车驾驶证").click()

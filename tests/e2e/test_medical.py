@@ -8,29 +8,20 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Callable
 from typing import Any
 
 import httpx
-import pytest
-
-
-@pytest.fixture(scope="module")
-def http(live_server: str) -> Any:
-    with httpx.Client(base_url=live_server, timeout=30) as c:
-        yield c
-
-
-def _token(http: httpx.Client, username: str, password: str) -> dict[str, str]:
-    r = http.post("/api/v1/auth/token", data={"username": username, "password": password})
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
 def test_settle_over_http_then_clear_on_the_command_line(
-    http: httpx.Client, node: Any, demo_accounts: list[dict[str, Any]], demo_password: str
+    http: httpx.Client,
+    node: Any,
+    demo_accounts: list[dict[str, Any]],
+    login: Callable[[str], dict[str, str]],
 ) -> None:
     wangfang = next(a for a in demo_accounts if a["username"] == "wangfang")
-    h = _token(http, "hospital-H310000001", demo_password)
+    h = login("hospital-H310000001")
     e = http.post(
         "/api/v1/medical/eligibility", headers=h, json={"id_number": wangfang["id_number"]}
     )
@@ -59,7 +50,7 @@ def test_settle_over_http_then_clear_on_the_command_line(
     d1 = re.search(r"digest\s+([0-9a-f]{64})", out1.replace("\n", " "))
     d2 = re.search(r"digest\s+([0-9a-f]{64})", out2.replace("\n", " "))
     assert d1 and d2 and d1.group(1) == d2.group(1)
-    ah = _token(http, "340000-medical_insurance-reviewer", demo_password)
+    ah = login("340000-medical_insurance-reviewer")
     c = http.get(f"/api/v1/medical/clearing/{period}/statements.csv", headers=ah)
     assert c.status_code == 200, c.text
     rows = list(csv.reader(io.StringIO(c.content.decode("utf-8-sig"))))

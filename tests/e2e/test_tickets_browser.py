@@ -24,21 +24,7 @@ DISPATCHER = "dispatcher-320500"
 PLACE = "太浦河汾湖段（吴江—嘉善交界）"
 
 
-def log_in(page: Any, username: str, password: str) -> None:
-    page.goto("/login")
-    page.get_by_label("用户名").fill(username)
-    page.get_by_label("密码").fill(password)
-    page.get_by_role("button", name="登录", exact=True).click()
-    page.wait_for_load_state()
-    assert "/login" not in page.url, page.locator("[role=alert]").all_inner_texts()
-
-
-def no_error(page: Any, server_log: Callable[[], str]) -> None:
-    alerts = page.locator(".alert.error, .field-error").all_inner_texts()
-    assert not alerts, f"{alerts}\n--- server log\n{server_log()}"
-
-
-def press(page: Any, label: str, server_log: Callable[[], str], photo: Path | None = None,
+def press(page: Any, label: str, no_error: Callable[[Any], None], photo: Path | None = None,
           comment: str | None = None, action: str | None = None) -> None:  # fmt: skip
     """Take one step on the work-order page: fill the step's form and press its button."""
     if photo is not None:
@@ -47,7 +33,7 @@ def press(page: Any, label: str, server_log: Callable[[], str], photo: Path | No
         page.locator(f"#comment-{action}").fill(comment)
     page.get_by_role("button", name=label, exact=True).click()
     page.wait_for_load_state()
-    no_error(page, server_log)
+    no_error(page)
 
 
 def state_of(page: Any) -> str:
@@ -55,15 +41,14 @@ def state_of(page: Any) -> str:
 
 
 def test_border_problem_joint_fix_reopen_and_confirm(
-    new_page: Callable[[], Any], demo_password: str, tmp_path: Path, server_log: Callable[[], str]
+    signed_in: Callable[[str], Any], no_error: Callable[[Any], None], tmp_path: Path
 ) -> None:
     photo = tmp_path / "river.png"
     photo.write_bytes(TINY_PNG)
     lat, lon = BORDER_WUJIANG_JIASHAN
 
     # 李娜 reports it with a photo and the coordinates her phone gave.
-    resident = new_page()
-    log_in(resident, RESIDENT, demo_password)
+    resident = signed_in(RESIDENT)
     resident.get_by_role("link", name="我的工单").click()
     resident.get_by_role("link", name="反映问题").click()
     resident.get_by_label("问题类别").select_option("water_pollution")
@@ -75,7 +60,7 @@ def test_border_problem_joint_fix_reopen_and_confirm(
     resident.locator("#photos").set_input_files(str(photo))
     resident.get_by_role("button", name="提交", exact=True).click()
     resident.wait_for_url(re.compile(r"/tickets/[0-9a-f-]{36}\?done=report$"))
-    no_error(resident, server_log)
+    no_error(resident)
     ticket_url = resident.url.split("?")[0]
     facts = resident.locator("dl.facts").inner_text()
     assert "跨界联办" in facts and "苏州市生态环境局" in facts and "嘉兴市生态环境局" in facts
@@ -83,49 +68,46 @@ def test_border_problem_joint_fix_reopen_and_confirm(
     resident.screenshot(path=str(tmp_path / "1-reported.png"), full_page=True)
 
     # 嘉兴 (浙江) sees it as co-handler and records its side's findings.
-    partner = new_page()
-    log_in(partner, PARTNER, demo_password)
+    partner = signed_in(PARTNER)
     partner.goto("/tickets")
     section = partner.locator("section", has_text="跨界协办")
     assert PLACE in section.inner_text()
     section.get_by_role("link", name=re.compile(r"^GD320500")).first.click()
     partner.get_by_label("本方排查、处置情况").fill("嘉善一侧已同步打捞，排查无排污口")
     partner.get_by_role("button", name="提交", exact=True).click()
-    no_error(partner, server_log)
+    no_error(partner)
     assert partner.get_by_role("button", name="签收").count() == 0  # the lead drives
 
     # 苏州 (江苏) leads: accepts, handles, fixes with an evidence photo.
-    lead = new_page()
-    log_in(lead, LEAD, demo_password)
+    lead = signed_in(LEAD)
     lead.goto("/tickets")
     lead.locator("section", has_text="本部门主办").get_by_role(
         "link", name=re.compile(r"^GD320500")
     ).first.click()
     assert "嘉善一侧已同步打捞" in lead.locator("ol.timeline").inner_text()
-    press(lead, "签收", server_log)
-    press(lead, "开始处置", server_log)
-    press(lead, "办结", server_log, photo=photo, comment="已组织打捞清理", action="fix")
+    press(lead, "签收", no_error)
+    press(lead, "开始处置", no_error)
+    press(lead, "办结", no_error, photo=photo, comment="已组织打捞清理", action="fix")
     assert "已办结，待核查" in state_of(lead)
 
-    dispatcher = new_page()
-    log_in(dispatcher, DISPATCHER, demo_password)
+    dispatcher = signed_in(DISPATCHER)
     dispatcher.goto(ticket_url)
-    press(dispatcher, "核查通过", server_log)
+    press(dispatcher, "核查通过", no_error)
 
     # 李娜 is not satisfied: it goes back to 苏州.
     resident.goto(ticket_url)
     assert "核查通过，待回访" in state_of(resident)
-    press(resident, "不满意", server_log, comment="两天后又有垃圾漂来", action="unsatisfied")
+    press(resident, "不满意", no_error, comment="两天后又有垃圾漂来", action="unsatisfied")
     assert "不满意，重新办理" in state_of(resident)
 
     lead.goto(ticket_url)
-    press(lead, "开始处置", server_log)
-    press(lead, "办结", server_log, photo=photo, comment="加装拦污浮筒并每日巡河", action="fix")
+    press(lead, "开始处置", no_error)
+    press(lead, "办结", no_error, photo=photo, comment="加装拦污浮筒并每日巡河", action="fix")
     dispatcher.goto(ticket_url)
-    press(dispatcher, "核查通过", server_log)
+    press(dispatcher, "核查通过", no_error)
 
     resident.goto(ticket_url)
-    press(resident, "满意", server_log)
+    press(resident, "满意", no_error)
     assert "已结案" in state_of(resident)
     timeline = resident.locator("ol.timeline").inner_text()
     assert timeline.count("办结") >= 2 and "不满意" in timeline and "协办意见" in timeline
