@@ -4,6 +4,7 @@ from tongban import demo
 from tongban.identity import (
     api,
     api_assurance,
+    cli,
     models,
     tasks,
     views,
@@ -17,6 +18,7 @@ CONTEXT = Context(
     routers=[api.router, api_assurance.router],
     pages=[views.router, views_assurance.router, views_admin.router],
     jobs=tasks.JOBS,
+    cli=[("account", cli.app)],
     templates=templates_of(__file__),
     # The demo federation's accounts (after the regions' reference data they belong to).
     demo=[demo.load_accounts],
