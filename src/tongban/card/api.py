@@ -5,12 +5,16 @@ gates sync (the revocation lists; the trust list is e-licences' /api/v1/trust-li
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticError
 from sqlalchemy.orm import Session
 
-from tongban.card import domain, service
+from tongban.card import benefits, domain, gateauth, service, usage
 from tongban.card.codec import QR_PREFIX
 from tongban.card.domain import CardStatus
 from tongban.card.models import Card
@@ -22,14 +26,21 @@ from tongban.card.schemas import (
     CardSearch,
     CredentialIn,
     CredentialOut,
+    GatePublic,
+    GateRegister,
     RevocationsRef,
+    SeenCode,
+    UploadOut,
+    UsePublic,
+    VenuePublic,
 )
 from tongban.crypto.signing import b64u
-from tongban.errors import NotFound
+from tongban.errors import NotFound, ValidationFailed
 from tongban.identity.domain import mask_id_number
 from tongban.identity.models import Account
 from tongban.regions import service as regions
 from tongban.web.deps import CurrentUser, SessionDep
+from tongban.web.problems import responses
 
 router = APIRouter(prefix="/api/v1", tags=["card"])
 
@@ -174,3 +185,85 @@ def revocation_list_bytes(jurisdiction: str, session: SessionDep) -> Response:
         media_type=OCTETS,
         headers={"Cache-Control": "no-store"},
     )
+
+
+# --- gates: registration, uploads, the codes their operator's other gates admitted -------------
+
+
+async def raw_body(request: Request) -> bytes:
+    """The request's body as sent (what the gate signed)."""
+    return await request.body()
+
+
+RawBody = Annotated[bytes, Depends(raw_body)]
+
+
+def _gate(request: Request, session: SessionDep, body: bytes) -> service.CardGate:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return gateauth.authenticate(
+        session, request.headers.get(gateauth.HEADER), request.method, target, body
+    )
+
+
+class UploadIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    uses: list[usage.UseIn] = Field(max_length=usage.MAX_BATCH)
+
+
+@router.post("/card/gates", response_model=GatePublic, status_code=201)
+def register_gate(body: GateRegister, session: SessionDep, user: CurrentUser) -> GatePublic:
+    """The node's administrator allows a gate of a venue to upload (its Ed25519 public key)."""
+    gate = gateauth.register(session, body.gate_id, body.venue_code, body.public_jwk, user)
+    return GatePublic.model_validate(gate)
+
+
+@router.post("/card/uses", response_model=UploadOut, responses=responses(401, 413))
+def upload_uses(request: Request, session: SessionDep, body: RawBody) -> UploadOut:
+    """A gate's uses, signed by the gate (X-Gate-Signature); each is stored once, by its
+    id, however many times it is uploaded, and forwarded once to the card's node. Body:
+    `{"uses": [{"id", "venue_code", "used_at", "code_time", "admitted", "reason",
+    "card_jurisdiction", "card_ref", "rule", "benefit", "why", "flagged"}]}`."""
+    gate = _gate(request, session, body)
+    try:
+        parsed = UploadIn.model_validate_json(body)
+    except PydanticError as e:
+        raise ValidationFailed(
+            "上传的记录格式错误",
+            errors=[
+                {"field": ".".join(str(p) for p in err["loc"]), "message": err["msg"]}
+                for err in e.errors()[:20]
+            ],
+        ) from None
+    done = service.store_uploaded(session, gate, parsed.uses)
+    return UploadOut(stored=done.stored, duplicates=done.duplicates)
+
+
+@router.get("/card/gates/seen", response_model=list[SeenCode], responses=responses(401))
+def seen_codes(
+    request: Request,
+    session: SessionDep,
+    body: RawBody,
+    since: Annotated[int, Query(ge=0, le=2**32)] = 0,
+) -> list[SeenCode]:
+    """The codes admitted at the other gates of the calling gate's operator since `since`
+    (Unix seconds, at most ten minutes back): its replay store takes them."""
+    gate = _gate(request, session, body)
+    floor = datetime.now(UTC) - usage.SEEN_HORIZON
+    start = max(floor, datetime.fromtimestamp(since, UTC))
+    return [SeenCode(ref=r, time=t) for r, t in service.seen_by_operator(session, gate, start)]
+
+
+@router.get("/card/venues", response_model=list[VenuePublic])
+def list_venues() -> list[VenuePublic]:
+    """The venues of the demo federation (a gate is configured with one of them)."""
+    return [
+        VenuePublic(**vars(v), kind_label=benefits.KIND_LABELS[v.kind])
+        for v in benefits.venues().values()
+    ]
+
+
+@router.get("/me/card/uses", response_model=list[UsePublic])
+def my_uses(session: SessionDep, user: CurrentUser) -> list[UsePublic]:
+    """Where the caller's cards were shown, newest first (uploaded by gates later)."""
+    return [UsePublic.model_validate(u) for u in service.history_of(session, user)]

@@ -1,6 +1,6 @@
 """The card context as the registry sees it."""
 
-from tongban.card import api, cli, models, service, views
+from tongban.card import api, cli, gate_cli, models, service, tasks, views
 from tongban.kernel.registry import Context, templates_of
 
 CONTEXT = Context(
@@ -8,7 +8,8 @@ CONTEXT = Context(
     routers=[api.router],
     pages=[views.router],
     handlers=[service],
-    cli=[("card", cli.app)],
+    jobs=tasks.JOBS,
+    cli=[("card", cli.app), ("gate", gate_cli.app)],
     templates=templates_of(__file__),
     demo=[service.load_demo_cards],
     models=models,

@@ -127,9 +127,10 @@ def issue_credential(
     now: datetime,
 ) -> Issued:
     """Sign and store a credential of `card` for a device key."""
-    key, kid = issuing_key(session, card.jurisdiction_code)
-    iat = int(now.timestamp())
-    exp = int((now + CREDENTIAL_LIFETIME).timestamp())
+    signer = issuing_key(session, card.jurisdiction_code)
+    key, kid = signer.key, signer.kid
+    iat = signer.issued_at(now)
+    exp = iat + int(CREDENTIAL_LIFETIME.total_seconds())
     ref = secrets.token_bytes(8)
     unsigned = codec.Credential(
         issuer_alg=issuer_alg_of(key),

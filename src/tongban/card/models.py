@@ -130,6 +130,8 @@ class CardUse(Base):
     #: On the card's own node: the card the reference belongs to.
     card_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("card.id"), index=True)
     used_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    #: When the device made the code (Unix seconds): with `card_ref`, what a replay is.
+    code_time: Mapped[int | None] = mapped_column(Integer)
     admitted: Mapped[bool] = mapped_column(Boolean)
     #: verifier.Refusal of a refused code.
     reason: Mapped[str | None] = mapped_column(String(20))
@@ -140,3 +142,17 @@ class CardUse(Base):
     #: Admitted by a gate whose sync was stale (policy "admit and flag").
     flagged: Mapped[bool] = mapped_column(Boolean, default=False)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CardGate(Base):
+    """A gate or venue device allowed to upload its uses to this node: registered by the
+    node's operator with the public half of a key the gate made (Ed25519); every upload
+    is signed with it (gateauth.py)."""
+
+    __tablename__ = "card_gate"
+    gate_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    venue_code: Mapped[str] = mapped_column(String(60), index=True)
+    public_jwk: Mapped[dict[str, Any]] = mapped_column(JSON)
+    registered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    registered_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("account.id"))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -6,6 +6,7 @@ it as a published state (federation.py) and pass it on to their gates. Never com
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -35,14 +36,29 @@ def issuer_alg_of(key: PrivateKey) -> IssuerAlg:
     return IssuerAlg.SM2 if key.alg is Alg.SM2 else IssuerAlg.ED25519
 
 
-def issuing_key(session: Session, jurisdiction: str) -> tuple[PrivateKey, str]:
-    """This node's key that signs for `jurisdiction`'s cards, and its kid."""
+@dataclass(frozen=True)
+class IssuingKey:
+    """This node's key that signs for a jurisdiction's cards: the key, its kid, and the
+    first second a signature of it may claim (the trust list's `nbf` of the key)."""
+
+    key: PrivateKey
+    kid: str
+    not_before: int
+
+    def issued_at(self, now: datetime) -> int:
+        """`now` as the `iat` of something this key signs (never before the key)."""
+        return max(int(now.timestamp()), self.not_before)
+
+
+def issuing_key(session: Session, jurisdiction: str) -> IssuingKey:
+    """This node's key that signs for `jurisdiction`'s cards (made on first use)."""
     if session.get(Jurisdiction, jurisdiction) is None or not exchange.serves_here(
         session, jurisdiction
     ):
         raise NotFound(f"本节点不为 {jurisdiction} 签发社保卡", type="unknown-issuer")
     key, row = keys.signing_key(session, ISSUING_PURPOSE, jurisdiction)
-    return key, row.kid
+    start = row.not_before or row.created_at
+    return IssuingKey(key, row.kid, math.ceil(start.timestamp()) if start else 0)
 
 
 def revoked_refs(session: Session, jurisdiction: str, now: datetime) -> list[bytes]:
@@ -84,12 +100,13 @@ def revocation_list(
 ) -> codec.RevocationList:
     """`jurisdiction`'s current revocation list, signed by its issuing key."""
     now = now or utcnow()
-    key, kid = issuing_key(session, jurisdiction)
+    signer = issuing_key(session, jurisdiction)
+    key = signer.key
     unsigned = codec.RevocationList(
         issuer_alg=issuer_alg_of(key),
         jurisdiction=jurisdiction,
-        kid8=kid8(kid),
-        iat=int(now.timestamp()),
+        kid8=kid8(signer.kid),
+        iat=signer.issued_at(now),
         exp=int((now + REVOCATIONS_LIFETIME).timestamp()),
         seq=revocations_seq(session, jurisdiction),
         refs=tuple(revoked_refs(session, jurisdiction, now)),

@@ -102,3 +102,58 @@ class RevocationsRef(BaseModel):
     count: int | None = None
     iat: datetime | None = None
     exp: datetime | None = None
+
+
+class GateRegister(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    gate_id: str = Field(min_length=1, max_length=64)
+    venue_code: str = Field(min_length=1, max_length=60)
+    public_jwk: dict[str, str] = Field(max_length=6)
+
+
+class GatePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    gate_id: str
+    venue_code: str
+    public_jwk: dict[str, str]
+    registered_at: datetime
+    revoked_at: datetime | None
+
+
+class UploadOut(BaseModel):
+    stored: int
+    duplicates: int
+
+
+class SeenCode(BaseModel):
+    ref: str
+    time: int
+
+
+class VenuePublic(BaseModel):
+    code: str
+    name: str
+    city: str
+    kind: str
+    kind_label: str
+    operator: str
+
+
+class UsePublic(BaseModel):
+    """A use of the holder's card at a gate or venue."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    venue_code: str
+    venue_name: str
+    venue_city: str
+    used_at: datetime
+    admitted: bool
+    reason: str | None
+    rule: str | None
+    benefit: str | None
+    why: str | None
+    flagged: bool

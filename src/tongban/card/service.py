@@ -4,6 +4,8 @@ work is done in the modules beside this one, one concept each:
 - cards.py — cards and holders: issue, 挂失 / 解除挂失 / 补换 / 注销, who may act, demo;
 - credentials.py — device credentials (enrolment, the daily renewal);
 - revocations.py — each jurisdiction's signed revocation list;
+- usage.py, gateauth.py — gates' uploaded uses (stored and forwarded once), the gates'
+  keys; benefits.py — same-city benefit rules and venues as data;
 - federation.py / handlers.py — revocation lists published to and received from the
   other nodes;
 - codec.py, verifier.py, devicekeys.py — the code's format and its offline verification
@@ -30,9 +32,16 @@ from tongban.card.cards import (
     load_demo_cards,
 )
 from tongban.card.credentials import CREDENTIAL_LIFETIME, CardNotUsable, Issued, enrol
+from tongban.card.models import CardGate
 from tongban.card.revocations import Served, list_bytes, revocation_list, revoked_refs, served
+from tongban.card.usage import Stored, history_of, seen_by_operator, store_uploaded
 
 __all__ = [
+    "CardGate",
+    "Stored",
+    "history_of",
+    "seen_by_operator",
+    "store_uploaded",
     "CREDENTIAL_LIFETIME",
     "CardNotUsable",
     "Issued",

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from tongban.card import domain, service
 from tongban.card.domain import CardAction
 from tongban.card.models import Card
+from tongban.card.verifier import REFUSAL_LABELS
 from tongban.errors import DomainError, NotFound, PermissionDenied
 from tongban.identity.domain import Role
 from tongban.identity.models import Account
@@ -86,7 +87,8 @@ def _my_page(
         cards=cards,
         current=current,
         actions=[a.value for a in service.allowed_actions(user, current)] if current else [],
-        usage=[],
+        usage=service.history_of(session, user),
+        refusals={r.value: label for r, label in REFUSAL_LABELS.items()},
         labels=LABELS,
         cities=_cities(session),
         done=done,

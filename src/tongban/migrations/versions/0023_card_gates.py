@@ -4,7 +4,9 @@
   jurisdiction, passed on unchanged to this node's gates;
 - card_use: a code shown at a gate or venue (admitted or refused, the reason, the
   benefit rule that applied), uploaded by the gate under its own id (idempotent) and
-  forwarded to the node of the card's jurisdiction.
+  forwarded to the node of the card's jurisdiction;
+- card_gate: the gates allowed to upload, each with the public key its uploads are
+  signed with.
 
 Revision ID: 0023
 Revises: 0022
@@ -23,6 +25,20 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "card_gate",
+        sa.Column("gate_id", sa.String(length=64), nullable=False),
+        sa.Column("venue_code", sa.String(length=60), nullable=False),
+        sa.Column("public_jwk", sa.JSON(), nullable=False),
+        sa.Column("registered_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("registered_by", sa.Uuid(), nullable=True),
+        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["registered_by"], ["account.id"], name=op.f("fk_card_gate_registered_by_account")
+        ),
+        sa.PrimaryKeyConstraint("gate_id", name=op.f("pk_card_gate")),
+    )
+    op.create_index(op.f("ix_card_gate_venue_code"), "card_gate", ["venue_code"], unique=False)
     op.create_table(
         "card_revocations_received",
         sa.Column("jurisdiction_code", sa.String(length=6), nullable=False),
@@ -51,6 +67,7 @@ def upgrade() -> None:
         sa.Column("card_ref", sa.String(length=16), nullable=True),
         sa.Column("card_id", sa.Uuid(), nullable=True),
         sa.Column("used_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("code_time", sa.Integer(), nullable=True),
         sa.Column("admitted", sa.Boolean(), nullable=False),
         sa.Column("reason", sa.String(length=20), nullable=True),
         sa.Column("rule", sa.String(length=80), nullable=True),
@@ -80,3 +97,5 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_card_use_card_id"), table_name="card_use")
     op.drop_table("card_use")
     op.drop_table("card_revocations_received")
+    op.drop_index(op.f("ix_card_gate_venue_code"), table_name="card_gate")
+    op.drop_table("card_gate")
