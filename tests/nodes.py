@@ -184,25 +184,10 @@ class PeerNode:
 
 
 @contextmanager
-def federation(
-    root: Path,
-    count: int,
-    *,
-    port_start: int,
-    port_step: int,
-    env: dict[str, str] | None = None,
-    demo: bool = True,
-) -> Iterator[dict[str, PeerNode]]:
-    """`count` nodes made by `tongban exchange init-local` in `root`, on consecutive free
-    ports searched from `port_start` (test modules that may run at once start apart),
-    each served by its own process with the embedded worker; yields them by jurisdiction
-    once all answer /healthz, and stops them however the block ends. `env` is added to
-    every node's environment."""
-    base = free_port_block(count, start=port_start, step=port_step)
-    init = ["exchange", "init-local", "--nodes", str(count), "--base-port", str(base)]
-    init += ["--dir", str(root)] + ([] if demo else ["--no-demo"])
-    out = run_cli(dict(os.environ), root, *init, timeout=INIT_TIMEOUT)
-    assert out.returncode == 0, out.stderr
+def serving(root: Path, env: dict[str, str] | None = None) -> Iterator[dict[str, PeerNode]]:
+    """The nodes `init-local` made in `root`, each served by its own process with the
+    embedded worker; yields them by jurisdiction once all answer /healthz, and stops them
+    however the block ends. `env` is added to every node's environment."""
     nodes: dict[str, PeerNode] = {}
     for directory in sorted(root.glob("node-*")):
         node_env = {
@@ -214,7 +199,6 @@ def federation(
         }
         node = PeerNode(directory, node_env)
         nodes[node.jurisdiction] = node
-    assert len(nodes) == count, sorted(nodes)
     try:
         for node in nodes.values():
             node.start()
@@ -224,6 +208,29 @@ def federation(
     finally:
         for node in nodes.values():
             node.stop()
+
+
+@contextmanager
+def federation(
+    root: Path,
+    count: int,
+    *,
+    port_start: int,
+    port_step: int,
+    env: dict[str, str] | None = None,
+    demo: bool = True,
+) -> Iterator[dict[str, PeerNode]]:
+    """`count` nodes made by `tongban exchange init-local` in `root`, on consecutive free
+    ports searched from `port_start` (test modules that may run at once start apart),
+    and served (see `serving`)."""
+    base = free_port_block(count, start=port_start, step=port_step)
+    init = ["exchange", "init-local", "--nodes", str(count), "--base-port", str(base)]
+    init += ["--dir", str(root)] + ([] if demo else ["--no-demo"])
+    out = run_cli(dict(os.environ), root, *init, timeout=INIT_TIMEOUT)
+    assert out.returncode == 0, out.stderr
+    with serving(root, env) as nodes:
+        assert len(nodes) == count, sorted(nodes)
+        yield nodes
 
 
 def submit_case(http: httpx.Client, node: PeerNode, target: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from nodes import FAST_RETRIES, PeerNode, read_env_file
+from nodes import FAST_RETRIES, PeerNode, serving
 from tongban.devserver import free_port_block
 from tongban.exchange.local import init_local
 
@@ -63,27 +63,11 @@ def pair(
             )
     base = free_port_block(2, start=23100, step=43)
     init_local(root, 2, base, database_urls=urls)
-    nodes: dict[str, PeerNode] = {}
-    for directory in sorted(root.glob("node-*")):
-        env = {
-            **os.environ,
-            **read_env_file(directory / ".env"),
-            "TONGBAN_WORKER_INTERVAL": "0.2",
-            "PYTHONUNBUFFERED": "1",
-            **FAST_RETRIES,
-        }
-        node = PeerNode(directory, env)
-        nodes[node.jurisdiction] = node
-    assert sorted(nodes) == ["310000", "320000"]
     try:
-        for node in nodes.values():
-            node.start()
-        for node in nodes.values():
-            node.wait_ready()
-        yield nodes
+        with serving(root, FAST_RETRIES) as nodes:
+            assert sorted(nodes) == ["310000", "320000"]
+            yield nodes
     finally:
-        for node in nodes.values():
-            node.stop()
         for name in names:
             _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
