@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from tongban.errors import Conflict, DomainError, FieldError, ValidationFailed
-from tongban.kernel.lifecycle import Guard, IllegalTransition, StateMachine
+from tongban.kernel.lifecycle import Guard, IllegalTransition, StateMachine, reason_required
 
 __all__ = ["IllegalTransition"]  # re-exported: what next_state raises
 
@@ -157,17 +157,6 @@ def _forwarded(facts: StepFacts) -> DomainError | None:
     return Conflict("办件尚未推送到本部门", type="not-yet-forwarded")
 
 
-def _reason_given(action: Action) -> Guard:
-    def guard(facts: StepFacts) -> DomainError | None:
-        if facts.comment.strip():
-            return None
-        return ValidationFailed(
-            f"“{ACTION_LABELS[action]}”须说明理由", errors=[FieldError("comment", "请填写理由")]
-        )
-
-    return guard
-
-
 def _joint_decided(facts: StepFacts) -> DomainError | None:
     """多地联办: the whole case is approved only once every sub-task is decided and none
     was refused or denied."""
@@ -198,7 +187,7 @@ _AUTHORITY_STEPS = frozenset(a for (_s, a), (_t, who) in TRANSITIONS.items() if 
 GUARDS: dict[Action, list[Guard]] = {
     a: [
         *([_forwarded] if a in _AUTHORITY_STEPS else []),
-        *([_reason_given(a)] if a in REASON_REQUIRED else []),
+        *([reason_required(ACTION_LABELS[a])] if a in REASON_REQUIRED else []),
         *([_joint_decided] if a is Action.APPROVE else []),
         *([_bad_rating_says_why] if a is Action.RATE else []),
     ]

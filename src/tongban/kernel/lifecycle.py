@@ -54,7 +54,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Generic, Literal, TypeVar
 
-from tongban.errors import Conflict, DomainError
+from tongban.errors import Conflict, DomainError, FieldError, ValidationFailed
 
 S = TypeVar("S", bound=Enum)
 A = TypeVar("A", bound=Enum)
@@ -174,3 +174,17 @@ class StateMachine(Generic[S, A]):
     def targets(self) -> dict[tuple[S, A], S]:
         """(state, action) -> target, for documentation and checks."""
         return {k: r.target for k, r in self.rules.items()}
+
+
+def reason_required(action_label: str, field: str = "comment") -> Guard:
+    """A guard every context uses the same way: the step's facts carry a reason
+    (``facts.<field>``, not blank), else a 422 naming that field."""
+
+    def guard(facts: Any) -> DomainError | None:
+        if str(getattr(facts, field, "") or "").strip():
+            return None
+        return ValidationFailed(
+            f"“{action_label}”须说明理由", errors=[FieldError(field, "请填写理由")]
+        )
+
+    return guard

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from tongban.errors import DomainError, FieldError, ValidationFailed
-from tongban.kernel.lifecycle import Guard, StateMachine
+from tongban.kernel.lifecycle import Guard, StateMachine, reason_required
 from tongban.kernel.lifecycle import IllegalTransition as IllegalTransition  # re-exported
 
 
@@ -194,17 +194,6 @@ class StepFacts:
 NO_FACTS = StepFacts()
 
 
-def _reason_given(action: Action) -> Guard:
-    def guard(facts: StepFacts) -> DomainError | None:
-        if facts.comment.strip():
-            return None
-        return ValidationFailed(
-            f"“{ACTION_LABELS[action]}”须说明理由", errors=[FieldError("comment", "请填写理由")]
-        )
-
-    return guard
-
-
 def _evidence_attached(facts: StepFacts) -> DomainError | None:
     if facts.photos > 0:
         return None
@@ -218,7 +207,7 @@ def _evidence_attached(facts: StepFacts) -> DomainError | None:
 #: Per action, the rules on the step's facts, in the order they are checked.
 GUARDS: dict[Action, list[Guard]] = {
     a: [
-        *([_reason_given(a)] if a in REASON_REQUIRED else []),
+        *([reason_required(ACTION_LABELS[a])] if a in REASON_REQUIRED else []),
         *([_evidence_attached] if a in EVIDENCE_REQUIRED else []),
     ]
     for a in Action

@@ -137,3 +137,23 @@ def test_without_who_anyone_may_act() -> None:
 def test_transitions_of_the_wrong_enums_are_refused_when_built() -> None:
     with pytest.raises(TypeError):
         StateMachine(S, A, {(A.FINISH, S.OPEN): S.DONE})  # type: ignore[dict-item]
+
+
+def test_reason_required_names_the_field_and_allows_a_reason():
+    from dataclasses import dataclass
+
+    from tongban.errors import ValidationFailed
+    from tongban.kernel.lifecycle import reason_required
+
+    @dataclass(frozen=True)
+    class Facts:
+        comment: str = ""
+        why: str = ""
+
+    guard = reason_required("退回")
+    refused = guard(Facts("  "))
+    assert isinstance(refused, ValidationFailed) and "退回" in refused.detail
+    assert refused.errors == [{"field": "comment", "message": "请填写理由"}]
+    assert guard(Facts("现场无法处置")) is None
+    assert reason_required("驳回", field="why")(Facts(comment="x")).errors[0]["field"] == "why"
+    assert reason_required("驳回", field="why")(Facts(why="理由")) is None
