@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tongban.kernel.history import EventPublic as EventPublic
+
 
 class ApplicationCreate(BaseModel):
     """An online application (全程网办 or 多地联办)."""
@@ -53,18 +55,6 @@ class Resubmission(BaseModel):
 class RatingCreate(BaseModel):
     score: int = Field(ge=1, le=5)
     comment: str = Field(default="", max_length=2000)
-
-
-class EventPublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-    seq: int
-    action: str
-    from_state: str | None
-    to_state: str
-    actor_name: str
-    actor_role: str
-    comment: str
-    at: datetime
 
 
 class AttachmentPublic(BaseModel):

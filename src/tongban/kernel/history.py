@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint, Uuid, inspect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
@@ -162,6 +163,21 @@ class EventRow:
     comment: Mapped[str] = mapped_column(Text, default="")
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class EventPublic(BaseModel):
+    """An event as the JSON API shows it (the columns of EventRow but the account id and
+    the payload)."""
+
+    model_config = ConfigDict(from_attributes=True)
+    seq: int
+    action: str
+    from_state: str | None
+    to_state: str
+    actor_name: str
+    actor_role: str
+    comment: str
+    at: datetime
 
 
 # --- writing history ---------------------------------------------------------------------

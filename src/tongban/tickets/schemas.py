@@ -7,6 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tongban.kernel.history import EventPublic as EventPublic
 from tongban.types import Latitude, Longitude
 
 
@@ -56,18 +57,6 @@ class TicketAction(BaseModel):
     comment: str = Field(default="", max_length=2000)
     authority_code: str | None = Field(default=None, max_length=60)
     photo_ids: list[uuid.UUID] = Field(default_factory=list, max_length=9)
-
-
-class EventPublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-    seq: int
-    action: str
-    from_state: str | None
-    to_state: str
-    actor_name: str
-    actor_role: str
-    comment: str
-    at: datetime
 
 
 class PartyPublic(BaseModel):
