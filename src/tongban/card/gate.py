@@ -434,15 +434,17 @@ def load(state: Path) -> Gate:
         raise GateError(f"缓存的信任列表未通过验证：{e}") from e
     keys = index_keys(issuer_keys(trust))
     revoked: dict[str, frozenset[bytes]] = {}
+    signed: dict[str, int] = {}
     for path in sorted((state / LISTS).glob("*.bin")) if (state / LISTS).exists() else []:
         code = path.stem
         try:
-            revoked[code] = frozenset(_verify_list(path.read_bytes(), keys, code).refs)
+            lst = _verify_list(path.read_bytes(), keys, code)
         except (codec.Malformed, GateError) as e:
             raise GateError(f"缓存的吊销名单 {path.name} 未通过验证：{e}") from e
+        revoked[code], signed[code] = frozenset(lst.refs), lst.iat
     rules = rules_at(config.venue_code)
     db = GateDb(state / DB)
-    verifier = Verifier(keys, revoked, synced_at, config.policy(), db, rules)
+    verifier = Verifier(keys, revoked, synced_at, config.policy(), db, rules, signed)
     return Gate(config, verifier, db, rules, synced_at)
 
 

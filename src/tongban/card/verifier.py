@@ -20,7 +20,8 @@ is a `Refusal` with its own Chinese sentence —
 - REPLAYED: this gate (or another gate of its operator whose records it has) admitted
   this very code already;
 - NOT_ELIGIBLE: the benefit rule of this gate does not admit this holder;
-- STALE: the gate has not synced for longer than the deployment allows and its policy
+- STALE: the gate has not synced for longer than the deployment allows, or holds no
+  revocation list of the card's jurisdiction, or only one older than that, and its policy
   is to refuse (with the policy "admit and flag" the code is admitted, flagged).
 """
 
@@ -203,12 +204,16 @@ class Verifier:
     """Verifies codes against one sync's keys and revocation lists."""
 
     keys: Mapping[tuple[str, bytes], IssuerKey]
-    #: Revoked references per jurisdiction.
+    #: Revoked references per jurisdiction. A jurisdiction without a list is treated as
+    #: stale: the gate cannot know which of its cards are lost.
     revoked: Mapping[str, frozenset[bytes]]
     synced_at: int
     policy: Policy = field(default_factory=Policy)
     replay: ReplayStore = field(default_factory=MemoryReplay)
     rules: Rules | None = None
+    #: When each jurisdiction's revocation list was signed (default: the sync time): a
+    #: list older than the policy's max_stale is stale too (its node stopped publishing).
+    lists_iat: Mapping[str, int] = field(default_factory=dict)
     #: Device keys already parsed (a holder shows the same credential all day).
     _devices: dict[bytes, DeviceVerifier] = field(default_factory=dict, repr=False)
 
@@ -220,6 +225,18 @@ class Verifier:
                 self._devices.clear()
             self._devices[cred.device_key] = found
         return found
+
+    def _stale(self, jurisdiction: str, now: int) -> str | None:
+        """Why what the gate knows of `jurisdiction`'s cards is too old, or None."""
+        limit = self.policy.max_stale
+        if now - self.synced_at > limit:
+            return f"last sync {self.synced_at}"
+        if jurisdiction not in self.revoked:
+            return f"no revocation list of {jurisdiction}"
+        signed = self.lists_iat.get(jurisdiction, self.synced_at)
+        if now - signed > limit:
+            return f"revocation list of {jurisdiction} signed at {signed}"
+        return None
 
     def check(self, scanned: bytes | str, now: int, *, record: bool = True) -> Verdict:
         """The verdict on a scanned code (its QR text, or its bytes) at time `now`.
@@ -266,9 +283,10 @@ class Verifier:
         ):
             return refused(Refusal.REVOKED, f"card {cred.ref.hex()}", holder=holder)
         flagged = False
-        if now - self.synced_at > policy.max_stale:
+        stale = self._stale(cred.jurisdiction, now)
+        if stale:
             if policy.stale_policy == "refuse":
-                return refused(Refusal.STALE, f"last sync {self.synced_at}", holder=holder)
+                return refused(Refusal.STALE, stale, holder=holder)
             flagged = True
         if self.replay.seen(cred.ref, code.time):
             return refused(Refusal.REPLAYED, "seen before", holder=holder, code_time=code.time)

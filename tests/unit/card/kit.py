@@ -67,9 +67,11 @@ def enrolled(key: PrivateKey, alg: str = "ES256", **kw: Any) -> Device:
 def verifier(
     *keys: IssuerKey, revoked: dict[str, frozenset[bytes]] | None = None, **kw: Any
 ) -> Verifier:
+    if revoked is None:  # an empty list for every issuer's jurisdiction (it synced them)
+        revoked = {k.jurisdiction: frozenset() for k in keys}
     return Verifier(
         index_keys(keys),
-        revoked or {},
+        revoked,
         synced_at=kw.pop("synced_at", NOW - 60),
         policy=kw.pop("policy", Policy()),
         replay=kw.pop("replay", MemoryReplay()),

@@ -121,8 +121,30 @@ def test_a_revoked_reference_is_refused_after_sync() -> None:
     verdict = after.check(device.qr_text(NOW + 1), NOW + 1)
     assert verdict.reason is Refusal.REVOKED and "挂失" in verdict.message
     # Another jurisdiction's list does not revoke it.
-    other = verifier(issuer_key(key), revoked={"330000": frozenset({b"\x01" * 8})})
+    other = verifier(
+        issuer_key(key), revoked={"320000": frozenset(), "330000": frozenset({b"\x01" * 8})}
+    )
     assert other.check(device.qr_text(NOW + 2), NOW + 2).admitted
+
+
+def test_without_a_fresh_revocation_list_of_the_cards_jurisdiction_the_gate_is_stale() -> None:
+    key = issuer()
+    device = enrolled(key)
+    missing = verifier(issuer_key(key), revoked={"330000": frozenset()})
+    verdict = missing.check(device.qr_text(NOW), NOW)
+    assert verdict.reason is Refusal.STALE and "no revocation list of 320000" in verdict.detail
+    old = verifier(
+        issuer_key(key),
+        revoked={"320000": frozenset()},
+        lists_iat={"320000": NOW - 3 * 24 * 3600},
+    )
+    assert old.check(device.qr_text(NOW), NOW).reason is Refusal.STALE
+    lenient = verifier(
+        issuer_key(key),
+        revoked={"330000": frozenset()},
+        policy=Policy(stale_policy="admit_and_flag"),
+    )
+    assert lenient.check(device.qr_text(NOW), NOW).flagged
 
 
 def test_a_key_outside_its_window_or_revoked_is_an_unknown_issuer() -> None:

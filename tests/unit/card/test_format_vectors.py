@@ -101,7 +101,9 @@ def test_vector_1_is_rebuilt_byte_for_byte() -> None:
 
 def _gate(public: object, v: dict[str, str]) -> Verifier:
     key = IssuerKey(v["jurisdiction"], v["issuer_kid"], public, 0, None)  # type: ignore[arg-type]
-    return Verifier(index_keys([key]), {}, synced_at=_int(v, "code_time"))
+    return Verifier(
+        index_keys([key]), {v["jurisdiction"]: frozenset()}, synced_at=_int(v, "code_time")
+    )
 
 
 def test_vector_2_decodes_and_verifies() -> None:
