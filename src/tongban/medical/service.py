@@ -104,7 +104,7 @@ def load_reference(session: Session, data_dir: Path | None = None) -> tuple[int,
             "system",
             policies_added=new_policies,
             catalogue_items_added=len(new_items),
-            catalogue_items_digest=audit.digest(new_items),
+            catalogue_items_digest=audit.digest(new_items, session),
         )
     return added_p, added_i
 
