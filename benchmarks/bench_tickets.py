@@ -107,9 +107,9 @@ def bench_route_service(database_url: str, n: int) -> dict[str, Any]:
     factory = build_node(
         Settings(database_url=database_url), session_factory(engine)
     ).session_factory
-    codes = list(service.taxonomy().categories)
     rng = random.Random(7)
     with factory() as session:
+        codes = list(service.taxonomy(session).categories)
         for i in range(50):  # warm-up
             service.route(session, codes[i % len(codes)], lat=float(lats[i]), lon=float(lons[i]))
         t0 = time.perf_counter()
@@ -150,7 +150,8 @@ def load(database_url: str, n: int) -> dict[str, Any]:
             for a in session.scalars(select(Authority).where(Authority.city_code.is_not(None)))
         }
     index = geo.load()
-    taxonomy = common.taxonomy()
+    with factory() as session:
+        taxonomy = common.taxonomy(session)
     cats = list(taxonomy.categories.values())
     lons, lats = random_points(n, seed=11)
     city_codes = index.city_codes_of(lons, lats)

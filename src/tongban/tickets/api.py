@@ -50,7 +50,7 @@ def ticket_public(actor: Account, wo: WorkOrder) -> TicketPublic:
 
 
 @router.get("/categories", response_model=list[CategoryPublic])
-def categories() -> object:
+def categories(session: SessionDep) -> object:
     """The category taxonomy: responsible authority type and urgency levels of each."""
     return [
         CategoryPublic(
@@ -61,7 +61,7 @@ def categories() -> object:
             urgencies=list(c.urgencies),
             description=c.description,
         )
-        for c in service.taxonomy().categories.values()
+        for c in service.taxonomy(session).categories.values()
     ]
 
 

@@ -20,7 +20,7 @@ def ticket_settings(session: Session) -> TicketSettings:
 
 @lru_cache
 def get_ticket_settings() -> TicketSettings:
-    """The process's tickets settings, cached. Deprecated: only tickets.service.common
-    (being rewritten to take `ticket_settings(session)`) and the job interval of
-    tickets.tasks still read it."""
+    """The tickets settings of the process's environment, cached: only the deadline job's
+    interval (tickets.tasks), fixed when the context's jobs are declared, before any node
+    exists. Services read `ticket_settings(session)`."""
     return TicketSettings()

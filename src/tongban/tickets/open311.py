@@ -185,7 +185,7 @@ def service_definition(
 
     def work() -> Response:
         svc.check_jurisdiction(session, jurisdiction_id)
-        return render(fmt, "service_definition", svc.service_definition(service_code))
+        return render(fmt, "service_definition", svc.service_definition(session, service_code))
 
     return _guard(fmt, session, work)
 

@@ -50,8 +50,8 @@ EVENT_LABELS = {
 }
 
 
-def labels() -> dict[str, Any]:
-    t = service.taxonomy()
+def labels(session: Session) -> dict[str, Any]:
+    t = service.taxonomy(session)
     return {
         "states": {s.value: label for s, label in domain.STATE_LABELS.items()},
         "actions": {a.value: label for a, label in domain.ACTION_LABELS.items()},
@@ -135,7 +135,7 @@ def _report_page(
     photo_ids: list[uuid.UUID] | None = None,
     status_code: int = 200,
 ) -> Response:
-    t = service.taxonomy()
+    t = service.taxonomy(session)
     return render(
         request,
         "tickets/report.html",
@@ -150,7 +150,7 @@ def _report_page(
         candidates=candidates or [],
         photo_ids=photo_ids or [],
         hotline=user.role == Role.HOTLINE,
-        labels=labels(),
+        labels=labels(session),
     )
 
 
@@ -261,7 +261,7 @@ def ticket_list(request: Request, session: SessionDep, user: CurrentUser) -> Res
         sections=_sections(session, user),
         notices=notices,
         can_report=user.role in {r.value for r in REPORTERS},
-        labels=labels(),
+        labels=labels(session),
     )
 
 
@@ -296,12 +296,12 @@ def _detail(
         else [],
         extensions=supervision.extensions_of(session, wo),
         supervisions=supervision.supervision_of(session, wo),
-        category=service.taxonomy().category(wo.category_code),
+        category=service.taxonomy(session).category(wo.category_code),
         message=message,
         failed=failed or {},
         errors=errors or {},
         done=request.query_params.get("done"),
-        labels=labels(),
+        labels=labels(session),
         open_states={s.value for s in domain.CLOCK_RUNNING},
     )
 

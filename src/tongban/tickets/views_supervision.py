@@ -133,7 +133,7 @@ def figures_page(
     request: Request, session: SessionDep, user: CurrentUser, days: int = 90
 ) -> Response:
     f = figures_service.figures(session, user, days=max(1, min(days, 3650)))
-    return render(request, "tickets/figures.html", user, f=f, labels=labels())
+    return render(request, "tickets/figures.html", user, f=f, labels=labels(session))
 
 
 # --- major tasks -------------------------------------------------------------------------

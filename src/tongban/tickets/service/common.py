@@ -19,7 +19,7 @@ from tongban.identity.domain import Duty, Role
 from tongban.identity.models import Account
 from tongban.kernel import history, numbering
 from tongban.tickets import categories, geo
-from tongban.tickets.config import TicketSettings, get_ticket_settings
+from tongban.tickets.config import TicketSettings, ticket_settings
 from tongban.tickets.deadlines import WorkingHours
 from tongban.tickets.domain import WITH_AUTHORITY, Actor, TicketState
 from tongban.tickets.models import TicketEvent, TicketNotice, TicketParty, WorkOrder
@@ -27,24 +27,25 @@ from tongban.tickets.models import TicketEvent, TicketNotice, TicketParty, WorkO
 # --- configuration ------------------------------------------------------------------
 
 
-def settings() -> TicketSettings:
-    return get_ticket_settings()
+def settings(session: Session) -> TicketSettings:
+    """The tickets settings of the node whose unit of work `session` is."""
+    return ticket_settings(session)
 
 
-def taxonomy() -> categories.Taxonomy:
+def taxonomy(session: Session) -> categories.Taxonomy:
     """The category taxonomy in force (the shipped one unless configured)."""
-    path = settings().categories_path
+    path = settings(session).categories_path
     return categories.cached(str(path) if path else None)
 
 
-def region_index() -> geo.RegionIndex:
+def region_index(session: Session) -> geo.RegionIndex:
     """The area polygons in force (the shipped synthetic ones unless configured)."""
-    path = settings().geojson_path
+    path = settings(session).geojson_path
     return geo.cached(str(path) if path else None)
 
 
-def working_hours() -> WorkingHours:
-    s = settings()
+def working_hours(session: Session) -> WorkingHours:
+    s = settings(session)
     return WorkingHours(time.fromisoformat(s.workday_start), time.fromisoformat(s.workday_end))
 
 

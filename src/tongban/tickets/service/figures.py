@@ -114,7 +114,7 @@ def figures(session: Session, actor: Account, days: int = 90) -> Figures:
     ).all()
     overall = session.execute(select(*_measures()).where(*base)).one()
     names = {c.code: c.name for c in regions.list_cities(session)}
-    s = common.settings()
+    s = common.settings(session)
     hot_since = common.now() - timedelta(days=s.hotspot_days)
     hot = session.execute(
         select(

@@ -135,7 +135,7 @@ def authority_for(session: Session, authority_type: str, city_code: str) -> Auth
     the federation has none of that type (one query for the city's authorities)."""
     city = regions.get_city(session, city_code)
     by_type = {a.type: a for a in regions.list_authorities(session, city_code=city.code)}
-    for t in (authority_type, common.taxonomy().fallback_authority_type):
+    for t in (authority_type, common.taxonomy(session).fallback_authority_type):
         if t in by_type:
             return by_type[t]
     raise NotFound(f"{city.name}没有可派单的部门", type="no-competent-authority")
@@ -151,14 +151,16 @@ def route(
 ) -> Routing:
     """Where a report of `category_code` goes: by its coordinates when given (with the
     co-handlers across a nearby border), else by the city named."""
-    category = common.taxonomy().category(category_code)
+    category = common.taxonomy(session).category(category_code)
     if category is None:
         raise ValidationFailed(
             "问题类别不存在", errors=[{"field": "category_code", "message": "请选择问题类别"}]
         )
     placement = None
     if lat is not None and lon is not None:
-        placement = common.region_index().locate(lon, lat, common.settings().border_metres)
+        placement = common.region_index(session).locate(
+            lon, lat, common.settings(session).border_metres
+        )
         if placement is None:
             raise ValidationFailed(
                 "该位置不在本平台服务范围内",
@@ -176,7 +178,7 @@ def route(
     co: list[tuple[Authority, float]] = []
     where = city.name
     if placement is not None and placement.district_code:
-        d = common.region_index().area(placement.district_code)
+        d = common.region_index(session).area(placement.district_code)
         where += d.name if d else ""
     parts = [f"位于{where}"]
     if lead.type != category.authority_type:
@@ -228,7 +230,7 @@ def find_duplicates(
         WorkOrder.replica.is_(False),  # led on another node: never merged into here
     )
     if lat is not None and lon is not None:
-        r = common.settings().duplicate_metres
+        r = common.settings(session).duplicate_metres
         dlat, dlon = r / M_PER_DEG_LAT * 1.01, r / M_PER_DEG_LON * 1.2
         q = q.where(WorkOrder.lat.between(lat - dlat, lat + dlat))
         q = q.where(WorkOrder.lon.between(lon - dlon, lon + dlon))
@@ -256,8 +258,8 @@ _CHANNEL_BY_ROLE = {
 }
 
 
-def _validate(report: Report, *, caller_required: bool) -> None:
-    t = common.taxonomy()
+def _validate(session: Session, report: Report, *, caller_required: bool) -> None:
+    t = common.taxonomy(session)
     errors = []
     category = t.category(report.category_code)
     if category is None:
@@ -300,7 +302,7 @@ def report(
         if actor is None or Role(actor.role) not in _CHANNEL_BY_ROLE:
             raise PermissionDenied("当前账户不能反映问题")
         channel = _CHANNEL_BY_ROLE[Role(actor.role)]
-    _validate(r, caller_required=channel is Channel.HOTLINE)
+    _validate(session, r, caller_required=channel is Channel.HOTLINE)
     routing = route(session, r.category_code, lat=r.lat, lon=r.lon, city_code=r.city_code)
     candidates: list[WorkOrder] = []
     if not r.allow_duplicate or r.merge_into is not None:

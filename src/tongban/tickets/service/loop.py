@@ -22,12 +22,12 @@ from tongban.tickets.service import common
 def start_clock(session: Session, wo: WorkOrder) -> None:
     """(Re)start the handling deadline of `wo` from now, by its category, urgency and
     place, in working time."""
-    rule = common.taxonomy().deadline_rule(
+    rule = common.taxonomy(session).deadline_rule(
         wo.category_code, wo.urgency, wo.jurisdiction_code, wo.city_code
     )
     start = common.now()
     is_workday = common.workday_predicate(session)
-    hours = common.working_hours()
+    hours = common.working_hours(session)
     wo.due_at = deadlines.due_at(start, rule, is_workday, hours)
     wo.allotted_minutes = deadlines.working_minutes_between(start, wo.due_at, is_workday, hours)
     wo.deadline_rule = rule.label

@@ -6,12 +6,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, load_only, selectinload
+from sqlalchemy.orm import Session, load_only, object_session, selectinload
 
 from tongban.db import utcnow
 from tongban.errors import NotFound, PermissionDenied, ValidationFailed
@@ -65,7 +65,7 @@ def check_jurisdiction(session: Session, jurisdiction_id: str | None) -> str | N
 
 
 def services(session: Session, city_code: str | None) -> list[dict[str, Any]]:
-    t = common.taxonomy()
+    t = common.taxonomy(session)
     j = regions.get_city(session, city_code).jurisdiction_code if city_code else ""
     out = []
     for c in t.categories.values():
@@ -87,8 +87,8 @@ def services(session: Session, city_code: str | None) -> list[dict[str, Any]]:
     return out
 
 
-def service_definition(service_code: str) -> dict[str, Any]:
-    t = common.taxonomy()
+def service_definition(session: Session, service_code: str) -> dict[str, Any]:
+    t = common.taxonomy(session)
     c = t.category(service_code)
     if c is None:
         raise NotFound(f"service_code {service_code} not found")
@@ -170,7 +170,7 @@ def create_request(
     """POST requests: a work order through the open311 channel; returns it and its token."""
     check_fields(req)
     city = check_jurisdiction(session, req.jurisdiction_id)
-    t = common.taxonomy()
+    t = common.taxonomy(session)
     category = t.category(req.service_code)
     if category is None:
         raise NotFound(f"service_code {req.service_code} not found")
@@ -218,7 +218,7 @@ def create_request(
 
 
 def service_notice(wo: WorkOrder) -> str:
-    t = common.taxonomy()
+    t = common.taxonomy(_session_of(wo))
     urgency = t.urgencies.get(wo.urgency)
     return f"{urgency.name if urgency else wo.urgency}类诉求，{wo.deadline_rule or '按时限'}办理"
 
@@ -246,7 +246,9 @@ def as_request(wo: WorkOrder) -> dict[str, Any]:
     agency = master.authority_name
     if master.parties:
         agency += "（协办：" + "、".join(p.authority_name for p in master.parties) + "）"
-    category = common.taxonomy().category(wo.category_code)
+    session = _session_of(wo)
+    category = common.taxonomy(session).category(wo.category_code)
+    tz = common.working_hours(session).tz
     return {
         "service_request_id": wo.number,
         # A merged report is closed itself; its notes carry the outcome it shares.
@@ -257,9 +259,9 @@ def as_request(wo: WorkOrder) -> dict[str, Any]:
         "description": wo.description,
         "agency_responsible": agency,
         "service_notice": service_notice(wo),
-        "requested_datetime": _iso(wo.created_at),
-        "updated_datetime": _iso(max(wo.updated_at, master.updated_at)),
-        "expected_datetime": _iso(master.due_at),
+        "requested_datetime": _iso(wo.created_at, tz),
+        "updated_datetime": _iso(max(wo.updated_at, master.updated_at), tz),
+        "expected_datetime": _iso(master.due_at, tz),
         "address": wo.address,
         "address_id": "",
         "zipcode": "",
@@ -269,10 +271,18 @@ def as_request(wo: WorkOrder) -> dict[str, Any]:
     }
 
 
-def _iso(moment: datetime | None) -> str:
+def _iso(moment: datetime | None, tz: tzinfo) -> str:
     if moment is None:
         return ""
-    return moment.astimezone(common.working_hours().tz).isoformat(timespec="seconds")
+    return moment.astimezone(tz).isoformat(timespec="seconds")
+
+
+def _session_of(wo: WorkOrder) -> Session:
+    """The session `wo` was loaded in (its node's settings decide the taxonomy and zone)."""
+    session = object_session(wo)
+    if session is None:
+        raise RuntimeError(f"work order {wo.number} is not attached to a session")
+    return session
 
 
 _SHOWN = (

@@ -38,9 +38,9 @@ def run_deadlines(session: Session, now: datetime | None = None) -> dict[str, in
     overdue supervision orders and close verified work orders nobody answered.
     Returns counts of what was done."""
     now = now or common.now()
-    s = common.settings()
+    s = common.settings(session)
     is_workday = common.workday_predicate(session)
-    hours = common.working_hours()
+    hours = common.working_hours(session)
     counts = {"reminded": 0, "escalated_head": 0, "escalated_supervisor": 0, "auto_closed": 0}
     running = [st.value for st in domain.CLOCK_RUNNING]
     stmt = select(WorkOrder).where(WorkOrder.state.in_(running), WorkOrder.due_at.is_not(None))
@@ -191,10 +191,10 @@ def decide_extension(
         ext.previous_due_at = wo.due_at
         rule = deadlines.DeadlineRule("days", ext.working_days)
         wo.due_at = deadlines.due_at(
-            wo.due_at, rule, common.workday_predicate(session), common.working_hours()
+            wo.due_at, rule, common.workday_predicate(session), common.working_hours(session)
         )
         ext.new_due_at = wo.due_at
-        wo.allotted_minutes += ext.working_days * common.working_hours().minutes_per_day
+        wo.allotted_minutes += ext.working_days * common.working_hours(session).minutes_per_day
         wo.reminded_at = None
         wo.escalation_level = 0
         wo.deadline_flag = "ok"
@@ -254,7 +254,10 @@ def issue_supervision(
     if errors:
         raise ValidationFailed("督办单有误", errors=errors)
     due = deadlines.add_working_minutes(
-        common.now(), within_hours * 60, common.workday_predicate(session), common.working_hours()
+        common.now(),
+        within_hours * 60,
+        common.workday_predicate(session),
+        common.working_hours(session),
     )
     previous = wo.due_at
     if previous is not None and previous < due:
