@@ -299,7 +299,7 @@ def close_rectification(
         f"rectification:{item.id}",
         f"account:{actor.id}",
         before={"status": "open"},
-        after={"status": "closed", "response_digest": audit.digest(response)},
+        after={"status": "closed", "response_digest": audit.digest(response, session)},
         case_id=item.case_id,
     )
     return item
