@@ -246,6 +246,14 @@ def _verify_list(
     return lst
 
 
+def _held_iat(state: Path, code: str) -> int | None:
+    """When the revocation list of `code` this gate holds was signed (None: none held)."""
+    try:
+        return codec.decode_revocations((state / LISTS / f"{code}.bin").read_bytes()).iat
+    except (OSError, codec.Malformed):
+        return None
+
+
 def _signed(config: GateConfig, method: str, target: str, body: bytes = b"") -> dict[str, str]:
     return {
         gateauth.HEADER: gateauth.sign_request(config.key, config.gate_id, method, target, body)
@@ -278,6 +286,24 @@ def sync(
                 r = http.get("/api/v1/trust-list/root", follow_redirects=True)
                 r.raise_for_status()
                 roots, pinned_now = _roots(r.json()), True
+            # The lists before the trust list: a node signs a list with its issuing key,
+            # made on first use, so the trust list fetched next already carries it.
+            r = http.get("/api/v1/card/revocations")
+            r.raise_for_status()
+            refs = r.json()
+            fetched: dict[str, bytes] = {}
+            failures: list[str] = []
+            for ref in refs if isinstance(refs, list) else []:
+                code = str(ref.get("jurisdiction")) if isinstance(ref, dict) else ""
+                if len(code) != 6 or not code.isdigit():
+                    failures.append(f"无效的吊销名单条目 {ref!r}")
+                    continue
+                try:
+                    r = http.get(f"/api/v1/card/revocations/{code}")
+                    r.raise_for_status()
+                    fetched[code] = r.content
+                except httpx.HTTPError as e:
+                    failures.append(f"{code} 吊销名单：{e}")
             r = http.get("/api/v1/trust-list", follow_redirects=True)
             r.raise_for_status()
             token = r.text.strip()
@@ -285,27 +311,24 @@ def sync(
                 trust = licences.verify_trust_list(token, roots, now=now)
             except licences.LicenceRejected as e:
                 raise GateError(f"信任列表未通过验证：{e}") from e
-            r = http.get("/api/v1/card/revocations")
-            r.raise_for_status()
-            refs = r.json()
         except (httpx.HTTPError, ValueError) as e:
             raise GateError(f"无法从 {config.url} 同步：{e}") from e
         keys = index_keys(issuer_keys(trust))
-        report = SyncReport(now, len(trust.issuers), len(keys), pinned_now=pinned_now)
+        report = SyncReport(
+            now, len(trust.issuers), len(keys), pinned_now=pinned_now, failures=failures
+        )
         lists: dict[str, bytes] = {}
-        for ref in refs if isinstance(refs, list) else []:
-            code = str(ref.get("jurisdiction")) if isinstance(ref, dict) else ""
-            if len(code) != 6 or not code.isdigit():
-                report.failures.append(f"无效的吊销名单条目 {ref!r}")
-                continue
+        for code, data in fetched.items():
             try:
-                r = http.get(f"/api/v1/card/revocations/{code}")
-                r.raise_for_status()
-                lst = _verify_list(r.content, keys, code)
-            except (httpx.HTTPError, codec.Malformed, GateError) as e:
+                lst = _verify_list(data, keys, code)
+            except (codec.Malformed, GateError) as e:
                 report.failures.append(f"{code} 吊销名单：{e}")
                 continue
-            lists[code] = r.content
+            held = _held_iat(state, code)
+            if held is not None and lst.iat < held:
+                report.failures.append(f"{code} 吊销名单比本机已有的旧，未采用")
+                continue
+            lists[code] = data
             report.lists[code] = len(lst.refs)
         # Verified: now it is the gate's state.
         if pinned_now:
