@@ -23,6 +23,7 @@ CONTEXTS: tuple[str, ...] = (
     "tongban.medical.context",
     "tongban.exchange.context",
     "tongban.tickets.context",
+    "tongban.card.context",
 )
 
 _registry: Registry | None = None
