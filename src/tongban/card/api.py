@@ -21,7 +21,6 @@ from tongban.card.models import Card
 from tongban.card.schemas import (
     CardActionIn,
     CardActionOut,
-    CardEventPublic,
     CardPublic,
     CardSearch,
     CredentialIn,
@@ -38,6 +37,7 @@ from tongban.crypto.signing import b64u
 from tongban.errors import NotFound, ValidationFailed
 from tongban.identity.domain import mask_id_number
 from tongban.identity.models import Account
+from tongban.kernel.history import EventPublic
 from tongban.regions import service as regions
 from tongban.web.deps import CurrentUser, SessionDep
 from tongban.web.problems import responses
@@ -63,7 +63,7 @@ def card_public(session: Session, user: Account, card: Card) -> CardPublic:
         replaces=replaced.number if replaced is not None else None,
         version=card.version,
         allowed_actions=[a.value for a in service.allowed_actions(user, card)],
-        events=[CardEventPublic.model_validate(e) for e in card.events],
+        events=[EventPublic.model_validate(e) for e in card.events],
     )
 
 

@@ -15,7 +15,7 @@ from enum import IntEnum, IntFlag, StrEnum
 from stdnum import luhn
 
 from tongban.errors import ValidationFailed
-from tongban.kernel.lifecycle import StateMachine
+from tongban.kernel.lifecycle import StateMachine, reason_required
 
 # --- the card's lifecycle --------------------------------------------------------------
 
@@ -88,13 +88,6 @@ class StepFacts:
     reason: str = ""
 
 
-def _reason_required(facts: StepFacts | None) -> ValidationFailed | None:
-    if facts is None or not facts.reason.strip():
-        message = "请说明注销原因"
-        return ValidationFailed(message, errors=[{"field": "reason", "message": message}])
-    return None
-
-
 def _reason_bounded(facts: StepFacts | None) -> ValidationFailed | None:
     if facts is not None and len(facts.reason) > REASON_MAX:
         message = f"原因不能超过 {REASON_MAX} 个字符"
@@ -110,7 +103,7 @@ MACHINE: StateMachine[CardStatus, CardAction] = StateMachine(
         CardAction.REPORT_LOST: [_reason_bounded],
         CardAction.FOUND: [_reason_bounded],
         CardAction.REPLACE: [_reason_bounded],
-        CardAction.CANCEL: [_reason_bounded, _reason_required],
+        CardAction.CANCEL: [_reason_bounded, reason_required("注销", field="reason")],
     },
     state_labels=STATUS_LABELS,
     action_labels=ACTION_LABELS,

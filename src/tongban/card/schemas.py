@@ -9,19 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tongban.card.domain import REASON_MAX
-
-
-class CardEventPublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    seq: int
-    action: str
-    from_state: str | None
-    to_state: str
-    actor_name: str
-    actor_role: str
-    comment: str
-    at: datetime
+from tongban.kernel.history import EventPublic
 
 
 class CardPublic(BaseModel):
@@ -43,7 +31,7 @@ class CardPublic(BaseModel):
     replaces: str | None = Field(description="number of the card this one replaced")
     version: int
     allowed_actions: list[str]
-    events: list[CardEventPublic]
+    events: list[EventPublic]
 
 
 class CardActionIn(BaseModel):

@@ -90,7 +90,7 @@ def test_a_clerk_finds_a_walk_in_and_cancels_with_a_reason_over_the_api(
     url = f"/api/v1/cards/{card.id}/actions"
     missing = client.post(url, json={"action": "cancel"}, headers=auth)
     assert missing.status_code == 422
-    assert missing.json()["errors"] == [{"field": "reason", "message": "请说明注销原因"}]
+    assert missing.json()["errors"] == [{"field": "reason", "message": "请填写理由"}]
     done = client.post(url, json={"action": "cancel", "reason": "户籍迁出"}, headers=auth)
     assert done.status_code == 200 and done.json()["card"]["state"] == "cancelled"
     assert done.json()["card"]["events"][-1]["actor_role"] == "clerk"
@@ -178,7 +178,7 @@ def test_the_window_card_service(client: TestClient, session: Session) -> None:
         f"/window/cards/{card.id}/act",
         data={"csrf_token": csrf_of(detail.text), "action": "cancel", "reason": ""},
     )
-    assert refused.status_code == 422 and "请说明注销原因" in refused.text
+    assert refused.status_code == 422 and "“注销”须说明理由" in refused.text
     r = client.post(
         f"/window/cards/{card.id}/act",
         data={"csrf_token": csrf_of(detail.text), "action": "replace", "reason": "卡片损坏"},
