@@ -23,7 +23,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tongban.config import Settings
 from tongban.crypto.signing import b64u
 from tongban.exchange import service as exchange
 from tongban.kernel import replication
@@ -39,42 +38,15 @@ REVOCATIONS = replication.Published(
 )
 
 
-def federated(settings: Settings) -> bool:
-    return settings.federation_file is not None and settings.served_jurisdictions.strip() != "*"
-
-
-def targets(settings: Settings) -> list[str]:
-    """One jurisdiction of every other node of the federation (none when not federated)."""
-    if not federated(settings):
-        return []
-    out = []
-    for node in exchange.federation_for(settings).nodes.values():
-        if node.id == settings.node_id:
-            continue
-        code = next(
-            (
-                j
-                for j in node.jurisdictions
-                if j != "*" and not exchange.serves(j, settings.served_jurisdictions)
-            ),
-            None,
-        )
-        if code is not None:
-            out.append(code)
-    return sorted(out)
+federated = replication.federated
+targets = replication.other_nodes
 
 
 def recipients(session: Session, code: str) -> list[str]:
-    """Where jurisdiction `code`'s revocation list goes (see the module docstring)."""
-    s = settings_of(session)
-    if federated(s):
-        return targets(s)
-    for other in session.scalars(
-        select(Jurisdiction.code).where(Jurisdiction.code != code).order_by(Jurisdiction.code)
-    ):
-        if exchange.serves(other, s.served_jurisdictions):
-            return [other]
-    return []
+    """Where jurisdiction `code`'s revocation list goes
+    (kernel.replication.holders_of_published)."""
+    known = session.scalars(select(Jurisdiction.code))
+    return replication.holders_of_published(settings_of(session), code, known)
 
 
 def revocations_payload(session: Session, code: str) -> dict[str, Any]:

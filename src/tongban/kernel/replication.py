@@ -59,6 +59,7 @@ from pydantic import BaseModel, StringConstraints
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from tongban.config import Settings
 from tongban.exchange import schema as s
 from tongban.exchange import service as exchange
 from tongban.kernel import history, numbering
@@ -412,6 +413,50 @@ def publish_at_commit(
     later.setdefault((published.message_type, key), _Later(published, build, rank))
 
 
+# --- where a published state goes -------------------------------------------------------
+
+
+def federated(settings: Settings) -> bool:
+    """Whether this node is one of several (a federation file, not serving '*')."""
+    return settings.federation_file is not None and settings.served_jurisdictions.strip() != "*"
+
+
+def other_nodes(settings: Settings) -> list[str]:
+    """One jurisdiction of every other node of the federation (a message is applied once
+    per node; which of its jurisdictions carries it does not matter); none when this
+    node is not federated."""
+    if not federated(settings):
+        return []
+    out = []
+    for node in exchange.federation_for(settings).nodes.values():
+        if node.id == settings.node_id:
+            continue
+        code = next(
+            (
+                j
+                for j in node.jurisdictions
+                if j != "*" and not exchange.serves(j, settings.served_jurisdictions)
+            ),
+            None,
+        )
+        if code is not None:
+            out.append(code)
+    return sorted(out)
+
+
+def holders_of_published(settings: Settings, about: str, known: Iterable[str]) -> list[str]:
+    """Where a state of jurisdiction `about` is published: one jurisdiction of every
+    other node in a federation; on a node that is not federated, the first of `known`
+    jurisdictions it serves other than `about` — delivered locally, where the handler
+    finds the state is its own and changes nothing: the same path as in a federation."""
+    if federated(settings):
+        return other_nodes(settings)
+    for other in sorted(known):
+        if other != about and exchange.serves(other, settings.served_jurisdictions):
+            return [other]
+    return []
+
+
 # Before any other before_commit listener (insert=True): the messages written here are
 # then in the transaction's last flush, which the audit chain settles after.
 @event.listens_for(Session, "before_commit", insert=True)
@@ -434,6 +479,9 @@ __all__ = [
     "Published",
     "event_dict",
     "event_row",
+    "federated",
+    "holders_of_published",
+    "other_nodes",
     "publish_at_commit",
     "register",
     "send_now",

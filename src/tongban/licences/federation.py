@@ -36,6 +36,7 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from tongban.config import Settings
+from tongban.exchange import service as exchange
 from tongban.kernel import replication
 from tongban.kernel.node import settings_of
 from tongban.keys import service as keys
@@ -66,51 +67,19 @@ Built = tuple[str, Sequence[str], dict[str, Any]]
 Build = Callable[[Session], Built | None]
 
 
-def federated(settings: Settings) -> bool:
-    """Whether this node is one of several (a federation file, not serving '*')."""
-    s = settings
-    return s.federation_file is not None and s.served_jurisdictions.strip() != "*"
+federated = replication.federated
+targets = replication.other_nodes
 
 
 def _serves(code: str, settings: Settings) -> bool:
-    from tongban.exchange import service as exchange
-
     return exchange.serves(code, settings.served_jurisdictions)
 
 
-def targets(settings: Settings) -> list[str]:
-    """One jurisdiction of every other node of the federation (the message is applied
-    once per node; which of its jurisdictions carries it does not matter); none on a
-    node that is not federated."""
-    from tongban.exchange import service as exchange
-
-    s = settings
-    if not federated(s):
-        return []
-    out = []
-    for node in exchange.federation_for(s).nodes.values():
-        if node.id == s.node_id:
-            continue
-        code = next((j for j in node.jurisdictions if j != "*" and not _serves(j, s)), None)
-        if code is not None:
-            out.append(code)
-    return sorted(out)
-
-
 def recipients(session: Session, code: str) -> list[str]:
-    """Where jurisdiction `code`'s key set and status lists go: in a federation, one
-    jurisdiction of every other node (`targets`); on a node that is not federated, one
-    jurisdiction it serves other than `code` (if any), where the message is delivered
-    locally and changes nothing — the same path as in a federation."""
-    s = settings_of(session)
-    if federated(s):
-        return targets(s)
-    for other in session.scalars(
-        select(Jurisdiction.code).where(Jurisdiction.code != code).order_by(Jurisdiction.code)
-    ):
-        if _serves(other, s):
-            return [other]
-    return []
+    """Where jurisdiction `code`'s key set and status lists go
+    (kernel.replication.holders_of_published)."""
+    known = session.scalars(select(Jurisdiction.code))
+    return replication.holders_of_published(settings_of(session), code, known)
 
 
 def _iso(value: Any) -> str | None:
@@ -256,8 +225,6 @@ def trust_root_url(settings: Settings) -> str | None:
     """The base URL of the node that signs the federation trust list, when the
     federation file names one (`trust_root`) and it is not this node; None when this
     node signs its own (the root itself, the embedded single node, no `trust_root`)."""
-    from tongban.exchange import service as exchange
-
     if settings.federation_file is None:
         return None
     fed = exchange.federation_for(settings)

@@ -289,3 +289,13 @@ def test_a_state_changed_several_times_in_a_transaction_is_published_once_at_com
     db.commit()
     assert built == ["keys", "list"]  # the key set first, each built once
     assert [m.type for m in _outbox(db)] == ["test.keys", "test.list"]
+
+
+def test_a_published_state_goes_to_one_jurisdiction_of_every_other_node(settings, tmp_path):
+    one = settings.model_copy(update={"served_jurisdictions": "*", "federation_file": None})
+    assert not replication.federated(one) and replication.other_nodes(one) == []
+    known = ["340000", "310000", "320000"]
+    # Not federated: one other jurisdiction this node serves (applied locally, no-op).
+    assert replication.holders_of_published(one, "310000", known) == ["320000"]
+    only = one.model_copy(update={"served_jurisdictions": "310000"})
+    assert replication.holders_of_published(only, "310000", known) == []
