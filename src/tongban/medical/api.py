@@ -14,8 +14,10 @@ from tongban.identity.domain import mask_id_number
 from tongban.medical import clearing_service as cs
 from tongban.medical import domain, exports, service, settlement
 from tongban.medical.models import ClearingRun, ClearingStatement, Settlement, Visit
+from tongban.medical.reconcile import KIND_LABELS, Kind
 from tongban.medical.schemas import (
     AccumulatorsPublic,
+    ClearingDifferencePublic,
     DifferencePublic,
     DisputeRequest,
     EligibilityPublic,
@@ -33,7 +35,9 @@ from tongban.medical.schemas import (
     RunPublic,
     SettlementPublic,
     SettleRequest,
+    SidePublic,
     SplitPublic,
+    StatementDetailPublic,
     StatementPublic,
     TotalsPublic,
     VisitCreate,
@@ -271,10 +275,45 @@ def statements_xlsx(period: str, actor: CurrentUser, session: SessionDep) -> Res
     )
 
 
+def statement_detail(session: Session, st: ClearingStatement) -> StatementDetailPublic:
+    base = StatementPublic.model_validate(st).model_dump()
+    return StatementDetailPublic(
+        **base,
+        period=cs.run_of(session, st).period,
+        sides=[SidePublic.model_validate(x) for x in st.sides],
+        differences=[
+            ClearingDifferencePublic.model_validate(d).model_copy(
+                update={"label": KIND_LABELS[Kind(d.kind)]}
+            )
+            for d in st.differences
+        ],
+    )
+
+
+@router.get("/clearing/statements/{statement_id}", response_model=StatementDetailPublic)
+def statement(
+    statement_id: uuid.UUID, actor: CurrentUser, session: SessionDep
+) -> StatementDetailPublic:
+    """One statement with both sides' figures of each direction (which node said them)
+    and every claim the two sides disagreed on: open, resolved or carried."""
+    return statement_detail(session, cs.get_statement(session, actor, statement_id))
+
+
 @router.post("/clearing/statements/{statement_id}/confirm", response_model=StatementPublic)
 def confirm(statement_id: uuid.UUID, actor: CurrentUser, session: SessionDep) -> ClearingStatement:
-    """The caller's agency confirms its side of a statement."""
+    """The caller's agency confirms its side of a statement (409 while the two sides'
+    claims differ or have not been compared)."""
     return cs.confirm_statement(session, actor, statement_id)
+
+
+@router.post("/clearing/statements/{statement_id}/carry", response_model=StatementDetailPublic)
+def carry(
+    statement_id: uuid.UUID, actor: CurrentUser, session: SessionDep
+) -> StatementDetailPublic:
+    """结转下期: the claims the two sides disagree on are carried into the next open
+    period, on both sides' nodes (503 when the other node does not answer: nothing is
+    carried); the period is cleared again."""
+    return statement_detail(session, cs.carry_statement(session, actor, statement_id))
 
 
 @router.post("/clearing/statements/{statement_id}/dispute", response_model=StatementPublic)

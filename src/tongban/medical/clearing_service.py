@@ -10,28 +10,29 @@ A reversal after its claim's period closed carries the next open period (see
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 
 import polars as pl
-from sqlalchemy import Integer, and_, cast, delete, func, literal, not_, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from tongban.calendar.service import local_date
 from tongban.db import utcnow
 from tongban.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from tongban.exchange import service as exchange
 from tongban.identity.domain import Role
 from tongban.identity.models import Account
-from tongban.medical import clearing, domain
+from tongban.medical import claim_lines, clearing, clearing_exchange, domain
 from tongban.medical.models import (
     ClearingGross,
     ClearingNet,
     ClearingRun,
     ClearingStatement,
-    Settlement,
 )
 from tongban.medical.periods import lock_run
+from tongban.medical.reconcile import Reconciliation
 from tongban.regions import service as regions
 from tongban.regions.domain import AuthorityType
 
@@ -47,29 +48,11 @@ def _period(period: str) -> str:
     return period
 
 
-def _claim_queries(period: str):  # type: ignore[no-untyped-def]
-    S = Settlement
-    cols = (
-        cast(S.insured_jurisdiction, Integer).label("insured_j"),
-        cast(S.treatment_jurisdiction, Integer).label("treatment_j"),
-        cast(S.insured_city, Integer).label("insured_city"),
-        cast(S.treatment_city, Integer).label("treatment_city"),
-    )
-    claims = select(*cols, S.fund.label("fund"), literal(1).label("sign")).where(
-        S.period == period,
-        not_(and_(S.status == "reversed", S.reversal_period == period)),
-    )
-    reversals = select(*cols, (-S.fund).label("fund"), literal(-1).label("sign")).where(
-        S.reversal_period == period, S.period != period
-    )
-    return claims, reversals
-
-
 def count_rows(session: Session, period: str) -> int:
     """How many claim and reversal rows the period's clearing reads."""
     return sum(
         session.scalar(select(func.count()).select_from(q.subquery())) or 0
-        for q in _claim_queries(period)
+        for q in claim_lines.clearing_queries(session, period)
     )
 
 
@@ -80,7 +63,7 @@ def load_aggregate(session: Session, period: str, progress: Progress | None = No
     done = 0
     partials: list[pl.DataFrame] = []
     conn = session.connection()
-    for q in _claim_queries(period):
+    for q in claim_lines.clearing_queries(session, period):
         for batch in pl.read_database(
             q,
             connection=conn,
@@ -100,7 +83,26 @@ def _month_over(period: str) -> bool:
     return local_date(utcnow()) >= domain.period_bounds(period)[1]
 
 
-def _store(session: Session, run: ClearingRun, res: clearing.Result) -> None:
+def _cross_node_pairs(session: Session) -> set[tuple[str, str]]:
+    """Every pair of a jurisdiction this node serves with one it does not: their
+    statement is compared with the other node even when this side holds no claim of it
+    (the other side may hold some)."""
+    codes = [j.code for j in regions.list_jurisdictions(session)]
+    here = [j for j in codes if exchange.serves_here(session, j)]
+    return {
+        (min(x, y), max(x, y))
+        for x in here
+        for y in codes
+        if y != x and not exchange.serves_here(session, y)
+    }
+
+
+def _store(
+    session: Session,
+    run: ClearingRun,
+    res: clearing.Result,
+    extra_pairs: Iterable[tuple[str, str]] = (),
+) -> None:
     session.execute(delete(ClearingGross).where(ClearingGross.run_id == run.id))
     session.execute(delete(ClearingNet).where(ClearingNet.run_id == run.id))
     for level, rows in (("jurisdiction", res.jurisdictions), ("city", res.cities)):
@@ -115,6 +117,9 @@ def _store(session: Session, run: ClearingRun, res: clearing.Result) -> None:
             )
             for g in rows
         )
+    # A jurisdiction's net position is complete on the node serving it (every claim it
+    # pays or receives is a reservation or a settlement there); across the federation
+    # the served nets sum to zero as they do on one node.
     session.add_all(
         ClearingNet(
             run_id=run.id,
@@ -124,6 +129,7 @@ def _store(session: Session, run: ClearingRun, res: clearing.Result) -> None:
             net=n.net,
         )
         for n in res.nets
+        if exchange.serves_here(session, n.jurisdiction)
     )
     old = {
         (s.side_a, s.side_b): s
@@ -131,7 +137,14 @@ def _store(session: Session, run: ClearingRun, res: clearing.Result) -> None:
             select(ClearingStatement).where(ClearingStatement.run_id == run.id)
         )
     }
-    for p in res.pairs:
+    pairs = {(p.a, p.b): p for p in res.pairs}
+    # A statement no claim counts in any more is kept while it has a difference to show
+    # (carried, or still open: the other side may hold the claims); reconciling it again
+    # drops it once nothing is left on either side.
+    kept = {k for k, st in old.items() if any(d.status != "resolved" for d in st.differences)}
+    for a, b in sorted((set(extra_pairs) | kept) - set(pairs)):
+        pairs[(a, b)] = clearing.Pair(a, b, 0, 0, 0, 0)
+    for p in pairs.values():
         st = old.pop((p.a, p.b), None)
         amounts = (p.a_owes_b, p.b_owes_a, p.claims_a_to_b, p.claims_b_to_a)
         if st is None:
@@ -152,14 +165,27 @@ def _store(session: Session, run: ClearingRun, res: clearing.Result) -> None:
     session.flush()
 
 
+def _recompute(session: Session, run: ClearingRun, progress: Progress | None = None) -> None:
+    """Clear the run's period from this node's claims, then reconcile every statement
+    with the other side (here or on its node); a statement with nothing on either side
+    is dropped."""
+    res = clearing.finish(load_aggregate(session, run.period, progress))
+    _store(session, run, res, _cross_node_pairs(session))
+    for st in all_statements(session, run):
+        clearing_exchange.reconcile_statement(session, run, st)
+        if clearing_exchange.empty(st):
+            session.delete(st)
+    session.flush()
+
+
 def clear_period(session: Session, period: str, progress: Progress | None = None) -> ClearingRun:
     """`tongban medical clear`: clear a period (the run row is locked while it is
-    computed). A closed period is returned unchanged."""
+    computed) and reconcile its statements with the other sides. A closed period is
+    returned unchanged."""
     run = lock_run(session, _period(period))
     if run.status == "closed":
         return run
-    res = clearing.finish(load_aggregate(session, period, progress))
-    _store(session, run, res)
+    _recompute(session, run, progress)
     return run
 
 
@@ -171,7 +197,7 @@ def close_period(session: Session, period: str, by: str) -> ClearingRun:
         return run
     if not _month_over(period):
         raise Conflict("清算期间尚未结束，不能关账", type="period-not-over")
-    _store(session, run, clearing.finish(load_aggregate(session, period)))
+    _recompute(session, run)
     run.status = "closed"
     run.closed_at = utcnow()
     run.closed_by = by
@@ -191,6 +217,23 @@ def clear_previous_month(session: Session) -> ClearingRun | None:
     if computed is not None:
         return None
     return clear_period(session, period)
+
+
+def unreconciled_periods(session: Session) -> list[str]:
+    """Open, cleared periods with a statement whose two sides have not (yet) agreed."""
+    return list(
+        session.scalars(
+            select(ClearingRun.period)
+            .join(ClearingStatement, ClearingStatement.run_id == ClearingRun.id)
+            .where(
+                ClearingRun.status == "open",
+                ClearingRun.computed_at.is_not(None),
+                ClearingStatement.reconciliation != Reconciliation.AGREED.value,
+            )
+            .distinct()
+            .order_by(ClearingRun.period)
+        )
+    )
 
 
 # --- reading and agencies ------------------------------------------------------------
@@ -256,6 +299,17 @@ def statements(session: Session, actor: Account, period: str) -> list[ClearingSt
     return list(session.scalars(q.order_by(ClearingStatement.side_a, ClearingStatement.side_b)))
 
 
+def all_statements(session: Session, run: ClearingRun) -> list[ClearingStatement]:
+    """Every statement of a run (the operator's view: the command line)."""
+    return list(
+        session.scalars(
+            select(ClearingStatement)
+            .where(ClearingStatement.run_id == run.id)
+            .order_by(ClearingStatement.side_a, ClearingStatement.side_b)
+        )
+    )
+
+
 def get_statement(session: Session, actor: Account, statement_id: uuid.UUID) -> ClearingStatement:
     j = agency_jurisdiction(session, actor)
     st = session.get(ClearingStatement, statement_id)
@@ -270,22 +324,43 @@ def run_of(session: Session, st: ClearingStatement) -> ClearingRun:
     return run
 
 
-def _answer(
-    session: Session, actor: Account, statement_id: uuid.UUID, status: str, reason: str
-) -> ClearingStatement:
+def _agency_side(
+    session: Session, actor: Account, statement_id: uuid.UUID
+) -> tuple[str, ClearingStatement, ClearingRun]:
+    """The side of the statement the actor's agency answers for (this node serves it),
+    the statement, and its run (locked, open)."""
     j = agency_jurisdiction(session, actor)
     if j is None:
-        raise PermissionDenied("只有对账双方的医疗保障部门可以确认或提出异议")
+        raise PermissionDenied("只有对账双方的医疗保障部门可以确认、提出异议或结转")
     st = get_statement(session, actor, statement_id)
+    if not exchange.serves_here(session, j):
+        raise PermissionDenied("本节点不服务于该医疗保障部门所在辖区")
     run = lock_run(session, run_of(session, st).period)
     if run.status == "closed":
         raise Conflict("该清算期间已关账，对账单不可再变更", type="period-closed")
-    side = "a" if st.side_a == j else "b"
+    return ("a" if st.side_a == j else "b"), st, run
+
+
+_NOT_AGREED = {
+    Reconciliation.PENDING.value: "对账单尚未与对方核对，请先清算",
+    Reconciliation.DIFFERS.value: "双方结算明细存在差异，请待差异解决或结转下期后再确认",
+    Reconciliation.UNREACHABLE.value: "对方节点暂不可用，尚未完成核对，请稍后再试",
+}
+
+
+def _answer(
+    session: Session, actor: Account, statement_id: uuid.UUID, status: str, reason: str
+) -> ClearingStatement:
+    side, st, run = _agency_side(session, actor, statement_id)
+    if status == "confirmed" and st.reconciliation != Reconciliation.AGREED.value:
+        raise Conflict(_NOT_AGREED[st.reconciliation], type="statement-not-reconciled")
     setattr(st, f"{side}_status", status)
     setattr(st, f"{side}_reason", reason or None)
     setattr(st, f"{side}_by", actor.display_name)
     setattr(st, f"{side}_at", utcnow())
     session.flush()
+    # The other side's node keeps this answer (and answers with its own).
+    clearing_exchange.exchange_agency(session, run, st)
     return st
 
 
@@ -328,6 +403,20 @@ def dispute_statement(
             "提出异议须说明理由", errors=[{"field": "reason", "message": "必填"}]
         )
     return _answer(session, actor, statement_id, "disputed", reason[:1000])
+
+
+def carry_statement(session: Session, actor: Account, statement_id: uuid.UUID) -> ClearingStatement:
+    """结转下期: the agency of either side carries the statement's open differences into
+    the next open period — on the other side's node first (503 when it does not
+    answer: nothing carried), then here — and the period is cleared again, so both
+    sides' statements of it agree and may be confirmed."""
+    _, st, run = _agency_side(session, actor, statement_id)
+    if not st.open_differences:
+        raise Conflict("该对账单没有待处理的差异", type="nothing-to-carry")
+    clearing_exchange.carry(session, run, st, by=actor.display_name)
+    _recompute(session, run)
+    session.refresh(st)
+    return st
 
 
 @dataclass

@@ -15,6 +15,7 @@ from tongban.kernel.node import cli_node
 from tongban.medical import clearing_service as cs
 from tongban.medical import service
 from tongban.medical.exports import yuan as _yuan
+from tongban.medical.models import ClearingRun
 from tongban.regions import service as regions
 
 app = typer.Typer(help="Cross-region outpatient settlement and clearing", no_args_is_help=True)
@@ -90,16 +91,64 @@ def clear(
                     _yuan(n.payable),
                     _yuan(n.net),
                 )
+            statements, disputes = _statements(session, run, names)
     except DomainError as e:
         typer.echo(e.detail, err=True)
         raise typer.Exit(1) from None
     console.print(table)
     console.print(net_table)
+    console.print(statements)
+    if disputes.row_count:
+        console.print(disputes)
     console.print(
         f"{run.period}: {run.claim_count} claim(s), {run.reversal_count} reversal(s), "
         f"fund {_yuan(run.total_fund)} yuan, cross-jurisdiction {_yuan(run.cross_fund)} yuan; "
         f"{run.status}; digest {run.digest}"
     )
+
+
+#: Differences printed per statement (all of them are on the pages and in the API).
+SHOWN_DIFFERENCES = 50
+
+
+def _statements(session: Session, run: ClearingRun, names: dict[str, str]) -> tuple[Table, Table]:
+    """The statements of the run with how their two sides compare, and the claims that
+    cause each dispute (open differences)."""
+    table = Table(title="statements (each side on its own node)")
+    for col in ("a", "b", "a owes b", "b owes a", "reconciliation", "a side", "b side", "open"):
+        table.add_column(
+            col, justify="right" if "owes" in col or col == "open" else "left", overflow="fold"
+        )
+    disputes = Table(title="disputes: claims the two sides disagree on")
+    for col in ("statement", "institution", "txn id", "sign", "kind", "insured", "treatment"):
+        disputes.add_column(
+            col, justify="right" if col in ("insured", "treatment") else "left", overflow="fold"
+        )
+    for st in cs.all_statements(session, run):
+        open_ = st.open_differences
+        table.add_row(
+            names.get(st.side_a, st.side_a),
+            names.get(st.side_b, st.side_b),
+            _yuan(st.a_owes_b),
+            _yuan(st.b_owes_a),
+            st.reconciliation,
+            st.a_status,
+            st.b_status,
+            str(len(open_)),
+        )
+        for d in open_[:SHOWN_DIFFERENCES]:
+            disputes.add_row(
+                f"{st.side_a}-{st.side_b}",
+                d.institution_code,
+                d.txn_id,
+                f"{d.sign:+d}",
+                d.kind,
+                "" if d.insured_fund is None else _yuan(d.insured_fund),
+                "" if d.treatment_fund is None else _yuan(d.treatment_fund),
+            )
+        if len(open_) > SHOWN_DIFFERENCES:
+            disputes.add_row(f"{st.side_a}-{st.side_b}", f"… {len(open_) - SHOWN_DIFFERENCES} more")
+    return table, disputes
 
 
 @app.command("close")

@@ -34,7 +34,9 @@ from tongban.kernel import history
 from tongban.medical import domain, queries
 from tongban.medical.domain import Accumulators, ReservationAction, ReservationState, Scheme
 from tongban.medical.models import Accumulator, Filing, InsuredPerson, Reservation
+from tongban.medical.periods import open_period_from
 from tongban.medical.queries import (
+    ConfirmAsk,
     EligibilityAnswer,
     EligibilityAsk,
     FilingOut,
@@ -421,13 +423,35 @@ def _state(r: Reservation) -> StateAnswer:
     return StateAnswer(reservation_id=r.id, state=ReservationState(r.state))
 
 
+def keep_periods(
+    session: Session, r: Reservation, period: str | None, reversal_period: str | None = None
+) -> None:
+    """The clearing periods of a claim that became one (confirmed or reversed), as the
+    hospital's node assigned them — the first open one here from there, as the hospital
+    does — unless already known (a repeated confirmation changes nothing)."""
+    if r.state not in (ReservationState.CONFIRMED, ReservationState.REVERSED):
+        return
+    if period is not None and r.period is None:
+        r.period = open_period_from(session, period)
+    if (
+        reversal_period is not None
+        and r.reversal_period is None
+        and r.state == ReservationState.REVERSED
+    ):
+        r.reversal_period = open_period_from(session, reversal_period, lock=True)
+    session.flush()
+
+
 @query.query_handler(
-    queries.CONFIRM, schema=TxnRef, answer_schema=StateAnswer, authorise=_for_the_reservation
+    queries.CONFIRM, schema=ConfirmAsk, answer_schema=StateAnswer, authorise=_for_the_reservation
 )
-def answer_confirm(session: Session, payload: TxnRef, ctx: query.QueryContext) -> StateAnswer:
-    """The hospital's settlement committed: the reservation is confirmed."""
+def answer_confirm(session: Session, payload: ConfirmAsk, ctx: query.QueryContext) -> StateAnswer:
+    """The hospital's settlement committed: the reservation is confirmed, in the
+    hospital's clearing period."""
     r = _reservation(session, payload)
-    return _state(move(session, r, ReservationAction.CONFIRM, _who(ctx, r.institution_name)))
+    r = move(session, r, ReservationAction.CONFIRM, _who(ctx, r.institution_name))
+    keep_periods(session, r, payload.period)
+    return _state(r)
 
 
 @query.query_handler(
@@ -448,9 +472,9 @@ def answer_reverse(session: Session, payload: ReverseAsk, ctx: query.QueryContex
     r = _reservation(session, payload)
     who = _who(ctx, r.institution_name)
     extra = {"reversal_txn_id": payload.reversal_txn_id}
-    return _state(
-        move(session, r, ReservationAction.REVERSE, who, payload.reason[:500], payload=extra)
-    )
+    r = move(session, r, ReservationAction.REVERSE, who, payload.reason[:500], payload=extra)
+    keep_periods(session, r, payload.period, payload.reversal_period)
+    return _state(r)
 
 
 # --- overdue reservations (the worker) ------------------------------------------------------
@@ -502,6 +526,7 @@ def resolve(session: Session, reservation_id: uuid.UUID) -> ReservationState | N
     }[action]
     target = domain.RESERVATION.next_state(ReservationState.RESERVED, action)
     moved = move(session, r, action, history.SYSTEM, reason, only_from=ReservationState.RESERVED)
+    keep_periods(session, moved, answer.period, answer.reversal_period)
     return target if moved.state == target else None
 
 

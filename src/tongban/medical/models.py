@@ -295,6 +295,8 @@ class Reservation(Base, HasHistory["ReservationEvent"], Versioned):
     __table_args__ = (
         UniqueConstraint("institution_code", "txn_id"),
         Index("ix_med_reservation_state_expires", "state", "expires_at"),
+        Index("ix_med_reservation_period", "period"),
+        Index("ix_med_reservation_reversal_period", "reversal_period"),
     )
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     insured_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("med_insured.id"), index=True)
@@ -326,6 +328,12 @@ class Reservation(Base, HasHistory["ReservationEvent"], Versioned):
     #: After this the worker asks the hospital's node what became of the transaction.
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The clearing period of the claim, as the hospital's node assigned it (sent with
+    #: the confirmation or the reversal; the first open period here from it): this
+    #: node's side of the claim in the monthly statement. NULL until it is known.
+    period: Mapped[str | None] = mapped_column(String(7))
+    #: The period its reversal counts in (reversed claims), as for the settlement.
+    reversal_period: Mapped[str | None] = mapped_column(String(7))
 
     insured: Mapped[InsuredPerson] = relationship()
     events: Mapped[list[ReservationEvent]] = relationship(
@@ -436,6 +444,25 @@ class ClearingStatement(Base):
     b_reason: Mapped[str | None] = mapped_column(Text)
     b_by: Mapped[str | None] = mapped_column(String(80))
     b_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The claims of each direction as the insured side and the treatment side hold
+    #: them: pending (not compared yet), agreed, differs (a dispute: the claims are in
+    #: `differences`), unreachable (the other side's node did not answer).
+    reconciliation: Mapped[str] = mapped_column(
+        String(12), default="pending", server_default="pending"
+    )
+    reconciled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    sides: Mapped[list[ClearingSide]] = relationship(
+        back_populates="statement",
+        order_by="[ClearingSide.debtor, ClearingSide.holder]",
+        cascade="all, delete-orphan",
+    )
+    differences: Mapped[list[ClearingDifference]] = relationship(
+        back_populates="statement",
+        order_by="[ClearingDifference.status, ClearingDifference.institution_code, "
+        "ClearingDifference.txn_id]",
+        cascade="all, delete-orphan",
+    )
 
     @property
     def net_a_to_b(self) -> int:
@@ -444,9 +471,70 @@ class ClearingStatement(Base):
 
     @property
     def status(self) -> str:
-        """disputed if either side disputes, confirmed when both confirm, else pending."""
-        if "disputed" in (self.a_status, self.b_status):
+        """disputed if either side disputes or the two sides' claims differ, confirmed
+        when both confirm, else pending."""
+        if "disputed" in (self.a_status, self.b_status) or self.reconciliation == "differs":
             return "disputed"
         if self.a_status == self.b_status == "confirmed":
             return "confirmed"
         return "pending"
+
+    @property
+    def open_differences(self) -> list[ClearingDifference]:
+        return [d for d in self.differences if d.status == "open"]
+
+
+class ClearingSide(Base):
+    """One side's figures of one direction of a statement: the claims of the debtor's
+    insured treated at the creditor's institutions as the insured side (its
+    reservations) or the treatment side (its settlements) holds them — count, fund
+    amount and the digest of the claim list — and which node said so."""
+
+    __tablename__ = "med_clearing_side"
+    __table_args__ = (UniqueConstraint("statement_id", "debtor", "holder"),)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    statement_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("med_clearing_statement.id"), index=True
+    )
+    debtor: Mapped[str] = mapped_column(String(6))  # insured jurisdiction
+    creditor: Mapped[str] = mapped_column(String(6))  # treatment jurisdiction
+    holder: Mapped[str] = mapped_column(String(10))  # insured | treatment
+    claims: Mapped[int] = mapped_column(Integer)  # claims minus reversals
+    amount: Mapped[int] = mapped_column(BigInteger)  # fen
+    digest: Mapped[str] = mapped_column(String(64))
+    #: The node that answered for this side; NULL: this node.
+    node: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    statement: Mapped[ClearingStatement] = relationship(back_populates="sides")
+
+
+class ClearingDifference(Base):
+    """A claim on which the two sides of a statement disagree: held by one side only,
+    or with other amounts. Open until a later comparison no longer finds it (resolved)
+    or an agency carries it into the next period (carried)."""
+
+    __tablename__ = "med_clearing_difference"
+    __table_args__ = (UniqueConstraint("statement_id", "institution_code", "txn_id", "sign"),)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    statement_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("med_clearing_statement.id"), index=True
+    )
+    debtor: Mapped[str] = mapped_column(String(6))
+    creditor: Mapped[str] = mapped_column(String(6))
+    institution_code: Mapped[str] = mapped_column(String(20))
+    txn_id: Mapped[str] = mapped_column(String(40))
+    #: +1 the claim, −1 its reversal counted in this period.
+    sign: Mapped[int] = mapped_column(Integer)
+    #: missing_at_insured | missing_at_treatment | amount_mismatch
+    kind: Mapped[str] = mapped_column(String(24))
+    insured_fund: Mapped[int | None] = mapped_column(BigInteger)
+    treatment_fund: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(10), default="open")  # open | resolved | carried
+    found_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_by: Mapped[str | None] = mapped_column(String(80))
+    #: Carried: the period the claim now counts in.
+    carried_to: Mapped[str | None] = mapped_column(String(7))
+
+    statement: Mapped[ClearingStatement] = relationship(back_populates="differences")

@@ -10,6 +10,10 @@ counter's Chinese answer.
 | `medical.reserve` | treatment → insured | the split, computed under the person's lock, and its amounts reserved |
 | `medical.confirm` / `medical.release` / `medical.reverse` | treatment → insured | the reservation's next state |
 | `medical.settlement_status` | insured → treatment node | what the hospital holds for an overdue reservation's transaction |
+
+Confirm, reverse and settlement status carry the claim's clearing periods as the
+hospital's node assigned them: the insured node keeps its side of the claim in the
+same period (clearing_exchange.py compares the two sides).
 """
 
 from __future__ import annotations
@@ -46,6 +50,8 @@ Signed = Annotated[int, Field(ge=-(10**12), le=10**12)]
 BasisPoints = Annotated[int, Field(ge=0, le=domain.BP)]
 Level = Annotated[int, Field(ge=1, le=3)]
 Year = Annotated[int, Field(ge=2000, le=2200)]
+#: A clearing period, YYYY-MM.
+Period = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
 
 
 # --- contracts ---------------------------------------------------------------------------
@@ -161,6 +167,12 @@ class TxnRef(Payload):
     txn_id: TxnId
 
 
+class ConfirmAsk(TxnRef):
+    #: The clearing period the hospital's node settled the claim in: the insured node
+    #: counts its side of the claim there (clearing with each side on its own node).
+    period: Period | None = None
+
+
 class ReleaseAsk(TxnRef):
     reason: ShortText = ""
 
@@ -168,6 +180,10 @@ class ReleaseAsk(TxnRef):
 class ReverseAsk(TxnRef):
     reversal_txn_id: TxnId
     reason: ShortText = ""
+    #: The claim's period and the one its reversal counts in, as the hospital's node
+    #: assigned them.
+    period: Period | None = None
+    reversal_period: Period | None = None
 
 
 class StateAnswer(Payload):
@@ -183,6 +199,9 @@ class SettlementStatusAsk(Payload):
 class SettlementStatusAnswer(Payload):
     #: None: this node holds no settlement for the transaction (it never committed).
     status: SettlementState | None = None
+    #: Its clearing periods (claim, reversal), for the insured side's statement.
+    period: Period | None = None
+    reversal_period: Period | None = None
 
 
 # --- conversions -------------------------------------------------------------------------

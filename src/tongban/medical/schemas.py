@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tongban.types import Fen, NonNegInt32, SaneDate
 
@@ -241,6 +241,56 @@ class StatementPublic(BaseModel):
     b_status: str
     b_reason: str | None
     b_by: str | None
+    #: How the two sides' claims compare: pending, agreed, differs, unreachable.
+    reconciliation: str
+    reconciled_at: datetime | None
+    #: Claims the two sides disagree on, still to be resolved or carried.
+    open_differences: int = 0
+
+    @field_validator("open_differences", mode="before")
+    @classmethod
+    def _count(cls, v: object) -> object:
+        return len(v) if isinstance(v, list) else v
+
+
+class SidePublic(BaseModel):
+    """One side's figures of one direction (debtor's insured treated at the creditor's
+    institutions): held by the insured side (reservations) or the treatment side
+    (settlements); `node` is the node that answered (null: this node)."""
+
+    model_config = ConfigDict(from_attributes=True)
+    debtor: str
+    creditor: str
+    holder: str
+    claims: int
+    amount: int
+    digest: str
+    node: str | None
+    at: datetime
+
+
+class ClearingDifferencePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    debtor: str
+    creditor: str
+    institution_code: str
+    txn_id: str
+    sign: int
+    kind: str
+    label: str = ""
+    insured_fund: int | None
+    treatment_fund: int | None
+    status: str
+    found_at: datetime
+    closed_at: datetime | None
+    closed_by: str | None
+    carried_to: str | None
+
+
+class StatementDetailPublic(StatementPublic):
+    period: str
+    sides: list[SidePublic]
+    differences: list[ClearingDifferencePublic]
 
 
 class RunPublic(BaseModel):

@@ -309,13 +309,15 @@ def sync_with_insured(session: Session, s: Settlement) -> bool:
     ref = _ref(inst, s.txn_id)
     ask: queries.TxnRef
     if step is ReservationAction.CONFIRM:
-        name, ask = queries.CONFIRM, ref
+        name, ask = queries.CONFIRM, queries.ConfirmAsk(**ref.model_dump(), period=s.period)
     else:
         name = queries.REVERSE
         ask = queries.ReverseAsk(
             **ref.model_dump(),
             reversal_txn_id=s.reversal_txn_id or f"R{s.txn_id}"[:40],
             reason=s.reversal_reason or "",
+            period=s.period,
+            reversal_period=s.reversal_period,
         )
     try:
         got: queries.StateAnswer = query.ask(
@@ -401,7 +403,11 @@ def answer_settlement_status(
         .join(Institution, Institution.id == Settlement.institution_id)
         .where(Institution.code == payload.institution_code, Settlement.txn_id == payload.txn_id)
     )
-    return queries.SettlementStatusAnswer(status=SettlementState(s.status) if s else None)
+    if s is None:
+        return queries.SettlementStatusAnswer(status=None)
+    return queries.SettlementStatusAnswer(
+        status=SettlementState(s.status), period=s.period, reversal_period=s.reversal_period
+    )
 
 
 def split_of(s: Settlement) -> Split:

@@ -1,4 +1,5 @@
-"""Background jobs of the medical context: clear the month that just ended; send the
+"""Background jobs of the medical context: clear the month that just ended, and again
+any open period whose statements the two sides have not agreed on; send the
 insured nodes what this node still owes them (confirmations, reversals); resolve the
 reservations this node holds that no confirmation reached in time."""
 
@@ -27,8 +28,22 @@ def clear_previous_month(factory: sessionmaker[Session], settings: Settings) -> 
         return run.period
 
 
+def reconcile_open_periods(factory: sessionmaker[Session], settings: Settings) -> list[str]:
+    """Clear again every open period whose statements' two sides have not agreed yet (a
+    confirmation or reversal may have reached the insured node since, or the other
+    node was down): a difference whose cause is gone is resolved. One transaction per
+    period."""
+    with transaction(factory) as session:
+        periods = clearing_service.unreconciled_periods(session)
+    for period in periods:
+        with transaction(factory) as session:
+            clearing_service.clear_period(session, period)
+    return periods
+
+
 JOBS = [
     Job("medical.clear_previous_month", 3600.0, clear_previous_month),
+    Job("medical.reconcile_statements", 3600.0, reconcile_open_periods),
     # The hospital's side: a confirmation or reversal the insured node did not
     # acknowledge when it was made.
     Job("medical.sync_insured", 15.0, settlement.sync_owed),

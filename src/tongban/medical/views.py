@@ -20,7 +20,7 @@ from tongban.db import utcnow
 from tongban.errors import DomainError, NotFound
 from tongban.identity.models import Account
 from tongban.medical import clearing_service as cs
-from tongban.medical import domain, exports, service, settlement
+from tongban.medical import domain, exports, reconcile, service, settlement
 from tongban.regions import service as regions
 from tongban.types import Yuan, parse_form_value
 from tongban.web.deps import CsrfChecked, CurrentUser, FormDep, SessionDep
@@ -38,6 +38,10 @@ LABELS = {
     "settlement": {"settled": "已结算", "reversed": "已冲正"},
     "statement": exports.STATUS_LABELS,
     "differences": domain.DIFFERENCE_LABELS,
+    "reconciliation": {k.value: v for k, v in reconcile.RECONCILIATION_LABELS.items()},
+    "kinds_of_difference": {k.value: v for k, v in reconcile.KIND_LABELS.items()},
+    "difference_status": reconcile.DIFFERENCE_STATUS_LABELS,
+    "holders": {"insured": "参保地", "treatment": "就医地"},
 }
 ITEM_ROWS = 6
 
@@ -343,16 +347,20 @@ def answer(
     sid = _uuid(statement_id, "对账单")
     st = cs.get_statement(session, user, sid)
     period = cs.run_of(session, st).period
-    if answer == "confirm":
-        cs.confirm_statement(session, user, sid)
-    elif answer == "dispute":
-        try:
-            cs.dispute_statement(session, user, sid, _text(form, "reason"))
-        except DomainError as e:
-            refused = form_failure(session, e)
-            return RedirectResponse(
-                f"/medical/clearing/{period}?message={quote(refused.message)}", status_code=303
-            )
-    else:
+    actions = {
+        "confirm": lambda: cs.confirm_statement(session, user, sid),
+        "dispute": lambda: cs.dispute_statement(session, user, sid, _text(form, "reason")),
+        "carry": lambda: cs.carry_statement(session, user, sid),
+    }
+    if answer not in actions:
         raise NotFound("页面不存在")
+    try:
+        actions[answer]()
+    except DomainError as e:
+        if e.status in (401, 403, 404):
+            raise
+        refused = form_failure(session, e)
+        return RedirectResponse(
+            f"/medical/clearing/{period}?message={quote(refused.message)}", status_code=303
+        )
     return RedirectResponse(f"/medical/clearing/{period}", status_code=303)

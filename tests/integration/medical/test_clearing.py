@@ -65,6 +65,9 @@ def world(session):
         service.upload_items(session, staff, v.id, CT)
         s, _ = settlement.settle(session, staff, v.id, f"T{n}")
         s.period = PERIOD
+        # As the counter does after its commit: the insured side confirms the claim in
+        # the hospital's period (its side of the statement).
+        assert settlement.sync_with_insured(session, s)
         txns.append((staff, s))
     session.flush()
     return desks, txns
