@@ -1,0 +1,320 @@
+"""Pages of the emergency context's reserves: the overview with alerts, the reserve table
+per city with filters, a city's batches with the keeper's movement form, a batch's
+history, and the bulk upload with its errors per row. Mutual aid's pages are in
+views_aid.py."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from tongban.emergency import access, alerts, domain, stock
+from tongban.emergency.catalogue import catalogue
+from tongban.emergency.domain import Duty
+from tongban.errors import DomainError, FieldError, NotFound, ValidationFailed
+from tongban.exchange import service as exchange
+from tongban.identity.models import Account
+from tongban.regions import service as regions
+from tongban.web.deps import CsrfChecked, CurrentUser, SessionDep, SettingsDep
+from tongban.web.pages import form_failure, render
+
+router = APIRouter(include_in_schema=False)
+
+DONE = {
+    "moved": "已登记库存变动。",
+    "uploaded": "导入完成。",
+}
+
+
+def labels() -> dict[str, Any]:
+    """Chinese labels the emergency templates share."""
+    cat = catalogue()
+    return {
+        "items": cat.items,
+        "categories": cat.categories,
+        "movements": {m.value: label for m, label in domain.MOVEMENT_LABELS.items()},
+        "manual": [m.value for m in domain.MANUAL_MOVEMENTS],
+        "freshness": {f.value: label for f, label in domain.FRESHNESS_LABELS.items()},
+        "duties": {d.value: label for d, label in domain.DUTY_LABELS.items()},
+        "kinds": {k.value: label for k, label in domain.POINT_KIND_LABELS.items()},
+        "alerts": {k.value: label for k, label in domain.ALERT_LABELS.items()},
+    }
+
+
+def places(session: Session) -> dict[str, Any]:
+    return {
+        "jurisdictions": regions.list_jurisdictions(session),
+        "cities": regions.list_cities(session),
+        "city_names": {c.code: c.name for c in regions.list_cities(session)},
+        "jurisdiction_names": {j.code: j.name for j in regions.list_jurisdictions(session)},
+    }
+
+
+def _opt(value: str | None) -> str | None:
+    value = (value or "").strip()
+    return value or None
+
+
+@router.get("/emergency")
+def home(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    access.require_viewer(session, user)
+    return render(
+        request,
+        "emergency/home.html",
+        user,
+        alerts=alerts.open_alerts(session, user, limit=50),
+        duties=access.duties_of(session, user),
+        labels=labels(),
+        **places(session),
+    )
+
+
+@router.get("/emergency/reserves")
+def reserves(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    jurisdiction: str | None = None,
+    city: str | None = None,
+    category: str | None = None,
+    item: str | None = None,
+    low: str | None = None,
+    expiring: str | None = None,
+) -> Response:
+    f = stock.Filters(
+        _opt(jurisdiction),
+        _opt(city),
+        _opt(category),
+        _opt(item),
+        low_only=bool(low),
+        expiring_only=bool(expiring),
+    )
+    rows = stock.table(session, user, f)
+    return render(
+        request,
+        "emergency/reserves.html",
+        user,
+        rows=rows,
+        f=f,
+        served={
+            j.code
+            for j in regions.list_jurisdictions(session)
+            if exchange.serves_here(session, j.code)
+        },
+        labels=labels(),
+        **places(session),
+    )
+
+
+def _lots_page(
+    request: Request,
+    session: Session,
+    user: Account,
+    *,
+    city: str | None,
+    item: str | None,
+    point: str | None,
+    done: str | None = None,
+    message: str | None = None,
+    errors: dict[str, str] | None = None,
+    form: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    found = stock.lots(session, user, city_code=city, item_code=item, point_code=point)
+    today = stock.today()
+    cat = catalogue()
+    return render(
+        request,
+        "emergency/lots.html",
+        user,
+        status_code=status_code,
+        lots=found,
+        fresh={
+            lot.id: domain.freshness(lot.expiry, today, cat.items[lot.item_code].warn_days).value
+            if lot.item_code in cat.items
+            else "ok"
+            for lot in found
+        },
+        city=city,
+        item=item,
+        point=point,
+        kept=stock.points_kept_by(session, user, Duty.KEEPER),
+        done=done,
+        message=message,
+        errors=errors or {},
+        form=form or {},
+        labels=labels(),
+        **places(session),
+    )
+
+
+@router.get("/emergency/reserves/lots")
+def lots(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    city: str | None = None,
+    item: str | None = None,
+    point: str | None = None,
+    done: str | None = None,
+) -> Response:
+    return _lots_page(
+        request,
+        session,
+        user,
+        city=_opt(city),
+        item=_opt(item),
+        point=_opt(point),
+        done=DONE.get(done or ""),
+    )
+
+
+def _date(value: str, field: str = "expiry") -> date | None:
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValidationFailed(
+            "日期格式应为 YYYY-MM-DD", errors=[FieldError(field, "日期格式应为 YYYY-MM-DD")]
+        ) from None
+
+
+def _int(value: str, field: str) -> int:
+    try:
+        return int(value.strip())
+    except ValueError:
+        raise ValidationFailed("请填写整数", errors=[FieldError(field, "请填写整数")]) from None
+
+
+@router.post("/emergency/reserves/move", dependencies=[CsrfChecked])
+def move(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    point_code: Annotated[str, Form(max_length=40)] = "",
+    item_code: Annotated[str, Form(max_length=40)] = "",
+    batch: Annotated[str, Form(max_length=domain.BATCH_MAX)] = "",
+    expiry: Annotated[str, Form(max_length=10)] = "",
+    movement: Annotated[str, Form(max_length=20)] = "",
+    amount: Annotated[str, Form(max_length=12)] = "",
+    reason: Annotated[str, Form(max_length=domain.REASON_MAX)] = "",
+) -> Response:
+    form = {
+        "point_code": point_code,
+        "item_code": item_code,
+        "batch": batch,
+        "expiry": expiry,
+        "movement": movement,
+        "amount": amount,
+        "reason": reason,
+    }
+    point = _opt(point_code)
+    try:
+        stock.move(
+            session,
+            user,
+            point_code=point_code,
+            item_code=item_code,
+            batch=batch,
+            expiry=_date(expiry),
+            movement=movement,
+            amount=_int(amount, "amount"),
+            reason=reason,
+        )
+    except DomainError as e:
+        if isinstance(e, NotFound) and not e.errors:
+            raise
+        refused = form_failure(session, e)
+        return _lots_page(
+            request,
+            session,
+            user,
+            city=None,
+            item=_opt(item_code),
+            point=point,
+            message=refused.message,
+            errors=refused.errors,
+            form=form,
+            status_code=refused.status_code,
+        )
+    return RedirectResponse(
+        f"/emergency/reserves/lots?point={point or ''}&item={item_code}&done=moved", status_code=303
+    )
+
+
+@router.get("/emergency/reserves/lots/{lot_id}")
+def lot(request: Request, session: SessionDep, user: CurrentUser, lot_id: str) -> Response:
+    access.require_viewer(session, user)
+    try:
+        found = stock.get_lot(session, uuid.UUID(lot_id))
+    except ValueError:
+        raise NotFound("库存批次不存在", type="unknown-lot") from None
+    return render(
+        request, "emergency/lot.html", user, lot=found, labels=labels(), **places(session)
+    )
+
+
+def _upload_page(
+    request: Request,
+    session: Session,
+    user: Account,
+    *,
+    done: str | None = None,
+    message: str | None = None,
+    errors: list[FieldError] | None = None,
+    status_code: int = 200,
+) -> Response:
+    access.require_viewer(session, user)
+    return render(
+        request,
+        "emergency/upload.html",
+        user,
+        status_code=status_code,
+        kept=stock.points_kept_by(session, user, Duty.KEEPER),
+        done=done,
+        message=message,
+        row_errors=errors or [],
+        labels=labels(),
+    )
+
+
+@router.get("/emergency/reserves/upload")
+def upload_form(
+    request: Request, session: SessionDep, user: CurrentUser, rows: int | None = None
+) -> Response:
+    done = f"导入完成：共 {rows} 行。" if rows is not None else None
+    return _upload_page(request, session, user, done=done)
+
+
+@router.post("/emergency/reserves/upload", dependencies=[CsrfChecked])
+def upload(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    settings: SettingsDep,
+    file: Annotated[UploadFile | None, File()] = None,
+    mode: Annotated[str, Form(max_length=10)] = "count",
+    reason: Annotated[str, Form(max_length=domain.REASON_MAX)] = "",
+) -> Response:
+    try:
+        data = file.file.read(settings.max_upload_bytes + 1) if file is not None else b""
+        if not data:
+            raise ValidationFailed("请选择文件", errors=[FieldError("file", "请选择文件")])
+        if len(data) > settings.max_upload_bytes:
+            raise ValidationFailed("文件过大", errors=[FieldError("file", "文件过大")])
+        result = stock.upload(session, user, data, mode, reason)
+    except DomainError as e:
+        if not isinstance(e, ValidationFailed):
+            raise
+        form_failure(session, e)
+        return _upload_page(
+            request, session, user, message=e.detail, errors=e.errors, status_code=e.status
+        )
+    return RedirectResponse(f"/emergency/reserves/upload?rows={result.rows}", status_code=303)
