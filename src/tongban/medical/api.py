@@ -18,6 +18,7 @@ from tongban.medical.reconcile import KIND_LABELS, Kind
 from tongban.medical.schemas import (
     AccumulatorsPublic,
     ClearingDifferencePublic,
+    CounterFilingCreate,
     DifferencePublic,
     DisputeRequest,
     EligibilityPublic,
@@ -45,6 +46,7 @@ from tongban.medical.schemas import (
 )
 from tongban.web.deps import CurrentUser, SessionDep
 from tongban.web.downloads import bytes_download
+from tongban.web.problems import responses
 
 router = APIRouter(prefix="/api/v1/medical", tags=["medical"])
 
@@ -115,6 +117,28 @@ def eligibility(body: EligibilityQuery, actor: CurrentUser, session: SessionDep)
 def file(body: FilingCreate, actor: CurrentUser, session: SessionDep) -> object:
     """异地就医备案: an insured resident files for treatment away from home."""
     return service.file_for_self(session, actor, **body.model_dump())
+
+
+@router.get("/filings", response_model=list[FilingPublic], responses=responses(404))
+def my_filings(actor: CurrentUser, session: SessionDep) -> object:
+    """The signed-in resident's filings, on their own (insured) node, newest first."""
+    return service.my_filings(session, actor)[1]
+
+
+@router.post("/counter/filings", response_model=FilingPublic, status_code=201)
+def file_at_counter(body: CounterFilingCreate, actor: CurrentUser, session: SessionDep) -> object:
+    """代办备案: with the patient's consent (`consent: true`, else 422), a filing for
+    treatment in the caller's city is made on the patient's insured node and answered
+    from there (nothing is kept here: eligibility shows it from then on); 503 when that
+    node does not answer."""
+    return service.file_at_counter(
+        session,
+        actor,
+        body.id_number,
+        consent=body.consent,
+        insured_city=body.insured_city,
+        valid_to=body.valid_to,
+    )
 
 
 @router.post("/visits", response_model=VisitPublic, status_code=201)

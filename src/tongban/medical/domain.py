@@ -401,6 +401,26 @@ def filing_decision(
     )
 
 
+#: How a filing was made: by the resident online, or at a treatment counter.
+FILING_CHANNEL_LABELS = {"self": "本人申请", "counter": "就医机构代办"}
+#: Longest validity of a filing made at a treatment counter, in days from the day.
+COUNTER_FILING_DAYS = 180
+
+
+def counter_filing_until(today: date, valid_to: date | None) -> date:
+    """Until when a filing made at a treatment counter (临时外出就医, for the
+    institution's city, from today, with the patient's consent) is valid: the day asked
+    for, at most COUNTER_FILING_DAYS ahead; raises ValueError in Chinese otherwise."""
+    last = date.fromordinal(today.toordinal() + COUNTER_FILING_DAYS)
+    if valid_to is None:
+        return last
+    if valid_to < today:
+        raise ValueError("有效期止不能早于今天")
+    if valid_to > last:
+        raise ValueError(f"就医机构代办的备案有效期最长 {COUNTER_FILING_DAYS} 天")
+    return valid_to
+
+
 # --- periods and fingerprints ---------------------------------------------------------
 
 

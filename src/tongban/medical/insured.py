@@ -39,6 +39,7 @@ from tongban.medical.queries import (
     ConfirmAsk,
     EligibilityAnswer,
     EligibilityAsk,
+    FileAsk,
     FilingOut,
     PersonOut,
     ReleaseAsk,
@@ -48,7 +49,13 @@ from tongban.medical.queries import (
     StateAnswer,
     TxnRef,
 )
-from tongban.medical.service import accumulators, filing_check, insured_by_id_number, policy_for
+from tongban.medical.service import (
+    accumulators,
+    create_filing,
+    filing_check,
+    insured_by_id_number,
+    policy_for,
+)
 from tongban.regions import service as regions
 
 log = logging.getLogger(__name__)
@@ -73,7 +80,8 @@ KIND = evidence.DataUseKind(
     ),
 )
 PURPOSE = evidence.DataUsePurpose("cross_region_settlement", "异地就医直接结算")
-evidence.declare_data_use(KIND, [PURPOSE])
+FILING_PURPOSE = evidence.DataUsePurpose("cross_region_filing", "异地就医备案（就医机构代办）")
+evidence.declare_data_use(KIND, [PURPOSE, FILING_PURPOSE])
 MATTER = "异地就医门诊直接结算"
 
 
@@ -168,20 +176,26 @@ def _filing_out(f: Filing | None) -> FilingOut | None:
         target_jurisdiction=f.target_jurisdiction,
         valid_from=f.valid_from,
         valid_to=f.valid_to,
+        channel="counter" if f.channel == "counter" else "self",
+        filed_by=f.filed_by,
     )
 
 
 def _log_use(
     session: Session,
     ctx: query.QueryContext,
-    payload: EligibilityAsk | ReserveAsk,
+    payload: EligibilityAsk | ReserveAsk | FileAsk,
     person: InsuredPerson,
     reference: str = "",
+    *,
+    purpose: evidence.DataUsePurpose = PURPOSE,
+    fields: list[str] | None = None,
 ) -> None:
     """The disclosure, in the person's 我的数据使用记录 (this node holds it)."""
-    fields = [k for k, _ in KIND.fields]
-    if person.scheme != Scheme.EMPLOYEE:
-        fields.remove("account_balance")
+    if fields is None:
+        fields = [k for k, _ in KIND.fields]
+        if person.scheme != Scheme.EMPLOYEE:
+            fields.remove("account_balance")
     evidence.record_data_use(
         session,
         use_id=ctx.id,
@@ -192,7 +206,7 @@ def _log_use(
         user_jurisdiction=payload.institution.jurisdiction,
         operator_name=payload.operator,
         kind=KIND.code,
-        purpose=PURPOSE.code,
+        purpose=purpose.code,
         holder_jurisdiction=person.jurisdiction_code,
         answered=True,
         requested_at=ctx.asked_at,
@@ -232,6 +246,61 @@ def answer_eligibility(
         year=today.year,
         accumulators=queries.acc_out(acc),
     )
+
+
+# --- filing at a treatment counter ----------------------------------------------------------
+
+
+@query.query_handler(
+    queries.FILE,
+    schema=FileAsk,
+    answer_schema=FilingOut,
+    authorise=_for_the_institution,
+    subject=lambda p: p.id_number,
+)
+def answer_file(session: Session, payload: FileAsk, ctx: query.QueryContext) -> FilingOut:
+    """代办备案 made here, where the person's filings are: 临时外出就医 for the
+    institution's city, from today, with the consent the counter confirmed (recorded
+    with its time and who filed). A filing already covering that city today is answered
+    as it is (asked twice, filed once); no filing is made where none is needed."""
+    person = _person(session, payload.id_number, lock=True)
+    today = local_date(utcnow())
+    place = queries.place_of(payload.institution)
+    decision, used = filing_check(session, person, place, today)
+    if not decision.required:
+        raise Conflict(decision.reason, type="filing-not-needed")
+    if used is None:
+        try:
+            until = domain.counter_filing_until(today, payload.valid_to)
+        except ValueError as e:
+            raise ValidationFailed(
+                str(e), errors=[{"field": "valid_to", "message": str(e)}]
+            ) from None
+        inst = payload.institution
+        who = f"{inst.name}（{payload.operator}）" if payload.operator else inst.name
+        used = create_filing(
+            session,
+            person,
+            type=domain.FilingType.TEMPORARY.value,
+            valid_from=today,
+            valid_to=until,
+            target_city=inst.city,
+            channel="counter",
+            filed_by=who[:120],
+            consent_at=ctx.asked_at,
+        )
+        _log_use(
+            session,
+            ctx,
+            payload,
+            person,
+            reference=str(used.id),
+            purpose=FILING_PURPOSE,
+            fields=["name", "insured_place", "filing"],
+        )
+    out = _filing_out(used)
+    assert out is not None
+    return out
 
 
 # --- the reservation ----------------------------------------------------------------------

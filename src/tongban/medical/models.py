@@ -77,9 +77,24 @@ class Accumulator(Base):
 
 
 class Filing(Base):
-    """备案 for treatment away from the insured city, with its type and validity."""
+    """备案 for treatment away from the insured city, with its type and validity; on the
+    insured node. Made by the resident (`self`) or at a treatment institution's counter
+    with the patient's consent (`counter`, through the insured node's query); each one
+    is an entry of the audit chain."""
 
     __tablename__ = "med_filing"
+    __audit_kind__ = "medical.filing"
+    __audit_subject__ = ("filing", "id")
+    __audit_fields__ = (
+        "insured_id",
+        "type",
+        "target_city",
+        "target_jurisdiction",
+        "valid_from",
+        "valid_to",
+        "channel",
+        "filed_by",
+    )
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     insured_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("med_insured.id"), index=True)
     type: Mapped[str] = mapped_column(String(12))
@@ -90,6 +105,12 @@ class Filing(Base):
     valid_to: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: self (the resident, online) | counter (an institution's counter, with consent).
+    channel: Mapped[str] = mapped_column(String(10), default="self", server_default="self")
+    #: Counter filings: the institution and its operator.
+    filed_by: Mapped[str | None] = mapped_column(String(120))
+    #: Counter filings: when the patient consented (as the counter said).
+    consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 # --- rules ---------------------------------------------------------------------------

@@ -7,6 +7,7 @@ counter's Chinese answer.
 | type | asked by → of | what |
 |---|---|---|
 | `medical.eligibility` | treatment → insured node | person, scheme, filing decision, policy at this level, the year's accumulators |
+| `medical.file` | treatment → insured node | a filing for the institution's city made there, with the patient's consent |
 | `medical.reserve` | treatment → insured | the split, computed under the person's lock, and its amounts reserved |
 | `medical.confirm` / `medical.release` / `medical.reverse` | treatment → insured | the reservation's next state |
 | `medical.settlement_status` | insured → treatment node | what the hospital holds for an overdue reservation's transaction |
@@ -19,7 +20,7 @@ same period (clearing_exchange.py compares the two sides).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 from sqlalchemy.orm import Session
@@ -34,6 +35,7 @@ from tongban.medical.models import Institution
 from tongban.regions import service as regions
 
 ELIGIBILITY = "medical.eligibility"
+FILE = "medical.file"
 RESERVE = "medical.reserve"
 CONFIRM = "medical.confirm"
 RELEASE = "medical.release"
@@ -90,6 +92,9 @@ class FilingOut(Payload):
     target_jurisdiction: RegionCode | None = None
     valid_from: Day
     valid_to: Day | None = None
+    #: self (the resident) | counter (a treatment counter, with consent).
+    channel: Literal["self", "counter"] = "self"
+    filed_by: Name | None = None
 
 
 class PolicyOut(Payload):
@@ -116,6 +121,19 @@ class EligibilityAnswer(Payload):
     @property
     def may_settle(self) -> bool:
         return not self.filing_required or self.filing is not None
+
+
+class FileAsk(Payload):
+    """代办备案 at a treatment counter: 临时外出就医 for the institution's city, from the
+    day it is made, with the patient's consent (the counter says so, the insured node
+    records when)."""
+
+    id_number: IdNumber
+    institution: InstitutionRef
+    operator: Name = ""
+    consent: Literal[True]
+    #: Valid until (at most domain.COUNTER_FILING_DAYS ahead; that by default).
+    valid_to: Day | None = None
 
 
 class LineIn(Payload):

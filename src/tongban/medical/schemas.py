@@ -37,6 +37,19 @@ class FilingPublic(BaseModel):
     target_jurisdiction: str | None
     valid_from: date
     valid_to: date | None
+    #: self (filed by the resident) | counter (at a treatment counter, with consent).
+    channel: str = "self"
+    filed_by: str | None = None
+
+
+class CounterFilingCreate(BaseModel):
+    """代办备案 at the caller's counter, for treatment in its city (临时外出就医)."""
+
+    id_number: str = Field(min_length=15, max_length=18)
+    insured_city: str | None = Field(default=None, pattern=_CITY)
+    #: The patient has agreed that the counter files for them.
+    consent: bool
+    valid_to: SaneDate | None = None
 
 
 class FilingCreate(BaseModel):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from sqlalchemy import select
@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tongban.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from tongban.exchange import service as exchange
 from tongban.identity import service as identity
 from tongban.identity.domain import Role, validate_id_number
 from tongban.identity.models import Account
@@ -223,8 +224,12 @@ def create_filing(
     valid_to: date | None = None,
     target_city: str | None = None,
     target_jurisdiction: str | None = None,
+    channel: str = "self",
+    filed_by: str | None = None,
+    consent_at: datetime | None = None,
 ) -> Filing:
-    """备案: allow direct settlement away from home in a city (or a whole jurisdiction)."""
+    """备案: allow direct settlement away from home in a city (or a whole jurisdiction).
+    On the insured node, where the person's record is."""
     errors = []
     try:
         FilingType(type)
@@ -248,6 +253,9 @@ def create_filing(
         target_jurisdiction=target_jurisdiction,
         valid_from=valid_from,
         valid_to=valid_to,
+        channel=channel,
+        filed_by=filed_by,
+        consent_at=consent_at,
     )
     session.add(f)
     session.flush()
@@ -264,12 +272,9 @@ def file_for_self(
     target_city: str | None,
     target_jurisdiction: str | None,
 ) -> Filing:
-    """A resident files for themselves online (their own ID number only)."""
-    if actor.role != Role.RESIDENT or not actor.id_number:
-        raise PermissionDenied("只有参保人本人可以在线备案")
-    # The insured record is found by ID number: only a proven identity may use it.
-    identity.require_assurance(actor)
-    person = insured_by_id_number(session, actor.id_number)
+    """A resident files for themselves online (their own ID number only), on their own
+    node: the one serving the jurisdiction they are insured in."""
+    person = my_insured_record(session, actor)
     return create_filing(
         session,
         person,
@@ -279,6 +284,32 @@ def file_for_self(
         target_city=target_city,
         target_jurisdiction=target_jurisdiction,
     )
+
+
+def my_insured_record(session: Session, actor: Account) -> InsuredPerson:
+    """The signed-in resident's own insurance record, on this node (the one serving
+    their insured jurisdiction); their identity must be proven."""
+    if actor.role != Role.RESIDENT or not actor.id_number:
+        raise PermissionDenied("只有参保人本人可以在线备案")
+    # The insured record is found by ID number: only a proven identity may use it.
+    identity.require_assurance(actor)
+    try:
+        person = insured_by_id_number(session, actor.id_number)
+    except NotFound:
+        person = None
+    if person is None or not exchange.serves_here(session, person.jurisdiction_code):
+        raise NotFound(NOT_INSURED_HERE, type="not-insured")
+    return person
+
+
+#: A resident whose record is not on this node: filings are made on the insured node.
+NOT_INSURED_HERE = "未查询到您在本节点的参保信息：异地就医备案须在参保地办理"
+
+
+def my_filings(session: Session, actor: Account) -> tuple[InsuredPerson, list[Filing]]:
+    """The signed-in resident's record and filings, newest first."""
+    person = my_insured_record(session, actor)
+    return person, sorted(filings_of(session, person), key=lambda f: f.created_at, reverse=True)
 
 
 def filings_of(session: Session, person: InsuredPerson) -> list[Filing]:
@@ -450,6 +481,42 @@ def eligibility(
         accumulators=queries.acc_in(a.accumulators),
         year=a.year,
     )
+
+
+def file_at_counter(
+    session: Session,
+    actor: Account,
+    id_number: str,
+    *,
+    consent: bool,
+    insured_city: str | None = None,
+    valid_to: date | None = None,
+) -> queries.FilingOut:
+    """代办备案: at this institution's counter, with the patient's consent, a filing for
+    treatment in this city (临时外出就医) is made on the patient's insured node — asked
+    of it (`medical.file`), never kept here: this node learns of it through the
+    eligibility query, like any other filing. Refused without consent; the node down
+    is the counter's 503."""
+    inst = institution_of(session, actor)
+    id_number = _id_number(id_number)
+    if not consent:
+        raise ValidationFailed(
+            "代办备案须经参保人本人同意",
+            type="consent-required",
+            errors=[{"field": "consent", "message": "请确认参保人已同意"}],
+        )
+    target = queries.insured_jurisdiction(session, id_number, insured_city)
+    ask = queries.FileAsk(
+        id_number=id_number,
+        institution=queries.institution_ref(inst),
+        operator=actor.display_name[:200],
+        consent=True,
+        valid_to=valid_to,
+    )
+    got: queries.FilingOut = queries.ask(
+        session, queries.FILE, source=inst.jurisdiction_code, target=target, payload=ask
+    )
+    return got
 
 
 # --- visits and fee items ------------------------------------------------------------

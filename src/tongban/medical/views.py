@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -42,6 +43,7 @@ LABELS = {
     "kinds_of_difference": {k.value: v for k, v in reconcile.KIND_LABELS.items()},
     "difference_status": reconcile.DIFFERENCE_STATUS_LABELS,
     "holders": {"insured": "参保地", "treatment": "就医地"},
+    "channels": domain.FILING_CHANNEL_LABELS,
 }
 ITEM_ROWS = 6
 
@@ -101,9 +103,11 @@ def _counter_page(
     id_number: str,
     insured_city: str = "",
     status_code: int = 200,
+    message: str | None = None,
+    notice: str | None = None,
 ) -> Response:
     inst = service.institution_of(session, user)
-    elig, message = None, None
+    elig = None
     if id_number:
         try:
             elig = service.eligibility(session, user, id_number, insured_city or None)
@@ -118,12 +122,14 @@ def _counter_page(
         institution=inst,
         elig=elig,
         message=message,
+        notice=notice,
         id_number=id_number,
         insured_city=insured_city,
         cities=_cities(session),
         names=_names(session),
         suggested_visit_no=f"MZ{local_date(utcnow()):%Y%m%d}{secrets.randbelow(10**6):06d}",
         today=settlement.list_settlements(session, user),
+        counter_filing_days=domain.COUNTER_FILING_DAYS,
     )
 
 
@@ -139,6 +145,58 @@ def lookup(request: Request, session: SessionDep, user: CurrentUser, form: FormD
     return _counter_page(
         request, session, user, _text(form, "id_number"), _text(form, "insured_city")
     )
+
+
+@router.post("/medical/counter/filings", dependencies=[CsrfChecked])
+def file_at_counter(
+    request: Request, session: SessionDep, user: CurrentUser, form: FormDep
+) -> Response:
+    """代办备案 on the patient's insured node, with their consent; the counter then shows
+    their eligibility as that node answers it now."""
+    id_number, insured_city = _text(form, "id_number"), _text(form, "insured_city")
+    try:
+        valid_to = _day(_text(form, "valid_to"), "valid_to")
+        f = service.file_at_counter(
+            session,
+            user,
+            id_number,
+            consent=_text(form, "consent") == "yes",
+            insured_city=insured_city or None,
+            valid_to=valid_to,
+        )
+    except DomainError as e:
+        refused = form_failure(session, e)
+        message = "；".join([refused.message, *refused.errors.values()][:2])
+        return _counter_page(
+            request,
+            session,
+            user,
+            id_number,
+            insured_city,
+            status_code=refused.status_code,
+            message=message,
+        )
+    session.commit()  # the query's record; the filing itself is on the insured node
+    until = f"至 {f.valid_to:%Y-%m-%d}" if f.valid_to else "长期有效"
+    return _counter_page(
+        request,
+        session,
+        user,
+        id_number,
+        insured_city,
+        notice=f"已在参保地办理临时外出就医备案（{until}）",
+    )
+
+
+def _day(value: str, field: str) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise DomainError(
+            "日期格式无效", status=422, errors=[{"field": field, "message": "日期格式无效"}]
+        ) from None
 
 
 @router.post("/medical/counter/visits", dependencies=[CsrfChecked])
@@ -296,6 +354,80 @@ def reverse(
     settlement.reverse(session, user, s.txn_id, reason=_text(form, "reason"))
     _then_tell_the_insured_node(session, s)
     return RedirectResponse(f"/medical/counter/settlements/{s.id}", status_code=303)
+
+
+# --- the resident's filings --------------------------------------------------------
+
+
+def _filings_page(
+    request: Request,
+    session: Any,
+    user: Account,
+    status_code: int = 200,
+    message: str | None = None,
+    errors: dict[str, str] | None = None,
+    form: dict[str, str] | None = None,
+) -> Response:
+    person: Any = None
+    filings: list[Any] = []
+    try:
+        person, filings = service.my_filings(session, user)
+    except NotFound as e:
+        message, status_code = message or e.detail, 404
+    return _page(
+        request,
+        "medical/filings.html",
+        user,
+        status_code=status_code,
+        person=person,
+        filings=filings,
+        message=message,
+        errors=errors or {},
+        form=form or {},
+        cities=_cities(session),
+        names=_names(session),
+        today=local_date(utcnow()).isoformat(),
+    )
+
+
+@router.get("/medical/filings")
+def my_filings(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    """异地就医备案: the resident's filings on their own node, and the form to file."""
+    return _filings_page(request, session, user)
+
+
+@router.post("/medical/filings", dependencies=[CsrfChecked])
+def file_for_self(
+    request: Request, session: SessionDep, user: CurrentUser, form: FormDep
+) -> Response:
+    values = {k: _text(form, k) for k in ("type", "target_city", "valid_from", "valid_to")}
+    try:
+        valid_from = _day(values["valid_from"], "valid_from")
+        if valid_from is None:
+            raise DomainError(
+                "请填写有效期起", status=422, errors=[{"field": "valid_from", "message": "必填"}]
+            )
+        service.file_for_self(
+            session,
+            user,
+            type=values["type"],
+            valid_from=valid_from,
+            valid_to=_day(values["valid_to"], "valid_to"),
+            target_city=values["target_city"] or None,
+            target_jurisdiction=None,
+        )
+    except DomainError as e:
+        refused = form_failure(session, e)
+        return _filings_page(
+            request,
+            session,
+            user,
+            refused.status_code,
+            refused.message,
+            refused.errors,
+            values,
+        )
+    return RedirectResponse("/medical/filings", status_code=303)
 
 
 # --- clearing (agencies) -------------------------------------------------------------
