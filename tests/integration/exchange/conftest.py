@@ -188,6 +188,9 @@ def fed(fed_dbs: dict[str, str], tmp_path: Path, hosts: Hosts) -> Iterator[dict[
             served_jurisdictions=",".join(JURISDICTIONS[node_id]),
             federation_file=fed_path,
             exchange_max_attempts=3,
+            # In-process nodes on a loaded CI machine: a query's deadline is a test's
+            # subject only where the test sets a short one itself.
+            query_timeout_ms=15_000,
         )
         # The node's own sessions carry its settings (kernel.node.settings_of).
         factory = bind_settings(

@@ -196,7 +196,7 @@ def test_a_node_down_is_unavailable_and_recorded(nodes: Any, hosts: Any) -> None
 
 def test_a_slow_node_is_unavailable_within_the_deadline(nodes: Any) -> None:
     a, b, tamper = nodes
-    tamper.delay = 2.0
+    tamper.delay = 3.0
     with b.session() as s:
         started = time.monotonic()
         with pytest.raises(query.QueryUnavailable) as e:
@@ -211,21 +211,21 @@ def test_a_slow_node_is_unavailable_within_the_deadline(nodes: Any) -> None:
         elapsed = time.monotonic() - started
         s.commit()
     assert e.value.reason == "timeout"
-    assert elapsed < 1.0
+    assert elapsed < 2.0  # the deadline, not the node's 3 s
     assert (_last(b).outcome, _last(b).reason) == ("unavailable", "timeout")
 
 
 def test_the_deadline_defaults_to_the_setting(nodes: Any) -> None:
     a, b, tamper = nodes
-    tamper.delay = 1.5
-    b.settings.query_timeout_ms = 200
+    tamper.delay = 3.0
+    before, b.settings.query_timeout_ms = b.settings.query_timeout_ms, 200
     try:
         started = time.monotonic()
         with pytest.raises(query.QueryUnavailable):
             _ask(b, "340000", note="慢")
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - started < 2.0
     finally:
-        b.settings.query_timeout_ms = 2000
+        b.settings.query_timeout_ms = before
 
 
 def _altered(body: Any = None, drop: tuple[str, ...] = (), resign: Any = None) -> Any:

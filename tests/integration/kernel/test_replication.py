@@ -141,7 +141,14 @@ def _sender(*served: str, source: str = "310000", target: str = "320000") -> exc
 
 
 def _outbox(session: Session) -> list[OutboxMessage]:
-    return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.created_at)))
+    """This test's messages (the database may hold other tests' committed ones)."""
+    return list(
+        session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.type.like("test.%"))
+            .order_by(OutboxMessage.created_at)
+        )
+    )
 
 
 def test_changes_are_sent_at_commit_with_the_fields_as_the_use_case_left_them(db: Session):
