@@ -73,6 +73,7 @@ def on_status_changed(session: Session, case: Case, payload: dict[str, Any], msg
     if replica.decides_lead_here(session, case):
         assert case.parent is not None
         _maybe_complete_parent(session, case.parent)
+    events.publish(session, events.CaseStepTaken(case.id, str(payload["action"]), case.state))
 
 
 replication.register(replica.CASES, on_snapshot=on_forwarded, on_change=on_status_changed)
@@ -159,6 +160,7 @@ def _transition(
         _maybe_complete_parent(session, case.parent)
     if target is CaseState.DELIVERED:
         events.publish(session, delivered(case))  # licences issue what the matter produces
+    events.publish(session, events.CaseStepTaken(case.id, action.value, case.state))
     return case
 
 

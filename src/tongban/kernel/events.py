@@ -135,6 +135,18 @@ class CaseDelivered(Event):
     form_data: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class CaseStepTaken(Event):
+    """A case took a step on this node, or this node's copy of it followed a step taken
+    on another node: what a context that started the case (a life-event bundle) needs to
+    follow it. Published after the step's own announcements (a licence issued on delivery
+    exists by then); `state` is where the case is now."""
+
+    case_id: uuid.UUID
+    action: str
+    state: str
+
+
 # --- what case pages ask ---------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from tongban.catalog.domain import read_catalogue
 from tongban.lifeevents import definitions as d
+from tongban.lifeevents.checks import catalogue_problems
 from tongban.lifeevents.definitions import MaterialSource
 
 
@@ -45,7 +46,7 @@ def _problems(raw: dict[str, Any]) -> list[str]:
         bundles = d.parse(raw)
     except d.BundlesInvalid as e:
         return e.problems
-    return d.catalogue_problems(bundles, MATTERS)
+    return catalogue_problems(bundles, MATTERS)
 
 
 def _newborn(raw: dict[str, Any]) -> dict[str, Any]:
@@ -55,7 +56,7 @@ def _newborn(raw: dict[str, Any]) -> dict[str, Any]:
 def test_the_shipped_bundles_fit_the_shipped_catalogue():
     bundles = d.read_bundles()
     assert [b.code for b in bundles] == ["newborn", "business", "retirement", "hukou_migration"]
-    assert d.catalogue_problems(bundles, MATTERS) == []
+    assert catalogue_problems(bundles, MATTERS) == []
     newborn = bundles[0]
     assert [s.matter for s in newborn.steps] == [
         "YRD-WJ-0004",  # 出生医学证明
@@ -173,5 +174,5 @@ def test_a_required_field_from_a_step_that_may_be_skipped_is_refused():
     matters["YRD-RS-0011"] = d.MatterInfo(
         info.code, info.name, info.subjects, info.modes, schema, info.materials, None
     )
-    problems = d.catalogue_problems(d.parse({"bundles": [retirement]}), matters)
+    problems = catalogue_problems(d.parse({"bundles": [retirement]}), matters)
     assert any("may not be handled" in p for p in problems), problems
