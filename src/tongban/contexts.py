@@ -24,6 +24,7 @@ CONTEXTS: tuple[str, ...] = (
     "tongban.exchange.context",
     "tongban.tickets.context",
     "tongban.card.context",
+    "tongban.lifeevents.context",
 )
 
 _registry: Registry | None = None
