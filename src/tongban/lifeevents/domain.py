@@ -118,6 +118,13 @@ MACHINE: StateMachine[BundleState, BundleAction] = StateMachine(
     noun="一件事",
 )
 
+#: What a bundle's own move says in its history.
+MOVE_NOTES = {
+    BundleAction.PROGRESS: "各环节按顺序办理，前序环节办结后后续环节自动提交",
+    BundleAction.BLOCK: "有环节未通过或无法提交，受影响的后续环节不再启动，其余环节照常办理",
+    BundleAction.COMPLETE: "全部环节已办结",
+}
+
 #: Which bundle action brings the bundle into each state.
 _ENTERED_BY = {
     BundleState.IN_PROGRESS: BundleAction.PROGRESS,

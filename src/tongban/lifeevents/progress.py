@@ -97,7 +97,7 @@ def _settle(session: Session, bundle: Bundle) -> None:
     if action is not None:
         bundle.state = target.value
         history.record(
-            session, bundle, action, history.SYSTEM, current, target, domain.STATE_LABELS[target]
+            session, bundle, action, history.SYSTEM, current, target, domain.MOVE_NOTES[action]
         )
     if not domain.is_open(states) and bundle.closed_at is None:
         bundle.closed_at = utcnow()

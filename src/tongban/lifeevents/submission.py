@@ -27,6 +27,7 @@ from tongban.lifeevents import domain
 from tongban.lifeevents.catalogue import get_definition, licences_held, matter_info
 from tongban.lifeevents.definitions import (
     BundleDef,
+    CityName,
     MaterialInfo,
     MaterialSource,
     ResultOf,
@@ -107,7 +108,13 @@ def _validate_form(session: Session, defn: BundleDef, values: dict[str, Any]) ->
     for s in steps:
         matter = catalog.get_matter(session, s.matter)
         filled = step_form(s, values, names, {})
-        later = {n for n, src in s.form.items() if isinstance(src, ResultOf)}
+        # Filled when the step starts (an earlier result), or from a place whose city is
+        # reported missing above: not this matter's to complain about.
+        later = {
+            n
+            for n, src in s.form.items()
+            if isinstance(src, ResultOf) or (isinstance(src, CityName) and src.place not in names)
+        }
         try:
             catalog.validate_form(matter, filled)
         except ValidationFailed as e:
@@ -258,31 +265,39 @@ def material_overview(
     wallet = (
         licences_held(session, actor) if actor is not None and identity.is_applicant(actor) else {}
     )
-    rows: dict[str, MaterialRow] = {}
     titles = {s.key: s.title for s in defn.steps}
+    # Per material: the first name, and per way of providing it the steps that use it.
+    names: dict[str, str] = {}
+    ways: dict[str, dict[str, list[str]]] = {}
+    required: dict[str, bool] = {}
+    details: dict[str, str] = {}
     for s in defn.steps:
         for p in material_plan(s, matter_info(session, s.matter), set(wallet), set(), None):
             m = p.material
             if p.source is MaterialSource.RESULT:
-                source, detail = "result", f"由“{titles[p.step or '']}”的结果自动关联（免提交）"
+                source = "result"
+                details.setdefault(m.code, f"由“{titles[p.step or '']}”的结果自动关联（免提交）")
             elif p.source is MaterialSource.WALLET:
-                source, detail = "wallet", "使用我的电子证照（免提交）"
+                source = "wallet"
+                details.setdefault(m.code, "使用我的电子证照（免提交）")
             else:
-                source, detail = "upload", ""
-            have = rows.get(m.code)
-            if have is None:
-                rows[m.code] = MaterialRow(
-                    m.code, m.name, [s.title], source, m.required and source == "upload", detail
-                )
-                continue
-            # An upload is asked for when any step needs one; required when any step does.
-            upload = "upload" if "upload" in (have.source, source) else have.source
-            rows[m.code] = MaterialRow(
-                m.code,
-                have.name,
-                [*have.steps, s.title],
-                upload,
-                have.required or (m.required and source == "upload"),
-                "" if upload == "upload" else have.detail,
+                source = "upload"
+                required[m.code] = required.get(m.code, False) or m.required
+            names.setdefault(m.code, m.name)
+            ways.setdefault(m.code, {}).setdefault(source, []).append(s.title)
+    rows = []
+    for code, by_way in ways.items():
+        # An upload is asked for when any step needs one (the others are told how theirs
+        # is provided); else the licence of the applicant, else an earlier result.
+        way = next(w for w in ("upload", "wallet", "result") if w in by_way)
+        rows.append(
+            MaterialRow(
+                code,
+                names[code],
+                by_way[way],
+                way,
+                required.get(code, False) if way == "upload" else False,
+                "" if way == "upload" else details[code],
             )
-    return list(rows.values())
+        )
+    return rows

@@ -189,6 +189,8 @@ def test_the_submission_is_checked_whole_with_the_merged_form_s_field_names(sess
     assert errors["form_data.father_hukou_city"] == "请选择父亲户籍地（城市）"  # 随父亲落户
     assert errors["materials.photo"] == "请上传近期免冠证件照片"
     assert "consent" in errors
+    # The missing 落户地 is said once, on its field, not again by every matter using it.
+    assert "form_data.form" not in errors
     assert (
         session.scalar(select(func.count()).select_from(Bundle).where(Bundle.applicant_id == m.id))
         == 0
@@ -323,3 +325,22 @@ def test_who_may_submit_and_see(session):
 
 def test_the_bundles_fit_this_node_s_catalogue(session):
     assert service.check_definitions(session) == []
+
+
+def test_the_form_asks_each_material_once_saying_how_it_is_provided(session):
+    m = mother(session)
+    rows = {
+        r.code: r for r in service.material_overview(session, m, service.get_definition("newborn"))
+    }
+    assert rows["birth_certificate"].source == "result"
+    assert rows["birth_certificate"].detail == "由“出生医学证明”的结果自动关联（免提交）"
+    assert rows["id_card"].source == "wallet" and rows["household_register"].source == "wallet"
+    assert rows["photo"].source == "upload" and rows["photo"].required
+    # Without the licence, 户口簿 is uploaded for 户口登记 only: 医保 gets 户口登记's result.
+    stranger = make_resident(session, HEFEI)
+    rows = {
+        r.code: r
+        for r in service.material_overview(session, stranger, service.get_definition("newborn"))
+    }
+    assert rows["household_register"].source == "upload"
+    assert rows["household_register"].steps == ["出生登记（落户）"]
