@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from tongban.emergency import access, alerts, stock
+from tongban.emergency import access, alerts, deadlines, stock
 from tongban.emergency.domain import DUTY_LABELS, Duty
 from tongban.errors import DomainError
 from tongban.kernel.node import cli_node
@@ -68,4 +68,5 @@ def watch(ctx: typer.Context) -> None:
     """Run the watch once (alerts; mutual aid past its time targets)."""
     with cli_node(ctx).transaction() as session:
         counts = alerts.check_stock(session)
+        counts.update({f"aid_{k}": v for k, v in deadlines.watch(session).items()})
     typer.echo(" ".join(f"{k}={v}" for k, v in counts.items()))

@@ -1,5 +1,9 @@
 """ORM tables of the emergency context.
 
+Mutual aid: requests, the asked jurisdictions' commitments and their shipments, each
+with its kernel history (numbered events in the audit chain, a version guard) and a
+copy on the other side's node (kernel.replication).
+
 Reserves: who holds an emergency duty, the reserve points of each city, the stock lots
 (a batch of one item at one point) whose every movement is an event of the kernel's
 history (numbered per lot, in the audit chain, the lot's version guarding it), the
@@ -10,13 +14,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     Date,
     ForeignKey,
     Integer,
     String,
+    Text,
     UniqueConstraint,
     Uuid,
 )
@@ -144,3 +151,165 @@ class SharedStock(Base):
     as_of: Mapped[datetime] = mapped_column(UTCDateTime)
     source_node: Mapped[str | None] = mapped_column(String(40))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# --- mutual aid (互助调拨) -------------------------------------------------------------------
+#
+# Each record lives on both nodes: the original where it was made, a copy (`replica`)
+# kept in step by kernel.replication. Lines, boxes and receipts are JSON on the record:
+# they are fixed once written and always read with it.
+
+
+class AidRequest(Base, HasHistory["AidRequestEvent"], Versioned):
+    """A request for supplies (EDXL-RM RequestResource) from a city to one or several
+    jurisdictions: what, how much, how urgent, delivered where."""
+
+    __tablename__ = "emergency_request"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    #: domain.request_number: HZ, the city, the day and a sequence.
+    number: Mapped[str] = mapped_column(String(24), unique=True)
+    requester_jurisdiction: Mapped[str] = mapped_column(String(6), index=True)
+    requester_city: Mapped[str] = mapped_column(String(6), index=True)
+    #: The reserve point of the requesting city that receives the shipments.
+    destination_code: Mapped[str] = mapped_column(String(40))
+    destination_name: Mapped[str] = mapped_column(String(120))
+    destination_address: Mapped[str] = mapped_column(String(200), default="")
+    #: domain.Urgency.
+    urgency: Mapped[str] = mapped_column(String(12))
+    #: What it is for (事由: the incident).
+    title: Mapped[str] = mapped_column(String(200))
+    #: Who to call about it (a name and a number; for logistics only).
+    contact: Mapped[str] = mapped_column(String(120), default="")
+    #: [{"item": code, "quantity": n}].
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    #: The jurisdictions asked.
+    targets: Mapped[list[str]] = mapped_column(JSON)
+    #: domain.RequestState.
+    state: Mapped[str] = mapped_column(String(12), index=True)
+    respond_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: When the supplies are needed at the destination (RequestedArrival).
+    arrive_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    #: A copy of a request made on another node.
+    replica: Mapped[bool] = mapped_column(Boolean, default=False)
+    requested_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("account.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    events: Mapped[list[AidRequestEvent]] = relationship(
+        back_populates="request", order_by="AidRequestEvent.seq", cascade="all, delete-orphan"
+    )
+    commitments: Mapped[list[Commitment]] = relationship(
+        back_populates="request", order_by="Commitment.created_at"
+    )
+
+
+class AidRequestEvent(Base, EventRow):
+    __tablename__ = "emergency_request_event"
+    __history_key__ = "request_id"
+    __audit_kind__ = "emergency.request.event"
+    __audit_subject__ = ("emergency_request", "request_id")
+    request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("emergency_request.id"), index=True)
+    request: Mapped[AidRequest] = relationship(back_populates="events")
+
+
+class Commitment(Base, HasHistory["CommitmentEvent"], Versioned):
+    """One asked jurisdiction's answer to a request (EDXL-RM ResponseToRequestResource /
+    CommitResource): what it commits (possibly less than asked), or that it cannot help;
+    then what it has shipped of it."""
+
+    __tablename__ = "emergency_commitment"
+    __table_args__ = (UniqueConstraint("request_id", "giver_jurisdiction"),)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("emergency_request.id"), index=True)
+    #: The request's number, a dash and the giver's jurisdiction.
+    number: Mapped[str] = mapped_column(String(40), unique=True)
+    giver_jurisdiction: Mapped[str] = mapped_column(String(6), index=True)
+    #: The committing coordinator's city (None: the jurisdiction as a whole).
+    giver_city: Mapped[str | None] = mapped_column(String(6))
+    #: domain.CommitmentState.
+    state: Mapped[str] = mapped_column(String(12), index=True)
+    #: [{"item": code, "quantity": n}] committed (empty when declined).
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    #: Conditions of the commitment, or why the giver cannot help.
+    note: Mapped[str] = mapped_column(Text, default="")
+    dispatch_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    replica: Mapped[bool] = mapped_column(Boolean, default=False)
+    committed_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("account.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    request: Mapped[AidRequest] = relationship(back_populates="commitments")
+    events: Mapped[list[CommitmentEvent]] = relationship(
+        back_populates="commitment", order_by="CommitmentEvent.seq", cascade="all, delete-orphan"
+    )
+    shipments: Mapped[list[Shipment]] = relationship(
+        back_populates="commitment", order_by="Shipment.created_at"
+    )
+
+
+class CommitmentEvent(Base, EventRow):
+    __tablename__ = "emergency_commitment_event"
+    __history_key__ = "commitment_id"
+    __audit_kind__ = "emergency.commitment.event"
+    __audit_subject__ = ("emergency_commitment", "commitment_id")
+    commitment_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("emergency_commitment.id"), index=True
+    )
+    commitment: Mapped[Commitment] = relationship(back_populates="events")
+
+
+class Shipment(Base, HasHistory["ShipmentEvent"], Versioned):
+    """A consignment of a commitment (EDXL-RM ReportResourceDeploymentStatus): which
+    point it left, on which vehicle, in which boxes (each one batch of one item, with a
+    code), and once it arrived what was counted in each box."""
+
+    __tablename__ = "emergency_shipment"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    #: domain.shipment_number: FY, the dispatching city, the day and a sequence.
+    number: Mapped[str] = mapped_column(String(24), unique=True)
+    request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("emergency_request.id"), index=True)
+    commitment_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("emergency_commitment.id"), index=True
+    )
+    giver_jurisdiction: Mapped[str] = mapped_column(String(6), index=True)
+    requester_jurisdiction: Mapped[str] = mapped_column(String(6), index=True)
+    from_point_code: Mapped[str] = mapped_column(String(40))
+    from_point_name: Mapped[str] = mapped_column(String(120))
+    from_city: Mapped[str] = mapped_column(String(6))
+    destination_code: Mapped[str] = mapped_column(String(40))
+    vehicle: Mapped[str] = mapped_column(String(40))
+    driver: Mapped[str] = mapped_column(String(80), default="")
+    contact: Mapped[str] = mapped_column(String(120), default="")
+    #: [{"code", "item", "batch", "expiry", "quantity"}].
+    boxes: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    #: domain.ShipmentState.
+    state: Mapped[str] = mapped_column(String(12), index=True)
+    dispatched_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    arrive_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: {box code: units counted}, once received.
+    counts: Mapped[dict[str, int] | None] = mapped_column(JSON)
+    #: [{"item", "shipped", "received", "difference"}], once received.
+    receipt: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    receipt_note: Mapped[str] = mapped_column(Text, default="")
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    replica: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    commitment: Mapped[Commitment] = relationship(back_populates="shipments")
+    events: Mapped[list[ShipmentEvent]] = relationship(
+        back_populates="shipment", order_by="ShipmentEvent.seq", cascade="all, delete-orphan"
+    )
+
+
+class ShipmentEvent(Base, EventRow):
+    __tablename__ = "emergency_shipment_event"
+    __history_key__ = "shipment_id"
+    __audit_kind__ = "emergency.shipment.event"
+    __audit_subject__ = ("emergency_shipment", "shipment_id")
+    shipment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("emergency_shipment.id"), index=True)
+    shipment: Mapped[Shipment] = relationship(back_populates="events")

@@ -141,7 +141,7 @@ def lot_at(
 ) -> StockLot:
     """The lot of `item`'s `batch` at `point`, made empty when there is none. A batch has
     one expiry date: another one for it is refused (naming `expiry`)."""
-    lot = _find_lot(session, point, item, batch)
+    lot = find_lot(session, point, item, batch)
     if lot is not None:
         if expiry is not None and lot.expiry != expiry:
             held = lot.expiry.isoformat() if lot.expiry else "无"
@@ -235,7 +235,7 @@ def move(
     return apply(session, lot, mv, amount, actor, reason)
 
 
-def _find_lot(session: Session, point: ReservePoint, item: Item, batch: str) -> StockLot | None:
+def find_lot(session: Session, point: ReservePoint, item: Item, batch: str) -> StockLot | None:
     return session.scalar(
         select(StockLot).where(
             StockLot.point_id == point.id, StockLot.item_code == item.code, StockLot.batch == batch
@@ -244,7 +244,7 @@ def _find_lot(session: Session, point: ReservePoint, item: Item, batch: str) -> 
 
 
 def _existing_lot(session: Session, point: ReservePoint, item: Item, batch: str) -> StockLot:
-    lot = _find_lot(session, point, item, batch)
+    lot = find_lot(session, point, item, batch)
     if lot is None:
         raise ValidationFailed(
             f"{point.name}没有{item.name}批号 {batch or '（无）'} 的库存",
@@ -307,7 +307,7 @@ def upload(
             )
             continue
         item = item_of(row.item_code)
-        lot = _find_lot(session, point, item, row.batch)
+        lot = find_lot(session, point, item, row.batch)
         try:
             if lot is None:
                 domain.check_new_lot(item.perishable, row.expiry)

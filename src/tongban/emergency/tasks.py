@@ -11,12 +11,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tongban.config import Settings
 from tongban.db import transaction
-from tongban.emergency import alerts, sharing
+from tongban.emergency import alerts, deadlines, sharing
 from tongban.kernel.registry import Job
 
 log = logging.getLogger(__name__)
 
-WATCH_SECONDS = 300.0
+WATCH_SECONDS = 120.0
 SHARE_SECONDS = 3600.0
 
 
@@ -24,6 +24,7 @@ def watch(factory: sessionmaker[Session], settings: Settings) -> dict[str, int]:
     """One pass of the watch (one transaction); counts of what it raised and resolved."""
     with transaction(factory) as session:
         counts = alerts.check_stock(session)
+        counts.update({f"aid_{k}": v for k, v in deadlines.watch(session).items()})
     if any(counts.values()):
         log.info("emergency watch: %s", counts)
     return counts

@@ -1,8 +1,6 @@
-"""Rules of emergency reserves and mutual aid that need no database. Pure Python.
-
-Reserves (应急物资储备): who keeps them, what a stock movement does to a lot (a batch of
-one item at one reserve point), when a batch is about to expire and when a city's stock
-is below its quota."""
+"""Reserves (应急物资储备) without a database: who keeps them, what a stock movement does
+to a lot (a batch of one item at one reserve point), when a batch is about to expire and
+when a city's stock is below its quota. Pure Python."""
 
 from __future__ import annotations
 
@@ -204,3 +202,31 @@ ALERT_LABELS = {
     AlertKind.EXPIRED: "已过期",
     AlertKind.OVERDUE: "调拨超时",
 }
+
+
+__all__ = [
+    "ALERT_LABELS",
+    "AlertKind",
+    "BATCH_MAX",
+    "DUTY_LABELS",
+    "Duty",
+    "FRESHNESS_LABELS",
+    "Freshness",
+    "LOT_STATE_LABELS",
+    "LotState",
+    "MANUAL_MOVEMENTS",
+    "MAX_QUANTITY",
+    "MOVEMENT_DUTY",
+    "MOVEMENT_LABELS",
+    "Moved",
+    "Movement",
+    "POINT_KIND_LABELS",
+    "PointKind",
+    "REASON_MAX",
+    "check_batch",
+    "check_new_lot",
+    "freshness",
+    "lot_state",
+    "low_stock",
+    "move",
+]
