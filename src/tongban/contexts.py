@@ -25,6 +25,7 @@ CONTEXTS: tuple[str, ...] = (
     "tongban.tickets.context",
     "tongban.card.context",
     "tongban.lifeevents.context",
+    "tongban.emergency.context",
 )
 
 _registry: Registry | None = None
