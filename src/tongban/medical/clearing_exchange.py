@@ -5,20 +5,27 @@ next period when an agency decides so.
 A statement between jurisdictions a and b has two directions (a's insured treated in b,
 b's treated in a). For each direction the treatment side holds the claims as
 settlements, the insured side as confirmed reservations (claim_lines.py), each on the
-node serving it. The node clearing a period computes what it holds and asks the node
-serving the other jurisdiction for the rest over signed queries (exchange/query.py):
+node serving it. Each node computes the figures of what it holds; the two nodes of a
+statement exchange them over signed queries (exchange/query.py):
 
 | query | asked by → of | answer |
 |---|---|---|
-| `medical.clearing_statement {period, side_a, side_b, asker, agency}` | one side → the other | the other side's figures of both directions (count, amount, digest of the claim list and of its 256 buckets) and its agency's answer; the asker's answer is kept there |
+| `medical.clearing_statement {period, side_a, side_b, asker, agency, figures}` | one side → the other | the other side's figures of both directions (count, amount, digest of the claim list and of its 256 buckets) and its agency's answer; the asker's figures and answer are kept there, and compared |
 | `medical.clearing_claims {period, debtor, creditor, holder, buckets}` | one side → the other | the claim lines of the buckets whose digests differ |
+| `medical.clearing_result {period, side_a, side_b, asker, reconciliation, differences}` | the comparing side → the other | the claims that differ, kept there too |
 | `medical.clearing_carry {period, side_a, side_b, asker, lines}` | one side → the other | the differing claims moved into the next open period there too |
 
-When this node serves both jurisdictions the same figures are computed here, by the
-same functions, without a query. Figures that agree: the statement is `agreed`; else
-`differs` — a dispute listing each claim held by one side only or with another amount
-(`med_clearing_difference`), resolved when a later comparison no longer finds it
-(a confirmation or reversal arrived meanwhile) or carried into the next period."""
+Of the two nodes the one with the smaller node id compares (asks for the figures, the
+differing lines, and sends the result) when it clears a period; the other, when it
+clears, compares its fresh figures with those the first one sent last. So no two nodes
+ever wait for each other's answer while both clearing (on SQLite a clearing run holds
+its node's write lock while it asks); an agency's answer or a carry is sent by either
+side, with the ordinary short deadline. When this node serves both jurisdictions the
+same figures are computed here, by the same functions, without a query. Figures that
+agree: the statement is `agreed`; else `differs` — a dispute listing each claim held by
+one side only or with another amount (`med_clearing_difference`), resolved when a later
+comparison no longer finds it (a confirmation or reversal arrived meanwhile) or carried
+into the next period."""
 
 from __future__ import annotations
 
@@ -55,6 +62,7 @@ from tongban.medical.reconcile import (
     Difference,
     Figures,
     Holder,
+    Kind,
     Line,
     Reconciliation,
     differences,
@@ -66,9 +74,11 @@ log = logging.getLogger(__name__)
 
 STATEMENT = "medical.clearing_statement"
 CLAIMS = "medical.clearing_claims"
+RESULT = "medical.clearing_result"
 CARRY = "medical.clearing_carry"
 
-#: Clearing is a batch job, not a person waiting: the other node may take this long.
+#: Clearing is a batch job, not a person waiting: the other node may take this long to
+#: compute its side (asked only by the comparing node, whose peer never asks it back).
 TIMEOUT_MS = 30_000
 #: Most claim lines one answer carries (the buckets of a big difference are asked for
 #: in several queries; a single bucket beyond this is listed as differing, not by claim).
@@ -121,6 +131,9 @@ class StatementAsk(Payload):
     #: The asking side (one of the two): its node serves it.
     asker: RegionCode
     agency: AgencyAnswer
+    #: What the asker holds: the insured side of asker → other, the treatment side of
+    #: other → asker.
+    figures: Annotated[list[FiguresOut], Field(min_length=2, max_length=2)]
 
 
 class StatementAnswer(Payload):
@@ -148,6 +161,31 @@ class LineOut(Payload):
 
 class ClaimsAnswer(Payload):
     lines: Annotated[list[LineOut], Field(max_length=MAX_LINES)]
+
+
+class DifferenceOut(Payload):
+    debtor: RegionCode
+    creditor: RegionCode
+    institution_code: Code
+    txn_id: TxnId
+    sign: Literal[1, -1]
+    kind: Kind
+    insured_fund: Annotated[int, Field(ge=0, le=10**12)] | None = None
+    treatment_fund: Annotated[int, Field(ge=0, le=10**12)] | None = None
+
+
+class ResultAsk(Payload):
+    period: Period
+    side_a: RegionCode
+    side_b: RegionCode
+    asker: RegionCode
+    reconciliation: Literal["agreed", "differs"]
+    differences: Annotated[list[DifferenceOut], Field(max_length=MAX_LINES)]
+
+
+class ResultAnswer(Payload):
+    #: False: the answering side has no open statement for the pair (yet).
+    kept: bool
 
 
 class CarryLine(Payload):
@@ -220,7 +258,9 @@ def _mirror(st: ClearingStatement, side: str, agency: AgencyAnswer | None) -> No
 # --- who may ask ----------------------------------------------------------------------------
 
 
-def _for_a_side(session: Session, payload: StatementAsk | CarryAsk, sender: Sender) -> None:
+def _for_a_side(
+    session: Session, payload: StatementAsk | CarryAsk | ResultAsk, sender: Sender
+) -> None:
     """One side of a statement asks the other: the asker is one of its two jurisdictions,
     served by the sending node, and this node serves the other."""
     a, b = payload.side_a, payload.side_b
@@ -238,6 +278,15 @@ def _for_a_side(session: Session, payload: StatementAsk | CarryAsk, sender: Send
         for line in payload.lines:
             if {line.debtor, line.creditor} != {a, b}:
                 raise Refused("bad-payload", "结转的结算不属于该对账单的双方", 422)
+    if isinstance(payload, StatementAsk):
+        held = {(payload.asker, Holder.INSURED), (other, Holder.TREATMENT)}
+        got = {(f.debtor, f.holder) for f in payload.figures}
+        if got != held or any({f.debtor, f.creditor} != {a, b} for f in payload.figures):
+            raise Refused("bad-payload", "询问方只能报送其自身持有的结算数据", 422)
+    if isinstance(payload, ResultAsk):
+        for d in payload.differences:
+            if {d.debtor, d.creditor} != {a, b}:
+                raise Refused("bad-payload", "差异结算不属于该对账单的双方", 422)
 
 
 def _for_the_counterparty(session: Session, payload: ClaimsAsk, sender: Sender) -> None:
@@ -285,36 +334,113 @@ def _statement(
     return session.scalar(q)
 
 
+def _own_figures(
+    session: Session, period: str, st_or_pair: tuple[str, str], here: set[str]
+) -> dict[tuple[str, Holder], Figures]:
+    """The figures of what this node holds of a pair's two directions."""
+    a, b = st_or_pair
+    out = {}
+    for d, c in ((a, b), (b, a)):
+        if d in here:
+            out[(d, Holder.INSURED)] = held_figures(session, period, d, c, Holder.INSURED)
+        if c in here:
+            out[(d, Holder.TREATMENT)] = held_figures(session, period, d, c, Holder.TREATMENT)
+    return out
+
+
 @query.query_handler(
     STATEMENT, schema=StatementAsk, answer_schema=StatementAnswer, authorise=_for_a_side
 )
 def answer_statement(
     session: Session, payload: StatementAsk, ctx: query.QueryContext
 ) -> StatementAnswer:
-    """This side's figures of the statement's two directions and its agency's answer;
-    the asker's answer is kept on this side's statement."""
+    """This side's figures of the statement's two directions and its agency's answer.
+    The asker's figures and answer are kept on this side's statement (when it has one),
+    which is compared with them at once; the claims that differ follow in the result."""
     me = ctx.sender.target_jurisdiction
     other = payload.asker
-    out = [
-        figures_out(
-            other,
-            me,
-            Holder.TREATMENT,
-            held_figures(session, payload.period, other, me, Holder.TREATMENT),
-        ),
-        figures_out(
-            me,
-            other,
-            Holder.INSURED,
-            held_figures(session, payload.period, me, other, Holder.INSURED),
-        ),
-    ]
-    st = _statement(session, payload.period, payload.side_a, payload.side_b, lock=True)
+    pair = (payload.side_a, payload.side_b)
+    own = _own_figures(session, payload.period, pair, {me})
+    theirs = {(f.debtor, f.holder): figures_in(f) for f in payload.figures}
+    st = _statement(session, payload.period, *pair, lock=True)
+    if st is None and any(not f.agrees(Figures()) for f in theirs.values()):
+        st = _new_statement(session, payload.period, pair)
     mine = None
     if st is not None:
+        now = utcnow()
         _mirror(st, other, payload.agency)
+        _keep_sides(st, {k: (v, ctx.sender.node) for k, v in theirs.items()}, now)
+        _keep_sides(st, {k: (v, None) for k, v in own.items()}, now)
+        _compare_kept(st, now)
         mine = _agency_of(st, me)
+    out = [figures_out(d, _other(pair, d), h, f) for (d, h), f in sorted(own.items())]
     return StatementAnswer(figures=out, agency=mine)
+
+
+@query.query_handler(RESULT, schema=ResultAsk, answer_schema=ResultAnswer, authorise=_for_a_side)
+def answer_result(session: Session, payload: ResultAsk, ctx: query.QueryContext) -> ResultAnswer:
+    """The comparing side's result: the claims that differ, kept on this side too."""
+    st = _statement(session, payload.period, payload.side_a, payload.side_b, lock=True)
+    if st is None:
+        return ResultAnswer(kept=False)
+    now = utcnow()
+    found = [
+        (
+            d.debtor,
+            d.creditor,
+            Difference(
+                d.institution_code, d.txn_id, d.sign, d.kind, d.insured_fund, d.treatment_fund
+            ),
+        )
+        for d in payload.differences
+    ]
+    _keep_differences(st, found, now)
+    st.reconciliation, st.reconciled_at = payload.reconciliation, now
+    session.flush()
+    return ResultAnswer(kept=True)
+
+
+def _new_statement(
+    session: Session, period: str, pair: tuple[str, str]
+) -> ClearingStatement | None:
+    """A statement for a pair this side holds no claim of, when the other side holds
+    some — in a period this node has cleared and not closed (else none: the other side
+    sends its figures again after this node's clearing)."""
+    run = session.scalar(
+        select(ClearingRun).where(
+            ClearingRun.period == period,
+            ClearingRun.status == "open",
+            ClearingRun.computed_at.is_not(None),
+        )
+    )
+    if run is None:
+        return None
+    st = ClearingStatement(
+        run_id=run.id,
+        side_a=pair[0],
+        side_b=pair[1],
+        a_owes_b=0,
+        b_owes_a=0,
+        claims_a_to_b=0,
+        claims_b_to_a=0,
+    )
+    session.add(st)
+    session.flush()
+    return st
+
+
+def kept_from_the_other_side(st: ClearingStatement) -> bool:
+    """Whether the statement must stay although this side holds no claim of it: a
+    difference not resolved, or the other side holds claims."""
+    empty = Figures()
+    return any(d.status != "resolved" for d in st.differences) or any(
+        x.node is not None and (x.claims, x.amount, x.digest) != (0, 0, empty.digest)
+        for x in st.sides
+    )
+
+
+def _other(pair: tuple[str, str], j: str) -> str:
+    return pair[1] if j == pair[0] else pair[0]
 
 
 @query.query_handler(
@@ -450,9 +576,7 @@ def carry(session: Session, run: ClearingRun, st: ClearingStatement, by: str) ->
             ],
         )
         try:
-            got: CarryAnswer = query.ask(
-                session, CARRY, source=asker, target=other, payload=ask, timeout_ms=TIMEOUT_MS
-            )
+            got: CarryAnswer = query.ask(session, CARRY, source=asker, target=other, payload=ask)
         except query.QueryUnavailable as exc:
             raise UnavailableForClearing("对方节点暂不可用，差异未结转，请稍后再试") from exc
         except query.QueryRefused as exc:
@@ -492,14 +616,41 @@ def _sides(session: Session, st: ClearingStatement) -> tuple[set[str], str | Non
     return here, None
 
 
+def _ask_statement(
+    session: Session,
+    run: ClearingRun,
+    st: ClearingStatement,
+    me: str,
+    other: str,
+    own: dict[tuple[str, Holder], Figures],
+    timeout_ms: int | None = None,
+) -> StatementAnswer:
+    pair = (st.side_a, st.side_b)
+    ask = StatementAsk(
+        period=run.period,
+        side_a=st.side_a,
+        side_b=st.side_b,
+        asker=me,
+        agency=_agency_of(st, me),
+        figures=[figures_out(d, _other(pair, d), h, f) for (d, h), f in sorted(own.items())],
+    )
+    answer: StatementAnswer = query.ask(
+        session, STATEMENT, source=me, target=other, payload=ask, timeout_ms=timeout_ms
+    )
+    return answer
+
+
 def exchange_agency(session: Session, run: ClearingRun, st: ClearingStatement) -> bool:
-    """Tell the other side's node this side's agency answer and keep its own (best effort:
-    False when it does not answer; the next clearing run exchanges them again)."""
+    """Tell the other side's node this side's agency answer (with this side's figures)
+    and keep its own answer and figures (best effort, within the ordinary deadline:
+    False when it does not answer; the next clearing exchanges them again)."""
     here, other = _sides(session, st)
     if other is None:
         return True
+    me = next(iter(here))
+    own = _own_figures(session, run.period, (st.side_a, st.side_b), here)
     try:
-        got = _ask_statement(session, run, st, next(iter(here)), other)
+        got = _ask_statement(session, run, st, me, other, own)
     except query.QueryFailed as exc:
         log.warning(
             "statement %s %s-%s: no answer from %s (%s)",
@@ -510,29 +661,18 @@ def exchange_agency(session: Session, run: ClearingRun, st: ClearingStatement) -
             exc.detail,
         )
         return False
+    now = utcnow()
     _mirror(st, other, got.agency)
+    node = _node_serving(session, other)
+    _keep_sides(st, {(f.debtor, f.holder): (figures_in(f), node) for f in got.figures}, now)
+    _keep_sides(st, {k: (v, None) for k, v in own.items()}, now)
+    _compare_kept(st, now)
     session.flush()
     return True
 
 
-def _ask_statement(
-    session: Session, run: ClearingRun, st: ClearingStatement, me: str, other: str
-) -> StatementAnswer:
-    ask = StatementAsk(
-        period=run.period,
-        side_a=st.side_a,
-        side_b=st.side_b,
-        asker=me,
-        agency=_agency_of(st, me),
-    )
-    answer: StatementAnswer = query.ask(
-        session, STATEMENT, source=me, target=other, payload=ask, timeout_ms=TIMEOUT_MS
-    )
-    return answer
-
-
 class _Remote:
-    """The other side's node for one statement: what it answered, and its claim lines."""
+    """The other side's node for one statement: its claim lines, in batches."""
 
     def __init__(self, session: Session, period: str, me: str, other: str) -> None:
         self.session, self.period, self.me, self.other = session, period, me, other
@@ -543,7 +683,7 @@ class _Remote:
         out: list[Line] = []
         batch: list[int] = []
         count = 0
-        for b in buckets + [-1]:
+        for b in [*buckets, -1]:
             n = sizes.get(b, 0)
             if batch and (b < 0 or count + n > MAX_LINES):
                 ask = ClaimsAsk(
@@ -569,23 +709,42 @@ class _Remote:
         return out
 
 
+def compares(session: Session, other: str) -> bool:
+    """Whether this node compares the statements it shares with the node serving `other`
+    (the smaller node id of the two does), rather than waiting for that node's figures."""
+    from tongban.kernel.node import settings_of
+
+    peer = _node_serving(session, other)
+    return peer is None or settings_of(session).node_id < peer
+
+
 def reconcile_statement(
     session: Session, run: ClearingRun, st: ClearingStatement
 ) -> Reconciliation:
     """Compare the statement's two directions as the insured side and the treatment side
-    hold them — here, or on the other side's node — keep both sides' figures and the
-    claims that differ; exchange the agencies' answers with the other node."""
+    hold them and keep both sides' figures and the claims that differ: all here when this
+    node serves both jurisdictions; with the other node's figures and lines (asked, then
+    the result sent to it) when this node compares; else against the figures the other
+    node sent last."""
     period = run.period
     here, other = _sides(session, st)
     if not here:
         return Reconciliation(st.reconciliation)
     now = utcnow()
-    remote_figures: dict[tuple[str, Holder], Figures] = {}
+    own = _own_figures(session, period, (st.side_a, st.side_b), here)
+    if other is not None and not compares(session, other):
+        _keep_sides(st, {k: (v, None) for k, v in own.items()}, now)
+        outcome = _compare_kept(st, now)
+        session.flush()
+        return outcome
+    sides: dict[tuple[str, Holder], tuple[Figures, str | None]] = {
+        k: (v, None) for k, v in own.items()
+    }
     remote: _Remote | None = None
     if other is not None:
         me = next(iter(here))
         try:
-            got = _ask_statement(session, run, st, me, other)
+            got = _ask_statement(session, run, st, me, other, own, timeout_ms=TIMEOUT_MS)
         except query.QueryFailed as exc:
             log.warning(
                 "statement %s %s-%s: %s did not answer (%s)",
@@ -599,23 +758,14 @@ def reconcile_statement(
             session.flush()
             return Reconciliation.UNREACHABLE
         remote = _Remote(session, period, me, other)
-        remote_figures = {(f.debtor, f.holder): figures_in(f) for f in got.figures}
+        node = _node_serving(session, other)
+        sides.update({(f.debtor, f.holder): (figures_in(f), node) for f in got.figures})
         _mirror(st, other, got.agency)
-    node_of_other = None
-    if other is not None:
-        fed_node = _node_serving(session, other)
-        node_of_other = fed_node
     found: list[tuple[str, str, Difference]] = []
-    sides: dict[tuple[str, Holder], tuple[Figures, str | None]] = {}
     try:
         for d, c in ((st.side_a, st.side_b), (st.side_b, st.side_a)):
-            for holder in Holder:
-                held_by = d if holder is Holder.INSURED else c
-                if held_by in here:
-                    sides[(d, holder)] = (held_figures(session, period, d, c, holder), None)
-                else:
-                    sides[(d, holder)] = (remote_figures.get((d, holder), Figures()), node_of_other)
-            ins, trt = sides[(d, Holder.INSURED)][0], sides[(d, Holder.TREATMENT)][0]
+            ins = sides.get((d, Holder.INSURED), (Figures(), None))[0]
+            trt = sides.get((d, Holder.TREATMENT), (Figures(), None))[0]
             if ins.agrees(trt):
                 continue
             buckets = differing_buckets(ins, trt)
@@ -626,13 +776,13 @@ def reconcile_statement(
                     held[holder] = list(
                         claim_lines.lines(session, period, d, c, holder, frozenset(buckets))
                     )
-                else:
-                    assert remote is not None
-                    sizes = {k: b.lines for k, b in fig.buckets.items()}
-                    if any(sizes.get(k, 0) > MAX_LINES for k in buckets):
-                        held[holder] = []  # too big to list: the figures say it differs
-                        continue
-                    held[holder] = remote.lines(d, c, holder, buckets, sizes)
+                    continue
+                assert remote is not None
+                sizes = {k: b.lines for k, b in fig.buckets.items()}
+                if any(sizes.get(k, 0) > MAX_LINES for k in buckets):
+                    held[holder] = []  # too big to list: the figures say it differs
+                    continue
+                held[holder] = remote.lines(d, c, holder, buckets, sizes)
             found += [(d, c, x) for x in differences(held[Holder.INSURED], held[Holder.TREATMENT])]
     except query.QueryFailed as exc:
         log.warning(
@@ -643,13 +793,76 @@ def reconcile_statement(
         return Reconciliation.UNREACHABLE
     _keep_sides(st, sides, now)
     agreed = all(
-        sides[(d, Holder.INSURED)][0].agrees(sides[(d, Holder.TREATMENT)][0])
+        sides.get((d, Holder.INSURED), (Figures(), None))[0].agrees(
+            sides.get((d, Holder.TREATMENT), (Figures(), None))[0]
+        )
         for d in (st.side_a, st.side_b)
     )
     _keep_differences(st, found, now)
     outcome = Reconciliation.AGREED if agreed else Reconciliation.DIFFERS
     st.reconciliation, st.reconciled_at = outcome.value, now
     session.flush()
+    if other is not None:
+        _send_result(session, run, st, next(iter(here)), other, outcome, found)
+    return outcome
+
+
+def _send_result(
+    session: Session,
+    run: ClearingRun,
+    st: ClearingStatement,
+    me: str,
+    other: str,
+    outcome: Reconciliation,
+    found: list[tuple[str, str, Difference]],
+) -> None:
+    """The other side keeps the claims that differ too (best effort: sent again at the
+    next clearing)."""
+    ask = ResultAsk(
+        period=run.period,
+        side_a=st.side_a,
+        side_b=st.side_b,
+        asker=me,
+        reconciliation="agreed" if outcome is Reconciliation.AGREED else "differs",
+        differences=[
+            DifferenceOut(
+                debtor=d,
+                creditor=c,
+                institution_code=x.institution_code,
+                txn_id=x.txn_id,
+                sign=1 if x.sign > 0 else -1,
+                kind=x.kind,
+                insured_fund=x.insured_fund,
+                treatment_fund=x.treatment_fund,
+            )
+            for d, c, x in found[:MAX_LINES]
+        ],
+    )
+    try:
+        query.ask(session, RESULT, source=me, target=other, payload=ask, timeout_ms=TIMEOUT_MS)
+    except query.QueryFailed as exc:
+        log.warning(
+            "statement %s %s-%s: result not sent (%s)", run.period, st.side_a, st.side_b, exc.detail
+        )
+
+
+def _compare_kept(st: ClearingStatement, now: datetime) -> Reconciliation:
+    """Compare the figures kept for both sides of each direction (this node's fresh
+    ones, the other node's as it last sent them): agreed resolves what was open;
+    pending while the other side has not sent its figures yet; differs otherwise (the
+    claims that differ come with the comparing side's result)."""
+    kept = {(x.debtor, x.holder): x for x in st.sides}
+    outcome = Reconciliation.AGREED
+    for d in (st.side_a, st.side_b):
+        ins, trt = kept.get((d, Holder.INSURED.value)), kept.get((d, Holder.TREATMENT.value))
+        if ins is None or trt is None:
+            outcome = Reconciliation.PENDING
+            break
+        if (ins.claims, ins.amount, ins.digest) != (trt.claims, trt.amount, trt.digest):
+            outcome = Reconciliation.DIFFERS
+    if outcome is Reconciliation.AGREED:
+        _keep_differences(st, [], now)
+    st.reconciliation, st.reconciled_at = outcome.value, now
     return outcome
 
 

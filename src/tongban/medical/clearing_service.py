@@ -84,16 +84,19 @@ def _month_over(period: str) -> bool:
 
 
 def _cross_node_pairs(session: Session) -> set[tuple[str, str]]:
-    """Every pair of a jurisdiction this node serves with one it does not: their
-    statement is compared with the other node even when this side holds no claim of it
-    (the other side may hold some)."""
+    """Every pair of a jurisdiction this node serves with one it does not, whose
+    statements this node compares: they are compared with the other node even when this
+    side holds no claim of them (the other side may hold some; that side's node makes
+    the statement when the figures reach it)."""
     codes = [j.code for j in regions.list_jurisdictions(session)]
     here = [j for j in codes if exchange.serves_here(session, j)]
     return {
         (min(x, y), max(x, y))
         for x in here
         for y in codes
-        if y != x and not exchange.serves_here(session, y)
+        if y != x
+        and not exchange.serves_here(session, y)
+        and clearing_exchange.compares(session, y)
     }
 
 
@@ -141,7 +144,7 @@ def _store(
     # A statement no claim counts in any more is kept while it has a difference to show
     # (carried, or still open: the other side may hold the claims); reconciling it again
     # drops it once nothing is left on either side.
-    kept = {k for k, st in old.items() if any(d.status != "resolved" for d in st.differences)}
+    kept = {k for k, st in old.items() if clearing_exchange.kept_from_the_other_side(st)}
     for a, b in sorted((set(extra_pairs) | kept) - set(pairs)):
         pairs[(a, b)] = clearing.Pair(a, b, 0, 0, 0, 0)
     for p in pairs.values():
@@ -217,6 +220,19 @@ def clear_previous_month(session: Session) -> ClearingRun | None:
     if computed is not None:
         return None
     return clear_period(session, period)
+
+
+def open_cleared_periods(session: Session) -> list[str]:
+    """Periods cleared and not closed: cleared again by the hourly job, so that both
+    sides' statements follow the claims (a late confirmation or reversal resolves a
+    difference; the other side's changed figures reach this one)."""
+    return list(
+        session.scalars(
+            select(ClearingRun.period)
+            .where(ClearingRun.status == "open", ClearingRun.computed_at.is_not(None))
+            .order_by(ClearingRun.period)
+        )
+    )
 
 
 def unreconciled_periods(session: Session) -> list[str]:
@@ -416,6 +432,8 @@ def carry_statement(session: Session, actor: Account, statement_id: uuid.UUID) -
     clearing_exchange.carry(session, run, st, by=actor.display_name)
     _recompute(session, run)
     session.refresh(st)
+    # Compared at once with the other side, which has moved the same claims.
+    clearing_exchange.exchange_agency(session, run, st)
     return st
 
 

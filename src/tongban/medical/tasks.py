@@ -29,12 +29,12 @@ def clear_previous_month(factory: sessionmaker[Session], settings: Settings) -> 
 
 
 def reconcile_open_periods(factory: sessionmaker[Session], settings: Settings) -> list[str]:
-    """Clear again every open period whose statements' two sides have not agreed yet (a
-    confirmation or reversal may have reached the insured node since, or the other
-    node was down): a difference whose cause is gone is resolved. One transaction per
-    period."""
+    """Clear again every cleared period that is still open: a confirmation or reversal
+    that reached the insured node since resolves its difference, the other side's
+    changed figures reach this one, a node that was down is asked again. One
+    transaction per period."""
     with transaction(factory) as session:
-        periods = clearing_service.unreconciled_periods(session)
+        periods = clearing_service.open_cleared_periods(session)
     for period in periods:
         with transaction(factory) as session:
             clearing_service.clear_period(session, period)

@@ -6,7 +6,9 @@ compares them with the other's figures (count, amount, digest) over the exchange
 claim whose confirmation has not reached A is a dispute on both nodes, listing it; the
 workers resolve it; the agencies' answers travel to the other side; an agency carries a
 difference into the next period on both nodes; the other node down leaves the statement
-unreconciled (not confirmable). The jurisdictions' net positions over both nodes sum to
+unreconciled (not confirmable). Of the two nodes A (the smaller node id) compares: it
+asks B for its figures and lines and sends B the result; B compares its own fresh
+figures with those A sent last. The jurisdictions' net positions over both nodes sum to
 zero once the two sides agree. SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from tongban.medical import clearing_exchange as cx
 from tongban.medical import clearing_service as cs
 from tongban.medical import domain, service, settlement, tasks
 from tongban.medical.models import ClearingNet, ClearingStatement, Settlement
-from tongban.medical.reconcile import Holder
+from tongban.medical.reconcile import Figures, Holder
 from tongban.medical.service import ItemInput
 
 from builders import (
@@ -220,7 +222,10 @@ def test_each_side_clears_on_its_own_node_and_the_two_are_reconciled(world: Any)
     # In the next period it is counted on B and compared again; its confirmation (in
     # B's period for it) makes the two sides agree there too.
     _clear(w.b, nxt)
+    assert _statement(w.b, nxt).reconciliation == "pending"  # A has not compared yet
+    _clear(w.a, nxt)
     assert _statement(w.b, nxt).open == [("C3", "missing_at_insured")]
+    assert _statement(w.a, nxt).open == [("C3", "missing_at_insured")]
     assert settlement.sync_owed(w.b.factory, w.b.settings) == 1
     _clear(w.b, nxt)
     _clear(w.a, nxt)
@@ -232,18 +237,20 @@ def test_the_other_node_down_leaves_the_statement_unreconciled(world: Any) -> No
     w = world
     period = domain.period_of(local_date(utcnow()))
     _settle(w, "D1", confirm=True)
-    w.hosts.down.add(w.a.host)
+    _clear(w.b, period)
+    w.hosts.down.add(w.b.host)
     try:
-        _clear(w.b, period)
-        st = _statement(w.b, period)
+        _clear(w.a, period)  # A compares: it asks B, which does not answer
+        st = _statement(w.a, period)
         assert st.reconciliation == "unreachable"
-        s, officer = _actor(w.b, w.js)
+        s, officer = _actor(w.a, w.ah)
         with s, pytest.raises(Conflict) as e:
             cs.confirm_statement(s, officer, st.id)
         assert "对方节点暂不可用" in e.value.detail
     finally:
-        w.hosts.down.discard(w.a.host)
-    _clear(w.b, period)
+        w.hosts.down.discard(w.b.host)
+    _clear(w.a, period)
+    assert _statement(w.a, period).reconciliation == "agreed"
     assert _statement(w.b, period).reconciliation == "agreed"
 
 
@@ -251,21 +258,50 @@ def test_only_the_other_side_of_a_statement_may_ask_for_it(world: Any) -> None:
     w = world
     period = domain.period_of(local_date(utcnow()))
     agency = cx.AgencyAnswer(status="pending")
+
+    def held(asker: str, other: str) -> list[Any]:
+        return [
+            cx.figures_out(asker, other, Holder.INSURED, Figures()),
+            cx.figures_out(other, asker, Holder.TREATMENT, Figures()),
+        ]
+
     with w.b.session() as s:
         # B asks as 上海 (which it does not serve): refused by the signature check.
         ask = cx.StatementAsk(
-            period=period, side_a="310000", side_b="340000", asker="310000", agency=agency
+            period=period,
+            side_a="310000",
+            side_b="340000",
+            asker="310000",
+            agency=agency,
+            figures=held("310000", "340000"),
         )
         with pytest.raises(query.QueryRefused) as e:
             query.ask(s, cx.STATEMENT, source="310000", target="340000", payload=ask)
         assert e.value.type == "exchange/sender-not-serving-source"
         # B asks, as 江苏, for a statement between 上海 and 安徽: refused by the authoriser.
         ask = cx.StatementAsk(
-            period=period, side_a="310000", side_b="340000", asker="320000", agency=agency
+            period=period,
+            side_a="310000",
+            side_b="340000",
+            asker="320000",
+            agency=agency,
+            figures=held("320000", "340000"),
         )
         with pytest.raises(query.QueryRefused) as e:
             query.ask(s, cx.STATEMENT, source="320000", target="340000", payload=ask)
         assert e.value.type == "exchange/not-allowed"
+        # As 江苏, reporting figures it does not hold (安徽's insured side): refused.
+        ask = cx.StatementAsk(
+            period=period,
+            side_a="320000",
+            side_b="340000",
+            asker="320000",
+            agency=agency,
+            figures=held("340000", "320000"),
+        )
+        with pytest.raises(query.QueryRefused) as e:
+            query.ask(s, cx.STATEMENT, source="320000", target="340000", payload=ask)
+        assert e.value.type == "exchange/bad-payload"
         # The claims 安徽's insured made in 上海 are not listed for 江苏.
         claims = cx.ClaimsAsk(
             period=period, debtor="340000", creditor="310000", holder=Holder.INSURED, buckets=[0]
