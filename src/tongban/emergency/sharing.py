@@ -24,7 +24,6 @@ from pydantic import Field, StringConstraints
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from tongban.config import Settings
 from tongban.db import utcnow
 from tongban.emergency.catalogue import CODE_PATTERN
 from tongban.emergency.models import SharedStock
@@ -69,29 +68,10 @@ class StockPublished(schema.Payload):
 # --- sending -------------------------------------------------------------------------------
 
 
-def federated(settings: Settings) -> bool:
-    return settings.federation_file is not None and settings.served_jurisdictions.strip() != "*"
-
-
-def targets(settings: Settings) -> list[str]:
-    """One jurisdiction of every other node of the federation (none when not federated)."""
-    if not federated(settings):
-        return []
-    out = []
-    for node in exchange.federation_for(settings).nodes.values():
-        if node.id == settings.node_id:
-            continue
-        code = next(
-            (
-                j
-                for j in node.jurisdictions
-                if j != "*" and not exchange.serves(j, settings.served_jurisdictions)
-            ),
-            None,
-        )
-        if code is not None:
-            out.append(code)
-    return sorted(out)
+#: Whether this node is one of several, and one jurisdiction of every other node: the
+#: kernel's (kernel.replication), as for licences and cards.
+federated = replication.federated
+targets = replication.other_nodes
 
 
 def payload(session: Session, jurisdiction: str) -> dict[str, Any]:
