@@ -164,6 +164,10 @@ class Settings(BaseSettings):
     #: Deadline of one synchronous query to another node, in milliseconds (what a person
     #: waits for at a counter: eligibility, the reservation of medical accumulators).
     query_timeout_ms: int = Field(default=2000, ge=10, le=60_000)
+    #: How long the insured node keeps a reservation of medical accumulators waiting for
+    #: the hospital's confirmation before its worker asks the hospital's node what became
+    #: of it, in seconds (far longer than a settlement request takes).
+    medical_reservation_ttl_seconds: int = Field(default=600, ge=10, le=86_400)
     #: OpenID Connect providers residents may sign in with to prove their identity (a
     #: provincial unified identity platform), as a JSON list; none by default. Each:
     #: {"name": "zjzwfw", "label": "浙里办", "issuer": "https://…", "client_id": "…",

@@ -31,6 +31,7 @@ from tongban.exchange import query
 from tongban.exchange import service as exchange
 from tongban.exchange.contracts import Refused, Sender
 from tongban.kernel import history
+from tongban.kernel.node import settings_of
 from tongban.medical import domain, queries
 from tongban.medical.domain import Accumulators, ReservationAction, ReservationState, Scheme
 from tongban.medical.models import Accumulator, Filing, InsuredPerson, Reservation
@@ -61,9 +62,16 @@ from tongban.regions import service as regions
 log = logging.getLogger(__name__)
 
 #: How long a reservation waits for the hospital's confirmation before the worker asks
-#: the hospital's node what became of it. Far longer than any settlement request takes
-#: (the hospital refuses to write a settlement on a reservation this close to expiry).
+#: the hospital's node what became of it, by default (TONGBAN_MEDICAL_RESERVATION_TTL_SECONDS).
+#: Far longer than any settlement request takes (the hospital refuses to write a
+#: settlement on a reservation close to expiry: settlement.expiry_margin).
 RESERVATION_TTL = timedelta(minutes=10)
+
+
+def reservation_ttl(session: Session) -> timedelta:
+    """This node's reservation lifetime (its settings)."""
+    return timedelta(seconds=settings_of(session).medical_reservation_ttl_seconds)
+
 
 # What the person's data-use log calls these disclosures.
 KIND = evidence.DataUseKind(
@@ -410,7 +418,7 @@ def answer_reserve(session: Session, payload: ReserveAsk, ctx: query.QueryContex
         before_balance=before.account_balance,
         state=ReservationState.RESERVED.value,
         reserved_at=now,
-        expires_at=now + RESERVATION_TTL,
+        expires_at=now + reservation_ttl(session),
     )
     r.insured = person
     session.add(r)

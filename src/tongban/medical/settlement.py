@@ -32,6 +32,7 @@ from tongban.exchange import query
 from tongban.exchange.contracts import Sender
 from tongban.identity.models import Account
 from tongban.kernel import history
+from tongban.kernel.node import settings_of
 from tongban.medical import domain, queries
 from tongban.medical.domain import (
     Accumulators,
@@ -56,8 +57,16 @@ log = logging.getLogger(__name__)
 _TXN = re.compile(r"[A-Za-z0-9_.-]{1,40}")
 
 #: A reservation this close to its expiry is not settled on: the insured node's worker
-#: may be about to ask whether the settlement exists.
+#: may be about to ask whether the settlement exists. (A fifth of the reservation's
+#: lifetime when that is shorter than ten minutes: expiry_margin.)
 EXPIRY_MARGIN = timedelta(minutes=2)
+
+
+def expiry_margin(session: Session) -> timedelta:
+    """How close to its expiry a reservation is no longer settled on: two minutes, or a
+    fifth of the reservations' lifetime (the federation's setting) when shorter."""
+    ttl = timedelta(seconds=settings_of(session).medical_reservation_ttl_seconds)
+    return min(EXPIRY_MARGIN, ttl / 5)
 
 
 def _txn(value: str, field: str = "txn_id") -> str:
@@ -242,7 +251,7 @@ def _write(
             type="reservation-not-reserved",
         )
     now = utcnow()
-    if got.expires_at - now < EXPIRY_MARGIN:
+    if got.expires_at - now < expiry_margin(session):
         raise Conflict("参保地的预留即将过期，请重新结算", type="reservation-expiring")
     split = queries.split_in(got.split)
     expected = split_for(visit, queries.policy_in(got.policy), queries.acc_in(got.before))

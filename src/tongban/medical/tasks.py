@@ -49,5 +49,5 @@ JOBS = [
     Job("medical.sync_insured", 15.0, settlement.sync_owed),
     # The insured side: reservations past their expiry, resolved by asking the
     # hospital's node whether its settlement exists.
-    Job("medical.resolve_reservations", 60.0, insured.resolve_overdue),
+    Job("medical.resolve_reservations", 15.0, insured.resolve_overdue),
 ]
