@@ -1,6 +1,7 @@
 """Inter-regional clearing of N generated claims (10 million by default), beside a single
-DuckDB GROUP BY over the same claims as the reference floor; then pre-settlement latency
-(p50/p99) through the HTTP API at a fixed request rate.
+DuckDB GROUP BY over the same claims as the reference floor; then pre-settlement and
+settlement latency (p50/p99) through the HTTP API at a fixed request rate, on one node
+and across two nodes on loopback, in one run.
 
 Clearing: the claims are generated column-wise with polars (41 cities of the reference
 data, random insured and treatment city, fund share, 0.5% reversals). The timed work is
@@ -11,15 +12,29 @@ DuckDB `SELECT insured_j, treatment_j, SUM(fund) … GROUP BY` over the same cla
 loaded into a DuckDB table beforehand (via Parquet; not timed). Both results are
 compared pair by pair.
 
-Latency: `python -m tongban serve --no-worker` (uvicorn, one process) on 127.0.0.1
-against a fresh database on the given PostgreSQL server (or SQLite with --sqlite);
-POST /api/v1/medical/visits/{id}/presettle is sent open-loop at --rate requests per
-second for --seconds seconds from a small thread pool; the run is bounded and stops by
-itself. Writes var/bench/medical.json.
+Latency, the same calls at the same rate in two set-ups, one after the other:
+
+- one node: `python -m tongban serve --no-worker` serving every jurisdiction (the
+  insured node's queries answered in-process, in the hospital's transaction);
+- two nodes: `exchange init-local --nodes 2` on 127.0.0.1, each `tongban serve --node …
+  --no-worker`: node-310000 holds a 上海 三级 hospital, node-320000 the 40 insured
+  persons of 合肥 (each with a filing for 上海); every pre-settlement asks the insured
+  node for eligibility, every settlement reserves there and confirms after the
+  hospital's commit, over RFC 9421-signed HTTP queries.
+
+In each, visits with three items are registered beforehand (not timed) round the 40
+persons; then POST /api/v1/medical/visits/{id}/presettle (one visit, again and again: it
+moves nothing) and POST /api/v1/medical/settlements (a fresh visit and transaction id
+each) are sent open-loop at --rate requests per second for --seconds seconds each, from
+a pool of 16 threads sharing one warmed client. Afterwards the insured node must hold
+exactly one confirmed reservation per settlement, and the hospital's node none. Fresh
+databases on the given PostgreSQL server (dropped at the end), or SQLite files with
+--sqlite. The run is bounded and stops by itself. Writes var/bench/medical.json.
 
 Usage (`make bench` starts a throwaway PostgreSQL server and runs this):
     python benchmarks/bench_medical.py --pg-url postgresql+psycopg://user@127.0.0.1:5432/postgres
     python benchmarks/bench_medical.py --claims 1000000 --sqlite
+    python benchmarks/bench_medical.py --skip-clearing --rate 20 --seconds 15 --pg-url …
 """
 
 from __future__ import annotations
@@ -32,15 +47,16 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tongban.devserver import free_port, pg_database
+from tongban.devserver import free_port, free_port_block, pg_database
 from tongban.devserver import running as server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -157,67 +173,82 @@ def bench_clearing(n: int, repeat: int) -> dict[str, Any]:
     }
 
 
-# --- pre-settlement latency -----------------------------------------------------------
+# --- pre-settlement and settlement latency: one node, and two nodes on loopback ----------
+
+HOSPITAL_USER = "bench-hospital"
+#: Insured persons the settlements go round (each settlement locks its person's row).
+PEOPLE = 40
+#: Settlements sent before the clock starts (each consumes a visit).
+WARM_SETTLEMENTS = 10
 
 
-def prepare(database_url: str) -> str:
-    """Migrate and seed a minimal federation: one 上海 hospital, its counter account, an
-    insured person of 合肥 with a filing, and one registered visit with three items."""
-    from datetime import date
+def _id_number(n: int) -> str:
+    from stdnum.cn import ric
 
+    body = f"340102{19900101 + n % 28:08d}{n % 1000:03d}"
+    return body + ric.calc_check_digit(body + "0")
+
+
+def _as_node(url: str, node_id: str, served: str) -> Any:
+    """Sessions of the node `node_id` on `url` (they carry its settings)."""
     from tongban.config import Settings
     from tongban.contexts import build_node
     from tongban.db import make_engine, session_factory
+
+    engine = make_engine(url)
+    settings = Settings(database_url=url, node_id=node_id, served_jurisdictions=served)
+    return engine, build_node(settings, session_factory(engine))
+
+
+def seed(url: str, node_id: str, served: str, *, hospital: bool, insured: bool) -> list[str]:
+    """The policies and catalogues, and — where this node holds them — a 上海 三级
+    hospital with its counter account, and PEOPLE insured persons of 合肥 (employee
+    scheme) each with a filing for 上海; returns their ID numbers."""
+    from datetime import date
+
     from tongban.identity import service as identity
     from tongban.medical import service
-    from tongban.migrate import upgrade
-    from tongban.regions import service as regions
 
-    upgrade(database_url)
-    engine = make_engine(database_url)
-    # Loaded as the node the server runs as (its sessions carry its settings).
-    node = build_node(Settings(database_url=database_url), session_factory(engine))
-    with node.transaction() as s:
-        regions.load_reference_data(s)
-        service.load_reference(s)
-        inst = service.create_institution(
-            s, code="HBENCH", name="压测医院", city_code="310000", level=3
-        )
-        staff = identity.create_account(
-            s,
-            username="bench-hospital",
-            password=PASSWORD,
-            role="hospital",
-            display_name="压测收费员",
-            jurisdiction_code="310000",
-            city_code="310000",
-        )
-        service.assign_staff(s, staff, inst)
-        person = service.create_insured(
-            s,
-            id_number="340102199003071283",
-            name="压测参保人",
-            city_code="340100",
-            scheme="employee",
-            account_balance=100_000,
-        )
-        service.create_filing(
-            s, person, type="temporary", valid_from=date(2000, 1, 1), target_city="310000"
-        )
-        v = service.register_visit(s, staff, id_number=person.id_number, visit_no="BENCH-1")
-        service.upload_items(
-            s,
-            staff,
-            v.id,
-            [
-                service.ItemInput("T0006", 1, 250_000),
-                service.ItemInput("D0005", 3, 4_210),
-                service.ItemInput("D0011", 1, 3_000),
-            ],
-        )
-        visit_id = str(v.id)
-    engine.dispose()
-    return visit_id
+    engine, node = _as_node(url, node_id, served)
+    ids: list[str] = []
+    try:
+        with node.transaction() as s:
+            service.load_reference(s)
+            if hospital:
+                inst = service.create_institution(
+                    s, code="HBENCH", name="压测医院", city_code="310000", level=3
+                )
+                staff = identity.create_account(
+                    s,
+                    username=HOSPITAL_USER,
+                    password=PASSWORD,
+                    role="hospital",
+                    display_name="压测收费员",
+                    jurisdiction_code="310000",
+                    city_code="310000",
+                )
+                service.assign_staff(s, staff, inst)
+            if insured:
+                for n in range(PEOPLE):
+                    person = service.create_insured(
+                        s,
+                        id_number=_id_number(n),
+                        name=f"压测参保人{n}",
+                        city_code="340100",
+                        scheme="employee",
+                        account_balance=10_000_000,
+                    )
+                    service.create_filing(
+                        s,
+                        person,
+                        type="temporary",
+                        valid_from=date(2000, 1, 1),
+                        target_city="310000",
+                    )
+                    ids.append(person.id_number)
+    finally:
+        engine.dispose()
+    return ids
 
 
 def percentile(values: list[float], q: int) -> float:
@@ -226,32 +257,11 @@ def percentile(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
-def drive(base: str, visit_id: str, rate: float, seconds: float) -> dict[str, Any]:
-    """Open loop: request k is sent at start + k / rate, whatever the earlier ones did."""
-    with httpx.Client(base_url=base, timeout=REQUEST_TIMEOUT) as c:
-        r = c.post("/api/v1/auth/token", data={"username": "bench-hospital", "password": PASSWORD})
-        r.raise_for_status()
-        headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
-        for _ in range(20):  # warm-up
-            c.post(
-                f"/api/v1/medical/visits/{visit_id}/presettle", headers=headers
-            ).raise_for_status()
-    total = int(rate * seconds)
-    # One client, created and warmed before the clock starts (creating clients inside the
-    # timed loop costs an SSL context each); httpx.Client is safe to share between threads.
-    shared = httpx.Client(
-        base_url=base,
-        timeout=REQUEST_TIMEOUT,
-        headers=headers,
-        limits=httpx.Limits(max_connections=WORKERS, max_keepalive_connections=WORKERS),
-    )
-    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        list(
-            pool.map(
-                lambda _: shared.post(f"/api/v1/medical/visits/{visit_id}/presettle"),
-                range(WORKERS * 2),
-            )
-        )
+def open_loop(
+    client: httpx.Client, rate: float, total: int, call: Callable[[int], httpx.Response], ok: int
+) -> dict[str, Any]:
+    """Request k is sent at start + k / rate, whatever the earlier ones did (open loop,
+    from a pool of WORKERS threads sharing one warmed client)."""
     start = time.perf_counter() + 0.2
 
     def one(k: int) -> tuple[float, float, bool]:
@@ -261,20 +271,18 @@ def drive(base: str, visit_id: str, rate: float, seconds: float) -> dict[str, An
             time.sleep(delay)
         t = time.perf_counter()
         try:
-            ok = shared.post(f"/api/v1/medical/visits/{visit_id}/presettle").status_code == 200
+            good = call(k).status_code == ok
         except httpx.HTTPError:
-            ok = False
+            good = False
         end = time.perf_counter()
-        return end - t, t - due, ok
+        return end - t, t - due, good
 
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         results = list(pool.map(one, range(total)))
-    shared.close()
     lat = [r[0] * 1000 for r in results if r[2]]
     lag = [r[1] * 1000 for r in results]
     return {
         "rate_per_second": rate,
-        "seconds": seconds,
         "requests": total,
         "errors": sum(1 for r in results if not r[2]),
         "p50_ms": round(percentile(lat, 50), 2) if lat else None,
@@ -284,70 +292,230 @@ def drive(base: str, visit_id: str, rate: float, seconds: float) -> dict[str, An
     }
 
 
+def _visits(client: httpx.Client, ids: list[str], count: int, tag: str) -> list[str]:
+    """`count` registered visits with three items each, round the insured persons (not
+    timed: on two nodes each registration asks the insured node)."""
+
+    def one(k: int) -> str:
+        r = client.post(
+            "/api/v1/medical/visits",
+            json={"id_number": ids[k % len(ids)], "visit_no": f"{tag}-{k}"},
+        )
+        r.raise_for_status()
+        vid = str(r.json()["id"])
+        items = {
+            "items": [
+                {"code": "T0006", "quantity": 1, "unit_price": 25_000 + k},
+                {"code": "D0005", "quantity": 3, "unit_price": 4_210},
+                {"code": "D0011", "quantity": 1, "unit_price": 3_000},
+            ]
+        }
+        client.put(f"/api/v1/medical/visits/{vid}/items", json=items).raise_for_status()
+        return vid
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def measure(base: str, ids: list[str], rate: float, seconds: float, tag: str) -> dict[str, Any]:
+    """Pre-settlement (of one visit, again and again: it moves nothing) and settlement (of
+    a fresh visit each, under a fresh transaction id) at `rate` per second, open loop,
+    through the hospital node's HTTP API."""
+    total = int(rate * seconds)
+    with httpx.Client(base_url=base, timeout=REQUEST_TIMEOUT) as c:
+        r = c.post("/api/v1/auth/token", data={"username": HOSPITAL_USER, "password": PASSWORD})
+        r.raise_for_status()
+        headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    client = httpx.Client(
+        base_url=base,
+        timeout=REQUEST_TIMEOUT,
+        headers=headers,
+        limits=httpx.Limits(max_connections=WORKERS, max_keepalive_connections=WORKERS),
+    )
+    try:
+        t = time.perf_counter()
+        visits = _visits(client, ids, total + WARM_SETTLEMENTS + 1, tag)
+        print(f"  {tag}: {len(visits)} visits registered in {time.perf_counter() - t:.1f} s")
+        pre_visit, warm, timed = (
+            visits[0],
+            visits[1 : 1 + WARM_SETTLEMENTS],
+            visits[1 + WARM_SETTLEMENTS :],
+        )
+        presettle = f"/api/v1/medical/visits/{pre_visit}/presettle"
+        for _ in range(WORKERS * 2):  # warm-up: connections, the peer's too
+            client.post(presettle).raise_for_status()
+        for k, vid in enumerate(warm):
+            r = client.post(
+                "/api/v1/medical/settlements", json={"visit_id": vid, "txn_id": f"{tag}-W{k}"}
+            )
+            assert r.status_code == 201, r.text
+        pre = open_loop(client, rate, total, lambda k: client.post(presettle), 200)
+        settle = open_loop(
+            client,
+            rate,
+            total,
+            lambda k: client.post(
+                "/api/v1/medical/settlements",
+                json={"visit_id": timed[k], "txn_id": f"{tag}-T{k}"},
+            ),
+            201,
+        )
+    finally:
+        client.close()
+    return {"presettle": {**pre, "seconds": seconds}, "settle": {**settle, "seconds": seconds}}
+
+
 @contextmanager
-def sqlite_database() -> Any:
-    with tempfile.TemporaryDirectory() as tmp:
-        yield f"sqlite:///{Path(tmp) / 'bench.db'}"
+def databases(args: argparse.Namespace, count: int) -> Iterator[list[str]]:
+    """`count` fresh databases: PostgreSQL ones on --pg-url, else SQLite files."""
+    with ExitStack() as stack:
+        if args.pg_url and not args.sqlite:
+            yield [
+                stack.enter_context(pg_database(args.pg_url, f"bench_med{i}")) for i in range(count)
+            ]
+        else:
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            yield [f"sqlite:///{tmp / f'bench{i}.db'}" for i in range(count)]
+
+
+def one_node(args: argparse.Namespace, url: str, logdir: Path) -> dict[str, Any]:
+    """The embedded default: one node serving every jurisdiction; the insured node's
+    queries are answered in-process, in the hospital's transaction."""
+    from tongban.catalog import service as catalog
+    from tongban.migrate import upgrade
+    from tongban.regions import service as regions
+
+    upgrade(url)
+    engine, node = _as_node(url, "local", "*")
+    with node.transaction() as s:
+        regions.load_reference_data(s)
+        catalog.load_catalogue(s)
+    engine.dispose()
+    ids = seed(url, "local", "*", hospital=True, insured=True)
+    port = free_port()
+    env = {
+        **os.environ,
+        "TONGBAN_DATABASE_URL": url,
+        "TONGBAN_SECRET_KEY": "bench-secret",
+        "TONGBAN_EMBEDDED_WORKER": "false",
+    }
+    argv = [sys.executable, "-m", "tongban", "serve", "--no-worker", "--port", str(port)]
+    with server("one-node", argv, env, port, logdir) as base:
+        return measure(base, ids, args.rate, args.seconds, "ONE")
+
+
+def two_nodes(args: argparse.Namespace, urls: list[str], logdir: Path) -> dict[str, Any]:
+    """`exchange init-local --nodes 2` on 127.0.0.1: node-310000 (上海, 浙江) holds the
+    hospital, node-320000 (江苏, 安徽) the 合肥 insured; every pre-settlement asks the
+    insured node for eligibility, every settlement reserves there and confirms after the
+    hospital's commit, over signed HTTP queries."""
+    from tongban.exchange.local import init_local
+
+    base_port = free_port_block(2, start=24100, step=41)
+    _, (hosp, ins) = init_local(logdir / "fed", 2, base_port, database_urls=urls, demo=False)
+    seed(hosp.database_url, hosp.id, ",".join(hosp.jurisdictions), hospital=True, insured=False)
+    ids = seed(ins.database_url, ins.id, ",".join(ins.jurisdictions), hospital=False, insured=True)
+    with ExitStack() as stack:
+        bases = []
+        for n in (ins, hosp):
+            env = {**os.environ, "PYTHONUNBUFFERED": "1", "TONGBAN_EMBEDDED_WORKER": "false"}
+            for line in (n.directory / ".env").read_text().splitlines():
+                k, _, v = line.partition("=")
+                env[k] = v
+            port = int(n.base_url.rsplit(":", 1)[1])
+            argv = [sys.executable, "-m", "tongban", "serve", "--node", n.id, "--no-worker"]
+            bases.append(stack.enter_context(server(n.id, argv, env, port, logdir)))
+        return measure(bases[1], ids, args.rate, args.seconds, "TWO")
+
+
+def _confirmed(url: str) -> int:
+    """Reservations confirmed in a node's database (its insured's accumulators moved)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as c:
+            q = "SELECT count(*) FROM med_reservation WHERE state = 'confirmed'"
+            return int(c.execute(text(q)).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def _check(measured: dict[str, Any], insured_url: str, others: list[str]) -> None:
+    """Every settlement reserved and confirmed on the insured node, and only there."""
+    s = measured["settle"]
+    expected = WARM_SETTLEMENTS + s["requests"] - s["errors"]
+    got = _confirmed(insured_url)
+    assert got == expected, f"{got} confirmed reservations, {expected} settlements"
+    assert all(_confirmed(u) == 0 for u in others), "reservations on the hospital's node"
 
 
 def bench_latency(args: argparse.Namespace) -> dict[str, Any]:
-    db_ctx = (
-        sqlite_database()
-        if args.sqlite or not args.pg_url
-        else pg_database(args.pg_url, "bench_med")
+    """The same calls, at the same rate, on one node and across two, in one run."""
+    with databases(args, 3) as urls, tempfile.TemporaryDirectory() as tmp:
+        logdir = Path(tmp)
+        database = "sqlite" if urls[0].startswith("sqlite") else "postgresql"
+        print(f"\nlatency over HTTP ({database}), {args.rate:.0f} req/s for {args.seconds:.0f} s")
+        one = one_node(args, urls[0], logdir)
+        _check(one, urls[0], [])
+        two = two_nodes(args, urls[1:], logdir)
+        _check(two, urls[2], [urls[1]])
+    return {"database": database, "one_node": one, "two_nodes": two}
+
+
+def _print_latency(lt: dict[str, Any]) -> None:
+    print()
+    print(
+        f"latency ({lt['database']}, open loop)           one node              two nodes (loopback)"
     )
-    with db_ctx as url, tempfile.TemporaryDirectory() as logdir:
-        visit_id = prepare(url)
-        port = free_port()
-        env = {
-            **os.environ,
-            "TONGBAN_DATABASE_URL": url,
-            "TONGBAN_SECRET_KEY": "bench-secret",
-            "TONGBAN_EMBEDDED_WORKER": "false",
-        }
-        argv = [sys.executable, "-m", "tongban", "serve", "--no-worker", "--port", str(port)]
-        with server("tongban", argv, env, port, Path(logdir)) as base:
-            out = drive(base, visit_id, args.rate, args.seconds)
-        out["database"] = "sqlite" if url.startswith("sqlite") else "postgresql"
-        return out
+    for call, label in (("presettle", "pre-settlement (2206)"), ("settle", "settlement (2207)")):
+        a, b = lt["one_node"][call], lt["two_nodes"][call]
+        print(
+            f"  {label:28} p50 {a['p50_ms']:>7} ms p99 {a['p99_ms']:>7} ms   "
+            f"p50 {b['p50_ms']:>7} ms p99 {b['p99_ms']:>7} ms"
+        )
+        print(
+            f"  {'':28} {a['requests']} requests, {a['errors']} errors"
+            f"{'':10}{b['requests']} requests, {b['errors']} errors"
+        )
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--pg-url", help="PostgreSQL server URL (a fresh database is created)")
+    p.add_argument("--pg-url", help="PostgreSQL server URL (fresh databases are created)")
     p.add_argument("--sqlite", action="store_true", help="latency against SQLite instead")
     p.add_argument("--claims", type=int, default=10_000_000)
     p.add_argument("--repeat", type=int, default=3)
-    p.add_argument("--rate", type=float, default=50.0, help="pre-settlements per second")
-    p.add_argument("--seconds", type=float, default=20.0)
+    p.add_argument("--rate", type=float, default=20.0, help="requests per second")
+    p.add_argument("--seconds", type=float, default=15.0)
     p.add_argument("--skip-latency", action="store_true")
+    p.add_argument("--skip-clearing", action="store_true")
+    p.add_argument("--quick", action="store_true", help="1M claims, 5 s of each call")
     args = p.parse_args()
+    if args.quick:
+        args.claims, args.repeat, args.seconds = min(args.claims, 1_000_000), 1, 5.0
     out: dict[str, Any] = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
     }
-    c = bench_clearing(args.claims, args.repeat)
-    out["clearing"] = c
-    print()
-    print(f"clearing of {c['claims']:,} claims (best of {c['repeat']})")
-    print(f"  {'tongban clearing (batched, as the command)':44} {c['clearing_seconds']:8.3f} s")
-    print(f"  {'tongban clearing (one frame)':44} {c['clearing_single_frame_seconds']:8.3f} s")
-    print(f"  {'DuckDB GROUP BY (reference floor)':44} {c['duckdb_group_by_seconds']:8.3f} s")
-    print(f"  {'ratio (clearing / reference)':44} {c['ratio']:8.2f}")
-    print(
-        f"  {c['jurisdiction_pairs']} jurisdiction pairs, {c['city_pairs']} city pairs, "
-        f"{c['statements']} statements, {c['reversals']:,} reversals; results equal"
-    )
+    if not args.skip_clearing:
+        c = bench_clearing(args.claims, args.repeat)
+        out["clearing"] = c
+        print()
+        print(f"clearing of {c['claims']:,} claims (best of {c['repeat']})")
+        print(f"  {'tongban clearing (batched, as the command)':44} {c['clearing_seconds']:8.3f} s")
+        print(f"  {'tongban clearing (one frame)':44} {c['clearing_single_frame_seconds']:8.3f} s")
+        print(f"  {'DuckDB GROUP BY (reference floor)':44} {c['duckdb_group_by_seconds']:8.3f} s")
+        print(f"  {'ratio (clearing / reference)':44} {c['ratio']:8.2f}")
+        print(
+            f"  {c['jurisdiction_pairs']} jurisdiction pairs, {c['city_pairs']} city pairs, "
+            f"{c['statements']} statements, {c['reversals']:,} reversals; results equal"
+        )
     if not args.skip_latency:
         lt = bench_latency(args)
-        out["presettle"] = lt
-        print()
-        print(
-            f"pre-settlement over HTTP ({lt['database']}), {lt['rate_per_second']:.0f} req/s "
-            f"for {lt['seconds']:.0f} s: {lt['requests']} requests, {lt['errors']} errors"
-        )
-        print(f"  p50 {lt['p50_ms']} ms   p99 {lt['p99_ms']} ms   max {lt['max_ms']} ms")
+        out["latency"] = lt
+        _print_latency(lt)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(out, ensure_ascii=False, indent=2))
     print(f"\nwrote {OUT.relative_to(ROOT)}")
