@@ -937,10 +937,12 @@ def _keep_differences(
 
 
 def empty(st: ClearingStatement) -> bool:
-    """Nothing on either side and nothing to keep: the statement need not exist."""
+    """Nothing on either side and nothing to keep: the statement need not exist. (Nothing
+    here and the other node unreachable: nothing to show either — a fresh federation's
+    first clearing, its peers still starting; the next clearing asks again.)"""
     return (
         not (st.a_owes_b or st.b_owes_a or st.claims_a_to_b or st.claims_b_to_a)
         and all(s.claims == 0 and s.amount == 0 and s.digest == Figures().digest for s in st.sides)
         and not any(d.status != "resolved" for d in st.differences)
-        and st.reconciliation == Reconciliation.AGREED
+        and st.reconciliation in (Reconciliation.AGREED, Reconciliation.UNREACHABLE)
     )
