@@ -63,15 +63,9 @@ def record_change(
     hook.stage(session, CHANGE_KIND, subject, actor, body)
 
 
-def digest(value: Any, session: Session | None = None) -> str:
+def digest(value: Any, session: Session) -> str:
     """Hex digest of a value's canonical JSON in the chain's hash of `session`'s node: a
-    change entry pins a large value (a form schema, a legal text) without copying it.
-    Without a session (cases.service's rectification close, until it passes its own) the
-    process's settings decide: the last such read below an entry point."""
-    if session is None:
-        from tongban.config import get_settings  # transitional: see the docstring
-
-        return domain.field_digest(get_settings().audit_hash, value)
+    change entry pins a large value (a form schema, a legal text) without copying it."""
     return domain.field_digest(hook.hash_alg(session), value)
 
 

@@ -598,7 +598,7 @@ def carry(session: Session, run: ClearingRun, st: ClearingStatement, by: str) ->
         period=run.period,
         to_period=to,
         claims=len(lines),
-        claims_digest=audit.digest(sorted(list(x) for x in lines)),
+        claims_digest=audit.digest(sorted(list(x) for x in lines), session),
     )
     session.flush()
     return to
