@@ -36,6 +36,12 @@ def _dt(value: Any) -> datetime | None:
     return datetime.fromisoformat(str(value)) if value else None
 
 
+def _aid_lane(p: Mapping[str, Any]) -> str:
+    """The messages of one request (its own, its commitments', its shipments') travel in
+    one lane, so a commitment never overtakes its request."""
+    return f"aid:{p['request_id']}"
+
+
 def _uuid(value: Any) -> uuid.UUID:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
@@ -128,6 +134,7 @@ REQUESTS: replication.Copies[AidRequest] = replication.Copies(
     changed_by=lambda r, _p: r.requester_jurisdiction,
     label=lambda p: str(p["number"]),
     check_snapshot=messages.check_request_shared,
+    lane=_aid_lane,
     check_change=messages.check_request_changed,
 )
 
@@ -209,6 +216,7 @@ COMMITMENTS: replication.Copies[Commitment] = replication.Copies(
     changed_by=lambda c, _p: c.giver_jurisdiction,
     label=lambda p: str(p["number"]),
     check_snapshot=messages.check_commitment_shared,
+    lane=_aid_lane,
     check_change=messages.check_commitment_changed,
 )
 
@@ -337,5 +345,6 @@ SHIPMENTS: replication.Copies[Shipment] = replication.Copies(
     changed_by=messages.shipment_writer,
     label=lambda p: str(p["number"]),
     check_snapshot=messages.check_shipment_shared,
+    lane=_aid_lane,
     check_change=messages.check_shipment_changed,
 )

@@ -2,8 +2,9 @@
 and the checks of the sender's right beyond the kernel's (which checks that the sending
 node serves the jurisdiction that may share or change the record).
 
-Every payload names its request (`request_id`), so the exchange delivers the messages
-of one request to one node one after another (its ordering key)."""
+Every payload names its request (`request_id`): the copies declare it as their lane
+(copies.py, `lane=`), so the exchange delivers the messages of one request to one node
+one after another."""
 
 from __future__ import annotations
 

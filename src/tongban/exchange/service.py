@@ -50,6 +50,9 @@ Handler = Callable[[Session, dict[str, Any], Any], None]
 Enricher = Callable[[Session, dict[str, Any], Settings], dict[str, Any]]
 _handlers: dict[str, Handler] = {}
 _enrichers: dict[str, Enricher] = {}
+#: Per message type, what a message is about for its delivery order (its context's
+#: declaration; see `lane` and `ordering_key`).
+_lanes: dict[str, Callable[[Mapping[str, Any]], str | None]] = {}
 
 #: Back-off between delivery attempts, by attempt number; the last applies thereafter.
 #: (Defaults; TONGBAN_EXCHANGE_BACKOFF and TONGBAN_EXCHANGE_MAX_ATTEMPTS override them.)
@@ -87,6 +90,13 @@ def handler(
         return fn
 
     return deco
+
+
+def lane(message_type: str, key: Callable[[Mapping[str, Any]], str | None]) -> None:
+    """Declare what messages of `message_type` are about, for their delivery order:
+    `key(payload)` names the lane (messages of one lane to one node leave in the order
+    they were queued), None for the message's own."""
+    _lanes[message_type] = key
 
 
 def outgoing(message_type: str) -> Callable[[Enricher], Enricher]:
@@ -345,9 +355,14 @@ def envelope_of(session: Session, msg: OutboxMessage, node_id: str) -> dict[str,
 def ordering_key(msg_type: str, payload: Mapping[str, Any], msg_id: uuid.UUID) -> str:
     """What a message is about, for its delivery order: messages with the same key to the
     same node leave one after another in the order they were queued, others may overtake
-    each other. The key is a case (by number, also for the evidence messages about it),
+    each other. A type's own declaration (`lane`) comes first; else the key is a case
+    (by number, also for the evidence messages about it),
     a work order, a jurisdiction's licence keys and status lists, or an evidence
     request; else the message itself."""
+
+    declared = _lanes.get(msg_type)
+    if declared is not None and (key := declared(payload)):
+        return key
 
     def field(name: str) -> str | None:
         value = payload.get(name)

@@ -162,6 +162,10 @@ class Copies(Generic[R]):
     missing: Callable[[Mapping[str, Any]], Exception] | None = None
     #: The schema versions accepted (the highest is written).
     versions: frozenset[int] = frozenset({1})
+    #: What the messages are about for their delivery order (exchange.lane), when
+    #: records of this type must travel in one lane with others (a commitment after
+    #: its request); None: the exchange's default.
+    lane: Callable[[Mapping[str, Any]], str | None] | None = None
 
     # -- receiving ----------------------------------------------------------------------
 
@@ -264,6 +268,9 @@ def register(
         if rec is not None and on_change is not None:
             on_change(session, rec, payload, msg)
 
+    if copies.lane is not None:
+        exchange.lane(copies.snapshot_type, copies.lane)
+        exchange.lane(copies.change_type, copies.lane)
     exchange.handler(
         copies.snapshot_type,
         schema=copies.snapshot_schema,

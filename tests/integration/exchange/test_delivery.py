@@ -4,6 +4,7 @@ answers over HTTP."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -263,6 +264,10 @@ def test_ordering_keys_follow_what_a_message_is_about() -> None:
         "licence:310000"
     )
     assert key("evidence.answered", {"request_id": "r"}, mid) == "evidence:r"
+    # A type's own declaration (kernel.replication Copies(lane=...)) comes first.
+    importlib.import_module("tongban.emergency.copies")  # declares the aid lanes
+    for t in ("emergency.request.shared", "emergency.commitment.changed"):
+        assert key(t, {"request_id": "r", "number": "N1"}, mid) == "aid:r"
     assert key(exchange.PING, {"number": "N1"}, mid) == f"message:{mid}"
 
 
