@@ -1,5 +1,6 @@
 """Registers the tickets context's exchange handlers (`ticket.shared`, `ticket.event`,
-`ticket.finding`), loaded by `exchange.service.load_handlers`."""
+`ticket.finding`): a module the tickets context declares in its registry entry
+(`context.py`, `handlers=`), imported when a node is built."""
 
 from tongban.tickets.service import federation
 
