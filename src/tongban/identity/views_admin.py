@@ -38,6 +38,10 @@ def _labels() -> dict[str, Any]:
     }
 
 
+#: Accounts listed at once; more are found by role or search.
+_SHOWN = 100
+
+
 @router.get("/admin/accounts")
 def staff_list(
     request: Request,
@@ -47,12 +51,13 @@ def staff_list(
     q: str | None = None,
 ) -> Response:
     """Staff accounts, of one role or all, whose username or name contains `q`."""
-    accounts = service.staff_accounts(session, user, role=role or None, query=q)
+    accounts = service.staff_accounts(session, user, role=role or None, query=q, limit=_SHOWN + 1)
     return render(
         request,
         "identity/admin_accounts.html",
         user,
-        accounts=accounts,
+        accounts=accounts[:_SHOWN],
+        more=len(accounts) > _SHOWN,
         role=role or "",
         q=q or "",
         labels=_labels(),

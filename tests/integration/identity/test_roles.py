@@ -369,3 +369,20 @@ def test_admin_pages_are_for_admins_only(client: TestClient, session: Session) -
     client.cookies.clear()
     r = client.get("/admin/accounts", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].startswith("/login")
+
+
+def test_the_admin_list_says_when_it_shows_only_the_first_accounts(
+    client: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tongban.identity import views_admin
+
+    admin = make_admin(session)
+    make_officer(session, "320500-housing_fund")
+    session.commit()
+    sign_in(client, admin.username)
+    monkeypatch.setattr(views_admin, "_SHOWN", 1)
+    listing = client.get("/admin/accounts")
+    assert listing.status_code == 200
+    assert "前 1 个" in listing.text and "请按角色筛选或搜索" in listing.text
+    monkeypatch.setattr(views_admin, "_SHOWN", 1000)
+    assert "请按角色筛选或搜索" not in client.get("/admin/accounts").text
