@@ -1,0 +1,1 @@
+"""免申即享: benefits without applying (issue 17)."""

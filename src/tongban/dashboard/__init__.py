@@ -1,0 +1,1 @@
+"""Integration dashboard and open data (issue 18)."""

@@ -1,0 +1,1 @@
+"""Message centre and outbound channels (issue 13)."""

@@ -1,0 +1,1 @@
+"""Cross-province remote virtual window (issue 16)."""

@@ -1,0 +1,5 @@
+"""The virtualwindow context as the registry sees it (a skeleton until its work fills it in)."""
+
+from tongban.kernel.registry import Context
+
+CONTEXT = Context(name="virtualwindow")
