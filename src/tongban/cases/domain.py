@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 
 from tongban.errors import Conflict, DomainError, FieldError, ValidationFailed
@@ -13,7 +14,9 @@ __all__ = ["IllegalTransition"]  # re-exported: what next_state raises
 
 class CaseState(StrEnum):
     SUBMITTED = "submitted"  # 已提交，待受理
-    CORRECTION = "correction_requested"  # 待补正
+    CORRECTION = "correction_requested"  # 待补正 (before acceptance: the clock has not started)
+    REVIEW_CORRECTION = "review_correction"  # 审查中补正 (the statutory clock is paused)
+    WITHDRAWN = "withdrawn"  # 视为撤回 (a correction not answered in time)
     ACCEPTED = "accepted"  # 已受理
     REFUSED = "refused"  # 不予受理
     UNDER_REVIEW = "under_review"  # 审查中
@@ -35,6 +38,7 @@ class Action(StrEnum):
     ISSUE_RESULT = "issue_result"
     DELIVER = "deliver"
     RATE = "rate"
+    WITHDRAW = "withdraw"
 
 
 class Actor(StrEnum):
@@ -61,6 +65,8 @@ class DeliveryMethod(StrEnum):
 STATE_LABELS = {
     CaseState.SUBMITTED: "已提交，待受理",
     CaseState.CORRECTION: "待补正",
+    CaseState.REVIEW_CORRECTION: "待补正（审查中，时限暂停）",
+    CaseState.WITHDRAWN: "视为撤回",
     CaseState.ACCEPTED: "已受理",
     CaseState.REFUSED: "不予受理",
     CaseState.UNDER_REVIEW: "审查中",
@@ -82,6 +88,7 @@ ACTION_LABELS = {
     Action.ISSUE_RESULT: "出具结果",
     Action.DELIVER: "送达",
     Action.RATE: "评价",
+    Action.WITHDRAW: "逾期未补正，视为撤回",
 }
 
 MODE_LABELS = {Mode.ONLINE: "全程网办", Mode.PROXY: "异地代收代办", Mode.JOINT: "多地联办"}
@@ -100,6 +107,21 @@ TRANSITIONS: dict[tuple[CaseState, Action], tuple[CaseState, frozenset[Actor]]] 
     (CaseState.SUBMITTED, Action.REQUEST_CORRECTION): (CaseState.CORRECTION, _OFFICERS),
     (CaseState.CORRECTION, Action.RESUBMIT): (CaseState.SUBMITTED, frozenset({Actor.APPLICANT})),
     (CaseState.ACCEPTED, Action.START_REVIEW): (CaseState.UNDER_REVIEW, _OFFICERS),
+    # 审查中补正: the statutory clock pauses until the applicant resubmits.
+    (CaseState.UNDER_REVIEW, Action.REQUEST_CORRECTION): (
+        CaseState.REVIEW_CORRECTION,
+        _OFFICERS,
+    ),
+    (CaseState.REVIEW_CORRECTION, Action.RESUBMIT): (
+        CaseState.UNDER_REVIEW,
+        frozenset({Actor.APPLICANT}),
+    ),
+    # A correction not answered by its deadline (and a grace period after the reminder).
+    (CaseState.CORRECTION, Action.WITHDRAW): (CaseState.WITHDRAWN, frozenset({Actor.SYSTEM})),
+    (CaseState.REVIEW_CORRECTION, Action.WITHDRAW): (
+        CaseState.WITHDRAWN,
+        frozenset({Actor.SYSTEM}),
+    ),
     (CaseState.UNDER_REVIEW, Action.APPROVE): (
         CaseState.APPROVED,
         frozenset({Actor.APPROVER, Actor.SYSTEM}),
@@ -121,7 +143,9 @@ REASON_REQUIRED = frozenset({Action.REFUSE, Action.REQUEST_CORRECTION, Action.DE
 CLOCK_RUNNING = frozenset(
     {CaseState.ACCEPTED, CaseState.UNDER_REVIEW, CaseState.APPROVED, CaseState.DENIED}
 )
-TERMINAL = frozenset({CaseState.REFUSED, CaseState.RATED})
+TERMINAL = frozenset({CaseState.REFUSED, CaseState.RATED, CaseState.WITHDRAWN})
+#: States waiting for the applicant's correction (补正).
+AWAITING_CORRECTION = frozenset({CaseState.CORRECTION, CaseState.REVIEW_CORRECTION})
 #: States after which the case is decided (for sub-task completion of 多地联办).
 DECIDED = frozenset(
     {
@@ -131,6 +155,7 @@ DECIDED = frozenset(
         CaseState.DELIVERED,
         CaseState.RATED,
         CaseState.REFUSED,
+        CaseState.WITHDRAWN,
     }
 )
 
@@ -237,7 +262,9 @@ def joint_outcome(subtask_states: list[CaseState]) -> JointOutcome:
     when every sub-task was approved (a refusal or denial anywhere denies the whole)."""
     if not subtask_states or any(s not in DECIDED for s in subtask_states):
         return JointOutcome(complete=False, approved=False)
-    approved = all(s not in (CaseState.DENIED, CaseState.REFUSED) for s in subtask_states)
+    approved = all(
+        s not in (CaseState.DENIED, CaseState.REFUSED, CaseState.WITHDRAWN) for s in subtask_states
+    )
     return JointOutcome(complete=True, approved=approved)
 
 
@@ -256,3 +283,122 @@ def case_number(city_code: str, day: str, seq: int) -> str:
     """Unique across the federation: the receiving city's GB/T 2260 code (each city is
     served by exactly one node), the day (YYYYMMDD) and the city's sequence that day."""
     return f"{city_code}{day}{seq:06d}"
+
+
+# --- corrections (补正) ---------------------------------------------------------------
+
+#: Bounds of the applicant's time to answer a correction, in working days.
+CORRECTION_DAYS_MIN = 1
+CORRECTION_DAYS_MAX = 30
+CORRECTION_DAYS_DEFAULT = 15
+#: Working days after the reminder before an unanswered correction closes the case.
+CORRECTION_GRACE_DAYS = 5
+#: At most this many items in one correction notice.
+CORRECTION_ITEMS_MAX = 20
+
+
+class CorrectionStage(StrEnum):
+    """一次性告知: one correction notice per stage, listing everything at once."""
+
+    INTAKE = "intake"  # 受理前补正
+    REVIEW = "review"  # 审查中补正
+
+
+def correction_stage(state: CaseState) -> CorrectionStage:
+    """The stage a correction requested in `state` belongs to."""
+    return CorrectionStage.REVIEW if state is CaseState.UNDER_REVIEW else CorrectionStage.INTAKE
+
+
+@dataclass(frozen=True)
+class CorrectionItem:
+    """One missing or wrong material: a code (the matter's material code, or a new one
+    for an item the matter does not list), its name and why it must be corrected."""
+
+    code: str
+    name: str
+    reason: str
+    #: Whether the item is one of the matter's declared materials.
+    listed: bool = True
+
+
+def check_correction(
+    reason: str, items: list[CorrectionItem], days: int, earlier_stages: set[str], stage: str
+) -> None:
+    """The rules of a correction notice; raises a 422 naming each bad field, or a 409
+    when this stage had its notice already (一次性告知)."""
+    if stage in earlier_stages:
+        raise Conflict(
+            "一次性告知：本阶段已发出过补正通知，不能再次要求补正",
+            type="correction-already-requested",
+        )
+    errors: list[FieldError] = []
+    if not reason.strip():
+        errors.append(FieldError("comment", "请填写补正原因"))
+    if not items:
+        errors.append(FieldError("items", "请至少列出一项需补正的材料"))
+    if len(items) > CORRECTION_ITEMS_MAX:
+        errors.append(FieldError("items", f"一次最多列出 {CORRECTION_ITEMS_MAX} 项"))
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        if not item.name.strip():
+            errors.append(FieldError(f"items.{i}.name", "请填写材料名称"))
+        if not item.reason.strip():
+            errors.append(FieldError(f"items.{i}.reason", "请说明该项需补正的原因"))
+        if item.code in seen:
+            errors.append(FieldError(f"items.{i}.code", "同一材料只能列出一次"))
+        seen.add(item.code)
+    if not CORRECTION_DAYS_MIN <= days <= CORRECTION_DAYS_MAX:
+        errors.append(
+            FieldError(
+                "deadline_days",
+                f"补正期限须为 {CORRECTION_DAYS_MIN} 至 {CORRECTION_DAYS_MAX} 个工作日",
+            )
+        )
+    if errors:
+        raise ValidationFailed("补正通知不完整", errors=errors)
+
+
+class CorrectionDue(StrEnum):
+    """What the deadline job does with an open correction today."""
+
+    WAIT = "wait"
+    REMIND = "remind"
+    WITHDRAW = "withdraw"
+
+
+def correction_due(
+    today: date, deadline: date, reminded_on: date | None, grace_end: date | None
+) -> CorrectionDue:
+    """An open correction past its deadline is first reminded; once reminded and past
+    the grace period (`grace_end`, counted from the later of deadline and reminder), the
+    case is closed as withdrawn. Never both on one run: the reminder always comes first."""
+    if today <= deadline:
+        return CorrectionDue.WAIT
+    if reminded_on is None:
+        return CorrectionDue.REMIND
+    if grace_end is not None and today > grace_end:
+        return CorrectionDue.WITHDRAW
+    return CorrectionDue.WAIT
+
+
+# --- the statutory clock --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Clock:
+    """The statutory clock of an accepted case: working days used of the limit, and
+    since when it is paused (审查中补正), if it is."""
+
+    limit: int
+    used: int
+    paused_since: date | None
+
+    @property
+    def remaining(self) -> int:
+        return self.limit - self.used
+
+
+def clock(limit: int, elapsed: int, paused_days: int, paused_since: date | None) -> Clock:
+    """The clock of a case accepted `elapsed` working days ago (counted up to today, or
+    up to the start of the current pause), of which `paused_days` were earlier pauses."""
+    return Clock(limit=limit, used=max(0, elapsed - paused_days), paused_since=paused_since)

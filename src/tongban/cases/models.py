@@ -12,6 +12,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
     Uuid,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -70,6 +71,10 @@ class Case(Base, HasHistory["CaseEvent"], Versioned):
     #: ok | approaching | overdue, kept by the worker.
     deadline_flag: Mapped[str] = mapped_column(String(12), default="ok", index=True)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The statutory clock: since when it is paused (审查中补正), and the working days of
+    #: the pauses already ended (the deadline was moved by them).
+    clock_paused_since: Mapped[date | None] = mapped_column(Date)
+    clock_paused_days: Mapped[int] = mapped_column(Integer, default=0)
     #: 多地联办: a sub-task points at its parent application.
     parent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("service_case.id"), index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -80,6 +85,12 @@ class Case(Base, HasHistory["CaseEvent"], Versioned):
     # The shared attachment store (tongban.files) knows no case: linked from this side only.
     attachments: Mapped[list[Attachment]] = relationship(order_by="Attachment.uploaded_at")
     subtasks: Mapped[list[Case]] = relationship(back_populates="parent")
+    corrections: Mapped[list[CaseCorrection]] = relationship(
+        back_populates="case", order_by="CaseCorrection.requested_at", cascade="all, delete-orphan"
+    )
+    documents: Mapped[list[CaseDocument]] = relationship(
+        back_populates="case", order_by="CaseDocument.issued_at", cascade="all, delete-orphan"
+    )
     parent: Mapped[Case | None] = relationship(back_populates="subtasks", remote_side=[id])
 
 
@@ -122,3 +133,49 @@ class Rectification(Base):
     response: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CaseCorrection(Base):
+    """A correction notice (补正通知, 一次性告知): every missing or wrong material at once,
+    each with its reason, and the applicant's deadline in working days. One per stage
+    (before acceptance, during review); both copies of a case hold it (it travels with
+    the request_correction step)."""
+
+    __tablename__ = "case_correction"
+    __table_args__ = (UniqueConstraint("case_id", "stage"),)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("service_case.id"), index=True)
+    #: intake (受理前) | review (审查中)
+    stage: Mapped[str] = mapped_column(String(10))
+    reason: Mapped[str] = mapped_column(Text)
+    #: [{code, name, reason, listed}], in the order the officer gave them.
+    items: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    deadline_days: Mapped[int] = mapped_column(Integer)
+    deadline: Mapped[date] = mapped_column(Date, index=True)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    requested_by: Mapped[str] = mapped_column(String(80), default="")
+    #: open | answered | lapsed
+    status: Mapped[str] = mapped_column(String(12), default="open", index=True)
+    reminded_on: Mapped[date | None] = mapped_column(Date)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    case: Mapped[Case] = relationship(back_populates="corrections")
+
+
+class CaseDocument(Base):
+    """A result document (决定书, 不予受理/不予许可决定书): generated once, stored by its
+    SHA-256 in the file store, so the bytes a QR code verifies never change. `token` is
+    the unguessable id printed in the verify URL."""
+
+    __tablename__ = "case_document"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("service_case.id"), index=True)
+    #: approval | refusal | denial
+    kind: Mapped[str] = mapped_column(String(12))
+    title: Mapped[str] = mapped_column(String(80))
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    case: Mapped[Case] = relationship(back_populates="documents")

@@ -68,7 +68,7 @@ def test_reviewer_cannot_approve_and_applicant_cannot_accept():
 
 
 def test_refused_and_rated_are_terminal():
-    for terminal in (CaseState.REFUSED, CaseState.RATED):
+    for terminal in (CaseState.REFUSED, CaseState.RATED, CaseState.WITHDRAWN):
         for actor in Actor:
             assert allowed_actions(terminal, actor) == []
 
@@ -79,8 +79,13 @@ def test_allowed_actions_by_actor():
         Action.REFUSE,
         Action.REQUEST_CORRECTION,
     ]
-    assert allowed_actions(CaseState.UNDER_REVIEW, Actor.REVIEWER) == []
-    assert allowed_actions(CaseState.UNDER_REVIEW, Actor.APPROVER) == [Action.APPROVE, Action.DENY]
+    # 审查中补正: either officer may ask for a correction during review (the clock pauses).
+    assert allowed_actions(CaseState.UNDER_REVIEW, Actor.REVIEWER) == [Action.REQUEST_CORRECTION]
+    assert allowed_actions(CaseState.UNDER_REVIEW, Actor.APPROVER) == [
+        Action.REQUEST_CORRECTION,
+        Action.APPROVE,
+        Action.DENY,
+    ]
     assert allowed_actions(CaseState.DELIVERED, Actor.APPLICANT) == [Action.RATE]
 
 
