@@ -313,3 +313,6 @@ class ShipmentEvent(Base, EventRow):
     __audit_subject__ = ("emergency_shipment", "shipment_id")
     shipment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("emergency_shipment.id"), index=True)
     shipment: Mapped[Shipment] = relationship(back_populates="events")
+
+
+from tongban.emergency import incidents_models as incidents_models  # noqa: E402  (its tables)
