@@ -54,6 +54,7 @@ class Mode(StrEnum):
     ONLINE = "online"  # 全程网办
     PROXY = "proxy"  # 异地代收代办
     JOINT = "joint"  # 多地联办
+    VIRTUAL = "virtual"  # 跨省远程虚拟窗口 (tongban.virtualwindow)
 
 
 class DeliveryMethod(StrEnum):
@@ -91,7 +92,12 @@ ACTION_LABELS = {
     Action.WITHDRAW: "逾期未补正，视为撤回",
 }
 
-MODE_LABELS = {Mode.ONLINE: "全程网办", Mode.PROXY: "异地代收代办", Mode.JOINT: "多地联办"}
+MODE_LABELS = {
+    Mode.ONLINE: "全程网办",
+    Mode.PROXY: "异地代收代办",
+    Mode.JOINT: "多地联办",
+    Mode.VIRTUAL: "远程虚拟窗口",
+}
 DELIVERY_LABELS = {
     DeliveryMethod.ELECTRONIC: "电子送达",
     DeliveryMethod.POST: "邮寄送达",

@@ -81,7 +81,10 @@ def _validate_application(session: Session, app: Application) -> tuple[Any, int]
     except ValueError:
         errors.append({"field": "mode", "message": "办理方式无效"})
     else:
-        if app.mode not in matter.modes:
+        # A matter that can be handled remotely (online or received elsewhere) can be
+        # handled at a virtual window, where its own officer sees the applicant.
+        remote = {Mode.ONLINE.value, Mode.PROXY.value} & set(matter.modes)
+        if app.mode not in matter.modes and not (app.mode == Mode.VIRTUAL and remote):
             errors.append({"field": "mode", "message": "该事项不支持所选办理方式"})
     try:
         DeliveryMethod(app.delivery_method)
