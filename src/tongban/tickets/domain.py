@@ -67,6 +67,7 @@ class Channel(StrEnum):
     HOTLINE = "hotline"  # 12345 operator desk
     GRID = "grid"  # grid inspector (网格员)
     OPEN311 = "open311"  # Open311 GeoReport v2 API
+    EMERGENCY = "emergency"  # a task of an emergency incident (emergency context)
 
 
 class Resolution(StrEnum):
@@ -113,6 +114,7 @@ CHANNEL_LABELS = {
     Channel.HOTLINE: "12345热线",
     Channel.GRID: "网格巡查",
     Channel.OPEN311: "Open311 接口",
+    Channel.EMERGENCY: "应急联动任务",
 }
 
 _FEEDBACK = frozenset({Actor.REPORTER, Actor.OPERATOR})

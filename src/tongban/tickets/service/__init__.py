@@ -27,8 +27,10 @@ from tongban.tickets.service.intake import (
     find_duplicates,
     merge,
     report,
+    report_task,
     route,
     store_photo,
+    work_order_state,
 )
 from tongban.tickets.service.loop import (
     act,
@@ -58,6 +60,8 @@ __all__ = [
     "merge",
     "redispatch_choices",
     "region_index",
+    "report_task",
+    "work_order_state",
     "report",
     "route",
     "store_photo",

@@ -375,6 +375,37 @@ def report(
     return wo
 
 
+def report_task(
+    session: Session, *, category_code: str, city_code: str, description: str, address: str
+) -> WorkOrder:
+    """A task of an emergency incident as a work order of `city_code`: routed to the
+    category's authority and dispatched at once like any report (channel 应急联动任务,
+    urgent when the category has that urgency), then handled in the usual loop."""
+    category = common.taxonomy(session).category(category_code)
+    if category is None:
+        raise ValidationFailed(
+            "问题类别不存在", errors=[{"field": "category_code", "message": "请选择问题类别"}]
+        )
+    urgency = "urgent" if "urgent" in category.urgencies else category.urgencies[0]
+    r = Report(
+        category_code=category_code,
+        urgency=urgency,
+        description=description,
+        address=address or regions.get_city(session, city_code).name,
+        city_code=city_code,
+        allow_duplicate=True,
+    )
+    return report(session, None, r, channel=Channel.EMERGENCY)
+
+
+def work_order_state(session: Session, wo_id: uuid.UUID) -> tuple[str, str, str] | None:
+    """(number, state, its Chinese label) of a work order, for the context that made it."""
+    wo = session.get(WorkOrder, wo_id)
+    if wo is None:
+        return None
+    return wo.number, wo.state, domain.STATE_LABELS[TicketState(wo.state)]
+
+
 def _merge(session: Session, wo: WorkOrder, target: WorkOrder, actor: Account | None) -> None:
     from_state = wo.state
     wo.state = TicketState.MERGED.value
