@@ -29,6 +29,11 @@ def add_working_days(session: Session, start: date, days: int) -> date:
     return domain.add_working_days(start, days, overrides(session))
 
 
+def working_days_between(session: Session, start: date, end: date) -> int:
+    """Working days in (start, end] (negative when `end` is before `start`)."""
+    return domain.working_days_between(start, end, overrides(session))
+
+
 def workday_predicate(session: Session) -> Callable[[date], bool]:
     """Whether a day is a working day, with the operator's overrides read once (for
     jobs and calculations that test many days, e.g. working-hours deadlines)."""
