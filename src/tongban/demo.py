@@ -177,6 +177,14 @@ def demo_accounts(session: Session) -> list[DemoAccount]:
                 None,
             )
         )
+    from tongban.card.demo_data import demo_staff as venue_staff
+
+    for username, name, city in venue_staff(set(cities)):
+        out.append(
+            DemoAccount(
+                username, DEMO_PASSWORD, Role.VENUE, name, cities[city].jurisdiction_code, city, None
+            )
+        )
     return out
 
 

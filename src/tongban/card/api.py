@@ -5,7 +5,7 @@ gates sync (the revocation lists; the trust list is e-licences' /api/v1/trust-li
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticError
 from sqlalchemy.orm import Session
 
-from tongban.card import benefits, domain, gateauth, service, usage
+from tongban.card import benefits, domain, figures, gateauth, scanning, service, usage
 from tongban.card.codec import QR_PREFIX
 from tongban.card.domain import CardStatus
 from tongban.card.models import Card
@@ -25,20 +25,27 @@ from tongban.card.schemas import (
     CardSearch,
     CredentialIn,
     CredentialOut,
+    FigureRowOut,
+    FiguresOut,
     GatePublic,
     GateRegister,
     RevocationsRef,
+    ScanHolder,
+    ScanIn,
+    ScanOut,
     SeenCode,
     UploadOut,
     UsePublic,
     VenuePublic,
 )
+from tongban.card.verifier import REFUSAL_LABELS
 from tongban.crypto.signing import b64u
 from tongban.errors import NotFound, ValidationFailed
 from tongban.identity.domain import mask_id_number
 from tongban.identity.models import Account
 from tongban.kernel.history import EventPublic
 from tongban.regions import service as regions
+from tongban.regions.models import City
 from tongban.web.deps import CurrentUser, SessionDep
 from tongban.web.problems import responses
 
@@ -257,13 +264,103 @@ def seen_codes(
 @router.get("/card/venues", response_model=list[VenuePublic])
 def list_venues() -> list[VenuePublic]:
     """The venues of the demo federation (a gate is configured with one of them)."""
-    return [
-        VenuePublic(**vars(v), kind_label=benefits.KIND_LABELS[v.kind])
-        for v in benefits.venues().values()
-    ]
+    return [venue_public(v) for v in benefits.venues().values()]
 
 
 @router.get("/me/card/uses", response_model=list[UsePublic])
 def my_uses(session: SessionDep, user: CurrentUser) -> list[UsePublic]:
     """Where the caller's cards were shown, newest first (uploaded by gates later)."""
     return [UsePublic.model_validate(u) for u in service.history_of(session, user)]
+
+
+# --- venue staff: the scan; operators: the figures ------------------------------------------------
+
+
+def venue_public(v: benefits.Venue) -> VenuePublic:
+    return VenuePublic(**vars(v), kind_label=benefits.KIND_LABELS[v.kind])
+
+
+def scan_out(session: Session, done: scanning.Scanned) -> ScanOut:
+    v = done.verdict
+    h = v.holder
+    holder = None
+    if h is not None:
+        city = session.get(City, h.city)
+        holder = ScanHolder(
+            jurisdiction=h.jurisdiction,
+            city=h.city,
+            city_name=city.name if city is not None else h.city,
+            description=h.describe(),
+        )
+    return ScanOut(
+        admitted=v.admitted,
+        message=v.message,
+        reason=v.reason.value if v.reason else None,
+        reason_label=REFUSAL_LABELS[v.reason] if v.reason else None,
+        benefit=v.decision.benefit if v.decision and v.admitted else None,
+        why=v.decision.why if v.decision else None,
+        rule=v.decision.rule if v.decision else None,
+        flagged=v.flagged,
+        holder=holder,
+        venue=venue_public(done.venue),
+        use_id=done.use.id,
+        elapsed_ms=round(done.elapsed_ms, 2),
+    )
+
+
+@router.post("/card/scan", response_model=ScanOut, responses=responses(403, 422))
+def scan_code(body: ScanIn, session: SessionDep, user: CurrentUser) -> ScanOut:
+    """Venue staff verify a scanned or typed code at one of their venues: this node
+    verifies it as the venue's gate (trust list, revocation lists, replays across the
+    venue's operator, the venue's benefit rule) and keeps the use. A refusal is a 200
+    with `admitted: false` and its `reason`; 403 for anyone not staff of the venue."""
+    return scan_out(session, scanning.scan(session, user, body.venue_code, body.code))
+
+
+def figures_args(
+    start: date | None, end: date | None, period: str
+) -> tuple[date, date, figures.Period]:
+    today = datetime.now(figures.CHINA).date()
+    end = end or today
+    start = start or end - timedelta(days=29)
+    if period not in ("day", "month"):
+        raise ValidationFailed(
+            "统计周期只能按日或按月", errors=[{"field": "period", "message": "day 或 month"}]
+        )
+    return start, end, "day" if period == "day" else "month"
+
+
+@router.get(
+    "/card/figures",
+    response_model=FiguresOut,
+    responses={**responses(403, 422), 200: {"content": {"text/csv": {}}}},
+)
+def card_figures(
+    session: SessionDep,
+    user: CurrentUser,
+    start: date | None = None,
+    end: date | None = None,
+    period: Annotated[str, Query(max_length=10)] = "day",
+    operator: Annotated[str | None, Query(max_length=60)] = None,
+    format: Annotated[str, Query(max_length=10)] = "json",
+) -> FiguresOut | Response:
+    """Uses and concessions per city pair (holder's city -> venue's city), per operator
+    and per day or month (China time; default the last 30 days), at the venues of this
+    node's jurisdictions. `format=csv` for a spreadsheet. Administrators and supervisors
+    see every operator; venue staff their own."""
+    a, b, p = figures_args(start, end, period)
+    got = figures.figures(session, user, start=a, end=b, period=p, operator=operator or None)
+    if format == "csv":
+        return Response(
+            figures.to_csv(got.rows),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="card-figures-{a}-{b}.csv"'},
+        )
+    return FiguresOut(
+        start=got.start,
+        end=got.end,
+        period=got.period,
+        operator=got.operator,
+        totals=got.totals,
+        rows=[FigureRowOut(**vars(r)) for r in got.rows],
+    )

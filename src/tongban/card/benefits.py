@@ -59,6 +59,17 @@ class Rule:
     def decision(self) -> Decision:
         return Decision(self.eligible, self.id, self.benefit, self.why)
 
+    @property
+    def is_concession(self) -> bool:
+        """Whether admitting under this rule is a concession: it grants the holder
+        something for who they are (age band, a concession category), not what anyone
+        with a code gets (the operators' figures count these)."""
+        return self.eligible and (
+            self.min_age_band is not None
+            or self.max_age_band is not None
+            or bool(self.concessions_any)
+        )
+
 
 def _rule(raw: Any, where: str) -> Rule:
     if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
@@ -112,7 +123,10 @@ class RuleBook:
         raise BadRules(f"no rule of {kind} matches")  # the '*' list ends unconditionally
 
     def ids(self) -> set[str]:
-        return {r.id for kinds in self.by_city.values() for rules in kinds.values() for r in rules}
+        return {r.id for r in self.all_rules()}
+
+    def all_rules(self) -> list[Rule]:
+        return [r for kinds in self.by_city.values() for rules in kinds.values() for r in rules]
 
 
 def load_rules(data: Mapping[str, Any]) -> RuleBook:

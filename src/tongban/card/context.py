@@ -11,6 +11,6 @@ CONTEXT = Context(
     jobs=tasks.JOBS,
     cli=[("card", cli.app), ("gate", gate_cli.app)],
     templates=templates_of(__file__),
-    demo=[service.load_demo_cards],
+    demo=[service.load_demo_cards, service.load_demo_staff],
     models=models,
 )

@@ -414,6 +414,7 @@ class Gate:
             "admitted": verdict.admitted,
             "reason": verdict.reason.value if verdict.reason else None,
             "card_jurisdiction": holder.jurisdiction if holder else None,
+            "card_city": holder.city if holder else None,
             "card_ref": holder.ref if holder else None,
             "rule": decision.rule if decision else None,
             "benefit": decision.benefit if decision and verdict.admitted else None,

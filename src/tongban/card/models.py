@@ -126,6 +126,9 @@ class CardUse(Base):
     venue_city: Mapped[str] = mapped_column(String(6))
     #: The jurisdiction and reference of the credential shown (None: unreadable code).
     card_jurisdiction: Mapped[str | None] = mapped_column(String(6), index=True)
+    #: The holder's city, as the credential said (None: unreadable code, or a gate
+    #: older than this column).
+    card_city: Mapped[str | None] = mapped_column(String(6))
     card_ref: Mapped[str | None] = mapped_column(String(16), index=True)
     #: On the card's own node: the card the reference belongs to.
     card_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("card.id"), index=True)
@@ -156,3 +159,16 @@ class CardGate(Base):
     registered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     registered_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("account.id"))
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class VenueStaff(Base):
+    """Which venue a venue staff account (identity Role.VENUE) scans codes for: granted
+    by the node's administrator (`tongban card staff grant`), or by the demo loader. An
+    account may serve several venues; it scans for none it was not granted."""
+
+    __tablename__ = "card_venue_staff"
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("account.id"), primary_key=True)
+    #: A venue of data/venues.json.
+    venue_code: Mapped[str] = mapped_column(String(60), primary_key=True)
+    granted_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("account.id"))
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

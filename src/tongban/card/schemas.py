@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -145,3 +145,59 @@ class UsePublic(BaseModel):
     benefit: str | None
     why: str | None
     flagged: bool
+
+
+class ScanIn(BaseModel):
+    """A code scanned by a venue staff member's camera, or typed in."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(max_length=2000)
+    #: One of the caller's venues (default: their first).
+    venue_code: str | None = Field(default=None, max_length=60)
+
+
+class ScanHolder(BaseModel):
+    jurisdiction: str
+    city: str
+    city_name: str
+    description: str
+
+
+class ScanOut(BaseModel):
+    """A scan's verdict, as the scan page shows it (every text in Chinese)."""
+
+    admitted: bool
+    #: 通过：免费参观 / 未通过：卡已挂失、补换或注销 …
+    message: str
+    reason: str | None
+    reason_label: str | None
+    benefit: str | None
+    why: str | None
+    rule: str | None
+    flagged: bool
+    holder: ScanHolder | None
+    venue: VenuePublic
+    use_id: uuid.UUID
+    elapsed_ms: float
+
+
+class FigureRowOut(BaseModel):
+    period: str
+    operator: str
+    holder_city: str
+    venue_city: str
+    uses: int
+    admitted: int
+    refused: int
+    concessions: int
+    cross_jurisdiction: bool
+
+
+class FiguresOut(BaseModel):
+    start: date
+    end: date
+    period: str
+    operator: str | None
+    totals: dict[str, int]
+    rows: list[FigureRowOut]

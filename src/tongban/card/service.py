@@ -4,6 +4,8 @@ work is done in the modules beside this one, one concept each:
 - cards.py — cards and holders: issue, 挂失 / 解除挂失 / 补换 / 注销, who may act, demo;
 - credentials.py — device credentials (enrolment, the daily renewal);
 - revocations.py — each jurisdiction's signed revocation list;
+- scanning.py — venue staff and their scans (this node as the venue's gate);
+  figures.py — the operators' figures per city pair;
 - usage.py, gateauth.py — gates' uploaded uses (stored and forwarded once), the gates'
   keys; benefits.py — same-city benefit rules and venues as data;
 - federation.py / handlers.py — revocation lists published to and received from the
@@ -34,9 +36,11 @@ from tongban.card.cards import (
 from tongban.card.credentials import CREDENTIAL_LIFETIME, CardNotUsable, Issued, enrol
 from tongban.card.models import CardGate
 from tongban.card.revocations import Served, list_bytes, revocation_list, revoked_refs, served
+from tongban.card.scanning import load_demo_staff
 from tongban.card.usage import Stored, history_of, seen_by_operator, store_uploaded
 
 __all__ = [
+    "load_demo_staff",
     "CardGate",
     "Stored",
     "history_of",

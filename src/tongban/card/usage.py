@@ -20,7 +20,7 @@ from pydantic import Field, StringConstraints
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tongban.card.benefits import BadRules, venue, venues
+from tongban.card.benefits import BadRules, Venue, venue, venues
 from tongban.card.cards import list_mine
 from tongban.card.federation import CARD_USED
 from tongban.card.models import CardCredential, CardGate, CardUse
@@ -52,6 +52,9 @@ class UseIn(schema.Payload):
     admitted: bool
     reason: ReasonCode | None = None
     card_jurisdiction: schema.RegionCode | None = None
+    #: The holder's city as the credential says (for the figures per city pair); gates
+    #: older than it leave it out.
+    card_city: schema.RegionCode | None = None
     card_ref: Ref | None = None
     rule: Annotated[str, StringConstraints(max_length=80)] | None = None
     benefit: Short | None = None
@@ -115,20 +118,31 @@ def store_uploaded(session: Session, gate: CardGate, uses: Sequence[UseIn]) -> S
     for u in uses:
         _check(u, gate)
     place = venue(gate.venue_code)
-    source = _jurisdiction_of_city(session, place.city)
     stored = duplicates = 0
     for u in uses:
         if session.get(CardUse, u.id) is not None:
             duplicates += 1
             continue
-        row = _row(session, u, gate.gate_id, place.name, place.city)
-        session.add(row)
+        keep_use(session, u, gate.gate_id, place, flush=False)
         stored += 1
-        target = u.card_jurisdiction
-        if target is not None and not exchange.serves_here(session, target):
-            exchange.send(session, CARD_USED, source, target, _payload(row))
     session.flush()
     return Stored(stored, duplicates)
+
+
+def keep_use(
+    session: Session, u: UseIn, gate_id: str, place: Venue, *, flush: bool = True
+) -> CardUse:
+    """Store a new use at `place` and, when the card lives on another node, send it
+    there once (`card.used`)."""
+    row = _row(session, u, gate_id, place.name, place.city)
+    session.add(row)
+    target = u.card_jurisdiction
+    if target is not None and not exchange.serves_here(session, target):
+        source = _jurisdiction_of_city(session, place.city)
+        exchange.send(session, CARD_USED, source, target, _payload(row))
+    if flush:
+        session.flush()
+    return row
 
 
 def _row(session: Session, u: UseIn, gate_id: str, venue_name: str, venue_city: str) -> CardUse:
@@ -139,6 +153,7 @@ def _row(session: Session, u: UseIn, gate_id: str, venue_name: str, venue_city: 
         venue_name=venue_name,
         venue_city=venue_city,
         card_jurisdiction=u.card_jurisdiction,
+        card_city=u.card_city,
         card_ref=u.card_ref,
         card_id=_card_for(session, u.card_ref),
         used_at=u.used_at,
@@ -164,6 +179,7 @@ def _payload(row: CardUse) -> dict[str, Any]:
         "admitted": row.admitted,
         "reason": row.reason,
         "card_jurisdiction": row.card_jurisdiction,
+        "card_city": row.card_city,
         "card_ref": row.card_ref,
         "rule": row.rule,
         "benefit": row.benefit,
@@ -222,18 +238,12 @@ def seen_by_operator(session: Session, gate: CardGate, since: datetime) -> list[
     except BadRules:
         return []
     codes = [v.code for v in venues().values() if v.operator == operator]
-    gates = list(
-        session.scalars(
-            select(CardGate.gate_id).where(
-                CardGate.venue_code.in_(codes), CardGate.gate_id != gate.gate_id
-            )
-        )
-    )
-    if not gates:
-        return []
+    # Every use at the operator's venues but this gate's own: its other gates' uploads
+    # and the venue staff's scans (scanning.py).
     rows = session.execute(
         select(CardUse.card_ref, CardUse.code_time).where(
-            CardUse.gate_id.in_(gates),
+            CardUse.venue_code.in_(codes),
+            CardUse.gate_id != gate.gate_id,
             CardUse.admitted.is_(True),
             CardUse.card_ref.is_not(None),
             CardUse.code_time.is_not(None),

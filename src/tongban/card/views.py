@@ -5,16 +5,21 @@ and a window clerk's card service for walk-ins."""
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from tongban.card import domain, service
+from tongban.card import benefits, domain, figures, scanning, service
+from tongban.card.api import figures_args, scan_out
+from tongban.card.benefits import KIND_LABELS
 from tongban.card.domain import CardAction
 from tongban.card.models import Card
+from tongban.card.schemas import ScanOut
 from tongban.card.verifier import REFUSAL_LABELS
 from tongban.errors import DomainError, NotFound, PermissionDenied
 from tongban.identity.domain import Role
@@ -291,3 +296,106 @@ def window_card_act(
             status_code=refused.status_code,
         )
     return RedirectResponse(f"/window/cards/{cid}?done={action}", status_code=303)
+
+
+# --- venue staff: the scan page; operators: the figures ---------------------------------------------
+
+ASSETS["card-scan.js"] = "text/javascript"
+
+
+def _scan_page(
+    request: Request,
+    session: Session,
+    user: Account,
+    venue_code: str | None,
+    *,
+    result: ScanOut | None = None,
+    message: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    place = scanning.require_staff(session, user, venue_code or None)
+    response = render(
+        request,
+        "card/scan.html",
+        user,
+        status_code=status_code,
+        venue=place,
+        kind_label=KIND_LABELS[place.kind],
+        mine=scanning.venues_of(session, user),
+        result=result,
+        message=message,
+    )
+    response.headers["Cache-Control"] = "no-store"
+    # The page uses the camera of this origin (Permissions-Policy allows it only here).
+    response.headers["Permissions-Policy"] = "camera=(self)"
+    return response
+
+
+@router.get("/venue/scan")
+def scan_page(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    return _scan_page(request, session, user, request.query_params.get("venue"))
+
+
+@router.post("/venue/scan", dependencies=[CsrfChecked])
+def scan_form(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    code: Annotated[str, Form(max_length=scanning.MAX_SCANNED)] = "",
+    venue: Annotated[str, Form(max_length=60)] = "",
+) -> Response:
+    """The scan without JavaScript (a typed code, or a scanner gun typing into the box)."""
+    try:
+        done = scanning.scan(session, user, venue or None, code)
+    except PermissionDenied:
+        raise
+    except DomainError as e:
+        refused = form_failure(session, e)
+        return _scan_page(
+            request,
+            session,
+            user,
+            venue,
+            message=refused.message,
+            status_code=refused.status_code,
+        )
+    return _scan_page(request, session, user, done.venue.code, result=scan_out(session, done))
+
+
+def _operator_names() -> dict[str, str]:
+    names: dict[str, list[str]] = {}
+    for v in benefits.venues().values():
+        names.setdefault(v.operator, []).append(v.name)
+    return {op: "、".join(n) for op, n in names.items()}
+
+
+@router.get("/card/figures")
+def figures_page(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    start: date | None = None,
+    end: date | None = None,
+    period: Annotated[str, Query(max_length=10)] = "day",
+    operator: Annotated[str | None, Query(max_length=60)] = None,
+) -> Response:
+    operators = figures.operators_listed(session, user)
+    all_allowed = figures.operators_for(session, user) is None
+    if not operator and not all_allowed and operators:
+        operator = operators[0]
+    a, b, p = figures_args(start, end, period)
+    got = figures.figures(session, user, start=a, end=b, period=p, operator=operator or None)
+    query = urlencode(
+        {"start": a.isoformat(), "end": b.isoformat(), "period": p, "operator": operator or ""}
+    )
+    return render(
+        request,
+        "card/figures.html",
+        user,
+        figures=got,
+        operators=operators,
+        all_allowed=all_allowed,
+        operator_names=_operator_names(),
+        cities=_cities(session),
+        csv_url=f"/api/v1/card/figures?{query}&format=csv",
+    )

@@ -19,6 +19,7 @@ class Role(StrEnum):
     HOTLINE = "hotline"  # 12345话务员: records calls as work orders
     GRID = "grid_inspector"  # 网格员: reports problems found on patrol
     DISPATCHER = "dispatcher"  # 派单员 of a city's 12345 centre
+    VENUE = "venue_staff"  # 场馆/站点工作人员: scans residents' card codes (tongban.card)
 
 
 ROLE_LABELS = {
@@ -32,6 +33,7 @@ ROLE_LABELS = {
     Role.HOTLINE: "12345话务员",
     Role.GRID: "网格员",
     Role.DISPATCHER: "派单员",
+    Role.VENUE: "场馆工作人员",
 }
 
 APPLICANT_ROLES = frozenset({Role.RESIDENT, Role.ENTERPRISE})
@@ -67,6 +69,7 @@ POST_OF_ROLE = {
     Role.HOTLINE: Post.CITY,
     Role.GRID: Post.CITY,
     Role.DISPATCHER: Post.CITY,
+    Role.VENUE: Post.CITY,
     Role.SUPERVISOR: Post.JURISDICTION,
     Role.ADMIN: Post.NONE,
 }
