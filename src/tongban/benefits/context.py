@@ -1,5 +1,14 @@
-"""The benefits context as the registry sees it (a skeleton until its work fills it in)."""
+"""The benefits context (免申即享) as the registry sees it."""
 
-from tongban.kernel.registry import Context
+from tongban.benefits import api, models, subscribers, tasks, views
+from tongban.kernel.registry import Context, templates_of
 
-CONTEXT = Context(name="benefits")
+CONTEXT = Context(
+    name="benefits",
+    routers=[api.router],
+    pages=[views.router],
+    handlers=[subscribers],
+    jobs=tasks.JOBS,
+    templates=templates_of(__file__),
+    models=models,
+)

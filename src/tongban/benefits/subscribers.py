@@ -1,0 +1,84 @@
+"""What starts an evaluation (kernel.events): a birth certified, a move into a city
+delivered, a disability certificate issued. Each records what the event tells about the
+people it concerns (with its source) and evaluates the rules that trigger concerns for
+them, in the publisher's transaction; a re-delivered event finds its offers made."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from tongban.benefits import service
+from tongban.benefits.domain import TriggerKind
+from tongban.kernel import events
+from tongban.regions import service as regions
+
+#: 出生医学证明首次签发: the first step of the 新生儿出生 bundle, whose form names both parents.
+BIRTH_MATTERS = frozenset({"YRD-WJ-0004"})
+#: 户口迁移（迁入地“一站式”办理）: delivered by the destination's police.
+MOVE_MATTERS = frozenset({"YRD-GA-0001"})
+#: A licence type whose name says it is the disability certificate.
+DISABILITY_CERTIFICATE = "残疾人证"
+
+_LEVELS = {"一级": 1, "二级": 2, "三级": 3, "四级": 4}
+
+
+def _str(data: dict[str, Any], key: str) -> str:
+    value = data.get(key)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def on_birth(session: Session, event: events.CaseDelivered) -> int:
+    """A birth certificate issued: each parent named on the form now has a child born on
+    that day; evaluate the birth rules for them. Returns how many parents."""
+    form = event.form_data or {}
+    born = _str(form, "birth_date")
+    if not born:
+        return 0
+    authority = regions.get_authority(session, event.authority_id)
+    source = f"出生医学证明（{authority.name}签发）"
+    trigger = service.Trigger(TriggerKind.BIRTH, f"case:{event.case_id}")
+    n = 0
+    for who in ("mother", "father"):
+        ident = _str(form, f"{who}_id_number").upper()
+        if len(ident) != 18:
+            continue
+        row = service.subject(session, ident)
+        held = (row.facts or {}) if row is not None else {}
+        facts: dict[str, Any] = {"latest_birth_date": born}
+        if held.get("latest_birth_date", {}).get("value") != born:
+            facts["children"] = int(held.get("children", {}).get("value") or 0) + 1
+        service.record_facts(session, ident, _str(form, f"{who}_name"), facts, source)
+        service.evaluate_person(session, ident, trigger)
+        n += 1
+    return n
+
+
+def on_move(session: Session, event: events.CaseDelivered) -> None:
+    """户口迁入 delivered: the mover's household is now in the destination's jurisdiction."""
+    ident = event.applicant_identifier.upper()
+    if event.applicant_type != "resident" or len(ident) != 18:
+        return
+    authority = regions.get_authority(session, event.authority_id)
+    service.record_facts(
+        session,
+        ident,
+        event.applicant_name,
+        {"household_jurisdiction": authority.jurisdiction_code},
+        f"户口迁移（{authority.name}办结）",
+    )
+    service.evaluate_person(
+        session, ident, service.Trigger(TriggerKind.MOVE, f"case:{event.case_id}")
+    )
+
+
+@events.subscribe(events.CaseDelivered)
+def benefits_on_delivery(session: Session, event: events.CaseDelivered) -> None:
+    """Births and moves start evaluation when their approved case is delivered."""
+    if not event.approved:
+        return
+    if event.matter_code in BIRTH_MATTERS:
+        on_birth(session, event)
+    elif event.matter_code in MOVE_MATTERS:
+        on_move(session, event)
