@@ -1,0 +1,218 @@
+"""The dashboard's rules, plain Python: which indicators there are, what a cell of an
+aggregate is keyed by, how cells merge (counts and sums add, histograms add bucket by
+bucket, so p50/p90 combine across days and nodes exactly), and which cells are too
+small to publish.
+
+A *fact* is one event's contribution to one indicator: its cell key and the values it
+adds. The refresh turns new events into facts and facts into cells; merging is
+associative and commutative, so folding the events in any number of batches gives the
+same cells as folding them all at once (the property the tests check)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+
+#: Default small-cell threshold: a published cell counting fewer events is suppressed.
+DEFAULT_THRESHOLD = 10
+
+#: Handling times above this many working days share the last bucket.
+HIST_CAP = 120
+
+
+class Indicator(StrEnum):
+    CASE_RECEIVED = "cases.received"
+    CASE_DECIDED = "cases.decided"
+    CASE_DELIVERED = "cases.delivered"
+    CASE_REFUSED = "cases.refused"
+    CASE_RATING = "cases.rating"
+    TICKET_CLOSED = "tickets.closed"
+    TICKET_REOPENED = "tickets.reopened"
+    EVIDENCE = "evidence.access"
+    SETTLEMENT = "medical.settlement"
+    SETTLEMENT_REVERSED = "medical.reversed"
+    LICENCE_VERIFIED = "licences.verification"
+    CARD_USE = "card.use"
+
+
+@dataclass(frozen=True)
+class IndicatorInfo:
+    label: str
+    #: What `n`, `total` and `extra` of its cells mean ("" when unused).
+    total: str = ""
+    extra: str = ""
+    #: What its `category` dimension holds.
+    category: str = ""
+    #: Has a handling-time histogram (working days).
+    timed: bool = False
+
+
+INDICATORS: dict[Indicator, IndicatorInfo] = {
+    Indicator.CASE_RECEIVED: IndicatorInfo("收件量", category="办理方式"),
+    Indicator.CASE_DECIDED: IndicatorInfo(
+        "办结量", total="按时办结数", category="办理方式", timed=True
+    ),
+    Indicator.CASE_DELIVERED: IndicatorInfo("送达量（完成）", category="办理方式"),
+    Indicator.CASE_REFUSED: IndicatorInfo("不予受理（中止）", category="办理方式"),
+    Indicator.CASE_RATING: IndicatorInfo("好差评", category="评分"),
+    Indicator.TICKET_CLOSED: IndicatorInfo("工单结案", total="按时办结数", category="联办"),
+    Indicator.TICKET_REOPENED: IndicatorInfo("工单重办", category="联办"),
+    Indicator.EVIDENCE: IndicatorInfo("数据调取", category="结果"),
+    Indicator.SETTLEMENT: IndicatorInfo(
+        "门诊直接结算", total="医疗费用（分）", extra="统筹基金支付（分）"
+    ),
+    Indicator.SETTLEMENT_REVERSED: IndicatorInfo("结算冲正", total="冲正金额（分）"),
+    Indicator.LICENCE_VERIFIED: IndicatorInfo("电子证照核验", category="核验结果"),
+    Indicator.CARD_USE: IndicatorInfo("社保卡用卡", category="结果"),
+}
+
+MODE_LABELS = {
+    "online": "全程网办",
+    "window": "异地窗口代收",
+    "joint": "多地联办",
+    "virtual": "虚拟窗口",
+}
+
+CATEGORY_LABELS = {
+    **MODE_LABELS,
+    "answered": "已提供",
+    "refused": "已拒绝",
+    "admitted": "已通过",
+    "valid": "有效",
+    "single": "单一部门",
+    "1": "1 非常不满意",
+    "2": "2 不满意",
+    "3": "3 基本满意",
+    "4": "4 满意",
+    "5": "5 非常满意",
+}
+
+
+def case_mode(mode: str, channel: str) -> str:
+    """The dashboard's mode of a case: online, window (异地代收), joint or virtual
+    (a virtual window's channel wins over the case's own mode)."""
+    if channel == "virtual":
+        return "virtual"
+    if mode == "joint":
+        return "joint"
+    if mode == "proxy" or channel == "window":
+        return "window"
+    return "online"
+
+
+@dataclass(frozen=True, order=True)
+class Key:
+    """A cell: one indicator on one day for one (from city → to city) pair, one
+    jurisdiction, one category (mode, score, outcome …), one authority and one matter.
+    An empty string is "not applicable"."""
+
+    indicator: str
+    day: date
+    from_city: str = ""
+    to_city: str = ""
+    jurisdiction: str = ""
+    category: str = ""
+    authority: str = ""
+    matter: str = ""
+
+
+DIMENSIONS = (
+    "indicator",
+    "day",
+    "from_city",
+    "to_city",
+    "jurisdiction",
+    "category",
+    "authority",
+    "matter",
+)
+
+
+@dataclass
+class Value:
+    """What a cell holds: the number of events, two sums, a histogram of handling
+    times (working days → events)."""
+
+    n: int = 0
+    total: int = 0
+    extra: int = 0
+    hist: dict[int, int] | None = None
+
+    def add(self, other: Value) -> None:
+        self.n += other.n
+        self.total += other.total
+        self.extra += other.extra
+        if other.hist:
+            self.hist = merge_hist(self.hist, other.hist)
+
+
+@dataclass(frozen=True)
+class Fact:
+    key: Key
+    n: int = 1
+    total: int = 0
+    extra: int = 0
+    #: Handling time in working days (None: not timed).
+    days: int | None = None
+
+
+def merge_hist(a: Mapping[int, int] | None, b: Mapping[int, int] | None) -> dict[int, int]:
+    out = dict(a or {})
+    for k, v in (b or {}).items():
+        out[k] = out.get(k, 0) + v
+    return out
+
+
+def fold(facts: Iterable[Fact], into: dict[Key, Value] | None = None) -> dict[Key, Value]:
+    """Add `facts` into the cells `into` (a new dict when None)."""
+    cells: dict[Key, Value] = {} if into is None else into
+    for f in facts:
+        v = cells.get(f.key)
+        if v is None:
+            v = cells[f.key] = Value()
+        v.n += f.n
+        v.total += f.total
+        v.extra += f.extra
+        if f.days is not None:
+            b = min(max(f.days, 0), HIST_CAP)
+            if v.hist is None:
+                v.hist = {}
+            v.hist[b] = v.hist.get(b, 0) + 1
+    return cells
+
+
+def quantile(hist: Mapping[int, int] | None, q: float) -> int | None:
+    """The q-quantile (nearest rank) of a histogram of whole working days; None if empty.
+    Exact for whole days, and the same whichever way the histogram was merged."""
+    if not hist:
+        return None
+    count = sum(hist.values())
+    if count <= 0:
+        return None
+    rank = max(1, -(-int(q * count * 1000) // 1000))  # ceil(q·n) without float drift
+    seen = 0
+    for b in sorted(hist):
+        seen += hist[b]
+        if seen >= rank:
+            return b
+    return max(hist)
+
+
+def hist_to_json(hist: Mapping[int, int] | None) -> dict[str, int] | None:
+    return None if not hist else {str(k): int(v) for k, v in sorted(hist.items())}
+
+
+def hist_from_json(data: Mapping[str, int] | None) -> dict[int, int] | None:
+    return None if not data else {int(k): int(v) for k, v in data.items()}
+
+
+def suppressed(n: int, threshold: int) -> bool:
+    """Whether a published cell counting `n` events must be withheld (0 < n < threshold:
+    an empty cell reveals nothing and is shown as 0)."""
+    return 0 < n < threshold
+
+
+def share(part: int, whole: int) -> float | None:
+    return None if whole <= 0 else round(part / whole, 4)

@@ -1,0 +1,84 @@
+"""Tables of the dashboard: the aggregate cells (this node's own and the copies other
+nodes published), a watermark per event source, and a log of refreshes tying every
+figure to the audit chain position (and signed checkpoint) it was computed at."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Date, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tongban.db import Base, UTCDateTime, utcnow
+
+
+class DashCell(Base):
+    """One aggregate cell (see domain.Key). `origin` is "" for this node's own cells and
+    the publishing jurisdiction's code for a copy received from another node (replaced
+    whole on each publication); the federation view adds them all."""
+
+    __tablename__ = "dash_cell"
+    __table_args__ = (
+        Index(
+            "uq_dash_cell_key",
+            "origin",
+            "indicator",
+            "day",
+            "from_city",
+            "to_city",
+            "jurisdiction",
+            "category",
+            "authority",
+            "matter",
+            unique=True,
+        ),
+        Index("ix_dash_cell_indicator_day", "indicator", "day"),
+    )
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    origin: Mapped[str] = mapped_column(String(6), default="")
+    indicator: Mapped[str] = mapped_column(String(40))
+    day: Mapped[date] = mapped_column(Date)
+    from_city: Mapped[str] = mapped_column(String(6), default="")
+    to_city: Mapped[str] = mapped_column(String(6), default="")
+    jurisdiction: Mapped[str] = mapped_column(String(6), default="")
+    category: Mapped[str] = mapped_column(String(40), default="")
+    authority: Mapped[str] = mapped_column(String(80), default="")
+    matter: Mapped[str] = mapped_column(String(120), default="")
+    n: Mapped[int] = mapped_column(BigInteger, default=0)
+    total: Mapped[int] = mapped_column(BigInteger, default=0)
+    extra: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: Handling time histogram: {"<working days>": events}.
+    hist: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class DashWatermark(Base):
+    """How far a source has been folded in: the audit chain's seq for the audited
+    events, (time, id) for a table read by time (with a settling lag)."""
+
+    __tablename__ = "dash_watermark"
+    source: Mapped[str] = mapped_column(String(40), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger, default=0)
+    mark_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    mark_id: Mapped[str] = mapped_column(String(40), default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DashRefresh(Base):
+    """One refresh: how many events it folded in, and the audit chain position it read
+    up to (seq, entry hash) with the newest signed checkpoint covering it — the figures
+    published after it are traceable to that point of the chain."""
+
+    __tablename__ = "dash_refresh"
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    events: Mapped[int] = mapped_column(BigInteger, default=0)
+    audit_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    audit_hash: Mapped[str] = mapped_column(String(64), default="")
+    checkpoint_seq: Mapped[int | None] = mapped_column(BigInteger)
+    checkpoint_hash: Mapped[str | None] = mapped_column(String(64))
+    full: Mapped[bool] = mapped_column(default=False)

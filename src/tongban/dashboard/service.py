@@ -1,0 +1,571 @@
+"""Use cases of the dashboard: fold new events into the aggregate cells (refresh), rebuild
+them from scratch (recompute), and read them for pages, exports and open data with
+small cells suppressed. Never commits: the job, request or CLI command does."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from tongban.dashboard import sources
+from tongban.dashboard.domain import (
+    DIMENSIONS,
+    Indicator,
+    Key,
+    Value,
+    fold,
+    hist_from_json,
+    hist_to_json,
+    merge_hist,
+    quantile,
+    suppressed,
+)
+from tongban.dashboard.models import DashCell, DashRefresh, DashWatermark
+from tongban.db import utcnow
+from tongban.errors import FieldError, ValidationFailed
+from tongban.exchange import service as exchange
+
+Owns = Callable[[str], bool]
+AUDIT = "audit"
+
+
+def owns_for(served: str) -> Owns:
+    """Whether a jurisdiction's records are this node's to count ("" — none named — is)."""
+    return lambda j: not j or exchange.serves(j, served)
+
+
+# --- refresh ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    events: int
+    cells: int
+    audit_seq: int
+
+
+def _watermark(session: Session, source: str) -> DashWatermark:
+    wm = session.get(DashWatermark, source)
+    if wm is None:
+        wm = DashWatermark(source=source, position=0, mark_id="")
+        session.add(wm)
+    return wm
+
+
+def refresh(
+    session: Session,
+    owns: Owns,
+    *,
+    batch: int = 20_000,
+    settle: timedelta = timedelta(minutes=5),
+    now: datetime | None = None,
+    full: bool = False,
+) -> RefreshResult:
+    """Fold every event recorded since the last refresh into this node's cells: the audit
+    chain after its watermark up to the committed head, and the tables read by time up to
+    `now - settle`. Costs O(new events), never a rescan. Logs the refresh with the chain
+    position and checkpoint it was computed at."""
+    cells: dict[Key, Value] = {}
+    wd = sources.working_days(session)
+    events = 0
+    head_seq, head_hash = sources.committed_head(session)
+    wm = _watermark(session, AUDIT)
+    if head_seq > wm.position:
+        for entries in sources.audit_batches(session, wm.position, head_seq, batch):
+            fold(sources.audit_facts(session, entries, owns, wd), cells)
+            events += len(entries)
+        wm.position = head_seq
+        wm.updated_at = utcnow()
+    until = (now or utcnow()) - settle
+    lic = _watermark(session, "licence_use")
+    for rows in sources._by_time(
+        session,
+        sources.licence_use,
+        sources.licence_use.c.verified_at,
+        sources.Mark(lic.mark_at, lic.mark_id),
+        until,
+        batch,
+    ):
+        fold(sources.licence_facts(session, rows, owns), cells)
+        events += len(rows)
+        lic.mark_at, lic.mark_id = rows[-1].verified_at, str(rows[-1].id)
+    card = _watermark(session, "card_use")
+    places = sources.city_jurisdictions(session)
+    for rows in sources._by_time(
+        session,
+        sources.card_use,
+        sources.card_use.c.received_at,
+        sources.Mark(card.mark_at, card.mark_id),
+        until,
+        batch,
+    ):
+        fold(sources.card_facts(rows, owns, places), cells)
+        events += len(rows)
+        card.mark_at, card.mark_id = rows[-1].received_at, str(rows[-1].id)
+    store(session, cells, origin="")
+    cp = sources.checkpoint_covering(session, head_seq)
+    session.add(
+        DashRefresh(
+            at=utcnow(),
+            events=events,
+            audit_seq=head_seq,
+            audit_hash=head_hash,
+            checkpoint_seq=cp[0] if cp else None,
+            checkpoint_hash=cp[1] if cp else None,
+            full=full,
+        )
+    )
+    session.flush()
+    return RefreshResult(events, len(cells), head_seq)
+
+
+def recompute(session: Session, owns: Owns, **kw: Any) -> RefreshResult:
+    """Forget this node's cells and watermarks and fold every event again (after a change
+    of the rules, or to check the incremental figures)."""
+    session.execute(delete(DashCell).where(DashCell.origin == ""))
+    session.execute(delete(DashWatermark))
+    session.flush()
+    return refresh(session, owns, full=True, **kw)
+
+
+_T = cast(Table, DashCell.__table__)
+_KEY_COLS = [_T.c[d] for d in DIMENSIONS]
+
+
+def _key_of(row: Any) -> Key:
+    return Key(*(row._mapping[d] for d in DIMENSIONS))
+
+
+def store(session: Session, cells: dict[Key, Value], origin: str) -> None:
+    """Add `cells` to the stored cells of `origin` (insert new keys, add to known ones)."""
+    if not cells:
+        return
+    by_day: dict[tuple[str, date], list[Key]] = {}
+    for k in cells:
+        by_day.setdefault((k.indicator, k.day), []).append(k)
+    existing: dict[Key, Any] = {}
+    pairs = sorted(by_day)
+    indicators = sorted({i for i, _ in pairs})
+    days = sorted({d for _, d in pairs})
+    for i in range(0, len(days), sources.CHUNK):
+        q = select(_T.c.id, _T.c.n, _T.c.total, _T.c.extra, _T.c.hist, *_KEY_COLS).where(
+            _T.c.origin == origin,
+            _T.c.indicator.in_(indicators),
+            _T.c.day.in_(days[i : i + sources.CHUNK]),
+        )
+        for row in session.execute(q):
+            k = _key_of(row)
+            if k in cells:
+                existing[k] = row
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    for k, v in cells.items():
+        old = existing.get(k)
+        if old is None:
+            inserts.append(
+                {
+                    "origin": origin,
+                    **{d: getattr(k, d) for d in DIMENSIONS},
+                    "n": v.n,
+                    "total": v.total,
+                    "extra": v.extra,
+                    "hist": hist_to_json(v.hist),
+                }
+            )
+        else:
+            updates.append(
+                {
+                    "b_id": old.id,
+                    "b_n": old.n + v.n,
+                    "b_total": old.total + v.total,
+                    "b_extra": old.extra + v.extra,
+                    "b_hist": hist_to_json(merge_hist(hist_from_json(old.hist), v.hist))
+                    if (old.hist or v.hist)
+                    else None,
+                }
+            )
+    if inserts:
+        session.execute(insert(_T), inserts)
+    if updates:
+        session.execute(
+            update(_T)
+            .where(_T.c.id == bindparam("b_id"))
+            .values(
+                n=bindparam("b_n"),
+                total=bindparam("b_total"),
+                extra=bindparam("b_extra"),
+                hist=bindparam("b_hist"),
+            )
+            .execution_options(synchronize_session=False),
+            updates,
+        )
+
+
+def last_refresh(session: Session) -> DashRefresh | None:
+    return session.scalars(select(DashRefresh).order_by(DashRefresh.id.desc()).limit(1)).first()
+
+
+def local_cells(session: Session) -> dict[Key, Value]:
+    """This node's stored cells (for tests and publication)."""
+    out: dict[Key, Value] = {}
+    q = select(_T.c.n, _T.c.total, _T.c.extra, _T.c.hist, *_KEY_COLS).where(_T.c.origin == "")
+    for row in session.execute(q):
+        out[_key_of(row)] = Value(row.n, row.total, row.extra, hist_from_json(row.hist))
+    return out
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+SCOPES = ("local", "federation")
+GRAINS = ("day", "week", "month")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What a page, an export or the open-data API asks for."""
+
+    start: date
+    end: date
+    jurisdiction: str = ""
+    from_city: str = ""
+    to_city: str = ""
+    authority: str = ""
+    matter: str = ""
+    category: str = ""
+    scope: str = "federation"
+    cross_only: bool = False
+
+    def query(self) -> dict[str, str]:
+        """As URL query parameters (empty ones left out)."""
+        raw = {
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "jurisdiction": self.jurisdiction,
+            "from_city": self.from_city,
+            "to_city": self.to_city,
+            "authority": self.authority,
+            "matter": self.matter,
+            "category": self.category,
+            "scope": self.scope if self.scope != "federation" else "",
+        }
+        return {k: v for k, v in raw.items() if v}
+
+
+def parse_filters(
+    today: date,
+    *,
+    start: str | None = None,
+    end: str | None = None,
+    period: str | None = None,
+    **dims: str | None,
+) -> Filters:
+    """Filters from query parameters; a bad date or scope is a 422 naming the field."""
+    errors: list[FieldError] = []
+
+    def day(name: str, raw: str | None, default: date) -> date:
+        if not raw:
+            return default
+        try:
+            return date.fromisoformat(raw)
+        except ValueError:
+            errors.append(FieldError(name, "日期格式应为 YYYY-MM-DD"))
+            return default
+
+    span = {"7d": 7, "30d": 30, "90d": 90, "365d": 365}.get(period or "", 30)
+    e = day("end", end, today)
+    s = day("start", start, e - timedelta(days=span - 1))
+    if s > e:
+        errors.append(FieldError("start", "开始日期不能晚于结束日期"))
+    if (e - s).days > 3660:
+        errors.append(FieldError("start", "查询区间不能超过十年"))
+    scope = dims.pop("scope", None) or "federation"
+    if scope not in SCOPES:
+        errors.append(FieldError("scope", "范围应为 local 或 federation"))
+    clean = {k: (v or "").strip()[:120] for k, v in dims.items() if k != "cross_only"}
+    for name in ("jurisdiction", "from_city", "to_city"):
+        v = clean.get(name, "")
+        if v and not (len(v) == 6 and v.isdigit()):
+            errors.append(FieldError(name, "应为 6 位行政区划代码"))
+    if errors:
+        raise ValidationFailed(errors[0]["message"], errors=errors)
+    return Filters(
+        start=s,
+        end=e,
+        scope=scope,
+        cross_only=bool(dims.get("cross_only")),
+        **clean,
+    )
+
+
+def _where(q: Any, f: Filters, indicators: Sequence[str]) -> Any:
+    q = q.where(_T.c.indicator.in_(list(indicators)), _T.c.day >= f.start, _T.c.day <= f.end)
+    if f.scope == "local":
+        q = q.where(_T.c.origin == "")
+    for name in ("jurisdiction", "from_city", "to_city", "authority", "matter", "category"):
+        value = getattr(f, name)
+        if value:
+            q = q.where(_T.c[name] == value)
+    if f.cross_only:
+        q = q.where(_T.c.from_city != _T.c.to_city)
+    return q
+
+
+@dataclass
+class Figure:
+    """An aggregate as published: None values when suppressed."""
+
+    n: int | None
+    total: int | None = None
+    extra: int | None = None
+    p50: int | None = None
+    p90: int | None = None
+    suppressed: bool = False
+    hist: dict[int, int] | None = field(default=None, repr=False)
+
+    def share(self) -> float | None:
+        if self.suppressed or not self.n or self.total is None:
+            return None
+        return round(self.total / self.n, 4)
+
+
+def _figure(n: int, total: int, extra: int, hist: dict[int, int] | None, threshold: int) -> Figure:
+    if suppressed(n, threshold):
+        return Figure(None, suppressed=True)
+    return Figure(n, total, extra, quantile(hist, 0.5), quantile(hist, 0.9), hist=hist)
+
+
+def grouped(
+    session: Session,
+    f: Filters,
+    indicators: Sequence[str],
+    by: Sequence[str],
+    threshold: int,
+    *,
+    timed: bool = False,
+) -> dict[tuple[Any, ...], Figure]:
+    """Cells summed over everything but `by` (dimension names), small ones suppressed.
+    With `timed`, histograms are merged too (for p50/p90)."""
+    cols = [_T.c[b] for b in by]
+    if not timed:
+        q = select(*cols, func.sum(_T.c.n), func.sum(_T.c.total), func.sum(_T.c.extra))
+        q = _where(q, f, indicators)
+        if cols:
+            q = q.group_by(*cols)
+        out = {}
+        for row in session.execute(q):
+            key = tuple(row[: len(cols)])
+            n, total, extra = (int(x or 0) for x in row[len(cols) :])
+            if n or total:
+                out[key] = _figure(n, total, extra, None, threshold)
+        return out
+    acc: dict[tuple[Any, ...], Value] = {}
+    q = _where(select(*cols, _T.c.n, _T.c.total, _T.c.extra, _T.c.hist), f, indicators)
+    for row in session.execute(q):
+        key = tuple(row[: len(cols)])
+        v = acc.get(key)
+        if v is None:
+            v = acc[key] = Value()
+        v.add(Value(row.n, row.total, row.extra, hist_from_json(row.hist)))
+    return {k: _figure(v.n, v.total, v.extra, v.hist, threshold) for k, v in acc.items()}
+
+
+def total(session: Session, f: Filters, indicator: str, threshold: int, **kw: Any) -> Figure:
+    return grouped(session, f, [indicator], (), threshold, **kw).get((), Figure(0, 0, 0))
+
+
+@dataclass(frozen=True)
+class Headline:
+    label: str
+    value: str
+    note: str = ""
+    indicator: str = ""
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{x * 100:.1f}%"
+
+
+def _count(fig: Figure) -> str:
+    return "<阈值" if fig.suppressed else f"{fig.n or 0:,}"
+
+
+def headlines(session: Session, f: Filters, threshold: int) -> list[Headline]:
+    """The headline figures of the dashboard's front page."""
+    received = total(session, f, Indicator.CASE_RECEIVED, threshold)
+    cross = total(session, _cross(f), Indicator.CASE_RECEIVED, threshold)
+    decided = total(session, f, Indicator.CASE_DECIDED, threshold, timed=True)
+    delivered = total(session, f, Indicator.CASE_DELIVERED, threshold)
+    ratings = grouped(session, f, [Indicator.CASE_RATING], ("category",), threshold)
+    tickets = total(session, f, Indicator.TICKET_CLOSED, threshold)
+    reopened = total(session, f, Indicator.TICKET_REOPENED, threshold)
+    settled = total(session, f, Indicator.SETTLEMENT, threshold)
+    evidence = grouped(session, f, [Indicator.EVIDENCE], ("category",), threshold)
+    licences = total(session, f, Indicator.LICENCE_VERIFIED, threshold)
+    cards = total(session, f, Indicator.CARD_USE, threshold)
+    rated = [(int(k[0]), v.n) for k, v in ratings.items() if v.n and k[0].isdigit()]
+    rated_n = sum(n for _, n in rated)
+    good = sum(n for s, n in rated if s >= 4)
+    answered = evidence.get(("answered",), Figure(0)).n
+    refused = evidence.get(("refused",), Figure(0)).n
+    completion = (
+        None
+        if received.suppressed or delivered.suppressed or not received.n
+        else (delivered.n or 0) / received.n
+    )
+    return [
+        Headline("收件量", _count(received), "所选期间受理的申请", Indicator.CASE_RECEIVED),
+        Headline("跨城办件", _count(cross), "收件城市与办理城市不同", Indicator.CASE_RECEIVED),
+        Headline(
+            "按时办结率",
+            _pct(decided.share()),
+            f"办结 {_count(decided)} 件；用时中位数 {_days(decided.p50)}，90% 在 {_days(decided.p90)} 内",
+            Indicator.CASE_DECIDED,
+        ),
+        Headline("完成率", _pct(completion), "送达数 / 收件数", Indicator.CASE_DELIVERED),
+        Headline(
+            "好评率",
+            _pct(good / rated_n if rated_n else None),
+            f"评价 {rated_n:,} 件（4–5 分为好评）",
+            Indicator.CASE_RATING,
+        ),
+        Headline(
+            "工单按时结案率",
+            _pct(tickets.share()),
+            f"结案 {_count(tickets)} 件，重办 {_count(reopened)} 次",
+            Indicator.TICKET_CLOSED,
+        ),
+        Headline(
+            "数据调取",
+            f"{(answered or 0):,}",
+            f"已提供；拒绝 {(refused or 0):,} 次",
+            Indicator.EVIDENCE,
+        ),
+        Headline(
+            "门诊直接结算",
+            _count(settled),
+            (
+                f"医疗费用 {_yuan(settled.total)}，统筹基金支付占 "
+                f"{_pct(None if not settled.total else (settled.extra or 0) / settled.total)}"
+            ),
+            Indicator.SETTLEMENT,
+        ),
+        Headline("电子证照核验", _count(licences), "免提交核验次数", Indicator.LICENCE_VERIFIED),
+        Headline("社保卡用卡", _count(cards), "刷码（含拒绝）", Indicator.CARD_USE),
+    ]
+
+
+def _cross(f: Filters) -> Filters:
+    return Filters(**{**f.__dict__, "cross_only": True})
+
+
+def _days(d: int | None) -> str:
+    return "—" if d is None else f"{d} 个工作日"
+
+
+def _yuan(cents: int | None) -> str:
+    return "—" if cents is None else f"{cents / 100:,.2f} 元"
+
+
+def matrix(
+    session: Session, f: Filters, indicator: str, threshold: int
+) -> dict[tuple[str, str], Figure]:
+    """The city-pair flow matrix: (from city, to city) → figure."""
+    rows = grouped(session, f, [indicator], ("from_city", "to_city"), threshold)
+    return {(str(k[0]), str(k[1])): v for k, v in rows.items() if k[0] and k[1]}
+
+
+def _bucket(d: date, grain: str) -> date:
+    if grain == "week":
+        return d - timedelta(days=d.weekday())
+    if grain == "month":
+        return d.replace(day=1)
+    return d
+
+
+def trend(
+    session: Session, f: Filters, indicator: str, grain: str, threshold: int
+) -> list[tuple[date, Figure]]:
+    """A series by day, week or month (suppression applies to each bucket's sum)."""
+    raw = grouped(session, f, [indicator], ("day",), 1, timed=indicator == Indicator.CASE_DECIDED)
+    acc: dict[date, Value] = {}
+    for (d,), fig in raw.items():
+        b = _bucket(d, grain)
+        v = acc.setdefault(b, Value())
+        v.add(Value(fig.n or 0, fig.total or 0, fig.extra or 0, fig.hist))
+    out = []
+    b = _bucket(f.start, grain)
+    while b <= f.end:
+        v = acc.get(b, Value())
+        out.append((b, _figure(v.n, v.total, v.extra, v.hist, threshold)))
+        b = _next(b, grain)
+    return out
+
+
+def _next(d: date, grain: str) -> date:
+    if grain == "week":
+        return d + timedelta(days=7)
+    if grain == "month":
+        return (d.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return d + timedelta(days=1)
+
+
+def ranking(
+    session: Session, f: Filters, by: str, threshold: int, limit: int = 50
+) -> list[tuple[str, Figure, Figure]]:
+    """Authorities, matters or cities ranked by cases decided: (name, decided, received)."""
+    decided = grouped(session, f, [Indicator.CASE_DECIDED], (by,), threshold, timed=True)
+    received = grouped(session, f, [Indicator.CASE_RECEIVED], (by,), threshold)
+    names = {k[0] for k in decided} | {k[0] for k in received}
+    rows = [
+        (str(name), decided.get((name,), Figure(0)), received.get((name,), Figure(0)))
+        for name in names
+        if name
+    ]
+    rows.sort(key=lambda r: (-(r[1].n or 0), -(r[2].n or 0), r[0]))
+    return rows[:limit]
+
+
+def daily_series(
+    session: Session, f: Filters, indicator: str, threshold: int
+) -> list[dict[str, Any]]:
+    """Open data: one row per day and city pair (and category), suppressed cells marked."""
+    rows = grouped(session, f, [indicator], ("day", "from_city", "to_city", "category"), threshold)
+    out = []
+    for (d, fc, tc, cat), fig in sorted(rows.items(), key=lambda kv: tuple(map(str, kv[0]))):
+        out.append(
+            {
+                "date": d.isoformat(),
+                "from_city": fc,
+                "to_city": tc,
+                "category": cat,
+                "count": fig.n,
+                "total": fig.total,
+                "extra": fig.extra,
+                "suppressed": fig.suppressed,
+            }
+        )
+    return out
+
+
+def provenance(session: Session) -> dict[str, Any]:
+    """What the figures were computed at: the last refresh and its audit chain position."""
+    r = last_refresh(session)
+    if r is None:
+        return {"refreshed_at": None}
+    return {
+        "refreshed_at": r.at.isoformat(),
+        "audit_seq": r.audit_seq,
+        "audit_hash": r.audit_hash,
+        "checkpoint_seq": r.checkpoint_seq,
+        "checkpoint_hash": r.checkpoint_hash,
+    }
+
+
+def indicators_known(names: Iterable[str]) -> list[str]:
+    return [n for n in names if n in {i.value for i in Indicator}]

@@ -1,0 +1,129 @@
+"""The dashboard's indicators against a real database (SQLite and PostgreSQL): computed
+from a known set of events and compared with an independent DuckDB computation; the
+incremental refresh equals a full recomputation; small cells are suppressed."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import delete, func, select
+
+from integration.dashboard.kit import PLAN, build_cases, duckdb_case_indicators
+from tongban.dashboard import service
+from tongban.dashboard.domain import Fact, Indicator, Key, fold, quantile
+from tongban.dashboard.models import DashCell, DashRefresh
+
+ALL = service.owns_for("*")
+CASE_INDICATORS = {i.value for i in Indicator if i.value.startswith("cases.")}
+
+
+def test_case_indicators_equal_an_independent_duckdb_computation(session):
+    build_cases(session, PLAN)
+    result = service.refresh(session, ALL, settle=timedelta(0))
+    assert result.events > 0
+    cells = {
+        k: v for k, v in service.local_cells(session).items() if k.indicator in CASE_INDICATORS
+    }
+    expected = duckdb_case_indicators(session)
+    got = {}
+    for k, v in cells.items():
+        days = sorted(d for d, c in (v.hist or {}).items() for _ in range(c))
+        got[
+            (
+                k.indicator,
+                k.day,
+                k.from_city,
+                k.to_city,
+                k.jurisdiction,
+                k.category,
+                k.authority,
+                k.matter,
+            )
+        ] = (v.n, v.total, days)
+    assert got == expected
+    # The known set itself: 7 received, 5 decided, 1 refused, 4 delivered, 3 rated.
+    by_ind: dict[str, int] = {}
+    for k, v in cells.items():
+        by_ind[k.indicator] = by_ind.get(k.indicator, 0) + v.n
+    assert by_ind == {
+        "cases.received": 7,
+        "cases.decided": 5,
+        "cases.refused": 1,
+        "cases.delivered": 4,
+        "cases.rating": 3,
+    }
+    assert any(v.hist and max(v.hist) >= 20 for v in cells.values())  # 25/40 days ago
+
+
+def test_incremental_refresh_equals_full_recomputation_and_reads_only_new_events(session):
+    for step in PLAN:
+        build_cases(session, [step])
+        service.refresh(session, ALL, settle=timedelta(0))
+    again = service.refresh(session, ALL, settle=timedelta(0))
+    assert again.events == 0 and again.cells == 0  # nothing new: nothing read
+    incremental = service.local_cells(session)
+    service.recompute(session, ALL, settle=timedelta(0))
+    assert service.local_cells(session) == incremental
+    last = service.last_refresh(session)
+    assert last is not None and last.full and last.audit_seq > 0 and len(last.audit_hash) == 64
+
+
+def test_a_node_counts_only_the_cases_of_the_jurisdictions_it_serves(session):
+    build_cases(session, PLAN[:2])
+    service.refresh(session, service.owns_for("310000"), settle=timedelta(0))
+    assert service.local_cells(session) == {}
+    service.recompute(session, service.owns_for("320000"), settle=timedelta(0))
+    assert sum(v.n for v in service.local_cells(session).values()) > 0
+
+
+def test_small_cells_are_suppressed_in_every_published_figure(session):
+    build_cases(session, PLAN)
+    service.refresh(session, ALL, settle=timedelta(0))
+    f = service.Filters(start=date.today() - timedelta(days=2), end=date.today() + timedelta(1))
+    fig = service.total(session, f, Indicator.CASE_RECEIVED, threshold=10)
+    assert fig.suppressed and fig.n is None  # 7 < 10
+    fig = service.total(session, f, Indicator.CASE_RECEIVED, threshold=5)
+    assert not fig.suppressed and fig.n == 7
+    rows = service.daily_series(session, f, Indicator.CASE_RECEIVED, threshold=3)
+    assert rows and all(r["suppressed"] == (r["count"] is None) for r in rows)
+    assert any(r["suppressed"] for r in rows)  # 1 or 2 cases per city pair
+    assert sum(r["count"] or 0 for r in rows) < 7
+
+
+KEYS = st.builds(
+    Key,
+    indicator=st.sampled_from(["cases.decided", "cases.received"]),
+    day=st.dates(min_value=date(2026, 1, 1), max_value=date(2026, 1, 5)),
+    from_city=st.sampled_from(["310000", "320500"]),
+    to_city=st.sampled_from(["320500", ""]),
+)
+FACTS = st.lists(
+    st.builds(
+        Fact,
+        key=KEYS,
+        total=st.integers(0, 1),
+        days=st.one_of(st.none(), st.integers(0, 130)),
+    ),
+    max_size=40,
+)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(facts=FACTS, cuts=st.lists(st.integers(0, 40), max_size=5))
+def test_storing_in_batches_equals_storing_at_once(session, facts, cuts):
+    session.execute(delete(DashCell))
+    bounds = sorted({0, len(facts), *(c for c in cuts if c <= len(facts))})
+    for a, b in zip(bounds, bounds[1:], strict=False):
+        service.store(session, fold(facts[a:b]), origin="")
+    assert service.local_cells(session) == fold(facts)
+    # p50/p90 of the merged histograms are those of all the handling times.
+    for k, v in fold(facts).items():
+        times = sorted(min(f.days, 120) for f in facts if f.key == k and f.days is not None)
+        if times:
+            assert quantile(v.hist, 0.5) == times[-(-len(times) // 2) - 1]
+    session.execute(delete(DashCell))
+    assert session.scalar(select(func.count()).select_from(DashRefresh)) == 0
