@@ -21,7 +21,14 @@ from pydantic import Field, StringConstraints, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tongban.cases.domain import TRANSITIONS, Action, CaseState, DeliveryMethod, Mode
+from tongban.cases.domain import (
+    AWAITING_CORRECTION,
+    TRANSITIONS,
+    Action,
+    CaseState,
+    DeliveryMethod,
+    Mode,
+)
 from tongban.cases.models import Case
 from tongban.errors import NotFound
 from tongban.exchange import schema as s
@@ -43,6 +50,8 @@ EventAction = Literal[
     "issue_result",
     "deliver",
     "rate",
+    "withdraw",
+    "correction_reminder",
 ]
 #: Steps the applicant takes on the receiving node's copy.
 APPLICANT_ACTIONS = frozenset({Action.RESUBMIT.value, Action.RATE.value})
@@ -120,6 +129,43 @@ class Forwarded(CaseSnapshot):
     subtasks: Annotated[list[CaseSnapshot], Field(max_length=50)] | None = None
 
 
+class CorrectionItemIn(s.Payload):
+    code: Annotated[
+        str, StringConstraints(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$")
+    ]
+    name: Annotated[str, StringConstraints(min_length=1, max_length=120)]
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+    listed: bool
+    upload: bool = True
+
+
+class CorrectionIn(s.Payload):
+    """The correction notice a request_correction step issued (一次性告知)."""
+
+    stage: Literal["intake", "review"]
+    reason: s.LongText
+    items: Annotated[list[CorrectionItemIn], Field(min_length=1, max_length=20)]
+    deadline_days: Annotated[int, Field(ge=1, le=30)]
+    deadline: s.Day
+    requested_at: s.Instant
+    requested_by: Name80
+
+
+class DocumentIn(s.Payload):
+    """A result document a refuse or issue_result step issued, with its PDF's bytes
+    (added when the message leaves the node)."""
+
+    kind: Literal["approval", "refusal", "denial"]
+    title: Annotated[str, StringConstraints(min_length=1, max_length=80)]
+    token: Annotated[
+        str, StringConstraints(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    ]
+    sha256: s.Sha256
+    size: Annotated[int, Field(ge=1, le=10_000_000)]
+    issued_at: s.Instant
+    content_b64: Base64 | None = None
+
+
 class CaseFields(s.Payload):
     state: CaseState
     handoff: Literal["pending", "delivered"]
@@ -129,6 +175,8 @@ class CaseFields(s.Payload):
     accepted_at: s.Instant | None
     deadline: s.Day | None
     closed_at: s.Instant | None
+    clock_paused_since: s.Day | None = None
+    clock_paused_days: Annotated[int, Field(ge=0, le=3650)] = 0
 
 
 class RatingIn(s.Payload):
@@ -146,6 +194,8 @@ class StatusChanged(s.Payload):
     case: CaseFields
     attachments: Annotated[list[AttachmentIn], Field(max_length=200)] | None = None
     rating: RatingIn | None = None
+    correction: CorrectionIn | None = None
+    documents: Annotated[list[DocumentIn], Field(max_length=5)] | None = None
     to_lead: bool = False
 
     @model_validator(mode="after")
@@ -158,12 +208,19 @@ class StatusChanged(s.Payload):
             raise ValueError("只有评价消息可以携带评价")
         if self.attachments and self.action != Action.RESUBMIT.value:
             raise ValueError("只有补正消息可以携带材料")
+        if self.correction is not None and self.action != Action.REQUEST_CORRECTION.value:
+            raise ValueError("只有补正通知可以携带补正事项")
+        if self.documents and self.action not in (Action.REFUSE.value, Action.ISSUE_RESULT.value):
+            raise ValueError("只有不予受理或出具结果可以携带文书")
         ev = self.event
         if ev.to_state != self.state:
             raise ValueError("事件的目标状态须与办件状态一致")
         if ev.action == "forwarded":
             if ev.from_state != ev.to_state:
                 raise ValueError("推送记录不改变办件状态")
+        elif ev.action == "correction_reminder":
+            if ev.from_state != ev.to_state or ev.to_state not in AWAITING_CORRECTION:
+                raise ValueError("补正提醒只发给待补正的办件，且不改变其状态")
         elif ev.action == "submit" or ev.from_state is None:
             raise ValueError("状态变更消息须为一次办理步骤")
         else:

@@ -40,10 +40,25 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tongban.calendar.service import local_date
 from tongban.cases import messages
 from tongban.cases.attachments import blob_path, safe_filename, sniff, write_blob
-from tongban.cases.domain import DECIDED, Action, CaseState, rating_opens_rectification
-from tongban.cases.models import Attachment, Case, CaseEvent, Rating, Rectification
+from tongban.cases.domain import (
+    DECIDED,
+    Action,
+    CaseState,
+    correction_stage,
+    rating_opens_rectification,
+)
+from tongban.cases.models import (
+    Attachment,
+    Case,
+    CaseCorrection,
+    CaseDocument,
+    CaseEvent,
+    Rating,
+    Rectification,
+)
 from tongban.config import Settings
 from tongban.errors import NotFound, ValidationFailed
 from tongban.exchange import service as exchange
@@ -52,7 +67,7 @@ from tongban.kernel.node import settings_of
 from tongban.regions import service as regions
 
 #: Case columns a status change may move, copied as they are on the acting node.
-_TRACKED = ("state", "handoff", "result_text", "form_data", "deadline_flag")
+_TRACKED = ("state", "handoff", "result_text", "form_data", "deadline_flag", "clock_paused_days")
 
 
 def _iso(value: datetime | date | None) -> str | None:
@@ -135,17 +150,56 @@ def change(session: Session, case: Case, ev: CaseEvent) -> dict[str, Any]:
             "accepted_at": _iso(case.accepted_at),
             "deadline": _iso(case.deadline),
             "closed_at": _iso(case.closed_at),
+            "clock_paused_since": _iso(case.clock_paused_since),
         },
     }
     if ev.action == Action.RESUBMIT:
         payload["attachments"] = attachment_dicts(case)
+    if ev.action == Action.REQUEST_CORRECTION and ev.from_state is not None:
+        stage = correction_stage(CaseState(ev.from_state)).value
+        notice = next((c for c in case.corrections if c.stage == stage), None)
+        if notice is not None:
+            payload["correction"] = correction_dict(notice)
+    if ev.action in (Action.REFUSE, Action.ISSUE_RESULT) and case.documents:
+        payload["documents"] = [document_dict(d) for d in case.documents]
     return payload
+
+
+def correction_dict(notice: CaseCorrection) -> dict[str, Any]:
+    """A correction notice as it travels (messages.CorrectionIn)."""
+    return {
+        "stage": notice.stage,
+        "reason": notice.reason,
+        "items": notice.items,
+        "deadline_days": notice.deadline_days,
+        "deadline": notice.deadline.isoformat(),
+        "requested_at": notice.requested_at.isoformat(),
+        "requested_by": notice.requested_by,
+    }
+
+
+def document_dict(doc: CaseDocument) -> dict[str, Any]:
+    """A result document's record as it travels (its bytes are added over HTTP)."""
+    return {
+        "kind": doc.kind,
+        "title": doc.title,
+        "token": doc.token,
+        "sha256": doc.sha256,
+        "size": doc.size,
+        "issued_at": doc.issued_at.isoformat(),
+    }
 
 
 # --- materials -------------------------------------------------------------------------
 
 
 def _add_contents(session: Session, payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    if payload.get("documents"):
+        docs = []
+        for doc in payload["documents"]:
+            data = blob_path(Path(settings.upload_dir), doc["sha256"]).read_bytes()
+            docs.append({**doc, "content_b64": base64.b64encode(data).decode("ascii")})
+        payload = {**payload, "documents": docs}
     items = payload.get("attachments")
     if not items:
         return payload
@@ -261,8 +315,31 @@ def follow(session: Session, case: Case, p: Mapping[str, Any]) -> None:
     case.closed_at = _dt(fields["closed_at"])
     case.deadline = date.fromisoformat(fields["deadline"]) if fields["deadline"] else None
     session.flush()
+    case.clock_paused_since = (
+        date.fromisoformat(fields["clock_paused_since"])
+        if fields.get("clock_paused_since")
+        else None
+    )
     if p.get("attachments"):
         import_attachments(session, case, p["attachments"])
+    if p.get("correction"):
+        _follow_correction(case, p["correction"])
+    if p["action"] == Action.RESUBMIT.value:
+        for notice in case.corrections:
+            if notice.status == "open":
+                notice.status, notice.answered_at = "answered", _dt(p["event"]["at"])
+    if p["action"] == Action.WITHDRAW.value:
+        for notice in case.corrections:
+            if notice.status == "open":
+                notice.status = "lapsed"
+    if p["action"] == "correction_reminder":
+        for notice in case.corrections:
+            if notice.status == "open":
+                at = _dt(p["event"]["at"])
+                notice.reminded_on = local_date(at) if at else None
+    for doc in p.get("documents") or ():
+        _import_document(session, case, doc)
+    session.flush()
     rating = p.get("rating")
     if rating and session.scalar(select(Rating).where(Rating.case_id == case.id)) is None:
         row = Rating(case_id=case.id, score=int(rating["score"]), comment=rating["comment"])
@@ -279,6 +356,41 @@ def follow(session: Session, case: Case, p: Mapping[str, Any]) -> None:
                     reason=row.comment,
                 )
             )
+
+
+def _follow_correction(case: Case, c: Mapping[str, Any]) -> None:
+    if any(n.stage == c["stage"] for n in case.corrections):
+        return  # this copy issued it (one node) or has it already
+    case.corrections.append(
+        CaseCorrection(
+            stage=c["stage"],
+            reason=c["reason"],
+            items=[dict(i) for i in c["items"]],
+            deadline_days=int(c["deadline_days"]),
+            deadline=date.fromisoformat(c["deadline"]),
+            requested_at=datetime.fromisoformat(c["requested_at"]),
+            requested_by=c["requested_by"],
+        )
+    )
+
+
+def _import_document(session: Session, case: Case, doc: Mapping[str, Any]) -> None:
+    """Store a result document that arrived with a step (its hash checked) and record it
+    under the token its QR code prints, so it verifies on this node too."""
+    if any(d.token == doc["token"] for d in case.documents):
+        return
+    settings = settings_of(session)
+    _store_blob(session, Path(settings.upload_dir), dict(doc), settings.max_upload_bytes)
+    case.documents.append(
+        CaseDocument(
+            kind=doc["kind"],
+            title=doc["title"],
+            token=doc["token"],
+            sha256=doc["sha256"],
+            size=int(doc["size"]),
+            issued_at=datetime.fromisoformat(doc["issued_at"]),
+        )
+    )
 
 
 def missing_copy(payload: Mapping[str, Any]) -> Exception:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tongban.calendar import service as calendar
-from tongban.cases import domain, replica
+from tongban.cases import domain, replica, results
 from tongban.cases.access import actor_kind as actor_kind
 from tongban.cases.access import available_actions as available_actions
 from tongban.cases.access import can_see as can_see
@@ -20,14 +20,14 @@ from tongban.cases.access import list_cases as list_cases
 from tongban.cases.attachments import claim_uploads
 from tongban.cases.domain import Action, Actor, CaseState
 from tongban.cases.models import Case as Case
-from tongban.cases.models import Rating, Rectification
+from tongban.cases.models import CaseCorrection, Rating, Rectification
 from tongban.cases.submission import Application as Application
 from tongban.cases.submission import WindowApplicant as WindowApplicant
 from tongban.cases.submission import submit_at_window as submit_at_window
 from tongban.cases.submission import submit_online as submit_online
 from tongban.catalog import service as catalog
 from tongban.db import utcnow
-from tongban.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from tongban.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
 from tongban.exchange import service as exchange
 from tongban.identity.domain import Role
 from tongban.identity.models import Account
@@ -93,6 +93,11 @@ def act(
     """An officer's step on a case: accept, refuse, request correction, start review,
     approve, deny, issue the result, deliver."""
     action = Action(action)
+    if action is Action.REQUEST_CORRECTION:
+        # A correction asked for without naming items (the JSON API's plain step): one
+        # item that points at the reason, answered with the form or any material.
+        item = domain.CorrectionItem("general", "补正说明所列事项", comment, listed=False)
+        return request_correction(session, actor, case_id, comment, [item], upload=False)
     case = get_case(session, actor, case_id)
     kind = actor_kind(actor, case)
     if kind is None or kind is Actor.APPLICANT:
@@ -129,6 +134,7 @@ def _transition(
     result_text: str | None = None,
     extra: dict[str, Any] | None = None,
     facts: domain.StepFacts | None = None,
+    payload: dict[str, Any] | None = None,
 ) -> Case:
     """Take the step (every caller passes here: the rules hold for officers, applicants
     and the platform alike), record it and tell the other copies."""
@@ -145,12 +151,18 @@ def _transition(
             case.deadline = calendar.add_working_days(
                 session, calendar.local_date(now), case.time_limit_days
             )
+            case.clock_paused_since, case.clock_paused_days = None, 0
         if action is Action.ISSUE_RESULT:
             case.result_text = result_text
         if target in domain.TERMINAL or target is CaseState.DELIVERED:
             case.closed_at = case.closed_at or now
             case.deadline_flag = "ok"
-        ev = history.record(session, case, action.value, actor, from_state, target.value, comment)
+        doc_kind = results.document_kind(action, CaseState(from_state))
+        if doc_kind is not None:  # 决定书: generated once, stored by its hash
+            results.issue(session, case, doc_kind, comment)
+        ev = history.record(
+            session, case, action.value, actor, from_state, target.value, comment, payload
+        )
     # To the other copy of the case: the applicant acts on the receiving node's copy,
     # the authority (and the system) on the competent node's.
     ends = (case.competent_jurisdiction, case.receiving_jurisdiction)
@@ -191,6 +203,77 @@ def _maybe_complete_parent(session: Session, parent: Case) -> None:
         _transition(session, parent, action, Actor.SYSTEM, None, "多地联办子任务已全部办结")
 
 
+def request_correction(
+    session: Session,
+    actor: Account,
+    case_id: uuid.UUID,
+    reason: str,
+    items: list[domain.CorrectionItem],
+    deadline_days: int = domain.CORRECTION_DAYS_DEFAULT,
+    *,
+    upload: bool = True,
+) -> Case:
+    """补正: the officer names every missing or wrong material at once (一次性告知), each
+    with why, and the applicant's deadline in working days. Before acceptance the case
+    waits; during review the statutory clock pauses until the applicant resubmits. One
+    notice per stage: a second one for the same stage is refused (409)."""
+    case = get_case(session, actor, case_id)
+    kind = actor_kind(actor, case)
+    if kind is None or kind is Actor.APPLICANT:
+        raise PermissionDenied("只有主管部门的审核/审批人员可以要求补正")
+    state = CaseState(case.state)
+    facts = _facts(case, reason)
+    domain.next_state(state, Action.REQUEST_CORRECTION, kind, facts)
+    stage = domain.correction_stage(state)
+    domain.check_correction(
+        reason, items, deadline_days, {c.stage for c in case.corrections}, stage.value
+    )
+    today = calendar.local_date(utcnow())
+    listed = _material_codes(session, case)
+    notice = CaseCorrection(
+        stage=stage.value,
+        reason=reason.strip(),
+        items=[
+            {
+                "code": i.code,
+                "name": i.name.strip(),
+                "reason": i.reason.strip(),
+                "listed": i.code in listed,
+                "upload": upload,
+            }
+            for i in items
+        ],
+        deadline_days=deadline_days,
+        deadline=calendar.add_working_days(session, today, deadline_days),
+        requested_by=actor.display_name[:80],
+    )
+    case.corrections.append(notice)
+    if stage is domain.CorrectionStage.REVIEW:
+        case.clock_paused_since = today
+    return _transition(
+        session,
+        case,
+        Action.REQUEST_CORRECTION,
+        kind,
+        actor,
+        reason.strip(),
+        facts=facts,
+        payload={"items": notice.items, "deadline": notice.deadline.isoformat()},
+    )
+
+
+def _material_codes(session: Session, case: Case) -> set[str]:
+    try:
+        return {m.code for m in catalog.get_matter(session, case.matter_code).materials}
+    except NotFound:
+        return set()
+
+
+def open_correction(case: Case) -> CaseCorrection | None:
+    """The correction notice the case waits on, if any."""
+    return next((c for c in case.corrections if c.status == "open"), None)
+
+
 def resubmit(
     session: Session,
     actor: Account,
@@ -199,7 +282,10 @@ def resubmit(
     attachment_ids: list[uuid.UUID] | None = None,
     comment: str = "",
 ) -> Case:
-    """补正: the applicant corrects the form and/or adds materials and resubmits."""
+    """补正: the applicant corrects the form and/or uploads a file for each item of the
+    notice (an item's uploads carry its code) and resubmits; the case returns to where
+    the correction was asked (intake or review), and a paused clock resumes with the
+    deadline moved by the working days it stood still."""
     case = get_case(session, actor, case_id)
     if actor_kind(actor, case) is not Actor.APPLICANT:
         raise PermissionDenied("只有申请人本人可以补正")
@@ -207,9 +293,47 @@ def resubmit(
         matter = catalog.get_matter(session, case.matter_code)
         catalog.validate_form(matter, form_data)
         case.form_data = form_data
-    for att in claim_uploads(session, actor, attachment_ids or []):
+    uploads = claim_uploads(session, actor, attachment_ids or [])
+    notice = open_correction(case)
+    if notice is not None and CaseState(case.state) in domain.AWAITING_CORRECTION:
+        answered = {a.material_code for a in uploads}
+        missing = [
+            FieldError(f"item_{i['code']}", f"请上传“{i['name']}”的补正材料")
+            for i in notice.items
+            if i.get("upload", True) and i["code"] not in answered
+        ]
+        if missing:
+            raise ValidationFailed("还有补正事项未上传材料", errors=missing)
+    for att in uploads:
         case.attachments.append(att)
+    if notice is not None and CaseState(case.state) in domain.AWAITING_CORRECTION:
+        notice.status, notice.answered_at = "answered", utcnow()
+    _resume_clock(session, case)
     return _transition(session, case, Action.RESUBMIT, Actor.APPLICANT, actor, comment or "已补正")
+
+
+def _resume_clock(session: Session, case: Case) -> None:
+    """The statutory clock runs again: the deadline moves by the working days it stood."""
+    if case.clock_paused_since is None or case.state != CaseState.REVIEW_CORRECTION:
+        return
+    today = calendar.local_date(utcnow())
+    paused = max(0, calendar.working_days_between(session, case.clock_paused_since, today))
+    if case.deadline is not None:
+        case.deadline = calendar.add_working_days(session, case.deadline, paused)
+    case.clock_paused_days = (case.clock_paused_days or 0) + paused
+    case.clock_paused_since = None
+
+
+def clock_of(session: Session, case: Case) -> domain.Clock | None:
+    """The statutory clock of an accepted case: days used of the limit, paused since."""
+    if case.accepted_at is None:
+        return None
+    start = calendar.local_date(case.accepted_at)
+    end = case.clock_paused_since or calendar.local_date(case.closed_at or utcnow())
+    elapsed = max(0, calendar.working_days_between(session, start, end))
+    return domain.clock(
+        case.time_limit_days, elapsed, case.clock_paused_days or 0, case.clock_paused_since
+    )
 
 
 def rate(
@@ -325,3 +449,69 @@ def refresh_deadlines(session: Session, today: date, warning_days: int) -> dict[
             case.deadline_flag = flag
     session.flush()
     return counts
+
+
+# --- corrections not answered (worker) -------------------------------------------------
+
+
+def lapse_corrections(session: Session, today: date) -> dict[str, int]:
+    """Open correction notices past their deadline: a reminder first (an event in the
+    case's history, which notifications hear), then, once the grace period after it has
+    passed, the case is closed as withdrawn (视为撤回). Only the node serving the
+    competent authority acts: the steps travel to the other copy."""
+    counts = {"reminded": 0, "withdrawn": 0}
+    stmt = (
+        select(CaseCorrection)
+        .join(Case, Case.id == CaseCorrection.case_id)
+        .where(
+            CaseCorrection.status == "open",
+            CaseCorrection.deadline < today,
+            Case.state.in_([s.value for s in domain.AWAITING_CORRECTION]),
+        )
+    )
+    for notice in list(session.scalars(stmt)):
+        case = notice.case
+        if not exchange.serves_here(session, case.competent_jurisdiction):
+            continue
+        grace_end = None
+        if notice.reminded_on is not None:
+            grace_end = calendar.add_working_days(
+                session, max(notice.deadline, notice.reminded_on), domain.CORRECTION_GRACE_DAYS
+            )
+        due = domain.correction_due(today, notice.deadline, notice.reminded_on, grace_end)
+        if due is domain.CorrectionDue.REMIND:
+            _remind(session, case, notice, today)
+            counts["reminded"] += 1
+        elif due is domain.CorrectionDue.WITHDRAW:
+            notice.status = "lapsed"
+            _transition(
+                session,
+                case,
+                Action.WITHDRAW,
+                Actor.SYSTEM,
+                None,
+                f"补正期限 {notice.deadline.isoformat()} 已过，经提醒后仍未补正，视为撤回申请",
+            )
+            counts["withdrawn"] += 1
+    session.flush()
+    return counts
+
+
+def _remind(session: Session, case: Case, notice: CaseCorrection, today: date) -> None:
+    grace = calendar.add_working_days(
+        session, max(notice.deadline, today), domain.CORRECTION_GRACE_DAYS
+    )
+    notice.reminded_on = today
+    with history.guarded():
+        ev = history.record(
+            session,
+            case,
+            "correction_reminder",
+            None,
+            case.state,
+            case.state,
+            f"补正期限已过，请于 {grace.isoformat()} 前补正，逾期视为撤回申请",
+            {"deadline": notice.deadline.isoformat(), "grace_until": grace.isoformat()},
+        )
+    replica.share_step(session, case, ev, case.competent_jurisdiction, case.receiving_jurisdiction)
+    events.publish(session, events.CaseStepTaken(case.id, "correction_reminder", case.state))

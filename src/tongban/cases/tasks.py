@@ -19,7 +19,16 @@ def mark_deadlines(factory: sessionmaker[Session], settings: Settings) -> dict[s
         )
 
 
+def lapse_corrections(factory: sessionmaker[Session], _settings: Settings) -> dict[str, int]:
+    """Remind, then close as withdrawn, corrections not answered by their deadline."""
+    with transaction(factory) as session:
+        return service.lapse_corrections(session, local_date(utcnow()))
+
+
 #: Seconds between refreshes of the deadline flags of open cases.
 DEADLINE_INTERVAL = 300.0
 
-JOBS = [Job("cases.deadlines", DEADLINE_INTERVAL, mark_deadlines)]
+JOBS = [
+    Job("cases.deadlines", DEADLINE_INTERVAL, mark_deadlines),
+    Job("cases.corrections", DEADLINE_INTERVAL, lapse_corrections),
+]
