@@ -1,14 +1,29 @@
 """The emergency context as the registry sees it."""
 
-from tongban.emergency import aid, api, api_aid, cli, demo, models, sharing, tasks, views, views_aid
+from tongban.emergency import (
+    aid,
+    api,
+    api_aid,
+    api_incidents,
+    cli,
+    demo,
+    handover,
+    incidents,
+    models,
+    sharing,
+    tasks,
+    views,
+    views_aid,
+    views_incidents,
+)
 from tongban.kernel.registry import Context, templates_of
 
 CONTEXT = Context(
     name="emergency",
-    routers=[api.router, api_aid.router],
-    pages=[views.router, views_aid.router],
-    handlers=[sharing, aid],
-    jobs=tasks.JOBS,
+    routers=[api.router, api_aid.router, api_incidents.router],
+    pages=[views.router, views_aid.router, views_incidents.router],
+    handlers=[sharing, aid, incidents, handover],
+    jobs=[*tasks.JOBS, *incidents.JOBS],
     cli=[("emergency", cli.app)],
     templates=templates_of(__file__),
     demo=[demo.load],

@@ -1,0 +1,459 @@
+"""Pages of incidents (the emergency office's incident board: the list, one incident
+with its tasks, their work orders' states and the shared timeline) and of hand-overs
+(the list with the offer form; one hand-over with the answer, withdraw and follow-up
+forms as this node may use them)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
+
+from tongban.emergency import access, handover, incidents
+from tongban.emergency.domain import Duty
+from tongban.emergency.domain import incidents as domain
+from tongban.emergency.views import places
+from tongban.errors import DomainError, NotFound, PermissionDenied
+from tongban.exchange import service as exchange
+from tongban.identity.models import Account
+from tongban.tickets import service as tickets
+from tongban.web.deps import CsrfChecked, CurrentUser, SessionDep
+from tongban.web.pages import form_failure, render
+
+router = APIRouter(include_in_schema=False)
+
+DONE = {
+    "opened": "事件已启动响应，参与辖区将收到事件。",
+    "entry": "记录已添加。",
+    "posted": "记录已发送至牵头辖区，记录后将显示在时间线中。",
+    "task": "任务已下达，将在任务城市生成工单。",
+    "step": "事件状态已更新。",
+    "offered": "移交已发出，等待接收方答复；接收方接收前仍由本辖区负责。",
+    "answered": "答复已发送至移交方；移交方确认后生效。",
+    "withdrawn": "移交已撤回。",
+    "followed": "跟进记录已保存。",
+}
+
+
+def incident_labels() -> dict[str, Any]:
+    return {
+        "types": {t.value: v for t, v in domain.INCIDENT_TYPE_LABELS.items()},
+        "severities": {s.value: v for s, v in domain.SEVERITY_LABELS.items()},
+        "states": {s.value: v for s, v in domain.INCIDENT_STATE_LABELS.items()},
+        "actions": {a.value: v for a, v in domain.INCIDENT_ACTION_LABELS.items()},
+        "handover_states": {s.value: v for s, v in domain.HANDOVER_STATE_LABELS.items()},
+        "handover_actions": {a.value: v for a, v in domain.HANDOVER_ACTION_LABELS.items()},
+        "purposes": domain.PURPOSES,
+        "fields": domain.FIELD_LABELS,
+    }
+
+
+def _id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise NotFound("记录不存在", type="not-found") from None
+
+
+def _text(form: FormData, name: str, limit: int = 2000) -> str:
+    value = form.get(name)
+    return str(value)[:limit] if isinstance(value, str) else ""
+
+
+def _my_cities(session: Session, user: Account) -> list[Any]:
+    """Cities this node serves where `user` is a coordinator."""
+    p = places(session)
+    return [
+        c
+        for c in p["cities"]
+        for j, city in access.cities_with(session, user, Duty.COORDINATOR)
+        if c.jurisdiction_code == j and exchange.serves_here(session, j) and city in (None, c.code)
+    ]
+
+
+# --- incidents -----------------------------------------------------------------------------
+
+
+def _board(
+    request: Request,
+    session: Session,
+    user: Account,
+    *,
+    done: str | None = None,
+    form: dict[str, Any] | None = None,
+    message: str | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    rows = incidents.list_incidents(session, user)
+    return render(
+        request,
+        "emergency/incident_list.html",
+        user,
+        status_code=status_code,
+        incidents=rows,
+        my_cities=_my_cities(session, user),
+        done=DONE.get(done or ""),
+        form=form or {},
+        message=message,
+        errors=errors or {},
+        labels=incident_labels(),
+        **places(session),
+    )
+
+
+@router.get("/emergency/incidents")
+def board(
+    request: Request, session: SessionDep, user: CurrentUser, done: str | None = None
+) -> Response:
+    return _board(request, session, user, done=done)
+
+
+@router.post("/emergency/incidents", dependencies=[CsrfChecked])
+async def open_incident(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    form = await request.form()
+    kept: dict[str, Any] = {k: _text(form, k) for k in form if k != "csrf_token"}
+    kept["cities"] = [str(c) for c in form.getlist("cities")]
+    try:
+        inc = incidents.open_incident(
+            session,
+            user,
+            type=_text(form, "type", 12),
+            severity=_text(form, "severity", 4),
+            title=_text(form, "title", 200),
+            summary=_text(form, "summary"),
+            lead_city=_text(form, "lead_city", 6),
+            cities=kept["cities"],
+        )
+    except PermissionDenied:
+        raise
+    except DomainError as e:
+        refused = form_failure(session, e)
+        return _board(
+            request,
+            session,
+            user,
+            form=kept,
+            message=refused.message,
+            errors=refused.errors,
+            status_code=refused.status_code,
+        )
+    return RedirectResponse(f"/emergency/incidents/{inc.id}?done=opened", status_code=303)
+
+
+def _incident_page(
+    request: Request,
+    session: Session,
+    user: Account,
+    incident_id: uuid.UUID,
+    *,
+    done: str | None = None,
+    message: str | None = None,
+    errors: dict[str, str] | None = None,
+    failed: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    inc = incidents.get(session, user, incident_id)
+    taxonomy = tickets.taxonomy(session)
+    return render(
+        request,
+        "emergency/incident_detail.html",
+        user,
+        status_code=status_code,
+        inc=inc,
+        may_lead=incidents.may_lead(session, user, inc),
+        may_post=incidents.may_post(session, user, inc),
+        categories=list(taxonomy.categories.values()),
+        handovers=[h for h in handover.list_handovers(session, user) if h.incident_id == inc.id],
+        done=DONE.get(done or ""),
+        message=message,
+        errors=errors or {},
+        failed=failed,
+        labels=incident_labels(),
+        **places(session),
+    )
+
+
+@router.get("/emergency/incidents/{incident_id}")
+def incident_page(
+    incident_id: str,
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    done: str | None = None,
+) -> Response:
+    return _incident_page(request, session, user, _id(incident_id), done=done)
+
+
+async def _incident_act(
+    request: Request,
+    session: Session,
+    user: Account,
+    incident_id: uuid.UUID,
+    what: str,
+    step: Callable[[FormData], str],
+) -> Response:
+    form = await request.form()
+    try:
+        done = step(form)
+    except (NotFound, PermissionDenied):
+        raise
+    except DomainError as e:
+        refused = form_failure(session, e)
+        return _incident_page(
+            request,
+            session,
+            user,
+            incident_id,
+            message=refused.message,
+            errors=refused.errors,
+            failed=what,
+            status_code=refused.status_code,
+        )
+    return RedirectResponse(f"/emergency/incidents/{incident_id}?done={done}", status_code=303)
+
+
+@router.post("/emergency/incidents/{incident_id}/entry", dependencies=[CsrfChecked])
+async def entry(
+    incident_id: str, request: Request, session: SessionDep, user: CurrentUser
+) -> Response:
+    iid = _id(incident_id)
+
+    def step(form: FormData) -> str:
+        here = incidents.add_entry(session, user, iid, _text(form, "text", 4000))
+        return "entry" if here else "posted"
+
+    return await _incident_act(request, session, user, iid, "entry", step)
+
+
+@router.post("/emergency/incidents/{incident_id}/task", dependencies=[CsrfChecked])
+async def task(
+    incident_id: str, request: Request, session: SessionDep, user: CurrentUser
+) -> Response:
+    iid = _id(incident_id)
+
+    def step(form: FormData) -> str:
+        incidents.add_task(
+            session,
+            user,
+            iid,
+            city_code=_text(form, "city_code", 6),
+            category_code=_text(form, "category_code", 40),
+            title=_text(form, "title", 200),
+            description=_text(form, "description", 4000),
+            address=_text(form, "address", 400),
+        )
+        return "task"
+
+    return await _incident_act(request, session, user, iid, "task", step)
+
+
+@router.post("/emergency/incidents/{incident_id}/step", dependencies=[CsrfChecked])
+async def incident_step(
+    incident_id: str, request: Request, session: SessionDep, user: CurrentUser
+) -> Response:
+    iid = _id(incident_id)
+
+    def step(form: FormData) -> str:
+        incidents.step(session, user, iid, _text(form, "action", 12), _text(form, "note"))
+        return "step"
+
+    return await _incident_act(request, session, user, iid, "step", step)
+
+
+# --- hand-overs ----------------------------------------------------------------------------
+
+
+def _handover_list(
+    request: Request,
+    session: Session,
+    user: Account,
+    *,
+    done: str | None = None,
+    form: dict[str, Any] | None = None,
+    message: str | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    access.require_viewer(session, user)
+    rows = handover.list_handovers(session, user)
+    return render(
+        request,
+        "emergency/handover_list.html",
+        user,
+        status_code=status_code,
+        handovers=rows,
+        status={h.id: handover.status_here(session, h) for h in rows},
+        my_cities=_my_cities(session, user),
+        open_incidents=[i for i in incidents.list_incidents(session, user) if i.state != "closed"],
+        done=DONE.get(done or ""),
+        form=form or {},
+        message=message,
+        errors=errors or {},
+        labels=incident_labels(),
+        **places(session),
+    )
+
+
+@router.get("/emergency/handovers")
+def handovers(
+    request: Request, session: SessionDep, user: CurrentUser, done: str | None = None
+) -> Response:
+    return _handover_list(request, session, user, done=done)
+
+
+@router.post("/emergency/handovers", dependencies=[CsrfChecked])
+async def offer(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    form = await request.form()
+    kept: dict[str, Any] = {k: _text(form, k) for k in form if k != "csrf_token"}
+    purpose = _text(form, "purpose", 30)
+    wanted = domain.PURPOSES[purpose].fields if purpose in domain.PURPOSES else ()
+    subject = {k: _text(form, f"subject.{k}", 200) for k in domain.FIELD_LABELS if k in wanted}
+    incident = _text(form, "incident_id", 40)
+    try:
+        h = handover.offer(
+            session,
+            user,
+            sender_city=_text(form, "sender_city", 6),
+            receiver_city=_text(form, "receiver_city", 6),
+            purpose=purpose,
+            reason=_text(form, "reason"),
+            subject=subject,
+            incident_id=_id(incident) if incident else None,
+        )
+    except PermissionDenied:
+        raise
+    except DomainError as e:
+        refused = form_failure(session, e)
+        return _handover_list(
+            request,
+            session,
+            user,
+            form=kept,
+            message=refused.message,
+            errors=refused.errors,
+            status_code=refused.status_code,
+        )
+    return RedirectResponse(f"/emergency/handovers/{h.id}?done=offered", status_code=303)
+
+
+def _handover_page(
+    request: Request,
+    session: Session,
+    user: Account,
+    handover_id: uuid.UUID,
+    *,
+    done: str | None = None,
+    message: str | None = None,
+    errors: dict[str, str] | None = None,
+    failed: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    h = handover.get(session, user, handover_id)
+    coordinates = {j for j, _ in access.cities_with(session, user, Duty.COORDINATOR)}
+    receiving = exchange.serves_here(session, h.receiver_jurisdiction) and (
+        h.receiver_jurisdiction in coordinates
+    )
+    sending = not h.replica and h.sender_jurisdiction in coordinates
+    return render(
+        request,
+        "emergency/handover_detail.html",
+        user,
+        status_code=status_code,
+        h=h,
+        subject=handover.subject_for(session, user, h),
+        status=handover.status_here(session, h),
+        may_act=handover.may_act(session, h) and h.owner_jurisdiction in coordinates,
+        can_answer=receiving and h.state == "offered" and h.answer is None,
+        can_withdraw=sending and h.state == "offered",
+        done=DONE.get(done or ""),
+        message=message,
+        errors=errors or {},
+        failed=failed,
+        labels=incident_labels(),
+        **places(session),
+    )
+
+
+@router.get("/emergency/handovers/{handover_id}")
+def handover_page(
+    handover_id: str,
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    done: str | None = None,
+) -> Response:
+    return _handover_page(request, session, user, _id(handover_id), done=done)
+
+
+async def _handover_act(
+    request: Request,
+    session: Session,
+    user: Account,
+    handover_id: uuid.UUID,
+    what: str,
+    step: Callable[[FormData], str],
+) -> Response:
+    form = await request.form()
+    try:
+        done = step(form)
+    except (NotFound, PermissionDenied):
+        raise
+    except DomainError as e:
+        refused = form_failure(session, e)
+        return _handover_page(
+            request,
+            session,
+            user,
+            handover_id,
+            message=refused.message,
+            errors=refused.errors,
+            failed=what,
+            status_code=refused.status_code,
+        )
+    return RedirectResponse(f"/emergency/handovers/{handover_id}?done={done}", status_code=303)
+
+
+@router.post("/emergency/handovers/{handover_id}/answer", dependencies=[CsrfChecked])
+async def answer(
+    handover_id: str, request: Request, session: SessionDep, user: CurrentUser
+) -> Response:
+    hid = _id(handover_id)
+
+    def step(form: FormData) -> str:
+        accept = _text(form, "answer", 8) == "accept"
+        handover.answer(session, user, hid, accept=accept, note=_text(form, "note"))
+        return "answered"
+
+    return await _handover_act(request, session, user, hid, "answer", step)
+
+
+@router.post("/emergency/handovers/{handover_id}/withdraw", dependencies=[CsrfChecked])
+async def withdraw(
+    handover_id: str, request: Request, session: SessionDep, user: CurrentUser
+) -> Response:
+    hid = _id(handover_id)
+
+    def step(form: FormData) -> str:
+        handover.withdraw(session, user, hid, _text(form, "reason"))
+        return "withdrawn"
+
+    return await _handover_act(request, session, user, hid, "withdraw", step)
+
+
+@router.post("/emergency/handovers/{handover_id}/follow-up", dependencies=[CsrfChecked])
+async def follow_up(
+    handover_id: str, request: Request, session: SessionDep, user: CurrentUser
+) -> Response:
+    hid = _id(handover_id)
+
+    def step(form: FormData) -> str:
+        handover.follow_up(session, user, hid, _text(form, "note"))
+        return "followed"
+
+    return await _handover_act(request, session, user, hid, "follow", step)
