@@ -1,5 +1,12 @@
-"""The virtualwindow context as the registry sees it (a skeleton until its work fills it in)."""
+"""The virtualwindow context as the registry sees it."""
 
-from tongban.kernel.registry import Context
+from tongban.kernel.registry import Context, templates_of
+from tongban.virtualwindow import models, service, views
 
-CONTEXT = Context(name="virtualwindow")
+CONTEXT = Context(
+    name="virtualwindow",
+    pages=[views.router],
+    handlers=[service],
+    templates=templates_of(__file__),
+    models=models,
+)

@@ -1,0 +1,295 @@
+"""Pages of the virtual window and the JSON endpoints their script calls.
+
+Clerk (on their own node): /virtual-window (start, my sessions), /virtual-window/s/{id}
+(the room; every step relayed to the competent node). Officer (on the competent node):
+/virtual-window/queue (waiting sessions, take the next), /virtual-window/officer/s/{id}.
+The room's script (static/virtualwindow.js) asks `sync` every few hundred milliseconds
+and posts each step to `act`; both answer the session's view as JSON."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData, UploadFile
+
+from tongban.catalog import service as catalog
+from tongban.errors import DomainError, FieldError, NotFound, ValidationFailed
+from tongban.files import service as files
+from tongban.identity.models import Account
+from tongban.kernel import history
+from tongban.regions import service as regions
+from tongban.virtualwindow import domain, service
+from tongban.virtualwindow.domain import Side
+from tongban.web.deps import CsrfChecked, CurrentUser, FormDep, SessionDep, SettingsDep
+from tongban.web.pages import form_failure, render
+
+router = APIRouter(include_in_schema=False)
+
+
+def _id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise NotFound("远程窗口会话不存在或无权查看", type="unknown-session") from None
+
+
+def _int(value: str | None) -> int:
+    try:
+        return max(0, int(value or 0))
+    except ValueError:
+        return 0
+
+
+def _args(form: FormData) -> tuple[str, dict[str, Any]]:
+    op = form.get("op")
+    raw = form.get("args") or "{}"
+    try:
+        args = json.loads(raw) if isinstance(raw, str) else None
+    except ValueError:
+        args = None
+    if not isinstance(op, str) or not isinstance(args, dict):
+        raise ValidationFailed("请求内容无效", errors=[FieldError("args", "请求内容无效")])
+    return op, args
+
+
+def _matters(session: Session) -> list[Any]:
+    return [m for m in catalog.list_matters(session) if {"online", "proxy"} & set(m.modes)]
+
+
+def _room(
+    request: Request, session: Session, user: Account, side: Side, view: dict[str, Any], **ctx: Any
+) -> Response:
+    matter = catalog.get_matter(session, view["matter_code"])
+    props = matter.form_schema.get("properties", {})
+    return render(
+        request,
+        "virtualwindow/room.html",
+        user,
+        side=side.value,
+        v=view,
+        matter=matter,
+        props=props,
+        required=set(matter.form_schema.get("required", [])),
+        methods=domain.IDENTITY_METHODS,
+        **ctx,
+    )
+
+
+# --- clerk -----------------------------------------------------------------------------------
+
+
+@router.get("/virtual-window")
+def clerk_home(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    mine = service.tickets(session, user)
+    return _home(request, session, user, mine, errors={}, values={})
+
+
+def _home(
+    request: Request,
+    session: Session,
+    user: Account,
+    mine: list[Any],
+    *,
+    errors: dict[str, str],
+    values: dict[str, str],
+    message: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    cities = [
+        (j, regions.list_cities(session, j.code))
+        for j in regions.list_jurisdictions(session)
+        if j.code != user.jurisdiction_code
+    ]
+    return render(
+        request,
+        "virtualwindow/clerk_home.html",
+        user,
+        status_code=status_code,
+        matters=_matters(session),
+        cities=cities,
+        mine=mine,
+        errors=errors,
+        values=values,
+        message=message,
+    )
+
+
+@router.post("/virtual-window", dependencies=[CsrfChecked])
+def clerk_start(
+    request: Request, session: SessionDep, user: CurrentUser, form: FormDep
+) -> Response:
+    matter_code = str(form.get("matter_code") or "")
+    city_code = str(form.get("city_code") or "")
+    try:
+        ticket = service.start(session, user, matter_code, city_code)
+    except DomainError as e:
+        if e.status == 403:
+            raise
+        refused = form_failure(session, e)
+        values = {"matter_code": matter_code, "city_code": city_code}
+        return _home(
+            request, session, user, service.tickets(session, user), values=values, **refused.context
+        )
+    return RedirectResponse(f"/virtual-window/s/{ticket.session_id}", status_code=303)
+
+
+@router.get("/virtual-window/s/{session_id}")
+def clerk_room(
+    session_id: str, request: Request, session: SessionDep, user: CurrentUser
+) -> Response:
+    ticket = service.ticket_of(session, user, _id(session_id))
+    view = service.for_browser(service.relay(session, user, ticket, "join"))
+    return _room(
+        request,
+        session,
+        user,
+        Side.CLERK,
+        view,
+        base=f"/virtual-window/s/{ticket.session_id}",
+        signals_since=_last_signal(view),
+    )
+
+
+def _last_signal(view: dict[str, Any]) -> int:
+    # A page that opens reads only the signals sent after it (an older offer is stale).
+    return max((s["id"] for s in view["signals"]), default=0)
+
+
+@router.get("/virtual-window/s/{session_id}/sync")
+def clerk_sync(
+    session_id: str,
+    session: SessionDep,
+    user: CurrentUser,
+    since: str | None = None,
+    signals: str | None = None,
+) -> Response:
+    ticket = service.ticket_of(session, user, _id(session_id))
+    view = service.relay(
+        session, user, ticket, "sync", since=_int(since), signals_since=_int(signals)
+    )
+    return JSONResponse(service.for_browser(view))
+
+
+@router.post("/virtual-window/s/{session_id}/act", dependencies=[CsrfChecked])
+def clerk_act(session_id: str, session: SessionDep, user: CurrentUser, form: FormDep) -> Response:
+    ticket = service.ticket_of(session, user, _id(session_id))
+    op, args = _args(form)
+    since, signals = _int(str(form.get("since") or 0)), _int(str(form.get("signals") or 0))
+    view = service.relay(session, user, ticket, op, args, since, signals)
+    return JSONResponse(service.for_browser(view))
+
+
+@router.post("/virtual-window/s/{session_id}/documents", dependencies=[CsrfChecked])
+def clerk_document(
+    session_id: str, session: SessionDep, user: CurrentUser, form: FormDep
+) -> Response:
+    ticket = service.ticket_of(session, user, _id(session_id))
+    upload = form.get("file")
+    code = str(form.get("material_code") or "")
+    if not isinstance(upload, UploadFile) or not code:
+        raise ValidationFailed("请选择材料并上传文件", errors=[FieldError("file", "请选择文件")])
+    data = upload.file.read()
+    view = service.upload(session, user, ticket, code, upload.filename or "upload", data)
+    return JSONResponse(service.for_browser(view))
+
+
+@router.post("/virtual-window/s/{session_id}/submit", dependencies=[CsrfChecked])
+def clerk_submit(session_id: str, session: SessionDep, user: CurrentUser) -> Response:
+    ticket = service.ticket_of(session, user, _id(session_id))
+    view = service.submit(session, user, ticket)
+    return JSONResponse(service.for_browser(view))
+
+
+# --- officer ---------------------------------------------------------------------------------
+
+
+@router.get("/virtual-window/queue")
+def officer_queue(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    waiting = service.queue(session, user)
+    rows = [
+        {
+            "ws": w,
+            "matter": catalog.get_matter(session, w.matter_code).name,
+            "origin": regions.get_city(session, w.origin_city).name,
+            "waited": service.waited_seconds(w),
+        }
+        for w in waiting
+    ]
+    return render(
+        request,
+        "virtualwindow/queue.html",
+        user,
+        rows=rows,
+        mine=service.my_sessions(session, user),
+        labels=domain.STATE_LABELS,
+    )
+
+
+@router.post("/virtual-window/queue/take", dependencies=[CsrfChecked])
+def officer_take(session: SessionDep, user: CurrentUser, form: FormDep) -> Response:
+    named = form.get("session_id")
+    ws = service.take(session, user, _id(named) if isinstance(named, str) and named else None)
+    return RedirectResponse(f"/virtual-window/officer/s/{ws.id}", status_code=303)
+
+
+@router.get("/virtual-window/officer/s/{session_id}")
+def officer_room(
+    session_id: str, request: Request, session: SessionDep, user: CurrentUser
+) -> Response:
+    ws = service.get_for_officer(session, user, _id(session_id))
+    if ws.officer_id == user.id:
+        service.step(session, ws, Side.OFFICER, _who(user), "join", {})
+    view = service.view(session, ws, Side.OFFICER)
+    return _room(
+        request,
+        session,
+        user,
+        Side.OFFICER,
+        view,
+        base=f"/virtual-window/officer/s/{ws.id}",
+        signals_since=service.last_signal(session, ws),
+        mine=ws.officer_id == user.id,
+    )
+
+
+def _who(user: Account) -> history.Who:
+    return history.who(user, kind=Side.OFFICER.value)
+
+
+@router.get("/virtual-window/officer/s/{session_id}/sync")
+def officer_sync(
+    session_id: str,
+    session: SessionDep,
+    user: CurrentUser,
+    since: str | None = None,
+    signals: str | None = None,
+) -> Response:
+    ws = service.get_for_officer(session, user, _id(session_id))
+    return JSONResponse(service.view(session, ws, Side.OFFICER, _int(since), _int(signals)))
+
+
+@router.post("/virtual-window/officer/s/{session_id}/act", dependencies=[CsrfChecked])
+def officer_act(session_id: str, session: SessionDep, user: CurrentUser, form: FormDep) -> Response:
+    op, args = _args(form)
+    since, signals = _int(str(form.get("since") or 0)), _int(str(form.get("signals") or 0))
+    ws = service.officer_act(session, user, _id(session_id), op, args)
+    return JSONResponse(service.view(session, ws, Side.OFFICER, since, signals))
+
+
+@router.post("/virtual-window/officer/s/{session_id}/accept", dependencies=[CsrfChecked])
+def officer_accept(session_id: str, session: SessionDep, user: CurrentUser) -> Response:
+    number = service.accept_case(session, user, _id(session_id))
+    return JSONResponse({"case_number": number, "accepted": True})
+
+
+@router.get("/virtual-window/officer/s/{session_id}/documents/{document_id}")
+def officer_document(
+    session_id: str, document_id: str, session: SessionDep, user: CurrentUser, settings: SettingsDep
+) -> Response:
+    att = service.document_of(session, user, _id(session_id), _id(document_id))
+    return files.serve_attachment(settings.upload_dir, att, "材料不存在")

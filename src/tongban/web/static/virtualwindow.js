@@ -1,0 +1,426 @@
+/* The room of a virtual-window session (跨省远程虚拟窗口), for both sides.
+ *
+ * The session lives on the competent node. This page talks only to its own node (the
+ * clerk's node relays every call over signed node-to-node queries): it asks `sync` every
+ * few hundred milliseconds and posts each step to `act`; both answer the session's view.
+ * Audio and video flow browser to browser (WebRTC); the offer, answer and ICE candidates
+ * travel as signals through the nodes. The officer always makes the offer; a page that
+ * (re)opens a live session says `hello`, and the other side starts over with it.
+ */
+(function () {
+  "use strict";
+  var root = document.getElementById("vw");
+  if (!root) { return; }
+  var side = root.dataset.side;
+  var base = root.dataset.base;
+  var csrf = document.getElementById("vw-csrf").value;
+  var openedLive = root.dataset.state === "in_progress";
+  var since = 0;
+  var signals = Number(root.dataset.signals || 0);
+  var state = root.dataset.state;
+  var locked = [];
+  var pending = {};          // field -> the view seq from which the server has our value
+  var timers = {};
+  var failures = 0;
+  var accepted = false;
+  var POLL = { queued: 1000, in_progress: 400, submitted: 1500 };
+
+  function $(id) { return document.getElementById(id); }
+  function fields() { return Array.prototype.slice.call(document.querySelectorAll("[data-field]")); }
+
+  function showError(text) {
+    var box = $("vw-error");
+    box.textContent = text || "";
+    box.hidden = !text;
+  }
+
+  function problemText(body, status) {
+    if (body && body.detail) {
+      var first = body.errors && body.errors[0] && body.errors[0].message;
+      return body.detail + (first && first !== body.detail ? "（" + first + "）" : "");
+    }
+    return "操作失败（" + status + "），请重试";
+  }
+
+  function request(method, path, data) {
+    var init = { method: method, credentials: "same-origin", headers: { Accept: "application/json" } };
+    if (data) { init.body = data; }
+    return fetch(base + path, init).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (body) {
+        if (!r.ok) {
+          var err = new Error(problemText(body, r.status));
+          err.status = r.status;
+          err.type = String(body.type || "");
+          throw err;
+        }
+        return body;
+      });
+    });
+  }
+
+  function formData(extra) {
+    var fd = new FormData();
+    fd.append("csrf_token", csrf);
+    fd.append("since", String(since));
+    fd.append("signals", String(signals));
+    Object.keys(extra).forEach(function (k) { fd.append(k, extra[k]); });
+    return fd;
+  }
+
+  function act(op, args, tries) {
+    tries = tries || 0;
+    return request("POST", "/act", formData({ op: op, args: JSON.stringify(args || {}) }))
+      .then(function (view) { showError(""); apply(view); return view; })
+      .catch(function (err) {
+        // Both sides wrote at once: the loser retries on the record as it now is.
+        if (err.status === 409 && /concurrent-change/.test(err.type) && tries < 4) {
+          return new Promise(function (ok) { setTimeout(ok, 80 * (tries + 1)); })
+            .then(function () { return act(op, args, tries + 1); });
+        }
+        showError(err.message);
+        throw err;
+      });
+  }
+
+  // --- the view ---------------------------------------------------------------------
+
+  function setText(id, text) { var el = $(id); if (el) { el.textContent = text; } }
+
+  function apply(view) {
+    var was = state;
+    state = view.state;
+    root.dataset.state = state;
+    setText("vw-state", view.state_label);
+    setText("vw-officer", view.officer_name || "等待接入");
+    var queueBox = $("vw-queue");
+    if (queueBox) {
+      queueBox.hidden = state !== "queued";
+      setText("vw-position", String(Math.max(0, (view.position || 1) - 1)));
+      setText("vw-waited", String(view.waited));
+    }
+    locked = view.locked || [];
+    fields().forEach(function (input) {
+      var name = input.dataset.field;
+      var mine = document.activeElement === input || (pending[name] !== undefined && view.seq < pending[name]);
+      if (!mine) {
+        var value = view.form[name] === undefined ? "" : String(view.form[name]);
+        if (input.value !== value) { input.value = value; }
+      }
+      var isLocked = locked.indexOf(name) >= 0;
+      input.disabled = state !== "in_progress" || (side === "clerk" && isLocked);
+      var note = document.querySelector('[data-locked-note="' + name + '"]');
+      if (note) { note.hidden = !isLocked; }
+      var btn = document.querySelector('[data-lock="' + name + '"]');
+      if (btn) { btn.textContent = isLocked ? "解锁" : "锁定"; btn.disabled = state !== "in_progress"; }
+    });
+    var id = view.identity;
+    var status = id.method
+      ? "窗口已登记：" + id.method_label + "，申请人 " + (id.applicant_name || "") + "（" + (id.applicant_identifier || "") + "）" +
+        (id.confirmed ? "。主管部门已确认。" : "。等待主管部门确认。")
+      : "窗口尚未登记身份核验。";
+    setText("vw-identity-status", status);
+    var confirmBtn = $("vw-confirm-identity");
+    if (confirmBtn) { confirmBtn.disabled = !id.method || id.confirmed || state !== "in_progress"; }
+    renderDocs(view.documents);
+    (view.events || []).forEach(function (e) {
+      if (e.seq <= since) { return; }
+      since = e.seq;
+      if (e.action === "chat" && e.payload) { addChat(e); }
+    });
+    if (view.seq > since) { since = view.seq; }
+    if (view.case_number) {
+      $("vw-case").hidden = false;
+      setText("vw-case-number", view.case_number);
+    }
+    var acceptBtn = $("vw-accept");
+    if (acceptBtn) { acceptBtn.disabled = !view.case_number || accepted; }
+    var submitBtn = $("vw-submit");
+    if (submitBtn) { submitBtn.disabled = state !== "in_progress"; }
+    var endBtn = $("vw-end");
+    if (endBtn) { endBtn.disabled = state === "ended"; }
+    resident(view);
+    (view.signals || []).forEach(function (s) {
+      if (s.id <= signals) { return; }
+      signals = s.id;
+      onSignal(s);
+    });
+    if (state === "in_progress" && !media.started) { startMedia(was === state && openedLive); }
+    if (state === "ended" && media.pc) { media.pc.close(); setText("vw-media-status", "会话已结束。"); }
+  }
+
+  function resident(view) {
+    var el = $("vw-resident");
+    if (!el) { return; }
+    var text = {
+      queued: "正在为您连线外地主管部门的工作人员，请稍候。前面还有 " + Math.max(0, (view.position || 1) - 1) + " 位。",
+      in_progress: "主管部门工作人员" + (view.officer_name || "") + "正在通过视频为您办理。请按工作人员提示出示身份证件和材料。",
+      submitted: "您的申请已提交" + (view.case_number ? "，办件编号 " + view.case_number : "") + "。办理进度会通过短信通知您。",
+      ended: "本次远程办理已结束，感谢您的耐心。"
+    }[view.state];
+    el.textContent = text || "";
+  }
+
+  var docCount = -1;
+  function renderDocs(docs) {
+    if (docs.length === docCount) { return; }
+    docCount = docs.length;
+    var list = $("vw-docs");
+    list.textContent = "";
+    docs.forEach(function (d) {
+      var li = document.createElement("li");
+      var label = d.filename + "（" + Math.ceil(d.size / 1024) + " KB）";
+      if (side === "officer") {
+        var a = document.createElement("a");
+        a.href = base + "/documents/" + d.id;
+        a.target = "_blank";
+        a.rel = "noopener";
+        a.textContent = label;
+        li.appendChild(a);
+      } else {
+        li.textContent = label;
+      }
+      li.dataset.sha256 = d.sha256;
+      list.appendChild(li);
+    });
+    if (!docs.length) { var none = document.createElement("li"); none.className = "hint"; none.textContent = "尚无材料。"; list.appendChild(none); }
+  }
+
+  function addChat(e) {
+    var li = document.createElement("li");
+    li.className = e.side === side ? "vw-mine" : "vw-theirs";
+    var who = document.createElement("strong");
+    who.textContent = e.actor_name + "：";
+    li.appendChild(who);
+    li.appendChild(document.createTextNode(e.payload.text));
+    $("vw-chat").appendChild(li);
+    li.scrollIntoView({ block: "nearest" });
+  }
+
+  // --- polling and reconnect ------------------------------------------------------------
+
+  var pollTimer = null;
+  function schedule(ms) {
+    clearTimeout(pollTimer);
+    if (state === "ended") { return; }
+    pollTimer = setTimeout(poll, ms);
+  }
+
+  function poll() {
+    request("GET", "/sync?since=" + since + "&signals=" + signals)
+      .then(function (view) {
+        if (failures) { showError(""); }
+        failures = 0;
+        apply(view);
+        schedule(POLL[state] || 1500);
+      })
+      .catch(function (err) {
+        failures += 1;
+        // The form is kept on the competent node: reconnecting loses nothing.
+        showError(err.status ? err.message : "连接中断，正在重新连接……");
+        schedule(Math.min(3000, 400 * failures));
+      });
+  }
+  window.addEventListener("online", function () { schedule(0); });
+
+  // --- steps --------------------------------------------------------------------------------
+
+  fields().forEach(function (input) {
+    var send = function () {
+      var name = input.dataset.field;
+      var values = {};
+      values[name] = input.value;
+      pending[name] = Infinity;
+      act("form", { values: values }).then(function (view) {
+        pending[name] = view.seq;
+      }).catch(function () { delete pending[name]; });
+    };
+    var later = function () {
+      clearTimeout(timers[input.dataset.field]);
+      timers[input.dataset.field] = setTimeout(send, 150);
+    };
+    input.addEventListener("input", later);
+    input.addEventListener("change", later);
+  });
+
+  document.querySelectorAll("[data-lock]").forEach(function (btn) {
+    btn.addEventListener("click", function () {
+      var name = btn.dataset.lock;
+      act(locked.indexOf(name) >= 0 ? "unlock" : "lock", { field: name });
+    });
+  });
+
+  $("vw-chat-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var input = $("vw-chat-text");
+    if (!input.value.trim()) { return; }
+    act("chat", { text: input.value }).then(function () { input.value = ""; });
+  });
+
+  var identityForm = $("vw-identity-form");
+  if (identityForm) {
+    identityForm.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      act("record_identity", {
+        method: $("vw-method").value,
+        applicant_name: $("vw-applicant-name").value,
+        applicant_identifier: $("vw-applicant-id").value
+      });
+    });
+  }
+  var confirmBtn = $("vw-confirm-identity");
+  if (confirmBtn) { confirmBtn.addEventListener("click", function () { act("confirm_identity", {}); }); }
+
+  var docForm = $("vw-doc-form");
+  if (docForm) {
+    docForm.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var file = $("vw-file").files[0];
+      if (!file) { showError("请选择要上传的文件"); return; }
+      var fd = formData({ material_code: $("vw-material").value });
+      fd.append("file", file);
+      request("POST", "/documents", fd).then(function (view) {
+        showError("");
+        $("vw-file").value = "";
+        apply(view);
+      }).catch(function (err) { showError(err.message); });
+    });
+  }
+
+  var submitBtn = $("vw-submit");
+  if (submitBtn) {
+    submitBtn.addEventListener("click", function () {
+      submitBtn.disabled = true;
+      request("POST", "/submit", formData({})).then(function (view) {
+        showError("");
+        apply(view);
+      }).catch(function (err) { submitBtn.disabled = false; showError(err.message); });
+    });
+  }
+
+  var acceptBtn = $("vw-accept");
+  function accept(tries) {
+    request("POST", "/accept", formData({})).then(function (out) {
+      accepted = true;
+      acceptBtn.disabled = true;
+      $("vw-accepted").hidden = false;
+      setText("vw-case-number", out.case_number);
+      showError("");
+    }).catch(function (err) {
+      // The case travels from the clerk's node: it may not be here yet.
+      if (err.status === 409 && /case-in-transit/.test(err.type) && tries < 20) {
+        showError(err.message);
+        setTimeout(function () { accept(tries + 1); }, 500);
+        return;
+      }
+      acceptBtn.disabled = false;
+      showError(err.message);
+    });
+  }
+  if (acceptBtn) { acceptBtn.addEventListener("click", function () { acceptBtn.disabled = true; accept(0); }); }
+  var endBtn = $("vw-end");
+  if (endBtn) { endBtn.addEventListener("click", function () { act("end", { reason: "工作人员结束会话" }); }); }
+
+  // --- audio and video (WebRTC) ---------------------------------------------------------------
+
+  var media = { started: false, pc: null, stream: null };
+  var mediaReady;
+  var mediaReadyResolve;
+  mediaReady = new Promise(function (ok) { mediaReadyResolve = ok; });
+  var sendChain = Promise.resolve();
+  var signalChain = Promise.resolve();
+  // Loopback and a LAN need no relay; production adds its TURN server here (docs/virtual-window.md).
+  var ICE_SERVERS = [];
+
+  function mediaStatus(text) { setText("vw-media-status", text); }
+
+  function sendSignal(kind, body) {
+    // One at a time and in order: an answer must not overtake its offer.
+    sendChain = sendChain.then(function () {
+      return act("signal", { kind: kind, body: body || "" }).catch(function () {});
+    });
+  }
+
+  function newPeer() {
+    if (media.pc) { media.pc.close(); }
+    var pc = new RTCPeerConnection({ iceServers: ICE_SERVERS });
+    media.pc = pc;
+    media.stream.getTracks().forEach(function (t) { pc.addTrack(t, media.stream); });
+    pc.onicecandidate = function (e) { if (e.candidate) { sendSignal("ice", JSON.stringify(e.candidate)); } };
+    pc.ontrack = function (e) { $("vw-remote").srcObject = e.streams[0]; };
+    pc.onconnectionstatechange = function () {
+      var labels = { connected: "音视频已连接。", connecting: "正在连接音视频……", disconnected: "音视频连接中断，正在恢复……", failed: "音视频连接失败，请刷新页面重试。" };
+      if (labels[pc.connectionState]) { mediaStatus(labels[pc.connectionState]); }
+    };
+    return pc;
+  }
+
+  function offer() {
+    var pc = newPeer();
+    return pc.createOffer()
+      .then(function (o) { return pc.setLocalDescription(o); })
+      .then(function () { sendSignal("offer", JSON.stringify(pc.localDescription)); });
+  }
+
+  function startMedia(rejoined) {
+    media.started = true;
+    if (!navigator.mediaDevices || !window.RTCPeerConnection) {
+      mediaStatus("本浏览器不支持音视频，请使用文字交流。");
+      return;
+    }
+    mediaStatus("正在打开摄像头和麦克风……");
+    navigator.mediaDevices.getUserMedia({ audio: true, video: true }).then(function (stream) {
+      media.stream = stream;
+      $("vw-local").srcObject = stream;
+      newPeer();
+      mediaReadyResolve();
+      mediaStatus("正在连接音视频……");
+      if (side === "officer") {
+        sendSignal("hello", "");
+        return offer();
+      }
+      if (rejoined) { sendSignal("hello", ""); }
+      return null;
+    }).catch(function (err) {
+      mediaStatus("无法打开摄像头或麦克风（" + err.name + "），请检查设备权限；可先用文字交流。");
+    });
+  }
+
+  function onSignal(s) {
+    signalChain = signalChain.then(function () { return mediaReady; }).then(function () {
+      var pc = media.pc;
+      if (s.kind === "hello") {
+        return side === "officer" ? offer() : newPeer() && null;
+      }
+      if (s.kind === "offer" && side === "clerk") {
+        if (!pc || pc.signalingState !== "stable") { pc = newPeer(); }
+        return pc.setRemoteDescription(JSON.parse(s.body))
+          .then(function () { return pc.createAnswer(); })
+          .then(function (a) { return pc.setLocalDescription(a); })
+          .then(function () { sendSignal("answer", JSON.stringify(pc.localDescription)); });
+      }
+      if (s.kind === "answer" && side === "officer" && pc && pc.signalingState === "have-local-offer") {
+        return pc.setRemoteDescription(JSON.parse(s.body));
+      }
+      if (s.kind === "ice" && pc) {
+        return pc.addIceCandidate(JSON.parse(s.body)).catch(function () {});
+      }
+      return null;
+    }).catch(function (err) { mediaStatus("音视频协商失败（" + err.name + "），正在重试……"); });
+  }
+
+  /** What the tests and the bench read: frames and packets received on this side. */
+  window.vwStats = function () {
+    if (!media.pc) { return Promise.resolve({ framesReceived: 0, audioPackets: 0, state: "none" }); }
+    return media.pc.getStats().then(function (report) {
+      var out = { framesReceived: 0, audioPackets: 0, state: media.pc.connectionState };
+      report.forEach(function (r) {
+        if (r.type === "inbound-rtp" && r.kind === "video") { out.framesReceived += r.framesReceived || 0; }
+        if (r.type === "inbound-rtp" && r.kind === "audio") { out.audioPackets += r.packetsReceived || 0; }
+      });
+      return out;
+    });
+  };
+
+  if (side === "officer" && state === "in_progress") { startMedia(true); }
+  poll();
+})();

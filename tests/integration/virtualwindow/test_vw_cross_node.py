@@ -1,0 +1,213 @@
+"""A virtual-window session across two nodes in one process, over signed HTTP (SQLite and
+PostgreSQL; the fixtures of tests/integration/exchange: node A serves 上海 and 安徽, node B
+江苏 and 浙江). A 苏州 clerk (B) serves a resident for a 合肥 matter: the session lives on
+A, in the queue of the 合肥 authority; every step of the clerk is relayed by B with the
+session's secret. Then what must be refused: another clerk, another node, a wrong
+secret, a locked field, a submission before the identity check is confirmed."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from integration.exchange.conftest import fed, fed_dbs, hosts, tools  # noqa: F401 - fixtures
+from tongban.audit.models import AuditEntry
+from tongban.cases.models import Case
+from tongban.catalog import service as catalog
+from tongban.errors import NotFound, ValidationFailed
+from tongban.exchange import query
+from tongban.regions import service as regions
+from tongban.virtualwindow import service
+from tongban.virtualwindow.models import WindowSession, WindowTicket
+from tongban.virtualwindow.schemas import ActAsk
+
+from builders import SIMPLE_MATTER, TINY_PDF, id_number, make_clerk, make_officer
+
+
+@pytest.fixture
+def pair(fed: dict[str, Any], hosts: Any) -> Any:  # noqa: F811
+    a, b = fed["node-a"], fed["node-b"]
+    client = httpx.Client(transport=hosts)
+    query.install_client(a.id, client)
+    query.install_client(b.id, client)
+    yield a, b
+    query.install_client(a.id, None)
+    query.install_client(b.id, None)
+    client.close()
+
+
+def _officer(s: Any) -> Any:
+    matter = catalog.get_matter(s, SIMPLE_MATTER)
+    auth = regions.competent_authority(
+        s, matter.authority_type, matter.authority_level, "340000", "340100"
+    )
+    return make_officer(s, auth.code)
+
+
+def test_a_suzhou_clerk_serves_a_hefei_matter_through_the_competent_node(
+    pair: Any,
+    tools: Any,  # noqa: F811
+) -> None:
+    a, b = pair
+    with b.session() as s:
+        clerk = make_clerk(s, "320500")
+        ticket = service.start(s, clerk, SIMPLE_MATTER, "340100")
+        s.commit()
+        sid, clerk_id = ticket.session_id, clerk.id
+    with a.session() as s:
+        officer = _officer(s)
+        s.commit()
+        officer_id = officer.id
+        ws = s.get(WindowSession, sid)
+        assert ws is not None and ws.state == "queued" and ws.origin_node == "node-b"
+        assert [w.id for w in service.queue(s, officer)][-1] == sid
+        # The secret itself never left B: A keeps its digest.
+        assert s.get(WindowTicket, sid) is None
+    with b.session() as s:
+        clerk = s.get(type(clerk), clerk_id)
+        view = service.relay(s, clerk, s.get(WindowTicket, sid), "sync")
+        assert view["state"] == "queued" and view["position"] >= 1
+        s.commit()
+    with a.session() as s:
+        officer = s.get(type(clerk), officer_id)
+        service.take(s, officer, sid)
+        service.officer_act(s, officer, sid, "chat", {"text": "您好，请出示身份证"})
+        s.commit()
+    with b.session() as s:
+        clerk = s.get(type(clerk), clerk_id)
+        t = s.get(WindowTicket, sid)
+        view = service.relay(s, clerk, t, "form", {"values": {"proof_purpose": "异地贷款"}})
+        assert view["state"] == "in_progress" and view["form"]["proof_purpose"] == "异地贷款"
+        assert [e["payload"]["text"] for e in view["events"] if e["action"] == "chat"] == [
+            "您好，请出示身份证"
+        ]
+        view = service.upload(s, clerk, t, "id_card", "身份证.pdf", TINY_PDF + b"vw")
+        assert [d["material_code"] for d in view["documents"]] == ["id_card"]
+        s.commit()
+        with pytest.raises(ValidationFailed) as refused:
+            service.submit(s, clerk, t)
+        s.rollback()
+    assert refused.value.type == "identity-not-confirmed"
+    with a.session() as s:
+        officer = s.get(type(clerk), officer_id)
+        ws = s.get(WindowSession, sid)
+        assert ws is not None and ws.form == {"proof_purpose": "异地贷款"}
+        service.officer_act(s, officer, sid, "lock", {"field": "proof_purpose"})
+        s.commit()
+    with b.session() as s:
+        clerk = s.get(type(clerk), clerk_id)
+        t = s.get(WindowTicket, sid)
+        with pytest.raises(query.QueryRefused) as locked:
+            service.relay(s, clerk, t, "form", {"values": {"proof_purpose": "其他"}})
+        assert locked.value.status == 422 and "field-locked" in locked.value.type
+        s.rollback()
+        args = {
+            "method": "id_card_reader",
+            "applicant_name": "王芳",
+            "applicant_identifier": id_number("340100"),
+        }
+        view = service.relay(s, clerk, t, "record_identity", args)
+        assert view["identity"]["applicant_identifier"].count("*") >= 8
+        assert "identifier_full" not in service.for_browser(view)["identity"]
+        s.commit()
+    with a.session() as s:
+        officer = s.get(type(clerk), officer_id)
+        service.officer_act(s, officer, sid, "confirm_identity", {})
+        s.commit()
+    with b.session() as s:
+        clerk = s.get(type(clerk), clerk_id)
+        view = service.submit(s, clerk, s.get(WindowTicket, sid))
+        s.commit()
+    assert view["state"] == "submitted" and view["case_number"]
+    number = view["case_number"]
+    with b.session() as s:
+        case = s.scalar(select(Case).where(Case.number == number))
+        assert (
+            case is not None
+            and case.mode == "virtual"
+            and case.form_data == {"proof_purpose": "异地贷款"}
+        )
+    tools.drain(a, b)
+    with a.session() as s:
+        officer = s.get(type(clerk), officer_id)
+        assert service.accept_case(s, officer, sid) == number
+        s.commit()
+        case = s.scalar(select(Case).where(Case.number == number))
+        assert case is not None and case.state == "accepted"
+        ws = s.get(WindowSession, sid)
+        assert ws is not None and ws.case_id == str(case.id)
+        actions = [e.action for e in ws.events]
+        assert actions[:2] == ["start", "take"]
+        for needed in ("form", "lock", "chat", "document", "record_identity", "submit"):
+            assert needed in actions
+        # Sealed: every event of the session is an entry of A's audit chain.
+        sealed = s.scalars(
+            select(AuditEntry).where(
+                AuditEntry.kind == "virtualwindow.event", AuditEntry.subject == f"vw_session:{sid}"
+            )
+        ).all()
+        assert len(sealed) == len(ws.events)
+
+
+def test_another_clerk_another_node_or_a_wrong_secret_is_refused(pair: Any) -> None:
+    a, b = pair
+    with b.session() as s:
+        clerk, other = make_clerk(s, "320500"), make_clerk(s, "320500")
+        ticket = service.start(s, clerk, SIMPLE_MATTER, "340100")
+        s.commit()
+        sid, secret = ticket.session_id, ticket.secret
+        # Another clerk of the same node does not even see the ticket.
+        with pytest.raises(NotFound):
+            service.ticket_of(s, other, sid)
+
+        def ask(**over: Any) -> Any:
+            payload = {
+                "session_id": sid,
+                "secret": secret,
+                "clerk_ref": str(clerk.id),
+                "op": "chat",
+                "args": {"text": "x"},
+                **over,
+            }
+            return query.ask(
+                s, service.ACT, source="320000", target="340000", payload=ActAsk(**payload)
+            )
+
+        for wrong in ({"secret": "0" * 64}, {"clerk_ref": str(other.id)}):
+            with pytest.raises(query.QueryRefused) as e:
+                ask(**wrong)
+            assert e.value.status == 403
+            s.rollback()
+    # A session started on A itself (a 上海 clerk): B cannot act on it, secret or not.
+    with a.session() as s:
+        sh = make_clerk(s, "310000")
+        local = service.start(s, sh, SIMPLE_MATTER, "340100")
+        s.commit()
+        lsid, lsecret, sh_id = local.session_id, local.secret, str(sh.id)
+    with b.session() as s:
+        with pytest.raises(query.QueryRefused) as e:
+            query.ask(
+                s,
+                service.ACT,
+                source="320000",
+                target="340000",
+                payload=ActAsk(
+                    session_id=lsid, secret=lsecret, clerk_ref=sh_id, op="sync", args={}
+                ),
+            )
+        assert e.value.status == 403
+        # An unknown session is refused the same way, without saying more.
+        with pytest.raises(query.QueryRefused):
+            query.ask(
+                s,
+                service.ACT,
+                source="320000",
+                target="340000",
+                payload=ActAsk(
+                    session_id=uuid.uuid4(), secret=lsecret, clerk_ref=sh_id, op="sync", args={}
+                ),
+            )
