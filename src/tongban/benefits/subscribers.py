@@ -82,3 +82,30 @@ def benefits_on_delivery(session: Session, event: events.CaseDelivered) -> None:
         on_birth(session, event)
     elif event.matter_code in MOVE_MATTERS:
         on_move(session, event)
+
+
+def on_disability_certificate(
+    session: Session, identifier: str, name: str, level: int | str, issuer: str, reference: str
+) -> None:
+    """A disability certificate (第二代残疾人证) issued: its holder is certified at `level`
+    (1–4, or 一级…四级); evaluate the rules this concerns. `reference` (the certificate's
+    number) keys the trigger, so a repeated announcement changes nothing.
+
+    What announces it is the issuer's business: no licence type or matter of this
+    platform issues the certificate yet, so this is the entry a licence-issued
+    announcement (kernel.events) will call when one does."""
+    lvl = _LEVELS.get(str(level), level)
+    if not isinstance(lvl, int) and not str(lvl).isdigit():
+        raise ValueError(f"unknown disability level {level!r}")
+    service.record_facts(
+        session,
+        identifier.upper(),
+        name,
+        {"disability_certified": True, "disability_level": int(lvl)},
+        f"残疾人证（{issuer}核发）",
+    )
+    service.evaluate_person(
+        session,
+        identifier.upper(),
+        service.Trigger(TriggerKind.CERTIFICATE, f"certificate:{reference}"),
+    )

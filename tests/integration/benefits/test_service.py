@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from stdnum.cn import ric
 
 from integration.lifeevents.kit import HEFEI, submit_newborn, walk
-from tongban.benefits import service
+from tongban.benefits import service, subscribers
 from tongban.benefits.domain import TriggerKind
 from tongban.benefits.models import BenefitOffer, BenefitReview
 from tongban.cases.models import Case
@@ -243,3 +243,16 @@ def test_an_unchanged_or_invalid_draft_is_refused(session):
     assert e.value.errors[0].field == "c0"
     with pytest.raises(PermissionDenied):
         service.draft_version(session, make_resident(session), "senior_transit", {0: "70"})
+
+
+def test_a_disability_certificate_offers_the_two_subsidies_for_severe_levels(session):
+    severe = ident(date(1975, 5, 5), 11)
+    mild = ident(date(1976, 6, 6), 13)
+    subscribers.on_disability_certificate(session, severe, "赵强", "二级", "南京市残联", "C-1")
+    subscribers.on_disability_certificate(session, severe, "赵强", "二级", "南京市残联", "C-1")
+    subscribers.on_disability_certificate(session, mild, "钱明", 4, "南京市残联", "C-2")
+    [offer] = offers(session, severe)
+    assert offer.rule_id == "disability_subsidies" and offer.state == "offered"
+    assert offer.trace["data"][0]["source"] == "残疾人证（南京市残联核发）"
+    assert offers(session, mild) == []
+    assert len(uses(session, mild)) == 1  # evaluated (and logged) even when not eligible
