@@ -51,6 +51,25 @@ Number = Annotated[str, StringConstraints(pattern=r"^SJ[0-9]{18}$")]
 Text120 = Annotated[str, StringConstraints(max_length=120)]
 
 
+Detail = Annotated[
+    dict[Annotated[str, StringConstraints(max_length=30)], str | int | None], Field(max_length=20)
+]
+
+
+class TaskShared(s.Payload):
+    task_id: s.Uuid
+    position: Annotated[int, Field(ge=1, le=1000)]
+    city: s.RegionCode
+    jurisdiction: s.RegionCode
+    category: Annotated[str, StringConstraints(max_length=40)]
+    title: Text120
+    description: Annotated[str, StringConstraints(max_length=domain.TEXT_MAX)]
+    address: Annotated[str, StringConstraints(max_length=200)]
+    work_order_number: Annotated[str, StringConstraints(max_length=32)] | None
+    work_order_state: Annotated[str, StringConstraints(max_length=20)] | None
+    work_order_label: Annotated[str, StringConstraints(max_length=40)] | None
+
+
 class IncidentShared(s.Payload):
     incident_id: s.Uuid
     number: Number
@@ -65,6 +84,7 @@ class IncidentShared(s.Payload):
     state: IncidentState
     created_at: s.Instant
     closed_at: s.Instant | None
+    tasks: Annotated[list[TaskShared], Field(max_length=1000)] = []
     events: Annotated[list[replication.EventIn], Field(min_length=1, max_length=5000)]
 
 
@@ -76,6 +96,8 @@ class IncidentChanged(s.Payload):
     state: IncidentState
     closed_at: s.Instant | None
     updated_at: s.Instant
+    #: What the event carries beyond the timeline: a task, a task's work-order state.
+    detail: Detail | None = None
 
 
 class IncidentPost(s.Payload):
@@ -141,6 +163,22 @@ def _snapshot(session: Session, inc: Incident) -> dict[str, Any]:
         "state": inc.state,
         "created_at": inc.created_at.isoformat(),
         "closed_at": _iso(inc.closed_at),
+        "tasks": [
+            {
+                "task_id": str(t.id),
+                "position": t.position,
+                "city": t.city_code,
+                "jurisdiction": t.jurisdiction_code,
+                "category": t.category_code,
+                "title": t.title,
+                "description": t.description,
+                "address": t.address,
+                "work_order_number": t.work_order_number,
+                "work_order_state": t.work_order_state,
+                "work_order_label": t.work_order_label,
+            }
+            for t in inc.tasks
+        ],
     }
 
 
@@ -210,12 +248,15 @@ INCIDENTS: replication.Copies[Incident] = replication.Copies(
 
 def _on_snapshot(session: Session, inc: Incident, created: bool, payload: Any, msg: Any) -> None:
     if created:
-        for ev in inc.events:
-            project(session, inc, ev)
+        for task in payload.get("tasks") or ():
+            project(session, inc, IncidentAction.TASK.value, task)
+            project(session, inc, IncidentAction.TASK_UPDATE.value, task)
 
 
 def _on_change(session: Session, inc: Incident, payload: Any, msg: Any) -> None:
-    project(session, inc, inc.events[-1])
+    # The copy's event stays as adopted (its audit digest is the lead's); the detail
+    # travels beside it.
+    project(session, inc, inc.events[-1].action, payload.get("detail") or {})
 
 
 replication.register(INCIDENTS, on_snapshot=_on_snapshot, on_change=_on_change)
@@ -300,16 +341,17 @@ def _record(
     ev = history.record(
         session, inc, action.value, who, before.value, target.value, comment, payload
     )
-    replication.share(session, INCIDENTS, inc, ev, inc.lead_jurisdiction, inc.participants)
-    project(session, inc, ev)
+    extra = {"detail": payload} if payload else None
+    replication.share(session, INCIDENTS, inc, ev, inc.lead_jurisdiction, inc.participants, extra)
+    project(session, inc, ev.action, payload or {})
     return ev
 
 
-def project(session: Session, inc: Incident, ev: history.EventRow) -> None:
-    """What an event means for this node beyond the timeline: a task row (and, on the
-    node serving the task's city, its work order), a task's work-order state."""
-    p = ev.payload or {}
-    if ev.action == IncidentAction.TASK.value:
+def project(session: Session, inc: Incident, action: str, p: Mapping[str, Any]) -> None:
+    """What an event (its action and detail) means for this node beyond the timeline: a
+    task row (and, on the node serving the task's city, its work order), a task's
+    work-order state."""
+    if action == IncidentAction.TASK.value:
         task = session.get(IncidentTask, _uuid(p["task_id"]))
         if task is None:
             task = IncidentTask(
@@ -337,9 +379,9 @@ def project(session: Session, inc: Incident, ev: history.EventRow) -> None:
             )
             task.work_order_id = wo.id
             report_task_state(session, inc, task)
-    elif ev.action == IncidentAction.TASK_UPDATE.value:
+    elif action == IncidentAction.TASK_UPDATE.value:
         found = session.get(IncidentTask, _uuid(p["task_id"]))
-        if found is not None:
+        if found is not None and p.get("work_order_number"):
             found.work_order_number = p.get("work_order_number")
             found.work_order_state = p.get("work_order_state")
             found.work_order_label = p.get("work_order_label")
