@@ -26,6 +26,10 @@ CONTEXTS: tuple[str, ...] = (
     "tongban.card.context",
     "tongban.lifeevents.context",
     "tongban.emergency.context",
+    "tongban.benefits.context",
+    "tongban.notifications.context",
+    "tongban.dashboard.context",
+    "tongban.virtualwindow.context",
 )
 
 _registry: Registry | None = None
