@@ -41,5 +41,8 @@ format: install
 bench: install
 	scripts/bench.sh
 
+bench-benefits: install  # 免申即享 alone: a rule change over 10M people beside DuckDB (ARGS=--quick)
+	$(BIN)/python benchmarks/bench_benefits.py $(ARGS)
+
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
