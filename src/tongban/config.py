@@ -177,6 +177,26 @@ class Settings(BaseSettings):
     oidc_providers: list[OidcProvider] = []
     #: The tickets context's settings (TONGBAN_TICKETS_*).
     tickets: TicketSettings = Field(default_factory=TicketSettings)
+    #: Notifications (docs/notifications.md): the SMTP server e-mail is sent through
+    #: (unset: no e-mail channel is offered), its port, TLS (``starttls`` upgrades a
+    #: plain connection, ``ssl`` connects over TLS), login, and the sender address.
+    notify_smtp_host: str | None = None
+    notify_smtp_port: int = Field(default=25, ge=1, le=65535)
+    notify_smtp_tls: Literal["none", "starttls", "ssl"] = "none"
+    notify_smtp_user: str | None = None
+    notify_smtp_password: str | None = None
+    notify_email_from: str = "tongban@localhost"
+    #: The SMS gateway: ``log`` writes each text message to the log only (the default,
+    #: until a deployment plugs in its operator); ``webhook`` POSTs JSON {"phone", "text",
+    #: "id"} to notify_sms_webhook_url with the bearer token notify_sms_webhook_token.
+    notify_sms_gateway: Literal["log", "webhook"] = "log"
+    notify_sms_webhook_url: str | None = None
+    notify_sms_webhook_token: str | None = None
+    #: Seconds before each retry of a failed delivery, the last repeating (never given up).
+    notify_backoff: str = "30,120,600,3600"
+    #: Timeout of one SMTP or webhook delivery (seconds) and deliveries per worker pass.
+    notify_timeout: float = Field(default=10.0, gt=0, le=120)
+    notify_batch: int = Field(default=50, ge=1, le=1000)
 
 
 def get_settings() -> Settings:

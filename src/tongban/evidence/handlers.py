@@ -193,6 +193,7 @@ def on_requested(session: Session, payload: dict[str, Any], msg: Any) -> None:
     )
     session.add(access)
     session.flush()
+    _announce(session, access)
     if refusal is not None:
         exchange.send(
             session,
@@ -262,27 +263,35 @@ def on_access_logged(session: Session, payload: dict[str, Any], _msg: Any) -> No
     request_id = uuid.UUID(payload["request_id"])
     if session.scalar(select(DataAccess.id).where(DataAccess.request_id == request_id)):
         return
-    session.add(
-        DataAccess(
-            request_id=request_id,
-            subject_identifier=payload["subject"],
-            subject_name=payload["subject_name"],
-            requester_authority_code=payload["requester_authority_code"],
-            requester_authority_name=payload["requester_authority_name"],
-            requester_jurisdiction=payload["requester_jurisdiction"],
-            officer_name=payload["officer_name"],
-            case_number=payload["case_number"],
-            matter_name=payload["matter_name"],
-            kind=payload["kind"],
-            purpose=payload["purpose"],
-            provider_jurisdiction=payload["provider_jurisdiction"],
-            outcome=payload["outcome"],
-            reason_code=payload.get("reason_code"),
-            reason=payload.get("reason"),
-            fields=list(payload.get("fields") or []),
-            requested_at=_when(payload["requested_at"]),
-            at=_when(payload["at"]),
-            source="notice",
-        )
+    access = DataAccess(
+        request_id=request_id,
+        subject_identifier=payload["subject"],
+        subject_name=payload["subject_name"],
+        requester_authority_code=payload["requester_authority_code"],
+        requester_authority_name=payload["requester_authority_name"],
+        requester_jurisdiction=payload["requester_jurisdiction"],
+        officer_name=payload["officer_name"],
+        case_number=payload["case_number"],
+        matter_name=payload["matter_name"],
+        kind=payload["kind"],
+        purpose=payload["purpose"],
+        provider_jurisdiction=payload["provider_jurisdiction"],
+        outcome=payload["outcome"],
+        reason_code=payload.get("reason_code"),
+        reason=payload.get("reason"),
+        fields=list(payload.get("fields") or []),
+        requested_at=_when(payload["requested_at"]),
+        at=_when(payload["at"]),
+        source="notice",
     )
+    session.add(access)
     session.flush()
+    _announce(session, access)
+
+
+def _announce(session: Session, access: DataAccess) -> None:
+    """The person whose data it is hears of the use (service.announce_use; imported
+    here, not at the top: the service imports this module)."""
+    from tongban.evidence import service
+
+    service.announce_use(session, access)

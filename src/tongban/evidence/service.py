@@ -500,7 +500,25 @@ def record_data_use(
     )
     session.add(access)
     session.flush()
+    announce_use(session, access)
     return access
+
+
+def announce_use(session: Session, access: DataAccess) -> None:
+    """Tell whoever listens (notifications) that a use of a person's data was logged here."""
+    kinds, purposes = data_use_labels()
+    kind, purpose = kinds.get(access.kind), purposes.get(access.purpose)
+    events.publish(
+        session,
+        events.DataUsed(
+            use_id=access.request_id,
+            subject_identifier=access.subject_identifier,
+            user_name=access.requester_authority_name,
+            kind_label=str(getattr(kind, "label", access.kind)),
+            purpose_label=str(getattr(purpose, "label", access.purpose)),
+            answered=access.outcome == domain.Status.ANSWERED.value,
+        ),
+    )
 
 
 # --- registers ----------------------------------------------------------------------------

@@ -163,3 +163,68 @@ class CasePageShown(Event):
 
     case_id: uuid.UUID
     actor_id: uuid.UUID
+
+
+# --- what the kernel's history announces -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class HistoryRecorded(Event):
+    """An event was appended to a record's history (kernel.history.record) or adopted from
+    another node (kernel.history.adopt, `adopted`): published after the flush, in the
+    writer's transaction, for every record type with a history. `kind` is the record's
+    table name (``service_case``, ``ticket``, ``licence`` …). Carries only values the
+    kernel holds in memory: a subscriber reads what else it needs."""
+
+    kind: str
+    record_id: uuid.UUID
+    action: str
+    from_state: str | None
+    to_state: str
+    seq: int
+    actor_id: uuid.UUID | None = None
+    adopted: bool = False
+
+
+@dataclass(frozen=True)
+class RecordConcerns(Event):
+    """Question (`gather`): whom does a step of record `kind`/`record_id` concern? The
+    context owning records of `kind` answers a `Concerned`; the others answer None."""
+
+    kind: str
+    record_id: uuid.UUID
+    action: str = ""
+
+
+@dataclass(frozen=True)
+class Concerned:
+    """The answer to RecordConcerns. `accounts` are this node's accounts the record is
+    about (the applicant, the reporter, the holder); `identifiers` ID numbers or credit
+    codes whose accounts on this node are (when the record knows no account);
+    `authority_id` the authority whose staff have it in their queue; `label` names it
+    in a message (\"办件 3301…\"); `link`/`staff_link` the pages that show it."""
+
+    accounts: tuple[uuid.UUID, ...] = ()
+    identifiers: tuple[str, ...] = ()
+    authority_id: uuid.UUID | None = None
+    label: str = ""
+    link: str | None = None
+    staff_link: str | None = None
+    staff_roles: tuple[str, ...] = ("officer",)
+
+
+# --- what evidence announces ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DataUsed(Event):
+    """A use of a person's data entered this node's 我的数据使用记录 (an evidence request
+    answered or refused, a counter's query, a copy of a use decided on another node):
+    what the person is told of. Labels are in Chinese."""
+
+    use_id: uuid.UUID
+    subject_identifier: str
+    user_name: str
+    kind_label: str
+    purpose_label: str = ""
+    answered: bool = True

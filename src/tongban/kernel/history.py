@@ -53,11 +53,12 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint, Uuid, inspect
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
+from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column, object_session
 from sqlalchemy.orm.exc import StaleDataError
 
 from tongban.db import UTCDateTime, new_id, utcnow
 from tongban.errors import ConcurrentChange
+from tongban.kernel import events
 
 # --- who acts ----------------------------------------------------------------------------
 
@@ -229,7 +230,8 @@ def record(
 ) -> E:
     """Append an event to `obj`'s history (who, when, from, to, why, payload) numbered
     from the record's own counter, and flush: the record's version is checked and
-    bumped with it, the event joins the audit chain. Raises ConcurrentChange (409)
+    bumped with it, the event joins the audit chain, and HistoryRecorded is published
+    (what the notifications hear without each context calling them). Raises ConcurrentChange (409)
     when another transaction changed the record since it was read."""
     actor_ = who(actor)
     with guarded():  # loading `events` may autoflush the record's own changes
@@ -249,14 +251,37 @@ def record(
         )
         obj.events.append(ev)  # type: ignore[attr-defined]
         session.flush()
+    _announce(session, obj, ev, adopted=False)
     return ev
+
+
+def _announce(session: Session, obj: Any, ev: EventRow, *, adopted: bool) -> None:
+    """Publish HistoryRecorded for `ev`: values already in memory, no SQL of its own (a
+    subscriber's reads and writes are its own cost)."""
+    events.publish(
+        session,
+        events.HistoryRecorded(
+            kind=type(obj).__tablename__,
+            record_id=obj.id,
+            action=ev.action,
+            from_state=ev.from_state,
+            to_state=ev.to_state,
+            seq=ev.seq,
+            actor_id=ev.actor_id,
+            adopted=adopted,
+        ),
+    )
 
 
 def adopt(obj: HasHistory[E], ev: E) -> bool:
     """Append an event made elsewhere (a copy's event received from another node) with
-    its own number: keeps the counter in step. False when `obj` has it already."""
+    its own number: keeps the counter in step, and announces it (HistoryRecorded with
+    ``adopted``) like one recorded here. False when `obj` has it already."""
     if ev.seq <= (obj.event_seq or 0):
         return False
     obj.events.append(ev)  # type: ignore[attr-defined]
     obj.event_seq = ev.seq
+    session = object_session(obj)
+    if session is not None:
+        _announce(session, obj, ev, adopted=True)
     return True

@@ -40,7 +40,9 @@ class Context:
     context by context in the registry's order. `handlers` are the modules whose import
     registers the context's exchange message handlers (already imported by the time the
     context is). `cli` is a list of (command name, typer app) pairs. `demo` loaders run
-    in the registry's order by `tongban demo`. `models` is the module of its tables."""
+    in the registry's order by `tongban demo`. `models` is the module of its tables.
+    `template_context` are Jinja2 context processors (request -> names every page may
+    use, e.g. the header's unread message count), added to the shared templates."""
 
     name: str
     routers: Sequence[APIRouter] = ()
@@ -51,6 +53,7 @@ class Context:
     templates: Path | None = None
     demo: Sequence[Callable[[Session], object]] = ()
     models: ModuleType | None = None
+    template_context: Sequence[Callable[[Any], dict[str, Any]]] = ()
 
 
 class ContextImportError(RuntimeError):
@@ -95,6 +98,9 @@ class Registry:
 
     def template_dirs(self) -> list[Path]:
         return [c.templates for c in self.contexts if c.templates is not None]
+
+    def template_context(self) -> list[Callable[[Any], dict[str, Any]]]:
+        return [fn for c in self.contexts for fn in c.template_context]
 
     def cli(self) -> list[tuple[str, Typer]]:
         return [entry for c in self.contexts for entry in c.cli]

@@ -30,7 +30,7 @@ from tongban.evidence import service as evidence
 from tongban.exchange import query
 from tongban.exchange import service as exchange
 from tongban.exchange.contracts import Refused, Sender
-from tongban.kernel import history
+from tongban.kernel import events, history
 from tongban.kernel.node import settings_of
 from tongban.medical import domain, queries
 from tongban.medical.domain import Accumulators, ReservationAction, ReservationState, Scheme
@@ -620,3 +620,19 @@ def resolve_overdue(
             if resolve(session, rid) is not None:
                 done += 1
     return done
+
+
+@events.subscribe(events.RecordConcerns)
+def reservation_concerns(session: Session, q: events.RecordConcerns) -> events.Concerned | None:
+    """Whom a step of a reservation concerns (notifications ask): the insured person's
+    accounts on this node (their insured node), by ID number."""
+    if q.kind != Reservation.__tablename__:
+        return None
+    r = session.get(Reservation, q.record_id)
+    if r is None:
+        return None
+    return events.Concerned(
+        identifiers=(r.insured.id_number,),
+        label=f"您在{r.institution_name}的就医结算（交易号 {r.txn_id}）",
+        link="/medical/filings",
+    )

@@ -20,6 +20,8 @@ def get_session(request: Request) -> Iterator[Session]:
     """The request's unit of work: committed when the endpoint returns, rolled back if it raises."""
     factory: sessionmaker[Session] = request.app.state.session_factory
     session = factory()
+    # Template context processors (the header's unread count) read with it.
+    request.state.db_session = session
     try:
         yield session
         session.commit()

@@ -37,7 +37,8 @@ def make_templates(registry: Registry, federation_name: str = "") -> Jinja2Templ
     """The shared layout (web/templates) first, then every context's templates."""
     root = Path(str(resources.files("tongban")))
     dirs = [root / "web" / "templates", *registry.template_dirs()]
-    templates = Jinja2Templates(directory=dirs)
+    # Each context's processors add names every page may use (the header's counts).
+    templates = Jinja2Templates(directory=dirs, context_processors=registry.template_context())
     env = templates.env
     env.filters["local_dt"] = local_dt
     env.filters["fmt_date"] = fmt_date

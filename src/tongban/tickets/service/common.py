@@ -17,7 +17,7 @@ from tongban.db import utcnow
 from tongban.errors import NotFound
 from tongban.identity.domain import Duty, Role
 from tongban.identity.models import Account
-from tongban.kernel import history, numbering
+from tongban.kernel import events, history, numbering
 from tongban.tickets import categories, geo
 from tongban.tickets.config import TicketSettings, ticket_settings
 from tongban.tickets.deadlines import WorkingHours
@@ -260,3 +260,22 @@ def now() -> datetime:
 def today() -> date:
     """Today in China."""
     return calendar.local_date(utcnow())
+
+
+@events.subscribe(events.RecordConcerns)
+def ticket_concerns(session: Session, q: events.RecordConcerns) -> events.Concerned | None:
+    """Whom a step of a work order concerns (notifications ask): its reporters (and those
+    of the reports merged into it) and the lead authority's staff."""
+    if q.kind != WorkOrder.__tablename__:
+        return None
+    wo = session.get(WorkOrder, q.record_id)
+    if wo is None:
+        return None
+    reporters = tuple(w.reporter_id for w in [wo, *wo.merged] if w.reporter_id is not None)
+    return events.Concerned(
+        accounts=reporters,
+        authority_id=wo.authority_id,
+        label=f"工单 {wo.number}",
+        link=f"/tickets/{wo.id}",
+        staff_link=f"/tickets/{wo.id}",
+    )
