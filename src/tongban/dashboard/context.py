@@ -1,10 +1,12 @@
 """The dashboard context as the registry sees it."""
 
-from tongban.dashboard import federation, models, tasks
+from tongban.dashboard import api, federation, models, tasks, views
 from tongban.kernel.registry import Context, templates_of
 
 CONTEXT = Context(
     name="dashboard",
+    routers=[api.router],
+    pages=[views.router],
     handlers=[federation],
     jobs=tasks.JOBS,
     templates=templates_of(__file__),

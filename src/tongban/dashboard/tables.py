@@ -1,0 +1,140 @@
+"""The data of every table and chart of the dashboard as plain tables (title, header,
+rows), so that the page, its text alternatives and the CSV/XLSX exports show the same
+numbers; and the writers of those exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from openpyxl import Workbook
+from sqlalchemy.orm import Session
+
+from tongban.dashboard import service
+from tongban.dashboard.domain import CATEGORY_LABELS, INDICATORS, Indicator
+from tongban.dashboard.service import Figure, Filters
+from tongban.regions import service as regions
+
+SUPPRESSED_TEXT = "<阈值"
+TABLES = ("headlines", "matrix", "trend", "authorities", "matters", "series")
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    title: str
+    header: Sequence[str]
+    rows: Sequence[Sequence[Any]]
+
+
+def _n(f: Figure) -> Any:
+    return SUPPRESSED_TEXT if f.suppressed else (f.n or 0)
+
+
+def _pct(x: float | None) -> Any:
+    return "" if x is None else round(x * 100, 1)
+
+
+def city_names(session: Session) -> dict[str, str]:
+    return {c.code: c.name for c in regions.list_cities(session)}
+
+
+def build(
+    session: Session,
+    name: str,
+    f: Filters,
+    threshold: int,
+    *,
+    indicator: str = Indicator.CASE_RECEIVED,
+    grain: str = "day",
+) -> Table:
+    """The table `name` for filters `f` (a name not in TABLES is a KeyError)."""
+    label = INDICATORS[Indicator(indicator)].label
+    rows: list[Sequence[Any]]
+    if name == "headlines":
+        rows = [(h.label, h.value, h.note) for h in service.headlines(session, f, threshold)]
+        return Table(name, "主要指标", ("指标", "数值", "说明"), rows)
+    names = city_names(session)
+    if name == "matrix":
+        cells = service.matrix(session, f, indicator, threshold)
+        rows = [
+            (fc, names.get(fc, fc), tc, names.get(tc, tc), _n(fig))
+            for (fc, tc), fig in sorted(cells.items())
+        ]
+        return Table(
+            name,
+            f"城市间{label}（收件地 → 办理地）",
+            ("收件城市代码", "收件城市", "办理城市代码", "办理城市", "件数"),
+            rows,
+        )
+    if name == "trend":
+        series = service.trend(session, f, indicator, grain, threshold)
+        rows = [(d.isoformat(), _n(fig)) for d, fig in series]
+        return Table(name, f"{label}趋势", ("日期", "件数"), rows)
+    if name in ("authorities", "matters"):
+        by = "authority" if name == "authorities" else "matter"
+        ranked = service.ranking(session, f, by, threshold)
+        rows = [
+            (
+                who,
+                _n(received),
+                _n(decided),
+                _pct(decided.share()),
+                "" if decided.p50 is None else decided.p50,
+                "" if decided.p90 is None else decided.p90,
+            )
+            for who, decided, received in ranked
+        ]
+        return Table(
+            name,
+            "部门排名" if by == "authority" else "事项排名",
+            (
+                "部门" if by == "authority" else "事项编码",
+                "收件",
+                "办结",
+                "按时办结率(%)",
+                "用时中位数(工作日)",
+                "用时P90(工作日)",
+            ),
+            rows,
+        )
+    if name == "series":
+        data = service.daily_series(session, f, indicator, threshold)
+        rows = [
+            (
+                r["date"],
+                r["from_city"],
+                r["to_city"],
+                CATEGORY_LABELS.get(r["category"], r["category"]),
+                SUPPRESSED_TEXT if r["suppressed"] else r["count"],
+            )
+            for r in data
+        ]
+        return Table(name, f"{label}日序列", ("日期", "收件城市", "办理城市", "分类", "件数"), rows)
+    raise KeyError(name)
+
+
+def to_csv(t: Table) -> bytes:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(t.header)
+    w.writerows(t.rows)
+    return ("\ufeff" + buf.getvalue()).encode("utf-8")  # BOM: Excel opens it as UTF-8
+
+
+def to_xlsx(t: Table, note: str) -> bytes:
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = t.name[:31]
+    ws.append([t.title])
+    ws.append([note])
+    ws.append(list(t.header))
+    for row in t.rows:
+        ws.append(list(row))
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
