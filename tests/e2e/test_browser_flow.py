@@ -97,7 +97,8 @@ def test_window_in_shanghai_officer_in_suzhou_resident_rates(
     clerk.get_by_label("申请人已同意为办理本事项跨地区共享和使用本人信息").check()
     clerk.get_by_label("已核对申请材料原件，扫描件与原件一致").check()
     clerk.get_by_role("button", name="代收并推送").click()
-    clerk.wait_for_url(re.compile(r"/window/cases/[0-9a-f-]{36}$"))
+    clerk.wait_for_url(re.compile(r"/window/cases/[0-9a-f-]{36}\?done=received$"))
+    assert "已收件" in clerk.get_by_role("status").inner_text()
     no_error(clerk)
     number = clerk.locator("dl.facts dt:text-is('办件编号') + dd").inner_text().strip()
     assert number, "the window page shows no case number"
@@ -130,6 +131,8 @@ def test_window_in_shanghai_officer_in_suzhou_resident_rates(
         )
         if result:
             form.get_by_label("结果内容").fill(result)
+        if label == "准予办理":  # an irreversible decision is confirmed first
+            form.get_by_label(re.compile("确认作出")).check()
         form.get_by_role("button", name=label, exact=True).click()
         officer.wait_for_load_state()
         no_error(officer)

@@ -22,7 +22,7 @@ from tongban.cases.domain import (
 )
 from tongban.cases.models import Case
 from tongban.catalog import service as catalog
-from tongban.errors import NotFound, PermissionDenied
+from tongban.errors import DomainError, FieldError, NotFound, PermissionDenied
 from tongban.identity.domain import Role, mask_id_number
 from tongban.identity.models import Account
 from tongban.kernel import events
@@ -39,6 +39,7 @@ EVENT_LABELS = {
     **{a.value: label for a, label in ACTION_LABELS.items()},
     "submit": "提交申请",
     "forwarded": "推送至主管部门",
+    "correction_reminder": "补正提醒",
 }
 SCORE_LABELS = {1: "非常不满意", 2: "不满意", 3: "基本满意", 4: "满意", 5: "非常满意"}
 DEADLINE_LABELS = {"ok": "时限内", "approaching": "临近时限", "overdue": "已超时"}
@@ -114,6 +115,37 @@ def store_files(
                 upload_dir=settings.upload_dir,
                 max_bytes=settings.max_upload_bytes,
             )
+            ids.append(att.id)
+    return ids
+
+
+def store_item_files(
+    request: Request, session: Session, actor: Account, notice: Any, form: FormData
+) -> list[uuid.UUID]:
+    """Store the file sent for each item of a correction notice as `item_<code>`, under
+    the item's code; returns the attachment ids."""
+    if notice is None:
+        return []
+    settings = node_settings(request)
+    ids = []
+    for item in notice.items:
+        for upload in form.getlist(f"item_{item['code']}"):
+            if not isinstance(upload, UploadFile) or not upload.filename:
+                continue
+            data = upload.file.read(settings.max_upload_bytes + 1)
+            try:
+                att = store_upload(
+                    session,
+                    actor,
+                    material_code=item["code"],
+                    filename=upload.filename,
+                    data=data,
+                    upload_dir=settings.upload_dir,
+                    max_bytes=settings.max_upload_bytes,
+                )
+            except DomainError as e:  # the error belongs beside the item's own input
+                e.errors = [FieldError(f"item_{item['code']}", str(e.detail))]
+                raise
             ids.append(att.id)
     return ids
 
@@ -225,6 +257,8 @@ def detail_context(session: Session, actor: Account, case: Case) -> dict[str, An
         "material_names": materials,
         "rating": service.rating_for(session, case),
         "licence_uses": licences.uses_for_case(session, case.id),
+        "clock": service.clock_of(session, case),
+        "correction": service.open_correction(case),
         "labels": LABELS,
         "errors": {},
         "message": None,

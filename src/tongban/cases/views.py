@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from tongban.cases import service
+from tongban.cases import results, service
 from tongban.cases.attachments import serve_attachment
 from tongban.cases.models import Case
 from tongban.cases.pages import (
@@ -24,12 +24,21 @@ from tongban.cases.pages import (
     read_application,
     require_role,
     store_files,
+    store_item_files,
 )
 from tongban.catalog import service as catalog
 from tongban.errors import DomainError, FieldError, PermissionDenied, ValidationFailed
 from tongban.identity.models import Account
 from tongban.licences import service as licences
-from tongban.web.deps import CsrfChecked, CurrentUser, FormDep, SessionDep, SettingsDep
+from tongban.web.deps import (
+    CsrfChecked,
+    CurrentUser,
+    FormDep,
+    OptionalUser,
+    SessionDep,
+    SettingsDep,
+)
+from tongban.web.downloads import file_download
 from tongban.web.pages import form_failure, render
 
 router = APIRouter(include_in_schema=False)
@@ -122,6 +131,7 @@ def my_resubmit(
     try:
         form_data = catalog.coerce_form(matter.form_schema, raw_form(form))
         ids = store_files(request, session, user, matter, form)
+        ids += store_item_files(request, session, user, service.open_correction(case), form)
         service.resubmit(session, user, cid, form_data, ids, form_text(form, "comment"))
     except PermissionDenied:
         raise
@@ -181,3 +191,35 @@ def download_attachment(
 
 
 # --- window clerk desk -------------------------------------------------------------
+
+
+# --- result documents --------------------------------------------------------------
+
+
+@router.get("/cases/{case_id}/documents/{document_id}")
+@router.get("/my/cases/{case_id}/documents/{document_id}")
+def download_document(
+    case_id: str, document_id: str, session: SessionDep, user: CurrentUser
+) -> Response:
+    """A result document (决定书), to whoever may see its case: the stored bytes, as
+    issued."""
+    case = service.get_case(session, user, parse_case_id(case_id))
+    doc = results.document_of(case, document_id)
+    path = results.document_path(session, doc)
+    return file_download(path, "application/pdf", results.download_name(case, doc))
+
+
+@router.get("/verify/documents/{token}")
+def verify_document(
+    token: str, request: Request, session: SessionDep, user: OptionalUser
+) -> Response:
+    """The page a result document's QR code opens: whether it was issued here, and what
+    it says, for anyone (no sign-in)."""
+    found = results.verify(session, token)
+    return render(
+        request,
+        "cases/verify_document.html",
+        user,
+        status_code=200 if found.genuine else 404,
+        found=found,
+    )

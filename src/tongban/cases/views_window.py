@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from tongban.cases import service
+from tongban.cases import results, service
 from tongban.cases.domain import Mode
 from tongban.cases.pages import (
     INPUTS,
@@ -29,6 +29,7 @@ from tongban.errors import DomainError, PermissionDenied
 from tongban.identity.domain import Role
 from tongban.identity.models import Account
 from tongban.web.deps import CsrfChecked, CurrentUser, FormDep, SessionDep
+from tongban.web.downloads import bytes_download
 from tongban.web.pages import form_failure, render
 
 router = APIRouter(include_in_schema=False)
@@ -108,14 +109,27 @@ def window_submit(
         matter = catalog.get_matter(session, matter_code)
         values = entered_values(form)
         return _window_page(request, session, user, matter, values=values, **refused.context)
-    return RedirectResponse(f"/window/cases/{case.id}", status_code=303)
+    return RedirectResponse(f"/window/cases/{case.id}?done=received", status_code=303)
 
 
 @router.get("/window/cases/{case_id}")
 def window_case(case_id: str, request: Request, session: SessionDep, user: CurrentUser) -> Response:
     _require_clerk(user)
     case = service.get_case(session, user, parse_case_id(case_id))
-    return render(request, "cases/window_detail.html", user, **detail_context(session, user, case))
+    ctx = detail_context(session, user, case)
+    return render(
+        request, "cases/window_detail.html", user, done=request.query_params.get("done"), **ctx
+    )
+
+
+@router.get("/window/cases/{case_id}/receipt.pdf")
+def window_receipt(case_id: str, session: SessionDep, user: CurrentUser) -> Response:
+    """受理回执: the printable acknowledgement the window hands the applicant."""
+    _require_clerk(user)
+    case = service.get_case(session, user, parse_case_id(case_id))
+    names = detail_context(session, user, case)["material_names"]
+    data = results.receipt(session, case, names)
+    return bytes_download(data, "application/pdf", f"受理回执-{case.number}.pdf")
 
 
 # --- officer workbench ---------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -12,8 +12,12 @@ from sqlalchemy.orm import Session
 from tongban.cases import service
 from tongban.cases.domain import (
     ACTION_LABELS,
+    CORRECTION_DAYS_DEFAULT,
+    CORRECTION_DAYS_MAX,
+    CORRECTION_DAYS_MIN,
     REASON_REQUIRED,
     Action,
+    CorrectionItem,
 )
 from tongban.cases.models import Case
 from tongban.cases.pages import (
@@ -23,6 +27,7 @@ from tongban.cases.pages import (
     STAFF_DESK,
     STATE_VALUES,
     detail_context,
+    matter_or_none,
     parse_case_id,
     require_role,
 )
@@ -30,10 +35,14 @@ from tongban.errors import DomainError, FieldError, NotFound, PermissionDenied, 
 from tongban.identity.domain import Role
 from tongban.identity.models import Account
 from tongban.kernel import events
-from tongban.web.deps import CsrfChecked, CurrentUser, SessionDep
+from tongban.web.deps import CsrfChecked, CurrentUser, FormDep, SessionDep
 from tongban.web.pages import form_failure, render
 
 router = APIRouter(include_in_schema=False)
+
+
+#: Decisions that cannot be taken back: the page asks to confirm, and the server insists.
+IRREVERSIBLE = frozenset({Action.REFUSE, Action.APPROVE, Action.DENY})
 
 
 def _require_desk(user: Account) -> None:
@@ -75,7 +84,7 @@ def _workbench_detail(
     status_code: int = 200,
     errors: dict[str, str] | None = None,
     message: str | None = None,
-    failed: dict[str, str] | None = None,
+    failed: dict[str, Any] | None = None,
 ) -> Response:
     ctx = detail_context(session, user, case)
     ctx.update(
@@ -85,12 +94,16 @@ def _workbench_detail(
                 "label": ACTION_LABELS[a],
                 "reason": a in REASON_REQUIRED,
                 "result": a is Action.ISSUE_RESULT,
+                "confirm": a in IRREVERSIBLE,
             }
             for a in service.available_actions(user, case)
         ],
         errors=errors or {},
         message=message,
         failed=failed or {},
+        days_min=CORRECTION_DAYS_MIN,
+        days_max=CORRECTION_DAYS_MAX,
+        days_default=CORRECTION_DAYS_DEFAULT,
         done=request.query_params.get("done"),
         # The 调取证明 panel, from the evidence context.
         evidence=events.gather(session, events.CasePageShown(case.id, user.id)).get(
@@ -118,6 +131,7 @@ def workbench_act(
     action: Annotated[str, Form()] = "",
     comment: Annotated[str, Form(max_length=2000)] = "",
     result_text: Annotated[str, Form(max_length=4000)] = "",
+    confirm: Annotated[str, Form()] = "",
 ) -> Response:
     require_role(user, (Role.OFFICER,), "只有主管部门的审核/审批人员可以办理办件")
     cid = parse_case_id(case_id)
@@ -128,6 +142,19 @@ def workbench_act(
             raise ValidationFailed(
                 "未知的办理动作", errors=[FieldError("action", "不是允许的取值")]
             ) from None
+        if step is Action.REQUEST_CORRECTION:
+            raise ValidationFailed(
+                "请逐项列出需补正的材料", errors=[FieldError("items", "请使用补正通知表单")]
+            )
+        if step in IRREVERSIBLE and confirm != "1":
+            # Every missing piece at once: the reason the law needs, and the confirmation.
+            label = ACTION_LABELS[step]
+            errors = [FieldError("confirm", "请勾选确认")]
+            detail = f"“{label}”作出后不可撤回，请勾选确认"
+            if step in REASON_REQUIRED and not comment.strip():
+                errors.insert(0, FieldError("comment", "请填写理由"))
+                detail = f"“{label}”须说明理由，并勾选确认"
+            raise ValidationFailed(detail, errors=errors)
         service.act(session, user, cid, step, comment.strip(), result_text.strip() or None)
     except PermissionDenied:
         raise
@@ -143,6 +170,74 @@ def workbench_act(
             failed={"action": action, "comment": comment, "result_text": result_text},
         )
     return RedirectResponse(f"/workbench/cases/{cid}?done={step.value}", status_code=303)
+
+
+def _correction_items(
+    matter: Any, form: Any
+) -> tuple[list[CorrectionItem], list[str], dict[str, Any]]:
+    """The items of a correction notice as the officer filled its form, the input each
+    came from (to put an error beside it), and the values to show again."""
+    chosen = [v for v in form.getlist("item") if isinstance(v, str)]
+    text = {k: str(form.get(k) or "").strip() for k in form if isinstance(form.get(k), str)}
+    items: list[CorrectionItem] = []
+    inputs: list[str] = []
+    for m in matter.materials if matter else []:
+        if m.code in chosen:
+            items.append(CorrectionItem(m.code, m.name, text.get(f"reason_{m.code}", "")))
+            inputs.append(f"item_{m.code}")
+    for n in range(1, 4):
+        name, why = text.get(f"new_name_{n}", ""), text.get(f"new_reason_{n}", "")
+        if name or why:
+            items.append(CorrectionItem(f"extra{n}", name, why, listed=False))
+            inputs.append(f"new_{n}")
+    return items, inputs, {**text, "items": chosen}
+
+
+@router.post("/workbench/cases/{case_id}/correction", dependencies=[CsrfChecked])
+def workbench_correction(
+    case_id: str, request: Request, session: SessionDep, user: CurrentUser, form: FormDep
+) -> Response:
+    """补正通知: every missing or wrong material at once, each with its reason."""
+    require_role(user, (Role.OFFICER,), "只有主管部门的审核/审批人员可以要求补正")
+    cid = parse_case_id(case_id)
+    case = service.get_case(session, user, cid)
+    items, inputs, shown = _correction_items(matter_or_none(session, case.matter_code), form)
+    try:
+        raw_days = str(form.get("deadline_days") or "").strip()
+        try:
+            days = int(raw_days)
+        except ValueError:
+            raise ValidationFailed(
+                "请填写补正期限", errors=[FieldError("deadline_days", "请填写工作日天数")]
+            ) from None
+        service.request_correction(
+            session, user, cid, str(form.get("comment") or "").strip(), items, days
+        )
+    except PermissionDenied:
+        raise
+    except DomainError as e:
+        e.errors = [_item_error(f, inputs) for f in e.errors]
+        refused = form_failure(session, e)
+        case = service.get_case(session, user, cid)
+        return _workbench_detail(
+            request,
+            session,
+            user,
+            case,
+            **refused.context,
+            failed={"action": Action.REQUEST_CORRECTION.value, **shown},
+        )
+    return RedirectResponse(f"/workbench/cases/{cid}?done=request_correction", status_code=303)
+
+
+def _item_error(err: FieldError, inputs: list[str]) -> FieldError:
+    """`items.<i>.<what>` from the rules, beside the input item i came from."""
+    parts = err["field"].split(".")
+    if parts[0] == "items" and len(parts) == 3 and parts[1].isdigit():
+        i = int(parts[1])
+        if i < len(inputs):
+            return FieldError(inputs[i], err["message"])
+    return err
 
 
 def _rectifications_page(

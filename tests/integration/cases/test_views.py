@@ -95,10 +95,19 @@ def act(client: TestClient, case_id: str, action: str, **fields: str) -> None:
     assert f'name="action" value="{action}"' in page.text, f"{action} not offered"
     r = client.post(
         f"/workbench/cases/{case_id}/act",
-        data={"csrf_token": csrf_of(page.text), "action": action, **fields},
+        data={
+            "csrf_token": csrf_of(page.text),
+            "action": action,
+            **CONFIRM.get(action, {}),
+            **fields,
+        },
         follow_redirects=False,
     )
     assert r.status_code == 303, r.text
+
+
+#: Irreversible decisions are confirmed on the page (the server insists).
+CONFIRM = {a: {"confirm": "1"} for a in ("refuse", "approve", "deny")}
 
 
 def test_apply_page_shows_matter_and_only_online_modes(
@@ -283,23 +292,107 @@ def test_correction_and_resubmission(
     case_id = apply(client)
     dispatch_pending(factory)
     login(client, officer)
-    act(client, case_id, "request_correction", comment="请补充户口簿")
+    page = client.get(f"/workbench/cases/{case_id}")
+    assert 'action="/workbench/cases/' in page.text and "一次性告知" in page.text
+    r = client.post(
+        f"/workbench/cases/{case_id}/correction",
+        data={
+            "csrf_token": csrf_of(page.text),
+            "item": "household_register",
+            "reason_household_register": "",
+            "new_name_1": "租房合同",
+            "new_reason_1": "请提供现住址证明",
+            "comment": "材料不全",
+            "deadline_days": "10",
+        },
+    )
+    # An item without its reason is refused, the error beside that item's input.
+    assert r.status_code == 422
+    assert 'id="item-reason-household_register"' in r.text and "请说明该项需补正的原因" in r.text
+    assert 'value="租房合同"' in r.text  # what the officer typed is kept
+    r = client.post(
+        f"/workbench/cases/{case_id}/correction",
+        data={
+            "csrf_token": csrf_of(page.text),
+            "item": "household_register",
+            "reason_household_register": "户口簿缺少本人页",
+            "new_name_1": "租房合同",
+            "new_reason_1": "请提供现住址证明",
+            "comment": "材料不全",
+            "deadline_days": "10",
+        },
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
 
     login(client, resident)
     detail = client.get(f"/my/cases/{case_id}")
-    assert "补正材料" in detail.text and "请补充户口簿" in detail.text
+    top = detail.text.index("需要补正：材料不全")
+    assert top < detail.text.index("<h1>")  # the reason comes first on the page
+    assert "户口簿缺少本人页" in detail.text and "请提供现住址证明" in detail.text
+    assert 'name="item_household_register"' in detail.text and 'name="item_extra1"' in detail.text
     assert 'value="王小明"' in detail.text  # the form comes pre-filled
+    # Every item needs its upload: one missing is refused beside its slot.
     r = client.post(
         f"/my/cases/{case_id}/resubmit",
         data={"csrf_token": csrf_of(detail.text), **FORM, "comment": "已补充"},
-        files={"material_household_register": ("hk.pdf", PDF, "application/pdf")},
+        files={"item_household_register": ("hk.pdf", PDF, "application/pdf")},
+    )
+    assert r.status_code == 422 and "请上传“租房合同”的补正材料" in r.text
+    r = client.post(
+        f"/my/cases/{case_id}/resubmit",
+        data={"csrf_token": csrf_of(detail.text), **FORM, "comment": "已补充"},
+        files=[
+            ("item_household_register", ("hk.pdf", PDF, "application/pdf")),
+            ("item_extra1", ("lease.pdf", PDF, "application/pdf")),
+        ],
         follow_redirects=False,
     )
     assert r.status_code == 303, r.text
     case = session.get(Case, uuid.UUID(case_id))
     session.refresh(case)
     assert case.state == "submitted"
-    assert {a.material_code for a in case.attachments} == {"id_card", "household_register"}
+    assert {a.material_code for a in case.attachments} == {
+        "id_card",
+        "household_register",
+        "extra1",
+    }
+    assert [c.status for c in case.corrections] == ["answered"]
+    # 一次性告知: the intake stage had its notice; another one is refused.
+    login(client, officer)
+    page = client.get(f"/workbench/cases/{case_id}")
+    r = client.post(
+        f"/workbench/cases/{case_id}/correction",
+        data={
+            "csrf_token": csrf_of(page.text),
+            "new_name_1": "其他",
+            "new_reason_1": "再补一份",
+            "comment": "还缺",
+            "deadline_days": "5",
+        },
+    )
+    assert r.status_code == 409 and "一次性告知" in r.text
+
+
+def test_irreversible_decisions_need_confirmation(
+    client: TestClient, session: Session, factory: sessionmaker[Session]
+) -> None:
+    login(client, make_resident(session))
+    case_id = apply(client)
+    dispatch_pending(factory)
+    login(client, make_officer(session, "320500-public_security", duty="reviewer"))
+    page = client.get(f"/workbench/cases/{case_id}")
+    assert page.text.count('name="confirm"') == 1  # 不予受理 only; 受理 is not final
+    r = client.post(
+        f"/workbench/cases/{case_id}/act",
+        data={"csrf_token": csrf_of(page.text), "action": "refuse", "comment": "非本部门职责"},
+    )
+    assert r.status_code == 422 and "请勾选确认" in r.text
+    assert session.get(Case, uuid.UUID(case_id)).state == "submitted"
+    act(client, case_id, "refuse", comment="非本部门职责")
+    case = session.get(Case, uuid.UUID(case_id))
+    session.refresh(case)
+    assert case.state == "refused" and [d.kind for d in case.documents] == ["refusal"]
 
 
 def test_clerk_receives_case_for_another_jurisdiction(client: TestClient, session: Session) -> None:
@@ -343,7 +436,9 @@ def test_clerk_receives_case_for_another_jurisdiction(client: TestClient, sessio
         follow_redirects=False,
     )
     assert r.status_code == 303, r.text
-    case_id = r.headers["location"].rsplit("/", 1)[1]
+    path, _, query = r.headers["location"].partition("?")
+    assert query == "done=received"  # the page says the case was received
+    case_id = path.rsplit("/", 1)[1]
     case = session.get(Case, uuid.UUID(case_id))
     assert (case.channel, case.mode, case.receiving_city) == ("window", "proxy", "310000")
     assert case.competent_jurisdiction == "320000"
