@@ -47,14 +47,13 @@ def deliver_due(factory: sessionmaker[Session], settings: Settings) -> dict[str,
                     log.warning("delivery %s over %s failed: %s", d.id, d.channel, e)
             else:
                 d.last_error = f"本节点未配置{domain.CHANNEL_LABELS[ChannelName(d.channel)]}通道"
+            d.attempts += 1
             if outcome == "sent":
                 d.state = DeliveryState.SENT.value
                 d.sent_at = utcnow()
                 d.last_error = None
             else:
-                d.attempts += 1
                 d.next_attempt_at = domain.next_attempt(utcnow(), d.attempts, backoff)
-            d.attempts += 1 if outcome == "sent" else 0
             s.commit()
             counts[outcome] += 1
     return counts

@@ -162,7 +162,9 @@ def test_a_settlement_reversed_reaches_the_insured_person(session):
     settlement.sync_with_insured(session, s)
     assert [t for t in topics(session, resident) if t != "data.used"] == ["medical.reversed"]
     msg = session.scalar(
-        select(Message).where(Message.account_id == resident.id, Message.topic == "medical.reversed")
+        select(Message).where(
+            Message.account_id == resident.id, Message.topic == "medical.reversed"
+        )
     )
     assert "T-1" in msg.body and inst.name in msg.body
 
@@ -270,7 +272,9 @@ def test_preferences_are_validated_and_chosen_channels_get_deliveries(session):
         available=both,
     )
     rule = domain.rules_for(domain.CASE, "approve")[0]
-    (msg,) = service.post(session, [resident.id], rule, "办件 1", link=None, record=None, dedupe="k")
+    (msg,) = service.post(
+        session, [resident.id], rule, "办件 1", link=None, record=None, dedupe="k"
+    )
     got = {(d.channel, d.address, d.state) for d in service.deliveries_of(session, msg.id)}
     assert got == {
         ("email", "zhang.san@example.com", "pending"),
