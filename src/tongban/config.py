@@ -168,6 +168,13 @@ class Settings(BaseSettings):
     #: the hospital's confirmation before its worker asks the hospital's node what became
     #: of it, in seconds (far longer than a settlement request takes).
     medical_reservation_ttl_seconds: int = Field(default=600, ge=10, le=86_400)
+    #: Virtual window (docs/virtual-window.md): TURN servers the browsers relay media
+    #: through when no direct path exists (comma-separated `turn:`/`turns:` URLs; none on
+    #: a LAN or loopback), and coturn's `static-auth-secret`, from which each room page
+    #: gets credentials valid for `vw_turn_ttl_seconds` (coturn's TURN REST API scheme).
+    vw_turn_urls: str = ""
+    vw_turn_secret: str = ""
+    vw_turn_ttl_seconds: int = Field(default=3600, ge=60, le=86_400)
     #: OpenID Connect providers residents may sign in with to prove their identity (a
     #: provincial unified identity platform), as a JSON list; none by default. Each:
     #: {"name": "zjzwfw", "label": "浙里办", "issuer": "https://…", "client_id": "…",
