@@ -1,0 +1,127 @@
+"""免申即享 in a real browser against a real server process (one node, its embedded
+worker): 王芳 submits the newborn bundle once; when 上海's health commission delivers the
+出生医学证明, the 生育津贴 offer appears on her benefits page without any application,
+with its trace (rule and version, each condition, the data and their sources); she
+accepts with one button; her data-use log shows the read."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.browser
+
+BORN = (date.today() - timedelta(days=5)).isoformat()
+FIELDS = {
+    "child_name": "张小宝",
+    "birth_date": BORN,
+    "birth_hospital": "上海市第一妇婴保健院",
+    "mother_name": "王芳",
+    "mother_id_number": "340102199003071283",
+    "father_name": "张伟",
+    "hukou_address": "江苏省南京市玄武区中山路1号",
+    "residence_address": "上海市浦东新区世纪大道100号",
+}
+CHOICES = {
+    "child_sex": "女",
+    "birth_city": "310000",
+    "mother_hukou_city": "340100",
+    "father_hukou_city": "320100",
+    "hukou_follows": "随父亲落户",
+    "declarant_relation": "母亲",
+    "residence_city": "310000",
+    "ssc_bank": "中国银行",
+    "ssc_pickup": "网点领取",
+}
+
+
+def _until(check: Callable[[], Any], what: str, timeout: float = 30) -> Any:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_the_birth_brings_the_maternity_offer_with_its_trace_and_one_click_accepts(
+    live_server: str,
+    signed_in: Callable[[str], Any],
+    login: Callable[[str], dict[str, str]],
+    no_error: Callable[[Any], None],
+    pdf_bytes: bytes,
+    tmp_path: Path,
+) -> None:
+    page = signed_in("wangfang")
+    page.goto("/my/benefits")
+    assert "目前没有待遇" in page.inner_text("main")
+
+    page.goto("/lifeevents")
+    page.locator("#newborn").get_by_role("link", name="在线申请").click()
+    for name, value in FIELDS.items():
+        page.fill(f"#f_{name}", value)
+    for name, value in CHOICES.items():
+        page.select_option(f"#f_{name}", value)
+    pdf = tmp_path / "material.pdf"
+    pdf.write_bytes(pdf_bytes)
+    for upload in page.locator("input[type=file]").all():
+        upload.set_input_files(str(pdf))
+    page.get_by_label("我同意为办理本“一件事”所含各事项").check()
+    page.get_by_role("button", name="一次提交").click()
+    page.wait_for_url("**/my/lifeevents/*")
+    no_error(page)
+    bundle_id = page.url.rsplit("/", 1)[1]
+
+    with httpx.Client(base_url=live_server, timeout=30) as http:
+        bundle = http.get(f"/api/v1/lifeevents/{bundle_id}", headers=login("wangfang")).json()
+        case_id = bundle["steps"][0]["case"]["id"]
+        officer = login("310000-health-approver")
+        _until(
+            lambda: (
+                http.post(
+                    f"/api/v1/cases/{case_id}/actions", json={"action": "accept"}, headers=officer
+                ).status_code
+                == 200
+            ),
+            "the case to reach 上海's health commission",
+        )
+        for action in ("start_review", "approve", "issue_result", "deliver"):
+            r = http.post(
+                f"/api/v1/cases/{case_id}/actions",
+                json={"action": action, "comment": "符合条件"},
+                headers=officer,
+            )
+            assert r.status_code == 200, r.text
+
+    def offered() -> bool:
+        page.goto("/my/benefits")
+        return "生育津贴" in page.inner_text("main")
+
+    _until(offered, "the 生育津贴 offer")
+    page.get_by_role("link", name="免申即享").first.wait_for()
+    card = page.locator("section[id^='offer-MS']").filter(has_text="生育津贴")
+    text = card.inner_text()
+    assert "待确认" in text
+    assert "规则 maternity_allowance 第1版" in text
+    assert "连续缴费满12个月：连续缴费月数为48个月" in text
+    assert "子女出生登记不满一年" in text and "→ 满足" in text
+    card.get_by_text("使用的数据").click()
+    assert "出生医学证明（上海市卫生健康委员会签发）" in card.inner_text()
+    assert "社会保险缴费记录（合肥市社会保险事业管理中心，演示数据）" in card.inner_text()
+    no_error(page)
+
+    card.get_by_role("button", name="确认领取").click()
+    page.wait_for_url("**/my/benefits?done=accepted*")
+    assert "已确认领取" in page.locator("[role=status]").inner_text()
+    assert page.get_by_role("button", name="确认领取").count() == 0
+
+    page.goto("/my/data-use")
+    assert "免申即享：生育津贴（第1版）" in page.inner_text("main")
+    no_error(page)
