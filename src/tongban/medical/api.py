@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, BackgroundTasks, Request, Response
 from sqlalchemy.orm import Session
 
 from tongban.identity.domain import mask_id_number
@@ -178,24 +178,39 @@ def presettle(visit_id: uuid.UUID, actor: CurrentUser, session: SessionDep) -> o
 
 @router.post("/settlements", response_model=SettlementPublic, status_code=201)
 def settle(
-    body: SettleRequest, actor: CurrentUser, session: SessionDep, response: Response
+    body: SettleRequest,
+    actor: CurrentUser,
+    session: SessionDep,
+    response: Response,
+    request: Request,
+    background: BackgroundTasks,
 ) -> SettlementPublic:
     """结算: 201 with the new settlement; 200 with the same settlement when the same
     transaction id is sent again for the same claim; 409 when it is reused for another;
-    503 when the insured person's node does not answer in time (nothing settled)."""
+    503 when the insured person's node does not answer in time (nothing settled).
+    `insured_ack` is `reserved` until the insured node has acknowledged the
+    confirmation, sent right after this answer (GET the settlement to see it)."""
     s, created = settlement.settle(session, actor, body.visit_id, body.txn_id)
     if not created:
         response.status_code = 200
-    _then_tell_the_insured_node(session, s)
-    return settlement_public(s)
+    return _then_tell_the_insured_node(session, s, request, background)
 
 
-def _then_tell_the_insured_node(session: Session, s: Settlement) -> None:
+def _then_tell_the_insured_node(
+    session: Session, s: Settlement, request: Request, background: BackgroundTasks
+) -> SettlementPublic:
     """Commit the hospital's transaction (the settlement or reversal exists from here
-    on), then confirm or reverse on the insured node; what it does not acknowledge now,
-    the worker sends later (see settlement.sync_with_insured)."""
+    on), answer, and then confirm or reverse on the insured node, after the response
+    has gone: the counter does not wait for that round trip (the reservation holds the
+    amounts meanwhile). What the insured node does not acknowledge then, the worker
+    sends later (see settlement.sync_with_insured)."""
     session.commit()
-    settlement.sync_with_insured(session, s)
+    out = settlement_public(s)
+    if domain.pending_step(
+        domain.SettlementState(s.status), domain.ReservationState(s.insured_ack)
+    ):
+        background.add_task(settlement.sync_after_response, request.app.state.session_factory, s.id)
+    return out
 
 
 @router.get("/settlements/{txn_id}", response_model=SettlementPublic)
@@ -205,14 +220,19 @@ def get_settlement(txn_id: str, actor: CurrentUser, session: SessionDep) -> Sett
 
 @router.post("/settlements/{txn_id}/reverse", response_model=SettlementPublic)
 def reverse(
-    txn_id: str, body: ReverseRequest, actor: CurrentUser, session: SessionDep
+    txn_id: str,
+    body: ReverseRequest,
+    actor: CurrentUser,
+    session: SessionDep,
+    request: Request,
+    background: BackgroundTasks,
 ) -> SettlementPublic:
-    """冲正: undo a settlement exactly; idempotent."""
+    """冲正: undo a settlement exactly; idempotent. The insured node's accumulators are
+    given back right after this answer (`insured_ack` shows when it acknowledged)."""
     s = settlement.reverse(
         session, actor, txn_id, reversal_txn_id=body.reversal_txn_id, reason=body.reason
     )
-    _then_tell_the_insured_node(session, s)
-    return settlement_public(s)
+    return _then_tell_the_insured_node(session, s, request, background)
 
 
 @router.post("/reconciliations", response_model=ReconciliationPublic)

@@ -369,18 +369,34 @@ def owed(session: Session, limit: int = 100) -> list[uuid.UUID]:
     )
 
 
+def sync_one(factory: sessionmaker[Session], settlement_id: uuid.UUID) -> bool:
+    """`sync_with_insured` for one settlement, in a transaction of its own; True when
+    nothing is owed any more (or the settlement does not exist here)."""
+    with transaction(factory) as session:
+        s = session.get(Settlement, settlement_id)
+        return s is None or sync_with_insured(session, s)
+
+
+def sync_after_response(factory: sessionmaker[Session], settlement_id: uuid.UUID) -> None:
+    """The API's confirmation (or reversal) sent to the insured node once the counter
+    has its answer: the hospital's transaction has committed, the reservation holds the
+    amounts until confirmed or expired, so the counter need not wait for this round trip.
+    Whatever fails here (the insured node down, a concurrent worker's update of the
+    same settlement) is left to the worker (`sync_owed`): every step is idempotent there."""
+    try:
+        sync_one(factory, settlement_id)
+    except Exception:  # noqa: BLE001 - the worker sends it again; never lose the log line
+        log.warning(
+            "settlement %s: acknowledgement left to the worker", settlement_id, exc_info=True
+        )
+
+
 def sync_owed(factory: sessionmaker[Session], settings: Settings) -> int:
     """The worker job: every settlement the insured node still owes an acknowledgement
     for, each in its own transaction; returns how many are now in step."""
     with transaction(factory) as session:
         ids = owed(session)
-    done = 0
-    for sid in ids:
-        with transaction(factory) as session:
-            s = session.get(Settlement, sid)
-            if s is not None and sync_with_insured(session, s):
-                done += 1
-    return done
+    return sum(1 for sid in ids if sync_one(factory, sid))
 
 
 def _for_the_insured(
