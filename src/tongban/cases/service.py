@@ -223,7 +223,9 @@ def request_correction(
         raise PermissionDenied("只有主管部门的审核/审批人员可以要求补正")
     state = CaseState(case.state)
     facts = _facts(case, reason)
-    domain.next_state(state, Action.REQUEST_CORRECTION, kind, facts)
+    # State, actor, forwarded (409s) first; a missing reason is reported by the notice's
+    # own rules below, with every other incomplete field at once.
+    domain.next_state(state, Action.REQUEST_CORRECTION, kind, _facts(case, reason or "…"))
     stage = domain.correction_stage(state)
     domain.check_correction(
         reason, items, deadline_days, {c.stage for c in case.corrections}, stage.value
