@@ -38,10 +38,12 @@ from tongban.card.verifier import (
     REFUSAL_LABELS,
     IssuerKey,
     Policy,
+    Refusal,
     StalePolicy,
     Verdict,
     Verifier,
     index_keys,
+    refused,
 )
 from tongban.crypto.signing import Alg, PrivateKey, generate, load_private_pem, public_from_jwk
 from tongban.licences import service as licences
@@ -151,6 +153,12 @@ class GateDb:
         self._lock = threading.Lock()
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
+            # Commits reach the WAL without waiting for the disk (a checkpoint syncs it):
+            # a gate's process may crash and lose nothing; only a power cut may lose the
+            # last admissions, i.e. let a code shown in the seconds before it pass again
+            # within its window. Waiting for the disk at every admission made a check ~10
+            # times slower than its two signatures (benchmarks/bench_card.py).
+            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS seen (ref BLOB NOT NULL, t INTEGER NOT NULL, "
                 "at INTEGER NOT NULL, PRIMARY KEY (ref, t))"
@@ -177,6 +185,28 @@ class GateDb:
     def forget_before(self, cutoff: int) -> None:
         with self._lock:
             self._db.execute("DELETE FROM seen WHERE t < ?", (cutoff,))
+
+    def admit(self, ref: bytes, time: int, now: int, use: dict[str, Any]) -> bool:
+        """Remember an admitted code and keep its use, in one transaction; False (and
+        nothing written) when the code was remembered already (a replay)."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                cur = self._db.execute(
+                    "INSERT OR IGNORE INTO seen VALUES (?, ?, ?)", (ref, time, now)
+                )
+                if cur.rowcount != 1:
+                    self._db.execute("ROLLBACK")
+                    return False
+                self._db.execute(
+                    "INSERT OR IGNORE INTO uses VALUES (?, ?, ?, NULL)",
+                    (use["id"], json.dumps(use, ensure_ascii=False), now),
+                )
+                self._db.execute("COMMIT")
+                return True
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     # outbox
     def add_use(self, use: dict[str, Any], now: int) -> None:
@@ -401,12 +431,25 @@ class Gate:
     synced_at: int
 
     def check(self, scanned: bytes | str, now: int | None = None) -> Verdict:
-        """The verdict on a scanned code; the use goes to the outbox."""
+        """The verdict on a scanned code; the use goes to the outbox. An admission and
+        its use are one transaction, which also settles two scans of one code at once:
+        the second to record it is a replay."""
         now = int(time.time()) if now is None else now
-        verdict = self.verifier.check(scanned, now)
+        verdict = self.verifier.check(scanned, now, record=False, replays=False)
+        if verdict.admitted and verdict.holder is not None and verdict.code_time is not None:
+            ref = bytes.fromhex(verdict.holder.ref)
+            if self.db.admit(ref, verdict.code_time, now, self._use(verdict, now)):
+                return verdict
+            verdict = refused(
+                Refusal.REPLAYED, "seen before", holder=verdict.holder, code_time=verdict.code_time
+            )
+        self.db.add_use(self._use(verdict, now), now)
+        return verdict
+
+    def _use(self, verdict: Verdict, now: int) -> dict[str, Any]:
         holder = verdict.holder
         decision = verdict.decision
-        use = {
+        return {
             "id": str(uuid.uuid4()),
             "venue_code": self.config.venue_code,
             "used_at": datetime.fromtimestamp(now, UTC).isoformat(),
@@ -421,8 +464,6 @@ class Gate:
             "why": decision.why if decision else None,
             "flagged": verdict.flagged,
         }
-        self.db.add_use(use, now)
-        return verdict
 
     def status(self, now: int | None = None) -> dict[str, Any]:
         now = int(time.time()) if now is None else now

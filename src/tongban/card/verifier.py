@@ -238,9 +238,13 @@ class Verifier:
             return f"revocation list of {jurisdiction} signed at {signed}"
         return None
 
-    def check(self, scanned: bytes | str, now: int, *, record: bool = True) -> Verdict:
+    def check(
+        self, scanned: bytes | str, now: int, *, record: bool = True, replays: bool = True
+    ) -> Verdict:
         """The verdict on a scanned code (its QR text, or its bytes) at time `now`.
-        With `record` an admitted code is remembered, so showing it again is a replay."""
+        With `record` an admitted code is remembered, so showing it again is a replay;
+        without `replays` the replay store is not asked (the caller settles replays
+        itself, atomically with recording the admission: gate.Gate)."""
         try:
             data = codec.from_qr_text(scanned) if isinstance(scanned, str) else bytes(scanned)
             code = codec.decode_code(data)
@@ -288,7 +292,7 @@ class Verifier:
             if policy.stale_policy == "refuse":
                 return refused(Refusal.STALE, stale, holder=holder)
             flagged = True
-        if self.replay.seen(cred.ref, code.time):
+        if replays and self.replay.seen(cred.ref, code.time):
             return refused(Refusal.REPLAYED, "seen before", holder=holder, code_time=code.time)
         decision = self.rules.decide(holder, now) if self.rules is not None else None
         if decision is not None and not decision.eligible:
