@@ -210,14 +210,14 @@ _MOBILE = re.compile(r"^1[3-9]\d{9}$")
 
 def email_problem(value: str) -> str | None:
     """Why `value` is not an e-mail address we send to, or None."""
-    if len(value) > 254 or not _EMAIL.match(value):
+    if len(value) > 254 or not _EMAIL.fullmatch(value):
         return "请输入有效的电子邮箱地址，例如 name@example.com"
     return None
 
 
 def phone_problem(value: str) -> str | None:
     """Why `value` is not a mainland mobile number (11 digits, 1[3-9]…), or None."""
-    if not _MOBILE.match(value):
+    if not _MOBILE.fullmatch(value):
         return "请输入 11 位手机号码"
     return None
 
