@@ -182,7 +182,13 @@ def demo_accounts(session: Session) -> list[DemoAccount]:
     for username, name, city in venue_staff(set(cities)):
         out.append(
             DemoAccount(
-                username, DEMO_PASSWORD, Role.VENUE, name, cities[city].jurisdiction_code, city, None
+                username,
+                DEMO_PASSWORD,
+                Role.VENUE,
+                name,
+                cities[city].jurisdiction_code,
+                city,
+                None,
             )
         )
     return out
