@@ -17,8 +17,10 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import json
 import secrets
+import time
 import uuid
 from datetime import datetime
 from typing import Any, cast, get_args
@@ -28,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from tongban.cases import service as cases
 from tongban.catalog import service as catalog
+from tongban.config import Settings
 from tongban.db import utcnow
 from tongban.errors import (
     Conflict,
@@ -76,6 +79,20 @@ def form_digest(form: dict[str, Any]) -> str:
     """SHA-256 of a form's canonical JSON: the clerk's node submits the form it read."""
     data = json.dumps(form, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(data.encode()).hexdigest()
+
+
+def ice_servers(settings: Settings, who: str, now: float | None = None) -> list[dict[str, Any]]:
+    """The ICE servers a room page gives its browser: none unless TURN is configured;
+    then the TURN URLs with credentials coturn accepts until the TTL passes (its TURN
+    REST API scheme: user = "<expiry>:<who>", password = base64(HMAC-SHA1(secret, user))),
+    so no long-lived TURN password is ever in a page."""
+    urls = [u.strip() for u in settings.vw_turn_urls.split(",") if u.strip()]
+    if not urls:
+        return []
+    expiry = int((now if now is not None else time.time()) + settings.vw_turn_ttl_seconds)
+    user = f"{expiry}:{who}"
+    mac = hmac.new(settings.vw_turn_secret.encode(), user.encode(), hashlib.sha1).digest()
+    return [{"urls": urls, "username": user, "credential": base64.b64encode(mac).decode()}]
 
 
 # --- the competent node: opening and the queue -------------------------------------------

@@ -66,6 +66,7 @@ def _room(
 ) -> Response:
     matter = catalog.get_matter(session, view["matter_code"])
     props = matter.form_schema.get("properties", {})
+    ice = service.ice_servers(request.app.state.node.settings, str(user.id))
     return render(
         request,
         "virtualwindow/room.html",
@@ -76,6 +77,7 @@ def _room(
         props=props,
         required=set(matter.form_schema.get("required", [])),
         methods=domain.IDENTITY_METHODS,
+        ice=json.dumps(ice),
         **ctx,
     )
 

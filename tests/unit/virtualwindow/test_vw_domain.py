@@ -53,3 +53,24 @@ def test_a_locked_field_is_closed_to_the_clerk_not_to_the_officer() -> None:
     assert MACHINE.next_state(State.IN_PROGRESS, Action.FORM, Side.OFFICER, officer)
     with pytest.raises(IllegalTransition):
         MACHINE.next_state(State.IN_PROGRESS, Action.LOCK, Side.CLERK, clerk)
+
+
+def test_turn_credentials_follow_coturns_rest_scheme_and_expire() -> None:
+    import base64
+    import hashlib
+    import hmac
+
+    from tongban.config import Settings
+    from tongban.virtualwindow.service import ice_servers
+
+    assert ice_servers(Settings(), "u1") == []  # loopback and LAN: no relay
+    settings = Settings(
+        vw_turn_urls="turns:turn.example:5349, turn:turn.example:3478",
+        vw_turn_secret="shared",
+        vw_turn_ttl_seconds=600,
+    )
+    [server] = ice_servers(settings, "u1", now=1_000_000.0)
+    assert server["urls"] == ["turns:turn.example:5349", "turn:turn.example:3478"]
+    assert server["username"] == "1000600:u1"
+    mac = hmac.new(b"shared", b"1000600:u1", hashlib.sha1).digest()
+    assert server["credential"] == base64.b64encode(mac).decode()

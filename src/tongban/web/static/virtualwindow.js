@@ -328,8 +328,8 @@
   mediaReady = new Promise(function (ok) { mediaReadyResolve = ok; });
   var sendChain = Promise.resolve();
   var signalChain = Promise.resolve();
-  // Loopback and a LAN need no relay; production adds its TURN server here (docs/virtual-window.md).
-  var ICE_SERVERS = [];
+  // Loopback and a LAN need no relay; production names its TURN server (docs/virtual-window.md).
+  var ICE_SERVERS = JSON.parse(root.dataset.ice || "[]");
 
   function mediaStatus(text) { setText("vw-media-status", text); }
 

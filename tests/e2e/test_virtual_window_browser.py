@@ -1,0 +1,254 @@
+"""The virtual window in two Chromium contexts on two `tongban serve --node …` processes
+(`exchange init-local --nodes 2`: node-310000 serves 上海 and 浙江, node-320000 江苏 and
+安徽), with fake camera and microphone. The 上海 window clerk starts a session for a 合肥
+matter on her own node; it queues on 安徽's node; the 合肥 officer takes it there. Media
+flows browser to browser (frames received on both sides, read from
+RTCPeerConnection.getStats()); both edit the shared form and each sees the other's change
+within a second; the clerk uploads a scan, records the identity check, the officer
+confirms it; the clerk submits, the officer accepts the case on the spot. The session's
+events are in the competent node's audit chain, which verifies. A dropped clerk page
+rejoins the same session with the form as it was."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nodes import FAST_RETRIES, PeerNode, federation, wait_until
+from tongban.demo import DEMO_PASSWORD
+
+from builders import TINY_PDF, id_number
+
+MATTER = "YRD-GJJ-0002"  # 住房公积金缴存使用证明, decided by the city's housing-fund centre
+CLERK = "clerk-310000"
+OFFICER = "340100-housing_fund-reviewer"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    # Fake camera and microphone, permission granted without a prompt.
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+]
+
+
+def chromium_path() -> str | None:
+    configured = os.environ.get("TONGBAN_CHROMIUM")
+    if configured:
+        return configured if Path(configured).exists() else None
+    return "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
+
+
+@pytest.fixture(scope="module")
+def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, PeerNode]]:
+    root = tmp_path_factory.mktemp("vw-fed")
+    with federation(root, 2, port_start=24500, port_step=41, env=FAST_RETRIES) as procs:
+        assert sorted(procs) == ["310000", "320000"]
+        yield procs
+
+
+@pytest.fixture(scope="module")
+def media_browser() -> Iterator[Any]:
+    path = chromium_path()
+    if path is None:
+        if os.environ.get("TONGBAN_REQUIRE_BROWSER") == "1":
+            pytest.fail("TONGBAN_REQUIRE_BROWSER=1 but Chromium was not found")
+        pytest.skip("!!! BROWSER TESTS SKIPPED: Chromium not found !!!")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def pages(media_browser: Any, tmp_path: Path) -> Iterator[Any]:
+    made: list[Any] = []
+    problems: list[str] = []
+
+    def make(node: PeerNode, username: str) -> Any:
+        ctx = media_browser.new_context(
+            base_url=node.url, locale="zh-CN", permissions=["camera", "microphone"]
+        )
+        ctx.set_default_timeout(20_000)
+        page = ctx.new_page()
+        page.on(
+            "console",
+            lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None,
+        )
+        page.goto("/login")
+        page.get_by_label("用户名").fill(username)
+        page.get_by_label("密码").fill(DEMO_PASSWORD)
+        page.get_by_role("button", name="登录", exact=True).click()
+        page.wait_for_load_state()
+        assert "/login" not in page.url
+        made.append((ctx, page))
+        return page
+
+    yield make
+    for i, (ctx, page) in enumerate(made):
+        with contextlib.suppress(Exception):  # a screenshot never hides the real failure
+            page.screenshot(path=str(tmp_path / f"vw-{i}.png"), full_page=True)
+        ctx.close()
+    assert not problems, "CSP blocked part of a page:\n" + "\n".join(problems)
+
+
+def _frames(page: Any) -> dict[str, Any]:
+    return dict(page.evaluate("window.vwStats()"))
+
+
+def _media_flows(page: Any, timeout: float = 30.0) -> None:
+    """Waits until this side's peer connection has received video frames and audio."""
+    deadline = time.monotonic() + timeout
+    stats: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        stats = _frames(page)
+        if stats["framesReceived"] > 0 and stats["audioPackets"] > 0:
+            return
+        page.wait_for_timeout(500)
+    status = page.locator("#vw-media-status").inner_text()
+    pytest.fail(f"no media received: {stats} ({status})")
+
+
+def _seen_within(page: Any, selector: str, value: str, limit: float) -> float:
+    """Seconds until `selector`'s value is `value` on `page` (fails past `limit`)."""
+    started = time.monotonic()
+    page.wait_for_function(
+        "([s, v]) => document.querySelector(s) && document.querySelector(s).value === v",
+        arg=[selector, value],
+        timeout=limit * 1000,
+    )
+    return time.monotonic() - started
+
+
+def test_a_shanghai_clerk_and_a_hefei_officer_handle_an_application_face_to_face(
+    nodes: dict[str, PeerNode], pages: Any, tmp_path: Path
+) -> None:
+    sh, ah = nodes["310000"], nodes["320000"]  # 安徽 is served by node-320000
+    clerk = pages(sh, CLERK)
+    clerk.goto("/virtual-window")
+    clerk.select_option("#matter_code", MATTER)
+    clerk.select_option("#city_code", "340100")
+    clerk.get_by_role("button", name="发起远程窗口").click()
+    clerk.wait_for_url("**/virtual-window/s/*")
+    session_id = clerk.url.rsplit("/", 1)[-1]
+    assert clerk.locator("#vw-state").inner_text() == "排队中"
+    assert clerk.locator("#vw-queue").is_visible()
+    # The session lives on 安徽's node; 上海's keeps only its ticket.
+    assert ah.sql("SELECT state FROM vw_session WHERE number = :n", n=_number(sh, session_id)) == [
+        ("queued",)
+    ]
+    assert sh.sql("SELECT count(*) FROM vw_session") == [(0,)]
+
+    officer = pages(ah, OFFICER)
+    officer.goto("/virtual-window/queue")
+    assert officer.locator(".vw-queue tbody tr").count() >= 1
+    officer.get_by_role("button", name="接入下一位").click()
+    officer.wait_for_url(f"**/virtual-window/officer/s/{session_id}")
+    for page in (clerk, officer):
+        page.wait_for_function(
+            "() => document.getElementById('vw-state').textContent === '进行中'", timeout=10_000
+        )
+
+    # Media: frames arrive on both sides.
+    for page in (clerk, officer):
+        _media_flows(page)
+        assert _frames(page)["framesReceived"] > 0
+        assert _frames(page)["audioPackets"] > 0
+
+    # The shared form, both ways, each within a second.
+    clerk.select_option("#f-proof_purpose", "异地贷款")
+    assert _seen_within(officer, "#f-proof_purpose", "异地贷款", 3.0) < 1.5
+    officer.fill("#f-loan_city", "合肥")
+    assert _seen_within(clerk, "#f-loan_city", "合肥", 3.0) < 1.5
+    # Locked by the officer: the clerk's input is closed.
+    officer.locator('[data-lock="loan_city"]').click()
+    clerk.wait_for_function("() => document.getElementById('f-loan_city').disabled")
+
+    # Chat both ways.
+    officer.fill("#vw-chat-text", "请出示身份证原件")
+    officer.locator("#vw-chat-form button").click()
+    clerk.wait_for_function(
+        "() => document.getElementById('vw-chat').textContent.includes('请出示身份证原件')"
+    )
+
+    # A scanned document: the officer sees it at once.
+    scan = tmp_path / "身份证.pdf"
+    scan.write_bytes(TINY_PDF + b"virtual-window")
+    clerk.locator("#vw-file").set_input_files(str(scan))
+    clerk.get_by_role("button", name="上传材料").click()
+    officer.wait_for_function("() => document.querySelectorAll('#vw-docs a').length === 1")
+
+    # Submitting before the identity check is confirmed is refused.
+    clerk.get_by_role("button", name="提交申请").click()
+    clerk.wait_for_function(
+        "() => document.getElementById('vw-error').textContent.includes('身份核验')"
+    )
+
+    clerk.select_option("#vw-method", "id_card_reader")
+    clerk.fill("#vw-applicant-name", "王芳")
+    clerk.fill("#vw-applicant-id", id_number("340100"))
+    clerk.get_by_role("button", name="登记身份核验").click()
+    officer.wait_for_function("() => !document.getElementById('vw-confirm-identity').disabled")
+    officer.locator("#vw-confirm-identity").click()
+    clerk.wait_for_function(
+        "() => document.getElementById('vw-identity-status').textContent.includes('主管部门已确认')"
+    )
+
+    # A dropped clerk page rejoins the same session with the form as it was.
+    clerk.reload()
+    clerk.wait_for_function("() => document.getElementById('vw-state').textContent === '进行中'")
+    assert clerk.locator("#f-proof_purpose").input_value() == "异地贷款"
+    assert clerk.locator("#f-loan_city").input_value() == "合肥"
+    _media_flows(clerk)
+
+    clerk.get_by_role("button", name="提交申请").click()
+    clerk.wait_for_function("() => !document.getElementById('vw-case').hidden")
+    number = clerk.locator("#vw-case-number").inner_text()
+    assert len(number) == 20 and number.startswith("31"), number
+    officer.wait_for_function("() => !document.getElementById('vw-accept').disabled")
+    officer.locator("#vw-accept").click()
+    officer.wait_for_function(
+        "() => !document.getElementById('vw-accepted').hidden", timeout=30_000
+    )
+
+    def accepted() -> bool:
+        rows = ah.sql("SELECT state, mode FROM service_case WHERE number = :n", n=number)
+        return rows == [("accepted", "virtual")]
+
+    wait_until("the case accepted on 安徽's node", accepted, 30)
+    sid = ah.sql("SELECT id, case_number, state FROM vw_session WHERE case_number = :n", n=number)
+    assert len(sid) == 1 and sid[0][2] == "submitted"
+
+    # Recorded and sealed: every event of the session is an entry of the audit chain.
+    actions = [a for (a,) in ah.sql("SELECT action FROM vw_session_event ORDER BY seq")]
+    for needed in ("start", "take", "form", "lock", "chat", "document", "record_identity"):
+        assert needed in actions, actions
+    assert actions.count("confirm_identity") == 1 and actions[-1] == "submit"
+    sealed = ah.sql("SELECT count(*) FROM audit_entry WHERE kind = 'virtualwindow.event'")
+    assert sealed == [(len(actions),)]
+    out = ah.cli("audit", "verify", "--json")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert json.loads(out.stdout)["ok"] is True
+
+
+def _number(node: PeerNode, session_id: str) -> str:
+    rows = node.sql(
+        "SELECT number FROM vw_ticket WHERE session_id = :s OR session_id = :h",
+        s=session_id,
+        h=session_id.replace("-", ""),
+    )
+    assert rows, session_id
+    return str(rows[0][0])
