@@ -111,7 +111,7 @@ def test_the_birth_brings_the_maternity_offer_with_its_trace_and_one_click_accep
     assert "待确认" in text
     assert "规则 maternity_allowance 第1版" in text
     assert "连续缴费满12个月：连续缴费月数为48个月" in text
-    assert "子女出生登记不满一年" in text and "→ 满足" in text
+    assert "子女出生未满365天" in text and "→ 满足" in text
     card.get_by_text("使用的数据").click()
     assert "出生医学证明（上海市卫生健康委员会签发）" in card.inner_text()
     assert "社会保险缴费记录（合肥市社会保险事业管理中心，演示数据）" in card.inner_text()

@@ -64,12 +64,18 @@ DERIVED = {
     "youngest_child_age": "latest_birth_date",
 }
 
+#: Province-level divisions (GB/T 2260), as a household's jurisdiction is shown.
 PROVINCES = {
-    "310000": "上海市",
-    "320000": "江苏省",
-    "330000": "浙江省",
-    "340000": "安徽省",
-}
+    "110000": "北京市", "120000": "天津市", "130000": "河北省", "140000": "山西省",
+    "150000": "内蒙古自治区", "210000": "辽宁省", "220000": "吉林省", "230000": "黑龙江省",
+    "310000": "上海市", "320000": "江苏省", "330000": "浙江省", "340000": "安徽省",
+    "350000": "福建省", "360000": "江西省", "370000": "山东省", "410000": "河南省",
+    "420000": "湖北省", "430000": "湖南省", "440000": "广东省", "450000": "广西壮族自治区",
+    "460000": "海南省", "500000": "重庆市", "510000": "四川省", "520000": "贵州省",
+    "530000": "云南省", "540000": "西藏自治区", "610000": "陕西省", "620000": "甘肃省",
+    "630000": "青海省", "640000": "宁夏回族自治区", "650000": "新疆维吾尔自治区",
+    "710000": "台湾省", "810000": "香港特别行政区", "820000": "澳门特别行政区",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -198,11 +204,16 @@ class Condition:
     value: Any
     text: str
 
+    @property
+    def title(self) -> str:
+        """The condition as a person reads it, its value filled in."""
+        return self.text.replace("{value}", shown(self.datum, self.value))
+
     def expected(self) -> str:
         sign = OPS[self.op][0]
         if self.op == "is_true":
             return "是"
-        return f"{sign} {shown(self.datum, self.value)}"
+        return f"{sign}{shown(self.datum, self.value)}"
 
 
 @dataclass(frozen=True)
@@ -245,8 +256,10 @@ class BadRule(ValueError):
 def _check_value(key: str, op: str, value: Any, where: str) -> Any:
     kind = DATA[key].type
     if op == "in":
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
             raise BadRule(f"{where}: “属于”的取值须为代码列表")
+        if key == "household_jurisdiction" and not all(v in PROVINCES for v in value):
+            raise BadRule(f"{where}: 请填写省级行政区划代码（6位数字，如 310000）")
         return value
     if op == "is_true":
         return True
@@ -393,15 +406,15 @@ class Evaluation:
             c = s.condition
             label = DATA[c.datum].label
             if s.datum is None:
-                line = f"{c.text}：未掌握“{label}”→ {OUTCOME_LABELS[s.outcome]}"
+                line = f"{c.title}：未掌握“{label}”→ {OUTCOME_LABELS[s.outcome]}"
             else:
                 line = (
-                    f"{c.text}：{label}为{shown(c.datum, s.datum.value)}"
+                    f"{c.title}：{label}为{shown(c.datum, s.datum.value)}"
                     f"（要求{c.expected()}；来源：{s.datum.source}）→ {OUTCOME_LABELS[s.outcome]}"
                 )
             conditions.append(
                 {
-                    "text": c.text,
+                    "text": c.title,
                     "datum": c.datum,
                     "expected": c.expected(),
                     "value": None if s.datum is None else shown(c.datum, s.datum.value),
@@ -415,7 +428,7 @@ class Evaluation:
                 f"符合“{rule.name}”的全部条件（规则 {rule.id} 第{rule.version}版），{how}。"
             )
         else:
-            failed = [s.condition.text for s in self.steps if s.outcome is not Outcome.MET]
+            failed = [s.condition.title for s in self.steps if s.outcome is not Outcome.MET]
             conclusion = (
                 f"不符合“{rule.name}”（规则 {rule.id} 第{rule.version}版）："
                 + "；".join(failed)

@@ -161,7 +161,7 @@ def test_birthdays_grant_and_a_failed_reevaluation_only_opens_a_review(session):
     assert offer.state == "granted"
     [review] = session.scalars(select(BenefitReview).where(BenefitReview.offer_id == offer.id))
     assert review.state == "open" and not review.trace["eligible"]
-    assert "户籍在上海、江苏、浙江或安徽" in review.trace["conclusion"]
+    assert "户籍在上海市、江苏省、浙江省、安徽省" in review.trace["conclusion"]
     assert granted["senior_transit"].state == "granted"  # still holds: no review
     assert session.scalar(select(func.count()).select_from(BenefitReview)) == 1
 

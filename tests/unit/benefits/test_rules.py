@@ -64,7 +64,7 @@ def test_maternity_trace_names_rule_data_sources_and_outcomes() -> None:
     assert data["latest_birth_date"]["source"].startswith("出生医学证明")
     lines = [c["line"] for c in t["conditions"]]
     assert lines[3] == (
-        "连续缴费满12个月：连续缴费月数为30个月（要求≥ 12个月；"
+        "连续缴费满12个月：连续缴费月数为30个月（要求≥12个月；"
         "来源：社会保险缴费记录（江苏省社保中心））→ 满足"
     )
     assert all(c["outcome"] == "met" for c in t["conditions"])
@@ -100,11 +100,20 @@ def test_new_version_changes_values_and_validates_inputs() -> None:
     r = rule("senior_transit")
     v2 = domain.with_values(r, {0: "70"}, 2)
     assert v2.version == 2 and v2.conditions[0].value == 70 and r.conditions[0].value == 65
+    assert (r.conditions[0].title, v2.conditions[0].title) == ("年满65周岁", "年满70周岁")
     with pytest.raises(ValidationFailed) as e:
         domain.with_values(r, {0: "七十"}, 2)
     assert e.value.errors[0].field == "c0"
     with pytest.raises(ValidationFailed):
         domain.with_values(r, {5: "1"}, 2)
+    longevity = rule("longevity_allowance")
+    assert domain.with_values(longevity, {1: "310000，320000"}, 2).conditions[1].value == [
+        "310000",
+        "320000",
+    ]
+    with pytest.raises(ValidationFailed) as e:
+        domain.with_values(longevity, {1: "上海"}, 2)
+    assert e.value.errors[0].field == "c1" and "行政区划代码" in e.value.errors[0].message
     assert domain.parse_rule(v2.as_json()) == v2
 
 
