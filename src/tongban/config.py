@@ -168,6 +168,12 @@ class Settings(BaseSettings):
     #: the hospital's confirmation before its worker asks the hospital's node what became
     #: of it, in seconds (far longer than a settlement request takes).
     medical_reservation_ttl_seconds: int = Field(default=600, ge=10, le=86_400)
+    #: Where an officer's evidence request is answered at once, as a synchronous query
+    #: (`evidence.lookup`) within TONGBAN_QUERY_TIMEOUT_MS, instead of an exchange
+    #: message answered later: "off" (never, the default), "on" (every provider), or a
+    #: comma-separated list of provider jurisdiction codes (e.g. "320000,340000"). A
+    #: provider that is down or slow is asked by message instead.
+    evidence_sync: str = Field(default="off", pattern=r"^(off|on|[0-9]{6}(,[0-9]{6})*)$")
     #: Virtual window (docs/virtual-window.md): TURN servers the browsers relay media
     #: through when no direct path exists (comma-separated `turn:`/`turns:` URLs; none on
     #: a LAN or loopback), and coturn's `static-auth-secret`, from which each room page

@@ -14,6 +14,7 @@ idempotent: a message applied twice changes nothing the second time.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -136,17 +137,36 @@ def access_payload(a: DataAccess) -> dict[str, Any]:
     }
 
 
-@exchange.handler(MSG_REQUESTED, schema=messages.Requested, authorise=messages.authorise_requested)
-def on_requested(session: Session, payload: dict[str, Any], msg: Any) -> None:
-    """The provider checks purpose, consent and the requester's authority, logs the
-    access (answered or refused), answers the requester and tells the subject's log
-    holders."""
+@dataclass(frozen=True)
+class Decision:
+    """What the provider decided on a request: the access it logged, and the minimised
+    data (answered) or the refusal's code and Chinese text."""
+
+    access: DataAccess
+    data: dict[str, Any] | None
+
+    @property
+    def answered(self) -> bool:
+        return self.access.outcome == domain.Status.ANSWERED.value
+
+
+def decide(session: Session, payload: dict[str, Any], provider: str, source: str) -> Decision:
+    """The provider's decision on a request (a `messages.Requested` payload), whether it
+    came as a message or as a synchronous lookup: check purpose, consent and the
+    requester's authority, log the access (answered or refused) and tell the subject's
+    log holders. Decided once per request id: asked again (a message redelivered, or
+    sent after a lookup whose answer was lost), the logged decision is given again."""
     request_id = uuid.UUID(payload["request_id"])
-    if session.scalar(select(DataAccess.id).where(DataAccess.request_id == request_id)):
-        return  # redelivered: decided, logged and answered already
-    provider = str(getattr(msg, "target_jurisdiction", "") or payload["provider_jurisdiction"])
-    source = str(getattr(msg, "source_jurisdiction", "") or payload["requester"]["jurisdiction"])
     cat = domain.catalogue()
+    found = session.scalar(select(DataAccess).where(DataAccess.request_id == request_id))
+    if found is not None:
+        again: dict[str, Any] | None = None
+        if found.outcome == domain.Status.ANSWERED.value:
+            record = registers.lookup(
+                session, found.kind, found.provider_jurisdiction, found.subject_identifier
+            )
+            again = domain.minimise(cat, found.kind, found.purpose, record) if record else {}
+        return Decision(found, again)
     subject = payload["subject"]
     requester = payload["requester"]
     requested_at = _when(payload["requested_at"])
@@ -169,7 +189,6 @@ def on_requested(session: Session, payload: dict[str, Any], msg: Any) -> None:
             refusal = domain.no_record(cat, ask.kind)
         else:
             data = domain.minimise(cat, ask.kind, ask.purpose, record)
-    now = utcnow()
     access = DataAccess(
         request_id=request_id,
         subject_identifier=ask.subject,
@@ -188,23 +207,37 @@ def on_requested(session: Session, payload: dict[str, Any], msg: Any) -> None:
         reason=refusal.text if refusal else None,
         fields=sorted(data) if data else [],
         requested_at=requested_at,
-        at=now,
+        at=utcnow(),
         source="provider",
     )
     session.add(access)
     session.flush()
-    _announce(session, access)
-    if refusal is not None:
+    for holder in log_holders(payload, provider):
+        exchange.send(session, MSG_LOGGED, provider, holder, access_payload(access))
+    return Decision(access, data)
+
+
+@exchange.handler(MSG_REQUESTED, schema=messages.Requested, authorise=messages.authorise_requested)
+def on_requested(session: Session, payload: dict[str, Any], msg: Any) -> None:
+    """The provider decides (`decide`) and answers the requester by message. A request
+    decided before is answered again: its requester may have asked by a synchronous
+    lookup whose answer never reached it, and then sent this message (answering twice
+    is harmless: the requester keeps the first answer)."""
+    provider = str(getattr(msg, "target_jurisdiction", "") or payload["provider_jurisdiction"])
+    source = str(getattr(msg, "source_jurisdiction", "") or payload["requester"]["jurisdiction"])
+    d = decide(session, payload, provider, source)
+    a = d.access
+    if not d.answered:
         exchange.send(
             session,
             MSG_REFUSED,
             provider,
             source,
             {
-                "request_id": str(request_id),
-                "reason_code": refusal.reason.value,
-                "reason": refusal.text,
-                "at": now.isoformat(),
+                "request_id": str(a.request_id),
+                "reason_code": a.reason_code,
+                "reason": a.reason,
+                "at": a.at.isoformat(),
             },
         )
     else:
@@ -213,10 +246,8 @@ def on_requested(session: Session, payload: dict[str, Any], msg: Any) -> None:
             MSG_ANSWERED,
             provider,
             source,
-            {"request_id": str(request_id), "data": data, "at": now.isoformat()},
+            {"request_id": str(a.request_id), "data": d.data, "at": a.at.isoformat()},
         )
-    for holder in log_holders(payload, provider):
-        exchange.send(session, MSG_LOGGED, provider, holder, access_payload(access))
 
 
 # --- the requester stores the answer ------------------------------------------------------

@@ -25,7 +25,7 @@ from tongban.cases import service as cases
 from tongban.catalog import service as catalog
 from tongban.db import utcnow
 from tongban.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from tongban.evidence import domain, registers
+from tongban.evidence import domain, lookup, registers
 from tongban.evidence.handlers import (
     MSG_ANSWERED,
     MSG_CONSENT,
@@ -35,11 +35,13 @@ from tongban.evidence.handlers import (
     consent_payload,
 )
 from tongban.evidence.models import Consent, DataAccess, EvidenceRequest
+from tongban.exchange import query
 from tongban.exchange import service as exchange
 from tongban.identity import service as identity
 from tongban.identity.domain import Role
 from tongban.identity.models import Account
 from tongban.kernel import events
+from tongban.kernel.node import settings_of
 from tongban.regions import service as regions
 
 __all__ = [
@@ -248,9 +250,9 @@ def request_evidence(
     )
     session.add(req)
     session.flush()
-    exchange.send(
+    _ask_provider(
         session,
-        MSG_REQUESTED,
+        req,
         case.competent_jurisdiction,
         provider,
         {
@@ -278,6 +280,42 @@ def request_evidence(
         },
     )
     return req, True
+
+
+def _ask_provider(
+    session: Session, req: EvidenceRequest, source: str, provider: str, payload: dict[str, Any]
+) -> None:
+    """Ask the provider: at once, by the `evidence.lookup` query, where this deployment
+    allows a synchronous answer (and keep the decision on the request now); by the
+    `evidence.requested` message otherwise, or when the provider does not answer in time
+    (the request stays pending until its answer arrives). A provider node that refuses
+    the query itself (not the request: the exchange) is a clear error, nothing is sent."""
+    if lookup.sync_allowed(settings_of(session), provider):
+        try:
+            got: lookup.LookupAnswer = query.ask(
+                session, lookup.LOOKUP, source=source, target=provider, payload=payload
+            )
+        except query.QueryUnavailable:
+            pass  # down or slow: ask by message, answered when it can be
+        except query.QueryRefused as exc:
+            raise Conflict(
+                f"数据所在地节点拒绝了本次调取：{exc.detail}", type="evidence-lookup-refused"
+            ) from exc
+        else:
+            _keep_answer(req, got)
+            return
+    exchange.send(session, MSG_REQUESTED, source, provider, payload)
+
+
+def _keep_answer(req: EvidenceRequest, got: lookup.LookupAnswer) -> None:
+    if got.outcome == domain.Status.ANSWERED.value:
+        req.status = domain.Status.ANSWERED.value
+        req.data = got.data or {}
+    else:
+        req.status = domain.Status.REFUSED.value
+        req.reason_code = got.reason_code
+        req.reason = got.reason
+    req.answered_at = got.at
 
 
 def requests_for_case(

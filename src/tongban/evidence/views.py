@@ -87,7 +87,7 @@ def request_evidence(
 ) -> Response:
     cid = _case_id(case_id)
     try:
-        _, created = service.request_evidence(
+        req, created = service.request_evidence(
             session, user, cid, kind, purpose, provider_jurisdiction or None
         )
     except (PermissionDenied, NotFound):
@@ -103,7 +103,9 @@ def request_evidence(
             message=refused.message,
             failed={"kind": kind, "purpose": purpose},
         )
-    done = "evidence-requested" if created else "evidence-reused"
+    done = "evidence-reused"
+    if created:
+        done = "evidence-requested" if req.status == "pending" else "evidence-answered"
     return RedirectResponse(f"/workbench/cases/{cid}?done={done}#evidence", status_code=303)
 
 
