@@ -227,6 +227,8 @@ class Rule:
     per: Per
     triggers: frozenset[TriggerKind]
     conditions: tuple[Condition, ...]
+    #: Authority types whose officers may change the rule and decide its reviews.
+    owners: frozenset[str] = frozenset()
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -238,6 +240,7 @@ class Rule:
             "mode": self.mode.value,
             "per": self.per.value,
             "triggers": sorted(t.value for t in self.triggers),
+            "owners": sorted(self.owners),
             "conditions": [
                 {"datum": c.datum, "op": c.op, "value": c.value, "text": c.text}
                 for c in self.conditions
@@ -308,6 +311,7 @@ def parse_rule(raw: Mapping[str, Any]) -> Rule:
         per=per,
         triggers=triggers,
         conditions=tuple(conditions),
+        owners=frozenset(str(o) for o in raw.get("owners", ())),
     )
 
 

@@ -43,6 +43,7 @@ from tongban.identity.assurance import require_assurance
 from tongban.identity.domain import Role
 from tongban.identity.models import Account
 from tongban.kernel import history, numbering
+from tongban.regions import service as regions
 
 # --- what the data-use log calls these reads -----------------------------------------------
 
@@ -131,6 +132,30 @@ def require_officer(actor: Account) -> None:
         raise PermissionDenied("仅审批人员可以管理免申即享规则与复核")
 
 
+def may_manage(session: Session, actor: Account, rule: Rule) -> bool:
+    """Whether `actor` is an officer of an authority that owns `rule` (changes it,
+    decides its reviews)."""
+    if actor.role != Role.OFFICER:
+        return False
+    if not rule.owners:
+        return True
+    if actor.authority_id is None:
+        return False
+    return regions.get_authority(session, actor.authority_id).type in rule.owners
+
+
+def _require_owner(session: Session, actor: Account, rule: Rule) -> None:
+    if not may_manage(session, actor, rule):
+        raise PermissionDenied(
+            f"仅{rule.authority or '主管部门'}的审批人员可以调整“{rule.name}”或作出其复核决定"
+        )
+
+
+def manageable(session: Session, actor: Account) -> set[str]:
+    """Ids of the rules `actor` may change."""
+    return {r.id for r in active_rules(session) if may_manage(session, actor, r)}
+
+
 def all_versions(session: Session, actor: Account) -> list[BenefitRule]:
     """Every version of every rule, rule by rule, newest version first."""
     require_officer(actor)
@@ -145,6 +170,7 @@ def draft_version(
     require_officer(actor)
     rows = rule_versions(session, rule_id)
     active = next((r for r in rows if r.state == "active"), rows[0])
+    _require_owner(session, actor, domain.parse_rule(active.definition))
     rule = domain.with_values(domain.parse_rule(active.definition), values, rows[0].version + 1)
     if rule.conditions == domain.parse_rule(active.definition).conditions:
         raise ValidationFailed("新版本与现行版本相同，请修改至少一个条件")
@@ -455,12 +481,17 @@ def accept(session: Session, actor: Account, offer_id: uuid.UUID) -> BenefitOffe
 
 
 def reviews(session: Session, actor: Account, state: str | None = "open") -> list[BenefitReview]:
-    """The review queue (open ones by default), oldest first."""
+    """The review queue (open ones by default), oldest first: an officer's of the rules
+    their authority owns, a supervisor's of every rule (to read)."""
     require_officer(actor)
     stmt = select(BenefitReview)
     if state:
         stmt = stmt.where(BenefitReview.state == state)
-    return list(session.scalars(stmt.order_by(BenefitReview.created_at, BenefitReview.id)))
+    found = list(session.scalars(stmt.order_by(BenefitReview.created_at, BenefitReview.id)))
+    if actor.role == Role.SUPERVISOR:
+        return found
+    mine = manageable(session, actor)
+    return [r for r in found if r.offer.rule_id in mine]
 
 
 def get_review(session: Session, actor: Account, review_id: uuid.UUID) -> BenefitReview:
@@ -479,6 +510,8 @@ def decide_review(
     if actor.role != Role.OFFICER:
         raise PermissionDenied("仅审批人员可以作出复核决定")
     review = get_review(session, actor, review_id)
+    owner = rule_versions(session, review.offer.rule_id)[0]
+    _require_owner(session, actor, domain.parse_rule(owner.definition))
     try:
         action = ReviewAction(decision)
     except ValueError:
@@ -579,6 +612,7 @@ def activate(session: Session, actor: Account, rule_id: str, version: int) -> di
     if actor.role != Role.OFFICER:
         raise PermissionDenied("仅审批人员可以启用规则新版本")
     row = rule_row(session, rule_id, version)
+    _require_owner(session, actor, domain.parse_rule(row.definition))
     if row.state != "draft":
         raise ValidationFailed("只有草稿版本可以启用")
     for other in rule_versions(session, rule_id):

@@ -111,6 +111,7 @@ def rules(request: Request, session: SessionDep, user: CurrentUser, done: str = 
         user,
         rows=rows,
         rules={(r.rule_id, r.version): domain.parse_rule(r.definition) for r in rows},
+        mine=service.manageable(session, user),
         labels=labels(),
         done=DONE.get(done, ""),
         errors={},
@@ -140,6 +141,7 @@ def draft(
             exc,
             rows=rows,
             rules={(r.rule_id, r.version): domain.parse_rule(r.definition) for r in rows},
+            mine=service.manageable(session, user),
             labels=labels(),
             done="",
             failed=rule_id,
@@ -165,6 +167,7 @@ def preview_page(
         rule=domain.parse_rule(row.definition),
         active=domain.parse_rule(active.definition) if active else None,
         preview=p,
+        mine=service.manageable(session, user),
         labels=labels(),
     )
 

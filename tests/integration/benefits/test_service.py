@@ -166,6 +166,14 @@ def test_birthdays_grant_and_a_failed_reevaluation_only_opens_a_review(session):
     assert session.scalar(select(func.count()).select_from(BenefitReview)) == 1
 
     officer = make_officer(session, "320100-civil_affairs")
+    # Only the owning authority's officers see and decide it (高龄津贴: 民政).
+    health = make_officer(session, "320100-health")
+    assert service.reviews(session, health) == []
+    with pytest.raises(PermissionDenied):
+        service.decide_review(session, health, review.id, "stop", "迁出")
+    with pytest.raises(PermissionDenied):
+        service.draft_version(session, health, "longevity_allowance", {0: "85"})
+    assert [r.id for r in service.reviews(session, officer)] == [review.id]
     with pytest.raises(ValidationFailed) as e:
         service.decide_review(session, officer, review.id, "stop", "  ")
     assert e.value.errors[0].field == "reason"
