@@ -47,7 +47,9 @@
     text("verdict-head", v.admitted ? (v.flagged ? "通过（已标记）" : "通过") : "未通过");
     text("verdict-benefit", v.admitted ? (v.benefit || "请通行") : v.reason_label);
     text("verdict-why", v.why);
-    text("verdict-holder", v.holder ? (v.holder.city_name + " · " + v.holder.description) : "");
+    // The time says which scan this verdict is for (the next holder may show the same).
+    var at = new Date().toLocaleTimeString("zh-CN", { hour12: false });
+    text("verdict-holder", (v.holder ? v.holder.city_name + " · " + v.holder.description + " · " : "") + at);
     box.scrollIntoView({ block: "nearest" });
   }
 
