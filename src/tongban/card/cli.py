@@ -68,3 +68,31 @@ def code(
         import segno
 
         segno.make(text, error="m", mode="alphanumeric").terminal(compact=True)
+
+
+@app.command("grant-venue")
+def grant_venue(
+    ctx: typer.Context,
+    username: Annotated[str, typer.Argument(help="A venue staff account (场馆工作人员)")],
+    venue: Annotated[str, typer.Option(help="The venue's code, e.g. 330100-museum")],
+) -> None:
+    """Let a venue staff account scan codes for a venue of this node (the operator's act,
+    from the shell; the account gets the role with `tongban account set-role`)."""
+    from sqlalchemy import select
+
+    from tongban.card import scanning
+    from tongban.errors import DomainError
+    from tongban.identity.models import Account
+    from tongban.kernel.node import cli_node
+
+    try:
+        with cli_node(ctx).transaction() as session:
+            account = session.scalar(select(Account).where(Account.username == username))
+            if account is None:
+                typer.echo(f"账号 {username} 不存在", err=True)
+                raise typer.Exit(1)
+            scanning.grant(session, None, account, venue)
+    except DomainError as e:
+        typer.echo(e.detail, err=True)
+        raise typer.Exit(1) from e
+    typer.echo(f"已指定 {username} 为 {venue} 的场馆工作人员")

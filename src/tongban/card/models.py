@@ -163,7 +163,7 @@ class CardGate(Base):
 
 class VenueStaff(Base):
     """Which venue a venue staff account (identity Role.VENUE) scans codes for: granted
-    by the node's administrator (`tongban card staff grant`), or by the demo loader. An
+    by the node's administrator (`tongban card grant-venue`), or by the demo loader. An
     account may serve several venues; it scans for none it was not granted."""
 
     __tablename__ = "card_venue_staff"
