@@ -44,5 +44,8 @@ bench: install
 bench-benefits: install  # 免申即享 alone: a rule change over 10M people beside DuckDB (ARGS=--quick)
 	$(BIN)/python benchmarks/bench_benefits.py $(ARGS)
 
+bench-dashboard: install  # 一体化监测 alone: refresh after 1M events, page p95, beside DuckDB (ARGS=--quick)
+	$(BIN)/python benchmarks/bench_dashboard.py $(ARGS)
+
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -1,6 +1,6 @@
 """The dashboard context as the registry sees it."""
 
-from tongban.dashboard import api, federation, models, tasks, views
+from tongban.dashboard import api, cli, federation, models, tasks, views
 from tongban.kernel.registry import Context, templates_of
 
 CONTEXT = Context(
@@ -9,6 +9,7 @@ CONTEXT = Context(
     pages=[views.router],
     handlers=[federation],
     jobs=tasks.JOBS,
+    cli=[("dashboard", cli.app)],
     templates=templates_of(__file__),
     models=models,
 )

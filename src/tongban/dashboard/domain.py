@@ -92,8 +92,8 @@ CATEGORY_LABELS = {
 
 def case_mode(mode: str, channel: str) -> str:
     """The dashboard's mode of a case: online, window (异地代收), joint or virtual
-    (a virtual window's channel wins over the case's own mode)."""
-    if channel == "virtual":
+    (跨省远程虚拟窗口: the case's mode, or a virtual window's channel)."""
+    if mode == "virtual" or channel == "virtual":
         return "virtual"
     if mode == "joint":
         return "joint"

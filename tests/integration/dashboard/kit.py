@@ -132,7 +132,7 @@ def duckdb_case_indicators(session: Session) -> dict[tuple[Any, ...], tuple[int,
         """
         WITH e AS (
           SELECT act.ind, CAST(ev.ts + INTERVAL 8 HOUR AS DATE) AS day, c.*, ev.action,
-                 CASE WHEN c.channel = 'virtual' THEN 'virtual'
+                 CASE WHEN c.channel = 'virtual' OR c.mode = 'virtual' THEN 'virtual'
                       WHEN c.mode = 'joint' THEN 'joint'
                       WHEN c.mode = 'proxy' OR c.channel = 'window' THEN 'window'
                       ELSE 'online' END AS m,
