@@ -1,5 +1,6 @@
 """What starts an evaluation (kernel.events): a birth certified, a move into a city
-delivered, a disability certificate issued. Each records what the event tells about the
+delivered (seen as the case's delivery step, on the node that delivered it or on the
+applicant's node following it), a disability certificate issued. Each records what the event tells about the
 people it concerns (with its source) and evaluates the rules that trigger concerns for
 them, in the publisher's transaction; a re-delivered event finds its offers made."""
 
@@ -7,10 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tongban.benefits import service
 from tongban.benefits.domain import TriggerKind
+from tongban.cases import service as cases
+from tongban.identity.models import Account
 from tongban.kernel import events
 from tongban.regions import service as regions
 
@@ -29,6 +33,16 @@ def _str(data: dict[str, Any], key: str) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
+def _ours(session: Session, identifier: str) -> bool:
+    """Whether this node evaluates for the person: it holds their data, or they have an
+    account here. The node that delivered a case for someone living elsewhere (the
+    上海 birth of a 南京 mother) leaves it to the node holding the bundle's copy."""
+    if service.subject(session, identifier) is not None:
+        return True
+    found = session.scalar(select(Account.id).where(Account.id_number == identifier).limit(1))
+    return found is not None
+
+
 def on_birth(session: Session, event: events.CaseDelivered) -> int:
     """A birth certificate issued: each parent named on the form now has a child born on
     that day; evaluate the birth rules for them. Returns how many parents."""
@@ -42,7 +56,7 @@ def on_birth(session: Session, event: events.CaseDelivered) -> int:
     n = 0
     for who in ("mother", "father"):
         ident = _str(form, f"{who}_id_number").upper()
-        if len(ident) != 18:
+        if len(ident) != 18 or not _ours(session, ident):
             continue
         row = service.subject(session, ident)
         held = (row.facts or {}) if row is not None else {}
@@ -58,7 +72,7 @@ def on_birth(session: Session, event: events.CaseDelivered) -> int:
 def on_move(session: Session, event: events.CaseDelivered) -> None:
     """户口迁入 delivered: the mover's household is now in the destination's jurisdiction."""
     ident = event.applicant_identifier.upper()
-    if event.applicant_type != "resident" or len(ident) != 18:
+    if event.applicant_type != "resident" or len(ident) != 18 or not _ours(session, ident):
         return
     authority = regions.get_authority(session, event.authority_id)
     service.record_facts(
@@ -73,8 +87,7 @@ def on_move(session: Session, event: events.CaseDelivered) -> None:
     )
 
 
-@events.subscribe(events.CaseDelivered)
-def benefits_on_delivery(session: Session, event: events.CaseDelivered) -> None:
+def on_delivered(session: Session, event: events.CaseDelivered) -> None:
     """Births and moves start evaluation when their approved case is delivered."""
     if not event.approved:
         return
@@ -82,6 +95,19 @@ def benefits_on_delivery(session: Session, event: events.CaseDelivered) -> None:
         on_birth(session, event)
     elif event.matter_code in MOVE_MATTERS:
         on_move(session, event)
+
+
+@events.subscribe(events.CaseStepTaken)
+def benefits_on_delivery(session: Session, event: events.CaseStepTaken) -> None:
+    """A case delivered here, or this node's copy following its delivery on the competent
+    node (CaseDelivered is announced only where the case was delivered; the applicant's
+    node learns it as a step): the same evaluation, keyed by the case, so a node that
+    sees both does it once."""
+    if event.action != "deliver":
+        return
+    case = cases.case_by_id(session, event.case_id)
+    if case.matter_code in BIRTH_MATTERS or case.matter_code in MOVE_MATTERS:
+        on_delivered(session, cases.delivered(case))
 
 
 def on_disability_certificate(

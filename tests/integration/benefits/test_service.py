@@ -18,6 +18,7 @@ from integration.lifeevents.kit import HEFEI, submit_newborn, walk
 from tongban.benefits import service, subscribers
 from tongban.benefits.domain import TriggerKind
 from tongban.benefits.models import BenefitOffer, BenefitReview
+from tongban.cases import service as cases
 from tongban.cases.models import Case
 from tongban.errors import PermissionDenied, ValidationFailed
 from tongban.evidence import service as evidence
@@ -97,20 +98,11 @@ def test_a_certified_birth_offers_the_mother_maternity_allowance_once(session):
     assert maternity[0].purpose == "proactive_benefits" and maternity[0].outcome == "answered"
     n_logged = len(uses(session, MOTHER_ID))
 
-    # The delivery announced again (a replayed message, a second subscriber run): nothing new.
-    form = dict(birth.form_data)
-    again = events.CaseDelivered(
-        case_id=birth.id,
-        matter_code=birth.matter_code,
-        authority_id=birth.authority_id,
-        applicant_type="resident",
-        applicant_name=birth.applicant_name,
-        applicant_identifier=birth.applicant_identifier,
-        approved=True,
-        form_data=form,
-    )
+    # The delivery announced again (a replayed step, a second subscriber run): nothing new.
+    again = events.CaseStepTaken(birth.id, "deliver", birth.state)
     events.publish(session, again)
     events.publish(session, again)
+    subscribers.on_delivered(session, cases.delivered(birth))
     assert len(offers(session, MOTHER_ID)) == 1
     assert len(uses(session, MOTHER_ID)) == n_logged
     subject = service.subject(session, MOTHER_ID)
