@@ -358,12 +358,18 @@ def ask(
     target: str,
     payload: BaseModel | Mapping[str, Any],
     timeout_ms: int | None = None,
+    release_idle: bool = False,
 ) -> Any:
     """Ask the node serving jurisdiction `target` a query of type `name` on behalf of
     this node's jurisdiction `source`; return the answer, parsed into the type's answer
     schema. Raises QueryUnavailable (no answer in time, or none that verifies) or
     QueryRefused (the answering node's signed refusal). Answered in-process, in the
-    caller's transaction, when this node serves `target`."""
+    caller's transaction, when this node serves `target`.
+
+    `release_idle`: on SQLite, end the caller's transaction before the round trip when
+    it has written nothing yet (`release_if_idle`), so that the node's write lock is not
+    held while another node answers. For callers whose reads before the ask need not
+    stay locked (an eligibility check; not a settlement that locked its visit)."""
     qt = _types.get(name)
     if qt is None:
         raise ValueError(f"unknown query type {name}")
@@ -389,6 +395,7 @@ def ask(
         target=target,
         digest=subject_digest(settings, ident),
         timeout_ms=timeout_ms or settings.query_timeout_ms,
+        release_idle=release_idle,
     )
 
 
@@ -450,6 +457,7 @@ def _ask_remote(
     target: str,
     digest: str | None,
     timeout_ms: int,
+    release_idle: bool = False,
 ) -> Any:
     started = time.monotonic()
     row: dict[str, Any] = {
@@ -488,6 +496,8 @@ def _ask_remote(
     }
     url = node.base_url + PATH
     body, headers = signed_request(envelope, node_key(session, settings.node_id), url)
+    if release_idle:
+        release_if_idle(session)
     deadline = timeout_ms / 1000
     timeout = httpx.Timeout(deadline, connect=min(deadline, 3.0))
     future = _pool.submit(
@@ -530,6 +540,50 @@ def _ask_remote(
         raise fail("unverified", exc.reason, exc) from None
     _record(session, **row, outcome="answered", reason=None, duration_ms=_ms(started))
     return result
+
+
+# --- SQLite: not holding the write lock across a round trip ----------------------------
+
+#: Session.info key: the SQLite connection's total_changes when its transaction began.
+_BEGAN_AT = "tongban.exchange.query.began_at_changes"
+
+
+def _sqlite_changes(connection: Connection) -> int | None:
+    if connection.dialect.name != "sqlite":
+        return None
+    raw = connection.connection.dbapi_connection
+    changes = getattr(raw, "total_changes", None)
+    return changes if isinstance(changes, int) else None
+
+
+@event.listens_for(Session, "after_begin")
+def _began(session: Session, transaction: SessionTransaction, connection: Connection) -> None:
+    changes = _sqlite_changes(connection)
+    if changes is not None:
+        session.info[_BEGAN_AT] = changes
+    else:
+        session.info.pop(_BEGAN_AT, None)
+
+
+def release_if_idle(session: Session) -> bool:
+    """End `session`'s transaction if it is a SQLite one that has written nothing yet
+    (no row changed since it began, nothing pending in the session, no savepoint).
+
+    Every SQLite transaction here starts with ``BEGIN IMMEDIATE`` (db.py): it holds the
+    database's write lock from its first statement. A request that asks another node
+    inside it keeps that lock for the whole round trip, and when two nodes' requests ask
+    each other at the same moment each answer waits for the lock the other request
+    holds: both time out. Ending an idle transaction first breaks that cycle; the
+    caller's next statement begins a new one. True when it was ended."""
+    if not session.in_transaction() or session.in_nested_transaction():
+        return False
+    began = session.info.get(_BEGAN_AT)
+    if began is None or session.new or session.dirty or session.deleted:
+        return False
+    if _sqlite_changes(session.connection()) != began:
+        return False
+    session.commit()  # nothing to write: this only ends the transaction and its lock
+    return True
 
 
 # --- the answer's signature (RFC 9421 on a response) -----------------------------------

@@ -312,12 +312,23 @@ class InsuredNodeUnavailable(DomainError):
     title = "参保地系统暂不可用"
 
 
-def ask(session: Session, name: str, *, source: str, target: str, payload: Payload) -> Any:
+def ask(
+    session: Session,
+    name: str,
+    *,
+    source: str,
+    target: str,
+    payload: Payload,
+    release_idle: bool = False,
+) -> Any:
     """Ask the insured (or treatment) node; a missing answer becomes the counter's 503,
     a refusal keeps the answering node's type, status and Chinese detail — except one of
-    the exchange itself (a contract or right refused), which says the node refused."""
+    the exchange itself (a contract or right refused), which says the node refused.
+    `release_idle`: see `query.ask`."""
     try:
-        return query.ask(session, name, source=source, target=target, payload=payload)
+        return query.ask(
+            session, name, source=source, target=target, payload=payload, release_idle=release_idle
+        )
     except query.QueryUnavailable as exc:
         raise InsuredNodeUnavailable(UNAVAILABLE) from exc
     except query.QueryRefused as exc:

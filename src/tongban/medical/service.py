@@ -456,8 +456,15 @@ def eligibility(
         institution=queries.institution_ref(inst),
         operator=actor.display_name[:200],
     )
+    # Nothing read so far needs to stay locked: on SQLite the node's write lock is not
+    # held while the insured node answers (two nodes asking each other do not wait).
     a: queries.EligibilityAnswer = queries.ask(
-        session, queries.ELIGIBILITY, source=inst.jurisdiction_code, target=target, payload=ask
+        session,
+        queries.ELIGIBILITY,
+        source=inst.jurisdiction_code,
+        target=target,
+        payload=ask,
+        release_idle=True,
     )
     f = a.filing
     record = (

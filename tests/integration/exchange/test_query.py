@@ -7,6 +7,7 @@ recorded on both nodes, also when the asker's transaction rolls back."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tongban.crypto.signing import Alg, generate
 from tongban.errors import ValidationFailed
@@ -340,3 +341,47 @@ def test_an_unsigned_query_is_refused_with_a_signed_problem(nodes: Any, hosts: A
     assert r.headers["content-type"].startswith("application/problem+json")
     assert r.json()["type"].endswith("/exchange/signature-missing")
     assert r.headers["signature-input"].startswith("tongban=(")
+
+
+def test_on_sqlite_an_idle_asker_does_not_hold_its_write_lock_across_the_round_trip(
+    nodes: Any,
+) -> None:
+    """Every SQLite transaction takes the write lock at its first statement (BEGIN
+    IMMEDIATE): a request asking another node inside it would hold the lock for the round
+    trip, and two nodes asking each other would each wait for the other's lock. With
+    `release_idle` a transaction that has written nothing is ended first; one that has
+    written keeps its lock (its writes must commit together)."""
+    a, b, tamper = nodes
+    url = b.settings.database_url
+    if not url.startswith("sqlite:///"):
+        pytest.skip("SQLite's write lock")
+    path = url.removeprefix("sqlite:///")
+    seen: list[str] = []
+
+    def probe(request: httpx.Request, r: httpx.Response) -> httpx.Response:
+        other = sqlite3.connect(path, timeout=0.05, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+            seen.append("free")
+        except sqlite3.OperationalError:
+            seen.append("locked")
+        finally:
+            other.close()
+        return r
+
+    tamper.alter = probe
+    ask = {"jurisdiction": "320000", "note": "锁"}
+    with b.session() as s:
+        s.scalar(select(func.count()).select_from(ExchangeQuery))  # the transaction begins
+        assert query.ask(s, ECHO, source="320000", target="340000", payload=ask, release_idle=True)
+        # The second ask's transaction has written the first one's record: it keeps its lock.
+        query.ask(s, ECHO, source="320000", target="340000", payload=ask, release_idle=True)
+        s.commit()
+    with b.session() as s:
+        s.scalar(select(func.count()).select_from(ExchangeQuery))
+        query.ask(s, ECHO, source="320000", target="340000", payload=ask)  # not asked to
+        s.commit()
+    assert seen == ["free", "locked", "locked"]
+    # Both asks of the first session are recorded (the first after its lock was let go).
+    assert [r.outcome for r in _rows(b)[-3:]] == ["answered"] * 3
