@@ -117,6 +117,9 @@ INCIDENT_MACHINE: StateMachine[IncidentState, IncidentAction] = StateMachine(
         (IncidentState.RESPONDING, IncidentAction.CLOSE): (IncidentState.CLOSED, {_L}),
         (IncidentState.HANDLING, IncidentAction.CLOSE): (IncidentState.CLOSED, {_L}),
         **{(s, IncidentAction.ENTRY): (s, {_L, _P}) for s in _LIVE},
+        # A participant's post sent before the close may arrive after it: still recorded
+        # (the service refuses new entries on a closed incident).
+        (IncidentState.CLOSED, IncidentAction.ENTRY): (IncidentState.CLOSED, {_P}),
         **{(s, IncidentAction.TASK): (s, {_L}) for s in _LIVE},
         # A work order may still move after the incident ended: its state is still told.
         **{(s, IncidentAction.TASK_UPDATE): (s, {_S}) for s in (*_LIVE, IncidentState.CLOSED)},
