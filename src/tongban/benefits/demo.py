@@ -13,6 +13,7 @@ from stdnum.cn import ric
 
 from tongban.benefits import service
 from tongban.benefits.domain import TriggerKind
+from tongban.exchange import service as exchange
 from tongban.identity.models import Account
 
 SI = "社会保险缴费记录（{}社会保险事业管理中心，演示数据）"
@@ -59,6 +60,12 @@ def load(session: Session) -> int:
     for account in accounts:
         if not account.id_number or service.subject(session, account.id_number) is not None:
             continue
+        # On a federation every node has the demo accounts; a person's data are held by
+        # the node serving their home jurisdiction.
+        if not account.jurisdiction_code or not exchange.serves_here(
+            session, account.jurisdiction_code
+        ):
+            continue
         facts, place = RESIDENTS[account.username]
         si = {k: v for k, v in facts.items() if k != "household_jurisdiction"}
         if si:
@@ -76,7 +83,9 @@ def load(session: Session) -> int:
     trigger = service.Trigger(TriggerKind.BIRTHDAY, "demo")
     for area, birth, order, name, household, extra in OTHERS:
         ident = _ident(area, birth, order)
-        if service.subject(session, ident) is not None:
+        if service.subject(session, ident) is not None or not exchange.serves_here(
+            session, household
+        ):
             continue
         service.record_facts(
             session, ident, name, {"household_jurisdiction": household}, HOUSEHOLD.format("本地")

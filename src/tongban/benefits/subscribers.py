@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from tongban.benefits import service
 from tongban.benefits.domain import TriggerKind
 from tongban.cases import service as cases
+from tongban.exchange import service as exchange
 from tongban.identity.models import Account
 from tongban.kernel import events
 from tongban.regions import service as regions
@@ -34,13 +35,16 @@ def _str(data: dict[str, Any], key: str) -> str:
 
 
 def _ours(session: Session, identifier: str) -> bool:
-    """Whether this node evaluates for the person: it holds their data, or they have an
-    account here. The node that delivered a case for someone living elsewhere (the
-    上海 birth of a 南京 mother) leaves it to the node holding the bundle's copy."""
+    """Whether this node evaluates for the person: it holds their data, or it serves the
+    jurisdiction of their account. The node that delivered a case for someone living
+    elsewhere (the 上海 birth of a 南京 mother) leaves it to the person's node, which
+    follows the delivery on its copy of the case."""
     if service.subject(session, identifier) is not None:
         return True
-    found = session.scalar(select(Account.id).where(Account.id_number == identifier).limit(1))
-    return found is not None
+    homes = session.scalars(
+        select(Account.jurisdiction_code).where(Account.id_number == identifier)
+    )
+    return any(j and exchange.serves_here(session, j) for j in homes)
 
 
 def on_birth(session: Session, event: events.CaseDelivered) -> int:
