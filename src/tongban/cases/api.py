@@ -164,6 +164,13 @@ def act(
         raise ValidationFailed(
             "未知的办理动作", errors=[{"field": "action", "message": "不是允许的取值"}]
         ) from None
+    if action is Action.REQUEST_CORRECTION and body.items is not None:
+        from tongban.cases.domain import CORRECTION_DAYS_DEFAULT, CorrectionItem
+
+        items = [CorrectionItem(i.code, i.name, i.reason) for i in body.items]
+        days = body.deadline_days if body.deadline_days is not None else CORRECTION_DAYS_DEFAULT
+        case = service.request_correction(session, actor, case_id, body.comment, items, days)
+        return case_public(actor, case)
     case = service.act(session, actor, case_id, action, body.comment, body.result_text)
     return case_public(actor, case)
 

@@ -40,10 +40,22 @@ class WindowApplicationCreate(ApplicationCreate):
     materials_checked: bool = False
 
 
+class CorrectionItemCreate(BaseModel):
+    """One item of a correction notice: a material code (the matter's, or a new one for
+    an item the matter does not list), its name and why it must be corrected."""
+
+    code: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(min_length=1, max_length=120)
+    reason: str = Field(default="", max_length=500)
+
+
 class CaseAction(BaseModel):
     action: str
     comment: str = Field(default="", max_length=2000)
     result_text: str | None = Field(default=None, max_length=4000)
+    #: request_correction: every item at once (一次性告知) and the deadline in working days.
+    items: list[CorrectionItemCreate] | None = Field(default=None, max_length=20)
+    deadline_days: int | None = None
 
 
 class Resubmission(BaseModel):

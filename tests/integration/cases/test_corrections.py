@@ -138,3 +138,25 @@ def test_unanswered_correction_is_reminded_then_withdrawn(session, clock):
     assert last.action == "withdraw" and last.actor_role == "system" and "视为撤回" in last.comment
     with pytest.raises(Conflict):
         service.resubmit(session, resident, case.id, attachment_ids=[upload(session, resident).id])
+
+
+def test_the_api_takes_a_named_correction(client, session):
+    from builders import token_for
+
+    officer = make_officer(session, OFFICER_AUTH)
+    case = make_case(session)
+    headers = token_for(client, officer)
+    body = {
+        "action": "request_correction",
+        "comment": "材料不全",
+        "items": [{"code": "id_card", "name": "身份证", "reason": ""}],
+        "deadline_days": 5,
+    }
+    r = client.post(f"/api/v1/cases/{case.id}/actions", json=body, headers=headers)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "items.0.reason"
+    body["items"][0]["reason"] = "照片页模糊"
+    r = client.post(f"/api/v1/cases/{case.id}/actions", json=body, headers=headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["state"] == "correction_requested"
+    session.refresh(case)
+    assert case.corrections[0].items[0]["reason"] == "照片页模糊"
