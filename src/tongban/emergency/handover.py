@@ -433,9 +433,13 @@ def may_act(session: Session, h: Handover) -> bool:
     return exchange.serves_here(session, h.owner_jurisdiction)
 
 
-def status_here(session: Session, h: Handover) -> str:
-    """The hand-over as this node's staff see it (Chinese)."""
-    receiving = exchange.serves_here(session, h.receiver_jurisdiction) and h.replica
+def status_here(session: Session, h: Handover, receiving: bool | None = None) -> str:
+    """The hand-over as this node's staff see it (Chinese): as the receiver's (by
+    default where this row is the receiver's copy; a node serving both sides asks for
+    the viewer's side) or the sender's."""
+    if receiving is None:
+        receiving = h.replica
+    receiving = receiving and exchange.serves_here(session, h.receiver_jurisdiction)
     if h.state == HandoverState.OFFERED and receiving:
         if h.answer == "accept":
             return "接收中（已同意接收，待移交方确认）"

@@ -288,7 +288,7 @@ def _handover_list(
         user,
         status_code=status_code,
         handovers=rows,
-        status={h.id: handover.status_here(session, h) for h in rows},
+        status={h.id: handover.status_here(session, h, _receives(session, user, h)) for h in rows},
         my_cities=_my_cities(session, user),
         open_incidents=[i for i in incidents.list_incidents(session, user) if i.state != "closed"],
         done=DONE.get(done or ""),
@@ -342,6 +342,12 @@ async def offer(request: Request, session: SessionDep, user: CurrentUser) -> Res
     return RedirectResponse(f"/emergency/handovers/{h.id}?done=offered", status_code=303)
 
 
+def _receives(session: Session, user: Account, h: Any) -> bool:
+    """Whether `user` looks at `h` as its receiver (a coordinator there, not the sender's)."""
+    mine = {j for j, _ in access.cities_with(session, user, Duty.COORDINATOR)}
+    return h.receiver_jurisdiction in mine and h.sender_jurisdiction not in mine
+
+
 def _handover_page(
     request: Request,
     session: Session,
@@ -367,7 +373,9 @@ def _handover_page(
         status_code=status_code,
         h=h,
         subject=handover.subject_for(session, user, h),
-        status=handover.status_here(session, h),
+        status=handover.status_here(
+            session, h, receiving and h.sender_jurisdiction not in coordinates
+        ),
         may_act=handover.may_act(session, h) and h.owner_jurisdiction in coordinates,
         can_answer=receiving and h.state == "offered" and h.answer is None,
         can_withdraw=sending and h.state == "offered",
