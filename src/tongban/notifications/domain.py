@@ -112,6 +112,17 @@ RULES: dict[tuple[str, str], tuple[Rule, ...]] = {
             "case.delivered", "办理结果已送达", "{label}的办理结果已送达，欢迎对本次服务进行评价。"
         ),
     ),
+    # Not steps of a case: the worker's deadline marks (notifications.tasks).
+    (CASE, "deadline_approaching"): (
+        _staff(
+            "case.deadline",
+            "办件临近办结期限：{label}",
+            "{label}即将超过法定办结期限，请抓紧办理。",
+        ),
+    ),
+    (CASE, "deadline_overdue"): (
+        _staff("case.overdue", "办件已超期：{label}", "{label}已超过法定办结期限，请尽快办结。"),
+    ),
     (CASE, "rectification_reply"): (
         _party(
             "case.rating_reply",

@@ -106,6 +106,43 @@ def on_data_used(session: Session, ev: events.DataUsed) -> None:
         )
 
 
+def warn_case_deadlines(session: Session) -> int:
+    """Tell the officers of each authority of the cases in their queue whose statutory
+    deadline is approaching or past (the flags the cases worker keeps), once per case,
+    deadline and flag. Returns the number of messages written."""
+    officers: dict[uuid.UUID, list[Account]] = {}
+    for officer in session.scalars(
+        select(Account).where(
+            Account.role == Role.OFFICER.value,
+            Account.is_active.is_(True),
+            Account.authority_id.is_not(None),
+        )
+    ):
+        assert officer.authority_id is not None
+        officers.setdefault(officer.authority_id, []).append(officer)
+    written = 0
+    for staff in officers.values():
+        for flag in ("approaching", "overdue"):
+            (rule,) = domain.rules_for(domain.CASE, f"deadline_{flag}")
+            # Every officer of an authority sees its queue: one reads it for all.
+            for case in cases.list_cases(session, staff[0], deadline_flag=flag, limit=500):
+                label = f"办件 {case.number}（{case.matter_name}，期限 {case.deadline}）"
+                written += len(
+                    post(
+                        session,
+                        [o.id for o in staff],
+                        rule,
+                        label,
+                        link=f"/workbench/cases/{case.id}",
+                        record=(domain.CASE, case.id),
+                        dedupe=domain.dedupe_key(
+                            domain.CASE, str(case.id), f"{case.deadline}", rule.topic
+                        ),
+                    )
+                )
+    return written
+
+
 def _recipients(
     session: Session, audience: Audience, concerned: events.Concerned
 ) -> list[uuid.UUID]:

@@ -59,4 +59,16 @@ def deliver_due(factory: sessionmaker[Session], settings: Settings) -> dict[str,
     return counts
 
 
-JOBS = [Job("notifications.deliver", 10.0, deliver_due)]
+def case_deadlines(factory: sessionmaker[Session], settings: Settings) -> int:
+    """Officers hear of cases in their queue near or past their deadline (one job
+    transaction; each case, deadline and flag told once)."""
+    with factory() as s:
+        written = service.warn_case_deadlines(s)
+        s.commit()
+    return written
+
+
+JOBS = [
+    Job("notifications.deliver", 10.0, deliver_due),
+    Job("notifications.case_deadlines", 600.0, case_deadlines),
+]

@@ -291,3 +291,27 @@ def _authority_code(session, authority_id):
     from tongban.regions.models import Authority
 
     return session.get(Authority, authority_id).code
+
+
+def test_officers_hear_once_of_cases_near_or_past_their_deadline(session):
+    reviewer = make_officer(session, OFFICER_AUTH, duty="reviewer")
+    approver = make_officer(session, OFFICER_AUTH)
+    elsewhere = make_officer(session, "340100-public_security")
+    near = make_case(session)
+    late = make_case(session)
+    quiet = make_case(session)
+    for case in (near, late, quiet):
+        cases.act(session, approver, case.id, "accept")
+    # The cases worker keeps these flags (cases.service.refresh_deadlines).
+    near.deadline_flag, late.deadline_flag = "approaching", "overdue"
+    session.flush()
+    assert service.warn_case_deadlines(session) == 4  # two cases x two officers
+    for officer in (reviewer, approver):
+        told = {
+            (m.topic, m.record_id)
+            for m in session.scalars(select(Message).where(Message.account_id == officer.id))
+        }
+        assert ("case.deadline", near.id) in told and ("case.overdue", late.id) in told
+        assert not any(rid == quiet.id for t, rid in told if t in ("case.deadline", "case.overdue"))
+    assert topics(session, elsewhere) == []
+    assert service.warn_case_deadlines(session) == 0  # told once
