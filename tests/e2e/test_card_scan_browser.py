@@ -1,10 +1,11 @@
-"""The venue staff's scan page in a real Chromium whose camera is a video file: a resident
-of 苏州 opens the code page and goes offline; the code it shows is rendered as a QR into
-a Y4M video that Chromium plays as its camera (--use-file-for-fake-video-capture); the
-杭州 museum's staff member (another browser) opens the scan page, starts the camera,
-and the page — jsQR, as Chromium on Linux has no BarcodeDetector — reads the code and
-shows 通过 with the museum's rule. The card is reported lost; the next code, typed into
-the same page, is refused as revoked."""
+"""The venue staff's scan page in a real Chromium whose camera is a video file: a senior
+resident of 南京 (registered, identity checked at a 南京 window, card made) opens the
+code page and goes offline; the code it shows is rendered as a QR into a Y4M video that
+Chromium plays as its camera (--use-file-for-fake-video-capture); the 杭州 museum's
+staff member (another browser) opens the scan page, starts the camera, and the page —
+jsQR, as Chromium on Linux has no BarcodeDetector — reads the code and shows 通过 with
+杭州's senior rule (同城待遇). The card is reported lost; the next code, typed into the
+same page, is refused as revoked."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import segno
+from stdnum.cn import ric
 
 pytestmark = pytest.mark.browser
 
@@ -52,14 +55,73 @@ def write_y4m(text: str, path: Path) -> None:
     path.write_bytes(header + b"FRAME\n" + bytes(luma) + chroma + chroma)
 
 
+SENIOR, SENIOR_PASSWORD = "nanjing-senior", "senior-e2e-pass-2026"
+
+
+def nanjing_senior(live_server: str, node: Any, demo_password: str) -> None:
+    """A resident of 南京 born in 1950: registered, identity checked at a 南京 window, and
+    a card made for them (the demo loader makes one for every proven resident)."""
+    body = "32012119500307" + "521"
+    id_number = body + ric.calc_check_digit(body + "0")
+    with httpx.Client(base_url=live_server, timeout=30) as http:
+        page = http.get("/register").text
+        csrf = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        r = http.post(
+            "/register",
+            data={
+                "csrf_token": csrf,
+                "role": "resident",
+                "username": SENIOR,
+                "password": SENIOR_PASSWORD,
+                "display_name": "张建国",
+                "city_code": "320100",
+                "id_number": id_number,
+            },
+        )
+        assert r.status_code == 303, r.text[-2000:]  # to the new account's home
+    # The clerk's own client (the one above carries the new resident's session).
+    with httpx.Client(base_url=live_server, timeout=30) as http:
+        token = http.post(
+            "/api/v1/auth/token", data={"username": "clerk-320100", "password": demo_password}
+        ).json()["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        found = http.post(
+            "/api/v1/identity/window-checks/search", json={"identifier": id_number}, headers=auth
+        ).json()
+        checked = http.post(
+            "/api/v1/identity/window-checks",
+            json={
+                "account_id": found[0]["account_id"],
+                "identifier": id_number,
+                "method": "id_card_reader",
+            },
+            headers=auth,
+        )
+        assert checked.status_code == 200 and checked.json()["proven"], checked.text
+    node.cli("demo")
+
+
 def test_the_scan_page_reads_the_code_from_the_camera_and_shows_the_verdict(
     browser: Any,
     live_server: str,
-    signed_in: Callable[[str], Any],
+    node: Any,
+    new_page: Callable[[], Any],
     demo_password: str,
     tmp_path: Path,
 ) -> None:
-    resident = signed_in("lina")
+    nanjing_senior(live_server, node, demo_password)
+
+    def signed_in(username: str, password: str = SENIOR_PASSWORD) -> Any:
+        page = new_page()
+        page.goto("/login")
+        page.get_by_label("用户名").fill(username)
+        page.get_by_label("密码").fill(password)
+        page.get_by_role("button", name="登录", exact=True).click()
+        page.wait_for_load_state()
+        assert "/login" not in page.url
+        return page
+
+    resident = signed_in(SENIOR)
     resident.goto("/my/card/code")
     resident.wait_for_selector("#card-qr[data-code]")
     resident.reload()
@@ -99,13 +161,14 @@ def test_the_scan_page_reads_the_code_from_the_camera_and_shows_the_verdict(
         assert staff.get_attribute("#card-scan", "data-decoder") == "jsqr"
         assert staff.get_attribute("#scan-verdict", "data-admitted") == "true"
         assert staff.inner_text("#verdict-head") == "通过"
-        assert staff.inner_text("#verdict-benefit") == "免费参观"
-        assert "苏州市" in staff.inner_text("#verdict-holder")
+        assert staff.inner_text("#verdict-benefit") == "免费参观（老年人优先入馆）"
+        assert "60周岁及以上老年人" in staff.inner_text("#verdict-why")
+        assert "南京市" in staff.inner_text("#verdict-holder")
         staff.screenshot(path=str(tmp_path / "scan-admitted.png"))
         staff.get_by_role("button", name="关闭摄像头").click()
 
         # The holder reports the card lost from another browser (online) ...
-        other = signed_in("lina")
+        other = signed_in(SENIOR)
         other.goto("/my/card")
         other.locator('form[data-card-action="report_lost"] button').click()
         other.wait_for_url("**/my/card?done=report_lost")
@@ -127,9 +190,3 @@ def test_the_scan_page_reads_the_code_from_the_camera_and_shows_the_verdict(
         assert not csp, csp
     finally:
         camera.close()
-        other_page = signed_in("lina")
-        other_page.goto("/my/card")
-        found = other_page.locator('form[data-card-action="found"] button')
-        if found.count():
-            found.click()
-            other_page.wait_for_url("**/my/card?done=found")
