@@ -64,7 +64,12 @@ START = "virtualwindow.start"
 ACT = "virtualwindow.act"
 #: A document scanned during a session travels inside one signed query: kept small.
 MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
+#: Opening a session and the steps that write (a document, the submission) may wait
+#: longer than a poll for a busy competent node: the clerk is waiting for that answer.
+WRITE_TIMEOUT_MS = 8000
 OPS = frozenset(get_args(Op))
+#: Steps a page repeats or sends many of: the ordinary query deadline.
+QUICK_OPS = frozenset({"sync", "signal", "form", "chat", "join"})
 SIGNAL_KINDS = frozenset({"hello", "offer", "answer", "ice", "bye"})
 MAX_SIGNAL = 20_000
 #: Events a view carries at most (the page asks again from the last one it has).
@@ -594,9 +599,10 @@ def start(session: Session, clerk: Account, matter_code: str, city_code: str) ->
     _require_clerk(clerk)
     try:
         city = regions.get_city(session, city_code)
-    except NotFound as e:
-        e.errors = [{"field": "city_code", "message": "请选择主管部门所在城市"}]
-        raise
+    except NotFound:
+        raise ValidationFailed(
+            "请选择主管部门所在城市", errors=[FieldError("city_code", "请选择城市")]
+        ) from None
     secret = secrets.token_hex(32)
     ask = StartAsk(
         matter_code=matter_code,
@@ -609,7 +615,12 @@ def start(session: Session, clerk: Account, matter_code: str, city_code: str) ->
         secret_sha256=_digest(secret),
     )
     answer: StartAnswer = query.ask(
-        session, START, source=ask.origin_jurisdiction, target=city.jurisdiction_code, payload=ask
+        session,
+        START,
+        source=ask.origin_jurisdiction,
+        target=city.jurisdiction_code,
+        payload=ask,
+        timeout_ms=max(settings_of(session).query_timeout_ms, WRITE_TIMEOUT_MS),
     )
     ticket = WindowTicket(
         session_id=answer.session_id,
@@ -663,12 +674,14 @@ def relay(
         since=max(0, since),
         signals_since=max(0, signals_since),
     )
+    timeout = settings_of(session).query_timeout_ms
     answer: ViewAnswer = query.ask(
         session,
         ACT,
         source=str(clerk.jurisdiction_code),
         target=ticket.competent_jurisdiction,
         payload=ask,
+        timeout_ms=timeout if op in QUICK_OPS else max(timeout, WRITE_TIMEOUT_MS),
     )
     return answer.view
 

@@ -232,6 +232,12 @@ def officer_queue(request: Request, session: SessionDep, user: CurrentUser) -> R
     )
 
 
+@router.get("/virtual-window/queue/waiting")
+def officer_waiting(session: SessionDep, user: CurrentUser) -> Response:
+    """The ids of the waiting sessions, for the queue page to notice a new one."""
+    return JSONResponse({"waiting": [str(w.id) for w in service.queue(session, user)]})
+
+
 @router.post("/virtual-window/queue/take", dependencies=[CsrfChecked])
 def officer_take(session: SessionDep, user: CurrentUser, form: FormDep) -> Response:
     named = form.get("session_id")

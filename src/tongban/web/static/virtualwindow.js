@@ -9,6 +9,23 @@
  */
 (function () {
   "use strict";
+  // The officer's queue: asks every 2 s which sessions wait, and shows the page anew
+  // when that changes (a new session, or one taken by a colleague).
+  var queuePage = document.getElementById("vw-queue-page");
+  if (queuePage) {
+    var shown = queuePage.dataset.waiting || "";
+    var watch = function () {
+      fetch("/virtual-window/queue/waiting", { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (body) {
+          if (body && body.waiting.join(",") !== shown) { window.location.reload(); return; }
+          setTimeout(watch, 2000);
+        })
+        .catch(function () { setTimeout(watch, 4000); });
+    };
+    setTimeout(watch, 2000);
+    return;
+  }
   var root = document.getElementById("vw");
   if (!root) { return; }
   var side = root.dataset.side;
@@ -23,7 +40,8 @@
   var timers = {};
   var failures = 0;
   var accepted = false;
-  var POLL = { queued: 1000, in_progress: 400, submitted: 1500 };
+  // The officer's page reads its own node; the clerk's is relayed (one signed query each).
+  var POLL = { queued: 1000, in_progress: side === "officer" ? 300 : 400, submitted: 1500 };
 
   function $(id) { return document.getElementById(id); }
   function fields() { return Array.prototype.slice.call(document.querySelectorAll("[data-field]")); }
@@ -138,6 +156,9 @@
     if (submitBtn) { submitBtn.disabled = state !== "in_progress"; }
     var endBtn = $("vw-end");
     if (endBtn) { endBtn.disabled = state === "ended"; }
+    document.querySelectorAll("#vw-identity-form button, #vw-doc-form button, #vw-chat-form button").forEach(function (b) {
+      b.disabled = state === "ended" || (state !== "in_progress" && b.closest("#vw-chat-form") === null);
+    });
     resident(view);
     (view.signals || []).forEach(function (s) {
       if (s.id <= signals) { return; }
@@ -152,7 +173,7 @@
     var el = $("vw-resident");
     if (!el) { return; }
     var text = {
-      queued: "正在为您连线外地主管部门的工作人员，请稍候。前面还有 " + Math.max(0, (view.position || 1) - 1) + " 位。",
+      queued: "正在为您连线外地主管部门的工作人员，请稍候。",
       in_progress: "主管部门工作人员" + (view.officer_name || "") + "正在通过视频为您办理。请按工作人员提示出示身份证件和材料。",
       submitted: "您的申请已提交" + (view.case_number ? "，办件编号 " + view.case_number : "") + "。办理进度会通过短信通知您。",
       ended: "本次远程办理已结束，感谢您的耐心。"
@@ -234,9 +255,11 @@
         pending[name] = view.seq;
       }).catch(function () { delete pending[name]; });
     };
-    var later = function () {
+    // Typing is sent 150 ms after the last key; a choice (a select) at once.
+    var later = function (ev) {
       clearTimeout(timers[input.dataset.field]);
-      timers[input.dataset.field] = setTimeout(send, 150);
+      var wait = input.tagName === "SELECT" || ev.type === "change" ? 0 : 150;
+      timers[input.dataset.field] = setTimeout(send, wait);
     };
     input.addEventListener("input", later);
     input.addEventListener("change", later);
