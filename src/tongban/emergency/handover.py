@@ -516,6 +516,18 @@ def follow_up(session: Session, actor: Account, handover_id: uuid.UUID, note: st
         )
     )
     if not _coordinator_of(session, actor, j, city):
+        other = (
+            (h.sender_jurisdiction, h.sender_city)
+            if receiver
+            else (
+                h.receiver_jurisdiction,
+                h.receiver_city,
+            )
+        )
+        if _coordinator_of(session, actor, *other):  # the other side, on a node serving both
+            raise Conflict(
+                "本辖区当前不是该案件的负责方（接收中或已移交），不能办理", type="not-owner"
+            )
         raise PermissionDenied("须由负责方的应急调度员办理", type="no-duty")
     side = Side.RECEIVER if receiver else Side.SENDER
     _step(
