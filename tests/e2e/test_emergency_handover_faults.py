@@ -57,13 +57,16 @@ def _headers(http: httpx.Client, node: PeerNode, who: str) -> dict[str, str]:
     return node.token(http, who)
 
 
-def _view(http: httpx.Client, node: PeerNode, who: str, hid: str) -> dict[str, Any] | None:
-    """The hand-over as `node` answers it; None when the node is down or holds none."""
+def _view(
+    http: httpx.Client, node: PeerNode, who: str, hid: str, timeout: float = 2.0
+) -> dict[str, Any] | None:
+    """The hand-over as `node` answers it; None when the node is down (or too slow to
+    answer within `timeout`) or holds none."""
     try:
         r = http.get(
             f"{node.url}/api/v1/emergency/handovers/{hid}",
             headers=_headers(http, node, who),
-            timeout=2.0,
+            timeout=timeout,
         )
     except httpx.HTTPError:
         return None
@@ -212,8 +215,8 @@ def _scenario(
             thread.join(timeout=10)
         poller.check()
         assert len(poller.rounds) > 10
-        s = _view(http, sender, SENDER_WHO, hid)
-        r = _view(http, receiver, RECEIVER_WHO, hid)
+        s = _view(http, sender, SENDER_WHO, hid, timeout=30.0)
+        r = _view(http, receiver, RECEIVER_WHO, hid, timeout=30.0)
         assert s is not None and r is not None
         assert [e["seq"] for e in s["events"]] == [e["seq"] for e in r["events"]][
             : len(s["events"])
