@@ -53,6 +53,9 @@ def on_history(session: Session, ev: events.HistoryRecorded) -> None:
             link=link,
             record=(ev.kind, ev.record_id),
             dedupe=domain.dedupe_key(ev.kind, str(ev.record_id), ev.seq, rule.topic),
+            # A recorded or adopted event is new on this node by construction (the kernel
+            # announces an event once): no need to look for an earlier message of it.
+            fresh=True,
         )
 
 
@@ -190,28 +193,32 @@ def post(
     link: str | None,
     record: tuple[str, uuid.UUID] | None,
     dedupe: str,
+    fresh: bool = False,
 ) -> list[Message]:
-    """A message of `rule` about `label` to each of `accounts` (once per `dedupe` key),
-    and a delivery in the outbox for each channel the account chose."""
+    """A message of `rule` about `label` to each of `accounts` (once per `dedupe` key:
+    accounts that have it already are skipped, unless the caller knows the key is
+    `fresh`), and a delivery in the outbox for each channel the account chose."""
     if not accounts:
         return []
-    seen = set(
-        session.scalars(
-            select(Message.account_id).where(
-                Message.account_id.in_(accounts), Message.dedupe_key == dedupe
+    seen: set[uuid.UUID] = set()
+    if not fresh:
+        seen = set(
+            session.scalars(
+                select(Message.account_id).where(
+                    Message.account_id.in_(accounts), Message.dedupe_key == dedupe
+                )
             )
         )
-    )
-    fresh = [a for a in dict.fromkeys(accounts) if a not in seen]
-    if not fresh:
+    todo = [a for a in dict.fromkeys(accounts) if a not in seen]
+    if not todo:
         return []
     contacts = {
         c.account_id: c
-        for c in session.scalars(select(Contact).where(Contact.account_id.in_(fresh)))
+        for c in session.scalars(select(Contact).where(Contact.account_id.in_(todo)))
     }
     title, body = rule.render(label)
     out = []
-    for account_id in fresh:
+    for account_id in todo:
         msg = Message(
             id=uuid.uuid4(),
             account_id=account_id,
