@@ -303,3 +303,26 @@ def test_the_gate_cli_and_process(client: TestClient, session: Session, tmp_path
         bad = local.post("/verify", json={"code": "garbage"}).json()
         assert bad["admitted"] is False and bad["reason"] == "malformed"
         assert local.get("/status").json()["pending"] == 4
+
+
+def test_one_code_scanned_at_once_by_many_threads_is_admitted_once(
+    client: TestClient, session: Session, tmp_path: Path
+) -> None:
+    """`tongban gate serve` answers from several threads: the admission and its use are
+    one transaction, so of simultaneous scans of one code exactly one is admitted."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    _holder, _card, device = _senior(session)
+    state = _gate(session, tmp_path, "hz-museum-race", "330100-museum")
+    gates.sync(state, client=client)
+    gate = gates.load(state)
+    now = int(time.time())
+    text = device.qr_text(now)
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            verdicts = list(pool.map(lambda _: gate.check(text, now), range(16)))
+        assert sum(v.admitted for v in verdicts) == 1
+        assert {v.reason for v in verdicts if not v.admitted} == {Refusal.REPLAYED}
+        assert gate.status(now)["pending"] == 16  # every scan is a use
+    finally:
+        gate.close()

@@ -152,3 +152,19 @@ def test_concession_names_in_the_data_are_the_domains() -> None:
         == "vet"
     )
     assert book.decide("310000", "museum", holder(AgeBand.AGE_18_59)).rule == "museum.all"
+
+
+def test_a_concession_is_an_admission_for_who_the_holder_is() -> None:
+    """The operators' figures count these: rules with a condition on the holder."""
+    concessions = {r.id for r in benefits.rule_book().all_rules() if r.is_concession}
+    assert {
+        "transit.70-free",
+        "transit.65-half",
+        "transit.disabled-free",
+        "transit.child-free",
+        "scenic.donor-free",
+        "hangzhou.museum.60-priority",
+    } <= concessions
+    # What anyone with a code gets, and a refusal, are not concessions.
+    assert not {"museum.free", "transit.full", "scenic.full", "library.borrow"} & concessions
+    assert "senior_lane.others" not in concessions
