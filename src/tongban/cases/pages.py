@@ -246,6 +246,10 @@ def detail_context(session: Session, actor: Account, case: Case) -> dict[str, An
     matter = matter_or_none(session, case.matter_code)
     handles = access.sees_full_identifiers(actor, case)
     materials = {m.code: m.name for m in matter.materials} if matter else {}
+    # Items a correction notice added beyond the matter's list are named there.
+    for notice in case.corrections:
+        for item in notice.items:
+            materials.setdefault(item["code"], f"{item['name']}（补正）")
     form_data = access.visible_form_data(actor, case, matter.form_schema if matter else None)
     return {
         "case": case,

@@ -90,7 +90,8 @@ def test_approval_issues_a_decision_with_a_qr_that_verifies_it(
     client.cookies.clear()
     r = client.get(f"/verify/documents/{doc.token}")
     assert r.status_code == 200 and "核验通过" in r.text
-    assert case.number in r.text and AUTHORITY in r.text and doc.sha256 in r.text
+    assert case.number in r.text and AUTHORITY in r.text
+    assert doc.sha256 in r.text.replace("<wbr>", "")  # broken for narrow screens only
     assert case.applicant_name not in r.text  # a public page shows the name masked
 
 

@@ -358,6 +358,7 @@ def test_correction_and_resubmission(
         "extra1",
     }
     assert [c.status for c in case.corrections] == ["answered"]
+    assert "租房合同（补正）" in client.get(f"/my/cases/{case_id}").text  # the file's label
     # 一次性告知: the intake stage had its notice; another one is refused.
     login(client, officer)
     page = client.get(f"/workbench/cases/{case_id}")
