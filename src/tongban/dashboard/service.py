@@ -108,6 +108,7 @@ def refresh(
         events += len(rows)
         card.mark_at, card.mark_id = rows[-1].received_at, str(rows[-1].id)
     store(session, cells, origin="")
+    forget(session)
     cp = sources.checkpoint_covering(session, head_seq)
     session.add(
         DashRefresh(
@@ -138,7 +139,8 @@ _KEY_COLS = [_T.c[d] for d in DIMENSIONS]
 
 
 def _key_of(row: Any) -> Key:
-    return Key(*(row._mapping[d] for d in DIMENSIONS))
+    m = row._mapping
+    return Key(*(m[d] for d in DIMENSIONS))
 
 
 def store(session: Session, cells: dict[Key, Value], origin: str) -> None:
@@ -340,6 +342,46 @@ def _figure(n: int, total: int, extra: int, hist: dict[int, int] | None, thresho
     return Figure(n, total, extra, quantile(hist, 0.5), quantile(hist, 0.9), hist=hist)
 
 
+_MEMO = "tongban.dashboard.grouped"
+
+
+def _raw(
+    session: Session, f: Filters, indicators: Sequence[str], by: Sequence[str], timed: bool
+) -> dict[tuple[Any, ...], Value]:
+    """Sums over everything but `by`, unsuppressed; remembered for the rest of the
+    session's unit of work (a page asks for the same sums in several places)."""
+    memo: dict[Any, dict[tuple[Any, ...], Value]] = session.info.setdefault(_MEMO, {})
+    mkey = (f, tuple(indicators), tuple(by), timed)
+    if mkey in memo:
+        return memo[mkey]
+    cols = [_T.c[b] for b in by]
+    acc: dict[tuple[Any, ...], Value] = {}
+    if not timed:
+        q = select(*cols, func.sum(_T.c.n), func.sum(_T.c.total), func.sum(_T.c.extra))
+        q = _where(q, f, indicators)
+        if cols:
+            q = q.group_by(*cols)
+        for row in session.execute(q):
+            n, tot, extra = (int(x or 0) for x in row[len(cols) :])
+            if n or tot:
+                acc[tuple(row[: len(cols)])] = Value(n, tot, extra)
+    else:
+        q = _where(select(*cols, _T.c.n, _T.c.total, _T.c.extra, _T.c.hist), f, indicators)
+        for row in session.execute(q):
+            key = tuple(row[: len(cols)])
+            v = acc.get(key)
+            if v is None:
+                v = acc[key] = Value()
+            v.add(Value(row.n, row.total, row.extra, hist_from_json(row.hist)))
+    memo[mkey] = acc
+    return acc
+
+
+def forget(session: Session) -> None:
+    """Drop the remembered sums (after a refresh in the same unit of work)."""
+    session.info.pop(_MEMO, None)
+
+
 def grouped(
     session: Session,
     f: Filters,
@@ -351,28 +393,17 @@ def grouped(
 ) -> dict[tuple[Any, ...], Figure]:
     """Cells summed over everything but `by` (dimension names), small ones suppressed.
     With `timed`, histograms are merged too (for p50/p90)."""
-    cols = [_T.c[b] for b in by]
-    if not timed:
-        q = select(*cols, func.sum(_T.c.n), func.sum(_T.c.total), func.sum(_T.c.extra))
-        q = _where(q, f, indicators)
-        if cols:
-            q = q.group_by(*cols)
-        out = {}
-        for row in session.execute(q):
-            key = tuple(row[: len(cols)])
-            n, total, extra = (int(x or 0) for x in row[len(cols) :])
-            if n or total:
-                out[key] = _figure(n, total, extra, None, threshold)
-        return out
-    acc: dict[tuple[Any, ...], Value] = {}
-    q = _where(select(*cols, _T.c.n, _T.c.total, _T.c.extra, _T.c.hist), f, indicators)
-    for row in session.execute(q):
-        key = tuple(row[: len(cols)])
-        v = acc.get(key)
-        if v is None:
-            v = acc[key] = Value()
-        v.add(Value(row.n, row.total, row.extra, hist_from_json(row.hist)))
-    return {k: _figure(v.n, v.total, v.extra, v.hist, threshold) for k, v in acc.items()}
+    raw = _raw(session, f, indicators, by, timed)
+    return {k: _figure(v.n, v.total, v.extra, v.hist, threshold) for k, v in raw.items()}
+
+
+def decided_total(session: Session, f: Filters, threshold: int) -> Figure:
+    """Cases decided with p50/p90: merged from the per-authority sums the ranking reads
+    too (one read of the histograms per page)."""
+    acc = Value()
+    for v in _raw(session, f, [Indicator.CASE_DECIDED], ("authority",), True).values():
+        acc.add(v)
+    return _figure(acc.n, acc.total, acc.extra, acc.hist, threshold)
 
 
 def total(session: Session, f: Filters, indicator: str, threshold: int, **kw: Any) -> Figure:
@@ -399,7 +430,7 @@ def headlines(session: Session, f: Filters, threshold: int) -> list[Headline]:
     """The headline figures of the dashboard's front page."""
     received = total(session, f, Indicator.CASE_RECEIVED, threshold)
     cross = total(session, _cross(f), Indicator.CASE_RECEIVED, threshold)
-    decided = total(session, f, Indicator.CASE_DECIDED, threshold, timed=True)
+    decided = decided_total(session, f, threshold)
     delivered = total(session, f, Indicator.CASE_DELIVERED, threshold)
     ratings = grouped(session, f, [Indicator.CASE_RATING], ("category",), threshold)
     tickets = total(session, f, Indicator.TICKET_CLOSED, threshold)

@@ -8,6 +8,7 @@ import csv
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from openpyxl import Workbook
@@ -59,21 +60,9 @@ def build(
         return Table(name, "主要指标", ("指标", "数值", "说明"), rows)
     names = city_names(session)
     if name == "matrix":
-        cells = service.matrix(session, f, indicator, threshold)
-        rows = [
-            (fc, names.get(fc, fc), tc, names.get(tc, tc), _n(fig))
-            for (fc, tc), fig in sorted(cells.items())
-        ]
-        return Table(
-            name,
-            f"城市间{label}（收件地 → 办理地）",
-            ("收件城市代码", "收件城市", "办理城市代码", "办理城市", "件数"),
-            rows,
-        )
+        return matrix_table(names, service.matrix(session, f, indicator, threshold), label)
     if name == "trend":
-        series = service.trend(session, f, indicator, grain, threshold)
-        rows = [(d.isoformat(), _n(fig)) for d, fig in series]
-        return Table(name, f"{label}趋势", ("日期", "件数"), rows)
+        return trend_table(service.trend(session, f, indicator, grain, threshold), label)
     if name in ("authorities", "matters"):
         by = "authority" if name == "authorities" else "matter"
         ranked = service.ranking(session, f, by, threshold)
@@ -115,6 +104,25 @@ def build(
         ]
         return Table(name, f"{label}日序列", ("日期", "收件城市", "办理城市", "分类", "件数"), rows)
     raise KeyError(name)
+
+
+def matrix_table(names: dict[str, str], cells: dict[tuple[str, str], Figure], label: str) -> Table:
+    rows = [
+        (fc, names.get(fc, fc), tc, names.get(tc, tc), _n(fig))
+        for (fc, tc), fig in sorted(cells.items())
+    ]
+    return Table(
+        "matrix",
+        f"城市间{label}（收件地 → 办理地）",
+        ("收件城市代码", "收件城市", "办理城市代码", "办理城市", "件数"),
+        rows,
+    )
+
+
+def trend_table(series: Sequence[tuple[date, Figure]], label: str) -> Table:
+    return Table(
+        "trend", f"{label}趋势", ("日期", "件数"), [(d.isoformat(), _n(f)) for d, f in series]
+    )
 
 
 def to_csv(t: Table) -> bytes:

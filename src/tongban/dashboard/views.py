@@ -71,7 +71,7 @@ Q = Annotated[str | None, Query()]
 
 def _context(session: Session, f: service.Filters, indicator: str, grain: str) -> dict[str, Any]:
     threshold = dashboard_settings().threshold
-    cities = [(c.code, c.name) for c in regions.list_cities(session)]
+    cities_all = cities = [(c.code, c.name) for c in regions.list_cities(session)]
     if f.jurisdiction:
         cities = [(c.code, c.name) for c in regions.list_cities(session, f.jurisdiction)]
     matrix = service.matrix(session, f, indicator, threshold)
@@ -89,9 +89,9 @@ def _context(session: Session, f: service.Filters, indicator: str, grain: str) -
         "headlines": service.headlines(session, f, threshold),
         "heatmap": charts.heatmap(shown, matrix, title=f"城市间{label}热力图"),
         "legend": charts.legend(max((x.n or 0 for x in matrix.values()), default=0)),
-        "matrix": tables.build(session, "matrix", f, threshold, indicator=indicator),
+        "matrix": tables.matrix_table(dict(cities_all), matrix, label),
         "trend_chart": charts.bars(series, title=f"{label}趋势"),
-        "trend": tables.build(session, "trend", f, threshold, indicator=indicator, grain=grain),
+        "trend": tables.trend_table(series, label),
         "indicators": [(i.value, INDICATORS[i].label) for i in Indicator],
         "matrix_indicators": [(i.value, INDICATORS[i].label) for i in MATRIX_INDICATORS],
         "jurisdictions": regions.list_jurisdictions(session),

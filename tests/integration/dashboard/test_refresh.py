@@ -98,12 +98,18 @@ KEYS = st.builds(
     day=st.dates(min_value=date(2026, 1, 1), max_value=date(2026, 1, 5)),
     from_city=st.sampled_from(["310000", "320500"]),
     to_city=st.sampled_from(["320500", ""]),
+    jurisdiction=st.just("320000"),
+    category=st.sampled_from(["online", "joint"]),
+    authority=st.sampled_from(["苏州市住房公积金管理中心", ""]),
+    matter=st.just("YRD-GJJ-0002"),
 )
 FACTS = st.lists(
     st.builds(
         Fact,
         key=KEYS,
+        n=st.integers(1, 3),
         total=st.integers(0, 1),
+        extra=st.integers(0, 10**6),
         days=st.one_of(st.none(), st.integers(0, 130)),
     ),
     max_size=40,

@@ -1,0 +1,351 @@
+"""The dashboard: time to fold 1 million new events into the aggregates (the refresh job)
+and the dashboard page's time with a year of data for the 41 cities, beside a plain
+DuckDB aggregation of the same events (the ratio refresh/DuckDB is the figure).
+
+The events are generated (deterministic, seeded): cases of the catalogue's matters
+between the 41 cities over the last 365 days, each with its audit chain entries as the
+case context writes them (submit, accept, start_review, approve, issue_result,
+deliver, rate; no rating rows, so rate entries are read and skipped, and DuckDB leaves
+them out), so that the refresh reads exactly what it reads in production — the
+chain after its watermark and the cases named — and DuckDB groups the same events by
+the same key (indicator, day, city pair, jurisdiction, mode, authority, matter).
+
+    python benchmarks/bench_dashboard.py [--events N] [--quick] [--pg-url URL]
+        [--requests 50]
+
+Without --pg-url the database is a SQLite file in a temporary directory. --quick:
+100,000 events. Writes var/bench/dashboard.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "var" / "bench" / "dashboard.json"
+STEPS = ("submit", "accept", "start_review", "approve", "issue_result", "deliver", "rate")
+MODES = (("online", "online"), ("proxy", "window"), ("joint", "online"))
+PASSWORD = "bench-password-1234"
+
+
+@contextlib.contextmanager
+def database(pg_url: str | None) -> Iterator[str]:
+    if pg_url:
+        from tongban.devserver import pg_database
+
+        with pg_database(pg_url, "bench_dashboard") as url:
+            yield url
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        yield f"sqlite:///{tmp}/bench.db"
+
+
+def generate(session: Any, n_events: int, today: date) -> tuple[list[tuple[Any, ...]], int]:
+    """Cases and their chain entries, bulk-inserted; returns the (case, action, at) rows
+    for DuckDB and the number of entries."""
+    from sqlalchemy import insert, select, update
+
+    from tongban.audit.models import AuditEntry, AuditHead
+    from tongban.cases.models import Case
+    from tongban.catalog.models import Matter
+    from tongban.regions.models import Authority, City
+
+    rng = random.Random(20261129)
+    cities = [(c.code, c.jurisdiction_code) for c in session.scalars(select(City))]
+    authorities = list(session.scalars(select(Authority).where(Authority.city_code.is_not(None))))
+    by_city: dict[str, list[Authority]] = {}
+    for a in authorities:
+        by_city.setdefault(str(a.city_code), []).append(a)
+    matters = list(session.scalars(select(Matter)))[:20]
+    n_cases = n_events // len(STEPS) + 1
+    start = datetime.combine(today - timedelta(days=364), datetime.min.time(), UTC)
+    cases, entries, rows = [], [], []
+    seq = 0
+    for _ in range(n_cases):
+        cid = uuid.uuid4()
+        fc, _fj = rng.choice(cities)
+        tc, tj = rng.choice(cities)
+        auths = by_city.get(tc) or authorities
+        auth = rng.choice(auths)
+        m = rng.choice(matters)
+        mode, channel = rng.choice(MODES)
+        submitted = start + timedelta(seconds=rng.randrange(364 * 86400))
+        accepted = submitted + timedelta(hours=rng.randrange(1, 48))
+        cases.append(
+            {
+                "id": cid,
+                "number": cid.hex[:24],
+                "matter_code": m.code,
+                "matter_name": m.name[:120],
+                "applicant_type": "resident",
+                "applicant_name": "某某",
+                "applicant_identifier": "0" * 18,
+                "channel": channel,
+                "mode": mode,
+                "receiving_jurisdiction": _fj,
+                "receiving_city": fc,
+                "identity_verified": True,
+                "competent_jurisdiction": tj,
+                "competent_city": tc,
+                "authority_id": auth.id,
+                "authority_name": auth.name,
+                "state": "rated",
+                "handoff": "done",
+                "form_data": {},
+                "consent": True,
+                "delivery_method": "electronic",
+                "time_limit_days": 10,
+                "submitted_at": submitted,
+                "accepted_at": accepted,
+                "deadline_flag": "ok",
+                "updated_at": submitted,
+                "version": 1,
+                "event_seq": len(STEPS),
+            }
+        )
+        at = submitted
+        for i, action in enumerate(STEPS):
+            if seq >= n_events:
+                break
+            seq += 1
+            if action == "approve":
+                at = accepted + timedelta(days=rng.randrange(0, 20))
+            elif i:
+                at = at + timedelta(hours=rng.randrange(1, 24))
+            body = {"seq": i + 1, "action": action, "to_state": action, "at": at.isoformat()}
+            entries.append(
+                {
+                    "seq": seq,
+                    "at": at,
+                    "kind": "case.event",
+                    "subject": f"case:{cid}",
+                    "actor": "system",
+                    "body": json.dumps(body, separators=(",", ":")),
+                    "alg": "sha-256",
+                    "prev_hash": "0" * 64,
+                    "hash": f"{seq:064x}",
+                }
+            )
+            rows.append((str(cid), action, at.replace(tzinfo=None)))
+        if len(cases) >= 5000:
+            session.execute(insert(Case), cases)
+            session.execute(insert(AuditEntry), entries)
+            cases, entries = [], []
+    if cases:
+        session.execute(insert(Case), cases)
+    if entries:
+        session.execute(insert(AuditEntry), entries)
+    if session.get(AuditHead, 1) is None:
+        session.add(AuditHead(id=1, seq=seq, hash=f"{seq:064x}"))
+    else:
+        session.execute(
+            update(AuditHead).where(AuditHead.id == 1).values(seq=seq, hash=f"{seq:064x}")
+        )
+    session.flush()
+    return rows, seq
+
+
+def duckdb_baseline(session: Any, events: list[tuple[Any, ...]]) -> dict[str, Any]:
+    """The same aggregation in DuckDB over the same events and cases (from memory)."""
+    from sqlalchemy import select
+
+    from tongban.cases.models import Case
+
+    cases = session.execute(
+        select(
+            Case.id,
+            Case.mode,
+            Case.channel,
+            Case.receiving_city,
+            Case.competent_city,
+            Case.competent_jurisdiction,
+            Case.authority_name,
+            Case.matter_code,
+            Case.accepted_at,
+        )
+    ).all()
+    t0 = time.perf_counter()
+    con = duckdb.connect()
+    with tempfile.TemporaryDirectory() as tmp:
+        ev_path, c_path = Path(tmp) / "ev.csv", Path(tmp) / "c.csv"
+        with ev_path.open("w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["case_id", "action", "ts"])
+            w.writerows((e[0], e[1], e[2].isoformat(sep=" ")) for e in events)
+        with c_path.open("w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["id", "mode", "channel", "rc", "cc", "cj", "auth", "matter", "acc"])
+            w.writerows(
+                (
+                    str(c.id),
+                    c.mode,
+                    c.channel,
+                    c.receiving_city,
+                    c.competent_city,
+                    c.competent_jurisdiction,
+                    c.authority_name,
+                    c.matter_code,
+                    c.accepted_at.replace(tzinfo=None).isoformat(sep=" "),
+                )
+                for c in cases
+            )
+        con.execute(f"CREATE TABLE ev AS SELECT * FROM read_csv('{ev_path}', header=true)")
+        con.execute(
+            f"CREATE TABLE c AS SELECT * FROM read_csv('{c_path}', header=true, types="
+            "{'rc': 'VARCHAR', 'cc': 'VARCHAR', 'cj': 'VARCHAR', 'matter': 'VARCHAR'})"
+        )
+    load = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    n_cells = con.execute(
+        """
+        SELECT count(*) FROM (
+          SELECT CASE action WHEN 'submit' THEN 'cases.received' WHEN 'approve' THEN 'cases.decided'
+                             ELSE 'cases.delivered' END AS ind,
+                 CAST(ts + INTERVAL 8 HOUR AS DATE) AS day, rc, cc, cj,
+                 CASE WHEN mode = 'joint' THEN 'joint'
+                      WHEN mode = 'proxy' OR channel = 'window' THEN 'window' ELSE 'online' END,
+                 auth, matter, count(*) AS n,
+                 histogram(CASE WHEN action = 'approve'
+                   THEN date_diff('day', CAST(acc + INTERVAL 8 HOUR AS DATE),
+                                         CAST(ts + INTERVAL 8 HOUR AS DATE)) END) AS h
+          FROM ev JOIN c ON c.id = ev.case_id
+          WHERE action IN ('submit', 'approve', 'deliver')
+          GROUP BY ALL)
+        """
+    ).fetchone()
+    return {
+        "seconds": time.perf_counter() - t0,
+        "load_seconds": load,
+        "cells": n_cells[0] if n_cells else 0,
+    }
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, round(q * (len(ordered) - 1))))]
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--events", type=int, default=1_000_000)
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--pg-url", default=None)
+    p.add_argument("--requests", type=int, default=50)
+    args = p.parse_args()
+    n = 100_000 if args.quick else args.events
+    today = date.today()
+
+    from fastapi.testclient import TestClient
+
+    from tongban.catalog import service as catalog
+    from tongban.config import Settings
+    from tongban.contexts import build_node
+    from tongban.dashboard import service
+    from tongban.db import make_engine, session_factory
+    from tongban.identity import service as identity
+    from tongban.migrate import upgrade
+    from tongban.regions import service as regions
+    from tongban.web.app import create_app
+
+    with database(args.pg_url) as url:
+        upgrade(url)
+        engine = make_engine(url)
+        settings = Settings(database_url=url, embedded_worker=False, secret_key="bench")
+        node = build_node(settings, session_factory(engine))
+        with node.transaction() as s:
+            regions.load_reference_data(s)
+            catalog.load_catalogue(s)
+            identity.create_account(
+                s, username="boss", password=PASSWORD, role="supervisor", display_name="督查"
+            )
+        t0 = time.perf_counter()
+        with node.transaction() as s:
+            events, n_entries = generate(s, n, today)
+        gen = time.perf_counter() - t0
+        print(f"generated {n_entries:,} events in {gen:.1f} s", file=sys.stderr)
+
+        t0, c0 = time.perf_counter(), time.process_time()
+        with node.transaction() as s:
+            r = service.refresh(s, service.owns_for("*"), settle=timedelta(0))
+        refresh_s, refresh_cpu = time.perf_counter() - t0, time.process_time() - c0
+        with node.session_factory() as s:
+            baseline = duckdb_baseline(s, events)
+            cells = len(service.local_cells(s))
+
+        client = TestClient(create_app(node))
+        tok = client.post("/api/v1/auth/token", data={"username": "boss", "password": PASSWORD})
+        headers = {"Authorization": f"Bearer {tok.json()['access_token']}"}
+        paths = [
+            "/dashboard?period=365d&grain=month",
+            "/dashboard?period=30d",
+            "/dashboard?period=365d&indicator=cases.decided&grain=week",
+        ]
+        times, cpu = [], []
+        for i in range(args.requests + 3):
+            t1, c1 = time.perf_counter(), time.process_time()
+            resp = client.get(paths[i % len(paths)], headers=headers)
+            dt = (time.perf_counter() - t1) * 1000
+            resp.raise_for_status()
+            if i >= 3:
+                times.append(dt)
+                cpu.append((time.process_time() - c1) * 1000)
+        result = {
+            "when": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+            "database": "postgresql" if args.pg_url else "sqlite",
+            "events": n_entries,
+            "refresh_seconds": refresh_s,
+            "refresh_cpu_seconds": refresh_cpu,
+            "load_average": os.getloadavg()[0],
+            "refresh_events_per_second": n_entries / refresh_s,
+            "cells": cells,
+            "folded_cells": r.cells,
+            "duckdb_seconds": baseline["seconds"],
+            "duckdb_load_seconds": baseline["load_seconds"],
+            "duckdb_cells": baseline["cells"],
+            "ratio_refresh_to_duckdb": refresh_s / max(baseline["seconds"], 1e-9),
+            "page_p50_ms": percentile(times, 0.5),
+            "page_p95_ms": percentile(times, 0.95),
+            "page_mean_ms": statistics.fmean(times),
+            "page_cpu_p50_ms": percentile(cpu, 0.5),
+            "page_cpu_p95_ms": percentile(cpu, 0.95),
+            "aims": {"refresh_seconds": 10, "page_p95_ms": 300},
+        }
+        engine.dispose()
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(result, ensure_ascii=False, indent=2), "utf-8")
+    print(f"{'dashboard (' + result['database'] + ')':40} {'value':>12} {'aim':>8}")
+    print(f"{'events folded':40} {n_entries:>12,}")
+    print(f"{'refresh s (wall)':40} {refresh_s:>12.2f} {'< 10':>8}")
+    print(f"{'refresh s (CPU of this process)':40} {refresh_cpu:>12.2f}")
+    print(f"{'DuckDB aggregation s (same events)':40} {baseline['seconds']:>12.2f}")
+    print(f"{'ratio refresh / DuckDB':40} {result['ratio_refresh_to_duckdb']:>12.1f}")
+    print(f"{'cells (refresh) / cells (DuckDB)':40} {cells:>6,} / {baseline['cells']:,}")
+    print(f"{'page p50 ms (a year, 41 cities)':40} {result['page_p50_ms']:>12.1f}")
+    print(f"{'page p95 ms':40} {result['page_p95_ms']:>12.1f} {'< 300':>8}")
+    print(
+        f"{'page CPU p50 / p95 ms':40} {result['page_cpu_p50_ms']:>5.0f} / {result['page_cpu_p95_ms']:.0f}"
+    )
+    print(f"{'load average (1 min) at the end':40} {result['load_average']:>12.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
