@@ -1,12 +1,12 @@
-"""Use cases of the virtual window (跨省远程虚拟窗口). Never commits.
+"""Use cases of the virtual window (跨省远程虚拟窗口) on the competent node. Never commits.
 
 Two halves, one per node (docs/virtual-window.md):
 
 - **the competent node** keeps the session (`WindowSession`): it answers the two signed
   queries of the clerk's node (`virtualwindow.start`, `virtualwindow.act`), and serves the
-  officer's own pages directly (`take_next`, `officer_act`, `view`);
+  officer's own pages directly (`take`, `officer_act`, `view`);
 - **the clerk's node** keeps a `WindowTicket` and relays every step of its clerk to the
-  competent node (`start`, `relay`, `upload`, `submit`), with the session's secret.
+  competent node (relay.py: `start`, `relay`, `upload`, `submit`), with the session's secret.
 
 When one node serves both jurisdictions the queries are answered in-process, through the
 same checks: one code path for one node and many.
@@ -23,7 +23,7 @@ import secrets
 import time
 import uuid
 from datetime import datetime
-from typing import Any, cast, get_args
+from typing import Any, get_args
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -34,7 +34,6 @@ from tongban.config import Settings
 from tongban.db import utcnow
 from tongban.errors import (
     Conflict,
-    DomainError,
     FieldError,
     NotFound,
     PermissionDenied,
@@ -56,7 +55,6 @@ from tongban.virtualwindow.models import (
     WindowDocument,
     WindowSession,
     WindowSignal,
-    WindowTicket,
 )
 from tongban.virtualwindow.schemas import ActAsk, Op, StartAnswer, StartAsk, ViewAnswer
 
@@ -76,7 +74,7 @@ MAX_SIGNAL = 20_000
 MAX_EVENTS = 200
 
 
-def _digest(secret: str) -> str:
+def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
@@ -348,13 +346,13 @@ def _document(session: Session, ws: WindowSession, args: dict[str, Any]) -> dict
         raise ValidationFailed(
             "仅支持 PDF、PNG、JPEG 文件", errors=[FieldError("file", "文件类型不受支持")]
         )
-    digest = files.write_blob(session, settings_of(session).upload_dir, data)
+    sha = files.write_blob(session, settings_of(session).upload_dir, data)
     att = Attachment(
         material_code=code,
         filename=files.safe_filename(filename, content_type),
         content_type=content_type,
         size=len(data),
-        sha256=digest,
+        sha256=sha,
         uploaded_by=None,
     )
     session.add(att)
@@ -364,11 +362,11 @@ def _document(session: Session, ws: WindowSession, args: dict[str, Any]) -> dict
         attachment_id=att.id,
         material_code=code,
         filename=att.filename,
-        sha256=digest,
+        sha256=sha,
         size=len(data),
     )
     session.add(doc)
-    return {"material_code": code, "filename": att.filename, "sha256": digest, "size": len(data)}
+    return {"material_code": code, "filename": att.filename, "sha256": sha, "size": len(data)}
 
 
 def _record_identity(ws: WindowSession, args: dict[str, Any]) -> dict[str, Any]:
@@ -566,7 +564,7 @@ def _authorise_act(session: Session, ask: ActAsk, sender: Sender) -> None:
     if ws is None:
         raise Refused("not-allowed", "远程窗口会话不存在", 404)
     sender.require(ws.origin_jurisdiction, "会话发起的辖区")
-    ok = secrets.compare_digest(_digest(ask.secret), ws.secret_sha256)
+    ok = secrets.compare_digest(digest(ask.secret), ws.secret_sha256)
     if ws.origin_node != sender.node or not ok or ask.clerk_ref != ws.clerk_ref:
         raise Refused("not-allowed", "无权操作该远程窗口会话")
 
@@ -583,188 +581,6 @@ def _answer_act(session: Session, ask: ActAsk, ctx: query.QueryContext) -> ViewA
     assert ws is not None  # checked by the authoriser
     step(session, ws, Side.CLERK, Who(None, ws.clerk_name, Side.CLERK.value), ask.op, ask.args)
     return ViewAnswer(view=view(session, ws, Side.CLERK, ask.since, ask.signals_since))
-
-
-# --- the clerk's node -------------------------------------------------------------------------
-
-
-def _require_clerk(user: Account) -> None:
-    if user.role != Role.CLERK or not user.jurisdiction_code or not user.city_code:
-        raise PermissionDenied("远程虚拟窗口仅供窗口受理员使用")
-
-
-def start(session: Session, clerk: Account, matter_code: str, city_code: str) -> WindowTicket:
-    """The clerk starts a session for a matter decided in `city_code`'s jurisdiction: the
-    competent node opens and queues it; this node keeps its ticket and secret."""
-    _require_clerk(clerk)
-    try:
-        city = regions.get_city(session, city_code)
-    except NotFound:
-        raise ValidationFailed(
-            "请选择主管部门所在城市", errors=[FieldError("city_code", "请选择城市")]
-        ) from None
-    secret = secrets.token_hex(32)
-    ask = StartAsk(
-        matter_code=matter_code,
-        competent_jurisdiction=city.jurisdiction_code,
-        competent_city=city.code,
-        origin_jurisdiction=str(clerk.jurisdiction_code),
-        origin_city=str(clerk.city_code),
-        clerk_ref=str(clerk.id),
-        clerk_name=clerk.display_name,
-        secret_sha256=_digest(secret),
-    )
-    answer: StartAnswer = query.ask(
-        session,
-        START,
-        source=ask.origin_jurisdiction,
-        target=city.jurisdiction_code,
-        payload=ask,
-        timeout_ms=max(settings_of(session).query_timeout_ms, WRITE_TIMEOUT_MS),
-    )
-    ticket = WindowTicket(
-        session_id=answer.session_id,
-        number=answer.number,
-        clerk_id=clerk.id,
-        matter_code=matter_code,
-        competent_jurisdiction=city.jurisdiction_code,
-        secret=secret,
-        uploads={},
-    )
-    session.add(ticket)
-    session.flush()
-    return ticket
-
-
-def tickets(session: Session, clerk: Account) -> list[WindowTicket]:
-    """The clerk's sessions, the latest first."""
-    _require_clerk(clerk)
-    q = select(WindowTicket).where(WindowTicket.clerk_id == clerk.id)
-    return list(session.scalars(q.order_by(WindowTicket.created_at.desc()).limit(50)))
-
-
-def ticket_of(session: Session, clerk: Account, session_id: uuid.UUID) -> WindowTicket:
-    """The clerk's own ticket for a session; 404 for anyone else's."""
-    _require_clerk(clerk)
-    ticket = session.get(WindowTicket, session_id)
-    if ticket is None or ticket.clerk_id != clerk.id:
-        raise NotFound("远程窗口会话不存在或无权查看", type="unknown-session")
-    return ticket
-
-
-def relay(
-    session: Session,
-    clerk: Account,
-    ticket: WindowTicket,
-    op: str,
-    args: dict[str, Any] | None = None,
-    since: int = 0,
-    signals_since: int = 0,
-) -> dict[str, Any]:
-    """One step of the clerk, sent to the competent node with the session's secret; the
-    session's view as it answered."""
-    if op not in OPS:
-        raise ValidationFailed("未知的操作", errors=[FieldError("op", "未知的操作")])
-    ask = ActAsk(
-        session_id=ticket.session_id,
-        secret=ticket.secret,
-        clerk_ref=str(clerk.id),
-        op=cast(Op, op),
-        args=args or {},
-        since=max(0, since),
-        signals_since=max(0, signals_since),
-    )
-    timeout = settings_of(session).query_timeout_ms
-    answer: ViewAnswer = query.ask(
-        session,
-        ACT,
-        source=str(clerk.jurisdiction_code),
-        target=ticket.competent_jurisdiction,
-        payload=ask,
-        timeout_ms=timeout if op in QUICK_OPS else max(timeout, WRITE_TIMEOUT_MS),
-    )
-    return answer.view
-
-
-def upload(
-    session: Session,
-    clerk: Account,
-    ticket: WindowTicket,
-    material_code: str,
-    filename: str,
-    data: bytes,
-) -> dict[str, Any]:
-    """A document the clerk scanned: kept here (the case claims it at submission) and
-    sent to the competent node, where the officer sees it at once."""
-    settings = settings_of(session)
-    limit = min(settings.max_upload_bytes, MAX_DOCUMENT_BYTES)
-    att = files.store_upload(
-        session,
-        clerk,
-        material_code=material_code,
-        filename=filename,
-        data=data,
-        upload_dir=settings.upload_dir,
-        max_bytes=limit,
-    )
-    args = {
-        "material_code": material_code,
-        "filename": att.filename,
-        "data": base64.b64encode(data).decode(),
-    }
-    out = relay(session, clerk, ticket, "document", args)
-    ticket.uploads = {**(ticket.uploads or {}), material_code: str(att.id)}
-    session.flush()
-    return out
-
-
-def submit(session: Session, clerk: Account, ticket: WindowTicket) -> dict[str, Any]:
-    """The application as the session's form holds it, submitted as a case of this node
-    (mode: virtual window) with the documents scanned; the competent node records the
-    case in the session (refused there without a confirmed identity check, or when the
-    form changed since it was read, and then nothing is kept here either)."""
-    current = relay(session, clerk, ticket, "sync")
-    if not current["identity"]["confirmed"]:
-        raise ValidationFailed(
-            "身份核验尚未经主管部门工作人员确认，不能提交申请",
-            type="identity-not-confirmed",
-            errors=[FieldError("identity", "请先登记并确认申请人身份核验")],
-        )
-    if current["state"] != State.IN_PROGRESS:
-        raise Conflict("会话未在进行中，不能提交", type="session-not-live")
-    form = current["form"]
-    identifier = str(current["identity"].get("identifier_full") or "")
-    schema = catalog.form_schema_of(session, ticket.matter_code) or {}
-    app = cases.Application(
-        matter_code=ticket.matter_code,
-        competent_jurisdiction=ticket.competent_jurisdiction,
-        competent_city=current["competent_city"],
-        form_data=catalog.coerce_form(schema, form),
-        mode="virtual",
-        delivery_method="window",
-        consent=True,
-        attachment_ids=[uuid.UUID(a) for a in (ticket.uploads or {}).values()],
-    )
-    applicant = cases.WindowApplicant(
-        name=str(current["identity"]["applicant_name"] or ""),
-        identifier=identifier,
-        identity_verified=True,
-        materials_checked=True,
-    )
-    try:
-        case = cases.submit_at_window(session, clerk, applicant, app)
-    except DomainError as e:
-        e.errors = [{**err, "field": _form_field(str(err.get("field", "")))} for err in e.errors]
-        raise
-    args = {"case_id": str(case.id), "case_number": case.number, "form_sha256": form_digest(form)}
-    out = relay(session, clerk, ticket, "submit", args)
-    ticket.case_id = case.id
-    session.flush()
-    return out
-
-
-def _form_field(name: str) -> str:
-    return "form." + name.removeprefix("form_data.") if name.startswith("form_data.") else name
 
 
 def for_browser(v: dict[str, Any]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from tongban.files import service as files
 from tongban.identity.models import Account
 from tongban.kernel import history
 from tongban.regions import service as regions
-from tongban.virtualwindow import domain, service
+from tongban.virtualwindow import domain, relay, service
 from tongban.virtualwindow.domain import Side
 from tongban.web.deps import CsrfChecked, CurrentUser, FormDep, SessionDep, SettingsDep
 from tongban.web.pages import form_failure, render
@@ -87,7 +87,7 @@ def _room(
 
 @router.get("/virtual-window")
 def clerk_home(request: Request, session: SessionDep, user: CurrentUser) -> Response:
-    mine = service.tickets(session, user)
+    mine = relay.tickets(session, user)
     return _home(request, session, user, mine, errors={}, values={})
 
 
@@ -128,14 +128,14 @@ def clerk_start(
     matter_code = str(form.get("matter_code") or "")
     city_code = str(form.get("city_code") or "")
     try:
-        ticket = service.start(session, user, matter_code, city_code)
+        ticket = relay.start(session, user, matter_code, city_code)
     except DomainError as e:
         if e.status == 403:
             raise
         refused = form_failure(session, e)
         values = {"matter_code": matter_code, "city_code": city_code}
         return _home(
-            request, session, user, service.tickets(session, user), values=values, **refused.context
+            request, session, user, relay.tickets(session, user), values=values, **refused.context
         )
     return RedirectResponse(f"/virtual-window/s/{ticket.session_id}", status_code=303)
 
@@ -144,8 +144,8 @@ def clerk_start(
 def clerk_room(
     session_id: str, request: Request, session: SessionDep, user: CurrentUser
 ) -> Response:
-    ticket = service.ticket_of(session, user, _id(session_id))
-    view = service.for_browser(service.relay(session, user, ticket, "join"))
+    ticket = relay.ticket_of(session, user, _id(session_id))
+    view = service.for_browser(relay.relay(session, user, ticket, "join"))
     return _room(
         request,
         session,
@@ -170,8 +170,8 @@ def clerk_sync(
     since: str | None = None,
     signals: str | None = None,
 ) -> Response:
-    ticket = service.ticket_of(session, user, _id(session_id))
-    view = service.relay(
+    ticket = relay.ticket_of(session, user, _id(session_id))
+    view = relay.relay(
         session, user, ticket, "sync", since=_int(since), signals_since=_int(signals)
     )
     return JSONResponse(service.for_browser(view))
@@ -179,10 +179,10 @@ def clerk_sync(
 
 @router.post("/virtual-window/s/{session_id}/act", dependencies=[CsrfChecked])
 def clerk_act(session_id: str, session: SessionDep, user: CurrentUser, form: FormDep) -> Response:
-    ticket = service.ticket_of(session, user, _id(session_id))
+    ticket = relay.ticket_of(session, user, _id(session_id))
     op, args = _args(form)
     since, signals = _int(str(form.get("since") or 0)), _int(str(form.get("signals") or 0))
-    view = service.relay(session, user, ticket, op, args, since, signals)
+    view = relay.relay(session, user, ticket, op, args, since, signals)
     return JSONResponse(service.for_browser(view))
 
 
@@ -190,20 +190,20 @@ def clerk_act(session_id: str, session: SessionDep, user: CurrentUser, form: For
 def clerk_document(
     session_id: str, session: SessionDep, user: CurrentUser, form: FormDep
 ) -> Response:
-    ticket = service.ticket_of(session, user, _id(session_id))
+    ticket = relay.ticket_of(session, user, _id(session_id))
     upload = form.get("file")
     code = str(form.get("material_code") or "")
     if not isinstance(upload, UploadFile) or not code:
         raise ValidationFailed("请选择材料并上传文件", errors=[FieldError("file", "请选择文件")])
     data = upload.file.read()
-    view = service.upload(session, user, ticket, code, upload.filename or "upload", data)
+    view = relay.upload(session, user, ticket, code, upload.filename or "upload", data)
     return JSONResponse(service.for_browser(view))
 
 
 @router.post("/virtual-window/s/{session_id}/submit", dependencies=[CsrfChecked])
 def clerk_submit(session_id: str, session: SessionDep, user: CurrentUser) -> Response:
-    ticket = service.ticket_of(session, user, _id(session_id))
-    view = service.submit(session, user, ticket)
+    ticket = relay.ticket_of(session, user, _id(session_id))
+    view = relay.submit(session, user, ticket)
     return JSONResponse(service.for_browser(view))
 
 

@@ -21,7 +21,7 @@ from tongban.catalog import service as catalog
 from tongban.errors import NotFound, ValidationFailed
 from tongban.exchange import query
 from tongban.regions import service as regions
-from tongban.virtualwindow import service
+from tongban.virtualwindow import relay, service
 from tongban.virtualwindow.models import WindowSession, WindowTicket
 from tongban.virtualwindow.schemas import ActAsk
 
@@ -55,7 +55,7 @@ def test_a_suzhou_clerk_serves_a_hefei_matter_through_the_competent_node(
     a, b = pair
     with b.session() as s:
         clerk = make_clerk(s, "320500")
-        ticket = service.start(s, clerk, SIMPLE_MATTER, "340100")
+        ticket = relay.start(s, clerk, SIMPLE_MATTER, "340100")
         s.commit()
         sid, clerk_id = ticket.session_id, clerk.id
     with a.session() as s:
@@ -69,7 +69,7 @@ def test_a_suzhou_clerk_serves_a_hefei_matter_through_the_competent_node(
         assert s.get(WindowTicket, sid) is None
     with b.session() as s:
         clerk = s.get(type(clerk), clerk_id)
-        view = service.relay(s, clerk, s.get(WindowTicket, sid), "sync")
+        view = relay.relay(s, clerk, s.get(WindowTicket, sid), "sync")
         assert view["state"] == "queued" and view["position"] >= 1
         s.commit()
     with a.session() as s:
@@ -80,16 +80,16 @@ def test_a_suzhou_clerk_serves_a_hefei_matter_through_the_competent_node(
     with b.session() as s:
         clerk = s.get(type(clerk), clerk_id)
         t = s.get(WindowTicket, sid)
-        view = service.relay(s, clerk, t, "form", {"values": {"proof_purpose": "异地贷款"}})
+        view = relay.relay(s, clerk, t, "form", {"values": {"proof_purpose": "异地贷款"}})
         assert view["state"] == "in_progress" and view["form"]["proof_purpose"] == "异地贷款"
         assert [e["payload"]["text"] for e in view["events"] if e["action"] == "chat"] == [
             "您好，请出示身份证"
         ]
-        view = service.upload(s, clerk, t, "id_card", "身份证.pdf", TINY_PDF + b"vw")
+        view = relay.upload(s, clerk, t, "id_card", "身份证.pdf", TINY_PDF + b"vw")
         assert [d["material_code"] for d in view["documents"]] == ["id_card"]
         s.commit()
         with pytest.raises(ValidationFailed) as refused:
-            service.submit(s, clerk, t)
+            relay.submit(s, clerk, t)
         s.rollback()
     assert refused.value.type == "identity-not-confirmed"
     with a.session() as s:
@@ -102,7 +102,7 @@ def test_a_suzhou_clerk_serves_a_hefei_matter_through_the_competent_node(
         clerk = s.get(type(clerk), clerk_id)
         t = s.get(WindowTicket, sid)
         with pytest.raises(query.QueryRefused) as locked:
-            service.relay(s, clerk, t, "form", {"values": {"proof_purpose": "其他"}})
+            relay.relay(s, clerk, t, "form", {"values": {"proof_purpose": "其他"}})
         assert locked.value.status == 422 and "field-locked" in locked.value.type
         s.rollback()
         args = {
@@ -110,7 +110,7 @@ def test_a_suzhou_clerk_serves_a_hefei_matter_through_the_competent_node(
             "applicant_name": "王芳",
             "applicant_identifier": id_number("340100"),
         }
-        view = service.relay(s, clerk, t, "record_identity", args)
+        view = relay.relay(s, clerk, t, "record_identity", args)
         assert view["identity"]["applicant_identifier"].count("*") >= 8
         assert "identifier_full" not in service.for_browser(view)["identity"]
         s.commit()
@@ -120,7 +120,7 @@ def test_a_suzhou_clerk_serves_a_hefei_matter_through_the_competent_node(
         s.commit()
     with b.session() as s:
         clerk = s.get(type(clerk), clerk_id)
-        view = service.submit(s, clerk, s.get(WindowTicket, sid))
+        view = relay.submit(s, clerk, s.get(WindowTicket, sid))
         s.commit()
     assert view["state"] == "submitted" and view["case_number"]
     number = view["case_number"]
@@ -157,12 +157,12 @@ def test_another_clerk_another_node_or_a_wrong_secret_is_refused(pair: Any) -> N
     a, b = pair
     with b.session() as s:
         clerk, other = make_clerk(s, "320500"), make_clerk(s, "320500")
-        ticket = service.start(s, clerk, SIMPLE_MATTER, "340100")
+        ticket = relay.start(s, clerk, SIMPLE_MATTER, "340100")
         s.commit()
         sid, secret = ticket.session_id, ticket.secret
         # Another clerk of the same node does not even see the ticket.
         with pytest.raises(NotFound):
-            service.ticket_of(s, other, sid)
+            relay.ticket_of(s, other, sid)
 
         def ask(**over: Any) -> Any:
             payload = {
@@ -185,7 +185,7 @@ def test_another_clerk_another_node_or_a_wrong_secret_is_refused(pair: Any) -> N
     # A session started on A itself (a 上海 clerk): B cannot act on it, secret or not.
     with a.session() as s:
         sh = make_clerk(s, "310000")
-        local = service.start(s, sh, SIMPLE_MATTER, "340100")
+        local = relay.start(s, sh, SIMPLE_MATTER, "340100")
         s.commit()
         lsid, lsecret, sh_id = local.session_id, local.secret, str(sh.id)
     with b.session() as s:
