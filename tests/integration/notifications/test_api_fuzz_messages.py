@@ -1,6 +1,6 @@
 """The message centre's operations fuzzed from the OpenAPI document like every other
-(tests/integration/test_api_fuzz.py), on their own (TONGBAN_FUZZ_EXAMPLES=200 for a deeper run): no 5xx, only documented
-answers, problem+json errors."""
+(tests/integration/test_api_fuzz.py), on their own (TONGBAN_FUZZ_EXAMPLES=200 for a
+deeper run): no 5xx, only documented answers, problem+json errors."""
 
 from __future__ import annotations
 
