@@ -206,7 +206,9 @@ class Settings(BaseSettings):
     notify_sms_webhook_url: str | None = None
     notify_sms_webhook_token: str | None = None
     #: Seconds before each retry of a failed delivery, the last repeating (never given up).
-    notify_backoff: str = "30,120,600,3600"
+    notify_backoff: str = Field(
+        default="30,120,600,3600", pattern=r"^\s*[1-9]\d*(\s*,\s*[1-9]\d*)*\s*$"
+    )
     #: Timeout of one SMTP or webhook delivery (seconds) and deliveries per worker pass.
     notify_timeout: float = Field(default=10.0, gt=0, le=120)
     notify_batch: int = Field(default=50, ge=1, le=1000)
