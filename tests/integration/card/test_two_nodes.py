@@ -7,7 +7,8 @@ A 南京 senior's code, made on their device from a credential A signed, is admi
 card is reported lost on A, A's revocation list reaches B as a published state and the
 gate, after its next sync, refuses the code; the gate's uses reach A, exactly once, as
 the holder's 用卡记录. A revocation list about a jurisdiction its sender does not serve,
-or not signed by that jurisdiction's key, is refused."""
+or not signed by that jurisdiction's key, is refused. The venue staff's scan page on B
+verifies with what B holds of A's cards, and its uses reach A too."""
 
 from __future__ import annotations
 
@@ -353,3 +354,66 @@ def test_revocation_lists_from_the_wrong_sender_or_key_are_refused(
             delete(OutboxMessage).where(OutboxMessage.type == federation.REVOCATIONS_PUBLISHED)
         )
         s.commit()
+
+
+def test_a_scan_at_a_hangzhou_museum_verifies_on_its_node_and_reaches_the_cards_node(
+    fed: dict[str, FedNode],
+) -> None:
+    """The venue staff's scan page verifies on the venue's node (B) with what B holds of
+    the card's jurisdiction: A's keys through the trust list, A's revocation list as B
+    received it. The use reaches A once, with the holder's city, as the holder's 用卡记录."""
+    from tongban.card import scanning
+    from tongban.identity import service as identity
+
+    from builders import PASSWORD
+
+    a, b = fed["node-a"], fed["node-b"]
+    holder, card, device = _nanjing_senior(a)
+    with a.session() as s:
+        federation.publish_all(s)
+        s.commit()
+    drain(a, b)
+    with b.session() as s:
+        staff = identity.create_account(
+            s,
+            username=f"venue{next(_n)}",
+            password=PASSWORD,
+            role="venue_staff",
+            display_name="检票员",
+            jurisdiction_code="330000",
+            city_code="330100",
+        )
+        scanning.grant(s, None, staff, "330100-museum")
+        s.commit()
+    token = b.client.post(
+        "/api/v1/auth/token", data={"username": staff.username, "password": PASSWORD}
+    ).json()["access_token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    now = int(time.time())
+
+    def scan(at: int) -> Any:
+        r = b.client.post("/api/v1/card/scan", json={"code": device.qr_text(at)}, headers=auth)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    first = scan(now)
+    assert first["admitted"] and first["rule"] == "hangzhou.museum.60-priority"
+    assert first["holder"]["jurisdiction"] == "320000"
+
+    with a.session() as s:
+        service.act(s, s.get(Account, holder.id), card.id, "report_lost")
+        s.commit()
+    # Until A's new list reaches B, B cannot know (it verifies with what it holds) ...
+    assert scan(now + 1)["admitted"]
+    drain(a, b)
+    # ... once it has, the code is refused as revoked.
+    refused = scan(now + 2)
+    assert not refused["admitted"] and refused["reason"] == "revoked"
+
+    drain(a, b)  # the uses travel to A
+    with a.session() as s:
+        uses = s.scalars(select(CardUse).where(CardUse.card_id == card.id)).all()
+        assert sorted(u.admitted for u in uses) == [False, True, True]
+        assert {u.card_city for u in uses} == {"320100"}
+        assert {u.gate_id for u in uses} == {scanning.scan_gate_id(staff)}
+    assert drain(a, b) == 0
