@@ -191,8 +191,12 @@ def store(session: Session, cells: dict[Key, Value], origin: str) -> None:
                     else None,
                 }
             )
-    if inserts:
-        session.execute(insert(_T), inserts)
+    # Rows without a histogram leave the column out (SQL NULL, nothing to encode).
+    plain = [{k: v for k, v in r.items() if k != "hist"} for r in inserts if r["hist"] is None]
+    timed = [r for r in inserts if r["hist"] is not None]
+    for rows in (plain, timed):
+        if rows:
+            session.execute(insert(_T), rows)
     if updates:
         session.execute(
             update(_T)

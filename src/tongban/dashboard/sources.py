@@ -18,6 +18,7 @@ classes: the dashboard reads, never writes, and depends on no other context's co
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -156,13 +157,32 @@ def checkpoint_covering(session: Session, seq: int) -> tuple[int, str] | None:
     return None if row is None else (int(row[0]), str(row[1]))
 
 
-@dataclass(frozen=True)
 class Entry:
-    seq: int
-    at: datetime
-    kind: str
-    subject: str
-    body: dict[str, Any]
+    """An audit entry; its canonical JSON body is parsed only if the entry counts (most
+    events of a case do not: a plain match on the one field that decides comes first)."""
+
+    __slots__ = ("_body", "at", "kind", "raw", "seq", "subject")
+
+    def __init__(self, seq: int, at: datetime, kind: str, subject: str, raw: str) -> None:
+        self.seq, self.at, self.kind, self.subject, self.raw = seq, at, kind, subject, raw
+        self._body: dict[str, Any] | None = None
+
+    @property
+    def body(self) -> dict[str, Any]:
+        if self._body is None:
+            self._body = json.loads(self.raw)
+        return self._body
+
+    def field(self, name: str) -> str | None:
+        """A string field of the body (canonical JSON: `"name":"value"`, no spaces)."""
+        pattern = _FIELDS.get(name)
+        if pattern is None:
+            pattern = _FIELDS[name] = re.compile(f'"{name}":"([^"\\\\]*)"')
+        m = pattern.search(self.raw)
+        return m.group(1) if m else None
+
+
+_FIELDS: dict[str, re.Pattern[str]] = {}
 
 
 def audit_batches(session: Session, after: int, upto: int, batch: int) -> Iterator[list[Entry]]:
@@ -184,7 +204,7 @@ def audit_batches(session: Session, after: int, upto: int, batch: int) -> Iterat
         ).all()
         if not rows:
             return
-        yield [Entry(int(r[0]), r[1], r[2], r[3], json.loads(r[4])) for r in rows]
+        yield [Entry(int(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
         pos = int(rows[-1][0])
 
 
@@ -206,8 +226,8 @@ def _rows_by_id(session: Session, t: Any, key: Any, ids: Iterable[uuid.UUID]) ->
 
 
 def _event_day(e: Entry) -> date:
-    raw = e.body.get("at")
-    if isinstance(raw, str):
+    raw = e.field("at")
+    if raw:
         try:
             return local_day(datetime.fromisoformat(raw))
         except ValueError:
@@ -241,18 +261,22 @@ _CASE_EVENTS = {
 
 
 def _case_facts(session: Session, entries: list[Entry], owns: Owns, wd: WorkingDays) -> list[Fact]:
-    wanted = [(e, _subject_id(e.subject)) for e in entries if e.body.get("action") in _CASE_EVENTS]
-    cases = _rows_by_id(session, service_case, service_case.c.id, [i for _, i in wanted if i])
-    rated = [i for e, i in wanted if i and e.body.get("action") == "rate"]
+    wanted = []
+    for e in entries:
+        act = e.field("action")
+        if act in _CASE_EVENTS:
+            wanted.append((e, act, _subject_id(e.subject)))
+    cases = _rows_by_id(session, service_case, service_case.c.id, [i for _, _, i in wanted if i])
+    rated = [i for _, act, i in wanted if i and act == "rate"]
     scores = {
         r.case_id: r.score for r in _rows_by_id(session, rating, rating.c.case_id, rated).values()
     }
     facts: list[Fact] = []
-    for e, cid in wanted:
+    for e, act, cid in wanted:
         c = cases.get(cid)
         if c is None or not owns(c.competent_jurisdiction):
             continue
-        ind = _CASE_EVENTS[str(e.body["action"])]
+        ind = _CASE_EVENTS[str(act)]
         day = _event_day(e)
         category = case_mode(c.mode, c.channel)
         if ind is Indicator.CASE_RATING:
@@ -280,14 +304,14 @@ def _case_facts(session: Session, entries: list[Entry], owns: Owns, wd: WorkingD
 
 def _ticket_facts(session: Session, entries: list[Entry], owns: Owns) -> list[Fact]:
     targets = {"closed": Indicator.TICKET_CLOSED, "reopened": Indicator.TICKET_REOPENED}
-    wanted = [(e, _subject_id(e.subject)) for e in entries if e.body.get("to_state") in targets]
+    wanted = [(e, _subject_id(e.subject)) for e in entries if e.field("to_state") in targets]
     tickets = _rows_by_id(session, ticket, ticket.c.id, [i for _, i in wanted if i])
     facts: list[Fact] = []
     for e, tid in wanted:
         t = tickets.get(tid)
         if t is None or t.replica or not owns(t.jurisdiction_code):
             continue
-        ind = targets[str(e.body["to_state"])]
+        ind = targets[str(e.field("to_state"))]
         key = Key(
             ind,
             _event_day(e),
@@ -326,14 +350,14 @@ def _evidence_facts(entries: list[Entry], owns: Owns) -> list[Fact]:
 
 def _settlement_facts(session: Session, entries: list[Entry], owns: Owns) -> list[Fact]:
     targets = {"settled": Indicator.SETTLEMENT, "reversed": Indicator.SETTLEMENT_REVERSED}
-    wanted = [(e, _subject_id(e.subject)) for e in entries if e.body.get("to_state") in targets]
+    wanted = [(e, _subject_id(e.subject)) for e in entries if e.field("to_state") in targets]
     rows = _rows_by_id(session, settlement, settlement.c.id, [i for _, i in wanted if i])
     facts: list[Fact] = []
     for e, sid in wanted:
         s = rows.get(sid)
         if s is None or not owns(s.treatment_jurisdiction):
             continue
-        ind = targets[str(e.body["to_state"])]
+        ind = targets[str(e.field("to_state"))]
         key = Key(ind, _event_day(e), s.insured_city, s.treatment_city, s.treatment_jurisdiction)
         fund = int(s.fund) if ind is Indicator.SETTLEMENT else 0
         facts.append(Fact(key, total=int(s.total), extra=fund))
