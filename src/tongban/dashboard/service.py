@@ -436,18 +436,22 @@ def headlines(session: Session, f: Filters, threshold: int) -> list[Headline]:
     cross = total(session, _cross(f), Indicator.CASE_RECEIVED, threshold)
     decided = decided_total(session, f, threshold)
     delivered = total(session, f, Indicator.CASE_DELIVERED, threshold)
-    ratings = grouped(session, f, [Indicator.CASE_RATING], ("category",), threshold)
+    ratings = _raw(session, f, [Indicator.CASE_RATING], ("category",), False)
     tickets = total(session, f, Indicator.TICKET_CLOSED, threshold)
     reopened = total(session, f, Indicator.TICKET_REOPENED, threshold)
     settled = total(session, f, Indicator.SETTLEMENT, threshold)
     evidence = grouped(session, f, [Indicator.EVIDENCE], ("category",), threshold)
+    none = Figure(0, 0, 0)
     licences = total(session, f, Indicator.LICENCE_VERIFIED, threshold)
     cards = total(session, f, Indicator.CARD_USE, threshold)
-    rated = [(int(k[0]), v.n) for k, v in ratings.items() if v.n and k[0].isdigit()]
-    rated_n = sum(n for _, n in rated)
+    # The share of good ratings from the unsuppressed sums, published only when the
+    # ratings it is computed from are not a small cell themselves.
+    rated = [(int(k[0]), v.n) for k, v in ratings.items() if k[0].isdigit()]
+    rated_all = _figure(sum(n for _, n in rated), 0, 0, None, threshold)
     good = sum(n for s, n in rated if s >= 4)
-    answered = evidence.get(("answered",), Figure(0)).n
-    refused = evidence.get(("refused",), Figure(0)).n
+    good_share = None if rated_all.suppressed or not rated_all.n else good / rated_all.n
+    answered = evidence.get(("answered",), none)
+    refused = evidence.get(("refused",), none)
     completion = (
         None
         if received.suppressed or delivered.suppressed or not received.n
@@ -465,8 +469,8 @@ def headlines(session: Session, f: Filters, threshold: int) -> list[Headline]:
         Headline("完成率", _pct(completion), "送达数 / 收件数", Indicator.CASE_DELIVERED),
         Headline(
             "好评率",
-            _pct(good / rated_n if rated_n else None),
-            f"评价 {rated_n:,} 件（4–5 分为好评）",
+            _pct(good_share),
+            f"评价 {_count(rated_all)} 件（4–5 分为好评）",
             Indicator.CASE_RATING,
         ),
         Headline(
@@ -477,8 +481,8 @@ def headlines(session: Session, f: Filters, threshold: int) -> list[Headline]:
         ),
         Headline(
             "数据调取",
-            f"{(answered or 0):,}",
-            f"已提供；拒绝 {(refused or 0):,} 次",
+            _count(answered),
+            f"已提供；拒绝 {_count(refused)} 次",
             Indicator.EVIDENCE,
         ),
         Headline(

@@ -90,6 +90,15 @@ def test_small_cells_are_suppressed_in_every_published_figure(session):
     assert rows and all(r["suppressed"] == (r["count"] is None) for r in rows)
     assert any(r["suppressed"] for r in rows)  # 1 or 2 cases per city pair
     assert sum(r["count"] or 0 for r in rows) < 7
+    heads = {h.label: h for h in service.headlines(session, f, threshold=10)}
+    assert heads["收件量"].value == "<阈值" and heads["好评率"].value == "—"
+    assert "<阈值" in heads["好评率"].note
+    service.forget(session)
+    heads = {h.label: h for h in service.headlines(session, f, threshold=1)}
+    assert heads["收件量"].value == "7" and heads["好评率"].value == "66.7%"  # 5, 1, 4
+    decided = [v for k, v in duckdb_case_indicators(session).items() if k[0] == "cases.decided"]
+    on_time = sum(v[1] for v in decided) / sum(v[0] for v in decided)
+    assert heads["按时办结率"].value == f"{on_time * 100:.1f}%"
 
 
 KEYS = st.builds(
