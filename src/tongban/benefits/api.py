@@ -87,7 +87,7 @@ def my_benefit(offer_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> O
     return offer_public(service.my_offer(session, user, offer_id), events=True)
 
 
-@router.post("/me/benefits/{offer_id}/accept", response_model=OfferPublic)
+@router.post("/me/benefits/{offer_id}/accept", response_model=OfferPublic, responses=responses(409))
 def accept(offer_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> OfferPublic:
     """Accept an offer (one action)."""
     return offer_public(service.accept(session, user, offer_id), events=True)
@@ -128,7 +128,12 @@ def _values(body: DraftIn) -> dict[int, str]:
     return out
 
 
-@router.post("/benefits/rules/{rule_id}/versions", response_model=RulePublic, status_code=201)
+@router.post(
+    "/benefits/rules/{rule_id}/versions",
+    response_model=RulePublic,
+    status_code=201,
+    responses=responses(409, 422),
+)
 def new_version(rule_id: str, body: DraftIn, user: CurrentUser, session: SessionDep) -> RulePublic:
     """A draft version with some conditions' values changed."""
     return rule_public(service.draft_version(session, user, rule_id, _values(body)))
@@ -148,7 +153,11 @@ def preview(rule_id: str, version: int, user: CurrentUser, session: SessionDep) 
     )
 
 
-@router.post("/benefits/rules/{rule_id}/versions/{version}/activate", response_model=ActivationOut)
+@router.post(
+    "/benefits/rules/{rule_id}/versions/{version}/activate",
+    response_model=ActivationOut,
+    responses=responses(409, 422),
+)
 def activate(rule_id: str, version: int, user: CurrentUser, session: SessionDep) -> ActivationOut:
     made = service.activate(session, user, rule_id, version)
     return ActivationOut(**made)
