@@ -262,6 +262,10 @@ def detail_context(session: Session, actor: Account, case: Case) -> dict[str, An
         "rating": service.rating_for(session, case),
         "licence_uses": licences.uses_for_case(session, case.id),
         "clock": service.clock_of(session, case),
+        # The matter's result is an e-licence: issued to the wallet when an approved case
+        # is delivered (licences hears CaseDelivered).
+        "result_licence": bool(matter and getattr(matter, "result_licence_type", None))
+        and any(d.kind == "approval" for d in case.documents),
         "correction": service.open_correction(case),
         "labels": LABELS,
         "errors": {},

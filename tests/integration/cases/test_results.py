@@ -165,3 +165,19 @@ def test_downloads_are_for_who_may_see_the_case(client: TestClient, session: Ses
     assert r.status_code == 200 and re.search(
         r"filename\*=UTF-8''.+\.pdf", r.headers["content-disposition"]
     )
+
+
+def test_a_case_whose_result_is_a_licence_points_to_the_wallet(
+    client: TestClient, session: Session
+) -> None:
+    resident = make_resident(session)
+    officer = make_officer(session, "320500-human_resources")
+    case = make_case(
+        session, resident, matter="YRD-RS-0003", form={"reason": "损坏", "pickup": "网点领取"}
+    )
+    walk(session, officer, case, ("accept", ""), ("start_review", ""), ("approve", ""))
+    sign_in(client, resident)
+    assert "送达后将发放" not in client.get(f"/my/cases/{case.id}").text  # not decided yet
+    walk(session, officer, case, ("issue_result", ""), ("deliver", ""))
+    page = client.get(f"/my/cases/{case.id}").text
+    assert "已发放至" in page and 'href="/my/licences"' in page
