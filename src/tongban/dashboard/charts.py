@@ -87,7 +87,8 @@ def legend(top: int) -> Markup:
     ]
     for i, c in enumerate(RAMP):
         parts.append(f'<rect x="{i * 22}" y="4" width="20" height="14" fill="{c}" stroke="#ccc"/>')
-    parts.append(f'<text x="{len(RAMP) * 22 + 4}" y="16" font-size="11">0 … {top:,}</text>')
+    text = f"1 … {top:,}" if top else "暂无可公开"
+    parts.append(f'<text x="{len(RAMP) * 22 + 4}" y="16" font-size="11">{text}</text>')
     parts.append(f'<rect x="230" y="4" width="20" height="14" fill="{SUPPRESSED}"/>')
     parts.append('<text x="254" y="16" font-size="11">已隐藏</text></svg>')
     return Markup("".join(parts))

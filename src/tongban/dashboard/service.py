@@ -466,7 +466,12 @@ def headlines(session: Session, f: Filters, threshold: int) -> list[Headline]:
             f"办结 {_count(decided)} 件；用时中位数 {_days(decided.p50)}，90% 在 {_days(decided.p90)} 内",
             Indicator.CASE_DECIDED,
         ),
-        Headline("完成率", _pct(completion), "送达数 / 收件数", Indicator.CASE_DELIVERED),
+        Headline(
+            "完成率",
+            _pct(completion),
+            "同期送达数 / 收件数（期初以前收件的送达也计入，可能超过 100%）",
+            Indicator.CASE_DELIVERED,
+        ),
         Headline(
             "好评率",
             _pct(good_share),
@@ -555,7 +560,7 @@ def _next(d: date, grain: str) -> date:
 
 
 def ranking(
-    session: Session, f: Filters, by: str, threshold: int, limit: int = 50
+    session: Session, f: Filters, by: str, threshold: int, limit: int = 1000
 ) -> list[tuple[str, Figure, Figure]]:
     """Authorities, matters or cities ranked by cases decided: (name, decided, received)."""
     decided = grouped(session, f, [Indicator.CASE_DECIDED], (by,), threshold, timed=True)

@@ -14,6 +14,7 @@ from typing import Any
 from openpyxl import Workbook
 from sqlalchemy.orm import Session
 
+from tongban.catalog import service as catalog
 from tongban.dashboard import service
 from tongban.dashboard.domain import CATEGORY_LABELS, INDICATORS, Indicator
 from tongban.dashboard.service import Figure, Filters
@@ -77,6 +78,23 @@ def build(
             )
             for who, decided, received in ranked
         ]
+        if by == "matter":
+            titles = {m.code: m.name for m in catalog.list_matters(session)}
+            rows = [(r[0], titles.get(str(r[0]), ""), *r[1:]) for r in rows]
+            return Table(
+                name,
+                "事项排名",
+                (
+                    "事项编码",
+                    "事项名称",
+                    "收件",
+                    "办结",
+                    "按时办结率(%)",
+                    "用时中位数(工作日)",
+                    "用时P90(工作日)",
+                ),
+                rows,
+            )
         return Table(
             name,
             "部门排名" if by == "authority" else "事项排名",

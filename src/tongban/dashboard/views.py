@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, Response
 from sqlalchemy.orm import Session
 
+from tongban.catalog import service as catalog
 from tongban.dashboard import charts, service, tables
 from tongban.dashboard.config import dashboard_settings
 from tongban.dashboard.domain import CATEGORY_LABELS, INDICATORS, Indicator
@@ -185,6 +186,10 @@ def matter(
     )
     ctx = _context(session, f, _indicator(indicator), _grain(grain))
     ctx["matter_code"] = code
+    try:
+        ctx["matter_name"] = catalog.get_matter(session, code).name
+    except NotFound:
+        ctx["matter_name"] = ""
     return render(request, "dashboard/matter.html", user, **ctx)
 
 

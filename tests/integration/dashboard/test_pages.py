@@ -69,6 +69,9 @@ def test_every_table_exports_as_csv_and_xlsx(client: TestClient, session: Sessio
     r = client.get("/dashboard/export/authorities.csv?period=7d", headers=h)
     text = r.content.decode("utf-8-sig")
     assert "部门,收件,办结" in text
+    r = client.get("/dashboard/export/matters.csv?period=7d", headers=h)
+    assert "事项编码,事项名称,收件" in r.content.decode("utf-8-sig")
+    assert "YRD-GJJ-0002" in r.content.decode("utf-8-sig")
 
 
 def test_open_data_catalogue_and_series(client: TestClient, session: Session) -> None:
