@@ -315,4 +315,5 @@ class ShipmentEvent(Base, EventRow):
     shipment: Mapped[Shipment] = relationship(back_populates="events")
 
 
+from tongban.emergency import capacity_models as capacity_models  # noqa: E402  (its tables)
 from tongban.emergency import incidents_models as incidents_models  # noqa: E402  (its tables)
