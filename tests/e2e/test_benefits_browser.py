@@ -1,8 +1,9 @@
 """免申即享 in a real browser against a real server process (one node, its embedded
 worker): 王芳 submits the newborn bundle once; when 上海's health commission delivers the
 出生医学证明, the 生育津贴 offer appears on her benefits page without any application,
-with its trace (rule and version, each condition, the data and their sources); she
-accepts with one button; her data-use log shows the read."""
+with its trace (rule and version, each condition, the data and their sources), without
+sideways scrolling at 1280 or 390 px; she accepts with one button; her data-use log shows
+the read."""
 
 from __future__ import annotations
 
@@ -116,6 +117,10 @@ def test_the_birth_brings_the_maternity_offer_with_its_trace_and_one_click_accep
     assert "出生医学证明（上海市卫生健康委员会签发）" in card.inner_text()
     assert "社会保险缴费记录（合肥市社会保险事业管理中心，演示数据）" in card.inner_text()
     no_error(page)
+    # On a phone the trace wraps: nothing scrolls sideways.
+    for width in (1280, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), width
 
     card.get_by_role("button", name="确认领取").click()
     page.wait_for_url("**/my/benefits?done=accepted*")
