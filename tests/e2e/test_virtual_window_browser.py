@@ -4,10 +4,11 @@
 matter on her own node; it queues on 安徽's node; the 合肥 officer takes it there. Media
 flows browser to browser (frames received on both sides, read from
 RTCPeerConnection.getStats()); both edit the shared form and each sees the other's change
-within a second; the clerk uploads a scan, records the identity check, the officer
+within a second (2 s allowed here); the clerk uploads a scan, records the identity check, the officer
 confirms it; the clerk submits, the officer accepts the case on the spot. The session's
-events are in the competent node's audit chain, which verifies. A dropped clerk page
-rejoins the same session with the form as it was."""
+events are in the competent node's audit chain, which verifies. A dropped clerk page,
+and then the officer's rejoin the same session with the form as it was, media
+renegotiated; the competent node restarts mid-session and nothing entered is lost."""
 
 from __future__ import annotations
 
@@ -168,11 +169,12 @@ def test_a_shanghai_clerk_and_a_hefei_officer_handle_an_application_face_to_face
         assert _frames(page)["framesReceived"] > 0
         assert _frames(page)["audioPackets"] > 0
 
-    # The shared form, both ways, each within a second.
+    # The shared form, both ways. The target is a second (`make bench` measures p50/p95
+    # against it); here, on a CI machine also encoding two fake video streams, 2 s.
     clerk.select_option("#f-proof_purpose", "异地贷款")
-    assert _seen_within(officer, "#f-proof_purpose", "异地贷款", 3.0) < 1.5
+    assert _seen_within(officer, "#f-proof_purpose", "异地贷款", 3.0) < 2.0
     officer.fill("#f-loan_city", "合肥")
-    assert _seen_within(clerk, "#f-loan_city", "合肥", 3.0) < 1.5
+    assert _seen_within(clerk, "#f-loan_city", "合肥", 3.0) < 2.0
     # Locked by the officer: the clerk's input is closed.
     officer.locator('[data-lock="loan_city"]').click()
     clerk.wait_for_function("() => document.getElementById('f-loan_city').disabled")
@@ -213,6 +215,29 @@ def test_a_shanghai_clerk_and_a_hefei_officer_handle_an_application_face_to_face
     assert clerk.locator("#f-proof_purpose").input_value() == "异地贷款"
     assert clerk.locator("#f-loan_city").input_value() == "合肥"
     _media_flows(clerk)
+    # So does the officer's: same session, same form, media renegotiated on both sides.
+    officer.reload()
+    officer.wait_for_function("() => document.getElementById('vw-state').textContent === '进行中'")
+    assert officer.locator("#f-proof_purpose").input_value() == "异地贷款"
+    _media_flows(officer)
+    _media_flows(clerk)
+
+    # The competent node restarts mid-session: both pages say so and carry on after it,
+    # media keeps flowing browser to browser meanwhile, nothing entered is lost.
+    anhui_down = "() => !document.getElementById('vw-error').hidden"
+    ah.stop()
+    clerk.wait_for_function(anhui_down)
+    officer.wait_for_function(anhui_down)
+    frames = _frames(clerk)["framesReceived"]
+    ah.start()
+    ah.server.wait_ready(timeout=180)  # a loaded CI machine restarts slowly
+    for page in (clerk, officer):
+        page.wait_for_function("() => document.getElementById('vw-error').hidden", timeout=60_000)
+        assert page.locator("#f-proof_purpose").input_value() == "异地贷款"
+        assert page.locator("#f-loan_city").input_value() == "合肥"
+    assert _frames(clerk)["framesReceived"] > frames
+    clerk.select_option("#f-proof_purpose", "购房资格审核")
+    _seen_within(officer, "#f-proof_purpose", "购房资格审核", 15.0)  # a node just restarted
 
     clerk.get_by_role("button", name="提交申请").click()
     clerk.wait_for_function("() => !document.getElementById('vw-case').hidden")

@@ -253,7 +253,16 @@
       pending[name] = Infinity;
       act("form", { values: values }).then(function (view) {
         pending[name] = view.seq;
-      }).catch(function () { delete pending[name]; });
+      }).catch(function (err) {
+        // A node unreachable or restarting: send the field again (its latest value) until
+        // it is kept; a refusal (a locked field, a value too long) is final.
+        if (!err.status || err.status >= 500) {
+          clearTimeout(timers[name]);
+          timers[name] = setTimeout(send, 1000);
+          return;
+        }
+        delete pending[name];
+      });
     };
     // Typing is sent 150 ms after the last key; a choice (a select) at once.
     var later = function (ev) {
