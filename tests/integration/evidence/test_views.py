@@ -226,3 +226,40 @@ def test_pages_refuse_the_wrong_people(client: TestClient, session: Session) -> 
         data={"csrf_token": csrf_of(page.text), "kind": "", "purpose": ""},
     )
     assert r.status_code == 422 and "调取请求不完整" in r.text
+
+
+def test_where_lookups_are_synchronous_the_officer_sees_the_answer_at_once(
+    client: TestClient, session: Session
+) -> None:
+    """TONGBAN_EVIDENCE_SYNC=on: the request is answered by the evidence.lookup query in
+    the officer's own request (here the provider is served by this node), no waiting."""
+    resident = make_resident(session, city="340100")
+    officer = make_officer(session, GJJ_AUTH)
+    case = make_case(
+        session, resident, matter=GJJ, form=GJJ_FORM, evidence_consent=["social_insurance"]
+    )
+    make_register_record(session, resident, "social_insurance")
+    session.commit()
+    settings = client.app.state.node.settings  # type: ignore[attr-defined]
+    before = settings.evidence_sync
+    settings.evidence_sync = "on"
+    try:
+        login(client, officer)
+        page = client.get(f"/workbench/cases/{case.id}")
+        r = client.post(
+            f"/workbench/cases/{case.id}/evidence",
+            data={
+                "csrf_token": csrf_of(page.text),
+                "kind": "social_insurance",
+                "purpose": "housing_fund_transfer",
+                "provider_jurisdiction": "340000",
+            },
+            follow_redirects=False,
+        )
+    finally:
+        settings.evidence_sync = before
+    assert r.status_code == 303
+    assert r.headers["location"].endswith("?done=evidence-answered#evidence")
+    done = client.get(r.headers["location"])
+    assert "数据所在地已即时答复" in done.text
+    assert "已调取" in done.text and "累计缴费月数" in done.text and "等待答复" not in done.text
