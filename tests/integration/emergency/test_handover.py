@@ -18,6 +18,7 @@ from tongban.emergency.domain import Duty
 from tongban.emergency.incidents_models import Handover
 from tongban.errors import Conflict, ValidationFailed
 from tongban.evidence.models import DataAccess
+from tongban.exchange import service as exchange
 from tongban.identity.models import Account
 from tongban.kernel.lifecycle import IllegalTransition
 
@@ -202,3 +203,62 @@ def test_only_what_the_purpose_needs_is_accepted(tools: Any, fed: dict[str, Any]
     with pytest.raises(ValidationFailed) as missing:
         _offer(a, hf_id, subject=without_phone)
     assert [e["field"] for e in missing.value.errors] == ["subject.phone"]
+
+
+def test_a_node_that_does_not_serve_the_receiver_cannot_answer_nor_move_ownership(
+    tools: Any, fed: dict[str, Any]
+) -> None:
+    a, b = fed["node-a"], fed["node-b"]
+    hf_id, _ = _setup(a, b)
+    hid = _offer(a, hf_id)
+    tools.drain(a, b)
+    with a.session() as s:
+        h = s.get(Handover, hid)
+        assert h is not None
+        answer = {
+            "handover_id": str(hid),
+            "number": h.number,
+            "answer": "accept",
+            "note": "",
+            "answered_by": "冒名者",
+            "answered_at": "2026-11-29T00:00:00+00:00",
+        }
+        change = {
+            "handover_id": str(hid),
+            "number": h.number,
+            "seq": 2,
+            "event": {
+                "id": "00000000-0000-0000-0000-000000000001",
+                "seq": 2,
+                "action": "accept",
+                "from_state": "offered",
+                "to_state": "transferred",
+                "actor_name": "冒名者",
+                "actor_role": "receiver",
+                "comment": "",
+                "at": "2026-11-29T00:00:00+00:00",
+            },
+            "state": "transferred",
+            "owner_jurisdiction": "320000",
+            "transferred_at": "2026-11-29T00:00:00+00:00",
+            "updated_at": "2026-11-29T00:00:00+00:00",
+        }
+    # 浙江 (node B, not the receiver 江苏's jurisdiction) answers: refused.
+    zhejiang = exchange.Sender("node-b", frozenset({"320000", "330000"}), "330000", "340000")
+    with a.session() as s, pytest.raises(exchange.Refused) as refused:
+        exchange.check(s, handover.ANSWER, answer, zhejiang)
+    assert refused.value.reason == "not-allowed"
+    # The receiver's node cannot commit the transfer itself: only the sender's changes count.
+    jiangsu = exchange.Sender("node-b", frozenset({"320000", "330000"}), "320000", "340000")
+    with a.session() as s, pytest.raises(exchange.Refused):
+        exchange.check(s, handover.HANDOVERS.change_type, change, jiangsu)
+    # A change claiming the transfer without naming the receiver as owner is malformed.
+    sender_node = exchange.Sender("node-a", frozenset({"310000", "340000"}), "340000", "320000")
+    with b.session() as s, pytest.raises(exchange.Refused):
+        exchange.check(
+            s,
+            handover.HANDOVERS.change_type,
+            {**change, "owner_jurisdiction": "340000"},
+            sender_node,
+        )
+    assert _view(a, hid)["owner"] == "340000"  # type: ignore[index]
