@@ -544,6 +544,9 @@ def step(
     _lead_coordinator(session, actor, inc)
     if action not in (IncidentAction.HANDLE.value, IncidentAction.CLOSE.value):
         raise ValidationFailed("未知的操作", errors=[FieldError("action", "未知的操作")])
+    if action == IncidentAction.CLOSE.value and not note.strip():
+        # Ending a joint response is final: never by a stray click.
+        raise ValidationFailed("结束响应须说明情况", errors=[FieldError("note", "请填写结束说明")])
     _record(
         session,
         inc,

@@ -116,6 +116,8 @@ def test_an_incident_over_the_api(
     r = client.post(f"{url}/entries", headers=sz, json={"text": "苏州已开闸泄洪"})
     assert r.status_code == 202 and r.json() == {"recorded": True}  # this node leads too
     r = client.post(f"{url}/steps", headers=hf, json={"action": "close"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "note"
+    r = client.post(f"{url}/steps", headers=hf, json={"action": "close", "note": "洪水退去"})
     assert r.status_code == 200 and r.json()["state"] == "closed"
     r = client.post(f"{url}/entries", headers=sz, json={"text": "迟到"})
     assert r.status_code == 409
