@@ -635,6 +635,8 @@ CAPACITY = replication.Published(
     CAPACITY_PUBLISHED, scope=lambda p: f"emergency.capacity:{p['jurisdiction']}"
 )
 MAX_CITIES = 1_000
+#: One jurisdiction of every other node (none when not federated): the kernel's.
+targets = replication.other_nodes
 
 
 class CountPair(schema.Payload):
@@ -684,7 +686,7 @@ def capacity_changed(session: Session, jurisdiction: str) -> None:
 
     def build(s: Session) -> tuple[str, Sequence[str], dict[str, Any]] | None:
         settings = settings_of(s)
-        to = replication.other_nodes(settings)
+        to = targets(settings)
         if not to or not exchange.serves(jurisdiction, settings.served_jurisdictions):
             return None
         return jurisdiction, to, payload(s, jurisdiction)
