@@ -100,7 +100,14 @@ def start(session: Session, actor: Account, *, title: str, jurisdiction: str) ->
             StockLot.quantity,
         ).where(StockLot.jurisdiction_code == jurisdiction, StockLot.quantity > 0)
     ).all()
-    codes = dict(session.execute(select(ReservePoint.id, ReservePoint.code)).tuples().all())
+    codes = {
+        pid: code
+        for pid, code in session.execute(
+            select(ReservePoint.id, ReservePoint.code).where(
+                ReservePoint.jurisdiction_code == jurisdiction
+            )
+        )
+    }
     session.add_all(
         [
             DrillLot(
