@@ -40,7 +40,7 @@ from tongban.card.schemas import (
 )
 from tongban.card.verifier import REFUSAL_LABELS
 from tongban.crypto.signing import b64u
-from tongban.errors import NotFound, ValidationFailed
+from tongban.errors import FieldError, NotFound, ValidationFailed
 from tongban.identity.domain import mask_id_number
 from tongban.identity.models import Account
 from tongban.kernel.history import EventPublic
@@ -183,12 +183,36 @@ def revocation_lists(session: SessionDep) -> list[RevocationsRef]:
     response_class=Response,
     responses={200: {"content": {OCTETS: {}}}},
 )
-def revocation_list_bytes(jurisdiction: str, session: SessionDep) -> Response:
-    """One jurisdiction's signed revocation list (binary, docs/card-format.md)."""
+def revocation_list_bytes(
+    jurisdiction: str,
+    session: SessionDep,
+    since_seq: Annotated[int | None, Query(ge=0, lt=2**32)] = None,
+    since_iat: Annotated[int | None, Query(ge=0, lt=2**32)] = None,
+    since_digest: Annotated[str | None, Query(pattern="^[0-9a-f]{16}$")] = None,
+) -> Response:
+    """One jurisdiction's signed revocation list (binary, docs/card-format.md). A gate
+    that holds a list names it (`since_seq`, `since_iat`, `since_digest`, all three) and
+    gets a delta onto it when this node can make one, else the full list."""
     if len(jurisdiction) != 6 or not jurisdiction.isdigit():
         raise NotFound("吊销名单不存在", type="unknown-revocation-list")
+    given = (since_seq, since_iat, since_digest)
+    if any(v is not None for v in given) and any(v is None for v in given):
+        missing = [
+            name
+            for name, v in zip(("since_seq", "since_iat", "since_digest"), given, strict=True)
+            if v is None
+        ]
+        raise ValidationFailed(
+            "增量同步需同时给出 since_seq、since_iat 和 since_digest",
+            errors=[FieldError(m, "缺少此参数") for m in missing],
+        )
+    since = (
+        service.Since(since_seq, since_iat, bytes.fromhex(since_digest))
+        if since_seq is not None and since_iat is not None and since_digest is not None
+        else None
+    )
     return Response(
-        service.list_bytes(session, jurisdiction),
+        service.list_or_delta(session, jurisdiction, since),
         media_type=OCTETS,
         headers={"Cache-Control": "no-store"},
     )

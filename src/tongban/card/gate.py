@@ -31,7 +31,7 @@ from typing import Any
 
 import httpx
 
-from tongban.card import codec, gateauth
+from tongban.card import codec, gateauth, revdelta
 from tongban.card.benefits import VenueRules, rules_at, venue
 from tongban.card.trust import issuer_keys
 from tongban.card.verifier import (
@@ -253,6 +253,12 @@ class SyncReport:
     learnt: int = 0
     failures: list[str] = field(default_factory=list)
     pinned_now: bool = False
+    #: The jurisdictions whose list came as a delta onto the one held.
+    deltas: list[str] = field(default_factory=list)
+    #: Deltas refused (forged, not onto the list held, older): the full list was fetched.
+    refused_deltas: list[str] = field(default_factory=list)
+    #: Bytes of revocation lists and deltas downloaded.
+    list_bytes: int = 0
 
 
 def _roots(data: Any) -> list[Any]:
@@ -276,12 +282,38 @@ def _verify_list(
     return lst
 
 
-def _held_iat(state: Path, code: str) -> int | None:
-    """When the revocation list of `code` this gate holds was signed (None: none held)."""
+def _held(state: Path, code: str) -> codec.RevocationList | None:
+    """The revocation list of `code` this gate holds (None: none, or unreadable)."""
     try:
-        return codec.decode_revocations((state / LISTS / f"{code}.bin").read_bytes()).iat
+        return codec.decode_revocations((state / LISTS / f"{code}.bin").read_bytes())
     except (OSError, codec.Malformed):
         return None
+
+
+def _list_target(code: str, held: codec.RevocationList | None) -> str:
+    """Where to fetch `code`'s list: a delta onto `held` when the gate holds one."""
+    target = f"/api/v1/card/revocations/{code}"
+    if held is None:
+        return target
+    return (
+        f"{target}?since_seq={held.seq}&since_iat={held.iat}"
+        f"&since_digest={revdelta.digest(held.refs).hex()}"
+    )
+
+
+def _apply_delta(
+    data: bytes, held: codec.RevocationList | None, keys: dict[tuple[str, bytes], IssuerKey]
+) -> tuple[bytes, codec.RevocationList]:
+    """The full list a delta makes of the held one, signature checked: GateError or
+    Malformed when it is not a delta onto `held`, older than it, or forged."""
+    delta = revdelta.decode_delta(data)
+    if held is None:
+        raise GateError("收到增量，但本机没有可应用的吊销名单")
+    if delta.iat < held.iat or delta.seq < held.seq:
+        raise GateError("增量比本机已有的吊销名单旧")
+    new = delta.apply(held)
+    full = new.to_bytes()
+    return full, _verify_list(full, keys, held.jurisdiction)
 
 
 def _signed(config: GateConfig, method: str, target: str, body: bytes = b"") -> dict[str, str]:
@@ -323,13 +355,15 @@ def sync(
             refs = r.json()
             fetched: dict[str, bytes] = {}
             failures: list[str] = []
+            held: dict[str, codec.RevocationList | None] = {}
             for ref in refs if isinstance(refs, list) else []:
                 code = str(ref.get("jurisdiction")) if isinstance(ref, dict) else ""
                 if len(code) != 6 or not code.isdigit():
                     failures.append(f"无效的吊销名单条目 {ref!r}")
                     continue
+                held[code] = _held(state, code)
                 try:
-                    r = http.get(f"/api/v1/card/revocations/{code}")
+                    r = http.get(_list_target(code, held[code]))
                     r.raise_for_status()
                     fetched[code] = r.content
                 except httpx.HTTPError as e:
@@ -349,13 +383,26 @@ def sync(
         )
         lists: dict[str, bytes] = {}
         for code, data in fetched.items():
+            report.list_bytes += len(data)
             try:
-                lst = _verify_list(data, keys, code)
-            except (codec.Malformed, GateError) as e:
+                if revdelta.is_delta(data):
+                    try:
+                        data, lst = _apply_delta(data, held[code], keys)
+                        report.deltas.append(code)
+                    except (codec.Malformed, GateError) as e:
+                        report.refused_deltas.append(f"{code} 吊销名单增量未采用（改取全量）：{e}")
+                        r = http.get(_list_target(code, None))
+                        r.raise_for_status()
+                        data = r.content
+                        report.list_bytes += len(data)
+                        lst = _verify_list(data, keys, code)
+                else:
+                    lst = _verify_list(data, keys, code)
+            except (codec.Malformed, GateError, httpx.HTTPError) as e:
                 report.failures.append(f"{code} 吊销名单：{e}")
                 continue
-            held = _held_iat(state, code)
-            if held is not None and lst.iat < held:
+            previous = held.get(code)
+            if previous is not None and lst.iat < previous.iat:
                 report.failures.append(f"{code} 吊销名单比本机已有的旧，未采用")
                 continue
             lists[code] = data

@@ -125,6 +125,10 @@ def sync(
         f"已同步：{report.issuers} 个签发方，{report.keys} 个密钥；吊销名单 {lists}；"
         f"上传 {report.uploaded} 条（重复 {report.duplicates}），获知 {report.learnt} 个已用码"
     )
+    if report.deltas:
+        typer.echo(f"  增量同步：{'，'.join(report.deltas)}；下载 {report.list_bytes} 字节")
+    for refused in report.refused_deltas:
+        typer.echo(f"  注意：{refused}", err=True)
     for failure in report.failures:
         typer.echo(f"  失败：{failure}", err=True)
     if report.failures:

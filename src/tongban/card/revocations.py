@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from tongban.card import codec, domain
+from tongban.card import codec, domain, revdelta
 from tongban.card.codec import IssuerAlg
 from tongban.card.models import Card, CardCredential
 from tongban.card.verifier import kid8
@@ -74,6 +74,30 @@ def revoked_refs(session: Session, jurisdiction: str, now: datetime) -> list[byt
             or_(
                 Card.state.in_([s.value for s in domain.REVOKED_STATUSES]),
                 CardCredential.superseded_at.is_not(None),
+            ),
+        )
+    )
+    return sorted(bytes.fromhex(r) for r in rows)
+
+
+def revoked_refs_at(session: Session, jurisdiction: str, at: int) -> list[bytes]:
+    """The references a list signed at Unix second `at` held, as far as the database
+    still says: credentials expiring after `at` whose device was superseded, or whose
+    card was revoked, by then (a card's last change stands for its revocation; when it
+    changed again since, the list comes out different and the gate gets a full list)."""
+    moment = datetime.fromtimestamp(at + 1, UTC)
+    rows = session.scalars(
+        select(CardCredential.ref)
+        .join(Card, Card.id == CardCredential.card_id)
+        .where(
+            Card.jurisdiction_code == jurisdiction,
+            CardCredential.expires_at > datetime.fromtimestamp(at, UTC),
+            or_(
+                and_(
+                    Card.state.in_([s.value for s in domain.REVOKED_STATUSES]),
+                    Card.updated_at < moment,
+                ),
+                CardCredential.superseded_at < moment,
             ),
         )
     )
@@ -149,11 +173,49 @@ def served(session: Session) -> list[Served]:
 def list_bytes(session: Session, jurisdiction: str) -> bytes:
     """The signed revocation list of `jurisdiction` for a gate: this node's own, signed
     now, or the one received from the jurisdiction's node. NotFound otherwise."""
-    from tongban.card.models import ReceivedRevocations
-
     if exchange.serves_here(session, jurisdiction):
         return revocation_list(session, jurisdiction).to_bytes()
+    return _received(session, jurisdiction)
+
+
+def _received(session: Session, jurisdiction: str) -> bytes:
+    from tongban.card.models import ReceivedRevocations
+
     row = session.get(ReceivedRevocations, jurisdiction)
     if row is None:
         raise NotFound(f"本节点没有 {jurisdiction} 的吊销名单", type="unknown-revocation-list")
     return bytes(row.data)
+
+
+@dataclass(frozen=True)
+class Since:
+    """The list a gate holds: its sequence, when it was signed, its references' digest."""
+
+    seq: int
+    iat: int
+    digest: bytes
+
+
+def list_or_delta(session: Session, jurisdiction: str, since: Since | None) -> bytes:
+    """What a gate holding `since` gets for `jurisdiction`: a delta (revdelta.py) onto it
+    when this node signs the jurisdiction's list and can tell what the held one contained;
+    the full signed list otherwise (no list held, the held one older than a list's
+    lifetime, the sequence restarted, the database no longer agrees with the held
+    digest, or a list received from another node)."""
+    if since is None or not exchange.serves_here(session, jurisdiction):
+        return list_bytes(session, jurisdiction)
+    now = utcnow()
+    new = revocation_list(session, jurisdiction, now=now)
+    if (
+        since.seq > new.seq
+        or since.iat > new.iat
+        or new.iat - since.iat > REVOCATIONS_LIFETIME.total_seconds()
+    ):
+        return new.to_bytes()
+    base_refs = revoked_refs_at(session, jurisdiction, since.iat)
+    if revdelta.digest(base_refs) != since.digest:
+        return new.to_bytes()
+    base = replace(new, iat=since.iat, seq=since.seq, refs=tuple(base_refs))
+    delta = revdelta.make_delta(base, new).to_bytes()
+    full = new.to_bytes()
+    return delta if len(delta) < len(full) else full

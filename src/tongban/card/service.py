@@ -35,7 +35,15 @@ from tongban.card.cards import (
 )
 from tongban.card.credentials import CREDENTIAL_LIFETIME, CardNotUsable, Issued, enrol
 from tongban.card.models import CardGate
-from tongban.card.revocations import Served, list_bytes, revocation_list, revoked_refs, served
+from tongban.card.revocations import (
+    Served,
+    Since,
+    list_bytes,
+    list_or_delta,
+    revocation_list,
+    revoked_refs,
+    served,
+)
 from tongban.card.scanning import load_demo_staff
 from tongban.card.usage import Stored, history_of, seen_by_operator, store_uploaded
 
@@ -52,6 +60,8 @@ __all__ = [
     "enrol",
     "Served",
     "list_bytes",
+    "list_or_delta",
+    "Since",
     "served",
     "revocation_list",
     "revoked_refs",
