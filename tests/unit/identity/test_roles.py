@@ -29,6 +29,7 @@ def test_every_staff_role_is_assignable_and_has_a_post() -> None:
         Role.HOTLINE,
         Role.GRID,
         Role.DISPATCHER,
+        Role.VENUE,  # a venue's staff scan for the venues of their city
     }
 
 
