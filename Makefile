@@ -50,5 +50,8 @@ bench-dashboard: install  # 一体化监测 alone: refresh after 1M events, page
 bench-virtual-window: install  # 远程虚拟窗口 alone: start -> media connected, form-change p50/p95 vs 1 s (ARGS=--quick)
 	$(BIN)/python benchmarks/bench_virtual_window.py $(ARGS)
 
+bench-emergency: install  # 应急物资 alone: request->commit->dispatch over 4 nodes p50/p95, stock queries beside SQL and DuckDB (ARGS=--quick)
+	$(BIN)/python benchmarks/bench_emergency.py $(ARGS)
+
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
