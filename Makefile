@@ -15,6 +15,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
 	touch $@
 
 install: $(VENV)/.installed
+	@if command -v npm >/dev/null; then [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --silent; else echo "!!! npm not installed: axe-core checks in the browser tests will be SKIPPED !!!" >&2; fi
 
 migrate: install
 	$(BIN)/tongban db upgrade
