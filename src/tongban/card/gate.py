@@ -163,9 +163,22 @@ class GateDb:
                 "CREATE TABLE IF NOT EXISTS seen (ref BLOB NOT NULL, t INTEGER NOT NULL, "
                 "at INTEGER NOT NULL, PRIMARY KEY (ref, t))"
             )
+            # An admitted code's use carries its (ref, t): the unique index makes the
+            # admission and its use one statement (see `admit`); a refusal's use has none.
+            # `id` (a UUID made here, the node's key for storing a use once) has no index:
+            # the outbox is read and marked by rowid, and an index more is a page more
+            # written at every admission.
             self._db.execute(
-                "CREATE TABLE IF NOT EXISTS uses (id TEXT PRIMARY KEY, body TEXT NOT NULL, "
-                "created INTEGER NOT NULL, uploaded INTEGER)"
+                "CREATE TABLE IF NOT EXISTS uses (id TEXT NOT NULL, body TEXT NOT NULL, "
+                "created INTEGER NOT NULL, uploaded INTEGER, ref BLOB, t INTEGER)"
+            )
+            columns = {r[1] for r in self._db.execute("PRAGMA table_info(uses)")}
+            if "ref" not in columns:  # a gate.db of an earlier version
+                self._db.execute("ALTER TABLE uses ADD COLUMN ref BLOB")
+                self._db.execute("ALTER TABLE uses ADD COLUMN t INTEGER")
+            self._db.execute(
+                "CREATE UNIQUE INDEX IF NOT EXISTS uses_admitted ON uses (ref, t) "
+                "WHERE ref IS NOT NULL"
             )
 
     def close(self) -> None:
@@ -175,7 +188,11 @@ class GateDb:
     # ReplayStore
     def seen(self, ref: bytes, time: int) -> bool:
         with self._lock:
-            row = self._db.execute("SELECT 1 FROM seen WHERE ref = ? AND t = ?", (ref, time))
+            row = self._db.execute(
+                "SELECT 1 FROM seen WHERE ref = ? AND t = ? "
+                "UNION ALL SELECT 1 FROM uses WHERE ref = ? AND t = ?",
+                (ref, time, ref, time),
+            )
             return row.fetchone() is not None
 
     def remember(self, ref: bytes, time: int, now: int) -> None:
@@ -187,48 +204,48 @@ class GateDb:
             self._db.execute("DELETE FROM seen WHERE t < ?", (cutoff,))
 
     def admit(self, ref: bytes, time: int, now: int, use: dict[str, Any]) -> bool:
-        """Remember an admitted code and keep its use, in one transaction; False (and
-        nothing written) when the code was remembered already (a replay)."""
+        """Keep an admitted code's use unless the code was seen before (here, or at
+        the operator's other gates); False (and nothing written) for a replay. One
+        statement, so one transaction: the use is the gate's record of the admission,
+        and the unique index on (ref, t) refuses a second one whatever the threads or
+        processes sharing the file."""
         with self._lock:
-            self._db.execute("BEGIN")
-            try:
-                cur = self._db.execute(
-                    "INSERT OR IGNORE INTO seen VALUES (?, ?, ?)", (ref, time, now)
-                )
-                if cur.rowcount != 1:
-                    self._db.execute("ROLLBACK")
-                    return False
-                self._db.execute(
-                    "INSERT OR IGNORE INTO uses VALUES (?, ?, ?, NULL)",
-                    (use["id"], json.dumps(use, ensure_ascii=False), now),
-                )
-                self._db.execute("COMMIT")
-                return True
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+            cur = self._db.execute(
+                "INSERT OR IGNORE INTO uses (id, body, created, uploaded, ref, t) "
+                "SELECT ?, ?, ?, NULL, ?, ? "
+                "WHERE NOT EXISTS (SELECT 1 FROM seen WHERE ref = ? AND t = ?)",
+                (use["id"], json.dumps(use, ensure_ascii=False), now, ref, time, ref, time),
+            )
+            return cur.rowcount == 1
 
     # outbox
     def add_use(self, use: dict[str, Any], now: int) -> None:
         with self._lock:
             self._db.execute(
-                "INSERT OR IGNORE INTO uses VALUES (?, ?, ?, NULL)",
+                "INSERT OR IGNORE INTO uses (id, body, created) VALUES (?, ?, ?)",
                 (use["id"], json.dumps(use, ensure_ascii=False), now),
             )
 
-    def pending(self, limit: int = 500) -> list[dict[str, Any]]:
+    def pending(self, limit: int = 500) -> list[tuple[int, dict[str, Any]]]:
+        """The oldest uses not uploaded yet, with their row numbers (mark_uploaded)."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT body FROM uses WHERE uploaded IS NULL ORDER BY created, id LIMIT ?",
+                "SELECT rowid, body FROM uses WHERE uploaded IS NULL ORDER BY rowid LIMIT ?",
                 (limit,),
             ).fetchall()
-        return [json.loads(r[0]) for r in rows]
+        return [(int(r[0]), json.loads(r[1])) for r in rows]
 
-    def mark_uploaded(self, ids: list[str], now: int) -> None:
+    def mark_uploaded(self, rows: list[int], now: int) -> None:
         with self._lock:
-            self._db.executemany(
-                "UPDATE uses SET uploaded = ? WHERE id = ?", [(now, i) for i in ids]
-            )
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(
+                    "UPDATE uses SET uploaded = ? WHERE rowid = ?", [(now, r) for r in rows]
+                )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def counts(self) -> dict[str, int]:
         with self._lock:
@@ -434,7 +451,7 @@ def _exchange_uses(
         pending = db.pending()
         if not pending:
             break
-        body = json.dumps({"uses": pending}, ensure_ascii=False).encode()
+        body = json.dumps({"uses": [u for _, u in pending]}, ensure_ascii=False).encode()
         try:
             r = http.post(
                 "/api/v1/card/uses",
@@ -451,7 +468,7 @@ def _exchange_uses(
         answer = r.json()
         report.uploaded += int(answer.get("stored", 0))
         report.duplicates += int(answer.get("duplicates", 0))
-        db.mark_uploaded([u["id"] for u in pending], now)
+        db.mark_uploaded([row for row, _ in pending], now)
     target = f"/api/v1/card/gates/seen?since={now - 600}"
     try:
         r = http.get(target, headers=_signed(config, "GET", target))

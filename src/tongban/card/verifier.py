@@ -256,7 +256,10 @@ class Verifier:
             return refused(
                 Refusal.UNKNOWN_ISSUER, f"no key {cred.kid8.hex()} of {cred.jurisdiction}"
             )
-        if not key.public.verify(cred.signing_input(), cred.signature):
+        # What the issuer signed is the credential's bytes as received (decoding them is
+        # strict, so they are what `cred.signing_input()` would pack again).
+        signed = codec.CREDENTIAL_PREFIX + code.credential_bytes[: -codec.SIGNATURE_LEN]
+        if not key.public.verify(signed, cred.signature):
             return refused(Refusal.BAD_SIGNATURE, "issuer signature")
         if not key.usable_at(cred.iat):
             return refused(Refusal.UNKNOWN_ISSUER, f"key {key.kid} not valid at {cred.iat}")
