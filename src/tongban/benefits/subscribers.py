@@ -23,8 +23,8 @@ from tongban.regions import service as regions
 BIRTH_MATTERS = frozenset({"YRD-WJ-0004"})
 #: 户口迁移（迁入地“一站式”办理）: delivered by the destination's police.
 MOVE_MATTERS = frozenset({"YRD-GA-0001"})
-#: A licence type whose name says it is the disability certificate.
-DISABILITY_CERTIFICATE = "残疾人证"
+#: The licence type of the disability certificate (第二代残疾人证).
+DISABILITY_CERTIFICATE = "disability_certificate"
 
 _LEVELS = {"一级": 1, "二级": 2, "三级": 3, "四级": 4}
 
@@ -121,9 +121,7 @@ def on_disability_certificate(
     (1–4, or 一级…四级); evaluate the rules this concerns. `reference` (the certificate's
     number) keys the trigger, so a repeated announcement changes nothing.
 
-    What announces it is the issuer's business: no licence type or matter of this
-    platform issues the certificate yet, so this is the entry a licence-issued
-    announcement (kernel.events) will call when one does."""
+    Called for every 残疾人证 e-licence issued on this node (`benefits_on_licence`)."""
     lvl = _LEVELS.get(str(level), level)
     if not isinstance(lvl, int) and not str(lvl).isdigit():
         raise ValueError(f"unknown disability level {level!r}")
@@ -138,4 +136,21 @@ def on_disability_certificate(
         session,
         identifier.upper(),
         service.Trigger(TriggerKind.CERTIFICATE, f"certificate:{reference}"),
+    )
+
+
+@events.subscribe(events.LicenceIssued)
+def benefits_on_licence(session: Session, event: events.LicenceIssued) -> None:
+    """A 残疾人证 issued here certifies its holder's disability and level: evaluate the
+    rules this concerns, on the node that evaluates for the holder (`_ours`)."""
+    if event.licence_type != DISABILITY_CERTIFICATE or event.holder_type != "resident":
+        return
+    ident = event.holder_identifier.upper()
+    level = str(event.claims.get("disability_level") or "").strip()
+    if level not in _LEVELS and level not in {"1", "2", "3", "4"}:
+        return  # no level the rules know: nothing certified to evaluate on
+    if not _ours(session, ident):
+        return
+    on_disability_certificate(
+        session, ident, event.holder_name, level, event.issuer_name, event.identifier
     )

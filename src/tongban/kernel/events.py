@@ -228,3 +228,23 @@ class DataUsed(Event):
     kind_label: str
     purpose_label: str = ""
     answered: bool = True
+
+
+# --- what licences announce -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LicenceIssued(Event):
+    """An e-licence was issued on this node (directly, in bulk or for a delivered case):
+    what a context acting on a certified fact (a disability certificate for 免申即享)
+    needs. `claims` are the licence's fields as issued; `identifier` is its GB/T 36904
+    number, which keys a reaction so that a repeated announcement changes nothing."""
+
+    licence_id: uuid.UUID
+    licence_type: str
+    identifier: str
+    holder_type: str
+    holder_identifier: str
+    holder_name: str
+    issuer_name: str
+    claims: dict[str, Any] = field(default_factory=dict)

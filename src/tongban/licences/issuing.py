@@ -20,7 +20,7 @@ from tongban.errors import Conflict, FieldError, NotFound, PermissionDenied, Val
 from tongban.identity.domain import Role, validate_credit_code, validate_id_number
 from tongban.identity.models import Account
 from tongban.kernel import history, numbering
-from tongban.kernel.events import CaseDelivered
+from tongban.kernel.events import CaseDelivered, LicenceIssued, publish
 from tongban.kernel.node import settings_of
 from tongban.keys import service as keys
 from tongban.licences import domain, sdjwt
@@ -281,6 +281,19 @@ def _issue(
     )
     _place_and_sign(session, lic, ltype)
     _event(session, lic, LicenceAction.ISSUE, None, LicenceStatus.VALID, actor, _issue_note(source))
+    publish(
+        session,
+        LicenceIssued(
+            licence_id=lic.id,
+            licence_type=lic.type_code,
+            identifier=lic.identifier,
+            holder_type=lic.holder_type,
+            holder_identifier=lic.holder_identifier,
+            holder_name=lic.holder_name,
+            issuer_name=lic.authority_name,
+            claims=dict(lic.claims or {}),
+        ),
+    )
     return lic
 
 

@@ -256,3 +256,48 @@ def test_a_disability_certificate_offers_the_two_subsidies_for_severe_levels(ses
     assert offer.trace["data"][0]["source"] == "残疾人证（南京市残联核发）"
     assert offers(session, mild) == []
     assert len(uses(session, mild)) == 1  # evaluated (and logged) even when not eligible
+
+
+def test_a_disability_certificate_issued_as_an_e_licence_starts_the_evaluation(session):
+    """The trigger end to end: a civil-affairs officer issues a 残疾人证 e-licence and the
+    licence context's announcement (kernel LicenceIssued) makes the holder's offer, once;
+    a certificate without a level the rules know offers nothing and breaks no issuing."""
+    from tongban.licences import service as licences
+
+    severe = ident(date(1990, 3, 7), 15)
+    make_resident(session, "320100", display_name="孙丽", id_number=severe)
+    officer = make_officer(session, "320100-civil_affairs")
+    claims = {
+        "name": "孙丽",
+        "id_number": severe,
+        "disability_category": "肢体",
+        "disability_level": "一级",
+        "certificate_number": severe + "41",
+    }
+    lic = licences.issue(
+        session,
+        officer,
+        licences.IssueRequest(
+            type_code="disability_certificate",
+            holder_identifier=severe,
+            holder_name="孙丽",
+            claims=claims,
+        ),
+    )
+    [offer] = offers(session, severe)
+    assert offer.rule_id == "disability_subsidies" and offer.state == "offered"
+    assert lic.authority_name in offer.trace["data"][0]["source"]
+    assert len(uses(session, severe)) >= 1
+    other = ident(date(1990, 3, 8), 17)
+    make_resident(session, "320100", display_name="周强", id_number=other)
+    licences.issue(
+        session,
+        officer,
+        licences.IssueRequest(
+            type_code="disability_certificate",
+            holder_identifier=other,
+            holder_name="周强",
+            claims={**claims, "name": "周强", "id_number": other, "disability_level": "未评定"},
+        ),
+    )
+    assert offers(session, other) == []
