@@ -36,7 +36,10 @@ this node serves the target jurisdiction the query is answered in-process, in th
 caller's transaction, through the same checks and handler (`answer`); the answer makes
 the same JSON round trip, so one code path serves one node and many.
 
-Every query is recorded (`ExchangeQuery`, audited) on both nodes: by the asker (role
+Every query is recorded (`ExchangeQuery`, audited) on both nodes, except an answered
+query of a type declared ``recorded=False`` (a read a page repeats; `query_handler`;
+having no row, such a read is not refused as a replay: within the signature's freshness
+window a replayed read is answered again and changes nothing): by the asker (role
 ``asked``) and by the answerer (``answered``), or once (``local``). The asker's row is
 written in the caller's transaction; if that transaction rolls back — the refusal is
 usually why — the row is written again on its own, so a refused or unanswered query
@@ -163,6 +166,9 @@ class QueryType:
     #: The identifier of the person the query concerns (None: no one), for the digest.
     subject: Callable[[Any], str | None] | None = None
     versions: frozenset[int] = frozenset({DEFAULT_VERSION})
+    #: False for a read that changes nothing and is repeated (a page's poll): its answered
+    #: queries are not recorded; a refused or unanswered one still is.
+    recorded: bool = True
 
     @property
     def current(self) -> int:
@@ -180,10 +186,16 @@ def query_handler(
     authorise: Authoriser,
     subject: Callable[[Any], str | None] | None = None,
     versions: Iterable[int] = (DEFAULT_VERSION,),
+    recorded: bool = True,
 ) -> Callable[[QueryHandler], QueryHandler]:
     """Register the function that answers queries of type `name`, with the schema its
     payload must match, the check of the asker's right to ask it for that record, the
-    schema of its answer and, when it concerns a person, how to find their identifier."""
+    schema of its answer and, when it concerns a person, how to find their identifier.
+
+    `recorded=False` declares an unrecorded read: a query that changes nothing and that a
+    page repeats (a poll), whose answered queries are not written to `ExchangeQuery`
+    (the audit chain would fill with reads); its refusals and failures still are. Such a
+    handler must only read: whatever changes state belongs to a recorded type."""
     accepted = frozenset(versions)
     if not accepted or any(
         isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in accepted
@@ -191,7 +203,9 @@ def query_handler(
         raise ValueError(f"{name}: versions must be positive integers, got {versions!r}")
 
     def deco(fn: QueryHandler) -> QueryHandler:
-        _types[name] = QueryType(name, schema, answer_schema, authorise, fn, subject, accepted)
+        _types[name] = QueryType(
+            name, schema, answer_schema, authorise, fn, subject, accepted, recorded
+        )
         return fn
 
     return deco
@@ -311,6 +325,8 @@ def answer(
             result = Answered(
                 200, {"id": str(query_id), "type": name, "answer": out.model_dump(mode="json")}
             )
+    if result.ok and not qt.recorded:
+        return result
     ident = qt.subject(model) if (qt.subject and model is not None) else None
     _record(
         session,
@@ -538,7 +554,8 @@ def _ask_remote(
         raise fail("refused", exc.type, exc) from None
     except QueryUnavailable as exc:
         raise fail("unverified", exc.reason, exc) from None
-    _record(session, **row, outcome="answered", reason=None, duration_ms=_ms(started))
+    if qt.recorded:
+        _record(session, **row, outcome="answered", reason=None, duration_ms=_ms(started))
     return result
 
 

@@ -30,13 +30,14 @@ from tongban.kernel.node import settings_of
 from tongban.regions import service as regions
 from tongban.virtualwindow.domain import State
 from tongban.virtualwindow.models import WindowTicket
-from tongban.virtualwindow.schemas import ActAsk, Op, StartAnswer, StartAsk, ViewAnswer
+from tongban.virtualwindow.schemas import ActAsk, Op, StartAnswer, StartAsk, ViewAnswer, ViewAsk
 from tongban.virtualwindow.service import (
     ACT,
     MAX_DOCUMENT_BYTES,
     OPS,
     QUICK_OPS,
     START,
+    VIEW,
     WRITE_TIMEOUT_MS,
     digest,
     form_digest,
@@ -120,6 +121,24 @@ def relay(
     session's view as it answered."""
     if op not in OPS:
         raise ValidationFailed("未知的操作", errors=[FieldError("op", "未知的操作")])
+    timeout = settings_of(session).query_timeout_ms
+    if op == "sync":  # a read: not recorded on either node (service.VIEW)
+        read = ViewAsk(
+            session_id=ticket.session_id,
+            secret=ticket.secret,
+            clerk_ref=str(clerk.id),
+            since=max(0, since),
+            signals_since=max(0, signals_since),
+        )
+        seen: ViewAnswer = query.ask(
+            session,
+            VIEW,
+            source=str(clerk.jurisdiction_code),
+            target=ticket.competent_jurisdiction,
+            payload=read,
+            timeout_ms=timeout,
+        )
+        return seen.view
     ask = ActAsk(
         session_id=ticket.session_id,
         secret=ticket.secret,
@@ -129,7 +148,6 @@ def relay(
         since=max(0, since),
         signals_since=max(0, signals_since),
     )
-    timeout = settings_of(session).query_timeout_ms
     answer: ViewAnswer = query.ask(
         session,
         ACT,

@@ -54,6 +54,17 @@ class ActAsk(BaseModel):
     signals_since: int = Field(default=0, ge=0)
 
 
+class ViewAsk(BaseModel):
+    """A read of the session's view by the clerk's node (the page's poll), with the
+    session's secret and its clerk: answered, it is not recorded (it changes nothing)."""
+
+    session_id: uuid.UUID
+    secret: str = Field(min_length=32, max_length=64)
+    clerk_ref: str = Field(min_length=1, max_length=64)
+    since: int = Field(default=0, ge=0)
+    signals_since: int = Field(default=0, ge=0)
+
+
 class ViewAnswer(BaseModel):
     """The session as one side sees it (service.view)."""
 

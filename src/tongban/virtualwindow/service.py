@@ -56,10 +56,14 @@ from tongban.virtualwindow.models import (
     WindowSession,
     WindowSignal,
 )
-from tongban.virtualwindow.schemas import ActAsk, Op, StartAnswer, StartAsk, ViewAnswer
+from tongban.virtualwindow.schemas import ActAsk, Op, StartAnswer, StartAsk, ViewAnswer, ViewAsk
 
 START = "virtualwindow.start"
 ACT = "virtualwindow.act"
+#: The clerk's page polls the session through this read: answered, it is not recorded
+#: (a poll every 300–400 ms would fill the audit chain with reads); every step that
+#: changes the session goes through ACT, recorded on both nodes.
+VIEW = "virtualwindow.view"
 #: A document scanned during a session travels inside one signed query: kept small.
 MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
 #: Opening a session and the steps that write (a document, the submission) may wait
@@ -557,7 +561,7 @@ def _authorise_start(session: Session, ask: StartAsk, sender: Sender) -> None:
         raise Refused("not-allowed", "会话的主管辖区与查询的目标辖区不一致")
 
 
-def _authorise_act(session: Session, ask: ActAsk, sender: Sender) -> None:
+def _authorise_act(session: Session, ask: ActAsk | ViewAsk, sender: Sender) -> None:
     """The session exists here, was started from the sender's node for a jurisdiction it
     serves, and the sender presents the session's secret and its clerk."""
     ws = session.get(WindowSession, ask.session_id)
@@ -588,3 +592,12 @@ def for_browser(v: dict[str, Any]) -> dict[str, Any]:
     the clerk's node reads, to submit the case)."""
     identity = {k: x for k, x in v["identity"].items() if k != "identifier_full"}
     return {**v, "identity": identity}
+
+
+@query.query_handler(
+    VIEW, schema=ViewAsk, answer_schema=ViewAnswer, authorise=_authorise_act, recorded=False
+)
+def _answer_view(session: Session, ask: ViewAsk, ctx: query.QueryContext) -> ViewAnswer:
+    ws = session.get(WindowSession, ask.session_id)
+    assert ws is not None  # checked by the authoriser
+    return ViewAnswer(view=view(session, ws, Side.CLERK, ask.since, ask.signals_since))

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from integration.exchange.conftest import fed, fed_dbs, hosts, tools  # noqa: F401 - fixtures
 from tongban.audit.models import AuditEntry
@@ -20,10 +20,11 @@ from tongban.cases.models import Case
 from tongban.catalog import service as catalog
 from tongban.errors import NotFound, ValidationFailed
 from tongban.exchange import query
+from tongban.exchange.models import ExchangeQuery
 from tongban.regions import service as regions
 from tongban.virtualwindow import relay, service
 from tongban.virtualwindow.models import WindowSession, WindowTicket
-from tongban.virtualwindow.schemas import ActAsk
+from tongban.virtualwindow.schemas import ActAsk, ViewAsk
 
 from builders import SIMPLE_MATTER, TINY_PDF, id_number, make_clerk, make_officer
 
@@ -211,3 +212,68 @@ def test_another_clerk_another_node_or_a_wrong_secret_is_refused(pair: Any) -> N
                     session_id=uuid.uuid4(), secret=lsecret, clerk_ref=sh_id, op="sync", args={}
                 ),
             )
+
+
+def _queries(node: Any, type_: str) -> list[Any]:
+    with node.session() as s:
+        return list(
+            s.scalars(
+                select(ExchangeQuery).where(ExchangeQuery.type == type_).order_by(ExchangeQuery.at)
+            )
+        )
+
+
+def test_the_clerks_polls_are_not_recorded_but_every_step_and_every_refused_read_is(
+    pair: Any,
+) -> None:
+    """A page polls every 300–400 ms: its reads (virtualwindow.view) leave no query row,
+    hence no audit entry, on either node; each step that changes the session (act) is
+    recorded on both, and a read refused for a wrong secret is recorded too."""
+    a, b = pair
+    with b.session() as s:
+        clerk = make_clerk(s, "320500")
+        ticket = relay.start(s, clerk, SIMPLE_MATTER, "340100")
+        s.commit()
+        sid, clerk_id = ticket.session_id, clerk.id
+    with a.session() as s:
+        officer = _officer(s)
+        service.take(s, officer, sid)
+        s.commit()
+    audited = {}
+    for node in (a, b):
+        with node.session() as s:
+            audited[node.id] = s.scalar(select(func.count()).select_from(AuditEntry))
+    with b.session() as s:
+        clerk = s.get(type(clerk), clerk_id)
+        for _ in range(10):
+            view = relay.relay(s, clerk, s.get(WindowTicket, sid), "sync")
+            assert view["state"] == "in_progress" and view["officer_name"]
+            s.commit()
+    for node in (a, b):
+        assert _queries(node, service.VIEW) == [], "an answered read was recorded"
+        with node.session() as s:
+            # Ten polls wrote nothing to either node's audit chain.
+            assert s.scalar(select(func.count()).select_from(AuditEntry)) == audited[node.id]
+    acts = {node.id: len(_queries(node, service.ACT)) for node in (a, b)}
+    views = {node.id: len(_queries(node, service.VIEW)) for node in (a, b)}
+    with b.session() as s:
+        clerk = s.get(type(clerk), clerk_id)
+        relay.relay(s, clerk, s.get(WindowTicket, sid), "chat", {"text": "您好"})
+        s.commit()
+    assert [q.role for q in _queries(a, service.ACT)[acts[a.id] :]] == ["answered"]
+    assert [q.role for q in _queries(b, service.ACT)[acts[b.id] :]] == ["asked"]
+    with b.session() as s:
+        with pytest.raises(query.QueryRefused) as e:
+            query.ask(
+                s,
+                service.VIEW,
+                source="320000",
+                target="340000",
+                payload=ViewAsk(session_id=sid, secret="0" * 64, clerk_ref=str(clerk_id)),
+            )
+        assert e.value.status == 403
+        s.commit()
+    refused = _queries(a, service.VIEW)[views[a.id] :]
+    assert [(q.role, q.outcome) for q in refused] == [("answered", "refused")]
+    asked = _queries(b, service.VIEW)[views[b.id] :]
+    assert [(q.role, q.outcome) for q in asked] == [("asked", "refused")]
