@@ -310,7 +310,8 @@ def follow(session: Session, case: Case, p: Mapping[str, Any]) -> None:
     差评整改 item it opens on the competent node."""
     fields = p["case"]
     for c in _TRACKED:
-        setattr(case, c, fields[c])
+        if c in fields:  # a field a sender of an earlier release does not send stays as held
+            setattr(case, c, fields[c])
     case.accepted_at = _dt(fields["accepted_at"])
     case.closed_at = _dt(fields["closed_at"])
     case.deadline = date.fromisoformat(fields["deadline"]) if fields["deadline"] else None
