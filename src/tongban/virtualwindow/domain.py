@@ -26,6 +26,7 @@ class Action(StrEnum):
     START = "start"
     TAKE = "take"
     JOIN = "join"
+    LEAVE = "leave"
     FORM = "form"
     LOCK = "lock"
     UNLOCK = "unlock"
@@ -55,7 +56,8 @@ STATE_LABELS = {
 ACTION_LABELS = {
     Action.START: "发起远程窗口",
     Action.TAKE: "接入",
-    Action.JOIN: "重新连接",
+    Action.JOIN: "进入会话",
+    Action.LEAVE: "离开会话",
     Action.FORM: "填写表单",
     Action.LOCK: "锁定字段",
     Action.UNLOCK: "解锁字段",
@@ -125,6 +127,7 @@ MACHINE: StateMachine[State, Action] = StateMachine(
         (State.QUEUED, Action.CHAT): (State.QUEUED, {Side.CLERK}),
         (State.QUEUED, Action.END): (State.ENDED, {Side.CLERK}),
         (_LIVE, Action.JOIN): (_LIVE, _BOTH),
+        (_LIVE, Action.LEAVE): (_LIVE, _BOTH),
         (_LIVE, Action.FORM): (_LIVE, _BOTH),
         (_LIVE, Action.LOCK): (_LIVE, {Side.OFFICER}),
         (_LIVE, Action.UNLOCK): (_LIVE, {Side.OFFICER}),
@@ -136,6 +139,7 @@ MACHINE: StateMachine[State, Action] = StateMachine(
         (_LIVE, Action.END): (State.ENDED, _BOTH),
         (State.SUBMITTED, Action.LINK_CASE): (State.SUBMITTED, {Side.CLERK}),
         (State.SUBMITTED, Action.CHAT): (State.SUBMITTED, _BOTH),
+        (State.SUBMITTED, Action.LEAVE): (State.SUBMITTED, _BOTH),
         (State.SUBMITTED, Action.END): (State.ENDED, _BOTH),
     },
     guards={

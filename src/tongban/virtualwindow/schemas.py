@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 Op = Literal[
     "sync",
     "join",
+    "leave",
     "form",
     "chat",
     "document",

@@ -71,7 +71,7 @@ MAX_DOCUMENT_BYTES = 4 * 1024 * 1024
 WRITE_TIMEOUT_MS = 8000
 OPS = frozenset(get_args(Op))
 #: Steps a page repeats or sends many of: the ordinary query deadline.
-QUICK_OPS = frozenset({"sync", "signal", "form", "chat", "join"})
+QUICK_OPS = frozenset({"sync", "signal", "form", "chat", "join", "leave"})
 SIGNAL_KINDS = frozenset({"hello", "offer", "answer", "ice", "bye"})
 MAX_SIGNAL = 20_000
 #: Events a view carries at most (the page asks again from the last one it has).
@@ -277,6 +277,8 @@ def step(
         raise ValidationFailed("未知的操作", errors=[FieldError("op", "未知的操作")])
     if action is Action.JOIN and ws.state != State.IN_PROGRESS:
         return  # rejoining a queued or finished session changes nothing
+    if action is Action.LEAVE and ws.state not in (State.IN_PROGRESS, State.SUBMITTED):
+        return  # leaving a queued or ended session: nothing to record
     payload: dict[str, Any] | None = None
     reason = ""
     fields: frozenset[str] = frozenset()

@@ -277,3 +277,46 @@ def test_the_clerks_polls_are_not_recorded_but_every_step_and_every_refused_read
     assert [(q.role, q.outcome) for q in refused] == [("answered", "refused")]
     asked = _queries(b, service.VIEW)[views[b.id] :]
     assert [(q.role, q.outcome) for q in asked] == [("asked", "refused")]
+
+
+def test_each_side_joining_and_leaving_is_an_event_of_the_session(pair: Any) -> None:
+    """Opening the room records 'join'; leaving it (the page's beacon) records 'leave',
+    for the clerk relayed by B and for the officer on A, sealed like every event; a
+    leave on a queued session records nothing."""
+    a, b = pair
+    with b.session() as s:
+        clerk = make_clerk(s, "320500")
+        ticket = relay.start(s, clerk, SIMPLE_MATTER, "340100")
+        relay.relay(s, clerk, ticket, "leave")  # still queued: nothing to record
+        s.commit()
+        sid, clerk_id = ticket.session_id, clerk.id
+    with a.session() as s:
+        officer = _officer(s)
+        service.take(s, officer, sid)
+        service.officer_act(s, officer, sid, "join", {})
+        service.officer_act(s, officer, sid, "leave", {})
+        s.commit()
+    with b.session() as s:
+        clerk = s.get(type(clerk), clerk_id)
+        view = relay.relay(s, clerk, s.get(WindowTicket, sid), "join")
+        view = relay.relay(s, clerk, s.get(WindowTicket, sid), "leave")
+        s.commit()
+    steps = [(e["action"], e["side"]) for e in view["events"]]
+    assert steps == [
+        ("start", "clerk"),
+        ("take", "officer"),
+        ("join", "officer"),
+        ("leave", "officer"),
+        ("join", "clerk"),
+        ("leave", "clerk"),
+    ]
+    assert view["events"][-1]["label"] == "离开会话"
+    with a.session() as s:
+        ws = s.get(WindowSession, sid)
+        assert ws is not None and ws.state == "in_progress"
+        sealed = s.scalars(
+            select(AuditEntry).where(
+                AuditEntry.kind == "virtualwindow.event", AuditEntry.subject == f"vw_session:{sid}"
+            )
+        ).all()
+        assert len(sealed) == len(ws.events) == 6

@@ -453,6 +453,14 @@
     });
   };
 
+  // Leaving the page (closed, reloaded, navigated away) is a 'leave' event of the
+  // session; opening it again records a 'join'. A beacon survives the page's unload.
+  window.addEventListener("pagehide", function () {
+    var live = state === "in_progress" || state === "submitted";
+    if (!live || root.dataset.mine !== "1" || !navigator.sendBeacon) { return; }
+    navigator.sendBeacon(base + "/act", formData({ op: "leave", args: "{}" }));
+  });
+
   if (side === "officer" && state === "in_progress") { startMedia(true); }
   poll();
 })();
