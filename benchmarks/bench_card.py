@@ -23,11 +23,13 @@ deltas, and how long a gate takes to sync it.
    changes. The set is built with that many random 8-byte references, split by
    jurisdiction by population (上海 25 %, 江苏 36 %, 浙江 28 %, 安徽 11 %, the shares of
    the delta's 235 million), signed, encoded in the shipped format (8 bytes each), and
-   in a compact one measured beside it: the sorted references Golomb-Rice coded (exact,
-   no false positives; ~6 bytes each). A day of deltas is what a gate syncing hourly
-   downloads in a day if lists were sent as additions since its last sequence (every
-   reference once); with the shipped full lists it downloads 24 of them, which the
-   table also says.
+   then a day of deltas as the shipped code makes them (card/revdelta.py: entries added
+   and positions expired out, Rice coded, with the issuer's signature of the new list):
+   each jurisdiction's list evolves hour by hour for a day, a gate syncing hourly (and
+   every 4 hours, and daily) gets a delta onto the list it holds, decodes it, applies it and checks
+   the signature; the bytes are summed (always at full scale, since the coding's bytes
+   per entry depend on how many). With full lists only, a gate syncing hourly would
+   download 24 of them a day, which the table also says.
 
 3. Sync time: the four lists served over loopback HTTP, fetched, signature-checked,
    decoded and turned into the gate's lookup sets; plus the transfer time at 10 Mbit/s
@@ -196,37 +198,64 @@ def revoked_per_day() -> dict[str, float]:
     return {"cards": cards, "device_changes": devices, "total": cards + devices}
 
 
-def rice_encode(refs: list[bytes]) -> bytes:
-    """Sorted 64-bit references as Golomb-Rice coded gaps (exact): k = log2 of the mean
-    gap; each gap is q ones and a zero (q = gap >> k), then its k low bits."""
-    values = sorted(int.from_bytes(r, "big") for r in refs)
-    n = len(values)
-    k = max(0, (2**64 // max(n, 1)).bit_length() - 1)
-    bits: list[str] = []
-    previous = 0
-    for v in values:
-        gap = v - previous
-        previous = v
-        q = gap >> k
-        bits.append("1" * q + "0" + format(gap & ((1 << k) - 1), f"0{k}b") if k else "1" * q + "0")
-    text = "".join(bits)
-    text += "0" * (-len(text) % 8)
-    return n.to_bytes(4, "big") + bytes([k]) + int(text, 2).to_bytes(len(text) // 8, "big")
+def day_of_deltas(
+    scale: float, every_hours: int, keys_out: list[Any]
+) -> tuple[int, int, float, float]:
+    """A day of a gate syncing every `every_hours` hours, as the code does it: each
+    jurisdiction's list evolves hour by hour (the day's revocations arriving evenly, each
+    staying 24 hours, when its credential expires), the node makes the delta onto the
+    list the gate holds (revdelta.make_delta, what revocations.list_or_delta sends) and
+    the gate decodes it, applies it and checks the signature of the list it makes.
+    Returns the deltas' bytes in the day, how many there were, the seconds the gate
+    spent on them, and the seconds the node spent making them."""
+    from tongban.card import revdelta
+    from tongban.card.codec import IssuerAlg, RevocationList
+    from tongban.card.verifier import kid8
+    from tongban.crypto.signing import Alg, generate
 
+    per_hour = revoked_per_day()["total"] * scale / 24
+    now = int(time.time())
+    total = count = 0
+    gate_seconds = node_seconds = 0.0
+    for code, share in SHARES.items():
+        key = generate(Alg.EDDSA)
+        public = key.public()
+        keys_out.append(public)
+        n = round(per_hour * share)
+        # Hour h's additions expire at hour h + 24; the list of hour 0 holds hours -23..0.
+        added_at = {h: {secrets.token_bytes(8) for _ in range(n)} for h in range(-23, 25)}
 
-def rice_decode(data: bytes) -> list[int]:
-    n, k = int.from_bytes(data[:4], "big"), data[4]
-    text = bin(int.from_bytes(data[5:], "big"))[2:].zfill((len(data) - 5) * 8)
-    out, pos, previous = [], 0, 0
-    for _ in range(n):
-        end = text.index("0", pos)
-        q = end - pos
-        pos = end + 1
-        low = int(text[pos : pos + k], 2) if k else 0
-        pos += k
-        previous += (q << k) | low
-        out.append(previous)
-    return out
+        def signed(
+            hour: int, seq: int, code: str = code, key: Any = key, added_at: Any = added_at
+        ) -> RevocationList:
+            refs = set().union(*(added_at[h] for h in range(hour - 23, hour + 1)))
+            unsigned = RevocationList(
+                IssuerAlg.ED25519,
+                code,
+                kid8(key.kid),
+                now + hour * 3600,
+                now + hour * 3600 + 86400,
+                seq,
+                tuple(sorted(refs)),
+            )
+            return replace(unsigned, signature=key.sign(unsigned.signing_input()))
+
+        held = signed(0, 1)
+        for hour in range(every_hours, 25, every_hours):
+            t0 = time.perf_counter()
+            new = signed(hour, hour + 1)
+            data = revdelta.make_delta(held, new).to_bytes()
+            t1 = time.perf_counter()
+            rebuilt = revdelta.decode_delta(data).apply(held)
+            if not public.verify(rebuilt.signing_input(), rebuilt.signature):
+                raise SystemExit("a delta did not rebuild the signed list")
+            frozenset(rebuilt.refs)
+            node_seconds += t1 - t0
+            gate_seconds += time.perf_counter() - t1
+            total += len(data)
+            count += 1
+            held = rebuilt
+    return total, count, gate_seconds, node_seconds
 
 
 def build_lists(scale: float) -> tuple[dict[str, bytes], dict[str, frozenset[bytes]], Any]:
@@ -311,12 +340,16 @@ def main() -> int:
     full = sum(len(d) for d in lists.values())
     refs = sum(len(s) for s in sets.values())
     all_refs = [r for s in sets.values() for r in s]
-    compact = sum(
-        len(rice_encode(list(s))) + 64 + 40 for s in sets.values()
-    )  # + signature and header
-    sample = list(sets["340000"])
-    if sorted(int.from_bytes(r, "big") for r in sample) != rice_decode(rice_encode(sample)):
-        raise SystemExit("Golomb-Rice round trip failed")
+    deltas = {}
+    for every in (1, 4, 24):
+        # Always at full scale: the Rice coding's bytes per entry depend on how many.
+        size, count, gate_s, node_s = day_of_deltas(1.0, every, [])
+        deltas[every] = {
+            "bytes_per_day_at_full_scale": size,
+            "deltas": count,
+            "gate_seconds_per_delta": round(gate_s / count, 4),
+            "node_seconds_per_delta": round(node_s / count, 4),
+        }
     seconds = sync_time(lists, keys)
     del all_refs
 
@@ -343,9 +376,9 @@ def main() -> int:
             "references": refs,
             "full_bytes": full,
             "full_bytes_at_full_scale": round(full / scale),
-            "compact_bytes_at_full_scale": round(compact / scale),
-            "delta_bytes_per_day": round(refs * 8 / scale),
-            "compact_delta_bytes_per_day": round(compact / scale),
+            "deltas_hourly": deltas[1],
+            "deltas_every_4_hours": deltas[4],
+            "deltas_daily": deltas[24],
             "hourly_full_lists_bytes_per_day": round(24 * full / scale),
             "sync_seconds": round(seconds, 3),
             "sync_seconds_at_full_scale_estimate": round(seconds / scale, 3),
@@ -371,15 +404,13 @@ def main() -> int:
     print(
         f"  full set (shipped format, 8 B/ref, 4 lists):   {r['full_bytes_at_full_scale'] / mb:8.2f} MB   (aim <= 20 MB)"
     )
-    print(
-        f"  compact (Golomb-Rice, exact):                   {r['compact_bytes_at_full_scale'] / mb:8.2f} MB"
-    )
-    print(
-        f"  a day of deltas (additions, 8 B/ref):           {r['delta_bytes_per_day'] / mb:8.2f} MB   (aim <= 1 MB)"
-    )
-    print(
-        f"  a day of deltas, compact:                       {r['compact_delta_bytes_per_day'] / mb:8.2f} MB"
-    )
+    for every, label in ((1, "hourly"), (4, "every 4 h"), (24, "daily")):
+        d = deltas[every]
+        print(
+            f"  a day of deltas, syncing {label:<10} (measured): "
+            f"{d['bytes_per_day_at_full_scale'] / mb:8.2f} MB   (aim <= 1 MB; {d['deltas']} deltas,"
+            f" gate {d['gate_seconds_per_delta'] * 1000:.0f} ms each to decode, apply, verify)"
+        )
     print(
         f"  full lists fetched hourly, a day:               {r['hourly_full_lists_bytes_per_day'] / mb:8.2f} MB"
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -207,8 +207,16 @@ class VenueRules:
     venue: Venue
     book: RuleBook
 
+    @cached_property
+    def _rules(self) -> list[Rule]:
+        # A gate decides every code it admits: its venue's rules are looked up once.
+        return self.book.rules_for(self.venue.city, self.venue.kind)
+
     def decide(self, holder: HolderFacts, at: int) -> Decision:
-        return self.book.decide(self.venue.city, self.venue.kind, holder)
+        for rule in self._rules:
+            if rule.matches(holder):
+                return rule.decision()
+        raise BadRules(f"no rule of {self.venue.kind} matches")
 
 
 def rules_at(code: str, book: RuleBook | None = None) -> VenueRules:

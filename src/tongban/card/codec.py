@@ -175,6 +175,9 @@ def _device_alg(suites: int) -> tuple[IssuerAlg, DeviceAlg]:
         raise _bad(Field.SUITES, f"unknown suites byte {suites:#04x}") from None
 
 
+_GENERATIONS = frozenset(int(g) for g in Generation)
+
+
 def decode_credential(data: bytes) -> Credential:
     """A credential from its bytes (exactly: nothing before or after); Malformed when
     any field is outside the format. Signatures are not checked here."""
@@ -203,7 +206,7 @@ def decode_credential(data: bytes) -> Credential:
     if status not in _STATUS_OF:
         raise _bad(Field.STATUS, f"{status}")
     generation = flags >> 4
-    if flags & 0x0E or generation not in tuple(int(g) for g in Generation):
+    if flags & 0x0E or generation not in _GENERATIONS:
         raise _bad(Field.FLAGS, f"{flags:#04x}")
     if not (0 < iat < exp and exp - iat <= MAX_LIFETIME):
         raise _bad(Field.TIMES, f"iat {iat}, exp {exp}")

@@ -144,6 +144,11 @@ def init(
 # --- the gate's own database: replay store and outbox --------------------------------------------
 
 
+#: A use's JSON in the outbox (one encoder for all: `json.dumps` with options makes one
+#: at every call, and a gate writes a use for every code it sees).
+_use_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 class GateDb:
     """SQLite in the state directory; safe to share between threads of one process."""
 
@@ -214,7 +219,7 @@ class GateDb:
                 "INSERT OR IGNORE INTO uses (id, body, created, uploaded, ref, t) "
                 "SELECT ?, ?, ?, NULL, ?, ? "
                 "WHERE NOT EXISTS (SELECT 1 FROM seen WHERE ref = ? AND t = ?)",
-                (use["id"], json.dumps(use, ensure_ascii=False), now, ref, time, ref, time),
+                (use["id"], _use_json(use), now, ref, time, ref, time),
             )
             return cur.rowcount == 1
 
@@ -223,7 +228,7 @@ class GateDb:
         with self._lock:
             self._db.execute(
                 "INSERT OR IGNORE INTO uses (id, body, created) VALUES (?, ?, ?)",
-                (use["id"], json.dumps(use, ensure_ascii=False), now),
+                (use["id"], _use_json(use), now),
             )
 
     def pending(self, limit: int = 500) -> list[tuple[int, dict[str, Any]]]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from tongban.card import codec
+from tongban.card import codec, revdelta
 from tongban.card.codec import Credential, DeviceAlg, IssuerAlg
 from tongban.card.device import Device
 from tongban.card.domain import AgeBand, CardStatus
@@ -97,6 +97,26 @@ def test_vector_1_is_rebuilt_byte_for_byte() -> None:
     )
     signed = replace(lst, signature=issuer.sign(lst.signing_input()))
     assert signed.to_bytes().hex() == v["revocations_hex"]
+    # The delta onto it (vector 1d): made byte for byte, and applied it gives the new list.
+    d = _vectors()["1d"]
+    assert revdelta.digest(signed.refs).hex() == d["base_digest"]
+    new = codec.RevocationList(
+        IssuerAlg.ED25519,
+        v["jurisdiction"],
+        kid8(issuer.kid),
+        _int(d, "new_issued_at"),
+        _int(d, "new_expires_at"),
+        _int(d, "new_seq"),
+        tuple(bytes.fromhex(r) for r in d["new_refs"].split()),
+    )
+    new = replace(new, signature=issuer.sign(new.signing_input()))
+    delta = revdelta.make_delta(signed, new)
+    assert [r.hex() for r in delta.added] == d["added"].split()
+    assert [str(p) for p in delta.removed] == d["removed_positions"].split()
+    assert delta.to_bytes().hex() == d["delta_hex"]
+    rebuilt = revdelta.decode_delta(bytes.fromhex(d["delta_hex"])).apply(signed)
+    assert rebuilt.to_bytes() == new.to_bytes()
+    assert issuer.public().verify(rebuilt.signing_input(), rebuilt.signature)
 
 
 def _gate(public: object, v: dict[str, str]) -> Verifier:
