@@ -10,4 +10,6 @@ CONTEXT = Context(
     templates=templates_of(__file__),
     demo=[service.load_catalogue],
     models=models,
+    # popular_matters() for the home page's 常办事项
+    template_context=[views.home_context],
 )

@@ -270,3 +270,29 @@ def validate_form(matter: Matter, data: dict[str, Any]) -> dict[str, Any]:
             ],
         )
     return data
+
+
+def enabled_codes(session: Session, jurisdiction_code: str) -> set[str]:
+    """The codes of the matters the jurisdiction has opened (an enabled implementation)."""
+    return set(
+        session.scalars(
+            select(MatterImplementation.matter_code).where(
+                MatterImplementation.jurisdiction_code == jurisdiction_code,
+                MatterImplementation.enabled.is_(True),
+            )
+        )
+    )
+
+
+def popular_matters(session: Session) -> list[Matter]:
+    """The home page's 常办事项: the guide data's list, active ones only, in its order."""
+    from tongban.catalog.guide import popular_codes
+
+    codes = popular_codes()
+    found = {
+        m.code: m
+        for m in session.scalars(
+            select(Matter).where(Matter.code.in_(codes), Matter.active.is_(True))
+        )
+    }
+    return [found[c] for c in codes if c in found]
