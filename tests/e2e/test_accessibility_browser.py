@@ -69,3 +69,38 @@ def test_signed_in_pages_pass_axe_and_fit_a_phone(
     page = signed_in(username)
     problems = [p for path in SIGNED_IN[username] for p in _check(page, path)]
     assert not problems, "\n".join(problems)
+
+
+#: One demo account of each staff role, and where it should land after signing in.
+LANDING = {
+    "admin": "/admin/accounts",
+    "supervisor-310000": "/workbench",
+    "clerk-310000": "/window",
+    "310000-civil_affairs-reviewer": "/workbench",
+    "dispatcher-310000": "/tickets",
+    "hotline-310000": "/tickets",
+    "grid-310118": "/tickets",
+    "hospital-H310000001": "/medical/counter",
+    "venue-310000-library": "/venue/scan",
+    "yrd-tech": "/my/cases",
+}
+
+
+@pytest.mark.parametrize("username", sorted(LANDING))
+def test_each_role_lands_on_its_workspace_and_may_open_every_link_it_is_shown(
+    signed_in: Callable[[str], Any], live_server: str, username: str
+) -> None:
+    page = signed_in(username)
+    assert page.url == live_server + LANDING[username]
+    assert page.locator("h1").count() >= 1
+    hrefs = (
+        page.get_by_role("navigation", name="主导航")
+        .locator("a")
+        .evaluate_all("links => links.map(a => a.getAttribute('href'))")
+    )
+    refused = []
+    for href in hrefs:
+        r = page.request.get(href, max_redirects=0)
+        if r.status != 200:
+            refused.append(f"{href}: {r.status}")
+    assert not refused, f"{username} is shown links it may not use: {refused}"

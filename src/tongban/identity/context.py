@@ -23,4 +23,6 @@ CONTEXT = Context(
     # The demo federation's accounts (after the regions' reference data they belong to).
     demo=[demo.load_accounts],
     models=models,
+    # authority_type(user) for the navigation (base.html)
+    template_context=[views.nav_context],
 )

@@ -24,13 +24,19 @@ from tongban.web.pages import form_failure, render, render_form_error
 
 router = APIRouter(include_in_schema=False)
 
+#: Where each role lands after signing in: its own workspace, never a page it may not use.
 HOME_BY_ROLE = {
     Role.RESIDENT: "/my/cases",
     Role.ENTERPRISE: "/my/cases",
     Role.CLERK: "/window",
     Role.OFFICER: "/workbench",
     Role.SUPERVISOR: "/workbench",
-    Role.ADMIN: "/",
+    Role.ADMIN: "/admin/accounts",
+    Role.HOSPITAL: "/medical/counter",
+    Role.HOTLINE: "/tickets",
+    Role.GRID: "/tickets",
+    Role.DISPATCHER: "/tickets",
+    Role.VENUE: "/venue/scan",
 }
 
 
@@ -182,3 +188,20 @@ def register(
         return response
     begin_web_session(request, session, account)
     return RedirectResponse(home_for(account), status_code=303)
+
+
+def nav_context(request: Request) -> dict[str, Any]:
+    """``authority_type(user)`` for base.html's navigation: the type of the authority a
+    staff account works for ("" for none), so a link to a duty of one kind of authority
+    (the medical-insurance agency's clearing) is shown only to its officers."""
+
+    def authority_type(user: Any) -> str:
+        authority_id = getattr(user, "authority_id", None)
+        session = getattr(request.state, "db_session", None)
+        if authority_id is None or session is None:
+            return ""
+        from tongban.regions import service as regions
+
+        return str(regions.get_authority(session, authority_id).type)
+
+    return {"authority_type": authority_type}
