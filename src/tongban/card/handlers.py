@@ -22,11 +22,13 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from tongban.card import codec
 from tongban.card.federation import REVOCATIONS, REVOCATIONS_PUBLISHED
-from tongban.card.models import ReceivedRevocations
+from tongban.card.models import ReceivedRevocations, ReceivedRevocationsVersion
+from tongban.card.revocations import REVOCATIONS_LIFETIME
 from tongban.card.trust import issuer_keys
 from tongban.card.verifier import index_keys
 from tongban.crypto.signing import b64u_decode
@@ -85,6 +87,24 @@ def verified_list(
     return lst
 
 
+def keep_replaced(session: Session, row: ReceivedRevocations, now: int) -> None:
+    """Keep the list `row` holds before a newer one replaces it (this node's gates may
+    hold it and get a delta onto it), and forget those older than a list's lifetime."""
+    iat = int(row.iat.timestamp())
+    if session.get(ReceivedRevocationsVersion, (row.jurisdiction_code, row.seq, iat)) is None:
+        session.add(
+            ReceivedRevocationsVersion(
+                jurisdiction_code=row.jurisdiction_code, seq=row.seq, iat=iat, data=row.data
+            )
+        )
+    session.execute(
+        delete(ReceivedRevocationsVersion).where(
+            ReceivedRevocationsVersion.jurisdiction_code == row.jurisdiction_code,
+            ReceivedRevocationsVersion.iat < now - int(REVOCATIONS_LIFETIME.total_seconds()),
+        )
+    )
+
+
 @exchange.handler(
     REVOCATIONS_PUBLISHED,
     schema=RevocationsPublished,
@@ -112,6 +132,8 @@ def on_revocations_published(session: Session, payload: dict[str, Any], msg: Any
     if row is None:
         row = ReceivedRevocations(jurisdiction_code=code)
         session.add(row)
+    else:
+        keep_replaced(session, row, now)
     row.data = data
     row.seq = lst.seq
     row.count = len(lst.refs)

@@ -110,6 +110,22 @@ class ReceivedRevocations(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class ReceivedRevocationsVersion(Base):
+    """A revocation list of another node's jurisdiction received in the last day, kept
+    after a newer one replaced it: a gate may hold it, and gets a delta onto it
+    (revocations.list_or_delta). Pruned when a newer list arrives."""
+
+    __tablename__ = "card_revocations_received_version"
+    jurisdiction_code: Mapped[str] = mapped_column(
+        ForeignKey("jurisdiction.code"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: Unix seconds, as in the list (a gate names the list it holds by them).
+    iat: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class CardUse(Base):
     """A code shown at a gate or venue: admitted or refused, why, and the benefit rule
     that applied. A gate keeps it and uploads it later under its own id (store and

@@ -201,9 +201,12 @@ def list_or_delta(session: Session, jurisdiction: str, since: Since | None) -> b
     when this node signs the jurisdiction's list and can tell what the held one contained;
     the full signed list otherwise (no list held, the held one older than a list's
     lifetime, the sequence restarted, the database no longer agrees with the held
-    digest, or a list received from another node)."""
-    if since is None or not exchange.serves_here(session, jurisdiction):
+    digest). For another node's jurisdiction, a delta between the list the gate holds,
+    if this node still keeps it, and the newest received (_relayed_delta)."""
+    if since is None:
         return list_bytes(session, jurisdiction)
+    if not exchange.serves_here(session, jurisdiction):
+        return _relayed_delta(session, jurisdiction, since)
     now = utcnow()
     new = revocation_list(session, jurisdiction, now=now)
     if (
@@ -219,3 +222,31 @@ def list_or_delta(session: Session, jurisdiction: str, since: Since | None) -> b
     delta = revdelta.make_delta(base, new).to_bytes()
     full = new.to_bytes()
     return delta if len(delta) < len(full) else full
+
+
+def _relayed_delta(session: Session, jurisdiction: str, since: Since) -> bytes:
+    """A delta from the list of another node's jurisdiction a gate holds — the newest
+    received, or one kept from the last day (ReceivedRevocationsVersion) — onto the
+    newest; the newest in full when the held one is not kept here or differs. The delta
+    carries the issuer's signature of the newest list: this node signs nothing."""
+    from tongban.card.models import ReceivedRevocations, ReceivedRevocationsVersion
+
+    current = _received(session, jurisdiction)
+    row = session.get(ReceivedRevocations, jurisdiction)
+    assert row is not None  # _received raised NotFound otherwise
+    if since.seq == row.seq and since.iat == int(row.iat.timestamp()):
+        held = current
+    else:
+        version = session.get(ReceivedRevocationsVersion, (jurisdiction, since.seq, since.iat))
+        if version is None:
+            return current
+        held = bytes(version.data)
+    try:
+        base = codec.decode_revocations(held)
+        new = codec.decode_revocations(current)
+    except codec.Malformed:
+        return current
+    if revdelta.digest(base.refs) != since.digest or base.iat > new.iat:
+        return current
+    delta = revdelta.make_delta(base, new).to_bytes()
+    return delta if len(delta) < len(current) else current

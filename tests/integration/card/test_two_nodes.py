@@ -32,7 +32,7 @@ from stdnum.cn import ric
 from tongban.card import federation, gateauth, service
 from tongban.card import gate as gates
 from tongban.card.device import Device
-from tongban.card.models import CardUse, ReceivedRevocations
+from tongban.card.models import CardUse, ReceivedRevocations, ReceivedRevocationsVersion
 from tongban.card.verifier import Refusal
 from tongban.config import Settings
 from tongban.crypto.signing import b64u
@@ -417,3 +417,43 @@ def test_a_scan_at_a_hangzhou_museum_verifies_on_its_node_and_reaches_the_cards_
         assert {u.card_city for u in uses} == {"320100"}
         assert {u.gate_id for u in uses} == {scanning.scan_gate_id(staff)}
     assert drain(a, b) == 0
+
+
+def test_a_gate_gets_a_delta_of_another_nodes_list_from_its_own_node(
+    fed: dict[str, FedNode], tmp_path: Path
+) -> None:
+    """B relays A's 江苏 list; it keeps the list it replaced, so that a gate holding that
+    one gets a delta onto it (carrying A's signature of the new list: B signs nothing)."""
+    a, b = fed["node-a"], fed["node-b"]
+    holder, card, device = _nanjing_senior(a)
+    other, _, _ = _nanjing_senior(a)
+    with a.session() as s:
+        # Old phones' credentials, so that a delta is smaller than the list.
+        for _ in range(8):
+            service.enrol(s, s.get(Account, other.id), Device.generate("ES256").public_jwk())
+        assert federation.publish_all(s) >= 1
+        s.commit()
+    drain(a, b)
+    state = _hangzhou_gate(b, tmp_path, "hz-museum-fed-delta")
+    first = gates.sync(state, client=b.client)
+    assert first.failures == [] and first.lists["320000"] == 8 and first.deltas == []
+    time.sleep(1.1)
+    with a.session() as s:
+        service.act(s, s.get(Account, holder.id), card.id, "report_lost")
+        s.commit()
+    drain(a, b)
+    with b.session() as s:
+        kept = s.scalars(select(ReceivedRevocationsVersion)).all()
+        assert [(v.jurisdiction_code, v.seq) for v in kept] == [("320000", kept[0].seq)]
+        newest = s.get(ReceivedRevocations, "320000")
+        assert newest is not None and newest.count == 9
+        newest_data = bytes(newest.data)
+    report = gates.sync(state, client=b.client)
+    assert report.failures == [] and report.refused_deltas == []
+    assert "320000" in report.deltas and report.lists["320000"] == 9
+    # What the gate rebuilt is A's signed list, byte for byte.
+    assert (state / gates.LISTS / "320000.bin").read_bytes() == newest_data
+    gate = gates.load(state)
+    now = int(time.time())
+    assert gate.check(device.qr_text(now), now).reason is Refusal.REVOKED
+    gate.close()
