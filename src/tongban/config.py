@@ -181,6 +181,15 @@ class Settings(BaseSettings):
     vw_turn_urls: str = ""
     vw_turn_secret: str = ""
     vw_turn_ttl_seconds: int = Field(default=3600, ge=60, le=86_400)
+    #: Virtual window media recording on this node's counters (off by default): the
+    #: clerk's browser records the counter's camera and microphone and uploads a chunk
+    #: every few seconds; each chunk is kept here under upload_dir/vw-recordings and its
+    #: SHA-256 recorded as an event of the session on the competent node (sealed in its
+    #: audit chain). Chunks older than `vw_recording_retention_days` are deleted by a job
+    #: (their hashes stay); a chunk above `vw_recording_max_chunk_bytes` is refused.
+    vw_recording: bool = False
+    vw_recording_retention_days: int = Field(default=30, ge=1, le=3650)
+    vw_recording_max_chunk_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, le=64 * 1024**2)
     #: OpenID Connect providers residents may sign in with to prove their identity (a
     #: provincial unified identity platform), as a JSON list; none by default. Each:
     #: {"name": "zjzwfw", "label": "浙里办", "issuer": "https://…", "client_id": "…",

@@ -1,7 +1,7 @@
 """The virtualwindow context as the registry sees it."""
 
 from tongban.kernel.registry import Context, templates_of
-from tongban.virtualwindow import models, service, views
+from tongban.virtualwindow import models, recording, service, views
 
 CONTEXT = Context(
     name="virtualwindow",
@@ -9,4 +9,5 @@ CONTEXT = Context(
     handlers=[service],
     templates=templates_of(__file__),
     models=models,
+    jobs=recording.JOBS,
 )

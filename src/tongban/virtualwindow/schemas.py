@@ -15,6 +15,7 @@ Op = Literal[
     "form",
     "chat",
     "document",
+    "recording",
     "record_identity",
     "submit",
     "end",

@@ -19,6 +19,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import time
 import uuid
@@ -318,6 +319,8 @@ def step(
         ws.locked = [f for f in ws.locked or [] if f != payload["field"]]  # type: ignore[index]
     elif action is Action.DOCUMENT:
         payload = _document(session, ws, args)
+    elif action is Action.RECORDING:
+        payload = _recording(ws, args)
     elif action is Action.RECORD_IDENTITY:
         payload = _record_identity(ws, args)
     elif action is Action.CONFIRM_IDENTITY:
@@ -330,6 +333,20 @@ def step(
     history.record(session, ws, action, actor, ws.state, target.value, reason, payload)
     ws.state = target.value
     history.flush(session)
+
+
+def _recording(ws: WindowSession, args: dict[str, Any]) -> dict[str, Any]:
+    """A media chunk the clerk's node keeps: its SHA-256 and size become the event's
+    payload (so the audit chain seals the hash), numbered in the order they arrive; a
+    chunk is recorded once."""
+    size, sha = args.get("size"), args.get("sha256")
+    ok = isinstance(size, int) and not isinstance(size, bool) and size > 0
+    if not ok or not isinstance(sha, str) or not re.fullmatch(r"[0-9a-f]{64}", sha):
+        raise ValidationFailed("录制片段无效", errors=[FieldError("chunk", "片段无效")])
+    chunks = [e.payload or {} for e in ws.events if e.action == Action.RECORDING]
+    if any(c.get("sha256") == sha for c in chunks):
+        raise Conflict("该录制片段已登记", type="chunk-recorded")
+    return {"seq": len(chunks), "size": size, "sha256": sha}
 
 
 def _document(session: Session, ws: WindowSession, args: dict[str, Any]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from tongban.files import service as files
 from tongban.identity.models import Account
 from tongban.kernel import history
 from tongban.regions import service as regions
-from tongban.virtualwindow import domain, relay, service
+from tongban.virtualwindow import domain, recording, relay, service
 from tongban.virtualwindow.domain import Side
 from tongban.web.deps import CsrfChecked, CurrentUser, FormDep, SessionDep, SettingsDep
 from tongban.web.pages import form_failure, render
@@ -78,6 +78,7 @@ def _room(
         required=set(matter.form_schema.get("required", [])),
         methods=domain.IDENTITY_METHODS,
         ice=json.dumps(ice),
+        recording=side is Side.CLERK and request.app.state.node.settings.vw_recording,
         **ctx,
     )
 
@@ -181,6 +182,8 @@ def clerk_sync(
 def clerk_act(session_id: str, session: SessionDep, user: CurrentUser, form: FormDep) -> Response:
     ticket = relay.ticket_of(session, user, _id(session_id))
     op, args = _args(form)
+    if op == "recording":  # only with its chunk (clerk_recording)
+        raise ValidationFailed("未知的操作", errors=[FieldError("op", "未知的操作")])
     since, signals = _int(str(form.get("since") or 0)), _int(str(form.get("signals") or 0))
     view = relay.relay(session, user, ticket, op, args, since, signals)
     return JSONResponse(service.for_browser(view))
@@ -198,6 +201,22 @@ def clerk_document(
     data = upload.file.read()
     view = relay.upload(session, user, ticket, code, upload.filename or "upload", data)
     return JSONResponse(service.for_browser(view))
+
+
+@router.post("/virtual-window/s/{session_id}/recording", dependencies=[CsrfChecked])
+def clerk_recording(
+    session_id: str, session: SessionDep, user: CurrentUser, form: FormDep, settings: SettingsDep
+) -> Response:
+    """One chunk of the counter's recording (recording.py): its hash is recorded on the
+    competent node, the chunk kept here."""
+    ticket = relay.ticket_of(session, user, _id(session_id))
+    upload = form.get("chunk")
+    if not isinstance(upload, UploadFile):
+        raise ValidationFailed("缺少录制片段", errors=[FieldError("chunk", "缺少录制片段")])
+    # At most one byte over the limit is read: enough to refuse it as too big.
+    data = upload.file.read(settings.vw_recording_max_chunk_bytes + 1)
+    view = recording.upload_chunk(session, user, ticket, data)
+    return JSONResponse({"sha256": recording.sha256_of(data), "state": view["state"]})
 
 
 @router.post("/virtual-window/s/{session_id}/submit", dependencies=[CsrfChecked])

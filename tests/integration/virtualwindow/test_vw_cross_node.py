@@ -7,6 +7,10 @@ secret, a locked field, a submission before the identity check is confirmed."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import time
 import uuid
 from typing import Any
 
@@ -15,14 +19,15 @@ import pytest
 from sqlalchemy import func, select
 
 from integration.exchange.conftest import fed, fed_dbs, hosts, tools  # noqa: F401 - fixtures
+from tongban.audit.domain import field_digest
 from tongban.audit.models import AuditEntry
 from tongban.cases.models import Case
 from tongban.catalog import service as catalog
-from tongban.errors import NotFound, ValidationFailed
+from tongban.errors import Conflict, DomainError, NotFound, ValidationFailed
 from tongban.exchange import query
 from tongban.exchange.models import ExchangeQuery
 from tongban.regions import service as regions
-from tongban.virtualwindow import relay, service
+from tongban.virtualwindow import recording, relay, service
 from tongban.virtualwindow.models import WindowSession, WindowTicket
 from tongban.virtualwindow.schemas import ActAsk, ViewAsk
 
@@ -320,3 +325,87 @@ def test_each_side_joining_and_leaving_is_an_event_of_the_session(pair: Any) -> 
             )
         ).all()
         assert len(sealed) == len(ws.events) == 6
+
+
+def test_recorded_chunks_are_kept_on_the_clerks_node_and_their_hashes_sealed_on_the_competent_one(
+    pair: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Recording (off by default): each chunk the clerk's browser uploads is kept on B,
+    named by its SHA-256, and the hash is an event of the session on A whose audit entry
+    pins it; a chunk too big, for another clerk's session, repeated, or after the end is
+    refused and nothing is kept; the retention job deletes old chunks, the hashes stay."""
+    a, b = pair
+    with b.session() as s:
+        clerk, other = make_clerk(s, "320500"), make_clerk(s, "320500")
+        ticket = relay.start(s, clerk, SIMPLE_MATTER, "340100")
+        s.commit()
+        sid, clerk_id, other_id = ticket.session_id, clerk.id, other.id
+        with pytest.raises(Conflict) as off:
+            recording.upload_chunk(s, clerk, ticket, b"webm" * 100)
+        assert off.value.type == "recording-off"
+    monkeypatch.setattr(b.settings, "vw_recording", True)
+    monkeypatch.setattr(b.settings, "vw_recording_max_chunk_bytes", 4096)
+    with a.session() as s:
+        service.take(s, _officer(s), sid)
+        s.commit()
+    chunks = [bytes([i]) * (1000 + i) for i in range(3)]
+    with b.session() as s:
+        clerk = s.get(type(clerk), clerk_id)
+        for chunk in chunks:
+            recording.upload_chunk(s, clerk, s.get(WindowTicket, sid), chunk)
+            s.commit()
+    hashes = [hashlib.sha256(c).hexdigest() for c in chunks]
+    for chunk, sha in zip(chunks, hashes, strict=True):
+        kept = recording.chunk_path(b.settings, sid, sha)
+        assert kept.read_bytes() == chunk
+    with a.session() as s:
+        ws = s.get(WindowSession, sid)
+        assert ws is not None
+        recorded = [e for e in ws.events if e.action == "recording"]
+        assert [e.payload for e in recorded] == [
+            {"seq": i, "size": len(c), "sha256": h}
+            for i, (c, h) in enumerate(zip(chunks, hashes, strict=True))
+        ]
+        # Each hash is pinned by the event's entry in A's audit chain.
+        entries = s.scalars(
+            select(AuditEntry)
+            .where(
+                AuditEntry.kind == "virtualwindow.event", AuditEntry.subject == f"vw_session:{sid}"
+            )
+            .order_by(AuditEntry.seq)
+        ).all()
+        pinned = {json.loads(x.body).get("payload_digest") for x in entries}
+        for e, x in zip(recorded, entries[-3:], strict=True):
+            assert field_digest(x.alg, e.payload) in pinned
+    events_before = len(recorded)
+
+    def refused(who: Any, data: bytes) -> DomainError:
+        with b.session() as s, pytest.raises(DomainError) as e:
+            recording.upload_chunk(s, s.get(type(who), who.id), s.get(WindowTicket, sid), data)
+        return e.value
+
+    too_big = refused(clerk, b"x" * 4097)
+    assert too_big.status == 413
+    assert refused(clerk, b"").status == 422
+    # Another clerk of B presenting this session's ticket: refused by A (not its clerk).
+    with b.session() as s:
+        other = s.get(type(clerk), other_id)
+    assert refused(other, b"y" * 100).status == 403
+    assert refused(clerk, chunks[0]).type == "chunk-recorded"
+    with b.session() as s:
+        clerk = s.get(type(clerk), clerk_id)
+        relay.relay(s, clerk, s.get(WindowTicket, sid), "end", {"reason": "办结"})
+        s.commit()
+    late = b"z" * 100
+    assert refused(clerk, late).status == 409
+    assert not recording.chunk_path(b.settings, sid, hashlib.sha256(late).hexdigest()).exists()
+    with a.session() as s:
+        ws = s.get(WindowSession, sid)
+        assert ws is not None
+        assert len([e for e in ws.events if e.action == "recording"]) == events_before
+    # Retention: the oldest chunk is past it and goes; its hash stays on A.
+    old = recording.chunk_path(b.settings, sid, hashes[0])
+    past = time.time() - (b.settings.vw_recording_retention_days + 1) * 86400
+    os.utime(old, (past, past))
+    assert recording.purge(b.factory, b.settings) == 1
+    assert not old.exists() and recording.chunk_path(b.settings, sid, hashes[1]).exists()

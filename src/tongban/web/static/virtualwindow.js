@@ -453,6 +453,31 @@
     });
   };
 
+  // Recording (the node's setting): the counter's own camera and microphone, a chunk
+  // every few seconds while the session is live; each chunk's hash becomes an event.
+  var recorder = null;
+  var RECORD_SLICE = 5000;
+  function uploadChunk(blob) {
+    if (!blob || !blob.size) { return; }
+    var fd = new FormData();
+    fd.append("csrf_token", csrf);
+    fd.append("chunk", blob, "chunk.webm");
+    request("POST", "/recording", fd).catch(function (err) { showError("录制片段上传失败：" + err.message); });
+  }
+  function syncRecording() {
+    if (root.dataset.recording !== "1" || side !== "clerk" || !window.MediaRecorder) { return; }
+    var live = state === "in_progress";
+    if (live && media.stream && !recorder) {
+      try { recorder = new MediaRecorder(media.stream); } catch (e) { return; }
+      recorder.ondataavailable = function (e) { uploadChunk(e.data); };
+      recorder.start(RECORD_SLICE);
+    } else if (!live && recorder) {
+      if (recorder.state !== "inactive") { recorder.stop(); }
+      recorder = null;
+    }
+  }
+  setInterval(syncRecording, 1000);
+
   // Leaving the page (closed, reloaded, navigated away) is a 'leave' event of the
   // session; opening it again records a 'join'. A beacon survives the page's unload.
   window.addEventListener("pagehide", function () {
