@@ -244,6 +244,27 @@ def _verify_context(settings: Settings, require: bool | None = None) -> dict[str
     }
 
 
+def _issuer_name(session: Session, result: Any) -> str | None:
+    """Who issued the licence, in words a verifier reads: the issuing authority when the
+    holder disclosed it, else the trusted jurisdiction's name; None for an issuer that
+    is not on the trust list (its address is never shown as a name)."""
+    if result is None:
+        return None
+    authority = result.claims.get("issuing_authority") if result.claims else None
+    if isinstance(authority, str) and authority:
+        return authority
+    if not result.jurisdiction:
+        return None
+    from tongban.regions import service as regions
+
+    try:
+        return (
+            f"{regions.get_jurisdiction(session, result.jurisdiction).name}（信任清单内的签发辖区）"
+        )
+    except NotFound:
+        return None
+
+
 @router.get("/licences/verify")
 def verify_page(request: Request, user: OptionalUser, settings: SettingsDep) -> Response:
     return render(
@@ -251,6 +272,7 @@ def verify_page(request: Request, user: OptionalUser, settings: SettingsDep) -> 
         "licences/verify.html",
         user,
         result=None,
+        issuer_name=None,
         text="",
         **_verify_context(settings),
     )
@@ -279,6 +301,7 @@ def verify(
         "licences/verify.html",
         user,
         result=result,
+        issuer_name=_issuer_name(session, result),
         text=text,
         message=None if text else "请粘贴要核验的电子证照文本",
         checked_nonce=policy.nonce,
