@@ -33,6 +33,7 @@ class Action(StrEnum):
     CHAT = "chat"
     DOCUMENT = "document"
     RECORDING = "recording"
+    LICENCE = "licence"
     RECORD_IDENTITY = "record_identity"
     CONFIRM_IDENTITY = "confirm_identity"
     SUBMIT = "submit"
@@ -65,6 +66,7 @@ ACTION_LABELS = {
     Action.CHAT: "文字交流",
     Action.DOCUMENT: "上传材料",
     Action.RECORDING: "录音录像片段",
+    Action.LICENCE: "核验电子证照",
     Action.RECORD_IDENTITY: "登记身份核验",
     Action.CONFIRM_IDENTITY: "确认身份核验",
     Action.SUBMIT: "提交申请",
@@ -136,6 +138,7 @@ MACHINE: StateMachine[State, Action] = StateMachine(
         (_LIVE, Action.CHAT): (_LIVE, _BOTH),
         (_LIVE, Action.DOCUMENT): (_LIVE, {Side.CLERK}),
         (_LIVE, Action.RECORDING): (_LIVE, {Side.CLERK}),
+        (_LIVE, Action.LICENCE): (_LIVE, {Side.CLERK}),
         (_LIVE, Action.RECORD_IDENTITY): (_LIVE, {Side.CLERK}),
         (_LIVE, Action.CONFIRM_IDENTITY): (_LIVE, {Side.OFFICER}),
         (_LIVE, Action.SUBMIT): (State.SUBMITTED, {Side.CLERK}),

@@ -16,6 +16,7 @@ Op = Literal[
     "chat",
     "document",
     "recording",
+    "licence",
     "record_identity",
     "submit",
     "end",

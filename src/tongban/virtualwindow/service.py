@@ -49,6 +49,7 @@ from tongban.identity.models import Account
 from tongban.kernel import history, numbering
 from tongban.kernel.history import Who
 from tongban.kernel.node import settings_of
+from tongban.licences import service as licences
 from tongban.regions import service as regions
 from tongban.virtualwindow import domain
 from tongban.virtualwindow.domain import Action, Side, State
@@ -321,6 +322,8 @@ def step(
         payload = _document(session, ws, args)
     elif action is Action.RECORDING:
         payload = _recording(ws, args)
+    elif action is Action.LICENCE:
+        payload = _licence(session, args)
     elif action is Action.RECORD_IDENTITY:
         payload = _record_identity(ws, args)
     elif action is Action.CONFIRM_IDENTITY:
@@ -333,6 +336,38 @@ def step(
     history.record(session, ws, action, actor, ws.state, target.value, reason, payload)
     ws.state = target.value
     history.flush(session)
+
+
+#: Longest presentation (compact SD-JWT) the clerk may relay, in characters.
+MAX_PRESENTATION = 20_000
+
+
+def _licence(session: Session, args: dict[str, Any]) -> dict[str, Any]:
+    """A licence the applicant presents at the counter (免提交), verified here, on the
+    competent node, by the licences context against this node's trust and status lists;
+    the result — valid or the exact reason, the licence, its disclosed claims — is the
+    event's payload, so both sides see it and the record keeps it (with the digest of the
+    presentation, not the presentation)."""
+    compact = args.get("presentation")
+    if not isinstance(compact, str) or not compact.strip() or len(compact) > MAX_PRESENTATION:
+        raise ValidationFailed(
+            "请粘贴或扫描申请人出示的电子证照",
+            errors=[FieldError("presentation", "电子证照内容为空或过长")],
+        )
+    result = licences.verify_presentation(session, compact.strip())
+    return {
+        "valid": result.valid,
+        "reason": result.reason,
+        "reason_text": result.reason_text,
+        "type_name": result.type_name,
+        "licence_id": result.licence_id,
+        "issuer": result.issuer,
+        "status": result.status,
+        "expires_at": result.expires_at.isoformat() if result.expires_at else None,
+        "binding": result.binding,
+        "claims": {k: v for k, v in result.claims.items() if isinstance(v, str | int | float)},
+        "presentation_sha256": hashlib.sha256(compact.strip().encode()).hexdigest(),
+    }
 
 
 def _recording(ws: WindowSession, args: dict[str, Any]) -> dict[str, Any]:
@@ -517,6 +552,10 @@ def view(
         ],
         "case_id": ws.case_id,
         "case_number": ws.case_number,
+        # Licences presented at the counter and verified here (免提交), as recorded.
+        "licences": [
+            {"seq": e.seq, **(e.payload or {})} for e in ws.events if e.action == Action.LICENCE
+        ],
         "events": [
             {
                 "seq": e.seq,

@@ -26,12 +26,21 @@ from tongban.catalog import service as catalog
 from tongban.errors import Conflict, DomainError, NotFound, ValidationFailed
 from tongban.exchange import query
 from tongban.exchange.models import ExchangeQuery
+from tongban.licences import service as licences
 from tongban.regions import service as regions
 from tongban.virtualwindow import recording, relay, service
 from tongban.virtualwindow.models import WindowSession, WindowTicket
 from tongban.virtualwindow.schemas import ActAsk, ViewAsk
 
-from builders import SIMPLE_MATTER, TINY_PDF, id_number, make_clerk, make_officer
+from builders import (
+    SIMPLE_MATTER,
+    TINY_PDF,
+    id_number,
+    make_clerk,
+    make_licence,
+    make_officer,
+    make_resident,
+)
 
 
 @pytest.fixture
@@ -409,3 +418,47 @@ def test_recorded_chunks_are_kept_on_the_clerks_node_and_their_hashes_sealed_on_
     os.utime(old, (past, past))
     assert recording.purge(b.factory, b.settings) == 1
     assert not old.exists() and recording.chunk_path(b.settings, sid, hashes[1]).exists()
+
+
+def test_a_licence_presented_at_the_counter_is_verified_on_the_competent_node_and_recorded(
+    pair: Any,
+) -> None:
+    """免提交: the clerk relays the presentation; A verifies it with the licences
+    context's service (its trust and status lists) and records the result, which both
+    sides' views show; a forged one is recorded as not valid, with the reason."""
+    a, b = pair
+    with a.session() as s:
+        lic = make_licence(s, make_resident(s, "340100"))
+        s.commit()
+        compact = lic.compact
+        expected = licences.verify_presentation(s, compact)
+    with b.session() as s:
+        clerk = make_clerk(s, "320500")
+        ticket = relay.start(s, clerk, SIMPLE_MATTER, "340100")
+        s.commit()
+        sid, clerk_id = ticket.session_id, clerk.id
+    with a.session() as s:
+        service.take(s, _officer(s), sid)
+        s.commit()
+    forged = compact[:40] + ("A" if compact[40] != "A" else "B") + compact[41:]
+    with b.session() as s:
+        clerk = s.get(type(clerk), clerk_id)
+        with pytest.raises(query.QueryRefused) as empty:
+            relay.relay(s, clerk, s.get(WindowTicket, sid), "licence", {"presentation": " "})
+        assert empty.value.status == 422
+        s.rollback()
+        relay.relay(s, clerk, s.get(WindowTicket, sid), "licence", {"presentation": compact})
+        view = relay.relay(s, clerk, s.get(WindowTicket, sid), "licence", {"presentation": forged})
+        s.commit()
+    first, second = view["licences"]
+    assert expected.valid and first["valid"] is True and first["reason"] is None
+    assert first["licence_id"] == expected.licence_id and first["type_name"]
+    assert first["presentation_sha256"] == hashlib.sha256(compact.encode()).hexdigest()
+    assert second["valid"] is False and second["reason"] and second["reason_text"]
+    with a.session() as s:
+        ws = s.get(WindowSession, sid)
+        assert ws is not None
+        officer_view = service.view(s, ws, service.Side.OFFICER)
+        assert [x["valid"] for x in officer_view["licences"]] == [expected.valid, False]
+        recorded = [e for e in ws.events if e.action == "licence"]
+        assert [e.actor_role for e in recorded] == ["clerk", "clerk"]

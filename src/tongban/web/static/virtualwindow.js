@@ -140,6 +140,7 @@
     var confirmBtn = $("vw-confirm-identity");
     if (confirmBtn) { confirmBtn.disabled = !id.method || id.confirmed || state !== "in_progress"; }
     renderDocs(view.documents);
+    renderLicences(view.licences || []);
     (view.events || []).forEach(function (e) {
       if (e.seq <= since) { return; }
       since = e.seq;
@@ -182,6 +183,24 @@
   }
 
   var docCount = -1;
+  var licenceCount = 0;
+  /** Licences presented at the counter, as the competent node verified them. */
+  function renderLicences(items) {
+    if (items.length === licenceCount) { return; }
+    licenceCount = items.length;
+    var list = $("vw-licences");
+    list.textContent = "";
+    items.forEach(function (l) {
+      var li = document.createElement("li");
+      var what = (l.type_name || "电子证照") + (l.licence_id ? "（" + l.licence_id + "）" : "");
+      li.textContent = (l.valid ? "✔ 核验通过：" : "✘ 核验未通过：") + what +
+        (l.valid ? "" : "——" + (l.reason_text || l.reason || ""));
+      li.className = l.valid ? "vw-licence-ok" : "vw-licence-bad";
+      li.dataset.valid = l.valid ? "1" : "0";
+      list.appendChild(li);
+    });
+  }
+
   function renderDocs(docs) {
     if (docs.length === docCount) { return; }
     docCount = docs.length;
@@ -301,6 +320,18 @@
   }
   var confirmBtn = $("vw-confirm-identity");
   if (confirmBtn) { confirmBtn.addEventListener("click", function () { act("confirm_identity", {}); }); }
+
+  var licenceForm = $("vw-licence-form");
+  if (licenceForm) {
+    licenceForm.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var text = $("vw-presentation").value.trim();
+      if (!text) { showError("请扫码或粘贴申请人出示的电子证照"); return; }
+      act("licence", { presentation: text })
+        .then(function () { $("vw-presentation").value = ""; })
+        .catch(function () {});  // act has shown the error
+    });
+  }
 
   var docForm = $("vw-doc-form");
   if (docForm) {
