@@ -93,7 +93,11 @@ def dataset(base: str, ind: Indicator, prov: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@router.get("/api/v1/open-data/catalog.jsonld")
+@router.get(
+    "/api/v1/open-data/catalog.jsonld",
+    response_class=Response,
+    responses={200: {"content": {JSONLD: {}}}},
+)
 def catalog(request: Request, session: SessionDep) -> Response:
     """The DCAT-AP catalogue of the dashboard's datasets."""
     base = _base(request)
@@ -120,7 +124,11 @@ def _indicator(name: str) -> Indicator:
         raise NotFound("没有这个数据集") from None
 
 
-@router.get("/api/v1/open-data/datasets/{name}")
+@router.get(
+    "/api/v1/open-data/datasets/{name}",
+    response_class=Response,
+    responses={200: {"content": {JSONLD: {}}}},
+)
 def dataset_page(request: Request, session: SessionDep, name: str) -> Response:
     """One dataset's DCAT-AP description."""
     ind = _indicator(name)
