@@ -554,7 +554,7 @@ def view(
         "case_number": ws.case_number,
         # Licences presented at the counter and verified here (免提交), as recorded.
         "licences": [
-            {"seq": e.seq, **(e.payload or {})} for e in ws.events if e.action == Action.LICENCE
+            _licence_shown(e.seq, e.payload) for e in ws.events if e.action == Action.LICENCE
         ],
         "events": [
             {
@@ -572,10 +572,23 @@ def view(
     }
 
 
+def _licence_shown(seq: int, payload: dict[str, Any] | None) -> dict[str, Any]:
+    """A verified licence as the rooms show it: an ID number among its claims masked, as
+    the identity check's is."""
+    out = {"seq": seq, **(payload or {})}
+    claims = dict(out.get("claims") or {})
+    if isinstance(claims.get("id_number"), str):
+        claims["id_number"] = mask_id_number(claims["id_number"])
+    out["claims"] = claims
+    return out
+
+
 def _shown(action: str, payload: dict[str, Any] | None) -> dict[str, Any] | None:
     """What of an event's payload the pages show (no ID number)."""
     if payload is None or action == Action.RECORD_IDENTITY:
         return None
+    if action == Action.LICENCE:
+        return {k: v for k, v in _licence_shown(0, payload).items() if k != "seq"}
     return payload
 
 

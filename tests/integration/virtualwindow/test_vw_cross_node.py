@@ -430,7 +430,7 @@ def test_a_licence_presented_at_the_counter_is_verified_on_the_competent_node_an
     with a.session() as s:
         lic = make_licence(s, make_resident(s, "340100"))
         s.commit()
-        compact = lic.compact
+        compact, full = lic.compact, lic.holder_identifier
         expected = licences.verify_presentation(s, compact)
     with b.session() as s:
         clerk = make_clerk(s, "320500")
@@ -455,6 +455,9 @@ def test_a_licence_presented_at_the_counter_is_verified_on_the_competent_node_an
     assert first["licence_id"] == expected.licence_id and first["type_name"]
     assert first["presentation_sha256"] == hashlib.sha256(compact.encode()).hexdigest()
     assert second["valid"] is False and second["reason"] and second["reason_text"]
+    # The resident's ID number among the disclosed claims is masked in what pages get.
+    shown = json.dumps(view, ensure_ascii=False)
+    assert first["claims"]["id_number"] != full and full not in shown
     with a.session() as s:
         ws = s.get(WindowSession, sid)
         assert ws is not None
