@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime, time, timedelta
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from tongban.audit import domain, service, witness
+from tongban.audit import domain, service, views_reading, witness
 from tongban.errors import PermissionDenied
 from tongban.identity.domain import Role
 from tongban.kernel.node import settings_of
 from tongban.web.deps import CurrentUser, SessionDep
 from tongban.web.pages import render
+from tongban.web.templating import SHANGHAI
 
 router = APIRouter(include_in_schema=False)
 
@@ -34,14 +37,41 @@ ALARM_LABELS = {
 }
 
 
+def _day(value: str | None) -> date | None:
+    # A date a browser made up is ignored rather than an error page.
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
 @router.get("/audit")
 def audit_page(
-    request: Request, session: SessionDep, user: CurrentUser, verify: bool = False
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    verify: bool = False,
+    kind: str = "",
+    actor: str = "",
+    since: str = "",
+    until: str = "",
+    before: int | None = None,
 ) -> Response:
-    """Head, last checkpoint, entries by kind and the newest entries; `?verify=1` runs
+    """Head, last checkpoint, entries by kind and a page of entries (filtered by time,
+    kind and actor; a supervisor sees only their own jurisdiction's); `?verify=1` runs
     the full verification (it reads the whole chain, so only on request)."""
     if user.role not in READERS:
         raise PermissionDenied("只有管理员和督查人员可以查看审计链")
+    start, end = _day(since), _day(until)
+    filters = views_reading.Filters(
+        kind=kind if kind in views_reading.KIND_LABELS else "",
+        actor=actor.strip()[:64],
+        since=datetime.combine(start, time.min, SHANGHAI) if start else None,
+        until=datetime.combine(end + timedelta(days=1), time.min, SHANGHAI) if end else None,
+        before=before,
+    )
+    scope = None if user.role == Role.ADMIN else (user.jurisdiction_code or "-")
+    rows, next_before = views_reading.page(session, filters, scope)
     report = service.verify(session) if verify else None
     origins, alarms = witness.status(session)
     return render(
@@ -51,7 +81,16 @@ def audit_page(
         head=service.head(session),
         checkpoint=service.last_checkpoint(session),
         kinds=service.counts_by_kind(session),
-        entries=service.recent(session, 50),
+        kind_labels=views_reading.KIND_LABELS,
+        rows=rows,
+        next_before=next_before,
+        filters={
+            "kind": filters.kind,
+            "actor": filters.actor,
+            "since": start.isoformat() if start else "",
+            "until": end.isoformat() if end else "",
+        },
+        scoped=scope is not None,
         peers=sorted(witness.peers(settings_of(session))),
         cosignatures=witness.cosignatures(session)[-20:],
         origins=origins,
