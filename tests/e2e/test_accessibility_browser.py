@@ -19,6 +19,7 @@ PUBLIC = ["/", "/matters", "/matters?q=社保", "/login", "/register", "/licence
 SIGNED_IN: dict[str, list[str]] = {
     "wangfang": ["/my/cases", "/my/licences", "/my/data-use", "/matters"],
     "admin": ["/admin/accounts", "/audit"],
+    "supervisor-310000": ["/audit?kind=message.sent", "/matters/YRD-GA-0006?city=320500"],
 }
 WIDTHS = (1280, 390, 360)
 
