@@ -8,7 +8,8 @@ within a second (2 s allowed here); the clerk uploads a scan, records the identi
 confirms it; the clerk submits, the officer accepts the case on the spot. The session's
 events are in the competent node's audit chain, which verifies. A dropped clerk page,
 and then the officer's rejoin the same session with the form as it was, media
-renegotiated; the competent node restarts mid-session and nothing entered is lost."""
+renegotiated; the competent node, then the clerk's node, restarts mid-session and nothing
+entered is lost."""
 
 from __future__ import annotations
 
@@ -238,6 +239,24 @@ def test_a_shanghai_clerk_and_a_hefei_officer_handle_an_application_face_to_face
     assert _frames(clerk)["framesReceived"] > frames
     clerk.select_option("#f-proof_purpose", "购房资格审核")
     _seen_within(officer, "#f-proof_purpose", "购房资格审核", 15.0)  # a node just restarted
+
+    # The clerk's own node restarts mid-session: the clerk's page says so and carries on
+    # after it (the ticket and the sign-in are in its database); the officer's page and
+    # the media browser to browser are not interrupted; nothing entered is lost.
+    sh.stop()
+    clerk.wait_for_function(anhui_down)
+    officer.fill("#vw-chat-text", "窗口节点重启期间我仍在线")
+    officer.locator("#vw-chat-form button").click()
+    frames = _frames(clerk)["framesReceived"]
+    sh.start()
+    sh.server.wait_ready(timeout=180)
+    clerk.wait_for_function("() => document.getElementById('vw-error').hidden", timeout=60_000)
+    clerk.wait_for_function(
+        "() => document.getElementById('vw-chat').textContent.includes('窗口节点重启期间我仍在线')"
+    )
+    assert clerk.locator("#f-proof_purpose").input_value() == "购房资格审核"
+    assert clerk.locator("#f-loan_city").input_value() == "合肥"
+    assert _frames(clerk)["framesReceived"] > frames
 
     clerk.get_by_role("button", name="提交申请").click()
     clerk.wait_for_function("() => !document.getElementById('vw-case').hidden")
