@@ -296,3 +296,40 @@ def _number(node: PeerNode, session_id: str) -> str:
     )
     assert rows, session_id
     return str(rows[0][0])
+
+
+def test_a_licence_presented_at_the_counter_is_shown_to_both_sides_at_1280_and_390_px(
+    nodes: dict[str, PeerNode], pages: Any
+) -> None:
+    """免提交 in the room: the clerk pastes what the applicant presents; both rooms list
+    the competent node's verdict (here a forged presentation: 核验未通过 with the reason);
+    neither room scrolls sideways at 1280 or 390 px."""
+    sh, ah = nodes["310000"], nodes["320000"]
+    clerk = pages(sh, CLERK)
+    clerk.goto("/virtual-window")
+    clerk.select_option("#matter_code", MATTER)
+    clerk.select_option("#city_code", "340100")
+    clerk.get_by_role("button", name="发起远程窗口").click()
+    clerk.wait_for_url("**/virtual-window/s/*")
+    session_id = clerk.url.rsplit("/", 1)[-1]
+    officer = pages(ah, OFFICER)
+    officer.goto("/virtual-window/queue")
+    officer.locator(f'form:has(input[value="{session_id}"]) button').first.click()
+    officer.wait_for_url(f"**/virtual-window/officer/s/{session_id}")
+    clerk.wait_for_function("() => document.getElementById('vw-state').textContent === '进行中'")
+    clerk.fill("#vw-presentation", "eyJhbGciOiJFUzI1NiJ9.e30.forged~")
+    clerk.get_by_role("button", name="核验电子证照").click()
+    for page in (clerk, officer):
+        page.wait_for_function(
+            "() => document.querySelector('#vw-licences [data-valid=\"0\"]') !== null"
+        )
+        assert "核验未通过" in page.locator("#vw-licences").inner_text()
+    assert officer.locator("#vw-licence-form").count() == 0  # only the counter presents
+    for width in (1280, 390):
+        for name, page in (("clerk", clerk), ("officer", officer)):
+            page.set_viewport_size({"width": width, "height": 900})
+            wide = page.evaluate("() => document.documentElement.scrollWidth")
+            assert wide <= width, f"{name} page scrolls sideways at {width} px ({wide})"
+            if os.environ.get("TONGBAN_VW_SHOTS"):
+                shot = Path(os.environ["TONGBAN_VW_SHOTS"]) / f"vw-{name}-{width}.png"
+                page.screenshot(path=str(shot), full_page=True)
