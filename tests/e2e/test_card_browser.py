@@ -54,7 +54,9 @@ def test_the_code_page_works_offline_and_a_lost_card_is_refused_after_sync(
     assert first is not None and first.startswith("TBC1:") and len(first) == 307
     # Once its service worker controls the page, the page loads and signs offline.
     page.reload()
-    page.wait_for_function("navigator.serviceWorker && navigator.serviceWorker.controller")
+    page.wait_for_function(
+        "() => !!(navigator.serviceWorker && navigator.serviceWorker.controller)"
+    )
     page.context.set_offline(True)
     page.reload()
     page.wait_for_selector("#card-qr[data-code]")

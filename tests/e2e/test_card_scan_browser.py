@@ -125,7 +125,9 @@ def test_the_scan_page_reads_the_code_from_the_camera_and_shows_the_verdict(
     resident.goto("/my/card/code")
     resident.wait_for_selector("#card-qr[data-code]")
     resident.reload()
-    resident.wait_for_function("navigator.serviceWorker && navigator.serviceWorker.controller")
+    resident.wait_for_function(
+        "() => !!(navigator.serviceWorker && navigator.serviceWorker.controller)"
+    )
     resident.context.set_offline(True)
     resident.reload()
     resident.wait_for_selector("#card-qr[data-code]")

@@ -59,20 +59,17 @@ def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, PeerNo
 
 
 @pytest.fixture(scope="module")
-def media_browser() -> Iterator[Any]:
+def media_browser(browser: Any) -> Iterator[Any]:
+    """A second Chromium with fake camera and microphone, launched from the session's
+    Playwright (a second sync_playwright() in the same thread would refuse to start
+    while the session's browser is open)."""
     path = chromium_path()
-    if path is None:
-        if os.environ.get("TONGBAN_REQUIRE_BROWSER") == "1":
-            pytest.fail("TONGBAN_REQUIRE_BROWSER=1 but Chromium was not found")
-        pytest.skip("!!! BROWSER TESTS SKIPPED: Chromium not found !!!")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    assert path is not None  # the session's browser fixture skips or fails without one
+    b = browser.browser_type.launch(executable_path=path, args=CHROMIUM_ARGS)
+    try:
+        yield b
+    finally:
+        b.close()
 
 
 @pytest.fixture
