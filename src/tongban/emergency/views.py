@@ -239,10 +239,8 @@ def move(
             city=None,
             item=_opt(item_code),
             point=point,
-            message=refused.message,
-            errors=refused.errors,
+            **refused.context,
             form=form,
-            status_code=refused.status_code,
         )
     return RedirectResponse(
         f"/emergency/reserves/lots?point={point or ''}&item={item_code}&done=moved", status_code=303

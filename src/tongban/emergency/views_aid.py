@@ -182,9 +182,7 @@ async def new_submit(request: Request, session: SessionDep, user: CurrentUser) -
             session,
             user,
             form=kept,
-            message=refused.message,
-            errors=refused.errors,
-            status_code=refused.status_code,
+            **refused.context,
         )
     return RedirectResponse(f"/emergency/aid/{req.id}?done=requested", status_code=303)
 
@@ -285,10 +283,8 @@ async def _act(
             session,
             user,
             request_id,
-            message=refused.message,
-            errors=refused.errors,
+            **refused.context,
             failed=what,
-            status_code=refused.status_code,
         )
     return RedirectResponse(f"/emergency/aid/{request_id}?done={done}", status_code=303)
 

@@ -193,9 +193,7 @@ def capacity_report(
             request,
             session,
             user,
-            status_code=refused.status_code,
-            message=refused.message,
-            errors=refused.errors,
+            **refused.context,
             form=form,
         )
     return RedirectResponse("/emergency/capacity?done=reported", status_code=303)
@@ -218,9 +216,7 @@ def capacity_import(
             request,
             session,
             user,
-            status_code=refused.status_code,
-            message=refused.message,
-            errors=refused.errors,
+            **refused.context,
             import_errors=e.errors,
             form={},
         )
@@ -302,9 +298,7 @@ def drill_start(
             request,
             session,
             user,
-            status_code=refused.status_code,
-            message=refused.message,
-            errors=refused.errors,
+            **refused.context,
             form={"title": title, "jurisdiction": jurisdiction},
         )
     return RedirectResponse(f"/emergency/drills/{d.id}?done=started", status_code=303)
@@ -392,9 +386,7 @@ def drill_new_request(
             session,
             user,
             drill_id,
-            status_code=refused.status_code,
-            message=refused.message,
-            errors=refused.errors,
+            **refused.context,
             form=form,
         )
     return RedirectResponse(f"/emergency/drills/{drill_id}?done=step", status_code=303)
@@ -429,9 +421,7 @@ def drill_step(
             session,
             user,
             drill_id,
-            status_code=refused.status_code,
-            message=refused.message,
-            errors=refused.errors,
+            **refused.context,
             form={},
         )
     return RedirectResponse(f"/emergency/drills/{drill_id}?done=step", status_code=303)
@@ -456,9 +446,7 @@ def drill_close(
             session,
             user,
             drill_id,
-            status_code=refused.status_code,
-            message=refused.message,
-            errors=refused.errors,
+            **refused.context,
             form={},
         )
     done = "discarded" if discard else "closed"

@@ -139,9 +139,7 @@ async def open_incident(request: Request, session: SessionDep, user: CurrentUser
             session,
             user,
             form=kept,
-            message=refused.message,
-            errors=refused.errors,
-            status_code=refused.status_code,
+            **refused.context,
         )
     return RedirectResponse(f"/emergency/incidents/{inc.id}?done=opened", status_code=303)
 
@@ -190,6 +188,29 @@ def incident_page(
     return _incident_page(request, session, user, _id(incident_id), done=done)
 
 
+async def _act(
+    request: Request,
+    session: Session,
+    user: Account,
+    record_id: uuid.UUID,
+    what: str,
+    step: Callable[[FormData], str],
+    page: Callable[..., Response],
+    url: str,
+) -> Response:
+    """Run one step from a form of a record's page (`page`, at `url`): on a refusal show
+    the page again with the message beside that form, else go back to it with `done`."""
+    form = await request.form()
+    try:
+        done = step(form)
+    except (NotFound, PermissionDenied):
+        raise
+    except DomainError as e:
+        refused = form_failure(session, e)
+        return page(request, session, user, record_id, **refused.context, failed=what)
+    return RedirectResponse(f"{url}/{record_id}?done={done}", status_code=303)
+
+
 async def _incident_act(
     request: Request,
     session: Session,
@@ -198,24 +219,9 @@ async def _incident_act(
     what: str,
     step: Callable[[FormData], str],
 ) -> Response:
-    form = await request.form()
-    try:
-        done = step(form)
-    except (NotFound, PermissionDenied):
-        raise
-    except DomainError as e:
-        refused = form_failure(session, e)
-        return _incident_page(
-            request,
-            session,
-            user,
-            incident_id,
-            message=refused.message,
-            errors=refused.errors,
-            failed=what,
-            status_code=refused.status_code,
-        )
-    return RedirectResponse(f"/emergency/incidents/{incident_id}?done={done}", status_code=303)
+    return await _act(
+        request, session, user, incident_id, what, step, _incident_page, "/emergency/incidents"
+    )
 
 
 @router.post("/emergency/incidents/{incident_id}/entry", dependencies=[CsrfChecked])
@@ -335,9 +341,7 @@ async def offer(request: Request, session: SessionDep, user: CurrentUser) -> Res
             session,
             user,
             form=kept,
-            message=refused.message,
-            errors=refused.errors,
-            status_code=refused.status_code,
+            **refused.context,
         )
     return RedirectResponse(f"/emergency/handovers/{h.id}?done=offered", status_code=303)
 
@@ -407,24 +411,9 @@ async def _handover_act(
     what: str,
     step: Callable[[FormData], str],
 ) -> Response:
-    form = await request.form()
-    try:
-        done = step(form)
-    except (NotFound, PermissionDenied):
-        raise
-    except DomainError as e:
-        refused = form_failure(session, e)
-        return _handover_page(
-            request,
-            session,
-            user,
-            handover_id,
-            message=refused.message,
-            errors=refused.errors,
-            failed=what,
-            status_code=refused.status_code,
-        )
-    return RedirectResponse(f"/emergency/handovers/{handover_id}?done={done}", status_code=303)
+    return await _act(
+        request, session, user, handover_id, what, step, _handover_page, "/emergency/handovers"
+    )
 
 
 @router.post("/emergency/handovers/{handover_id}/answer", dependencies=[CsrfChecked])

@@ -16,7 +16,7 @@ from integration.emergency.kit import staff
 from tongban.emergency.domain import Duty
 from tongban.evidence.models import DataAccess
 
-from builders import drain, token_for
+from builders import csrf_of, drain, sign_in, token_for
 
 HEFEI, SUZHOU = "340100", "320500"
 PROBLEM = "application/problem+json"
@@ -125,3 +125,30 @@ def test_an_incident_over_the_api(
     assert actions == ["open", "task", "task_update", "entry", "close"]
     session.commit()
     drain(factory)
+
+
+def test_an_incident_page_form_refused_then_taken(client: TestClient, session: Session) -> None:
+    """The incident page's forms: a refused timeline entry shows the page again (422)
+    with its message beside the form and writes nothing; an accepted one goes back to
+    the page with `done`."""
+    hefei = staff(session, HEFEI, Duty.COORDINATOR)
+    session.commit()
+    hf = token_for(client, hefei)
+    body = {"type": "flood", "severity": "II", "title": "巢湖流域洪涝", "lead_city": HEFEI,
+            "cities": [SUZHOU]}  # fmt: skip
+    inc = client.post("/api/v1/emergency/incidents", headers=hf, json=body).json()
+    sign_in(client, hefei)
+    page = client.get(f"/emergency/incidents/{inc['id']}")
+    assert page.status_code == 200 and "巢湖流域洪涝" in page.text
+    url = f"/emergency/incidents/{inc['id']}/entry"
+    r = client.post(url, data={"csrf_token": csrf_of(page.text), "text": "  "})
+    assert r.status_code == 422 and "巢湖流域洪涝" in r.text, r.text[:300]
+    r = client.post(
+        url,
+        data={"csrf_token": csrf_of(page.text), "text": "水位回落，转入处置"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and r.headers["location"].startswith(
+        f"/emergency/incidents/{inc['id']}?done="
+    )
+    assert "水位回落，转入处置" in client.get(r.headers["location"]).text
