@@ -141,8 +141,11 @@ def test_an_incident_page_form_refused_then_taken(client: TestClient, session: S
     page = client.get(f"/emergency/incidents/{inc['id']}")
     assert page.status_code == 200 and "巢湖流域洪涝" in page.text
     url = f"/emergency/incidents/{inc['id']}/entry"
+    api = f"/api/v1/emergency/incidents/{inc['id']}"
+    before = client.get(api, headers=hf).json()
     r = client.post(url, data={"csrf_token": csrf_of(page.text), "text": "  "})
     assert r.status_code == 422 and "巢湖流域洪涝" in r.text, r.text[:300]
+    assert client.get(api, headers=hf).json() == before  # nothing written
     r = client.post(
         url,
         data={"csrf_token": csrf_of(page.text), "text": "水位回落，转入处置"},
@@ -152,3 +155,4 @@ def test_an_incident_page_form_refused_then_taken(client: TestClient, session: S
         f"/emergency/incidents/{inc['id']}?done="
     )
     assert "水位回落，转入处置" in client.get(r.headers["location"]).text
+    assert client.get(api, headers=hf).json() != before  # the taken entry is recorded
