@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, File, UploadFile
+from fastapi import APIRouter, File, Request, Response, UploadFile
 
 from tongban.identity.models import Account
+from tongban.kernel import paging
 from tongban.tickets import service
 from tongban.tickets.models import WorkOrder
 from tongban.tickets.schemas import (
@@ -20,6 +21,7 @@ from tongban.tickets.schemas import (
     TicketPublic,
     TicketSummary,
 )
+from tongban.tickets.service import lists
 from tongban.web.deps import CurrentUser, SessionDep, SettingsDep
 
 router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"])
@@ -114,12 +116,35 @@ def report(body: ReportCreate, actor: CurrentUser, session: SessionDep) -> Ticke
 def list_tickets(
     actor: CurrentUser,
     session: SessionDep,
+    request: Request,
+    response: Response,
     state: str | None = None,
     deadline_flag: str | None = None,
     q: str | None = None,
+    category: str | None = None,
+    city: str | None = None,
+    district: str | None = None,
+    role: str | None = None,
+    cursor: str | None = None,
+    page_size: str | None = None,
 ) -> object:
-    """The work orders the caller may see."""
-    return service.list_work_orders(session, actor, state=state, deadline_flag=deadline_flag, q=q)
+    """The work orders the caller may see, a page at a time (default 50, at most 200),
+    filtered by state (`to_verify`: fixed or partly fixed), deadline flag, category,
+    city, district, lead/co-handler and part of the number or address. The next page is
+    in the `Link: <…>; rel="next"` header (an opaque `cursor`; a tampered one is 422)."""
+    f = lists.filters(
+        q=q,
+        state=state,
+        deadline_flag=deadline_flag,
+        category=category,
+        city=city,
+        district=district,
+        role=role,
+        categories=set(service.taxonomy(session).categories),
+    )
+    result = lists.page(session, actor, f, lists.request(actor, cursor, page_size))
+    paging.link_next(request, response, result)
+    return [TicketSummary.model_validate(r) for r in result.rows]
 
 
 def _ref(value: str) -> uuid.UUID | str:

@@ -200,14 +200,19 @@ def get_requests(
     start_date: str | None = None,
     end_date: str | None = None,
     status: str | None = None,
+    page: str | None = None,
+    page_size: str | None = None,
 ) -> Response:
-    """Service requests by ids, or by service codes, date window and status."""
+    """Service requests by ids, or by service codes, date window (the last 90 days by
+    default) and status, newest first, a page at a time: `page` (from 1) and
+    `page_size` (default 50, at most 200), the extension common deployments offer."""
 
     def work() -> Response:
         city = svc.check_jurisdiction(session, jurisdiction_id)
         statuses = _split(status)
         if any(s not in ("open", "closed") for s in statuses):
             raise ValidationFailed("status must be open, closed or both")
+        number, size = svc.page_of(page, page_size)
         rows = svc.search_requests(
             session,
             city_code=city,
@@ -216,8 +221,10 @@ def get_requests(
             start=_when(start_date, "start_date"),
             end=_when(end_date, "end_date"),
             statuses=statuses,
+            page=number,
+            page_size=size,
         )
-        return render(fmt, "service_requests", [svc.as_request(w) for w in rows])
+        return render(fmt, "service_requests", rows)
 
     return _guard(fmt, session, work)
 

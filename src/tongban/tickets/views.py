@@ -17,10 +17,11 @@ from tongban.files.models import Attachment
 from tongban.files.service import serve_attachment
 from tongban.identity.domain import Role
 from tongban.identity.models import Account
+from tongban.kernel import paging
 from tongban.regions import service as regions
 from tongban.tickets import domain, service
 from tongban.tickets.models import WorkOrder
-from tongban.tickets.service import supervision
+from tongban.tickets.service import lists, supervision
 from tongban.types import Latitude, Longitude, parse_form_value
 from tongban.web.deps import (
     CsrfChecked,
@@ -35,6 +36,8 @@ from tongban.web.pages import form_failure, render
 router = APIRouter(include_in_schema=False)
 
 REPORTERS = (Role.RESIDENT, Role.ENTERPRISE, Role.GRID, Role.HOTLINE)
+#: Rows shown of each pressing section above the list.
+SECTION_ROWS = 20
 DEADLINE_LABELS = {"ok": "时限内", "approaching": "临近时限", "overdue": "已超时"}
 EVENT_LABELS = {
     **{a.value: label for a, label in domain.ACTION_LABELS.items()},
@@ -212,57 +215,102 @@ def report(request: Request, session: SessionDep, user: CurrentUser, form: FormD
 # --- lists -----------------------------------------------------------------------------
 
 
-def _sections(session: Session, user: Account) -> list[tuple[str, list[WorkOrder]]]:
-    """The lists a role works from, most pressing first."""
+def _sections(session: Session, user: Account) -> list[tuple[str, paging.Page, dict[str, str]]]:
+    """The pressing parts of a role's work, most pressing first: the first rows of each,
+    with the filter that shows them all in the list below."""
     role = Role(user.role)
-    lst = service.list_work_orders
-    if role in (Role.RESIDENT, Role.ENTERPRISE, Role.GRID):
-        return [("我反映的问题", lst(session, user))]
+    f = lists.Filters()
+    wanted: list[tuple[str, lists.Filters]] = []
     if role is Role.OFFICER:
-        return [
-            ("本部门主办", lst(session, user, role="lead")),
-            ("跨界协办（他方主办）", lst(session, user, role="co")),
+        wanted = [
+            ("本部门主办", lists.with_(f, role="lead")),
+            ("跨界协办（他方主办）", lists.with_(f, role="co")),
         ]
-    if role is Role.DISPATCHER:
-        return [
-            ("退单待审核", lst(session, user, state="returned")),
-            ("办结待核查", lst(session, user, states=["fixed", "partly_fixed"])),
-            ("已超时", lst(session, user, deadline_flag="overdue")),
-            ("全部工单", lst(session, user, limit=100)),
+    elif role is Role.DISPATCHER:
+        wanted = [
+            ("退单待审核", lists.with_(f, state="returned")),
+            ("办结待核查", lists.with_(f, state="to_verify")),
+            ("已超时", lists.with_(f, deadline_flag="overdue")),
         ]
-    if role is Role.HOTLINE:
-        return [
-            (
-                "待回访（来电人）",
-                [w for w in lst(session, user, state="verified") if w.reporter_id is None],
-            ),
-            ("本市工单", lst(session, user, limit=100)),
+    elif role is Role.HOTLINE:
+        wanted = [("待回访（来电人）", lists.with_(f, state="verified", caller_only=True))]
+    elif role is Role.SUPERVISOR:
+        wanted = [
+            ("已超时", lists.with_(f, deadline_flag="overdue")),
+            ("临近时限", lists.with_(f, deadline_flag="approaching")),
         ]
-    if role is Role.SUPERVISOR:
-        return [
-            ("已超时", lst(session, user, deadline_flag="overdue")),
-            ("临近时限", lst(session, user, deadline_flag="approaching")),
-            ("全部工单", lst(session, user, limit=100)),
-        ]
-    return [("全部工单", lst(session, user, limit=100))]
+    return [
+        (title, lists.first(session, user, sf, SECTION_ROWS), sf.params()) for title, sf in wanted
+    ]
+
+
+def _main_title(role: str) -> str:
+    if role in lists.REPORTER_ROLES:
+        return "我反映的问题"
+    return "本市工单" if role == Role.HOTLINE else "全部工单"
 
 
 @router.get("/tickets")
-def ticket_list(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+def ticket_list(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    q: str | None = None,
+    category: str | None = None,
+    state: str | None = None,
+    city: str | None = None,
+    district: str | None = None,
+    deadline_flag: str | None = None,
+    role: str | None = None,
+    cursor: str | None = None,
+    page_size: str | None = None,
+) -> Response:
+    """The role's pressing sections and the whole list it may see, filtered and paged
+    (the filters stay in the links from page to page)."""
+    t = service.taxonomy(session)
+    f = lists.filters(
+        q=q,
+        category=category,
+        state=state,
+        city=city,
+        district=district,
+        deadline_flag=deadline_flag,
+        role=role,
+        categories=set(t.categories),
+    )
+    result = lists.page(session, user, f, lists.request(user, cursor, page_size))
     notices = (
         supervision.notices_for(session, user, limit=20)
         if user.role not in (Role.DISPATCHER, Role.HOTLINE)
         else []
     )
+    params = f.params() | {"page_size": page_size or ""}
+    filtered = any(f.params().values())
     return render(
         request,
         "tickets/list.html",
         user,
-        sections=_sections(session, user),
+        sections=[] if (filtered or result.first is False) else _sections(session, user),
+        main_title=_main_title(user.role),
+        result=result,
+        filters=f.params(),
+        filtered=filtered,
+        next_link=paging.query_string(params, cursor=result.next_cursor)
+        if result.next_cursor
+        else None,
+        first_link=paging.query_string(params),
         notices=notices,
         can_report=user.role in {r.value for r in REPORTERS},
-        labels=labels(session),
+        labels=labels(session) | _areas(session, user),
     )
+
+
+def _areas(session: Session, user: Account) -> dict[str, Any]:
+    """The districts staff filter by (residents have no filter form)."""
+    if user.role in lists.REPORTER_ROLES:
+        return {"districts": [], "city_names": {}}
+    cities = {c.code: c.name for c in regions.list_cities(session)}
+    return {"districts": regions.list_districts(session), "city_names": cities}
 
 
 # --- detail and steps -----------------------------------------------------------------

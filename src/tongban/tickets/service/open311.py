@@ -11,20 +11,19 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, load_only, object_session, selectinload
+from sqlalchemy.orm import Session, object_session
 
 from tongban.db import utcnow
 from tongban.errors import NotFound, PermissionDenied, ValidationFailed
 from tongban.regions import service as regions
 from tongban.tickets import domain
 from tongban.tickets.domain import Channel, TicketState
-from tongban.tickets.models import Open311Client, WorkOrder
+from tongban.tickets.models import Open311Client, TicketParty, WorkOrder
 from tongban.tickets.service import common, intake
 
 #: GeoReport v2: "the default query should return requests from the last 90 days";
-#: servers may cap how many they return.
+#: servers may cap how many they return (a page: PAGE_SIZE below).
 DEFAULT_WINDOW = timedelta(days=90)
-MAX_RESULTS = 1000
 
 
 def _hash(key: str) -> str:
@@ -225,8 +224,13 @@ def service_notice(wo: WorkOrder) -> str:
 
 def status_notes(wo: WorkOrder) -> str:
     """The richer state behind GeoReport's open/closed."""
-    if wo.merged_into is not None:
-        master = common.effective(wo)
+    return _notes(wo, common.effective(wo) if wo.merged_into is not None else None)
+
+
+def _notes(wo: Any, master: Any) -> str:
+    """Status notes of a work order (or a row of one), given the master it was merged
+    into (None: not merged)."""
+    if master is not None:
         return f"已合并至工单 {master.number}：{domain.STATE_LABELS[TicketState(master.state)]}"
     note = domain.STATE_LABELS[TicketState(wo.state)]
     if wo.resolution == domain.Resolution.PARTLY_FIXED:
@@ -290,6 +294,35 @@ _SHOWN = (
     "deadline_rule", "created_at", "updated_at", "due_at", "address", "lat", "lon",
     "media_url", "merged_into_id", "joint", "resolution", "reopen_count",
 )  # fmt: skip
+_COLUMNS = tuple(getattr(WorkOrder, c) for c in _SHOWN)
+#: The default and largest page of GET requests (the `page`/`page_size` extension that
+#: common GeoReport deployments offer; `page` counts from 1).
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+MAX_PAGE = 1000
+
+
+def page_of(page: str | None, page_size: str | None) -> tuple[int, int]:
+    """`page` and `page_size` as numbers; out of range is a refusal naming the field."""
+
+    def number(value: str | None, name: str, default: int, top: int) -> int:
+        if value in (None, ""):
+            return default
+        try:
+            n = int(value)
+        except ValueError:
+            n = 0
+        if not 1 <= n <= top:
+            raise ValidationFailed(
+                f"{name} must be an integer from 1 to {top}",
+                errors=[{"field": name, "message": f"须为 1 至 {top} 的整数"}],
+            )
+        return n
+
+    return (
+        number(page, "page", 1, MAX_PAGE),
+        number(page_size, "page_size", PAGE_SIZE, MAX_PAGE_SIZE),
+    )
 
 
 def search_requests(
@@ -301,21 +334,20 @@ def search_requests(
     start: datetime | None,
     end: datetime | None,
     statuses: list[str],
-) -> list[WorkOrder]:
+    page: int = 1,
+    page_size: int = PAGE_SIZE,
+) -> list[dict[str, Any]]:
     """GET requests: by ids (then nothing else applies, as the spec says), or by service
-    codes, date window (the last 90 days by default) and open/closed status."""
-    # Only what a GeoReport request shows: a list of 1,000 rows stays cheap to load.
-    shown = load_only(*(getattr(WorkOrder, c) for c in _SHOWN))
-    stmt = select(WorkOrder).options(
-        shown,
-        selectinload(WorkOrder.parties),
-        selectinload(WorkOrder.merged_into).options(shown).selectinload(WorkOrder.parties),
-    )
+    codes, date window (the last 90 days by default) and open/closed status, newest
+    first, one page. Only the columns a GeoReport request shows are read, as rows (no
+    ORM objects); the merged-into masters and co-handlers of the whole page come in one
+    statement each."""
+    stmt = select(*_COLUMNS)
     if city_code:
         stmt = stmt.where(WorkOrder.city_code == city_code)
     if ids:
-        stmt = stmt.where(WorkOrder.number.in_(ids[:MAX_RESULTS]))
-        return list(session.scalars(stmt.order_by(WorkOrder.created_at.desc())))
+        stmt = stmt.where(WorkOrder.number.in_(ids[:MAX_PAGE_SIZE]))
+        return as_requests(session, list(session.execute(stmt.order_by(*_NEWEST))))
     if codes:
         stmt = stmt.where(WorkOrder.category_code.in_(codes))
     if start is None and end is None:
@@ -330,8 +362,77 @@ def search_requests(
         stmt = stmt.where(WorkOrder.state.not_in(closed))
     elif want == {"closed"}:
         stmt = stmt.where(WorkOrder.state.in_(closed))
-    stmt = stmt.order_by(WorkOrder.created_at.desc()).limit(MAX_RESULTS)
-    return list(session.scalars(stmt))
+    stmt = stmt.order_by(*_NEWEST).offset((page - 1) * page_size).limit(page_size)
+    return as_requests(session, list(session.execute(stmt)))
+
+
+_NEWEST = (WorkOrder.created_at.desc(), WorkOrder.id.desc())
+
+
+def _masters(session: Session, rows: list[Any]) -> dict[Any, Any]:
+    """id -> the row whose outcome it shares (itself, or the end of its merge chain)."""
+    known = {r.id: r for r in rows}
+    for _ in range(10):
+        missing = {r.merged_into_id for r in known.values() if r.merged_into_id} - set(known)
+        if not missing:
+            break
+        for r in session.execute(select(*_COLUMNS).where(WorkOrder.id.in_(missing))):
+            known[r.id] = r
+    out = {}
+    for r in rows:
+        m, seen = r, 0
+        while m.merged_into_id is not None and m.merged_into_id in known and seen < 10:
+            m, seen = known[m.merged_into_id], seen + 1
+        out[r.id] = m
+    return out
+
+
+def as_requests(session: Session, rows: list[Any]) -> list[dict[str, Any]]:
+    """Rows of `_COLUMNS` as GeoReport v2 service requests (no personal data)."""
+    if not rows:
+        return []
+    masters = _masters(session, rows)
+    party_names: dict[Any, list[str]] = {}
+    master_ids = {m.id for m in masters.values()}
+    for tid, name in session.execute(
+        select(TicketParty.ticket_id, TicketParty.authority_name)
+        .where(TicketParty.ticket_id.in_(master_ids))
+        .order_by(TicketParty.ticket_id, TicketParty.authority_name)
+    ):
+        party_names.setdefault(tid, []).append(name)
+    t = common.taxonomy(session)
+    tz = common.working_hours(session).tz
+    out = []
+    for r in rows:
+        master = masters[r.id]
+        agency = master.authority_name
+        if master.id in party_names:
+            agency += "（协办：" + "、".join(party_names[master.id]) + "）"
+        category = t.category(r.category_code)
+        urgency = t.urgencies.get(r.urgency)
+        out.append(
+            {
+                "service_request_id": r.number,
+                "status": domain.open311_status(TicketState(r.state)),
+                "status_notes": _notes(r, master if r.merged_into_id else None),
+                "service_name": category.name if category else r.category_code,
+                "service_code": r.category_code,
+                "description": r.description,
+                "agency_responsible": agency,
+                "service_notice": f"{urgency.name if urgency else r.urgency}类诉求，"
+                f"{r.deadline_rule or '按时限'}办理",
+                "requested_datetime": _iso(r.created_at, tz),
+                "updated_datetime": _iso(max(r.updated_at, master.updated_at), tz),
+                "expected_datetime": _iso(master.due_at, tz),
+                "address": r.address,
+                "address_id": "",
+                "zipcode": "",
+                "lat": r.lat,
+                "long": r.lon,
+                "media_url": r.media_url or "",
+            }
+        )
+    return out
 
 
 def request_by_id(session: Session, number: str, city_code: str | None) -> WorkOrder:
