@@ -19,7 +19,7 @@ from tongban.identity.domain import Duty, Role, mask_id_number
 from tongban.identity.models import Account
 
 
-def _visible_clause(actor: Account) -> Any:
+def visible_clause(actor: Account) -> Any:
     role = Role(actor.role)
     if role in (Role.RESIDENT, Role.ENTERPRISE):
         return Case.applicant_id == actor.id
@@ -67,7 +67,7 @@ def list_cases(
     limit: int = 200,
 ) -> list[Case]:
     """The cases `actor` may see, newest first; officers see the most urgent first."""
-    clause = _visible_clause(actor)
+    clause = visible_clause(actor)
     if clause is None:
         raise PermissionDenied("当前账户无权查看办件")
     stmt = select(Case).where(clause)

@@ -3,10 +3,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from sqlalchemy.orm import object_session
 
-from tongban.cases import access, service
+from tongban.cases import access, lists, service
 from tongban.cases.attachments import store_upload
 from tongban.cases.domain import rating_opens_rectification
 from tongban.cases.models import Case
@@ -24,6 +24,7 @@ from tongban.cases.schemas import (
 from tongban.catalog import service as catalog
 from tongban.identity.domain import mask_id_number
 from tongban.identity.models import Account
+from tongban.kernel import paging
 from tongban.web.deps import CurrentUser, SessionDep, SettingsDep
 
 router = APIRouter(prefix="/api/v1", tags=["cases"])
@@ -130,12 +131,30 @@ def window_submit(
 def list_cases(
     actor: CurrentUser,
     session: SessionDep,
+    request: Request,
+    response: Response,
     state: str | None = None,
     deadline_flag: str | None = None,
     q: str | None = None,
+    matter: str | None = None,
+    city: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    cursor: str | None = None,
+    page_size: str | None = None,
 ) -> object:
-    """The cases the caller may see: their own, their authority's, their window's."""
-    return service.list_cases(session, actor, state=state, deadline_flag=deadline_flag, q=q)
+    """The cases the caller may see (their own, their authority's, their window's), a page
+    at a time (default 50, at most 200), filtered by state, deadline flag, matter, city,
+    submission dates (`since`/`until`, YYYY-MM-DD) and `q` (part of the number, the
+    applicant's name or the matter, or an ID number, full or masked). The next page is
+    in the `Link: <…>; rel="next"` header (an opaque `cursor`; a tampered one is 422)."""
+    f = lists.filters(
+        q=q, matter=matter, state=state, deadline_flag=deadline_flag,
+        since=since, until=until, city=city,
+    )  # fmt: skip
+    result = lists.page(session, actor, f, lists.request(actor, cursor, page_size))
+    paging.link_next(request, response, result)
+    return [CaseSummary.model_validate(r) for r in result.rows]
 
 
 @router.get("/cases/{case_ref}", response_model=CasePublic)

@@ -13,7 +13,6 @@ from tongban.cases.models import Case
 from tongban.cases.pages import (
     APPLICANTS,
     INPUTS,
-    LABELS,
     application_context,
     detail_context,
     entered_values,
@@ -26,6 +25,7 @@ from tongban.cases.pages import (
     store_files,
     store_item_files,
 )
+from tongban.cases.views_lists import case_list_page
 from tongban.catalog import service as catalog
 from tongban.errors import DomainError, FieldError, PermissionDenied, ValidationFailed
 from tongban.identity.models import Account
@@ -86,8 +86,7 @@ def apply(
 @router.get("/my/cases")
 def my_cases(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     require_role(user, APPLICANTS, "“我的办件”仅供个人或法人账户使用")
-    cases = service.list_cases(session, user)
-    return render(request, "cases/my_list.html", user, cases=cases, labels=LABELS)
+    return case_list_page(request, session, user, "cases/my_list.html", "/my/cases")
 
 
 def _my_detail(

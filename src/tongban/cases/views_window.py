@@ -13,7 +13,6 @@ from tongban.cases import results, service
 from tongban.cases.domain import Mode
 from tongban.cases.pages import (
     INPUTS,
-    LABELS,
     application_context,
     detail_context,
     entered_values,
@@ -24,6 +23,7 @@ from tongban.cases.pages import (
     require_role,
     store_files,
 )
+from tongban.cases.views_lists import case_list_page
 from tongban.catalog import service as catalog
 from tongban.errors import DomainError, PermissionDenied
 from tongban.identity.domain import Role
@@ -42,8 +42,7 @@ def _require_clerk(user: Account) -> None:
 @router.get("/window")
 def window_home(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     _require_clerk(user)
-    cases = service.list_cases(session, user)
-    return render(request, "cases/window_list.html", user, cases=cases, labels=LABELS)
+    return case_list_page(request, session, user, "cases/window_list.html", "/window")
 
 
 @router.get("/window/new")

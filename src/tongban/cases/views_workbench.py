@@ -21,16 +21,14 @@ from tongban.cases.domain import (
 )
 from tongban.cases.models import Case
 from tongban.cases.pages import (
-    DEADLINE_LABELS,
     INPUTS,
-    LABELS,
     STAFF_DESK,
-    STATE_VALUES,
     detail_context,
     matter_or_none,
     parse_case_id,
     require_role,
 )
+from tongban.cases.views_lists import case_list_page
 from tongban.errors import DomainError, FieldError, NotFound, PermissionDenied, ValidationFailed
 from tongban.identity.domain import Role
 from tongban.identity.models import Account
@@ -50,27 +48,17 @@ def _require_desk(user: Account) -> None:
 
 
 @router.get("/workbench")
-def workbench(
-    request: Request,
-    session: SessionDep,
-    user: CurrentUser,
-    state: str | None = None,
-    deadline_flag: str | None = None,
-    q: str | None = None,
-) -> Response:
+def workbench(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    """The queue: filtered by number, applicant or ID number, matter, state, deadline,
+    city and submission dates (query string), a page at a time."""
     _require_desk(user)
-    state = state if state in STATE_VALUES else None
-    deadline_flag = deadline_flag if deadline_flag in DEADLINE_LABELS else None
-    q = (q or "").strip()[:40] or None
-    cases = service.list_cases(session, user, state=state, deadline_flag=deadline_flag, q=q)
     open_items = len(service.list_rectifications(session, user))
-    return render(
+    return case_list_page(
         request,
-        "cases/workbench.html",
+        session,
         user,
-        cases=cases,
-        labels=LABELS,
-        filters={"state": state or "", "deadline_flag": deadline_flag or "", "q": q or ""},
+        "cases/workbench.html",
+        "/workbench",
         open_rectifications=open_items,
     )
 
