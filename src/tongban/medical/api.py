@@ -11,8 +11,9 @@ from fastapi import APIRouter, BackgroundTasks, Request, Response
 from sqlalchemy.orm import Session
 
 from tongban.identity.domain import mask_id_number
+from tongban.kernel import paging
 from tongban.medical import clearing_service as cs
-from tongban.medical import domain, exports, service, settlement
+from tongban.medical import domain, exports, service, settlement, settlement_lists
 from tongban.medical.models import ClearingRun, ClearingStatement, Settlement, Visit
 from tongban.medical.reconcile import KIND_LABELS, Kind
 from tongban.medical.schemas import (
@@ -35,6 +36,7 @@ from tongban.medical.schemas import (
     ReverseRequest,
     RunPublic,
     SettlementPublic,
+    SettlementSummary,
     SettleRequest,
     SidePublic,
     SplitPublic,
@@ -211,6 +213,31 @@ def _then_tell_the_insured_node(
     ):
         background.add_task(settlement.sync_after_response, request.app.state.session_factory, s.id)
     return out
+
+
+@router.get("/settlements", response_model=list[SettlementSummary], responses=responses(403))
+def list_settlements(
+    actor: CurrentUser,
+    session: SessionDep,
+    request: Request,
+    response: Response,
+    q: str | None = None,
+    hospital: str | None = None,
+    state: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    cursor: str | None = None,
+    page_size: str | None = None,
+) -> object:
+    """Settlements, newest first, a page at a time (default 50, at most 200): a hospital's
+    own, or those treated or insured in the medical-insurance agency's jurisdiction;
+    filtered by part of the transaction number, hospital (institution code), state
+    (settled | reversed) and settlement dates (`since`/`until`, YYYY-MM-DD). The next
+    page is in the `Link: <…>; rel="next"` header (a tampered `cursor` is 422)."""
+    f = settlement_lists.filters(q=q, hospital=hospital, state=state, since=since, until=until)
+    result = settlement_lists.page(session, actor, f, settlement_lists.request(cursor, page_size))
+    paging.link_next(request, response, result)
+    return [SettlementSummary.model_validate(r) for r in result.rows]
 
 
 @router.get("/settlements/{txn_id}", response_model=SettlementPublic)

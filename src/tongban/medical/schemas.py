@@ -173,6 +173,28 @@ class SettlementPublic(BaseModel):
     insured_ack: str
 
 
+class SettlementSummary(BaseModel):
+    """A row of the settlements list (GET /api/v1/medical/settlements); amounts in fen."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    txn_id: str
+    institution_code: str
+    institution_name: str
+    status: str
+    period: str
+    settled_at: datetime
+    settled_day: date
+    insured_city: str
+    treatment_city: str
+    total: int
+    fund: int
+    account: int
+    cash: int
+    reversal_period: str | None
+    reversed_at: datetime | None
+
+
 class ReverseRequest(BaseModel):
     reversal_txn_id: str | None = Field(default=None, pattern=_CODE)
     reason: str = Field(default="", max_length=200)

@@ -20,8 +20,9 @@ from tongban.calendar.service import local_date
 from tongban.db import utcnow
 from tongban.errors import DomainError, NotFound
 from tongban.identity.models import Account
+from tongban.kernel import paging
 from tongban.medical import clearing_service as cs
-from tongban.medical import domain, exports, reconcile, service, settlement
+from tongban.medical import domain, exports, reconcile, service, settlement, settlement_lists
 from tongban.regions import service as regions
 from tongban.types import Yuan, parse_form_value
 from tongban.web.deps import CsrfChecked, CurrentUser, FormDep, SessionDep
@@ -46,6 +47,8 @@ LABELS = {
     "channels": domain.FILING_CHANNEL_LABELS,
 }
 ITEM_ROWS = 6
+#: Settlements of the day shown on the counter (the rest: the settlements list).
+COUNTER_ROWS = 20
 
 
 def _text(form: FormData, name: str) -> str:
@@ -128,7 +131,7 @@ def _counter_page(
         cities=_cities(session),
         names=_names(session),
         suggested_visit_no=f"MZ{local_date(utcnow()):%Y%m%d}{secrets.randbelow(10**6):06d}",
-        today=settlement.list_settlements(session, user),
+        today=settlement.list_settlements(session, user, limit=COUNTER_ROWS),
         counter_filing_days=domain.COUNTER_FILING_DAYS,
     )
 
@@ -227,7 +230,7 @@ def register(request: Request, session: SessionDep, user: CurrentUser, form: For
             cities=_cities(session),
             names=_names(session),
             suggested_visit_no=_text(form, "visit_no"),
-            today=settlement.list_settlements(session, user),
+            today=settlement.list_settlements(session, user, limit=COUNTER_ROWS),
         )
     return RedirectResponse(f"/medical/counter/visits/{visit.id}", status_code=303)
 
@@ -496,3 +499,40 @@ def answer(
             f"/medical/clearing/{period}?message={quote(refused.message)}", status_code=303
         )
     return RedirectResponse(f"/medical/clearing/{period}", status_code=303)
+
+
+# --- settlement lists ----------------------------------------------------------------
+
+
+@router.get("/medical/settlements")
+def settlements_list(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    q: str | None = None,
+    hospital: str | None = None,
+    state: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    cursor: str | None = None,
+    page_size: str | None = None,
+) -> Response:
+    """Settlements a page at a time: the counter's own, or the agency's jurisdiction's;
+    filtered by transaction number, hospital, dates and state (reversed included)."""
+    f = settlement_lists.filters(q=q, hospital=hospital, state=state, since=since, until=until)
+    result = settlement_lists.page(session, user, f, settlement_lists.request(cursor, page_size))
+    params = f.params() | {"page_size": page_size or ""}
+    return _page(
+        request,
+        "medical/settlements.html",
+        user,
+        result=result,
+        filters=f.params(),
+        filtered=any(f.params().values()),
+        first_link=paging.query_string(params),
+        next_link=paging.query_string(params, cursor=result.next_cursor)
+        if result.next_cursor
+        else None,
+        names=_names(session),
+        hospital_staff=user.role == "hospital",
+    )
