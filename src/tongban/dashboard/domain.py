@@ -91,16 +91,22 @@ CATEGORY_LABELS = {
 }
 
 
-def case_mode(mode: str, channel: str) -> str:
-    """The dashboard's mode of a case: online, window (异地代收), joint or virtual
-    (跨省远程虚拟窗口: the case's mode, or a virtual window's channel)."""
-    if mode == "virtual" or channel == "virtual":
-        return "virtual"
-    if mode == "joint":
-        return "joint"
-    if mode == "proxy" or channel == "window":
-        return "window"
-    return "online"
+@dataclass(frozen=True)
+class Scope:
+    """Whose records a node counts: the jurisdictions it serves ("*": every one, else a
+    comma-separated list). A record naming no jurisdiction is always counted."""
+
+    served: str = "*"
+
+    def codes(self) -> frozenset[str] | None:
+        """The served codes; None for every jurisdiction."""
+        if self.served.strip() == "*":
+            return None
+        return frozenset(c.strip() for c in self.served.split(",") if c.strip())
+
+    def __call__(self, jurisdiction: str | None) -> bool:
+        codes = self.codes()
+        return not jurisdiction or codes is None or jurisdiction in codes
 
 
 class Key(NamedTuple):

@@ -17,11 +17,17 @@ from datetime import date
 from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints
-from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.orm import Session
 
-from tongban.dashboard.domain import DIMENSIONS, Indicator
-from tongban.dashboard.models import DashCell
+from tongban.dashboard import cells
+from tongban.dashboard.domain import (
+    DIMENSIONS,
+    Indicator,
+    Key,
+    Value,
+    hist_from_json,
+    hist_to_json,
+)
 from tongban.db import utcnow
 from tongban.exchange import schema
 from tongban.exchange import service as exchange
@@ -67,20 +73,18 @@ class CellsPublished(schema.Payload):
     seq: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
 
 
-_T: Table = DashCell.__table__  # type: ignore[assignment]
 _FIELDS = [d for d in DIMENSIONS if d != "jurisdiction"]
 
 
 def payload(session: Session, jurisdiction: str) -> dict[str, Any]:
     """`dashboard.cells_published` of `jurisdiction`: this node's cells of it."""
-    q = select(*(_T.c[d] for d in _FIELDS), _T.c.n, _T.c.total, _T.c.extra, _T.c.hist).where(
-        _T.c.origin == "", _T.c.jurisdiction == jurisdiction
-    )
     rows = []
-    for r in session.execute(q):
-        m = dict(r._mapping)
-        m["day"] = m["day"].isoformat()
-        rows.append(m)
+    for k, v in cells.read(session, "", jurisdiction).items():
+        m: dict[str, Any] = {d: getattr(k, d) for d in _FIELDS}
+        m["day"] = k.day.isoformat()
+        rows.append(
+            {**m, "n": v.n, "total": v.total, "extra": v.extra, "hist": hist_to_json(v.hist)}
+        )
     return {"jurisdiction": jurisdiction, "as_of": utcnow().isoformat(), "rows": rows}
 
 
@@ -125,20 +129,16 @@ def on_cells_published(session: Session, data: dict[str, Any], msg: Any) -> None
         raise exchange.Refused("not-allowed", f"本节点自行统计 {code} 的数据")
     if not CELLS.newer(session, data):
         return
-    session.execute(delete(DashCell).where(DashCell.origin == code))
-    rows = [
-        {
-            "origin": code,
-            "jurisdiction": code,
-            **{d: r[d] for d in _FIELDS},
-            "day": r["day"] if isinstance(r["day"], date) else date.fromisoformat(str(r["day"])),
-            "n": int(r["n"]),
-            "total": int(r.get("total") or 0),
-            "extra": int(r.get("extra") or 0),
-            "hist": r.get("hist") or None,
-        }
-        for r in data["rows"]
-    ]
-    if rows:
-        session.execute(insert(_T), rows)
+    cells.forget_origin(session, code)
+    copy: dict[Key, Value] = {}
+    for r in data["rows"]:
+        day = r["day"] if isinstance(r["day"], date) else date.fromisoformat(str(r["day"]))
+        key = Key(**{**{d: r[d] for d in _FIELDS}, "day": day, "jurisdiction": code})
+        copy[key] = Value(
+            int(r["n"]),
+            int(r.get("total") or 0),
+            int(r.get("extra") or 0),
+            hist_from_json(r.get("hist") or None),
+        )
+    cells.store(session, copy, code)
     session.flush()

@@ -4,39 +4,37 @@ small cells suppressed. Never commits: the job, request or CLI command does."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Table, delete, func, select
 from sqlalchemy.orm import Session
 
-from tongban.dashboard import sources
+from tongban.dashboard import cells, sources
 from tongban.dashboard.domain import (
-    DIMENSIONS,
     Indicator,
     Key,
+    Scope,
     Value,
     fold,
-    hist_from_json,
-    hist_to_json,
     merge_hist,
     quantile,
     suppressed,
 )
-from tongban.dashboard.models import DashCell, DashRefresh, DashWatermark
+from tongban.dashboard.models import DashRefresh, DashWatermark
 from tongban.db import utcnow
 from tongban.errors import FieldError, ValidationFailed
-from tongban.exchange import service as exchange
 
-Owns = Callable[[str], bool]
+Owns = Scope
 AUDIT = "audit"
 
 
-def owns_for(served: str) -> Owns:
-    """Whether a jurisdiction's records are this node's to count ("" — none named — is)."""
-    return lambda j: not j or exchange.serves(j, served)
+def owns_for(served: str) -> Scope:
+    """Whose records this node counts: the jurisdictions it serves (its settings'
+    `served_jurisdictions`, "*" or a comma list; a record naming none is counted)."""
+    return Scope(served)
 
 
 # --- refresh ------------------------------------------------------------------------------
@@ -59,29 +57,34 @@ def _watermark(session: Session, source: str) -> DashWatermark:
 
 def refresh(
     session: Session,
-    owns: Owns,
+    owns: Scope,
     *,
-    batch: int = 20_000,
+    batch: int = 100_000,
     settle: timedelta = timedelta(minutes=5),
     now: datetime | None = None,
     full: bool = False,
 ) -> RefreshResult:
     """Fold every event recorded since the last refresh into this node's cells: the audit
-    chain after its watermark up to the committed head, and the tables read by time up to
-    `now - settle`. Costs O(new events), never a rescan. Logs the refresh with the chain
-    position and checkpoint it was computed at."""
-    cells: dict[Key, Value] = {}
-    wd = sources.working_days(session)
+    chain after its watermark up to the committed head (set-based SQL, `batch` entries
+    per statement), and the tables read by time up to `now - settle`. Costs O(new
+    events), never a rescan. Logs the refresh with the chain position and checkpoint it
+    was computed at."""
+    memory: dict[Key, Value] = {}
     events = 0
     head_seq, head_hash = sources.committed_head(session)
     wm = _watermark(session, AUDIT)
+    moment = now or utcnow()
     if head_seq > wm.position:
-        for entries in sources.audit_batches(session, wm.position, head_seq, batch):
-            fold(sources.audit_facts(session, entries, owns, wd), cells)
-            events += len(entries)
+        wd = sources.working_days(session)
+        sources.fill_workdays(session, wd, sources.local_day(moment) + timedelta(days=400))
+        pos = wm.position
+        while pos < head_seq:
+            upto = min(pos + batch, head_seq)
+            events += sources.stage_audit(session, pos, upto, owns)
+            pos = upto
         wm.position = head_seq
         wm.updated_at = utcnow()
-    until = (now or utcnow()) - settle
+    until = moment - settle
     lic = _watermark(session, "licence_use")
     for rows in sources._by_time(
         session,
@@ -91,7 +94,7 @@ def refresh(
         until,
         batch,
     ):
-        fold(sources.licence_facts(session, rows, owns), cells)
+        fold(sources.licence_facts(session, rows, owns), memory)
         events += len(rows)
         lic.mark_at, lic.mark_id = rows[-1].verified_at, str(rows[-1].id)
     card = _watermark(session, "card_use")
@@ -104,10 +107,11 @@ def refresh(
         until,
         batch,
     ):
-        fold(sources.card_facts(rows, owns, places), cells)
+        fold(sources.card_facts(rows, owns, places), memory)
         events += len(rows)
         card.mark_at, card.mark_id = rows[-1].received_at, str(rows[-1].id)
-    store(session, cells, origin="")
+    cells.stage_cells(session, memory)
+    touched = cells.fold_stage(session, origin="")
     forget(session)
     cp = sources.checkpoint_covering(session, head_seq)
     session.add(
@@ -122,107 +126,30 @@ def refresh(
         )
     )
     session.flush()
-    return RefreshResult(events, len(cells), head_seq)
+    return RefreshResult(events, touched, head_seq)
 
 
-def recompute(session: Session, owns: Owns, **kw: Any) -> RefreshResult:
+def recompute(session: Session, owns: Scope, **kw: Any) -> RefreshResult:
     """Forget this node's cells and watermarks and fold every event again (after a change
     of the rules, or to check the incremental figures)."""
-    session.execute(delete(DashCell).where(DashCell.origin == ""))
+    cells.forget_origin(session, "")
     session.execute(delete(DashWatermark))
     session.flush()
     return refresh(session, owns, full=True, **kw)
 
 
-_T = cast(Table, DashCell.__table__)
-_KEY_COLS = [_T.c[d] for d in DIMENSIONS]
-
-
-def _key_of(row: Any) -> Key:
-    m = row._mapping
-    return Key(*(m[d] for d in DIMENSIONS))
-
-
-def store(session: Session, cells: dict[Key, Value], origin: str) -> None:
-    """Add `cells` to the stored cells of `origin` (insert new keys, add to known ones)."""
-    if not cells:
-        return
-    by_day: dict[tuple[str, date], list[Key]] = {}
-    for k in cells:
-        by_day.setdefault((k.indicator, k.day), []).append(k)
-    existing: dict[Key, Any] = {}
-    pairs = sorted(by_day)
-    indicators = sorted({i for i, _ in pairs})
-    days = sorted({d for _, d in pairs})
-    for i in range(0, len(days), sources.CHUNK):
-        q = select(_T.c.id, _T.c.n, _T.c.total, _T.c.extra, _T.c.hist, *_KEY_COLS).where(
-            _T.c.origin == origin,
-            _T.c.indicator.in_(indicators),
-            _T.c.day.in_(days[i : i + sources.CHUNK]),
-        )
-        for row in session.execute(q):
-            k = _key_of(row)
-            if k in cells:
-                existing[k] = row
-    inserts: list[dict[str, Any]] = []
-    updates: list[dict[str, Any]] = []
-    for k, v in cells.items():
-        old = existing.get(k)
-        if old is None:
-            inserts.append(
-                {
-                    "origin": origin,
-                    **{d: getattr(k, d) for d in DIMENSIONS},
-                    "n": v.n,
-                    "total": v.total,
-                    "extra": v.extra,
-                    "hist": hist_to_json(v.hist),
-                }
-            )
-        else:
-            updates.append(
-                {
-                    "b_id": old.id,
-                    "b_n": old.n + v.n,
-                    "b_total": old.total + v.total,
-                    "b_extra": old.extra + v.extra,
-                    "b_hist": hist_to_json(merge_hist(hist_from_json(old.hist), v.hist))
-                    if (old.hist or v.hist)
-                    else None,
-                }
-            )
-    # Rows without a histogram leave the column out (SQL NULL, nothing to encode).
-    plain = [{k: v for k, v in r.items() if k != "hist"} for r in inserts if r["hist"] is None]
-    timed = [r for r in inserts if r["hist"] is not None]
-    for rows in (plain, timed):
-        if rows:
-            session.execute(insert(_T), rows)
-    if updates:
-        session.execute(
-            update(_T)
-            .where(_T.c.id == bindparam("b_id"))
-            .values(
-                n=bindparam("b_n"),
-                total=bindparam("b_total"),
-                extra=bindparam("b_extra"),
-                hist=bindparam("b_hist"),
-            )
-            .execution_options(synchronize_session=False),
-            updates,
-        )
+def store(session: Session, new: dict[Key, Value], origin: str) -> None:
+    """Add cells held in memory to the stored cells of `origin`."""
+    cells.store(session, new, origin)
 
 
 def last_refresh(session: Session) -> DashRefresh | None:
     return session.scalars(select(DashRefresh).order_by(DashRefresh.id.desc()).limit(1)).first()
 
 
-def local_cells(session: Session) -> dict[Key, Value]:
-    """This node's stored cells (for tests and publication)."""
-    out: dict[Key, Value] = {}
-    q = select(_T.c.n, _T.c.total, _T.c.extra, _T.c.hist, *_KEY_COLS).where(_T.c.origin == "")
-    for row in session.execute(q):
-        out[_key_of(row)] = Value(row.n, row.total, row.extra, hist_from_json(row.hist))
-    return out
+def local_cells(session: Session, *, monthly: bool = False) -> dict[Key, Value]:
+    """This node's stored cells, or their monthly roll-ups (for tests and publication)."""
+    return cells.read(session, "", monthly=monthly)
 
 
 # --- reading --------------------------------------------------------------------------------
@@ -309,17 +236,39 @@ def parse_filters(
     )
 
 
-def _where(q: Any, f: Filters, indicators: Sequence[str]) -> Any:
-    q = q.where(_T.c.indicator.in_(list(indicators)), _T.c.day >= f.start, _T.c.day <= f.end)
+def _where(q: Any, t: Table, when: Any, start: date, end: date, f: Filters, ind: Any) -> Any:
+    q = q.where(t.c.indicator.in_(list(ind)), when >= start, when <= end)
     if f.scope == "local":
-        q = q.where(_T.c.origin == "")
+        q = q.where(t.c.origin == "")
     for name in ("jurisdiction", "from_city", "to_city", "authority", "matter", "category"):
         value = getattr(f, name)
         if value:
-            q = q.where(_T.c[name] == value)
+            q = q.where(t.c[name] == value)
     if f.cross_only:
-        q = q.where(_T.c.from_city != _T.c.to_city)
+        q = q.where(t.c.from_city != t.c.to_city)
     return q
+
+
+def _next_month(d: date) -> date:
+    return (d.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def segments(start: date, end: date, monthly: bool) -> list[tuple[bool, date, date]]:
+    """The period as (from the monthly roll-ups?, first, last): whole months from the
+    roll-ups (first and last are months' first days), the partial months at either end
+    from the daily cells."""
+    m1 = start if start.day == 1 else _next_month(start)
+    mk = _next_month(end) if _next_month(end) - timedelta(days=1) == end else end.replace(day=1)
+    if not monthly or m1 >= mk:
+        return [(False, start, end)]
+    out = []
+    if start < m1:
+        out.append((False, start, m1 - timedelta(days=1)))
+    last = mk - timedelta(days=1)
+    out.append((True, m1, last.replace(day=1)))
+    if mk <= end:
+        out.append((False, mk, end))
+    return out
 
 
 @dataclass
@@ -353,30 +302,44 @@ def _raw(
     session: Session, f: Filters, indicators: Sequence[str], by: Sequence[str], timed: bool
 ) -> dict[tuple[Any, ...], Value]:
     """Sums over everything but `by`, unsuppressed; remembered for the rest of the
-    session's unit of work (a page asks for the same sums in several places)."""
+    session's unit of work (a page asks for the same sums in several places). Whole
+    months are read from the monthly roll-ups unless `by` holds "day" (a daily series;
+    "month" groups by the month's first day); with `timed`, the histogram buckets are
+    summed in SQL too."""
     memo: dict[Any, dict[tuple[Any, ...], Value]] = session.info.setdefault(_MEMO, {})
     mkey = (f, tuple(indicators), tuple(by), timed)
     if mkey in memo:
         return memo[mkey]
-    cols = [_T.c[b] for b in by]
     acc: dict[tuple[Any, ...], Value] = {}
-    if not timed:
-        q = select(*cols, func.sum(_T.c.n), func.sum(_T.c.total), func.sum(_T.c.extra))
-        q = _where(q, f, indicators)
+    for monthly, first, last in segments(f.start, f.end, "day" not in by):
+        t, h, owner, when = (
+            (cells.MONTH, cells.MONTH_HIST, "month_id", "month")
+            if monthly
+            else (cells.CELL, cells.HIST, "cell_id", "day")
+        )
+        cols = [
+            (t.c[when] if monthly else cells.month_of(session, t.c.day)) if b == "month" else t.c[b]
+            for b in by
+        ]
+        q = select(*cols, func.sum(t.c.n), func.sum(t.c.total), func.sum(t.c.extra))
+        q = _where(q, t, t.c[when], first, last, f, indicators)
         if cols:
             q = q.group_by(*cols)
         for row in session.execute(q):
             n, tot, extra = (int(x or 0) for x in row[len(cols) :])
             if n or tot:
-                acc[tuple(row[: len(cols)])] = Value(n, tot, extra)
-    else:
-        q = _where(select(*cols, _T.c.n, _T.c.total, _T.c.extra, _T.c.hist), f, indicators)
-        for row in session.execute(q):
-            key = tuple(row[: len(cols)])
-            v = acc.get(key)
-            if v is None:
-                v = acc[key] = Value()
-            v.add(Value(row.n, row.total, row.extra, hist_from_json(row.hist)))
+                v = acc.setdefault(tuple(row[: len(cols)]), Value())
+                v.add(Value(n, tot, extra))
+        if timed:
+            q = select(*cols, h.c.bucket, func.sum(h.c.n)).select_from(
+                t.join(h, h.c[owner] == t.c.id)
+            )
+            q = _where(q, t, t.c[when], first, last, f, indicators)
+            q = q.group_by(*cols, h.c.bucket)
+            for row in session.execute(q):
+                key = tuple(row[: len(cols)])
+                v = acc.setdefault(key, Value())
+                v.hist = merge_hist(v.hist, {int(row[-2]): int(row[-1] or 0)})
     memo[mkey] = acc
     return acc
 
@@ -536,7 +499,8 @@ def trend(
     session: Session, f: Filters, indicator: str, grain: str, threshold: int
 ) -> list[tuple[date, Figure]]:
     """A series by day, week or month (suppression applies to each bucket's sum)."""
-    raw = grouped(session, f, [indicator], ("day",), 1, timed=indicator == Indicator.CASE_DECIDED)
+    by = "month" if grain == "month" else "day"
+    raw = grouped(session, f, [indicator], (by,), 1, timed=indicator == Indicator.CASE_DECIDED)
     acc: dict[date, Value] = {}
     for (d,), fig in raw.items():
         b = _bucket(d, grain)

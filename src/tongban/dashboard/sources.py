@@ -1,12 +1,15 @@
 """Where the dashboard's events come from: read-only queries over the tables the other
-contexts already write, turned into facts (domain.Fact).
+contexts already write, turned into facts on the stage (cells.STAGE) or in memory
+(domain.Fact).
 
 Audited events (cases, work orders, evidence, settlements) are read from the audit
 chain: its `seq` is gap-free and grows in commit order (entries are chained under the
 head's lock at commit), so "every entry after the watermark up to the committed head"
 is exactly the new events — a refresh after N events reads N entries, never the past.
-Each entry names its record (`case:<id>`); the record's dimensions (cities, mode,
-authority, matter, time limit) are read for the batch's records only.
+Each entry names its record (`case:<id>`); one INSERT … SELECT per kind of record joins
+a batch of entries to the records they name (by primary key), to the working-day
+ordinals (for handling times) and groups them by cell key and histogram bucket — no
+Python per event.
 
 Two record types are not in the chain (免提交 licence verifications, card uses): they are
 read by time and id after a settling lag (a row committed later than that after its
@@ -17,21 +20,45 @@ classes: the dashboard reads, never writes, and depends on no other context's co
 
 from __future__ import annotations
 
-import json
-import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Boolean, Integer, String, Uuid, column, select, table, tuple_
+from sqlalchemy import (
+    JSON,
+    TIMESTAMP,
+    Boolean,
+    ColumnElement,
+    Date,
+    Integer,
+    Select,
+    String,
+    Table,
+    Uuid,
+    and_,
+    case,
+    column,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    table,
+    true,
+    tuple_,
+)
+from sqlalchemy import cast as sa_cast
 from sqlalchemy.orm import Session
 
 from tongban.audit import service as audit
 from tongban.calendar import service as calendar
-from tongban.dashboard.domain import Fact, Indicator, Key, case_mode
+from tongban.dashboard import cells
+from tongban.dashboard.domain import DIMENSIONS, HIST_CAP, Fact, Indicator, Key, Scope
+from tongban.dashboard.models import DashWorkday
 from tongban.db import UTCDateTime
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -102,6 +129,7 @@ card_use = table(
     column("received_at", UTCDateTime),
 )
 city = table("city", column("code", String), column("jurisdiction_code", String))
+workday = cast(Table, DashWorkday.__table__)
 
 Owns = Callable[[str], bool]
 CHUNK = 900  # ids per IN (…) list: under SQLite's variable limit
@@ -157,97 +185,53 @@ def checkpoint_covering(session: Session, seq: int) -> tuple[int, str] | None:
     return None if row is None else (int(row[0]), str(row[1]))
 
 
-class Entry:
-    """An audit entry; its canonical JSON body is parsed only if the entry counts (most
-    events of a case do not: a plain match on the one field that decides comes first)."""
+class Sql:
+    """The few expressions that differ between SQLite and PostgreSQL."""
 
-    __slots__ = ("_body", "at", "kind", "raw", "seq", "subject")
+    def __init__(self, session: Session) -> None:
+        self.pg = cells.dialect(session) == "postgresql"
 
-    def __init__(self, seq: int, at: datetime, kind: str, subject: str, raw: str) -> None:
-        self.seq, self.at, self.kind, self.subject, self.raw = seq, at, kind, subject, raw
-        self._body: dict[str, Any] | None = None
+    def field(self, body: Any, name: str) -> ColumnElement[Any]:
+        """A top-level field of a JSON text column, as text."""
+        if self.pg:
+            return cast(ColumnElement[Any], sa_cast(body, JSON)[name].as_string())
+        return cast(ColumnElement[Any], func.json_extract(body, f"$.{name}"))
 
-    @property
-    def body(self) -> dict[str, Any]:
-        if self._body is None:
-            self._body = json.loads(self.raw)
-        return self._body
+    def local_date(self, moment: Any) -> ColumnElement[Any]:
+        """The Beijing date of a UTC timestamp column (UTC+8: no daylight saving)."""
+        if self.pg:
+            return sa_cast(func.timezone("Asia/Shanghai", moment), Date)
+        return cast(ColumnElement[Any], func.date(moment, "+8 hours"))
 
-    def field(self, name: str) -> str | None:
-        """A string field of the body (canonical JSON: `"name":"value"`, no spaces)."""
-        pattern = _FIELDS.get(name)
-        if pattern is None:
-            pattern = _FIELDS[name] = re.compile(f'"{name}":"([^"\\\\]*)"')
-        m = pattern.search(self.raw)
-        return m.group(1) if m else None
+    def iso_date(self, text: Any) -> ColumnElement[Any]:
+        """The Beijing date of an ISO-8601 instant written as text (with its offset)."""
+        if self.pg:
+            return self.local_date(sa_cast(text, TIMESTAMP(timezone=True)))
+        return cast(ColumnElement[Any], func.date(text, "+8 hours"))
 
-
-_FIELDS: dict[str, re.Pattern[str]] = {}
-
-
-def audit_batches(session: Session, after: int, upto: int, batch: int) -> Iterator[list[Entry]]:
-    """The entries of AUDIT_KINDS in (after, upto], in order, `batch` at a time."""
-    pos = after
-    while pos < upto:
-        rows = session.execute(
-            select(
-                audit_entry.c.seq,
-                audit_entry.c.at,
-                audit_entry.c.kind,
-                audit_entry.c.subject,
-                audit_entry.c.body,
-            )
-            .where(audit_entry.c.seq > pos, audit_entry.c.seq <= upto)
-            .where(audit_entry.c.kind.in_(AUDIT_KINDS))
-            .order_by(audit_entry.c.seq)
-            .limit(batch)
-        ).all()
-        if not rows:
-            return
-        yield [Entry(int(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
-        pos = int(rows[-1][0])
+    def names(self, subject: Any, prefix: str, id_col: Any) -> ColumnElement[bool]:
+        """`subject` ("<prefix>:<uuid>") names the row whose id is `id_col`."""
+        raw = func.substr(subject, len(prefix) + 2)
+        if self.pg:
+            ok = subject.op("~")(f"^{prefix}:[0-9a-fA-F-]{{36}}$")
+            return cast(ColumnElement[bool], id_col == case((ok, sa_cast(raw, Uuid)), else_=None))
+        return cast(ColumnElement[bool], id_col == func.replace(raw, "-", ""))
 
 
-def _subject_id(subject: str) -> uuid.UUID | None:
-    _, _, raw = subject.partition(":")
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        return None
+def _owned(col: Any, owns: Scope) -> ColumnElement[bool]:
+    codes = owns.codes()
+    if codes is None:
+        return true()
+    return or_(col.is_(None), col == "", col.in_(sorted(codes)))
 
 
-def _rows_by_id(session: Session, t: Any, key: Any, ids: Iterable[uuid.UUID]) -> dict[Any, Any]:
-    out: dict[Any, Any] = {}
-    wanted = list(set(ids))
-    for i in range(0, len(wanted), CHUNK):
-        for r in session.execute(select(t).where(key.in_(wanted[i : i + CHUNK]))):
-            out[r._mapping[key.name]] = r
-    return out
+def _s(col: Any) -> ColumnElement[Any]:
+    return func.coalesce(col, "")
 
 
-def _event_day(e: Entry) -> date:
-    raw = e.field("at")
-    if raw:
-        try:
-            return local_day(datetime.fromisoformat(raw))
-        except ValueError:
-            pass
-    return local_day(e.at)
-
-
-def audit_facts(
-    session: Session, entries: Sequence[Entry], owns: Owns, wd: WorkingDays
-) -> list[Fact]:
-    """The facts of a batch of audit entries (events of records this node owns only)."""
-    by_kind: dict[str, list[Entry]] = {}
-    for e in entries:
-        by_kind.setdefault(e.kind, []).append(e)
-    facts: list[Fact] = []
-    facts += _case_facts(session, by_kind.get("case.event", []), owns, wd)
-    facts += _ticket_facts(session, by_kind.get("ticket.event", []), owns)
-    facts += _evidence_facts(by_kind.get("evidence.access", []), owns)
-    facts += _settlement_facts(session, by_kind.get("medical.settlement.event", []), owns)
-    return facts
+def _event_day(x: Sql) -> ColumnElement[Any]:
+    e = audit_entry
+    return func.coalesce(x.iso_date(x.field(e.c.body, "at")), x.local_date(e.c.at))
 
 
 _CASE_EVENTS = {
@@ -260,108 +244,172 @@ _CASE_EVENTS = {
 }
 
 
-def _case_facts(session: Session, entries: list[Entry], owns: Owns, wd: WorkingDays) -> list[Fact]:
-    wanted = []
-    for e in entries:
-        act = e.field("action")
-        if act in _CASE_EVENTS:
-            wanted.append((e, act, _subject_id(e.subject)))
-    cases = _rows_by_id(session, service_case, service_case.c.id, [i for _, _, i in wanted if i])
-    rated = [i for _, act, i in wanted if i and act == "rate"]
-    scores = {
-        r.case_id: r.score for r in _rows_by_id(session, rating, rating.c.case_id, rated).values()
-    }
-    facts: list[Fact] = []
-    for e, act, cid in wanted:
-        c = cases.get(cid)
-        if c is None or not owns(c.competent_jurisdiction):
-            continue
-        ind = _CASE_EVENTS[str(act)]
-        day = _event_day(e)
-        category = case_mode(c.mode, c.channel)
-        if ind is Indicator.CASE_RATING:
-            category = str(scores.get(cid, ""))
-            if not category:
-                continue
-        key = Key(
-            ind,
-            day,
-            c.receiving_city or "",
-            c.competent_city or "",
-            c.competent_jurisdiction,
-            category,
-            c.authority_name or "",
-            c.matter_code or "",
+def _cases(x: Sql, owns: Scope) -> Select[Any]:
+    """One row per counted case event: its key, histogram bucket and on-time flag."""
+    e, c = audit_entry, service_case
+    action = x.field(e.c.body, "action")
+    day = _event_day(x)
+    w1, w2 = workday.alias("w1"), workday.alias("w2")
+    start = x.local_date(func.coalesce(c.c.accepted_at, c.c.submitted_at))
+    days = w2.c.ordinal - w1.c.ordinal
+    decided = action.in_(("approve", "deny"))
+    mode = case(
+        (or_(c.c.mode == "virtual", c.c.channel == "virtual"), "virtual"),
+        (c.c.mode == "joint", "joint"),
+        (or_(c.c.mode == "proxy", c.c.channel == "window"), "window"),
+        else_="online",
+    )
+    return (
+        select(
+            case(*((action == a, literal(str(i))) for a, i in _CASE_EVENTS.items())).label(
+                "indicator"
+            ),
+            day.label("day"),
+            _s(c.c.receiving_city).label("from_city"),
+            _s(c.c.competent_city).label("to_city"),
+            _s(c.c.competent_jurisdiction).label("jurisdiction"),
+            case((action == "rate", sa_cast(rating.c.score, String)), else_=mode).label("category"),
+            _s(c.c.authority_name).label("authority"),
+            _s(c.c.matter_code).label("matter"),
+            case((~decided, None), (days < 0, 0), (days > HIST_CAP, HIST_CAP), else_=days).label(
+                "bucket"
+            ),
+            case((and_(decided, days <= c.c.time_limit_days), 1), else_=0).label("total"),
+            literal(0).label("extra"),
         )
-        if ind is Indicator.CASE_DECIDED:
-            start = local_day(c.accepted_at or c.submitted_at)
-            days = wd.between(start, day)
-            facts.append(Fact(key, total=int(days <= c.time_limit_days), days=days))
-        else:
-            facts.append(Fact(key))
-    return facts
-
-
-def _ticket_facts(session: Session, entries: list[Entry], owns: Owns) -> list[Fact]:
-    targets = {"closed": Indicator.TICKET_CLOSED, "reopened": Indicator.TICKET_REOPENED}
-    wanted = [(e, _subject_id(e.subject)) for e in entries if e.field("to_state") in targets]
-    tickets = _rows_by_id(session, ticket, ticket.c.id, [i for _, i in wanted if i])
-    facts: list[Fact] = []
-    for e, tid in wanted:
-        t = tickets.get(tid)
-        if t is None or t.replica or not owns(t.jurisdiction_code):
-            continue
-        ind = targets[str(e.field("to_state"))]
-        key = Key(
-            ind,
-            _event_day(e),
-            t.city_code,
-            t.city_code,
-            t.jurisdiction_code,
-            "joint" if t.joint else "single",
-            t.authority_name or "",
-            t.category_code or "",
+        .select_from(
+            e.join(c, x.names(e.c.subject, "case", c.c.id))
+            .outerjoin(rating, and_(action == "rate", rating.c.case_id == c.c.id))
+            .outerjoin(w1, w1.c.day == start)
+            .outerjoin(w2, w2.c.day == day)
         )
-        on_time = ind is Indicator.TICKET_CLOSED and bool(t.on_time)
-        facts.append(Fact(key, total=int(on_time)))
-    return facts
+        .where(e.c.kind == "case.event", action.in_(list(_CASE_EVENTS)))
+        .where(or_(action != "rate", rating.c.score.is_not(None)))
+        .where(_owned(c.c.competent_jurisdiction, owns))
+    )
 
 
-def _evidence_facts(entries: list[Entry], owns: Owns) -> list[Fact]:
-    facts: list[Fact] = []
-    for e in entries:
-        b = e.body
-        provider = str(b.get("provider_jurisdiction") or "")
-        if b.get("source", "provider") != "provider" or not owns(provider):
-            continue
-        key = Key(
-            Indicator.EVIDENCE,
-            _event_day(e),
-            "",
-            "",
-            provider,
-            str(b.get("outcome") or ""),
-            str(b.get("requester_authority_code") or "")[:80],
-            str(b.get("kind") or "")[:120],
+def _tickets(x: Sql, owns: Scope) -> Select[Any]:
+    e, t = audit_entry, ticket
+    to = x.field(e.c.body, "to_state")
+    return (
+        select(
+            case(
+                (to == "closed", literal(str(Indicator.TICKET_CLOSED))),
+                else_=literal(str(Indicator.TICKET_REOPENED)),
+            ).label("indicator"),
+            _event_day(x).label("day"),
+            _s(t.c.city_code).label("from_city"),
+            _s(t.c.city_code).label("to_city"),
+            _s(t.c.jurisdiction_code).label("jurisdiction"),
+            case((t.c.joint.is_(True), "joint"), else_="single").label("category"),
+            _s(t.c.authority_name).label("authority"),
+            _s(t.c.category_code).label("matter"),
+            literal(None, Integer).label("bucket"),
+            case((and_(to == "closed", t.c.on_time.is_(True)), 1), else_=0).label("total"),
+            literal(0).label("extra"),
         )
-        facts.append(Fact(key))
-    return facts
+        .select_from(e.join(t, x.names(e.c.subject, "ticket", t.c.id)))
+        .where(e.c.kind == "ticket.event", to.in_(("closed", "reopened")))
+        .where(t.c.replica.is_not(True), _owned(t.c.jurisdiction_code, owns))
+    )
 
 
-def _settlement_facts(session: Session, entries: list[Entry], owns: Owns) -> list[Fact]:
-    targets = {"settled": Indicator.SETTLEMENT, "reversed": Indicator.SETTLEMENT_REVERSED}
-    wanted = [(e, _subject_id(e.subject)) for e in entries if e.field("to_state") in targets]
-    rows = _rows_by_id(session, settlement, settlement.c.id, [i for _, i in wanted if i])
-    facts: list[Fact] = []
-    for e, sid in wanted:
-        s = rows.get(sid)
-        if s is None or not owns(s.treatment_jurisdiction):
-            continue
-        ind = targets[str(e.field("to_state"))]
-        key = Key(ind, _event_day(e), s.insured_city, s.treatment_city, s.treatment_jurisdiction)
-        fund = int(s.fund) if ind is Indicator.SETTLEMENT else 0
-        facts.append(Fact(key, total=int(s.total), extra=fund))
-    return facts
+def _evidence(x: Sql, owns: Scope) -> Select[Any]:
+    e = audit_entry
+    provider = _s(x.field(e.c.body, "provider_jurisdiction"))
+    return (
+        select(
+            literal(str(Indicator.EVIDENCE)).label("indicator"),
+            _event_day(x).label("day"),
+            literal("").label("from_city"),
+            literal("").label("to_city"),
+            provider.label("jurisdiction"),
+            _s(x.field(e.c.body, "outcome")).label("category"),
+            func.substr(_s(x.field(e.c.body, "requester_authority_code")), 1, 80).label(
+                "authority"
+            ),
+            func.substr(_s(x.field(e.c.body, "kind")), 1, 120).label("matter"),
+            literal(None, Integer).label("bucket"),
+            literal(0).label("total"),
+            literal(0).label("extra"),
+        )
+        .where(e.c.kind == "evidence.access", _owned(provider, owns))
+        .where(func.coalesce(x.field(e.c.body, "source"), "provider") == "provider")
+    )
+
+
+def _settlements(x: Sql, owns: Scope) -> Select[Any]:
+    e, m = audit_entry, settlement
+    to = x.field(e.c.body, "to_state")
+    settled = to == "settled"
+    return (
+        select(
+            case(
+                (settled, literal(str(Indicator.SETTLEMENT))),
+                else_=literal(str(Indicator.SETTLEMENT_REVERSED)),
+            ).label("indicator"),
+            _event_day(x).label("day"),
+            _s(m.c.insured_city).label("from_city"),
+            _s(m.c.treatment_city).label("to_city"),
+            _s(m.c.treatment_jurisdiction).label("jurisdiction"),
+            literal("").label("category"),
+            literal("").label("authority"),
+            literal("").label("matter"),
+            literal(None, Integer).label("bucket"),
+            func.coalesce(m.c.total, 0).label("total"),
+            case((settled, func.coalesce(m.c.fund, 0)), else_=0).label("extra"),
+        )
+        .select_from(e.join(m, x.names(e.c.subject, "settlement", m.c.id)))
+        .where(e.c.kind == "medical.settlement.event", to.in_(("settled", "reversed")))
+        .where(_owned(m.c.treatment_jurisdiction, owns))
+    )
+
+
+_STAGED = [*DIMENSIONS, "bucket", "n", "total", "extra", "hn"]
+
+
+def stage_audit(session: Session, after: int, upto: int, owns: Scope) -> int:
+    """Put the facts of the chain entries in (after, upto] on the stage, grouped by key
+    and bucket (one INSERT … SELECT per kind of record); how many entries of the kinds
+    the dashboard reads there were."""
+    x = Sql(session)
+    e = audit_entry
+    span = and_(e.c.seq > after, e.c.seq <= upto)
+    for build in (_cases, _tickets, _evidence, _settlements):
+        sub = build(x, owns).where(span).subquery("f")
+        keys = [sub.c[d] for d in (*DIMENSIONS, "bucket")]
+        q = select(
+            *keys,
+            func.count(),
+            func.sum(sub.c.total),
+            func.sum(sub.c.extra),
+            func.sum(case((sub.c.bucket.is_not(None), 1), else_=0)),
+        ).group_by(*keys)
+        session.execute(insert(cells.STAGE).from_select(_STAGED, q))
+    n = session.scalar(select(func.count()).where(span, e.c.kind.in_(AUDIT_KINDS)))
+    return int(n or 0)
+
+
+def fill_workdays(session: Session, wd: WorkingDays, until: date) -> None:
+    """Write the working-day ordinals from WorkingDays.BASE to `until` (the calendar's
+    overrides may have changed since the last refresh: written whole each time)."""
+    session.execute(delete(workday))
+    rows = []
+    d = WorkingDays.BASE
+    while d <= until:
+        rows.append({"day": d, "ordinal": wd.ordinal(d)})
+        d += timedelta(days=1)
+    session.execute(insert(workday), rows)
+
+
+def _rows_by_id(session: Session, t: Any, key: Any, ids: Iterable[uuid.UUID]) -> dict[Any, Any]:
+    out: dict[Any, Any] = {}
+    wanted = list(set(ids))
+    for i in range(0, len(wanted), CHUNK):
+        for r in session.execute(select(t).where(key.in_(wanted[i : i + CHUNK]))):
+            out[r._mapping[key.name]] = r
+    return out
 
 
 # --- tables read by time -------------------------------------------------------------------

@@ -8,12 +8,12 @@ from datetime import date, timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
 from integration.dashboard.kit import PLAN, build_cases, duckdb_case_indicators
-from tongban.dashboard import service
+from tongban.dashboard import cells, service
 from tongban.dashboard.domain import Fact, Indicator, Key, fold, quantile
-from tongban.dashboard.models import DashCell, DashRefresh
+from tongban.dashboard.models import DashRefresh
 
 ALL = service.owns_for("*")
 CASE_INDICATORS = {i.value for i in Indicator if i.value.startswith("cases.")}
@@ -130,7 +130,7 @@ FACTS = st.lists(
 )
 @given(facts=FACTS, cuts=st.lists(st.integers(0, 40), max_size=5))
 def test_storing_in_batches_equals_storing_at_once(session, facts, cuts):
-    session.execute(delete(DashCell))
+    cells.forget_origin(session, "")
     bounds = sorted({0, len(facts), *(c for c in cuts if c <= len(facts))})
     for a, b in zip(bounds, bounds[1:], strict=False):
         service.store(session, fold(facts[a:b]), origin="")
@@ -140,5 +140,5 @@ def test_storing_in_batches_equals_storing_at_once(session, facts, cuts):
         times = sorted(min(f.days, 120) for f in facts if f.key == k and f.days is not None)
         if times:
             assert quantile(v.hist, 0.5) == times[-(-len(times) // 2) - 1]
-    session.execute(delete(DashCell))
+    cells.forget_origin(session, "")
     assert session.scalar(select(func.count()).select_from(DashRefresh)) == 0

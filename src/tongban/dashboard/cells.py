@@ -1,0 +1,181 @@
+"""Where the cells are kept, in set-based SQL on SQLite and PostgreSQL.
+
+New facts are first written to `dash_stage` (grouped by key and histogram bucket: by an
+INSERT … SELECT over the audit chain, or from cells in memory), then folded into the
+daily cells, their histograms and the monthly roll-ups by four upserts
+(`INSERT … SELECT … GROUP BY … ON CONFLICT DO UPDATE SET n = n + excluded.n`), and the
+stage is emptied — all in the caller's transaction. Adding is associative and
+commutative, so folding in any number of batches gives the same cells."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from typing import Any, cast
+
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Table,
+    and_,
+    delete,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+    true,
+    type_coerce,
+)
+from sqlalchemy import cast as sa_cast
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from tongban.dashboard.domain import DIMENSIONS, Key, Value
+from tongban.dashboard.models import DashCell, DashHist, DashMonth, DashMonthHist, DashStage
+
+CELL = cast(Table, DashCell.__table__)
+HIST = cast(Table, DashHist.__table__)
+MONTH = cast(Table, DashMonth.__table__)
+MONTH_HIST = cast(Table, DashMonthHist.__table__)
+STAGE = cast(Table, DashStage.__table__)
+#: The key columns other than indicator and day.
+REST = DIMENSIONS[2:]
+SUMS = ("n", "total", "extra")
+
+
+def dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def month_of(session: Session, day: Any) -> ColumnElement[Any]:
+    """The first day of `day`'s month, in SQL (no bound parameter in it: PostgreSQL
+    matches it in a GROUP BY)."""
+    if dialect(session) == "postgresql":
+        expr: Any = sa_cast(func.date_trunc(literal_column("'month'"), day), Date)
+    else:
+        expr = func.date(day, literal_column("'start of month'"))
+    return type_coerce(expr, Date)
+
+
+def _upsert(
+    session: Session, t: Table, cols: list[str], q: Any, conflict: list[str], add: Iterable[str]
+) -> None:
+    """INSERT INTO t (cols) q ON CONFLICT (conflict) DO UPDATE SET c = t.c + excluded.c."""
+    make = postgresql.insert if dialect(session) == "postgresql" else sqlite.insert
+    stmt = make(t).from_select(cols, q)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=conflict, set_={c: t.c[c] + stmt.excluded[c] for c in add}
+    )
+    session.execute(stmt)
+
+
+def stage_cells(session: Session, cells: dict[Key, Value]) -> None:
+    """Put cells held in memory on the stage (a row per cell, a row per histogram bucket)."""
+    rows: list[dict[str, Any]] = []
+    for k, v in cells.items():
+        key = k._asdict()
+        rows.append({**key, "bucket": None, "n": v.n, "total": v.total, "extra": v.extra, "hn": 0})
+        for b, c in (v.hist or {}).items():
+            rows.append({**key, "bucket": b, "n": 0, "total": 0, "extra": 0, "hn": c})
+    if rows:
+        session.execute(insert(STAGE), rows)
+
+
+def fold_stage(session: Session, origin: str) -> int:
+    """Add what is on the stage to `origin`'s cells, histograms and monthly roll-ups, and
+    empty the stage; how many cells it touched."""
+    s = STAGE
+    keys = [s.c[d] for d in DIMENSIONS]
+    sums = [func.sum(s.c[c]) for c in SUMS]
+    grouped = select(*keys).group_by(*keys).subquery()
+    touched = int(session.scalar(select(func.count()).select_from(grouped)) or 0)
+    if not touched:
+        return 0
+    q = select(literal(origin), *keys, *sums).where(true()).group_by(*keys)
+    _upsert(session, CELL, ["origin", *DIMENSIONS, *SUMS], q, ["origin", *DIMENSIONS], SUMS)
+    on = and_(CELL.c.origin == origin, *(CELL.c[d] == s.c[d] for d in DIMENSIONS))
+    q = (
+        select(CELL.c.id, s.c.bucket, func.sum(s.c.hn))
+        .select_from(s.join(CELL, on))
+        .where(s.c.bucket.is_not(None))
+        .group_by(CELL.c.id, s.c.bucket)
+    )
+    _upsert(session, HIST, ["cell_id", "bucket", "n"], q, ["cell_id", "bucket"], ["n"])
+    # The monthly roll-up, from a grouped subquery (the month expression is named once).
+    m = select(
+        s.c.indicator,
+        month_of(session, s.c.day).label("month"),
+        *(s.c[d] for d in REST),
+        s.c.bucket,
+        *(s.c[c] for c in (*SUMS, "hn")),
+    ).subquery("m")
+    mkeys = [m.c.indicator, m.c.month, *(m.c[d] for d in REST)]
+    q = (
+        select(literal(origin), *mkeys, *(func.sum(m.c[c]) for c in SUMS))
+        .where(true())
+        .group_by(*mkeys)
+    )
+    mdims = ["indicator", "month", *REST]
+    _upsert(session, MONTH, ["origin", *mdims, *SUMS], q, ["origin", *mdims], SUMS)
+    on = and_(MONTH.c.origin == origin, *(MONTH.c[d] == m.c[d] for d in mdims))
+    q = (
+        select(MONTH.c.id, m.c.bucket, func.sum(m.c.hn))
+        .select_from(m.join(MONTH, on))
+        .where(m.c.bucket.is_not(None))
+        .group_by(MONTH.c.id, m.c.bucket)
+    )
+    _upsert(session, MONTH_HIST, ["month_id", "bucket", "n"], q, ["month_id", "bucket"], ["n"])
+    session.execute(delete(s))
+    return touched
+
+
+def store(session: Session, cells: dict[Key, Value], origin: str) -> None:
+    """Add `cells` to the stored cells of `origin` (insert new keys, add to known ones)."""
+    if cells:
+        stage_cells(session, cells)
+        fold_stage(session, origin)
+
+
+def forget_origin(session: Session, origin: str) -> None:
+    """Delete `origin`'s cells, histograms and roll-ups."""
+    ids = select(CELL.c.id).where(CELL.c.origin == origin).scalar_subquery()
+    session.execute(delete(HIST).where(HIST.c.cell_id.in_(ids)))
+    session.execute(delete(CELL).where(CELL.c.origin == origin))
+    mids = select(MONTH.c.id).where(MONTH.c.origin == origin).scalar_subquery()
+    session.execute(delete(MONTH_HIST).where(MONTH_HIST.c.month_id.in_(mids)))
+    session.execute(delete(MONTH).where(MONTH.c.origin == origin))
+
+
+def read(
+    session: Session, origin: str, jurisdiction: str | None = None, monthly: bool = False
+) -> dict[Key, Value]:
+    """`origin`'s stored cells (of one jurisdiction when given) with their histograms; the
+    monthly roll-ups keyed by their month's first day with `monthly`."""
+    t, h, owner, day = (
+        (MONTH, MONTH_HIST, "month_id", "month") if monthly else (CELL, HIST, "cell_id", "day")
+    )
+    cond = [t.c.origin == origin]
+    if jurisdiction is not None:
+        cond.append(t.c.jurisdiction == jurisdiction)
+    cols = [t.c.indicator, t.c[day], *(t.c[d] for d in REST)]
+    by_id: dict[int, Value] = {}
+    out: dict[Key, Value] = {}
+    for row in session.execute(select(t.c.id, t.c.n, t.c.total, t.c.extra, *cols).where(*cond)):
+        v = by_id[row.id] = Value(row.n, row.total, row.extra)
+        out[Key(*row[4:])] = v
+    q = (
+        select(h.c[owner], h.c.bucket, h.c.n)
+        .select_from(h.join(t, t.c.id == h.c[owner]))
+        .where(*cond)
+    )
+    for oid, bucket, n in session.execute(q):
+        v = by_id[oid]
+        if v.hist is None:
+            v.hist = {}
+        v.hist[int(bucket)] = int(n)
+    return out
+
+
+def first_of_month(d: date) -> date:
+    return d.replace(day=1)
