@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Integer, String, Text, Uuid
+from sqlalchemy import BigInteger, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tongban.db import Base, UTCDateTime, new_id, utcnow
@@ -18,6 +18,12 @@ class AuditEntry(Base):
     updated, never deleted); `hash` = H(prev_hash || canonical encoding), see domain.py."""
 
     __tablename__ = "audit_entry"
+    #: The reading page (migration 0041): by kind or actor newest first, by time.
+    __table_args__ = (
+        Index("ix_audit_entry_kind_seq", "kind", "seq"),
+        Index("ix_audit_entry_actor_seq", "actor", "seq"),
+        Index("ix_audit_entry_at", "at"),
+    )
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     #: e.g. case.event, licence.event, evidence.access, message.sent, message.applied

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from tongban.audit import hook
 from tongban.audit.models import AuditEntry
+from tongban.errors import ValidationFailed
 from tongban.identity.models import Account
 
 PAGE = 50
@@ -116,6 +117,10 @@ def page(
 ) -> tuple[list[Row], int | None]:
     """One page of entries, newest first, and the `before` of the next page (None when
     this is the last). `jurisdiction` None: every entry (the federation operator)."""
+    if filters.before is not None and filters.before < 1:
+        raise ValidationFailed(
+            "翻页参数无效", errors=[{"field": "before", "message": "须为正整数（条目序号）"}]
+        )
     hook.settle(session)
     t = AuditEntry.__table__
     q = select(t).order_by(t.c.seq.desc()).limit(limit + 1)

@@ -9,6 +9,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -32,6 +33,13 @@ class Case(Base, HasHistory["CaseEvent"], Versioned):
     (`event_seq` numbers the events, `version` guards every change)."""
 
     __tablename__ = "service_case"
+    #: Lists (migration 0041): the officer's queue, the others' newest first.
+    __table_args__ = (
+        Index("ix_case_authority_queue", "authority_id", "deadline", "submitted_at", "id"),
+        Index("ix_case_applicant_submitted", "applicant_id", "submitted_at"),
+        Index("ix_case_competent_submitted", "competent_jurisdiction", "submitted_at"),
+        Index("ix_case_receiving_submitted", "receiving_city", "submitted_at"),
+    )
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     number: Mapped[str] = mapped_column(String(32), unique=True)
     matter_code: Mapped[str] = mapped_column(ForeignKey("matter.code"), index=True)

@@ -226,6 +226,10 @@ class Settlement(Base, HasHistory["SettlementEvent"], Versioned):
         Index("ix_med_settlement_period", "period"),
         Index("ix_med_settlement_reversal_period", "reversal_period"),
         Index("ix_med_settlement_institution_day", "institution_id", "settled_day"),
+        # Lists (migration 0041): a hospital's, an agency's, newest first.
+        Index("ix_med_settlement_institution_at", "institution_id", "settled_at"),
+        Index("ix_med_settlement_treatment_at", "treatment_jurisdiction", "settled_at"),
+        Index("ix_med_settlement_insured_at", "insured_jurisdiction", "settled_at"),
     )
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     institution_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("med_institution.id"))

@@ -32,7 +32,12 @@ class WorkOrder(Base, HasHistory["TicketEvent"], Versioned):
 
     __tablename__ = "ticket"
     #: Open311 GET requests: a city's newest first.
-    __table_args__ = (Index("ix_ticket_city_created", "city_code", "created_at"),)
+    #: Lists (migration 0041): staff by deadline, a reporter's newest first.
+    __table_args__ = (
+        Index("ix_ticket_city_created", "city_code", "created_at"),
+        Index("ix_ticket_due_order", "due_at", "created_at", "id"),
+        Index("ix_ticket_reporter_created", "reporter_id", "created_at"),
+    )
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     number: Mapped[str] = mapped_column(String(24), unique=True)
     #: web | hotline | grid | open311
