@@ -117,7 +117,7 @@ def snapshot(session: Session, case: Case) -> dict[str, Any]:
         "competent_jurisdiction": case.competent_jurisdiction,
         "competent_city": case.competent_city,
         "authority_id": str(case.authority_id),
-        "authority_code": regions.get_authority(session, case.authority_id).code,
+        "authority_code": regions.authority_ref(session, case.authority_id).code,
         "authority_name": case.authority_name,
         "state": case.state,
         "form_data": case.form_data,

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from tongban.cases.access import actor_kind as actor_kind
 from tongban.cases.access import available_actions as available_actions
@@ -21,7 +22,7 @@ from tongban.cases.history import next_number
 from tongban.cases.models import Case
 from tongban.cases.replica import forward
 from tongban.catalog import service as catalog
-from tongban.db import utcnow
+from tongban.db import new_id, utcnow
 from tongban.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from tongban.identity import service as identity
 from tongban.identity.domain import Role, validate_credit_code, validate_id_number
@@ -69,9 +70,9 @@ class WindowApplicant:
 # --- submission -------------------------------------------------------------------
 
 
-def _validate_application(session: Session, app: Application) -> tuple[Any, int]:
+def _validate_application(session: Session, app: Application) -> tuple[catalog.MatterRef, int]:
     try:
-        matter = catalog.get_matter(session, app.matter_code)
+        matter = catalog.matter_ref(session, app.matter_code)
     except NotFound as e:
         e.errors = [{"field": "matter_code", "message": "事项不存在"}]
         raise
@@ -137,18 +138,20 @@ def _create(
         raise ValidationFailed("该事项仅面向个人办理", type="subject-mismatch")
     if applicant_type == Role.RESIDENT and "个人" not in matter.subjects:
         raise ValidationFailed("该事项仅面向法人（企业）办理", type="subject-mismatch")
-    authority = regions.competent_authority(
+    # Reference data comes from the process's cache as plain values (issue 14).
+    authority = regions.competent_authority_ref(
         session,
         matter.authority_type,
         matter.authority_level,
         app.competent_jurisdiction,
         app.competent_city,
     )
-    city = regions.get_city(session, receiving_city)
+    city = regions.city_ref(session, receiving_city)
     attachments = claim_uploads(session, uploader, app.attachment_ids)
     used = licences.check_for_application(session, applicant, matter, app.licences)
     _check_required_materials(matter, [*attachments, *used])
     case = Case(
+        id=new_id(),
         number=next_number(session, city.code),
         matter_code=matter.code,
         matter_name=matter.name,
@@ -176,10 +179,11 @@ def _create(
         time_limit_days=limit,
         submitted_at=utcnow(),
     )
+    # Not flushed before its first event: one INSERT carries the case with its event
+    # counter, and its collections start empty without being read (issue 14).
+    set_committed_value(case, "subtasks", [])  # a new case has none (no SELECT later)
     session.add(case)
-    session.flush()
-    for att in attachments:
-        case.attachments.append(att)
+    case.attachments.extend(attachments)
     actor = clerk or applicant
     comment = "窗口代收，已核验身份与材料" if clerk else "网上申请"
     history.record(session, case, "submit", actor, None, CaseState.SUBMITTED, comment)
@@ -219,19 +223,24 @@ _INHERITED = (
 
 
 def _fan_out(
-    session: Session, parent: Case, matter: Any, app: Application, actor: Account | None
+    session: Session,
+    parent: Case,
+    matter: catalog.MatterRef,
+    app: Application,
+    actor: Account | None,
 ) -> None:
     """多地联办: one sub-task per other jurisdiction, at the authority of each joint type."""
     types = matter.joint_authority_types or [matter.authority_type]
     seen = set()
     for j_code in app.joint_jurisdictions:
-        j = regions.get_jurisdiction(session, j_code)
+        j = regions.jurisdiction_ref(session, j_code)
         if j.code in seen:
             continue
         seen.add(j.code)
         for t in types:
-            auth = regions.competent_authority(session, t, "province", j.code, None)
+            auth = regions.competent_authority_ref(session, t, "province", j.code, None)
             sub = Case(
+                id=new_id(),
                 **{c: getattr(parent, c) for c in _INHERITED},
                 number=next_number(session, parent.receiving_city),
                 matter_name=f"{parent.matter_name}（联办：{auth.name}）",
@@ -244,7 +253,6 @@ def _fan_out(
                 parent=parent,
             )
             session.add(sub)
-            session.flush()
             history.record(
                 session,
                 sub,

@@ -3,6 +3,8 @@ commits: the request or the job owns the transaction."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from tongban.catalog.domain import (
 )
 from tongban.catalog.models import Matter, MatterImplementation, MatterMaterial
 from tongban.errors import NotFound, ValidationFailed
+from tongban.kernel.cache import Cache
 from tongban.regions import service as regions
 
 # Re-exported so other contexts (the apply page) reach the catalogue through this module.
@@ -27,7 +30,9 @@ __all__ = [
     "MODE_LABELS",
     "CatalogueInvalid",
     "coerce_form",
+    "MatterRef",
     "get_matter",
+    "matter_ref",
     "implementations",
     "list_matters",
     "load_catalogue",
@@ -204,6 +209,76 @@ def list_matters(
     return matters
 
 
+@dataclass(frozen=True)
+class MaterialRef:
+    code: str
+    name: str
+    required: bool
+    licence_type: str | None
+
+
+@dataclass(frozen=True)
+class MatterRef:
+    """A matter as a plain value (what a submission reads of it), cached per process."""
+
+    code: str
+    name: str
+    subjects: tuple[str, ...]
+    authority_type: str
+    authority_level: str
+    modes: tuple[str, ...]
+    time_limit_days: int
+    form_schema: Mapping[str, Any]
+    joint_authority_types: tuple[str, ...]
+    active: bool
+    materials: tuple[MaterialRef, ...]
+
+
+#: Cached per process; dropped when the catalogue changes (tongban.kernel.cache).
+_MATTERS: Cache[MatterRef | None] = Cache(
+    "catalog.matter", tables={"matter", "matter_material"}, ttl=300
+)
+_IMPLEMENTATIONS: Cache[tuple[bool, int] | None] = Cache(
+    "catalog.implementation", tables={"matter_implementation"}, ttl=300
+)
+
+
+def _matter_ref(m: Matter | None) -> MatterRef | None:
+    if m is None:
+        return None
+    return MatterRef(
+        code=m.code,
+        name=m.name,
+        subjects=tuple(m.subjects),
+        authority_type=m.authority_type,
+        authority_level=m.authority_level,
+        modes=tuple(m.modes),
+        time_limit_days=m.time_limit_days,
+        form_schema=m.form_schema,
+        joint_authority_types=tuple(m.joint_authority_types or ()),
+        active=m.active,
+        materials=tuple(
+            MaterialRef(x.code, x.name, x.required, x.licence_type) for x in m.materials
+        ),
+    )
+
+
+def matter_ref(session: Session, code: str) -> MatterRef:
+    """`get_matter` as a plain value, from this process's cache; NotFound
+    ("unknown-matter") if there is none."""
+
+    def load() -> MatterRef | None:
+        m = session.scalar(
+            select(Matter).where(Matter.code == code).options(selectinload(Matter.materials))
+        )
+        return _matter_ref(m)
+
+    ref = _MATTERS.get(session, code, load)
+    if ref is None:
+        raise NotFound(f"事项编码 {code} 不存在", type="unknown-matter")
+    return ref
+
+
 def get_matter(session: Session, code: str) -> Matter:
     """The matter with `code` (inactive ones too: old cases still show them); NotFound
     ("unknown-matter") if there is none."""
@@ -224,19 +299,25 @@ def implementations(session: Session, matter_code: str) -> list[MatterImplementa
     )
 
 
-def time_limit_for(session: Session, matter: Matter, jurisdiction_code: str) -> int:
+def time_limit_for(session: Session, matter: Matter | MatterRef, jurisdiction_code: str) -> int:
     """The time limit, in working days, of `matter` in the jurisdiction: its own
     implementation's if it has one, else the standard one. ValidationFailed
     ("matter-not-implemented") if the jurisdiction has switched the matter off."""
-    impl = session.scalar(
-        select(MatterImplementation).where(
-            MatterImplementation.matter_code == matter.code,
-            MatterImplementation.jurisdiction_code == jurisdiction_code,
+
+    def load() -> tuple[bool, int] | None:
+        impl = session.scalar(
+            select(MatterImplementation).where(
+                MatterImplementation.matter_code == matter.code,
+                MatterImplementation.jurisdiction_code == jurisdiction_code,
+            )
         )
-    )
+        return None if impl is None else (impl.enabled, impl.time_limit_days)
+
+    impl = _IMPLEMENTATIONS.get(session, (matter.code, jurisdiction_code), load)
     if impl is None:
         return matter.time_limit_days
-    if not impl.enabled:
+    enabled, days = impl
+    if not enabled:
         raise ValidationFailed(
             f"所选辖区暂未开通“{matter.name}”事项",
             type="matter-not-implemented",
@@ -247,16 +328,17 @@ def time_limit_for(session: Session, matter: Matter, jurisdiction_code: str) -> 
                 }
             ],
         )
-    return impl.time_limit_days
+    return days
 
 
 def form_schema_of(session: Session, code: str) -> dict[str, Any] | None:
-    """The form schema of matter `code` (inactive ones too); None for an unknown code."""
-    matter = session.get(Matter, code)
-    return matter.form_schema if matter is not None else None
+    """The form schema of matter `code` (inactive ones too); None for an unknown code.
+    From this process's cache: do not change it."""
+    matter = _MATTERS.get(session, code, lambda: _matter_ref(session.get(Matter, code)))
+    return dict(matter.form_schema) if matter is not None else None
 
 
-def validate_form(matter: Matter, data: dict[str, Any]) -> dict[str, Any]:
+def validate_form(matter: Matter | MatterRef, data: dict[str, Any]) -> dict[str, Any]:
     """`data` if it is a valid application form of the matter; otherwise ValidationFailed
     ("form-invalid") with one error per field, named "form_data.<field>"."""
     # Only the fields the matter defines are stored: an API client cannot smuggle others in.

@@ -77,7 +77,7 @@ def kinds_for_matter(
     """The evidence kinds a case of this matter may ask for: what the consent checkbox
     on the application form offers (empty when the matter needs none)."""
     try:
-        matter = catalog.get_matter(session, matter_code)
+        matter = catalog.matter_ref(session, matter_code)  # cached per process
     except NotFound:
         return []
     return catalogue().kinds_for_matter(matter.code, matter.authority_type, subject_type)

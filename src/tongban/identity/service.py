@@ -6,13 +6,14 @@ import hashlib
 import re
 import secrets
 import uuid
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from tongban.config import Settings
 from tongban.db import utcnow
@@ -55,6 +56,7 @@ from tongban.identity.sessions import end_sessions as end_sessions
 from tongban.identity.sessions import live_sessions as live_sessions
 from tongban.identity.sessions import resume_session as resume_session
 from tongban.identity.sessions import revoke_all_tokens as revoke_all_tokens
+from tongban.kernel.cache import CACHE_NEUTRAL, Cache
 from tongban.kernel.node import settings_of
 
 _hasher = PasswordHasher()
@@ -250,17 +252,80 @@ def issue_token(session: Session, account: Account, name: str = "api") -> tuple[
     return token, expires
 
 
-def account_for_token(session: Session, token: str) -> Account:
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_hash(token)))
-    now = utcnow()
-    if row is None or row.revoked_at is not None or row.expires_at <= now:
-        raise NotAuthenticated("访问令牌无效或已过期", type="invalid-token")
-    account = session.get(Account, row.account_id)
-    if account is None or not account.is_active:
-        raise NotAuthenticated("访问令牌无效或已过期", type="invalid-token")
-    if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=5):
-        row.last_used_at = now
+@dataclass(frozen=True)
+class _TokenEntry:
+    """What a bearer token's lookup found, kept a few seconds (issue 14)."""
+
+    token_id: uuid.UUID
+    expires_at: datetime
+    last_used_at: datetime | None
+    revoked: bool
+    account: tuple[tuple[str, Any], ...]  # the account row's column values
+    account_active: bool
+
+
+#: Bearer tokens, per process, for a few seconds. Any write to api_token or account
+#: (a revocation, a password change, a disabled account, a new role) drops the whole
+#: cache at once in this process and, when the transaction commits, in every other
+#: process (tongban.kernel.cache: PostgreSQL LISTEN/NOTIFY); without a live listener
+#: (SQLite, a lost connection) tokens are not cached at all.
+_TOKENS: Cache[_TokenEntry | None] = Cache(
+    "identity.token", tables={"api_token", "account"}, ttl=5.0, needs_listener=True
+)
+_ACCOUNT_COLUMNS = tuple(c.key for c in Account.__mapper__.column_attrs)
+#: last_used_at is recorded at most this often per token (not a change the cache watches).
+_LAST_USED_EVERY = timedelta(minutes=5)
+
+
+def _load_token(session: Session, token_hash: str) -> _TokenEntry | None:
+    row = session.execute(
+        select(ApiToken, Account)
+        .join(Account, Account.id == ApiToken.account_id)
+        .where(ApiToken.token_hash == token_hash)
+    ).first()
+    if row is None:
+        return None
+    tok, account = row
+    return _TokenEntry(
+        tok.id,
+        tok.expires_at,
+        tok.last_used_at,
+        tok.revoked_at is not None,
+        tuple((k, getattr(account, k)) for k in _ACCOUNT_COLUMNS),
+        bool(account.is_active),
+    )
+
+
+def _attached(session: Session, values: tuple[tuple[str, Any], ...]) -> Account:
+    """The account of `values` in `session` as if just read, without a SELECT (the
+    session's own copy if it has one)."""
+    data = dict(values)
+    known = session.identity_map.get(session.identity_key(Account, data["id"]))
+    if isinstance(known, Account):
+        return known
+    account = Account(**data)
+    make_transient_to_detached(account)
+    session.add(account)
     return account
+
+
+def account_for_token(session: Session, token: str) -> Account:
+    """The active account of a valid bearer token (NotAuthenticated "invalid-token"
+    otherwise). One SELECT on a miss, none on a hit of this process's token cache."""
+    token_hash = _token_hash(token)
+    entry = _TOKENS.get(session, token_hash, lambda: _load_token(session, token_hash))
+    now = utcnow()
+    if entry is None or entry.revoked or entry.expires_at <= now or not entry.account_active:
+        raise NotAuthenticated("访问令牌无效或已过期", type="invalid-token")
+    if entry.last_used_at is None or now - entry.last_used_at > _LAST_USED_EVERY:
+        session.execute(
+            update(ApiToken)
+            .where(ApiToken.id == entry.token_id)
+            .values(last_used_at=now)
+            .execution_options(**CACHE_NEUTRAL)
+        )
+        _TOKENS.put(session, token_hash, replace(entry, last_used_at=now))
+    return _attached(session, entry.account)
 
 
 def revoke_token(session: Session, account: Account, token: str) -> None:

@@ -27,7 +27,9 @@ constraint, and the audit declaration that puts each event into the audit chain)
     permit.state = target  # or before record(); both are flushed together
 
 ``record`` numbers the event from the counter on the record (``event_seq``), not from
-the length of a list, appends it to ``obj.events`` and flushes: the record's UPDATE
+the length of a list, appends it to ``obj.events`` without loading the events already
+there (a new record has none; an existing one gets it through the event's reference)
+and flushes: the record's UPDATE
 carries ``WHERE version = <the version read>``, so of two requests that read the same
 version only the first flushes; the second gets ``ConcurrentChange`` (a 409
 problem+json, type ``concurrent-change``). The unique (record, seq) constraint makes
@@ -54,6 +56,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint, Uuid, inspect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column, object_session
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from tongban.db import UTCDateTime, new_id, utcnow
@@ -234,7 +237,7 @@ def record(
     (what the notifications hear without each context calling them). Raises ConcurrentChange (409)
     when another transaction changed the record since it was read."""
     actor_ = who(actor)
-    with guarded():  # loading `events` may autoflush the record's own changes
+    with guarded():
         obj.event_seq = (obj.event_seq or 0) + 1
         make: Any = event_class(obj)  # a mapped subclass: its constructor takes the columns
         ev: E = make(
@@ -249,10 +252,32 @@ def record(
             payload=payload,
             at=utcnow(),
         )
-        obj.events.append(ev)  # type: ignore[attr-defined]
+        _append(session, obj, ev)
         session.flush()
     _announce(session, obj, ev, adopted=False)
     return ev
+
+
+def _append(session: Session, obj: Any, ev: EventRow) -> None:
+    """Add `ev` to `obj`'s history without reading the events it has (issue 14): a new
+    record (pending, or persistent with no event yet: its counter was 0) has none, so
+    its collection starts empty; an existing record whose events are not loaded gets
+    the event through the event's own reference to it (the collection, when loaded
+    later, includes it); a loaded collection is appended to."""
+    state = inspect(obj)
+    if "events" in state.dict or state.pending or state.transient:
+        obj.events.append(ev)
+        return
+    if obj.event_seq == 1:  # persistent and this is its first event
+        set_committed_value(obj, "events", [])
+        obj.events.append(ev)
+        return
+    back = state.mapper.relationships["events"].back_populates
+    if back:
+        setattr(ev, back, obj)  # the backref queues the append: no load
+        session.add(ev)
+    else:
+        obj.events.append(ev)
 
 
 def _announce(session: Session, obj: Any, ev: EventRow, *, adopted: bool) -> None:

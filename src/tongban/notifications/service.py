@@ -22,6 +22,7 @@ from tongban.errors import FieldError, NotFound, ValidationFailed
 from tongban.identity.domain import Role
 from tongban.identity.models import Account
 from tongban.kernel import events
+from tongban.kernel.cache import Cache
 from tongban.notifications import domain
 from tongban.notifications.domain import Audience, ChannelName, Rule
 from tongban.notifications.models import Contact, Delivery, Message
@@ -158,15 +159,24 @@ def _recipients(
         return out
     if concerned.authority_id is None:
         return []
-    return list(
-        session.scalars(
-            select(Account.id).where(
-                Account.authority_id == concerned.authority_id,
-                Account.role.in_(concerned.staff_roles),
-                Account.is_active.is_(True),
+    authority_id, roles = concerned.authority_id, tuple(sorted(concerned.staff_roles))
+
+    def load() -> tuple[uuid.UUID, ...]:
+        return tuple(
+            session.scalars(
+                select(Account.id).where(
+                    Account.authority_id == authority_id,
+                    Account.role.in_(roles),
+                    Account.is_active.is_(True),
+                )
             )
         )
-    )
+
+    # An authority's staff, cached per process until an account changes (issue 14).
+    return list(_STAFF.get(session, (authority_id, roles), load))
+
+
+_STAFF: Cache[tuple[uuid.UUID, ...]] = Cache("notifications.staff", tables={"account"}, ttl=300)
 
 
 def _accounts_by_identifier(session: Session, identifiers: Iterable[str]) -> list[uuid.UUID]:

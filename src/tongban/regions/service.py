@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tongban.errors import NotFound, ValidationFailed
+from tongban.kernel.cache import Cache
 from tongban.regions.domain import (
     AuthorityType,
     authority_code,
@@ -171,3 +173,113 @@ def list_authorities(
     if type_:
         q = q.where(Authority.type == type_)
     return list(session.scalars(q))
+
+
+# --- cached reference data (issue 14: read on every submission, seldom changed) ---------
+
+
+@dataclass(frozen=True)
+class JurisdictionRef:
+    code: str
+    name: str
+    short_name: str
+
+
+@dataclass(frozen=True)
+class CityRef:
+    code: str
+    name: str
+    jurisdiction_code: str
+
+
+@dataclass(frozen=True)
+class AuthorityRef:
+    id: uuid.UUID
+    code: str
+    name: str
+    type: str
+    level: str
+    jurisdiction_code: str
+    city_code: str | None
+
+
+_JURISDICTIONS: Cache[JurisdictionRef | None] = Cache(
+    "regions.jurisdiction", tables={"jurisdiction"}, ttl=300
+)
+_CITIES: Cache[CityRef | None] = Cache("regions.city", tables={"city"}, ttl=300)
+_AUTHORITIES: Cache[AuthorityRef | None] = Cache("regions.authority", tables={"authority"}, ttl=300)
+
+
+def _authority_ref(a: Authority | None) -> AuthorityRef | None:
+    if a is None:
+        return None
+    return AuthorityRef(a.id, a.code, a.name, a.type, a.level, a.jurisdiction_code, a.city_code)
+
+
+def jurisdiction_ref(session: Session, code: str) -> JurisdictionRef:
+    """`get_jurisdiction` as a plain value, from this process's cache."""
+
+    def load() -> JurisdictionRef | None:
+        j = session.get(Jurisdiction, code)
+        return None if j is None else JurisdictionRef(j.code, j.name, j.short_name)
+
+    ref = _JURISDICTIONS.get(session, code, load)
+    if ref is None:
+        raise NotFound(f"辖区代码 {code} 不存在", type="unknown-jurisdiction")
+    return ref
+
+
+def city_ref(session: Session, code: str) -> CityRef:
+    """`get_city` as a plain value, from this process's cache."""
+
+    def load() -> CityRef | None:
+        c = session.get(City, code)
+        return None if c is None else CityRef(c.code, c.name, c.jurisdiction_code)
+
+    ref = _CITIES.get(session, code, load)
+    if ref is None:
+        raise NotFound(f"城市代码 {code} 不存在", type="unknown-city")
+    return ref
+
+
+def authority_ref(session: Session, authority_id: uuid.UUID) -> AuthorityRef:
+    """`get_authority` as a plain value, from this process's cache."""
+    ref = _AUTHORITIES.get(
+        session, authority_id, lambda: _authority_ref(session.get(Authority, authority_id))
+    )
+    if ref is None:
+        raise NotFound("部门不存在", type="unknown-authority")
+    return ref
+
+
+def competent_authority_ref(
+    session: Session, authority_type: str, level: str, jurisdiction_code: str, city_code: str | None
+) -> AuthorityRef:
+    """`competent_authority` as a plain value, from this process's cache (the same
+    checks and refusals)."""
+    j = jurisdiction_ref(session, jurisdiction_code)
+    if city_code is not None:
+        city = city_ref(session, city_code)
+        if city.jurisdiction_code != j.code:
+            raise ValidationFailed(
+                f"{city.name}不属于{j.name}",
+                type="city-not-in-jurisdiction",
+                errors=[{"field": "competent_city", "message": "所选城市不属于所选辖区"}],
+            )
+    if level != "province" and city_code is None:
+        raise ValidationFailed(
+            "该事项由市级部门办理，请选择办理城市",
+            type="city-required",
+            errors=[{"field": "competent_city", "message": "请选择办理城市"}],
+        )
+    key = ("competent", authority_type, level, j.code, city_code if level != "province" else None)
+    ref = _AUTHORITIES.get(
+        session,
+        key,
+        lambda: _authority_ref(
+            competent_authority(session, authority_type, level, j.code, city_code)
+        ),
+    )
+    if ref is None:  # not reached: competent_authority raises NotFound itself
+        raise NotFound("未找到有管辖权的部门", type="no-competent-authority")
+    return ref

@@ -41,7 +41,13 @@ def node_settings(request: Request) -> Settings:
     return settings
 
 
-SettingsDep = Annotated[Settings, Depends(node_settings)]
+async def _settings_dep(request: Request) -> Settings:
+    # A dependency that does no I/O is async: FastAPI calls it on the event loop
+    # instead of hopping to the thread pool and back (issue 14). So are the others below.
+    return node_settings(request)
+
+
+SettingsDep = Annotated[Settings, Depends(_settings_dep)]
 
 
 def bearer_token(request: Request) -> str | None:
@@ -118,7 +124,9 @@ def end_web_session(request: Request, session: Session, reason: str) -> None:
     request.session.clear()
 
 
-def current_account(account: Annotated[Account | None, Depends(optional_account)]) -> Account:
+async def current_account(
+    account: Annotated[Account | None, Depends(optional_account)],
+) -> Account:
     if account is None:
         raise NotAuthenticated("请先登录")
     return account
