@@ -20,6 +20,7 @@ class CaseState(StrEnum):
     ACCEPTED = "accepted"  # 已受理
     REFUSED = "refused"  # 不予受理
     UNDER_REVIEW = "under_review"  # 审查中
+    PENDING_APPROVAL = "pending_approval"  # 待审批 (the reviewer's proposal is with an approver)
     APPROVED = "approved"  # 准予许可/办结
     DENIED = "denied"  # 不予许可
     RESULT_ISSUED = "result_issued"  # 已出证/出具结果
@@ -33,6 +34,8 @@ class Action(StrEnum):
     REQUEST_CORRECTION = "request_correction"
     RESUBMIT = "resubmit"
     START_REVIEW = "start_review"
+    SUBMIT_FOR_APPROVAL = "submit_for_approval"  # 提交审批: the reviewer's proposal
+    RETURN_TO_REVIEW = "return_to_review"  # 退回: the approver sends it back to review
     APPROVE = "approve"
     DENY = "deny"
     ISSUE_RESULT = "issue_result"
@@ -71,6 +74,7 @@ STATE_LABELS = {
     CaseState.ACCEPTED: "已受理",
     CaseState.REFUSED: "不予受理",
     CaseState.UNDER_REVIEW: "审查中",
+    CaseState.PENDING_APPROVAL: "待审批",
     CaseState.APPROVED: "准予办理",
     CaseState.DENIED: "不予办理",
     CaseState.RESULT_ISSUED: "已出具结果",
@@ -84,6 +88,8 @@ ACTION_LABELS = {
     Action.REQUEST_CORRECTION: "要求补正",
     Action.RESUBMIT: "补正后重新提交",
     Action.START_REVIEW: "开始审查",
+    Action.SUBMIT_FOR_APPROVAL: "提交审批",
+    Action.RETURN_TO_REVIEW: "退回审查",
     Action.APPROVE: "准予办理",
     Action.DENY: "不予办理",
     Action.ISSUE_RESULT: "出具结果",
@@ -136,6 +142,23 @@ TRANSITIONS: dict[tuple[CaseState, Action], tuple[CaseState, frozenset[Actor]]] 
         CaseState.DENIED,
         frozenset({Actor.APPROVER, Actor.SYSTEM}),
     ),
+    # 提交审批: the reviewer's proposal with their opinion goes to the approvers' queue;
+    # an approver decides it or returns it (退回) to review with a reason. (An approver
+    # may still decide straight from review, as before: an authority whose one officer
+    # reviews and approves; once a proposal is made, its maker cannot decide it.)
+    (CaseState.UNDER_REVIEW, Action.SUBMIT_FOR_APPROVAL): (CaseState.PENDING_APPROVAL, _OFFICERS),
+    (CaseState.PENDING_APPROVAL, Action.APPROVE): (
+        CaseState.APPROVED,
+        frozenset({Actor.APPROVER, Actor.SYSTEM}),
+    ),
+    (CaseState.PENDING_APPROVAL, Action.DENY): (
+        CaseState.DENIED,
+        frozenset({Actor.APPROVER, Actor.SYSTEM}),
+    ),
+    (CaseState.PENDING_APPROVAL, Action.RETURN_TO_REVIEW): (
+        CaseState.UNDER_REVIEW,
+        frozenset({Actor.APPROVER}),
+    ),
     (CaseState.APPROVED, Action.ISSUE_RESULT): (CaseState.RESULT_ISSUED, _OFFICERS),
     (CaseState.DENIED, Action.ISSUE_RESULT): (CaseState.RESULT_ISSUED, _OFFICERS),
     (CaseState.RESULT_ISSUED, Action.DELIVER): (CaseState.DELIVERED, _OFFICERS),
@@ -143,12 +166,29 @@ TRANSITIONS: dict[tuple[CaseState, Action], tuple[CaseState, frozenset[Actor]]] 
 }
 
 #: Actions whose comment is mandatory: a refusal, a correction request or a denial must say why.
-REASON_REQUIRED = frozenset({Action.REFUSE, Action.REQUEST_CORRECTION, Action.DENY})
+REASON_REQUIRED = frozenset(
+    {
+        Action.REFUSE,
+        Action.REQUEST_CORRECTION,
+        Action.DENY,
+        Action.SUBMIT_FOR_APPROVAL,  # the reviewer's opinion
+        Action.RETURN_TO_REVIEW,
+    }
+)
 
 #: States in which the statutory clock runs and the deadline is watched.
 CLOCK_RUNNING = frozenset(
-    {CaseState.ACCEPTED, CaseState.UNDER_REVIEW, CaseState.APPROVED, CaseState.DENIED}
+    {
+        CaseState.ACCEPTED,
+        CaseState.UNDER_REVIEW,
+        CaseState.PENDING_APPROVAL,
+        CaseState.APPROVED,
+        CaseState.DENIED,
+    }
 )
+#: States in which the case is with the reviewers, and with the approvers (the queues).
+REVIEW_QUEUE = frozenset({CaseState.SUBMITTED, CaseState.ACCEPTED, CaseState.UNDER_REVIEW})
+APPROVAL_QUEUE = frozenset({CaseState.PENDING_APPROVAL})
 TERMINAL = frozenset({CaseState.REFUSED, CaseState.RATED, CaseState.WITHDRAWN})
 #: States waiting for the applicant's correction (补正).
 AWAITING_CORRECTION = frozenset({CaseState.CORRECTION, CaseState.REVIEW_CORRECTION})
@@ -180,6 +220,8 @@ class StepFacts:
     subtask_states: tuple[CaseState, ...] = ()
     #: 好差评: the score given with a rating.
     score: int | None = None
+    #: 提交审批: whoever decides made the pending proposal themselves.
+    own_proposal: bool = False
 
 
 def _forwarded(facts: StepFacts) -> DomainError | None:
@@ -201,6 +243,13 @@ def _joint_decided(facts: StepFacts) -> DomainError | None:
     return None
 
 
+def _not_own_proposal(facts: StepFacts) -> DomainError | None:
+    """Separate duties: the officer who proposed a decision (提交审批) does not decide it."""
+    if not facts.own_proposal:
+        return None
+    return Conflict("审查与审批须由不同人员办理：不能审批本人提交的审批", type="own-proposal")
+
+
 def _bad_rating_says_why(facts: StepFacts) -> DomainError | None:
     if facts.score is None or not rating_opens_rectification(facts.score):
         return None
@@ -220,6 +269,7 @@ GUARDS: dict[Action, list[Guard]] = {
         *([_forwarded] if a in _AUTHORITY_STEPS else []),
         *([reason_required(ACTION_LABELS[a])] if a in REASON_REQUIRED else []),
         *([_joint_decided] if a is Action.APPROVE else []),
+        *([_not_own_proposal] if a in (Action.APPROVE, Action.DENY) else []),
         *([_bad_rating_says_why] if a is Action.RATE else []),
     ]
     for a in Action
@@ -277,6 +327,140 @@ def joint_outcome(subtask_states: list[CaseState]) -> JointOutcome:
 def rating_opens_rectification(score: int) -> bool:
     """好差评: 1 (非常不满意) and 2 (不满意) are 差评 and open a rectification item."""
     return score <= 2
+
+
+# --- 差评整改: the authority's reply and the applicant's answer --------------------------
+
+
+class RectState(StrEnum):
+    """Where a rectification item (差评整改) stands; derived from the case's history, so
+    both copies of a case know it."""
+
+    OPEN = "open"  # 待答复 (also after the applicant said 未解决)
+    REPLIED = "replied"  # 已答复，待申请人确认
+    RESOLVED = "resolved"  # 申请人确认已解决
+    ESCALATED = "escalated"  # 多次未解决：转督查督办
+
+
+class RectAction(StrEnum):
+    """The steps of the loop, recorded as events of the case (the case stays 已评价)."""
+
+    REPLY = "rectification_reply"
+    ACCEPT = "rectification_accepted"
+    REOPEN = "rectification_reopened"
+    ESCALATE = "rectification_escalated"
+
+
+RECT_STATE_LABELS = {
+    RectState.OPEN: "待主管部门答复",
+    RectState.REPLIED: "主管部门已答复，待申请人确认",
+    RectState.RESOLVED: "申请人确认已解决",
+    RectState.ESCALATED: "申请人仍不满意，已转督查督办",
+}
+RECT_ACTION_LABELS = {
+    RectAction.REPLY: "整改答复",
+    RectAction.ACCEPT: "确认已解决",
+    RectAction.REOPEN: "反馈未解决",
+    RectAction.ESCALATE: "反馈未解决，转督查督办",
+}
+
+#: The applicant may say 未解决 this many times, each reopening the item for the authority;
+#: the next 未解决 escalates it to the supervisor's view.
+RECT_REOPENS_MAX = 2
+#: Bounds of the authority's reply and of the applicant's reason, in characters.
+RECT_TEXT_MAX = 1000
+
+
+@dataclass(frozen=True)
+class RectFacts:
+    """What the loop's rules look at: the text given with the step and how often the
+    item was reopened already."""
+
+    text: str = ""
+    reopens: int = 0
+
+
+def _rect_text(field: str, missing: str) -> Guard:
+    def check(facts: RectFacts) -> DomainError | None:
+        text = facts.text.strip()
+        if not text:
+            return ValidationFailed(missing, errors=[FieldError(field, missing)])
+        if len(text) > RECT_TEXT_MAX:
+            message = f"不能超过 {RECT_TEXT_MAX} 字"
+            return ValidationFailed(message, errors=[FieldError(field, message)])
+        return None
+
+    return check
+
+
+def _may_reopen(facts: RectFacts) -> DomainError | None:
+    if facts.reopens < RECT_REOPENS_MAX:
+        return None
+    return Conflict("已多次反馈未解决，本次将转督查督办", type="rectification-escalates")
+
+
+def _must_escalate(facts: RectFacts) -> DomainError | None:
+    if facts.reopens >= RECT_REOPENS_MAX:
+        return None
+    return Conflict("尚可退回主管部门重新整改", type="rectification-reopens")
+
+
+_APPLICANT = frozenset({Actor.APPLICANT})
+RECT_MACHINE: StateMachine[RectState, RectAction] = StateMachine(
+    RectState,
+    RectAction,
+    {
+        (RectState.OPEN, RectAction.REPLY): (RectState.REPLIED, _OFFICERS),
+        (RectState.REPLIED, RectAction.ACCEPT): (RectState.RESOLVED, _APPLICANT),
+        (RectState.REPLIED, RectAction.REOPEN): (RectState.OPEN, _APPLICANT),
+        (RectState.REPLIED, RectAction.ESCALATE): (RectState.ESCALATED, _APPLICANT),
+    },
+    guards={
+        RectAction.REPLY: [_rect_text("response", "请填写整改答复")],
+        RectAction.REOPEN: [_rect_text("reason", "请说明仍未解决的问题"), _may_reopen],
+        RectAction.ESCALATE: [_rect_text("reason", "请说明仍未解决的问题"), _must_escalate],
+    },
+    state_labels=RECT_STATE_LABELS,
+    action_labels=RECT_ACTION_LABELS,
+    noun="整改事项",
+)
+
+
+@dataclass(frozen=True)
+class RectStatus:
+    """The loop as the case's history tells it: its state and how often it reopened."""
+
+    state: RectState
+    reopens: int
+
+
+def rectification_status(score: int | None, actions: list[str]) -> RectStatus | None:
+    """Fold the case's event actions into the loop's state; None when the rating opened
+    no item (no rating, or 3 stars and above)."""
+    if score is None or not rating_opens_rectification(score):
+        return None
+    state, reopens = RectState.OPEN, 0
+    for action in actions:
+        rule = RECT_MACHINE.rule(state, RectAction(action)) if action in RECT_ACTIONS else None
+        if rule is not None:  # the history holds only steps the machine allowed
+            state = rule.target
+            reopens += action == RectAction.REOPEN
+    return RectStatus(state, reopens)
+
+
+def rectification_answer(resolved: bool, reopens: int) -> RectAction:
+    """The step the applicant's answer takes: 已解决, or 未解决 (reopened while it may be,
+    escalated after that)."""
+    if resolved:
+        return RectAction.ACCEPT
+    return RectAction.REOPEN if reopens < RECT_REOPENS_MAX else RectAction.ESCALATE
+
+
+RECT_ACTIONS = frozenset(a.value for a in RectAction)
+#: The loop's steps the applicant takes (on the receiving node's copy).
+RECT_APPLICANT_ACTIONS = frozenset(
+    {RectAction.ACCEPT.value, RectAction.REOPEN.value, RectAction.ESCALATE.value}
+)
 
 
 def validate_score(score: int) -> int:

@@ -23,14 +23,21 @@ from sqlalchemy.orm import Session
 
 from tongban.cases.domain import (
     AWAITING_CORRECTION,
+    RECT_ACTIONS,
+    RECT_APPLICANT_ACTIONS,
+    RECT_MACHINE,
     TRANSITIONS,
     Action,
+    Actor,
     CaseState,
     DeliveryMethod,
     Mode,
+    RectAction,
+    RectFacts,
+    rectification_status,
 )
-from tongban.cases.models import Case
-from tongban.errors import NotFound
+from tongban.cases.models import Case, Rating
+from tongban.errors import DomainError, NotFound
 from tongban.exchange import schema as s
 from tongban.exchange import service as exchange
 from tongban.kernel import replication
@@ -45,6 +52,8 @@ EventAction = Literal[
     "request_correction",
     "resubmit",
     "start_review",
+    "submit_for_approval",
+    "return_to_review",
     "approve",
     "deny",
     "issue_result",
@@ -52,9 +61,13 @@ EventAction = Literal[
     "rate",
     "withdraw",
     "correction_reminder",
+    "rectification_reply",
+    "rectification_accepted",
+    "rectification_reopened",
+    "rectification_escalated",
 ]
 #: Steps the applicant takes on the receiving node's copy.
-APPLICANT_ACTIONS = frozenset({Action.RESUBMIT.value, Action.RATE.value})
+APPLICANT_ACTIONS = frozenset({Action.RESUBMIT.value, Action.RATE.value}) | RECT_APPLICANT_ACTIONS
 
 Name80 = Annotated[str, StringConstraints(max_length=80)]
 Role20 = Annotated[str, StringConstraints(max_length=20)]
@@ -221,6 +234,9 @@ class StatusChanged(s.Payload):
         elif ev.action == "correction_reminder":
             if ev.from_state != ev.to_state or ev.to_state not in AWAITING_CORRECTION:
                 raise ValueError("补正提醒只发给待补正的办件，且不改变其状态")
+        elif ev.action in RECT_ACTIONS:
+            if ev.from_state != ev.to_state or ev.to_state is not CaseState.RATED:
+                raise ValueError("差评整改记录只发给已评价的办件，且不改变其状态")
         elif ev.action == "submit" or ev.from_state is None:
             raise ValueError("状态变更消息须为一次办理步骤")
         else:
@@ -275,8 +291,27 @@ def changed_by(case: Case, p: StatusChanged) -> str:
 
 
 def check_status(session: Session, p: StatusChanged, sender: exchange.Sender, case: Case) -> None:
-    """The next step of `case` must start from the state the case is in here."""
-    if p.seq == (case.event_seq or 0) + 1 and p.event.from_state != case.state:
+    """The next step of `case` must start from the state the case is in here; a step of
+    the 差评整改 loop must be one its machine allows after the loop's history here."""
+    if p.seq != (case.event_seq or 0) + 1:
+        return
+    if p.event.from_state != case.state:
         raise exchange.Refused(
             "bad-payload", f"办件 {case.number} 当前为 {case.state}，与该步骤的起始状态不符", 422
         )
+    if p.action in RECT_ACTIONS:
+        _check_rectification_step(session, p, case)
+
+
+def _check_rectification_step(session: Session, p: StatusChanged, case: Case) -> None:
+    rating = session.scalar(select(Rating).where(Rating.case_id == case.id))
+    status = rectification_status(rating.score if rating else None, [e.action for e in case.events])
+    who = Actor.APPLICANT if p.action in RECT_APPLICANT_ACTIONS else Actor.REVIEWER
+    if status is None:
+        raise exchange.Refused("bad-payload", f"办件 {case.number} 没有差评整改事项", 422)
+    try:
+        RECT_MACHINE.next_state(
+            status.state, RectAction(p.action), who, RectFacts(p.comment, status.reopens)
+        )
+    except DomainError as e:
+        raise exchange.Refused("bad-payload", f"办件 {case.number}：{e.detail}", 422) from None

@@ -17,6 +17,11 @@ from tongban.cases.domain import (
     ACTION_LABELS,
     DELIVERY_LABELS,
     MODE_LABELS,
+    RECT_ACTION_LABELS,
+    RECT_ACTIONS,
+    RECT_REOPENS_MAX,
+    RECT_STATE_LABELS,
+    RECT_TEXT_MAX,
     STATE_LABELS,
     Mode,
 )
@@ -40,6 +45,12 @@ EVENT_LABELS = {
     "submit": "提交申请",
     "forwarded": "推送至主管部门",
     "correction_reminder": "补正提醒",
+    **{a.value: label for a, label in RECT_ACTION_LABELS.items()},
+}
+#: 差评整改: the loop's states and steps as pages name them.
+RECT_LABELS = {
+    "states": {s.value: label for s, label in RECT_STATE_LABELS.items()},
+    "steps": {a.value: label for a, label in RECT_ACTION_LABELS.items()},
 }
 SCORE_LABELS = {1: "非常不满意", 2: "不满意", 3: "基本满意", 4: "满意", 5: "非常满意"}
 DEADLINE_LABELS = {"ok": "时限内", "approaching": "临近时限", "overdue": "已超时"}
@@ -260,6 +271,11 @@ def detail_context(session: Session, actor: Account, case: Case) -> dict[str, An
         else mask_id_number(case.applicant_identifier),
         "material_names": materials,
         "rating": service.rating_for(session, case),
+        "rectification": service.rectification_of(session, case),
+        "rect_steps": [e for e in case.events if e.action in RECT_ACTIONS],
+        "rect_labels": RECT_LABELS,
+        "rect_text_max": RECT_TEXT_MAX,
+        "rect_reopens_max": RECT_REOPENS_MAX,
         "licence_uses": licences.uses_for_case(session, case.id),
         "clock": service.clock_of(session, case),
         # The matter's result is an e-licence: issued to the wallet when an approved case

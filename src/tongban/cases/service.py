@@ -20,7 +20,7 @@ from tongban.cases.access import list_cases as list_cases
 from tongban.cases.attachments import claim_uploads
 from tongban.cases.domain import Action, Actor, CaseState
 from tongban.cases.models import Case as Case
-from tongban.cases.models import CaseCorrection, Rating, Rectification
+from tongban.cases.models import CaseCorrection, CaseEvent, Rating, Rectification
 from tongban.cases.submission import Application as Application
 from tongban.cases.submission import WindowApplicant as WindowApplicant
 from tongban.cases.submission import submit_at_window as submit_at_window
@@ -73,6 +73,8 @@ def on_status_changed(session: Session, case: Case, payload: dict[str, Any], msg
     if replica.decides_lead_here(session, case):
         assert case.parent is not None
         _maybe_complete_parent(session, case.parent)
+    if payload["action"] in domain.RECT_ACTIONS:  # 差评整改: the authority's item follows
+        sync_rectification(session, case)
     events.publish(session, events.CaseStepTaken(case.id, str(payload["action"]), case.state))
 
 
@@ -104,7 +106,7 @@ def act(
         raise PermissionDenied("只有主管部门的审核/审批人员可以办理该办件")
     # State, actor and the rules on the facts (forwarded, a reason, 多地联办 decided):
     # refused here, before licences are asked to verify anything.
-    facts = _facts(case, comment)
+    facts = _facts(case, comment, actor=actor)
     domain.next_state(CaseState(case.state), action, kind, facts)
     if action is Action.ISSUE_RESULT and not (result_text or "").strip():
         result_text = "准予办理" if case.state == CaseState.APPROVED else "不予办理决定书"
@@ -114,14 +116,26 @@ def act(
     return _transition(session, case, action, kind, actor, comment, result_text, facts=facts)
 
 
-def _facts(case: Case, comment: str, score: int | None = None) -> domain.StepFacts:
-    """What the case's rules look at when a step is taken on `case` with `comment`."""
+def _facts(
+    case: Case, comment: str, score: int | None = None, actor: Account | None = None
+) -> domain.StepFacts:
+    """What the case's rules look at when `actor` takes a step on `case` with `comment`."""
+    proposal = proposal_of(case)
     return domain.StepFacts(
         comment=comment,
         forwarded=case.handoff == "delivered",
         subtask_states=tuple(CaseState(s.state) for s in case.subtasks),
         score=score,
+        own_proposal=bool(actor and proposal and proposal.actor_id == actor.id),
     )
+
+
+def proposal_of(case: Case) -> CaseEvent | None:
+    """提交审批: the pending proposal of a case awaiting approval (its event: who proposed,
+    when, the opinion), or None."""
+    if case.state != CaseState.PENDING_APPROVAL:
+        return None
+    return next((e for e in reversed(case.events) if e.action == Action.SUBMIT_FOR_APPROVAL), None)
 
 
 def _transition(
@@ -198,7 +212,8 @@ def _maybe_complete_parent(session: Session, parent: Case) -> None:
     if not exchange.serves_here(session, parent.competent_jurisdiction):
         return
     outcome = domain.joint_outcome([CaseState(s.state) for s in parent.subtasks])
-    if outcome.complete and parent.state == CaseState.UNDER_REVIEW:
+    waiting = (CaseState.UNDER_REVIEW, CaseState.PENDING_APPROVAL)
+    if outcome.complete and parent.state in waiting:
         action = Action.APPROVE if outcome.approved else Action.DENY
         _transition(session, parent, action, Actor.SYSTEM, None, "多地联办子任务已全部办结")
 
@@ -386,51 +401,123 @@ def rating_for(session: Session, case: Case) -> Rating | None:
 
 
 def list_rectifications(
-    session: Session, actor: Account, status: str | None = "open"
+    session: Session, actor: Account, status: str | None = None
 ) -> list[Rectification]:
-    """差评整改 items of the officer's authority (or of the supervisor's jurisdiction)."""
+    """差评整改 items of the officer's authority (or of the supervisor's jurisdiction), in
+    `status`; by default what waits on the reader: an officer's items awaiting the
+    authority's reply, a supervisor's escalated ones (申请人多次反馈未解决)."""
     stmt = select(Rectification).order_by(Rectification.created_at.desc())
     if actor.role == Role.OFFICER:
         stmt = stmt.where(Rectification.authority_id == actor.authority_id)
+        default = domain.RectState.OPEN.value
     elif actor.role == Role.SUPERVISOR:
         from tongban.regions.models import Authority
 
         stmt = stmt.join(Authority, Authority.id == Rectification.authority_id).where(
             Authority.jurisdiction_code == actor.jurisdiction_code
         )
+        default = domain.RectState.ESCALATED.value
     else:
         raise PermissionDenied("当前账户无权查看整改事项")
-    if status:
+    status = status or default
+    if status != "all":
         stmt = stmt.where(Rectification.status == status)
     return list(session.scalars(stmt))
 
 
-def close_rectification(
+def rectification_of(session: Session, case: Case) -> domain.RectStatus | None:
+    """The 差评整改 loop of `case` as its history tells it (None: no item was opened)."""
+    rating = rating_for(session, case)
+    score = rating.score if rating is not None else None
+    return domain.rectification_status(score, [e.action for e in case.events])
+
+
+def reply_rectification(
     session: Session, actor: Account, item_id: uuid.UUID, response: str
 ) -> Rectification:
-    """The authority answers a 差评 with what it changed."""
+    """The authority answers a 差评 with what it changed: a step of the case's history
+    (`rectification_reply`), so the applicant hears of it and sees it on the case page,
+    on their own node too. Only officers of the competent authority reply."""
     item = session.get(Rectification, item_id)
     if item is None or actor.role != Role.OFFICER or item.authority_id != actor.authority_id:
         raise NotFound("整改事项不存在或无权处理")
-    if not response.strip():
-        raise ValidationFailed("请填写整改情况", errors=[{"field": "response", "message": "必填"}])
-    if item.status != "open":
-        raise Conflict("该整改事项已办结")
-    item.status = "closed"
-    item.response = response
-    item.closed_at = utcnow()
-    from tongban.audit import service as audit  # the close is history: in the chain
+    case = get_case(session, actor, item.case_id)
+    kind = actor_kind(actor, case)
+    if kind is None or kind is Actor.APPLICANT:
+        raise PermissionDenied("只有主管部门的人员可以答复整改事项")
+    _rect_step(session, case, domain.RectAction.REPLY, kind, actor, response)
+    from tongban.audit import service as audit  # the reply is history: in the chain
 
     audit.record_change(
         session,
-        "rectification.closed",
+        "rectification.replied",
         f"rectification:{item.id}",
         f"account:{actor.id}",
-        before={"status": "open"},
-        after={"status": "closed", "response_digest": audit.digest(response, session)},
+        before={"status": domain.RectState.OPEN.value},
+        after={"status": item.status, "response_digest": audit.digest(response, session)},
         case_id=item.case_id,
     )
     return item
+
+
+def answer_rectification(
+    session: Session, actor: Account, case_id: uuid.UUID, resolved: bool, reason: str = ""
+) -> domain.RectStatus:
+    """The applicant answers the authority's reply: 已解决 closes the item; 未解决 (with
+    a reason) reopens it for the authority, up to `RECT_REOPENS_MAX` times, and then
+    escalates it to the supervisors of the authority's jurisdiction."""
+    case = get_case(session, actor, case_id)
+    if actor_kind(actor, case) is not Actor.APPLICANT:
+        raise PermissionDenied("只有申请人本人可以确认整改结果")
+    status = rectification_of(session, case)
+    if status is None:
+        raise Conflict("该办件没有差评整改事项", type="no-rectification")
+    action = domain.rectification_answer(resolved, status.reopens)
+    text = reason if not resolved else (reason or "已解决")
+    _rect_step(session, case, action, Actor.APPLICANT, actor, text, status)
+    after = rectification_of(session, case)
+    assert after is not None
+    return after
+
+
+def _rect_step(
+    session: Session,
+    case: Case,
+    action: domain.RectAction,
+    kind: Actor,
+    actor: Account,
+    text: str,
+    status: domain.RectStatus | None = None,
+) -> None:
+    """A step of the 差评整改 loop: checked by its machine, recorded in the case's history
+    (the case stays 已评价), sent to the other copy, and the authority's item follows."""
+    status = status or rectification_of(session, case)
+    if status is None or case.state != CaseState.RATED:
+        raise Conflict("该办件没有差评整改事项", type="no-rectification")
+    facts = domain.RectFacts(text=text, reopens=status.reopens)
+    domain.RECT_MACHINE.next_state(status.state, action, kind, facts)
+    ev = history.record(session, case, action.value, actor, case.state, case.state, text.strip())
+    ends = (case.competent_jurisdiction, case.receiving_jurisdiction)
+    source, target = ends[::-1] if kind is Actor.APPLICANT else ends
+    replica.share_step(session, case, ev, source, target)
+    sync_rectification(session, case)
+    events.publish(session, events.CaseStepTaken(case.id, action.value, case.state))
+
+
+def sync_rectification(session: Session, case: Case) -> None:
+    """The authority's item (held on the competent node) follows the loop's history:
+    its status, the latest reply, when it ended."""
+    item = session.scalar(select(Rectification).where(Rectification.case_id == case.id))
+    status = rectification_of(session, case)
+    if item is None or status is None:
+        return
+    item.status = status.state.value
+    replies = [e for e in case.events if e.action == domain.RectAction.REPLY]
+    if replies:
+        item.response = replies[-1].comment
+    ended = status.state in (domain.RectState.RESOLVED, domain.RectState.ESCALATED)
+    item.closed_at = (item.closed_at or utcnow()) if ended else None
+    session.flush()
 
 
 # --- deadlines (worker) ------------------------------------------------------------

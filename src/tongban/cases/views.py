@@ -172,6 +172,35 @@ def my_rate(
     return RedirectResponse(f"/my/cases/{cid}?done=rate", status_code=303)
 
 
+@router.post("/my/cases/{case_id}/rectification", dependencies=[CsrfChecked])
+def my_rectification_answer(
+    case_id: str,
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    resolved: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form(max_length=4000)] = "",
+) -> Response:
+    """The applicant's answer to the authority's reply to their 差评: 已解决 or 未解决."""
+    require_role(user, APPLICANTS, "只有申请人本人可以确认整改结果")
+    cid = parse_case_id(case_id)
+    try:
+        if resolved not in ("yes", "no"):
+            errors = [FieldError("resolved", "请选择“已解决”或“未解决”")]
+            if not reason.strip():  # every missing piece at once
+                errors.append(FieldError("reason", "如未解决，请说明仍未解决的问题"))
+            raise ValidationFailed("请选择整改结果", errors=errors)
+        service.answer_rectification(session, user, cid, resolved == "yes", reason.strip())
+    except PermissionDenied:
+        raise
+    except DomainError as e:
+        refused = form_failure(session, e, inputs=INPUTS)
+        case = service.get_case(session, user, cid)
+        shown = {"resolved": resolved, "reason": reason}
+        return _my_detail(request, session, user, case, **refused.context, rate_values=shown)
+    return RedirectResponse(f"/my/cases/{cid}?done=rectification#rectification", status_code=303)
+
+
 # --- attachments -------------------------------------------------------------------
 
 

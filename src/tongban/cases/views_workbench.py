@@ -16,12 +16,15 @@ from tongban.cases.domain import (
     CORRECTION_DAYS_MAX,
     CORRECTION_DAYS_MIN,
     REASON_REQUIRED,
+    RECT_ACTIONS,
+    RECT_TEXT_MAX,
     Action,
     CorrectionItem,
 )
 from tongban.cases.models import Case
 from tongban.cases.pages import (
     INPUTS,
+    RECT_LABELS,
     STAFF_DESK,
     detail_context,
     matter_or_none,
@@ -228,6 +231,13 @@ def _item_error(err: FieldError, inputs: list[str]) -> FieldError:
     return err
 
 
+#: The filters of the rectifications page, per role: what waits on the reader first.
+RECT_FILTERS = {
+    Role.OFFICER.value: {"open": "待答复", "replied": "已答复待确认", "all": "全部"},
+    Role.SUPERVISOR.value: {"escalated": "已转督办", "all": "全部"},
+}
+
+
 def _rectifications_page(
     request: Request,
     session: Session,
@@ -235,22 +245,33 @@ def _rectifications_page(
     *,
     status_code: int = 200,
     message: str | None = None,
+    errors: dict[str, str] | None = None,
     failed: dict[str, str] | None = None,
 ) -> Response:
+    filters = RECT_FILTERS.get(user.role, {})
+    status = request.query_params.get("status")
+    status = status if status in filters else next(iter(filters), None)
     rows = []
-    for item in service.list_rectifications(session, user):
+    for item in service.list_rectifications(session, user, status):
         try:
             case: Case | None = service.get_case(session, user, item.case_id)
         except NotFound:
             case = None
-        rows.append({"item": item, "case": case})
+        loop = service.rectification_of(session, case) if case else None
+        steps = [e for e in case.events if e.action in RECT_ACTIONS] if case else []
+        rows.append({"item": item, "case": case, "loop": loop, "steps": steps})
     return render(
         request,
         "cases/rectifications.html",
         user,
         status_code=status_code,
         rows=rows,
+        filters=filters,
+        status=status,
+        rect_labels=RECT_LABELS,
+        text_max=RECT_TEXT_MAX,
         message=message,
+        errors=errors or {},
         failed=failed or {},
         done=request.query_params.get("done"),
     )
@@ -262,21 +283,22 @@ def rectifications(request: Request, session: SessionDep, user: CurrentUser) -> 
     return _rectifications_page(request, session, user)
 
 
-@router.post("/workbench/rectifications/{item_id}/close", dependencies=[CsrfChecked])
-def close_rectification(
+@router.post("/workbench/rectifications/{item_id}/reply", dependencies=[CsrfChecked])
+def reply_rectification(
     item_id: str,
     request: Request,
     session: SessionDep,
     user: CurrentUser,
     response: Annotated[str, Form(max_length=4000)] = "",
 ) -> Response:
-    require_role(user, (Role.OFFICER,), "只有主管部门的人员可以办结整改事项")
+    """整改答复: the authority's reply, which the applicant sees and answers."""
+    require_role(user, (Role.OFFICER,), "只有主管部门的人员可以答复整改事项")
     try:
         rid = uuid.UUID(item_id)
     except ValueError:
         raise NotFound("整改事项不存在或无权处理") from None
     try:
-        service.close_rectification(session, user, rid, response.strip())
+        service.reply_rectification(session, user, rid, response.strip())
     except (PermissionDenied, NotFound):
         raise
     except DomainError as e:
@@ -285,8 +307,7 @@ def close_rectification(
             request,
             session,
             user,
-            status_code=refused.status_code,
-            message=refused.message,
+            **refused.context,
             failed={"item": item_id, "response": response},
         )
     return RedirectResponse("/workbench/rectifications?done=1", status_code=303)

@@ -191,7 +191,7 @@ def test_role_change_is_an_account_event_in_the_chain(session):
     assert audit.verify(session).ok
 
 
-def test_closing_a_rectification_is_in_the_chain(session):
+def test_replying_to_a_rectification_is_in_the_chain(session):
     from tongban.cases import service as cases
 
     resident = make_resident(session)
@@ -201,10 +201,10 @@ def test_closing_a_rectification_is_in_the_chain(session):
         case = cases.act(session, approver, case.id, action, "")
     cases.rate(session, resident, case.id, 2, "等待时间过长")
     item = cases.list_rectifications(session, approver)[0]
-    cases.close_rectification(session, approver, item.id, "已优化流程")
+    cases.reply_rectification(session, approver, item.id, "已优化流程")
     entry, b = last_change(session, f"rectification:{item.id}")
-    assert entry.actor == f"account:{approver.id}" and b["what"] == "rectification.closed"
-    assert b["after"]["status"] == "closed" and "已优化流程" not in entry.body
+    assert entry.actor == f"account:{approver.id}" and b["what"] == "rectification.replied"
+    assert b["after"]["status"] == "replied" and "已优化流程" not in entry.body
     assert b["case_id"] == str(case.id)
 
 

@@ -175,8 +175,8 @@ def test_bad_rating_opens_rectification_for_the_authority(session):
     assert [i.case_id for i in items] == [case.id]
     other = make_officer(session, "320100-housing_fund")
     assert service.list_rectifications(session, other) == []
-    service.close_rectification(session, approver, items[0].id, "已优化流程")
-    assert session.get(Rectification, items[0].id).status == "closed"
+    service.reply_rectification(session, approver, items[0].id, "已优化流程")
+    assert session.get(Rectification, items[0].id).status == "replied"
     with pytest.raises(Conflict):
         service.rate(session, resident, case.id, 5, "")  # rated once
 

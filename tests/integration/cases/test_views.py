@@ -257,13 +257,13 @@ def test_full_handling_through_the_workbench_and_rating(
     assert "等待时间太长" in items.text and number in items.text
     item = session.scalar(select(Rectification).where(Rectification.case_id == uuid.UUID(case_id)))
     r = client.post(
-        f"/workbench/rectifications/{item.id}/close",
+        f"/workbench/rectifications/{item.id}/reply",
         data={"csrf_token": csrf_of(items.text), "response": "已增加窗口人员"},
         follow_redirects=False,
     )
     assert r.status_code == 303
     session.refresh(item)
-    assert item.status == "closed"
+    assert item.status == "replied"
 
 
 def test_refusal_without_reason_rerenders_with_message(

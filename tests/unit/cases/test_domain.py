@@ -80,11 +80,22 @@ def test_allowed_actions_by_actor():
         Action.REQUEST_CORRECTION,
     ]
     # 审查中补正: either officer may ask for a correction during review (the clock pauses).
-    assert allowed_actions(CaseState.UNDER_REVIEW, Actor.REVIEWER) == [Action.REQUEST_CORRECTION]
+    # 提交审批: the reviewer's decision is a proposal to the approvers.
+    assert allowed_actions(CaseState.UNDER_REVIEW, Actor.REVIEWER) == [
+        Action.REQUEST_CORRECTION,
+        Action.SUBMIT_FOR_APPROVAL,
+    ]
     assert allowed_actions(CaseState.UNDER_REVIEW, Actor.APPROVER) == [
         Action.REQUEST_CORRECTION,
         Action.APPROVE,
         Action.DENY,
+        Action.SUBMIT_FOR_APPROVAL,
+    ]
+    assert allowed_actions(CaseState.PENDING_APPROVAL, Actor.REVIEWER) == []
+    assert allowed_actions(CaseState.PENDING_APPROVAL, Actor.APPROVER) == [
+        Action.APPROVE,
+        Action.DENY,
+        Action.RETURN_TO_REVIEW,
     ]
     assert allowed_actions(CaseState.DELIVERED, Actor.APPLICANT) == [Action.RATE]
 
