@@ -15,9 +15,17 @@ from starlette.concurrency import run_in_threadpool
 from tongban.config import Settings
 from tongban.exchange import query as queries
 from tongban.exchange import service
-from tongban.exchange.federation import FederationError
+from tongban.exchange.federation import FederationError, Node
 from tongban.exchange.models import InboxMessage
-from tongban.exchange.transport import Rejected, verify_request
+from tongban.exchange.transport import (
+    REFUSED,
+    BatchAnswer,
+    Envelope,
+    Rejected,
+    item_id,
+    parse_batch,
+    verify_request,
+)
 from tongban.web.deps import SettingsDep
 from tongban.web.problems import problem, responses
 
@@ -28,6 +36,9 @@ router = APIRouter(prefix="/exchange/v1", tags=["exchange"])
 MAX_BODY_BYTES = 64 * 1024 * 1024
 #: Largest query accepted: a query is what a person waits for, never a file.
 MAX_QUERY_BYTES = 1024 * 1024
+#: Largest batch accepted, in messages and in bytes (announced on the node's card).
+MAX_BATCH_MESSAGES = 500
+MAX_BATCH_BYTES = 64 * 1024 * 1024
 
 
 def _refuse(exc: Rejected) -> Response:
@@ -99,6 +110,92 @@ def _handle(
     return JSONResponse({"id": str(env.id), "status": status})
 
 
+def _handle_batch(
+    settings: Settings,
+    factory: sessionmaker[Session],
+    url: str,
+    body: bytes,
+) -> Response:
+    try:
+        fed = service.federation_for(settings)
+        local = fed.node(settings.node_id)
+    except FederationError as exc:
+        log.error("inbox unusable: %s", exc)
+        return problem(503, "exchange/no-federation", "节点未配置", str(exc))
+    try:
+        items = parse_batch(body, MAX_BATCH_MESSAGES)
+    except Rejected as exc:
+        log.warning("refused a batch: %s %s", exc.reason, exc.detail)
+        return _refuse(exc)
+    # Each message signed for the single inbox, as if it had come alone.
+    target_uri = local.inbox_url if settings.federation_file is not None else url
+    now = time.time()
+    answers: list[BatchAnswer | None] = []
+    verified: list[tuple[Envelope, Node | None]] = []
+    for item in items:
+        try:
+            env = verify_request(
+                method="POST",
+                target_uri=target_uri,
+                headers=item.headers,
+                body=item.body,
+                federation=fed,
+                local=local,
+                allowed_types=service.allowed_types,
+                now=now,
+                max_skew=settings.exchange_max_skew,
+            )
+        except Rejected as exc:
+            log.warning("refused a message of a batch: %s %s", exc.reason, exc.detail)
+            answers.append(
+                BatchAnswer(
+                    item_id(item), REFUSED, service.refusal(exc.status, exc.reason, exc.detail)
+                )
+            )
+            continue
+        answers.append(None)
+        verified.append((env, fed.nodes.get(env.source_node)))
+    with factory() as session:  # the node's: its sessions carry `settings`
+        try:
+            applied = iter(service.receive_batch(session, verified))
+            session.commit()
+        except Exception as exc:  # noqa: BLE001 - nothing applied: the sender retries all
+            session.rollback()
+            log.exception("a batch of %s message(s) failed as a whole", len(verified))
+            return problem(
+                503, "exchange/batch-failed", "消息处理失败", f"{type(exc).__name__}: {exc}"
+            )
+    results = [a if a is not None else next(applied) for a in answers]
+    return JSONResponse({"results": [r.json() for r in results]})
+
+
+@router.post(
+    "/inbox/batch",
+    summary="Receive several signed messages from another node in one request",
+    responses=responses(400, 413),
+)
+async def inbox_batch(request: Request, settings: SettingsDep) -> Response:
+    """Messages from another node, each signed on its own exactly as for `/inbox`
+    (docs/federation.md, "Batches"): each verified, then all applied in one transaction,
+    each in a savepoint of its own. 200 with one result per message in their order
+    (applied, already applied, refused with its problem, retry); 413 for a batch over
+    the limits of the node's card; 400 for a body that is not a batch."""
+    declared = request.headers.get("content-length")
+    too_large = f"一批消息超过 {MAX_BATCH_BYTES} 字节"
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BATCH_BYTES:
+        return problem(413, "exchange/batch-too-large", "消息过大", too_large)
+    body = await request.body()
+    if len(body) > MAX_BATCH_BYTES:
+        return problem(413, "exchange/batch-too-large", "消息过大", too_large)
+    return await run_in_threadpool(
+        _handle_batch,
+        settings,
+        request.app.state.session_factory,
+        str(request.url).split("?")[0].removesuffix("/batch"),
+        body,
+    )
+
+
 @router.post(
     "/inbox",
     summary="Receive a signed message from another node",
@@ -167,4 +264,10 @@ def node_card(request: Request, settings: SettingsDep) -> dict[str, Any]:
         "node": settings.node_id,
         "jurisdictions": settings.served_jurisdictions.split(","),
         "keys": jwks,
+        # This node takes batches of signed messages (docs/federation.md, "Batches").
+        "batch": {
+            "path": "/exchange/v1/inbox/batch",
+            "max_messages": MAX_BATCH_MESSAGES,
+            "max_bytes": MAX_BATCH_BYTES,
+        },
     }

@@ -11,20 +11,24 @@ whichever way it came.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Table, func, select, update
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, make_transient_to_detached, sessionmaker
 
 from tongban.config import Settings
 from tongban.crypto.signing import PrivateKey
-from tongban.db import utcnow
+from tongban.db import insert_hooks, utcnow
 from tongban.exchange.contracts import DEFAULT_VERSION as DEFAULT_VERSION
 from tongban.exchange.contracts import Authoriser as Authoriser
 from tongban.exchange.contracts import Refused as Refused
@@ -39,7 +43,18 @@ from tongban.exchange.federation import Federation, Node
 from tongban.exchange.models import InboxMessage, OutboxMessage
 from tongban.exchange.schema import OpenPayload as OpenPayload
 from tongban.exchange.schema import Payload as Payload
-from tongban.exchange.transport import Envelope, HttpTransport, Outcome, Result
+from tongban.exchange.transport import (
+    ALREADY,
+    APPLIED,
+    REFUSED,
+    RETRY_LATER,
+    BatchAnswer,
+    Envelope,
+    HttpTransport,
+    Outcome,
+    Result,
+    encode,
+)
 from tongban.kernel import events
 from tongban.kernel.node import settings_of
 
@@ -162,6 +177,34 @@ def serves_here(session: Session, jurisdiction_code: str) -> bool:
     return serves(jurisdiction_code, settings_of(session).served_jurisdictions)
 
 
+def _claim_inbox(session: Session, row: InboxMessage) -> bool:
+    """Write the inbox row unless one with its id exists — ``INSERT … ON CONFLICT (id) DO
+    NOTHING``, no read first — and say whether this transaction wrote it. A concurrent
+    delivery of the same id waits for the other transaction and then finds its row. The
+    write path's insert hooks (the audit chain's ``message.applied``) see the row as they
+    see a row a flush inserts."""
+    values = {c.key: getattr(row, c.key) for c in InboxMessage.__table__.columns}
+    bind = session.get_bind()
+    insert = pg_insert if bind.dialect.name == "postgresql" else sqlite_insert
+    table = cast(Table, InboxMessage.__table__)
+    stmt = (
+        insert(table)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(table.c.id)  # a row only when written (rowcount is not reliable here)
+    )
+    if session.execute(stmt).first() is None:
+        return False
+    # The row is in the database: the object joins the Session as persistent (no second
+    # INSERT), then the hooks run as after a flush.
+    make_transient_to_detached(row)
+    session.add(row)
+    connection = session.connection()
+    for hook in insert_hooks():
+        hook(sa_inspect(InboxMessage), connection, row)
+    return True
+
+
 def _apply(
     session: Session,
     msg_id: uuid.UUID,
@@ -172,25 +215,38 @@ def _apply(
     msg: Any,
     sender: Sender,
     version: int = DEFAULT_VERSION,
+    *,
+    settle: bool = False,
 ) -> bool:
-    if session.get(InboxMessage, msg_id) is not None:
-        return False
-    fn = _handlers.get(msg_type)
-    if fn is None:
-        raise Refused("no-handler", f"本节点不处理 {msg_type} 消息", 422)
-    # Parsed, then authorised, then applied: nothing is written for a refused message.
-    check(session, msg_type, payload, sender, version)
-    fn(session, payload, msg)
-    session.add(
-        InboxMessage(
+    # One savepoint: the inbox row is written first (that is the idempotence: a second
+    # delivery finds it and changes nothing), and a refusal or a failing handler takes it
+    # back with the handler's writes — nothing is written for a refused message, and the
+    # caller's transaction goes on (a batch applies its other messages).
+    with session.begin_nested():
+        row = InboxMessage(
             id=msg_id,
             type=msg_type,
             source_jurisdiction=source,
             target_jurisdiction=target,
             source_node=sender.node,
+            received_at=utcnow(),
         )
-    )
-    session.flush()
+        if not _claim_inbox(session, row):
+            return False
+        fn = _handlers.get(msg_type)
+        if fn is None:
+            raise Refused("no-handler", f"本节点不处理 {msg_type} 消息", 422)
+        # Parsed, then authorised, then applied.
+        check(session, msg_type, payload, sender, version)
+        fn(session, payload, msg)
+        if settle:
+            # What the handler's changes send on (kernel.replication writes it when the
+            # transaction commits) is written now, inside this message's savepoint, as
+            # its own commit would: a later failure in the batch leaves it as it is.
+            from tongban.kernel import replication
+
+            replication.send_now(session)
+        session.flush()
     return True
 
 
@@ -213,10 +269,12 @@ def apply_locally(session: Session, msg: OutboxMessage) -> bool:
     )
 
 
-def receive(session: Session, env: Envelope, node: Node | None = None) -> bool:
+def receive(
+    session: Session, env: Envelope, node: Node | None = None, *, settle: bool = False
+) -> bool:
     """Apply a verified message from another node (`node`, the one whose key signed it;
     looked up in this node's federation file when not given); False when applied before
-    (by id)."""
+    (by id). With `settle`, what the handler sends on is written before it returns."""
     if node is None:
         node = federation_for(settings_of(session)).nodes.get(env.source_node)
     if node is None:
@@ -234,7 +292,52 @@ def receive(session: Session, env: Envelope, node: Node | None = None) -> bool:
         env,
         sender,
         env.version,
+        settle=settle,
     )
+
+
+def refusal(status: int, reason: str, detail: str, title: str = "消息被拒收") -> dict[str, Any]:
+    """The RFC 9457 body of a message of a batch refused or failed (`exchange/<reason>`)."""
+    return {
+        "type": f"https://tongban.dev/problems/exchange/{reason}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+
+
+def receive_batch(
+    session: Session, messages: list[tuple[Envelope, Node | None]]
+) -> list[BatchAnswer]:
+    """Apply verified messages in the caller's transaction, in their order, each in a
+    savepoint of its own: one refused or failing leaves the others applied (its answer
+    says why, and whether the sender should retry). The caller commits once."""
+    answers = []
+    for env, node in messages:
+        mid = str(env.id)
+        try:
+            applied = receive(session, env, node, settle=True)
+            answers.append(BatchAnswer(mid, APPLIED if applied else ALREADY))
+        except Refused as exc:
+            log.warning(
+                "refused message %s (%s) from %s: %s %s",
+                env.id,
+                env.type,
+                env.source_node,
+                exc.reason,
+                exc.detail,
+            )
+            problem = refusal(exc.status, exc.reason, exc.detail)
+            answers.append(BatchAnswer(mid, REFUSED, problem))
+        except OutOfOrder as exc:
+            problem = refusal(409, "out-of-order", str(exc), "消息暂不能处理")
+            answers.append(BatchAnswer(mid, RETRY_LATER, problem))
+        except Exception as exc:  # noqa: BLE001 - this one is retried, the others go on
+            log.exception("message %s (%s) from %s failed", env.id, env.type, env.source_node)
+            detail = f"{type(exc).__name__}: {exc}"[:2000]
+            problem = refusal(500, "handler-failed", detail, "消息处理失败")
+            answers.append(BatchAnswer(mid, RETRY_LATER, problem))
+    return answers
 
 
 def allowed_types(sender: Node) -> frozenset[str]:
@@ -256,6 +359,8 @@ class Remote:
     transport: HttpTransport
     key: Callable[[Session], PrivateKey]
     settings: Settings
+    #: Most messages posted in one batch to a node that takes batches (1: one by one).
+    batch: int = 100
 
 
 def federation_for(settings: Settings) -> Federation:
@@ -421,35 +526,42 @@ def dispatch_pending(
     keys: dict[str, PrivateKey] = {}  # this node's signing key, read once per pass
     if concurrency is None:
         concurrency = remote.settings.exchange_concurrency if remote is not None else 1
+    # Messages for nodes that take batches go in batches: per node, its lanes are shared
+    # out over a few streams (each lane wholly in one, in the order queued), and each
+    # stream posts its batches one after another.
+    streams: list[list[list[uuid.UUID]]] = []
+    batched: set[uuid.UUID] = set()
+    if remote is not None and remote.batch > 1:
+        streams = _streams(claimed, served, remote, concurrency)
+        batched = {i for stream in streams for chunk in stream for i in chunk}
+    rest = [c for c in claimed if c.id not in batched]
     lanes: dict[tuple[str, str], list[uuid.UUID]] = {}
     local_ids: list[uuid.UUID] = []
     if remote is not None and concurrency > 1:
-        for c in claimed:
+        for c in rest:
             if serves(c.target_jurisdiction, served):
                 local_ids.append(c.id)
             else:
                 node = remote.federation.node_for(c.target_jurisdiction)
                 target = node.id if node is not None else c.target_jurisdiction
                 lanes.setdefault((target, c.key), []).append(c.id)
-        if len(lanes) > 1 and not _read_key(factory, remote, keys):
-            lanes, local_ids = {}, []  # no key: one at a time, each failure recorded
-    if len(lanes) <= 1:  # one at a time, in the order claimed
-        return sum(_deliver_one(factory, c.id, served, remote, keys, policy) for c in claimed)
-    remote_lanes = list(lanes.values())
+        if len(lanes) + len(streams) > 1 and not _read_key(factory, remote, keys):
+            # No key: one at a time, each failure recorded on its message.
+            streams, rest, lanes, local_ids = [], claimed, {}, []
+    if len(lanes) + len(streams) <= 1:  # in this thread; the others in the order claimed
+        delivered = sum(
+            _deliver_stream(factory, st, served, remote, keys, policy) for st in streams
+        )
+        return delivered + sum(
+            _deliver_one(factory, c.id, served, remote, keys, policy) for c in rest
+        )
+    units: list[tuple[Callable[..., int], Any]] = [(_deliver_stream, st) for st in streams]
+    units += [(_deliver_lane, ids) for ids in lanes.values()]
     delivered = 0
-    workers = min(concurrency, len(remote_lanes))
+    workers = min(concurrency, len(units))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="exchange") as pool:
         futures = [
-            pool.submit(
-                _deliver_lane,
-                factory,
-                ids,
-                served,
-                remote,
-                keys,
-                policy,
-            )
-            for ids in remote_lanes
+            pool.submit(fn, factory, work, served, remote, keys, policy) for fn, work in units
         ]
         errors: list[BaseException] = []
         for msg_id in local_ids:
@@ -466,6 +578,163 @@ def dispatch_pending(
     if errors:
         raise errors[0]
     return delivered
+
+
+#: Nodes that answered a batch with "no such route" (a release before batches), until
+#: when (time.monotonic()) their messages go one by one; then batches are tried again.
+_no_batches: dict[str, float] = {}
+NO_BATCH_RETRY_SECONDS = 600.0
+#: Most bytes of envelopes in one batch (the receiver takes up to api.MAX_BATCH_BYTES).
+BATCH_BYTES = 16 * 1024 * 1024
+
+
+def takes_batches(node_id: str) -> bool:
+    """Whether messages to `node_id` go in batches (False for a while after it answered
+    a batch with 404/405: a node of an earlier release)."""
+    until = _no_batches.get(node_id)
+    return until is None or time.monotonic() >= until
+
+
+def _streams(
+    claimed: list[_Claimed], served: str, remote: Remote, concurrency: int
+) -> list[list[list[uuid.UUID]]]:
+    """The batches of a pass, as streams: per target node that takes batches, its
+    messages (in the order claimed) shared out by lane over as many streams as full
+    batches would need (at most `concurrency`), each cut into batches of `remote.batch`.
+    A lane is never split over two streams, so its messages still leave in order."""
+    per_node: dict[str, list[_Claimed]] = {}
+    for c in claimed:
+        if serves(c.target_jurisdiction, served):
+            continue
+        node = remote.federation.node_for(c.target_jurisdiction)
+        if node is None or node.id == remote.node_id or not takes_batches(node.id):
+            continue  # one by one: NoRoute and misconfiguration are recorded there
+        per_node.setdefault(node.id, []).append(c)
+    out: list[list[list[uuid.UUID]]] = []
+    for msgs in per_node.values():
+        n = max(1, min(concurrency, -(-len(msgs) // remote.batch)))
+        lane_stream: dict[str, int] = {}
+        parts: list[list[uuid.UUID]] = [[] for _ in range(n)]
+        for c in msgs:
+            k = lane_stream.setdefault(c.key, len(lane_stream) % n)
+            parts[k].append(c.id)
+        for part in parts:
+            if part:
+                out.append([part[i : i + remote.batch] for i in range(0, len(part), remote.batch)])
+    return out
+
+
+def _deliver_stream(
+    factory: sessionmaker[Session],
+    batches: list[list[uuid.UUID]],
+    served: str,
+    remote: Remote | None,
+    keys: dict[str, PrivateKey],
+    policy: tuple[int, tuple[float, ...]],
+) -> int:
+    """One stream's batches, one after another (on a worker thread or the caller's)."""
+    assert remote is not None
+    return sum(_deliver_batch(factory, ids, served, remote, keys, policy) for ids in batches)
+
+
+def _deliver_batch(
+    factory: sessionmaker[Session],
+    ids: list[uuid.UUID],
+    served: str,
+    remote: Remote,
+    keys: dict[str, PrivateKey],
+    policy: tuple[int, tuple[float, ...]],
+) -> int:
+    """Deliver messages to one node in one request: one session reads and completes them
+    all, each is signed on its own, the answer's outcomes are recorded in one more
+    session. Messages to a node that takes no batches go one by one."""
+    failures: list[tuple[uuid.UUID, str, bool]] = []
+    envs: list[tuple[uuid.UUID, str, dict[str, Any]]] = []
+    with factory() as session:
+        rows = session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids)))
+        by_id = {m.id: m for m in rows}
+        todo = [by_id[i] for i in ids if i in by_id and by_id[i].status == "pending"]
+        try:
+            if "key" not in keys:
+                keys["key"] = remote.key(session)
+                session.commit()  # the key may have been generated just now
+        except Exception as exc:  # noqa: BLE001 - recorded on each message
+            session.rollback()
+            todo, failures = [], [(m.id, f"{type(exc).__name__}: {exc}", False) for m in todo]
+        for m in todo:
+            node = remote.federation.node_for(m.target_jurisdiction)
+            try:
+                env = envelope_of(session, m, remote.node_id)
+            except Exception as exc:  # noqa: BLE001 - e.g. an attachment missing on disk
+                failures.append((m.id, f"{type(exc).__name__}: {exc}", False))
+                continue
+            envs.append((m.id, node.id if node is not None else "", env))
+        # No transaction open while the batch is on the wire (see _send_remote).
+        session.rollback()
+    delivered: list[uuid.UUID] = []
+    singly: list[uuid.UUID] = []
+    node_id = envs[0][1] if envs else ""
+    node = remote.federation.nodes.get(node_id)
+    for chunk in _by_bytes(envs):
+        if node is None or not takes_batches(node.id):
+            singly += [mid for mid, _n, _e in chunk]
+            continue
+        results = remote.transport.deliver_batch([e for _m, _n, e in chunk], node, keys["key"])
+        if results is None:
+            # 404/405: a node of an earlier release (or 413: this batch too large for it).
+            _no_batches[node.id] = time.monotonic() + NO_BATCH_RETRY_SECONDS
+            log.warning("node %s takes no batches: messages go one by one", node.id)
+            singly += [mid for mid, _n, _e in chunk]
+            continue
+        for (mid, _n, _e), result in zip(chunk, results, strict=True):
+            if result.outcome is Outcome.DELIVERED:
+                delivered.append(mid)
+            else:
+                failures.append((mid, result.detail, result.outcome is Outcome.REFUSED))
+    _record_outcomes(factory, delivered, failures, policy)
+    return len(delivered) + sum(
+        _deliver_one(factory, mid, served, remote, keys, policy) for mid in singly
+    )
+
+
+def _by_bytes(
+    envs: list[tuple[uuid.UUID, str, dict[str, Any]]],
+) -> list[list[tuple[uuid.UUID, str, dict[str, Any]]]]:
+    """`envs` cut where a batch would exceed BATCH_BYTES (a message larger than that
+    goes alone)."""
+    out: list[list[tuple[uuid.UUID, str, dict[str, Any]]]] = []
+    size = 0
+    for item in envs:
+        n = len(encode(item[2]))
+        if not out or size + n > BATCH_BYTES:
+            out.append([])
+            size = 0
+        out[-1].append(item)
+        size += n
+    return out
+
+
+def _record_outcomes(
+    factory: sessionmaker[Session],
+    delivered: list[uuid.UUID],
+    failures: list[tuple[uuid.UUID, str, bool]],
+    policy: tuple[int, tuple[float, ...]],
+) -> None:
+    """A batch's bookkeeping in one transaction: the delivered marked in one statement,
+    each failure recorded (retry with back-off, or dead) as for a single message."""
+    if not delivered and not failures:
+        return
+    with factory() as session:
+        if delivered:
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(delivered), OutboxMessage.status == "pending")
+                .values(status="delivered", delivered_at=utcnow(), last_error=None)
+                .execution_options(synchronize_session=False)
+            )
+        for mid, error, dead in failures:
+            _fail(session, mid, error, policy, dead=dead)
+        session.commit()
 
 
 def _read_key(factory: sessionmaker[Session], remote: Remote, keys: dict[str, PrivateKey]) -> bool:
@@ -582,30 +851,43 @@ def _record_failure(
     *,
     dead: bool = False,
 ) -> None:
-    max_attempts, backoff = policy
     with factory() as session:
-        msg = session.get(OutboxMessage, msg_id)
-        if msg is None:
-            return
-        msg.attempts += 1
-        msg.last_error = error[:2000]
-        if dead or msg.attempts >= max_attempts:
-            msg.status = "dead"
-            msg.dead_at = utcnow()
-            log.error(
-                "message %s (%s) is dead after %s attempt(s): %s",
-                msg.id,
-                msg.type,
-                msg.attempts,
-                msg.last_error,
-            )
-        else:
-            delay = backoff[min(msg.attempts - 1, len(backoff) - 1)]
-            msg.next_attempt_at = utcnow() + timedelta(seconds=delay)
-            log.warning(
-                "message %s (%s) failed, retry in %ss: %s", msg.id, msg.type, delay, msg.last_error
-            )
+        _fail(session, msg_id, error, policy, dead=dead)
         session.commit()
+
+
+def _fail(
+    session: Session,
+    msg_id: uuid.UUID,
+    error: str,
+    policy: tuple[int, tuple[float, ...]],
+    *,
+    dead: bool = False,
+) -> None:
+    """Record a failed attempt on the message: retried after the back-off, or dead (at
+    once when `dead`, else after the last attempt)."""
+    max_attempts, backoff = policy
+    msg = session.get(OutboxMessage, msg_id)
+    if msg is None:
+        return
+    msg.attempts += 1
+    msg.last_error = error[:2000]
+    if dead or msg.attempts >= max_attempts:
+        msg.status = "dead"
+        msg.dead_at = utcnow()
+        log.error(
+            "message %s (%s) is dead after %s attempt(s): %s",
+            msg.id,
+            msg.type,
+            msg.attempts,
+            msg.last_error,
+        )
+    else:
+        delay = backoff[min(msg.attempts - 1, len(backoff) - 1)]
+        msg.next_attempt_at = utcnow() + timedelta(seconds=delay)
+        log.warning(
+            "message %s (%s) failed, retry in %ss: %s", msg.id, msg.type, delay, msg.last_error
+        )
 
 
 # --- operating the outbox ------------------------------------------------------------

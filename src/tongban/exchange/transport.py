@@ -14,6 +14,17 @@ Headers: ``Content-Digest`` (RFC 9530, sha-256) and a signature labelled ``tongb
 covering ``"@method" "@target-uri" "content-digest" "content-type"`` with the parameters
 ``created``, ``keyid`` (the node key's RFC 7638 thumbprint), ``alg`` (``ed25519`` or
 ``sm2-sm3``) and ``nonce`` (the message id).
+
+A batch (``POST …/exchange/v1/inbox/batch``) carries several such messages, each exactly
+as it would be posted alone — its body and its signed headers, the signature made for
+the single inbox's URI — so the receiver verifies every one on its own (and could keep
+it as proof) as if it had come alone::
+
+    {"messages": [{"headers": {"content-type": …, "content-digest": …,
+                               "signature-input": …, "signature": …},
+                   "body": "<the envelope's JSON text>"}, …]}
+
+The answer lists each message's outcome in the same order (see `BatchAnswer`).
 """
 
 from __future__ import annotations
@@ -221,6 +232,104 @@ def classify(status: int) -> Outcome:
     return Outcome.RETRY
 
 
+# --- batches ------------------------------------------------------------------------
+
+#: The signed headers a batch item carries (lowercase), as a single POST would.
+ITEM_HEADERS = ("content-type", "content-digest", "signature-input", "signature")
+
+
+def batch_url(node: Node) -> str:
+    return node.inbox_url + "/batch"
+
+
+def signed_item(envelope: Mapping[str, Any], key: PrivateKey, inbox_uri: str) -> dict[str, Any]:
+    """One message of a batch: the body and signed headers of a POST of `envelope` to the
+    single inbox `inbox_uri` (not the batch URI: the item verifies alone)."""
+    body, headers = signed_request(envelope, key, inbox_uri)
+    lower = {k.lower(): v for k, v in headers.items()}
+    return {"headers": {h: lower[h] for h in ITEM_HEADERS}, "body": body.decode("utf-8")}
+
+
+def encode_batch(items: list[dict[str, Any]]) -> bytes:
+    return encode({"messages": items})
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One message of a batch as received: what `verify_request` checks."""
+
+    headers: dict[str, str]
+    body: bytes
+
+
+def parse_batch(body: bytes, max_messages: int) -> list[BatchItem]:
+    """The messages of a batch body, not yet verified; raises Rejected for a body that
+    is not a batch (400) or holds more than `max_messages` (413)."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Rejected("bad-batch", 400, "批量消息正文不是 JSON") from exc
+    raw = data.get("messages") if isinstance(data, dict) else None
+    if not isinstance(raw, list) or not raw:
+        raise Rejected("bad-batch", 400, "批量消息须含非空的 messages 列表")
+    if len(raw) > max_messages:
+        raise Rejected(
+            "batch-too-large", 413, f"一批最多 {max_messages} 条消息，收到 {len(raw)} 条"
+        )
+    items = []
+    for i, item in enumerate(raw):
+        headers = item.get("headers") if isinstance(item, dict) else None
+        text = item.get("body") if isinstance(item, dict) else None
+        if (
+            not isinstance(headers, dict)
+            or not isinstance(text, str)
+            or not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())
+        ):
+            raise Rejected("bad-batch", 400, f"第 {i + 1} 条消息须含 headers 与 body 字符串")
+        try:
+            items.append(BatchItem(headers, text.encode("utf-8")))
+        except UnicodeEncodeError as exc:
+            raise Rejected("bad-batch", 400, f"第 {i + 1} 条消息正文不是合法文本") from exc
+    return items
+
+
+def item_id(item: BatchItem) -> str | None:
+    """The id a batch item claims (for the answer of an item refused before its envelope
+    could be read: the sender matches answers by position, the id is for people)."""
+    try:
+        data = json.loads(item.body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    value = data.get("id") if isinstance(data, dict) else None
+    return value if isinstance(value, str) else None
+
+
+#: What a receiver answers for one message of a batch.
+APPLIED, ALREADY, REFUSED, RETRY_LATER = "applied", "already applied", "refused", "retry"
+
+
+@dataclass(frozen=True)
+class BatchAnswer:
+    """A receiver's answer for one message of a batch: `status` is applied, already
+    applied, refused (for good: 4xx) or retry (409, 5xx); `problem` the RFC 9457 body of
+    a refusal or failure."""
+
+    id: str | None
+    status: str
+    problem: dict[str, Any] | None = None
+
+    def json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "status": self.status}
+        if self.problem is not None:
+            out["problem"] = self.problem
+        return out
+
+
+#: Answers to a batch POST that mean "this peer takes no batches": the sender posts the
+#: messages one by one (a peer of an earlier release has no batch route: 404 / 405).
+NO_BATCH_STATUSES = frozenset({404, 405, 501})
+
+
 class HttpTransport:
     """Posts signed envelopes to other nodes' inboxes with one pooled httpx client."""
 
@@ -246,5 +355,63 @@ class HttpTransport:
                 detail += f": {r.text[:300]}"
         return Result(outcome, detail)
 
+    def deliver_batch(
+        self, envelopes: list[Mapping[str, Any]], node: Node, key: PrivateKey
+    ) -> list[Result] | None:
+        """Post `envelopes`, each signed on its own, in one request to `node`'s batch inbox;
+        one Result per envelope in the same order, or None when the node takes no batches
+        (or refused this one as too large: the sender then posts them one by one)."""
+        items = [signed_item(env, key, node.inbox_url) for env in envelopes]
+        url = batch_url(node)
+        try:
+            r = self.client.post(
+                url, content=encode_batch(items), headers={"Content-Type": CONTENT_TYPE}
+            )
+        except httpx.HTTPError as exc:
+            detail = f"{type(exc).__name__}: {exc} ({url})"
+            return [Result(Outcome.RETRY, detail)] * len(envelopes)
+        if r.status_code in NO_BATCH_STATUSES or r.status_code == 413:
+            return None
+        if r.status_code != 200:
+            # The batch as a whole was not applied (e.g. 5xx): every message waits alike.
+            head = Result(classify(r.status_code), _problem_detail(r, node))
+            if head.outcome is Outcome.DELIVERED:
+                head = Result(Outcome.RETRY, head.detail)
+            return [head] * len(envelopes)
+        try:
+            answers = r.json()["results"]
+            if not isinstance(answers, list) or len(answers) != len(envelopes):
+                raise ValueError("one answer per message expected")
+        except (ValueError, KeyError, TypeError) as exc:
+            detail = f"HTTP 200 from {node.id}: unreadable batch answer ({exc})"
+            return [Result(Outcome.RETRY, detail)] * len(envelopes)
+        return [_item_result(a, node) for a in answers]
+
     def close(self) -> None:
         self.client.close()
+
+
+def _problem_detail(r: httpx.Response, node: Node) -> str:
+    detail = f"HTTP {r.status_code} from {node.id}"
+    try:
+        problem = r.json()
+        detail += f": {problem.get('type', '')} {problem.get('detail', '')}".rstrip()
+    except (ValueError, AttributeError):
+        detail += f": {r.text[:300]}"
+    return detail
+
+
+def _item_result(answer: Any, node: Node) -> Result:
+    status = answer.get("status") if isinstance(answer, dict) else None
+    if status in (APPLIED, ALREADY):
+        return Result(Outcome.DELIVERED, f"{status} by {node.id}")
+    problem = answer.get("problem") if isinstance(answer, dict) else None
+    problem = problem if isinstance(problem, dict) else {}
+    code = problem.get("status")
+    code = code if isinstance(code, int) and not isinstance(code, bool) else 500
+    detail = f"HTTP {code} from {node.id} (in a batch)"
+    detail += f": {problem.get('type', '')} {problem.get('detail', '')}".rstrip()
+    outcome = classify(code)
+    if outcome is Outcome.DELIVERED or (status == RETRY_LATER and outcome is Outcome.REFUSED):
+        outcome = Outcome.RETRY
+    return Result(outcome, detail)
