@@ -60,14 +60,15 @@ def month_of(session: Session, day: Any) -> ColumnElement[Any]:
 
 def _upsert(
     session: Session, t: Table, cols: list[str], q: Any, conflict: list[str], add: Iterable[str]
-) -> None:
-    """INSERT INTO t (cols) q ON CONFLICT (conflict) DO UPDATE SET c = t.c + excluded.c."""
+) -> int:
+    """INSERT INTO t (cols) q ON CONFLICT (conflict) DO UPDATE SET c = t.c + excluded.c;
+    the rows inserted or updated."""
     make = postgresql.insert if dialect(session) == "postgresql" else sqlite.insert
     stmt = make(t).from_select(cols, q)
     stmt = stmt.on_conflict_do_update(
         index_elements=conflict, set_={c: t.c[c] + stmt.excluded[c] for c in add}
     )
-    session.execute(stmt)
+    return max(int(session.execute(stmt).rowcount), 0)  # type: ignore[attr-defined]
 
 
 def stage_cells(session: Session, cells: dict[Key, Value]) -> None:
@@ -88,12 +89,12 @@ def fold_stage(session: Session, origin: str) -> int:
     s = STAGE
     keys = [s.c[d] for d in DIMENSIONS]
     sums = [func.sum(s.c[c]) for c in SUMS]
-    grouped = select(*keys).group_by(*keys).subquery()
-    touched = int(session.scalar(select(func.count()).select_from(grouped)) or 0)
-    if not touched:
+    if session.scalar(select(s.c.id).limit(1)) is None:
         return 0
     q = select(literal(origin), *keys, *sums).where(true()).group_by(*keys)
-    _upsert(session, CELL, ["origin", *DIMENSIONS, *SUMS], q, ["origin", *DIMENSIONS], SUMS)
+    touched = _upsert(
+        session, CELL, ["origin", *DIMENSIONS, *SUMS], q, ["origin", *DIMENSIONS], SUMS
+    )
     on = and_(CELL.c.origin == origin, *(CELL.c[d] == s.c[d] for d in DIMENSIONS))
     q = (
         select(CELL.c.id, s.c.bucket, func.sum(s.c.hn))

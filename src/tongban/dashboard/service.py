@@ -19,7 +19,6 @@ from tongban.dashboard.domain import (
     Scope,
     Value,
     fold,
-    merge_hist,
     quantile,
     suppressed,
 )
@@ -325,21 +324,28 @@ def _raw(
         q = _where(q, t, t.c[when], first, last, f, indicators)
         if cols:
             q = q.group_by(*cols)
-        for row in session.execute(q):
-            n, tot, extra = (int(x or 0) for x in row[len(cols) :])
+        width = len(cols)
+        for row in session.execute(q).tuples():
+            n, tot, extra = int(row[width] or 0), int(row[width + 1] or 0), int(row[width + 2] or 0)
             if n or tot:
-                v = acc.setdefault(tuple(row[: len(cols)]), Value())
-                v.add(Value(n, tot, extra))
+                key = row[:width]
+                v = acc.get(key)
+                if v is None:
+                    acc[key] = Value(n, tot, extra)
+                else:
+                    v.n, v.total, v.extra = v.n + n, v.total + tot, v.extra + extra
         if timed:
             q = select(*cols, h.c.bucket, func.sum(h.c.n)).select_from(
                 t.join(h, h.c[owner] == t.c.id)
             )
             q = _where(q, t, t.c[when], first, last, f, indicators)
             q = q.group_by(*cols, h.c.bucket)
-            for row in session.execute(q):
-                key = tuple(row[: len(cols)])
-                v = acc.setdefault(key, Value())
-                v.hist = merge_hist(v.hist, {int(row[-2]): int(row[-1] or 0)})
+            for row in session.execute(q).tuples():
+                v = acc.setdefault(row[:width], Value())
+                if v.hist is None:
+                    v.hist = {}
+                b = int(row[-2])
+                v.hist[b] = v.hist.get(b, 0) + int(row[-1] or 0)
     memo[mkey] = acc
     return acc
 
@@ -365,12 +371,8 @@ def grouped(
 
 
 def decided_total(session: Session, f: Filters, threshold: int) -> Figure:
-    """Cases decided with p50/p90: merged from the per-authority sums the ranking reads
-    too (one read of the histograms per page)."""
-    acc = Value()
-    for v in _raw(session, f, [Indicator.CASE_DECIDED], ("authority",), True).values():
-        acc.add(v)
-    return _figure(acc.n, acc.total, acc.extra, acc.hist, threshold)
+    """Cases decided with p50/p90 (the histogram buckets summed in SQL)."""
+    return total(session, f, Indicator.CASE_DECIDED, threshold, timed=True)
 
 
 def total(session: Session, f: Filters, indicator: str, threshold: int, **kw: Any) -> Figure:
@@ -500,7 +502,7 @@ def trend(
 ) -> list[tuple[date, Figure]]:
     """A series by day, week or month (suppression applies to each bucket's sum)."""
     by = "month" if grain == "month" else "day"
-    raw = grouped(session, f, [indicator], (by,), 1, timed=indicator == Indicator.CASE_DECIDED)
+    raw = grouped(session, f, [indicator], (by,), 1)  # counts and shares: no histogram
     acc: dict[date, Value] = {}
     for (d,), fig in raw.items():
         b = _bucket(d, grain)
