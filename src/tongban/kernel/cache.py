@@ -17,7 +17,8 @@ watched table marks its connection. Then:
   transaction ends), and while the writing connection's transaction is open its reads
   bypass the caches (it sees its own uncommitted rows, nobody else does);
 - *other processes* (PostgreSQL): just before the writing transaction commits,
-  ``pg_notify('tongban_cache', '<cache names>')`` is sent in it; PostgreSQL delivers it
+  ``pg_notify('tongban_cache', '<table names>')`` is sent in it (for the tables of
+  ``WATCHED_TABLES``, known to every process whatever it imported); PostgreSQL delivers it
   when, and only if, the transaction commits. Each process keeps one listening
   connection (a daemon thread) that drops the named caches as the notification arrives.
   A cache is only used while that listener is connected: when it is not (not yet
@@ -56,6 +57,22 @@ CHANNEL = "tongban_cache"
 CACHE_NEUTRAL: dict[str, Any] = {"tongban_cache_neutral": True}
 _TOUCHED = "tongban.cache.touched"
 
+#: The tables a cache may be built from. Every process sends a notification when it
+#: commits a write to one of them, whether or not it imported the caches themselves (a
+#: CLI command, a worker): the list lives here, in the kernel, not in the contexts.
+WATCHED_TABLES = frozenset(
+    {
+        "matter",
+        "matter_material",
+        "matter_implementation",
+        "jurisdiction",
+        "city",
+        "authority",
+        "api_token",
+        "account",
+    }
+)
+
 #: table name -> names of the caches built from it
 _BY_TABLE: dict[str, set[str]] = {}
 _CACHES: dict[str, Cache[Any]] = {}
@@ -87,8 +104,11 @@ class _Listener:
                     drop_all(self.url)  # anything cached before may have missed a change
                     self.live, wait, warned = True, 0.5, False
                     for note in conn.notifies():
-                        names = [n for n in note.payload.split(",") if n]
-                        drop(self.url, names or list(_CACHES))
+                        tables = [t for t in note.payload.split(",") if t]
+                        if tables:
+                            drop_tables(self.url, tables)
+                        else:
+                            drop_all(self.url)
             except Exception as exc:  # noqa: BLE001 - caches stay off until reconnected
                 self.live = False
                 drop_all(self.url)
@@ -141,6 +161,9 @@ class Cache(Generic[T]):
         needs_listener: bool = False,
         ttl_without_listener: float = 5.0,
     ) -> None:
+        unknown = tables - WATCHED_TABLES
+        if unknown:
+            raise ValueError(f"cache {name}: add {sorted(unknown)} to WATCHED_TABLES")
         self.name = name
         self.ttl = ttl
         self.needs_listener = needs_listener
@@ -201,6 +224,11 @@ def drop(url: str, names: list[str]) -> None:
             cache.drop(url)
 
 
+def drop_tables(url: str, tables: list[str]) -> None:
+    """Drop the caches built from any of `tables`."""
+    drop(url, sorted({n for t in tables for n in _BY_TABLE.get(t, ())}))
+
+
 def drop_all(url: str) -> None:
     drop(url, list(_CACHES))
 
@@ -224,17 +252,16 @@ def _watch(
 ) -> None:
     if not isinstance(clause, UpdateBase):
         return
+    table = getattr(getattr(clause, "table", None), "name", "")
+    if table not in WATCHED_TABLES:
+        return
     if execution_options.get("tongban_cache_neutral") or clause.get_execution_options().get(
         "tongban_cache_neutral"
     ):
         return
-    table = getattr(clause, "table", None)
-    names = _BY_TABLE.get(getattr(table, "name", ""))
-    if not names:
-        return
     touched: set[str] = conn.info.setdefault(_TOUCHED, set())
-    touched |= names
-    drop(_url_of(conn), list(names))
+    touched.add(table)
+    drop_tables(_url_of(conn), [table])
 
 
 @event.listens_for(Engine, "commit")
@@ -250,14 +277,14 @@ def _before_commit(conn: Connection) -> None:
             cursor.execute("SELECT pg_notify(%s, %s)", (CHANNEL, ",".join(sorted(touched))))
         finally:
             cursor.close()
-    drop(url, sorted(touched))
+    drop_tables(url, sorted(touched))
 
 
 @event.listens_for(Engine, "rollback")
 def _after_rollback(conn: Connection) -> None:
     touched: set[str] | None = conn.info.pop(_TOUCHED, None)
     if touched:
-        drop(_url_of(conn), sorted(touched))
+        drop_tables(_url_of(conn), sorted(touched))
 
 
 def settle(conn: Connection) -> None:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session, sessionmaker
 
 from tongban.db import transaction
+from tongban.kernel import cache as _cache  # noqa: F401  (every process: invalidation hooks)
 
 if TYPE_CHECKING:
     import typer
