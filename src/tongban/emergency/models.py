@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     ForeignKey,
@@ -99,6 +100,44 @@ class StockEvent(Base, EventRow):
     __audit_subject__ = ("emergency_lot", "lot_id")
     lot_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("emergency_lot.id"), index=True)
     lot: Mapped[StockLot] = relationship(back_populates="events")
+
+
+class StockTotal(Base):
+    """The maintained sum of a city's stock of one item (every lot of it held here): the
+    units and the points holding some. Changed in the transaction of every movement
+    (stock_sums.py), so the reserve table reads one row per city and item instead of
+    summing the lots."""
+
+    __tablename__ = "emergency_stock_total"
+    city_code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    item_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    jurisdiction_code: Mapped[str] = mapped_column(String(6), index=True)
+    quantity: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: Reserve points holding some of the item (their StockAtPoint quantity above 0).
+    points: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class StockByExpiry(Base):
+    """The maintained sum of a city's stock of one perishable item per expiry date: what
+    the usable and close-to-expiry units of a day are computed from (only dates with
+    stock have a row)."""
+
+    __tablename__ = "emergency_stock_expiry"
+    city_code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    item_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    expiry: Mapped[date] = mapped_column(Date, primary_key=True, index=True)
+    jurisdiction_code: Mapped[str] = mapped_column(String(6), index=True)
+    quantity: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class StockAtPoint(Base):
+    """The maintained sum of one item at one reserve point (every batch): whether the
+    point counts among its city's points holding the item."""
+
+    __tablename__ = "emergency_stock_point"
+    point_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("emergency_point.id"), primary_key=True)
+    item_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    quantity: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class Quota(Base):

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from tongban.calendar import service as calendar
 from tongban.db import utcnow
-from tongban.emergency import access, domain, rows, sharing
+from tongban.emergency import access, domain, rows, sharing, stock_sums
 from tongban.emergency.catalogue import Catalogue, Item, catalogue
 from tongban.emergency.domain import Duty, Freshness, Movement, PointKind
 from tongban.emergency.models import Quota, ReservePoint, SharedStock, StockEvent, StockLot
@@ -184,8 +184,9 @@ def apply(
     ref: dict[str, Any] | None = None,
 ) -> StockEvent:
     """Move `amount` of `lot` (a count: set it to `amount`) and record the movement as
-    the lot's next event; the caller has checked the actor's right. The jurisdiction's
-    shared aggregate is published when the transaction commits."""
+    the lot's next event; the caller has checked the actor's right. The maintained sums
+    change with it (stock_sums.py); the jurisdiction's shared aggregate is published
+    when the transaction commits."""
     moved = domain.move(lot.quantity, movement, amount, reason)
     before_state = lot.state
     with history.guarded():
@@ -196,6 +197,15 @@ def apply(
         payload["ref"] = ref
     ev = history.record(
         session, lot, movement.value, actor, before_state, lot.state, reason.strip(), payload
+    )
+    stock_sums.moved(
+        session,
+        point_id=lot.point_id,
+        jurisdiction_code=lot.jurisdiction_code,
+        city_code=lot.city_code,
+        item_code=lot.item_code,
+        expiry=lot.expiry,
+        delta=moved.delta,
     )
     sharing.stock_changed(session, lot.jurisdiction_code)
     return ev
@@ -326,6 +336,9 @@ def upload(
         _refuse(errors)
     created = delta = 0
     why = reason.strip() or f"批量导入（{domain.MOVEMENT_LABELS[mv]}）"
+    # In one order of the sums' rows (city, item), so that two uploads never wait on
+    # each other's rows in opposite orders (stock_sums.py).
+    plan.sort(key=lambda p: (p[1].city_code, p[2].code, p[0].line))
     for row, point, item, found in plan:
         lot = found or lot_at(session, point, item, row.batch, row.expiry)
         created += found is None
@@ -417,7 +430,27 @@ def aggregate(
 ) -> list[tuple[str, str, str, int, int, int, int]]:
     """(jurisdiction, city, item, quantity, available, expiring, points) of the lots held
     here, per city and item (lots with stock only). `expiring` counts the usable units
-    within their item's warning window (catalogue `warn_days`)."""
+    within their item's warning window (catalogue `warn_days`). Read from the sums kept
+    with every movement (stock_sums.py), not from the lots."""
+    return stock_sums.aggregate(
+        session,
+        day=on or today(),
+        jurisdictions=jurisdictions,
+        city_code=city_code,
+        item_codes=item_codes,
+    )
+
+
+def aggregate_of_lots(
+    session: Session,
+    *,
+    jurisdictions: Iterable[str] | None = None,
+    city_code: str | None = None,
+    item_codes: Iterable[str] | None = None,
+    on: date | None = None,
+) -> list[tuple[str, str, str, int, int, int, int]]:
+    """What `aggregate` answers, summed from the lots themselves (the reference the
+    maintained sums are checked against; linear in the lots)."""
     day = on or today()
     cat = catalogue()
     usable = or_(StockLot.expiry.is_(None), StockLot.expiry >= day)
