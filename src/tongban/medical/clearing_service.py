@@ -58,14 +58,16 @@ def count_rows(session: Session, period: str) -> int:
 
 def load_aggregate(session: Session, period: str, progress: Progress | None = None) -> pl.DataFrame:
     """Read the period's claims in column batches (polars over the session's connection)
-    and aggregate each batch by city pair; never a Python loop over claims."""
+    and aggregate each batch by city pair; never a Python loop over claims. The rows
+    stream from a server-side cursor (PostgreSQL), so the process holds one batch at a
+    time rather than the whole period (its peak memory does not grow with the claims)."""
     total = count_rows(session, period) if progress else 0
     done = 0
     partials: list[pl.DataFrame] = []
     conn = session.connection()
     for q in claim_lines.clearing_queries(session, period):
         for batch in pl.read_database(
-            q,
+            q.execution_options(stream_results=True, max_row_buffer=BATCH_ROWS),
             connection=conn,
             iter_batches=True,
             batch_size=BATCH_ROWS,

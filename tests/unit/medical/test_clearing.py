@@ -67,3 +67,49 @@ def test_empty_period():
     res = clearing.compute(clearing.empty_frame())
     assert (res.claim_count, res.total_fund, res.jurisdictions) == (0, 0, [])
     assert clearing.finish(clearing.combine([])).digest == res.digest
+
+
+#: Jurisdiction codes that are not a province's (NN0000): the packed key cannot hold
+#: them, so the four-column group-by runs; the figures must be the same.
+ODD = {310000: 310001, 320100: 320002, 320500: 320002, 330100: 330003, 340100: 340004}
+
+
+@settings(max_examples=100)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(sorted(CITIES)),
+            st.sampled_from(sorted(CITIES)),
+            st.integers(0, 10**12),  # fen: sums far beyond 32 bits stay exact integers
+            st.booleans(),
+        ),
+        max_size=60,
+    ),
+    st.booleans(),
+)
+def test_both_group_bys_give_the_plain_reckoning_to_the_fen(claims, odd):
+    """The packed-key group-by (province jurisdictions) and the four-column one (others)
+    give the city and jurisdiction matrices, counts and totals of a plain loop, in
+    integer fen."""
+    codes = ODD if odd else CITIES
+    f = frame(claims).with_columns(
+        insured_j=pl.col("insured_city").replace_strict(codes, return_dtype=pl.Int32),
+        treatment_j=pl.col("treatment_city").replace_strict(codes, return_dtype=pl.Int32),
+    )
+    assert clearing._packable(f) is (not odd or not claims)
+    res = clearing.compute(f)
+    cities: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    juris: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for a, b, fen, rev in claims:
+        for table, x, y in ((cities, a, b), (juris, codes[a], codes[b])):
+            if x != y:
+                table[(f"{x:06d}", f"{y:06d}")][0] += -1 if rev else 1
+                table[(f"{x:06d}", f"{y:06d}")][1] += -fen if rev else fen
+    assert {(g.debtor, g.creditor): [g.claims, g.amount] for g in res.cities} == dict(cities)
+    assert {(g.debtor, g.creditor): [g.claims, g.amount] for g in res.jurisdictions} == dict(juris)
+    assert res.total_fund == sum(-fen if rev else fen for _, _, fen, rev in claims)
+    assert (res.claim_count, res.reversal_count) == (
+        sum(not rev for *_, rev in claims),
+        sum(rev for *_, rev in claims),
+    )
+    assert all(isinstance(g.amount, int) for g in res.cities + res.jurisdictions)
