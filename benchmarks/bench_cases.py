@@ -25,6 +25,7 @@ Writes var/bench/cases.json. Everything stays on 127.0.0.1 and stops by itself.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -36,7 +37,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
@@ -49,8 +50,7 @@ import httpx
 from _before import Tree
 from pydantic import BaseModel, Field
 
-from tongban.devserver import ServerFailed, free_port, pg_database
-from tongban.devserver import running as server
+from tongban.devserver import ServerFailed, ServerProcess, free_port, pg_database
 
 THIS = Path(__file__).resolve()
 ROOT = THIS.parent.parent
@@ -66,6 +66,43 @@ PDF = (
     b"2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
 )
 REF_TABLE = "bench_reference_row"
+#: Submissions made one after the other to count the server's SQL statements.
+COUNTED = 20
+
+
+@contextlib.contextmanager
+def server(
+    name: str, argv: list[str], env: dict[str, str], port: int, logdir: Path, pids: dict[str, int]
+) -> Iterator[str]:
+    """tongban.devserver.running, keeping the server's process id in `pids` (its peak
+    RSS is read from /proc at the end)."""
+    proc = ServerProcess(name, argv, env, f"http://127.0.0.1:{port}", logdir / f"{name}-{port}.log")
+    proc.start()
+    try:
+        proc.wait_ready()
+        assert proc.proc is not None
+        pids[name] = proc.proc.pid
+        yield proc.base_url
+    finally:
+        proc.stop()
+
+
+def peak_rss_mib(pid: int) -> float | None:
+    """VmHWM (the peak resident set) of process `pid`, in MiB; None where /proc has none."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
+def read_count(path: Path) -> int | None:
+    try:
+        return int(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 # --- the reference: the least a FastAPI endpoint writing one row can cost ---------------
@@ -432,6 +469,25 @@ def tongban_target(tree: Tree, base: str, *, cold_token: bool) -> Target:
     )
 
 
+def count_statements(target: Target, path: Path) -> float | None:
+    """SQL statements per submission on `target`'s server: COUNTED submissions one after
+    the other, the server's own running count read before and after (it rewrites the
+    file every 0.2 s); None when the server does not count (a tree without the hook)."""
+    time.sleep(0.5)
+    first = read_count(path)
+    if first is None:
+        return None
+    client = httpx.Client(base_url=target.base, timeout=REQUEST_TIMEOUT)
+    try:
+        for i in range(COUNTED):
+            target.one(client, 10_000_000 + i)
+    finally:
+        client.close()
+    time.sleep(0.6)
+    last = read_count(path)
+    return None if last is None else round((last - first) / COUNTED, 1)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     trees = _before.trees()
     before: Tree | None = trees[0] if trees[0].label == "before" else None
@@ -465,9 +521,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "--database-url",
             dbs["after"],
         ]
+        pids: dict[str, int] = {}
+        count_files: dict[str, Path] = {}
         targets = [
             reference_target(
-                stack.enter_context(server("reference", ref_argv, after.env(), ref_port, tmpdir))
+                stack.enter_context(
+                    server("reference", ref_argv, after.env(), ref_port, tmpdir, pids)
+                )
             )
         ]
         for tree in [t for t in (before, after) if t is not None]:
@@ -479,12 +539,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     "TONGBAN_EMBEDDED_WORKER": "false",
                     "TONGBAN_UPLOAD_DIR": str(tmpdir / f"uploads-{tree.label}"),
                     "TONGBAN_SECRET_KEY": "bench-secret-key",
+                    # The server counts its SQL statements into this file (web/deps.py;
+                    # a tree without the hook leaves it absent: "not measured").
+                    "TONGBAN_BENCH_COUNT_SQL": str(tmpdir / f"sql-{tree.label}.txt"),
                 }
             )
+            count_files[tree.label] = tmpdir / f"sql-{tree.label}.txt"
             argv = [sys.executable, "-m", "tongban", "serve", "--host", "127.0.0.1"]
             argv += ["--port", str(port), "--no-worker"]
             try:
-                base = stack.enter_context(server(f"tongban-{tree.label}", argv, env, port, tmpdir))
+                base = stack.enter_context(
+                    server(f"tongban-{tree.label}", argv, env, port, tmpdir, pids)
+                )
                 target = tongban_target(tree, base, cold_token=args.cold_token)
                 print(f"{target.name}: {args.warmup} warm-up ...", flush=True)
                 target.warm(args.warmup, args.concurrency)
@@ -508,7 +574,29 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for target in _before.round_order(targets, r):
                 target.measure(start, count, args.concurrency)
             start += count
+        # The phases below add submissions of their own: the timings stay the rounds'.
+        kept = {
+            t.key: (list(t.latencies_ms), {k: list(v) for k, v in t.parts.items()}) for t in targets
+        }
+        statements = {
+            t.key: count_statements(t, count_files[t.key]) for t in targets if t.key in count_files
+        }
+        # Memory: the after server's peak RSS once it has taken --rss-submissions in all.
+        after_target = next(t for t in targets if t.key == "after")
+        made = args.warmup + args.requests + COUNTED
+        if args.rss_submissions > made:
+            print(f"after: {args.rss_submissions - made} more submissions for the peak RSS ...")
+            after_target.batch(made, args.rss_submissions - made, args.concurrency)
+        submitted = max(args.rss_submissions, made)
+        rss = {
+            key: peak_rss_mib(pids[name])
+            for key, name in (("after", "tongban-after"), ("before", "tongban-before"))
+            if name in pids
+        }
+        rss["reference"] = peak_rss_mib(pids["reference"])
         cases = {t.key: count_cases(dbs[t.key]) for t in targets if t.key != "reference"}
+        for t in targets:
+            t.latencies_ms, t.parts = kept[t.key]
 
     by_key = {t.key: t for t in targets}
     res = {key: t.result() for key, t in by_key.items()}
@@ -565,6 +653,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if t.parts
         },
         "cases_in_database_after_run": cases,
+        "sql_statements_per_submission": statements,
+        "sql_statements_counted_over": f"{COUNTED} submissions one after the other, counted "
+        "by the server (TONGBAN_BENCH_COUNT_SQL)",
+        "peak_rss_mib": rss,
+        "peak_rss_after_submissions": submitted,
     }
 
 
@@ -595,6 +688,19 @@ def print_table(report: dict[str, Any]) -> None:
         f"p50 of the parts of a submission (ms): {report['parts_p50_ms']}; "
         f"cases in the databases after the run: {report['cases_in_database_after_run']}"
     )
+    print(
+        f"SQL statements per submission (server-side, {report['sql_statements_counted_over']}): "
+        + "; ".join(
+            f"{k} {'not measured' if v is None else v}"
+            for k, v in report["sql_statements_per_submission"].items()
+        )
+        + " (issue 14: 28 before its work, aim <= 12)"
+    )
+    print(
+        f"peak RSS (VmHWM, MiB) after {report['peak_rss_after_submissions']} submissions to "
+        "the after server: " + "; ".join(f"{k} {v}" for k, v in report["peak_rss_mib"].items())
+    )
+    print(f"machine load (1/5/15 min): {report['machine_load']}")
     print(f"load: {report['load']}; PostgreSQL {report['postgresql']}; {report['servers']}")
 
 
@@ -609,7 +715,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=20)
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--rounds", type=int, default=4, help="turns taken by the servers")
-    p.add_argument("--quick", action="store_true", help="100 requests, 10 warm-up, 2 rounds")
+    p.add_argument(
+        "--quick", action="store_true", help="100 requests, 10 warm-up, 2 rounds, RSS after 500"
+    )
+    p.add_argument(
+        "--rss-submissions",
+        type=int,
+        default=10_000,
+        help="submissions the after server has taken when its peak RSS is read",
+    )
     p.add_argument("--out", type=Path, default=OUT)
     p.add_argument(
         "--cold-token", action="store_true", help="start the load with a token never used before"
@@ -619,7 +733,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, help=argparse.SUPPRESS)
     p.add_argument("--database-url", help=argparse.SUPPRESS)
     if p.parse_known_args(argv)[0].quick:  # smaller defaults; counts given still win
-        p.set_defaults(requests=100, warmup=10, rounds=2)
+        p.set_defaults(requests=100, warmup=10, rounds=2, rss_submissions=500)
     args, _unknown = p.parse_known_args(argv)  # make bench passes its extra arguments to all
     if args.serve_reference:
         serve_reference(args.database_url, args.port)
@@ -634,6 +748,7 @@ def main(argv: list[str] | None = None) -> int:
         and 0 <= args.warmup <= 10_000
         and 1 <= args.concurrency <= 64
         and 1 <= args.rounds <= 100
+        and 0 <= args.rss_submissions <= 100_000
     ):
         p.error("requests, warmup, concurrency or rounds out of bounds")
     report = run(args)

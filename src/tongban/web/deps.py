@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import threading
 from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import FormData
 
@@ -172,3 +176,35 @@ async def _form(request: Request) -> FormData:
 
 
 FormDep = Annotated[FormData, Depends(_form)]
+
+
+def _count_statements_for_bench() -> None:
+    """With TONGBAN_BENCH_COUNT_SQL=<file>, count every SQL statement this process sends
+    and keep the running total in <file> (rewritten every 0.2 s): how
+    benchmarks/bench_cases.py measures statements per submission from outside. Off
+    unless set."""
+    path = os.environ.get("TONGBAN_BENCH_COUNT_SQL")
+    if not path:
+        return
+    lock = threading.Lock()
+    total = [0]
+
+    def count(*_args: object) -> None:
+        with lock:
+            total[0] += 1
+
+    def write() -> None:
+        written = -1
+        while True:
+            if total[0] != written:
+                written = total[0]
+                with open(path + ".tmp", "w") as f:
+                    f.write(str(written))
+                os.replace(path + ".tmp", path)
+            threading.Event().wait(0.2)
+
+    event.listen(Engine, "before_cursor_execute", count)
+    threading.Thread(target=write, name="bench-sql-count", daemon=True).start()
+
+
+_count_statements_for_bench()
