@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, false, or_
+from sqlalchemy import Select, and_, false, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from tongban.errors import ValidationFailed
@@ -59,11 +59,7 @@ class Order:
     keys: tuple[Key, ...]
 
     def clauses(self) -> list[Any]:
-        out = []
-        for k in self.keys:
-            c = k.column.desc() if k.desc else k.column.asc()
-            out.append(c.nulls_last() if k.nullable else c)
-        return out
+        return _ordered(self)
 
 
 @dataclass(frozen=True)
@@ -188,12 +184,41 @@ def after_clause(order: Order, values: Sequence[Any]) -> Any:
     return clause
 
 
-def fetch(session: Session, stmt: Select[Any], order: Order, page: PageRequest) -> Page:
-    """One page of `stmt` (whose columns must include every key's column, labelled
-    by the column's name) in `order`, after the cursor of `page`."""
+def _ordered(order: Order, source: Any = None) -> list[Any]:
+    """The ORDER BY of `order`, on its own columns or on `source`'s of the same names."""
+    out = []
+    for k in order.keys:
+        col = k.column if source is None else source.c[k.column.key]
+        c = col.desc() if k.desc else col.asc()
+        out.append(c.nulls_last() if k.nullable else c)
+    return out
+
+
+def page_query(
+    stmt: Select[Any] | Sequence[Select[Any]], order: Order, page: PageRequest
+) -> Select[Any]:
+    """The one SELECT of a page (see `fetch`): one row more than the page."""
+    n = page.size + 1
+    branches = [stmt] if isinstance(stmt, Select) else list(stmt)
     if page.after is not None:
-        stmt = stmt.where(after_clause(order, page.after))
-    rows = list(session.execute(stmt.order_by(*order.clauses()).limit(page.size + 1)))
+        branches = [b.where(after_clause(order, page.after)) for b in branches]
+    if len(branches) == 1:
+        return branches[0].order_by(*order.clauses()).limit(n)
+    parts = [b.order_by(*order.clauses()).limit(n).subquery() for b in branches]
+    union = union_all(*(select(p) for p in parts)).subquery()
+    return select(union).order_by(*_ordered(order, union)).limit(n)
+
+
+def fetch(
+    session: Session, stmt: Select[Any] | Sequence[Select[Any]], order: Order, page: PageRequest
+) -> Page:
+    """One page of `stmt` (whose columns must include every key's column, under the
+    column's name) in `order`, after the cursor of `page`.
+
+    `stmt` may be a list of disjoint branches (e.g. "led here" and "co-handled here,
+    led elsewhere") whose OR would not use an index: each branch then reads its own
+    page along its own index, and the page is the first rows of their union."""
+    rows = list(session.execute(page_query(stmt, order, page)))
     more = len(rows) > page.size
     rows = rows[: page.size]
     cursor = None
@@ -219,3 +244,34 @@ def link_next(request: Any, response: Any, page: Page) -> None:
         return
     url = request.url.include_query_params(cursor=page.next_cursor)
     response.headers["Link"] = f'<{url}>; rel="next"'
+
+
+def day_range(
+    since: str | None, until: str | None, *, since_field: str = "since", until_field: str = "until"
+) -> tuple[date | None, date | None]:
+    """A list's date filter (local days, both ends included); a date that does not parse,
+    or an end before the start, is a 422 naming the field."""
+
+    def day(value: str | None, field: str) -> date | None:
+        if not value:
+            return None
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise _refused(field, "日期格式应为 YYYY-MM-DD") from None
+
+    start, end = day(since, since_field), day(until, until_field)
+    if start and end and end < start:
+        raise _refused(until_field, "截止日期不能早于起始日期")
+    return start, end
+
+
+def local_bounds(start: date | None, end: date | None) -> tuple[datetime | None, datetime | None]:
+    """[start 00:00, the day after end 00:00) in Beijing time, for a timestamp column."""
+    from datetime import time, timedelta
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo("Asia/Shanghai")
+    lo = datetime.combine(start, time.min, tz) if start else None
+    hi = datetime.combine(end + timedelta(days=1), time.min, tz) if end else None
+    return lo, hi

@@ -3,7 +3,7 @@ medical-insurance agency's view of the settlements of its jurisdiction (treated 
 or insured there). Only the columns a list shows are read (rows, no ORM objects), with
 the institution's name joined in the same SELECT, keyset-paged (kernel.paging), newest
 first, filtered by transaction number, hospital, settlement dates and state (settled or
-reversed). Who may see what is `visible_clause`; every filter narrows it."""
+reversed). Who may see what is `visible_branches`; every filter narrows it."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tongban.errors import PermissionDenied, ValidationFailed
@@ -80,36 +80,44 @@ def filters(
     )
 
 
-def visible_clause(session: Session, actor: Account) -> Any:
+def visible_branches(session: Session, actor: Account) -> list[Any]:
     """A hospital's staff: their institution's settlements. The medical-insurance agency:
-    those treated or insured in its jurisdiction. The federation operator: all."""
+    those treated in its jurisdiction, and those insured there and treated elsewhere (two
+    disjoint branches, each read along its own index). The federation operator: all."""
     if actor.role == Role.HOSPITAL:
-        return Settlement.institution_id == service.institution_of(session, actor).id
+        return [Settlement.institution_id == service.institution_of(session, actor).id]
     if actor.role not in (Role.OFFICER, Role.ADMIN):
         raise PermissionDenied("只有医疗机构和医疗保障部门工作人员可以查看结算记录")
     j = clearing_service.agency_jurisdiction(session, actor)
     if j is None:
-        return Settlement.id.is_not(None)
-    return or_(Settlement.treatment_jurisdiction == j, Settlement.insured_jurisdiction == j)
+        return [Settlement.id.is_not(None)]
+    return [
+        Settlement.treatment_jurisdiction == j,
+        (Settlement.insured_jurisdiction == j) & (Settlement.treatment_jurisdiction != j),
+    ]
 
 
-def statement(session: Session, actor: Account, f: Filters) -> Any:
-    stmt = (
-        select(*COLUMNS)
-        .join(Institution, Institution.id == Settlement.institution_id)
-        .where(visible_clause(session, actor))
-    )
-    if f.state:
-        stmt = stmt.where(Settlement.status == f.state)
-    if f.hospital:
-        stmt = stmt.where(Institution.code == f.hospital)
-    if f.since:
-        stmt = stmt.where(Settlement.settled_day >= f.since)
-    if f.until:
-        stmt = stmt.where(Settlement.settled_day <= f.until)
-    if f.q:
-        stmt = stmt.where(Settlement.txn_id.contains(f.q, autoescape=True))
-    return stmt
+def statement(session: Session, actor: Account, f: Filters) -> list[Any]:
+    """The SELECTs (one per branch of what `actor` may see) narrowed by `f`."""
+    out = []
+    for branch in visible_branches(session, actor):
+        stmt = (
+            select(*COLUMNS)
+            .join(Institution, Institution.id == Settlement.institution_id)
+            .where(branch)
+        )
+        if f.state:
+            stmt = stmt.where(Settlement.status == f.state)
+        if f.hospital:
+            stmt = stmt.where(Institution.code == f.hospital)
+        if f.since:
+            stmt = stmt.where(Settlement.settled_day >= f.since)
+        if f.until:
+            stmt = stmt.where(Settlement.settled_day <= f.until)
+        if f.q:
+            stmt = stmt.where(Settlement.txn_id.contains(f.q, autoescape=True))
+        out.append(stmt)
+    return out
 
 
 def request(cursor: str | None, size: int | str | None) -> paging.PageRequest:

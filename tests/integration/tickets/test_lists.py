@@ -162,3 +162,26 @@ def test_open311_pages(client, session, five):  # type: ignore[no-untyped-def]
     for bad in ("page=0", "page_size=500", "page=x"):
         r = client.get(f"/open311/v2/requests.json?{bad}")
         assert r.status_code == 400 and bad.split("=")[0] in r.json()[0]["description"]
+
+
+def test_a_joint_order_is_listed_for_the_partner_side_once(client, session):  # type: ignore[no-untyped-def]
+    """The lists read "led here" and "co-handled here" as two branches: a joint border
+    order appears once for the partner city's centre, supervisor and co-handler."""
+    from builders import BORDER_WUJIANG_JIASHAN, make_officer, make_supervisor
+
+    wo = make_work_order(
+        session, where=BORDER_WUJIANG_JIASHAN, category="water_pollution", description="边界河"
+    )
+    session.commit()
+    assert wo.joint and wo.city_code == "320500"
+    for who in (
+        make_city_staff(session, "dispatcher", "330400"),
+        make_supervisor(session, "330000"),
+        make_officer(session, "330400-ecology_environment", duty="reviewer"),
+        make_city_staff(session, "dispatcher", "320500"),
+    ):
+        h = token_for(client, who)
+        got = [t["number"] for t in client.get("/api/v1/tickets?page_size=1", headers=h).json()]
+        assert got == [wo.number], who.role
+    h = token_for(client, make_city_staff(session, "dispatcher", "310000"))
+    assert client.get("/api/v1/tickets", headers=h).json() == []

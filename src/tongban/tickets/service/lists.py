@@ -1,7 +1,7 @@
 """Work-order lists, a page at a time: the columns a list shows (no ORM objects, no
 lazy loads), the filters staff use (number, category, state, city, district, deadline,
 lead/co-handler), keyset paging (kernel.paging). What a role may see is
-`common.visible_clause`; every filter narrows it, none widens it."""
+`common.visible_branches`; every filter narrows it, none widens it."""
 
 from __future__ import annotations
 
@@ -119,12 +119,16 @@ def order_for(actor: Account) -> paging.Order:
     return NEWEST if actor.role in REPORTER_ROLES else BY_DEADLINE
 
 
-def statement(actor: Account, f: Filters) -> Any:
-    """SELECT of the list's columns: what `actor` may see, narrowed by `f`."""
-    clause = common.visible_clause(actor)
-    if clause is None:
+def statement(actor: Account, f: Filters) -> list[Any]:
+    """SELECTs of the list's columns, one per branch of what `actor` may see
+    (`common.visible_branches`), each narrowed by `f`."""
+    branches = common.visible_branches(actor)
+    if branches is None:
         raise PermissionDenied("当前账户无权查看工单")
-    stmt = select(*COLUMNS).where(clause)
+    return [_narrowed(select(*COLUMNS).where(b), actor, f) for b in branches]
+
+
+def _narrowed(stmt: Any, actor: Account, f: Filters) -> Any:
     if f.state == "to_verify":
         stmt = stmt.where(WorkOrder.state.in_(TO_VERIFY))
     elif f.state:
