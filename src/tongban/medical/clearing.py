@@ -89,74 +89,20 @@ def empty_frame() -> pl.DataFrame:
     return pl.DataFrame(schema=SCHEMA)
 
 
-#: The pair aggregate's columns (what `aggregate` and `combine` return).
-KEYS = ("insured_j", "treatment_j", "insured_city", "treatment_city")
-_CITY = 1_000_000  # city codes are six digits
-_PROVINCE = 10_000  # a jurisdiction's code is its province's two digits and four zeros
-
-
-def _packable(frame: pl.DataFrame) -> bool:
-    """Whether every jurisdiction code is a province's (NN0000) and every code has six
-    digits, so that the four codes of a claim fit one 64-bit key without loss."""
-    if frame.height == 0:
-        return True
-    checks = frame.select(
-        bad=(
-            (pl.col("insured_j") % _PROVINCE != 0)
-            | (pl.col("treatment_j") % _PROVINCE != 0)
-            | ~pl.col("insured_j").is_between(0, _CITY - 1)
-            | ~pl.col("treatment_j").is_between(0, _CITY - 1)
-            | ~pl.col("insured_city").is_between(0, _CITY - 1)
-            | ~pl.col("treatment_city").is_between(0, _CITY - 1)
-        ).any()
-    )
-    return not bool(checks.item())
-
-
 def aggregate(claims: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """The one pass over the claims: per (insured city, treatment city) pair, the claim
     and reversal counts and the fund sum. Frames may be given in batches and the
-    partial aggregates combined with `combine`.
-
-    The group-by runs on one 64-bit key packing the four codes (the two provinces'
-    digits and the two cities' six), which is about twice as fast as grouping by four
-    columns, and counts with the sign (+1 claim, −1 reversal: claims are (n + Σsign)/2,
-    reversals (n − Σsign)/2), so each row costs one key, one count and two integer sums.
-    Codes that do not pack are grouped by the four columns as they are."""
-    frame = claims.collect() if isinstance(claims, pl.LazyFrame) else claims
-    packed = _packable(frame)
-    if not packed:
-        grouped = frame.lazy().group_by(*KEYS)
-    else:
-        key = (
-            (pl.col("insured_j").cast(pl.Int64) // _PROVINCE) * (100 * _CITY * _CITY)
-            + (pl.col("treatment_j").cast(pl.Int64) // _PROVINCE) * (_CITY * _CITY)
-            + pl.col("insured_city").cast(pl.Int64) * _CITY
-            + pl.col("treatment_city").cast(pl.Int64)
+    partial aggregates combined with `combine`."""
+    return (
+        claims.lazy()
+        .group_by("insured_j", "treatment_j", "insured_city", "treatment_city")
+        .agg(
+            claims=(pl.col("sign") > 0).sum().cast(pl.Int64),
+            reversals=(pl.col("sign") < 0).sum().cast(pl.Int64),
+            amount=pl.col("fund").sum(),
         )
-        grouped = frame.lazy().group_by(key=key)
-    counted = grouped.agg(
-        n=pl.len().cast(pl.Int64),
-        signs=pl.col("sign").cast(pl.Int64).sum(),
-        amount=pl.col("fund").sum(),
+        .collect()
     )
-    if packed:
-        k = pl.col("key")
-        counted = counted.select(
-            insured_j=(k // (100 * _CITY * _CITY) * _PROVINCE).cast(pl.Int32),
-            treatment_j=(k // (_CITY * _CITY) % 100 * _PROVINCE).cast(pl.Int32),
-            insured_city=(k // _CITY % _CITY).cast(pl.Int32),
-            treatment_city=(k % _CITY).cast(pl.Int32),
-            n=pl.col("n"),
-            signs=pl.col("signs"),
-            amount=pl.col("amount"),
-        )
-    return counted.select(
-        *KEYS,
-        claims=(pl.col("n") + pl.col("signs")) // 2,
-        reversals=(pl.col("n") - pl.col("signs")) // 2,
-        amount=pl.col("amount"),
-    ).collect()
 
 
 def combine(partials: list[pl.DataFrame]) -> pl.DataFrame:
