@@ -22,6 +22,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -110,7 +111,8 @@ class StockTotal(Base):
 
     __tablename__ = "emergency_stock_total"
     city_code: Mapped[str] = mapped_column(String(6), primary_key=True)
-    item_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    #: Indexed for one item's row across the cities.
+    item_code: Mapped[str] = mapped_column(String(40), primary_key=True, index=True)
     jurisdiction_code: Mapped[str] = mapped_column(String(6), index=True)
     quantity: Mapped[int] = mapped_column(BigInteger, default=0)
     #: Reserve points holding some of the item (their StockAtPoint quantity above 0).
@@ -123,6 +125,8 @@ class StockByExpiry(Base):
     stock have a row)."""
 
     __tablename__ = "emergency_stock_expiry"
+    #: One item's dates across the cities (the primary key leads with the city).
+    __table_args__ = (Index("ix_emergency_stock_expiry_item_expiry", "item_code", "expiry"),)
     city_code: Mapped[str] = mapped_column(String(6), primary_key=True)
     item_code: Mapped[str] = mapped_column(String(40), primary_key=True)
     expiry: Mapped[date] = mapped_column(Date, primary_key=True, index=True)

@@ -37,6 +37,9 @@ def upgrade() -> None:
         "emergency_stock_total",
         ["jurisdiction_code"],
     )
+    op.create_index(
+        op.f("ix_emergency_stock_total_item_code"), "emergency_stock_total", ["item_code"]
+    )
     op.create_table(
         "emergency_stock_expiry",
         sa.Column("city_code", sa.String(length=6), nullable=False),
@@ -53,6 +56,9 @@ def upgrade() -> None:
         op.f("ix_emergency_stock_expiry_jurisdiction_code"),
         "emergency_stock_expiry",
         ["jurisdiction_code"],
+    )
+    op.create_index(
+        "ix_emergency_stock_expiry_item_expiry", "emergency_stock_expiry", ["item_code", "expiry"]
     )
     op.create_table(
         "emergency_stock_point",
@@ -93,9 +99,11 @@ def downgrade() -> None:
     op.drop_index(
         op.f("ix_emergency_stock_expiry_jurisdiction_code"), table_name="emergency_stock_expiry"
     )
+    op.drop_index("ix_emergency_stock_expiry_item_expiry", table_name="emergency_stock_expiry")
     op.drop_index(op.f("ix_emergency_stock_expiry_expiry"), table_name="emergency_stock_expiry")
     op.drop_table("emergency_stock_expiry")
     op.drop_index(
         op.f("ix_emergency_stock_total_jurisdiction_code"), table_name="emergency_stock_total"
     )
+    op.drop_index(op.f("ix_emergency_stock_total_item_code"), table_name="emergency_stock_total")
     op.drop_table("emergency_stock_total")
