@@ -186,9 +186,19 @@ CLOCK_RUNNING = frozenset(
         CaseState.DENIED,
     }
 )
-#: States in which the case is with the reviewers, and with the approvers (the queues).
-REVIEW_QUEUE = frozenset({CaseState.SUBMITTED, CaseState.ACCEPTED, CaseState.UNDER_REVIEW})
-APPROVAL_QUEUE = frozenset({CaseState.PENDING_APPROVAL})
+#: The workbench's queues per officer duty: the states that wait on that duty, first the
+#: duty's own (受理、审查 for reviewers; 审批 for approvers, who may also review).
+DUTY_QUEUES = {
+    "reviewer": (CaseState.SUBMITTED, CaseState.ACCEPTED, CaseState.UNDER_REVIEW),
+    "approver": (
+        CaseState.PENDING_APPROVAL,
+        CaseState.SUBMITTED,
+        CaseState.ACCEPTED,
+        CaseState.UNDER_REVIEW,
+    ),
+}
+#: How the workbench names an officer's duty.
+DUTY_DESK_LABELS = {"reviewer": "受理、审查", "approver": "审批"}
 TERMINAL = frozenset({CaseState.REFUSED, CaseState.RATED, CaseState.WITHDRAWN})
 #: States waiting for the applicant's correction (补正).
 AWAITING_CORRECTION = frozenset({CaseState.CORRECTION, CaseState.REVIEW_CORRECTION})

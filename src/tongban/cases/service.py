@@ -7,11 +7,11 @@ import uuid
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tongban.calendar import service as calendar
-from tongban.cases import domain, replica, results
+from tongban.cases import access, domain, replica, results
 from tongban.cases.access import actor_kind as actor_kind
 from tongban.cases.access import available_actions as available_actions
 from tongban.cases.access import can_see as can_see
@@ -385,6 +385,21 @@ def rate(
         )
         session.flush()
     return rating
+
+
+def queue_counts(session: Session, actor: Account) -> list[tuple[CaseState, int]]:
+    """The officer's queues (per their duty, `domain.DUTY_QUEUES`) with how many cases
+    wait in each: one grouped count over what the officer may see."""
+    states = domain.DUTY_QUEUES.get(actor.duty or "", ())
+    if actor.role != Role.OFFICER or not states:
+        return []
+    rows = session.execute(
+        select(Case.state, func.count())
+        .where(access.visible_clause(actor), Case.state.in_([s.value for s in states]))
+        .group_by(Case.state)
+    ).all()
+    counts = {str(state): int(n) for state, n in rows}
+    return [(s, counts.get(s.value, 0)) for s in states]
 
 
 def case_by_id(session: Session, case_id: uuid.UUID) -> Case:

@@ -15,6 +15,7 @@ from tongban.cases.domain import (
     CORRECTION_DAYS_DEFAULT,
     CORRECTION_DAYS_MAX,
     CORRECTION_DAYS_MIN,
+    DUTY_DESK_LABELS,
     REASON_REQUIRED,
     RECT_ACTIONS,
     RECT_TEXT_MAX,
@@ -44,6 +45,13 @@ router = APIRouter(include_in_schema=False)
 
 #: Decisions that cannot be taken back: the page asks to confirm, and the server insists.
 IRREVERSIBLE = frozenset({Action.REFUSE, Action.APPROVE, Action.DENY})
+#: What the text of a step is called where it is not a plain reason.
+REASON_LABELS = {
+    Action.SUBMIT_FOR_APPROVAL: "审查意见（必填）",
+    Action.RETURN_TO_REVIEW: "退回理由（必填）",
+}
+#: 提交审批: the reviewer's proposed decision, put before their opinion.
+PROPOSALS = {"approve": "建议准予", "deny": "建议不予许可"}
 
 
 def _require_desk(user: Account) -> None:
@@ -63,6 +71,8 @@ def workbench(request: Request, session: SessionDep, user: CurrentUser) -> Respo
         "cases/workbench.html",
         "/workbench",
         open_rectifications=open_items,
+        duty_label=DUTY_DESK_LABELS.get(user.duty or ""),
+        queues=service.queue_counts(session, user),
     )
 
 
@@ -78,17 +88,27 @@ def _workbench_detail(
     failed: dict[str, Any] | None = None,
 ) -> Response:
     ctx = detail_context(session, user, case)
+    proposal = service.proposal_of(case)
+    own = proposal is not None and proposal.actor_id == user.id
     ctx.update(
         actions=[
             {
                 "value": a.value,
                 "label": ACTION_LABELS[a],
                 "reason": a in REASON_REQUIRED,
+                "reason_label": REASON_LABELS.get(a, "理由（必填）"),
                 "result": a is Action.ISSUE_RESULT,
                 "confirm": a in IRREVERSIBLE,
+                "proposal": a is Action.SUBMIT_FOR_APPROVAL,
             }
             for a in service.available_actions(user, case)
+            # Separate duties: the maker of a proposal does not decide it.
+            if not (own and a in (Action.APPROVE, Action.DENY))
         ],
+        proposal=proposal,
+        own_proposal=own,
+        proposals=PROPOSALS,
+        duty_label=DUTY_DESK_LABELS.get(user.duty or ""),
         errors=errors or {},
         message=message,
         failed=failed or {},
@@ -123,6 +143,7 @@ def workbench_act(
     comment: Annotated[str, Form(max_length=2000)] = "",
     result_text: Annotated[str, Form(max_length=4000)] = "",
     confirm: Annotated[str, Form()] = "",
+    proposal: Annotated[str, Form()] = "",
 ) -> Response:
     require_role(user, (Role.OFFICER,), "只有主管部门的审核/审批人员可以办理办件")
     cid = parse_case_id(case_id)
@@ -146,6 +167,8 @@ def workbench_act(
                 errors.insert(0, FieldError("comment", "请填写理由"))
                 detail = f"“{label}”须说明理由，并勾选确认"
             raise ValidationFailed(detail, errors=errors)
+        if step is Action.SUBMIT_FOR_APPROVAL:
+            comment = _proposal_comment(proposal, comment)
         service.act(session, user, cid, step, comment.strip(), result_text.strip() or None)
     except PermissionDenied:
         raise
@@ -158,9 +181,27 @@ def workbench_act(
             user,
             case,
             **refused.context,
-            failed={"action": action, "comment": comment, "result_text": result_text},
+            failed={
+                "action": action,
+                "comment": comment,
+                "result_text": result_text,
+                "proposal": proposal,
+            },
         )
     return RedirectResponse(f"/workbench/cases/{cid}?done={step.value}", status_code=303)
+
+
+def _proposal_comment(proposal: str, opinion: str) -> str:
+    """提交审批: the proposed decision and the opinion as one comment, every missing piece
+    reported at once."""
+    errors = []
+    if proposal not in PROPOSALS:
+        errors.append(FieldError("proposal", "请选择审查建议"))
+    if not opinion.strip():
+        errors.append(FieldError("comment", "请填写审查意见"))
+    if errors:
+        raise ValidationFailed("提交审批须选择审查建议并填写审查意见", errors=errors)
+    return f"{PROPOSALS[proposal]}：{opinion.strip()}"
 
 
 def _correction_items(

@@ -123,6 +123,27 @@ RULES: dict[tuple[str, str], tuple[Rule, ...]] = {
     (CASE, "deadline_overdue"): (
         _staff("case.overdue", "办件已超期：{label}", "{label}已超过法定办结期限，请尽快办结。"),
     ),
+    (CASE, "submit_for_approval"): (
+        _staff(
+            "case.approval",
+            "办件待审批：{label}",
+            "{label}已提交审批，请审批人员审核后作出决定或退回审查。",
+        ),
+    ),
+    (CASE, "return_to_review"): (
+        _staff(
+            "case.returned",
+            "办件被退回审查：{label}",
+            "{label}被审批人员退回审查，退回理由见办件详情。",
+        ),
+    ),
+    (CASE, "rectification_reopened"): (
+        _staff(
+            "case.rating_reopened",
+            "差评整改未解决：{label}",
+            "申请人反馈{label}的整改答复未解决问题，请重新整改并答复。",
+        ),
+    ),
     (CASE, "rectification_reply"): (
         _party(
             "case.rating_reply",
