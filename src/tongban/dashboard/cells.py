@@ -31,7 +31,7 @@ from sqlalchemy import cast as sa_cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from tongban.dashboard.domain import DIMENSIONS, Key, Value
+from tongban.dashboard.domain import DIMENSIONS, LEVELS, Key, Value
 from tongban.dashboard.models import DashCell, DashHist, DashMonth, DashMonthHist, DashStage
 
 CELL = cast(Table, DashCell.__table__)
@@ -103,7 +103,8 @@ def fold_stage(session: Session, origin: str) -> int:
         .group_by(CELL.c.id, s.c.bucket)
     )
     _upsert(session, HIST, ["cell_id", "bucket", "n"], q, ["cell_id", "bucket"], ["n"])
-    # The monthly roll-up, from a grouped subquery (the month expression is named once).
+    # The monthly roll-ups, level by level, from one subquery (the month expression
+    # is named once).
     m = select(
         s.c.indicator,
         month_of(session, s.c.day).label("month"),
@@ -111,22 +112,31 @@ def fold_stage(session: Session, origin: str) -> int:
         s.c.bucket,
         *(s.c[c] for c in (*SUMS, "hn")),
     ).subquery("m")
-    mkeys = [m.c.indicator, m.c.month, *(m.c[d] for d in REST)]
-    q = (
-        select(literal(origin), *mkeys, *(func.sum(m.c[c]) for c in SUMS))
-        .where(true())
-        .group_by(*mkeys)
-    )
-    mdims = ["indicator", "month", *REST]
-    _upsert(session, MONTH, ["origin", *mdims, *SUMS], q, ["origin", *mdims], SUMS)
-    on = and_(MONTH.c.origin == origin, *(MONTH.c[d] == m.c[d] for d in mdims))
-    q = (
-        select(MONTH.c.id, m.c.bucket, func.sum(m.c.hn))
-        .select_from(m.join(MONTH, on))
-        .where(m.c.bucket.is_not(None))
-        .group_by(MONTH.c.id, m.c.bucket)
-    )
-    _upsert(session, MONTH_HIST, ["month_id", "bucket", "n"], q, ["month_id", "bucket"], ["n"])
+    mdims = ["level", "indicator", "month", *REST]
+    for level, kept in LEVELS.items():
+        dims = [m.c[d] if d in kept else literal("") for d in REST]
+        group = [m.c.indicator, m.c.month, *(m.c[d] for d in REST if d in kept)]
+        q = (
+            select(literal(origin), literal(level), m.c.indicator, m.c.month, *dims)
+            .add_columns(*(func.sum(m.c[c]) for c in SUMS))
+            .where(true())
+            .group_by(*group)
+        )
+        _upsert(session, MONTH, ["origin", *mdims, *SUMS], q, ["origin", *mdims], SUMS)
+        on = and_(
+            MONTH.c.origin == origin,
+            MONTH.c.level == level,
+            MONTH.c.indicator == m.c.indicator,
+            MONTH.c.month == m.c.month,
+            *(MONTH.c[d] == (m.c[d] if d in kept else "") for d in REST),
+        )
+        q = (
+            select(MONTH.c.id, m.c.bucket, func.sum(m.c.hn))
+            .select_from(m.join(MONTH, on))
+            .where(m.c.bucket.is_not(None))
+            .group_by(MONTH.c.id, m.c.bucket)
+        )
+        _upsert(session, MONTH_HIST, ["month_id", "bucket", "n"], q, ["month_id", "bucket"], ["n"])
     session.execute(delete(s))
     return touched
 
@@ -152,11 +162,13 @@ def read(
     session: Session, origin: str, jurisdiction: str | None = None, monthly: bool = False
 ) -> dict[Key, Value]:
     """`origin`'s stored cells (of one jurisdiction when given) with their histograms; the
-    monthly roll-ups keyed by their month's first day with `monthly`."""
+    whole-key monthly roll-ups keyed by their month's first day with `monthly`."""
     t, h, owner, day = (
         (MONTH, MONTH_HIST, "month_id", "month") if monthly else (CELL, HIST, "cell_id", "day")
     )
     cond = [t.c.origin == origin]
+    if monthly:
+        cond.append(t.c.level == "*")
     if jurisdiction is not None:
         cond.append(t.c.jurisdiction == jurisdiction)
     cols = [t.c.indicator, t.c[day], *(t.c[d] for d in REST)]

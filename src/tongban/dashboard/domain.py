@@ -137,6 +137,25 @@ DIMENSIONS = (
 )
 
 
+#: Levels of the monthly roll-ups: the key dimensions each keeps besides indicator and
+#: month (the others are ""), smallest first. A page reads the smallest level holding
+#: every dimension it groups or filters by: its headlines a few rows per month, its
+#: city-pair matrix one per pair, its authority ranking one per authority.
+LEVELS: dict[str, tuple[str, ...]] = {
+    "j": ("jurisdiction", "category"),
+    "a": ("jurisdiction", "category", "authority"),
+    "m": ("jurisdiction", "category", "matter"),
+    "p": ("jurisdiction", "category", "from_city", "to_city"),
+    "*": ("jurisdiction", "category", "from_city", "to_city", "authority", "matter"),
+}
+
+
+def level_for(needed: Iterable[str]) -> str:
+    """The smallest roll-up level keeping every dimension in `needed`."""
+    want = set(needed)
+    return next(name for name, kept in LEVELS.items() if want <= set(kept) or name == "*")
+
+
 @dataclass
 class Value:
     """What a cell holds: the number of events, two sums, a histogram of handling

@@ -63,15 +63,17 @@ class DashHist(Base):
 
 
 class DashMonth(Base):
-    """The monthly roll-up of dash_cell (same key, `month` the first day of the month),
-    kept by the same fold that writes the cells: a year's page reads about 12 rows per
-    key instead of 365."""
+    """The monthly roll-ups of dash_cell (`month` the first day of the month), kept by the
+    fold that writes the cells, at the levels of domain.LEVELS (`level` "*" keeps the
+    whole key; the others keep fewer dimensions, "" in the rest): a year's page reads
+    12 rows per figure it shows instead of 365 per cell."""
 
     __tablename__ = "dash_month"
     __table_args__ = (
         Index(
             "uq_dash_month_key",
             "origin",
+            "level",
             "indicator",
             "month",
             "from_city",
@@ -82,12 +84,13 @@ class DashMonth(Base):
             "matter",
             unique=True,
         ),
-        Index("ix_dash_month_indicator_month", "indicator", "month"),
+        Index("ix_dash_month_level_indicator_month", "level", "indicator", "month"),
     )
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
     origin: Mapped[str] = mapped_column(String(6), default="")
+    level: Mapped[str] = mapped_column(String(1))
     indicator: Mapped[str] = mapped_column(String(40))
     month: Mapped[date] = mapped_column(Date)
     from_city: Mapped[str] = mapped_column(String(6), default="")

@@ -19,6 +19,7 @@ from tongban.dashboard.domain import (
     Scope,
     Value,
     fold,
+    level_for,
     quantile,
     suppressed,
 )
@@ -297,6 +298,19 @@ def _figure(n: int, total: int, extra: int, hist: dict[int, int] | None, thresho
 _MEMO = "tongban.dashboard.grouped"
 
 
+def _needed(f: Filters, by: Sequence[str]) -> set[str]:
+    """The key dimensions a sum grouped `by` under filters `f` must keep."""
+    out = {b for b in by if b != "month"}
+    out |= {
+        n
+        for n in ("jurisdiction", "from_city", "to_city", "authority", "matter", "category")
+        if getattr(f, n)
+    }
+    if f.cross_only:
+        out |= {"from_city", "to_city"}
+    return out
+
+
 def _raw(
     session: Session, f: Filters, indicators: Sequence[str], by: Sequence[str], timed: bool
 ) -> dict[tuple[Any, ...], Value]:
@@ -320,12 +334,13 @@ def _raw(
             (t.c[when] if monthly else cells.month_of(session, t.c.day)) if b == "month" else t.c[b]
             for b in by
         ]
+        level = [t.c.level == level_for(_needed(f, by))] if monthly else []
         q = select(*cols, func.sum(t.c.n), func.sum(t.c.total), func.sum(t.c.extra))
-        q = _where(q, t, t.c[when], first, last, f, indicators)
+        q = _where(q, t, t.c[when], first, last, f, indicators).where(*level)
         if cols:
             q = q.group_by(*cols)
         width = len(cols)
-        for row in session.execute(q).tuples():
+        for row in session.execute(q):
             n, tot, extra = int(row[width] or 0), int(row[width + 1] or 0), int(row[width + 2] or 0)
             if n or tot:
                 key = row[:width]
@@ -338,9 +353,9 @@ def _raw(
             q = select(*cols, h.c.bucket, func.sum(h.c.n)).select_from(
                 t.join(h, h.c[owner] == t.c.id)
             )
-            q = _where(q, t, t.c[when], first, last, f, indicators)
+            q = _where(q, t, t.c[when], first, last, f, indicators).where(*level)
             q = q.group_by(*cols, h.c.bucket)
-            for row in session.execute(q).tuples():
+            for row in session.execute(q):
                 v = acc.setdefault(row[:width], Value())
                 if v.hist is None:
                     v.hist = {}

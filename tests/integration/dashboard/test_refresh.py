@@ -142,3 +142,81 @@ def test_storing_in_batches_equals_storing_at_once(session, facts, cuts):
             assert quantile(v.hist, 0.5) == times[-(-len(times) // 2) - 1]
     cells.forget_origin(session, "")
     assert session.scalar(select(func.count()).select_from(DashRefresh)) == 0
+
+
+SPREAD_KEYS = st.builds(
+    Key,
+    indicator=st.just("cases.decided"),
+    day=st.dates(min_value=date(2026, 1, 20), max_value=date(2026, 4, 10)),
+    from_city=st.sampled_from(["310000", "320500"]),
+    to_city=st.sampled_from(["320500", "330100"]),
+    jurisdiction=st.sampled_from(["320000", "330000"]),
+    category=st.sampled_from(["online", "joint"]),
+    authority=st.sampled_from(["苏州市住房公积金管理中心", "杭州市医保局"]),
+    matter=st.sampled_from(["YRD-GJJ-0002", "YRD-YB-0001"]),
+)
+BY = [(), ("from_city", "to_city"), ("authority",), ("matter",), ("jurisdiction", "category")]
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    facts=st.lists(
+        st.builds(
+            Fact,
+            key=SPREAD_KEYS,
+            n=st.integers(1, 3),
+            total=st.integers(0, 1),
+            extra=st.integers(0, 10**6),
+            days=st.integers(0, 30),
+        ),
+        max_size=60,
+    ),
+    start=st.dates(min_value=date(2026, 1, 15), max_value=date(2026, 3, 1)),
+    span=st.integers(0, 90),
+    by=st.sampled_from(BY),
+    authority=st.sampled_from(["", "杭州市医保局"]),
+)
+def test_sums_over_monthly_rollups_equal_sums_of_the_daily_cells(
+    session, facts, start, span, by, authority
+):
+    """Whole months are read from the roll-ups (at the smallest level that keeps what is
+    grouped and filtered), the ends from the daily cells: the same sums and the same
+    p50/p90 as adding the facts of those days."""
+    cells.forget_origin(session, "")
+    service.store(session, fold(facts), origin="")
+    service.forget(session)
+    end = start + timedelta(days=span)
+    f = service.Filters(start=start, end=end, authority=authority)
+    got = service.grouped(session, f, ["cases.decided"], by, 1, timed=True)
+    picked = [
+        x
+        for x in facts
+        if start <= x.key.day <= end and (not authority or x.key.authority == authority)
+    ]
+    want: dict[tuple[str, ...], list[Fact]] = {}
+    for x in picked:
+        want.setdefault(tuple(getattr(x.key, b) for b in by), []).append(x)
+    assert set(got) == set(want)
+    for k, xs in want.items():
+        times = sorted(x.days for x in xs if x.days is not None)
+        assert got[k].n == sum(x.n for x in xs) and got[k].total == sum(x.total for x in xs)
+        assert got[k].extra == sum(x.extra for x in xs)
+        assert got[k].p50 == quantile(_count(times), 0.5)
+        assert got[k].p90 == times[max(0, -(-len(times) * 9 // 10) - 1)]
+    monthly = service.local_cells(session, monthly=True)
+    by_month: dict[Key, list[Fact]] = {}
+    for x in facts:
+        by_month.setdefault(x.key._replace(day=x.key.day.replace(day=1)), []).append(x)
+    assert {k: v.n for k, v in monthly.items()} == {
+        k: sum(x.n for x in v) for k, v in by_month.items()
+    }
+    cells.forget_origin(session, "")
+
+
+def _count(times: list[int]) -> dict[int, int]:
+    out: dict[int, int] = {}
+    for t in times:
+        out[t] = out.get(t, 0) + 1
+    return out

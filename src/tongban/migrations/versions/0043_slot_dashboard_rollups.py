@@ -2,8 +2,9 @@
 
 - dash_hist (cell_id, bucket, n): a cell's handling-time histogram, one row per whole
   working day, replacing dash_cell.hist (JSON), so that SQL adds the buckets;
-- dash_month / dash_month_hist: the monthly roll-up of the cells (same key, `month`
-  the month's first day), kept by the fold that writes the cells;
+- dash_month / dash_month_hist: the monthly roll-ups of the cells (`month` the month's
+  first day) at several levels (`level`: which key dimensions are kept), kept by the
+  fold that writes the cells;
 - dash_stage: facts grouped by key and bucket on their way into the cells (emptied in
   the transaction that fills it);
 - dash_workday: working-day ordinals per day (the calendar's predicate), joined to
@@ -62,6 +63,7 @@ def upgrade() -> None:
         "dash_month",
         sa.Column("id", _ID, autoincrement=True, nullable=False),
         sa.Column("origin", sa.String(length=6), nullable=False),
+        sa.Column("level", sa.String(length=1), nullable=False),
         sa.Column("indicator", sa.String(length=40), nullable=False),
         sa.Column("month", sa.Date(), nullable=False),
         *_key_columns(),
@@ -73,10 +75,12 @@ def upgrade() -> None:
     op.create_index(
         "uq_dash_month_key",
         "dash_month",
-        ["origin", "indicator", "month", *_KEY],
+        ["origin", "level", "indicator", "month", *_KEY],
         unique=True,
     )
-    op.create_index("ix_dash_month_indicator_month", "dash_month", ["indicator", "month"])
+    op.create_index(
+        "ix_dash_month_level_indicator_month", "dash_month", ["level", "indicator", "month"]
+    )
     _hist("dash_month_hist", "month_id")
     op.create_table(
         "dash_stage",
@@ -103,7 +107,7 @@ def downgrade() -> None:
     op.drop_table("dash_workday")
     op.drop_table("dash_stage")
     op.drop_table("dash_month_hist")
-    op.drop_index("ix_dash_month_indicator_month", table_name="dash_month")
+    op.drop_index("ix_dash_month_level_indicator_month", table_name="dash_month")
     op.drop_index("uq_dash_month_key", table_name="dash_month")
     op.drop_table("dash_month")
     op.drop_table("dash_hist")
