@@ -41,6 +41,7 @@ from typing import Any
 
 import duckdb
 import httpx
+from _bulk import unindexed
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "var" / "bench" / "emergency.json"
@@ -283,39 +284,20 @@ def generate_pg(session: Any, items: int, points_per_city: int, csv_path: Path) 
         ),
         {"points": points_per_city},
     )
-    constraints = session.execute(
-        text(
-            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-            "WHERE conrelid = 'emergency_lot'::regclass AND contype IN ('u', 'f')"
+    with unindexed(session.execute, "emergency_lot"):
+        session.execute(
+            text(
+                "INSERT INTO emergency_lot (id, point_id, item_code, batch, expiry, quantity, state, "
+                "jurisdiction_code, city_code, updated_at, event_seq, version) "
+                "SELECT gen_random_uuid(), p.id, 'BEN-' || lpad(i::text, 4, '0'), 'B1', "
+                "current_date + (floor(random() * 931)::int - 30), q, "
+                "CASE WHEN q > 0 THEN 'in_stock' ELSE 'empty' END, "
+                "p.jurisdiction_code, p.city_code, now(), 0, 1 "
+                "FROM emergency_point p CROSS JOIN generate_series(0, :items - 1) i "
+                "CROSS JOIN LATERAL (SELECT floor(random() * 5001)::int + 0 * i AS q) r"
+            ),
+            {"items": items},
         )
-    ).all()
-    for name, _ in constraints:
-        session.execute(text(f'ALTER TABLE emergency_lot DROP CONSTRAINT "{name}"'))
-    indexes = session.execute(
-        text(
-            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'emergency_lot' "
-            "AND indexname NOT LIKE 'pk_%'"
-        )
-    ).all()
-    for name, _ in indexes:
-        session.execute(text(f'DROP INDEX "{name}"'))
-    session.execute(
-        text(
-            "INSERT INTO emergency_lot (id, point_id, item_code, batch, expiry, quantity, state, "
-            "jurisdiction_code, city_code, updated_at, event_seq, version) "
-            "SELECT gen_random_uuid(), p.id, 'BEN-' || lpad(i::text, 4, '0'), 'B1', "
-            "current_date + (floor(random() * 931)::int - 30), q, "
-            "CASE WHEN q > 0 THEN 'in_stock' ELSE 'empty' END, "
-            "p.jurisdiction_code, p.city_code, now(), 0, 1 "
-            "FROM emergency_point p CROSS JOIN generate_series(0, :items - 1) i "
-            "CROSS JOIN LATERAL (SELECT floor(random() * 5001)::int + 0 * i AS q) r"
-        ),
-        {"items": items},
-    )
-    for _, ddl in indexes:
-        session.execute(text(ddl))
-    for name, definition in constraints:
-        session.execute(text(f'ALTER TABLE emergency_lot ADD CONSTRAINT "{name}" {definition}'))
     raw = session.connection().connection.driver_connection
     with (
         open(csv_path, "wb") as out,

@@ -509,6 +509,179 @@ def _print_latency(lt: dict[str, Any]) -> None:
         )
 
 
+# --- clearing from the database (the command's load, timed apart; peak memory) ------------
+
+PERIOD = "2026-10"
+
+
+def seed_settlements(url: str, n: int) -> float:
+    """N settlements of PERIOD generated inside PostgreSQL (INSERT … SELECT, seeded): random
+    insured and treatment city of the reference data, fund share 0–2999.99 yuan, 0.5%
+    claims of the month before reversed in PERIOD (counted with sign −1). The table's
+    foreign keys are dropped for the load (one institution and visit id stand for all)
+    and its indexes rebuilt after. Seconds taken."""
+    import uuid
+
+    from _bulk import unindexed
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    t = time.perf_counter()
+    with engine.begin() as c, unindexed(c.execute, "med_settlement", foreign_keys=False):
+        c.execute(text("SELECT setseed(0.14)"))
+        c.execute(
+            text(
+                "WITH c AS (SELECT array_agg(code ORDER BY code) AS codes, "
+                "array_agg(jurisdiction_code ORDER BY code) AS js, count(*)::int AS n FROM city) "
+                "INSERT INTO med_settlement (id, institution_id, txn_id, request_hash, visit_id, "
+                "id_number, insured_name, scheme, level, insured_jurisdiction, insured_city, "
+                "treatment_jurisdiction, treatment_city, insured_ack, year, settled_day, period, "
+                "total, class_a, class_b, class_c, eligible, deductible_part, fund, account, "
+                "cash, status, settled_at, reversal_period, version, event_seq) "
+                "SELECT gen_random_uuid(), :inst, 'T' || g, '', :visit, '', '', 'employee', 3, "
+                "c.js[r.a], c.codes[r.a], c.js[r.b], c.codes[r.b], 'confirmed', 2026, "
+                "date '2026-10-15', CASE WHEN r.rev THEN '2026-09' ELSE :period END, r.f, "
+                "0, 0, 0, 0, 0, r.f, 0, 0, CASE WHEN r.rev THEN 'reversed' ELSE 'settled' END, "
+                "now(), CASE WHEN r.rev THEN :period END, 1, 0 "
+                "FROM c, generate_series(1, :n) g, LATERAL (SELECT "
+                "1 + floor(random() * c.n)::int + 0 * g AS a, 1 + floor(random() * c.n)::int AS b, "
+                "random() < 0.005 AS rev, floor(random() * 300000)::bigint AS f) r"
+            ),
+            {"inst": uuid.uuid4(), "visit": uuid.uuid4(), "n": n, "period": PERIOD},
+        )
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+        c.execute(text("VACUUM ANALYZE med_settlement"))
+    engine.dispose()
+    return time.perf_counter() - t
+
+
+def clear_from_database_child(url: str) -> None:
+    """In a process of its own (its peak RSS is the command's): clear PERIOD as `tongban
+    medical clear` reads it (`clearing_service.load_aggregate`: column batches from the
+    database, each aggregated), timing the aggregation apart from the load; print JSON."""
+    from tongban.config import Settings
+    from tongban.contexts import build_node
+    from tongban.db import make_engine, session_factory
+    from tongban.medical import clearing
+    from tongban.medical import clearing_service as cs
+
+    spent = [0.0]
+    aggregate = clearing.aggregate
+
+    def timed_aggregate(frame: Any) -> Any:
+        t = time.perf_counter()
+        try:
+            return aggregate(frame)
+        finally:
+            spent[0] += time.perf_counter() - t
+
+    clearing.aggregate = timed_aggregate  # type: ignore[assignment]
+    engine = make_engine(url)
+    node = build_node(
+        Settings(database_url=url, embedded_worker=False, secret_key="bench"),
+        session_factory(engine),
+    )
+    rss_before = _status_kb("VmRSS")
+    with node.session_factory() as s:
+        t = time.perf_counter()
+        agg = cs.load_aggregate(s, PERIOD)
+        read_s = time.perf_counter() - t
+        t = time.perf_counter()
+        res = clearing.finish(agg)
+        finish_s = time.perf_counter() - t
+    engine.dispose()
+    print(
+        json.dumps(
+            {
+                "read_and_aggregate_seconds": read_s,
+                "aggregate_seconds": spent[0],
+                "load_seconds": read_s - spent[0],
+                "finish_seconds": finish_s,
+                "claims": res.claim_count,
+                "reversals": res.reversal_count,
+                "gross": [[g.debtor, g.creditor, g.amount] for g in res.jurisdictions],
+                "rss_before_kb": rss_before,
+                "vmhwm_kb": _status_kb("VmHWM"),
+            }
+        )
+    )
+
+
+def _status_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def bench_clearing_db(pg_url: str, n: int) -> dict[str, Any]:
+    """Seed N settlements in a fresh database, clear them in a child process as the
+    command does, and compare with one GROUP BY in PostgreSQL (timed)."""
+    import subprocess
+
+    from sqlalchemy import create_engine, text
+
+    from tongban.catalog import service as catalog
+    from tongban.config import Settings
+    from tongban.contexts import build_node
+    from tongban.db import make_engine, session_factory
+    from tongban.migrate import upgrade
+    from tongban.regions import service as regions
+
+    with pg_database(pg_url, "bench_clear") as url:
+        upgrade(url)
+        engine = make_engine(url)
+        node = build_node(
+            Settings(database_url=url, embedded_worker=False, secret_key="bench"),
+            session_factory(engine),
+        )
+        with node.transaction() as s:
+            regions.load_reference_data(s)
+            catalog.load_catalogue(s)
+        engine.dispose()
+        seed_s = seed_settlements(url, n)
+        print(f"seeded {n:,} settlements in {seed_s:.1f} s", file=sys.stderr)
+        child = subprocess.run(
+            [sys.executable, __file__, "--clear-db-child", url],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        got = json.loads(child.stdout.strip().splitlines()[-1])
+        ref_engine = create_engine(url)
+        with ref_engine.connect() as c:
+            t = time.perf_counter()
+            rows = c.execute(
+                text(
+                    "SELECT insured_jurisdiction, treatment_jurisdiction, SUM(fund) FROM ("
+                    "SELECT insured_jurisdiction, treatment_jurisdiction, fund FROM "
+                    "med_settlement WHERE period = :p AND NOT (status = 'reversed' AND "
+                    "reversal_period = :p) UNION ALL SELECT insured_jurisdiction, "
+                    "treatment_jurisdiction, -fund FROM med_settlement WHERE "
+                    "reversal_period = :p AND period != :p) x GROUP BY 1, 2"
+                ),
+                {"p": PERIOD},
+            ).all()
+            sql_s = time.perf_counter() - t
+        ref_engine.dispose()
+    expected = {(d, c): int(a) for d, c, a in rows if d != c}
+    if {(d, c): a for d, c, a in got["gross"]} != expected:
+        raise AssertionError("clearing from the database and the SQL GROUP BY disagree")
+    return {
+        "settlements": n,
+        "seed_seconds": round(seed_s, 1),
+        "load_seconds": round(got["load_seconds"], 3),
+        "aggregate_seconds": round(got["aggregate_seconds"], 3),
+        "finish_seconds": round(got["finish_seconds"], 4),
+        "command_seconds": round(got["read_and_aggregate_seconds"] + got["finish_seconds"], 3),
+        "postgresql_group_by_seconds": round(sql_s, 3),
+        "rss_before_mb": round(got["rss_before_kb"] / 1024),
+        "peak_rss_mb": round(got["vmhwm_kb"] / 1024),
+        "claims": got["claims"],
+        "reversals": got["reversals"],
+    }
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--pg-url", help="PostgreSQL server URL (fresh databases are created)")
@@ -520,7 +693,18 @@ def main() -> None:
     p.add_argument("--skip-latency", action="store_true")
     p.add_argument("--skip-clearing", action="store_true")
     p.add_argument("--quick", action="store_true", help="1M claims, 5 s of each call")
+    p.add_argument(
+        "--db-claims",
+        type=int,
+        default=None,
+        help="settlements seeded in PostgreSQL for the clearing from the database (default "
+        "--claims; 0 skips it)",
+    )
+    p.add_argument("--clear-db-child", metavar="URL", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.clear_db_child:
+        clear_from_database_child(args.clear_db_child)
+        return
     if args.quick:
         args.claims, args.repeat, args.seconds = min(args.claims, 1_000_000), 1, 5.0
     out: dict[str, Any] = {
@@ -541,6 +725,22 @@ def main() -> None:
             f"  {c['jurisdiction_pairs']} jurisdiction pairs, {c['city_pairs']} city pairs, "
             f"{c['statements']} statements, {c['reversals']:,} reversals; results equal"
         )
+        db_claims = args.claims if args.db_claims is None else args.db_claims
+        if args.pg_url and db_claims:
+            d = bench_clearing_db(args.pg_url, db_claims)
+            out["clearing_from_database"] = d
+            print(f"clearing of {d['settlements']:,} settlements from PostgreSQL (one run)")
+            print(f"  {'load (column batches from the database)':44} {d['load_seconds']:8.3f} s")
+            print(f"  {'aggregation of the batches':44} {d['aggregate_seconds']:8.3f} s")
+            print(f"  {'finish (matrices, nets, statements)':44} {d['finish_seconds']:8.3f} s")
+            print(f"  {'the command in all':44} {d['command_seconds']:8.3f} s")
+            print(f"  {'one GROUP BY in PostgreSQL':44} {d['postgresql_group_by_seconds']:8.3f} s")
+            print(
+                f"  {'peak RSS of the clearing process (VmHWM)':44} {d['peak_rss_mb']:8} MB "
+                f"({d['rss_before_mb']} MB before the load); results equal"
+            )
+        else:
+            print("clearing from the database, peak RSS: not measured (needs --pg-url)")
     if not args.skip_latency:
         lt = bench_latency(args)
         out["latency"] = lt

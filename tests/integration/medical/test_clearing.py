@@ -217,3 +217,18 @@ def test_csv_and_xlsx_statements(session, world):
 
 def test_yuan_formatting():
     assert [exports.yuan(v) for v in (0, 5, 12_345, -101)] == ["0.00", "0.05", "123.45", "-1.01"]
+
+
+def test_the_database_read_cut_into_small_pieces_gives_the_same_clearing(
+    session, world, monkeypatch
+):
+    """On PostgreSQL the claims arrive as CSV from COPY, parsed a batch of bytes at a time:
+    batches cut every 40 bytes (mid-line) give the same result as one batch."""
+    whole = cs.clear_period(session, PERIOD)
+    digest, counts = whole.digest, (whole.claim_count, whole.reversal_count)
+    monkeypatch.setattr(cs, "COPY_BYTES", 40)
+    again = cs.clear_period(session, PERIOD)
+    assert again.digest == digest and (again.claim_count, again.reversal_count) == counts
+    assert {(g.debtor, g.creditor): g.amount for g in cs.gross(session, again)} == _expected(
+        session, PERIOD, "jurisdiction"
+    )
