@@ -137,6 +137,8 @@ def relay(
             target=ticket.competent_jurisdiction,
             payload=read,
             timeout_ms=timeout,
+            # A read: this node's write lock (SQLite) is not held over the round trip.
+            release_idle=True,
         )
         return seen.view
     ask = ActAsk(

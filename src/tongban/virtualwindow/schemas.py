@@ -72,3 +72,14 @@ class ViewAnswer(BaseModel):
     """The session as one side sees it (service.view)."""
 
     view: dict[str, Any]
+
+
+class ChangedAsk(BaseModel):
+    """The competent node tells the clerk's node that a session changed (push.py): only
+    its id; the clerk's node reads the session through the relayed view as always."""
+
+    session_id: uuid.UUID
+
+
+class ChangedAnswer(BaseModel):
+    woken: bool

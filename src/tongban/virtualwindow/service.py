@@ -51,7 +51,7 @@ from tongban.kernel.history import Who
 from tongban.kernel.node import settings_of
 from tongban.licences import service as licences
 from tongban.regions import service as regions
-from tongban.virtualwindow import domain
+from tongban.virtualwindow import domain, push
 from tongban.virtualwindow.domain import Action, Side, State
 from tongban.virtualwindow.models import (
     WindowDocument,
@@ -157,6 +157,8 @@ def open_session(session: Session, ask: StartAsk, origin_node: str | None) -> Wi
         State.QUEUED.value,
         payload={"origin_city": ask.origin_city, "origin_node": origin_node},
     )
+    session.flush()
+    push.touch_session(session, ws.id, ws.authority_id)
     return ws
 
 
@@ -222,6 +224,7 @@ def take(session: Session, officer: Account, session_id: uuid.UUID | None = None
     ws.officer_name = officer.display_name
     ws.taken_at = utcnow()
     history.flush(session)
+    push.touch_session(session, ws.id, ws.authority_id)
     return ws
 
 
@@ -336,6 +339,7 @@ def step(
     history.record(session, ws, action, actor, ws.state, target.value, reason, payload)
     ws.state = target.value
     history.flush(session)
+    push.touch_session(session, ws.id, ws.authority_id)
 
 
 #: Longest presentation (compact SD-JWT) the clerk may relay, in characters.
@@ -474,6 +478,7 @@ def _signal(session: Session, ws: WindowSession, side: Side, args: dict[str, Any
         raise ValidationFailed("音视频信令无效", errors=[FieldError("signal", "信令无效")])
     session.add(WindowSignal(session_id=ws.id, side=side.value, kind=kind, body=body))
     session.flush()
+    push.touch(session, str(ws.id))
 
 
 def officer_act(

@@ -3,18 +3,22 @@
 Clerk (on their own node): /virtual-window (start, my sessions), /virtual-window/s/{id}
 (the room; every step relayed to the competent node). Officer (on the competent node):
 /virtual-window/queue (waiting sessions, take the next), /virtual-window/officer/s/{id}.
-The room's script (static/virtualwindow.js) asks `sync` every few hundred milliseconds
-and posts each step to `act`; both answer the session's view as JSON."""
+The room's script (static/virtualwindow.js) long-polls `sync` (push.py: the read waits,
+on an async endpoint, until the session moves past the page's cursor) and posts each
+step to `act`; both answer the session's view as JSON."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from tongban.catalog import service as catalog
@@ -23,8 +27,9 @@ from tongban.files import service as files
 from tongban.identity.models import Account
 from tongban.kernel import history
 from tongban.regions import service as regions
-from tongban.virtualwindow import domain, recording, relay, service
+from tongban.virtualwindow import domain, push, recording, relay, service
 from tongban.virtualwindow.domain import Side
+from tongban.virtualwindow.models import WindowSession
 from tongban.web.deps import CsrfChecked, CurrentUser, FormDep, SessionDep, SettingsDep
 from tongban.web.pages import form_failure, render
 
@@ -163,17 +168,67 @@ def _last_signal(view: dict[str, Any]) -> int:
     return max((s["id"] for s in view["signals"]), default=0)
 
 
+def _read_in(session: Session, read: Callable[[], Any]) -> Any:
+    """Run `read` and end the transaction, whatever happens: a request that then waits
+    must hold no transaction (on SQLite, no write lock) while it waits."""
+    try:
+        out = read()
+        session.commit()
+        return out
+    except BaseException:
+        session.rollback()
+        raise
+
+
+async def _long_poll(
+    session: Session,
+    read: Callable[[], dict[str, Any]],
+    key: str,
+    since: int,
+    signals: int,
+    wait: bool,
+    recheck: float,
+) -> dict[str, Any]:
+    """The view as soon as it has something after the page's cursors, or when the wait's
+    bound passes (push.py); each read runs in the threadpool, the wait holds no thread."""
+    loop = asyncio.get_running_loop()
+    token = push.BOARD.token(key)
+    view: dict[str, Any] = await run_in_threadpool(_read_in, session, read)
+    if not wait:
+        return view
+    deadline = loop.time() + push.wait_bound(view)
+    while not push.has_news(view, since, signals):
+        left = deadline - loop.time()
+        if left <= 0:
+            break
+        woke = await push.BOARD.wait(key, token, min(left, recheck))
+        if woke is None:  # too many requests wait already: answer now, the page polls
+            break
+        token = push.BOARD.token(key)
+        view = await run_in_threadpool(_read_in, session, read)
+    return view
+
+
 @router.get("/virtual-window/s/{session_id}/sync")
-def clerk_sync(
+async def clerk_sync(
     session_id: str,
     session: SessionDep,
     user: CurrentUser,
     since: str | None = None,
     signals: str | None = None,
+    wait: str | None = None,
 ) -> Response:
-    ticket = relay.ticket_of(session, user, _id(session_id))
-    view = relay.relay(
-        session, user, ticket, "sync", since=_int(since), signals_since=_int(signals)
+    """The session's view for the clerk's page, relayed; with `wait`, held until the
+    competent node's poke says it changed (or the bound passes)."""
+    cursor, sig, sid = _int(since), _int(signals), _id(session_id)
+
+    def read() -> dict[str, Any]:
+        ticket = relay.ticket_of(session, user, sid)
+        return relay.relay(session, user, ticket, "sync", since=cursor, signals_since=sig)
+
+    # Between pokes the clerk's node asks the competent node only at the bound.
+    view = await _long_poll(
+        session, read, str(sid), cursor, sig, bool(wait), recheck=push.WAIT_SECONDS
     )
     return JSONResponse(service.for_browser(view))
 
@@ -252,25 +307,72 @@ def officer_queue(request: Request, session: SessionDep, user: CurrentUser) -> R
 
 
 @router.get("/virtual-window/queue/waiting")
-def officer_waiting(session: SessionDep, user: CurrentUser) -> Response:
-    """The ids of the waiting sessions, for the queue page to notice a new one."""
-    return JSONResponse({"waiting": [str(w.id) for w in service.queue(session, user)]})
+async def officer_waiting(
+    session: SessionDep, user: CurrentUser, wait: str | None = None, shown: str | None = None
+) -> Response:
+    """The ids of the waiting sessions, for the queue page to notice a new one; with
+    `wait`, held until they differ from `shown` (or the bound passes)."""
+    loop = asyncio.get_running_loop()
+    key = push.authority_key(str(user.authority_id))  # loaded: no transaction ended yet
+
+    def read() -> list[str]:
+        return [str(w.id) for w in service.queue(session, user)]
+
+    token = push.BOARD.token(key)
+    ids = await run_in_threadpool(_read_in, session, read)
+    deadline = loop.time() + push.WAIT_SECONDS
+    while wait is not None and ",".join(ids) == (shown or ""):
+        left = deadline - loop.time()
+        if left <= 0:
+            break
+        woke = await push.BOARD.wait(key, token, min(left, push.RECHECK_SECONDS))
+        if woke is None:
+            break
+        token = push.BOARD.token(key)
+        ids = await run_in_threadpool(_read_in, session, read)
+    return JSONResponse({"waiting": ids})
+
+
+def _poke_later(request: Request, background: BackgroundTasks, ws: WindowSession) -> None:
+    """After this request commits, tell the clerk's node that the session changed (a
+    clerk on this node is woken by the commit itself)."""
+    if ws.origin_node is None:
+        return
+    background.add_task(
+        push.poke_soon,
+        request.app.state.session_factory,
+        ws.id,
+        ws.competent_jurisdiction,
+        ws.origin_jurisdiction,
+    )
 
 
 @router.post("/virtual-window/queue/take", dependencies=[CsrfChecked])
-def officer_take(session: SessionDep, user: CurrentUser, form: FormDep) -> Response:
+def officer_take(
+    request: Request,
+    background: BackgroundTasks,
+    session: SessionDep,
+    user: CurrentUser,
+    form: FormDep,
+) -> Response:
     named = form.get("session_id")
     ws = service.take(session, user, _id(named) if isinstance(named, str) and named else None)
+    _poke_later(request, background, ws)
     return RedirectResponse(f"/virtual-window/officer/s/{ws.id}", status_code=303)
 
 
 @router.get("/virtual-window/officer/s/{session_id}")
 def officer_room(
-    session_id: str, request: Request, session: SessionDep, user: CurrentUser
+    session_id: str,
+    request: Request,
+    background: BackgroundTasks,
+    session: SessionDep,
+    user: CurrentUser,
 ) -> Response:
     ws = service.get_for_officer(session, user, _id(session_id))
     if ws.officer_id == user.id:
         service.step(session, ws, Side.OFFICER, _who(user), "join", {})
+        _poke_later(request, background, ws)
     view = service.view(session, ws, Side.OFFICER)
     return _room(
         request,
@@ -289,22 +391,41 @@ def _who(user: Account) -> history.Who:
 
 
 @router.get("/virtual-window/officer/s/{session_id}/sync")
-def officer_sync(
+async def officer_sync(
     session_id: str,
     session: SessionDep,
     user: CurrentUser,
     since: str | None = None,
     signals: str | None = None,
+    wait: str | None = None,
 ) -> Response:
-    ws = service.get_for_officer(session, user, _id(session_id))
-    return JSONResponse(service.view(session, ws, Side.OFFICER, _int(since), _int(signals)))
+    """The session's view for the officer's page; with `wait`, held until a commit on
+    this node changes the session (or the bound passes)."""
+    cursor, sig, sid = _int(since), _int(signals), _id(session_id)
+
+    def read() -> dict[str, Any]:
+        ws = service.get_for_officer(session, user, sid)
+        return service.view(session, ws, Side.OFFICER, cursor, sig)
+
+    view = await _long_poll(
+        session, read, str(sid), cursor, sig, bool(wait), recheck=push.RECHECK_SECONDS
+    )
+    return JSONResponse(view)
 
 
 @router.post("/virtual-window/officer/s/{session_id}/act", dependencies=[CsrfChecked])
-def officer_act(session_id: str, session: SessionDep, user: CurrentUser, form: FormDep) -> Response:
+def officer_act(
+    session_id: str,
+    request: Request,
+    background: BackgroundTasks,
+    session: SessionDep,
+    user: CurrentUser,
+    form: FormDep,
+) -> Response:
     op, args = _args(form)
     since, signals = _int(str(form.get("since") or 0)), _int(str(form.get("signals") or 0))
     ws = service.officer_act(session, user, _id(session_id), op, args)
+    _poke_later(request, background, ws)
     return JSONResponse(service.view(session, ws, Side.OFFICER, since, signals))
 
 

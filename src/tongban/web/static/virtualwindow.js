@@ -1,29 +1,43 @@
 /* The room of a virtual-window session (跨省远程虚拟窗口), for both sides.
  *
  * The session lives on the competent node. This page talks only to its own node (the
- * clerk's node relays every call over signed node-to-node queries): it asks `sync` every
- * few hundred milliseconds and posts each step to `act`; both answer the session's view.
+ * clerk's node relays every call over signed node-to-node queries): it long-polls `sync`
+ * (the node answers as soon as the session changes, or after a bound) and posts each step
+ * to `act`; both answer the session's view.
  * Audio and video flow browser to browser (WebRTC); the offer, answer and ICE candidates
  * travel as signals through the nodes. The officer always makes the offer; a page that
  * (re)opens a live session says `hello`, and the other side starts over with it.
  */
 (function () {
   "use strict";
-  // The officer's queue: asks every 2 s which sessions wait, and shows the page anew
-  // when that changes (a new session, or one taken by a colleague).
+  // The officer's queue: a long-poll (push.py) that answers as soon as the waiting
+  // sessions differ from the ones shown (a new session, or one taken by a colleague), and
+  // shows the page anew then.
+  // Plain polling instead (no held reads): the benchmark's same-run reference, which it
+  // sets in localStorage.
+  var PUSH = !(window.localStorage && window.localStorage.getItem("tongban.vw.poll"));
   var queuePage = document.getElementById("vw-queue-page");
   if (queuePage) {
     var shown = queuePage.dataset.waiting || "";
+    // Taking a session changes the queue too: the page is leaving then, and a reload
+    // would cancel the way to the session's room.
+    var leaving = false;
+    document.addEventListener("submit", function () { leaving = true; });
     var watch = function () {
-      fetch("/virtual-window/queue/waiting", { credentials: "same-origin", headers: { Accept: "application/json" } })
+      if (leaving) { return; }
+      var started = Date.now();
+      fetch("/virtual-window/queue/waiting?" + (PUSH ? "wait=1&" : "") + "shown=" + encodeURIComponent(shown),
+        { credentials: "same-origin", headers: { Accept: "application/json" } })
         .then(function (r) { return r.ok ? r.json() : null; })
         .then(function (body) {
+          if (leaving) { return; }
           if (body && body.waiting.join(",") !== shown) { window.location.reload(); return; }
-          setTimeout(watch, 2000);
+          // Answered at once without a change (the node did not hold it): poll instead.
+          setTimeout(watch, !PUSH || !body || Date.now() - started < 500 ? 2000 : 0);
         })
         .catch(function () { setTimeout(watch, 4000); });
     };
-    setTimeout(watch, 2000);
+    setTimeout(watch, PUSH ? 0 : 2000);
     return;
   }
   var root = document.getElementById("vw");
@@ -40,11 +54,22 @@
   var timers = {};
   var failures = 0;
   var accepted = false;
-  // The officer's page reads its own node; the clerk's is relayed (one signed query each).
+  // A read the node answered at once without news (it did not hold it: too many waiting)
+  // is asked again after this long; otherwise the next long-poll starts at once.
   var POLL = { queued: 1000, in_progress: side === "officer" ? 300 : 400, submitted: 1500 };
 
   function $(id) { return document.getElementById(id); }
   function fields() { return Array.prototype.slice.call(document.querySelectorAll("[data-field]")); }
+
+  // The other node (or this one) cannot be reached: what is entered is kept and sent
+  // again until it is taken, and the page reads the session again by itself.
+  var UNREACHABLE = side === "clerk"
+    ? "与主管部门所在节点的网络连接中断，正在重试。已填写的内容会保留，恢复后自动同步。"
+    : "与服务器的连接中断，正在重试。已填写的内容会保留，恢复后自动同步。";
+  function failureText(err) {
+    return !err.status || err.status === 502 || err.status === 503 || err.status === 504
+      ? UNREACHABLE : err.message;
+  }
 
   function showError(text) {
     var box = $("vw-error");
@@ -95,7 +120,7 @@
           return new Promise(function (ok) { setTimeout(ok, 80 * (tries + 1)); })
             .then(function () { return act(op, args, tries + 1); });
         }
-        showError(err.message);
+        showError(failureText(err));
         throw err;
       });
   }
@@ -245,18 +270,27 @@
     pollTimer = setTimeout(poll, ms);
   }
 
+  var polling = false;  // one read in flight at a time
   function poll() {
-    request("GET", "/sync?since=" + since + "&signals=" + signals)
+    if (polling) { return; }
+    polling = true;
+    var started = Date.now();
+    var before = since;
+    request("GET", "/sync?" + (PUSH ? "wait=1&" : "") + "since=" + since + "&signals=" + signals)
       .then(function (view) {
+        polling = false;
         if (failures) { showError(""); }
         failures = 0;
+        var news = view.seq > before || (view.signals || []).length > 0;
         apply(view);
-        schedule(POLL[state] || 1500);
+        var held = PUSH && (news || Date.now() - started >= 1000);
+        schedule(held ? 0 : (POLL[state] || 1500));
       })
       .catch(function (err) {
+        polling = false;
         failures += 1;
         // The form is kept on the competent node: reconnecting loses nothing.
-        showError(err.status ? err.message : "连接中断，正在重新连接……");
+        showError(failureText(err));
         schedule(Math.min(3000, 400 * failures));
       });
   }
