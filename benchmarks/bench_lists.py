@@ -36,7 +36,6 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -45,7 +44,10 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from tongban.devserver import free_port, pg_database, running
+from tongban.devserver import pg_database
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_tickets import percentile, server  # noqa: E402  (one server, one percentile)
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "var" / "bench" / "lists.json"
@@ -345,28 +347,6 @@ def seed(url: str, ctx: dict[str, Any], work_orders: int, rows: int) -> dict[str
 
 
 # --- measuring -------------------------------------------------------------------------
-
-
-@contextmanager
-def server(database_url: str, logdir: Path) -> Iterator[str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "TONGBAN_DATABASE_URL": database_url,
-        "TONGBAN_SECRET_KEY": "bench-secret",
-        "TONGBAN_EMBEDDED_WORKER": "false",
-        "TONGBAN_UPLOAD_DIR": str(logdir / "uploads"),
-    }
-    argv = [sys.executable, "-m", "tongban", "serve", "--host", "127.0.0.1", "--port", str(port),
-            "--no-worker"]  # fmt: skip
-    with running("tongban", argv, env, port, logdir) as base:
-        yield base
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, round(q * (len(ordered) - 1))))
-    return ordered[k]
 
 
 def deep_cursor(client: httpx.Client, path: str, pages: int) -> str:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from tongban.cases import access
 from tongban.cases.domain import CaseState
 from tongban.cases.models import Case
-from tongban.errors import PermissionDenied, ValidationFailed
+from tongban.errors import PermissionDenied
 from tongban.identity.domain import Role
 from tongban.identity.models import Account
 from tongban.kernel import paging
@@ -77,10 +77,6 @@ class Filters:
         }
 
 
-def _refused(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed(message, errors=[{"field": field, "message": message}])
-
-
 def filters(
     *,
     q: str | None = None,
@@ -93,13 +89,13 @@ def filters(
 ) -> Filters:
     """Filters from a query string; a value no list offers is a 422 naming its field."""
     if state and state not in {s.value for s in CaseState}:
-        raise _refused("state", "没有这个办件状态")
+        raise paging.refused("state", "没有这个办件状态")
     if deadline_flag and deadline_flag not in DEADLINE_FLAGS:
-        raise _refused("deadline_flag", "时限筛选只能是时限内、临近时限或已超时")
+        raise paging.refused("deadline_flag", "时限筛选只能是时限内、临近时限或已超时")
     if city and not (city.isdigit() and len(city) == 6):
-        raise _refused("city", "城市代码为 6 位数字")
+        raise paging.refused("city", "城市代码为 6 位数字")
     if matter and len(matter) > 64:
-        raise _refused("matter", "事项编码过长")
+        raise paging.refused("matter", "事项编码过长")
     start, end = paging.day_range(since, until)
     return Filters(
         q=(q or "").strip()[:40],

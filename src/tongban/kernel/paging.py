@@ -76,7 +76,8 @@ class Page:
     first: bool  # no cursor was given
 
 
-def _refused(field: str, message: str) -> ValidationFailed:
+def refused(field: str, message: str) -> ValidationFailed:
+    """A 422 naming the one query parameter that is wrong (a list's filter or paging)."""
     return ValidationFailed(message, errors=[{"field": field, "message": message}])
 
 
@@ -86,9 +87,9 @@ def page_size(value: int | str | None, default: int = DEFAULT_SIZE) -> int:
     try:
         size = int(value)
     except (TypeError, ValueError):
-        raise _refused("page_size", f"每页条数须为 1 至 {MAX_SIZE} 的整数") from None
+        raise refused("page_size", f"每页条数须为 1 至 {MAX_SIZE} 的整数") from None
     if not 1 <= size <= MAX_SIZE:
-        raise _refused("page_size", f"每页条数须为 1 至 {MAX_SIZE} 的整数")
+        raise refused("page_size", f"每页条数须为 1 至 {MAX_SIZE} 的整数")
     return size
 
 
@@ -135,7 +136,7 @@ def _typed(key: Key, value: Any) -> Any:
 
 def decode(order: Order, cursor: str) -> tuple[Any, ...]:
     """The key values a cursor carries; any tampering is a 422 naming `cursor`."""
-    bad = _refused("cursor", "翻页参数无效，请从第一页重新浏览")
+    bad = refused("cursor", "翻页参数无效，请从第一页重新浏览")
     body, _, check = cursor.partition(".")
     try:
         payload = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
@@ -258,11 +259,11 @@ def day_range(
         try:
             return date.fromisoformat(value)
         except ValueError:
-            raise _refused(field, "日期格式应为 YYYY-MM-DD") from None
+            raise refused(field, "日期格式应为 YYYY-MM-DD") from None
 
     start, end = day(since, since_field), day(until, until_field)
     if start and end and end < start:
-        raise _refused(until_field, "截止日期不能早于起始日期")
+        raise refused(until_field, "截止日期不能早于起始日期")
     return start, end
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tongban.errors import PermissionDenied, ValidationFailed
+from tongban.errors import PermissionDenied
 from tongban.identity.domain import Role
 from tongban.identity.models import Account
 from tongban.kernel import paging
@@ -58,10 +58,6 @@ class Filters:
         }
 
 
-def _refused(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed(message, errors=[{"field": field, "message": message}])
-
-
 def filters(
     *,
     q: str | None = None,
@@ -71,9 +67,9 @@ def filters(
     until: str | None = None,
 ) -> Filters:
     if state and state not in STATES:
-        raise _refused("state", "状态只能是已结算或已冲正")
+        raise paging.refused("state", "状态只能是已结算或已冲正")
     if hospital and (len(hospital) > 20 or not hospital.isalnum()):
-        raise _refused("hospital", "医疗机构编码无效")
+        raise paging.refused("hospital", "医疗机构编码无效")
     start, end = paging.day_range(since, until)
     return Filters(
         q=(q or "").strip()[:40], hospital=hospital or "", state=state or "", since=start, until=end

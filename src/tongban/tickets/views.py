@@ -308,9 +308,12 @@ def ticket_list(
 def _areas(session: Session, user: Account) -> dict[str, Any]:
     """The districts staff filter by (residents have no filter form)."""
     if user.role in lists.REPORTER_ROLES:
-        return {"districts": [], "city_names": {}}
+        return {"areas": []}
     cities = {c.code: c.name for c in regions.list_cities(session)}
-    return {"districts": regions.list_districts(session), "city_names": cities}
+    areas = [
+        (d.code, f"{cities.get(d.city_code, '')} {d.name}") for d in regions.list_districts(session)
+    ]
+    return {"areas": areas}
 
 
 # --- detail and steps -----------------------------------------------------------------

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from statements import counted
+from listing import api_pages, counted
 
 from builders import (
     SIMPLE_MATTER,
@@ -41,22 +41,11 @@ def _masked(identifier: str) -> str:
     return identifier[:6] + "*" * 8 + identifier[-4:]
 
 
-def _pages(client, h, url):  # type: ignore[no-untyped-def]
-    pages = []
-    while url:
-        r = client.get(url, headers=h)
-        assert r.status_code == 200, r.text
-        pages.append([c["number"] for c in r.json()])
-        link = r.headers.get("link")
-        url = link[1 : link.index(">")] if link else None
-    return pages
-
-
 def test_pages_cover_the_list_once_in_order(client, session, cases):  # type: ignore[no-untyped-def]
     h = token_for(client, make_supervisor(session, "320000"))
-    pages = _pages(client, h, "/api/v1/cases?page_size=4")
+    pages = api_pages(client, h, "/api/v1/cases?page_size=4")
     assert [len(p) for p in pages] == [4, 2]
-    pages = _pages(client, h, "/api/v1/cases?page_size=2")
+    pages = api_pages(client, h, "/api/v1/cases?page_size=2")
     assert [len(p) for p in pages] == [2, 2, 2]
     flat = [n for p in pages for n in p]
     assert sorted(flat) == sorted(c.number for c in cases[2])

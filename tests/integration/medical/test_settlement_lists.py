@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from statements import counted
+from listing import api_pages, counted
 from tongban.calendar.service import local_date
 from tongban.db import utcnow
 from tongban.medical import service, settlement
@@ -59,12 +59,7 @@ def _txns(client, h, query: str = "") -> list[str]:  # type: ignore[no-untyped-d
 
 def test_a_hospital_pages_through_its_own(client, session, world):  # type: ignore[no-untyped-def]
     h = token_for(client, world["staff_a"])
-    pages, url = [], "/api/v1/medical/settlements?page_size=3"
-    while url:
-        r = client.get(url, headers=h)
-        pages.append([s["txn_id"] for s in r.json()])
-        link = r.headers.get("link")
-        url = link[1 : link.index(">")] if link else None
+    pages = api_pages(client, h, "/api/v1/medical/settlements?page_size=3", "txn_id")
     assert [len(p) for p in pages] == [3, 1]
     assert sorted(t for p in pages for t in p) == ["TA-0", "TA-1", "TA-2", "TA-3"]
     assert [t for p in pages for t in p] == ["TA-3", "TA-2", "TA-1", "TA-0"]  # newest first

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from statements import counted
+from listing import api_pages, counted
 
 from builders import (
     make_city_staff,
@@ -32,21 +32,9 @@ def five(session) -> list[Any]:  # type: ignore[no-untyped-def]
     return orders
 
 
-def _all_pages(client, headers, url: str) -> list[list[str]]:  # type: ignore[no-untyped-def]
-    pages, next_url = [], url
-    while next_url:
-        r = client.get(next_url, headers=headers)
-        assert r.status_code == 200, r.text
-        pages.append([t["number"] for t in r.json()])
-        link = r.headers.get("link")
-        next_url = link[1 : link.index(">")] if link else None
-        assert len(pages) < 10
-    return pages
-
-
 def test_first_middle_and_last_page_cover_the_list_once(client, session, five):  # type: ignore[no-untyped-def]
     h = token_for(client, make_city_staff(session, "dispatcher", "320500"))
-    pages = _all_pages(client, h, "/api/v1/tickets?page_size=2")
+    pages = api_pages(client, h, "/api/v1/tickets?page_size=2")
     assert [len(p) for p in pages] == [2, 2, 1]
     numbers = [n for p in pages for n in p]
     assert sorted(numbers) == sorted(w.number for w in five)

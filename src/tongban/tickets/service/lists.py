@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tongban.errors import PermissionDenied, ValidationFailed
+from tongban.errors import PermissionDenied
 from tongban.identity.domain import Role
 from tongban.identity.models import Account
 from tongban.kernel import paging
@@ -76,10 +76,6 @@ class Filters:
         }
 
 
-def _refused(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed(message, errors=[{"field": field, "message": message}])
-
-
 def filters(
     *,
     q: str | None = None,
@@ -94,16 +90,16 @@ def filters(
     """Filters from a query string; a value no list offers is a 422 naming its field."""
     states = {s.value for s in TicketState} | {"to_verify"}
     if state and state not in states:
-        raise _refused("state", "没有这个工单状态")
+        raise paging.refused("state", "没有这个工单状态")
     if deadline_flag and deadline_flag not in DEADLINE_FLAGS:
-        raise _refused("deadline_flag", "时限筛选只能是时限内、临近时限或已超时")
+        raise paging.refused("deadline_flag", "时限筛选只能是时限内、临近时限或已超时")
     if role and role not in ("lead", "co"):
-        raise _refused("role", "只能筛选主办或协办")
+        raise paging.refused("role", "只能筛选主办或协办")
     if category and categories is not None and category not in categories:
-        raise _refused("category", "没有这个问题类别")
+        raise paging.refused("category", "没有这个问题类别")
     for name, code in (("city", city), ("district", district)):
         if code and not (code.isdigit() and len(code) == 6):
-            raise _refused(name, "行政区划代码为 6 位数字")
+            raise paging.refused(name, "行政区划代码为 6 位数字")
     return Filters(
         q=(q or "").strip()[:40],
         category=category or "",
