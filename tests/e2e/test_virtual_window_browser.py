@@ -14,20 +14,31 @@ entered is lost."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
+import socket
+import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
-from nodes import FAST_RETRIES, PeerNode, federation, wait_until
+from nodes import FAST_RETRIES, PeerNode, read_env_file, wait_until
 from tongban.demo import DEMO_PASSWORD
+from tongban.devserver import free_port_block
+from tongban.exchange.local import init_local
 
 from builders import TINY_PDF, id_number
 
+PG_URL = os.environ.get("TONGBAN_TEST_PG_URL")
+#: The forwarder in front of each node (by jurisdiction) that a test may cut.
+PARTITIONS: dict[str, Any] = {}
 MATTER = "YRD-GJJ-0002"  # 住房公积金缴存使用证明, decided by the city's housing-fund centre
 CLERK = "clerk-310000"
 OFFICER = "340100-housing_fund-reviewer"
@@ -50,12 +61,134 @@ def chromium_path() -> str | None:
     return "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
 
 
-@pytest.fixture(scope="module")
-def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, PeerNode]]:
+class Cuttable:
+    """A TCP forwarder in front of a node, as the other nodes reach it (its base_url in
+    the federation file); `cut()` is a network partition: open connections are dropped
+    and new ones refused until `heal()`. The node's own browsers reach it directly."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream = upstream_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        self.down = False
+        self.open: set[socket.socket] = set()
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.down:
+                client.close()
+                continue
+            try:
+                server = socket.create_connection(("127.0.0.1", self.upstream))
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                self.open.update((client, server))
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+                with self.lock:
+                    self.open.discard(sock)
+
+    def cut(self) -> None:
+        self.down = True
+        with self.lock:
+            for sock in list(self.open):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def heal(self) -> None:
+        self.down = False
+
+    def close(self) -> None:
+        self.listener.close()
+        self.cut()
+
+
+def _admin(statement: str) -> None:
+    assert PG_URL
+    admin = create_engine(make_url(PG_URL).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(statement))
+    admin.dispose()
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def nodes(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, PeerNode]]:
+    """The two nodes on SQLite, and (with TONGBAN_TEST_PG_URL) again on a PostgreSQL
+    database each, dropped at the end."""
     root = tmp_path_factory.mktemp("vw-fed")
-    with federation(root, 2, port_start=24500, port_step=41, env=FAST_RETRIES) as procs:
+    names: list[str] = []
+    urls: list[str] | None = None
+    if request.param == "postgresql":
+        if not PG_URL:
+            pytest.skip("PostgreSQL tier skipped: TONGBAN_TEST_PG_URL is not set")
+        urls = []
+        for _ in range(2):
+            name = f"tongban_vwfed_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+            _admin(f'CREATE DATABASE "{name}"')
+            names.append(name)
+            urls.append(
+                make_url(PG_URL)
+                .set(drivername="postgresql+psycopg", database=name)
+                .render_as_string(hide_password=False)
+            )
+    base = free_port_block(2, start=24500, step=41)
+    init_local(root, 2, base, database_urls=urls)
+    # The other node reaches 安徽's through a forwarder a test can cut (a partition).
+    fed = root / "federation.toml"
+    anhui = f"http://127.0.0.1:{base + 1}"
+    proxy = Cuttable(base + 1)
+    fed.write_text(
+        fed.read_text(encoding="utf-8").replace(anhui, f"http://127.0.0.1:{proxy.port}"),
+        encoding="utf-8",
+    )
+    procs: dict[str, PeerNode] = {}
+    try:
+        for directory in sorted(root.glob("node-*")):
+            env = {**os.environ, **read_env_file(directory / ".env"), **FAST_RETRIES}
+            env.update({"TONGBAN_WORKER_INTERVAL": "0.2", "PYTHONUNBUFFERED": "1"})
+            node = PeerNode(directory, env)
+            # It listens on its own port; the federation names the forwarder's for 安徽.
+            node.server.argv += ["--port", node.url.rsplit(":", 1)[1]]
+            procs[node.jurisdiction] = node
         assert sorted(procs) == ["310000", "320000"]
+        assert procs["320000"].url == anhui
+        for node in procs.values():
+            node.start()
+        for node in procs.values():
+            node.wait_ready()
+        PARTITIONS["320000"] = proxy
         yield procs
+    finally:
+        for node in procs.values():
+            node.stop()
+        PARTITIONS.clear()
+        proxy.close()
+        for name in names:
+            _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="module")
@@ -330,3 +463,161 @@ def test_a_licence_presented_at_the_counter_is_shown_to_both_sides_at_1280_and_3
             if os.environ.get("TONGBAN_VW_SHOTS"):
                 shot = Path(os.environ["TONGBAN_VW_SHOTS"]) / f"vw-{name}-{width}.png"
                 page.screenshot(path=str(shot), full_page=True)
+
+
+@contextlib.contextmanager
+def _partitioned(jurisdiction: str) -> Iterator[None]:
+    """The other node cannot reach the node of `jurisdiction` meanwhile (its browsers
+    still can)."""
+    proxy = PARTITIONS[jurisdiction]
+    proxy.cut()
+    try:
+        yield
+    finally:
+        proxy.heal()
+
+
+UNREACHABLE = "与主管部门所在节点的网络连接中断"
+
+
+def _form(node: PeerNode, session_id: str) -> dict[str, Any]:
+    rows = node.sql(
+        "SELECT form FROM vw_session WHERE id = :s OR id = :h",
+        s=session_id,
+        h=session_id.replace("-", ""),
+    )
+    assert len(rows) == 1, rows
+    form = rows[0][0]
+    return dict(json.loads(form) if isinstance(form, str) else form)
+
+
+def test_a_network_partition_between_the_nodes_mid_session_loses_nothing(
+    nodes: dict[str, PeerNode], pages: Any
+) -> None:
+    """The clerk's node cannot reach the competent node for a while: the clerk's page
+    says so in Chinese and keeps what the clerk types, the officer's page carries on;
+    when the network returns both sides have both changes, without a reload."""
+    sh, ah = nodes["310000"], nodes["320000"]
+    clerk = pages(sh, CLERK)
+    clerk.goto("/virtual-window")
+    clerk.select_option("#matter_code", MATTER)
+    clerk.select_option("#city_code", "340100")
+    clerk.get_by_role("button", name="发起远程窗口").click()
+    clerk.wait_for_url("**/virtual-window/s/*")
+    session_id = clerk.url.rsplit("/", 1)[-1]
+    officer = pages(ah, OFFICER)
+    officer.goto("/virtual-window/queue")
+    officer.locator(f'form:has(input[value="{session_id}"]) button').first.click()
+    officer.wait_for_url(f"**/virtual-window/officer/s/{session_id}")
+    clerk.wait_for_function("() => document.getElementById('vw-state').textContent === '进行中'")
+    clerk.fill("#f-loan_city", "合肥")
+    _seen_within(officer, "#f-loan_city", "合肥", 10.0)
+
+    with _partitioned("320000"):
+        clerk.fill("#f-loan_city", "芜湖")
+        clerk.wait_for_function(
+            "(t) => !document.getElementById('vw-error').hidden"
+            " && document.getElementById('vw-error').textContent.includes(t)",
+            arg=UNREACHABLE,
+        )
+        officer.fill("#f-account_number", "3401001234")
+        # The officer's own node is up: the change is kept there at once.
+        wait_until(
+            "the officer's change kept on 安徽's node",
+            lambda: _form(ah, session_id).get("account_number") == "3401001234",
+            20,
+        )
+        assert officer.locator("#vw-error").is_hidden()
+        clerk.wait_for_timeout(1500)  # the clerk's page goes on retrying meanwhile
+        assert clerk.locator("#f-loan_city").input_value() == "芜湖"
+        assert _form(ah, session_id)["loan_city"] == "合肥"
+
+    # The network is back: the clerk's retried change arrives, the officer's reaches
+    # the clerk's page, the notice goes away; nothing was reloaded.
+    clerk.wait_for_function("() => document.getElementById('vw-error').hidden", timeout=30_000)
+    _seen_within(officer, "#f-loan_city", "芜湖", 30.0)
+    _seen_within(clerk, "#f-account_number", "3401001234", 30.0)
+    form = _form(ah, session_id)
+    assert (form["loan_city"], form["account_number"]) == ("芜湖", "3401001234"), form
+
+
+def _restart(node: PeerNode, **env: str | None) -> None:
+    """Restart `node` with `env` set (None: removed) in its environment."""
+    node.stop()
+    for key, value in env.items():
+        if value is None:
+            node.env.pop(key, None)
+        else:
+            node.env[key] = value
+    node.start()
+    node.server.wait_ready(timeout=180)
+
+
+def test_the_counters_recording_is_uploaded_in_chunks_whose_hashes_the_competent_node_seals(
+    nodes: dict[str, PeerNode], pages: Any
+) -> None:
+    """Recording on (the clerk's node's setting): the clerk's page records the fake camera
+    and microphone with MediaRecorder and uploads a chunk every 5 s; each chunk's SHA-256
+    is an event of the session on the competent node, sealed in its audit chain (which
+    verifies), and the chunk kept on the clerk's node is named by, and hashes to, it."""
+    sh, ah = nodes["310000"], nodes["320000"]
+    _restart(sh, TONGBAN_VW_RECORDING="true")
+    try:
+        clerk = pages(sh, CLERK)
+        clerk.goto("/virtual-window")
+        clerk.select_option("#matter_code", MATTER)
+        clerk.select_option("#city_code", "340100")
+        clerk.get_by_role("button", name="发起远程窗口").click()
+        clerk.wait_for_url("**/virtual-window/s/*")
+        session_id = clerk.url.rsplit("/", 1)[-1]
+        assert "录音录像" in clerk.locator("#vw-recording").inner_text()
+        officer = pages(ah, OFFICER)
+        officer.goto("/virtual-window/queue")
+        officer.locator(f'form:has(input[value="{session_id}"]) button').first.click()
+        officer.wait_for_url(f"**/virtual-window/officer/s/{session_id}")
+        _media_flows(clerk)
+        number = _number(sh, session_id)
+
+        def hashes() -> list[str]:
+            rows = ah.sql(
+                "SELECT e.payload FROM vw_session_event e JOIN vw_session s"
+                " ON s.id = e.session_id WHERE s.number = :n AND e.action = 'recording'"
+                " ORDER BY e.seq",
+                n=number,
+            )
+            out = []
+            for (payload,) in rows:
+                data = json.loads(payload) if isinstance(payload, str) else payload
+                out.append(str(data["sha256"]))
+            return out
+
+        wait_until("two chunks recorded on 安徽's node", lambda: len(hashes()) >= 2, 60)
+        officer.get_by_role("button", name="结束会话").click()
+        clerk.wait_for_function(
+            "() => document.getElementById('vw-state').textContent === '已结束'"
+        )
+        recorded = hashes()
+        kept = Path(sh.env["TONGBAN_UPLOAD_DIR"]) / "vw-recordings"
+        files = {p.stem: p for p in kept.glob("*/*.webm")}
+        for sha in recorded:
+            assert sha in files, (sha, sorted(files))
+            assert hashlib.sha256(files[sha].read_bytes()).hexdigest() == sha
+        assert len(set(recorded)) == len(recorded)
+        # Every event of the session, the chunks' among them, is an entry of the chain.
+        events = ah.sql(
+            "SELECT count(*) FROM vw_session_event e JOIN vw_session s"
+            " ON s.id = e.session_id WHERE s.number = :n",
+            n=number,
+        )
+        sealed = ah.sql(
+            "SELECT count(*) FROM audit_entry WHERE kind = 'virtualwindow.event'"
+            " AND subject IN (:a, :b)",
+            a=f"vw_session:{session_id}",
+            b=f"vw_session:{session_id.replace('-', '')}",
+        )
+        assert sealed == events, (sealed, events)
+        out = ah.cli("audit", "verify", "--json")
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert json.loads(out.stdout)["ok"] is True
+    finally:
+        _restart(sh, TONGBAN_VW_RECORDING=None)
