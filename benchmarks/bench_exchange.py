@@ -1,14 +1,16 @@
 """Signed messages per second delivered node to node on loopback, for the tree before
-issue 11's kernel work and the working tree in the same run, beside the same messages
-sent over the same HTTP client to a bare endpoint: after/before and after/bare are the
-figures.
+issue 11's kernel work and the working tree in the same run — the working tree twice:
+in batches (issue 14, the default) and one message a request (as to a node of an
+earlier release) — beside the same messages sent over the same HTTP client to a bare
+endpoint: after/bare (issue 14's figure), after/one-by-one and after/before.
 
 Full path (what the federation does for every message): a durable outbox row committed
 on node A (one transaction per message, as the change that causes it would), then A's
-dispatcher signs each one (RFC 9421, Ed25519 by default), POSTs it to node B's inbox, B
-verifies it (digest, known node, key, signature, freshness, type) and applies it
-idempotently inside one transaction (the inbox row and the handler's writes), and A
-marks the row delivered. The message is an `exchange.ping` carrying a case snapshot
+dispatcher signs each one (RFC 9421, Ed25519 by default), POSTs it to node B's inbox —
+batched: up to 100 messages a request, each signed on its own — B verifies each
+(digest, known node, key, signature, freshness, type) and applies it idempotently (the
+inbox row and the handler's writes; batched: all in one transaction, a savepoint each),
+and A marks the rows delivered (batched: one UPDATE a batch). The message is an `exchange.ping` carrying a case snapshot
 (about 1.6 KB), whose handler writes nothing beyond the inbox row: that is the cost of the
 exchange itself. Further rows send real `case.forwarded` messages (fewer), whose handler
 also creates the case copy, its events, its answer and the audit entries.
@@ -16,7 +18,8 @@ also creates the case copy, its events, its answer and the audit entries.
 Bare path: the same bodies, unsigned, POSTed over the same kind of httpx client to a
 FastAPI endpoint that parses the JSON and answers 200 — no signing, no persistence.
 
-Each tree (benchmarks/_before.py) gets a pair of nodes of its own: node A in a worker
+Each tree (benchmarks/_before.py) — and the working tree once more, one by one
+(`--no-single` leaves that out) — gets a pair of nodes of its own: node A in a worker
 process (`--worker`, PYTHONPATH at the tree's src) that this script drives over a pipe,
 node B as `tongban serve --node … --no-worker` of the same tree; the bare endpoint runs
 as uvicorn and is driven from this process. The measured messages are split into rounds
@@ -26,7 +29,7 @@ PostgreSQL database (dropped at the end), else SQLite files. Writes
 var/bench/exchange.json. Everything stays on 127.0.0.1 and stops by itself.
 
     python benchmarks/bench_exchange.py [--pg-url URL] [--messages 1000] [--alg SM2]
-        [--rounds 4] [--quick]
+        [--rounds 4] [--quick] [--no-single]
 """
 
 from __future__ import annotations
@@ -186,6 +189,9 @@ def worker(args: argparse.Namespace) -> int:
             exchange.load_handlers()  # type: ignore[attr-defined]
         else:  # node A's sessions carry its settings, its contexts' handlers
             factory = build_node(settings, session_factory(engine)).session_factory
+        remote = exchange.remote_for(settings)
+        if args.batch is not None and remote is not None:
+            remote.batch = args.batch  # 1: one message a request (the cached Remote)
 
         def full(kind: str, count: int, offset: int) -> dict[str, float]:
             t0 = time.perf_counter()
@@ -224,9 +230,9 @@ def worker(args: argparse.Namespace) -> int:
                 "cases_on_receiver": cases_b,
             }
 
-        proto.write(
-            json.dumps({"ready": True, "concurrency": settings.exchange_concurrency}) + "\n"
-        )
+        batch = getattr(exchange.remote_for(settings), "batch", 1)  # 1 before issue 14
+        ready = {"ready": True, "concurrency": settings.exchange_concurrency, "batch": batch}
+        proto.write(json.dumps(ready) + "\n")
         for line in sys.stdin:
             cmd = json.loads(line)
             if cmd["op"] == "quit":
@@ -243,15 +249,29 @@ def worker(args: argparse.Namespace) -> int:
 
 
 class Pair:
-    """One tree's pair of nodes: node A in a worker process, driven from here."""
+    """One tree's pair of nodes: node A in a worker process, driven from here. `batch`
+    overrides the sender's batch size (1: one message a request); `name` is how the
+    tables call it."""
 
-    def __init__(self, tree: Tree, workdir: Path, alg: str, urls: list[str] | None) -> None:
+    def __init__(
+        self,
+        tree: Tree,
+        workdir: Path,
+        alg: str,
+        urls: list[str] | None,
+        *,
+        name: str | None = None,
+        batch: int | None = None,
+    ) -> None:
         self.tree = tree
+        self.name = name or tree.title
         workdir.mkdir(parents=True)
         self.log = workdir / "worker.log"
         argv = [sys.executable, str(THIS), "--worker", "--workdir", str(workdir), "--alg", alg]
         if urls:
             argv += ["--db-a", urls[0], "--db-b", urls[1]]
+        if batch is not None:
+            argv += ["--batch", str(batch)]
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 argv,
@@ -267,7 +287,8 @@ class Pair:
             k: {"messages": 0, "write_s": 0.0, "deliver_s": 0.0} for k in (PING, CASE)
         }
         try:
-            self.concurrency = self._answer()["concurrency"]
+            ready = self._answer()
+            self.concurrency, self.batch = ready["concurrency"], ready.get("batch", 1)
         except Exception:
             self.close()
             raise
@@ -278,10 +299,10 @@ class Pair:
         if not line:
             self.proc.wait(10)
             tail = "\n".join(self.log.read_text(errors="replace").splitlines()[-8:])
-            raise RuntimeError(f"{self.tree.title}: node A exited ({self.proc.returncode})\n{tail}")
+            raise RuntimeError(f"{self.name}: node A exited ({self.proc.returncode})\n{tail}")
         out: dict[str, Any] = json.loads(line)
         if "error" in out:
-            raise RuntimeError(f"{self.tree.title}: {out['error']}")
+            raise RuntimeError(f"{self.name}: {out['error']}")
         return out
 
     def call(self, op: str, **kw: Any) -> dict[str, Any]:
@@ -343,32 +364,42 @@ def row(name: str, totals: dict[str, float], note: str) -> dict[str, Any]:
     }
 
 
+#: The pairs by role: the tree before issue 11, the working tree one message a request,
+#: the working tree in batches (the default path).
+BEFORE, SINGLE, AFTER = "before", "single", "after"
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from tongban.devserver import free_port, pg_database, running
     from tongban.exchange.transport import HttpTransport
 
-    trees = _before.trees()
+    plan: list[tuple[str, Tree, int | None]] = []
+    for tree in _before.trees():
+        if tree.label == "after" and not args.no_single:
+            plan.append((SINGLE, tree, 1))
+        plan.append((tree.label, tree, None))
     n, warm, nc = args.messages, args.warmup, args.case_messages
-    pairs: list[Pair] = []
+    pairs: dict[str, Pair] = {}
+    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-ex-")))
         print("preparing a pair of nodes for each tree (databases, keys) ...", flush=True)
-        for tree in trees:
+        for role, tree, batch in plan:
             urls = None
             if args.pg_url:
                 urls = [
-                    stack.enter_context(pg_database(args.pg_url, f"{t}_{tree.label}"))
-                    for t in ("a", "b")
+                    stack.enter_context(pg_database(args.pg_url, f"{t}_{role}")) for t in ("a", "b")
                 ]
+            name = {SINGLE: "after, one by one", AFTER: "after, batched"}.get(role, tree.title)
             try:
-                pair = Pair(tree, workdir / tree.label, args.alg, urls)
+                pair = Pair(tree, workdir / role, args.alg, urls, name=name, batch=batch)
             except RuntimeError as exc:
-                if tree.label == "after":
+                if role != BEFORE:
                     raise
                 print(f"before: unavailable ({exc}); measuring after only", flush=True)
                 continue
             stack.callback(pair.close)
-            pairs.append(pair)
+            pairs[role] = pair
         bare_port = free_port()
         bare_url = f"http://127.0.0.1:{bare_port}/exchange/v1/inbox"
         bare_argv = [sys.executable, str(THIS), "--serve-bare", "--port", str(bare_port)]
@@ -391,19 +422,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 bare_total["seconds"] += time.perf_counter() - t0
 
         print(f"warm-up: {warm} pings and {min(warm, 50)} case.forwarded each ...", flush=True)
-        for pair in list(pairs):
+        for role, pair in list(pairs.items()):
             try:
                 pair.full(PING, warm, measured=False)
                 pair.full(CASE, min(warm, 50), measured=False)
             except RuntimeError as exc:
-                if pair.tree.label == "after":
+                if role != BEFORE:
                     raise
                 print(f"before: unavailable ({exc}); measuring after only", flush=True)
-                pairs.remove(pair)
+                del pairs[role]
         bare(warm, 0, measured=False)
 
-        turns: list[Pair | None] = [*pairs, None]  # None: the bare endpoint
-        names = " / ".join(p.tree.label if p else "bare" for p in turns)
+        turns: list[Pair | None] = [*pairs.values(), None]  # None: the bare endpoint
+        names = " / ".join(p.name if p else "bare" for p in turns)
         print(f"{n} pings each in rounds, {names} taking turns ...", flush=True)
         offset = warm
         for r, count in enumerate(_before.split(n, args.rounds)):
@@ -415,19 +446,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             offset += count
         print(f"{nc} case.forwarded each in rounds ...", flush=True)
         for r, count in enumerate(_before.split(nc, args.rounds)):
-            for pair in _before.round_order(pairs, r):
+            for pair in _before.round_order(list(pairs.values()), r):
                 pair.full(CASE, count)
-        checks = {p.tree.label: p.call("check") for p in pairs}
-        concurrency = pairs[-1].concurrency
+        checks = {role: p.call("check") for role, p in pairs.items()}
+        concurrency = pairs[AFTER].concurrency
+        batch_size = pairs[AFTER].batch
         body_bytes = len(json.dumps(snapshot(0), ensure_ascii=False).encode())
     # (the pairs are closed and the databases dropped here)
 
-    by = {p.tree.label: p for p in pairs}
-    before, after = by.get("before"), by["after"]
+    order = [r for r in (AFTER, SINGLE, BEFORE) if r in pairs]
     results = [
-        row(f"{p.tree.title}: signed + durable + idempotent ({args.alg})", p.totals[PING], PING)
-        for p in (after, before)
-        if p is not None
+        row(
+            f"{pairs[r].name}: signed + durable + idempotent ({args.alg})",
+            pairs[r].totals[PING],
+            PING,
+        )
+        for r in order
     ]
     results.append(
         {
@@ -440,64 +474,83 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     results += [
         row(
-            f"{p.tree.title}: case.forwarded applied (case copy made)",
-            p.totals[CASE],
+            f"{pairs[r].name}: case.forwarded applied (case copy made)",
+            pairs[r].totals[CASE],
             "receiver creates the case copy, events, answer, audit entries",
         )
-        for p in (after, before)
-        if p is not None
+        for r in order
     ]
-    per = {r["name"]: r["per_second"] for r in results}
 
-    def rate(p: Pair | None, kind: str) -> float | None:
+    def rate(role: str, kind: str) -> float | None:
+        p = pairs.get(role)
         if p is None:
             return None
-        suffix = (
-            f"signed + durable + idempotent ({args.alg})"
-            if kind == PING
-            else ("case.forwarded applied (case copy made)")
-        )
-        return per[f"{p.tree.title}: {suffix}"]
+        t = p.totals[kind]
+        return round(t["messages"] / (t["write_s"] + t["deliver_s"]), 1)
+
+    def delivering(role: str, kind: str) -> float | None:
+        p = pairs.get(role)
+        if p is None or not p.totals[kind]["deliver_s"]:
+            return None
+        return round(p.totals[kind]["messages"] / p.totals[kind]["deliver_s"], 1)
 
     def ratio(a: float | None, b: float | None) -> float | None:
         return round(a / b, 3) if a is not None and b else None
 
-    bare_ps = per["bare: unsigned, no persistence"]
+    bare_ps = round(bare_total["messages"] / bare_total["seconds"], 1)
+    before = pairs.get(BEFORE)
     before_tree = before.tree if before is not None else None
     return {
         "when": datetime.now(UTC).isoformat(),
         "trees": {
             "before": before_tree.commit if before_tree is not None else "unavailable",
-            "after": after.tree.commit,
+            "after": pairs[AFTER].tree.commit,
         },
         "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
-        "machine_load": os.getloadavg() if hasattr(os, "getloadavg") else None,
-        "database": "PostgreSQL (two databases a tree)"
+        "machine_load": {
+            "start": load_before,
+            "end": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        },
+        "database": "PostgreSQL (two databases a pair)"
         if args.pg_url
-        else "SQLite (two files a tree)",
+        else "SQLite (two files a pair)",
         "payload_bytes": body_bytes,
         "concurrency": concurrency,
+        "batch": batch_size,
         "warmup": warm,
         "rounds": len(_before.split(n, args.rounds)),
         "results": results,
-        "ratio_full_to_bare": ratio(rate(after, PING), bare_ps),
-        "ratio_before_full_to_bare": ratio(rate(before, PING), bare_ps),
-        "ratio_after_to_before": ratio(rate(after, PING), rate(before, PING)),
-        "ratio_after_to_before_case": ratio(rate(after, CASE), rate(before, CASE)),
+        "bare_per_second": bare_ps,
+        "per_second": {
+            role: {"ping": rate(role, PING), "case_forwarded": rate(role, CASE)} for role in order
+        },
+        "delivering_per_second": {
+            role: {"ping": delivering(role, PING), "case_forwarded": delivering(role, CASE)}
+            for role in order
+        },
+        # Issue 14's figures: the batched path over the bare inbox (aim >= 0.25), and
+        # case.forwarded applied per second (aim >= 150).
+        "ratio_full_to_bare": ratio(rate(AFTER, PING), bare_ps),
+        "ratio_single_full_to_bare": ratio(rate(SINGLE, PING), bare_ps),
+        "ratio_before_full_to_bare": ratio(rate(BEFORE, PING), bare_ps),
+        "ratio_batched_to_single": ratio(rate(AFTER, PING), rate(SINGLE, PING)),
+        "ratio_batched_to_single_case": ratio(rate(AFTER, CASE), rate(SINGLE, CASE)),
+        "ratio_after_to_before": ratio(rate(AFTER, PING), rate(BEFORE, PING)),
+        "ratio_after_to_before_case": ratio(rate(AFTER, CASE), rate(BEFORE, CASE)),
         "before_after": [
             _before.comparison(
                 "exchange delivery: signed ping, outbox to inbox",
                 "msg/s",
-                rate(before, PING),
-                rate(after, PING) or 0.0,
+                rate(BEFORE, PING),
+                rate(AFTER, PING) or 0.0,
                 tree=before_tree,
-                note=f"bare {bare_ps}/s; after/bare {ratio(rate(after, PING), bare_ps)}",
+                note=f"bare {bare_ps}/s; after/bare {ratio(rate(AFTER, PING), bare_ps)}",
             ),
             _before.comparison(
                 "exchange delivery: case.forwarded applied",
                 "msg/s",
-                rate(before, CASE),
-                rate(after, CASE) or 0.0,
+                rate(BEFORE, CASE),
+                rate(AFTER, CASE) or 0.0,
                 tree=before_tree,
             ),
         ],
@@ -506,30 +559,37 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def print_table(report: dict[str, Any]) -> None:
-    head = f"{'path':<58} {'messages':>8} {'seconds':>8} {'msg/s':>8}"
+    head = f"{'path':<64} {'messages':>8} {'seconds':>8} {'msg/s':>8}"
     print()
     print(head)
     print("-" * len(head))
     for r in report["results"]:
-        print(f"{r['name']:<58} {r['messages']:>8} {r['seconds']:>8.2f} {r['per_second']:>8.1f}")
+        print(f"{r['name']:<64} {r['messages']:>8} {r['seconds']:>8.2f} {r['per_second']:>8.1f}")
     print("-" * len(head))
 
     def shown(v: float | None) -> str:
         return "-" if v is None else f"{v:.3f}"
 
     print(
-        f"ratio after/before: {shown(report['ratio_after_to_before'])} (ping), "
-        f"{shown(report['ratio_after_to_before_case'])} (case.forwarded); "
-        f"full/bare: after {shown(report['ratio_full_to_bare'])}, "
+        f"full/bare (ping): batched {shown(report['ratio_full_to_bare'])}, "
+        f"one by one {shown(report['ratio_single_full_to_bare'])}, "
         f"before {shown(report['ratio_before_full_to_bare'])}"
+    )
+    print(
+        f"batched/one by one: {shown(report['ratio_batched_to_single'])} (ping), "
+        f"{shown(report['ratio_batched_to_single_case'])} (case.forwarded); "
+        f"after/before: {shown(report['ratio_after_to_before'])} (ping), "
+        f"{shown(report['ratio_after_to_before_case'])} (case.forwarded)"
     )
     for r in report["results"]:
         print(f"  {r['name']}: {r['note']}")
     print(f"trees: {report['trees']}")
+    load = report["machine_load"]
     print(
         f"{report['database']}; TONGBAN_EXCHANGE_CONCURRENCY={report['concurrency']}; "
-        f"payload {report['payload_bytes']} bytes; warm-up {report['warmup']}; "
-        f"{report['rounds']} rounds; {report['machine']}; check {report['check']}"
+        f"batch {report['batch']}; payload {report['payload_bytes']} bytes; "
+        f"warm-up {report['warmup']}; {report['rounds']} rounds; {report['machine']}; "
+        f"load average at start {load['start']}, at end {load['end']}; check {report['check']}"
     )
 
 
@@ -544,6 +604,8 @@ def main(argv: list[str] | None = None) -> int:
         "--quick", action="store_true", help="300 pings, 80 case.forwarded, 40 warm-up, 2 rounds"
     )
     p.add_argument("--alg", choices=["EdDSA", "SM2"], default="EdDSA")
+    p.add_argument("--no-single", action="store_true", help="leave out the working tree one by one")
+    p.add_argument("--batch", type=int, help=argparse.SUPPRESS)
     p.add_argument("--out", type=Path, default=OUT)
     p.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, help=argparse.SUPPRESS)

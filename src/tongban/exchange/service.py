@@ -53,7 +53,7 @@ from tongban.exchange.transport import (
     HttpTransport,
     Outcome,
     Result,
-    encode,
+    signed_item,
 )
 from tongban.kernel import events
 from tongban.kernel.node import settings_of
@@ -177,32 +177,72 @@ def serves_here(session: Session, jurisdiction_code: str) -> bool:
     return serves(jurisdiction_code, settings_of(session).served_jurisdictions)
 
 
-def _claim_inbox(session: Session, row: InboxMessage) -> bool:
-    """Write the inbox row unless one with its id exists — ``INSERT … ON CONFLICT (id) DO
-    NOTHING``, no read first — and say whether this transaction wrote it. A concurrent
-    delivery of the same id waits for the other transaction and then finds its row. The
-    write path's insert hooks (the audit chain's ``message.applied``) see the row as they
-    see a row a flush inserts."""
-    values = {c.key: getattr(row, c.key) for c in InboxMessage.__table__.columns}
-    bind = session.get_bind()
-    insert = pg_insert if bind.dialect.name == "postgresql" else sqlite_insert
+def _claim_inbox(session: Session, rows: list[InboxMessage]) -> set[uuid.UUID]:
+    """Write the inbox rows whose id is not there yet — one ``INSERT … ON CONFLICT (id) DO
+    NOTHING RETURNING id``, no read first — and return the ids this transaction wrote. A
+    concurrent delivery of the same id waits for the other transaction and then finds
+    its row; an id twice in `rows` is written once."""
+    if not rows:
+        return set()
     table = cast(Table, InboxMessage.__table__)
+    values = [{c.key: getattr(row, c.key) for c in table.columns} for row in rows]
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     stmt = (
         insert(table)
         .values(values)
         .on_conflict_do_nothing(index_elements=["id"])
-        .returning(table.c.id)  # a row only when written (rowcount is not reliable here)
+        .returning(table.c.id)  # the rows written (rowcount is not reliable here)
     )
-    if session.execute(stmt).first() is None:
-        return False
-    # The row is in the database: the object joins the Session as persistent (no second
-    # INSERT), then the hooks run as after a flush.
+    return set(session.scalars(stmt))
+
+
+def _recorded(session: Session, row: InboxMessage) -> None:
+    """The written inbox row joins the Session as persistent (no second INSERT), and the
+    write path's insert hooks (the audit chain's ``message.applied``) see it as they see
+    a row a flush inserts — after the handler's writes, as before."""
     make_transient_to_detached(row)
     session.add(row)
     connection = session.connection()
     for hook in insert_hooks():
         hook(sa_inspect(InboxMessage), connection, row)
-    return True
+
+
+def _inbox_row(
+    msg_id: uuid.UUID, msg_type: str, source: str, target: str, node: str | None
+) -> InboxMessage:
+    return InboxMessage(
+        id=msg_id,
+        type=msg_type,
+        source_jurisdiction=source,
+        target_jurisdiction=target,
+        source_node=node,
+        received_at=utcnow(),
+    )
+
+
+def _run(
+    session: Session,
+    msg_type: str,
+    payload: dict[str, Any],
+    msg: Any,
+    sender: Sender,
+    version: int,
+    settle: bool,
+) -> None:
+    """Parse, authorise and apply one message whose inbox row is written."""
+    fn = _handlers.get(msg_type)
+    if fn is None:
+        raise Refused("no-handler", f"本节点不处理 {msg_type} 消息", 422)
+    check(session, msg_type, payload, sender, version)
+    fn(session, payload, msg)
+    if settle:
+        # What the handler's changes send on (kernel.replication writes it when the
+        # transaction commits) is written now, as this message's own commit would: a
+        # later message of the batch, or its failure, leaves it as it is.
+        from tongban.kernel import replication
+
+        replication.send_now(session)
+    session.flush()
 
 
 def _apply(
@@ -223,30 +263,11 @@ def _apply(
     # back with the handler's writes — nothing is written for a refused message, and the
     # caller's transaction goes on (a batch applies its other messages).
     with session.begin_nested():
-        row = InboxMessage(
-            id=msg_id,
-            type=msg_type,
-            source_jurisdiction=source,
-            target_jurisdiction=target,
-            source_node=sender.node,
-            received_at=utcnow(),
-        )
-        if not _claim_inbox(session, row):
+        row = _inbox_row(msg_id, msg_type, source, target, sender.node)
+        if not _claim_inbox(session, [row]):
             return False
-        fn = _handlers.get(msg_type)
-        if fn is None:
-            raise Refused("no-handler", f"本节点不处理 {msg_type} 消息", 422)
-        # Parsed, then authorised, then applied.
-        check(session, msg_type, payload, sender, version)
-        fn(session, payload, msg)
-        if settle:
-            # What the handler's changes send on (kernel.replication writes it when the
-            # transaction commits) is written now, inside this message's savepoint, as
-            # its own commit would: a later failure in the batch leaves it as it is.
-            from tongban.kernel import replication
-
-            replication.send_now(session)
-        session.flush()
+        _run(session, msg_type, payload, msg, sender, version, settle)
+        _recorded(session, row)
     return True
 
 
@@ -279,9 +300,6 @@ def receive(
         node = federation_for(settings_of(session)).nodes.get(env.source_node)
     if node is None:
         raise Refused("unknown-node", f"未知的发送节点 {env.source_node}", 401)
-    sender = Sender(
-        node.id, frozenset(node.jurisdictions), env.source_jurisdiction, env.target_jurisdiction
-    )
     return _apply(
         session,
         env.id,
@@ -290,7 +308,7 @@ def receive(
         env.target_jurisdiction,
         env.payload,
         env,
-        sender,
+        _sender(env, node),
         env.version,
         settle=settle,
     )
@@ -306,38 +324,87 @@ def refusal(status: int, reason: str, detail: str, title: str = "消息被拒收
     }
 
 
+def _sender(env: Envelope, node: Node) -> Sender:
+    return Sender(
+        node.id, frozenset(node.jurisdictions), env.source_jurisdiction, env.target_jurisdiction
+    )
+
+
 def receive_batch(
     session: Session, messages: list[tuple[Envelope, Node | None]]
 ) -> list[BatchAnswer]:
-    """Apply verified messages in the caller's transaction, in their order, each in a
-    savepoint of its own: one refused or failing leaves the others applied (its answer
-    says why, and whether the sender should retry). The caller commits once."""
-    answers = []
+    """Apply verified messages in the caller's transaction, in their order; the caller
+    commits once. One statement writes the inbox rows of them all (those already there
+    are answered "already applied"), then each is applied. Should one be refused or fail,
+    that pass is taken back (one savepoint around it) and the messages are applied again
+    each in a savepoint of its own: the one refused or failing is answered alone (with
+    whether the sender should retry), the others stay applied."""
+    try:
+        with session.begin_nested():
+            return _apply_all(session, messages)
+    except Exception:  # noqa: BLE001 - one of them is refused or fails: one by one
+        log.info("a batch of %s message(s) applied one by one", len(messages))
+        # The inbox rows of the pass taken back are still in the Session (as persistent,
+        # expired): out, so that the same ids can be written again.
+        ids = {env.id for env, _node in messages}
+        for key in list(session.identity_map.keys()):
+            if key[0] is InboxMessage and key[1][0] in ids:  # by key: no refresh
+                session.expunge(session.identity_map[key])
+    return [_apply_one(session, env, node) for env, node in messages]
+
+
+def _apply_all(session: Session, messages: list[tuple[Envelope, Node | None]]) -> list[BatchAnswer]:
+    """Every message applied, or an exception (the caller's savepoint takes all back)."""
+    fed: Federation | None = None
+    todo = []
     for env, node in messages:
-        mid = str(env.id)
-        try:
-            applied = receive(session, env, node, settle=True)
-            answers.append(BatchAnswer(mid, APPLIED if applied else ALREADY))
-        except Refused as exc:
-            log.warning(
-                "refused message %s (%s) from %s: %s %s",
-                env.id,
-                env.type,
-                env.source_node,
-                exc.reason,
-                exc.detail,
-            )
-            problem = refusal(exc.status, exc.reason, exc.detail)
-            answers.append(BatchAnswer(mid, REFUSED, problem))
-        except OutOfOrder as exc:
-            problem = refusal(409, "out-of-order", str(exc), "消息暂不能处理")
-            answers.append(BatchAnswer(mid, RETRY_LATER, problem))
-        except Exception as exc:  # noqa: BLE001 - this one is retried, the others go on
-            log.exception("message %s (%s) from %s failed", env.id, env.type, env.source_node)
-            detail = f"{type(exc).__name__}: {exc}"[:2000]
-            problem = refusal(500, "handler-failed", detail, "消息处理失败")
-            answers.append(BatchAnswer(mid, RETRY_LATER, problem))
+        if node is None:
+            fed = fed or federation_for(settings_of(session))
+            node = fed.nodes.get(env.source_node)
+        if node is None:
+            raise Refused("unknown-node", f"未知的发送节点 {env.source_node}", 401)
+        todo.append((env, _sender(env, node)))
+    rows = [
+        _inbox_row(e.id, e.type, e.source_jurisdiction, e.target_jurisdiction, snd.node)
+        for e, snd in todo
+    ]
+    fresh = _claim_inbox(session, rows)
+    answers = []
+    for (env, snd), row in zip(todo, rows, strict=True):
+        if env.id not in fresh:
+            answers.append(BatchAnswer(str(env.id), ALREADY))
+            continue
+        fresh.discard(env.id)  # the same id later in the batch: already applied
+        _run(session, env.type, env.payload, env, snd, env.version, True)
+        _recorded(session, row)
+        answers.append(BatchAnswer(str(env.id), APPLIED))
     return answers
+
+
+def _apply_one(session: Session, env: Envelope, node: Node | None) -> BatchAnswer:
+    """One message of a batch in a savepoint of its own, and its answer."""
+    mid = str(env.id)
+    try:
+        applied = receive(session, env, node, settle=True)
+        return BatchAnswer(mid, APPLIED if applied else ALREADY)
+    except Refused as exc:
+        log.warning(
+            "refused message %s (%s) from %s: %s %s",
+            env.id,
+            env.type,
+            env.source_node,
+            exc.reason,
+            exc.detail,
+        )
+        return BatchAnswer(mid, REFUSED, refusal(exc.status, exc.reason, exc.detail))
+    except OutOfOrder as exc:
+        return BatchAnswer(
+            mid, RETRY_LATER, refusal(409, "out-of-order", str(exc), "消息暂不能处理")
+        )
+    except Exception as exc:  # noqa: BLE001 - this one is retried, the others go on
+        log.exception("message %s (%s) from %s failed", env.id, env.type, env.source_node)
+        detail = f"{type(exc).__name__}: {exc}"[:2000]
+        return BatchAnswer(mid, RETRY_LATER, refusal(500, "handler-failed", detail, "消息处理失败"))
 
 
 def allowed_types(sender: Node) -> frozenset[str]:
@@ -427,16 +494,35 @@ def deliver_due(factory: sessionmaker[Session], settings: Settings, limit: int =
 # --- the dispatcher ------------------------------------------------------------------
 
 
-def _claim(session: Session, now: datetime, limit: int) -> list[OutboxMessage]:
-    q = (
-        select(OutboxMessage)
+def _claim(session: Session, now: datetime, limit: int) -> list[_Claimed]:
+    """Claim up to `limit` due messages, oldest first, in one statement: leased (no other
+    worker takes them for LEASE_SECONDS) and returned with what their lanes need."""
+    due = (
+        select(OutboxMessage.id)
         .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
         .order_by(OutboxMessage.created_at)
         .limit(limit)
     )
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        q = q.with_for_update(skip_locked=True)
-    return list(session.scalars(q))
+    if session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    stmt = (
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(due.scalar_subquery()))
+        .values(next_attempt_at=now + timedelta(seconds=LEASE_SECONDS))
+        .returning(
+            OutboxMessage.id,
+            OutboxMessage.type,
+            OutboxMessage.target_jurisdiction,
+            OutboxMessage.payload,
+            OutboxMessage.created_at,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    rows = sorted(session.execute(stmt), key=lambda r: (r.created_at, str(r.id)))
+    return [
+        _Claimed(r.id, r.target_jurisdiction, ordering_key(r.type, r.payload or {}, r.id))
+        for r in rows
+    ]
 
 
 def envelope_of(session: Session, msg: OutboxMessage, node_id: str) -> dict[str, Any]:
@@ -513,14 +599,8 @@ def dispatch_pending(
     those with the same target node and `ordering_key` form one lane, sent one after
     another in the order they were queued; lanes run in parallel. Local deliveries run
     one at a time in the calling thread."""
-    now = utcnow()
     with factory() as session:
-        claimed = []
-        for m in _claim(session, now, limit):
-            # A lease: no other worker takes them while this one works.
-            m.next_attempt_at = now + timedelta(seconds=LEASE_SECONDS)
-            key = ordering_key(m.type, m.payload or {}, m.id)
-            claimed.append(_Claimed(m.id, m.target_jurisdiction, key))
+        claimed = _claim(session, utcnow(), limit)
         session.commit()
     policy = (max_attempts or MAX_ATTEMPTS, backoff or BACKOFF_SECONDS)
     keys: dict[str, PrivateKey] = {}  # this node's signing key, read once per pass
@@ -675,18 +755,24 @@ def _deliver_batch(
     singly: list[uuid.UUID] = []
     node_id = envs[0][1] if envs else ""
     node = remote.federation.nodes.get(node_id)
-    for chunk in _by_bytes(envs):
+    # Each message signed on its own, for the node's single inbox (transport.signed_item).
+    items = (
+        [(mid, signed_item(env, keys["key"], node.inbox_url)) for mid, _n, env in envs]
+        if node
+        else []
+    )
+    for chunk in _by_bytes(items):
         if node is None or not takes_batches(node.id):
-            singly += [mid for mid, _n, _e in chunk]
+            singly += [mid for mid, _i in chunk]
             continue
-        results = remote.transport.deliver_batch([e for _m, _n, e in chunk], node, keys["key"])
+        results = remote.transport.deliver_items([item for _m, item in chunk], node)
         if results is None:
             # 404/405: a node of an earlier release (or 413: this batch too large for it).
             _no_batches[node.id] = time.monotonic() + NO_BATCH_RETRY_SECONDS
             log.warning("node %s takes no batches: messages go one by one", node.id)
-            singly += [mid for mid, _n, _e in chunk]
+            singly += [mid for mid, _i in chunk]
             continue
-        for (mid, _n, _e), result in zip(chunk, results, strict=True):
+        for (mid, _i), result in zip(chunk, results, strict=True):
             if result.outcome is Outcome.DELIVERED:
                 delivered.append(mid)
             else:
@@ -698,14 +784,14 @@ def _deliver_batch(
 
 
 def _by_bytes(
-    envs: list[tuple[uuid.UUID, str, dict[str, Any]]],
-) -> list[list[tuple[uuid.UUID, str, dict[str, Any]]]]:
-    """`envs` cut where a batch would exceed BATCH_BYTES (a message larger than that
-    goes alone)."""
-    out: list[list[tuple[uuid.UUID, str, dict[str, Any]]]] = []
+    items: list[tuple[uuid.UUID, dict[str, Any]]],
+) -> list[list[tuple[uuid.UUID, dict[str, Any]]]]:
+    """Signed `items` cut where a batch would exceed BATCH_BYTES of message bodies (a
+    message larger than that goes alone)."""
+    out: list[list[tuple[uuid.UUID, dict[str, Any]]]] = []
     size = 0
-    for item in envs:
-        n = len(encode(item[2]))
+    for item in items:
+        n = len(item[1]["body"])
         if not out or size + n > BATCH_BYTES:
             out.append([])
             size = 0

@@ -355,13 +355,11 @@ class HttpTransport:
                 detail += f": {r.text[:300]}"
         return Result(outcome, detail)
 
-    def deliver_batch(
-        self, envelopes: list[Mapping[str, Any]], node: Node, key: PrivateKey
-    ) -> list[Result] | None:
-        """Post `envelopes`, each signed on its own, in one request to `node`'s batch inbox;
-        one Result per envelope in the same order, or None when the node takes no batches
-        (or refused this one as too large: the sender then posts them one by one)."""
-        items = [signed_item(env, key, node.inbox_url) for env in envelopes]
+    def deliver_items(self, items: list[dict[str, Any]], node: Node) -> list[Result] | None:
+        """Post messages already signed on their own (`signed_item`) in one request to
+        `node`'s batch inbox; one Result per message in the same order, or None when the
+        node takes no batches (or refused this one as too large: the sender then posts
+        them one by one)."""
         url = batch_url(node)
         try:
             r = self.client.post(
@@ -369,7 +367,7 @@ class HttpTransport:
             )
         except httpx.HTTPError as exc:
             detail = f"{type(exc).__name__}: {exc} ({url})"
-            return [Result(Outcome.RETRY, detail)] * len(envelopes)
+            return [Result(Outcome.RETRY, detail)] * len(items)
         if r.status_code in NO_BATCH_STATUSES or r.status_code == 413:
             return None
         if r.status_code != 200:
@@ -377,14 +375,14 @@ class HttpTransport:
             head = Result(classify(r.status_code), _problem_detail(r, node))
             if head.outcome is Outcome.DELIVERED:
                 head = Result(Outcome.RETRY, head.detail)
-            return [head] * len(envelopes)
+            return [head] * len(items)
         try:
             answers = r.json()["results"]
-            if not isinstance(answers, list) or len(answers) != len(envelopes):
+            if not isinstance(answers, list) or len(answers) != len(items):
                 raise ValueError("one answer per message expected")
         except (ValueError, KeyError, TypeError) as exc:
             detail = f"HTTP 200 from {node.id}: unreadable batch answer ({exc})"
-            return [Result(Outcome.RETRY, detail)] * len(envelopes)
+            return [Result(Outcome.RETRY, detail)] * len(items)
         return [_item_result(a, node) for a in answers]
 
     def close(self) -> None:
