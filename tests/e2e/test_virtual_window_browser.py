@@ -428,13 +428,9 @@ def _number(node: PeerNode, session_id: str) -> str:
     return str(rows[0][0])
 
 
-def test_a_licence_presented_at_the_counter_is_shown_to_both_sides_at_1280_and_390_px(
-    nodes: dict[str, PeerNode], pages: Any
-) -> None:
-    """免提交 in the room: the clerk pastes what the applicant presents; both rooms list
-    the competent node's verdict (here a forged presentation: 核验未通过 with the reason);
-    neither room scrolls sideways at 1280 or 390 px."""
-    sh, ah = nodes["310000"], nodes["320000"]
+def _taken(pages: Any, sh: PeerNode, ah: PeerNode) -> tuple[Any, Any, str]:
+    """A session the 上海 clerk started and the 合肥 officer took (by its id): both rooms
+    open on it, in progress."""
     clerk = pages(sh, CLERK)
     clerk.goto("/virtual-window")
     clerk.select_option("#matter_code", MATTER)
@@ -447,6 +443,17 @@ def test_a_licence_presented_at_the_counter_is_shown_to_both_sides_at_1280_and_3
     officer.locator(f'form:has(input[value="{session_id}"]) button').first.click()
     officer.wait_for_url(f"**/virtual-window/officer/s/{session_id}")
     clerk.wait_for_function("() => document.getElementById('vw-state').textContent === '进行中'")
+    return clerk, officer, session_id
+
+
+def test_a_licence_presented_at_the_counter_is_shown_to_both_sides_at_1280_and_390_px(
+    nodes: dict[str, PeerNode], pages: Any
+) -> None:
+    """免提交 in the room: the clerk pastes what the applicant presents; both rooms list
+    the competent node's verdict (here a forged presentation: 核验未通过 with the reason);
+    neither room scrolls sideways at 1280 or 390 px."""
+    sh, ah = nodes["310000"], nodes["320000"]
+    clerk, officer, session_id = _taken(pages, sh, ah)
     clerk.fill("#vw-presentation", "eyJhbGciOiJFUzI1NiJ9.e30.forged~")
     clerk.get_by_role("button", name="核验电子证照").click()
     for page in (clerk, officer):
@@ -498,18 +505,7 @@ def test_a_network_partition_between_the_nodes_mid_session_loses_nothing(
     says so in Chinese and keeps what the clerk types, the officer's page carries on;
     when the network returns both sides have both changes, without a reload."""
     sh, ah = nodes["310000"], nodes["320000"]
-    clerk = pages(sh, CLERK)
-    clerk.goto("/virtual-window")
-    clerk.select_option("#matter_code", MATTER)
-    clerk.select_option("#city_code", "340100")
-    clerk.get_by_role("button", name="发起远程窗口").click()
-    clerk.wait_for_url("**/virtual-window/s/*")
-    session_id = clerk.url.rsplit("/", 1)[-1]
-    officer = pages(ah, OFFICER)
-    officer.goto("/virtual-window/queue")
-    officer.locator(f'form:has(input[value="{session_id}"]) button').first.click()
-    officer.wait_for_url(f"**/virtual-window/officer/s/{session_id}")
-    clerk.wait_for_function("() => document.getElementById('vw-state').textContent === '进行中'")
+    clerk, officer, session_id = _taken(pages, sh, ah)
     clerk.fill("#f-loan_city", "合肥")
     _seen_within(officer, "#f-loan_city", "合肥", 10.0)
 
@@ -563,18 +559,8 @@ def test_the_counters_recording_is_uploaded_in_chunks_whose_hashes_the_competent
     sh, ah = nodes["310000"], nodes["320000"]
     _restart(sh, TONGBAN_VW_RECORDING="true")
     try:
-        clerk = pages(sh, CLERK)
-        clerk.goto("/virtual-window")
-        clerk.select_option("#matter_code", MATTER)
-        clerk.select_option("#city_code", "340100")
-        clerk.get_by_role("button", name="发起远程窗口").click()
-        clerk.wait_for_url("**/virtual-window/s/*")
-        session_id = clerk.url.rsplit("/", 1)[-1]
+        clerk, officer, session_id = _taken(pages, sh, ah)
         assert "录音录像" in clerk.locator("#vw-recording").inner_text()
-        officer = pages(ah, OFFICER)
-        officer.goto("/virtual-window/queue")
-        officer.locator(f'form:has(input[value="{session_id}"]) button').first.click()
-        officer.wait_for_url(f"**/virtual-window/officer/s/{session_id}")
         _media_flows(clerk)
         number = _number(sh, session_id)
 

@@ -364,6 +364,8 @@ def _licence(session: Session, args: dict[str, Any]) -> dict[str, Any]:
         "reason": result.reason,
         "reason_text": result.reason_text,
         "type_name": result.type_name,
+        # The licence type, which names the material it can stand in for (免提交).
+        "type_code": result.type_code,
         "licence_id": result.licence_id,
         "issuer": result.issuer,
         "status": result.status,

@@ -14,11 +14,9 @@ import time
 import uuid
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 
-from integration.exchange.conftest import fed, fed_dbs, hosts, tools  # noqa: F401 - fixtures
 from tongban.audit.domain import field_digest
 from tongban.audit.models import AuditEntry
 from tongban.cases.models import Case
@@ -43,18 +41,6 @@ from builders import (
 )
 
 
-@pytest.fixture
-def pair(fed: dict[str, Any], hosts: Any) -> Any:  # noqa: F811
-    a, b = fed["node-a"], fed["node-b"]
-    client = httpx.Client(transport=hosts)
-    query.install_client(a.id, client)
-    query.install_client(b.id, client)
-    yield a, b
-    query.install_client(a.id, None)
-    query.install_client(b.id, None)
-    client.close()
-
-
 def _officer(s: Any) -> Any:
     matter = catalog.get_matter(s, SIMPLE_MATTER)
     auth = regions.competent_authority(
@@ -65,7 +51,7 @@ def _officer(s: Any) -> Any:
 
 def test_a_suzhou_clerk_serves_a_hefei_matter_through_the_competent_node(
     pair: Any,
-    tools: Any,  # noqa: F811
+    tools: Any,
 ) -> None:
     a, b = pair
     with b.session() as s:
@@ -453,6 +439,7 @@ def test_a_licence_presented_at_the_counter_is_verified_on_the_competent_node_an
     first, second = view["licences"]
     assert expected.valid and first["valid"] is True and first["reason"] is None
     assert first["licence_id"] == expected.licence_id and first["type_name"]
+    assert first["type_code"] == expected.type_code
     assert first["presentation_sha256"] == hashlib.sha256(compact.encode()).hexdigest()
     assert second["valid"] is False and second["reason"] and second["reason_text"]
     # The resident's ID number among the disclosed claims is masked in what pages get.

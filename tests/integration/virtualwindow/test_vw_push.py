@@ -17,25 +17,12 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from integration.exchange.conftest import fed, fed_dbs, hosts, tools  # noqa: F401 - fixtures
 from tongban.exchange import query
 from tongban.exchange.models import ExchangeQuery
 from tongban.virtualwindow import push, relay, service
 from tongban.virtualwindow.schemas import ChangedAsk
 
 from builders import SIMPLE_MATTER, make_clerk, make_officer
-
-
-@pytest.fixture
-def pair(fed: dict[str, Any], hosts: Any) -> Any:  # noqa: F811
-    a, b = fed["node-a"], fed["node-b"]
-    client = httpx.Client(transport=hosts)
-    query.install_client(a.id, client)
-    query.install_client(b.id, client)
-    yield a, b
-    query.install_client(a.id, None)
-    query.install_client(b.id, None)
-    client.close()
 
 
 def test_a_waiter_wakes_when_notified_from_another_thread_and_gives_up_at_its_bound() -> None:
@@ -162,7 +149,7 @@ def test_a_poke_for_a_session_the_node_does_not_hold_or_from_the_wrong_jurisdict
 
 def test_pokes_to_an_unreachable_clerks_node_are_coalesced_and_fail_quietly(
     pair: Any,
-    hosts: Any,  # noqa: F811
+    hosts: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     a, b = pair
