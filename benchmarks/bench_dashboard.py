@@ -380,6 +380,14 @@ def main() -> int:
     print(
         f"{'page CPU p50 / p95 ms':40} {result['page_cpu_p50_ms']:>5.0f} / {result['page_cpu_p95_ms']:.0f}"
     )
+    print(
+        f"{'DuckDB page queries p50 / p95 ms':40} "
+        f"{baseline['page_p50_ms']:>5.0f} / {baseline['page_p95_ms']:.0f}"
+    )
+    print(
+        f"{'ratio page p95 / DuckDB p95':40} {result['page_p95_ms'] / baseline['page_p95_ms']:>12.1f}"
+    )
+    print(f"{'monthly roll-up rows (all levels)':40} {months:>12,}")
     print(f"{'load average (1 min) at the end':40} {result['load_average']:>12.1f}")
     print(f"{'load average (1 min) at the start':40} {load_start:>12.1f}")
     return 0
