@@ -306,14 +306,13 @@ def ticket_list(
 
 
 def _areas(session: Session, user: Account) -> dict[str, Any]:
-    """The districts staff filter by (residents have no filter form)."""
+    """The cities and districts staff filter by (residents have no filter form)."""
     if user.role in lists.REPORTER_ROLES:
-        return {"areas": []}
+        return {"cities": [], "areas": []}
     cities = {c.code: c.name for c in regions.list_cities(session)}
-    areas = [
-        (d.code, f"{cities.get(d.city_code, '')} {d.name}") for d in regions.list_districts(session)
-    ]
-    return {"areas": areas}
+    districts = regions.list_districts(session)
+    areas = [(d.code, f"{cities.get(d.city_code, '')} {d.name}") for d in districts]
+    return {"cities": list(cities.items()), "areas": areas}
 
 
 # --- detail and steps -----------------------------------------------------------------
