@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from tongban.config import Settings
 from tongban.exchange import query as queries
 from tongban.exchange import service
-from tongban.exchange.federation import FederationError, Node
+from tongban.exchange.federation import Federation, FederationError, Node
 from tongban.exchange.models import InboxMessage
 from tongban.exchange.transport import (
     REFUSED,
@@ -45,6 +45,16 @@ def _refuse(exc: Rejected) -> Response:
     return problem(exc.status, f"exchange/{exc.reason}", "消息被拒收", exc.detail)
 
 
+def _federation(settings: Settings) -> tuple[Federation, Node] | Response:
+    """The federation and this node in it, or the 503 answered when it cannot be read."""
+    try:
+        fed = service.federation_for(settings)
+        return fed, fed.node(settings.node_id)
+    except FederationError as exc:
+        log.error("inbox unusable: %s", exc)
+        return problem(503, "exchange/no-federation", "节点未配置", str(exc))
+
+
 def _handle(
     settings: Settings,
     factory: sessionmaker[Session],
@@ -53,12 +63,10 @@ def _handle(
     headers: dict[str, str],
     body: bytes,
 ) -> Response:
-    try:
-        fed = service.federation_for(settings)
-        local = fed.node(settings.node_id)
-    except FederationError as exc:
-        log.error("inbox unusable: %s", exc)
-        return problem(503, "exchange/no-federation", "节点未配置", str(exc))
+    known = _federation(settings)
+    if isinstance(known, Response):
+        return known
+    fed, local = known
     target_uri = local.inbox_url if settings.federation_file is not None else url
     try:
         env = verify_request(
@@ -82,14 +90,7 @@ def _handle(
         except service.Refused as exc:
             # Bad payload or no right to send it for that record: refused for good.
             session.rollback()
-            log.warning(
-                "refused message %s (%s) from %s: %s %s",
-                env.id,
-                env.type,
-                env.source_node,
-                exc.reason,
-                exc.detail,
-            )
+            service.log_refused(env, exc)
             return problem(exc.status, f"exchange/{exc.reason}", "消息被拒收", exc.detail)
         except IntegrityError:
             # The same message delivered twice at once: the other delivery won.
@@ -116,12 +117,10 @@ def _handle_batch(
     url: str,
     body: bytes,
 ) -> Response:
-    try:
-        fed = service.federation_for(settings)
-        local = fed.node(settings.node_id)
-    except FederationError as exc:
-        log.error("inbox unusable: %s", exc)
-        return problem(503, "exchange/no-federation", "节点未配置", str(exc))
+    known = _federation(settings)
+    if isinstance(known, Response):
+        return known
+    fed, local = known
     try:
         items = parse_batch(body, MAX_BATCH_MESSAGES)
     except Rejected as exc:

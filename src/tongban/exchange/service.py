@@ -381,6 +381,18 @@ def _apply_all(session: Session, messages: list[tuple[Envelope, Node | None]]) -
     return answers
 
 
+def log_refused(env: Envelope, exc: Refused) -> None:
+    """The log line of a verified message refused for its payload or the sender's right."""
+    log.warning(
+        "refused message %s (%s) from %s: %s %s",
+        env.id,
+        env.type,
+        env.source_node,
+        exc.reason,
+        exc.detail,
+    )
+
+
 def _apply_one(session: Session, env: Envelope, node: Node | None) -> BatchAnswer:
     """One message of a batch in a savepoint of its own, and its answer."""
     mid = str(env.id)
@@ -388,14 +400,7 @@ def _apply_one(session: Session, env: Envelope, node: Node | None) -> BatchAnswe
         applied = receive(session, env, node, settle=True)
         return BatchAnswer(mid, APPLIED if applied else ALREADY)
     except Refused as exc:
-        log.warning(
-            "refused message %s (%s) from %s: %s %s",
-            env.id,
-            env.type,
-            env.source_node,
-            exc.reason,
-            exc.detail,
-        )
+        log_refused(env, exc)
         return BatchAnswer(mid, REFUSED, refusal(exc.status, exc.reason, exc.detail))
     except OutOfOrder as exc:
         return BatchAnswer(

@@ -30,7 +30,7 @@ from tongban.exchange.models import OutboxMessage
 from tongban.exchange.transport import HttpTransport
 from tongban.migrate import upgrade
 
-from builders import SIMPLE_FORM, SIMPLE_MATTER, make_resident, upload
+from builders import SIMPLE_FORM, SIMPLE_MATTER, make_officer, make_resident, upload
 
 PG_URL = os.environ.get("TONGBAN_TEST_PG_URL")
 JURISDICTIONS = {"node-a": ("310000", "340000"), "node-b": ("320000", "330000")}
@@ -256,9 +256,59 @@ def stored_case(node: Any, number: str) -> Case | None:
         return case
 
 
+def deliver_case(node: Any, case_id: Any) -> None:
+    """Officers of the competent authority on `node` take a forwarded case from submitted
+    to delivered, one commit a step: five `case.status_changed` (seq 3 to 7) queued."""
+    with node.session() as s:
+        reviewer = make_officer(s, "320500-housing_fund", duty="reviewer")
+        approver = make_officer(s, "320500-housing_fund")
+        for actor, action in (
+            (reviewer, "accept"),
+            (reviewer, "start_review"),
+            (approver, "approve"),
+            (approver, "issue_result"),
+            (approver, "deliver"),
+        ):
+            cases.act(s, s.get(type(actor), actor.id), case_id, action)
+            s.commit()
+
+
+def envelope(msg_type: str, source: str, target: str, node: str, payload: dict[str, Any]) -> Any:
+    """A well-formed envelope of a message from `node` (signed by the caller)."""
+    from datetime import UTC, datetime
+
+    return {
+        "id": str(uuid.uuid4()),
+        "type": msg_type,
+        "source_node": node,
+        "source_jurisdiction": source,
+        "target_jurisdiction": target,
+        "created_at": datetime.now(UTC).isoformat(),
+        "version": 1,
+        "payload": payload,
+    }
+
+
+def signing_key(node: Any) -> Any:
+    """`node`'s message-signing key."""
+    with node.session() as s:
+        key = exchange.node_key(s, node.id)
+        s.commit()
+        return key
+
+
 @pytest.fixture
 def tools() -> Any:
-    """drain(*nodes), submit(node) -> (case, resident), stored_case(node, number)."""
+    """drain(*nodes), submit(node) -> (case, resident), stored_case(node, number),
+    deliver_case(node, case_id), envelope(type, source, target, node, payload),
+    signing_key(node)."""
     import types
 
-    return types.SimpleNamespace(drain=drain, submit=submit, stored_case=stored_case)
+    return types.SimpleNamespace(
+        drain=drain,
+        submit=submit,
+        stored_case=stored_case,
+        deliver_case=deliver_case,
+        envelope=envelope,
+        signing_key=signing_key,
+    )

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -26,13 +25,6 @@ from tongban.exchange.models import InboxMessage, OutboxMessage
 from tongban.exchange.transport import encode_batch, signed_item
 
 
-def _key(node: Any) -> Any:
-    with node.session() as s:
-        key = exchange.node_key(s, node.id)
-        s.commit()
-        return key
-
-
 def _inbox(node: Any) -> set[str]:
     with node.session() as s:
         return {str(i) for i in s.scalars(select(InboxMessage.id))}
@@ -46,19 +38,6 @@ def _pings(node: Any, source: str, target: str, n: int, **extra: Any) -> list[uu
         ]
         s.commit()
     return ids
-
-
-def _envelope(msg_type: str, source: str, target: str, node: str, payload: dict[str, Any]) -> Any:
-    return {
-        "id": str(uuid.uuid4()),
-        "type": msg_type,
-        "source_node": node,
-        "source_jurisdiction": source,
-        "target_jurisdiction": target,
-        "created_at": datetime.now(UTC).isoformat(),
-        "version": 1,
-        "payload": payload,
-    }
 
 
 def _post_batch(hosts: Any, receiver: Any, items: list[dict[str, Any]]) -> Any:
@@ -134,8 +113,10 @@ def test_the_same_batch_twice_applies_once(tools: Any, fed: dict[str, Any], host
     with a.session() as s:
         msg = s.get(OutboxMessage, fwd.id)
         envs = [exchange.envelope_of(s, msg, a.id)]  # with its materials, as sent
-    envs += [_envelope(exchange.PING, "310000", "320000", a.id, {"note": str(i)}) for i in (1, 2)]
-    key = _key(a)
+    envs += [
+        tools.envelope(exchange.PING, "310000", "320000", a.id, {"note": str(i)}) for i in (1, 2)
+    ]
+    key = tools.signing_key(a)
     items = [signed_item(env, key, _inbox_uri(b)) for env in envs]
     inbox_before = len(_inbox(b))
 
@@ -197,14 +178,14 @@ def test_a_poisoned_message_is_retried_alone_and_a_refused_one_goes_dead(
 
 
 def test_a_forged_or_smuggled_message_in_a_batch_is_refused_alone(
-    fed: dict[str, Any], hosts: Any
+    tools: Any, fed: dict[str, Any], hosts: Any
 ) -> None:
     a, b = fed["node-a"], fed["node-b"]
-    key, stranger = _key(a), generate(Alg.EDDSA)
+    key, stranger = tools.signing_key(a), generate(Alg.EDDSA)
     uri = _inbox_uri(b)
 
     def ping(source: str = "310000") -> dict[str, Any]:
-        return _envelope(exchange.PING, source, "320000", a.id, {"note": "x"})
+        return tools.envelope(exchange.PING, source, "320000", a.id, {"note": "x"})
 
     good1, good2 = ping(), ping()
     tampered = signed_item(ping(), key, uri)
@@ -237,12 +218,12 @@ def test_a_forged_or_smuggled_message_in_a_batch_is_refused_alone(
 
 
 def test_limits_and_malformed_batches_are_problems(
-    fed: dict[str, Any], hosts: Any, monkeypatch: pytest.MonkeyPatch
+    tools: Any, fed: dict[str, Any], hosts: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     a, b = fed["node-a"], fed["node-b"]
-    key, uri = _key(a), _inbox_uri(b)
+    key, uri = tools.signing_key(a), _inbox_uri(b)
     items = [
-        signed_item(_envelope(exchange.PING, "310000", "320000", a.id, {}), key, uri)
+        signed_item(tools.envelope(exchange.PING, "310000", "320000", a.id, {}), key, uri)
         for _ in range(3)
     ]
     before = _inbox(b)
@@ -292,25 +273,10 @@ def test_a_case_s_status_changes_arrive_in_order_in_batches(
 ) -> None:
     """One case's steps are one lane: in one batch, or cut over several batches of one
     stream (sent one after another) while other streams run beside it."""
-    from tongban.cases import service as cases
-
-    from builders import make_officer
-
     a, b = fed["node-a"], fed["node-b"]
     case, _ = tools.submit(a)
     tools.drain(a, b)
-    with b.session() as s:
-        reviewer = make_officer(s, "320500-housing_fund", duty="reviewer")
-        approver = make_officer(s, "320500-housing_fund")
-        for actor, action in (
-            (reviewer, "accept"),
-            (reviewer, "start_review"),
-            (approver, "approve"),
-            (approver, "issue_result"),
-            (approver, "deliver"),
-        ):
-            cases.act(s, s.get(type(actor), actor.id), case.id, action)
-            s.commit()
+    tools.deliver_case(b, case.id)
     _pings(b, "320000", "340000", 6)
     front = hosts.apps[a.host] = _Front(hosts.apps[a.host])
     b.remote.batch = batch

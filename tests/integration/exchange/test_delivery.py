@@ -306,25 +306,10 @@ def test_a_concurrent_pass_delivers_every_message_exactly_once(
 def test_a_case_s_status_changes_arrive_in_order_beside_other_messages(
     tools: Any, fed: dict[str, Any], hosts: Any
 ) -> None:
-    from tongban.cases import service as cases
-
-    from builders import make_officer
-
     a, b = fed["node-a"], fed["node-b"]
     case, _ = tools.submit(a)
     tools.drain(a, b)
-    with b.session() as s:
-        reviewer = make_officer(s, "320500-housing_fund", duty="reviewer")
-        approver = make_officer(s, "320500-housing_fund")
-        for actor, action in (
-            (reviewer, "accept"),
-            (reviewer, "start_review"),
-            (approver, "approve"),
-            (approver, "issue_result"),
-            (approver, "deliver"),
-        ):
-            cases.act(s, s.get(type(actor), actor.id), case.id, action)
-            s.commit()
+    tools.deliver_case(b, case.id)
     _pings(b, "320000", "340000", 6)
     rec = hosts.apps[a.host] = _Recorder(hosts.apps[a.host], meet=2)
 
