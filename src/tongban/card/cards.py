@@ -154,7 +154,9 @@ def holder_of(account: Account, concessions: int = 0) -> Holder:
 
 
 def _new_number(session: Session, city_code: str) -> str:
-    return domain.card_number(city_code, numbering.next_value(session, f"card:{city_code}"))
+    # Gapless: card numbers are printed and issued as a series (kernel.numbering).
+    seq = numbering.next_value(session, f"card:{city_code}", gapless=True)
+    return domain.card_number(city_code, seq)
 
 
 def issue(

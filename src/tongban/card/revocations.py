@@ -113,7 +113,7 @@ def revocations_changed(session: Session, jurisdiction: str) -> None:
     """The revocation list of `jurisdiction` changed: its sequence moves, and it is
     published to the other nodes when the transaction commits (once, however many
     changes it made)."""
-    numbering.next_value(session, f"card.revocations:{jurisdiction}")
+    numbering.next_value(session, f"card.revocations:{jurisdiction}", gapless=True)
     from tongban.card import federation
 
     federation.revocations_changed(session, jurisdiction)

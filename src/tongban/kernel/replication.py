@@ -363,7 +363,7 @@ class Published:
     scope: Callable[[Mapping[str, Any]], str]
 
     def next_seq(self, session: Session, payload: Mapping[str, Any]) -> int:
-        return numbering.next_value(session, f"out:{self.scope(payload)}")
+        return numbering.next_value(session, f"out:{self.scope(payload)}", gapless=True)
 
     def newer(self, session: Session, payload: Mapping[str, Any]) -> bool:
         """Whether `payload` is newer than what this node applied of its record; if so

@@ -92,7 +92,7 @@ def require_issuer(session: Session, actor: Account, ltype: LicenceType) -> Auth
 
 def _next_serial(session: Session, type_code: str, issuer_code: str) -> int:
     """The next GB/T 36904 serial of (type, issuer), from the kernel's numbering."""
-    return numbering.next_value(session, f"licence:{type_code}:{issuer_code}")
+    return numbering.next_value(session, f"licence:{type_code}:{issuer_code}", gapless=True)
 
 
 def _current_list(session: Session, jurisdiction_code: str) -> int:
