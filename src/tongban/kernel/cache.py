@@ -129,14 +129,20 @@ _LISTENERS: dict[str, _Listener] = {}
 _URLS: dict[int, tuple[str, bool]] = {}  # id(engine) -> (url, is postgresql)
 
 
-def _db(session: Session) -> tuple[str, bool, Connection]:
-    conn = session.connection()
+def _engine_key(conn: Connection) -> tuple[str, bool]:
+    """The URL of `conn`'s database (the caches' key) and whether it is PostgreSQL."""
     engine = conn.engine
     known = _URLS.get(id(engine))
     if known is None:
         known = (engine.url.render_as_string(False), engine.dialect.name == "postgresql")
         _URLS[id(engine)] = known
-    return known[0], known[1], conn
+    return known
+
+
+def _db(session: Session) -> tuple[str, bool, Connection]:
+    conn = session.connection()
+    url, postgres = _engine_key(conn)
+    return url, postgres, conn
 
 
 def _listener_live(url: str) -> bool:
@@ -234,12 +240,7 @@ def drop_all(url: str) -> None:
 
 
 def _url_of(conn: Connection) -> str:
-    engine = conn.engine
-    known = _URLS.get(id(engine))
-    if known is None:
-        known = (engine.url.render_as_string(False), engine.dialect.name == "postgresql")
-        _URLS[id(engine)] = known
-    return known[0]
+    return _engine_key(conn)[0]
 
 
 @event.listens_for(Engine, "before_execute")
