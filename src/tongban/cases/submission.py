@@ -19,11 +19,11 @@ from tongban.cases.access import list_cases as list_cases
 from tongban.cases.attachments import claim_uploads
 from tongban.cases.domain import CaseState, DeliveryMethod, Mode
 from tongban.cases.history import next_number
-from tongban.cases.models import Case
+from tongban.cases.models import Attachment, Case
 from tongban.cases.replica import forward
 from tongban.catalog import service as catalog
 from tongban.db import new_id, utcnow
-from tongban.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
+from tongban.errors import DomainError, FieldError, NotFound, PermissionDenied, ValidationFailed
 from tongban.identity import service as identity
 from tongban.identity.domain import Role, validate_credit_code, validate_id_number
 from tongban.identity.models import Account
@@ -99,11 +99,35 @@ def _validate_application(session: Session, app: Application) -> tuple[catalog.M
         errors.append({"field": "joint_jurisdictions", "message": "多地联办须选择联办辖区"})
     if app.mode == Mode.JOINT and app.competent_jurisdiction in app.joint_jurisdictions:
         errors.append({"field": "joint_jurisdictions", "message": "联办辖区不能包含牵头办理的辖区"})
-    if errors:
-        raise ValidationFailed("申请信息有误", errors=errors)
-    catalog.validate_form(matter, app.form_data)
+    form_failed: ValidationFailed | None = None
+    try:
+        catalog.validate_form(matter, app.form_data)
+    except ValidationFailed as e:
+        form_failed = e
+    if errors or form_failed:
+        # Everything at once (consent, fields, materials): the materials as far as the
+        # files sent tell (they are claimed, and checked for real, once the rest is right).
+        found = [*errors, *(form_failed.errors if form_failed else [])]
+        found += _materials_not_sent(session, matter, app)
+        if form_failed and not errors:  # only the form: its own problem type
+            raise ValidationFailed(form_failed.detail, type=form_failed.type, errors=found)
+        raise ValidationFailed("申请信息有误，请按提示逐项修改", errors=found)
     limit = catalog.time_limit_for(session, matter, app.competent_jurisdiction)
     return matter, limit
+
+
+def _materials_not_sent(session: Session, matter: Any, app: Application) -> list[Any]:
+    sent = set(
+        session.scalars(
+            select(Attachment.material_code).where(Attachment.id.in_(app.attachment_ids))
+        )
+    )
+    sent |= {code for code, presented in app.licences.items() if presented}
+    return [
+        FieldError(f"materials.{m.code}", f"请上传{m.name}")
+        for m in matter.materials
+        if m.required and m.code not in sent
+    ]
 
 
 def _check_required_materials(matter: Any, attachments: list[Any]) -> None:

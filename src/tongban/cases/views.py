@@ -16,6 +16,7 @@ from tongban.cases.pages import (
     application_context,
     detail_context,
     entered_values,
+    files_to_choose_again,
     form_text,
     open_matter,
     parse_case_id,
@@ -79,7 +80,15 @@ def apply(
         matter = catalog.get_matter(session, matter_code)
         ctx = application_context(session, matter, window=False, values=entered_values(form))
         wallet = licences.choices_for_matter(session, user, matter)
-        return render(request, "cases/apply.html", user, wallet=wallet, **ctx | refused.context)
+        rechoose = files_to_choose_again(form, matter)
+        return render(
+            request,
+            "cases/apply.html",
+            user,
+            wallet=wallet,
+            rechoose=rechoose,
+            **ctx | refused.context,
+        )
     return RedirectResponse(f"/my/cases/{case.id}", status_code=303)
 
 

@@ -16,6 +16,7 @@ from tongban.cases.pages import (
     application_context,
     detail_context,
     entered_values,
+    files_to_choose_again,
     form_text,
     open_matter,
     parse_case_id,
@@ -66,11 +67,19 @@ def _window_page(
     errors: dict[str, str],
     message: str | None = None,
     status_code: int = 200,
+    rechoose: list[tuple[str, str]] | None = None,
 ) -> Response:
     ctx = application_context(
         session, matter, window=True, values=values, errors=errors, message=message
     )
-    return render(request, "cases/window_new.html", user, status_code=status_code, **ctx)
+    return render(
+        request,
+        "cases/window_new.html",
+        user,
+        status_code=status_code,
+        rechoose=rechoose or [],
+        **ctx,
+    )
 
 
 @router.get("/window/new/{matter_code}")
@@ -107,7 +116,10 @@ def window_submit(
         refused = form_failure(session, e, inputs=INPUTS)
         matter = catalog.get_matter(session, matter_code)
         values = entered_values(form)
-        return _window_page(request, session, user, matter, values=values, **refused.context)
+        rechoose = files_to_choose_again(form, matter)
+        return _window_page(
+            request, session, user, matter, values=values, rechoose=rechoose, **refused.context
+        )
     return RedirectResponse(f"/window/cases/{case.id}?done=received", status_code=303)
 
 

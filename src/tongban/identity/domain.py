@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from enum import StrEnum
 
 from stdnum.cn import ric, uscc
@@ -100,28 +101,68 @@ def role_reason_problem(reason: str) -> str | None:
     return None
 
 
-def validate_id_number(value: str) -> str:
-    """A GB 11643 citizen ID number, normalised; raises ValueError in Chinese."""
+#: GB/T 2260 province-level codes: the first two digits of a GB 11643 number.
+ID_PROVINCES = frozenset(
+    [
+        "11",
+        "12",
+        "13",
+        "14",
+        "15",
+        "21",
+        "22",
+        "23",
+        "31",
+        "32",
+        "33",
+        "34",
+        "35",
+        "36",
+        "37",
+        "41",
+        "42",
+        "43",
+        "44",
+        "45",
+        "46",
+        "50",
+        "51",
+        "52",
+        "53",
+        "54",
+        "61",
+        "62",
+        "63",
+        "64",
+        "65",
+        "71",
+        "81",
+        "82",
+    ]
+)
+_ID_EARLIEST = date(1900, 1, 1)
+
+
+def validate_id_number(value: str, today: date | None = None) -> str:
+    """A GB 11643 citizen ID number, normalised; raises ValueError in Chinese saying what
+    is wrong: its length, its region code (a GB/T 2260 province and a county below it),
+    its birth date (a real day, not in the future), or its check digit (ISO 7064 MOD
+    11-2). The county is not looked up in a table: python-stdnum's is incomplete
+    (abolished and new county codes are real numbers' prefixes)."""
+    number = ric.compact((value or "").strip().upper())
+    if len(number) != 18 or not number[:17].isdigit() or number[-1] not in "0123456789X":
+        raise ValueError("身份证号码无效：应为 18 位数字（最后一位可为 X）")
+    if number[:2] not in ID_PROVINCES or number[2:6] == "0000":
+        raise ValueError("身份证号码无效：前 6 位地区码不是有效的行政区划代码")
     try:
-        return str(ric.validate(value.strip().upper()))
-    except StdnumError as e:
-        raise ValueError("身份证号码无效（校验位或出生日期不符合 GB 11643）") from e
-    except KeyError:
-        # python-stdnum's area table is incomplete (abolished or new county codes) and it
-        # raises KeyError for those; such numbers are real, so the check digit and the
-        # birth date are checked without the table.
-        number = ric.compact(value)
-        if (
-            len(number) != 18
-            or not number[:17].isdigit()
-            or ric.calc_check_digit(number) != number[-1]
-        ):
-            raise ValueError("身份证号码无效（校验位或出生日期不符合 GB 11643）") from None
-        try:
-            ric.get_birth_date(number)
-        except StdnumError as e:
-            raise ValueError("身份证号码无效（校验位或出生日期不符合 GB 11643）") from e
-        return number
+        born = ric.get_birth_date(number)
+    except StdnumError:
+        born = None
+    if born is None or not _ID_EARLIEST <= born <= (today or date.today()):
+        raise ValueError("身份证号码无效：第 7–14 位出生日期不正确")
+    if ric.calc_check_digit(number) != number[-1]:
+        raise ValueError("身份证号码无效：校验位不正确，请核对")
+    return number
 
 
 def validate_credit_code(value: str) -> str:

@@ -23,8 +23,8 @@ from builders import (
     upload,
 )
 
-SUBJECT = "340102199003071234"
-MASKED = "3401**********1234"
+SUBJECT = "340102199003071232"
+MASKED = "3401**********1232"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 

@@ -47,7 +47,7 @@ def application(csrf: str, **overrides: str) -> dict[str, str]:
         "consent": "1",
         "proof_type": "亲属关系证明",
         "subject_name": "王小明",
-        "subject_id_number": "340102199003071234",
+        "subject_id_number": "340102199003071232",
         "purpose": "办理入学",
     }
     data.update(overrides)

@@ -28,7 +28,7 @@ PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 FORM = {
     "proof_type": "亲属关系证明",
     "subject_name": "王小明",
-    "subject_id_number": "340102199003071234",
+    "subject_id_number": "340102199003071232",
     "purpose": "办理入学",
 }
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')

@@ -121,7 +121,7 @@ CATALOGUE = read_catalogue()
 
 #: One value per pattern the catalogue uses: a new pattern must bring its own sample.
 PATTERN_SAMPLES = {
-    r"^[1-9]\d{16}[\dXx]$": "320502199003071234",
+    r"^[1-9]\d{16}[\dXx]$": "320502199003071230",  # a valid GB 11643 number (format gb11643)
     r"^\d{4}-(0[1-9]|1[0-2])$": "2024-06",
     r"^[\u4e00-\u9fa5][A-Z][A-Z0-9]{5,6}$": "苏E12345",
     r"^\d{6,20}$": "12345678",

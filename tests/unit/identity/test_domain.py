@@ -44,3 +44,22 @@ def test_area_code_missing_from_stdnum_table_still_checked() -> None:
     bad_date = "310002" + "19851340" + "357"
     with pytest.raises(ValueError, match="身份证号码无效"):
         validate_id_number(bad_date + ric.calc_check_digit(bad_date + "0"))
+
+
+def _with_check(body: str) -> str:
+    return body + ric.calc_check_digit(body + "0")
+
+
+@pytest.mark.parametrize(
+    ("number", "says"),
+    [
+        (_with_check("99010219900307123"), "地区码"),  # no such province
+        (_with_check("34000019900307123"), "地区码"),  # a province is no household's place
+        (_with_check("34010230000307123"), "出生日期"),  # born in the future
+        (_with_check("34010218890307123"), "出生日期"),  # before 1900
+        ("34010219900307123" + "Y", "18 位"),
+    ],
+)
+def test_gb11643_says_which_part_is_wrong(number: str, says: str) -> None:
+    with pytest.raises(ValueError, match=says):
+        validate_id_number(number)

@@ -1,0 +1,99 @@
+"""Application forms report every error at once: consent, fields (an ID number checked
+by GB 11643) and materials in one answer, with a summary at the top that takes focus
+and links to each input, each input marked invalid with its message; the files of a
+refused form are named once, to be chosen again (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from builders import csrf_of, id_number, make_clerk, make_resident, sign_in
+
+MATTER = "YRD-GA-0002"  # 户籍类证明开具: a form with an ID number, the ID card required
+PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+GOOD_ID = "340102199003071232"
+WRONG_CHECK_DIGIT = "340102199003071234"
+
+
+def form(csrf: str, **overrides: str) -> dict[str, str]:
+    data = {
+        "csrf_token": csrf,
+        "competent_jurisdiction": "320000",
+        "competent_city": "320500",
+        "mode": "online",
+        "delivery_method": "electronic",
+        "consent": "1",
+        "proof_type": "亲属关系证明",
+        "subject_name": "王小明",
+        "subject_id_number": GOOD_ID,
+        "purpose": "办理入学",
+    }
+    data.update(overrides)
+    return {k: v for k, v in data.items() if v != ""}
+
+
+def summary_links(html: str) -> list[str]:
+    box = re.search(r'<div class="alert error error-summary" role="alert">(.*?)</div>', html, re.S)
+    assert box, "no error summary"
+    assert re.search(r'<h2 id="error-summary-title" tabindex="-1" autofocus>', box.group(1))
+    return re.findall(r'<a href="#([^"]+)">', box.group(1))
+
+
+def test_the_online_form_reports_consent_id_number_and_material_at_once(
+    client: TestClient, session: Session
+) -> None:
+    sign_in(client, make_resident(session))
+    page = client.get(f"/apply/{MATTER}")
+    r = client.post(
+        f"/apply/{MATTER}",
+        data=form(csrf_of(page.text), consent="", subject_id_number=WRONG_CHECK_DIGIT),
+    )
+    assert r.status_code == 422
+    links = summary_links(r.text)
+    assert {"consent", "f_subject_id_number", "material_id_card"} <= set(links)
+    for target in links:  # every link lands on an input of the page, marked invalid
+        assert re.search(rf'id="{target}"[^>]*aria-invalid="true"', r.text), target
+    assert "校验位不正确" in r.text  # GB 11643 says which part is wrong
+
+
+def test_a_refused_form_names_the_files_to_choose_again(
+    client: TestClient, session: Session
+) -> None:
+    sign_in(client, make_resident(session))
+    page = client.get(f"/apply/{MATTER}")
+    r = client.post(
+        f"/apply/{MATTER}",
+        data=form(csrf_of(page.text), consent=""),
+        files={"material_id_card": ("我的身份证.pdf", PDF, "application/pdf")},
+    )
+    assert r.status_code == 422
+    assert "请重新选择" in r.text and "我的身份证.pdf" in r.text
+    assert "material_id_card" not in summary_links(r.text)  # it was sent: not missing
+
+
+def test_the_window_form_reports_every_problem_at_once(
+    client: TestClient, session: Session
+) -> None:
+    sign_in(client, make_clerk(session, "310000"))
+    page = client.get(f"/window/new/{MATTER}")
+    bad = id_number("320500")[:-1] + ("0" if id_number("320500")[-1] != "0" else "1")
+    data = {
+        **form(csrf_of(page.text), mode="proxy", delivery_method="window", subject_name=""),
+        "applicant_type": "resident",
+        "applicant_name": "赵六",
+        "applicant_identifier": bad,
+    }
+    r = client.post(f"/window/new/{MATTER}", data=data)
+    assert r.status_code == 422
+    links = set(summary_links(r.text))
+    assert {
+        "applicant_identifier",
+        "identity_verified",
+        "materials_checked",
+        "f_subject_name",
+        "material_id_card",
+    } <= links
+    assert 'id="applicant_identifier"' in r.text and "身份证号码无效" in r.text
