@@ -32,6 +32,19 @@ SCHEMA = {
 }
 
 
+#: The city-pair codes, and the pair aggregate's columns (`aggregate`, `combine`).
+KEYS = ("insured_j", "treatment_j", "insured_city", "treatment_city")
+PAIR_SCHEMA = {
+    "insured_j": pl.Int32,
+    "treatment_j": pl.Int32,
+    "insured_city": pl.Int32,
+    "treatment_city": pl.Int32,
+    "claims": pl.Int64,
+    "reversals": pl.Int64,
+    "amount": pl.Int64,
+}
+
+
 @dataclass(frozen=True)
 class Gross:
     debtor: str  # insured side

@@ -10,13 +10,12 @@ A reversal after its claim's period closed carries the next open period (see
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 import polars as pl
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import case, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from tongban.calendar.service import local_date
@@ -37,7 +36,6 @@ from tongban.medical.reconcile import Reconciliation
 from tongban.regions import service as regions
 from tongban.regions.domain import AuthorityType
 
-BATCH_ROWS = 200_000
 Progress = Callable[[int, int], None]
 
 
@@ -58,66 +56,33 @@ def count_rows(session: Session, period: str) -> int:
 
 
 def load_aggregate(session: Session, period: str, progress: Progress | None = None) -> pl.DataFrame:
-    """Read the period's claims in column batches and aggregate each batch by city pair;
-    never a Python loop over claims. On PostgreSQL the rows come as CSV from ``COPY (…)
-    TO STDOUT`` in the session's transaction and are parsed by polars (about a fifth of
-    the time of fetching rows through the driver, which makes a Python object of every
-    value), a batch of COPY_BYTES at a time, so the process never holds the period; on
-    other databases through `polars.read_database` in BATCH_ROWS batches."""
+    """The period's claims aggregated per (insured city, treatment city) pair: one
+    GROUP BY in the database per clearing query, so at most cities² rows per query leave
+    it, never the claims themselves (fetching 10 million claim rows into the process
+    took about eight times as long as the database's own GROUP BY over them; see
+    docs/medical.md "Scale"). Sums of integer fen stay exact integers; the partial
+    aggregates are combined and cleared in polars (`clearing.combine`, `finish`)."""
     total = count_rows(session, period) if progress else 0
     done = 0
     partials: list[pl.DataFrame] = []
-    conn = session.connection()
     for q in claim_lines.clearing_queries(session, period):
-        if conn.dialect.name == "postgresql":
-            frames: Iterable[pl.DataFrame] = _copy_batches(conn, q)
-        else:
-            frames = (
-                b.cast(clearing.SCHEMA)  # type: ignore[arg-type]
-                for b in pl.read_database(
-                    q,
-                    connection=conn,
-                    iter_batches=True,
-                    batch_size=BATCH_ROWS,
-                    schema_overrides=clearing.SCHEMA,
-                )
-            )
-        for frame in frames:
-            partials.append(clearing.aggregate(frame))
-            done += frame.height
-            if progress:
-                progress(done, total)
+        claims = q.subquery()
+        keys = [claims.c[k] for k in clearing.KEYS]
+        grouped = select(
+            *keys,
+            func.sum(case((claims.c.sign > 0, 1), else_=0)),
+            func.sum(case((claims.c.sign < 0, 1), else_=0)),
+            func.sum(claims.c.fund),
+        ).group_by(*keys)
+        rows = [
+            (*(int(k) for k in r[:4]), int(r[4]), int(r[5]), int(r[6]))
+            for r in session.execute(grouped)
+        ]
+        partials.append(pl.DataFrame(rows, schema=clearing.PAIR_SCHEMA, orient="row"))
+        done += sum(r[4] + r[5] for r in rows)
+        if progress:
+            progress(done, total)
     return clearing.combine(partials)
-
-
-#: Bytes of CSV parsed at a time on PostgreSQL (about 300,000 claims).
-COPY_BYTES = 8 << 20
-
-
-def _copy_batches(conn: Any, query: Any) -> Iterator[pl.DataFrame]:
-    """`query`'s rows (the columns of clearing.SCHEMA) through ``COPY … TO STDOUT`` as
-    CSV on the connection's own transaction, parsed COPY_BYTES at a time. The query's
-    parameters are the period and jurisdiction codes (inlined by the dialect)."""
-    sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
-    raw = conn.connection.driver_connection
-
-    def parse(data: bytes) -> pl.DataFrame:
-        return pl.read_csv(data, has_header=False, schema=clearing.SCHEMA)
-
-    with raw.cursor() as cur, cur.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)") as copy:
-        chunks: list[bytes] = []
-        size = 0
-        for chunk in copy:
-            chunks.append(bytes(chunk))
-            size += len(chunk)
-            if size >= COPY_BYTES:
-                data = b"".join(chunks)
-                cut = data.rfind(b"\n") + 1
-                yield parse(data[:cut])
-                chunks, size = [data[cut:]], len(data) - cut
-        data = b"".join(chunks)
-        if data:
-            yield parse(data)
 
 
 def _month_over(period: str) -> bool:

@@ -8,13 +8,14 @@ import csv
 import io
 from collections import Counter, defaultdict
 
+import polars as pl
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
 from tongban.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from tongban.medical import claim_lines, clearing, exports, service, settlement
 from tongban.medical import clearing_service as cs
-from tongban.medical import exports, service, settlement
 from tongban.medical.models import Settlement
 from tongban.medical.service import ItemInput
 
@@ -219,16 +220,16 @@ def test_yuan_formatting():
     assert [exports.yuan(v) for v in (0, 5, 12_345, -101)] == ["0.00", "0.05", "123.45", "-1.01"]
 
 
-def test_the_database_read_cut_into_small_pieces_gives_the_same_clearing(
-    session, world, monkeypatch
-):
-    """On PostgreSQL the claims arrive as CSV from COPY, parsed a batch of bytes at a time:
-    batches cut every 40 bytes (mid-line) give the same result as one batch."""
-    whole = cs.clear_period(session, PERIOD)
-    digest, counts = whole.digest, (whole.claim_count, whole.reversal_count)
-    monkeypatch.setattr(cs, "COPY_BYTES", 40)
-    again = cs.clear_period(session, PERIOD)
-    assert again.digest == digest and (again.claim_count, again.reversal_count) == counts
-    assert {(g.debtor, g.creditor): g.amount for g in cs.gross(session, again)} == _expected(
-        session, PERIOD, "jurisdiction"
-    )
+def test_the_database_group_by_clears_as_polars_over_the_claim_rows(session, world):
+    """The city-pair GROUP BY in the database gives what polars gives over the claim
+    rows themselves (fetched one by one here): the same digest, to the fen."""
+    _, txns = world
+    staff, first = txns[0]
+    settlement.reverse(session, staff, first.txn_id)  # reversed in its own period: left out
+    rows = [
+        tuple(r) for q in claim_lines.clearing_queries(session, PERIOD) for r in session.execute(q)
+    ]
+    frame = pl.DataFrame(rows, schema=clearing.SCHEMA, orient="row")
+    grouped = clearing.finish(cs.load_aggregate(session, PERIOD))
+    assert grouped.digest == clearing.compute(frame).digest
+    assert grouped.claim_count == sum(1 for r in rows if r[5] > 0)
