@@ -31,6 +31,7 @@ class Indicator(StrEnum):
     CASE_RATING = "cases.rating"
     TICKET_CLOSED = "tickets.closed"
     TICKET_REOPENED = "tickets.reopened"
+    TICKET_SATISFACTION = "tickets.satisfaction"
     EVIDENCE = "evidence.access"
     SETTLEMENT = "medical.settlement"
     SETTLEMENT_REVERSED = "medical.reversed"
@@ -60,6 +61,7 @@ INDICATORS: dict[Indicator, IndicatorInfo] = {
     Indicator.CASE_RATING: IndicatorInfo("好差评", category="评分"),
     Indicator.TICKET_CLOSED: IndicatorInfo("工单结案", total="按时办结数", category="联办"),
     Indicator.TICKET_REOPENED: IndicatorInfo("工单重办", category="联办"),
+    Indicator.TICKET_SATISFACTION: IndicatorInfo("工单满意度评价", total="满意数", category="评价"),
     Indicator.EVIDENCE: IndicatorInfo("数据调取", category="结果"),
     Indicator.SETTLEMENT: IndicatorInfo(
         "门诊直接结算", total="医疗费用（分）", extra="统筹基金支付（分）"
@@ -83,6 +85,8 @@ CATEGORY_LABELS = {
     "admitted": "已通过",
     "valid": "有效",
     "single": "单一部门",
+    "satisfied": "满意",
+    "unsatisfied": "不满意",
     "1": "1 非常不满意",
     "2": "2 不满意",
     "3": "3 基本满意",

@@ -419,6 +419,7 @@ def headlines(session: Session, f: Filters, threshold: int) -> list[Headline]:
     ratings = _raw(session, f, [Indicator.CASE_RATING], ("category",), False)
     tickets = total(session, f, Indicator.TICKET_CLOSED, threshold)
     reopened = total(session, f, Indicator.TICKET_REOPENED, threshold)
+    verdicts = total(session, f, Indicator.TICKET_SATISFACTION, threshold)
     settled = total(session, f, Indicator.SETTLEMENT, threshold)
     evidence = grouped(session, f, [Indicator.EVIDENCE], ("category",), threshold)
     none = Figure(0, 0, 0)
@@ -461,7 +462,8 @@ def headlines(session: Session, f: Filters, threshold: int) -> list[Headline]:
         Headline(
             "工单按时结案率",
             _pct(tickets.share()),
-            f"结案 {_count(tickets)} 件，重办 {_count(reopened)} 次",
+            f"结案 {_count(tickets)} 件，重办 {_count(reopened)} 次；"
+            f"群众评价满意率 {_pct(verdicts.share())}",
             Indicator.TICKET_CLOSED,
         ),
         Headline(

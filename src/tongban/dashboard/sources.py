@@ -315,6 +315,30 @@ def _tickets(x: Sql, owns: Scope) -> Select[Any]:
     )
 
 
+def _ticket_ratings(x: Sql, owns: Scope) -> Select[Any]:
+    """The resident's verdict on a fixed work order (满意 closes it, 不满意 reopens it)."""
+    e, t = audit_entry, ticket
+    action = x.field(e.c.body, "action")
+    return (
+        select(
+            literal(str(Indicator.TICKET_SATISFACTION)).label("indicator"),
+            _event_day(x).label("day"),
+            _s(t.c.city_code).label("from_city"),
+            _s(t.c.city_code).label("to_city"),
+            _s(t.c.jurisdiction_code).label("jurisdiction"),
+            action.label("category"),
+            _s(t.c.authority_name).label("authority"),
+            _s(t.c.category_code).label("matter"),
+            literal(None, Integer).label("bucket"),
+            case((action == "satisfied", 1), else_=0).label("total"),
+            literal(0).label("extra"),
+        )
+        .select_from(e.join(t, x.names(e.c.subject, "ticket", t.c.id)))
+        .where(e.c.kind == "ticket.event", action.in_(("satisfied", "unsatisfied")))
+        .where(t.c.replica.is_not(True), _owned(t.c.jurisdiction_code, owns))
+    )
+
+
 def _evidence(x: Sql, owns: Scope) -> Select[Any]:
     e = audit_entry
     provider = _s(x.field(e.c.body, "provider_jurisdiction"))
@@ -376,7 +400,7 @@ def stage_audit(session: Session, after: int, upto: int, owns: Scope) -> int:
     x = Sql(session)
     e = audit_entry
     span = and_(e.c.seq > after, e.c.seq <= upto)
-    for build in (_cases, _tickets, _evidence, _settlements):
+    for build in (_cases, _tickets, _ticket_ratings, _evidence, _settlements):
         sub = build(x, owns).where(span).subquery("f")
         keys = [sub.c[d] for d in (*DIMENSIONS, "bucket")]
         q = select(

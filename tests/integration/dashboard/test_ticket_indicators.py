@@ -1,6 +1,7 @@
-"""Work orders closed and reopened (from the audit chain) folded by the refresh,
-against an independent DuckDB computation over the work-order and event tables: per day,
-city, jurisdiction, joint or single, authority and category, with closures on time."""
+"""Work orders closed and reopened and the residents' verdicts (满意/不满意) from the
+audit chain, folded by the refresh, against an independent DuckDB computation over the
+work-order and event tables: per day, city, jurisdiction, joint or single (or the
+verdict), authority and category, with closures on time and satisfied verdicts."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from tongban.tickets.models import TicketEvent, WorkOrder
 from builders import make_city_staff, make_officer, make_photo, make_resident, make_work_order
 
 LEAD = "320500-transport"
-INDICATORS = ("tickets.closed", "tickets.reopened")
+INDICATORS = ("tickets.closed", "tickets.reopened", "tickets.satisfaction")
 
 
 def _loop(session: Session, tmp_path: Any, *, reopen: bool) -> None:
@@ -54,7 +55,7 @@ def _duckdb(session: Session) -> dict[tuple[Any, ...], tuple[int, int]]:
         "CREATE TABLE t (id VARCHAR, city VARCHAR, j VARCHAR, auth VARCHAR, cat VARCHAR,"
         " joint BOOLEAN, on_time BOOLEAN, replica BOOLEAN)"
     )
-    con.execute("CREATE TABLE e (tid VARCHAR, to_state VARCHAR, ts TIMESTAMP)")
+    con.execute("CREATE TABLE e (tid VARCHAR, action VARCHAR, to_state VARCHAR, ts TIMESTAMP)")
     con.executemany(
         "INSERT INTO t VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [
@@ -72,9 +73,9 @@ def _duckdb(session: Session) -> dict[tuple[Any, ...], tuple[int, int]]:
         ],
     )
     con.executemany(
-        "INSERT INTO e VALUES (?, ?, ?)",
+        "INSERT INTO e VALUES (?, ?, ?, ?)",
         [
-            (str(r.ticket_id), r.to_state, r.at.astimezone(UTC).replace(tzinfo=None))
+            (str(r.ticket_id), r.action, r.to_state, r.at.astimezone(UTC).replace(tzinfo=None))
             for r in session.scalars(select(TicketEvent))
         ],
     )
@@ -85,6 +86,12 @@ def _duckdb(session: Session) -> dict[tuple[Any, ...], tuple[int, int]]:
                sum(CASE WHEN to_state = 'closed' AND on_time THEN 1 ELSE 0 END)
         FROM e JOIN t ON t.id = e.tid
         WHERE to_state IN ('closed', 'reopened') AND NOT replica
+        GROUP BY ALL
+        UNION ALL
+        SELECT 'tickets.satisfaction', CAST(ts + INTERVAL 8 HOUR AS DATE), city, j, action,
+               auth, cat, count(*), sum(CASE WHEN action = 'satisfied' THEN 1 ELSE 0 END)
+        FROM e JOIN t ON t.id = e.tid
+        WHERE action IN ('satisfied', 'unsatisfied') AND NOT replica
         GROUP BY ALL
         """
     ).fetchall()
@@ -103,5 +110,7 @@ def test_work_orders_closed_and_reopened_equal_a_duckdb_computation(
     assert got == _duckdb(session)
     assert sum(n for (ind, *_), (n, _) in got.items() if ind == "tickets.closed") == 3
     assert sum(n for (ind, *_), (n, _) in got.items() if ind == "tickets.reopened") == 1
+    verdicts = [v for (ind, *_), v in got.items() if ind == "tickets.satisfaction"]
+    assert (sum(n for n, _ in verdicts), sum(t for _, t in verdicts)) == (4, 3)  # 3 of 4
     service.recompute(session, service.owns_for("310000"))
     assert _cells(session) == {}  # 苏州's work orders are not 上海's node's to count
