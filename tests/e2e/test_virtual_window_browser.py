@@ -179,7 +179,7 @@ def nodes(
         for node in procs.values():
             node.start()
         for node in procs.values():
-            node.wait_ready()
+            node.server.wait_ready(timeout=180)  # a loaded CI machine starts slowly
         PARTITIONS["320000"] = proxy
         yield procs
     finally:
