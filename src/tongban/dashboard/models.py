@@ -12,7 +12,22 @@ from sqlalchemy.orm import Mapped, mapped_column
 from tongban.db import Base, UTCDateTime, utcnow
 
 
-class DashCell(Base):
+class _KeyAndSums:
+    """The columns every cell-shaped table shares: the key dimensions after indicator
+    and day (see domain.Key), and the sums."""
+
+    from_city: Mapped[str] = mapped_column(String(6), default="")
+    to_city: Mapped[str] = mapped_column(String(6), default="")
+    jurisdiction: Mapped[str] = mapped_column(String(6), default="")
+    category: Mapped[str] = mapped_column(String(40), default="")
+    authority: Mapped[str] = mapped_column(String(80), default="")
+    matter: Mapped[str] = mapped_column(String(120), default="")
+    n: Mapped[int] = mapped_column(BigInteger, default=0)
+    total: Mapped[int] = mapped_column(BigInteger, default=0)
+    extra: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class DashCell(_KeyAndSums, Base):
     """One aggregate cell (see domain.Key). `origin` is "" for this node's own cells and
     the publishing jurisdiction's code for a copy received from another node (replaced
     whole on each publication); the federation view adds them all."""
@@ -40,15 +55,6 @@ class DashCell(Base):
     origin: Mapped[str] = mapped_column(String(6), default="")
     indicator: Mapped[str] = mapped_column(String(40))
     day: Mapped[date] = mapped_column(Date)
-    from_city: Mapped[str] = mapped_column(String(6), default="")
-    to_city: Mapped[str] = mapped_column(String(6), default="")
-    jurisdiction: Mapped[str] = mapped_column(String(6), default="")
-    category: Mapped[str] = mapped_column(String(40), default="")
-    authority: Mapped[str] = mapped_column(String(80), default="")
-    matter: Mapped[str] = mapped_column(String(120), default="")
-    n: Mapped[int] = mapped_column(BigInteger, default=0)
-    total: Mapped[int] = mapped_column(BigInteger, default=0)
-    extra: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class DashHist(Base):
@@ -62,7 +68,7 @@ class DashHist(Base):
     n: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-class DashMonth(Base):
+class DashMonth(_KeyAndSums, Base):
     """The monthly roll-ups of dash_cell (`month` the first day of the month), kept by the
     fold that writes the cells, at the levels of domain.LEVELS (`level` "*" keeps the
     whole key; the others keep fewer dimensions, "" in the rest): a year's page reads
@@ -93,15 +99,6 @@ class DashMonth(Base):
     level: Mapped[str] = mapped_column(String(1))
     indicator: Mapped[str] = mapped_column(String(40))
     month: Mapped[date] = mapped_column(Date)
-    from_city: Mapped[str] = mapped_column(String(6), default="")
-    to_city: Mapped[str] = mapped_column(String(6), default="")
-    jurisdiction: Mapped[str] = mapped_column(String(6), default="")
-    category: Mapped[str] = mapped_column(String(40), default="")
-    authority: Mapped[str] = mapped_column(String(80), default="")
-    matter: Mapped[str] = mapped_column(String(120), default="")
-    n: Mapped[int] = mapped_column(BigInteger, default=0)
-    total: Mapped[int] = mapped_column(BigInteger, default=0)
-    extra: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class DashMonthHist(Base):
@@ -113,7 +110,7 @@ class DashMonthHist(Base):
     n: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-class DashStage(Base):
+class DashStage(_KeyAndSums, Base):
     """Facts on their way into the cells, grouped by key and bucket: written by one
     INSERT … SELECT per batch of events (or from cells another node published), folded
     into dash_cell / dash_hist / dash_month* by set-based upserts, and emptied in the
@@ -126,16 +123,7 @@ class DashStage(Base):
     )
     indicator: Mapped[str] = mapped_column(String(40))
     day: Mapped[date] = mapped_column(Date)
-    from_city: Mapped[str] = mapped_column(String(6), default="")
-    to_city: Mapped[str] = mapped_column(String(6), default="")
-    jurisdiction: Mapped[str] = mapped_column(String(6), default="")
-    category: Mapped[str] = mapped_column(String(40), default="")
-    authority: Mapped[str] = mapped_column(String(80), default="")
-    matter: Mapped[str] = mapped_column(String(120), default="")
     bucket: Mapped[int | None] = mapped_column(Integer)
-    n: Mapped[int] = mapped_column(BigInteger, default=0)
-    total: Mapped[int] = mapped_column(BigInteger, default=0)
-    extra: Mapped[int] = mapped_column(BigInteger, default=0)
     hn: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
