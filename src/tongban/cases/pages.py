@@ -179,6 +179,12 @@ def read_application(form: FormData, matter: Any, *, window: bool) -> service.Ap
         phone=form_text(form, "phone") or None,
         evidence_consent=form_texts(form, "evidence_consent"),
         licences={m.code: form_text(form, f"licence_{m.code}") for m in matter.materials},
+        # 免提交 at the window: what the clerk scanned or pasted from the applicant's licence.
+        presented={
+            m.code: form_text(form, f"presented_{m.code}")
+            for m in matter.materials
+            if window and m.licence_type
+        },
     )
 
 

@@ -52,6 +52,8 @@ class Application:
     evidence_consent: list[str] = field(default_factory=list)
     #: 免提交: material code -> id of the applicant's e-licence that stands in for it.
     licences: dict[str, Any] = field(default_factory=dict)
+    #: 免提交 at the window: material code → the presentation the applicant showed.
+    presented: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -122,7 +124,8 @@ def _materials_not_sent(session: Session, matter: Any, app: Application) -> list
             select(Attachment.material_code).where(Attachment.id.in_(app.attachment_ids))
         )
     )
-    sent |= {code for code, presented in app.licences.items() if presented}
+    sent |= {code for code, chosen in app.licences.items() if chosen}
+    sent |= {code for code, shown in app.presented.items() if shown.strip()}
     return [
         FieldError(f"materials.{m.code}", f"请上传{m.name}")
         for m in matter.materials
@@ -173,6 +176,8 @@ def _create(
     city = regions.city_ref(session, receiving_city)
     attachments = claim_uploads(session, uploader, app.attachment_ids)
     used = licences.check_for_application(session, applicant, matter, app.licences)
+    if app.presented:
+        used += licences.check_presented(session, applicant_identifier, matter, app.presented)
     _check_required_materials(matter, [*attachments, *used])
     case = Case(
         id=new_id(),

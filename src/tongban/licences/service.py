@@ -35,6 +35,7 @@ from tongban.licences.trustlist import TrustList, verify_trust_list
 from tongban.licences.usage import (
     LicenceChoice,
     check_for_application,
+    check_presented,
     record_uses,
     reverify_for_decision,
     uses_for_case,
@@ -70,6 +71,7 @@ __all__ = [
     "bulk_issue",
     "change_status",
     "check_for_application",
+    "check_presented",
     "choices_for_matter",
     "get_for_officer",
     "get_mine",

@@ -16,7 +16,12 @@ from tongban.errors import Conflict, NotFound, ValidationFailed
 from tongban.identity.models import Account
 from tongban.licences import domain, wallet
 from tongban.licences.models import Licence, LicenceUse
-from tongban.licences.verification import Verification, verify_stored
+from tongban.licences.verification import (
+    Verification,
+    licence_for,
+    verify_presentation,
+    verify_stored,
+)
 from tongban.licences.verify import REASON_TEXT, RejectReason
 
 
@@ -79,6 +84,57 @@ def check_for_application(
             errors.append({"field": field, "message": f"电子证照{name}验证未通过：{v.reason_text}"})
             continue
         choices.append(LicenceChoice(code, lic, v))
+    if errors:
+        raise ValidationFailed(
+            "电子证照验证未通过：" + "；".join(e["message"] for e in errors),
+            type="licence-rejected",
+            errors=errors,
+        )
+    return choices
+
+
+#: Longest presentation (compact SD-JWT) a window clerk may paste or scan, in characters.
+PRESENTATION_MAX = 20_000
+
+
+def check_presented(
+    session: Session, holder_identifier: str, matter: Any, presented: dict[str, str] | None
+) -> list[LicenceChoice]:
+    """免提交 at the window: the applicant shows a licence (its QR or presentation string)
+    and the clerk scans or pastes it for a material (material code → presentation). It
+    must verify with this node's trust and status lists, be of the material's type, be
+    held here (a use names a stored licence) and belong to the applicant; otherwise a
+    ValidationFailed on that material says why, in Chinese."""
+    choices: list[LicenceChoice] = []
+    errors: list[dict[str, str]] = []
+    materials = {m.code: m for m in matter.materials}
+    for code, raw in (presented or {}).items():
+        compact = (raw or "").strip()
+        if not compact:
+            continue
+        field = f"materials.{code}"
+        material = materials.get(code)
+        if material is None or not material.licence_type:
+            errors.append({"field": field, "message": "该材料不能用电子证照代替"})
+            continue
+        if len(compact) > PRESENTATION_MAX:
+            errors.append({"field": field, "message": "电子证照内容过长，请重新扫码"})
+            continue
+        ltype = domain.licence_types().get(material.licence_type)
+        name = ltype.name if ltype else material.licence_type
+        v = verify_presentation(session, compact)
+        if not v.valid:
+            errors.append({"field": field, "message": f"出示的{name}验证未通过：{v.reason_text}"})
+            continue
+        lic = licence_for(session, v)
+        if lic is None:
+            errors.append({"field": field, "message": f"出示的{name}未在本平台登记，请上传材料"})
+        elif lic.type_code != material.licence_type:
+            errors.append({"field": field, "message": f"出示的证照不是{name}"})
+        elif lic.holder_identifier != holder_identifier:
+            errors.append({"field": field, "message": f"出示的{name}不属于申请人"})
+        else:
+            choices.append(LicenceChoice(code, lic, v))
     if errors:
         raise ValidationFailed(
             "电子证照验证未通过：" + "；".join(e["message"] for e in errors),

@@ -97,3 +97,46 @@ def test_the_window_form_reports_every_problem_at_once(
         "material_id_card",
     } <= links
     assert 'id="applicant_identifier"' in r.text and "身份证号码无效" in r.text
+
+
+def test_at_the_window_a_presented_licence_stands_in_for_the_material(
+    client: TestClient, session: Session
+) -> None:
+    """免提交 at the window: the clerk pastes the licence the applicant shows; it is
+    verified and recorded as the material, as online; another person's is refused."""
+    from sqlalchemy import select
+
+    from tongban.cases.models import Case
+    from tongban.licences.models import LicenceUse
+
+    from builders import make_licence
+
+    holder = make_resident(session, "340100")
+    stranger = make_resident(session, "340100")
+    lic = make_licence(session, holder)
+    other = make_licence(session, stranger)
+    clerk = make_clerk(session, "310000")
+    sign_in(client, clerk)
+    page = client.get(f"/window/new/{MATTER}")
+    assert 'name="presented_id_card"' in page.text
+    data = {
+        **form(csrf_of(page.text), mode="proxy", delivery_method="window"),
+        "applicant_type": "resident",
+        "applicant_name": holder.display_name,
+        "applicant_identifier": holder.id_number,
+        "identity_verified": "1",
+        "materials_checked": "1",
+    }
+    r = client.post(f"/window/new/{MATTER}", data={**data, "presented_id_card": other.compact})
+    assert r.status_code == 422 and "不属于申请人" in r.text
+    assert 'id="material_id_card"' in r.text and "material_id_card" in summary_links(r.text)
+    r = client.post(
+        f"/window/new/{MATTER}",
+        data={**data, "presented_id_card": lic.compact},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    case = session.scalar(select(Case).where(Case.clerk_id == clerk.id))
+    assert case is not None and not case.attachments  # no file: the licence stands in
+    use = session.scalar(select(LicenceUse).where(LicenceUse.case_id == case.id))
+    assert use is not None and use.licence_id == lic.id and use.result == "valid"
