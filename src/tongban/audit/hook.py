@@ -36,24 +36,51 @@ transaction has chained (it holds the lock), later entries in it are appended at
 A staged row lives and dies with the writer's transaction (savepoints included): nothing
 is lost if the process dies, nothing is chained for a rolled-back row. ``DEFERRED =
 False`` restores the old path (lock at the first insert), kept for the benchmark.
+
+Sealed after commit (issue 14, PostgreSQL, a Session that owns its transaction): the
+staged rows commit with the writer's transaction, which never locks the head, and
+`seal` chains them right after the COMMIT (``after_commit``) in one autocommit statement
+that moves the head only from the head it read (compare-and-set), takes the staged rows
+and inserts their entries; a sealer that lost the race reads again. The head is locked
+for that one statement instead of from the chaining step to the writer's COMMIT. Every
+seal takes every committed staged row (oldest first), so a seal that failed (the
+process died after its commit) is made up by the next one or by the checkpoint job.
+SQLite, Sessions joined to an outer transaction (tests) and a transaction that already
+holds the head (it read the chain) chain before COMMIT as above; ``SEAL_AFTER_COMMIT =
+False`` does so everywhere (kept for benchmarks/bench_write_locks.py).
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Table, TextClause, bindparam, delete, event, insert, inspect, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy import (
+    Table,
+    TextClause,
+    bindparam,
+    delete,
+    event,
+    insert,
+    inspect,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Mapper, ORMExecuteState, Session, SessionTransaction, object_session
 from sqlalchemy.sql import visitors
 
 from tongban.audit.domain import GENESIS, Entry, canonical_json, field_digest, make_entry
 from tongban.audit.models import AuditEntry, AuditHead, AuditPending
 from tongban.db import on_insert, utcnow
-from tongban.kernel import events
+from tongban.kernel import events, lockstats, sidepool
 from tongban.kernel.node import settings_of
+
+log = logging.getLogger(__name__)
 
 HEAD_ID = 1
 
@@ -62,10 +89,24 @@ HEAD_ID = 1
 #: kept so that benchmarks/bench_audit_writers.py can measure both in one run).
 DEFERRED = True
 
+#: On PostgreSQL, with a Session that owns its transaction (bound to an engine): let the
+#: staged rows commit with the writer's transaction and seal them right after the commit,
+#: in one statement of their own (True); or chain them under the head lock just before
+#: the commit, holding it through the COMMIT (False: the path of issue 11, kept so that
+#: benchmarks/bench_write_locks.py can measure both in one run).
+SEAL_AFTER_COMMIT = True
+#: Staged rows one sealing statement chains at most (it loops for more).
+SEAL_BATCH = 500
+#: Tries of the sealing statement when other sealers keep moving the head first; what
+#: is left stays staged for the next sealer or the checkpoint job (never lost).
+SEAL_TRIES = 50
+
 #: Session.info keys: this transaction staged entries / this transaction chained (and so
 #: holds the head lock until it ends).
 _STAGED = "tongban.audit.staged"
 _CHAINED = "tongban.audit.chained"
+#: Session.info key: when this transaction locked the head (lock timing only).
+_HELD_SINCE = "tongban.audit.held_since"
 #: Tables whose reading needs the Session's staged entries chained first.
 _CHAIN_TABLES = frozenset({"audit_entry", "audit_head"})
 
@@ -205,13 +246,14 @@ def stage(
     alg = alg or hash_alg(session)
     connection = session.connection()
     if not DEFERRED or session.info.get(_CHAINED):
+        _mark_chained(session)
         append(connection, kind, subject, actor, body, alg=alg)
-        session.info[_CHAINED] = True
         return
     stage_one, _, _ = _pending_statements()
-    text = body if isinstance(body, str) else canonical_json(body)
+    body_text = body if isinstance(body, str) else canonical_json(body)
     connection.execute(
-        stage_one, {"kind": kind, "subject": subject, "actor": actor, "body": text, "alg": alg}
+        stage_one,
+        {"kind": kind, "subject": subject, "actor": actor, "body": body_text, "alg": alg},
     )
     session.info[_STAGED] = True
 
@@ -248,7 +290,7 @@ def sequence(session: Session) -> int:
     chained: a writer that bypassed the Session's commit); for the audit job and
     checkpoints. Takes the head lock for the rest of the transaction."""
     session.info.pop(_STAGED, None)
-    session.info[_CHAINED] = True
+    _mark_chained(session)
     return chain_pending(session.connection())
 
 
@@ -258,8 +300,119 @@ def settle(session: Session) -> int:
     if not session.info.get(_STAGED):
         return 0
     session.info.pop(_STAGED, None)
-    session.info[_CHAINED] = True
+    _mark_chained(session)
     return chain_pending(session.connection())
+
+
+def _mark_chained(session: Session) -> None:
+    """`session`'s transaction is about to lock the head and keeps it to its end."""
+    if not session.info.get(_CHAINED):
+        session.info[_CHAINED] = True
+        if lockstats.enabled():
+            session.info.setdefault(_HELD_SINCE, time.perf_counter())
+
+
+# --- sealing after commit (PostgreSQL) ----------------------------------------------------
+
+_SEAL_READ = text(
+    "SELECT h.seq AS head_seq, h.hash AS head_hash, "
+    "p.id, p.kind, p.subject, p.actor, p.body, p.alg "
+    "FROM audit_head AS h LEFT JOIN LATERAL "
+    "(SELECT * FROM audit_pending ORDER BY id LIMIT :limit) AS p ON true "
+    "WHERE h.id = :head ORDER BY p.id"
+)
+# One statement moves the head (only from the head the sealer read: a compare-and-set),
+# takes the staged rows and inserts their entries; if another sealer moved the head
+# first, it changes nothing and the sealer reads again.
+_SEAL_MOVE = text(
+    "WITH moved AS ("
+    " UPDATE audit_head SET seq = :new_seq, hash = :new_hash"
+    " WHERE id = :head AND seq = :old_seq AND hash = :old_hash RETURNING id"
+    "), taken AS ("
+    " DELETE FROM audit_pending"
+    " WHERE id = ANY(CAST(:ids AS bigint[])) AND EXISTS (SELECT 1 FROM moved) RETURNING id"
+    ") "
+    "INSERT INTO audit_entry (seq, at, kind, subject, actor, body, alg, prev_hash, hash) "
+    "SELECT e.seq, e.at, e.kind, e.subject, e.actor, e.body, e.alg, e.prev_hash, e.hash "
+    "FROM unnest(CAST(:seqs AS bigint[]), CAST(:ats AS timestamptz[]),"
+    " CAST(:kinds AS text[]), CAST(:subjects AS text[]), CAST(:actors AS text[]),"
+    " CAST(:bodies AS text[]), CAST(:algs AS text[]), CAST(:prevs AS text[]),"
+    " CAST(:hashes AS text[])) AS e(seq, at, kind, subject, actor, body, alg, prev_hash, hash) "
+    "WHERE EXISTS (SELECT 1 FROM moved) "
+    # how long the server has been at it when the last entry is in: the head's hold
+    # (but for the commit just after), for the lock timing
+    "RETURNING seq, extract(epoch FROM clock_timestamp() - statement_timestamp()) AS held"
+)
+#: The sealing connections' server settings: ``synchronous_commit`` off. A seal lost in
+#: a crash loses nothing, since it is one transaction whose staged rows come back with it
+#: and are sealed again; and any later transaction that commits durably flushes the WAL
+#: past it (the WAL is flushed in order), so no durable checkpoint or message can name a
+#: seal that was lost.
+_SEALER_OPTIONS = "-c synchronous_commit=off"
+
+
+def seal(engine: Engine) -> int:
+    """Chain the staged rows committed on `engine`'s database (PostgreSQL), oldest
+    first, up to `SEAL_BATCH` per statement: read the head and the staged rows (one
+    statement, no lock), compute the entries, then move the head, take the rows and
+    insert the entries in one autocommit statement that does so only if the head is
+    still the one read. The head row is locked for that one statement. Returns how many
+    were chained; rows still staged when `SEAL_TRIES` runs out wait for the next seal
+    or the checkpoint job (`sequence`)."""
+    sealed = 0
+    with sidepool.side_engine(engine, _SEALER_OPTIONS).connect() as conn:
+        for _ in range(SEAL_TRIES):
+            rows = conn.execute(_SEAL_READ, {"head": HEAD_ID, "limit": SEAL_BATCH}).all()
+            pending = [r for r in rows if r.id is not None]
+            if not pending:  # (no head row at all: the in-transaction path creates it)
+                return sealed
+            seq, prev, at = int(rows[0].head_seq), rows[0].head_hash, utcnow()
+            old_seq, old_hash = seq, prev
+            entries: list[Entry] = []
+            for r in pending:
+                entry = make_entry(seq, prev, at, r.kind, r.subject, r.actor, r.body, r.alg)
+                entries.append(entry)
+                seq, prev = entry.seq, entry.hash
+            params = {
+                "head": HEAD_ID,
+                "new_seq": seq,
+                "new_hash": prev,
+                "old_seq": old_seq,
+                "old_hash": old_hash,
+                "ids": [r.id for r in pending],
+                "seqs": [e.seq for e in entries],
+                "ats": [e.at for e in entries],
+                "kinds": [e.kind for e in entries],
+                "subjects": [e.subject for e in entries],
+                "actors": [e.actor for e in entries],
+                "bodies": [e.body for e in entries],
+                "algs": [e.alg for e in entries],
+                "prevs": [e.prev_hash for e in entries],
+                "hashes": [e.hash for e in entries],
+            }
+            t0 = time.perf_counter()
+            moved = conn.execute(_SEAL_MOVE, params).all()
+            if not moved:  # another sealer moved the head first: read again
+                continue
+            if lockstats.enabled():
+                lockstats.record("audit.seal", float(max(r.held for r in moved)))
+                lockstats.record("audit.seal.wall", time.perf_counter() - t0)
+            sealed += len(pending)
+            if len(pending) < SEAL_BATCH:
+                return sealed
+    log.warning("audit: staged entries left for the next seal after %d tries", SEAL_TRIES)
+    return sealed
+
+
+def _seals_after_commit(session: Session) -> Engine | None:
+    """The engine to seal on after `session` commits, or None to chain before."""
+    if not (DEFERRED and SEAL_AFTER_COMMIT) or session.info.get(_CHAINED):
+        return None
+    bind = session.get_bind()
+    # A Session joined to a transaction it does not own (tests) never really commits.
+    if not isinstance(bind, Engine) or bind.dialect.name != "postgresql":
+        return None
+    return bind
 
 
 def _after_insert(mapper: Mapper[Any], connection: Connection, target: Any) -> None:
@@ -271,8 +424,8 @@ def _after_insert(mapper: Mapper[Any], connection: Connection, target: Any) -> N
     alg = hash_alg(session)
     subject, actor, body = audit_record(target, alg)
     if not DEFERRED or session.info.get(_CHAINED):
+        _mark_chained(session)
         append(connection, kind, subject, actor, body, alg=alg)
-        session.info[_CHAINED] = True
         return
     stage_one, _, _ = _pending_statements()
     connection.execute(
@@ -289,16 +442,34 @@ def _after_insert(mapper: Mapper[Any], connection: Connection, target: Any) -> N
 
 
 def _before_commit(session: Session) -> None:
-    if not session.info.get(_STAGED):
+    if _seals_after_commit(session) is not None:
+        return  # sealed after the commit: the staged rows commit with the transaction
+    if not (session.info.get(_STAGED) or session.new):
         return
-    session.flush()  # the last flush may stage more: chain after it
+    session.flush()  # the last flush (the only one, after add + commit) may stage more
     settle(session)
+
+
+def _after_commit(session: Session) -> None:
+    if not session.info.get(_STAGED) or session.get_nested_transaction() is not None:
+        return  # nothing staged, or only a savepoint was released
+    engine = _seals_after_commit(session)
+    if engine is None:
+        return
+    session.info.pop(_STAGED, None)
+    try:
+        seal(engine)
+    except Exception:  # the commit happened: the rows stay staged for the next seal
+        log.exception("audit: sealing after commit failed; left staged for the next seal")
 
 
 def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:  # the Session's outermost transaction ended
         session.info.pop(_STAGED, None)
         session.info.pop(_CHAINED, None)
+        since = session.info.pop(_HELD_SINCE, None)
+        if since is not None:
+            lockstats.record("audit.head", time.perf_counter() - since)
 
 
 def _after_soft_rollback(session: Session, previous_transaction: SessionTransaction) -> None:
@@ -340,6 +511,7 @@ def _record_changed(session: Session, event: events.Changed) -> None:
 
 for _name, _fn in (
     ("before_commit", _before_commit),
+    ("after_commit", _after_commit),
     ("after_transaction_end", _after_transaction_end),
     ("after_soft_rollback", _after_soft_rollback),
     ("do_orm_execute", _do_orm_execute),
