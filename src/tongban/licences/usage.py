@@ -84,13 +84,18 @@ def check_for_application(
             errors.append({"field": field, "message": f"电子证照{name}验证未通过：{v.reason_text}"})
             continue
         choices.append(LicenceChoice(code, lic, v))
+    _refuse(errors)
+    return choices
+
+
+def _refuse(errors: list[dict[str, str]]) -> None:
+    """Every licence that did not stand in for its material, at once (licence-rejected)."""
     if errors:
         raise ValidationFailed(
             "电子证照验证未通过：" + "；".join(e["message"] for e in errors),
             type="licence-rejected",
             errors=errors,
         )
-    return choices
 
 
 #: Longest presentation (compact SD-JWT) a window clerk may paste or scan, in characters.
@@ -135,12 +140,7 @@ def check_presented(
             errors.append({"field": field, "message": f"出示的{name}不属于申请人"})
         else:
             choices.append(LicenceChoice(code, lic, v))
-    if errors:
-        raise ValidationFailed(
-            "电子证照验证未通过：" + "；".join(e["message"] for e in errors),
-            type="licence-rejected",
-            errors=errors,
-        )
+    _refuse(errors)
     return choices
 
 
