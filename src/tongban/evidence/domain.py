@@ -46,6 +46,7 @@ class Reason(StrEnum):
     UNKNOWN_PURPOSE = "unknown-purpose"
     PURPOSE_KIND = "purpose-kind"
     PURPOSE_MATTER = "purpose-matter"
+    CASE_STATE = "case-not-in-handling"
     NO_CONSENT = "no-consent"
     CONSENT_SUBJECT = "consent-subject"
     CONSENT_CASE = "consent-case"
@@ -236,12 +237,45 @@ class Ask:
     #: not belong to the jurisdiction the message came from.
     requester_type: str | None
     requested_at: datetime
+    #: The case's state as the requester states it (it cannot be verified here: the
+    #: case lives on the requester's node); None from a peer that does not send it.
+    case_state: str | None = None
 
 
 @dataclass(frozen=True)
 class Refusal:
     reason: Reason
     text: str
+
+
+#: 受理后、办结前: the case states (cases.domain.CaseState values) in which the case is
+#: being handled, so that evidence may be asked for it.
+HANDLING_STATES = frozenset({"accepted", "under_review", "review_correction", "pending_approval"})
+#: Before acceptance: evidence is not yet needed.
+NOT_YET_ACCEPTED = frozenset({"submitted", "correction_requested"})
+#: How the officer's panel and the refusal name the other states.
+CASE_STATE_LABELS = {
+    "submitted": "已提交，待受理",
+    "correction_requested": "待补正",
+    "withdrawn": "视为撤回",
+    "refused": "不予受理",
+    "approved": "准予办理",
+    "denied": "不予办理",
+    "result_issued": "已出具结果",
+    "delivered": "已送达",
+    "rated": "已评价",
+}
+
+
+def window_closed(case_state: str) -> str | None:
+    """Why evidence may not be asked for a case in `case_state` (None: it may): only
+    after acceptance and before the decision."""
+    if case_state in HANDLING_STATES:
+        return None
+    label = CASE_STATE_LABELS.get(case_state, case_state)
+    if case_state in NOT_YET_ACCEPTED:
+        return f"办件尚未受理（当前：{label}），受理后方可调取证明"
+    return f"办件已不在办理中（当前：{label}），不能再调取证明"
 
 
 def decide(cat: Catalogue, ask: Ask, consent: ConsentSnapshot | None) -> Refusal | None:
@@ -265,6 +299,10 @@ def decide(cat: Catalogue, ask: Ask, consent: ConsentSnapshot | None) -> Refusal
         return Refusal(Reason.PURPOSE_KIND, f"用途“{purpose.label}”不得调取{kind.label}")
     if not purpose.serves(ask.matter_code, ask.matter_authority_type):
         return Refusal(Reason.PURPOSE_MATTER, f"用途“{purpose.label}”与办件事项不符")
+    if ask.case_state is not None:
+        closed = window_closed(ask.case_state)
+        if closed is not None:
+            return Refusal(Reason.CASE_STATE, closed)
     if consent is None:
         return Refusal(Reason.NO_CONSENT, "申请人未就本办件授权调取其数据")
     if consent.subject != ask.subject:

@@ -180,6 +180,7 @@ def decide(session: Session, payload: dict[str, Any], provider: str, source: str
         matter_authority_type=_matter_type(session, payload["matter_code"]),
         requester_type=_requester_type(session, requester["authority_code"], source),
         requested_at=requested_at,
+        case_state=payload.get("case_state"),
     )
     refusal = domain.decide(cat, ask, domain.ConsentSnapshot.from_payload(payload.get("consent")))
     data: dict[str, Any] | None = None

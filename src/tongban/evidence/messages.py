@@ -76,6 +76,9 @@ class Requested(s.Payload):
     requester: RequesterIn
     requested_at: s.Instant
     consent: ConsentSnapshotIn | None
+    #: The case's state when asked (the provider refuses outside 受理后、办结前); absent
+    #: from a peer that predates the check.
+    case_state: Code40 | None = None
 
 
 class Answered(s.Payload):

@@ -58,6 +58,7 @@ __all__ = [
     "requests_for_case",
     "panel",
     "my_data_use",
+    "my_case_links",
     "jurisdiction_data_use",
     "seed_demo_registers",
     "declare_data_use",
@@ -158,6 +159,18 @@ def _require_handler(actor: Account, case: cases.Case) -> None:
         raise PermissionDenied("只有承办本办件的审核/审批人员可以调取证明", type="not-case-handler")
 
 
+def window_closed(case: cases.Case) -> str | None:
+    """Why evidence may not be asked for this case now (None: it may)."""
+    return domain.window_closed(case.state)
+
+
+def _matter_type(session: Session, matter_code: str) -> str | None:
+    try:
+        return catalog.get_matter(session, matter_code).authority_type
+    except NotFound:
+        return None
+
+
 def provider_for(
     session: Session, kind: domain.EvidenceKind, case: cases.Case, chosen: str | None = None
 ) -> str:
@@ -217,6 +230,9 @@ def request_evidence(
     _require_handler(actor, case)
     if case.handoff != "delivered":
         raise Conflict("办件尚未推送到本部门", type="not-yet-forwarded")
+    closed = window_closed(case)
+    if closed is not None:
+        raise Conflict(closed, type="case-not-in-handling")
     cat = catalogue()
     k = cat.kind(kind)
     errors = []
@@ -226,6 +242,15 @@ def request_evidence(
         errors.append({"field": "purpose", "message": "请选择调取用途"})
     if errors or k is None:
         raise ValidationFailed("调取请求不完整", errors=errors)
+    fitting = cat.purposes_for(k.code, case.matter_code, _matter_type(session, case.matter_code))
+    if purpose not in {p.code for p in fitting}:
+        named = cat.purpose(purpose)
+        label = named.label if named is not None else purpose
+        raise ValidationFailed(
+            f"用途“{label}”不适用于本办件事项调取{k.label}",
+            type="purpose-not-for-matter",
+            errors=[{"field": "purpose", "message": "请选择适用于本办件事项的调取用途"}],
+        )
     provider = provider_for(session, k, case, provider_jurisdiction)
     existing = _reusable(session, case.id, k.code, provider)
     if existing is not None:
@@ -276,6 +301,7 @@ def request_evidence(
                 "officer_name": actor.display_name,
             },
             "requested_at": now.isoformat(),
+            "case_state": case.state,
             "consent": snapshot,
         },
     )
@@ -351,11 +377,7 @@ def panel(session: Session, actor: Account, case: cases.Case) -> dict[str, Any]:
         return {"visible": False}
     consent = consent_for(session, case.number)
     scopes = set(consent.scopes) if consent else set()
-    matter_type: str | None
-    try:
-        matter_type = catalog.get_matter(session, case.matter_code).authority_type
-    except NotFound:
-        matter_type = None
+    matter_type = _matter_type(session, case.matter_code)
     cat = catalogue()
     home = domain.home_jurisdiction(case.applicant_identifier, case.applicant_type)
     options = []
@@ -376,14 +398,17 @@ def panel(session: Session, actor: Account, case: cases.Case) -> dict[str, Any]:
             .order_by(EvidenceRequest.requested_at.desc())
         )
     )
+    closed = window_closed(case)
     can_request = (
         actor.role == Role.OFFICER
         and cases.actor_kind(actor, case) is not None
         and case.handoff == "delivered"
+        and closed is None
     )
     return {
         "visible": True,
         "can_request": can_request,
+        "closed_reason": closed,
         "consent": consent,
         "options": options,
         "requests": requests,
@@ -422,6 +447,20 @@ def my_data_use(session: Session, actor: Account, limit: int = 500) -> list[Data
             .limit(limit)
         )
     )
+
+
+def my_case_links(session: Session, actor: Account, rows: Iterable[DataAccess]) -> dict[str, str]:
+    """Case number → the caller's own case page, for the log's cases the caller may open
+    on this node (a case received elsewhere, or someone else's, stays a bare number)."""
+    links: dict[str, str] = {}
+    for number in {r.case_number for r in rows}:
+        try:
+            case = cases.get_case(session, actor, number)
+        except NotFound:
+            continue
+        if case.applicant_id == actor.id:
+            links[number] = f"/my/cases/{case.id}"
+    return links
 
 
 def jurisdiction_data_use(

@@ -112,7 +112,13 @@ def request_evidence(
 @router.get("/my/data-use")
 def my_data_use(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     rows = service.my_data_use(session, user)
-    return render(request, "evidence/my_data_use.html", user, **_log_context(session, rows))
+    return render(
+        request,
+        "evidence/my_data_use.html",
+        user,
+        case_links=service.my_case_links(session, user, rows),
+        **_log_context(session, rows),
+    )
 
 
 @router.get("/workbench/data-use")

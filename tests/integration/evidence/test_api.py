@@ -72,6 +72,13 @@ def test_officer_requests_over_the_api_and_the_resident_sees_it(client, session,
     oh = token_for(client, officer)
     url = f"/api/v1/cases/{case['id']}/evidence"
     body = {"kind": "social_insurance", "purpose": "housing_fund_transfer"}
+    early = client.post(url, json=body, headers=oh)  # not yet accepted (受理)
+    assert early.status_code == 409 and early.json()["type"].endswith("/case-not-in-handling")
+    assert "受理后方可调取证明" in early.json()["detail"]
+    accept = client.post(f"/api/v1/cases/{case['id']}/actions", json={"action": "accept"}, headers=oh)  # fmt: skip
+    assert accept.status_code == 200, accept.text
+    wrong = client.post(url, json=dict(body, purpose="school_transfer"), headers=oh)
+    assert wrong.status_code == 422 and wrong.json()["errors"][0]["field"] == "purpose"
     r = client.post(url, json=body, headers=oh)
     assert r.status_code == 201, r.text
     assert r.json()["status"] == "pending" and r.json()["created"] is True
@@ -116,11 +123,9 @@ def test_non_handlers_cannot_request_over_the_api(client, session, factory):
     sup = token_for(client, make_supervisor(session, "320000"))
     assert client.post(url, json=body, headers=sup).status_code == 403
     assert client.get(url, headers=sup).json() == []  # read-only view is allowed
-    bad = client.post(
-        url,
-        json={"kind": "dna", "purpose": "x"},
-        headers=token_for(client, make_officer(session, "320500-housing_fund")),
-    )
+    handler = token_for(client, make_officer(session, "320500-housing_fund"))
+    client.post(f"/api/v1/cases/{case['id']}/actions", json={"action": "accept"}, headers=handler)  # fmt: skip
+    bad = client.post(url, json={"kind": "dna", "purpose": "x"}, headers=handler)
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "kind"
 
 

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import func, select
 
-from tongban.errors import NotFound, PermissionDenied, ValidationFailed
+from tongban.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from tongban.evidence import handlers
 from tongban.evidence import service as evidence
 from tongban.evidence.models import Consent, DataAccess, EvidenceRequest
@@ -32,9 +32,20 @@ GJJ_AUTH = "320500-housing_fund"
 BOTH = ["household", "social_insurance"]
 
 
-def gjj_case(session, resident=None, consent=BOTH, **kw):
+def gjj_case(session, resident=None, consent=BOTH, accept=True, **kw):
+    """A 公积金 case; accepted (受理, so that evidence may be asked) once forwarded."""
     resident = resident or make_resident(session, city="340100")
-    return make_case(session, resident, matter=GJJ, form=GJJ_FORM, evidence_consent=consent, **kw)
+    case = make_case(session, resident, matter=GJJ, form=GJJ_FORM, evidence_consent=consent, **kw)
+    if accept and kw.get("dispatch", True):
+        accept_case(session, case, GJJ_AUTH)
+    return case
+
+
+def accept_case(session, case, authority):
+    from tongban.cases import service as cases
+
+    cases.act(session, make_officer(session, authority), case.id, "accept")
+    session.commit()
 
 
 def count(session, model, *where) -> int:
@@ -244,36 +255,108 @@ def test_consent_not_covering_the_kind_is_refused(session, factory):
 
 
 @pytest.mark.parametrize(
+    "purpose",
+    [
+        "school_transfer",  # a real purpose, but not this case's matter
+        "qualification_check",  # a purpose that never needs 户籍
+        "curiosity",  # not registered
+    ],
+)
+def test_a_purpose_that_does_not_fit_the_matter_is_refused_before_asking(session, factory, purpose):
+    case = gjj_case(session)
+    officer = make_officer(session, GJJ_AUTH)
+    with pytest.raises(ValidationFailed) as e:
+        evidence.request_evidence(session, officer, case.id, "household", purpose)
+    assert e.value.type == "purpose-not-for-matter"
+    assert e.value.errors == [{"field": "purpose", "message": "请选择适用于本办件事项的调取用途"}]
+    assert count(session, EvidenceRequest) == 0
+    assert outbox(session, evidence.MSG_REQUESTED) == []
+
+
+@pytest.mark.parametrize(
     "purpose, reason",
     [
-        ("school_transfer", "purpose-matter"),  # a real purpose, but not this case's matter
-        ("qualification_check", "purpose-kind"),  # a purpose that never needs 户籍
+        ("school_transfer", "purpose-matter"),
+        ("qualification_check", "purpose-kind"),
         ("curiosity", "unknown-purpose"),
     ],
 )
-def test_a_wrong_purpose_is_refused(session, factory, purpose, reason):
-    case = gjj_case(session)
-    make_register_record(session, case.applicant_identifier, "household", "340000")
-    req, _ = ask(session, factory, make_officer(session, GJJ_AUTH), case, "household", purpose)
-    assert (req.status, req.reason_code) == ("refused", reason)
-    log = session.scalar(select(DataAccess).where(DataAccess.request_id == req.id))
+def test_the_provider_rechecks_the_purpose_of_a_request_that_reaches_it(session, purpose, reason):
+    """A peer that skipped the requester's check (or a forged payload): the provider
+    refuses on its own catalogue, and logs it."""
+    payload = _peer_payload(purpose=purpose)
+    handlers.on_requested(session, payload, PEER_MSG)
+    log = session.scalar(
+        select(DataAccess).where(DataAccess.request_id == uuid.UUID(payload["request_id"]))
+    )
     assert (log.outcome, log.reason_code, log.purpose) == ("refused", reason, purpose)
 
 
-def test_an_authority_type_that_may_not_ask_is_refused(session, factory):
-    # 个人所得税纳税记录开具: a tax officer has no business with social-insurance records.
+def test_a_tax_officer_cannot_ask_for_social_insurance_under_another_matters_purpose(session):
+    # 个人所得税纳税记录开具: no purpose of the matter covers social-insurance records.
     resident = make_resident(session, city="340100")
     case = make_case(
         session, resident, matter="YRD-SW-0002", form={"start_year": 2024, "end_year": 2025}
     )
-    make_register_record(session, resident, "social_insurance")
-    req, _ = ask(
-        session, factory, make_officer(session, "320500-tax"), case, "social_insurance",
-        "housing_fund_transfer",
-    )  # fmt: skip
-    assert (req.status, req.reason_code) == ("refused", "authority-type")
-    log = session.scalar(select(DataAccess).where(DataAccess.request_id == req.id))
-    assert log.outcome == "refused" and log.requester_authority_name == "苏州市税务局"
+    accept_case(session, case, "320500-tax")
+    with pytest.raises(ValidationFailed) as e:
+        evidence.request_evidence(
+            session, make_officer(session, "320500-tax"), case.id, "social_insurance",
+            "housing_fund_transfer",
+        )  # fmt: skip
+    assert e.value.type == "purpose-not-for-matter"
+    assert count(session, EvidenceRequest) == 0
+
+
+# --- only while the case is being handled (受理后、办结前) -------------------------------
+
+
+def test_a_case_not_yet_accepted_cannot_ask(session):
+    case = gjj_case(session, accept=False)
+    officer = make_officer(session, GJJ_AUTH)
+    with pytest.raises(Conflict) as e:
+        evidence.request_evidence(session, officer, case.id, "household", "housing_fund_transfer")
+    assert e.value.type == "case-not-in-handling" and "受理后方可调取" in e.value.detail
+    panel = evidence.panel(session, officer, case)
+    assert not panel["can_request"] and "尚未受理" in panel["closed_reason"]
+    assert count(session, EvidenceRequest) == 0
+    assert outbox(session, evidence.MSG_REQUESTED) == []
+
+
+def test_a_decided_case_cannot_ask_any_more(session, factory):
+    from tongban.cases import service as cases
+
+    case = gjj_case(session)
+    make_register_record(session, case.applicant_identifier, "household", "340000")
+    officer = make_officer(session, GJJ_AUTH, duty="approver")
+    req, _ = ask(session, factory, officer, case, "household")  # accepted: allowed
+    assert req.status == "answered"
+    for action in ("start_review", "approve"):
+        cases.act(session, officer, case.id, action)
+    session.commit()
+    with pytest.raises(Conflict) as e:
+        evidence.request_evidence(
+            session, officer, case.id, "social_insurance", "housing_fund_transfer"
+        )
+    assert e.value.type == "case-not-in-handling" and "已不在办理中" in e.value.detail
+    assert len(outbox(session, evidence.MSG_REQUESTED)) == 1
+
+
+def test_the_provider_refuses_a_request_for_a_case_no_longer_handled(session):
+    """The provider cannot see the case; it refuses what the requester states."""
+    make_register_record(session, PEER_SUBJECT, "household", "340000")
+    payload = _peer_payload(case_state="approved")
+    handlers.on_requested(session, payload, PEER_MSG)
+    log = session.scalar(
+        select(DataAccess).where(DataAccess.request_id == uuid.UUID(payload["request_id"]))
+    )
+    assert (log.outcome, log.reason_code) == ("refused", "case-not-in-handling")
+    ok = _peer_payload(case_state="under_review")
+    handlers.on_requested(session, ok, PEER_MSG)
+    log = session.scalar(
+        select(DataAccess).where(DataAccess.request_id == uuid.UUID(ok["request_id"]))
+    )
+    assert log.outcome == "answered"
 
 
 def test_no_record_at_the_provider_is_refused(session, factory):
@@ -308,6 +391,40 @@ def test_a_redelivered_request_is_not_logged_twice_and_gets_the_same_answer(sess
     first, again = outbox(session, evidence.MSG_ANSWERED)
     assert again.payload["data"] == first.payload["data"]
     assert session.get(EvidenceRequest, req.id).data["name"] == "测试居民"
+
+
+PEER_SUBJECT = "340102199003071234"
+PEER_MSG = SimpleNamespace(source_jurisdiction="320000", target_jurisdiction="340000")
+
+
+def _peer_payload(purpose="housing_fund_transfer", **extra):
+    """An `evidence.requested` payload as a peer (苏州公积金) sends it to 安徽."""
+    return {
+        "request_id": str(uuid.uuid4()),
+        "case_number": "320500209901010000001",
+        "matter_code": GJJ,
+        "matter_name": "住房公积金异地转移接续",
+        "receiving_jurisdiction": "330000",
+        "kind": "household",
+        "purpose": purpose,
+        "provider_jurisdiction": "340000",
+        "subject": {"identifier": PEER_SUBJECT, "type": "resident", "name": "某人"},
+        "requester": {
+            "authority_code": GJJ_AUTH,
+            "authority_name": "苏州市住房公积金管理中心",
+            "jurisdiction": "320000",
+            "officer_name": "某审批员",
+        },
+        "requested_at": "2099-01-01T00:00:00+00:00",
+        "consent": {
+            "case_number": "320500209901010000001",
+            "subject": PEER_SUBJECT,
+            "scopes": ["household"],
+            "given_at": "2098-12-31T00:00:00+00:00",
+            "channel": "online",
+        },
+        **extra,
+    }
 
 
 def test_the_provider_decides_from_the_payload_alone(session):

@@ -3,6 +3,8 @@ forms, the officer's 调取证明 panel, 我的数据使用记录 and the superv
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -122,6 +124,34 @@ def test_window_page_lets_the_clerk_record_the_applicants_consent(
     assert c.scopes == ["household", "social_insurance"] and c.recorded_by == clerk.display_name
 
 
+def accept(session: Session, case: Any) -> None:
+    """受理: evidence may be asked for only once the case is accepted."""
+    from tongban.cases import service as cases
+
+    cases.act(session, make_officer(session, GJJ_AUTH), case.id, "accept")
+    session.commit()
+
+
+def test_the_panel_says_why_evidence_cannot_be_asked_before_acceptance(
+    client: TestClient, session: Session
+) -> None:
+    resident = make_resident(session, city="340100")
+    case = make_case(
+        session, resident, matter=GJJ, form=GJJ_FORM, evidence_consent=["social_insurance"]
+    )
+    session.commit()
+    login(client, make_officer(session, GJJ_AUTH))
+    page = client.get(f"/workbench/cases/{case.id}")
+    assert 'id="evidence-closed"' in page.text and "受理后方可调取证明" in page.text
+    assert 'action="/workbench/cases/' + str(case.id) + '/evidence"' not in page.text
+    r = client.post(
+        f"/workbench/cases/{case.id}/evidence",
+        data={"csrf_token": csrf_of(page.text), "kind": "social_insurance",
+              "purpose": "housing_fund_transfer"},
+    )  # fmt: skip
+    assert r.status_code == 409 and "受理后方可调取证明" in r.text
+
+
 def test_officer_panel_requests_and_shows_the_answer_and_the_resident_sees_the_log(
     client: TestClient, session: Session, factory
 ) -> None:
@@ -131,7 +161,7 @@ def test_officer_panel_requests_and_shows_the_answer_and_the_resident_sees_the_l
         session, resident, matter=GJJ, form=GJJ_FORM, evidence_consent=["social_insurance"]
     )
     make_register_record(session, resident, "social_insurance")
-    session.commit()
+    accept(session, case)
 
     login(client, officer)
     page = client.get(f"/workbench/cases/{case.id}")
@@ -178,6 +208,8 @@ def test_officer_panel_requests_and_shows_the_answer_and_the_resident_sees_the_l
     for text in ("苏州市住房公积金管理中心", "社会保险缴费记录", "住房公积金异地转移接续",
                  case.number, "已提供"):  # fmt: skip
         assert text in mine.text, text
+    # The entry links to the resident's own case page.
+    assert f'<a href="/my/cases/{case.id}">{case.number}</a>' in mine.text
 
     login(client, make_resident(session, city="340100"))
     other = client.get("/my/data-use")
@@ -195,7 +227,7 @@ def test_a_refused_request_shows_its_reason_on_the_panel(
     resident = make_resident(session, city="340100")
     officer = make_officer(session, GJJ_AUTH)
     case = make_case(session, resident, matter=GJJ, form=GJJ_FORM)  # no evidence consent
-    session.commit()
+    accept(session, case)
     login(client, officer)
     page = client.get(f"/workbench/cases/{case.id}")
     assert "申请人未授权调取数据" in page.text
@@ -212,7 +244,7 @@ def test_a_refused_request_shows_its_reason_on_the_panel(
 def test_pages_refuse_the_wrong_people(client: TestClient, session: Session) -> None:
     resident = make_resident(session, city="340100")
     case = make_case(session, resident, matter=GJJ, form=GJJ_FORM)
-    session.commit()
+    accept(session, case)
     login(client, resident)
     assert client.get(f"/workbench/cases/{case.id}/evidence").status_code == 403
     assert client.get("/workbench/data-use").status_code == 403
@@ -239,7 +271,7 @@ def test_where_lookups_are_synchronous_the_officer_sees_the_answer_at_once(
         session, resident, matter=GJJ, form=GJJ_FORM, evidence_consent=["social_insurance"]
     )
     make_register_record(session, resident, "social_insurance")
-    session.commit()
+    accept(session, case)
     settings = client.app.state.node.settings  # type: ignore[attr-defined]
     before = settings.evidence_sync
     settings.evidence_sync = "on"

@@ -49,6 +49,7 @@ def _submit(a: Any, consent: list[str]) -> tuple[Any, Any]:
 def _ask(b: Any, case: Any) -> Any:
     with b.session() as s:
         officer = make_officer(s, "320500-housing_fund")
+        cases.act(s, officer, case.id, "accept")  # evidence only once accepted (受理)
         req, created = evidence.request_evidence(
             s, officer, case.id, "social_insurance", "housing_fund_transfer"
         )

@@ -92,6 +92,7 @@ def _submit(a: Any, tools: Any, b: Any, consent: list[str]) -> tuple[Any, Any]:
 def _ask(b: Any, case: Any, purpose: str = "housing_fund_transfer") -> EvidenceRequest:
     with b.session() as s:
         officer = make_officer(s, "320500-housing_fund")
+        cases.act(s, officer, case.id, "accept")  # evidence only once accepted (受理)
         req, created = evidence.request_evidence(s, officer, case.id, "social_insurance", purpose)
         assert created and req.provider_jurisdiction == "340000"
         s.commit()
@@ -141,7 +142,7 @@ def test_the_officer_has_the_answer_at_once_recorded_on_both_nodes_and_in_the_lo
     "consent, purpose, reason",
     [
         ([], "housing_fund_transfer", "no-consent"),
-        (["social_insurance"], "curiosity", "unknown-purpose"),
+        (["household"], "housing_fund_transfer", "consent-scope"),
     ],
 )
 def test_a_refusal_is_an_answer_at_once_and_is_logged_by_the_provider(
