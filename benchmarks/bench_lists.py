@@ -163,7 +163,7 @@ def setup(url: str) -> dict[str, Any]:
 
         def account(role: str, name: str, **kw: Any) -> Any:
             return identity.create_account(
-                s, username=name, password=secrets.token_urlsafe(12), role=role,
+                s, username=name, password=secrets.token_urlsafe(12) + "-9a", role=role,
                 display_name=name, **kw,
             )  # fmt: skip
 

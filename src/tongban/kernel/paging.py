@@ -175,6 +175,18 @@ def _after(keys: Sequence[Key], values: Sequence[Any]) -> Any:
     return or_(beyond, and_(k.column == v, rest))
 
 
+def _after_parts(stmt: Select[Any], order: Order, values: Sequence[Any]) -> list[Select[Any]]:
+    """`stmt` narrowed to the rows after `values`: one part, or two when the first key is
+    nullable and the cursor's value is not NULL — the rows from that value on (a range
+    the index is entered at) and the NULLs that follow them (the index's tail) — since
+    their OR would make the database walk the index from its start."""
+    first, v = order.keys[0], values[0]
+    if not first.nullable or v is None:
+        return [stmt.where(after_clause(order, values))]
+    bound = first.column <= v if first.desc else first.column >= v
+    return [stmt.where(bound, after_clause(order, values)), stmt.where(first.column.is_(None))]
+
+
 def after_clause(order: Order, values: Sequence[Any]) -> Any:
     first, v = order.keys[0], values[0]
     clause = _after(order.keys, values)
@@ -202,7 +214,7 @@ def page_query(
     n = page.size + 1
     branches = [stmt] if isinstance(stmt, Select) else list(stmt)
     if page.after is not None:
-        branches = [b.where(after_clause(order, page.after)) for b in branches]
+        branches = [part for b in branches for part in _after_parts(b, order, page.after)]
     if len(branches) == 1:
         return branches[0].order_by(*order.clauses()).limit(n)
     parts = [b.order_by(*order.clauses()).limit(n).subquery() for b in branches]

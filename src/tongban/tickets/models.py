@@ -32,10 +32,14 @@ class WorkOrder(Base, HasHistory["TicketEvent"], Versioned):
 
     __tablename__ = "ticket"
     #: Open311 GET requests: a city's newest first.
-    #: Lists (migration 0041): staff by deadline, a reporter's newest first.
+    #: Lists (migration 0041): staff by deadline (all; a city's, province's, authority's),
+    #: a reporter's newest first.
     __table_args__ = (
         Index("ix_ticket_city_created", "city_code", "created_at"),
         Index("ix_ticket_due_order", "due_at", "created_at", "id"),
+        Index("ix_ticket_city_due", "city_code", "due_at", "created_at", "id"),
+        Index("ix_ticket_jurisdiction_due", "jurisdiction_code", "due_at", "created_at", "id"),
+        Index("ix_ticket_authority_due", "authority_id", "due_at", "created_at", "id"),
         Index("ix_ticket_reporter_created", "reporter_id", "created_at"),
     )
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)

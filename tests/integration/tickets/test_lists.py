@@ -173,3 +173,17 @@ def test_a_joint_order_is_listed_for_the_partner_side_once(client, session):  # 
         assert got == [wo.number], who.role
     h = token_for(client, make_city_staff(session, "dispatcher", "310000"))
     assert client.get("/api/v1/tickets", headers=h).json() == []
+
+
+def test_pages_cross_from_deadlines_into_none(client, session, five):  # type: ignore[no-untyped-def]
+    """Staff read the nearest deadline first and those without one last: a cursor on a
+    deadline continues into the rows without one, a cursor on none continues among them."""
+    five[1].due_at = None
+    five[3].due_at = None
+    session.commit()
+    h = token_for(client, make_city_staff(session, "dispatcher", "320500"))
+    for size in (1, 2, 3):
+        pages = api_pages(client, h, f"/api/v1/tickets?page_size={size}")
+        flat = [n for p in pages for n in p]
+        assert sorted(flat) == sorted(w.number for w in five), size
+        assert set(flat[-2:]) == {five[1].number, five[3].number}, size  # none last

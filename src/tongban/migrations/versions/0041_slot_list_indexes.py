@@ -1,7 +1,8 @@
 """List indexes (issue 14, "lists stay fast at scale"): each list's WHERE and ORDER BY
 served by one index, so that a page is an index range read, not a scan and a sort.
 
-- ticket: staff order (due_at NULLS LAST, created_at, id); a reporter's newest first.
+- ticket: staff order (due_at NULLS LAST, created_at, id), all of them (the operator)
+  and a city's, a province's, an authority's; a reporter's newest first.
 - service_case: the officer's queue (authority, deadline NULLS LAST, submitted_at, id);
   the resident's, the supervisor's and the window's lists newest first.
 - med_settlement: a hospital's, and an agency's (treated or insured there), newest first.
@@ -22,6 +23,9 @@ depends_on: str | Sequence[str] | None = None
 
 INDEXES = (
     ("ix_ticket_due_order", "ticket", ["due_at", "created_at", "id"]),
+    ("ix_ticket_city_due", "ticket", ["city_code", "due_at", "created_at", "id"]),
+    ("ix_ticket_jurisdiction_due", "ticket", ["jurisdiction_code", "due_at", "created_at", "id"]),
+    ("ix_ticket_authority_due", "ticket", ["authority_id", "due_at", "created_at", "id"]),
     ("ix_ticket_reporter_created", "ticket", ["reporter_id", "created_at"]),
     ("ix_case_authority_queue", "service_case", ["authority_id", "deadline", "submitted_at", "id"]),
     ("ix_case_applicant_submitted", "service_case", ["applicant_id", "submitted_at"]),
