@@ -4,6 +4,7 @@ clearing pages (matrix, net positions, statements to confirm or dispute)."""
 
 from __future__ import annotations
 
+import re
 import secrets
 import uuid
 from datetime import date
@@ -247,13 +248,17 @@ def _visit_page(
     ctx.setdefault("pre", None)
     ctx.setdefault("message", None)
     ctx.setdefault("rows", [])
+    ctx.setdefault("row_errors", {})
+    ctx.setdefault("q", "")
+    catalogue = service.catalogue(session, visit.institution.jurisdiction_code)
     return _page(
         request,
         "medical/visit.html",
         user,
         status_code=status_code,
         visit=visit,
-        catalogue=service.catalogue(session, visit.institution.jurisdiction_code),
+        catalogue=catalogue,
+        found=_search(catalogue, ctx["q"]),
         item_rows=ITEM_ROWS,
         names=_names(session),
         **ctx,
@@ -267,38 +272,94 @@ def _uuid(value: str, what: str = "就诊记录") -> uuid.UUID:
         raise NotFound(f"{what}不存在") from None
 
 
+#: Most catalogue matches listed for one search.
+SEARCH_ROWS = 20
+
+
+def _search(catalogue: list[Any], q: str) -> list[Any] | None:
+    """Catalogue items whose code or name contains `q` (None: no search asked)."""
+    q = q.strip().casefold()[:40]
+    if not q:
+        return None
+    return [c for c in catalogue if q in c.code.casefold() or q in c.name.casefold()][:SEARCH_ROWS]
+
+
 @router.get("/medical/counter/visits/{visit_id}")
-def visit_page(request: Request, session: SessionDep, user: CurrentUser, visit_id: str) -> Response:
-    return _visit_page(request, session, user, _uuid(visit_id))
+def visit_page(
+    request: Request, session: SessionDep, user: CurrentUser, visit_id: str, q: str = ""
+) -> Response:
+    """The visit; `q` searches the catalogue by code or name (the page's script filters
+    the same list as the clerk types; without it, this GET is the search)."""
+    return _visit_page(request, session, user, _uuid(visit_id), q=q)
 
 
 @router.post("/medical/counter/visits/{visit_id}/items", dependencies=[CsrfChecked])
 def upload_items(
     request: Request, session: SessionDep, user: CurrentUser, visit_id: str, form: FormDep
 ) -> Response:
+    """Every bad row is reported beside it, all at once: the typing errors found here and
+    the catalogue's refusals (an unknown code) together, so the clerk fixes them in one go."""
     vid = _uuid(visit_id)
     codes, qtys, prices = form.getlist("code"), form.getlist("quantity"), form.getlist("price")
-    items, rows, message = [], [], None
+    items: list[service.ItemInput] = []
+    rows: list[dict[str, str]] = []
+    row_errors: dict[int, list[str]] = {}
     for code, qty, price in zip(codes, qtys, prices, strict=False):
         code, qty, price = str(code).strip(), str(qty).strip(), str(price).strip()
         if not (code or qty or price):
             continue
+        n = len(rows)
         rows.append({"code": code, "quantity": qty, "price": price})
+        wrong: list[str] = []
+        quantity = unit_price = 0
         try:
-            items.append(service.ItemInput(code, _quantity(qty), _fen(price)))
+            quantity = _quantity(qty)
         except ValueError as e:
-            message = f"第 {len(rows)} 行：{e}"
+            wrong.append(str(e))
+        try:
+            unit_price = _fen(price)
+        except ValueError as e:
+            wrong.append(str(e))
+        if wrong:
+            row_errors[n] = wrong
+        items.append(service.ItemInput(code, quantity, unit_price))
     try:
-        if message:
-            raise DomainError(message, status=422)
+        if row_errors:
+            visit = service.get_visit(session, user, vid)
+            known = {
+                c.code for c in service.catalogue(session, visit.institution.jurisdiction_code)
+            }
+            for n, it in enumerate(items):
+                if it.code not in known:
+                    row_errors.setdefault(n, []).insert(0, _unknown_code(it.code))
+            raise DomainError("费用明细有误", status=422)
         service.upload_items(session, user, vid, items)
     except DomainError as e:
         refused = form_failure(session, e)
-        detail = "；".join(refused.errors.values()) or refused.message
+        for field, text in refused.errors.items():
+            m = re.fullmatch(r"items\.(\d+)\.\w+", field)
+            if m:
+                row_errors.setdefault(int(m.group(1)), []).append(text)
+        detail = refused.message
+        if row_errors:
+            detail = f"费用明细有 {len(row_errors)} 行有误，请按各行提示修改后重新保存"
+        elif refused.errors:
+            detail = "；".join(refused.errors.values())
         return _visit_page(
-            request, session, user, vid, refused.status_code, message=detail, rows=rows
+            request,
+            session,
+            user,
+            vid,
+            refused.status_code,
+            message=detail,
+            rows=rows,
+            row_errors=row_errors,
         )
     return RedirectResponse(f"/medical/counter/visits/{vid}", status_code=303)
+
+
+def _unknown_code(code: str) -> str:
+    return f"项目编码 {code} 不在就医地医保目录中" if code else "请填写项目编码"
 
 
 @router.post("/medical/counter/visits/{visit_id}/presettle", dependencies=[CsrfChecked])
