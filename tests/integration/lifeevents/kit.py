@@ -81,7 +81,7 @@ def newborn_form(**over: Any) -> dict[str, Any]:
         "birth_hospital": "上海市第一妇婴保健院",
         "birth_city": SHANGHAI,
         "mother_name": "王芳",
-        "mother_id_number": "340102199003071281",
+        "mother_id_number": "340102199003071283",
         "mother_hukou_city": HEFEI,
         "father_name": "张伟",
         "father_hukou_city": NANJING,

@@ -31,7 +31,7 @@ def _form(**over: Any) -> dict[str, Any]:
         "birth_hospital": "上海市第一妇婴保健院",
         "birth_city": "310000",
         "mother_name": "王芳",
-        "mother_id_number": "340102199003071281",
+        "mother_id_number": "340102199003071283",
         "mother_hukou_city": "340100",
         "father_name": "张伟",
         "father_hukou_city": "320100",
