@@ -255,18 +255,31 @@ def _apply(
     msg: Any,
     sender: Sender,
     version: int = DEFAULT_VERSION,
-    *,
-    settle: bool = False,
 ) -> bool:
-    # One savepoint: the inbox row is written first (that is the idempotence: a second
-    # delivery finds it and changes nothing), and a refusal or a failing handler takes it
-    # back with the handler's writes — nothing is written for a refused message, and the
-    # caller's transaction goes on (a batch applies its other messages).
+    """One message in the caller's transaction, as the single inbox and local delivery
+    apply it (unchanged by batches): applied before by id -> False; else checked,
+    applied, and its inbox row written with the handler's writes. Two deliveries of the
+    same id at once: the primary key decides (the caller gets an IntegrityError)."""
+    if session.get(InboxMessage, msg_id) is not None:
+        return False
+    _run(session, msg_type, payload, msg, sender, version, settle=False)
+    session.add(_inbox_row(msg_id, msg_type, source, target, sender.node))
+    session.flush()
+    return True
+
+
+def _apply_guarded(session: Session, env: Envelope, sender: Sender) -> bool:
+    """One message of a batch in a savepoint of its own: its inbox row written first
+    (``ON CONFLICT DO NOTHING``: a second delivery finds it and changes nothing), then
+    checked and applied; a refusal or a failing handler takes back the row with the
+    handler's writes, and the batch's transaction goes on."""
     with session.begin_nested():
-        row = _inbox_row(msg_id, msg_type, source, target, sender.node)
+        row = _inbox_row(
+            env.id, env.type, env.source_jurisdiction, env.target_jurisdiction, sender.node
+        )
         if not _claim_inbox(session, [row]):
             return False
-        _run(session, msg_type, payload, msg, sender, version, settle)
+        _run(session, env.type, env.payload, env, sender, env.version, settle=True)
         _recorded(session, row)
     return True
 
@@ -290,16 +303,19 @@ def apply_locally(session: Session, msg: OutboxMessage) -> bool:
     )
 
 
-def receive(
-    session: Session, env: Envelope, node: Node | None = None, *, settle: bool = False
-) -> bool:
-    """Apply a verified message from another node (`node`, the one whose key signed it;
-    looked up in this node's federation file when not given); False when applied before
-    (by id). With `settle`, what the handler sends on is written before it returns."""
+def _node_of(session: Session, env: Envelope, node: Node | None) -> Node:
     if node is None:
         node = federation_for(settings_of(session)).nodes.get(env.source_node)
     if node is None:
         raise Refused("unknown-node", f"未知的发送节点 {env.source_node}", 401)
+    return node
+
+
+def receive(session: Session, env: Envelope, node: Node | None = None) -> bool:
+    """Apply a verified message from another node (`node`, the one whose key signed it;
+    looked up in this node's federation file when not given); False when applied before
+    (by id)."""
+    node = _node_of(session, env, node)
     return _apply(
         session,
         env.id,
@@ -310,7 +326,6 @@ def receive(
         env,
         _sender(env, node),
         env.version,
-        settle=settle,
     )
 
 
@@ -355,15 +370,7 @@ def receive_batch(
 
 def _apply_all(session: Session, messages: list[tuple[Envelope, Node | None]]) -> list[BatchAnswer]:
     """Every message applied, or an exception (the caller's savepoint takes all back)."""
-    fed: Federation | None = None
-    todo = []
-    for env, node in messages:
-        if node is None:
-            fed = fed or federation_for(settings_of(session))
-            node = fed.nodes.get(env.source_node)
-        if node is None:
-            raise Refused("unknown-node", f"未知的发送节点 {env.source_node}", 401)
-        todo.append((env, _sender(env, node)))
+    todo = [(env, _sender(env, _node_of(session, env, node))) for env, node in messages]
     rows = [
         _inbox_row(e.id, e.type, e.source_jurisdiction, e.target_jurisdiction, snd.node)
         for e, snd in todo
@@ -397,7 +404,7 @@ def _apply_one(session: Session, env: Envelope, node: Node | None) -> BatchAnswe
     """One message of a batch in a savepoint of its own, and its answer."""
     mid = str(env.id)
     try:
-        applied = receive(session, env, node, settle=True)
+        applied = _apply_guarded(session, env, _sender(env, _node_of(session, env, node)))
         return BatchAnswer(mid, APPLIED if applied else ALREADY)
     except Refused as exc:
         log_refused(env, exc)
