@@ -19,9 +19,9 @@ from tongban.identity.domain import Role
 from tongban.identity.models import Account
 from tongban.kernel import paging
 from tongban.regions import service as regions
-from tongban.tickets import domain, service
+from tongban.tickets import domain, reportmap, service
 from tongban.tickets.models import WorkOrder
-from tongban.tickets.service import lists, supervision
+from tongban.tickets.service import common, lists, supervision
 from tongban.types import Latitude, Longitude, parse_form_value
 from tongban.web.deps import (
     CsrfChecked,
@@ -147,6 +147,7 @@ def _report_page(
         groups=t.groups(),
         urgencies=t.urgencies,
         cities=regions.list_cities(session),
+        map=reportmap.report_map(common.region_index(session)),
         values=values,
         errors=errors or {},
         message=message,
@@ -191,6 +192,7 @@ def report(request: Request, session: SessionDep, user: CurrentUser, form: FormD
             merge_into=_uuid(merge_into) if merge_into else None,
             allow_duplicate=form.get("allow_duplicate") is not None,
         )
+        reportmap.check_point_in_city(common.region_index(session), r.lat, r.lon, r.city_code)
         wo = service.report(session, user, r)
     except service.PossibleDuplicate as e:
         # Nothing but the photos was written: keep them, and offer the choice.
