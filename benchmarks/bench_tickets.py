@@ -12,7 +12,7 @@ PostgreSQL.
    reference data, then 100,000 work orders (random cities, categories, states, dates
    over 180 days) are bulk-inserted. `tongban serve` runs in a uvicorn subprocess on
    127.0.0.1 (no worker), and one client sends a bounded number of GET requests after a
-   warm-up: the default query of a city (last 90 days, capped at 1,000 results), a
+   warm-up: the default query of a city (last 90 days, its first page of 50), a
    filtered one (service_code + status=open), and one request by id.
 
 Usage (`make bench` starts a throwaway PostgreSQL and passes --pg-url):
@@ -336,7 +336,7 @@ def main() -> None:
     print()
     print(f"{'GET /open311/v2/requests.json':44} {'p50 ms':>8} {'p95 ms':>8} {'results':>8}")
     for key, label in (
-        ("default_query", "  jurisdiction_id (90 days, ≤1000 results)"),
+        ("default_query", "  jurisdiction_id (90 days, page 1 of 50)"),
         ("filtered_query", "  + service_code=2 codes & status=open"),
         ("by_id", "  service_request_id=one"),
     ):
