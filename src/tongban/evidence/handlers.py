@@ -30,6 +30,7 @@ from tongban.exchange import service as exchange
 from tongban.regions import service as regions
 
 MSG_CONSENT = "evidence.consent_recorded"
+MSG_WITHDRAWN = "evidence.consent_withdrawn"
 MSG_REQUESTED = "evidence.requested"
 MSG_ANSWERED = "evidence.answered"
 MSG_REFUSED = "evidence.refused"
@@ -74,6 +75,26 @@ def on_consent_recorded(session: Session, payload: dict[str, Any], _msg: Any) ->
             recorded_by=payload["recorded_by"],
         )
     )
+    session.flush()
+
+
+def apply_withdrawal(c: Consent, kind: str, at: str, by: str) -> bool:
+    """Record that consent for `kind` is withdrawn (idempotent: False if it already was)."""
+    if kind not in c.scopes or kind in c.withdrawn():
+        return False
+    c.withdrawals = [*(c.withdrawals or []), {"kind": kind, "at": at, "by": by}]
+    return True
+
+
+@exchange.handler(
+    MSG_WITHDRAWN, schema=messages.ConsentWithdrawnIn, authorise=messages.authorise_withdrawn
+)
+def on_consent_withdrawn(session: Session, payload: dict[str, Any], _msg: Any) -> None:
+    """The competent node's copy of the consent follows the applicant's withdrawal."""
+    c = session.scalar(select(Consent).where(Consent.case_number == payload["case_number"]))
+    if c is None or c.subject_identifier != payload["subject"]:
+        return
+    apply_withdrawal(c, payload["kind"], payload["at"], payload["by"])
     session.flush()
 
 

@@ -40,6 +40,14 @@ class ConsentIn(s.Payload):
     recorded_by: Name80
 
 
+class ConsentWithdrawnIn(s.Payload):
+    case_number: s.CaseNumber
+    subject: Identifier
+    kind: Code40
+    at: s.Instant
+    by: Name80
+
+
 class ConsentSnapshotIn(s.Payload):
     """The consent as the requester holds it (domain.ConsentSnapshot.as_payload)."""
 
@@ -119,13 +127,22 @@ def _refuse(detail: str) -> exchange.Refused:
     return exchange.Refused("not-allowed", detail)
 
 
+def _from_receiving_node(session: Session, case_number: str, sender: exchange.Sender) -> None:
+    try:
+        city = regions.get_city(session, case_number[:6])
+    except NotFound:
+        raise _refuse(f"办件 {case_number} 的受理城市不存在") from None
+    sender.require(city.jurisdiction_code, f"办件 {case_number} 的受理地")
+
+
 def authorise_consent(session: Session, p: ConsentIn, sender: exchange.Sender) -> None:
     """The node that received the case (its number starts with the receiving city)."""
-    try:
-        city = regions.get_city(session, p.case_number[:6])
-    except NotFound:
-        raise _refuse(f"办件 {p.case_number} 的受理城市不存在") from None
-    sender.require(city.jurisdiction_code, f"办件 {p.case_number} 的受理地")
+    _from_receiving_node(session, p.case_number, sender)
+
+
+def authorise_withdrawn(session: Session, p: ConsentWithdrawnIn, sender: exchange.Sender) -> None:
+    """Like the consent itself: the node that received the case holds the original."""
+    _from_receiving_node(session, p.case_number, sender)
 
 
 def authorise_requested(session: Session, p: Requested, sender: exchange.Sender) -> None:

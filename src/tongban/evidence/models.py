@@ -54,6 +54,18 @@ class Consent(Base):
     #: online (the applicant ticked it) | window (the clerk recorded the applicant's word)
     channel: Mapped[str] = mapped_column(String(10))
     recorded_by: Mapped[str] = mapped_column(String(80))
+    #: Kinds the applicant withdrew consent for later: [{"kind", "at" (ISO), "by"}].
+    #: Not retroactive: requests made before stay answered and logged.
+    withdrawals: Mapped[list[dict[str, str]] | None] = mapped_column(JSON, default=list)
+
+    def withdrawn(self) -> dict[str, str]:
+        """Withdrawn kind → when (ISO)."""
+        return {w["kind"]: w["at"] for w in self.withdrawals or []}
+
+    def active_scopes(self) -> list[str]:
+        """The kinds consent still covers."""
+        gone = self.withdrawn()
+        return [k for k in self.scopes if k not in gone]
 
 
 class EvidenceRequest(Base):

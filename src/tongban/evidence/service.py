@@ -32,6 +32,8 @@ from tongban.evidence.handlers import (
     MSG_LOGGED,
     MSG_REFUSED,
     MSG_REQUESTED,
+    MSG_WITHDRAWN,
+    apply_withdrawal,
     consent_payload,
 )
 from tongban.evidence.models import Consent, DataAccess, EvidenceRequest
@@ -54,6 +56,8 @@ __all__ = [
     "kinds_for_matter",
     "record_consent",
     "consent_for",
+    "my_consents",
+    "withdraw_consent",
     "request_evidence",
     "requests_for_case",
     "panel",
@@ -139,13 +143,70 @@ def consent_for(session: Session, case_number: str) -> Consent | None:
     return session.scalar(select(Consent).where(Consent.case_number == case_number))
 
 
+def my_consents(session: Session, actor: Account) -> list[Consent]:
+    """The consents the caller gave that this node holds, newest first."""
+    ident = subject_identifier(actor)
+    if actor.role not in (Role.RESIDENT, Role.ENTERPRISE) or not ident:
+        return []
+    return list(
+        session.scalars(
+            select(Consent)
+            .where(Consent.subject_identifier == ident)
+            .order_by(Consent.given_at.desc())
+            .limit(200)
+        )
+    )
+
+
+def withdraw_consent(session: Session, actor: Account, case_number: str, kind: str) -> Consent:
+    """The applicant withdraws consent for `kind` on one case: requests not yet made are
+    refused from now on; those already answered stay answered and in the log. The copy
+    on the competent node follows by `evidence.consent_withdrawn`."""
+    if actor.role not in (Role.RESIDENT, Role.ENTERPRISE):
+        raise PermissionDenied("只有申请人本人可以撤回数据调取授权")
+    identity.require_assurance(actor)
+    c = consent_for(session, case_number)
+    if c is None or c.subject_identifier != subject_identifier(actor):
+        raise NotFound("未找到该办件的数据调取授权", type="unknown-consent")
+    if kind not in c.active_scopes():
+        raise ValidationFailed(
+            "该证明类型未授权或已撤回",
+            type="not-consented",
+            errors=[{"field": "kind", "message": "该证明类型未授权或已撤回"}],
+        )
+    at = utcnow().isoformat()
+    apply_withdrawal(c, kind, at, actor.display_name)
+    session.flush()
+    try:
+        case = cases.get_case(session, actor, case_number)
+    except NotFound:
+        case = None
+    competent = case.competent_jurisdiction if case is not None else None
+    receiving = case.receiving_jurisdiction if case is not None else None
+    if competent and receiving and competent != receiving:
+        exchange.send(
+            session,
+            MSG_WITHDRAWN,
+            receiving,
+            competent,
+            {
+                "case_number": c.case_number,
+                "subject": c.subject_identifier,
+                "kind": kind,
+                "at": at,
+                "by": actor.display_name,
+            },
+        )
+    return c
+
+
 def _snapshot(c: Consent | None) -> dict[str, Any] | None:
     if c is None:
         return None
     return domain.ConsentSnapshot(
         case_number=c.case_number,
         subject=c.subject_identifier,
-        scopes=frozenset(c.scopes),
+        scopes=frozenset(c.active_scopes()),
         given_at=c.given_at,
         channel=c.channel,
     ).as_payload()
@@ -255,9 +316,13 @@ def request_evidence(
     existing = _reusable(session, case.id, k.code, provider)
     if existing is not None:
         return existing, False
+    consent = consent_for(session, case.number)
+    withdrawn_at = consent.withdrawn().get(k.code) if consent is not None else None
+    if withdrawn_at is not None:
+        raise Conflict(f"申请人已撤回对调取{k.label}的授权，不能再调取", type="consent-withdrawn")
     authority = regions.get_authority(session, case.authority_id)
     now = utcnow()
-    snapshot = _snapshot(consent_for(session, case.number))
+    snapshot = _snapshot(consent)
     req = EvidenceRequest(
         case_id=case.id,
         case_number=case.number,
@@ -367,6 +432,8 @@ class KindOption:
     purposes: list[domain.Purpose]
     default_provider: str | None
     consented: bool
+    #: When the applicant withdrew consent for this kind (ISO), if they did.
+    withdrawn_at: str | None
     #: The answered (or pending) request that makes asking again unnecessary.
     existing: EvidenceRequest | None
 
@@ -376,7 +443,8 @@ def panel(session: Session, actor: Account, case: cases.Case) -> dict[str, Any]:
     if actor.role not in (Role.OFFICER, Role.SUPERVISOR):
         return {"visible": False}
     consent = consent_for(session, case.number)
-    scopes = set(consent.scopes) if consent else set()
+    scopes = set(consent.active_scopes()) if consent else set()
+    withdrawn = consent.withdrawn() if consent else {}
     matter_type = _matter_type(session, case.matter_code)
     cat = catalogue()
     home = domain.home_jurisdiction(case.applicant_identifier, case.applicant_type)
@@ -388,6 +456,7 @@ def panel(session: Session, actor: Account, case: cases.Case) -> dict[str, Any]:
                 purposes=cat.purposes_for(k.code, case.matter_code, matter_type),
                 default_provider=home,
                 consented=k.code in scopes,
+                withdrawn_at=withdrawn.get(k.code),
                 existing=_reusable(session, case.id, k.code, home) if home else None,
             )
         )
@@ -449,7 +518,9 @@ def my_data_use(session: Session, actor: Account, limit: int = 500) -> list[Data
     )
 
 
-def my_case_links(session: Session, actor: Account, rows: Iterable[DataAccess]) -> dict[str, str]:
+def my_case_links(
+    session: Session, actor: Account, rows: Iterable[DataAccess | Consent]
+) -> dict[str, str]:
     """Case number → the caller's own case page, for the log's cases the caller may open
     on this node (a case received elsewhere, or someone else's, stays a bare number)."""
     links: dict[str, str] = {}

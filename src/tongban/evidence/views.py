@@ -112,13 +112,27 @@ def request_evidence(
 @router.get("/my/data-use")
 def my_data_use(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     rows = service.my_data_use(session, user)
+    consents = service.my_consents(session, user)
     return render(
         request,
         "evidence/my_data_use.html",
         user,
-        case_links=service.my_case_links(session, user, rows),
+        consents=consents,
+        done=request.query_params.get("done", ""),
+        case_links=service.my_case_links(session, user, [*rows, *consents]),
         **_log_context(session, rows),
     )
+
+
+@router.post("/my/data-use/consents/withdraw", dependencies=[CsrfChecked])
+def withdraw_consent(
+    session: SessionDep,
+    user: CurrentUser,
+    case_number: Annotated[str, Form(max_length=32)] = "",
+    kind: Annotated[str, Form(max_length=40)] = "",
+) -> Response:
+    service.withdraw_consent(session, user, case_number, kind)
+    return RedirectResponse("/my/data-use?done=consent-withdrawn", status_code=303)
 
 
 @router.get("/workbench/data-use")

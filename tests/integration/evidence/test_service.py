@@ -595,3 +595,67 @@ def test_licence_status_comes_from_the_licences_context_when_it_offers_a_lookup(
             }
         ],
     }
+
+
+# --- consent withdrawal ------------------------------------------------------------------
+
+
+def test_a_withdrawn_consent_refuses_new_requests_but_keeps_answered_ones(session, factory):
+    case = gjj_case(session)  # consent for 户籍 and 社保; received in 安徽, handled in 江苏
+    make_register_record(session, case.applicant_identifier, "household", "340000")
+    officer = make_officer(session, GJJ_AUTH)
+    answered, _ = ask(session, factory, officer, case, "household")
+    assert answered.status == "answered"
+    applicant = session.get(type(officer), case.applicant_id)
+    with pytest.raises(NotFound):  # only the subject may withdraw
+        evidence.withdraw_consent(session, make_resident(session, city="340100"), case.number, "household")  # fmt: skip
+    for kind in ("household", "social_insurance"):
+        evidence.withdraw_consent(session, applicant, case.number, kind)
+    session.commit()
+    c = evidence.consent_for(session, case.number)
+    assert c.active_scopes() == [] and c.scopes == BOTH  # recorded, not erased
+    assert [w["kind"] for w in c.withdrawals] == BOTH
+    assert all(w["by"] == applicant.display_name for w in c.withdrawals)
+    with pytest.raises(ValidationFailed):  # withdrawing twice
+        evidence.withdraw_consent(session, applicant, case.number, "household")
+    # The competent node's copy follows (here the same node: the message is idempotent).
+    sent = outbox(session, evidence.MSG_WITHDRAWN)
+    assert [(m.source_jurisdiction, m.target_jurisdiction) for m in sent] == [
+        ("340000", "320000")
+    ] * 2
+    drain(factory)
+    # Not retroactive: the answered request is reused and stays in the log.
+    again, created = evidence.request_evidence(session, officer, case.id, "household", "housing_fund_transfer")  # fmt: skip
+    assert not created and again.id == answered.id and again.status == "answered"
+    assert [a.outcome for a in evidence.my_data_use(session, applicant)] == ["answered"]
+    # A request not yet made is refused, and the panel says why.
+    with pytest.raises(Conflict) as e:
+        evidence.request_evidence(session, officer, case.id, "social_insurance", "housing_fund_transfer")  # fmt: skip
+    assert e.value.type == "consent-withdrawn" and "撤回" in e.value.detail
+    [opt] = [o for o in evidence.panel(session, officer, case)["options"] if o.kind.code == "social_insurance"]  # fmt: skip
+    assert opt.withdrawn_at is not None and not opt.consented
+    assert len(outbox(session, evidence.MSG_REQUESTED)) == 1
+
+
+def test_a_withdrawal_reaches_the_competent_nodes_copy(session):
+    handlers.on_consent_recorded(
+        session,
+        {
+            "case_number": "320500209901010000009",
+            "case_id": None,
+            "subject": PEER_SUBJECT,
+            "subject_name": "某人",
+            "scopes": ["household", "social_insurance"],
+            "given_at": "2098-12-31T00:00:00+00:00",
+            "channel": "online",
+            "recorded_by": "某人",
+        },
+        None,
+    )
+    payload = {"case_number": "320500209901010000009", "subject": PEER_SUBJECT,
+               "kind": "household", "at": "2099-01-01T00:00:00+00:00", "by": "某人"}  # fmt: skip
+    handlers.on_consent_withdrawn(session, payload, None)
+    handlers.on_consent_withdrawn(session, payload, None)  # redelivered: once
+    handlers.on_consent_withdrawn(session, dict(payload, subject="340102199003070000", kind="social_insurance"), None)  # fmt: skip
+    c = evidence.consent_for(session, "320500209901010000009")
+    assert c.active_scopes() == ["social_insurance"] and len(c.withdrawals) == 1

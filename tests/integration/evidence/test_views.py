@@ -295,3 +295,45 @@ def test_where_lookups_are_synchronous_the_officer_sees_the_answer_at_once(
     done = client.get(r.headers["location"])
     assert "数据所在地已即时答复" in done.text
     assert "已调取" in done.text and "累计缴费月数" in done.text and "等待答复" not in done.text
+
+
+def test_the_resident_withdraws_consent_on_the_data_use_page_and_the_officer_sees_why(
+    client: TestClient, session: Session
+) -> None:
+    resident = make_resident(session, city="340100")
+    case = make_case(
+        session, resident, matter=GJJ, form=GJJ_FORM, evidence_consent=["social_insurance"]
+    )
+    accept(session, case)
+    login(client, resident)
+    page = client.get("/my/data-use")
+    assert "我的调取授权" in page.text and "撤回不溯及既往" in page.text
+    assert 'action="/my/data-use/consents/withdraw"' in page.text
+    r = client.post(
+        "/my/data-use/consents/withdraw",
+        data={"csrf_token": csrf_of(page.text), "case_number": case.number,
+              "kind": "social_insurance"},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert r.status_code == 303 and r.headers["location"].endswith("done=consent-withdrawn")
+    after = client.get("/my/data-use?done=consent-withdrawn")
+    assert "已撤回授权" in after.text and "撤回</span>" in after.text
+    assert 'action="/my/data-use/consents/withdraw"' not in after.text  # nothing left to withdraw
+    again = client.post(
+        "/my/data-use/consents/withdraw",
+        data={"csrf_token": csrf_of(after.text), "case_number": case.number,
+              "kind": "social_insurance"},
+    )  # fmt: skip
+    assert again.status_code == 422
+
+    login(client, make_officer(session, GJJ_AUTH))
+    panel = client.get(f"/workbench/cases/{case.id}")
+    assert (
+        "已撤回授权" in panel.text and "撤回对调取社会保险缴费记录的授权，不能再调取" in panel.text
+    )
+    r = client.post(
+        f"/workbench/cases/{case.id}/evidence",
+        data={"csrf_token": csrf_of(panel.text), "kind": "social_insurance",
+              "purpose": "housing_fund_transfer"},
+    )  # fmt: skip
+    assert r.status_code == 409 and "撤回" in r.text

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from tongban.cases import service as cases
+from tongban.errors import Conflict
 from tongban.evidence import service as evidence
 from tongban.evidence.models import DataAccess, EvidenceRequest
 
@@ -108,3 +110,28 @@ def test_cross_node_request_without_consent_is_refused_by_the_provider(
     with a.session() as s:
         [seen] = evidence.my_data_use(s, s.get(type(resident), resident.id))
         assert (seen.outcome, seen.reason_code) == ("refused", "no-consent")
+
+
+def test_a_consent_withdrawn_where_the_case_was_received_is_honoured_on_the_competent_node(
+    tools: Any, fed: dict[str, Any]
+) -> None:
+    a, b = fed["node-a"], fed["node-b"]
+    case, resident = _submit(a, ["household", "social_insurance"])
+    tools.drain(a, b)
+    with b.session() as s:  # accepted on 江苏 (the case is handled there)
+        officer = make_officer(s, "320500-housing_fund")
+        cases.act(s, officer, case.id, "accept")
+        s.commit()
+        officer_id = officer.id
+    with a.session() as s:  # the applicant withdraws on their own node (安徽)
+        evidence.withdraw_consent(s, s.get(type(resident), resident.id), case.number, "social_insurance")  # fmt: skip
+        s.commit()
+    tools.drain(a, b)
+    with b.session() as s:
+        copy = evidence.consent_for(s, case.number)
+        assert copy is not None and copy.active_scopes() == ["household"]
+        assert [w["kind"] for w in copy.withdrawals or []] == ["social_insurance"]
+        officer = s.get(type(resident), officer_id)
+        with pytest.raises(Conflict) as e:
+            evidence.request_evidence(s, officer, case.id, "social_insurance", "housing_fund_transfer")  # fmt: skip
+        assert e.value.type == "consent-withdrawn"
