@@ -43,6 +43,24 @@
     lat.value = (-p.y * 1000 / mLat + lat0).toFixed(6);
     place(p.x, p.y);
     var t = ev.target;
-    choose(t && t.getAttribute && t.getAttribute("data-kind") === "city" ? t.getAttribute("data-code") : "");
+    var onCity = t && t.getAttribute && t.getAttribute("data-kind") === "city";
+    choose(onCity ? t.getAttribute("data-code") : "");
+    // The first click zooms to the city, so the next one can be placed precisely.
+    if (onCity && svg.getAttribute("viewBox") === whole) {
+      var b = t.getBBox(), pad = Math.max(b.width, b.height) * 0.08;
+      svg.setAttribute("viewBox", [b.x - pad, b.y - pad, b.width + 2 * pad, b.height + 2 * pad].join(" "));
+      pin.setAttribute("r", String(Math.max(b.width, b.height) / 90));
+      if (reset) { reset.hidden = false; }
+    }
   });
+
+  var whole = svg.getAttribute("viewBox");
+  var reset = document.getElementById("report-map-whole");
+  if (reset) {
+    reset.addEventListener("click", function () {
+      svg.setAttribute("viewBox", whole);
+      pin.setAttribute("r", "4");
+      reset.hidden = true;
+    });
+  }
 })();
