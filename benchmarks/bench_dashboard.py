@@ -273,6 +273,9 @@ def main() -> int:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--pg-url", default=None)
     p.add_argument("--requests", type=int, default=50)
+    p.add_argument(
+        "--profile", action="store_true", help="cProfile one request of each page (stderr)"
+    )
     args = p.parse_args()
     n = 100_000 if args.quick else args.events
     load_start = os.getloadavg()[0]
@@ -338,6 +341,50 @@ def main() -> int:
             if i >= 3:
                 times.append(dt)
                 cpu.append((time.process_time() - c1) * 1000)
+        if args.profile:
+            # The page runs in the test client's worker thread: time each SQL statement
+            # (engine events, any thread) and compare with the request's wall time.
+            from sqlalchemy import event
+
+            spent: list[tuple[float, str]] = []
+            began: list[float] = []
+
+            def _before(*a: Any) -> None:
+                began.append(time.perf_counter())
+
+            def _after(conn: Any, cursor: Any, statement: str, *a: Any) -> None:
+                spent.append((time.perf_counter() - began.pop(), " ".join(statement.split())))
+
+            event.listen(engine, "before_cursor_execute", _before)
+            event.listen(engine, "after_cursor_execute", _after)
+            # and profile the page's parts in that thread (module globals looked up per call)
+            import cProfile
+            import pstats
+
+            from tongban.dashboard import views
+
+            prof = cProfile.Profile()
+            originals = {n: getattr(views, n) for n in ("_context", "render")}
+            for n, fn in originals.items():
+                setattr(views, n, lambda *a, _fn=fn, **k: prof.runcall(_fn, *a, **k))
+            for path in paths:
+                spent.clear()
+                t1 = time.perf_counter()
+                client.get(path, headers=headers).raise_for_status()
+                wall = (time.perf_counter() - t1) * 1000
+                sql = sum(d for d, _ in spent) * 1000
+                print(
+                    f"--- {path}: {wall:.0f} ms, SQL {sql:.0f} ms in {len(spent)} statements",
+                    file=sys.stderr,
+                )
+                for d, text in sorted(spent, reverse=True)[:8]:
+                    print(f"{d * 1000:8.1f} ms  {text[:400]}", file=sys.stderr)
+            for n, fn in originals.items():
+                setattr(views, n, fn)
+            st = pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative")
+            st.print_stats(40)
+            event.remove(engine, "before_cursor_execute", _before)
+            event.remove(engine, "after_cursor_execute", _after)
         result = {
             "when": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
