@@ -56,13 +56,14 @@ def heatmap(
             f'<text x="{x:.1f}" y="{label_h - 4}" font-size="10" '
             f'transform="rotate(-60 {x:.1f} {label_h - 4})">{_e(name)}</text>'
         )
-    for i, (fc, fname) in enumerate(cities):
+    names = [(code, _e(name)) for code, name in cities]  # escaped once, not per cell
+    for i, (fc, fname) in enumerate(names):
         y = label_h + i * cell
         out.append(
             f'<text x="{label_w - 4}" y="{y + cell - 4}" font-size="10" '
-            f'text-anchor="end">{_e(fname)}</text>'
+            f'text-anchor="end">{fname}</text>'
         )
-        for j, (tc, tname) in enumerate(cities):
+        for j, (tc, tname) in enumerate(names):
             f = cells.get((fc, tc))
             x = label_w + j * cell
             if f is None:
@@ -73,7 +74,7 @@ def heatmap(
                 fill, tip = colour(f.n or 0, top), f"{f.n:,}"
             out.append(
                 f'<rect x="{x}" y="{y}" width="{cell - 1}" height="{cell - 1}" fill="{fill}" '
-                f'stroke="#eee"><title>{_e(fname)} → {_e(tname)}：{_e(tip)}</title></rect>'
+                f'stroke="#eee"><title>{fname} → {tname}：{tip}</title></rect>'
             )
     out.append("</svg>")
     return Markup("".join(out))
