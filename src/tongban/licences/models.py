@@ -166,3 +166,16 @@ class HolderKey(Base):
     label: Mapped[str] = mapped_column(String(80), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ShortLink(Base):
+    """A short link to a presentation (licences.shortlinks): `/v/<token>` opens the
+    verify page with it, so that the QR code the holder shows stays small."""
+
+    __tablename__ = "licence_short_link"
+    #: 16 random bytes, base32 without padding (26 characters): unguessable.
+    token: Mapped[str] = mapped_column(String(32), primary_key=True)
+    presentation: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

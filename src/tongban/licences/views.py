@@ -16,7 +16,7 @@ from tongban.config import Settings
 from tongban.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from tongban.identity.models import Account
 from tongban.kernel.node import settings_of
-from tongban.licences import domain, issuing, service, status
+from tongban.licences import domain, issuing, service, shortlinks, status
 from tongban.licences.domain import ACTION_LABELS, STATUS_LABELS
 from tongban.licences.keybinding import new_nonce, normalise_nonce
 from tongban.licences.models import Licence
@@ -295,6 +295,13 @@ def verify(
     policy = service.binding_policy(
         require=require, nonce=normalise_nonce(nonce), settings=settings_of(session)
     )
+    return _verified(request, session, user, text, policy)
+
+
+def _verified(
+    request: Request, session: Session, user: Account | None, text: str, policy: Any
+) -> Response:
+    """The verify page with `text` verified under `policy` (nothing to verify: a hint)."""
     result = service.verify_presentation(session, text, binding=policy) if text else None
     return render(
         request,
@@ -307,6 +314,47 @@ def verify(
         checked_nonce=policy.nonce,
         **_verify_context(settings_of(session), policy.required),
     )
+
+
+# --- short links: a small QR for the verify page ------------------------------------------------
+
+
+@router.post("/my/licences/short-links", dependencies=[CsrfChecked])
+def create_short_link(
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    presentation: Annotated[str, Form(max_length=MAX_PRESENTATION)] = "",
+) -> Response:
+    link = shortlinks.create(session, user, presentation)
+    url = f"{str(request.base_url).rstrip('/')}/v/{link.token}"
+    return render(
+        request,
+        "licences/short_link.html",
+        user,
+        url=url,
+        svg=shortlinks.qr_svg(url),
+        expires_at=link.expires_at,
+    )
+
+
+@router.get("/v/{token}")
+def open_short_link(
+    token: str, request: Request, session: SessionDep, user: OptionalUser
+) -> Response:
+    try:
+        text = shortlinks.resolve(session, token)
+    except NotFound as e:
+        return render(
+            request,
+            "licences/short_link_gone.html",
+            user,
+            status_code=e.status,
+            expired=isinstance(e, shortlinks.Expired),
+            message=e.detail,
+        )
+    policy = service.binding_policy(require=None, nonce=None, settings=settings_of(session))
+    return _verified(request, session, user, text, policy)
 
 
 # --- the officer's desk -----------------------------------------------------------------------

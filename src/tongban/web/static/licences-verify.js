@@ -5,8 +5,9 @@
 // jsQR (vendored under /static/vendor/jsqr, no CDN) on frames drawn into a canvas.
 // What the code holds:
 //  - a presentation (the SD-JWT text shown by 出示证照): put in the box and sent;
-//  - a short link to this platform (a verification address such as a result document's
-//    QR, or this page with the text in `presentation=`): opened here;
+//  - a short link to this platform (a holder's `/v/<token>` short link, a verification
+//    address such as a result document's QR, or this page with the text in
+//    `presentation=`): opened here;
 //  - anything else: refused in plain words, nothing opened.
 // Without JavaScript or a camera the page works as before: paste the text.
 (function () {
