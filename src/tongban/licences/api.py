@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import asdict
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
@@ -14,7 +14,7 @@ from tongban.errors import NotFound
 from tongban.identity.domain import APPLICANT_ROLES
 from tongban.identity.models import Account
 from tongban.kernel.node import settings_of
-from tongban.licences import service, status, wallet
+from tongban.licences import service, shortlinks, status, wallet
 from tongban.licences.models import Licence, StatusListToken
 from tongban.licences.schemas import (
     HolderKeyCreate,
@@ -266,4 +266,18 @@ def status_list(jurisdiction_code: str, list_no: NonNegInt32, session: SessionDe
         token,
         media_type=STATUSLIST_JWT,
         headers={"Cache-Control": f"public, max-age={status.STATUS_LIST_TTL}"},
+    )
+
+
+@router.post("/my/licences/short-links", response_model=shortlinks.ShortLinkPublic, status_code=201)
+def create_short_link(
+    body: shortlinks.ShortLinkCreate, request: Request, actor: CurrentUser, session: SessionDep
+) -> shortlinks.ShortLinkPublic:
+    """A short link `/v/<token>` to a presentation, for a small QR code (30 minutes;
+    at most 30 per holder and hour)."""
+    link = shortlinks.create(session, actor, body.presentation)
+    return shortlinks.ShortLinkPublic(
+        token=link.token,
+        url=f"{str(request.base_url).rstrip('/')}/v/{link.token}",
+        expires_at=link.expires_at,
     )

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import base64
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import segno
+from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -36,6 +37,18 @@ class Expired(NotFound):
     status = 410
     type = "short-link-expired"
     title = "链接已过期"
+
+
+class ShortLinkCreate(BaseModel):
+    presentation: str = Field(
+        max_length=MAX_PRESENTATION, description="the presentation the holder shows"
+    )
+
+
+class ShortLinkPublic(BaseModel):
+    token: str
+    url: str = Field(description="open it (or put it in a QR code) to verify")
+    expires_at: datetime
 
 
 def qr_svg(url: str) -> str:

@@ -90,3 +90,24 @@ def test_creation_is_bounded_holder_only_and_rate_limited(session: Session) -> N
         shortlinks.create(session, resident, "one-more~")
     # Another holder is not affected.
     assert shortlinks.create(session, make_resident(session), "abc~").token
+
+
+def test_the_holders_device_asks_for_a_short_link_over_the_api(
+    client: TestClient, session: Session
+) -> None:
+    from builders import token_for
+
+    resident = make_resident(session)
+    lic = make_licence(session, resident, "driving_licence")
+    h = token_for(client, resident)
+    p = client.post(
+        f"/api/v1/my/licences/{lic.id}/presentations", json={"disclose": ["name"]}, headers=h
+    ).json()["presentation"]
+    r = client.post("/api/v1/my/licences/short-links", json={"presentation": p}, headers=h)
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["url"].endswith(f"/v/{body['token']}") and body["expires_at"]
+    shown = TestClient(client.app).get(f"/v/{body['token']}")
+    assert 'data-valid="true"' in shown.text
+    anon = client.post("/api/v1/my/licences/short-links", json={"presentation": p})
+    assert anon.status_code == 401
