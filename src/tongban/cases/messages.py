@@ -96,6 +96,21 @@ class AttachmentIn(s.Payload):
     content_b64: Base64 | None = None
 
 
+class PresentedLicenceIn(s.Payload):
+    """免提交 with a licence presented at a (virtual) window (replica.presented_dicts);
+    checked against the matter again when the copy is made (presented.check_verified)."""
+
+    material_code: Annotated[str, StringConstraints(min_length=1, max_length=40)]
+    type_code: s.Code
+    type_name: Annotated[str, StringConstraints(min_length=1, max_length=80)]
+    licence_id: Annotated[str, StringConstraints(min_length=1, max_length=80)]
+    issuer: Annotated[str, StringConstraints(min_length=1, max_length=120)]
+    verified_by: Annotated[str, StringConstraints(min_length=1, max_length=80)]
+    verified_at: s.Instant
+    presentation_sha256: s.Sha256
+    result: Literal["valid"]
+
+
 class CaseSnapshot(s.Payload):
     """A case as `replica.snapshot` writes it (the kernel adds `events`)."""
 
@@ -127,6 +142,7 @@ class CaseSnapshot(s.Payload):
     submitted_at: s.Instant
     parent_number: s.CaseNumber | None
     attachments: Annotated[list[AttachmentIn], Field(max_length=200)]
+    presented_licences: Annotated[list[PresentedLicenceIn], Field(max_length=50)] | None = None
     authority_code: s.Code
     events: Annotated[list[EventIn], Field(max_length=1000)]
 

@@ -100,6 +100,10 @@ class Case(Base, HasHistory["CaseEvent"], Versioned):
         back_populates="case", order_by="CaseDocument.issued_at", cascade="all, delete-orphan"
     )
     parent: Mapped[Case | None] = relationship(back_populates="subtasks", remote_side=[id])
+    #: 免提交 at a (virtual) window: licences presented and verified instead of materials.
+    presented_licences: Mapped[list[PresentedLicence]] = relationship(
+        back_populates="case", order_by="PresentedLicence.material_code"
+    )
 
 
 class CaseEvent(Base, EventRow):
@@ -187,3 +191,30 @@ class CaseDocument(Base):
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     case: Mapped[Case] = relationship(back_populates="documents")
+
+
+class PresentedLicence(Base):
+    """免提交 with a licence presented at a counter (a virtual window's) and verified by a
+    node — usually the competent one — that keeps neither the licence nor the presentation:
+    what was verified, by whom and when, and the presentation's SHA-256. It satisfies its
+    material like an upload, and travels with the forwarded case (migration 0046)."""
+
+    __tablename__ = "case_presented_licence"
+    __table_args__ = (UniqueConstraint("case_id", "material_code"),)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("service_case.id"), index=True)
+    #: The matter's material it stands in for.
+    material_code: Mapped[str] = mapped_column(String(40))
+    type_code: Mapped[str] = mapped_column(String(40))
+    type_name: Mapped[str] = mapped_column(String(80))
+    #: The licence's id (serial) as its issuer numbered it.
+    licence_id: Mapped[str] = mapped_column(String(80))
+    issuer: Mapped[str] = mapped_column(String(120))
+    #: The node that verified it, as the receiving node names it (e.g. 安徽省合肥市).
+    verified_by: Mapped[str] = mapped_column(String(80))
+    verified_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    presentation_sha256: Mapped[str] = mapped_column(String(64))
+    #: "valid" (only a valid verification is stored; kept to say so on every copy).
+    result: Mapped[str] = mapped_column(String(40))
+
+    case: Mapped[Case] = relationship(back_populates="presented_licences")

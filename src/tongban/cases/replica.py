@@ -59,6 +59,8 @@ from tongban.cases.models import (
     Rating,
     Rectification,
 )
+from tongban.cases.presented import VerifiedLicence, check_verified, presented_rows
+from tongban.catalog import service as catalog
 from tongban.config import Settings
 from tongban.errors import NotFound, ValidationFailed
 from tongban.exchange import service as exchange
@@ -95,6 +97,46 @@ def attachment_dicts(case: Case) -> list[dict[str, Any]]:
     ]
 
 
+def presented_dicts(case: Case) -> list[dict[str, Any]]:
+    """The licences presented and verified instead of materials (免提交), as they travel."""
+    return [
+        {
+            "material_code": p.material_code,
+            "type_code": p.type_code,
+            "type_name": p.type_name,
+            "licence_id": p.licence_id,
+            "issuer": p.issuer,
+            "verified_by": p.verified_by,
+            "verified_at": p.verified_at.isoformat(),
+            "presentation_sha256": p.presentation_sha256,
+            "result": p.result,
+        }
+        for p in case.presented_licences
+    ]
+
+
+def import_presented(session: Session, case: Case, items: Iterable[Any]) -> None:
+    """A copy's presented licences, checked again here as a peer's claim (the material is
+    one of the matter's that accepts that licence type, verified valid …): a bad one
+    refuses the message."""
+    verified = []
+    for i in items:
+        f = dict(i) if isinstance(i, Mapping) else i.model_dump()  # a dict or its schema
+        f["verified_at"] = _as_dt(f["verified_at"])
+        verified.append(VerifiedLicence(**f))
+    if not verified:
+        return
+    matter = catalog.matter_ref(session, case.matter_code)
+    have = {p.material_code for p in case.presented_licences}
+    for row in presented_rows(check_verified(matter, verified)):
+        if row.material_code not in have:
+            case.presented_licences.append(row)
+
+
+def _as_dt(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
 def snapshot(session: Session, case: Case) -> dict[str, Any]:
     """What the competent node needs to make its own copy of `case` (messages.Forwarded;
     the kernel adds the events), with its sub-tasks' snapshots for the lead's node."""
@@ -129,6 +171,8 @@ def snapshot(session: Session, case: Case) -> dict[str, Any]:
         "parent_number": case.parent.number if case.parent else None,
         "attachments": attachment_dicts(case),
     }
+    if case.presented_licences:  # 免提交 with licences verified at a (virtual) window
+        payload["presented_licences"] = presented_dicts(case)
     if case.subtasks:  # 多地联办: the lead's node keeps a copy of each sub-task
         payload["subtasks"] = [CASES.snapshot_payload(session, s) for s in case.subtasks]
     return payload
@@ -301,6 +345,7 @@ def create_copy(session: Session, p: Mapping[str, Any]) -> Case:
     session.add(case)
     session.flush()
     import_attachments(session, case, p.get("attachments") or ())
+    import_presented(session, case, p.get("presented_licences") or ())
     return case
 
 

@@ -22,6 +22,7 @@ from tongban.cases.domain import Action, Actor, CaseState
 from tongban.cases.models import Case as Case
 from tongban.cases.models import CaseCorrection, CaseEvent, Rating, Rectification
 from tongban.cases.submission import Application as Application
+from tongban.cases.submission import VerifiedLicence as VerifiedLicence
 from tongban.cases.submission import WindowApplicant as WindowApplicant
 from tongban.cases.submission import submit_at_window as submit_at_window
 from tongban.cases.submission import submit_online as submit_online

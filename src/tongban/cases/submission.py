@@ -20,6 +20,8 @@ from tongban.cases.attachments import claim_uploads
 from tongban.cases.domain import CaseState, DeliveryMethod, Mode
 from tongban.cases.history import next_number
 from tongban.cases.models import Attachment, Case
+from tongban.cases.presented import VerifiedLicence as VerifiedLicence
+from tongban.cases.presented import check_verified, presented_rows
 from tongban.cases.replica import forward
 from tongban.catalog import service as catalog
 from tongban.db import new_id, utcnow
@@ -54,6 +56,9 @@ class Application:
     licences: dict[str, Any] = field(default_factory=dict)
     #: 免提交 at the window: material code → the presentation the applicant showed.
     presented: dict[str, str] = field(default_factory=dict)
+    #: 免提交 with licences presented and verified elsewhere (a virtual window's competent
+    #: node), which neither node stores: what was verified, recorded with the case.
+    verified: list[VerifiedLicence] = field(default_factory=list)
 
 
 @dataclass
@@ -126,6 +131,7 @@ def _materials_not_sent(session: Session, matter: Any, app: Application) -> list
     )
     sent |= {code for code, chosen in app.licences.items() if chosen}
     sent |= {code for code, shown in app.presented.items() if shown.strip()}
+    sent |= {v.material_code for v in app.verified}
     return [
         FieldError(f"materials.{m.code}", f"请上传{m.name}")
         for m in matter.materials
@@ -178,7 +184,8 @@ def _create(
     used = licences.check_for_application(session, applicant, matter, app.licences)
     if app.presented:
         used += licences.check_presented(session, applicant_identifier, matter, app.presented)
-    _check_required_materials(matter, [*attachments, *used])
+    verified = check_verified(matter, app.verified)
+    _check_required_materials(matter, [*attachments, *used, *verified])
     case = Case(
         id=new_id(),
         number=next_number(session, city.code),
@@ -211,8 +218,10 @@ def _create(
     # Not flushed before its first event: one INSERT carries the case with its event
     # counter, and its collections start empty without being read (issue 14).
     set_committed_value(case, "subtasks", [])  # a new case has none (no SELECT later)
+    set_committed_value(case, "presented_licences", [])
     session.add(case)
     case.attachments.extend(attachments)
+    case.presented_licences.extend(presented_rows(verified))
     actor = clerk or applicant
     comment = "窗口代收，已核验身份与材料" if clerk else "网上申请"
     history.record(session, case, "submit", actor, None, CaseState.SUBMITTED, comment)

@@ -5,8 +5,10 @@ as a signed query (service.py is the competent node's half). Never commits."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import secrets
 import uuid
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import select
@@ -219,6 +221,7 @@ def submit(session: Session, clerk: Account, ticket: WindowTicket) -> dict[str, 
         delivery_method="window",
         consent=True,
         attachment_ids=[uuid.UUID(a) for a in (ticket.uploads or {}).values()],
+        verified=verified_licences(session, ticket, current),
     )
     applicant = cases.WindowApplicant(
         name=str(current["identity"]["applicant_name"] or ""),
@@ -235,6 +238,65 @@ def submit(session: Session, clerk: Account, ticket: WindowTicket) -> dict[str, 
     out = relay(session, clerk, ticket, "submit", args)
     ticket.case_id = case.id
     session.flush()
+    return out
+
+
+def verified_licences(
+    session: Session, ticket: WindowTicket, current: dict[str, Any]
+) -> list[cases.VerifiedLicence]:
+    """免提交: the licences verified valid in the session (the latest verification of each
+    licence counts: one verified again as revoked is dropped), each for the first material
+    of the matter that takes its type; cases checks them again as a peer's claims. The
+    verifying node is named here, from the jurisdiction this node asked."""
+    matter = catalog.matter_ref(session, ticket.matter_code)
+    latest: dict[str, dict[str, Any]] = {}
+    for item in current.get("licences") or []:
+        if isinstance(item, dict) and isinstance(item.get("licence_id"), str):
+            latest[item["licence_id"]] = item
+    city = current.get("competent_city")
+    node = regions.jurisdiction_ref(session, ticket.competent_jurisdiction).name
+    if isinstance(city, str) and city:
+        with contextlib.suppress(NotFound):
+            node += regions.city_ref(session, city).name
+    out: list[cases.VerifiedLicence] = []
+    taken: set[str] = set()
+    for item in latest.values():
+        if item.get("valid") is not True:
+            continue
+        material = next(
+            (
+                m
+                for m in matter.materials
+                if m.licence_type
+                and m.licence_type == item.get("type_code")
+                and m.code not in taken
+            ),
+            None,
+        )
+        if material is None:
+            continue
+        try:
+            at = datetime.fromisoformat(str(item.get("at")))
+        except ValueError:
+            raise ValidationFailed(
+                "主管部门节点返回的证照核验记录无效",
+                type="licence-rejected",
+                errors=[FieldError(f"materials.{material.code}", "核验时间无效")],
+            ) from None
+        taken.add(material.code)
+        out.append(
+            cases.VerifiedLicence(
+                material_code=material.code,
+                type_code=str(item.get("type_code")),
+                type_name=str(item.get("type_name") or ""),
+                licence_id=item["licence_id"],
+                issuer=str(item.get("issuer") or ""),
+                verified_by=f"{node}节点",
+                verified_at=at,
+                presentation_sha256=str(item.get("presentation_sha256") or ""),
+                result="valid",
+            )
+        )
     return out
 
 

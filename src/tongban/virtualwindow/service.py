@@ -561,7 +561,9 @@ def view(
         "case_number": ws.case_number,
         # Licences presented at the counter and verified here (免提交), as recorded.
         "licences": [
-            _licence_shown(e.seq, e.payload) for e in ws.events if e.action == Action.LICENCE
+            {**_licence_shown(e.seq, e.payload), "at": e.at.isoformat()}
+            for e in ws.events
+            if e.action == Action.LICENCE
         ],
         "events": [
             {
