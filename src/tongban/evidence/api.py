@@ -7,8 +7,10 @@ import uuid
 from fastapi import APIRouter, Response
 
 from tongban.evidence import service
-from tongban.evidence.models import DataAccess, EvidenceRequest
+from tongban.evidence.models import Consent, DataAccess, EvidenceRequest
 from tongban.evidence.schemas import (
+    ConsentPublic,
+    ConsentWithdraw,
     DataAccessPublic,
     EvidenceCataloguePublic,
     EvidenceKindPublic,
@@ -141,3 +143,28 @@ def supervision_data_use(
     """A supervisor's read-only view of accesses involving their jurisdiction."""
     rows = service.jurisdiction_data_use(session, actor, outcome)
     return [access_public(a, with_subject=True) for a in rows]
+
+
+def _consent_out(c: Consent) -> ConsentPublic:
+    return ConsentPublic(
+        case_number=c.case_number,
+        scopes=list(c.scopes),
+        active_scopes=c.active_scopes(),
+        withdrawals=list(c.withdrawals or []),
+        given_at=c.given_at,
+        channel=c.channel,
+    )
+
+
+@router.get("/my/evidence-consents", response_model=list[ConsentPublic])
+def my_consents(actor: CurrentUser, session: SessionDep) -> list[ConsentPublic]:
+    """The caller's consents this node holds, with what was withdrawn."""
+    return [_consent_out(c) for c in service.my_consents(session, actor)]
+
+
+@router.post("/my/evidence-consents/{case_number}/withdraw", response_model=ConsentPublic)
+def withdraw_consent(
+    case_number: str, body: ConsentWithdraw, actor: CurrentUser, session: SessionDep
+) -> ConsentPublic:
+    """Withdraw consent for one kind on one case (not retroactive)."""
+    return _consent_out(service.withdraw_consent(session, actor, case_number[:32], body.kind))

@@ -78,3 +78,16 @@ class DataAccessPublic(BaseModel):
     reason: str | None
     #: Shown to supervisors only, masked.
     subject_masked: str | None = None
+
+
+class ConsentPublic(BaseModel):
+    case_number: str
+    scopes: list[str] = Field(description="kinds consent was given for at submission")
+    active_scopes: list[str] = Field(description="kinds it still covers")
+    withdrawals: list[dict[str, str]] = Field(description="withdrawn kinds: kind, at, by")
+    given_at: datetime
+    channel: str
+
+
+class ConsentWithdraw(BaseModel):
+    kind: str = Field(max_length=40)

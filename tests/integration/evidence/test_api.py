@@ -137,3 +137,20 @@ def test_the_catalogue_is_public_reference_data(client):
     assert "monthly_base" not in kinds["social_insurance"]["fields"]
     purposes = {p["code"]: p for p in r.json()["purposes"]}
     assert purposes["housing_fund_transfer"]["matters"] == [GJJ]
+
+
+def test_the_applicant_withdraws_consent_over_the_api(client, session, factory):
+    resident = make_resident(session, city="340100")
+    h = token_for(client, resident)
+    case = _apply(client, h, evidence_consent=["household", "social_insurance"]).json()
+    [c] = client.get("/api/v1/my/evidence-consents", headers=h).json()
+    assert c["case_number"] == case["number"] and c["active_scopes"] == ["household", "social_insurance"]  # fmt: skip
+    url = f"/api/v1/my/evidence-consents/{case['number']}/withdraw"
+    r = client.post(url, json={"kind": "household"}, headers=h)
+    assert r.status_code == 200, r.text
+    assert r.json()["active_scopes"] == ["social_insurance"]
+    assert [w["kind"] for w in r.json()["withdrawals"]] == ["household"]
+    again = client.post(url, json={"kind": "household"}, headers=h)
+    assert again.status_code == 422 and again.json()["errors"][0]["field"] == "kind"
+    other = token_for(client, make_resident(session, city="340100"))
+    assert client.post(url, json={"kind": "social_insurance"}, headers=other).status_code == 404
