@@ -344,8 +344,22 @@ def seed(url: str, ctx: dict[str, Any], work_orders: int, rows: int) -> dict[str
             text("UPDATE audit_head SET seq = :s, hash = :h WHERE id = 1"),
             {"s": head + rows, "h": secrets.token_hex(32)},
         )
+    timed("audit counts", lambda: _refresh_counts(engine))
     engine.dispose()
     return timings
+
+
+def _refresh_counts(engine: Any) -> int:
+    """What the audit job does every minute: count the new entries into the snapshot
+    the audit page adds the rest to (audit.service.refresh_counts)."""
+    from sqlalchemy.orm import Session
+
+    from tongban.audit import service as audit_service
+
+    with Session(engine) as session:
+        n = audit_service.refresh_counts(session)
+        session.commit()
+    return n
 
 
 # --- measuring -------------------------------------------------------------------------

@@ -67,6 +67,19 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
     hash: Mapped[str] = mapped_column(String(64))
+    #: The entries up to this seq are counted in `audit_kind_count` (migration 0040).
+    counted_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+class AuditKindCount(Base):
+    """How many entries of each kind the chain held at `AuditHead.counted_seq`: a
+    snapshot the audit job moves forward (service.refresh_counts, under the head lock).
+    The audit page adds the entries after it (an index range on seq), so its counts are
+    exact without counting the whole chain on every view (issue 14)."""
+
+    __tablename__ = "audit_kind_count"
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class AuditCheckpoint(Base):

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, insert, select, union_all, update
 from sqlalchemy.orm import Session
 
 from tongban.audit import domain, hook
-from tongban.audit.models import AuditCheckpoint, AuditEntry, AuditHead
+from tongban.audit.models import AuditCheckpoint, AuditEntry, AuditHead, AuditKindCount
 from tongban.crypto.signing import b64u, b64u_decode
 from tongban.db import utcnow
 from tongban.kernel.node import settings_of
@@ -290,8 +290,49 @@ def about(session: Session, subject: str, limit: int = 200) -> list[domain.Entry
 
 
 def counts_by_kind(session: Session) -> dict[str, int]:
-    """How many entries of each kind the chain holds."""
+    """How many entries of each kind the chain holds: the counted snapshot plus the
+    entries after `counted_seq` (an index range on seq, short when the audit job runs),
+    in one statement so that a refresh committing meanwhile is not counted twice."""
     hook.settle(session)
-    t = AuditEntry.__table__
-    rows = session.execute(select(t.c.kind, func.count()).group_by(t.c.kind).order_by(t.c.kind))
-    return {kind: int(n) for kind, n in rows}
+    rows = session.execute(_COUNTS)
+    return {kind: int(n) for kind, n in rows if n}
+
+
+_e = cast(Table, AuditEntry.__table__)
+_c = cast(Table, AuditKindCount.__table__)
+_h = cast(Table, AuditHead.__table__)
+_COUNTED_SEQ = (
+    select(func.coalesce(func.max(_h.c.counted_seq), 0))
+    .where(_h.c.id == hook.HEAD_ID)
+    .scalar_subquery()
+)
+_BOTH = union_all(
+    select(_c.c.kind, _c.c.n),
+    select(_e.c.kind, func.count().label("n")).where(_e.c.seq > _COUNTED_SEQ).group_by(_e.c.kind),
+).subquery()
+_COUNTS = select(_BOTH.c.kind, func.sum(_BOTH.c.n)).group_by(_BOTH.c.kind).order_by(_BOTH.c.kind)
+
+
+def refresh_counts(session: Session) -> int:
+    """Move the counted snapshot up to the head: lock the head (so two refreshes, or a
+    refresh and a chaining step, never overlap), count the entries after `counted_seq`
+    by kind, add them to `audit_kind_count`. Returns how many entries it counted."""
+    hook.sequence(session)
+    row = session.execute(
+        select(_h.c.seq, _h.c.counted_seq).where(_h.c.id == hook.HEAD_ID).with_for_update()
+    ).first()
+    if row is None or int(row.seq) <= int(row.counted_seq):
+        return 0
+    fresh = session.execute(
+        select(_e.c.kind, func.count())
+        .where(_e.c.seq > row.counted_seq, _e.c.seq <= row.seq)
+        .group_by(_e.c.kind)
+    ).all()
+    have = {kind for (kind,) in session.execute(select(_c.c.kind))}
+    for kind, n in fresh:
+        if kind in have:
+            session.execute(update(_c).where(_c.c.kind == kind).values(n=_c.c.n + n))
+        else:
+            session.execute(insert(_c).values(kind=kind, n=n))
+    session.execute(update(_h).where(_h.c.id == hook.HEAD_ID).values(counted_seq=row.seq))
+    return sum(int(n) for _, n in fresh)

@@ -21,6 +21,8 @@ POLL_SECONDS = 60.0
 def make_checkpoint(factory: sessionmaker[Session], settings: Settings) -> int | None:
     """Sign a checkpoint of the chain when one is due; returns its seq, if any."""
     with transaction(factory) as session:
+        service.refresh_counts(session)  # the audit page's counts by kind (issue 14)
+    with transaction(factory) as session:
         cp = service.checkpoint(
             session, settings.node_id, min_interval=settings.audit_checkpoint_seconds
         )
