@@ -205,3 +205,57 @@ def test_what_a_peer_claims_is_checked_like_what_a_session_gives(pair: Any) -> N
         replica.import_presented(s, case, [good])
         assert [type(p) for p in case.presented_licences] == [PresentedLicence]
         s.rollback()
+
+
+def test_on_one_node_the_presented_licence_is_the_material_too(
+    app: Any, client: TestClient, factory: Any
+) -> None:
+    """One node serving every jurisdiction (the session's queries answered in-process):
+    the licence verified in the session is the case's material, shown on the case page."""
+    with factory() as s:
+        lic = make_licence(s, make_resident(s, "340100"))
+        clerk, officer = make_clerk(s, "310000"), _officer(s)
+        s.commit()
+        compact, clerk_id, officer_id, clerk_name = (
+            lic.compact,
+            clerk.id,
+            officer.id,
+            clerk.username,
+        )
+    with factory() as s:
+        ticket = relay.start(s, s.get(Account, clerk_id), SIMPLE_MATTER, "340100")
+        s.commit()
+        sid = ticket.session_id
+    with factory() as s:
+        service.take(s, s.get(Account, officer_id), sid)
+        s.commit()
+    with factory() as s:
+        clerk, t = s.get(Account, clerk_id), s.get(WindowTicket, sid)
+        relay.relay(s, clerk, t, "form", {"values": {"proof_purpose": "异地贷款"}})
+        relay.relay(s, clerk, t, "licence", {"presentation": compact})
+        args = {
+            "method": "e_licence",
+            "applicant_name": "王芳",
+            "applicant_identifier": id_number("340100"),
+        }
+        relay.relay(s, clerk, t, "record_identity", args)
+        s.commit()
+    with factory() as s:
+        service.officer_act(s, s.get(Account, officer_id), sid, "confirm_identity", {})
+        s.commit()
+    with factory() as s:
+        view = relay.submit(s, s.get(Account, clerk_id), s.get(WindowTicket, sid))
+        s.commit()
+        case = s.scalar(select(Case).where(Case.number == view["case_number"]))
+        assert case is not None and not case.attachments
+        (p,) = case.presented_licences
+        assert p.material_code == "id_card" and p.result == "valid"
+        case_id, type_name, issuer = case.id, p.type_name, p.issuer
+        # On one node the licence is stored here, but no licence_use is made: the record
+        # is the session's verification, not a new one.
+        assert s.scalar(select(LicenceUse).where(LicenceUse.case_id == case_id)) is None
+    sign_in(client, clerk_name)
+    page = client.get(f"/window/cases/{case_id}")
+    assert page.status_code == 200, page.text
+    assert f"免提交：{type_name}（{issuer}，已于 " in page.text
+    assert "由 安徽省合肥市节点 核验）" in page.text
