@@ -83,3 +83,14 @@ def horizontal_overflow(page: Any) -> int:
             "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )
     )
+
+
+def artefacts_dir() -> Path:
+    """Where browser tests keep what CI saves as artefacts (screenshots): TONGBAN_ARTEFACTS,
+    or var/artefacts/ at the repository root."""
+    configured = os.environ.get("TONGBAN_ARTEFACTS")
+    return (
+        Path(configured)
+        if configured
+        else Path(__file__).resolve().parents[1] / "var" / "artefacts"
+    )
