@@ -290,7 +290,7 @@ def verified_licences(
                 type_code=str(item.get("type_code")),
                 type_name=str(item.get("type_name") or ""),
                 licence_id=item["licence_id"],
-                issuer=str(item.get("issuer") or ""),
+                issuer=_issuer_of(item),
                 verified_by=f"{node}节点",
                 verified_at=at,
                 presentation_sha256=str(item.get("presentation_sha256") or ""),
@@ -298,6 +298,13 @@ def verified_licences(
             )
         )
     return out
+
+
+def _issuer_of(item: dict[str, Any]) -> str:
+    """The 发证机关 by name when the presentation disclosed it, else the issuer's id."""
+    claims = item.get("claims")
+    named = claims.get("issuing_authority") if isinstance(claims, dict) else None
+    return named if isinstance(named, str) and named.strip() else str(item.get("issuer") or "")
 
 
 def _form_field(name: str) -> str:

@@ -85,7 +85,7 @@ def test_a_licence_verified_in_the_session_is_the_cases_material_on_both_nodes(
     with a.session() as s:
         lic = make_licence(s, make_resident(s, "340100"))
         s.commit()
-        compact = lic.compact
+        compact, issuer_name = lic.compact, lic.authority_name
     sid, clerk_id, officer_id = _session_with(pair, [compact])
     with b.session() as s:
         clerk = s.get(Account, clerk_id)
@@ -99,7 +99,8 @@ def test_a_licence_verified_in_the_session_is_the_cases_material_on_both_nodes(
         assert s.scalar(select(LicenceUse)) is None  # … and so no licence_use
         (p,) = case.presented_licences
         assert p.material_code == "id_card" and p.type_code == "resident_id_card"
-        assert p.result == "valid" and p.issuer and p.type_name
+        assert p.result == "valid" and p.type_name == "居民身份证"
+        assert p.issuer == issuer_name  # the 发证机关 by name, as the licence disclosed it
         assert p.presentation_sha256 == hashlib.sha256(compact.encode()).hexdigest()
         assert p.verified_by == "安徽省合肥市节点"
         case_id = case.id
