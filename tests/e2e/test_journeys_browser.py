@@ -348,7 +348,12 @@ def test_work_order_report_then_dispatcher(
 
     dispatcher = signed_in("dispatcher-320500")
     j.step(dispatcher, "dispatcher-list")
-    dispatcher.goto(ticket_url)
+    dispatcher.get_by_label("问题类别").select_option("water_pollution")
+    dispatcher.get_by_role("button", name="筛选").click()
+    dispatcher.wait_for_url(re.compile(r"water_pollution"))
+    j.step(dispatcher, "dispatcher-filtered")
+    dispatcher.get_by_role("link", name=re.compile(r"^GD320500")).first.click()
+    dispatcher.wait_for_url(ticket_url)
     no_error(dispatcher)
     j.step(dispatcher, "dispatcher-ticket")
     j.done()
