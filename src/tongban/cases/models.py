@@ -36,6 +36,8 @@ class Case(Base, HasHistory["CaseEvent"], Versioned):
     #: Lists (migration 0041): the officer's queue, the others' newest first.
     __table_args__ = (
         Index("ix_case_authority_queue", "authority_id", "deadline", "submitted_at", "id"),
+        #: The workbench's bounded queue counts (migration 0040).
+        Index("ix_case_authority_state", "authority_id", "state", "handoff"),
         Index("ix_case_applicant_submitted", "applicant_id", "submitted_at"),
         Index("ix_case_competent_submitted", "competent_jurisdiction", "submitted_at"),
         Index("ix_case_receiving_submitted", "receiving_city", "submitted_at"),

@@ -7,7 +7,7 @@ import uuid
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from tongban.calendar import service as calendar
@@ -388,19 +388,31 @@ def rate(
     return rating
 
 
+#: A queue's badge counts up to this many cases and shows "999+" beyond: a bounded
+#: index read however long the queue (issue 14).
+QUEUE_COUNT_CAP = 999
+
+
 def queue_counts(session: Session, actor: Account) -> list[tuple[CaseState, int]]:
     """The officer's queues (per their duty, `domain.DUTY_QUEUES`) with how many cases
-    wait in each: one grouped count over what the officer may see."""
+    wait in each, over what the officer may see: at most QUEUE_COUNT_CAP + 1 each (more
+    shows as "999+"), one statement of a bounded count per queue, each read from the
+    index on (authority, state, handoff)."""
     states = domain.DUTY_QUEUES.get(actor.duty or "", ())
     if actor.role != Role.OFFICER or not states:
         return []
-    rows = session.execute(
-        select(Case.state, func.count())
-        .where(access.visible_clause(actor), Case.state.in_([s.value for s in states]))
-        .group_by(Case.state)
-    ).all()
-    counts = {str(state): int(n) for state, n in rows}
-    return [(s, counts.get(s.value, 0)) for s in states]
+    visible = access.visible_clause(actor)
+    bounded = [
+        select(func.count())
+        .select_from(
+            select(Case.id).where(visible, Case.state == s.value).limit(QUEUE_COUNT_CAP + 1)
+            .subquery()
+        )
+        .scalar_subquery()
+        for s in states
+    ]  # fmt: skip
+    row = session.execute(select(*bounded)).one()
+    return [(s, int(n)) for s, n in zip(states, row, strict=True)]
 
 
 def case_by_id(session: Session, case_id: uuid.UUID) -> Case:
@@ -422,7 +434,18 @@ def list_rectifications(
     """差评整改 items of the officer's authority (or of the supervisor's jurisdiction), in
     `status`; by default what waits on the reader: an officer's items awaiting the
     authority's reply, a supervisor's escalated ones (申请人多次反馈未解决)."""
-    stmt = select(Rectification).order_by(Rectification.created_at.desc())
+    stmt = _rectifications(actor, status).order_by(Rectification.created_at.desc())
+    return list(session.scalars(stmt))
+
+
+def count_rectifications(session: Session, actor: Account, status: str | None = None) -> int:
+    """How many items `list_rectifications` lists (one COUNT, no rows loaded)."""
+    rows = _rectifications(actor, status).with_only_columns(Rectification.id)
+    return int(session.scalar(select(func.count()).select_from(rows.subquery())) or 0)
+
+
+def _rectifications(actor: Account, status: str | None) -> Select[Rectification]:
+    stmt = select(Rectification)
     if actor.role == Role.OFFICER:
         stmt = stmt.where(Rectification.authority_id == actor.authority_id)
         default = domain.RectState.OPEN.value
@@ -438,7 +461,7 @@ def list_rectifications(
     status = status or default
     if status != "all":
         stmt = stmt.where(Rectification.status == status)
-    return list(session.scalars(stmt))
+    return stmt
 
 
 def rectification_of(session: Session, case: Case) -> domain.RectStatus | None:

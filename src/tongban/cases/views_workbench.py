@@ -63,7 +63,7 @@ def workbench(request: Request, session: SessionDep, user: CurrentUser) -> Respo
     """The queue: filtered by number, applicant or ID number, matter, state, deadline,
     city and submission dates (query string), a page at a time."""
     _require_desk(user)
-    open_items = len(service.list_rectifications(session, user))
+    open_items = service.count_rectifications(session, user)
     return case_list_page(
         request,
         session,
@@ -73,6 +73,7 @@ def workbench(request: Request, session: SessionDep, user: CurrentUser) -> Respo
         open_rectifications=open_items,
         duty_label=DUTY_DESK_LABELS.get(user.duty or ""),
         queues=service.queue_counts(session, user),
+        queue_cap=service.QUEUE_COUNT_CAP,
     )
 
 

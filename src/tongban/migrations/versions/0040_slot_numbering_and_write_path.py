@@ -1,6 +1,8 @@
 """Audit entries counted by kind (issue 14): `audit_kind_count` holds the counts up to
 `audit_head.counted_seq`, so the audit page adds only the entries after it instead of
-counting the whole chain on every view. Filled here from the chain as it is.
+counting the whole chain on every view. Filled here from the chain as it is. And the
+index on service_case (authority, state, handoff) the workbench's bounded queue counts
+read.
 
 Revision ID: 0040
 Revises: 0039
@@ -34,9 +36,11 @@ def upgrade() -> None:
         "WHERE seq <= (SELECT seq FROM audit_head WHERE id = 1) GROUP BY kind"
     )
     op.execute("UPDATE audit_head SET counted_seq = seq WHERE id = 1")
+    op.create_index("ix_case_authority_state", "service_case", ["authority_id", "state", "handoff"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_case_authority_state", table_name="service_case")
     op.drop_table("audit_kind_count")
     with op.batch_alter_table("audit_head") as batch:
         batch.drop_column("counted_seq")
