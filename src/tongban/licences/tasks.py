@@ -1,5 +1,6 @@
-"""Background job of e-licences: in a federation, send this node's licence keys and
-status lists to the other nodes again before the copies they hold expire."""
+"""Background jobs of e-licences: in a federation, send this node's licence keys and
+status lists to the other nodes again before the copies they hold expire; and delete
+expired verify short links."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tongban.config import Settings
 from tongban.db import transaction
 from tongban.kernel.registry import Job
-from tongban.licences import federation
+from tongban.licences import federation, shortlinks
 from tongban.licences.status import STATUS_LIST_LIFETIME
 
 log = logging.getLogger(__name__)
@@ -34,4 +35,20 @@ def refresh_status_lists(factory: sessionmaker[Session], settings: Settings) -> 
     return n_keys + n_lists
 
 
-JOBS = [Job("licences.status_list_refresh", REFRESH_SECONDS, refresh_status_lists)]
+#: A short link lives 30 minutes; purging expired ones hourly keeps the table small.
+PURGE_SECONDS = 3600.0
+
+
+def purge_short_links(factory: sessionmaker[Session], settings: Settings) -> int:
+    """Delete the verify short links that have expired; how many."""
+    with transaction(factory) as session:
+        n = shortlinks.purge_expired(session)
+    if n:
+        log.info("deleted %s expired verify short link(s)", n)
+    return n
+
+
+JOBS = [
+    Job("licences.status_list_refresh", REFRESH_SECONDS, refresh_status_lists),
+    Job("licences.short_link_purge", PURGE_SECONDS, purge_short_links),
+]

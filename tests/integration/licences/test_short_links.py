@@ -9,10 +9,11 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from tongban.config import Settings
 from tongban.errors import TooManyRequests, ValidationFailed
-from tongban.licences import shortlinks
+from tongban.licences import shortlinks, tasks
 from tongban.licences.models import ShortLink
 from tongban.licences.schemas import MAX_PRESENTATION
 
@@ -111,3 +112,19 @@ def test_the_holders_device_asks_for_a_short_link_over_the_api(
     assert 'data-valid="true"' in shown.text
     anon = client.post("/api/v1/my/licences/short-links", json={"presentation": p})
     assert anon.status_code == 401
+
+
+def test_the_purge_job_deletes_expired_links_only(
+    session: Session, factory: sessionmaker[Session], settings: Settings
+) -> None:
+    resident = make_resident(session)
+    old = shortlinks.create(session, resident, "abc~def~")
+    old.expires_at = old.created_at - timedelta(seconds=1)
+    fresh = shortlinks.create(session, resident, "ghi~jkl~")
+    session.commit()
+    old_token, fresh_token = old.token, fresh.token
+    job = next(j for j in tasks.JOBS if j.name == "licences.short_link_purge")
+    assert job.run(factory, settings) == 1
+    session.expunge_all()
+    assert session.get(ShortLink, old_token) is None
+    assert session.get(ShortLink, fresh_token) is not None
