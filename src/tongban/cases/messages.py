@@ -37,6 +37,8 @@ from tongban.cases.domain import (
     rectification_status,
 )
 from tongban.cases.models import Case, Rating
+from tongban.cases.presented import VerifiedLicence, check_verified
+from tongban.catalog import service as catalog
 from tongban.errors import DomainError, NotFound
 from tongban.exchange import schema as s
 from tongban.exchange import service as exchange
@@ -272,10 +274,22 @@ def _case(session: Session, number: str) -> Case | None:
     return session.scalar(select(Case).where(Case.number == number))
 
 
+def _check_presented(session: Session, snap: CaseSnapshot) -> None:
+    """免提交 records a peer claims: each for a material of the case's matter that takes
+    its licence type, one per material (presented.check_verified), else 422 bad-payload."""
+    if not snap.presented_licences:
+        return
+    try:
+        matter = catalog.matter_ref(session, snap.matter_code)
+        check_verified(matter, [VerifiedLicence(**i.model_dump()) for i in snap.presented_licences])
+    except DomainError as e:
+        raise exchange.Refused("bad-payload", f"办件 {snap.number}：{e.detail}", 422) from None
+
+
 def check_forwarded(session: Session, p: Forwarded, sender: exchange.Sender) -> None:
     """Beyond the kernel's check that the receiving jurisdiction's node shares the case:
     its sub-tasks too, each numbered in a city of that jurisdiction and not received
-    elsewhere, and only to an authority this node serves."""
+    elsewhere, with sound 免提交 records, and only to an authority this node serves."""
     for snap in (p, *(p.subtasks or ())):
         sender.require(snap.receiving_jurisdiction, f"办件 {snap.number} 的受理地")
         try:
@@ -289,6 +303,7 @@ def check_forwarded(session: Session, p: Forwarded, sender: exchange.Sender) -> 
             raise _refuse(f"办件 {snap.number} 已由其他受理地受理")
         if snap is not p and snap.parent_number != p.number:
             raise _refuse(f"子任务 {snap.number} 不属于办件 {p.number}")
+        _check_presented(session, snap)
     try:
         authority = regions.authority_by_code(session, p.authority_code)
     except NotFound:

@@ -260,3 +260,77 @@ def test_on_one_node_the_presented_licence_is_the_material_too(
     assert page.status_code == 200, page.text
     assert f"免提交：{type_name}（{issuer}，已于 " in page.text
     assert "由 安徽省合肥市节点 核验）" in page.text
+
+
+def test_a_forwarded_case_whose_presented_licence_was_tampered_with_is_refused(
+    pair: Any, tools: Any
+) -> None:
+    """Over the signed inbox: A submits a case for a 苏州 authority (B) whose ID card is a
+    licence verified elsewhere; the message is altered before it leaves (a material the
+    matter does not have; a failed result): B refuses it and keeps no copy. The untouched
+    message makes B's copy, with the licence as its material."""
+    from tongban.cases import service as cases
+    from tongban.exchange.models import OutboxMessage
+
+    from builders import SIMPLE_FORM
+
+    a, b = pair
+    record = {
+        "material_code": "id_card",
+        "type_code": "resident_id_card",
+        "type_name": "居民身份证",
+        "licence_id": "340100-2026-000001",
+        "issuer": "合肥市公安局",
+        "verified_by": "安徽省合肥市节点",
+        "verified_at": datetime.now(UTC),
+        "presentation_sha256": "b" * 64,
+        "result": "valid",
+    }
+    numbers = []
+    for change in ({"material_code": "not_a_material"}, {"result": "revoked"}, {}):
+        with a.session() as s:
+            resident = make_resident(s, "340100")
+            case = cases.submit_online(
+                s,
+                resident,
+                cases.Application(
+                    matter_code=SIMPLE_MATTER,
+                    competent_jurisdiction="320000",
+                    competent_city="320500",
+                    form_data=dict(SIMPLE_FORM),
+                    consent=True,
+                    verified=[cases.VerifiedLicence(**record)],
+                ),
+            )
+            s.commit()
+            number = case.number
+            numbers.append(number)
+            (msg,) = [
+                m
+                for m in s.scalars(
+                    select(OutboxMessage).where(OutboxMessage.type == "case.forwarded")
+                )
+                if m.payload.get("number") == number
+            ]
+            (item,) = msg.payload["presented_licences"]
+            msg.payload = {**msg.payload, "presented_licences": [{**item, **change}]}
+            s.commit()
+        tools.drain(a, b)
+    tampered, tampered_too, good = numbers
+    with a.session() as s:  # refused by B, with the reason: a dead letter on A
+        errors = {
+            m.payload["number"]: (m.status, m.last_error or "")
+            for m in s.scalars(select(OutboxMessage).where(OutboxMessage.type == "case.forwarded"))
+        }
+    assert errors[tampered][0] == errors[tampered_too][0] == "dead"
+    assert "422" in errors[tampered][1] and "不属于本事项" in errors[tampered][1]
+    assert "422" in errors[tampered_too][1] and "result" in errors[tampered_too][1]
+    assert errors[good][0] == "delivered"
+    with b.session() as s:
+        assert s.scalar(select(Case).where(Case.number == tampered)) is None
+        assert s.scalar(select(Case).where(Case.number == tampered_too)) is None
+        copy = s.scalar(select(Case).where(Case.number == good))
+        assert copy is not None and not copy.attachments
+        assert [(p.material_code, p.presentation_sha256) for p in copy.presented_licences] == [
+            ("id_card", "b" * 64)
+        ]
