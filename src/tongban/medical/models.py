@@ -142,6 +142,8 @@ class CatalogueItem(Base):
     kind: Mapped[str] = mapped_column(String(10))  # drug | treatment | material
     item_class: Mapped[str] = mapped_column(String(1))  # A | B | C
     self_pay_first_bp: Mapped[int] = mapped_column(Integer, default=0)
+    #: 参考单价, fen: what the counter proposes when the clerk leaves the price empty.
+    price_fen: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 # --- transactions --------------------------------------------------------------------

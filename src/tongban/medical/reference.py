@@ -32,6 +32,23 @@ class ItemRow:
     kind: ItemKind
     item_class: ItemClass
     self_pay_first_bp: int
+    #: 参考单价 in fen (the jurisdiction's price list), None where the file has none.
+    price_fen: int | None = None
+
+
+#: The largest reference price a catalogue row may carry (fen: 10 million yuan).
+MAX_PRICE_FEN = 1_000_000_000
+
+
+def _price(value: str | None, code: str) -> int | None:
+    """A catalogue row's reference price in fen: empty → None; anything but a whole
+    number of fen in 0..MAX_PRICE_FEN refused (the file is reference data, not trusted)."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) > MAX_PRICE_FEN:
+        raise ValueError(f"catalogue item {code}: price_fen {value!r} is not 0..{MAX_PRICE_FEN}")
+    return int(value)
 
 
 def _open(name: str, data_dir: Path | None) -> list[dict[str, str]]:
@@ -72,6 +89,7 @@ def read_catalogue(data_dir: Path | None = None) -> list[ItemRow]:
                 kind=ItemKind(r["kind"]),
                 item_class=ItemClass(r["class"]),
                 self_pay_first_bp=int(r["self_pay_first_bp"]),
+                price_fen=_price(r.get("price_fen"), r["code"]),
             )
         )
     return out

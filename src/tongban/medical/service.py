@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -75,12 +75,27 @@ def load_reference(session: Session, data_dir: Path | None = None) -> tuple[int,
             }
         )
         added_p += 1
-    have_i = set(session.execute(select(CatalogueItem.jurisdiction_code, CatalogueItem.code)))
+    have_i = {
+        (jur, code): price
+        for jur, code, price in session.execute(
+            select(CatalogueItem.jurisdiction_code, CatalogueItem.code, CatalogueItem.price_fen)
+        )
+    }
     added_i = 0
+    priced: list[list[object]] = []
     for (jur, code), r in sorted(
         reference.resolve_catalogue(reference.read_catalogue(data_dir), jurisdictions).items()
     ):
         if (jur, code) in have_i:
+            # A catalogue loaded before prices were kept gets the file's reference price
+            # once; a price already held is not overwritten by a reload.
+            if have_i[(jur, code)] is None and r.price_fen is not None:
+                session.execute(
+                    update(CatalogueItem)
+                    .where(CatalogueItem.jurisdiction_code == jur, CatalogueItem.code == code)
+                    .values(price_fen=r.price_fen)
+                )
+                priced.append([jur, code, r.price_fen])
             continue
         session.add(
             CatalogueItem(
@@ -90,12 +105,13 @@ def load_reference(session: Session, data_dir: Path | None = None) -> tuple[int,
                 kind=r.kind.value,
                 item_class=r.item_class.value,
                 self_pay_first_bp=r.self_pay_first_bp,
+                price_fen=r.price_fen,
             )
         )
-        new_items.append([jur, code, r.item_class.value, r.self_pay_first_bp])
+        new_items.append([jur, code, r.item_class.value, r.self_pay_first_bp, r.price_fen])
         added_i += 1
     session.flush()
-    if (new_policies or new_items) and (have_p or have_i):  # not the first load
+    if (new_policies or new_items or priced) and (have_p or have_i):  # not the first load
         from tongban.audit import service as audit  # policies move money: in the chain
 
         audit.record_change(
@@ -106,6 +122,8 @@ def load_reference(session: Session, data_dir: Path | None = None) -> tuple[int,
             policies_added=new_policies,
             catalogue_items_added=len(new_items),
             catalogue_items_digest=audit.digest(new_items, session),
+            catalogue_prices_set=len(priced),
+            catalogue_prices_digest=audit.digest(priced, session),
         )
     return added_p, added_i
 

@@ -15,6 +15,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import Field
+from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from tongban.calendar.service import local_date
@@ -301,6 +302,7 @@ def upload_items(
     the catalogue's refusals (an unknown code) together, so the clerk fixes them in one go."""
     vid = _uuid(visit_id)
     codes, qtys, prices = form.getlist("code"), form.getlist("quantity"), form.getlist("price")
+    reference = _reference_prices(session, user, vid, codes, prices)
     items: list[service.ItemInput] = []
     rows: list[dict[str, str]] = []
     row_errors: dict[int, list[str]] = {}
@@ -317,7 +319,8 @@ def upload_items(
         except ValueError as e:
             wrong.append(str(e))
         try:
-            unit_price = _fen(price)
+            # An empty price takes the catalogue's reference price, where it has one.
+            unit_price = reference[code] if not price and code in reference else _fen(price)
         except ValueError as e:
             wrong.append(str(e))
         if wrong:
@@ -356,6 +359,21 @@ def upload_items(
             row_errors=row_errors,
         )
     return RedirectResponse(f"/medical/counter/visits/{vid}", status_code=303)
+
+
+def _reference_prices(
+    session: Session, user: Account, vid: uuid.UUID, codes: list[Any], prices: list[Any]
+) -> dict[str, int]:
+    """The catalogue's reference prices by code, read only when some row left its price
+    empty (the clerk typed every price otherwise: no catalogue read)."""
+    if all(str(p).strip() for c, p in zip(codes, prices, strict=False) if str(c).strip()):
+        return {}
+    visit = service.get_visit(session, user, vid)
+    return {
+        c.code: c.price_fen
+        for c in service.catalogue(session, visit.institution.jurisdiction_code)
+        if c.price_fen is not None
+    }
 
 
 def _unknown_code(code: str) -> str:

@@ -107,3 +107,65 @@ def test_catalogue_search_by_name_or_code_without_script(client, session):
     none = client.get(url, params={"q": "不存在的项目"}).text
     assert "没有与“不存在的项目”相符的项目" in none
     assert '<script src="/static/medical-counter.js"' in none
+
+
+def test_the_search_shows_reference_prices_and_an_empty_price_takes_it(client, session):
+    from sqlalchemy import update
+
+    from tongban.medical.models import CatalogueItem
+
+    url = _visit(client, session)
+    found = client.get(url, params={"q": "阿莫西林"})
+    assert "参考单价" in found.text and "12.50" in found.text
+    # An item the jurisdiction has no price for: the clerk must type one.
+    session.execute(
+        update(CatalogueItem).where(CatalogueItem.code == "T0001").values(price_fen=None)
+    )
+    session.commit()
+    page = client.get(url)
+    refused = client.post(
+        url + "/items",
+        data={
+            "csrf_token": csrf_of(page.text),
+            "code": ["D0001", "T0001"],
+            "quantity": ["2", "1"],
+            "price": ["", ""],
+        },
+    )
+    assert refused.status_code == 422
+    assert set(_row_errors(refused.text)) == {1}
+    saved = client.post(
+        url + "/items",
+        data={
+            "csrf_token": csrf_of(page.text),
+            "code": ["D0001", "T0001"],
+            "quantity": ["2", "1"],
+            "price": ["", "30"],
+        },
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303, saved.text
+    items = {i.code: i for i in session.scalars(select(FeeItem))}
+    assert (items["D0001"].unit_price, items["D0001"].amount) == (1250, 2500)
+    assert items["T0001"].unit_price == 3000
+
+
+def test_a_reload_gives_an_unpriced_item_the_files_price_once(session):
+    from sqlalchemy import update
+
+    from tongban.medical import service
+    from tongban.medical.models import CatalogueItem
+
+    make_institution(session, "310000", level=3)  # the reference data is loaded
+    service.load_reference(session)
+    session.execute(update(CatalogueItem).values(price_fen=None))
+    session.execute(
+        update(CatalogueItem).where(CatalogueItem.code == "T0001").values(price_fen=4200)
+    )
+    service.load_reference(session)
+    prices = {
+        (i.jurisdiction_code, i.code): i.price_fen for i in session.scalars(select(CatalogueItem))
+    }
+    assert prices[("310000", "D0001")] == 1250
+    assert prices[("310000", "T0001")] == 4200  # a price held is not overwritten
+    assert all(p is not None for p in prices.values())
