@@ -79,7 +79,8 @@ def test_the_window_form_reports_every_problem_at_once(
 ) -> None:
     sign_in(client, make_clerk(session, "310000"))
     page = client.get(f"/window/new/{MATTER}")
-    bad = id_number("320500")[:-1] + ("0" if id_number("320500")[-1] != "0" else "1")
+    good = id_number("320500")
+    bad = good[:-1] + ("0" if good[-1] != "0" else "1")  # one valid number, its check digit changed
     data = {
         **form(csrf_of(page.text), mode="proxy", delivery_method="window", subject_name=""),
         "applicant_type": "resident",
