@@ -54,8 +54,10 @@ def test_the_code_page_works_offline_and_a_lost_card_is_refused_after_sync(
     assert first is not None and first.startswith("TBC1:") and len(first) == 307
     # Once its service worker controls the page, the page loads and signs offline.
     page.reload()
+    # Installing the worker precaches the page's files: under a loaded suite it can take
+    # longer than the default 15 s.
     page.wait_for_function(
-        "() => !!(navigator.serviceWorker && navigator.serviceWorker.controller)"
+        "() => !!(navigator.serviceWorker && navigator.serviceWorker.controller)", timeout=60_000
     )
     page.context.set_offline(True)
     page.reload()

@@ -125,8 +125,10 @@ def test_the_scan_page_reads_the_code_from_the_camera_and_shows_the_verdict(
     resident.goto("/my/card/code")
     resident.wait_for_selector("#card-qr[data-code]")
     resident.reload()
+    # Installing the worker precaches the page's files: under a loaded suite it can take
+    # longer than the default 15 s.
     resident.wait_for_function(
-        "() => !!(navigator.serviceWorker && navigator.serviceWorker.controller)"
+        "() => !!(navigator.serviceWorker && navigator.serviceWorker.controller)", timeout=60_000
     )
     resident.context.set_offline(True)
     resident.reload()

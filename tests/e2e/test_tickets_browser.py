@@ -70,7 +70,10 @@ def test_border_problem_joint_fix_reopen_and_confirm(
     # 嘉兴 (浙江) sees it as co-handler and records its side's findings.
     partner = signed_in(PARTNER)
     partner.goto("/tickets")
-    section = partner.locator("section", has_text="跨界协办")
+    # The pressing section by its heading (the list's filter below also offers 跨界协办).
+    section = partner.locator(
+        "section", has=partner.get_by_role("heading", name=re.compile("^跨界协办"))
+    )
     assert PLACE in section.inner_text()
     section.get_by_role("link", name=re.compile(r"^GD320500")).first.click()
     partner.get_by_label("本方排查、处置情况").fill("嘉善一侧已同步打捞，排查无排污口")
@@ -81,9 +84,9 @@ def test_border_problem_joint_fix_reopen_and_confirm(
     # 苏州 (江苏) leads: accepts, handles, fixes with an evidence photo.
     lead = signed_in(LEAD)
     lead.goto("/tickets")
-    lead.locator("section", has_text="本部门主办").get_by_role(
-        "link", name=re.compile(r"^GD320500")
-    ).first.click()
+    lead.locator(
+        "section", has=lead.get_by_role("heading", name=re.compile("^本部门主办"))
+    ).get_by_role("link", name=re.compile(r"^GD320500")).first.click()
     assert "嘉善一侧已同步打捞" in lead.locator("ol.timeline").inner_text()
     press(lead, "签收", no_error)
     press(lead, "开始处置", no_error)
