@@ -37,6 +37,8 @@ class Indicator(StrEnum):
     SETTLEMENT_REVERSED = "medical.reversed"
     LICENCE_VERIFIED = "licences.verification"
     CARD_USE = "card.use"
+    CASE_RECTIFICATION = "rectification.steps"
+    CLEARING = "medical.clearing"
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,14 @@ INDICATORS: dict[Indicator, IndicatorInfo] = {
     Indicator.SETTLEMENT_REVERSED: IndicatorInfo("结算冲正", total="冲正金额（分）"),
     Indicator.LICENCE_VERIFIED: IndicatorInfo("电子证照核验", category="核验结果"),
     Indicator.CARD_USE: IndicatorInfo("社保卡用卡", category="结果"),
+    # 差评整改: one event per step of the loop; the time from the rating to the
+    # applicant's 已解决 is the histogram of its "resolved" cells.
+    Indicator.CASE_RECTIFICATION: IndicatorInfo("差评整改", category="整改环节", timed=True),
+    # Closed clearing periods only (immutable): one cell per period (its first day) and
+    # (insured city → treatment city); `n` counts the claims net of reversals.
+    Indicator.CLEARING: IndicatorInfo(
+        "跨地区清算（已关账）", total="应付金额（分）", extra="轧差后净应付（分）"
+    ),
 }
 
 MODE_LABELS = {
@@ -87,6 +97,11 @@ CATEGORY_LABELS = {
     "single": "单一部门",
     "satisfied": "满意",
     "unsatisfied": "不满意",
+    "opened": "差评立项",
+    "replied": "已答复",
+    "resolved": "确认已解决",
+    "reopened": "反馈未解决",
+    "escalated": "转督查督办",
     "1": "1 非常不满意",
     "2": "2 不满意",
     "3": "3 基本满意",

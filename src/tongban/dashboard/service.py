@@ -110,6 +110,18 @@ def refresh(
         fold(sources.card_facts(rows, owns, places), memory)
         events += len(rows)
         card.mark_at, card.mark_id = rows[-1].received_at, str(rows[-1].id)
+    clr = _watermark(session, "clearing_run")  # closed clearing periods (immutable)
+    for rows in sources._by_time(
+        session,
+        sources.clearing_run,
+        sources.clearing_run.c.closed_at,
+        sources.Mark(clr.mark_at, clr.mark_id),
+        until,
+        batch,
+    ):
+        fold(sources.clearing_facts(session, rows, owns, places), memory)
+        events += len(rows)
+        clr.mark_at, clr.mark_id = rows[-1].closed_at, str(rows[-1].id)
     cells.stage_cells(session, memory)
     touched = cells.fold_stage(session, origin="")
     forget(session)

@@ -89,7 +89,9 @@ service_case = table(
     column("submitted_at", UTCDateTime),
     column("accepted_at", UTCDateTime),
 )
-rating = table("rating", column("case_id", Uuid), column("score", Integer))
+rating = table(
+    "rating", column("case_id", Uuid), column("score", Integer), column("created_at", UTCDateTime)
+)
 ticket = table(
     "ticket",
     column("id", Uuid),
@@ -127,6 +129,22 @@ card_use = table(
     column("reason", String),
     column("used_at", UTCDateTime),
     column("received_at", UTCDateTime),
+)
+clearing_run = table(
+    "med_clearing_run",
+    column("id", Uuid),
+    column("period", String),
+    column("status", String),
+    column("closed_at", UTCDateTime),
+)
+clearing_gross = table(
+    "med_clearing_gross",
+    column("run_id", Uuid),
+    column("level", String),
+    column("debtor", String),
+    column("creditor", String),
+    column("claims", Integer),
+    column("amount", Integer),
 )
 city = table("city", column("code", String), column("jurisdiction_code", String))
 workday = cast(Table, DashWorkday.__table__)
@@ -289,6 +307,61 @@ def _cases(x: Sql, owns: Scope) -> Select[Any]:
     )
 
 
+#: The steps of the 差评整改 loop (case events, cases.domain.RectAction) → category.
+_RECT_STEPS = {
+    "rectification_reply": "replied",
+    "rectification_accepted": "resolved",
+    "rectification_reopened": "reopened",
+    "rectification_escalated": "escalated",
+}
+#: Ratings that open a rectification item (cases.domain.rating_opens_rectification).
+RECT_SCORE_MAX = 2
+
+
+def _rectifications(x: Sql, owns: Scope) -> Select[Any]:
+    """One row per step of a 差评整改 loop: the poor rating that opens it ("opened"), the
+    authority's reply, the applicant's 已解决 / 未解决 / escalation. A "resolved" step
+    carries the working days from the rating (its record's time) to that step."""
+    e, c = audit_entry, service_case
+    action = x.field(e.c.body, "action")
+    day = _event_day(x)
+    w1, w2 = workday.alias("w1"), workday.alias("w2")
+    resolved = action == "rectification_accepted"
+    days = w2.c.ordinal - w1.c.ordinal
+    return (
+        select(
+            literal(str(Indicator.CASE_RECTIFICATION)).label("indicator"),
+            day.label("day"),
+            _s(c.c.receiving_city).label("from_city"),
+            _s(c.c.competent_city).label("to_city"),
+            _s(c.c.competent_jurisdiction).label("jurisdiction"),
+            case(
+                *((action == a, literal(k)) for a, k in _RECT_STEPS.items()), else_="opened"
+            ).label("category"),
+            _s(c.c.authority_name).label("authority"),
+            _s(c.c.matter_code).label("matter"),
+            case(
+                (~resolved, None),
+                (w1.c.ordinal.is_(None), None),
+                (days < 0, 0),
+                (days > HIST_CAP, HIST_CAP),
+                else_=days,
+            ).label("bucket"),
+            literal(0).label("total"),
+            literal(0).label("extra"),
+        )
+        .select_from(
+            e.join(c, x.names(e.c.subject, "case", c.c.id))
+            .outerjoin(rating, rating.c.case_id == c.c.id)
+            .outerjoin(w1, and_(resolved, w1.c.day == x.local_date(rating.c.created_at)))
+            .outerjoin(w2, and_(resolved, w2.c.day == day))
+        )
+        .where(e.c.kind == "case.event", action.in_(["rate", *_RECT_STEPS]))
+        .where(or_(action != "rate", rating.c.score <= RECT_SCORE_MAX))
+        .where(_owned(c.c.competent_jurisdiction, owns))
+    )
+
+
 def _tickets(x: Sql, owns: Scope) -> Select[Any]:
     e, t = audit_entry, ticket
     to = x.field(e.c.body, "to_state")
@@ -400,7 +473,7 @@ def stage_audit(session: Session, after: int, upto: int, owns: Scope) -> int:
     x = Sql(session)
     e = audit_entry
     span = and_(e.c.seq > after, e.c.seq <= upto)
-    for build in (_cases, _tickets, _ticket_ratings, _evidence, _settlements):
+    for build in (_cases, _rectifications, _tickets, _ticket_ratings, _evidence, _settlements):
         sub = build(x, owns).where(span).subquery("f")
         keys = [sub.c[d] for d in (*DIMENSIONS, "bucket")]
         q = select(
@@ -503,6 +576,42 @@ def card_facts(rows: Sequence[Any], owns: Owns, city_jurisdiction: dict[str, str
             (r.card_jurisdiction or "")[:120],
         )
         facts.append(Fact(key))
+    return facts
+
+
+def period_day(period: str) -> date:
+    """The first day of a clearing period ("YYYY-MM"): the day its cells are filed under."""
+    year, month = period.split("-")
+    return date(int(year), int(month), 1)
+
+
+def clearing_facts(
+    session: Session, runs: Sequence[Any], owns: Owns, city_jurisdiction: dict[str, str]
+) -> list[Fact]:
+    """The balances of closed clearing periods: per (insured city → treatment city), the
+    claims (net of reversals) and the fund amount the insured side owes (`total`), and
+    what it owes after netting with the opposite direction (`extra`; negative: it is
+    owed). From the run's city-level gross matrix, which a closed run never changes; a
+    node counts the pairs whose treatment (creditor) side it serves, as settlements."""
+    ids = [r.id for r in runs if r.status == "closed"]
+    periods = {r.id: period_day(r.period) for r in runs}
+    g = clearing_gross
+    gross: dict[Any, dict[tuple[str, str], tuple[int, int]]] = {}
+    for i in range(0, len(ids), CHUNK):
+        q = select(g.c.run_id, g.c.debtor, g.c.creditor, g.c.claims, g.c.amount).where(
+            g.c.run_id.in_(ids[i : i + CHUNK]), g.c.level == "city"
+        )
+        for run_id, debtor, creditor, claims, amount in session.execute(q):
+            gross.setdefault(run_id, {})[(debtor, creditor)] = (int(claims), int(amount))
+    facts: list[Fact] = []
+    for run_id, pairs in gross.items():
+        for (debtor, creditor), (claims, amount) in sorted(pairs.items()):
+            j = city_jurisdiction.get(creditor, "")
+            if not owns(j):
+                continue
+            back = pairs.get((creditor, debtor), (0, 0))[1]
+            key = Key(Indicator.CLEARING, periods[run_id], debtor, creditor, j)
+            facts.append(Fact(key, n=claims, total=amount, extra=amount - back))
     return facts
 
 
