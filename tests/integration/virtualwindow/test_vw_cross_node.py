@@ -17,15 +17,15 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from integration.virtualwindow.sessions import hefei_officer, queued_from_b, taken_on_a
 from tongban.audit.domain import field_digest
 from tongban.audit.models import AuditEntry
 from tongban.cases.models import Case
-from tongban.catalog import service as catalog
 from tongban.errors import Conflict, DomainError, NotFound, ValidationFailed
 from tongban.exchange import query
 from tongban.exchange.models import ExchangeQuery
+from tongban.identity.models import Account
 from tongban.licences import service as licences
-from tongban.regions import service as regions
 from tongban.virtualwindow import recording, relay, service
 from tongban.virtualwindow.models import WindowSession, WindowTicket
 from tongban.virtualwindow.schemas import ActAsk, ViewAsk
@@ -36,17 +36,8 @@ from builders import (
     id_number,
     make_clerk,
     make_licence,
-    make_officer,
     make_resident,
 )
-
-
-def _officer(s: Any) -> Any:
-    matter = catalog.get_matter(s, SIMPLE_MATTER)
-    auth = regions.competent_authority(
-        s, matter.authority_type, matter.authority_level, "340000", "340100"
-    )
-    return make_officer(s, auth.code)
 
 
 def test_a_suzhou_clerk_serves_a_hefei_matter_through_the_competent_node(
@@ -54,13 +45,9 @@ def test_a_suzhou_clerk_serves_a_hefei_matter_through_the_competent_node(
     tools: Any,
 ) -> None:
     a, b = pair
-    with b.session() as s:
-        clerk = make_clerk(s, "320500")
-        ticket = relay.start(s, clerk, SIMPLE_MATTER, "340100")
-        s.commit()
-        sid, clerk_id = ticket.session_id, clerk.id
+    sid, clerk_id = queued_from_b(b)
     with a.session() as s:
-        officer = _officer(s)
+        officer = hefei_officer(s)
         s.commit()
         officer_id = officer.id
         ws = s.get(WindowSession, sid)
@@ -69,17 +56,17 @@ def test_a_suzhou_clerk_serves_a_hefei_matter_through_the_competent_node(
         # The secret itself never left B: A keeps its digest.
         assert s.get(WindowTicket, sid) is None
     with b.session() as s:
-        clerk = s.get(type(clerk), clerk_id)
+        clerk = s.get(Account, clerk_id)
         view = relay.relay(s, clerk, s.get(WindowTicket, sid), "sync")
         assert view["state"] == "queued" and view["position"] >= 1
         s.commit()
     with a.session() as s:
-        officer = s.get(type(clerk), officer_id)
+        officer = s.get(Account, officer_id)
         service.take(s, officer, sid)
         service.officer_act(s, officer, sid, "chat", {"text": "您好，请出示身份证"})
         s.commit()
     with b.session() as s:
-        clerk = s.get(type(clerk), clerk_id)
+        clerk = s.get(Account, clerk_id)
         t = s.get(WindowTicket, sid)
         view = relay.relay(s, clerk, t, "form", {"values": {"proof_purpose": "异地贷款"}})
         assert view["state"] == "in_progress" and view["form"]["proof_purpose"] == "异地贷款"
@@ -94,13 +81,13 @@ def test_a_suzhou_clerk_serves_a_hefei_matter_through_the_competent_node(
         s.rollback()
     assert refused.value.type == "identity-not-confirmed"
     with a.session() as s:
-        officer = s.get(type(clerk), officer_id)
+        officer = s.get(Account, officer_id)
         ws = s.get(WindowSession, sid)
         assert ws is not None and ws.form == {"proof_purpose": "异地贷款"}
         service.officer_act(s, officer, sid, "lock", {"field": "proof_purpose"})
         s.commit()
     with b.session() as s:
-        clerk = s.get(type(clerk), clerk_id)
+        clerk = s.get(Account, clerk_id)
         t = s.get(WindowTicket, sid)
         with pytest.raises(query.QueryRefused) as locked:
             relay.relay(s, clerk, t, "form", {"values": {"proof_purpose": "其他"}})
@@ -116,11 +103,11 @@ def test_a_suzhou_clerk_serves_a_hefei_matter_through_the_competent_node(
         assert "identifier_full" not in service.for_browser(view)["identity"]
         s.commit()
     with a.session() as s:
-        officer = s.get(type(clerk), officer_id)
+        officer = s.get(Account, officer_id)
         service.officer_act(s, officer, sid, "confirm_identity", {})
         s.commit()
     with b.session() as s:
-        clerk = s.get(type(clerk), clerk_id)
+        clerk = s.get(Account, clerk_id)
         view = relay.submit(s, clerk, s.get(WindowTicket, sid))
         s.commit()
     assert view["state"] == "submitted" and view["case_number"]
@@ -134,7 +121,7 @@ def test_a_suzhou_clerk_serves_a_hefei_matter_through_the_competent_node(
         )
     tools.drain(a, b)
     with a.session() as s:
-        officer = s.get(type(clerk), officer_id)
+        officer = s.get(Account, officer_id)
         assert service.accept_case(s, officer, sid) == number
         s.commit()
         case = s.scalar(select(Case).where(Case.number == number))
@@ -230,21 +217,13 @@ def test_the_clerks_polls_are_not_recorded_but_every_step_and_every_refused_read
     hence no audit entry, on either node; each step that changes the session (act) is
     recorded on both, and a read refused for a wrong secret is recorded too."""
     a, b = pair
-    with b.session() as s:
-        clerk = make_clerk(s, "320500")
-        ticket = relay.start(s, clerk, SIMPLE_MATTER, "340100")
-        s.commit()
-        sid, clerk_id = ticket.session_id, clerk.id
-    with a.session() as s:
-        officer = _officer(s)
-        service.take(s, officer, sid)
-        s.commit()
+    sid, clerk_id, _ = taken_on_a(a, b)
     audited = {}
     for node in (a, b):
         with node.session() as s:
             audited[node.id] = s.scalar(select(func.count()).select_from(AuditEntry))
     with b.session() as s:
-        clerk = s.get(type(clerk), clerk_id)
+        clerk = s.get(Account, clerk_id)
         for _ in range(10):
             view = relay.relay(s, clerk, s.get(WindowTicket, sid), "sync")
             assert view["state"] == "in_progress" and view["officer_name"]
@@ -257,7 +236,7 @@ def test_the_clerks_polls_are_not_recorded_but_every_step_and_every_refused_read
     acts = {node.id: len(_queries(node, service.ACT)) for node in (a, b)}
     views = {node.id: len(_queries(node, service.VIEW)) for node in (a, b)}
     with b.session() as s:
-        clerk = s.get(type(clerk), clerk_id)
+        clerk = s.get(Account, clerk_id)
         relay.relay(s, clerk, s.get(WindowTicket, sid), "chat", {"text": "您好"})
         s.commit()
     assert [q.role for q in _queries(a, service.ACT)[acts[a.id] :]] == ["answered"]
@@ -291,13 +270,13 @@ def test_each_side_joining_and_leaving_is_an_event_of_the_session(pair: Any) -> 
         s.commit()
         sid, clerk_id = ticket.session_id, clerk.id
     with a.session() as s:
-        officer = _officer(s)
+        officer = hefei_officer(s)
         service.take(s, officer, sid)
         service.officer_act(s, officer, sid, "join", {})
         service.officer_act(s, officer, sid, "leave", {})
         s.commit()
     with b.session() as s:
-        clerk = s.get(type(clerk), clerk_id)
+        clerk = s.get(Account, clerk_id)
         view = relay.relay(s, clerk, s.get(WindowTicket, sid), "join")
         view = relay.relay(s, clerk, s.get(WindowTicket, sid), "leave")
         s.commit()
@@ -341,11 +320,11 @@ def test_recorded_chunks_are_kept_on_the_clerks_node_and_their_hashes_sealed_on_
     monkeypatch.setattr(b.settings, "vw_recording", True)
     monkeypatch.setattr(b.settings, "vw_recording_max_chunk_bytes", 4096)
     with a.session() as s:
-        service.take(s, _officer(s), sid)
+        service.take(s, hefei_officer(s), sid)
         s.commit()
     chunks = [bytes([i]) * (1000 + i) for i in range(3)]
     with b.session() as s:
-        clerk = s.get(type(clerk), clerk_id)
+        clerk = s.get(Account, clerk_id)
         for chunk in chunks:
             recording.upload_chunk(s, clerk, s.get(WindowTicket, sid), chunk)
             s.commit()
@@ -384,11 +363,11 @@ def test_recorded_chunks_are_kept_on_the_clerks_node_and_their_hashes_sealed_on_
     assert refused(clerk, b"").status == 422
     # Another clerk of B presenting this session's ticket: refused by A (not its clerk).
     with b.session() as s:
-        other = s.get(type(clerk), other_id)
+        other = s.get(Account, other_id)
     assert refused(other, b"y" * 100).status == 403
     assert refused(clerk, chunks[0]).type == "chunk-recorded"
     with b.session() as s:
-        clerk = s.get(type(clerk), clerk_id)
+        clerk = s.get(Account, clerk_id)
         relay.relay(s, clerk, s.get(WindowTicket, sid), "end", {"reason": "办结"})
         s.commit()
     late = b"z" * 100
@@ -418,17 +397,10 @@ def test_a_licence_presented_at_the_counter_is_verified_on_the_competent_node_an
         s.commit()
         compact, full = lic.compact, lic.holder_identifier
         expected = licences.verify_presentation(s, compact)
-    with b.session() as s:
-        clerk = make_clerk(s, "320500")
-        ticket = relay.start(s, clerk, SIMPLE_MATTER, "340100")
-        s.commit()
-        sid, clerk_id = ticket.session_id, clerk.id
-    with a.session() as s:
-        service.take(s, _officer(s), sid)
-        s.commit()
+    sid, clerk_id, _ = taken_on_a(a, b)
     forged = compact[:40] + ("A" if compact[40] != "A" else "B") + compact[41:]
     with b.session() as s:
-        clerk = s.get(type(clerk), clerk_id)
+        clerk = s.get(Account, clerk_id)
         with pytest.raises(query.QueryRefused) as empty:
             relay.relay(s, clerk, s.get(WindowTicket, sid), "licence", {"presentation": " "})
         assert empty.value.status == 422

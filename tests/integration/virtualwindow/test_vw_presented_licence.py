@@ -15,14 +15,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from integration.virtualwindow.sessions import hefei_officer, taken_on_a
 from tongban.cases import replica
 from tongban.cases.models import Case, PresentedLicence
-from tongban.catalog import service as catalog
 from tongban.errors import ValidationFailed
 from tongban.identity.models import Account
 from tongban.licences import service as licences
 from tongban.licences.models import Licence, LicenceUse
-from tongban.regions import service as regions
 from tongban.virtualwindow import relay, service
 from tongban.virtualwindow.models import WindowTicket
 
@@ -37,30 +36,13 @@ from builders import (
 )
 
 
-def _officer(s: Any) -> Any:
-    matter = catalog.get_matter(s, SIMPLE_MATTER)
-    auth = regions.competent_authority(
-        s, matter.authority_type, matter.authority_level, "340000", "340100"
-    )
-    return make_officer(s, auth.code)
-
-
 def _session_with(pair: Any, presentations: list[str]) -> tuple[Any, Any, Any]:
     """B's clerk starts a session for a 合肥 matter, A's officer takes it, the clerk
     relays each presentation and records the identity check, the officer confirms."""
     a, b = pair
+    sid, clerk_id, officer_id = taken_on_a(a, b)
     with b.session() as s:
-        clerk = make_clerk(s, "320500")
-        ticket = relay.start(s, clerk, SIMPLE_MATTER, "340100")
-        s.commit()
-        sid, clerk_id = ticket.session_id, clerk.id
-    with a.session() as s:
-        officer = _officer(s)
-        service.take(s, officer, sid)
-        s.commit()
-        officer_id = officer.id
-    with b.session() as s:
-        clerk = s.get(type(clerk), clerk_id)
+        clerk = s.get(Account, clerk_id)
         t = s.get(WindowTicket, sid)
         relay.relay(s, clerk, t, "form", {"values": {"proof_purpose": "异地贷款"}})
         for compact in presentations:
@@ -73,7 +55,7 @@ def _session_with(pair: Any, presentations: list[str]) -> tuple[Any, Any, Any]:
         relay.relay(s, clerk, t, "record_identity", args)
         s.commit()
     with a.session() as s:
-        service.officer_act(s, s.get(type(clerk), officer_id), sid, "confirm_identity", {})
+        service.officer_act(s, s.get(Account, officer_id), sid, "confirm_identity", {})
         s.commit()
     return sid, clerk_id, officer_id
 
@@ -215,7 +197,7 @@ def test_on_one_node_the_presented_licence_is_the_material_too(
     the licence verified in the session is the case's material, shown on the case page."""
     with factory() as s:
         lic = make_licence(s, make_resident(s, "340100"))
-        clerk, officer = make_clerk(s, "310000"), _officer(s)
+        clerk, officer = make_clerk(s, "310000"), hefei_officer(s)
         s.commit()
         compact, clerk_id, officer_id, clerk_name = (
             lic.compact,

@@ -17,12 +17,12 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from integration.virtualwindow.sessions import hefei_officer, queued_from_b
 from tongban.exchange import query
 from tongban.exchange.models import ExchangeQuery
-from tongban.virtualwindow import push, relay, service
+from tongban.identity.models import Account
+from tongban.virtualwindow import push, service
 from tongban.virtualwindow.schemas import ChangedAsk
-
-from builders import SIMPLE_MATTER, make_clerk, make_officer
 
 
 def test_a_waiter_wakes_when_notified_from_another_thread_and_gives_up_at_its_bound() -> None:
@@ -57,40 +57,25 @@ def test_beyond_the_bound_on_waiters_a_read_is_not_held() -> None:
     assert asyncio.run(scenario()) == (None, 2, [True, True], 0)
 
 
-def _session_on_a_for_a_clerk_of_b(a: Any, b: Any) -> tuple[uuid.UUID, Any]:
-    with b.session() as s:
-        clerk = make_clerk(s, "320500")
-        ticket = relay.start(s, clerk, SIMPLE_MATTER, "340100")
-        s.commit()
-        return ticket.session_id, clerk.id
-
-
 def test_a_commit_on_the_competent_node_wakes_its_waiters(pair: Any) -> None:
     a, b = pair
     with a.session() as s:
-        from tongban.catalog import service as catalog
-        from tongban.regions import service as regions
-
-        matter = catalog.get_matter(s, SIMPLE_MATTER)
-        auth = regions.competent_authority(
-            s, matter.authority_type, matter.authority_level, "340000", "340100"
-        )
-        officer = make_officer(s, auth.code)
+        officer = hefei_officer(s)
         s.commit()
         officer_id, queue_key = officer.id, push.authority_key(str(officer.authority_id))
     before_queue = push.BOARD.token(queue_key)
-    sid, _ = _session_on_a_for_a_clerk_of_b(a, b)
+    sid, _ = queued_from_b(b)
     # The new session in the authority's queue woke the queue's waiters.
     assert push.BOARD.token(queue_key) > before_queue
     before = push.BOARD.token(str(sid))
     with a.session() as s:
-        officer = s.get(type(officer), officer_id)
+        officer = s.get(Account, officer_id)
         service.take(s, officer, sid)
         assert push.BOARD.token(str(sid)) == before, "woken before the commit"
         s.commit()
     assert push.BOARD.token(str(sid)) == before + 1
     with a.session() as s:
-        officer = s.get(type(officer), officer_id)
+        officer = s.get(Account, officer_id)
         service.officer_act(s, officer, sid, "chat", {"text": "您好"})
         s.rollback()
     assert push.BOARD.token(str(sid)) == before + 1, "a rolled-back change woke waiters"
@@ -101,7 +86,7 @@ def test_the_competent_nodes_poke_wakes_the_clerks_node_and_is_not_recorded(
 ) -> None:
     a, b = pair
     monkeypatch.setattr(push, "POKE_TIMEOUT_MS", 30_000)  # a loaded CI machine
-    sid, _ = _session_on_a_for_a_clerk_of_b(a, b)
+    sid, _ = queued_from_b(b)
     before = push.BOARD.token(str(sid))
     with a.session() as s:
         kept = len(list(s.scalars(select(ExchangeQuery))))
@@ -119,7 +104,7 @@ def test_a_poke_for_a_session_the_node_does_not_hold_or_from_the_wrong_jurisdict
     pair: Any,
 ) -> None:
     a, b = pair
-    sid, _ = _session_on_a_for_a_clerk_of_b(a, b)
+    sid, _ = queued_from_b(b)
     with a.session() as s:
         with pytest.raises(query.QueryRefused) as unknown:
             query.ask(
@@ -153,7 +138,7 @@ def test_pokes_to_an_unreachable_clerks_node_are_coalesced_and_fail_quietly(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     a, b = pair
-    sid, _ = _session_on_a_for_a_clerk_of_b(a, b)
+    sid, _ = queued_from_b(b)
     routed = hosts.handle_request
 
     def unreachable(request: httpx.Request) -> httpx.Response:
