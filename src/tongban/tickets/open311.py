@@ -107,7 +107,18 @@ def _guard(fmt: str, session: Session, work: Callable[[], Response]) -> Response
     except DomainError as e:
         session.rollback()
         status = e.status if e.status in (400, 403, 404) else 400
-        return error(fmt, status, e.detail)
+        return error(fmt, status, _described(e))
+
+
+#: Field names of the intake's errors as GeoReport calls the parameters.
+_PARAMS = {"lat": "lat/long", "lon": "lat/long", "category_code": "service_code"}
+
+
+def _described(e: DomainError) -> str:
+    """The error's headline and, for each input it is about, the parameter's name and
+    what is wrong with it (a GeoReport error has only a description)."""
+    fields = "；".join(f"{_PARAMS.get(f.field, f.field)}: {f.message}" for f in e.errors)
+    return f"{e.detail}（{fields}）" if fields else e.detail
 
 
 def _split(value: str | None) -> list[str]:
@@ -135,7 +146,8 @@ def _float(value: Any, name: str) -> float | None:
     try:
         return float(parse_form_value(Latitude if name == "lat" else Longitude, str(value)))
     except ValueError:
-        raise ValidationFailed(f"{name} is not a valid coordinate: {value}") from None
+        word = "纬度须在 -90 至 90 之间" if name == "lat" else "经度须在 -180 至 180 之间"
+        raise ValidationFailed(f"{name} is not a valid coordinate: {value}（{word}）") from None
 
 
 # --- endpoints ------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from functools import lru_cache
 
 import shapely
 
-from tongban.errors import ValidationFailed
+from tongban.errors import FieldError, ValidationFailed
 from tongban.tickets import geo
 
 #: Outline simplification, in metres (the drawing is a picking aid, not a survey).
@@ -70,27 +70,40 @@ def report_map(index: geo.RegionIndex) -> ReportMap:
     return _build(index)
 
 
-def check_point_in_city(
+def point_outside_city(
     index: geo.RegionIndex, lat: float | None, lon: float | None, city_code: str | None
-) -> None:
-    """A point picked together with a city must lie inside that city's boundary
-    (point-in-polygon on the same outlines the map draws); a 422 naming `lat` if not."""
+) -> FieldError | None:
+    """What is wrong when a point given together with a city lies outside that city's
+    boundary (point-in-polygon on the same outlines the map draws), naming `lat`; None
+    when it lies inside, or when there is no point, no city or an unknown city (an
+    unknown city is the service's own refusal)."""
     if lat is None or lon is None or not city_code:
-        return
+        return None
     city = index.area(city_code)
     if city is None or city.kind != "city":
-        return  # an unknown city is the service's own refusal
+        return None
     x = (lon - geo.LON0) * geo.M_PER_DEG_LON
     y = (lat - geo.LAT0) * geo.M_PER_DEG_LAT
     if shapely.intersects_xy(city.geom, x, y):
+        return None
+    return FieldError("lat", f"该经纬度不在{city.name}边界内：请在地图上重新选点，或改选所在城市")
+
+
+def outside_city_detail(index: geo.RegionIndex, city_code: str) -> str:
+    """The headline of the refusal of a point outside `city_code`."""
+    city = index.area(city_code)
+    return f"所选位置不在{city.name if city else city_code}范围内"
+
+
+def check_point_in_city(
+    index: geo.RegionIndex, lat: float | None, lon: float | None, city_code: str | None
+) -> None:
+    """A point picked together with a city must lie inside that city: a 422
+    `outside-city` naming `lat` if not (every channel's intake runs this check)."""
+    wrong = point_outside_city(index, lat, lon, city_code)
+    if wrong is None:
         return
+    assert city_code is not None
     raise ValidationFailed(
-        f"所选位置不在{city.name}范围内",
-        type="outside-city",
-        errors=[
-            {
-                "field": "lat",
-                "message": f"该经纬度不在{city.name}边界内：请在地图上重新选点，或改选所在城市",
-            }
-        ],
+        outside_city_detail(index, city_code), type="outside-city", errors=[wrong]
     )

@@ -192,7 +192,6 @@ def report(request: Request, session: SessionDep, user: CurrentUser, form: FormD
             merge_into=_uuid(merge_into) if merge_into else None,
             allow_duplicate=form.get("allow_duplicate") is not None,
         )
-        reportmap.check_point_in_city(common.region_index(session), r.lat, r.lon, r.city_code)
         wo = service.report(session, user, r)
     except service.PossibleDuplicate as e:
         # Nothing but the photos was written: keep them, and offer the choice.

@@ -183,4 +183,4 @@ def test_post_validation_errors_in_xml(client, api_key):
         data={"api_key": api_key, "service_code": "road_damage", "jurisdiction_id": "330400",
               "lat": "31.30", "long": "120.62", "description": "x"},
     )  # fmt: skip
-    assert r.status_code == 400 and "outside jurisdiction_id" in r.json()[0]["description"]
+    assert r.status_code == 400 and "所选位置不在嘉兴市范围内" in r.json()[0]["description"]

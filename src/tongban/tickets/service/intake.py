@@ -21,7 +21,7 @@ from tongban.identity.domain import Role
 from tongban.identity.models import Account
 from tongban.regions import service as regions
 from tongban.regions.models import Authority
-from tongban.tickets import domain
+from tongban.tickets import domain, reportmap
 from tongban.tickets.domain import Action, Channel, TicketState
 from tongban.tickets.geo import M_PER_DEG_LAT, M_PER_DEG_LON, Placement, metres_between
 from tongban.tickets.models import TicketParty, TicketPhoto, WorkOrder
@@ -282,6 +282,19 @@ def _validate(session: Session, report: Report, *, caller_required: bool) -> Non
         errors.append({"field": "address", "message": "地址不超过 200 字"})
     if caller_required and not (report.reporter_phone or "").strip():
         errors.append({"field": "reporter_phone", "message": "请填写来电号码"})
+    # The point must lie inside the city the report names — in every channel (page, JSON
+    # API, Open311), with the same outlines the report map draws.
+    outside = None
+    if not any(e["field"] in ("lat", "lon") for e in errors):
+        outside = reportmap.point_outside_city(
+            common.region_index(session), report.lat, report.lon, report.city_code
+        )
+    if outside is not None and not errors:
+        assert report.city_code is not None
+        detail = reportmap.outside_city_detail(common.region_index(session), report.city_code)
+        raise ValidationFailed(detail, type="outside-city", errors=[outside])
+    if outside is not None:
+        errors.append(outside)
     if errors:
         raise ValidationFailed("反映内容有误", errors=errors)
 

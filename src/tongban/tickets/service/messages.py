@@ -21,13 +21,14 @@ from tongban.exchange import schema as s
 from tongban.exchange import service as exchange
 from tongban.kernel import replication
 from tongban.regions import service as regions
+from tongban.tickets import reportmap
 from tongban.tickets.domain import Resolution, TicketState
 from tongban.tickets.models import TicketParty, WorkOrder
+from tongban.tickets.service import common
+from tongban.types import Latitude, Longitude
 
 TicketNumber = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,24}$")]
 Str = Annotated[str, StringConstraints(max_length=200)]
-Latitude = Annotated[float, Field(ge=-90, le=90)]
-Longitude = Annotated[float, Field(ge=-180, le=180)]
 
 
 class TicketEventIn(replication.EventIn):
@@ -131,6 +132,22 @@ def check_shared(session: Session, p: Shared, sender: exchange.Sender) -> None:
     existing = session.get(WorkOrder, p.id)
     if existing is not None and existing.jurisdiction_code != p.jurisdiction_code:
         raise _refuse(f"工单 {p.number} 已由其他辖区主办")
+    check_shared_point(session, p)
+
+
+def check_shared_point(session: Session, p: Shared) -> None:
+    """A reported point a peer sends must lie in the city it names — the intake's own
+    check (`reportmap.point_outside_city`), on this node's outlines — or be one the
+    router placed there from a gap or the coast (`locate` snaps it to that city)."""
+    if p.lat is None or p.lon is None:
+        return
+    index = common.region_index(session)
+    if reportmap.point_outside_city(index, p.lat, p.lon, p.city_code) is None:
+        return
+    placed = index.locate(p.lon, p.lat, 0.0)
+    if placed is not None and placed.snapped and placed.city_code == p.city_code:
+        return
+    raise _refuse(f"工单 {p.number} 的位置（{p.lat}, {p.lon}）不在所报城市 {p.city_code} 范围内")
 
 
 def check_event(session: Session, p: Event, sender: exchange.Sender, wo: WorkOrder) -> None:

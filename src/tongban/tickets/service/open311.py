@@ -182,10 +182,8 @@ def create_request(
     )
     if urgency not in category.urgencies:
         raise ValidationFailed(f"attribute[urgency] {urgency} is not valid for this service")
-    if req.lat is not None and city is not None:
-        routing = intake.route(session, category.code, lat=req.lat, lon=req.long)
-        if city != routing.city_code and city not in {a.city_code for a, _ in routing.co_handlers}:
-            raise ValidationFailed(f"the location lies outside jurisdiction_id {city}")
+    # A point with a jurisdiction_id must lie inside that city (intake's check, as on
+    # the report page); a point without one goes to the city that contains it.
     name = " ".join(x for x in (req.first_name, req.last_name) if x) or None
     token = secrets.token_hex(8)
     wo = intake.report(
