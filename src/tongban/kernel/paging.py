@@ -21,6 +21,13 @@ statement's own conditions (who may see what) apply to every page.
 The condition "after the cursor" leads with a plain range on the first key (``c >= v``)
 so that an index on the order's columns is entered at the cursor, not scanned from its
 start.
+
+A page's SELECT is built once per shape and process: `fetch` keys it by the list's
+order, the SQL shape of each branch (SQLAlchemy's cache key, which leaves out the
+values) and which cursor values are NULL; the cursor's values, the limit and the values
+of the branch's own conditions (the filters, who may see what) are bound parameters of
+that one statement. Building the UNION ALL of subqueries anew for every request cost
+more than running it.
 """
 
 from __future__ import annotations
@@ -29,12 +36,12 @@ import base64
 import hashlib
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, false, or_, select, union_all
+from sqlalchemy import Integer, Select, and_, bindparam, false, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from tongban.errors import ValidationFailed
@@ -210,16 +217,82 @@ def _ordered(order: Order, source: Any = None) -> list[Any]:
 def page_query(
     stmt: Select[Any] | Sequence[Select[Any]], order: Order, page: PageRequest
 ) -> Select[Any]:
-    """The one SELECT of a page (see `fetch`): one row more than the page."""
-    n = page.size + 1
+    """The one SELECT of a page (see `fetch`): one row more than the page, with the
+    cursor's values written in (built anew on every call; `fetch` uses `_cached`)."""
     branches = [stmt] if isinstance(stmt, Select) else list(stmt)
-    if page.after is not None:
-        branches = [part for b in branches for part in _after_parts(b, order, page.after)]
+    return _build(branches, order, page.after, page.size + 1)
+
+
+def _build(
+    branches: list[Select[Any]], order: Order, after: Sequence[Any] | None, n: Any
+) -> Select[Any]:
+    """The page's SELECT: `after` holds the cursor's values (or bound parameters standing
+    for them, None where the value is NULL); `n` the limit (or its parameter)."""
+    if after is not None:
+        branches = [part for b in branches for part in _after_parts(b, order, after)]
     if len(branches) == 1:
         return branches[0].order_by(*order.clauses()).limit(n)
     parts = [b.order_by(*order.clauses()).limit(n).subquery() for b in branches]
     union = union_all(*(select(p) for p in parts)).subquery()
     return select(union).order_by(*_ordered(order, union)).limit(n)
+
+
+@dataclass(frozen=True)
+class _Template:
+    """A page's SELECT built once for a shape, and the names of its bound parameters:
+    per branch, in the order of the branch's cache key."""
+
+    stmt: Select[Any]
+    branch_params: tuple[tuple[str, ...], ...]
+
+
+#: Page statements by shape (a list has a few dozen: roles × filters given × cursor).
+_TEMPLATES: dict[Hashable, _Template] = {}
+_TEMPLATES_MAX = 2000
+_LIMIT = "page_limit"
+
+
+def _cursor_param(i: int) -> str:
+    return f"page_after_{i}"
+
+
+def _cached(
+    branches: list[Select[Any]], order: Order, page: PageRequest
+) -> tuple[Select[Any], dict[str, Any]]:
+    """The page's SELECT for the shape of `branches` (built on first use) and the values
+    of this request for its parameters."""
+    keys = [b._generate_cache_key() for b in branches]
+    nulls = None if page.after is None else tuple(v is None for v in page.after)
+    if any(k is None for k in keys):  # not cacheable (none of ours): built every time
+        return page_query(branches, order, page), {}
+    shape = (order.name, nulls, *(k.key for k in keys if k is not None))
+    template = _TEMPLATES.get(shape)
+    if template is None:
+        after: list[Any] | None = (
+            None
+            if page.after is None
+            else [
+                None if v is None else bindparam(_cursor_param(i)) for i, v in enumerate(page.after)
+            ]
+        )
+        stmt = _build(branches, order, after, bindparam(_LIMIT, type_=Integer))
+        template = _Template(
+            stmt=stmt,
+            branch_params=tuple(tuple(p.key for p in k.bindparams) for k in keys if k is not None),
+        )
+        if len(_TEMPLATES) >= _TEMPLATES_MAX:
+            _TEMPLATES.clear()
+        _TEMPLATES[shape] = template
+    params: dict[str, Any] = {_LIMIT: page.size + 1}
+    for branch_names, key in zip(template.branch_params, keys, strict=True):
+        assert key is not None
+        for name, param in zip(branch_names, key.bindparams, strict=True):
+            params[name] = param.effective_value
+    if page.after is not None:
+        for i, v in enumerate(page.after):
+            if v is not None:
+                params[_cursor_param(i)] = v
+    return template.stmt, params
 
 
 def fetch(
@@ -231,7 +304,9 @@ def fetch(
     `stmt` may be a list of disjoint branches (e.g. "led here" and "co-handled here,
     led elsewhere") whose OR would not use an index: each branch then reads its own
     page along its own index, and the page is the first rows of their union."""
-    rows = list(session.execute(page_query(stmt, order, page)))
+    branches = [stmt] if isinstance(stmt, Select) else list(stmt)
+    query, params = _cached(branches, order, page)
+    rows = list(session.execute(query, params))
     more = len(rows) > page.size
     rows = rows[: page.size]
     cursor = None

@@ -4,9 +4,22 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
-from sqlalchemy import Column, Date, DateTime, Integer, MetaData, String, Table, Uuid
+from sqlalchemy import (
+    Column,
+    Date,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Uuid,
+    create_engine,
+    select,
+)
+from sqlalchemy.orm import Session
 
 from tongban.errors import ValidationFailed
 from tongban.kernel import paging
@@ -95,3 +108,68 @@ def test_day_range() -> None:
 def test_query_string_keeps_filters_and_drops_empty_ones() -> None:
     q = paging.query_string({"state": "overdue", "q": "", "city": None}, cursor="abc")
     assert q == "state=overdue&cursor=abc"
+
+
+# --- the page's SELECT, built once per shape -------------------------------------------
+
+ROWS = Table(
+    "rows",
+    MetaData(),
+    Column("id", Integer, primary_key=True),
+    Column("due", Date, nullable=True),
+    Column("city", String),
+    Column("kind", String),
+)
+BY_DUE = paging.Order(
+    "test.by-due", (paging.Key(ROWS.c.due, date, nullable=True), paging.Key(ROWS.c.id, int))
+)
+
+
+def _walk(session: Any, branches: Any, size: int) -> list[int]:
+    """Every id of the list, page by page."""
+    seen: list[int] = []
+    req = paging.PageRequest(size=size)
+    while True:
+        page = paging.fetch(session, branches, BY_DUE, req)
+        seen += [r.id for r in page.rows]
+        if page.next_cursor is None:
+            return seen
+        req = paging.request(BY_DUE, page.next_cursor, size)
+
+
+def test_a_page_statement_is_built_once_per_shape_and_takes_each_requests_values() -> None:
+    engine = create_engine("sqlite://")
+    ROWS.metadata.create_all(engine)
+    data = [
+        {"id": i, "due": None if i % 4 == 0 else date(2026, 11, 1 + i % 7),
+         "city": ("320500", "310000")[i % 2], "kind": ("a", "b", "c")[i % 3]}
+        for i in range(1, 41)
+    ]  # fmt: skip
+    with Session(engine) as s:
+        s.execute(ROWS.insert(), data)
+
+        def expected(city: str, kinds: list[str]) -> list[int]:
+            rows = [r for r in data if r["city"] == city or r["kind"] in kinds]
+            rows.sort(key=lambda r: (r["due"] is None, r["due"] or date.min, r["id"]))
+            return [r["id"] for r in rows]
+
+        def branches(city: str, kinds: list[str]) -> list[Any]:
+            cols = select(ROWS.c.id, ROWS.c.due)
+            return [
+                cols.where(ROWS.c.city == city),
+                cols.where(ROWS.c.city != city, ROWS.c.kind.in_(kinds)),
+            ]
+
+        paging._TEMPLATES.clear()
+        # One shape, different values (the filters, the IN list, the cursors, the size):
+        # every walk returns its own rows, in order, and no more statements are built
+        # than the shape has (first page; cursor on a date; cursor on NULL).
+        for city, kinds, size in [("320500", ["a"], 3), ("310000", ["b", "c"], 5),
+                                  ("320500", ["c", "a", "b"], 7)]:  # fmt: skip
+            assert _walk(s, branches(city, kinds), size) == expected(city, kinds)
+        assert len(paging._TEMPLATES) == 3
+        single = select(ROWS.c.id, ROWS.c.due).where(ROWS.c.kind == "b")
+        assert _walk(s, single, 4) == [
+            i for i in expected("none", ["b"]) if data[i - 1]["kind"] == "b"
+        ]
+        assert len(paging._TEMPLATES) == 6
