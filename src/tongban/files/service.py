@@ -16,16 +16,19 @@ import contextlib
 import hashlib
 import os
 import re
+import secrets
 import unicodedata
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi.responses import Response
-from sqlalchemy import event
+from sqlalchemy import delete, event, select
 from sqlalchemy.orm import Session, SessionTransaction
 
-from tongban.errors import DomainError, NotFound
-from tongban.files.models import Attachment
+from tongban.db import utcnow
+from tongban.errors import DomainError, NotFound, PermissionDenied
+from tongban.files.models import Attachment, StagedFile
 from tongban.identity.models import Account
 from tongban.web.downloads import file_download
 
@@ -155,6 +158,24 @@ def store_upload(
 ) -> Attachment:
     """Check and store one file; a case links its materials when it is submitted, a
     work order its photos."""
+    content_type = checked_type(material_code, data, max_bytes)
+    digest = write_blob(session, upload_dir, data)
+    att = Attachment(
+        material_code=material_code,
+        filename=safe_filename(filename, content_type),
+        content_type=content_type,
+        size=len(data),
+        sha256=digest,
+        uploaded_by=actor.id,
+    )
+    session.add(att)
+    session.flush()
+    return att
+
+
+def checked_type(material_code: str, data: bytes, max_bytes: int) -> str:
+    """The checks every stored file passes (not empty, at most `max_bytes`, a PDF, PNG
+    or JPEG by its content): its content type, or UploadRejected on the material."""
     field = [{"field": f"materials.{material_code}", "message": ""}]
     if not data:
         field[0]["message"] = "文件为空"
@@ -168,15 +189,180 @@ def store_upload(
     if content_type is None:
         field[0]["message"] = f"仅支持 {ALLOWED_LABEL} 文件"
         raise UploadRejected(f"文件类型不受支持，仅支持 {ALLOWED_LABEL}", status=415, errors=field)
-    digest = write_blob(session, upload_dir, data)
-    att = Attachment(
+    return content_type
+
+
+# --- files kept across a refused form ------------------------------------------------
+# What a window clerk chose for an application that came back with an error is kept
+# (checked like any upload: type by content, size, SHA-256), so the resubmission need
+# not ask for it again. A kept file is bound to the account that chose it and to a
+# random form token (only its SHA-256 is stored) and lives for STAGE_LIFETIME. Another
+# account, a forged token, or one whose files expired or were used gets none of them:
+# `staged_files` refuses with 403 or 410. Rows are written by the caller's transaction;
+# the bytes go to this store (`write_blob`). Expired rows are purged at use
+# (`purge_staged`), with their bytes when nothing else refers to them.
+
+#: How long a kept file waits for the resubmission.
+STAGE_LIFETIME = timedelta(hours=2)
+#: Bounds per form token: how many files, and their total size in upload limits.
+STAGE_MAX_FILES = 10
+STAGE_MAX_TOTAL_UPLOADS = 5
+#: A token is `secrets.token_urlsafe(32)` (43 characters); anything longer is forged.
+_TOKEN_MAX = 64
+
+
+class StagedFilesGone(DomainError):
+    status = 410
+    type = "staged-files-gone"
+    title = "已保留的文件已失效"
+
+
+def new_form_token() -> str:
+    """A fresh, unguessable form token (256 random bits)."""
+    return secrets.token_urlsafe(32)
+
+
+def _token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def staged_files(
+    session: Session, actor: Account, token: str | None, upload_dir: Path
+) -> list[StagedFile]:
+    """The live files kept under `token` for `actor` ([] without a token). A token whose
+    files belong to another account is PermissionDenied (403); one that names no live
+    file (forged, expired, already used, its bytes gone) is StagedFilesGone (410)."""
+    if not token:
+        return []
+    gone = StagedFilesGone(
+        "已保留的文件已过期、已使用或不存在，请重新打开受理页面并选择文件",
+        errors=[{"field": "staged_token", "message": "已保留的文件已失效"}],
+    )
+    if len(token) > _TOKEN_MAX or not token.isascii() or not token.isprintable():
+        raise gone
+    rows = list(
+        session.scalars(
+            select(StagedFile)
+            .where(StagedFile.token_sha256 == _token_digest(token))
+            .order_by(StagedFile.created_at, StagedFile.id)
+        )
+    )
+    if any(r.account_id != actor.id for r in rows):
+        raise PermissionDenied("这些已保留的文件属于其他账户，不能使用", type="staged-not-yours")
+    now = utcnow()
+    live = [r for r in rows if r.expires_at > now and _present(upload_dir, r.sha256)]
+    if not live:
+        raise gone
+    return live
+
+
+def stage_file(
+    session: Session,
+    actor: Account,
+    token: str,
+    *,
+    material_code: str,
+    filename: str,
+    data: bytes,
+    upload_dir: Path,
+    max_bytes: int,
+    others: list[StagedFile],
+) -> StagedFile:
+    """Check `data` as an upload and keep it under `token` for `actor`, next to `others`
+    (the token's files that stay): at most STAGE_MAX_FILES files and STAGE_MAX_TOTAL_UPLOADS upload
+    limits in all, else UploadRejected on the material."""
+    content_type = checked_type(material_code, data, max_bytes)
+    field = [{"field": f"materials.{material_code}", "message": ""}]
+    if len(others) + 1 > STAGE_MAX_FILES:
+        field[0]["message"] = f"最多保留 {STAGE_MAX_FILES} 个文件"
+        raise UploadRejected(f"最多保留 {STAGE_MAX_FILES} 个文件", status=413, errors=field)
+    total = sum(o.size for o in others) + len(data)
+    if total > STAGE_MAX_TOTAL_UPLOADS * max_bytes:
+        limit_mb = STAGE_MAX_TOTAL_UPLOADS * max_bytes / (1024 * 1024)
+        field[0]["message"] = f"保留的文件合计超过 {limit_mb:.1f} MB"
+        raise UploadRejected(f"保留的文件合计超过 {limit_mb:.1f} MB", status=413, errors=field)
+    now = utcnow()
+    row = StagedFile(
+        token_sha256=_token_digest(token),
+        account_id=actor.id,
         material_code=material_code,
         filename=safe_filename(filename, content_type),
         content_type=content_type,
         size=len(data),
-        sha256=digest,
+        sha256=write_blob(session, upload_dir, data),
+        created_at=now,
+        expires_at=now + STAGE_LIFETIME,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _present(upload_dir: Path, sha256: str) -> bool:
+    try:
+        return blob_path(upload_dir, sha256).is_file()
+    except BadBlobPath:
+        return False
+
+
+def attach_staged(
+    session: Session, actor: Account, row: StagedFile, upload_dir: Path
+) -> Attachment:
+    """An upload of `actor` made from a kept file, for the submission to claim. The
+    kept file itself is consumed by `consume_staged` in the same transaction."""
+    if row.account_id != actor.id or not _present(upload_dir, row.sha256):
+        raise StagedFilesGone(
+            f"已保留的文件“{row.filename}”已失效，请重新选择",
+            errors=[{"field": f"materials.{row.material_code}", "message": "已保留的文件已失效"}],
+        )
+    att = Attachment(
+        material_code=row.material_code,
+        filename=row.filename,
+        content_type=row.content_type,
+        size=row.size,
+        sha256=row.sha256,
         uploaded_by=actor.id,
     )
     session.add(att)
     session.flush()
     return att
+
+
+def consume_staged(session: Session, used: list[StagedFile], dropped: list[StagedFile]) -> None:
+    """A successful submission: the kept files it used are gone (their bytes now belong
+    to its attachments); those it did not use expire now, for `purge_staged` to remove."""
+    for row in used:
+        session.delete(row)
+    retire_staged(dropped)
+    session.flush()
+
+
+def retire_staged(rows: list[StagedFile]) -> None:
+    """Expire these kept files now (removed or replaced by the clerk)."""
+    now = utcnow()
+    for row in rows:
+        row.expires_at = min(row.expires_at, now)
+
+
+def purge_staged(session: Session, upload_dir: Path, *, limit: int = 200) -> int:
+    """Remove up to `limit` expired kept files, and their bytes where no attachment and
+    no other kept file refers to them. Returns how many rows went."""
+    rows = list(
+        session.scalars(
+            select(StagedFile)
+            .where(StagedFile.expires_at <= utcnow())
+            .order_by(StagedFile.expires_at)
+            .limit(limit)
+        )
+    )
+    if not rows:
+        return 0
+    ids = [r.id for r in rows]
+    digests = {r.sha256 for r in rows}
+    session.execute(delete(StagedFile).where(StagedFile.id.in_(ids)))
+    still = set(session.scalars(select(Attachment.sha256).where(Attachment.sha256.in_(digests))))
+    still |= set(session.scalars(select(StagedFile.sha256).where(StagedFile.sha256.in_(digests))))
+    for sha in digests - still:
+        with contextlib.suppress(BadBlobPath, OSError):
+            blob_path(upload_dir, sha).unlink(missing_ok=True)
+    return len(rows)
