@@ -37,7 +37,8 @@ class Indicator(StrEnum):
     SETTLEMENT_REVERSED = "medical.reversed"
     LICENCE_VERIFIED = "licences.verification"
     CARD_USE = "card.use"
-    CASE_RECTIFICATION = "rectification.steps"
+    RECT_OPENED = "rectification.opened"
+    RECT_STEP = "rectification.steps"
     CLEARING = "medical.clearing"
 
 
@@ -71,9 +72,11 @@ INDICATORS: dict[Indicator, IndicatorInfo] = {
     Indicator.SETTLEMENT_REVERSED: IndicatorInfo("结算冲正", total="冲正金额（分）"),
     Indicator.LICENCE_VERIFIED: IndicatorInfo("电子证照核验", category="核验结果"),
     Indicator.CARD_USE: IndicatorInfo("社保卡用卡", category="结果"),
-    # 差评整改: one event per step of the loop; the time from the rating to the
-    # applicant's 已解决 is the histogram of its "resolved" cells.
-    Indicator.CASE_RECTIFICATION: IndicatorInfo("差评整改", category="整改环节", timed=True),
+    # 差评整改: the poor ratings that open an item, then one event per step of the loop;
+    # the time from the rating to the applicant's 已解决 is the histogram of the
+    # "resolved" cells.
+    Indicator.RECT_OPENED: IndicatorInfo("差评整改立项", category="评分"),
+    Indicator.RECT_STEP: IndicatorInfo("差评整改进展", category="整改环节", timed=True),
     # Closed clearing periods only (immutable): one cell per period (its first day) and
     # (insured city → treatment city); `n` counts the claims net of reversals.
     Indicator.CLEARING: IndicatorInfo(
@@ -97,7 +100,6 @@ CATEGORY_LABELS = {
     "single": "单一部门",
     "satisfied": "满意",
     "unsatisfied": "不满意",
-    "opened": "差评立项",
     "replied": "已答复",
     "resolved": "确认已解决",
     "reopened": "反馈未解决",

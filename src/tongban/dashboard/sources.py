@@ -319,8 +319,8 @@ RECT_SCORE_MAX = 2
 
 
 def _rectifications(x: Sql, owns: Scope) -> Select[Any]:
-    """One row per step of a 差评整改 loop: the poor rating that opens it ("opened"), the
-    authority's reply, the applicant's 已解决 / 未解决 / escalation. A "resolved" step
+    """One row per step of a 差评整改 loop: the poor rating that opens it (RECT_OPENED, by
+    score), then (RECT_STEP) the authority's reply, the applicant's 已解决 / 未解决 / escalation. A "resolved" step
     carries the working days from the rating (its record's time) to that step."""
     e, c = audit_entry, service_case
     action = x.field(e.c.body, "action")
@@ -330,13 +330,17 @@ def _rectifications(x: Sql, owns: Scope) -> Select[Any]:
     days = w2.c.ordinal - w1.c.ordinal
     return (
         select(
-            literal(str(Indicator.CASE_RECTIFICATION)).label("indicator"),
+            case(
+                (action == "rate", literal(str(Indicator.RECT_OPENED))),
+                else_=literal(str(Indicator.RECT_STEP)),
+            ).label("indicator"),
             day.label("day"),
             _s(c.c.receiving_city).label("from_city"),
             _s(c.c.competent_city).label("to_city"),
             _s(c.c.competent_jurisdiction).label("jurisdiction"),
             case(
-                *((action == a, literal(k)) for a, k in _RECT_STEPS.items()), else_="opened"
+                *((action == a, literal(k)) for a, k in _RECT_STEPS.items()),
+                else_=sa_cast(rating.c.score, String),
             ).label("category"),
             _s(c.c.authority_name).label("authority"),
             _s(c.c.matter_code).label("matter"),

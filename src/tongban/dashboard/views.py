@@ -34,6 +34,8 @@ MATRIX_INDICATORS = (
     Indicator.CASE_DELIVERED,
     Indicator.SETTLEMENT,
     Indicator.LICENCE_VERIFIED,
+    Indicator.RECT_OPENED,
+    Indicator.CLEARING,
 )
 
 

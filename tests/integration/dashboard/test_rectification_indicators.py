@@ -23,7 +23,7 @@ from tongban.db import utcnow
 from builders import make_case, make_officer, make_resident
 
 AUTH = "320500-housing_fund"
-IND = Indicator.CASE_RECTIFICATION.value
+INDS = (Indicator.RECT_OPENED.value, Indicator.RECT_STEP.value)
 STEPS = {
     "rectification_reply": "replied",
     "rectification_accepted": "resolved",
@@ -73,10 +73,19 @@ def _loops(session: Session, plan: list[tuple[str, int, int, list[bool] | None]]
 def _cells(session: Session) -> dict[tuple[Any, ...], tuple[int, list[int]]]:
     out = {}
     for k, v in service.local_cells(session).items():
-        if k.indicator == IND:
+        if k.indicator in INDS:
             days = sorted(d for d, c in (v.hist or {}).items() for _ in range(c))
             out[
-                (k.day, k.from_city, k.to_city, k.jurisdiction, k.category, k.authority, k.matter)
+                (
+                    k.indicator,
+                    k.day,
+                    k.from_city,
+                    k.to_city,
+                    k.jurisdiction,
+                    k.category,
+                    k.authority,
+                    k.matter,
+                )
             ] = (
                 v.n,
                 days,
@@ -138,7 +147,7 @@ def _duckdb(
     rows = con.execute(
         f"""
         WITH e AS (
-          SELECT step.cat, CAST(ev.ts + INTERVAL 8 HOUR AS DATE) AS day, c.*,
+          SELECT step.cat, r.score, CAST(ev.ts + INTERVAL 8 HOUR AS DATE) AS day, c.*,
                  CAST(r.ts + INTERVAL 8 HOUR AS DATE) AS rated
           FROM ev JOIN step USING (action) JOIN c ON c.id = ev.case_id
           JOIN r ON r.case_id = ev.case_id
@@ -148,12 +157,16 @@ def _duckdb(
                    SELECT count(*) FROM cal WHERE work AND d > e.rated AND d <= e.day) END AS wd
           FROM e
         )
-        SELECT day, rc, cc, cj, cat, auth, matter, count(*),
+        SELECT CASE WHEN cat = 'opened' THEN 'rectification.opened'
+                    ELSE 'rectification.steps' END,
+               day, rc, cc, cj,
+               CASE WHEN cat = 'opened' THEN CAST(score AS VARCHAR) ELSE cat END,
+               auth, matter, count(*),
                list(wd ORDER BY wd) FILTER (WHERE wd IS NOT NULL)
         FROM t GROUP BY ALL
         """
     ).fetchall()
-    return {tuple(r[:7]): (int(r[7]), list(r[8] or [])) for r in rows}
+    return {tuple(r[:8]): (int(r[8]), list(r[9] or [])) for r in rows}
 
 
 def test_rectification_steps_equal_a_duckdb_computation(session: Session) -> None:
@@ -163,10 +176,13 @@ def test_rectification_steps_equal_a_duckdb_computation(session: Session) -> Non
     assert got == _duckdb(session, None)
     by_step: dict[str, int] = {}
     for key, (n, _) in got.items():
-        by_step[key[4]] = by_step.get(key[4], 0) + n
+        step = "opened" if key[0] == "rectification.opened" else key[5]
+        by_step[step] = by_step.get(step, 0) + n
     # 6 poor ratings; 1 + 2 + 3 + 1 + 1 replies; 3 resolved; 1 + 2 reopened; 1 escalated.
     assert by_step == {"opened": 6, "replied": 8, "resolved": 3, "reopened": 3, "escalated": 1}
-    resolved = sorted(d for key, (_, days) in got.items() if key[4] == "resolved" for d in days)
+    opened = {key[5]: n for key, (n, _) in got.items() if key[0] == "rectification.opened"}
+    assert set(opened) == {"1", "2"}  # by the score that opened the item
+    resolved = sorted(d for key, (_, days) in got.items() if key[5] == "resolved" for d in days)
     assert len(resolved) == 3 and resolved[-1] >= 20  # the rating 40 days ago
     hist: dict[int, int] = {}
     for d in resolved:
