@@ -21,7 +21,11 @@ from tongban.cases.domain import CaseState, DeliveryMethod, Mode
 from tongban.cases.history import next_number
 from tongban.cases.models import Attachment, Case
 from tongban.cases.presented import VerifiedLicence as VerifiedLicence
-from tongban.cases.presented import check_verified, presented_rows
+from tongban.cases.presented import (
+    check_presented_at_window,
+    check_verified,
+    presented_rows,
+)
 from tongban.cases.replica import forward
 from tongban.catalog import service as catalog
 from tongban.db import new_id, utcnow
@@ -182,9 +186,17 @@ def _create(
     city = regions.city_ref(session, receiving_city)
     attachments = claim_uploads(session, uploader, app.attachment_ids)
     used = licences.check_for_application(session, applicant, matter, app.licences)
+    shown_here: list[VerifiedLicence] = []
     if app.presented:
-        used += licences.check_presented(session, applicant_identifier, matter, app.presented)
-    verified = check_verified(matter, app.verified)
+        held, shown_here = check_presented_at_window(
+            session,
+            applicant_identifier,
+            matter,
+            app.presented,
+            verified_by=f"{city.name}受理窗口",
+        )
+        used += held
+    verified = check_verified(matter, [*app.verified, *shown_here])
     _check_required_materials(matter, [*attachments, *used, *verified])
     case = Case(
         id=new_id(),

@@ -43,6 +43,7 @@ from tongban.licences.usage import (
 from tongban.licences.verification import (
     Verification,
     binding_policy,
+    licence_for,
     verify_presentation,
     verify_stored,
 )
@@ -80,6 +81,7 @@ __all__ = [
     "issue_as",
     "issue_for_case",
     "issuer_metadata",
+    "licence_for",
     "list_for_officer",
     "list_mine",
     "list_types",
