@@ -7,58 +7,17 @@ Pages are screenshotted at 1280 and 390 px into the test's tmp dir."""
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+
+from e2e._steps import action_form, open_when_forwarded, shoot, step, submitted_case
 
 pytestmark = pytest.mark.browser
 
-MATTER = "YRD-GJJ-0002"  # 住房公积金 proof, 苏州: only the ID card is required
 OFFICER = "320500-housing_fund-approver"
-FORWARD_TIMEOUT = 15.0
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 900}
-
-
-def no_overflow(page: Any) -> None:
-    """Nothing on the page is wider than the viewport (no sideways scrolling)."""
-    wide = page.evaluate("document.documentElement.scrollWidth > window.innerWidth + 1")
-    assert not wide, f"{page.url} overflows at {page.viewport_size}"
-
-
-def shoot(page: Any, tmp_path: Path, name: str) -> None:
-    for label, size in (("1280", DESKTOP), ("390", PHONE)):
-        page.set_viewport_size(size)
-        no_overflow(page)
-        page.screenshot(path=str(tmp_path / f"{name}-{label}.png"), full_page=True)
-    page.set_viewport_size(DESKTOP)
-
-
-def submitted_case(live_server: str, headers: dict[str, str], pdf: bytes) -> str:
-    with httpx.Client(base_url=live_server, headers=headers, timeout=30) as http:
-        att = http.post(
-            "/api/v1/attachments",
-            data={"material_code": "id_card"},
-            files={"file": ("id.pdf", pdf, "application/pdf")},
-        )
-        assert att.status_code == 201, att.text
-        r = http.post(
-            "/api/v1/cases",
-            json={
-                "matter_code": MATTER,
-                "competent_jurisdiction": "320000",
-                "competent_city": "320500",
-                "form_data": {"proof_purpose": "异地贷款"},
-                "consent": True,
-                "attachment_ids": [att.json()["id"]],
-            },
-        )
-        assert r.status_code == 201, r.text
-        return str(r.json()["id"])
 
 
 def test_correction_then_decision_in_the_browser(
@@ -71,13 +30,7 @@ def test_correction_then_decision_in_the_browser(
 ) -> None:
     case_id = submitted_case(live_server, login("wangfang"), pdf_bytes)
     officer = signed_in(OFFICER)
-    deadline = time.monotonic() + FORWARD_TIMEOUT
-    while True:
-        officer.goto(f"/workbench/cases/{case_id}")
-        if officer.locator("form.correction-form").count():
-            break
-        assert time.monotonic() < deadline, "the case did not reach the workbench"
-        time.sleep(0.3)
+    open_when_forwarded(officer, case_id, lambda p: p.locator("form.correction-form").count())
     form = officer.locator("form.correction-form")
     form.get_by_label("居民身份证", exact=True).check()
     form.get_by_label("“居民身份证”需补正的原因").fill("照片页模糊，请重新扫描")
@@ -108,22 +61,18 @@ def test_correction_then_decision_in_the_browser(
     assert "补正材料已提交" in resident.get_by_role("status").inner_text()
     assert "补正记录" in resident.locator("main").inner_text()
 
-    steps = [("受理", None), ("开始审查", None), ("准予办理", None), ("出具结果", "准予出具")]
-    for label, result in steps:
-        officer.goto(f"/workbench/cases/{case_id}")
-        form = officer.locator("form.action-form").filter(
-            has=officer.get_by_role("heading", name=label, exact=True)
-        )
-        if result:
-            form.get_by_label("结果内容").fill(result)
-        if label == "准予办理":
-            # The browser will not send the decision unconfirmed.
-            form.get_by_role("button", name=label, exact=True).click()
-            assert "/act" not in officer.url and "done=" not in officer.url
-            form.get_by_label(re.compile("确认作出")).check()
-        form.get_by_role("button", name=label, exact=True).click()
-        officer.wait_for_url(re.compile(r"done="))
-        no_error(officer)
+    step(officer, case_id, "受理")
+    no_error(officer)
+    step(officer, case_id, "开始审查")
+    no_error(officer)
+    # The browser will not send the decision unconfirmed.
+    officer.goto(f"/workbench/cases/{case_id}")
+    action_form(officer, "准予办理").get_by_role("button", name="准予办理", exact=True).click()
+    assert "/act" not in officer.url and "done=" not in officer.url
+    step(officer, case_id, "准予办理", confirm="1")
+    no_error(officer)
+    step(officer, case_id, "出具结果", 结果内容="准予出具")
+    no_error(officer)
     assert "法定时限" in officer.locator("main").inner_text()
     shoot(officer, tmp_path, "3-workbench-decided")
 

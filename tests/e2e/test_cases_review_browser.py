@@ -8,7 +8,6 @@ and 390 px into the test's tmp dir (no page scrolls sideways)."""
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 import pytest
 
 from axe import assert_accessible, axe_available
-from e2e.test_cases_corrections_browser import FORWARD_TIMEOUT, shoot, submitted_case
+from e2e._steps import open_when_forwarded, shoot, step, submitted_case
 
 pytestmark = pytest.mark.browser
 
@@ -31,22 +30,6 @@ def look(page: Any, tmp_path: Path, name: str) -> None:
         assert_accessible(page, name)
 
 
-def step(page: Any, case_id: str, label: str, **fields: str) -> None:
-    page.goto(f"/workbench/cases/{case_id}")
-    form = page.locator("form.action-form").filter(
-        has=page.get_by_role("heading", name=label, exact=True)
-    )
-    for name, value in fields.items():
-        if name == "proposal":
-            form.get_by_label(value).check()
-        elif name == "confirm":
-            form.get_by_label(re.compile("确认作出")).check()
-        else:
-            form.get_by_label(re.compile(name)).fill(value)
-    form.get_by_role("button", name=label, exact=True).click()
-    page.wait_for_url(re.compile(r"done="))
-
-
 def test_hand_off_and_rating_loop_in_the_browser(
     live_server: str,
     login: Callable[[str], dict[str, str]],
@@ -57,13 +40,9 @@ def test_hand_off_and_rating_loop_in_the_browser(
 ) -> None:
     case_id = submitted_case(live_server, login("wangfang"), pdf_bytes)
     reviewer = signed_in(REVIEWER)
-    deadline = time.monotonic() + FORWARD_TIMEOUT
-    while True:
-        reviewer.goto(f"/workbench/cases/{case_id}")
-        if reviewer.get_by_role("heading", name="受理", exact=True).count():
-            break
-        assert time.monotonic() < deadline, "the case did not reach the workbench"
-        time.sleep(0.3)
+    open_when_forwarded(
+        reviewer, case_id, lambda p: p.get_by_role("heading", name="受理", exact=True).count()
+    )
     step(reviewer, case_id, "受理")
     step(reviewer, case_id, "开始审查")
     reviewer.goto(f"/workbench/cases/{case_id}")
