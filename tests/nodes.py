@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,7 +28,7 @@ from sqlalchemy.orm import sessionmaker
 from tongban.config import Settings
 from tongban.contexts import build_node
 from tongban.demo import DEMO_PASSWORD
-from tongban.devserver import ServerFailed, ServerProcess, free_port_block
+from tongban.devserver import ServerFailed, ServerProcess, free_port_block, pg_database
 
 from builders import SIMPLE_FORM, SIMPLE_MATTER, TINY_PDF
 
@@ -47,6 +47,9 @@ PEOPLE = {
 
 #: Retries of the outbox fast enough for a test to see a restarted peer catch up.
 FAST_RETRIES = {"TONGBAN_EXCHANGE_BACKOFF": "0.3,0.6,1", "TONGBAN_EXCHANGE_MAX_ATTEMPTS": "1000"}
+
+#: A PostgreSQL server whose user may create databases (the PostgreSQL tier runs with it).
+PG_URL = os.environ.get("TONGBAN_TEST_PG_URL")
 
 T = TypeVar("T")
 
@@ -132,9 +135,9 @@ class PeerNode:
     def start(self) -> None:
         self.server.start()
 
-    def wait_ready(self) -> None:
+    def wait_ready(self, timeout: float | None = None) -> None:
         try:
-            self.server.wait_ready()
+            self.server.wait_ready() if timeout is None else self.server.wait_ready(timeout)
         except ServerFailed as e:
             pytest.fail(str(e))
 
@@ -184,10 +187,34 @@ class PeerNode:
 
 
 @contextmanager
-def serving(root: Path, env: dict[str, str] | None = None) -> Iterator[dict[str, PeerNode]]:
+def node_databases(backend: str, count: int, tag: str) -> Iterator[list[str] | None]:
+    """The databases of `count` nodes, as `init_local(..., database_urls=...)` takes them:
+    None for "sqlite" (each node its own file); for "postgresql" a new database each on
+    TONGBAN_TEST_PG_URL's server (named after `tag`), dropped when the block ends. The
+    test is skipped when that server is not set."""
+    if backend == "sqlite":
+        yield None
+        return
+    if not PG_URL:
+        pytest.skip("PostgreSQL tier skipped: TONGBAN_TEST_PG_URL is not set")
+    with ExitStack() as stack:
+        yield [stack.enter_context(pg_database(PG_URL, tag)) for _ in range(count)]
+
+
+@contextmanager
+def serving(
+    root: Path,
+    env: dict[str, str] | None = None,
+    *,
+    own_ports: bool = False,
+    ready_timeout: float | None = None,
+) -> Iterator[dict[str, PeerNode]]:
     """The nodes `init-local` made in `root`, each served by its own process with the
-    embedded worker; yields them by jurisdiction once all answer /healthz, and stops them
-    however the block ends. `env` is added to every node's environment."""
+    embedded worker; yields them by jurisdiction once all answer /healthz (within
+    `ready_timeout` seconds each, if given), and stops them however the block ends. `env`
+    is added to every node's environment. With `own_ports`, each node listens on the port
+    of its own public URL even where the federation file names another for it (a
+    forwarder in front of it)."""
     nodes: dict[str, PeerNode] = {}
     for directory in sorted(root.glob("node-*")):
         node_env = {
@@ -198,12 +225,14 @@ def serving(root: Path, env: dict[str, str] | None = None) -> Iterator[dict[str,
             **(env or {}),
         }
         node = PeerNode(directory, node_env)
+        if own_ports:
+            node.server.argv += ["--port", node.url.rsplit(":", 1)[1]]
         nodes[node.jurisdiction] = node
     try:
         for node in nodes.values():
             node.start()
         for node in nodes.values():
-            node.wait_ready()
+            node.wait_ready(ready_timeout)
         yield nodes
     finally:
         for node in nodes.values():

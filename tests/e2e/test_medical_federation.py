@@ -8,33 +8,20 @@ deadline and nothing is settled. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import os
 import signal
 import time
-import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
-from nodes import FAST_RETRIES, PeerNode, serving
+from nodes import FAST_RETRIES, PeerNode, node_databases, serving
 from tongban.devserver import free_port_block
 from tongban.exchange.local import init_local
 
-PG_URL = os.environ.get("TONGBAN_TEST_PG_URL")
 HOSPITAL = "hospital-H310000001"  # 复旦大学附属中山医院, 上海, 三级
 RESIDENT = "wangfang"  # 合肥 employee, filed for treatment in 上海
 UNAVAILABLE = "参保地系统暂不可用，请稍后结算或转为手工报销"
-
-
-def _admin(statement: str) -> None:
-    assert PG_URL
-    admin = create_engine(make_url(PG_URL).set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(statement))
-    admin.dispose()
 
 
 @pytest.fixture(
@@ -46,30 +33,12 @@ def pair(
     """The two nodes, made and started; stopped (and their PostgreSQL databases dropped)
     at the end."""
     root = tmp_path_factory.mktemp("medfed")
-    names: list[str] = []
-    urls: list[str] | None = None
-    if request.param == "postgresql":
-        if not PG_URL:
-            pytest.skip("PostgreSQL tier skipped: TONGBAN_TEST_PG_URL is not set")
-        urls = []
-        for _ in range(2):
-            name = f"tongban_medfed_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-            _admin(f'CREATE DATABASE "{name}"')
-            names.append(name)
-            urls.append(
-                make_url(PG_URL)
-                .set(drivername="postgresql+psycopg", database=name)
-                .render_as_string(hide_password=False)
-            )
-    base = free_port_block(2, start=23100, step=43)
-    init_local(root, 2, base, database_urls=urls)
-    try:
+    with node_databases(request.param, 2, "medfed") as urls:
+        base = free_port_block(2, start=23100, step=43)
+        init_local(root, 2, base, database_urls=urls)
         with serving(root, FAST_RETRIES) as nodes:
             assert sorted(nodes) == ["310000", "320000"]
             yield nodes
-    finally:
-        for name in names:
-            _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _accumulators(node: PeerNode, id_number: str) -> list[tuple[int, int, int]]:
