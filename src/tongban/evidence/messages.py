@@ -15,10 +15,12 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tongban.cases import service as cases
 from tongban.errors import NotFound
-from tongban.evidence.models import EvidenceRequest
+from tongban.evidence.models import Consent, EvidenceRequest
 from tongban.exchange import schema as s
 from tongban.exchange import service as exchange
 from tongban.regions import service as regions
@@ -141,8 +143,23 @@ def authorise_consent(session: Session, p: ConsentIn, sender: exchange.Sender) -
 
 
 def authorise_withdrawn(session: Session, p: ConsentWithdrawnIn, sender: exchange.Sender) -> None:
-    """Like the consent itself: the node that received the case holds the original."""
+    """From the node that received the case (it holds the original) to the competent
+    node's copy; or back, from the node serving the case's competent jurisdiction as this
+    node recorded it — the applicant may withdraw on either. Nobody else: the handler
+    then applies it only for the consent's own subject."""
+    c = session.scalar(select(Consent).where(Consent.case_number == p.case_number))
+    competent = case_competent_jurisdiction(session, c.case_id) if c and c.case_id else None
+    if competent and sender.serves(competent) and competent == sender.source_jurisdiction:
+        return
     _from_receiving_node(session, p.case_number, sender)
+
+
+def case_competent_jurisdiction(session: Session, case_id: Any) -> str | None:
+    """The competent jurisdiction of a case this node holds (None: not held here)."""
+    try:
+        return cases.case_by_id(session, case_id).competent_jurisdiction
+    except NotFound:
+        return None
 
 
 def authorise_requested(session: Session, p: Requested, sender: exchange.Sender) -> None:

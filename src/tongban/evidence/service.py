@@ -39,6 +39,7 @@ from tongban.evidence.handlers import (
 from tongban.evidence.models import Consent, DataAccess, EvidenceRequest
 from tongban.exchange import query
 from tongban.exchange import service as exchange
+from tongban.exchange.models import OutboxMessage
 from tongban.identity import service as identity
 from tongban.identity.domain import Role
 from tongban.identity.models import Account
@@ -160,8 +161,10 @@ def my_consents(session: Session, actor: Account) -> list[Consent]:
 
 def withdraw_consent(session: Session, actor: Account, case_number: str, kind: str) -> Consent:
     """The applicant withdraws consent for `kind` on one case: requests not yet made are
-    refused from now on; those already answered stay answered and in the log. The copy
-    on the competent node follows by `evidence.consent_withdrawn`."""
+    refused from now on; those already answered stay answered and in the log. Both
+    nodes of a case handled elsewhere hold the consent, and the applicant may withdraw
+    on either: the other copy follows by `evidence.consent_withdrawn` (from the node
+    where the case was received to the competent node, or back)."""
     if actor.role not in (Role.RESIDENT, Role.ENTERPRISE):
         raise PermissionDenied("只有申请人本人可以撤回数据调取授权")
     identity.require_assurance(actor)
@@ -177,18 +180,12 @@ def withdraw_consent(session: Session, actor: Account, case_number: str, kind: s
     at = utcnow().isoformat()
     apply_withdrawal(c, kind, at, actor.display_name)
     session.flush()
-    try:
-        case = cases.get_case(session, actor, case_number)
-    except NotFound:
-        case = None
-    competent = case.competent_jurisdiction if case is not None else None
-    receiving = case.receiving_jurisdiction if case is not None else None
-    if competent and receiving and competent != receiving:
+    route = _withdrawal_route(session, c)
+    if route is not None:
         exchange.send(
             session,
             MSG_WITHDRAWN,
-            receiving,
-            competent,
+            *route,
             {
                 "case_number": c.case_number,
                 "subject": c.subject_identifier,
@@ -198,6 +195,46 @@ def withdraw_consent(session: Session, actor: Account, case_number: str, kind: s
             },
         )
     return c
+
+
+def _withdrawal_route(session: Session, c: Consent) -> tuple[str, str] | None:
+    """(source, target) jurisdictions of the message that carries a withdrawal to the
+    case's other node: receiving -> competent where the case was received here,
+    competent -> receiving where this node holds the competent copy; None when both
+    are one jurisdiction or the case is not known here. The consent's subject check
+    authorised the applicant, so the case is read without an access check."""
+    if c.case_id is None:
+        return None
+    try:
+        case = cases.case_by_id(session, c.case_id)
+    except NotFound:
+        return None
+    competent, receiving = case.competent_jurisdiction, case.receiving_jurisdiction
+    if not competent or not receiving or competent == receiving:
+        return None
+    if exchange.serves_here(session, receiving):
+        return receiving, competent
+    return competent, receiving
+
+
+def withdrawal_reached(session: Session, c: Consent) -> dict[str, str] | None:
+    """Whether the withdrawals of `c` have reached the case's other node: None when
+    there is none; else {"where": its jurisdiction's name, "state": "pending" |
+    "delivered" | "failed"} of the last withdrawal message sent from here."""
+    route = _withdrawal_route(session, c)
+    if route is None or not c.withdrawals:
+        return None
+    sent = session.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.type == MSG_WITHDRAWN, OutboxMessage.target_jurisdiction == route[1])
+        .order_by(OutboxMessage.created_at.desc())
+        .limit(200)
+    )
+    last = next((m for m in sent if m.payload.get("case_number") == c.case_number), None)
+    if last is None:
+        return None  # withdrawn on the other node: it told this one
+    state = {"delivered": "delivered", "dead": "failed"}.get(last.status, "pending")
+    return {"where": regions.get_jurisdiction(session, route[1]).name, "state": state}
 
 
 def _snapshot(c: Consent | None) -> dict[str, Any] | None:

@@ -118,6 +118,7 @@ def my_data_use(request: Request, session: SessionDep, user: CurrentUser) -> Res
         "evidence/my_data_use.html",
         user,
         consents=consents,
+        reached={c.case_number: service.withdrawal_reached(session, c) for c in consents},
         done=request.query_params.get("done", ""),
         case_links=service.my_case_links(session, user, [*rows, *consents]),
         **_log_context(session, rows),
