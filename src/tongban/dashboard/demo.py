@@ -9,7 +9,14 @@ days, with realistic steps (submitted, accepted, decided within or beyond the ti
 limit, delivered, rated). The cases are written as the case context's own records —
 `Case` rows with their events as ORM objects, so the audit hook chains every event
 exactly as in production (the dashboard reads the chain); nothing is faked in the
-chain. Deterministic (seeded), marked by their numbers (DEMO-DASH-…)."""
+chain. Deterministic (seeded), marked by their numbers (DEMO-DASH-…).
+
+A 差评 (1–2 stars) opens a rectification item (差评整改) as the case context does, and
+the demo plays its loop on: the authority replies, the applicant says 已解决 or 未解决
+(reopened, and after two reopenings escalated to the supervisors), each step an event
+of the case in the chain and the item following it. A few pairs into 上海 carry a wave
+of poor ratings of one matter, so the rectification indicators rise above the
+small-cell threshold for them as they would after a service went wrong."""
 
 from __future__ import annotations
 
@@ -42,6 +49,47 @@ rating = table(
     column("comment", String),
     column("created_at", UTCDateTime),
 )
+rectification = table(
+    "rectification",
+    column("id", Uuid),
+    column("case_id", Uuid),
+    column("authority_id", Uuid),
+    column("rating_id", Uuid),
+    column("status", String),
+    column("reason", String),
+    column("response", String),
+    column("created_at", UTCDateTime),
+    column("closed_at", UTCDateTime),
+)
+
+#: Receiving cities (the first so many) whose cases into 上海 carry a wave of 差评, and
+#: how many such cases each.
+WAVE_CITIES = 3
+WAVE_CASES = 14
+
+#: How a rectification loop goes on after the 差评: the steps taken, in turn (each a
+#: few days after the previous one; the newest stop where "now" is).
+LOOPS = [
+    (),
+    ("reply",),
+    ("reply", "accept"),
+    ("reply", "accept"),
+    ("reply", "accept"),
+    ("reply", "reopen", "reply", "accept"),
+    ("reply", "reopen", "reply", "reopen", "reply", "escalate"),
+]
+_LOOP_ACTIONS = {
+    "reply": ("rectification_reply", "officer", "已优化办理流程，缩短等候时间"),
+    "accept": ("rectification_accepted", "resident", "已解决"),
+    "reopen": ("rectification_reopened", "resident", "仍需多次往返"),
+    "escalate": ("rectification_escalated", "resident", "问题仍未解决"),
+}
+_LOOP_STATUS = {
+    "reply": "replied",
+    "accept": "resolved",
+    "reopen": "open",
+    "escalate": "escalated",
+}
 
 #: (mode, channel) of the demo's cases, weighted towards online handling.
 MODES = [("online", "online")] * 5 + [("proxy", "window")] * 3 + [("joint", "online")]
@@ -75,27 +123,36 @@ def load(session: Session, *, cities: int | None = None) -> int:
     for a in regions.list_authorities(session):
         if a.city_code:
             authorities.setdefault((a.city_code, a.type), a)
+    # The wave's matter: one that 上海 handles at city level.
+    wave = next((m for m in matters if (SHANGHAI, m.authority_type) in authorities), None)
     rng = random.Random(20261129)
     event_cls = _event_class()
     now = utcnow()
     start = now - timedelta(days=DAYS)
     added = 0
     ratings: list[dict[str, Any]] = []
-    for rc in every[:cities]:
+    items: list[dict[str, Any]] = []
+    for i, rc in enumerate(every[:cities]):
         targets = {rc.code, capitals.get(rc.jurisdiction_code, rc.code), SHANGHAI}
         for tc_code in sorted(targets):
             tc = by_code[tc_code]
             if not owns(tc.jurisdiction_code):
                 continue
-            for _ in range(rng.randint(*PER_PAIR)):
-                m = rng.choice(matters)
+            plan = [(rng.choice(matters), False) for _ in range(rng.randint(*PER_PAIR))]
+            if wave is not None and tc_code == SHANGHAI and i < WAVE_CITIES:
+                plan += [(wave, True)] * WAVE_CASES
+            for m, poor in plan:
                 auth = authorities.get((tc.code, m.authority_type))
                 if auth is None:
                     continue
                 added += 1
-                ratings += _case(session, event_cls, rng, added, rc, tc, m, auth, start)
+                r, item = _case(session, event_cls, rng, added, rc, tc, m, auth, start, poor)
+                ratings += r
+                items += item
     if ratings:
         session.execute(insert(rating), ratings)
+    if items:
+        session.execute(insert(rectification), items)
     session.flush()
     service.refresh(session, owns, settle=timedelta(0))
     return added
@@ -111,11 +168,14 @@ def _case(
     m: Any,
     auth: Any,
     start: datetime,
-) -> list[dict[str, Any]]:
+    poor: bool = False,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """One demo case with its events (ORM objects: the audit hook chains them); its
-    rating row, if rated."""
+    rating row, if rated, and its rectification item if the rating was poor. `poor`: a
+    case of the wave of 差评 (delivered in the month's first half and rated 1–2)."""
     mode, channel = rng.choice(MODES)
-    submitted = start + timedelta(seconds=rng.randrange(DAYS * 86400 - 3600))
+    span = DAYS * 86400 - 3600
+    submitted = start + timedelta(seconds=rng.randrange(span // 2 if poor else span))
     limit = int(m.time_limit_days or 10)
     # Most decided within the limit, some late; the newest still open.
     steps: list[tuple[str, str, datetime]] = [("submit", "submitted", submitted)]
@@ -135,10 +195,19 @@ def _case(
                     steps.append(("issue_result", "result_issued", at))
                     steps.append(("deliver", "delivered", at + timedelta(hours=1)))
                     at = at + timedelta(hours=rng.randint(3, 48))
-                    if at < now and rng.random() < 0.6:
+                    if at < now and (poor or rng.random() < 0.6):
                         steps.append(("rate", "rated", at))
     elif rng.random() < 0.05:
         steps.append(("refuse", "refused", at))
+    score = rng.choice([1, 2] if poor else [5, 5, 5, 4, 4, 4, 3, 2, 1])
+    loop: list[tuple[str, datetime]] = []
+    if steps[-1][0] == "rate" and score <= 2:
+        at = steps[-1][2]
+        for step in rng.choice(LOOPS):
+            at = at + timedelta(days=rng.randint(1, 4), hours=rng.randint(0, 8))
+            if at >= now:
+                break
+            loop.append((step, at))
     cid = uuid.uuid4()
     case = cases.Case(
         id=cid,
@@ -165,7 +234,7 @@ def _case(
         submitted_at=submitted,
         accepted_at=steps[1][2] if len(steps) > 1 and steps[1][0] == "accept" else None,
         closed_at=steps[-1][2] if steps[-1][0] in ("deliver", "rate", "deny", "refuse") else None,
-        event_seq=len(steps),
+        event_seq=len(steps) + len(loop),
     )
     session.add(case)
     previous: str | None = None
@@ -183,15 +252,43 @@ def _case(
             )
         )
         previous = state
-    if steps[-1][0] == "rate":
-        score = rng.choice([5, 5, 5, 4, 4, 4, 3, 2, 1])
-        return [
-            {
-                "id": uuid.uuid4(),
-                "case_id": cid,
-                "score": score,
-                "comment": "" if score > 2 else "办理太慢",
-                "created_at": steps[-1][2],
-            }
-        ]
-    return []
+    for i, (step, when) in enumerate(loop, start=len(steps) + 1):
+        action, role, comment = _LOOP_ACTIONS[step]
+        session.add(
+            event_cls(
+                case_id=cid,
+                seq=i,
+                action=action,
+                from_state="rated",
+                to_state="rated",
+                actor_name="演示" if role == "officer" else "演示申请人",
+                actor_role=role,
+                comment=comment,
+                at=when.astimezone(UTC),
+            )
+        )
+    if steps[-1][0] != "rate":
+        return [], []
+    rated = {
+        "id": uuid.uuid4(),
+        "case_id": cid,
+        "score": score,
+        "comment": "" if score > 2 else "办理太慢",
+        "created_at": steps[-1][2],
+    }
+    if score > 2:
+        return [rated], []
+    last = loop[-1] if loop else None
+    status = _LOOP_STATUS[last[0]] if last else "open"
+    item = {
+        "id": uuid.uuid4(),
+        "case_id": cid,
+        "authority_id": auth.id,
+        "rating_id": rated["id"],
+        "status": status,
+        "reason": "办理太慢",
+        "response": _LOOP_ACTIONS["reply"][2] if loop else None,
+        "created_at": steps[-1][2],
+        "closed_at": last[1] if last and status in ("resolved", "escalated") else None,
+    }
+    return [rated], [item]

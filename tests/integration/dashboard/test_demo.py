@@ -40,3 +40,36 @@ def test_the_demo_month_fills_the_headlines_heat_map_and_trend(session):
     )
     head = audit.head(session)
     assert head is not None and head.seq >= events
+
+
+def test_the_demo_plays_rectification_loops_in_the_chain(session):
+    """Poor ratings open 差评整改 items; their loops (replies, 已解决, 未解决, escalations)
+    are events of the cases, counted per pair above the threshold where the wave of
+    poor ratings into 上海 is, with the rating-to-resolution time; the chain verifies."""
+    added = demo.load(session, cities=demo.WAVE_CITIES)
+    assert added
+    today = date.today()
+    f = service.Filters(start=today - timedelta(days=demo.DAYS), end=today)
+    opened = service.matrix(session, f, Indicator.RECT_OPENED, threshold=10)
+    into_shanghai = [v for (a, b), v in opened.items() if b == demo.SHANGHAI and a != b]
+    assert len([v for v in into_shanghai if not v.suppressed]) >= 2
+    steps = service.grouped(session, f, [Indicator.RECT_STEP], ("category",), 1)
+    assert {"replied", "resolved", "reopened"} <= {k[0] for k, v in steps.items() if v.n}
+    resolved = service.total(
+        session,
+        service.Filters(start=f.start, end=f.end, category="resolved"),
+        Indicator.RECT_STEP,
+        threshold=1,
+        timed=True,
+    )
+    assert resolved.n and resolved.p50 is not None and resolved.p50 >= 1
+    # Each poor rating has its item, whose status is where the case's history left it.
+    case_cls = demo.cases.Case
+    items = session.execute(select(demo.rectification.c.case_id, demo.rectification.c.status)).all()
+    total_opened = service.total(session, f, Indicator.RECT_OPENED, threshold=1).n
+    assert len(items) == total_opened
+    for case_id, status in items[:40]:
+        case = session.get(case_cls, case_id)
+        loop = demo.cases.rectification_of(session, case)
+        assert loop is not None and loop.state == status
+    assert audit.verify(session).ok
