@@ -16,7 +16,13 @@ the demo plays its loop on: the authority replies, the applicant says 已解决 
 (reopened, and after two reopenings escalated to the supervisors), each step an event
 of the case in the chain and the item following it. A few pairs into 上海 carry a wave
 of poor ratings of one matter, so the rectification indicators rise above the
-small-cell threshold for them as they would after a service went wrong."""
+small-cell threshold for them as they would after a service went wrong.
+
+Work orders (工单) too, in the cities this node serves among the receiving ones: routed
+by the work-order context's own routing to their lead authority, each with its history
+(dispatched, accepted, handled, fixed, verified, the reporter's verdict), some fixed
+late, some reopened after a 不满意, some joint orders across a border — again the
+context's records with their events, chained by the audit hook."""
 
 from __future__ import annotations
 
@@ -34,6 +40,7 @@ from tongban.dashboard import service
 from tongban.db import UTCDateTime, utcnow
 from tongban.kernel.node import settings_of
 from tongban.regions import service as regions
+from tongban.tickets import service as tickets
 
 PREFIX = "DEMO-DASH-"
 DAYS = 30
@@ -153,6 +160,9 @@ def load(session: Session, *, cities: int | None = None) -> int:
         session.execute(insert(rating), ratings)
     if items:
         session.execute(insert(rectification), items)
+    for i, rc in enumerate(every[:cities]):
+        if owns(rc.jurisdiction_code):
+            _work_orders(session, rng, i, rc, start)
     session.flush()
     service.refresh(session, owns, settle=timedelta(0))
     return added
@@ -292,3 +302,105 @@ def _case(
         "closed_at": last[1] if last and status in ("resolved", "escalated") else None,
     }
     return [rated], [item]
+
+
+#: Work orders per city over the month, and their categories (handled by the city's
+#: own authorities).
+TICKETS = (12, 18)
+TICKET_CATEGORIES = ("sanitation", "road_damage", "street_light", "noise_construction")
+_TICKET_PATH = [
+    ("dispatch", "dispatched", "dispatcher"),
+    ("accept", "accepted", "authority"),
+    ("start", "in_progress", "authority"),
+    ("fix", "fixed", "authority"),
+    ("verify", "verified", "dispatcher"),
+]
+
+
+def _mapped(name: str) -> Any:
+    """The mapped class of table `name` (a context's record, reached without importing
+    its models module)."""
+    for m in inspect(cases.Case).registry.mappers:
+        if getattr(m.local_table, "name", None) == name:
+            return m.class_
+    raise LookupError(name)
+
+
+def _work_orders(session: Session, rng: random.Random, i: int, rc: Any, start: datetime) -> int:
+    """The month's work orders of city `rc`: routed, handled, verified and judged by
+    their reporters; about one in six fixed late, one in eight reopened after a 不满意
+    (then fixed again), one in five a joint order across a border."""
+    order_cls, event_cls = _mapped("ticket"), _mapped("ticket_event")
+    now = utcnow()
+    made = 0
+    for n in range(rng.randint(*TICKETS)):
+        category = TICKET_CATEGORIES[n % len(TICKET_CATEGORIES)]
+        try:
+            routing = tickets.route(session, category, city_code=rc.code)
+        except Exception:  # noqa: BLE001 - a city without a routed authority: none there
+            continue
+        created = start + timedelta(seconds=rng.randrange(DAYS * 86400 // 2))
+        late = rng.random() < 0.17
+        reopened = rng.random() < 0.12
+        steps: list[tuple[str, str, str, datetime]] = [("report", "reported", "reporter", created)]
+        at = created
+        for round_ in range(2 if reopened else 1):
+            for action, state, role in _TICKET_PATH[2 if round_ else 0 :]:
+                hours = rng.randint(2, 20) + (96 if late and action == "fix" else 0)
+                at = at + timedelta(hours=hours)
+                steps.append((action, state, role, at))
+            at = at + timedelta(hours=rng.randint(4, 30))
+            if round_ == 0 and reopened:
+                steps.append(("unsatisfied", "reopened", "reporter", at))
+        if at >= now:
+            continue
+        steps.append(("satisfied", "closed", "reporter", at))
+        made += 1
+        tid = uuid.uuid4()
+        session.add(
+            order_cls(
+                id=tid,
+                number=f"{PREFIX}T{i:02d}{n:04d}",
+                channel="hotline",
+                category_code=category,
+                urgency="complaint",
+                description="演示工单",
+                jurisdiction_code=routing.jurisdiction_code,
+                city_code=routing.city_code,
+                district_code=routing.district_code,
+                authority_id=routing.lead.id,
+                authority_name=routing.lead.name,
+                routing_note=routing.note[:300],
+                joint=rng.random() < 0.2,
+                state="closed",
+                reporter_name="演示市民",
+                created_at=created,
+                updated_at=at,
+                dispatched_at=steps[1][3],
+                accepted_at=steps[2][3],
+                fixed_at=max(w for a, _, _, w in steps if a == "fix"),
+                on_time=not late,
+                verified_at=max(w for a, _, _, w in steps if a == "verify"),
+                satisfied=True,
+                reopen_count=1 if reopened else 0,
+                closed_at=at,
+                event_seq=len(steps),
+            )
+        )
+        previous: str | None = None
+        for seq, (action, state, role, when) in enumerate(steps, start=1):
+            session.add(
+                event_cls(
+                    ticket_id=tid,
+                    seq=seq,
+                    action=action,
+                    from_state=previous,
+                    to_state=state,
+                    actor_name="演示市民" if role == "reporter" else "演示",
+                    actor_role=role,
+                    at=when.astimezone(UTC),
+                )
+            )
+            previous = state
+    session.flush()
+    return made

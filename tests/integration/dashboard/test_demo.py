@@ -73,3 +73,21 @@ def test_the_demo_plays_rectification_loops_in_the_chain(session):
         loop = demo.cases.rectification_of(session, case)
         assert loop is not None and loop.state == status
     assert audit.verify(session).ok
+
+
+def test_the_demo_month_has_work_orders_above_the_threshold(session):
+    """Work orders of the served cities with their histories: closed (some late), some
+    reopened after a 不满意, some joint; their figures published for some cities."""
+    demo.load(session, cities=4)
+    today = date.today()
+    f = service.Filters(start=today - timedelta(days=demo.DAYS), end=today)
+    closed = service.matrix(session, f, Indicator.TICKET_CLOSED, threshold=10)
+    assert [v for v in closed.values() if not v.suppressed]
+    every = service.total(session, f, Indicator.TICKET_CLOSED, threshold=1)
+    assert every.n and every.total and every.total < every.n  # some closed late
+    assert service.total(session, f, Indicator.TICKET_REOPENED, threshold=1).n
+    verdicts = service.grouped(session, f, [Indicator.TICKET_SATISFACTION], ("category",), 1)
+    assert {k[0] for k, v in verdicts.items() if v.n} == {"satisfied", "unsatisfied"}
+    joint = service.grouped(session, f, [Indicator.TICKET_CLOSED], ("category",), 1)
+    assert {k[0] for k, v in joint.items() if v.n} == {"joint", "single"}
+    assert audit.verify(session).ok
