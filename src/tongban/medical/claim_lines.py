@@ -89,17 +89,17 @@ def reservation_lines(
     ]
 
 
-def clearing_queries(session: Session, period: str) -> list[Select[Any]]:
-    """What this node clears for `period`, in the columns of `clearing.SCHEMA`: every
-    settlement of its institutions, and its insured's claims at institutions of the
-    jurisdictions it does not serve (their settlements are on another node). On a node
-    serving every jurisdiction that is the settlements alone."""
-    queries = settlement_lines(period, as_int=True)
+def clearing_queries(session: Session, period: str, *, as_int: bool = True) -> list[Select[Any]]:
+    """What this node clears for `period`, in the columns of `clearing.SCHEMA` (the codes
+    as stored when not `as_int`): every settlement of its institutions, and its insured's
+    claims at institutions of the jurisdictions it does not serve (their settlements are
+    on another node). On a node serving every jurisdiction that is the settlements alone."""
+    queries = settlement_lines(period, as_int=as_int)
     served = settings_of(session).served_jurisdictions
     if served.strip() != "*":
         codes = [c.strip() for c in served.split(",") if c.strip()]
         queries += reservation_lines(
-            period, as_int=True, where=(Reservation.treatment_jurisdiction.not_in(codes),)
+            period, as_int=as_int, where=(Reservation.treatment_jurisdiction.not_in(codes),)
         )
     return queries
 

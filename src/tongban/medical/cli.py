@@ -59,7 +59,7 @@ def clear(
         ):
             task = progress.add_task(period, total=None)
 
-            def advance(done: int, total: int) -> None:
+            def advance(done: int, total: int | None) -> None:
                 progress.update(task, completed=done, total=total)
 
             run = cs.clear_period(session, period, progress=advance)

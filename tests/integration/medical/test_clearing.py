@@ -230,6 +230,12 @@ def test_the_database_group_by_clears_as_polars_over_the_claim_rows(session, wor
         tuple(r) for q in claim_lines.clearing_queries(session, PERIOD) for r in session.execute(q)
     ]
     frame = pl.DataFrame(rows, schema=clearing.SCHEMA, orient="row")
-    grouped = clearing.finish(cs.load_aggregate(session, PERIOD))
+    seen: list[tuple[int, int | None]] = []
+    grouped = clearing.finish(
+        cs.load_aggregate(session, PERIOD, progress=lambda d, t: seen.append((d, t)))
+    )
     assert grouped.digest == clearing.compute(frame).digest
     assert grouped.claim_count == sum(1 for r in rows if r[5] > 0)
+    # The progress counts what was read (no COUNT beforehand), the total once known.
+    assert seen[-1] == (len(rows), len(rows))
+    assert all(t is None for _, t in seen[:-1])
