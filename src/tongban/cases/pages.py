@@ -188,17 +188,6 @@ def read_application(form: FormData, matter: Any, *, window: bool) -> service.Ap
     )
 
 
-def files_to_choose_again(form: FormData, matter: Any) -> list[tuple[str, str]]:
-    """(material, file name) of each file sent with a refused application: nothing of a
-    refused request is kept, so the page names them once, to be chosen again."""
-    out = []
-    for m in matter.materials:
-        for upload in form.getlist(f"material_{m.code}"):
-            if isinstance(upload, UploadFile) and upload.filename:
-                out.append((m.name, upload.filename))
-    return out
-
-
 def entered_values(form: FormData) -> dict[str, Any]:
     """What the user typed, to put back into the re-rendered form."""
     values = raw_form(form)

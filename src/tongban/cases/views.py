@@ -9,6 +9,13 @@ from fastapi.responses import RedirectResponse, Response
 
 from tongban.cases import results, service
 from tongban.cases.attachments import serve_attachment
+from tongban.cases.kept import (
+    attach_kept,
+    consume_kept,
+    keep_after_refusal,
+    kept_context,
+    resubmission,
+)
 from tongban.cases.models import Case
 from tongban.cases.pages import (
     APPLICANTS,
@@ -16,7 +23,6 @@ from tongban.cases.pages import (
     application_context,
     detail_context,
     entered_values,
-    files_to_choose_again,
     form_text,
     open_matter,
     parse_case_id,
@@ -65,28 +71,37 @@ def apply_page(
 
 @router.post("/apply/{matter_code}", dependencies=[CsrfChecked])
 def apply(
-    matter_code: str, request: Request, session: SessionDep, user: CurrentUser, form: FormDep
+    matter_code: str,
+    request: Request,
+    session: SessionDep,
+    user: CurrentUser,
+    form: FormDep,
+    settings: SettingsDep,
 ) -> Response:
     require_role(user, APPLICANTS, "只有个人或法人账户可以网上申请")
     matter = open_matter(session, matter_code)
+    # Files kept from an earlier refusal of this form (cases.kept), this account's only.
+    kept = resubmission(session, user, form, matter, settings.upload_dir)
     try:
         app = read_application(form, matter, window=False)
         app.attachment_ids = store_files(request, session, user, matter, form)
+        app.attachment_ids += attach_kept(session, user, kept, settings.upload_dir)
         case = service.submit_online(session, user, app)
+        consume_kept(session, kept)
     except PermissionDenied:
         raise
     except DomainError as e:
         refused = form_failure(session, e, inputs=INPUTS)
         matter = catalog.get_matter(session, matter_code)
+        keep = keep_after_refusal(session, user, form, matter, kept, settings, refused.errors)
         ctx = application_context(session, matter, window=False, values=entered_values(form))
         wallet = licences.choices_for_matter(session, user, matter)
-        rechoose = files_to_choose_again(form, matter)
         return render(
             request,
             "cases/apply.html",
             user,
             wallet=wallet,
-            rechoose=rechoose,
+            **kept_context(keep),
             **ctx | refused.context,
         )
     return RedirectResponse(f"/my/cases/{case.id}", status_code=303)

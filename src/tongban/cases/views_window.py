@@ -8,18 +8,23 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
-from starlette.datastructures import FormData, UploadFile
 
 from tongban.cases import results, service
-from tongban.cases.attachments import Kept, StagedFile, keep_chosen, size_label
 from tongban.cases.domain import Mode
+from tongban.cases.kept import (
+    Kept,
+    attach_kept,
+    consume_kept,
+    keep_after_refusal,
+    kept_context,
+    resubmission,
+)
 from tongban.cases.pages import (
     INPUTS,
     application_context,
     detail_context,
     entered_values,
     form_text,
-    form_texts,
     open_matter,
     parse_case_id,
     read_application,
@@ -29,7 +34,6 @@ from tongban.cases.pages import (
 from tongban.cases.views_lists import case_list_page
 from tongban.catalog import service as catalog
 from tongban.errors import DomainError, PermissionDenied
-from tongban.files import service as files
 from tongban.identity.domain import Role
 from tongban.identity.models import Account
 from tongban.web.deps import CsrfChecked, CurrentUser, FormDep, SessionDep, node_settings
@@ -70,37 +74,19 @@ def _window_page(
     errors: dict[str, str],
     message: str | None = None,
     status_code: int = 200,
-    rechoose: list[tuple[str, str]] | None = None,
     kept: Kept | None = None,
 ) -> Response:
     ctx = application_context(
         session, matter, window=True, values=values, errors=errors, message=message
     )
-    by_material: dict[str, list[dict[str, Any]]] = {}
-    for f in kept.files if kept else []:
-        shown = {"id": f.id, "filename": f.filename, "size": size_label(f.size)}
-        by_material.setdefault(f.material_code, []).append(shown)
     return render(
         request,
         "cases/window_new.html",
         user,
         status_code=status_code,
-        rechoose=rechoose or [],
-        kept=by_material,
-        staged_token=kept.token if kept else None,
+        **kept_context(kept),
         **ctx,
     )
-
-
-def _chosen(form: FormData, matter: Any, limit: int) -> list[tuple[str, str, bytes]]:
-    """(material code, file name, bytes) of each file sent with the form."""
-    out = []
-    for m in matter.materials:
-        for upload in form.getlist(f"material_{m.code}"):
-            if isinstance(upload, UploadFile) and upload.filename:
-                upload.file.seek(0)
-                out.append((m.code, upload.filename, upload.file.read(limit + 1)))
-    return out
 
 
 @router.get("/window/new/{matter_code}")
@@ -121,19 +107,8 @@ def window_submit(
     matter = open_matter(session, matter_code)
     settings = node_settings(request)
     # Files kept from an earlier refusal of this form: this clerk's only (403 for
-    # another account's token, 410 for a forged or expired one).
-    token = form_text(form, "staged_token") or None
-    kept = files.staged_files(session, user, token, settings.upload_dir)
-    removed = set(form_texts(form, "staged_remove"))
-    chosen_again = {
-        m.code
-        for m in matter.materials
-        for upload in form.getlist(f"material_{m.code}")
-        if isinstance(upload, UploadFile) and upload.filename
-    }
-    use: list[StagedFile] = [
-        k for k in kept if str(k.id) not in removed and k.material_code not in chosen_again
-    ]
+    # another account's token, 410 for a forged, expired or spent one).
+    kept = resubmission(session, user, form, matter, settings.upload_dir)
     try:
         applicant = service.WindowApplicant(
             name=form_text(form, "applicant_name"),
@@ -145,40 +120,24 @@ def window_submit(
         )
         app = read_application(form, matter, window=True)
         app.attachment_ids = store_files(request, session, user, matter, form)
-        app.attachment_ids += [
-            files.attach_staged(session, user, k, settings.upload_dir).id for k in use
-        ]
+        app.attachment_ids += attach_kept(session, user, kept, settings.upload_dir)
         case = service.submit_at_window(session, user, applicant, app)
-        files.consume_staged(session, use, [k for k in kept if k not in use])
+        consume_kept(session, kept)
     except PermissionDenied:
         raise
     except DomainError as e:
         refused = form_failure(session, e, inputs=INPUTS)  # nothing of the attempt stays
         matter = catalog.get_matter(session, matter_code)
         # The files chosen are kept for the resubmission (a new transaction).
-        keep = keep_chosen(
-            session,
-            user,
-            token,
-            kept,
-            removed,
-            _chosen(form, matter, settings.max_upload_bytes),
-            upload_dir=settings.upload_dir,
-            max_bytes=settings.max_upload_bytes,
-        )
-        context = refused.context
-        for problem in keep.not_kept:
-            name = "material_" + problem["field"].removeprefix("materials.")
-            context["errors"].setdefault(name, problem["message"])
+        keep = keep_after_refusal(session, user, form, matter, kept, settings, refused.errors)
         return _window_page(
             request,
             session,
             user,
             matter,
             values=entered_values(form),
-            rechoose=[],
             kept=keep,
-            **context,
+            **refused.context,
         )
     return RedirectResponse(f"/window/cases/{case.id}?done=received", status_code=303)
 

@@ -1,7 +1,7 @@
 """Application forms report every error at once: consent, fields (an ID number checked
 by GB 11643) and materials in one answer, with a summary at the top that takes focus
 and links to each input, each input marked invalid with its message; the files of a
-refused form are named once, to be chosen again (SQLite and PostgreSQL)."""
+refused form are kept for the resubmission (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -59,10 +59,13 @@ def test_the_online_form_reports_consent_id_number_and_material_at_once(
     assert "校验位不正确" in r.text  # GB 11643 says which part is wrong
 
 
-def test_a_refused_form_names_the_files_to_choose_again(
-    client: TestClient, session: Session
-) -> None:
-    sign_in(client, make_resident(session))
+def test_a_refused_online_form_keeps_the_files_chosen(client: TestClient, session: Session) -> None:
+    from sqlalchemy import select
+
+    from tongban.cases.models import Case
+
+    resident = make_resident(session)
+    sign_in(client, resident)
     page = client.get(f"/apply/{MATTER}")
     r = client.post(
         f"/apply/{MATTER}",
@@ -70,8 +73,22 @@ def test_a_refused_form_names_the_files_to_choose_again(
         files={"material_id_card": ("我的身份证.pdf", PDF, "application/pdf")},
     )
     assert r.status_code == 422
-    assert "请重新选择" in r.text and "我的身份证.pdf" in r.text
+    assert "已保留：" in r.text and "我的身份证.pdf" in r.text and "请重新选择" not in r.text
     assert "material_id_card" not in summary_links(r.text)  # it was sent: not missing
+    token = re.search(r'name="staged_token" value="([^"]+)"', r.text)
+    assert token
+    # Consent given, no file chosen again: the kept one is the case's material.
+    r = client.post(
+        f"/apply/{MATTER}",
+        data={**form(csrf_of(r.text)), "staged_token": token.group(1)},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    case = session.scalar(select(Case).where(Case.applicant_id == resident.id))
+    assert case is not None
+    assert [(a.material_code, a.filename) for a in case.attachments] == [
+        ("id_card", "我的身份证.pdf")
+    ]
 
 
 def test_the_window_form_reports_every_problem_at_once(
