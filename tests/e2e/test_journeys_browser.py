@@ -1,8 +1,9 @@
 """Every journey of the platform walked in a real browser, as the people who use it would:
-a resident's online case with a correction, a window case, the licence wallet and the
-verify page, evidence (the officer requests, the resident reads the data-use log), a work
-order (report, then the dispatcher), the hospital counter and a supervisor (dashboard,
-audit).
+a resident's online case with a correction, a refused form's error summary, a window
+case, the licence wallet and the verify page, evidence (the officer requests, the
+resident reads the data-use log), a work order (report, then the dispatcher), the
+hospital counter (and a patient without 备案: filed on the spot with consent, then
+settled) and a supervisor (dashboard, audit).
 
 Each page visited is checked at 1280 and 390 px on the same page (set_viewport_size):
 axe-core must find no serious or critical violation, and nothing may scroll sideways.
@@ -368,6 +369,109 @@ def test_hospital_counter(journey: Callable[[str], Journey], signed_in: SignedIn
     counter.get_by_role("button", name="查询参保信息").click()
     counter.wait_for_load_state()
     j.step(counter, "eligibility")
+    j.done()
+
+
+def _id_number_of(username: str) -> str:
+    """A demo resident's ID number (as the demo makes it: district "<city>02")."""
+    _u, _name, city, birth, seq = next(r for r in demo.RESIDENTS if r[0] == username)
+    return demo._id_number(city[:4] + "02", birth, seq)
+
+
+def _focused_id(page: Any) -> str:
+    return str(page.evaluate("document.activeElement ? document.activeElement.id : ''"))
+
+
+def test_error_summary_takes_focus_and_leads_to_the_field(
+    journey: Callable[[str], Journey], signed_in: SignedIn
+) -> None:
+    """A submission the browser lets through but the server refuses — a wrong GB 11643
+    check digit and a missing material — comes back with one summary that takes focus;
+    its link moves focus to the field it names."""
+    j = journey("error-summary")
+    resident = signed_in("wangfang")
+    resident.goto("/apply/YRD-GA-0002")
+    j.step(resident, "apply")
+    resident.get_by_label("有管辖权的省（市）").select_option(label="江苏省")
+    resident.get_by_label(re.compile("^办理城市")).select_option(label="苏州市")
+    resident.get_by_label(re.compile("^证明类型")).select_option("亲属关系证明")
+    resident.get_by_label(re.compile("^证明对象姓名")).fill("王小明")
+    good = _id_number_of("wangfang")
+    wrong = good[:-1] + ("0" if good[-1] != "0" else "1")  # the same number, check digit off
+    resident.get_by_label(re.compile("^证明对象身份证号码")).fill(wrong)
+    resident.get_by_label(re.compile("^证明用途")).fill("办理入学")
+    resident.get_by_role("button", name="提交申请").click()
+    resident.wait_for_load_state()
+    summary = resident.locator(".error-summary")
+    assert summary.count() == 1, resident.locator("main").inner_text()
+    assert _focused_id(resident) == "error-summary-title"
+    text = summary.inner_text()
+    assert "校验位不正确" in text and "请上传" in text, text
+    # What the user typed is kept, and the field says what is wrong with it.
+    field = resident.locator("#f_subject_id_number")
+    assert field.input_value() == wrong and field.get_attribute("aria-invalid") == "true"
+    j.step(resident, "refused-summary")
+    summary.get_by_role("link", name=re.compile("校验位")).click()
+    resident.wait_for_function("document.activeElement && document.activeElement.id")
+    assert _focused_id(resident) == "f_subject_id_number"
+    assert resident.evaluate("location.hash") == "#f_subject_id_number"
+    # The link of the missing material leads to its upload input.
+    summary.get_by_role("link", name=re.compile("请上传")).first.click()
+    assert _focused_id(resident).startswith("material_")
+    j.step(resident, "field-focused")
+    j.done()
+
+
+def test_hospital_counter_files_on_the_spot_then_settles(
+    journey: Callable[[str], Journey], signed_in: SignedIn, no_error: NoError
+) -> None:
+    """陈杰 (insured in 杭州, filed for 苏州 only) at a 上海 hospital: not settleable
+    directly; the counter offers filing on his behalf, files it with his consent, and
+    the visit is then registered, priced from the catalogue and settled."""
+    j = journey("hospital-filing")
+    counter = signed_in("hospital-H310000001")
+    counter.on("dialog", lambda d: d.accept())  # irreversible steps ask first
+    counter.get_by_label("参保人身份证号码").fill(_id_number_of("chenjie"))
+    counter.get_by_role("button", name="查询参保信息").click()
+    counter.wait_for_load_state()
+    elig = counter.locator("section[aria-labelledby=elig-title]")
+    assert "不可直接结算" in elig.inner_text(), elig.inner_text()
+    assert counter.get_by_role("button", name="代办备案").count() == 1
+    assert counter.get_by_role("button", name="登记就诊").count() == 0
+    j.step(counter, "no-filing-offer")
+    consent = counter.get_by_label(re.compile("参保人已知悉并同意"))
+    counter.get_by_role("button", name="代办备案").click()  # without consent: the browser stops it
+    assert not consent.is_checked() and counter.get_by_role("button", name="代办备案").count() == 1
+    consent.check()
+    counter.get_by_role("button", name="代办备案").click()
+    counter.wait_for_load_state()
+    no_error(counter)
+    elig = counter.locator("section[aria-labelledby=elig-title]")
+    assert "可直接结算" in elig.inner_text() and "代办" in elig.inner_text(), elig.inner_text()
+    j.step(counter, "filed")
+    counter.get_by_label("科室").fill("内科")
+    counter.get_by_label("诊断").fill("急性上呼吸道感染")
+    counter.get_by_role("button", name="登记就诊").click()
+    counter.wait_for_url(re.compile(r"/medical/counter/visits/[0-9a-f-]{36}"))
+    no_error(counter)
+    assert "急性上呼吸道感染" in counter.locator("main").inner_text()
+    counter.get_by_label("第 1 行项目编码").fill("D0001")
+    counter.get_by_label("第 1 行数量").fill("2")
+    counter.get_by_role("button", name="保存费用明细").click()
+    counter.wait_for_load_state()
+    no_error(counter)
+    assert "阿莫西林胶囊" in counter.locator("main").inner_text()
+    j.step(counter, "visit-items")
+    counter.get_by_role("button", name="预结算").click()
+    counter.wait_for_load_state()
+    no_error(counter)
+    j.step(counter, "presettled")
+    counter.get_by_role("button", name="确认结算").click()
+    counter.wait_for_url(re.compile(r"/medical/counter/settlements/"))
+    no_error(counter)
+    receipt = counter.locator("main").inner_text()
+    assert "异地就医门诊结算单" in receipt and "阿莫西林胶囊" in receipt, receipt
+    j.step(counter, "settled")
     j.done()
 
 
