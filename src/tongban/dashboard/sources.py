@@ -593,7 +593,7 @@ def clearing_facts(
     session: Session, runs: Sequence[Any], owns: Owns, city_jurisdiction: dict[str, str]
 ) -> list[Fact]:
     """The balances of closed clearing periods: per (insured city → treatment city), the
-    claims (net of reversals) and the fund amount the insured side owes (`total`), and
+    claims (net of reversals, as a magnitude) and the fund amount the insured side owes (`total`), and
     what it owes after netting with the opposite direction (`extra`; negative: it is
     owed). From the run's city-level gross matrix, which a closed run never changes; a
     node counts the pairs whose treatment (creditor) side it serves, as settlements."""
@@ -615,7 +615,11 @@ def clearing_facts(
                 continue
             back = pairs.get((creditor, debtor), (0, 0))[1]
             key = Key(Indicator.CLEARING, periods[run_id], debtor, creditor, j)
-            facts.append(Fact(key, n=claims, total=amount, extra=amount - back))
+            # `n` is what the small-cell rule looks at: how many claims the amount rests
+            # on, never below 1 when there is an amount (reversals may outnumber claims,
+            # or offset them to 0 with an amount left).
+            n = abs(claims) or (1 if amount else 0)
+            facts.append(Fact(key, n=n, total=amount, extra=amount - back))
     return facts
 
 

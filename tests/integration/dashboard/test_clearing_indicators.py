@@ -1,5 +1,6 @@
 """Clearing balances (跨地区清算) on the dashboard: per closed period and (insured city →
-treatment city), the claims net of reversals, the fund amount owed and the amount owed
+treatment city), the claims net of reversals (their magnitude: what the small-cell
+rule counts), the fund amount owed and the amount owed
 after netting with the opposite direction — against an independent DuckDB computation
 over the settlements themselves; an open period is not counted until it closes, and a
 closed one is counted once however often the refresh runs."""
@@ -114,7 +115,9 @@ def _duckdb(
           FROM lines WHERE ic <> tc AND period IN (SELECT period FROM closed)
           GROUP BY ALL
         )
-        SELECT a.period, a.ic, a.tc, a.tj, a.claims, a.amount,
+        SELECT a.period, a.ic, a.tc, a.tj,
+               CASE WHEN a.claims <> 0 THEN abs(a.claims) WHEN a.amount <> 0 THEN 1 ELSE 0 END,
+               a.amount,
                a.amount - coalesce(b.amount, 0)
         FROM g a LEFT JOIN g b ON b.period = a.period AND b.ic = a.tc AND b.tc = a.ic
         """
@@ -152,7 +155,11 @@ def test_closed_periods_balances_equal_a_duckdb_computation(session: Session) ->
     service.refresh(session, every, settle=timedelta(0))
     got = _cells(session)
     assert got == _duckdb(session, {"2020-03", "2020-04"}, None)
-    assert got[(date(2020, 4, 1), "340100", "320500", "320000")][:2] == (-1, -s.fund)
+    assert got[(date(2020, 4, 1), "340100", "320500", "320000")][:2] == (1, -s.fund)
+    april = service.Filters(start=date(2020, 4, 1), end=date(2020, 4, 30), from_city="340100")
+    one = service.total(session, april, IND, threshold=10)
+    assert one.suppressed and one.total is None  # one reversal's amount is not published
+    assert service.total(session, april, IND, threshold=1).n == 2  # a claim, a reversal
 
     service.recompute(session, every, settle=timedelta(0))
     assert _cells(session) == got
