@@ -3,8 +3,9 @@
 and B does not store. B verifies it with what the federation sent it (A's keys, A's
 status list) and records it with the case as a presented licence; it refuses, in
 Chinese and on the material, an unknown issuer (before A's keys arrive), a tampered
-presentation, another person's licence, a revoked or expired one (SQLite and
-PostgreSQL, two nodes in one process over signed HTTP)."""
+presentation, another person's licence, one not disclosing the holder's ID number, a
+revoked or expired one (SQLite and PostgreSQL, two nodes in one process over signed
+HTTP)."""
 
 from __future__ import annotations
 
@@ -84,6 +85,8 @@ def test_a_licence_issued_on_a_stands_in_at_a_window_on_b(
             ),
             source="direct",
         )
+        # What the wallet shows when the holder discloses only the name: no ID number.
+        anonymous = licences.present(s, holder, lic.id, ["name"]).compact
         s.commit()
         holder_id, name = holder.id_number or "", holder.display_name
     with b.session() as s:
@@ -114,6 +117,8 @@ def test_a_licence_issued_on_a_stands_in_at_a_window_on_b(
     assert r.status_code == 422 and "不属于申请人" in _material_error(r.text)
     r = submit(stale.compact)
     assert r.status_code == 422 and "已过期" in _material_error(r.text)
+    r = submit(anonymous)
+    assert r.status_code == 422 and "未披露持证人证件号码" in _material_error(r.text)
     with b.session() as s:
         assert s.scalar(select(Case).where(Case.clerk_id == clerk_id)) is None
 
