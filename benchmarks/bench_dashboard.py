@@ -262,6 +262,36 @@ def duckdb_baseline(
     }
 
 
+@contextlib.contextmanager
+def statement_timer(engine: Any, spent: list[tuple[float, str]]) -> Iterator[None]:
+    """Append (seconds, SQL) of every statement `engine` runs meanwhile (any thread)."""
+    from sqlalchemy import event
+
+    began: list[float] = []
+
+    def _before(*a: Any) -> None:
+        began.append(time.perf_counter())
+
+    def _after(conn: Any, cursor: Any, statement: str, *a: Any) -> None:
+        spent.append((time.perf_counter() - began.pop(), " ".join(statement.split())))
+
+    event.listen(engine, "before_cursor_execute", _before)
+    event.listen(engine, "after_cursor_execute", _after)
+    try:
+        yield
+    finally:
+        event.remove(engine, "before_cursor_execute", _before)
+        event.remove(engine, "after_cursor_execute", _after)
+
+
+def print_statements(title: str, spent: list[tuple[float, str]], top: int) -> None:
+    """The SQL time of `spent` and its `top` slowest statements, on stderr."""
+    sql = sum(d for d, _ in spent) * 1000
+    print(f"--- {title}, SQL {sql:.0f} ms in {len(spent)} statements", file=sys.stderr)
+    for d, text in sorted(spent, reverse=True)[:top]:
+        print(f"{d * 1000:9.1f} ms  {text[:300]}", file=sys.stderr)
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[max(0, min(len(ordered) - 1, round(q * (len(ordered) - 1))))]
@@ -312,10 +342,14 @@ def main() -> int:
         gen = time.perf_counter() - t0
         print(f"generated {n_entries:,} events in {gen:.1f} s", file=sys.stderr)
 
+        spent: list[tuple[float, str]] = []
+        timer = statement_timer(engine, spent) if args.profile else contextlib.nullcontext()
         t0, c0 = time.perf_counter(), time.process_time()
-        with node.transaction() as s:
+        with timer, node.transaction() as s:
             r = service.refresh(s, service.owns_for("*"), settle=timedelta(0))
         refresh_s, refresh_cpu = time.perf_counter() - t0, time.process_time() - c0
+        if args.profile:
+            print_statements(f"refresh ({refresh_s:.1f} s)", spent, 16)
         with node.session_factory() as s:
             baseline = duckdb_baseline(s, events, args.requests)
             cells = int(
@@ -343,20 +377,7 @@ def main() -> int:
                 cpu.append((time.process_time() - c1) * 1000)
         if args.profile:
             # The page runs in the test client's worker thread: time each SQL statement
-            # (engine events, any thread) and compare with the request's wall time.
-            from sqlalchemy import event
-
-            spent: list[tuple[float, str]] = []
-            began: list[float] = []
-
-            def _before(*a: Any) -> None:
-                began.append(time.perf_counter())
-
-            def _after(conn: Any, cursor: Any, statement: str, *a: Any) -> None:
-                spent.append((time.perf_counter() - began.pop(), " ".join(statement.split())))
-
-            event.listen(engine, "before_cursor_execute", _before)
-            event.listen(engine, "after_cursor_execute", _after)
+            # (engine events, any thread) and compare with the request's wall time,
             # and profile the page's parts in that thread (module globals looked up per call)
             import cProfile
             import pstats
@@ -370,21 +391,14 @@ def main() -> int:
             for path in paths:
                 spent.clear()
                 t1 = time.perf_counter()
-                client.get(path, headers=headers).raise_for_status()
+                with statement_timer(engine, spent):
+                    client.get(path, headers=headers).raise_for_status()
                 wall = (time.perf_counter() - t1) * 1000
-                sql = sum(d for d, _ in spent) * 1000
-                print(
-                    f"--- {path}: {wall:.0f} ms, SQL {sql:.0f} ms in {len(spent)} statements",
-                    file=sys.stderr,
-                )
-                for d, text in sorted(spent, reverse=True)[:8]:
-                    print(f"{d * 1000:8.1f} ms  {text[:400]}", file=sys.stderr)
+                print_statements(f"{path}: {wall:.0f} ms", spent, 8)
             for n, fn in originals.items():
                 setattr(views, n, fn)
             st = pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative")
             st.print_stats(40)
-            event.remove(engine, "before_cursor_execute", _before)
-            event.remove(engine, "after_cursor_execute", _after)
         result = {
             "when": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
