@@ -166,7 +166,10 @@ def worker(args: argparse.Namespace) -> int:
         for line in (b.directory / ".env").read_text().splitlines():
             k, _, v = line.partition("=")
             env_b[k] = v
-        argv_b = [sys.executable, "-m", "tongban", "serve", "--node", b.id]
+        # B runs under a statement counter (count_serve): the SQL statements it spends
+        # per applied case.forwarded are read from its file around each round.
+        counted = workdir / "b.statements"
+        argv_b = [sys.executable, str(THIS), "--count-serve", str(counted), "serve", "--node", b.id]
         stack.enter_context(
             running(
                 "node-b", argv_b + ["--port", str(port_b), "--no-worker"], env_b, port_b, workdir
@@ -193,7 +196,22 @@ def worker(args: argparse.Namespace) -> int:
         if args.batch is not None and remote is not None:
             remote.batch = args.batch  # 1: one message a request (the cached Remote)
 
+        def statements() -> int:
+            """B's statements so far, once its count has settled (its file is rewritten
+            every 50 ms while it changes)."""
+            last, same = -1, 0
+            while same < 3:
+                time.sleep(0.05)
+                try:
+                    now = int(counted.read_text() or 0)
+                except (OSError, ValueError):
+                    now = 0
+                same = same + 1 if now == last else 0
+                last = now
+            return last
+
         def full(kind: str, count: int, offset: int) -> dict[str, float]:
+            before_n = statements() if kind == CASE else 0
             t0 = time.perf_counter()
             for i in range(count):
                 with factory() as s:
@@ -210,7 +228,10 @@ def worker(args: argparse.Namespace) -> int:
             t2 = time.perf_counter()
             if delivered != count:
                 raise RuntimeError(f"delivered {delivered} of {count}")
-            return {"write_s": t1 - t0, "deliver_s": t2 - t1}
+            out = {"write_s": t1 - t0, "deliver_s": t2 - t1}
+            if kind == CASE:  # (B's statements for the receipts' delivery back: none)
+                out["statements"] = statements() - before_n
+            return out
 
         def check() -> dict[str, Any]:
             with factory() as s:
@@ -284,7 +305,8 @@ class Pair:
             )
         self.offset = 0
         self.totals: dict[str, dict[str, float]] = {
-            k: {"messages": 0, "write_s": 0.0, "deliver_s": 0.0} for k in (PING, CASE)
+            k: {"messages": 0, "write_s": 0.0, "deliver_s": 0.0, "statements": 0}
+            for k in (PING, CASE)
         }
         try:
             ready = self._answer()
@@ -320,6 +342,7 @@ class Pair:
             t["messages"] += count
             t["write_s"] += out["write_s"]
             t["deliver_s"] += out["deliver_s"]
+            t["statements"] += out.get("statements", 0)
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -497,6 +520,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     def ratio(a: float | None, b: float | None) -> float | None:
         return round(a / b, 3) if a is not None and b else None
 
+    def statements(role: str) -> float | None:
+        p = pairs.get(role)
+        if p is None or not p.totals[CASE]["messages"]:
+            return None
+        return round(p.totals[CASE]["statements"] / p.totals[CASE]["messages"], 1)
+
     bare_ps = round(bare_total["messages"] / bare_total["seconds"], 1)
     before = pairs.get(BEFORE)
     before_tree = before.tree if before is not None else None
@@ -530,6 +559,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         },
         # Issue 14's figures: the batched path over the bare inbox (aim >= 0.25), and
         # case.forwarded applied per second (aim >= 150).
+        # SQL statements the receiver spends per applied case.forwarded (its whole
+        # process: the apply, the audit sealing, the cache listener's none).
+        "case_statements_per_message": {role: statements(role) for role in order},
         "ratio_full_to_bare": ratio(rate(AFTER, PING), bare_ps),
         "ratio_single_full_to_bare": ratio(rate(SINGLE, PING), bare_ps),
         "ratio_before_full_to_bare": ratio(rate(BEFORE, PING), bare_ps),
@@ -581,6 +613,11 @@ def print_table(report: dict[str, Any]) -> None:
         f"after/before: {shown(report['ratio_after_to_before'])} (ping), "
         f"{shown(report['ratio_after_to_before_case'])} (case.forwarded)"
     )
+    per = report.get("case_statements_per_message", {})
+    print(
+        "receiver SQL statements per case.forwarded: "
+        + ", ".join(f"{role} {'-' if v is None else v}" for role, v in per.items())
+    )
     for r in report["results"]:
         print(f"  {r['name']}: {r['note']}")
     print(f"trees: {report['trees']}")
@@ -593,7 +630,42 @@ def print_table(report: dict[str, Any]) -> None:
     )
 
 
+def count_serve(path: Path, argv: list[str]) -> int:
+    """Run `tongban <argv>` (node B's server) counting every SQL statement its engines
+    execute; the count is written to `path` whenever it changed (every 50 ms)."""
+    import runpy
+    import threading
+
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    n = [0]
+
+    def count(*_a: Any) -> None:
+        n[0] += 1
+
+    event.listen(Engine, "before_cursor_execute", count)
+
+    def dump() -> None:
+        last = -1
+        while True:
+            if n[0] != last:
+                last = n[0]
+                tmp = path.with_suffix(".tmp")
+                tmp.write_text(str(last))
+                os.replace(tmp, path)
+            time.sleep(0.05)
+
+    threading.Thread(target=dump, daemon=True, name="count-serve").start()
+    sys.argv = ["tongban", *argv]
+    runpy.run_module("tongban", run_name="__main__", alter_sys=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    raw = sys.argv[1:] if argv is None else argv
+    if raw[:1] == ["--count-serve"]:
+        return count_serve(Path(raw[1]), raw[2:])
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--pg-url", default=os.environ.get("TONGBAN_BENCH_PG_URL"))
     p.add_argument("--messages", type=int, default=1000, help="pings measured, for each tree")

@@ -21,9 +21,18 @@ How a class opts in (see docs/audit.md)::
 
 or, for full control, a method ``__audit__(self) -> (subject, actor, body_dict)``.
 
-Not seen by the listener (so not audited): Core ``insert()`` statements and ORM bulk
-inserts (``session.execute(insert(Model), [...])``, ``bulk_save_objects``), and UPDATEs
-and DELETEs — event tables are append-only; write them as ORM objects.
+Core inserts (issue 14): a Core ``insert(table)`` into an audited class's table run
+through a Session (``session.execute``) is audited too, after it ran, one entry a row
+it wrote: the rows come from its ``.values(...)`` (one or several) or executemany
+parameters, by column; with a conflict clause (``ON CONFLICT DO NOTHING``) only the rows
+it RETURNs by primary key were written, so such an insert must return the key (else
+TypeError). The exchange's batch inbox writes its rows so. Not seen (so not audited):
+ORM bulk inserts (``session.execute(insert(Model), [...])``, ``bulk_save_objects``),
+statements run on a bare Connection, and UPDATEs and DELETEs — event tables are
+append-only; write them as ORM objects.
+
+One staging statement a flush (issue 14): the entries of a flush's inserts are buffered
+and staged together by one INSERT when the flush ends (``after_flush``), in their order.
 
 Staged, then chained at commit (issue 11): the listener does not lock the chain's head.
 It *stages* the entry (an INSERT into ``audit_pending``, no lock) and marks the Session;
@@ -56,6 +65,7 @@ import logging
 import time
 from datetime import datetime
 from functools import lru_cache
+from types import SimpleNamespace
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -107,6 +117,8 @@ _STAGED = "tongban.audit.staged"
 _CHAINED = "tongban.audit.chained"
 #: Session.info key: when this transaction locked the head (lock timing only).
 _HELD_SINCE = "tongban.audit.held_since"
+#: Session.info key: entries of the flush under way, staged in one INSERT when it ends.
+_BUFFER = "tongban.audit.buffer"
 #: Tables whose reading needs the Session's staged entries chained first.
 _CHAIN_TABLES = frozenset({"audit_entry", "audit_head"})
 
@@ -194,13 +206,14 @@ def _ref(obj: Any, spec: str | tuple[str, str]) -> str | None:
     return None if value is None else f"{prefix}:{value}"
 
 
-def audit_record(obj: Any, alg: str) -> AuditRecord:
-    """(subject, actor, body) for a new row of an audited class."""
-    custom = getattr(obj, "__audit__", None)
+def audit_record(obj: Any, alg: str, cls: type[Any] | None = None) -> AuditRecord:
+    """(subject, actor, body) for a new row of an audited class (`cls`, by default the
+    type of `obj`; `obj` may then be any object carrying the row's attributes)."""
+    cls = cls or type(obj)
+    custom = getattr(cls, "__audit__", None)
     if callable(custom):
-        subject, actor, custom_body = custom()
+        subject, actor, custom_body = custom(obj)
         return str(subject), str(actor), dict(custom_body)
-    cls = type(obj)
     mapper = inspect(cls)
     pk_keys = [mapper.get_property_by_column(c).key for c in mapper.primary_key]
     pk = {key: getattr(obj, key) for key in pk_keys}
@@ -245,6 +258,7 @@ def stage(
     head lock, or with DEFERRED off)."""
     alg = alg or hash_alg(session)
     connection = session.connection()
+    write_buffered(session)  # (entries buffered by a flush under way come first)
     if not DEFERRED or session.info.get(_CHAINED):
         _mark_chained(session)
         append(connection, kind, subject, actor, body, alg=alg)
@@ -427,18 +441,63 @@ def _after_insert(mapper: Mapper[Any], connection: Connection, target: Any) -> N
         _mark_chained(session)
         append(connection, kind, subject, actor, body, alg=alg)
         return
-    stage_one, _, _ = _pending_statements()
-    connection.execute(
-        stage_one,
-        {
-            "kind": kind,
-            "subject": subject,
-            "actor": actor,
-            "body": canonical_json(body),
-            "alg": alg,
-        },
+    # Buffered: one INSERT stages every entry of this flush when it ends (_after_flush).
+    session.info.setdefault(_BUFFER, []).append(
+        {"kind": kind, "subject": subject, "actor": actor, "body": canonical_json(body), "alg": alg}
     )
+
+
+def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
+    # What an earlier flush that failed had buffered went with its rollback.
+    session.info.pop(_BUFFER, None)
+
+
+def _after_flush(session: Session, _context: Any) -> None:
+    write_buffered(session)
+
+
+def write_buffered(session: Session) -> int:
+    """Stage the entries buffered by this flush's inserts (or by `stage_rows`) in one
+    statement, in their order; how many."""
+    rows: list[dict[str, Any]] | None = session.info.pop(_BUFFER, None)
+    if not rows:
+        return 0
+    stage_one, _, _ = _pending_statements()
+    session.connection().execute(stage_one, rows)
     session.info[_STAGED] = True
+    return len(rows)
+
+
+def stage_rows(session: Session, cls: type[Any], values: list[dict[str, Any]]) -> int:
+    """Audit rows of `cls` written by a Core ``insert()`` (which no flush sees): the same
+    entries as if each had been inserted by a flush, staged in one statement. `values`
+    are the rows' column values by attribute name. How many."""
+    kind = getattr(cls, "__audit_kind__", None)
+    if not kind or not values:
+        return 0
+    alg = hash_alg(session)
+    chained = not DEFERRED or bool(session.info.get(_CHAINED))
+    connection = session.connection()
+    out = []
+    for v in values:
+        subject, actor, body = audit_record(SimpleNamespace(**v), alg, cls)
+        if chained:
+            _mark_chained(session)
+            append(connection, kind, subject, actor, body, alg=alg)
+            continue
+        out.append(
+            {
+                "kind": kind,
+                "subject": subject,
+                "actor": actor,
+                "body": canonical_json(body),
+                "alg": alg,
+            }
+        )
+    if out:
+        session.info.setdefault(_BUFFER, []).extend(out)
+        write_buffered(session)
+    return len(values)
 
 
 def _before_commit(session: Session) -> None:
@@ -465,6 +524,7 @@ def _after_commit(session: Session) -> None:
 
 def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:  # the Session's outermost transaction ended
+        session.info.pop(_BUFFER, None)
         session.info.pop(_STAGED, None)
         session.info.pop(_CHAINED, None)
         since = session.info.pop(_HELD_SINCE, None)
@@ -476,6 +536,7 @@ def _after_soft_rollback(session: Session, previous_transaction: SessionTransact
     # A rolled-back savepoint takes its staged rows with it, but may also have taken
     # rows it chained (and its head lock, on PostgreSQL): chain again from the staging
     # table at commit, and lock again before appending directly.
+    session.info.pop(_BUFFER, None)
     if session.info.pop(_CHAINED, None):
         session.info[_STAGED] = True
 
@@ -489,10 +550,73 @@ def _touches_chain(statement: Any) -> bool:
     )
 
 
-def _do_orm_execute(state: ORMExecuteState) -> None:
+@lru_cache(maxsize=256)
+def _audited_class(table: Table) -> type[Any] | None:
+    """The mapped class of `table` that declares an audit kind, if any."""
+    from tongban.db import Base
+
+    for mapper in Base.registry.mappers:
+        if mapper.local_table is table and getattr(mapper.class_, "__audit_kind__", None):
+            return mapper.class_
+    return None
+
+
+def _core_insert_rows(state: ORMExecuteState, cls: type[Any]) -> list[dict[str, Any]]:
+    """The rows a Core ``insert()`` writes, by attribute name: from ``.values(...)`` (one
+    row or several) or from the executemany parameters."""
+    stmt: Any = state.statement
+    mapper = inspect(cls)
+    by_column = {c.key: mapper.get_property_by_column(c).key for c in mapper.columns}
+
+    def named(d: dict[Any, Any]) -> dict[str, Any]:
+        out = {}
+        for k, v in d.items():
+            key = k if isinstance(k, str) else k.key
+            out[by_column.get(key, key)] = v
+        return out
+
+    if stmt._multi_values:
+        return [named(d) for group in stmt._multi_values for d in group]
+    base = named(dict(stmt._values or {}))
+    params: Any = state.parameters
+    if isinstance(params, list):
+        return [{**base, **named(dict(p))} for p in params]
+    return [{**base, **named(dict(params or {}))}]
+
+
+def _audited_core_insert(state: ORMExecuteState, cls: type[Any]) -> Any:
+    """A Core ``insert()`` into an audited table, seen as a flush's inserts are: its rows'
+    entries are staged after it ran. With a conflict clause (``ON CONFLICT DO NOTHING``)
+    only the rows it RETURNs (by primary key) were written, so it must return the key."""
+    stmt: Any = state.statement
+    rows = _core_insert_rows(state, cls)
+    mapper = inspect(cls)
+    pk = [mapper.get_property_by_column(c).key for c in mapper.primary_key]
+    returned = {c.key for c in stmt._returning} if stmt._returning else set()
+    conflict = getattr(stmt, "_post_values_clause", None) is not None
+    if conflict and not set(pk) <= returned:
+        raise TypeError(
+            f"an audited insert into {cls.__name__} with a conflict clause must return its key"
+        )
+    frozen = state.invoke_statement().freeze()
+    if conflict:
+        written = {tuple(r[k] for k in pk) for r in frozen().mappings()}
+        rows = [r for r in rows if tuple(r.get(k) for k in pk) in written]
+    stage_rows(state.session, cls, rows)
+    return frozen()
+
+
+def _do_orm_execute(state: ORMExecuteState) -> Any:
     # A transaction reading the chain sees its own entries: chain its staged rows first.
     if state.session.info.get(_STAGED) and _touches_chain(state.statement):
         settle(state.session)
+    # A Core insert into an audited table: no flush sees it, so it is audited here.
+    if state.is_insert and not state.is_orm_statement:
+        table = getattr(state.statement, "table", None)
+        cls = _audited_class(table) if isinstance(table, Table) else None
+        if cls is not None:
+            return _audited_core_insert(state, cls)
+    return None
 
 
 on_insert(_after_insert)
@@ -510,6 +634,8 @@ def _record_changed(session: Session, event: events.Changed) -> None:
 
 
 for _name, _fn in (
+    ("before_flush", _before_flush),
+    ("after_flush", _after_flush),
     ("before_commit", _before_commit),
     ("after_commit", _after_commit),
     ("after_transaction_end", _after_transaction_end),

@@ -43,6 +43,7 @@ from tongban.errors import DomainError, NotFound
 from tongban.exchange import schema as s
 from tongban.exchange import service as exchange
 from tongban.kernel import replication
+from tongban.kernel.cache import Cache
 from tongban.regions import service as regions
 
 #: Event actions besides the state machine's: a submission and the hand-over's receipt.
@@ -270,8 +271,41 @@ def _refuse(detail: str) -> exchange.Refused:
     return exchange.Refused("not-allowed", detail)
 
 
-def _case(session: Session, number: str) -> Case | None:
-    return session.scalar(select(Case).where(Case.number == number))
+def case_by_number(session: Session, number: str, *, take: bool = True) -> Case | None:
+    """The case numbered `number` here: what a batch's prefetch read for it (taken on
+    use, see replication.found), else one read, remembered for the next look-up of the
+    same message when not `take`n."""
+    hit, case = replication.found(session, ("case", number), take=take)
+    if hit:
+        return case  # type: ignore[no-any-return]
+    case = session.scalar(select(Case).where(Case.number == number))
+    if not take:
+        replication.remember(session, ("case", number), case)
+    return case
+
+
+_AUTHORITY_BY_CODE: Cache[regions.AuthorityRef | None] = Cache(
+    "cases.authority_by_code", tables={"authority"}, ttl=300
+)
+
+
+def authority_by_code(session: Session, code: str) -> regions.AuthorityRef:
+    """`regions.authority_by_code` as a plain value, from this process's cache (NotFound
+    when there is none)."""
+
+    def load() -> regions.AuthorityRef | None:
+        try:
+            a = regions.authority_by_code(session, code)
+        except NotFound:
+            return None
+        return regions.AuthorityRef(
+            a.id, a.code, a.name, a.type, a.level, a.jurisdiction_code, a.city_code
+        )
+
+    ref = _AUTHORITY_BY_CODE.get(session, code, load)
+    if ref is None:
+        raise NotFound(f"部门 {code} 不存在", type="unknown-authority")
+    return ref
 
 
 def _check_presented(session: Session, snap: CaseSnapshot) -> None:
@@ -293,19 +327,20 @@ def check_forwarded(session: Session, p: Forwarded, sender: exchange.Sender) -> 
     for snap in (p, *(p.subtasks or ())):
         sender.require(snap.receiving_jurisdiction, f"办件 {snap.number} 的受理地")
         try:
-            city = regions.get_city(session, snap.receiving_city)
+            city = regions.city_ref(session, snap.receiving_city)
         except NotFound:
             raise _refuse(f"办件 {snap.number} 的受理城市 {snap.receiving_city} 不存在") from None
         if city.jurisdiction_code != snap.receiving_jurisdiction:
             raise _refuse(f"办件 {snap.number} 的受理城市不属于其受理地")
-        existing = _case(session, snap.number)
+        # (read once for the message: replica.find takes the same answer)
+        existing = case_by_number(session, snap.number, take=False)
         if existing is not None and existing.receiving_jurisdiction != snap.receiving_jurisdiction:
             raise _refuse(f"办件 {snap.number} 已由其他受理地受理")
         if snap is not p and snap.parent_number != p.number:
             raise _refuse(f"子任务 {snap.number} 不属于办件 {p.number}")
         _check_presented(session, snap)
     try:
-        authority = regions.authority_by_code(session, p.authority_code)
+        authority = authority_by_code(session, p.authority_code)
     except NotFound:
         raise _refuse(f"主管部门 {p.authority_code} 不存在") from None
     if not exchange.serves_here(session, authority.jurisdiction_code):

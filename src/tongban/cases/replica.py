@@ -32,7 +32,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -272,8 +272,11 @@ def _store_blob(session: Session, upload_dir: Path, item: dict[str, Any], max_by
     write_blob(session, upload_dir, data)
 
 
-def import_attachments(session: Session, case: Case, items: Iterable[dict[str, Any]]) -> None:
-    """Store the materials that arrived with a message and link the missing ones."""
+def import_attachments(
+    session: Session, case: Case, items: Iterable[dict[str, Any]], *, flush: bool = True
+) -> None:
+    """Store the materials that arrived with a message and link the missing ones
+    (flushed, unless not `flush`)."""
     settings = settings_of(session)
     have = {(a.sha256, a.material_code, a.filename) for a in case.attachments}
     for item in items:
@@ -293,7 +296,8 @@ def import_attachments(session: Session, case: Case, items: Iterable[dict[str, A
             )
         )
         have.add(key)
-    session.flush()
+    if flush:
+        session.flush()
 
 
 # --- the copies -------------------------------------------------------------------------
@@ -301,13 +305,29 @@ def import_attachments(session: Session, case: Case, items: Iterable[dict[str, A
 
 def find(session: Session, p: Mapping[str, Any]) -> Case | None:
     """This node's copy of the case a payload is about (on one node, the case itself)."""
-    return session.scalar(select(Case).where(Case.number == p["number"]))
+    return messages.case_by_number(session, str(p["number"]))
+
+
+def prefetch(session: Session, payloads: Sequence[Mapping[str, Any]]) -> None:
+    """The cases a batch of `case.forwarded` is about (and their sub-tasks), read in one
+    query for `find` and the sender's check (payloads not checked yet: odd ones skipped)."""
+    numbers: set[str] = set()
+    for p in payloads:
+        for snap in (p, *(p.get("subtasks") or ())):
+            if isinstance(snap, Mapping) and isinstance(snap.get("number"), str):
+                numbers.add(snap["number"])
+    if not numbers:
+        return
+    held = {c.number: c for c in session.scalars(select(Case).where(Case.number.in_(numbers)))}
+    for number in numbers:
+        replication.remember(session, ("case", number), held.get(number))
 
 
 def create_copy(session: Session, p: Mapping[str, Any]) -> Case:
     """The competent node's copy of a case received on another node, from its snapshot
-    (the kernel adopts its events)."""
-    authority = regions.authority_by_code(session, p["authority_code"])
+    (the kernel adopts its events), left pending: written with them at the next flush,
+    without a read (its collections start empty)."""
+    authority = messages.authority_by_code(session, p["authority_code"])
     parent = None
     if p.get("parent_number"):
         parent = session.scalar(select(Case).where(Case.number == p["parent_number"]))
@@ -343,8 +363,7 @@ def create_copy(session: Session, p: Mapping[str, Any]) -> Case:
         parent=parent,
     )
     session.add(case)
-    session.flush()
-    import_attachments(session, case, p.get("attachments") or ())
+    import_attachments(session, case, p.get("attachments") or (), flush=False)
     import_presented(session, case, p.get("presented_licences") or ())
     return case
 
@@ -465,6 +484,8 @@ CASES: replication.Copies[Case] = replication.Copies(
     check_snapshot=messages.check_forwarded,
     check_change=messages.check_status,
     missing=missing_copy,
+    flush_new_copy=False,  # cases.service.on_forwarded records the receipt, then flushes
+    prefetch=prefetch,
 )
 
 exchange.outgoing(CASES.snapshot_type)(_add_contents)

@@ -21,14 +21,13 @@ from typing import Any, cast
 
 from pydantic import BaseModel
 from sqlalchemy import Table, func, select, update
-from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, make_transient_to_detached, sessionmaker
 
 from tongban.config import Settings
 from tongban.crypto.signing import PrivateKey
-from tongban.db import insert_hooks, utcnow
+from tongban.db import utcnow
 from tongban.exchange.contracts import DEFAULT_VERSION as DEFAULT_VERSION
 from tongban.exchange.contracts import Authoriser as Authoriser
 from tongban.exchange.contracts import Refused as Refused
@@ -64,6 +63,8 @@ Handler = Callable[[Session, dict[str, Any], Any], None]
 #: Adds to a payload what only a remote receiver needs (e.g. file contents), at send time.
 Enricher = Callable[[Session, dict[str, Any], Settings], dict[str, Any]]
 _handlers: dict[str, Handler] = {}
+Prefetch = Callable[[Session, list[dict[str, Any]]], None]
+_prefetchers: dict[str, Prefetch] = {}
 _enrichers: dict[str, Enricher] = {}
 #: Per message type, what a message is about for its delivery order (its context's
 #: declaration; see `lane` and `ordering_key`).
@@ -93,13 +94,19 @@ def handler(
     schema: type[BaseModel] | None = None,
     authorise: Authoriser | None = None,
     versions: Iterable[int] = (DEFAULT_VERSION,),
+    prefetch: Prefetch | None = None,
 ) -> Callable[[Handler], Handler]:
     """Register the function that applies messages of `message_type` at the receiver,
     with the payload's schema and the check of the sender's right. A type registered
-    without both is refused until it gets them (see `contract`)."""
+    without both is refused until it gets them (see `contract`). `prefetch(session,
+    payloads)`, if given, is called once for the messages of this type a batch applies,
+    before any of them (raw payloads, not yet checked): to read in one query what the
+    handler would read for each."""
 
     def deco(fn: Handler) -> Handler:
         _handlers[message_type] = fn
+        if prefetch is not None:
+            _prefetchers[message_type] = prefetch
         if schema is not None and authorise is not None:
             contract(message_type, schema=schema, authorise=authorise, versions=versions)
         return fn
@@ -197,14 +204,11 @@ def _claim_inbox(session: Session, rows: list[InboxMessage]) -> set[uuid.UUID]:
 
 
 def _recorded(session: Session, row: InboxMessage) -> None:
-    """The written inbox row joins the Session as persistent (no second INSERT), and the
-    write path's insert hooks (the audit chain's ``message.applied``) see it as they see
-    a row a flush inserts — after the handler's writes, as before."""
+    """The written inbox row joins the Session as persistent (no second INSERT). Its
+    audit entry (``message.applied``) was staged by the audit hook when the Core insert
+    wrote it, as for a row a flush inserts."""
     make_transient_to_detached(row)
     session.add(row)
-    connection = session.connection()
-    for hook in insert_hooks():
-        hook(sa_inspect(InboxMessage), connection, row)
 
 
 def _inbox_row(
@@ -376,6 +380,12 @@ def _apply_all(session: Session, messages: list[tuple[Envelope, Node | None]]) -
         for e, snd in todo
     ]
     fresh = _claim_inbox(session, rows)
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for env, _snd in todo:
+        if env.id in fresh and env.type in _prefetchers and isinstance(env.payload, dict):
+            by_type.setdefault(env.type, []).append(env.payload)
+    for msg_type, payloads in by_type.items():
+        _prefetchers[msg_type](session, payloads)
     answers = []
     for (env, snd), row in zip(todo, rows, strict=True):
         if env.id not in fresh:
@@ -678,6 +688,8 @@ _no_batches: dict[str, float] = {}
 NO_BATCH_RETRY_SECONDS = 600.0
 #: Most bytes of envelopes in one batch (the receiver takes up to api.MAX_BATCH_BYTES).
 BATCH_BYTES = 16 * 1024 * 1024
+#: Fewest messages that open one more parallel stream of batches to a node.
+STREAM_MIN = 16
 
 
 def takes_batches(node_id: str) -> bool:
@@ -691,8 +703,9 @@ def _streams(
     claimed: list[_Claimed], served: str, remote: Remote, concurrency: int
 ) -> list[list[list[uuid.UUID]]]:
     """The batches of a pass, as streams: per target node that takes batches, its
-    messages (in the order claimed) shared out by lane over as many streams as full
-    batches would need (at most `concurrency`), each cut into batches of `remote.batch`.
+    messages (in the order claimed) shared out by lane over one stream per STREAM_MIN
+    messages (at most `concurrency`, at most one per lane), each cut into batches of
+    `remote.batch`.
     A lane is never split over two streams, so its messages still leave in order."""
     per_node: dict[str, list[_Claimed]] = {}
     for c in claimed:
@@ -704,7 +717,12 @@ def _streams(
         per_node.setdefault(node.id, []).append(c)
     out: list[list[list[uuid.UUID]]] = []
     for msgs in per_node.values():
-        n = max(1, min(concurrency, -(-len(msgs) // remote.batch)))
+        # As many streams as there are STREAM_MIN messages (and lanes) for, up to
+        # `concurrency`: a receiver applies one batch on one backend, one message after
+        # another, so 100 messages in one batch took longer than 100 sent one by one
+        # over 8 parallel requests (issue 14) — many cores and backends sit idle.
+        lanes = len({c.key for c in msgs})
+        n = max(1, min(concurrency, lanes, -(-len(msgs) // STREAM_MIN)))
         lane_stream: dict[str, int] = {}
         parts: list[list[uuid.UUID]] = [[] for _ in range(n)]
         for c in msgs:

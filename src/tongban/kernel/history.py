@@ -298,15 +298,24 @@ def _announce(session: Session, obj: Any, ev: EventRow, *, adopted: bool) -> Non
     )
 
 
-def adopt(obj: HasHistory[E], ev: E) -> bool:
+def adopt(obj: HasHistory[E], ev: E, *, announce: bool = True) -> bool:
     """Append an event made elsewhere (a copy's event received from another node) with
     its own number: keeps the counter in step, and announces it (HistoryRecorded with
-    ``adopted``) like one recorded here. False when `obj` has it already."""
+    ``adopted``) like one recorded here — or, not `announce`, leaves that to the caller
+    (`announce_adopted`, once the record is written: a new copy still pending would
+    be flushed by the first subscriber that looks it up). False when `obj` has it
+    already."""
     if ev.seq <= (obj.event_seq or 0):
         return False
     obj.events.append(ev)  # type: ignore[attr-defined]
     obj.event_seq = ev.seq
     session = object_session(obj)
-    if session is not None:
+    if session is not None and announce:
         _announce(session, obj, ev, adopted=True)
     return True
+
+
+def announce_adopted(session: Session, obj: Any, evs: list[EventRow]) -> None:
+    """Announce events adopted with ``announce=False`` (HistoryRecorded, ``adopted``)."""
+    for ev in evs:
+        _announce(session, obj, ev, adopted=True)

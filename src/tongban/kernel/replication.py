@@ -119,6 +119,7 @@ def event_row(obj: history.HasHistory[history.E], data: Mapping[str, Any]) -> hi
         actor_name=str(data["actor_name"])[:80],
         actor_role=str(data["actor_role"])[:20],
         comment=str(data["comment"]),
+        payload=None,  # (every column set, as `history.record` does: one INSERT for both)
         at=datetime.fromisoformat(str(data["at"])),
     )
     return row
@@ -166,6 +167,13 @@ class Copies(Generic[R]):
     #: records of this type must travel in one lane with others (a commitment after
     #: its request); None: the exchange's default.
     lane: Callable[[Mapping[str, Any]], str | None] | None = None
+    #: Whether a new copy is flushed before ``on_snapshot`` runs (True), or left pending
+    #: for it, which flushes (the copy, its events and what it adds go in one INSERT each,
+    #: and the copy takes its last counter and fields before it is written: no UPDATE).
+    flush_new_copy: bool = True
+    #: Reads, once for a batch of snapshots, what `find` would read for each (one query
+    #: for them all; `find` then takes the answer from the Session, see `found`).
+    prefetch: Callable[[Session, Sequence[Mapping[str, Any]]], None] | None = None
 
     # -- receiving ----------------------------------------------------------------------
 
@@ -188,19 +196,27 @@ class Copies(Generic[R]):
         if self.check_change is not None:
             self.check_change(session, p, sender, rec)
 
-    def receive_snapshot(self, session: Session, payload: Mapping[str, Any]) -> tuple[R, bool]:
+    def receive_snapshot(
+        self, session: Session, payload: Mapping[str, Any], *, flush: bool = True
+    ) -> tuple[R, bool]:
         """The copy a snapshot describes: created with its events (True), or the row
         this node holds already (False: on one node the record itself; a later state
-        arrives as changes)."""
+        arrives as changes). With ``flush=False`` a new copy is left pending (its
+        events adopted without a read), for the caller to flush."""
         rec = self.find(session, payload)
         if rec is not None:
             return rec, False
         rec = self.create(session, payload)
-        session.flush()
         events = sorted(payload.get("events") or (), key=lambda e: int(e["seq"]))
+        adopted: list[history.EventRow] = []
         for ev in events:
-            history.adopt(rec, event_row(rec, ev))  # type: ignore[arg-type]
-        session.flush()
+            row: Any = event_row(rec, ev)  # type: ignore[arg-type]
+            if history.adopt(rec, row, announce=flush):  # type: ignore[arg-type]
+                adopted.append(row)
+        if flush:
+            session.flush()
+        else:  # announced by whoever flushes the new copy (apply_snapshot)
+            session.info.setdefault(_UNANNOUNCED, []).append((rec, adopted))
         return rec, True
 
     def receive_change(self, session: Session, payload: Mapping[str, Any]) -> R | None:
@@ -238,6 +254,34 @@ class Copies(Generic[R]):
         return payload
 
 
+_FOUND = "tongban.kernel.replication.found"
+#: Session.info key: new copies left pending by receive_snapshot(flush=False), with the
+#: events adopted for them, announced once written.
+_UNANNOUNCED = "tongban.kernel.replication.unannounced"
+
+
+def remember(session: Session, key: Any, rec: Any) -> None:
+    """Note what a prefetch read for `key` (a record, or None: not here), for `found`."""
+    session.info.setdefault(_FOUND, {})[key] = rec
+
+
+def found(session: Session, key: Any, *, take: bool = True) -> tuple[bool, Any]:
+    """(True, what a prefetch read for `key`) — the record, or None — else (False,
+    None): the caller reads it itself. Taken on use (``take``: the look-up that may
+    create the record), so a copy created since is seen by the next look-up."""
+    memo: dict[Any, Any] | None = session.info.get(_FOUND)
+    if memo is None or key not in memo:
+        return False, None
+    return True, (memo.pop(key) if take else memo[key])
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_found(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:  # the outermost transaction ended
+        session.info.pop(_FOUND, None)
+        session.info.pop(_UNANNOUNCED, None)
+
+
 def _plain(p: Any) -> Mapping[str, Any]:
     """A parsed payload (pydantic) or a dict, as a mapping of its top-level fields."""
     if isinstance(p, BaseModel):
@@ -259,9 +303,18 @@ def register(
     payload, msg)` (a change actually applied) let the context react."""
 
     def apply_snapshot(session: Session, payload: Payload, msg: Any) -> None:
-        rec, created = copies.receive_snapshot(session, payload)
+        rec, created = copies.receive_snapshot(
+            session, payload, flush=copies.flush_new_copy or on_snapshot is None
+        )
         if on_snapshot is not None:
             on_snapshot(session, rec, created, payload, msg)
+        session.flush()
+        for rec_, adopted in session.info.pop(_UNANNOUNCED, ()):
+            history.announce_adopted(session, rec_, adopted)
+
+    def prefetch(session: Session, payloads: Sequence[Payload]) -> None:
+        if copies.prefetch is not None:
+            copies.prefetch(session, payloads)
 
     def apply_change(session: Session, payload: Payload, msg: Any) -> None:
         rec = copies.receive_change(session, payload)
@@ -276,6 +329,7 @@ def register(
         schema=copies.snapshot_schema,
         authorise=copies.authorise_snapshot,
         versions=copies.versions,
+        prefetch=prefetch if copies.prefetch is not None else None,
     )(apply_snapshot)
     exchange.handler(
         copies.change_type,
@@ -475,6 +529,8 @@ def _send_pending(session: Session) -> None:
 
 @event.listens_for(Session, "after_soft_rollback")
 def _forget_pending(session: Session, previous: Any) -> None:
+    session.info.pop(_FOUND, None)  # read in what was taken back
+    session.info.pop(_UNANNOUNCED, None)
     if not session.in_transaction():
         session.info.pop(_PENDING, None)
         session.info.pop(_LATER, None)
@@ -482,6 +538,8 @@ def _forget_pending(session: Session, previous: Any) -> None:
 
 __all__ = [
     "Copies",
+    "found",
+    "remember",
     "EventIn",
     "Published",
     "event_dict",
