@@ -5,6 +5,7 @@ from tongban.medical import (
     api,
     clearing_exchange,
     cli,
+    demo_activity,
     demo_data,
     insured,
     models,
@@ -25,6 +26,6 @@ CONTEXT = Context(
     jobs=tasks.JOBS,
     cli=[("medical", cli.app)],
     templates=templates_of(__file__),
-    demo=[demo_data.load_medical_demo],
+    demo=[demo_data.load_medical_demo, demo_activity.load],
     models=models,
 )

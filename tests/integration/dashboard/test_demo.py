@@ -91,3 +91,30 @@ def test_the_demo_month_has_work_orders_above_the_threshold(session):
     joint = service.grouped(session, f, [Indicator.TICKET_CLOSED], ("category",), 1)
     assert {k[0] for k, v in joint.items() if v.n} == {"joint", "single"}
     assert audit.verify(session).ok
+
+
+def test_the_demo_month_has_settlements_and_a_closed_clearing_period(session):
+    """The medical context's demo activity: settlements of several city pairs above the
+    threshold (some reversed), chained as its records' events, and the previous month's
+    clearing period closed, so the dashboard's clearing balances show; a rerun adds
+    nothing; the chain verifies."""
+    from tongban.medical import demo_activity, demo_data
+
+    demo_data.load_medical_demo(session)
+    added = demo_activity.load(session)
+    assert added >= 4 * 4 * demo_activity.PER_PAIR[0]
+    assert demo_activity.load(session) == 0  # idempotent
+    demo.load(session, cities=1)  # the dashboard's refresh (its demo loader runs last)
+    today = date.today()
+    last_month = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+    f = service.Filters(start=last_month - timedelta(days=1), end=today)
+    settled = service.matrix(session, f, Indicator.SETTLEMENT, threshold=10)
+    shown = [k for k, v in settled.items() if not v.suppressed]
+    assert len(shown) >= 6 and all(a != b for a, b in shown)
+    every = service.total(session, f, Indicator.SETTLEMENT, threshold=1)
+    assert every.n == added and every.total and every.extra and every.extra < every.total
+    assert service.total(session, f, Indicator.SETTLEMENT_REVERSED, threshold=1).n
+    # The closed period's balances are filed under its first day (last month).
+    balances = service.matrix(session, f, Indicator.CLEARING, threshold=10)
+    assert [v for v in balances.values() if not v.suppressed]
+    assert audit.verify(session).ok
