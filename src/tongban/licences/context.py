@@ -4,6 +4,7 @@ from tongban.kernel.registry import Context, templates_of
 from tongban.licences import (
     api,
     cli,
+    demo_activity,
     demo_data,
     federation_api,
     federation_models,
@@ -23,7 +24,7 @@ CONTEXT = Context(
     jobs=tasks.JOBS,
     cli=[("licence", cli.app), ("trust", cli.trust_app)],
     templates=templates_of(__file__),
-    demo=[demo_data.seed_demo_licences],
+    demo=[demo_data.seed_demo_licences, demo_activity.load],
     models=models,
 )
 # Its second models module (the federation's trust tables) joins Base.metadata too.

@@ -118,3 +118,26 @@ def test_the_demo_month_has_settlements_and_a_closed_clearing_period(session):
     balances = service.matrix(session, f, Indicator.CLEARING, threshold=10)
     assert [v for v in balances.values() if not v.suppressed]
     assert audit.verify(session).ok
+
+
+def test_the_demo_month_has_licence_verifications_above_the_threshold(session):
+    """The licences context's demo activity: cases of the demo licence holders whose
+    materials their licences stood in for, each licence verified at submission and at
+    the decision; the dashboard counts them per pair above the threshold; a rerun adds
+    nothing; the chain verifies."""
+    from tongban import demo as federation_demo
+    from tongban.licences import demo_activity, demo_data
+
+    federation_demo.load_accounts(session)
+    demo_data.seed_demo_licences(session)
+    added = demo_activity.load(session)
+    assert added >= 3 * demo_activity.PER_PAIR[0]
+    assert demo_activity.load(session) == 0  # idempotent
+    demo.load(session, cities=1)
+    today = date.today()
+    f = service.Filters(start=today - timedelta(days=demo.DAYS + 1), end=today)
+    verified = service.matrix(session, f, Indicator.LICENCE_VERIFIED, threshold=10)
+    assert len([v for v in verified.values() if not v.suppressed]) >= 2
+    every = service.total(session, f, Indicator.LICENCE_VERIFIED, threshold=1)
+    assert every.n >= 2 * added  # at submission and again at the decision
+    assert audit.verify(session).ok
