@@ -26,7 +26,9 @@ through a Session (``session.execute``) is audited too, after it ran, one entry 
 it wrote: the rows come from its ``.values(...)`` (one or several) or executemany
 parameters, by column; with a conflict clause (``ON CONFLICT DO NOTHING``) only the rows
 it RETURNs by primary key were written, so such an insert must return the key (else
-TypeError). The exchange's batch inbox writes its rows so. Not seen (so not audited):
+TypeError); an ``INSERT … SELECT`` or an upsert into an audited table is refused
+(TypeError: which rows it inserted is not known). The exchange's batch inbox writes its
+rows so. Not seen (so not audited):
 ORM bulk inserts (``session.execute(insert(Model), [...])``, ``bulk_save_objects``),
 statements run on a bare Connection, and UPDATEs and DELETEs — event tables are
 append-only; write them as ORM objects.
@@ -593,16 +595,23 @@ def _audited_core_insert(state: ORMExecuteState, cls: type[Any]) -> Any:
     mapper = inspect(cls)
     pk = [mapper.get_property_by_column(c).key for c in mapper.primary_key]
     returned = {c.key for c in stmt._returning} if stmt._returning else set()
-    conflict = getattr(stmt, "_post_values_clause", None) is not None
+    clause = getattr(stmt, "_post_values_clause", None)
+    conflict = clause is not None
+    if getattr(stmt, "select", None) is not None or (
+        conflict and "DoNothing" not in type(clause).__name__
+    ):  # INSERT … SELECT, or an upsert: which rows it inserted is not known here
+        raise TypeError(f"an audited table ({cls.__name__}) takes no INSERT … SELECT or upsert")
     if conflict and not set(pk) <= returned:
         raise TypeError(
             f"an audited insert into {cls.__name__} with a conflict clause must return its key"
         )
-    frozen = state.invoke_statement().freeze()
-    if conflict:
-        written = {tuple(r[k] for k in pk) for r in frozen().mappings()}
-        rows = [r for r in rows if tuple(r.get(k) for k in pk) in written]
-    stage_rows(state.session, cls, rows)
+    result = state.invoke_statement()
+    if not conflict:  # every row was written (or the statement raised)
+        stage_rows(state.session, cls, rows)
+        return result
+    frozen = result.freeze()  # the caller still gets the rows returned
+    written = {tuple(r[k] for k in pk) for r in frozen().mappings()}
+    stage_rows(state.session, cls, [r for r in rows if tuple(r.get(k) for k in pk) in written])
     return frozen()
 
 

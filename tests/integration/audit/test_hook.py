@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import uuid
 
-from sqlalchemy import String, Uuid, insert
+import pytest
+from sqlalchemy import String, Uuid, event, insert
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from tongban.audit import domain, service
@@ -84,9 +85,59 @@ def test_opting_in_declaratively_or_with_a_method(session, connection):
     assert service.verify(session).ok
 
 
-def test_core_inserts_are_not_audited(session, connection):
-    """The documented limit: only ORM unit-of-work inserts pass through the hook."""
-    _Base.metadata.create_all(connection)
-    before = service.head(session).seq
-    session.execute(insert(Minimal.__table__).values(code="c2", secret="x"))
-    assert service.head(session).seq == before
+def test_core_inserts_are_audited_as_a_flush_s(session, connection, engine):
+    """Issue 14: a Core insert into an audited table, through the Session, gets the
+    entries a flush would give its rows; with a conflict clause only the rows it
+    returns by key (the others were there already); a flush stages its entries in one
+    statement."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    from tongban.exchange.models import OutboxMessage
+
+    table = OutboxMessage.__table__
+    ids = [uuid.uuid4(), uuid.uuid4()]
+
+    def row(i: uuid.UUID) -> dict[str, object]:
+        return {
+            "id": i,
+            "type": "audit.test",
+            "source_jurisdiction": "310000",
+            "target_jurisdiction": "320000",
+            "payload": {"n": str(i)},
+            "status": "delivered",
+        }
+
+    seen: list[str] = []
+
+    def count(conn, cursor, statement, params, context, executemany):  # type: ignore[no-untyped-def]
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        for n in range(3):
+            session.add(OutboxMessage(**{**row(uuid.uuid4()), "payload": {"k": n}}))
+        session.flush()
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len([s for s in seen if s.startswith("INSERT INTO audit_pending")]) == 1, seen
+
+    session.execute(insert(table).values([row(ids[0])]))
+    upsert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+    again = (
+        upsert(table)
+        .values([row(ids[0]), row(ids[1])])
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(table.c.id)
+    )
+    assert set(session.scalars(again)) == {ids[1]}  # the caller still gets its rows
+    for i in ids:
+        (entry,) = service.about(session, f"message:{i}")
+        assert entry.kind == "message.sent"
+        body = json.loads(entry.body)
+        assert body["type"] == "audit.test" and body["id"] == str(i)
+        assert body["payload_digest"] == domain.field_digest("sha-256", {"n": str(i)})
+    blind = upsert(table).values([row(uuid.uuid4())]).on_conflict_do_nothing(index_elements=["id"])
+    with pytest.raises(TypeError):  # which rows it wrote is unknown: refused
+        session.execute(blind)
+    assert service.verify(session).ok
