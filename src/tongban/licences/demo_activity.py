@@ -20,7 +20,6 @@ from typing import Any
 from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import Session
 
-from tongban.cases import service as cases
 from tongban.catalog import service as catalog
 from tongban.db import utcnow
 from tongban.exchange import service as exchange
@@ -45,11 +44,22 @@ _STEPS = [
 ]
 
 
+def _mapped(name: str) -> Any:
+    """The mapped class of table `name`: the case context's records, reached through the
+    shared mapper registry (the case context imports this one, so this one does not
+    import it)."""
+    for m in inspect(LicenceUse).registry.mappers:
+        if getattr(m.local_table, "name", None) == name:
+            return m.class_
+    raise LookupError(name)
+
+
 def load(session: Session) -> int:
     """Write the month of cases with licence verifications (unless there already are
     some); how many cases were added."""
+    case_cls = _mapped("service_case")
     if session.scalar(
-        select(func.count()).select_from(cases.Case).where(cases.Case.number.like(f"{PREFIX}%"))
+        select(func.count()).select_from(case_cls).where(case_cls.number.like(f"{PREFIX}%"))
     ):
         return 0
     by_code = {c.code: c for c in regions.list_cities(session)}
@@ -58,7 +68,7 @@ def load(session: Session) -> int:
         if a.city_code:
             authorities.setdefault((a.city_code, a.type), a)
     matters = [m for m in catalog.list_matters(session) if m.authority_level == "city"]
-    event_cls = inspect(cases.Case).relationships["events"].mapper.class_
+    event_cls = inspect(case_cls).relationships["events"].mapper.class_
     rng = random.Random(20261130)
     now = utcnow()
     start = now - timedelta(days=DAYS)
@@ -91,13 +101,27 @@ def load(session: Session) -> int:
                     continue
                 added += 1
                 at = start + timedelta(seconds=rng.randrange(DAYS * 86400 - 100 * 3600))
-                _case(session, event_cls, added, account, rc, tc, m, auth, at, materials, licences)
+                _case(
+                    session,
+                    case_cls,
+                    event_cls,
+                    added,
+                    account,
+                    rc,
+                    tc,
+                    m,
+                    auth,
+                    at,
+                    materials,
+                    licences,
+                )
     session.flush()
     return added
 
 
 def _case(
     session: Session,
+    case_cls: Any,
     event_cls: Any,
     n: int,
     account: Account,
@@ -114,7 +138,7 @@ def _case(
     steps = [(a, s, submitted + timedelta(hours=h)) for a, s, h in _STEPS]
     cid = uuid.uuid4()
     session.add(
-        cases.Case(
+        case_cls(
             id=cid,
             number=f"{PREFIX}{n:06d}",
             matter_code=m.code,
