@@ -3,17 +3,23 @@
 
 Each demo institution this node serves (one per treatment city) settles, since the
 first day of the previous month, 12–20 claims a month of insured persons of each of a
-few other cities (the provinces' capitals, 苏州 and 上海), about one in twelve reversed
-(冲正) a few hours later. The claims are the medical context's own
-records — `Visit` with its fee item, `Settlement` and its `settle` / `reverse` events —
-written as ORM objects with their past times, so the audit hook chains every event as
-in production and the dashboard reads them from the chain. The insured persons are
-synthetic (numbered DEMO-…): their insured node's reservations are not written, so the
-statements of the demo period compare the treatment side alone.
+few other cities of its own province (苏州 treats people insured in 南京, 无锡, 徐州 …),
+about one in twelve reversed (冲正) a few hours later. The claims are the medical
+context's own records — `Visit` with its fee item, `Settlement` and its `settle` /
+`reverse` events — written as ORM objects with their past times, so the audit hook
+chains every event as in production and the dashboard reads them from the chain. The
+insured persons are synthetic (claims numbered DEMO-…) and their insured side's
+reservations are not written; that is why the pairs stay within a province: a clearing
+statement is between jurisdictions and compares both sides, so these claims are in the
+city-level gross matrix only and no statement disagrees (nor do a federation's
+statements of real claims change).
 
-Then the previous month's clearing period is cleared and closed through the clearing
-service (`clear_period`, `close_period`), so the dashboard's clearing balances have a
-closed run to fold."""
+Then, on a node serving every jurisdiction (`make run`), the previous month's clearing
+period is cleared and closed through the clearing service (`clear_period`,
+`close_period`), so the dashboard's clearing balances have a closed run to fold. On a
+federation of nodes closing a period compares statements with the other nodes, which
+the demo does not do behind their backs: the operator closes it (`tongban medical
+close`)."""
 
 from __future__ import annotations
 
@@ -29,6 +35,7 @@ from tongban.calendar.service import local_date
 from tongban.db import utcnow
 from tongban.exchange import service as exchange
 from tongban.identity.models import Account
+from tongban.kernel.node import settings_of
 from tongban.medical import clearing_service, domain
 from tongban.medical.demo_data import INSTITUTIONS, staff_username
 from tongban.medical.models import FeeItem, Institution, Settlement, SettlementEvent, Visit
@@ -38,8 +45,8 @@ PREFIX = "DEMO"
 DAYS = 30
 #: Claims per (insured city, treatment city) pair and 30 days: above the threshold.
 PER_PAIR = (12, 20)
-#: Insured cities whose people are treated at every demo institution's city.
-INSURED_CITIES = ("310000", "320100", "330100", "340100", "320500")
+#: How many other cities of its province each treatment city treats people of.
+INSURED_CITIES = 3
 REVERSED = 1 / 12
 
 
@@ -50,8 +57,7 @@ def load(session: Session) -> int:
         select(func.count()).select_from(Settlement).where(Settlement.txn_id.like(f"{PREFIX}-%"))
     ):
         return 0
-    cities = {c.code: c for c in regions.list_cities(session)}
-    insured = [cities[c] for c in INSURED_CITIES if c in cities]
+    cities = sorted(regions.list_cities(session), key=lambda c: c.code)
     institutions = {i.code: i for i in session.scalars(select(Institution))}
     staff = {
         a.username: a
@@ -77,14 +83,17 @@ def load(session: Session) -> int:
         if not exchange.serves_here(session, inst.jurisdiction_code):
             continue
         seen.add(inst.city_code)
-        for ic in insured:
-            if ic.code == inst.city_code:
-                continue
+        insured = [
+            c
+            for c in cities
+            if c.jurisdiction_code == inst.jurisdiction_code and c.code != inst.city_code
+        ]
+        for ic in insured[:INSURED_CITIES]:
             for _ in range(int(rng.randint(*PER_PAIR) * span / (DAYS * 86400))):
                 added += 1
                 _claim(session, rng, added, inst, ic, staff.get(staff_username(code)), start, span)
     session.flush()
-    if added:
+    if added and settings_of(session).served_jurisdictions.strip() == "*":
         period = clearing_service.previous_period(local_date(now))
         clearing_service.clear_period(session, period)
         clearing_service.close_period(session, period, by="演示")

@@ -102,7 +102,7 @@ def test_the_demo_month_has_settlements_and_a_closed_clearing_period(session):
 
     demo_data.load_medical_demo(session)
     added = demo_activity.load(session)
-    assert added >= 4 * 4 * demo_activity.PER_PAIR[0]
+    assert added >= 4 * demo_activity.INSURED_CITIES * demo_activity.PER_PAIR[0]
     assert demo_activity.load(session) == 0  # idempotent
     demo.load(session, cities=1)  # the dashboard's refresh (its demo loader runs last)
     today = date.today()
