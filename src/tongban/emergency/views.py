@@ -1,22 +1,26 @@
 """Pages of the emergency context's reserves: the overview with alerts, the reserve table
 per city with filters, a city's batches with the keeper's movement form, a batch's
 history, and the bulk upload with its errors per row. Mutual aid's pages are in
-views_aid.py."""
+views_aid.py, incidents' and hand-overs' in views_incidents.py, capacity's and drills'
+in views_capacity.py; what they all do with a form (read it, run the step, show the
+page again on a refusal) is here."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
 from tongban.emergency import access, alerts, domain, stock
 from tongban.emergency.catalogue import catalogue
 from tongban.emergency.domain import Duty
-from tongban.errors import DomainError, FieldError, NotFound, ValidationFailed
+from tongban.errors import DomainError, FieldError, NotFound, PermissionDenied, ValidationFailed
 from tongban.exchange import service as exchange
 from tongban.identity.models import Account
 from tongban.regions import service as regions
@@ -55,9 +59,100 @@ def places(session: Session) -> dict[str, Any]:
     }
 
 
-def _opt(value: str | None) -> str | None:
+def optional(value: str | None) -> str | None:
+    """A query or form value stripped; None when it is empty."""
     value = (value or "").strip()
     return value or None
+
+
+# --- what every emergency page does with a form ------------------------------------------------
+
+
+def record_id(value: str) -> uuid.UUID:
+    """A record's id from its URL; a malformed one is a record that does not exist."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise NotFound("记录不存在", type="not-found") from None
+
+
+def form_text(form: FormData, name: str, limit: int) -> str:
+    """A text field of a multipart or urlencoded form, cut to `limit` characters."""
+    value = form.get(name)
+    return str(value)[:limit] if isinstance(value, str) else ""
+
+
+def form_int(value: Any, field: str, *, required: bool = False) -> int:
+    """A whole number typed in `field`; left empty it is 0 unless `required`."""
+    text = str(value or "").strip()
+    if not text and not required:
+        return 0
+    try:
+        return int(text)
+    except ValueError:
+        raise ValidationFailed("请填写整数", errors=[FieldError(field, "请填写整数")]) from None
+
+
+def unknown_record(e: DomainError) -> bool:
+    """A refusal that is no form's fault: the record itself does not exist."""
+    return isinstance(e, NotFound) and not e.errors
+
+
+def never(e: DomainError) -> bool:
+    """Every refusal is the form's: shown on the page again."""
+    return False
+
+
+def denied(e: DomainError) -> bool:
+    return isinstance(e, PermissionDenied)
+
+
+def denied_or_unknown(e: DomainError) -> bool:
+    return isinstance(e, NotFound | PermissionDenied)
+
+
+def after_form(
+    session: Session,
+    step: Callable[[], str],
+    again: Callable[..., Response],
+    *,
+    passes_on: Callable[[DomainError], bool] = unknown_record,
+    inputs: Mapping[str, str] | None = None,
+) -> Response:
+    """Run `step` (what a page's form asks: a service call that returns the URL to go to
+    next, 303). A refusal that `passes_on` is left to the problem+json handler; any other
+    is rolled back and the page is built again by `again(status_code=…, message=…,
+    errors=…)`, the message beside the form (`inputs` maps error fields to inputs)."""
+    try:
+        url = step()
+    except DomainError as e:
+        if passes_on(e):
+            raise
+        return again(**form_failure(session, e, inputs=inputs).context)
+    return RedirectResponse(url, status_code=303)
+
+
+async def record_step(
+    request: Request,
+    session: Session,
+    user: Account,
+    record: uuid.UUID,
+    what: str,
+    step: Callable[[FormData], str],
+    page: Callable[..., Response],
+    url: str,
+) -> Response:
+    """One step from the form `what` of a record's page (built by `page`, at
+    `url`/<record>): `step(form)` returns the `done` the page then says; on a refusal
+    the page again with the message beside that form. A missing record or a forbidden
+    step is a problem+json answer."""
+    form = await request.form()
+    return after_form(
+        session,
+        lambda: f"{url}/{record}?done={step(form)}",
+        lambda **refused: page(request, session, user, record, **refused, failed=what),
+        passes_on=denied_or_unknown,
+    )
 
 
 @router.get("/emergency")
@@ -87,10 +182,10 @@ def reserves(
     expiring: str | None = None,
 ) -> Response:
     f = stock.Filters(
-        _opt(jurisdiction),
-        _opt(city),
-        _opt(category),
-        _opt(item),
+        optional(jurisdiction),
+        optional(city),
+        optional(category),
+        optional(item),
         low_only=bool(low),
         expiring_only=bool(expiring),
     )
@@ -167,9 +262,9 @@ def lots(
         request,
         session,
         user,
-        city=_opt(city),
-        item=_opt(item),
-        point=_opt(point),
+        city=optional(city),
+        item=optional(item),
+        point=optional(point),
         done=DONE.get(done or ""),
     )
 
@@ -184,13 +279,6 @@ def _date(value: str, field: str = "expiry") -> date | None:
         raise ValidationFailed(
             "日期格式应为 YYYY-MM-DD", errors=[FieldError(field, "日期格式应为 YYYY-MM-DD")]
         ) from None
-
-
-def _int(value: str, field: str) -> int:
-    try:
-        return int(value.strip())
-    except ValueError:
-        raise ValidationFailed("请填写整数", errors=[FieldError(field, "请填写整数")]) from None
 
 
 @router.post("/emergency/reserves/move", dependencies=[CsrfChecked])
@@ -215,8 +303,9 @@ def move(
         "amount": amount,
         "reason": reason,
     }
-    point = _opt(point_code)
-    try:
+    point = optional(point_code)
+
+    def step() -> str:
         stock.move(
             session,
             user,
@@ -225,25 +314,24 @@ def move(
             batch=batch,
             expiry=_date(expiry),
             movement=movement,
-            amount=_int(amount, "amount"),
+            amount=form_int(amount, "amount", required=True),
             reason=reason,
         )
-    except DomainError as e:
-        if isinstance(e, NotFound) and not e.errors:
-            raise
-        refused = form_failure(session, e)
-        return _lots_page(
+        return f"/emergency/reserves/lots?point={point or ''}&item={item_code}&done=moved"
+
+    return after_form(
+        session,
+        step,
+        lambda **refused: _lots_page(
             request,
             session,
             user,
             city=None,
-            item=_opt(item_code),
+            item=optional(item_code),
             point=point,
-            **refused.context,
+            **refused,
             form=form,
-        )
-    return RedirectResponse(
-        f"/emergency/reserves/lots?point={point or ''}&item={item_code}&done=moved", status_code=303
+        ),
     )
 
 

@@ -6,22 +6,32 @@ and its timeline."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from tongban.emergency import access, aid, domain, stock
 from tongban.emergency.domain import Duty
-from tongban.emergency.views import labels, places
-from tongban.errors import DomainError, FieldError, NotFound, PermissionDenied, ValidationFailed
+from tongban.emergency.views import (
+    after_form,
+    denied_or_unknown,
+    form_int,
+    form_text,
+    labels,
+    places,
+    record_id,
+    record_step,
+)
+from tongban.errors import FieldError, NotFound, ValidationFailed
 from tongban.exchange import service as exchange
 from tongban.identity.models import Account
 from tongban.regions import service as regions
 from tongban.web.deps import CsrfChecked, CurrentUser, SessionDep
-from tongban.web.pages import form_failure, render
+from tongban.web.pages import render
 
 router = APIRouter(include_in_schema=False)
 
@@ -54,26 +64,8 @@ def aid_labels() -> dict[str, Any]:
     }
 
 
-def _id(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise NotFound("记录不存在", type="not-found") from None
-
-
-def _int(value: Any, field: str) -> int:
-    text = str(value or "").strip()
-    if not text:
-        return 0
-    try:
-        return int(text)
-    except ValueError:
-        raise ValidationFailed("请填写整数", errors=[FieldError(field, "请填写整数")]) from None
-
-
 def _text(form: FormData, name: str, limit: int = 500) -> str:
-    value = form.get(name)
-    return str(value)[:limit] if isinstance(value, str) else ""
+    return form_text(form, name, limit)
 
 
 @router.get("/emergency/aid")
@@ -150,11 +142,12 @@ async def new_submit(request: Request, session: SessionDep, user: CurrentUser) -
     form = await request.form()
     kept: dict[str, Any] = {k: _text(form, k) for k in form if k != "csrf_token"}
     kept["targets"] = [str(t) for t in form.getlist("targets")]
-    try:
+
+    def step() -> str:
         lines: list[tuple[str, int]] = []
         for n in range(FORM_LINES):
             item = _text(form, f"item_{n}", 40)
-            quantity = _int(form.get(f"quantity_{n}"), f"quantity_{n}")
+            quantity = form_int(form.get(f"quantity_{n}"), f"quantity_{n}")
             if item and quantity:
                 lines.append((item, quantity))
             elif item or quantity:
@@ -173,18 +166,15 @@ async def new_submit(request: Request, session: SessionDep, user: CurrentUser) -
             lines=lines,
             targets=kept["targets"],
         )
-    except (NotFound, PermissionDenied):
-        raise
-    except DomainError as e:
-        refused = form_failure(session, e, inputs={"lines.": "quantity_"})
-        return _new_page(
-            request,
-            session,
-            user,
-            form=kept,
-            **refused.context,
-        )
-    return RedirectResponse(f"/emergency/aid/{req.id}?done=requested", status_code=303)
+        return f"/emergency/aid/{req.id}?done=requested"
+
+    return after_form(
+        session,
+        step,
+        lambda **refused: _new_page(request, session, user, form=kept, **refused),
+        passes_on=denied_or_unknown,
+        inputs={"lines.": "quantity_"},
+    )
 
 
 def _detail(
@@ -257,7 +247,7 @@ def detail(
     user: CurrentUser,
     done: str | None = None,
 ) -> Response:
-    return _detail(request, session, user, _id(request_id), done=done)
+    return _detail(request, session, user, record_id(request_id), done=done)
 
 
 async def _act(
@@ -266,40 +256,32 @@ async def _act(
     user: Account,
     request_id: uuid.UUID,
     what: str,
-    step: Any,
+    step: Callable[[FormData], Any],
     done: str,
 ) -> Response:
-    """Run one step from a form of the request's page; on a refusal show the page again
-    with the message next to that form."""
-    form = await request.form()
-    try:
+    """Run one step from the form `what` of the request's page; then the page says `done`
+    (see views.record_step)."""
+
+    def run(form: FormData) -> str:
         step(form)
-    except (NotFound, PermissionDenied):
-        raise
-    except DomainError as e:
-        refused = form_failure(session, e)
-        return _detail(
-            request,
-            session,
-            user,
-            request_id,
-            **refused.context,
-            failed=what,
-        )
-    return RedirectResponse(f"/emergency/aid/{request_id}?done={done}", status_code=303)
+        return done
+
+    return await record_step(
+        request, session, user, request_id, what, run, _detail, "/emergency/aid"
+    )
 
 
 @router.post("/emergency/aid/{request_id}/commit", dependencies=[CsrfChecked])
 async def commit(
     request_id: str, request: Request, session: SessionDep, user: CurrentUser
 ) -> Response:
-    rid = _id(request_id)
+    rid = record_id(request_id)
 
     def step(form: FormData) -> None:
         req = aid.get_request(session, rid)
         lines = []
         for line in req.lines:
-            n = _int(form.get(f"commit_{line['item']}"), f"commit_{line['item']}")
+            n = form_int(form.get(f"commit_{line['item']}"), f"commit_{line['item']}")
             if n:
                 lines.append((str(line["item"]), n))
         aid.commit(session, user, rid, lines, _text(form, "note"))
@@ -311,7 +293,7 @@ async def commit(
 async def decline(
     request_id: str, request: Request, session: SessionDep, user: CurrentUser
 ) -> Response:
-    rid = _id(request_id)
+    rid = record_id(request_id)
     return await _act(
         request,
         session,
@@ -327,7 +309,7 @@ async def decline(
 async def cancel(
     request_id: str, request: Request, session: SessionDep, user: CurrentUser
 ) -> Response:
-    rid = _id(request_id)
+    rid = record_id(request_id)
     return await _act(
         request,
         session,
@@ -343,7 +325,7 @@ async def cancel(
 async def close(
     request_id: str, request: Request, session: SessionDep, user: CurrentUser
 ) -> Response:
-    rid = _id(request_id)
+    rid = record_id(request_id)
     return await _act(
         request,
         session,
@@ -359,16 +341,16 @@ async def close(
 async def dispatch(
     commitment_id: str, request: Request, session: SessionDep, user: CurrentUser
 ) -> Response:
-    c = aid.get_commitment(session, _id(commitment_id))
+    c = aid.get_commitment(session, record_id(commitment_id))
     cid, rid = c.id, c.request_id
 
     def step(form: FormData) -> None:
         lines = []
         for line in aid.get_commitment(session, cid).lines:
             item = str(line["item"])
-            n = _int(form.get(f"qty_{item}"), f"qty_{item}")
+            n = form_int(form.get(f"qty_{item}"), f"qty_{item}")
             if n:
-                per_box = _int(form.get(f"per_box_{item}"), f"per_box_{item}") or n
+                per_box = form_int(form.get(f"per_box_{item}"), f"per_box_{item}") or n
                 lines.append(aid.DispatchLine(item, n, per_box))
         aid.dispatch(
             session,
@@ -388,7 +370,7 @@ async def dispatch(
 async def commitment_step(
     commitment_id: str, what: str, request: Request, session: SessionDep, user: CurrentUser
 ) -> Response:
-    c = aid.get_commitment(session, _id(commitment_id))
+    c = aid.get_commitment(session, record_id(commitment_id))
     cid, rid = c.id, c.request_id
     steps = {"withdraw": (aid.withdraw, "withdrawn"), "finish": (aid.finish, "finished")}
     if what not in steps:
@@ -409,12 +391,12 @@ async def commitment_step(
 async def receive(
     shipment_id: str, request: Request, session: SessionDep, user: CurrentUser
 ) -> Response:
-    sh = aid.get_shipment(session, _id(shipment_id))
+    sh = aid.get_shipment(session, record_id(shipment_id))
     sid, rid = sh.id, sh.request_id
     codes = [b["code"] for b in sh.boxes]
 
     def step(form: FormData) -> None:
-        counts = {code: _int(form.get(f"count_{code}"), f"counts.{code}") for code in codes}
+        counts = {code: form_int(form.get(f"count_{code}"), f"counts.{code}") for code in codes}
         aid.receive(session, user, sid, counts, _text(form, "note"))
 
     return await _act(request, session, user, rid, f"receive-{sid}", step, "received")

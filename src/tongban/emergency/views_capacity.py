@@ -5,6 +5,7 @@ and of drill mode (演练: start, run requests on the copies, close or discard).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
@@ -13,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from tongban.db import utcnow
 from tongban.emergency import access, capacity, drill
-from tongban.emergency.views import labels, places
-from tongban.errors import DomainError, FieldError, NotFound, ValidationFailed
+from tongban.emergency.views import after_form, form_int, labels, never, optional, places
+from tongban.errors import DomainError, NotFound
 from tongban.exchange import service as exchange
 from tongban.identity.models import Account
 from tongban.regions import service as regions
@@ -31,18 +32,6 @@ DONE = {
     "closed": "演练已结束。",
     "discarded": "演练已作废，演练数据已删除。",
 }
-
-
-def _opt(value: str | None) -> str | None:
-    value = (value or "").strip()
-    return value or None
-
-
-def _int(raw: str, field: str) -> int:
-    try:
-        return int(raw.strip() or "0")
-    except ValueError:
-        raise ValidationFailed("请填写整数", errors=[FieldError(field, "请填写整数")]) from None
 
 
 def capacity_labels() -> dict[str, Any]:
@@ -119,10 +108,10 @@ def capacity_page(
         request,
         session,
         user,
-        jurisdiction=_opt(jurisdiction),
-        city=_opt(city),
-        ed_status=_opt(ed_status),
-        status=_opt(status),
+        jurisdiction=optional(jurisdiction),
+        city=optional(city),
+        ed_status=optional(ed_status),
+        status=optional(status),
         done=DONE.get(done or ""),
         form={},
     )
@@ -164,11 +153,12 @@ def capacity_report(
         "ventilators_baseline": ventilators_baseline,
         "comment": comment,
     }
-    try:
+
+    def step() -> str:
         counts = {
             k: (
-                _int(form.get(f"{k}_available", ""), f"{k}_available"),
-                _int(form.get(f"{k}_baseline", ""), f"{k}_baseline"),
+                form_int(form.get(f"{k}_available", ""), f"{k}_available"),
+                form_int(form.get(f"{k}_baseline", ""), f"{k}_baseline"),
             )
             for k in capacity.KIND_LABELS
         }
@@ -185,18 +175,13 @@ def capacity_report(
                 comment=form.get("comment", ""),
             ),
         )
-    except DomainError as e:
-        if isinstance(e, NotFound) and not e.errors:
-            raise
-        refused = form_failure(session, e)
-        return _capacity_page(
-            request,
-            session,
-            user,
-            **refused.context,
-            form=form,
-        )
-    return RedirectResponse("/emergency/capacity?done=reported", status_code=303)
+        return "/emergency/capacity?done=reported"
+
+    return after_form(
+        session,
+        step,
+        lambda **refused: _capacity_page(request, session, user, **refused, form=form),
+    )
 
 
 @router.post("/emergency/capacity/import", dependencies=[CsrfChecked])
@@ -225,7 +210,7 @@ def capacity_import(
 
 @router.get("/emergency/capacity/export.xml")
 def capacity_export(session: SessionDep, user: CurrentUser, city: str | None = None) -> Response:
-    rows = capacity.hospitals(session, user, city=_opt(city))
+    rows = capacity.hospitals(session, user, city=optional(city))
     return Response(
         capacity.export_have(rows),
         media_type="application/xml",
@@ -290,18 +275,17 @@ def drill_start(
     title: Annotated[str, Form(max_length=200)] = "",
     jurisdiction: Annotated[str, Form(max_length=6)] = "",
 ) -> Response:
-    try:
+    def step() -> str:
         d = drill.start(session, user, title=title, jurisdiction=jurisdiction)
-    except DomainError as e:
-        refused = form_failure(session, e)
-        return _drills_page(
-            request,
-            session,
-            user,
-            **refused.context,
-            form={"title": title, "jurisdiction": jurisdiction},
-        )
-    return RedirectResponse(f"/emergency/drills/{d.id}?done=started", status_code=303)
+        return f"/emergency/drills/{d.id}?done=started"
+
+    form = {"title": title, "jurisdiction": jurisdiction}
+    return after_form(
+        session,
+        step,
+        lambda **refused: _drills_page(request, session, user, **refused, form=form),
+        passes_on=never,
+    )
 
 
 def _drill_page(
@@ -349,6 +333,22 @@ def drill_page(
     return _drill_page(request, session, user, drill_id, done=DONE.get(done or ""), form={})
 
 
+def _after_drill_form(
+    request: Request,
+    session: Session,
+    user: Account,
+    drill_id: uuid.UUID,
+    step: Callable[[], str],
+    form: dict[str, str] | None = None,
+) -> Response:
+    """A form of the drill's page (see views.after_form): the page again on a refusal."""
+    return after_form(
+        session,
+        step,
+        lambda **refused: _drill_page(request, session, user, drill_id, **refused, form=form or {}),
+    )
+
+
 @router.post("/emergency/drills/{drill_id}/requests", dependencies=[CsrfChecked])
 def drill_new_request(
     request: Request,
@@ -366,7 +366,8 @@ def drill_new_request(
         "item_code": item_code,
         "quantity": quantity,
     }
-    try:
+
+    def step() -> str:
         d = drill.get(session, drill_id)
         drill.request(
             session,
@@ -375,21 +376,11 @@ def drill_new_request(
             requester_city=requester_city,
             giver_city=giver_city,
             item_code=item_code,
-            quantity=_int(quantity, "quantity"),
+            quantity=form_int(quantity, "quantity"),
         )
-    except DomainError as e:
-        if isinstance(e, NotFound) and not e.errors:
-            raise
-        refused = form_failure(session, e)
-        return _drill_page(
-            request,
-            session,
-            user,
-            drill_id,
-            **refused.context,
-            form=form,
-        )
-    return RedirectResponse(f"/emergency/drills/{drill_id}?done=step", status_code=303)
+        return f"/emergency/drills/{drill_id}?done=step"
+
+    return _after_drill_form(request, session, user, drill_id, step, form)
 
 
 @router.post("/emergency/drills/requests/{request_id}/{step}", dependencies=[CsrfChecked])
@@ -403,28 +394,19 @@ def drill_step(
 ) -> Response:
     d, _ = drill.get_request(session, request_id)
     drill_id = d.id
-    try:
+
+    def run() -> str:
         if step == "commit":
-            drill.commit(session, user, request_id, _int(quantity, "quantity"))
+            drill.commit(session, user, request_id, form_int(quantity, "quantity"))
         elif step == "dispatch":
             drill.dispatch(session, user, request_id)
         elif step == "receive":
-            drill.receive(session, user, request_id, _int(quantity, "counted"))
+            drill.receive(session, user, request_id, form_int(quantity, "counted"))
         else:
             raise NotFound("没有这一步操作", type="unknown-step")
-    except DomainError as e:
-        if isinstance(e, NotFound) and not e.errors:
-            raise
-        refused = form_failure(session, e)
-        return _drill_page(
-            request,
-            session,
-            user,
-            drill_id,
-            **refused.context,
-            form={},
-        )
-    return RedirectResponse(f"/emergency/drills/{drill_id}?done=step", status_code=303)
+        return f"/emergency/drills/{drill_id}?done=step"
+
+    return _after_drill_form(request, session, user, drill_id, run)
 
 
 @router.post("/emergency/drills/{drill_id}/close", dependencies=[CsrfChecked])
@@ -435,19 +417,9 @@ def drill_close(
     drill_id: uuid.UUID,
     discard: Annotated[str, Form(max_length=1)] = "",
 ) -> Response:
-    try:
+    def step() -> str:
         drill.close(session, user, drill_id, discard=bool(discard))
-    except DomainError as e:
-        if isinstance(e, NotFound) and not e.errors:
-            raise
-        refused = form_failure(session, e)
-        return _drill_page(
-            request,
-            session,
-            user,
-            drill_id,
-            **refused.context,
-            form={},
-        )
-    done = "discarded" if discard else "closed"
-    return RedirectResponse(f"/emergency/drills/{drill_id}?done={done}", status_code=303)
+        done = "discarded" if discard else "closed"
+        return f"/emergency/drills/{drill_id}?done={done}"
+
+    return _after_drill_form(request, session, user, drill_id, step)

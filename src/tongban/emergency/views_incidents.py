@@ -10,20 +10,26 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from tongban.emergency import access, handover, incidents
 from tongban.emergency.domain import Duty
 from tongban.emergency.domain import incidents as domain
-from tongban.emergency.views import places
-from tongban.errors import DomainError, NotFound, PermissionDenied
+from tongban.emergency.views import (
+    after_form,
+    denied,
+    form_text,
+    places,
+    record_id,
+    record_step,
+)
 from tongban.exchange import service as exchange
 from tongban.identity.models import Account
 from tongban.tickets import service as tickets
 from tongban.web.deps import CsrfChecked, CurrentUser, SessionDep
-from tongban.web.pages import form_failure, render
+from tongban.web.pages import render
 
 router = APIRouter(include_in_schema=False)
 
@@ -53,16 +59,8 @@ def incident_labels() -> dict[str, Any]:
     }
 
 
-def _id(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise NotFound("记录不存在", type="not-found") from None
-
-
 def _text(form: FormData, name: str, limit: int = 2000) -> str:
-    value = form.get(name)
-    return str(value)[:limit] if isinstance(value, str) else ""
+    return form_text(form, name, limit)
 
 
 def _my_cities(session: Session, user: Account) -> list[Any]:
@@ -119,7 +117,8 @@ async def open_incident(request: Request, session: SessionDep, user: CurrentUser
     form = await request.form()
     kept: dict[str, Any] = {k: _text(form, k) for k in form if k != "csrf_token"}
     kept["cities"] = [str(c) for c in form.getlist("cities")]
-    try:
+
+    def step() -> str:
         inc = incidents.open_incident(
             session,
             user,
@@ -130,18 +129,14 @@ async def open_incident(request: Request, session: SessionDep, user: CurrentUser
             lead_city=_text(form, "lead_city", 6),
             cities=kept["cities"],
         )
-    except PermissionDenied:
-        raise
-    except DomainError as e:
-        refused = form_failure(session, e)
-        return _board(
-            request,
-            session,
-            user,
-            form=kept,
-            **refused.context,
-        )
-    return RedirectResponse(f"/emergency/incidents/{inc.id}?done=opened", status_code=303)
+        return f"/emergency/incidents/{inc.id}?done=opened"
+
+    return after_form(
+        session,
+        step,
+        lambda **refused: _board(request, session, user, form=kept, **refused),
+        passes_on=denied,
+    )
 
 
 def _incident_page(
@@ -185,30 +180,7 @@ def incident_page(
     user: CurrentUser,
     done: str | None = None,
 ) -> Response:
-    return _incident_page(request, session, user, _id(incident_id), done=done)
-
-
-async def _act(
-    request: Request,
-    session: Session,
-    user: Account,
-    record_id: uuid.UUID,
-    what: str,
-    step: Callable[[FormData], str],
-    page: Callable[..., Response],
-    url: str,
-) -> Response:
-    """Run one step from a form of a record's page (`page`, at `url`): on a refusal show
-    the page again with the message beside that form, else go back to it with `done`."""
-    form = await request.form()
-    try:
-        done = step(form)
-    except (NotFound, PermissionDenied):
-        raise
-    except DomainError as e:
-        refused = form_failure(session, e)
-        return page(request, session, user, record_id, **refused.context, failed=what)
-    return RedirectResponse(f"{url}/{record_id}?done={done}", status_code=303)
+    return _incident_page(request, session, user, record_id(incident_id), done=done)
 
 
 async def _incident_act(
@@ -219,7 +191,7 @@ async def _incident_act(
     what: str,
     step: Callable[[FormData], str],
 ) -> Response:
-    return await _act(
+    return await record_step(
         request, session, user, incident_id, what, step, _incident_page, "/emergency/incidents"
     )
 
@@ -228,7 +200,7 @@ async def _incident_act(
 async def entry(
     incident_id: str, request: Request, session: SessionDep, user: CurrentUser
 ) -> Response:
-    iid = _id(incident_id)
+    iid = record_id(incident_id)
 
     def step(form: FormData) -> str:
         here = incidents.add_entry(session, user, iid, _text(form, "text", 4000))
@@ -241,7 +213,7 @@ async def entry(
 async def task(
     incident_id: str, request: Request, session: SessionDep, user: CurrentUser
 ) -> Response:
-    iid = _id(incident_id)
+    iid = record_id(incident_id)
 
     def step(form: FormData) -> str:
         incidents.add_task(
@@ -263,7 +235,7 @@ async def task(
 async def incident_step(
     incident_id: str, request: Request, session: SessionDep, user: CurrentUser
 ) -> Response:
-    iid = _id(incident_id)
+    iid = record_id(incident_id)
 
     def step(form: FormData) -> str:
         incidents.step(session, user, iid, _text(form, "action", 12), _text(form, "note"))
@@ -321,7 +293,8 @@ async def offer(request: Request, session: SessionDep, user: CurrentUser) -> Res
     wanted = domain.PURPOSES[purpose].fields if purpose in domain.PURPOSES else ()
     subject = {k: _text(form, f"subject.{k}", 200) for k in domain.FIELD_LABELS if k in wanted}
     incident = _text(form, "incident_id", 40)
-    try:
+
+    def step() -> str:
         h = handover.offer(
             session,
             user,
@@ -330,20 +303,16 @@ async def offer(request: Request, session: SessionDep, user: CurrentUser) -> Res
             purpose=purpose,
             reason=_text(form, "reason"),
             subject=subject,
-            incident_id=_id(incident) if incident else None,
+            incident_id=record_id(incident) if incident else None,
         )
-    except PermissionDenied:
-        raise
-    except DomainError as e:
-        refused = form_failure(session, e)
-        return _handover_list(
-            request,
-            session,
-            user,
-            form=kept,
-            **refused.context,
-        )
-    return RedirectResponse(f"/emergency/handovers/{h.id}?done=offered", status_code=303)
+        return f"/emergency/handovers/{h.id}?done=offered"
+
+    return after_form(
+        session,
+        step,
+        lambda **refused: _handover_list(request, session, user, form=kept, **refused),
+        passes_on=denied,
+    )
 
 
 def _receives(session: Session, user: Account, h: Any) -> bool:
@@ -400,7 +369,7 @@ def handover_page(
     user: CurrentUser,
     done: str | None = None,
 ) -> Response:
-    return _handover_page(request, session, user, _id(handover_id), done=done)
+    return _handover_page(request, session, user, record_id(handover_id), done=done)
 
 
 async def _handover_act(
@@ -411,7 +380,7 @@ async def _handover_act(
     what: str,
     step: Callable[[FormData], str],
 ) -> Response:
-    return await _act(
+    return await record_step(
         request, session, user, handover_id, what, step, _handover_page, "/emergency/handovers"
     )
 
@@ -420,7 +389,7 @@ async def _handover_act(
 async def answer(
     handover_id: str, request: Request, session: SessionDep, user: CurrentUser
 ) -> Response:
-    hid = _id(handover_id)
+    hid = record_id(handover_id)
 
     def step(form: FormData) -> str:
         accept = _text(form, "answer", 8) == "accept"
@@ -434,7 +403,7 @@ async def answer(
 async def withdraw(
     handover_id: str, request: Request, session: SessionDep, user: CurrentUser
 ) -> Response:
-    hid = _id(handover_id)
+    hid = record_id(handover_id)
 
     def step(form: FormData) -> str:
         handover.withdraw(session, user, hid, _text(form, "reason"))
@@ -447,7 +416,7 @@ async def withdraw(
 async def follow_up(
     handover_id: str, request: Request, session: SessionDep, user: CurrentUser
 ) -> Response:
-    hid = _id(handover_id)
+    hid = record_id(handover_id)
 
     def step(form: FormData) -> str:
         handover.follow_up(session, user, hid, _text(form, "note"))
