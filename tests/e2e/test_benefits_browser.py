@@ -7,7 +7,6 @@ the read."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
@@ -16,40 +15,20 @@ from typing import Any
 import httpx
 import pytest
 
+from e2e._steps import (
+    NEWBORN_CHOICES,
+    NEWBORN_FIELDS,
+    deliver_when_forwarded,
+    submit_newborn,
+    until,
+)
+
 pytestmark = pytest.mark.browser
 
 BORN = (date.today() - timedelta(days=5)).isoformat()
-FIELDS = {
-    "child_name": "张小宝",
-    "birth_date": BORN,
-    "birth_hospital": "上海市第一妇婴保健院",
-    "mother_name": "王芳",
-    "mother_id_number": "340102199003071283",
-    "father_name": "张伟",
-    "hukou_address": "江苏省南京市玄武区中山路1号",
-    "residence_address": "上海市浦东新区世纪大道100号",
-}
-CHOICES = {
-    "child_sex": "女",
-    "birth_city": "310000",
-    "mother_hukou_city": "340100",
-    "father_hukou_city": "320100",
-    "hukou_follows": "随父亲落户",
-    "declarant_relation": "母亲",
-    "residence_city": "310000",
-    "ssc_bank": "中国银行",
-    "ssc_pickup": "网点领取",
-}
-
-
-def _until(check: Callable[[], Any], what: str, timeout: float = 30) -> Any:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
+#: The child was born five days ago (the offer is for a birth less than 365 days ago).
+FIELDS = {**NEWBORN_FIELDS, "birth_date": BORN}
+CHOICES = {**NEWBORN_CHOICES, "child_sex": "女"}
 
 
 def test_the_birth_brings_the_maternity_offer_with_its_trace_and_one_click_accepts(
@@ -64,48 +43,20 @@ def test_the_birth_brings_the_maternity_offer_with_its_trace_and_one_click_accep
     page.goto("/my/benefits")
     assert "目前没有待遇" in page.inner_text("main")
 
-    page.goto("/lifeevents")
-    page.locator("#newborn").get_by_role("link", name="在线申请").click()
-    for name, value in FIELDS.items():
-        page.fill(f"#f_{name}", value)
-    for name, value in CHOICES.items():
-        page.select_option(f"#f_{name}", value)
-    pdf = tmp_path / "material.pdf"
-    pdf.write_bytes(pdf_bytes)
-    for upload in page.locator("input[type=file]").all():
-        upload.set_input_files(str(pdf))
-    page.get_by_label("我同意为办理本“一件事”所含各事项").check()
-    page.get_by_role("button", name="一次提交").click()
-    page.wait_for_url("**/my/lifeevents/*")
+    bundle_id = submit_newborn(page, pdf_bytes, tmp_path, FIELDS, CHOICES)
     no_error(page)
-    bundle_id = page.url.rsplit("/", 1)[1]
 
     with httpx.Client(base_url=live_server, timeout=30) as http:
         bundle = http.get(f"/api/v1/lifeevents/{bundle_id}", headers=login("wangfang")).json()
         case_id = bundle["steps"][0]["case"]["id"]
         officer = login("310000-health-approver")
-        _until(
-            lambda: (
-                http.post(
-                    f"/api/v1/cases/{case_id}/actions", json={"action": "accept"}, headers=officer
-                ).status_code
-                == 200
-            ),
-            "the case to reach 上海's health commission",
-        )
-        for action in ("start_review", "approve", "issue_result", "deliver"):
-            r = http.post(
-                f"/api/v1/cases/{case_id}/actions",
-                json={"action": action, "comment": "符合条件"},
-                headers=officer,
-            )
-            assert r.status_code == 200, r.text
+        deliver_when_forwarded(http, case_id, officer, "上海's health commission")
 
     def offered() -> bool:
         page.goto("/my/benefits")
         return "生育津贴" in page.inner_text("main")
 
-    _until(offered, "the 生育津贴 offer")
+    until(offered, "the 生育津贴 offer")
     page.get_by_role("link", name="免申即享").first.wait_for()
     card = page.locator("section[id^='offer-MS']").filter(has_text="生育津贴")
     text = card.inner_text()
