@@ -18,6 +18,10 @@ also creates the case copy, its events, its answer and the audit entries.
 Bare path: the same bodies, unsigned, POSTed over the same kind of httpx client to a
 FastAPI endpoint that parses the JSON and answers 200 — no signing, no persistence.
 
+Node B runs under a statement counter (`--count-serve`: every SQL statement its engines
+execute), so the table also gives the receiver's statements per applied
+`case.forwarded` for each tree (issue 14: the handler's work per message).
+
 Each tree (benchmarks/_before.py) — and the working tree once more, one by one
 (`--no-single` leaves that out) — gets a pair of nodes of its own: node A in a worker
 process (`--worker`, PYTHONPATH at the tree's src) that this script drives over a pipe,
