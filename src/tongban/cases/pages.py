@@ -195,6 +195,35 @@ def entered_values(form: FormData) -> dict[str, Any]:
     return values
 
 
+def form_order(matter: Any, *, window: bool) -> list[str]:
+    """The application form's inputs in the order the page shows them
+    (cases/_application_fields.html, inside window_new.html at the window), so the error
+    summary lists the problems top to bottom as the user meets them."""
+    applicant = ["applicant_type", "applicant_name", "applicant_identifier", "identity_verified"]
+    return [
+        *(applicant if window else []),
+        "competent_jurisdiction",
+        "competent_city",
+        "mode",
+        "joint_jurisdictions",
+        *matter.form_schema.get("properties", {}),
+        "form",
+        *(f"material_{m.code}" for m in matter.materials),
+        "delivery_method",
+        "delivery_address",
+        "phone",
+        "evidence_consent",
+        "consent",
+        *(["materials_checked"] if window else []),
+    ]
+
+
+def in_form_order(errors: dict[str, str], order: list[str]) -> dict[str, str]:
+    """`errors` in the order of `order`; a name it does not know keeps its place after them."""
+    rank = {name: i for i, name in enumerate(order)}
+    return dict(sorted(errors.items(), key=lambda item: rank.get(item[0], len(rank))))
+
+
 def application_context(
     session: Session,
     matter: Any,
@@ -216,7 +245,8 @@ def application_context(
         "modes": modes,
         "window": window,
         "values": values,
-        "errors": errors or {},
+        # The error summary lists the problems as the form shows its inputs.
+        "errors": in_form_order(errors or {}, form_order(matter, window=window)),
         "message": message,
         "labels": LABELS,
         # The error summary links to each input: the schema's fields render as f_<name>.

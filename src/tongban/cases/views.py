@@ -94,15 +94,23 @@ def apply(
         refused = form_failure(session, e, inputs=INPUTS)
         matter = catalog.get_matter(session, matter_code)
         keep = keep_after_refusal(session, user, form, matter, kept, settings, refused.errors)
-        ctx = application_context(session, matter, window=False, values=entered_values(form))
+        ctx = application_context(
+            session,
+            matter,
+            window=False,
+            values=entered_values(form),
+            errors=refused.errors,
+            message=refused.message,
+        )
         wallet = licences.choices_for_matter(session, user, matter)
         return render(
             request,
             "cases/apply.html",
             user,
+            status_code=refused.status_code,
             wallet=wallet,
             **kept_context(keep),
-            **ctx | refused.context,
+            **ctx,
         )
     return RedirectResponse(f"/my/cases/{case.id}", status_code=303)
 

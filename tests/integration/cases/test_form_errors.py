@@ -59,6 +59,30 @@ def test_the_online_form_reports_consent_id_number_and_material_at_once(
     assert "校验位不正确" in r.text  # GB 11643 says which part is wrong
 
 
+def in_page_order(html: str, links: list[str]) -> bool:
+    """Whether the summary's links follow the inputs they lead to down the page."""
+    form = html.index("<form")
+    where = [html.index(f'id="{target}"', form) for target in links]
+    return where == sorted(where)
+
+
+def test_the_summary_lists_the_problems_in_the_order_of_the_form(
+    client: TestClient, session: Session
+) -> None:
+    """Consent is the form's last input: its error comes after the fields' and the
+    materials', not first (the summary reads top to bottom like the form)."""
+    sign_in(client, make_resident(session))
+    page = client.get(f"/apply/{MATTER}")
+    data = form(
+        csrf_of(page.text), consent="", subject_name="", subject_id_number=WRONG_CHECK_DIGIT
+    )
+    r = client.post(f"/apply/{MATTER}", data=data)
+    assert r.status_code == 422
+    links = summary_links(r.text)
+    assert links == ["f_subject_name", "f_subject_id_number", "material_id_card", "consent"]
+    assert in_page_order(r.text, links)
+
+
 def test_a_refused_online_form_keeps_the_files_chosen(client: TestClient, session: Session) -> None:
     from sqlalchemy import select
 
@@ -115,6 +139,12 @@ def test_the_window_form_reports_every_problem_at_once(
         "material_id_card",
     } <= links
     assert 'id="applicant_identifier"' in r.text and "身份证号码无效" in r.text
+    # Top to bottom as the window form shows them: applicant, fields, materials, checks.
+    without_consent = {k: v for k, v in data.items() if k != "consent"}
+    r = client.post(f"/window/new/{MATTER}", data=without_consent)
+    ordered = summary_links(r.text)
+    assert ordered[0] == "applicant_identifier" and ordered[-2:] == ["consent", "materials_checked"]
+    assert in_page_order(r.text, ordered), ordered
 
 
 def test_at_the_window_a_presented_licence_stands_in_for_the_material(
