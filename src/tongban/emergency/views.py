@@ -93,6 +93,27 @@ def form_int(value: Any, field: str, *, required: bool = False) -> int:
         raise ValidationFailed("请填写整数", errors=[FieldError(field, "请填写整数")]) from None
 
 
+def shown(
+    texts: Mapping[str, str],
+    *,
+    done: str | None = None,
+    message: str | None = None,
+    errors: dict[str, str] | None = None,
+    failed: str | None = None,
+    form: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """What a page says about its last form, for its template: `done` (a key of `texts`)
+    as its sentence, a refusal's message and field errors, which form failed, and what
+    was typed in it."""
+    return {
+        "done": texts.get(done or ""),
+        "message": message,
+        "errors": errors or {},
+        "failed": failed,
+        "form": form or {},
+    }
+
+
 def unknown_record(e: DomainError) -> bool:
     """A refusal that is no form's fault: the record itself does not exist."""
     return isinstance(e, NotFound) and not e.errors

@@ -25,6 +25,7 @@ from tongban.emergency.views import (
     places,
     record_id,
     record_step,
+    shown,
 )
 from tongban.errors import FieldError, NotFound, ValidationFailed
 from tongban.exchange import service as exchange
@@ -183,11 +184,8 @@ def _detail(
     user: Account,
     request_id: uuid.UUID,
     *,
-    done: str | None = None,
-    message: str | None = None,
-    errors: dict[str, str] | None = None,
-    failed: str = "",
     status_code: int = 200,
+    **feedback: Any,
 ) -> Response:
     access.require_viewer(session, user)
     req = aid.get_request(session, request_id)
@@ -230,10 +228,7 @@ def _detail(
             for sh in c.shipments
         ),
         answered={c.giver_jurisdiction: c for c in req.commitments},
-        done=DONE.get(done or ""),
-        message=message,
-        errors=errors or {},
-        failed=failed,
+        **shown(DONE, **feedback),
         labels=aid_labels(),
         **places(session),
     )

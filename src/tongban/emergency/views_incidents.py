@@ -24,6 +24,7 @@ from tongban.emergency.views import (
     places,
     record_id,
     record_step,
+    shown,
 )
 from tongban.exchange import service as exchange
 from tongban.identity.models import Account
@@ -82,11 +83,8 @@ def _board(
     session: Session,
     user: Account,
     *,
-    done: str | None = None,
-    form: dict[str, Any] | None = None,
-    message: str | None = None,
-    errors: dict[str, str] | None = None,
     status_code: int = 200,
+    **feedback: Any,
 ) -> Response:
     rows = incidents.list_incidents(session, user)
     return render(
@@ -96,10 +94,7 @@ def _board(
         status_code=status_code,
         incidents=rows,
         my_cities=_my_cities(session, user),
-        done=DONE.get(done or ""),
-        form=form or {},
-        message=message,
-        errors=errors or {},
+        **shown(DONE, **feedback),
         labels=incident_labels(),
         **places(session),
     )
@@ -145,11 +140,8 @@ def _incident_page(
     user: Account,
     incident_id: uuid.UUID,
     *,
-    done: str | None = None,
-    message: str | None = None,
-    errors: dict[str, str] | None = None,
-    failed: str | None = None,
     status_code: int = 200,
+    **feedback: Any,
 ) -> Response:
     inc = incidents.get(session, user, incident_id)
     taxonomy = tickets.taxonomy(session)
@@ -163,10 +155,7 @@ def _incident_page(
         may_post=incidents.may_post(session, user, inc),
         categories=list(taxonomy.categories.values()),
         handovers=[h for h in handover.list_handovers(session, user) if h.incident_id == inc.id],
-        done=DONE.get(done or ""),
-        message=message,
-        errors=errors or {},
-        failed=failed,
+        **shown(DONE, **feedback),
         labels=incident_labels(),
         **places(session),
     )
@@ -252,11 +241,8 @@ def _handover_list(
     session: Session,
     user: Account,
     *,
-    done: str | None = None,
-    form: dict[str, Any] | None = None,
-    message: str | None = None,
-    errors: dict[str, str] | None = None,
     status_code: int = 200,
+    **feedback: Any,
 ) -> Response:
     access.require_viewer(session, user)
     rows = handover.list_handovers(session, user)
@@ -269,10 +255,7 @@ def _handover_list(
         status={h.id: handover.status_here(session, h, _receives(session, user, h)) for h in rows},
         my_cities=_my_cities(session, user),
         open_incidents=[i for i in incidents.list_incidents(session, user) if i.state != "closed"],
-        done=DONE.get(done or ""),
-        form=form or {},
-        message=message,
-        errors=errors or {},
+        **shown(DONE, **feedback),
         labels=incident_labels(),
         **places(session),
     )
@@ -327,11 +310,8 @@ def _handover_page(
     user: Account,
     handover_id: uuid.UUID,
     *,
-    done: str | None = None,
-    message: str | None = None,
-    errors: dict[str, str] | None = None,
-    failed: str | None = None,
     status_code: int = 200,
+    **feedback: Any,
 ) -> Response:
     h = handover.get(session, user, handover_id)
     coordinates = {j for j, _ in access.cities_with(session, user, Duty.COORDINATOR)}
@@ -352,10 +332,7 @@ def _handover_page(
         may_act=handover.may_act(session, h) and h.owner_jurisdiction in coordinates,
         can_answer=receiving and h.state == "offered" and h.answer is None,
         can_withdraw=sending and h.state == "offered",
-        done=DONE.get(done or ""),
-        message=message,
-        errors=errors or {},
-        failed=failed,
+        **shown(DONE, **feedback),
         labels=incident_labels(),
         **places(session),
     )
