@@ -20,23 +20,19 @@ import os
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
-from nodes import FAST_RETRIES, PeerNode, read_env_file, wait_until
+from nodes import FAST_RETRIES, PeerNode, node_databases, serving, wait_until
 from tongban.demo import DEMO_PASSWORD
 from tongban.devserver import free_port_block
 from tongban.exchange.local import init_local
 
 from builders import TINY_PDF, id_number
 
-PG_URL = os.environ.get("TONGBAN_TEST_PG_URL")
 #: The forwarder in front of each node (by jurisdiction) that a test may cut.
 PARTITIONS: dict[str, Any] = {}
 MATTER = "YRD-GJJ-0002"  # 住房公积金缴存使用证明, decided by the city's housing-fund centre
@@ -123,14 +119,6 @@ class Cuttable:
         self.cut()
 
 
-def _admin(statement: str) -> None:
-    assert PG_URL
-    admin = create_engine(make_url(PG_URL).set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(statement))
-    admin.dispose()
-
-
 @pytest.fixture(
     scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 )
@@ -140,55 +128,28 @@ def nodes(
     """The two nodes on SQLite, and (with TONGBAN_TEST_PG_URL) again on a PostgreSQL
     database each, dropped at the end."""
     root = tmp_path_factory.mktemp("vw-fed")
-    names: list[str] = []
-    urls: list[str] | None = None
-    if request.param == "postgresql":
-        if not PG_URL:
-            pytest.skip("PostgreSQL tier skipped: TONGBAN_TEST_PG_URL is not set")
-        urls = []
-        for _ in range(2):
-            name = f"tongban_vwfed_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-            _admin(f'CREATE DATABASE "{name}"')
-            names.append(name)
-            urls.append(
-                make_url(PG_URL)
-                .set(drivername="postgresql+psycopg", database=name)
-                .render_as_string(hide_password=False)
-            )
-    base = free_port_block(2, start=24500, step=41)
-    init_local(root, 2, base, database_urls=urls)
-    # The other node reaches 安徽's through a forwarder a test can cut (a partition).
-    fed = root / "federation.toml"
-    anhui = f"http://127.0.0.1:{base + 1}"
-    proxy = Cuttable(base + 1)
-    fed.write_text(
-        fed.read_text(encoding="utf-8").replace(anhui, f"http://127.0.0.1:{proxy.port}"),
-        encoding="utf-8",
-    )
-    procs: dict[str, PeerNode] = {}
-    try:
-        for directory in sorted(root.glob("node-*")):
-            env = {**os.environ, **read_env_file(directory / ".env"), **FAST_RETRIES}
-            env.update({"TONGBAN_WORKER_INTERVAL": "0.2", "PYTHONUNBUFFERED": "1"})
-            node = PeerNode(directory, env)
-            # It listens on its own port; the federation names the forwarder's for 安徽.
-            node.server.argv += ["--port", node.url.rsplit(":", 1)[1]]
-            procs[node.jurisdiction] = node
-        assert sorted(procs) == ["310000", "320000"]
-        assert procs["320000"].url == anhui
-        for node in procs.values():
-            node.start()
-        for node in procs.values():
-            node.server.wait_ready(timeout=180)  # a loaded CI machine starts slowly
-        PARTITIONS["320000"] = proxy
-        yield procs
-    finally:
-        for node in procs.values():
-            node.stop()
-        PARTITIONS.clear()
-        proxy.close()
-        for name in names:
-            _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with node_databases(request.param, 2, "vwfed") as urls:
+        base = free_port_block(2, start=24500, step=41)
+        init_local(root, 2, base, database_urls=urls)
+        # The other node reaches 安徽's through a forwarder a test can cut (a partition).
+        fed = root / "federation.toml"
+        anhui = f"http://127.0.0.1:{base + 1}"
+        proxy = Cuttable(base + 1)
+        fed.write_text(
+            fed.read_text(encoding="utf-8").replace(anhui, f"http://127.0.0.1:{proxy.port}"),
+            encoding="utf-8",
+        )
+        try:
+            # Each listens on its own port; the federation names the forwarder's for 安徽.
+            # A loaded CI machine starts slowly.
+            with serving(root, FAST_RETRIES, own_ports=True, ready_timeout=180) as procs:
+                assert sorted(procs) == ["310000", "320000"]
+                assert procs["320000"].url == anhui
+                PARTITIONS["320000"] = proxy
+                yield procs
+        finally:
+            PARTITIONS.clear()
+            proxy.close()
 
 
 @pytest.fixture(scope="module")
