@@ -34,7 +34,14 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    "--lang=zh-CN",
 ]
+#: Residents' browsers run in Chinese: pages see zh-CN (each context's `locale`) and the
+#: browser's own texts — a date field's 年/月/日, validation bubbles — are Chinese too.
+#: On Linux Chromium takes its UI language from LANGUAGE, not --lang, and needs Debian's
+#: chromium-l10n (zh-CN.pak; .ci/run installs it); without it they stay en-US.
+BROWSER_LOCALE = "zh-CN"
+BROWSER_ENV = {"LANGUAGE": "zh_CN:zh"}
 
 
 @dataclass
@@ -154,7 +161,12 @@ def browser() -> Iterator[Any]:
     except ImportError:  # pragma: no cover - playwright is a dev dependency
         _no_browser("the playwright package is not installed")
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS, headless=True)
+        b = pw.chromium.launch(
+            executable_path=path,
+            args=CHROMIUM_ARGS,
+            headless=True,
+            env={**os.environ, **BROWSER_ENV},
+        )
         try:
             yield b
         finally:
@@ -175,7 +187,7 @@ def new_page(browser: Any, live_server: str, tmp_path: Path) -> Iterator[Callabl
             csp_violations.append(message.text)
 
     def make() -> Any:
-        ctx = browser.new_context(base_url=live_server, locale="zh-CN")
+        ctx = browser.new_context(base_url=live_server, locale=BROWSER_LOCALE)
         ctx.set_default_timeout(15_000)
         contexts.append(ctx)
         page = ctx.new_page()
