@@ -13,9 +13,7 @@ verifies with what B holds of A's cards, and its uses reach A too."""
 from __future__ import annotations
 
 import itertools
-import os
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +22,12 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, delete, select, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import delete, select
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from stdnum.cn import ric
 
+from nodes import node_databases
 from tongban.card import federation, gateauth, service
 from tongban.card import gate as gates
 from tongban.card.device import Device
@@ -46,7 +45,6 @@ from tongban.migrate import upgrade
 
 from builders import make_resident
 
-PG_URL = os.environ.get("TONGBAN_TEST_PG_URL")
 JURISDICTIONS = {"node-a": ("310000", "320000"), "node-b": ("330000", "340000")}
 _n = itertools.count(300)
 
@@ -89,34 +87,21 @@ class FedNode:
         )
 
 
-def _database(backend: str, root: Path, node_id: str) -> tuple[str, str | None]:
-    if backend == "sqlite":
-        return f"sqlite:///{root / node_id}.db", None
-    if not PG_URL:
-        pytest.skip("PostgreSQL tier skipped: TONGBAN_TEST_PG_URL is not set")
-    name = f"tongban_card_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = create_engine(make_url(PG_URL).set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    url = make_url(PG_URL).set(drivername="postgresql+psycopg", database=name)
-    return url.render_as_string(hide_password=False), name
-
-
-def _drop(name: str) -> None:
-    assert PG_URL
-    admin = create_engine(make_url(PG_URL).set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
 @pytest.fixture(
     scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 )
 def fed(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, FedNode]]:
+    root = tmp_path_factory.mktemp("cardfed")
+    with node_databases(request.param, len(JURISDICTIONS), "card") as pg_urls:
+        urls = pg_urls or [f"sqlite:///{root / node_id}.db" for node_id in JURISDICTIONS]
+        yield from _federation(root, dict(zip(JURISDICTIONS, urls, strict=True)))
+
+
+def _federation(root: Path, urls: dict[str, str]) -> Iterator[dict[str, FedNode]]:
+    """The nodes on their databases (`urls` by node id), migrated and loaded, each an
+    in-process app the others reach over signed HTTP; disposed at the end."""
     from tongban.catalog import service as catalog
     from tongban.contexts import build_node
     from tongban.kernel.node import bind_settings
@@ -124,14 +109,9 @@ def fed(
     from tongban.regions import service as regions
     from tongban.web.app import create_app
 
-    root = tmp_path_factory.mktemp("cardfed")
-    names: list[str] = []
     engines: dict[str, Engine] = {}
     entries = []
-    for node_id in JURISDICTIONS:
-        url, name = _database(request.param, root, node_id)
-        if name:
-            names.append(name)
+    for node_id, url in urls.items():
         upgrade(url)
         engine = make_engine(url)
         plain = Settings(database_url=url, secret_key="test-secret", node_id=node_id)
@@ -189,8 +169,6 @@ def fed(
     http.close()
     for engine in engines.values():
         engine.dispose()
-    for name in names:
-        _drop(name)
 
 
 def drain(*nodes: FedNode) -> int:
