@@ -49,7 +49,7 @@ def _base(request: Request) -> str:
 def dataset(base: str, ind: Indicator, prov: dict[str, Any]) -> dict[str, Any]:
     info = INDICATORS[ind]
     url = f"{base}/api/v1/open-data/datasets/{ind.value}"
-    parts = [f"每日按城市对（收件城市 → 办理城市）与分类统计的{info.label}。"]
+    parts = [f"每日按城市对（{info.pair_from} → {info.pair_to}）与分类统计的{info.label}。"]
     if info.category:
         parts.append(f"分类：{info.category}。")
     if info.total:

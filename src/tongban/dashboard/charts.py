@@ -37,8 +37,10 @@ def heatmap(
     *,
     title: str,
     cell: int = 16,
+    pair: tuple[str, str] = ("收件城市", "办理城市"),
 ) -> Markup:
-    """Rows: from city (收件地); columns: to city (办理地). A suppressed cell is grey."""
+    """Rows: from city (e.g. 收件城市); columns: to city (e.g. 办理城市), as `pair` names
+    them for the indicator. A suppressed cell is grey."""
     label_w, label_h = 64, 64
     n = len(cities)
     w, h = label_w + n * cell + 4, label_h + n * cell + 4
@@ -47,8 +49,8 @@ def heatmap(
         f'<svg class="chart heatmap" viewBox="0 0 {w} {h}" width="{w}" height="{h}" '
         f'role="img" aria-labelledby="hm-t hm-d" xmlns="http://www.w3.org/2000/svg">',
         f'<title id="hm-t">{_e(title)}</title>',
-        '<desc id="hm-d">行为收件城市，列为办理城市，颜色越深件数越多；灰色为小于阈值已隐藏。'
-        "数据见下方表格。</desc>",
+        f'<desc id="hm-d">行为{_e(pair[0])}，列为{_e(pair[1])}，颜色越深件数越多；'
+        "灰色为小于阈值已隐藏。数据见下方表格。</desc>",
     ]
     for j, (_, name) in enumerate(cities):
         x = label_w + j * cell + cell / 2

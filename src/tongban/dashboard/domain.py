@@ -52,6 +52,10 @@ class IndicatorInfo:
     category: str = ""
     #: Has a handling-time histogram (working days).
     timed: bool = False
+    #: What the cell's from_city and to_city are, for column heads, chart texts and the
+    #: open-data descriptions.
+    pair_from: str = "收件城市"
+    pair_to: str = "办理城市"
 
 
 INDICATORS: dict[Indicator, IndicatorInfo] = {
@@ -62,16 +66,34 @@ INDICATORS: dict[Indicator, IndicatorInfo] = {
     Indicator.CASE_DELIVERED: IndicatorInfo("送达量（完成）", category="办理方式"),
     Indicator.CASE_REFUSED: IndicatorInfo("不予受理（中止）", category="办理方式"),
     Indicator.CASE_RATING: IndicatorInfo("好差评", category="评分"),
-    Indicator.TICKET_CLOSED: IndicatorInfo("工单结案", total="按时办结数", category="联办"),
-    Indicator.TICKET_REOPENED: IndicatorInfo("工单重办", category="联办"),
-    Indicator.TICKET_SATISFACTION: IndicatorInfo("工单满意度评价", total="满意数", category="评价"),
+    Indicator.TICKET_CLOSED: IndicatorInfo(
+        "工单结案", total="按时办结数", category="联办", pair_from="工单城市", pair_to="工单城市"
+    ),
+    Indicator.TICKET_REOPENED: IndicatorInfo(
+        "工单重办", category="联办", pair_from="工单城市", pair_to="工单城市"
+    ),
+    Indicator.TICKET_SATISFACTION: IndicatorInfo(
+        "工单满意度评价",
+        total="满意数",
+        category="评价",
+        pair_from="工单城市",
+        pair_to="工单城市",
+    ),
     Indicator.EVIDENCE: IndicatorInfo("数据调取", category="结果"),
     Indicator.SETTLEMENT: IndicatorInfo(
-        "门诊直接结算", total="医疗费用（分）", extra="统筹基金支付（分）"
+        "门诊直接结算",
+        total="医疗费用（分）",
+        extra="统筹基金支付（分）",
+        pair_from="参保城市",
+        pair_to="就医城市",
     ),
-    Indicator.SETTLEMENT_REVERSED: IndicatorInfo("结算冲正", total="冲正金额（分）"),
+    Indicator.SETTLEMENT_REVERSED: IndicatorInfo(
+        "结算冲正", total="冲正金额（分）", pair_from="参保城市", pair_to="就医城市"
+    ),
     Indicator.LICENCE_VERIFIED: IndicatorInfo("电子证照核验", category="核验结果"),
-    Indicator.CARD_USE: IndicatorInfo("社保卡用卡", category="结果"),
+    Indicator.CARD_USE: IndicatorInfo(
+        "社保卡用卡", category="结果", pair_from="（不区分）", pair_to="用卡城市"
+    ),
     # 差评整改: the poor ratings that open an item, then one event per step of the loop;
     # the time from the rating to the applicant's 已解决 is the histogram of the
     # "resolved" cells.
@@ -80,7 +102,11 @@ INDICATORS: dict[Indicator, IndicatorInfo] = {
     # Closed clearing periods only (immutable): one cell per period (its first day) and
     # (insured city → treatment city); `n` counts the claims net of reversals.
     Indicator.CLEARING: IndicatorInfo(
-        "跨地区清算（已关账）", total="应付金额（分）", extra="轧差后净应付（分）"
+        "跨地区清算（已关账）",
+        total="应付金额（分）",
+        extra="轧差后净应付（分）",
+        pair_from="参保城市",
+        pair_to="就医城市",
     ),
 }
 

@@ -77,7 +77,13 @@ def build(
         return Table(name, "主要指标", ("指标", "数值", "说明"), rows)
     names = city_names(session)
     if name == "matrix":
-        return matrix_table(names, service.matrix(session, f, indicator, threshold), label)
+        info = INDICATORS[Indicator(indicator)]
+        return matrix_table(
+            names,
+            service.matrix(session, f, indicator, threshold),
+            label,
+            (info.pair_from, info.pair_to),
+        )
     if name == "trend":
         return trend_table(service.trend(session, f, indicator, grain, threshold), label)
     if name in ("authorities", "matters"):
@@ -136,19 +142,28 @@ def build(
             )
             for r in data
         ]
-        return Table(name, f"{label}日序列", ("日期", "收件城市", "办理城市", "分类", "件数"), rows)
+        info = INDICATORS[Indicator(indicator)]
+        return Table(
+            name, f"{label}日序列", ("日期", info.pair_from, info.pair_to, "分类", "件数"), rows
+        )
     raise KeyError(name)
 
 
-def matrix_table(names: dict[str, str], cells: dict[tuple[str, str], Figure], label: str) -> Table:
+def matrix_table(
+    names: dict[str, str],
+    cells: dict[tuple[str, str], Figure],
+    label: str,
+    pair: tuple[str, str] = ("收件城市", "办理城市"),
+) -> Table:
     rows = [
         (fc, names.get(fc, fc), tc, names.get(tc, tc), _n(fig))
         for (fc, tc), fig in sorted(cells.items())
     ]
+    src, dst = pair
     return Table(
         "matrix",
-        f"城市间{label}（收件地 → 办理地）",
-        ("收件城市代码", "收件城市", "办理城市代码", "办理城市", "件数"),
+        f"城市间{label}（{src} → {dst}）",
+        (f"{src}代码", src, f"{dst}代码", dst, "件数"),
         rows,
     )
 

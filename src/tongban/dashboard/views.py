@@ -81,7 +81,8 @@ def _context(session: Session, f: service.Filters, indicator: str, grain: str) -
     seen = {c for pair in matrix for c in pair}
     shown = [c for c in cities if c[0] in seen] or cities[:12]
     series = service.trend(session, f, indicator, grain, threshold)
-    label = INDICATORS[Indicator(indicator)].label
+    info = INDICATORS[Indicator(indicator)]
+    label, pair = info.label, (info.pair_from, info.pair_to)
     query = {**f.query(), "indicator": indicator, "grain": grain}
     return {
         "f": f,
@@ -90,9 +91,9 @@ def _context(session: Session, f: service.Filters, indicator: str, grain: str) -
         "grain": grain,
         "threshold": threshold,
         "headlines": service.headlines(session, f, threshold),
-        "heatmap": charts.heatmap(shown, matrix, title=f"城市间{label}热力图"),
+        "heatmap": charts.heatmap(shown, matrix, title=f"城市间{label}热力图", pair=pair),
         "legend": charts.legend(max((x.n or 0 for x in matrix.values()), default=0)),
-        "matrix": tables.matrix_table(dict(cities_all), matrix, label),
+        "matrix": tables.matrix_table(dict(cities_all), matrix, label, pair),
         "trend_chart": charts.bars(series, title=f"{label}趋势"),
         "trend": tables.trend_table(series, label),
         "indicators": [(i.value, INDICATORS[i].label) for i in Indicator],

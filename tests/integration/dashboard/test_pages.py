@@ -108,3 +108,28 @@ def test_open_data_catalogue_and_series(client: TestClient, session: Session) ->
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "from_city"
     r = client.get("/open-data")
     assert r.status_code == 200 and "CC BY 4.0" in r.text
+
+
+def test_city_pairs_are_named_for_what_the_indicator_counts(
+    client: TestClient, session: Session
+) -> None:
+    """Settlements go from the insured city to the treatment city, cases from the
+    receiving city to the competent one: the matrix, the series and the heat map's text
+    alternative say which, so a reader does not take 参保地 for 收件地."""
+    _refreshed(session)
+    boss = make_supervisor(session)
+    session.commit()
+    h = token_for(client, boss)
+    for name in ("matrix", "series"):
+        r = client.get(
+            f"/dashboard/export/{name}.csv?period=7d&indicator=medical.settlement", headers=h
+        )
+        head = r.content.decode("utf-8-sig").splitlines()
+        assert any("参保城市" in line and "就医城市" in line for line in head[:3]), head[:3]
+        assert not any("收件城市" in line for line in head[:3])
+        r = client.get(f"/dashboard/export/{name}.csv?period=7d", headers=h)
+        head = r.content.decode("utf-8-sig").splitlines()
+        assert any("收件城市" in line and "办理城市" in line for line in head[:3]), head[:3]
+    sign_in(client, boss)
+    r = client.get("/dashboard?period=7d&indicator=medical.clearing")
+    assert r.status_code == 200 and "行为参保城市，列为就医城市" in r.text
