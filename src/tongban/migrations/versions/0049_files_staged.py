@@ -4,8 +4,8 @@ the file's checked type, size and SHA-256 (bytes on disk in the attachment store
 bound to the clerk's account and to the digest of the form's random token, with an
 expiry (two hours); consumed by the successful submission.
 
-Revision ID: 0050
-Revises: 0049
+Revision ID: 0049
+Revises: 0048
 """
 
 from collections.abc import Sequence
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0050"
-down_revision: str | None = "0049"
+revision: str = "0049"
+down_revision: str | None = "0048"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
