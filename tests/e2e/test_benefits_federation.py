@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from e2e._steps import NEWBORN_CHOICES, NEWBORN_FIELDS, submit_newborn
 from nodes import FAST_RETRIES, PeerNode, federation, wait_until
 from tongban.demo import DEMO_PASSWORD
 
@@ -25,27 +26,9 @@ pytestmark = pytest.mark.browser
 
 TIMEOUT = 90.0
 WANGFANG = "340102199003071283"
-FIELDS = {
-    "child_name": "张小宝",
-    "birth_date": (date.today() - timedelta(days=3)).isoformat(),
-    "birth_hospital": "上海市第一妇婴保健院",
-    "mother_name": "王芳",
-    "mother_id_number": WANGFANG,
-    "father_name": "张伟",
-    "hukou_address": "江苏省南京市玄武区中山路1号",
-    "residence_address": "上海市浦东新区世纪大道100号",
-}
-CHOICES = {
-    "child_sex": "女",
-    "birth_city": "310000",
-    "mother_hukou_city": "340100",
-    "father_hukou_city": "320100",
-    "hukou_follows": "随父亲落户",
-    "declarant_relation": "母亲",
-    "residence_city": "310000",
-    "ssc_bank": "中国银行",
-    "ssc_pickup": "网点领取",
-}
+#: The child was born three days ago (the offer is for a birth less than 365 days ago).
+FIELDS = {**NEWBORN_FIELDS, "birth_date": (date.today() - timedelta(days=3)).isoformat()}
+CHOICES = {**NEWBORN_CHOICES, "child_sex": "女"}
 
 
 @pytest.fixture(scope="module")
@@ -73,20 +56,8 @@ def test_one_submission_across_nodes_brings_the_offer_to_the_mother_s_node(
         page.get_by_label("密码").fill(DEMO_PASSWORD)
         page.get_by_role("button", name="登录", exact=True).click()
         page.wait_for_load_state()
-        page.goto("/lifeevents")
-        page.locator("#newborn").get_by_role("link", name="在线申请").click()
-        for name, value in FIELDS.items():
-            page.fill(f"#f_{name}", value)
-        for name, value in CHOICES.items():
-            page.select_option(f"#f_{name}", value)
-        pdf = tmp_path / "material.pdf"
-        pdf.write_bytes(b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n")
-        for upload in page.locator("input[type=file]").all():
-            upload.set_input_files(str(pdf))
-        page.get_by_label("我同意为办理本“一件事”所含各事项").check()
-        page.get_by_role("button", name="一次提交").click()
-        page.wait_for_url("**/my/lifeevents/*")
-        bundle_id = page.url.rsplit("/", 1)[1]
+        pdf = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+        bundle_id = submit_newborn(page, pdf, tmp_path, FIELDS, CHOICES)
 
         with httpx.Client(timeout=30) as http:
             bundle = http.get(

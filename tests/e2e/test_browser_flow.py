@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from e2e import _steps
 from tongban import demo
 
 pytestmark = pytest.mark.browser
@@ -58,23 +59,8 @@ def fill_application(
     where, the form, the materials."""
 
     def fill(page: Any, matter: dict[str, Any]) -> None:
-        page.get_by_label("有管辖权的省（市）").select_option(JURISDICTION)
-        page.get_by_label("办理城市").select_option(CITY)
-        schema = matter["form_schema"]
-        for name, value in form_for(schema).items():
-            field = page.locator(f"#f_{name}")  # ids are the schema's keys; labels its titles
-            prop = schema["properties"][name]
-            if prop.get("enum"):
-                field.select_option(str(value))
-            elif prop.get("type") == "boolean":
-                field.set_checked(bool(value))
-            else:
-                field.fill(str(value))
-        for m in matter["materials"]:
-            if m["required"]:
-                path = tmp_path / f"{m['code']}.pdf"
-                path.write_bytes(pdf_bytes)
-                page.locator(f"#material_{m['code']}").set_input_files(str(path))
+        values = form_for(matter["form_schema"])
+        _steps.fill_application(page, matter, values, pdf_bytes, tmp_path, (JURISDICTION, CITY))
 
     return fill
 

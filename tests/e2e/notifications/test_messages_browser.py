@@ -6,7 +6,6 @@ message leads to the case and clears the count, and the settings form checks a p
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,26 +13,12 @@ from typing import Any
 import httpx
 import pytest
 
+from e2e._steps import accept_when_forwarded, fill_application, no_overflow
+
 pytestmark = pytest.mark.browser
 
 MATTER = "YRD-YB-0001"  # 异地就医登记备案, 苏州 (全程网办)
 JURISDICTION, CITY = "320000", "320500"
-
-
-def _until(check: Callable[[], Any], what: str, timeout: float = 30) -> Any:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _no_overflow(page: Any) -> None:
-    width = page.evaluate("document.documentElement.scrollWidth")
-    client = page.evaluate("document.documentElement.clientWidth")
-    assert width <= client, f"the page overflows horizontally: {width} > {client}"
 
 
 def test_an_acceptance_reaches_the_header_and_the_inbox(
@@ -50,23 +35,9 @@ def test_an_acceptance_reaches_the_header_and_the_inbox(
     page = signed_in("wangfang")
     page.set_viewport_size({"width": 1280, "height": 900})
     page.goto(f"/apply/{MATTER}")
-    page.get_by_label("有管辖权的省（市）").select_option(JURISDICTION)
-    page.get_by_label("办理城市").select_option(CITY)
-    schema = matter["form_schema"]
-    for name, value in form_for(schema).items():
-        field = page.locator(f"#f_{name}")
-        prop = schema["properties"][name]
-        if prop.get("enum"):
-            field.select_option(str(value))
-        elif prop.get("type") == "boolean":
-            field.set_checked(bool(value))
-        else:
-            field.fill(str(value))
-    for m in matter["materials"]:
-        if m["required"]:
-            path = tmp_path / f"{m['code']}.pdf"
-            path.write_bytes(pdf_bytes)
-            page.locator(f"#material_{m['code']}").set_input_files(str(path))
+    fill_application(
+        page, matter, form_for(matter["form_schema"]), pdf_bytes, tmp_path, (JURISDICTION, CITY)
+    )
     page.get_by_label("全程网办").check()
     page.get_by_label("我同意为办理本事项跨地区共享和使用本人信息").check()
     page.get_by_role("button", name="提交申请").click()
@@ -79,15 +50,7 @@ def test_an_acceptance_reaches_the_header_and_the_inbox(
     authorities = http.get("/api/v1/authorities", params={"jurisdiction": JURISDICTION}).json()
     code = next(a["code"] for a in authorities if a["id"] == case["authority_id"])
     officer = login(f"{code}-approver")
-    _until(
-        lambda: (
-            http.post(
-                f"/api/v1/cases/{case_id}/actions", json={"action": "accept"}, headers=officer
-            ).status_code
-            == 200
-        ),
-        "the case to reach 苏州's authority",
-    )
+    accept_when_forwarded(http, case_id, officer, "苏州's authority")
 
     page.goto("/my/cases")
     link = page.locator("header.site").get_by_role("link", name=re.compile("^消息"))
@@ -99,12 +62,12 @@ def test_an_acceptance_reaches_the_header_and_the_inbox(
     assert page.get_by_role("heading", name="消息中心").is_visible()
     row = page.locator("table.messages tbody tr").filter(has_text="您的办件已受理").first
     assert case["number"] in row.inner_text() and "未读" in row.inner_text()
-    _no_overflow(page)
+    no_overflow(page)
     page.screenshot(path=str(tmp_path / "inbox-1280.png"), full_page=True)
 
     page.set_viewport_size({"width": 390, "height": 844})
     page.reload()
-    _no_overflow(page)
+    no_overflow(page)
     page.screenshot(path=str(tmp_path / "inbox-390.png"), full_page=True)
 
     row.get_by_role("link", name="您的办件已受理").click()
@@ -114,7 +77,7 @@ def test_an_acceptance_reaches_the_header_and_the_inbox(
     assert "您的办件已受理" not in page.inner_text("main")
 
     page.goto("/messages/preferences")
-    _no_overflow(page)
+    no_overflow(page)
     page.get_by_label("手机号码").fill("12345")
     page.get_by_label("短信").check()
     page.get_by_role("button", name="保存").click()
