@@ -4,14 +4,20 @@ a stored file name is safe, every download says nosniff and a safe Content-Dispo
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tongban.cases.attachments import safe_filename, store_upload
 from tongban.config import Settings
+from tongban.db import utcnow
+from tongban.files import service as files
+from tongban.files.models import StagedFile
+from tongban.files.service import blob_path
 from tongban.identity.models import Account
 
 from builders import PASSWORD, make_resident
@@ -71,9 +77,12 @@ def _apply(client: TestClient, data: bytes, name: str, **overrides: str) -> Any:
     )
 
 
-def test_a_failed_application_removes_the_files_it_stored(
+def test_a_failed_application_leaves_only_the_files_it_keeps_for_the_resubmission(
     client: TestClient, session: Session, settings: Settings
 ) -> None:
+    """A refused application rolls back whatever it stored; the one file left is the one
+    kept for the resubmission (已保留, bound to the applicant), and it goes when its kept
+    row expires and is purged — unless a case refers to the same bytes."""
     resident = make_resident(session)
     login(client, resident)
     kept = PDF + b"% kept\n"
@@ -81,13 +90,26 @@ def test_a_failed_application_removes_the_files_it_stored(
     assert r.status_code == 303
     before = _files(settings.upload_dir)
     assert len(before) == 1
-    # Fails after its upload was stored (no consent): the new file goes with it …
+    # Fails after its upload was checked (no consent): nothing of the case is written,
+    # and the chosen file stays only as the applicant's kept file.
     r = _apply(client, PDF + b"% new\n", "new.pdf", consent="")
     assert r.status_code in (400, 422)
-    assert _files(settings.upload_dir) == before
-    # … but a file another case refers to stays, even when the failed one sent it too.
+    assert "已保留" in r.text
+    rows = session.scalars(select(StagedFile)).all()
+    assert [row.account_id for row in rows] == [resident.id]
+    after = _files(settings.upload_dir)
+    assert len(after) == 2 and set(before) < set(after)
+    assert set(after) - set(before) == {blob_path(settings.upload_dir, rows[0].sha256)}
+    # A file a case refers to adds nothing when a refused form sends it again.
     r = _apply(client, kept, "again.pdf", consent="")
     assert r.status_code in (400, 422)
+    assert _files(settings.upload_dir) == after
+    # Expired and purged: the kept-only bytes go, the case's stay.
+    for row in session.scalars(select(StagedFile)):
+        row.expires_at = utcnow() - timedelta(minutes=1)
+    session.commit()
+    assert files.purge_staged(session, settings.upload_dir) == 2
+    session.commit()
     assert _files(settings.upload_dir) == before
 
 
