@@ -103,10 +103,11 @@ def fill_application(
     pdf_bytes: bytes,
     tmp_path: Path,
     where: tuple[str, str],
+    file_name: str = "{code}.pdf",
 ) -> None:
     """On an application page (/apply or /window/new): where (jurisdiction, city), the
     form's fields from `form_data` (ids are the schema's keys; labels its titles), and a
-    PDF for each required material."""
+    PDF for each required material (named `file_name` with the material's code)."""
     page.get_by_label("有管辖权的省（市）").select_option(where[0])
     page.get_by_label("办理城市").select_option(where[1])
     schema = matter["form_schema"]
@@ -121,7 +122,7 @@ def fill_application(
             field.fill(str(value))
     for m in matter["materials"]:
         if m["required"]:
-            path = tmp_path / f"{m['code']}.pdf"
+            path = tmp_path / file_name.format(code=m["code"])
             path.write_bytes(pdf_bytes)
             page.locator(f"#material_{m['code']}").set_input_files(str(path))
 

@@ -24,6 +24,7 @@ import httpx
 import pytest
 
 from axe import artefacts_dir, format_violations, horizontal_overflow, violations
+from e2e._steps import fill_application
 from tongban import demo
 
 from builders import BORDER_WUJIANG_JIASHAN, TINY_PNG
@@ -229,23 +230,8 @@ def test_window_case(
     clerk.get_by_label("申请人姓名（名称）").fill("王芳")
     clerk.get_by_label("身份证号码 / 统一社会信用代码").fill(wangfang_id_number())
     clerk.get_by_label("已当面核验申请人身份证件").check()
-    clerk.get_by_label("有管辖权的省（市）").select_option("320000")
-    clerk.get_by_label("办理城市").select_option("320500")
-    schema = matter["form_schema"]
-    for name, value in form_for(schema).items():
-        field = clerk.locator(f"#f_{name}")
-        prop = schema["properties"][name]
-        if prop.get("enum"):
-            field.select_option(str(value))
-        elif prop.get("type") == "boolean":
-            field.set_checked(bool(value))
-        else:
-            field.fill(str(value))
-    for m in matter["materials"]:
-        if m["required"]:
-            path = tmp_path / f"{m['code']}.pdf"
-            path.write_bytes(pdf_bytes)
-            clerk.locator(f"#material_{m['code']}").set_input_files(str(path))
+    form = form_for(matter["form_schema"])
+    fill_application(clerk, matter, form, pdf_bytes, tmp_path, ("320000", "320500"))
     clerk.get_by_label("异地代收代办").check()
     clerk.get_by_label("申请人已同意为办理本事项跨地区共享和使用本人信息").check()
     clerk.get_by_label("已核对申请材料原件，扫描件与原件一致").check()

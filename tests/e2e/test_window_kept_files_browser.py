@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from e2e._steps import fill_application
 from tongban import demo
 
 pytestmark = pytest.mark.browser
@@ -57,24 +58,11 @@ def test_a_refused_window_form_keeps_the_chosen_file(
     clerk.get_by_label("申请人姓名（名称）").fill("王芳")
     clerk.get_by_label("身份证号码 / 统一社会信用代码").fill(wrong)
     clerk.get_by_label("已当面核验申请人身份证件").check()
-    clerk.get_by_label("有管辖权的省（市）").select_option(JURISDICTION)
-    clerk.get_by_label("办理城市").select_option(CITY)
-    schema = matter["form_schema"]
-    for name, value in form_for(schema).items():
-        field = clerk.locator(f"#f_{name}")
-        prop = schema["properties"][name]
-        if prop.get("enum"):
-            field.select_option(str(value))
-        elif prop.get("type") == "boolean":
-            field.set_checked(bool(value))
-        else:
-            field.fill(str(value))
     required = [m for m in matter["materials"] if m["required"]]
     assert required, "the matter has no required material"
-    for m in required:
-        path = tmp_path / f"扫描件-{m['code']}.pdf"
-        path.write_bytes(pdf_bytes)
-        clerk.locator(f"#material_{m['code']}").set_input_files(str(path))
+    form = form_for(matter["form_schema"])
+    where = (JURISDICTION, CITY)
+    fill_application(clerk, matter, form, pdf_bytes, tmp_path, where, "扫描件-{code}.pdf")
     clerk.get_by_label("异地代收代办").check()
     clerk.get_by_label("申请人已同意为办理本事项跨地区共享和使用本人信息").check()
     clerk.get_by_label("已核对申请材料原件，扫描件与原件一致").check()
