@@ -4,7 +4,7 @@ small cells suppressed. Never commits: the job, request or CLI command does."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from tongban.dashboard import cells, sources
 from tongban.dashboard.domain import (
+    Fact,
     Indicator,
     Key,
     Scope,
@@ -85,43 +86,36 @@ def refresh(
         wm.position = head_seq
         wm.updated_at = utcnow()
     until = moment - settle
-    lic = _watermark(session, "licence_use")
-    for rows in sources._by_time(
-        session,
-        sources.licence_use,
-        sources.licence_use.c.verified_at,
-        sources.Mark(lic.mark_at, lic.mark_id),
-        until,
-        batch,
-    ):
-        fold(sources.licence_facts(session, rows, owns), memory)
-        events += len(rows)
-        lic.mark_at, lic.mark_id = rows[-1].verified_at, str(rows[-1].id)
-    card = _watermark(session, "card_use")
     places = sources.city_jurisdictions(session)
-    for rows in sources._by_time(
-        session,
-        sources.card_use,
-        sources.card_use.c.received_at,
-        sources.Mark(card.mark_at, card.mark_id),
-        until,
-        batch,
-    ):
-        fold(sources.card_facts(rows, owns, places), memory)
-        events += len(rows)
-        card.mark_at, card.mark_id = rows[-1].received_at, str(rows[-1].id)
-    clr = _watermark(session, "clearing_run")  # closed clearing periods (immutable)
-    for rows in sources._by_time(
-        session,
-        sources.clearing_run,
-        sources.clearing_run.c.closed_at,
-        sources.Mark(clr.mark_at, clr.mark_id),
-        until,
-        batch,
-    ):
-        fold(sources.clearing_facts(session, rows, owns, places), memory)
-        events += len(rows)
-        clr.mark_at, clr.mark_id = rows[-1].closed_at, str(rows[-1].id)
+    # Sources read by (time, id) after the settling lag: (watermark, table, time column,
+    # its facts). Clearing runs are read once closed (immutable).
+    by_time: list[tuple[str, Any, str, Callable[[Sequence[Any]], list[Fact]]]] = [
+        (
+            "licence_use",
+            sources.licence_use,
+            "verified_at",
+            lambda rows: sources.licence_facts(session, rows, owns),
+        ),
+        (
+            "card_use",
+            sources.card_use,
+            "received_at",
+            lambda rows: sources.card_facts(rows, owns, places),
+        ),
+        (
+            "clearing_run",
+            sources.clearing_run,
+            "closed_at",
+            lambda rows: sources.clearing_facts(session, rows, owns, places),
+        ),
+    ]
+    for name, t, when, facts in by_time:
+        mark = _watermark(session, name)
+        start = sources.Mark(mark.mark_at, mark.mark_id)
+        for rows in sources._by_time(session, t, t.c[when], start, until, batch):
+            fold(facts(rows), memory)
+            events += len(rows)
+            mark.mark_at, mark.mark_id = getattr(rows[-1], when), str(rows[-1].id)
     cells.stage_cells(session, memory)
     touched = cells.fold_stage(session, origin="")
     forget(session)
