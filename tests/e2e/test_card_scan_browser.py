@@ -124,12 +124,18 @@ def test_the_scan_page_reads_the_code_from_the_camera_and_shows_the_verdict(
     resident = signed_in(SENIOR)
     resident.goto("/my/card/code")
     resident.wait_for_selector("#card-qr[data-code]")
-    resident.reload()
-    # Installing the worker precaches the page's files: under a loaded suite it can take
-    # longer than the default 15 s.
+    # Installing the worker precaches the page's files (slow under a loaded suite); a page
+    # is controlled by a worker that became active before it loaded: wait for the active
+    # worker, then reload until the page is controlled.
     resident.wait_for_function(
-        "() => !!(navigator.serviceWorker && navigator.serviceWorker.controller)", timeout=60_000
+        "() => navigator.serviceWorker.ready.then(() => true)", timeout=120_000
     )
+    for _ in range(5):
+        resident.reload()
+        resident.wait_for_selector("#card-qr[data-code]")
+        if resident.evaluate("() => !!navigator.serviceWorker.controller"):
+            break
+    assert resident.evaluate("() => !!navigator.serviceWorker.controller")
     resident.context.set_offline(True)
     resident.reload()
     resident.wait_for_selector("#card-qr[data-code]")
