@@ -32,7 +32,8 @@ echo "== pytest"
 # Derandomized Hypothesis (tests/conftest.py): the same examples on every run.
 export TONGBAN_HYPOTHESIS_PROFILE="${TONGBAN_HYPOTHESIS_PROFILE:-ci}"
 rm -rf var/coverage && mkdir -p var/coverage
-$PY/pytest -p no:cacheprovider -n "${TONGBAN_TEST_WORKERS:-2}" --cov=tongban --cov-report= "$@"
+# The 30 slowest tests are listed at the end, so the suite's time can be kept in check.
+$PY/pytest -p no:cacheprovider -n "${TONGBAN_TEST_WORKERS:-2}" --durations=30 --cov=tongban --cov-report= "$@"
 # Coverage of the use cases and the rules (every context's service and domain modules)
 # may not fall below the floor when the whole suite ran (not for a run of some tests).
 echo "== coverage"
