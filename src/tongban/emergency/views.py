@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
 
@@ -174,6 +175,63 @@ async def record_step(
         lambda **refused: page(request, session, user, record, **refused, failed=what),
         passes_on=denied_or_unknown,
     )
+
+
+#: A step of a record page's form: (session, user, record, form) -> the `done` the page says.
+FormStep = Callable[[Session, Account, uuid.UUID, FormData], str]
+
+
+@dataclass(frozen=True)
+class RecordPage:
+    """A kind of record's page and the forms on it, as one pair of routes: the page at
+    `url`/<id> (GET, built by `page(request, session, user, id, status_code=…,
+    **feedback)`) and its forms at `url`/<id>/<action> (POST): `forms` maps an action
+    to the form's name on the page and its step. An action the page has not is 404."""
+
+    url: str
+    page: Callable[..., Response]
+    forms: Mapping[str, tuple[str, FormStep]]
+
+    async def act(
+        self, request: Request, session: Session, user: Account, record: str, action: str
+    ) -> Response:
+        if action not in self.forms:
+            raise NotFound("操作不存在", type="not-found")
+        what, step = self.forms[action]
+        rid = record_id(record)
+        return await record_step(
+            request,
+            session,
+            user,
+            rid,
+            what,
+            lambda form: step(session, user, rid, form),
+            self.page,
+            self.url,
+        )
+
+    def add_routes(self, router: APIRouter) -> None:
+        def show(
+            record: str,
+            request: Request,
+            session: SessionDep,
+            user: CurrentUser,
+            done: str | None = None,
+        ) -> Response:
+            return self.page(request, session, user, record_id(record), done=done)
+
+        async def act(
+            record: str, action: str, request: Request, session: SessionDep, user: CurrentUser
+        ) -> Response:
+            return await self.act(request, session, user, record, action)
+
+        router.add_api_route(f"{self.url}/{{record}}", show, methods=["GET"])
+        router.add_api_route(
+            f"{self.url}/{{record}}/{{action}}",
+            act,
+            methods=["POST"],
+            dependencies=[CsrfChecked],
+        )
 
 
 @router.get("/emergency")

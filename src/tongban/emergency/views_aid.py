@@ -17,6 +17,8 @@ from starlette.datastructures import FormData
 from tongban.emergency import access, aid, domain, stock
 from tongban.emergency.domain import Duty
 from tongban.emergency.views import (
+    FormStep,
+    RecordPage,
     after_form,
     denied_or_unknown,
     form_int,
@@ -234,17 +236,6 @@ def _detail(
     )
 
 
-@router.get("/emergency/aid/{request_id}")
-def detail(
-    request_id: str,
-    request: Request,
-    session: SessionDep,
-    user: CurrentUser,
-    done: str | None = None,
-) -> Response:
-    return _detail(request, session, user, record_id(request_id), done=done)
-
-
 async def _act(
     request: Request,
     session: Session,
@@ -266,70 +257,37 @@ async def _act(
     )
 
 
-@router.post("/emergency/aid/{request_id}/commit", dependencies=[CsrfChecked])
-async def commit(
-    request_id: str, request: Request, session: SessionDep, user: CurrentUser
-) -> Response:
-    rid = record_id(request_id)
-
-    def step(form: FormData) -> None:
-        req = aid.get_request(session, rid)
-        lines = []
-        for line in req.lines:
-            n = form_int(form.get(f"commit_{line['item']}"), f"commit_{line['item']}")
-            if n:
-                lines.append((str(line["item"]), n))
-        aid.commit(session, user, rid, lines, _text(form, "note"))
-
-    return await _act(request, session, user, rid, "answer", step, "committed")
+def _commit(session: Session, user: Account, rid: uuid.UUID, form: FormData) -> str:
+    req = aid.get_request(session, rid)
+    lines = []
+    for line in req.lines:
+        n = form_int(form.get(f"commit_{line['item']}"), f"commit_{line['item']}")
+        if n:
+            lines.append((str(line["item"]), n))
+    aid.commit(session, user, rid, lines, _text(form, "note"))
+    return "committed"
 
 
-@router.post("/emergency/aid/{request_id}/decline", dependencies=[CsrfChecked])
-async def decline(
-    request_id: str, request: Request, session: SessionDep, user: CurrentUser
-) -> Response:
-    rid = record_id(request_id)
-    return await _act(
-        request,
-        session,
-        user,
-        rid,
-        "answer",
-        lambda form: aid.decline(session, user, rid, _text(form, "reason")),
-        "declined",
-    )
+def _with_reason(fn: Callable[[Session, Account, uuid.UUID, str], Any], done: str) -> FormStep:
+    """A step that calls `fn` with the form's reason, then says `done`."""
+
+    def step(session: Session, user: Account, record: uuid.UUID, form: FormData) -> str:
+        fn(session, user, record, _text(form, "reason"))
+        return done
+
+    return step
 
 
-@router.post("/emergency/aid/{request_id}/cancel", dependencies=[CsrfChecked])
-async def cancel(
-    request_id: str, request: Request, session: SessionDep, user: CurrentUser
-) -> Response:
-    rid = record_id(request_id)
-    return await _act(
-        request,
-        session,
-        user,
-        rid,
-        "cancel",
-        lambda form: aid.cancel(session, user, rid, _text(form, "reason")),
-        "cancelled",
-    )
-
-
-@router.post("/emergency/aid/{request_id}/close", dependencies=[CsrfChecked])
-async def close(
-    request_id: str, request: Request, session: SessionDep, user: CurrentUser
-) -> Response:
-    rid = record_id(request_id)
-    return await _act(
-        request,
-        session,
-        user,
-        rid,
-        "close",
-        lambda form: aid.close(session, user, rid, _text(form, "reason")),
-        "closed",
-    )
+RecordPage(
+    "/emergency/aid",
+    _detail,
+    {
+        "commit": ("answer", _commit),
+        "decline": ("answer", _with_reason(aid.decline, "declined")),
+        "cancel": ("cancel", _with_reason(aid.cancel, "cancelled")),
+        "close": ("close", _with_reason(aid.close, "closed")),
+    },
+).add_routes(router)
 
 
 @router.post("/emergency/aid/commitments/{commitment_id}/dispatch", dependencies=[CsrfChecked])

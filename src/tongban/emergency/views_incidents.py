@@ -6,7 +6,6 @@ forms as this node may use them)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -18,12 +17,12 @@ from tongban.emergency import access, handover, incidents
 from tongban.emergency.domain import Duty
 from tongban.emergency.domain import incidents as domain
 from tongban.emergency.views import (
+    RecordPage,
     after_form,
     denied,
     form_text,
     places,
     record_id,
-    record_step,
     shown,
 )
 from tongban.exchange import service as exchange
@@ -161,76 +160,35 @@ def _incident_page(
     )
 
 
-@router.get("/emergency/incidents/{incident_id}")
-def incident_page(
-    incident_id: str,
-    request: Request,
-    session: SessionDep,
-    user: CurrentUser,
-    done: str | None = None,
-) -> Response:
-    return _incident_page(request, session, user, record_id(incident_id), done=done)
+def _entry(session: Session, user: Account, iid: uuid.UUID, form: FormData) -> str:
+    here = incidents.add_entry(session, user, iid, _text(form, "text", 4000))
+    return "entry" if here else "posted"
 
 
-async def _incident_act(
-    request: Request,
-    session: Session,
-    user: Account,
-    incident_id: uuid.UUID,
-    what: str,
-    step: Callable[[FormData], str],
-) -> Response:
-    return await record_step(
-        request, session, user, incident_id, what, step, _incident_page, "/emergency/incidents"
+def _task(session: Session, user: Account, iid: uuid.UUID, form: FormData) -> str:
+    incidents.add_task(
+        session,
+        user,
+        iid,
+        city_code=_text(form, "city_code", 6),
+        category_code=_text(form, "category_code", 40),
+        title=_text(form, "title", 200),
+        description=_text(form, "description", 4000),
+        address=_text(form, "address", 400),
     )
+    return "task"
 
 
-@router.post("/emergency/incidents/{incident_id}/entry", dependencies=[CsrfChecked])
-async def entry(
-    incident_id: str, request: Request, session: SessionDep, user: CurrentUser
-) -> Response:
-    iid = record_id(incident_id)
-
-    def step(form: FormData) -> str:
-        here = incidents.add_entry(session, user, iid, _text(form, "text", 4000))
-        return "entry" if here else "posted"
-
-    return await _incident_act(request, session, user, iid, "entry", step)
+def _incident_step(session: Session, user: Account, iid: uuid.UUID, form: FormData) -> str:
+    incidents.step(session, user, iid, _text(form, "action", 12), _text(form, "note"))
+    return "step"
 
 
-@router.post("/emergency/incidents/{incident_id}/task", dependencies=[CsrfChecked])
-async def task(
-    incident_id: str, request: Request, session: SessionDep, user: CurrentUser
-) -> Response:
-    iid = record_id(incident_id)
-
-    def step(form: FormData) -> str:
-        incidents.add_task(
-            session,
-            user,
-            iid,
-            city_code=_text(form, "city_code", 6),
-            category_code=_text(form, "category_code", 40),
-            title=_text(form, "title", 200),
-            description=_text(form, "description", 4000),
-            address=_text(form, "address", 400),
-        )
-        return "task"
-
-    return await _incident_act(request, session, user, iid, "task", step)
-
-
-@router.post("/emergency/incidents/{incident_id}/step", dependencies=[CsrfChecked])
-async def incident_step(
-    incident_id: str, request: Request, session: SessionDep, user: CurrentUser
-) -> Response:
-    iid = record_id(incident_id)
-
-    def step(form: FormData) -> str:
-        incidents.step(session, user, iid, _text(form, "action", 12), _text(form, "note"))
-        return "step"
-
-    return await _incident_act(request, session, user, iid, "step", step)
+RecordPage(
+    "/emergency/incidents",
+    _incident_page,
+    {"entry": ("entry", _entry), "task": ("task", _task), "step": ("step", _incident_step)},
+).add_routes(router)
 
 
 # --- hand-overs ----------------------------------------------------------------------------
@@ -338,65 +296,28 @@ def _handover_page(
     )
 
 
-@router.get("/emergency/handovers/{handover_id}")
-def handover_page(
-    handover_id: str,
-    request: Request,
-    session: SessionDep,
-    user: CurrentUser,
-    done: str | None = None,
-) -> Response:
-    return _handover_page(request, session, user, record_id(handover_id), done=done)
+def _answer(session: Session, user: Account, hid: uuid.UUID, form: FormData) -> str:
+    accept = _text(form, "answer", 8) == "accept"
+    handover.answer(session, user, hid, accept=accept, note=_text(form, "note"))
+    return "answered"
 
 
-async def _handover_act(
-    request: Request,
-    session: Session,
-    user: Account,
-    handover_id: uuid.UUID,
-    what: str,
-    step: Callable[[FormData], str],
-) -> Response:
-    return await record_step(
-        request, session, user, handover_id, what, step, _handover_page, "/emergency/handovers"
-    )
+def _withdraw(session: Session, user: Account, hid: uuid.UUID, form: FormData) -> str:
+    handover.withdraw(session, user, hid, _text(form, "reason"))
+    return "withdrawn"
 
 
-@router.post("/emergency/handovers/{handover_id}/answer", dependencies=[CsrfChecked])
-async def answer(
-    handover_id: str, request: Request, session: SessionDep, user: CurrentUser
-) -> Response:
-    hid = record_id(handover_id)
-
-    def step(form: FormData) -> str:
-        accept = _text(form, "answer", 8) == "accept"
-        handover.answer(session, user, hid, accept=accept, note=_text(form, "note"))
-        return "answered"
-
-    return await _handover_act(request, session, user, hid, "answer", step)
+def _follow_up(session: Session, user: Account, hid: uuid.UUID, form: FormData) -> str:
+    handover.follow_up(session, user, hid, _text(form, "note"))
+    return "followed"
 
 
-@router.post("/emergency/handovers/{handover_id}/withdraw", dependencies=[CsrfChecked])
-async def withdraw(
-    handover_id: str, request: Request, session: SessionDep, user: CurrentUser
-) -> Response:
-    hid = record_id(handover_id)
-
-    def step(form: FormData) -> str:
-        handover.withdraw(session, user, hid, _text(form, "reason"))
-        return "withdrawn"
-
-    return await _handover_act(request, session, user, hid, "withdraw", step)
-
-
-@router.post("/emergency/handovers/{handover_id}/follow-up", dependencies=[CsrfChecked])
-async def follow_up(
-    handover_id: str, request: Request, session: SessionDep, user: CurrentUser
-) -> Response:
-    hid = record_id(handover_id)
-
-    def step(form: FormData) -> str:
-        handover.follow_up(session, user, hid, _text(form, "note"))
-        return "followed"
-
-    return await _handover_act(request, session, user, hid, "follow", step)
+RecordPage(
+    "/emergency/handovers",
+    _handover_page,
+    {
+        "answer": ("answer", _answer),
+        "withdraw": ("withdraw", _withdraw),
+        "follow-up": ("follow", _follow_up),
+    },
+).add_routes(router)
