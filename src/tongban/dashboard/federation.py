@@ -1,9 +1,27 @@
 """What a node publishes of its dashboard to the others: the aggregate cells of each
 jurisdiction it serves (counts, sums, handling-time histograms — never a record, a name
 or an identifier of a person), as a ``kernel.replication.Published`` state
-(``dashboard.cells_published``) numbered per jurisdiction; a receiver applies only one
-newer than what it holds and replaces that jurisdiction's copy whole. The federation
-view adds this node's own cells and the copies.
+(``dashboard.cells_published``) numbered per jurisdiction. The federation view adds this
+node's own cells and the copies.
+
+Two kinds of publication share the message type and its sequence:
+
+- a **full snapshot** (no ``base``): every cell of the jurisdiction; a receiver applies
+  one newer than what it holds and replaces its copy whole;
+- a **delta** (``base`` = the sequence of the publication it follows, ``seq`` = base + 1):
+  only the cells whose values changed since that publication, each with its new value
+  (absolute, not an increment: validated like a snapshot's). A receiver applies it only
+  on top of exactly that version (its copy's cells named in the delta take their new
+  values, in one transaction); a replayed or older one changes nothing; one whose base
+  it does not hold yet is delivered later (``OutOfOrder``: the missing one may still
+  come), and a full snapshot newer than both repairs a copy whose delta was lost.
+
+The sender remembers what it last published of each jurisdiction (a fingerprint per
+cell, in the publishing process, set when the publication commits) and sends a full
+snapshot when it has no such memory (a restart), when another publication was numbered
+since (another process), when a cell disappeared (a recompute), and every
+``FULL_EVERY``-th publication, so a receiver that missed one, or joined late, is
+repaired within that many publications.
 
 The sender's right, in one place: only the node serving a jurisdiction publishes its
 cells, and never about a jurisdiction the receiving node serves itself. Cells travel
@@ -13,26 +31,30 @@ adding."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints
+from sqlalchemy import event, select, tuple_
 from sqlalchemy.orm import Session
 
 from tongban.dashboard import cells
 from tongban.dashboard.domain import (
     DIMENSIONS,
+    HIST_CAP,
     Indicator,
     Key,
     Value,
     hist_from_json,
     hist_to_json,
 )
+from tongban.dashboard.models import DashCell, DashHist
 from tongban.db import utcnow
 from tongban.exchange import schema
 from tongban.exchange import service as exchange
 from tongban.exchange.models import OutboxMessage
-from tongban.kernel import replication
+from tongban.kernel import numbering, replication
 from tongban.kernel.node import settings_of
 from tongban.regions import service as regions
 
@@ -44,6 +66,8 @@ CELLS = replication.Published(
 
 #: The most cells one publication carries.
 MAX_ROWS = 500_000
+#: Every this many publications of a jurisdiction, a full snapshot (the others: deltas).
+FULL_EVERY = 12
 
 federated = replication.federated
 targets = replication.other_nodes
@@ -71,26 +95,95 @@ class CellsPublished(schema.Payload):
     as_of: schema.Instant
     rows: Annotated[list[CellRow], Field(max_length=MAX_ROWS)]
     seq: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
+    #: A delta: the sequence of the publication it applies on top of (None: a full snapshot).
+    base: Annotated[int, Field(ge=1, le=2**31 - 2)] | None = None
 
 
 _FIELDS = [d for d in DIMENSIONS if d != "jurisdiction"]
 
 
-def payload(session: Session, jurisdiction: str) -> dict[str, Any]:
-    """`dashboard.cells_published` of `jurisdiction`: this node's cells of it."""
+def _rows(found: Iterable[tuple[Key, Value]]) -> list[dict[str, Any]]:
     rows = []
-    for k, v in cells.read(session, "", jurisdiction).items():
+    for k, v in found:
         m: dict[str, Any] = {d: getattr(k, d) for d in _FIELDS}
         m["day"] = k.day.isoformat()
         rows.append(
             {**m, "n": v.n, "total": v.total, "extra": v.extra, "hist": hist_to_json(v.hist)}
         )
+    return rows
+
+
+def payload(session: Session, jurisdiction: str) -> dict[str, Any]:
+    """`dashboard.cells_published` of `jurisdiction`, full: this node's cells of it."""
+    rows = _rows(cells.read(session, "", jurisdiction).items())
     return {"jurisdiction": jurisdiction, "as_of": utcnow().isoformat(), "rows": rows}
 
 
+# --- what the sender last published --------------------------------------------------
+
+#: Per (database, jurisdiction): the sequence last published and a fingerprint of each
+#: cell it carried (hash of the key -> hash of the values), as committed.
+_sent: dict[tuple[str, str], tuple[int, dict[int, int]]] = {}
+_PENDING = "tongban.dashboard.federation.sent"
+
+
+def _where(session: Session) -> str:
+    bind = session.get_bind()
+    return str(bind.engine.url)
+
+
+def _fingerprints(current: dict[Key, Value]) -> dict[int, int]:
+    return {
+        hash(k): hash((v.n, v.total, v.extra, tuple(sorted((v.hist or {}).items()))))
+        for k, v in current.items()
+    }
+
+
+def forget_sent() -> None:
+    """Forget what was published (as a restart does): the next publications are full."""
+    _sent.clear()
+
+
+@event.listens_for(Session, "after_commit")
+def _remember_sent(session: Session) -> None:
+    _sent.update(session.info.pop(_PENDING, {}))
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_pending(session: Session, previous: Any) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def publication(session: Session, jurisdiction: str, seq: int) -> dict[str, Any]:
+    """The body of publication `seq` of `jurisdiction`: a delta on `seq - 1` when this
+    process published that one and nothing forces a full snapshot, else full. What it
+    carries is remembered when the transaction commits."""
+    current = cells.read(session, "", jurisdiction)
+    prints = _fingerprints(current)
+    where = (_where(session), jurisdiction)
+    last = _sent.get(where)
+    body: dict[str, Any] = {"jurisdiction": jurisdiction, "as_of": utcnow().isoformat()}
+    if (
+        last is not None
+        and last[0] == seq - 1
+        and seq % FULL_EVERY != 0
+        and last[1].keys() <= prints.keys()
+    ):
+        before = last[1]
+        body["rows"] = _rows(
+            (k, v) for k, v in current.items() if before.get(hash(k)) != prints[hash(k)]
+        )
+        body["base"] = seq - 1
+    else:
+        body["rows"] = _rows(current.items())
+    session.info.setdefault(_PENDING, {})[where] = (seq, prints)
+    return body
+
+
 def publish_all(session: Session) -> int:
-    """Queue the cells of every jurisdiction this node serves for every other node; how
-    many messages (none when not federated)."""
+    """Queue the cells of every jurisdiction this node serves for every other node — a
+    delta since the previous publication, or a full snapshot (see the module's
+    docstring); how many messages (none when not federated)."""
     settings = settings_of(session)
     to = targets(settings)
     if not to:
@@ -98,7 +191,12 @@ def publish_all(session: Session) -> int:
     n = 0
     for j in regions.list_jurisdictions(session):
         if exchange.serves(j.code, settings.served_jurisdictions):
-            n += CELLS.publish(session, j.code, to, payload(session, j.code))
+            about = {"jurisdiction": j.code}
+            seq = CELLS.next_seq(session, about)
+            body = {**publication(session, j.code, seq), "seq": seq}
+            for target in to:
+                exchange.send(session, CELLS_PUBLISHED, j.code, target, body)
+            n += len(to)
     return n
 
 
@@ -115,30 +213,99 @@ def authorise(session: Session, p: CellsPublished, sender: exchange.Sender) -> N
     keys = {tuple(getattr(r, d) for d in _FIELDS) for r in p.rows}
     if len(keys) != len(p.rows):
         raise exchange.Refused("bad-payload", "同一统计单元重复", 422)
+    for r in p.rows:
+        for b in r.hist or ():
+            if not b.isdigit() or int(b) > HIST_CAP:
+                raise exchange.Refused("bad-payload", f"办理时长分组 {b[:10]} 超出范围", 422)
+    if p.base is not None and p.seq != p.base + 1:
+        raise exchange.Refused("bad-payload", "增量须紧接其所依据的发布（seq = base + 1）", 422)
 
 
 @exchange.handler(
     CELLS_PUBLISHED, schema=CellsPublished, authorise=authorise, versions=frozenset({1})
 )
 def on_cells_published(session: Session, data: dict[str, Any], msg: Any) -> None:
-    """Keep another jurisdiction's newest published cells (replacing its older copy)."""
+    """Keep another jurisdiction's newest published cells: a full snapshot replaces the
+    copy, a delta on exactly the version held sets the cells it names."""
     code = str(data["jurisdiction"])
     if exchange.serves_here(session, code):
         if isinstance(msg, OutboxMessage):
             return  # delivered locally: this node's own cells
         raise exchange.Refused("not-allowed", f"本节点自行统计 {code} 的数据")
+    incoming = {_key(r, code): _value(r) for r in data["rows"]}
+    base = data.get("base")
+    if base is None:
+        if not CELLS.newer(session, data):
+            return
+        cells.forget_origin(session, code)
+        cells.store(session, incoming, code)
+        session.flush()
+        return
+    held = _held(session, code)
+    if int(data["seq"]) <= held:
+        return  # replayed or overtaken by a newer publication
+    if int(base) != held:
+        # An earlier publication has not been applied here: deliver this one later (the
+        # missing one, or a newer full snapshot that makes this one stale, repairs it).
+        raise exchange.OutOfOrder(f"{code} 的统计增量依据第 {base} 次发布，本节点持有第 {held} 次")
     if not CELLS.newer(session, data):
         return
-    cells.forget_origin(session, code)
-    copy: dict[Key, Value] = {}
-    for r in data["rows"]:
-        day = r["day"] if isinstance(r["day"], date) else date.fromisoformat(str(r["day"]))
-        key = Key(**{**{d: r[d] for d in _FIELDS}, "day": day, "jurisdiction": code})
-        copy[key] = Value(
-            int(r["n"]),
-            int(r.get("total") or 0),
-            int(r.get("extra") or 0),
-            hist_from_json(r.get("hist") or None),
-        )
-    cells.store(session, copy, code)
+    cells.store(session, _differences(session, code, incoming), code)
     session.flush()
+
+
+def _key(r: dict[str, Any], code: str) -> Key:
+    day = r["day"] if isinstance(r["day"], date) else date.fromisoformat(str(r["day"]))
+    return Key(**{**{d: r[d] for d in _FIELDS}, "day": day, "jurisdiction": code})
+
+
+def _value(r: dict[str, Any]) -> Value:
+    return Value(
+        int(r["n"]),
+        int(r.get("total") or 0),
+        int(r.get("extra") or 0),
+        hist_from_json(r.get("hist") or None),
+    )
+
+
+def _held(session: Session, code: str) -> int:
+    """The sequence of the publication of `code` this node's copy is at (0: none)."""
+    row = session.get(numbering.NumberCounter, (f"in:{CELLS.scope({'jurisdiction': code})}", ""))
+    return int(row.last) if row is not None else 0
+
+
+def _differences(session: Session, code: str, incoming: dict[Key, Value]) -> dict[Key, Value]:
+    """What to add to `code`'s copy so the cells of `incoming` take its values (the
+    stored cells and histograms add; the monthly roll-ups follow)."""
+    old: dict[Key, Value] = {}
+    days = sorted({(k.indicator, k.day) for k in incoming})
+    cols = [DashCell.indicator, DashCell.day, *(getattr(DashCell, d) for d in cells.REST)]
+    by_id: dict[int, Value] = {}
+    for i in range(0, len(days), 500):
+        q = select(DashCell.id, DashCell.n, DashCell.total, DashCell.extra, *cols).where(
+            DashCell.origin == code,
+            tuple_(DashCell.indicator, DashCell.day).in_(days[i : i + 500]),
+        )
+        for row in session.execute(q):
+            key = Key(*row[4:])
+            if key in incoming:
+                old[key] = by_id[row.id] = Value(row.n, row.total, row.extra)
+    ids = sorted(by_id)
+    for i in range(0, len(ids), 500):
+        hq = select(DashHist.cell_id, DashHist.bucket, DashHist.n).where(
+            DashHist.cell_id.in_(ids[i : i + 500])
+        )
+        for cid, bucket, n in session.execute(hq):
+            v = by_id[cid]
+            v.hist = {**(v.hist or {}), int(bucket): int(n)}
+    out: dict[Key, Value] = {}
+    for k, new in incoming.items():
+        was = old.get(k, Value(0, 0, 0, None))
+        hist = dict(new.hist or {})
+        for b, c in (was.hist or {}).items():
+            hist[b] = hist.get(b, 0) - c
+        hist = {b: c for b, c in hist.items() if c}
+        d = Value(new.n - was.n, new.total - was.total, new.extra - was.extra, hist or None)
+        if d.n or d.total or d.extra or d.hist:
+            out[k] = d
+    return out
