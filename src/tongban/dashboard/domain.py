@@ -187,12 +187,15 @@ DIMENSIONS = (
 #: Levels of the monthly roll-ups: the key dimensions each keeps besides indicator and
 #: month (the others are ""), smallest first. A page reads the smallest level holding
 #: every dimension it groups or filters by: its headlines a few rows per month, its
-#: city-pair matrix one per pair, its authority ranking one per authority.
+#: city-pair matrix one per pair, its authority ranking one per authority. The
+#: authority, matter and city-pair levels leave the category out (the pages group
+#: those by indicator only: a third of the rows for the case indicators' three
+#: modes); a read that also needs the category goes to the whole key `*`.
 LEVELS: dict[str, tuple[str, ...]] = {
     "j": ("jurisdiction", "category"),
-    "a": ("jurisdiction", "category", "authority"),
-    "m": ("jurisdiction", "category", "matter"),
-    "p": ("jurisdiction", "category", "from_city", "to_city"),
+    "a": ("jurisdiction", "authority"),
+    "m": ("jurisdiction", "matter"),
+    "p": ("jurisdiction", "from_city", "to_city"),
     "*": ("jurisdiction", "category", "from_city", "to_city", "authority", "matter"),
 }
 

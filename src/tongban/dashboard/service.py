@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, delete, func, select
+from sqlalchemy import Table, delete, func, select, union_all
 from sqlalchemy.orm import Session
 
 from tongban.dashboard import cells, sources
@@ -306,7 +306,7 @@ _MEMO = "tongban.dashboard.grouped"
 
 def _needed(f: Filters, by: Sequence[str]) -> set[str]:
     """The key dimensions a sum grouped `by` under filters `f` must keep."""
-    out = {b for b in by if b != "month"}
+    out = {b for b in by if b not in ("month", "indicator")}
     out |= {
         n
         for n in ("jurisdiction", "from_city", "to_city", "authority", "matter", "category")
@@ -324,12 +324,15 @@ def _raw(
     session's unit of work (a page asks for the same sums in several places). Whole
     months are read from the monthly roll-ups unless `by` holds "day" (a daily series;
     "month" groups by the month's first day); with `timed`, the histogram buckets are
-    summed in SQL too."""
+    summed in SQL too. The period's segments (daily ends, whole months) are one
+    `UNION ALL` summed again outside, so a figure is one statement (two when timed),
+    whatever the period: one round trip each on PostgreSQL."""
     memo: dict[Any, dict[tuple[Any, ...], Value]] = session.info.setdefault(_MEMO, {})
     mkey = (f, tuple(indicators), tuple(by), timed)
     if mkey in memo:
         return memo[mkey]
-    acc: dict[tuple[Any, ...], Value] = {}
+    width = len(by)
+    sums, hists = [], []
     for monthly, first, last in segments(f.start, f.end, "day" not in by):
         t, h, owner, when = (
             (cells.MONTH, cells.MONTH_HIST, "month_id", "month")
@@ -337,38 +340,47 @@ def _raw(
             else (cells.CELL, cells.HIST, "cell_id", "day")
         )
         cols = [
-            (t.c[when] if monthly else cells.month_of(session, t.c.day)) if b == "month" else t.c[b]
-            for b in by
+            (
+                (t.c[when] if monthly else cells.month_of(session, t.c.day))
+                if b == "month"
+                else t.c[b]
+            ).label(f"k{i}")
+            for i, b in enumerate(by)
         ]
         level = [t.c.level == level_for(_needed(f, by))] if monthly else []
-        q = select(*cols, func.sum(t.c.n), func.sum(t.c.total), func.sum(t.c.extra))
-        q = _where(q, t, t.c[when], first, last, f, indicators).where(*level)
-        if cols:
-            q = q.group_by(*cols)
-        width = len(cols)
-        for row in session.execute(q):
-            n, tot, extra = int(row[width] or 0), int(row[width + 1] or 0), int(row[width + 2] or 0)
-            if n or tot:
-                key = row[:width]
-                v = acc.get(key)
-                if v is None:
-                    acc[key] = Value(n, tot, extra)
-                else:
-                    v.n, v.total, v.extra = v.n + n, v.total + tot, v.extra + extra
+        q = select(*cols, t.c.n.label("n"), t.c.total.label("total"), t.c.extra.label("extra"))
+        sums.append(_where(q, t, t.c[when], first, last, f, indicators).where(*level))
         if timed:
-            q = select(*cols, h.c.bucket, func.sum(h.c.n)).select_from(
+            q = select(*cols, h.c.bucket.label("bucket"), h.c.n.label("n")).select_from(
                 t.join(h, h.c[owner] == t.c.id)
             )
-            q = _where(q, t, t.c[when], first, last, f, indicators).where(*level)
-            q = q.group_by(*cols, h.c.bucket)
-            for row in session.execute(q):
-                v = acc.setdefault(row[:width], Value())
-                if v.hist is None:
-                    v.hist = {}
-                b = int(row[-2])
-                v.hist[b] = v.hist.get(b, 0) + int(row[-1] or 0)
+            hists.append(_where(q, t, t.c[when], first, last, f, indicators).where(*level))
+    acc: dict[tuple[Any, ...], Value] = {}
+    u = _union(sums)
+    keys = [u.c[f"k{i}"] for i in range(width)]
+    q = select(*keys, func.sum(u.c.n), func.sum(u.c.total), func.sum(u.c.extra))
+    if keys:
+        q = q.group_by(*keys)
+    for row in session.execute(q):
+        n, tot, extra = int(row[width] or 0), int(row[width + 1] or 0), int(row[width + 2] or 0)
+        if n or tot:
+            acc[tuple(row[:width])] = Value(n, tot, extra)
+    if timed:
+        u = _union(hists)
+        keys = [u.c[f"k{i}"] for i in range(width)]
+        q = select(*keys, u.c.bucket, func.sum(u.c.n)).group_by(*keys, u.c.bucket)
+        for row in session.execute(q):
+            v = acc.setdefault(tuple(row[:width]), Value())
+            if v.hist is None:
+                v.hist = {}
+            v.hist[int(row[-2])] = int(row[-1] or 0)
     memo[mkey] = acc
     return acc
+
+
+def _union(parts: list[Any]) -> Any:
+    """The segments' rows as one subquery (a single segment as itself)."""
+    return (parts[0] if len(parts) == 1 else union_all(*parts)).subquery("seg")
 
 
 def forget(session: Session) -> None:
@@ -416,29 +428,55 @@ def _count(fig: Figure) -> str:
     return "<阈值" if fig.suppressed else f"{fig.n or 0:,}"
 
 
+#: The indicators the headline figures read.
+HEADLINE_INDICATORS = (
+    Indicator.CASE_RECEIVED,
+    Indicator.CASE_DECIDED,
+    Indicator.CASE_DELIVERED,
+    Indicator.CASE_RATING,
+    Indicator.TICKET_CLOSED,
+    Indicator.TICKET_REOPENED,
+    Indicator.TICKET_SATISFACTION,
+    Indicator.SETTLEMENT,
+    Indicator.EVIDENCE,
+    Indicator.LICENCE_VERIFIED,
+    Indicator.CARD_USE,
+)
+
+
 def headlines(session: Session, f: Filters, threshold: int) -> list[Headline]:
     """The headline figures of the dashboard's front page."""
-    received = total(session, f, Indicator.CASE_RECEIVED, threshold)
+    # Every headline figure from one grouped read (two statements: sums, and the
+    # histogram buckets of the timed ones), the cross-border count from one more.
+    raw = _raw(session, f, HEADLINE_INDICATORS, ("indicator", "category"), True)
+    sums: dict[str, Value] = {}
+    for (ind, _cat), v in raw.items():
+        sums.setdefault(str(ind), Value()).add(v)
+
+    def fig(ind: str) -> Figure:
+        v = sums.get(ind) or Value()
+        return _figure(v.n, v.total, v.extra, v.hist, threshold)
+
+    def by_category(ind: str, cat: str) -> Figure:
+        v = raw.get((ind, cat)) or Value()
+        return _figure(v.n, v.total, v.extra, v.hist, threshold)
+
+    received, decided = fig(Indicator.CASE_RECEIVED), fig(Indicator.CASE_DECIDED)
     cross = total(session, _cross(f), Indicator.CASE_RECEIVED, threshold)
-    decided = decided_total(session, f, threshold)
-    delivered = total(session, f, Indicator.CASE_DELIVERED, threshold)
-    ratings = _raw(session, f, [Indicator.CASE_RATING], ("category",), False)
-    tickets = total(session, f, Indicator.TICKET_CLOSED, threshold)
-    reopened = total(session, f, Indicator.TICKET_REOPENED, threshold)
-    verdicts = total(session, f, Indicator.TICKET_SATISFACTION, threshold)
-    settled = total(session, f, Indicator.SETTLEMENT, threshold)
-    evidence = grouped(session, f, [Indicator.EVIDENCE], ("category",), threshold)
-    none = Figure(0, 0, 0)
-    licences = total(session, f, Indicator.LICENCE_VERIFIED, threshold)
-    cards = total(session, f, Indicator.CARD_USE, threshold)
+    delivered = fig(Indicator.CASE_DELIVERED)
+    tickets, reopened = fig(Indicator.TICKET_CLOSED), fig(Indicator.TICKET_REOPENED)
+    verdicts, settled = fig(Indicator.TICKET_SATISFACTION), fig(Indicator.SETTLEMENT)
+    licences, cards = fig(Indicator.LICENCE_VERIFIED), fig(Indicator.CARD_USE)
     # The share of good ratings from the unsuppressed sums, published only when the
     # ratings it is computed from are not a small cell themselves.
-    rated = [(int(k[0]), v.n) for k, v in ratings.items() if k[0].isdigit()]
+    rated = [
+        (int(k[1]), v.n) for k, v in raw.items() if k[0] == Indicator.CASE_RATING and k[1].isdigit()
+    ]
     rated_all = _figure(sum(n for _, n in rated), 0, 0, None, threshold)
     good = sum(n for s, n in rated if s >= 4)
     good_share = None if rated_all.suppressed or not rated_all.n else good / rated_all.n
-    answered = evidence.get(("answered",), none)
-    refused = evidence.get(("refused",), none)
+    answered = by_category(Indicator.EVIDENCE, "answered")
+    refused = by_category(Indicator.EVIDENCE, "refused")
     completion = (
         None
         if received.suppressed or delivered.suppressed or not received.n
@@ -552,8 +590,16 @@ def ranking(
     session: Session, f: Filters, by: str, threshold: int, limit: int = 1000
 ) -> list[tuple[str, Figure, Figure]]:
     """Authorities, matters or cities ranked by cases decided: (name, decided, received)."""
-    decided = grouped(session, f, [Indicator.CASE_DECIDED], (by,), threshold, timed=True)
-    received = grouped(session, f, [Indicator.CASE_RECEIVED], (by,), threshold)
+    both = grouped(
+        session,
+        f,
+        [Indicator.CASE_DECIDED, Indicator.CASE_RECEIVED],
+        ("indicator", by),
+        threshold,
+        timed=True,
+    )
+    decided = {k[1:]: v for k, v in both.items() if k[0] == Indicator.CASE_DECIDED}
+    received = {k[1:]: v for k, v in both.items() if k[0] == Indicator.CASE_RECEIVED}
     names = {k[0] for k in decided} | {k[0] for k in received}
     rows = [
         (str(name), decided.get((name,), Figure(0)), received.get((name,), Figure(0)))

@@ -1,0 +1,194 @@
+"""The roll-up levels the year's page reads (authority, matter, city pair without the
+category): their figures equal those summed from the daily cells, the page's combined
+reads (headlines, ranking) equal the facts, and migration 0053 rebuilds the levels of a
+database folded under the old levels from its whole-key rows."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import insert, select
+
+from tongban.dashboard import cells, service
+from tongban.dashboard.domain import LEVELS, Fact, Key, Value, fold, level_for, quantile
+from tongban.dashboard.models import DashMonth, DashMonthHist
+
+CITIES = (
+    ("310000", "320500", "320000"),
+    ("320500", "330100", "330000"),
+    ("330100", "330100", "330000"),
+)
+AUTHORITIES = ("苏州市住房公积金管理中心", "杭州市医保局")
+MATTERS = ("YRD-GJJ-0002", "YRD-YB-0001")
+CATEGORIES = ("online", "window", "joint")
+
+
+def _facts() -> list[Fact]:
+    """Cases received and decided over Jan–Mar 2026, every pair, authority, matter and
+    mode, with handling times that differ by mode (so dropping the category must merge
+    the histograms, not pick one)."""
+    out = []
+    day = date(2026, 1, 1)
+    i = 0
+    while day <= date(2026, 3, 31):
+        fc, tc, j = CITIES[i % 3]
+        for c, cat in enumerate(CATEGORIES):
+            key = Key(
+                "cases.received",
+                day,
+                fc,
+                tc,
+                j,
+                cat,
+                AUTHORITIES[(i + c) % 2],
+                MATTERS[(i // 2 + c) % 2],
+            )
+            out.append(Fact(key, n=1 + c))
+            out.append(
+                Fact(key._replace(indicator="cases.decided"), total=c % 2, days=(i + 5 * c) % 17)
+            )
+        day += timedelta(days=1)
+        i += 1
+    return out
+
+
+@pytest.fixture
+def stored(session: Any) -> Iterator[list[Fact]]:
+    cells.forget_origin(session, "")
+    facts = _facts()
+    service.store(session, fold(facts), origin="")
+    service.forget(session)
+    yield facts
+    cells.forget_origin(session, "")
+
+
+def test_the_pages_levels_leave_the_category_out() -> None:
+    assert level_for({"from_city", "to_city"}) == "p" and "category" not in LEVELS["p"]
+    assert level_for({"authority"}) == "a" and "category" not in LEVELS["a"]
+    assert level_for({"matter"}) == "m" and "category" not in LEVELS["m"]
+    assert level_for({"category"}) == "j"
+    assert level_for({"authority", "category"}) == "*"
+
+
+@pytest.mark.parametrize(
+    "by", [("from_city", "to_city"), ("indicator", "authority"), ("matter",), ("category",)]
+)
+@pytest.mark.parametrize(
+    "period", [(date(2026, 1, 1), date(2026, 3, 31)), (date(2026, 1, 14), date(2026, 3, 9))]
+)
+def test_a_figure_from_the_rollups_equals_the_daily_cells(
+    session: Any, stored: list[Fact], by: tuple[str, ...], period: tuple[date, date]
+) -> None:
+    f = service.Filters(start=period[0], end=period[1])
+    inds = ["cases.received", "cases.decided"]
+    got = service.grouped(session, f, inds, by, 1, timed=True)
+    # The same sums from the daily cells only (grouped by day too, added here).
+    daily = service._raw(session, f, inds, ("day", *by), True)
+    want: dict[tuple[Any, ...], Value] = {}
+    for k, v in daily.items():
+        want.setdefault(k[1:], Value()).add(v)
+    assert set(got) == set(want)
+    for k, v in want.items():
+        assert (got[k].n, got[k].total) == (v.n, v.total)
+        assert (got[k].p50, got[k].p90) == (quantile(v.hist, 0.5), quantile(v.hist, 0.9))
+    # …and from the facts themselves.
+    picked = [x for x in stored if period[0] <= x.key.day <= period[1]]
+    assert sum(v.n for v in got.values()) == sum(x.n for x in picked)
+
+
+def test_the_headlines_and_ranking_equal_the_facts(session: Any, stored: list[Fact]) -> None:
+    f = service.Filters(start=date(2026, 1, 1), end=date(2026, 3, 20))
+    picked = [x for x in stored if f.start <= x.key.day <= f.end]
+    heads = {h.label: h for h in service.headlines(session, f, 1)}
+    received = sum(x.n for x in picked if x.key.indicator == "cases.received")
+    cross = sum(
+        x.n
+        for x in picked
+        if x.key.indicator == "cases.received" and x.key.from_city != x.key.to_city
+    )
+    assert heads["收件量"].value == f"{received:,}"
+    assert heads["跨城办件"].value == f"{cross:,}"
+    decided = sorted(x.days for x in picked if x.key.indicator == "cases.decided")
+    on_time = sum(x.total for x in picked if x.key.indicator == "cases.decided")
+    assert heads["按时办结率"].value == f"{on_time / len(decided) * 100:.1f}%"
+    p50 = decided[-(-len(decided) // 2) - 1]
+    assert f"用时中位数 {p50} 个工作日" in heads["按时办结率"].note
+    for name, dec, rec in service.ranking(session, f, "authority", 1):
+        mine = [x for x in picked if x.key.authority == name]
+        times = sorted(x.days for x in mine if x.key.indicator == "cases.decided")
+        assert rec.n == sum(x.n for x in mine if x.key.indicator == "cases.received")
+        assert dec.n == len(times)
+        assert dec.p90 == times[max(0, -(-len(times) * 9 // 10) - 1)]
+
+
+# --- migration 0053 -----------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def fresh_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'levels.db'}"
+        return
+    pg = os.environ.get("TONGBAN_TEST_PG_URL")
+    if not pg:
+        pytest.skip("PostgreSQL tier skipped: TONGBAN_TEST_PG_URL is not set")
+    from tongban.devserver import pg_database
+
+    with pg_database(pg, "levels") as url:
+        yield url
+
+
+def _levels(engine: Any) -> dict[tuple[str, str], tuple[int, dict[int, int]]]:
+    m, h = DashMonth.__table__, DashMonthHist.__table__
+    out = {}
+    with engine.connect() as c:
+        rows = c.execute(select(m.c.id, m.c.level, m.c.category, m.c.n)).all()
+        for id_, level, cat, n in rows:
+            hist = dict(c.execute(select(h.c.bucket, h.c.n).where(h.c.month_id == id_)).all())
+            out[(level, cat)] = (int(n), {int(k): int(v) for k, v in hist.items()})
+    return out
+
+
+def test_migration_0053_rebuilds_the_levels_from_the_whole_key(fresh_url: str) -> None:
+    from tongban.db import make_engine
+    from tongban.migrate import downgrade, upgrade
+
+    upgrade(fresh_url, "0052")
+    engine = make_engine(fresh_url)
+    m, h = DashMonth.__table__, DashMonthHist.__table__
+    base = {
+        "origin": "",
+        "indicator": "cases.decided",
+        "month": date(2026, 1, 1),
+        "from_city": "310000",
+        "to_city": "320500",
+        "jurisdiction": "320000",
+        "total": 0,
+        "extra": 0,
+    }
+    whole = {"authority": "杭州市医保局", "matter": "YRD-YB-0001"}
+    with engine.begin() as c:
+        for level, cat, n, hist in (
+            ("*", "online", 3, {2: 3}),
+            ("*", "joint", 5, {2: 1, 4: 4}),
+            ("p", "online", 3, {2: 3}),  # as the old levels kept it: by category
+            ("p", "joint", 5, {2: 1, 4: 4}),
+        ):
+            dims = whole if level == "*" else {"authority": "", "matter": ""}
+            row = {**base, **dims, "level": level, "category": cat, "n": n}
+            id_ = c.execute(insert(m).values(row).returning(m.c.id)).scalar_one()
+            c.execute(insert(h), [{"month_id": id_, "bucket": b, "n": k} for b, k in hist.items()])
+    upgrade(fresh_url)
+    got = _levels(engine)
+    merged = (8, {2: 4, 4: 4})
+    assert got[("p", "")] == got[("a", "")] == got[("m", "")] == merged
+    assert ("p", "online") not in got and got[("*", "online")] == (3, {2: 3})
+    downgrade(fresh_url, "0052")
+    got = _levels(engine)
+    assert got[("p", "online")] == got[("a", "online")] == (3, {2: 3})
+    assert got[("m", "joint")] == (5, {2: 1, 4: 4}) and ("p", "") not in got
+    engine.dispose()
