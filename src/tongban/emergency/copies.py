@@ -16,34 +16,29 @@ in aid.py."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from tongban.emergency import messages
 from tongban.emergency.models import AidRequest, Commitment, Shipment
+from tongban.emergency.record_copies import (
+    as_uuid,
+    follow_state,
+    from_iso,
+    iso,
+    new_copy,
+    record_copies,
+)
 from tongban.kernel import history, replication
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def _dt(value: Any) -> datetime | None:
-    return datetime.fromisoformat(str(value)) if value else None
 
 
 def _aid_lane(p: Mapping[str, Any]) -> str:
     """The messages of one request (its own, its commitments', its shipments') travel in
     one lane, so a commitment never overtakes its request."""
     return f"aid:{p['request_id']}"
-
-
-def _uuid(value: Any) -> uuid.UUID:
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
 
 # --- requests ------------------------------------------------------------------------------
@@ -68,7 +63,7 @@ def request_snapshot(session: Session, r: AidRequest) -> dict[str, Any]:
         "arrive_due_at": r.arrive_due_at.isoformat(),
         "escalation_level": r.escalation_level,
         "created_at": r.created_at.isoformat(),
-        "closed_at": _iso(r.closed_at),
+        "closed_at": iso(r.closed_at),
     }
 
 
@@ -78,15 +73,14 @@ def request_change(session: Session, r: AidRequest, ev: history.EventRow) -> dic
         "number": r.number,
         "state": r.state,
         "escalation_level": r.escalation_level,
-        "closed_at": _iso(r.closed_at),
+        "closed_at": iso(r.closed_at),
         "updated_at": r.updated_at.isoformat(),
     }
 
 
 def _create_request(session: Session, p: Mapping[str, Any]) -> AidRequest:
     r = AidRequest(
-        id=_uuid(p["request_id"]),
-        number=p["number"],
+        **new_copy(p, "request_id"),
         requester_jurisdiction=p["requester_jurisdiction"],
         requester_city=p["requester_city"],
         destination_code=p["destination_code"],
@@ -97,15 +91,10 @@ def _create_request(session: Session, p: Mapping[str, Any]) -> AidRequest:
         contact=p["contact"],
         lines=[{"item": str(x["item"]), "quantity": int(x["quantity"])} for x in p["lines"]],
         targets=[str(t) for t in p["targets"]],
-        state=str(p["state"]),
-        respond_due_at=_dt(p["respond_due_at"]),
-        arrive_due_at=_dt(p["arrive_due_at"]),
+        respond_due_at=from_iso(p["respond_due_at"]),
+        arrive_due_at=from_iso(p["arrive_due_at"]),
         escalation_level=int(p["escalation_level"]),
-        replica=True,
-        created_at=_dt(p["created_at"]),
-        updated_at=_dt(p["created_at"]),
-        closed_at=_dt(p["closed_at"]),
-        events=[],
+        closed_at=from_iso(p["closed_at"]),
         commitments=[],
     )
     session.add(r)
@@ -113,26 +102,23 @@ def _create_request(session: Session, p: Mapping[str, Any]) -> AidRequest:
 
 
 def _follow_request(session: Session, r: AidRequest, p: Mapping[str, Any]) -> None:
-    r.state = str(p["state"])
+    follow_state(r, p)
     r.escalation_level = int(p["escalation_level"])
-    r.closed_at = _dt(p["closed_at"])
-    r.updated_at = _dt(p["updated_at"]) or r.updated_at
+    r.closed_at = from_iso(p["closed_at"])
 
 
-REQUESTS: replication.Copies[AidRequest] = replication.Copies(
-    noun="互助请求",
-    snapshot_type="emergency.request.shared",
+REQUESTS: replication.Copies[AidRequest] = record_copies(
+    AidRequest,
+    "request",
+    "互助请求",
     snapshot_schema=messages.RequestShared,
-    change_type="emergency.request.changed",
     change_schema=messages.RequestChanged,
-    find=lambda session, p: session.get(AidRequest, _uuid(p["request_id"])),
     create=_create_request,
     follow=_follow_request,
     snapshot=request_snapshot,
     change=request_change,
     shared_by=lambda p: p.requester_jurisdiction,
     changed_by=lambda r, _p: r.requester_jurisdiction,
-    label=lambda p: str(p["number"]),
     check_snapshot=messages.check_request_shared,
     lane=_aid_lane,
     check_change=messages.check_request_changed,
@@ -152,7 +138,7 @@ def commitment_snapshot(session: Session, c: Commitment) -> dict[str, Any]:
         "state": c.state,
         "lines": [dict(line) for line in c.lines],
         "note": c.note,
-        "dispatch_due_at": _iso(c.dispatch_due_at),
+        "dispatch_due_at": iso(c.dispatch_due_at),
         "escalation_level": c.escalation_level,
         "created_at": c.created_at.isoformat(),
     }
@@ -171,22 +157,16 @@ def commitment_change(session: Session, c: Commitment, ev: history.EventRow) -> 
 
 
 def _create_commitment(session: Session, p: Mapping[str, Any]) -> Commitment:
-    req = messages.request_of(session, _uuid(p["request_id"]))
+    req = messages.request_of(session, as_uuid(p["request_id"]))
     c = Commitment(
-        id=_uuid(p["commitment_id"]),
+        **new_copy(p, "commitment_id"),
         request_id=req.id,
-        number=p["number"],
         giver_jurisdiction=p["giver_jurisdiction"],
         giver_city=p["giver_city"],
-        state=str(p["state"]),
         lines=[{"item": str(x["item"]), "quantity": int(x["quantity"])} for x in p["lines"]],
         note=p["note"],
-        dispatch_due_at=_dt(p["dispatch_due_at"]),
+        dispatch_due_at=from_iso(p["dispatch_due_at"]),
         escalation_level=int(p["escalation_level"]),
-        replica=True,
-        created_at=_dt(p["created_at"]),
-        updated_at=_dt(p["created_at"]),
-        events=[],
         shipments=[],
     )
     req.commitments.append(c)
@@ -195,26 +175,23 @@ def _create_commitment(session: Session, p: Mapping[str, Any]) -> Commitment:
 
 
 def _follow_commitment(session: Session, c: Commitment, p: Mapping[str, Any]) -> None:
-    c.state = str(p["state"])
+    follow_state(c, p)
     c.note = p["note"]
     c.escalation_level = int(p["escalation_level"])
-    c.updated_at = _dt(p["updated_at"]) or c.updated_at
 
 
-COMMITMENTS: replication.Copies[Commitment] = replication.Copies(
-    noun="调拨承诺",
-    snapshot_type="emergency.commitment.shared",
+COMMITMENTS: replication.Copies[Commitment] = record_copies(
+    Commitment,
+    "commitment",
+    "调拨承诺",
     snapshot_schema=messages.CommitmentShared,
-    change_type="emergency.commitment.changed",
     change_schema=messages.CommitmentChanged,
-    find=lambda session, p: session.get(Commitment, _uuid(p["commitment_id"])),
     create=_create_commitment,
     follow=_follow_commitment,
     snapshot=commitment_snapshot,
     change=commitment_change,
     shared_by=lambda p: p.giver_jurisdiction,
     changed_by=lambda c, _p: c.giver_jurisdiction,
-    label=lambda p: str(p["number"]),
     check_snapshot=messages.check_commitment_shared,
     lane=_aid_lane,
     check_change=messages.check_commitment_changed,
@@ -251,7 +228,7 @@ def shipment_snapshot(session: Session, sh: Shipment) -> dict[str, Any]:
 
 def _receipt(sh: Shipment) -> dict[str, Any]:
     return {
-        "received_at": _iso(sh.received_at),
+        "received_at": iso(sh.received_at),
         "counts": dict(sh.counts) if sh.counts is not None else None,
         "receipt": [dict(x) for x in sh.receipt] if sh.receipt is not None else None,
         "receipt_note": sh.receipt_note,
@@ -284,10 +261,9 @@ def _box(b: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _create_shipment(session: Session, p: Mapping[str, Any]) -> Shipment:
-    c = messages.commitment_of(session, _uuid(p["commitment_id"]))
+    c = messages.commitment_of(session, as_uuid(p["commitment_id"]))
     sh = Shipment(
-        id=_uuid(p["shipment_id"]),
-        number=p["number"],
+        **new_copy(p, "shipment_id"),
         request_id=c.request_id,
         commitment_id=c.id,
         giver_jurisdiction=p["giver_jurisdiction"],
@@ -300,14 +276,9 @@ def _create_shipment(session: Session, p: Mapping[str, Any]) -> Shipment:
         driver=p["driver"],
         contact=p["contact"],
         boxes=[_box(b) for b in p["boxes"]],
-        state=str(p["state"]),
-        dispatched_at=_dt(p["dispatched_at"]),
-        arrive_due_at=_dt(p["arrive_due_at"]),
+        dispatched_at=from_iso(p["dispatched_at"]),
+        arrive_due_at=from_iso(p["arrive_due_at"]),
         escalation_level=int(p["escalation_level"]),
-        replica=True,
-        created_at=_dt(p["created_at"]),
-        updated_at=_dt(p["created_at"]),
-        events=[],
     )
     _follow_receipt(sh, p)
     c.shipments.append(sh)
@@ -316,7 +287,7 @@ def _create_shipment(session: Session, p: Mapping[str, Any]) -> Shipment:
 
 
 def _follow_receipt(sh: Shipment, p: Mapping[str, Any]) -> None:
-    sh.received_at = _dt(p["received_at"])
+    sh.received_at = from_iso(p["received_at"])
     counts = p["counts"]
     sh.counts = {str(k): int(v) for k, v in counts.items()} if counts is not None else None
     sh.receipt = [dict(x) for x in p["receipt"]] if p["receipt"] is not None else None
@@ -324,26 +295,23 @@ def _follow_receipt(sh: Shipment, p: Mapping[str, Any]) -> None:
 
 
 def _follow_shipment(session: Session, sh: Shipment, p: Mapping[str, Any]) -> None:
-    sh.state = str(p["state"])
+    follow_state(sh, p)
     _follow_receipt(sh, p)
     sh.escalation_level = int(p["escalation_level"])
-    sh.updated_at = _dt(p["updated_at"]) or sh.updated_at
 
 
-SHIPMENTS: replication.Copies[Shipment] = replication.Copies(
-    noun="发运单",
-    snapshot_type="emergency.shipment.shared",
+SHIPMENTS: replication.Copies[Shipment] = record_copies(
+    Shipment,
+    "shipment",
+    "发运单",
     snapshot_schema=messages.ShipmentShared,
-    change_type="emergency.shipment.changed",
     change_schema=messages.ShipmentChanged,
-    find=lambda session, p: session.get(Shipment, _uuid(p["shipment_id"])),
     create=_create_shipment,
     follow=_follow_shipment,
     snapshot=shipment_snapshot,
     change=shipment_change,
     shared_by=lambda p: p.giver_jurisdiction,
     changed_by=messages.shipment_writer,
-    label=lambda p: str(p["number"]),
     check_snapshot=messages.check_shipment_shared,
     lane=_aid_lane,
     check_change=messages.check_shipment_changed,

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
@@ -38,6 +37,14 @@ from tongban.emergency.domain import Duty
 from tongban.emergency.domain import incidents as domain
 from tongban.emergency.domain.incidents import HandoverAction, HandoverState, Side
 from tongban.emergency.incidents_models import Handover
+from tongban.emergency.record_copies import (
+    as_uuid,
+    follow_state,
+    from_iso,
+    iso,
+    new_copy,
+    record_copies,
+)
 from tongban.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
 from tongban.evidence import service as evidence
 from tongban.exchange import schema as s
@@ -142,18 +149,6 @@ def _check_changed(
     )
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def _dt(value: Any) -> datetime | None:
-    return datetime.fromisoformat(str(value)) if value else None
-
-
-def _uuid(value: Any) -> uuid.UUID:
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-
-
 def _snapshot(session: Session, h: Handover) -> dict[str, Any]:
     return {
         "handover_id": str(h.id),
@@ -170,7 +165,7 @@ def _snapshot(session: Session, h: Handover) -> dict[str, Any]:
         "subject": dict(h.subject),
         "state": h.state,
         "created_at": h.created_at.isoformat(),
-        "transferred_at": _iso(h.transferred_at),
+        "transferred_at": iso(h.transferred_at),
     }
 
 
@@ -180,16 +175,15 @@ def _change(session: Session, h: Handover, ev: history.EventRow) -> dict[str, An
         "number": h.number,
         "state": h.state,
         "owner_jurisdiction": h.owner_jurisdiction,
-        "transferred_at": _iso(h.transferred_at),
+        "transferred_at": iso(h.transferred_at),
         "updated_at": h.updated_at.isoformat(),
     }
 
 
 def _create(session: Session, p: Mapping[str, Any]) -> Handover:
     h = Handover(
-        id=_uuid(p["handover_id"]),
-        number=p["number"],
-        incident_id=_uuid(p["incident_id"]) if p["incident_id"] else None,
+        **new_copy(p, "handover_id"),
+        incident_id=as_uuid(p["incident_id"]) if p["incident_id"] else None,
         incident_number=p["incident_number"],
         purpose=p["purpose"],
         reason=p["reason"],
@@ -199,35 +193,28 @@ def _create(session: Session, p: Mapping[str, Any]) -> Handover:
         receiver_city=p["receiver_city"],
         owner_jurisdiction=p["owner_jurisdiction"],
         subject={str(k): str(v) for k, v in dict(p["subject"]).items()},
-        state=str(p["state"]),
-        replica=True,
-        created_at=_dt(p["created_at"]),
-        updated_at=_dt(p["created_at"]),
-        transferred_at=_dt(p["transferred_at"]),
-        events=[],
+        transferred_at=from_iso(p["transferred_at"]),
     )
     session.add(h)
     return h
 
 
 def _follow(session: Session, h: Handover, p: Mapping[str, Any]) -> None:
-    h.state = str(p["state"])
+    follow_state(h, p)
     h.owner_jurisdiction = str(p["owner_jurisdiction"])
-    h.transferred_at = _dt(p["transferred_at"])
-    h.updated_at = _dt(p["updated_at"]) or h.updated_at
+    h.transferred_at = from_iso(p["transferred_at"])
 
 
 def _lane(p: Mapping[str, Any]) -> str:
     return f"handover:{p['handover_id']}"
 
 
-HANDOVERS: replication.Copies[Handover] = replication.Copies(
-    noun="协查移交",
-    snapshot_type="emergency.handover.shared",
+HANDOVERS: replication.Copies[Handover] = record_copies(
+    Handover,
+    "handover",
+    "协查移交",
     snapshot_schema=HandoverShared,
-    change_type="emergency.handover.changed",
     change_schema=HandoverChanged,
-    find=lambda session, p: session.get(Handover, _uuid(p["handover_id"])),
     create=_create,
     follow=_follow,
     snapshot=_snapshot,
@@ -235,7 +222,6 @@ HANDOVERS: replication.Copies[Handover] = replication.Copies(
     shared_by=lambda p: p.sender_jurisdiction,
     # One writer of the shared history in every state: the sender's node.
     changed_by=lambda h, _p: h.sender_jurisdiction,
-    label=lambda p: str(p["number"]),
     check_snapshot=_check_shared,
     lane=_lane,
     check_change=_check_changed,
@@ -266,7 +252,7 @@ exchange.lane(ANSWER, _lane)
 def on_answer(session: Session, payload: dict[str, Any], msg: Any) -> None:
     """The sender's node commits what the receiver answered — once, and only while the
     offer stands (an answer to a withdrawn offer changes nothing)."""
-    h = session.get(Handover, _uuid(payload["handover_id"]))
+    h = session.get(Handover, as_uuid(payload["handover_id"]))
     assert h is not None  # authorised above
     if h.state != HandoverState.OFFERED:
         return
@@ -592,7 +578,7 @@ def public(session: Session, actor: Account, h: Handover) -> dict[str, Any]:
         "answer": h.answer,
         "subject": subject_for(session, actor, h),
         "created_at": h.created_at.isoformat(),
-        "transferred_at": _iso(h.transferred_at),
+        "transferred_at": iso(h.transferred_at),
         "events": [
             {
                 "seq": e.seq,

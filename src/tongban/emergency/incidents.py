@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
@@ -30,6 +29,14 @@ from tongban.emergency.domain import Duty
 from tongban.emergency.domain import incidents as domain
 from tongban.emergency.domain.incidents import IncidentAction, IncidentState, Role
 from tongban.emergency.incidents_models import Incident, IncidentTask
+from tongban.emergency.record_copies import (
+    as_uuid,
+    follow_state,
+    from_iso,
+    iso,
+    new_copy,
+    record_copies,
+)
 from tongban.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
 from tongban.exchange import schema as s
 from tongban.exchange import service as exchange
@@ -136,18 +143,6 @@ def _check_changed(
     messages.check_step(domain.INCIDENT_MACHINE, IncidentAction.OPEN.value, p.event)
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def _dt(value: Any) -> datetime | None:
-    return datetime.fromisoformat(str(value)) if value else None
-
-
-def _uuid(value: Any) -> uuid.UUID:
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-
-
 def _snapshot(session: Session, inc: Incident) -> dict[str, Any]:
     return {
         "incident_id": str(inc.id),
@@ -162,7 +157,7 @@ def _snapshot(session: Session, inc: Incident) -> dict[str, Any]:
         "participants": list(inc.participants),
         "state": inc.state,
         "created_at": inc.created_at.isoformat(),
-        "closed_at": _iso(inc.closed_at),
+        "closed_at": iso(inc.closed_at),
         "tasks": [
             {
                 "task_id": str(t.id),
@@ -187,15 +182,14 @@ def _change(session: Session, inc: Incident, ev: history.EventRow) -> dict[str, 
         "incident_id": str(inc.id),
         "number": inc.number,
         "state": inc.state,
-        "closed_at": _iso(inc.closed_at),
+        "closed_at": iso(inc.closed_at),
         "updated_at": inc.updated_at.isoformat(),
     }
 
 
 def _create(session: Session, p: Mapping[str, Any]) -> Incident:
     inc = Incident(
-        id=_uuid(p["incident_id"]),
-        number=p["number"],
+        **new_copy(p, "incident_id"),
         type=str(p["type"]),
         severity=str(p["severity"]),
         title=p["title"],
@@ -204,12 +198,7 @@ def _create(session: Session, p: Mapping[str, Any]) -> Incident:
         lead_city=p["lead_city"],
         cities=[str(c) for c in p["cities"]],
         participants=[str(j) for j in p["participants"]],
-        state=str(p["state"]),
-        replica=True,
-        created_at=_dt(p["created_at"]),
-        updated_at=_dt(p["created_at"]),
-        closed_at=_dt(p["closed_at"]),
-        events=[],
+        closed_at=from_iso(p["closed_at"]),
         tasks=[],
     )
     session.add(inc)
@@ -217,29 +206,26 @@ def _create(session: Session, p: Mapping[str, Any]) -> Incident:
 
 
 def _follow(session: Session, inc: Incident, p: Mapping[str, Any]) -> None:
-    inc.state = str(p["state"])
-    inc.closed_at = _dt(p["closed_at"])
-    inc.updated_at = _dt(p["updated_at"]) or inc.updated_at
+    follow_state(inc, p)
+    inc.closed_at = from_iso(p["closed_at"])
 
 
 def _lane(p: Mapping[str, Any]) -> str:
     return f"incident:{p['incident_id']}"
 
 
-INCIDENTS: replication.Copies[Incident] = replication.Copies(
-    noun="突发事件",
-    snapshot_type="emergency.incident.shared",
+INCIDENTS: replication.Copies[Incident] = record_copies(
+    Incident,
+    "incident",
+    "突发事件",
     snapshot_schema=IncidentShared,
-    change_type="emergency.incident.changed",
     change_schema=IncidentChanged,
-    find=lambda session, p: session.get(Incident, _uuid(p["incident_id"])),
     create=_create,
     follow=_follow,
     snapshot=_snapshot,
     change=_change,
     shared_by=lambda p: p.lead_jurisdiction,
     changed_by=lambda inc, _p: inc.lead_jurisdiction,
-    label=lambda p: str(p["number"]),
     check_snapshot=_check_shared,
     lane=_lane,
     check_change=_check_changed,
@@ -285,7 +271,7 @@ exchange.lane(POST, _lane)
 @exchange.handler(POST, schema=IncidentPost, authorise=_authorise_post)
 def on_post(session: Session, payload: dict[str, Any], msg: Any) -> None:
     """The lead's node records a participant's post as the incident's next event."""
-    inc = session.get(Incident, _uuid(payload["incident_id"]))
+    inc = session.get(Incident, as_uuid(payload["incident_id"]))
     assert inc is not None  # authorised above
     j = regions.get_jurisdiction(session, payload["author_jurisdiction"])
     who = Who(None, f"{payload['author_name']}（{j.name}）"[:80], Role.PARTICIPANT.value)
@@ -352,10 +338,10 @@ def project(session: Session, inc: Incident, action: str, p: Mapping[str, Any]) 
     task row (and, on the node serving the task's city, its work order), a task's
     work-order state."""
     if action == IncidentAction.TASK.value:
-        task = session.get(IncidentTask, _uuid(p["task_id"]))
+        task = session.get(IncidentTask, as_uuid(p["task_id"]))
         if task is None:
             task = IncidentTask(
-                id=_uuid(p["task_id"]),
+                id=as_uuid(p["task_id"]),
                 incident_id=inc.id,
                 position=int(p["position"]),
                 jurisdiction_code=str(p["jurisdiction"]),
@@ -380,7 +366,7 @@ def project(session: Session, inc: Incident, action: str, p: Mapping[str, Any]) 
             task.work_order_id = wo.id
             report_task_state(session, inc, task)
     elif action == IncidentAction.TASK_UPDATE.value:
-        found = session.get(IncidentTask, _uuid(p["task_id"]))
+        found = session.get(IncidentTask, as_uuid(p["task_id"]))
         if found is not None and p.get("work_order_number"):
             found.work_order_number = p.get("work_order_number")
             found.work_order_state = p.get("work_order_state")
@@ -707,7 +693,7 @@ def public(session: Session, inc: Incident) -> dict[str, Any]:
         "state_label": domain.INCIDENT_STATE_LABELS[IncidentState(inc.state)],
         "replica": inc.replica,
         "created_at": inc.created_at.isoformat(),
-        "closed_at": _iso(inc.closed_at),
+        "closed_at": iso(inc.closed_at),
         "tasks": [
             {
                 "id": str(t.id),
