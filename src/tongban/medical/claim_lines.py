@@ -94,14 +94,25 @@ def clearing_queries(session: Session, period: str, *, as_int: bool = True) -> l
     as stored when not `as_int`): every settlement of its institutions, and its insured's
     claims at institutions of the jurisdictions it does not serve (their settlements are
     on another node). On a node serving every jurisdiction that is the settlements alone."""
-    queries = settlement_lines(period, as_int=as_int)
+    return settlement_lines(period, as_int=as_int) + insured_side_queries(
+        session, period, as_int=as_int
+    )
+
+
+def insured_side_queries(
+    session: Session, period: str, *, as_int: bool = True
+) -> list[Select[Any]]:
+    """The part of `clearing_queries` that is not this node's settlements: its insured's
+    claims at institutions of the jurisdictions it does not serve (none on a node
+    serving every jurisdiction). The clearing tally covers the settlements only; these
+    are grouped directly."""
     served = settings_of(session).served_jurisdictions
-    if served.strip() != "*":
-        codes = [c.strip() for c in served.split(",") if c.strip()]
-        queries += reservation_lines(
-            period, as_int=as_int, where=(Reservation.treatment_jurisdiction.not_in(codes),)
-        )
-    return queries
+    if served.strip() == "*":
+        return []
+    codes = [c.strip() for c in served.split(",") if c.strip()]
+    return reservation_lines(
+        period, as_int=as_int, where=(Reservation.treatment_jurisdiction.not_in(codes),)
+    )
 
 
 def lines(

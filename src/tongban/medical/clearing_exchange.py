@@ -44,7 +44,7 @@ from tongban.exchange import query
 from tongban.exchange import service as exchange
 from tongban.exchange.contracts import Refused, Sender
 from tongban.exchange.schema import Code, Count, Name, Payload, RegionCode, Sha256, ShortText
-from tongban.medical import claim_lines, domain
+from tongban.medical import claim_lines, clearing_tally, domain
 from tongban.medical.models import (
     ClearingDifference,
     ClearingRun,
@@ -526,6 +526,7 @@ def move_lines(session: Session, period: str, lines: Sequence[LineRef]) -> tuple
         for rec in records:
             if to is None:
                 to = open_period_from(session, domain.next_period(period), lock=True)
+            before = (rec.period, getattr(rec, "status", ""), rec.reversal_period)
             if sign > 0 and rec.period == period:
                 rec.period = to
                 if rec.reversal_period == period:
@@ -534,6 +535,9 @@ def move_lines(session: Session, period: str, lines: Sequence[LineRef]) -> tuple
             elif sign < 0 and rec.reversal_period == period and rec.period != period:
                 rec.reversal_period = to
                 moved += 1
+            after = (rec.period, before[1], rec.reversal_period)
+            if isinstance(rec, Settlement) and before[0] is not None and after != before:
+                clearing_tally.moved(session, rec, (before[0], before[1], before[2]))
     session.flush()
     return moved, to
 

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import polars as pl
 from sqlalchemy import delete, func, or_, select
@@ -24,7 +25,7 @@ from tongban.errors import Conflict, NotFound, PermissionDenied, ValidationFaile
 from tongban.exchange import service as exchange
 from tongban.identity.domain import Role
 from tongban.identity.models import Account
-from tongban.medical import claim_lines, clearing, clearing_exchange, domain
+from tongban.medical import claim_lines, clearing, clearing_exchange, clearing_tally, domain
 from tongban.medical.models import (
     ClearingGross,
     ClearingNet,
@@ -48,7 +49,34 @@ def _period(period: str) -> str:
     return period
 
 
-def load_aggregate(session: Session, period: str, progress: Progress | None = None) -> pl.DataFrame:
+def load_aggregate(
+    session: Session, period: str, progress: Progress | None = None, *, rescan: bool = False
+) -> pl.DataFrame:
+    """The period's claims aggregated per (insured city, treatment city) pair. By
+    default the treatment side comes from the clearing tally, its tail folded first
+    (`clearing_tally`: ≤ cities² rows read, no scan of the month's settlements), and the
+    insured side's claims on other nodes' institutions (none on a node serving every
+    jurisdiction) are grouped directly. With `rescan`, every query is grouped directly
+    (`scan_aggregate`): the reference the tally must equal, and what closing uses."""
+    if rescan:
+        return scan_aggregate(session, period, progress)
+    clearing_tally.fold(session)
+    partials = [clearing_tally.aggregate(session, period)]
+    if claim_lines.insured_side_queries(session, period):
+        partials.append(scan_aggregate(session, period, None, claim_lines.insured_side_queries))
+    agg = clearing.combine(partials)
+    if progress:
+        done = int(agg["claims"].sum() or 0) + int(agg["reversals"].sum() or 0)
+        progress(done, done)
+    return agg
+
+
+def scan_aggregate(
+    session: Session,
+    period: str,
+    progress: Progress | None = None,
+    queries: Callable[..., list[Any]] = claim_lines.clearing_queries,
+) -> pl.DataFrame:
     """The period's claims aggregated per (insured city, treatment city) pair: one
     GROUP BY in the database per clearing query, so at most cities² rows per query leave
     it, never the claims themselves (fetching 10 million claim rows into the process
@@ -61,7 +89,7 @@ def load_aggregate(session: Session, period: str, progress: Progress | None = No
     (`clearing.combine`, `finish`)."""
     done = 0
     partials: list[pl.DataFrame] = []
-    for q in claim_lines.clearing_queries(session, period, as_int=False):
+    for q in queries(session, period, as_int=False):
         claims = q.subquery()
         keys = [claims.c[k] for k in clearing.KEYS]
         grouped = select(
@@ -81,6 +109,17 @@ def load_aggregate(session: Session, period: str, progress: Progress | None = No
     if progress:
         progress(done, done)
     return clearing.combine(partials)
+
+
+def fold_tally(session: Session) -> clearing_tally.Folded:
+    """Fold what committed since the last fold into the clearing tally (the job)."""
+    return clearing_tally.fold(session)
+
+
+def rebuild_tally(session: Session) -> clearing_tally.Folded:
+    """Build the clearing tally again from the settlements (`tongban medical tally
+    --rebuild`)."""
+    return clearing_tally.rebuild(session)
 
 
 def _month_over(period: str) -> bool:
@@ -172,11 +211,13 @@ def _store(
     session.flush()
 
 
-def _recompute(session: Session, run: ClearingRun, progress: Progress | None = None) -> None:
-    """Clear the run's period from this node's claims, then reconcile every statement
-    with the other side (here or on its node); a statement with nothing on either side
-    is dropped."""
-    res = clearing.finish(load_aggregate(session, run.period, progress))
+def _recompute(
+    session: Session, run: ClearingRun, progress: Progress | None = None, *, rescan: bool = False
+) -> None:
+    """Clear the run's period from this node's claims (from the tally, or with `rescan`
+    grouping the claims directly), then reconcile every statement with the other side
+    (here or on its node); a statement with nothing on either side is dropped."""
+    res = clearing.finish(load_aggregate(session, run.period, progress, rescan=rescan))
     _store(session, run, res, _cross_node_pairs(session))
     for st in all_statements(session, run):
         clearing_exchange.reconcile_statement(session, run, st)
@@ -185,14 +226,17 @@ def _recompute(session: Session, run: ClearingRun, progress: Progress | None = N
     session.flush()
 
 
-def clear_period(session: Session, period: str, progress: Progress | None = None) -> ClearingRun:
+def clear_period(
+    session: Session, period: str, progress: Progress | None = None, *, rescan: bool = False
+) -> ClearingRun:
     """`tongban medical clear`: clear a period (the run row is locked while it is
     computed) and reconcile its statements with the other sides. A closed period is
-    returned unchanged."""
+    returned unchanged. The claims come from the clearing tally (its tail folded
+    first); `rescan` groups them directly instead (`--rescan`)."""
     run = lock_run(session, _period(period))
     if run.status == "closed":
         return run
-    _recompute(session, run, progress)
+    _recompute(session, run, progress, rescan=rescan)
     return run
 
 
@@ -204,7 +248,7 @@ def close_period(session: Session, period: str, by: str) -> ClearingRun:
         return run
     if not _month_over(period):
         raise Conflict("清算期间尚未结束，不能关账", type="period-not-over")
-    _recompute(session, run)
+    _recompute(session, run, rescan=True)  # the last word: the claims themselves
     run.status = "closed"
     run.closed_at = utcnow()
     run.closed_by = by
@@ -404,7 +448,7 @@ def confirm_statement(
     )
     if not pending and _month_over(run.period):
         digest = run.digest
-        res = clearing.finish(load_aggregate(session, run.period))
+        res = clearing.finish(load_aggregate(session, run.period, rescan=True))
         if res.digest == digest:
             run.status, run.closed_at, run.closed_by = "closed", utcnow(), "双方确认"
         else:

@@ -29,6 +29,23 @@ def load(ctx: typer.Context) -> None:
     typer.echo(f"{p} policy row(s), {i} catalogue item(s) added")
 
 
+@app.command("tally")
+def tally(
+    ctx: typer.Context,
+    rebuild: Annotated[
+        bool, typer.Option(help="Build the clearing tally again from the settlements")
+    ] = False,
+) -> None:
+    """Fold the settlements and reversals committed since the last fold into the
+    clearing tally (what the job `medical.fold_clearing_tally` does)."""
+    with cli_node(ctx).transaction() as session:
+        done = cs.rebuild_tally(session) if rebuild else cs.fold_tally(session)
+    typer.echo(
+        f"clearing tally {'rebuilt' if done.rebuilt else 'folded'} up to audit position "
+        f"{done.position} ({done.entries} entries read)"
+    )
+
+
 @app.command("clear")
 def clear(
     ctx: typer.Context,
@@ -41,6 +58,12 @@ def clear(
         ),
     ] = False,
     close: Annotated[bool, typer.Option(help="Close the period afterwards (immutable)")] = False,
+    rescan: Annotated[
+        bool,
+        typer.Option(
+            help="Group the period's claims directly instead of reading the clearing tally"
+        ),
+    ] = False,
 ) -> None:
     """Clear a period: for every settled, unreversed claim the insured jurisdiction owes
     the treatment jurisdiction the fund's share. Re-running an open period gives the same
@@ -62,7 +85,7 @@ def clear(
             def advance(done: int, total: int | None) -> None:
                 progress.update(task, completed=done, total=total)
 
-            run = cs.clear_period(session, period, progress=advance)
+            run = cs.clear_period(session, period, progress=advance, rescan=rescan)
             progress.update(task, completed=progress.tasks[0].total or 0)
             if close and run.status != "closed":
                 run = cs.close_period(session, period, by="cli")

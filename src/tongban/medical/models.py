@@ -423,6 +423,35 @@ class ClearingRun(Base):
     closed_by: Mapped[str | None] = mapped_column(String(80))
 
 
+class ClearingTally(Base):
+    """Per period and city pair, the clearing's partial sums over the treatment side's
+    settlements (`clearing_tally.py`): claim and reversal line counts and the fund's sum
+    in fen, exactly what the direct GROUP BY (`claim_lines.settlement_lines`) gives.
+    Folded from the audit chain by a job and by the clearing command, never by the
+    settlement's own transaction (no hot row on the write path); a carry between
+    periods adds its move here in its own transaction."""
+
+    __tablename__ = "med_clearing_tally"
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    insured_j: Mapped[str] = mapped_column(String(6), primary_key=True)
+    treatment_j: Mapped[str] = mapped_column(String(6), primary_key=True)
+    insured_city: Mapped[str] = mapped_column(String(6), primary_key=True)
+    treatment_city: Mapped[str] = mapped_column(String(6), primary_key=True)
+    claims: Mapped[int] = mapped_column(BigInteger, default=0)
+    reversals: Mapped[int] = mapped_column(BigInteger, default=0)
+    amount: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ClearingTallyMark(Base):
+    """The one row (id 1): the audit chain position up to which `med_clearing_tally`
+    holds every settlement and reversal. Locked by the fold only."""
+
+    __tablename__ = "med_clearing_tally_mark"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    position: Mapped[int] = mapped_column(BigInteger, default=0)
+    folded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class ClearingGross(Base):
     """Gross amount the insured side (debtor) owes the treatment side (creditor), at
     jurisdiction or city level."""

@@ -516,6 +516,7 @@ def reverse(
         payload={
             "txn_id": s.txn_id,
             "reversal_txn_id": s.reversal_txn_id,
+            "period": s.period,  # the claim's period as reversed (the clearing tally)
             "reversal_period": s.reversal_period,
             "fund": s.fund,
             "account": s.account,

@@ -41,7 +41,16 @@ def reconcile_open_periods(factory: sessionmaker[Session], settings: Settings) -
     return periods
 
 
+def fold_clearing_tally(factory: sessionmaker[Session], settings: Settings) -> int:
+    """Fold the settlements and reversals committed since the last fold into the
+    clearing tally (one transaction), so the clearing command has only a short tail to
+    fold; how many chain entries were read."""
+    with transaction(factory) as session:
+        return clearing_service.fold_tally(session).entries
+
+
 JOBS = [
+    Job("medical.fold_clearing_tally", 60.0, fold_clearing_tally),
     Job("medical.clear_previous_month", 3600.0, clear_previous_month),
     Job("medical.reconcile_statements", 3600.0, reconcile_open_periods),
     # The hospital's side: a confirmation or reversal the insured node did not

@@ -232,7 +232,7 @@ def test_the_database_group_by_clears_as_polars_over_the_claim_rows(session, wor
     frame = pl.DataFrame(rows, schema=clearing.SCHEMA, orient="row")
     seen: list[tuple[int, int | None]] = []
     grouped = clearing.finish(
-        cs.load_aggregate(session, PERIOD, progress=lambda d, t: seen.append((d, t)))
+        cs.load_aggregate(session, PERIOD, progress=lambda d, t: seen.append((d, t)), rescan=True)
     )
     assert grouped.digest == clearing.compute(frame).digest
     assert grouped.claim_count == sum(1 for r in rows if r[5] > 0)

@@ -1,0 +1,321 @@
+"""The clearing tally: per period and city pair, the partial sums of the treatment side's
+claims (claim and reversal line counts, the fund's sum in fen), folded incrementally, so
+that clearing a period reads ≤ cities² rows instead of scanning the month's settlements
+(issue 14).
+
+What is folded, and from where. The audit chain's `seq` is gap-free and grows in commit
+order (entries are chained under the head row's lock at commit), so "every entry after
+the watermark up to the committed head" is exactly what committed since the last fold,
+and a row committing later gets a later position: a fold never skips it. A settlement's
+creation (kind `medical.settlement`, its body carries the period it was settled in) adds
+a claim line; its reversal (`medical.settlement.event` to `reversed`; the event's
+payload carries the claim's period as reversed and the reversal's period) either drops
+the claim from that period (reversed within it) or adds a reversal line to the later
+period. A carry between periods (`clearing_exchange.move_lines`) adds its move here in
+its own transaction (`moved`): it has no per-settlement chain entry. Sums commute, so
+the order in which folds and carries land does not matter, only that each is counted
+once: the fold advances the watermark in the transaction that adds the sums.
+
+The settlement's own transaction never touches the tally (no hot row on the write
+path): a job folds the tail (`fold`) and the clearing command folds it before reading.
+The first fold builds the tally from the settlements themselves (`rebuild`), holding the
+audit head so that no settlement commits between the position read and the rows read.
+
+The direct GROUP BY over the claims (`claim_lines.settlement_lines`) stays the reference:
+`clearing_service.load_aggregate(rescan=True)`, the closing recomputation and the
+tests compare with it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+from sqlalchemy import (
+    Select,
+    and_,
+    case,
+    delete,
+    func,
+    literal,
+    select,
+    text,
+    true,
+    union_all,
+)
+from sqlalchemy import cast as sa_cast
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import ColumnElement, column, table
+from sqlalchemy.types import Uuid
+
+from tongban.audit import service as audit
+from tongban.db import utcnow
+from tongban.medical import clearing
+from tongban.medical.domain import SettlementState
+from tongban.medical.models import (
+    ClearingTally,
+    ClearingTallyMark,
+    Settlement,
+    SettlementEvent,
+)
+
+MARK_ID = 1
+#: Chain positions folded per statement.
+BATCH = 1_000_000
+_KEYS = ("insured_j", "treatment_j", "insured_city", "treatment_city")
+
+audit_entry = table("audit_entry", column("seq"), column("kind"), column("subject"), column("body"))
+
+
+@dataclass(frozen=True)
+class Folded:
+    """What a fold did: the chain position it reached, the entries it read."""
+
+    position: int
+    entries: int
+    rebuilt: bool = False
+
+
+def _pg(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _field(session: Session, body: Any, name: str) -> ColumnElement[Any]:
+    """A top-level field of a JSON text column, as text."""
+    if _pg(session):
+        field: ColumnElement[Any] = sa_cast(body, JSONB)[name].as_string()
+        return field
+    return func.json_extract(body, f"$.{name}")
+
+
+def _names_settlement(session: Session, subject: Any) -> ColumnElement[bool]:
+    """`subject` ("settlement:<uuid>") names the settlement row."""
+    raw = func.substr(subject, len("settlement") + 2)
+    if _pg(session):
+        ok = subject.op("~")("^settlement:[0-9a-fA-F-]{36}$")
+        return Settlement.id == case((ok, sa_cast(raw, Uuid)), else_=None)
+    return Settlement.id == func.replace(raw, "-", "")
+
+
+def _geo() -> list[Any]:
+    S = Settlement
+    return [
+        S.insured_jurisdiction.label("insured_j"),
+        S.treatment_jurisdiction.label("treatment_j"),
+        S.insured_city.label("insured_city"),
+        S.treatment_city.label("treatment_city"),
+    ]
+
+
+def _upsert(session: Session, lines: Select[Any]) -> None:
+    """Add the lines (period, keys, claims, reversals, amount), grouped, to the tally."""
+    sub = lines.subquery()
+    keys = [sub.c.period, *(sub.c[k] for k in _KEYS)]
+    grouped = (
+        select(
+            *keys,
+            func.sum(sub.c.claims).label("claims"),
+            func.sum(sub.c.reversals).label("reversals"),
+            func.sum(sub.c.amount).label("amount"),
+        )
+        .where(true())  # SQLite: an INSERT … SELECT with ON CONFLICT needs a WHERE
+        .group_by(*keys)
+    )
+    cols = ["period", *_KEYS, "claims", "reversals", "amount"]
+    ins = (pg_insert if _pg(session) else sqlite_insert)(ClearingTally)
+    stmt = ins.from_select(cols, grouped)
+    t = ClearingTally.__table__.c
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["period", *_KEYS],
+        set_={
+            "claims": t.claims + stmt.excluded.claims,
+            "reversals": t.reversals + stmt.excluded.reversals,
+            "amount": t.amount + stmt.excluded.amount,
+        },
+    )
+    session.execute(stmt)
+
+
+def _span_lines(session: Session, after: int, upto: int) -> Select[Any]:
+    """The tally lines of the chain entries in (after, upto]."""
+    e, S, ev = audit_entry, Settlement, SettlementEvent
+    span = and_(e.c.seq > after, e.c.seq <= upto)
+    settled = (
+        select(
+            _field(session, e.c.body, "period").label("period"),
+            *_geo(),
+            literal(1).label("claims"),
+            literal(0).label("reversals"),
+            S.fund.label("amount"),
+        )
+        .select_from(e.join(S, _names_settlement(session, e.c.subject)))
+        .where(span, e.c.kind == "medical.settlement")
+    )
+    p = func.coalesce(ev.payload["period"].as_string(), S.period)
+    rp = ev.payload["reversal_period"].as_string()
+    within = p == rp
+    reversed_ = (
+        select(
+            case((within, p), else_=rp).label("period"),
+            *_geo(),
+            case((within, -1), else_=0).label("claims"),
+            case((within, 0), else_=1).label("reversals"),
+            (-S.fund).label("amount"),
+        )
+        .select_from(
+            e.join(S, _names_settlement(session, e.c.subject)).join(
+                ev,
+                and_(
+                    ev.settlement_id == S.id,
+                    ev.to_state == SettlementState.REVERSED.value,
+                ),
+            )
+        )
+        .where(
+            span,
+            e.c.kind == "medical.settlement.event",
+            _field(session, e.c.body, "to_state") == SettlementState.REVERSED.value,
+        )
+    )
+    return union_all(settled, reversed_).subquery().select()
+
+
+def _all_lines() -> Select[Any]:
+    """Every settlement's tally lines as the rows are now (the rebuild)."""
+    S = Settlement
+    rev = S.status == SettlementState.REVERSED.value
+    claims = select(
+        S.period.label("period"),
+        *_geo(),
+        literal(1).label("claims"),
+        literal(0).label("reversals"),
+        S.fund.label("amount"),
+    ).where(~and_(rev, S.reversal_period == S.period))
+    reversals = select(
+        S.reversal_period.label("period"),
+        *_geo(),
+        literal(0).label("claims"),
+        literal(1).label("reversals"),
+        (-S.fund).label("amount"),
+    ).where(rev, S.reversal_period != S.period)
+    return union_all(claims, reversals).subquery().select()
+
+
+def _mark(session: Session) -> ClearingTallyMark:
+    """The watermark row, created (position −1: not built) if missing, locked."""
+    ins = (pg_insert if _pg(session) else sqlite_insert)(ClearingTallyMark)
+    session.execute(
+        ins.values(id=MARK_ID, position=-1).on_conflict_do_nothing(index_elements=["id"])
+    )
+    mark = session.scalar(
+        select(ClearingTallyMark)
+        .where(ClearingTallyMark.id == MARK_ID)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    assert mark is not None
+    return mark
+
+
+def _lock_head(session: Session) -> int:
+    """The committed audit head, locked (PostgreSQL) until this transaction ends: no
+    audited transaction commits meanwhile, so the rows read now are exactly those whose
+    entries are at or before it. (SQLite: one writer, whose snapshot is consistent.)"""
+    audit.head(session)  # chains what this transaction staged, creating the head row
+    lock = " FOR UPDATE" if _pg(session) else ""
+    seq = session.execute(text(f"SELECT seq FROM audit_head WHERE id = 1{lock}")).scalar()
+    return int(seq or 0)
+
+
+def rebuild(session: Session) -> Folded:
+    """Build the tally from the settlements as they are (the first fold, or after a
+    repair), up to the audit head held meanwhile."""
+    mark = _mark(session)
+    head = _lock_head(session)
+    session.execute(delete(ClearingTally))
+    _upsert(session, _all_lines())
+    mark.position, mark.folded_at = head, utcnow()
+    session.flush()
+    return Folded(head, 0, rebuilt=True)
+
+
+def fold(session: Session, batch: int = BATCH) -> Folded:
+    """Fold the chain entries after the watermark up to the committed head into the
+    tally, `batch` positions per statement; the first fold builds it (`rebuild`)."""
+    mark = _mark(session)
+    if mark.position < 0:
+        return rebuild(session)
+    h = audit.head(session)
+    head = 0 if h is None else h.seq
+    pos = start = mark.position
+    while pos < head:
+        upto = min(pos + batch, head)
+        _upsert(session, _span_lines(session, pos, upto))
+        pos = upto
+    if head > start:
+        mark.position, mark.folded_at = head, utcnow()
+    session.flush()
+    return Folded(max(head, start), max(head - start, 0))
+
+
+def contributions(
+    period: str, status: str, reversal_period: str | None, fund: int
+) -> list[tuple[str, int, int, int]]:
+    """A settlement's lines in the tally: (period, claims, reversals, amount)."""
+    reversed_ = status == SettlementState.REVERSED.value
+    out = []
+    if not (reversed_ and reversal_period == period):
+        out.append((period, 1, 0, fund))
+    if reversed_ and reversal_period is not None and reversal_period != period:
+        out.append((reversal_period, 0, 1, -fund))
+    return out
+
+
+def moved(session: Session, s: Settlement, before: tuple[str, str, str | None]) -> None:
+    """A carry moved `s` between periods (`before`: its period, status and reversal
+    period until now): add the difference to the tally, unless it is not built yet (its
+    first build reads the rows as they are). Locks the watermark, so a build cannot run
+    between the move and its commit."""
+    mark = _mark(session)
+    if mark.position < 0:
+        return
+    delta: dict[str, list[int]] = {}
+    for sign, (p, st, rp) in ((-1, before), (1, (s.period, s.status, s.reversal_period))):
+        for period, c, r, a in contributions(p, st, rp, s.fund):
+            d = delta.setdefault(period, [0, 0, 0])
+            d[0] += sign * c
+            d[1] += sign * r
+            d[2] += sign * a
+    rows = [
+        select(
+            literal(period).label("period"),
+            literal(s.insured_jurisdiction).label("insured_j"),
+            literal(s.treatment_jurisdiction).label("treatment_j"),
+            literal(s.insured_city).label("insured_city"),
+            literal(s.treatment_city).label("treatment_city"),
+            literal(c).label("claims"),
+            literal(r).label("reversals"),
+            literal(a).label("amount"),
+        )
+        for period, (c, r, a) in sorted(delta.items())
+        if (c, r, a) != (0, 0, 0)
+    ]
+    if rows:
+        _upsert(session, union_all(*rows).subquery().select())
+    session.flush()
+
+
+def aggregate(session: Session, period: str) -> pl.DataFrame:
+    """The period's pair aggregate of the treatment side, from the tally (fold first)."""
+    T = ClearingTally
+    rows = session.execute(
+        select(T.insured_j, T.treatment_j, T.insured_city, T.treatment_city)
+        .add_columns(T.claims, T.reversals, T.amount)
+        .where(T.period == period)
+        .where((T.claims != 0) | (T.reversals != 0) | (T.amount != 0))
+    )
+    data = [(*(int(k) for k in r[:4]), int(r[4]), int(r[5]), int(r[6])) for r in rows]
+    return pl.DataFrame(data, schema=clearing.PAIR_SCHEMA, orient="row")
