@@ -59,6 +59,16 @@ process died after its commit) is made up by the next one or by the checkpoint j
 SQLite, Sessions joined to an outer transaction (tests) and a transaction that already
 holds the head (it read the chain) chain before COMMIT as above; ``SEAL_AFTER_COMMIT =
 False`` does so everywhere (kept for benchmarks/bench_write_locks.py).
+
+Sealed in the background (issue 14, session 8): the writer does not wait for that seal
+either. Its commit wakes the process's sealer thread (`tongban.audit.sealer`), which
+seals everything committed and staged in one statement for all the wakes pending when it
+starts, so many writers' seals coalesce; the writer's transaction costs its staging
+INSERT and nothing more. A reader of the chain still sees every committed entry: a
+Session that reads ``audit_entry``, ``audit_head`` or ``audit_pending`` (a SELECT), or a
+service reader (`settle`), seals what is committed first, in its own statement on a
+side connection (whoever staged it, this process or another). ``SEAL_IN_BACKGROUND =
+False`` seals in the writer's thread right after its commit (the session-7 path).
 """
 
 from __future__ import annotations
@@ -86,6 +96,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Mapper, ORMExecuteState, Session, SessionTransaction, object_session
 from sqlalchemy.sql import visitors
 
+from tongban.audit import sealer
 from tongban.audit.domain import GENESIS, Entry, canonical_json, field_digest, make_entry
 from tongban.audit.models import AuditEntry, AuditHead, AuditPending
 from tongban.db import on_insert, utcnow
@@ -107,6 +118,10 @@ DEFERRED = True
 #: the commit, holding it through the COMMIT (False: the path of issue 11, kept so that
 #: benchmarks/bench_write_locks.py can measure both in one run).
 SEAL_AFTER_COMMIT = True
+#: Seal in the process's background sealer thread, the writer not waiting (True); or in
+#: the writer's thread right after its commit (False: session 7's path, kept so that a
+#: benchmark can compare both).
+SEAL_IN_BACKGROUND = True
 #: Staged rows one sealing statement chains at most (it loops for more).
 SEAL_BATCH = 500
 #: Tries of the sealing statement when other sealers keep moving the head first; what
@@ -121,8 +136,14 @@ _CHAINED = "tongban.audit.chained"
 _HELD_SINCE = "tongban.audit.held_since"
 #: Session.info key: entries of the flush under way, staged in one INSERT when it ends.
 _BUFFER = "tongban.audit.buffer"
+#: Session.info key: a reader just sealed what was committed (`settle`), so the
+#: statement it runs next need not seal again.
+_READ_SEALED = "tongban.audit.read_sealed"
 #: Tables whose reading needs the Session's staged entries chained first.
 _CHAIN_TABLES = frozenset({"audit_entry", "audit_head"})
+#: Tables whose reading (a SELECT) needs the committed staged entries sealed first, when
+#: they are sealed in the background.
+_SEALED_TABLES = _CHAIN_TABLES | {"audit_pending"}
 
 #: (subject, actor, body) of an entry.
 AuditRecord = tuple[str, str, dict[str, Any]]
@@ -312,7 +333,10 @@ def sequence(session: Session) -> int:
 
 def settle(session: Session) -> int:
     """Chain what `session`'s transaction staged, so that it can read its own entries
-    (and before it commits). A no-op when it staged nothing."""
+    (and before it commits); with background sealing, seal what others committed first.
+    Returns how many of its own it chained."""
+    if seal_for_reader(session):
+        session.info[_READ_SEALED] = True
     if not session.info.get(_STAGED):
         return 0
     session.info.pop(_STAGED, None)
@@ -365,9 +389,13 @@ _SEAL_MOVE = text(
 #: past it (the WAL is flushed in order), so no durable checkpoint or message can name a
 #: seal that was lost.
 _SEALER_OPTIONS = "-c synchronous_commit=off"
+#: A reader's seal (`seal_for_reader`) gives up after waiting this long for a lock: the
+#: reader's own transaction may hold one that the seal needs (it deleted chain rows, say),
+#: and it must not wait for itself. What it leaves is the next seal's.
+_READER_OPTIONS = _SEALER_OPTIONS + " -c lock_timeout=2000"
 
 
-def seal(engine: Engine) -> int:
+def seal(engine: Engine, options: str = _SEALER_OPTIONS) -> int:
     """Chain the staged rows committed on `engine`'s database (PostgreSQL), oldest
     first, up to `SEAL_BATCH` per statement: read the head and the staged rows (one
     statement, no lock), compute the entries, then move the head, take the rows and
@@ -376,7 +404,7 @@ def seal(engine: Engine) -> int:
     were chained; rows still staged when `SEAL_TRIES` runs out wait for the next seal
     or the checkpoint job (`sequence`)."""
     sealed = 0
-    with sidepool.side_engine(engine, _SEALER_OPTIONS).connect() as conn:
+    with sidepool.side_engine(engine, options).connect() as conn:
         for _ in range(SEAL_TRIES):
             rows = conn.execute(_SEAL_READ, {"head": HEAD_ID, "limit": SEAL_BATCH}).all()
             pending = [r for r in rows if r.id is not None]
@@ -429,6 +457,33 @@ def _seals_after_commit(session: Session) -> Engine | None:
     if not isinstance(bind, Engine) or bind.dialect.name != "postgresql":
         return None
     return bind
+
+
+def _seal_in_background(engine: Engine) -> int:
+    return seal(engine)  # (looked up when called: tests replace `seal`)
+
+
+def seal_for_reader(session: Session) -> bool:
+    """Before `session` reads the chain: seal what is committed and staged, when entries
+    are sealed in the background (else the writers sealed theirs before their commit
+    returned). A failed seal is logged, not raised: the reader then sees the chain as
+    the last seal left it. Whether a seal ran."""
+    if not SEAL_IN_BACKGROUND:
+        return False
+    engine = _seals_after_commit(session)
+    if engine is None:
+        return False
+    try:
+        seal(engine, _READER_OPTIONS)
+    except Exception:
+        log.exception("audit: sealing before a read failed; the next seal takes the rows")
+    return True
+
+
+def drain(timeout: float | None = 30.0) -> bool:
+    """Wait until this process's background seals asked so far have run (tests,
+    benchmarks); False on timeout."""
+    return sealer.drain(timeout)
 
 
 def _after_insert(mapper: Mapper[Any], connection: Connection, target: Any) -> None:
@@ -518,6 +573,9 @@ def _after_commit(session: Session) -> None:
     if engine is None:
         return
     session.info.pop(_STAGED, None)
+    if SEAL_IN_BACKGROUND:  # the writer goes on; the process's sealer thread seals
+        sealer.sealer_for(engine, _seal_in_background).wake()
+        return
     try:
         seal(engine)
     except Exception:  # the commit happened: the rows stay staged for the next seal
@@ -529,6 +587,7 @@ def _after_transaction_end(session: Session, transaction: SessionTransaction) ->
         session.info.pop(_BUFFER, None)
         session.info.pop(_STAGED, None)
         session.info.pop(_CHAINED, None)
+        session.info.pop(_READ_SEALED, None)
         since = session.info.pop(_HELD_SINCE, None)
         if since is not None:
             lockstats.record("audit.head", time.perf_counter() - since)
@@ -543,13 +602,19 @@ def _after_soft_rollback(session: Session, previous_transaction: SessionTransact
         session.info[_STAGED] = True
 
 
-def _touches_chain(statement: Any) -> bool:
+def _touches_chain(statement: Any, tables: frozenset[str] = _CHAIN_TABLES) -> bool:
     if isinstance(statement, TextClause):
-        return any(name in statement.text for name in _CHAIN_TABLES)
+        return any(name in statement.text for name in tables)
     return any(
-        isinstance(element, Table) and element.name in _CHAIN_TABLES
+        isinstance(element, Table) and element.name in tables
         for element in visitors.iterate(statement)
     )
+
+
+def _reads(state: ORMExecuteState) -> bool:
+    if isinstance(state.statement, TextClause):
+        return state.statement.text.lstrip()[:6].upper() in ("SELECT", "WITH")
+    return bool(state.is_select)
 
 
 @lru_cache(maxsize=256)
@@ -616,9 +681,18 @@ def _audited_core_insert(state: ORMExecuteState, cls: type[Any]) -> Any:
 
 
 def _do_orm_execute(state: ORMExecuteState) -> Any:
-    # A transaction reading the chain sees its own entries: chain its staged rows first.
+    # A reader of the chain sees what others committed (sealed in the background) …
+    if (
+        SEAL_IN_BACKGROUND
+        and not state.session.info.pop(_READ_SEALED, None)
+        and _reads(state)
+        and _touches_chain(state.statement, _SEALED_TABLES)
+    ):
+        seal_for_reader(state.session)
+    # … and its own entries: a transaction reading the chain chains its staged rows first.
     if state.session.info.get(_STAGED) and _touches_chain(state.statement):
         settle(state.session)
+        state.session.info.pop(_READ_SEALED, None)
     # A Core insert into an audited table: no flush sees it, so it is audited here.
     if state.is_insert and not state.is_orm_statement:
         table = getattr(state.statement, "table", None)

@@ -1,8 +1,9 @@
 """Sealing after commit (issue 14, PostgreSQL): a writer's staged entries commit with
-its transaction and are chained right after the commit in one statement of their own,
-so no writer's transaction holds the chain's head. The chain keeps its guarantees:
-every entry present once, in one verifying chain, nothing left staged, nothing of a
-rolled-back transaction.
+its transaction and are chained after the commit in one statement of their own, by the
+process's background sealer (the writer does not wait for it), so no writer's
+transaction holds the chain's head. The chain keeps its guarantees: every entry present
+once, in one verifying chain, nothing left staged, nothing of a rolled-back transaction,
+and a reader sees every committed entry even before the background seal ran.
 
 These tests commit for real, so they put the shared database back as they found it."""
 
@@ -57,17 +58,25 @@ def _message(n: int) -> OutboxMessage:
 
 
 def _pending(factory: sessionmaker[Session]) -> int:
+    """Staged rows, as a Session reads them (which seals what is committed first)."""
     with factory() as s:
         return int(s.scalar(text("SELECT count(*) FROM audit_pending")) or 0)
 
 
-def test_a_commit_is_sealed_right_after_it(pg, committing_factory, restore):
+def _staged(engine: Engine) -> int:
+    """Staged rows as they are, read on a bare connection (no seal before)."""
+    with engine.connect() as c:
+        return int(c.execute(text("SELECT count(*) FROM audit_pending")).scalar_one())
+
+
+def test_a_commit_is_sealed_right_after_it(pg, engine, committing_factory, restore):
     with committing_factory() as s:
         s.add(_message(1))
         s.add(_message(2))
         s.commit()
-    # Chained by the time commit() returned: nothing staged, the chain verifies.
-    assert _pending(committing_factory) == 0
+    # Sealed by the background sealer without anyone reading: nothing staged.
+    assert hook.drain(30)
+    assert _staged(engine) == 0
     with committing_factory() as s:
         entries = list(service.iter_entries(s, restore))
         assert [e.kind for e in entries] == ["message.sent", "message.sent"]
@@ -76,10 +85,10 @@ def test_a_commit_is_sealed_right_after_it(pg, committing_factory, restore):
         s.rollback()
 
 
-def test_the_writers_transaction_never_holds_the_head(pg, committing_factory, restore):
-    """While another transaction holds the head row, a writer's commit still goes
-    through (its rows are there for everyone); only its sealing waits, after the
-    commit, and completes once the head is free."""
+def test_the_writers_transaction_never_holds_the_head(pg, engine, committing_factory, restore):
+    """While another transaction holds the head row, a writer's commit goes through and
+    returns (its rows are there for everyone); only the seal waits, in the background,
+    and completes once the head is free."""
     holder = committing_factory()
     try:
         holder.execute(select(AuditHead).where(AuditHead.id == hook.HEAD_ID).with_for_update())
@@ -111,13 +120,15 @@ def test_the_writers_transaction_never_holds_the_head(pg, committing_factory, re
                 break
             threading.Event().wait(0.05)
         assert n == 1, "the writer's commit waited for the head"
-        assert not committed.is_set()  # its seal waits for the head, after the commit
-        holder.rollback()
-        t.join(timeout=30)
+        t.join(timeout=30)  # the writer returned although the head is still held
         assert failure == [] and committed.is_set(), failure
+        assert not hook.drain(0.5)  # its seal waits for the head
+        assert _staged(engine) == 1
+        holder.rollback()
+        assert hook.drain(30)
     finally:
         holder.close()
-    assert _pending(committing_factory) == 0
+    assert _staged(engine) == 0
     with committing_factory() as s:
         assert [e.kind for e in service.iter_entries(s, restore)] == ["message.sent"]
         assert service.verify(s).ok
@@ -125,16 +136,18 @@ def test_the_writers_transaction_never_holds_the_head(pg, committing_factory, re
 
 
 def test_a_failed_seal_leaves_the_rows_staged_for_the_next(
-    pg, committing_factory, restore, monkeypatch
+    pg, engine, committing_factory, restore, monkeypatch
 ):
-    def broken(_engine: Engine) -> int:
+    def broken(_engine: Engine, *_options: str) -> int:
         raise RuntimeError("connection lost")
 
     monkeypatch.setattr(hook, "seal", broken)
     with committing_factory() as s:
         s.add(_message(1))
         s.commit()  # committed all the same; the entry stays staged
-    assert _pending(committing_factory) == 1
+    assert hook.drain(30)
+    assert _staged(engine) == 1
+    assert _pending(committing_factory) == 1  # (a reader's seal failed too)
     with committing_factory() as s:
         assert service.head(s).seq == restore  # not part of the chain yet
         s.rollback()
@@ -142,7 +155,8 @@ def test_a_failed_seal_leaves_the_rows_staged_for_the_next(
     with committing_factory() as s:
         s.add(_message(2))
         s.commit()  # its seal takes the left-over row first
-    assert _pending(committing_factory) == 0
+    assert hook.drain(30)
+    assert _staged(engine) == 0
     with committing_factory() as s:
         entries = list(service.iter_entries(s, restore))
         assert [e.subject.startswith("message:") for e in entries] == [True, True]
@@ -157,7 +171,7 @@ def test_a_failed_seal_leaves_the_rows_staged_for_the_next(
         s.rollback()
 
 
-def test_concurrent_sealers_make_one_chain(pg, committing_factory, restore):
+def test_concurrent_sealers_make_one_chain(pg, engine, committing_factory, restore):
     """Eight writers commit at once; their seals race for the head and each entry is
     chained exactly once, in one verifying chain."""
     threads, per_thread = 8, 10
@@ -180,7 +194,8 @@ def test_concurrent_sealers_make_one_chain(pg, committing_factory, restore):
     for t in ts:
         t.join(timeout=300)
     assert errors == []
-    assert _pending(committing_factory) == 0
+    assert hook.drain(60)
+    assert _staged(engine) == 0
     with committing_factory() as s:
         entries = list(service.iter_entries(s, restore))
         assert len(entries) == threads * per_thread
@@ -214,7 +229,7 @@ def test_chaining_before_commit_is_kept_behind_the_switch(
     path of issue 11, which the benchmark compares), with the same chain."""
     monkeypatch.setattr(hook, "SEAL_AFTER_COMMIT", False)
     sealed: list[int] = []
-    monkeypatch.setattr(hook, "seal", lambda engine: sealed.append(1) or 0)
+    monkeypatch.setattr(hook, "seal", lambda *_a: sealed.append(1) or 0)
     with committing_factory() as s:
         s.add(_message(1))
         s.commit()
@@ -222,4 +237,37 @@ def test_chaining_before_commit_is_kept_behind_the_switch(
     with committing_factory() as s:
         assert len(list(service.iter_entries(s, restore))) == 1
         assert service.verify(s).ok
+        s.rollback()
+
+
+def test_a_reader_sees_what_no_background_seal_took(
+    pg, engine, committing_factory, restore, monkeypatch
+):
+    """A process that died between its commit and its seal (here: its sealer never woke)
+    leaves committed staged rows; a reader of the chain seals them before it reads."""
+    monkeypatch.setattr(hook.sealer.Sealer, "wake", lambda self: None)
+    with committing_factory() as s:
+        s.add(_message(1))
+        s.commit()
+    assert _staged(engine) == 1  # committed, not sealed
+    with committing_factory() as s:
+        entries = list(service.iter_entries(s, restore))
+        assert [e.kind for e in entries] == ["message.sent"]
+        assert service.verify(s).ok
+        s.rollback()
+    assert _staged(engine) == 0
+
+
+def test_sealing_in_the_writers_thread_is_kept_behind_the_switch(
+    pg, engine, committing_factory, restore, monkeypatch
+):
+    """SEAL_IN_BACKGROUND off: the writer seals right after its commit, before commit()
+    returns (session 7's path, which a benchmark compares)."""
+    monkeypatch.setattr(hook, "SEAL_IN_BACKGROUND", False)
+    with committing_factory() as s:
+        s.add(_message(1))
+        s.commit()
+    assert _staged(engine) == 0  # no drain, no reader: sealed by the writer
+    with committing_factory() as s:
+        assert [e.kind for e in service.iter_entries(s, restore)] == ["message.sent"]
         s.rollback()
