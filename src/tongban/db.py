@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -11,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Mapper, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -87,7 +89,41 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(url, pool_size=10, max_overflow=20, pool_recycle=RECYCLE_SECONDS)
+    _ping_when_idle(engine)
+    return engine
+
+
+#: A pooled connection idle this long is pinged before it is handed out again.
+IDLE_PING_SECONDS = 10.0
+#: A connection is closed and replaced once it is this old (server-side timeouts).
+RECYCLE_SECONDS = 1800
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Ping a connection at checkout only when it sat in the pool for IDLE_PING_SECONDS.
+
+    `pool_pre_ping` pings on every checkout: one more round trip for every request,
+    which SQL counting does not see (issue 14). A connection is lost mostly while it is
+    idle (a restarted or failed-over server, a dropped idle TCP connection), and that is
+    when this pings; a connection found dead is replaced before anyone uses it (the pool
+    retries the checkout). A connection used within the last seconds is handed out as
+    is: should the server have gone away meanwhile, the statement fails, and SQLAlchemy
+    then invalidates every pooled connection, so the next requests reconnect."""
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_conn, record):  # type: ignore[no-untyped-def]
+        record.info["tongban_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_conn, record, _proxy):  # type: ignore[no-untyped-def]
+        since = record.info.get("tongban_idle_since")
+        if since is None or time.monotonic() - since < IDLE_PING_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:  # noqa: BLE001 - any failure: take a new connection
+            raise DisconnectionError(f"pooled connection failed its ping: {exc}") from exc
 
 
 def get_engine(url: str) -> Engine:
