@@ -19,7 +19,9 @@ once: the fold advances the watermark in the transaction that adds the sums.
 The settlement's own transaction never touches the tally (no hot row on the write
 path): a job folds the tail (`fold`) and the clearing command folds it before reading.
 The first fold builds the tally from the settlements themselves (`rebuild`), holding the
-audit head so that no settlement commits between the position read and the rows read.
+audit head (nothing is chained meanwhile) and leaving out, in the same statement, the
+entries committed but not yet chained (they are sealed after their commit and will be
+folded after the head).
 
 The direct GROUP BY over the claims (`claim_lines.settlement_lines`) stays the reference:
 `clearing_service.load_aggregate(rescan=True)`, the closing recomputation and the
@@ -68,6 +70,8 @@ BATCH = 1_000_000
 _KEYS = ("insured_j", "treatment_j", "insured_city", "treatment_city")
 
 audit_entry = table("audit_entry", column("seq"), column("kind"), column("subject"), column("body"))
+#: Entries committed with their records and not chained yet (sealed after the commit).
+audit_pending = table("audit_pending", column("kind"), column("subject"), column("body"))
 
 
 @dataclass(frozen=True)
@@ -141,15 +145,21 @@ def _upsert(session: Session, lines: Select[Any]) -> None:
 
 def _span_lines(session: Session, after: int, upto: int) -> Select[Any]:
     """The tally lines of the chain entries in (after, upto]."""
-    e, S, ev = audit_entry, Settlement, SettlementEvent
-    span = and_(e.c.seq > after, e.c.seq <= upto)
+    e = audit_entry
+    return _entry_lines(session, e, and_(e.c.seq > after, e.c.seq <= upto))
+
+
+def _entry_lines(session: Session, e: Any, span: Any, sign: int = 1) -> Select[Any]:
+    """The tally lines (times `sign`) of the entries of `e` (the chain, or the staged
+    entries) that `span` selects."""
+    S, ev = Settlement, SettlementEvent
     settled = (
         select(
             _field(session, e.c.body, "period").label("period"),
             *_geo(),
-            literal(1).label("claims"),
+            literal(sign).label("claims"),
             literal(0).label("reversals"),
-            S.fund.label("amount"),
+            (sign * S.fund).label("amount"),
         )
         .select_from(e.join(S, _names_settlement(session, e.c.subject)))
         .where(span, e.c.kind == "medical.settlement")
@@ -161,9 +171,9 @@ def _span_lines(session: Session, after: int, upto: int) -> Select[Any]:
         select(
             case((within, p), else_=rp).label("period"),
             *_geo(),
-            case((within, -1), else_=0).label("claims"),
-            case((within, 0), else_=1).label("reversals"),
-            (-S.fund).label("amount"),
+            case((within, -sign), else_=0).label("claims"),
+            case((within, 0), else_=sign).label("reversals"),
+            (-sign * S.fund).label("amount"),
         )
         .select_from(
             e.join(S, _names_settlement(session, e.c.subject)).join(
@@ -183,8 +193,11 @@ def _span_lines(session: Session, after: int, upto: int) -> Select[Any]:
     return union_all(settled, reversed_).subquery().select()
 
 
-def _all_lines() -> Select[Any]:
-    """Every settlement's tally lines as the rows are now (the rebuild)."""
+def _all_lines(session: Session) -> Select[Any]:
+    """Every settlement's tally lines as the rows are now, less those of the entries
+    committed and not chained yet (they will be folded after the head, so they must not
+    be counted twice): one statement, one snapshot of rows and staged entries (the
+    rebuild)."""
     S = Settlement
     rev = S.status == SettlementState.REVERSED.value
     claims = select(
@@ -201,7 +214,8 @@ def _all_lines() -> Select[Any]:
         literal(1).label("reversals"),
         (-S.fund).label("amount"),
     ).where(rev, S.reversal_period != S.period)
-    return union_all(claims, reversals).subquery().select()
+    staged = _entry_lines(session, audit_pending, true(), sign=-1)
+    return union_all(claims, reversals, staged).subquery().select()
 
 
 def _mark(session: Session) -> ClearingTallyMark:
@@ -222,8 +236,9 @@ def _mark(session: Session) -> ClearingTallyMark:
 
 def _lock_head(session: Session) -> int:
     """The committed audit head, locked (PostgreSQL) until this transaction ends: no
-    audited transaction commits meanwhile, so the rows read now are exactly those whose
-    entries are at or before it. (SQLite: one writer, whose snapshot is consistent.)"""
+    entry is chained meanwhile, so the rows read now are those whose entries are at or
+    before it or still staged (entries are sealed after their commit; `_all_lines`
+    leaves the staged ones to the folds). SQLite: one writer, a consistent snapshot."""
     audit.head(session)  # chains what this transaction staged, creating the head row
     lock = " FOR UPDATE" if _pg(session) else ""
     seq = session.execute(text(f"SELECT seq FROM audit_head WHERE id = 1{lock}")).scalar()
@@ -236,7 +251,7 @@ def rebuild(session: Session) -> Folded:
     mark = _mark(session)
     head = _lock_head(session)
     session.execute(delete(ClearingTally))
-    _upsert(session, _all_lines())
+    _upsert(session, _all_lines(session))
     mark.position, mark.folded_at = head, utcnow()
     session.flush()
     return Folded(head, 0, rebuilt=True)

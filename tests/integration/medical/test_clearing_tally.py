@@ -6,16 +6,21 @@ the direct GROUP BY's and polars' and DuckDB's over the claim rows themselves.""
 
 from __future__ import annotations
 
+import importlib.util
 import random
+from pathlib import Path
 
 import duckdb
 import polars as pl
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.orm import sessionmaker
 
+from tongban.identity.models import Account
+from tongban.kernel.node import bind_settings
 from tongban.medical import claim_lines, clearing, clearing_exchange, service, settlement
 from tongban.medical import clearing_service as cs
-from tongban.medical.models import ClearingTally, Institution, Settlement
+from tongban.medical.models import ClearingTally, ClearingTallyMark, Institution, Settlement
 from tongban.medical.service import ItemInput
 
 from builders import make_filing, make_hospital_staff, make_institution, make_insured
@@ -208,3 +213,61 @@ def test_rescan_and_rebuild_agree_with_the_fold(session, desks_people):
     assert cs.rebuild_tally(session).rebuilt
     assert cs.clear_period(session, period).digest == tally
     assert cs.fold_tally(session).entries == 0  # nothing new: nothing read
+
+
+def _cleanup_settlements():
+    """test_concurrency's clean-up of a person, an institution and what settling made."""
+    path = Path(__file__).with_name("test_concurrency.py")
+    spec = importlib.util.spec_from_file_location("_medical_concurrency_cleanup", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module._cleanup
+
+
+def test_a_settlement_committing_after_a_fold_is_folded_by_the_next(engine, settings, db_url):
+    """Real commits (PostgreSQL): a settlement written before a fold and committed after
+    it is not in that fold (not committed), and the next fold counts it: the chain
+    position of an entry is given after its commit, never behind a watermark already
+    read."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("needs concurrent writers: SQLite serialises them")
+    factory = bind_settings(sessionmaker(bind=engine, expire_on_commit=False), settings)
+    with factory() as s:
+        inst = make_institution(s, "310000", level=3)
+        staff = make_hospital_staff(s, inst)
+        person = make_insured(s, "340100", balance=100_000)
+        make_filing(s, person, "310000")
+        v = service.register_visit(s, staff, id_number=person.id_number, visit_no="LATE")
+        service.upload_items(s, staff, v.id, CT)
+        s.commit()
+        ids = (person.id, inst.id, staff.id, person.id_number)
+    try:
+        with factory() as s:
+            cs.fold_tally(s)
+            s.commit()
+        writer = factory()
+        st, _ = settlement.settle(writer, writer.get(Account, ids[2]), v.id, "LATE-1")
+        writer.flush()
+        with factory() as s:  # the fold runs while the settlement is not committed
+            cs.fold_tally(s)
+            s.commit()
+        writer.commit()
+        period = st.period
+        writer.close()
+        with factory() as s:
+            assert cs.fold_tally(s).entries >= 1
+            tally = cs.load_aggregate(s, period)
+            scan = cs.load_aggregate(s, period, rescan=True)
+            assert _sorted(tally).equals(_sorted(scan))
+            pair = tally.filter(
+                (pl.col("insured_city") == 340100) & (pl.col("treatment_city") == 310000)
+            )
+            assert pair["claims"].sum() >= 1
+            s.commit()
+    finally:
+        with factory() as s:
+            s.execute(delete(ClearingTally))
+            s.execute(delete(ClearingTallyMark))
+            s.commit()
+        _cleanup_settlements()(factory, *ids)
