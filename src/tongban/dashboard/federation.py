@@ -20,8 +20,9 @@ The sender remembers what it last published of each jurisdiction (a fingerprint 
 cell, in the publishing process, set when the publication commits) and sends a full
 snapshot when it has no such memory (a restart), when another publication was numbered
 since (another process), when a cell disappeared (a recompute), and every
-``FULL_EVERY``-th publication, so a receiver that missed one, or joined late, is
-repaired within that many publications.
+``FULL_EVERY``-th round of the publishing job, so a receiver that missed one, or joined
+late, is repaired within that many rounds. A round in which no cell changed sends
+nothing.
 
 The sender's right, in one place: only the node serving a jurisdiction publishes its
 cells, and never about a jurisdiction the receiving node serves itself. Cells travel
@@ -32,6 +33,7 @@ adding."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
 
@@ -113,17 +115,22 @@ def _rows(found: Iterable[tuple[Key, Value]]) -> list[dict[str, Any]]:
     return rows
 
 
-def payload(session: Session, jurisdiction: str) -> dict[str, Any]:
-    """`dashboard.cells_published` of `jurisdiction`, full: this node's cells of it."""
-    rows = _rows(cells.read(session, "", jurisdiction).items())
-    return {"jurisdiction": jurisdiction, "as_of": utcnow().isoformat(), "rows": rows}
-
-
 # --- what the sender last published --------------------------------------------------
 
-#: Per (database, jurisdiction): the sequence last published and a fingerprint of each
-#: cell it carried (hash of the key -> hash of the values), as committed.
-_sent: dict[tuple[str, str], tuple[int, dict[int, int]]] = {}
+
+@dataclass
+class _Sent:
+    """What this process last published of a jurisdiction: its sequence, a fingerprint
+    of each cell it carried (hash of the key -> hash of the values), and the rounds
+    since the last full snapshot."""
+
+    seq: int
+    prints: dict[int, int]
+    rounds: int = 0
+
+
+#: Per (database, jurisdiction): what this process last published, as committed.
+_sent: dict[tuple[str, str], _Sent] = {}
 _PENDING = "tongban.dashboard.federation.sent"
 
 
@@ -154,36 +161,43 @@ def _forget_pending(session: Session, previous: Any) -> None:
     session.info.pop(_PENDING, None)
 
 
-def publication(session: Session, jurisdiction: str, seq: int) -> dict[str, Any]:
-    """The body of publication `seq` of `jurisdiction`: a delta on `seq - 1` when this
-    process published that one and nothing forces a full snapshot, else full. What it
-    carries is remembered when the transaction commits."""
+def publication(session: Session, jurisdiction: str) -> dict[str, Any] | None:
+    """The next publication of `jurisdiction` (numbered): a delta on the previous one
+    when this process published that one and nothing forces a full snapshot (see the
+    module's docstring), else full; None when it would be a delta without a cell (the
+    round counts towards the next full snapshot). What it carries is remembered when the
+    transaction commits."""
     current = cells.read(session, "", jurisdiction)
     prints = _fingerprints(current)
     where = (_where(session), jurisdiction)
     last = _sent.get(where)
-    body: dict[str, Any] = {"jurisdiction": jurisdiction, "as_of": utcnow().isoformat()}
-    if (
-        last is not None
-        and last[0] == seq - 1
-        and seq % FULL_EVERY != 0
-        and last[1].keys() <= prints.keys()
-    ):
-        before = last[1]
-        body["rows"] = _rows(
-            (k, v) for k, v in current.items() if before.get(hash(k)) != prints[hash(k)]
-        )
+    changed: list[Key] | None = None
+    if last is not None and last.rounds + 1 < FULL_EVERY and last.prints.keys() <= prints.keys():
+        changed = [k for k, v in current.items() if last.prints.get(hash(k)) != prints[hash(k)]]
+        if not changed:
+            last.rounds += 1
+            return None
+    seq = CELLS.next_seq(session, {"jurisdiction": jurisdiction})
+    body: dict[str, Any] = {
+        "jurisdiction": jurisdiction,
+        "as_of": utcnow().isoformat(),
+        "seq": seq,
+    }
+    if changed is not None and last is not None and last.seq == seq - 1:
+        body["rows"] = _rows((k, current[k]) for k in changed)
         body["base"] = seq - 1
+        sent = _Sent(seq, prints, last.rounds + 1)
     else:
         body["rows"] = _rows(current.items())
-    session.info.setdefault(_PENDING, {})[where] = (seq, prints)
+        sent = _Sent(seq, prints)
+    session.info.setdefault(_PENDING, {})[where] = sent
     return body
 
 
 def publish_all(session: Session) -> int:
     """Queue the cells of every jurisdiction this node serves for every other node — a
     delta since the previous publication, or a full snapshot (see the module's
-    docstring); how many messages (none when not federated)."""
+    docstring); how many messages (none when not federated, or nothing changed)."""
     settings = settings_of(session)
     to = targets(settings)
     if not to:
@@ -191,9 +205,9 @@ def publish_all(session: Session) -> int:
     n = 0
     for j in regions.list_jurisdictions(session):
         if exchange.serves(j.code, settings.served_jurisdictions):
-            about = {"jurisdiction": j.code}
-            seq = CELLS.next_seq(session, about)
-            body = {**publication(session, j.code, seq), "seq": seq}
+            body = publication(session, j.code)
+            if body is None:
+                continue
             for target in to:
                 exchange.send(session, CELLS_PUBLISHED, j.code, target, body)
             n += len(to)
