@@ -219,9 +219,8 @@ HANDOVERS: replication.Copies[Handover] = record_copies(
     follow=_follow,
     snapshot=_snapshot,
     change=_change,
-    shared_by=lambda p: p.sender_jurisdiction,
     # One writer of the shared history in every state: the sender's node.
-    changed_by=lambda h, _p: h.sender_jurisdiction,
+    writer="sender_jurisdiction",
     check_snapshot=_check_shared,
     lane=_lane,
     check_change=_check_changed,

@@ -4,6 +4,8 @@ on the kernel's replication (`kernel.replication.Copies`):
 
 - its messages are `emergency.<kind>.shared` (the snapshot) and `emergency.<kind>.changed`;
 - a payload names the record by its id (`<kind>_id`) and is labelled by its `number`;
+- one jurisdiction's node shares the record and (unless said otherwise) writes its
+  changes: the one a field of the record names (`writer`, e.g. `lead_jurisdiction`);
 - a new copy takes its id, number and state from the snapshot, is marked a replica, was
   created and last changed at the snapshot's `created_at`, and holds no events yet (the
   kernel adopts them); a change moves its state and `updated_at` with the fields it names;
@@ -67,11 +69,11 @@ def record_copies(
     follow: Callable[[Session, R, Mapping[str, Any]], None],
     snapshot: Callable[[Session, R], dict[str, Any]],
     change: Callable[[Session, R, Any], dict[str, Any]],
-    shared_by: Callable[[Any], str],
-    changed_by: Callable[[R, Any], str],
+    writer: str,
     check_snapshot: Callable[[Session, Any, exchange.Sender], None],
     check_change: Callable[[Session, Any, exchange.Sender, R], None],
     lane: Callable[[Mapping[str, Any]], str | None],
+    changed_by: Callable[[R, Any], str] | None = None,
 ) -> replication.Copies[R]:
     """The copies of `model` records (`kind`: request, incident, …; `noun`: what a message
     calls one, in Chinese), as the module docstring says, with what differs per kind."""
@@ -87,8 +89,8 @@ def record_copies(
         follow=follow,
         snapshot=snapshot,
         change=change,
-        shared_by=shared_by,
-        changed_by=changed_by,
+        shared_by=lambda p: str(getattr(p, writer)),
+        changed_by=changed_by or (lambda rec, _p: str(getattr(rec, writer))),
         label=lambda p: str(p["number"]),
         check_snapshot=check_snapshot,
         lane=lane,
