@@ -15,7 +15,7 @@ both ways."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -275,33 +275,42 @@ def request_step(
     replication.share(session, REQUESTS, req, ev, req.requester_jurisdiction, req.targets)
 
 
-def cancel(session: Session, actor: Account, request_id: uuid.UUID, reason: str) -> AidRequest:
-    """The requester withdraws a request nothing has been shipped for."""
+def _requester_step(
+    session: Session,
+    actor: Account,
+    request_id: uuid.UUID,
+    action: RequestAction,
+    reason: str,
+    payload: Callable[[AidRequest], dict[str, Any]] | None = None,
+) -> AidRequest:
+    """`actor`, a coordinator of the requesting city, moves its request (the event's
+    payload, if any, from `payload(request)`)."""
     req = get_request(session, request_id)
     if not may_act_for_requester(session, actor, req):
         raise PermissionDenied("须由请求城市的应急物资调度员办理", type="no-duty")
-    request_step(
-        session, req, RequestAction.CANCEL, _who(actor, Side.REQUESTER), Side.REQUESTER, reason
-    )
+    who = _who(actor, Side.REQUESTER)
+    more = payload(req) if payload is not None else None
+    request_step(session, req, action, who, Side.REQUESTER, reason, more)
+    return req
+
+
+def cancel(session: Session, actor: Account, request_id: uuid.UUID, reason: str) -> AidRequest:
+    """The requester withdraws a request nothing has been shipped for."""
+    req = _requester_step(session, actor, request_id, RequestAction.CANCEL, reason)
     after_request_changed(session, req)
     return req
 
 
 def close(session: Session, actor: Account, request_id: uuid.UUID, reason: str) -> AidRequest:
     """The requester closes a request short (what arrived is enough, or no more will)."""
-    req = get_request(session, request_id)
-    if not may_act_for_requester(session, actor, req):
-        raise PermissionDenied("须由请求城市的应急物资调度员办理", type="no-duty")
-    request_step(
+    return _requester_step(
         session,
-        req,
+        actor,
+        request_id,
         RequestAction.CLOSE,
-        _who(actor, Side.REQUESTER),
-        Side.REQUESTER,
         reason,
-        {"received": _lines(received_of(req))},
+        lambda req: {"received": _lines(received_of(req))},
     )
-    return req
 
 
 # --- the answer ----------------------------------------------------------------------------
@@ -438,32 +447,41 @@ def _require_giver(session: Session, actor: Account, c: Commitment) -> None:
         raise PermissionDenied("须由承诺辖区的应急物资调度员办理", type="no-duty")
 
 
-def withdraw(session: Session, actor: Account, commitment_id: uuid.UUID, reason: str) -> Commitment:
-    """The giver withdraws a commitment nothing has been shipped of."""
+def _giver_step(
+    session: Session,
+    actor: Account,
+    commitment_id: uuid.UUID,
+    action: CommitmentAction,
+    reason: str,
+    payload: Callable[[Commitment], dict[str, Any]] | None = None,
+) -> Commitment:
+    """`actor`, a coordinator of the giving jurisdiction, moves its commitment (the
+    event's payload, if any, from `payload(commitment)`); then what follows from the
+    change (after_commitment_changed)."""
     c = get_commitment(session, commitment_id)
     _require_giver(session, actor, c)
-    commitment_step(
-        session, c, CommitmentAction.WITHDRAW, _who(actor, Side.GIVER), Side.GIVER, reason
-    )
+    who = _who(actor, Side.GIVER)
+    more = payload(c) if payload is not None else None
+    commitment_step(session, c, action, who, Side.GIVER, reason, more)
     after_commitment_changed(session, c)
     return c
+
+
+def withdraw(session: Session, actor: Account, commitment_id: uuid.UUID, reason: str) -> Commitment:
+    """The giver withdraws a commitment nothing has been shipped of."""
+    return _giver_step(session, actor, commitment_id, CommitmentAction.WITHDRAW, reason)
 
 
 def finish(session: Session, actor: Account, commitment_id: uuid.UUID, reason: str) -> Commitment:
     """The giver ends dispatching short of its commitment (what left is all there is)."""
-    c = get_commitment(session, commitment_id)
-    _require_giver(session, actor, c)
-    commitment_step(
+    return _giver_step(
         session,
-        c,
+        actor,
+        commitment_id,
         CommitmentAction.FINISH,
-        _who(actor, Side.GIVER),
-        Side.GIVER,
         reason,
-        {"shipped": _lines(shipped_of(c))},
+        lambda c: {"shipped": _lines(shipped_of(c))},
     )
-    after_commitment_changed(session, c)
-    return c
 
 
 # --- the shipment --------------------------------------------------------------------------

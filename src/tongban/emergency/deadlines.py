@@ -8,7 +8,9 @@ are resolved once the record moves on."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -60,6 +62,24 @@ def watch(session: Session, now: datetime | None = None) -> dict[str, int]:
         )
         counts["alerts"] += fresh
 
+    def escalate(
+        rec: Any, level: int, step: Callable[..., None], action: Any, note: str, **more: Any
+    ) -> None:
+        """`rec` (on the node writing its current step) raised to `level`, one `escalate`
+        event (by `step`, with the level reached and `more`) a level."""
+        while rec.escalation_level < level:
+            rec.escalation_level += 1
+            step(
+                session,
+                rec,
+                action,
+                SYSTEM,
+                Side.SYSTEM,
+                note,
+                {"level": rec.escalation_level, **more},
+            )
+            counts["escalated"] += 1
+
     for req in session.scalars(select(AidRequest).where(AidRequest.state == RequestState.OPEN)):
         answered = {c.giver_jurisdiction for c in req.commitments}
         waiting = [t for t in req.targets if t not in answered]
@@ -71,18 +91,14 @@ def watch(session: Session, now: datetime | None = None) -> dict[str, int]:
             continue
         link = f"/emergency/aid/{req.id}"
         if exchange.serves_here(session, req.requester_jurisdiction):
-            while req.escalation_level < level:
-                req.escalation_level += 1
-                aid.request_step(
-                    session,
-                    req,
-                    RequestAction.ESCALATE,
-                    SYSTEM,
-                    Side.SYSTEM,
-                    f"答复超时：{_names(session, waiting)}尚未答复",
-                    {"level": req.escalation_level, "waiting": waiting},
-                )
-                counts["escalated"] += 1
+            escalate(
+                req,
+                level,
+                aid.request_step,
+                RequestAction.ESCALATE,
+                f"答复超时：{_names(session, waiting)}尚未答复",
+                waiting=waiting,
+            )
             alert(
                 f"request:{req.id}",
                 req.requester_jurisdiction,
@@ -113,18 +129,7 @@ def watch(session: Session, now: datetime | None = None) -> dict[str, int]:
             continue
         link = f"/emergency/aid/{req.id}"
         if exchange.serves_here(session, c.giver_jurisdiction):
-            while c.escalation_level < level:
-                c.escalation_level += 1
-                aid.commitment_step(
-                    session,
-                    c,
-                    CommitmentAction.ESCALATE,
-                    SYSTEM,
-                    Side.SYSTEM,
-                    "发运超时",
-                    {"level": c.escalation_level},
-                )
-                counts["escalated"] += 1
+            escalate(c, level, aid.commitment_step, CommitmentAction.ESCALATE, "发运超时")
             alert(
                 f"commitment:{c.id}",
                 c.giver_jurisdiction,
@@ -151,18 +156,7 @@ def watch(session: Session, now: datetime | None = None) -> dict[str, int]:
             continue
         link = f"/emergency/aid/{req.id}#shipment-{sh.number}"
         if exchange.serves_here(session, sh.requester_jurisdiction):
-            while sh.escalation_level < level:
-                sh.escalation_level += 1
-                aid.shipment_step(
-                    session,
-                    sh,
-                    ShipmentAction.ESCALATE,
-                    SYSTEM,
-                    Side.SYSTEM,
-                    "到达超时：尚未签收",
-                    {"level": sh.escalation_level},
-                )
-                counts["escalated"] += 1
+            escalate(sh, level, aid.shipment_step, ShipmentAction.ESCALATE, "到达超时：尚未签收")
             alert(
                 f"shipment:{sh.id}",
                 sh.requester_jurisdiction,
