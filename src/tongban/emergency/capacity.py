@@ -30,7 +30,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from tongban.db import utcnow
-from tongban.emergency import access
+from tongban.emergency import access, sharing
 from tongban.emergency.capacity_models import CapacityReport, SharedCapacity
 from tongban.emergency.domain import Duty
 from tongban.errors import FieldError, NotFound, PermissionDenied, ValidationFailed
@@ -40,7 +40,6 @@ from tongban.exchange.models import OutboxMessage
 from tongban.identity.domain import Role
 from tongban.identity.models import Account
 from tongban.kernel import replication
-from tongban.kernel.node import settings_of
 from tongban.regions import service as regions
 
 
@@ -635,8 +634,6 @@ CAPACITY = replication.Published(
     CAPACITY_PUBLISHED, scope=lambda p: f"emergency.capacity:{p['jurisdiction']}"
 )
 MAX_CITIES = 1_000
-#: One jurisdiction of every other node (none when not federated): the kernel's.
-targets = replication.other_nodes
 
 
 class CountPair(schema.Payload):
@@ -683,15 +680,7 @@ def payload(session: Session, jurisdiction: str) -> dict[str, Any]:
 
 def capacity_changed(session: Session, jurisdiction: str) -> None:
     """`jurisdiction`'s hospitals reported: publish its aggregate when the transaction commits."""
-
-    def build(s: Session) -> tuple[str, Sequence[str], dict[str, Any]] | None:
-        settings = settings_of(s)
-        to = targets(settings)
-        if not to or not exchange.serves(jurisdiction, settings.served_jurisdictions):
-            return None
-        return jurisdiction, to, payload(s, jurisdiction)
-
-    replication.publish_at_commit(session, CAPACITY, ("capacity", jurisdiction), build)
+    sharing.publish_at_commit(session, CAPACITY, ("capacity", jurisdiction), jurisdiction, payload)
 
 
 def authorise(session: Session, p: CapacityPublished, sender: exchange.Sender) -> None:
@@ -700,12 +689,7 @@ def authorise(session: Session, p: CapacityPublished, sender: exchange.Sender) -
         raise exchange.Refused("not-allowed", "辖区须为消息的来源辖区")
     if not sender.local and exchange.serves_here(session, p.jurisdiction):
         raise exchange.Refused("not-allowed", f"本节点自行管理 {p.jurisdiction} 的医疗救治能力")
-    cities = {c.code for c in regions.list_cities(session, p.jurisdiction)}
-    strangers = sorted({r.city for r in p.rows} - cities)
-    if strangers:
-        raise exchange.Refused(
-            "bad-payload", f"城市 {'、'.join(strangers[:5])} 不属于 {p.jurisdiction}", 422
-        )
+    sharing.require_own_cities(session, p.jurisdiction, {r.city for r in p.rows})
     if len({r.city for r in p.rows}) != len(p.rows):
         raise exchange.Refused("bad-payload", "同一城市的汇总重复", 422)
 

@@ -16,7 +16,7 @@ the receiving node serves itself."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -89,17 +89,31 @@ def payload(session: Session, jurisdiction: str) -> dict[str, Any]:
     }
 
 
-def stock_changed(session: Session, jurisdiction: str) -> None:
-    """`jurisdiction`'s stock moved: publish its aggregate when the transaction commits."""
+def publish_at_commit(
+    session: Session,
+    published: replication.Published,
+    key: Hashable,
+    jurisdiction: str,
+    aggregate: Callable[[Session, str], dict[str, Any]],
+) -> None:
+    """Publish `jurisdiction`'s aggregate (`aggregate(session, jurisdiction)`, as it
+    stands then) when the transaction commits, once however often it changed: for one
+    jurisdiction of every other node; nothing when the node is not federated or does not
+    serve `jurisdiction`. Stock and hospital capacity alike."""
 
     def build(s: Session) -> tuple[str, Sequence[str], dict[str, Any]] | None:
         settings = settings_of(s)
         to = targets(settings)
         if not to or not exchange.serves(jurisdiction, settings.served_jurisdictions):
             return None
-        return jurisdiction, to, payload(s, jurisdiction)
+        return jurisdiction, to, aggregate(s, jurisdiction)
 
-    replication.publish_at_commit(session, STOCK, jurisdiction, build)
+    replication.publish_at_commit(session, published, key, build)
+
+
+def stock_changed(session: Session, jurisdiction: str) -> None:
+    """`jurisdiction`'s stock moved: publish its aggregate when the transaction commits."""
+    publish_at_commit(session, STOCK, jurisdiction, jurisdiction, payload)
 
 
 def publish_all(session: Session) -> int:
@@ -119,18 +133,22 @@ def publish_all(session: Session) -> int:
 # --- receiving -----------------------------------------------------------------------------
 
 
+def require_own_cities(session: Session, jurisdiction: str, cities: set[str]) -> None:
+    """Every city of a published aggregate belongs to the jurisdiction publishing it."""
+    strangers = sorted(cities - {c.code for c in regions.list_cities(session, jurisdiction)})
+    if strangers:
+        raise exchange.Refused(
+            "bad-payload", f"城市 {'、'.join(strangers[:5])} 不属于 {jurisdiction}", 422
+        )
+
+
 def authorise(session: Session, p: StockPublished, sender: exchange.Sender) -> None:
     sender.require(p.jurisdiction, "储备辖区")
     if p.jurisdiction != sender.source_jurisdiction:
         raise exchange.Refused("not-allowed", "储备辖区须为消息的来源辖区")
     if not sender.local and exchange.serves_here(session, p.jurisdiction):
         raise exchange.Refused("not-allowed", f"本节点自行管理 {p.jurisdiction} 的储备")
-    cities = {c.code for c in regions.list_cities(session, p.jurisdiction)}
-    strangers = sorted({r.city for r in p.rows} - cities)
-    if strangers:
-        raise exchange.Refused(
-            "bad-payload", f"城市 {'、'.join(strangers[:5])} 不属于 {p.jurisdiction}", 422
-        )
+    require_own_cities(session, p.jurisdiction, {r.city for r in p.rows})
     if len({(r.city, r.item) for r in p.rows}) != len(p.rows):
         raise exchange.Refused("bad-payload", "同一城市、物资的汇总重复", 422)
 

@@ -6,13 +6,14 @@ import itertools
 from datetime import date
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from tongban.emergency import access, stock
 from tongban.emergency.catalogue import catalogue
 from tongban.emergency.domain import Duty, Movement
 from tongban.emergency.models import ReservePoint, StockLot
 from tongban.identity.models import Account
+from tongban.kernel.node import bind_settings
 from tongban.regions.domain import AuthorityType, authority_code
 
 from builders import make_officer
@@ -55,3 +56,18 @@ def stocked(
     )
     stock.apply(session, lot, Movement.RECEIVE, quantity, None, "测试入库")
     return lot
+
+
+def serving(factory: sessionmaker[Session], settings: Any, served: str) -> Session:
+    """A session of a node that serves only `served` (comma-separated jurisdictions)."""
+    return bind_settings(factory, settings.model_copy(update={"served_jurisdictions": served}))()
+
+
+#: A close contact (密接) who went from 合肥 to 苏州: the subject of a hand-over.
+PERSON = {
+    "name": "王小明",
+    "id_number": "340104199001011234",
+    "phone": "13900000000",
+    "exposure_date": "2026-11-27",
+    "destination_address": "苏州市姑苏区人民路 1 号",
+}

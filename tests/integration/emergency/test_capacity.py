@@ -15,15 +15,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from integration.emergency.kit import staff
+from integration.emergency.kit import serving, staff
 from tongban.db import utcnow
-from tongban.emergency import capacity
+from tongban.emergency import capacity, sharing
 from tongban.emergency.capacity_models import CapacityReport, SharedCapacity
 from tongban.emergency.domain import Duty
 from tongban.errors import PermissionDenied, ValidationFailed
 from tongban.exchange import service as exchange
 from tongban.exchange.models import OutboxMessage
-from tongban.kernel.node import bind_settings
 
 from builders import csrf_of, make_resident, sign_in, token_for
 
@@ -209,15 +208,11 @@ def test_hostile_or_wrong_xml_is_refused(doc: bytes) -> None:
     assert refused.value.errors[0]["field"] in {"file", "hospitals"}
 
 
-def _on(factory: sessionmaker[Session], settings: Any, served: str) -> Session:
-    return bind_settings(factory, settings.model_copy(update={"served_jurisdictions": served}))()
-
-
 def test_capacity_is_published_at_commit_and_applied_only_when_newer(
     factory: sessionmaker[Session], settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(capacity, "targets", lambda _settings: ["320000"])
-    s = _on(factory, settings, "340000")
+    monkeypatch.setattr(sharing, "targets", lambda _settings: ["320000"])
+    s = serving(factory, settings, "340000")
     before = {m.id for m in s.scalars(select(OutboxMessage))}
     keeper = staff(s, HEFEI, Duty.KEEPER)
     capacity.report(s, keeper, _in("P1"))

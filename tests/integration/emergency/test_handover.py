@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from integration.emergency.kit import staff
+from integration.emergency.kit import PERSON, staff
 from tongban.emergency import handover
 from tongban.emergency.domain import Duty
 from tongban.emergency.incidents_models import Handover
@@ -23,13 +23,6 @@ from tongban.identity.models import Account
 from tongban.kernel.lifecycle import IllegalTransition
 
 HEFEI, SUZHOU = "340100", "320500"
-PERSON = {
-    "name": "王小明",
-    "id_number": "340104199001011234",
-    "phone": "13900000000",
-    "exposure_date": "2026-11-27",
-    "destination_address": "苏州市姑苏区人民路 1 号",
-}
 
 
 def _setup(a: Any, b: Any) -> tuple[Any, Any]:
@@ -57,6 +50,16 @@ def _offer(a: Any, hf_id: Any, **kw: Any) -> Any:
         )
         s.commit()
         return h.id
+
+
+def _offered(tools: Any, fed: dict[str, Any]) -> tuple[Any, Any, Any, Any, Any]:
+    """合肥 (node A) has offered the close contact to 苏州 (node B), and B holds the copy:
+    the nodes, both coordinators' ids and the hand-over's."""
+    a, b = fed["node-a"], fed["node-b"]
+    hf_id, sz_id = _setup(a, b)
+    hid = _offer(a, hf_id)
+    tools.drain(a, b)
+    return a, b, hf_id, sz_id, hid
 
 
 def _view(node: Any, hid: Any) -> dict[str, Any] | None:
@@ -154,10 +157,7 @@ def test_a_close_contact_is_handed_over_with_exactly_one_owner_throughout(
 def test_an_acceptance_arriving_after_a_withdrawal_changes_nothing(
     tools: Any, fed: dict[str, Any]
 ) -> None:
-    a, b = fed["node-a"], fed["node-b"]
-    hf_id, sz_id = _setup(a, b)
-    hid = _offer(a, hf_id)
-    tools.drain(a, b)
+    a, b, hf_id, sz_id, hid = _offered(tools, fed)
     with b.session() as s:
         handover.answer(s, s.get(Account, sz_id), hid, accept=True)
         s.commit()
@@ -175,10 +175,7 @@ def test_an_acceptance_arriving_after_a_withdrawal_changes_nothing(
 
 
 def test_a_refusal_keeps_the_case_with_the_sender(tools: Any, fed: dict[str, Any]) -> None:
-    a, b = fed["node-a"], fed["node-b"]
-    hf_id, sz_id = _setup(a, b)
-    hid = _offer(a, hf_id)
-    tools.drain(a, b)
+    a, b, hf_id, sz_id, hid = _offered(tools, fed)
     with b.session() as s, pytest.raises(ValidationFailed):
         handover.answer(s, s.get(Account, sz_id), hid, accept=False)
     with b.session() as s:
@@ -208,10 +205,7 @@ def test_only_what_the_purpose_needs_is_accepted(tools: Any, fed: dict[str, Any]
 def test_a_node_that_does_not_serve_the_receiver_cannot_answer_nor_move_ownership(
     tools: Any, fed: dict[str, Any]
 ) -> None:
-    a, b = fed["node-a"], fed["node-b"]
-    hf_id, _ = _setup(a, b)
-    hid = _offer(a, hf_id)
-    tools.drain(a, b)
+    a, b, hf_id, _, hid = _offered(tools, fed)
     with a.session() as s:
         h = s.get(Handover, hid)
         assert h is not None

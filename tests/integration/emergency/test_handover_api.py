@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from integration.emergency.kit import staff
+from integration.emergency.kit import PERSON, staff
 from tongban.emergency.domain import Duty
 from tongban.evidence.models import DataAccess
 
@@ -20,13 +20,6 @@ from builders import csrf_of, drain, sign_in, token_for
 
 HEFEI, SUZHOU = "340100", "320500"
 PROBLEM = "application/problem+json"
-PERSON = {
-    "name": "王小明",
-    "id_number": "340104199001011234",
-    "phone": "13900000000",
-    "exposure_date": "2026-11-27",
-    "destination_address": "苏州市姑苏区人民路 1 号",
-}
 
 
 def _offer(client: TestClient, headers: dict[str, str], **kw: Any) -> Any:

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from integration.emergency.kit import point, staff, stocked
+from integration.emergency.kit import point, serving, staff, stocked
 from tongban.audit.models import AuditEntry, AuditPending
 from tongban.emergency import access, alerts, sharing, stock, stock_sums
 from tongban.emergency.domain import Duty, Movement
@@ -30,7 +30,6 @@ from tongban.emergency.models import (
 from tongban.errors import ConcurrentChange, PermissionDenied, ValidationFailed
 from tongban.exchange import service as exchange
 from tongban.exchange.models import OutboxMessage
-from tongban.kernel.node import bind_settings
 
 from builders import make_resident
 
@@ -212,14 +211,10 @@ def test_the_reserve_table_per_city_with_filters_and_quotas(session: Session) ->
         stock.table(session, make_resident(session), stock.Filters())
 
 
-def _on(factory: sessionmaker[Session], settings: Any, served: str) -> Session:
-    return bind_settings(factory, settings.model_copy(update={"served_jurisdictions": served}))()
-
-
 def test_the_watch_raises_and_resolves_alerts(
     factory: sessionmaker[Session], settings: Any
 ) -> None:
-    s = _on(factory, settings, "340000")
+    s = serving(factory, settings, "340000")
     today = stock.today()
     store = point(s, HEFEI)
     near = stocked(s, store, "TST-PCR", 500, batch="P1", expiry=today + timedelta(days=5))
@@ -271,7 +266,7 @@ def _row(city: str, item: str, quantity: int) -> dict[str, Any]:
 def test_another_jurisdictions_aggregate_is_applied_only_when_newer(
     factory: sessionmaker[Session], settings: Any
 ) -> None:
-    s = _on(factory, settings, "340000")
+    s = serving(factory, settings, "340000")
     sender = exchange.Sender("node-js", frozenset({"320000"}), "320000", "340000")
     newer = _published(
         "320000", 2, [_row("320500", "TST-AG", 9000), _row("320100", "DEV-VENT", 40)]
@@ -312,7 +307,7 @@ def test_stock_moved_is_published_once_at_commit(
     factory: sessionmaker[Session], settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(sharing, "targets", lambda _settings: ["320000"])
-    s = _on(factory, settings, "340000")
+    s = serving(factory, settings, "340000")
     before = {m.id for m in s.scalars(select(OutboxMessage))}
     store = point(s, HEFEI)
     stocked(s, store, "TST-AG", 100)
