@@ -4,7 +4,7 @@ cards and before the dashboard's refresh; idempotent.
 Each demo venue (data/venues.json) in a city this node serves gets a gate, registered
 as an administrator registers one (`gateauth.register`, with a key of its own), and the
 gate uploads, through the same service as its HTTP upload (`usage.store_uploaded`), the
-codes it was shown over the last twelve 30-day months: the metro and the senior lane
+codes it was shown over the last 365 days (twelve months): the metro and the senior lane
 most (30–70 a month), then scenic spots, museums and libraries (8–35), more at
 weekends and in the summer and Golden Week months. About six in ten holders come from
 the venue's own city, the others from any city of the federation (a use of another
@@ -37,7 +37,9 @@ from tongban.regions import service as regions
 
 GATE_PREFIX = "demo-gate-"
 MONTHS = 12
-#: Uses a 30-day month at a venue of each kind.
+#: A twelfth of a year, in days: the months cover the last 365 days.
+MONTH = 365 / MONTHS
+#: Uses a month at a venue of each kind.
 PER_MONTH = {
     "transit": (35, 70),
     "senior_lane": (30, 60),
@@ -92,15 +94,15 @@ def _venue(session: Session, rng: random.Random, place: Venue, cities: list[Any]
     admit = [r for r in rules if r.eligible]
     deny = [r for r in rules if not r.eligible]
     now = utcnow()
-    start = now - timedelta(days=30 * MONTHS)
+    start = now - timedelta(days=MONTH * MONTHS)
     lo, hi = PER_MONTH.get(place.kind, (10, 30))
     uses: list[usage.UseIn] = []
     for month in range(MONTHS):
-        mid = (start + timedelta(days=month * 30 + 15)).month
+        mid = (start + timedelta(days=month * MONTH + 15)).month
         busy = 1.3 if mid in (7, 8, 10) and place.kind != "library" else 1.0
         for _ in range(round(rng.randint(lo, hi) * busy)):
-            day = rng.random() * 30
-            at = start + timedelta(days=month * 30 + day, hours=rng.uniform(0, 12))
+            day = rng.random() * MONTH
+            at = start + timedelta(days=month * MONTH + day, hours=rng.uniform(0, 12))
             if at.weekday() < 5 and rng.random() < 0.3:
                 at += timedelta(days=5 - at.weekday())  # weekends are busier
             if at >= now - timedelta(hours=1):

@@ -3,7 +3,7 @@ demo registers and before the dashboard's refresh; idempotent.
 
 Each jurisdiction this node serves is the provider of data (户籍证明, 社会保险缴费记录,
 电子证照状态) asked for by authorities of the cities of the other jurisdictions while
-they handle a case: over the last twelve 30-day months, one to five requests a month from each such
+they handle a case: over the last 365 days (twelve months), one to five requests a month from each such
 city, more from the neighbouring provinces' capitals and from 上海, fewer in the
 Spring Festival month; about one in twelve refused because the provider's register has
 no record of the applicant (`domain.no_record`, the commonest refusal). Each is the
@@ -32,8 +32,9 @@ from tongban.exchange import service as exchange
 from tongban.regions import service as regions
 
 PREFIX = "DEMO-EVD-"
-#: Twelve 30-day months back from now.
 MONTHS = 12
+#: A twelfth of a year, in days: the months cover the last 365 days.
+MONTH = 365 / MONTHS
 #: Requests a month from each city of another jurisdiction (its capital and 上海: more).
 PER_CITY_MONTH = (1, 5)
 BUSY = (4, 9)
@@ -65,7 +66,7 @@ def load(session: Session) -> int:
     )
     rng = random.Random(20261129)
     now = utcnow()
-    start = now - timedelta(days=30 * MONTHS)
+    start = now - timedelta(days=MONTH * MONTHS)
     added = 0
     for provider in providers:
         for city in cities:
@@ -75,7 +76,7 @@ def load(session: Session) -> int:
             for month in range(MONTHS):
                 lo, hi = BUSY if busy else PER_CITY_MONTH
                 n = rng.randint(lo, hi)
-                if (start + timedelta(days=month * 30 + 15)).month == 2:
+                if (start + timedelta(days=month * MONTH + 15)).month == 2:
                     n //= 2  # the Spring Festival: fewer cases handled
                 for _ in range(n):
                     kind = rng.choices([k for k, _ in kinds], [w for _, w in kinds])[0]
@@ -86,7 +87,7 @@ def load(session: Session) -> int:
                     if not who or not purposes:
                         continue
                     at = start + timedelta(
-                        days=month * 30 + rng.random() * 30, hours=rng.uniform(1, 9)
+                        days=(month + rng.random()) * MONTH, hours=rng.uniform(1, 9)
                     )
                     if at >= now:
                         continue
