@@ -40,12 +40,21 @@ class Sealer:
 
     def wake(self) -> None:
         """A transaction staging entries committed: seal (soon, in the thread)."""
+        inline = False
         with self._cond:
             self._asked += 1
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._loop, name="audit-sealer", daemon=True)
-                self._thread.start()
+                thread = threading.Thread(target=self._loop, name="audit-sealer", daemon=True)
+                try:
+                    thread.start()
+                except RuntimeError:  # no new thread at interpreter shutdown: seal here
+                    self._asked -= 1
+                    inline = True
+                else:
+                    self._thread = thread
             self._cond.notify_all()
+        if inline:
+            self._run(self.engine)
 
     def drain(self, timeout: float | None = None) -> bool:
         """Wait until the wakes asked so far are served; False on timeout."""
