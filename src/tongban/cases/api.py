@@ -25,7 +25,7 @@ from tongban.catalog import service as catalog
 from tongban.identity.domain import mask_id_number
 from tongban.identity.models import Account
 from tongban.kernel import paging
-from tongban.web.deps import CurrentUser, SessionDep, SettingsDep, in_thread
+from tongban.web.deps import CurrentUser, SessionDep, SettingsDep
 
 router = APIRouter(prefix="/api/v1", tags=["cases"])
 
@@ -81,7 +81,7 @@ def _application(body: ApplicationCreate) -> service.Application:
 
 
 @router.post("/attachments", response_model=AttachmentPublic, status_code=201)
-async def upload(
+def upload(
     actor: CurrentUser,
     session: SessionDep,
     settings: SettingsDep,
@@ -89,35 +89,25 @@ async def upload(
     file: Annotated[UploadFile, File()],
 ) -> object:
     """Upload one material (PDF, PNG or JPEG); pass its id in `attachment_ids` when applying."""
-
-    # The upload is read and stored, and the session committed, in one trip to the
-    # thread pool (`in_thread`), never on the event loop, where a database lock wait
-    # would stall every other request.
-    def store() -> object:
-        data = file.file.read(settings.max_upload_bytes + 1)
-        return store_upload(
-            session,
-            actor,
-            material_code=material_code,
-            filename=file.filename or "upload",
-            data=data,
-            upload_dir=settings.upload_dir,
-            max_bytes=settings.max_upload_bytes,
-        )
-
-    return await in_thread(session, store)
+    # A plain `def`: the upload is read and stored in the thread pool, never on the event
+    # loop, where a database lock wait would stall every other request.
+    data = file.file.read(settings.max_upload_bytes + 1)
+    return store_upload(
+        session,
+        actor,
+        material_code=material_code,
+        filename=file.filename or "upload",
+        data=data,
+        upload_dir=settings.upload_dir,
+        max_bytes=settings.max_upload_bytes,
+    )
 
 
 @router.post("/cases", response_model=CasePublic, status_code=201)
-async def submit(body: ApplicationCreate, actor: CurrentUser, session: SessionDep) -> CasePublic:
+def submit(body: ApplicationCreate, actor: CurrentUser, session: SessionDep) -> CasePublic:
     """Apply online (全程网办 / 多地联办) for a matter of any jurisdiction."""
-
-    # The submission and its commit in one trip to the thread pool (`in_thread`).
-    def apply() -> CasePublic:
-        case = service.submit_online(session, actor, _application(body))
-        return case_public(actor, case)
-
-    return await in_thread(session, apply)
+    case = service.submit_online(session, actor, _application(body))
+    return case_public(actor, case)
 
 
 @router.post("/window/cases", response_model=CasePublic, status_code=201)

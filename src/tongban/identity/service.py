@@ -328,22 +328,6 @@ def account_for_token(session: Session, token: str) -> Account:
     return _attached(session, entry.account)
 
 
-def cached_account_for_token(session: Session, token: str) -> Account | None:
-    """What `account_for_token` returns when it can answer from this process's token
-    cache without any database work (no SELECT, no last_used_at to record); None when it
-    cannot, and the caller asks `account_for_token` (off the event loop). Never refuses:
-    a revoked, expired or unknown token is left to `account_for_token`."""
-    hit, entry = _TOKENS.peek(session, _token_hash(token))
-    if not hit or entry is None:
-        return None
-    now = utcnow()
-    if entry.revoked or entry.expires_at <= now or not entry.account_active:
-        return None
-    if entry.last_used_at is None or now - entry.last_used_at > _LAST_USED_EVERY:
-        return None
-    return _attached(session, entry.account)
-
-
 def revoke_token(session: Session, account: Account, token: str) -> None:
     """Revoke one of `account`'s own tokens (someone else's token is refused as unknown)."""
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_hash(token)))

@@ -131,10 +131,7 @@ _URLS: dict[int, tuple[str, bool]] = {}  # id(engine) -> (url, is postgresql)
 
 def _engine_key(conn: Connection) -> tuple[str, bool]:
     """The URL of `conn`'s database (the caches' key) and whether it is PostgreSQL."""
-    return _engine_key_of(conn.engine)
-
-
-def _engine_key_of(engine: Engine) -> tuple[str, bool]:
+    engine = conn.engine
     known = _URLS.get(id(engine))
     if known is None:
         known = (engine.url.render_as_string(False), engine.dialect.name == "postgresql")
@@ -209,32 +206,6 @@ class Cache(Generic[T]):
         if self._generation.get(url, 0) == generation:
             self._entries[(url, key)] = (now + ttl, value)
         return value
-
-    def peek(self, session: Session, key: Hashable) -> tuple[bool, T | None]:
-        """The cached value of `key` without touching the database: (True, value) when
-        `get` would return it from the cache, (False, None) when `get` would have to
-        ask the database (a miss, an expired entry, no live listener) or when `session`
-        already holds a connection (its transaction may have changed a watched table).
-        For callers on the event loop, which answer a hit there and take a miss to the
-        thread pool (web/deps.py)."""
-        trans = session.get_transaction()
-        if trans is not None and trans._connections:  # no public way to ask without one
-            return False, None
-        bind = session.get_bind()
-        if not isinstance(bind, Engine):
-            return False, None
-        url, postgres = _engine_key_of(bind)
-        if postgres:
-            listener = _LISTENERS.get(url)
-            if listener is None or not listener.live:
-                return False, None
-        elif self.needs_listener:
-            return False, None
-        found = self._entries.get((url, key))
-        if found is None or found[0] <= time.monotonic():
-            return False, None
-        self.hits += 1
-        return True, found[1]
 
     def put(self, session: Session, key: Hashable, value: T) -> None:
         """Replace the entry of `key` (e.g. after this process updated a field of it)."""

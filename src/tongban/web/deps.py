@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 import secrets
 import threading
-from collections.abc import AsyncIterator, Callable
-from typing import Annotated, TypeVar
+from collections.abc import Iterator
+from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from tongban.config import Settings
@@ -21,48 +20,20 @@ from tongban.identity import service as identity
 from tongban.identity.models import Account
 
 
-async def get_session(request: Request) -> AsyncIterator[Session]:
-    """The request's unit of work: committed when the endpoint returns, rolled back if it
-    raises.
-
-    Opening a session does no I/O (it connects on first use), so this runs on the event
-    loop: no trip to the thread pool and back to begin the request. The commit or
-    rollback goes to the thread pool, and only when there is still a transaction: an
-    endpoint that committed in its own thread (`in_thread`) leaves none (issue 14)."""
+def get_session(request: Request) -> Iterator[Session]:
+    """The request's unit of work: committed when the endpoint returns, rolled back if it raises."""
     factory: sessionmaker[Session] = request.app.state.session_factory
     session = factory()
     # Template context processors (the header's unread count) read with it.
     request.state.db_session = session
     try:
         yield session
-        if session.in_transaction():
-            await run_in_threadpool(session.commit)
-    except Exception:
-        if session.in_transaction():
-            await run_in_threadpool(session.rollback)
+        session.commit()
+    except BaseException:
+        session.rollback()
         raise
     finally:
-        # Nothing left on the database after the commit or rollback above; on a
-        # cancellation this rolls back what is left.
         session.close()
-
-
-T = TypeVar("T")
-
-
-async def in_thread(session: Session, work: Callable[[], T]) -> T:
-    """`work()` then the commit of `session`, in one trip to the thread pool: for an
-    `async` endpoint whose work is database work (kept off the event loop). The
-    dependency `get_session` then finds nothing left to commit, and FastAPI serialises
-    the response on the event loop instead of another trip (issue 14). An error rolls
-    back as in `get_session`."""
-
-    def run() -> T:
-        result = work()
-        session.commit()
-        return result
-
-    return await run_in_threadpool(run)
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
@@ -102,32 +73,20 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-async def optional_account(
+def optional_account(
     request: Request, session: SessionDep, settings: SettingsDep
 ) -> Account | None:
     """The caller: a bearer token, or the server-side web session whose random id the
     signed cookie carries. A session that has ended (logout, password change …) is
-    refused even if its cookie was copied before.
-
-    A token this process has cached is answered on the event loop (no database work);
-    anything that needs the database goes to the thread pool (issue 14)."""
+    refused even if its cookie was copied before."""
     token = _bearer(request)
     if token:
-        account = identity.cached_account_for_token(session, token)
-        if account is not None:
-            return account
-        return await run_in_threadpool(identity.account_for_token, session, token)
+        return identity.account_for_token(session, token)
     if "session" not in request.scope:
         return None
     session_id = request.session.get("sid")
     if not session_id:
         return None
-    return await run_in_threadpool(_web_session_account, request, session, settings, session_id)
-
-
-def _web_session_account(
-    request: Request, session: Session, settings: Settings, session_id: object
-) -> Account | None:
     active = identity.resume_session(session, str(session_id), settings=settings)
     if active is None:
         # Keep the end of a session found idle or too old although this request will

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from conftest import PG_URL, _create_pg_database, _drop_pg_database, _seed
@@ -222,29 +222,3 @@ def test_tokens_are_not_cached_on_sqlite(client, session, db_url) -> None:  # ty
         assert client.get("/api/v1/me", headers=h).status_code == 200
     assert _hits() == before
     assert session.scalar(select(ApiToken.last_used_at)) is not None
-
-
-def test_a_cached_token_is_answered_without_a_connection_and_not_once_revoked(pg) -> None:  # type: ignore[no-untyped-def]
-    """What the request's caller dependency answers on the event loop (web/deps.py):
-    a hit needs no connection at all; a revoked token is left to the full lookup."""
-    factory, client = pg
-    username, h = _resident_token(factory, client)
-    assert client.get("/api/v1/me", headers=h).status_code == 200  # cached, last use recorded
-    token = h["Authorization"].split()[1]
-    checkouts: list[object] = []
-
-    def count(*_args: object) -> None:
-        checkouts.append(1)
-
-    with factory() as s:
-        engine = s.get_bind()
-        event.listen(engine, "checkout", count)
-        try:
-            account = identity.cached_account_for_token(s, token)
-        finally:
-            event.remove(engine, "checkout", count)
-        assert account is not None and account.username == username
-        assert checkouts == []
-    assert client.post("/api/v1/auth/revoke", headers=h).status_code == 204
-    with factory() as s:
-        assert identity.cached_account_for_token(s, token) is None
