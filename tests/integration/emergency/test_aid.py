@@ -20,7 +20,14 @@ from integration.emergency.kit import point, staff, stocked
 from tongban.emergency import aid, deadlines
 from tongban.emergency.aid import DispatchLine
 from tongban.emergency.domain import Duty
-from tongban.emergency.models import AidRequest, Alert, ReservePoint, StockLot
+from tongban.emergency.models import (
+    AidRequest,
+    Alert,
+    Commitment,
+    ReservePoint,
+    Shipment,
+    StockLot,
+)
 from tongban.errors import Conflict, PermissionDenied, ValidationFailed
 from tongban.exchange.models import OutboxMessage
 from tongban.kernel.lifecycle import IllegalTransition
@@ -68,6 +75,35 @@ def _request(session: Session, s: dict[str, Any], quantity: int = 10000) -> AidR
     )
 
 
+def _ship(
+    session: Session,
+    s: dict[str, Any],
+    c: Commitment,
+    quantity: int,
+    per_box: int,
+    vehicle: str,
+    *,
+    by: str = "shanghai",
+    driver: str = "",
+) -> Shipment:
+    """`by` dispatches `quantity` test kits of commitment `c` from 上海's point, `per_box`
+    to a box."""
+    return aid.dispatch(
+        session,
+        s[by],
+        c.id,
+        point_code=s["src"].code,
+        vehicle=vehicle,
+        driver=driver,
+        lines=[DispatchLine("TST-AG", quantity, per_box)],
+    )
+
+
+def _as_shipped(sh: Shipment) -> dict[str, int]:
+    """A shipment's boxes counted as they were packed."""
+    return {b["code"]: b["quantity"] for b in sh.boxes}
+
+
 def test_request_commit_ship_receive_and_close_with_every_unit_accounted(
     session: Session, factory: sessionmaker[Session]
 ) -> None:
@@ -83,15 +119,7 @@ def test_request_commit_ship_receive_and_close_with_every_unit_accounted(
     assert declined.state == "declined" and declined.lines == []
     assert req.state == "open"  # 上海 still has to deliver
 
-    first = aid.dispatch(
-        session,
-        s["shanghai"],
-        c.id,
-        point_code=s["src"].code,
-        vehicle="沪A·D1234",
-        driver="李师傅",
-        lines=[DispatchLine("TST-AG", 4000, 1000)],
-    )
+    first = _ship(session, s, c, 4000, 1000, "沪A·D1234", driver="李师傅")
     # First expiring first: the 3,000 of A1, then 1,000 of A2; never the expired A0.
     assert [(b["batch"], b["quantity"]) for b in first.boxes] == [
         ("A1", 1000),
@@ -102,23 +130,9 @@ def test_request_commit_ship_receive_and_close_with_every_unit_accounted(
     assert [b["code"] for b in first.boxes] == [f"{first.number}-00{n}" for n in range(1, 5)]
     assert c.state == "committed"
     with pytest.raises(ValidationFailed) as refused:  # more than is left of the commitment
-        aid.dispatch(
-            session,
-            s["shanghai"],
-            c.id,
-            point_code=s["src"].code,
-            vehicle="沪A·D1235",
-            lines=[DispatchLine("TST-AG", 2001, 1000)],
-        )
+        _ship(session, s, c, 2001, 1000, "沪A·D1235")
     assert refused.value.errors[0].field == "lines.0.quantity"
-    second = aid.dispatch(
-        session,
-        s["shanghai"],
-        c.id,
-        point_code=s["src"].code,
-        vehicle="沪A·D1235",
-        lines=[DispatchLine("TST-AG", 2000, 1500)],
-    )
+    second = _ship(session, s, c, 2000, 1500, "沪A·D1235")
     assert c.state == "dispatched" and _actions(c) == ["commit", "dispatched"]
     assert _stock(session, s["src"]) == {
         ("TST-AG", "A1"): 0,
@@ -126,7 +140,7 @@ def test_request_commit_ship_receive_and_close_with_every_unit_accounted(
         ("TST-AG", "A0"): 9000,
     }
 
-    counts = {b["code"]: b["quantity"] for b in first.boxes}
+    counts = _as_shipped(first)
     counts[first.boxes[0]["code"]] = 990
     with pytest.raises(ValidationFailed) as refused:  # a difference must be explained
         aid.receive(session, s["hefei"], first.id, counts)
@@ -137,7 +151,7 @@ def test_request_commit_ship_receive_and_close_with_every_unit_accounted(
     ]
     with pytest.raises(IllegalTransition):  # received exactly once
         aid.receive(session, s["hefei"], first.id, counts, "again")
-    aid.receive(session, s["hefei"], second.id, {b["code"]: b["quantity"] for b in second.boxes})
+    aid.receive(session, s["hefei"], second.id, _as_shipped(second))
 
     assert c.state == "fulfilled" and _actions(c) == ["commit", "dispatched", "fulfil"]
     assert req.state == "closed" and _actions(req) == ["submit", "close"]
@@ -190,23 +204,9 @@ def test_who_may_take_each_step(session: Session) -> None:
     with pytest.raises(Conflict):  # one answer per jurisdiction
         aid.decline(session, s["shanghai"], req.id, "x")
     with pytest.raises(PermissionDenied):  # 浙江 does not ship 上海's commitment
-        aid.dispatch(
-            session,
-            s["zhejiang"],
-            c.id,
-            point_code=s["src"].code,
-            vehicle="x",
-            lines=[DispatchLine("TST-AG", 10, 10)],
-        )
-    sh = aid.dispatch(
-        session,
-        s["shanghai"],
-        c.id,
-        point_code=s["src"].code,
-        vehicle="沪B",
-        lines=[DispatchLine("TST-AG", 100, 100)],
-    )
-    counts = {b["code"]: b["quantity"] for b in sh.boxes}
+        _ship(session, s, c, 10, 10, "x", by="zhejiang")
+    sh = _ship(session, s, c, 100, 100, "沪B")
+    counts = _as_shipped(sh)
     for who in (s["shanghai"], other_city):
         with pytest.raises(PermissionDenied):
             aid.receive(session, who, sh.id, counts)
@@ -252,17 +252,10 @@ def test_the_watch_escalates_past_the_time_targets(session: Session) -> None:
     assert f"request:{req.id}" not in open_keys  # everyone answered: resolved
     assert f"commitment:{c.id}" in open_keys
 
-    sh = aid.dispatch(
-        session,
-        s["shanghai"],
-        c.id,
-        point_code=s["src"].code,
-        vehicle="沪C",
-        lines=[DispatchLine("TST-AG", 100, 50)],
-    )
+    sh = _ship(session, s, c, 100, 50, "沪C")
     deadlines.watch(session, sh.arrive_due_at + timedelta(minutes=1))
     assert _actions(sh) == ["dispatch", "escalate"] and sh.escalation_level == 1
-    aid.receive(session, s["hefei"], sh.id, {b["code"]: b["quantity"] for b in sh.boxes})
+    aid.receive(session, s["hefei"], sh.id, _as_shipped(sh))
     assert _actions(sh) == ["dispatch", "escalate", "receive"]
     deadlines.watch(session, sh.arrive_due_at + timedelta(minutes=2))
     left = {a.key for a in session.scalars(select(Alert).where(Alert.resolved_at.is_(None)))}
