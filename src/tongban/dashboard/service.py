@@ -333,7 +333,10 @@ def _raw(
         return memo[mkey]
     width = len(by)
     sums, hists = [], []
-    for monthly, first, last in segments(f.start, f.end, "day" not in by):
+    parts = segments(f.start, f.end, "day" not in by)
+    if "day" not in by:
+        parts = [_whole_month(session, indicators, *p) for p in parts]
+    for monthly, first, last in parts:
         t, h, owner, when = (
             (cells.MONTH, cells.MONTH_HIST, "month_id", "month")
             if monthly
@@ -378,6 +381,41 @@ def _raw(
     return acc
 
 
+def _whole_month(
+    session: Session, indicators: Sequence[str], monthly: bool, first: date, last: date
+) -> tuple[bool, date, date]:
+    """A partial month read from the daily cells, as its monthly roll-up when no cell of
+    `indicators` lies in the days of that month the period leaves out (the month before
+    the data begins, or the current month up to today): the roll-up then holds exactly
+    the same sums, in a twelfth of the rows or fewer. Checked once per unit of work (an
+    index probe per side). Exact: a roll-up and its days are written in the same
+    transaction (a refresh committing between the probe and the read is seen by the
+    read, as by any later read of the same page)."""
+    start = first.replace(day=1)
+    stop = _next_month(first) - timedelta(days=1)
+    if monthly or last > stop or (first == start and last == stop):
+        return monthly, first, last
+    memo: dict[Any, bool] = session.info.setdefault(_MEMO + ".empty", {})
+    key = (tuple(indicators), first, last)
+    if key not in memo:
+        t = cells.CELL
+        outside = []
+        if first > start:
+            outside.append((start, first - timedelta(days=1)))
+        if last < stop:
+            outside.append((last + timedelta(days=1), stop))
+        memo[key] = all(
+            session.execute(
+                select(t.c.id)
+                .where(t.c.indicator.in_(list(indicators)), t.c.day >= a, t.c.day <= b)
+                .limit(1)
+            ).first()
+            is None
+            for a, b in outside
+        )
+    return (True, start, start) if memo[key] else (monthly, first, last)
+
+
 def _union(parts: list[Any]) -> Any:
     """The segments' rows as one subquery (a single segment as itself)."""
     return (parts[0] if len(parts) == 1 else union_all(*parts)).subquery("seg")
@@ -386,6 +424,7 @@ def _union(parts: list[Any]) -> Any:
 def forget(session: Session) -> None:
     """Drop the remembered sums (after a refresh in the same unit of work)."""
     session.info.pop(_MEMO, None)
+    session.info.pop(_MEMO + ".empty", None)
 
 
 def grouped(

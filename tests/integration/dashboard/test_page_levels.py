@@ -192,3 +192,46 @@ def test_migration_0053_rebuilds_the_levels_from_the_whole_key(fresh_url: str) -
     assert got[("p", "online")] == got[("a", "online")] == (3, {2: 3})
     assert got[("m", "joint")] == (5, {2: 1, 4: 4}) and ("p", "") not in got
     engine.dispose()
+
+
+def test_a_partial_month_is_read_from_its_rollup_only_when_the_days_left_out_are_empty(
+    session: Any, stored: list[Fact]
+) -> None:
+    """Facts run Jan 1 – Mar 31. A period Jan 1 – Mar 31 reads three roll-ups; Feb 10 –
+    Mar 31 leaves out Feb 1–9, which hold cells, so February comes from its days. A
+    marker added to February's and March's roll-ups shows which were read."""
+    m = DashMonth.__table__
+    inds = ["cases.received"]
+    whole = service.Filters(start=date(2026, 1, 1), end=date(2026, 3, 31))
+    part = service.Filters(start=date(2026, 2, 10), end=date(2026, 3, 31))
+    before = {
+        k: service.grouped(session, f, inds, (), 1)[()].n for k, f in (("w", whole), ("p", part))
+    }
+    session.execute(
+        m.update()
+        .where(m.c.level == "j", m.c.indicator == "cases.received", m.c.category == "online")
+        .where(m.c.jurisdiction == "330000")
+        .where(m.c.month.in_([date(2026, 2, 1), date(2026, 3, 1)]))
+        .values(n=m.c.n + 1000)
+    )
+    service.forget(session)
+    assert service.grouped(session, whole, inds, (), 1)[()].n == before["w"] + 2000
+    # February from its days (cells on Feb 1–9), March whole from its roll-up.
+    assert service.grouped(session, part, inds, (), 1)[()].n == before["p"] + 1000
+    picked = [x for x in stored if part.start <= x.key.day and x.key.indicator in inds]
+    assert before["p"] == sum(x.n for x in picked)
+    # With nothing after the period's end in its month, the month is read whole too.
+    cells.forget_origin(session, "")
+    service.store(session, fold([x for x in stored if x.key.day <= date(2026, 3, 20)]), origin="")
+    service.forget(session)
+    short = service.Filters(start=date(2026, 3, 1), end=date(2026, 3, 25))
+    n = service.grouped(session, short, inds, (), 1)[()].n
+    session.execute(
+        m.update()
+        .where(m.c.level == "j", m.c.indicator == "cases.received", m.c.category == "online")
+        .where(m.c.jurisdiction == "330000")
+        .where(m.c.month == date(2026, 3, 1))
+        .values(n=m.c.n + 1000)
+    )
+    service.forget(session)
+    assert service.grouped(session, short, inds, (), 1)[()].n == n + 1000
