@@ -2,9 +2,11 @@
 
 New facts are first written to `dash_stage` (grouped by key and histogram bucket: by an
 INSERT … SELECT over the audit chain, or from cells in memory), then folded into the
-daily cells, their histograms and the monthly roll-ups by four upserts
-(`INSERT … SELECT … GROUP BY … ON CONFLICT DO UPDATE SET n = n + excluded.n`), and the
-stage is emptied — all in the caller's transaction. Adding is associative and
+daily cells and their histograms by two upserts
+(`INSERT … SELECT … GROUP BY … ON CONFLICT DO UPDATE SET n = n + excluded.n`); the
+stage is grouped by month once per roll-up level (the finest level from the stage, the
+coarser ones from a finer level's rows) and added to the monthly roll-ups by two more,
+and the stages are emptied — all in the caller's transaction. Adding is associative and
 commutative, so folding in any number of batches gives the same cells."""
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from sqlalchemy import (
     literal,
     literal_column,
     select,
+    text,
     true,
     type_coerce,
 )
@@ -31,14 +34,23 @@ from sqlalchemy import cast as sa_cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from tongban.dashboard.config import dashboard_settings
 from tongban.dashboard.domain import DIMENSIONS, LEVELS, Key, Value
-from tongban.dashboard.models import DashCell, DashHist, DashMonth, DashMonthHist, DashStage
+from tongban.dashboard.models import (
+    DashCell,
+    DashHist,
+    DashMonth,
+    DashMonthHist,
+    DashStage,
+    DashStageMonth,
+)
 
 CELL = cast(Table, DashCell.__table__)
 HIST = cast(Table, DashHist.__table__)
 MONTH = cast(Table, DashMonth.__table__)
 MONTH_HIST = cast(Table, DashMonthHist.__table__)
 STAGE = cast(Table, DashStage.__table__)
+STAGE_MONTH = cast(Table, DashStageMonth.__table__)
 #: The key columns other than indicator and day.
 REST = DIMENSIONS[2:]
 SUMS = ("n", "total", "extra")
@@ -83,6 +95,73 @@ def stage_cells(session: Session, cells: dict[Key, Value]) -> None:
         session.execute(insert(STAGE), rows)
 
 
+def tune(session: Session) -> None:
+    """PostgreSQL, for the rest of the refresh's transaction: enough memory to group a
+    batch in memory (the default 4 MB spills the hash aggregates to disk)."""
+    if dialect(session) == "postgresql":
+        mem = dashboard_settings().pg_work_mem
+        session.execute(select(func.set_config("work_mem", mem, True)))
+
+
+def analyze(session: Session, t: Table) -> None:
+    """PostgreSQL: statistics of a table just filled in this transaction (it was empty
+    when autovacuum last looked), so that the next statements' plans fit its size."""
+    if dialect(session) == "postgresql":
+        session.execute(text(f"ANALYZE {t.name}"))
+
+
+def _level_order() -> list[tuple[str, tuple[str, ...], str | None]]:
+    """Each roll-up level with what it is grouped from: the level keeping the most
+    dimensions from the stage (None), every other one from the level with the fewest
+    dimensions among those already grouped that keep all of its own."""
+    done: list[tuple[str, tuple[str, ...]]] = []
+    out: list[tuple[str, tuple[str, ...], str | None]] = []
+    for level, kept in sorted(LEVELS.items(), key=lambda lk: -len(lk[1])):
+        finer = [(len(k), name) for name, k in done if set(kept) <= set(k)]
+        out.append((level, kept, min(finer)[1] if finer else None))
+        done.append((level, kept))
+    return out
+
+
+def _fold_months(session: Session, origin: str) -> None:
+    """Add the stage to the monthly roll-ups: group it by month once per level into
+    dash_stage_month (the finest level from the stage, the coarser ones from a finer
+    level's rows), then one upsert for the roll-ups of every level, one for their
+    histograms."""
+    s, sm = STAGE, STAGE_MONTH
+    cols = ["level", "indicator", "month", *REST, "bucket", *SUMS, "hn"]
+    adds = [func.sum(c) for c in (*(s.c[x] for x in SUMS), s.c.hn)]
+    for level, kept, source in _level_order():
+        if source is None:
+            month = month_of(session, s.c.day)
+            dims = [s.c[d] if d in kept else literal("") for d in REST]
+            group = [s.c.indicator, month, *(s.c[d] for d in REST if d in kept), s.c.bucket]
+            q = select(literal(level), s.c.indicator, month, *dims, s.c.bucket, *adds)
+        else:
+            dims = [sm.c[d] if d in kept else literal("") for d in REST]
+            group = [sm.c.indicator, sm.c.month, *(sm.c[d] for d in REST if d in kept)]
+            group.append(sm.c.bucket)
+            sums = [func.sum(sm.c[c]) for c in (*SUMS, "hn")]
+            q = select(literal(level), sm.c.indicator, sm.c.month, *dims, sm.c.bucket, *sums)
+            q = q.where(sm.c.level == source)
+        session.execute(insert(sm).from_select(cols, q.group_by(*group)))
+    analyze(session, sm)
+    mdims = ["level", "indicator", "month", *REST]
+    q = (
+        select(literal(origin), *(sm.c[d] for d in mdims), *(func.sum(sm.c[c]) for c in SUMS))
+        .where(true())
+        .group_by(*(sm.c[d] for d in mdims))
+    )
+    _upsert(session, MONTH, ["origin", *mdims, *SUMS], q, ["origin", *mdims], SUMS)
+    # dash_stage_month is unique by (level, month key, bucket): one row per bucket of a
+    # roll-up, so no grouping is needed here.
+    on = and_(MONTH.c.origin == origin, *(MONTH.c[d] == sm.c[d] for d in mdims))
+    q = select(MONTH.c.id, sm.c.bucket, sm.c.hn).select_from(sm.join(MONTH, on))
+    q = q.where(sm.c.bucket.is_not(None))
+    _upsert(session, MONTH_HIST, ["month_id", "bucket", "n"], q, ["month_id", "bucket"], ["n"])
+    session.execute(delete(sm))
+
+
 def fold_stage(session: Session, origin: str) -> int:
     """Add what is on the stage to `origin`'s cells, histograms and monthly roll-ups, and
     empty the stage; how many cells it touched."""
@@ -91,6 +170,8 @@ def fold_stage(session: Session, origin: str) -> int:
     sums = [func.sum(s.c[c]) for c in SUMS]
     if session.scalar(select(s.c.id).limit(1)) is None:
         return 0
+    tune(session)
+    analyze(session, s)
     q = select(literal(origin), *keys, *sums).where(true()).group_by(*keys)
     touched = _upsert(
         session, CELL, ["origin", *DIMENSIONS, *SUMS], q, ["origin", *DIMENSIONS], SUMS
@@ -103,40 +184,7 @@ def fold_stage(session: Session, origin: str) -> int:
         .group_by(CELL.c.id, s.c.bucket)
     )
     _upsert(session, HIST, ["cell_id", "bucket", "n"], q, ["cell_id", "bucket"], ["n"])
-    # The monthly roll-ups, level by level, from one subquery (the month expression
-    # is named once).
-    m = select(
-        s.c.indicator,
-        month_of(session, s.c.day).label("month"),
-        *(s.c[d] for d in REST),
-        s.c.bucket,
-        *(s.c[c] for c in (*SUMS, "hn")),
-    ).subquery("m")
-    mdims = ["level", "indicator", "month", *REST]
-    for level, kept in LEVELS.items():
-        dims = [m.c[d] if d in kept else literal("") for d in REST]
-        group = [m.c.indicator, m.c.month, *(m.c[d] for d in REST if d in kept)]
-        q = (
-            select(literal(origin), literal(level), m.c.indicator, m.c.month, *dims)
-            .add_columns(*(func.sum(m.c[c]) for c in SUMS))
-            .where(true())
-            .group_by(*group)
-        )
-        _upsert(session, MONTH, ["origin", *mdims, *SUMS], q, ["origin", *mdims], SUMS)
-        on = and_(
-            MONTH.c.origin == origin,
-            MONTH.c.level == level,
-            MONTH.c.indicator == m.c.indicator,
-            MONTH.c.month == m.c.month,
-            *(MONTH.c[d] == (m.c[d] if d in kept else "") for d in REST),
-        )
-        q = (
-            select(MONTH.c.id, m.c.bucket, func.sum(m.c.hn))
-            .select_from(m.join(MONTH, on))
-            .where(m.c.bucket.is_not(None))
-            .group_by(MONTH.c.id, m.c.bucket)
-        )
-        _upsert(session, MONTH_HIST, ["month_id", "bucket", "n"], q, ["month_id", "bucket"], ["n"])
+    _fold_months(session, origin)
     session.execute(delete(s))
     return touched
 

@@ -22,6 +22,9 @@ class DashboardSettings(BaseSettings):
     settle_seconds: float = 300.0
     #: Seconds between publications of this node's aggregates to the other nodes.
     publish_seconds: float = 3600.0
+    #: PostgreSQL: `work_mem` for the refresh's transaction (SET LOCAL), so that a
+    #: batch's grouping stays in memory.
+    pg_work_mem: str = "256MB"
 
 
 @lru_cache

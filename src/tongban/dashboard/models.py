@@ -4,9 +4,10 @@ figure to the audit chain position (and signed checkpoint) it was computed at.""
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, Index, Integer, String
+from sqlalchemy import BigInteger, Date, Index, Integer, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tongban.db import Base, UTCDateTime, utcnow
@@ -125,6 +126,40 @@ class DashStage(_KeyAndSums, Base):
     day: Mapped[date] = mapped_column(Date)
     bucket: Mapped[int | None] = mapped_column(Integer)
     hn: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class DashStageMonth(_KeyAndSums, Base):
+    """The stage folded by month, once per roll-up level (`level`, as dash_month): the
+    finest level grouped from dash_stage, each coarser one from the smallest level
+    already here that keeps its dimensions (far fewer rows than the stage when a key
+    has many events a month), then added to dash_month / dash_month_hist by one upsert
+    each. Emptied in the transaction that fills it (UNLOGGED on PostgreSQL)."""
+
+    __tablename__ = "dash_stage_month"
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    level: Mapped[str] = mapped_column(String(1))
+    indicator: Mapped[str] = mapped_column(String(40))
+    month: Mapped[date] = mapped_column(Date)
+    bucket: Mapped[int | None] = mapped_column(Integer)
+    hn: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class DashEntry(Base):
+    """A batch of audit chain entries the refresh reads, with the fields it needs taken
+    out of the entry's JSON body once (the record the subject names, the action or
+    target state, the Beijing day of the event): the facts are then grouped from these
+    rows, one statement per kind of record, without parsing the body again. Emptied
+    after each batch (UNLOGGED on PostgreSQL)."""
+
+    __tablename__ = "dash_entry"
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(40))
+    rid: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    action: Mapped[str | None] = mapped_column(String)
+    to_state: Mapped[str | None] = mapped_column(String)
+    day: Mapped[date | None] = mapped_column(Date)
 
 
 class DashWorkday(Base):

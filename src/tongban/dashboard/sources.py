@@ -58,7 +58,7 @@ from tongban.audit import service as audit
 from tongban.calendar import service as calendar
 from tongban.dashboard import cells
 from tongban.dashboard.domain import DIMENSIONS, HIST_CAP, Fact, Indicator, Key, Scope
-from tongban.dashboard.models import DashWorkday
+from tongban.dashboard.models import DashEntry, DashWorkday
 from tongban.db import UTCDateTime
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -148,6 +148,7 @@ clearing_gross = table(
 )
 city = table("city", column("code", String), column("jurisdiction_code", String))
 workday = cast(Table, DashWorkday.__table__)
+entry = cast(Table, DashEntry.__table__)
 
 Owns = Callable[[str], bool]
 CHUNK = 900  # ids per IN (…) list: under SQLite's variable limit
@@ -227,13 +228,15 @@ class Sql:
             return self.local_date(sa_cast(text, TIMESTAMP(timezone=True)))
         return cast(ColumnElement[Any], func.date(text, "+8 hours"))
 
-    def names(self, subject: Any, prefix: str, id_col: Any) -> ColumnElement[bool]:
-        """`subject` ("<prefix>:<uuid>") names the row whose id is `id_col`."""
+    def record_id(self, subject: Any, prefix: str) -> ColumnElement[Any]:
+        """The id of the record `subject` ("<prefix>:<uuid>") names, as the record
+        tables store it (PostgreSQL: a uuid, NULL unless the subject has that form —
+        a guarded cast; SQLite: 32 hex digits)."""
         raw = func.substr(subject, len(prefix) + 2)
         if self.pg:
             ok = subject.op("~")(f"^{prefix}:[0-9a-fA-F-]{{36}}$")
-            return cast(ColumnElement[bool], id_col == case((ok, sa_cast(raw, Uuid)), else_=None))
-        return cast(ColumnElement[bool], id_col == func.replace(raw, "-", ""))
+            return case((ok, sa_cast(raw, Uuid)), else_=None)
+        return cast(ColumnElement[Any], func.replace(raw, "-", ""))
 
 
 def _owned(col: Any, owns: Scope) -> ColumnElement[bool]:
@@ -264,9 +267,8 @@ _CASE_EVENTS = {
 
 def _cases(x: Sql, owns: Scope) -> Select[Any]:
     """One row per counted case event: its key, histogram bucket and on-time flag."""
-    e, c = audit_entry, service_case
-    action = x.field(e.c.body, "action")
-    day = _event_day(x)
+    e, c = entry, service_case
+    action, day = e.c.action, e.c.day
     w1, w2 = workday.alias("w1"), workday.alias("w2")
     start = x.local_date(func.coalesce(c.c.accepted_at, c.c.submitted_at))
     days = w2.c.ordinal - w1.c.ordinal
@@ -296,7 +298,7 @@ def _cases(x: Sql, owns: Scope) -> Select[Any]:
             literal(0).label("extra"),
         )
         .select_from(
-            e.join(c, x.names(e.c.subject, "case", c.c.id))
+            e.join(c, c.c.id == e.c.rid)
             .outerjoin(rating, and_(action == "rate", rating.c.case_id == c.c.id))
             .outerjoin(w1, w1.c.day == start)
             .outerjoin(w2, w2.c.day == day)
@@ -322,9 +324,8 @@ def _rectifications(x: Sql, owns: Scope) -> Select[Any]:
     """One row per step of a 差评整改 loop: the poor rating that opens it (RECT_OPENED, by
     score), then (RECT_STEP) the authority's reply, the applicant's 已解决 / 未解决 / escalation. A "resolved" step
     carries the working days from the rating (its record's time) to that step."""
-    e, c = audit_entry, service_case
-    action = x.field(e.c.body, "action")
-    day = _event_day(x)
+    e, c = entry, service_case
+    action, day = e.c.action, e.c.day
     w1, w2 = workday.alias("w1"), workday.alias("w2")
     resolved = action == "rectification_accepted"
     days = w2.c.ordinal - w1.c.ordinal
@@ -355,7 +356,7 @@ def _rectifications(x: Sql, owns: Scope) -> Select[Any]:
             literal(0).label("extra"),
         )
         .select_from(
-            e.join(c, x.names(e.c.subject, "case", c.c.id))
+            e.join(c, c.c.id == e.c.rid)
             .outerjoin(rating, rating.c.case_id == c.c.id)
             .outerjoin(w1, and_(resolved, w1.c.day == x.local_date(rating.c.created_at)))
             .outerjoin(w2, and_(resolved, w2.c.day == day))
@@ -367,15 +368,15 @@ def _rectifications(x: Sql, owns: Scope) -> Select[Any]:
 
 
 def _tickets(x: Sql, owns: Scope) -> Select[Any]:
-    e, t = audit_entry, ticket
-    to = x.field(e.c.body, "to_state")
+    e, t = entry, ticket
+    to = e.c.to_state
     return (
         select(
             case(
                 (to == "closed", literal(str(Indicator.TICKET_CLOSED))),
                 else_=literal(str(Indicator.TICKET_REOPENED)),
             ).label("indicator"),
-            _event_day(x).label("day"),
+            e.c.day.label("day"),
             _s(t.c.city_code).label("from_city"),
             _s(t.c.city_code).label("to_city"),
             _s(t.c.jurisdiction_code).label("jurisdiction"),
@@ -386,7 +387,7 @@ def _tickets(x: Sql, owns: Scope) -> Select[Any]:
             case((and_(to == "closed", t.c.on_time.is_(True)), 1), else_=0).label("total"),
             literal(0).label("extra"),
         )
-        .select_from(e.join(t, x.names(e.c.subject, "ticket", t.c.id)))
+        .select_from(e.join(t, t.c.id == e.c.rid))
         .where(e.c.kind == "ticket.event", to.in_(("closed", "reopened")))
         .where(t.c.replica.is_not(True), _owned(t.c.jurisdiction_code, owns))
     )
@@ -394,12 +395,12 @@ def _tickets(x: Sql, owns: Scope) -> Select[Any]:
 
 def _ticket_ratings(x: Sql, owns: Scope) -> Select[Any]:
     """The resident's verdict on a fixed work order (满意 closes it, 不满意 reopens it)."""
-    e, t = audit_entry, ticket
-    action = x.field(e.c.body, "action")
+    e, t = entry, ticket
+    action = e.c.action
     return (
         select(
             literal(str(Indicator.TICKET_SATISFACTION)).label("indicator"),
-            _event_day(x).label("day"),
+            e.c.day.label("day"),
             _s(t.c.city_code).label("from_city"),
             _s(t.c.city_code).label("to_city"),
             _s(t.c.jurisdiction_code).label("jurisdiction"),
@@ -410,7 +411,7 @@ def _ticket_ratings(x: Sql, owns: Scope) -> Select[Any]:
             case((action == "satisfied", 1), else_=0).label("total"),
             literal(0).label("extra"),
         )
-        .select_from(e.join(t, x.names(e.c.subject, "ticket", t.c.id)))
+        .select_from(e.join(t, t.c.id == e.c.rid))
         .where(e.c.kind == "ticket.event", action.in_(("satisfied", "unsatisfied")))
         .where(t.c.replica.is_not(True), _owned(t.c.jurisdiction_code, owns))
     )
@@ -441,8 +442,8 @@ def _evidence(x: Sql, owns: Scope) -> Select[Any]:
 
 
 def _settlements(x: Sql, owns: Scope) -> Select[Any]:
-    e, m = audit_entry, settlement
-    to = x.field(e.c.body, "to_state")
+    e, m = entry, settlement
+    to = e.c.to_state
     settled = to == "settled"
     return (
         select(
@@ -450,7 +451,7 @@ def _settlements(x: Sql, owns: Scope) -> Select[Any]:
                 (settled, literal(str(Indicator.SETTLEMENT))),
                 else_=literal(str(Indicator.SETTLEMENT_REVERSED)),
             ).label("indicator"),
-            _event_day(x).label("day"),
+            e.c.day.label("day"),
             _s(m.c.insured_city).label("from_city"),
             _s(m.c.treatment_city).label("to_city"),
             _s(m.c.treatment_jurisdiction).label("jurisdiction"),
@@ -461,24 +462,84 @@ def _settlements(x: Sql, owns: Scope) -> Select[Any]:
             func.coalesce(m.c.total, 0).label("total"),
             case((settled, func.coalesce(m.c.fund, 0)), else_=0).label("extra"),
         )
-        .select_from(e.join(m, x.names(e.c.subject, "settlement", m.c.id)))
+        .select_from(e.join(m, m.c.id == e.c.rid))
         .where(e.c.kind == "medical.settlement.event", to.in_(("settled", "reversed")))
         .where(_owned(m.c.treatment_jurisdiction, owns))
     )
 
 
 _STAGED = [*DIMENSIONS, "bucket", "n", "total", "extra", "hn"]
+#: The kinds of chain entries read through dash_entry: their record's prefix in the
+#: entry's subject, and the actions / target states the facts are made of.
+_RECORDS = {
+    "case.event": "case",
+    "ticket.event": "ticket",
+    "medical.settlement.event": "settlement",
+}
+_ACTIONS = sorted({*_CASE_EVENTS, *_RECT_STEPS, "satisfied", "unsatisfied"})
+_STATES = sorted({"closed", "reopened", "settled", "reversed"})
+
+
+def _body_fields(x: Sql) -> tuple[Any, ColumnElement[Any], ColumnElement[Any], ColumnElement[Any]]:
+    """The chain entries joined to what the refresh reads of their JSON body (action,
+    target state, time): (from clause, action, to_state, at). PostgreSQL parses each
+    body once (json_to_record in the FROM list); SQLite extracts the three fields."""
+    e = audit_entry
+    if x.pg:
+        r = (
+            func.json_to_record(sa_cast(e.c.body, JSON))
+            .table_valued(
+                column("action", String), column("to_state", String), column("at", String)
+            )
+            .render_derived(name="r", with_types=True)
+        )
+        return e.join(r, true()), r.c.action, r.c.to_state, r.c.at
+    return e, x.field(e.c.body, "action"), x.field(e.c.body, "to_state"), x.field(e.c.body, "at")
+
+
+def _read_entries(session: Session, x: Sql, span: ColumnElement[bool]) -> None:
+    """Copy the entries of `span` the facts are made of to dash_entry, with the record
+    each names, its action or target state and its Beijing day, reading each body once."""
+    e = audit_entry
+    src, action, to_state, at = _body_fields(x)
+    rid = case(
+        *(
+            (e.c.kind == kind, x.record_id(e.c.subject, prefix))
+            for kind, prefix in _RECORDS.items()
+        ),
+        else_=None,
+    )
+    day = func.coalesce(x.iso_date(at), x.local_date(e.c.at))
+    q = (
+        select(e.c.seq, e.c.kind, rid, action, to_state, day)
+        .select_from(src)
+        .where(span, e.c.kind.in_(list(_RECORDS)))
+        .where(or_(action.in_(_ACTIONS), to_state.in_(_STATES)))
+    )
+    cols = ["seq", "kind", "rid", "action", "to_state", "day"]
+    session.execute(insert(entry).from_select(cols, q))
 
 
 def stage_audit(session: Session, after: int, upto: int, owns: Scope) -> int:
     """Put the facts of the chain entries in (after, upto] on the stage, grouped by key
-    and bucket (one INSERT … SELECT per kind of record); how many entries of the kinds
-    the dashboard reads there were."""
+    and bucket: the entries' bodies read once into dash_entry, then one INSERT … SELECT
+    per kind of record; how many entries of the kinds the dashboard reads there were."""
     x = Sql(session)
     e = audit_entry
     span = and_(e.c.seq > after, e.c.seq <= upto)
-    for build in (_cases, _rectifications, _tickets, _ticket_ratings, _evidence, _settlements):
-        sub = build(x, owns).where(span).subquery("f")
+    cells.tune(session)
+    _read_entries(session, x, span)
+    cells.analyze(session, entry)
+    for build, where in (
+        (_cases, None),
+        (_rectifications, None),
+        (_tickets, None),
+        (_ticket_ratings, None),
+        (_evidence, span),
+        (_settlements, None),
+    ):
+        f = build(x, owns)
+        sub = (f if where is None else f.where(where)).subquery("f")
         keys = [sub.c[d] for d in (*DIMENSIONS, "bucket")]
         q = select(
             *keys,
@@ -488,6 +549,7 @@ def stage_audit(session: Session, after: int, upto: int, owns: Scope) -> int:
             func.sum(case((sub.c.bucket.is_not(None), 1), else_=0)),
         ).group_by(*keys)
         session.execute(insert(cells.STAGE).from_select(_STAGED, q))
+    session.execute(delete(entry))
     n = session.scalar(select(func.count()).where(span, e.c.kind.in_(AUDIT_KINDS)))
     return int(n or 0)
 

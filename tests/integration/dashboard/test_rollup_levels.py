@@ -1,0 +1,142 @@
+"""The monthly roll-ups are built from the stage folded by month once: the finest level
+from the stage, each coarser level from a finer level's rows. Every level must equal
+the facts grouped at that level directly (sums and histograms), whatever the batches,
+and for any set of levels (a level may be added to domain.LEVELS)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tongban.dashboard import cells, service
+from tongban.dashboard.domain import HIST_CAP, LEVELS, Fact, Key, fold
+from tongban.dashboard.models import DashEntry, DashStage, DashStageMonth
+
+REST = cells.REST
+
+KEYS = st.builds(
+    Key,
+    indicator=st.sampled_from(["cases.decided", "cases.received"]),
+    day=st.dates(min_value=date(2026, 1, 25), max_value=date(2026, 3, 5)),
+    from_city=st.sampled_from(["310000", "320500"]),
+    to_city=st.sampled_from(["320500", "330100"]),
+    jurisdiction=st.sampled_from(["320000", "330000"]),
+    category=st.sampled_from(["online", "joint"]),
+    authority=st.sampled_from(["苏州市住房公积金管理中心", "杭州市医保局"]),
+    matter=st.sampled_from(["YRD-GJJ-0002", "YRD-YB-0001"]),
+)
+FACTS = st.lists(
+    st.builds(
+        Fact,
+        key=KEYS,
+        n=st.integers(1, 3),
+        total=st.integers(0, 1),
+        extra=st.integers(-5, 10**6),
+        days=st.one_of(st.none(), st.integers(0, 130)),
+    ),
+    max_size=50,
+)
+
+Row = tuple[int, int, int, dict[int, int]]
+
+
+def stored_level(session: Session, level: str) -> dict[tuple[object, ...], Row]:
+    """What dash_month / dash_month_hist hold for `level`: key → (n, total, extra, hist)."""
+    m, h = cells.MONTH, cells.MONTH_HIST
+    out: dict[tuple[object, ...], Row] = {}
+    ids: dict[int, tuple[object, ...]] = {}
+    q = select(m.c.id, m.c.indicator, m.c.month, *(m.c[d] for d in REST), m.c.n, m.c.total)
+    q = q.add_columns(m.c.extra).where(m.c.origin == "", m.c.level == level)
+    for row in session.execute(q):
+        key = tuple(row[1 : 3 + len(REST)])
+        ids[row.id] = key
+        out[key] = (row.n, row.total, row.extra, {})
+    q = select(h.c.month_id, h.c.bucket, h.c.n).join(m, m.c.id == h.c.month_id)
+    for month_id, bucket, n in session.execute(q.where(m.c.origin == "", m.c.level == level)):
+        out[ids[month_id]][3][int(bucket)] = int(n)
+    return out
+
+
+def expected_level(facts: list[Fact], kept: tuple[str, ...]) -> dict[tuple[object, ...], Row]:
+    """The facts grouped by month and the dimensions `kept` ("" in the others)."""
+    out: dict[tuple[object, ...], Row] = {}
+    for f in facts:
+        k = f.key
+        key = (
+            k.indicator,
+            k.day.replace(day=1),
+            *(getattr(k, d) if d in kept else "" for d in REST),
+        )
+        n, total, extra, hist = out.get(key, (0, 0, 0, {}))
+        if f.days is not None:
+            b = min(max(f.days, 0), HIST_CAP)
+            hist = {**hist, b: hist.get(b, 0) + 1}
+        out[key] = (n + f.n, total + f.total, extra + f.extra, hist)
+    return out
+
+
+def assert_levels(session: Session, facts: list[Fact], levels: dict[str, tuple[str, ...]]) -> None:
+    for level, kept in levels.items():
+        assert stored_level(session, level) == expected_level(facts, kept), level
+    # The stages are empty after every fold.
+    for t in (DashStage, DashStageMonth, DashEntry):
+        assert session.scalar(select(func.count()).select_from(t)) == 0
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(facts=FACTS, cuts=st.lists(st.integers(0, 50), max_size=4))
+def test_every_rollup_level_equals_the_facts_grouped_at_that_level(session, facts, cuts):
+    cells.forget_origin(session, "")
+    bounds = sorted({0, len(facts), *(c for c in cuts if c <= len(facts))})
+    for a, b in zip(bounds, bounds[1:], strict=False):
+        service.store(session, fold(facts[a:b]), origin="")
+    assert_levels(session, facts, LEVELS)
+    cells.forget_origin(session, "")
+
+
+def test_each_level_is_grouped_from_the_stage_or_from_a_finer_level():
+    order = cells._level_order()
+    assert sorted(name for name, _, _ in order) == sorted(LEVELS)
+    seen: dict[str, tuple[str, ...]] = {}
+    for name, kept, source in order:
+        if source is None:
+            assert len(kept) == max(len(k) for k in LEVELS.values())
+        else:
+            assert source in seen and set(kept) <= set(seen[source])
+        seen[name] = kept
+
+
+def test_a_level_added_to_the_levels_is_folded_like_the_others(session, monkeypatch):
+    """Levels are not hard-wired: with two more (one without the category, one with
+    only the city pair), every level still equals the facts grouped directly."""
+    levels = {
+        **LEVELS,
+        "x": ("jurisdiction",),
+        "y": ("from_city", "to_city"),
+    }
+    monkeypatch.setattr(cells, "LEVELS", levels)
+    order = {name: source for name, _, source in cells._level_order()}
+    assert order["x"] is not None and order["y"] is not None
+    facts = [
+        Fact(Key("cases.decided", date(2026, 2, d % 27 + 1), "310000", c, j, cat, a, m), days=d)
+        for d, (c, j, cat, a, m) in enumerate(
+            [
+                ("320500", "320000", "online", "苏州市住房公积金管理中心", "YRD-GJJ-0002"),
+                ("330100", "330000", "joint", "杭州市医保局", "YRD-YB-0001"),
+                ("320500", "320000", "joint", "杭州市医保局", "YRD-GJJ-0002"),
+            ]
+            * 7
+        )
+    ]
+    facts.append(Fact(Key("cases.received", date(2026, 3, 2), "320500", "330100", "330000")))
+    cells.forget_origin(session, "")
+    service.store(session, fold(facts[:10]), origin="")
+    service.store(session, fold(facts[10:]), origin="")
+    assert_levels(session, facts, levels)
+    cells.forget_origin(session, "")
