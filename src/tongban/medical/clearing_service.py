@@ -50,17 +50,25 @@ def _period(period: str) -> str:
 
 
 def load_aggregate(
-    session: Session, period: str, progress: Progress | None = None, *, rescan: bool = False
+    session: Session,
+    period: str,
+    progress: Progress | None = None,
+    *,
+    rescan: bool = False,
+    folded: list[clearing_tally.Folded] | None = None,
 ) -> pl.DataFrame:
     """The period's claims aggregated per (insured city, treatment city) pair. By
     default the treatment side comes from the clearing tally, its tail folded first
     (`clearing_tally`: ≤ cities² rows read, no scan of the month's settlements), and the
     insured side's claims on other nodes' institutions (none on a node serving every
     jurisdiction) are grouped directly. With `rescan`, every query is grouped directly
-    (`scan_aggregate`): the reference the tally must equal, and what closing uses."""
+    (`scan_aggregate`): the reference the tally must equal, and what closing uses. What
+    the fold did is appended to `folded` when given (the benchmark)."""
     if rescan:
         return scan_aggregate(session, period, progress)
-    clearing_tally.fold(session)
+    fold = clearing_tally.fold(session)
+    if folded is not None:
+        folded.append(fold)
     partials = [clearing_tally.aggregate(session, period)]
     if claim_lines.insured_side_queries(session, period):
         partials.append(scan_aggregate(session, period, None, claim_lines.insured_side_queries))

@@ -29,6 +29,7 @@ tests compare with it."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,11 +78,13 @@ audit_pending = table("audit_pending", column("kind"), column("subject"), column
 
 @dataclass(frozen=True)
 class Folded:
-    """What a fold did: the chain position it reached, the entries it read."""
+    """What a fold did: the chain position it reached, the entries it read, whether it
+    built the tally from the rows, how long it took."""
 
     position: int
     entries: int
     rebuilt: bool = False
+    seconds: float = 0.0
 
 
 def _pg(session: Session) -> bool:
@@ -253,17 +256,19 @@ def _lock_head(session: Session) -> int:
 def rebuild(session: Session) -> Folded:
     """Build the tally from the settlements as they are (the first fold, or after a
     repair), up to the audit head held meanwhile."""
+    t = time.perf_counter()
     _mark(session)
     head = _lock_head(session)
     session.execute(delete(ClearingTally))
     _upsert(session, _all_lines(session))
     _advance(session, head)
-    return Folded(head, 0, rebuilt=True)
+    return Folded(head, 0, rebuilt=True, seconds=time.perf_counter() - t)
 
 
 def fold(session: Session, batch: int = BATCH) -> Folded:
     """Fold the chain entries after the watermark up to the committed head into the
     tally, `batch` positions per statement; the first fold builds it (`rebuild`)."""
+    t = time.perf_counter()
     start = _mark(session)
     if start < 0:
         return rebuild(session)
@@ -276,7 +281,7 @@ def fold(session: Session, batch: int = BATCH) -> Folded:
         pos = upto
     if head > start:
         _advance(session, head)
-    return Folded(max(head, start), max(head - start, 0))
+    return Folded(max(head, start), max(head - start, 0), seconds=time.perf_counter() - t)
 
 
 def contributions(
