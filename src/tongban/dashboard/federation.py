@@ -20,7 +20,7 @@ The sender remembers what it last published of each jurisdiction (a fingerprint 
 cell, in the publishing process, set when the publication commits) and sends a full
 snapshot when it has no such memory (a restart), when another publication was numbered
 since (another process), when a cell disappeared (a recompute), and every
-``FULL_EVERY``-th round of the publishing job, so a receiver that missed one, or joined
+``full_every()``-th round of the publishing job (12 unless set), so a receiver that missed one, or joined
 late, is repaired within that many rounds. A round in which no cell changed sends
 nothing.
 
@@ -35,9 +35,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import event, select, tuple_
 from sqlalchemy.orm import Session
 
@@ -68,8 +70,22 @@ CELLS = replication.Published(
 
 #: The most cells one publication carries.
 MAX_ROWS = 500_000
-#: Every this many publications of a jurisdiction, a full snapshot (the others: deltas).
-FULL_EVERY = 12
+
+
+class PublishSettings(BaseSettings):
+    """TONGBAN_DASHBOARD_FULL_EVERY: every this many rounds of the publishing job, a full
+    snapshot (the others: deltas, or nothing when no cell changed)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TONGBAN_DASHBOARD_", env_file=".env", extra="ignore"
+    )
+    full_every: Annotated[int, Field(ge=1)] = 12
+
+
+@lru_cache
+def full_every() -> int:
+    return PublishSettings().full_every
+
 
 federated = replication.federated
 targets = replication.other_nodes
@@ -172,7 +188,7 @@ def publication(session: Session, jurisdiction: str) -> dict[str, Any] | None:
     where = (_where(session), jurisdiction)
     last = _sent.get(where)
     changed: list[Key] | None = None
-    if last is not None and last.rounds + 1 < FULL_EVERY and last.prints.keys() <= prints.keys():
+    if last is not None and last.rounds + 1 < full_every() and last.prints.keys() <= prints.keys():
         changed = [k for k, v in current.items() if last.prints.get(hash(k)) != prints[hash(k)]]
         if not changed:
             last.rounds += 1

@@ -173,7 +173,7 @@ def test_a_lost_delta_is_repaired_by_the_next_full_snapshot(
     assert _copy(a) == held  # on a version A does not hold: kept aside, nothing applied
     assert _copy(a) != _plain(_own(b))
 
-    monkeypatch.setattr(federation, "FULL_EVERY", 1)  # the N-th publication: full
+    monkeypatch.setattr(federation, "full_every", lambda: 1)  # the N-th round: full
     full = _publish(b)
     assert full.get("base") is None and len(full["rows"]) == len(_own(b))
     tools.drain(a, b)
