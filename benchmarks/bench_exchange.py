@@ -62,6 +62,9 @@ ROOT = THIS.parent.parent
 OUT = ROOT / "var" / "bench" / "exchange.json"
 SENDER, RECEIVER = "node-310000", "node-320000"
 PING, CASE = "exchange.ping", "case.forwarded"
+#: Seconds node B may take to answer /healthz: on a loaded shared machine importing the
+#: app alone took ~20 s, and 60 s (the default) was not always enough.
+NODE_STARTUP = 300.0
 
 
 def bare_app() -> Any:
@@ -176,7 +179,12 @@ def worker(args: argparse.Namespace) -> int:
         argv_b = [sys.executable, str(THIS), "--count-serve", str(counted), "serve", "--node", b.id]
         stack.enter_context(
             running(
-                "node-b", argv_b + ["--port", str(port_b), "--no-worker"], env_b, port_b, workdir
+                "node-b",
+                argv_b + ["--port", str(port_b), "--no-worker"],
+                env_b,
+                port_b,
+                workdir,
+                timeout=NODE_STARTUP,
             )
         )
         settings = Settings(
@@ -334,7 +342,7 @@ class Pair:
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if not line:
-            self.proc.wait(10)
+            self.proc.wait(60)  # (its exit may wait for node B to stop)
             tail = "\n".join(self.log.read_text(errors="replace").splitlines()[-8:])
             raise RuntimeError(f"{self.name}: node A exited ({self.proc.returncode})\n{tail}")
         out: dict[str, Any] = json.loads(line)

@@ -261,7 +261,8 @@ def print_table(report: dict[str, Any]) -> None:
     )
     print(
         "audit = the node's chain head (audit.head held from the chaining step to COMMIT "
-        "before; audit.seal, one statement after the commit, now)"
+        "before; audit.seal, one statement after the commit, run by the process's "
+        "background sealer, now)"
     )
     print("ceiling = 1 / (lock held per submission): what that lock alone allows per second")
     for key, value in report.items():
