@@ -318,17 +318,22 @@ def _needed(f: Filters, by: Sequence[str]) -> set[str]:
 
 
 def _raw(
-    session: Session, f: Filters, indicators: Sequence[str], by: Sequence[str], timed: bool
+    session: Session,
+    f: Filters,
+    indicators: Sequence[str],
+    by: Sequence[str],
+    timed: bool,
+    only: tuple[str, tuple[str, ...]] | None = None,
 ) -> dict[tuple[Any, ...], Value]:
     """Sums over everything but `by`, unsuppressed; remembered for the rest of the
     session's unit of work (a page asks for the same sums in several places). Whole
     months are read from the monthly roll-ups unless `by` holds "day" (a daily series;
     "month" groups by the month's first day); with `timed`, the histogram buckets are
-    summed in SQL too. The period's segments (daily ends, whole months) are one
+    summed in SQL too; `only` (dimension, values) keeps those values of it. The period's segments (daily ends, whole months) are one
     `UNION ALL` summed again outside, so a figure is one statement (two when timed),
     whatever the period: one round trip each on PostgreSQL."""
     memo: dict[Any, dict[tuple[Any, ...], Value]] = session.info.setdefault(_MEMO, {})
-    mkey = (f, tuple(indicators), tuple(by), timed)
+    mkey = (f, tuple(indicators), tuple(by), timed, only)
     if mkey in memo:
         return memo[mkey]
     width = len(by)
@@ -351,6 +356,8 @@ def _raw(
             for i, b in enumerate(by)
         ]
         level = [t.c.level == level_for(_needed(f, by))] if monthly else []
+        if only is not None:
+            level.append(t.c[only[0]].in_(list(only[1])))
         q = select(*cols, t.c.n.label("n"), t.c.total.label("total"), t.c.extra.label("extra"))
         sums.append(_where(q, t, t.c[when], first, last, f, indicators).where(*level))
         if timed:
@@ -626,17 +633,20 @@ def _next(d: date, grain: str) -> date:
 
 
 def ranking(
-    session: Session, f: Filters, by: str, threshold: int, limit: int = 1000
+    session: Session,
+    f: Filters,
+    by: str,
+    threshold: int,
+    limit: int = 1000,
+    *,
+    timed_top: int | None = None,
 ) -> list[tuple[str, Figure, Figure]]:
-    """Authorities, matters or cities ranked by cases decided: (name, decided, received)."""
-    both = grouped(
-        session,
-        f,
-        [Indicator.CASE_DECIDED, Indicator.CASE_RECEIVED],
-        ("indicator", by),
-        threshold,
-        timed=True,
-    )
+    """Authorities, matters or cities ranked by cases decided: (name, decided, received).
+    With `timed_top`, p50/p90 only for the first `timed_top` rows (what a page shows):
+    the histograms of those alone are read, not of every authority (the largest read of
+    a year's page)."""
+    inds = [Indicator.CASE_DECIDED, Indicator.CASE_RECEIVED]
+    both = grouped(session, f, inds, ("indicator", by), threshold, timed=timed_top is None)
     decided = {k[1:]: v for k, v in both.items() if k[0] == Indicator.CASE_DECIDED}
     received = {k[1:]: v for k, v in both.items() if k[0] == Indicator.CASE_RECEIVED}
     names = {k[0] for k in decided} | {k[0] for k in received}
@@ -646,6 +656,12 @@ def ranking(
         if name
     ]
     rows.sort(key=lambda r: (-(r[1].n or 0), -(r[2].n or 0), r[0]))
+    if timed_top is not None and rows:
+        top = tuple(r[0] for r in rows[:timed_top])
+        hist = _raw(session, f, [Indicator.CASE_DECIDED], (by,), True, only=(by, top))
+        for i, (name, _dec, rec) in enumerate(rows[:timed_top]):
+            v = hist.get((name,)) or Value()
+            rows[i] = (name, _figure(v.n, v.total, v.extra, v.hist, threshold), rec)
     return rows[:limit]
 
 

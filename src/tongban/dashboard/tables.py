@@ -68,8 +68,10 @@ def build(
     *,
     indicator: str = Indicator.CASE_RECEIVED,
     grain: str = "day",
+    timed_top: int | None = None,
 ) -> Table:
-    """The table `name` for filters `f` (a name not in TABLES is a KeyError)."""
+    """The table `name` for filters `f` (a name not in TABLES is a KeyError); a ranking
+    with `timed_top` has p50/p90 in its first `timed_top` rows only (what a page shows)."""
     label = INDICATORS[Indicator(indicator)].label
     rows: list[Sequence[Any]]
     if name == "headlines":
@@ -88,7 +90,7 @@ def build(
         return trend_table(service.trend(session, f, indicator, grain, threshold), label)
     if name in ("authorities", "matters"):
         by = "authority" if name == "authorities" else "matter"
-        ranked = service.ranking(session, f, by, threshold)
+        ranked = service.ranking(session, f, by, threshold, timed_top=timed_top)
         rows = [
             (
                 who,

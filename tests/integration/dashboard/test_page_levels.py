@@ -235,3 +235,14 @@ def test_a_partial_month_is_read_from_its_rollup_only_when_the_days_left_out_are
     )
     service.forget(session)
     assert service.grouped(session, short, inds, (), 1)[()].n == n + 1000
+
+
+def test_the_pages_ranking_reads_p50_p90_of_its_first_rows_only(
+    session: Any, stored: list[Fact]
+) -> None:
+    f = service.Filters(start=date(2026, 1, 5), end=date(2026, 3, 20))
+    full = service.ranking(session, f, "matter", 1)
+    top = service.ranking(session, f, "matter", 1, timed_top=1)
+    assert [(r[0], r[1].n, r[2].n) for r in top] == [(r[0], r[1].n, r[2].n) for r in full]
+    assert (top[0][1].p50, top[0][1].p90) == (full[0][1].p50, full[0][1].p90)
+    assert top[0][1].p50 is not None and top[1][1].p50 is None
