@@ -19,7 +19,9 @@ of the submission's cost, as it is for a real applicant.
 Usage (`make bench` starts a throwaway PostgreSQL server and runs this):
     python benchmarks/bench_cases.py --pg-url postgresql+psycopg://user@127.0.0.1:5432/postgres
         [--requests 300] [--rounds 4] [--quick]
-Writes var/bench/cases.json. Everything stays on 127.0.0.1 and stops by itself.
+Prints, last, issue 14's figures with "met" / "not met" (ratio to the bare INSERT,
+SQL statements per submission; the peak RSS is printed). Writes var/bench/cases.json.
+Everything stays on 127.0.0.1 and stops by itself.
 """
 
 from __future__ import annotations
@@ -658,7 +660,36 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "by the server (TONGBAN_BENCH_COUNT_SQL)",
         "peak_rss_mib": rss,
         "peak_rss_after_submissions": submitted,
+        "verdicts": verdicts(ratio(now, ref), statements.get("after"), rss.get("after"), submitted),
     }
+
+
+#: Issue 14's aims for a submission: its rate against the bare INSERT of the same run,
+#: and the SQL statements it sends.
+AIM_RATIO = 0.25
+AIM_STATEMENTS = 12.0
+
+
+def verdicts(
+    ratio: float | None, statements: float | None, rss: float | None, submitted: int
+) -> list[str]:
+    """One line per figure issue 14 asks for, with "met" / "not met" where it sets an aim."""
+
+    def met(ok: bool) -> str:
+        return "met" if ok else "not met"
+
+    return [
+        "issue 14, submission/bare INSERT (aim >= 0.25): "
+        + ("not measured" if ratio is None else f"{ratio:.3f} {met(ratio >= AIM_RATIO)}"),
+        "issue 14, SQL statements per submission (aim <= 12): "
+        + (
+            "not measured"
+            if statements is None
+            else f"{statements} {met(statements <= AIM_STATEMENTS)}"
+        ),
+        f"issue 14, peak RSS of tongban serve after {submitted} submissions (printed, no aim): "
+        + ("not measured" if rss is None else f"{rss} MiB"),
+    ]
 
 
 def print_table(report: dict[str, Any]) -> None:
@@ -700,6 +731,8 @@ def print_table(report: dict[str, Any]) -> None:
         f"peak RSS (VmHWM, MiB) after {report['peak_rss_after_submissions']} submissions to "
         "the after server: " + "; ".join(f"{k} {v}" for k, v in report["peak_rss_mib"].items())
     )
+    for line in report["verdicts"]:
+        print(line)
     print(f"machine load (1/5/15 min): {report['machine_load']}")
     print(f"load: {report['load']}; PostgreSQL {report['postgresql']}; {report['servers']}")
 
