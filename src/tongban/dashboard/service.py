@@ -340,7 +340,7 @@ def _raw(
     sums, hists = [], []
     parts = segments(f.start, f.end, "day" not in by)
     if "day" not in by:
-        parts = [_whole_month(session, indicators, *p) for p in parts]
+        parts = _coalesce([_whole_month(session, indicators, *p) for p in parts])
     for monthly, first, last in parts:
         t, h, owner, when = (
             (cells.MONTH, cells.MONTH_HIST, "month_id", "month")
@@ -421,6 +421,17 @@ def _whole_month(
             for a, b in outside
         )
     return (True, start, start) if memo[key] else (monthly, first, last)
+
+
+def _coalesce(parts: list[tuple[bool, date, date]]) -> list[tuple[bool, date, date]]:
+    """Adjacent runs of whole months as one (one branch of the union fewer)."""
+    out: list[tuple[bool, date, date]] = []
+    for p in parts:
+        if out and p[0] and out[-1][0] and _next_month(out[-1][2]) == p[1]:
+            out[-1] = (True, out[-1][1], p[2])
+        else:
+            out.append(p)
+    return out
 
 
 def _union(parts: list[Any]) -> Any:
