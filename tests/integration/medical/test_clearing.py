@@ -20,10 +20,6 @@ from tongban.medical.models import Settlement
 from tongban.medical.service import ItemInput
 
 from builders import (
-    make_filing,
-    make_hospital_staff,
-    make_institution,
-    make_insured,
     make_medical_officer,
     make_officer,
 )
@@ -33,20 +29,9 @@ CT = [ItemInput("T0006", 1, 250_000), ItemInput("T0001", 1, 2_500)]
 
 
 @pytest.fixture
-def world(session):
+def world(session, desks_people):
     """Claims of 2020-03 between 上海, 江苏 (苏州, 南京), 浙江 (杭州) and 安徽 (合肥)."""
-    desks = {
-        city: make_hospital_staff(session, make_institution(session, city, level=3))
-        for city in ("310000", "320500", "330100")
-    }
-    people = {
-        "340100": make_insured(session, "340100", balance=100_000),
-        "310000": make_insured(session, "310000", balance=0),
-        "320100": make_insured(session, "320100", scheme="resident"),
-        "330100": make_insured(session, "330100", balance=50_000),
-    }
-    for p in people.values():
-        make_filing(session, p, city=None)  # anywhere
+    desks, people = desks_people
     plan = [  # (insured city, treatment city)
         ("340100", "310000"),
         ("340100", "310000"),

@@ -29,23 +29,6 @@ OLD = "2020-03"  # a finished month: closing it sends later reversals to 2020-04
 CT = [ItemInput("T0006", 1, 250_000), ItemInput("T0001", 1, 2_500)]
 
 
-@pytest.fixture
-def desks_people(session):
-    desks = {
-        city: make_hospital_staff(session, make_institution(session, city, level=3))
-        for city in ("310000", "320500", "330100")
-    }
-    people = {
-        "340100": make_insured(session, "340100", balance=100_000),
-        "310000": make_insured(session, "310000", balance=0),
-        "320100": make_insured(session, "320100", scheme="resident"),
-        "330100": make_insured(session, "330100", balance=50_000),
-    }
-    for p in people.values():
-        make_filing(session, p, city=None)
-    return desks, people
-
-
 class World:
     def __init__(self, session, desks, people) -> None:
         self.session, self.desks, self.people = session, desks, people
