@@ -12,15 +12,18 @@ same claims, loaded into a DuckDB table beforehand (via Parquet; not timed). Bot
 are compared pair by pair.
 
 With --pg-url, the same number of settlements (--db-claims) is generated inside a fresh
-PostgreSQL database and cleared --repeat times, each in a child process exactly as
-`tongban medical clear` does (`clearing_service.load_aggregate`: one GROUP BY per city
-pair in the database, then `combine` and `finish`; the median), timed apart from
-finishing, with the child's peak RSS (VmHWM) — the command's memory. The reference (the
-issue's 2× aim): one DuckDB GROUP BY over the same claim lines, loaded from PostgreSQL
-into DuckDB (COPY … TO STDOUT as CSV, DuckDB's reader; the load timed apart), the median
-of --repeat; both ratios are printed, to the GROUP BY alone and to load + GROUP BY. One
-plain GROUP BY in PostgreSQL is printed beside them. The in-memory timings are medians
-of --repeat too.
+PostgreSQL database with the audit chain entries they would have made, and the clearing
+tally is folded from them (timed: (b), the cost of keeping it, total and per claim,
+with a rebuild from the rows beside it). Then 0.1 % more settlements arrive (the tail
+since the last fold) and the period is cleared --repeat times in child processes
+exactly as `tongban medical clear` does, alternating: (a) with the tally
+(`clearing_service.load_aggregate`: fold the tail, read ≤ cities² rows, then `finish`)
+and (c) with --rescan (one GROUP BY per city pair in the database), medians, with the
+children's peak RSS (VmHWM) — the command's memory. The reference (the issue's 2× aim):
+one DuckDB GROUP BY over the same claim lines, loaded from PostgreSQL into DuckDB
+(COPY … TO STDOUT as CSV, DuckDB's reader; the load timed apart), the median of
+--repeat; the ratios and "met / not met" are printed. One plain GROUP BY in PostgreSQL
+is printed beside them. The in-memory timings are medians of --repeat too.
 
 Latency, the same calls at the same rate in two set-ups, one after the other:
 
