@@ -2,9 +2,9 @@
 cards and before the dashboard's refresh; idempotent.
 
 Each demo venue (data/venues.json) in a city this node serves gets a gate, registered
-as an administrator registers one (`gateauth.register`, with a key of its own), and the
-gate uploads, through the same service as its HTTP upload (`usage.store_uploaded`), the
-codes it was shown over the last 365 days (twelve months): the metro and the senior lane
+as an administrator registers one (`gateauth.register`, with a key of its own), and its
+uses are stored as its upload stores each new one (`usage.keep_use`), the codes it was
+shown over the last 365 days (twelve months): the metro and the senior lane
 most (30–70 a month), then scenic spots, museums and libraries (8–35), more at
 weekends and in the summer and Golden Week months. About six in ten holders come from
 the venue's own city, the others from any city of the federation (a use of another
@@ -108,16 +108,16 @@ def _venue(session: Session, rng: random.Random, place: Venue, cities: list[Any]
             if at >= now - timedelta(hours=1):
                 continue
             uses.append(_use(rng, place, at, cities, admit, deny))
-    stored = 0
-    for i in range(0, len(uses), usage.MAX_BATCH):
-        batch = uses[i : i + usage.MAX_BATCH]
-        stored += usage.store_uploaded(session, gate, batch).stored
-        for u in batch:  # uploaded by the gate a few minutes after each use
-            row = session.get(CardUse, u.id)
-            if row is not None:
-                row.received_at = u.used_at + timedelta(minutes=rng.randint(1, 30))
+    # Each use as the upload stores a new one (`usage.keep_use`: the row, and `card.used`
+    # to the card's node when that is another), the demo's fresh ids needing no check
+    # for duplicates; written in one flush, not one per use.
+    with session.no_autoflush:
+        for u in uses:
+            row = usage.keep_use(session, u, gate.gate_id, place, flush=False)
+            # Uploaded by the gate a few minutes after the use.
+            row.received_at = u.used_at + timedelta(minutes=rng.randint(1, 30))
     session.flush()
-    return stored
+    return len(uses)
 
 
 def _use(
