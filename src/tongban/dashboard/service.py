@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, delete, func, select, union_all
+from sqlalchemy import Select, Table, delete, func, select, union_all
 from sqlalchemy.orm import Session
 
 from tongban.dashboard import cells, sources
@@ -436,7 +436,10 @@ def _coalesce(parts: list[tuple[bool, date, date]]) -> list[tuple[bool, date, da
 
 def _union(parts: list[Any]) -> Any:
     """The segments' rows as one subquery (a single segment as itself)."""
-    return (parts[0] if len(parts) == 1 else union_all(*parts)).subquery("seg")
+    if len(parts) == 1:
+        return parts[0].subquery("seg")
+    selects: list[Select[Any]] = parts
+    return union_all(*selects).subquery("seg")
 
 
 def forget(session: Session) -> None:
