@@ -15,7 +15,9 @@ import polars as pl
 import pytest
 from sqlalchemy import delete, select
 from sqlalchemy.orm import sessionmaker
+from typer.testing import CliRunner
 
+from tongban.cli import app
 from tongban.identity.models import Account
 from tongban.kernel.node import bind_settings
 from tongban.medical import claim_lines, clearing, clearing_exchange, service, settlement
@@ -254,3 +256,32 @@ def test_a_settlement_committing_after_a_fold_is_folded_by_the_next(engine, sett
             s.execute(delete(ClearingTallyMark))
             s.commit()
         _cleanup_settlements()(factory, *ids)
+
+
+def test_the_commands_fold_rebuild_and_rescan(session, kernel_node, desks_people):
+    """`tongban medical tally [--rebuild]` and `tongban medical clear --rescan` as an
+    operator runs them; the figures are the tally's either way."""
+    rng = random.Random(5)
+    w = World(session, *desks_people)
+    w.settle(rng)
+    period = w.settled[0][1].period
+    session.commit()
+
+    def cli(*args: str) -> str:
+        result = CliRunner().invoke(app, ["medical", *args], obj=kernel_node)
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    assert "rebuilt" in cli("tally")  # the first fold builds it
+    w.settle(rng)
+    session.commit()
+    out = cli("tally")
+    assert "folded" in out and "(0 entries" not in out  # the new settlement's entries
+    assert "rebuilt" in cli("tally", "--rebuild")
+    assert "(0 entries read)" in cli("tally")  # nothing new since the rebuild
+
+    def digest(out: str) -> str:
+        return out.rsplit("digest ", 1)[1].split()[0]
+
+    folded = digest(cli("clear", "--period", period))
+    assert len(folded) == 64 and digest(cli("clear", "--period", period, "--rescan")) == folded
