@@ -611,6 +611,30 @@ def _touches_chain(statement: Any, tables: frozenset[str] = _CHAIN_TABLES) -> bo
     )
 
 
+def _selects_from(statement: Any, tables: frozenset[str]) -> bool:
+    """Whether a SELECT reads one of `tables` in its columns or its FROM list (joins,
+    aliases and subqueries there included; a table only in its WHERE clause is not
+    seen). Cheap (~10 µs): it runs before every SELECT of a Session on PostgreSQL,
+    where a full traversal of the statement cost ~10 times more."""
+    if isinstance(statement, TextClause):
+        return any(name in statement.text for name in tables)
+    todo = [*getattr(statement, "columns_clause_froms", ()), *getattr(statement, "_from_obj", ())]
+    for join in getattr(statement, "_setup_joins", ()):  # .join(target, …): a table or a class
+        todo.append(getattr(join[0], "__table__", join[0]))
+    while todo:
+        f = todo.pop()
+        if getattr(f, "name", None) in tables:
+            return True
+        todo.extend(
+            x for x in (getattr(f, "left", None), getattr(f, "right", None)) if x is not None
+        )
+        inner = getattr(f, "element", None)
+        if inner is not None:
+            todo.append(inner)
+        todo.extend(getattr(f, "columns_clause_froms", ()))
+    return False
+
+
 def _reads(state: ORMExecuteState) -> bool:
     if isinstance(state.statement, TextClause):
         return state.statement.text.lstrip()[:6].upper() in ("SELECT", "WITH")
@@ -686,7 +710,7 @@ def _do_orm_execute(state: ORMExecuteState) -> Any:
         SEAL_IN_BACKGROUND
         and not state.session.info.pop(_READ_SEALED, None)
         and _reads(state)
-        and _touches_chain(state.statement, _SEALED_TABLES)
+        and _selects_from(state.statement, _SEALED_TABLES)
     ):
         seal_for_reader(state.session)
     # … and its own entries: a transaction reading the chain chains its staged rows first.
