@@ -226,13 +226,33 @@ def _scenario(
     _final(nodes, number, state)
 
 
+def _accepted(
+    http: httpx.Client, sender: PeerNode, receiver: PeerNode, hid: str, *, committed: bool
+) -> None:
+    """Once the receiver's node holds the copy, its coordinator accepts; with `committed`,
+    until the sender's node has committed the transfer."""
+    wait_until("the copy", lambda: _view(http, receiver, RECEIVER_WHO, hid), TIMEOUT)
+    _answer(http, receiver, hid)
+    if committed:
+
+        def done() -> bool:
+            got = _view(http, sender, SENDER_WHO, hid)
+            return bool(got and got["state"] == "transferred")
+
+        wait_until("the transfer committed", done, TIMEOUT)
+
+
+def _bounce(node: PeerNode) -> None:
+    """`node` killed, down a second, restarted."""
+    _kill(node)
+    time.sleep(1.0)
+    _restart(node)
+
+
 def test_receiver_down_at_the_offer(nodes: dict[str, PeerNode]) -> None:
     def steps(http: httpx.Client, sender: PeerNode, receiver: PeerNode, hid: str) -> str:
-        _kill(receiver)
-        time.sleep(1.0)  # the offer's delivery fails while it is down
-        _restart(receiver)
-        wait_until("the copy", lambda: _view(http, receiver, RECEIVER_WHO, hid), TIMEOUT)
-        _answer(http, receiver, hid)
+        _bounce(receiver)  # the offer's delivery fails while it is down
+        _accepted(http, sender, receiver, hid, committed=False)
         return "transferred"
 
     _scenario(nodes, "offer", steps)
@@ -240,11 +260,8 @@ def test_receiver_down_at_the_offer(nodes: dict[str, PeerNode]) -> None:
 
 def test_sender_killed_right_after_the_answer(nodes: dict[str, PeerNode]) -> None:
     def steps(http: httpx.Client, sender: PeerNode, receiver: PeerNode, hid: str) -> str:
-        wait_until("the copy", lambda: _view(http, receiver, RECEIVER_WHO, hid), TIMEOUT)
-        _answer(http, receiver, hid)
-        _kill(sender)  # the answer may or may not have reached it
-        time.sleep(1.0)
-        _restart(sender)
+        _accepted(http, sender, receiver, hid, committed=False)
+        _bounce(sender)  # the answer may or may not have reached it
         return "transferred"
 
     _scenario(nodes, "answer-sender", steps)
@@ -252,11 +269,8 @@ def test_sender_killed_right_after_the_answer(nodes: dict[str, PeerNode]) -> Non
 
 def test_receiver_killed_right_after_answering(nodes: dict[str, PeerNode]) -> None:
     def steps(http: httpx.Client, sender: PeerNode, receiver: PeerNode, hid: str) -> str:
-        wait_until("the copy", lambda: _view(http, receiver, RECEIVER_WHO, hid), TIMEOUT)
-        _answer(http, receiver, hid)
-        _kill(receiver)  # its answer is in its outbox, delivered or not
-        time.sleep(1.0)
-        _restart(receiver)
+        _accepted(http, sender, receiver, hid, committed=False)
+        _bounce(receiver)  # its answer is in its outbox, delivered or not
         return "transferred"
 
     _scenario(nodes, "answer-receiver", steps)
@@ -264,17 +278,8 @@ def test_receiver_killed_right_after_answering(nodes: dict[str, PeerNode]) -> No
 
 def test_sender_killed_when_it_committed_the_transfer(nodes: dict[str, PeerNode]) -> None:
     def steps(http: httpx.Client, sender: PeerNode, receiver: PeerNode, hid: str) -> str:
-        wait_until("the copy", lambda: _view(http, receiver, RECEIVER_WHO, hid), TIMEOUT)
-        _answer(http, receiver, hid)
-
-        def committed() -> bool:
-            got = _view(http, sender, SENDER_WHO, hid)
-            return bool(got and got["state"] == "transferred")
-
-        wait_until("the transfer committed", committed, TIMEOUT)
-        _kill(sender)  # telling the receiver may not have happened
-        time.sleep(1.0)
-        _restart(sender)
+        _accepted(http, sender, receiver, hid, committed=True)
+        _bounce(sender)  # telling the receiver may not have happened
         return "transferred"
 
     _scenario(nodes, "commit-sender", steps)
@@ -282,17 +287,8 @@ def test_sender_killed_when_it_committed_the_transfer(nodes: dict[str, PeerNode]
 
 def test_receiver_killed_while_being_told(nodes: dict[str, PeerNode]) -> None:
     def steps(http: httpx.Client, sender: PeerNode, receiver: PeerNode, hid: str) -> str:
-        wait_until("the copy", lambda: _view(http, receiver, RECEIVER_WHO, hid), TIMEOUT)
-        _answer(http, receiver, hid)
-
-        def committed() -> bool:
-            got = _view(http, sender, SENDER_WHO, hid)
-            return bool(got and got["state"] == "transferred")
-
-        wait_until("the transfer committed", committed, TIMEOUT)
-        _kill(receiver)
-        time.sleep(1.0)
-        _restart(receiver)
+        _accepted(http, sender, receiver, hid, committed=True)
+        _bounce(receiver)
         return "transferred"
 
     _scenario(nodes, "tell-receiver", steps)
@@ -302,8 +298,7 @@ def test_withdrawal_racing_an_acceptance_with_the_receiver_down(
     nodes: dict[str, PeerNode],
 ) -> None:
     def steps(http: httpx.Client, sender: PeerNode, receiver: PeerNode, hid: str) -> str:
-        wait_until("the copy", lambda: _view(http, receiver, RECEIVER_WHO, hid), TIMEOUT)
-        _answer(http, receiver, hid)
+        _accepted(http, sender, receiver, hid, committed=False)
         _kill(receiver)
         r = http.post(
             f"{sender.url}/api/v1/emergency/handovers/{hid}/withdraw",
