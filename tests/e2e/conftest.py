@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -74,10 +75,7 @@ def _tail(path: Path, n: int = 6000) -> str:
         return "(no log)"
 
 
-@pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Node:
-    """A fresh SQLite database, migrated and loaded with the demo federation via the CLI."""
-    root = tmp_path_factory.mktemp("node")
+def _node_at(root: Path) -> Node:
     url = f"sqlite:///{root / 'tongban.db'}"
     env = {
         **os.environ,
@@ -88,10 +86,30 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Node:
         "TONGBAN_EMBEDDED_WORKER": "true",
         "PYTHONUNBUFFERED": "1",
     }
-    n = Node(root=root, database_url=url, env=env)
+    return Node(root=root, database_url=url, env=env)
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One installation migrated and loaded with the demo federation via the CLI, once per
+    test process: loading the demo (a year of dashboard, medical, licence, evidence and
+    card activity) takes about a minute, which every module using `node` paid before."""
+    root = tmp_path_factory.mktemp("demo-template")
+    n = _node_at(root)
     n.cli("db", "upgrade")
     n.cli("demo")
-    return n
+    return root
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory, demo_template: Path) -> Node:
+    """A fresh installation of its own for the module: a copy of the demo template (its
+    SQLite database and uploaded files), so no module sees another's changes."""
+    root = tmp_path_factory.mktemp("node")
+    # The database and its write-ahead log (the CLI's process left it unmerged); not the
+    # shared-memory index, which SQLite rebuilds when it opens the copy.
+    shutil.copytree(demo_template, root, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*-shm"))
+    return _node_at(root)
 
 
 @pytest.fixture(scope="module")
