@@ -1,6 +1,6 @@
 """The roll-up levels the year's page reads (authority, matter, city pair without the
 category): their figures equal those summed from the daily cells, the page's combined
-reads (headlines, ranking) equal the facts, and migration 0053 rebuilds the levels of a
+reads (headlines, ranking) equal the facts, and migration 0052 rebuilds the levels of a
 database folded under the old levels from its whole-key rows."""
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ def test_the_headlines_and_ranking_equal_the_facts(session: Any, stored: list[Fa
         assert dec.p90 == times[max(0, -(-len(times) * 9 // 10) - 1)]
 
 
-# --- migration 0053 -----------------------------------------------------------------------
+# --- migration 0052 -----------------------------------------------------------------------
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -153,11 +153,11 @@ def _levels(engine: Any) -> dict[tuple[str, str], tuple[int, dict[int, int]]]:
     return out
 
 
-def test_migration_0053_rebuilds_the_levels_from_the_whole_key(fresh_url: str) -> None:
+def test_migration_0052_rebuilds_the_levels_from_the_whole_key(fresh_url: str) -> None:
     from tongban.db import make_engine
     from tongban.migrate import downgrade, upgrade
 
-    upgrade(fresh_url, "0052")
+    upgrade(fresh_url, "0051")
     engine = make_engine(fresh_url)
     m, h = DashMonth.__table__, DashMonthHist.__table__
     base = {
@@ -187,7 +187,7 @@ def test_migration_0053_rebuilds_the_levels_from_the_whole_key(fresh_url: str) -
     merged = (8, {2: 4, 4: 4})
     assert got[("p", "")] == got[("a", "")] == got[("m", "")] == merged
     assert ("p", "online") not in got and got[("*", "online")] == (3, {2: 3})
-    downgrade(fresh_url, "0052")
+    downgrade(fresh_url, "0051")
     got = _levels(engine)
     assert got[("p", "online")] == got[("a", "online")] == (3, {2: 3})
     assert got[("m", "joint")] == (5, {2: 1, 4: 4}) and ("p", "") not in got

@@ -11,16 +11,16 @@ histograms, from the whole-key level `*` of every origin (this node's own and th
 copies other nodes published), so nothing has to be refolded. The downgrade rebuilds
 them with the category again, the same way.
 
-Revision ID: 0053
-Revises: 0052
+Revision ID: 0052
+Revises: 0051
 """
 
 from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0053"
-down_revision: str | None = "0052"
+revision: str = "0052"
+down_revision: str | None = "0051"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
