@@ -29,6 +29,22 @@ from tongban.identity import service as identity_service
 from tongban.kernel.node import Node, bind_settings
 from tongban.migrate import upgrade
 
+# Each xdist worker searches for node ports in a range of its own. A module's
+# parametrised node fixture runs on whichever workers its tests land on, so two workers
+# may start the same module's nodes at the same moment; both searching from the module's
+# `start` would find the same free ports before either node binds them. Patched here,
+# before the test modules import it.
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+if _WORKER:
+    from tongban import devserver
+
+    _free_port_block = devserver.free_port_block
+
+    def _worker_port_block(count: int, start: int = 21000, step: int = 37) -> int:
+        return _free_port_block(count, start + 7000 * _WORKER, step)
+
+    devserver.free_port_block = _worker_port_block
+
 # One Hypothesis profile for the whole suite: no per-example deadline (two xdist workers
 # beside PostgreSQL and Chromium on a small machine make timings meaningless: a slow
 # example is not a failure) and no too_slow health check. `make test` (scripts/test.sh)
