@@ -46,8 +46,10 @@ def _lost_after_a_sync(
     state = _gate(session, tmp_path, "hz-museum-01", "330100-museum")
     first = gates.sync(state, client=client)
     assert first.failures == [] and first.deltas == []  # nothing held yet: full lists
-    # The revocation after the second the held list was signed in.
-    time.sleep(1.1)
+    # The revocation after the second the held list was signed in: that second (its
+    # `iat`) is never before the issuing key's first whole second, so a list signed just
+    # after the key was made can carry the next second; wait past it, not 1 s from now.
+    time.sleep(max(0.0, _held(state).iat + 1.1 - time.time()))
     service.act(session, holder, card.id, "report_lost", "钱包被盗")
     session.commit()
     lost = service.revocation_list(session, JS)
