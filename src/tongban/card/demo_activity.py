@@ -7,8 +7,9 @@ uses are stored as its upload stores each new one (`usage.keep_use`), the codes 
 shown over the last 365 days (twelve months): the metro and the senior lane
 most (30–70 a month), then scenic spots, museums and libraries (8–35), more at
 weekends and in the summer and Golden Week months. About six in ten holders come from
-the venue's own city, the others from any city of the federation (a use of another
-node's card is forwarded to that node once, `card.used`, as in production); about one
+the venue's own city, the others from any city of the federation (the cards being
+synthetic, a use of another node's card is not forwarded there, as production's
+`card.used` would be: no node holds them); about one
 in twenty codes is refused (expired, clock skew, a replay, a reported-lost card, not
 eligible), the others admitted under a rule of the venue's rule book. A gate uploads
 its uses minutes after they happen, so each use's `received_at` is set so; the cards
@@ -108,12 +109,13 @@ def _venue(session: Session, rng: random.Random, place: Venue, cities: list[Any]
             if at >= now - timedelta(hours=1):
                 continue
             uses.append(_use(rng, place, at, cities, admit, deny))
-    # Each use as the upload stores a new one (`usage.keep_use`: the row, and `card.used`
-    # to the card's node when that is another), the demo's fresh ids needing no check
-    # for duplicates; written in one flush, not one per use.
+    # Each use as the upload stores a new one (`usage.keep_use`), the demo's fresh ids
+    # needing no check for duplicates; written in one flush, not one per use. Not sent to
+    # the card's node: the cards are synthetic, no node holds them (in a demo federation
+    # of several nodes thousands of `card.used` messages would only be refused there).
     with session.no_autoflush:
         for u in uses:
-            row = usage.keep_use(session, u, gate.gate_id, place, flush=False)
+            row = usage.keep_use(session, u, gate.gate_id, place, flush=False, forward=False)
             # Uploaded by the gate a few minutes after the use.
             row.received_at = u.used_at + timedelta(minutes=rng.randint(1, 30))
     session.flush()

@@ -130,14 +130,21 @@ def store_uploaded(session: Session, gate: CardGate, uses: Sequence[UseIn]) -> S
 
 
 def keep_use(
-    session: Session, u: UseIn, gate_id: str, place: Venue, *, flush: bool = True
+    session: Session,
+    u: UseIn,
+    gate_id: str,
+    place: Venue,
+    *,
+    flush: bool = True,
+    forward: bool = True,
 ) -> CardUse:
     """Store a new use at `place` and, when the card lives on another node, send it
-    there once (`card.used`)."""
+    there once (`card.used`; not with `forward=False`: the demo's synthetic cards, which
+    no node holds)."""
     row = _row(session, u, gate_id, place.name, place.city)
     session.add(row)
     target = u.card_jurisdiction
-    if target is not None and not exchange.serves_here(session, target):
+    if forward and target is not None and not exchange.serves_here(session, target):
         source = _jurisdiction_of_city(session, place.city)
         exchange.send(session, CARD_USED, source, target, _payload(row))
     if flush:
