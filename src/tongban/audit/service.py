@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from tongban.audit import domain, hook
 from tongban.audit.models import AuditCheckpoint, AuditEntry, AuditHead, AuditKindCount
+from tongban.audit.subjects import record_id as subject_record_id
 from tongban.crypto.signing import b64u, b64u_decode
 from tongban.db import utcnow
 from tongban.kernel.node import settings_of
@@ -336,3 +337,6 @@ def refresh_counts(session: Session) -> int:
             session.execute(insert(_c).values(kind=kind, n=n))
     session.execute(update(_h).where(_h.c.id == hook.HEAD_ID).values(counted_seq=row.seq))
     return sum(int(n) for _, n in fresh)
+
+
+__all__ = ["subject_record_id"]  # for readers joining chain entries to records (subjects.py)

@@ -232,11 +232,7 @@ class Sql:
         """The id of the record `subject` ("<prefix>:<uuid>") names, as the record
         tables store it (PostgreSQL: a uuid, NULL unless the subject has that form —
         a guarded cast; SQLite: 32 hex digits)."""
-        raw = func.substr(subject, len(prefix) + 2)
-        if self.pg:
-            ok = subject.op("~")(f"^{prefix}:[0-9a-fA-F-]{{36}}$")
-            return case((ok, sa_cast(raw, Uuid)), else_=None)
-        return cast(ColumnElement[Any], func.replace(raw, "-", ""))
+        return audit.subject_record_id(self.pg, subject, prefix)
 
 
 def _owned(col: Any, owns: Scope) -> ColumnElement[bool]:

@@ -53,7 +53,6 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement, column, table
-from sqlalchemy.types import Uuid
 
 from tongban.audit import service as audit
 from tongban.db import utcnow
@@ -101,13 +100,10 @@ def _field(session: Session, body: Any, name: str) -> ColumnElement[Any]:
 
 def _names_settlement(session: Session, subject: Any) -> ColumnElement[bool]:
     """`subject` ("settlement:<uuid>") names the settlement row."""
-    raw = func.substr(subject, len("settlement") + 2)
-    if _pg(session):
-        # A guarded cast (a regular expression per entry cost ~45 µs each, most of a
-        # fold): the entries of these kinds are written by the settlement's own mapper.
-        ok = and_(func.length(subject) == 47, func.left(subject, 11) == "settlement:")
-        return Settlement.id == case((ok, sa_cast(raw, Uuid)), else_=None)
-    return Settlement.id == func.replace(raw, "-", "")
+    # Unchecked guard: the entries of these kinds are written by the settlement's mapper.
+    return Settlement.id == audit.subject_record_id(
+        _pg(session), subject, "settlement", checked=False
+    )
 
 
 def _geo() -> list[Any]:
