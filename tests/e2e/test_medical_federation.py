@@ -70,21 +70,27 @@ def _accumulators(node: PeerNode, id_number: str) -> list[tuple[int, int, int]]:
     ]
 
 
-def _visit(http: httpx.Client, sh: PeerNode, h: dict[str, str], id_number: str, no: str) -> str:
-    """Register a visit with both nodes up. Registering asks the insured node within the
-    counter's 2 s deadline; on a loaded machine that can pass and the counter answers 503
-    having written nothing, so a 503 here is asked again (at most 60 s): these steps set up
-    what the tests check, the 503 under test comes after them."""
+def _post_with_both_up(
+    http: httpx.Client, url: str, h: dict[str, str], body: dict[str, str] | None = None
+) -> httpx.Response:
+    """POST a counter request that asks the insured node, with both nodes up. The counter
+    asks within its 2 s deadline; on a loaded machine (CI runs two workers on two cores
+    beside these four processes) that can pass and the counter answers 503 having written
+    nothing, so a 503 here is asked again (at most 60 s). The 503 under test is the one
+    with the insured node down, in the next test; every answer here is checked as usual."""
     deadline = time.monotonic() + 60
     while True:
-        v = http.post(
-            f"{sh.url}/api/v1/medical/visits",
-            headers=h,
-            json={"id_number": id_number, "visit_no": no},
-        )
-        if v.status_code != 503 or time.monotonic() > deadline:
-            break
+        r = http.post(url, headers=h, json=body)
+        if r.status_code != 503 or time.monotonic() > deadline:
+            return r
         time.sleep(1)
+
+
+def _visit(http: httpx.Client, sh: PeerNode, h: dict[str, str], id_number: str, no: str) -> str:
+    """Register a visit with both nodes up (a 503 is asked again, see above)."""
+    v = _post_with_both_up(
+        http, f"{sh.url}/api/v1/medical/visits", h, {"id_number": id_number, "visit_no": no}
+    )
     assert v.status_code == 201, v.text
     items = {"items": [{"code": "T0006", "quantity": 1, "unit_price": 350_000}]}
     r = http.put(f"{sh.url}/api/v1/medical/visits/{v.json()['id']}/items", headers=h, json=items)
@@ -103,19 +109,17 @@ def test_a_shanghai_hospital_settles_a_hefei_resident_against_anhuis_node(
     before = _accumulators(ah, id_number)
     with httpx.Client(timeout=30) as http:
         h = sh.token(http, HOSPITAL)
-        e = http.post(
-            f"{sh.url}/api/v1/medical/eligibility", headers=h, json={"id_number": id_number}
+        e = _post_with_both_up(
+            http, f"{sh.url}/api/v1/medical/eligibility", h, {"id_number": id_number}
         )
         assert e.status_code == 200, e.text
         assert (e.json()["insured_jurisdiction"], e.json()["insured_city"]) == ("340000", "340100")
         assert e.json()["may_settle"] and e.json()["filing_present"]
         vid = _visit(http, sh, h, id_number, "FED-1")
-        pre = http.post(f"{sh.url}/api/v1/medical/visits/{vid}/presettle", headers=h)
+        pre = _post_with_both_up(http, f"{sh.url}/api/v1/medical/visits/{vid}/presettle", h)
         assert pre.status_code == 200, pre.text
-        s = http.post(
-            f"{sh.url}/api/v1/medical/settlements",
-            headers=h,
-            json={"visit_id": vid, "txn_id": "FED-T1"},
+        s = _post_with_both_up(
+            http, f"{sh.url}/api/v1/medical/settlements", h, {"visit_id": vid, "txn_id": "FED-T1"}
         )
         assert s.status_code == 201, s.text
         body = s.json()
