@@ -24,7 +24,7 @@ WINDOW_MATTER = "YRD-RS-0002"  # 社会保障卡申领
 #: A city-level 江苏 matter a resident applies for online (全程网办).
 ONLINE_MATTER = "YRD-YB-0001"  # 异地就医登记备案
 JURISDICTION, CITY = "320000", "320500"
-FORWARD_TIMEOUT = 15.0
+FORWARD_TIMEOUT = 60.0
 
 SignedIn = Callable[[str], Any]
 NoError = Callable[[Any], None]

@@ -15,7 +15,7 @@ import pytest
 MATTER = "YRD-BDC-0001"
 JURISDICTION, CITY = "320000", "320500"
 #: The forwarding message is delivered by the embedded worker; allow it this long.
-FORWARD_TIMEOUT = 15.0
+FORWARD_TIMEOUT = 60.0
 PROBLEM = "application/problem+json"
 Form = dict[str, Any]
 

@@ -209,7 +209,14 @@ def _scenario(
                 TIMEOUT,
                 lambda: sender.server.log_tail() + receiver.server.log_tail(),
             )
-            time.sleep(0.5)  # a few more rounds in the settled state
+            # A few more rounds in the settled state (counted, not timed: a loaded
+            # machine answers each round slowly), and enough rounds in all.
+            settled = len(poller.rounds)
+            wait_until(
+                f"{name}: more rounds sampled",
+                lambda: len(poller.rounds) >= max(settled + 3, 11),
+                TIMEOUT,
+            )
         finally:
             poller.stop.set()
             thread.join(timeout=10)

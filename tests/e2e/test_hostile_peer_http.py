@@ -71,7 +71,7 @@ def test_a_correctly_signed_peer_cannot_rewrite_or_plant_files(nodes: dict[str, 
     with httpx.Client(timeout=30) as http:
         # A case received and handled on 上海's node: 江苏's node has no part in it.
         local = submit_case(http, sh, "310000")
-        wait_until("the local case delivered", lambda: _delivered(sh, local["number"]), 30)
+        wait_until("the local case delivered", lambda: _delivered(sh, local["number"]), 90)
         before = _case(sh, local["number"])
         _, events, _ = before
         r = _post(
@@ -90,7 +90,7 @@ def test_a_correctly_signed_peer_cannot_rewrite_or_plant_files(nodes: dict[str, 
         # A case 江苏 received for 上海: 江苏 is its receiving node, but a material named
         # by a path instead of a SHA-256 is refused before anything is written.
         mine = submit_case(http, js, "310000")
-        wait_until("江苏's case on 上海's node", lambda: _delivered(sh, mine["number"]), 30)
+        wait_until("江苏's case on 上海's node", lambda: _delivered(sh, mine["number"]), 90)
         before = _case(sh, mine["number"])
         _, events, _ = before
         payload = status_changed(

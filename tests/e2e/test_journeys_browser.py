@@ -32,7 +32,7 @@ from builders import BORDER_WUJIANG_JIASHAN, TINY_PNG
 pytestmark = pytest.mark.browser
 
 WIDTHS = (1280, 390)
-FORWARD_TIMEOUT = 15.0
+FORWARD_TIMEOUT = 60.0
 GJJ = "YRD-GJJ-0002"  # 住房公积金 proof, 苏州: only the ID card is required
 GJJ_OFFICER = "320500-housing_fund-approver"
 WINDOW_MATTER = "YRD-RS-0002"  # 社会保障卡申领 (江苏, received at a 上海 window)

@@ -129,12 +129,13 @@ def test_a_shanghai_hospital_settles_a_hefei_resident_against_anhuis_node(
         assert body["insured_ack"] in ("reserved", "confirmed")
         split = body["split"]
         assert split["fund"] > 0 and split["account"] > 0
-        deadline = time.monotonic() + 10
+        # Generous: CI's loaded two cores can delay the confirm's round trip.
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             got = http.get(f"{sh.url}/api/v1/medical/settlements/FED-T1", headers=h)
             if got.json()["insured_ack"] == "confirmed":
                 break
-            time.sleep(0.1)
+            time.sleep(0.3)
         assert got.json()["insured_ack"] == "confirmed"
 
     # The accumulators moved on 安徽's node, by exactly this claim, and nowhere else.
