@@ -369,6 +369,10 @@ def _operator_names() -> dict[str, str]:
     return {op: "、".join(n) for op, n in names.items()}
 
 
+#: Rows of the figures table per page.
+FIGURE_ROWS = 50
+
+
 @router.get("/card/figures")
 def figures_page(
     request: Request,
@@ -378,6 +382,7 @@ def figures_page(
     end: date | None = None,
     period: Annotated[str, Query(max_length=10)] = "day",
     operator: Annotated[str | None, Query(max_length=60)] = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> Response:
     operators = figures.operators_listed(session, user)
     all_allowed = figures.operators_for(session, user) is None
@@ -388,11 +393,19 @@ def figures_page(
     query = urlencode(
         {"start": a.isoformat(), "end": b.isoformat(), "period": p, "operator": operator or ""}
     )
+    # A month by day is hundreds of rows (a phone's stacked rows: metres of page): the page
+    # shows them FIGURE_ROWS at a time; the CSV has them all.
+    pages = max(1, -(-len(got.rows) // FIGURE_ROWS))
+    number = min(page, pages)
     return render(
         request,
         "card/figures.html",
         user,
         figures=got,
+        shown=got.rows[(number - 1) * FIGURE_ROWS : number * FIGURE_ROWS],
+        number=number,
+        pages=pages,
+        query=query,
         operators=operators,
         all_allowed=all_allowed,
         operator_names=_operator_names(),

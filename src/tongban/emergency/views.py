@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
@@ -64,6 +65,40 @@ def optional(value: str | None) -> str | None:
     """A query or form value stripped; None when it is empty."""
     value = (value or "").strip()
     return value or None
+
+
+#: Rows of a long table (the reserve table, the batches) shown per page: the whole
+#: federation's reserves are over a thousand rows, hundreds of thousands of pixels on a
+#: phone, with the keeper's movement form below them.
+PAGE_ROWS = 50
+#: The batches page reads at most this many (stock.lots' own bound) and says so.
+LOTS_SHOWN = 500
+
+
+@dataclass(frozen=True)
+class Paged:
+    """One page of a list already read whole: its rows, which page (from 1) of how many,
+    and the query string of every other parameter, for the pager's links."""
+
+    rows: list[Any]
+    number: int
+    pages: int
+    total: int
+    first: int  # the position (from 1) of the page's first row
+    query: str
+
+
+def paged(request: Request, rows: list[Any], size: int = PAGE_ROWS) -> Paged:
+    """The page `?page=N` of `rows` (a number out of range shows the nearest page)."""
+    try:
+        wanted = int(request.query_params.get("page", "1"))
+    except ValueError:
+        wanted = 1
+    pages = max(1, -(-len(rows) // size))
+    number = min(max(wanted, 1), pages)
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k != "page"]
+    start = (number - 1) * size
+    return Paged(rows[start : start + size], number, pages, len(rows), start + 1, urlencode(kept))
 
 
 # --- what every emergency page does with a form ------------------------------------------------
@@ -274,6 +309,7 @@ def reserves(
         "emergency/reserves.html",
         user,
         rows=rows,
+        shown=paged(request, rows),
         f=f,
         served={
             j.code
@@ -299,7 +335,9 @@ def _lots_page(
     form: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    found = stock.lots(session, user, city_code=city, item_code=item, point_code=point)
+    found = stock.lots(
+        session, user, city_code=city, item_code=item, point_code=point, limit=LOTS_SHOWN
+    )
     today = stock.today()
     cat = catalogue()
     return render(
@@ -308,6 +346,8 @@ def _lots_page(
         user,
         status_code=status_code,
         lots=found,
+        shown=paged(request, found),
+        capped=len(found) >= LOTS_SHOWN,
         fresh={
             lot.id: domain.freshness(lot.expiry, today, cat.items[lot.item_code].warn_days).value
             if lot.item_code in cat.items
