@@ -70,6 +70,7 @@ WATCHED_TABLES = frozenset(
         "authority",
         "api_token",
         "account",
+        "notify_contact",
     }
 )
 

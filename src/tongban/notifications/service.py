@@ -222,10 +222,7 @@ def post(
     todo = [a for a in dict.fromkeys(accounts) if a not in seen]
     if not todo:
         return []
-    contacts = {
-        c.account_id: c
-        for c in session.scalars(select(Contact).where(Contact.account_id.in_(todo)))
-    }
+    chosen = _channels(session, todo)
     title, body = rule.render(label)
     out = []
     for account_id in todo:
@@ -243,14 +240,15 @@ def post(
         )
         session.add(msg)
         out.append(msg)
+    if not any(a in chosen for a in todo):
+        # Nothing for the outbox: the messages are written with the rest of the step
+        # (the next flush, at the latest the commit), in its transaction (issue 14).
+        return out
     # The messages first: a delivery's foreign key names its message (no relationship
     # orders the two inserts).
     session.flush()
     for msg in out:
-        contact = contacts.get(msg.account_id)
-        if contact is None:
-            continue
-        for channel, address in _chosen(contact):
+        for channel, address in chosen.get(msg.account_id, ()):
             session.add(
                 Delivery(
                     message_id=msg.id,
@@ -263,6 +261,26 @@ def post(
             )
     session.flush()
     return out
+
+
+#: An account's chosen channels and addresses, by the set of accounts a message goes to
+#: (an authority's staff: the same few sets again and again), cached per process until a
+#: contact changes (issue 14: no SELECT of contacts per step).
+_CHANNELS: Cache[dict[uuid.UUID, tuple[tuple[ChannelName, str], ...]]] = Cache(
+    "notifications.channels", tables={"notify_contact"}, ttl=300
+)
+
+
+def _channels(
+    session: Session, accounts: list[uuid.UUID]
+) -> dict[uuid.UUID, tuple[tuple[ChannelName, str], ...]]:
+    """The channels each of `accounts` chose (only those that chose one)."""
+
+    def load() -> dict[uuid.UUID, tuple[tuple[ChannelName, str], ...]]:
+        rows = session.scalars(select(Contact).where(Contact.account_id.in_(accounts)))
+        return {c.account_id: tuple(ch) for c in rows if (ch := _chosen(c))}
+
+    return _CHANNELS.get(session, tuple(accounts), load)
 
 
 def _chosen(contact: Contact) -> list[tuple[ChannelName, str]]:

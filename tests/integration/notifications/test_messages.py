@@ -315,3 +315,34 @@ def test_officers_hear_once_of_cases_near_or_past_their_deadline(session):
         assert not any(rid == quiet.id for t, rid in told if t in ("case.deadline", "case.overdue"))
     assert topics(session, elsewhere) == []
     assert service.warn_case_deadlines(session) == 0  # told once
+
+
+def test_a_channel_chosen_after_a_message_applies_to_the_next_one(session):
+    """The channel choices are cached per process (issue 14): a change made since is seen
+    by the very next message, and one that chose nothing still gets its message."""
+    from tongban.notifications import domain
+
+    resident = make_resident(session)
+    rule = domain.rules_for(domain.CASE, "approve")[0]
+
+    def deliveries(key: str) -> set[str]:
+        (msg,) = service.post(
+            session, [resident.id], rule, "办件", link=None, record=None, dedupe=key
+        )
+        assert session.get(Message, msg.id) is not None
+        return {d.channel for d in service.deliveries_of(session, msg.id)}
+
+    assert deliveries("a") == set()
+    assert deliveries("b") == set()  # answered from the cache when it may be
+    sms = (ChannelName.SMS,)
+    service.set_preferences(
+        session, resident, email=None, phone="13800138000", by_email=False, by_sms=True,
+        available=sms,
+    )  # fmt: skip
+    assert deliveries("c") == {"sms"}
+    service.set_preferences(
+        session, resident, email=None, phone="13800138000", by_email=False, by_sms=False,
+        available=sms,
+    )  # fmt: skip
+    assert deliveries("d") == set()
+    assert len(service.inbox(session, resident, 1).messages) == 4
