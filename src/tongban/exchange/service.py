@@ -54,7 +54,7 @@ from tongban.exchange.transport import (
     Result,
     signed_item,
 )
-from tongban.kernel import events
+from tongban.kernel import events, history
 from tongban.kernel.node import settings_of
 
 log = logging.getLogger(__name__)
@@ -238,8 +238,8 @@ def _run(
     flush: bool = True,
 ) -> None:
     """Parse, authorise and apply one message whose inbox row is written. `flush=False`
-    (a batch's pass, in one savepoint): what it wrote goes with the next message's
-    flush, so a `case.forwarded` costs one flush (its copy's) instead of two."""
+    (a batch's pass, in one savepoint and `history.one_flush`): what it wrote goes with
+    the pass's one flush at its end."""
     fn = _handlers.get(msg_type)
     if fn is None:
         raise Refused("no-handler", f"本节点不处理 {msg_type} 消息", 422)
@@ -365,11 +365,14 @@ def receive_batch(
     that pass is taken back (one savepoint around it) and the messages are applied again
     each in a savepoint of its own: the one refused or failing is answered alone (with
     whether the sender should retry), the others stay applied."""
+    from tongban.kernel import replication
+
     try:
         with session.begin_nested():
             return _apply_all(session, messages)
     except Exception:  # noqa: BLE001 - one of them is refused or fails: one by one
         log.info("a batch of %s message(s) applied one by one", len(messages))
+        replication.forget_unsent(session)  # what the pass taken back would send
         # The inbox rows of the pass taken back are still in the Session (as persistent,
         # expired): out, so that the same ids can be written again.
         ids = {env.id for env, _node in messages}
@@ -381,6 +384,8 @@ def receive_batch(
 
 def _apply_all(session: Session, messages: list[tuple[Envelope, Node | None]]) -> list[BatchAnswer]:
     """Every message applied, or an exception (the caller's savepoint takes all back)."""
+    from tongban.kernel import replication
+
     todo = [(env, _sender(env, _node_of(session, env, node))) for env, node in messages]
     rows = [
         _inbox_row(e.id, e.type, e.source_jurisdiction, e.target_jurisdiction, snd.node)
@@ -394,14 +399,22 @@ def _apply_all(session: Session, messages: list[tuple[Envelope, Node | None]]) -
     for msg_type, payloads in by_type.items():
         _prefetchers[msg_type](session, payloads)
     answers = []
-    for (env, snd), row in zip(todo, rows, strict=True):
-        if env.id not in fresh:
-            answers.append(BatchAnswer(str(env.id), ALREADY))
-            continue
-        fresh.discard(env.id)  # the same id later in the batch: already applied
-        _run(session, env.type, env.payload, env, snd, env.version, True, flush=False)
-        _recorded(session, row)
-        answers.append(BatchAnswer(str(env.id), APPLIED))
+    # One flush for the pass, at its end (history.one_flush): the records the messages
+    # create, their events and the audit entries go in one INSERT a table; then what the
+    # messages send on (receipts) is built from the written records, as the pass's commit
+    # would, and written by one more flush. A failure takes the pass back like any other,
+    # and the messages are applied again one by one, each flushing and sending its own.
+    with history.one_flush(session):
+        for (env, snd), row in zip(todo, rows, strict=True):
+            if env.id not in fresh:
+                answers.append(BatchAnswer(str(env.id), ALREADY))
+                continue
+            fresh.discard(env.id)  # the same id later in the batch: already applied
+            _run(session, env.type, env.payload, env, snd, env.version, False, flush=False)
+            _recorded(session, row)
+            answers.append(BatchAnswer(str(env.id), APPLIED))
+    replication.send_now(session)
+    session.flush()
     return answers
 
 

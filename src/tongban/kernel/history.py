@@ -215,6 +215,44 @@ def flush(session: Session) -> None:
         session.flush()
 
 
+#: Session.info keys: set by `one_flush` while its caller applies a pass that it flushes
+#: once at the end and takes back whole on any error; the HistoryRecorded held till then.
+_ONE_FLUSH = "tongban.kernel.history.one_flush"
+_HELD = "tongban.kernel.history.held"
+
+
+@contextmanager
+def one_flush(session: Session) -> Iterator[None]:
+    """Within it, `record` and `settle` leave their flush to its end, which flushes once
+    and then publishes the HistoryRecorded of the events recorded and adopted within (a
+    subscriber looking a record up then finds it written, without a flush of its own).
+    Issue 14: a batch of received messages writes its records, their events and audit
+    entries in one INSERT a table, not one a message. Only for a caller that takes back
+    the whole pass when anything in it fails (that flush included) and then applies each
+    part again outside it — the exchange's batch pass, whose retry, one message at a
+    time, reports a concurrent change (409) as `record` does. Nested: the outer one
+    flushes."""
+    if session.info.get(_ONE_FLUSH):
+        yield
+        return
+    held: list[events.HistoryRecorded] = []
+    session.info[_ONE_FLUSH], session.info[_HELD] = True, held
+    try:
+        yield
+    finally:
+        session.info.pop(_ONE_FLUSH, None)
+        session.info.pop(_HELD, None)
+    flush(session)
+    for announced in held:
+        events.publish(session, announced)
+
+
+def settle(session: Session) -> None:
+    """``session.flush()``, unless the caller flushes once for its pass (`one_flush`)."""
+    if not session.info.get(_ONE_FLUSH):
+        session.flush()
+
+
 def event_class(obj: HasHistory[E]) -> type[E]:
     """The EventRow class of `obj`'s history (the target of its ``events`` relationship)."""
     cls: type[E] = inspect(type(obj)).relationships["events"].mapper.class_
@@ -235,12 +273,16 @@ def record(
     from the record's own counter, and flush: the record's version is checked and
     bumped with it, the event joins the audit chain, and HistoryRecorded is published
     (what the notifications hear without each context calling them). Raises ConcurrentChange (409)
-    when another transaction changed the record since it was read."""
+    when another transaction changed the record since it was read. Within `one_flush`
+    the flush is its caller's (at the end of its pass)."""
     actor_ = who(actor)
     with guarded():
         obj.event_seq = (obj.event_seq or 0) + 1
         make: Any = event_class(obj)  # a mapped subclass: its constructor takes the columns
         ev: E = make(
+            # Its id set here, as an adopted event's is: the same columns, so that events
+            # recorded and adopted in one flush go in one INSERT.
+            id=new_id(),
             seq=obj.event_seq,
             action=str(action),
             from_state=None if from_ is None else str(from_),
@@ -253,7 +295,7 @@ def record(
             at=utcnow(),
         )
         _append(session, obj, ev)
-        session.flush()
+        settle(session)
     _announce(session, obj, ev, adopted=False)
     return ev
 
@@ -281,21 +323,23 @@ def _append(session: Session, obj: Any, ev: EventRow) -> None:
 
 
 def _announce(session: Session, obj: Any, ev: EventRow, *, adopted: bool) -> None:
-    """Publish HistoryRecorded for `ev`: values already in memory, no SQL of its own (a
-    subscriber's reads and writes are its own cost)."""
-    events.publish(
-        session,
-        events.HistoryRecorded(
-            kind=type(obj).__tablename__,
-            record_id=obj.id,
-            action=ev.action,
-            from_state=ev.from_state,
-            to_state=ev.to_state,
-            seq=ev.seq,
-            actor_id=ev.actor_id,
-            adopted=adopted,
-        ),
+    """Publish HistoryRecorded for `ev` (within `one_flush`, at its end): values already
+    in memory, no SQL of its own (a subscriber's reads and writes are its own cost)."""
+    announced = events.HistoryRecorded(
+        kind=type(obj).__tablename__,
+        record_id=obj.id,
+        action=ev.action,
+        from_state=ev.from_state,
+        to_state=ev.to_state,
+        seq=ev.seq,
+        actor_id=ev.actor_id,
+        adopted=adopted,
     )
+    held: list[events.HistoryRecorded] | None = session.info.get(_HELD)
+    if held is not None:  # within one_flush: published once the records are written
+        held.append(announced)
+    else:
+        events.publish(session, announced)
 
 
 def adopt(obj: HasHistory[E], ev: E, *, announce: bool = True) -> bool:

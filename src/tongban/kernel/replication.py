@@ -308,7 +308,7 @@ def register(
         )
         if on_snapshot is not None:
             on_snapshot(session, rec, created, payload, msg)
-        session.flush()
+        history.settle(session)  # (a batch pass flushes once, at its end)
         for rec_, adopted in session.info.pop(_UNANNOUNCED, ()):
             history.announce_adopted(session, rec_, adopted)
 
@@ -401,6 +401,12 @@ def send_now(session: Session) -> int:
             exchange.send(session, msg_type, out.source, target, payload)
             n += 1
     return n
+
+
+def forget_unsent(session: Session) -> None:
+    """Drop what this transaction would send on (a pass its caller took back whole)."""
+    session.info.pop(_PENDING, None)
+    session.info.pop(_LATER, None)
 
 
 # --- a state published whole, newest wins -----------------------------------------------
@@ -538,6 +544,7 @@ def _forget_pending(session: Session, previous: Any) -> None:
 
 __all__ = [
     "Copies",
+    "forget_unsent",
     "found",
     "remember",
     "EventIn",
