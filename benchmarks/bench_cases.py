@@ -100,6 +100,15 @@ def peak_rss_mib(pid: int) -> float | None:
     return None
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) process `pid` has used so far, from /proc; None without it."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def read_count(path: Path) -> int | None:
     try:
         return int(path.read_text())
@@ -572,10 +581,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             flush=True,
         )
         start = args.warmup
+        # The server's own CPU time over its measured rounds: a figure a loaded machine
+        # disturbs far less than the rate (the clients and the other servers take turns).
+        cpu: dict[str, float] = {}
         for r, count in enumerate(rounds):
             for target in _before.round_order(targets, r):
+                pid = pids["reference" if target.key == "reference" else f"tongban-{target.key}"]
+                c0 = cpu_seconds(pid)
                 target.measure(start, count, args.concurrency)
+                c1 = cpu_seconds(pid)
+                if c0 is not None and c1 is not None:
+                    cpu[target.key] = cpu.get(target.key, 0.0) + c1 - c0
             start += count
+        cpu_ms = {
+            t.key: round(cpu[t.key] * 1000 / t.done, 2) for t in targets if t.key in cpu and t.done
+        }
         # The phases below add submissions of their own: the timings stay the rounds'.
         kept = {
             t.key: (list(t.latencies_ms), {k: list(v) for k, v in t.parts.items()}) for t in targets
@@ -655,6 +675,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if t.parts
         },
         "cases_in_database_after_run": cases,
+        "server_cpu_ms_per_submission": cpu_ms,
         "sql_statements_per_submission": statements,
         "sql_statements_counted_over": f"{COUNTED} submissions one after the other, counted "
         "by the server (TONGBAN_BENCH_COUNT_SQL)",
@@ -726,6 +747,11 @@ def print_table(report: dict[str, Any]) -> None:
             for k, v in report["sql_statements_per_submission"].items()
         )
         + " (issue 14: 28 before its work, aim <= 12)"
+    )
+    print(
+        "server CPU (user + system, /proc) per submission over the measured rounds, ms "
+        "(reference: per request): "
+        + "; ".join(f"{k} {v}" for k, v in report["server_cpu_ms_per_submission"].items())
     )
     print(
         f"peak RSS (VmHWM, MiB) after {report['peak_rss_after_submissions']} submissions to "
