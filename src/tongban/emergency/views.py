@@ -88,6 +88,26 @@ class Paged:
     query: str
 
 
+def _own_cities(session: Session, user: Account) -> list[str]:
+    """The cities where `user` holds an emergency duty for one city."""
+    return sorted({d.city_code for d in access.duties_of(session, user) if d.city_code})
+
+
+def own_first(session: Session, user: Account, rows: list[Any]) -> list[Any]:
+    """`rows` (with city_code and jurisdiction_code) with the user's duty cities first,
+    then the rest of their jurisdictions, then the others, each in its order."""
+    duties = access.duties_of(session, user)
+    cities = {d.city_code for d in duties if d.city_code}
+    jurisdictions = {d.jurisdiction_code for d in duties}
+
+    def rank(row: Any) -> int:
+        if row.city_code in cities:
+            return 0
+        return 1 if row.jurisdiction_code in jurisdictions else 2
+
+    return sorted(rows, key=rank)
+
+
 def paged(request: Request, rows: list[Any], size: int = PAGE_ROWS) -> Paged:
     """The page `?page=N` of `rows` (a number out of range shows the nearest page)."""
     try:
@@ -303,7 +323,7 @@ def reserves(
         low_only=bool(low),
         expiring_only=bool(expiring),
     )
-    rows = stock.table(session, user, f)
+    rows = own_first(session, user, stock.table(session, user, f))
     return render(
         request,
         "emergency/reserves.html",
@@ -338,6 +358,16 @@ def _lots_page(
     found = stock.lots(
         session, user, city_code=city, item_code=item, point_code=point, limit=LOTS_SHOWN
     )
+    if not (city or item or point):
+        # The first 500 of the federation's batches are other cities' (ordered by point
+        # code): a keeper's own batches lead, read on their own, then the others.
+        own = [
+            lot
+            for c in _own_cities(session, user)
+            for lot in stock.lots(session, user, city_code=c, limit=LOTS_SHOWN)
+        ]
+        ids = {lot.id for lot in own}
+        found = (own + [lot for lot in found if lot.id not in ids])[:LOTS_SHOWN]
     today = stock.today()
     cat = catalogue()
     return render(
