@@ -324,20 +324,24 @@ def _raw(
     by: Sequence[str],
     timed: bool,
     only: tuple[str, tuple[str, ...]] | None = None,
+    *,
+    sums: bool = True,
 ) -> dict[tuple[Any, ...], Value]:
     """Sums over everything but `by`, unsuppressed; remembered for the rest of the
-    session's unit of work (a page asks for the same sums in several places). Whole
-    months are read from the monthly roll-ups unless `by` holds "day" (a daily series;
-    "month" groups by the month's first day); with `timed`, the histogram buckets are
-    summed in SQL too; `only` (dimension, values) keeps those values of it. The period's segments (daily ends, whole months) are one
-    `UNION ALL` summed again outside, so a figure is one statement (two when timed),
-    whatever the period: one round trip each on PostgreSQL."""
+        session's unit of work (a page asks for the same sums in several places). Whole
+        months are read from the monthly roll-ups unless `by` holds "day" (a daily series;
+        "month" groups by the month's first day); with `timed`, the histogram buckets are
+        summed in SQL too (with `sums` False, only they: the values' n/total/extra stay 0 for
+    a caller that has the sums already); `only` (dimension, values) keeps those values of
+    it. The period's segments (daily ends, whole months) are one
+        `UNION ALL` summed again outside, so a figure is one statement (two when timed),
+        whatever the period: one round trip each on PostgreSQL."""
     memo: dict[Any, dict[tuple[Any, ...], Value]] = session.info.setdefault(_MEMO, {})
-    mkey = (f, tuple(indicators), tuple(by), timed, only)
+    mkey = (f, tuple(str(i) for i in indicators), tuple(by), timed, only, sums)
     if mkey in memo:
         return memo[mkey]
     width = len(by)
-    sums, hists = [], []
+    parts_sums, hists = [], []
     parts = segments(f.start, f.end, "day" not in by)
     if "day" not in by:
         parts = _coalesce([_whole_month(session, indicators, *p) for p in parts])
@@ -359,22 +363,23 @@ def _raw(
         if only is not None:
             level.append(t.c[only[0]].in_(list(only[1])))
         q = select(*cols, t.c.n.label("n"), t.c.total.label("total"), t.c.extra.label("extra"))
-        sums.append(_where(q, t, t.c[when], first, last, f, indicators).where(*level))
+        parts_sums.append(_where(q, t, t.c[when], first, last, f, indicators).where(*level))
         if timed:
             q = select(*cols, h.c.bucket.label("bucket"), h.c.n.label("n")).select_from(
                 t.join(h, h.c[owner] == t.c.id)
             )
             hists.append(_where(q, t, t.c[when], first, last, f, indicators).where(*level))
     acc: dict[tuple[Any, ...], Value] = {}
-    u = _union(sums)
-    keys = [u.c[f"k{i}"] for i in range(width)]
-    q = select(*keys, func.sum(u.c.n), func.sum(u.c.total), func.sum(u.c.extra))
-    if keys:
-        q = q.group_by(*keys)
-    for row in session.execute(q):
-        n, tot, extra = int(row[width] or 0), int(row[width + 1] or 0), int(row[width + 2] or 0)
-        if n or tot:
-            acc[tuple(row[:width])] = Value(n, tot, extra)
+    if sums:
+        u = _union(parts_sums)
+        keys = [u.c[f"k{i}"] for i in range(width)]
+        q = select(*keys, func.sum(u.c.n), func.sum(u.c.total), func.sum(u.c.extra))
+        if keys:
+            q = q.group_by(*keys)
+        for row in session.execute(q):
+            n, tot = int(row[width] or 0), int(row[width + 1] or 0)
+            if n or tot:
+                acc[tuple(row[:width])] = Value(n, tot, int(row[width + 2] or 0))
     if timed:
         u = _union(hists)
         keys = [u.c[f"k{i}"] for i in range(width)]
@@ -522,7 +527,7 @@ def headlines(session: Session, f: Filters, threshold: int) -> list[Headline]:
         return _figure(v.n, v.total, v.extra, v.hist, threshold)
 
     received, decided = fig(Indicator.CASE_RECEIVED), fig(Indicator.CASE_DECIDED)
-    cross = total(session, _cross(f), Indicator.CASE_RECEIVED, threshold)
+    cross = _cross_border(session, f, threshold)
     delivered = fig(Indicator.CASE_DELIVERED)
     tickets, reopened = fig(Indicator.TICKET_CLOSED), fig(Indicator.TICKET_REOPENED)
     verdicts, settled = fig(Indicator.TICKET_SATISFACTION), fig(Indicator.SETTLEMENT)
@@ -590,8 +595,17 @@ def headlines(session: Session, f: Filters, threshold: int) -> list[Headline]:
     ]
 
 
-def _cross(f: Filters) -> Filters:
-    return Filters(**{**f.__dict__, "cross_only": True})
+def _cross_border(session: Session, f: Filters, threshold: int) -> Figure:
+    """Cases received where the receiving and the handling city differ: added from the
+    city-pair sums the heat map reads (the same roll-up level, so no statement of its
+    own when the heat map shows cases received, as it does by default; one read of the
+    pairs otherwise). Equal to the sum filtered by `from_city != to_city` in SQL."""
+    pairs = _raw(session, f, [Indicator.CASE_RECEIVED.value], ("from_city", "to_city"), False)
+    v = Value()
+    for (fc, tc), x in pairs.items():
+        if fc != tc:
+            v.add(x)
+    return _figure(v.n, v.total, v.extra, None, threshold)
 
 
 def _days(d: int | None) -> str:
@@ -671,11 +685,15 @@ def ranking(
     ]
     rows.sort(key=lambda r: (-(r[1].n or 0), -(r[2].n or 0), r[0]))
     if timed_top is not None and rows:
+        # The sums of those rows are in the read above (remembered): only their
+        # histogram buckets are read here.
+        raw = _raw(session, f, inds, ("indicator", by), False)
         top = tuple(r[0] for r in rows[:timed_top])
-        hist = _raw(session, f, [Indicator.CASE_DECIDED], (by,), True, only=(by, top))
+        hist = _raw(session, f, [Indicator.CASE_DECIDED], (by,), True, only=(by, top), sums=False)
         for i, (name, _dec, rec) in enumerate(rows[:timed_top]):
-            v = hist.get((name,)) or Value()
-            rows[i] = (name, _figure(v.n, v.total, v.extra, v.hist, threshold), rec)
+            v = raw.get((Indicator.CASE_DECIDED.value, name)) or Value()
+            h = hist.get((name,))
+            rows[i] = (name, _figure(v.n, v.total, v.extra, h.hist if h else None, threshold), rec)
     return rows[:limit]
 
 

@@ -246,3 +246,78 @@ def test_the_pages_ranking_reads_p50_p90_of_its_first_rows_only(
     assert [(r[0], r[1].n, r[2].n) for r in top] == [(r[0], r[1].n, r[2].n) for r in full]
     assert (top[0][1].p50, top[0][1].p90) == (full[0][1].p50, full[0][1].p90)
     assert top[0][1].p50 is not None and top[1][1].p50 is None
+
+
+# --- session 9: fewer statements a page -----------------------------------------------------
+
+
+def _statements(session: Any) -> list[str]:
+    from sqlalchemy import event
+
+    seen: list[str] = []
+    engine = session.get_bind()
+
+    def _count(conn: Any, cursor: Any, statement: str, *a: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", _count)
+    session.info["_t2_unlisten"] = lambda: event.remove(engine, "before_cursor_execute", _count)
+    return seen
+
+
+def test_the_cross_border_headline_is_added_from_the_heat_maps_city_pairs(
+    session: Any, stored: list[Fact]
+) -> None:
+    """The page reads the heat map (cases received by city pair) before the headlines:
+    the cross-border count is then added from those sums, with no statement of its own,
+    and equals the facts whose receiving and handling cities differ."""
+    f = service.Filters(start=date(2026, 1, 9), end=date(2026, 3, 20))
+    picked = [x for x in stored if f.start <= x.key.day <= f.end]
+    cross = sum(
+        x.n
+        for x in picked
+        if x.key.indicator == "cases.received" and x.key.from_city != x.key.to_city
+    )
+    assert 0 < cross < sum(x.n for x in picked if x.key.indicator == "cases.received")
+    service.matrix(session, f, "cases.received", 1)
+    seen = _statements(session)
+    try:
+        got = service._cross_border(session, f, 1)
+    finally:
+        session.info.pop("_t2_unlisten")()
+    assert got.n == cross
+    assert seen == []
+    # Without the heat map's read first: one read of the pairs, the same figure.
+    service.forget(session)
+    assert service._cross_border(session, f, 1).n == cross
+    # A small cross-border count is suppressed like any figure.
+    service.forget(session)
+    assert service._cross_border(session, f, cross + 1).suppressed
+
+
+def test_the_rankings_first_rows_get_p50_p90_from_one_histogram_read(
+    session: Any, stored: list[Fact]
+) -> None:
+    """With `timed_top`, the first rows' p50/p90 equal those of the full ranking (which
+    reads every histogram), the rest have none, and the top rows' histograms cost one
+    statement (their sums are the ranking's own read)."""
+    f = service.Filters(start=date(2026, 1, 5), end=date(2026, 3, 27))
+    full = service.ranking(session, f, "authority", 1)
+    service.forget(session)
+    seen = _statements(session)
+    try:
+        top = service.ranking(session, f, "authority", 1, timed_top=1)
+    finally:
+        session.info.pop("_t2_unlisten")()
+    assert [r[0] for r in top] == [r[0] for r in full] and len(full) == 2
+    first, rest = top[0][1], top[1][1]
+    assert (first.n, first.total, first.p50, first.p90) == (
+        full[0][1].n,
+        full[0][1].total,
+        full[0][1].p50,
+        full[0][1].p90,
+    )
+    assert first.p50 is not None and rest.p50 is None and rest.n == full[1][1].n
+    hist_reads = [s for s in seen if "bucket" in s]
+    sum_reads = [s for s in seen if "sum(seg.total)" in s]
+    assert len(hist_reads) == 1 and len(sum_reads) == 1  # no second read of the top's sums
