@@ -7,16 +7,17 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
+from tongban.calendar import service as calendar
 from tongban.dashboard import service
 from tongban.dashboard.config import dashboard_settings
 from tongban.dashboard.domain import INDICATORS, Indicator
+from tongban.db import utcnow
 from tongban.errors import FieldError, NotFound, ValidationFailed
 from tongban.web.deps import SessionDep
 
@@ -146,7 +147,7 @@ def _series(
 ) -> tuple[Indicator, service.Filters, list[dict[str, Any]]]:
     ind = _indicator(name)
     f = service.parse_filters(
-        date.today(), start=start, end=end, from_city=from_city, to_city=to_city
+        calendar.local_date(utcnow()), start=start, end=end, from_city=from_city, to_city=to_city
     )
     if (f.end - f.start).days >= MAX_DAYS:
         raise ValidationFailed(

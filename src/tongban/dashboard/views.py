@@ -5,7 +5,6 @@ bookmarked and printed."""
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -14,10 +13,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, Response
 from sqlalchemy.orm import Session
 
+from tongban.calendar import service as calendar
 from tongban.catalog import service as catalog
 from tongban.dashboard import charts, service, tables
 from tongban.dashboard.config import dashboard_settings
 from tongban.dashboard.domain import CATEGORY_LABELS, INDICATORS, Indicator
+from tongban.db import utcnow
 from tongban.errors import NotFound, PermissionDenied
 from tongban.identity.models import Account
 from tongban.regions import service as regions
@@ -46,7 +47,7 @@ def require_viewer(user: Account) -> None:
 
 def _filters(session: Session, q: dict[str, str | None]) -> service.Filters:
     return service.parse_filters(
-        date.today(),
+        calendar.local_date(utcnow()),
         start=q.get("start"),
         end=q.get("end"),
         period=q.get("period"),
