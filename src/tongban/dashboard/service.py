@@ -118,6 +118,8 @@ def refresh(
             mark.mark_at, mark.mark_id = getattr(rows[-1], when), str(rows[-1].id)
     cells.stage_cells(session, memory)
     touched = cells.fold_stage(session, origin="")
+    if events >= cells.ANALYZE_AFTER:
+        cells.analyze_read_tables(session)
     forget(session)
     cp = sources.checkpoint_covering(session, head_seq)
     session.add(

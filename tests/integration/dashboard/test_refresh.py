@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import Integer, func, select, text
 
 from integration.dashboard.kit import PLAN, build_cases, duckdb_case_indicators
 from tongban.dashboard import cells, service
@@ -220,3 +220,21 @@ def _count(times: list[int]) -> dict[int, int]:
     for t in times:
         out[t] = out.get(t, 0) + 1
     return out
+
+
+def test_a_large_refresh_leaves_the_pages_tables_analysed_on_postgresql(session, monkeypatch):
+    """A refresh folding at least ANALYZE_AFTER events ANALYZEs the tables the pages read
+    in its own transaction, so the pages after it are planned on the new sizes (not on
+    what autovacuum last saw)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    monkeypatch.setattr(cells, "ANALYZE_AFTER", 1)
+    build_cases(session, PLAN)
+    service.refresh(session, ALL, settle=timedelta(0))
+    n = session.scalar(select(func.count()).select_from(cells.CELL))
+    estimated = session.execute(
+        select(func.cast(func.max(text("reltuples")), Integer))
+        .select_from(text("pg_class"))
+        .where(text("relname = 'dash_cell'"))
+    ).scalar()
+    assert n and estimated == n
