@@ -217,6 +217,8 @@ class Settlement(Base, HasHistory["SettlementEvent"], Versioned):
         "request_hash",
         "insured_jurisdiction",
         "treatment_jurisdiction",
+        "insured_city",
+        "treatment_city",
         "period",
         "total",
         "fund",

@@ -7,13 +7,14 @@ the direct GROUP BY's and polars' and DuckDB's over the claim rows themselves.""
 from __future__ import annotations
 
 import importlib.util
+import json
 import random
 from pathlib import Path
 
 import duckdb
 import polars as pl
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.orm import sessionmaker
 from typer.testing import CliRunner
 
@@ -285,3 +286,38 @@ def test_the_commands_fold_rebuild_and_rescan(session, kernel_node, desks_people
 
     folded = digest(cli("clear", "--period", period))
     assert len(folded) == 64 and digest(cli("clear", "--period", period, "--rescan")) == folded
+
+
+def test_entries_chained_before_the_cities_were_in_their_body_are_folded_from_the_rows(
+    session, desks_people, monkeypatch
+):
+    """A settlement's line comes from its chain entry's body (period, jurisdictions,
+    cities, fund); entries chained before the cities were in the body are joined to
+    their rows instead. A chain holding both kinds folds to the direct computation."""
+    rng = random.Random(11)
+    w = World(session, *desks_people)
+    w.settle(rng)
+    cs.fold_tally(session)  # the tally exists: what follows is folded from the chain
+    legacy = tuple(
+        f for f in Settlement.__audit_fields__ if f not in ("insured_city", "treatment_city")
+    )
+    with monkeypatch.context() as m:
+        m.setattr(Settlement, "__audit_fields__", legacy)
+        for _ in range(3):
+            w.settle(rng)
+    for _ in range(3):
+        w.settle(rng)
+    w.reverse(rng)
+    session.flush()
+    ours = {f"settlement:{s.id}" for _, s in w.settled}
+    bodies = [
+        json.loads(b)
+        for (subject, b) in session.execute(
+            text("SELECT subject, body FROM audit_entry WHERE kind = 'medical.settlement'")
+        )
+        if subject in ours
+    ]
+    assert sum("insured_city" in b for b in bodies) == 4
+    assert sum("insured_city" not in b for b in bodies) == 3
+    cs.fold_tally(session)
+    _assert_exact(session)
