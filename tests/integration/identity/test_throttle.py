@@ -120,14 +120,16 @@ def test_a_hammering_client_gets_429_problem_json_with_retry_after(client_from, 
 def test_the_delay_is_bounded_and_success_forgets_the_pair(client_from, session):
     owner = make_resident(session)
     session.commit()
-    c = client_from(OWNER, login_free_failures=2, login_delay_seconds=0.3)
+    # A 2 s delay: the fourth try must come within it, which a loaded machine may not
+    # manage in 0.3 s.
+    c = client_from(OWNER, login_free_failures=2, login_delay_seconds=2.0)
     assert [_token(c, owner.username, "nope-1234").status_code for _ in range(4)] == [
         401,
         401,
         401,
         429,
     ]
-    time.sleep(0.4)
+    time.sleep(2.2)
     assert _token(c, owner.username, PASSWORD).status_code == 200
     # The pair's count is forgotten: two failures are free again.
     assert [_token(c, owner.username, "nope-1234").status_code for _ in range(2)] == [401, 401]
