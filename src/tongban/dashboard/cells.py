@@ -80,7 +80,9 @@ def _upsert(
     stmt = stmt.on_conflict_do_update(
         index_elements=conflict, set_={c: t.c[c] + stmt.excluded[c] for c in add}
     )
-    return max(int(session.execute(stmt).rowcount), 0)  # type: ignore[attr-defined]
+    # SQLAlchemy reports an INSERT's row count only when asked to keep it (psycopg: -1).
+    done = session.execute(stmt.execution_options(preserve_rowcount=True))
+    return max(int(done.rowcount), 0)  # type: ignore[attr-defined]
 
 
 def stage_cells(session: Session, cells: dict[Key, Value]) -> None:
