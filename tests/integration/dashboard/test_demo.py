@@ -4,20 +4,22 @@ every case event it wrote is in the audit chain the dashboard reads."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
 from tongban.audit import service as audit
+from tongban.calendar import service as calendar
 from tongban.dashboard import demo, service
 from tongban.dashboard.domain import Indicator
+from tongban.db import utcnow
 
 
 def test_the_demo_month_fills_the_headlines_heat_map_and_trend(session):
     added = demo.load(session, cities=4)
     assert added >= 4 * 2 * demo.PER_PAIR[0] * 0.8  # its own city, capital, 上海
     assert demo.load(session, cities=4) == 0  # idempotent
-    today = date.today()
+    today = calendar.local_date(utcnow())
     f = service.Filters(start=today - timedelta(days=demo.DAYS), end=today)
     received = service.total(session, f, Indicator.CASE_RECEIVED, threshold=10)
     assert received.n == added and not received.suppressed
@@ -48,7 +50,7 @@ def test_the_demo_plays_rectification_loops_in_the_chain(session):
     poor ratings into 上海 is, with the rating-to-resolution time; the chain verifies."""
     added = demo.load(session, cities=demo.WAVE_CITIES)
     assert added
-    today = date.today()
+    today = calendar.local_date(utcnow())
     f = service.Filters(start=today - timedelta(days=demo.DAYS), end=today)
     opened = service.matrix(session, f, Indicator.RECT_OPENED, threshold=10)
     into_shanghai = [v for (a, b), v in opened.items() if b == demo.SHANGHAI and a != b]
@@ -79,7 +81,7 @@ def test_the_demo_month_has_work_orders_above_the_threshold(session):
     """Work orders of the served cities with their histories: closed (some late), some
     reopened after a 不满意, some joint; their figures published for some cities."""
     demo.load(session, cities=4)
-    today = date.today()
+    today = calendar.local_date(utcnow())
     f = service.Filters(start=today - timedelta(days=demo.DAYS), end=today)
     closed = service.matrix(session, f, Indicator.TICKET_CLOSED, threshold=10)
     assert [v for v in closed.values() if not v.suppressed]
@@ -105,7 +107,7 @@ def test_the_demo_month_has_settlements_and_a_closed_clearing_period(session):
     assert added >= 4 * demo_activity.INSURED_CITIES * demo_activity.PER_PAIR[0]
     assert demo_activity.load(session) == 0  # idempotent
     demo.load(session, cities=1)  # the dashboard's refresh (its demo loader runs last)
-    today = date.today()
+    today = calendar.local_date(utcnow())
     last_month = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
     f = service.Filters(start=last_month - timedelta(days=1), end=today)
     settled = service.matrix(session, f, Indicator.SETTLEMENT, threshold=10)
@@ -134,7 +136,7 @@ def test_the_demo_month_has_licence_verifications_above_the_threshold(session):
     assert added >= 3 * demo_activity.PER_PAIR[0]
     assert demo_activity.load(session) == 0  # idempotent
     demo.load(session, cities=1)
-    today = date.today()
+    today = calendar.local_date(utcnow())
     f = service.Filters(start=today - timedelta(days=demo.DAYS + 1), end=today)
     verified = service.matrix(session, f, Indicator.LICENCE_VERIFIED, threshold=10)
     assert len([v for v in verified.values() if not v.suppressed]) >= 2

@@ -6,18 +6,20 @@ entries, the uploaded `card_use` rows)."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from tongban.calendar import service as calendar
 from tongban.card import demo_activity as card_demo
 from tongban.card.models import CardGate, CardUse
 from tongban.dashboard import service
 from tongban.dashboard.domain import Indicator
+from tongban.db import utcnow
 from tongban.evidence import demo_activity as evidence_demo
 from tongban.evidence.models import DataAccess
 
-TODAY = date.today()
+TODAY = calendar.local_date(utcnow())
 YEAR = service.Filters(start=TODAY - timedelta(days=365), end=TODAY)
 
 
