@@ -579,10 +579,19 @@ def seed_settlements(
     return time.perf_counter() - t, inst
 
 
+def _settlement_body() -> str:
+    """The arguments of json_build_object that make a settlement's chain entry body as
+    its mapper writes it (the fields `Settlement.__audit_fields__` names; the clearing
+    tally's fold reads the period, jurisdictions, cities and fund from it)."""
+    from tongban.medical.models import Settlement
+
+    return ", ".join(f"'{f}', {f}" for f in Settlement.__audit_fields__)
+
+
 def seed_entries(url: str, inst: Any) -> float:
     """The audit chain entries the settlements of `inst` would have made (what the
-    clearing tally folds): one `medical.settlement` per settlement (its body names the
-    period it was settled in), and for each reversed one its reversal event (the payload
+    clearing tally folds): one `medical.settlement` per settlement (its body the fields
+    its mapper writes: the period, both sides' jurisdictions and cities, the amounts), and for each reversed one its reversal event (the payload
     the claim's and the reversal's periods) with its `medical.settlement.event` entry,
     appended after the head. The hashes are placeholders: nothing here verifies the
     chain. Seconds taken."""
@@ -600,7 +609,7 @@ def seed_entries(url: str, inst: Any) -> float:
                     "INSERT INTO audit_entry (seq, at, kind, subject, actor, body, alg, "
                     f"prev_hash, hash) SELECT :base + row_number() OVER (ORDER BY txn_id), now(), "
                     "'medical.settlement', 'settlement:' || id, 'system', "
-                    "json_build_object('period', period)::text, 'sha-256', "
+                    f"json_build_object({_settlement_body()})::text, 'sha-256', "
                     f"{zeros}, {zeros} FROM med_settlement WHERE institution_id = :inst"
                 ),
                 {"base": base, "inst": inst},
