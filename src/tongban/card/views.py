@@ -24,6 +24,7 @@ from tongban.card.verifier import REFUSAL_LABELS
 from tongban.errors import DomainError, NotFound, PermissionDenied
 from tongban.identity.domain import Role
 from tongban.identity.models import Account
+from tongban.kernel import paging
 from tongban.regions import service as regions
 from tongban.web.deps import CsrfChecked, CurrentUser, SessionDep
 from tongban.web.pages import form_failure, render
@@ -395,16 +396,15 @@ def figures_page(
     )
     # A month by day is hundreds of rows (a phone's stacked rows: metres of page): the page
     # shows them FIGURE_ROWS at a time; the CSV has them all.
-    pages = max(1, -(-len(got.rows) // FIGURE_ROWS))
-    number = min(page, pages)
+    shown = paging.numbered(got.rows, page, FIGURE_ROWS)
     return render(
         request,
         "card/figures.html",
         user,
         figures=got,
-        shown=got.rows[(number - 1) * FIGURE_ROWS : number * FIGURE_ROWS],
-        number=number,
-        pages=pages,
+        shown=shown.rows,
+        number=shown.number,
+        pages=shown.pages,
         query=query,
         operators=operators,
         all_allowed=all_allowed,

@@ -25,6 +25,7 @@ from tongban.emergency.domain import Duty
 from tongban.errors import DomainError, FieldError, NotFound, PermissionDenied, ValidationFailed
 from tongban.exchange import service as exchange
 from tongban.identity.models import Account
+from tongban.kernel import paging
 from tongban.regions import service as regions
 from tongban.web.deps import CsrfChecked, CurrentUser, SessionDep, SettingsDep
 from tongban.web.pages import form_failure, render
@@ -75,19 +76,6 @@ PAGE_ROWS = 50
 LOTS_SHOWN = 500
 
 
-@dataclass(frozen=True)
-class Paged:
-    """One page of a list already read whole: its rows, which page (from 1) of how many,
-    and the query string of every other parameter, for the pager's links."""
-
-    rows: list[Any]
-    number: int
-    pages: int
-    total: int
-    first: int  # the position (from 1) of the page's first row
-    query: str
-
-
 def _own_cities(session: Session, user: Account) -> list[str]:
     """The cities where `user` holds an emergency duty for one city."""
     return sorted({d.city_code for d in access.duties_of(session, user) if d.city_code})
@@ -108,17 +96,15 @@ def own_first(session: Session, user: Account, rows: list[Any]) -> list[Any]:
     return sorted(rows, key=rank)
 
 
-def paged(request: Request, rows: list[Any], size: int = PAGE_ROWS) -> Paged:
-    """The page `?page=N` of `rows` (a number out of range shows the nearest page)."""
+def paged(request: Request, rows: list[Any], size: int = PAGE_ROWS) -> paging.Numbered:
+    """The page `?page=N` of `rows` (not a number: the first), with the other parameters
+    kept for the pager's links."""
     try:
         wanted = int(request.query_params.get("page", "1"))
     except ValueError:
         wanted = 1
-    pages = max(1, -(-len(rows) // size))
-    number = min(max(wanted, 1), pages)
     kept = [(k, v) for k, v in request.query_params.multi_items() if k != "page"]
-    start = (number - 1) * size
-    return Paged(rows[start : start + size], number, pages, len(rows), start + 1, urlencode(kept))
+    return paging.numbered(rows, wanted, size, urlencode(kept))
 
 
 # --- what every emergency page does with a form ------------------------------------------------

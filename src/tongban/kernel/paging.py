@@ -83,6 +83,30 @@ class Page:
     first: bool  # no cursor was given
 
 
+@dataclass(frozen=True)
+class Numbered:
+    """One numbered page of a list already read whole (`numbered`): its rows, which page
+    (from 1) of how many, the position (from 1) of its first row, and the query string of
+    the request's other parameters, for the pager's links."""
+
+    rows: list[Any]
+    number: int
+    pages: int
+    total: int
+    first: int
+    query: str = ""
+
+
+def numbered(rows: Sequence[Any], page: int, size: int, query: str = "") -> Numbered:
+    """Page `page` (from 1; out of range: the nearest page) of `rows`, a list computed in
+    memory whole (sums per city and item, figures per day) rather than read from a table
+    in an order: lists read from a table page with `fetch` and a cursor."""
+    pages = max(1, -(-len(rows) // size))
+    number = min(max(page, 1), pages)
+    start = (number - 1) * size
+    return Numbered(list(rows[start : start + size]), number, pages, len(rows), start + 1, query)
+
+
 def refused(field: str, message: str) -> ValidationFailed:
     """A 422 naming the one query parameter that is wrong (a list's filter or paging)."""
     return ValidationFailed(message, errors=[{"field": field, "message": message}])
