@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from tongban.audit import domain, hook
 from tongban.audit.models import AuditCheckpoint, AuditEntry, AuditHead, AuditKindCount
+from tongban.audit.subjects import body_fields as entry_body_fields
 from tongban.audit.subjects import record_id as subject_record_id
 from tongban.crypto.signing import b64u, b64u_decode
 from tongban.db import utcnow
@@ -339,4 +340,4 @@ def refresh_counts(session: Session) -> int:
     return sum(int(n) for _, n in fresh)
 
 
-__all__ = ["subject_record_id"]  # for readers joining chain entries to records (subjects.py)
+__all__ = ["entry_body_fields", "subject_record_id"]  # for SQL readers of entries (subjects.py)

@@ -1,13 +1,16 @@
-"""An audit entry's subject ("<prefix>:<uuid>") as the id of the record it names, in SQL,
-for readers that join chain entries to records (the dashboard's refresh, the clearing
-tally's fold): one expression on both dialects instead of one per reader."""
+"""For readers of chain entries in SQL (the dashboard's refresh, the clearing tally's
+fold): an entry's subject ("<prefix>:<uuid>") as the id of the record it names, and the
+top-level fields of its JSON body — one expression each on both dialects instead of one
+per reader."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Uuid, and_, case, func
+from sqlalchemy import ColumnElement, Uuid, and_, case, column, func, true
 from sqlalchemy import cast as sa_cast
+from sqlalchemy.dialects.postgresql import JSON
 
 
 def record_id(pg: bool, subject: Any, prefix: str, *, checked: bool = True) -> ColumnElement[Any]:
@@ -30,3 +33,20 @@ def record_id(pg: bool, subject: Any, prefix: str, *, checked: bool = True) -> C
             func.left(subject, len(prefix) + 1) == f"{prefix}:",
         )
     return case((ok, sa_cast(raw, Uuid)), else_=None)
+
+
+def body_fields(
+    pg: bool, entries: Any, fields: Mapping[str, Any], name: str = "b"
+) -> tuple[Any, Callable[[str], ColumnElement[Any]]]:
+    """`entries` (the chain, or the staged entries) with the top-level `fields` of their
+    JSON body (name → SQL type): (from clause, field by name). PostgreSQL parses each
+    body once (json_to_record in the FROM list, typed), where a `->>` per reference would
+    parse it once per reference; SQLite extracts each field (json_extract)."""
+    if pg:
+        r = (
+            func.json_to_record(sa_cast(entries.c.body, JSON))
+            .table_valued(*(column(f, kind) for f, kind in fields.items()))
+            .render_derived(name=name, with_types=True)
+        )
+        return entries.join(r, true()), lambda f: cast(ColumnElement[Any], r.c[f])
+    return entries, lambda f: cast(ColumnElement[Any], func.json_extract(entries.c.body, f"$.{f}"))

@@ -478,19 +478,11 @@ _STATES = sorted({"closed", "reopened", "settled", "reversed"})
 
 def _body_fields(x: Sql) -> tuple[Any, ColumnElement[Any], ColumnElement[Any], ColumnElement[Any]]:
     """The chain entries joined to what the refresh reads of their JSON body (action,
-    target state, time): (from clause, action, to_state, at). PostgreSQL parses each
-    body once (json_to_record in the FROM list); SQLite extracts the three fields."""
-    e = audit_entry
-    if x.pg:
-        r = (
-            func.json_to_record(sa_cast(e.c.body, JSON))
-            .table_valued(
-                column("action", String), column("to_state", String), column("at", String)
-            )
-            .render_derived(name="r", with_types=True)
-        )
-        return e.join(r, true()), r.c.action, r.c.to_state, r.c.at
-    return e, x.field(e.c.body, "action"), x.field(e.c.body, "to_state"), x.field(e.c.body, "at")
+    target state, time): (from clause, action, to_state, at), each body parsed once on
+    PostgreSQL."""
+    fields = {"action": String, "to_state": String, "at": String}
+    src, field = audit.entry_body_fields(x.pg, audit_entry, fields, name="r")
+    return src, field("action"), field("to_state"), field("at")
 
 
 def _read_entries(session: Session, x: Sql, span: ColumnElement[bool]) -> None:

@@ -112,17 +112,8 @@ _BODY = {
 
 
 def _body(session: Session, e: Any) -> tuple[Any, Callable[[str], ColumnElement[Any]]]:
-    """The entries of `e` with what the tally reads of a settlement's body: (from clause,
-    field by name). PostgreSQL parses each body once (json_to_record in the FROM list);
-    SQLite extracts the fields."""
-    if _pg(session):
-        r = (
-            func.json_to_record(sa_cast(e.c.body, JSON))
-            .table_valued(*(column(name, kind) for name, kind in _BODY.items()))
-            .render_derived(name="b", with_types=True)
-        )
-        return e.join(r, true()), lambda name: r.c[name]
-    return e, lambda name: func.json_extract(e.c.body, f"$.{name}")
+    """The entries of `e` with what the tally reads of a settlement's body."""
+    return audit.entry_body_fields(_pg(session), e, _BODY)
 
 
 def _names_settlement(session: Session, subject: Any) -> ColumnElement[bool]:
