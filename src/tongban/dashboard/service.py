@@ -330,14 +330,14 @@ def _raw(
     sums: bool = True,
 ) -> dict[tuple[Any, ...], Value]:
     """Sums over everything but `by`, unsuppressed; remembered for the rest of the
-        session's unit of work (a page asks for the same sums in several places). Whole
-        months are read from the monthly roll-ups unless `by` holds "day" (a daily series;
-        "month" groups by the month's first day); with `timed`, the histogram buckets are
-        summed in SQL too (with `sums` False, only they: the values' n/total/extra stay 0 for
-    a caller that has the sums already); `only` (dimension, values) keeps those values of
-    it. The period's segments (daily ends, whole months) are one
-        `UNION ALL` summed again outside, so a figure is one statement (two when timed),
-        whatever the period: one round trip each on PostgreSQL."""
+    session's unit of work (a page asks for the same sums in several places). Whole
+    months are read from the monthly roll-ups unless `by` holds "day" (a daily series;
+    "month" groups by the month's first day); with `timed`, the histogram buckets are
+    summed in SQL too (with `sums` False, only they: the values' n/total/extra stay 0,
+    for a caller that has the sums already); `only` (dimension, values) keeps those
+    values of it. The period's segments (daily ends, whole months) are one `UNION ALL`
+    summed again outside, so a figure is one statement (two when timed), whatever the
+    period: one round trip each on PostgreSQL."""
     memo: dict[Any, dict[tuple[Any, ...], Value]] = session.info.setdefault(_MEMO, {})
     mkey = (f, tuple(str(i) for i in indicators), tuple(by), timed, only, sums)
     if mkey in memo:
