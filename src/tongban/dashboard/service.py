@@ -72,6 +72,7 @@ def refresh(
     was computed at."""
     memory: dict[Key, Value] = {}
     events = 0
+    cells.lock_origin(session, "")  # before the watermarks are read: one refresh at a time
     head_seq, head_hash = sources.committed_head(session)
     wm = _watermark(session, AUDIT)
     moment = now or utcnow()
