@@ -239,3 +239,54 @@ def test_a_large_refresh_leaves_the_pages_tables_analysed_on_postgresql(session,
         .where(text("relname = 'dash_cell'"))
     ).scalar()
     assert n and estimated == n
+
+
+def test_a_fold_that_adds_to_held_keys_and_creates_new_ones_in_one_pass(session):
+    """The fold updates the keys (and histogram buckets, and monthly roll-ups) the tables
+    hold and inserts the others in the same pass: no key twice, nothing lost."""
+    cells.forget_origin(session, "")
+    held = Key("cases.decided", date(2026, 1, 5), "310000", "320500", "320000", "online", "a", "m")
+    first = [Fact(held, n=2, total=1, extra=5, days=3), Fact(held, days=4)]
+    service.store(session, fold(first), origin="")
+    new_day = held._replace(day=date(2026, 1, 6))  # same month: its roll-ups are held
+    new_month = held._replace(day=date(2026, 2, 1), to_city="330100")  # new roll-ups
+    second = [
+        Fact(held, n=3, total=0, extra=1, days=3),  # a bucket held
+        Fact(held, days=9),  # a new bucket of a held cell
+        Fact(new_day, days=3),
+        Fact(new_month, n=2, extra=7),
+    ]
+    service.store(session, fold(second), origin="")
+    assert service.local_cells(session) == fold(first + second)
+    assert service.local_cells(session, monthly=True) == fold(
+        [
+            Fact(f.key._replace(day=f.key.day.replace(day=1)), f.n, f.total, f.extra, f.days)
+            for f in first + second
+        ]
+    )
+    # One row per key: a second insert of a held key would have failed on the unique key;
+    # a missed update would show in the sums above.
+    cell_rows = session.scalar(
+        select(func.count()).select_from(cells.CELL).where(cells.CELL.c.origin == "")
+    )
+    assert cell_rows == 3
+    cells.forget_origin(session, "")
+
+
+def test_a_fold_holds_the_origins_lock_until_the_transaction_ends(session):
+    """PostgreSQL: the fold takes the origin's advisory lock (the refresh and a peer's
+    import of the same origin wait for each other); SQLite serialises writers itself."""
+    if cells.dialect(session) != "postgresql":
+        return
+    cells.forget_origin(session, "320000")
+    k = Key("cases.decided", date(2026, 1, 5), "310000", "320500", "320000", "online", "a", "m")
+    service.store(session, fold([Fact(k)]), origin="320000")
+    held = session.scalar(
+        text(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND pid = pg_backend_pid() AND classid = :c"
+            " AND objid = hashtext('320000')::oid"
+        ),
+        {"c": cells.LOCK_CLASS},
+    )
+    assert held == 1
