@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -11,9 +11,9 @@ from tongban.audit import domain, service, views_reading, witness
 from tongban.errors import PermissionDenied
 from tongban.identity.domain import Role
 from tongban.kernel.node import settings_of
+from tongban.localtime import local_bounds
 from tongban.web.deps import CurrentUser, SessionDep
 from tongban.web.pages import render
-from tongban.web.templating import SHANGHAI
 
 router = APIRouter(include_in_schema=False)
 
@@ -63,11 +63,12 @@ def audit_page(
     if user.role not in READERS:
         raise PermissionDenied("只有管理员和督查人员可以查看审计链")
     start, end = _day(since), _day(until)
+    lo, hi = local_bounds(start, end)
     filters = views_reading.Filters(
         kind=kind if kind in views_reading.KIND_LABELS else "",
         actor=actor.strip()[:64],
-        since=datetime.combine(start, time.min, SHANGHAI) if start else None,
-        until=datetime.combine(end + timedelta(days=1), time.min, SHANGHAI) if end else None,
+        since=lo,
+        until=hi,
         before=before,
     )
     scope = None if user.role == Role.ADMIN else (user.jurisdiction_code or "-")

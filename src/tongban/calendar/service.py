@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tongban.calendar import domain
 from tongban.calendar.models import CalendarOverride
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+from tongban.localtime import local_date as local_date  # the calendar's public name
 
 
 def overrides(session: Session) -> dict[date, bool]:
     return {o.day: o.is_workday for o in session.scalars(select(CalendarOverride))}
-
-
-def local_date(moment: datetime) -> date:
-    """The calendar day in China of a UTC moment."""
-    return moment.astimezone(SHANGHAI).date()
 
 
 def add_working_days(session: Session, start: date, days: int) -> date:

@@ -19,7 +19,6 @@ import secrets
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -34,10 +33,10 @@ from tongban.db import utcnow
 from tongban.errors import Conflict, ValidationFailed
 from tongban.identity.models import Account
 from tongban.kernel import history
+from tongban.localtime import local_date
 
 #: How long a credential lets a device make codes offline.
 CREDENTIAL_LIFETIME = timedelta(hours=24)
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 class CardNotUsable(Conflict):
@@ -139,7 +138,7 @@ def issue_credential(
         city=card.city_code,
         kid8=kid8(kid),
         ref=ref,
-        age_band=domain.age_band(card.birth_date, now.astimezone(SHANGHAI).date()),
+        age_band=domain.age_band(card.birth_date, local_date(now)),
         concessions=card.concessions,
         status=CardStatus(card.state),
         transport=card.transport,

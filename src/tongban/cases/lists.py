@@ -24,6 +24,7 @@ from tongban.errors import PermissionDenied
 from tongban.identity.domain import Role
 from tongban.identity.models import Account
 from tongban.kernel import paging
+from tongban.localtime import local_bounds
 
 #: What a case list shows (and the API's CaseSummary).
 COLUMNS = (
@@ -143,7 +144,7 @@ def statement(actor: Account, f: Filters) -> Any:
         stmt = stmt.where(Case.matter_code == f.matter)
     if f.city:
         stmt = stmt.where(or_(Case.receiving_city == f.city, Case.competent_city == f.city))
-    lo, hi = paging.local_bounds(f.since, f.until)
+    lo, hi = local_bounds(f.since, f.until)
     if lo is not None:
         stmt = stmt.where(Case.submitted_at >= lo)
     if hi is not None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 import typer
 from sqlalchemy.orm import Session
@@ -20,12 +19,12 @@ from tongban.identity import service as identity
 from tongban.identity.domain import ROLE_LABELS, Role
 from tongban.identity.models import Account
 from tongban.kernel.node import cli_node
+from tongban.localtime import local_dt
 from tongban.regions import service as regions
 
 app = typer.Typer(help="Accounts", no_args_is_help=True)
 
 #: Times are shown as the operators read them.
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 #: The command's name of each field the service names.
@@ -159,7 +158,7 @@ def show(
             )
             for e in identity.role_events(session, account):
                 typer.echo(
-                    f"  {e.at.astimezone(SHANGHAI):%Y-%m-%d %H:%M} {_label(e.evidence['from']['role'])} → "
+                    f"  {local_dt(e.at)} {_label(e.evidence['from']['role'])} → "
                     f"{_label(e.evidence['to']['role'])}  经办 {e.actor_name}  原因 {e.reason}"
                 )
     except DomainError as exc:

@@ -8,6 +8,8 @@ from enum import StrEnum
 from stdnum.cn import ric, uscc
 from stdnum.exceptions import ValidationError as StdnumError
 
+from tongban import localtime
+
 
 class Role(StrEnum):
     RESIDENT = "resident"
@@ -158,7 +160,7 @@ def validate_id_number(value: str, today: date | None = None) -> str:
         born = ric.get_birth_date(number)
     except StdnumError:
         born = None
-    if born is None or not _ID_EARLIEST <= born <= (today or date.today()):
+    if born is None or not _ID_EARLIEST <= born <= (today or localtime.today()):
         raise ValueError("身份证号码无效：第 7–14 位出生日期不正确")
     if ric.calc_check_digit(number) != number[-1]:
         raise ValueError("身份证号码无效：校验位不正确，请核对")

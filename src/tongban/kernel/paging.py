@@ -376,14 +376,3 @@ def day_range(
     if start and end and end < start:
         raise refused(until_field, "截止日期不能早于起始日期")
     return start, end
-
-
-def local_bounds(start: date | None, end: date | None) -> tuple[datetime | None, datetime | None]:
-    """[start 00:00, the day after end 00:00) in Beijing time, for a timestamp column."""
-    from datetime import time, timedelta
-    from zoneinfo import ZoneInfo
-
-    tz = ZoneInfo("Asia/Shanghai")
-    lo = datetime.combine(start, time.min, tz) if start else None
-    hi = datetime.combine(end + timedelta(days=1), time.min, tz) if end else None
-    return lo, hi

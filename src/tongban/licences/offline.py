@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -42,6 +41,7 @@ from tongban.licences.statuslist import LocalStatuses, StatusListToken, verify_s
 from tongban.licences.trustlist import TrustList, verify_trust_list
 from tongban.licences.verification import Verification, check
 from tongban.licences.verify import LicenceRejected, RejectReason
+from tongban.localtime import local_dt
 
 ROOT_FILE = "root.jwks.json"
 TRUST_FILE = "trust-list.jwt"
@@ -293,17 +293,10 @@ def _verify_list(
     return token, None
 
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
-def _local(value: datetime) -> str:
-    return value.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
-
-
 def _fmt(ts: int | None) -> str:
     if ts is None:
         return "—"
-    return _local(datetime.fromtimestamp(ts, UTC))
+    return local_dt(datetime.fromtimestamp(ts, UTC))
 
 
 def load(cache: Path, *, now: int | None = None) -> LoadedCache:
@@ -352,7 +345,7 @@ def staleness(loaded: LoadedCache, *, now: datetime | None = None) -> str:
     """'信任列表缓存于 <time> 更新（N 小时前）'."""
     at = now or datetime.now(UTC)
     hours = max(0, int((at - loaded.synced_at).total_seconds() // 3600))
-    return f"信任列表缓存于 {_local(loaded.synced_at)} 更新（{hours} 小时前）"
+    return f"信任列表缓存于 {local_dt(loaded.synced_at)} 更新（{hours} 小时前）"
 
 
 def verify_offline(

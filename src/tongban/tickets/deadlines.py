@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+from tongban.localtime import CHINA
+
 IsWorkday = Callable[[date], bool]
 
 
@@ -33,7 +34,7 @@ def weekdays(day: date) -> bool:
 class WorkingHours:
     start: time = time(9, 0)
     end: time = time(17, 0)
-    tz: ZoneInfo = SHANGHAI
+    tz: ZoneInfo = CHINA
 
     def __post_init__(self) -> None:
         if self.end <= self.start:

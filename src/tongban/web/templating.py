@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from importlib import resources
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from fastapi.templating import Jinja2Templates
 
 from tongban.identity.domain import ROLE_LABELS, Role, mask_id_number
 from tongban.kernel.registry import Registry
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
-def local_dt(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """UTC in the database, Asia/Shanghai on the page."""
-    if value is None:
-        return ""
-    return value.astimezone(SHANGHAI).strftime(fmt)
+from tongban.localtime import local_dt
 
 
 def fmt_date(value: date | None) -> str:

@@ -6,8 +6,9 @@ from datetime import UTC, date, datetime, time
 
 import pytest
 
+from tongban.localtime import CHINA as SHANGHAI
 from tongban.tickets import deadlines
-from tongban.tickets.deadlines import SHANGHAI, DeadlineRule, WorkingHours
+from tongban.tickets.deadlines import DeadlineRule, WorkingHours
 
 
 def local(y: int, m: int, d: int, hh: int = 10, mm: int = 0) -> datetime:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from tongban.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from tongban.identity.domain import Role
 from tongban.identity.models import Account
+from tongban.localtime import local_dt
 from tongban.tickets import deadlines, domain
 from tongban.tickets.domain import Actor, TicketState
 from tongban.tickets.models import SupervisionOrder, TicketExtension, WorkOrder
@@ -56,7 +57,7 @@ def run_deadlines(session: Session, now: datetime | None = None) -> dict[str, in
                 session,
                 wo,
                 "reminder",
-                f"工单 {wo.number} 即将到期（{common_local(wo.due_at)}），请抓紧办理",
+                f"工单 {wo.number} 即将到期（{local_dt(wo.due_at)}），请抓紧办理",
                 authority_id=wo.authority_id,
             )
             common.record(session, wo, "remind", wo.state, wo.state, None, "临期提醒")
@@ -112,10 +113,6 @@ def run_deadlines(session: Session, now: datetime | None = None) -> dict[str, in
             )
     session.flush()
     return counts
-
-
-def common_local(moment: datetime) -> str:
-    return moment.astimezone(deadlines.SHANGHAI).strftime("%Y-%m-%d %H:%M")
 
 
 # --- extensions ----------------------------------------------------------------------------
@@ -284,13 +281,13 @@ def issue_supervision(
         wo.state,
         wo.state,
         actor,
-        f"督办单 {order.number}：{demand.strip()}（限 {common_local(due)} 前）",
+        f"督办单 {order.number}：{demand.strip()}（限 {local_dt(due)} 前）",
     )
     common.notify(
         session,
         wo,
         "supervision",
-        f"督办单 {order.number}：工单 {wo.number} 须于 {common_local(due)} 前办结并反馈",
+        f"督办单 {order.number}：工单 {wo.number} 须于 {local_dt(due)} 前办结并反馈",
         authority_id=wo.authority_id,
     )
     session.flush()
