@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import gc
 import json
 import os
 import platform
@@ -32,6 +33,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -308,6 +310,49 @@ def server_cpu_seconds(session: Any) -> float | None:
         return None
 
 
+@dataclass
+class PageTimes:
+    """Wall and CPU ms of page requests, and the cyclic garbage collector's collections
+    during them: count per generation and the CPU ms of the full (generation 2) ones."""
+
+    times: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+    collections: dict[int, int] = field(default_factory=dict)
+    full_cpu_ms: list[float] = field(default_factory=list)
+
+    def measure(self, client: Any, path: str, headers: dict[str, str]) -> None:
+        began: list[float] = []
+
+        def watch(phase: str, info: dict[str, Any]) -> None:
+            if phase == "start":
+                began.append(time.process_time())
+                return
+            generation = int(info["generation"])
+            self.collections[generation] = self.collections.get(generation, 0) + 1
+            if generation == 2 and began:
+                self.full_cpu_ms.append((time.process_time() - began[-1]) * 1000)
+
+        gc.callbacks.append(watch)
+        t1, c1 = time.perf_counter(), time.process_time()
+        try:
+            resp = client.get(path, headers=headers)
+        finally:
+            gc.callbacks.remove(watch)
+        self.times.append((time.perf_counter() - t1) * 1000)
+        self.cpu.append((time.process_time() - c1) * 1000)
+        resp.raise_for_status()
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "p50_ms": percentile(self.times, 0.5),
+            "p95_ms": percentile(self.times, 0.95),
+            "cpu_p50_ms": percentile(self.cpu, 0.5),
+            "cpu_p95_ms": percentile(self.cpu, 0.95),
+            "collections": {str(g): n for g, n in sorted(self.collections.items())},
+            "full_collections_cpu_ms": round(sum(self.full_cpu_ms), 1),
+        }
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[max(0, min(len(ordered) - 1, round(q * (len(ordered) - 1))))]
@@ -321,6 +366,12 @@ def main() -> int:
     p.add_argument("--requests", type=int, default=50)
     p.add_argument(
         "--profile", action="store_true", help="cProfile one request of each page (stderr)"
+    )
+    p.add_argument(
+        "--gc-ab",
+        action="store_true",
+        help="also --requests page requests with the start-up objects not frozen "
+        "(gc.unfreeze()), in blocks taking turns with the frozen ones",
     )
     args = p.parse_args()
     n = 100_000 if args.quick else args.events
@@ -341,7 +392,7 @@ def main() -> int:
     from tongban.regions import service as regions
     from tongban.web.app import create_app
 
-    with database(args.pg_url) as url:
+    with database(args.pg_url) as url, contextlib.ExitStack() as stack:
         upgrade(url)
         engine = make_engine(url)
         settings = Settings(database_url=url, embedded_worker=False, secret_key="bench")
@@ -377,7 +428,12 @@ def main() -> int:
             )
             months = int(s.scalar(select(func.count()).select_from(DashMonth)) or 0)
 
+        # A server holds none of the generated events: drop them before the pages, so
+        # the collector walks what a server would hold. The app is started as
+        # `tongban serve` starts it (lifespan: with its defaults, gc.freeze()).
+        del events
         client = TestClient(create_app(node))
+        stack.enter_context(client)
         tok = client.post("/api/v1/auth/token", data={"username": "boss", "password": PASSWORD})
         headers = {"Authorization": f"Bearer {tok.json()['access_token']}"}
         paths = [
@@ -385,15 +441,26 @@ def main() -> int:
             "/dashboard?period=30d",
             "/dashboard?period=365d&indicator=cases.decided&grain=week",
         ]
-        times, cpu = [], []
-        for i in range(args.requests + 3):
-            t1, c1 = time.perf_counter(), time.process_time()
-            resp = client.get(paths[i % len(paths)], headers=headers)
-            dt = (time.perf_counter() - t1) * 1000
-            resp.raise_for_status()
-            if i >= 3:
-                times.append(dt)
-                cpu.append((time.process_time() - c1) * 1000)
+        for i in range(3):
+            client.get(paths[i % len(paths)], headers=headers).raise_for_status()
+        # As started: frozen unless TONGBAN_GC_FREEZE=false. --gc-ab: blocks of 5 requests
+        # frozen and not frozen (gc.unfreeze()) taking turns, the order reversed every other
+        # pair of blocks; the main figures are those of the side the settings start with.
+        frozen = gc.get_freeze_count() > 0
+        started = "gc frozen" if frozen else "gc not frozen"
+        order = ("gc frozen", "gc not frozen") if args.gc_ab else (started,)
+        sides = {side: PageTimes() for side in order}
+        for i in range(args.requests * len(sides)):
+            block = i // 5
+            side = order[(block + block // 2) % len(order)]
+            if frozen != (side == "gc frozen"):
+                if frozen:
+                    gc.unfreeze()
+                else:
+                    gc.freeze()
+                frozen = not frozen
+            sides[side].measure(client, paths[i % len(paths)], headers)
+        times, cpu = sides[started].times, sides[started].cpu
         if args.profile:
             # The page runs in the test client's worker thread: time each SQL statement
             # (engine events, any thread) and compare with the request's wall time,
@@ -443,11 +510,16 @@ def main() -> int:
             "page_mean_ms": statistics.fmean(times),
             "page_cpu_p50_ms": percentile(cpu, 0.5),
             "page_cpu_p95_ms": percentile(cpu, 0.95),
+            "gc_frozen_at_start": started == "gc frozen",
+            "page_gc": {side: t.summary() for side, t in sides.items()},
             "aims": {"refresh_seconds": 10, "page_p95_ms": 300},
             "refresh_aim_met": refresh_s < 10,
             "page_aim_met": percentile(times, 0.95) < 300,
         }
         engine.dispose()
+    # What start-up froze is freed at exit only when unfrozen (DuckDB's bindings report
+    # their objects as leaked otherwise).
+    gc.unfreeze()
     out = Path(str(OUT).format(database=result["database"]))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, ensure_ascii=False, indent=2), "utf-8")
@@ -470,6 +542,17 @@ def main() -> int:
     print(
         f"{'page CPU p50 / p95 ms':40} {result['page_cpu_p50_ms']:>5.0f} / {result['page_cpu_p95_ms']:.0f}"
     )
+    for side, figures in result["page_gc"].items():
+        counts = ", ".join(f"gen {g}: {n}" for g, n in figures["collections"].items())
+        print(f"{'page GC (' + side + ')':40} {counts or 'none'}")
+        print(
+            f"{'  full collections CPU ms (all pages)':40} {figures['full_collections_cpu_ms']:>12.0f}"
+        )
+        if side != started:
+            print(
+                f"{'  page CPU p50 / p95 ms':40} {figures['cpu_p50_ms']:>5.0f} / "
+                f"{figures['cpu_p95_ms']:.0f}  (wall {figures['p50_ms']:.0f} / {figures['p95_ms']:.0f})"
+            )
     print(
         f"{'DuckDB page queries p50 / p95 ms':40} "
         f"{baseline['page_p50_ms']:>5.0f} / {baseline['page_p95_ms']:.0f}"

@@ -102,6 +102,10 @@ class Settings(BaseSettings):
     embedded_worker: bool = True
     #: Seconds between worker polls.
     worker_interval: float = 1.0
+    #: At the app's start-up, collect once and move every object then alive (modules,
+    #: mappings, routes, reference data) out of the cyclic garbage collector's reach
+    #: (`gc.freeze()`), so its full collections walk only what requests create.
+    gc_freeze: bool = True
     #: Cookies only over HTTPS (set in production behind TLS).
     secure_cookies: bool = False
     #: Sign-in throttling, never a lock of the account: failures are counted per
