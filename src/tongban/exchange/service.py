@@ -11,6 +11,7 @@ whichever way it came.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -163,10 +164,12 @@ def send(
     payload: dict[str, Any],
 ) -> OutboxMessage:
     """Queue a message in the caller's transaction; it leaves only if that commits. Its
-    id is set at once; the row is written by the transaction's next flush, so a change
-    that sends several messages writes them (and their audit entries) together."""
+    id and queueing time are set at once; the row is written by the transaction's next
+    flush, so a change that sends several messages writes them (and their audit entries)
+    together, and they leave in the order sent."""
     msg = OutboxMessage(
         id=new_id(),
+        created_at=_queued_at(),
         type=message_type,
         source_jurisdiction=source_jurisdiction,
         target_jurisdiction=target_jurisdiction,
@@ -175,6 +178,22 @@ def send(
     )
     session.add(msg)
     return msg
+
+
+_stamp_lock = threading.Lock()
+_last_stamp: list[datetime] = []
+
+
+def _queued_at() -> datetime:
+    """Now, but later than whatever this process queued before: the dispatcher orders a
+    lane by queueing time (then by the random id), so two messages sent in one
+    transaction within one microsecond must not tie."""
+    with _stamp_lock:
+        now = utcnow()
+        if _last_stamp and now <= _last_stamp[0]:
+            now = _last_stamp[0] + timedelta(microseconds=1)
+        _last_stamp[:] = [now]
+        return now
 
 
 def serves(jurisdiction_code: str, served: str = "*") -> bool:
