@@ -99,11 +99,11 @@ def _add(
 
     Session 10 measured, on PostgreSQL, an UPDATE … FROM for the keys held then an
     INSERT … WHERE NOT EXISTS for the others instead: 6–10 % less backend CPU for the
-    refresh, but the anti-join against the target is the planner's choice, and once (the
-    table full of a rolled-back refresh's dead rows, its size in pg_class from that
-    refresh's ANALYZE) the roll-ups' INSERT ran for minutes; on SQLite the two passes cost
-    1.4× the refresh's CPU. So one statement, whose conflict check is always an index
-    probe."""
+    refresh at 300,000 events, but its anti-join against the target is the planner's
+    choice, and once (the third of a row of rolled-back refreshes in one database) the
+    roll-ups' INSERT ran for over four minutes before it was cancelled; on SQLite the two
+    passes cost 1.4× the refresh's CPU. So one statement, whose conflict check is always
+    an index probe (docs/dashboard.md, "Session 10: refresh")."""
     make = postgresql.insert if dialect(session) == "postgresql" else sqlite.insert
     stmt = make(t).from_select(cols, q)
     stmt = stmt.on_conflict_do_update(
