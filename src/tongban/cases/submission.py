@@ -246,7 +246,8 @@ def _create(
         case.id, tuple(app.evidence_consent), recorder.id if recorder else None
     )
     events.publish(session, submitted)
-    licences.record_uses(session, case.id, used)
+    if used:  # its flush would only move the commit's own flush earlier (issue 14)
+        licences.record_uses(session, case.id, used)
     return case
 
 
