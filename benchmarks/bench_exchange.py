@@ -405,8 +405,8 @@ def row(name: str, totals: dict[str, float], note: str) -> dict[str, Any]:
         "messages": n,
         "seconds": round(w + d, 3),
         "per_second": round(n / (w + d), 1) if w + d else 0.0,
-        "note": f"{note}: outbox writes {w:.2f} s + delivery {d:.2f} s"
-        f" ({n / d if d else 0:.0f} msg/s delivering)",
+        "note": f"{note}: outbox writes {w:.2f} s ({1000 * w / n if n else 0:.2f} ms a message)"
+        f" + delivery {d:.2f} s ({n / d if d else 0:.0f} msg/s delivering)",
     }
 
 
