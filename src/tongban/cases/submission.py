@@ -246,8 +246,7 @@ def _create(
         case.id, tuple(app.evidence_consent), recorder.id if recorder else None
     )
     events.publish(session, submitted)
-    if used:  # its flush would only move the commit's own flush earlier (issue 14)
-        licences.record_uses(session, case.id, used)
+    licences.record_uses(session, case.id, used)
     return case
 
 
