@@ -517,9 +517,6 @@ def main() -> int:
             "page_aim_met": percentile(times, 0.95) < 300,
         }
         engine.dispose()
-    # What start-up froze is freed at exit only when unfrozen (DuckDB's bindings report
-    # their objects as leaked otherwise).
-    gc.unfreeze()
     out = Path(str(OUT).format(database=result["database"]))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, ensure_ascii=False, indent=2), "utf-8")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import gc
 import logging
 import threading
@@ -104,7 +105,10 @@ def freeze_start_up_objects() -> None:
     mappings, routes, templates) lives as long as the process, and without this each full
     collection walks all of it again — the spikes of a page's CPU. Once per process: a
     second app in the same process (tests) finds objects already frozen and leaves the
-    rest to the collector, so it never freezes another app's garbage."""
+    rest to the collector, so it never freezes another app's garbage. Unfrozen again at
+    exit, so the interpreter's last collection still finalises them (extension modules
+    such as DuckDB's report what it does not as leaked)."""
     if gc.get_freeze_count() == 0:
         gc.collect()
         gc.freeze()
+        atexit.register(gc.unfreeze)
