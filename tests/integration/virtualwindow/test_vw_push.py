@@ -11,6 +11,8 @@ import asyncio
 import threading
 import time
 import uuid
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -23,6 +25,14 @@ from tongban.exchange.models import ExchangeQuery
 from tongban.identity.models import Account
 from tongban.virtualwindow import push, service
 from tongban.virtualwindow.schemas import ChangedAsk
+
+
+def run(scenario: Coroutine[Any, Any, Any]) -> Any:
+    """`asyncio.run` in a thread of its own: Playwright's sync API (the browser tests'
+    session-wide fixture, when one ran earlier in this worker) leaves the test thread
+    marked as running an event loop, and `asyncio.run` there refuses to start."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, scenario).result()
 
 
 def test_a_waiter_wakes_when_notified_from_another_thread_and_gives_up_at_its_bound() -> None:
@@ -39,7 +49,7 @@ def test_a_waiter_wakes_when_notified_from_another_thread_and_gives_up_at_its_bo
         stale = await board.wait("s", token, 5.0)
         return [woke, quick < 1.0, timed_out, stale, board.waiting]
 
-    assert asyncio.run(scenario()) == [True, True, False, True, 0]
+    assert run(scenario()) == [True, True, False, True, 0]
 
 
 def test_beyond_the_bound_on_waiters_a_read_is_not_held() -> None:
@@ -54,7 +64,7 @@ def test_beyond_the_bound_on_waiters_a_read_is_not_held() -> None:
         woken = await asyncio.gather(*held)
         return refused, full, woken, board.waiting
 
-    assert asyncio.run(scenario()) == (None, 2, [True, True], 0)
+    assert run(scenario()) == (None, 2, [True, True], 0)
 
 
 def test_a_commit_on_the_competent_node_wakes_its_waiters(pair: Any) -> None:
