@@ -27,6 +27,7 @@ from tongban.dashboard.domain import (
 from tongban.dashboard.models import DashRefresh, DashWatermark
 from tongban.db import utcnow
 from tongban.errors import FieldError, ValidationFailed
+from tongban.localtime import local_date
 
 Owns = Scope
 AUDIT = "audit"
@@ -78,7 +79,7 @@ def refresh(
     moment = now or utcnow()
     if head_seq > wm.position:
         wd = sources.working_days(session)
-        sources.fill_workdays(session, wd, sources.local_day(moment) + timedelta(days=400))
+        sources.fill_workdays(session, wd, local_date(moment) + timedelta(days=400))
         pos = wm.position
         while pos < head_seq:
             upto = min(pos + batch, head_seq)

@@ -25,7 +25,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, cast
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     JSON,
@@ -60,8 +59,6 @@ from tongban.dashboard import cells
 from tongban.dashboard.domain import DIMENSIONS, HIST_CAP, Fact, Indicator, Key, Scope
 from tongban.dashboard.models import DashEntry, DashWorkday
 from tongban.db import UTCDateTime
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 AUDIT_KINDS = ("case.event", "ticket.event", "evidence.access", "medical.settlement.event")
 
@@ -152,10 +149,6 @@ entry = cast(Table, DashEntry.__table__)
 
 Owns = Callable[[str], bool]
 CHUNK = 900  # ids per IN (…) list: under SQLite's variable limit
-
-
-def local_day(moment: datetime) -> date:
-    return moment.astimezone(SHANGHAI).date()
 
 
 class WorkingDays:
@@ -600,7 +593,7 @@ def licence_facts(session: Session, rows: Sequence[Any], owns: Owns) -> list[Fac
             continue
         key = Key(
             Indicator.LICENCE_VERIFIED,
-            local_day(r.verified_at),
+            calendar.local_date(r.verified_at),
             (c.receiving_city or "") if c else "",
             (c.competent_city or "") if c else "",
             c.competent_jurisdiction if c else "",
@@ -621,7 +614,7 @@ def card_facts(rows: Sequence[Any], owns: Owns, city_jurisdiction: dict[str, str
         category = "admitted" if r.admitted else (r.reason or "refused")
         key = Key(
             Indicator.CARD_USE,
-            local_day(r.used_at),
+            calendar.local_date(r.used_at),
             "",
             r.venue_city,
             venue_j,
