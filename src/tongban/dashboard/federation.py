@@ -262,6 +262,9 @@ def on_cells_published(session: Session, data: dict[str, Any], msg: Any) -> None
         if isinstance(msg, OutboxMessage):
             return  # delivered locally: this node's own cells
         raise exchange.Refused("not-allowed", f"本节点自行统计 {code} 的数据")
+    # Before the held version is read: two deliveries for `code` at once would both
+    # read it and apply on top of it (the refresh takes its own origin's lock the same way).
+    cells.lock_origin(session, code)
     incoming = {_key(r, code): _value(r) for r in data["rows"]}
     base = data.get("base")
     if base is None:
