@@ -181,18 +181,20 @@ def send(
 
 
 _stamp_lock = threading.Lock()
-_last_stamp: list[datetime] = []
+#: The last queueing time this process gave out (read and set under `_stamp_lock`).
+_last_stamp: datetime | None = None
 
 
 def _queued_at() -> datetime:
     """Now, but later than whatever this process queued before: the dispatcher orders a
     lane by queueing time (then by the random id), so two messages sent in one
     transaction within one microsecond must not tie."""
+    global _last_stamp
     with _stamp_lock:
         now = utcnow()
-        if _last_stamp and now <= _last_stamp[0]:
-            now = _last_stamp[0] + timedelta(microseconds=1)
-        _last_stamp[:] = [now]
+        if _last_stamp is not None and now <= _last_stamp:
+            now = _last_stamp + timedelta(microseconds=1)
+        _last_stamp = now
         return now
 
 
