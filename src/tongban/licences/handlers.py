@@ -53,7 +53,7 @@ from tongban.licences.federation import (
     VERSIONS,
 )
 from tongban.licences.federation_models import ForeignIssuer
-from tongban.licences.verify import LicenceRejected, RejectReason
+from tongban.licences.rejection import LicenceRejected, RejectReason
 
 log = logging.getLogger(__name__)
 

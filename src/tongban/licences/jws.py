@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tongban.crypto.signing import Alg, PrivateKey, PublicKey, b64u
-from tongban.licences.verify import LicenceRejected, RejectReason
+from tongban.licences.rejection import LicenceRejected, RejectReason
 
 #: The `alg` values a token may carry.
 ALGS: frozenset[str] = frozenset({Alg.EDDSA.value, Alg.SM2.value})

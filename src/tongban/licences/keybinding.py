@@ -39,7 +39,7 @@ from tongban.crypto.signing import (
 )
 from tongban.licences import sdjwt
 from tongban.licences.jws import dumps, parse_compact
-from tongban.licences.verify import LicenceRejected, RejectReason
+from tongban.licences.rejection import LicenceRejected, RejectReason
 
 KB_TYP = "kb+jwt"
 KB_ALGS: frozenset[str] = frozenset({ES256, Alg.EDDSA.value})

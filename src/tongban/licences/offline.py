@@ -37,10 +37,10 @@ import httpx
 
 from tongban.crypto.signing import PublicKey, public_from_jwk
 from tongban.licences.keybinding import BindingPolicy
+from tongban.licences.rejection import LicenceRejected, RejectReason
 from tongban.licences.statuslist import LocalStatuses, StatusListToken, verify_status_list
 from tongban.licences.trustlist import TrustList, verify_trust_list
 from tongban.licences.verification import Verification, check
-from tongban.licences.verify import LicenceRejected, RejectReason
 from tongban.localtime import local_dt
 
 ROOT_FILE = "root.jwks.json"

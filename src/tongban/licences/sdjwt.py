@@ -43,7 +43,7 @@ from tongban.licences.jws import (
     parse_compact,
     sign_compact,
 )
-from tongban.licences.verify import LicenceRejected, RejectReason
+from tongban.licences.rejection import LicenceRejected, RejectReason
 
 #: Registered claims of SD-JWT VC that MUST NOT be selectively disclosable.
 NEVER_DISCLOSABLE: frozenset[str] = frozenset(

@@ -29,6 +29,7 @@ from tongban.licences.issuing import (
     issue_for_case,
     list_types,
 )
+from tongban.licences.rejection import LicenceRejected
 from tongban.licences.status import change_status, get_for_officer, status_list_token
 from tongban.licences.trust import issuer_metadata, local_trust, root_keys, trust_list_token
 from tongban.licences.trustlist import TrustList, verify_trust_list
@@ -47,7 +48,6 @@ from tongban.licences.verification import (
     verify_presentation,
     verify_stored,
 )
-from tongban.licences.verify import LicenceRejected
 from tongban.licences.wallet import (
     bound_presentation,
     choices_for_matter,

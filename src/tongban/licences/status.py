@@ -20,6 +20,7 @@ from tongban.licences import domain, issuing
 from tongban.licences.domain import LicenceAction, LicenceStatus
 from tongban.licences.jws import parse_compact
 from tongban.licences.models import Licence, StatusListToken
+from tongban.licences.rejection import LicenceRejected, RejectReason
 from tongban.licences.statuslist import (
     INVALID,
     SUSPENDED,
@@ -27,7 +28,6 @@ from tongban.licences.statuslist import (
     sign_status_list,
     verify_status_list,
 )
-from tongban.licences.verify import LicenceRejected, RejectReason
 
 #: Seconds a published status list is valid; rebuilt after half of it, or at once when a
 #: status in it changes.

@@ -22,7 +22,7 @@ from typing_extensions import TypeIs
 
 from tongban.crypto.signing import PrivateKey, PublicKey, b64u
 from tongban.licences.jws import b64u_decode, parse_compact, sign_compact
-from tongban.licences.verify import LicenceRejected, RejectReason
+from tongban.licences.rejection import LicenceRejected, RejectReason
 
 VALID = 0
 INVALID = 1

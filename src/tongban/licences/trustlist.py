@@ -28,7 +28,7 @@ from typing_extensions import TypeIs
 
 from tongban.crypto.signing import KeyError_, PrivateKey, PublicKey, public_from_jwk
 from tongban.licences.jws import parse_compact, sign_compact
-from tongban.licences.verify import LicenceRejected, RejectReason
+from tongban.licences.rejection import LicenceRejected, RejectReason
 
 TYP = "trustlist+jwt"
 FEDERATION = "federation"

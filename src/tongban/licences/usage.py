@@ -16,13 +16,13 @@ from tongban.errors import Conflict, NotFound, ValidationFailed
 from tongban.identity.models import Account
 from tongban.licences import domain, wallet
 from tongban.licences.models import Licence, LicenceUse
+from tongban.licences.rejection import REASON_TEXT, RejectReason
 from tongban.licences.verification import (
     Verification,
     licence_for,
     verify_presentation,
     verify_stored,
 )
-from tongban.licences.verify import REASON_TEXT, RejectReason
 
 
 @dataclass

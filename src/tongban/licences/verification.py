@@ -16,18 +16,12 @@ from tongban.kernel.node import settings_of
 from tongban.licences import domain
 from tongban.licences.keybinding import ANY_VERIFIER, BindingPolicy
 from tongban.licences.models import Licence
+from tongban.licences.rejection import REASON_TEXT, LicenceRejected, RejectReason
 from tongban.licences.sdjwt import parse_sd_jwt
 from tongban.licences.status import NodeStatuses
 from tongban.licences.trust import local_trust
 from tongban.licences.trustlist import TrustList
-from tongban.licences.verify import (
-    REASON_TEXT,
-    UNCHECKED,
-    LicenceRejected,
-    RejectReason,
-    StatusSource,
-    verify_licence,
-)
+from tongban.licences.verify import UNCHECKED, StatusSource, verify_licence
 
 #: Registered claims reported in their own fields, not among `claims`.
 _REGISTERED = frozenset({"iss", "iat", "nbf", "exp", "vct", "licence_id"})

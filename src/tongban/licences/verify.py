@@ -30,66 +30,14 @@ Order of the checks (the first failure is the reason given):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from typing_extensions import TypeIs
 
-if TYPE_CHECKING:
-    from tongban.licences.trustlist import TrustList
-
-
-class RejectReason(StrEnum):
-    BAD_SIGNATURE = "bad_signature"
-    UNKNOWN_ISSUER = "unknown_issuer"
-    EXPIRED = "expired"
-    NOT_YET_VALID = "not_yet_valid"
-    REVOKED = "revoked"
-    SUSPENDED = "suspended"
-    TAMPERED_DISCLOSURE = "tampered_disclosure"
-    MALFORMED = "malformed"
-    STATUS_UNAVAILABLE = "status_unavailable"
-    KEY_BINDING_MISSING = "key_binding_missing"
-    NOT_HOLDER_BOUND = "not_holder_bound"
-    KEY_BINDING_BAD_SIGNATURE = "key_binding_bad_signature"
-    KEY_BINDING_STALE = "key_binding_stale"
-    KEY_BINDING_AUDIENCE_MISMATCH = "key_binding_audience_mismatch"
-    KEY_BINDING_NONCE_MISMATCH = "key_binding_nonce_mismatch"
-    KEY_BINDING_SD_HASH_MISMATCH = "key_binding_sd_hash_mismatch"
-
-
-REASON_TEXT: dict[RejectReason, str] = {
-    RejectReason.BAD_SIGNATURE: "签名无效",
-    RejectReason.UNKNOWN_ISSUER: "未知签发方",
-    RejectReason.EXPIRED: "已过期",
-    RejectReason.NOT_YET_VALID: "尚未生效",
-    RejectReason.REVOKED: "已撤销",
-    RejectReason.SUSPENDED: "已暂停",
-    RejectReason.TAMPERED_DISCLOSURE: "披露内容被篡改",
-    RejectReason.MALFORMED: "格式错误",
-    RejectReason.STATUS_UNAVAILABLE: "无法获取状态",
-    RejectReason.KEY_BINDING_MISSING: "未附持有人绑定证明（不记名出示不被接受）",
-    RejectReason.NOT_HOLDER_BOUND: "证照未绑定持有人设备，无法核验持有人",
-    RejectReason.KEY_BINDING_BAD_SIGNATURE: "持有人绑定签名无效",
-    RejectReason.KEY_BINDING_STALE: "持有人绑定已过时",
-    RejectReason.KEY_BINDING_AUDIENCE_MISMATCH: "持有人绑定不是为本核验方生成的",
-    RejectReason.KEY_BINDING_NONCE_MISMATCH: "持有人绑定的核验码不符",
-    RejectReason.KEY_BINDING_SD_HASH_MISMATCH: "持有人绑定与出示内容不符",
-}
-
-
-class LicenceRejected(Exception):
-    """A licence, status list or trust list that must not be accepted, and why.
-    `detail` is English for logs; show `REASON_TEXT[reason]` (`.text`) to people."""
-
-    def __init__(self, reason: RejectReason, detail: str = "") -> None:
-        super().__init__(f"{reason.value}: {detail}" if detail else reason.value)
-        self.reason = reason
-        self.detail = detail
-
-    @property
-    def text(self) -> str:
-        return REASON_TEXT[self.reason]
+from tongban.licences import keybinding, sdjwt
+from tongban.licences.keybinding import BindingPolicy
+from tongban.licences.rejection import LicenceRejected, RejectReason
+from tongban.licences.trustlist import TrustList
 
 
 class StatusSource(Protocol):
@@ -149,20 +97,6 @@ def status_reference(payload: dict[str, Any]) -> tuple[str, int] | None:
     return uri, idx
 
 
-# sdjwt and keybinding import this module (for LicenceRejected), so they are imported
-# on first use
-_sdjwt: Any = None
-_kb: Any = None
-
-
-def _load_sdjwt() -> Any:
-    global _sdjwt, _kb
-    from tongban.licences import keybinding, sdjwt
-
-    _sdjwt, _kb = sdjwt, keybinding
-    return sdjwt
-
-
 def verify_licence(
     compact: str,
     trust: TrustList,
@@ -170,15 +104,14 @@ def verify_licence(
     *,
     now: int,
     leeway: int = 60,
-    binding: Any = None,
+    binding: BindingPolicy | None = None,
 ) -> VerifiedLicence:
     """Verify a licence presentation (compact SD-JWT VC, with or without a KB-JWT) in the
     order of the module docstring; returns what it proves or raises LicenceRejected with
-    the reason. `binding` is a keybinding.BindingPolicy; None accepts an unbound
-    presentation (and still checks a KB-JWT that is present)."""
-    sd = _sdjwt or _load_sdjwt()
+    the reason. `binding` None accepts an unbound presentation (and still checks a
+    KB-JWT that is present)."""
     # 1. parse
-    parsed = sd.parse_sd_jwt(compact)
+    parsed = sdjwt.parse_sd_jwt(compact)
     header, payload = parsed.jws.header, parsed.jws.payload
     typ = header.get("typ")
     if not isinstance(typ, str) or typ not in TYPS:
@@ -205,7 +138,7 @@ def verify_licence(
     if not parsed.jws.verify_with(key):
         raise LicenceRejected(RejectReason.BAD_SIGNATURE, "issuer signature does not verify")
     # 4. disclosures
-    claims = sd.disclosed_claims(parsed, forbidden=_NOT_DISCLOSABLE)
+    claims = sdjwt.disclosed_claims(parsed, forbidden=_NOT_DISCLOSABLE)
     # 5. time
     if iat > now + leeway or (nbf is not None and nbf > now + leeway):
         raise LicenceRejected(RejectReason.NOT_YET_VALID, "licence not yet valid")
@@ -220,8 +153,7 @@ def verify_licence(
         if status != 0:
             raise LicenceRejected(RejectReason.REVOKED, f"licence status {status}")
     # 7. holder binding
-    kb = _kb
-    bound = kb.check(parsed, binding or kb.BindingPolicy(), now=now)
+    bound = keybinding.check(parsed, binding or BindingPolicy(), now=now)
     issuer = trust.issuer(iss)
     licence_id = claims.get("licence_id")
     for name in TECHNICAL:

@@ -17,7 +17,7 @@ from tongban.identity.service import is_proven, require_assurance
 from tongban.licences import domain, issuing, sdjwt
 from tongban.licences.domain import LicenceStatus, LicenceType
 from tongban.licences.models import Licence
-from tongban.licences.verify import LicenceRejected
+from tongban.licences.rejection import LicenceRejected
 
 
 @dataclass

@@ -98,7 +98,7 @@ def test_trust_list_is_signed_by_the_root_and_lists_every_issuer(session: Sessio
     assert trust.exp - trust.iat == trust_service.TRUST_LIST_LIFETIME
     # a list signed by another key is refused
     from tongban.crypto.signing import generate
-    from tongban.licences.verify import LicenceRejected
+    from tongban.licences.rejection import LicenceRejected
 
     with pytest.raises(LicenceRejected):
         verify_trust_list(token, [generate().public()], now=int(time.time()))
@@ -176,7 +176,7 @@ def test_fetched_lists_of_other_nodes_answer_for_their_licences(session: Session
     """A list this node only fetched (own = false) answers from the stored signed token,
     not from local rows; a forged token is not imported."""
     from tongban.licences.models import StatusListToken
-    from tongban.licences.verify import LicenceRejected
+    from tongban.licences.rejection import LicenceRejected
 
     lic = make_licence(session, make_resident(session), authority="330100-public_security")
     token = licences.status_list_token(session, "330000", lic.status_list)  # all valid

@@ -123,8 +123,8 @@ def test_counter_page_refuses_bad_quantities(client, session, qty) -> None:  # t
 def test_status_index_beyond_the_list_is_unavailable_not_a_crash(session, idx) -> None:  # type: ignore[no-untyped-def]
     """A presentation's status index comes from whoever signed it: beyond 64 bits it used
     to reach the database query (OverflowError, 500) before the range check."""
+    from tongban.licences.rejection import LicenceRejected, RejectReason
     from tongban.licences.status import NodeStatuses
-    from tongban.licences.verify import LicenceRejected, RejectReason
 
     lic = make_licence(session, make_resident(session))
     with pytest.raises(LicenceRejected) as e:

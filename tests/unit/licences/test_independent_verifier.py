@@ -25,8 +25,9 @@ from sd_jwt.issuer import SDJWTIssuer
 from sd_jwt.verifier import SDJWTVerifier
 
 from licence_kit import DISCLOSABLE, JS, NOW, SHOWN, Federation, driving_claims
+from tongban.licences.rejection import LicenceRejected
 from tongban.licences.sdjwt import present
-from tongban.licences.verify import LicenceRejected, verify_licence
+from tongban.licences.verify import verify_licence
 
 
 def _their_verify(fed: Federation, presentation: str) -> dict:

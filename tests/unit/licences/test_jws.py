@@ -12,7 +12,7 @@ from licence_kit import enc
 from tongban.crypto.signing import Alg, b64u, generate
 from tongban.crypto.signing import b64u_decode as signing_b64u_decode
 from tongban.licences.jws import b64u_decode, parse_compact, sign_compact
-from tongban.licences.verify import LicenceRejected, RejectReason
+from tongban.licences.rejection import LicenceRejected, RejectReason
 
 
 @pytest.mark.parametrize("alg", [Alg.EDDSA, Alg.SM2])

@@ -18,9 +18,10 @@ from tongban.crypto.signing import (
 )
 from tongban.licences.jws import dumps
 from tongban.licences.keybinding import ANY_VERIFIER, BindingPolicy, bind, sd_hash
+from tongban.licences.rejection import LicenceRejected, RejectReason
 from tongban.licences.sdjwt import parse_sd_jwt, present
 from tongban.licences.verification import BOUND, UNBOUND, check
-from tongban.licences.verify import LicenceRejected, RejectReason, verify_licence
+from tongban.licences.verify import verify_licence
 
 R = RejectReason
 NONCE = "K7Q2M9XA"

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 from licence_kit import JS, NOW, SHOWN, driving_claims, federation_for, forge_jwt
 from tongban.crypto.signing import Alg, b64u, b64u_decode
-from tongban.licences.verify import LicenceRejected, VerifiedLicence, verify_licence
+from tongban.licences.rejection import LicenceRejected
+from tongban.licences.verify import VerifiedLicence, verify_licence
 
 FEDS = {alg: federation_for(alg) for alg in (Alg.EDDSA, Alg.SM2)}
 ORIGINAL = {alg: f.presentation() for alg, f in FEDS.items()}

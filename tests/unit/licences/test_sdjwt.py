@@ -9,6 +9,7 @@ import pytest
 
 from licence_kit import DISCLOSABLE, JS, driving_claims, enc, forge_jwt
 from tongban.crypto.signing import b64u, b64u_decode, generate, sm3
+from tongban.licences.rejection import LicenceRejected, RejectReason
 from tongban.licences.sdjwt import (
     _decode_disclosure,
     disclosed_claims,
@@ -17,7 +18,6 @@ from tongban.licences.sdjwt import (
     parse_sd_jwt,
     present,
 )
-from tongban.licences.verify import LicenceRejected, RejectReason
 
 KEY = generate()
 

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from tongban.crypto.signing import Alg, b64u, generate
 from tongban.licences.jws import parse_compact
+from tongban.licences.rejection import LicenceRejected, RejectReason
 from tongban.licences.statuslist import (
     INVALID,
     MAX_BYTES,
@@ -20,7 +21,6 @@ from tongban.licences.statuslist import (
     sign_status_list,
     verify_status_list,
 )
-from tongban.licences.verify import LicenceRejected, RejectReason
 
 NOW = 1_750_000_000
 URI = "https://js.tongban.example/licences/status/1"

@@ -8,6 +8,7 @@ import pytest
 
 from licence_kit import AH, DAY, JS, NOW, ZJ, Federation, enc
 from tongban.crypto.signing import Alg, b64u_decode, generate
+from tongban.licences.rejection import LicenceRejected, RejectReason
 from tongban.licences.trustlist import (
     TrustedIssuer,
     TrustList,
@@ -15,7 +16,6 @@ from tongban.licences.trustlist import (
     sign_trust_list,
     verify_trust_list,
 )
-from tongban.licences.verify import LicenceRejected, RejectReason
 
 
 def _reason(token: str, roots, now: int = NOW) -> RejectReason:  # type: ignore[no-untyped-def]

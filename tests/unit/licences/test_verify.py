@@ -22,14 +22,10 @@ from licence_kit import (
     forge_jwt,
 )
 from tongban.crypto.signing import b64u_decode, generate
+from tongban.licences.rejection import REASON_TEXT, LicenceRejected, RejectReason
 from tongban.licences.sdjwt import issue_sd_jwt, make_disclosure, present
 from tongban.licences.statuslist import LocalStatuses
-from tongban.licences.verify import (
-    REASON_TEXT,
-    LicenceRejected,
-    RejectReason,
-    verify_licence,
-)
+from tongban.licences.verify import verify_licence
 
 R = RejectReason
 
