@@ -13,8 +13,17 @@ Two kinds of publication share the message type and its sequence:
   (absolute, not an increment: validated like a snapshot's). A receiver applies it only
   on top of exactly that version (its copy's cells named in the delta take their new
   values, in one transaction); a replayed or older one changes nothing; one whose base
-  it does not hold yet is delivered later (``OutOfOrder``: the missing one may still
-  come), and a full snapshot newer than both repairs a copy whose delta was lost.
+  it does not hold (a delta lost, late, or no copy at all) makes the receiver ask the
+  publisher for a full snapshot (``dashboard.snapshot_wanted``, at most once per
+  jurisdiction in ``ask_seconds()``) and is dropped, the snapshot being numbered after
+  it; asked already, it is delivered later (``OutOfOrder``: the missing one may still
+  come, or the snapshot asked for makes it stale).
+
+The publisher answers a request at once with a full snapshot to the asking node only,
+after checking it as hostile input: from another node of the federation, about a
+jurisdiction this node publishes and the asking node does not serve, at most once per
+asking node and jurisdiction in ``answer_seconds()`` (else 429, retried later). The
+other nodes never see that snapshot's number, so the next round is full for all.
 
 The sender remembers what it last published of each jurisdiction (a fingerprint per
 cell, in the publishing process, set when the publication commits) and sends a full
@@ -32,15 +41,17 @@ adding."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from pydantic import Field, StringConstraints
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy import event, select, tuple_
+from sqlalchemy import Table, event, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from tongban.dashboard import cells
@@ -62,7 +73,12 @@ from tongban.kernel import numbering, replication
 from tongban.kernel.node import settings_of
 from tongban.regions import service as regions
 
+log = logging.getLogger(__name__)
+
 CELLS_PUBLISHED = "dashboard.cells_published"
+#: A receiver that found a gap in a jurisdiction's publications asks its publisher for
+#: a full snapshot (answered with one, to the asking node only).
+SNAPSHOT_WANTED = "dashboard.snapshot_wanted"
 
 CELLS = replication.Published(
     CELLS_PUBLISHED, scope=lambda p: f"dashboard.cells:{p['jurisdiction']}"
@@ -74,17 +90,34 @@ MAX_ROWS = 500_000
 
 class PublishSettings(BaseSettings):
     """TONGBAN_DASHBOARD_FULL_EVERY: every this many rounds of the publishing job, a full
-    snapshot (the others: deltas, or nothing when no cell changed)."""
+    snapshot (the others: deltas, or nothing when no cell changed).
+    TONGBAN_DASHBOARD_ASK_SECONDS: a receiver asks the publisher of a jurisdiction for a
+    full snapshot at most once in this many seconds.
+    TONGBAN_DASHBOARD_ANSWER_SECONDS: a publisher answers one node's requests about one
+    jurisdiction at most once in this many seconds (shorter than the asking interval: a
+    request held up on the way must not make the next one look too early)."""
 
     model_config = SettingsConfigDict(
         env_prefix="TONGBAN_DASHBOARD_", env_file=".env", extra="ignore"
     )
     full_every: Annotated[int, Field(ge=1)] = 12
+    ask_seconds: Annotated[int, Field(ge=0, le=86_400)] = 600
+    answer_seconds: Annotated[int, Field(ge=0, le=86_400)] = 300
 
 
 @lru_cache
 def full_every() -> int:
     return PublishSettings().full_every
+
+
+@lru_cache
+def ask_seconds() -> int:
+    return PublishSettings().ask_seconds
+
+
+@lru_cache
+def answer_seconds() -> int:
+    return PublishSettings().answer_seconds
 
 
 federated = replication.federated
@@ -115,6 +148,15 @@ class CellsPublished(schema.Payload):
     seq: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
     #: A delta: the sequence of the publication it applies on top of (None: a full snapshot).
     base: Annotated[int, Field(ge=1, le=2**31 - 2)] | None = None
+
+
+class SnapshotWanted(schema.Payload):
+    """ "Send me a full snapshot of `jurisdiction`": the version the asking node holds (0:
+    none) and the publication that showed the gap (for the publisher's log)."""
+
+    jurisdiction: schema.RegionCode
+    held: Annotated[int, Field(ge=0, le=2**31 - 1)]
+    seen: Annotated[int, Field(ge=1, le=2**31 - 1)]
 
 
 _FIELDS = [d for d in DIMENSIONS if d != "jurisdiction"]
@@ -169,7 +211,11 @@ def forget_sent() -> None:
 
 @event.listens_for(Session, "after_commit")
 def _remember_sent(session: Session) -> None:
-    _sent.update(session.info.pop(_PENDING, {}))
+    for where, sent in session.info.pop(_PENDING, {}).items():
+        if sent is None:  # a snapshot only one node got: the next round is full for all
+            _sent.pop(where, None)
+        else:
+            _sent[where] = sent
 
 
 @event.listens_for(Session, "after_soft_rollback")
@@ -177,16 +223,20 @@ def _forget_pending(session: Session, previous: Any) -> None:
     session.info.pop(_PENDING, None)
 
 
-def publication(session: Session, jurisdiction: str) -> dict[str, Any] | None:
+def publication(
+    session: Session, jurisdiction: str, *, one_node: bool = False
+) -> dict[str, Any] | None:
     """The next publication of `jurisdiction` (numbered): a delta on the previous one
     when this process published that one and nothing forces a full snapshot (see the
     module's docstring), else full; None when it would be a delta without a cell (the
     round counts towards the next full snapshot). What it carries is remembered when the
-    transaction commits."""
+    transaction commits. `one_node`: a full snapshot for one node only (an answer to
+    its request): the others never see its number, so this process forgets what it
+    published and its next round is full."""
     current = cells.read(session, "", jurisdiction)
     prints = _fingerprints(current)
     where = (_where(session), jurisdiction)
-    last = _sent.get(where)
+    last = None if one_node else _sent.get(where)
     changed: list[Key] | None = None
     if last is not None and last.rounds + 1 < full_every() and last.prints.keys() <= prints.keys():
         changed = [k for k, v in current.items() if last.prints.get(hash(k)) != prints[hash(k)]]
@@ -199,13 +249,14 @@ def publication(session: Session, jurisdiction: str) -> dict[str, Any] | None:
         "as_of": utcnow().isoformat(),
         "seq": seq,
     }
+    sent: _Sent | None
     if changed is not None and last is not None and last.seq == seq - 1:
         body["rows"] = _rows((k, current[k]) for k in changed)
         body["base"] = seq - 1
         sent = _Sent(seq, prints, last.rounds + 1)
     else:
         body["rows"] = _rows(current.items())
-        sent = _Sent(seq, prints)
+        sent = None if one_node else _Sent(seq, prints)
     session.info.setdefault(_PENDING, {})[where] = sent
     return body
 
@@ -278,8 +329,13 @@ def on_cells_published(session: Session, data: dict[str, Any], msg: Any) -> None
     if int(data["seq"]) <= held:
         return  # replayed or overtaken by a newer publication
     if int(base) != held:
-        # An earlier publication has not been applied here: deliver this one later (the
-        # missing one, or a newer full snapshot that makes this one stale, repairs it).
+        # An earlier publication has not been applied here (lost, late, or this node's
+        # copy is missing). Ask the publisher for a full snapshot — it is numbered after
+        # this delta and carries its cells, so this one is taken as delivered and dropped;
+        # asked already within ask_seconds(): deliver this one later (the missing one, or
+        # the snapshot asked for, which makes this one stale, repairs the copy).
+        if ask_snapshot(session, code, held, int(data["seq"]), msg):
+            return
         raise exchange.OutOfOrder(f"{code} 的统计增量依据第 {base} 次发布，本节点持有第 {held} 次")
     if not CELLS.newer(session, data):
         return
@@ -342,3 +398,98 @@ def _differences(session: Session, code: str, incoming: dict[Key, Value]) -> dic
         if d.n or d.total or d.extra or d.hist:
             out[k] = d
     return out
+
+
+# --- a receiver asks for a full snapshot --------------------------------------------------
+
+#: Seconds are stored from this instant (a counter row holds a 32-bit integer: to 2094).
+_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _now() -> int:
+    return int((utcnow() - _EPOCH).total_seconds())
+
+
+def _stamp(session: Session, scope: str, window: int) -> bool:
+    """Whether nothing was stamped under `scope` in the last `window` seconds; if so, now
+    is (in the caller's transaction, so a rollback takes it back). One statement: two
+    transactions at once cannot both pass (the row's lock, or SQLite's write lock)."""
+    now = _now()
+    table = cast(Table, numbering.NumberCounter.__table__)
+    name = session.get_bind().dialect.name
+    dialect_insert = postgresql.insert if name == "postgresql" else sqlite.insert
+    stmt = (
+        dialect_insert(table)
+        .values(scope=scope, period="", last=now)
+        .on_conflict_do_update(
+            index_elements=[table.c.scope, table.c.period],
+            set_={"last": now},
+            where=table.c.last <= now - window,
+        )
+        .returning(table.c.last)
+    )
+    return session.execute(stmt).first() is not None
+
+
+def ask_snapshot(session: Session, code: str, held: int, seen: int, msg: Any) -> bool:
+    """Ask the node publishing `code` for a full snapshot (this node holds version `held`,
+    0 for none, and received publication `seen` it cannot apply), unless this node asked
+    for one within ask_seconds(); whether it asked (the request leaves when the caller
+    commits)."""
+    settings = settings_of(session)
+    if not replication.federated(settings):
+        return False
+    source = getattr(msg, "target_jurisdiction", None)  # where the publication came to
+    if not isinstance(source, str) or not exchange.serves(source, settings.served_jurisdictions):
+        source = settings.served_jurisdictions.split(",")[0].strip()
+    if not _stamp(session, f"dashboard.snapshot.asked:{code}", ask_seconds()):
+        return False
+    body = {"jurisdiction": code, "held": held, "seen": seen}
+    exchange.send(session, SNAPSHOT_WANTED, source, code, body)
+    log.info(
+        "dashboard: asked for a full snapshot of %s (holding %s, received %s)", code, held, seen
+    )
+    return True
+
+
+def authorise_wanted(session: Session, p: SnapshotWanted, sender: exchange.Sender) -> None:
+    """A request is hostile input: from another node of the federation, about a
+    jurisdiction this node publishes and the asking node does not serve itself."""
+    code = p.jurisdiction
+    if sender.local:
+        raise exchange.Refused("not-allowed", f"本节点自行统计 {code} 的数据，无需索取")
+    if code != sender.target_jurisdiction:
+        raise exchange.Refused("bad-payload", "索取的统计辖区须为消息的目标辖区", 422)
+    if sender.serves(code):
+        raise exchange.Refused(
+            "not-allowed", f"请求方节点 {sender.node} 自行统计 {code} 的数据，无权索取"
+        )
+    known = {j.code for j in regions.list_jurisdictions(session)}
+    if code not in known or not exchange.serves_here(session, code):
+        raise exchange.Refused("not-served", f"本节点不发布 {code} 的统计数据", 404)
+
+
+@exchange.handler(SNAPSHOT_WANTED, schema=SnapshotWanted, authorise=authorise_wanted)
+def on_snapshot_wanted(session: Session, data: dict[str, Any], msg: Any) -> None:
+    """Answer a request at once: a full snapshot of the jurisdiction, to the asking node
+    only — at most once per asking node and jurisdiction in answer_seconds() (else 429:
+    the asking node retries later with back-off)."""
+    code = str(data["jurisdiction"])
+    node = str(getattr(msg, "source_node", "") or "")
+    if not _stamp(session, f"dashboard.snapshot.answered:{node[:40]}:{code}", answer_seconds()):
+        raise exchange.Refused(
+            "too-many-requests",
+            f"节点 {node} 索取 {code} 统计全量过于频繁，{answer_seconds()} 秒内只答复一次",
+            429,
+        )
+    body = publication(session, code, one_node=True)
+    assert body is not None  # (one_node: always a full snapshot)
+    exchange.send(session, CELLS_PUBLISHED, code, str(msg.source_jurisdiction), body)
+    log.info(
+        "dashboard: full snapshot %s of %s sent to %s (it held %s, received %s)",
+        body["seq"],
+        code,
+        node,
+        data["held"],
+        data["seen"],
+    )

@@ -2,8 +2,9 @@
 and PostgreSQL): node B (江苏, 浙江) publishes only the cells that changed since its
 previous publication, on top of the version it names; node A's copy then equals B's
 own cells (and its monthly roll-ups a full recompute of them) after a series of deltas;
-a lost delta leaves A's copy as it was until the next full snapshot repairs it; forged,
-replayed or out-of-order deltas change nothing."""
+a lost delta leaves A's copy as it was until the next full snapshot repairs it (when A
+asked for one already: test_delta_snapshot_request.py); forged, replayed or
+out-of-order deltas change nothing."""
 
 from __future__ import annotations
 
@@ -154,6 +155,9 @@ def test_a_lost_delta_is_repaired_by_the_next_full_snapshot(
     tools: Any, fed: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     a, b = fed["node-a"], fed["node-b"]
+    # A asked for a full snapshot already (within ask_seconds): the gap waits for the
+    # N-th round (test_delta_snapshot_request.py: a node that may ask).
+    monkeypatch.setattr(federation, "ask_snapshot", lambda *args: False)
     _seed(b)
     _refresh(b)
     _publish(b)  # full
@@ -195,9 +199,10 @@ def _status(b: Any, mid: Any) -> str:
 
 
 def test_forged_replayed_and_out_of_order_deltas_change_nothing(
-    tools: Any, fed: dict[str, Any]
+    tools: Any, fed: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     a, b = fed["node-a"], fed["node-b"]
+    monkeypatch.setattr(federation, "ask_snapshot", lambda *args: False)  # asked already
     tools.submit(a)
     tools.drain(a, b)
     _refresh(b)
