@@ -61,6 +61,11 @@ class InnerList:
 
 _KEY = re.compile(r"[a-z*][a-z0-9_\-.*]*")
 _TOKEN = re.compile(r"[A-Za-z*][A-Za-z0-9!#$%&'*+\-.^_`|~:/]*")
+_INTEGER = re.compile(r"-?[0-9]{1,15}")
+#: A well-formed sf-string in one match (printable ASCII but `"` and `\`, or those two
+#: escaped): the character loop below runs only for one that is not, to say where.
+_STRING = re.compile(r'"((?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\])*)"')
+_ESCAPED = re.compile(r'\\(["\\])')
 
 
 class _Parser:
@@ -92,6 +97,11 @@ class _Parser:
     def bare(self) -> Bare:
         c = self.peek()
         if c == '"':
+            m = _STRING.match(self.s, self.i)
+            if m:  # (every string a signature carries: the loop is for the error)
+                self.i = m.end()
+                text = m.group(1)
+                return _ESCAPED.sub(r"\1", text) if "\\" in text else text
             self.i += 1
             out = []
             while True:
@@ -128,7 +138,7 @@ class _Parser:
                 raise self.fail("bad boolean")
             self.i += 1
             return b == "1"
-        m = re.compile(r"-?[0-9]{1,15}").match(self.s, self.i)
+        m = _INTEGER.match(self.s, self.i)
         if m:
             if self.s[m.end() : m.end() + 1] == ".":
                 raise self.fail("decimals are not supported")

@@ -16,8 +16,10 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, cast
 
 from pydantic import BaseModel
@@ -215,16 +217,27 @@ def _claim_inbox(session: Session, rows: list[InboxMessage]) -> set[uuid.UUID]:
     its row; an id twice in `rows` is written once."""
     if not rows:
         return set()
+    stmt = _inbox_insert(session.get_bind().dialect.name)
+    values = [{key: getattr(row, key) for key in _INBOX_COLUMNS} for row in rows]
+    # Executed with the rows as parameters (SQLAlchemy's "insertmanyvalues": still one
+    # INSERT with many VALUES on the wire), so the statement is compiled once per process
+    # instead of once per batch with a bind parameter per column of each row.
+    return set(session.scalars(stmt, values))
+
+
+_INBOX_COLUMNS = tuple(c.key for c in cast(Table, InboxMessage.__table__).columns)
+
+
+@lru_cache(maxsize=4)
+def _inbox_insert(dialect: str) -> Any:
+    """The batch inbox's ``INSERT … ON CONFLICT (id) DO NOTHING RETURNING id``, built once."""
     table = cast(Table, InboxMessage.__table__)
-    values = [{c.key: getattr(row, c.key) for c in table.columns} for row in rows]
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = (
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return (
         insert(table)
-        .values(values)
         .on_conflict_do_nothing(index_elements=["id"])
         .returning(table.c.id)  # the rows written (rowcount is not reliable here)
     )
-    return set(session.scalars(stmt))
 
 
 def _recorded(session: Session, row: InboxMessage) -> None:
@@ -559,7 +572,8 @@ def deliver_due(factory: sessionmaker[Session], settings: Settings, limit: int =
 
 def _claim(session: Session, now: datetime, limit: int) -> list[_Claimed]:
     """Claim up to `limit` due messages, oldest first, in one statement: leased (no other
-    worker takes them for LEASE_SECONDS) and returned with what their lanes need."""
+    worker takes them for LEASE_SECONDS) and returned with what their lanes and their
+    envelopes need (a batch is signed from these, without reading the rows again)."""
     due = (
         select(OutboxMessage.id)
         .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
@@ -575,6 +589,7 @@ def _claim(session: Session, now: datetime, limit: int) -> list[_Claimed]:
         .returning(
             OutboxMessage.id,
             OutboxMessage.type,
+            OutboxMessage.source_jurisdiction,
             OutboxMessage.target_jurisdiction,
             OutboxMessage.payload,
             OutboxMessage.created_at,
@@ -583,16 +598,29 @@ def _claim(session: Session, now: datetime, limit: int) -> list[_Claimed]:
     )
     rows = sorted(session.execute(stmt), key=lambda r: (r.created_at, str(r.id)))
     return [
-        _Claimed(r.id, r.target_jurisdiction, ordering_key(r.type, r.payload or {}, r.id))
+        _Claimed(
+            r.id,
+            r.target_jurisdiction,
+            ordering_key(r.type, r.payload or {}, r.id),
+            r.type,
+            r.source_jurisdiction,
+            r.payload or {},
+            r.created_at,
+        )
         for r in rows
     ]
 
 
-def envelope_of(session: Session, msg: OutboxMessage, node_id: str) -> dict[str, Any]:
-    """The wire form of `msg`, its payload completed by the type's enricher if any."""
+def envelope_of(
+    session: Session | None, msg: OutboxMessage | _Claimed, node_id: str
+) -> dict[str, Any]:
+    """The wire form of `msg`, its payload completed by the type's enricher if any (which
+    needs a `session`)."""
     payload = msg.payload
     enrich = _enrichers.get(msg.type)
     if enrich is not None:
+        if session is None:
+            raise RuntimeError(f"{msg.type} is completed when it leaves: a session is needed")
         payload = enrich(session, dict(payload), settings_of(session))
     return {
         "id": str(msg.id),
@@ -636,11 +664,17 @@ def ordering_key(msg_type: str, payload: Mapping[str, Any], msg_id: uuid.UUID) -
     return f"message:{msg_id}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Claimed:
+    """A claimed message: what its lane and its envelope need, as the claim returned it."""
+
     id: uuid.UUID
     target_jurisdiction: str
     key: str  # ordering_key
+    type: str
+    source_jurisdiction: str
+    payload: dict[str, Any]
+    created_at: datetime
 
 
 def dispatch_pending(
@@ -672,11 +706,11 @@ def dispatch_pending(
     # Messages for nodes that take batches go in batches: per node, its lanes are shared
     # out over a few streams (each lane wholly in one, in the order queued), and each
     # stream posts its batches one after another.
-    streams: list[list[list[uuid.UUID]]] = []
+    streams: list[list[list[_Claimed]]] = []
     batched: set[uuid.UUID] = set()
     if remote is not None and remote.batch > 1:
         streams = _streams(claimed, served, remote, concurrency)
-        batched = {i for stream in streams for chunk in stream for i in chunk}
+        batched = {c.id for stream in streams for chunk in stream for c in chunk}
     rest = [c for c in claimed if c.id not in batched]
     lanes: dict[tuple[str, str], list[uuid.UUID]] = {}
     local_ids: list[uuid.UUID] = []
@@ -742,7 +776,7 @@ def takes_batches(node_id: str) -> bool:
 
 def _streams(
     claimed: list[_Claimed], served: str, remote: Remote, concurrency: int
-) -> list[list[list[uuid.UUID]]]:
+) -> list[list[list[_Claimed]]]:
     """The batches of a pass, as streams: per target node that takes batches, its
     messages (in the order claimed) shared out by lane over one stream per STREAM_MIN
     messages (at most `concurrency`, at most one per lane), each cut into batches of
@@ -756,7 +790,7 @@ def _streams(
         if node is None or node.id == remote.node_id or not takes_batches(node.id):
             continue  # one by one: NoRoute and misconfiguration are recorded there
         per_node.setdefault(node.id, []).append(c)
-    out: list[list[list[uuid.UUID]]] = []
+    out: list[list[list[_Claimed]]] = []
     for msgs in per_node.values():
         # As many streams as there are STREAM_MIN messages (and lanes) for, up to
         # `concurrency`: a receiver applies one batch on one backend, one message after
@@ -765,10 +799,10 @@ def _streams(
         lanes = len({c.key for c in msgs})
         n = max(1, min(concurrency, lanes, -(-len(msgs) // STREAM_MIN)))
         lane_stream: dict[str, int] = {}
-        parts: list[list[uuid.UUID]] = [[] for _ in range(n)]
+        parts: list[list[_Claimed]] = [[] for _ in range(n)]
         for c in msgs:
             k = lane_stream.setdefault(c.key, len(lane_stream) % n)
-            parts[k].append(c.id)
+            parts[k].append(c)
         for part in parts:
             if part:
                 out.append([part[i : i + remote.batch] for i in range(0, len(part), remote.batch)])
@@ -777,7 +811,7 @@ def _streams(
 
 def _deliver_stream(
     factory: sessionmaker[Session],
-    batches: list[list[uuid.UUID]],
+    batches: list[list[_Claimed]],
     served: str,
     remote: Remote | None,
     keys: dict[str, PrivateKey],
@@ -785,31 +819,36 @@ def _deliver_stream(
 ) -> int:
     """One stream's batches, one after another (on a worker thread or the caller's)."""
     assert remote is not None
-    return sum(_deliver_batch(factory, ids, served, remote, keys, policy) for ids in batches)
+    return sum(_deliver_batch(factory, msgs, served, remote, keys, policy) for msgs in batches)
 
 
 def _deliver_batch(
     factory: sessionmaker[Session],
-    ids: list[uuid.UUID],
+    claimed: list[_Claimed],
     served: str,
     remote: Remote,
     keys: dict[str, PrivateKey],
     policy: tuple[int, tuple[float, ...]],
 ) -> int:
-    """Deliver messages to one node in one request: one session reads and completes them
-    all, each is signed on its own, the answer's outcomes are recorded in one more
-    session. Messages to a node that takes no batches go one by one."""
+    """Deliver messages to one node in one request: signed each on its own from what the
+    claim returned (the rows are not read again), the answer's outcomes recorded in one
+    session. A session is opened before only to read the signing key the first time or
+    for a type whose payload is completed when it leaves (`outgoing`). Messages to a node
+    that takes no batches go one by one."""
     failures: list[tuple[uuid.UUID, str, bool]] = []
     envs: list[tuple[uuid.UUID, str, dict[str, Any]]] = []
-    with factory() as session:
-        rows = session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids)))
-        by_id = {m.id: m for m in rows}
-        todo = [by_id[i] for i in ids if i in by_id and by_id[i].status == "pending"]
+    todo = list(claimed)
+    with ExitStack() as stack:
+        session: Session | None = None
+        if "key" not in keys or any(m.type in _enrichers for m in todo):
+            session = stack.enter_context(factory())
         try:
             if "key" not in keys:
+                assert session is not None
                 keys["key"] = remote.key(session)
                 session.commit()  # the key may have been generated just now
         except Exception as exc:  # noqa: BLE001 - recorded on each message
+            assert session is not None
             session.rollback()
             todo, failures = [], [(m.id, f"{type(exc).__name__}: {exc}", False) for m in todo]
         for m in todo:
@@ -820,8 +859,9 @@ def _deliver_batch(
                 failures.append((m.id, f"{type(exc).__name__}: {exc}", False))
                 continue
             envs.append((m.id, node.id if node is not None else "", env))
-        # No transaction open while the batch is on the wire (see _send_remote).
-        session.rollback()
+        if session is not None:
+            # No transaction open while the batch is on the wire (see _send_remote).
+            session.rollback()
     delivered: list[uuid.UUID] = []
     singly: list[uuid.UUID] = []
     node_id = envs[0][1] if envs else ""
@@ -1025,7 +1065,8 @@ def _fail(
     once when `dead`, else after the last attempt)."""
     max_attempts, backoff = policy
     msg = session.get(OutboxMessage, msg_id)
-    if msg is None:
+    if msg is None or msg.status != "pending":
+        # (delivered meanwhile by a worker that took it after this one's lease ran out)
         return
     msg.attempts += 1
     msg.last_error = error[:2000]

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 
 from tongban.audit import service as audit
 from tongban.cases.models import Case
@@ -104,6 +104,49 @@ def test_a_pass_posts_one_batch_and_applies_every_message_once(
     back = hosts.apps[a.host] = _Front(hosts.apps[a.host])
     assert b.dispatch() >= 2 and back.paths() == ["batch"]
     assert len(front.requests) == 1
+
+
+def test_a_pass_signs_its_batch_from_the_claim_without_reading_the_rows_again(
+    tools: Any, fed: dict[str, Any], hosts: Any
+) -> None:
+    a, b = fed["node-a"], fed["node-b"]
+    case = tools.submit(a)[0]  # case.forwarded: its materials are added when it leaves
+    pings = _pings(a, "340000", "320000", 5)
+    front = hosts.apps[b.host] = _Front(hosts.apps[b.host])
+    on_outbox: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "outbox_message" in statement:
+            on_outbox.append(statement.split()[0].upper())
+
+    event.listen(a.engine, "before_cursor_execute", record)
+    try:
+        assert a.dispatch() == 6
+    finally:
+        event.remove(a.engine, "before_cursor_execute", record)
+    # The claim (UPDATE … RETURNING what the envelopes need) and the outcomes' one UPDATE:
+    # no read of the claimed rows in between.
+    assert on_outbox == ["UPDATE", "UPDATE"]
+    (_path, carried, status) = front.requests[0]
+    assert status == 200 and len(carried) == 6
+    assert {str(p) for p in pings} <= {c[0] for c in carried}
+    assert {m.status for m in a.outbox()} == {"delivered"}
+    assert {str(p) for p in pings} <= _inbox(b)
+    copy = tools.stored_case(b, case.number)  # the payload completed on the way out
+    assert copy is not None and len(copy.attachments) == 1
+
+
+def test_a_failure_recorded_late_leaves_a_delivered_message_delivered(
+    fed: dict[str, Any],
+) -> None:
+    a = fed["node-a"]
+    (msg_id,) = _pings(a, "340000", "320000", 1)
+    with a.session() as s:  # delivered by a worker that took it after a lease ran out
+        s.get_one(OutboxMessage, msg_id).status = "delivered"
+        s.commit()
+    exchange._record_failure(a.factory, msg_id, "HTTP 503 from node-b", dead=True)
+    (msg,) = [m for m in a.outbox() if m.id == msg_id]
+    assert (msg.status, msg.attempts, msg.last_error) == ("delivered", 0, None)
 
 
 def test_the_same_batch_twice_applies_once(tools: Any, fed: dict[str, Any], hosts: Any) -> None:
