@@ -20,7 +20,9 @@ FastAPI endpoint that parses the JSON and answers 200 — no signing, no persist
 
 Node B runs under a statement counter (`--count-serve`: every SQL statement its engines
 execute), so the table also gives the receiver's statements per applied
-`case.forwarded` for each tree (issue 14: the handler's work per message).
+`case.forwarded` for each tree (issue 14: the handler's work per message). Each row also
+gives CPU per message: node A's process while it writes and while it delivers (its
+background audit sealer included), and node B's process while it receives.
 
 Each tree (benchmarks/_before.py) — and the working tree once more, one by one
 (`--no-single` leaves that out) — gets a pair of nodes of its own: node A in a worker
@@ -208,19 +210,20 @@ def worker(args: argparse.Namespace) -> int:
         if args.batch is not None and remote is not None:
             remote.batch = args.batch  # 1: one message a request (the cached Remote)
 
-        def statements() -> int:
-            """B's statements so far, once its count has settled (its file is rewritten
-            every 50 ms while it changes)."""
-            last, same = -1, 0
+        def b_state() -> tuple[int, float]:
+            """B's statements and CPU seconds so far, once its count has settled (its file
+            is rewritten every 50 ms)."""
+            last, same, cpu = -1, 0, 0.0
             while same < 3:
                 time.sleep(0.05)
                 try:
-                    now = int(counted.read_text() or 0)
-                except (OSError, ValueError):
+                    fields = counted.read_text().split()
+                    now, cpu = int(fields[0]), float(fields[1])
+                except (OSError, ValueError, IndexError):
                     now = 0
                 same = same + 1 if now == last else 0
                 last = now
-            return last
+            return last, cpu
 
         # Trees that seal the audit chain in a background thread (issue 14, session 8):
         # the seals the run asked for count in its time.
@@ -232,7 +235,8 @@ def worker(args: argparse.Namespace) -> int:
             drain = getattr(hook, "drain", None)
 
         def full(kind: str, count: int, offset: int) -> dict[str, float]:
-            before_n = statements() if kind == CASE else 0
+            before_n, before_cpu = b_state()
+            c0 = time.process_time()
             t0 = time.perf_counter()
             for i in range(count):
                 with factory() as s:
@@ -241,6 +245,7 @@ def worker(args: argparse.Namespace) -> int:
                     exchange.send(s, kind, "310000", "320000", payload)
                     s.commit()
             t1 = time.perf_counter()
+            c1 = time.process_time()
             delivered = 0
             for _ in range(count * 2):
                 delivered += exchange.deliver_due(factory, settings, limit=500)
@@ -249,11 +254,21 @@ def worker(args: argparse.Namespace) -> int:
             if drain is not None:  # the audit seals still under way in the background
                 drain(60)
             t2 = time.perf_counter()
+            c2 = time.process_time()
             if delivered != count:
                 raise RuntimeError(f"delivered {delivered} of {count}")
-            out = {"write_s": t1 - t0, "deliver_s": t2 - t1}
+            after_n, after_cpu = b_state()
+            out = {
+                "write_s": t1 - t0,
+                "deliver_s": t2 - t1,
+                # CPU seconds: node A's process writing and delivering (its background
+                # sealer included), node B's process while it received them
+                "a_write_cpu": c1 - c0,
+                "a_deliver_cpu": c2 - c1,
+                "b_cpu": after_cpu - before_cpu,
+            }
             if kind == CASE:  # (B's statements for the receipts' delivery back: none)
-                out["statements"] = statements() - before_n
+                out["statements"] = after_n - before_n
             return out
 
         def check() -> dict[str, Any]:
@@ -328,7 +343,15 @@ class Pair:
             )
         self.offset = 0
         self.totals: dict[str, dict[str, float]] = {
-            k: {"messages": 0, "write_s": 0.0, "deliver_s": 0.0, "statements": 0}
+            k: {
+                "messages": 0,
+                "write_s": 0.0,
+                "deliver_s": 0.0,
+                "statements": 0,
+                "a_write_cpu": 0.0,
+                "a_deliver_cpu": 0.0,
+                "b_cpu": 0.0,
+            }
             for k in (PING, CASE)
         }
         try:
@@ -366,6 +389,8 @@ class Pair:
             t["write_s"] += out["write_s"]
             t["deliver_s"] += out["deliver_s"]
             t["statements"] += out.get("statements", 0)
+            for k in ("a_write_cpu", "a_deliver_cpu", "b_cpu"):
+                t[k] += out.get(k, 0.0)
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -400,13 +425,24 @@ def bare_bodies(count: int, offset: int, node: str) -> list[bytes]:
 
 def row(name: str, totals: dict[str, float], note: str) -> dict[str, Any]:
     n, w, d = int(totals["messages"]), totals["write_s"], totals["deliver_s"]
+
+    def ms(key: str) -> float:
+        return round(1000 * totals[key] / n, 3) if n else 0.0
+
     return {
         "name": name,
         "messages": n,
         "seconds": round(w + d, 3),
         "per_second": round(n / (w + d), 1) if w + d else 0.0,
+        "cpu_ms_per_message": {
+            "sender_write": ms("a_write_cpu"),
+            "sender_deliver": ms("a_deliver_cpu"),
+            "receiver": ms("b_cpu"),
+        },
         "note": f"{note}: outbox writes {w:.2f} s ({1000 * w / n if n else 0:.2f} ms a message)"
-        f" + delivery {d:.2f} s ({n / d if d else 0:.0f} msg/s delivering)",
+        f" + delivery {d:.2f} s ({n / d if d else 0:.0f} msg/s delivering); CPU a message:"
+        f" sender writing {ms('a_write_cpu'):.2f} ms, delivering {ms('a_deliver_cpu'):.2f} ms,"
+        f" receiver {ms('b_cpu'):.2f} ms",
     }
 
 
@@ -669,7 +705,7 @@ def print_table(report: dict[str, Any]) -> None:
 
 def count_serve(path: Path, argv: list[str]) -> int:
     """Run `tongban <argv>` (node B's server) counting every SQL statement its engines
-    execute; the count is written to `path` whenever it changed (every 50 ms)."""
+    execute; the count and the process's CPU seconds are written to `path` every 50 ms."""
     import runpy
     import threading
 
@@ -684,13 +720,11 @@ def count_serve(path: Path, argv: list[str]) -> int:
     event.listen(Engine, "before_cursor_execute", count)
 
     def dump() -> None:
-        last = -1
+        # "<statements> <CPU seconds of this process>", every 50 ms
         while True:
-            if n[0] != last:
-                last = n[0]
-                tmp = path.with_suffix(".tmp")
-                tmp.write_text(str(last))
-                os.replace(tmp, path)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(f"{n[0]} {time.process_time():.4f}")
+            os.replace(tmp, path)
             time.sleep(0.05)
 
     threading.Thread(target=dump, daemon=True, name="count-serve").start()
