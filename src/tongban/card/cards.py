@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from tongban.card import domain, revocations
+from tongban.card import domain, federation
 from tongban.card.domain import Actor, CardAction, CardStatus, Concession, Generation, StepFacts
 from tongban.card.models import Card
 from tongban.db import utcnow
@@ -246,7 +246,7 @@ def act(
     history.record(session, card, step, user, current, target, reason, payload)
     if (current in domain.REVOKED_STATUSES) != (target in domain.REVOKED_STATUSES):
         # Its credentials enter (or leave, when found) the revocation list.
-        revocations.revocations_changed(session, card.jurisdiction_code)
+        federation.revocations_changed(session, card.jurisdiction_code)
     return Outcome(card, replacement)
 
 

@@ -26,8 +26,9 @@ from sqlalchemy.orm import Session
 from tongban.card import codec, devicekeys, domain
 from tongban.card.cards import current_card
 from tongban.card.domain import CardAction, CardStatus
+from tongban.card.federation import revocations_changed
 from tongban.card.models import Card, CardCredential
-from tongban.card.revocations import issuer_alg_of, issuing_key, revocations_changed
+from tongban.card.revocations import issuer_alg_of, issuing_key
 from tongban.card.verifier import kid8
 from tongban.db import utcnow
 from tongban.errors import Conflict, ValidationFailed

@@ -23,9 +23,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tongban.card.models import Card
+from tongban.card.revocations import revocation_list
 from tongban.crypto.signing import b64u
 from tongban.exchange import service as exchange
-from tongban.kernel import replication
+from tongban.kernel import numbering, replication
 from tongban.kernel.node import settings_of
 from tongban.regions.models import Jurisdiction
 
@@ -52,8 +54,6 @@ def recipients(session: Session, code: str) -> list[str]:
 def revocations_payload(session: Session, code: str) -> dict[str, Any]:
     """`card.revocations_published` of jurisdiction `code`: the signed list as it is now
     (`seq` is added when it is published)."""
-    from tongban.card.revocations import revocation_list
-
     return {"jurisdiction": code, "data": b64u(revocation_list(session, code).to_bytes())}
 
 
@@ -70,7 +70,10 @@ def _at_commit(code: str) -> Any:
 
 
 def revocations_changed(session: Session, code: str) -> None:
-    """`code`'s revocation list changed: publish it when the transaction commits."""
+    """The revocation list of jurisdiction `code` changed: its sequence moves
+    (revocations.revocations_seq), and it is published to the other nodes when the
+    transaction commits (once, however many changes it made)."""
+    numbering.next_value(session, f"card.revocations:{code}", gapless=True)
     replication.publish_at_commit(session, REVOCATIONS, code, _at_commit(code), rank=2)
 
 
@@ -78,8 +81,6 @@ def publish_all(session: Session) -> int:
     """Queue the revocation list of every jurisdiction this node serves that has cards
     for every other node (the periodic refresh: a received list expires after
     REVOCATIONS_LIFETIME); how many messages. None on a node that is not federated."""
-    from tongban.card.models import Card
-
     s = settings_of(session)
     to = targets(s)
     if not to:

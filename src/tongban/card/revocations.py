@@ -109,16 +109,6 @@ def revocations_seq(session: Session, jurisdiction: str) -> int:
     return numbering.peek(session, f"card.revocations:{jurisdiction}")
 
 
-def revocations_changed(session: Session, jurisdiction: str) -> None:
-    """The revocation list of `jurisdiction` changed: its sequence moves, and it is
-    published to the other nodes when the transaction commits (once, however many
-    changes it made)."""
-    numbering.next_value(session, f"card.revocations:{jurisdiction}", gapless=True)
-    from tongban.card import federation
-
-    federation.revocations_changed(session, jurisdiction)
-
-
 def revocation_list(
     session: Session, jurisdiction: str, *, now: datetime | None = None
 ) -> codec.RevocationList:
