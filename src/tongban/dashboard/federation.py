@@ -151,8 +151,8 @@ class CellsPublished(schema.Payload):
 
 
 class SnapshotWanted(schema.Payload):
-    """ "Send me a full snapshot of `jurisdiction`": the version the asking node holds (0:
-    none) and the publication that showed the gap (for the publisher's log)."""
+    """A request for a full snapshot of `jurisdiction`, with the version the asking node
+    holds (0: none) and the publication that showed the gap (for the publisher's log)."""
 
     jurisdiction: schema.RegionCode
     held: Annotated[int, Field(ge=0, le=2**31 - 1)]
