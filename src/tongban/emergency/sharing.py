@@ -25,6 +25,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from tongban.db import utcnow
+from tongban.emergency import stock_sums
 from tongban.emergency.catalogue import CODE_PATTERN
 from tongban.emergency.models import SharedStock
 from tongban.exchange import schema
@@ -32,6 +33,7 @@ from tongban.exchange import service as exchange
 from tongban.exchange.models import OutboxMessage
 from tongban.kernel import replication
 from tongban.kernel.node import settings_of
+from tongban.localtime import local_date
 from tongban.regions import service as regions
 
 STOCK_PUBLISHED = "emergency.stock_published"
@@ -76,15 +78,15 @@ targets = replication.other_nodes
 
 def payload(session: Session, jurisdiction: str) -> dict[str, Any]:
     """`emergency.stock_published` of `jurisdiction` as its lots stand (`seq` is added
-    when it is published)."""
-    from tongban.emergency.stock import aggregate
-
+    when it is published). Read from the sums kept with every movement, as
+    stock.aggregate reads them."""
+    rows = stock_sums.aggregate(session, day=local_date(utcnow()), jurisdictions=[jurisdiction])
     return {
         "jurisdiction": jurisdiction,
         "as_of": utcnow().isoformat(),
         "rows": [
             {"city": c, "item": i, "quantity": q, "available": a, "expiring": e, "points": p}
-            for _, c, i, q, a, e, p in aggregate(session, jurisdictions=[jurisdiction])
+            for _, c, i, q, a, e, p in rows
         ],
     }
 
