@@ -25,6 +25,7 @@ from tongban.catalog import service as catalog
 from tongban.db import utcnow
 from tongban.errors import NotFound
 from tongban.evidence import domain, messages, registers
+from tongban.evidence.datause import announce_use
 from tongban.evidence.models import Consent, DataAccess, EvidenceRequest
 from tongban.exchange import service as exchange
 from tongban.regions import service as regions
@@ -343,8 +344,5 @@ def on_access_logged(session: Session, payload: dict[str, Any], _msg: Any) -> No
 
 
 def _announce(session: Session, access: DataAccess) -> None:
-    """The person whose data it is hears of the use (service.announce_use; imported
-    here, not at the top: the service imports this module)."""
-    from tongban.evidence import service
-
-    service.announce_use(session, access)
+    """The person whose data it is hears of the use."""
+    announce_use(session, access)
