@@ -711,6 +711,7 @@ def clear_from_database_child(url: str, rescan: bool) -> None:
     rss_before = _status_kb("VmRSS")
     with node.session_factory() as s:
         folded: list[Any] = []
+        cpu = time.process_time()
         t = time.perf_counter()
         agg = cs.load_aggregate(s, PERIOD, rescan=rescan, folded=folded)
         load_s = time.perf_counter() - t
@@ -720,6 +721,8 @@ def clear_from_database_child(url: str, rescan: bool) -> None:
         t = time.perf_counter()
         res = clearing.finish(agg)
         finish_s = time.perf_counter() - t
+        cpu = time.process_time() - cpu
+        backend = _backend_cpu(s)
     engine.dispose()
     print(
         json.dumps(
@@ -728,6 +731,8 @@ def clear_from_database_child(url: str, rescan: bool) -> None:
                 "fold_tail_seconds": fold_s,
                 "tail_entries": tail,
                 "finish_seconds": finish_s,
+                "process_cpu_seconds": cpu,
+                "backend_cpu_seconds": backend,
                 "claims": res.claim_count,
                 "reversals": res.reversal_count,
                 "gross": [[g.debtor, g.creditor, g.amount] for g in res.jurisdictions],
@@ -736,6 +741,20 @@ def clear_from_database_child(url: str, rescan: bool) -> None:
             }
         )
     )
+
+
+def _backend_cpu(session: Any) -> float | None:
+    """CPU time of the session's PostgreSQL backend so far (from /proc: the server on
+    this machine), or None when it is elsewhere."""
+    from sqlalchemy import text
+
+    pid = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    session.rollback()
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _status_kb(field: str) -> int:
@@ -830,14 +849,69 @@ def duckdb_from_postgres(url: str, repeat: int) -> dict[str, Any]:
     }
 
 
+@contextmanager
+def clearing_database(
+    pg_url: str, keep: str | None, n: int, tail_n: int
+) -> Iterator[tuple[str, dict[str, Any] | None]]:
+    """The database to clear from, and what seeding it gave (None: not seeded yet). Without
+    `keep`, a fresh one, dropped afterwards. With `keep`, the database of that name on the
+    server, kept afterwards: reused when a run seeded it completely with the same N and
+    tail (seeding 10 M settlements takes ~10 minutes), made again otherwise."""
+    if not keep:
+        with pg_database(pg_url, "bench_clear") as url:
+            yield url, None
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    if not keep.replace("_", "").isalnum():
+        raise SystemExit("--keep-db: letters, digits and _ only")
+    base = make_url(pg_url).set(drivername="postgresql+psycopg")
+    url = base.set(database=keep).render_as_string(hide_password=False)
+    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        exists = c.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": keep}
+        ).first()
+    seeded = None
+    if exists:
+        engine = create_engine(url)
+        with engine.connect() as c:
+            if c.execute(text("SELECT to_regclass('bench_seeded')")).scalar() is not None:
+                row = c.execute(text("SELECT n, tail, info FROM bench_seeded")).first()
+                if row is not None and (row.n, row.tail) == (n, tail_n):
+                    seeded = json.loads(row.info)
+        engine.dispose()
+    if seeded is None:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{keep}" WITH (FORCE)'))
+            c.execute(text(f'CREATE DATABASE "{keep}"'))
+    admin.dispose()
+    yield url, seeded
+
+
+def _mark_seeded(url: str, n: int, tail_n: int, info: dict[str, Any]) -> None:
+    """Mark a kept database seeded completely (what `clearing_database` reuses)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as c:
+        c.execute(text("CREATE TABLE bench_seeded (n bigint, tail bigint, info text)"))
+        c.execute(
+            text("INSERT INTO bench_seeded VALUES (:n, :t, :i)"),
+            {"n": n, "t": tail_n, "i": json.dumps(info)},
+        )
+    engine.dispose()
+
+
 def bench_clearing_db(
-    pg_url: str, n: int, repeat: int = 3, tail: int | None = None
+    pg_url: str, n: int, repeat: int = 3, tail: int | None = None, keep: str | None = None
 ) -> dict[str, Any]:
     """Seed N settlements in a fresh database (and a `tail` settled since the last fold,
-    0.1 % of N by default); clear them `repeat` times, each in a child
-    process as the command does (median time; peak RSS the largest); compare with one
-    DuckDB GROUP BY over the same claim lines loaded from PostgreSQL (the load timed
-    apart) and with one plain GROUP BY in PostgreSQL."""
+    0.1 % of N by default), or reuse the one `keep` names; clear them `repeat` times,
+    each in a child process as the command does (median time; peak RSS the largest);
+    compare with one DuckDB GROUP BY over the same claim lines loaded from PostgreSQL
+    (the load timed apart) and with one plain GROUP BY in PostgreSQL."""
     import subprocess
 
     from sqlalchemy import create_engine, text
@@ -849,28 +923,40 @@ def bench_clearing_db(
     from tongban.migrate import upgrade
     from tongban.regions import service as regions
 
-    with pg_database(pg_url, "bench_clear") as url:
-        upgrade(url)
-        engine = make_engine(url)
-        node = build_node(
-            Settings(database_url=url, embedded_worker=False, secret_key="bench"),
-            session_factory(engine),
-        )
-        with node.transaction() as s:
-            regions.load_reference_data(s)
-            catalog.load_catalogue(s)
-        engine.dispose()
-        seed_s, inst = seed_settlements(url, n)
-        entries_s = seed_entries(url, inst)
-        print(
-            f"seeded {n:,} settlements in {seed_s:.1f} s, their chain entries in {entries_s:.1f} s",
-            file=sys.stderr,
-        )
-        folded = fold_all(url)
-        # Settled since the last fold: the tail the command folds before reading.
-        tail_n = max(1, n // 1000) if tail is None else tail
-        _, tail_inst = seed_settlements(url, tail_n, prefix="L", bulk=False)
-        seed_entries(url, tail_inst)
+    tail_n = max(1, n // 1000) if tail is None else tail
+    with clearing_database(pg_url, keep, n, tail_n) as (url, seeded):
+        if seeded is None:
+            upgrade(url)
+            engine = make_engine(url)
+            node = build_node(
+                Settings(database_url=url, embedded_worker=False, secret_key="bench"),
+                session_factory(engine),
+            )
+            with node.transaction() as s:
+                regions.load_reference_data(s)
+                catalog.load_catalogue(s)
+            engine.dispose()
+            seed_s, inst = seed_settlements(url, n)
+            entries_s = seed_entries(url, inst)
+            print(
+                f"seeded {n:,} settlements in {seed_s:.1f} s, their chain entries in "
+                f"{entries_s:.1f} s",
+                file=sys.stderr,
+            )
+            folded = fold_all(url)
+            # Settled since the last fold: the tail the command folds before reading (the
+            # children never commit, so a kept database keeps it unfolded).
+            _, tail_inst = seed_settlements(url, tail_n, prefix="L", bulk=False)
+            seed_entries(url, tail_inst)
+            seeded = {"seed_seconds": seed_s, "folded": folded}
+            if keep:
+                _mark_seeded(url, n, tail_n, seeded)
+        else:
+            print(
+                f"reusing the seeded database {keep!r} (its (b) is the seeding run's)",
+                file=sys.stderr,
+            )
+        seed_s, folded = seeded["seed_seconds"], seeded["folded"]
         runs: list[dict[str, Any]] = []
         scans: list[dict[str, Any]] = []
         for _ in range(repeat):  # alternating: the tally, then the rescan
@@ -969,6 +1055,12 @@ def main() -> None:
         help="settlements seeded in PostgreSQL for the clearing from the database (default "
         "--claims; 0 skips it)",
     )
+    p.add_argument(
+        "--keep-db",
+        metavar="NAME",
+        help="clear from the database NAME on the server and keep it: seeded on the first "
+        "run, reused by later runs with the same --db-claims and --tail",
+    )
     p.add_argument("--clear-db-child", metavar="URL", help=argparse.SUPPRESS)
     p.add_argument("--rescan", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -1000,7 +1092,7 @@ def main() -> None:
         )
         db_claims = args.claims if args.db_claims is None else args.db_claims
         if args.pg_url and db_claims:
-            d = bench_clearing_db(args.pg_url, db_claims, args.repeat, args.tail)
+            d = bench_clearing_db(args.pg_url, db_claims, args.repeat, args.tail, args.keep_db)
             out["clearing_from_database"] = d
             print(
                 f"clearing of {d['settlements']:,} settlements from PostgreSQL as the command "
