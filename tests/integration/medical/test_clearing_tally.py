@@ -321,3 +321,25 @@ def test_entries_chained_before_the_cities_were_in_their_body_are_folded_from_th
     assert sum("insured_city" not in b for b in bodies) == 3
     cs.fold_tally(session)
     _assert_exact(session)
+
+
+def test_the_fold_groups_by_hashing_and_leaves_the_planner_settings_as_found(session, desks_people):
+    """PostgreSQL: the fold statement is planned with sorting off (a hash aggregate; the
+    planner otherwise sorted its lines on five text keys), only for that statement: the
+    setting is back as it was afterwards, whatever it was, and the tally still equals
+    the direct computation."""
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("a PostgreSQL planner setting")
+    rng = random.Random(11)
+    w = World(session, *desks_people)
+    cs.fold_tally(session)  # builds the tally: what follows is a tail fold
+    for value in ("on", "off"):
+        session.execute(text("SELECT set_config('enable_sort', :v, true)"), {"v": value})
+        for _ in range(3):
+            w.settle(rng)
+        session.flush()
+        folded = cs.fold_tally(session)
+        assert folded.entries >= 3 and not folded.rebuilt
+        assert session.scalar(text("SELECT current_setting('enable_sort')")) == value
+        _assert_exact(session)
+    session.execute(text("SELECT set_config('enable_sort', 'on', true)"))
