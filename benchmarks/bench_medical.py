@@ -905,13 +905,20 @@ def _mark_seeded(url: str, n: int, tail_n: int, info: dict[str, Any]) -> None:
 
 
 def bench_clearing_db(
-    pg_url: str, n: int, repeat: int = 3, tail: int | None = None, keep: str | None = None
+    pg_url: str,
+    n: int,
+    repeat: int = 3,
+    tail: int | None = None,
+    keep: str | None = None,
+    before: str | None = None,
 ) -> dict[str, Any]:
     """Seed N settlements in a fresh database (and a `tail` settled since the last fold,
     0.1 % of N by default), or reuse the one `keep` names; clear them `repeat` times,
     each in a child process as the command does (median time; peak RSS the largest);
     compare with one DuckDB GROUP BY over the same claim lines loaded from PostgreSQL
-    (the load timed apart) and with one plain GROUP BY in PostgreSQL."""
+    (the load timed apart) and with one plain GROUP BY in PostgreSQL. With `before` (a
+    tree's src directory), the command is also run with that tree's code, in turn with
+    the working tree's (its own median and ratio)."""
     import subprocess
 
     from sqlalchemy import create_engine, text
@@ -959,13 +966,22 @@ def bench_clearing_db(
         seed_s, folded = seeded["seed_seconds"], seeded["folded"]
         runs: list[dict[str, Any]] = []
         scans: list[dict[str, Any]] = []
-        for _ in range(repeat):  # alternating: the tally, then the rescan
-            for out, extra in ((runs, []), (scans, ["--rescan"])):
+        olds: list[dict[str, Any]] = []
+        modes: list[tuple[list[dict[str, Any]], list[str], str | None]] = [
+            (runs, [], None),
+            (scans, ["--rescan"], None),
+        ]
+        if before:  # the tally with the before tree's code, in turn with the rest
+            modes.insert(1, (olds, [], before))
+        for _ in range(repeat):  # alternating: the tally, (before,) then the rescan
+            for out, extra, tree in modes:
+                env = None if tree is None else {**os.environ, "PYTHONPATH": tree}
                 child = subprocess.run(
                     [sys.executable, __file__, "--clear-db-child", url, *extra],
                     capture_output=True,
                     text=True,
                     check=True,
+                    env=env,
                 )
                 out.append(json.loads(child.stdout.strip().splitlines()[-1]))
         got = runs[-1]
@@ -987,12 +1003,20 @@ def bench_clearing_db(
             sql_s = time.perf_counter() - t
         ref_engine.dispose()
     expected = {(d, c): int(a) for d, c, a in rows if d != c}
-    for r in (got, scans[-1]):
+    for r in (got, scans[-1], *olds[-1:]):
         if {(d, c): a for d, c, a in r["gross"]} != expected or duck["gross"] != expected:
             raise AssertionError("the tally, the rescan, DuckDB and the SQL GROUP BY disagree")
     if (got["claims"], got["reversals"]) != (scans[-1]["claims"], scans[-1]["reversals"]):
         raise AssertionError("the tally and the rescan count different claims")
     command = statistics.median(r["load_seconds"] + r["finish_seconds"] for r in runs)
+    before_s = (
+        statistics.median(r["load_seconds"] + r["finish_seconds"] for r in olds) if olds else None
+    )
+
+    def cpu_ms(rs: list[dict[str, Any]], key: str) -> float | None:
+        values = [r[key] for r in rs if r.get(key) is not None]
+        return round(statistics.median(values) * 1000, 1) if values else None
+
     rescan = statistics.median(r["load_seconds"] + r["finish_seconds"] for r in scans)
     with_load = duck["load_seconds"] + duck["group_by_seconds"]
     return {
@@ -1007,6 +1031,18 @@ def bench_clearing_db(
         "tail_entries": got["tail_entries"],
         "tail_fold_seconds": round(statistics.median(r["fold_tail_seconds"] for r in runs), 4),
         "tally_command_seconds": round(command, 4),
+        "command_process_cpu_ms": cpu_ms(runs, "process_cpu_seconds"),
+        "command_backend_cpu_ms": cpu_ms(runs, "backend_cpu_seconds"),
+        "before_src": before,
+        "before_command_seconds": None if before_s is None else round(before_s, 4),
+        "before_fold_tail_seconds": (
+            round(statistics.median(r["fold_tail_seconds"] for r in olds), 4) if olds else None
+        ),
+        "before_process_cpu_ms": cpu_ms(olds, "process_cpu_seconds"),
+        "before_backend_cpu_ms": cpu_ms(olds, "backend_cpu_seconds"),
+        "ratio_before_to_duckdb_group_by": (
+            None if before_s is None else round(before_s / duck["group_by_seconds"], 2)
+        ),
         "ratio_tally_to_duckdb_group_by": round(command / duck["group_by_seconds"], 2),
         "rescan_load_seconds": round(statistics.median(r["load_seconds"] for r in scans), 3),
         "rescan_command_seconds": round(rescan, 3),
@@ -1061,6 +1097,12 @@ def main() -> None:
         help="clear from the database NAME on the server and keep it: seeded on the first "
         "run, reused by later runs with the same --db-claims and --tail",
     )
+    p.add_argument(
+        "--before-src",
+        metavar="DIR",
+        help="also clear with the code of another tree (its src directory, e.g. from "
+        "`git archive <commit> src`), in turn with the working tree's, printing both ratios",
+    )
     p.add_argument("--clear-db-child", metavar="URL", help=argparse.SUPPRESS)
     p.add_argument("--rescan", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -1092,7 +1134,9 @@ def main() -> None:
         )
         db_claims = args.claims if args.db_claims is None else args.db_claims
         if args.pg_url and db_claims:
-            d = bench_clearing_db(args.pg_url, db_claims, args.repeat, args.tail, args.keep_db)
+            d = bench_clearing_db(
+                args.pg_url, db_claims, args.repeat, args.tail, args.keep_db, args.before_src
+            )
             out["clearing_from_database"] = d
             print(
                 f"clearing of {d['settlements']:,} settlements from PostgreSQL as the command "
@@ -1115,6 +1159,18 @@ def main() -> None:
                 "the ratio)"
             )
             print(f"      {'ratio command / DuckDB GROUP BY':40} {r:8.2f}  aim <= 2: {_met(r)}")
+            print(
+                f"      {'CPU: the command / its backend':40} {d['command_process_cpu_ms']} ms / "
+                f"{d['command_backend_cpu_ms']} ms (medians; the backend's from /proc)"
+            )
+            if d["before_src"]:
+                rb = d["ratio_before_to_duckdb_group_by"]
+                print(
+                    f"      {'before (' + d['before_src'] + ')':40} "
+                    f"{d['before_command_seconds']:8.4f} s (fold "
+                    f"{d['before_fold_tail_seconds']:.4f} s; CPU {d['before_process_cpu_ms']} / "
+                    f"{d['before_backend_cpu_ms']} ms), ratio {rb:.2f}  aim <= 2: {_met(rb)}"
+                )
             print(
                 f"  (b) {'the cost of keeping the tally: folding':40} "
                 f"{d['tally_fold_seconds']:8.2f} s for {d['tally_fold_entries']:,} chain entries"
