@@ -11,8 +11,11 @@ chain after its watermark and the cases named — and DuckDB groups the same eve
 the same key (indicator, day, city pair, jurisdiction, mode, authority, matter).
 
     python benchmarks/bench_dashboard.py [--events N] [--quick] [--pg-url URL]
-        [--requests 50]
+        [--requests 50] [--more 100000]
 
+The timed refresh folds into a node holding no cells yet (a new install, `recompute`):
+the fold's plain-insert path. After the pages, --more events are generated and a second
+refresh adds them to the cells held (the periodic refresh's upsert path), printed apart.
 Without --pg-url the database is a SQLite file in a temporary directory. --quick:
 100,000 events. Writes var/bench/dashboard-{sqlite|postgresql}.json.
 """
@@ -59,9 +62,11 @@ def database(pg_url: str | None) -> Iterator[str]:
         yield f"sqlite:///{tmp}/bench.db"
 
 
-def generate(session: Any, n_events: int, today: date) -> tuple[list[tuple[Any, ...]], int]:
-    """Cases and their chain entries, bulk-inserted; returns the (case, action, at) rows
-    for DuckDB and the number of entries."""
+def generate(
+    session: Any, n_events: int, today: date, seed: int = 20261129
+) -> tuple[list[tuple[Any, ...]], int]:
+    """Cases and their chain entries, bulk-inserted after the chain's head (if any);
+    returns the (case, action, at) rows for DuckDB and the number of entries."""
     from sqlalchemy import insert, select, update
 
     from tongban.audit.models import AuditEntry, AuditHead
@@ -69,7 +74,7 @@ def generate(session: Any, n_events: int, today: date) -> tuple[list[tuple[Any, 
     from tongban.catalog.models import Matter
     from tongban.regions.models import Authority, City
 
-    rng = random.Random(20261129)
+    rng = random.Random(seed)
     cities = [(c.code, c.jurisdiction_code) for c in session.scalars(select(City))]
     authorities = list(session.scalars(select(Authority).where(Authority.city_code.is_not(None))))
     by_city: dict[str, list[Authority]] = {}
@@ -79,7 +84,8 @@ def generate(session: Any, n_events: int, today: date) -> tuple[list[tuple[Any, 
     n_cases = n_events // len(STEPS) + 1
     start = datetime.combine(today - timedelta(days=364), datetime.min.time(), UTC)
     cases, entries, rows = [], [], []
-    seq = 0
+    head = session.get(AuditHead, 1)
+    first = seq = head.seq if head is not None else 0
     for _ in range(n_cases):
         cid = uuid.uuid4()
         fc, _fj = rng.choice(cities)
@@ -124,7 +130,7 @@ def generate(session: Any, n_events: int, today: date) -> tuple[list[tuple[Any, 
         )
         at = submitted
         for i, action in enumerate(STEPS):
-            if seq >= n_events:
+            if seq >= first + n_events:
                 break
             seq += 1
             if action == "approve":
@@ -154,14 +160,14 @@ def generate(session: Any, n_events: int, today: date) -> tuple[list[tuple[Any, 
         session.execute(insert(Case), cases)
     if entries:
         session.execute(insert(AuditEntry), entries)
-    if session.get(AuditHead, 1) is None:
+    if head is None:
         session.add(AuditHead(id=1, seq=seq, hash=f"{seq:064x}"))
     else:
         session.execute(
             update(AuditHead).where(AuditHead.id == 1).values(seq=seq, hash=f"{seq:064x}")
         )
     session.flush()
-    return rows, seq
+    return rows, seq - first
 
 
 def duckdb_baseline(
@@ -365,6 +371,13 @@ def main() -> int:
     p.add_argument("--pg-url", default=None)
     p.add_argument("--requests", type=int, default=50)
     p.add_argument(
+        "--more",
+        type=int,
+        default=100_000,
+        help="after the pages, generate this many more events and time a second refresh "
+        "that adds them to the cells already held (0: skip)",
+    )
+    p.add_argument(
         "--profile", action="store_true", help="cProfile one request of each page (stderr)"
     )
     p.add_argument(
@@ -485,6 +498,27 @@ def main() -> int:
                 setattr(views, n, fn)
             st = pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative")
             st.print_stats(40)
+        # The first refresh folds into an origin holding no cells (its plain inserts);
+        # the periodic refresh adds new events to cells already held (its upserts).
+        more: dict[str, Any] = {}
+        if args.more:
+            with node.transaction() as s:
+                _rows, more_entries = generate(s, args.more, today, seed=20261130)
+            del _rows
+            t0, c0 = time.perf_counter(), time.process_time()
+            with node.transaction() as s:
+                server0 = server_cpu_seconds(s)
+                r2 = service.refresh(s, service.owns_for("*"), settle=timedelta(0))
+                server1 = server_cpu_seconds(s)
+            more = {
+                "events": more_entries,
+                "seconds": time.perf_counter() - t0,
+                "cpu_seconds": time.process_time() - c0,
+                "server_cpu_seconds": None
+                if server0 is None or server1 is None
+                else server1 - server0,
+                "cells_touched": r2.cells,
+            }
         result = {
             "when": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
@@ -505,6 +539,7 @@ def main() -> int:
             "duckdb_load_seconds": baseline["load_seconds"],
             "duckdb_cells": baseline["cells"],
             "ratio_refresh_to_duckdb": refresh_s / max(baseline["seconds"], 1e-9),
+            "refresh_onto_held_cells": more,
             "page_p50_ms": percentile(times, 0.5),
             "page_p95_ms": percentile(times, 0.95),
             "page_mean_ms": statistics.fmean(times),
@@ -522,7 +557,7 @@ def main() -> int:
     out.write_text(json.dumps(result, ensure_ascii=False, indent=2), "utf-8")
     print(f"{'dashboard (' + result['database'] + ')':40} {'value':>12} {'aim':>8}")
     print(f"{'events folded':40} {n_entries:>12,}")
-    print(f"{'refresh s (wall)':40} {refresh_s:>12.2f} {'< 10':>8}")
+    print(f"{'refresh s (wall), into no cells yet':40} {refresh_s:>12.2f} {'< 10':>8}")
     verdict = "met" if refresh_s < result["aims"]["refresh_seconds"] else "not met"
     print(f"{'refresh aim (< 10 s wall)':40} {verdict:>12}")
     print(f"{'refresh s (CPU of this process)':40} {refresh_cpu:>12.2f}")
@@ -532,6 +567,15 @@ def main() -> int:
     print(f"{'DuckDB aggregation s (same events)':40} {baseline['seconds']:>12.2f}")
     print(f"{'ratio refresh / DuckDB':40} {result['ratio_refresh_to_duckdb']:>12.1f}")
     print(f"{'cells (refresh) / cells (DuckDB)':40} {cells:>6,} / {baseline['cells']:,}")
+    if more:
+        print(f"{'then ' + format(more['events'], ',') + ' more events onto held cells'}")
+        print(f"{'  refresh s (wall)':40} {more['seconds']:>12.2f}")
+        print(f"{'  refresh s (CPU of this process)':40} {more['cpu_seconds']:>12.2f}")
+        if args.pg_url:
+            cpu2 = more["server_cpu_seconds"]
+            shown = "not measured" if cpu2 is None else f"{cpu2:.2f}"
+            print(f"{'  refresh s (PostgreSQL backend CPU)':40} {shown:>12}")
+        print(f"{'  cells touched':40} {more['cells_touched']:>12,}")
     print(f"{'page p50 ms (a year, 41 cities)':40} {result['page_p50_ms']:>12.1f}")
     print(f"{'page p95 ms':40} {result['page_p95_ms']:>12.1f} {'< 300':>8}")
     verdict = "met" if result["page_aim_met"] else "not met"

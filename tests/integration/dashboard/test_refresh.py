@@ -8,11 +8,11 @@ from datetime import date, timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Integer, func, select, text
+from sqlalchemy import Integer, event, func, select, text
 
 from integration.dashboard.kit import PLAN, build_cases, duckdb_case_indicators
 from tongban.dashboard import cells, service
-from tongban.dashboard.domain import Fact, Indicator, Key, fold, quantile
+from tongban.dashboard.domain import LEVELS, Fact, Indicator, Key, fold, quantile
 from tongban.dashboard.models import DashRefresh
 
 ALL = service.owns_for("*")
@@ -290,3 +290,105 @@ def test_a_fold_holds_the_origins_lock_until_the_transaction_ends(session):
         {"c": cells.LOCK_CLASS},
     )
     assert held == 1
+
+
+def _rollup_rows(facts: list[Fact]) -> tuple[int, int]:
+    """The monthly roll-up rows and their histogram rows that adding `facts` makes: a row
+    per level and month key, a histogram row per bucket of it."""
+    rows = buckets = 0
+    for kept in LEVELS.values():
+        rolled = fold(
+            [
+                Fact(
+                    f.key._replace(
+                        day=f.key.day.replace(day=1),
+                        **{d: "" for d in cells.REST if d not in kept},
+                    ),
+                    f.n,
+                    f.total,
+                    f.extra,
+                    f.days,
+                )
+                for f in facts
+            ]
+        )
+        rows += len(rolled)
+        buckets += sum(len(v.hist or {}) for v in rolled.values())
+    return rows, buckets
+
+
+def _rows(session, origin: str) -> tuple[int, int, int, int]:
+    c, h, m, mh = cells.CELL, cells.HIST, cells.MONTH, cells.MONTH_HIST
+    return (
+        session.scalar(select(func.count()).select_from(c).where(c.c.origin == origin)),
+        session.scalar(
+            select(func.count())
+            .select_from(h.join(c, c.c.id == h.c.cell_id))
+            .where(c.c.origin == origin)
+        ),
+        session.scalar(select(func.count()).select_from(m).where(m.c.origin == origin)),
+        session.scalar(
+            select(func.count())
+            .select_from(mh.join(m, m.c.id == mh.c.month_id))
+            .where(m.c.origin == origin)
+        ),
+    )
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    facts=st.lists(
+        st.builds(
+            Fact,
+            key=SPREAD_KEYS,
+            n=st.integers(1, 3),
+            total=st.integers(0, 1),
+            extra=st.integers(0, 10**6),
+            days=st.one_of(st.none(), st.integers(0, 4)),
+        ),
+        max_size=40,
+    )
+)
+def test_a_fold_into_an_origin_holding_nothing_inserts_each_row_once(session, facts):
+    """The first fold into an origin holding no cells (a new install, `recompute`, a peer's
+    full snapshot) inserts without conflict arbitration, the next ones add to what is
+    held: a row per cell, bucket, roll-up and roll-up bucket either way (no row dropped,
+    none twice), the same sums — and another origin's cells with the same keys do not
+    make the first fold take the other path."""
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, *a):  # type: ignore[no-untyped-def]
+        head = statement.split("(")[0]
+        if statement.startswith("INSERT INTO dash_") and "dash_stage" not in head:
+            seen.append(statement)
+
+    for origin in ("", "320000"):
+        cells.forget_origin(session, origin)
+    service.store(session, fold(facts), origin="320000")
+    event.listen(session.get_bind(), "before_cursor_execute", record)
+    try:
+        service.store(session, fold(facts), origin="")
+        first = list(seen)
+        seen.clear()
+        service.store(session, fold(facts), origin="")
+    finally:
+        event.remove(session.get_bind(), "before_cursor_execute", record)
+    if facts:
+        assert len(first) == 4 and not any("ON CONFLICT" in s for s in first)
+        assert len(seen) == 4 and all("ON CONFLICT" in s for s in seen)
+    twice = fold(facts + facts)
+    assert service.local_cells(session) == twice
+    assert service.local_cells(session, monthly=True) == fold(
+        [
+            Fact(f.key._replace(day=f.key.day.replace(day=1)), f.n, f.total, f.extra, f.days)
+            for f in facts + facts
+        ]
+    )
+    once = fold(facts)
+    want = (len(once), sum(len(v.hist or {}) for v in once.values()), *_rollup_rows(facts))
+    assert _rows(session, "") == want
+    assert _rows(session, "320000") == want
+    for origin in ("", "320000"):
+        cells.forget_origin(session, origin)
