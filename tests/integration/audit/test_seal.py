@@ -271,3 +271,37 @@ def test_sealing_in_the_writers_thread_is_kept_behind_the_switch(
     with committing_factory() as s:
         assert [e.kind for e in service.iter_entries(s, restore)] == ["message.sent"]
         s.rollback()
+
+
+def test_a_reader_seals_only_when_something_committed_is_staged(
+    pg, engine, committing_factory, restore, monkeypatch
+):
+    """A reader with nothing staged to seal reads the chain without the seal (no side
+    connection: a short command's second connection); one that finds a committed staged
+    row (its writer's seal never ran) seals it before reading, as before."""
+    assert hook.drain(30)  # no seal of an earlier test still under way
+    seals: list[str] = []
+    real = hook.seal
+
+    def counted(e: Engine, *options: str) -> int:
+        seals.append("seal")
+        return real(e, *options)
+
+    monkeypatch.setattr(hook, "seal", counted)
+    monkeypatch.setattr(hook.sealer.Sealer, "wake", lambda self: None)
+    assert _staged(engine) == 0
+    with committing_factory() as s:
+        assert service.head(s).seq == restore
+        assert list(service.iter_entries(s, restore)) == []
+        s.rollback()
+    assert seals == []
+    with committing_factory() as s:
+        s.add(_message(1))
+        s.commit()  # committed, not sealed (no background seal)
+    assert _staged(engine) == 1
+    with committing_factory() as s:
+        assert service.head(s).seq == restore + 1
+        assert [e.kind for e in service.iter_entries(s, restore)] == ["message.sent"]
+        assert service.verify(s).ok
+        s.rollback()
+    assert seals and _staged(engine) == 0
