@@ -44,7 +44,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, timedelta
 from functools import lru_cache
 from typing import Annotated, Any, cast
 
@@ -64,7 +64,7 @@ from tongban.dashboard.domain import (
     hist_from_json,
     hist_to_json,
 )
-from tongban.dashboard.models import DashCell, DashHist
+from tongban.dashboard.models import DashCell, DashHist, DashStamp
 from tongban.db import utcnow
 from tongban.exchange import schema
 from tongban.exchange import service as exchange
@@ -402,31 +402,24 @@ def _differences(session: Session, code: str, incoming: dict[Key, Value]) -> dic
 
 # --- a receiver asks for a full snapshot --------------------------------------------------
 
-#: Seconds are stored from this instant (a counter row holds a 32-bit integer: to 2094).
-_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def _now() -> int:
-    return int((utcnow() - _EPOCH).total_seconds())
-
 
 def _stamp(session: Session, scope: str, window: int) -> bool:
     """Whether nothing was stamped under `scope` in the last `window` seconds; if so, now
     is (in the caller's transaction, so a rollback takes it back). One statement: two
     transactions at once cannot both pass (the row's lock, or SQLite's write lock)."""
-    now = _now()
-    table = cast(Table, numbering.NumberCounter.__table__)
+    now = utcnow()
+    table = cast(Table, DashStamp.__table__)
     name = session.get_bind().dialect.name
     dialect_insert = postgresql.insert if name == "postgresql" else sqlite.insert
     stmt = (
         dialect_insert(table)
-        .values(scope=scope, period="", last=now)
+        .values(scope=scope, at=now)
         .on_conflict_do_update(
-            index_elements=[table.c.scope, table.c.period],
-            set_={"last": now},
-            where=table.c.last <= now - window,
+            index_elements=[table.c.scope],
+            set_={"at": now},
+            where=table.c.at <= now - timedelta(seconds=window),
         )
-        .returning(table.c.last)
+        .returning(table.c.scope)
     )
     return session.execute(stmt).first() is not None
 
@@ -442,7 +435,7 @@ def ask_snapshot(session: Session, code: str, held: int, seen: int, msg: Any) ->
     source = getattr(msg, "target_jurisdiction", None)  # where the publication came to
     if not isinstance(source, str) or not exchange.serves(source, settings.served_jurisdictions):
         source = settings.served_jurisdictions.split(",")[0].strip()
-    if not _stamp(session, f"dashboard.snapshot.asked:{code}", ask_seconds()):
+    if not _stamp(session, f"snapshot.asked:{code}", ask_seconds()):
         return False
     body = {"jurisdiction": code, "held": held, "seen": seen}
     exchange.send(session, SNAPSHOT_WANTED, source, code, body)
@@ -476,7 +469,7 @@ def on_snapshot_wanted(session: Session, data: dict[str, Any], msg: Any) -> None
     the asking node retries later with back-off)."""
     code = str(data["jurisdiction"])
     node = str(getattr(msg, "source_node", "") or "")
-    if not _stamp(session, f"dashboard.snapshot.answered:{node[:40]}:{code}", answer_seconds()):
+    if not _stamp(session, f"snapshot.answered:{node[:80]}:{code}", answer_seconds()):
         raise exchange.Refused(
             "too-many-requests",
             f"节点 {node} 索取 {code} 统计全量过于频繁，{answer_seconds()} 秒内只答复一次",

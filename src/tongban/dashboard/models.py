@@ -200,3 +200,15 @@ class DashRefresh(Base):
     checkpoint_seq: Mapped[int | None] = mapped_column(BigInteger)
     checkpoint_hash: Mapped[str | None] = mapped_column(String(64))
     full: Mapped[bool] = mapped_column(default=False)
+
+
+class DashStamp(Base):
+    """When this node last did something it does at most once in an interval, by scope:
+    asked a publisher for a full snapshot of a jurisdiction
+    (``snapshot.asked:<jurisdiction>``), answered one node's request for one
+    (``snapshot.answered:<node>:<jurisdiction>``). Written in the transaction that does
+    it, so a rollback takes it back (federation.py)."""
+
+    __tablename__ = "dash_stamp"
+    scope: Mapped[str] = mapped_column(String(120), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -27,6 +27,7 @@ from integration.dashboard.test_delta_publication import (
 )
 from tongban.dashboard import cells, federation
 from tongban.dashboard.domain import Key, Value
+from tongban.dashboard.models import DashStamp
 from tongban.exchange import service as exchange
 from tongban.exchange.models import OutboxMessage
 from tongban.kernel.numbering import NumberCounter
@@ -39,7 +40,7 @@ def _fresh(fed: dict[str, Any]) -> Iterator[None]:
     federation.forget_sent()
     for node in fed.values():
         with node.session() as s:
-            s.execute(delete(NumberCounter).where(NumberCounter.scope.like("dashboard.snapshot.%")))
+            s.execute(delete(DashStamp))
             s.commit()
     yield
     federation.forget_sent()
