@@ -23,7 +23,12 @@ children's peak RSS (VmHWM) — the command's memory. The reference (the issue's
 one DuckDB GROUP BY over the same claim lines, loaded from PostgreSQL into DuckDB
 (COPY … TO STDOUT as CSV, DuckDB's reader; the load timed apart), the median of
 --repeat; the ratios and "met / not met" are printed. One plain GROUP BY in PostgreSQL
-is printed beside them. The in-memory timings are medians of --repeat too.
+is printed beside them. The in-memory timings are medians of --repeat too. --keep-db NAME
+seeds that database once and reuses it in later runs (seeding 10 M settlements takes ~10
+minutes; the children never commit, so the tail stays unfolded); --before-src DIR clears
+with another tree's code (its src, e.g. `git archive <commit> src`) in turn with the
+working tree's, both ratios printed in one run. Each child also reports its process CPU
+and its PostgreSQL backend's (from /proc, when the server is on this machine).
 
 Latency, the same calls at the same rate in two set-ups, one after the other:
 
