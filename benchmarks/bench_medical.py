@@ -968,6 +968,7 @@ def bench_clearing_db(
                 f"reusing the seeded database {keep!r} (its (b) is the seeding run's)",
                 file=sys.stderr,
             )
+            upgrade(url)  # (a migration added since it was seeded)
         seed_s, folded = seeded["seed_seconds"], seeded["folded"]
         runs: list[dict[str, Any]] = []
         scans: list[dict[str, Any]] = []
