@@ -158,21 +158,24 @@ SPREAD_KEYS = st.builds(
 BY = [(), ("from_city", "to_city"), ("authority",), ("matter",), ("jurisdiction", "category")]
 
 
+def spread_facts(days: st.SearchStrategy[int | None], most: int) -> st.SearchStrategy[list[Fact]]:
+    """Lists of facts over SPREAD_KEYS, each with `days` (its handling time, or none)."""
+    fact = st.builds(
+        Fact,
+        key=SPREAD_KEYS,
+        n=st.integers(1, 3),
+        total=st.integers(0, 1),
+        extra=st.integers(0, 10**6),
+        days=days,
+    )
+    return st.lists(fact, max_size=most)
+
+
 @settings(
     max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
-    facts=st.lists(
-        st.builds(
-            Fact,
-            key=SPREAD_KEYS,
-            n=st.integers(1, 3),
-            total=st.integers(0, 1),
-            extra=st.integers(0, 10**6),
-            days=st.integers(0, 30),
-        ),
-        max_size=60,
-    ),
+    facts=spread_facts(st.integers(0, 30), 60),
     start=st.dates(min_value=date(2026, 1, 15), max_value=date(2026, 3, 1)),
     span=st.integers(0, 90),
     by=st.sampled_from(BY),
@@ -338,19 +341,7 @@ def _rows(session, origin: str) -> tuple[int, int, int, int]:
 @settings(
     max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(
-    facts=st.lists(
-        st.builds(
-            Fact,
-            key=SPREAD_KEYS,
-            n=st.integers(1, 3),
-            total=st.integers(0, 1),
-            extra=st.integers(0, 10**6),
-            days=st.one_of(st.none(), st.integers(0, 4)),
-        ),
-        max_size=40,
-    )
-)
+@given(facts=spread_facts(st.one_of(st.none(), st.integers(0, 4)), 40))
 def test_a_fold_into_an_origin_holding_nothing_inserts_each_row_once(session, facts):
     """The first fold into an origin holding no cells (a new install, `recompute`, a peer's
     full snapshot) inserts without conflict arbitration, the next ones add to what is
