@@ -48,6 +48,9 @@ bench-benefits: install  # 免申即享 alone: a rule change over 10M people bes
 bench-dashboard: install  # 一体化监测 alone: refresh after 1M events, page p95, beside DuckDB (ARGS=--quick)
 	$(BIN)/python benchmarks/bench_dashboard.py $(ARGS)
 
+bench-dashboard-writes: install  # 一体化监测: the floor under the refresh, writing its 1M-event rows alone (ARGS=--pg-url URL)
+	$(BIN)/python benchmarks/bench_dashboard_writes.py $(ARGS)
+
 bench-virtual-window: install  # 远程虚拟窗口 alone: start -> media connected, form-change p50/p95 vs 1 s (ARGS=--quick)
 	$(BIN)/python benchmarks/bench_virtual_window.py $(ARGS)
 
