@@ -16,7 +16,7 @@ from tongban.exchange.models import InboxMessage
 from tongban.regions import service as regions
 from tongban.tickets import service as tickets
 from tongban.tickets.models import TicketNotice, WorkOrder
-from tongban.tickets.service import federation
+from tongban.tickets.service import federation, findings
 
 from builders import (
     make_city_staff,
@@ -243,7 +243,7 @@ def _finding(session: Any, payload: dict[str, Any], source: str) -> None:
 
     sender = exchange.Sender("node-b", frozenset({"320000", "330000"}), source, "310000")
     exchange.check(session, federation.MSG_FINDING, payload, sender)
-    federation.on_finding(session, payload, types.SimpleNamespace(source_jurisdiction=source))
+    findings.on_finding(session, payload, types.SimpleNamespace(source_jurisdiction=source))
 
 
 def test_a_finding_from_a_jurisdiction_that_is_not_the_co_handlers_is_refused(

@@ -6,7 +6,11 @@
 - `supervision` — deadlines (reminders, escalation), extensions, supervision orders (督办单);
 - `majortasks`  — 重大项目 / 重点任务 with milestones and progress reports;
 - `figures`     — on-time, reopen and satisfaction rates, hot spots;
-- `open311`     — the GeoReport v2 view of work orders and its API keys.
+- `open311`     — the GeoReport v2 view of work orders and its API keys;
+- `photos`      — photos stored as uploads and linked to a work order;
+- `journal`     — every change recorded as an event (and sent to a joint work order's
+                  copies);
+- `federation`, `findings` — joint work orders across nodes.
 
 Other contexts import this package only (`from tongban.tickets import service`)."""
 
@@ -29,7 +33,6 @@ from tongban.tickets.service.intake import (
     report,
     report_task,
     route,
-    store_photo,
     work_order_state,
 )
 from tongban.tickets.service.loop import (
@@ -39,6 +42,7 @@ from tongban.tickets.service.loop import (
     list_work_orders,
     redispatch_choices,
 )
+from tongban.tickets.service.photos import store_photo
 
 __all__ = [
     "figures",

@@ -17,12 +17,12 @@ from tongban.db import utcnow
 from tongban.errors import NotFound
 from tongban.identity.domain import Duty, Role
 from tongban.identity.models import Account
-from tongban.kernel import events, history, numbering
+from tongban.kernel import events, numbering
 from tongban.tickets import categories, geo
 from tongban.tickets.config import TicketSettings, ticket_settings
 from tongban.tickets.deadlines import WorkingHours
 from tongban.tickets.domain import WITH_AUTHORITY, Actor, TicketState
-from tongban.tickets.models import TicketEvent, TicketNotice, TicketParty, WorkOrder
+from tongban.tickets.models import TicketNotice, TicketParty, WorkOrder
 
 # --- configuration ------------------------------------------------------------------
 
@@ -62,41 +62,6 @@ def next_sequence(session: Session, scope: str) -> tuple[str, int]:
     the kernel's numbering service."""
     day = calendar.local_date(utcnow()).strftime("%Y%m%d")
     return day, numbering.next_value(session, f"ticket:{scope}", day)
-
-
-def record(
-    session: Session,
-    wo: WorkOrder,
-    action: str,
-    from_state: str | None,
-    to_state: str,
-    actor: Account | None,
-    comment: str = "",
-    *,
-    actor_name: str | None = None,
-    actor_role: str | None = None,
-) -> TicketEvent:
-    """Append an event to the work order's history (every change is one) through the
-    kernel: numbered from the work order's counter, its version checked (ConcurrentChange,
-    a 409, when another request changed it meanwhile), in the audit chain. A joint work
-    order's copies in its co-handlers' jurisdictions are sent it at commit, through the
-    outbox (service/federation.py, on the kernel's replication).
-    `actor_name`/`actor_role` name an actor without an account here (another node's)."""
-    from tongban.tickets.service import federation
-
-    ev = history.record(
-        session,
-        wo,
-        action,
-        history.who(actor, name=actor_name, kind=actor_role),
-        from_state,
-        to_state,
-        comment,
-    )
-    assert isinstance(ev, TicketEvent)
-    wo.updated_at = ev.at
-    federation.after_record(session, wo, ev)
-    return ev
 
 
 def notify(

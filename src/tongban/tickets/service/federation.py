@@ -32,16 +32,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tongban.errors import PermissionDenied, ValidationFailed
 from tongban.exchange import service as exchange
 from tongban.files.models import Attachment
-from tongban.identity.models import Account
 from tongban.kernel import history, replication
 from tongban.regions import service as regions
 from tongban.tickets import domain
 from tongban.tickets.domain import TicketState
 from tongban.tickets.models import TicketParty, WorkOrder
-from tongban.tickets.service import messages
+from tongban.tickets.service import common, messages
 
 MSG_SHARED = "ticket.shared"
 MSG_EVENT = "ticket.event"
@@ -169,7 +167,7 @@ def change(session: Session, wo: WorkOrder, ev: history.EventRow) -> dict[str, A
 # --- the replica ------------------------------------------------------------------------
 
 
-def _find(session: Session, p: Mapping[str, Any]) -> WorkOrder | None:
+def find(session: Session, p: Mapping[str, Any]) -> WorkOrder | None:
     return session.get(WorkOrder, uuid.UUID(str(p["id"])))
 
 
@@ -241,7 +239,7 @@ WORK_ORDERS: replication.Copies[WorkOrder] = replication.Copies(
     snapshot_schema=messages.Shared,
     change_type=MSG_EVENT,
     change_schema=messages.Event,
-    find=_find,
+    find=find,
     create=_create,
     follow=_follow,
     snapshot=snapshot,
@@ -269,8 +267,6 @@ def after_record(session: Session, wo: WorkOrder, ev: history.EventRow) -> None:
 
 
 def _tell_co_handlers(session: Session, wo: WorkOrder, kind: str, text: str) -> None:
-    from tongban.tickets.service import common
-
     for p in wo.parties:
         if exchange.serves_here(session, p.jurisdiction_code):
             common.notify(session, wo, kind, text, authority_id=p.authority_id)
@@ -304,66 +300,6 @@ def _on_event(session: Session, wo: WorkOrder, payload: Mapping[str, Any], msg: 
 replication.register(WORK_ORDERS, on_snapshot=_on_shared, on_change=_on_event)
 
 
-# --- findings ---------------------------------------------------------------------------
-
-
-def send_finding(session: Session, actor: Account, wo: WorkOrder, comment: str) -> None:
-    """A co-handling officer's finding on a replica: sent to the lead's node, which
-    records it (it comes back here as that work order's next event)."""
-    party = next((p for p in wo.parties if p.authority_id == actor.authority_id), None)
-    if party is None:
-        raise PermissionDenied("只有协办部门可以填写联办意见")
-    exchange.send(
-        session,
-        MSG_FINDING,
-        party.jurisdiction_code,
-        wo.jurisdiction_code,
-        {
-            "id": str(wo.id),
-            "number": wo.number,
-            "authority_code": regions.get_authority(session, party.authority_id).code,
-            "actor_name": actor.display_name,
-            "comment": comment,
-        },
-    )
-    from tongban.tickets.service import common
-
-    common.notify(
-        session,
-        wo,
-        "finding_sent",
-        f"联办意见已发送至主办方（工单 {wo.number}），主办方记录后同步显示",
-        authority_id=party.authority_id,
-    )
-
-
-@exchange.handler(MSG_FINDING, schema=messages.Finding, authorise=messages.authorise_finding)
-def on_finding(session: Session, payload: dict[str, Any], msg: Any) -> None:
-    """Record a co-handler's finding on the lead's work order (as its `co_note`); the
-    sender's right was checked by `messages.authorise_finding`."""
-    from tongban.tickets.service import common
-
-    wo = _find(session, payload)
-    party = messages.finding_party(session, wo, payload["authority_code"]) if wo else None
-    if wo is None or party is None:  # only when called around the contract
-        raise PermissionDenied("发送方不是该工单的协办部门", type="not-a-party")
-    comment = str(payload["comment"]).strip()
-    if not comment:
-        raise ValidationFailed("联办意见为空", errors=[{"field": "comment", "message": "必填"}])
-    name = f"{payload['actor_name']}（{party.authority_name}）"[:80]
-    common.record(
-        session,
-        wo,
-        "co_note",
-        wo.state,
-        wo.state,
-        None,
-        comment,
-        actor_name=name,
-        actor_role="officer",
-    )
-
-
 def replicas(session: Session) -> list[WorkOrder]:
     """Replicas held on this node (operators' view)."""
     return list(session.scalars(select(WorkOrder).where(WorkOrder.replica.is_(True))))
@@ -376,8 +312,6 @@ __all__ = [
     "WORK_ORDERS",
     "after_record",
     "co_handler_jurisdictions",
-    "on_finding",
     "replicas",
-    "send_finding",
     "snapshot",
 ]

@@ -8,15 +8,12 @@ from __future__ import annotations
 import math
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tongban.db import utcnow
 from tongban.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from tongban.files.models import Attachment
-from tongban.files.service import sniff, store_upload
 from tongban.identity.domain import Role
 from tongban.identity.models import Account
 from tongban.regions import service as regions
@@ -24,11 +21,9 @@ from tongban.regions.models import Authority
 from tongban.tickets import domain, reportmap
 from tongban.tickets.domain import Action, Channel, TicketState
 from tongban.tickets.geo import M_PER_DEG_LAT, M_PER_DEG_LON, Placement, metres_between
-from tongban.tickets.models import TicketParty, TicketPhoto, WorkOrder
-from tongban.tickets.service import common, loop
-
-PHOTO_TYPES = ("image/png", "image/jpeg")
-PHOTO_MATERIAL = "ticket_photo"
+from tongban.tickets.models import TicketParty, WorkOrder
+from tongban.tickets.service import common, journal, loop
+from tongban.tickets.service.photos import attach_photos
 
 
 class PossibleDuplicate(Conflict):
@@ -75,56 +70,6 @@ class Routing:
     co_handlers: list[tuple[Authority, float]]
     note: str
     placement: Placement | None = None
-
-
-# --- photos ---------------------------------------------------------------------------
-
-
-def store_photo(
-    session: Session,
-    actor: Account,
-    *,
-    filename: str,
-    data: bytes,
-    upload_dir: Path,
-    max_bytes: int,
-) -> Attachment:
-    """Check (PNG or JPEG only) and store one photo; linked to a work order later."""
-    if data and sniff(data) not in PHOTO_TYPES:
-        raise ValidationFailed(
-            "照片仅支持 PNG、JPEG 格式",
-            type="photo-rejected",
-            status=415,
-            errors=[{"field": "photos", "message": "仅支持 PNG、JPEG 照片"}],
-        )
-    return store_upload(
-        session,
-        actor,
-        material_code=PHOTO_MATERIAL,
-        filename=filename,
-        data=data,
-        upload_dir=upload_dir,
-        max_bytes=max_bytes,
-    )
-
-
-def attach_photos(
-    session: Session, actor: Account, wo: WorkOrder, photo_ids: list[uuid.UUID], kind: str
-) -> list[TicketPhoto]:
-    """Link the caller's own, unused photo uploads to `wo`."""
-    out = []
-    for pid in photo_ids:
-        att = session.get(Attachment, pid)
-        if att is None or att.material_code != PHOTO_MATERIAL:
-            raise NotFound("照片不存在", type="unknown-photo")
-        used = session.scalar(select(TicketPhoto.id).where(TicketPhoto.attachment_id == pid))
-        if att.uploaded_by != actor.id or att.case_id is not None or used is not None:
-            raise PermissionDenied("不能使用他人或已使用的照片", type="photo-not-yours")
-        photo = TicketPhoto(attachment_id=pid, kind=kind)
-        wo.photos.append(photo)
-        out.append(photo)
-    session.flush()
-    return out
 
 
 # --- routing --------------------------------------------------------------------------
@@ -380,7 +325,7 @@ def report(
     if actor is not None and r.photo_ids:
         attach_photos(session, actor, wo, r.photo_ids, "report")
     label = domain.CHANNEL_LABELS[channel]
-    common.record(session, wo, "report", None, TicketState.REPORTED, actor, label)
+    journal.record(session, wo, "report", None, TicketState.REPORTED, actor, label)
     if target is not None:
         _merge(session, wo, target, actor)
     else:
@@ -425,8 +370,8 @@ def _merge(session: Session, wo: WorkOrder, target: WorkOrder, actor: Account | 
     wo.resolution = domain.Resolution.MERGED.value
     wo.merged_into = target
     wo.closed_at = utcnow()
-    common.record(session, wo, "merge", from_state, wo.state, actor, f"合并至工单 {target.number}")
-    common.record(
+    journal.record(session, wo, "merge", from_state, wo.state, actor, f"合并至工单 {target.number}")
+    journal.record(
         session,
         target,
         "merged_in",

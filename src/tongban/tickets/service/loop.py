@@ -16,7 +16,8 @@ from tongban.regions.models import Authority
 from tongban.tickets import deadlines, domain
 from tongban.tickets.domain import Action, Actor, Resolution, TicketState
 from tongban.tickets.models import WorkOrder
-from tongban.tickets.service import common
+from tongban.tickets.service import common, findings, journal
+from tongban.tickets.service.photos import attach_photos
 
 
 def start_clock(session: Session, wo: WorkOrder) -> None:
@@ -51,7 +52,7 @@ def _transition(
     target = domain.next_state(TicketState(wo.state), action, kind, facts)
     from_state = wo.state
     wo.state = target.value
-    common.record(session, wo, action.value, from_state, target.value, actor, comment)
+    journal.record(session, wo, action.value, from_state, target.value, actor, comment)
     return target
 
 
@@ -99,8 +100,6 @@ def act(
     """One step of the loop by whoever may take it: the lead authority accepts, returns,
     starts, fixes (with evidence photos); the dispatcher reviews returns and verifies
     fixes; the reporter (or the hotline, for a caller) says whether they are satisfied."""
-    from tongban.tickets.service.intake import attach_photos
-
     try:
         action = Action(action)
     except ValueError:
@@ -206,8 +205,6 @@ def co_note(session: Session, actor: Account, wo_id: uuid.UUID, comment: str) ->
     records it; it shows here when that event comes back."""
     wo = common.get(session, actor, wo_id)
     if wo.replica:
-        from tongban.tickets.service import federation
-
         if not common.is_co_handler(actor, wo):
             raise PermissionDenied("只有协办部门可以填写联办意见")
         if not comment.strip():
@@ -216,7 +213,7 @@ def co_note(session: Session, actor: Account, wo_id: uuid.UUID, comment: str) ->
             )
         if TicketState(wo.state) in domain.TERMINAL:
             raise Conflict("工单已结案", type="illegal-transition")
-        federation.send_finding(session, actor, wo, comment.strip())
+        findings.send_finding(session, actor, wo, comment.strip())
         return wo
     if not (common.is_co_handler(actor, wo) or common.actor_kind(actor, wo) is Actor.AUTHORITY):
         raise PermissionDenied("只有主办或协办部门可以填写联办意见")
@@ -224,7 +221,7 @@ def co_note(session: Session, actor: Account, wo_id: uuid.UUID, comment: str) ->
         raise ValidationFailed("请填写联办意见", errors=[{"field": "comment", "message": "必填"}])
     if TicketState(wo.state) in domain.TERMINAL:
         raise Conflict("工单已结案", type="illegal-transition")
-    common.record(session, wo, "co_note", wo.state, wo.state, actor, comment.strip())
+    journal.record(session, wo, "co_note", wo.state, wo.state, actor, comment.strip())
     return wo
 
 

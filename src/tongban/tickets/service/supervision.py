@@ -16,8 +16,8 @@ from tongban.identity.models import Account
 from tongban.localtime import local_dt
 from tongban.tickets import deadlines, domain
 from tongban.tickets.domain import Actor, TicketState
-from tongban.tickets.models import SupervisionOrder, TicketExtension, WorkOrder
-from tongban.tickets.service import common, loop
+from tongban.tickets.models import SupervisionOrder, TicketExtension, TicketNotice, WorkOrder
+from tongban.tickets.service import common, journal, loop
 
 
 def _require_supervisor(actor: Account) -> None:
@@ -60,7 +60,7 @@ def run_deadlines(session: Session, now: datetime | None = None) -> dict[str, in
                 f"工单 {wo.number} 即将到期（{local_dt(wo.due_at)}），请抓紧办理",
                 authority_id=wo.authority_id,
             )
-            common.record(session, wo, "remind", wo.state, wo.state, None, "临期提醒")
+            journal.record(session, wo, "remind", wo.state, wo.state, None, "临期提醒")
             counts["reminded"] += 1
         level = deadlines.escalation_level(
             now, wo.due_at, s.supervisor_after_hours * 60, is_workday, hours
@@ -75,7 +75,7 @@ def run_deadlines(session: Session, now: datetime | None = None) -> dict[str, in
                     f"工单 {wo.number} 已超期，请部门负责人督促办理",
                     authority_id=wo.authority_id,
                 )
-                common.record(
+                journal.record(
                     session, wo, "escalate", wo.state, wo.state, None, "超期：升级至部门负责人"
                 )
                 counts["escalated_head"] += 1
@@ -87,7 +87,7 @@ def run_deadlines(session: Session, now: datetime | None = None) -> dict[str, in
                     f"工单 {wo.number}（{wo.authority_name}）严重超期，请督办",
                     jurisdiction_code=wo.jurisdiction_code,
                 )
-                common.record(
+                journal.record(
                     session, wo, "escalate", wo.state, wo.state, None, "严重超期：升级至督查督办"
                 )
                 counts["escalated_supervisor"] += 1
@@ -144,7 +144,7 @@ def request_extension(
         ticket_id=wo.id, requested_by=actor.id, working_days=working_days, reason=reason.strip()
     )
     session.add(ext)
-    common.record(
+    journal.record(
         session,
         wo,
         "extension_requested",
@@ -196,7 +196,7 @@ def decide_extension(
         wo.escalation_level = 0
         wo.deadline_flag = "ok"
     label = "同意延期" if approve else "不予延期"
-    common.record(
+    journal.record(
         session, wo, "extension_decided", wo.state, wo.state, actor, f"{label} {note}".strip()
     )
     common.notify(
@@ -274,7 +274,7 @@ def issue_supervision(
     if TicketState(wo.state) in domain.CLOCK_RUNNING:
         wo.due_at = due
         wo.reminded_at = None
-    common.record(
+    journal.record(
         session,
         wo,
         "supervise",
@@ -311,7 +311,7 @@ def answer_supervision(
     order.answered_at = common.now()
     wo = session.get(WorkOrder, order.ticket_id)
     assert wo is not None
-    common.record(session, wo, "supervision_answered", wo.state, wo.state, actor, answer.strip())
+    journal.record(session, wo, "supervision_answered", wo.state, wo.state, actor, answer.strip())
     common.notify(
         session,
         wo,
@@ -372,8 +372,6 @@ def supervision_of(session: Session, wo: WorkOrder) -> list[SupervisionOrder]:
 
 def notices_for(session: Session, actor: Account, limit: int = 50) -> list[object]:
     """The newest notices addressed to `actor`, their authority or jurisdiction."""
-    from tongban.tickets.models import TicketNotice
-
     stmt = select(TicketNotice).order_by(TicketNotice.created_at.desc()).limit(limit)
     if actor.role == Role.OFFICER and actor.authority_id:
         stmt = stmt.where(TicketNotice.authority_id == actor.authority_id)
