@@ -22,6 +22,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from tongban.audit import sealer as audit_sealer
 from tongban.config import Settings
 from tongban.contexts import build_node
 from tongban.db import make_engine, session_factory
@@ -76,6 +77,25 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: ignore[no-untyped-def]
     if not PG_URL:
         terminalreporter.write_sep("!", "PostgreSQL tests were SKIPPED (no server)", red=True)
+
+
+# The audit chain's background seals (PostgreSQL) asked for by a test's commits run
+# before the next test starts: a seal gathers commits for a few milliseconds
+# (audit.sealer.LINGER), and a test's staged entries committed but not sealed yet would
+# be chained by the next test's transaction (which chains every committed staged row it
+# sees) or sealed under a head that a test's clean-up has put back.
+# Drained once a test's fixtures are set up (module fixtures commit too) and once it is
+# torn down; a drain with nothing asked returns at once.
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    yield
+    audit_sealer.drain(10)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    yield
+    audit_sealer.drain(30)
 
 
 def _create_pg_database() -> tuple[str, str]:
