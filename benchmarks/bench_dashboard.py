@@ -16,6 +16,10 @@ the same key (indicator, day, city pair, jurisdiction, mode, authority, matter).
 The timed refresh folds into a node holding no cells yet (a new install, `recompute`):
 the fold's plain-insert path. After the pages, --more events are generated and a second
 refresh adds them to the cells held (the periodic refresh's upsert path), printed apart.
+The pages requested in turn: the front page over a year (by month) and over 30 days,
+a year of cases decided by week, and the drill-downs to the authority and to the matter
+with the most cases (a year; their figures by mode or city pair are kept by no roll-up
+level, so they read the daily cells); p50/p95 per page are printed too.
 Without --pg-url the database is a SQLite file in a temporary directory. --quick:
 100,000 events. Writes var/bench/dashboard-{sqlite|postgresql}.json.
 """
@@ -40,6 +44,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 
 import duckdb
 
@@ -398,7 +403,7 @@ def main() -> int:
     from tongban.config import Settings
     from tongban.contexts import build_node
     from tongban.dashboard import service
-    from tongban.dashboard.models import DashCell, DashMonth
+    from tongban.dashboard.models import DashCell, DashHist, DashMonth, DashMonthHist
     from tongban.db import make_engine, session_factory
     from tongban.identity import service as identity
     from tongban.migrate import upgrade
@@ -440,6 +445,29 @@ def main() -> int:
                 or 0
             )
             months = int(s.scalar(select(func.count()).select_from(DashMonth)) or 0)
+            per_level = {
+                str(level): int(count)
+                for level, count in s.execute(
+                    select(DashMonth.level, func.count()).group_by(DashMonth.level)
+                )
+            }
+            hist_rows = {
+                name: int(s.scalar(select(func.count()).select_from(t)) or 0)
+                for name, t in (("cells", DashHist), ("roll-ups", DashMonthHist))
+            }
+            # The drill-down pages read figures no roll-up level may keep (an authority's
+            # headlines by mode, its city pairs; a matter's): the authority and the
+            # matter with the most cases received.
+            top = {
+                dim: s.scalar(
+                    select(getattr(DashCell, dim))
+                    .where(DashCell.indicator == "cases.received")
+                    .group_by(getattr(DashCell, dim))
+                    .order_by(func.sum(DashCell.n).desc())
+                    .limit(1)
+                )
+                for dim in ("authority", "matter")
+            }
 
         # A server holds none of the generated events: drop them before the pages, so
         # the collector walks what a server would hold. The app is started as
@@ -453,9 +481,11 @@ def main() -> int:
             "/dashboard?period=365d&grain=month",
             "/dashboard?period=30d",
             "/dashboard?period=365d&indicator=cases.decided&grain=week",
+            f"/dashboard/authority?name={quote(top['authority'] or '')}&period=365d&grain=month",
+            f"/dashboard/matter?code={quote(top['matter'] or '')}&period=365d&grain=month",
         ]
-        for i in range(3):
-            client.get(paths[i % len(paths)], headers=headers).raise_for_status()
+        for path in paths:
+            client.get(path, headers=headers).raise_for_status()
         # As started: frozen unless TONGBAN_GC_FREEZE=false. --gc-ab: blocks of 5 requests
         # frozen and not frozen (gc.unfreeze()) taking turns, the order reversed every other
         # pair of blocks; the main figures are those of the side the settings start with.
@@ -474,6 +504,18 @@ def main() -> int:
                 frozen = not frozen
             sides[side].measure(client, paths[i % len(paths)], headers)
         times, cpu = sides[started].times, sides[started].cpu
+        # Request i asked for paths[i % len(paths)] (one side only: without --gc-ab).
+        per_page = (
+            {
+                path: (
+                    percentile(times[k :: len(paths)], 0.5),
+                    percentile(times[k :: len(paths)], 0.95),
+                )
+                for k, path in enumerate(paths)
+            }
+            if len(sides) == 1
+            else {}
+        )
         if args.profile:
             # The page runs in the test client's worker thread: time each SQL statement
             # (engine events, any thread) and compare with the request's wall time,
@@ -532,6 +574,9 @@ def main() -> int:
             "refresh_events_per_second": n_entries / refresh_s,
             "cells": cells,
             "monthly_rollups": months,
+            "monthly_rollups_per_level": per_level,
+            "histogram_rows": hist_rows,
+            "pages": paths,
             "duckdb_page_p50_ms": baseline["page_p50_ms"],
             "duckdb_page_p95_ms": baseline["page_p95_ms"],
             "folded_cells": r.cells,
@@ -543,6 +588,7 @@ def main() -> int:
             "page_p50_ms": percentile(times, 0.5),
             "page_p95_ms": percentile(times, 0.95),
             "page_mean_ms": statistics.fmean(times),
+            "page_p50_p95_ms_per_page": per_page,
             "page_cpu_p50_ms": percentile(cpu, 0.5),
             "page_cpu_p95_ms": percentile(cpu, 0.95),
             "gc_frozen_at_start": started == "gc frozen",
@@ -580,6 +626,8 @@ def main() -> int:
     print(f"{'page p95 ms':40} {result['page_p95_ms']:>12.1f} {'< 300':>8}")
     verdict = "met" if result["page_aim_met"] else "not met"
     print(f"{'page aim (p95 < 300 ms wall)':40} {verdict:>12}")
+    for path, (p50, p95) in per_page.items():
+        print(f"  {unquote(path)[:48]:48} p50 {p50:7.1f}  p95 {p95:7.1f} ms")
     print(
         f"{'page CPU p50 / p95 ms':40} {result['page_cpu_p50_ms']:>5.0f} / {result['page_cpu_p95_ms']:.0f}"
     )
@@ -602,6 +650,10 @@ def main() -> int:
         f"{'ratio page p95 / DuckDB p95':40} {result['page_p95_ms'] / baseline['page_p95_ms']:>12.1f}"
     )
     print(f"{'monthly roll-up rows (all levels)':40} {months:>12,}")
+    for level, count in sorted(per_level.items()):
+        print(f"{'  level ' + level:40} {count:>12,}")
+    for name, count in hist_rows.items():
+        print(f"{'histogram rows (' + name + ')':40} {count:>12,}")
     print(f"{'load average (1 min) at the end':40} {result['load_average']:>12.1f}")
     print(f"{'load average (1 min) at the start':40} {load_start:>12.1f}")
     return 0

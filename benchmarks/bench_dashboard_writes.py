@@ -29,6 +29,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from tongban.dashboard.domain import LEVELS
 from tongban.db import make_engine
 from tongban.migrate import upgrade
 
@@ -73,9 +74,10 @@ def fill_sources(conn: Connection, cells: int, rollups: int, hist: int, rollup_h
         " 1 AS n, 0 AS total, 0 AS extra"
     )
     indicator = "'indicator_' || (g % 5) AS indicator"
-    level = (
-        "CASE g % 5 WHEN 0 THEN '*' WHEN 1 THEN 'p' WHEN 2 THEN 'a' WHEN 3 THEN 'm' ELSE 'j' END"
-    )
+    # The roll-ups spread evenly over the levels of this tree (domain.LEVELS).
+    names = sorted(LEVELS)
+    whens = " ".join(f"WHEN {i} THEN '{name}'" for i, name in enumerate(names))
+    level = f"CASE g % {len(names)} {whens} END"
     run = [
         f"CREATE TABLE src_cell AS SELECT '' AS origin, {indicator}, {day('g % 365')} AS day,"
         f" {key} FROM {numbers(conn, cells)}",

@@ -4,8 +4,8 @@ New facts are first written to `dash_stage` (grouped by key and histogram bucket
 INSERT … SELECT over the audit chain, or from cells in memory), then added to the daily
 cells and their histograms by two upserts (`_add`: `INSERT … SELECT … GROUP BY … ON
 CONFLICT DO UPDATE SET n = n + excluded.n`); the stage is grouped by month once per
-roll-up level (the finest level from the stage, the coarser ones from a finer level's
-rows) and added to the monthly roll-ups and their histograms by two more, and the
+roll-up level (from the stage, or from a finer level's rows when one keeps all of a
+level's dimensions) and added to the monthly roll-ups and their histograms by two more, and the
 stages are emptied — all in the caller's transaction, under the origin's lock
 (`lock_origin`). When the origin holds no cell yet (a new install, `recompute`, a peer's
 full snapshot), the four are plain `INSERT … SELECT`s: no key can be held. Adding is
@@ -160,9 +160,9 @@ def analyze(session: Session, t: Table) -> None:
 
 
 def _level_order() -> list[tuple[str, tuple[str, ...], str | None]]:
-    """Each roll-up level with what it is grouped from: the level keeping the most
-    dimensions from the stage (None), every other one from the level with the fewest
-    dimensions among those already grouped that keep all of its own."""
+    """Each roll-up level with what it is grouped from: the level with the fewest
+    dimensions among those already grouped that keep all of its own, or the stage
+    (None) when none does; the levels keeping the most dimensions come first."""
     done: list[tuple[str, tuple[str, ...]]] = []
     out: list[tuple[str, tuple[str, ...], str | None]] = []
     for level, kept in sorted(LEVELS.items(), key=lambda lk: -len(lk[1])):
@@ -173,25 +173,39 @@ def _level_order() -> list[tuple[str, tuple[str, ...], str | None]]:
 
 
 def _holds_nothing(session: Session, origin: str) -> bool:
-    """Whether `origin` holds no daily cell and no monthly roll-up (two index probes; the
-    unique keys begin with the origin). Then no key of the stage is held, nor any
-    histogram bucket or roll-up of one, since those belong to the origin's cells and
-    roll-ups. Asked under the origin's lock, so it stays true until the commit."""
-    return all(
-        session.scalar(select(t.c.id).where(t.c.origin == origin).limit(1)) is None
-        for t in (CELL, MONTH)
-    )
+    """Whether `origin` holds no daily cell and no monthly roll-up. Then no key of the
+    stage is held, nor any histogram bucket or roll-up of one, since those belong to the
+    origin's cells and roll-ups. Asked under the origin's lock, so it stays true until
+    the commit.
+
+    One probe of the smallest roll-up level (`SMALLEST`): the fold writes a cell and its
+    row at every level in one transaction and `forget_origin` deletes them together, so
+    the origin holds a cell exactly when it holds a row of that level. The unique keys
+    begin with the level (roll-ups) and the indicator and day (cells), not the origin
+    (session 12: they serve the pages' range reads instead of a second index), so the
+    probe reads that level's index range up to the origin's first row — a few rows per
+    indicator, jurisdiction and month, where a probe of `dash_cell` by origin would scan
+    the table."""
+    t = MONTH
+    q = select(t.c.id).where(t.c.level == SMALLEST, t.c.origin == origin).limit(1)
+    return session.scalar(q) is None
+
+
+#: The roll-up level with the fewest dimensions (the fewest rows).
+SMALLEST = min(LEVELS, key=lambda name: len(LEVELS[name]))
 
 
 def _fold_months(session: Session, origin: str, fresh: bool) -> None:
     """Add the stage to the monthly roll-ups: group it by month once per level into
-    dash_stage_month (the finest level from the stage, the coarser ones from a finer
-    level's rows), then one upsert for the roll-ups of every level, one for their
+    dash_stage_month (from the stage, or from a finer level's rows when one keeps all
+    of a level's dimensions), then one upsert for the roll-ups of every level, one for their
     histograms."""
     s, sm = STAGE, STAGE_MONTH
     cols = ["level", "indicator", "month", *REST, "bucket", *SUMS, "hn"]
     adds = [func.sum(c) for c in (*(s.c[x] for x in SUMS), s.c.hn)]
-    for level, kept, source in _level_order():
+    order = _level_order()
+    sources = {source for _, _, source in order}
+    for level, kept, source in order:
         if source is None:
             month = month_of(session, s.c.day)
             dims = [s.c[d] if d in kept else literal("") for d in REST]
@@ -205,8 +219,8 @@ def _fold_months(session: Session, origin: str, fresh: bool) -> None:
             q = select(literal(level), sm.c.indicator, sm.c.month, *dims, sm.c.bucket, *sums)
             q = q.where(sm.c.level == source)
         session.execute(insert(sm).from_select(cols, q.group_by(*group)))
-        if source is None:
-            # The coarser levels are grouped from these rows: without statistics the
+        if level in sources:
+            # Coarser levels are grouped from these rows: without statistics the
             # planner takes the freshly filled table for a few hundred rows and sorts
             # it whole for each level (EXPLAIN at 1 M events: 450 rows estimated,
             # 427,394 read).
@@ -219,7 +233,8 @@ def _fold_months(session: Session, origin: str, fresh: bool) -> None:
         .group_by(*(sm.c[d] for d in mdims))
         .order_by(*(sm.c[d] for d in mdims))
     )
-    _add(session, MONTH, ["origin", *mdims, *SUMS], q, ["origin", *mdims], SUMS, fresh)
+    mkey = ["level", "indicator", "month", "origin", *REST]  # uq_dash_month_key's order
+    _add(session, MONTH, ["origin", *mdims, *SUMS], q, mkey, SUMS, fresh)
     # dash_stage_month is unique by (level, month key, bucket): one row per bucket of a
     # roll-up, so no grouping is needed here.
     on = and_(MONTH.c.origin == origin, *(MONTH.c[d] == sm.c[d] for d in mdims))
@@ -256,7 +271,8 @@ def fold_stage(session: Session, origin: str) -> int:
     q = select(literal(origin), *keys, *sums).where(true()).group_by(*keys).order_by(*keys)
     fresh = _holds_nothing(session, origin)
     cols = ["origin", *DIMENSIONS, *SUMS]
-    touched = _add(session, CELL, cols, q, ["origin", *DIMENSIONS], SUMS, fresh)
+    key = ["indicator", "day", "origin", *REST]  # uq_dash_cell_key's order
+    touched = _add(session, CELL, cols, q, key, SUMS, fresh)
     on = and_(CELL.c.origin == origin, *(CELL.c[d] == s.c[d] for d in DIMENSIONS))
     q = (
         select(CELL.c.id, s.c.bucket, func.sum(s.c.hn))
@@ -301,16 +317,21 @@ def forget_origin(session: Session, origin: str) -> None:
 
 
 def read(
-    session: Session, origin: str, jurisdiction: str | None = None, monthly: bool = False
+    session: Session,
+    origin: str,
+    jurisdiction: str | None = None,
+    monthly: bool = False,
+    level: str | None = None,
 ) -> dict[Key, Value]:
-    """`origin`'s stored cells (of one jurisdiction when given) with their histograms; the
-    whole-key monthly roll-ups keyed by their month's first day with `monthly`."""
+    """`origin`'s stored cells (of one jurisdiction when given) with their histograms;
+    with `monthly`, the monthly roll-ups of `level` (default: the level keeping the most
+    dimensions) keyed by their month's first day, "" in the dimensions it leaves out."""
     t, h, owner, day = (
         (MONTH, MONTH_HIST, "month_id", "month") if monthly else (CELL, HIST, "cell_id", "day")
     )
     cond = [t.c.origin == origin]
     if monthly:
-        cond.append(t.c.level == "*")
+        cond.append(t.c.level == (level or FINEST))
     if jurisdiction is not None:
         cond.append(t.c.jurisdiction == jurisdiction)
     cols = [t.c.indicator, t.c[day], *(t.c[d] for d in REST)]
@@ -330,6 +351,10 @@ def read(
             v.hist = {}
         v.hist[int(bucket)] = int(n)
     return out
+
+
+#: The roll-up level keeping the most dimensions.
+FINEST = max(LEVELS, key=lambda name: len(LEVELS[name]))
 
 
 def first_of_month(d: date) -> date:

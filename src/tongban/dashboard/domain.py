@@ -190,20 +190,24 @@ DIMENSIONS = (
 #: city-pair matrix one per pair, its authority ranking one per authority. The
 #: authority, matter and city-pair levels leave the category out (the pages group
 #: those by indicator only: a third of the rows for the case indicators' three
-#: modes); a read that also needs the category goes to the whole key `*`.
+#: modes). A read needing dimensions no level keeps together (the category with an
+#: authority, a matter with a city pair …) reads the daily cells over its period: the
+#: whole-key level `*` that served it until session 12 was nearly as large as the
+#: cells themselves (one case ≈ one cell) and cost the refresh a third of its writes
+#: (docs/dashboard.md, "Session 12: stored rows").
 LEVELS: dict[str, tuple[str, ...]] = {
     "j": ("jurisdiction", "category"),
     "a": ("jurisdiction", "authority"),
     "m": ("jurisdiction", "matter"),
     "p": ("jurisdiction", "from_city", "to_city"),
-    "*": ("jurisdiction", "category", "from_city", "to_city", "authority", "matter"),
 }
 
 
-def level_for(needed: Iterable[str]) -> str:
-    """The smallest roll-up level keeping every dimension in `needed`."""
+def level_for(needed: Iterable[str]) -> str | None:
+    """The smallest roll-up level keeping every dimension in `needed`; None when no level
+    keeps them all (then the daily cells are read)."""
     want = set(needed)
-    return next(name for name, kept in LEVELS.items() if want <= set(kept) or name == "*")
+    return next((name for name, kept in LEVELS.items() if want <= set(kept)), None)
 
 
 @dataclass

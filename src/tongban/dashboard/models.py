@@ -35,11 +35,13 @@ class DashCell(_KeyAndSums, Base):
 
     __tablename__ = "dash_cell"
     __table_args__ = (
+        # Indicator and day first: the pages' range reads (indicators × a period) are
+        # served by the unique key itself, with no second index to write (session 12).
         Index(
             "uq_dash_cell_key",
-            "origin",
             "indicator",
             "day",
+            "origin",
             "from_city",
             "to_city",
             "jurisdiction",
@@ -48,7 +50,6 @@ class DashCell(_KeyAndSums, Base):
             "matter",
             unique=True,
         ),
-        Index("ix_dash_cell_indicator_day", "indicator", "day"),
     )
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
@@ -71,18 +72,21 @@ class DashHist(Base):
 
 class DashMonth(_KeyAndSums, Base):
     """The monthly roll-ups of dash_cell (`month` the first day of the month), kept by the
-    fold that writes the cells, at the levels of domain.LEVELS (`level` "*" keeps the
-    whole key; the others keep fewer dimensions, "" in the rest): a year's page reads
-    12 rows per figure it shows instead of 365 per cell."""
+    fold that writes the cells, at the levels of domain.LEVELS (each keeps some of the
+    key's dimensions, "" in the rest; none keeps the whole key: a read needing more
+    than a level keeps reads the daily cells): a year's page reads 12 rows per figure
+    it shows instead of 365 per cell."""
 
     __tablename__ = "dash_month"
     __table_args__ = (
+        # Level, indicator and month first: the pages' reads (one level, indicators ×
+        # months) are served by the unique key itself (session 12).
         Index(
             "uq_dash_month_key",
-            "origin",
             "level",
             "indicator",
             "month",
+            "origin",
             "from_city",
             "to_city",
             "jurisdiction",
@@ -91,7 +95,6 @@ class DashMonth(_KeyAndSums, Base):
             "matter",
             unique=True,
         ),
-        Index("ix_dash_month_level_indicator_month", "level", "indicator", "month"),
     )
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
@@ -129,10 +132,10 @@ class DashStage(_KeyAndSums, Base):
 
 
 class DashStageMonth(_KeyAndSums, Base):
-    """The stage folded by month, once per roll-up level (`level`, as dash_month): the
-    finest level grouped from dash_stage, each coarser one from the smallest level
-    already here that keeps its dimensions (far fewer rows than the stage when a key
-    has many events a month), then added to dash_month / dash_month_hist by one upsert
+    """The stage folded by month, once per roll-up level (`level`, as dash_month): each
+    grouped from dash_stage, or from the smallest level already here that keeps all of
+    its dimensions (far fewer rows than the stage when a key has many events a month)
+    when there is one, then added to dash_month / dash_month_hist by one upsert
     each. Emptied in the transaction that fills it (UNLOGGED on PostgreSQL)."""
 
     __tablename__ = "dash_stage_month"

@@ -334,10 +334,11 @@ def _raw(
     """Sums over everything but `by`, unsuppressed; remembered for the rest of the
     session's unit of work (a page asks for the same sums in several places). Whole
     months are read from the monthly roll-ups unless `by` holds "day" (a daily series;
-    "month" groups by the month's first day); with `timed`, the histogram buckets are
-    summed in SQL too (with `sums` False, only they: the values' n/total/extra stay 0,
-    for a caller that has the sums already); `only` (dimension, values) keeps those
-    values of it. The period's segments (daily ends, whole months) are one `UNION ALL`
+    "month" groups by the month's first day) or no roll-up level keeps every dimension
+    grouped or filtered (`level_for`: then the daily cells of the whole period); with
+    `timed`, the histogram buckets are summed in SQL too (with `sums` False, only they:
+    the values' n/total/extra stay 0, for a caller that has the sums already); `only`
+    (dimension, values) keeps those values of it. The period's segments (daily ends, whole months) are one `UNION ALL`
     summed again outside, so a figure is one statement (two when timed), whatever the
     period: one round trip each on PostgreSQL."""
     memo: dict[Any, dict[tuple[Any, ...], Value]] = session.info.setdefault(_MEMO, {})
@@ -346,8 +347,9 @@ def _raw(
         return memo[mkey]
     width = len(by)
     parts_sums, hists = [], []
-    parts = segments(f.start, f.end, "day" not in by)
-    if "day" not in by:
+    level_name = None if "day" in by else level_for(_needed(f, by))
+    parts = segments(f.start, f.end, level_name is not None)
+    if level_name is not None:
         parts = _coalesce([_whole_month(session, indicators, *p) for p in parts])
     for monthly, first, last in parts:
         t, h, owner, when = (
@@ -363,7 +365,7 @@ def _raw(
             ).label(f"k{i}")
             for i, b in enumerate(by)
         ]
-        level = [t.c.level == level_for(_needed(f, by))] if monthly else []
+        level = [t.c.level == level_name] if monthly else []
         if only is not None:
             level.append(t.c[only[0]].in_(list(only[1])))
         q = select(*cols, t.c.n.label("n"), t.c.total.label("total"), t.c.extra.label("extra"))

@@ -71,7 +71,11 @@ def test_the_pages_levels_leave_the_category_out() -> None:
     assert level_for({"authority"}) == "a" and "category" not in LEVELS["a"]
     assert level_for({"matter"}) == "m" and "category" not in LEVELS["m"]
     assert level_for({"category"}) == "j"
-    assert level_for({"authority", "category"}) == "*"
+    # No level keeps these together (the whole-key level is gone since 0055): the
+    # daily cells are read.
+    assert level_for({"authority", "category"}) is None
+    assert level_for({"from_city", "to_city", "matter"}) is None
+    assert "*" not in LEVELS
 
 
 @pytest.mark.parametrize(
@@ -182,7 +186,7 @@ def test_migration_0052_rebuilds_the_levels_from_the_whole_key(fresh_url: str) -
             row = {**base, **dims, "level": level, "category": cat, "n": n}
             id_ = c.execute(insert(m).values(row).returning(m.c.id)).scalar_one()
             c.execute(insert(h), [{"month_id": id_, "bucket": b, "n": k} for b, k in hist.items()])
-    upgrade(fresh_url)
+    upgrade(fresh_url, "0054")
     got = _levels(engine)
     merged = (8, {2: 4, 4: 4})
     assert got[("p", "")] == got[("a", "")] == got[("m", "")] == merged
@@ -321,3 +325,91 @@ def test_the_rankings_first_rows_get_p50_p90_from_one_histogram_read(
     hist_reads = [s for s in seen if "bucket" in s]
     sum_reads = [s for s in seen if "sum(seg.total)" in s]
     assert len(hist_reads) == 1 and len(sum_reads) == 1  # no second read of the top's sums
+
+
+# --- migration 0055 -----------------------------------------------------------------------
+
+
+def _indexes(engine: Any, table: str) -> dict[str, list[str]]:
+    from sqlalchemy import inspect
+
+    return {ix["name"]: list(ix["column_names"]) for ix in inspect(engine).get_indexes(table)}
+
+
+def test_migration_0055_drops_the_whole_key_level_and_the_read_indexes(fresh_url: str) -> None:
+    """Upgrade: the `*` roll-ups and their histograms are gone, the other levels stay,
+    the unique keys lead with what the pages read by and the read indexes are dropped.
+    Downgrade: the old keys and indexes, and `*` rebuilt from the daily cells (sums and
+    histograms by month)."""
+    from tongban.db import make_engine
+    from tongban.migrate import downgrade, upgrade
+
+    upgrade(fresh_url, "0054")
+    engine = make_engine(fresh_url)
+    c_, ch = cells.CELL, cells.HIST
+    m, h = DashMonth.__table__, DashMonthHist.__table__
+    key = {
+        "origin": "",
+        "indicator": "cases.decided",
+        "from_city": "310000",
+        "to_city": "320500",
+        "jurisdiction": "320000",
+        "category": "online",
+        "authority": "杭州市医保局",
+        "matter": "YRD-YB-0001",
+        "extra": 0,
+    }
+    with engine.begin() as c:
+        for day, n, hist in (
+            (date(2026, 1, 5), 2, {1: 2}),
+            (date(2026, 1, 20), 3, {1: 1, 4: 2}),
+            (date(2026, 2, 3), 1, {7: 1}),
+        ):
+            row = {**key, "day": day, "n": n, "total": n - 1}
+            id_ = c.execute(insert(c_).values(row).returning(c_.c.id)).scalar_one()
+            c.execute(insert(ch), [{"cell_id": id_, "bucket": b, "n": k} for b, k in hist.items()])
+        for level in ("*", "j"):
+            dims = {} if level == "*" else {"from_city": "", "to_city": "", "authority": ""}
+            row = {**key, **dims, "matter": key["matter"] if level == "*" else ""}
+            row |= {"level": level, "month": date(2026, 1, 1), "n": 5, "total": 3}
+            id_ = c.execute(insert(m).values(row).returning(m.c.id)).scalar_one()
+            c.execute(insert(h), [{"month_id": id_, "bucket": 1, "n": 3}])
+    upgrade(fresh_url, "0055")
+    with engine.connect() as c:
+        assert c.execute(select(m.c.level)).scalars().all() == ["j"]
+        assert len(c.execute(select(h.c.month_id)).all()) == 1
+    got = _indexes(engine, "dash_cell")
+    assert "ix_dash_cell_indicator_day" not in got
+    assert got["uq_dash_cell_key"][:3] == ["indicator", "day", "origin"]
+    got = _indexes(engine, "dash_month")
+    assert "ix_dash_month_level_indicator_month" not in got
+    assert got["uq_dash_month_key"][:4] == ["level", "indicator", "month", "origin"]
+    downgrade(fresh_url, "0054")
+    assert _indexes(engine, "dash_cell")["ix_dash_cell_indicator_day"] == ["indicator", "day"]
+    assert _indexes(engine, "dash_cell")["uq_dash_cell_key"][:3] == ["origin", "indicator", "day"]
+    assert _indexes(engine, "dash_month")["uq_dash_month_key"][:2] == ["origin", "level"]
+    rebuilt = {
+        (month, matter): (n, total)
+        for month, matter, n, total in engine.connect().execute(
+            select(m.c.month, m.c.matter, m.c.n, m.c.total).where(m.c.level == "*")
+        )
+    }
+    assert rebuilt == {
+        (date(2026, 1, 1), "YRD-YB-0001"): (5, 3),
+        (date(2026, 2, 1), "YRD-YB-0001"): (1, 0),
+    }
+    got_hist = _levels(engine)  # (level, category) → (n, hist): `*` January, February
+    with engine.connect() as c:
+        hists = {
+            month: dict(
+                c.execute(
+                    select(h.c.bucket, h.c.n)
+                    .join(m, m.c.id == h.c.month_id)
+                    .where(m.c.level == "*", m.c.month == month)
+                ).all()
+            )
+            for month in (date(2026, 1, 1), date(2026, 2, 1))
+        }
+    assert hists == {date(2026, 1, 1): {1: 3, 4: 2}, date(2026, 2, 1): {7: 1}}
+    assert got_hist[("j", "online")] == (5, {1: 3})  # the other levels untouched
+    engine.dispose()

@@ -12,11 +12,36 @@ from sqlalchemy import Integer, event, func, select, text
 
 from integration.dashboard.kit import PLAN, build_cases, duckdb_case_indicators
 from tongban.dashboard import cells, service
-from tongban.dashboard.domain import LEVELS, Fact, Indicator, Key, fold, quantile
+from tongban.dashboard.domain import LEVELS, Fact, Indicator, Key, Value, fold, quantile
 from tongban.dashboard.models import DashRefresh
 
 ALL = service.owns_for("*")
 CASE_INDICATORS = {i.value for i in Indicator if i.value.startswith("cases.")}
+
+
+def _rolled(facts: list[Fact], kept: tuple[str, ...]) -> dict[Key, Value]:
+    """The facts folded by month and the dimensions `kept` ("" in the others)."""
+    return fold(
+        [
+            Fact(
+                f.key._replace(
+                    day=f.key.day.replace(day=1), **{d: "" for d in cells.REST if d not in kept}
+                ),
+                f.n,
+                f.total,
+                f.extra,
+                f.days,
+            )
+            for f in facts
+        ]
+    )
+
+
+def assert_rollups(session, facts: list[Fact]) -> None:
+    """Every roll-up level this node holds equals the facts rolled up to it (sums and
+    histograms)."""
+    for level, kept in LEVELS.items():
+        assert cells.read(session, "", monthly=True, level=level) == _rolled(facts, kept), level
 
 
 def test_case_indicators_equal_an_independent_duckdb_computation(session):
@@ -55,6 +80,49 @@ def test_case_indicators_equal_an_independent_duckdb_computation(session):
         "cases.rating": 3,
     }
     assert any(v.hist and max(v.hist) >= 20 for v in cells.values())  # 25/40 days ago
+
+
+#: Groupings that take each path a page's read can take: the roll-up levels j, a, m, p
+#: (`level_for`), and the daily cells over the whole period where no level keeps what is
+#: grouped (the category with an authority, a city pair with a matter).
+PAGE_READS = [
+    ("indicator", "category"),
+    ("indicator", "authority"),
+    ("indicator", "matter"),
+    ("indicator", "from_city", "to_city"),
+    ("indicator", "authority", "category"),
+    ("indicator", "from_city", "to_city", "matter"),
+]
+DIMS = ("indicator", "day", *cells.REST)
+
+
+def test_every_path_of_a_pages_read_equals_the_duckdb_computation(session):
+    """The figures a page reads — whole months from a roll-up level, partial months from
+    their roll-up or their days, or the daily cells throughout when no level keeps the
+    dimensions — equal the DuckDB cells summed over the period (sums, p50, p90)."""
+    build_cases(session, PLAN)
+    service.refresh(session, ALL, settle=timedelta(0))
+    service.forget(session)
+    expected = duckdb_case_indicators(session)
+    today = max(k[1] for k in expected)
+    inds = sorted({k[0] for k in expected})
+    levels = {service.level_for(set(by) - {"indicator"}) for by in PAGE_READS}
+    assert levels == {*LEVELS, None}
+    for start, end in ((today - timedelta(days=400), today), (today - timedelta(days=45), today)):
+        f = service.Filters(start=start, end=end)
+        for by in PAGE_READS:
+            want: dict[tuple[object, ...], tuple[int, int, list[int]]] = {}
+            for k, (n, total, days) in expected.items():
+                if start <= k[1] <= end:
+                    g = tuple(k[DIMS.index(b)] for b in by)
+                    n0, t0, d0 = want.get(g, (0, 0, []))
+                    want[g] = (n0 + n, t0 + total, sorted(d0 + days))
+            got = service.grouped(session, f, inds, by, 1, timed=True)
+            assert set(got) == set(want), by
+            for g, (n, total, days) in want.items():
+                assert (got[g].n, got[g].total) == (n, total), (by, g)
+                hist = _count(days)
+                assert (got[g].p50, got[g].p90) == (quantile(hist, 0.5), quantile(hist, 0.9))
 
 
 def test_incremental_refresh_equals_full_recomputation_and_reads_only_new_events(session):
@@ -208,13 +276,7 @@ def test_sums_over_monthly_rollups_equal_sums_of_the_daily_cells(
         assert got[k].extra == sum(x.extra for x in xs)
         assert got[k].p50 == quantile(_count(times), 0.5)
         assert got[k].p90 == times[max(0, -(-len(times) * 9 // 10) - 1)]
-    monthly = service.local_cells(session, monthly=True)
-    by_month: dict[Key, list[Fact]] = {}
-    for x in facts:
-        by_month.setdefault(x.key._replace(day=x.key.day.replace(day=1)), []).append(x)
-    assert {k: v.n for k, v in monthly.items()} == {
-        k: sum(x.n for x in v) for k, v in by_month.items()
-    }
+    assert_rollups(session, facts)
     cells.forget_origin(session, "")
 
 
@@ -261,12 +323,7 @@ def test_a_fold_that_adds_to_held_keys_and_creates_new_ones_in_one_pass(session)
     ]
     service.store(session, fold(second), origin="")
     assert service.local_cells(session) == fold(first + second)
-    assert service.local_cells(session, monthly=True) == fold(
-        [
-            Fact(f.key._replace(day=f.key.day.replace(day=1)), f.n, f.total, f.extra, f.days)
-            for f in first + second
-        ]
-    )
+    assert_rollups(session, first + second)
     # One row per key: a second insert of a held key would have failed on the unique key;
     # a missed update would show in the sums above.
     cell_rows = session.scalar(
@@ -298,26 +355,8 @@ def test_a_fold_holds_the_origins_lock_until_the_transaction_ends(session):
 def _rollup_rows(facts: list[Fact]) -> tuple[int, int]:
     """The monthly roll-up rows and their histogram rows that adding `facts` makes: a row
     per level and month key, a histogram row per bucket of it."""
-    rows = buckets = 0
-    for kept in LEVELS.values():
-        rolled = fold(
-            [
-                Fact(
-                    f.key._replace(
-                        day=f.key.day.replace(day=1),
-                        **{d: "" for d in cells.REST if d not in kept},
-                    ),
-                    f.n,
-                    f.total,
-                    f.extra,
-                    f.days,
-                )
-                for f in facts
-            ]
-        )
-        rows += len(rolled)
-        buckets += sum(len(v.hist or {}) for v in rolled.values())
-    return rows, buckets
+    rolled = [_rolled(facts, kept) for kept in LEVELS.values()]
+    return sum(map(len, rolled)), sum(len(v.hist or {}) for r in rolled for v in r.values())
 
 
 def _rows(session, origin: str) -> tuple[int, int, int, int]:
@@ -371,12 +410,7 @@ def test_a_fold_into_an_origin_holding_nothing_inserts_each_row_once(session, fa
         assert len(seen) == 4 and all("ON CONFLICT" in s for s in seen)
     twice = fold(facts + facts)
     assert service.local_cells(session) == twice
-    assert service.local_cells(session, monthly=True) == fold(
-        [
-            Fact(f.key._replace(day=f.key.day.replace(day=1)), f.n, f.total, f.extra, f.days)
-            for f in facts + facts
-        ]
-    )
+    assert_rollups(session, facts + facts)
     once = fold(facts)
     want = (len(once), sum(len(v.hist or {}) for v in once.values()), *_rollup_rows(facts))
     assert _rows(session, "") == want
