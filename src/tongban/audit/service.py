@@ -17,6 +17,7 @@ from tongban.audit import domain, hook
 from tongban.audit.models import AuditCheckpoint, AuditEntry, AuditHead, AuditKindCount
 from tongban.audit.subjects import body_fields as entry_body_fields
 from tongban.audit.subjects import record_id as subject_record_id
+from tongban.audit.writing import CHANGE_KIND, record, record_change
 from tongban.crypto.signing import b64u, b64u_decode
 from tongban.db import utcnow
 from tongban.kernel.node import settings_of
@@ -27,42 +28,6 @@ log = logging.getLogger(__name__)
 
 #: Entries fetched per query while verifying: memory stays bounded whatever the length.
 BATCH = 2000
-
-
-def record(session: Session, kind: str, subject: str, actor: str, body: dict[str, Any]) -> None:
-    """Add an entry to this node's chain in the caller's transaction (it disappears with
-    a rollback): staged now, chained when the transaction commits or reads the chain
-    (hook.stage). `subject` and `actor` are references like "case:<uuid>" and
-    "account:<uuid>"; `body` is minimised data, made canonical JSON here."""
-    hook.stage(session, kind, subject, actor, body)
-
-
-#: kind of the entries recording an in-place change (record_change).
-CHANGE_KIND = "change"
-
-
-def record_change(
-    session: Session,
-    what: str,
-    subject: str,
-    actor: str,
-    *,
-    before: Any = None,
-    after: Any = None,
-    reason: str | None = None,
-    **detail: Any,
-) -> None:
-    """Record a change made in place (a key rotated, a calendar day overridden, a role
-    granted …) as an entry of the chain: kind "change", body {"what", "before", "after",
-    "reason", …}. `what` names the change ("key.rotated", "calendar.override.added" …);
-    `before`/`after` are the minimised values it replaced (no personal data beyond what
-    the record itself holds); `actor` "account:<uuid>", "node:<id>" or "system". The
-    entry is in the caller's transaction, like `record`."""
-    body: dict[str, Any] = {"what": what, "before": before, "after": after}
-    if reason:
-        body["reason"] = reason
-    body.update(detail)
-    hook.stage(session, CHANGE_KIND, subject, actor, body)
 
 
 def digest(value: Any, session: Session) -> str:
@@ -340,4 +305,10 @@ def refresh_counts(session: Session) -> int:
     return sum(int(n) for _, n in fresh)
 
 
-__all__ = ["entry_body_fields", "subject_record_id"]  # for SQL readers of entries (subjects.py)
+__all__ = [
+    "CHANGE_KIND",
+    "entry_body_fields",  # for SQL readers of entries (subjects.py)
+    "record",
+    "record_change",
+    "subject_record_id",
+]

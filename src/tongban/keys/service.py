@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tongban.audit import writing
 from tongban.crypto.signing import Alg, PrivateKey, PublicKey, generate, load_private_pem
 from tongban.crypto.signing import public_from_jwk as _public_from_jwk
 from tongban.db import utcnow
@@ -140,9 +141,7 @@ def _record_change(
     after: Any,
     reason: str | None,
 ) -> None:
-    from tongban.audit import service as audit  # audit verifies with keys: import late
-
-    audit.record_change(session, what, subject, actor, before=before, after=after, reason=reason)
+    writing.record_change(session, what, subject, actor, before=before, after=after, reason=reason)
 
 
 def rotate(
