@@ -140,9 +140,23 @@ def _engine_key(conn: Connection) -> tuple[str, bool]:
     return known
 
 
+#: session.info key: the transaction `_db` last answered for, and its answer.
+_DB_OF = "tongban_cache_db"
+
+
 def _db(session: Session) -> tuple[str, bool, Connection]:
+    """The caches' key of `session`'s database, whether it is PostgreSQL, and the
+    connection of its transaction (begun here if none is). A submission asks about a
+    dozen times; `session.connection()` is asked once per transaction (issue 14)."""
+    txn = session.get_transaction()
+    if txn is not None and txn.is_active:
+        known = session.info.get(_DB_OF)
+        if known is not None and known[0] is txn:
+            found: tuple[str, bool, Connection] = known[1]
+            return found
     conn = session.connection()
     url, postgres = _engine_key(conn)
+    session.info[_DB_OF] = (session.get_transaction(), (url, postgres, conn))
     return url, postgres, conn
 
 

@@ -209,6 +209,24 @@ def test_a_rolled_back_change_is_not_cached_and_its_writer_reads_its_own(pg) -> 
         assert catalog.matter_ref(s, MATTER).name == before
 
 
+def test_a_session_reads_its_own_change_in_each_of_its_transactions(pg) -> None:  # type: ignore[no-untyped-def]
+    """The caches ask a session for its connection once per transaction: a session that
+    rolls back and changes again reads its new change, not the cache."""
+    from tongban.catalog.models import Matter
+
+    factory, _client = pg
+    with factory() as s:
+        before = catalog.matter_ref(s, MATTER).name
+    with factory() as s:
+        s.execute(update(Matter).where(Matter.code == MATTER).values(name="临时名称一"))
+        assert catalog.matter_ref(s, MATTER).name == "临时名称一"
+        s.rollback()
+        assert catalog.matter_ref(s, MATTER).name == before  # cached again
+        s.execute(update(Matter).where(Matter.code == MATTER).values(name="临时名称二"))
+        assert catalog.matter_ref(s, MATTER).name == "临时名称二"
+        s.rollback()
+
+
 def test_tokens_are_not_cached_on_sqlite(client, session, db_url) -> None:  # type: ignore[no-untyped-def]
     if not db_url.startswith("sqlite"):
         pytest.skip("the SQLite rule")

@@ -3,11 +3,12 @@ few statements beside the submission's own, and a step with no rule costs none."
 
 from __future__ import annotations
 
-from sqlalchemy import event
+from sqlalchemy import event, select
 
 from tongban.cases import service as cases
 from tongban.kernel import events
 from tongban.notifications import service
+from tongban.notifications.models import Message
 
 from builders import SIMPLE_FORM, SIMPLE_MATTER, make_officer, make_resident, upload
 
@@ -57,3 +58,28 @@ def test_a_submission_costs_at_most_three_statements_more(session, engine):
     ours = [s for s in with_notifications if "notify_" in s or "FROM account" in s]
     # The staff of the authority, their channel choices, the messages (one batch).
     assert 0 < extra <= 3, (extra, ours)
+
+
+def test_a_steps_messages_are_one_insert_in_the_steps_transaction(session, engine):
+    """Several staff, no channel chosen: every message in one INSERT statement, written
+    in the step's transaction — there before the step commits, gone if it rolls back."""
+    staff = [make_officer(session, AUTHORITY) for _ in range(3)]
+    ids = [o.id for o in staff]
+    savepoint = session.begin_nested()
+    many: list[bool] = []
+
+    def kind(conn, cursor, statement, params, context, executemany):  # type: ignore[no-untyped-def]
+        if statement.startswith("INSERT INTO notify_message"):
+            many.append(executemany)
+
+    event.listen(engine, "before_cursor_execute", kind)
+    try:
+        _submit_counting(session, engine)
+    finally:
+        event.remove(engine, "before_cursor_execute", kind)
+    assert many == [False]  # one statement of three rows, not an executemany
+    got = set(session.scalars(select(Message.account_id).where(Message.account_id.in_(ids))).all())
+    assert got == set(ids)
+    savepoint.rollback()
+    left = session.scalars(select(Message.id).where(Message.account_id.in_(ids))).all()
+    assert left == []
