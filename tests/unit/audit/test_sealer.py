@@ -54,3 +54,15 @@ def test_a_failing_seal_is_served_and_the_next_wake_seals_again() -> None:
 def test_drain_with_nothing_asked_returns_at_once() -> None:
     s = Sealer(_Engine(), lambda _e: 0)  # type: ignore[arg-type]
     assert s.drain(0)
+
+
+def test_wakes_within_the_linger_share_one_seal_and_a_drain_cuts_it_short() -> None:
+    # One writer committing transaction after transaction: its wakes arrive one by one,
+    # not during a seal; the thread gathers them before sealing (issue 14, session 10).
+    calls: list[int] = []
+    s = Sealer(_Engine(), lambda _e: calls.append(1) or 0, linger=600.0)  # type: ignore[arg-type]
+    for _ in range(10):
+        s.wake()
+    assert calls == []  # still gathering
+    assert s.drain(300)  # the drain does not wait out the linger's 600 s
+    assert calls == [1]  # one seal for the ten commits
