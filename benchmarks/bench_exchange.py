@@ -36,6 +36,8 @@ var/bench/exchange.json. Everything stays on 127.0.0.1 and stops by itself.
 
     python benchmarks/bench_exchange.py [--pg-url URL] [--messages 1000] [--alg SM2]
         [--rounds 4] [--quick] [--no-single]
+    python benchmarks/bench_exchange.py --seal-linger --pg-url URL [--messages 300]
+        [--rounds 4]   # the outbox write alone, the audit sealer's linger on and off
 """
 
 from __future__ import annotations
@@ -733,6 +735,97 @@ def count_serve(path: Path, argv: list[str]) -> int:
     return 0
 
 
+def seal_linger(args: argparse.Namespace) -> int:
+    """`--seal-linger`: the outbox write alone, in this process, with the working tree's
+    background sealer gathering wakes (audit.sealer.LINGER) and without (0), taking turns
+    (the order reversed every other pair) on one fresh PostgreSQL database: wall time,
+    process CPU and the writer thread's CPU a write, and seals a commit (issue 14,
+    session 12). One message a transaction, as node A writes them in the full bench."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from tongban.audit import hook, sealer
+    from tongban.config import Settings
+    from tongban.contexts import build_node
+    from tongban.db import make_engine, session_factory
+    from tongban.exchange import service as exchange
+    from tongban.kernel import sidepool
+    from tongban.migrate import upgrade
+
+    if not args.pg_url:
+        print("--seal-linger needs --pg-url (the background seal is PostgreSQL's)")
+        return 2
+    linger = sealer.LINGER
+    name = f"tongban_bench_seal_{uuid.uuid4().hex[:8]}"
+    base = make_url(args.pg_url)
+    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    url = base.set(drivername="postgresql+psycopg", database=name)
+    try:
+        upgrade(url.render_as_string(hide_password=False))
+        engine = make_engine(url.render_as_string(hide_password=False))
+        settings = Settings(database_url=url.render_as_string(hide_password=False))
+        factory = build_node(settings, session_factory(engine)).session_factory
+        seals = [0]
+        real_seal = hook.seal
+
+        def counted(*a: Any, **kw: Any) -> int:
+            seals[0] += 1
+            return int(real_seal(*a, **kw))
+
+        hook.seal = counted
+        n = args.messages
+
+        def one(value: float, offset: int) -> dict[str, float]:
+            hook.drain(60)
+            sealer.LINGER = value
+            sealer._sealers.clear()  # a new sealer takes the linger
+            s0, c0, w0, t0 = seals[0], time.process_time(), time.thread_time(), time.perf_counter()
+            for i in range(n):
+                with factory() as s:
+                    payload = {"note": "bench", "case": snapshot(offset + i)}
+                    exchange.send(s, PING, "310000", "320000", payload)
+                    s.commit()
+            t1, c1, w1 = time.perf_counter(), time.process_time(), time.thread_time()
+            return {
+                "linger_ms": value * 1e3,
+                "wall_ms": (t1 - t0) / n * 1e3,
+                "cpu_ms": (c1 - c0) / n * 1e3,
+                "writer_cpu_ms": (w1 - w0) / n * 1e3,
+                "seals_a_commit": (seals[0] - s0) / n,
+                "load": os.getloadavg()[0],
+            }
+
+        one(0.0, 0), one(linger, 0)  # warm-up
+        rows: list[dict[str, float]] = []
+        for pair in range(args.rounds):
+            for value in (0.0, linger) if pair % 2 == 0 else (linger, 0.0):
+                rows.append(one(value, (len(rows) + 1) * n))
+                print(json.dumps({k: round(v, 3) for k, v in rows[-1].items()}), flush=True)
+        hook.drain(60)
+        with engine.connect() as c:
+            left = int(c.execute(text("SELECT count(*) FROM audit_pending")).scalar_one())
+        engine.dispose()
+        for value in (0.0, linger):
+            mine = [r for r in rows if r["linger_ms"] == value * 1e3]
+            print(
+                f"linger {value * 1e3:.0f} ms: "
+                + ", ".join(
+                    f"{k} {min(r[k] for r in mine):.3f}-{max(r[k] for r in mine):.3f}"
+                    for k in ("wall_ms", "cpu_ms", "writer_cpu_ms", "seals_a_commit")
+                )
+            )
+        print(f"{args.rounds} pairs of {n} writes; staged rows left after a drain: {left}")
+        return 0 if left == 0 else 1
+    finally:
+        sealer.LINGER = linger
+        sidepool.forget()
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def main(argv: list[str] | None = None) -> int:
     raw = sys.argv[1:] if argv is None else argv
     if raw[:1] == ["--count-serve"]:
@@ -756,6 +849,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workdir", help=argparse.SUPPRESS)
     p.add_argument("--db-a", help=argparse.SUPPRESS)
     p.add_argument("--db-b", help=argparse.SUPPRESS)
+    p.add_argument(
+        "--seal-linger",
+        action="store_true",
+        help="only the outbox write in this process, the audit sealer's linger on and off "
+        "(--messages writes a turn, --rounds pairs; needs --pg-url)",
+    )
     if p.parse_known_args(argv)[0].quick:  # smaller defaults; counts given still win
         p.set_defaults(messages=300, case_messages=80, warmup=40, rounds=2)
     args, _unknown = p.parse_known_args(argv)  # make bench passes its extra arguments to all
@@ -773,6 +872,8 @@ def main(argv: list[str] | None = None) -> int:
         and 1 <= args.rounds <= 100
     ):
         p.error("messages, warmup or rounds out of bounds")
+    if args.seal_linger:
+        return seal_linger(args)
     report = run(args)
     print_table(report)
     args.out.parent.mkdir(parents=True, exist_ok=True)
