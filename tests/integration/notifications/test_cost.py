@@ -83,3 +83,14 @@ def test_a_steps_messages_are_one_insert_in_the_steps_transaction(session, engin
     savepoint.rollback()
     left = session.scalars(select(Message.id).where(Message.account_id.in_(ids))).all()
     assert left == []
+
+
+def test_many_messages_go_in_inserts_of_a_bounded_size(session, engine, monkeypatch):
+    monkeypatch.setattr(service, "_ROWS_PER_INSERT", 2)
+    staff = [make_officer(session, AUTHORITY) for _ in range(3)]
+    seen = _submit_counting(session, engine)
+    assert len([s for s in seen if s.startswith("INSERT INTO notify_message")]) == 2
+    ids = [o.id for o in staff]
+    got = session.scalars(select(Message).where(Message.account_id.in_(ids))).all()
+    assert sorted(str(m.account_id) for m in got) == sorted(str(i) for i in ids)
+    assert all(m.record_id is not None and m.read_at is None for m in got)
