@@ -12,7 +12,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from integration.dashboard.kit import PLAN, build_cases
 from integration.dashboard.test_settlement_indicators import _settle
@@ -186,3 +186,15 @@ def test_every_kind_of_entry_is_counted_once_whatever_the_batches(session, tmp_p
 
     service.recompute(session, ALL, settle=timedelta(0))  # every kind in one batch
     assert service.local_cells(session) == one_by_one
+
+
+def test_the_entries_sample_leaves_the_transactions_statistics_target_as_it_was(session):
+    """dash_entry is ANALYZEd on a small sample (PostgreSQL): the setting lowered for it
+    is put back, so the pages' tables ANALYZEd later in the refresh keep the default."""
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's statistics target")
+    session.execute(text("SET LOCAL default_statistics_target = 123"))
+    build_cases(session, PLAN)
+    service.refresh(session, ALL, settle=timedelta(0))
+    assert session.scalar(text("SHOW default_statistics_target")) == "123"
+    assert sum(_by_indicator(session).values()) > 0
