@@ -388,17 +388,18 @@ def test_migration_0055_drops_the_whole_key_level_and_the_read_indexes(fresh_url
     assert _indexes(engine, "dash_cell")["ix_dash_cell_indicator_day"] == ["indicator", "day"]
     assert _indexes(engine, "dash_cell")["uq_dash_cell_key"][:3] == ["origin", "indicator", "day"]
     assert _indexes(engine, "dash_month")["uq_dash_month_key"][:2] == ["origin", "level"]
-    rebuilt = {
-        (month, matter): (n, total)
-        for month, matter, n, total in engine.connect().execute(
-            select(m.c.month, m.c.matter, m.c.n, m.c.total).where(m.c.level == "*")
-        )
-    }
+    with engine.connect() as c:  # closed at once: on SQLite a connection holds the lock
+        rebuilt = {
+            (month, matter): (n, total)
+            for month, matter, n, total in c.execute(
+                select(m.c.month, m.c.matter, m.c.n, m.c.total).where(m.c.level == "*")
+            )
+        }
     assert rebuilt == {
         (date(2026, 1, 1), "YRD-YB-0001"): (5, 3),
         (date(2026, 2, 1), "YRD-YB-0001"): (1, 0),
     }
-    got_hist = _levels(engine)  # (level, category) → (n, hist): `*` January, February
+    got_hist = _levels(engine)  # (level, category) → (n, hist)
     with engine.connect() as c:
         hists = {
             month: dict(
