@@ -71,10 +71,13 @@ def test_the_pages_levels_leave_the_category_out() -> None:
     assert level_for({"authority"}) == "a" and "category" not in LEVELS["a"]
     assert level_for({"matter"}) == "m" and "category" not in LEVELS["m"]
     assert level_for({"category"}) == "j"
+    # An authority's drill-down: by mode, and its matters (0056).
+    assert level_for({"authority", "category"}) == "c"
+    assert level_for({"authority", "matter"}) == "d"
     # No level keeps these together (the whole-key level is gone since 0055): the
     # daily cells are read.
-    assert level_for({"authority", "category"}) is None
     assert level_for({"from_city", "to_city", "matter"}) is None
+    assert level_for({"authority", "category", "matter"}) is None
     assert "*" not in LEVELS
 
 
@@ -413,4 +416,76 @@ def test_migration_0055_drops_the_whole_key_level_and_the_read_indexes(fresh_url
         }
     assert hists == {date(2026, 1, 1): {1: 3, 4: 2}, date(2026, 2, 1): {7: 1}}
     assert got_hist[("j", "online")] == (5, {1: 3})  # the other levels untouched
+    engine.dispose()
+
+
+# --- migration 0056 -----------------------------------------------------------------------
+
+
+def test_migration_0056_builds_the_authority_levels_from_the_daily_cells(fresh_url: str) -> None:
+    """Upgrade: levels `c` (authority by mode) and `d` (authority by matter) of every
+    origin, summed by month from the daily cells with their histograms (the fold's own
+    writing of every level is checked against the facts in test_refresh.py); the other
+    levels untouched. Downgrade: both gone."""
+    from tongban.db import make_engine
+    from tongban.migrate import downgrade, upgrade
+
+    upgrade(fresh_url, "0055")
+    engine = make_engine(fresh_url)
+    c_, ch, m, h = cells.CELL, cells.HIST, DashMonth.__table__, DashMonthHist.__table__
+    base = {"indicator": "cases.decided", "jurisdiction": "320000", "extra": 0}
+    cases = (  # (origin, day, category, authority, matter, n, histogram)
+        ("", date(2026, 1, 5), "online", "常州市公安局", "YRD-GA-0001", 2, {1: 2}),
+        ("", date(2026, 1, 20), "window", "常州市公安局", "YRD-GA-0001", 3, {1: 1, 4: 2}),
+        ("", date(2026, 1, 21), "online", "常州市公安局", "YRD-GA-0002", 1, {2: 1}),
+        ("", date(2026, 2, 3), "online", "苏州市医保局", "YRD-YB-0001", 1, {7: 1}),
+        ("320000", date(2026, 1, 9), "online", "常州市公安局", "YRD-GA-0001", 4, {3: 4}),
+    )
+    with engine.begin() as c:
+        for i, (origin, day, cat, auth, matter, n, hist) in enumerate(cases):
+            row = {
+                **base,
+                "origin": origin,
+                "day": day,
+                "from_city": "310000",
+                "to_city": f"32050{i}",
+                "category": cat,
+                "authority": auth,
+                "matter": matter,
+                "n": n,
+                "total": n * 2,
+            }
+            id_ = c.execute(insert(c_).values(row).returning(c_.c.id)).scalar_one()
+            c.execute(insert(ch), [{"cell_id": id_, "bucket": b, "n": k} for b, k in hist.items()])
+        kept = {**base, "origin": "", "level": "j", "month": date(2026, 1, 1), "n": 9}
+        c.execute(insert(m).values({**kept, "category": "online", "total": 0}))
+    upgrade(fresh_url, "0056")
+
+    def level(name: str) -> dict[tuple[str, date, str, str], tuple[int, int, dict[int, int]]]:
+        out = {}
+        with engine.connect() as c:
+            for r in c.execute(select(m).where(m.c.level == name)).mappings():
+                hist = c.execute(select(h.c.bucket, h.c.n).where(h.c.month_id == r["id"]))
+                key = (r["origin"], r["month"], r["category"], r["authority"], r["matter"])
+                assert r["from_city"] == r["to_city"] == ""
+                out[key] = (r["n"], r["total"], dict(hist.all()))
+        return out
+
+    jan, feb = date(2026, 1, 1), date(2026, 2, 1)
+    assert level("c") == {
+        ("", jan, "online", "常州市公安局", ""): (3, 6, {1: 2, 2: 1}),
+        ("", jan, "window", "常州市公安局", ""): (3, 6, {1: 1, 4: 2}),
+        ("", feb, "online", "苏州市医保局", ""): (1, 2, {7: 1}),
+        ("320000", jan, "online", "常州市公安局", ""): (4, 8, {3: 4}),
+    }
+    assert level("d") == {
+        ("", jan, "", "常州市公安局", "YRD-GA-0001"): (5, 10, {1: 3, 4: 2}),
+        ("", jan, "", "常州市公安局", "YRD-GA-0002"): (1, 2, {2: 1}),
+        ("", feb, "", "苏州市医保局", "YRD-YB-0001"): (1, 2, {7: 1}),
+        ("320000", jan, "", "常州市公安局", "YRD-GA-0001"): (4, 8, {3: 4}),
+    }
+    with engine.connect() as c:
+        assert c.execute(select(m.c.n).where(m.c.level == "j")).scalars().all() == [9]
+    downgrade(fresh_url, "0055")
+    assert level("c") == level("d") == {}
     engine.dispose()

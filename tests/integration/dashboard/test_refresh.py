@@ -91,6 +91,7 @@ PAGE_READS = [
     ("indicator", "matter"),
     ("indicator", "from_city", "to_city"),
     ("indicator", "authority", "category"),
+    ("indicator", "authority", "matter"),
     ("indicator", "from_city", "to_city", "matter"),
 ]
 DIMS = ("indicator", "day", *cells.REST)
