@@ -190,10 +190,10 @@ DIMENSIONS = (
 #: city-pair matrix one per pair, its authority ranking one per authority. The
 #: authority, matter and city-pair levels leave the category out (the pages group
 #: those by indicator only: a third of the rows for the case indicators' three
-#: modes). An authority's drill-down has two levels of its own: `c` (its figures by
-#: mode) and `d` (its matters) — read from the daily cells they took that page over
-#: its aim (session 12, migration 0056). A read needing dimensions no level keeps
-#: together (a matter with a city pair …) reads the daily cells over its period: the
+#: modes). An authority's figures by mode have a level of their own, `c`: read from
+#: the daily cells they took the authority's page over its aim (session 12, migration
+#: 0056). A read needing dimensions no level keeps together (an authority with its
+#: matters, a matter with a city pair …) reads the daily cells over its period: the
 #: whole-key level `*` that served it until session 12 was nearly as large as the
 #: cells themselves (one case ≈ one cell) and cost the refresh a third of its writes
 #: (docs/dashboard.md, "Session 12: stored rows").
@@ -203,7 +203,6 @@ LEVELS: dict[str, tuple[str, ...]] = {
     "m": ("jurisdiction", "matter"),
     "p": ("jurisdiction", "from_city", "to_city"),
     "c": ("jurisdiction", "authority", "category"),
-    "d": ("jurisdiction", "authority", "matter"),
 }
 
 

@@ -71,11 +71,11 @@ def test_the_pages_levels_leave_the_category_out() -> None:
     assert level_for({"authority"}) == "a" and "category" not in LEVELS["a"]
     assert level_for({"matter"}) == "m" and "category" not in LEVELS["m"]
     assert level_for({"category"}) == "j"
-    # An authority's drill-down: by mode, and its matters (0056).
+    # An authority's figures by mode (0056).
     assert level_for({"authority", "category"}) == "c"
-    assert level_for({"authority", "matter"}) == "d"
     # No level keeps these together (the whole-key level is gone since 0055): the
     # daily cells are read.
+    assert level_for({"authority", "matter"}) is None
     assert level_for({"from_city", "to_city", "matter"}) is None
     assert level_for({"authority", "category", "matter"}) is None
     assert "*" not in LEVELS
@@ -422,11 +422,11 @@ def test_migration_0055_drops_the_whole_key_level_and_the_read_indexes(fresh_url
 # --- migration 0056 -----------------------------------------------------------------------
 
 
-def test_migration_0056_builds_the_authority_levels_from_the_daily_cells(fresh_url: str) -> None:
-    """Upgrade: levels `c` (authority by mode) and `d` (authority by matter) of every
-    origin, summed by month from the daily cells with their histograms (the fold's own
-    writing of every level is checked against the facts in test_refresh.py); the other
-    levels untouched. Downgrade: both gone."""
+def test_migration_0056_builds_the_authority_level_from_the_daily_cells(fresh_url: str) -> None:
+    """Upgrade: level `c` (authority by mode) of every origin, summed by month from the
+    daily cells with their histograms (the fold's own writing of every level is
+    checked against the facts in test_refresh.py); the other
+    levels untouched. Downgrade: gone."""
     from tongban.db import make_engine
     from tongban.migrate import downgrade, upgrade
 
@@ -478,14 +478,9 @@ def test_migration_0056_builds_the_authority_levels_from_the_daily_cells(fresh_u
         ("", feb, "online", "苏州市医保局", ""): (1, 2, {7: 1}),
         ("320000", jan, "online", "常州市公安局", ""): (4, 8, {3: 4}),
     }
-    assert level("d") == {
-        ("", jan, "", "常州市公安局", "YRD-GA-0001"): (5, 10, {1: 3, 4: 2}),
-        ("", jan, "", "常州市公安局", "YRD-GA-0002"): (1, 2, {2: 1}),
-        ("", feb, "", "苏州市医保局", "YRD-YB-0001"): (1, 2, {7: 1}),
-        ("320000", jan, "", "常州市公安局", "YRD-GA-0001"): (4, 8, {3: 4}),
-    }
+    assert level("d") == {}  # no such level (measured, left out)
     with engine.connect() as c:
         assert c.execute(select(m.c.n).where(m.c.level == "j")).scalars().all() == [9]
     downgrade(fresh_url, "0055")
-    assert level("c") == level("d") == {}
+    assert level("c") == {}
     engine.dispose()
