@@ -82,6 +82,7 @@ from tongban.exchange.transport import (
     CONTENT_TYPE,
     LABEL,
     Rejected,
+    pooled_limits,
     signed_request,
     verify_request,
 )
@@ -457,7 +458,7 @@ def install_client(node_id: str, client: httpx.Client | None) -> None:
 def _client(settings: Settings) -> httpx.Client:
     client = _clients.get(settings.node_id)
     if client is None:
-        client = httpx.Client(limits=httpx.Limits(max_keepalive_connections=16, max_connections=32))
+        client = httpx.Client(limits=pooled_limits())
         _clients[settings.node_id] = client
     return client
 

@@ -330,13 +330,27 @@ class BatchAnswer:
 NO_BATCH_STATUSES = frozenset({404, 405, 501})
 
 
+#: Seconds a pooled connection to a peer may sit idle before it is closed here. Shorter
+#: than the peer server's own keep-alive (uvicorn's 5 s by default, httpx's expiry too):
+#: with equal times, a connection reused just as the peer closed it failed with "Server
+#: disconnected without sending a response" and its messages waited for their retry
+#: (session 12: 63 messages of a bench round, in session 11's tree as in this one).
+KEEPALIVE_EXPIRY = 2.0
+
+
+def pooled_limits() -> httpx.Limits:
+    """The connection pool of a node's client for its peers."""
+    return httpx.Limits(
+        max_keepalive_connections=16, max_connections=32, keepalive_expiry=KEEPALIVE_EXPIRY
+    )
+
+
 class HttpTransport:
     """Posts signed envelopes to other nodes' inboxes with one pooled httpx client."""
 
     def __init__(self, timeout: float = 10.0, client: httpx.Client | None = None) -> None:
         self.client = client or httpx.Client(
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
-            limits=httpx.Limits(max_keepalive_connections=16, max_connections=32),
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)), limits=pooled_limits()
         )
 
     def deliver(self, envelope: Mapping[str, Any], node: Node, key: PrivateKey) -> Result:
