@@ -78,6 +78,7 @@ def assert_accessible(page: Any, where: str = "") -> None:
 
 def horizontal_overflow(page: Any) -> int:
     """How many CSS pixels the page scrolls sideways (0 when it fits the viewport)."""
+    page.wait_for_load_state("load")  # not a document still being replaced
     return int(
         page.evaluate(
             "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"

@@ -58,6 +58,7 @@ def until(check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
 
 def no_overflow(page: Any) -> None:
     """Nothing on the page is wider than the viewport (no sideways scrolling)."""
+    page.wait_for_load_state("load")  # not a document still being replaced
     wide = page.evaluate("document.documentElement.scrollWidth > window.innerWidth + 1")
     assert not wide, f"{page.url} overflows at {page.viewport_size}"
 

@@ -251,6 +251,9 @@ def no_error(server_log: Callable[[], str]) -> Callable[[Any], None]:
     when the page shows any."""
 
     def check(page: Any) -> None:
+        # A click that submits a form returns once the next document is committed, not
+        # loaded: read the page it leads to, not a half-parsed one.
+        page.wait_for_load_state("load")
         alerts = page.locator(".alert.error, .field-error").all_inner_texts()
         assert not alerts, f"{alerts}\n--- server log\n{server_log()}"
 

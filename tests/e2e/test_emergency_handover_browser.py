@@ -20,6 +20,7 @@ WIDTHS = (1280, 390)
 
 
 def _fits(page: Any, width: int) -> None:
+    page.wait_for_load_state("load")  # not a document still being replaced
     page.set_viewport_size({"width": width, "height": 900})
     overflow = page.evaluate("document.documentElement.scrollWidth")
     assert overflow <= width, (page.url, width, overflow)

@@ -44,6 +44,7 @@ def _phone(page: Any) -> None:
 
 
 def _fits(page: Any) -> None:
+    page.wait_for_load_state("load")  # not a document still being replaced
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE, (page.url, width)
 
