@@ -4,7 +4,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
-from sqlalchemy.orm import object_session
+from sqlalchemy.orm import Session, object_session
 
 from tongban.cases import access, lists, service
 from tongban.cases.attachments import store_upload
@@ -25,7 +25,7 @@ from tongban.catalog import service as catalog
 from tongban.identity.domain import mask_id_number
 from tongban.identity.models import Account
 from tongban.kernel import paging
-from tongban.web.deps import CurrentUser, SessionDep, SettingsDep
+from tongban.web.deps import AuthenticatedUnit, CurrentUser, SessionDep, SettingsDep
 
 router = APIRouter(prefix="/api/v1", tags=["cases"])
 
@@ -81,33 +81,44 @@ def _application(body: ApplicationCreate) -> service.Application:
 
 
 @router.post("/attachments", response_model=AttachmentPublic, status_code=201)
-def upload(
-    actor: CurrentUser,
-    session: SessionDep,
+async def upload(
+    unit: AuthenticatedUnit,
     settings: SettingsDep,
     material_code: Annotated[str, Form(min_length=1, max_length=40)],
     file: Annotated[UploadFile, File()],
 ) -> object:
     """Upload one material (PDF, PNG or JPEG); pass its id in `attachment_ids` when applying."""
-    # A plain `def`: the upload is read and stored in the thread pool, never on the event
-    # loop, where a database lock wait would stall every other request.
-    data = file.file.read(settings.max_upload_bytes + 1)
-    return store_upload(
-        session,
-        actor,
-        material_code=material_code,
-        filename=file.filename or "upload",
-        data=data,
-        upload_dir=settings.upload_dir,
-        max_bytes=settings.max_upload_bytes,
-    )
+
+    # The file is read and stored, and the caller checked, in the thread pool (one trip,
+    # deps.Unit), never on the event loop, where a database lock wait would stall every
+    # other request.
+    def work(session: Session, actor: Account) -> AttachmentPublic:
+        data = file.file.read(settings.max_upload_bytes + 1)
+        att = store_upload(
+            session,
+            actor,
+            material_code=material_code,
+            filename=file.filename or "upload",
+            data=data,
+            upload_dir=settings.upload_dir,
+            max_bytes=settings.max_upload_bytes,
+        )
+        # Read before the commit expires the row.
+        return AttachmentPublic.model_validate(att)
+
+    return await unit.run(work)
 
 
 @router.post("/cases", response_model=CasePublic, status_code=201)
-def submit(body: ApplicationCreate, actor: CurrentUser, session: SessionDep) -> CasePublic:
+async def submit(body: ApplicationCreate, unit: AuthenticatedUnit) -> CasePublic:
     """Apply online (全程网办 / 多地联办) for a matter of any jurisdiction."""
-    case = service.submit_online(session, actor, _application(body))
-    return case_public(actor, case)
+
+    # Session, caller, service, response and commit in one thread-pool trip (deps.Unit).
+    def work(session: Session, actor: Account) -> CasePublic:
+        case = service.submit_online(session, actor, _application(body))
+        return case_public(actor, case)
+
+    return await unit.run(work)
 
 
 @router.post("/window/cases", response_model=CasePublic, status_code=201)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import secrets
 import threading
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import Callable, Iterator
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from tongban.config import Settings
@@ -138,6 +139,79 @@ async def current_account(
 
 OptionalUser = Annotated[Account | None, Depends(optional_account)]
 CurrentUser = Annotated[Account, Depends(current_account)]
+
+
+T = TypeVar("T")
+
+#: Set in the request's scope by `AuthenticatedUnit`: the request got past the
+#: dependencies, where `CurrentUser` would have refused a bad caller.
+AUTH_DEFERRED = "tongban.auth_deferred"
+
+
+def _authenticated(session: Session, request: Request) -> Account:
+    """`current_account` as the dependencies give it: the same rules, the same refusals."""
+    account = optional_account(request, session, node_settings(request))
+    if account is None:
+        raise NotAuthenticated("请先登录")
+    return account
+
+
+def _unit(request: Request, work: Callable[[Session, Account], T]) -> T:
+    """In a worker thread: the request's session, the caller, `work`, the commit — and on
+    any exception the rollback; the session is closed on every path."""
+    factory: sessionmaker[Session] = request.app.state.session_factory
+    session = factory()
+    request.state.db_session = session
+    try:
+        result = work(session, _authenticated(session, request))
+        session.commit()
+        return result
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def authenticate_deferred(request: Request) -> None:
+    """For a request refused by validation after it reached an `AuthenticatedUnit`
+    endpoint's dependencies: the caller is checked first, as `CurrentUser` would have
+    done before the validation (NotAuthenticated wins over 422); nothing is kept but what
+    `optional_account` commits itself (an ended web session)."""
+    factory: sessionmaker[Session] = request.app.state.session_factory
+    session = factory()
+    try:
+        _authenticated(session, request)
+    finally:
+        session.rollback()
+        session.close()
+
+
+class Unit:
+    """The whole of a request's database work in ONE trip to the thread pool."""
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+
+    async def run(self, work: Callable[[Session, Account], T]) -> T:
+        """Open the session, authenticate the caller (bearer token or web session, as
+        `CurrentUser`), run `work(session, account)` and commit — all in one thread-pool
+        trip; any exception rolls back and propagates to the problem+json handlers."""
+        return await run_in_threadpool(_unit, self.request, work)
+
+
+async def _unit_dep(request: Request) -> Unit:
+    # No I/O: marks the request as having reached its dependencies, so that a body
+    # refused by validation after this point is answered as `CurrentUser` would have
+    # answered it first (web/problems.py calls `authenticate_deferred`).
+    request.scope[AUTH_DEFERRED] = True
+    return Unit(request)
+
+
+#: For a hot endpoint (`async def`) that does its database work through `Unit.run`:
+#: one thread-pool trip a request instead of five (the session dependency's enter and
+#: exit, the caller, a sync endpoint, its response's validation) — issue 14.
+AuthenticatedUnit = Annotated[Unit, Depends(_unit_dep)]
 
 
 def csrf_token(request: Request) -> str:

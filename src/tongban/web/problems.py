@@ -15,10 +15,12 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm.exc import StaleDataError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tongban.errors import ConcurrentChange, DomainError, NotAuthenticated
 from tongban.types import MESSAGES as BOUNDED_TYPE_MESSAGES
+from tongban.web.deps import AUTH_DEFERRED, authenticate_deferred
 
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
@@ -151,6 +153,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        if request.scope.get(AUTH_DEFERRED):
+            # An endpoint authenticating in its one thread-pool trip (deps.AuthenticatedUnit):
+            # the caller is checked before the body's errors are told, as CurrentUser did.
+            try:
+                await run_in_threadpool(authenticate_deferred, request)
+            except DomainError as refused:
+                return await domain_error(request, refused)
         errors = [
             {
                 "field": _field(e.get("loc", ())),
