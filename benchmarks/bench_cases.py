@@ -285,6 +285,10 @@ class Target:
     latencies_ms: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     done: int = 0
+    #: A submission's two halves apart, (uploads, POST of the case), for split_cpu.
+    split: (
+        tuple[Callable[[httpx.Client], list[str]], Callable[[httpx.Client, list[str]], None]] | None
+    ) = None
 
     def batch(self, start: int, count: int, concurrency: int) -> tuple[float, list[str]]:
         """Run `one(client, i)` for i in [start, start + count) from `concurrency`
@@ -434,9 +438,8 @@ def tongban_target(tree: Tree, base: str, *, cold_token: bool) -> Target:
     parts: dict[str, list[float]] = {"upload": [], "case": []}
     parts_lock = threading.Lock()
 
-    def submit(c: httpx.Client, _i: int) -> None:
-        t0 = time.perf_counter()
-        ids = [
+    def upload(c: httpx.Client) -> list[str]:
+        return [
             check(
                 c.post(
                     "/api/v1/attachments",
@@ -448,7 +451,8 @@ def tongban_target(tree: Tree, base: str, *, cold_token: bool) -> Target:
             ).json()["id"]
             for m in materials
         ]
-        t1 = time.perf_counter()
+
+    def post_case(c: httpx.Client, ids: list[str]) -> None:
         check(
             c.post(
                 "/api/v1/cases",
@@ -465,6 +469,12 @@ def tongban_target(tree: Tree, base: str, *, cold_token: bool) -> Target:
             ),
             201,
         )
+
+    def submit(c: httpx.Client, _i: int) -> None:
+        t0 = time.perf_counter()
+        ids = upload(c)
+        t1 = time.perf_counter()
+        post_case(c, ids)
         t2 = time.perf_counter()
         with parts_lock:
             parts["upload"].append((t1 - t0) * 1000)
@@ -477,7 +487,64 @@ def tongban_target(tree: Tree, base: str, *, cold_token: bool) -> Target:
         submit,
         http_requests_each=len(materials) + 1,
         parts=parts,
+        split=(upload, post_case),
     )
+
+
+def split_cpu(
+    targets: list[Target], pids: dict[str, int], requests: int, rounds: int, concurrency: int
+) -> dict[str, dict[str, float]]:
+    """The server's CPU per submission for its uploads and for its POST apart: in each
+    round every tongban target (in turns, order reversed every other round) takes
+    `requests / rounds` submissions' uploads at `concurrency`, then POSTs a case for each
+    set of uploads, the server's CPU read around each of the two batches."""
+    cpu: dict[str, dict[str, float]] = {}
+    done: dict[str, int] = {}
+    tongban = [t for t in targets if t.split is not None]
+    for r, count in enumerate(_before.split(requests, rounds)):
+        for target in _before.round_order(tongban, r):
+            spent = cpu.setdefault(target.key, {"upload": 0.0, "post_case": 0.0})
+            for part, seconds in _split_once(target, pids, count, concurrency).items():
+                spent[part] += seconds
+            done[target.key] = done.get(target.key, 0) + count
+    return {
+        key: {part: round(v * 1000 / done[key], 2) for part, v in parts.items()}
+        for key, parts in cpu.items()
+        if done.get(key)
+    }
+
+
+def _split_once(
+    target: Target, pids: dict[str, int], count: int, concurrency: int
+) -> dict[str, float]:
+    """`count` submissions' uploads, then their POSTs, on `target`: the server's CPU
+    seconds for each of the two batches."""
+    assert target.split is not None
+    upload, post_case = target.split
+    pid = pids[f"tongban-{target.key}"]
+    uploaded: list[list[str]] = []
+    lock = threading.Lock()
+
+    def up(c: httpx.Client, _i: int) -> None:
+        ids = upload(c)
+        with lock:
+            uploaded.append(ids)
+
+    def post(c: httpx.Client, _i: int) -> None:
+        with lock:
+            ids = uploaded.pop()
+        post_case(c, ids)
+
+    spent: dict[str, float] = {}
+    for part, one in (("upload", up), ("post_case", post)):
+        c0 = cpu_seconds(pid)
+        _, errors = Target(target.key, target.name, target.base, one).batch(0, count, concurrency)
+        c1 = cpu_seconds(pid)
+        if errors:
+            raise RuntimeError(f"{target.name}: {part}: {errors[0]}")
+        if c0 is not None and c1 is not None:
+            spent[part] = c1 - c0
+    return spent
 
 
 def count_statements(target: Target, path: Path) -> float | None:
@@ -584,6 +651,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         # The server's own CPU time over its measured rounds: a figure a loaded machine
         # disturbs far less than the rate (the clients and the other servers take turns).
         cpu: dict[str, float] = {}
+        by_round: dict[str, list[float]] = {}
         for r, count in enumerate(rounds):
             for target in _before.round_order(targets, r):
                 pid = pids["reference" if target.key == "reference" else f"tongban-{target.key}"]
@@ -592,6 +660,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 c1 = cpu_seconds(pid)
                 if c0 is not None and c1 is not None:
                     cpu[target.key] = cpu.get(target.key, 0.0) + c1 - c0
+                    by_round.setdefault(target.key, []).append(round((c1 - c0) * 1000 / count, 2))
             start += count
         cpu_ms = {
             t.key: round(cpu[t.key] * 1000 / t.done, 2) for t in targets if t.key in cpu and t.done
@@ -600,12 +669,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         kept = {
             t.key: (list(t.latencies_ms), {k: list(v) for k, v in t.parts.items()}) for t in targets
         }
+        split = (
+            split_cpu(targets, pids, args.split_requests, args.rounds, args.concurrency)
+            if args.split_requests
+            else {}
+        )
         statements = {
             t.key: count_statements(t, count_files[t.key]) for t in targets if t.key in count_files
         }
         # Memory: the after server's peak RSS once it has taken --rss-submissions in all.
         after_target = next(t for t in targets if t.key == "after")
-        made = args.warmup + args.requests + COUNTED
+        made = args.warmup + args.requests + COUNTED + args.split_requests
         if args.rss_submissions > made:
             print(f"after: {args.rss_submissions - made} more submissions for the peak RSS ...")
             after_target.batch(made, args.rss_submissions - made, args.concurrency)
@@ -676,6 +750,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         },
         "cases_in_database_after_run": cases,
         "server_cpu_ms_per_submission": cpu_ms,
+        "server_cpu_ms_per_submission_by_round": by_round,
+        "server_cpu_ms_per_submission_split": split,
+        "server_cpu_split_over": f"{args.split_requests} submissions each, uploads and POSTs "
+        "in batches of their own (split_cpu), outside the timed rounds",
         "sql_statements_per_submission": statements,
         "sql_statements_counted_over": f"{COUNTED} submissions one after the other, counted "
         "by the server (TONGBAN_BENCH_COUNT_SQL)",
@@ -753,6 +831,22 @@ def print_table(report: dict[str, Any]) -> None:
         "(reference: per request): "
         + "; ".join(f"{k} {v}" for k, v in report["server_cpu_ms_per_submission"].items())
     )
+    by_round = report.get("server_cpu_ms_per_submission_by_round", {})
+    if "before" in by_round and "after" in by_round:
+        lower = sum(a < b for a, b in zip(by_round["after"], by_round["before"], strict=False))
+        print(
+            f"after's server CPU lower than before's in {lower} of {len(by_round['after'])} rounds"
+        )
+    if report.get("server_cpu_ms_per_submission_split"):
+        print(
+            "server CPU per submission, uploads / POST apart, ms ("
+            + report["server_cpu_split_over"]
+            + "): "
+            + "; ".join(
+                f"{k} {v['upload']} / {v['post_case']}"
+                for k, v in report["server_cpu_ms_per_submission_split"].items()
+            )
+        )
     print(
         f"peak RSS (VmHWM, MiB) after {report['peak_rss_after_submissions']} submissions to "
         "the after server: " + "; ".join(f"{k} {v}" for k, v in report["peak_rss_mib"].items())
@@ -783,6 +877,12 @@ def main(argv: list[str] | None = None) -> int:
         default=10_000,
         help="submissions the after server has taken when its peak RSS is read",
     )
+    p.add_argument(
+        "--split-requests",
+        type=int,
+        default=120,
+        help="submissions whose uploads and POSTs are measured apart for the server's CPU",
+    )
     p.add_argument("--out", type=Path, default=OUT)
     p.add_argument(
         "--cold-token", action="store_true", help="start the load with a token never used before"
@@ -808,6 +908,7 @@ def main(argv: list[str] | None = None) -> int:
         and 1 <= args.concurrency <= 64
         and 1 <= args.rounds <= 100
         and 0 <= args.rss_submissions <= 100_000
+        and 0 <= args.split_requests <= 100_000
     ):
         p.error("requests, warmup, concurrency or rounds out of bounds")
     report = run(args)
