@@ -7,13 +7,13 @@ and never commits."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any, cast
 
 from sqlalchemy import Table, func, insert, select, union_all, update
 from sqlalchemy.orm import Session
 
 from tongban.audit import domain, hook
+from tongban.audit.entries import BATCH, as_entry, iter_entries
 from tongban.audit.models import AuditCheckpoint, AuditEntry, AuditHead, AuditKindCount
 from tongban.audit.subjects import body_fields as entry_body_fields
 from tongban.audit.subjects import record_id as subject_record_id
@@ -27,7 +27,6 @@ from tongban.keys.models import SigningKey
 log = logging.getLogger(__name__)
 
 #: Entries fetched per query while verifying: memory stays bounded whatever the length.
-BATCH = 2000
 
 
 def digest(value: Any, session: Session) -> str:
@@ -43,7 +42,7 @@ def changes(session: Session, subject: str | None = None, limit: int = 200) -> l
     q = select(t).where(t.c.kind == CHANGE_KIND).order_by(t.c.seq.desc()).limit(limit)
     if subject is not None:
         q = q.where(t.c.subject == subject)
-    return [_as_entry(r) for r in reversed(session.execute(q).all())]
+    return [as_entry(r) for r in reversed(session.execute(q).all())]
 
 
 def head(session: Session) -> domain.Head | None:
@@ -51,40 +50,6 @@ def head(session: Session) -> domain.Head | None:
     hook.settle(session)
     row = session.get(AuditHead, hook.HEAD_ID, populate_existing=True)
     return None if row is None else domain.Head(int(row.seq), row.hash)
-
-
-def _as_entry(row: Any) -> domain.Entry:
-    return domain.Entry(
-        seq=int(row.seq),
-        at=row.at,
-        kind=row.kind,
-        subject=row.subject,
-        actor=row.actor,
-        body=row.body,
-        alg=row.alg,
-        prev_hash=row.prev_hash,
-        hash=row.hash,
-    )
-
-
-def iter_entries(
-    session: Session, after: int = 0, upto: int | None = None, batch: int = BATCH
-) -> Iterator[domain.Entry]:
-    """Entries with after < seq <= upto in seq order, fetched `batch` at a time (keyset
-    pagination), so a chain of any length streams in bounded memory."""
-    hook.settle(session)
-    t = AuditEntry.__table__
-    last = after
-    while True:
-        q = select(t).where(t.c.seq > last).order_by(t.c.seq).limit(batch)
-        if upto is not None:
-            q = q.where(t.c.seq <= upto)
-        rows = session.execute(q).all()
-        for row in rows:
-            yield _as_entry(row)
-        if len(rows) < batch:
-            return
-        last = int(rows[-1].seq)
 
 
 def checkpoints(session: Session) -> list[domain.Checkpoint]:
@@ -245,7 +210,7 @@ def recent(session: Session, limit: int = 50, before: int | None = None) -> list
     q = select(t).order_by(t.c.seq.desc()).limit(limit)
     if before is not None:
         q = q.where(t.c.seq < before)
-    return [_as_entry(r) for r in session.execute(q)]
+    return [as_entry(r) for r in session.execute(q)]
 
 
 def about(session: Session, subject: str, limit: int = 200) -> list[domain.Entry]:
@@ -253,7 +218,7 @@ def about(session: Session, subject: str, limit: int = 200) -> list[domain.Entry
     hook.settle(session)
     t = AuditEntry.__table__
     q = select(t).where(t.c.subject == subject).order_by(t.c.seq).limit(limit)
-    return [_as_entry(r) for r in session.execute(q)]
+    return [as_entry(r) for r in session.execute(q)]
 
 
 def counts_by_kind(session: Session) -> dict[str, int]:

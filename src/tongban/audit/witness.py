@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tongban.audit import domain
+from tongban.audit import domain, entries
 from tongban.audit.models import (
     AuditCheckpoint,
     AuditCosignature,
@@ -150,8 +150,6 @@ def publish(session: Session, cp: AuditCheckpoint, settings: Settings | None = N
 def attach_proof(session: Session, payload: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """The entries proof_from+1..seq of this node's chain, as stored, when the checkpoint
     leaves for a witness."""
-    from tongban.audit import service
-
     start, upto = int(payload.get("proof_from", 0)), int(payload["seq"])
     payload["proof"] = [
         {
@@ -165,7 +163,7 @@ def attach_proof(session: Session, payload: dict[str, Any], settings: Settings) 
             "prev_hash": e.prev_hash,
             "hash": e.hash,
         }
-        for e in service.iter_entries(session, start, upto)
+        for e in entries.iter_entries(session, start, upto)
     ]
     return payload
 

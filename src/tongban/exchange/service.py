@@ -72,6 +72,11 @@ _enrichers: dict[str, Enricher] = {}
 #: Per message type, what a message is about for its delivery order (its context's
 #: declaration; see `lane` and `ordering_key`).
 _lanes: dict[str, Callable[[Mapping[str, Any]], str | None]] = {}
+#: What a message's handlers make the transaction send on (the kernel's replication
+#: registers itself with `on_send_on`): written at once when a message is settled, and
+#: dropped when a pass is taken back whole. The exchange does not import who sends on.
+_send_now: list[Callable[[Session], object]] = []
+_forget_unsent: list[Callable[[Session], None]] = []
 
 #: Back-off between delivery attempts, by attempt number; the last applies thereafter.
 #: (Defaults; TONGBAN_EXCHANGE_BACKOFF and TONGBAN_EXCHANGE_MAX_ATTEMPTS override them.)
@@ -89,6 +94,20 @@ class NoRoute(Exception):
 class OutOfOrder(Exception):
     """A handler cannot apply this message before an earlier one: deliver it later.
     Over HTTP the receiver answers 409, which the sender retries with back-off."""
+
+
+def on_send_on(send_now: Callable[[Session], object], forget: Callable[[Session], None]) -> None:
+    """Register what writes a transaction's pending messages now (`send_now(session)`)
+    and what drops them (`forget(session)`); once per pair."""
+    if send_now not in _send_now:
+        _send_now.append(send_now)
+    if forget not in _forget_unsent:
+        _forget_unsent.append(forget)
+
+
+def _send_on(session: Session) -> None:
+    for fn in _send_now:
+        fn(session)
 
 
 def handler(
@@ -283,9 +302,7 @@ def _run(
         # What the handler's changes send on (kernel.replication writes it when the
         # transaction commits) is written now, as this message's own commit would: a
         # later message of the batch, or its failure, leaves it as it is.
-        from tongban.kernel import replication
-
-        replication.send_now(session)
+        _send_on(session)
     if flush:
         session.flush()
 
@@ -399,14 +416,13 @@ def receive_batch(
     that pass is taken back (one savepoint around it) and the messages are applied again
     each in a savepoint of its own: the one refused or failing is answered alone (with
     whether the sender should retry), the others stay applied."""
-    from tongban.kernel import replication
-
     try:
         with session.begin_nested():
             return _apply_all(session, messages)
     except Exception:  # noqa: BLE001 - one of them is refused or fails: one by one
         log.info("a batch of %s message(s) applied one by one", len(messages))
-        replication.forget_unsent(session)  # what the pass taken back would send
+        for forget in _forget_unsent:  # what the pass taken back would send
+            forget(session)
         # The inbox rows of the pass taken back are still in the Session (as persistent,
         # expired): out, so that the same ids can be written again.
         ids = {env.id for env, _node in messages}
@@ -418,8 +434,6 @@ def receive_batch(
 
 def _apply_all(session: Session, messages: list[tuple[Envelope, Node | None]]) -> list[BatchAnswer]:
     """Every message applied, or an exception (the caller's savepoint takes all back)."""
-    from tongban.kernel import replication
-
     todo = [(env, _sender(env, _node_of(session, env, node))) for env, node in messages]
     rows = [
         _inbox_row(e.id, e.type, e.source_jurisdiction, e.target_jurisdiction, snd.node)
@@ -447,7 +461,7 @@ def _apply_all(session: Session, messages: list[tuple[Envelope, Node | None]]) -
             _run(session, env.type, env.payload, env, snd, env.version, False, flush=False)
             _recorded(session, row)
             answers.append(BatchAnswer(str(env.id), APPLIED))
-    replication.send_now(session)
+    _send_on(session)
     session.flush()
     return answers
 

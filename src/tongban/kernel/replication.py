@@ -409,6 +409,11 @@ def forget_unsent(session: Session) -> None:
     session.info.pop(_LATER, None)
 
 
+# What a message's handlers send on is written when the message is settled, and dropped
+# with a pass taken back whole (exchange._apply).
+exchange.on_send_on(send_now, forget_unsent)
+
+
 # --- a state published whole, newest wins -----------------------------------------------
 
 
