@@ -115,7 +115,8 @@ class DashMonthHist(Base):
 
 
 class DashStage(_KeyAndSums, Base):
-    """Facts on their way into the cells, grouped by key and bucket: written by one
+    """Facts on their way into the cells, grouped by key and bucket (on SQLite the
+    chain's facts one row each: sources._staged): written by one
     INSERT … SELECT per batch of events (or from cells another node published), folded
     into dash_cell / dash_hist / dash_month* by set-based upserts, and emptied in the
     same transaction. `n`, `total`, `extra` add to the cell; `hn` events to the
