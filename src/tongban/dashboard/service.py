@@ -359,7 +359,7 @@ def _raw(
         return memo[mkey]
     width = len(by)
     parts_sums, hists = [], []
-    level_name = None if "day" in by else level_for(_needed(f, by))
+    level_name = None if "day" in by else level_for(_needed(f, by), timed)
     parts = segments(f.start, f.end, level_name is not None)
     if level_name is not None:
         parts = _coalesce([_whole_month(session, indicators, *p) for p in parts])

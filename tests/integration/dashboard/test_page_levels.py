@@ -484,3 +484,57 @@ def test_migration_0056_builds_the_authority_level_from_the_daily_cells(fresh_ur
     downgrade(fresh_url, "0055")
     assert level("c") == {}
     engine.dispose()
+
+
+# --- migration 0057 -----------------------------------------------------------------------
+
+
+def test_migration_0057_drops_the_pair_levels_histograms_and_the_downgrade_rebuilds_them(
+    fresh_url: str,
+) -> None:
+    """Upgrade: level `p`'s histogram rows (of every origin) are deleted, the other
+    levels' kept. Downgrade: `p`'s rebuilt from the daily cells' histograms."""
+    from tongban.db import make_engine
+    from tongban.migrate import downgrade, upgrade
+
+    upgrade(fresh_url, "0056")
+    engine = make_engine(fresh_url)
+    c_, ch, m, h = cells.CELL, cells.HIST, DashMonth.__table__, DashMonthHist.__table__
+    pair = {"from_city": "310000", "to_city": "320500", "jurisdiction": "320000"}
+    base = {"indicator": "cases.decided", "extra": 0, "total": 0, **pair}
+    jan = date(2026, 1, 1)
+    with engine.begin() as c:
+        for origin, day, cat, n, hist in (
+            ("", date(2026, 1, 5), "online", 2, {1: 2}),
+            ("", date(2026, 1, 20), "window", 3, {1: 1, 4: 2}),
+            ("320000", date(2026, 1, 9), "online", 4, {3: 4}),
+        ):
+            row = {**base, "origin": origin, "day": day, "category": cat, "n": n}
+            id_ = c.execute(insert(c_).values(row).returning(c_.c.id)).scalar_one()
+            c.execute(insert(ch), [{"cell_id": id_, "bucket": b, "n": k} for b, k in hist.items()])
+        for origin, level, n, hist in (
+            ("", "p", 5, {1: 3, 4: 2}),
+            ("320000", "p", 4, {3: 4}),
+            ("", "j", 5, {1: 3, 4: 2}),
+        ):
+            row = {**base, "origin": origin, "level": level, "month": jan, "n": n}
+            if level == "j":
+                row.update(from_city="", to_city="", category="online")
+            id_ = c.execute(insert(m).values(row).returning(m.c.id)).scalar_one()
+            c.execute(insert(h), [{"month_id": id_, "bucket": b, "n": k} for b, k in hist.items()])
+
+    def hists(level: str) -> dict[str, dict[int, int]]:
+        with engine.connect() as c:
+            q = select(m.c.origin, h.c.bucket, h.c.n).join(h, h.c.month_id == m.c.id)
+            out: dict[str, dict[int, int]] = {}
+            for origin, bucket, n in c.execute(q.where(m.c.level == level)):
+                out.setdefault(origin, {})[int(bucket)] = int(n)
+            return out
+
+    upgrade(fresh_url, "0057")
+    assert hists("p") == {}
+    assert hists("j") == {"": {1: 3, 4: 2}}
+    downgrade(fresh_url, "0056")
+    assert hists("p") == {"": {1: 3, 4: 2}, "320000": {3: 4}}
+    assert hists("j") == {"": {1: 3, 4: 2}}
+    engine.dispose()

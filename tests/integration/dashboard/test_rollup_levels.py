@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tongban.dashboard import cells, service
-from tongban.dashboard.domain import HIST_CAP, LEVELS, Fact, Key, fold
+from tongban.dashboard.domain import HIST_CAP, LEVELS, UNTIMED_LEVELS, Fact, Key, fold
 from tongban.dashboard.models import DashEntry, DashStage, DashStageMonth
 
 REST = cells.REST
@@ -61,8 +61,11 @@ def stored_level(session: Session, level: str) -> dict[tuple[object, ...], Row]:
     return out
 
 
-def expected_level(facts: list[Fact], kept: tuple[str, ...]) -> dict[tuple[object, ...], Row]:
-    """The facts grouped by month and the dimensions `kept` ("" in the others)."""
+def expected_level(
+    facts: list[Fact], kept: tuple[str, ...], timed: bool = True
+) -> dict[tuple[object, ...], Row]:
+    """The facts grouped by month and the dimensions `kept` ("" in the others); the
+    histograms only if `timed` (a level of UNTIMED_LEVELS keeps none)."""
     out: dict[tuple[object, ...], Row] = {}
     for f in facts:
         k = f.key
@@ -72,7 +75,7 @@ def expected_level(facts: list[Fact], kept: tuple[str, ...]) -> dict[tuple[objec
             *(getattr(k, d) if d in kept else "" for d in REST),
         )
         n, total, extra, hist = out.get(key, (0, 0, 0, {}))
-        if f.days is not None:
+        if f.days is not None and timed:
             b = min(max(f.days, 0), HIST_CAP)
             hist = {**hist, b: hist.get(b, 0) + 1}
         out[key] = (n + f.n, total + f.total, extra + f.extra, hist)
@@ -81,7 +84,8 @@ def expected_level(facts: list[Fact], kept: tuple[str, ...]) -> dict[tuple[objec
 
 def assert_levels(session: Session, facts: list[Fact], levels: dict[str, tuple[str, ...]]) -> None:
     for level, kept in levels.items():
-        assert stored_level(session, level) == expected_level(facts, kept), level
+        want = expected_level(facts, kept, level not in UNTIMED_LEVELS)
+        assert stored_level(session, level) == want, level
     # The stages are empty after every fold.
     for t in (DashStage, DashStageMonth, DashEntry):
         assert session.scalar(select(func.count()).select_from(t)) == 0
@@ -110,6 +114,8 @@ def test_each_level_is_grouped_from_the_stage_or_from_a_finer_level():
             assert not any(set(kept) <= set(k) for k in seen.values())
         else:
             assert source in seen and set(kept) <= set(seen[source])
+            # A level keeping histograms is never grouped from one that keeps none.
+            assert name in UNTIMED_LEVELS or source not in UNTIMED_LEVELS
         seen[name] = kept
 
 
@@ -123,7 +129,9 @@ def test_a_level_added_to_the_levels_is_folded_like_the_others(session, monkeypa
     }
     monkeypatch.setattr(cells, "LEVELS", levels)
     order = {name: source for name, _, source in cells._level_order()}
-    assert order["x"] is not None and order["y"] is not None
+    # x from a finer level; y (the city pair alone, with histograms) from the stage,
+    # since the only level keeping the pair, p, keeps no histograms.
+    assert order["x"] is not None and order["y"] is None
     facts = [
         Fact(Key("cases.decided", date(2026, 2, d % 27 + 1), "310000", c, j, cat, a, m), days=d)
         for d, (c, j, cat, a, m) in enumerate(
@@ -140,4 +148,33 @@ def test_a_level_added_to_the_levels_is_folded_like_the_others(session, monkeypa
     service.store(session, fold(facts[:10]), origin="")
     service.store(session, fold(facts[10:]), origin="")
     assert_levels(session, facts, levels)
+    cells.forget_origin(session, "")
+
+
+def test_a_level_without_histograms_is_read_by_no_timed_figure(session):
+    """The city-pair level keeps no histogram rows (nothing reads p50/p90 by city pair
+    alone); a timed figure needing only its dimensions reads the daily cells, so it
+    equals the facts all the same."""
+    assert "p" in UNTIMED_LEVELS
+    assert service.level_for({"from_city", "to_city"}) == "p"
+    assert service.level_for({"from_city", "to_city"}, timed=True) is None
+    assert service.level_for({"category"}, timed=True) == "j"
+    k = Key("cases.decided", date(2026, 2, 3), "310000", "320500", "320000", "online", "a", "m")
+    facts = [Fact(k, days=d) for d in (1, 4, 9)] + [Fact(k._replace(to_city="330100"), days=30)]
+    cells.forget_origin(session, "")
+    service.store(session, fold(facts), origin="")
+    m, h = cells.MONTH, cells.MONTH_HIST
+    by_level = dict(
+        session.execute(
+            select(m.c.level, func.count(h.c.month_id))
+            .select_from(m.outerjoin(h, h.c.month_id == m.c.id))
+            .group_by(m.c.level)
+        ).all()
+    )
+    assert by_level["p"] == 0 and by_level["j"] > 0
+    f = service.Filters(start=date(2026, 2, 1), end=date(2026, 2, 28))
+    got = service.grouped(session, f, ["cases.decided"], ("from_city", "to_city"), 1, timed=True)
+    assert got[("310000", "320500")].p50 == 4 and got[("310000", "320500")].n == 3
+    assert got[("310000", "330100")].p90 == 30
+    service.forget(session)
     cells.forget_origin(session, "")
