@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -97,7 +98,7 @@ def test_emergency_pages_fit_a_phone_and_page_long_tables(
 
 
 def test_card_figures_fit_a_phone(
-    signed_in: Callable[[str], Any], no_error: Callable[[Any], None]
+    signed_in: Callable[[str], Any], no_error: Callable[[Any], None], tmp_path: Path
 ) -> None:
     admin = signed_in("admin")
     _phone(admin)
@@ -118,3 +119,15 @@ def test_card_figures_fit_a_phone(
     assert "page=2" in admin.url and "period=day" in admin.url
     expect(admin.locator("#figures-pager")).to_contain_text("第 2 /")
     _fits(admin)
+    # A backwards period: the form comes back as filled in, the message beside 结束日期,
+    # and still fits a phone.
+    admin.fill("#start", "2026-02-01")
+    admin.fill("#end", "2026-01-01")
+    admin.get_by_role("button", name="统计").click()
+    admin.wait_for_load_state()
+    expect(admin.locator("#end-error")).to_have_text("不能早于开始日期")
+    assert admin.locator("#end").get_attribute("aria-invalid") == "true"
+    assert admin.input_value("#start") == "2026-02-01"
+    assert admin.locator("#figures-totals").count() == 0
+    _fits(admin)
+    admin.screenshot(path=str(tmp_path / "card-figures-refused-390.png"), full_page=True)

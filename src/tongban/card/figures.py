@@ -98,11 +98,12 @@ def figures(
     allowed = operators_for(session, account)
     if end < start:
         raise ValidationFailed(
-            "结束日期早于开始日期", errors=[{"field": "end", "message": "早于开始"}]
+            "结束日期早于开始日期", errors=[{"field": "end", "message": "不能早于开始日期"}]
         )
     if (end - start).days >= MAX_DAYS:
         raise ValidationFailed(
-            f"一次最多统计 {MAX_DAYS} 天", errors=[{"field": "start", "message": "跨度过大"}]
+            f"一次最多统计 {MAX_DAYS} 天",
+            errors=[{"field": "start", "message": f"跨度不能超过 {MAX_DAYS} 天"}],
         )
     if operator is not None and allowed is not None and operator not in allowed:
         raise PermissionDenied("无权查看该运营方的统计", type="not-venue-staff")

@@ -21,7 +21,7 @@ from tongban.card.domain import CardAction
 from tongban.card.models import Card
 from tongban.card.schemas import ScanOut
 from tongban.card.verifier import REFUSAL_LABELS
-from tongban.errors import DomainError, NotFound, PermissionDenied
+from tongban.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from tongban.identity.domain import Role
 from tongban.identity.models import Account
 from tongban.kernel import paging
@@ -374,13 +374,26 @@ def _operator_names() -> dict[str, str]:
 FIGURE_ROWS = 50
 
 
+def _day(text: str, name: str) -> date | None:
+    """A date typed into the figures form: None when left empty."""
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValidationFailed(
+            "日期格式不正确，请按“年-月-日”填写",
+            errors=[{"field": name, "message": "请输入有效日期，如 2026-11-30"}],
+        ) from None
+
+
 @router.get("/card/figures")
 def figures_page(
     request: Request,
     session: SessionDep,
     user: CurrentUser,
-    start: date | None = None,
-    end: date | None = None,
+    start: Annotated[str, Query(max_length=10)] = "",
+    end: Annotated[str, Query(max_length=10)] = "",
     period: Annotated[str, Query(max_length=10)] = "day",
     operator: Annotated[str | None, Query(max_length=60)] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
@@ -389,26 +402,39 @@ def figures_page(
     all_allowed = figures.operators_for(session, user) is None
     if not operator and not all_allowed and operators:
         operator = operators[0]
-    a, b, p = figures_args(start, end, period)
-    got = figures.figures(session, user, start=a, end=b, period=p, operator=operator or None)
+    common: dict[str, Any] = {
+        "operators": operators,
+        "all_allowed": all_allowed,
+        "operator_names": _operator_names(),
+    }
+    try:
+        a, b, p = figures_args(_day(start, "start"), _day(end, "end"), period)
+        got = figures.figures(session, user, start=a, end=b, period=p, operator=operator or None)
+    except ValidationFailed as e:
+        # The form again, as it was filled in, with what to correct beside its input.
+        refused = form_failure(session, e)
+        form = {"start": start, "end": end, "period": period, "operator": operator or ""}
+        return render(
+            request, "card/figures.html", user, figures=None, form=form, **common, **refused.context
+        )
     query = urlencode(
         {"start": a.isoformat(), "end": b.isoformat(), "period": p, "operator": operator or ""}
     )
     # A month by day is hundreds of rows (a phone's stacked rows: metres of page): the page
     # shows them FIGURE_ROWS at a time; the CSV has them all.
     shown = paging.numbered(got.rows, page, FIGURE_ROWS)
+    form = {"start": a.isoformat(), "end": b.isoformat(), "period": p, "operator": operator or ""}
     return render(
         request,
         "card/figures.html",
         user,
         figures=got,
+        form=form,
         shown=shown.rows,
         number=shown.number,
         pages=shown.pages,
         query=query,
-        operators=operators,
-        all_allowed=all_allowed,
-        operator_names=_operator_names(),
         cities=_cities(session),
         csv_url=f"/api/v1/card/figures?{query}&format=csv",
+        **common,
     )

@@ -221,3 +221,23 @@ def test_figures_per_city_pair_for_whom_may_see_them(client: TestClient, session
     sign_in(client, admin)
     page = client.get("/card/figures")
     assert page.status_code == 200 and "南京市 → 杭州市" in page.text and "跨省市" in page.text
+    # The form's fields left empty: the last 30 days, as with none given.
+    empty = client.get("/card/figures?start=&end=&period=day&operator=")
+    assert empty.status_code == 200 and "南京市 → 杭州市" in empty.text
+
+    # A refused filter comes back as the form, filled in as it was, with the message
+    # beside the input to correct; no figures and no CSV link for it.
+    backwards_page = client.get("/card/figures?start=2026-02-01&end=2026-01-01&period=month")
+    assert backwards_page.status_code == 422
+    form = backwards_page.text
+    assert (
+        'id="end-error"' in form and "不能早于开始日期" in form and "结束日期早于开始日期" in form
+    )
+    assert 'value="2026-02-01"' in form and 'value="2026-01-01"' in form
+    assert '<option value="month" selected>' in form
+    assert 'id="figures-totals"' not in form and 'id="figures-csv"' not in form
+    garbled = client.get("/card/figures?start=2026-13-45")
+    assert garbled.status_code == 422
+    assert 'id="start-error"' in garbled.text and 'aria-invalid="true"' in garbled.text
+    too_long = client.get("/card/figures?start=2024-01-01&end=2026-01-01")
+    assert too_long.status_code == 422 and 'id="start-error"' in too_long.text
