@@ -162,7 +162,7 @@ def sorted_grouping(session: Session) -> Iterator[None]:
     takes the second: it estimates a tenth of the groups there are (the stage's rows are
     nearly all distinct keys), so it expects a small sort after the hashing. At 1 M
     events the daily cells' statement took 0.5–0.7 s less backend CPU this way; the
-    roll-ups' (their input is twice their groups) 0.6 s more, so it keeps the hashing
+    roll-ups' (their input is nearly three times their groups) 0.6 s more, so it keeps the hashing
     (docs/dashboard.md, "Session 13: the fold"). Restored after the statements, in the
     transaction."""
     if dialect(session) != "postgresql":
@@ -170,10 +170,11 @@ def sorted_grouping(session: Session) -> Iterator[None]:
         return
     before = session.scalar(select(func.current_setting("enable_hashagg")))
     session.execute(select(func.set_config("enable_hashagg", "off", True)))
-    try:
-        yield
-    finally:
-        session.execute(select(func.set_config("enable_hashagg", before, True)))
+    # Not in a `finally`: after a failed statement the transaction is aborted (the
+    # setting, local to it, goes with it) and a further statement would only raise
+    # over the first error.
+    yield
+    session.execute(select(func.set_config("enable_hashagg", before, True)))
 
 
 def analyze(session: Session, t: Table) -> None:

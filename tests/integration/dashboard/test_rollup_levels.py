@@ -178,3 +178,16 @@ def test_a_level_without_histograms_is_read_by_no_timed_figure(session):
     assert got[("310000", "330100")].p90 == 30
     service.forget(session)
     cells.forget_origin(session, "")
+
+
+def test_the_sorted_grouping_of_the_daily_cells_is_undone_after_it(session):
+    """PostgreSQL: the daily cells are grouped with hash aggregation off; the rest of the
+    refresh's transaction (and the pages read in it) plans with the server's setting."""
+    if cells.dialect(session) != "postgresql":
+        return
+    before = session.scalar(select(func.current_setting("enable_hashagg")))
+    k = Key("cases.received", date(2026, 2, 3), "310000", "320500", "320000", "online", "a", "m")
+    cells.forget_origin(session, "")
+    service.store(session, fold([Fact(k)]), origin="")
+    assert session.scalar(select(func.current_setting("enable_hashagg"))) == before == "on"
+    cells.forget_origin(session, "")
