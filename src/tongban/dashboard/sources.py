@@ -540,7 +540,7 @@ def _staged(x: Sql, sub: Any) -> Select[Any]:
     1,000,000 case events 428,572 facts made 428,568 stage rows grouped), so the grouping
     here was a sort of every fact that merged nothing: the read side −1.3 to −1.9 s of CPU
     per million case events, the fold up to +1.1 s (its input no longer in key order),
-    the whole refresh −0.15 to −1.9 s in four pairs (docs/dashboard.md, "Session 13:
+    the whole refresh −0.15 to −1.9 s in six pairs (docs/dashboard.md, "Session 13:
     reading the chain")."""
     keys = [sub.c[d] for d in (*DIMENSIONS, "bucket")]
     hist = case((sub.c.bucket.is_not(None), 1), else_=0)
