@@ -166,6 +166,21 @@ SIMPLE_MATTER = "YRD-GJJ-0002"
 SIMPLE_FORM = {"proof_purpose": "异地贷款"}
 
 
+def online_application(att_id: str, **kw: Any) -> dict[str, Any]:
+    """The JSON body of POST /api/v1/cases for SIMPLE_MATTER in 苏州 with one uploaded
+    material; `kw` overrides or adds fields."""
+    body: dict[str, Any] = {
+        "matter_code": SIMPLE_MATTER,
+        "competent_jurisdiction": "320000",
+        "competent_city": "320500",
+        "form_data": dict(SIMPLE_FORM),
+        "consent": True,
+        "attachment_ids": [att_id],
+    }
+    body.update(kw)
+    return body
+
+
 def _stored(store: Any, session: Session, actor: Account, head: bytes, tmp: Any, **kw: Any) -> Any:
     """A small file kept by a context's `store` function: `head` (the leading bytes its
     type is checked by) and a counter, so that no two files are alike."""

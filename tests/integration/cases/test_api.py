@@ -10,7 +10,13 @@ from tongban.cases.models import Attachment, Case
 from tongban.exchange.models import OutboxMessage
 from tongban.exchange.service import dispatch_pending
 
-from builders import SIMPLE_FORM, SIMPLE_MATTER, TINY_PDF, make_officer, make_resident, token_for
+from builders import (
+    TINY_PDF,
+    make_officer,
+    make_resident,
+    online_application,
+    token_for,
+)
 
 
 def _upload(client, headers, code="id_card", data=TINY_PDF, name="id.pdf"):
@@ -20,19 +26,6 @@ def _upload(client, headers, code="id_card", data=TINY_PDF, name="id.pdf"):
         data={"material_code": code},
         files={"file": (name, data, "application/pdf")},
     )
-
-
-def _body(att_id, **kw):
-    body = {
-        "matter_code": SIMPLE_MATTER,
-        "competent_jurisdiction": "320000",
-        "competent_city": "320500",
-        "form_data": dict(SIMPLE_FORM),
-        "consent": True,
-        "attachment_ids": [att_id],
-    }
-    body.update(kw)
-    return body
 
 
 def _counts(session):
@@ -49,7 +42,7 @@ def test_submit_follow_and_handle_over_the_api(client, session, factory):
     att = _upload(client, h)
     assert att.status_code == 201, att.text
     assert att.json()["content_type"] == "application/pdf" and len(att.json()["sha256"]) == 64
-    r = client.post("/api/v1/cases", json=_body(att.json()["id"]), headers=h)
+    r = client.post("/api/v1/cases", json=online_application(att.json()["id"]), headers=h)
     assert r.status_code == 201, r.text
     case = r.json()
     assert case["state"] == "submitted" and case["handoff"] == "pending"
@@ -93,7 +86,7 @@ def test_bad_submissions_get_problem_json_naming_the_field(client, session, muta
     h = token_for(client, resident)
     att = _upload(client, h).json()["id"]
     before = _counts(session)
-    body = _body(att)
+    body = online_application(att)
     mutate(body)
     r = client.post("/api/v1/cases", json=body, headers=h)
     assert 400 <= r.status_code < 500, r.text
@@ -107,7 +100,9 @@ def test_bad_submissions_get_problem_json_naming_the_field(client, session, muta
 def test_unknown_matter_and_malformed_json(client, session):
     h = token_for(client, make_resident(session))
     r = client.post(
-        "/api/v1/cases", json=_body(None, matter_code="NOPE", attachment_ids=[]), headers=h
+        "/api/v1/cases",
+        json=online_application(None, matter_code="NOPE", attachment_ids=[]),
+        headers=h,
     )
     assert r.status_code == 404 and r.json()["type"].endswith("unknown-matter")
     r = client.post(
@@ -136,7 +131,7 @@ def test_unknown_action_and_missing_reason(client, session, factory):
     officer = make_officer(session, "320500-housing_fund")
     h = token_for(client, resident)
     case = client.post(
-        "/api/v1/cases", json=_body(_upload(client, h).json()["id"]), headers=h
+        "/api/v1/cases", json=online_application(_upload(client, h).json()["id"]), headers=h
     ).json()
     dispatch_pending(factory)
     oh = token_for(client, officer)

@@ -19,7 +19,12 @@ from tongban.cases import api as cases_api
 from tongban.cases.models import Attachment, Case
 from tongban.exchange.models import OutboxMessage
 
-from builders import SIMPLE_FORM, SIMPLE_MATTER, TINY_PDF, make_resident, token_for
+from builders import (
+    TINY_PDF,
+    make_resident,
+    online_application,
+    token_for,
+)
 
 
 def _upload(client, headers, **data):
@@ -30,19 +35,6 @@ def _upload(client, headers, **data):
         data=form,
         files={"file": ("id.pdf", TINY_PDF, "application/pdf")},
     )
-
-
-def _body(att_id, **kw):
-    body = {
-        "matter_code": SIMPLE_MATTER,
-        "competent_jurisdiction": "320000",
-        "competent_city": "320500",
-        "form_data": dict(SIMPLE_FORM),
-        "consent": True,
-        "attachment_ids": [att_id],
-    }
-    body.update(kw)
-    return body
 
 
 def _counts(session):
@@ -103,7 +95,7 @@ def test_a_submission_takes_one_thread_pool_trip_a_request(client, session, trip
     assert att.json()["sha256"] and att.json()["material_code"] == "id_card"
     assert len(trips) == 1, trips
     trips.clear()
-    r = client.post("/api/v1/cases", json=_body(att.json()["id"]), headers=h)
+    r = client.post("/api/v1/cases", json=online_application(att.json()["id"]), headers=h)
     assert r.status_code == 201, r.text
     assert len(trips) == 1, trips
     assert r.json()["events"][0]["action"] == "submit"
@@ -123,7 +115,7 @@ def test_a_bad_caller_is_refused_on_both_routes(client, session, sessions, heade
     before = _counts(session)
     for r in (
         _upload(client, headers),
-        client.post("/api/v1/cases", json=_body(None), headers=headers),
+        client.post("/api/v1/cases", json=online_application(None), headers=headers),
     ):
         assert r.status_code == 401, r.text
         assert r.headers["content-type"].startswith("application/problem+json")
@@ -139,7 +131,10 @@ def test_a_revoked_token_is_refused_at_once(client, session):
     token = h["Authorization"].split(" ", 1)[1]
     assert client.post("/api/v1/auth/revoke", data={"token": token}, headers=h).status_code == 204
     before = _counts(session)
-    for r in (_upload(client, h), client.post("/api/v1/cases", json=_body(att), headers=h)):
+    for r in (
+        _upload(client, h),
+        client.post("/api/v1/cases", json=online_application(att), headers=h),
+    ):
         assert r.status_code == 401 and r.json()["type"].endswith("invalid-token"), r.text
     assert _counts(session) == before
 
@@ -148,7 +143,7 @@ def test_the_caller_is_refused_before_the_body_is_judged(client, session, sessio
     """As when `CurrentUser` was a dependency: a bad caller with an invalid body gets the
     401, not the body's 422; a good caller gets the 422 naming the field."""
     bad = {"Authorization": "Bearer not-a-token"}
-    r = client.post("/api/v1/cases", json=_body(None, consent="maybe"), headers=bad)
+    r = client.post("/api/v1/cases", json=online_application(None, consent="maybe"), headers=bad)
     assert r.status_code == 401 and r.json()["type"].endswith("invalid-token"), r.text
     r = client.post(
         "/api/v1/attachments", headers=bad, data={"material_code": "id_card"}
@@ -156,7 +151,7 @@ def test_the_caller_is_refused_before_the_body_is_judged(client, session, sessio
     assert r.status_code == 401 and r.json()["type"].endswith("invalid-token"), r.text
     h = token_for(client, make_resident(session))
     before = _counts(session)
-    r = client.post("/api/v1/cases", json=_body(None, consent="maybe"), headers=h)
+    r = client.post("/api/v1/cases", json=online_application(None, consent="maybe"), headers=h)
     assert r.status_code == 422 and "consent" in [e["field"] for e in r.json()["errors"]]
     r = client.post("/api/v1/attachments", headers=h, data={"material_code": "id_card"})
     assert r.status_code == 422 and "file" in [e["field"] for e in r.json()["errors"]]
@@ -194,7 +189,7 @@ def test_a_failure_after_the_case_was_written_rolls_everything_back(
 
     monkeypatch.setattr(cases_api, "case_public", failing)
     sessions.clear()
-    r = client.post("/api/v1/cases", json=_body(att), headers=h)
+    r = client.post("/api/v1/cases", json=online_application(att), headers=h)
     assert reached == [1]
     assert r.status_code == 409 and r.headers["content-type"].startswith("application/problem+json")
     assert _counts(session) == before
@@ -202,5 +197,5 @@ def test_a_failure_after_the_case_was_written_rolls_everything_back(
     assert claimed is None
     assert _all_closed(sessions)
     monkeypatch.undo()
-    r = client.post("/api/v1/cases", json=_body(att), headers=h)
+    r = client.post("/api/v1/cases", json=online_application(att), headers=h)
     assert r.status_code == 201, r.text
