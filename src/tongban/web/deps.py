@@ -200,7 +200,7 @@ class Unit:
         return await run_in_threadpool(_unit, self.request, work)
 
 
-async def _unit_dep(request: Request) -> Unit:
+async def authenticated_unit(request: Request) -> Unit:
     # No I/O: marks the request as having reached its dependencies, so that a body
     # refused by validation after this point is answered as `CurrentUser` would have
     # answered it first (web/problems.py calls `authenticate_deferred`).
@@ -211,7 +211,7 @@ async def _unit_dep(request: Request) -> Unit:
 #: For a hot endpoint (`async def`) that does its database work through `Unit.run`:
 #: one thread-pool trip a request instead of five (the session dependency's enter and
 #: exit, the caller, a sync endpoint, its response's validation) — issue 14.
-AuthenticatedUnit = Annotated[Unit, Depends(_unit_dep)]
+AuthenticatedUnit = Annotated[Unit, Depends(authenticated_unit)]
 
 
 def csrf_token(request: Request) -> str:

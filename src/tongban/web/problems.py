@@ -217,8 +217,9 @@ def install(app: FastAPI) -> None:
 # --- the OpenAPI document: every error answer documented as problem+json ----------------
 
 #: Dependencies that identify the caller: a bad or missing token is a 401, a caller
-#: without the right a 403.
-_AUTH_DEPENDENCIES = ("optional_account", "current_account")
+#: without the right a 403 (`authenticated_unit` checks the caller inside its one
+#: thread-pool trip: deps.AuthenticatedUnit).
+_AUTH_DEPENDENCIES = ("optional_account", "current_account", "authenticated_unit")
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _REF = "#/components/schemas/"
 
