@@ -6,6 +6,7 @@ import os
 import secrets
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
@@ -21,8 +22,10 @@ from tongban.identity import service as identity
 from tongban.identity.models import Account
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """The request's unit of work: committed when the endpoint returns, rolled back if it raises."""
+@contextmanager
+def unit_of_work(request: Request) -> Iterator[Session]:
+    """The request's unit of work: committed when the block ends, rolled back if it
+    raises, closed on every path."""
     factory: sessionmaker[Session] = request.app.state.session_factory
     session = factory()
     # Template context processors (the header's unread count) read with it.
@@ -35,6 +38,13 @@ def get_session(request: Request) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """The request's unit of work as a dependency: committed when the endpoint returns,
+    rolled back if it raises."""
+    with unit_of_work(request) as session:
+        yield session
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
@@ -129,12 +139,17 @@ def end_web_session(request: Request, session: Session, reason: str) -> None:
     request.session.clear()
 
 
-async def current_account(
-    account: Annotated[Account | None, Depends(optional_account)],
-) -> Account:
+def _required(account: Account | None) -> Account:
+    """The caller, or 401 when there is none."""
     if account is None:
         raise NotAuthenticated("请先登录")
     return account
+
+
+async def current_account(
+    account: Annotated[Account | None, Depends(optional_account)],
+) -> Account:
+    return _required(account)
 
 
 OptionalUser = Annotated[Account | None, Depends(optional_account)]
@@ -150,27 +165,13 @@ AUTH_DEFERRED = "tongban.auth_deferred"
 
 def _authenticated(session: Session, request: Request) -> Account:
     """`current_account` as the dependencies give it: the same rules, the same refusals."""
-    account = optional_account(request, session, node_settings(request))
-    if account is None:
-        raise NotAuthenticated("请先登录")
-    return account
+    return _required(optional_account(request, session, node_settings(request)))
 
 
 def _unit(request: Request, work: Callable[[Session, Account], T]) -> T:
-    """In a worker thread: the request's session, the caller, `work`, the commit — and on
-    any exception the rollback; the session is closed on every path."""
-    factory: sessionmaker[Session] = request.app.state.session_factory
-    session = factory()
-    request.state.db_session = session
-    try:
-        result = work(session, _authenticated(session, request))
-        session.commit()
-        return result
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
+    """In a worker thread: the request's unit of work (`unit_of_work`), the caller, `work`."""
+    with unit_of_work(request) as session:
+        return work(session, _authenticated(session, request))
 
 
 def authenticate_deferred(request: Request) -> None:
