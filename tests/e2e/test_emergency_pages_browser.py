@@ -131,3 +131,6 @@ def test_card_figures_fit_a_phone(
     assert admin.locator("#figures-totals").count() == 0
     _fits(admin)
     admin.screenshot(path=str(tmp_path / "card-figures-refused-390.png"), full_page=True)
+    admin.set_viewport_size({"width": 1280, "height": 900})
+    expect(admin.locator("#end-error")).to_be_visible()
+    admin.screenshot(path=str(tmp_path / "card-figures-refused-1280.png"), full_page=True)
