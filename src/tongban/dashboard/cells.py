@@ -24,21 +24,28 @@ from sqlalchemy import (
     ColumnElement,
     Date,
     Integer,
+    Select,
     Table,
+    TableClause,
     and_,
+    column,
     delete,
     func,
     insert,
     literal,
     literal_column,
     select,
+    table,
     text,
     true,
     type_coerce,
 )
 from sqlalchemy import cast as sa_cast
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement, Executable
 
 from tongban.dashboard.config import dashboard_settings
 from tongban.dashboard.domain import DIMENSIONS, LEVELS, UNTIMED_LEVELS, Key, Value
@@ -130,8 +137,9 @@ def _add(
     return max(int(done.rowcount), 0)  # type: ignore[attr-defined]
 
 
-def stage_cells(session: Session, cells: dict[Key, Value]) -> None:
-    """Put cells held in memory on the stage (a row per cell, a row per histogram bucket)."""
+def stage_cells(session: Session, cells: dict[Key, Value], stage: Any = None) -> None:
+    """Put cells held in memory on the stage (dash_stage, or `stage`'s table: a row per
+    cell, a row per histogram bucket)."""
     rows: list[dict[str, Any]] = []
     for k, v in cells.items():
         key = k._asdict()
@@ -139,7 +147,7 @@ def stage_cells(session: Session, cells: dict[Key, Value]) -> None:
         for b, c in (v.hist or {}).items():
             rows.append({**key, "bucket": b, "n": 0, "total": 0, "extra": 0, "hn": c})
     if rows:
-        session.execute(insert(STAGE), rows)
+        session.execute(insert(STAGE if stage is None else stage.table), rows)
 
 
 #: Events folded by one refresh from which the pages' tables are ANALYZEd in its
@@ -207,6 +215,98 @@ def analyze(session: Session, t: Table) -> None:
         session.execute(text(f"ANALYZE {t.name}"))
 
 
+# --- scratch tables (PostgreSQL): the refresh's large SELECTs on parallel workers --------
+
+
+class _CreateTableAs(Executable, ClauseElement):
+    """`CREATE UNLOGGED TABLE name AS <query>` (PostgreSQL)."""
+
+    inherit_cache = False
+
+    def __init__(self, name: str, query: Select[Any]) -> None:
+        self.name = name
+        self.query = query
+
+
+@compiles(_CreateTableAs)
+def _create_table_as(element: _CreateTableAs, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CREATE UNLOGGED TABLE {element.name} AS {compiler.process(element.query, **kw)}"
+
+
+#: The planner's costs of a parallel plan while a scratch table is filled: with the
+#: defaults (1000 to start the workers, 0.1 per row handed to the leader) it kept the
+#: chain's copy (a million JSON bodies parsed) on one process, since the parse is not
+#: in its cost model; at 0 it plans the SELECTs below on the server's parallel workers
+#: (`max_parallel_workers_per_gather`, 2 by default), docs/dashboard.md "Session 14".
+PARALLEL_COSTS = {"parallel_setup_cost": "0", "parallel_tuple_cost": "0"}
+#: The prefix of the scratch tables' names (then the use and the backend's pid).
+SCRATCH = "dash_stage_x_"
+
+
+@contextmanager
+def _parallel(session: Session) -> Iterator[None]:
+    """PostgreSQL, for the statements inside: parallel plans costed as free to start (see
+    PARALLEL_COSTS); the transaction's previous values restored after them."""
+    names = list(PARALLEL_COSTS)
+    before = session.execute(select(*(func.current_setting(n) for n in names))).one()
+    session.execute(select(*(func.set_config(n, v, True) for n, v in PARALLEL_COSTS.items())))
+    # Not in a `finally`: after a failed statement the transaction is aborted (see
+    # sorted_grouping).
+    yield
+    session.execute(
+        select(*(func.set_config(n, v, True) for n, v in zip(names, before, strict=True)))
+    )
+
+
+def scratch(session: Session, use: str, q: Select[Any]) -> TableClause:
+    """PostgreSQL: the rows of `q` written to a new UNLOGGED table of this transaction
+    (`CREATE TABLE … AS`, whose SELECT PostgreSQL runs on parallel workers, where it runs
+    an `INSERT … SELECT` on one process), as a table clause with `q`'s column names and
+    types. Named after `use` and this backend's pid, so no other transaction's scratch
+    table has its name (two origins' folds at once); the caller drops it (`drop`) before
+    its transaction ends, and a transaction rolled back takes the table with it: none is
+    left behind either way (a table created in a transaction exists only once it
+    commits)."""
+    pid = session.scalar(select(func.pg_backend_pid()))
+    name = f"{SCRATCH}{use}_{int(pid or 0)}"
+    with _parallel(session):
+        session.execute(_CreateTableAs(name, q))
+    return table(name, *(column(str(c.key), c.type) for c in q.selected_columns))
+
+
+def drop(session: Session, t: TableClause) -> None:
+    """Drop a scratch table (`scratch`)."""
+    session.execute(text(f"DROP TABLE {t.name}"))
+
+
+#: The stage's columns a refresh's facts fill (its `id` aside).
+STAGED = [*DIMENSIONS, "bucket", "n", "total", "extra", "hn"]
+
+
+class Stage:
+    """Where a refresh puts its facts for the fold (`fold_stage`): dash_stage, or on
+    PostgreSQL a scratch table (`scratch`) made by the first facts put on it — their
+    SELECT (the chain's facts: a join of every new entry to its record) on parallel
+    workers — to which the rest are added. The refresh drops it (`close`) after the fold,
+    in its transaction."""
+
+    def __init__(self, session: Session) -> None:
+        self.table: Any = STAGE
+        self.pg = dialect(session) == "postgresql"
+
+    def put(self, session: Session, q: Any) -> None:
+        """Add the rows of `q` (the columns STAGED, so named) to the stage."""
+        if self.pg and self.table is STAGE:
+            self.table = scratch(session, "facts", q)
+        else:
+            session.execute(insert(self.table).from_select(STAGED, q))
+
+    def close(self, session: Session) -> None:
+        if self.table is not STAGE:
+            drop(session, self.table)
+            self.table = STAGE
+
+
 def _level_order() -> list[tuple[str, tuple[str, ...], str | None]]:
     """Each roll-up level with what it is grouped from: the level with the fewest
     dimensions among those already grouped that keep all of its own, or the stage
@@ -248,12 +348,12 @@ def _holds_nothing(session: Session, origin: str) -> bool:
 SMALLEST = min(LEVELS, key=lambda name: len(LEVELS[name]))
 
 
-def _fold_months(session: Session, origin: str, fresh: bool) -> None:
+def _fold_months(session: Session, origin: str, fresh: bool, s: Any) -> None:
     """Add the stage to the monthly roll-ups: group it by month once per level into
     dash_stage_month (from the stage, or from a finer level's rows when one keeps all
     of a level's dimensions), then one upsert for the roll-ups of every level, one for their
     histograms."""
-    s, sm = STAGE, STAGE_MONTH
+    sm = STAGE_MONTH
     cols = ["level", "indicator", "month", *REST, "bucket", *SUMS, "hn"]
     adds = [func.sum(c) for c in (*(s.c[x] for x in SUMS), s.c.hn)]
     analysed = False
@@ -310,16 +410,17 @@ def _fold_months(session: Session, origin: str, fresh: bool) -> None:
     session.execute(delete(sm))
 
 
-def fold_stage(session: Session, origin: str) -> int:
-    """Add what is on the stage to `origin`'s cells, histograms and monthly roll-ups, and
-    empty the stage; how many cells it touched. The caller holds the origin's lock
+def fold_stage(session: Session, origin: str, stage: Any = STAGE) -> int:
+    """Add what is on the stage (dash_stage, or the refresh's scratch stage: `Stage`) to
+    `origin`'s cells, histograms and monthly roll-ups, and empty dash_stage; how many
+    cells it touched. The caller holds the origin's lock
     (`lock_origin`; the fold's choice of plain inserts relies on it): `service.refresh`
     takes it before it reads its watermarks, `store` takes it, and the federation's
     import of a peer's cells takes it before it calls `store`."""
-    s = STAGE
+    s = stage
     keys = [s.c[d] for d in DIMENSIONS]
     sums = [func.sum(s.c[c]) for c in SUMS]
-    if session.scalar(select(s.c.id).limit(1)) is None:
+    if session.scalar(select(literal(1)).select_from(s).limit(1)) is None:
         return 0
     tune(session)
     analyze(session, s)
@@ -345,8 +446,9 @@ def fold_stage(session: Session, origin: str) -> int:
             .order_by(CELL.c.id, s.c.bucket)
         )
         _add(session, HIST, ["cell_id", "bucket", "n"], q, ["cell_id", "bucket"], ["n"], fresh)
-        _fold_months(session, origin, fresh)
-    session.execute(delete(s))
+        _fold_months(session, origin, fresh, s)
+    if s is STAGE:
+        session.execute(delete(s))
     return touched
 
 

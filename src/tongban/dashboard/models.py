@@ -115,12 +115,13 @@ class DashMonthHist(Base):
 
 
 class DashStage(_KeyAndSums, Base):
-    """Facts on their way into the cells, grouped by key and bucket (on SQLite the
-    chain's facts one row each: sources._staged): written by one
-    INSERT … SELECT per batch of events (or from cells another node published), folded
-    into dash_cell / dash_hist / dash_month* by set-based upserts, and emptied in the
-    same transaction. `n`, `total`, `extra` add to the cell; `hn` events to the
-    histogram bucket `bucket` (NULL: none)."""
+    """Facts on their way into the cells (the chain's facts one row each:
+    sources._staged; cells another node published, a row per cell and bucket): written
+    by INSERT … SELECTs per batch of events, folded into dash_cell / dash_hist /
+    dash_month* by set-based upserts, and emptied in the same transaction. `n`, `total`,
+    `extra` add to the cell; `hn` events to the histogram bucket `bucket` (NULL: none).
+    On PostgreSQL a refresh puts its facts on a scratch table of the same columns instead
+    (cells.Stage: its SELECT on parallel workers), dropped in its transaction."""
 
     __tablename__ = "dash_stage"
     id: Mapped[int] = mapped_column(
@@ -155,7 +156,9 @@ class DashEntry(Base):
     out of the entry's JSON body once (the record the subject names, the action or
     target state, the Beijing day of the event): the facts are then grouped from these
     rows, one statement per kind of record, without parsing the body again. Emptied
-    after each batch (UNLOGGED on PostgreSQL)."""
+    after each batch (UNLOGGED on PostgreSQL, where since session 14 the refresh copies
+    the entries to a scratch table instead — cells.scratch: its SELECT on parallel
+    workers — and this table stays empty)."""
 
     __tablename__ = "dash_entry"
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)

@@ -85,6 +85,7 @@ def refresh(
     slice_ = batch or CHAIN_SLICE.get(cells.dialect(session), ROWS_READ)
     memory: dict[Key, Value] = {}
     events = 0
+    stage = cells.Stage(session)
     cells.lock_origin(session, "")  # before the watermarks are read: one refresh at a time
     head_seq, head_hash = sources.committed_head(session)
     wm = _watermark(session, AUDIT)
@@ -95,7 +96,7 @@ def refresh(
         pos = wm.position
         while pos < head_seq:
             upto = min(pos + slice_, head_seq)
-            events += sources.stage_audit(session, pos, upto, owns)
+            events += sources.stage_audit(session, pos, upto, owns, stage)
             pos = upto
         wm.position = head_seq
         wm.updated_at = utcnow()
@@ -130,8 +131,9 @@ def refresh(
             fold(facts(rows), memory)
             events += len(rows)
             mark.mark_at, mark.mark_id = getattr(rows[-1], when), str(rows[-1].id)
-    cells.stage_cells(session, memory)
-    touched = cells.fold_stage(session, origin="")
+    cells.stage_cells(session, memory, stage)
+    touched = cells.fold_stage(session, origin="", stage=stage.table)
+    stage.close(session)
     if events >= cells.ANALYZE_AFTER:
         cells.analyze_read_tables(session)
     forget(session)

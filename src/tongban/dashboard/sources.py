@@ -29,6 +29,7 @@ from typing import Any, cast
 from sqlalchemy import (
     JSON,
     TIMESTAMP,
+    BigInteger,
     Boolean,
     ColumnElement,
     Date,
@@ -49,6 +50,7 @@ from sqlalchemy import (
     table,
     true,
     tuple_,
+    union_all,
 )
 from sqlalchemy import cast as sa_cast
 from sqlalchemy.orm import Session
@@ -254,7 +256,7 @@ _CASE_EVENTS = {
 }
 
 
-def _cases(x: Sql, owns: Scope) -> Select[Any]:
+def _cases(x: Sql, owns: Scope, entry: Any) -> Select[Any]:
     """One row per counted case event: its key, histogram bucket and on-time flag."""
     e, c = entry, service_case
     action, day = e.c.action, e.c.day
@@ -309,7 +311,7 @@ _RECT_STEPS = {
 RECT_SCORE_MAX = 2
 
 
-def _rectifications(x: Sql, owns: Scope) -> Select[Any]:
+def _rectifications(x: Sql, owns: Scope, entry: Any) -> Select[Any]:
     """One row per step of a 差评整改 loop: the poor rating that opens it (RECT_OPENED, by
     score), then (RECT_STEP) the authority's reply, the applicant's 已解决 / 未解决 / escalation. A "resolved" step
     carries the working days from the rating (its record's time) to that step."""
@@ -356,7 +358,7 @@ def _rectifications(x: Sql, owns: Scope) -> Select[Any]:
     )
 
 
-def _tickets(x: Sql, owns: Scope) -> Select[Any]:
+def _tickets(x: Sql, owns: Scope, entry: Any) -> Select[Any]:
     e, t = entry, ticket
     to = e.c.to_state
     return (
@@ -382,7 +384,7 @@ def _tickets(x: Sql, owns: Scope) -> Select[Any]:
     )
 
 
-def _ticket_ratings(x: Sql, owns: Scope) -> Select[Any]:
+def _ticket_ratings(x: Sql, owns: Scope, entry: Any) -> Select[Any]:
     """The resident's verdict on a fixed work order (满意 closes it, 不满意 reopens it)."""
     e, t = entry, ticket
     action = e.c.action
@@ -406,7 +408,7 @@ def _ticket_ratings(x: Sql, owns: Scope) -> Select[Any]:
     )
 
 
-def _evidence(x: Sql, owns: Scope) -> Select[Any]:
+def _evidence(x: Sql, owns: Scope, entry: Any) -> Select[Any]:
     e = audit_entry
     provider = _s(x.field(e.c.body, "provider_jurisdiction"))
     return (
@@ -430,7 +432,7 @@ def _evidence(x: Sql, owns: Scope) -> Select[Any]:
     )
 
 
-def _settlements(x: Sql, owns: Scope) -> Select[Any]:
+def _settlements(x: Sql, owns: Scope, entry: Any) -> Select[Any]:
     e, m = entry, settlement
     to = e.c.to_state
     settled = to == "settled"
@@ -457,7 +459,6 @@ def _settlements(x: Sql, owns: Scope) -> Select[Any]:
     )
 
 
-_STAGED = [*DIMENSIONS, "bucket", "n", "total", "extra", "hn"]
 #: The kinds of chain entries read through dash_entry: their record's prefix in the
 #: entry's subject, and the actions / target states the facts are made of.
 _RECORDS = {
@@ -478,9 +479,11 @@ def _body_fields(x: Sql) -> tuple[Any, ColumnElement[Any], ColumnElement[Any], C
     return src, field("action"), field("to_state"), field("at")
 
 
-def _read_entries(session: Session, x: Sql, span: ColumnElement[bool]) -> None:
-    """Copy the entries of `span` the facts are made of to dash_entry, with the record
-    each names, its action or target state and its Beijing day, reading each body once."""
+def _read_entries(session: Session, x: Sql, span: ColumnElement[bool]) -> Any:
+    """Copy the entries of `span` the facts are made of to dash_entry (PostgreSQL: to a
+    scratch table, its SELECT on parallel workers — cells.scratch), with the record each
+    names, its action or target state and its Beijing day, reading each body once; the
+    table they are in."""
     e = audit_entry
     src, action, to_state, at = _body_fields(x)
     rid = case(
@@ -492,13 +495,23 @@ def _read_entries(session: Session, x: Sql, span: ColumnElement[bool]) -> None:
     )
     day = func.coalesce(x.iso_date(at), x.local_date(e.c.at))
     q = (
-        select(e.c.seq, e.c.kind, rid, action, to_state, day)
+        select(
+            e.c.seq,
+            e.c.kind,
+            rid.label("rid"),
+            action.label("action"),
+            to_state.label("to_state"),
+            day.label("day"),
+        )
         .select_from(src)
         .where(span, e.c.kind.in_(list(_RECORDS)))
         .where(or_(action.in_(_ACTIONS), to_state.in_(_STATES)))
     )
+    if x.pg:
+        return cells.scratch(session, "entries", q)
     cols = ["seq", "kind", "rid", "action", "to_state", "day"]
     session.execute(insert(entry).from_select(cols, q))
+    return entry
 
 
 #: PostgreSQL's statistics target for dash_entry's ANALYZE (a sample of 300 × this rows):
@@ -509,7 +522,7 @@ def _read_entries(session: Session, x: Sql, span: ColumnElement[bool]) -> None:
 ENTRY_STATISTICS = 10
 
 
-def _analyze_entries(session: Session, x: Sql) -> None:
+def _analyze_entries(session: Session, x: Sql, entries: Any) -> None:
     """Statistics of dash_entry just filled (PostgreSQL), on a small sample: the
     transaction's statistics target lowered for this ANALYZE only."""
     if not x.pg:
@@ -517,7 +530,7 @@ def _analyze_entries(session: Session, x: Sql) -> None:
     setting = "default_statistics_target"
     was = session.scalar(select(func.current_setting(setting)))
     session.execute(select(func.set_config(setting, str(ENTRY_STATISTICS), True)))
-    cells.analyze(session, entry)
+    cells.analyze(session, entries)
     session.execute(select(func.set_config(setting, str(was), True)))
 
 
@@ -534,28 +547,34 @@ _FACTS = (
 
 
 def _staged(x: Sql, sub: Any) -> Select[Any]:
-    """The rows a kind's facts put on the stage. PostgreSQL: grouped by key and bucket.
-    SQLite: one row per fact — the fold groups the stage by key again (cells.fold_stage),
-    and within a slice of 100,000 entries the keys hardly repeat (at the bench's
-    1,000,000 case events 428,572 facts made 428,568 stage rows grouped), so the grouping
-    here was a sort of every fact that merged nothing: the read side −1.3 to −1.9 s of CPU
-    per million case events, the fold up to +1.1 s (its input no longer in key order),
-    the whole refresh −0.15 to −1.9 s in six pairs (docs/dashboard.md, "Session 13:
-    reading the chain")."""
+    """The rows a kind's facts put on the stage: one row per fact (n = 1, the fact's total
+    and extra, hn = 1 when it has a bucket). The fold groups the stage by key again
+    (cells.fold_stage), so grouping here too only paid when keys repeat within a slice:
+    at the bench's 1,000,000 case events 428,572 facts made 428,568 grouped rows on SQLite
+    (the read side −1.3 to −1.9 s of CPU, the whole refresh −0.15 to −1.9 s in six pairs,
+    docs/dashboard.md "Session 13: reading the chain"), and on PostgreSQL, where the
+    facts' join now runs on parallel workers into a scratch stage (cells.Stage), the
+    grouping would run in the leader alone ("Session 14"). On PostgreSQL the sums are
+    bigint, as the stage's columns (a scratch table takes its columns' types from this
+    SELECT; in-memory cells, such as clearing balances, are added to it after)."""
     keys = [sub.c[d] for d in (*DIMENSIONS, "bucket")]
     hist = case((sub.c.bucket.is_not(None), 1), else_=0)
-    if not x.pg:
-        return select(*keys, literal(1), sub.c.total, sub.c.extra, hist)
-    sums = (func.count(), func.sum(sub.c.total), func.sum(sub.c.extra), func.sum(hist))
-    return select(*keys, *sums).group_by(*keys)
+    sums: list[Any] = [literal(1), sub.c.total, sub.c.extra, hist]
+    if x.pg:
+        sums = [sa_cast(v, BigInteger) for v in sums]
+    return select(
+        *keys, *(v.label(c) for v, c in zip(sums, ("n", "total", "extra", "hn"), strict=True))
+    )
 
 
-def stage_audit(session: Session, after: int, upto: int, owns: Scope) -> int:
-    """Put the facts of the chain entries in (after, upto] on the stage (grouped by key
-    and bucket on PostgreSQL, see _staged): the entries' bodies read once into
-    dash_entry, then one INSERT … SELECT per kind of fact whose kind of entry the span
-    holds (counted first, by the chain's (kind, seq) index); how many entries of the
-    kinds the dashboard reads there were."""
+def stage_audit(session: Session, after: int, upto: int, owns: Scope, stage: cells.Stage) -> int:
+    """Put the facts of the chain entries in (after, upto] on `stage` (one row per fact,
+    see _staged): the entries' bodies read once into dash_entry (PostgreSQL: a scratch
+    table), then the facts of each kind whose kind of entry the span holds (counted
+    first, by the chain's (kind, seq) index) — one INSERT … SELECT per kind on SQLite, on
+    PostgreSQL one statement for all of them (a UNION ALL, on parallel workers when it
+    makes the scratch stage); how many entries of the kinds the dashboard reads there
+    were."""
     x = Sql(session)
     e = audit_entry
     span = and_(e.c.seq > after, e.c.seq <= upto)
@@ -569,17 +588,26 @@ def stage_audit(session: Session, after: int, upto: int, owns: Scope) -> int:
         return 0
     cells.tune(session)
     copied = any(kind in held for kind in _RECORDS)
+    entries: Any = entry
     if copied:
-        _read_entries(session, x, span)
-        _analyze_entries(session, x)
+        entries = _read_entries(session, x, span)
+        _analyze_entries(session, x, entries)
+    facts = []
     for build, kind, chain in _FACTS:
         if kind not in held:
             continue
-        f = build(x, owns)
-        sub = (f.where(span) if chain else f).subquery("f")
-        session.execute(insert(cells.STAGE).from_select(_STAGED, _staged(x, sub)))
+        f = build(x, owns, entries)
+        facts.append(_staged(x, (f.where(span) if chain else f).subquery("f")))
+    if x.pg:
+        stage.put(session, facts[0] if len(facts) == 1 else union_all(*facts))
+    else:
+        for q in facts:
+            stage.put(session, q)
     if copied:
-        session.execute(delete(entry))
+        if entries is entry:
+            session.execute(delete(entry))
+        else:
+            cells.drop(session, entries)
     return sum(held.values())
 
 

@@ -1,7 +1,7 @@
 """What one slice of the chain puts on the stage (SQLite and PostgreSQL): facts whose
 keys repeat within the slice — the same case's events again and again — are each on the
-stage exactly once, whether the dialect groups them there (PostgreSQL: one row per key
-and bucket) or leaves the grouping to the fold (SQLite: one row per fact)."""
+stage exactly once, one row per fact (the fold groups them), whether the stage is
+dash_stage (SQLite) or the refresh's scratch table (PostgreSQL: cells.Stage)."""
 
 from __future__ import annotations
 
@@ -17,16 +17,14 @@ from tongban.dashboard import cells, service, sources
 from tongban.db import utcnow
 
 ALL = service.owns_for("*")
-STAGE = cells.STAGE
 
 
 def _append(session, kind: str, subject: str, body: dict) -> None:
     hook.append(session.connection(), kind, subject, "system", body, alg=hook.hash_alg(session))
 
 
-def _stage(session) -> tuple[Counter[tuple], int]:
-    """The stage summed by key and bucket (n, total, hn per key), and its row count."""
-    s = STAGE
+def _stage(session, s) -> tuple[Counter[tuple], int]:
+    """The stage `s` summed by key and bucket (n, total, hn per key), and its row count."""
     keys = [s.c[d] for d in (*sources.DIMENSIONS, "bucket")]
     sums: Counter[tuple] = Counter()
     for *key, n, total, hn in session.execute(
@@ -41,7 +39,7 @@ def _stage(session) -> tuple[Counter[tuple], int]:
 def test_facts_sharing_a_key_within_a_slice_are_each_staged_once(session):
     cases = build_cases(session, PLAN)
     service.refresh(session, ALL, settle=timedelta(0))  # the plan's events folded; stage empty
-    assert _stage(session) == (Counter(), 0)
+    assert _stage(session, cells.STAGE) == (Counter(), 0)
     after = sources.committed_head(session)[0]
     delivered, decided = cases[0], cases[3]
     for _ in range(3):
@@ -55,9 +53,10 @@ def test_facts_sharing_a_key_within_a_slice_are_each_staged_once(session):
         session, sources.working_days(session), local_date(utcnow()) + timedelta(1)
     )
 
-    assert sources.stage_audit(session, after, upto, ALL) == 6
+    stage = cells.Stage(session)
+    assert sources.stage_audit(session, after, upto, ALL, stage) == 6
 
-    staged, rows = _stage(session)
+    staged, rows = _stage(session, stage.table)
     by_indicator: Counter[str] = Counter()
     for key, v in staged.items():
         if key[-1] == "n":
@@ -72,11 +71,12 @@ def test_facts_sharing_a_key_within_a_slice_are_each_staged_once(session):
     assert n == 2 and decided_key[8] is not None
     assert staged[(*decided_key[:-1], "hn")] == 2
     assert staged[(*decided_key[:-1], "total")] in (0, 2)
-    assert rows == (2 if session.get_bind().dialect.name == "postgresql" else 5)
+    assert rows == 5
 
     # Folded, the stage adds to the cells the plan's events made: 3 and 2 more.
     before = {k: v.n for k, v in service.local_cells(session).items()}
-    cells.fold_stage(session, "")
+    cells.fold_stage(session, "", stage.table)
+    stage.close(session)
     after_fold = {k: v.n for k, v in service.local_cells(session).items()}
     added: Counter[str] = Counter()
     for k, n in after_fold.items():
