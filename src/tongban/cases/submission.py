@@ -33,7 +33,7 @@ from tongban.errors import DomainError, FieldError, NotFound, PermissionDenied, 
 from tongban.identity import service as identity
 from tongban.identity.domain import Role, validate_credit_code, validate_id_number
 from tongban.identity.models import Account
-from tongban.kernel import events, history
+from tongban.kernel import events, history, replication
 from tongban.licences import service as licences
 from tongban.regions import service as regions
 
@@ -236,10 +236,20 @@ def _create(
     case.presented_licences.extend(presented_rows(verified))
     actor = clerk or applicant
     comment = "窗口代收，已核验身份与材料" if clerk else "网上申请"
-    history.record(session, case, "submit", actor, None, CaseState.SUBMITTED, comment)
-    if app.mode == Mode.JOINT:
-        _fan_out(session, case, matter, app, actor)
-    forward(session, case)
+    # One flush writes the case, its first event, the uploads it claims, its hand-over
+    # (the outbox message) and all their audit staging (issue 14): the hand-over is built
+    # now rather than at commit, from the case as submitted — nothing after this block
+    # changes the case, its events, attachments, licences or sub-tasks — so the commit
+    # has no second flush pass to make. A failure anywhere rolls the request back whole.
+    with history.one_flush(session):
+        history.record(session, case, "submit", actor, None, CaseState.SUBMITTED, comment)
+        if app.mode == Mode.JOINT:
+            _fan_out(session, case, matter, app, actor)
+        forward(session, case)
+        # The snapshot reads only what is in memory and reference data; a cache miss's
+        # SELECT must not flush the case before its message is added.
+        with session.no_autoflush:
+            replication.send_now(session)
     # Evidence records the consent (and may refuse a kind the matter does not use).
     recorder = clerk or applicant
     submitted = events.CaseSubmitted(

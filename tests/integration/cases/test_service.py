@@ -46,8 +46,8 @@ def test_online_submission_routes_to_competent_city_authority_through_the_outbox
             select(OutboxMessage).where(OutboxMessage.payload["number"].as_string() == case.number)
         )
 
-    # The snapshot is built when the submission commits, from the case as it is then.
-    assert forwarded() is None
+    # The snapshot is written with the case, in the submission's one flush (issue 14;
+    # tests/integration/cases/test_submission_flush.py), and commits with it.
     session.commit()
     msg = forwarded()
     assert msg is not None and msg.type == "case.forwarded" and msg.target_jurisdiction == "320000"
