@@ -547,14 +547,13 @@ def _split_once(
     return spent
 
 
-def count_statements(target: Target, path: Path) -> float | None:
-    """SQL statements per submission on `target`'s server: COUNTED submissions one after
-    the other, the server's own running count read before and after (it rewrites the
-    file every 0.2 s); None when the server does not count (a tree without the hook)."""
+def count_server(target: Target, paths: list[Path]) -> list[float | None]:
+    """What the server's running counts in `paths` grew by per submission over COUNTED
+    submissions one after the other (None for a count the server does not keep)."""
     time.sleep(0.5)
-    first = read_count(path)
-    if first is None:
-        return None
+    first = [read_count(p) for p in paths]
+    if all(f is None for f in first):
+        return [None] * len(paths)
     client = httpx.Client(base_url=target.base, timeout=REQUEST_TIMEOUT)
     try:
         for i in range(COUNTED):
@@ -562,8 +561,11 @@ def count_statements(target: Target, path: Path) -> float | None:
     finally:
         client.close()
     time.sleep(0.6)
-    last = read_count(path)
-    return None if last is None else round((last - first) / COUNTED, 1)
+    last = [read_count(p) for p in paths]
+    return [
+        None if a is None or b is None else round((b - a) / COUNTED, 1)
+        for a, b in zip(first, last, strict=True)
+    ]
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -674,9 +676,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if args.split_requests
             else {}
         )
-        statements = {
-            t.key: count_statements(t, count_files[t.key]) for t in targets if t.key in count_files
+        # Statements and flushes that wrote something (web/deps.py; a tree without the
+        # flush count: None), over the same submissions.
+        counted = {
+            t.key: count_server(t, [count_files[t.key], Path(str(count_files[t.key]) + ".flushes")])
+            for t in targets
+            if t.key in count_files
         }
+        statements = {k: v[0] for k, v in counted.items()}
+        flushes = {k: v[1] for k, v in counted.items()}
         # Memory: the after server's peak RSS once it has taken --rss-submissions in all.
         after_target = next(t for t in targets if t.key == "after")
         made = args.warmup + args.requests + COUNTED + args.split_requests
@@ -755,6 +763,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "server_cpu_split_over": f"{args.split_requests} submissions each, uploads and POSTs "
         "in batches of their own (split_cpu), outside the timed rounds",
         "sql_statements_per_submission": statements,
+        "flushes_per_submission": flushes,
         "sql_statements_counted_over": f"{COUNTED} submissions one after the other, counted "
         "by the server (TONGBAN_BENCH_COUNT_SQL)",
         "peak_rss_mib": rss,
@@ -825,6 +834,13 @@ def print_table(report: dict[str, Any]) -> None:
             for k, v in report["sql_statements_per_submission"].items()
         )
         + " (issue 14: 28 before its work, aim <= 12)"
+    )
+    print(
+        "Session flushes that wrote something, per submission (the same submissions): "
+        + "; ".join(
+            f"{k} {'not measured' if v is None else v}"
+            for k, v in report.get("flushes_per_submission", {}).items()
+        )
     )
     print(
         "server CPU (user + system, /proc) per submission over the measured rounds, ms "

@@ -255,30 +255,36 @@ FormDep = Annotated[FormData, Depends(_form)]
 
 def _count_statements_for_bench() -> None:
     """With TONGBAN_BENCH_COUNT_SQL=<file>, count every SQL statement this process sends
-    and keep the running total in <file> (rewritten every 0.2 s): how
-    benchmarks/bench_cases.py measures statements per submission from outside. Off
-    unless set."""
+    and keep the running total in <file>, and the Session flushes that wrote something
+    in <file>.flushes (both rewritten every 0.2 s): how benchmarks/bench_cases.py
+    measures statements and flushes per submission from outside. Off unless set."""
     path = os.environ.get("TONGBAN_BENCH_COUNT_SQL")
     if not path:
         return
     lock = threading.Lock()
-    total = [0]
+    total = [0, 0]  # statements, flushes
 
     def count(*_args: object) -> None:
         with lock:
             total[0] += 1
 
+    def count_flush(*_args: object) -> None:  # after_flush: a flush that had work
+        with lock:
+            total[1] += 1
+
     def write() -> None:
-        written = -1
+        written = [-1, -1]
         while True:
-            if total[0] != written:
-                written = total[0]
-                with open(path + ".tmp", "w") as f:
-                    f.write(str(written))
-                os.replace(path + ".tmp", path)
+            for i, name in enumerate((path, path + ".flushes")):
+                if total[i] != written[i]:
+                    written[i] = total[i]
+                    with open(name + ".tmp", "w") as f:
+                        f.write(str(written[i]))
+                    os.replace(name + ".tmp", name)
             threading.Event().wait(0.2)
 
     event.listen(Engine, "before_cursor_execute", count)
+    event.listen(Session, "after_flush", count_flush)
     threading.Thread(target=write, name="bench-sql-count", daemon=True).start()
 
 
