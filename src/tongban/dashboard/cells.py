@@ -208,7 +208,7 @@ def sorted_grouping(session: Session) -> Iterator[None]:
     session.execute(select(func.set_config("enable_hashagg", before, True)))
 
 
-def analyze(session: Session, t: Table) -> None:
+def analyze(session: Session, t: TableClause) -> None:
     """PostgreSQL: statistics of a table just filled in this transaction (it was empty
     when autovacuum last looked), so that the next statements' plans fit its size."""
     if dialect(session) == "postgresql":

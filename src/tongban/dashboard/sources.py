@@ -33,6 +33,7 @@ from sqlalchemy import (
     Boolean,
     ColumnElement,
     Date,
+    Float,
     Integer,
     Select,
     String,
@@ -567,6 +568,31 @@ def _staged(x: Sql, sub: Any) -> Select[Any]:
     )
 
 
+#: When autovacuum ANALYZEs a table: after 50 rows + 10 % of those its statistics know
+#: of have changed (autovacuum_analyze_threshold / _scale_factor's defaults).
+_STALE_ROWS, _STALE_SHARE = 50, 0.1
+
+
+def _chain_statistics(session: Session, x: Sql, span: int) -> None:
+    """PostgreSQL: ANALYZE the chain before reading a span of it larger than the change
+    autovacuum lets its statistics miss (50 rows + 10 % of the rows they know of), when
+    the span is a large refresh's (at least cells.ANALYZE_AFTER positions). A chain that
+    grew by a bulk of entries since its last ANALYZE — the bench's million, a backlog —
+    is otherwise planned on its old size: the bench's copy of a million entries was
+    estimated at 25 rows and planned as one process's bitmap scan, with no parallel
+    workers (docs/dashboard.md, "Session 14: the second core"). The periodic refresh's
+    spans are far smaller than the threshold: no ANALYZE then."""
+    if not x.pg or span < cells.ANALYZE_AFTER:
+        return
+    known = session.scalar(
+        select(func.greatest(column("reltuples", Float), 0))
+        .select_from(table("pg_class"))
+        .where(column("oid") == func.to_regclass(audit_entry.name))
+    )
+    if span > _STALE_ROWS + _STALE_SHARE * float(known or 0):
+        cells.analyze(session, audit_entry)
+
+
 def stage_audit(session: Session, after: int, upto: int, owns: Scope, stage: cells.Stage) -> int:
     """Put the facts of the chain entries in (after, upto] on `stage` (one row per fact,
     see _staged): the entries' bodies read once into dash_entry (PostgreSQL: a scratch
@@ -578,6 +604,7 @@ def stage_audit(session: Session, after: int, upto: int, owns: Scope, stage: cel
     x = Sql(session)
     e = audit_entry
     span = and_(e.c.seq > after, e.c.seq <= upto)
+    _chain_statistics(session, x, upto - after)  # the chain's seq is gap-free
     held = {
         str(k): int(n)
         for k, n in session.execute(

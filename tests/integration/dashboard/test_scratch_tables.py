@@ -14,7 +14,7 @@ from sqlalchemy import event, false, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from integration.dashboard.kit import PLAN, build_cases
-from tongban.dashboard import cells, service
+from tongban.dashboard import cells, service, sources
 
 ALL = service.owns_for("*")
 
@@ -108,3 +108,33 @@ def test_two_transactions_scratch_tables_do_not_collide(
         two.rollback()
     with committing_factory() as three:
         assert _scratch_tables(three) == []
+
+
+def test_a_large_span_of_a_chain_grown_since_its_statistics_is_analyzed_first(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL plans the copy of the chain on its statistics: a span larger than what
+    autovacuum lets them miss (a bulk of new entries, a backlog) is ANALYZEd first, or the
+    copy is planned for a few rows (no parallel workers); a small span is not."""
+    build_cases(session, PLAN)
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, *a):  # type: ignore[no-untyped-def]
+        if statement.startswith("ANALYZE"):
+            seen.append(statement.split()[1])
+
+    event.listen(session.get_bind(), "before_cursor_execute", record)
+    try:
+        service.refresh(session, ALL, settle=timedelta(0))  # the plan's few events
+        small = list(seen)
+        seen.clear()
+        build_cases(session, PLAN)
+        with monkeypatch.context() as m:
+            m.setattr(cells, "ANALYZE_AFTER", 1)  # these few events count as a large span
+            m.setattr(sources, "_STALE_ROWS", 0)
+            m.setattr(sources, "_STALE_SHARE", 0.0)
+            service.refresh(session, ALL, settle=timedelta(0))
+    finally:
+        event.remove(session.get_bind(), "before_cursor_execute", record)
+    assert "audit_entry" not in small
+    assert ("audit_entry" in seen) == (cells.dialect(session) == "postgresql")
