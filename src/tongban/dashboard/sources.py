@@ -573,23 +573,29 @@ def _staged(x: Sql, sub: Any) -> Select[Any]:
 _STALE_ROWS, _STALE_SHARE = 50, 0.1
 
 
-def _chain_statistics(session: Session, x: Sql, span: int) -> None:
-    """PostgreSQL: ANALYZE the chain before reading a span of it larger than the change
-    autovacuum lets its statistics miss (50 rows + 10 % of the rows they know of), when
-    the span is a large refresh's (at least cells.ANALYZE_AFTER positions). A chain that
-    grew by a bulk of entries since its last ANALYZE — the bench's million, a backlog —
-    is otherwise planned on its old size: the bench's copy of a million entries was
-    estimated at 25 rows and planned as one process's bitmap scan, with no parallel
-    workers (docs/dashboard.md, "Session 14: the second core"). The periodic refresh's
-    spans are far smaller than the threshold: no ANALYZE then."""
-    if not x.pg or span < cells.ANALYZE_AFTER:
-        return
+def _chain_rows_known(session: Session) -> float:
+    """How many entries the chain's statistics know of (PostgreSQL's reltuples)."""
     known = session.scalar(
         select(func.greatest(column("reltuples", Float), 0))
         .select_from(table("pg_class"))
         .where(column("oid") == func.to_regclass(audit_entry.name))
     )
-    if span > _STALE_ROWS + _STALE_SHARE * float(known or 0):
+    return float(known or 0)
+
+
+def _chain_statistics(session: Session, x: Sql, after: int, upto: int) -> None:
+    """PostgreSQL: ANALYZE the chain before a large refresh's span of it (at least
+    cells.ANALYZE_AFTER positions) when its statistics are older than autovacuum lets
+    them get: the chain holds at least `upto` entries (its seq is gap-free from 1), more
+    than 50 + 10 % beyond those they know of. A chain that grew by a bulk of entries
+    since its last ANALYZE — the bench's million, a backlog — is otherwise planned on its
+    old size: the bench's copy of a million entries was estimated at 25 rows and planned
+    as one process's bitmap scan, with no parallel workers (docs/dashboard.md, "Session
+    14: the second core"). The periodic refresh's spans are far smaller: no ANALYZE."""
+    if not x.pg or upto - after < cells.ANALYZE_AFTER:
+        return
+    known = _chain_rows_known(session)
+    if upto - known > _STALE_ROWS + _STALE_SHARE * known:
         cells.analyze(session, audit_entry)
 
 
@@ -604,7 +610,7 @@ def stage_audit(session: Session, after: int, upto: int, owns: Scope, stage: cel
     x = Sql(session)
     e = audit_entry
     span = and_(e.c.seq > after, e.c.seq <= upto)
-    _chain_statistics(session, x, upto - after)  # the chain's seq is gap-free
+    _chain_statistics(session, x, after, upto)
     held = {
         str(k): int(n)
         for k, n in session.execute(

@@ -113,9 +113,10 @@ def test_two_transactions_scratch_tables_do_not_collide(
 def test_a_large_span_of_a_chain_grown_since_its_statistics_is_analyzed_first(
     session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """PostgreSQL plans the copy of the chain on its statistics: a span larger than what
-    autovacuum lets them miss (a bulk of new entries, a backlog) is ANALYZEd first, or the
-    copy is planned for a few rows (no parallel workers); a small span is not."""
+    """PostgreSQL plans the copy of the chain on its statistics: before a large span, a
+    chain that holds more entries than they know of (beyond what autovacuum lets them
+    miss: a bulk of new entries) is ANALYZEd, or the copy is planned for a few rows (no
+    parallel workers); before a small span it is not."""
     build_cases(session, PLAN)
     seen: list[str] = []
 
@@ -131,8 +132,7 @@ def test_a_large_span_of_a_chain_grown_since_its_statistics_is_analyzed_first(
         build_cases(session, PLAN)
         with monkeypatch.context() as m:
             m.setattr(cells, "ANALYZE_AFTER", 1)  # these few events count as a large span
-            m.setattr(sources, "_STALE_ROWS", 0)
-            m.setattr(sources, "_STALE_SHARE", 0.0)
+            m.setattr(sources, "_chain_rows_known", lambda s: 0.0)  # statistics of none
             service.refresh(session, ALL, settle=timedelta(0))
     finally:
         event.remove(session.get_bind(), "before_cursor_execute", record)
