@@ -568,6 +568,97 @@ def count_server(target: Target, paths: list[Path]) -> list[float | None]:
     ]
 
 
+def drive_in_process(database_url: str, count: int, warmup: int, upload_dir: str) -> None:
+    """In this process (run as `--drive-in-process` with a tree's PYTHONPATH): the app
+    built as `tongban serve` builds it, driven through a TestClient, `warmup` then
+    `count` submissions one after the other; prints the process's CPU (all threads, the
+    client's part included) per upload and per POST as JSON."""
+    os.environ.update(
+        {
+            "TONGBAN_DATABASE_URL": database_url,
+            "TONGBAN_EMBEDDED_WORKER": "false",
+            "TONGBAN_UPLOAD_DIR": upload_dir,
+            "TONGBAN_SECRET_KEY": "bench-secret-key",
+        }
+    )
+    from fastapi.testclient import TestClient
+
+    from tongban.config import Settings
+    from tongban.contexts import build_node
+    from tongban.demo import DEMO_PASSWORD
+    from tongban.web.app import create_app
+
+    app = create_app(build_node(Settings()), run_worker=False)
+    with TestClient(app) as c:
+        login = {"username": RESIDENT, "password": DEMO_PASSWORD}
+        token = check(c.post("/api/v1/auth/token", data=login), 200).json()["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        check(c.get("/api/v1/me", headers=auth), 200)
+        matter = check(c.get(f"/api/v1/matters/{MATTER}", headers=auth), 200).json()
+        materials = [m["code"] for m in matter["materials"] if m["required"]]
+        form = sample_form(matter["form_schema"])
+        spent = {"upload": 0.0, "post": 0.0}
+
+        def one(measured: bool) -> None:
+            t0 = time.process_time()
+            ids = [
+                check(
+                    c.post(
+                        "/api/v1/attachments",
+                        headers=auth,
+                        data={"material_code": m},
+                        files={"file": (f"{m}.pdf", PDF, "application/pdf")},
+                    ),
+                    201,
+                ).json()["id"]
+                for m in materials
+            ]
+            t1 = time.process_time()
+            body = {
+                "matter_code": MATTER,
+                "competent_jurisdiction": JURISDICTION,
+                "competent_city": CITY,
+                "mode": "online",
+                "form_data": form,
+                "consent": True,
+                "attachment_ids": ids,
+            }
+            check(c.post("/api/v1/cases", headers=auth, json=body), 201)
+            t2 = time.process_time()
+            if measured:
+                spent["upload"] += t1 - t0
+                spent["post"] += t2 - t1
+
+        for _ in range(warmup):
+            one(False)
+        for _ in range(count):
+            one(True)
+    print(json.dumps({k: round(v * 1000 / count, 3) for k, v in spent.items()}))
+
+
+def in_process_pairs(
+    trees: list[Tree], dbs: dict[str, str], pairs: int, count: int, upload_dir: Path
+) -> dict[str, Any]:
+    """Per tree, the CPU of an upload and of a POST in its own process (`drive_in_process`)
+    on its own database, `pairs` times, the order of the trees alternating: no HTTP
+    server, no event loop of a server, nothing else in the process, so what is left to
+    move the figure is the machine."""
+    out: dict[str, Any] = {t.label: {"upload": [], "post": []} for t in trees}
+    for i in range(pairs):
+        for tree in trees if i % 2 == 0 else list(reversed(trees)):
+            argv = [sys.executable, str(THIS), "--drive-in-process", "--database-url"]
+            argv += [dbs[tree.label], "--in-process-submissions", str(count)]
+            argv += ["--upload-dir", str(upload_dir / f"in-process-{tree.label}")]
+            r = subprocess.run(argv, env=tree.env(), capture_output=True, text=True, check=False)
+            if r.returncode != 0:
+                tail = "\n".join(r.stderr.strip().splitlines()[-5:])
+                raise RuntimeError(f"{tree.title}: the in-process drive failed:\n{tail}")
+            got = json.loads(r.stdout.strip().splitlines()[-1])
+            for part in ("upload", "post"):
+                out[tree.label][part].append(got[part])
+    return out
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     trees = _before.trees()
     before: Tree | None = trees[0] if trees[0].label == "before" else None
@@ -685,6 +776,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         }
         statements = {k: v[0] for k, v in counted.items()}
         flushes = {k: v[1] for k, v in counted.items()}
+        in_process = (
+            in_process_pairs(
+                [t for t in (before, after) if t is not None],
+                dbs,
+                args.in_process_pairs,
+                args.in_process_submissions,
+                tmpdir,
+            )
+            if args.in_process_pairs and before is not None
+            else {}
+        )
         # Memory: the after server's peak RSS once it has taken --rss-submissions in all.
         after_target = next(t for t in targets if t.key == "after")
         made = args.warmup + args.requests + COUNTED + args.split_requests
@@ -764,6 +866,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "in batches of their own (split_cpu), outside the timed rounds",
         "sql_statements_per_submission": statements,
         "flushes_per_submission": flushes,
+        "in_process_cpu_ms": in_process,
+        "in_process_over": f"{args.in_process_submissions} submissions one after the other "
+        "in a process of each tree's own (TestClient, no HTTP server), pairs in alternating "
+        "order (in_process_pairs)",
         "sql_statements_counted_over": f"{COUNTED} submissions one after the other, counted "
         "by the server (TONGBAN_BENCH_COUNT_SQL)",
         "peak_rss_mib": rss,
@@ -835,6 +941,17 @@ def print_table(report: dict[str, Any]) -> None:
         )
         + " (issue 14: 28 before its work, aim <= 12)"
     )
+    inproc = report.get("in_process_cpu_ms") or {}
+    if "before" in inproc and "after" in inproc:
+        for part in ("post", "upload"):
+            b, a = inproc["before"][part], inproc["after"][part]
+            lower = sum(1 for x, y in zip(b, a, strict=True) if y < x)
+            print(
+                f"in-process CPU per {part}, ms ({report['in_process_over']}): "
+                f"before {round(sum(b) / len(b), 2)}, after {round(sum(a) / len(a), 2)}; "
+                f"after's lower in {lower} of {len(b)} pairs; pairs: "
+                + ", ".join(f"{x} / {y}" for x, y in zip(b, a, strict=True))
+            )
     print(
         "Session flushes that wrote something, per submission (the same submissions): "
         + "; ".join(
@@ -899,6 +1016,14 @@ def main(argv: list[str] | None = None) -> int:
         default=120,
         help="submissions whose uploads and POSTs are measured apart for the server's CPU",
     )
+    p.add_argument(
+        "--in-process-pairs",
+        type=int,
+        default=0,
+        help="pairs of in-process drives (before, after) measuring an upload's and a POST's "
+        "CPU without an HTTP server (0: none)",
+    )
+    p.add_argument("--in-process-submissions", type=int, default=200)
     p.add_argument("--out", type=Path, default=OUT)
     p.add_argument(
         "--cold-token", action="store_true", help="start the load with a token never used before"
@@ -907,6 +1032,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, help=argparse.SUPPRESS)
     p.add_argument("--database-url", help=argparse.SUPPRESS)
+    p.add_argument("--drive-in-process", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--upload-dir", help=argparse.SUPPRESS)
     if p.parse_known_args(argv)[0].quick:  # smaller defaults; counts given still win
         p.set_defaults(requests=100, warmup=10, rounds=2, rss_submissions=500)
     args, _unknown = p.parse_known_args(argv)  # make bench passes its extra arguments to all
@@ -915,6 +1042,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.prepare:
         print(prepare(args.database_url))
+        return 0
+    if args.drive_in_process:
+        drive_in_process(args.database_url, args.in_process_submissions, 30, args.upload_dir)
         return 0
     if not args.pg_url:
         p.error("no PostgreSQL server: pass --pg-url or set TONGBAN_BENCH_PG_URL")
@@ -925,6 +1055,8 @@ def main(argv: list[str] | None = None) -> int:
         and 1 <= args.rounds <= 100
         and 0 <= args.rss_submissions <= 100_000
         and 0 <= args.split_requests <= 100_000
+        and 0 <= args.in_process_pairs <= 100
+        and 1 <= args.in_process_submissions <= 100_000
     ):
         p.error("requests, warmup, concurrency or rounds out of bounds")
     report = run(args)
