@@ -228,10 +228,11 @@ def one_flush(session: Session) -> Iterator[None]:
     subscriber looking a record up then finds it written, without a flush of its own).
     Issue 14: a batch of received messages writes its records, their events and audit
     entries in one INSERT a table, not one a message. Only for a caller that takes back
-    the whole pass when anything in it fails (that flush included) and then applies each
-    part again outside it — the exchange's batch pass, whose retry, one message at a
-    time, reports a concurrent change (409) as `record` does. Nested: the outer one
-    flushes."""
+    the whole pass when anything in it fails (that flush included): the exchange's batch
+    pass, which then applies each part again outside it (its retry, one message at a
+    time, reports a concurrent change (409) as `record` does), and a case's submission
+    (cases.submission: the case, its event and its hand-over in one flush), whose request
+    is rolled back whole. Nested: the outer one flushes."""
     if session.info.get(_ONE_FLUSH):
         yield
         return
