@@ -138,3 +138,40 @@ def test_a_large_span_of_a_chain_grown_since_its_statistics_is_analyzed_first(
         event.remove(session.get_bind(), "before_cursor_execute", record)
     assert "audit_entry" not in small
     assert ("audit_entry" in seen) == (cells.dialect(session) == "postgresql")
+
+
+def _pids_in_pool(factory: sessionmaker[Session], n: int = 6) -> set[int]:
+    """The backends of `n` sessions held at once: every idle connection of the pool is
+    handed out (whatever order the pool keeps them in), and new ones beside them."""
+    sessions = [factory() for _ in range(n)]
+    try:
+        return {int(s.scalar(text("SELECT pg_backend_pid()")) or 0) for s in sessions}
+    finally:
+        for s in sessions:
+            s.close()
+
+
+def test_the_connection_that_made_a_scratch_table_is_not_handed_out_again(
+    committing_factory: sessionmaker[Session],
+) -> None:
+    """A backend that has led a large parallel CREATE … AS is slower at leading the
+    pages' parallel reads after it: the pool replaces the connection of a transaction
+    that made a scratch table at its next checkout (soft invalidation; that transaction
+    goes on and commits). A transaction that made none keeps its connection."""
+    staged = select(*(cells.STAGE.c[c] for c in cells.STAGED)).where(false())
+    pid = text("SELECT pg_backend_pid()")
+    with committing_factory() as s:
+        if cells.dialect(s) != "postgresql":
+            return  # SQLite makes no scratch table
+        plain = int(s.scalar(pid) or 0)
+        s.commit()
+    assert plain in _pids_in_pool(committing_factory)
+    with committing_factory() as s:
+        stage = cells.Stage(s)
+        stage.put(s, staged)
+        made = int(s.scalar(pid) or 0)  # the transaction goes on on its connection
+        stage.close(s)
+        s.commit()
+    assert made not in _pids_in_pool(committing_factory)
+    with committing_factory() as s:
+        assert _scratch_tables(s) == []
