@@ -181,6 +181,19 @@ def online_application(att_id: str, **kw: Any) -> dict[str, Any]:
     return body
 
 
+def api_upload(client: TestClient, headers: dict[str, str], material_code: str = "id_card") -> str:
+    """A small PDF uploaded as `material_code` through POST /api/v1/attachments (201
+    asserted); the upload's id, for `online_application`."""
+    r = client.post(
+        "/api/v1/attachments",
+        headers=headers,
+        data={"material_code": material_code},
+        files={"file": (f"{material_code}.pdf", TINY_PDF, "application/pdf")},
+    )
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
 def _stored(store: Any, session: Session, actor: Account, head: bytes, tmp: Any, **kw: Any) -> Any:
     """A small file kept by a context's `store` function: `head` (the leading bytes its
     type is checked by) and a counter, so that no two files are alike."""

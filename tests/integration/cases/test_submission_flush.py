@@ -19,7 +19,7 @@ from tongban.exchange.models import OutboxMessage
 from builders import (
     SIMPLE_FORM,
     SIMPLE_MATTER,
-    TINY_PDF,
+    api_upload,
     make_resident,
     online_application,
     token_for,
@@ -87,14 +87,7 @@ def _counts(session):  # type: ignore[no-untyped-def]
 
 def test_a_hand_over_that_fails_leaves_nothing_written(client, session, monkeypatch):  # type: ignore[no-untyped-def]
     h = token_for(client, make_resident(session))
-    att = client.post(
-        "/api/v1/attachments",
-        headers=h,
-        data={"material_code": "id_card"},
-        files={"file": ("id.pdf", TINY_PDF, "application/pdf")},
-    )
-    assert att.status_code == 201, att.text
-    att_id = att.json()["id"]
+    att_id = api_upload(client, h)
     before = _counts(session)
     real = exchange.send
     sent: list[str] = []

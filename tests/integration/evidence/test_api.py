@@ -11,33 +11,21 @@ from tongban.evidence import service as evidence
 from builders import (
     GJJ,
     GJJ_FORM,
-    TINY_PDF,
+    api_upload,
     drain,
     make_officer,
     make_register_record,
     make_resident,
     make_supervisor,
+    online_application,
     token_for,
 )
 
 
 def _apply(client, headers, **kw):
-    att = client.post(
-        "/api/v1/attachments",
-        headers=headers,
-        data={"material_code": "id_card"},
-        files={"file": ("id.pdf", TINY_PDF, "application/pdf")},
+    body = online_application(
+        api_upload(client, headers), matter_code=GJJ, form_data=dict(GJJ_FORM), **kw
     )
-    assert att.status_code == 201, att.text
-    body = {
-        "matter_code": GJJ,
-        "competent_jurisdiction": "320000",
-        "competent_city": "320500",
-        "form_data": dict(GJJ_FORM),
-        "consent": True,
-        "attachment_ids": [att.json()["id"]],
-    }
-    body.update(kw)
     return client.post("/api/v1/cases", json=body, headers=headers)
 
 
