@@ -397,6 +397,36 @@ def check(r: httpx.Response, status: int) -> httpx.Response:
     return r
 
 
+def upload_materials(c: Any, auth: dict[str, str], materials: list[str]) -> list[str]:
+    """One upload of PDF per material through POST /api/v1/attachments (an httpx client
+    over HTTP, or a TestClient in process); their ids."""
+    return [
+        check(
+            c.post(
+                "/api/v1/attachments",
+                headers=auth,
+                data={"material_code": m},
+                files={"file": (f"{m}.pdf", PDF, "application/pdf")},
+            ),
+            201,
+        ).json()["id"]
+        for m in materials
+    ]
+
+
+def case_body(form: dict[str, Any], ids: list[str]) -> dict[str, Any]:
+    """The JSON body of POST /api/v1/cases for the bench's matter with those uploads."""
+    return {
+        "matter_code": MATTER,
+        "competent_jurisdiction": JURISDICTION,
+        "competent_city": CITY,
+        "mode": "online",
+        "form_data": form,
+        "consent": True,
+        "attachment_ids": ids,
+    }
+
+
 # --- main ----------------------------------------------------------------------------
 
 
@@ -439,34 +469,11 @@ def tongban_target(tree: Tree, base: str, *, cold_token: bool) -> Target:
     parts_lock = threading.Lock()
 
     def upload(c: httpx.Client) -> list[str]:
-        return [
-            check(
-                c.post(
-                    "/api/v1/attachments",
-                    headers=auth,
-                    data={"material_code": m},
-                    files={"file": (f"{m}.pdf", PDF, "application/pdf")},
-                ),
-                201,
-            ).json()["id"]
-            for m in materials
-        ]
+        return upload_materials(c, auth, materials)
 
     def post_case(c: httpx.Client, ids: list[str]) -> None:
         check(
-            c.post(
-                "/api/v1/cases",
-                headers=auth,
-                json={
-                    "matter_code": MATTER,
-                    "competent_jurisdiction": JURISDICTION,
-                    "competent_city": CITY,
-                    "mode": "online",
-                    "form_data": form,
-                    "consent": True,
-                    "attachment_ids": ids,
-                },
-            ),
+            c.post("/api/v1/cases", headers=auth, json=case_body(form, ids)),
             201,
         )
 
@@ -601,29 +608,9 @@ def drive_in_process(database_url: str, count: int, warmup: int, upload_dir: str
 
         def one(measured: bool) -> None:
             t0 = time.process_time()
-            ids = [
-                check(
-                    c.post(
-                        "/api/v1/attachments",
-                        headers=auth,
-                        data={"material_code": m},
-                        files={"file": (f"{m}.pdf", PDF, "application/pdf")},
-                    ),
-                    201,
-                ).json()["id"]
-                for m in materials
-            ]
+            ids = upload_materials(c, auth, materials)
             t1 = time.process_time()
-            body = {
-                "matter_code": MATTER,
-                "competent_jurisdiction": JURISDICTION,
-                "competent_city": CITY,
-                "mode": "online",
-                "form_data": form,
-                "consent": True,
-                "attachment_ids": ids,
-            }
-            check(c.post("/api/v1/cases", headers=auth, json=body), 201)
+            check(c.post("/api/v1/cases", headers=auth, json=case_body(form, ids)), 201)
             t2 = time.process_time()
             if measured:
                 spent["upload"] += t1 - t0
