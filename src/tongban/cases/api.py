@@ -7,7 +7,7 @@ from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from sqlalchemy.orm import Session, object_session
 
 from tongban.cases import access, lists, service
-from tongban.cases.attachments import store_upload
+from tongban.cases.attachments import insert_upload
 from tongban.cases.domain import rating_opens_rectification
 from tongban.cases.models import Case
 from tongban.cases.schemas import (
@@ -94,7 +94,9 @@ async def upload(
     # other request.
     def work(session: Session, actor: Account) -> AttachmentPublic:
         data = file.file.read(settings.max_upload_bytes + 1)
-        att = store_upload(
+        # One Core INSERT, no unit-of-work flush: nothing reads the row back in this
+        # request (issue 14); the application claims it later by its id.
+        att = insert_upload(
             session,
             actor,
             material_code=material_code,
@@ -103,7 +105,6 @@ async def upload(
             upload_dir=settings.upload_dir,
             max_bytes=settings.max_upload_bytes,
         )
-        # Read before the commit expires the row.
         return AttachmentPublic.model_validate(att)
 
     return await unit.run(work)

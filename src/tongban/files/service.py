@@ -19,14 +19,15 @@ import re
 import secrets
 import unicodedata
 import uuid
-from datetime import timedelta
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from fastapi.responses import Response
-from sqlalchemy import delete, event, select
+from sqlalchemy import delete, event, insert, select
 from sqlalchemy.orm import Session, SessionTransaction
 
-from tongban.db import utcnow
+from tongban.db import new_id, utcnow
 from tongban.errors import DomainError, NotFound, PermissionDenied
 from tongban.files.models import Attachment, StagedFile
 from tongban.identity.models import Account
@@ -171,6 +172,56 @@ def store_upload(
     session.add(att)
     session.flush()
     return att
+
+
+@dataclass(frozen=True)
+class StoredUpload:
+    """An upload as `insert_upload` wrote it: the row's values, no ORM object."""
+
+    id: uuid.UUID
+    material_code: str
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    uploaded_by: uuid.UUID
+    uploaded_at: datetime
+
+
+#: One compiled statement for every upload (SQLAlchemy caches its compiled form).
+_INSERT_ATTACHMENT = insert(Attachment.__table__)  # type: ignore[arg-type]
+
+
+def insert_upload(
+    session: Session,
+    actor: Account,
+    *,
+    material_code: str,
+    filename: str,
+    data: bytes,
+    upload_dir: Path,
+    max_bytes: int,
+) -> StoredUpload:
+    """`store_upload` for a caller that never reads the row back in its transaction (the
+    upload API): the same checks, file and row, the row written by one Core INSERT on the
+    session's connection, in its transaction — no unit-of-work flush for one row (issue
+    14). The row is not in the session's identity map; a later `session.get` reads it.
+    An attachment is not audited (no ``__audit_kind__``): a Core insert on the
+    connection is seen by no audit hook, so this must stay a table without one."""
+    content_type = checked_type(material_code, data, max_bytes)
+    digest = write_blob(session, upload_dir, data)
+    row = StoredUpload(
+        id=new_id(),
+        material_code=material_code,
+        filename=safe_filename(filename, content_type),
+        content_type=content_type,
+        size=len(data),
+        sha256=digest,
+        uploaded_by=actor.id,
+        uploaded_at=utcnow(),
+    )
+    session.connection().execute(_INSERT_ATTACHMENT, {**asdict(row), "case_id": None})
+    return row
 
 
 def checked_type(material_code: str, data: bytes, max_bytes: int) -> str:
