@@ -74,6 +74,7 @@ def generate(
     returns the (case, action, at) rows for DuckDB and the number of entries."""
     from sqlalchemy import insert, select, update
 
+    from tongban.audit.domain import typed_fields
     from tongban.audit.models import AuditEntry, AuditHead
     from tongban.cases.models import Case
     from tongban.catalog.models import Matter
@@ -143,14 +144,17 @@ def generate(
             elif i:
                 at = at + timedelta(hours=rng.randrange(1, 24))
             body = {"seq": i + 1, "action": action, "to_state": action, "at": at.isoformat()}
+            body_text = json.dumps(body, separators=(",", ":"))
             entries.append(
                 {
+                    # The typed columns, as the chain's writers fill them (migration 0058).
+                    **typed_fields(f"case:{cid}", body_text),
                     "seq": seq,
                     "at": at,
                     "kind": "case.event",
                     "subject": f"case:{cid}",
                     "actor": "system",
-                    "body": json.dumps(body, separators=(",", ":")),
+                    "body": body_text,
                     "alg": "sha-256",
                     "prev_hash": "0" * 64,
                     "hash": f"{seq:064x}",

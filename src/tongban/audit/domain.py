@@ -172,6 +172,60 @@ def make_entry(
     return Entry(seq, at, kind, subject, actor, body_text, alg, prev_hash, h)
 
 
+#: The longest `action` / `to_state` a typed column keeps (longer: NULL).
+TYPED_TEXT_MAX = 40
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _typed_text(value: Any) -> str | None:
+    return value if isinstance(value, str) and len(value) <= TYPED_TEXT_MAX else None
+
+
+def _typed_at(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return (at if at.tzinfo is not None else at.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def subject_uuid(subject: str) -> UUID | None:
+    """The uuid a subject "<type>:<uuid>" names, only in the canonical form (8-4-4-4-12
+    hex digits, any case) after its first colon; else None."""
+    _, sep, raw = subject.partition(":")
+    if not sep or len(raw) != 36 or raw.count("-") != 4:
+        return None
+    if any(raw[i] != "-" for i in (8, 13, 18, 23)):
+        return None
+    if not _HEX.issuperset(raw.replace("-", "")):
+        return None
+    return UUID(raw)
+
+
+def typed_fields(subject: str, body: str) -> dict[str, Any]:
+    """An entry's typed columns (migration 0058), derived from what its hash covers: the
+    body's top-level `action` and `to_state` (strings of at most TYPED_TEXT_MAX
+    characters, else None), its `at` (an ISO-8601 instant, as UTC; naive taken as UTC;
+    else None) as `occurred_at`, and the uuid its subject names (`subject_uuid`) as
+    `subject_id`. Not hashed, never verified: a copy for readers in SQL (the dashboard's
+    refresh), which would otherwise parse every body; a body that is not a JSON object
+    gives None for all three of its fields."""
+    try:
+        fields = json.loads(body)
+    except ValueError:
+        fields = None
+    if not isinstance(fields, dict):
+        fields = {}
+    return {
+        "action": _typed_text(fields.get("action")),
+        "to_state": _typed_text(fields.get("to_state")),
+        "occurred_at": _typed_at(fields.get("at")),
+        "subject_id": subject_uuid(subject),
+    }
+
+
 # ---------------------------------------------------------------------------------------
 # Checkpoints
 

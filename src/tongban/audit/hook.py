@@ -97,7 +97,14 @@ from sqlalchemy.orm import Mapper, ORMExecuteState, Session, SessionTransaction,
 from sqlalchemy.sql import visitors
 
 from tongban.audit import sealer
-from tongban.audit.domain import GENESIS, Entry, canonical_json, field_digest, make_entry
+from tongban.audit.domain import (
+    GENESIS,
+    Entry,
+    canonical_json,
+    field_digest,
+    make_entry,
+    typed_fields,
+)
 from tongban.audit.models import AuditEntry, AuditHead, AuditPending
 from tongban.db import on_insert, utcnow
 from tongban.kernel import events, lockstats, sidepool
@@ -172,8 +179,10 @@ def _statements() -> tuple[Any, Any, Any, Any]:
 
 
 def _row(entry: Entry) -> dict[str, Any]:
-    """The `audit_entry` columns of `entry`, as the insert statement binds them."""
+    """The `audit_entry` columns of `entry`, as the insert statement binds them: its
+    stored fields and the typed columns derived from them (`typed_fields`)."""
     return {
+        **typed_fields(entry.subject, entry.body),
         "seq": entry.seq,
         "at": entry.at,
         "kind": entry.kind,
@@ -372,16 +381,28 @@ _SEAL_MOVE = text(
     " DELETE FROM audit_pending"
     " WHERE id = ANY(CAST(:ids AS bigint[])) AND EXISTS (SELECT 1 FROM moved) RETURNING id"
     ") "
-    "INSERT INTO audit_entry (seq, at, kind, subject, actor, body, alg, prev_hash, hash) "
-    "SELECT e.seq, e.at, e.kind, e.subject, e.actor, e.body, e.alg, e.prev_hash, e.hash "
+    "INSERT INTO audit_entry (seq, at, kind, subject, actor, body, alg, prev_hash, hash,"
+    " action, to_state, occurred_at, subject_id) "
+    "SELECT e.seq, e.at, e.kind, e.subject, e.actor, e.body, e.alg, e.prev_hash, e.hash,"
+    " e.action, e.to_state, e.occurred_at, e.subject_id "
     "FROM unnest(CAST(:seqs AS bigint[]), CAST(:ats AS timestamptz[]),"
     " CAST(:kinds AS text[]), CAST(:subjects AS text[]), CAST(:actors AS text[]),"
     " CAST(:bodies AS text[]), CAST(:algs AS text[]), CAST(:prevs AS text[]),"
-    " CAST(:hashes AS text[])) AS e(seq, at, kind, subject, actor, body, alg, prev_hash, hash) "
+    " CAST(:hashes AS text[]), CAST(:actions AS text[]), CAST(:to_states AS text[]),"
+    " CAST(:occurreds AS timestamptz[]), CAST(:subject_ids AS uuid[]))"
+    " AS e(seq, at, kind, subject, actor, body, alg, prev_hash, hash,"
+    " action, to_state, occurred_at, subject_id) "
     "WHERE EXISTS (SELECT 1 FROM moved) "
     # how long the server has been at it when the last entry is in: the head's hold
     # (but for the commit just after), for the lock timing
     "RETURNING seq, extract(epoch FROM clock_timestamp() - statement_timestamp()) AS held"
+)
+#: The typed columns (`typed_fields`) and the arrays _SEAL_MOVE binds them as.
+_SEAL_TYPED = (
+    ("action", "actions"),
+    ("to_state", "to_states"),
+    ("occurred_at", "occurreds"),
+    ("subject_id", "subject_ids"),
 )
 #: The sealing connections' server settings: ``synchronous_commit`` off. A seal lost in
 #: a crash loses nothing, since it is one transaction whose staged rows come back with it
@@ -436,6 +457,9 @@ def seal(engine: Engine, options: str = _SEALER_OPTIONS) -> int:
                 "prevs": [e.prev_hash for e in entries],
                 "hashes": [e.hash for e in entries],
             }
+            typed = [typed_fields(e.subject, e.body) for e in entries]
+            for column, name in _SEAL_TYPED:
+                params[name] = [t[column] for t in typed]
             t0 = time.perf_counter()
             moved = conn.execute(_SEAL_MOVE, params).all()
             if not moved:  # another sealer moved the head first: read again

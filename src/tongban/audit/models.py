@@ -39,6 +39,18 @@ class AuditEntry(Base):
     alg: Mapped[str] = mapped_column(String(10))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # Typed copies of what readers in SQL take from the body and subject (migration 0058;
+    # `domain.typed_fields`): written with the entry, derived from what its hash covers,
+    # neither hashed nor verified. The dashboard's refresh reads them instead of parsing
+    # a million JSON bodies (docs/dashboard.md, "Session 15").
+    #: The body's `action` (a string of at most 40 characters), else NULL.
+    action: Mapped[str | None] = mapped_column(String(40))
+    #: The body's `to_state`, likewise.
+    to_state: Mapped[str | None] = mapped_column(String(40))
+    #: The body's `at` (an ISO-8601 instant), else NULL.
+    occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The uuid the subject names ("<type>:<uuid>", canonical form only), else NULL.
+    subject_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
 
 
 class AuditPending(Base):

@@ -152,13 +152,12 @@ class DashStageMonth(_KeyAndSums, Base):
 
 
 class DashEntry(Base):
-    """A batch of audit chain entries the refresh reads, with the fields it needs taken
-    out of the entry's JSON body once (the record the subject names, the action or
-    target state, the Beijing day of the event): the facts are then grouped from these
-    rows, one statement per kind of record, without parsing the body again. Emptied
-    after each batch (UNLOGGED on PostgreSQL, where since session 14 the refresh copies
-    the entries to a scratch table instead — cells.scratch: its SELECT on parallel
-    workers — and this table stays empty)."""
+    """A batch of audit chain entries the refresh reads (SQLite), with the fields it
+    needs (the record the subject names, the action or target state, the Beijing day of
+    the event; since session 15 from the chain's typed columns, migration 0058): the
+    facts are then made from these rows, one statement per kind of fact. Emptied after
+    each batch. PostgreSQL's refresh reads the chain's typed columns in its facts'
+    statement itself (UNLOGGED there, this table stays empty)."""
 
     __tablename__ = "dash_entry"
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)

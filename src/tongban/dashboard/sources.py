@@ -73,6 +73,11 @@ audit_entry = table(
     column("subject", String),
     column("body", String),
     column("hash", String),
+    # Typed copies of the body's fields and the subject's uuid (migration 0058).
+    column("action", String),
+    column("to_state", String),
+    column("occurred_at", UTCDateTime),
+    column("subject_id", Uuid),
 )
 audit_checkpoint = table("audit_checkpoint", column("seq", Integer), column("hash", String))
 service_case = table(
@@ -243,8 +248,10 @@ def _s(col: Any) -> ColumnElement[Any]:
 
 
 def _event_day(x: Sql) -> ColumnElement[Any]:
+    """The Beijing day of an entry's event: its body's `at` (the typed `occurred_at`,
+    migration 0058), else the time it was chained."""
     e = audit_entry
-    return func.coalesce(x.iso_date(x.field(e.c.body, "at")), x.local_date(e.c.at))
+    return x.local_date(func.coalesce(e.c.occurred_at, e.c.at))
 
 
 _CASE_EVENTS = {
@@ -471,68 +478,56 @@ _ACTIONS = sorted({*_CASE_EVENTS, *_RECT_STEPS, "satisfied", "unsatisfied"})
 _STATES = sorted({"closed", "reopened", "settled", "reversed"})
 
 
-def _body_fields(x: Sql) -> tuple[Any, ColumnElement[Any], ColumnElement[Any], ColumnElement[Any]]:
-    """The chain entries joined to what the refresh reads of their JSON body (action,
-    target state, time): (from clause, action, to_state, at), each body parsed once on
-    PostgreSQL."""
-    fields = {"action": String, "to_state": String, "at": String}
-    src, field = audit.entry_body_fields(x.pg, audit_entry, fields, name="r")
-    return src, field("action"), field("to_state"), field("at")
-
-
-def _read_entries(session: Session, x: Sql, span: ColumnElement[bool]) -> Any:
-    """Copy the entries of `span` the facts are made of to dash_entry (PostgreSQL: to a
-    scratch table, its SELECT on parallel workers — cells.scratch), with the record each
-    names, its action or target state and its Beijing day, reading each body once; the
-    table they are in."""
+def _rid(x: Sql) -> ColumnElement[Any]:
+    """The record an entry of a kind read through its record names: the subject's uuid
+    (the typed `subject_id`, set only for the canonical "<type>:<uuid>" form) when the
+    subject's type is the kind's record (`_RECORDS`), else NULL."""
     e = audit_entry
-    src, action, to_state, at = _body_fields(x)
-    rid = case(
+    return case(
         *(
-            (e.c.kind == kind, x.record_id(e.c.subject, prefix))
-            for kind, prefix in _RECORDS.items()
+            (
+                and_(e.c.kind == kind, func.substr(e.c.subject, 1, len(p) + 1) == f"{p}:"),
+                e.c.subject_id,
+            )
+            for kind, p in _RECORDS.items()
         ),
         else_=None,
     )
-    day = func.coalesce(x.iso_date(at), x.local_date(e.c.at))
-    q = (
+
+
+def _entries(x: Sql, span: ColumnElement[bool]) -> Select[Any]:
+    """The entries of `span` the facts are made of, with the record each names, its
+    action or target state and its Beijing day: from the chain's typed columns (migration
+    0058: filled by its writers from the body and subject, `audit.domain.typed_fields`),
+    so no JSON body is parsed and no subject cast."""
+    e = audit_entry
+    day = x.local_date(func.coalesce(e.c.occurred_at, e.c.at))
+    return (
         select(
             e.c.seq,
             e.c.kind,
-            rid.label("rid"),
-            action.label("action"),
-            to_state.label("to_state"),
+            _rid(x).label("rid"),
+            e.c.action.label("action"),
+            e.c.to_state.label("to_state"),
             day.label("day"),
         )
-        .select_from(src)
         .where(span, e.c.kind.in_(list(_RECORDS)))
-        .where(or_(action.in_(_ACTIONS), to_state.in_(_STATES)))
+        .where(or_(e.c.action.in_(_ACTIONS), e.c.to_state.in_(_STATES)))
     )
+
+
+def _read_entries(session: Session, x: Sql, span: ColumnElement[bool]) -> Any:
+    """The entries of `span` the facts are made of (`_entries`), where the facts read
+    them: on SQLite copied to dash_entry; on PostgreSQL not copied at all — the facts'
+    statement reads the chain's typed columns as a subquery, on parallel workers (since
+    session 15: until then the bodies were parsed into a scratch table first,
+    docs/dashboard.md "Session 15")."""
+    q = _entries(x, span)
     if x.pg:
-        return cells.scratch(session, "entries", q)
+        return q.subquery("entries")
     cols = ["seq", "kind", "rid", "action", "to_state", "day"]
     session.execute(insert(entry).from_select(cols, q))
     return entry
-
-
-#: PostgreSQL's statistics target for dash_entry's ANALYZE (a sample of 300 × this rows):
-#: its columns hold a few kinds, actions and states, whose shares a sample of 3,000
-#: estimates well enough — the fact statements after it took the same time and made the
-#: same facts as after the default 30,000, the ANALYZE 5× cheaper ("Session 12: reading
-#: the chain").
-ENTRY_STATISTICS = 10
-
-
-def _analyze_entries(session: Session, x: Sql, entries: Any) -> None:
-    """Statistics of dash_entry just filled (PostgreSQL), on a small sample: the
-    transaction's statistics target lowered for this ANALYZE only."""
-    if not x.pg:
-        return
-    setting = "default_statistics_target"
-    was = session.scalar(select(func.current_setting(setting)))
-    session.execute(select(func.set_config(setting, str(ENTRY_STATISTICS), True)))
-    cells.analyze(session, entries)
-    session.execute(select(func.set_config(setting, str(was), True)))
 
 
 #: Each kind of fact the chain's entries make: (builder, the kind of entry it reads,
@@ -601,8 +596,9 @@ def _chain_statistics(session: Session, x: Sql, after: int, upto: int) -> None:
 
 def stage_audit(session: Session, after: int, upto: int, owns: Scope, stage: cells.Stage) -> int:
     """Put the facts of the chain entries in (after, upto] on `stage` (one row per fact,
-    see _staged): the entries' bodies read once into dash_entry (PostgreSQL: a scratch
-    table), then the facts of each kind whose kind of entry the span holds (counted
+    see _staged): the entries' typed columns (migration 0058) copied to dash_entry on
+    SQLite, read in the facts' statement itself on PostgreSQL (`_read_entries`), then the
+    facts of each kind whose kind of entry the span holds (counted
     first, by the chain's (kind, seq) index) — one INSERT … SELECT per kind on SQLite, on
     PostgreSQL one statement for all of them (a UNION ALL, on parallel workers when it
     makes the scratch stage); how many entries of the kinds the dashboard reads there
@@ -624,7 +620,6 @@ def stage_audit(session: Session, after: int, upto: int, owns: Scope, stage: cel
     entries: Any = entry
     if copied:
         entries = _read_entries(session, x, span)
-        _analyze_entries(session, x, entries)
     facts = []
     for build, kind, chain in _FACTS:
         if kind not in held:
@@ -636,11 +631,8 @@ def stage_audit(session: Session, after: int, upto: int, owns: Scope, stage: cel
     else:
         for q in facts:
             stage.put(session, q)
-    if copied:
-        if entries is entry:
-            session.execute(delete(entry))
-        else:
-            cells.drop(session, entries)
+    if entries is entry and copied:
+        session.execute(delete(entry))
     return sum(held.values())
 
 

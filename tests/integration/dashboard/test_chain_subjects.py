@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select
 
 from integration.dashboard.kit import PLAN, build_cases
 from integration.dashboard.test_settlement_indicators import _settle
 from integration.dashboard.test_ticket_indicators import _loop
 from tongban.audit import hook
+from tongban.audit.models import AuditEntry
+from tongban.calendar.service import local_date
 from tongban.cases.models import CaseEvent, Rating
 from tongban.dashboard import service
 from tongban.db import utcnow
@@ -188,13 +190,30 @@ def test_every_kind_of_entry_is_counted_once_whatever_the_batches(session, tmp_p
     assert service.local_cells(session) == one_by_one
 
 
-def test_the_entries_sample_leaves_the_transactions_statistics_target_as_it_was(session):
-    """dash_entry is ANALYZEd on a small sample (PostgreSQL): the setting lowered for it
-    is put back, so the pages' tables ANALYZEd later in the refresh keep the default."""
-    if session.get_bind().dialect.name != "postgresql":
-        pytest.skip("PostgreSQL's statistics target")
-    session.execute(text("SET LOCAL default_statistics_target = 123"))
-    build_cases(session, PLAN)
+def test_an_events_day_is_its_bodys_instant_and_a_hostile_one_never_fails_the_refresh(session):
+    """The day of a case event is the Beijing day of its body's `at` (the chain's typed
+    `occurred_at`, migration 0058), else of the time it was chained: an `at` that is no
+    instant (on PostgreSQL the body's text was cast inside the refresh's one statement,
+    so one such entry failed the whole fold) counts the event on the chaining day."""
+    cases = build_cases(session, PLAN)
     service.refresh(session, ALL, settle=timedelta(0))
-    assert session.scalar(text("SHOW default_statistics_target")) == "123"
-    assert sum(_by_indicator(session).values()) > 0
+    before = _counts(session)
+    target = cases[0]
+    # 23:30 in Beijing on 1 March is 15:30 UTC: the Beijing day, not the UTC one.
+    _append(
+        session,
+        "case.event",
+        f"case:{target.id}",
+        {"action": "deliver", "at": "2026-03-01T15:30:00Z"},
+    )
+    for at in ("2026-13-45T00:00:00Z", "yesterday", 20260301):
+        _append(session, "case.event", f"case:{target.id}", {"action": "deliver", "at": at})
+    session.flush()
+    chained = session.scalar(select(func.max(AuditEntry.at)))
+    service.refresh(session, ALL, settle=timedelta(0))
+    added = _counts(session) - before
+    by_day = Counter()
+    for key, n in added.items():
+        assert key[0] == "cases.delivered"
+        by_day[key[1]] += n
+    assert by_day == Counter({date(2026, 3, 1): 1, local_date(chained): 3})
