@@ -208,11 +208,28 @@ def sorted_grouping(session: Session) -> Iterator[None]:
     session.execute(select(func.set_config("enable_hashagg", before, True)))
 
 
-def analyze(session: Session, t: TableClause) -> None:
+#: PostgreSQL's statistics target for the ANALYZE of the fold's own stages (a sample of
+#: 300 × this rows): the planner needs their size and the rough number of distinct keys,
+#: which a sample of 3,000 gives as well as the default 30,000 for these statements
+#: (docs/dashboard.md, "Session 15"), at a fraction of the cost.
+STAGE_STATISTICS = 10
+
+
+def analyze(session: Session, t: TableClause, target: int | None = None) -> None:
     """PostgreSQL: statistics of a table just filled in this transaction (it was empty
-    when autovacuum last looked), so that the next statements' plans fit its size."""
-    if dialect(session) == "postgresql":
+    when autovacuum last looked), so that the next statements' plans fit its size. With
+    `target`, on a sample of that statistics target: the transaction's setting lowered
+    for this ANALYZE only."""
+    if dialect(session) != "postgresql":
+        return
+    if target is None:
         session.execute(text(f"ANALYZE {t.name}"))
+        return
+    setting = "default_statistics_target"
+    was = session.scalar(select(func.current_setting(setting)))
+    session.execute(select(func.set_config(setting, str(int(target)), True)))
+    session.execute(text(f"ANALYZE {t.name}"))
+    session.execute(select(func.set_config(setting, str(was), True)))
 
 
 # --- scratch tables (PostgreSQL): the refresh's large SELECTs on parallel workers --------
@@ -376,7 +393,7 @@ def _fold_months(session: Session, origin: str, fresh: bool, s: Any) -> None:
             # without statistics the planner takes the freshly filled table for a few
             # hundred rows and sorts it whole for each level (EXPLAIN at 1 M events: 450
             # rows estimated, 427,394 read). Once, before the first of them.
-            analyze(session, sm)
+            analyze(session, sm, STAGE_STATISTICS)
             analysed = True
         # A level without histograms (UNTIMED_LEVELS) is grouped without the bucket:
         # one row per key, and no histogram row is written for it.
@@ -399,7 +416,7 @@ def _fold_months(session: Session, origin: str, fresh: bool, s: Any) -> None:
             if timed:
                 group.append(sm.c.bucket)
         session.execute(insert(sm).from_select(cols, q.group_by(*group)))
-    analyze(session, sm)
+    analyze(session, sm, STAGE_STATISTICS)
     mdims = ["level", "indicator", "month", *REST]
     q = (
         select(literal(origin), *(sm.c[d] for d in mdims), *(func.sum(sm.c[c]) for c in SUMS))
@@ -436,7 +453,7 @@ def fold_stage(session: Session, origin: str, stage: Any = STAGE) -> int:
     if session.scalar(select(literal(1)).select_from(s).limit(1)) is None:
         return 0
     tune(session)
-    analyze(session, s)
+    analyze(session, s, STAGE_STATISTICS)
     # Each upsert's rows come in its table's unique-key order (ORDER BY): PostgreSQL
     # groups by hashing, so unordered they came in hash order — B-tree inserts at random
     # places of indexes larger than shared_buffers, and the rows a page reads together

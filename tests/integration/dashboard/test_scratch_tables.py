@@ -44,6 +44,8 @@ def test_a_refresh_leaves_no_scratch_table(session: Session) -> None:
     pg = cells.dialect(session) == "postgresql"
     if pg:  # the parallel costs are the scratch statements' only: put back after them
         session.execute(text("SET LOCAL parallel_setup_cost = 1234"))
+        # and so is the stages' small ANALYZE sample (cells.STAGE_STATISTICS)
+        session.execute(text("SET LOCAL default_statistics_target = 123"))
     build_cases(session, PLAN)
     made, record = _created(session)
     try:
@@ -53,6 +55,7 @@ def test_a_refresh_leaves_no_scratch_table(session: Session) -> None:
     assert r.events > 0 and r.cells > 0
     if pg:
         assert session.scalar(text("SHOW parallel_setup_cost")) == "1234"
+        assert session.scalar(text("SHOW default_statistics_target")) == "123"
         # The chain's facts (the stage the fold reads); since session 15 the entries are
         # read from the chain's typed columns in that statement, not copied first.
         uses = {name.removeprefix(cells.SCRATCH).rsplit("_", 1)[0] for name in made}
