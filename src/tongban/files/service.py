@@ -19,7 +19,7 @@ import re
 import secrets
 import unicodedata
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -220,7 +220,8 @@ def insert_upload(
         uploaded_by=actor.id,
         uploaded_at=utcnow(),
     )
-    session.connection().execute(_INSERT_ATTACHMENT, {**asdict(row), "case_id": None})
+    # vars(), not dataclasses.asdict: asdict deep-copies every value (a profile showed it).
+    session.connection().execute(_INSERT_ATTACHMENT, {**vars(row), "case_id": None})
     return row
 
 
