@@ -56,12 +56,15 @@ def claim_uploads(
     """The caller's own, not yet attached uploads with these ids, in their order. One
     SELECT for all of them (issue 14: not one a material); the refusals as before, for the
     first id in the list that fails."""
-    if not attachment_ids:
-        return []
-    by_id = {
-        att.id: att
-        for att in session.scalars(select(Attachment).where(Attachment.id.in_(set(attachment_ids))))
-    }
+    wanted = set(attachment_ids)
+    if len(wanted) <= 1:  # the usual case: by primary key, no IN list to render
+        one = session.get(Attachment, attachment_ids[0]) if wanted else None
+        by_id = {one.id: one} if one is not None else {}
+    else:
+        by_id = {
+            att.id: att
+            for att in session.scalars(select(Attachment).where(Attachment.id.in_(wanted)))
+        }
     found = []
     for att_id in attachment_ids:
         att = by_id.get(att_id)

@@ -54,6 +54,12 @@ def test_the_first_failing_id_decides_the_refusal(session):  # type: ignore[no-u
     with pytest.raises(PermissionDenied) as pd:
         claim_uploads(session, me, [ok, theirs, unknown])
     assert pd.value.type == "attachment-not-yours"
+    # One id (read by its primary key): the same refusals.
+    with pytest.raises(NotFound):
+        claim_uploads(session, me, [unknown])
+    with pytest.raises(PermissionDenied):
+        claim_uploads(session, me, [theirs, theirs])
+    assert [a.id for a in claim_uploads(session, me, [ok])] == [ok]
 
 
 def test_refusals_through_the_api_write_nothing(client, session):  # type: ignore[no-untyped-def]
