@@ -110,6 +110,9 @@ class Entry:
     alg: str
     prev_hash: str
     hash: str
+    #: The typed columns as stored (`typed_fields`' keys), when read from the table;
+    #: None where they were not read (an entry from elsewhere). Not part of the content.
+    typed: dict[str, Any] | None = field(default=None, compare=False)
 
 
 def encode(
@@ -174,6 +177,8 @@ def make_entry(
 
 #: The longest `action` / `to_state` a typed column keeps (longer: NULL).
 TYPED_TEXT_MAX = 40
+#: The typed columns of a stored entry, as `typed_fields` names them.
+TYPED_COLUMNS = ("action", "to_state", "occurred_at", "subject_id")
 _HEX = frozenset("0123456789abcdefABCDEF")
 
 
@@ -186,9 +191,9 @@ def _typed_at(value: Any) -> datetime | None:
         return None
     try:
         at = datetime.fromisoformat(value)
-    except ValueError:
+        return (at if at.tzinfo is not None else at.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):  # no instant, or one outside datetime's range in UTC
         return None
-    return (at if at.tzinfo is not None else at.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def subject_uuid(subject: str) -> UUID | None:
@@ -209,9 +214,11 @@ def typed_fields(subject: str, body: str) -> dict[str, Any]:
     body's top-level `action` and `to_state` (strings of at most TYPED_TEXT_MAX
     characters, else None), its `at` (an ISO-8601 instant, as UTC; naive taken as UTC;
     else None) as `occurred_at`, and the uuid its subject names (`subject_uuid`) as
-    `subject_id`. Not hashed, never verified: a copy for readers in SQL (the dashboard's
-    refresh), which would otherwise parse every body; a body that is not a JSON object
-    gives None for all three of its fields."""
+    `subject_id`. A copy for readers in SQL (the dashboard's refresh), which would
+    otherwise parse every body; a body that is not a JSON object gives None for all three
+    of its fields. Not hashed, but verified: `verify_chain` compares the stored columns
+    with this derivation, so a column altered in the table (which would change what the
+    dashboard publishes) is found as an altered entry."""
     try:
         fields = json.loads(body)
     except ValueError:
@@ -367,7 +374,8 @@ def verify_chain(
 
     Per entry: seq contiguous from 1 (a gap: removed), prev_hash equal to the previous
     entry's hash (else reordered / altered, see `_classify_break`), hash recomputed
-    (altered). Per checkpoint: signature (checkpoint signature invalid), hash equal to
+    (altered), and the typed columns, where read from the table, equal to those its
+    content gives (`typed_fields`; else altered). Per checkpoint: signature (checkpoint signature invalid), hash equal to
     the chain's hash at its seq (checkpoint mismatch: a rewritten chain), and the chain
     reaching it (truncated). With `head`: the chain ends exactly at the head row
     (shorter: truncated; different hash or rows past it: head mismatch). `start` (seq,
@@ -417,6 +425,11 @@ def verify_chain(
             return report
         if recompute(entry) != entry.hash:
             report.finding = Finding(Problem.ALTERED, expected, "content does not match its hash")
+            return report
+        if entry.typed is not None and entry.typed != typed_fields(entry.subject, entry.body):
+            report.finding = Finding(
+                Problem.ALTERED, expected, "typed columns do not match the entry's content"
+            )
             return report
         for cp in by_seq.get(expected, ()):
             if expected in bad_sig:

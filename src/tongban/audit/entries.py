@@ -29,6 +29,9 @@ def as_entry(row: Any) -> domain.Entry:
         alg=row.alg,
         prev_hash=row.prev_hash,
         hash=row.hash,
+        typed={c: getattr(row, c) for c in domain.TYPED_COLUMNS}
+        if hasattr(row, "subject_id")
+        else None,
     )
 
 

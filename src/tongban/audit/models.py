@@ -41,7 +41,7 @@ class AuditEntry(Base):
     hash: Mapped[str] = mapped_column(String(64))
     # Typed copies of what readers in SQL take from the body and subject (migration 0058;
     # `domain.typed_fields`): written with the entry, derived from what its hash covers,
-    # neither hashed nor verified. The dashboard's refresh reads them instead of parsing
+    # not hashed but verified against it (`domain.verify_chain`). The dashboard's refresh reads them instead of parsing
     # a million JSON bodies (docs/dashboard.md, "Session 15").
     #: The body's `action` (a string of at most 40 characters), else NULL.
     action: Mapped[str | None] = mapped_column(String(40))

@@ -1,8 +1,8 @@
 """The chain's typed columns (migration 0058: action, to_state, occurred_at, subject_id)
 are written with every entry, whichever way it is chained, and are exactly what
 `domain.typed_fields` derives from the entry's hashed subject and body; the entries
-chained before the migration are filled by it. The chain's hashes and verification do
-not see them."""
+chained before the migration are filled by it. The chain's hashes do not cover them;
+verification checks them against what the hashes cover."""
 
 from __future__ import annotations
 
@@ -61,19 +61,29 @@ def test_appended_and_staged_entries_carry_their_typed_columns(session: Session)
     assert service.verify(session).ok
 
 
-def test_the_typed_columns_are_not_hashed(session: Session) -> None:
-    """Changing a typed column leaves the chain verifying: they are copies for readers,
-    and the hash covers the subject and body they are derived from."""
+@pytest.mark.parametrize(
+    "change",
+    [{"action": "deny"}, {"subject_id": None}, {"occurred_at": AT.replace(year=2025)}],
+    ids=["action", "subject_id", "occurred_at"],
+)
+def test_a_changed_typed_column_is_found_as_an_altered_entry(
+    session: Session, change: dict[str, object]
+) -> None:
+    """The typed columns are not hashed (the chain's format is unchanged), but they are
+    what the dashboard counts: a column changed in the table makes verification fail at
+    that entry, while its hash still matches its content."""
     alg = hook.hash_alg(session)
     entry = hook.append(
         session.connection(), "case.event", f"case:{uuid.uuid4()}", "system", BODIES[0], alg=alg
     )
-    session.execute(
-        AuditEntry.__table__.update()
-        .where(AuditEntry.seq == entry.seq)
-        .values(action="deny", subject_id=None)
-    )
     assert service.verify(session).ok
+    session.execute(
+        AuditEntry.__table__.update().where(AuditEntry.seq == entry.seq).values(**change)
+    )
+    report = service.verify(session)
+    assert report.finding is not None
+    assert (report.finding.problem, report.finding.seq) == ("altered", entry.seq)
+    assert "typed columns" in report.finding.detail
 
 
 def _migrated_to_0057() -> list[tuple[str, str]]:

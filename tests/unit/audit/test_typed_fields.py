@@ -44,6 +44,8 @@ def test_an_offset_instant_is_kept_as_utc_and_a_naive_one_read_as_utc() -> None:
         '{"action": 5, "to_state": ["closed"], "at": 20260301}',
         '{"action": null, "to_state": {"a": 1}, "at": "2026-13-45T00:00:00Z"}',
         '{"at": "yesterday"}',
+        '{"at": "0001-01-01T00:00:00+14:00"}',  # before datetime's range once in UTC
+        '{"at": "9999-12-31T23:00:00-05:00"}',  # after it
         '{"action": "' + "a" * (TYPED_TEXT_MAX + 1) + '"}',
     ],
 )

@@ -47,9 +47,9 @@ def _at(value: Any) -> datetime | None:
         return None
     try:
         at = datetime.fromisoformat(value)
-    except ValueError:
+        return (at if at.tzinfo is not None else at.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):  # no instant, or one outside datetime's range in UTC
         return None
-    return (at if at.tzinfo is not None else at.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def _uuid(subject: str) -> uuid.UUID | None:
