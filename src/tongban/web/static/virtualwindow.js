@@ -276,14 +276,19 @@
     polling = true;
     var started = Date.now();
     var before = since;
-    request("GET", "/sync?" + (PUSH ? "wait=1&" : "") + "since=" + since + "&signals=" + signals)
+    // After a failure the read does not wait: a held read would keep "unreachable" on
+    // the page for the whole wait after the node is back (measured: 15 s).
+    var wait = PUSH && !failures;
+    request("GET", "/sync?" + (wait ? "wait=1&" : "") + "since=" + since + "&signals=" + signals)
       .then(function (view) {
         polling = false;
         if (failures) { showError(""); }
         failures = 0;
         var news = view.seq > before || (view.signals || []).length > 0;
         apply(view);
-        var held = PUSH && (news || Date.now() - started >= 1000);
+        // Read again at once when there was news, when the read was held (push), or
+        // when it was the quick read after a failure (the next one waits again).
+        var held = PUSH && (news || !wait || Date.now() - started >= 1000);
         schedule(held ? 0 : (POLL[state] || 1500));
       })
       .catch(function (err) {
