@@ -28,7 +28,6 @@ from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
-    TIMESTAMP,
     BigInteger,
     Boolean,
     ColumnElement,
@@ -222,18 +221,6 @@ class Sql:
         if self.pg:
             return sa_cast(func.timezone("Asia/Shanghai", moment), Date)
         return cast(ColumnElement[Any], func.date(moment, "+8 hours"))
-
-    def iso_date(self, text: Any) -> ColumnElement[Any]:
-        """The Beijing date of an ISO-8601 instant written as text (with its offset)."""
-        if self.pg:
-            return self.local_date(sa_cast(text, TIMESTAMP(timezone=True)))
-        return cast(ColumnElement[Any], func.date(text, "+8 hours"))
-
-    def record_id(self, subject: Any, prefix: str) -> ColumnElement[Any]:
-        """The id of the record `subject` ("<prefix>:<uuid>") names, as the record
-        tables store it (PostgreSQL: a uuid, NULL unless the subject has that form —
-        a guarded cast that no malformed subject passes; SQLite: 32 hex digits)."""
-        return audit.subject_record_id(self.pg, subject, prefix)
 
 
 def _owned(col: Any, owns: Scope) -> ColumnElement[bool]:

@@ -159,15 +159,10 @@ def store_upload(
 ) -> Attachment:
     """Check and store one file; a case links its materials when it is submitted, a
     work order its photos."""
-    content_type = checked_type(material_code, data, max_bytes)
-    digest = write_blob(session, upload_dir, data)
     att = Attachment(
-        material_code=material_code,
-        filename=safe_filename(filename, content_type),
-        content_type=content_type,
-        size=len(data),
-        sha256=digest,
-        uploaded_by=actor.id,
+        **vars(
+            _checked_upload(session, actor, material_code, filename, data, upload_dir, max_bytes)
+        )
     )
     session.add(att)
     session.flush()
@@ -208,9 +203,26 @@ def insert_upload(
     14). The row is not in the session's identity map; a later `session.get` reads it.
     An attachment is not audited (no ``__audit_kind__``): a Core insert on the
     connection is seen by no audit hook, so this must stay a table without one."""
+    row = _checked_upload(session, actor, material_code, filename, data, upload_dir, max_bytes)
+    # vars(), not dataclasses.asdict: asdict deep-copies every value (a profile showed it).
+    session.connection().execute(_INSERT_ATTACHMENT, {**vars(row), "case_id": None})
+    return row
+
+
+def _checked_upload(
+    session: Session,
+    actor: Account,
+    material_code: str,
+    filename: str,
+    data: bytes,
+    upload_dir: Path,
+    max_bytes: int,
+) -> StoredUpload:
+    """The checks every upload passes (`checked_type`), its file written (`write_blob`,
+    removed again if the transaction rolls back) and the values of its row."""
     content_type = checked_type(material_code, data, max_bytes)
     digest = write_blob(session, upload_dir, data)
-    row = StoredUpload(
+    return StoredUpload(
         id=new_id(),
         material_code=material_code,
         filename=safe_filename(filename, content_type),
@@ -220,9 +232,6 @@ def insert_upload(
         uploaded_by=actor.id,
         uploaded_at=utcnow(),
     )
-    # vars(), not dataclasses.asdict: asdict deep-copies every value (a profile showed it).
-    session.connection().execute(_INSERT_ATTACHMENT, {**vars(row), "case_id": None})
-    return row
 
 
 def checked_type(material_code: str, data: bytes, max_bytes: int) -> str:
