@@ -15,7 +15,9 @@ cells."""
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import date
 from typing import Any, cast
@@ -30,6 +32,7 @@ from sqlalchemy import (
     and_,
     column,
     delete,
+    false,
     func,
     insert,
     literal,
@@ -42,6 +45,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import cast as sa_cast
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -275,7 +279,7 @@ def _parallel(session: Session) -> Iterator[None]:
     )
 
 
-def scratch(session: Session, use: str, q: Select[Any]) -> TableClause:
+def scratch(session: Session, use: str, q: Select[Any], committed: bool = False) -> TableClause:
     """PostgreSQL: the rows of `q` written to a new UNLOGGED table of this transaction
     (`CREATE TABLE … AS`, whose SELECT PostgreSQL runs on parallel workers, where it runs
     an `INSERT … SELECT` on one process), as a table clause with `q`'s column names and
@@ -283,9 +287,15 @@ def scratch(session: Session, use: str, q: Select[Any]) -> TableClause:
     table has its name (two origins' folds at once); the caller drops it (`drop`) before
     its transaction ends, and a transaction rolled back takes the table with it: none is
     left behind either way (a table created in a transaction exists only once it
-    commits)."""
-    pid = session.scalar(select(func.pg_backend_pid()))
-    name = f"{SCRATCH}{use}_{int(pid or 0)}"
+    commits). With `committed`, the table of a committed stage (`Stage`): named
+    `COMMITTED` + `use` + a random suffix, committed by its own transaction."""
+    if committed:
+        # A committed stage (`Stage`): a name no other table has had, so that its CREATE
+        # never waits for the refresh's own uncommitted DROP of a leftover (`drop_leftovers`).
+        name = f"{COMMITTED}{use}_{uuid.uuid4().hex[:12]}"
+    else:
+        pid = session.scalar(select(func.pg_backend_pid()))
+        name = f"{SCRATCH}{use}_{int(pid or 0)}"
     with _parallel(session):
         session.execute(_CreateTableAs(name, q))
     _retire(session)
@@ -313,23 +323,119 @@ def drop(session: Session, t: TableClause) -> None:
 STAGED = [*DIMENSIONS, "bucket", "n", "total", "extra", "hn"]
 
 
+#: PostgreSQL: a refresh reading at least this many chain positions folds from a committed
+#: stage (`Stage` with `committed`), so that the roll-ups' groupings run on a second
+#: backend beside the daily cells' (`fold_stage`); smaller refreshes keep their stage in
+#: their own transaction.
+PIPELINE_AFTER = 20_000
+#: The prefix of a committed stage's tables (then the use and a random suffix).
+COMMITTED = "dash_stage_c_"
+#: How long a committed stage's own transactions wait for a lock before they fail: they
+#: should never wait for the refresh's transaction (which waits for them in turn).
+AUX_LOCK_TIMEOUT = "60s"
+
+
+def pipelined(session: Session, span: int) -> bool:
+    """Whether a refresh of `span` chain positions on `session` folds from a committed
+    stage: PostgreSQL, a large span, and a session bound to an engine (its own
+    transaction; one joined to a caller's connection — the tests' — cannot share its
+    uncommitted rows with other connections)."""
+    return (
+        dialect(session) == "postgresql"
+        and span >= PIPELINE_AFTER
+        and isinstance(session.get_bind(), Engine)
+    )
+
+
+def _aux(session: Session) -> Session:
+    """A session of its own on `session`'s engine, for a committed stage's transactions
+    (`lock_timeout`: see AUX_LOCK_TIMEOUT)."""
+    aux = Session(bind=session.get_bind())
+    aux.execute(select(func.set_config("lock_timeout", AUX_LOCK_TIMEOUT, True)))
+    return aux
+
+
+def drop_leftovers(session: Session) -> list[str]:
+    """PostgreSQL: drop, in the refresh's transaction, the committed stages' tables a
+    refresh left behind (its process ended, or its transaction failed, between their
+    commit and its own); which. Called under this node's lock (`lock_origin`), which
+    every refresh that makes them holds until it ends: any such table then is a
+    leftover. Committed with the refresh (rolled back with it: then the next drops
+    them)."""
+    if dialect(session) != "postgresql":
+        return []
+    like = COMMITTED.replace("_", r"\_") + "%"
+    q = text(
+        "SELECT c.relname FROM pg_class c WHERE c.relkind = 'r' AND c.relname LIKE :p"
+        " AND c.relnamespace = current_schema()::regnamespace ORDER BY 1"
+    )
+    names = [str(n) for n in session.scalars(q, {"p": like})]
+    for name in names:
+        session.execute(text(f'DROP TABLE IF EXISTS "{name}"'))
+    return names
+
+
 class Stage:
     """Where a refresh puts its facts for the fold (`fold_stage`): dash_stage, or on
     PostgreSQL a scratch table (`scratch`) made by the first facts put on it — their
     SELECT (the chain's facts: a join of every new entry to its record) on parallel
     workers — to which the rest are added. The refresh drops it (`close`) after the fold,
-    in its transaction."""
+    in its transaction.
 
-    def __init__(self, session: Session) -> None:
+    With `committed` (a large refresh on PostgreSQL, `pipelined`), the stage is built on
+    a session of its own (`writer`: the working days, the chain's facts, the facts held
+    in memory) and committed before the fold (`seal`), so that a second backend can group
+    the roll-ups from it while the refresh's own adds the daily cells. Its tables are
+    then dropped in the refresh's transaction: committed with it, or left behind when it
+    fails and dropped by the next refresh (`drop_leftovers`)."""
+
+    def __init__(self, session: Session, committed: bool = False) -> None:
         self.table: Any = STAGE
         self.pg = dialect(session) == "postgresql"
+        self.aux: Session | None = _aux(session) if committed else None
+        self.sealed = False
+
+    @property
+    def committed(self) -> bool:
+        return self.sealed
+
+    def writer(self, session: Session) -> Session:
+        """The session that writes the stage (and what its facts read that the refresh
+        writes: the working days)."""
+        return self.aux if self.aux is not None else session
 
     def put(self, session: Session, q: Any) -> None:
         """Add the rows of `q` (the columns STAGED, so named) to the stage."""
+        w = self.writer(session)
         if self.pg and self.table is STAGE:
-            self.table = scratch(session, "facts", q)
+            self.table = scratch(w, "facts", q, committed=self.aux is not None)
         else:
-            session.execute(insert(self.table).from_select(STAGED, q))
+            w.execute(insert(self.table).from_select(STAGED, q))
+
+    def put_cells(self, session: Session, held: dict[Key, Value]) -> None:
+        """Put cells held in memory on the stage."""
+        if held and self.aux is not None and self.table is STAGE:
+            self.put(session, select(*(STAGE.c[c] for c in STAGED)).where(false()))
+        stage_cells(self.writer(session), held, self)
+
+    def seal(self) -> None:
+        """A committed stage: ANALYZE its table and commit its session's transaction (the
+        working days, the stage). Nothing otherwise."""
+        if self.aux is None:
+            return
+        if self.table is not STAGE:
+            analyze(self.aux, self.table, STAGE_STATISTICS)
+        self.aux.commit()
+        self.aux.close()
+        self.aux = None
+        self.sealed = self.table is not STAGE
+
+    def abandon(self) -> None:
+        """The refresh failed before `seal`: roll the stage's own transaction back."""
+        if self.aux is not None:
+            self.aux.rollback()
+            self.aux.close()
+            self.aux = None
 
     def close(self, session: Session) -> None:
         if self.table is not STAGE:
@@ -378,12 +484,10 @@ def _holds_nothing(session: Session, origin: str) -> bool:
 SMALLEST = min(LEVELS, key=lambda name: len(LEVELS[name]))
 
 
-def _fold_months(session: Session, origin: str, fresh: bool, s: Any) -> None:
-    """Add the stage to the monthly roll-ups: group it by month once per level into
-    dash_stage_month (from the stage, or from a finer level's rows when one keeps all
-    of a level's dimensions), then one upsert for the roll-ups of every level, one for their
-    histograms."""
-    sm = STAGE_MONTH
+def _group_levels(session: Session, s: Any, sm: Any) -> None:
+    """Group the stage `s` by month once per roll-up level into `sm` (dash_stage_month,
+    or a committed stage's table of its columns: `_levels_apart`): from the stage, or
+    from a finer level's rows when one keeps all of a level's dimensions."""
     cols = ["level", "indicator", "month", *REST, "bucket", *SUMS, "hn"]
     adds = [func.sum(c) for c in (*(s.c[x] for x in SUMS), s.c.hn)]
     analysed = False
@@ -417,18 +521,63 @@ def _fold_months(session: Session, origin: str, fresh: bool, s: Any) -> None:
                 group.append(sm.c.bucket)
         session.execute(insert(sm).from_select(cols, q.group_by(*group)))
     analyze(session, sm, STAGE_STATISTICS)
-    mdims = ["level", "indicator", "month", *REST]
-    q = (
-        select(literal(origin), *(sm.c[d] for d in mdims), *(func.sum(sm.c[c]) for c in SUMS))
-        .where(true())
-        .group_by(*(sm.c[d] for d in mdims))
-        .order_by(*(sm.c[d] for d in mdims))
-    )
+
+
+def _levels_apart(session: Session, s: Any) -> tuple[TableClause, TableClause]:
+    """A committed stage's roll-up groupings (`_group_levels`) on a session of their own,
+    into a new table of dash_stage_month's columns, and the roll-ups' sums grouped from
+    it (`_month_sums`) into another, committed; the two tables (the refresh drops them in
+    its transaction, or the next refresh does: `drop_leftovers`). Run on a thread beside
+    the daily cells' fold (`fold_stage`)."""
+    aux = _aux(session)
+    try:
+        tune(aux)
+        cols = [STAGE_MONTH.c[c] for c in ("level", "indicator", "month", *REST, "bucket")]
+        shape = select(*cols, *(STAGE_MONTH.c[c] for c in (*SUMS, "hn"))).where(false())
+        name = f"{COMMITTED}months_{uuid.uuid4().hex[:12]}"
+        aux.execute(_CreateTableAs(name, shape))
+        sm = table(name, *(column(str(c.key), c.type) for c in shape.selected_columns))
+        _group_levels(aux, s, sm)
+        q = _month_sums(sm)
+        name = f"{COMMITTED}sums_{uuid.uuid4().hex[:12]}"
+        aux.execute(_CreateTableAs(name, q))
+        sums = table(name, *(column(str(c.key), c.type) for c in q.selected_columns))
+        aux.commit()
+        return sm, sums
+    finally:
+        aux.close()
+
+
+#: The roll-ups' key columns but the origin, in uq_dash_month_key's order.
+MDIMS = ["level", "indicator", "month", *REST]
+
+
+def _month_sums(sm: Any) -> Select[Any]:
+    """The roll-ups' sums from their per-level groupings `sm` (a row per bucket of a
+    roll-up: grouped again by the roll-up's key), in key order."""
+    keys = [sm.c[d] for d in MDIMS]
+    sums = [func.sum(sm.c[c]).label(c) for c in SUMS]
+    return select(*keys, *sums).where(true()).group_by(*keys).order_by(*keys)
+
+
+def _add_months(
+    session: Session, origin: str, fresh: bool, sm: Any, sums: Any | None = None
+) -> None:
+    """Add the stage's roll-ups, grouped into `sm` per level (`_group_levels`), to the
+    monthly roll-ups: one upsert for the roll-ups of every level, one for their
+    histograms. `sums`: the roll-ups' sums already grouped from `sm` (`_levels_apart`),
+    one row per roll-up, written in key order: read as they lie (no ORDER BY — the order
+    is the inserts' locality, not their result)."""
+    if sums is None:
+        q = _month_sums(sm).add_columns(literal(origin).label("origin"))
+    else:
+        q = select(*(sums.c[d] for d in MDIMS), *(sums.c[c] for c in SUMS), literal(origin))
+    cols = [*MDIMS, *SUMS, "origin"]
     mkey = ["level", "indicator", "month", "origin", *REST]  # uq_dash_month_key's order
-    _add(session, MONTH, ["origin", *mdims, *SUMS], q, mkey, SUMS, fresh)
-    # dash_stage_month is unique by (level, month key, bucket): one row per bucket of a
+    _add(session, MONTH, cols, q, mkey, SUMS, fresh)
+    # The grouped stage is unique by (level, month key, bucket): one row per bucket of a
     # roll-up, so no grouping is needed here.
-    on = and_(MONTH.c.origin == origin, *(MONTH.c[d] == sm.c[d] for d in mdims))
+    on = and_(MONTH.c.origin == origin, *(MONTH.c[d] == sm.c[d] for d in MDIMS))
     q = select(MONTH.c.id, sm.c.bucket, sm.c.hn).select_from(sm.join(MONTH, on))
     q = q.where(sm.c.bucket.is_not(None))
     if dialect(session) == "postgresql":
@@ -437,23 +586,61 @@ def _fold_months(session: Session, origin: str, fresh: bool, s: Any) -> None:
         # level, come in the roll-ups' key order within each level already.
         q = q.order_by(MONTH.c.id, sm.c.bucket)
     _add(session, MONTH_HIST, ["month_id", "bucket", "n"], q, ["month_id", "bucket"], ["n"], fresh)
-    session.execute(delete(sm))
 
 
-def fold_stage(session: Session, origin: str, stage: Any = STAGE) -> int:
+def _fold_months(session: Session, origin: str, fresh: bool, s: Any) -> None:
+    """Add the stage to the monthly roll-ups: group it by month once per level into
+    dash_stage_month (`_group_levels`), add those to the roll-ups (`_add_months`), and
+    empty dash_stage_month."""
+    _group_levels(session, s, STAGE_MONTH)
+    _add_months(session, origin, fresh, STAGE_MONTH)
+    session.execute(delete(STAGE_MONTH))
+
+
+def fold_stage(session: Session, origin: str, stage: Any = STAGE, committed: bool = False) -> int:
     """Add what is on the stage (dash_stage, or the refresh's scratch stage: `Stage`) to
     `origin`'s cells, histograms and monthly roll-ups, and empty dash_stage; how many
     cells it touched. The caller holds the origin's lock
     (`lock_origin`; the fold's choice of plain inserts relies on it): `service.refresh`
     takes it before it reads its watermarks, `store` takes it, and the federation's
-    import of a peer's cells takes it before it calls `store`."""
+    import of a peer's cells takes it before it calls `store`.
+
+    `committed`: the stage is a committed stage's table (`Stage.seal`, already
+    ANALYZEd). Then the roll-ups' groupings run on a second backend (`_levels_apart`, on
+    a thread) while this one adds the daily cells and their histograms; the roll-ups are
+    then added here from what it grouped, and its table dropped in this transaction."""
     s = stage
-    keys = [s.c[d] for d in DIMENSIONS]
-    sums = [func.sum(s.c[c]) for c in SUMS]
     if session.scalar(select(literal(1)).select_from(s).limit(1)) is None:
         return 0
     tune(session)
-    analyze(session, s, STAGE_STATISTICS)
+    if not committed:  # a committed stage was ANALYZEd before its commit (`Stage.seal`)
+        analyze(session, s, STAGE_STATISTICS)
+    fresh = _holds_nothing(session, origin)
+    with ThreadPoolExecutor(1) as pool:
+        # The thread's statements run on a backend of their own: the GIL is released
+        # while the driver waits for each, as it is here.
+        apart = pool.submit(_levels_apart, session, s) if committed else None
+        touched = _fold_cells(session, origin, s, fresh)
+        # Also when the cells' fold raised: the pool waits for the thread before it
+        # goes (a failure's committed table is left to the next refresh).
+        months = apart.result() if apart is not None else None
+    if months is not None:
+        _add_months(session, origin, fresh, *months)
+        for t in months:
+            drop(session, t)
+    else:
+        with sort_threads(session):
+            _fold_months(session, origin, fresh, s)
+    if s is STAGE:
+        session.execute(delete(s))
+    return touched
+
+
+def _fold_cells(session: Session, origin: str, s: Any, fresh: bool) -> int:
+    """Add the stage `s` to `origin`'s daily cells and their histograms; how many cells
+    it touched."""
+    keys = [s.c[d] for d in DIMENSIONS]
+    sums = [func.sum(s.c[c]) for c in SUMS]
     # Each upsert's rows come in its table's unique-key order (ORDER BY): PostgreSQL
     # groups by hashing, so unordered they came in hash order — B-tree inserts at random
     # places of indexes larger than shared_buffers, and the rows a page reads together
@@ -461,7 +648,6 @@ def fold_stage(session: Session, origin: str, stage: Any = STAGE) -> int:
     # heat map reads 273 heap blocks, not 8,378 (docs/dashboard.md, "Session 11:
     # refresh"). SQLite's GROUP BY sorts in that order already: no sort is added.
     q = select(literal(origin), *keys, *sums).where(true()).group_by(*keys).order_by(*keys)
-    fresh = _holds_nothing(session, origin)
     cols = ["origin", *DIMENSIONS, *SUMS]
     key = ["indicator", "day", "origin", *REST]  # uq_dash_cell_key's order
     with sort_threads(session):
@@ -476,9 +662,6 @@ def fold_stage(session: Session, origin: str, stage: Any = STAGE) -> int:
             .order_by(CELL.c.id, s.c.bucket)
         )
         _add(session, HIST, ["cell_id", "bucket", "n"], q, ["cell_id", "bucket"], ["n"], fresh)
-        _fold_months(session, origin, fresh, s)
-    if s is STAGE:
-        session.execute(delete(s))
     return touched
 
 

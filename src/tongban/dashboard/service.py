@@ -83,20 +83,69 @@ def refresh(
     memory). Costs O(new events), never a rescan. Logs the refresh with the chain
     position and checkpoint it was computed at."""
     slice_ = batch or CHAIN_SLICE.get(cells.dialect(session), ROWS_READ)
-    memory: dict[Key, Value] = {}
-    events = 0
-    stage = cells.Stage(session)
     cells.lock_origin(session, "")  # before the watermarks are read: one refresh at a time
     head_seq, head_hash = sources.committed_head(session)
     wm = _watermark(session, AUDIT)
+    # A large span on PostgreSQL: the stage is built and committed on a session of its
+    # own, so that the fold's roll-ups can be grouped on a second backend (cells.Stage).
+    committed = cells.pipelined(session, head_seq - wm.position)
+    if committed:
+        cells.drop_leftovers(session)
+    stage = cells.Stage(session, committed=committed)
+    try:
+        events = _stage(session, stage, owns, wm, head_seq, slice_, now, settle, batch)
+        stage.seal()
+    except BaseException:
+        stage.abandon()
+        raise
+    touched = cells.fold_stage(session, origin="", stage=stage.table, committed=stage.committed)
+    stage.close(session)
+    if events >= cells.ANALYZE_AFTER:
+        cells.analyze_read_tables(session)
+    forget(session)
+    cp = sources.checkpoint_covering(session, head_seq)
+    session.add(
+        DashRefresh(
+            at=utcnow(),
+            events=events,
+            audit_seq=head_seq,
+            audit_hash=head_hash,
+            checkpoint_seq=cp[0] if cp else None,
+            checkpoint_hash=cp[1] if cp else None,
+            full=full,
+        )
+    )
+    session.flush()
+    return RefreshResult(events, touched, head_seq)
+
+
+def _stage(
+    session: Session,
+    stage: cells.Stage,
+    owns: Scope,
+    wm: DashWatermark,
+    head_seq: int,
+    slice_: int,
+    now: datetime | None,
+    settle: timedelta,
+    batch: int | None,
+) -> int:
+    """Put the facts of every event since the watermarks on `stage` (the chain's up to
+    `head_seq`, the tables read by time up to `now - settle`) and move the watermarks;
+    how many events."""
+    events = 0
+    memory: dict[Key, Value] = {}
     moment = now or utcnow()
     if head_seq > wm.position:
+        # The working days the facts' statements join: written by the stage's writer
+        # (on a committed stage's session they must be committed with it).
+        w = stage.writer(session)
         wd = sources.working_days(session)
-        sources.fill_workdays(session, wd, local_date(moment) + timedelta(days=400))
+        sources.fill_workdays(w, wd, local_date(moment) + timedelta(days=400))
         pos = wm.position
         while pos < head_seq:
             upto = min(pos + slice_, head_seq)
-            events += sources.stage_audit(session, pos, upto, owns, stage)
+            events += sources.stage_audit(w, pos, upto, owns, stage)
             pos = upto
         wm.position = head_seq
         wm.updated_at = utcnow()
@@ -131,26 +180,8 @@ def refresh(
             fold(facts(rows), memory)
             events += len(rows)
             mark.mark_at, mark.mark_id = getattr(rows[-1], when), str(rows[-1].id)
-    cells.stage_cells(session, memory, stage)
-    touched = cells.fold_stage(session, origin="", stage=stage.table)
-    stage.close(session)
-    if events >= cells.ANALYZE_AFTER:
-        cells.analyze_read_tables(session)
-    forget(session)
-    cp = sources.checkpoint_covering(session, head_seq)
-    session.add(
-        DashRefresh(
-            at=utcnow(),
-            events=events,
-            audit_seq=head_seq,
-            audit_hash=head_hash,
-            checkpoint_seq=cp[0] if cp else None,
-            checkpoint_hash=cp[1] if cp else None,
-            full=full,
-        )
-    )
-    session.flush()
-    return RefreshResult(events, touched, head_seq)
+    stage.put_cells(session, memory)
+    return events
 
 
 def recompute(session: Session, owns: Scope, **kw: Any) -> RefreshResult:

@@ -1,0 +1,169 @@
+"""A large refresh on PostgreSQL builds its stage on a session of its own and commits it
+(cells.Stage with `committed`), so that a second backend groups the roll-ups while the
+refresh's own adds the daily cells: the same cells, histograms and roll-ups as a refresh
+that keeps its stage in its own transaction; the committed tables never outlive a
+refresh that succeeds, a failure before the stage's commit leaves none, and one that
+fails after it leaves them to the next refresh, which drops them and folds.
+
+These refreshes commit for real, so they run on a database of their own."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event, func, select, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from concurrency import node_on, own_database
+from integration.dashboard.kit import PLAN, build_cases, duckdb_case_indicators
+from tongban.dashboard import cells, service
+from tongban.dashboard.domain import LEVELS
+from tongban.kernel.node import Node
+
+pytestmark = pytest.mark.postgres
+
+ALL = service.owns_for("*")
+
+
+@pytest.fixture(scope="module")
+def own_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    yield from own_database("postgresql", tmp_path_factory)
+
+
+@pytest.fixture
+def node(own_db: Engine, tmp_path: Path) -> Node:
+    return node_on(own_db, tmp_path)
+
+
+def _committed_tables(session: Session) -> list[str]:
+    like = cells.COMMITTED.replace("_", r"\_") + "%"
+    q = text("SELECT relname FROM pg_class WHERE relkind = 'r' AND relname LIKE :p ORDER BY 1")
+    return list(session.scalars(q, {"p": like}))
+
+
+def _everything(session: Session) -> dict[str, Any]:
+    """This node's daily cells and its roll-ups at every level."""
+    out: dict[str, Any] = {"daily": service.local_cells(session)}
+    for level in LEVELS:
+        out[level] = cells.read(session, "", monthly=True, level=level)
+    return out
+
+
+def _recomputed(node: Node, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Every event folded again with the stage in the refresh's own transaction (rolled
+    back after)."""
+    with monkeypatch.context() as m, node.session_factory() as s:
+        m.setattr(cells, "PIPELINE_AFTER", 10**12)
+        service.recompute(s, ALL, settle=timedelta(0))
+        got = _everything(s)
+        assert _committed_tables(s) == []
+        s.rollback()
+    return got
+
+
+def _creators(engine: Engine) -> tuple[list[tuple[str, int]], Any]:
+    """(table, backend pid) of every CREATE of a committed stage's table on `engine`."""
+    made: list[tuple[str, int]] = []
+
+    def record(conn, cursor, statement, *a):  # type: ignore[no-untyped-def]
+        if statement.startswith("CREATE UNLOGGED TABLE " + cells.COMMITTED):
+            made.append((statement.split()[3], conn.connection.dbapi_connection.info.backend_pid))
+
+    event.listen(engine, "before_cursor_execute", record)
+    return made, record
+
+
+def test_a_large_refresh_folds_from_a_committed_stage_the_same_cells(
+    node: Node, own_db: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with node.transaction() as s:
+        build_cases(s, PLAN)
+    monkeypatch.setattr(cells, "PIPELINE_AFTER", 1)
+    made, record = _creators(own_db)
+    try:
+        with node.transaction() as s:
+            refresher = s.scalar(select(func.pg_backend_pid()))
+            r = service.refresh(s, ALL, settle=timedelta(0))
+    finally:
+        event.remove(own_db, "before_cursor_execute", record)
+    assert r.events > 0 and r.cells > 0
+    # The stage and the roll-ups' groupings were made, each by a backend other than the
+    # refresh's: the stage committed before the fold, the groupings beside it.
+    uses = sorted(name.removeprefix(cells.COMMITTED).rsplit("_", 1)[0] for name, _ in made)
+    assert uses == ["facts", "months", "sums"]
+    assert all(pid != refresher for _, pid in made)
+    with node.session_factory() as s:
+        assert _committed_tables(s) == []
+        got = _everything(s)
+        duck = duckdb_case_indicators(s)
+    assert got == _recomputed(node, monkeypatch)
+    assert got["daily"] and all(got[level] for level in LEVELS)
+    daily = {
+        (k.indicator, k.day, k.from_city, k.to_city, k.jurisdiction, k.category, k.authority)
+        + (k.matter,): v.n
+        for k, v in got["daily"].items()
+        if k.indicator.startswith("cases.")
+    }
+    assert daily == {k: n for k, (n, _, _) in duck.items()}
+
+
+def test_a_refresh_failing_before_its_stage_is_committed_leaves_nothing(
+    node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with node.transaction() as s:
+        build_cases(s, PLAN[:3])
+    with node.session_factory() as s:
+        before = _everything(s)
+
+    def fail(*a: object, **k: object) -> None:
+        raise RuntimeError("the facts held in memory could not be staged")
+
+    with monkeypatch.context() as m:
+        m.setattr(cells, "PIPELINE_AFTER", 1)
+        m.setattr(cells.Stage, "put_cells", fail)
+        with pytest.raises(RuntimeError), node.transaction() as s:
+            service.refresh(s, ALL, settle=timedelta(0))
+    with node.session_factory() as s:
+        assert _committed_tables(s) == []  # the stage's own transaction rolled back
+        assert _everything(s) == before
+
+
+@pytest.mark.parametrize("where", ["cells", "groupings", "roll-ups"])
+def test_a_refresh_failing_after_its_stage_is_committed_leaves_it_to_the_next(
+    node: Node, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    with node.transaction() as s:
+        build_cases(s, PLAN[3:])
+    with node.session_factory() as s:
+        before = _everything(s)
+        assert _committed_tables(s) == []
+
+    def fail(*a: object, **k: object) -> None:
+        raise RuntimeError(f"the fold failed in the {where}")
+
+    target = {"cells": "_fold_cells", "groupings": "_group_levels", "roll-ups": "_add_months"}
+    monkeypatch.setattr(cells, "PIPELINE_AFTER", 1)
+    with monkeypatch.context() as m:
+        m.setattr(cells, target[where], fail)
+        with pytest.raises(RuntimeError, match=where), node.transaction() as s:
+            service.refresh(s, ALL, settle=timedelta(0))
+    with node.session_factory() as s:
+        left = _committed_tables(s)
+        assert _everything(s) == before  # nothing folded: the refresh rolled back whole
+    # The stage was committed; the groupings' tables too unless they were what failed.
+    uses = sorted(name.removeprefix(cells.COMMITTED).rsplit("_", 1)[0] for name in left)
+    assert uses == (["facts"] if where == "groupings" else ["facts", "months", "sums"])
+
+    with node.transaction() as s:
+        r = service.refresh(s, ALL, settle=timedelta(0))
+    assert r.events > 0
+    with node.session_factory() as s:
+        assert _committed_tables(s) == []
+        got = _everything(s)
+    assert got == _recomputed(node, monkeypatch)
+    assert got != before
