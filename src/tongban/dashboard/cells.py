@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import uuid
+import weakref
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -337,14 +338,29 @@ AUX_LOCK_TIMEOUT = "60s"
 
 def pipelined(session: Session, span: int) -> bool:
     """Whether a refresh of `span` chain positions on `session` folds from a committed
-    stage: PostgreSQL, a large span, and a session bound to an engine (its own
-    transaction; one joined to a caller's connection — the tests' — cannot share its
-    uncommitted rows with other connections)."""
+    stage: PostgreSQL, a large span, a session bound to an engine (its own transaction;
+    one joined to a caller's connection — the tests' — cannot share its uncommitted rows
+    with other connections), and a transaction that has not written the working days
+    already (an earlier refresh in it: the stage's session would wait for its rows)."""
     return (
         dialect(session) == "postgresql"
         and span >= PIPELINE_AFTER
         and isinstance(session.get_bind(), Engine)
+        and not wrote_workdays(session)
     )
+
+
+_WORKDAYS = "tongban.dashboard.workdays_written_in"
+
+
+def note_workdays(session: Session) -> None:
+    """Remember that this transaction of `session` wrote the working days."""
+    session.info[_WORKDAYS] = weakref.ref(session.get_transaction() or session.begin())
+
+
+def wrote_workdays(session: Session) -> bool:
+    ref = session.info.get(_WORKDAYS)
+    return ref is not None and ref() is not None and ref() is session.get_transaction()
 
 
 def _aux(session: Session) -> Session:

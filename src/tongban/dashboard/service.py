@@ -142,6 +142,8 @@ def _stage(
         w = stage.writer(session)
         wd = sources.working_days(session)
         sources.fill_workdays(w, wd, local_date(moment) + timedelta(days=400))
+        if w is session:
+            cells.note_workdays(session)
         pos = wm.position
         while pos < head_seq:
             upto = min(pos + slice_, head_seq)

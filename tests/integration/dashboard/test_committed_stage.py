@@ -167,3 +167,32 @@ def test_a_refresh_failing_after_its_stage_is_committed_leaves_it_to_the_next(
         got = _everything(s)
     assert got == _recomputed(node, monkeypatch)
     assert got != before
+
+
+def test_a_second_refresh_in_a_transaction_that_wrote_the_working_days_keeps_its_stage(
+    node: Node, own_db: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stage's session rewrites the working days: after a refresh that wrote them in
+    the same transaction it would wait for that transaction's rows (which waits for it),
+    so that refresh keeps its stage in its own transaction instead."""
+    monkeypatch.setattr(cells, "AUX_LOCK_TIMEOUT", "2s")  # a wait fails fast, not in 60 s
+    with node.transaction() as s:
+        build_cases(s, PLAN[2:4])
+    made, record = _creators(own_db)
+    try:
+        with node.transaction() as s:
+            with monkeypatch.context() as m:
+                m.setattr(cells, "PIPELINE_AFTER", 10**12)
+                service.refresh(s, ALL, settle=timedelta(0))
+            assert cells.wrote_workdays(s)
+            with node.transaction() as other:
+                build_cases(other, PLAN[:2])
+            monkeypatch.setattr(cells, "PIPELINE_AFTER", 1)
+            r = service.refresh(s, ALL, settle=timedelta(0))
+            assert r.events > 0
+    finally:
+        event.remove(own_db, "before_cursor_execute", record)
+    assert made == []
+    with node.session_factory() as s:
+        assert not cells.wrote_workdays(s)  # a new transaction
+        assert _everything(s) == _recomputed(node, monkeypatch)
