@@ -249,7 +249,7 @@ def _create(
         # The snapshot reads only what is in memory and reference data; a cache miss's
         # SELECT must not flush the case before its message is added.
         with session.no_autoflush:
-            replication.send_now(session, written=True)
+            replication.send_now(session)
     # Evidence records the consent (and may refuse a kind the matter does not use).
     recorder = clerk or applicant
     submitted = events.CaseSubmitted(

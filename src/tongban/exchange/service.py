@@ -201,46 +201,6 @@ def send(
     return msg
 
 
-def send_written(
-    session: Session,
-    message_type: str,
-    source_jurisdiction: str,
-    target_jurisdiction: str,
-    payload: dict[str, Any],
-) -> uuid.UUID:
-    """`send`, with the row written at once by one compiled Core INSERT on the session's
-    connection (in its transaction, committed or rolled back with it) instead of through
-    the unit of work: no ORM object is built, tracked or flushed for a row the sender never
-    reads back (issue 14). Its ``message.sent`` audit entry is the one a flush would
-    stage, held by the audit hook for the next statement that stages entries (the next
-    flush's, or the commit) so that it costs no statement of its own. The same row and
-    entry as `send`; for a caller that does not use the message object (the kernel's
-    replication). Returns the message's id."""
-    from tongban.audit import hook  # (the audit context imports the exchange's)
-
-    created = _queued_at()
-    row = {
-        "id": new_id(),
-        "type": message_type,
-        "source_jurisdiction": source_jurisdiction,
-        "target_jurisdiction": target_jurisdiction,
-        "payload": payload,
-        "status": "pending",
-        "attempts": 0,
-        "next_attempt_at": utcnow(),
-        "created_at": created,
-        "replays": 0,
-    }
-    session.connection().execute(_outbox_insert(), row)
-    hook.buffer_rows(session, OutboxMessage, [row])
-    return cast(uuid.UUID, row["id"])
-
-
-@lru_cache(maxsize=1)
-def _outbox_insert() -> Any:
-    return cast(Table, OutboxMessage.__table__).insert()
-
-
 _stamp_lock = threading.Lock()
 #: The last queueing time this process gave out (read and set under `_stamp_lock`).
 _last_stamp: datetime | None = None

@@ -375,14 +375,9 @@ def share(
     pending.append(_Outgoing(copies, rec, ev, source, todo, extra))
 
 
-def send_now(session: Session, *, written: bool = False) -> int:
+def send_now(session: Session) -> int:
     """Write this transaction's pending replication messages to the outbox now (also
-    done when it commits); how many. With `written`, each row is written at once by a
-    Core INSERT and its audit entry joins the next flush's staging statement
-    (`exchange.send_written`): for a caller outside any savepoint whose next flush writes
-    its pass (a case's submission), not the exchange's batch pass, where entries staged
-    inside a savepoint would each cost a statement."""
-    send = exchange.send_written if written else exchange.send
+    done when it commits); how many."""
     pending: list[_Outgoing] | None = session.info.pop(_PENDING, None)
     later: dict[tuple[str, Any], _Later] | None = session.info.pop(_LATER, None)
     n = 0
@@ -403,7 +398,7 @@ def send_now(session: Session, *, written: bool = False) -> int:
             msg_type = out.copies.change_type
             payload = out.copies.change_payload(session, out.rec, out.ev, out.extra)
         for target in out.targets:
-            send(session, msg_type, out.source, target, payload)
+            exchange.send(session, msg_type, out.source, target, payload)
             n += 1
     return n
 
