@@ -60,6 +60,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 _engines: dict[str, Engine] = {}
+#: SQLite: the execution option that makes a connection's transactions begin deferred
+#: (`BEGIN`) instead of IMMEDIATE.
+DEFERRED_BEGIN = "tongban_sqlite_deferred_begin"
 
 
 def make_engine(url: str) -> Engine:
@@ -86,7 +89,11 @@ def make_engine(url: str) -> Engine:
             # IMMEDIATE takes the write lock up front: a deferred transaction that reads
             # and then writes fails at once ("database is locked") when another writer
             # committed in between, whereas waiting for the lock honours busy_timeout.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # A connection given DEFERRED_BEGIN begins deferred: one that writes only to
+            # databases it attached and reads the main one while another connection holds
+            # its write lock (the dashboard's committed stage, `dashboard.cells.Stage`).
+            deferred = conn.get_execution_options().get(DEFERRED_BEGIN)
+            conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
         return engine
     engine = create_engine(url, pool_size=10, max_overflow=20, pool_recycle=RECYCLE_SECONDS)

@@ -14,13 +14,16 @@ cells."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 import weakref
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -46,7 +49,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import cast as sa_cast
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -62,6 +65,7 @@ from tongban.dashboard.models import (
     DashStage,
     DashStageMonth,
 )
+from tongban.db import DEFERRED_BEGIN
 
 CELL = cast(Table, DashCell.__table__)
 HIST = cast(Table, DashHist.__table__)
@@ -241,7 +245,7 @@ def analyze(session: Session, t: TableClause, target: int | None = None) -> None
 
 
 class _CreateTableAs(Executable, ClauseElement):
-    """`CREATE UNLOGGED TABLE name AS <query>` (PostgreSQL)."""
+    """`CREATE UNLOGGED TABLE name AS <query>` (PostgreSQL; on SQLite `CREATE TABLE`)."""
 
     inherit_cache = False
 
@@ -252,7 +256,8 @@ class _CreateTableAs(Executable, ClauseElement):
 
 @compiles(_CreateTableAs)
 def _create_table_as(element: _CreateTableAs, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"CREATE UNLOGGED TABLE {element.name} AS {compiler.process(element.query, **kw)}"
+    kind = "UNLOGGED TABLE" if compiler.dialect.name == "postgresql" else "TABLE"
+    return f"CREATE {kind} {element.name} AS {compiler.process(element.query, **kw)}"
 
 
 #: The planner's costs of a parallel plan while a scratch table is filled: with the
@@ -324,28 +329,41 @@ def drop(session: Session, t: TableClause) -> None:
 STAGED = [*DIMENSIONS, "bucket", "n", "total", "extra", "hn"]
 
 
-#: PostgreSQL: a refresh reading at least this many chain positions folds from a committed
-#: stage (`Stage` with `committed`), so that the roll-ups' groupings run on a second
-#: backend beside the daily cells' (`fold_stage`); smaller refreshes keep their stage in
-#: their own transaction.
+#: A refresh reading at least this many chain positions folds from a committed stage
+#: (`Stage` with `committed`), so that the roll-ups' groupings run on a second connection
+#: beside the daily cells' (`fold_stage`); smaller refreshes keep their stage in their
+#: own transaction.
 PIPELINE_AFTER = 20_000
-#: The prefix of a committed stage's tables (then the use and a random suffix).
+#: PostgreSQL: the prefix of a committed stage's tables (then the use and a random suffix).
 COMMITTED = "dash_stage_c_"
-#: How long a committed stage's own transactions wait for a lock before they fail: they
-#: should never wait for the refresh's transaction (which waits for them in turn).
+#: SQLite: a committed stage's tables are in database files of their own beside the
+#: node's, named after it: `<database>` + SIDE + the use + a random suffix.
+SIDE = ".dash-stage-"
+#: PostgreSQL: how long a committed stage's own transactions wait for a lock before they
+#: fail: they should never wait for the refresh's transaction (which waits for them).
 AUX_LOCK_TIMEOUT = "60s"
+
+
+def _database_file(session: Session) -> Path | None:
+    """SQLite: the node's database file (None in memory or on PostgreSQL)."""
+    db = session.get_bind().engine.url.database
+    if dialect(session) != "sqlite" or not db or db == ":memory:" or db.startswith("file:"):
+        return None
+    return Path(db)
 
 
 def pipelined(session: Session, span: int) -> bool:
     """Whether a refresh of `span` chain positions on `session` folds from a committed
-    stage: PostgreSQL, a large span, a session bound to an engine (its own transaction;
-    one joined to a caller's connection — the tests' — cannot share its uncommitted rows
-    with other connections), and a transaction that has not written the working days
-    already (an earlier refresh in it: the stage's session would wait for its rows)."""
+    stage: a large span, a session bound to an engine (its own transaction; one joined
+    to a caller's connection — the tests' — cannot share its uncommitted rows with other
+    connections), on SQLite a database in a file, and a transaction that has not written
+    the working days already (an earlier refresh in it: on PostgreSQL the stage's
+    session would wait for its rows)."""
+    pg = dialect(session) == "postgresql"
     return (
-        dialect(session) == "postgresql"
-        and span >= PIPELINE_AFTER
+        span >= PIPELINE_AFTER
         and isinstance(session.get_bind(), Engine)
+        and (pg or _database_file(session) is not None)
         and not wrote_workdays(session)
     )
 
@@ -363,23 +381,99 @@ def wrote_workdays(session: Session) -> bool:
     return ref is not None and ref() is not None and ref() is session.get_transaction()
 
 
-def _aux(session: Session) -> Session:
-    """A session of its own on `session`'s engine, for a committed stage's transactions
-    (`lock_timeout`: see AUX_LOCK_TIMEOUT)."""
-    aux = Session(bind=session.get_bind())
-    aux.execute(select(func.set_config("lock_timeout", AUX_LOCK_TIMEOUT, True)))
-    return aux
+@dataclass(frozen=True)
+class Side:
+    """SQLite: a database file of a committed stage, attached under `schema`."""
+
+    schema: str
+    path: Path
+
+    def attach(self, session: Session) -> None:
+        """Attach it to `session`'s connection (in its transaction: it only reads it)."""
+        session.execute(text(f"ATTACH DATABASE :f AS {self.schema}"), {"f": str(self.path)})
+
+    def attach_to_write(self, conn: Connection) -> None:
+        """Attach it to `conn` before its transaction begins, journalled in memory and not
+        synced (scratch data: a failure deletes the file)."""
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        raw.execute(f"ATTACH DATABASE ? AS {self.schema}", (str(self.path),))
+        raw.execute(f"PRAGMA {self.schema}.journal_mode = MEMORY")
+        raw.execute(f"PRAGMA {self.schema}.synchronous = OFF")
+
+    def remove(self) -> None:
+        """Delete the file (a connection that still has it open keeps reading it)."""
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            with contextlib.suppress(OSError):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+
+
+def _side(session: Session, use: str) -> Side:
+    db = _database_file(session)
+    assert db is not None
+    tag = uuid.uuid4().hex[:12]
+    return Side(f"dash_{use}_{tag}", Path(f"{db}{SIDE}{use}-{tag}"))
+
+
+def _aux(session: Session, *sides: Side) -> Session:
+    """A session on a connection of its own of `session`'s engine, for a committed
+    stage's transactions: on PostgreSQL with `lock_timeout` (AUX_LOCK_TIMEOUT); on SQLite
+    beginning deferred (it writes only to the files `sides`, attached to it, and reads
+    the node's database while the refresh holds its write lock). Closed by
+    `_close_aux`."""
+    bind = session.get_bind()
+    assert isinstance(bind, Engine)
+    if dialect(session) == "postgresql":
+        aux = Session(bind=bind)
+        aux.execute(select(func.set_config("lock_timeout", AUX_LOCK_TIMEOUT, True)))
+        return aux
+    conn = bind.connect().execution_options(**{DEFERRED_BEGIN: True})
+    for side in sides:
+        side.attach_to_write(conn)
+    return Session(bind=conn)
+
+
+def _close_aux(aux: Session) -> None:
+    """Close a committed stage's session; on SQLite its connection too (its temporary
+    tables and attached files go with it)."""
+    bind = aux.get_bind()
+    aux.close()
+    if isinstance(bind, Connection):
+        bind.invalidate()
+        bind.close()
+
+
+def _copy_table(session: Session, name: str, into: str) -> None:
+    """SQLite: create `name`'s table (as the node's database declares it) in `into`:
+    "temp" shadows it for this connection (unqualified names find temp first), an
+    attached schema holds a stage."""
+    ddl = session.scalar(
+        text("SELECT sql FROM main.sqlite_master WHERE type = 'table' AND name = :n"),
+        {"n": name},
+    )
+    head = f"CREATE TABLE {name} ("
+    if not ddl or not str(ddl).startswith(head):
+        raise RuntimeError(f"unexpected declaration of {name}")
+    made = f"CREATE TEMP TABLE {name} (" if into == "temp" else f"CREATE TABLE {into}.{name} ("
+    session.execute(text(made + str(ddl)[len(head) :]))
 
 
 def drop_leftovers(session: Session) -> list[str]:
-    """PostgreSQL: drop, in the refresh's transaction, the committed stages' tables a
-    refresh left behind (its process ended, or its transaction failed, between their
-    commit and its own); which. Called under this node's lock (`lock_origin`), which
-    every refresh that makes them holds until it ends: any such table then is a
-    leftover. Committed with the refresh (rolled back with it: then the next drops
-    them)."""
+    """Drop, in the refresh's transaction, the committed stages' tables a refresh left
+    behind (its process ended, or its transaction failed, between their commit and its
+    own); which. Called under this node's lock (`lock_origin`; on SQLite the write lock
+    the refresh's transaction holds), which every refresh that makes them holds until it
+    ends: any such table then is a leftover. PostgreSQL: committed with the refresh (rolled
+    back with it: then the next drops them); SQLite: their files deleted."""
     if dialect(session) != "postgresql":
-        return []
+        db = _database_file(session)
+        if db is None:
+            return []
+        files = sorted(p for p in db.parent.glob(f"{db.name}{SIDE}*") if p.is_file())
+        for p in files:
+            with contextlib.suppress(OSError):
+                p.unlink()
+        return [p.name for p in files]
     like = COMMITTED.replace("_", r"\_") + "%"
     q = text(
         "SELECT c.relname FROM pg_class c WHERE c.relkind = 'r' AND c.relname LIKE :p"
@@ -398,18 +492,39 @@ class Stage:
     workers — to which the rest are added. The refresh drops it (`close`) after the fold,
     in its transaction.
 
-    With `committed` (a large refresh on PostgreSQL, `pipelined`), the stage is built on
-    a session of its own (`writer`: the working days, the chain's facts, the facts held
-    in memory) and committed before the fold (`seal`), so that a second backend can group
-    the roll-ups from it while the refresh's own adds the daily cells. Its tables are
-    then dropped in the refresh's transaction: committed with it, or left behind when it
-    fails and dropped by the next refresh (`drop_leftovers`)."""
+    With `committed` (a large refresh, `pipelined`), the stage is built on a session of
+    its own (`writer`: the working days, the chain's facts, the facts held in memory)
+    and committed before the fold (`seal`), so that a second connection can group the
+    roll-ups from it while the refresh's own adds the daily cells. On PostgreSQL its
+    tables are then dropped in the refresh's transaction: committed with it, or left
+    behind when it fails and dropped by the next refresh (`drop_leftovers`). On SQLite
+    the stage is a table in a database file of its own (`Side`), attached to the
+    stage's session and then to the refresh's, the working days and the entries' copy
+    that session's temporary tables (the refresh holds the node's database's write
+    lock); the file is deleted after the fold, or by the next refresh."""
 
     def __init__(self, session: Session, committed: bool = False) -> None:
         self.table: Any = STAGE
         self.pg = dialect(session) == "postgresql"
-        self.aux: Session | None = _aux(session) if committed else None
+        self.aux: Session | None = None
+        self.side: Side | None = None
         self.sealed = False
+        if not committed:
+            return
+        if self.pg:
+            self.aux = _aux(session)
+            return
+        self.side = _side(session, "facts")
+        try:
+            self.aux = _aux(session, self.side)
+            for name in ("dash_workday", "dash_entry"):
+                _copy_table(self.aux, name, "temp")
+            _copy_table(self.aux, STAGE.name, self.side.schema)
+        except BaseException:
+            self.abandon()
+            raise
+        cols = (column(c.name, c.type) for c in STAGE.c)
+        self.table = table(STAGE.name, *cols, schema=self.side.schema)
 
     @property
     def committed(self) -> bool:
@@ -434,29 +549,44 @@ class Stage:
             self.put(session, select(*(STAGE.c[c] for c in STAGED)).where(false()))
         stage_cells(self.writer(session), held, self)
 
-    def seal(self) -> None:
-        """A committed stage: ANALYZE its table and commit its session's transaction (the
-        working days, the stage). Nothing otherwise."""
+    def seal(self, session: Session) -> None:
+        """A committed stage: ANALYZE its table, commit its session's transaction (the
+        working days, the stage) and, on SQLite, attach its file to `session`'s
+        connection (which is then replaced at its next checkout: `_retire`). Nothing
+        otherwise."""
         if self.aux is None:
             return
         if self.table is not STAGE:
             analyze(self.aux, self.table, STAGE_STATISTICS)
         self.aux.commit()
-        self.aux.close()
+        _close_aux(self.aux)
         self.aux = None
         self.sealed = self.table is not STAGE
+        if self.side is not None:
+            self.side.attach(session)
+            _retire(session)
 
     def abandon(self) -> None:
         """The refresh failed before `seal`: roll the stage's own transaction back."""
         if self.aux is not None:
             self.aux.rollback()
-            self.aux.close()
+            _close_aux(self.aux)
             self.aux = None
+        if self.side is not None:
+            self.side.remove()
+
+    def discard(self) -> None:
+        """The fold failed: on SQLite delete the stage's file now (PostgreSQL's tables
+        cannot be dropped in a failed transaction: the next refresh drops them)."""
+        if self.side is not None:
+            self.side.remove()
 
     def close(self, session: Session) -> None:
-        if self.table is not STAGE:
+        if self.side is not None:
+            self.side.remove()
+        elif self.table is not STAGE:
             drop(session, self.table)
-            self.table = STAGE
+        self.table = STAGE
 
 
 def _level_order() -> list[tuple[str, tuple[str, ...], str | None]]:
@@ -539,29 +669,41 @@ def _group_levels(session: Session, s: Any, sm: Any) -> None:
     analyze(session, sm, STAGE_STATISTICS)
 
 
-def _levels_apart(session: Session, s: Any) -> tuple[TableClause, TableClause]:
+def _levels_apart(
+    session: Session, s: Any, stage: Side | None
+) -> tuple[TableClause, TableClause, Side | None]:
     """A committed stage's roll-up groupings (`_group_levels`) on a session of their own,
     into a new table of dash_stage_month's columns, and the roll-ups' sums grouped from
-    it (`_month_sums`) into another, committed; the two tables (the refresh drops them in
-    its transaction, or the next refresh does: `drop_leftovers`). Run on a thread beside
-    the daily cells' fold (`fold_stage`)."""
-    aux = _aux(session)
+    it (`_month_sums`) into another, committed; the two tables, and on SQLite the file
+    they are in (`stage`: the stage's, attached to read it). The refresh drops them in
+    its transaction (SQLite: deletes the file), or the next refresh does
+    (`drop_leftovers`). Run on a thread beside the daily cells' fold (`fold_stage`)."""
+    side = None if stage is None else _side(session, "months")
+    aux = _aux(session, *(x for x in (stage, side) if x is not None))
     try:
         tune(aux)
         cols = [STAGE_MONTH.c[c] for c in ("level", "indicator", "month", *REST, "bucket")]
         shape = select(*cols, *(STAGE_MONTH.c[c] for c in (*SUMS, "hn"))).where(false())
-        name = f"{COMMITTED}months_{uuid.uuid4().hex[:12]}"
-        aux.execute(_CreateTableAs(name, shape))
-        sm = table(name, *(column(str(c.key), c.type) for c in shape.selected_columns))
+        tag = uuid.uuid4().hex[:12]
+        schema = None if side is None else side.schema
+        name = f"{COMMITTED}months_{tag}" if side is None else "months"
+        aux.execute(_CreateTableAs(name if side is None else f"{schema}.{name}", shape))
+        sm = table(
+            name, *(column(str(c.key), c.type) for c in shape.selected_columns), schema=schema
+        )
         _group_levels(aux, s, sm)
         q = _month_sums(sm)
-        name = f"{COMMITTED}sums_{uuid.uuid4().hex[:12]}"
-        aux.execute(_CreateTableAs(name, q))
-        sums = table(name, *(column(str(c.key), c.type) for c in q.selected_columns))
+        name = f"{COMMITTED}sums_{tag}" if side is None else "sums"
+        aux.execute(_CreateTableAs(name if side is None else f"{schema}.{name}", q))
+        sums = table(name, *(column(str(c.key), c.type) for c in q.selected_columns), schema=schema)
         aux.commit()
-        return sm, sums
+        return sm, sums, side
+    except BaseException:
+        if side is not None:
+            side.remove()
+        raise
     finally:
-        aux.close()
+        _close_aux(aux)
 
 
 #: The roll-ups' key columns but the origin, in uq_dash_month_key's order.
@@ -587,7 +729,9 @@ def _add_months(
     if sums is None:
         q = _month_sums(sm).add_columns(literal(origin).label("origin"))
     else:
+        # WHERE true: SQLite reads an upsert's ON CONFLICT after a bare FROM as a join's ON.
         q = select(*(sums.c[d] for d in MDIMS), *(sums.c[c] for c in SUMS), literal(origin))
+        q = q.where(true())
     cols = [*MDIMS, *SUMS, "origin"]
     mkey = ["level", "indicator", "month", "origin", *REST]  # uq_dash_month_key's order
     _add(session, MONTH, cols, q, mkey, SUMS, fresh)
@@ -613,7 +757,9 @@ def _fold_months(session: Session, origin: str, fresh: bool, s: Any) -> None:
     session.execute(delete(STAGE_MONTH))
 
 
-def fold_stage(session: Session, origin: str, stage: Any = STAGE, committed: bool = False) -> int:
+def fold_stage(
+    session: Session, origin: str, stage: Any = STAGE, committed: Stage | None = None
+) -> int:
     """Add what is on the stage (dash_stage, or the refresh's scratch stage: `Stage`) to
     `origin`'s cells, histograms and monthly roll-ups, and empty dash_stage; how many
     cells it touched. The caller holds the origin's lock
@@ -621,10 +767,11 @@ def fold_stage(session: Session, origin: str, stage: Any = STAGE, committed: boo
     takes it before it reads its watermarks, `store` takes it, and the federation's
     import of a peer's cells takes it before it calls `store`.
 
-    `committed`: the stage is a committed stage's table (`Stage.seal`, already
-    ANALYZEd). Then the roll-ups' groupings run on a second backend (`_levels_apart`, on
-    a thread) while this one adds the daily cells and their histograms; the roll-ups are
-    then added here from what it grouped, and its table dropped in this transaction."""
+    `committed`: the stage is that committed stage's table (`Stage.seal`, already
+    ANALYZEd). Then the roll-ups' groupings run on a second connection (`_levels_apart`,
+    on a thread) while this one adds the daily cells and their histograms; the roll-ups
+    are then added here from what it grouped, and its tables dropped in this
+    transaction (SQLite: its file attached here, then deleted)."""
     s = stage
     if session.scalar(select(literal(1)).select_from(s).limit(1)) is None:
         return 0
@@ -633,17 +780,33 @@ def fold_stage(session: Session, origin: str, stage: Any = STAGE, committed: boo
         analyze(session, s, STAGE_STATISTICS)
     fresh = _holds_nothing(session, origin)
     with ThreadPoolExecutor(1) as pool:
-        # The thread's statements run on a backend of their own: the GIL is released
-        # while the driver waits for each, as it is here.
-        apart = pool.submit(_levels_apart, session, s) if committed else None
-        touched = _fold_cells(session, origin, s, fresh)
-        # Also when the cells' fold raised: the pool waits for the thread before it
-        # goes (a failure's committed table is left to the next refresh).
+        # The thread's statements run on a connection of their own: the GIL is released
+        # while the driver waits for each (or SQLite runs one), as it is here.
+        apart = None
+        if committed is not None:
+            apart = pool.submit(_levels_apart, session, s, committed.side)
+        try:
+            touched = _fold_cells(session, origin, s, fresh)
+        except BaseException:
+            # The pool waits for the thread before it goes: PostgreSQL's committed
+            # tables are left to the next refresh, SQLite's file is deleted.
+            done = apart.result() if apart is not None and apart.exception() is None else None
+            if done is not None and done[2] is not None:
+                done[2].remove()
+            raise
         months = apart.result() if apart is not None else None
     if months is not None:
-        _add_months(session, origin, fresh, *months)
-        for t in months:
-            drop(session, t)
+        sm, month_sums, side = months
+        if side is not None:
+            side.attach(session)
+        try:
+            _add_months(session, origin, fresh, sm, month_sums)
+        finally:
+            if side is not None:
+                side.remove()
+        if side is None:
+            drop(session, sm)
+            drop(session, month_sums)
     else:
         with sort_threads(session):
             _fold_months(session, origin, fresh, s)

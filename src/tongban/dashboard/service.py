@@ -86,19 +86,25 @@ def refresh(
     cells.lock_origin(session, "")  # before the watermarks are read: one refresh at a time
     head_seq, head_hash = sources.committed_head(session)
     wm = _watermark(session, AUDIT)
-    # A large span on PostgreSQL: the stage is built and committed on a session of its
-    # own, so that the fold's roll-ups can be grouped on a second backend (cells.Stage).
+    # A large span: the stage is built and committed on a session of its own, so that
+    # the fold's roll-ups can be grouped on a second connection (cells.Stage).
     committed = cells.pipelined(session, head_seq - wm.position)
     if committed:
         cells.drop_leftovers(session)
     stage = cells.Stage(session, committed=committed)
     try:
         events = _stage(session, stage, owns, wm, head_seq, slice_, now, settle, batch)
-        stage.seal()
+        stage.seal(session)
     except BaseException:
         stage.abandon()
         raise
-    touched = cells.fold_stage(session, origin="", stage=stage.table, committed=stage.committed)
+    try:
+        touched = cells.fold_stage(
+            session, origin="", stage=stage.table, committed=stage if stage.committed else None
+        )
+    except BaseException:
+        stage.discard()
+        raise
     stage.close(session)
     if events >= cells.ANALYZE_AFTER:
         cells.analyze_read_tables(session)

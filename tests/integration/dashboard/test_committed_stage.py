@@ -1,9 +1,11 @@
-"""A large refresh on PostgreSQL builds its stage on a session of its own and commits it
-(cells.Stage with `committed`), so that a second backend groups the roll-ups while the
-refresh's own adds the daily cells: the same cells, histograms and roll-ups as a refresh
-that keeps its stage in its own transaction; the committed tables never outlive a
-refresh that succeeds, a failure before the stage's commit leaves none, and one that
-fails after it leaves them to the next refresh, which drops them and folds.
+"""A large refresh builds its stage on a session of its own and commits it (cells.Stage
+with `committed`), so that a second connection groups the roll-ups while the refresh's
+own adds the daily cells: the same cells, histograms and roll-ups as a refresh that keeps
+its stage in its own transaction. On PostgreSQL the stage's tables are committed tables
+that never outlive a refresh that succeeds; a failure before the stage's commit leaves
+none, and one that fails after it leaves them to the next refresh, which drops them and
+folds. On SQLite they are in database files of their own beside the node's, deleted
+after the fold and when it fails.
 
 These refreshes commit for real, so they run on a database of their own."""
 
@@ -15,24 +17,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select, text
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from concurrency import node_on, own_database
+from concurrency import BACKENDS, node_on, own_database
 from integration.dashboard.kit import PLAN, build_cases, duckdb_case_indicators
 from tongban.dashboard import cells, service
 from tongban.dashboard.domain import LEVELS
 from tongban.kernel.node import Node
 
-pytestmark = pytest.mark.postgres
-
 ALL = service.owns_for("*")
 
 
-@pytest.fixture(scope="module")
-def own_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    yield from own_database("postgresql", tmp_path_factory)
+@pytest.fixture(scope="module", params=BACKENDS)
+def own_db(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
+    yield from own_database(request.param, tmp_path_factory)
 
 
 @pytest.fixture
@@ -40,10 +42,23 @@ def node(own_db: Engine, tmp_path: Path) -> Node:
     return node_on(own_db, tmp_path)
 
 
+def _pg(session: Session) -> bool:
+    return cells.dialect(session) == "postgresql"
+
+
 def _committed_tables(session: Session) -> list[str]:
-    like = cells.COMMITTED.replace("_", r"\_") + "%"
-    q = text("SELECT relname FROM pg_class WHERE relkind = 'r' AND relname LIKE :p ORDER BY 1")
-    return list(session.scalars(q, {"p": like}))
+    """What of committed stages is there: their tables (PostgreSQL), the files beside the
+    database (SQLite) — by use."""
+    if _pg(session):
+        like = cells.COMMITTED.replace("_", r"\_") + "%"
+        q = text("SELECT relname FROM pg_class WHERE relkind = 'r' AND relname LIKE :p")
+        names = [str(n).removeprefix(cells.COMMITTED) for n in session.scalars(q, {"p": like})]
+    else:
+        db = Path(str(session.get_bind().engine.url.database))
+        names = [p.name.removeprefix(db.name + cells.SIDE) for p in db.parent.iterdir()]
+        names = [n for n in names if not n.startswith(db.name)]
+        names = [n.replace("-", "_") for n in names]
+    return sorted(n.rsplit("_", 1)[0] for n in names)
 
 
 def _everything(session: Session) -> dict[str, Any]:
@@ -66,13 +81,28 @@ def _recomputed(node: Node, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     return got
 
 
+def _connection(conn: Any) -> int:
+    """Which connection to the database: the backend's pid (PostgreSQL), the SQLite
+    connection object's id."""
+    raw = conn.connection.dbapi_connection
+    info = getattr(raw, "info", None)
+    return int(info.backend_pid) if info is not None else id(raw)
+
+
 def _creators(engine: Engine) -> tuple[list[tuple[str, int]], Any]:
-    """(table, backend pid) of every CREATE of a committed stage's table on `engine`."""
+    """(use, connection) of every CREATE of a committed stage's table on `engine`."""
     made: list[tuple[str, int]] = []
 
     def record(conn, cursor, statement, *a):  # type: ignore[no-untyped-def]
+        words = statement.split()
         if statement.startswith("CREATE UNLOGGED TABLE " + cells.COMMITTED):
-            made.append((statement.split()[3], conn.connection.dbapi_connection.info.backend_pid))
+            use = words[3].removeprefix(cells.COMMITTED).rsplit("_", 1)[0]
+        elif statement.startswith("CREATE TABLE dash_") and "." in words[2]:
+            use = words[2].split(".")[1]
+            use = "facts" if use == cells.STAGE.name else use
+        else:
+            return
+        made.append((use, _connection(conn)))
 
     event.listen(engine, "before_cursor_execute", record)
     return made, record
@@ -87,16 +117,15 @@ def test_a_large_refresh_folds_from_a_committed_stage_the_same_cells(
     made, record = _creators(own_db)
     try:
         with node.transaction() as s:
-            refresher = s.scalar(select(func.pg_backend_pid()))
+            refresher = _connection(s.connection())
             r = service.refresh(s, ALL, settle=timedelta(0))
     finally:
         event.remove(own_db, "before_cursor_execute", record)
     assert r.events > 0 and r.cells > 0
-    # The stage and the roll-ups' groupings were made, each by a backend other than the
-    # refresh's: the stage committed before the fold, the groupings beside it.
-    uses = sorted(name.removeprefix(cells.COMMITTED).rsplit("_", 1)[0] for name, _ in made)
-    assert uses == ["facts", "months", "sums"]
-    assert all(pid != refresher for _, pid in made)
+    # The stage and the roll-ups' groupings were made, each by a connection other than
+    # the refresh's: the stage committed before the fold, the groupings beside it.
+    assert sorted(use for use, _ in made) == ["facts", "months", "sums"]
+    assert all(conn != refresher for _, conn in made)
     with node.session_factory() as s:
         assert _committed_tables(s) == []
         got = _everything(s)
@@ -155,9 +184,11 @@ def test_a_refresh_failing_after_its_stage_is_committed_leaves_it_to_the_next(
     with node.session_factory() as s:
         left = _committed_tables(s)
         assert _everything(s) == before  # nothing folded: the refresh rolled back whole
-    # The stage was committed; the groupings' tables too unless they were what failed.
-    uses = sorted(name.removeprefix(cells.COMMITTED).rsplit("_", 1)[0] for name in left)
-    assert uses == (["facts"] if where == "groupings" else ["facts", "months", "sums"])
+        pg = _pg(s)
+    if pg:  # the stage was committed; the groupings' tables too unless they failed
+        assert left == (["facts"] if where == "groupings" else ["facts", "months", "sums"])
+    else:  # the files are deleted when the fold fails
+        assert left == []
 
     with node.transaction() as s:
         r = service.refresh(s, ALL, settle=timedelta(0))
@@ -175,6 +206,8 @@ def test_a_second_refresh_in_a_transaction_that_wrote_the_working_days_keeps_its
     """The stage's session rewrites the working days: after a refresh that wrote them in
     the same transaction it would wait for that transaction's rows (which waits for it),
     so that refresh keeps its stage in its own transaction instead."""
+    if own_db.dialect.name != "postgresql":
+        pytest.skip("SQLite: no other transaction can add events while this one writes")
     monkeypatch.setattr(cells, "AUX_LOCK_TIMEOUT", "2s")  # a wait fails fast, not in 60 s
     with node.transaction() as s:
         build_cases(s, PLAN[2:4])
