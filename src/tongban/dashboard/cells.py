@@ -15,6 +15,7 @@ cells."""
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import uuid
 import weakref
@@ -469,7 +470,8 @@ def drop_leftovers(session: Session) -> list[str]:
         db = _database_file(session)
         if db is None:
             return []
-        files = sorted(p for p in db.parent.glob(f"{db.name}{SIDE}*") if p.is_file())
+        pattern = f"{glob.escape(db.name)}{SIDE}*"
+        files = sorted(p for p in db.parent.glob(pattern) if p.is_file())
         for p in files:
             with contextlib.suppress(OSError):
                 p.unlink()

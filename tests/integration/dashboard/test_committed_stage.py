@@ -229,3 +229,25 @@ def test_a_second_refresh_in_a_transaction_that_wrote_the_working_days_keeps_its
     with node.session_factory() as s:
         assert not cells.wrote_workdays(s)  # a new transaction
         assert _everything(s) == _recomputed(node, monkeypatch)
+
+
+def test_what_a_refresh_whose_process_ended_left_is_removed_by_the_next(
+    node: Node, own_db: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process that ended between the stage's commit and the refresh's own leaves the
+    stage behind: the next large refresh removes it, under the node's lock."""
+    with node.transaction() as s:
+        build_cases(s, PLAN[:2])
+        if _pg(s):
+            s.execute(text(f"CREATE UNLOGGED TABLE {cells.COMMITTED}facts_0123456789ab (n int)"))
+        else:
+            db = str(s.get_bind().engine.url.database)
+            Path(f"{db}{cells.SIDE}facts-0123456789ab").write_bytes(b"")
+            Path(f"{db}{cells.SIDE}months-0123456789ab").write_bytes(b"")
+    with node.session_factory() as s:
+        assert _committed_tables(s) in (["facts"], ["facts", "months"])
+    monkeypatch.setattr(cells, "PIPELINE_AFTER", 1)
+    with node.transaction() as s:
+        assert service.refresh(s, ALL, settle=timedelta(0)).events > 0
+    with node.session_factory() as s:
+        assert _committed_tables(s) == []
