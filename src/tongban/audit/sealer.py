@@ -31,8 +31,10 @@ EXIT_DRAIN = 10.0
 #: a writer committing one transaction after another (an outbox message each) then
 #: costs one seal for every few commits instead of one each, whose statements and
 #: Python work competed with it (issue 14, session 10: ~0.85 seals a commit → ~0.18).
+#: Session 16: 50 ms instead of 10 — case submissions at ~100/s, concurrency 4, went
+#: from ~0.46 seals a submission to ~0.2 (docs/performance.md, "Session 16").
 #: Readers seal for themselves, so nothing they see waits for it.
-LINGER = 0.01
+LINGER = 0.05
 
 
 class Sealer:
