@@ -510,6 +510,7 @@ class Stage:
         self.pg = dialect(session) == "postgresql"
         self.aux: Session | None = None
         self.side: Side | None = None
+        #: Whether the stage was committed (`seal`) with a table to fold from.
         self.sealed = False
         if not committed:
             return
@@ -527,10 +528,6 @@ class Stage:
             raise
         cols = (column(c.name, c.type) for c in STAGE.c)
         self.table = table(STAGE.name, *cols, schema=self.side.schema)
-
-    @property
-    def committed(self) -> bool:
-        return self.sealed
 
     def writer(self, session: Session) -> Session:
         """The session that writes the stage (and what its facts read that the refresh
@@ -682,22 +679,24 @@ def _levels_apart(
     (`drop_leftovers`). Run on a thread beside the daily cells' fold (`fold_stage`)."""
     side = None if stage is None else _side(session, "months")
     aux = _aux(session, *(x for x in (stage, side) if x is not None))
+    tag = uuid.uuid4().hex[:12]
+
+    def made(use: str, q: Select[Any]) -> TableClause:
+        """A committed table of `q`'s rows: `dash_stage_c_<use>_<tag>` (PostgreSQL), or
+        `<use>` in the groupings' file (SQLite)."""
+        name, schema = (f"{COMMITTED}{use}_{tag}", None) if side is None else (use, side.schema)
+        aux.execute(_CreateTableAs(name if schema is None else f"{schema}.{name}", q))
+        cols = (column(str(c.key), c.type) for c in q.selected_columns)
+        return table(name, *cols, schema=schema)
+
     try:
         tune(aux)
         cols = [STAGE_MONTH.c[c] for c in ("level", "indicator", "month", *REST, "bucket")]
-        shape = select(*cols, *(STAGE_MONTH.c[c] for c in (*SUMS, "hn"))).where(false())
-        tag = uuid.uuid4().hex[:12]
-        schema = None if side is None else side.schema
-        name = f"{COMMITTED}months_{tag}" if side is None else "months"
-        aux.execute(_CreateTableAs(name if side is None else f"{schema}.{name}", shape))
-        sm = table(
-            name, *(column(str(c.key), c.type) for c in shape.selected_columns), schema=schema
+        sm = made(
+            "months", select(*cols, *(STAGE_MONTH.c[c] for c in (*SUMS, "hn"))).where(false())
         )
         _group_levels(aux, s, sm)
-        q = _month_sums(sm)
-        name = f"{COMMITTED}sums_{tag}" if side is None else "sums"
-        aux.execute(_CreateTableAs(name if side is None else f"{schema}.{name}", q))
-        sums = table(name, *(column(str(c.key), c.type) for c in q.selected_columns), schema=schema)
+        sums = made("sums", _month_sums(sm))
         aux.commit()
         return sm, sums, side
     except BaseException:
@@ -781,39 +780,46 @@ def fold_stage(
     if not committed:  # a committed stage was ANALYZEd before its commit (`Stage.seal`)
         analyze(session, s, STAGE_STATISTICS)
     fresh = _holds_nothing(session, origin)
+    if committed is None:
+        touched = _fold_cells(session, origin, s, fresh)
+        with sort_threads(session):
+            _fold_months(session, origin, fresh, s)
+    else:
+        touched = _fold_apart(session, origin, s, fresh, committed.side)
+    if s is STAGE:
+        session.execute(delete(s))
+    return touched
+
+
+def _fold_apart(session: Session, origin: str, s: Any, fresh: bool, side: Side | None) -> int:
+    """`fold_stage` from a committed stage `s` (on SQLite in the file `side`): the
+    roll-ups' groupings on a thread's connection (`_levels_apart`) while this one adds
+    the daily cells, then the roll-ups added here and the groupings' tables dropped
+    (SQLite: their file deleted); how many cells it touched."""
     with ThreadPoolExecutor(1) as pool:
         # The thread's statements run on a connection of their own: the GIL is released
         # while the driver waits for each (or SQLite runs one), as it is here.
-        apart = None
-        if committed is not None:
-            apart = pool.submit(_levels_apart, session, s, committed.side)
+        apart = pool.submit(_levels_apart, session, s, side)
         try:
             touched = _fold_cells(session, origin, s, fresh)
         except BaseException:
             # The pool waits for the thread before it goes: PostgreSQL's committed
             # tables are left to the next refresh, SQLite's file is deleted.
-            done = apart.result() if apart is not None and apart.exception() is None else None
-            if done is not None and done[2] is not None:
-                done[2].remove()
+            left = apart.result()[2] if apart.exception() is None else None
+            if left is not None:
+                left.remove()
             raise
-        months = apart.result() if apart is not None else None
-    if months is not None:
-        sm, month_sums, side = months
-        if side is not None:
-            side.attach(session)
-        try:
-            _add_months(session, origin, fresh, sm, month_sums)
-        finally:
-            if side is not None:
-                side.remove()
-        if side is None:
-            drop(session, sm)
-            drop(session, month_sums)
-    else:
-        with sort_threads(session):
-            _fold_months(session, origin, fresh, s)
-    if s is STAGE:
-        session.execute(delete(s))
+        sm, month_sums, months_side = apart.result()
+    if months_side is not None:
+        months_side.attach(session)
+    try:
+        _add_months(session, origin, fresh, sm, month_sums)
+    finally:
+        if months_side is not None:
+            months_side.remove()
+    if months_side is None:
+        drop(session, sm)
+        drop(session, month_sums)
     return touched
 
 

@@ -100,7 +100,7 @@ def refresh(
         raise
     try:
         touched = cells.fold_stage(
-            session, origin="", stage=stage.table, committed=stage if stage.committed else None
+            session, origin="", stage=stage.table, committed=stage if stage.sealed else None
         )
     except BaseException:
         stage.discard()
