@@ -258,13 +258,27 @@ def test_settlements_across_nodes_survive_the_insured_node_killed_mid_stream(
         held = nodes[c["where"]].sql(
             "SELECT status FROM med_settlement WHERE txn_id = :t", t=c["txn"]
         )
-        reserved = nodes[PLAN[c["i"] % len(PLAN)][1]].sql(
-            "SELECT state FROM med_reservation WHERE txn_id = :t", t=c["txn"]
-        )
+        insured = nodes[PLAN[c["i"] % len(PLAN)][1]]
+
+        def reservation(txn: str = c["txn"], node: PeerNode = insured) -> list[Any]:
+            return node.sql("SELECT state FROM med_reservation WHERE txn_id = :t", t=txn)
+
+        reserved = reservation()
         if c["outcome"] == "settled":
             assert held == [("settled",)] and reserved == [("confirmed",)], (c, held, reserved)
         else:
             assert held == [], (c, held)
+            if reserved == [("reserved",)]:
+                # A request the hospital gave up on (its 503) that the insured node, slow
+                # on a loaded machine, completed only after the wait above looked: its
+                # worker expires it like any reservation no settlement followed.
+                wait_until(
+                    f"{c['txn']}'s late reservation resolved",
+                    lambda: reservation() != [("reserved",)],
+                    RESOLVE_TIMEOUT,
+                    lambda: str(reservation()),
+                )
+                reserved = reservation()
             assert reserved in ([], [("expired",)], [("released",)]), (c, reserved)
 
     # The accumulators on each insured node moved by exactly the settled claims.
