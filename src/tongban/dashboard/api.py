@@ -14,9 +14,10 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
 from tongban.calendar import service as calendar
-from tongban.dashboard import service
+from tongban.dashboard import cellkey, service
 from tongban.dashboard.config import dashboard_settings
 from tongban.dashboard.domain import INDICATORS, Indicator
+from tongban.dashboard.tables import NOISE_NOTE
 from tongban.db import utcnow
 from tongban.errors import FieldError, NotFound, ValidationFailed
 from tongban.web.deps import SessionDep
@@ -57,7 +58,10 @@ def dataset(base: str, ind: Indicator, prov: dict[str, Any]) -> dict[str, Any]:
         parts.append(f"total 列：{info.total}。")
     if info.extra:
         parts.append(f"extra 列：{info.extra}。")
-    parts.append(f"小于 {dashboard_settings().threshold} 的单元不公布（suppressed 为 true）。")
+    parts.append(NOISE_NOTE)
+    parts.append(
+        f"扰动后小于 {dashboard_settings().threshold} 的单元不公布（suppressed 为 true）。"
+    )
     return {
         "@id": url,
         "@type": "dcat:Dataset",
@@ -175,6 +179,7 @@ def daily_json(
         "start": f.start.isoformat(),
         "end": f.end.isoformat(),
         "threshold": dashboard_settings().threshold,
+        "noise": {"method": "cell-key", "max": cellkey.NOISE_MAX, "note": NOISE_NOTE},
         "licence": LICENCE,
         "provenance": service.provenance(session),
         "rows": rows,

@@ -76,7 +76,8 @@ STAGE = cast(Table, DashStage.__table__)
 STAGE_MONTH = cast(Table, DashStageMonth.__table__)
 #: The key columns other than indicator and day.
 REST = DIMENSIONS[2:]
-SUMS = ("n", "total", "extra")
+#: The sums of a cell (the same in the stages and the roll-ups): added by every fold.
+SUMS = ("n", "total", "extra", "ckey")
 
 
 def dialect(session: Session) -> str:
@@ -153,9 +154,10 @@ def stage_cells(session: Session, cells: dict[Key, Value], stage: Any = None) ->
     rows: list[dict[str, Any]] = []
     for k, v in cells.items():
         key = k._asdict()
-        rows.append({**key, "bucket": None, "n": v.n, "total": v.total, "extra": v.extra, "hn": 0})
+        sums = {"n": v.n, "total": v.total, "extra": v.extra, "ckey": v.ckey}
+        rows.append({**key, "bucket": None, **sums, "hn": 0})
         for b, c in (v.hist or {}).items():
-            rows.append({**key, "bucket": b, "n": 0, "total": 0, "extra": 0, "hn": c})
+            rows.append({**key, "bucket": b, "n": 0, "total": 0, "extra": 0, "ckey": 0, "hn": c})
     if rows:
         session.execute(insert(STAGE if stage is None else stage.table), rows)
 
@@ -327,7 +329,7 @@ def drop(session: Session, t: TableClause) -> None:
 
 
 #: The stage's columns a refresh's facts fill (its `id` aside).
-STAGED = [*DIMENSIONS, "bucket", "n", "total", "extra", "hn"]
+STAGED = [*DIMENSIONS, "bucket", *SUMS, "hn"]
 
 
 #: A refresh reading at least this many chain positions folds from a committed stage
@@ -902,9 +904,10 @@ def read(
     cols = [t.c.indicator, t.c[day], *(t.c[d] for d in REST)]
     by_id: dict[int, Value] = {}
     out: dict[Key, Value] = {}
-    for row in session.execute(select(t.c.id, t.c.n, t.c.total, t.c.extra, *cols).where(*cond)):
-        v = by_id[row.id] = Value(row.n, row.total, row.extra)
-        out[Key(*row[4:])] = v
+    sums = [t.c[c] for c in SUMS]
+    for row in session.execute(select(t.c.id, *sums, *cols).where(*cond)):
+        v = by_id[row.id] = Value(row.n, row.total, row.extra, ckey=row.ckey)
+        out[Key(*row[1 + len(sums) :])] = v
     q = (
         select(h.c[owner], h.c.bucket, h.c.n)
         .select_from(h.join(t, t.c.id == h.c[owner]))

@@ -232,17 +232,19 @@ def level_for(needed: Iterable[str], timed: bool = False) -> str | None:
 @dataclass
 class Value:
     """What a cell holds: the number of events, two sums, a histogram of handling
-    times (working days → events)."""
+    times (working days → events), and the sum of its events' keys (cellkey.py)."""
 
     n: int = 0
     total: int = 0
     extra: int = 0
     hist: dict[int, int] | None = None
+    ckey: int = 0
 
     def add(self, other: Value) -> None:
         self.n += other.n
         self.total += other.total
         self.extra += other.extra
+        self.ckey += other.ckey
         if other.hist:
             self.hist = merge_hist(self.hist, other.hist)
 
@@ -254,6 +256,8 @@ class Fact(NamedTuple):
     extra: int = 0
     #: Handling time in working days (None: not timed).
     days: int | None = None
+    #: The event's key (cellkey.py; the sum of the events' keys for a fact of `n` > 1).
+    ckey: int = 0
 
 
 def merge_hist(a: Mapping[int, int] | None, b: Mapping[int, int] | None) -> dict[int, int]:
@@ -273,6 +277,7 @@ def fold(facts: Iterable[Fact], into: dict[Key, Value] | None = None) -> dict[Ke
         v.n += f.n
         v.total += f.total
         v.extra += f.extra
+        v.ckey += f.ckey
         if f.days is not None:
             b = min(max(f.days, 0), HIST_CAP)
             if v.hist is None:

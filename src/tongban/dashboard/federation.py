@@ -54,7 +54,7 @@ from sqlalchemy import Table, event, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from tongban.dashboard import cells
+from tongban.dashboard import cellkey, cells
 from tongban.dashboard.domain import (
     DIMENSIONS,
     HIST_CAP,
@@ -139,6 +139,9 @@ class CellRow(schema.Payload):
     total: Annotated[int, Field(ge=-(2**62), le=2**62)] = 0
     extra: Annotated[int, Field(ge=-(2**62), le=2**62)] = 0
     hist: Annotated[dict[str, schema.Count], Field(max_length=200)] | None = None
+    #: The cell's key (the sum of its events' keys modulo 2³², cellkey.py); 0 from a
+    #: publisher without keys.
+    ckey: Annotated[int, Field(ge=0, lt=2**32)] = 0
 
 
 class CellsPublished(schema.Payload):
@@ -167,9 +170,8 @@ def _rows(found: Iterable[tuple[Key, Value]]) -> list[dict[str, Any]]:
     for k, v in found:
         m: dict[str, Any] = {d: getattr(k, d) for d in _FIELDS}
         m["day"] = k.day.isoformat()
-        rows.append(
-            {**m, "n": v.n, "total": v.total, "extra": v.extra, "hist": hist_to_json(v.hist)}
-        )
+        sums = {"n": v.n, "total": v.total, "extra": v.extra, "ckey": v.ckey % cellkey.MODULUS}
+        rows.append({**m, **sums, "hist": hist_to_json(v.hist)})
     return rows
 
 
@@ -199,7 +201,9 @@ def _where(session: Session) -> str:
 
 def _fingerprints(current: dict[Key, Value]) -> dict[int, int]:
     return {
-        hash(k): hash((v.n, v.total, v.extra, tuple(sorted((v.hist or {}).items()))))
+        hash(k): hash(
+            (v.n, v.total, v.extra, v.ckey % cellkey.MODULUS, tuple(sorted((v.hist or {}).items())))
+        )
         for k, v in current.items()
     }
 
@@ -354,6 +358,7 @@ def _value(r: dict[str, Any]) -> Value:
         int(r.get("total") or 0),
         int(r.get("extra") or 0),
         hist_from_json(r.get("hist") or None),
+        int(r.get("ckey") or 0),
     )
 
 
@@ -371,14 +376,15 @@ def _differences(session: Session, code: str, incoming: dict[Key, Value]) -> dic
     cols = [DashCell.indicator, DashCell.day, *(getattr(DashCell, d) for d in cells.REST)]
     by_id: dict[int, Value] = {}
     for i in range(0, len(days), 500):
-        q = select(DashCell.id, DashCell.n, DashCell.total, DashCell.extra, *cols).where(
+        sums = (DashCell.n, DashCell.total, DashCell.extra, DashCell.ckey)
+        q = select(DashCell.id, *sums, *cols).where(
             DashCell.origin == code,
             tuple_(DashCell.indicator, DashCell.day).in_(days[i : i + 500]),
         )
         for row in session.execute(q):
-            key = Key(*row[4:])
+            key = Key(*row[5:])
             if key in incoming:
-                old[key] = by_id[row.id] = Value(row.n, row.total, row.extra)
+                old[key] = by_id[row.id] = Value(row.n, row.total, row.extra, ckey=row.ckey)
     ids = sorted(by_id)
     for i in range(0, len(ids), 500):
         hq = select(DashHist.cell_id, DashHist.bucket, DashHist.n).where(
@@ -394,8 +400,14 @@ def _differences(session: Session, code: str, incoming: dict[Key, Value]) -> dic
         for b, c in (was.hist or {}).items():
             hist[b] = hist.get(b, 0) - c
         hist = {b: c for b, c in hist.items() if c}
-        d = Value(new.n - was.n, new.total - was.total, new.extra - was.extra, hist or None)
-        if d.n or d.total or d.extra or d.hist:
+        d = Value(
+            new.n - was.n,
+            new.total - was.total,
+            new.extra - was.extra,
+            hist or None,
+            new.ckey - was.ckey,
+        )
+        if d.n or d.total or d.extra or d.hist or d.ckey:
             out[k] = d
     return out
 

@@ -26,6 +26,9 @@ class _KeyAndSums:
     n: Mapped[int] = mapped_column(BigInteger, default=0)
     total: Mapped[int] = mapped_column(BigInteger, default=0)
     extra: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: The cell's key: the sum of its events' keys (cellkey.py), added like `n`; read
+    #: modulo 2³², it chooses the noise of every published count of these events.
+    ckey: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class DashCell(_KeyAndSums, Base):
@@ -206,6 +209,17 @@ class DashRefresh(Base):
     checkpoint_seq: Mapped[int | None] = mapped_column(BigInteger)
     checkpoint_hash: Mapped[str | None] = mapped_column(String(64))
     full: Mapped[bool] = mapped_column(default=False)
+
+
+class DashSecret(Base):
+    """A secret of this node's dashboard, made once at random (`cellkey.secret`): the
+    events' keys are computed under it, so nobody without it can compute a cell's key
+    and take its noise off the published figures. Kept as long as the cells made with
+    it (a new secret needs a recompute: `tongban dashboard recompute`)."""
+
+    __tablename__ = "dash_secret"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))
 
 
 class DashStamp(Base):

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Select, Table, delete, func, select, union_all
 from sqlalchemy.orm import Session
 
-from tongban.dashboard import cells, sources
+from tongban.dashboard import cellkey, cells, sources
 from tongban.dashboard.domain import (
     Fact,
     Indicator,
@@ -142,6 +142,7 @@ def _stage(
     events = 0
     memory: dict[Key, Value] = {}
     moment = now or utcnow()
+    keys = cellkey.secret(session)
     if head_seq > wm.position:
         # The working days the facts' statements join: written by the stage's writer
         # (on a committed stage's session they must be committed with it).
@@ -153,7 +154,7 @@ def _stage(
         pos = wm.position
         while pos < head_seq:
             upto = min(pos + slice_, head_seq)
-            events += sources.stage_audit(w, pos, upto, owns, stage)
+            events += sources.stage_audit(w, pos, upto, owns, stage, keys)
             pos = upto
         wm.position = head_seq
         wm.updated_at = utcnow()
@@ -166,19 +167,19 @@ def _stage(
             "licence_use",
             sources.licence_use,
             "verified_at",
-            lambda rows: sources.licence_facts(session, rows, owns),
+            lambda rows: sources.licence_facts(session, rows, owns, keys),
         ),
         (
             "card_use",
             sources.card_use,
             "received_at",
-            lambda rows: sources.card_facts(rows, owns, places),
+            lambda rows: sources.card_facts(rows, owns, places, keys),
         ),
         (
             "clearing_run",
             sources.clearing_run,
             "closed_at",
-            lambda rows: sources.clearing_facts(session, rows, owns, places),
+            lambda rows: sources.clearing_facts(session, rows, owns, places, keys),
         ),
     ]
     for name, t, when, facts in by_time:
@@ -336,7 +337,9 @@ def segments(start: date, end: date, monthly: bool) -> list[tuple[bool, date, da
 
 @dataclass
 class Figure:
-    """An aggregate as published: None values when suppressed."""
+    """An aggregate as published: the count with its noise (`cellkey.noise`), the sums
+    scaled with it, None values when suppressed. `rate`: total / n of the exact sums
+    (a share, not recovered by subtraction: published exactly)."""
 
     n: int | None
     total: int | None = None
@@ -345,17 +348,29 @@ class Figure:
     p90: int | None = None
     suppressed: bool = False
     hist: dict[int, int] | None = field(default=None, repr=False)
+    rate: float | None = None
 
     def share(self) -> float | None:
-        if self.suppressed or not self.n or self.total is None:
-            return None
-        return round(self.total / self.n, 4)
+        return None if self.suppressed else self.rate
 
 
-def _figure(n: int, total: int, extra: int, hist: dict[int, int] | None, threshold: int) -> Figure:
-    if suppressed(n, threshold):
+def _figure(v: Value, threshold: int) -> Figure:
+    """The published figure of the exact sums `v`: its count n + d (d from the cell's key,
+    `cellkey.noise`), suppressed when that is under the threshold; the sums scaled by the
+    same ratio; p50/p90 and the share from the exact sums."""
+    n = v.n
+    published = n + cellkey.noise(n, v.ckey)
+    if suppressed(published, threshold):
         return Figure(None, suppressed=True)
-    return Figure(n, total, extra, quantile(hist, 0.5), quantile(hist, 0.9), hist=hist)
+    return Figure(
+        published,
+        cellkey.scaled(v.total, n, published),
+        cellkey.scaled(v.extra, n, published),
+        quantile(v.hist, 0.5),
+        quantile(v.hist, 0.9),
+        hist=v.hist,
+        rate=None if n <= 0 else round(v.total / n, 4),
+    )
 
 
 _MEMO = "tongban.dashboard.grouped"
@@ -421,7 +436,7 @@ def _raw(
         level = [t.c.level == level_name] if monthly else []
         if only is not None:
             level.append(t.c[only[0]].in_(list(only[1])))
-        q = select(*cols, t.c.n.label("n"), t.c.total.label("total"), t.c.extra.label("extra"))
+        q = select(*cols, *(t.c[c].label(c) for c in cells.SUMS))
         parts_sums.append(_where(q, t, t.c[when], first, last, f, indicators).where(*level))
         if timed:
             q = select(*cols, h.c.bucket.label("bucket"), h.c.n.label("n")).select_from(
@@ -432,13 +447,13 @@ def _raw(
     if sums:
         u = _union(parts_sums)
         keys = [u.c[f"k{i}"] for i in range(width)]
-        q = select(*keys, func.sum(u.c.n), func.sum(u.c.total), func.sum(u.c.extra))
+        q = select(*keys, *(func.sum(u.c[c]) for c in cells.SUMS))
         if keys:
             q = q.group_by(*keys)
         for row in session.execute(q):
-            n, tot = int(row[width] or 0), int(row[width + 1] or 0)
+            n, tot, extra, ckey = (int(x or 0) for x in row[width:])
             if n or tot:
-                acc[tuple(row[:width])] = Value(n, tot, int(row[width + 2] or 0))
+                acc[tuple(row[:width])] = Value(n, tot, extra, ckey=ckey)
     if timed:
         u = _union(hists)
         keys = [u.c[f"k{i}"] for i in range(width)]
@@ -524,7 +539,7 @@ def grouped(
     """Cells summed over everything but `by` (dimension names), small ones suppressed.
     With `timed`, histograms are merged too (for p50/p90)."""
     raw = _raw(session, f, indicators, by, timed)
-    return {k: _figure(v.n, v.total, v.extra, v.hist, threshold) for k, v in raw.items()}
+    return {k: _figure(v, threshold) for k, v in raw.items()}
 
 
 def decided_total(session: Session, f: Filters, threshold: int) -> Figure:
@@ -578,12 +593,10 @@ def headlines(session: Session, f: Filters, threshold: int) -> list[Headline]:
         sums.setdefault(str(ind), Value()).add(v)
 
     def fig(ind: str) -> Figure:
-        v = sums.get(ind) or Value()
-        return _figure(v.n, v.total, v.extra, v.hist, threshold)
+        return _figure(sums.get(ind) or Value(), threshold)
 
     def by_category(ind: str, cat: str) -> Figure:
-        v = raw.get((ind, cat)) or Value()
-        return _figure(v.n, v.total, v.extra, v.hist, threshold)
+        return _figure(raw.get((ind, cat)) or Value(), threshold)
 
     received, decided = fig(Indicator.CASE_RECEIVED), fig(Indicator.CASE_DECIDED)
     cross = _cross_border(session, f, threshold)
@@ -594,11 +607,14 @@ def headlines(session: Session, f: Filters, threshold: int) -> list[Headline]:
     # The share of good ratings from the unsuppressed sums, published only when the
     # ratings it is computed from are not a small cell themselves.
     rated = [
-        (int(k[1]), v.n) for k, v in raw.items() if k[0] == Indicator.CASE_RATING and k[1].isdigit()
+        (int(k[1]), v) for k, v in raw.items() if k[0] == Indicator.CASE_RATING and k[1].isdigit()
     ]
-    rated_all = _figure(sum(n for _, n in rated), 0, 0, None, threshold)
-    good = sum(n for s, n in rated if s >= 4)
-    good_share = None if rated_all.suppressed or not rated_all.n else good / rated_all.n
+    ratings = Value()
+    for _, v in rated:
+        ratings.add(Value(v.n, ckey=v.ckey))
+    rated_all = _figure(ratings, threshold)
+    good = sum(v.n for s, v in rated if s >= 4)
+    good_share = None if rated_all.suppressed or not ratings.n else good / ratings.n
     answered = by_category(Indicator.EVIDENCE, "answered")
     refused = by_category(Indicator.EVIDENCE, "refused")
     completion = (
@@ -664,7 +680,7 @@ def _cross_border(session: Session, f: Filters, threshold: int) -> Figure:
     for (fc, tc), x in pairs.items():
         if fc != tc:
             v.add(x)
-    return _figure(v.n, v.total, v.extra, None, threshold)
+    return _figure(v, threshold)
 
 
 def _days(d: int | None) -> str:
@@ -696,17 +712,14 @@ def trend(
 ) -> list[tuple[date, Figure]]:
     """A series by day, week or month (suppression applies to each bucket's sum)."""
     by = "month" if grain == "month" else "day"
-    raw = grouped(session, f, [indicator], (by,), 1)  # counts and shares: no histogram
+    raw = _raw(session, f, [indicator], (by,), False)  # counts and shares: no histogram
     acc: dict[date, Value] = {}
-    for (d,), fig in raw.items():
-        b = _bucket(d, grain)
-        v = acc.setdefault(b, Value())
-        v.add(Value(fig.n or 0, fig.total or 0, fig.extra or 0, fig.hist))
+    for (d,), x in raw.items():
+        acc.setdefault(_bucket(d, grain), Value()).add(x)
     out = []
     b = _bucket(f.start, grain)
     while b <= f.end:
-        v = acc.get(b, Value())
-        out.append((b, _figure(v.n, v.total, v.extra, v.hist, threshold)))
+        out.append((b, _figure(acc.get(b, Value()), threshold)))
         b = _next(b, grain)
     return out
 
@@ -752,7 +765,8 @@ def ranking(
         for i, (name, _dec, rec) in enumerate(rows[:timed_top]):
             v = raw.get((Indicator.CASE_DECIDED.value, name)) or Value()
             h = hist.get((name,))
-            rows[i] = (name, _figure(v.n, v.total, v.extra, h.hist if h else None, threshold), rec)
+            exact = Value(v.n, v.total, v.extra, h.hist if h else None, v.ckey)
+            rows[i] = (name, _figure(exact, threshold), rec)
     return rows[:limit]
 
 

@@ -57,7 +57,7 @@ from sqlalchemy.orm import Session
 
 from tongban.audit import service as audit
 from tongban.calendar import service as calendar
-from tongban.dashboard import cells
+from tongban.dashboard import cellkey, cells
 from tongban.dashboard.domain import DIMENSIONS, HIST_CAP, Fact, Indicator, Key, Scope
 from tongban.dashboard.models import DashEntry, DashWorkday
 from tongban.db import UTCDateTime
@@ -282,6 +282,7 @@ def _cases(x: Sql, owns: Scope, entry: Any) -> Select[Any]:
             ),
             case((and_(decided, days <= c.c.time_limit_days), 1), else_=0).label("total"),
             literal(0).label("extra"),
+            e.c.seq.label("seq"),
         )
         .select_from(
             e.join(c, c.c.id == e.c.rid)
@@ -340,6 +341,7 @@ def _rectifications(x: Sql, owns: Scope, entry: Any) -> Select[Any]:
             ).label("bucket"),
             literal(0).label("total"),
             literal(0).label("extra"),
+            e.c.seq.label("seq"),
         )
         .select_from(
             e.join(c, c.c.id == e.c.rid)
@@ -372,6 +374,7 @@ def _tickets(x: Sql, owns: Scope, entry: Any) -> Select[Any]:
             literal(None, Integer).label("bucket"),
             case((and_(to == "closed", t.c.on_time.is_(True)), 1), else_=0).label("total"),
             literal(0).label("extra"),
+            e.c.seq.label("seq"),
         )
         .select_from(e.join(t, t.c.id == e.c.rid))
         .where(e.c.kind == "ticket.event", to.in_(("closed", "reopened")))
@@ -396,6 +399,7 @@ def _ticket_ratings(x: Sql, owns: Scope, entry: Any) -> Select[Any]:
             literal(None, Integer).label("bucket"),
             case((action == "satisfied", 1), else_=0).label("total"),
             literal(0).label("extra"),
+            e.c.seq.label("seq"),
         )
         .select_from(e.join(t, t.c.id == e.c.rid))
         .where(e.c.kind == "ticket.event", action.in_(("satisfied", "unsatisfied")))
@@ -421,6 +425,7 @@ def _evidence(x: Sql, owns: Scope, entry: Any) -> Select[Any]:
             literal(None, Integer).label("bucket"),
             literal(0).label("total"),
             literal(0).label("extra"),
+            e.c.seq.label("seq"),
         )
         .where(e.c.kind == "evidence.access", _owned(provider, owns))
         .where(func.coalesce(x.field(e.c.body, "source"), "provider") == "provider")
@@ -447,6 +452,7 @@ def _settlements(x: Sql, owns: Scope, entry: Any) -> Select[Any]:
             literal(None, Integer).label("bucket"),
             func.coalesce(m.c.total, 0).label("total"),
             case((settled, func.coalesce(m.c.fund, 0)), else_=0).label("extra"),
+            e.c.seq.label("seq"),
         )
         .select_from(e.join(m, m.c.id == e.c.rid))
         .where(e.c.kind == "medical.settlement.event", to.in_(("settled", "reversed")))
@@ -529,7 +535,7 @@ _FACTS = (
 )
 
 
-def _staged(x: Sql, sub: Any) -> Select[Any]:
+def _staged(x: Sql, sub: Any, keys: cellkey.Keys) -> Select[Any]:
     """The rows a kind's facts put on the stage: one row per fact (n = 1, the fact's total
     and extra, hn = 1 when it has a bucket). The fold groups the stage by key again
     (cells.fold_stage), so grouping here too only paid when keys repeat within a slice:
@@ -540,14 +546,14 @@ def _staged(x: Sql, sub: Any) -> Select[Any]:
     grouping would run in the leader alone ("Session 14"). On PostgreSQL the sums are
     bigint, as the stage's columns (a scratch table takes its columns' types from this
     SELECT; in-memory cells, such as clearing balances, are added to it after)."""
-    keys = [sub.c[d] for d in (*DIMENSIONS, "bucket")]
+    dims = [sub.c[d] for d in (*DIMENSIONS, "bucket")]
     hist = case((sub.c.bucket.is_not(None), 1), else_=0)
-    sums: list[Any] = [literal(1), sub.c.total, sub.c.extra, hist]
+    ckey = cellkey.chain_key(keys, sub.c.seq, x.pg)
+    sums: list[Any] = [literal(1), sub.c.total, sub.c.extra, ckey, hist]
     if x.pg:
         sums = [sa_cast(v, BigInteger) for v in sums]
-    return select(
-        *keys, *(v.label(c) for v, c in zip(sums, ("n", "total", "extra", "hn"), strict=True))
-    )
+    names = ("n", "total", "extra", "ckey", "hn")
+    return select(*dims, *(v.label(c) for v, c in zip(sums, names, strict=True)))
 
 
 #: When autovacuum ANALYZEs a table: after 50 rows + 10 % of those its statistics know
@@ -581,7 +587,14 @@ def _chain_statistics(session: Session, x: Sql, after: int, upto: int) -> None:
         cells.analyze(session, audit_entry)
 
 
-def stage_audit(session: Session, after: int, upto: int, owns: Scope, stage: cells.Stage) -> int:
+def stage_audit(
+    session: Session,
+    after: int,
+    upto: int,
+    owns: Scope,
+    stage: cells.Stage,
+    keys: cellkey.Keys,
+) -> int:
     """Put the facts of the chain entries in (after, upto] on `stage` (one row per fact,
     see _staged): the entries' typed columns (migration 0058) copied to dash_entry on
     SQLite, read in the facts' statement itself on PostgreSQL (`_read_entries`), then the
@@ -612,7 +625,7 @@ def stage_audit(session: Session, after: int, upto: int, owns: Scope, stage: cel
         if kind not in held:
             continue
         f = build(x, owns, entries)
-        facts.append(_staged(x, (f.where(span) if chain else f).subquery("f")))
+        facts.append(_staged(x, (f.where(span) if chain else f).subquery("f"), keys))
     if x.pg:
         stage.put(session, facts[0] if len(facts) == 1 else union_all(*facts))
     else:
@@ -672,7 +685,9 @@ def _by_time(
         at, last = tail[at_col.name], str(tail["id"])
 
 
-def licence_facts(session: Session, rows: Sequence[Any], owns: Owns) -> list[Fact]:
+def licence_facts(
+    session: Session, rows: Sequence[Any], owns: Owns, keys: cellkey.Keys
+) -> list[Fact]:
     cases = _rows_by_id(session, service_case, service_case.c.id, [r.case_id for r in rows])
     facts: list[Fact] = []
     for r in rows:
@@ -689,11 +704,13 @@ def licence_facts(session: Session, rows: Sequence[Any], owns: Owns) -> list[Fac
             (c.authority_name or "") if c else "",
             r.type_code[:120],
         )
-        facts.append(Fact(key))
+        facts.append(Fact(key, ckey=keys.event(f"licence_use:{r.id}")))
     return facts
 
 
-def card_facts(rows: Sequence[Any], owns: Owns, city_jurisdiction: dict[str, str]) -> list[Fact]:
+def card_facts(
+    rows: Sequence[Any], owns: Owns, city_jurisdiction: dict[str, str], keys: cellkey.Keys
+) -> list[Fact]:
     facts: list[Fact] = []
     for r in rows:
         venue_j = city_jurisdiction.get(r.venue_city, "")
@@ -710,7 +727,7 @@ def card_facts(rows: Sequence[Any], owns: Owns, city_jurisdiction: dict[str, str
             "",
             (r.card_jurisdiction or "")[:120],
         )
-        facts.append(Fact(key))
+        facts.append(Fact(key, ckey=keys.event(f"card_use:{r.id}")))
     return facts
 
 
@@ -721,7 +738,11 @@ def period_day(period: str) -> date:
 
 
 def clearing_facts(
-    session: Session, runs: Sequence[Any], owns: Owns, city_jurisdiction: dict[str, str]
+    session: Session,
+    runs: Sequence[Any],
+    owns: Owns,
+    city_jurisdiction: dict[str, str],
+    keys: cellkey.Keys,
 ) -> list[Fact]:
     """The balances of closed clearing periods: per (insured city → treatment city), the
     claims (net of reversals, as a magnitude) and the fund amount the insured side owes (`total`), and
@@ -750,7 +771,8 @@ def clearing_facts(
             # on, never below 1 when there is an amount (reversals may outnumber claims,
             # or offset them to 0 with an amount left).
             n = abs(claims) or (1 if amount else 0)
-            facts.append(Fact(key, n=n, total=amount, extra=amount - back))
+            ckey = keys.event(f"clearing_run:{run_id}:{debtor}:{creditor}")
+            facts.append(Fact(key, n=n, total=amount, extra=amount - back, ckey=ckey))
     return facts
 
 

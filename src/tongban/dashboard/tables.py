@@ -16,12 +16,17 @@ from openpyxl import Workbook
 from sqlalchemy.orm import Session
 
 from tongban.catalog import service as catalog
-from tongban.dashboard import service
+from tongban.dashboard import cellkey, service
 from tongban.dashboard.domain import CATEGORY_LABELS, INDICATORS, Indicator
 from tongban.dashboard.service import Figure, Filters
 from tongban.regions import service as regions
 
 SUPPRESSED_TEXT = "<阈值"
+#: What every published count carries (cellkey.py), said wherever figures are published.
+NOISE_NOTE = (
+    f"件数已加入不超过 ±{cellkey.NOISE_MAX} 的固定扰动（同一组事件在各处扰动相同，"
+    "合计与分项之和可能略有出入），金额按同一比例调整，比率与办理用时按未扰动数据计算。"
+)
 TABLES = ("headlines", "matrix", "trend", "authorities", "matters", "series")
 
 

@@ -240,7 +240,8 @@ def export(
         return Response(tables.to_csv(t), media_type="text/csv; charset=utf-8", headers=headers)
     prov = service.provenance(session)
     note = (
-        f"{f.start}至{f.end}；小于 {threshold} 的单元已隐藏（{tables.SUPPRESSED_TEXT}）；"
+        f"{f.start}至{f.end}；{tables.NOISE_NOTE}"
+        f"扰动后小于 {threshold} 的单元已隐藏（{tables.SUPPRESSED_TEXT}）；"
         f"计算于审计链序号 {prov.get('audit_seq', '—')}"
     )
     return Response(

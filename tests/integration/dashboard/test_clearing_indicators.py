@@ -11,6 +11,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import duckdb
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -129,6 +130,7 @@ def _duckdb(
     }
 
 
+@pytest.mark.usefixtures("without_noise")
 def test_closed_periods_balances_equal_a_duckdb_computation(session: Session) -> None:
     txns = _world(session)
     every = service.owns_for("*")

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tongban.dashboard import cells, federation, service
+from tongban.dashboard import cellkey, cells, federation, service
 from tongban.dashboard.domain import Key, Value
 from tongban.exchange import service as exchange
 from tongban.exchange.models import OutboxMessage
@@ -67,7 +67,10 @@ def _copy(node: Any, monthly: bool = False) -> dict[Key, Value]:
 
 
 def _nonzero(v: Value) -> bool:
+    """Whether a cell holds anything (its histogram without empty buckets, its key read
+    modulo 2³² as the noise reads it: a copy holds the keys as published, reduced)."""
     v.hist = {b: c for b, c in (v.hist or {}).items() if c} or None
+    v.ckey %= cellkey.MODULUS
     return bool(v.n or v.total or v.extra or v.hist)
 
 

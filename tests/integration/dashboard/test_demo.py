@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from tongban.audit import service as audit
@@ -15,6 +16,7 @@ from tongban.dashboard.domain import Indicator
 from tongban.db import utcnow
 
 
+@pytest.mark.usefixtures("without_noise")
 def test_the_demo_month_fills_the_headlines_heat_map_and_trend(session):
     added = demo.load(session, cities=4)
     assert added >= 4 * 2 * demo.PER_PAIR[0] * 0.8  # its own city, capital, 上海
@@ -44,6 +46,7 @@ def test_the_demo_month_fills_the_headlines_heat_map_and_trend(session):
     assert head is not None and head.seq >= events
 
 
+@pytest.mark.usefixtures("without_noise")
 def test_the_demo_plays_rectification_loops_in_the_chain(session):
     """Poor ratings open 差评整改 items; their loops (replies, 已解决, 未解决, escalations)
     are events of the cases, counted per pair above the threshold where the wave of
@@ -95,6 +98,7 @@ def test_the_demo_month_has_work_orders_above_the_threshold(session):
     assert audit.verify(session).ok
 
 
+@pytest.mark.usefixtures("without_noise")
 def test_the_demo_month_has_settlements_and_a_closed_clearing_period(session):
     """The medical context's demo activity: settlements of several city pairs above the
     threshold (some reversed), chained as its records' events, and the previous month's

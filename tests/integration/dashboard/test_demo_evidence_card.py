@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from tongban.calendar import service as calendar
@@ -32,6 +33,7 @@ def _months(session, indicator: str) -> int:
     return len([d for d, fig in trend if fig.n])
 
 
+@pytest.mark.usefixtures("without_noise")
 def test_the_demo_year_of_evidence_requests_fills_the_dashboard(session):
     added = evidence_demo.load(session)
     assert added >= 1000  # every provider jurisdiction, every other city, twelve months
@@ -51,6 +53,7 @@ def test_the_demo_year_of_evidence_requests_fills_the_dashboard(session):
     assert len([k for k, v in providers.items() if v.n and not v.suppressed]) >= 4
 
 
+@pytest.mark.usefixtures("without_noise")
 def test_the_demo_year_of_card_uses_fills_the_dashboard(session):
     added = card_demo.load(session)
     assert added >= 19 * 12 * 8  # every demo venue, twelve months

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import MetaData, Table, insert, select
 
 from tongban.dashboard import cells, service
 from tongban.dashboard.domain import LEVELS, Fact, Key, Value, fold, level_for, quantile
@@ -81,6 +81,7 @@ def test_the_pages_levels_leave_the_category_out() -> None:
     assert "*" not in LEVELS
 
 
+@pytest.mark.usefixtures("without_noise")
 @pytest.mark.parametrize(
     "by", [("from_city", "to_city"), ("indicator", "authority"), ("matter",), ("category",)]
 )
@@ -107,6 +108,7 @@ def test_a_figure_from_the_rollups_equals_the_daily_cells(
     assert sum(v.n for v in got.values()) == sum(x.n for x in picked)
 
 
+@pytest.mark.usefixtures("without_noise")
 def test_the_headlines_and_ranking_equal_the_facts(session: Any, stored: list[Fact]) -> None:
     f = service.Filters(start=date(2026, 1, 1), end=date(2026, 3, 20))
     picked = [x for x in stored if f.start <= x.key.day <= f.end]
@@ -149,8 +151,19 @@ def fresh_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
         yield url
 
 
+def _before_0059(t: Any) -> Table:
+    """A table as it was before migration 0059 added the cells' keys: what the tests of
+    earlier migrations write and read at their revisions."""
+    return Table(t.name, MetaData(), *(c._copy() for c in t.columns if c.name != "ckey"))
+
+
+_OLD_CELL = _before_0059(cells.CELL)
+_OLD_MONTH = _before_0059(DashMonth.__table__)
+_OLD_MONTH_HIST = _before_0059(DashMonthHist.__table__)
+
+
 def _levels(engine: Any) -> dict[tuple[str, str], tuple[int, dict[int, int]]]:
-    m, h = DashMonth.__table__, DashMonthHist.__table__
+    m, h = _OLD_MONTH, _OLD_MONTH_HIST
     out = {}
     with engine.connect() as c:
         rows = c.execute(select(m.c.id, m.c.level, m.c.category, m.c.n)).all()
@@ -166,7 +179,7 @@ def test_migration_0052_rebuilds_the_levels_from_the_whole_key(fresh_url: str) -
 
     upgrade(fresh_url, "0051")
     engine = make_engine(fresh_url)
-    m, h = DashMonth.__table__, DashMonthHist.__table__
+    m, h = _OLD_MONTH, _OLD_MONTH_HIST
     base = {
         "origin": "",
         "indicator": "cases.decided",
@@ -201,6 +214,7 @@ def test_migration_0052_rebuilds_the_levels_from_the_whole_key(fresh_url: str) -
     engine.dispose()
 
 
+@pytest.mark.usefixtures("without_noise")
 def test_a_partial_month_is_read_from_its_rollup_only_when_the_days_left_out_are_empty(
     session: Any, stored: list[Fact]
 ) -> None:
@@ -349,8 +363,8 @@ def test_migration_0055_drops_the_whole_key_level_and_the_read_indexes(fresh_url
 
     upgrade(fresh_url, "0054")
     engine = make_engine(fresh_url)
-    c_, ch = cells.CELL, cells.HIST
-    m, h = DashMonth.__table__, DashMonthHist.__table__
+    c_, ch = _OLD_CELL, cells.HIST
+    m, h = _OLD_MONTH, _OLD_MONTH_HIST
     key = {
         "origin": "",
         "indicator": "cases.decided",
@@ -432,7 +446,7 @@ def test_migration_0056_builds_the_authority_level_from_the_daily_cells(fresh_ur
 
     upgrade(fresh_url, "0055")
     engine = make_engine(fresh_url)
-    c_, ch, m, h = cells.CELL, cells.HIST, DashMonth.__table__, DashMonthHist.__table__
+    c_, ch, m, h = _OLD_CELL, cells.HIST, _OLD_MONTH, _OLD_MONTH_HIST
     base = {"indicator": "cases.decided", "jurisdiction": "320000", "extra": 0}
     cases = (  # (origin, day, category, authority, matter, n, histogram)
         ("", date(2026, 1, 5), "online", "常州市公安局", "YRD-GA-0001", 2, {1: 2}),
@@ -499,7 +513,7 @@ def test_migration_0057_drops_the_pair_levels_histograms_and_the_downgrade_rebui
 
     upgrade(fresh_url, "0056")
     engine = make_engine(fresh_url)
-    c_, ch, m, h = cells.CELL, cells.HIST, DashMonth.__table__, DashMonthHist.__table__
+    c_, ch, m, h = _OLD_CELL, cells.HIST, _OLD_MONTH, _OLD_MONTH_HIST
     pair = {"from_city": "310000", "to_city": "320500", "jurisdiction": "320000"}
     base = {"indicator": "cases.decided", "extra": 0, "total": 0, **pair}
     jan = date(2026, 1, 1)
@@ -537,4 +551,62 @@ def test_migration_0057_drops_the_pair_levels_histograms_and_the_downgrade_rebui
     downgrade(fresh_url, "0056")
     assert hists("p") == {"": {1: 3, 4: 2}, "320000": {3: 4}}
     assert hists("j") == {"": {1: 3, 4: 2}}
+    engine.dispose()
+
+
+def test_migration_0059_adds_the_cell_keys_and_has_this_nodes_cells_folded_again(
+    fresh_url: str,
+) -> None:
+    """Upgrade: `ckey` on the cells, roll-ups and stages, the table of the secret; this
+    node's own cells, roll-ups, histograms and the watermarks deleted (the next refresh
+    folds every event again, with its key), peers' copies kept (key 0 until their next
+    full snapshot). Downgrade: the columns and the table gone, peers' copies kept."""
+    from sqlalchemy import inspect
+
+    from tongban.db import make_engine
+    from tongban.migrate import downgrade, upgrade
+
+    upgrade(fresh_url, "0058")
+    engine = make_engine(fresh_url)
+
+    def t(name: str) -> Table:
+        return Table(name, MetaData(), autoload_with=engine)
+
+    c_, ch, m, h, w = (
+        t(n) for n in ("dash_cell", "dash_hist", "dash_month", "dash_month_hist", "dash_watermark")
+    )
+    base = {"indicator": "cases.decided", "jurisdiction": "320000", "total": 1, "extra": 0}
+    base |= {d: "" for d in ("from_city", "to_city", "category", "authority", "matter")}
+    with engine.begin() as c:
+        for origin in ("", "320000"):
+            row = {**base, "origin": origin, "day": date(2026, 1, 5), "n": 2}
+            cid = c.execute(insert(c_).values(row).returning(c_.c.id)).scalar_one()
+            c.execute(insert(ch).values(cell_id=cid, bucket=1, n=2))
+            row = {**base, "origin": origin, "level": "j", "month": date(2026, 1, 1), "n": 2}
+            mid = c.execute(insert(m).values(row).returning(m.c.id)).scalar_one()
+            c.execute(insert(h).values(month_id=mid, bucket=1, n=2))
+        c.execute(
+            insert(w).values(source="audit", position=41, mark_id="", updated_at=date.today())
+        )
+    upgrade(fresh_url, "0059")
+    c_, ch, m, h, w = (
+        t(n) for n in ("dash_cell", "dash_hist", "dash_month", "dash_month_hist", "dash_watermark")
+    )
+    secret = t("dash_secret")
+    with engine.connect() as c:
+        assert c.execute(select(c_.c.origin, c_.c.n, c_.c.ckey)).all() == [("320000", 2, 0)]
+        assert c.execute(select(m.c.origin, m.c.ckey)).all() == [("320000", 0)]
+        assert len(c.execute(select(ch)).all()) == len(c.execute(select(h)).all()) == 1
+        assert c.execute(select(w)).all() == []
+        assert c.execute(select(secret)).all() == []
+    for name in ("dash_cell", "dash_month", "dash_stage", "dash_stage_month"):
+        assert "ckey" in {col["name"] for col in inspect(engine).get_columns(name)}
+    downgrade(fresh_url, "0058")
+    insp = inspect(engine)
+    assert "dash_secret" not in insp.get_table_names()
+    for name in ("dash_cell", "dash_month", "dash_stage", "dash_stage_month"):
+        assert "ckey" not in {col["name"] for col in insp.get_columns(name)}
+    cell = t("dash_cell")
+    with engine.connect() as c:
+        assert c.execute(select(cell.c.origin)).scalars().all() == ["320000"]
     engine.dispose()

@@ -12,7 +12,7 @@ from openpyxl import load_workbook
 from sqlalchemy.orm import Session
 
 from integration.dashboard.kit import PLAN, build_cases
-from tongban.dashboard import service
+from tongban.dashboard import cellkey, service
 
 from builders import make_resident, make_supervisor, sign_in, token_for
 
@@ -39,7 +39,8 @@ def test_supervisors_see_the_dashboard_others_are_refused(
     assert r.status_code == 200, r.text
     html = r.text
     assert "一体化监测" in html and "主要指标" in html and "<svg" in html
-    assert "小于 10 件的统计单元已隐藏" in html  # the threshold is stated
+    assert "扰动后小于 10 件的统计单元已隐藏" in html  # the threshold is stated
+    assert f"不超过 ±{cellkey.NOISE_MAX} 的固定扰动" in html  # and the noise
     assert "&lt;阈值" in html  # 7 cases: the headline count is suppressed
     assert "审计链第" in html
     assert 'style="' not in html  # CSP: no inline style
@@ -84,6 +85,7 @@ def test_open_data_catalogue_and_series(client: TestClient, session: Session) ->
     assert {"cases.received", "medical.settlement", "card.use"} <= ids
     ds = next(d for d in cat["dcat:dataset"] if d["dct:identifier"] == "cases.received")
     assert ds["dct:license"]["@id"].startswith("https://creativecommons.org/")
+    assert f"±{cellkey.NOISE_MAX}" in ds["dct:description"]["@value"]
     assert ds["dct:accrualPeriodicity"]["@id"].endswith("/DAILY")
     assert ds["dcat:distribution"][0]["dcat:downloadURL"]["@id"].endswith(
         "/api/v1/open-data/datasets/cases.received/daily.csv"
@@ -96,6 +98,7 @@ def test_open_data_catalogue_and_series(client: TestClient, session: Session) ->
     assert r.status_code == 200
     body = r.json()
     assert body["provenance"]["audit_seq"] > 0 and len(body["provenance"]["audit_hash"]) == 64
+    assert body["noise"]["method"] == "cell-key" and body["noise"]["max"] == cellkey.NOISE_MAX
     assert body["rows"] and all(row["suppressed"] and row["count"] is None for row in body["rows"])
     r = client.get("/api/v1/open-data/datasets/cases.received/daily.csv")
     assert r.status_code == 200 and r.headers["x-audit-seq"] == str(body["provenance"]["audit_seq"])
@@ -107,7 +110,7 @@ def test_open_data_catalogue_and_series(client: TestClient, session: Session) ->
     r = client.get("/api/v1/open-data/datasets/cases.received/daily.json?from_city=abc")
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "from_city"
     r = client.get("/open-data")
-    assert r.status_code == 200 and "CC BY 4.0" in r.text
+    assert r.status_code == 200 and "CC BY 4.0" in r.text and "固定扰动" in r.text
 
 
 def test_city_pairs_are_named_for_what_the_indicator_counts(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Integer, event, func, select, text
@@ -41,6 +42,7 @@ def _rolled(facts: list[Fact], kept: tuple[str, ...], level: str = "") -> dict[K
                 f.total,
                 f.extra,
                 f.days,
+                f.ckey,
             )
             for f in facts
         ]
@@ -112,6 +114,7 @@ PAGE_READS = [
 DIMS = ("indicator", "day", *cells.REST)
 
 
+@pytest.mark.usefixtures("without_noise")
 def test_every_path_of_a_pages_read_equals_the_duckdb_computation(session):
     """The figures a page reads — whole months from a roll-up level, partial months from
     their roll-up or their days, or the daily cells throughout when no level keeps the
@@ -162,6 +165,7 @@ def test_a_node_counts_only_the_cases_of_the_jurisdictions_it_serves(session):
     assert sum(v.n for v in service.local_cells(session).values()) > 0
 
 
+@pytest.mark.usefixtures("without_noise")
 def test_small_cells_are_suppressed_in_every_published_figure(session):
     build_cases(session, PLAN)
     service.refresh(session, ALL, settle=timedelta(0))
@@ -204,6 +208,7 @@ FACTS = st.lists(
         total=st.integers(0, 1),
         extra=st.integers(0, 10**6),
         days=st.one_of(st.none(), st.integers(0, 130)),
+        ckey=st.integers(0, 2**32 - 1),
     ),
     max_size=40,
 )
@@ -251,10 +256,12 @@ def spread_facts(days: st.SearchStrategy[int | None], most: int) -> st.SearchStr
         total=st.integers(0, 1),
         extra=st.integers(0, 10**6),
         days=days,
+        ckey=st.integers(0, 2**32 - 1),
     )
     return st.lists(fact, max_size=most)
 
 
+@pytest.mark.usefixtures("without_noise")
 @settings(
     max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

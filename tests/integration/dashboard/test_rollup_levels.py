@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
@@ -37,27 +38,29 @@ FACTS = st.lists(
         total=st.integers(0, 1),
         extra=st.integers(-5, 10**6),
         days=st.one_of(st.none(), st.integers(0, 130)),
+        ckey=st.integers(0, 2**32 - 1),
     ),
     max_size=50,
 )
 
-Row = tuple[int, int, int, dict[int, int]]
+Row = tuple[int, int, int, int, dict[int, int]]
 
 
 def stored_level(session: Session, level: str) -> dict[tuple[object, ...], Row]:
-    """What dash_month / dash_month_hist hold for `level`: key → (n, total, extra, hist)."""
+    """What dash_month / dash_month_hist hold for `level`: key → (n, total, extra, the
+    sum of the events' keys, hist)."""
     m, h = cells.MONTH, cells.MONTH_HIST
     out: dict[tuple[object, ...], Row] = {}
     ids: dict[int, tuple[object, ...]] = {}
     q = select(m.c.id, m.c.indicator, m.c.month, *(m.c[d] for d in REST), m.c.n, m.c.total)
-    q = q.add_columns(m.c.extra).where(m.c.origin == "", m.c.level == level)
+    q = q.add_columns(m.c.extra, m.c.ckey).where(m.c.origin == "", m.c.level == level)
     for row in session.execute(q):
         key = tuple(row[1 : 3 + len(REST)])
         ids[row.id] = key
-        out[key] = (row.n, row.total, row.extra, {})
+        out[key] = (row.n, row.total, row.extra, row.ckey, {})
     q = select(h.c.month_id, h.c.bucket, h.c.n).join(m, m.c.id == h.c.month_id)
     for month_id, bucket, n in session.execute(q.where(m.c.origin == "", m.c.level == level)):
-        out[ids[month_id]][3][int(bucket)] = int(n)
+        out[ids[month_id]][4][int(bucket)] = int(n)
     return out
 
 
@@ -74,11 +77,11 @@ def expected_level(
             k.day.replace(day=1),
             *(getattr(k, d) if d in kept else "" for d in REST),
         )
-        n, total, extra, hist = out.get(key, (0, 0, 0, {}))
+        n, total, extra, ckey, hist = out.get(key, (0, 0, 0, 0, {}))
         if f.days is not None and timed:
             b = min(max(f.days, 0), HIST_CAP)
             hist = {**hist, b: hist.get(b, 0) + 1}
-        out[key] = (n + f.n, total + f.total, extra + f.extra, hist)
+        out[key] = (n + f.n, total + f.total, extra + f.extra, ckey + f.ckey, hist)
     return out
 
 
@@ -151,6 +154,7 @@ def test_a_level_added_to_the_levels_is_folded_like_the_others(session, monkeypa
     cells.forget_origin(session, "")
 
 
+@pytest.mark.usefixtures("without_noise")
 def test_a_level_without_histograms_is_read_by_no_timed_figure(session):
     """The city-pair level keeps no histogram rows (nothing reads p50/p90 by city pair
     alone); a timed figure needing only its dimensions reads the daily cells, so it

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from integration.dashboard.kit import PLAN, build_cases
 from tongban.audit import hook
 from tongban.calendar.service import local_date
-from tongban.dashboard import cells, service, sources
+from tongban.dashboard import cellkey, cells, service, sources
 from tongban.db import utcnow
 
 ALL = service.owns_for("*")
@@ -54,7 +54,7 @@ def test_facts_sharing_a_key_within_a_slice_are_each_staged_once(session):
     )
 
     stage = cells.Stage(session)
-    assert sources.stage_audit(session, after, upto, ALL, stage) == 6
+    assert sources.stage_audit(session, after, upto, ALL, stage, cellkey.secret(session)) == 6
 
     staged, rows = _stage(session, stage.table)
     by_indicator: Counter[str] = Counter()

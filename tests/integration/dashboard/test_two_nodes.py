@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from tongban.dashboard import federation, service
@@ -39,6 +40,7 @@ def _received(node: Any, scope: str) -> int | None:
         return service.total(s, f, "cases.received", threshold=1).n
 
 
+@pytest.mark.usefixtures("without_noise")
 def test_the_federation_view_adds_the_cells_other_nodes_publish(
     tools: Any, fed: dict[str, Any]
 ) -> None:
