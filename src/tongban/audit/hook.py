@@ -143,6 +143,13 @@ _CHAINED = "tongban.audit.chained"
 _HELD_SINCE = "tongban.audit.held_since"
 #: Session.info key: entries of the flush under way, staged in one INSERT when it ends.
 _BUFFER = "tongban.audit.buffer"
+#: Session.info key: entries of rows the caller wrote by a Core insert ahead of the next
+#: flush (`buffer_rows`), staged first by the statement that stages that flush's entries.
+_AHEAD = "tongban.audit.ahead"
+#: Session.info key: [(savepoint, entries)] of `_AHEAD` entries staged inside a savepoint;
+#: their rows were written outside it, so if it rolls back they are buffered again.
+_AHEAD_STAGED_IN = "tongban.audit.ahead_staged_in"
+_StagedIn = tuple[SessionTransaction, list[dict[str, Any]]]
 #: Session.info key: a reader just sealed what was committed (`settle`), so the
 #: statement it runs next need not seal again.
 _READ_SEALED = "tongban.audit.read_sealed"
@@ -335,6 +342,8 @@ def sequence(session: Session) -> int:
     """Chain every staged row visible to `session` (its own and any committed but not
     chained: a writer that bypassed the Session's commit); for the audit job and
     checkpoints. Takes the head lock for the rest of the transaction."""
+    if session.info.get(_AHEAD):
+        write_buffered(session)
     session.info.pop(_STAGED, None)
     _mark_chained(session)
     return chain_pending(session.connection())
@@ -344,6 +353,8 @@ def settle(session: Session) -> int:
     """Chain what `session`'s transaction staged, so that it can read its own entries
     (and before it commits); with background sealing, seal what others committed first.
     Returns how many of its own it chained."""
+    if session.info.get(_AHEAD):
+        write_buffered(session)
     if seal_for_reader(session):
         session.info[_READ_SEALED] = True
     if not session.info.get(_STAGED):
@@ -547,8 +558,15 @@ def _after_flush(session: Session, _context: Any) -> None:
 
 def write_buffered(session: Session) -> int:
     """Stage the entries buffered by this flush's inserts (or by `stage_rows`) in one
-    statement, in their order; how many."""
+    statement, in their order, after those `buffer_rows` holds (rows written before
+    this flush); how many."""
     rows: list[dict[str, Any]] | None = session.info.pop(_BUFFER, None)
+    ahead: list[dict[str, Any]] | None = session.info.pop(_AHEAD, None)
+    if ahead:
+        savepoint = session.get_nested_transaction()
+        if savepoint is not None:  # buffered again if it rolls back (_after_soft_rollback)
+            session.info.setdefault(_AHEAD_STAGED_IN, []).append((savepoint, ahead))
+        rows = [*ahead, *rows] if rows else ahead
     if not rows:
         return 0
     stage_one, _, _ = _pending_statements()
@@ -589,7 +607,39 @@ def stage_rows(session: Session, cls: type[Any], values: list[dict[str, Any]]) -
     return len(values)
 
 
+def buffer_rows(session: Session, cls: type[Any], values: list[dict[str, Any]]) -> int:
+    """Audit rows of `cls` that the caller has just written by a Core ``insert()`` on
+    `session`'s connection (which no flush and no `do_orm_execute` hook sees): the same
+    entries as if each row had been inserted by a flush, held until the next statement
+    that stages entries — the next flush's (they come first in it), `stage`, a read of
+    the chain, or the commit — so that they cost no statement of their own (issue 14).
+    `values` are the rows' column values by attribute name. A transaction that already
+    holds the head, or a savepoint, gets them at once (`stage_rows`): inside a savepoint
+    the rows and their entries then stay or go together. How many."""
+    if not values or not getattr(cls, "__audit_kind__", None):
+        return 0
+    if not DEFERRED or session.info.get(_CHAINED) or session.get_nested_transaction() is not None:
+        return stage_rows(session, cls, values)
+    kind = cls.__audit_kind__
+    alg = hash_alg(session)
+    out = session.info.setdefault(_AHEAD, [])
+    for v in values:
+        subject, actor, body = audit_record(SimpleNamespace(**v), alg, cls)
+        out.append(
+            {
+                "kind": kind,
+                "subject": subject,
+                "actor": actor,
+                "body": canonical_json(body),
+                "alg": alg,
+            }
+        )
+    return len(values)
+
+
 def _before_commit(session: Session) -> None:
+    if session.info.get(_AHEAD):  # rows written by Core with no flush after them
+        write_buffered(session)
     if _seals_after_commit(session) is not None:
         return  # sealed after the commit: the staged rows commit with the transaction
     if not (session.info.get(_STAGED) or session.new):
@@ -617,6 +667,8 @@ def _after_commit(session: Session) -> None:
 def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:  # the Session's outermost transaction ended
         session.info.pop(_BUFFER, None)
+        session.info.pop(_AHEAD, None)
+        session.info.pop(_AHEAD_STAGED_IN, None)
         session.info.pop(_STAGED, None)
         session.info.pop(_CHAINED, None)
         session.info.pop(_READ_SEALED, None)
@@ -632,6 +684,22 @@ def _after_soft_rollback(session: Session, previous_transaction: SessionTransact
     session.info.pop(_BUFFER, None)
     if session.info.pop(_CHAINED, None):
         session.info[_STAGED] = True
+    # Entries of rows written outside a savepoint that were staged inside it, which has
+    # now been rolled back (or an outer one that holds it): their rows stay, so they
+    # wait for the next staging statement again, ahead of anything buffered since.
+    staged_in: list[_StagedIn] | None = session.info.get(_AHEAD_STAGED_IN)
+    if staged_in and previous_transaction.nested:
+        undone: list[_StagedIn] = []
+        kept: list[_StagedIn] = []
+        for savepoint, entries in staged_in:
+            t: SessionTransaction | None = savepoint
+            while t is not None and t is not previous_transaction:
+                t = t.parent
+            (undone if t is not None else kept).append((savepoint, entries))
+        if undone:
+            session.info[_AHEAD_STAGED_IN] = kept
+            back = [e for _, entries in undone for e in entries]
+            session.info[_AHEAD] = [*back, *session.info.get(_AHEAD, [])]
 
 
 def _touches_chain(statement: Any, tables: frozenset[str] = _CHAIN_TABLES) -> bool:
@@ -746,7 +814,8 @@ def _do_orm_execute(state: ORMExecuteState) -> Any:
     ):
         seal_for_reader(state.session)
     # … and its own entries: a transaction reading the chain chains its staged rows first.
-    if state.session.info.get(_STAGED) and _touches_chain(state.statement):
+    info = state.session.info
+    if (info.get(_STAGED) or info.get(_AHEAD)) and _touches_chain(state.statement):
         settle(state.session)
         state.session.info.pop(_READ_SEALED, None)
     # A Core insert into an audited table: no flush sees it, so it is audited here.
@@ -759,6 +828,13 @@ def _do_orm_execute(state: ORMExecuteState) -> Any:
 
 
 on_insert(_after_insert)
+
+
+@events.subscribe(events.RowsWritten)
+def _rows_written(session: Session, event: events.RowsWritten) -> None:
+    """Rows written by a Core INSERT on the session's connection (`history.insert_new`):
+    their entries held for the next staging statement (`buffer_rows`)."""
+    buffer_rows(session, event.cls, list(event.rows))
 
 
 @events.subscribe(events.Changed)

@@ -227,22 +227,19 @@ def _create(
         time_limit_days=limit,
         submitted_at=utcnow(),
     )
-    # Not flushed before its first event: one INSERT carries the case with its event
-    # counter, and its collections start empty without being read (issue 14).
-    set_committed_value(case, "subtasks", [])  # a new case has none (no SELECT later)
-    set_committed_value(case, "presented_licences", [])
-    session.add(case)
-    case.attachments.extend(attachments)
-    case.presented_licences.extend(presented_rows(verified))
     actor = clerk or applicant
     comment = "窗口代收，已核验身份与材料" if clerk else "网上申请"
-    # One flush writes the case, its first event, the uploads it claims, its hand-over
-    # (the outbox message) and all their audit staging (issue 14): the hand-over is built
-    # now rather than at commit, from the case as submitted — nothing after this block
-    # changes the case, its events, attachments, licences or sub-tasks — so the commit
-    # has no second flush pass to make. A failure anywhere rolls the request back whole.
+    # The case and its first event are written at once by two Core INSERTs (issue 14: no
+    # flush planning for the submission's two largest rows) and join the session as
+    # persistent, collections empty; then one flush writes the uploads it claims, its
+    # hand-over (the outbox message) and all the audit staging (the event's entry
+    # first). The hand-over is built now rather than at commit, from the case as
+    # submitted — nothing after this block changes the case, its events, attachments,
+    # licences or sub-tasks — so the commit has no second flush pass to make. A failure
+    # anywhere rolls the request back whole.
     with history.one_flush(session):
-        history.record(session, case, "submit", actor, None, CaseState.SUBMITTED, comment)
+        history.insert_new(session, case, "submit", actor, CaseState.SUBMITTED, comment)
+        _link(session, case, attachments, presented_rows(verified))
         if app.mode == Mode.JOINT:
             _fan_out(session, case, matter, app, actor)
         forward(session, case)
@@ -258,6 +255,23 @@ def _create(
     events.publish(session, submitted)
     licences.record_uses(session, case.id, used)
     return case
+
+
+def _link(
+    session: Session, case: Case, attachments: list[Attachment], presented: list[Any]
+) -> None:
+    """The claimed uploads and the licences presented, linked to the case just written by
+    their own foreign keys (an UPDATE of each upload, an INSERT of each licence at the
+    next flush), the case's collections set to them as loaded: the case itself stays out
+    of that flush, which then has no cycle (a case's sub-tasks) to plan around."""
+    for att in attachments:
+        att.case_id = case.id
+    for row in presented:
+        row.case_id = case.id
+        set_committed_value(row, "case", case)
+        session.add(row)
+    set_committed_value(case, "attachments", list(attachments))
+    set_committed_value(case, "presented_licences", list(presented))
 
 
 #: What a 多地联办 sub-task takes over from its parent application unchanged.

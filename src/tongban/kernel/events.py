@@ -97,6 +97,17 @@ class Changed(Event):
     detail: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class RowsWritten(Event):
+    """Rows of the mapped class `cls` that a caller has just written by a Core INSERT on
+    the session's connection (`kernel.history.insert_new`), which no flush sees: the audit
+    hook gives each the entry a flush would, held for the next statement that stages
+    entries (tongban.audit.hook.buffer_rows). `rows` are column values by attribute name."""
+
+    cls: type[Any]
+    rows: tuple[dict[str, Any], ...]
+
+
 # --- what cases announce ---------------------------------------------------------------
 
 

@@ -50,12 +50,30 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint, Uuid, inspect
+from sqlalchemy import (
+    JSON,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    insert,
+    inspect,
+)
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column, object_session
+from sqlalchemy.orm import (
+    Mapped,
+    Session,
+    declared_attr,
+    make_transient_to_detached,
+    mapped_column,
+    object_session,
+)
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -299,6 +317,122 @@ def record(
         settle(session)
     _announce(session, obj, ev, adopted=False)
     return ev
+
+
+def insert_new(
+    session: Session,
+    obj: HasHistory[E],
+    action: str,
+    actor: AccountLike | Who | None,
+    to: str,
+    reason: str = "",
+    payload: dict[str, Any] | None = None,
+) -> E:
+    """`record` for a brand-new record (transient: built, not yet added): the record and
+    its first event are written at once by two compiled Core INSERTs on the session's
+    connection, in its transaction, without a unit-of-work flush for them (issue 14: the
+    flush's planning and bookkeeping for the two largest rows of a submission); then both
+    objects join the session as persistent, every column loaded (the values written,
+    Python-side column defaults included), so nothing later in the transaction reads them
+    back. The event's audit entry is the one a flush would give it, staged by the next
+    statement that stages entries (`events.RowsWritten`: the next flush's, or the
+    commit). Its collections start empty but for ``events``; append to them (a case's
+    attachments) after this call, and the next flush writes what was appended. The
+    version starts at 1, so a later UPDATE of the record is guarded as usual.
+    HistoryRecorded is published as `record` publishes it (within `one_flush`, at its
+    end). Raises ConcurrentChange (409) on a duplicate event number, as `record` does."""
+    if inspect(obj).key is not None or object_session(obj) is not None:
+        raise ValueError("insert_new takes a transient record")
+    actor_ = who(actor)
+    obj.event_seq = 1
+    make: Any = event_class(obj)
+    ev: E = make(
+        id=new_id(),
+        seq=1,
+        action=str(action),
+        from_state=None,
+        to_state=str(to),
+        actor_id=actor_.id,
+        actor_name=actor_.name,
+        actor_role=actor_.kind,
+        comment=reason,
+        payload=payload,
+        at=utcnow(),
+    )
+    back = inspect(type(obj)).relationships["events"].back_populates
+    setattr(ev, type(ev).__history_key__, cast(Any, obj).id)
+    rows = _row_values(obj), _row_values(ev)
+    connection = session.connection()
+    with guarded():
+        connection.execute(_insert_of(type(obj)), rows[0])
+        connection.execute(_insert_of(type(ev)), rows[1])
+    _persistent(obj, rows[0])
+    _persistent(ev, rows[1])
+    for rel in inspect(
+        type(obj)
+    ).relationships:  # a row that did not exist has nothing pointing at it yet
+        if rel.uselist:
+            set_committed_value(obj, rel.key, [ev] if rel.key == "events" else [])
+    if back:
+        set_committed_value(ev, back, obj)
+    session.add(obj)  # persistent (and its event, by the cascade): no INSERT at a flush
+    events.publish(session, events.RowsWritten(type(ev), (rows[1],)))
+    _announce(session, obj, ev, adopted=False)
+    return ev
+
+
+#: Per mapped class: its compiled INSERT (SQLAlchemy caches the compiled form of one
+#: statement object) and (attribute, column key, Python-side default) of every column.
+_INSERTS: dict[type[Any], Any] = {}
+_COLUMNS: dict[type[Any], tuple[tuple[str, str, Any], ...]] = {}
+
+
+def _insert_of(cls: type[Any]) -> Any:
+    stmt = _INSERTS.get(cls)
+    if stmt is None:
+        stmt = _INSERTS[cls] = insert(cast(Table, cls.__table__))
+    return stmt
+
+
+def _columns_of(cls: type[Any]) -> tuple[tuple[str, str, Any], ...]:
+    found = _COLUMNS.get(cls)
+    if found is None:
+        out = []
+        for prop in inspect(cls).column_attrs:
+            (col,) = prop.columns
+            default = col.default
+            if default is None and col.server_default is not None:
+                raise TypeError(f"{cls.__name__}.{prop.key}: a server default needs RETURNING")
+            out.append((prop.key, col.key, default))
+        found = _COLUMNS[cls] = tuple(out)
+    return found
+
+
+def _row_values(obj: Any) -> dict[str, Any]:
+    """Every column's value for `obj`'s INSERT by column key: what was set on it, else
+    the column's Python-side default (as a flush would apply it), else None."""
+    have = obj.__dict__
+    row: dict[str, Any] = {}
+    for attr, col, default in _columns_of(type(obj)):
+        if attr in have:
+            value = have[attr]
+        elif default is None:
+            value = None
+        elif default.is_callable:
+            value = default.arg(None)  # new_id, utcnow, dict: they take no context
+        else:
+            value = default.arg
+        row[col] = value
+    return row
+
+
+def _persistent(obj: Any, row: dict[str, Any]) -> None:
+    """`obj` as if loaded from the row just written: every column set, no pending
+    change, its identity key given (detached until added to a session)."""
+    state = inspect(obj)
+    for attr, col, _default in _columns_of(type(obj)):
+        state.dict[attr] = row[col]
+    make_transient_to_detached(obj)
 
 
 def _append(session: Session, obj: Any, ev: EventRow) -> None:

@@ -1,20 +1,28 @@
-"""A submission's case, first event, claimed uploads, hand-over message and their audit
-staging are written by one flush (issue 14), and taken back whole when anything fails."""
+"""A submission's case and first event are written by two Core INSERTs and join the
+session as persistent (`kernel.history.insert_new`); its claimed uploads, hand-over
+message and all the audit staging by one flush (issue 14); taken back whole when
+anything fails."""
 
 from __future__ import annotations
 
+import json
 import uuid
 
+import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from tongban.audit import hook
+from tongban.audit import service as audit
+from tongban.audit.domain import canonical_json
 from tongban.audit.models import AuditEntry, AuditPending
 from tongban.cases import service
 from tongban.cases.models import Attachment, Case, CaseEvent
 from tongban.cases.replica import CASES
 from tongban.exchange import service as exchange
 from tongban.exchange.models import OutboxMessage
+from tongban.kernel import history
 
 from builders import (
     SIMPLE_FORM,
@@ -56,7 +64,9 @@ def test_the_case_and_its_hand_over_are_written_by_one_flush(session):  # type: 
         event.remove(Session, "before_flush", seen)
     writing = [f for f in flushed if f]
     assert len(writing) == 1, flushed
-    assert {Case, CaseEvent, OutboxMessage} <= writing[0]
+    assert OutboxMessage in writing[0]
+    # Written before it, by Core; the claim is the upload's own UPDATE (no case in it).
+    assert not {Case, CaseEvent} & writing[0]
     assert att.case_id == case.id  # the upload claimed in that flush too
     # The message is the snapshot the commit would have built: the case as submitted.
     (msg,) = session.scalars(
@@ -114,3 +124,129 @@ def test_a_hand_over_that_fails_leaves_nothing_written(client, session, monkeypa
         )
         == 1
     )
+
+
+@pytest.fixture
+def statements(engine):  # type: ignore[no-untyped-def]
+    seen: list[str] = []
+
+    def executed(conn, cursor, statement, params, context, executemany):  # type: ignore[no-untyped-def]
+        seen.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", executed)
+    yield seen
+    event.remove(engine, "before_cursor_execute", executed)
+
+
+def test_case_and_event_go_by_core_inserts_and_one_staging_statement(session, statements):  # type: ignore[no-untyped-def]
+    resident = make_resident(session)
+    att = upload(session, resident)
+    session.flush()
+    flushes: list[int] = []
+
+    def flushing(s, _ctx, _instances):  # type: ignore[no-untyped-def]
+        if s is session:
+            flushes.append(len(statements))
+
+    event.listen(Session, "before_flush", flushing)
+    start = len(statements)
+    try:
+        case = service.submit_online(session, resident, _application(att.id))
+    finally:
+        event.remove(Session, "before_flush", flushing)
+    mine = statements[start:]
+    kinds = [st.split(" (")[0].split(" VALUES")[0] for st in mine]
+    case_at = kinds.index("INSERT INTO service_case")
+    event_at = kinds.index("INSERT INTO case_event")
+    assert kinds.count("INSERT INTO service_case") == 1
+    assert kinds.count("INSERT INTO case_event") == 1
+    # Both before the one flush, which writes neither again.
+    assert len(flushes) == 1 and case_at < event_at < flushes[0] - start
+    # The event's entry and the message's go in the one staging statement of the flush.
+    staging = [st for st in mine if st.startswith("INSERT INTO audit_pending")]
+    assert len(staging) == 1
+    pending = session.execute(
+        select(AuditPending.kind, AuditPending.subject).order_by(AuditPending.id)
+    ).all()
+    assert [k for k, _ in pending][-2:] == ["case.event", "message.sent"]
+    assert pending[-2].subject == f"case:{case.id}"
+
+
+def test_the_written_case_is_persistent_and_read_from_memory(session, statements):  # type: ignore[no-untyped-def]
+    resident = make_resident(session)
+    att = upload(session, resident)
+    session.flush()
+    case = service.submit_online(session, resident, _application(att.id))
+    start = len(statements)
+    # Everything a later step of the request reads is in memory: no SELECT.
+    values = {c.key: getattr(case, c.key) for c in Case.__table__.c}
+    (ev,) = case.events
+    ev_values = {c.key: getattr(ev, c.key) for c in CaseEvent.__table__.c}
+    assert case.attachments == [att] and att.case_id == case.id
+    assert case.subtasks == [] and case.presented_licences == []
+    assert session.get(Case, case.id) is case
+    assert ev.case is case
+    assert statements[start:] == []
+    assert values["version"] == 1 and values["event_seq"] == 1
+    assert ev_values["seq"] == 1 and ev_values["action"] == "submit"
+    # … and it is what the database holds (Python-side defaults applied alike).
+    session.commit()
+    session.expire_all()
+    assert {c.key: getattr(case, c.key) for c in Case.__table__.c} == values
+    assert {c.key: getattr(case.events[0], c.key) for c in CaseEvent.__table__.c} == ev_values
+
+
+def test_a_later_change_in_the_same_transaction_is_version_guarded(session):  # type: ignore[no-untyped-def]
+    resident = make_resident(session)
+    att = upload(session, resident)
+    session.flush()
+    case = service.submit_online(session, resident, _application(att.id))
+    case.handoff = "sent"
+    session.flush()  # UPDATE … WHERE version = 1
+    assert case.version == 2
+    session.expire_all()
+    assert (case.handoff, case.version) == ("sent", 2)
+
+
+def test_the_events_entry_is_the_one_a_flush_gives_it_and_the_chain_verifies(session):  # type: ignore[no-untyped-def]
+    resident = make_resident(session)
+    att = upload(session, resident)
+    session.flush()
+    case = service.submit_online(session, resident, _application(att.id))
+    session.commit()
+    (ev,) = case.events
+    (entry,) = [e for e in audit.about(session, f"case:{case.id}") if e.kind == "case.event"]
+    subject, actor, body = hook.audit_record(ev, entry.alg)
+    assert (entry.subject, entry.actor) == (subject, actor)
+    assert json.loads(entry.body) == json.loads(canonical_json(body))
+    report = audit.verify(session)  # what `tongban audit verify` runs
+    assert report.ok, report.finding
+
+
+def test_a_flush_that_fails_after_the_core_inserts_leaves_nothing(client, session, monkeypatch):  # type: ignore[no-untyped-def]
+    h = token_for(client, make_resident(session))
+    att_id = api_upload(client, h)
+    before = _counts(session)
+    failed: list[bool] = []
+
+    def failing(s, _ctx, _instances):  # type: ignore[no-untyped-def]
+        if s.info.get(history._ONE_FLUSH) is None and any(
+            isinstance(o, OutboxMessage) for o in s.new
+        ):
+            failed.append(True)
+            raise StaleDataError("changed meanwhile")
+
+    event.listen(Session, "before_flush", failing)
+    try:
+        r = client.post("/api/v1/cases", json=online_application(att_id), headers=h)
+    finally:
+        event.remove(Session, "before_flush", failing)
+    assert failed
+    assert r.status_code == 409 and r.headers["content-type"].startswith("application/problem+json")
+    assert _counts(session) == before  # no case, event, message, staged or chained entry
+    assert (
+        session.scalar(select(Attachment.case_id).where(Attachment.id == uuid.UUID(att_id))) is None
+    )
+    r = client.post("/api/v1/cases", json=online_application(att_id), headers=h)
+    assert r.status_code == 201, r.text
+    assert audit.verify(session).ok
