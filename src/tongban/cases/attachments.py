@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from tongban.errors import NotFound, PermissionDenied
 from tongban.files.models import Attachment
@@ -40,6 +41,7 @@ __all__ = [
     "UploadRejected",
     "blob_path",
     "claim_uploads",
+    "link_uploads",
     "insert_upload",
     "is_sha256",
     "safe_filename",
@@ -78,3 +80,34 @@ def claim_uploads(
             raise PermissionDenied("不能使用他人或已提交的附件", type="attachment-not-yours")
         found.append(att)
     return found
+
+
+#: Give an upload its case, only while it is still the uploader's and unused: one compiled
+#: statement (SQLAlchemy caches its compiled form), by primary key.
+_LINK = (
+    update(Attachment)
+    .where(
+        Attachment.id == bindparam("att_id"),
+        Attachment.uploaded_by == bindparam("owner"),
+        Attachment.case_id.is_(None),
+    )
+    .values(case_id=bindparam("case_id"))
+)
+
+
+def link_uploads(
+    session: Session, actor: Account, case_id: uuid.UUID, attachments: list[Attachment]
+) -> None:
+    """Give the uploads `claim_uploads` returned their case, each by one UPDATE on the
+    session's connection that matches only while the upload is still `actor`'s and
+    unused (issue 14: no flush for it; and two applications racing for one upload
+    cannot both have it — the second's UPDATE finds it taken, or waits for the first
+    and then does). The objects are set as loaded with their case. Raises the same
+    refusal as `claim_uploads` (403 ``attachment-not-yours``) when one was taken
+    meanwhile; the caller's transaction is then rolled back whole."""
+    connection = session.connection()
+    for att in attachments:
+        params = {"att_id": att.id, "owner": actor.id, "case_id": case_id}
+        if connection.execute(_LINK, params).rowcount != 1:
+            raise PermissionDenied("不能使用他人或已提交的附件", type="attachment-not-yours")
+        set_committed_value(att, "case_id", case_id)

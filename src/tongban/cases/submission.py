@@ -16,7 +16,7 @@ from tongban.cases.access import available_actions as available_actions
 from tongban.cases.access import can_see as can_see
 from tongban.cases.access import get_case as get_case
 from tongban.cases.access import list_cases as list_cases
-from tongban.cases.attachments import claim_uploads
+from tongban.cases.attachments import claim_uploads, link_uploads
 from tongban.cases.domain import CaseState, DeliveryMethod, Mode
 from tongban.cases.history import next_number
 from tongban.cases.models import Attachment, Case
@@ -229,24 +229,24 @@ def _create(
     )
     actor = clerk or applicant
     comment = "窗口代收，已核验身份与材料" if clerk else "网上申请"
-    # The case and its first event are written at once by two Core INSERTs (issue 14: no
-    # flush planning for the submission's two largest rows) and join the session as
-    # persistent, collections empty; then one flush writes the uploads it claims, its
-    # hand-over (the outbox message) and all the audit staging (the event's entry
-    # first). The hand-over is built now rather than at commit, from the case as
+    # Issue 14: no unit-of-work flush for the submission's own rows. The case and its
+    # first event are written at once by Core INSERTs and join the session as persistent
+    # (collections empty), the uploads are claimed by guarded UPDATEs, the hand-over (the
+    # outbox message) by a Core INSERT; the event's and the message's audit entries are
+    # staged by one statement at the commit (or a flush before it: sub-tasks, licences
+    # presented). The hand-over is built now rather than at commit, from the case as
     # submitted — nothing after this block changes the case, its events, attachments,
-    # licences or sub-tasks — so the commit has no second flush pass to make. A failure
-    # anywhere rolls the request back whole.
+    # licences or sub-tasks. A failure anywhere rolls the request back whole.
     with history.one_flush(session):
         history.insert_new(session, case, "submit", actor, CaseState.SUBMITTED, comment)
-        _link(session, case, attachments, presented_rows(verified))
+        _link(session, uploader, case, attachments, presented_rows(verified))
         if app.mode == Mode.JOINT:
             _fan_out(session, case, matter, app, actor)
         forward(session, case)
         # The snapshot reads only what is in memory and reference data; a cache miss's
-        # SELECT must not flush the case before its message is added.
+        # SELECT must not flush sub-tasks before their messages are added.
         with session.no_autoflush:
-            replication.send_now(session)
+            replication.send_now(session, written=True)
     # Evidence records the consent (and may refuse a kind the matter does not use).
     recorder = clerk or applicant
     submitted = events.CaseSubmitted(
@@ -258,14 +258,17 @@ def _create(
 
 
 def _link(
-    session: Session, case: Case, attachments: list[Attachment], presented: list[Any]
+    session: Session,
+    uploader: Account,
+    case: Case,
+    attachments: list[Attachment],
+    presented: list[Any],
 ) -> None:
     """The claimed uploads and the licences presented, linked to the case just written by
-    their own foreign keys (an UPDATE of each upload, an INSERT of each licence at the
-    next flush), the case's collections set to them as loaded: the case itself stays out
-    of that flush, which then has no cycle (a case's sub-tasks) to plan around."""
-    for att in attachments:
-        att.case_id = case.id
+    their own foreign keys (an UPDATE of each upload now, guarded against a claim made
+    meanwhile; an INSERT of each licence at the next flush), the case's collections set
+    to them as loaded: the case itself is in no flush."""
+    link_uploads(session, uploader, case.id, attachments)
     for row in presented:
         row.case_id = case.id
         set_committed_value(row, "case", case)

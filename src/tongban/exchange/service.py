@@ -201,6 +201,47 @@ def send(
     return msg
 
 
+def send_written(
+    session: Session,
+    message_type: str,
+    source_jurisdiction: str,
+    target_jurisdiction: str,
+    payload: dict[str, Any],
+) -> uuid.UUID:
+    """`send`, with the row written at once by one compiled Core INSERT on the session's
+    connection (in its transaction, committed or rolled back with it) instead of by the
+    next flush: no ORM object is built or tracked for a row the sender never reads back
+    (issue 14: with the case and its event written the same way, a submission needs no
+    flush at all). Its ``message.sent`` audit entry is the one a flush would give it,
+    held by the audit hook for the next statement that stages entries
+    (`events.RowsWritten`). The same row and entry as `send`; returns the message's id."""
+    row = {
+        "id": new_id(),
+        "type": message_type,
+        "source_jurisdiction": source_jurisdiction,
+        "target_jurisdiction": target_jurisdiction,
+        "payload": payload,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": utcnow(),
+        "last_error": None,
+        "created_at": _queued_at(),
+        "delivered_at": None,
+        "dead_at": None,
+        "replays": 0,
+        "replayed_at": None,
+        "replayed_by": None,
+    }
+    session.connection().execute(_outbox_insert(), row)
+    events.publish(session, events.RowsWritten(OutboxMessage, (row,)))
+    return cast(uuid.UUID, row["id"])
+
+
+@lru_cache(maxsize=1)
+def _outbox_insert() -> Any:
+    return cast(Table, OutboxMessage.__table__).insert()
+
+
 _stamp_lock = threading.Lock()
 #: The last queueing time this process gave out (read and set under `_stamp_lock`).
 _last_stamp: datetime | None = None

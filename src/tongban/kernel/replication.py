@@ -375,9 +375,13 @@ def share(
     pending.append(_Outgoing(copies, rec, ev, source, todo, extra))
 
 
-def send_now(session: Session) -> int:
+def send_now(session: Session, *, written: bool = False) -> int:
     """Write this transaction's pending replication messages to the outbox now (also
-    done when it commits); how many."""
+    done when it commits); how many. With `written`, each row is written at once by a
+    Core INSERT, its audit entry held for the next statement that stages entries
+    (`exchange.send_written`): for a caller with no flush of its own to share (a case's
+    submission), not the exchange's batch pass."""
+    send = exchange.send_written if written else exchange.send
     pending: list[_Outgoing] | None = session.info.pop(_PENDING, None)
     later: dict[tuple[str, Any], _Later] | None = session.info.pop(_LATER, None)
     n = 0
@@ -398,7 +402,7 @@ def send_now(session: Session) -> int:
             msg_type = out.copies.change_type
             payload = out.copies.change_payload(session, out.rec, out.ev, out.extra)
         for target in out.targets:
-            exchange.send(session, msg_type, out.source, target, payload)
+            send(session, msg_type, out.source, target, payload)
             n += 1
     return n
 

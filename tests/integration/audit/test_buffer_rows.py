@@ -1,9 +1,9 @@
 """Rows written by a Core INSERT on the Session's connection, their audit entries held
-for the next staging statement (`hook.buffer_rows`, issue 14; what `kernel.history.
-insert_new` announces with `events.RowsWritten`), here with outbox messages written the
-way the ORM would write them. Each row gets the entry a flush would give it, exactly once, chained in
-the writer's transaction, and a rollback (savepoints included) never leaves a row
-without its entry or an entry without its row."""
+for the next staging statement (`hook.buffer_rows`, issue 14; announced by
+`events.RowsWritten`): the exchange's `send_written`, as `kernel.history.insert_new` for
+a record's first event. Each row gets the entry a flush would give it, exactly once,
+chained in the writer's transaction, and a rollback (savepoints included) never leaves
+a row without its entry or an entry without its row."""
 
 from __future__ import annotations
 
@@ -11,33 +11,16 @@ import json
 import uuid
 
 import pytest
-from sqlalchemy import event, func, insert, select
+from sqlalchemy import event, func, select
 
 from tongban.audit import domain, hook, service
 from tongban.audit.models import AuditPending
-from tongban.db import new_id, utcnow
 from tongban.exchange import service as exchange
 from tongban.exchange.models import OutboxMessage
-from tongban.kernel import events
 
 
 def _sent(session, n: int = 0):  # type: ignore[no-untyped-def]
-    """An outbox message written by a Core INSERT, its entry held (`buffer_rows`)."""
-    row = {
-        "id": new_id(),
-        "type": "audit.test",
-        "source_jurisdiction": "310000",
-        "target_jurisdiction": "320000",
-        "payload": {"n": n},
-        "status": "pending",
-        "attempts": 0,
-        "next_attempt_at": utcnow(),
-        "created_at": utcnow(),
-        "replays": 0,
-    }
-    session.connection().execute(insert(OutboxMessage.__table__), row)
-    events.publish(session, events.RowsWritten(OutboxMessage, (row,)))
-    return row["id"]
+    return exchange.send_written(session, "audit.test", "310000", "320000", {"n": n})
 
 
 def _orm(session, n: int) -> OutboxMessage:  # type: ignore[no-untyped-def]

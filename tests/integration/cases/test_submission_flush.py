@@ -1,7 +1,8 @@
-"""A submission's case and first event are written by two Core INSERTs and join the
-session as persistent (`kernel.history.insert_new`); its claimed uploads, hand-over
-message and all the audit staging by one flush (issue 14); taken back whole when
-anything fails."""
+"""A submission writes its rows without a unit-of-work flush (issue 14): the case and
+its first event by two Core INSERTs, joining the session as persistent
+(`kernel.history.insert_new`), the uploads claimed by guarded UPDATEs, the hand-over
+message by a Core INSERT, and the audit entries of the event and the message staged by
+one statement at the commit; taken back whole when anything fails."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import json
 import uuid
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -17,12 +18,12 @@ from tongban.audit import hook
 from tongban.audit import service as audit
 from tongban.audit.domain import canonical_json
 from tongban.audit.models import AuditEntry, AuditPending
-from tongban.cases import service
+from tongban.cases import attachments, service, submission
 from tongban.cases.models import Attachment, Case, CaseEvent
 from tongban.cases.replica import CASES
+from tongban.errors import PermissionDenied
 from tongban.exchange import service as exchange
 from tongban.exchange.models import OutboxMessage
-from tongban.kernel import history
 
 from builders import (
     SIMPLE_FORM,
@@ -47,7 +48,7 @@ def _application(att_id: uuid.UUID, **kw):  # type: ignore[no-untyped-def]
     )
 
 
-def test_the_case_and_its_hand_over_are_written_by_one_flush(session):  # type: ignore[no-untyped-def]
+def test_the_case_and_its_hand_over_are_written_without_a_flush(session):  # type: ignore[no-untyped-def]
     resident = make_resident(session)
     att = upload(session, resident)
     session.flush()
@@ -62,12 +63,9 @@ def test_the_case_and_its_hand_over_are_written_by_one_flush(session):  # type: 
         case = service.submit_online(session, resident, _application(att.id))
     finally:
         event.remove(Session, "before_flush", seen)
-    writing = [f for f in flushed if f]
-    assert len(writing) == 1, flushed
-    assert OutboxMessage in writing[0]
-    # Written before it, by Core; the claim is the upload's own UPDATE (no case in it).
-    assert not {Case, CaseEvent} & writing[0]
-    assert att.case_id == case.id  # the upload claimed in that flush too
+    assert [f for f in flushed if f] == []  # nothing left for a flush to write
+    assert not session.new and not session.dirty
+    assert att.case_id == case.id  # the upload claimed by its own UPDATE
     # The message is the snapshot the commit would have built: the case as submitted.
     (msg,) = session.scalars(
         select(OutboxMessage).where(OutboxMessage.payload["number"].as_string() == case.number)
@@ -99,14 +97,14 @@ def test_a_hand_over_that_fails_leaves_nothing_written(client, session, monkeypa
     h = token_for(client, make_resident(session))
     att_id = api_upload(client, h)
     before = _counts(session)
-    real = exchange.send
+    real = exchange.send_written
     sent: list[str] = []
 
     def failing(*args, **kwargs):  # type: ignore[no-untyped-def]
         sent.append(args[1])
         raise StaleDataError("changed meanwhile")
 
-    monkeypatch.setattr(exchange, "send", failing)
+    monkeypatch.setattr(exchange, "send_written", failing)
     r = client.post("/api/v1/cases", json=online_application(att_id), headers=h)
     assert sent == ["case.forwarded"]
     assert r.status_code == 409 and r.headers["content-type"].startswith("application/problem+json")
@@ -114,7 +112,7 @@ def test_a_hand_over_that_fails_leaves_nothing_written(client, session, monkeypa
     assert (
         session.scalar(select(Attachment.case_id).where(Attachment.id == uuid.UUID(att_id))) is None
     )
-    monkeypatch.setattr(exchange, "send", real)
+    monkeypatch.setattr(exchange, "send_written", real)
     r = client.post("/api/v1/cases", json=online_application(att_id), headers=h)
     assert r.status_code == 201, r.text
     number = r.json()["number"]
@@ -138,38 +136,52 @@ def statements(engine):  # type: ignore[no-untyped-def]
     event.remove(engine, "before_cursor_execute", executed)
 
 
-def test_case_and_event_go_by_core_inserts_and_one_staging_statement(session, statements):  # type: ignore[no-untyped-def]
+def test_rows_by_core_statements_and_entries_by_one_staging_statement(session, statements):  # type: ignore[no-untyped-def]
     resident = make_resident(session)
     att = upload(session, resident)
     session.flush()
-    flushes: list[int] = []
-
-    def flushing(s, _ctx, _instances):  # type: ignore[no-untyped-def]
-        if s is session:
-            flushes.append(len(statements))
-
-    event.listen(Session, "before_flush", flushing)
     start = len(statements)
-    try:
-        case = service.submit_online(session, resident, _application(att.id))
-    finally:
-        event.remove(Session, "before_flush", flushing)
+    case = service.submit_online(session, resident, _application(att.id))
     mine = statements[start:]
-    kinds = [st.split(" (")[0].split(" VALUES")[0] for st in mine]
-    case_at = kinds.index("INSERT INTO service_case")
-    event_at = kinds.index("INSERT INTO case_event")
-    assert kinds.count("INSERT INTO service_case") == 1
-    assert kinds.count("INSERT INTO case_event") == 1
-    # Both before the one flush, which writes neither again.
-    assert len(flushes) == 1 and case_at < event_at < flushes[0] - start
-    # The event's entry and the message's go in the one staging statement of the flush.
-    staging = [st for st in mine if st.startswith("INSERT INTO audit_pending")]
+    kinds = [st.split(" (")[0].split(" VALUES")[0].split(" SET")[0] for st in mine]
+    for written in ("INSERT INTO service_case", "INSERT INTO case_event", "UPDATE attachment"):
+        assert kinds.count(written) == 1, kinds
+    assert kinds.count("INSERT INTO outbox_message") == 1, kinds
+    assert kinds.index("INSERT INTO service_case") < kinds.index("INSERT INTO case_event")
+    # The entries wait for one staging statement: at the commit, the event's first.
+    assert not any(st.startswith("INSERT INTO audit_pending") for st in mine)
+    assert [e["kind"] for e in session.info[hook._AHEAD]] == ["case.event", "message.sent"]
+    start = len(statements)
+    session.commit()
+    staging = [st for st in statements[start:] if st.startswith("INSERT INTO audit_pending")]
     assert len(staging) == 1
-    pending = session.execute(
-        select(AuditPending.kind, AuditPending.subject).order_by(AuditPending.id)
-    ).all()
-    assert [k for k, _ in pending][-2:] == ["case.event", "message.sent"]
-    assert pending[-2].subject == f"case:{case.id}"
+    chained = [
+        (e.kind, e.subject)
+        for e in audit.iter_entries(session, 0)
+        if e.kind in ("case.event", "message.sent")
+    ][-2:]
+    assert chained[0] == ("case.event", f"case:{case.id}")
+    assert chained[1][0] == "message.sent"
+
+
+def test_an_upload_claimed_meanwhile_is_refused_and_nothing_is_written(session):  # type: ignore[no-untyped-def]
+    resident = make_resident(session)
+    att = upload(session, resident)
+    session.flush()
+    first = service.submit_online(session, resident, _application(upload(session, resident).id))
+    before = _counts(session)
+    assert session.get(Attachment, att.id) is att  # the claim below reads this object
+    # Another transaction's claim, unseen by this session's copy of the upload (still
+    # unclaimed in memory): the guarded UPDATE finds it taken.
+    session.connection().execute(
+        update(Attachment).where(Attachment.id == att.id).values(case_id=first.id)
+    )
+    savepoint = session.begin_nested()
+    with pytest.raises(PermissionDenied) as refused:
+        service.submit_online(session, resident, _application(att.id))
+    savepoint.rollback()
+    assert refused.value.type == "attachment-not-yours"
+    assert _counts(session) == before  # no case, event, message or entry of the refused one
 
 
 def test_the_written_case_is_persistent_and_read_from_memory(session, statements):  # type: ignore[no-untyped-def]
@@ -223,30 +235,27 @@ def test_the_events_entry_is_the_one_a_flush_gives_it_and_the_chain_verifies(ses
     assert report.ok, report.finding
 
 
-def test_a_flush_that_fails_after_the_core_inserts_leaves_nothing(client, session, monkeypatch):  # type: ignore[no-untyped-def]
+def test_a_claim_refused_after_the_core_inserts_leaves_nothing(client, session, monkeypatch):  # type: ignore[no-untyped-def]
     h = token_for(client, make_resident(session))
     att_id = api_upload(client, h)
     before = _counts(session)
-    failed: list[bool] = []
+    real = attachments.link_uploads
+    linked: list[bool] = []
 
-    def failing(s, _ctx, _instances):  # type: ignore[no-untyped-def]
-        if s.info.get(history._ONE_FLUSH) is None and any(
-            isinstance(o, OutboxMessage) for o in s.new
-        ):
-            failed.append(True)
-            raise StaleDataError("changed meanwhile")
+    def taken(*args, **kwargs):  # type: ignore[no-untyped-def]
+        linked.append(True)  # after the case and its event were written
+        raise PermissionDenied("不能使用他人或已提交的附件", type="attachment-not-yours")
 
-    event.listen(Session, "before_flush", failing)
-    try:
-        r = client.post("/api/v1/cases", json=online_application(att_id), headers=h)
-    finally:
-        event.remove(Session, "before_flush", failing)
-    assert failed
-    assert r.status_code == 409 and r.headers["content-type"].startswith("application/problem+json")
+    monkeypatch.setattr(submission, "link_uploads", taken)
+    r = client.post("/api/v1/cases", json=online_application(att_id), headers=h)
+    assert linked
+    assert r.status_code == 403 and r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["type"].endswith("attachment-not-yours")
     assert _counts(session) == before  # no case, event, message, staged or chained entry
     assert (
         session.scalar(select(Attachment.case_id).where(Attachment.id == uuid.UUID(att_id))) is None
     )
+    monkeypatch.setattr(submission, "link_uploads", real)
     r = client.post("/api/v1/cases", json=online_application(att_id), headers=h)
     assert r.status_code == 201, r.text
     assert audit.verify(session).ok
