@@ -6,10 +6,12 @@ case modules that use it."""
 from __future__ import annotations
 
 import uuid
+from typing import cast
 
-from sqlalchemy import bindparam, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Table, bindparam, inspect, select, update
+from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from tongban.errors import NotFound, PermissionDenied
 from tongban.files.models import Attachment
@@ -60,7 +62,7 @@ def claim_uploads(
     first id in the list that fails."""
     wanted = set(attachment_ids)
     if len(wanted) <= 1:  # the usual case: by primary key, no IN list to render
-        one = session.get(Attachment, attachment_ids[0]) if wanted else None
+        one = _by_id(session, attachment_ids[0]) if wanted else None
         by_id = {one.id: one} if one is not None else {}
     else:
         by_id = {
@@ -80,6 +82,36 @@ def claim_uploads(
             raise PermissionDenied("不能使用他人或已提交的附件", type="attachment-not-yours")
         found.append(att)
     return found
+
+
+_TABLE = cast(Table, Attachment.__table__)
+#: The claim's read of one upload: one compiled statement.
+_BY_ID = select(*_TABLE.c).where(_TABLE.c.id == bindparam("att_id"))
+
+
+def _by_id(session: Session, att_id: uuid.UUID) -> Attachment | None:
+    """`session.get(Attachment, att_id)` without the ORM's loading path (issue 14): the
+    object the session holds, else the row read by one compiled SELECT on the session's
+    connection and the object built from it as loaded. What the session has pending is
+    flushed first, as `get`'s autoflush would (an upload stored in the same transaction)."""
+    key = identity_key(Attachment, att_id)
+    found = session.identity_map.get(key)
+    if found is None and session.new:
+        session.flush()
+        found = session.identity_map.get(key)
+    if found is not None:
+        return found
+    row = session.connection().execute(_BY_ID, {"att_id": att_id}).mappings().first()
+    if row is None:
+        return None
+    att: Attachment = _MANAGER.new_instance()
+    att.__dict__.update(row)
+    make_transient_to_detached(att)
+    session.add(att)
+    return att
+
+
+_MANAGER = inspect(Attachment).class_manager
 
 
 #: Give an upload its case, only while it is still the uploader's and unused: one compiled

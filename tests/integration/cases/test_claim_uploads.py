@@ -88,3 +88,44 @@ def test_refusals_through_the_api_write_nothing(client, session):  # type: ignor
     r = client.post("/api/v1/cases", json=online_application(mine), headers=h)
     assert r.status_code == 403 and r.json()["type"].endswith("attachment-not-yours"), r.text
     assert cases() == before + 1
+
+
+def test_one_upload_is_read_by_one_select_and_held_as_loaded(session, connection):  # type: ignore[no-untyped-def]
+    me = make_resident(session)
+    att_id = upload(session, me).id
+    session.flush()
+    session.expunge_all()  # not in the session: read from the database
+    seen: list[str] = []
+
+    def statement(_conn, _cursor, sql, *_args):  # type: ignore[no-untyped-def]
+        seen.append(sql)
+
+    event.listen(connection, "before_cursor_execute", statement)
+    try:
+        (att,) = claim_uploads(session, me, [att_id])
+        values = {c.key: getattr(att, c.key) for c in Attachment.__table__.c}
+        assert session.get(Attachment, att_id) is att
+    finally:
+        event.remove(connection, "before_cursor_execute", statement)
+    assert len(seen) == 1 and "FROM attachment" in seen[0]  # every column from that one
+    assert att in session and not session.dirty
+    session.expire(att)
+    assert {c.key: getattr(att, c.key) for c in Attachment.__table__.c} == values
+
+
+def test_an_upload_still_pending_in_the_session_is_found(session):  # type: ignore[no-untyped-def]
+    me = make_resident(session)
+    session.flush()
+    att = Attachment(
+        id=uuid.uuid4(),
+        material_code="id_card",
+        filename="id_card.pdf",
+        content_type="application/pdf",
+        size=1,
+        sha256="0" * 64,
+        uploaded_by=me.id,
+    )
+    session.add(att)  # added, not flushed
+    assert att in session.new
+    assert claim_uploads(session, me, [att.id]) == [att]
+    assert att not in session.new  # flushed first, as get's autoflush would
