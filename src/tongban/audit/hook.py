@@ -592,19 +592,22 @@ def stage_rows(session: Session, cls: type[Any], values: list[dict[str, Any]]) -
             _mark_chained(session)
             append(connection, kind, subject, actor, body, alg=alg)
             continue
-        out.append(
-            {
-                "kind": kind,
-                "subject": subject,
-                "actor": actor,
-                "body": canonical_json(body),
-                "alg": alg,
-            }
-        )
+        out.append(_pending(kind, subject, actor, body, alg))
     if out:
         session.info.setdefault(_BUFFER, []).extend(out)
         write_buffered(session)
     return len(values)
+
+
+def _pending(kind: str, subject: str, actor: str, body: Any, alg: str) -> dict[str, Any]:
+    """An entry waiting to be staged (the columns of its staging row)."""
+    return {
+        "kind": kind,
+        "subject": subject,
+        "actor": actor,
+        "body": canonical_json(body),
+        "alg": alg,
+    }
 
 
 def buffer_rows(session: Session, cls: type[Any], values: list[dict[str, Any]]) -> int:
@@ -625,15 +628,7 @@ def buffer_rows(session: Session, cls: type[Any], values: list[dict[str, Any]]) 
     out = session.info.setdefault(_AHEAD, [])
     for v in values:
         subject, actor, body = audit_record(SimpleNamespace(**v), alg, cls)
-        out.append(
-            {
-                "kind": kind,
-                "subject": subject,
-                "actor": actor,
-                "body": canonical_json(body),
-                "alg": alg,
-            }
-        )
+        out.append(_pending(kind, subject, actor, body, alg))
     return len(values)
 
 

@@ -278,6 +278,35 @@ def event_class(obj: HasHistory[E]) -> type[E]:
     return cls
 
 
+def _event(
+    obj: HasHistory[E],
+    seq: int,
+    action: str,
+    actor_: Who,
+    from_: str | None,
+    to: str,
+    reason: str,
+    payload: dict[str, Any] | None,
+) -> E:
+    """A new event of `obj` numbered `seq`. Its id is set here, as an adopted event's is:
+    the same columns, so that events recorded and adopted in one flush go in one INSERT."""
+    make: Any = event_class(obj)  # a mapped subclass: its constructor takes the columns
+    ev: E = make(
+        id=new_id(),
+        seq=seq,
+        action=str(action),
+        from_state=None if from_ is None else str(from_),
+        to_state=str(to),
+        actor_id=actor_.id,
+        actor_name=actor_.name,
+        actor_role=actor_.kind,
+        comment=reason,
+        payload=payload,
+        at=utcnow(),
+    )
+    return ev
+
+
 def record(
     session: Session,
     obj: HasHistory[E],
@@ -297,22 +326,7 @@ def record(
     actor_ = who(actor)
     with guarded():
         obj.event_seq = (obj.event_seq or 0) + 1
-        make: Any = event_class(obj)  # a mapped subclass: its constructor takes the columns
-        ev: E = make(
-            # Its id set here, as an adopted event's is: the same columns, so that events
-            # recorded and adopted in one flush go in one INSERT.
-            id=new_id(),
-            seq=obj.event_seq,
-            action=str(action),
-            from_state=None if from_ is None else str(from_),
-            to_state=str(to),
-            actor_id=actor_.id,
-            actor_name=actor_.name,
-            actor_role=actor_.kind,
-            comment=reason,
-            payload=payload,
-            at=utcnow(),
-        )
+        ev: E = _event(obj, obj.event_seq, action, actor_, from_, to, reason, payload)
         _append(session, obj, ev)
         settle(session)
     _announce(session, obj, ev, adopted=False)
@@ -345,20 +359,7 @@ def insert_new(
         raise ValueError("insert_new takes a transient record")
     actor_ = who(actor)
     obj.event_seq = 1
-    make: Any = event_class(obj)
-    ev: E = make(
-        id=new_id(),
-        seq=1,
-        action=str(action),
-        from_state=None,
-        to_state=str(to),
-        actor_id=actor_.id,
-        actor_name=actor_.name,
-        actor_role=actor_.kind,
-        comment=reason,
-        payload=payload,
-        at=utcnow(),
-    )
+    ev: E = _event(obj, 1, action, actor_, None, to, reason, payload)
     back = inspect(type(obj)).relationships["events"].back_populates
     setattr(ev, type(ev).__history_key__, cast(Any, obj).id)
     rows = _row_values(obj), _row_values(ev)
